@@ -1,0 +1,52 @@
+import ECSAPI
+import ECSCore
+import ECSStore
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `ecsd`'s parts wired together: the store, the committer over the loaded state, the API server.
+public struct ControlPlane: Sendable {
+    public let configuration: ControlPlaneConfiguration
+    public let committer: Committer
+    let store: SQLiteStateStore
+    let dispatcher: AWSJSONDispatcher
+    let logger: Logger
+
+    /// Opens the store, loads the state and registers every API operation.
+    public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        store = try SQLiteStateStore(
+            directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
+        committer = try await Committer.load(names: configuration.names, store: store, logger: logger)
+        var dispatcher = AWSJSONDispatcher()
+        ECSOperations.register(on: &dispatcher, committer: committer)
+        self.dispatcher = dispatcher
+    }
+
+    /// The services to run, in start order; they stop in reverse (server first, store last).
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        let server = APIServer(dispatcher: dispatcher, maxRequestBytes: configuration.maxRequestBytes)
+        let application = Application(
+            router: server.buildRouter(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "ecsd"
+            ),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        return [StoreService(store: store), application]
+    }
+}
+
+/// Keeps the store open while the other services run; closes it after they stopped.
+struct StoreService: Service {
+    let store: SQLiteStateStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        store.close()
+    }
+}

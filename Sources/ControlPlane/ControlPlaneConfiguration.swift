@@ -1,0 +1,39 @@
+import ECSCore
+import ECSStore
+
+/// Everything `ecsd` needs to start, from flags and environment.
+public struct ControlPlaneConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var dataDirectory: String
+    public var names: ResourceNames
+    public var durability: SQLiteStateStore.Durability
+    /// Largest request body accepted (AWS JSON and REST-JSON alike).
+    public var maxRequestBytes: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8340,
+        dataDirectory: String = "/var/lib/ecsd",
+        names: ResourceNames = ResourceNames(),
+        durability: SQLiteStateStore.Durability = .normal,
+        maxRequestBytes: Int = 8 << 20
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.names = names
+        self.durability = durability
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    /// Parses `host:port`, `:port` or `port` as `--listen` takes it.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        if let port = Int(text) { return ("127.0.0.1", port) }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        let host = String(text[..<colon])
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}

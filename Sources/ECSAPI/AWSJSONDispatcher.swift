@@ -1,0 +1,92 @@
+import ECSCore
+
+/// What an operation handler knows about the request besides its input.
+public struct OperationContext: Sendable {
+    public var requestId: String
+    /// Size of the request body, for limits stated in bytes (task definitions: 64 KiB).
+    public var bodySize: Int
+
+    public init(requestId: String, bodySize: Int) {
+        self.requestId = requestId
+        self.bodySize = bodySize
+    }
+}
+
+/// An HTTP answer, independent of the server library.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public static func error(_ error: AWSError, contentType: String = AWSJSONDispatcher.contentType11) -> APIResponse {
+        APIResponse(
+            status: error.httpStatus,
+            headers: [("Content-Type", contentType), ("X-Amzn-ErrorType", error.type)],
+            body: AWSJSONCodec.errorBody(error)
+        )
+    }
+}
+
+/// Routes AWS JSON protocol requests (`POST /` with `X-Amz-Target: <prefix>.<Operation>`) to typed handlers.
+public struct AWSJSONDispatcher: Sendable {
+    public static let contentType10 = "application/x-amz-json-1.0"
+    public static let contentType11 = "application/x-amz-json-1.1"
+
+    public typealias Handler = @Sendable ([UInt8], OperationContext) async -> APIResponse
+
+    private var handlers: [String: Handler] = [:]
+    private var contentTypes: [String: String] = [:]
+
+    public init() {}
+
+    /// Registers `<targetPrefix>.<operation>` with a handler from its input shape to its output shape.
+    public mutating func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        _ targetPrefix: String,
+        _ operation: String,
+        contentType: String = AWSJSONDispatcher.contentType11,
+        _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
+    ) {
+        contentTypes[targetPrefix] = contentType
+        handlers["\(targetPrefix).\(operation)"] = { body, context in
+            do throws(AWSError) {
+                let input = try AWSJSONCodec.decode(Input.self, from: body)
+                let output = try await handler(input, context)
+                return APIResponse(
+                    status: 200,
+                    headers: [("Content-Type", contentType)],
+                    body: AWSJSONCodec.encode(output)
+                )
+            } catch {
+                return .error(error, contentType: contentType)
+            }
+        }
+    }
+
+    public func knows(targetPrefix: String) -> Bool { contentTypes[targetPrefix] != nil }
+
+    public func handle(target: String?, body: [UInt8], context: OperationContext) async -> APIResponse {
+        guard let target, !target.isEmpty else {
+            return .error(
+                AWSError(
+                    type: "UnknownOperationException",
+                    message: "Missing X-Amz-Target header: send e.g. 'X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters'."
+                )
+            )
+        }
+        guard let handler = handlers[target] else {
+            let prefix = target.split(separator: ".").first.map(String.init) ?? target
+            let message =
+                knows(targetPrefix: prefix)
+                ? "Unknown operation '\(target)'."
+                : "Unknown service target '\(target)': this endpoint serves \(contentTypes.keys.sorted().joined(separator: ", "))."
+            return .error(AWSError(type: "UnknownOperationException", message: message))
+        }
+        return await handler(body, context)
+    }
+}

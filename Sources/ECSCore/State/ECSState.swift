@@ -1,0 +1,95 @@
+import Foundation
+
+/// The control plane's whole desired and known state, in memory. Operations are pure functions
+/// over it: they read the request and the time they are given, change the state, and list the rows
+/// to persist in a ``ChangeSet``. The committer in `ControlPlane` serialises them and writes the rows.
+public struct ECSState: Sendable {
+    public let names: ResourceNames
+    /// Clusters by name, including INACTIVE ones (kept so describe calls can still show them).
+    public internal(set) var clusters: [String: Cluster] = [:]
+    public internal(set) var families: [String: TaskDefinitionFamily] = [:]
+    /// Tags by resource ARN.
+    public internal(set) var tags: [String: [ResourceTag]] = [:]
+
+    public init(names: ResourceNames) {
+        self.names = names
+    }
+
+    /// Rebuilds the state from stored rows (as ``RecordCoding`` wrote them).
+    public static func restore(names: ResourceNames, rows: [RecordKind: [[UInt8]]]) throws -> ECSState {
+        var state = ECSState(names: names)
+        for body in rows[.clusters] ?? [] {
+            let cluster = try RecordCoding.decode(Cluster.self, from: body)
+            state.clusters[cluster.recordKey] = cluster
+        }
+        for body in rows[.families] ?? [] {
+            let family = try RecordCoding.decode(TaskDefinitionFamily.self, from: body)
+            state.families[family.family] = family
+        }
+        for body in rows[.taskDefinitions] ?? [] {
+            let definition = try RecordCoding.decode(TaskDefinition.self, from: body)
+            let name = definition.family ?? ""
+            state.families[name, default: TaskDefinitionFamily(family: name, lastRevision: 0)].insert(definition)
+        }
+        for body in rows[.tags] ?? [] {
+            let set = try RecordCoding.decode(TagSet.self, from: body)
+            state.tags[set.resourceArn] = set.tags
+        }
+        return state
+    }
+}
+
+extension Cluster: StoredRecord {
+    public static var recordKind: RecordKind { .clusters }
+    public var recordKey: String { clusterName ?? "" }
+}
+
+extension TaskDefinition: StoredRecord {
+    public static var recordKind: RecordKind { .taskDefinitions }
+    public var recordKey: String { taskDefinitionArn ?? "" }
+}
+
+/// A family's revisions and its revision counter; revisions are never reused, even after deletion.
+public struct TaskDefinitionFamily: StoredRecord, Equatable {
+    public var family: String
+    public var lastRevision: Int
+    /// Live revisions in ascending order (persisted as their own rows, not in the family row).
+    public var revisions: [TaskDefinition] = []
+
+    enum CodingKeys: String, CodingKey {
+        case family, lastRevision
+    }
+
+    public init(family: String, lastRevision: Int) {
+        self.family = family
+        self.lastRevision = lastRevision
+    }
+
+    public static var recordKind: RecordKind { .families }
+    public var recordKey: String { family }
+
+    mutating func insert(_ definition: TaskDefinition) {
+        let revision = definition.revision ?? 0
+        lastRevision = max(lastRevision, revision)
+        let index = revisions.firstIndex { ($0.revision ?? 0) > revision } ?? revisions.count
+        revisions.insert(definition, at: index)
+    }
+
+    func index(ofRevision revision: Int) -> Int? {
+        revisions.firstIndex { $0.revision == revision }
+    }
+
+    /// The newest ACTIVE revision.
+    var latestActive: TaskDefinition? {
+        revisions.last { $0.status == .active }
+    }
+}
+
+/// The tags of one resource.
+public struct TagSet: StoredRecord, Equatable {
+    public var resourceArn: String
+    public var tags: [ResourceTag]
+
+    public static var recordKind: RecordKind { .tags }
+    public var recordKey: String { resourceArn }
+}

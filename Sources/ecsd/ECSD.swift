@@ -1,0 +1,97 @@
+import ArgumentParser
+import ControlPlane
+import ECSCore
+import ECSStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct ECSD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecsd",
+        abstract: "Stevedore's control plane: the ECS API, the scheduler and the service loops.",
+        version: StevedoreVersion.current
+    )
+
+    @Option(help: "Address to serve the API on, host:port (env ECSD_LISTEN).")
+    var listen: String?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the SQLite store (env ECSD_DATA_DIR).")
+    var dataDir: String?
+
+    @Option(help: "Region used in ARNs.")
+    var region = "us-east-1"
+
+    @Option(name: .customLong("account-id"), help: "Account id used in ARNs.")
+    var accountId = "000000000000"
+
+    @Option(help: "normal: survive a crash of ecsd; full: also survive power loss (fsync per commit).")
+    var durability: SQLiteStateStore.Durability = .normal
+
+    @Flag(help: "Local mode: state under ./.ecsd-dev, endpoint and next steps printed.")
+    var dev = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env LOG_LEVEL).")
+    var logLevel: Logger.Level?
+
+    func validate() throws {
+        if let listen = listen ?? ProcessInfo.processInfo.environment["ECSD_LISTEN"],
+            ControlPlaneConfiguration.parseListen(listen) == nil
+        {
+            throw ValidationError("--listen '\(listen)' is not host:port (for example 127.0.0.1:8340).")
+        }
+        guard accountId.count == 12, accountId.allSatisfy(\.isNumber) else {
+            throw ValidationError("--account-id must be 12 digits, like 000000000000.")
+        }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let level = logLevel ?? environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ecsd")
+
+        let listenText = listen ?? environment["ECSD_LISTEN"] ?? "127.0.0.1:8340"
+        let (host, port) = ControlPlaneConfiguration.parseListen(listenText)!
+        let defaultDataDir = dev ? FileManager.default.currentDirectoryPath + "/.ecsd-dev" : "/var/lib/ecsd"
+        let configuration = ControlPlaneConfiguration(
+            host: host,
+            port: port,
+            dataDirectory: dataDir ?? environment["ECSD_DATA_DIR"] ?? defaultDataDir,
+            names: ResourceNames(region: region, accountId: accountId),
+            durability: durability
+        )
+        let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
+        let dev = self.dev
+        let services = controlPlane.services { port in
+            let endpoint = "http://\(host):\(port)"
+            logger.notice("ecsd listening", metadata: ["endpoint": "\(endpoint)", "data.dir": "\(configuration.dataDirectory)"])
+            if dev {
+                FileHandle.standardOutput.write(Data(
+                    """
+                    Stevedore control plane running at \(endpoint) (state in \(configuration.dataDirectory)).
+                    Next: ecsctl cluster create demo && ecsctl taskdef register -f Examples/task-definitions/web.json
+                          or: aws ecs list-clusters --endpoint-url \(endpoint)
+
+                    """.utf8))
+            }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+extension SQLiteStateStore.Durability: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Generates Swift Codable value types from an AWS API model shipped with botocore.
+
+The wire names, member types, enums and required members come straight from the model, so the
+request and response shapes Stevedore decodes and encodes are exactly AWS's. Run it from the
+repository root after `pip install botocore`:
+
+    python3 scripts/codegen/generate_shapes.py ecs
+"""
+import gzip
+import json
+import os
+import re
+import sys
+
+import botocore
+
+SERVICES = {
+    # service: (model path, output file, shape-name prefix, operations to generate)
+    "ecs": (
+        "ecs/2014-11-13/service-2.json.gz",
+        "Sources/ECSCore/Generated/ECSShapes.swift",
+        "",
+        [
+            "CreateCapacityProvider", "CreateCluster", "CreateService", "DeleteAttributes",
+            "DeleteCapacityProvider", "DeleteCluster", "DeleteService", "DeleteTaskDefinitions",
+            "DeregisterContainerInstance", "DeregisterTaskDefinition", "DescribeCapacityProviders",
+            "DescribeClusters", "DescribeContainerInstances", "DescribeServices", "DescribeTaskDefinition",
+            "DescribeTasks", "DiscoverPollEndpoint", "ListAttributes", "ListClusters",
+            "ListContainerInstances", "ListServices", "ListTagsForResource", "ListTaskDefinitionFamilies",
+            "ListTaskDefinitions", "ListTasks", "PutAttributes", "PutClusterCapacityProviders",
+            "RegisterContainerInstance", "RegisterTaskDefinition", "RunTask", "StartTask", "StopTask",
+            "SubmitContainerStateChange", "SubmitTaskStateChange", "TagResource", "UntagResource",
+            "UpdateCapacityProvider", "UpdateCluster", "UpdateClusterSettings",
+            "UpdateContainerInstancesState", "UpdateService",
+        ],
+    ),
+}
+
+# Shape names that would shadow Swift, Foundation, Testing or ServiceLifecycle types.
+RENAMES = {"Task": "ECSTask", "Service": "ECSService", "Tag": "ResourceTag"}
+
+SWIFT_KEYWORDS = {
+    "associatedtype", "class", "deinit", "enum", "extension", "fileprivate", "func", "import", "init",
+    "inout", "internal", "let", "open", "operator", "private", "protocol", "public", "rethrows", "static",
+    "struct", "subscript", "typealias", "var", "break", "case", "continue", "default", "defer", "do",
+    "else", "fallthrough", "for", "guard", "if", "in", "repeat", "return", "switch", "where", "while",
+    "as", "catch", "false", "is", "nil", "super", "self", "Self", "throw", "throws", "true", "try",
+}
+
+
+def ident(name):
+    return f"`{name}`" if name in SWIFT_KEYWORDS else name
+
+
+def case_name(value):
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", value) if p]
+    if not parts:
+        return "empty"
+    words = []
+    for i, part in enumerate(parts):
+        low = part.lower() if (part.isupper() or part.isdigit() or i == 0 and part[:1].isupper() and part[1:2].isupper()) else part
+        if i == 0:
+            words.append(low[:1].lower() + low[1:])
+        else:
+            words.append(low[:1].upper() + low[1:])
+    name = "".join(words)
+    if name[0].isdigit():
+        name = "v" + name
+    if name == "none":
+        name = "none_"
+    return ident(name)
+
+
+class Generator:
+    def __init__(self, model, prefix):
+        self.shapes = model["shapes"]
+        self.prefix = prefix
+        self.emitted = []
+        self.seen = set()
+
+    def type_name(self, shape_name):
+        return self.prefix + RENAMES.get(shape_name, shape_name)
+
+    def swift_type(self, shape_name):
+        shape = self.shapes[shape_name]
+        t = shape["type"]
+        if t == "string":
+            if "enum" in shape:
+                self.visit(shape_name)
+                return self.type_name(shape_name)
+            return "String"
+        if t in ("integer", "long"):
+            return "Int"
+        if t in ("double", "float"):
+            return "Double"
+        if t == "boolean":
+            return "Bool"
+        if t == "timestamp":
+            return "Date"
+        if t == "blob":
+            return "Data"
+        if t == "list":
+            return f"[{self.swift_type(shape['member']['shape'])}]"
+        if t == "map":
+            return f"[String: {self.swift_type(shape['value']['shape'])}]"
+        if t == "structure":
+            if shape.get("document"):
+                return "JSONValue"
+            self.visit(shape_name)
+            return self.type_name(shape_name)
+        raise ValueError(f"unsupported shape type {t} for {shape_name}")
+
+    def visit(self, shape_name):
+        if shape_name in self.seen:
+            return
+        self.seen.add(shape_name)
+        shape = self.shapes[shape_name]
+        if shape["type"] == "string":
+            self.emitted.append(self.enum(shape_name, shape))
+        else:
+            self.emitted.append(None)  # placeholder keeps a stable order while members are visited
+            index = len(self.emitted) - 1
+            self.emitted[index] = self.struct(shape_name, shape)
+
+    def enum(self, shape_name, shape):
+        name = self.type_name(shape_name)
+        values = shape["enum"]
+        cases = [(case_name(v), v) for v in values]
+        if len({c for c, _ in cases}) != len(cases):
+            cases = [(f"{c}{i}", v) for i, (c, v) in enumerate(cases)]
+        lines = [f"public enum {name}: String, Codable, Sendable, CaseIterable, AWSEnum {{"]
+        lines += [f'    case {c} = "{v}"' for c, v in cases]
+        lines += [
+            "",
+            "    public init(from decoder: any Decoder) throws {",
+            "        self = try Self.decodeValue(from: decoder)",
+            "    }",
+            "}",
+        ]
+        return "\n".join(lines)
+
+    def struct(self, shape_name, shape):
+        name = self.type_name(shape_name)
+        required = set(shape.get("required", []))
+        members = []
+        for member_name, member in shape.get("members", {}).items():
+            swift = self.swift_type(member["shape"])
+            optional = member_name not in required
+            members.append((member_name, swift, optional))
+        lines = [f"public struct {name}: Codable, Sendable, Equatable {{"]
+        for member_name, swift, optional in members:
+            lines.append(f"    public var {ident(member_name)}: {swift}{'?' if optional else ''}")
+        if members:
+            params = ", ".join(
+                f"{ident(m)}: {t}{'? = nil' if o else ''}" for m, t, o in members
+            )
+            lines.append("")
+            lines.append(f"    public init({params}) {{")
+            for member_name, _, _ in members:
+                lines.append(f"        self.{ident(member_name)} = {ident(member_name)}")
+            lines.append("    }")
+        else:
+            lines.append("")
+            lines.append("    public init() {}")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def main():
+    service = sys.argv[1]
+    model_path, output, prefix, operations = SERVICES[service]
+    data_dir = os.path.join(os.path.dirname(botocore.__file__), "data")
+    with gzip.open(os.path.join(data_dir, model_path)) as f:
+        model = json.load(f)
+    gen = Generator(model, prefix)
+    for op in operations:
+        spec = model["operations"][op]
+        for key in ("input", "output"):
+            if key in spec:
+                gen.visit(spec[key]["shape"])
+    header = (
+        f"// Generated by scripts/codegen/generate_shapes.py from botocore {botocore.__version__}'s\n"
+        f"// {model_path} ({model['metadata']['serviceFullName']}). Do not edit by hand.\n\n"
+        "import Foundation\n"
+    )
+    body = "\n\n".join(sorted(gen.emitted, key=lambda s: re.match(r"public (?:enum|struct) (\w+)", s).group(1)))
+    with open(output, "w") as f:
+        f.write(header + "\n" + body + "\n")
+    print(f"wrote {output}: {len(gen.emitted)} shapes")
+
+
+if __name__ == "__main__":
+    main()
