@@ -41,31 +41,33 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CurlHTTP", dependencies: ["CCurlShim", logging]),
+        // A client for Stevedore's AWS JSON APIs, shared by ecsctl, the agent and the benchmarks.
+        .target(name: "ECSClient", dependencies: ["ECSCore", "ECSAPI", "CurlHTTP"]),
         // The control plane: HTTP server, operation handlers, the committer and background loops.
         .target(
             name: "ControlPlane",
             dependencies: ["ECSCore", "ECSAPI", "ECSStore", hummingbird, logging, serviceLifecycle]
         ),
         // ecsctl's commands, as a library so tests can drive them.
-        .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "CurlHTTP", argumentParser]),
+        .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", argumentParser]),
         .executableTarget(
             name: "ecsd",
             dependencies: ["ControlPlane", "ECSCore", "ECSStore", argumentParser, logging, serviceLifecycle, unixSignals]
         ),
         .executableTarget(name: "ecs-agent", dependencies: ["ECSCore", argumentParser]),
-        .executableTarget(name: "ecsctl", dependencies: ["ECSCLI"]),
+        .executableTarget(name: "ecsctl", dependencies: ["ECSCLI", argumentParser]),
         .executableTarget(
             name: "stevedore-bench",
-            dependencies: ["ECSCore", "ECSAPI", "CurlHTTP", argumentParser]
+            dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", argumentParser]
         ),
         .testTarget(name: "ECSCoreTests", dependencies: ["ECSCore"]),
         .testTarget(name: "ECSAPITests", dependencies: ["ECSAPI", "ECSCore"]),
         .testTarget(name: "ECSStoreTests", dependencies: ["ECSStore", "ECSCore"]),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", "ECSCLI",
+                "ControlPlane", "ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", "ECSClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -20,7 +20,7 @@ public struct HTTPClient: Sendable {
     }
 
     /// Sends the request and returns the whole response. Cancelling the calling task aborts the transfer.
-    public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+    public func execute(_ request: HTTPClient.Request) async throws -> HTTPClient.Response {
         let box = TransferBox()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
@@ -35,7 +35,7 @@ public struct HTTPClient: Sendable {
 
     /// Sends the request and returns once the response head has arrived; the body streams.
     /// Ending iteration of the body early (or cancelling) aborts the transfer.
-    public func stream(_ request: HTTPRequest) async throws -> HTTPStreamingResponse {
+    public func stream(_ request: HTTPClient.Request) async throws -> HTTPClient.StreamingResponse {
         let box = TransferBox()
         let (stream, bodyContinuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         bodyContinuation.onTermination = { reason in
@@ -55,7 +55,7 @@ public struct HTTPClient: Sendable {
         }
     }
 
-    private func makeTransfer(_ request: HTTPRequest, delivery: Transfer.Delivery) -> Transfer {
+    private func makeTransfer(_ request: HTTPClient.Request, delivery: Transfer.Delivery) -> Transfer {
         let path = request.path.hasPrefix("/") ? request.path : "/" + request.path
         return Transfer(
             url: baseURL + path,

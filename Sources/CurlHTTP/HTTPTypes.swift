@@ -1,5 +1,6 @@
+extension HTTPClient {
 /// An HTTP request for ``HTTPClient``.
-public struct HTTPRequest: Sendable {
+public struct Request: Sendable {
     public var method: String
     /// Path and query, e.g. `/v1.41/containers/json?all=1`; joined to the client's base URL.
     public var path: String
@@ -24,7 +25,7 @@ public struct HTTPRequest: Sendable {
 }
 
 /// A complete HTTP response.
-public struct HTTPResponse: Sendable {
+public struct Response: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
@@ -44,7 +45,7 @@ public struct HTTPResponse: Sendable {
 }
 
 /// A response whose body arrives as it is received (event streams, logs, pull progress).
-public struct HTTPStreamingResponse: Sendable {
+public struct StreamingResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     /// Chunks in arrival order; finishes when the server ends the body, throws on transfer errors.
@@ -63,6 +64,8 @@ public struct HTTPStreamingResponse: Sendable {
         }
         return bytes
     }
+}
+
 }
 
 /// A transfer that failed below HTTP: connection refused, timeout, TLS, cancelled.

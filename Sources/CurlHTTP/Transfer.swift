@@ -4,16 +4,16 @@ import CCurlShim
 /// thread; the caller learns the outcome through the continuation it handed in.
 final class Transfer: @unchecked Sendable {
     enum Delivery {
-        case buffered(CheckedContinuation<HTTPResponse, any Error>)
+        case buffered(CheckedContinuation<HTTPClient.Response, any Error>)
         case streaming(
-            head: CheckedContinuation<HTTPStreamingResponse, any Error>?,
+            head: CheckedContinuation<HTTPClient.StreamingResponse, any Error>?,
             body: AsyncThrowingStream<[UInt8], any Error>.Continuation,
             stream: AsyncThrowingStream<[UInt8], any Error>
         )
     }
 
     let url: String
-    let request: HTTPRequest
+    let request: HTTPClient.Request
     let unixSocketPath: String?
     let connectTimeout: Duration
     var delivery: Delivery
@@ -26,7 +26,7 @@ final class Transfer: @unchecked Sendable {
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
-    init(url: String, request: HTTPRequest, unixSocketPath: String?, connectTimeout: Duration, delivery: Delivery) {
+    init(url: String, request: HTTPClient.Request, unixSocketPath: String?, connectTimeout: Duration, delivery: Delivery) {
         self.url = url
         self.request = request
         self.unixSocketPath = unixSocketPath
@@ -57,7 +57,7 @@ final class Transfer: @unchecked Sendable {
         set(CURLOPT_URL, url)
         if let unixSocketPath { set(CURLOPT_UNIX_SOCKET_PATH, unixSocketPath) }
         set(CURLOPT_NOSIGNAL, 1)
-        set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1.rawValue))
+        set(CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1)
         set(CURLOPT_TCP_NODELAY, 1)
         set(CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds))
         if let timeout = request.timeout { set(CURLOPT_TIMEOUT_MS, Int(timeout.milliseconds)) }
@@ -119,7 +119,7 @@ final class Transfer: @unchecked Sendable {
     private func headersComplete() {
         guard case .streaming(let head?, let bodyContinuation, let stream) = delivery else { return }
         delivery = .streaming(head: nil, body: bodyContinuation, stream: stream)
-        head.resume(returning: HTTPStreamingResponse(status: status ?? 0, headers: headers, body: stream))
+        head.resume(returning: HTTPClient.StreamingResponse(status: status ?? 0, headers: headers, body: stream))
     }
 
     fileprivate func receivedBody(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -138,7 +138,7 @@ final class Transfer: @unchecked Sendable {
             if let error {
                 continuation.resume(throwing: error)
             } else {
-                continuation.resume(returning: HTTPResponse(status: status ?? 0, headers: headers, body: body))
+                continuation.resume(returning: HTTPClient.Response(status: status ?? 0, headers: headers, body: body))
             }
         case .streaming(let head, let continuation, let stream):
             if let head {
@@ -146,7 +146,7 @@ final class Transfer: @unchecked Sendable {
                 if let error {
                     head.resume(throwing: error)
                 } else {
-                    head.resume(returning: HTTPStreamingResponse(status: status ?? 0, headers: headers, body: stream))
+                    head.resume(returning: HTTPClient.StreamingResponse(status: status ?? 0, headers: headers, body: stream))
                 }
             }
             continuation.finish(throwing: error)
@@ -199,7 +199,7 @@ extension Duration {
 extension String {
     fileprivate func trimmingSuffix() -> String {
         var result = Substring(self)
-        while let last = result.last, last == "\r" || last == "\n" { result.removeLast() }
+        while let last = result.last, last.isNewline { result.removeLast() }
         return String(result)
     }
 

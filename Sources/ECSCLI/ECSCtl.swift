@@ -1,0 +1,14 @@
+import ArgumentParser
+import ECSCore
+
+/// `ecsctl`: the command-line client for Stevedore, noun then verb (`ecsctl cluster ls`).
+public struct ECSCtl: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ecsctl",
+        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks and services.",
+        version: StevedoreVersion.current,
+        subcommands: [ClusterCommand.self, TaskDefinitionCommand.self]
+    )
+
+    public init() {}
+}

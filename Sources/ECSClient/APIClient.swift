@@ -1,0 +1,86 @@
+import CurlHTTP
+import ECSAPI
+import ECSCore
+import Foundation
+
+/// Calls Stevedore's AWS JSON APIs over HTTP, decoding outputs into the model's shapes and
+/// errors into ``AWSError``.
+public struct APIClient: Sendable {
+    public var endpoint: String
+    let http: HTTPClient
+
+    public init(endpoint: String) {
+        self.endpoint = endpoint
+        http = HTTPClient(baseURL: endpoint)
+    }
+
+    public static let ecsTarget = "AmazonEC2ContainerServiceV20141113"
+
+    /// One ECS operation, e.g. `ecs("ListClusters", ListClustersRequest())`.
+    public func ecs<Input: Encodable, Output: Decodable>(
+        _ operation: String,
+        _ input: Input,
+        as output: Output.Type = Output.self
+    ) async throws -> Output {
+        try await json(target: "\(Self.ecsTarget).\(operation)", input, as: output)
+    }
+
+    public func json<Input: Encodable, Output: Decodable>(
+        target: String,
+        _ input: Input,
+        as output: Output.Type = Output.self,
+        contentType: String = AWSJSONDispatcher.contentType11
+    ) async throws -> Output {
+        let request = HTTPClient.Request(
+            method: "POST",
+            path: "/",
+            headers: [("Content-Type", contentType), ("X-Amz-Target", target)],
+            body: AWSJSONCodec.encode(input)
+        )
+        let response: HTTPClient.Response
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw APIClientError(
+                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
+                underlying: error
+            )
+        }
+        guard response.status == 200 else { throw Self.decodeError(response) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do {
+            return try decoder.decode(Output.self, from: Data(response.body))
+        } catch {
+            throw APIClientError(message: "unexpected response from \(endpoint): \(error)", underlying: nil)
+        }
+    }
+
+    static func decodeError(_ response: HTTPClient.Response) -> AWSError {
+        struct Body: Decodable {
+            var type: String?
+            var message: String?
+            var Message: String?
+            enum CodingKeys: String, CodingKey {
+                case type = "__type"
+                case message, Message
+            }
+        }
+        let body = try? JSONDecoder().decode(Body.self, from: Data(response.body))
+        let rawType = body?.type ?? response.header("X-Amzn-ErrorType") ?? "HTTP \(response.status)"
+        // AWS clients take the part before ':' and after '#'.
+        let type = String(rawType.split(separator: ":").first ?? "").split(separator: "#").last.map(String.init) ?? rawType
+        return AWSError(
+            type: type,
+            message: body?.message ?? body?.Message ?? response.bodyText,
+            httpStatus: response.status
+        )
+    }
+}
+
+/// The control plane could not be reached, or answered something that is not the API.
+public struct APIClientError: Error, CustomStringConvertible {
+    public var message: String
+    public var underlying: HTTPClientError?
+    public var description: String { message }
+}

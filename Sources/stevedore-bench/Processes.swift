@@ -1,0 +1,78 @@
+import CurlHTTP
+import Foundation
+
+/// A child process started for a benchmark, stopped when the benchmark ends.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let name: String
+
+    init(name: String, executable: String, arguments: [String], logPath: String) throws {
+        self.name = name
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    /// Waits until `GET <url>` answers (any status) or the timeout passes.
+    func waitUntilReady(_ client: HTTPClient, path: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { throw BenchError("\(name) exited with status \(process.terminationStatus)") }
+            if (try? await client.execute(HTTPClient.Request(path: path, timeout: .seconds(2)))) != nil { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("\(name) did not become ready within \(timeout)")
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Resident memory in KiB from /proc.
+    var residentKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else {
+            return nil
+        }
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Finds a program on PATH.
+func which(_ program: String) -> String? {
+    if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+        let path = "\(directory)/\(program)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}
+
+/// Runs a program to completion and returns its standard output.
+func runProgram(_ executable: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
+func freePort() -> Int {
+    Int.random(in: 20_000..<40_000)
+}

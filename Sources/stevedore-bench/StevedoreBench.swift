@@ -1,0 +1,12 @@
+import ArgumentParser
+import ECSCore
+
+@main
+struct StevedoreBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stevedore-bench",
+        abstract: "Benchmarks that print figures and ratios against a baseline measured in the same run.",
+        version: StevedoreVersion.current,
+        subcommands: [APIBenchmark.self]
+    )
+}
