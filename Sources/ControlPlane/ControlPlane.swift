@@ -21,7 +21,7 @@ public struct ControlPlane: Sendable {
             directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
         committer = try await Committer.load(names: configuration.names, store: store, logger: logger)
         var dispatcher = AWSJSONDispatcher()
-        ECSOperations.register(on: &dispatcher, committer: committer)
+        ECSOperations.register(on: &dispatcher, committer: committer, cache: ReadCache(capacity: configuration.readCacheEntries))
         self.dispatcher = dispatcher
     }
 

@@ -10,6 +10,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var durability: SQLiteStateStore.Durability
     /// Largest request body accepted (AWS JSON and REST-JSON alike).
     public var maxRequestBytes: Int
+    /// Encoded answers to repeated identical reads kept until the next write; 0 turns the cache off.
+    public var readCacheEntries: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -17,7 +19,8 @@ public struct ControlPlaneConfiguration: Sendable {
         dataDirectory: String = "/var/lib/ecsd",
         names: ResourceNames = ResourceNames(),
         durability: SQLiteStateStore.Durability = .normal,
-        maxRequestBytes: Int = 8 << 20
+        maxRequestBytes: Int = 8 << 20,
+        readCacheEntries: Int = 4096
     ) {
         self.host = host
         self.port = port
@@ -25,6 +28,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.names = names
         self.durability = durability
         self.maxRequestBytes = maxRequestBytes
+        self.readCacheEntries = readCacheEntries
     }
 
     /// Parses `host:port`, `:port` or `port` as `--listen` takes it.

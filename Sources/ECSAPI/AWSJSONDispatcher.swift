@@ -52,8 +52,26 @@ public struct AWSJSONDispatcher: Sendable {
         contentType: String = AWSJSONDispatcher.contentType11,
         _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
     ) {
+        registerRaw(targetPrefix, operation, contentType: contentType, Self.typed(contentType: contentType, handler))
+    }
+
+    /// Registers a handler that sees the raw body (for caching layers in front of a typed handler).
+    public mutating func registerRaw(
+        _ targetPrefix: String,
+        _ operation: String,
+        contentType: String = AWSJSONDispatcher.contentType11,
+        _ handler: @escaping Handler
+    ) {
         contentTypes[targetPrefix] = contentType
-        handlers["\(targetPrefix).\(operation)"] = { body, context in
+        handlers["\(targetPrefix).\(operation)"] = handler
+    }
+
+    /// Decodes the input shape, runs the handler, encodes the output shape or the AWS error.
+    public static func typed<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        contentType: String = AWSJSONDispatcher.contentType11,
+        _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
+    ) -> Handler {
+        { body, context in
             do throws(AWSError) {
                 let input = try AWSJSONCodec.decode(Input.self, from: body)
                 let output = try await handler(input, context)

@@ -7,10 +7,13 @@ import Foundation
 /// errors into ``AWSError``.
 public struct APIClient: Sendable {
     public var endpoint: String
+    /// Sent with every request (e.g. an `Authorization` header for servers that route by it).
+    public var extraHeaders: [(String, String)]
     let http: HTTPClient
 
-    public init(endpoint: String) {
+    public init(endpoint: String, extraHeaders: [(String, String)] = []) {
         self.endpoint = endpoint
+        self.extraHeaders = extraHeaders
         http = HTTPClient(baseURL: endpoint)
     }
 
@@ -34,7 +37,7 @@ public struct APIClient: Sendable {
         let request = HTTPClient.Request(
             method: "POST",
             path: "/",
-            headers: [("Content-Type", contentType), ("X-Amz-Target", target)],
+            headers: [("Content-Type", contentType), ("X-Amz-Target", target)] + extraHeaders,
             body: AWSJSONCodec.encode(input)
         )
         let response: HTTPClient.Response

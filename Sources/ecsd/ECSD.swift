@@ -21,14 +21,17 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory for the SQLite store (env ECSD_DATA_DIR).")
     var dataDir: String?
 
-    @Option(help: "Region used in ARNs.")
-    var region = "us-east-1"
+    @Option(help: "Region used in ARNs (env ECSD_REGION; default us-east-1).")
+    var region: String?
 
-    @Option(name: .customLong("account-id"), help: "Account id used in ARNs.")
-    var accountId = "000000000000"
+    @Option(name: .customLong("account-id"), help: "Account id used in ARNs (env ECSD_ACCOUNT_ID; default 000000000000).")
+    var accountId: String?
 
     @Option(help: "normal: survive a crash of ecsd; full: also survive power loss (fsync per commit).")
     var durability: SQLiteStateStore.Durability = .normal
+
+    @Option(name: .customLong("read-cache-entries"), help: "Answers to repeated identical reads kept until the next write (0: off).")
+    var readCacheEntries = 4096
 
     @Flag(help: "Local mode: state under ./.ecsd-dev, endpoint and next steps printed.")
     var dev = false
@@ -42,6 +45,7 @@ struct ECSD: AsyncParsableCommand {
         {
             throw ValidationError("--listen '\(listen)' is not host:port (for example 127.0.0.1:8340).")
         }
+        let accountId = self.accountId ?? ProcessInfo.processInfo.environment["ECSD_ACCOUNT_ID"] ?? "000000000000"
         guard accountId.count == 12, accountId.allSatisfy(\.isNumber) else {
             throw ValidationError("--account-id must be 12 digits, like 000000000000.")
         }
@@ -64,8 +68,12 @@ struct ECSD: AsyncParsableCommand {
             host: host,
             port: port,
             dataDirectory: dataDir ?? environment["ECSD_DATA_DIR"] ?? defaultDataDir,
-            names: ResourceNames(region: region, accountId: accountId),
-            durability: durability
+            names: ResourceNames(
+                region: region ?? environment["ECSD_REGION"] ?? "us-east-1",
+                accountId: accountId ?? environment["ECSD_ACCOUNT_ID"] ?? "000000000000"
+            ),
+            durability: durability,
+            readCacheEntries: readCacheEntries
         )
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev

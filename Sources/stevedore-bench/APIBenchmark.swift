@@ -46,20 +46,35 @@ struct APIBenchmark: AsyncParsableCommand {
 
         let ecsdPort = freePort()
         let motoPort = ecsdPort + 1
+        let uncachedPort = ecsdPort + 2
         let ecsdProcess = try ChildProcess(
             name: "ecsd", executable: ecsd,
             arguments: ["--listen", "127.0.0.1:\(ecsdPort)", "--data-dir", work + "/ecsd", "--log-level", "warning"],
             logPath: work + "/ecsd.log")
         defer { ecsdProcess.stop() }
+        // The same ecsd with its read cache off: every request is decoded, computed and encoded.
+        let uncachedProcess = try ChildProcess(
+            name: "ecsd (read cache off)", executable: ecsd,
+            arguments: ["--listen", "127.0.0.1:\(uncachedPort)", "--data-dir", work + "/ecsd-uncached", "--log-level", "warning",
+                        "--read-cache-entries", "0"],
+            logPath: work + "/ecsd-uncached.log")
+        defer { uncachedProcess.stop() }
         let motoProcess = try ChildProcess(
             name: "moto_server", executable: motoPath, arguments: ["-H", "127.0.0.1", "-p", "\(motoPort)"],
             logPath: work + "/moto.log")
         defer { motoProcess.stop() }
 
-        let targets = [("ecsd", "http://127.0.0.1:\(ecsdPort)"), ("moto", "http://127.0.0.1:\(motoPort)")]
+        note("started ecsd (pid \(ecsdProcess.process.processIdentifier)) and moto_server (pid \(motoProcess.process.processIdentifier))")
+        let targets = [
+            ("ecsd", "http://127.0.0.1:\(ecsdPort)"), ("ecsd-uncached", "http://127.0.0.1:\(uncachedPort)"),
+            ("moto", "http://127.0.0.1:\(motoPort)"),
+        ]
         try await ecsdProcess.waitUntilReady(HTTPClient(baseURL: targets[0].1), path: "/healthz")
-        try await motoProcess.waitUntilReady(HTTPClient(baseURL: targets[1].1), path: "/")
+        try await uncachedProcess.waitUntilReady(HTTPClient(baseURL: targets[1].1), path: "/healthz")
+        try await motoProcess.waitUntilReady(HTTPClient(baseURL: targets[2].1), path: "/")
+        note("both ready; seeding")
         for (_, endpoint) in targets { try await seed(endpoint) }
+        note("seeded")
 
         let operations: [(String, String)] = [
             ("DescribeTaskDefinition", #"{"taskDefinition":"web"}"#),
@@ -78,13 +93,22 @@ struct APIBenchmark: AsyncParsableCommand {
                 let output = try runProgram(
                     wrkPath, ["-t2", "-c\(connections)", "-d\(duration)s", "--latency", "-s", script, endpoint + "/"])
                 results[name] = try parse(output)
+                note("\(operation) on \(name): \(Int(results[name]!.requestsPerSecond)) req/s")
             }
             let ours = results["ecsd"]!
+            let uncached = results["ecsd-uncached"]!
             let theirs = results["moto"]!
-            rows.append([operation, "ecsd", format(ours.requestsPerSecond), ms(ours.p50), ms(ours.p99), "\(ours.errors)", ""])
+            func ratio(_ m: Measurement) -> String {
+                String(format: "%.1fx moto", m.requestsPerSecond / max(theirs.requestsPerSecond, 0.001))
+            }
+            rows.append([operation, "ecsd", format(ours.requestsPerSecond), ms(ours.p50), ms(ours.p99), "\(ours.errors)", ratio(ours)])
+            rows.append([
+                "", "ecsd, read cache off", format(uncached.requestsPerSecond), ms(uncached.p50), ms(uncached.p99),
+                "\(uncached.errors)", ratio(uncached),
+            ])
             rows.append([
                 "", "moto_server", format(theirs.requestsPerSecond), ms(theirs.p50), ms(theirs.p99), "\(theirs.errors)",
-                String(format: "ecsd/moto = %.1fx", ours.requestsPerSecond / max(theirs.requestsPerSecond, 0.001)),
+                "baseline",
             ])
         }
         print(table(["OPERATION", "SERVER", "REQ/S", "P50", "P99", "ERRORS", "RATIO"], rows))
@@ -92,8 +116,11 @@ struct APIBenchmark: AsyncParsableCommand {
         print("targets: ecsd >= 50x moto_server's throughput, p99 < 5 ms at 16 connections")
     }
 
+    static let authorization = "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0"
+
     func seed(_ endpoint: String) async throws {
-        let client = APIClient(endpoint: endpoint)
+        // moto routes requests by the service in the signature's credential scope.
+        let client = APIClient(endpoint: endpoint, extraHeaders: [("Authorization", Self.authorization)])
         for index in 0..<20 {
             let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: "bench-\(index)"))
         }
@@ -116,7 +143,7 @@ struct APIBenchmark: AsyncParsableCommand {
         wrk.body = '\(body)'
         wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
         wrk.headers["X-Amz-Target"] = "AmazonEC2ContainerServiceV20141113.\(operation)"
-        wrk.headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0"
+        wrk.headers["Authorization"] = "\(Self.authorization)"
         """
     }
 

@@ -30,8 +30,10 @@ final class ChildProcess: @unchecked Sendable {
 
     func stop() {
         guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        for _ in 0..<100 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
     }
 
     /// Resident memory in KiB from /proc.
@@ -75,4 +77,9 @@ func runProgram(_ executable: String, _ arguments: [String]) throws -> String {
 
 func freePort() -> Int {
     Int.random(in: 20_000..<40_000)
+}
+
+/// Progress notes on stderr, so stdout keeps only the report.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }

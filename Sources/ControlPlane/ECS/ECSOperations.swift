@@ -8,14 +8,15 @@ import Foundation
 enum ECSOperations {
     static let targetPrefix = "AmazonEC2ContainerServiceV20141113"
 
-    static func register(on dispatcher: inout AWSJSONDispatcher, committer: Committer) {
+    static func register(on dispatcher: inout AWSJSONDispatcher, committer: Committer, cache: ReadCache) {
         func read<Input: Decodable & Sendable, Output: Encodable & Sendable>(
             _ name: String,
             _ operation: @escaping @Sendable (ECSState, Input) throws -> Output
         ) {
-            dispatcher.register(targetPrefix, name) { (input: Input, _) throws(AWSError) in
+            let handler = AWSJSONDispatcher.typed { (input: Input, _) throws(AWSError) in
                 try await committer.read { state, _ throws(AWSError) in try AWSError.rethrow { try operation(state, input) } }
             }
+            dispatcher.registerRaw(targetPrefix, name, cache.caching(name, version: committer.version, handler))
         }
         func write<Input: Decodable & Sendable, Output: Encodable & Sendable>(
             _ name: String,

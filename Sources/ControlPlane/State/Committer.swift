@@ -10,6 +10,8 @@ import Logging
 /// write waits for the disk, the next ones already run, and the store commits them together.
 public actor Committer {
     public private(set) var state: ECSState
+    /// Advanced by every write, read without entering the actor.
+    public nonisolated let version = StateVersion()
     private let store: any StateStore
     private let clock: @Sendable () -> Date
     private let logger: Logger
@@ -42,6 +44,7 @@ public actor Committer {
         _ body: @Sendable (inout ECSState, inout ChangeSet, Date) throws(AWSError) -> Result
     ) async throws(AWSError) -> Result {
         var changes = ChangeSet()
+        defer { version.advance() }
         let result = try body(&state, &changes, clock())
         guard !changes.isEmpty else { return result }
         do {
@@ -56,6 +59,7 @@ public actor Committer {
 
     /// After a failed commit the memory may be ahead of the disk: reload the disk's truth.
     private func resynchronize() async {
+        defer { version.advance() }
         do {
             state = try ECSState.restore(names: state.names, rows: try await store.loadAll())
         } catch {
