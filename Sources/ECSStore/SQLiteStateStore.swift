@@ -19,10 +19,14 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     /// Schema versions; each entry runs once, in order, tracked by `PRAGMA user_version`.
     static let migrations: [[String]] = [
         // 1: the records of the foundation (clusters, task definitions, tags).
-        ["clusters", "task_definitions", "families", "tags"].map {
-            "CREATE TABLE \($0) (key TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL)"
-        },
+        ["clusters", "task_definitions", "families", "tags"].map(table),
+        // 2: the scheduler's records (container instances, tasks, services, counters).
+        ["container_instances", "tasks", "services", "meta"].map(table),
     ]
+
+    private static func table(_ name: String) -> String {
+        "CREATE TABLE \(name) (key TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL)"
+    }
 
     public let path: String
     private let queue = WriteQueue()
@@ -83,11 +87,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         return result
     }
 
-    public func commit(_ changes: [StateChange]) async throws {
-        guard !changes.isEmpty else { return }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            queue.enqueue(WriteQueue.Pending(changes: changes, continuation: continuation))
-        }
+    public func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard !changes.isEmpty else { return completion(.success(())) }
+        queue.enqueue(WriteQueue.Pending(changes: changes, completion: completion))
     }
 
     /// Stops the writer thread after the commits already queued.
@@ -100,7 +102,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
 final class WriteQueue: @unchecked Sendable {
     struct Pending {
         var changes: [StateChange]
-        var continuation: CheckedContinuation<Void, any Error>
+        var completion: @Sendable (Result<Void, any Error>) -> Void
     }
 
     private let condition = NSCondition()
@@ -111,7 +113,7 @@ final class WriteQueue: @unchecked Sendable {
         condition.lock()
         if stopped {
             condition.unlock()
-            item.continuation.resume(throwing: StoreError("the store is closed"))
+            item.completion(.failure(StoreError("the store is closed")))
             return
         }
         pending.append(item)
@@ -165,10 +167,10 @@ private final class Writer: @unchecked Sendable {
         while let batch = queue.takeAll() {
             do {
                 try write(batch)
-                for item in batch { item.continuation.resume() }
+                for item in batch { item.completion(.success(())) }
             } catch {
                 try? connection.execute("ROLLBACK")
-                for item in batch { item.continuation.resume(throwing: error) }
+                for item in batch { item.completion(.failure(error)) }
             }
         }
     }

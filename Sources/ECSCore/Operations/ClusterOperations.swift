@@ -177,8 +177,28 @@ extension ECSState {
 
     // MARK: Helpers
 
+
     func clusterCounts(_ name: String) -> ClusterCounts {
-        ClusterCounts()
+        var counts = ClusterCounts()
+        counts.registeredContainerInstances = capacity[name]?.slots.count ?? 0
+        for arn in tasksByCluster[name] ?? [] {
+            guard let record = tasks[arn] else { continue }
+            switch record.lastStatus {
+            case "RUNNING": counts.runningTasks += 1
+            case "PROVISIONING", "PENDING", "ACTIVATING": counts.pendingTasks += 1
+            default: break
+            }
+        }
+        for arn in serviceIndex[name]?.values ?? [:].values {
+            switch services[arn]?.service.status {
+            case "ACTIVE":
+                counts.activeServices += 1
+                counts.activeEC2Services += 1
+            case "DRAINING": counts.drainingServices += 1
+            default: break
+            }
+        }
+        return counts
     }
 
     private func validateClusterSettings(_ settings: [ClusterSetting]) throws(AWSError) -> [ClusterSetting] {

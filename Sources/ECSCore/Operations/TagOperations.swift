@@ -46,9 +46,19 @@ extension ECSState {
             guard let cluster = clusters[arn.resourceId], cluster.status == "ACTIVE" else { throw .clusterNotFound }
         case "task-definition":
             _ = try taskDefinition(arnText)
+        case "task":
+            guard let record = tasks[arnText], !record.isStopped else { throw .resourceNotFound("Task \(arnText) was not found or has stopped.") }
+        case "service":
+            guard let record = services[arnText], record.service.status != "INACTIVE" else {
+                throw AWSError(type: "ServiceNotFoundException", message: "Service \(arnText) was not found.")
+            }
+        case "container-instance":
+            guard let instance = instances[arnText], instance.status != "INACTIVE" else {
+                throw .resourceNotFound("Container instance \(arnText) was not found.")
+            }
         default:
             throw .invalidParameter(
-                "Resource type '\(arn.resourceType)' of '\(arnText)' cannot be tagged: use a cluster or task definition ARN."
+                "Resource type '\(arn.resourceType)' of '\(arnText)' cannot be tagged: use a cluster, task definition, task, service, or container instance ARN."
             )
         }
         return arnText

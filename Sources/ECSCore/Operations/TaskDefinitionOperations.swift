@@ -222,6 +222,9 @@ extension ECSState {
     }
 
     func isTaskDefinitionInUse(_ arn: String) -> Bool {
-        false
+        tasks.values.contains { $0.task.taskDefinitionArn == arn && !$0.isStopped }
+            || services.values.contains { record in
+                record.service.status != "INACTIVE" && (record.service.deployments ?? []).contains { $0.taskDefinition == arn }
+            }
     }
 }

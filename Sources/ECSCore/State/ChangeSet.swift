@@ -6,6 +6,10 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case taskDefinitions = "task_definitions"
     case families
     case tags
+    case containerInstances = "container_instances"
+    case tasks
+    case services
+    case meta
 }
 
 /// A value the store keeps: its table and its primary key.
@@ -30,6 +34,8 @@ public struct StateChange: Sendable, Equatable {
 /// The rows an operation changed, in order; the committer writes them in one transaction.
 public struct ChangeSet: Sendable {
     public private(set) var changes: [StateChange] = []
+    /// Container instances whose agents have new assignments to pick up once this is durable.
+    public var assignedInstances: Set<String> = []
 
     public init() {}
 
@@ -45,6 +51,7 @@ public struct ChangeSet: Sendable {
 
     public mutating func append(contentsOf other: ChangeSet) {
         changes.append(contentsOf: other.changes)
+        assignedInstances.formUnion(other.assignedInstances)
     }
 }
 

@@ -5,11 +5,31 @@ import Foundation
 /// to persist in a ``ChangeSet``. The committer in `ControlPlane` serialises them and writes the rows.
 public struct ECSState: Sendable {
     public let names: ResourceNames
+    public var settings = SchedulerSettings()
     /// Clusters by name, including INACTIVE ones (kept so describe calls can still show them).
     public internal(set) var clusters: [String: Cluster] = [:]
     public internal(set) var families: [String: TaskDefinitionFamily] = [:]
     /// Tags by resource ARN.
     public internal(set) var tags: [String: [ResourceTag]] = [:]
+
+    /// Container instances by ARN, including INACTIVE (deregistered) ones until they are pruned.
+    public internal(set) var instances: [String: ContainerInstance] = [:]
+    public internal(set) var tasks: [String: TaskRecord] = [:]
+    public internal(set) var services: [String: ServiceRecord] = [:]
+    public internal(set) var counters = ControlPlaneCounters()
+    /// Per cluster name: what each instance has left, for placement. Derived, never stored.
+    public internal(set) var capacity: [String: ClusterCapacity] = [:]
+    /// When each instance's agent was last heard from. Memory only: after a restart every agent
+    /// gets a full timeout to reconnect.
+    public internal(set) var lastContact: [String: Date] = [:]
+    /// Long polls an agent has open right now; an agent with one open is connected.
+    var openPolls: [String: Int] = [:]
+    var tasksByInstance: [String: Set<String>] = [:]
+    var tasksByCluster: [String: Set<String>] = [:]
+    var tasksByService: [String: Set<String>] = [:]
+    /// Service ARNs per cluster name and service name.
+    var serviceIndex: [String: [String: String]] = [:]
+    var clientTokens: [String: [String]] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
@@ -34,6 +54,21 @@ public struct ECSState: Sendable {
         for body in rows[.tags] ?? [] {
             let set = try RecordCoding.decode(TagSet.self, from: body)
             state.tags[set.resourceArn] = set.tags
+        }
+        for body in rows[.meta] ?? [] {
+            state.counters = try RecordCoding.decode(ControlPlaneCounters.self, from: body)
+        }
+        var scratch = ChangeSet()
+        for body in rows[.containerInstances] ?? [] {
+            state.putInstance(try RecordCoding.decode(ContainerInstance.self, from: body), changes: &scratch)
+        }
+        for body in rows[.services] ?? [] {
+            state.putService(try RecordCoding.decode(ServiceRecord.self, from: body), changes: &scratch)
+        }
+        for body in rows[.tasks] ?? [] {
+            let record = try RecordCoding.decode(TaskRecord.self, from: body)
+            state.counters.assignmentSequence = max(state.counters.assignmentSequence, record.assignmentSequence)
+            state.putTask(record, changes: &scratch)
         }
         return state
     }

@@ -1,0 +1,98 @@
+/// The work channel between `ecsd` and its agents.
+///
+/// Agents connect outbound only and long-poll `POST /v1/agent/poll`. Every change an agent must
+/// act on (a task placed on its instance, a task to stop) gets an increasing assignment sequence
+/// number. A poll asks for everything after the last sequence it processed; the answer carries the
+/// tasks whose last change is newer, each with its desired status, and the sequence to ask after
+/// next time. Because the answer is state, not a stream of events, a poll repeated after a lost
+/// answer or a reconnect neither loses nor repeats work: the agent reconciles each task by ARN.
+/// Each poll is also the agent's heartbeat.
+public enum AgentProtocol {
+    public static let pollPath = "/v1/agent/poll"
+    /// Longest a poll is held open when nothing changes.
+    public static let maximumWait = 30
+}
+
+public struct AgentPollRequest: Codable, Sendable, Equatable {
+    public var cluster: String
+    public var containerInstanceArn: String
+    /// The `sequence` of the last answer processed; 0 on first contact.
+    public var since: Int
+    /// Seconds to hold the poll open when there is nothing new (capped by the server).
+    public var waitSeconds: Int?
+
+    public init(cluster: String, containerInstanceArn: String, since: Int, waitSeconds: Int? = nil) {
+        self.cluster = cluster
+        self.containerInstanceArn = containerInstanceArn
+        self.since = since
+        self.waitSeconds = waitSeconds
+    }
+}
+
+public struct AgentAssignment: Codable, Sendable, Equatable {
+    public var sequence: Int
+    /// The task with its desired status; its containers as ECS reports them.
+    public var task: ECSTask
+    /// The task definition to run it from (for tasks the agent does not hold yet).
+    public var taskDefinition: TaskDefinition?
+
+    public init(sequence: Int, task: ECSTask, taskDefinition: TaskDefinition?) {
+        self.sequence = sequence
+        self.task = task
+        self.taskDefinition = taskDefinition
+    }
+}
+
+public struct AgentPollResponse: Codable, Sendable, Equatable {
+    /// Ask for changes after this next time.
+    public var sequence: Int
+    /// `ACTIVE`, `DRAINING` or `INACTIVE` (deregistered: the agent should stop polling).
+    public var instanceStatus: String
+    public var assignments: [AgentAssignment]
+
+    public init(sequence: Int, instanceStatus: String, assignments: [AgentAssignment]) {
+        self.sequence = sequence
+        self.instanceStatus = instanceStatus
+        self.assignments = assignments
+    }
+}
+
+extension ECSState {
+    /// What an agent must act on: tasks of its instance changed after `since`, up to the last
+    /// sequence known to be durable (so no agent ever acts on a change a crash could undo).
+    public func assignments(
+        for request: AgentPollRequest,
+        durableSequence: Int
+    ) throws(AWSError) -> AgentPollResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        guard let instance = instance(request.containerInstanceArn, inCluster: cluster) else {
+            throw AWSError(
+                type: "InvalidInstanceException",
+                message: "Container instance \(request.containerInstanceArn) is not registered in cluster \(cluster); register again."
+            )
+        }
+        let status = instance.status ?? "ACTIVE"
+        // A poll from an agent whose cursor is ahead of this control plane (its state was reset)
+        // gets everything again.
+        let since = request.since > durableSequence ? 0 : request.since
+        var assignments: [AgentAssignment] = []
+        for arn in tasksByInstance[instance.containerInstanceArn ?? ""] ?? [] {
+            guard let record = tasks[arn], record.assignmentSequence > since, record.assignmentSequence <= durableSequence
+            else { continue }
+            // A task that has stopped and is known stopped needs nothing from the agent.
+            if record.isStopped && since == 0 { continue }
+            let definition = record.task.taskDefinitionArn.flatMap { try? taskDefinition($0) }
+            assignments.append(AgentAssignment(sequence: record.assignmentSequence, task: record.task, taskDefinition: definition))
+        }
+        assignments.sort { $0.sequence < $1.sequence }
+        return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments)
+    }
+
+    /// Whether the instance has something after `since` that is durable.
+    public func hasAssignments(instance: String, since: Int, durableSequence: Int) -> Bool {
+        (tasksByInstance[instance] ?? []).contains { arn in
+            guard let record = tasks[arn] else { return false }
+            return record.assignmentSequence > since && record.assignmentSequence <= durableSequence
+        }
+    }
+}
