@@ -48,26 +48,32 @@ let package = Package(
             name: "ControlPlane",
             dependencies: ["ECSCore", "ECSAPI", "ECSStore", hummingbird, logging, serviceLifecycle]
         ),
+        // The node agent: ecs.config, the control-plane link and work channel, task engines.
+        .target(name: "ECSAgent", dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", logging]),
         // ecsctl's commands, as a library so tests can drive them.
         .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", argumentParser]),
         .executableTarget(
             name: "ecsd",
             dependencies: ["ControlPlane", "ECSCore", "ECSStore", argumentParser, logging, serviceLifecycle, unixSignals]
         ),
-        .executableTarget(name: "ecs-agent", dependencies: ["ECSCore", argumentParser]),
+        .executableTarget(
+            name: "ecs-agent",
+            dependencies: ["ECSAgent", "ECSCore", argumentParser, logging, serviceLifecycle, unixSignals]
+        ),
         .executableTarget(name: "ecsctl", dependencies: ["ECSCLI", argumentParser]),
         .executableTarget(
             name: "stevedore-bench",
-            dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", argumentParser]
+            dependencies: ["ECSCore", "ECSAPI", "ECSClient", "ECSAgent", "CurlHTTP", argumentParser, logging]
         ),
         .testTarget(name: "ECSCoreTests", dependencies: ["ECSCore"]),
         .testTarget(name: "ECSAPITests", dependencies: ["ECSAPI", "ECSCore"]),
         .testTarget(name: "ECSStoreTests", dependencies: ["ECSStore", "ECSCore"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
+        .testTarget(name: "ECSAgentTests", dependencies: ["ECSAgent", "ECSCore"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", "ECSClient",
+                "ControlPlane", "ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", "ECSClient", "ECSAgent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -19,15 +19,19 @@ public struct ControlPlane: Sendable {
         self.logger = logger
         store = try SQLiteStateStore(
             directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
-        committer = try await Committer.load(names: configuration.names, store: store, logger: logger)
+        committer = try await Committer.load(
+            names: configuration.names, settings: configuration.scheduler, store: store, logger: logger)
         var dispatcher = AWSJSONDispatcher()
-        ECSOperations.register(on: &dispatcher, committer: committer, cache: ReadCache(capacity: configuration.readCacheEntries))
+        ECSOperations.register(
+            on: &dispatcher, committer: committer, cache: ReadCache(capacity: configuration.readCacheEntries),
+            pollEndpoint: configuration.endpoint)
         self.dispatcher = dispatcher
     }
 
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        let server = APIServer(dispatcher: dispatcher, maxRequestBytes: configuration.maxRequestBytes)
+        let server = APIServer(
+            dispatcher: dispatcher, agents: AgentChannel(committer: committer), maxRequestBytes: configuration.maxRequestBytes)
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(
@@ -37,7 +41,10 @@ public struct ControlPlane: Sendable {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        return [StoreService(store: store), application]
+        let scheduler = SchedulerLoop(
+            committer: committer, interval: configuration.schedulerInterval, agentTimeout: configuration.agentTimeout,
+            pruneInterval: 60, logger: logger)
+        return [StoreService(store: store), scheduler, application]
     }
 }
 

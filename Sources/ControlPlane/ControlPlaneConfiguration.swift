@@ -1,5 +1,6 @@
 import ECSCore
 import ECSStore
+import Foundation
 
 /// Everything `ecsd` needs to start, from flags and environment.
 public struct ControlPlaneConfiguration: Sendable {
@@ -12,6 +13,11 @@ public struct ControlPlaneConfiguration: Sendable {
     public var maxRequestBytes: Int
     /// Encoded answers to repeated identical reads kept until the next write; 0 turns the cache off.
     public var readCacheEntries: Int
+    /// An agent silent this long is disconnected: no placements, its service tasks replaced.
+    public var agentTimeout: TimeInterval
+    /// How often the service scheduler and liveness checks run.
+    public var schedulerInterval: Duration
+    public var scheduler: SchedulerSettings
 
     public init(
         host: String = "127.0.0.1",
@@ -20,7 +26,10 @@ public struct ControlPlaneConfiguration: Sendable {
         names: ResourceNames = ResourceNames(),
         durability: SQLiteStateStore.Durability = .normal,
         maxRequestBytes: Int = 8 << 20,
-        readCacheEntries: Int = 4096
+        readCacheEntries: Int = 4096,
+        agentTimeout: TimeInterval = 30,
+        schedulerInterval: Duration = .milliseconds(250),
+        scheduler: SchedulerSettings = SchedulerSettings()
     ) {
         self.host = host
         self.port = port
@@ -29,6 +38,15 @@ public struct ControlPlaneConfiguration: Sendable {
         self.durability = durability
         self.maxRequestBytes = maxRequestBytes
         self.readCacheEntries = readCacheEntries
+        self.agentTimeout = agentTimeout
+        self.schedulerInterval = schedulerInterval
+        self.scheduler = scheduler
+    }
+
+    /// The address agents and clients reach this control plane at.
+    public var endpoint: String {
+        let host = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        return "http://\(host):\(port)"
     }
 
     /// Parses `host:port`, `:port` or `port` as `--listen` takes it.

@@ -59,7 +59,7 @@ public struct APIClient: Sendable {
         }
     }
 
-    static func decodeError(_ response: HTTPClient.Response) -> AWSError {
+    public static func decodeError(_ response: HTTPClient.Response) -> AWSError {
         struct Body: Decodable {
             var type: String?
             var message: String?

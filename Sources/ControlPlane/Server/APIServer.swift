@@ -10,6 +10,7 @@ import Synchronization
 /// The HTTP face of `ecsd`: AWS JSON protocol calls on `POST /`, health on `GET /healthz`.
 struct APIServer {
     let dispatcher: AWSJSONDispatcher
+    let agents: AgentChannel
     let maxRequestBytes: Int
     let requestIds = RequestIdGenerator()
 
@@ -24,6 +25,9 @@ struct APIServer {
         }
         router.post("/") { request, _ -> Response in
             await handleAWSJSON(request)
+        }
+        router.post(RouterPath(AgentProtocol.pollPath)) { request, _ -> Response in
+            await handleAgentPoll(request)
         }
         return router
     }
@@ -48,6 +52,23 @@ struct APIServer {
             body: bytes,
             context: OperationContext(requestId: requestId, bodySize: bytes.count)
         )
+        return Self.response(answer, requestId: requestId)
+    }
+
+    func handleAgentPoll(_ request: Request) async -> Response {
+        let requestId = requestIds.next()
+        var request = request
+        let answer: APIResponse
+        do throws(AWSError) {
+            guard let body = try? await request.collectBody(upTo: 1 << 20) else {
+                throw AWSError(type: "SerializationException", message: "The poll request body could not be read.")
+            }
+            let poll = try AWSJSONCodec.decode(AgentPollRequest.self, from: Array(body.readableBytesView))
+            let response = try await agents.poll(poll)
+            answer = APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(response))
+        } catch {
+            answer = .error(error, contentType: "application/json")
+        }
         return Self.response(answer, requestId: requestId)
     }
 

@@ -279,7 +279,7 @@ extension ECSState {
             instance.attributes = list
             updated[target] = instance
         }
-        for (_, var instance) in updated {
+        for instance in updated.values {
             let custom = (instance.attributes ?? []).filter { !Self.isReservedAttribute($0.name) }.count
             guard custom <= Self.maxCustomAttributes else {
                 throw AWSError(
@@ -287,6 +287,8 @@ extension ECSState {
                     message: "An instance can have at most \(Self.maxCustomAttributes) custom attributes; this would give it \(custom)."
                 )
             }
+        }
+        for (_, var instance) in updated {
             instance.version = (instance.version ?? 0) + 1
             putInstance(instance, changes: &changes)
         }

@@ -1,0 +1,62 @@
+import CurlHTTP
+import ECSAPI
+import ECSClient
+import ECSCore
+import Foundation
+
+/// The agent's connection to `ecsd`: the ECS calls the real agent makes, plus the work channel.
+public struct ControlPlaneLink: Sendable {
+    public let cluster: String
+    let api: APIClient
+    let http: HTTPClient
+    let headers: [(String, String)]
+
+    public static let tokenHeader = "X-Stevedore-Agent-Token"
+
+    public init(endpoint: String, cluster: String, token: String?) {
+        self.cluster = cluster
+        headers = token.map { [(Self.tokenHeader, $0)] } ?? []
+        api = APIClient(endpoint: endpoint, extraHeaders: headers)
+        http = HTTPClient(baseURL: endpoint)
+    }
+
+    public var endpoint: String { api.endpoint }
+
+    public func register(_ request: RegisterContainerInstanceRequest) async throws -> ContainerInstance {
+        let response: RegisterContainerInstanceResponse = try await api.ecs("RegisterContainerInstance", request)
+        guard let instance = response.containerInstance else {
+            throw AWSError.server("RegisterContainerInstance returned no container instance")
+        }
+        return instance
+    }
+
+    public func createCluster() async throws {
+        let _: CreateClusterResponse = try await api.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+    }
+
+    public func submit(_ change: SubmitTaskStateChangeRequest) async throws {
+        var change = change
+        change.cluster = cluster
+        let _: SubmitTaskStateChangeResponse = try await api.ecs("SubmitTaskStateChange", change)
+    }
+
+    public func submit(_ change: SubmitContainerStateChangeRequest) async throws {
+        var change = change
+        change.cluster = cluster
+        let _: SubmitContainerStateChangeResponse = try await api.ecs("SubmitContainerStateChange", change)
+    }
+
+    /// One long poll of the work channel.
+    public func poll(instance: String, since: Int, wait: Int) async throws -> AgentPollResponse {
+        let request = AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait)
+        let response = try await http.execute(
+            HTTPClient.Request(
+                method: "POST", path: AgentProtocol.pollPath,
+                headers: [("Content-Type", "application/json")] + headers,
+                body: AWSJSONCodec.encode(request),
+                timeout: .seconds(wait + 15)
+            ))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return try AWSJSONCodec.decode(AgentPollResponse.self, from: response.body)
+    }
+}

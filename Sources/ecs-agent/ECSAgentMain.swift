@@ -1,0 +1,95 @@
+import ArgumentParser
+import ECSAgent
+import ECSCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct ECSAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecs-agent",
+        abstract: "Stevedore's node agent: registers this host with ecsd and runs its tasks on Docker.",
+        discussion: """
+            Settings come from the ecs.config file and from ECS_* environment variables (which win), \
+            as with the real ECS agent. Exit status 5 means a configuration error: fix it before restarting.
+            """,
+        version: StevedoreVersion.current
+    )
+
+    @Option(help: "The ecs.config file (KEY=VALUE lines).")
+    var config = "/etc/ecs/ecs.config"
+
+    @Option(help: "Simulate N instances without Docker (for tests and benchmarks).")
+    var simulate: Int?
+
+    @Option(name: .customLong("simulate-resources"), help: "Resources of each simulated instance.")
+    var simulateResources = "cpu=4096,memory=8192"
+
+    @Option(name: .customLong("simulate-zones"), help: "Comma-separated availability zones handed to simulated instances in turn.")
+    var simulateZones: String?
+
+    @Option(name: .customLong("simulate-state-dir"), help: "Keep simulated instances' ARNs here, so a restart re-registers them.")
+    var simulateStateDir: String?
+
+    func run() async throws {
+        let fileValues = FileManager.default.contents(atPath: config).map { AgentConfiguration.parseFile(String(decoding: $0, as: UTF8.self)) } ?? [:]
+        let loaded: (AgentConfiguration, [String])
+        do {
+            loaded = try AgentConfiguration.load(file: fileValues, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("ecs-agent: configuration error: \(error)\n".utf8))
+            throw ExitCode(5)
+        }
+        let (configuration, warnings) = loaded
+        let level: Logger.Level =
+            switch configuration.logLevel {
+            case "debug": .debug
+            case "warn": .warning
+            case "error": .error
+            case "crit", "none": .critical
+            default: .info
+            }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ecs-agent")
+        for warning in warnings { logger.warning("configuration", metadata: ["problem": "\(warning)"]) }
+
+        guard let count = simulate else {
+            FileHandle.standardError.write(Data("ecs-agent: the Docker task engine is not built yet; run with --simulate N\n".utf8))
+            throw ExitCode(1)
+        }
+        guard count > 0 else { throw ValidationError("--simulate needs a positive number of instances.") }
+        var options = SimulatedFleet.Options(count: count)
+        do {
+            try options.applyResources(simulateResources)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        options.zones = simulateZones.map { $0.split(separator: ",").map(String.init) } ?? []
+        options.stateDirectory = simulateStateDir
+        let fleet = SimulatedFleet(configuration: configuration, options: options, logger: logger)
+        logger.notice(
+            "simulating instances",
+            metadata: ["count": "\(count)", "cluster": "\(configuration.cluster)", "backend": "\(configuration.backendHost)"])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: FleetService(fleet: fleet))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}
+
+/// Runs the fleet until the process is told to stop.
+struct FleetService: Service {
+    let fleet: SimulatedFleet
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await fleet.run() }
+    }
+}
