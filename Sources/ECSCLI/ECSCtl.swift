@@ -7,7 +7,9 @@ public struct ECSCtl: AsyncParsableCommand {
         commandName: "ecsctl",
         abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks and services.",
         version: StevedoreVersion.current,
-        subcommands: [ClusterCommand.self, TaskDefinitionCommand.self]
+        subcommands: [
+            ClusterCommand.self, TaskDefinitionCommand.self, NodeCommand.self, TaskCommand.self, ServiceCommand.self,
+        ]
     )
 
     public init() {}
