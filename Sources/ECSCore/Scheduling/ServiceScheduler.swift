@@ -318,7 +318,6 @@ extension ECSState {
             deployments[primaryIndex].updatedAt = pass.now
             record.scheduler.lastCompletedTaskDefinition = deployments[primaryIndex].taskDefinition
             pass.events.append("(deployment \(id)) deployment completed.")
-            pass.changed = true
         }
         record.service.deployments = deployments
         record.service.runningCount = live.filter { $0.lastStatus == "RUNNING" }.count

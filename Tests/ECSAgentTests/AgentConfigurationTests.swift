@@ -1,0 +1,98 @@
+@testable import ECSAgent
+import Testing
+
+struct AgentConfigurationTests {
+    @Test func parsesTheFileAsTheRealAgentsToolingDoes() {
+        let values = AgentConfiguration.parseFile(
+            """
+            # comment
+            ECS_CLUSTER=prod
+
+              ECS_RESERVED_MEMORY=256
+            ECS_INSTANCE_ATTRIBUTES={"stack":"prod","disk":"ssd"}
+            NOEQUALS
+            ECS_LOGLEVEL="debug"
+            ECS_CLUSTER=later
+            """)
+        #expect(values["ECS_CLUSTER"] == "later")
+        #expect(values["ECS_RESERVED_MEMORY"] == "256")
+        #expect(values["ECS_INSTANCE_ATTRIBUTES"] == #"{"stack":"prod","disk":"ssd"}"#)
+        #expect(values["ECS_LOGLEVEL"] == "\"debug\"")  // values are literal: quotes stay
+        #expect(values["NOEQUALS"] == nil)
+    }
+
+    @Test func environmentWinsOverTheFile() throws {
+        let (configuration, warnings) = try AgentConfiguration.load(
+            file: ["ECS_CLUSTER": "file", "ECS_BACKEND_HOST": "control.internal:8443"],
+            environment: ["ECS_CLUSTER": "env", "PATH": "/bin"])
+        #expect(configuration.cluster == "env")
+        #expect(configuration.backendHost == "https://control.internal:8443")
+        #expect(warnings.isEmpty)
+    }
+
+    @Test func readsEveryKey() throws {
+        let (configuration, warnings) = try AgentConfiguration.load(
+            file: [
+                "ECS_DATADIR": "/data", "ECS_RESERVED_MEMORY": "512", "ECS_RESERVED_PORTS": "[22, 9100]",
+                "ECS_RESERVED_PORTS_UDP": "[53]", "ECS_INSTANCE_ATTRIBUTES": #"{"stack":"prod"}"#,
+                "ECS_DYNAMIC_HOST_PORT_RANGE": "40000-40100", "ECS_CONTAINER_STOP_TIMEOUT": "10s",
+                "ECS_CONTAINER_START_TIMEOUT": "2m", "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION": "1h30m",
+                "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_DISABLE_PRIVILEGED": "true",
+                "ECS_AVAILABLE_LOGGING_DRIVERS": #"["json-file","syslog"]"#, "ECS_LOGLEVEL": "debug",
+                "DOCKER_HOST": "unix:///run/docker.sock", "ECS_AGENT_REGISTRATION_TOKEN": "s3cret",
+            ], environment: [:])
+        #expect(warnings.isEmpty)
+        #expect(configuration.dataDirectory == "/data" && configuration.checkpoint)
+        #expect(configuration.reservedMemory == 512)
+        #expect(configuration.reservedPorts == [22, 9100])
+        #expect(configuration.reservedPortsUDP == [53])
+        #expect(configuration.instanceAttributes == ["stack": "prod"])
+        #expect(configuration.dynamicHostPortRange == 40000...40100)
+        #expect(configuration.containerStopTimeout == .seconds(10))
+        #expect(configuration.containerStartTimeout == .seconds(120))
+        #expect(configuration.taskCleanupWait == .seconds(5400))
+        #expect(configuration.imagePullBehavior == .preferCached)
+        #expect(configuration.disablePrivileged)
+        #expect(configuration.availableLoggingDrivers == ["json-file", "syslog"])
+        #expect(configuration.logLevel == "debug")
+        #expect(configuration.dockerHost == "unix:///run/docker.sock")
+        #expect(configuration.registrationToken == "s3cret")
+    }
+
+    @Test func badValuesWarnAndKeepDefaults() throws {
+        let (configuration, warnings) = try AgentConfiguration.load(
+            file: [
+                "ECS_CONTAINER_STOP_TIMEOUT": "10", "ECS_RESERVED_PORTS": "22,80", "ECS_IMAGE_PULL_BEHAVIOR": "sometimes",
+                "ECS_DISABLE_PRIVILEGED": "yes", "ECS_DYNAMIC_HOST_PORT_RANGE": "9-1", "ECS_RESERVED_MEMORY": "lots",
+            ], environment: [:])
+        #expect(warnings.count == 6)
+        #expect(warnings.contains { $0.hasPrefix("ECS_CONTAINER_STOP_TIMEOUT=10 is not valid (a duration with a unit") })
+        #expect(configuration.containerStopTimeout == .seconds(30))
+        #expect(configuration.reservedPorts == [22, 2375, 2376, 51678, 51679])
+        #expect(configuration.imagePullBehavior == .default)
+    }
+
+    @Test func fatalValuesNameTheKey() {
+        #expect(throws: AgentConfiguration.Error.self) {
+            try AgentConfiguration.load(file: ["ECS_INSTANCE_ATTRIBUTES": "stack=prod"], environment: [:])
+        }
+        do {
+            _ = try AgentConfiguration.load(file: ["ECS_AVAILABLE_LOGGING_DRIVERS": #"["json-file","carrier-pigeon"]"#], environment: [:])
+            Issue.record("accepted an unknown logging driver")
+        } catch {
+            #expect(error.key == "ECS_AVAILABLE_LOGGING_DRIVERS")
+            #expect(error.message.contains("carrier-pigeon"))
+        }
+    }
+
+    @Test(arguments: [("30s", 30_000), ("500ms", 500), ("1h30m", 5_400_000), ("2m", 120_000), ("1.5s", 1500)])
+    func durations(_ text: String, _ milliseconds: Int64) {
+        #expect(AgentConfiguration.parseDuration(text) == .milliseconds(milliseconds))
+    }
+
+    @Test func durationsNeedUnits() {
+        #expect(AgentConfiguration.parseDuration("10") == nil)
+        #expect(AgentConfiguration.parseDuration("ten s") == nil)
+        #expect(AgentConfiguration.parseDuration("") == nil)
+    }
+}
