@@ -31,7 +31,9 @@ public struct ControlPlane: Sendable {
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
-            dispatcher: dispatcher, agents: AgentChannel(committer: committer), maxRequestBytes: configuration.maxRequestBytes)
+            dispatcher: dispatcher,
+            agents: AgentChannel(committer: committer, maximumHold: max(1, Int(configuration.agentTimeout / 2))),
+            maxRequestBytes: configuration.maxRequestBytes)
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(
@@ -44,7 +46,7 @@ public struct ControlPlane: Sendable {
         let scheduler = SchedulerLoop(
             committer: committer, interval: configuration.schedulerInterval, agentTimeout: configuration.agentTimeout,
             pruneInterval: 60, logger: logger)
-        return [StoreService(store: store), scheduler, application]
+        return [StoreService(store: store), scheduler, application, PollReleaser(notifier: committer.notifier)]
     }
 }
 

@@ -33,6 +33,21 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("read-cache-entries"), help: "Answers to repeated identical reads kept until the next write (0: off).")
     var readCacheEntries = 4096
 
+    @Option(name: .customLong("agent-timeout"), help: "Seconds of agent silence before its instance is disconnected and its service tasks are replaced.")
+    var agentTimeout: Double = 30
+
+    @Option(name: .customLong("launch-backoff"), help: "First delay (seconds) after a service task fails to start; doubles per failure.")
+    var launchBackoff: Double = 5
+
+    @Option(name: .customLong("launch-backoff-max"), help: "Longest delay (seconds) between a failing service's launches.")
+    var launchBackoffMax: Double = 900
+
+    @Option(name: .customLong("circuit-breaker-min-threshold"), help: "Least failures that trip a deployment circuit breaker (ECS: 10).")
+    var circuitBreakerMinThreshold = 10
+
+    @Option(name: .customLong("stopped-task-retention"), help: "Seconds stopped tasks stay visible.")
+    var stoppedTaskRetention: Double = 3600
+
     @Flag(help: "Local mode: state under ./.ecsd-dev, endpoint and next steps printed.")
     var dev = false
 
@@ -49,6 +64,20 @@ struct ECSD: AsyncParsableCommand {
         guard accountId.count == 12, accountId.allSatisfy(\.isNumber) else {
             throw ValidationError("--account-id must be 12 digits, like 000000000000.")
         }
+        guard agentTimeout >= 1 else { throw ValidationError("--agent-timeout must be at least 1 second.") }
+        guard launchBackoff > 0, launchBackoffMax >= launchBackoff else {
+            throw ValidationError("--launch-backoff must be above 0 and at most --launch-backoff-max.")
+        }
+        guard circuitBreakerMinThreshold >= 1 else { throw ValidationError("--circuit-breaker-min-threshold must be at least 1.") }
+    }
+
+    var schedulerSettings: SchedulerSettings {
+        var settings = SchedulerSettings()
+        settings.launchBackoffBase = launchBackoff
+        settings.launchBackoffMax = launchBackoffMax
+        settings.circuitBreakerMinimumThreshold = circuitBreakerMinThreshold
+        settings.stoppedRetention = stoppedTaskRetention
+        return settings
     }
 
     func run() async throws {
@@ -73,7 +102,9 @@ struct ECSD: AsyncParsableCommand {
                 accountId: accountId ?? environment["ECSD_ACCOUNT_ID"] ?? "000000000000"
             ),
             durability: durability,
-            readCacheEntries: readCacheEntries
+            readCacheEntries: readCacheEntries,
+            agentTimeout: agentTimeout,
+            scheduler: schedulerSettings
         )
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev

@@ -102,6 +102,68 @@ def ecs(ecsd):
     return boto3.client("ecs", endpoint_url=ecsd.endpoint, region_name="us-east-1")
 
 
+@pytest.fixture
+def fleets(data_dir):
+    """Starts simulated fleets for a test and stops them afterwards."""
+    started = []
+
+    def start(endpoint, cluster, count, **options):
+        fleet = Fleet(endpoint, cluster, count, log_dir=data_dir, **options).start()
+        started.append(fleet)
+        return fleet
+
+    yield start
+    for fleet in started:
+        fleet.stop()
+
+
+class Fleet:
+    """`ecs-agent --simulate N`: N simulated container instances in one process."""
+
+    def __init__(self, endpoint, cluster, count, zones=("a", "b", "c"), state_dir=None, resources="cpu=4096,memory=8192",
+                 log_dir=None):
+        self.endpoint = endpoint
+        self.cluster = cluster
+        self.count = count
+        self.zones = zones
+        self.state_dir = state_dir
+        self.resources = resources
+        self.log_path = os.path.join(log_dir or tempfile.gettempdir(), f"fleet-{cluster}-{id(self)}.log")
+        self.process = None
+
+    def start(self):
+        args = [os.path.join(BIN, "ecs-agent"), "--config", "/dev/null", "--simulate", str(self.count),
+                "--simulate-resources", self.resources, "--simulate-zones", ",".join(self.zones)]
+        if self.state_dir:
+            args += ["--simulate-state-dir", self.state_dir]
+        env = {**os.environ, "ECS_CLUSTER": self.cluster, "ECS_BACKEND_HOST": self.endpoint}
+        self.process = subprocess.Popen(args, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def kill9(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def wait_until(predicate, timeout=30, interval=0.1, message="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
 def run_aws(endpoint, *args, check=True):
     """Runs the real aws CLI; returns (exit code, stdout, stderr)."""
     result = subprocess.run(

@@ -19,6 +19,7 @@ public final class AssignmentNotifier: Sendable {
         /// Waits released before their waiter registered (timeout or cancellation won the race).
         var released: Set<UInt64> = []
         var nextId: UInt64 = 0
+        var shutDown = false
     }
 
     private let state: Mutex<State>
@@ -55,7 +56,7 @@ public final class AssignmentNotifier: Sendable {
             group.addTask {
                 await withCheckedContinuation { continuation in
                     let resumeNow = self.state.withLock { state -> Bool in
-                        if state.released.remove(id) != nil { return true }
+                        if state.shutDown || state.released.remove(id) != nil { return true }
                         if (state.lastChange[instance] ?? 0) > after { return true }
                         state.waiters[instance, default: []].append(Waiter(id: id, after: after, continuation: continuation))
                         return false
@@ -72,6 +73,18 @@ public final class AssignmentNotifier: Sendable {
             self.release(instance: instance, id: id)
         }
         _ = state.withLock { $0.released.remove(id) }
+    }
+
+    /// The control plane is stopping: every poll returns now, and new ones do not wait.
+    public var isShutDown: Bool { state.withLock { $0.shutDown } }
+
+    func shutdown() {
+        let waiters = state.withLock { state -> [Waiter] in
+            state.shutDown = true
+            defer { state.waiters = [:] }
+            return state.waiters.values.flatMap { $0 }
+        }
+        for waiter in waiters { waiter.continuation.resume() }
     }
 
     /// Resumes a waiter that is still registered (timeout, cancellation).

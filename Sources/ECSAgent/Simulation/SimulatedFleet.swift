@@ -114,9 +114,8 @@ actor IdentityFile {
         arns[index] = arn
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if let data = try? JSONEncoder().encode(arns) {
-            _ = FileManager.default.createFile(atPath: path + ".tmp", contents: data)
-            _ = try? FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: path + ".tmp"))
+        if let data = try? JSONEncoder().encode(arns), FileManager.default.createFile(atPath: path + ".tmp", contents: data) {
+            rename(path + ".tmp", path)
         }
     }
 }

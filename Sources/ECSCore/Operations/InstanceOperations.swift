@@ -378,25 +378,24 @@ extension ECSState {
 
     // MARK: Liveness
 
-    /// Notes that an instance's agent was heard from; `polling` opens or closes a long poll.
+    /// Notes that an instance's agent was heard from (each poll, at its start and its end).
     /// Returns true when this reconnected a disconnected agent.
     @discardableResult
-    public mutating func agentContact(_ arn: String, now: Date, polling: Int = 0) -> Bool {
+    public mutating func agentContact(_ arn: String, now: Date) -> Bool {
         lastContact[arn] = now
-        if polling != 0 { openPolls[arn] = max(0, (openPolls[arn] ?? 0) + polling) }
         let cluster = clusterName(ofInstance: arn)
         guard let slot = capacity[cluster]?[arn], !slot.connected else { return false }
         capacity[cluster]?.update(arn) { $0.connected = true }
         return true
     }
 
-    /// Agents silent for longer than `timeout` (and with no poll open) are disconnected: they get no
-    /// placements, and services replace their tasks. Returns the instances that just went quiet.
+    /// Agents silent for longer than `timeout` are disconnected: they get no placements, and
+    /// services replace their tasks. (The control plane holds polls for at most half the timeout,
+    /// so a live agent is heard from well within it.) Returns the instances that just went quiet.
     public mutating func detectLostAgents(now: Date, timeout: TimeInterval) -> [String] {
         var lost: [String] = []
         for (cluster, clusterCapacity) in capacity {
             for slot in clusterCapacity.slots where slot.connected {
-                guard (openPolls[slot.arn] ?? 0) == 0 else { continue }
                 let last = lastContact[slot.arn] ?? .distantPast
                 if now.timeIntervalSince(last) > timeout {
                     capacity[cluster]?.update(slot.arn) { $0.connected = false }
@@ -410,7 +409,6 @@ extension ECSState {
     /// After a restart every registered agent gets a full timeout to come back.
     public mutating func resetLiveness(now: Date) {
         for arn in instances.keys { lastContact[arn] = now }
-        openPolls = [:]
     }
 }
 

@@ -22,8 +22,6 @@ public struct ECSState: Sendable {
     /// When each instance's agent was last heard from. Memory only: after a restart every agent
     /// gets a full timeout to reconnect.
     public internal(set) var lastContact: [String: Date] = [:]
-    /// Long polls an agent has open right now; an agent with one open is connected.
-    var openPolls: [String: Int] = [:]
     var tasksByInstance: [String: Set<String>] = [:]
     var tasksByCluster: [String: Set<String>] = [:]
     var tasksByService: [String: Set<String>] = [:]

@@ -1,0 +1,114 @@
+"""The aws CLI runs tasks and services on simulated agents: RunTask, DescribeTasks, CreateService, DescribeServices."""
+import json
+
+from conftest import run_aws, wait_until
+
+
+def aws(ecsd, *args, check=True):
+    code, out, err = run_aws(ecsd.endpoint, "ecs", *args, check=check)
+    return json.loads(out) if code == 0 and out.strip() else (code, err)
+
+
+def test_run_describe_and_stop_tasks(ecsd, fleets):
+    aws(ecsd, "create-cluster", "--cluster-name", "demo")
+    fleets(ecsd.endpoint, "demo", 3)
+    wait_until(lambda: len(aws(ecsd, "list-container-instances", "--cluster", "demo")["containerInstanceArns"]) == 3,
+               message="3 instances registered")
+    aws(ecsd, "register-task-definition", "--family", "web", "--container-definitions",
+        '[{"name":"web","image":"nginx:1.27","memory":256,"portMappings":[{"containerPort":80,"hostPort":8080}]}]')
+
+    ran = aws(ecsd, "run-task", "--cluster", "demo", "--task-definition", "web", "--count", "4",
+              "--placement-strategy", "type=spread,field=instanceId")
+    # Static host port 8080: at most one per instance; the fourth fails with RESOURCE:PORTS.
+    assert len(ran["tasks"]) == 3
+    assert {f["reason"] for f in ran["failures"]} == {"RESOURCE:PORTS"}
+    assert len({t["containerInstanceArn"] for t in ran["tasks"]}) == 3
+
+    arns = [t["taskArn"] for t in ran["tasks"]]
+    described = wait_until(
+        lambda: (lambda d: d if all(t["lastStatus"] == "RUNNING" for t in d["tasks"]) else None)(
+            aws(ecsd, "describe-tasks", "--cluster", "demo", "--tasks", *arns)),
+        message="tasks RUNNING")
+    task = described["tasks"][0]
+    assert task["desiredStatus"] == "RUNNING" and task["startedAt"] >= task["createdAt"]
+    assert task["group"] == "family:web" and task["containers"][0]["lastStatus"] == "RUNNING"
+
+    stopped = aws(ecsd, "stop-task", "--cluster", "demo", "--task", arns[0], "--reason", "test over")
+    assert stopped["task"]["desiredStatus"] == "STOPPED" and stopped["task"]["stopCode"] == "UserInitiated"
+    done = wait_until(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+        aws(ecsd, "describe-tasks", "--cluster", "demo", "--tasks", arns[0])["tasks"][0]), message="task STOPPED")
+    assert done["stoppedReason"] == "test over"
+    assert aws(ecsd, "list-tasks", "--cluster", "demo", "--desired-status", "STOPPED")["taskArns"] == [arns[0]]
+
+    missing = aws(ecsd, "describe-tasks", "--cluster", "demo", "--tasks", "nope")
+    assert missing["failures"] == [{"arn": "nope", "reason": "MISSING"}]
+
+
+def test_services_with_the_cli(ecsd, fleets):
+    aws(ecsd, "create-cluster", "--cluster-name", "svc")
+    fleets(ecsd.endpoint, "svc", 3)
+    wait_until(lambda: len(aws(ecsd, "list-container-instances", "--cluster", "svc")["containerInstanceArns"]) == 3,
+               message="instances")
+    aws(ecsd, "register-task-definition", "--family", "api", "--container-definitions",
+        '[{"name":"api","image":"api:1","memory":128}]')
+    created = aws(ecsd, "create-service", "--cluster", "svc", "--service-name", "api", "--task-definition", "api",
+                  "--desired-count", "6", "--deployment-configuration",
+                  "maximumPercent=200,minimumHealthyPercent=50,deploymentCircuitBreaker={enable=true,rollback=true}")
+    assert created["service"]["status"] == "ACTIVE"
+    assert created["service"]["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+
+    def steady():
+        service = aws(ecsd, "describe-services", "--cluster", "svc", "--services", "api")["services"][0]
+        return service if service["runningCount"] == 6 and service["deployments"][0]["rolloutState"] == "COMPLETED" else None
+
+    service = wait_until(steady, message="service steady")
+    messages = [e["message"] for e in service["events"]]
+    assert "(service api) has reached a steady state." in messages
+    # Spread across the three zones by default.
+    tasks = aws(ecsd, "describe-tasks", "--cluster", "svc", "--tasks",
+                *aws(ecsd, "list-tasks", "--cluster", "svc", "--service-name", "api")["taskArns"])["tasks"]
+    zones = [t["availabilityZone"] for t in tasks]
+    assert sorted(zones) == ["a", "a", "b", "b", "c", "c"]
+
+    aws(ecsd, "update-service", "--cluster", "svc", "--service", "api", "--desired-count", "2")
+    wait_until(lambda: aws(ecsd, "describe-services", "--cluster", "svc", "--services", "api")["services"][0]["runningCount"] == 2,
+               message="scaled in")
+    listed = aws(ecsd, "list-services", "--cluster", "svc")["serviceArns"]
+    assert listed == ["arn:aws:ecs:us-east-1:000000000000:service/svc/api"]
+
+    code, err = aws(ecsd, "delete-service", "--cluster", "svc", "--service", "api", check=False)
+    assert code != 0 and "scaled above 0" in err
+    aws(ecsd, "delete-service", "--cluster", "svc", "--service", "api", "--force")
+    wait_until(lambda: aws(ecsd, "describe-services", "--cluster", "svc", "--services", "api")["services"][0]["status"] == "INACTIVE",
+               message="service INACTIVE")
+
+
+def test_instances_drain_filter_and_attributes(ecsd, fleets):
+    aws(ecsd, "create-cluster", "--cluster-name", "nodes")
+    fleets(ecsd.endpoint, "nodes", 2, zones=("east", "west"))
+    arns = wait_until(lambda: (lambda a: a if len(a) == 2 else None)(
+        aws(ecsd, "list-container-instances", "--cluster", "nodes")["containerInstanceArns"]), message="instances")
+    east = aws(ecsd, "list-container-instances", "--cluster", "nodes", "--filter",
+               "attribute:ecs.availability-zone == east")["containerInstanceArns"]
+    assert len(east) == 1
+    code, err = aws(ecsd, "list-container-instances", "--cluster", "nodes", "--filter", "attribute:x ===", check=False)
+    assert code != 0 and "InvalidParameterException" in err
+
+    described = aws(ecsd, "describe-container-instances", "--cluster", "nodes", "--container-instances", *arns)
+    instance = described["containerInstances"][0]
+    assert instance["agentConnected"] is True and instance["status"] == "ACTIVE"
+    assert {r["name"] for r in instance["registeredResources"]} == {"CPU", "MEMORY", "PORTS", "PORTS_UDP"}
+
+    aws(ecsd, "put-attributes", "--cluster", "nodes", "--attributes", f"name=disk,value=ssd,targetId={east[0]}")
+    listed = aws(ecsd, "list-attributes", "--cluster", "nodes", "--target-type", "container-instance", "--attribute-name", "disk")
+    assert listed["attributes"][0]["targetId"] == east[0]
+
+    drained = aws(ecsd, "update-container-instances-state", "--cluster", "nodes", "--container-instances", east[0],
+                  "--status", "DRAINING")
+    assert drained["containerInstances"][0]["status"] == "DRAINING"
+    aws(ecsd, "register-task-definition", "--family", "t", "--container-definitions", '[{"name":"t","image":"t","memory":64}]')
+    ran = aws(ecsd, "run-task", "--cluster", "nodes", "--task-definition", "t", "--count", "4")
+    assert all(t["containerInstanceArn"] != east[0] for t in ran["tasks"])
+    code, err = aws(ecsd, "update-container-instances-state", "--cluster", "nodes", "--container-instances", east[0],
+                    "--status", "DEREGISTERING", check=False)
+    assert code != 0 and "InvalidParameterException" in err
