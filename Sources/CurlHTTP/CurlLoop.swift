@@ -25,8 +25,9 @@ final class CurlLoop: @unchecked Sendable {
     private init() {
         _ = stv_global_init()
         multi = curl_multi_init()
-        // Keep plenty of idle connections to the handful of hosts a process talks to.
-        _ = stv_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 64)
+        // Keep every connection alive between requests: a process holding many long polls (a
+        // simulated fleet) would otherwise reconnect for each one.
+        _ = stv_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 8192)
         let thread = Thread { [self] in runLoop() }
         thread.name = "curl-loop"
         thread.start()

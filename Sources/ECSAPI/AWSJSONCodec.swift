@@ -19,11 +19,8 @@ public enum AWSJSONCodec {
     }
 
     public static func encode<Output: Encodable>(_ value: Output) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        // Output shapes are plain Codable value types; encoding them cannot fail.
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+        // Output shapes are plain Codable value types with finite numbers; encoding them cannot fail.
+        (try? StreamingJSONEncoder.encode(value)) ?? Array("{}".utf8)
     }
 
     /// `{"__type": "...", "message": "..."}` plus any extra members.

@@ -13,7 +13,8 @@ struct SchedulerLoop: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Shutdown cancels the sleep; that is the normal way out of this loop.
+        try? await cancelWhenGracefulShutdown {
             var lastPrune = Date.distantPast
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)

@@ -46,6 +46,13 @@ public struct ControlPlaneLink: Sendable {
         let _: SubmitContainerStateChangeResponse = try await api.ecs("SubmitContainerStateChange", change)
     }
 
+    public func describeTaskDefinition(_ arn: String) async throws -> TaskDefinition {
+        let response: DescribeTaskDefinitionResponse = try await api.ecs(
+            "DescribeTaskDefinition", DescribeTaskDefinitionRequest(taskDefinition: arn))
+        guard let definition = response.taskDefinition else { throw AWSError.client("no task definition \(arn)") }
+        return definition
+    }
+
     /// One long poll of the work channel.
     public func poll(instance: String, since: Int, wait: Int) async throws -> AgentPollResponse {
         let request = AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait)

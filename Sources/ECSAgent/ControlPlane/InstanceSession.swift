@@ -9,6 +9,7 @@ import Logging
 public struct InstanceSession: Sendable {
     public let link: ControlPlaneLink
     public let engine: any TaskEngine
+    public let definitions: TaskDefinitionCache
     /// Builds the registration; gets the ARN to re-register with, if any.
     public let registration: @Sendable (String?) -> RegisterContainerInstanceRequest
     /// Called with the ARN once registered (to remember it across restarts).
@@ -19,6 +20,7 @@ public struct InstanceSession: Sendable {
     public init(
         link: ControlPlaneLink,
         engine: any TaskEngine,
+        definitions: TaskDefinitionCache? = nil,
         pollWait: Int = 20,
         logger: Logger,
         registration: @escaping @Sendable (String?) -> RegisterContainerInstanceRequest,
@@ -26,6 +28,7 @@ public struct InstanceSession: Sendable {
     ) {
         self.link = link
         self.engine = engine
+        self.definitions = definitions ?? TaskDefinitionCache(link: link)
         self.pollWait = pollWait
         self.logger = logger
         self.registration = registration
@@ -49,7 +52,12 @@ public struct InstanceSession: Sendable {
         while !Task.isCancelled {
             do {
                 let response = try await link.poll(instance: arn, since: since, wait: pollWait)
-                for assignment in response.assignments {
+                for var assignment in response.assignments {
+                    if assignment.taskDefinition == nil, assignment.task.desiredStatus == "RUNNING",
+                        let arn = assignment.task.taskDefinitionArn
+                    {
+                        assignment.taskDefinition = try? await definitions.definition(arn)
+                    }
                     await engine.handle(assignment)
                 }
                 since = response.sequence

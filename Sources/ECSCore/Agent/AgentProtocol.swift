@@ -33,7 +33,9 @@ public struct AgentAssignment: Codable, Sendable, Equatable {
     public var sequence: Int
     /// The task with its desired status; its containers as ECS reports them.
     public var task: ECSTask
-    /// The task definition to run it from (for tasks the agent does not hold yet).
+    /// The task definition to run it from. The control plane leaves it out (agents fetch each
+    /// definition once with DescribeTaskDefinition and keep it); the agent fills it in before its
+    /// engine sees the assignment.
     public var taskDefinition: TaskDefinition?
 
     public init(sequence: Int, task: ECSTask, taskDefinition: TaskDefinition?) {
@@ -81,8 +83,7 @@ extension ECSState {
             else { continue }
             // A task that has stopped and is known stopped needs nothing from the agent.
             if record.isStopped && since == 0 { continue }
-            let definition = record.task.taskDefinitionArn.flatMap { try? taskDefinition($0) }
-            assignments.append(AgentAssignment(sequence: record.assignmentSequence, task: record.task, taskDefinition: definition))
+            assignments.append(AgentAssignment(sequence: record.assignmentSequence, task: record.task, taskDefinition: nil))
         }
         assignments.sort { $0.sequence < $1.sequence }
         return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments)

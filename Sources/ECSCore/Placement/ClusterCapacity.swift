@@ -70,6 +70,45 @@ extension InstanceSlot: QueryTarget {
 public struct ClusterCapacity: Sendable, Equatable {
     public private(set) var slots: [InstanceSlot] = []
     private var indexByArn: [String: Int] = [:]
+    /// Tasks of a group per value of an attribute, for spread strategies: built the first time a
+    /// strategy asks, then kept current as tasks come and go (so spreading costs O(1) per task).
+    private var spreadIndex: [SpreadKey: [String: Int]] = [:]
+
+    struct SpreadKey: Hashable {
+        var group: String
+        var attribute: String
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.slots == rhs.slots && lhs.indexByArn == rhs.indexByArn
+    }
+
+    /// Prepares the counts a `spread(attribute:<name>)` strategy needs for a group.
+    mutating func prepareSpread(group: String, attribute: String) {
+        let key = SpreadKey(group: group, attribute: attribute)
+        guard spreadIndex[key] == nil else { return }
+        var counts: [String: Int] = [:]
+        for slot in slots {
+            counts[Self.spreadValue(attribute, slot), default: 0] += slot.groupCounts[group] ?? 0
+        }
+        spreadIndex[key] = counts
+    }
+
+    /// Tasks of the group per value of the attribute (prepared by ``prepareSpread(group:attribute:)``).
+    func spreadTable(group: String, attribute: String) -> [String: Int] {
+        spreadIndex[SpreadKey(group: group, attribute: attribute)] ?? [:]
+    }
+
+    static func spreadValue(_ attribute: String, _ slot: InstanceSlot) -> String {
+        (slot.attributes[attribute] ?? nil) ?? ""
+    }
+
+    private mutating func adjustSpread(group: String, slot: InstanceSlot, by delta: Int) {
+        guard !spreadIndex.isEmpty else { return }
+        for key in spreadIndex.keys where key.group == group {
+            spreadIndex[key]![Self.spreadValue(key.attribute, slot), default: 0] += delta
+        }
+    }
 
     public init(slots: [InstanceSlot] = []) {
         for slot in slots { upsert(slot) }
@@ -83,6 +122,7 @@ public struct ClusterCapacity: Sendable, Equatable {
 
     /// Adds an instance, or replaces its description while keeping what its tasks use.
     public mutating func upsert(_ slot: InstanceSlot) {
+        spreadIndex = [:]
         if let index = indexByArn[slot.arn] {
             slots[index] = slot
         } else {
@@ -93,6 +133,7 @@ public struct ClusterCapacity: Sendable, Equatable {
 
     public mutating func remove(_ arn: String) {
         guard let index = indexByArn.removeValue(forKey: arn) else { return }
+        spreadIndex = [:]
         let last = slots.count - 1
         if index != last {
             slots.swapAt(index, last)
@@ -101,9 +142,11 @@ public struct ClusterCapacity: Sendable, Equatable {
         slots.removeLast()
     }
 
+    /// Changes an instance's status, connectivity or attributes (not what its tasks take).
     public mutating func update(_ arn: String, _ change: (inout InstanceSlot) -> Void) {
         guard let index = indexByArn[arn] else { return }
         change(&slots[index])
+        spreadIndex = [:]
     }
 
     /// Takes what a task needs on the instance at `index`.
@@ -113,6 +156,7 @@ public struct ClusterCapacity: Sendable, Equatable {
         slots[index].tcpPortsInUse.formUnion(requirements.tcpPorts)
         slots[index].udpPortsInUse.formUnion(requirements.udpPorts)
         slots[index].groupCounts[group, default: 0] += 1
+        adjustSpread(group: group, slot: slots[index], by: 1)
         if running { slots[index].runningTasksCount += 1 } else { slots[index].pendingTasksCount += 1 }
     }
 
@@ -130,6 +174,7 @@ public struct ClusterCapacity: Sendable, Equatable {
         slots[index].udpPortsInUse.subtract(requirements.udpPorts)
         let count = (slots[index].groupCounts[group] ?? 1) - 1
         slots[index].groupCounts[group] = count > 0 ? count : nil
+        adjustSpread(group: group, slot: slots[index], by: -1)
         if wasRunning {
             slots[index].runningTasksCount = max(0, slots[index].runningTasksCount - 1)
         } else {

@@ -82,6 +82,8 @@ public struct PlacementRequest: Sendable {
     public var distinctInstance: Bool
     /// When set, only instances of these capacity providers qualify.
     public var capacityProviders: Set<String>?
+    /// Score every feasible instance instead of a sample (the baseline the benchmark compares with).
+    public var exhaustive = false
 
     public init(
         requirements: TaskRequirements,
@@ -138,16 +140,17 @@ public enum PlacementEngine {
         using generator: inout some RandomNumberGenerator
     ) -> PlacementResult {
         var result = PlacementResult()
-        var spreadCounts = SpreadCounts(rules: request.rules, group: request.group, capacity: capacity)
+        for rule in request.rules {
+            if case .spreadAttribute(let name) = rule { capacity.prepareSpread(group: request.group, attribute: name) }
+        }
         for _ in 0..<request.count {
-            guard let index = choose(request, capacity: capacity, spreadCounts: spreadCounts, using: &generator) else {
+            guard let index = choose(request, capacity: capacity, using: &generator) else {
                 let diagnosis = diagnose(request, capacity: capacity)
                 result.failures = diagnosis.failures
                 result.closest = diagnosis.closest
                 break
             }
             capacity.reserve(request.requirements, group: request.group, at: index)
-            spreadCounts.add(capacity.slots[index])
             result.placed.append(capacity.slots[index].arn)
         }
         return result
@@ -176,76 +179,50 @@ public enum PlacementEngine {
     private static func choose(
         _ request: PlacementRequest,
         capacity: ClusterCapacity,
-        spreadCounts: SpreadCounts,
         using generator: inout some RandomNumberGenerator
     ) -> Int? {
-        let slots = capacity.slots
-        let n = slots.count
+        let n = capacity.slots.count
         guard n > 0 else { return nil }
-        let limit = candidateLimit(n)
+        let limit = request.exhaustive ? n : candidateLimit(n)
         // A random start and a stride coprime with n visit every instance once, in a random order.
         let start = Int.random(in: 0..<n, using: &generator)
         let stride = coprimeStride(n, using: &generator)
-        let usesRandom = request.rules.contains(.random)
+        // Spread tables are looked up once per decision, not once per comparison.
+        let spreadTables: [[String: Int]] = request.rules.map { rule in
+            if case .spreadAttribute(let name) = rule { return capacity.spreadTable(group: request.group, attribute: name) }
+            return [:]
+        }
         var best: Int?
-        var bestRandom: UInt64 = 0
+        var bestScores = [Int](repeating: 0, count: request.rules.count)
+        var scores = bestScores
         var feasible = 0
         var position = start
-        for _ in 0..<n {
-            let index = position
-            position += stride
-            if position >= n { position -= n }
-            guard check(request, slots[index]) == nil else { continue }
-            feasible += 1
-            let randomKey: UInt64 = usesRandom ? generator.next() : 0
-            if let current = best {
-                if isBetter(index, randomKey, than: current, bestRandom, request, slots, spreadCounts) {
-                    best = index
-                    bestRandom = randomKey
+        return capacity.slots.withUnsafeBufferPointer { slots -> Int? in
+            for _ in 0..<n {
+                let index = position
+                position += stride
+                if position >= n { position -= n }
+                guard check(request, slots[index]) == nil else { continue }
+                feasible += 1
+                // Lower is better for every rule; rules later in the list break ties of earlier ones.
+                for (ruleIndex, rule) in request.rules.enumerated() {
+                    switch rule {
+                    case .binpackCPU: scores[ruleIndex] = slots[index].cpuRemaining
+                    case .binpackMemory: scores[ruleIndex] = slots[index].memoryRemaining
+                    case .spreadInstance: scores[ruleIndex] = slots[index].groupCounts[request.group] ?? 0
+                    case .spreadAttribute(let name):
+                        scores[ruleIndex] = spreadTables[ruleIndex][ClusterCapacity.spreadValue(name, slots[index])] ?? 0
+                    case .random: scores[ruleIndex] = Int(truncatingIfNeeded: generator.next() >> 1)
+                    }
                 }
-            } else {
-                best = index
-                bestRandom = randomKey
+                if best == nil || scores.lexicographicallyPrecedes(bestScores) {
+                    best = index
+                    swap(&scores, &bestScores)
+                }
+                if feasible >= limit { break }
             }
-            if feasible >= limit { break }
+            return best
         }
-        return best
-    }
-
-    private static func isBetter(
-        _ candidate: Int,
-        _ candidateRandom: UInt64,
-        than current: Int,
-        _ currentRandom: UInt64,
-        _ request: PlacementRequest,
-        _ slots: [InstanceSlot],
-        _ spreadCounts: SpreadCounts
-    ) -> Bool {
-        let a = slots[candidate]
-        let b = slots[current]
-        for rule in request.rules {
-            let left: Int
-            let right: Int
-            switch rule {
-            case .binpackCPU:
-                left = a.cpuRemaining
-                right = b.cpuRemaining
-            case .binpackMemory:
-                left = a.memoryRemaining
-                right = b.memoryRemaining
-            case .spreadInstance:
-                left = a.groupCounts[request.group] ?? 0
-                right = b.groupCounts[request.group] ?? 0
-            case .spreadAttribute(let name):
-                left = spreadCounts.count(name, a)
-                right = spreadCounts.count(name, b)
-            case .random:
-                if candidateRandom != currentRandom { return candidateRandom < currentRandom }
-                continue
-            }
-            if left != right { return left < right }
-        }
-        return false
     }
 
     private static func coprimeStride(_ n: Int, using generator: inout some RandomNumberGenerator) -> Int {
@@ -274,38 +251,5 @@ public enum PlacementEngine {
             if closest == nil || reason > closest!.reason { closest = (slot.arn, reason) }
         }
         return (failures, closest)
-    }
-}
-
-/// Tasks of the group per value of each attribute a spread rule names, counted once per request
-/// and kept current as its tasks are placed.
-struct SpreadCounts {
-    private var counts: [String: [String: Int]] = [:]
-    private let group: String
-
-    init(rules: [PlacementRule], group: String, capacity: ClusterCapacity) {
-        self.group = group
-        for rule in rules {
-            guard case .spreadAttribute(let name) = rule, counts[name] == nil else { continue }
-            var perValue: [String: Int] = [:]
-            for slot in capacity.slots {
-                perValue[Self.value(of: name, slot), default: 0] += slot.groupCounts[group] ?? 0
-            }
-            counts[name] = perValue
-        }
-    }
-
-    static func value(of name: String, _ slot: InstanceSlot) -> String {
-        (slot.attributes[name] ?? nil) ?? ""
-    }
-
-    func count(_ name: String, _ slot: InstanceSlot) -> Int {
-        counts[name]?[Self.value(of: name, slot)] ?? 0
-    }
-
-    mutating func add(_ slot: InstanceSlot) {
-        for name in counts.keys {
-            counts[name]![Self.value(of: name, slot), default: 0] += 1
-        }
     }
 }

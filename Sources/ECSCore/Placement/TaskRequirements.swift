@@ -11,6 +11,11 @@ public struct TaskRequirements: Sendable, Equatable, Codable {
     public struct RequiredAttribute: Sendable, Equatable, Codable {
         public var name: String
         public var value: String?
+
+        public init(name: String, value: String? = nil) {
+            self.name = name
+            self.value = value
+        }
     }
 
     public init(cpu: Int, memory: Int, tcpPorts: [Int] = [], udpPorts: [Int] = [], attributes: [RequiredAttribute] = []) {

@@ -55,14 +55,11 @@ public struct ChangeSet: Sendable {
     }
 }
 
-/// JSON as the store keeps it: AWS field names, dates as epoch seconds, keys sorted for stable rows.
+/// JSON as the store keeps it: AWS field names in declaration order, dates as epoch seconds.
 public enum RecordCoding {
     public static func encode<Record: Encodable>(_ record: Record) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Records are plain Codable value types; encoding them cannot fail.
-        return Array((try? encoder.encode(record)) ?? Data("{}".utf8))
+        // Records are plain Codable value types with finite numbers; encoding them cannot fail.
+        (try? StreamingJSONEncoder.encode(record)) ?? Array("{}".utf8)
     }
 
     public static func decode<Record: Decodable>(_ type: Record.Type, from bytes: [UInt8]) throws -> Record {
