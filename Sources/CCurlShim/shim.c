@@ -40,3 +40,15 @@ long stv_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 size_t stv_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
 
 CURLcode stv_global_init(void) { return curl_global_init(CURL_GLOBAL_ALL); }
+
+CURLMcode stv_multi_setopt_ptr(CURLM *multi, CURLMoption option, void *value) {
+    return curl_multi_setopt(multi, option, value);
+}
+
+CURLMcode stv_multi_setopt_socket_function(CURLM *multi, curl_socket_callback callback) {
+    return curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, callback);
+}
+
+CURLMcode stv_multi_setopt_timer_function(CURLM *multi, curl_multi_timer_callback callback) {
+    return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, callback);
+}

@@ -41,12 +41,18 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         let connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
+        // Checkpoints run on their own thread (below), so commits never wait for one.
+        try connection.execute("PRAGMA wal_autocheckpoint=0")
         try Self.migrate(connection, logger: logger)
         let writer = try Writer(connection: connection)
         let queue = self.queue
         thread = Thread { writer.run(queue) }
         thread.name = "sqlite-writer"
         thread.start()
+        let checkpointer = Checkpointer(connection: try SQLiteConnection(path: path), queue: queue)
+        let checkpointThread = Thread { checkpointer.run() }
+        checkpointThread.name = "sqlite-checkpoint"
+        checkpointThread.start()
     }
 
     deinit {
@@ -98,6 +104,26 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 }
 
+/// Copies the WAL back into the database once a second on its own connection. A passive
+/// checkpoint never blocks the writer, so commits do not stall behind one.
+private final class Checkpointer: @unchecked Sendable {
+    let connection: SQLiteConnection
+    let queue: WriteQueue
+
+    init(connection: SQLiteConnection, queue: WriteQueue) {
+        self.connection = connection
+        self.queue = queue
+    }
+
+    func run() {
+        while !queue.isStopped {
+            Thread.sleep(forTimeInterval: 1)
+            try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        }
+        try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+}
+
 /// Commits waiting for the writer thread.
 final class WriteQueue: @unchecked Sendable {
     struct Pending {
@@ -129,6 +155,12 @@ final class WriteQueue: @unchecked Sendable {
         if pending.isEmpty { return nil }
         defer { pending = [] }
         return pending
+    }
+
+    var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
     }
 
     func stop() {

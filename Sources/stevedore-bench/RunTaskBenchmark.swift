@@ -21,6 +21,8 @@ struct RunTaskBenchmark: AsyncParsableCommand {
     @Option(help: "Instances registered with moto_server for its baseline.") var motoInstances = 100
     @Option(help: "Concurrent RunTask callers.") var callers = 8
     @Option(help: "Seconds of load.") var seconds = 10
+    @Option(name: .customLong("paced-rate"), help: "Tasks per second for the latency phase (RunTask count=10 at a steady pace).")
+    var pacedRate = 500
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: ecsd) else {
@@ -76,6 +78,15 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         let latencies = deliveries.latencies.sorted()
         let rss = server.residentKiB.map { $0 / 1024 }
 
+        // Latency without queueing: a steady pace well below saturation.
+        note("latency phase: \(pacedRate) tasks/s for \(seconds) s")
+        let paced = Deliveries()
+        deliveries.forward(to: paced)
+        let pacedPlaced = try await runPaced(client: client, cluster: "bench", tasksPerSecond: pacedRate, seconds: seconds)
+        let pacedDeadline = ContinuousClock.now + .seconds(30)
+        while paced.count < pacedPlaced, ContinuousClock.now < pacedDeadline { try await Task.sleep(for: .milliseconds(100)) }
+        let pacedLatencies = paced.latencies.sorted()
+
         var baseline: LoadResult?
         if !moto.isEmpty, let motoPath = which(moto) {
             note("baseline: moto_server with \(motoInstances) instances")
@@ -99,8 +110,12 @@ struct RunTaskBenchmark: AsyncParsableCommand {
             print(String(format: "\necsd / moto_server: %.1fx the tasks placed per second", load.tasksPerSecond / baseline.tasksPerSecond))
         }
         print(String(format: "ecsd / Nomad C2M's published ~1,500 placements/s: %.2fx", load.tasksPerSecond / 1500))
+        print("\naccepted -> agent holds the assignment:")
         print(
-            "\naccepted -> agent holds the assignment (\(latencies.count) tasks): p50 \(ms(latencies.percentile(0.5))), p90 \(ms(latencies.percentile(0.9))), p99 \(ms(latencies.percentile(0.99))), max \(ms(latencies.last ?? 0))"
+            "  at full load (\(latencies.count) tasks): p50 \(ms(latencies.percentile(0.5))), p90 \(ms(latencies.percentile(0.9))), p99 \(ms(latencies.percentile(0.99))), max \(ms(latencies.last ?? 0))"
+        )
+        print(
+            "  at \(pacedRate) tasks/s (\(pacedLatencies.count) tasks): p50 \(ms(pacedLatencies.percentile(0.5))), p90 \(ms(pacedLatencies.percentile(0.9))), p99 \(ms(pacedLatencies.percentile(0.99))), max \(ms(pacedLatencies.last ?? 0))"
         )
         if let rss { print("ecsd resident memory after the run: \(rss) MiB") }
         print("targets: >= 2,000 tasks placed/s at 1,000 instances; p99 accepted -> agent < 50 ms")
@@ -128,7 +143,8 @@ struct RunTaskBenchmark: AsyncParsableCommand {
                     while ContinuousClock.now < end {
                         let began = ContinuousClock.now
                         do {
-                            let response: RunTaskResponse = try await client.ecs(
+                            // Only the task count matters here (and moto's tasks do not all fit the model).
+                            let response: PlacedTasks = try await client.ecs(
                                 "RunTask", RunTaskRequest(cluster: cluster, count: 10, taskDefinition: "bench"))
                             result.placed += response.tasks?.count ?? 0
                         } catch {
@@ -148,6 +164,27 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         total.elapsed = durationSeconds(ContinuousClock.now - start)
         total.callLatencies.sort()
         return total
+    }
+
+    /// RunTask count=10 at a steady pace; returns the tasks placed.
+    func runPaced(client: APIClient, cluster: String, tasksPerSecond: Int, seconds: Int) async throws -> Int {
+        let interval = Duration.seconds(10) / max(1, tasksPerSecond)
+        let clock = ContinuousClock()
+        var next = clock.now
+        let end = next + .seconds(seconds)
+        var placed = 0
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            while next < end {
+                try await clock.sleep(until: next)
+                group.addTask {
+                    let response: RunTaskResponse = try await client.ecs("RunTask", RunTaskRequest(cluster: cluster, count: 10, taskDefinition: "bench"))
+                    return response.tasks?.count ?? 0
+                }
+                next += interval
+            }
+            for try await count in group { placed += count }
+        }
+        return placed
     }
 
     /// moto_server with a smaller cluster (it registers instances slowly) under the same load.
@@ -191,11 +228,24 @@ struct RunTaskBenchmark: AsyncParsableCommand {
     }
 }
 
+/// The part of a RunTask response the load generator reads.
+struct PlacedTasks: Decodable {
+    struct Placed: Decodable { var taskArn: String? }
+    var tasks: [Placed]?
+}
+
 /// When each task first reached an agent, relative to when ecsd accepted it (same machine, same clock).
 final class Deliveries: Sendable {
     private let state = Mutex<(seen: Set<String>, latencies: [Double])>(([], []))
+    private let next = Mutex<Deliveries?>(nil)
+
+    /// Sends later deliveries to another recorder too (to measure a phase on its own).
+    func forward(to other: Deliveries) {
+        next.withLock { $0 = other }
+    }
 
     func record(_ assignment: AgentAssignment) {
+        next.withLock { $0 }?.record(assignment)
         guard assignment.task.desiredStatus == "RUNNING", let arn = assignment.task.taskArn,
             let created = assignment.task.createdAt
         else { return }

@@ -2,6 +2,8 @@
 #define STEVEDORE_CCURL_SHIM_H
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 // curl_easy_setopt, curl_easy_getinfo and curl_multi_setopt are C varargs, which Swift cannot call.
 // These typed wrappers are the only way Swift code reaches them.
@@ -17,6 +19,9 @@ CURLcode stv_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode stv_easy_getinfo_ptr(CURL *handle, CURLINFO info, void **value);
 
 CURLMcode stv_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
+CURLMcode stv_multi_setopt_ptr(CURLM *multi, CURLMoption option, void *value);
+CURLMcode stv_multi_setopt_socket_function(CURLM *multi, curl_socket_callback callback);
+CURLMcode stv_multi_setopt_timer_function(CURLM *multi, curl_multi_timer_callback callback);
 
 /// `curl_global_init(CURL_GLOBAL_ALL)`; the flag is a macro expression Swift does not import.
 CURLcode stv_global_init(void);

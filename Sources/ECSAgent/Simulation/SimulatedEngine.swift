@@ -1,6 +1,7 @@
 import ECSCore
 import Foundation
 import Logging
+import Synchronization
 
 /// A task engine without Docker (the hollow-node technique): it acknowledges assignments through
 /// the same API as a real agent and moves tasks to RUNNING and STOPPED, so tests and benchmarks
@@ -23,6 +24,7 @@ public actor SimulatedEngine: TaskEngine {
 
     private let link: ControlPlaneLink
     private let logger: Logger
+    private let doorbell = Doorbell()
     private var phases: [String: Phase] = [:]
     private var timers: [Due] = []
     private let observer: (@Sendable (AgentAssignment) -> Void)?
@@ -59,9 +61,14 @@ public actor SimulatedEngine: TaskEngine {
         }
     }
 
+    /// Sleeps while no behaviour is timed (most instances, most of the time), else ticks until due.
     public func run() async throws {
         while !Task.isCancelled {
-            try await Task.sleep(for: .milliseconds(20))
+            if timers.isEmpty {
+                await doorbell.wait()
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let now = ContinuousClock.now
             let due = timers.filter { $0.at <= now }
             timers.removeAll { $0.at <= now }
@@ -81,6 +88,7 @@ public actor SimulatedEngine: TaskEngine {
         }
         if let delay = behaviour.startDelay {
             timers.append(Due(at: .now + delay, arn: arn, action: .start))
+            doorbell.ring()
             pending[arn] = (task, definition)
             return
         }
@@ -97,6 +105,7 @@ public actor SimulatedEngine: TaskEngine {
         if let after = behaviour.exitAfter, let container = behaviour.exitContainer {
             exits[arn] = task
             timers.append(Due(at: .now + after, arn: arn, action: .exit(code: behaviour.exitCode, container: container)))
+            doorbell.ring()
         }
     }
 
@@ -161,5 +170,37 @@ public actor SimulatedEngine: TaskEngine {
             }
         }
         return behaviour
+    }
+}
+
+/// Wakes a waiting task; a ring with nobody waiting is remembered for the next wait.
+final class Doorbell: Sendable {
+    private let state = Mutex<(waiter: CheckedContinuation<Void, Never>?, rung: Bool)>((nil, false))
+
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.rung {
+                        state.rung = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            ring()
+        }
+    }
+
+    func ring() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.waiter = nil }
+            if state.waiter == nil { state.rung = true }
+            return state.waiter
+        }
+        waiter?.resume()
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 /// response and every stored row.
 ///
 /// Output matches what AWS's JSON protocols expect: members in declaration order, `nil` members
-/// omitted (`encodeIfPresent`), dates as epoch seconds, data as base64, `/` not escaped.
+/// omitted (`encodeIfPresent`), dates as epoch seconds, data as base64, `/` not escaped. Coding
+/// paths are not tracked: the only error it can raise (a non-finite number) names the key alone.
 public enum StreamingJSONEncoder {
     public static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
         let output = JSONOutput()
@@ -20,14 +21,14 @@ final class JSONOutput {
     var bytes: [UInt8] = []
 
     func write<Value: Encodable>(_ value: Value, codingPath: [any CodingKey]) throws {
-        switch value {
-        case let date as Date:
-            writeNumber(date.timeIntervalSince1970, codingPath: codingPath)
-        case let data as Data:
-            writeString(data.base64EncodedString())
-        case let url as URL:
-            writeString(url.absoluteString)
-        default:
+        // Metatype checks are cheaper than dynamic casts, and most values are none of these.
+        if Value.self == Date.self {
+            writeNumber((value as! Date).timeIntervalSince1970, codingPath: codingPath)
+        } else if Value.self == Data.self {
+            writeString((value as! Data).base64EncodedString())
+        } else if Value.self == URL.self {
+            writeString((value as! URL).absoluteString)
+        } else {
             let encoder = ValueEncoder(output: self, codingPath: codingPath)
             try value.encode(to: encoder)
             encoder.finish()
@@ -35,8 +36,22 @@ final class JSONOutput {
     }
 
     func writeString(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            // Most strings need no escaping: copy them in one go.
+            if !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+                bytes.append(0x22)
+                bytes.append(contentsOf: utf8)
+                bytes.append(0x22)
+            } else {
+                writeEscaped(utf8)
+            }
+        }
+    }
+
+    private func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(0x22)
-        for byte in string.utf8 {
+        for byte in utf8 {
             switch byte {
             case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
             case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
@@ -161,7 +176,7 @@ struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
     func encode(_ value: Double, forKey key: Key) throws {
         try checkFinite(value, key)
         encoder.beginMember(key: key.stringValue)
-        encoder.output.writeNumber(value, codingPath: codingPath + [key])
+        encoder.output.writeNumber(value, codingPath: [])
     }
 
     func encode(_ value: Float, forKey key: Key) throws { try encode(Double(value), forKey: key) }
@@ -183,25 +198,25 @@ struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     private func checkFinite(_ value: Double, _ key: Key) throws {
         guard value.isFinite else {
-            throw EncodingError.invalidValue(value, .init(codingPath: codingPath + [key], debugDescription: "JSON has no \(value)"))
+            throw EncodingError.invalidValue(value, .init(codingPath: [key], debugDescription: "JSON has no \(value)"))
         }
     }
 
     func encode<Value: Encodable>(_ value: Value, forKey key: Key) throws {
         encoder.beginMember(key: key.stringValue)
-        try encoder.output.write(value, codingPath: codingPath + [key])
+        try encoder.output.write(value, codingPath: [])
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         encoder.beginMember(key: key.stringValue)
-        let child = ValueEncoder(output: encoder.output, codingPath: codingPath + [key])
+        let child = ValueEncoder(output: encoder.output, codingPath: [])
         encoder.child = child
         return child.container(keyedBy: keyType)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         encoder.beginMember(key: key.stringValue)
-        let child = ValueEncoder(output: encoder.output, codingPath: codingPath + [key])
+        let child = ValueEncoder(output: encoder.output, codingPath: [])
         encoder.child = child
         return child.unkeyedContainer()
     }
@@ -212,7 +227,7 @@ struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     func superEncoder(forKey key: Key) -> any Encoder {
         encoder.beginMember(key: key.stringValue)
-        let child = ValueEncoder(output: encoder.output, codingPath: codingPath + [key])
+        let child = ValueEncoder(output: encoder.output, codingPath: [])
         encoder.child = child
         return child
     }
