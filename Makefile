@@ -32,6 +32,8 @@ release:
 # Benchmarks print figures and ratios against baselines measured in the same run.
 bench: release
 	.build/release/stevedore-bench api
+	.build/release/stevedore-bench placement
+	.build/release/stevedore-bench runtask
 
 clean:
 	rm -rf .build .ecsd-dev
