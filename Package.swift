@@ -41,6 +41,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CurlHTTP", dependencies: ["CCurlShim", logging]),
+        // The Docker Engine API on CurlHTTP, with version negotiation.
+        .target(name: "DockerClient", dependencies: ["CurlHTTP"]),
         // A client for Stevedore's AWS JSON APIs, shared by ecsctl, the agent and the benchmarks.
         .target(name: "ECSClient", dependencies: ["ECSCore", "ECSAPI", "CurlHTTP"]),
         // The control plane: HTTP server, operation handlers, the committer and background loops.
@@ -49,7 +51,7 @@ let package = Package(
             dependencies: ["ECSCore", "ECSAPI", "ECSStore", hummingbird, logging, serviceLifecycle]
         ),
         // The node agent: ecs.config, the control-plane link and work channel, task engines.
-        .target(name: "ECSAgent", dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", logging]),
+        .target(name: "ECSAgent", dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", "DockerClient", logging]),
         // ecsctl's commands, as a library so tests can drive them.
         .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", argumentParser]),
         .executableTarget(
@@ -68,13 +70,12 @@ let package = Package(
         .testTarget(name: "ECSCoreTests", dependencies: ["ECSCore"]),
         .testTarget(name: "ECSAPITests", dependencies: ["ECSAPI", "ECSCore"]),
         .testTarget(name: "ECSStoreTests", dependencies: ["ECSStore", "ECSCore"]),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "DockerClient", hummingbird]),
         .testTarget(name: "ECSAgentTests", dependencies: ["ECSAgent", "ECSCore"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", "ECSClient", "ECSAgent",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
     ]

@@ -60,8 +60,21 @@ struct ECSAgentCommand: AsyncParsableCommand {
         for warning in warnings { logger.warning("configuration", metadata: ["problem": "\(warning)"]) }
 
         guard let count = simulate else {
-            FileHandle.standardError.write(Data("ecs-agent: the Docker task engine is not built yet; run with --simulate N\n".utf8))
-            throw ExitCode(1)
+            let agent = HostAgent(configuration: configuration, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: AgentService(agent: agent))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch let error as AgentConfiguration.Error {
+                FileHandle.standardError.write(Data("ecs-agent: configuration error: \(error)\n".utf8))
+                throw ExitCode(5)
+            } catch let error as AWSError where error.httpStatus < 500 {
+                // The control plane refused this agent (bad attributes, wrong token): do not restart.
+                FileHandle.standardError.write(Data("ecs-agent: registration refused: \(error)\n".utf8))
+                throw ExitCode(5)
+            }
+            return
         }
         guard count > 0 else { throw ValidationError("--simulate needs a positive number of instances.") }
         var options = SimulatedFleet.Options(count: count)
@@ -82,6 +95,18 @@ struct ECSAgentCommand: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+    }
+}
+
+/// Runs the host agent until the process is told to stop.
+struct AgentService: Service {
+    let agent: HostAgent
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await agent.run() }
+        } catch is CancellationError {
+        }
     }
 }
 

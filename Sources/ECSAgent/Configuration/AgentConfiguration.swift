@@ -37,6 +37,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var registrationToken: String?
     /// How often the agent samples container statistics for auto scaling.
     public var statsInterval: Duration = .seconds(10)
+    /// The address published host ports bind to (`ECS_HOST_PORT_BIND_IP`, a Stevedore key).
+    public var hostPortBindIP = "0.0.0.0"
 
     public init() {}
 
@@ -182,6 +184,10 @@ public struct AgentConfiguration: Sendable, Equatable {
             throw Error(key: "ECS_ENGINE_AUTH_TYPE", message: "must be docker or dockercfg; got \(type)")
         }
         configuration.registrationToken = string("ECS_AGENT_REGISTRATION_TOKEN")
+        if let value = string("ECS_HOST_PORT_BIND_IP") {
+            let octets = value.split(separator: ".").compactMap { UInt8($0) }
+            if octets.count == 4 { configuration.hostPortBindIP = value } else { warn("ECS_HOST_PORT_BIND_IP", "an IPv4 address such as 127.0.0.1") }
+        }
         if let value = string("ECS_STATS_INTERVAL") {
             if let duration = parseDuration(value), duration >= .seconds(1) { configuration.statsInterval = duration } else {
                 warn("ECS_STATS_INTERVAL", "a duration of at least 1s, e.g. 10s")

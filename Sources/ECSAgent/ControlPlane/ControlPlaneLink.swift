@@ -53,6 +53,14 @@ public struct ControlPlaneLink: Sendable {
         return definition
     }
 
+    public func publishMetrics(_ report: AgentMetricsReport) async throws {
+        let response = try await http.execute(
+            HTTPClient.Request(
+                method: "POST", path: AgentProtocol.metricsPath, headers: [("Content-Type", "application/json")] + headers,
+                body: AWSJSONCodec.encode(report), timeout: .seconds(10)))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+    }
+
     /// One long poll of the work channel.
     public func poll(instance: String, since: Int, wait: Int) async throws -> AgentPollResponse {
         let request = AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait)

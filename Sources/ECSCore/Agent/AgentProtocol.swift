@@ -1,3 +1,5 @@
+import Foundation
+
 /// The work channel between `ecsd` and its agents.
 ///
 /// Agents connect outbound only and long-poll `POST /v1/agent/poll`. Every change an agent must
@@ -96,4 +98,34 @@ extension ECSState {
             return record.assignmentSequence > since && record.assignmentSequence <= durableSequence
         }
     }
+}
+
+/// What a task used between two samples: CPU units (1024 per core) and MiB of memory in use.
+public struct TaskUsageSample: Codable, Sendable, Equatable {
+    public var taskArn: String
+    public var cpuUnits: Double
+    public var memoryMiB: Double
+    public var at: Date
+
+    public init(taskArn: String, cpuUnits: Double, memoryMiB: Double, at: Date) {
+        self.taskArn = taskArn
+        self.cpuUnits = cpuUnits
+        self.memoryMiB = memoryMiB
+        self.at = at
+    }
+}
+
+/// `POST /v1/agent/metrics`: an agent's latest usage samples (for service auto scaling).
+public struct AgentMetricsReport: Codable, Sendable, Equatable {
+    public var containerInstanceArn: String
+    public var samples: [TaskUsageSample]
+
+    public init(containerInstanceArn: String, samples: [TaskUsageSample]) {
+        self.containerInstanceArn = containerInstanceArn
+        self.samples = samples
+    }
+}
+
+extension AgentProtocol {
+    public static let metricsPath = "/v1/agent/metrics"
 }

@@ -1,0 +1,803 @@
+import DockerClient
+import ECSCore
+import Foundation
+import Logging
+
+/// Runs tasks on the host's Docker engine: pulls images, creates and starts containers in
+/// `dependsOn`/`links` order, watches the engine's event stream, stops tasks when an essential
+/// container exits or the control plane asks (SIGTERM, then SIGKILL after `stopTimeout`), reports
+/// every change, removes stopped tasks after the cleanup wait, and after a restart of the agent or
+/// of dockerd adopts its containers instead of starting them again.
+public actor DockerTaskEngine: TaskEngine {
+    enum Work: Sendable {
+        case start(String)
+        case stop(String)
+    }
+
+    let docker: DockerClient
+    let link: ControlPlaneLink
+    let configuration: AgentConfiguration
+    let stateFile: AgentStateFile
+    let logger: Logger
+    let bindIP: String
+    var state: AgentState
+    var ports: PortAllocator
+    private let workStream: AsyncStream<Work>
+    private let workQueue: AsyncStream<Work>.Continuation
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var attached = false
+    private var attachWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The previous CPU sample per container, for utilisation between two samples.
+    private var cpuSamples: [String: (usage: UInt64, at: ContinuousClock.Instant)] = [:]
+    /// Logs the control plane asked for, by session id (those being streamed now).
+    var logSessions: Set<String> = []
+
+    public init(
+        docker: DockerClient,
+        link: ControlPlaneLink,
+        configuration: AgentConfiguration,
+        bindIP: String = "0.0.0.0",
+        logger: Logger
+    ) throws {
+        self.docker = docker
+        self.link = link
+        self.configuration = configuration
+        self.bindIP = bindIP
+        self.logger = logger
+        stateFile = AgentStateFile(directory: configuration.dataDirectory)
+        var loaded = configuration.checkpoint ? try stateFile.load() : nil
+        if let saved = loaded, saved.cluster != configuration.cluster {
+            throw AgentConfiguration.Error(
+                key: "ECS_CLUSTER",
+                message: "data mismatch: the saved state in \(configuration.dataDirectory) is for cluster \(saved.cluster), not \(configuration.cluster); remove agent-state.json to join another cluster")
+        }
+        if loaded == nil { loaded = AgentState(cluster: configuration.cluster) }
+        state = loaded!
+        ports = PortAllocator(range: configuration.dynamicHostPortRange, bindIP: bindIP)
+        (workStream, workQueue) = AsyncStream<Work>.makeStream()
+    }
+
+    /// The instance this agent registered as last time, to re-register with.
+    public var savedInstanceArn: String? { state.instanceArn }
+
+    /// Called once registered: remembers the identity and adopts what runs already.
+    public func attach(instanceArn: String) async {
+        let changed = state.instanceArn != instanceArn
+        state.instanceArn = instanceArn
+        if changed { persist() }
+        if !attached {
+            await reconcileAfterRestart()
+            attached = true
+            for waiter in attachWaiters { waiter.resume() }
+            attachWaiters = []
+        }
+    }
+
+    private func waitUntilAttached() async {
+        if attached { return }
+        await withCheckedContinuation { attachWaiters.append($0) }
+    }
+
+    // MARK: TaskEngine
+
+    public func handle(_ assignment: AgentAssignment) async {
+        let task = assignment.task
+        guard let arn = task.taskArn else { return }
+        let desired = task.desiredStatus ?? "RUNNING"
+        if var managed = state.tasks[arn] {
+            if desired == "STOPPED", !managed.desiredStopped {
+                managed.desiredStopped = true
+                managed.stopReason = managed.stopReason ?? task.stoppedReason
+                state.tasks[arn] = managed
+                persist()
+                workQueue.yield(.stop(arn))
+            }
+            return
+        }
+        guard desired == "RUNNING" else {
+            // Stopped before this agent ever ran it (or after it forgot it): tell the control plane.
+            if task.lastStatus != "STOPPED" {
+                await submit(SubmitTaskStateChangeRequest(task: arn, status: "STOPPED", reason: task.stoppedReason))
+            }
+            return
+        }
+        guard let definition = assignment.taskDefinition else {
+            await submit(SubmitTaskStateChangeRequest(task: arn, status: "STOPPED", reason: "CannotStartContainerError: the task definition could not be fetched"))
+            return
+        }
+        let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let containers = (definition.containerDefinitions ?? []).map { container in
+            ManagedContainer(
+                name: container.name ?? "",
+                dockerName: ContainerSpec.dockerName(
+                    family: definition.family ?? "", revision: definition.revision ?? 0, container: container.name ?? "", suffix: suffix),
+                essential: container.essential ?? true,
+                stopTimeout: container.stopTimeout ?? Int(configuration.containerStopTimeout.components.seconds))
+        }
+        state.tasks[arn] = ManagedTask(
+            arn: arn, family: definition.family ?? "", revision: definition.revision ?? 0, phase: .pending,
+            containers: containers, startOrder: StartOrder.sorted(definition.containerDefinitions ?? []))
+        definitions[arn] = (definition, task.overrides)
+        persist()
+        workQueue.yield(.start(arn))
+    }
+
+    /// Definitions and overrides of tasks being started (memory only; a restart re-fetches them).
+    var definitions: [String: (TaskDefinition, TaskOverride?)] = [:]
+
+    public func run() async throws {
+        // The loops end when the agent stops (cancellation); nothing else ends them.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await self.watchEvents() }
+            group.addTask { try? await self.cleanUpPeriodically() }
+            group.addTask { try? await self.sampleStatistics() }
+            for await work in workStream {
+                switch work {
+                case .start(let arn): group.addTask { await self.start(arn) }
+                case .stop(let arn): group.addTask { await self.stop(arn) }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    // MARK: Starting
+
+    /// Starts a task; a stop asked for meanwhile takes effect once the start sequence is done.
+    func start(_ arn: String) async {
+        await waitUntilAttached()
+        guard state.tasks[arn]?.phase == .pending, !starting.contains(arn) else { return }
+        starting.insert(arn)
+        let failure = await startContainers(arn)
+        starting.remove(arn)
+        definitions[arn] = nil
+        if let failure {
+            logger.info("task failed to start", metadata: ["task.arn": "\(arn)", "reason": "\(failure)"])
+            update(arn) {
+                $0.stopReason = String(failure.prefix(1024))
+                $0.desiredStopped = true
+            }
+        } else if state.tasks[arn]?.desiredStopped == false {
+            update(arn) { $0.phase = .running }
+            await report(arn)
+        }
+        guard let managed = state.tasks[arn] else { return }
+        if managed.desiredStopped || managed.containers.contains(where: { $0.essential && $0.status == .stopped }) {
+            if !managed.desiredStopped {
+                update(arn) {
+                    $0.desiredStopped = true
+                    $0.stopReason = $0.stopReason ?? "Essential container in task exited"
+                }
+            }
+            await stop(arn)
+        }
+    }
+
+    /// Tasks whose start sequence is running (a stop waits for it).
+    private var starting: Set<String> = []
+
+    /// Pulls, prepares volumes and ports, and starts every container in order; returns why it could not.
+    private func startContainers(_ arn: String) async -> String? {
+        guard let managed = state.tasks[arn] else { return "task forgotten" }
+        guard let (definition, overrides) = await definitionFor(arn) else {
+            return "CannotStartContainerError: the task definition \(managed.family):\(managed.revision) could not be fetched"
+        }
+        let containerDefinitions = Dictionary(
+            (definition.containerDefinitions ?? []).compactMap { c in c.name.map { ($0, c) } }, uniquingKeysWith: { a, _ in a })
+        let overrideByName = Dictionary(
+            (overrides?.containerOverrides ?? []).compactMap { o in o.name.map { ($0, o) } }, uniquingKeysWith: { a, _ in a })
+
+        // Images.
+        update(arn) { $0.pullStartedAt = $0.pullStartedAt ?? Date() }
+        for name in managed.startOrder {
+            guard let image = containerDefinitions[name]?.image else { continue }
+            if let failure = await ensureImage(image) { return failure }
+        }
+        update(arn) { $0.pullStoppedAt = Date() }
+
+        // Volumes and ports.
+        let volumes: [String: ContainerSpec.VolumeSource]
+        do {
+            volumes = try await prepareVolumes(arn, definition: definition)
+        } catch {
+            return "CannotCreateContainerError: \(error)"
+        }
+        guard let dynamicPorts = allocatePorts(arn, definition: definition) else {
+            return "CannotCreateContainerError: no free host port left in ECS_DYNAMIC_HOST_PORT_RANGE \(configuration.dynamicHostPortRange)"
+        }
+        let context = ContainerSpec.Context(
+            taskArn: arn, cluster: configuration.cluster, instanceArn: state.instanceArn ?? "", family: managed.family,
+            revision: managed.revision, networkMode: definition.networkMode ?? .bridge, pidMode: definition.pidMode,
+            ipcMode: definition.ipcMode, dockerNames: Dictionary(uniqueKeysWithValues: managed.containers.map { ($0.name, $0.dockerName) }),
+            dynamicPorts: dynamicPorts, volumes: volumes, bindIP: bindIP, disablePrivileged: configuration.disablePrivileged,
+            loggingDrivers: configuration.availableLoggingDrivers,
+            defaultStopTimeout: Int(configuration.containerStopTimeout.components.seconds))
+
+        // Containers, in dependency order.
+        for name in managed.startOrder {
+            guard let definitionForContainer = containerDefinitions[name] else { continue }
+            if state.tasks[arn]?.desiredStopped == true { return nil }
+            let timeout = definitionForContainer.startTimeout.map { Duration.seconds($0) } ?? configuration.containerStartTimeout
+            if let unmet = await waitForDependencies(arn, container: definitionForContainer, timeout: timeout) { return unmet }
+            if let failure = await createAndStart(arn, name: name, definition: definitionForContainer, override: overrideByName[name], context: context) {
+                return failure
+            }
+        }
+        return nil
+    }
+
+    private func definitionFor(_ arn: String) async -> (TaskDefinition, TaskOverride?)? {
+        if let known = definitions[arn] { return known }
+        guard let managed = state.tasks[arn] else { return nil }
+        let reference = "\(managed.family):\(managed.revision)"
+        guard let definition = try? await link.describeTaskDefinition(reference) else { return nil }
+        return (definition, nil)
+    }
+
+    /// Pulls per ECS_IMAGE_PULL_BEHAVIOR; returns a failure reason or nil.
+    private func ensureImage(_ image: String) async -> String? {
+        let cached = (try? await docker.inspectImage(image)) != nil
+        switch configuration.imagePullBehavior {
+        case .preferCached where cached, .once where cached:
+            return nil
+        default:
+            break
+        }
+        do {
+            try await docker.pullImage(image, registryAuth: registryAuth(for: image))
+            return nil
+        } catch {
+            if configuration.imagePullBehavior == .default, cached {
+                logger.info("pull failed; using the cached image", metadata: ["image": "\(image)", "error": "\(error)"])
+                return nil
+            }
+            return "CannotPullContainerError: \(error)"
+        }
+    }
+
+    /// `X-Registry-Auth` for the image's registry from ECS_ENGINE_AUTH_TYPE/DATA.
+    func registryAuth(for image: String) -> String? {
+        guard let data = configuration.engineAuthData?.data(using: .utf8),
+            let entries = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        let registry = image.split(separator: "/").first.map(String.init).flatMap { $0.contains(".") || $0.contains(":") ? $0 : nil }
+            ?? "https://index.docker.io/v1/"
+        let entry = entries[registry] ?? entries["https://\(registry)"] ?? entries["http://\(registry)"]
+        guard let credentials = entry as? [String: Any] else { return nil }
+        var auth: [String: String] = ["serveraddress": registry]
+        if let user = credentials["username"] as? String, let password = credentials["password"] as? String {
+            auth["username"] = user
+            auth["password"] = password
+        } else if let encoded = credentials["auth"] as? String, let decoded = Data(base64Encoded: encoded),
+            let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        {
+            auth["username"] = String(pair[..<colon])
+            auth["password"] = String(pair[pair.index(after: colon)...])
+        }
+        guard let json = try? JSONSerialization.data(withJSONObject: auth) else { return nil }
+        return json.base64EncodedString()
+    }
+
+    private func prepareVolumes(_ arn: String, definition: TaskDefinition) async throws -> [String: ContainerSpec.VolumeSource] {
+        var sources: [String: ContainerSpec.VolumeSource] = [:]
+        let managed = state.tasks[arn]!
+        for volume in definition.volumes ?? [] {
+            guard let name = volume.name else { continue }
+            if let path = volume.host?.sourcePath {
+                sources[name] = .hostPath(path)
+            } else if let docker = volume.dockerVolumeConfiguration, docker.scope == .shared {
+                if (try? await self.docker.inspectVolume(name)) == nil {
+                    guard docker.autoprovision == true else {
+                        throw DockerError(.notFound, "shared volume \(name) does not exist and autoprovision is off")
+                    }
+                    _ = try await self.docker.createVolume(
+                        name: name, driver: docker.driver ?? "local", options: docker.driverOpts ?? [:], labels: docker.labels ?? [:])
+                }
+                sources[name] = .dockerVolume(name)
+            } else {
+                let volumeName = "ecs-\(managed.family)-\(managed.revision)-\(name)-\(ARN(arn)?.lastPathComponent.prefix(12) ?? "")"
+                let docker = volume.dockerVolumeConfiguration
+                if (try? await self.docker.inspectVolume(volumeName)) == nil {
+                    _ = try await self.docker.createVolume(
+                        name: volumeName, driver: docker?.driver ?? "local", options: docker?.driverOpts ?? [:],
+                        labels: (docker?.labels ?? [:]).merging([ContainerSpec.taskLabel: arn]) { a, _ in a })
+                }
+                update(arn) { if !$0.taskVolumes.contains(volumeName) { $0.taskVolumes.append(volumeName) } }
+                sources[name] = .dockerVolume(volumeName)
+            }
+        }
+        return sources
+    }
+
+    /// Host ports for bridge mappings without a static one; kept in the state (a restart keeps them).
+    private func allocatePorts(_ arn: String, definition: TaskDefinition) -> [String: Int]? {
+        var assigned = state.tasks[arn]?.dynamicPorts ?? [:]
+        guard (definition.networkMode ?? .bridge) == .bridge else { return assigned }
+        var taken = Set(state.tasks.values.flatMap { $0.dynamicPorts.values })
+        for container in definition.containerDefinitions ?? [] {
+            for mapping in container.portMappings ?? [] where (mapping.hostPort ?? 0) == 0 {
+                let proto = mapping.protocol?.rawValue ?? "tcp"
+                var ports: [Int] = []
+                if let port = mapping.containerPort { ports = [port] }
+                if let range = mapping.containerPortRange {
+                    let bounds = range.split(separator: "-").compactMap { Int($0) }
+                    if bounds.count == 2, bounds[0] <= bounds[1] { ports = Array(bounds[0]...bounds[1]) }
+                }
+                for port in ports {
+                    let key = "\(port)/\(proto)"
+                    if assigned[key] != nil { continue }
+                    guard let hostPort = self.ports.allocate(protocol: proto, taken: taken) else { return nil }
+                    assigned[key] = hostPort
+                    taken.insert(hostPort)
+                }
+            }
+        }
+        update(arn) { $0.dynamicPorts = assigned }
+        return assigned
+    }
+
+    /// Waits for dependsOn conditions and linked containers; returns a failure reason or nil.
+    private func waitForDependencies(_ arn: String, container: ContainerDefinition, timeout: Duration) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        var conditions = (container.dependsOn ?? []).map { ($0.containerName, $0.condition) }
+        for link in container.links ?? [] {
+            let target = String(link.split(separator: ":").first ?? "")
+            if !conditions.contains(where: { $0.0 == target }) { conditions.append((target, .start)) }
+        }
+        guard !conditions.isEmpty else { return nil }
+        while true {
+            guard let managed = state.tasks[arn] else { return "task forgotten" }
+            if managed.desiredStopped { return nil }
+            var waiting = false
+            for (name, condition) in conditions {
+                guard let dependency = managed.container(name) else { continue }
+                switch condition {
+                case .start:
+                    if dependency.status == .notCreated || dependency.status == .created { waiting = true }
+                case .complete:
+                    if dependency.status != .stopped { waiting = true }
+                case .success:
+                    if dependency.status != .stopped {
+                        waiting = true
+                    } else if dependency.exitCode != 0 {
+                        return "DependencyConditionFailed: container \(name) exited with code \(dependency.exitCode ?? -1); \(container.name ?? "") needs it to succeed"
+                    }
+                case .healthy:
+                    if dependency.status == .stopped {
+                        return "DependencyConditionFailed: container \(name) stopped before it became healthy"
+                    }
+                    if dependency.health != "healthy" { waiting = true }
+                }
+            }
+            if !waiting { return nil }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero {
+                return "DockerTimeoutError: container \(container.name ?? "") timed out after \(timeout) waiting for its dependencies (startTimeout)"
+            }
+            await waitForChange(arn, timeout: min(remaining, .seconds(1)))
+            // Health shows up in events only on change; ask the engine too.
+            await refreshHealth(arn, names: conditions.filter { $0.1 == .healthy }.map(\.0))
+        }
+    }
+
+    private func refreshHealth(_ arn: String, names: [String]) async {
+        for name in names {
+            guard let id = state.tasks[arn]?.container(name)?.dockerId, let inspected = try? await docker.inspectContainer(id) else { continue }
+            if let health = inspected.state.health?.status, state.tasks[arn]?.container(name)?.health != health {
+                updateContainer(arn, name) { $0.health = health }
+            }
+        }
+    }
+
+    /// Creates (or adopts, after a restart) and starts one container; returns a failure reason or nil.
+    private func createAndStart(
+        _ arn: String,
+        name: String,
+        definition: ContainerDefinition,
+        override: ContainerOverride?,
+        context: ContainerSpec.Context
+    ) async -> String? {
+        guard let managed = state.tasks[arn]?.container(name) else { return "container \(name) unknown" }
+        if managed.status == .running || managed.status == .stopped { return nil }
+        var id = managed.dockerId
+        if id == nil, let existing = try? await docker.inspectContainer(managed.dockerName) {
+            id = existing.id  // created before a crash: adopt it
+        }
+        if id == nil {
+            let config: ContainerConfig
+            do {
+                config = try ContainerSpec.build(definition, override: override, context: context)
+            } catch {
+                return "CannotCreateContainerError: \(error.message)"
+            }
+            do {
+                id = try await docker.createContainer(name: managed.dockerName, config: config)
+            } catch {
+                return "CannotCreateContainerError: \(error)"
+            }
+        }
+        let dockerId = id!
+        updateContainer(arn, name) {
+            $0.dockerId = dockerId
+            $0.status = .created
+        }
+        do {
+            try await docker.startContainer(dockerId)
+        } catch {
+            return "CannotStartContainerError: \(error)"
+        }
+        await refresh(arn, name: name)
+        return nil
+    }
+
+    /// Reads a container's state from the engine into the task.
+    func refresh(_ arn: String, name: String) async {
+        guard let managed = state.tasks[arn]?.container(name) else { return }
+        let inspected: ContainerInspect
+        do {
+            inspected = try await docker.inspectContainer(managed.dockerId ?? managed.dockerName)
+        } catch let error as DockerError where error.kind == .notFound {
+            if managed.status != .notCreated {
+                updateContainer(arn, name) {
+                    $0.status = .stopped
+                    $0.reason = $0.reason ?? "ContainerVanishedError: the container no longer exists on this host"
+                    $0.exitCode = $0.exitCode ?? 137
+                }
+            }
+            return
+        } catch {
+            return
+        }
+        updateContainer(arn, name) { container in
+            container.dockerId = inspected.id
+            container.health = inspected.state.health?.status ?? container.health
+            if inspected.state.running {
+                container.status = .running
+            } else if inspected.state.status == "created" {
+                container.status = .created
+            } else {
+                container.status = .stopped
+                container.exitCode = inspected.state.exitCode
+                if inspected.state.oomKilled {
+                    container.reason = "OutOfMemoryError: Container killed due to memory usage"
+                } else if let error = inspected.state.error, !error.isEmpty {
+                    container.reason = "DockerStateError: \(error)"
+                }
+            }
+            var bindings: [ManagedContainer.PortBindingRecord] = []
+            for (key, hosts) in inspected.networkSettings?.ports ?? [:] {
+                let parts = key.split(separator: "/")
+                guard let containerPort = Int(parts.first ?? ""), let hosts else { continue }
+                for binding in hosts {
+                    guard let hostPort = binding.hostPort.flatMap(Int.init) else { continue }
+                    bindings.append(.init(containerPort: containerPort, hostPort: hostPort, proto: parts.count > 1 ? String(parts[1]) : "tcp", bindIP: binding.hostIp ?? ""))
+                }
+            }
+            if !bindings.isEmpty { container.bindings = bindings.sorted { ($0.containerPort, $0.bindIP) < ($1.containerPort, $1.bindIP) } }
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Stops every container in reverse start order, each with its stopTimeout, then reports STOPPED.
+    func stop(_ arn: String) async {
+        guard let managed = state.tasks[arn], managed.phase != .stopped, managed.phase != .stopping, !starting.contains(arn) else {
+            return
+        }
+        update(arn) { $0.phase = .stopping }
+        for name in managed.startOrder.reversed() {
+            guard let container = state.tasks[arn]?.container(name), let id = container.dockerId, container.status == .running || container.status == .created else {
+                continue
+            }
+            do {
+                try await docker.stopContainer(id, timeout: container.stopTimeout)
+            } catch let error as DockerError where error.kind == .notFound {
+                // Already gone.
+            } catch {
+                logger.info("stop failed; killing", metadata: ["docker.container.id": "\(id)", "error": "\(error)"])
+                try? await docker.killContainer(id)
+            }
+            await refresh(arn, name: name)
+        }
+        // Containers never started count as stopped.
+        for name in managed.startOrder where [.notCreated, .created].contains(state.tasks[arn]?.container(name)?.status) {
+            updateContainer(arn, name) { $0.status = .stopped }
+        }
+        update(arn) {
+            $0.phase = .stopped
+            $0.stoppedAt = Date()
+        }
+        await report(arn)
+    }
+
+    /// A container stopped on its own: an essential one ends the task, others are reported.
+    func containerExited(_ arn: String, name: String) async {
+        guard let managed = state.tasks[arn], let container = managed.container(name) else { return }
+        if managed.phase == .stopping || managed.phase == .stopped { return }
+        if container.essential {
+            guard managed.phase == .running else { return }  // a start in progress handles it when done
+            update(arn) {
+                $0.desiredStopped = true
+                $0.stopReason = $0.stopReason ?? "Essential container in task exited"
+            }
+            await stop(arn)
+        } else if managed.phase == .running {
+            await submitContainer(arn, container)
+        }
+    }
+
+    // MARK: Events
+
+    /// Follows the engine's container events; after an interruption (dockerd restarted) it
+    /// re-reads every container, since events may have been missed.
+    func watchEvents() async throws {
+        await waitUntilAttached()
+        var delay: Duration = .milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                let events = try await docker.events(labels: ["\(ContainerSpec.clusterLabel)=\(configuration.cluster)"])
+                delay = .milliseconds(250)
+                await resynchronize()
+                for try await event in events {
+                    await handleEvent(event)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.info("Docker events interrupted; reconnecting", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: delay)
+            delay = min(.seconds(10), delay * 2)
+        }
+    }
+
+    private func handleEvent(_ event: EngineEvent) async {
+        guard let labels = event.actor?.attributes, let arn = labels[ContainerSpec.taskLabel],
+            let name = labels[ContainerSpec.containerLabel], state.tasks[arn] != nil
+        else { return }
+        switch event.action {
+        case "die", "oom", "kill", "stop":
+            await refresh(arn, name: name)
+            notifyChange(arn)
+            if state.tasks[arn]?.container(name)?.status == .stopped { await containerExited(arn, name: name) }
+        case "start":
+            await refresh(arn, name: name)
+            notifyChange(arn)
+        default:
+            if event.action.hasPrefix("health_status") {
+                let health = event.action.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) }
+                updateContainer(arn, name) { $0.health = health }
+                notifyChange(arn)
+                if health == "unhealthy" || health == "healthy", state.tasks[arn]?.phase == .running { await report(arn) }
+            }
+        }
+    }
+
+    /// Re-reads every container of every live task and acts on what changed.
+    func resynchronize() async {
+        for (arn, managed) in state.tasks where managed.phase == .running || managed.phase == .pending {
+            for container in managed.containers where container.status != .notCreated {
+                await refresh(arn, name: container.name)
+            }
+            notifyChange(arn)
+            guard let refreshed = state.tasks[arn] else { continue }
+            if refreshed.phase == .running, let exited = refreshed.containers.first(where: { $0.status == .stopped && $0.essential }) {
+                await containerExited(arn, name: exited.name)
+            }
+        }
+    }
+
+    // MARK: Restart
+
+    /// After a restart: adopt the saved tasks' containers, remove containers of ours the state
+    /// does not know, finish starts that were cut short, and report what changed meanwhile.
+    private func reconcileAfterRestart() async {
+        let known = Set(state.tasks.values.flatMap { $0.containers.map(\.dockerName) })
+        if let instance = state.instanceArn,
+            let ours = try? await docker.listContainers(labels: ["\(ContainerSpec.instanceLabel)=\(instance)"])
+        {
+            for container in ours where !container.names.contains(where: { known.contains(String($0.drop(while: { $0 == "/" }))) }) {
+                logger.notice("removing orphaned container", metadata: ["docker.container.id": "\(container.id)"])
+                try? await docker.removeContainer(container.id, force: true)
+            }
+        }
+        for (arn, managed) in state.tasks {
+            for container in managed.containers { await refresh(arn, name: container.name) }
+            switch managed.phase {
+            case .pending:
+                workQueue.yield(.start(arn))
+            case .running:
+                if let refreshed = state.tasks[arn], refreshed.containers.contains(where: { $0.essential && $0.status == .stopped }) {
+                    update(arn) {
+                        $0.desiredStopped = true
+                        $0.stopReason = $0.stopReason ?? "Essential container in task exited"
+                    }
+                    workQueue.yield(.stop(arn))
+                } else if !managed.reportedRunning {
+                    await report(arn)
+                }
+            case .stopping:
+                update(arn) { $0.phase = .running }
+                workQueue.yield(.stop(arn))
+            case .stopped:
+                if !managed.reportedStopped { await report(arn) }
+            }
+        }
+    }
+
+    // MARK: Cleanup
+
+    func cleanUpPeriodically() async throws {
+        let interval = min(Duration.seconds(30), max(Duration.seconds(1), configuration.taskCleanupWait / 4))
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            await cleanUp()
+        }
+    }
+
+    /// Removes containers and task volumes of tasks stopped longer than the cleanup wait (once the
+    /// control plane has their STOPPED).
+    func cleanUp() async {
+        let wait = Double(configuration.taskCleanupWait.components.seconds)
+        for (arn, managed) in state.tasks where managed.phase == .stopped && managed.reportedStopped {
+            guard let stoppedAt = managed.stoppedAt, Date().timeIntervalSince(stoppedAt) >= wait else { continue }
+            for container in managed.containers {
+                try? await docker.removeContainer(container.dockerId ?? container.dockerName, force: true)
+            }
+            for volume in managed.taskVolumes { try? await docker.removeVolume(volume) }
+            state.tasks[arn] = nil
+            persist()
+            logger.debug("cleaned up task", metadata: ["task.arn": "\(arn)"])
+        }
+    }
+
+    // MARK: Reporting
+
+    func report(_ arn: String) async {
+        guard let managed = state.tasks[arn] else { return }
+        let status: String
+        switch managed.phase {
+        case .running: status = "RUNNING"
+        case .stopped: status = "STOPPED"
+        default: return
+        }
+        let change = SubmitTaskStateChangeRequest(
+            task: arn, status: status, reason: status == "STOPPED" ? managed.stopReason : nil,
+            containers: managed.containers.map(containerChange),
+            pullStartedAt: managed.pullStartedAt, pullStoppedAt: managed.pullStoppedAt,
+            executionStoppedAt: status == "STOPPED" ? managed.stoppedAt : nil)
+        let accepted = await submit(change)
+        if accepted {
+            update(arn) {
+                if status == "RUNNING" { $0.reportedRunning = true } else { $0.reportedStopped = true }
+            }
+            if status == "STOPPED" { releasePorts(arn) }
+        }
+    }
+
+    private func containerChange(_ container: ManagedContainer) -> ContainerStateChange {
+        ContainerStateChange(
+            containerName: container.name,
+            runtimeId: container.dockerId,
+            exitCode: container.status == .stopped ? container.exitCode : nil,
+            networkBindings: container.bindings.map {
+                NetworkBinding(bindIP: $0.bindIP, containerPort: $0.containerPort, hostPort: $0.hostPort, protocol: $0.proto == "udp" ? .udp : .tcp)
+            },
+            reason: container.reason,
+            status: container.status == .running ? "RUNNING" : container.status == .stopped ? "STOPPED" : "PENDING")
+    }
+
+    private func submitContainer(_ arn: String, _ container: ManagedContainer) async {
+        let change = SubmitContainerStateChangeRequest(
+            task: arn, containerName: container.name, runtimeId: container.dockerId, status: "STOPPED",
+            exitCode: container.exitCode, reason: container.reason)
+        do {
+            try await withRetries("SubmitContainerStateChange") { try await link.submit(change) }
+        } catch {
+            logger.info("container state change not accepted", metadata: ["task.arn": "\(arn)", "error": "\(error)"])
+        }
+    }
+
+    @discardableResult
+    func submit(_ change: SubmitTaskStateChangeRequest) async -> Bool {
+        do {
+            try await withRetries("SubmitTaskStateChange") { try await link.submit(change) }
+            return true
+        } catch {
+            logger.warning("task state change not accepted", metadata: ["task.arn": "\(change.task ?? "")", "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func releasePorts(_ arn: String) {
+        update(arn) { $0.dynamicPorts = [:] }
+    }
+
+    // MARK: State
+
+    func update(_ arn: String, _ change: (inout ManagedTask) -> Void) {
+        guard var managed = state.tasks[arn] else { return }
+        change(&managed)
+        state.tasks[arn] = managed
+        persist()
+        notifyChange(arn)
+    }
+
+    func updateContainer(_ arn: String, _ name: String, _ change: (inout ManagedContainer) -> Void) {
+        update(arn) { managed in
+            guard let index = managed.containers.firstIndex(where: { $0.name == name }) else { return }
+            change(&managed.containers[index])
+        }
+    }
+
+    private func persist() {
+        guard configuration.checkpoint else { return }
+        do {
+            try stateFile.save(state)
+        } catch {
+            logger.error("cannot save agent state", metadata: ["path": "\(stateFile.path)", "error": "\(error)"])
+        }
+    }
+
+    private func notifyChange(_ arn: String) {
+        let ready = waiters.removeValue(forKey: arn) ?? []
+        for waiter in ready { waiter.resume() }
+    }
+
+    private func waitForChange(_ arn: String, timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.registerWaiter(arn) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+            self.notifyChange(arn)
+        }
+    }
+
+    private func registerWaiter(_ arn: String) async {
+        await withCheckedContinuation { waiters[arn, default: []].append($0) }
+    }
+
+    // MARK: Statistics
+
+    func sampleStatistics() async throws {
+        await waitUntilAttached()
+        while !Task.isCancelled {
+            try await Task.sleep(for: configuration.statsInterval)
+            let samples = await collectSamples()
+            guard !samples.isEmpty, let instance = state.instanceArn else { continue }
+            try? await link.publishMetrics(AgentMetricsReport(containerInstanceArn: instance, samples: samples))
+        }
+    }
+
+    /// CPU units used (between two samples) and memory in use, per running task.
+    func collectSamples() async -> [TaskUsageSample] {
+        var samples: [TaskUsageSample] = []
+        let now = ContinuousClock.now
+        for (arn, managed) in state.tasks where managed.phase == .running {
+            var cpuUnits = 0.0
+            var memory = 0.0
+            var complete = true
+            for container in managed.containers where container.status == .running {
+                guard let id = container.dockerId, let stats = try? await docker.stats(id) else { continue }
+                let usage = stats.cpuStats?.cpuUsage?.totalUsage ?? 0
+                if let previous = cpuSamples[id] {
+                    let elapsed = now - previous.at
+                    let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+                    if nanoseconds > 0, usage >= previous.usage {
+                        cpuUnits += Double(usage - previous.usage) / nanoseconds * 1024
+                    }
+                } else {
+                    complete = false
+                }
+                cpuSamples[id] = (usage, now)
+                let cache = stats.memoryStats?.stats?["inactive_file"] ?? stats.memoryStats?.stats?["cache"] ?? 0
+                let used = (stats.memoryStats?.usage ?? 0) > cache ? (stats.memoryStats?.usage ?? 0) - cache : 0
+                memory += Double(used) / 1_048_576
+            }
+            guard complete else { continue }
+            samples.append(TaskUsageSample(taskArn: arn, cpuUnits: cpuUnits, memoryMiB: memory, at: Date()))
+        }
+        return samples
+    }
+}
