@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", argumentParser]),
         .executableTarget(
             name: "ecsd",
-            dependencies: ["ControlPlane", "ECSCore", "ECSStore", argumentParser, logging, serviceLifecycle, unixSignals]
+            dependencies: ["ControlPlane", "ECSAgent", "ECSCore", "ECSStore", argumentParser, logging, serviceLifecycle, unixSignals]
         ),
         .executableTarget(
             name: "ecs-agent",

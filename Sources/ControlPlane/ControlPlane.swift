@@ -9,6 +9,9 @@ import ServiceLifecycle
 public struct ControlPlane: Sendable {
     public let configuration: ControlPlaneConfiguration
     public let committer: Committer
+    /// What tasks use, as agents report it (service auto scaling reads it).
+    public let usage = UsageStore()
+    let logs = LogRelay()
     let store: SQLiteStateStore
     let dispatcher: AWSJSONDispatcher
     let logger: Logger
@@ -32,8 +35,10 @@ public struct ControlPlane: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
             dispatcher: dispatcher,
-            agents: AgentChannel(committer: committer, maximumHold: max(1, Int(configuration.agentTimeout / 2))),
-            maxRequestBytes: configuration.maxRequestBytes)
+            agents: AgentChannel(
+                committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2))),
+            maxRequestBytes: configuration.maxRequestBytes,
+            agentToken: configuration.agentToken)
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(

@@ -18,6 +18,8 @@ public struct ControlPlaneConfiguration: Sendable {
     /// How often the service scheduler and liveness checks run.
     public var schedulerInterval: Duration
     public var scheduler: SchedulerSettings
+    /// When set, agents must present this token (their ECS_AGENT_REGISTRATION_TOKEN).
+    public var agentToken: String?
 
     public init(
         host: String = "127.0.0.1",
@@ -29,7 +31,8 @@ public struct ControlPlaneConfiguration: Sendable {
         readCacheEntries: Int = 4096,
         agentTimeout: TimeInterval = 30,
         schedulerInterval: Duration = .milliseconds(250),
-        scheduler: SchedulerSettings = SchedulerSettings()
+        scheduler: SchedulerSettings = SchedulerSettings(),
+        agentToken: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -41,6 +44,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.agentTimeout = agentTimeout
         self.schedulerInterval = schedulerInterval
         self.scheduler = scheduler
+        self.agentToken = agentToken
     }
 
     /// The address agents and clients reach this control plane at.

@@ -59,6 +59,27 @@ public struct APIClient: Sendable {
         }
     }
 
+    /// A task's container logs as they arrive (`GET /v1/tasks/logs`).
+    public func taskLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws
+        -> AsyncThrowingStream<[UInt8], any Error>
+    {
+        var query = "cluster=\(cluster.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cluster)"
+        query += "&task=\(task.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? task)"
+        if let container { query += "&container=\(container.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? container)" }
+        if follow { query += "&follow=1" }
+        if let tail { query += "&tail=\(tail)" }
+        let response: HTTPClient.StreamingResponse
+        do {
+            response = try await http.stream(HTTPClient.Request(path: AgentProtocol.taskLogsPath + "?" + query, headers: extraHeaders, timeout: nil))
+        } catch let error as HTTPClientError {
+            throw APIClientError(message: "cannot reach the control plane at \(endpoint): \(error.message)", underlying: error)
+        }
+        guard response.status == 200 else {
+            throw Self.decodeError(HTTPClient.Response(status: response.status, headers: response.headers, body: try await response.collect()))
+        }
+        return response.body
+    }
+
     public static func decodeError(_ response: HTTPClient.Response) -> AWSError {
         struct Body: Decodable {
             var type: String?

@@ -99,8 +99,10 @@ struct ECSAgentCommand: AsyncParsableCommand {
 }
 
 /// Runs the host agent until the process is told to stop.
-struct AgentService: Service {
+struct AgentService: Service, CustomStringConvertible {
     let agent: HostAgent
+    // Logged by the service group: never the configuration (it may hold the registration token).
+    var description: String { "ecs-agent" }
 
     func run() async throws {
         do {
@@ -111,8 +113,9 @@ struct AgentService: Service {
 }
 
 /// Runs the fleet until the process is told to stop.
-struct FleetService: Service {
+struct FleetService: Service, CustomStringConvertible {
     let fleet: SimulatedFleet
+    var description: String { "ecs-agent --simulate" }
 
     func run() async throws {
         try await cancelWhenGracefulShutdown { try await fleet.run() }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlPlane
+import ECSAgent
 import ECSCore
 import ECSStore
 import Foundation
@@ -47,6 +48,12 @@ struct ECSD: AsyncParsableCommand {
 
     @Option(name: .customLong("stopped-task-retention"), help: "Seconds stopped tasks stay visible.")
     var stoppedTaskRetention: Double = 3600
+
+    @Option(name: .customLong("agent-token"), help: "Require agents to present this token (env ECSD_AGENT_TOKEN).")
+    var agentToken: String?
+
+    @Flag(name: .customLong("no-agent"), help: "With --dev: do not run an agent for this host.")
+    var noAgent = false
 
     @Flag(help: "Local mode: state under ./.ecsd-dev, endpoint and next steps printed.")
     var dev = false
@@ -104,7 +111,8 @@ struct ECSD: AsyncParsableCommand {
             durability: durability,
             readCacheEntries: readCacheEntries,
             agentTimeout: agentTimeout,
-            scheduler: schedulerSettings
+            scheduler: schedulerSettings,
+            agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev
@@ -115,15 +123,30 @@ struct ECSD: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(
                     """
                     Stevedore control plane running at \(endpoint) (state in \(configuration.dataDirectory)).
-                    Next: ecsctl cluster create demo && ecsctl taskdef register -f Examples/task-definitions/web.json
+                    An agent for this host joins cluster "default" (Docker via /var/run/docker.sock).
+                    Next: ecsctl node ls && ecsctl taskdef register -f Examples/task-definitions/hello-web.json
+                          ecsctl task run hello-web --wait
                           or: aws ecs list-clusters --endpoint-url \(endpoint)
 
                     """.utf8))
             }
         }
+        var all = services
+        if dev && !noAgent {
+            // The dev cluster's own agent: this host's Docker engine, ports published on 127.0.0.1.
+            var agent = AgentConfiguration()
+            agent.cluster = "default"
+            agent.backendHost = configuration.endpoint
+            agent.dataDirectory = configuration.dataDirectory + "/agent"
+            agent.checkpoint = true
+            agent.hostPortBindIP = "127.0.0.1"
+            agent.registrationToken = configuration.agentToken
+            agent.availableLoggingDrivers = ["json-file", "syslog", "journald", "none", "local"]
+            all.append(DevAgentService(agent: HostAgent(configuration: agent, logger: Logger(label: "ecs-agent"))))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: services.map { .init(service: $0) },
+                services: all.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -134,3 +157,18 @@ struct ECSD: AsyncParsableCommand {
 
 extension SQLiteStateStore.Durability: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Runs the dev cluster's agent inside ecsd; it waits for Docker if none is running yet.
+struct DevAgentService: Service, CustomStringConvertible {
+    let agent: HostAgent
+    var description: String { "ecs-agent (dev)" }
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await agent.run() }
+        } catch is CancellationError {
+        } catch {
+            agent.logger.error("dev agent stopped", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -6,6 +6,8 @@ import ServiceLifecycle
 /// Serves agents' long polls (`POST /v1/agent/poll`), see ``AgentProtocol``.
 struct AgentChannel: Sendable {
     let committer: Committer
+    let logs: LogRelay
+    let usage: UsageStore
     /// Longest a poll is held: half the agent timeout, so a live agent is always heard from in time.
     let maximumHold: Int
 
@@ -18,11 +20,13 @@ struct AgentChannel: Sendable {
         while true {
             let durable = committer.notifier.durableSequence
             do {
-                let response = try await committer.read { state, _ throws(AWSError) in
+                var response = try await committer.read { state, _ throws(AWSError) in
                     try state.assignments(for: request, durableSequence: durable)
                 }
-                if !response.assignments.isEmpty || response.instanceStatus == "INACTIVE" || ContinuousClock.now >= deadline
-                    || Task.isCancelled || committer.notifier.isShutDown
+                let logRequests = logs.takeRequests(for: arn)
+                if !logRequests.isEmpty { response.logRequests = logRequests }
+                if !response.assignments.isEmpty || !logRequests.isEmpty || response.instanceStatus == "INACTIVE"
+                    || ContinuousClock.now >= deadline || Task.isCancelled || committer.notifier.isShutDown
                 {
                     outcome = .success(response)
                     break
@@ -35,6 +39,45 @@ struct AgentChannel: Sendable {
         }
         await committer.updateMemory { state, now in state.agentContact(arn, now: now) }
         return try outcome.get()
+    }
+}
+
+extension AgentChannel {
+    /// Samples from an agent: kept with what their tasks reserve, for service utilisation.
+    func recordMetrics(_ report: AgentMetricsReport) async {
+        let arns = report.samples.map(\.taskArn)
+        let info: [String: UsageStore.TaskInfo] = (try? await committer.read { state, _ -> [String: UsageStore.TaskInfo] in
+            var info: [String: UsageStore.TaskInfo] = [:]
+            for arn in arns {
+                guard let record = state.tasks[arn] else { continue }
+                info[arn] = UsageStore.TaskInfo(
+                    serviceArn: record.serviceArn, reservedCPU: record.requirements.cpu, reservedMemory: record.requirements.memory)
+            }
+            return info
+        }) ?? [:]
+        await usage.record(report.samples, info: info, now: Date())
+    }
+
+    /// Starts relaying a task's logs: finds its instance, queues the request, wakes the agent.
+    func openLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws(AWSError) -> AsyncStream<[UInt8]> {
+        let (taskArn, instance) = try await committer.read { state, _ throws(AWSError) in
+            let clusterName = try state.activeCluster(cluster).clusterName ?? ""
+            guard let record = state.task(task, inCluster: clusterName) else {
+                throw AWSError.invalidParameter("The referenced task was not found: '\(task)' in cluster \(clusterName).")
+            }
+            guard let instance = record.task.containerInstanceArn else {
+                throw AWSError.invalidParameter("Task \(task) was never placed on an instance, so it has no logs.")
+            }
+            if let container, !(record.task.containers ?? []).contains(where: { $0.name == container }) {
+                throw AWSError.invalidParameter("Task \(task) has no container named '\(container)'.")
+            }
+            return (record.arn, instance)
+        }
+        let request = LogRequest(
+            id: UUID().uuidString, taskArn: taskArn, container: container, follow: follow, tail: tail)
+        let stream = logs.open(request, instance: instance)
+        committer.notifier.poke(instance)
+        return stream
     }
 }
 

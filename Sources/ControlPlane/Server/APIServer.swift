@@ -12,6 +12,16 @@ struct APIServer {
     let dispatcher: AWSJSONDispatcher
     let agents: AgentChannel
     let maxRequestBytes: Int
+    /// When set, agents must present it (`X-Stevedore-Agent-Token`).
+    let agentToken: String?
+
+    /// Operations only agents make; they need the agent token when one is configured.
+    static let agentOperations: Set<String> = [
+        "AmazonEC2ContainerServiceV20141113.RegisterContainerInstance",
+        "AmazonEC2ContainerServiceV20141113.SubmitTaskStateChange",
+        "AmazonEC2ContainerServiceV20141113.SubmitContainerStateChange",
+    ]
+    static let tokenHeader = HTTPField.Name(AgentProtocol.tokenHeader)!
     let requestIds = RequestIdGenerator()
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
@@ -28,6 +38,18 @@ struct APIServer {
         }
         router.post(RouterPath(AgentProtocol.pollPath)) { request, _ -> Response in
             await handleAgentPoll(request)
+        }
+        router.post(RouterPath(AgentProtocol.metricsPath)) { request, _ -> Response in
+            await handleMetrics(request)
+        }
+        router.post(RouterPath(AgentProtocol.logsPath + "/{id}")) { request, context -> Response in
+            await handleLogBatch(request, id: context.parameters.get("id") ?? "")
+        }
+        router.get(RouterPath(AgentProtocol.taskLogsPath)) { request, _ -> Response in
+            await handleTaskLogs(request)
+        }
+        router.get(RouterPath(AgentProtocol.serviceMetricsPath)) { request, _ -> Response in
+            await handleServiceMetrics(request)
         }
         return router
     }
@@ -47,12 +69,23 @@ struct APIServer {
             return Self.response(.error(tooLarge), requestId: requestId)
         }
         let bytes = Array(body.readableBytesView)
+        let target = request.headers[Self.targetHeader]
+        if let target, Self.agentOperations.contains(target), let refusal = checkAgentToken(request) {
+            return Self.response(.error(refusal), requestId: requestId)
+        }
         let answer = await dispatcher.handle(
-            target: request.headers[Self.targetHeader],
+            target: target,
             body: bytes,
             context: OperationContext(requestId: requestId, bodySize: bytes.count)
         )
         return Self.response(answer, requestId: requestId)
+    }
+
+    func checkAgentToken(_ request: Request) -> AWSError? {
+        guard let agentToken, request.headers[Self.tokenHeader] != agentToken else { return nil }
+        return AWSError(
+            type: "AccessDeniedException",
+            message: "This control plane requires an agent token: set ECS_AGENT_REGISTRATION_TOKEN on the agent to ecsd's --agent-token.")
     }
 
     func handleAgentPoll(_ request: Request) async -> Response {
@@ -60,6 +93,7 @@ struct APIServer {
         var request = request
         let answer: APIResponse
         do throws(AWSError) {
+            if let refusal = checkAgentToken(request) { throw refusal }
             guard let body = try? await request.collectBody(upTo: 1 << 20) else {
                 throw AWSError(type: "SerializationException", message: "The poll request body could not be read.")
             }
@@ -70,6 +104,85 @@ struct APIServer {
             answer = .error(error, contentType: "application/json")
         }
         return Self.response(answer, requestId: requestId)
+    }
+
+    func handleMetrics(_ request: Request) async -> Response {
+        var request = request
+        do throws(AWSError) {
+            if let refusal = checkAgentToken(request) { throw refusal }
+            guard let body = try? await request.collectBody(upTo: 4 << 20) else {
+                throw AWSError(type: "SerializationException", message: "The metrics body could not be read.")
+            }
+            let report = try AWSJSONCodec.decode(AgentMetricsReport.self, from: Array(body.readableBytesView))
+            await agents.recordMetrics(report)
+            return Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{}".utf8)), requestId: nil)
+        } catch {
+            return Self.response(.error(error, contentType: "application/json"), requestId: nil)
+        }
+    }
+
+    /// An agent's batch of log bytes; 410 tells it nobody listens any more.
+    func handleLogBatch(_ request: Request, id: String) async -> Response {
+        var request = request
+        if let refusal = checkAgentToken(request) {
+            return Self.response(.error(refusal, contentType: "application/json"), requestId: nil)
+        }
+        let body = (try? await request.collectBody(upTo: 8 << 20)).map { Array($0.readableBytesView) } ?? []
+        let done = request.uri.queryParameters["done"] == "1"
+        let listening = agents.logs.deliver(id, bytes: body, done: done)
+        return Response(status: listening ? .ok : .gone)
+    }
+
+    /// Streams a task's logs as plain text for as long as the caller (and, with follow, the task) lasts.
+    func handleTaskLogs(_ request: Request) async -> Response {
+        let query = request.uri.queryParameters
+        let stream: AsyncStream<[UInt8]>
+        do throws(AWSError) {
+            guard let task = query["task"].map(String.init) else {
+                throw AWSError.invalidParameter("Add ?task=<task id or ARN> (and cluster=, container=, follow=1, tail=N).")
+            }
+            stream = try await agents.openLogs(
+                cluster: query["cluster"].map(String.init) ?? "default", task: task, container: query["container"].map(String.init),
+                follow: query["follow"] == "1" || query["follow"] == "true", tail: query["tail"].flatMap { Int($0) })
+        } catch {
+            return Self.response(.error(error, contentType: "application/json"), requestId: nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                for await chunk in stream {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    func handleServiceMetrics(_ request: Request) async -> Response {
+        let query = request.uri.queryParameters
+        let cluster = query["cluster"].map(String.init) ?? "default"
+        guard let service = query["service"].map(String.init) else {
+            return Self.response(.error(.invalidParameter("Add ?service=<name> (and cluster=)."), contentType: "application/json"), requestId: nil)
+        }
+        let arn = try? await agents.committer.read { state, _ throws(AWSError) -> String in
+            let clusterName = try state.activeCluster(cluster).clusterName ?? ""
+            guard let record = state.service(service, inCluster: clusterName) else {
+                throw AWSError(type: "ServiceNotFoundException", message: "Service '\(service)' was not found in cluster \(clusterName).")
+            }
+            return record.arn
+        }
+        guard let arn else {
+            return Self.response(.error(AWSError(type: "ServiceNotFoundException", message: "Service '\(service)' was not found."), contentType: "application/json"), requestId: nil)
+        }
+        struct Series: Encodable {
+            var service: String
+            var points: [UsageStore.ServicePoint]
+        }
+        let points = await agents.usage.points(service: arn)
+        return Self.response(
+            APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(Series(service: arn, points: points))),
+            requestId: nil)
     }
 
     static func response(_ answer: APIResponse, requestId: String?) -> Response {

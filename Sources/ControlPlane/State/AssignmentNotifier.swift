@@ -20,6 +20,8 @@ public final class AssignmentNotifier: Sendable {
         var released: Set<UInt64> = []
         var nextId: UInt64 = 0
         var shutDown = false
+        /// Instances woken for something other than an assignment (a log request).
+        var pokes: Set<String> = []
     }
 
     private let state: Mutex<State>
@@ -56,7 +58,7 @@ public final class AssignmentNotifier: Sendable {
             group.addTask {
                 await withCheckedContinuation { continuation in
                     let resumeNow = self.state.withLock { state -> Bool in
-                        if state.shutDown || state.released.remove(id) != nil { return true }
+                        if state.shutDown || state.released.remove(id) != nil || state.pokes.remove(instance) != nil { return true }
                         if (state.lastChange[instance] ?? 0) > after { return true }
                         state.waiters[instance, default: []].append(Waiter(id: id, after: after, continuation: continuation))
                         return false
@@ -73,6 +75,16 @@ public final class AssignmentNotifier: Sendable {
             self.release(instance: instance, id: id)
         }
         _ = state.withLock { $0.released.remove(id) }
+    }
+
+    /// Wakes an instance's poll (or its next one) without a new assignment.
+    func poke(_ instance: String) {
+        let ready = state.withLock { state -> [Waiter] in
+            let waiting = state.waiters.removeValue(forKey: instance) ?? []
+            if waiting.isEmpty { state.pokes.insert(instance) }
+            return waiting
+        }
+        for waiter in ready { waiter.continuation.resume() }
     }
 
     /// The control plane is stopping: every poll returns now, and new ones do not wait.

@@ -61,6 +61,15 @@ public struct ControlPlaneLink: Sendable {
         guard response.status == 200 else { throw APIClient.decodeError(response) }
     }
 
+    /// Posts a batch of log bytes; `false` when nobody listens any more.
+    public func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool {
+        let response = try await http.execute(
+            HTTPClient.Request(
+                method: "POST", path: AgentProtocol.logsPath + "/" + id + (done ? "?done=1" : ""),
+                headers: [("Content-Type", "application/octet-stream")] + headers, body: bytes, timeout: .seconds(30)))
+        return response.status == 200
+    }
+
     /// One long poll of the work channel.
     public func poll(instance: String, since: Int, wait: Int) async throws -> AgentPollResponse {
         let request = AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait)

@@ -60,6 +60,9 @@ public struct InstanceSession: Sendable {
                     }
                     await engine.handle(assignment)
                 }
+                for request in response.logRequests ?? [] {
+                    await engine.streamLogs(request)
+                }
                 since = response.sequence
                 delay = .milliseconds(250)
                 if response.instanceStatus == "INACTIVE" {

@@ -4,6 +4,8 @@ import ECSCore
 /// may repeat (after a reconnect); an engine reconciles each task by ARN, so a repeat is harmless.
 public protocol TaskEngine: Sendable {
     func handle(_ assignment: AgentAssignment) async
+    /// Someone asked for a task's logs: send them to the control plane (without blocking the caller).
+    func streamLogs(_ request: LogRequest) async
     /// Background work (timers, event streams) for as long as the instance runs.
     func run() async throws
 }

@@ -61,6 +61,11 @@ public actor SimulatedEngine: TaskEngine {
         }
     }
 
+    public func streamLogs(_ request: LogRequest) async {
+        let text = "simulated task \(request.taskArn.split(separator: "/").last ?? "") runs no containers, so it has no logs\n"
+        _ = try? await link.postLogs(id: request.id, bytes: Array(text.utf8), done: true)
+    }
+
     /// Sleeps while no behaviour is timed (most instances, most of the time), else ticks until due.
     public func run() async throws {
         while !Task.isCancelled {

@@ -7,7 +7,7 @@ struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task",
         abstract: "Run, list, describe and stop tasks.",
-        subcommands: [Run.self, List.self, Describe.self, Stop.self]
+        subcommands: [Run.self, List.self, Describe.self, Stop.self, Logs.self]
     )
 
     struct Run: AsyncParsableCommand {
@@ -148,6 +148,28 @@ struct TaskCommand: AsyncParsableCommand {
                 Printer.json(response)
             } else {
                 print("stopping \(response.task?.taskArn ?? task)")
+            }
+        }
+    }
+}
+
+extension TaskCommand {
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a task's container logs, relayed from the agent that runs it.",
+            discussion: "With several containers, each line starts with the container's name.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var cluster: ClusterOption
+        @Argument(help: "Task ARN or id.") var task: String
+        @Option(help: "Only this container.") var container: String?
+        @Flag(name: .shortAndLong, help: "Keep printing new output until interrupted.") var follow = false
+        @Option(help: "Only the last N lines of each container.") var tail: Int?
+
+        func run() async throws {
+            let stream = try await global.client.taskLogs(cluster: cluster.name, task: task, container: container, follow: follow, tail: tail)
+            for try await chunk in stream {
+                FileHandle.standardOutput.write(Data(chunk))
             }
         }
     }

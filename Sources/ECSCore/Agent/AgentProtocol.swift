@@ -53,11 +53,32 @@ public struct AgentPollResponse: Codable, Sendable, Equatable {
     /// `ACTIVE`, `DRAINING` or `INACTIVE` (deregistered: the agent should stop polling).
     public var instanceStatus: String
     public var assignments: [AgentAssignment]
+    /// Someone asked for a task's logs: the agent streams them to `/v1/agent/logs/<id>`.
+    public var logRequests: [LogRequest]?
 
-    public init(sequence: Int, instanceStatus: String, assignments: [AgentAssignment]) {
+    public init(sequence: Int, instanceStatus: String, assignments: [AgentAssignment], logRequests: [LogRequest]? = nil) {
         self.sequence = sequence
         self.instanceStatus = instanceStatus
         self.assignments = assignments
+        self.logRequests = logRequests
+    }
+}
+
+/// A request for a task's container logs, relayed to the agent that runs the task.
+public struct LogRequest: Codable, Sendable, Equatable {
+    public var id: String
+    public var taskArn: String
+    /// One container, or every container of the task (lines prefixed with the container's name).
+    public var container: String?
+    public var follow: Bool
+    public var tail: Int?
+
+    public init(id: String, taskArn: String, container: String?, follow: Bool, tail: Int?) {
+        self.id = id
+        self.taskArn = taskArn
+        self.container = container
+        self.follow = follow
+        self.tail = tail
     }
 }
 
@@ -128,4 +149,11 @@ public struct AgentMetricsReport: Codable, Sendable, Equatable {
 
 extension AgentProtocol {
     public static let metricsPath = "/v1/agent/metrics"
+    /// `POST <logsPath>/<id>[?done=1]`: a batch of log bytes for a log request.
+    public static let logsPath = "/v1/agent/logs"
+    /// `GET /v1/tasks/logs?cluster=&task=&container=&follow=&tail=`: what ecsctl task logs reads.
+    public static let taskLogsPath = "/v1/tasks/logs"
+    /// `GET /v1/metrics/services?cluster=&service=`: a service's utilisation series.
+    public static let serviceMetricsPath = "/v1/metrics/services"
+    public static let tokenHeader = "X-Stevedore-Agent-Token"
 }

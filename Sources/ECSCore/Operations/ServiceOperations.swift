@@ -5,7 +5,7 @@ extension ECSState {
 
     // MARK: Lookup
 
-    func service(_ reference: String, inCluster cluster: String) -> ServiceRecord? {
+    public func service(_ reference: String, inCluster cluster: String) -> ServiceRecord? {
         let name = ARN(reference)?.lastPathComponent ?? reference
         return serviceIndex[cluster]?[name].flatMap { services[$0] }
     }

@@ -121,7 +121,7 @@ extension ECSState {
     }
 
     /// Finds an instance of a cluster by ARN or id.
-    func instance(_ reference: String, inCluster cluster: String) -> ContainerInstance? {
+    public func instance(_ reference: String, inCluster cluster: String) -> ContainerInstance? {
         if reference.hasPrefix("arn:") {
             guard let instance = instances[reference], clusterName(ofInstance: reference) == cluster else { return nil }
             return instance
@@ -130,7 +130,7 @@ extension ECSState {
     }
 
     /// Finds a task of a cluster by ARN or id.
-    func task(_ reference: String, inCluster cluster: String) -> TaskRecord? {
+    public func task(_ reference: String, inCluster cluster: String) -> TaskRecord? {
         if reference.hasPrefix("arn:") {
             guard let record = tasks[reference], clusterName(ofTask: record) == cluster else { return nil }
             return record
