@@ -15,7 +15,7 @@ dev: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
-	python3 -m pytest -q Tests/integration
+	STEVEDORE_ALLOW_DOCKERD_RESTART=1 python3 -m pytest -q Tests/integration
 
 test-deps:
 	scripts/install-test-deps.sh

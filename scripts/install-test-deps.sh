@@ -3,7 +3,7 @@
 # and a running Docker engine. Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev libsqlite3-dev docker.io busybox-static wrk)
+packages=(libcurl4-openssl-dev libsqlite3-dev docker.io busybox-static wrk docker-registry curl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -16,6 +16,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]'
+python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt
 
 scripts/start-docker.sh

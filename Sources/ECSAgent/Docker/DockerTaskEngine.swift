@@ -156,7 +156,6 @@ public actor DockerTaskEngine: TaskEngine {
         starting.insert(arn)
         let failure = await startContainers(arn)
         starting.remove(arn)
-        definitions[arn] = nil
         if let failure {
             logger.info("task failed to start", metadata: ["task.arn": "\(arn)", "reason": "\(failure)"])
             update(arn) {
@@ -237,6 +236,7 @@ public actor DockerTaskEngine: TaskEngine {
         guard let managed = state.tasks[arn] else { return nil }
         let reference = "\(managed.family):\(managed.revision)"
         guard let definition = try? await link.describeTaskDefinition(reference) else { return nil }
+        definitions[arn] = (definition, nil)
         return (definition, nil)
     }
 
@@ -491,19 +491,40 @@ public actor DockerTaskEngine: TaskEngine {
             return
         }
         update(arn) { $0.phase = .stopping }
-        for name in managed.startOrder.reversed() {
-            guard let container = state.tasks[arn]?.container(name), let id = container.dockerId, container.status == .running || container.status == .created else {
-                continue
+        // Reverse dependency order: a container stops once nothing still running depends on it;
+        // containers at the same level stop together.
+        let prerequisites = await stopDependencies(arn)
+        while true {
+            guard let current = state.tasks[arn] else { return }
+            let running = current.containers.filter { ($0.status == .running || $0.status == .created) && $0.dockerId != nil }
+            if running.isEmpty { break }
+            let ready = running.filter { candidate in
+                !running.contains { other in other.name != candidate.name && (prerequisites[other.name] ?? []).contains(candidate.name) }
             }
-            do {
-                try await docker.stopContainer(id, timeout: container.stopTimeout)
-            } catch let error as DockerError where error.kind == .notFound {
-                // Already gone.
-            } catch {
-                logger.info("stop failed; killing", metadata: ["docker.container.id": "\(id)", "error": "\(error)"])
-                try? await docker.killContainer(id)
+            let level = ready.isEmpty ? running : ready
+            await withTaskGroup(of: Void.self) { group in
+                for container in level {
+                    let docker = self.docker
+                    let logger = self.logger
+                    group.addTask {
+                        guard let id = container.dockerId else { return }
+                        do {
+                            try await docker.stopContainer(id, timeout: container.stopTimeout)
+                        } catch let error as DockerError where error.kind == .notFound {
+                            // Already gone.
+                        } catch {
+                            logger.info("stop failed; killing", metadata: ["docker.container.id": "\(id)", "error": "\(error)"])
+                            try? await docker.killContainer(id)
+                        }
+                    }
+                }
             }
-            await refresh(arn, name: name)
+            for container in level {
+                await refresh(arn, name: container.name)
+                if state.tasks[arn]?.container(container.name)?.status != .stopped {
+                    updateContainer(arn, container.name) { $0.status = .stopped }
+                }
+            }
         }
         // Containers never started count as stopped.
         for name in managed.startOrder where [.notCreated, .created].contains(state.tasks[arn]?.container(name)?.status) {
@@ -514,6 +535,17 @@ public actor DockerTaskEngine: TaskEngine {
             $0.stoppedAt = Date()
         }
         await report(arn)
+    }
+
+    /// Which containers each container waited for at start (dependsOn and links).
+    private func stopDependencies(_ arn: String) async -> [String: [String]] {
+        guard let (definition, _) = await definitionFor(arn) else { return [:] }
+        var result: [String: [String]] = [:]
+        for container in definition.containerDefinitions ?? [] {
+            guard let name = container.name else { continue }
+            result[name] = StartOrder.prerequisites(of: container)
+        }
+        return result
     }
 
     /// A container stopped on its own: an essential one ends the task, others are reported.
@@ -647,11 +679,20 @@ public actor DockerTaskEngine: TaskEngine {
         let wait = Double(configuration.taskCleanupWait.components.seconds)
         for (arn, managed) in state.tasks where managed.phase == .stopped && managed.reportedStopped {
             guard let stoppedAt = managed.stoppedAt, Date().timeIntervalSince(stoppedAt) >= wait else { continue }
+            // Forget the task only once Docker confirmed every removal: an engine that is down
+            // (restarting) must not make the agent lose track of containers.
+            var removed = true
             for container in managed.containers {
-                try? await docker.removeContainer(container.dockerId ?? container.dockerName, force: true)
+                do {
+                    try await docker.removeContainer(container.dockerId ?? container.dockerName, force: true)
+                } catch {
+                    removed = false
+                }
             }
+            guard removed else { continue }
             for volume in managed.taskVolumes { try? await docker.removeVolume(volume) }
             state.tasks[arn] = nil
+            definitions[arn] = nil
             persist()
             logger.debug("cleaned up task", metadata: ["task.arn": "\(arn)"])
         }

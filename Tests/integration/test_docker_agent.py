@@ -1,0 +1,267 @@
+"""The real agent on a real Docker engine: dependencies, links, ports, essential exits, stop
+timeouts, OOM kills, private images, restarts of the agent and of dockerd, cleanup, logs, usage.
+"""
+import json
+import os
+import time
+import urllib.request
+import uuid
+
+import boto3
+import pytest
+
+from conftest import BIN, Ecsd, wait_until
+from docker_support import (BUSYBOX_IMAGE, Agent, Registry, build_busybox_image, containers_of, docker,
+                            remove_cluster_containers, requires_docker, restart_dockerd)
+
+pytestmark = requires_docker
+
+
+@pytest.fixture
+def cluster(data_dir):
+    """ecsd plus one real agent on this host, in a cluster of the test's own."""
+    build_busybox_image()
+    name = "it-" + uuid.uuid4().hex[:8]
+    server = Ecsd(data_dir, extra_args=["--agent-timeout", "5", "--launch-backoff", "0.2", "--launch-backoff-max", "1"]).start()
+    ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1")
+    ecs.create_cluster(clusterName=name)
+    agent = Agent(server.endpoint, name, os.path.join(data_dir, "agent")).start()
+    wait_until(lambda: len(ecs.list_container_instances(cluster=name)["containerInstanceArns"]) == 1, timeout=30,
+               message="agent registered")
+    context = type("Cluster", (), {})()
+    context.name, context.ecs, context.server, context.agent, context.data_dir = name, ecs, server, agent, data_dir
+    yield context
+    agent.stop()
+    server.stop()
+    remove_cluster_containers(name)
+
+
+def register(ecs, family, containers, **extra):
+    for container in containers:
+        container.setdefault("image", BUSYBOX_IMAGE)
+        container.setdefault("memory", 32)
+    return ecs.register_task_definition(family=family, containerDefinitions=containers, **extra)["taskDefinition"]
+
+
+def run(ecs, cluster, family, **extra):
+    response = ecs.run_task(cluster=cluster, taskDefinition=family, **extra)
+    assert response["failures"] == [], response["failures"]
+    return response["tasks"][0]["taskArn"]
+
+
+def task(ecs, cluster, arn):
+    return ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+
+
+def wait_status(ecs, cluster, arn, status, timeout=60):
+    return wait_until(lambda: (lambda t: t if t["lastStatus"] == status else None)(task(ecs, cluster, arn)),
+                      timeout=timeout, message=f"task {status}")
+
+
+def test_dependencies_links_and_ports(cluster):
+    ecs = cluster.ecs
+    register(ecs, "stack", [
+        {"name": "db", "command": ["sh", "-c", "mkdir -p /www && echo from-db > /www/index.html && exec httpd -f -p 8080 -h /www"],
+         "healthCheck": {"command": ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"], "interval": 5,
+                         "timeout": 2, "retries": 3}},
+        {"name": "migrate", "essential": False, "command": ["sh", "-c", "echo migrated; exit 0"],
+         "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+        {"name": "web", "links": ["db:database"],
+         "command": ["sh", "-c", "mkdir -p /www && wget -q -O /www/index.html http://database:8080/ && exec httpd -f -p 80 -h /www"],
+         "portMappings": [{"containerPort": 80}],
+         "dependsOn": [{"containerName": "migrate", "condition": "SUCCESS"}]},
+    ])
+    arn = run(ecs, cluster.name, "stack")
+    running = wait_status(ecs, cluster.name, arn, "RUNNING", timeout=90)
+    containers = {c["name"]: c for c in running["containers"]}
+    assert containers["migrate"]["lastStatus"] == "STOPPED" and containers["migrate"]["exitCode"] == 0
+    binding = containers["web"]["networkBindings"][0]
+    assert binding["bindIP"] == "127.0.0.1" and binding["containerPort"] == 80
+    assert 49153 <= binding["hostPort"] <= 65535
+    with urllib.request.urlopen(f"http://127.0.0.1:{binding['hostPort']}/", timeout=5) as response:
+        assert response.read().decode().strip() == "from-db"
+    # Labels the real agent sets.
+    labels = json.loads(docker("inspect", "--format", "{{json .Config.Labels}}", containers["web"]["runtimeId"]))
+    assert labels["com.amazonaws.ecs.task-arn"] == arn
+    assert labels["com.amazonaws.ecs.container-name"] == "web"
+    assert labels["com.amazonaws.ecs.task-definition-family"] == "stack"
+    assert labels["com.amazonaws.ecs.cluster"] == cluster.name
+    instance = ecs.describe_container_instances(cluster=cluster.name, containerInstances=[running["containerInstanceArn"]])
+    ports = next(r for r in instance["containerInstances"][0]["remainingResources"] if r["name"] == "PORTS")
+    assert str(binding["hostPort"]) in ports["stringSetValue"]
+
+
+def test_essential_exit_stops_the_task(cluster):
+    ecs = cluster.ecs
+    register(ecs, "job", [
+        {"name": "main", "command": ["sh", "-c", "sleep 1; exit 3"]},
+        {"name": "sidecar", "essential": False, "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]},
+    ])
+    arn = run(ecs, cluster.name, "job")
+    stopped = wait_status(ecs, cluster.name, arn, "STOPPED", timeout=60)
+    assert stopped["stopCode"] == "EssentialContainerExited"
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    containers = {c["name"]: c for c in stopped["containers"]}
+    assert containers["main"]["exitCode"] == 3
+    assert containers["sidecar"]["lastStatus"] == "STOPPED" and containers["sidecar"]["exitCode"] == 0
+    assert stopped["startedAt"] <= stopped["stoppedAt"]
+
+
+def test_stop_timeout_is_honoured(cluster):
+    ecs = cluster.ecs
+    # busybox sh as PID 1 ignores SIGTERM: only SIGKILL after stopTimeout ends it.
+    register(ecs, "stubborn", [{"name": "app", "command": ["sh", "-c", "while true; do sleep 1; done"], "stopTimeout": 3}])
+    register(ecs, "polite", [{"name": "app", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"],
+                              "stopTimeout": 20}])
+    stubborn = run(ecs, cluster.name, "stubborn")
+    polite = run(ecs, cluster.name, "polite")
+    wait_status(ecs, cluster.name, stubborn, "RUNNING")
+    wait_status(ecs, cluster.name, polite, "RUNNING")
+    began = time.time()
+    ecs.stop_task(cluster=cluster.name, task=stubborn)
+    ecs.stop_task(cluster=cluster.name, task=polite)
+    polite_done = wait_status(ecs, cluster.name, polite, "STOPPED", timeout=30)
+    polite_seconds = time.time() - began
+    stubborn_done = wait_status(ecs, cluster.name, stubborn, "STOPPED", timeout=30)
+    stubborn_seconds = time.time() - began
+    assert polite_done["containers"][0]["exitCode"] == 0
+    assert stubborn_done["containers"][0]["exitCode"] == 137
+    assert stubborn_seconds >= 3, "SIGKILL came before stopTimeout"
+    assert stubborn_seconds < 15
+    assert polite_seconds < 3, "a container that handles SIGTERM stops at once"
+    assert stubborn_done["stopCode"] == "UserInitiated"
+
+
+def test_oom_kill_is_reported(cluster):
+    ecs = cluster.ecs
+    register(ecs, "hog", [{"name": "hog", "memory": 16,
+                           "command": ["sh", "-c", "sleep 1; x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 5"]}])
+    arn = run(ecs, cluster.name, "hog")
+    stopped = wait_status(ecs, cluster.name, arn, "STOPPED", timeout=60)
+    container = stopped["containers"][0]
+    assert container["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+    assert container["exitCode"] == 137
+
+
+def test_private_image_from_a_local_registry(cluster, tmp_path):
+    registry = Registry(str(tmp_path)).start()
+    try:
+        image = registry.push_private(BUSYBOX_IMAGE, "private/busybox:1")
+        ecs = cluster.ecs
+        cluster.agent.stop()
+        auth = json.dumps({registry.address: {"username": registry.username, "password": registry.password}})
+        cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir, extra_env={
+            "ECS_IMAGE_PULL_BEHAVIOR": "always", "ECS_ENGINE_AUTH_TYPE": "docker", "ECS_ENGINE_AUTH_DATA": auth}).start()
+        register(ecs, "private", [{"name": "app", "image": image, "command": ["sh", "-c", "echo pulled; sleep 30"]}])
+        wait_until(lambda: ecs.describe_container_instances(cluster=cluster.name, containerInstances=ecs.list_container_instances(
+            cluster=cluster.name)["containerInstanceArns"])["containerInstances"][0]["agentConnected"], message="agent back")
+        arn = run(ecs, cluster.name, "private")
+        running = wait_status(ecs, cluster.name, arn, "RUNNING", timeout=60)
+        assert running["pullStartedAt"] <= running["pullStoppedAt"]
+        assert docker("image", "inspect", "--format", "{{.Id}}", image)
+        # Without credentials the pull is refused, and the task says why.
+        docker("rmi", "-f", image)
+        cluster.agent.stop()
+        cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir,
+                              extra_env={"ECS_IMAGE_PULL_BEHAVIOR": "always"}).start()
+        time.sleep(1)
+        failed = run(ecs, cluster.name, "private")
+        stopped = wait_status(ecs, cluster.name, failed, "STOPPED", timeout=60)
+        assert stopped["stopCode"] == "TaskFailedToStart"
+        assert stopped["stoppedReason"].startswith("CannotPullContainerError:")
+    finally:
+        registry.stop()
+
+
+def running_service_containers(cluster, service_name="svc"):
+    return [name for name, state in containers_of(cluster) if state == "running"]
+
+
+def test_agent_kill_9_leaves_no_orphans_and_no_duplicates(cluster):
+    ecs = cluster.ecs
+    register(ecs, "svc", [{"name": "app", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])
+    ecs.create_service(cluster=cluster.name, serviceName="svc", taskDefinition="svc", desiredCount=3)
+    wait_until(lambda: ecs.describe_services(cluster=cluster.name, services=["svc"])["services"][0]["runningCount"] == 3,
+               timeout=60, message="3 running")
+    before = sorted(running_service_containers(cluster.name))
+    assert len(before) == 3
+
+    cluster.agent.kill9()
+    # While the agent is away one container dies.
+    victim = before[0]
+    docker("kill", victim)
+    cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir).start()
+
+    def settled():
+        running = sorted(running_service_containers(cluster.name))
+        service = ecs.describe_services(cluster=cluster.name, services=["svc"])["services"][0]
+        return running if len(running) == 3 and service["runningCount"] == 3 and service["pendingCount"] == 0 else None
+
+    after = wait_until(settled, timeout=60, message="3 running after the agent came back")
+    # The two survivors were adopted, not restarted; the dead one was replaced once.
+    assert set(before[1:]) <= set(after)
+    assert victim not in after
+    # The stopped container is cleaned up, leaving exactly the three running ones.
+    wait_until(lambda: len(containers_of(cluster.name)) == 3, timeout=30, message="cleanup of the dead container")
+    stopped = ecs.list_tasks(cluster=cluster.name, desiredStatus="STOPPED")["taskArns"]
+    assert len(stopped) == 1
+
+
+@pytest.mark.skipif(os.environ.get("STEVEDORE_ALLOW_DOCKERD_RESTART") != "1",
+                    reason="restarts dockerd: set STEVEDORE_ALLOW_DOCKERD_RESTART=1 (make test does)")
+def test_dockerd_restart_leaves_no_orphans_and_no_duplicates(cluster):
+    ecs = cluster.ecs
+    register(ecs, "svc", [{"name": "app", "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}])
+    ecs.create_service(cluster=cluster.name, serviceName="svc", taskDefinition="svc", desiredCount=2)
+    wait_until(lambda: ecs.describe_services(cluster=cluster.name, services=["svc"])["services"][0]["runningCount"] == 2,
+               timeout=60, message="2 running")
+    restart_dockerd()
+
+    def settled():
+        running = running_service_containers(cluster.name)
+        service = ecs.describe_services(cluster=cluster.name, services=["svc"])["services"][0]
+        return len(running) == 2 and service["runningCount"] == 2 and len(containers_of(cluster.name)) == 2
+
+    wait_until(settled, timeout=90, message="2 running, no leftovers, after dockerd restarted")
+    stopped = ecs.list_tasks(cluster=cluster.name, desiredStatus="STOPPED")["taskArns"]
+    reasons = [t["stoppedReason"] for t in ecs.describe_tasks(cluster=cluster.name, tasks=stopped)["tasks"]]
+    # The two tasks dockerd's restart killed; launches tried while dockerd was down failed with reasons.
+    assert reasons.count("Essential container in task exited") >= 2
+
+
+def test_logs_cleanup_and_usage(cluster):
+    ecs = cluster.ecs
+    register(ecs, "talk", [
+        {"name": "a", "command": ["sh", "-c", "echo hello from a; echo oops >&2; while true; do sleep 0.2; done"], "stopTimeout": 2},
+        {"name": "b", "essential": False, "command": ["sh", "-c", "echo hello from b; sleep 600"], "stopTimeout": 2},
+    ])
+    arn = run(ecs, cluster.name, "talk")
+    wait_status(ecs, cluster.name, arn, "RUNNING")
+    import subprocess
+    env = {**os.environ, "ECS_ENDPOINT": cluster.server.endpoint}
+    output = subprocess.run([os.path.join(BIN, "ecsctl"), "task", "logs", arn, "--cluster", cluster.name], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert output.returncode == 0, output.stderr
+    assert "a | hello from a" in output.stdout and "a | oops" in output.stdout and "b | hello from b" in output.stdout
+    only_b = subprocess.run([os.path.join(BIN, "ecsctl"), "task", "logs", arn, "--cluster", cluster.name, "--container", "b"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert only_b.stdout.strip() == "hello from b"
+
+    # A CPU burner's usage reaches the control plane as the service's utilisation.
+    register(ecs, "burn", [{"name": "burn", "cpu": 512, "command": ["sh", "-c", "while true; do :; done"]}])
+    ecs.create_service(cluster=cluster.name, serviceName="burn", taskDefinition="burn", desiredCount=1)
+
+    def utilisation():
+        url = f"{cluster.server.endpoint}/v1/metrics/services?cluster={cluster.name}&service=burn"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            points = json.loads(response.read())["points"]
+        return points[-1] if points and points[-1]["cpuUtilization"] > 50 else None
+
+    point = wait_until(utilisation, timeout=60, message="CPU utilisation reported")
+    assert point["tasks"] == 1 and point["memoryUtilization"] >= 0
+
+    # Stopped tasks' containers go away after ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION (2 s here).
+    ecs.stop_task(cluster=cluster.name, task=arn)
+    wait_status(ecs, cluster.name, arn, "STOPPED", timeout=60)
+    wait_until(lambda: not any(name.startswith("ecs-talk-") for name, _ in containers_of(cluster.name)), timeout=40,
+               message="cleanup")
