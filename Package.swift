@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "ecsctl", dependencies: ["ECSCLI", argumentParser]),
         .executableTarget(
             name: "stevedore-bench",
-            dependencies: ["ECSCore", "ECSAPI", "ECSClient", "ECSAgent", "CurlHTTP", argumentParser, logging]
+            dependencies: ["ECSCore", "ECSAPI", "ECSClient", "ECSAgent", "CurlHTTP", "DockerClient", argumentParser, logging]
         ),
         .testTarget(name: "ECSCoreTests", dependencies: ["ECSCore"]),
         .testTarget(name: "ECSAPITests", dependencies: ["ECSAPI", "ECSCore"]),

@@ -39,7 +39,7 @@ CURLMcode stv_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
 long stv_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 size_t stv_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
 
-CURLcode stv_global_init(void) { return curl_global_init(CURL_GLOBAL_ALL); }
+CURLcode stv_global_init(void) { return curl_global_init(CURL_GLOBAL_NOTHING); }
 
 CURLMcode stv_multi_setopt_ptr(CURLM *multi, CURLMoption option, void *value) {
     return curl_multi_setopt(multi, option, value);

@@ -10,6 +10,8 @@ import Logging
 /// of dockerd adopts its containers instead of starting them again.
 public actor DockerTaskEngine: TaskEngine {
     enum Work: Sendable {
+        /// Registered: follow Docker's events and sample statistics from now on.
+        case watch
         case start(String)
         case stop(String)
         case logs(LogRequest)
@@ -27,7 +29,6 @@ public actor DockerTaskEngine: TaskEngine {
     private let workQueue: AsyncStream<Work>.Continuation
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var attached = false
-    private var attachWaiters: [CheckedContinuation<Void, Never>] = []
     /// The previous CPU sample per container, for utilisation between two samples.
     private var cpuSamples: [String: (usage: UInt64, at: ContinuousClock.Instant)] = [:]
     /// Logs the control plane asked for, by session id (those being streamed now).
@@ -67,16 +68,10 @@ public actor DockerTaskEngine: TaskEngine {
         state.instanceArn = instanceArn
         if changed { persist() }
         if !attached {
-            await reconcileAfterRestart()
             attached = true
-            for waiter in attachWaiters { waiter.resume() }
-            attachWaiters = []
+            await reconcileAfterRestart()
+            workQueue.yield(.watch)
         }
-    }
-
-    private func waitUntilAttached() async {
-        if attached { return }
-        await withCheckedContinuation { attachWaiters.append($0) }
     }
 
     // MARK: TaskEngine
@@ -129,11 +124,12 @@ public actor DockerTaskEngine: TaskEngine {
     public func run() async throws {
         // The loops end when the agent stops (cancellation); nothing else ends them.
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await self.watchEvents() }
             group.addTask { try? await self.cleanUpPeriodically() }
-            group.addTask { try? await self.sampleStatistics() }
             for await work in workStream {
                 switch work {
+                case .watch:
+                    group.addTask { try? await self.watchEvents() }
+                    group.addTask { try? await self.sampleStatistics() }
                 case .start(let arn): group.addTask { await self.start(arn) }
                 case .stop(let arn): group.addTask { await self.stop(arn) }
                 case .logs(let request): group.addTask { await self.relayLogs(request) }
@@ -151,7 +147,6 @@ public actor DockerTaskEngine: TaskEngine {
 
     /// Starts a task; a stop asked for meanwhile takes effect once the start sequence is done.
     func start(_ arn: String) async {
-        await waitUntilAttached()
         guard state.tasks[arn]?.phase == .pending, !starting.contains(arn) else { return }
         starting.insert(arn)
         let failure = await startContainers(arn)
@@ -569,7 +564,6 @@ public actor DockerTaskEngine: TaskEngine {
     /// Follows the engine's container events; after an interruption (dockerd restarted) it
     /// re-reads every container, since events may have been missed.
     func watchEvents() async throws {
-        await waitUntilAttached()
         var delay: Duration = .milliseconds(250)
         while !Task.isCancelled {
             do {
@@ -808,7 +802,6 @@ public actor DockerTaskEngine: TaskEngine {
     // MARK: Statistics
 
     func sampleStatistics() async throws {
-        await waitUntilAttached()
         while !Task.isCancelled {
             try await Task.sleep(for: configuration.statsInterval)
             let samples = await collectSamples()

@@ -1,0 +1,163 @@
+import ArgumentParser
+import CurlHTTP
+import DockerClient
+import ECSClient
+import ECSCore
+import Foundation
+
+/// Time from RunTask accepted to the container RUNNING through Stevedore, against the engine's own
+/// floor (create + start of the same container, straight through the Docker API) in the same run;
+/// the agent's memory idle and with 50 tasks; its CPU while idle.
+struct AgentBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Task start latency vs the Docker engine floor, agent memory and idle CPU (needs a Docker engine)."
+    )
+
+    @Option(help: "Path to ecsd.") var ecsd = ".build/release/ecsd"
+    @Option(name: .customLong("agent"), help: "Path to ecs-agent.") var agentPath = ".build/release/ecs-agent"
+    @Option(help: "Tasks to time (and containers for the floor).") var samples = 50
+    @Option(help: "Image to run (built from busybox-static when missing).") var image = "stevedore/busybox:test"
+    @Option(help: "Seconds to measure idle CPU.") var idleSeconds = 10
+
+    static let command = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+    func run() async throws {
+        for path in [ecsd, agentPath] where !FileManager.default.isExecutableFile(atPath: path) {
+            throw BenchError("\(path) not found: swift build -c release")
+        }
+        let docker = try await DockerClient.connect()
+        try await ensureImage(docker)
+        let work = NSTemporaryDirectory() + "stevedore-agent-bench-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+
+        note("floor: create + start through the engine API, \(samples) times")
+        let floor = try await measureFloor(docker)
+
+        let port = freePort()
+        let endpoint = "http://127.0.0.1:\(port)"
+        let server = try ChildProcess(
+            name: "ecsd", executable: ecsd,
+            arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning"],
+            logPath: work + "/ecsd.log")
+        defer { server.stop() }
+        try await server.waitUntilReady(HTTPClient(baseURL: endpoint), path: "/healthz")
+        let cluster = "agent-bench"
+        let client = APIClient(endpoint: endpoint)
+        let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+        let _: RegisterTaskDefinitionResponse = try await client.ecs(
+            "RegisterTaskDefinition",
+            RegisterTaskDefinitionRequest(
+                family: "bench",
+                containerDefinitions: [ContainerDefinition(name: "app", image: image, memory: 16, command: Self.command, stopTimeout: 2)]))
+        let agentProcess = try ChildProcess(
+            name: "ecs-agent", executable: "/usr/bin/env",
+            arguments: [
+                "ECS_CLUSTER=\(cluster)", "ECS_BACKEND_HOST=\(endpoint)", "ECS_DATADIR=\(work)/agent", "ECS_HOST_PORT_BIND_IP=127.0.0.1",
+                "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached", "ECS_LOGLEVEL=warn", agentPath, "--config", "/dev/null",
+            ],
+            logPath: work + "/agent.log")
+        defer {
+            agentProcess.stop()
+            Task { try? await cleanUp(docker, cluster: cluster) }
+        }
+        while try await instances(client, cluster: cluster) < 1 { try await Task.sleep(for: .milliseconds(100)) }
+        try await Task.sleep(for: .seconds(2))
+
+        note("idle: \(idleSeconds) s")
+        let idleRSS = agentProcess.residentKiB ?? 0
+        let idleCPU = try await cpuPercent(pid: agentProcess.process.processIdentifier, seconds: idleSeconds)
+
+        note("Stevedore: RunTask -> RUNNING, \(samples) tasks one after another")
+        var latencies: [Double] = []
+        var arns: [String] = []
+        for _ in 0..<samples {
+            let response: RunTaskResponse = try await client.ecs("RunTask", RunTaskRequest(cluster: cluster, taskDefinition: "bench"))
+            guard let arn = response.tasks?.first?.taskArn else { throw BenchError("RunTask placed nothing: \(response.failures ?? [])") }
+            arns.append(arn)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while true {
+                let described: DescribeTasksResponse = try await client.ecs("DescribeTasks", DescribeTasksRequest(cluster: cluster, tasks: [arn]))
+                if let task = described.tasks?.first, task.lastStatus == "RUNNING", let started = task.startedAt, let created = task.createdAt {
+                    latencies.append(started.timeIntervalSince(created))
+                    break
+                }
+                guard ContinuousClock.now < deadline else { throw BenchError("task \(arn) did not start") }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let busyRSS = agentProcess.residentKiB ?? 0
+        latencies.sort()
+
+        print("Agent benchmark: Docker \(docker.engine.version) (API \(docker.apiVersion)), image \(image), \(samples) samples\n")
+        print(
+            table(
+                ["PATH", "P50", "P99", "MAX"],
+                [
+                    ["engine floor: create + start via the API", ms(floor.percentile(0.5)), ms(floor.percentile(0.99)), ms(floor.last ?? 0)],
+                    ["Stevedore: RunTask accepted -> RUNNING", ms(latencies.percentile(0.5)), ms(latencies.percentile(0.99)), ms(latencies.last ?? 0)],
+                ]))
+        print(String(format: "\nStevedore p50 / floor p50: %.2fx (target <= 1.5x)", latencies.percentile(0.5) / max(floor.percentile(0.5), 0.0001)))
+        print("agent resident memory: idle \(idleRSS / 1024) MiB (target < 30), with \(samples) running tasks \(busyRSS / 1024) MiB (target < 60)")
+        print(String(format: "agent CPU while idle: %.2f%% of a core over %d s (target < 1%%)", idleCPU, idleSeconds))
+
+        for arn in arns {
+            let _: StopTaskResponse = try await client.ecs("StopTask", StopTaskRequest(cluster: cluster, task: arn))
+        }
+    }
+
+    /// Create + start (then remove) the same container straight through the engine API.
+    func measureFloor(_ docker: DockerClient) async throws -> [Double] {
+        var config = ContainerConfig(image: image)
+        config.cmd = Self.command
+        config.hostConfig.memory = 16 * 1_048_576
+        var results: [Double] = []
+        for index in 0..<samples {
+            let began = ContinuousClock.now
+            let id = try await docker.createContainer(name: "stevedore-floor-\(index)-\(UUID().uuidString.prefix(6))", config: config)
+            try await docker.startContainer(id)
+            results.append(durationSeconds(ContinuousClock.now - began))
+            try await docker.removeContainer(id, force: true)
+        }
+        return results.sorted()
+    }
+
+    func ensureImage(_ docker: DockerClient) async throws {
+        if (try? await docker.inspectImage(image)) != nil { return }
+        let script = """
+            set -e; dir=$(mktemp -d); mkdir -p $dir/bin $dir/tmp; cp /bin/busybox $dir/bin/;
+            for a in sh sleep echo cat true; do ln -s busybox $dir/bin/$a; done;
+            tar -C $dir -c . | docker import --change 'ENV PATH=/bin' - \(image) >/dev/null; rm -rf $dir
+            """
+        _ = try runProgram("/bin/sh", ["-c", script])
+    }
+
+    func instances(_ client: APIClient, cluster: String) async throws -> Int {
+        let listed: ListContainerInstancesResponse = try await client.ecs("ListContainerInstances", ListContainerInstancesRequest(cluster: cluster))
+        return listed.containerInstanceArns?.count ?? 0
+    }
+
+    /// CPU time of a process over a window, as percent of one core.
+    func cpuPercent(pid: Int32, seconds: Int) async throws -> Double {
+        func ticks() -> Double {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = text.lastIndex(of: ")")
+            else { return 0 }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+            return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        }
+        let clockTicks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let before = ticks()
+        try await Task.sleep(for: .seconds(seconds))
+        return (ticks() - before) / clockTicks / Double(seconds) * 100
+    }
+
+    func cleanUp(_ docker: DockerClient, cluster: String) async throws {
+        for container in try await docker.listContainers(labels: ["com.amazonaws.ecs.cluster=\(cluster)"]) {
+            try await docker.removeContainer(container.id, force: true)
+        }
+    }
+}
