@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Value types, validation, ARNs, scheduling logic. No IO, no clock reads.
@@ -41,6 +42,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CurlHTTP", dependencies: ["CCurlShim", logging]),
+        // zlib, for unpacking functions' code bundles on agents.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The Docker Engine API on CurlHTTP, with version negotiation.
         .target(name: "DockerClient", dependencies: ["CurlHTTP"]),
         // A client for Stevedore's AWS JSON APIs, shared by ecsctl, the agent and the benchmarks.
@@ -51,7 +54,13 @@ let package = Package(
             dependencies: ["ECSCore", "ECSAPI", "ECSStore", hummingbird, logging, serviceLifecycle]
         ),
         // The node agent: ecs.config, the control-plane link and work channel, task engines.
-        .target(name: "ECSAgent", dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", "DockerClient", logging]),
+        .target(
+            name: "ECSAgent",
+            dependencies: [
+                "ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", "DockerClient", "CZlib", logging,
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // ecsctl's commands, as a library so tests can drive them.
         .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", argumentParser]),
         .executableTarget(

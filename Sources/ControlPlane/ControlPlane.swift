@@ -15,6 +15,9 @@ public struct ControlPlane: Sendable {
     let store: SQLiteStateStore
     let dispatcher: AWSJSONDispatcher
     let logger: Logger
+    let functionRouter: FunctionRouter
+    let asyncInvoker: AsyncInvoker
+    let lambda: LambdaAPI
 
     /// Opens the store, loads the state and registers every API operation.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -23,12 +26,20 @@ public struct ControlPlane: Sendable {
         store = try SQLiteStateStore(
             directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
         committer = try await Committer.load(
-            names: configuration.names, settings: configuration.scheduler, store: store, logger: logger)
+            names: configuration.names, settings: configuration.scheduler, functionSettings: configuration.functions,
+            queueEndpoint: configuration.endpoint, store: store, logger: logger)
         var dispatcher = AWSJSONDispatcher()
         ECSOperations.register(
             on: &dispatcher, committer: committer, cache: ReadCache(capacity: configuration.readCacheEntries),
             pollEndpoint: configuration.endpoint)
+        SQSOperations.register(on: &dispatcher, committer: committer)
         self.dispatcher = dispatcher
+        let functionLogs = try FunctionLogStore(dataDirectory: configuration.dataDirectory)
+        functionRouter = FunctionRouter(committer: committer, settings: configuration.functions, logs: functionLogs, logger: logger)
+        asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
+        lambda = LambdaAPI(
+            committer: committer, router: functionRouter, code: try CodeStore(dataDirectory: configuration.dataDirectory),
+            logs: functionLogs, asyncQueue: asyncInvoker, settings: configuration.functions)
     }
 
     /// The services to run, in start order; they stop in reverse (server first, store last).
@@ -38,7 +49,8 @@ public struct ControlPlane: Sendable {
             agents: AgentChannel(
                 committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2))),
             maxRequestBytes: configuration.maxRequestBytes,
-            agentToken: configuration.agentToken)
+            agentToken: configuration.agentToken,
+            lambda: lambda)
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(
@@ -51,7 +63,11 @@ public struct ControlPlane: Sendable {
         let scheduler = SchedulerLoop(
             committer: committer, interval: configuration.schedulerInterval, agentTimeout: configuration.agentTimeout,
             pruneInterval: 60, logger: logger)
-        return [StoreService(store: store), scheduler, application, PollReleaser(notifier: committer.notifier)]
+        let functions = FunctionLoop(router: functionRouter, code: lambda.code, committer: committer, logger: logger)
+        return [
+            StoreService(store: store), scheduler, functions, asyncInvoker, application,
+            PollReleaser(notifier: committer.notifier, router: functionRouter),
+        ]
     }
 }
 

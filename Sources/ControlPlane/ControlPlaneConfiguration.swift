@@ -20,6 +20,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var scheduler: SchedulerSettings
     /// When set, agents must present this token (their ECS_AGENT_REGISTRATION_TOKEN).
     public var agentToken: String?
+    /// Limits and policies of functions (the Lambda API).
+    public var functions = FunctionSettings()
 
     public init(
         host: String = "127.0.0.1",

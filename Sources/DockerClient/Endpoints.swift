@@ -99,6 +99,30 @@ extension DockerClient {
         }
     }
 
+    /// Creates an image from a root filesystem tarball (`docker import`), with Dockerfile-style
+    /// `changes` such as `ENV PATH=/bin` or `WORKDIR /var/task`.
+    public func importImage(tar: [UInt8], reference: String, changes: [String] = []) async throws {
+        let (name, tag) = Self.splitReference(reference)
+        var query = [("fromSrc", "-"), ("repo", name), ("tag", tag ?? "latest")]
+        for change in changes { query.append(("changes", change)) }
+        let response: HTTPClient.Response
+        do {
+            response = try await http.execute(
+                HTTPClient.Request(
+                    method: "POST", path: path("/images/create", query), headers: [("Content-Type", "application/x-tar")], body: tar,
+                    timeout: .seconds(300)))
+        } catch let error as HTTPClientError {
+            throw DockerError(.unreachable, "POST /images/create: \(error.message)")
+        }
+        guard response.status == 200 else { throw DockerError(response: response) }
+        struct Progress: Decodable { var error: String? }
+        for line in response.body.split(separator: UInt8(ascii: "\n")) {
+            if let error = (try? JSONDecoder().decode(Progress.self, from: Data(line)))?.error {
+                throw DockerError(.server, "image import failed: \(error)")
+            }
+        }
+    }
+
     /// `registry/repo:tag` → (`registry/repo`, `tag`); a digest stays in the name.
     static func splitReference(_ image: String) -> (String, String?) {
         if image.contains("@") { return (image, nil) }

@@ -213,12 +213,14 @@ public struct ContainerState: Codable, Sendable {
     public var oomKilled: Bool
     public var exitCode: Int
     public var error: String?
+    /// The main process's pid on the host (0 when not running).
+    public var pid: Int?
     public var startedAt: String?
     public var finishedAt: String?
     public var health: Health?
 
     enum CodingKeys: String, CodingKey {
-        case status = "Status", running = "Running", oomKilled = "OOMKilled", exitCode = "ExitCode", error = "Error"
+        case status = "Status", running = "Running", oomKilled = "OOMKilled", exitCode = "ExitCode", error = "Error", pid = "Pid"
         case startedAt = "StartedAt", finishedAt = "FinishedAt", health = "Health"
     }
 

@@ -27,7 +27,7 @@ public struct APIResponse: Sendable {
     public static func error(_ error: AWSError, contentType: String = AWSJSONDispatcher.contentType11) -> APIResponse {
         APIResponse(
             status: error.httpStatus,
-            headers: [("Content-Type", contentType), ("X-Amzn-ErrorType", error.type)],
+            headers: [("Content-Type", contentType), ("X-Amzn-ErrorType", error.type)] + error.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
             body: AWSJSONCodec.errorBody(error)
         )
     }

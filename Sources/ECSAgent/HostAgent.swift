@@ -25,8 +25,10 @@ public struct HostAgent: Sendable {
                 "cpu.units": "\(host.cpuUnits)", "memory.mib": "\(host.memoryMiB)",
             ])
         let link = ControlPlaneLink(endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken)
+        let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
         let engine = try DockerTaskEngine(
-            docker: docker, link: link, configuration: configuration, bindIP: configuration.hostPortBindIP, logger: logger)
+            docker: docker, link: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,
+            logger: logger)
         let configuration = self.configuration
         let attributes = AgentCapabilities.attributes(
             loggingDrivers: configuration.availableLoggingDrivers, privileged: !configuration.disablePrivileged,

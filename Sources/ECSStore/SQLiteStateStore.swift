@@ -22,6 +22,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["clusters", "task_definitions", "families", "tags"].map(table),
         // 2: the scheduler's records (container instances, tasks, services, counters).
         ["container_instances", "tasks", "services", "meta"].map(table),
+        // 3: functions, layers, the asynchronous invocation queue, SQS queues and messages.
+        ["functions", "layers", "async_events", "queues", "queue_messages"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

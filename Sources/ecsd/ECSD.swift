@@ -52,6 +52,27 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("agent-token"), help: "Require agents to present this token (env ECSD_AGENT_TOKEN).")
     var agentToken: String?
 
+    @Option(name: .customLong("functions-cluster"), help: "Cluster that function execution environments are placed in.")
+    var functionsCluster = "default"
+
+    @Option(name: .customLong("runtime-image"), help: "RUNTIME=IMAGE: the image that runs a Lambda runtime (repeatable; provided* and python3.11 are built in).")
+    var runtimeImages: [String] = []
+
+    @Option(name: .customLong("function-idle-timeout"), help: "Seconds an idle execution environment is kept warm.")
+    var functionIdleTimeout: Double = 300
+
+    @Option(name: .customLong("concurrency-limit"), help: "Concurrent function executions across this control plane (Lambda: 1000).")
+    var concurrencyLimit = 1000
+
+    @Option(name: .customLong("unreserved-concurrency-minimum"), help: "Concurrency reservations must leave at least this much unreserved (Lambda: 100).")
+    var unreservedConcurrencyMinimum = 100
+
+    @Option(name: .customLong("async-retry-delay"), help: "Seconds before the first retry of a failed asynchronous invocation; the second waits twice as long (Lambda: ~60).")
+    var asyncRetryDelay: Double = 60
+
+    @Option(name: .customLong("function-memory-max"), help: "Largest MemorySize in MB (Lambda before 2020: 3008).")
+    var functionMemoryMax = 3008
+
     @Flag(name: .customLong("no-agent"), help: "With --dev: do not run an agent for this host.")
     var noAgent = false
 
@@ -76,6 +97,32 @@ struct ECSD: AsyncParsableCommand {
             throw ValidationError("--launch-backoff must be above 0 and at most --launch-backoff-max.")
         }
         guard circuitBreakerMinThreshold >= 1 else { throw ValidationError("--circuit-breaker-min-threshold must be at least 1.") }
+        guard concurrencyLimit >= 1, (0...concurrencyLimit).contains(unreservedConcurrencyMinimum) else {
+            throw ValidationError("--concurrency-limit must be at least 1 and --unreserved-concurrency-minimum between 0 and it.")
+        }
+        guard functionMemoryMax >= 128 else { throw ValidationError("--function-memory-max must be at least 128.") }
+        guard asyncRetryDelay >= 0, functionIdleTimeout >= 1 else {
+            throw ValidationError("--async-retry-delay must be 0 or more and --function-idle-timeout at least 1 second.")
+        }
+        _ = try functionSettings()
+    }
+
+    func functionSettings() throws -> FunctionSettings {
+        var settings = FunctionSettings()
+        settings.cluster = functionsCluster
+        settings.idleTimeout = functionIdleTimeout
+        settings.concurrencyLimit = concurrencyLimit
+        settings.unreservedMinimum = unreservedConcurrencyMinimum
+        settings.asyncRetryDelay = asyncRetryDelay
+        settings.memoryRange = 128...functionMemoryMax
+        for assignment in runtimeImages {
+            do {
+                try settings.setRuntimeImage(assignment)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        return settings
     }
 
     var schedulerSettings: SchedulerSettings {
@@ -100,7 +147,7 @@ struct ECSD: AsyncParsableCommand {
         let listenText = listen ?? environment["ECSD_LISTEN"] ?? "127.0.0.1:8340"
         let (host, port) = ControlPlaneConfiguration.parseListen(listenText)!
         let defaultDataDir = dev ? FileManager.default.currentDirectoryPath + "/.ecsd-dev" : "/var/lib/ecsd"
-        let configuration = ControlPlaneConfiguration(
+        var settings = ControlPlaneConfiguration(
             host: host,
             port: port,
             dataDirectory: dataDir ?? environment["ECSD_DATA_DIR"] ?? defaultDataDir,
@@ -114,6 +161,8 @@ struct ECSD: AsyncParsableCommand {
             scheduler: schedulerSettings,
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
+        settings.functions = try functionSettings()
+        let configuration = settings
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev
         let services = controlPlane.services { port in

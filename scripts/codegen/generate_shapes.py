@@ -35,6 +35,30 @@ SERVICES = {
             "UpdateContainerInstancesState", "UpdateService",
         ],
     ),
+    "lambda": (
+        "lambda/2015-03-31/service-2.json.gz",
+        "Sources/ECSCore/Generated/LambdaShapes.swift",
+        "Lambda",
+        [
+            "CreateFunction", "GetFunction", "GetFunctionConfiguration", "ListFunctions", "UpdateFunctionCode",
+            "UpdateFunctionConfiguration", "DeleteFunction", "PublishVersion", "ListVersionsByFunction",
+            "CreateAlias", "UpdateAlias", "GetAlias", "ListAliases", "DeleteAlias", "PublishLayerVersion",
+            "GetLayerVersion", "GetLayerVersionByArn", "ListLayers", "ListLayerVersions", "DeleteLayerVersion",
+            "PutFunctionConcurrency", "GetFunctionConcurrency", "DeleteFunctionConcurrency",
+            "PutFunctionEventInvokeConfig", "UpdateFunctionEventInvokeConfig", "GetFunctionEventInvokeConfig",
+            "DeleteFunctionEventInvokeConfig", "ListFunctionEventInvokeConfigs", "GetAccountSettings",
+            "TagResource", "UntagResource", "ListTags",
+        ],
+    ),
+    "sqs": (
+        "sqs/2012-11-05/service-2.json.gz",
+        "Sources/ECSCore/Generated/SQSShapes.swift",
+        "SQS",
+        [
+            "CreateQueue", "GetQueueUrl", "ListQueues", "DeleteQueue", "PurgeQueue", "GetQueueAttributes",
+            "SetQueueAttributes", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
+        ],
+    ),
 }
 
 # Shape names that would shadow Swift, Foundation, Testing or ServiceLifecycle types.
@@ -146,7 +170,9 @@ class Generator:
         members = []
         for member_name, member in shape.get("members", {}).items():
             swift = self.swift_type(member["shape"])
-            optional = member_name not in required
+            # Members bound to the URI, query string or headers (REST protocols) are filled in by
+            # the handler, never decoded from the body, so they stay optional here.
+            optional = member_name not in required or "location" in member
             members.append((member_name, swift, optional))
         lines = [f"public struct {name}: Codable, Sendable, Equatable {{"]
         for member_name, swift, optional in members:

@@ -85,9 +85,11 @@ extension AgentChannel {
 /// after the server so the service group shuts it down first.
 struct PollReleaser: Service {
     let notifier: AssignmentNotifier
+    let router: FunctionRouter
 
     func run() async throws {
         try? await gracefulShutdown()
         notifier.shutdown()
+        await router.releasePolls()
     }
 }

@@ -14,6 +14,7 @@ struct APIServer {
     let maxRequestBytes: Int
     /// When set, agents must present it (`X-Stevedore-Agent-Token`).
     let agentToken: String?
+    let lambda: LambdaAPI
 
     /// Operations only agents make; they need the agent token when one is configured.
     static let agentOperations: Set<String> = [
@@ -51,6 +52,13 @@ struct APIServer {
         router.get(RouterPath(AgentProtocol.serviceMetricsPath)) { request, _ -> Response in
             await handleServiceMetrics(request)
         }
+        router.post(RouterPath(AgentProtocol.invocationPollPath)) { request, _ -> Response in
+            await handleInvocationPoll(request)
+        }
+        router.post(RouterPath(AgentProtocol.invocationResultsPath)) { request, _ -> Response in
+            await handleInvocationResults(request)
+        }
+        lambda.register(on: router)
         return router
     }
 
@@ -104,6 +112,43 @@ struct APIServer {
             answer = .error(error, contentType: "application/json")
         }
         return Self.response(answer, requestId: requestId)
+    }
+
+    /// An agent's long poll for invocations of the environments it runs.
+    func handleInvocationPoll(_ request: Request) async -> Response {
+        var request = request
+        do throws(AWSError) {
+            if let refusal = checkAgentToken(request) { throw refusal }
+            guard let body = try? await request.collectBody(upTo: 1 << 16) else {
+                throw AWSError(type: "SerializationException", message: "The poll request body could not be read.")
+            }
+            let poll = try AWSJSONCodec.decode(InvocationPollRequest.self, from: Array(body.readableBytesView))
+            let batch = await lambda.router.poll(
+                instance: poll.containerInstanceArn, waitMilliseconds: max(0, min(poll.waitMilliseconds, AgentProtocol.maximumWait * 1000)))
+            return Self.response(
+                APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(InvocationBatch(invocations: batch))),
+                requestId: nil)
+        } catch {
+            return Self.response(.error(error, contentType: "application/json"), requestId: nil)
+        }
+    }
+
+    /// Results of invocations; answered at once with any invocations queued meanwhile.
+    func handleInvocationResults(_ request: Request) async -> Response {
+        var request = request
+        do throws(AWSError) {
+            if let refusal = checkAgentToken(request) { throw refusal }
+            guard let body = try? await request.collectBody(upTo: 64 << 20) else {
+                throw AWSError(type: "SerializationException", message: "The results body could not be read.")
+            }
+            let results = try AWSJSONCodec.decode(InvocationResultsRequest.self, from: Array(body.readableBytesView))
+            let batch = await lambda.router.deliver(results)
+            return Self.response(
+                APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(InvocationBatch(invocations: batch))),
+                requestId: nil)
+        } catch {
+            return Self.response(.error(error, contentType: "application/json"), requestId: nil)
+        }
     }
 
     func handleMetrics(_ request: Request) async -> Response {

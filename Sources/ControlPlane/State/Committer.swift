@@ -46,12 +46,16 @@ public actor Committer {
     public static func load(
         names: ResourceNames,
         settings: SchedulerSettings,
+        functionSettings: FunctionSettings = FunctionSettings(),
+        queueEndpoint: String = "http://127.0.0.1:8340",
         store: any StateStore,
         clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
     ) async throws -> Committer {
         var state = try ECSState.restore(names: names, rows: try await store.loadAll())
         state.settings = settings
+        state.functionSettings = functionSettings
+        state.queueEndpoint = queueEndpoint
         state.resetLiveness(now: clock())
         return Committer(state: state, store: store, clock: clock, logger: logger)
     }
@@ -118,6 +122,8 @@ public actor Committer {
         do {
             var restored = try ECSState.restore(names: state.names, rows: try await store.loadAll())
             restored.settings = state.settings
+            restored.functionSettings = state.functionSettings
+            restored.queueEndpoint = state.queueEndpoint
             restored.resetLiveness(now: clock())
             state = restored
         } catch {

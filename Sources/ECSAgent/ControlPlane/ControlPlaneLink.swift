@@ -83,4 +83,35 @@ public struct ControlPlaneLink: Sendable {
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return try AWSJSONCodec.decode(AgentPollResponse.self, from: response.body)
     }
+
+    // MARK: Functions
+
+    /// Long-polls for invocations of this instance's execution environments.
+    public func pollInvocations(instance: String, waitMilliseconds: Int) async throws -> [AgentInvocation] {
+        let response = try await http.execute(
+            HTTPClient.Request(
+                method: "POST", path: AgentProtocol.invocationPollPath, headers: [("Content-Type", "application/json")] + headers,
+                body: AWSJSONCodec.encode(InvocationPollRequest(containerInstanceArn: instance, waitMilliseconds: waitMilliseconds)),
+                timeout: .milliseconds(waitMilliseconds) + .seconds(15)))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return try AWSJSONCodec.decode(InvocationBatch.self, from: response.body).invocations
+    }
+
+    /// Reports results; gets the invocations queued meanwhile.
+    public func postResults(_ request: InvocationResultsRequest) async throws -> [AgentInvocation] {
+        let response = try await http.execute(
+            HTTPClient.Request(
+                method: "POST", path: AgentProtocol.invocationResultsPath, headers: [("Content-Type", "application/json")] + headers,
+                body: AWSJSONCodec.encode(request), timeout: .seconds(30)))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return try AWSJSONCodec.decode(InvocationBatch.self, from: response.body).invocations
+    }
+
+    /// Downloads a code or layer zip by its content address.
+    public func fetchCode(_ hash: String) async throws -> [UInt8] {
+        let response = try await http.execute(
+            HTTPClient.Request(path: AgentProtocol.codePath + "/" + hash, headers: headers, timeout: .seconds(300)))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return response.body
+    }
 }

@@ -53,7 +53,7 @@ public struct InstanceSession: Sendable {
             do {
                 let response = try await link.poll(instance: arn, since: since, wait: pollWait)
                 for var assignment in response.assignments {
-                    if assignment.taskDefinition == nil, assignment.task.desiredStatus == "RUNNING",
+                    if assignment.taskDefinition == nil, assignment.function == nil, assignment.task.desiredStatus == "RUNNING",
                         let arn = assignment.task.taskDefinitionArn
                     {
                         assignment.taskDefinition = try? await definitions.definition(arn)

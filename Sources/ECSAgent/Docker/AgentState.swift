@@ -1,3 +1,4 @@
+import ECSCore
 import Foundation
 
 /// What the agent must remember across restarts, in `$ECS_DATADIR/agent-state.json`: its identity
@@ -39,6 +40,8 @@ public struct ManagedTask: Codable, Sendable, Equatable {
     public var pullStartedAt: Date?
     public var pullStoppedAt: Date?
     public var stoppedAt: Date?
+    /// Set when the task is a function's execution environment.
+    public var function: FunctionEnvironmentSpec?
 
     public func container(_ name: String) -> ManagedContainer? { containers.first { $0.name == name } }
 }

@@ -15,6 +15,8 @@ public actor DockerTaskEngine: TaskEngine {
         case start(String)
         case stop(String)
         case logs(LogRequest)
+        /// Registered: serve function invocations for this instance.
+        case functions(String)
     }
 
     let docker: DockerClient
@@ -23,6 +25,8 @@ public actor DockerTaskEngine: TaskEngine {
     let stateFile: AgentStateFile
     let logger: Logger
     let bindIP: String
+    /// Runs functions' execution environments (nil: this engine runs only plain tasks).
+    let functions: FunctionHost?
     var state: AgentState
     var ports: PortAllocator
     private let workStream: AsyncStream<Work>
@@ -39,8 +43,10 @@ public actor DockerTaskEngine: TaskEngine {
         link: ControlPlaneLink,
         configuration: AgentConfiguration,
         bindIP: String = "0.0.0.0",
+        functions: FunctionHost? = nil,
         logger: Logger
     ) throws {
+        self.functions = functions
         self.docker = docker
         self.link = link
         self.configuration = configuration
@@ -69,8 +75,10 @@ public actor DockerTaskEngine: TaskEngine {
         if changed { persist() }
         if !attached {
             attached = true
+            await functions?.setStopTask { [weak self] arn, reason in await self?.stopEnvironment(arn, reason: reason) }
             await reconcileAfterRestart()
             workQueue.yield(.watch)
+            if functions != nil { workQueue.yield(.functions(instanceArn)) }
         }
     }
 
@@ -97,7 +105,7 @@ public actor DockerTaskEngine: TaskEngine {
             }
             return
         }
-        guard let definition = assignment.taskDefinition else {
+        guard let definition = assignment.taskDefinition ?? assignment.function.map(Self.environmentPlaceholder) else {
             await submit(SubmitTaskStateChangeRequest(task: arn, status: "STOPPED", reason: "CannotStartContainerError: the task definition could not be fetched"))
             return
         }
@@ -112,7 +120,7 @@ public actor DockerTaskEngine: TaskEngine {
         }
         state.tasks[arn] = ManagedTask(
             arn: arn, family: definition.family ?? "", revision: definition.revision ?? 0, phase: .pending,
-            containers: containers, startOrder: StartOrder.sorted(definition.containerDefinitions ?? []))
+            containers: containers, startOrder: StartOrder.sorted(definition.containerDefinitions ?? []), function: assignment.function)
         definitions[arn] = (definition, task.overrides)
         persist()
         workQueue.yield(.start(arn))
@@ -133,6 +141,8 @@ public actor DockerTaskEngine: TaskEngine {
                 case .start(let arn): group.addTask { await self.start(arn) }
                 case .stop(let arn): group.addTask { await self.stop(arn) }
                 case .logs(let request): group.addTask { await self.relayLogs(request) }
+                case .functions(let instance):
+                    if let functions = self.functions { group.addTask { await functions.run(instanceArn: instance) } }
                 }
             }
             group.cancelAll()
@@ -179,8 +189,19 @@ public actor DockerTaskEngine: TaskEngine {
     /// Pulls, prepares volumes and ports, and starts every container in order; returns why it could not.
     private func startContainers(_ arn: String) async -> String? {
         guard let managed = state.tasks[arn] else { return "task forgotten" }
-        guard let (definition, overrides) = await definitionFor(arn) else {
+        guard var (definition, overrides) = await definitionFor(arn) else {
             return "CannotStartContainerError: the task definition \(managed.family):\(managed.revision) could not be fetched"
+        }
+        if let spec = managed.function {
+            // An execution environment: code, layers, runtime image and Runtime API first.
+            guard let functions else { return "CannotStartContainerError: this agent does not run functions" }
+            do {
+                definition = try await functions.prepare(arn: arn, spec: spec)
+            } catch {
+                return "CannotStartContainerError: \(error)"
+            }
+            overrides = nil
+            definitions[arn] = (definition, nil)
         }
         let containerDefinitions = Dictionary(
             (definition.containerDefinitions ?? []).compactMap { c in c.name.map { ($0, c) } }, uniquingKeysWith: { a, _ in a })
@@ -189,7 +210,7 @@ public actor DockerTaskEngine: TaskEngine {
 
         // Images.
         update(arn) { $0.pullStartedAt = $0.pullStartedAt ?? Date() }
-        for name in managed.startOrder {
+        for name in managed.startOrder where managed.function == nil {
             guard let image = containerDefinitions[name]?.image else { continue }
             if let failure = await ensureImage(image) { return failure }
         }
@@ -427,6 +448,10 @@ public actor DockerTaskEngine: TaskEngine {
         } catch {
             return "CannotStartContainerError: \(error)"
         }
+        if let functions, state.tasks[arn]?.function != nil {
+            // Docker keeps the output from the start, so following it now misses nothing.
+            await functions.containerStarted(arn: arn, containerId: dockerId)
+        }
         await refresh(arn, name: name)
         return nil
     }
@@ -529,7 +554,30 @@ public actor DockerTaskEngine: TaskEngine {
             $0.phase = .stopped
             $0.stoppedAt = Date()
         }
+        if let functions, let stopped = state.tasks[arn], stopped.function != nil {
+            let container = stopped.containers.first
+            await functions.environmentStopped(
+                arn: arn, started: container?.dockerId != nil && container?.exitCode != nil, exitCode: container?.exitCode,
+                outOfMemory: container?.reason?.hasPrefix("OutOfMemoryError") ?? false, reason: stopped.stopReason)
+        }
         await report(arn)
+    }
+
+    /// Stops an execution environment the function host retires (timed out, failed to init).
+    func stopEnvironment(_ arn: String, reason: String) async {
+        guard let managed = state.tasks[arn], !managed.desiredStopped else { return }
+        update(arn) {
+            $0.desiredStopped = true
+            $0.stopReason = $0.stopReason ?? String(reason.prefix(255))
+        }
+        workQueue.yield(.stop(arn))
+    }
+
+    /// What the engine knows of an environment before the function host prepares it.
+    static func environmentPlaceholder(_ spec: FunctionEnvironmentSpec) -> TaskDefinition {
+        TaskDefinition(
+            containerDefinitions: [ContainerDefinition(name: "function", image: spec.image, memory: spec.memory, essential: true)],
+            family: "lambda-\(spec.functionName)", revision: Int(spec.version) ?? 0)
     }
 
     /// Which containers each container waited for at start (dependsOn and links).
@@ -635,6 +683,16 @@ public actor DockerTaskEngine: TaskEngine {
         }
         for (arn, managed) in state.tasks {
             for container in managed.containers { await refresh(arn, name: container.name) }
+            if managed.function != nil, managed.phase == .pending || managed.phase == .running {
+                // An environment's Runtime API lived in the previous agent process: it cannot be resumed.
+                update(arn) {
+                    $0.phase = .running
+                    $0.desiredStopped = true
+                    $0.stopReason = "The agent restarted; execution environments do not survive that"
+                }
+                workQueue.yield(.stop(arn))
+                continue
+            }
             switch managed.phase {
             case .pending:
                 workQueue.yield(.start(arn))
@@ -672,7 +730,9 @@ public actor DockerTaskEngine: TaskEngine {
     func cleanUp() async {
         let wait = Double(configuration.taskCleanupWait.components.seconds)
         for (arn, managed) in state.tasks where managed.phase == .stopped && managed.reportedStopped {
-            guard let stoppedAt = managed.stoppedAt, Date().timeIntervalSince(stoppedAt) >= wait else { continue }
+            // Execution environments leave nothing worth inspecting: they go after a minute.
+            let keep = managed.function != nil ? min(wait, 60) : wait
+            guard let stoppedAt = managed.stoppedAt, Date().timeIntervalSince(stoppedAt) >= keep else { continue }
             // Forget the task only once Docker confirmed every removal: an engine that is down
             // (restarting) must not make the agent lose track of containers.
             var removed = true

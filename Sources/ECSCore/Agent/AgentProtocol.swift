@@ -39,11 +39,14 @@ public struct AgentAssignment: Codable, Sendable, Equatable {
     /// definition once with DescribeTaskDefinition and keep it); the agent fills it in before its
     /// engine sees the assignment.
     public var taskDefinition: TaskDefinition?
+    /// Set when the task is a function's execution environment (its definition is built from this).
+    public var function: FunctionEnvironmentSpec?
 
-    public init(sequence: Int, task: ECSTask, taskDefinition: TaskDefinition?) {
+    public init(sequence: Int, task: ECSTask, taskDefinition: TaskDefinition?, function: FunctionEnvironmentSpec? = nil) {
         self.sequence = sequence
         self.task = task
         self.taskDefinition = taskDefinition
+        self.function = function
     }
 }
 
@@ -106,7 +109,8 @@ extension ECSState {
             else { continue }
             // A task that has stopped and is known stopped needs nothing from the agent.
             if record.isStopped && since == 0 { continue }
-            assignments.append(AgentAssignment(sequence: record.assignmentSequence, task: record.task, taskDefinition: nil))
+            assignments.append(
+                AgentAssignment(sequence: record.assignmentSequence, task: record.task, taskDefinition: nil, function: record.function))
         }
         assignments.sort { $0.sequence < $1.sequence }
         return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments)

@@ -8,12 +8,15 @@ public struct AWSError: Error, Sendable, Equatable, CustomStringConvertible {
     public var httpStatus: Int
     /// Extra members some services put beside `message` (Lambda's `Type`, `Reason`).
     public var extraFields: [String: String]
+    /// Extra response headers (SQS's query-compatible error code, `Retry-After`).
+    public var headers: [String: String]
 
-    public init(type: String, message: String, httpStatus: Int = 400, extraFields: [String: String] = [:]) {
+    public init(type: String, message: String, httpStatus: Int = 400, extraFields: [String: String] = [:], headers: [String: String] = [:]) {
         self.type = type
         self.message = message
         self.httpStatus = httpStatus
         self.extraFields = extraFields
+        self.headers = headers
     }
 
     public var description: String { "\(type): \(message)" }
@@ -45,6 +48,19 @@ extension AWSError {
     public static func rethrow<Result>(_ body: () throws -> Result) throws(AWSError) -> Result {
         do {
             return try body()
+        } catch let error as AWSError {
+            throw error
+        } catch {
+            throw .server("Internal error: \(error)")
+        }
+    }
+}
+
+extension AWSError {
+    /// The async form of ``rethrow(_:)``.
+    public static func rethrowing<Result>(_ body: () async throws -> Result) async throws(AWSError) -> Result {
+        do {
+            return try await body()
         } catch let error as AWSError {
             throw error
         } catch {

@@ -10,6 +10,11 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case tasks
     case services
     case meta
+    case functions
+    case layers
+    case asyncEvents = "async_events"
+    case queues
+    case queueMessages = "queue_messages"
 }
 
 /// A value the store keeps: its table and its primary key.

@@ -29,6 +29,17 @@ public struct ECSState: Sendable {
     var serviceIndex: [String: [String: String]] = [:]
     var clientTokens: [String: [String]] = [:]
 
+    // Functions (the Lambda API) and queues (the SQS API).
+    public var functionSettings = FunctionSettings()
+    /// Where queue URLs point: this control plane's endpoint.
+    public var queueEndpoint = "http://127.0.0.1:8340"
+    public internal(set) var functions: [String: FunctionRecord] = [:]
+    public internal(set) var layers: [String: LayerRecord] = [:]
+    public internal(set) var asyncEvents: [String: AsyncEventRecord] = [:]
+    public internal(set) var queues: [String: QueueRecord] = [:]
+    /// Messages by queue name and message id.
+    public internal(set) var queueMessages: [String: [String: QueueMessageRecord]] = [:]
+
     public init(names: ResourceNames) {
         self.names = names
     }
@@ -55,6 +66,26 @@ public struct ECSState: Sendable {
         }
         for body in rows[.meta] ?? [] {
             state.counters = try RecordCoding.decode(ControlPlaneCounters.self, from: body)
+        }
+        for body in rows[.functions] ?? [] {
+            let record = try RecordCoding.decode(FunctionRecord.self, from: body)
+            state.functions[record.name] = record
+        }
+        for body in rows[.layers] ?? [] {
+            let record = try RecordCoding.decode(LayerRecord.self, from: body)
+            state.layers[record.name] = record
+        }
+        for body in rows[.asyncEvents] ?? [] {
+            let record = try RecordCoding.decode(AsyncEventRecord.self, from: body)
+            state.asyncEvents[record.requestId] = record
+        }
+        for body in rows[.queues] ?? [] {
+            let record = try RecordCoding.decode(QueueRecord.self, from: body)
+            state.queues[record.name] = record
+        }
+        for body in rows[.queueMessages] ?? [] {
+            let record = try RecordCoding.decode(QueueMessageRecord.self, from: body)
+            state.queueMessages[record.queue, default: [:]][record.id] = record
         }
         var scratch = ChangeSet()
         for body in rows[.containerInstances] ?? [] {

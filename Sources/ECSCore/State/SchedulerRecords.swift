@@ -11,6 +11,8 @@ public struct TaskRecord: StoredRecord, Equatable {
     public var clientToken: String?
     /// What it takes from its instance while it holds resources.
     public var requirements: TaskRequirements
+    /// Set for a function's execution environment.
+    public var function: FunctionEnvironmentSpec?
 
     public init(
         task: ECSTask,
@@ -112,8 +114,20 @@ public struct SchedulerSettings: Sendable, Equatable {
 public struct ControlPlaneCounters: StoredRecord, Equatable {
     /// Numbers every change an agent must act on, so polls can ask for "everything after n".
     public var assignmentSequence: Int = 0
+    /// Orders SQS messages (added with schema 3; older rows lack it).
+    public var queueSequence: Int = 0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case assignmentSequence, queueSequence
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        assignmentSequence = try container.decodeIfPresent(Int.self, forKey: .assignmentSequence) ?? 0
+        queueSequence = try container.decodeIfPresent(Int.self, forKey: .queueSequence) ?? 0
+    }
 
     public static var recordKind: RecordKind { .meta }
     public var recordKey: String { "counters" }

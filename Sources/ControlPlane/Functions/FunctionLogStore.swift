@@ -1,0 +1,93 @@
+import Foundation
+import Synchronization
+
+/// Functions' logs (the output of their environments with START/END/REPORT lines), one file per
+/// function under `<data-dir>/logs/functions/`, the newest part also in memory for tails and
+/// followers. A file past `rotateBytes` moves to `<name>.log.1` (the previous one is dropped).
+final class FunctionLogStore: Sendable {
+    private struct Log {
+        var descriptor: Int32
+        var size: Int
+        var recent: [UInt8] = []
+        var followers: [UUID: AsyncStream<[UInt8]>.Continuation] = [:]
+    }
+
+    let directory: String
+    let rotateBytes: Int
+    let recentBytes = 256 * 1024
+    private let logs = Mutex<[String: Log]>([:])
+
+    init(dataDirectory: String, rotateBytes: Int = 16 << 20) throws {
+        directory = dataDirectory + "/logs/functions"
+        self.rotateBytes = rotateBytes
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func append(_ function: String, _ data: Data) {
+        let bytes = Array(data)
+        logs.withLock { logs in
+            guard var log = logs[function] ?? open(function) else { return }
+            if log.size + bytes.count > rotateBytes {
+                close(log.descriptor)
+                rename(path(function), path(function) + ".1")
+                guard let fresh = open(function) else { return }
+                log.descriptor = fresh.descriptor
+                log.size = 0
+            }
+            bytes.withUnsafeBytes { _ = write(log.descriptor, $0.baseAddress, $0.count) }
+            log.size += bytes.count
+            log.recent += bytes
+            if log.recent.count > recentBytes { log.recent.removeFirst(log.recent.count - recentBytes) }
+            for follower in log.followers.values { follower.yield(bytes) }
+            logs[function] = log
+        }
+    }
+
+    /// The last `tail` bytes (whole lines) and, with `follow`, everything appended afterwards.
+    func read(_ function: String, tailBytes: Int, follow: Bool) -> AsyncStream<[UInt8]> {
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
+        logs.withLock { logs in
+            var log = logs[function] ?? open(function)
+            var recent = log?.recent ?? []
+            if recent.isEmpty, let data = FileManager.default.contents(atPath: path(function)) {
+                recent = Array(data.suffix(recentBytes))
+            }
+            var tail = Array(recent.suffix(tailBytes))
+            if tail.count < recent.count, let newline = tail.firstIndex(of: 0x0A) { tail.removeFirst(newline + 1) }
+            if !tail.isEmpty { continuation.yield(tail) }
+            if follow, log != nil {
+                let id = UUID()
+                log!.followers[id] = continuation
+                logs[function] = log
+                continuation.onTermination = { [weak self] _ in
+                    _ = self?.logs.withLock { $0[function]?.followers.removeValue(forKey: id) }
+                }
+            } else {
+                continuation.finish()
+            }
+        }
+        return stream
+    }
+
+    /// The function was deleted: stop its followers and remove its files.
+    func remove(_ function: String) {
+        logs.withLock { logs in
+            if let log = logs.removeValue(forKey: function) {
+                close(log.descriptor)
+                for follower in log.followers.values { follower.finish() }
+            }
+        }
+        unlink(path(function))
+        unlink(path(function) + ".1")
+    }
+
+    private func path(_ function: String) -> String { "\(directory)/\(function).log" }
+
+    private func open(_ function: String) -> Log? {
+        let fd = Foundation.open(path(function), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        fstat(fd, &info)
+        return Log(descriptor: fd, size: Int(info.st_size))
+    }
+}

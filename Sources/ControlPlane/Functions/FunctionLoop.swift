@@ -1,0 +1,27 @@
+import ECSCore
+import Logging
+import ServiceLifecycle
+
+/// The function router's housekeeping on a short tick (environments that stopped, idle ones to
+/// reap, invocations past their deadline) and, now and then, removal of unreferenced code zips.
+struct FunctionLoop: Service {
+    let router: FunctionRouter
+    let code: CodeStore
+    let committer: Committer
+    let logger: Logger
+    var interval: Duration = .milliseconds(500)
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var ticks = 0
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                await router.reconcile()
+                ticks += 1
+                if ticks % 600 == 0, let referenced = try? await committer.read({ state, _ in state.referencedCode }) {
+                    code.collect(keeping: referenced)
+                }
+            }
+        }
+    }
+}
