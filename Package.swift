@@ -62,7 +62,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         // ecsctl's commands, as a library so tests can drive them.
-        .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", argumentParser]),
+        .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", argumentParser]),
         .executableTarget(
             name: "ecsd",
             dependencies: ["ControlPlane", "ECSAgent", "ECSCore", "ECSStore", argumentParser, logging, serviceLifecycle, unixSignals]

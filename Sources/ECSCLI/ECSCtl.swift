@@ -5,10 +5,11 @@ import ECSCore
 public struct ECSCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ecsctl",
-        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks and services.",
+        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks, services and functions.",
         version: StevedoreVersion.current,
         subcommands: [
             ClusterCommand.self, TaskDefinitionCommand.self, NodeCommand.self, TaskCommand.self, ServiceCommand.self,
+            FunctionCommand.self,
         ]
     )
 

@@ -59,6 +59,56 @@ public struct APIClient: Sendable {
         }
     }
 
+    /// A REST-JSON call (the Lambda API): the raw response; non-2xx answers become ``AWSError``s.
+    public func rest(
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: Duration? = .seconds(960)
+    ) async throws -> HTTPClient.Response {
+        let request = HTTPClient.Request(
+            method: method, path: path, headers: (body != nil ? [("Content-Type", "application/json")] : []) + headers + extraHeaders,
+            body: body, timeout: timeout)
+        let response: HTTPClient.Response
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw APIClientError(
+                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
+                underlying: error)
+        }
+        guard (200..<300).contains(response.status) else { throw Self.decodeError(response) }
+        return response
+    }
+
+    /// A Lambda API call with a JSON body and a JSON answer.
+    public func lambda<Input: Encodable, Output: Decodable>(
+        _ method: String, _ path: String, _ input: Input?, as output: Output.Type = Output.self
+    ) async throws -> Output {
+        let response = try await rest(method, path, body: input.map { AWSJSONCodec.encode($0) })
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do {
+            return try decoder.decode(Output.self, from: Data(response.body.isEmpty ? Array("{}".utf8) : response.body))
+        } catch {
+            throw APIClientError(message: "unexpected response from \(endpoint): \(error)", underlying: nil)
+        }
+    }
+
+    /// A function's log as it grows (`GET /v1/functions/logs`).
+    public func functionLogs(name: String, follow: Bool, tailBytes: Int?) async throws -> AsyncThrowingStream<[UInt8], any Error> {
+        var query = "name=\(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name)"
+        if follow { query += "&follow=1" }
+        if let tailBytes { query += "&tail=\(tailBytes)" }
+        let response: HTTPClient.StreamingResponse
+        do {
+            response = try await http.stream(HTTPClient.Request(path: AgentProtocol.functionLogsPath + "?" + query, headers: extraHeaders, timeout: nil))
+        } catch let error as HTTPClientError {
+            throw APIClientError(message: "cannot reach the control plane at \(endpoint): \(error.message)", underlying: error)
+        }
+        guard response.status == 200 else {
+            throw Self.decodeError(HTTPClient.Response(status: response.status, headers: response.headers, body: try await response.collect()))
+        }
+        return response.body
+    }
+
     /// A task's container logs as they arrive (`GET /v1/tasks/logs`).
     public func taskLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws
         -> AsyncThrowingStream<[UInt8], any Error>

@@ -259,10 +259,10 @@ actor FunctionRouter {
     /// Results from an agent; answers with what is queued for it meanwhile.
     func deliver(_ request: InvocationResultsRequest) -> [AgentInvocation] {
         for result in request.results {
-            guard let item = inflight[result.id], item.environment == result.environment else { continue }
-            if result.retired { retire(result.environment) } else { becomeIdle(result.environment) }
+            guard inflight[result.id]?.environment == result.environment else { continue }
+            // Finished first, so retiring the environment does not fail this invocation again.
             finish(result.id, result, errorType: result.errorType)
-            _ = item
+            if result.retired { retire(result.environment) } else { becomeIdle(result.environment) }
         }
         for arn in request.retiredEnvironments ?? [] { retire(arn) }
         var queue = agentQueues[request.containerInstanceArn, default: AgentQueue()]
