@@ -69,6 +69,8 @@ actor FunctionRouter {
         var spec: FunctionEnvironmentSpec
         var deadline: ContinuousClock.Instant
         var continuation: CheckedContinuation<InvocationOutcome, Never>?
+        /// Environments that were gone before they could run it.
+        var placements = 0
     }
 
     struct AgentQueue {
@@ -259,7 +261,15 @@ actor FunctionRouter {
     /// Results from an agent; answers with what is queued for it meanwhile.
     func deliver(_ request: InvocationResultsRequest) -> [AgentInvocation] {
         for result in request.results {
-            guard inflight[result.id]?.environment == result.environment else { continue }
+            guard let item = inflight[result.id], item.environment == result.environment else { continue }
+            if result.retryable == true, item.placements < 3 {
+                // It never ran: forget the environment and place the invocation again.
+                inflight[result.id]?.environment = nil
+                inflight[result.id]?.placements += 1
+                retire(result.environment)
+                Task { await self.place(result.id) }
+                continue
+            }
             // Finished first, so retiring the environment does not fail this invocation again.
             finish(result.id, result, errorType: result.errorType)
             if result.retired { retire(result.environment) } else { becomeIdle(result.environment) }

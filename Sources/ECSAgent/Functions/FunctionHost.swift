@@ -137,9 +137,10 @@ public actor FunctionHost {
                     _ = environment.loop.submit {
                         _ = environment.initFailed(
                             headerType: "Runtime.InvalidEntrypoint",
-                            body: RuntimeEnvironment.errorJSON("Runtime.InvalidEntrypoint", "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"))
+                            body: RuntimeEnvironment.errorJSON("Runtime.InvalidEntrypoint", "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"),
+                            retiring: false)
                     }
-                    command = ["/bin/sh", "-c", "exit 127"]
+                    command = ["/bin/sh", "-c", "sleep 3600"]
                 }
             case .python:
                 entryPoint = ["/usr/bin/python3", "-m", "awslambdaric"]

@@ -58,13 +58,16 @@ final class RuntimeEnvironment: @unchecked Sendable {
 
     func deliver(_ invocation: AgentInvocation) {
         loop.assertInEventLoop()
-        if retired {
-            sink(failure(invocation, type: "ServiceException", message: "The execution environment has stopped.", status: .environmentFailure))
-            return
-        }
         if let initError {
             sink(result(invocation, status: .functionError, payload: initError.body, errorType: initError.type, retired: true, log: nil))
             retireNow("Runtime.InitError")
+            return
+        }
+        if retired {
+            // It never ran here: the control plane places it on another environment.
+            var result = failure(invocation, type: "ServiceException", message: "The execution environment has stopped.", status: .environmentFailure)
+            result.retryable = true
+            sink(result)
             return
         }
         queue.append(invocation)
@@ -116,7 +119,9 @@ final class RuntimeEnvironment: @unchecked Sendable {
         return (202, Data(#"{"status":"OK"}"#.utf8))
     }
 
-    func initFailed(headerType: String?, body: Data) -> (status: Int, body: Data) {
+    /// `retiring: false` keeps the environment until an invocation has seen the error (an
+    /// environment known broken before it starts: no bootstrap).
+    func initFailed(headerType: String?, body: Data, retiring: Bool = true) -> (status: Int, body: Data) {
         loop.assertInEventLoop()
         let (type, payload) = Self.errorPayload(headerType: headerType, body: body)
         initError = (type, payload)
@@ -125,7 +130,7 @@ final class RuntimeEnvironment: @unchecked Sendable {
         }
         queue.removeAll()
         if current != nil { finish(status: .functionError, payload: payload, errorType: type, retire: true) }
-        retireNow("Runtime.InitError: \(type)")
+        if retiring { retireNow("Runtime.InitError: \(type)") }
         return (202, Data(#"{"status":"OK"}"#.utf8))
     }
 

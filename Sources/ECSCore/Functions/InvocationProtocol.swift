@@ -160,6 +160,8 @@ public struct InvocationResult: Codable, Sendable, Equatable {
     public var maxMemoryUsedMB: Int?
     /// The environment is gone (timed out, crashed, failed to init): never send it more work.
     public var retired: Bool
+    /// The invocation never started: the control plane may place it on another environment.
+    public var retryable: Bool?
 
     public init(
         id: String, environment: String, status: Status, payload: Data, errorType: String? = nil, log: Data? = nil,

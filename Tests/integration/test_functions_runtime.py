@@ -1,0 +1,319 @@
+"""Functions running for real: execution environments as tasks on a real agent and Docker engine,
+the Runtime API spoken by awslambdaric (PyPI) and by a busybox shell runtime, invoked through the
+aws CLI and boto3. Limits (timeouts, memory, /tmp, concurrency), versions and aliases, layers,
+asynchronous retries with a dead-letter queue, and queued events surviving kill -9 of ecsd."""
+import base64
+import json
+import os
+import threading
+import time
+
+import botocore
+import pytest
+
+from conftest import EXAMPLES, run_aws, run_ecsctl, wait_until
+from docker_support import requires_docker
+from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_directory, zip_files
+
+pytestmark = requires_docker
+
+PYTHON_APP = '''
+import os, sys, time
+print("init of", os.environ["AWS_LAMBDA_FUNCTION_NAME"])
+def handler(event, context):
+    if event.get("sleep"): time.sleep(event["sleep"])
+    if event.get("raise"): raise ValueError("boom: " + str(event["raise"]))
+    if event.get("exit"): os._exit(event["exit"])
+    if event.get("alloc_mb"):
+        block = bytearray(event["alloc_mb"] * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])
+    if event.get("tmp_mb"):
+        with open("/tmp/fill", "wb") as f:
+            for _ in range(event["tmp_mb"]): f.write(b"\\0" * 1048576)
+        os.remove("/tmp/fill")
+    if event.get("write_task"):
+        open("/var/task/x", "w")
+    print("handled", context.aws_request_id)
+    return {"version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"], "tag": os.environ.get("TAG"), "uid": os.getuid(),
+            "arn": context.invoked_function_arn, "remaining_ms": context.get_remaining_time_in_millis(),
+            "memory": context.memory_limit_in_mb, "request": context.aws_request_id,
+            "opt": open("/opt/data.txt").read() if os.path.exists("/opt/data.txt") else None, "event": event}
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    ensure_python_image()
+    context = FunctionCluster(str(tmp_path_factory.mktemp("functions")),
+                              extra_args=["--concurrency-limit", "6", "--unreserved-concurrency-minimum", "2"])
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def lam(cluster):
+    return cluster.client("lambda")
+
+
+@pytest.fixture(scope="module")
+def sqs(cluster):
+    return cluster.client("sqs")
+
+
+def python_function(lam, name, code=PYTHON_APP, **extra):
+    args = dict(FunctionName=name, Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                Code={"ZipFile": zip_files({"app.py": code})}, Timeout=5)
+    args.update(extra)
+    lam.create_function(**args)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+
+
+def invoke(lam, name, event=None, **extra):
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **extra)
+    body = json.loads(response["Payload"].read() or b"null")
+    return response, body
+
+
+def test_shell_runtime_with_the_aws_cli(cluster, tmp_path):
+    bundle = tmp_path / "shell.zip"
+    bundle.write_bytes(zip_directory(os.path.join(EXAMPLES, "functions", "shell-hello")))
+    run_aws(cluster.endpoint, "lambda", "create-function", "--function-name", "shell", "--runtime", "provided.al2023",
+            "--handler", "function.handler", "--role", ROLE, "--zip-file", f"fileb://{bundle}")
+    run_aws(cluster.endpoint, "lambda", "wait", "function-active-v2", "--function-name", "shell")
+    out_file = tmp_path / "out.json"
+    _, out, _ = run_aws(cluster.endpoint, "lambda", "invoke", "--function-name", "shell", "--payload", '{"name":"ci"}',
+                        "--log-type", "Tail", str(out_file))
+    meta = json.loads(out)
+    assert meta["StatusCode"] == 200 and "FunctionError" not in meta and meta["ExecutedVersion"] == "$LATEST"
+    assert json.loads(out_file.read_text()) == {"message": "hello from sh", "input": {"name": "ci"}}
+    log = base64.b64decode(meta["LogResult"]).decode()
+    assert "START RequestId:" in log and "END RequestId:" in log and "REPORT RequestId:" in log
+    assert "Init Duration:" in log and "Memory Size: 128 MB" in log and "shell-hello: got event" in log
+
+    _, out, _ = run_aws(cluster.endpoint, "lambda", "invoke", "--function-name", "shell", "--payload", '{"fail":true}', str(out_file))
+    assert json.loads(out)["FunctionError"] == "Unhandled"
+    assert json.loads(out_file.read_text())["errorType"] == "Function.Error"
+
+    # The same through ecsctl; its exit status tells success from failure.
+    code, out, _ = run_ecsctl(cluster.endpoint, "fn", "invoke", "shell", "--payload", '{"n":1}')
+    assert code == 0 and json.loads(out)["input"] == {"n": 1}
+    code, out, _ = run_ecsctl(cluster.endpoint, "fn", "invoke", "shell", "--payload", '{"fail":true}')
+    assert code == 1 and "asked to fail" in out
+    code, out, _ = run_ecsctl(cluster.endpoint, "fn", "logs", "shell")
+    assert code == 0 and out.count("START RequestId:") >= 4
+
+
+def test_awslambdaric_success_error_and_context(lam):
+    python_function(lam, "py", Environment={"Variables": {"TAG": "blue"}}, MemorySize=256)
+    response, body = invoke(lam, "py", {"hello": "world"}, LogType="Tail")
+    assert response["StatusCode"] == 200 and "FunctionError" not in response, body
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert body["tag"] == "blue" and body["uid"] == 993 and body["memory"] == "256" and body["event"] == {"hello": "world"}
+    assert body["arn"] == "arn:aws:lambda:us-east-1:000000000000:function:py"
+    assert 3000 < body["remaining_ms"] <= 5000
+    assert body["request"] == response["ResponseMetadata"]["RequestId"]
+    log = base64.b64decode(response["LogResult"]).decode()
+    assert "init of py" in log and f"handled {body['request']}" in log
+
+    response, body = invoke(lam, "py", {"raise": "x"})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError" and body["errorMessage"] == "boom: x" and body["stackTrace"]
+
+    # The environment stays warm after a handled error: same container, no init line.
+    response, body = invoke(lam, "py", {}, LogType="Tail")
+    assert "init of py" not in base64.b64decode(response["LogResult"]).decode()
+
+    # The code is read-only, as in Lambda.
+    response, body = invoke(lam, "py", {"write_task": True})
+    assert response["FunctionError"] == "Unhandled" and body["errorType"] in ("OSError", "PermissionError")
+
+
+def test_timeout_at_one_second_resets_the_environment(lam):
+    python_function(lam, "slow", Timeout=1)
+    started = time.time()
+    response, body = invoke(lam, "slow", {"sleep": 5})
+    assert time.time() - started < 4
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    # A new environment answers the next invocation.
+    response, body = invoke(lam, "slow", {}, LogType="Tail")
+    assert "FunctionError" not in response and "Init Duration" in base64.b64decode(response["LogResult"]).decode()
+
+
+def test_init_errors_and_crashes_as_lambda_reports_them(lam):
+    python_function(lam, "broken", code="import no_such_module\ndef handler(e, c): return 1\n")
+    response, body = invoke(lam, "broken")
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError" and "no_such_module" in body["errorMessage"]
+
+    python_function(lam, "crash")
+    response, body = invoke(lam, "crash", {"exit": 3})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ExitError" and body["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    response, body = invoke(lam, "crash", {})
+    assert "FunctionError" not in response
+
+    lam.create_function(FunctionName="nobootstrap", Runtime="provided.al2023", Handler="x.y", Role=ROLE,
+                        Code={"ZipFile": zip_files({"readme.txt": "no bootstrap here"})})
+    lam.get_waiter("function_active_v2").wait(FunctionName="nobootstrap")
+    response, body = invoke(lam, "nobootstrap")
+    assert response["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.InvalidEntrypoint"
+
+
+def test_memory_limit_is_enforced(lam):
+    python_function(lam, "hungry", MemorySize=128)
+    response, body = invoke(lam, "hungry", {"alloc_mb": 300})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.OutOfMemory" and "signal: killed" in body["errorMessage"]
+    response, body = invoke(lam, "hungry", {"alloc_mb": 20})
+    assert "FunctionError" not in response
+
+
+def test_tmp_size_is_enforced(lam):
+    # /tmp is a 512 MB tmpfs (charged to the function's memory, hence 1024 MB here).
+    python_function(lam, "disk", MemorySize=1024)
+    response, body = invoke(lam, "disk", {"tmp_mb": 100})
+    assert "FunctionError" not in response, body
+    response, body = invoke(lam, "disk", {"tmp_mb": 600})
+    assert response["FunctionError"] == "Unhandled" and "No space left on device" in body["errorMessage"]
+
+
+def test_versions_aliases_and_weighted_routing(lam):
+    python_function(lam, "ver", Environment={"Variables": {"TAG": "one"}})
+    assert lam.publish_version(FunctionName="ver")["Version"] == "1"
+    lam.update_function_configuration(FunctionName="ver", Environment={"Variables": {"TAG": "two"}})
+    lam.get_waiter("function_updated_v2").wait(FunctionName="ver")
+    assert lam.publish_version(FunctionName="ver")["Version"] == "2"
+    lam.create_alias(FunctionName="ver", Name="live", FunctionVersion="1")
+
+    response, body = invoke(lam, "ver", Qualifier="live")
+    assert body["tag"] == "one" and response["ExecutedVersion"] == "1" and body["arn"].endswith(":ver:live")
+    response, body = invoke(lam, "arn:aws:lambda:us-east-1:000000000000:function:ver:2")
+    assert body["tag"] == "two" and response["ExecutedVersion"] == "2"
+    response, body = invoke(lam, "ver:1")
+    assert body["tag"] == "one" and body["version"] == "1"
+
+    lam.update_alias(FunctionName="ver", Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    seen = {invoke(lam, "ver", Qualifier="live")[0]["ExecutedVersion"] for _ in range(30)}
+    assert seen == {"1", "2"}
+
+
+def test_layers_are_unpacked_into_opt(lam):
+    layer = lam.publish_layer_version(LayerName="data", Content={"ZipFile": zip_files({"data.txt": "from a layer"})})
+    python_function(lam, "layered", Layers=[layer["LayerVersionArn"]])
+    _, body = invoke(lam, "layered")
+    assert body["opt"] == "from a layer"
+
+
+def test_throttling_at_the_limits(lam):
+    python_function(lam, "reserved", Timeout=10)
+    lam.put_function_concurrency(FunctionName="reserved", ReservedConcurrentExecutions=1)
+    invoke(lam, "reserved")  # warm
+    slow = threading.Thread(target=lambda: invoke(lam, "reserved", {"sleep": 3}))
+    slow.start()
+    time.sleep(1)
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as raised:
+        invoke(lam, "reserved")
+    assert raised.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    slow.join()
+    assert "FunctionError" not in invoke(lam, "reserved")[0]
+
+    # The control plane's limit is 6 with 1 reserved: 5 unreserved slots.
+    python_function(lam, "crowd", Timeout=10)
+    threads = [threading.Thread(target=lambda: invoke(lam, "crowd", {"sleep": 4})) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as raised:
+        invoke(lam, "crowd")
+    assert raised.value.response["Reason"] == "ConcurrentInvocationLimitExceeded"
+    for thread in threads:
+        thread.join()
+    lam.delete_function_concurrency(FunctionName="reserved")
+
+
+def dlq(sqs, name):
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def receive_all(sqs, url, count, timeout=60):
+    messages = []
+
+    def enough():
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+        messages.extend(response.get("Messages", []))
+        return len(messages) >= count
+
+    wait_until(enough, timeout=timeout, interval=0.2, message=f"{count} messages")
+    return messages
+
+
+def test_async_retries_twice_then_dead_letters(lam, sqs, cluster):
+    url, arn = dlq(sqs, "failures")
+    python_function(lam, "flaky", DeadLetterConfig={"TargetArn": arn})
+    response = lam.invoke(FunctionName="flaky", InvocationType="Event", Payload=json.dumps({"raise": "always"}).encode())
+    assert response["StatusCode"] == 202
+    request_id = response["ResponseMetadata"]["RequestId"]
+    [message] = receive_all(sqs, url, 1)
+    assert json.loads(message["Body"]) == {"raise": "always"}
+    attributes = message["MessageAttributes"]
+    assert attributes["RequestID"]["StringValue"] == request_id
+    assert attributes["ErrorCode"] == {"StringValue": "200", "DataType": "Number"}
+    assert attributes["ErrorMessage"]["StringValue"] == "boom: always"
+    # One invocation and two retries, each with its START line in the function's log.
+    code, log, _ = run_ecsctl(cluster.endpoint, "fn", "logs", "flaky")
+    assert log.count(f"START RequestId: {request_id}") == 3
+
+
+def test_async_success_goes_to_the_destination(lam, sqs):
+    url, arn = dlq(sqs, "successes")
+    python_function(lam, "dest")
+    lam.put_function_event_invoke_config(FunctionName="dest", DestinationConfig={"OnSuccess": {"Destination": arn}})
+    lam.invoke(FunctionName="dest", InvocationType="Event", Payload=b'{"n": 7}')
+    [message] = receive_all(sqs, url, 1)
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "Success" and record["requestPayload"] == {"n": 7}
+    assert record["responsePayload"]["event"] == {"n": 7} and record["responseContext"]["statusCode"] == 200
+
+
+def test_async_event_past_its_maximum_age_goes_to_the_dead_letter_queue(lam, sqs):
+    """Throttled events are retried until they are MaximumEventAgeInSeconds old (60 s at least)."""
+    url, arn = dlq(sqs, "too-old")
+    python_function(lam, "busy", Timeout=90, DeadLetterConfig={"TargetArn": arn})
+    lam.put_function_concurrency(FunctionName="busy", ReservedConcurrentExecutions=1)
+    lam.put_function_event_invoke_config(FunctionName="busy", MaximumEventAgeInSeconds=60)
+    holder = threading.Thread(target=lambda: invoke(lam, "busy", {"sleep": 75}))
+    holder.start()
+    time.sleep(2)
+    started = time.time()
+    response = lam.invoke(FunctionName="busy", InvocationType="Event", Payload=b'{"late": true}')
+    [message] = receive_all(sqs, url, 1, timeout=90)
+    assert time.time() - started >= 59
+    assert json.loads(message["Body"]) == {"late": True}
+    assert message["MessageAttributes"]["RequestID"]["StringValue"] == response["ResponseMetadata"]["RequestId"]
+    assert message["MessageAttributes"]["ErrorCode"]["StringValue"] == "429"
+    holder.join()
+
+
+def test_queued_async_events_survive_kill_9(tmp_path):
+    """Events accepted while no agent can run them are on disk: after kill -9 and a restart of
+    ecsd, and an agent joining, every one is delivered."""
+    cluster = FunctionCluster(str(tmp_path), agent=False)
+    try:
+        lam, sqs = cluster.client("lambda"), cluster.client("sqs")
+        url, arn = dlq(sqs, "delivered")
+        python_function(lam, "later")
+        lam.put_function_event_invoke_config(FunctionName="later", DestinationConfig={"OnSuccess": {"Destination": arn}})
+        ids = [lam.invoke(FunctionName="later", InvocationType="Event", Payload=json.dumps({"n": n}).encode())
+               ["ResponseMetadata"]["RequestId"] for n in range(3)]
+        cluster.server.kill9()
+        cluster.server.start()
+        cluster.start_agent()
+        messages = receive_all(sqs, url, 3, timeout=90)
+        records = [json.loads(m["Body"]) for m in messages]
+        assert sorted(r["requestContext"]["requestId"] for r in records) == sorted(ids)
+        assert sorted(r["requestPayload"]["n"] for r in records) == [0, 1, 2]
+    finally:
+        cluster.close()
