@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: system packages, the Python clients,
-# and a running Docker engine. Safe to run again: it only installs what is missing.
+# a running Docker engine and the Python Lambda runtime image. Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev libsqlite3-dev docker.io busybox-static wrk docker-registry curl)
+packages=(libcurl4-openssl-dev libsqlite3-dev zlib1g-dev docker.io busybox-static wrk docker-registry curl debootstrap)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -19,3 +19,6 @@ fi
 python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt
 
 scripts/start-docker.sh
+
+# The Python Lambda runtime image (debootstrap + awslambdaric from PyPI), built once offline.
+scripts/build-python-runtime.sh
