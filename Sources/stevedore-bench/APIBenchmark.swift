@@ -92,7 +92,7 @@ struct APIBenchmark: AsyncParsableCommand {
                 _ = try runProgram(wrkPath, ["-t2", "-c\(connections)", "-d2s", "-s", script, endpoint + "/"])
                 let output = try runProgram(
                     wrkPath, ["-t2", "-c\(connections)", "-d\(duration)s", "--latency", "-s", script, endpoint + "/"])
-                results[name] = try parse(output)
+                results[name] = try Self.parse(output)
                 note("\(operation) on \(name): \(Int(results[name]!.requestsPerSecond)) req/s")
             }
             let ours = results["ecsd"]!
@@ -148,7 +148,7 @@ struct APIBenchmark: AsyncParsableCommand {
     }
 
     /// Reads requests/s, the 50th and 99th latency percentiles (ms) and error counts from wrk's report.
-    func parse(_ output: String) throws -> Measurement {
+    static func parse(_ output: String) throws -> Measurement {
         var measurement = Measurement(requestsPerSecond: 0, p50: 0, p99: 0, errors: 0)
         for line in output.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -168,7 +168,7 @@ struct APIBenchmark: AsyncParsableCommand {
         return measurement
     }
 
-    func milliseconds(_ text: String) -> Double {
+    static func milliseconds(_ text: String) -> Double {
         for (suffix, factor) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)] where text.hasSuffix(suffix) {
             return (Double(text.dropLast(suffix.count)) ?? 0) * factor
         }
