@@ -60,7 +60,8 @@ struct AgentBenchmark: AsyncParsableCommand {
             logPath: work + "/agent.log")
         defer {
             agentProcess.stop()
-            Task { try? await cleanUp(docker, cluster: cluster) }
+            // Synchronous: a Task started here would not outlive the process.
+            removeContainers(cluster: cluster)
         }
         while try await instances(client, cluster: cluster) < 1 { try await Task.sleep(for: .milliseconds(100)) }
         try await Task.sleep(for: .seconds(2))
@@ -155,9 +156,4 @@ struct AgentBenchmark: AsyncParsableCommand {
         return (ticks() - before) / clockTicks / Double(seconds) * 100
     }
 
-    func cleanUp(_ docker: DockerClient, cluster: String) async throws {
-        for container in try await docker.listContainers(labels: ["com.amazonaws.ecs.cluster=\(cluster)"]) {
-            try await docker.removeContainer(container.id, force: true)
-        }
-    }
 }

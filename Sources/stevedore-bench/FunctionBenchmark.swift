@@ -60,7 +60,8 @@ struct FunctionBenchmark: AsyncParsableCommand {
             logPath: work + "/agent.log")
         defer {
             agent.stop()
-            Task { try? await cleanUp(docker, cluster: cluster) }
+            // Synchronous: a Task started here would not outlive the process.
+            removeContainers(cluster: cluster)
         }
         while true {
             let listed: ListContainerInstancesResponse = try await client.ecs("ListContainerInstances", ListContainerInstancesRequest(cluster: cluster))
@@ -197,11 +198,6 @@ struct FunctionBenchmark: AsyncParsableCommand {
         return results.sorted()
     }
 
-    func cleanUp(_ docker: DockerClient, cluster: String) async throws {
-        for container in try await docker.listContainers(labels: ["com.amazonaws.ecs.cluster=\(cluster)"]) {
-            try await docker.removeContainer(container.id, force: true)
-        }
-    }
 }
 
 /// A TCP listener on 127.0.0.1 that waits for one connection's first request line.

@@ -83,3 +83,8 @@ func freePort() -> Int {
 func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
+
+/// Removes the containers of a benchmark's cluster (through the docker CLI, synchronously).
+func removeContainers(cluster: String) {
+    _ = try? runProgram("/bin/sh", ["-c", "docker ps -aq --filter label=com.amazonaws.ecs.cluster=\(cluster) | xargs -r docker rm -f"])
+}

@@ -31,6 +31,8 @@ def cluster(data_dir):
     context = type("Cluster", (), {})()
     context.name, context.ecs, context.server, context.agent, context.data_dir = name, ecs, server, agent, data_dir
     yield context
+    # Tests may replace the agent: stop the one running now as well as the first.
+    context.agent.stop()
     agent.stop()
     server.stop()
     remove_cluster_containers(name)

@@ -68,6 +68,16 @@ def test_create_get_list_delete_with_the_aws_cli(ecsd, tmp_path):
                            "--handler", "h", "--role", ROLE, "--zip-file", f"fileb://{bundle}", check=False)
     assert code != 0 and "ResourceConflictException" in err and "Function already exist" in err
 
+    # Versions and aliases through the CLI too.
+    _, out, _ = run_aws(ecsd.endpoint, "lambda", "publish-version", "--function-name", "hello", "--description", "first")
+    assert json.loads(out)["Version"] == "1"
+    _, out, _ = run_aws(ecsd.endpoint, "lambda", "create-alias", "--function-name", "hello", "--name", "prod", "--function-version", "1")
+    assert json.loads(out)["AliasArn"] == "arn:aws:lambda:us-east-1:000000000000:function:hello:prod"
+    _, out, _ = run_aws(ecsd.endpoint, "lambda", "list-aliases", "--function-name", "hello")
+    assert [a["Name"] for a in json.loads(out)["Aliases"]] == ["prod"]
+    _, out, _ = run_aws(ecsd.endpoint, "lambda", "get-function-configuration", "--function-name", "hello", "--qualifier", "prod")
+    assert json.loads(out)["Version"] == "1"
+
     run_aws(ecsd.endpoint, "lambda", "delete-function", "--function-name", "hello")
     code, _, err = run_aws(ecsd.endpoint, "lambda", "get-function", "--function-name", "hello", check=False)
     assert code != 0 and "ResourceNotFoundException" in err and "Function not found" in err

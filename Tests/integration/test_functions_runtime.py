@@ -317,3 +317,17 @@ def test_queued_async_events_survive_kill_9(tmp_path):
         assert sorted(r["requestPayload"]["n"] for r in records) == [0, 1, 2]
     finally:
         cluster.close()
+
+
+def test_an_image_function_that_cannot_start_is_failed(lam):
+    lam.create_function(FunctionName="badimage", PackageType="Image", Role=ROLE,
+                        Code={"ImageUri": "127.0.0.1:1/missing/runtime:latest"})
+    lam.get_waiter("function_active_v2").wait(FunctionName="badimage")
+    with pytest.raises(botocore.exceptions.ClientError):
+        invoke(lam, "badimage")
+    configuration = wait_until(lambda: (lambda c: c if c["State"] == "Failed" else None)(
+        lam.get_function_configuration(FunctionName="badimage")), timeout=20, message="function Failed")
+    assert configuration["StateReasonCode"] == "InvalidImage" and "could not start" in configuration["StateReason"]
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        invoke(lam, "badimage")
+    assert raised.value.response["Error"]["Code"] == "InvalidImageException"

@@ -26,20 +26,25 @@ final class FunctionLogStore: Sendable {
     func append(_ function: String, _ data: Data) {
         let bytes = Array(data)
         logs.withLock { logs in
-            guard var log = logs[function] ?? open(function) else { return }
+            // Taken out of the dictionary so the buffers below are uniquely referenced (no copy per append).
+            guard var log = logs.removeValue(forKey: function) ?? open(function) else { return }
+            defer { logs[function] = log }
             if log.size + bytes.count > rotateBytes {
                 close(log.descriptor)
                 rename(path(function), path(function) + ".1")
-                guard let fresh = open(function) else { return }
+                guard let fresh = open(function) else {
+                    log.descriptor = -1
+                    return
+                }
                 log.descriptor = fresh.descriptor
                 log.size = 0
             }
             bytes.withUnsafeBytes { _ = write(log.descriptor, $0.baseAddress, $0.count) }
             log.size += bytes.count
             log.recent += bytes
-            if log.recent.count > recentBytes { log.recent.removeFirst(log.recent.count - recentBytes) }
+            // Trimmed in halves, not per append: moving 256 KiB for every invocation would dominate.
+            if log.recent.count > 2 * recentBytes { log.recent.removeFirst(log.recent.count - recentBytes) }
             for follower in log.followers.values { follower.yield(bytes) }
-            logs[function] = log
         }
     }
 
@@ -52,7 +57,7 @@ final class FunctionLogStore: Sendable {
             if recent.isEmpty, let data = FileManager.default.contents(atPath: path(function)) {
                 recent = Array(data.suffix(recentBytes))
             }
-            var tail = Array(recent.suffix(tailBytes))
+            var tail = Array(recent.suffix(min(tailBytes, recentBytes)))
             if tail.count < recent.count, let newline = tail.firstIndex(of: 0x0A) { tail.removeFirst(newline + 1) }
             if !tail.isEmpty { continuation.yield(tail) }
             if follow, log != nil {
@@ -63,6 +68,7 @@ final class FunctionLogStore: Sendable {
                     _ = self?.logs.withLock { $0[function]?.followers.removeValue(forKey: id) }
                 }
             } else {
+                if let log { logs[function] = log }
                 continuation.finish()
             }
         }

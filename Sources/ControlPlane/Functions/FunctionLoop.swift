@@ -9,16 +9,18 @@ struct FunctionLoop: Service {
     let code: CodeStore
     let committer: Committer
     let logger: Logger
-    var interval: Duration = .milliseconds(500)
+    /// Held polls are expired on this tick; the rest runs every fourth.
+    var interval: Duration = .milliseconds(125)
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             var ticks = 0
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-                await router.reconcile()
+                await router.expirePolls()
                 ticks += 1
-                if ticks % 600 == 0, let referenced = try? await committer.read({ state, _ in state.referencedCode }) {
+                if ticks % 4 == 0 { await router.reconcile() }
+                if ticks % 2400 == 0, let referenced = try? await committer.read({ state, _ in state.referencedCode }) {
                     code.collect(keeping: referenced)
                 }
             }

@@ -75,7 +75,7 @@ actor FunctionRouter {
 
     struct AgentQueue {
         var invocations: [AgentInvocation] = []
-        var waiter: (token: Int, continuation: CheckedContinuation<[AgentInvocation], Never>)?
+        var waiter: (deadline: ContinuousClock.Instant, continuation: CheckedContinuation<[AgentInvocation], Never>)?
     }
 
     let committer: Committer
@@ -88,8 +88,9 @@ actor FunctionRouter {
     private var executing: [String: Int] = [:]
     private var unreservedExecuting = 0
     private var agentQueues: [String: AgentQueue] = [:]
-    private var nextToken = 0
     private var random = Xoshiro256()
+    /// Environments created before this are a previous process's (see ``reconcile()``).
+    private let startedAt = Date()
     private var targets: [String: (version: UInt64, target: ResolvedFunction)] = [:]
 
     init(committer: Committer, settings: FunctionSettings, logs: FunctionLogStore, logger: Logger) {
@@ -106,17 +107,24 @@ actor FunctionRouter {
         let target = try await resolve(request.reference, qualifier: request.qualifier)
         try admit(target)
         let deadlineMs = Int64(Date().timeIntervalSince1970 * 1000) + Int64(target.spec.timeout) * 1000
-        let dispatch = AgentInvocation(
+        let invocation = AgentInvocation(
             id: request.requestId, environment: "", payload: request.payload, deadline: deadlineMs,
             invokedFunctionArn: target.invokedArn, traceId: request.traceId, clientContext: request.clientContext,
             tailLogs: request.tailLogs)
         let grace = Duration.seconds(target.spec.timeout) + .seconds(settings.startTimeout) + .seconds(5)
         inflight[request.requestId] = Inflight(
-            functionName: target.spec.functionName, reserved: target.reserved != nil, environment: nil, dispatch: dispatch,
+            functionName: target.spec.functionName, reserved: target.reserved != nil, environment: nil, dispatch: invocation,
             executedVersion: target.executedVersion, spec: target.spec, deadline: .now + grace)
+        let id = request.requestId
+        // The common case, a warm environment idle, is dispatched in this same actor turn.
+        let idle = pools[target.spec.poolKey]?.idle.popLast()
         return await withCheckedContinuation { continuation in
-            inflight[request.requestId]?.continuation = continuation
-            Task { await self.place(request.requestId) }
+            inflight[id]?.continuation = continuation
+            if let idle {
+                dispatch(id, to: idle)
+            } else {
+                Task { await self.place(id) }
+            }
         }
     }
 
@@ -230,22 +238,21 @@ actor FunctionRouter {
             queue.waiter = nil
             previous.continuation.resume(returning: [])
         }
-        nextToken += 1
-        let token = nextToken
         return await withCheckedContinuation { continuation in
-            queue.waiter = (token, continuation)
+            // Expired by ``expirePolls()`` (no timer per poll: under load polls return at once).
+            queue.waiter = (.now + .milliseconds(waitMilliseconds), continuation)
             agentQueues[instance] = queue
-            Task {
-                try? await Task.sleep(for: .milliseconds(waitMilliseconds))
-                await self.expirePoll(instance: instance, token: token)
-            }
         }
     }
 
-    private func expirePoll(instance: String, token: Int) {
-        guard let waiter = agentQueues[instance]?.waiter, waiter.token == token else { return }
-        agentQueues[instance]?.waiter = nil
-        waiter.continuation.resume(returning: [])
+    /// Answers polls whose wait is over with an empty batch (run on a short tick).
+    func expirePolls() {
+        let now = ContinuousClock.now
+        for (instance, queue) in agentQueues {
+            guard let waiter = queue.waiter, waiter.deadline <= now else { continue }
+            agentQueues[instance]?.waiter = nil
+            waiter.continuation.resume(returning: [])
+        }
     }
 
     /// Ends every held poll (the control plane is stopping).
@@ -270,6 +277,10 @@ actor FunctionRouter {
                 Task { await self.place(result.id) }
                 continue
             }
+            if result.status == .environmentFailure, item.spec.kind == .image, !item.spec.revisionId.isEmpty {
+                // An image that cannot start is the function's fault: it is Failed until its code changes.
+                markFailed(item.spec, reason: String(decoding: result.payload, as: UTF8.self))
+            }
             // Finished first, so retiring the environment does not fail this invocation again.
             finish(result.id, result, errorType: result.errorType)
             if result.retired { retire(result.environment) } else { becomeIdle(result.environment) }
@@ -280,6 +291,15 @@ actor FunctionRouter {
         queue.invocations = []
         agentQueues[request.containerInstanceArn] = queue
         return batch
+    }
+
+    private func markFailed(_ spec: FunctionEnvironmentSpec, reason: String) {
+        let message = (try? JSONSerialization.jsonObject(with: Data(reason.utf8)) as? [String: Any])?["errorMessage"] as? String ?? reason
+        Task {
+            _ = try? await committer.write { state, mutation throws(AWSError) in
+                state.failFunction(spec.functionName, revisionId: spec.revisionId, reason: message, changes: &mutation.changes)
+            }
+        }
     }
 
     private func finish(_ id: String, _ result: InvocationResult, errorType: String?) {
@@ -327,10 +347,14 @@ actor FunctionRouter {
     /// Notices environments whose task stopped, reaps idle and outdated ones, fails invocations
     /// past their deadline, and stops environments this router does not know (after a restart).
     func reconcile() async {
-        let live = (try? await committer.read { state, now -> [String: (createdAt: Date, stopped: Bool, reason: String?)] in
-            var live: [String: (Date, Bool, String?)] = [:]
+        typealias Live = (createdAt: Date, stopped: Bool, reason: String?, instance: String, poolKey: String, function: String)
+        let live = (try? await committer.read { state, now -> [String: Live] in
+            var live: [String: Live] = [:]
             for record in state.liveEnvironments {
-                live[record.arn] = (record.task.createdAt ?? now, record.desiredStatus == "STOPPED", record.task.stoppedReason)
+                live[record.arn] = (
+                    record.task.createdAt ?? now, record.desiredStatus == "STOPPED", record.task.stoppedReason,
+                    record.task.containerInstanceArn ?? "", record.function?.poolKey ?? "", record.function?.functionName ?? ""
+                )
             }
             return live
         }) ?? [:]
@@ -356,10 +380,13 @@ actor FunctionRouter {
                 pools[environment.poolKey]?.idle.removeAll { $0 == arn }
             }
         }
-        // Environments nobody routes to (placed before a restart of ecsd).
-        let wallNow = Date()
-        for (arn, info) in live where environments[arn] == nil && !info.stopped && wallNow.timeIntervalSince(info.createdAt) > 10 {
-            toStop.append(arn)
+        // Environments placed before this router started (ecsd restarted; the agents kept them):
+        // adopted as idle, so a restart costs no cold starts. An invocation they were still running
+        // finishes first on the agent.
+        for (arn, info) in live where environments[arn] == nil && !info.stopped && info.createdAt < startedAt {
+            environments[arn] = Environment(
+                arn: arn, instance: info.instance, poolKey: info.poolKey, functionName: info.function, busy: nil, idleSince: .now)
+            pools[info.poolKey, default: Pool()].idle.append(arn)
         }
         for key in pools.keys where pools[key]!.idle.isEmpty && pools[key]!.waiting.isEmpty { pools[key] = nil }
         guard !toStop.isEmpty else { return }

@@ -234,11 +234,15 @@ struct LambdaAPI: Sendable {
         }
     }
 
+    /// An X-Ray trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
     static func newTraceId() -> String {
+        func hex(_ value: UInt64, digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
         let epoch = String(Int(Date().timeIntervalSince1970), radix: 16)
-        let random = (0..<3).map { _ in String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }.joined()
-        let parent = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
-        return "Root=1-\(epoch)-\(random);Parent=\(parent);Sampled=0"
+        let random = hex(UInt64.random(in: 0...UInt64.max), digits: 16) + hex(UInt64(UInt32.random(in: 0...UInt32.max)), digits: 8)
+        return "Root=1-\(epoch)-\(random);Parent=\(hex(UInt64.random(in: 0...UInt64.max), digits: 16));Sampled=0"
     }
 
     // MARK: Aliases, layers, concurrency, async configuration, tags

@@ -196,7 +196,7 @@ final class RuntimeEnvironment: @unchecked Sendable {
 
     private func timedOut(_ id: String) {
         guard let current, current.invocation.id == id else { return }
-        let seconds = String(format: "%.2f", Double(spec.timeout))
+        let seconds = Self.twoDecimals(Double(spec.timeout))
         let message = "RequestId: \(id) Error: Task timed out after \(seconds) seconds"
         finish(status: .functionError, payload: Self.errorJSON("Sandbox.Timedout", message), errorType: "Sandbox.Timedout", retire: true)
         retireNow("Sandbox.Timedout")
@@ -224,7 +224,7 @@ final class RuntimeEnvironment: @unchecked Sendable {
         var result = result(state.invocation, status: status, payload: payload, errorType: errorType, retired: retiring, log: log)
         result.durationMs = duration
         result.initDurationMs = state.initDuration
-        result.maxMemoryUsedMB = memoryProbe?()
+        result.maxMemoryUsedMB = maxMemoryUsed()
         sink(result)
         if !retiring && !retired { startNext() }
     }
@@ -243,8 +243,8 @@ final class RuntimeEnvironment: @unchecked Sendable {
         output.removeAll(keepingCapacity: true)
         if let last = text.last, last != 0x0A { text.append(0x0A) }
         let billed = Int(duration.rounded(.up))
-        var report = "REPORT RequestId: \(id)\tDuration: \(String(format: "%.2f", duration)) ms\tBilled Duration: \(max(1, billed)) ms\tMemory Size: \(spec.memory) MB\tMax Memory Used: \(memoryProbe?() ?? 0) MB"
-        if let initDuration = state.initDuration { report += "\tInit Duration: \(String(format: "%.2f", initDuration)) ms" }
+        var report = "REPORT RequestId: \(id)\tDuration: \(Self.twoDecimals(duration)) ms\tBilled Duration: \(max(1, billed)) ms\tMemory Size: \(spec.memory) MB\tMax Memory Used: \(maxMemoryUsed() ?? 0) MB"
+        if let initDuration = state.initDuration { report += "\tInit Duration: \(Self.twoDecimals(initDuration)) ms" }
         if let errorType, errorType == "Sandbox.Timedout" || errorType.hasPrefix("Runtime.") { report += "\tStatus: error\tError Type: \(errorType)" }
         text += Array("END RequestId: \(id)\n\(report)\t\n".utf8)
         return Data(text)
@@ -266,6 +266,24 @@ final class RuntimeEnvironment: @unchecked Sendable {
 
     private func failure(_ invocation: AgentInvocation, type: String, message: String, status: InvocationResult.Status) -> InvocationResult {
         InvocationResult(id: invocation.id, environment: arn, status: status, payload: Self.errorJSON(type, message), errorType: type, retired: true)
+    }
+
+    private var memorySample: (value: Int?, at: NIODeadline)?
+
+    /// The cgroup's peak memory, read at most every 250 ms (a file read per invocation is not free).
+    private func maxMemoryUsed() -> Int? {
+        let now = NIODeadline.now()
+        if let sample = memorySample, now - sample.at < .milliseconds(250) { return sample.value }
+        let value = memoryProbe?()
+        memorySample = (value, now)
+        return value
+    }
+
+    /// `12.34` without Foundation's formatter (this runs for every invocation).
+    static func twoDecimals(_ value: Double) -> String {
+        let hundredths = Int((max(0, value) * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 
     // MARK: Wire helpers

@@ -23,7 +23,10 @@ extension ECSState {
         }
         let definition = Self.environmentDefinition(spec, names: names)
         let group = "function:\(spec.functionName)"
-        let requirements = TaskRequirements(definition: definition, overrides: nil)
+        // Memory is reserved; CPU is a proportional share (cpu shares), not a reservation, so a
+        // host packs environments by memory as Lambda does.
+        var requirements = TaskRequirements(definition: definition, overrides: nil)
+        requirements.cpu = 0
         let request = PlacementRequest(requirements: requirements, count: 1, group: group, rules: [.binpackMemory])
         guard capacity[clusterName] != nil, !(capacity[clusterName]?.isEmpty ?? true) else {
             throw AWSError(
@@ -35,7 +38,7 @@ extension ECSState {
         guard let instance = result.placed.first else {
             throw AWSError(
                 type: "ResourceNotReadyException",
-                message: "No container instance in cluster '\(clusterName)' has \(spec.memory) MB of memory free for an execution environment of \(spec.functionName).",
+                message: "No container instance in cluster '\(clusterName)' can take an execution environment of \(spec.functionName) (\(spec.memory) MB): \(Self.describe(result.closest?.reason)).",
                 httpStatus: 502, extraFields: ["Type": "Service"])
         }
         capacity[clusterName]?.release(requirements, group: group, on: instance, wasRunning: false)
@@ -46,6 +49,17 @@ extension ECSState {
         record.function = spec
         putTask(record, changes: &changes)
         return record
+    }
+
+    static func describe(_ reason: PlacementFailureReason?) -> String {
+        switch reason {
+        case .agent: return "its agent is disconnected"
+        case .memory: return "not enough memory free"
+        case .cpu: return "not enough CPU free"
+        case .draining: return "the instances are draining"
+        case .some(let other): return other.rawValue
+        case nil: return "no instance qualifies"
+        }
     }
 
     /// Stops an environment (idle too long, or its version changed).
