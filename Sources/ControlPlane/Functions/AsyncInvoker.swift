@@ -36,7 +36,7 @@ final class AsyncInvoker: Service, Sendable {
     }
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // A tick, so retries fall due without a wake-up.
