@@ -34,6 +34,8 @@ bench: release
 	.build/release/stevedore-bench api
 	.build/release/stevedore-bench placement
 	.build/release/stevedore-bench runtask
+	.build/release/stevedore-bench agent
+	.build/release/stevedore-bench functions
 
 clean:
 	rm -rf .build .ecsd-dev
