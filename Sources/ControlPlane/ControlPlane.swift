@@ -18,6 +18,7 @@ public struct ControlPlane: Sendable {
     let functionRouter: FunctionRouter
     let asyncInvoker: AsyncInvoker
     let lambda: LambdaAPI
+    let metrics: ServiceMetrics
 
     /// Opens the store, loads the state and registers every API operation.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -33,10 +34,12 @@ public struct ControlPlane: Sendable {
             on: &dispatcher, committer: committer, cache: ReadCache(capacity: configuration.readCacheEntries),
             pollEndpoint: configuration.endpoint)
         SQSOperations.register(on: &dispatcher, committer: committer)
+        ScalingAPI.register(on: &dispatcher, committer: committer)
         self.dispatcher = dispatcher
         let functionLogs = try FunctionLogStore(dataDirectory: configuration.dataDirectory)
         functionRouter = FunctionRouter(committer: committer, settings: configuration.functions, logs: functionLogs, logger: logger)
         asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
+        metrics = ServiceMetrics(usage: usage)
         lambda = LambdaAPI(
             committer: committer, router: functionRouter, code: try CodeStore(dataDirectory: configuration.dataDirectory),
             logs: functionLogs, asyncQueue: asyncInvoker, settings: configuration.functions)
@@ -50,7 +53,8 @@ public struct ControlPlane: Sendable {
                 committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2))),
             maxRequestBytes: configuration.maxRequestBytes,
             agentToken: configuration.agentToken,
-            lambda: lambda)
+            lambda: lambda,
+            metrics: metrics)
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(
@@ -64,8 +68,9 @@ public struct ControlPlane: Sendable {
             committer: committer, interval: configuration.schedulerInterval, agentTimeout: configuration.agentTimeout,
             pruneInterval: 60, logger: logger)
         let functions = FunctionLoop(router: functionRouter, code: lambda.code, committer: committer, logger: logger)
+        let scaling = ScalingLoop(committer: committer, metrics: metrics, settings: configuration.scaling, logger: logger)
         return [
-            StoreService(store: store), scheduler, functions, asyncInvoker, application,
+            StoreService(store: store), scheduler, functions, asyncInvoker, scaling, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
         ]
     }

@@ -22,6 +22,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var agentToken: String?
     /// Limits and policies of functions (the Lambda API).
     public var functions = FunctionSettings()
+    /// How service auto scaling samples and reacts.
+    public var scaling = ScalingSettings()
 
     public init(
         host: String = "127.0.0.1",

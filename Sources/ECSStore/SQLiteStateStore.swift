@@ -24,6 +24,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["container_instances", "tasks", "services", "meta"].map(table),
         // 3: functions, layers, the asynchronous invocation queue, SQS queues and messages.
         ["functions", "layers", "async_events", "queues", "queue_messages"].map(table),
+        // 4: auto scaling: scalable targets, capacity providers, auto scaling groups.
+        ["scalable_targets", "capacity_providers", "auto_scaling_groups"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

@@ -73,6 +73,15 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("function-memory-max"), help: "Largest MemorySize in MB (Lambda before 2020: 3008).")
     var functionMemoryMax = 3008
 
+    @Option(name: .customLong("scaling-resolution"), help: "Seconds per auto scaling datapoint (ECS: 60).")
+    var scalingResolution: Double = 10
+
+    @Option(name: .customLong("scale-out-datapoints"), help: "Datapoints above a target before scaling out (ECS: 3).")
+    var scaleOutDatapoints = 3
+
+    @Option(name: .customLong("scale-in-datapoints"), help: "Datapoints below 90% of a target before scaling in (ECS: 15).")
+    var scaleInDatapoints = 15
+
     @Flag(name: .customLong("no-agent"), help: "With --dev: do not run an agent for this host.")
     var noAgent = false
 
@@ -99,6 +108,9 @@ struct ECSD: AsyncParsableCommand {
         guard circuitBreakerMinThreshold >= 1 else { throw ValidationError("--circuit-breaker-min-threshold must be at least 1.") }
         guard concurrencyLimit >= 1, (0...concurrencyLimit).contains(unreservedConcurrencyMinimum) else {
             throw ValidationError("--concurrency-limit must be at least 1 and --unreserved-concurrency-minimum between 0 and it.")
+        }
+        guard scalingResolution >= 0.2, scaleOutDatapoints >= 1, scaleInDatapoints >= 1 else {
+            throw ValidationError("--scaling-resolution must be at least 0.2 s and the datapoint counts at least 1.")
         }
         guard functionMemoryMax >= 128 else { throw ValidationError("--function-memory-max must be at least 128.") }
         guard asyncRetryDelay >= 0, functionIdleTimeout >= 1 else {
@@ -162,6 +174,9 @@ struct ECSD: AsyncParsableCommand {
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
         settings.functions = try functionSettings()
+        settings.scaling.resolution = scalingResolution
+        settings.scaling.scaleOutDatapoints = scaleOutDatapoints
+        settings.scaling.scaleInDatapoints = scaleInDatapoints
         let configuration = settings
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev

@@ -50,6 +50,16 @@ SERVICES = {
             "TagResource", "UntagResource", "ListTags",
         ],
     ),
+    "application-autoscaling": (
+        "application-autoscaling/2016-02-06/service-2.json.gz",
+        "Sources/ECSCore/Generated/ApplicationAutoScalingShapes.swift",
+        "AAS",
+        [
+            "RegisterScalableTarget", "DeregisterScalableTarget", "DescribeScalableTargets", "PutScalingPolicy",
+            "DeleteScalingPolicy", "DescribeScalingPolicies", "PutScheduledAction", "DeleteScheduledAction",
+            "DescribeScheduledActions", "DescribeScalingActivities",
+        ],
+    ),
     "sqs": (
         "sqs/2012-11-05/service-2.json.gz",
         "Sources/ECSCore/Generated/SQSShapes.swift",

@@ -15,6 +15,7 @@ struct APIServer {
     /// When set, agents must present it (`X-Stevedore-Agent-Token`).
     let agentToken: String?
     let lambda: LambdaAPI
+    let metrics: ServiceMetrics
 
     /// Operations only agents make; they need the agent token when one is configured.
     static let agentOperations: Set<String> = [
@@ -59,6 +60,16 @@ struct APIServer {
             await handleInvocationResults(request)
         }
         lambda.register(on: router)
+        router.put(RouterPath(AgentProtocol.scalingAlarmsPath)) { request, _ -> Response in
+            await handlePutAlarm(request)
+        }
+        router.get(RouterPath(AgentProtocol.scalingAlarmsPath)) { _, _ -> Response in
+            let alarms = (try? await agents.committer.read { state, _ in state.scalableTargets.values.flatMap { $0.alarms.values } }) ?? []
+            struct List: Encodable { var MetricAlarms: [ScalingAlarm] }
+            return Self.response(
+                APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(List(MetricAlarms: alarms))),
+                requestId: nil)
+        }
         return router
     }
 
@@ -204,6 +215,22 @@ struct APIServer {
             })
     }
 
+    /// A step-scaling alarm, in CloudWatch PutMetricAlarm's field names (AlarmName, MetricName,
+    /// ComparisonOperator, Threshold, EvaluationPeriods, AlarmActions; the rest is accepted and ignored).
+    func handlePutAlarm(_ request: Request) async -> Response {
+        var request = request
+        do throws(AWSError) {
+            guard let body = try? await request.collectBody(upTo: 1 << 16) else {
+                throw AWSError(type: "SerializationException", message: "The alarm body could not be read.")
+            }
+            let alarm = try AWSJSONCodec.decode(ScalingAlarm.self, from: Array(body.readableBytesView))
+            try await agents.committer.write { state, mutation throws(AWSError) in try state.putScalingAlarm(alarm, changes: &mutation.changes) }
+            return Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{}".utf8)), requestId: nil)
+        } catch {
+            return Self.response(.error(error, contentType: "application/json"), requestId: nil)
+        }
+    }
+
     func handleServiceMetrics(_ request: Request) async -> Response {
         let query = request.uri.queryParameters
         let cluster = query["cluster"].map(String.init) ?? "default"
@@ -222,11 +249,18 @@ struct APIServer {
         }
         struct Series: Encodable {
             var service: String
+            /// The agents' samples, averaged per second.
             var points: [UsageStore.ServicePoint]
+            /// What scaling policies evaluate: one per scaling period.
+            var datapoints: [ServiceMetrics.Datapoint]
         }
-        let points = await agents.usage.points(service: arn)
+        let since = request.uri.queryParameters.get("since", as: Double.self).map { Date(timeIntervalSince1970: $0) }
+        let points = await agents.usage.points(service: arn, since: since)
+        let datapoints = await metrics.datapoints(service: arn).filter { since == nil || $0.at >= since! }
         return Self.response(
-            APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(Series(service: arn, points: points))),
+            APIResponse(
+                status: 200, headers: [("Content-Type", "application/json")],
+                body: AWSJSONCodec.encode(Series(service: arn, points: points, datapoints: datapoints))),
             requestId: nil)
     }
 

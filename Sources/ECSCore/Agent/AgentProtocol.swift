@@ -160,4 +160,6 @@ extension AgentProtocol {
     /// `GET /v1/metrics/services?cluster=&service=`: a service's utilisation series.
     public static let serviceMetricsPath = "/v1/metrics/services"
     public static let tokenHeader = "X-Stevedore-Agent-Token"
+    /// `PUT`/`GET`: step-scaling alarms (CloudWatch's PutMetricAlarm role).
+    public static let scalingAlarmsPath = "/v1/scaling/alarms"
 }

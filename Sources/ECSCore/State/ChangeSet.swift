@@ -15,6 +15,9 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case asyncEvents = "async_events"
     case queues
     case queueMessages = "queue_messages"
+    case scalableTargets = "scalable_targets"
+    case capacityProviders = "capacity_providers"
+    case autoScalingGroups = "auto_scaling_groups"
 }
 
 /// A value the store keeps: its table and its primary key.

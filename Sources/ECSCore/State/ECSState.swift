@@ -40,6 +40,11 @@ public struct ECSState: Sendable {
     /// Messages by queue name and message id.
     public internal(set) var queueMessages: [String: [String: QueueMessageRecord]] = [:]
 
+    // Auto scaling.
+    public var scalingSettings = ScalingSettings()
+    /// By ``ScalableTargetRecord/key(_:_:_:)``.
+    public internal(set) var scalableTargets: [String: ScalableTargetRecord] = [:]
+
     public init(names: ResourceNames) {
         self.names = names
     }
@@ -86,6 +91,10 @@ public struct ECSState: Sendable {
         for body in rows[.queueMessages] ?? [] {
             let record = try RecordCoding.decode(QueueMessageRecord.self, from: body)
             state.queueMessages[record.queue, default: [:]][record.id] = record
+        }
+        for body in rows[.scalableTargets] ?? [] {
+            let record = try RecordCoding.decode(ScalableTargetRecord.self, from: body)
+            state.scalableTargets[record.recordKey] = record
         }
         var scratch = ChangeSet()
         for body in rows[.containerInstances] ?? [] {

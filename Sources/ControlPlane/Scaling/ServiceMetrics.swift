@@ -1,0 +1,47 @@
+import ECSCore
+import Foundation
+
+/// Per-service datapoints at the scaling resolution: the average of the agents' utilisation
+/// samples (``UsageStore``) over each period. Memory only: after a restart, policies wait for
+/// fresh datapoints before acting, as an alarm without data would.
+actor ServiceMetrics {
+    struct Datapoint: Codable, Sendable, Equatable {
+        var at: Date
+        var cpuUtilization: Double
+        var memoryUtilization: Double
+        var tasks: Int
+    }
+
+    let usage: UsageStore
+    let retention: Int
+    private var series: [String: [Datapoint]] = [:]
+
+    init(usage: UsageStore, retention: Int = 360) {
+        self.usage = usage
+        self.retention = retention
+    }
+
+    /// Closes the period ending at `now` for each service: one datapoint, if it had samples.
+    func collect(services: [String], now: Date, resolution: TimeInterval) async {
+        for service in services {
+            let points = await usage.points(service: service, since: now.addingTimeInterval(-resolution))
+            guard !points.isEmpty else { continue }
+            let count = Double(points.count)
+            let datapoint = Datapoint(
+                at: now, cpuUtilization: points.reduce(0) { $0 + $1.cpuUtilization } / count,
+                memoryUtilization: points.reduce(0) { $0 + $1.memoryUtilization } / count, tasks: points.last?.tasks ?? 0)
+            var list = series[service] ?? []
+            list.append(datapoint)
+            if list.count > retention { list.removeFirst(list.count - retention) }
+            series[service] = list
+        }
+    }
+
+    func datapoints(service: String) -> [Datapoint] { series[service] ?? [] }
+
+    /// Values of one metric (`CPUUtilization`/`ECSServiceAverageCPUUtilization`, or memory), oldest first.
+    func values(service: String, metric: String) -> [Double] {
+        let memory = metric.contains("Memory")
+        return (series[service] ?? []).map { memory ? $0.memoryUtilization : $0.cpuUtilization }
+    }
+}

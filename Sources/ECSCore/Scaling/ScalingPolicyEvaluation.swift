@@ -1,0 +1,121 @@
+import Foundation
+
+/// How quickly scaling reacts: the metric resolution and the datapoints a breach must last.
+public struct ScalingSettings: Sendable, Equatable {
+    /// Seconds per datapoint (ECS: 60).
+    public var resolution: TimeInterval = 10
+    /// Consecutive datapoints above the target before scaling out (ECS: 3 of 60 s). With 10 s
+    /// datapoints a sustained breach is acted on within about 30-40 s.
+    public var scaleOutDatapoints = 3
+    /// Consecutive datapoints below 90% of the target before scaling in (ECS: 15 of 60 s).
+    public var scaleInDatapoints = 15
+    /// Cooldowns when a policy sets none (Application Auto Scaling's default for ECS: 300 s).
+    public var defaultCooldown: TimeInterval = 300
+
+    public init() {}
+}
+
+/// A scaling decision: the new capacity and why, in Application Auto Scaling's words.
+public struct ScalingDecision: Sendable, Equatable {
+    public var capacity: Int
+    public var cause: String
+    public var scaleOut: Bool
+}
+
+/// Target tracking as Application Auto Scaling does it, on datapoints Stevedore computes itself:
+/// scale out when the last `scaleOutDatapoints` are above the target, to
+/// ceil(capacity × metric ÷ target); scale in when the last `scaleInDatapoints` are below 90% of
+/// it; respect min/max, cooldowns, DisableScaleIn and suspended states.
+public enum ScalingPolicyEvaluation {
+    public static func targetTracking(
+        policy: AASScalingPolicy,
+        target: AASScalableTarget,
+        capacity: Int,
+        datapoints: [Double],
+        lastScaleOut: Date?,
+        lastScaleIn: Date?,
+        now: Date,
+        settings: ScalingSettings
+    ) -> ScalingDecision? {
+        guard let configuration = policy.TargetTrackingScalingPolicyConfiguration, configuration.TargetValue > 0 else { return nil }
+        let goal = configuration.TargetValue
+        let high = alarmName(policy, "AlarmHigh")
+        let low = alarmName(policy, "AlarmLow")
+        let scaleOutCooldown = TimeInterval(configuration.ScaleOutCooldown ?? Int(settings.defaultCooldown))
+        let scaleInCooldown = TimeInterval(configuration.ScaleInCooldown ?? Int(settings.defaultCooldown))
+        let suspended = target.SuspendedState
+        let recentOut = datapoints.suffix(settings.scaleOutDatapoints)
+        if recentOut.count == settings.scaleOutDatapoints, recentOut.allSatisfy({ $0 > goal }),
+            suspended?.DynamicScalingOutSuspended != true
+        {
+            let metric = recentOut.reduce(0, +) / Double(recentOut.count)
+            let wanted = min(target.MaxCapacity, max(target.MinCapacity, Int((Double(max(capacity, 1)) * metric / goal).rounded(.up))))
+            guard wanted > capacity else { return nil }
+            if let last = lastScaleOut, now.timeIntervalSince(last) < scaleOutCooldown { return nil }
+            return ScalingDecision(
+                capacity: wanted, cause: "monitor alarm \(high) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: true)
+        }
+        let recentIn = datapoints.suffix(settings.scaleInDatapoints)
+        if configuration.DisableScaleIn != true, suspended?.DynamicScalingInSuspended != true,
+            recentIn.count == settings.scaleInDatapoints, recentIn.allSatisfy({ $0 < goal * 0.9 })
+        {
+            let metric = recentIn.reduce(0, +) / Double(recentIn.count)
+            let wanted = min(target.MaxCapacity, max(target.MinCapacity, Int((Double(capacity) * metric / goal).rounded(.up))))
+            guard wanted < capacity else { return nil }
+            if let last = lastScaleIn, now.timeIntervalSince(last) < scaleInCooldown { return nil }
+            if let last = lastScaleOut, now.timeIntervalSince(last) < scaleOutCooldown { return nil }
+            return ScalingDecision(
+                capacity: wanted, cause: "monitor alarm \(low) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: false)
+        }
+        // Outside min/max (they changed): bring capacity back within them.
+        if capacity < target.MinCapacity || capacity > target.MaxCapacity {
+            let wanted = min(target.MaxCapacity, max(target.MinCapacity, capacity))
+            return ScalingDecision(capacity: wanted, cause: "minimum or maximum capacity changed", scaleOut: wanted > capacity)
+        }
+        return nil
+    }
+
+    /// Step scaling on an alarm of ours: the adjustment whose interval (relative to the
+    /// threshold) contains `breach` (metric − threshold).
+    public static func stepScaling(
+        policy: AASScalingPolicy,
+        target: AASScalableTarget,
+        capacity: Int,
+        breach: Double,
+        lastAction: Date?,
+        now: Date,
+        alarm: String,
+        settings: ScalingSettings
+    ) -> ScalingDecision? {
+        guard let configuration = policy.StepScalingPolicyConfiguration, let steps = configuration.StepAdjustments else { return nil }
+        if let last = lastAction, now.timeIntervalSince(last) < TimeInterval(configuration.Cooldown ?? Int(settings.defaultCooldown)) {
+            return nil
+        }
+        guard
+            let step = steps.first(where: { step in
+                (step.MetricIntervalLowerBound.map { breach >= $0 } ?? true) && (step.MetricIntervalUpperBound.map { breach < $0 } ?? true)
+            })
+        else { return nil }
+        var wanted: Int
+        switch configuration.AdjustmentType ?? .changeInCapacity {
+        case .changeInCapacity:
+            wanted = capacity + step.ScalingAdjustment
+        case .exactCapacity:
+            wanted = step.ScalingAdjustment
+        case .percentChangeInCapacity:
+            var change = Int((Double(capacity) * Double(step.ScalingAdjustment) / 100).rounded(.towardZero))
+            if let minimum = configuration.MinAdjustmentMagnitude, abs(change) < minimum { change = change < 0 ? -minimum : minimum }
+            wanted = capacity + change
+        }
+        if step.ScalingAdjustment > 0, target.SuspendedState?.DynamicScalingOutSuspended == true { return nil }
+        if step.ScalingAdjustment < 0, target.SuspendedState?.DynamicScalingInSuspended == true { return nil }
+        wanted = min(target.MaxCapacity, max(target.MinCapacity, wanted))
+        guard wanted != capacity else { return nil }
+        return ScalingDecision(
+            capacity: wanted, cause: "monitor alarm \(alarm) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: wanted > capacity)
+    }
+
+    static func alarmName(_ policy: AASScalingPolicy, _ kind: String) -> String {
+        policy.Alarms?.first { $0.AlarmName.contains(kind) }?.AlarmName ?? "TargetTracking-\(policy.ResourceId)-\(kind)"
+    }
+}
