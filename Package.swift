@@ -51,7 +51,7 @@ let package = Package(
         // The control plane: HTTP server, operation handlers, the committer and background loops.
         .target(
             name: "ControlPlane",
-            dependencies: ["ECSCore", "ECSAPI", "ECSStore", hummingbird, logging, serviceLifecycle]
+            dependencies: ["ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", hummingbird, logging, serviceLifecycle]
         ),
         // The node agent: ecs.config, the control-plane link and work channel, task engines.
         .target(

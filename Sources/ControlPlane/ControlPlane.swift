@@ -54,7 +54,8 @@ public struct ControlPlane: Sendable {
             maxRequestBytes: configuration.maxRequestBytes,
             agentToken: configuration.agentToken,
             lambda: lambda,
-            metrics: metrics)
+            metrics: metrics,
+            capacity: CapacityAPI(committer: committer))
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(
@@ -69,8 +70,16 @@ public struct ControlPlane: Sendable {
             pruneInterval: 60, logger: logger)
         let functions = FunctionLoop(router: functionRouter, code: lambda.code, committer: committer, logger: logger)
         let scaling = ScalingLoop(committer: committer, metrics: metrics, settings: configuration.scaling, logger: logger)
+        let launcher = InstanceLauncher(
+            settings: InstanceLauncher.Settings(
+                agentBinary: configuration.agentBinary, directory: configuration.dataDirectory + "/launcher", endpoint: configuration.endpoint,
+                agentToken: configuration.agentToken),
+            logger: logger)
+        let capacity = CapacityLoop(
+            committer: committer, launcher: launcher, interval: configuration.capacityInterval,
+            scaleInAfter: configuration.capacityScaleInAfter, logger: logger)
         return [
-            StoreService(store: store), scheduler, functions, asyncInvoker, scaling, application,
+            StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
         ]
     }

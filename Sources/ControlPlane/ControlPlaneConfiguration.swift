@@ -24,6 +24,15 @@ public struct ControlPlaneConfiguration: Sendable {
     public var functions = FunctionSettings()
     /// How service auto scaling samples and reacts.
     public var scaling = ScalingSettings()
+    /// How often cluster auto scaling evaluates capacity providers and reconciles groups.
+    public var capacityInterval: Duration = .seconds(1)
+    /// How long a provider's reservation stays below target before instances are removed (ECS: 15 minutes).
+    public var capacityScaleInAfter: TimeInterval = 300
+    /// The `ecs-agent` the local launcher starts: by default the one beside `ecsd`.
+    public var agentBinary: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("ecs-agent").path
+    }()
 
     public init(
         host: String = "127.0.0.1",

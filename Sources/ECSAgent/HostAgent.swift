@@ -15,7 +15,8 @@ public struct HostAgent: Sendable {
     }
 
     public func run() async throws {
-        let host = try HostResources.read(reservedMemory: configuration.reservedMemory)
+        var host = try HostResources.read(reservedMemory: configuration.reservedMemory)
+        if let id = configuration.instanceId { host.instanceId = id }
         let docker = try await connectToDocker()
         logger.notice(
             "agent starting",

@@ -82,6 +82,12 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("scale-in-datapoints"), help: "Datapoints below 90% of a target before scaling in (ECS: 15).")
     var scaleInDatapoints = 15
 
+    @Option(name: .customLong("capacity-scale-in-after"), help: "Seconds a capacity provider's reservation stays below target before its group shrinks (ECS: 900).")
+    var capacityScaleInAfter: Double = 300
+
+    @Option(name: .customLong("agent-binary"), help: "The ecs-agent the local auto scaling group launcher starts (default: beside ecsd).")
+    var agentBinary: String?
+
     @Flag(name: .customLong("no-agent"), help: "With --dev: do not run an agent for this host.")
     var noAgent = false
 
@@ -112,6 +118,7 @@ struct ECSD: AsyncParsableCommand {
         guard scalingResolution >= 0.2, scaleOutDatapoints >= 1, scaleInDatapoints >= 1 else {
             throw ValidationError("--scaling-resolution must be at least 0.2 s and the datapoint counts at least 1.")
         }
+        guard capacityScaleInAfter >= 0 else { throw ValidationError("--capacity-scale-in-after must be 0 or more seconds.") }
         guard functionMemoryMax >= 128 else { throw ValidationError("--function-memory-max must be at least 128.") }
         guard asyncRetryDelay >= 0, functionIdleTimeout >= 1 else {
             throw ValidationError("--async-retry-delay must be 0 or more and --function-idle-timeout at least 1 second.")
@@ -177,6 +184,8 @@ struct ECSD: AsyncParsableCommand {
         settings.scaling.resolution = scalingResolution
         settings.scaling.scaleOutDatapoints = scaleOutDatapoints
         settings.scaling.scaleInDatapoints = scaleInDatapoints
+        settings.capacityScaleInAfter = capacityScaleInAfter
+        if let agentBinary { settings.agentBinary = agentBinary }
         let configuration = settings
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev

@@ -88,6 +88,13 @@ enum ECSOperations {
             try state.submitContainerStateChange(input, now: m.now, changes: &m.changes)
         }
 
+        // Capacity providers
+        write("CreateCapacityProvider") { state, input, m, _ in try state.createCapacityProvider(input, changes: &m.changes) }
+        write("UpdateCapacityProvider") { state, input, m, _ in try state.updateCapacityProvider(input, changes: &m.changes) }
+        write("DeleteCapacityProvider") { state, input, m, _ in try state.deleteCapacityProvider(input, changes: &m.changes) }
+        read("DescribeCapacityProviders") { state, input in try state.describeCapacityProviders(input) }
+        write("PutClusterCapacityProviders") { state, input, m, _ in try state.putClusterCapacityProviders(input, changes: &m.changes) }
+
         // Services
         write("CreateService") { state, input, m, _ in
             try state.createService(input, now: m.now, using: &m.random, changes: &m.changes)

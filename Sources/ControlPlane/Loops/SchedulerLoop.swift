@@ -33,6 +33,7 @@ struct SchedulerLoop: Service {
         do {
             try await committer.write { state, mutation throws(AWSError) in
                 state.reconcileServices(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+                state.placeProvisioningTasks(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
                 if pruning {
                     state.pruneStopped(now: mutation.now, retention: state.settings.stoppedRetention, changes: &mutation.changes)
                 }

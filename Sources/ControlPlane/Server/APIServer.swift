@@ -16,6 +16,7 @@ struct APIServer {
     let agentToken: String?
     let lambda: LambdaAPI
     let metrics: ServiceMetrics
+    let capacity: CapacityAPI
 
     /// Operations only agents make; they need the agent token when one is configured.
     static let agentOperations: Set<String> = [
@@ -60,6 +61,7 @@ struct APIServer {
             await handleInvocationResults(request)
         }
         lambda.register(on: router)
+        capacity.register(on: router)
         router.put(RouterPath(AgentProtocol.scalingAlarmsPath)) { request, _ -> Response in
             await handlePutAlarm(request)
         }

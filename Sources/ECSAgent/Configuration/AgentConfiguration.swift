@@ -35,6 +35,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var engineAuthData: String?
     /// Shared secret ecsd may require at registration (`ECS_AGENT_REGISTRATION_TOKEN`).
     public var registrationToken: String?
+    /// The instance id to register with (`ECS_INSTANCE_ID`, a Stevedore key): auto scaling group
+    /// launchers set it so the control plane knows which group instance joined.
+    public var instanceId: String?
     /// How often the agent samples container statistics for auto scaling.
     public var statsInterval: Duration = .seconds(10)
     /// The address published host ports bind to (`ECS_HOST_PORT_BIND_IP`, a Stevedore key).
@@ -187,6 +190,13 @@ public struct AgentConfiguration: Sendable, Equatable {
         if let value = string("ECS_HOST_PORT_BIND_IP") {
             let octets = value.split(separator: ".").compactMap { UInt8($0) }
             if octets.count == 4 { configuration.hostPortBindIP = value } else { warn("ECS_HOST_PORT_BIND_IP", "an IPv4 address such as 127.0.0.1") }
+        }
+        if let value = string("ECS_INSTANCE_ID") {
+            if (1...64).contains(value.count), value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                configuration.instanceId = value
+            } else {
+                warn("ECS_INSTANCE_ID", "up to 64 letters, digits, hyphens and underscores, e.g. i-0123456789abcdef0")
+            }
         }
         if let value = string("ECS_STATS_INTERVAL") {
             if let duration = parseDuration(value), duration >= .seconds(1) { configuration.statsInterval = duration } else {

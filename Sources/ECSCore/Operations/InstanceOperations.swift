@@ -87,6 +87,7 @@ extension ECSState {
         instance.status = "ACTIVE"
         instance.statusReason = nil
         instance.agentUpdateStatus = nil
+        linkToGroup(&instance, cluster: clusterName, changes: &changes)
         let arn = instance.containerInstanceArn!
         lastContact[arn] = now
         putInstance(instance, changes: &changes)

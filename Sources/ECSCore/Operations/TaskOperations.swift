@@ -11,6 +11,8 @@ struct LaunchSpec {
     var tags: [ResourceTag]
     var launchType: LaunchType?
     var enableExecuteCommand: Bool
+    /// How to place it later, should it have to wait in PROVISIONING.
+    var pending: PendingPlacement?
 }
 
 extension ECSState {
@@ -51,10 +53,17 @@ extension ECSState {
         let group = request.group ?? "family:\(definition.family ?? "")"
         guard group.count <= 255 else { throw .invalidParameter("group can be at most 255 characters.") }
         try TagRules.validate(request.tags ?? [])
-        guard let clusterCapacity = capacity[clusterName], !clusterCapacity.isEmpty else {
+        let providers = capacityProviderFilter(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
+        if let providers {
+            for name in providers where !(cluster.capacityProviders ?? []).contains(name) {
+                throw .invalidParameter(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: \(name). Associate it with PutClusterCapacityProviders first.")
+            }
+        }
+        // Through capacity providers, tasks wait in PROVISIONING for capacity; otherwise they need an instance now.
+        if providers == nil, capacity[clusterName]?.isEmpty ?? true {
             throw .invalidParameter("No Container Instances were found in your cluster.")
         }
-        _ = clusterCapacity
 
         var placement = try placementRequest(
             definition: definition,
@@ -65,20 +74,31 @@ extension ECSState {
             constraints: request.placementConstraints ?? [],
             defaultRules: [.random]
         )
-        placement.capacityProviders = capacityProviderFilter(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
-        let result = PlacementEngine.place(placement, capacity: &capacity[clusterName]!, using: &generator)
-        // The engine reserved capacity for each placement; putTask takes it over per task.
-        for arn in result.placed {
-            capacity[clusterName]?.release(placement.requirements, group: group, on: arn, wasRunning: false)
+        placement.capacityProviders = providers
+        var result = PlacementResult(placed: [], failures: [])
+        if capacity[clusterName]?.isEmpty == false {
+            result = PlacementEngine.place(placement, capacity: &capacity[clusterName]!, using: &generator)
+            // The engine reserved capacity for each placement; putTask takes it over per task.
+            for arn in result.placed {
+                capacity[clusterName]?.release(placement.requirements, group: group, on: arn, wasRunning: false)
+            }
         }
         var started: [ECSTask] = []
         let spec = LaunchSpec(
             definition: definition, overrides: request.overrides, group: group, startedBy: startedBy,
             serviceArn: nil, clientToken: request.clientToken, tags: request.tags ?? [],
-            launchType: request.launchType, enableExecuteCommand: request.enableExecuteCommand ?? false)
+            launchType: request.launchType, enableExecuteCommand: request.enableExecuteCommand ?? false,
+            pending: providers.map { PendingPlacement(
+                strategies: request.placementStrategy ?? [], constraints: request.placementConstraints ?? [], capacityProviders: $0.sorted(), since: now) })
         for instanceArn in result.placed {
             let record = launchTask(spec, requirements: placement.requirements, on: instanceArn, cluster: cluster, now: now, using: &generator, changes: &changes)
             started.append(taskView(record))
+        }
+        if spec.pending != nil {
+            for _ in result.placed.count..<count {
+                let record = launchTask(spec, requirements: placement.requirements, on: nil, cluster: cluster, now: now, using: &generator, changes: &changes)
+                started.append(taskView(record))
+            }
         }
         if let token = request.clientToken { clientTokens[token] = started.compactMap(\.taskArn) }
         return RunTaskResponse(tasks: started, failures: started.count < count ? result.failures : [])
@@ -128,11 +148,12 @@ extension ECSState {
         return StartTaskResponse(tasks: started, failures: failures)
     }
 
-    /// Creates a PENDING task on an instance and queues it for the instance's agent.
+    /// Creates a PENDING task on an instance and queues it for the instance's agent; without an
+    /// instance, a PROVISIONING task that waits for capacity (``placeProvisioningTasks``).
     mutating func launchTask(
         _ spec: LaunchSpec,
         requirements: TaskRequirements,
-        on instanceArn: String,
+        on instanceArn: String?,
         cluster: Cluster,
         now: Date,
         using generator: inout some RandomNumberGenerator,
@@ -141,7 +162,7 @@ extension ECSState {
         let clusterName = cluster.clusterName ?? ""
         let id = Identifiers.hex32(using: &generator)
         let taskArn = names.task(cluster: clusterName, id: id)
-        let instance = instances[instanceArn]
+        let instance = instanceArn.flatMap { instances[$0] }
         let attribute = { (name: String) in (instance?.attributes ?? []).first { $0.name == name }?.value }
         let overrides = Dictionary(
             (spec.overrides?.containerOverrides ?? []).compactMap { o in o.name.map { ($0, o) } },
@@ -171,6 +192,7 @@ extension ECSState {
             attachments: [],
             attributes: attribute("ecs.cpu-architecture").map { [Attribute(name: "ecs.cpu-architecture", value: $0)] } ?? [],
             availabilityZone: attribute("ecs.availability-zone") ?? nil,
+            capacityProviderName: instance?.capacityProviderName,
             clusterArn: cluster.clusterArn,
             containerInstanceArn: instanceArn,
             containers: containers,
@@ -180,7 +202,7 @@ extension ECSState {
             enableExecuteCommand: spec.enableExecuteCommand,
             group: spec.group,
             healthStatus: .unknown,
-            lastStatus: "PENDING",
+            lastStatus: instanceArn == nil ? "PROVISIONING" : "PENDING",
             launchType: spec.launchType == .external ? .external : .ec2,
             memory: spec.overrides?.memory ?? spec.definition.memory,
             overrides: taskOverrides,
@@ -190,16 +212,17 @@ extension ECSState {
             taskDefinitionArn: spec.definition.taskDefinitionArn,
             version: 1
         )
-        let record = TaskRecord(
+        var record = TaskRecord(
             task: task,
-            assignmentSequence: nextAssignmentSequence(changes: &changes),
+            assignmentSequence: instanceArn == nil ? 0 : nextAssignmentSequence(changes: &changes),
             serviceArn: spec.serviceArn,
             clientToken: spec.clientToken,
             requirements: requirements
         )
+        record.provisioning = instanceArn == nil ? spec.pending : nil
         putTask(record, changes: &changes)
         if !spec.tags.isEmpty { replaceTags(of: taskArn, with: spec.tags, changes: &changes) }
-        changes.assignedInstances.insert(instanceArn)
+        if let instanceArn { changes.assignedInstances.insert(instanceArn) }
         return record
     }
 

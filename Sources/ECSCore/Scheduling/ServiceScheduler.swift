@@ -228,6 +228,7 @@ extension ECSState {
         else { return }
         request.capacityProviders = capacityProviderFilter(
             deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType)
+        let providers = request.capacityProviders
         var placed: [String] = []
         var closest: (arn: String, reason: PlacementFailureReason)?
         if let instance {
@@ -243,17 +244,29 @@ extension ECSState {
         let spec = LaunchSpec(
             definition: definition, overrides: nil, group: group, startedBy: deployment.id, serviceArn: record.arn,
             clientToken: nil, tags: record.service.propagateTags == .service ? (tags[record.arn] ?? []) : [],
-            launchType: deployment.launchType, enableExecuteCommand: record.service.enableExecuteCommand ?? false)
+            launchType: deployment.launchType, enableExecuteCommand: record.service.enableExecuteCommand ?? false,
+            pending: providers.map { PendingPlacement(
+                strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
+                capacityProviders: $0.sorted(), since: pass.now) })
         var started: [String] = []
         for arn in placed {
             let task = launchTask(spec, requirements: request.requirements, on: arn, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
             started.append(ARN(task.arn)?.lastPathComponent ?? task.arn)
         }
+        // Through capacity providers, the rest wait in PROVISIONING while managed scaling adds instances.
+        var waiting = 0
+        if spec.pending != nil, instance == nil, placed.count < count {
+            for _ in placed.count..<count {
+                let task = launchTask(spec, requirements: request.requirements, on: nil, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
+                started.append(ARN(task.arn)?.lastPathComponent ?? task.arn)
+                waiting += 1
+            }
+        }
         if !started.isEmpty {
             pass.events.append("has started \(started.count) tasks: \(started.map { "(task \($0))" }.joined(separator: " ")).")
             pass.changed = true
         }
-        if placed.count < count {
+        if placed.count + waiting < count {
             let detail: String
             if let closest {
                 let id = ARN(closest.arn)?.lastPathComponent ?? closest.arn

@@ -44,6 +44,13 @@ public struct ECSState: Sendable {
     public var scalingSettings = ScalingSettings()
     /// By ``ScalableTargetRecord/key(_:_:_:)``.
     public internal(set) var scalableTargets: [String: ScalableTargetRecord] = [:]
+    /// Capacity providers by name, including INACTIVE (deleted) ones.
+    public internal(set) var capacityProviders: [String: CapacityProviderRecord] = [:]
+    public internal(set) var autoScalingGroups: [String: AutoScalingGroupRecord] = [:]
+    /// Since when each provider's reservation has been below its target (memory only).
+    var capacityLowSince: [String: Date] = [:]
+    /// Tasks waiting in PROVISIONING.
+    var provisioningTasks: Set<String> = []
 
     public init(names: ResourceNames) {
         self.names = names
@@ -95,6 +102,14 @@ public struct ECSState: Sendable {
         for body in rows[.scalableTargets] ?? [] {
             let record = try RecordCoding.decode(ScalableTargetRecord.self, from: body)
             state.scalableTargets[record.recordKey] = record
+        }
+        for body in rows[.capacityProviders] ?? [] {
+            let record = try RecordCoding.decode(CapacityProviderRecord.self, from: body)
+            state.capacityProviders[record.recordKey] = record
+        }
+        for body in rows[.autoScalingGroups] ?? [] {
+            let record = try RecordCoding.decode(AutoScalingGroupRecord.self, from: body)
+            state.autoScalingGroups[record.recordKey] = record
         }
         var scratch = ChangeSet()
         for body in rows[.containerInstances] ?? [] {

@@ -47,6 +47,7 @@ extension ECSState {
         tasksByCluster[cluster, default: []].insert(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
         if let service = record.serviceArn { tasksByService[service, default: []].insert(arn) }
+        if record.lastStatus == "PROVISIONING" { provisioningTasks.insert(arn) } else { provisioningTasks.remove(arn) }
 
         let group = record.task.group ?? ""
         let wasHolding = old?.holdsResources ?? false
@@ -71,6 +72,7 @@ extension ECSState {
         tasksByCluster[clusterName(ofTask: record)]?.remove(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance]?.remove(arn) }
         if let service = record.serviceArn { tasksByService[service]?.remove(arn) }
+        provisioningTasks.remove(arn)
         if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }
         if record.holdsResources, let instance = record.task.containerInstanceArn {
             capacity[clusterName(ofTask: record)]?.release(

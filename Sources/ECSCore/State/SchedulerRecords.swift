@@ -13,6 +13,8 @@ public struct TaskRecord: StoredRecord, Equatable {
     public var requirements: TaskRequirements
     /// Set for a function's execution environment.
     public var function: FunctionEnvironmentSpec?
+    /// Set while it waits in PROVISIONING for capacity.
+    public var provisioning: PendingPlacement?
 
     public init(
         task: ECSTask,
