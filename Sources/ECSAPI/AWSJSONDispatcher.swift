@@ -50,9 +50,10 @@ public struct AWSJSONDispatcher: Sendable {
         _ targetPrefix: String,
         _ operation: String,
         contentType: String = AWSJSONDispatcher.contentType11,
+        decodeErrorType: String? = nil,
         _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
     ) {
-        registerRaw(targetPrefix, operation, contentType: contentType, Self.typed(contentType: contentType, handler))
+        registerRaw(targetPrefix, operation, contentType: contentType, Self.typed(contentType: contentType, decodeErrorType: decodeErrorType, handler))
     }
 
     /// Registers a handler that sees the raw body (for caching layers in front of a typed handler).
@@ -67,13 +68,23 @@ public struct AWSJSONDispatcher: Sendable {
     }
 
     /// Decodes the input shape, runs the handler, encodes the output shape or the AWS error.
+    /// `decodeErrorType` renames invalid-input refusals for services whose API spells them
+    /// differently (Application Auto Scaling: `ValidationException`).
     public static func typed<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         contentType: String = AWSJSONDispatcher.contentType11,
+        decodeErrorType: String? = nil,
         _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
     ) -> Handler {
         { body, context in
             do throws(AWSError) {
-                let input = try AWSJSONCodec.decode(Input.self, from: body)
+                let input: Input
+                do throws(AWSError) {
+                    input = try AWSJSONCodec.decode(Input.self, from: body)
+                } catch {
+                    var renamed = error
+                    if let decodeErrorType, error.type == "InvalidParameterException" { renamed.type = decodeErrorType }
+                    throw renamed
+                }
                 let output = try await handler(input, context)
                 return APIResponse(
                     status: 200,

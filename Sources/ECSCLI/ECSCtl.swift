@@ -5,11 +5,11 @@ import ECSCore
 public struct ECSCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ecsctl",
-        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks, services and functions.",
+        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks, services, functions and auto scaling.",
         version: StevedoreVersion.current,
         subcommands: [
             ClusterCommand.self, TaskDefinitionCommand.self, NodeCommand.self, TaskCommand.self, ServiceCommand.self,
-            FunctionCommand.self,
+            FunctionCommand.self, ScalingCommand.self, CapacityCommand.self,
         ]
     )
 

@@ -10,14 +10,14 @@ enum ScalingAPI {
         func read<Input: Decodable & Sendable, Output: Encodable & Sendable>(
             _ name: String, _ operation: @escaping @Sendable (ECSState, Input) throws(AWSError) -> Output
         ) {
-            dispatcher.register(targetPrefix, name) { (input: Input, _) throws(AWSError) in
+            dispatcher.register(targetPrefix, name, decodeErrorType: "ValidationException") { (input: Input, _) throws(AWSError) in
                 try await committer.read { state, _ throws(AWSError) in try operation(state, input) }
             }
         }
         func write<Input: Decodable & Sendable, Output: Encodable & Sendable>(
             _ name: String, _ operation: @escaping @Sendable (inout ECSState, Input, inout Mutation) throws(AWSError) -> Output
         ) {
-            dispatcher.register(targetPrefix, name) { (input: Input, _) throws(AWSError) in
+            dispatcher.register(targetPrefix, name, decodeErrorType: "ValidationException") { (input: Input, _) throws(AWSError) in
                 try await committer.write { state, mutation throws(AWSError) in try operation(&state, input, &mutation) }
             }
         }

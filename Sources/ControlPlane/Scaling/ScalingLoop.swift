@@ -54,8 +54,9 @@ struct ScalingLoop: Service {
     }
 
     private func evaluate(_ target: Target, now: Date) async {
-        let window = settings.resolution * Double(max(settings.scaleInDatapoints, settings.scaleOutDatapoints) + 1)
-        let points = await metrics.datapoints(service: target.serviceArn).filter { now.timeIntervalSince($0.at) <= window }
+        // The last datapoints, as long as the series is current (a gap means the data is missing).
+        var points = await metrics.datapoints(service: target.serviceArn)
+        if let last = points.last, now.timeIntervalSince(last.at) > 2 * settings.resolution + 1 { points = [] }
         func values(_ metric: String) -> [Double] {
             points.map { metric.contains("Memory") ? $0.memoryUtilization : $0.cpuUtilization }
         }

@@ -24,7 +24,12 @@ actor ServiceMetrics {
     /// Closes the period ending at `now` for each service: one datapoint, if it had samples.
     func collect(services: [String], now: Date, resolution: TimeInterval) async {
         for service in services {
-            let points = await usage.points(service: service, since: now.addingTimeInterval(-resolution))
+            var points = await usage.points(service: service, since: now.addingTimeInterval(-resolution))
+            if points.isEmpty {
+                // Agents sample every ECS_STATS_INTERVAL (and Docker takes its time): a period with
+                // no new sample repeats the latest one while it is fresh, so the series has no gaps.
+                points = Array(await usage.points(service: service, since: now.addingTimeInterval(-max(3 * resolution, 15))).suffix(1))
+            }
             guard !points.isEmpty else { continue }
             let count = Double(points.count)
             let datapoint = Datapoint(

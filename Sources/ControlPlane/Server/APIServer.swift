@@ -119,12 +119,13 @@ struct APIServer {
                 throw AWSError(type: "SerializationException", message: "The poll request body could not be read.")
             }
             let poll = try AWSJSONCodec.decode(AgentPollRequest.self, from: Array(body.readableBytesView))
+            if agents.committer.notifier.isShutDown { throw Self.shuttingDown }
             let response = try await agents.poll(poll)
             answer = APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(response))
         } catch {
             answer = .error(error, contentType: "application/json")
         }
-        return Self.response(answer, requestId: requestId)
+        return Self.response(answer, requestId: requestId, closing: agents.committer.notifier.isShutDown)
     }
 
     /// An agent's long poll for invocations of the environments it runs.
@@ -266,8 +267,13 @@ struct APIServer {
             requestId: nil)
     }
 
-    static func response(_ answer: APIResponse, requestId: String?) -> Response {
+    /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
+    /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
+    static let shuttingDown = AWSError(type: "ServerException", message: "ecsd is shutting down; reconnect shortly.", httpStatus: 503)
+
+    static func response(_ answer: APIResponse, requestId: String?, closing: Bool = false) -> Response {
         var fields = HTTPFields()
+        if closing { fields[.connection] = "close" }
         for (name, value) in answer.headers {
             if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
         }

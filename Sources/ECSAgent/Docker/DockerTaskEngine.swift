@@ -873,13 +873,23 @@ public actor DockerTaskEngine: TaskEngine {
     /// CPU units used (between two samples) and memory in use, per running task.
     func collectSamples() async -> [TaskUsageSample] {
         var samples: [TaskUsageSample] = []
+        // One request per container, all at once: a round takes one Docker answer, not one per container.
+        let ids = state.tasks.values.filter { $0.phase == .running }
+            .flatMap { $0.containers.filter { $0.status == .running }.compactMap(\.dockerId) }
+        let docker = self.docker
+        let fetched = await withTaskGroup(of: (String, ContainerStats?).self) { group in
+            for id in ids { group.addTask { (id, try? await docker.stats(id)) } }
+            var all: [String: ContainerStats] = [:]
+            for await (id, stats) in group { all[id] = stats }
+            return all
+        }
         let now = ContinuousClock.now
         for (arn, managed) in state.tasks where managed.phase == .running {
             var cpuUnits = 0.0
             var memory = 0.0
             var complete = true
             for container in managed.containers where container.status == .running {
-                guard let id = container.dockerId, let stats = try? await docker.stats(id) else { continue }
+                guard let id = container.dockerId, let stats = fetched[id] else { continue }
                 let usage = stats.cpuStats?.cpuUsage?.totalUsage ?? 0
                 if let previous = cpuSamples[id] {
                     let elapsed = now - previous.at

@@ -259,9 +259,8 @@ extension ECSState {
         var waiting: [TaskRequirements] = []
         if let cluster {
             for arn in provisioningTasks {
-                guard let task = tasks[arn], clusterName(ofTask: task) == cluster,
-                    task.provisioning?.capacityProviders.map({ $0.contains(name) }) ?? true
-                else { continue }
+                // Each waiting task counts for the provider it waits for (its preferred one).
+                guard let task = tasks[arn], clusterName(ofTask: task) == cluster, task.task.capacityProviderName == name else { continue }
                 waiting.append(task.requirements)
             }
         }

@@ -74,12 +74,21 @@ extension ECSState {
         try validateLoadBalancers(request.loadBalancers ?? [], definition: definition)
         try TagRules.validate(request.tags ?? [])
 
+        // As on ECS: with neither a launch type nor a strategy, the cluster's default strategy applies.
+        var providerStrategy = request.capacityProviderStrategy
+        if request.launchType == nil, (providerStrategy ?? []).isEmpty, let defaults = cluster.defaultCapacityProviderStrategy, !defaults.isEmpty {
+            providerStrategy = defaults
+        }
+        for item in providerStrategy ?? [] where !(cluster.capacityProviders ?? []).contains(item.capacityProvider) {
+            throw .invalidParameter(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: \(item.capacityProvider). Associate it with PutClusterCapacityProviders first.")
+        }
         let arn = names.service(cluster: clusterName, name: request.serviceName)
         var scheduler = ServiceSchedulerState()
         scheduler.clientToken = request.clientToken
         let deployment = newDeployment(
             taskDefinition: definition.taskDefinitionArn ?? "", desiredCount: desired, launchType: request.launchType,
-            strategy: request.capacityProviderStrategy, now: now, scheduler: &scheduler, using: &generator)
+            strategy: providerStrategy, now: now, scheduler: &scheduler, using: &generator)
         let service = ECSService(
             serviceArn: arn,
             serviceName: request.serviceName,
@@ -90,8 +99,8 @@ extension ECSState {
             desiredCount: desired,
             runningCount: 0,
             pendingCount: 0,
-            launchType: request.launchType ?? (request.capacityProviderStrategy == nil ? .ec2 : nil),
-            capacityProviderStrategy: request.capacityProviderStrategy,
+            launchType: request.launchType ?? (providerStrategy == nil ? .ec2 : nil),
+            capacityProviderStrategy: providerStrategy,
             taskDefinition: definition.taskDefinitionArn,
             deploymentConfiguration: configuration,
             deployments: [deployment],

@@ -88,8 +88,10 @@ extension ECSState {
             definition: definition, overrides: request.overrides, group: group, startedBy: startedBy,
             serviceArn: nil, clientToken: request.clientToken, tags: request.tags ?? [],
             launchType: request.launchType, enableExecuteCommand: request.enableExecuteCommand ?? false,
-            pending: providers.map { PendingPlacement(
-                strategies: request.placementStrategy ?? [], constraints: request.placementConstraints ?? [], capacityProviders: $0.sorted(), since: now) })
+            pending: capacityProviderPreference(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType).map {
+                PendingPlacement(
+                    strategies: request.placementStrategy ?? [], constraints: request.placementConstraints ?? [], capacityProviders: $0, since: now)
+            })
         for instanceArn in result.placed {
             let record = launchTask(spec, requirements: placement.requirements, on: instanceArn, cluster: cluster, now: now, using: &generator, changes: &changes)
             started.append(taskView(record))
@@ -192,7 +194,7 @@ extension ECSState {
             attachments: [],
             attributes: attribute("ecs.cpu-architecture").map { [Attribute(name: "ecs.cpu-architecture", value: $0)] } ?? [],
             availabilityZone: attribute("ecs.availability-zone") ?? nil,
-            capacityProviderName: instance?.capacityProviderName,
+            capacityProviderName: instance?.capacityProviderName ?? (instanceArn == nil ? spec.pending?.capacityProviders?.first : nil),
             clusterArn: cluster.clusterArn,
             containerInstanceArn: instanceArn,
             containers: containers,
@@ -609,6 +611,16 @@ extension ECSState {
     }
 
     /// The capacity providers whose instances may take the task, or `nil` for any instance.
+    /// The providers a launch may use, the preferred first (the one with a base, then by weight):
+    /// a task waiting in PROVISIONING waits for that one.
+    func capacityProviderPreference(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) -> [String]? {
+        var items = strategy ?? []
+        if items.isEmpty, launchType == nil { items = cluster.defaultCapacityProviderStrategy ?? [] }
+        guard !items.isEmpty else { return nil }
+        return items.sorted { ($0.base ?? 0, $0.weight ?? 0, $1.capacityProvider) > ($1.base ?? 0, $1.weight ?? 0, $0.capacityProvider) }
+            .map(\.capacityProvider)
+    }
+
     func capacityProviderFilter(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) -> Set<String>? {
         if let strategy, !strategy.isEmpty { return Set(strategy.map(\.capacityProvider)) }
         if launchType != nil { return nil }

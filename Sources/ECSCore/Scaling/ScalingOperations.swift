@@ -130,7 +130,10 @@ extension ECSState {
         }
         if let minimum = request.MinCapacity { record.target.MinCapacity = minimum }
         if let maximum = request.MaxCapacity { record.target.MaxCapacity = maximum }
-        guard record.target.MinCapacity >= 0, record.target.MinCapacity <= record.target.MaxCapacity else {
+        guard record.target.MinCapacity >= 0 else {
+            throw .aasValidation("MinCapacity must be 0 or more; got \(record.target.MinCapacity).")
+        }
+        guard record.target.MinCapacity <= record.target.MaxCapacity else {
             throw .aasValidation("Minimum capacity cannot be greater than maximum capacity (min \(record.target.MinCapacity), max \(record.target.MaxCapacity)).")
         }
         if let suspended = request.SuspendedState {
@@ -138,6 +141,10 @@ extension ECSState {
             state.DynamicScalingInSuspended = suspended.DynamicScalingInSuspended ?? state.DynamicScalingInSuspended
             state.DynamicScalingOutSuspended = suspended.DynamicScalingOutSuspended ?? state.DynamicScalingOutSuspended
             state.ScheduledScalingSuspended = suspended.ScheduledScalingSuspended ?? state.ScheduledScalingSuspended
+            // Resuming runs only actions still to come (as AWS does), not those missed meanwhile.
+            if record.target.SuspendedState?.ScheduledScalingSuspended == true, state.ScheduledScalingSuspended != true {
+                for name in record.scheduledActions.keys { record.lastRuns[name] = now }
+            }
             record.target.SuspendedState = state
         }
         scalableTargets[key] = record

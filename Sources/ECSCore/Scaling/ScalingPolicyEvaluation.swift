@@ -50,10 +50,11 @@ public enum ScalingPolicyEvaluation {
         {
             let metric = recentOut.reduce(0, +) / Double(recentOut.count)
             let wanted = min(target.MaxCapacity, max(target.MinCapacity, Int((Double(max(capacity, 1)) * metric / goal).rounded(.up))))
-            guard wanted > capacity else { return nil }
-            if let last = lastScaleOut, now.timeIntervalSince(last) < scaleOutCooldown { return nil }
-            return ScalingDecision(
-                capacity: wanted, cause: "monitor alarm \(high) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: true)
+            if wanted > capacity {
+                if let last = lastScaleOut, now.timeIntervalSince(last) < scaleOutCooldown { return nil }
+                return ScalingDecision(
+                    capacity: wanted, cause: "monitor alarm \(high) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: true)
+            }
         }
         let recentIn = datapoints.suffix(settings.scaleInDatapoints)
         if configuration.DisableScaleIn != true, suspended?.DynamicScalingInSuspended != true,
@@ -61,11 +62,12 @@ public enum ScalingPolicyEvaluation {
         {
             let metric = recentIn.reduce(0, +) / Double(recentIn.count)
             let wanted = min(target.MaxCapacity, max(target.MinCapacity, Int((Double(capacity) * metric / goal).rounded(.up))))
-            guard wanted < capacity else { return nil }
-            if let last = lastScaleIn, now.timeIntervalSince(last) < scaleInCooldown { return nil }
-            if let last = lastScaleOut, now.timeIntervalSince(last) < scaleOutCooldown { return nil }
-            return ScalingDecision(
-                capacity: wanted, cause: "monitor alarm \(low) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: false)
+            if wanted < capacity {
+                if let last = lastScaleIn, now.timeIntervalSince(last) < scaleInCooldown { return nil }
+                if let last = lastScaleOut, now.timeIntervalSince(last) < scaleOutCooldown { return nil }
+                return ScalingDecision(
+                    capacity: wanted, cause: "monitor alarm \(low) in state ALARM triggered policy \(policy.PolicyName)", scaleOut: false)
+            }
         }
         // Outside min/max (they changed): bring capacity back within them.
         if capacity < target.MinCapacity || capacity > target.MaxCapacity {
@@ -104,7 +106,7 @@ public enum ScalingPolicyEvaluation {
             wanted = step.ScalingAdjustment
         case .percentChangeInCapacity:
             var change = Int((Double(capacity) * Double(step.ScalingAdjustment) / 100).rounded(.towardZero))
-            if let minimum = configuration.MinAdjustmentMagnitude, abs(change) < minimum { change = change < 0 ? -minimum : minimum }
+            if let minimum = configuration.MinAdjustmentMagnitude, abs(change) < minimum { change = step.ScalingAdjustment < 0 ? -minimum : minimum }
             wanted = capacity + change
         }
         if step.ScalingAdjustment > 0, target.SuspendedState?.DynamicScalingOutSuspended == true { return nil }

@@ -80,8 +80,13 @@ public struct CronExpression: Sendable, Equatable {
         guard fields.count == 6 else {
             throw .init(description: "cron(...) takes six fields (minutes hours day-of-month month day-of-week year); got \(fields.count)")
         }
-        for field in fields where field.contains(where: { "LW#".contains($0) }) {
-            throw .init(description: "cron field '\(field)': L, W and # are not supported by Stevedore")
+        // L, W and # (last, weekday, nth): refused, but names such as WED and JUL are fine.
+        for field in [fields[2], fields[4]] {
+            var rest = field.uppercased()
+            for name in Self.monthNames + Self.dayNames { rest = rest.replacingOccurrences(of: name, with: "") }
+            if rest.contains(where: { "LW#".contains($0) }) {
+                throw .init(description: "cron field '\(field)': L, W and # are not supported by Stevedore")
+            }
         }
         minutes = try Self.values(fields[0], 0...59, names: [], name: "minutes")!
         hours = try Self.values(fields[1], 0...23, names: [], name: "hours")!

@@ -245,9 +245,11 @@ extension ECSState {
             definition: definition, overrides: nil, group: group, startedBy: deployment.id, serviceArn: record.arn,
             clientToken: nil, tags: record.service.propagateTags == .service ? (tags[record.arn] ?? []) : [],
             launchType: deployment.launchType, enableExecuteCommand: record.service.enableExecuteCommand ?? false,
-            pending: providers.map { PendingPlacement(
-                strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
-                capacityProviders: $0.sorted(), since: pass.now) })
+            pending: providers == nil ? nil : capacityProviderPreference(deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType).map {
+                PendingPlacement(
+                    strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
+                    capacityProviders: $0, since: pass.now)
+            })
         var started: [String] = []
         for arn in placed {
             let task = launchTask(spec, requirements: request.requirements, on: arn, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
