@@ -36,6 +36,7 @@ bench: release
 	.build/release/stevedore-bench runtask
 	.build/release/stevedore-bench agent
 	.build/release/stevedore-bench functions
+	.build/release/stevedore-bench scaling
 
 clean:
 	rm -rf .build .ecsd-dev

@@ -27,13 +27,13 @@ struct AgentBenchmark: AsyncParsableCommand {
             throw BenchError("\(path) not found: swift build -c release")
         }
         let docker = try await DockerClient.connect()
-        try await ensureImage(docker)
+        try await ensureBusybox(docker, image: image)
         let work = NSTemporaryDirectory() + "stevedore-agent-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         note("floor: create + start through the engine API, \(samples) times")
-        let floor = try await measureFloor(docker)
+        let floor = try await engineFloor(docker, image: image, samples: samples, memoryMiB: 16)
 
         let port = freePort()
         let endpoint = "http://127.0.0.1:\(port)"
@@ -107,32 +107,6 @@ struct AgentBenchmark: AsyncParsableCommand {
         for arn in arns {
             let _: StopTaskResponse = try await client.ecs("StopTask", StopTaskRequest(cluster: cluster, task: arn))
         }
-    }
-
-    /// Create + start (then remove) the same container straight through the engine API.
-    func measureFloor(_ docker: DockerClient) async throws -> [Double] {
-        var config = ContainerConfig(image: image)
-        config.cmd = Self.command
-        config.hostConfig.memory = 16 * 1_048_576
-        var results: [Double] = []
-        for index in 0..<samples {
-            let began = ContinuousClock.now
-            let id = try await docker.createContainer(name: "stevedore-floor-\(index)-\(UUID().uuidString.prefix(6))", config: config)
-            try await docker.startContainer(id)
-            results.append(durationSeconds(ContinuousClock.now - began))
-            try await docker.removeContainer(id, force: true)
-        }
-        return results.sorted()
-    }
-
-    func ensureImage(_ docker: DockerClient) async throws {
-        if (try? await docker.inspectImage(image)) != nil { return }
-        let script = """
-            set -e; dir=$(mktemp -d); mkdir -p $dir/bin $dir/tmp; cp /bin/busybox $dir/bin/;
-            for a in sh sleep echo cat true; do ln -s busybox $dir/bin/$a; done;
-            tar -C $dir -c . | docker import --change 'ENV PATH=/bin' - \(image) >/dev/null; rm -rf $dir
-            """
-        _ = try runProgram("/bin/sh", ["-c", script])
     }
 
     func instances(_ client: APIClient, cluster: String) async throws -> Int {

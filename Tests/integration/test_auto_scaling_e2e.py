@@ -99,10 +99,12 @@ def test_cpu_burning_service_scales_out_and_back_in(data_dir, tmp_path):
         code, out, err = run_ecsctl(server.endpoint, "scaling", "metrics", "web", "--cluster", name, "--limit", "3")
         assert code == 0 and "CPU %" in out, err
     finally:
-        if agent:
-            agent.stop()
-        server.stop()
-        remove_cluster_containers(name)
+        try:
+            if agent:
+                agent.stop()
+            server.stop()
+        finally:
+            remove_cluster_containers(name)
 
 
 def test_provisioning_tasks_get_instances_from_the_local_launcher_and_idle_ones_go(data_dir):
@@ -180,6 +182,9 @@ def test_provisioning_tasks_get_instances_from_the_local_launcher_and_idle_ones_
         leftover = subprocess.run(["pgrep", "-f", os.path.join(data_dir, "launcher")], capture_output=True, text=True).stdout
         assert leftover.strip() == "", "agents of terminated instances must exit"
     finally:
-        server.stop()
+        # The launched agents first: ecsd stops faster without agents polling it.
         subprocess.run(["pkill", "-f", os.path.join(data_dir, "launcher")], capture_output=True)
-        remove_cluster_containers(name)
+        try:
+            server.stop()
+        finally:
+            remove_cluster_containers(name)

@@ -448,6 +448,8 @@ public actor DockerTaskEngine: TaskEngine {
         } catch {
             return "CannotStartContainerError: \(error)"
         }
+        // A new container has used no CPU yet: its first statistics round already yields a sample.
+        cpuSamples[dockerId] = (0, ContinuousClock.now)
         if let functions, state.tasks[arn]?.function != nil {
             // Docker keeps the output from the start, so following it now misses nothing.
             await functions.containerStarted(arn: arn, containerId: dockerId)

@@ -54,6 +54,8 @@ public struct AutoScalingGroupRecord: StoredRecord, Equatable {
         public var ProcessId: Int32?
         /// Why it is being terminated, for the activity.
         public var TerminationCause: String?
+        /// After a failed termination: not retried before this.
+        public var RetryAfter: Date?
     }
 
     public struct Activity: Codable, Sendable, Equatable {
@@ -80,6 +82,8 @@ public struct AutoScalingGroupRecord: StoredRecord, Equatable {
     public var Status: String?
     /// Newest first, at most ``ECSState/groupActivityHistory``.
     public var Activities: [Activity] = []
+    /// After a failed launch: no new launch before this.
+    public var LaunchRetryAfter: Date?
 
     public static var recordKind: RecordKind { .autoScalingGroups }
     public var recordKey: String { AutoScalingGroupName }
@@ -119,6 +123,8 @@ extension AWSError {
 /// operation on ``ECSState``; the capacity loop in `ControlPlane` does the launching.
 extension ECSState {
     public static let groupActivityHistory = 100
+    /// A launcher that failed is not asked again before this many seconds.
+    public static let launcherRetryDelay: TimeInterval = 10
     /// Instances an agent has not registered from within this long are replaced.
     public static let defaultInstanceWarmup: TimeInterval = 300
 
@@ -309,7 +315,7 @@ extension ECSState {
 
             // Too few: launch. Too many: choose instances to drain, idle ones first.
             let active = record.activeInstances
-            if active.count < record.DesiredCapacity {
+            if active.count < record.DesiredCapacity, record.LaunchRetryAfter.map({ now >= $0 }) ?? true {
                 let count = min(record.DesiredCapacity - active.count, 10)
                 for _ in 0..<count {
                     let id = "i-" + String(Identifiers.hex32(using: &generator).prefix(17))
@@ -345,7 +351,8 @@ extension ECSState {
                     record.Instances[index].LifecycleState = .terminatingProceed
                 }
             }
-            for instance in record.Instances where instance.LifecycleState == .terminatingProceed {
+            for instance in record.Instances
+            where instance.LifecycleState == .terminatingProceed && instance.RetryAfter.map({ now >= $0 }) ?? true {
                 plan.terminations.append(
                     GroupPlan.Termination(group: name, instanceId: instance.InstanceId, processId: instance.ProcessId, cluster: cluster, launcher: record.Launcher))
             }
@@ -381,11 +388,12 @@ extension ECSState {
             record.Activities[activity].StatusCode = error == nil ? "Successful" : "Failed"
             record.Activities[activity].StatusMessage = error
         }
-        if let error {
+        if error != nil {
             record.Instances.remove(at: index)
-            _ = error
+            record.LaunchRetryAfter = now.addingTimeInterval(Self.launcherRetryDelay)
         } else {
             record.Instances[index].ProcessId = processId
+            record.LaunchRetryAfter = nil
         }
         autoScalingGroups[name] = record
         changes.put(record)
@@ -400,6 +408,7 @@ extension ECSState {
         let instance = record.Instances[index]
         let cause = "At \(now.formatted(.iso8601)) \(instance.TerminationCause ?? "an instance was terminated")."
         if let error {
+            record.Instances[index].RetryAfter = now.addingTimeInterval(Self.launcherRetryDelay)
             record.appendActivity(
                 description: "Terminating EC2 instance: \(instanceId)", cause: cause, status: "Failed", message: error, now: now, using: &generator)
         } else {
