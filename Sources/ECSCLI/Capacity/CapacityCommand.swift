@@ -335,7 +335,7 @@ struct CapacityCommand: AsyncParsableCommand {
                         last[row[0]] = line
                     }
                 }
-                fflush(stdout)  // a live view, also through a pipe
+                fflushStandardOutput()  // a live view, also through a pipe
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
         }

@@ -216,7 +216,7 @@ struct ScalingCommand: AsyncParsableCommand {
                     print("\(Date().shortText)  \(line)")
                     last = line
                 }
-                fflush(stdout)  // a live view, also through a pipe
+                fflushStandardOutput()  // a live view, also through a pipe
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
         }
