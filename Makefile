@@ -27,7 +27,7 @@ integration: build
 	python3 -m pytest -q Tests/integration
 
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # Benchmarks print figures and ratios against baselines measured in the same run.
 bench: release

@@ -1,5 +1,9 @@
 import CCurlShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 #if canImport(Glibc)
@@ -49,9 +53,13 @@ final class CurlLoop: @unchecked Sendable {
         _ = stv_multi_setopt_ptr(multi, CURLMOPT_SOCKETDATA, me)
         _ = stv_multi_setopt_timer_function(multi, timerCallback)
         _ = stv_multi_setopt_ptr(multi, CURLMOPT_TIMERDATA, me)
-        let thread = Thread { [self] in runLoop() }
-        thread.name = "curl-loop"
-        thread.start()
+        // A plain pthread (no Foundation Thread): the loop lives as long as the process.
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { context in
+            Unmanaged<CurlLoop>.fromOpaque(context!).takeUnretainedValue().runLoop()
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+        pthread_detach(thread)
     }
 
     func submit(_ transfer: Transfer) {

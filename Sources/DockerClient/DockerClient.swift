@@ -1,5 +1,10 @@
 import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A Docker Engine API client over libcurl (unix socket or TCP).
 ///
@@ -191,14 +196,12 @@ public struct DockerError: Error, CustomStringConvertible, Sendable, Equatable {
             case 409: .conflict
             default: .server
             }
-        self.init(kind, text.trimmingCharacters(in: .whitespacesAndNewlines), status: response.status)
+        self.init(kind, text.trimmingWhitespace, status: response.status)
     }
 
     public var description: String { message }
 }
 
 func percentEncode(_ text: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    text.percentEncoded(keeping: "-._~")
 }

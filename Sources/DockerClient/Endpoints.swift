@@ -1,5 +1,10 @@
 import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // MARK: Containers
 

@@ -1,5 +1,10 @@
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Request and response bodies of AWS's JSON protocols (JSON 1.0/1.1, REST-JSON bodies):
 /// members by their model names, timestamps as epoch seconds. Decoding failures become AWS errors
@@ -50,7 +55,7 @@ public enum AWSJSONCodec {
             )
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
-                let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                let detail = context.underlyingError.map { "\($0)" }
                 return AWSError(
                     type: "SerializationException",
                     message: "The request body is not valid JSON\(detail.map { ": \($0)" } ?? ".")"

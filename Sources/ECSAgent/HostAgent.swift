@@ -1,6 +1,12 @@
 import DockerClient
 import ECSCore
+import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// The real node agent: this host's Docker engine, registered with its real resources, running
@@ -93,7 +99,7 @@ public struct HostResources: Sendable {
         var name = utsname()
         uname(&name)
         let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let machineId = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let machineId = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8))?.trimmingWhitespace
         let hostName = ProcessInfo.processInfo.hostName
         return HostResources(
             cpuUnits: ProcessInfo.processInfo.activeProcessorCount * 1024,

@@ -1,7 +1,12 @@
 import CurlHTTP
 import ECSAPI
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Calls Stevedore's AWS JSON APIs over HTTP, decoding outputs into the model's shapes and
 /// errors into ``AWSError``.
@@ -94,7 +99,7 @@ public struct APIClient: Sendable {
 
     /// A function's log as it grows (`GET /v1/functions/logs`).
     public func functionLogs(name: String, follow: Bool, tailBytes: Int?) async throws -> AsyncThrowingStream<[UInt8], any Error> {
-        var query = "name=\(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name)"
+        var query = "name=\(name.percentEncoded())"
         if follow { query += "&follow=1" }
         if let tailBytes { query += "&tail=\(tailBytes)" }
         let response: HTTPClient.StreamingResponse
@@ -113,9 +118,9 @@ public struct APIClient: Sendable {
     public func taskLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws
         -> AsyncThrowingStream<[UInt8], any Error>
     {
-        var query = "cluster=\(cluster.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cluster)"
-        query += "&task=\(task.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? task)"
-        if let container { query += "&container=\(container.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? container)" }
+        var query = "cluster=\(cluster.percentEncoded())"
+        query += "&task=\(task.percentEncoded())"
+        if let container { query += "&container=\(container.percentEncoded())" }
         if follow { query += "&follow=1" }
         if let tail { query += "&tail=\(tail)" }
         let response: HTTPClient.StreamingResponse

@@ -1,7 +1,12 @@
 import ArgumentParser
 import ECSAgent
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -39,7 +44,7 @@ struct ECSAgentCommand: AsyncParsableCommand {
         do {
             loaded = try AgentConfiguration.load(file: fileValues, environment: ProcessInfo.processInfo.environment)
         } catch {
-            FileHandle.standardError.write(Data("ecs-agent: configuration error: \(error)\n".utf8))
+            writeStandardError("ecs-agent: configuration error: \(error)\n")
             throw ExitCode(5)
         }
         let (configuration, warnings) = loaded
@@ -67,11 +72,11 @@ struct ECSAgentCommand: AsyncParsableCommand {
             do {
                 try await group.run()
             } catch let error as AgentConfiguration.Error {
-                FileHandle.standardError.write(Data("ecs-agent: configuration error: \(error)\n".utf8))
+                writeStandardError("ecs-agent: configuration error: \(error)\n")
                 throw ExitCode(5)
             } catch let error as AWSError where error.httpStatus < 500 {
                 // The control plane refused this agent (bad attributes, wrong token): do not restart.
-                FileHandle.standardError.write(Data("ecs-agent: registration refused: \(error)\n".utf8))
+                writeStandardError("ecs-agent: registration refused: \(error)\n")
                 throw ExitCode(5)
             }
             return
@@ -120,4 +125,10 @@ struct FleetService: Service, CustomStringConvertible {
     func run() async throws {
         try await cancelWhenGracefulShutdown { try await fleet.run() }
     }
+}
+
+/// Writes straight to file descriptor 2 (no Foundation file handles in the agent).
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }

@@ -23,7 +23,7 @@ CURLMcode stv_multi_setopt_ptr(CURLM *multi, CURLMoption option, void *value);
 CURLMcode stv_multi_setopt_socket_function(CURLM *multi, curl_socket_callback callback);
 CURLMcode stv_multi_setopt_timer_function(CURLM *multi, curl_multi_timer_callback callback);
 
-/// `curl_global_init(CURL_GLOBAL_ALL)`; the flag is a macro expression Swift does not import.
+/// `curl_global_init(CURL_GLOBAL_NOTHING)`: TLS initialises itself on first use (the flags are macros Swift does not import).
 CURLcode stv_global_init(void);
 
 /// Values libcurl defines as macros that Swift does not import.

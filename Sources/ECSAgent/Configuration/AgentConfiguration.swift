@@ -1,4 +1,10 @@
+import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The agent's settings, from `/etc/ecs/ecs.config` and the environment (which wins), read the
 /// way the real ECS agent's tooling reads them: `KEY=VALUE` per line, split at the first `=`,
@@ -61,7 +67,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public static func parseFile(_ contents: String) -> [String: String] {
         var values: [String: String] = [:]
         for rawLine in contents.split(whereSeparator: \.isNewline) {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            let line = rawLine.trimmingWhitespace
             guard !line.isEmpty, !line.hasPrefix("#"), let equals = line.firstIndex(of: "=") else { continue }
             values[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }
@@ -79,7 +85,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         var configuration = AgentConfiguration()
         var warnings: [String] = []
         func string(_ key: String) -> String? {
-            guard let value = values[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            guard let value = values[key]?.trimmingWhitespace, !value.isEmpty else { return nil }
             return value
         }
         func warn(_ key: String, _ expected: String) {
@@ -120,7 +126,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             configuration.instanceTags = tags
         }
         if let value = string("ECS_DYNAMIC_HOST_PORT_RANGE") {
-            let parts = value.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let parts = value.split(separator: "-").compactMap { Int($0.trimmingWhitespace) }
             if parts.count == 2, 1 <= parts[0], parts[0] < parts[1], parts[1] <= 65535 {
                 configuration.dynamicHostPortRange = parts[0]...parts[1]
             } else {
@@ -209,7 +215,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     // MARK: Value formats (as Go's strconv.ParseBool and time.ParseDuration read them)
 
     public static func parseBool(_ text: String) -> Bool? {
-        switch text.trimmingCharacters(in: .whitespaces) {
+        switch text.trimmingWhitespace {
         case "1", "t", "T", "TRUE", "true", "True": true
         case "0", "f", "F", "FALSE", "false", "False": false
         default: nil
@@ -219,7 +225,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// `"30s"`, `"10m"`, `"1h30m"`, `"500ms"`; a unit is required.
     public static func parseDuration(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        var rest = Substring(text.trimmingWhitespace)
         guard !rest.isEmpty else { return nil }
         var seconds = 0.0
         while !rest.isEmpty {

@@ -2,7 +2,12 @@ import CurlHTTP
 import ECSAPI
 import ECSClient
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The agent's connection to `ecsd`: the ECS calls the real agent makes, plus the work channel.
 public struct ControlPlaneLink: Sendable {

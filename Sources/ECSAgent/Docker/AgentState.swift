@@ -1,5 +1,10 @@
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What the agent must remember across restarts, in `$ECS_DATADIR/agent-state.json`: its identity
 /// and every task it runs, with each container's Docker name (recorded before the container is
@@ -86,18 +91,22 @@ public struct AgentStateFile: Sendable {
     }
 
     public func save(_ state: AgentState) throws {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: path)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
         let data = try encoder.encode(state)
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
+            throw WriteError(description: "cannot write \(temporary)")
         }
         guard rename(temporary, path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            throw WriteError(description: "cannot rename \(temporary) to \(path): errno \(errno)")
         }
+    }
+
+    struct WriteError: Error, CustomStringConvertible {
+        var description: String
     }
 }
 
@@ -138,4 +147,11 @@ public struct PortAllocator: Sendable {
         }
         return result == 0
     }
+}
+
+/// The directory part of a path (`/a/b/c` → `/a/b`), as NSString's deletingLastPathComponent.
+func parentDirectory(of path: String) -> String {
+    let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
 }

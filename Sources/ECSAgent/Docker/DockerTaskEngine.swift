@@ -1,6 +1,12 @@
 import DockerClient
 import ECSCore
+import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// Runs tasks on the host's Docker engine: pulls images, creates and starts containers in
@@ -279,24 +285,29 @@ public actor DockerTaskEngine: TaskEngine {
 
     /// `X-Registry-Auth` for the image's registry from ECS_ENGINE_AUTH_TYPE/DATA.
     func registryAuth(for image: String) -> String? {
-        guard let data = configuration.engineAuthData?.data(using: .utf8),
-            let entries = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        // ECS_ENGINE_AUTH_DATA: {"registry": {"username": …, "password": …} or {"auth": base64("user:password")}}.
+        struct Entry: Decodable {
+            var username: String?
+            var password: String?
+            var auth: String?
+        }
+        guard let data = configuration.engineAuthData.map({ Data($0.utf8) }),
+            let entries = try? JSONDecoder().decode([String: Entry].self, from: data)
         else { return nil }
         let registry = image.split(separator: "/").first.map(String.init).flatMap { $0.contains(".") || $0.contains(":") ? $0 : nil }
             ?? "https://index.docker.io/v1/"
-        let entry = entries[registry] ?? entries["https://\(registry)"] ?? entries["http://\(registry)"]
-        guard let credentials = entry as? [String: Any] else { return nil }
+        guard let credentials = entries[registry] ?? entries["https://\(registry)"] ?? entries["http://\(registry)"] else { return nil }
         var auth: [String: String] = ["serveraddress": registry]
-        if let user = credentials["username"] as? String, let password = credentials["password"] as? String {
+        if let user = credentials.username, let password = credentials.password {
             auth["username"] = user
             auth["password"] = password
-        } else if let encoded = credentials["auth"] as? String, let decoded = Data(base64Encoded: encoded),
+        } else if let encoded = credentials.auth, let decoded = Data(base64Encoded: encoded),
             let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
         {
             auth["username"] = String(pair[..<colon])
             auth["password"] = String(pair[pair.index(after: colon)...])
         }
-        guard let json = try? JSONSerialization.data(withJSONObject: auth) else { return nil }
+        guard let json = try? JSONEncoder().encode(auth) else { return nil }
         return json.base64EncodedString()
     }
 
@@ -647,7 +658,7 @@ public actor DockerTaskEngine: TaskEngine {
             notifyChange(arn)
         default:
             if event.action.hasPrefix("health_status") {
-                let health = event.action.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) }
+                let health = event.action.split(separator: ":").last.map { $0.trimmingWhitespace }
                 updateContainer(arn, name) { $0.health = health }
                 notifyChange(arn)
                 if health == "unhealthy" || health == "healthy", state.tasks[arn]?.phase == .running { await report(arn) }

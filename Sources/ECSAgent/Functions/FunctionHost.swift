@@ -1,7 +1,12 @@
 import CurlHTTP
 import DockerClient
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import Synchronization
@@ -154,8 +159,8 @@ public actor FunctionHost {
             let channel = try await server.listen(for: environment)
             let port = channel.localAddress?.port ?? 0
             table.register(arn, environment: environment, channel: channel)
-            let date = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withFullDate])
-                .replacingOccurrences(of: "-", with: "/")
+            let date = Date().formatted(.iso8601.year().month().day())
+                .replacing("-", with: "/")
             var variables = spec.environment
             variables["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:\(port)"
             variables["AWS_LAMBDA_LOG_STREAM_NAME"] = "\(date)/[\(spec.version)]\(ARN(arn)?.lastPathComponent ?? arn)"
@@ -288,7 +293,7 @@ public actor FunctionHost {
         guard let file = path, FileManager.default.fileExists(atPath: file) else { return nil }
         return {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8),
-                let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                let bytes = Int(text.trimmingWhitespace)
             else { return nil }
             return (bytes + 1_048_575) / 1_048_576
         }

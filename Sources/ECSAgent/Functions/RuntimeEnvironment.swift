@@ -1,5 +1,10 @@
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 
 /// One execution environment's side of the Runtime API: the invocations waiting for it, the one
@@ -305,8 +310,10 @@ final class RuntimeEnvironment: @unchecked Sendable {
 
     /// The error type from the header or, as the Python runtime client sends none, from the body.
     static func errorPayload(headerType: String?, body: Data) -> (String, Data) {
-        let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
-        let type = headerType.flatMap { $0.isEmpty ? nil : $0 } ?? (object?["errorType"] as? String) ?? "Unhandled"
+        // Decoding into a struct succeeds only for a JSON object.
+        struct ErrorBody: Decodable { var errorType: String? }
+        let object = try? JSONDecoder().decode(ErrorBody.self, from: body)
+        let type = headerType.flatMap { $0.isEmpty ? nil : $0 } ?? object?.errorType ?? "Unhandled"
         if object != nil { return (type, body) }
         let message = String(decoding: body.prefix(4096), as: UTF8.self)
         return (type, errorJSON(type, message))

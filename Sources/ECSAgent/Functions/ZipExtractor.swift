@@ -1,6 +1,11 @@
 import CZlib
 import ECSCore
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Unpacks a code or layer zip into a directory, as Lambda does into `/var/task` and `/opt`:
 /// Unix modes kept (executables stay executable), everything readable by the function's
@@ -36,13 +41,13 @@ enum ZipExtractor {
                 symlinks.append((target, String(decoding: data, as: UTF8.self)))
                 continue
             }
-            try makeDirectory((target as NSString).deletingLastPathComponent)
+            try makeDirectory(parentDirectory(of: target))
             let mode = entry.unixMode & 0o777
             let executable = mode & 0o111 != 0
             try write(data, to: target, mode: executable ? 0o755 : 0o644)
         }
         for link in symlinks {
-            try makeDirectory((link.path as NSString).deletingLastPathComponent)
+            try makeDirectory(parentDirectory(of: link.path))
             unlink(link.path)
             guard symlink(link.target, link.path) == 0 else { throw Failure(description: "cannot create link \(link.path)") }
         }
@@ -59,7 +64,7 @@ enum ZipExtractor {
         defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
             guard written > 0 else { throw Failure(description: "cannot write \(path): errno \(errno)") }
             offset += written
         }

@@ -1,5 +1,11 @@
 import ECSCore
+import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Synchronization
 
@@ -161,7 +167,7 @@ public actor SimulatedEngine: TaskEngine {
         var behaviour = Behaviour()
         for container in definition?.containerDefinitions ?? [] {
             guard let text = container.dockerLabels?[behaviourLabel] else { continue }
-            for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            for item in text.split(separator: ",").map({ $0.trimmingWhitespace }) {
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
                 switch parts[0] {
                 case "fail-start": behaviour.failStart = true

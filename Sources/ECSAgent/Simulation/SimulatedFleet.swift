@@ -1,5 +1,11 @@
 import ECSCore
+import CurlHTTP
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// `ecs-agent --simulate N`: N container instances in one process, each registering, polling and
@@ -20,7 +26,7 @@ public struct SimulatedFleet: Sendable {
         /// Parses `cpu=4096,memory=8192`.
         public mutating func applyResources(_ text: String) throws(AgentConfiguration.Error) {
             for item in text.split(separator: ",") {
-                let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+                let parts = item.split(separator: "=").map { $0.trimmingWhitespace }
                 guard parts.count == 2, let value = Int(parts[1]), value > 0 else {
                     throw AgentConfiguration.Error(key: "--simulate-resources", message: "expected cpu=N,memory=N; got '\(text)'")
                 }
@@ -115,7 +121,7 @@ actor IdentityFile {
     func remember(index: Int, arn: String) {
         guard let path, index < arns.count, arns[index] != arn else { return }
         arns[index] = arn
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: path)
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let data = try? JSONEncoder().encode(arns), FileManager.default.createFile(atPath: path + ".tmp", contents: data) {
             rename(path + ".tmp", path)

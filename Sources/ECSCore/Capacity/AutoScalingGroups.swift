@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An auto scaling group of Stevedore's own (the part of EC2 Auto Scaling a capacity provider
 /// needs): min/max/desired instances, launched and terminated by a launcher. Field names follow

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A capacity provider: an auto scaling group (Stevedore's own) with managed scaling and
 /// managed termination protection settings.

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How one delivery of an asynchronous event ended.
 public enum AsyncDelivery: Sendable, Equatable {
@@ -132,7 +137,7 @@ extension ECSState {
         if let functionError { responseContext["functionError"] = .string(functionError) }
         let record: [String: JSONValue] = [
             "version": .string("1.0"),
-            "timestamp": .string(ISO8601DateFormatter().string(from: now)),
+            "timestamp": .string(now.formatted(.iso8601)),
             "requestContext": .object([
                 "requestId": .string(event.requestId),
                 "functionArn": .string(names.function(event.functionName, qualifier: event.qualifier ?? FunctionNames.latest)),

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Execution environments are tasks: placed by the same engine, run by the same agents, stopped
 /// the same way. These are the function router's writes.

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The Lambda control API over ``ECSState``: functions, versions, aliases, concurrency, async
 /// settings and tags. Code bytes never pass through here: the control plane stores them first and

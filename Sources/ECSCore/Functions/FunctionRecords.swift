@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One version of a function as stored: the configuration the API shows, and where its code is.
 public struct FunctionVersionRecord: Codable, Sendable, Equatable {

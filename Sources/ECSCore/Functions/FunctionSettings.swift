@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Limits and policies of the function service; `ecsd` flags set them, tests shorten the delays.
 public struct FunctionSettings: Sendable, Equatable {

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A code bundle as the control plane stored it (the zip is in the content-addressed code store).
 public struct CodeBundle: Sendable, Equatable {

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What an agent needs to start an execution environment: a special short-lived task whose
 /// container runs a function version's runtime against the agent's Runtime API.

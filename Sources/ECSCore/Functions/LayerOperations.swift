@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Lambda layers: immutable, numbered versions of a zip unpacked into `/opt`.
 extension ECSState {

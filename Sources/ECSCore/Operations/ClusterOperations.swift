@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Live figures a cluster reports; derived from the state, never stored.
 public struct ClusterCounts: Sendable, Equatable {

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `family`, `family:revision` or a task definition ARN.
 public struct TaskDefinitionReference: Sendable, Equatable {

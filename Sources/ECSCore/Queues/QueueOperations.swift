@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A standard SQS queue of this control plane (dead-letter queues and destinations of functions).
 public struct QueueRecord: StoredRecord, Equatable {

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A scalable target with its policies, scheduled actions, alarms and recent activities.
 public struct ScalableTargetRecord: StoredRecord, Equatable {

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How quickly scaling reacts: the metric resolution and the datapoints a breach must last.
 public struct ScalingSettings: Sendable, Equatable {

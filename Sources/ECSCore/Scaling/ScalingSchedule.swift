@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Application Auto Scaling's schedule expressions: `at(yyyy-mm-ddThh:mm:ss)`, `rate(value unit)`
 /// and six-field `cron(minutes hours day-of-month month day-of-week year)`, in a time zone.
@@ -14,7 +19,7 @@ public enum ScalingSchedule: Sendable, Equatable {
     public static func parse(_ text: String) throws(ParseError) -> ScalingSchedule {
         func inner(_ prefix: String) -> String? {
             guard text.hasPrefix(prefix + "("), text.hasSuffix(")") else { return nil }
-            return String(text.dropFirst(prefix.count + 1).dropLast()).trimmingCharacters(in: .whitespaces)
+            return String(String(text.dropFirst(prefix.count + 1).dropLast().drop(while: { $0 == " " }).reversed()).drop(while: { $0 == " " }).reversed())
         }
         if let body = inner("at") {
             let parts = body.split(whereSeparator: { "-T:".contains($0) }).compactMap { Int($0) }
@@ -83,7 +88,7 @@ public struct CronExpression: Sendable, Equatable {
         // L, W and # (last, weekday, nth): refused, but names such as WED and JUL are fine.
         for field in [fields[2], fields[4]] {
             var rest = field.uppercased()
-            for name in Self.monthNames + Self.dayNames { rest = rest.replacingOccurrences(of: name, with: "") }
+            for name in Self.monthNames + Self.dayNames { rest = rest.replacing(name, with: "") }
             if rest.contains(where: { "LW#".contains($0) }) {
                 throw .init(description: "cron field '\(field)': L, W and # are not supported by Stevedore")
             }

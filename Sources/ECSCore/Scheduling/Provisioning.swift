@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How a task waiting in PROVISIONING is to be placed once capacity arrives.
 public struct PendingPlacement: Codable, Sendable, Equatable {

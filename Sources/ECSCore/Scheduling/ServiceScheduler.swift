@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The service scheduler: one pass keeps every service at its desired count, rolls deployments
 /// forward within minimumHealthyPercent/maximumPercent, replaces tasks of lost agents and draining

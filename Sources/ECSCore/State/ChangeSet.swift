@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The kinds of records the control plane persists, one store table each.
 public enum RecordKind: String, CaseIterable, Sendable {

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The control plane's whole desired and known state, in memory. Operations are pure functions
 /// over it: they read the request and the time they are given, change the state, and list the rows

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `maxResults`/`nextToken` paging over a list in its output order. The token names the last
 /// item returned, so paging stays correct while items are added or removed.

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Every change to instances, tasks and services goes through these, so the indexes and the
 /// placement capacity always agree with the records.

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A task as stored: the API's task plus what the scheduler needs to keep about it.
 public struct TaskRecord: StoredRecord, Equatable {

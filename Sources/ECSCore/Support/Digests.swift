@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The two digests AWS's APIs expose: SHA-256 (Lambda's `CodeSha256`, content addresses of code
 /// bundles) and MD5 (SQS's `MD5OfBody` and `MD5OfMessageAttributes`). Small, dependency-free

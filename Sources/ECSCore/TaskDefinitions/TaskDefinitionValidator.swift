@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Checks a `RegisterTaskDefinition` request the way ECS does and turns it into the stored
 /// `TaskDefinition`: defaults filled in, task-level sizes normalised to integers, and the

@@ -1,4 +1,9 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A JSON encoder that writes bytes as values are encoded, with no intermediate tree: several
 /// times faster than Foundation's `JSONEncoder` for the API's shapes, which are encoded on every
