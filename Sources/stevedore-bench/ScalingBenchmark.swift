@@ -104,7 +104,7 @@ struct ScalingBenchmark: AsyncParsableCommand {
 
             // The breach starts now; the new desired count ends the first interval and the extra
             // tasks RUNNING the second. The load stops at once, so new tasks start on an idle host.
-            FileManager.default.createFile(atPath: flags + "/burn", contents: Data("1".utf8))
+            _ = FileManager.default.createFile(atPath: flags + "/burn", contents: Data("1".utf8))
             let breach = ContinuousClock.now
             let scaled = try await waitFor(client, cluster: cluster, service: service, timeout: 300) { ($0.desiredCount ?? 1) > 1 }
             let desiredAt = ContinuousClock.now

@@ -895,6 +895,9 @@ final class ScalingTests: XCTestCase {
         _ = try fixture.apply { state, now, _, changes in
             try state.stopTask(StopTaskRequest(cluster: "c", task: onSecond.arn), now: now, changes: &changes)
         }
+        // Still stopping (its containers get their stopTimeout): the instance stays busy.
+        XCTAssertEqual(fixture.state.capacityReservation("cp")?.capacityProviderReservation, 100)
+        try fixture.agentsReport()
         XCTAssertEqual(fixture.state.capacityReservation("cp")?.capacityProviderReservation, 50)
         XCTAssertEqual(fixture.managedScaling(), [])
         fixture.advance(599)
@@ -955,13 +958,59 @@ final class ScalingTests: XCTestCase {
         XCTAssertFalse(fixture.group.Instances[0].ProtectedFromScaleIn)
         XCTAssertEqual(fixture.state.instances[arn]?.status, "DRAINING")
 
-        // Once the task is gone, the instance is terminated.
+        // Once the task has stopped (not merely been asked to), the instance is terminated.
         _ = try fixture.apply { state, now, _, changes in
             try state.stopTask(StopTaskRequest(cluster: "c", task: task.taskArn ?? ""), now: now, changes: &changes)
         }
+        let stopping = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
+        XCTAssertTrue(stopping.terminations.isEmpty, "its task is still stopping")
+        try fixture.agentsReport()
         let done = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
         XCTAssertEqual(done.terminations.map(\.instanceId), plan.launches.map(\.instanceId))
         XCTAssertEqual(fixture.group.Instances.map(\.LifecycleState), [.terminatingProceed])
+    }
+
+    func testAnAgentRegisteringAgainWhileItsInstanceIsTerminatedTakesNoWork() throws {
+        var fixture = SchedulerFixture()
+        try fixture.capacityCluster(protection: .enabled, desired: 1)
+        let plan = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
+        let id = try XCTUnwrap(plan.launches.first?.instanceId)
+        let arn = try fixture.registerLaunched(id)
+        XCTAssertEqual(fixture.state.instances[arn]?.status, "ACTIVE")
+        _ = try fixture.apply { state, _, _, changes in
+            try state.updateAutoScalingGroup("asg", AutoScalingGroupInput(desiredCapacity: 0), changes: &changes)
+        }
+        let shrink = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
+        XCTAssertEqual(shrink.terminations.map(\.instanceId), [id])
+        // Before the launcher is done, the agent registers again (a restart): it stays draining.
+        let again = try fixture.registerLaunched(id)
+        XCTAssertEqual(fixture.state.instances[again]?.status, "DRAINING")
+        XCTAssertNil(fixture.state.instances[again]?.capacityProviderName)
+    }
+
+    func testDaemonTasksDoNotMakeAnInstanceBusy() throws {
+        var fixture = SchedulerFixture()
+        try fixture.capacityCluster(protection: .enabled, desired: 1)
+        let plan = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
+        let arn = try fixture.registerLaunched(try XCTUnwrap(plan.launches.first?.instanceId))
+        _ = try fixture.apply { state, now, _, changes in
+            try state.registerTaskDefinition(
+                RegisterTaskDefinitionRequest(
+                    family: "agentish", containerDefinitions: [ContainerDefinition(name: "app", image: "busybox", memory: 64)]),
+                requestBytes: 0, now: now, changes: &changes)
+        }
+        _ = try fixture.apply { state, now, random, changes in
+            try state.createService(
+                CreateServiceRequest(cluster: "c", serviceName: "logs", taskDefinition: "agentish", schedulingStrategy: .daemon),
+                now: now, using: &random, changes: &changes)
+        }
+        fixture.apply { state, now, random, changes in state.reconcileServices(now: now, using: &random, changes: &changes) }
+        try fixture.agentsReport()
+        XCTAssertEqual(fixture.state.liveTaskCount(onInstance: arn), 1, "the daemon runs there")
+        XCTAssertFalse(fixture.state.isBusy(arn))
+        XCTAssertEqual(fixture.state.capacityReservation("cp")?.instancesNeeded, 0)
+        _ = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
+        XCTAssertFalse(fixture.group.Instances[0].ProtectedFromScaleIn)
     }
 
     func testPendingInstancePastItsWarmupIsReplaced() throws {
@@ -969,7 +1018,7 @@ final class ScalingTests: XCTestCase {
         try fixture.createGroup(desired: 1)
         let first = fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }
         XCTAssertEqual(first.launches.count, 1)
-        // Within the default warmup (300 s), nothing happens.
+        // Within the registration grace period (300 s), nothing happens.
         fixture.advance(300)
         XCTAssertEqual(fixture.apply { state, now, random, changes in state.planGroups(now: now, using: &random, changes: &changes) }, GroupPlan())
         fixture.advance(1)
@@ -982,12 +1031,12 @@ final class ScalingTests: XCTestCase {
         XCTAssertEqual(replaced.HealthStatus, "Unhealthy")
         XCTAssertTrue(replaced.TerminationCause?.contains("agent not registering within 300 seconds") == true, replaced.TerminationCause ?? "")
 
-        // A failed launch leaves the group, and its activity says why.
+        // A failed launch is terminated (the launcher may have created it before failing), and its activity says why.
         let id = try XCTUnwrap(second.launches.first?.instanceId)
         fixture.apply { state, now, random, changes in
             state.recordLaunch(group: "asg", instanceId: id, processId: nil, error: "no capacity", now: now, using: &random, changes: &changes)
         }
-        XCTAssertNil(fixture.group.Instances.first { $0.InstanceId == id })
+        XCTAssertEqual(fixture.group.Instances.first { $0.InstanceId == id }?.LifecycleState, .terminatingProceed)
         let activity = try XCTUnwrap(fixture.group.Activities.first { $0.Description.hasSuffix(id) })
         XCTAssertEqual(activity.StatusCode, "Failed")
         XCTAssertEqual(activity.StatusMessage, "no capacity")

@@ -66,8 +66,16 @@ actor InstanceLauncher {
     func isAlive(instanceId: String, processId: Int32?) -> Bool {
         if let process = processes[instanceId] { return process.isRunning }
         guard let processId else { return true }
-        // Started by an earlier ecsd: it is this host's process table that knows.
-        return kill(processId, 0) == 0
+        // Started by an earlier ecsd: alive if that process is still this instance's agent (after
+        // a reboot the number may belong to anything else).
+        return Self.isAgent(processId, instanceId: instanceId)
+    }
+
+    /// Whether `pid` runs an ecs-agent with this instance's configuration file.
+    static func isAgent(_ pid: Int32, instanceId: String) -> Bool {
+        guard let bytes = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.first?.hasSuffix("ecs-agent") == true && arguments.contains { $0.contains("/\(instanceId)/ecs.config") }
     }
 
     // MARK: Local
@@ -96,7 +104,7 @@ actor InstanceLauncher {
             try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
             let text = config.keys.sorted().map { "\($0)=\(config[$0]!)" }.joined(separator: "\n") + "\n"
             try Data(text.utf8).write(to: URL(fileURLWithPath: configFile))
-            FileManager.default.createFile(atPath: directory + "/agent.log", contents: nil)
+            _ = FileManager.default.createFile(atPath: directory + "/agent.log", contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/agent.log"))
             log.seekToEndOfFile()
             process.executableURL = URL(fileURLWithPath: settings.agentBinary)
@@ -118,7 +126,8 @@ actor InstanceLauncher {
 
     private func stopLocalAgent(_ termination: GroupPlan.Termination) async {
         let process = processes.removeValue(forKey: termination.instanceId)
-        let pid = process?.processIdentifier ?? termination.processId
+        let stored = termination.processId.flatMap { Self.isAgent($0, instanceId: termination.instanceId) ? $0 : nil }
+        let pid = process?.processIdentifier ?? stored
         if let pid, pid > 0 {
             kill(pid, SIGTERM)
             // The agent stops within its shutdown grace; then it is killed.
@@ -144,14 +153,24 @@ actor InstanceLauncher {
 
     private func runCommand(_ command: [String], action: String, group: String, instanceId: String, cluster: String?) async throws(Failure) {
         guard let program = command.first else { throw Failure(description: "the group has no Command") }
+        // Output goes to a file, not a pipe: a program that leaves a daemon behind (which keeps
+        // the pipe open) or writes a lot must never block the loop.
+        let outputPath = settings.directory + "/command-\(instanceId)-\(action).log"
         let process = Process()
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = Array(command.dropFirst())
-        process.environment = ProcessInfo.processInfo.environment.merging(facts(action: action, group: group, instanceId: instanceId, cluster: cluster)) { $1 }
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        do {
+            try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(command.dropFirst())
+            process.environment = ProcessInfo.processInfo.environment.merging(facts(action: action, group: group, instanceId: instanceId, cluster: cluster)) { $1 }
+            process.standardOutput = output
+            process.standardError = output
+            process.standardInput = FileHandle.nullDevice
+        } catch {
+            throw Failure(description: "could not prepare \(program): \(error)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let exited = AsyncStream<Int32>.makeStream()
         process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
         do {
@@ -173,13 +192,13 @@ actor InstanceLauncher {
             group.cancelAll()
             return first
         }
-        let text = String(decoding: output.fileHandleForReading.availableData.prefix(2000), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
         guard let status else {
             process.terminate()
             throw Failure(description: "\(program) \(action) did not finish within \(timeout)")
         }
         guard status == 0 else {
+            let text = ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").suffix(2000)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
             throw Failure(description: "\(program) \(action) exited with status \(status)\(text.isEmpty ? "" : ": \(text)")")
         }
     }

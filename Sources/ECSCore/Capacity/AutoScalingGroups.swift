@@ -130,8 +130,9 @@ extension ECSState {
     public static let groupActivityHistory = 100
     /// A launcher that failed is not asked again before this many seconds.
     public static let launcherRetryDelay: TimeInterval = 10
-    /// Instances an agent has not registered from within this long are replaced.
-    public static let defaultInstanceWarmup: TimeInterval = 300
+    /// Instances an agent has not registered from within this long are replaced (EC2 Auto
+    /// Scaling's health check grace period; instanceWarmupPeriod is about metrics, not this).
+    public static let registrationGracePeriod: TimeInterval = 300
 
     public mutating func createAutoScalingGroup(
         _ input: AutoScalingGroupInput, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
@@ -264,10 +265,17 @@ extension ECSState {
         for (name, record) in autoScalingGroups {
             guard let index = record.Instances.firstIndex(where: { $0.InstanceId == id }) else { continue }
             var updated = record
-            if updated.Instances[index].LifecycleState == .pending { updated.Instances[index].LifecycleState = .inService }
+            let state = updated.Instances[index].LifecycleState
+            if state == .pending { updated.Instances[index].LifecycleState = .inService }
             updated.Instances[index].ContainerInstanceArn = instance.containerInstanceArn
             autoScalingGroups[name] = updated
             changes.put(updated)
+            if state == .terminatingWait || state == .terminatingProceed {
+                // Its agent came back (restarted, or re-registered after a deregistration) while
+                // the group is removing it: it takes no new work.
+                instance.status = "DRAINING"
+                return
+            }
             if let provider = capacityProvider(usingGroup: record.AutoScalingGroupARN)?.provider.name,
                 (clusters[cluster]?.capacityProviders ?? []).contains(provider)
             {
@@ -277,11 +285,23 @@ extension ECSState {
         }
     }
 
-    /// Live tasks (not stopped, still wanted) on a container instance.
+    /// Tasks on a container instance that have not stopped yet (including those still stopping,
+    /// whose containers an instance's termination would kill).
     func liveTaskCount(onInstance arn: String) -> Int {
         (tasksByInstance[arn] ?? []).reduce(0) { count, taskArn in
-            guard let task = tasks[taskArn], !task.isStopped, task.desiredStatus == "RUNNING" else { return count }
+            guard let task = tasks[taskArn], !task.isStopped else { return count }
             return count + 1
+        }
+    }
+
+    /// Whether an instance runs work that makes it busy for managed scaling and termination
+    /// protection: any task not stopped, except those of DAEMON services (as on ECS, they run
+    /// on every instance and would otherwise keep every instance busy).
+    func isBusy(_ arn: String) -> Bool {
+        (tasksByInstance[arn] ?? []).contains { taskArn in
+            guard let task = tasks[taskArn], !task.isStopped else { return false }
+            guard let service = task.serviceArn.flatMap({ services[$0] }) else { return true }
+            return service.service.schedulingStrategy != .daemon
         }
     }
 
@@ -297,18 +317,17 @@ extension ECSState {
             let cluster = cluster(forGroup: record)
             let provider = capacityProvider(usingGroup: record.AutoScalingGroupARN)?.provider
             let protection = provider?.autoScalingGroupProvider?.managedTerminationProtection == .enabled
-            let warmup = TimeInterval(provider?.autoScalingGroupProvider?.managedScaling?.instanceWarmupPeriod ?? Int(Self.defaultInstanceWarmup))
 
             for index in record.Instances.indices {
                 var instance = record.Instances[index]
                 let containerInstance = instance.ContainerInstanceArn.flatMap { instances[$0] }
-                let busy = containerInstance.map { liveTaskCount(onInstance: $0.containerInstanceArn ?? "") > 0 } ?? false
+                let busy = containerInstance.map { isBusy($0.containerInstanceArn ?? "") } ?? false
                 instance.ProtectedFromScaleIn = protection && busy
                 // Never registered within the warmup: replace it.
-                if instance.LifecycleState == .pending, now.timeIntervalSince(instance.LaunchTime) > max(warmup, 60) {
+                if instance.LifecycleState == .pending, now.timeIntervalSince(instance.LaunchTime) > Self.registrationGracePeriod {
                     instance.LifecycleState = .terminatingProceed
                     instance.HealthStatus = "Unhealthy"
-                    instance.TerminationCause = "an instance was taken out of service in response to its agent not registering within \(Int(max(warmup, 60))) seconds"
+                    instance.TerminationCause = "an instance was taken out of service in response to its agent not registering within \(Int(Self.registrationGracePeriod)) seconds"
                 }
                 // Deregistered behind our back: it is no capacity any more.
                 if instance.LifecycleState == .inService, let containerInstance, containerInstance.status == "INACTIVE" {
@@ -338,6 +357,7 @@ extension ECSState {
                     // Pending (no tasks yet) and idle instances go first, newest first.
                     let leftBusy = left.ContainerInstanceArn.map { liveTaskCount(onInstance: $0) } ?? 0
                     let rightBusy = right.ContainerInstanceArn.map { liveTaskCount(onInstance: $0) } ?? 0
+                    // (Daemon tasks count here: with equal work, fewer tasks to move.)
                     return leftBusy != rightBusy ? leftBusy < rightBusy : left.LaunchTime > right.LaunchTime
                 }
                 for chosen in candidates.prefix(active.count - record.DesiredCapacity) {
@@ -393,8 +413,11 @@ extension ECSState {
             record.Activities[activity].StatusCode = error == nil ? "Successful" : "Failed"
             record.Activities[activity].StatusMessage = error
         }
-        if error != nil {
-            record.Instances.remove(at: index)
+        if let error {
+            // The launcher may have created it before failing (a timeout): ask it to terminate.
+            record.Instances[index].LifecycleState = .terminatingProceed
+            record.Instances[index].HealthStatus = "Unhealthy"
+            record.Instances[index].TerminationCause = "an instance was taken out of service in response to a failed launch: \(error)"
             record.LaunchRetryAfter = now.addingTimeInterval(Self.launcherRetryDelay)
         } else {
             record.Instances[index].ProcessId = processId

@@ -260,7 +260,7 @@ extension ECSState {
         else { return nil }
         let cluster = clusters.values.first { $0.status == "ACTIVE" && ($0.capacityProviders ?? []).contains(name) }?.clusterName
         let active = group.activeInstances
-        let busy = active.filter { instance in instance.ContainerInstanceArn.map { liveTaskCount(onInstance: $0) > 0 } ?? false }.count
+        let busy = active.filter { instance in instance.ContainerInstanceArn.map { isBusy($0) } ?? false }.count
         var waiting: [TaskRequirements] = []
         if let cluster {
             for arn in provisioningTasks {

@@ -27,10 +27,14 @@ extension ECSState {
         for record in waiting {
             guard let pending = record.provisioning else { continue }
             if now.timeIntervalSince(pending.since) > Self.provisioningTimeout {
-                _ = requestStop(
+                if let stopped = requestStop(
                     record.arn, code: .taskFailedToStart,
                     reason: "Capacity is unavailable at this time. Please try again later or in a different availability zone",
                     now: now, changes: &changes)
+                {
+                    // A failed start for its service: back-off and the circuit breaker apply.
+                    noteServiceTaskStopped(stopped, now: now, changes: &changes)
+                }
                 continue
             }
             let clusterName = clusterName(ofTask: record)

@@ -231,7 +231,8 @@ extension ECSState {
             strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
             defaultRules: PlacementRule.serviceDefault)
         else { return }
-        request.capacityProviders = capacityProviderFilter(
+        // A daemon goes on the instance chosen for it, whatever its provider.
+        request.capacityProviders = instance != nil ? nil : capacityProviderFilter(
             deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType)
         let providers = request.capacityProviders
         var placed: [String] = []
