@@ -188,3 +188,64 @@ def test_provisioning_tasks_get_instances_from_the_local_launcher_and_idle_ones_
             server.stop()
         finally:
             remove_cluster_containers(name)
+
+
+def test_launched_agents_survive_a_kill_9_of_ecsd_and_are_still_managed(data_dir):
+    build_busybox_image()
+    name = "cr-" + uuid.uuid4().hex[:8]
+    args = ["--agent-binary", os.path.join(BIN, "ecs-agent"), "--agent-timeout", "5"]
+    server = Ecsd(data_dir, extra_args=args).start()
+    ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1")
+    try:
+        ecs.create_cluster(clusterName=name)
+        rest(server.endpoint, "POST", "/v1/autoscaling/groups", {
+            "AutoScalingGroupName": "local", "MinSize": 0, "MaxSize": 2, "DesiredCapacity": 0,
+            "Launcher": {"Type": "local", "AgentConfig": {"ECS_HOST_PORT_BIND_IP": "127.0.0.1",
+                                                          "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"}}})
+        ecs.create_capacity_provider(name="fixed", autoScalingGroupProvider={"autoScalingGroupArn": "local"})
+        ecs.put_cluster_capacity_providers(cluster=name, capacityProviders=["fixed"],
+                                           defaultCapacityProviderStrategy=[{"capacityProvider": "fixed", "weight": 1}])
+        rest(server.endpoint, "PUT", "/v1/autoscaling/groups/local", {"DesiredCapacity": 2})
+
+        def group():
+            return rest(server.endpoint, "GET", "/v1/autoscaling/groups/local")
+
+        wait_until(lambda: [i["LifecycleState"] for i in group()["Instances"]] == ["InService"] * 2, timeout=30,
+                   message="two instances in service")
+        ecs.register_task_definition(family="sleeper", containerDefinitions=[{
+            "name": "s", "image": BUSYBOX_IMAGE, "memory": 32, "stopTimeout": 1, "command": ["sleep", "3600"]}])
+        arn = ecs.run_task(cluster=name, taskDefinition="sleeper")["tasks"][0]["taskArn"]
+        wait_until(lambda: ecs.describe_tasks(cluster=name, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING", timeout=30,
+                   message="task running")
+        before = group()
+
+        # ecsd dies; its agents do not. The restarted ecsd finds them by instance id and process.
+        server.kill9()
+        server.start()
+        ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1")
+        wait_until(lambda: all(i["agentConnected"] for i in ecs.describe_container_instances(
+            cluster=name, containerInstances=ecs.list_container_instances(cluster=name)["containerInstanceArns"])["containerInstances"]),
+                   timeout=30, message="agents reconnected")
+        time.sleep(3)
+        after = group()
+        assert [i["InstanceId"] for i in after["Instances"]] == [i["InstanceId"] for i in before["Instances"]]
+        assert all(i["LifecycleState"] == "InService" for i in after["Instances"])
+        assert len(after["Activities"]) == len(before["Activities"]), "nothing relaunched"
+        assert ecs.describe_tasks(cluster=name, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+
+        # Scaling to zero still reaches the agents started by the previous ecsd: the idle one goes
+        # at once, the busy one drains and goes once its task has stopped.
+        rest(server.endpoint, "PUT", "/v1/autoscaling/groups/local", {"DesiredCapacity": 0})
+        wait_until(lambda: len(group()["Instances"]) == 1, timeout=30, message="the idle instance terminated")
+        assert group()["Instances"][0]["LifecycleState"] == "Terminating:Wait"
+        assert ecs.describe_tasks(cluster=name, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+        ecs.stop_task(cluster=name, task=arn)
+        wait_until(lambda: group()["Instances"] == [], timeout=60, message="the drained instance terminated")
+        wait_until(lambda: subprocess.run(["pgrep", "-f", os.path.join(data_dir, "launcher")], capture_output=True).returncode != 0,
+                   timeout=20, message="agents exited")
+    finally:
+        subprocess.run(["pkill", "-f", os.path.join(data_dir, "launcher")], capture_output=True)
+        try:
+            server.stop()
+        finally:
+            remove_cluster_containers(name)
