@@ -1013,6 +1013,23 @@ final class ScalingTests: XCTestCase {
         XCTAssertFalse(fixture.group.Instances[0].ProtectedFromScaleIn)
     }
 
+    func testTasksAreSpreadOverAStrategyByBaseThenWeight() {
+        let strategy = [
+            CapacityProviderStrategyItem(capacityProvider: "a", weight: 1, base: 1),
+            CapacityProviderStrategyItem(capacityProvider: "b", weight: 4),
+        ]
+        // AWS's example: one task for a's base, then the other five split 1:4.
+        XCTAssertEqual(CapacityProviderDistribution.assign(6, strategy: strategy), ["a", "b", "b", "b", "a", "b"])
+        let even = [CapacityProviderStrategyItem(capacityProvider: "a", weight: 1), CapacityProviderStrategyItem(capacityProvider: "b", weight: 1)]
+        XCTAssertEqual(CapacityProviderDistribution.assign(4, strategy: even), ["a", "b", "a", "b"])
+        // A service's live tasks count: b catches up first.
+        XCTAssertEqual(CapacityProviderDistribution.assign(2, strategy: even, existing: ["a": 2]), ["b", "b"])
+        // A provider with weight 0 only ever gets its base.
+        let baseOnly = [CapacityProviderStrategyItem(capacityProvider: "a", weight: 0, base: 2), CapacityProviderStrategyItem(capacityProvider: "b", weight: 1)]
+        XCTAssertEqual(CapacityProviderDistribution.assign(4, strategy: baseOnly), ["a", "a", "b", "b"])
+        XCTAssertEqual(CapacityProviderDistribution.batches(["a", "b", "a"]).map { "\($0.provider)=\($0.count)" }, ["a=2", "b=1"])
+    }
+
     func testPendingInstancePastItsWarmupIsReplaced() throws {
         var fixture = SchedulerFixture()
         try fixture.createGroup(desired: 1)

@@ -79,36 +79,49 @@ extension ECSState {
             constraints: request.placementConstraints ?? [],
             defaultRules: [.random]
         )
-        placement.capacityProviders = providers
-        var result = PlacementResult(placed: [], failures: [])
-        if capacity[clusterName]?.isEmpty == false {
-            result = PlacementEngine.place(placement, capacity: &capacity[clusterName]!, using: &generator)
-            // The engine reserved capacity for each placement; putTask takes it over per task.
-            for arn in result.placed {
-                capacity[clusterName]?.release(placement.requirements, group: group, on: arn, wasRunning: false)
-            }
-        }
+        // Through capacity providers, the tasks are spread over the strategy (base, then weight)
+        // and each provider's share is placed on its instances or waits in PROVISIONING for them.
+        let strategy = effectiveStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
+        let batches: [(provider: String?, count: Int)] =
+            strategy.map { CapacityProviderDistribution.batches(CapacityProviderDistribution.assign(count, strategy: $0)).map { ($0.provider, $0.count) } }
+            ?? [(nil, count)]
         var started: [ECSTask] = []
-        let spec = LaunchSpec(
-            definition: definition, overrides: request.overrides, group: group, startedBy: startedBy,
-            serviceArn: nil, clientToken: request.clientToken, tags: request.tags ?? [],
-            launchType: request.launchType, enableExecuteCommand: request.enableExecuteCommand ?? false,
-            pending: capacityProviderPreference(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType).map {
-                PendingPlacement(
-                    strategies: request.placementStrategy ?? [], constraints: request.placementConstraints ?? [], capacityProviders: $0, since: now)
-            })
-        for instanceArn in result.placed {
-            let record = launchTask(spec, requirements: placement.requirements, on: instanceArn, cluster: cluster, now: now, using: &generator, changes: &changes)
-            started.append(taskView(record))
-        }
-        if spec.pending != nil {
-            for _ in result.placed.count..<count {
-                let record = launchTask(spec, requirements: placement.requirements, on: nil, cluster: cluster, now: now, using: &generator, changes: &changes)
+        var failures: [Failure] = []
+        for batch in batches {
+            placement.count = batch.count
+            placement.capacityProviders = batch.provider.map { [$0] }
+            var result = PlacementResult(placed: [], failures: [])
+            if capacity[clusterName]?.isEmpty == false {
+                result = PlacementEngine.place(placement, capacity: &capacity[clusterName]!, using: &generator)
+                // The engine reserved capacity for each placement; putTask takes it over per task.
+                for arn in result.placed {
+                    capacity[clusterName]?.release(placement.requirements, group: group, on: arn, wasRunning: false)
+                }
+            }
+            let spec = LaunchSpec(
+                definition: definition, overrides: request.overrides, group: group, startedBy: startedBy,
+                serviceArn: nil, clientToken: request.clientToken, tags: request.tags ?? [],
+                launchType: request.launchType, enableExecuteCommand: request.enableExecuteCommand ?? false,
+                pending: batch.provider.map {
+                    PendingPlacement(
+                        strategies: request.placementStrategy ?? [], constraints: request.placementConstraints ?? [], capacityProviders: [$0],
+                        since: now)
+                })
+            for instanceArn in result.placed {
+                let record = launchTask(spec, requirements: placement.requirements, on: instanceArn, cluster: cluster, now: now, using: &generator, changes: &changes)
                 started.append(taskView(record))
+            }
+            if spec.pending != nil {
+                for _ in result.placed.count..<batch.count {
+                    let record = launchTask(spec, requirements: placement.requirements, on: nil, cluster: cluster, now: now, using: &generator, changes: &changes)
+                    started.append(taskView(record))
+                }
+            } else if result.placed.count < batch.count {
+                failures += result.failures
             }
         }
         if let token = request.clientToken { clientTokens[token] = started.compactMap(\.taskArn) }
-        return RunTaskResponse(tasks: started, failures: started.count < count ? result.failures : [])
+        return RunTaskResponse(tasks: started, failures: started.count < count ? failures : [])
     }
 
     public mutating func startTask(
@@ -616,16 +629,6 @@ extension ECSState {
     }
 
     /// The capacity providers whose instances may take the task, or `nil` for any instance.
-    /// The providers a launch may use, the preferred first (the one with a base, then by weight):
-    /// a task waiting in PROVISIONING waits for that one.
-    func capacityProviderPreference(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) -> [String]? {
-        var items = strategy ?? []
-        if items.isEmpty, launchType == nil { items = cluster.defaultCapacityProviderStrategy ?? [] }
-        guard !items.isEmpty else { return nil }
-        return items.sorted { ($0.base ?? 0, $0.weight ?? 0, $1.capacityProvider) > ($1.base ?? 0, $1.weight ?? 0, $0.capacityProvider) }
-            .map(\.capacityProvider)
-    }
-
     func capacityProviderFilter(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) -> Set<String>? {
         if let strategy, !strategy.isEmpty { return Set(strategy.map(\.capacityProvider)) }
         if launchType != nil { return nil }

@@ -231,50 +231,63 @@ extension ECSState {
             strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
             defaultRules: PlacementRule.serviceDefault)
         else { return }
-        // A daemon goes on the instance chosen for it, whatever its provider.
-        request.capacityProviders = instance != nil ? nil : capacityProviderFilter(
-            deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType)
-        let providers = request.capacityProviders
-        var placed: [String] = []
-        var closest: (arn: String, reason: PlacementFailureReason)?
-        if let instance {
-            if let slot = capacity[clusterName]?[instance] {
-                if let reason = PlacementEngine.check(request, slot) { closest = (instance, reason) } else { placed = [instance] }
-            }
-        } else if capacity[clusterName]?.isEmpty == false {
-            let result = PlacementEngine.place(request, capacity: &capacity[clusterName]!, using: &generator)
-            for arn in result.placed { capacity[clusterName]?.release(request.requirements, group: group, on: arn, wasRunning: false) }
-            placed = result.placed
-            closest = result.closest
+        // A daemon goes on the instance chosen for it, whatever its provider. Replicas through
+        // capacity providers are spread over the strategy, counting the service's live tasks, and
+        // each provider's share is placed on its instances or waits in PROVISIONING for them.
+        let strategy = instance != nil ? nil : effectiveStrategy(deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType)
+        var batches: [(provider: String?, count: Int)] = [(nil, count)]
+        if let strategy {
+            let existing = Dictionary(
+                liveTasks(of: record).compactMap { task in task.task.capacityProviderName.map { ($0, 1) } }, uniquingKeysWith: +)
+            batches = CapacityProviderDistribution.batches(CapacityProviderDistribution.assign(count, strategy: strategy, existing: existing))
+                .map { ($0.provider, $0.count) }
         }
-        let spec = LaunchSpec(
-            definition: definition, overrides: nil, group: group, startedBy: deployment.id, serviceArn: record.arn,
-            clientToken: nil, tags: record.service.propagateTags == .service ? (tags[record.arn] ?? []) : [],
-            launchType: deployment.launchType, enableExecuteCommand: record.service.enableExecuteCommand ?? false,
-            pending: providers == nil ? nil : capacityProviderPreference(deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType).map {
-                PendingPlacement(
-                    strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
-                    capacityProviders: $0, since: pass.now)
-            })
-        var started: [String] = []
-        for arn in placed {
-            let task = launchTask(spec, requirements: request.requirements, on: arn, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
-            started.append(ARN(task.arn)?.lastPathComponent ?? task.arn)
-        }
-        // Through capacity providers, the rest wait in PROVISIONING while managed scaling adds instances.
+        var placedCount = 0
         var waiting = 0
-        if spec.pending != nil, instance == nil, placed.count < count {
-            for _ in placed.count..<count {
-                let task = launchTask(spec, requirements: request.requirements, on: nil, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
+        var closest: (arn: String, reason: PlacementFailureReason)?
+        var started: [String] = []
+        for batch in batches {
+            request.count = batch.count
+            request.capacityProviders = batch.provider.map { [$0] }
+            var placed: [String] = []
+            if let instance {
+                if let slot = capacity[clusterName]?[instance] {
+                    if let reason = PlacementEngine.check(request, slot) { closest = (instance, reason) } else { placed = [instance] }
+                }
+            } else if capacity[clusterName]?.isEmpty == false {
+                let result = PlacementEngine.place(request, capacity: &capacity[clusterName]!, using: &generator)
+                for arn in result.placed { capacity[clusterName]?.release(request.requirements, group: group, on: arn, wasRunning: false) }
+                placed = result.placed
+                closest = result.closest ?? closest
+            }
+            let spec = LaunchSpec(
+                definition: definition, overrides: nil, group: group, startedBy: deployment.id, serviceArn: record.arn,
+                clientToken: nil, tags: record.service.propagateTags == .service ? (tags[record.arn] ?? []) : [],
+                launchType: deployment.launchType, enableExecuteCommand: record.service.enableExecuteCommand ?? false,
+                pending: batch.provider.map {
+                    PendingPlacement(
+                        strategies: record.service.placementStrategy ?? [], constraints: record.service.placementConstraints ?? [],
+                        capacityProviders: [$0], since: pass.now)
+                })
+            for arn in placed {
+                let task = launchTask(spec, requirements: request.requirements, on: arn, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
                 started.append(ARN(task.arn)?.lastPathComponent ?? task.arn)
-                waiting += 1
+            }
+            placedCount += placed.count
+            // The rest wait in PROVISIONING while managed scaling adds instances.
+            if spec.pending != nil, placed.count < batch.count {
+                for _ in placed.count..<batch.count {
+                    let task = launchTask(spec, requirements: request.requirements, on: nil, cluster: cluster, now: pass.now, using: &generator, changes: &changes)
+                    started.append(ARN(task.arn)?.lastPathComponent ?? task.arn)
+                    waiting += 1
+                }
             }
         }
         if !started.isEmpty {
             pass.events.append("has started \(started.count) tasks: \(started.map { "(task \($0))" }.joined(separator: " ")).")
             pass.changed = true
         }
-        if placed.count + waiting < count {
+        if placedCount + waiting < count {
             let detail: String
             if let closest {
                 let id = ARN(closest.arn)?.lastPathComponent ?? closest.arn
