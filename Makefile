@@ -4,7 +4,11 @@ BIN := .build/debug
 
 .PHONY: build dev test test-deps unit integration bench release clean
 
+# SwiftPM can fail to emit ArgumentParser's module when it builds it for argument-parser's plugin
+# tools and for our targets at the same time ("emit-module command failed", no diagnostic);
+# building that module alone first avoids the race.
 build:
+	$(SWIFT) build --target ArgumentParser
 	$(SWIFT) build
 
 # A local control plane with state under ./.ecsd-dev (Ctrl-C stops it).
@@ -13,6 +17,7 @@ dev: build
 
 # Installs test prerequisites (apt packages, aws CLI, boto3, a Docker engine), then runs every test.
 test: test-deps
+	$(SWIFT) build --target ArgumentParser
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	STEVEDORE_ALLOW_DOCKERD_RESTART=1 python3 -m pytest -q Tests/integration
