@@ -102,16 +102,7 @@ public struct APIClient: Sendable {
         var query = "name=\(name.percentEncoded())"
         if follow { query += "&follow=1" }
         if let tailBytes { query += "&tail=\(tailBytes)" }
-        let response: HTTPClient.StreamingResponse
-        do {
-            response = try await http.stream(HTTPClient.Request(path: AgentProtocol.functionLogsPath + "?" + query, headers: extraHeaders, timeout: nil))
-        } catch let error as HTTPClientError {
-            throw APIClientError(message: "cannot reach the control plane at \(endpoint): \(error.message)", underlying: error)
-        }
-        guard response.status == 200 else {
-            throw Self.decodeError(HTTPClient.Response(status: response.status, headers: response.headers, body: try await response.collect()))
-        }
-        return response.body
+        return try await streamBody(AgentProtocol.functionLogsPath + "?" + query)
     }
 
     /// A task's container logs as they arrive (`GET /v1/tasks/logs`).
@@ -123,9 +114,14 @@ public struct APIClient: Sendable {
         if let container { query += "&container=\(container.percentEncoded())" }
         if follow { query += "&follow=1" }
         if let tail { query += "&tail=\(tail)" }
+        return try await streamBody(AgentProtocol.taskLogsPath + "?" + query)
+    }
+
+    /// A `GET` whose body is followed as it grows (no timeout); non-200 answers become ``AWSError``s.
+    private func streamBody(_ path: String) async throws -> AsyncThrowingStream<[UInt8], any Error> {
         let response: HTTPClient.StreamingResponse
         do {
-            response = try await http.stream(HTTPClient.Request(path: AgentProtocol.taskLogsPath + "?" + query, headers: extraHeaders, timeout: nil))
+            response = try await http.stream(HTTPClient.Request(path: path, headers: extraHeaders, timeout: nil))
         } catch let error as HTTPClientError {
             throw APIClientError(message: "cannot reach the control plane at \(endpoint): \(error.message)", underlying: error)
         }

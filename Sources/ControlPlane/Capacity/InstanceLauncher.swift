@@ -204,11 +204,7 @@ actor InstanceLauncher {
     }
 
     private func post(_ url: String, action: String, group: String, instanceId: String, cluster: String?) async throws(Failure) {
-        let facts = facts(action: action, group: group, instanceId: instanceId, cluster: cluster)
-        let body = [
-            "action": facts["STEVEDORE_ACTION"]!, "group": group, "instanceId": instanceId, "cluster": cluster ?? "",
-            "endpoint": settings.endpoint,
-        ]
+        let body = ["action": action, "group": group, "instanceId": instanceId, "cluster": cluster ?? "", "endpoint": settings.endpoint]
         do {
             let response = try await HTTPClient(baseURL: url).execute(
                 HTTPClient.Request(

@@ -43,10 +43,4 @@ actor ServiceMetrics {
     }
 
     func datapoints(service: String) -> [Datapoint] { series[service] ?? [] }
-
-    /// Values of one metric (`CPUUtilization`/`ECSServiceAverageCPUUtilization`, or memory), oldest first.
-    func values(service: String, metric: String) -> [Double] {
-        let memory = metric.contains("Memory")
-        return (series[service] ?? []).map { memory ? $0.memoryUtilization : $0.cpuUtilization }
-    }
 }

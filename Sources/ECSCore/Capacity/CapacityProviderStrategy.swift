@@ -57,4 +57,16 @@ extension ECSState {
         guard launchType == nil, let defaults = cluster.defaultCapacityProviderStrategy, !defaults.isEmpty else { return nil }
         return defaults
     }
+
+    /// ``effectiveStrategy(_:cluster:launchType:)``, refused when it names a provider the cluster does not have.
+    func associatedStrategy(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) throws(AWSError)
+        -> [CapacityProviderStrategyItem]?
+    {
+        let effective = effectiveStrategy(strategy, cluster: cluster, launchType: launchType)
+        for item in effective ?? [] where !(cluster.capacityProviders ?? []).contains(item.capacityProvider) {
+            throw .invalidParameter(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: \(item.capacityProvider). Associate it with PutClusterCapacityProviders first.")
+        }
+        return effective
+    }
 }

@@ -80,14 +80,7 @@ extension ECSState {
         try TagRules.validate(request.tags ?? [])
 
         // As on ECS: with neither a launch type nor a strategy, the cluster's default strategy applies.
-        var providerStrategy = request.capacityProviderStrategy
-        if request.launchType == nil, (providerStrategy ?? []).isEmpty, let defaults = cluster.defaultCapacityProviderStrategy, !defaults.isEmpty {
-            providerStrategy = defaults
-        }
-        for item in providerStrategy ?? [] where !(cluster.capacityProviders ?? []).contains(item.capacityProvider) {
-            throw .invalidParameter(
-                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: \(item.capacityProvider). Associate it with PutClusterCapacityProviders first.")
-        }
+        let providerStrategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
         let arn = names.service(cluster: clusterName, name: request.serviceName)
         var scheduler = ServiceSchedulerState()
         scheduler.clientToken = request.clientToken

@@ -58,15 +58,9 @@ extension ECSState {
         let group = request.group ?? "family:\(definition.family ?? "")"
         guard group.count <= 255 else { throw .invalidParameter("group can be at most 255 characters.") }
         try TagRules.validate(request.tags ?? [])
-        let providers = capacityProviderFilter(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
-        if let providers {
-            for name in providers where !(cluster.capacityProviders ?? []).contains(name) {
-                throw .invalidParameter(
-                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: \(name). Associate it with PutClusterCapacityProviders first.")
-            }
-        }
+        let strategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
         // Through capacity providers, tasks wait in PROVISIONING for capacity; otherwise they need an instance now.
-        if providers == nil, capacity[clusterName]?.isEmpty ?? true {
+        if strategy == nil, capacity[clusterName]?.isEmpty ?? true {
             throw .invalidParameter("No Container Instances were found in your cluster.")
         }
 
@@ -81,7 +75,6 @@ extension ECSState {
         )
         // Through capacity providers, the tasks are spread over the strategy (base, then weight)
         // and each provider's share is placed on its instances or waits in PROVISIONING for them.
-        let strategy = effectiveStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
         let batches: [(provider: String?, count: Int)] =
             strategy.map { CapacityProviderDistribution.batches(CapacityProviderDistribution.assign(count, strategy: $0)).map { ($0.provider, $0.count) } }
             ?? [(nil, count)]
@@ -626,13 +619,5 @@ extension ECSState {
         } catch {
             throw .invalidParameter("Invalid memberOf expression: \(error.message)")
         }
-    }
-
-    /// The capacity providers whose instances may take the task, or `nil` for any instance.
-    func capacityProviderFilter(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) -> Set<String>? {
-        if let strategy, !strategy.isEmpty { return Set(strategy.map(\.capacityProvider)) }
-        if launchType != nil { return nil }
-        let defaults = cluster.defaultCapacityProviderStrategy ?? []
-        return defaults.isEmpty ? nil : Set(defaults.map(\.capacityProvider))
     }
 }

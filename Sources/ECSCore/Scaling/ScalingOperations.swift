@@ -70,6 +70,19 @@ public struct ScalingAlarm: Codable, Sendable, Equatable {
     }
 }
 
+extension ScalableTargetRecord {
+    /// A successful activity, newest first, keeping at most ``ECSState/activityHistory``.
+    mutating func recordActivity(description: String, cause: String, message: String, now: Date, using generator: inout some RandomNumberGenerator) {
+        activities.insert(
+            AASScalingActivity(
+                ActivityId: Identifiers.uuid(using: &generator), ServiceNamespace: .ecs, ResourceId: target.ResourceId,
+                ScalableDimension: .ecsServiceDesiredCount, Description: description, Cause: cause, StartTime: now, EndTime: now,
+                StatusCode: .successful, StatusMessage: message),
+            at: 0)
+        if activities.count > ECSState.activityHistory { activities.removeLast(activities.count - ECSState.activityHistory) }
+    }
+}
+
 extension AWSError {
     static func aasValidation(_ message: String) -> AWSError { AWSError(type: "ValidationException", message: message) }
     static func aasNotFound(_ message: String) -> AWSError { AWSError(type: "ObjectNotFoundException", message: message) }
@@ -252,8 +265,7 @@ extension ECSState {
     }
 
     public func describeScalingPolicies(_ request: AASDescribeScalingPoliciesRequest) throws(AWSError) -> AASDescribeScalingPoliciesResponse {
-        let all = scalableTargets.keys.sorted().compactMap { scalableTargets[$0] }
-            .filter { matches($0.target, request.ServiceNamespace, request.ResourceId, request.ScalableDimension) }
+        let all = targets(request.ServiceNamespace, request.ResourceId, request.ScalableDimension)
             .flatMap { record in record.policies.keys.sorted().compactMap { record.policies[$0] } }
             .filter { policy in request.PolicyNames.map { $0.contains(policy.PolicyName) } ?? true }
         let (page, next) = try scalingPage(all, request.MaxResults, request.NextToken)
@@ -313,8 +325,7 @@ extension ECSState {
     }
 
     public func describeScheduledActions(_ request: AASDescribeScheduledActionsRequest) throws(AWSError) -> AASDescribeScheduledActionsResponse {
-        let all = scalableTargets.keys.sorted().compactMap { scalableTargets[$0] }
-            .filter { matches($0.target, request.ServiceNamespace, request.ResourceId, request.ScalableDimension) }
+        let all = targets(request.ServiceNamespace, request.ResourceId, request.ScalableDimension)
             .flatMap { record in record.scheduledActions.keys.sorted().compactMap { record.scheduledActions[$0] } }
             .filter { action in request.ScheduledActionNames.map { $0.contains(action.ScheduledActionName) } ?? true }
         let (page, next) = try scalingPage(all, request.MaxResults, request.NextToken)
@@ -322,8 +333,7 @@ extension ECSState {
     }
 
     public func describeScalingActivities(_ request: AASDescribeScalingActivitiesRequest) throws(AWSError) -> AASDescribeScalingActivitiesResponse {
-        let all = scalableTargets.values
-            .filter { matches($0.target, request.ServiceNamespace, request.ResourceId, request.ScalableDimension) }
+        let all = targets(request.ServiceNamespace, request.ResourceId, request.ScalableDimension)
             .flatMap(\.activities)
             .sorted { $0.StartTime > $1.StartTime }
         let (page, next) = try scalingPage(all, request.MaxResults, request.NextToken)
@@ -345,14 +355,9 @@ extension ECSState {
         if scaleOut == true { record.lastScaleOut = now }
         if scaleOut == false { record.lastScaleIn = now }
         if let ruleKey { record.lastRuns[ruleKey] = now }
-        record.activities.insert(
-            AASScalingActivity(
-                ActivityId: Identifiers.uuid(using: &generator), ServiceNamespace: .ecs, ResourceId: record.target.ResourceId,
-                ScalableDimension: .ecsServiceDesiredCount, Description: "Setting desired count to \(capacity).", Cause: cause,
-                StartTime: now, EndTime: now, StatusCode: .successful,
-                StatusMessage: "Successfully set desired count to \(capacity). Change successfully fulfilled by ecs."),
-            at: 0)
-        if record.activities.count > Self.activityHistory { record.activities.removeLast(record.activities.count - Self.activityHistory) }
+        record.recordActivity(
+            description: "Setting desired count to \(capacity).", cause: cause,
+            message: "Successfully set desired count to \(capacity). Change successfully fulfilled by ecs.", now: now, using: &generator)
         scalableTargets[key] = record
         changes.put(record)
     }
@@ -378,14 +383,10 @@ extension ECSState {
                 details += " and desired count to \(clamped)"
             }
         }
-        record.activities.insert(
-            AASScalingActivity(
-                ActivityId: Identifiers.uuid(using: &generator), ServiceNamespace: .ecs, ResourceId: record.target.ResourceId,
-                ScalableDimension: .ecsServiceDesiredCount, Description: details + ".",
-                Cause: "scheduled action name \(name) was triggered", StartTime: now, EndTime: now, StatusCode: .successful,
-                StatusMessage: "Successfully set min capacity to \(record.target.MinCapacity) and max capacity to \(record.target.MaxCapacity)"),
-            at: 0)
-        if record.activities.count > Self.activityHistory { record.activities.removeLast(record.activities.count - Self.activityHistory) }
+        record.recordActivity(
+            description: details + ".", cause: "scheduled action name \(name) was triggered",
+            message: "Successfully set min capacity to \(record.target.MinCapacity) and max capacity to \(record.target.MaxCapacity)",
+            now: now, using: &generator)
         scalableTargets[key] = record
         changes.put(record)
     }
@@ -425,9 +426,12 @@ extension ECSState {
         changes.put(record)
     }
 
-    private func matches(_ target: AASScalableTarget, _ namespace: AASServiceNamespace, _ resourceId: String?, _ dimension: AASScalableDimension?) -> Bool {
-        target.ServiceNamespace == namespace && (resourceId.map { $0 == target.ResourceId } ?? true)
-            && (dimension.map { $0 == target.ScalableDimension } ?? true)
+    /// The scalable targets a describe call asks about, in key order.
+    private func targets(_ namespace: AASServiceNamespace, _ resourceId: String?, _ dimension: AASScalableDimension?) -> [ScalableTargetRecord] {
+        scalableTargets.keys.sorted().compactMap { scalableTargets[$0] }.filter { record in
+            record.target.ServiceNamespace == namespace && (resourceId.map { $0 == record.target.ResourceId } ?? true)
+                && (dimension.map { $0 == record.target.ScalableDimension } ?? true)
+        }
     }
 
     private func scalingPage<Item>(_ all: [Item], _ maxResults: Int?, _ token: String?) throws(AWSError) -> ([Item], String?) {

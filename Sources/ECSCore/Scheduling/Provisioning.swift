@@ -69,9 +69,4 @@ extension ECSState {
         putTask(record, changes: &changes)
         changes.assignedInstances.insert(instanceArn)
     }
-
-    /// Whether launches with this strategy (or the cluster's default) go through capacity providers.
-    func usesCapacityProviders(_ strategy: [CapacityProviderStrategyItem]?, cluster: Cluster, launchType: LaunchType?) -> Bool {
-        capacityProviderFilter(strategy, cluster: cluster, launchType: launchType) != nil
-    }
 }
