@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: build dev test test-deps unit integration bench release clean
+.PHONY: build deps dev test test-deps unit integration bench release clean
 
 # SwiftPM can fail to emit ArgumentParser's module when it builds it for argument-parser's plugin
 # tools and for our targets at the same time ("emit-module command failed", no diagnostic);
@@ -11,9 +11,13 @@ build:
 	$(SWIFT) build --target ArgumentParser
 	$(SWIFT) build
 
-# A local control plane with state under ./.ecsd-dev (Ctrl-C stops it).
-dev: build
+# Installs what building and a local cluster need (libraries, a Docker engine), asking for root
+# only when not root; then a local control plane with state under ./.ecsd-dev (Ctrl-C stops it).
+dev: deps build
 	$(BIN)/ecsd --dev
+
+deps:
+	scripts/install-build-deps.sh
 
 # Installs test prerequisites (apt packages, aws CLI, boto3, a Docker engine), then runs every test.
 test: test-deps

@@ -14,6 +14,10 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
 
 let package = Package(
     name: "stevedore",
@@ -31,60 +35,138 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
-        // Value types, validation, ARNs, scheduling logic. No IO, no clock reads.
-        .target(name: "ECSCore"),
-        // AWS wire protocols: JSON 1.1 framing, error shapes, operation names.
-        .target(name: "ECSAPI", dependencies: ["ECSCore"]),
+        // MARK: Shared core: no IO, no clock reads.
+
+        // ARNs, ids, seeded randomness, AWS errors, paging, stored records, the committer's protocol, JSON.
+        .target(name: "StevedoreCore", path: "Sources/Core"),
+        // AWS's wire protocols: JSON 1.0/1.1 dispatch, REST-JSON routes, error shapes, the read cache.
+        .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
+        // Zip archives and digests (SHA-256, MD5, CRC-32), for code bundles and SQS checksums.
+        .target(name: "Archives", path: "Sources/Archives"),
+
+        // MARK: Wire shapes, generated from botocore's models (scripts/codegen/generate_shapes.py).
+
+        .target(name: "ECSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ECS"),
+        .target(name: "LambdaShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Lambda"),
+        .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
+        .target(name: "ApplicationAutoScalingShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ApplicationAutoScaling"),
+
+        // What the agent and the control plane share: the work channel, invocations, start order.
+        .target(name: "AgentProtocol", dependencies: ["StevedoreCore", "ECSShapes"]),
+
+        // MARK: Services: each its state, pure operations and wire binding.
+
+        .target(
+            name: "ECS", dependencies: ["StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol"], path: "Sources/Services/ECS"),
+        .target(name: "SQS", dependencies: ["StevedoreCore", "AWSProtocols", "SQSShapes", "Archives"], path: "Sources/Services/SQS"),
+        .target(
+            name: "Lambda",
+            dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
+            path: "Sources/Services/Lambda"),
+        .target(
+            name: "ApplicationAutoScaling",
+            dependencies: ["StevedoreCore", "AWSProtocols", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol"],
+            path: "Sources/Services/ApplicationAutoScaling"),
+        .target(name: "Capacity", dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes"], path: "Sources/Services/Capacity"),
+
+        // MARK: Edges: storage, HTTP clients, Docker.
+
         // Persistence behind a protocol; SQLite (system libsqlite3) is the embedded default.
-        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "ECSStore", dependencies: ["ECSCore", "CSQLite", logging]),
+        .systemLibrary(name: "CSQLite", path: "Sources/Store/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "Storage", dependencies: ["StevedoreCore", "CSQLite", logging], path: "Sources/Store/Storage"),
         // libcurl, wrapped once: pkg-config module, typed C shim, Swift client.
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "CCurlShim", dependencies: ["CCurl"]),
-        .target(name: "CurlHTTP", dependencies: ["CCurlShim", logging]),
+        .systemLibrary(
+            name: "CCurl", path: "Sources/Clients/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CCurlShim", dependencies: ["CCurl"], path: "Sources/Clients/CCurlShim"),
+        .target(name: "CurlHTTP", dependencies: ["CCurlShim", logging], path: "Sources/Clients/CurlHTTP"),
         // zlib, for unpacking functions' code bundles on agents.
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/Clients/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The Docker Engine API on CurlHTTP, with version negotiation.
-        .target(name: "DockerClient", dependencies: ["CurlHTTP"]),
-        // A client for Stevedore's AWS JSON APIs, shared by ecsctl, the agent and the benchmarks.
-        .target(name: "ECSClient", dependencies: ["ECSCore", "ECSAPI", "CurlHTTP"]),
-        // The control plane: HTTP server, operation handlers, the committer and background loops.
+        .target(name: "DockerClient", dependencies: ["CurlHTTP", "StevedoreCore"], path: "Sources/Clients/DockerClient"),
+        // A client for Stevedore's AWS APIs, shared by ecsctl, the agent and the benchmarks.
+        .target(
+            name: "StevedoreClient", dependencies: ["StevedoreCore", "AWSProtocols", "AgentProtocol", "CurlHTTP"], path: "Sources/Clients/StevedoreClient"),
+
+        // MARK: The control plane: the committer over every service's state, loops, the HTTP server.
+
         .target(
             name: "ControlPlane",
-            dependencies: ["ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", hummingbird, logging, serviceLifecycle]
-        ),
-        // The node agent: ecs.config, the control-plane link and work channel, task engines.
+            dependencies: [
+                "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", hummingbird, logging, serviceLifecycle,
+            ]),
+
+        // MARK: The node agent.
+
+        // ecs.config, the control-plane link and work channel, the Docker task engine, functions' host.
         .target(
             name: "ECSAgent",
             dependencies: [
-                "ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", "DockerClient", "CZlib", logging,
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]),
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "Archives", "StevedoreClient", "CurlHTTP", "DockerClient",
+                "CZlib", logging,
+            ] + nio,
+            path: "Sources/Agent/Host"),
+
+        // MARK: ecsctl and the executables.
+
         // ecsctl's commands, as a library so tests can drive them.
-        .target(name: "ECSCLI", dependencies: ["ECSCore", "ECSAPI", "ECSClient", "CurlHTTP", argumentParser]),
+        .target(
+            name: "ECSCLI",
+            dependencies: [
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
+                "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", argumentParser,
+            ],
+            path: "Sources/CLI"),
         .executableTarget(
             name: "ecsd",
-            dependencies: ["ControlPlane", "ECSAgent", "ECSCore", "ECSStore", argumentParser, logging, serviceLifecycle, unixSignals]
+            dependencies: ["ControlPlane", "ECSAgent", "StevedoreCore", "Storage", "ECS", "Lambda", "ApplicationAutoScaling", argumentParser, logging, serviceLifecycle, unixSignals]
         ),
         .executableTarget(
             name: "ecs-agent",
-            dependencies: ["ECSAgent", "ECSCore", argumentParser, logging, serviceLifecycle, unixSignals]
+            dependencies: ["ECSAgent", "StevedoreCore", argumentParser, logging, serviceLifecycle, unixSignals]
         ),
         .executableTarget(name: "ecsctl", dependencies: ["ECSCLI", argumentParser]),
         .executableTarget(
             name: "stevedore-bench",
-            dependencies: ["ECSCore", "ECSAPI", "ECSClient", "ECSAgent", "CurlHTTP", "DockerClient", argumentParser, logging]
+            dependencies: [
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
+                "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", argumentParser, logging,
+            ]
         ),
-        .testTarget(name: "ECSCoreTests", dependencies: ["ECSCore"]),
-        .testTarget(name: "ECSAPITests", dependencies: ["ECSAPI", "ECSCore"]),
-        .testTarget(name: "ECSStoreTests", dependencies: ["ECSStore", "ECSCore"]),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "DockerClient", hummingbird]),
-        .testTarget(name: "ECSAgentTests", dependencies: ["ECSAgent", "ECSCore"]),
+
+        // MARK: Tests
+
+        // Twins of the IO edges (in-memory store, test clock, fake Docker engine) and fixtures.
+        .target(
+            name: "StevedoreTestSupport",
+            dependencies: [
+                "StevedoreCore", "Storage", "ECS", "ECSShapes", "Lambda", "SQS", "ApplicationAutoScaling", "Capacity", "AgentProtocol",
+                "DockerClient",
+            ],
+            path: "Sources/TestSupport"),
+        .testTarget(name: "StevedoreCoreTests", dependencies: ["StevedoreCore", "ECSShapes"]),
+        .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
+        .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),
+        .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
+        .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
+        .testTarget(
+            name: "LambdaTests",
+            dependencies: ["Lambda", "LambdaShapes", "SQS", "SQSShapes", "ECS", "AgentProtocol", "Archives", "StevedoreCore", "StevedoreTestSupport"]),
+        .testTarget(
+            name: "ApplicationAutoScalingTests",
+            dependencies: ["ApplicationAutoScaling", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "StevedoreCore", "StevedoreTestSupport"]),
+        .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "StevedoreCore", "StevedoreTestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "StevedoreCore", "ECS"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
+        .testTarget(name: "DockerClientTests", dependencies: ["DockerClient", "CurlHTTP", hummingbird]),
+        .testTarget(
+            name: "ECSAgentTests",
+            dependencies: ["ECSAgent", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "ECSCore", "ECSAPI", "ECSStore", "CurlHTTP", "ECSClient", "ECSAgent",
+                "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS",
+                "ECSCLI", "Lambda", "StevedoreTestSupport",
             ]
         ),
     ]

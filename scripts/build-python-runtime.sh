@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Docker image that runs Lambda Python functions (default stevedore/lambda-python:3.11)
-# without any container registry: debootstrap a minimal Debian bookworm rootfs from this machine's
-# Debian mirror, pip-install awslambdaric into it from the index this machine's pip uses, trim it,
-# and `docker import` it.
+# without any container registry: debootstrap a minimal Debian bookworm rootfs from the Debian mirror
+# apt is configured with (no mirror address is written here), pip-install awslambdaric into it from
+# the index this machine's pip uses, trim it, and `docker import` it.
 #
 # Usage: scripts/build-python-runtime.sh [--force] [IMAGE_NAME]
 #   IMAGE_NAME  defaults to stevedore/lambda-python:3.11
@@ -64,10 +64,24 @@ find_mirror() {
                                  if ($(i+1) == "bookworm") { print $i; exit } }' "$file")
         [ -n "$uri" ] && { echo "$uri"; return; }
     done
-    echo "http://deb.debian.org/debian"
+    return 0
 }
 mirror=$(find_mirror)
 mirror=${mirror%/}
+if [ -z "$mirror" ]; then
+    cat >&2 <<'MESSAGE'
+No Debian bookworm mirror is configured for apt, and this script takes its mirror only from apt's own
+configuration. Add one, for example in /etc/apt/sources.list.d/debian.sources:
+
+    Types: deb
+    URIs: <your Debian mirror>
+    Suites: bookworm
+    Components: main
+
+(or a line "deb <your Debian mirror> bookworm main" in /etc/apt/sources.list), then run this again.
+MESSAGE
+    exit 1
+fi
 
 # Apt may reach the mirror through a proxy; debootstrap honours http_proxy.
 if [ -z "${http_proxy:-}" ]; then

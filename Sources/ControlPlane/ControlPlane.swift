@@ -1,61 +1,87 @@
-import ECSAPI
-import ECSCore
-import ECSStore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Hummingbird
+import Lambda
+import LambdaShapes
 import Logging
 import ServiceLifecycle
+import SQS
+import StevedoreCore
+import Storage
 
-/// `ecsd`'s parts wired together: the store, the committer over the loaded state, the API server.
+/// `ecsd`'s parts wired together: the store, the committer over every service's loaded state,
+/// each service's wire binding, the loops, and the HTTP server.
 public struct ControlPlane: Sendable {
     public let configuration: ControlPlaneConfiguration
-    public let committer: Committer
+    public let committer: Committer<ControlPlaneState>
     /// What tasks use, as agents report it (service auto scaling reads it).
     public let usage = UsageStore()
     let logs = LogRelay()
     let store: SQLiteStateStore
     let dispatcher: AWSJSONDispatcher
+    let routes: [RESTRoute]
     let logger: Logger
     let functionRouter: FunctionRouter
     let asyncInvoker: AsyncInvoker
-    let lambda: LambdaAPI
+    let code: CodeStore
+    let functionLogs: FunctionLogStore
     let metrics: ServiceMetrics
+    let agents: AgentChannel
 
-    /// Opens the store, loads the state and registers every API operation.
+    /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
         store = try SQLiteStateStore(
             directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
+        let names = configuration.names
+        var settings = ControlPlaneState.Settings()
+        settings.scheduler = configuration.scheduler
+        settings.functions = configuration.functions
+        settings.scaling = configuration.scaling
+        settings.endpoint = configuration.endpoint
         committer = try await Committer.load(
-            names: configuration.names, settings: configuration.scheduler, functionSettings: configuration.functions,
-            queueEndpoint: configuration.endpoint, store: store, logger: logger)
-        var dispatcher = AWSJSONDispatcher()
-        ECSOperations.register(
-            on: &dispatcher, committer: committer, cache: ReadCache(capacity: configuration.readCacheEntries),
-            pollEndpoint: configuration.endpoint)
-        SQSOperations.register(on: &dispatcher, committer: committer)
-        ScalingAPI.register(on: &dispatcher, committer: committer)
-        self.dispatcher = dispatcher
-        let functionLogs = try FunctionLogStore(dataDirectory: configuration.dataDirectory)
+            store: store,
+            restore: { [settings] rows, now in try ControlPlaneState.restore(names: names, settings: settings, rows: rows, now: now) },
+            assignmentSequence: { $0.ecs.counters.assignmentSequence },
+            logger: logger)
+
+        functionLogs = try FunctionLogStore(dataDirectory: configuration.dataDirectory)
+        code = try CodeStore(dataDirectory: configuration.dataDirectory)
         functionRouter = FunctionRouter(committer: committer, settings: configuration.functions, logs: functionLogs, logger: logger)
         asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
         metrics = ServiceMetrics(usage: usage)
-        lambda = LambdaAPI(
-            committer: committer, router: functionRouter, code: try CodeStore(dataDirectory: configuration.dataDirectory),
-            logs: functionLogs, asyncQueue: asyncInvoker, settings: configuration.functions)
+        agents = AgentChannel(
+            committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2)))
+
+        var dispatcher = AWSJSONDispatcher(
+            readCache: ReadCache(capacity: configuration.readCacheEntries, version: committer.version))
+        dispatcher.add(ECSAPI.operations(committer: committer, pollEndpoint: configuration.endpoint))
+        dispatcher.add(CapacityAPI.operations(committer: committer))
+        dispatcher.add(SQSAPI.operations(committer: committer))
+        dispatcher.add(ScalingAPI.operations(committer: committer))
+        self.dispatcher = dispatcher
+
+        let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, logs: functionLogs)
+        var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
+        routes.append(contentsOf: CapacityAPI.routes(committer: committer))
+        routes.append(contentsOf: ScalingAPI.alarmRoutes(committer: committer))
+        let agentRoutes = AgentRoutes(agents: agents, router: functionRouter, code: code, metrics: metrics)
+        routes.append(contentsOf: agentRoutes.routes)
+        routes.append(contentsOf: agentRoutes.metricsRoutes)
+        self.routes = routes.routes
     }
 
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
-            dispatcher: dispatcher,
-            agents: AgentChannel(
-                committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2))),
-            maxRequestBytes: configuration.maxRequestBytes,
-            agentToken: configuration.agentToken,
-            lambda: lambda,
-            metrics: metrics,
-            capacity: CapacityAPI(committer: committer))
+            dispatcher: dispatcher, routes: routes, agents: agents, functionLogs: functionLogs,
+            maxRequestBytes: configuration.maxRequestBytes, agentToken: configuration.agentToken)
         let application = Application(
             router: server.buildRouter(),
             configuration: ApplicationConfiguration(
@@ -68,7 +94,7 @@ public struct ControlPlane: Sendable {
         let scheduler = SchedulerLoop(
             committer: committer, interval: configuration.schedulerInterval, agentTimeout: configuration.agentTimeout,
             pruneInterval: 60, logger: logger)
-        let functions = FunctionLoop(router: functionRouter, code: lambda.code, committer: committer, logger: logger)
+        let functions = FunctionLoop(router: functionRouter, code: code, committer: committer, logger: logger)
         let scaling = ScalingLoop(committer: committer, metrics: metrics, settings: configuration.scaling, logger: logger)
         let launcher = InstanceLauncher(
             settings: InstanceLauncher.Settings(

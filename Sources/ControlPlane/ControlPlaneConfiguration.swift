@@ -1,6 +1,15 @@
-import ECSCore
-import ECSStore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
+import Storage
 
 /// Everything `ecsd` needs to start, from flags and environment.
 public struct ControlPlaneConfiguration: Sendable {

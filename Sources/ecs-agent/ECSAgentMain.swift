@@ -1,14 +1,14 @@
-import ArgumentParser
-import ECSAgent
-import ECSCore
 import Glibc
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
+import ArgumentParser
+import ECSAgent
 import Logging
 import ServiceLifecycle
+import StevedoreCore
 import UnixSignals
 
 @main

@@ -1,11 +1,14 @@
+import ApplicationAutoScaling
 import ArgumentParser
 import ControlPlane
+import ECS
 import ECSAgent
-import ECSCore
-import ECSStore
 import Foundation
+import Lambda
 import Logging
 import ServiceLifecycle
+import StevedoreCore
+import Storage
 import UnixSignals
 
 @main

@@ -1,9 +1,15 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
+import AWSProtocols
 import CurlHTTP
-import ECSAPI
-import ECSClient
-import ECSCore
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// Request throughput and latency of ecsd's API against moto_server, both on this machine, in one run.
 struct APIBenchmark: AsyncParsableCommand {

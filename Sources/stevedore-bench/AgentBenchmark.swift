@@ -1,9 +1,16 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
+import AWSProtocols
 import CurlHTTP
 import DockerClient
-import ECSClient
-import ECSCore
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// Time from RunTask accepted to the container RUNNING through Stevedore, against the engine's own
 /// floor (create + start of the same container, straight through the Docker API) in the same run;

@@ -1,9 +1,16 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
+import AWSProtocols
 import CurlHTTP
 import DockerClient
-import ECSClient
-import ECSCore
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// Functions: cold start against the engine's floor (create + start of the same runtime until it
 /// asks the Runtime API for work), warm invocation overhead, and warm invocations per second with
@@ -179,7 +186,7 @@ struct FunctionBenchmark: AsyncParsableCommand {
         let listener = try Listener()
         var results: [Double] = []
         for index in 0..<coldSamples {
-            var config = ContainerConfig(image: FunctionSettings.providedImage)
+            var config = ContainerConfig(image: RuntimeImages.provided)
             config.cmd = ["/var/task/bootstrap"]
             config.user = "993:993"
             config.env = ["AWS_LAMBDA_RUNTIME_API=127.0.0.1:\(listener.port)"]

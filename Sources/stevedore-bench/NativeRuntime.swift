@@ -1,4 +1,13 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
+import AWSProtocols
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// A native Lambda runtime client for the function benchmark: a static C program that long-polls
 /// the Runtime API over one kept-alive connection and answers every event with the event itself.

@@ -1,6 +1,14 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
-import ECSCore
+import AWSProtocols
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// Placement decisions per second of the pure engine, sampled against exhaustive scoring.
 struct PlacementBenchmark: ParsableCommand {

@@ -1,5 +1,14 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
+import AWSProtocols
 import CurlHTTP
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// A child process started for a benchmark, stopped when the benchmark ends.
 final class ChildProcess: @unchecked Sendable {

@@ -1,10 +1,17 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
+import AWSProtocols
 import CurlHTTP
+import ECS
 import ECSAgent
-import ECSClient
-import ECSCore
+import ECSShapes
 import Foundation
+import LambdaShapes
 import Logging
+import StevedoreClient
+import StevedoreCore
 import Synchronization
 
 /// End-to-end RunTask throughput through the API with simulated agents, and the time from a task

@@ -1,9 +1,16 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
+import AWSProtocols
 import CurlHTTP
 import DockerClient
-import ECSClient
-import ECSCore
+import ECS
+import ECSShapes
 import Foundation
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 /// Service auto scaling's reaction on a real Docker engine: from the moment a service's task
 /// starts burning CPU to the new desired count (target tracking at ecsd's default settings), and

@@ -1,5 +1,13 @@
+import AgentProtocol
+import ApplicationAutoScalingShapes
+import Archives
 import ArgumentParser
-import ECSCore
+import AWSProtocols
+import ECS
+import ECSShapes
+import LambdaShapes
+import StevedoreClient
+import StevedoreCore
 
 @main
 struct StevedoreBench: AsyncParsableCommand {

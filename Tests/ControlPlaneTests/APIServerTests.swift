@@ -1,7 +1,9 @@
 import CurlHTTP
-import ECSClient
-import ECSCore
+import ECS
+import ECSShapes
 import Foundation
+import StevedoreClient
+import StevedoreCore
 import Testing
 
 @Suite struct APIServerTests {

@@ -1,11 +1,12 @@
 import ControlPlane
 import CurlHTTP
 import ECSCLI
-import ECSClient
-import ECSCore
+import ECSShapes
 import Foundation
 import Logging
 import ServiceLifecycle
+import StevedoreClient
+import StevedoreCore
 
 /// Runs a real control plane (SQLite store in a temporary directory, HTTP on a free port) for a test.
 struct ControlPlaneHarness {

@@ -1,4 +1,6 @@
 @testable import ECSAgent
+import ECSShapes
+import StevedoreCore
 import Testing
 
 struct AgentConfigurationTests {

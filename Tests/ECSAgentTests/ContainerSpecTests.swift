@@ -1,6 +1,7 @@
 import DockerClient
 @testable import ECSAgent
-import ECSCore
+import ECSShapes
+import StevedoreCore
 import Testing
 
 struct ContainerSpecTests {

@@ -1,11 +1,19 @@
-import ECSAPI
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
 import ServiceLifecycle
+import StevedoreCore
 
-/// Serves agents' long polls (`POST /v1/agent/poll`), see ``AgentProtocol``.
+/// Serves agents' long polls (`POST /v1/agent/poll`), see ``WorkChannel``.
 struct AgentChannel: Sendable {
-    let committer: Committer
+    let committer: Committer<ControlPlaneState>
     let logs: LogRelay
     let usage: UsageStore
     /// Longest a poll is held: half the agent timeout, so a live agent is always heard from in time.
@@ -13,15 +21,15 @@ struct AgentChannel: Sendable {
 
     func poll(_ request: AgentPollRequest) async throws(AWSError) -> AgentPollResponse {
         let arn = request.containerInstanceArn
-        await committer.updateMemory { state, now in state.agentContact(arn, now: now) }
-        let wait = max(0, min(request.waitSeconds ?? 20, AgentProtocol.maximumWait, maximumHold))
+        await committer.updateMemory { root, now in root.ecs.agentContact(arn, now: now) }
+        let wait = max(0, min(request.waitSeconds ?? 20, WorkChannel.maximumWait, maximumHold))
         let deadline = ContinuousClock.now + .seconds(wait)
         var outcome: Result<AgentPollResponse, AWSError>
         while true {
             let durable = committer.notifier.durableSequence
             do {
-                var response = try await committer.read { state, _ throws(AWSError) in
-                    try state.assignments(for: request, durableSequence: durable)
+                var response = try await committer.read { root, _ throws(AWSError) in
+                    try root.ecs.assignments(for: request, durableSequence: durable)
                 }
                 let logRequests = logs.takeRequests(for: arn)
                 if !logRequests.isEmpty { response.logRequests = logRequests }
@@ -37,7 +45,7 @@ struct AgentChannel: Sendable {
             }
             await committer.notifier.wait(for: arn, after: durable, timeout: deadline - ContinuousClock.now)
         }
-        await committer.updateMemory { state, now in state.agentContact(arn, now: now) }
+        await committer.updateMemory { root, now in root.ecs.agentContact(arn, now: now) }
         return try outcome.get()
     }
 }
@@ -46,23 +54,23 @@ extension AgentChannel {
     /// Samples from an agent: kept with what their tasks reserve, for service utilisation.
     func recordMetrics(_ report: AgentMetricsReport) async {
         let arns = report.samples.map(\.taskArn)
-        let info: [String: UsageStore.TaskInfo] = (try? await committer.read { state, _ -> [String: UsageStore.TaskInfo] in
+        let info: [String: UsageStore.TaskInfo] = (try? await committer.read { root, _ -> [String: UsageStore.TaskInfo] in
             var info: [String: UsageStore.TaskInfo] = [:]
             for arn in arns {
-                guard let record = state.tasks[arn] else { continue }
+                guard let record = root.ecs.tasks[arn] else { continue }
                 info[arn] = UsageStore.TaskInfo(
                     serviceArn: record.serviceArn, reservedCPU: record.requirements.cpu, reservedMemory: record.requirements.memory)
             }
             return info
         }) ?? [:]
-        await usage.record(report.samples, info: info, now: Date())
+        await usage.record(report.samples, info: info, now: committer.now())
     }
 
     /// Starts relaying a task's logs: finds its instance, queues the request, wakes the agent.
     func openLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws(AWSError) -> AsyncStream<[UInt8]> {
-        let (taskArn, instance) = try await committer.read { state, _ throws(AWSError) in
-            let clusterName = try state.activeCluster(cluster).clusterName ?? ""
-            guard let record = state.task(task, inCluster: clusterName) else {
+        let (taskArn, instance) = try await committer.read { root, _ throws(AWSError) in
+            let clusterName = try root.ecs.activeCluster(cluster).clusterName ?? ""
+            guard let record = root.ecs.task(task, inCluster: clusterName) else {
                 throw AWSError.invalidParameter("The referenced task was not found: '\(task)' in cluster \(clusterName).")
             }
             guard let instance = record.task.containerInstanceArn else {
@@ -78,18 +86,5 @@ extension AgentChannel {
         let stream = logs.open(request, instance: instance)
         committer.notifier.poke(instance)
         return stream
-    }
-}
-
-/// Ends held polls when the control plane stops, so the HTTP server can drain at once. Listed
-/// after the server so the service group shuts it down first.
-struct PollReleaser: Service {
-    let notifier: AssignmentNotifier
-    let router: FunctionRouter
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        notifier.shutdown()
-        await router.releasePolls()
     }
 }

@@ -1,5 +1,14 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
 import Synchronization
 
 /// Carries a task's logs from the agent that runs it to whoever asked (`ecsctl task logs`).

@@ -1,5 +1,14 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
 
 /// What tasks use, as agents report it: the latest sample per task, and per service a time series
 /// of average CPU and memory utilisation (used ÷ reserved, as ECS's CPUUtilization and

@@ -1,13 +1,22 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
 import Logging
 import ServiceLifecycle
+import StevedoreCore
 
 /// Cluster auto scaling, on a short tick: managed scaling sets each group's desired capacity
 /// from its CapacityProviderReservation, then every group is reconciled: instances launched,
 /// drained and terminated through their launcher, dead local agents replaced.
 struct CapacityLoop: Service {
-    let committer: Committer
+    let committer: Committer<ControlPlaneState>
     let launcher: InstanceLauncher
     let interval: Duration
     /// How long the reservation must stay below target before instances are removed.
@@ -25,8 +34,8 @@ struct CapacityLoop: Service {
 
     func tick() async {
         let scaleInAfter = self.scaleInAfter
-        let decisions = (try? await committer.write { state, mutation throws(AWSError) in
-            state.applyManagedScaling(now: mutation.now, scaleInAfter: scaleInAfter, changes: &mutation.changes)
+        let decisions = (try? await committer.write { root, mutation throws(AWSError) in
+            root.applyManagedScaling(now: mutation.now, scaleInAfter: scaleInAfter, changes: &mutation.changes)
         }) ?? []
         for decision in decisions {
             logger.notice(
@@ -37,8 +46,8 @@ struct CapacityLoop: Service {
                 ])
         }
         await checkLocalInstances()
-        guard let plan = try? await committer.write({ state, mutation throws(AWSError) in
-            state.planGroups(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+        guard let plan = try? await committer.write({ root, mutation throws(AWSError) in
+            root.planGroups(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
         }) else { return }
         await withTaskGroup(of: Void.self) { group in
             for launch in plan.launches {
@@ -59,8 +68,8 @@ struct CapacityLoop: Service {
             failure = error.description
             logger.error("launch failed", metadata: ["asg": "\(launch.group)", "instance": "\(launch.instanceId)", "error": "\(error)"])
         }
-        _ = try? await committer.write { [processId, failure] state, mutation throws(AWSError) in
-            state.recordLaunch(
+        _ = try? await committer.write { [processId, failure] root, mutation throws(AWSError) in
+            root.capacity.recordLaunch(
                 group: launch.group, instanceId: launch.instanceId, processId: processId, error: failure, now: mutation.now,
                 using: &mutation.random, changes: &mutation.changes)
         }
@@ -75,8 +84,8 @@ struct CapacityLoop: Service {
             logger.error(
                 "terminate failed", metadata: ["asg": "\(termination.group)", "instance": "\(termination.instanceId)", "error": "\(error)"])
         }
-        _ = try? await committer.write { [failure] state, mutation throws(AWSError) in
-            state.recordTermination(
+        _ = try? await committer.write { [failure] root, mutation throws(AWSError) in
+            root.recordTermination(
                 group: termination.group, instanceId: termination.instanceId, error: failure, now: mutation.now,
                 using: &mutation.random, changes: &mutation.changes)
         }
@@ -84,16 +93,16 @@ struct CapacityLoop: Service {
 
     /// Local agents whose process exited are unhealthy instances.
     private func checkLocalInstances() async {
-        let local = (try? await committer.read { state, _ in
-            state.autoScalingGroups.values.filter { $0.Launcher.Type == .local }.flatMap { group in
+        let local = (try? await committer.read { root, _ in
+            root.capacity.groups.values.filter { $0.Launcher.Type == .local }.flatMap { group in
                 group.Instances.filter { $0.LifecycleState == .inService || ($0.LifecycleState == .pending && $0.ProcessId != nil) }
                     .map { (group: group.AutoScalingGroupName, instance: $0.InstanceId, pid: $0.ProcessId) }
             }
         }) ?? []
         for entry in local where await !launcher.isAlive(instanceId: entry.instance, processId: entry.pid) {
             logger.warning("instance agent exited", metadata: ["asg": "\(entry.group)", "instance": "\(entry.instance)"])
-            _ = try? await committer.write { state, mutation throws(AWSError) in
-                state.markInstanceUnhealthy(
+            _ = try? await committer.write { root, mutation throws(AWSError) in
+                root.capacity.markInstanceUnhealthy(
                     group: entry.group, instanceId: entry.instance, reason: "its ecs-agent process exited", changes: &mutation.changes)
             }
         }

@@ -1,7 +1,16 @@
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
 import CurlHTTP
-import ECSCore
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
 import Logging
+import StevedoreCore
 
 /// Launches and terminates auto scaling group instances: `ecs-agent` processes on this host
 /// (local), a user's program (command) or a user's HTTP endpoint (webhook). The command and the

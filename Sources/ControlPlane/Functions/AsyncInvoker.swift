@@ -1,15 +1,24 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
 import Logging
 import ServiceLifecycle
+import StevedoreCore
 import Synchronization
 
 /// Delivers `Event` invocations from the durable queue in the store: each due event is invoked
 /// like a synchronous call, and the outcome is committed (done, retry later, or dead-letter; see
-/// ``ECSState/recordAsyncDelivery(_:_:now:using:changes:)``). An event in flight when `ecsd` stops
+/// ``LambdaHost/recordAsyncDelivery(_:_:now:using:changes:)``). An event in flight when `ecsd` stops
 /// is still in the queue and is delivered again after the restart.
 final class AsyncInvoker: Service, Sendable {
-    let committer: Committer
+    let committer: Committer<ControlPlaneState>
     let router: FunctionRouter
     let logger: Logger
     /// Deliveries in flight at once.
@@ -18,7 +27,7 @@ final class AsyncInvoker: Service, Sendable {
     private let wakeStream: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(committer: Committer, router: FunctionRouter, logger: Logger) {
+    init(committer: Committer<ControlPlaneState>, router: FunctionRouter, logger: Logger) {
         self.committer = committer
         self.router = router
         self.logger = logger
@@ -27,8 +36,8 @@ final class AsyncInvoker: Service, Sendable {
 
     /// Queues an event durably (the caller gets 202 once it is on disk).
     func enqueue(requestId: String, function: String, qualifier: String?, payload: Data) async throws(AWSError) {
-        try await committer.write { state, mutation throws(AWSError) in
-            state.enqueueAsyncEvent(
+        try await committer.write { root, mutation throws(AWSError) in
+            root.lambda.enqueueAsyncEvent(
                 AsyncEventRecord(requestId: requestId, functionName: function, qualifier: qualifier, payload: payload, enqueuedAt: mutation.now),
                 changes: &mutation.changes)
         }
@@ -60,7 +69,7 @@ final class AsyncInvoker: Service, Sendable {
         let busy = self.busy.withLock { $0 }
         let room = parallelism - busy.count
         guard room > 0 else { return [] }
-        let due = (try? await committer.read { state, now in state.dueAsyncEvents(now: now, excluding: busy, limit: room) }) ?? []
+        let due = (try? await committer.read { root, now in root.lambda.dueAsyncEvents(now: now, excluding: busy, limit: room) }) ?? []
         self.busy.withLock { set in for event in due { set.insert(event.requestId) } }
         return due
     }
@@ -71,8 +80,8 @@ final class AsyncInvoker: Service, Sendable {
             wake.yield()
         }
         let id = event.requestId
-        let attempt = (try? await committer.write { state, mutation throws(AWSError) in
-            state.prepareAsyncAttempt(id, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+        let attempt = (try? await committer.write { root, mutation throws(AWSError) in
+            root.prepareAsyncAttempt(id, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
         }) ?? false
         guard attempt else { return }
         let delivery: AsyncDelivery
@@ -85,24 +94,25 @@ final class AsyncInvoker: Service, Sendable {
             case .success:
                 delivery = .succeeded(response: outcome.payload, executedVersion: outcome.executedVersion)
             case .functionError:
-                let body = (try? JSONSerialization.jsonObject(with: outcome.payload)) as? [String: Any]
+                let body = InvocationErrorBody(outcome.payload)
                 delivery = .functionFailed(
                     AsyncFailure(
-                        statusCode: 200, errorType: outcome.errorType ?? (body?["errorType"] as? String) ?? "Unhandled",
-                        errorMessage: (body?["errorMessage"] as? String) ?? String(decoding: outcome.payload.prefix(1024), as: UTF8.self),
+                        statusCode: 200, errorType: outcome.errorType ?? body?.errorType ?? "Unhandled",
+                        errorMessage: body?.errorMessage ?? String(decoding: outcome.payload.prefix(1024), as: UTF8.self),
                         executedVersion: outcome.executedVersion, responsePayload: outcome.payload))
             case .environmentFailure:
-                let body = (try? JSONSerialization.jsonObject(with: outcome.payload)) as? [String: Any]
                 delivery = .deferred(
-                    AsyncFailure(statusCode: 500, errorType: outcome.errorType ?? "ServiceException", errorMessage: (body?["errorMessage"] as? String) ?? "The environment failed."))
+                    AsyncFailure(
+                        statusCode: 500, errorType: outcome.errorType ?? "ServiceException",
+                        errorMessage: InvocationErrorBody(outcome.payload)?.errorMessage ?? "The environment failed."))
             }
         } catch {
             delivery = .deferred(AsyncFailure(statusCode: error.httpStatus, errorType: error.type, errorMessage: error.message))
         }
         logger.debug("asynchronous delivery", metadata: ["request.id": "\(id)", "outcome": "\(delivery)"])
         do {
-            try await committer.write { state, mutation throws(AWSError) in
-                state.recordAsyncDelivery(id, delivery, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+            try await committer.write { root, mutation throws(AWSError) in
+                root.recordAsyncDelivery(id, delivery, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
             }
         } catch {
             logger.error("could not record an asynchronous delivery", metadata: ["request.id": "\(id)", "error": "\(error)"])

@@ -1,5 +1,14 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
 
 /// Function and layer zips, content-addressed under `<data-dir>/code/<sha-256>.zip`. A zip is
 /// written (and synced) before the record that refers to it is committed, so an acknowledged

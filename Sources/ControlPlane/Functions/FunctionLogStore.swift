@@ -1,4 +1,14 @@
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
 import Synchronization
 
 /// Functions' logs (the output of their environments with START/END/REPORT lines), one file per

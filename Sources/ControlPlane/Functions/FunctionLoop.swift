@@ -1,13 +1,22 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
+import Lambda
+import LambdaShapes
 import Logging
 import ServiceLifecycle
+import StevedoreCore
 
 /// The function router's housekeeping on a short tick (environments that stopped, idle ones to
 /// reap, invocations past their deadline) and, now and then, removal of unreferenced code zips.
 struct FunctionLoop: Service {
     let router: FunctionRouter
     let code: CodeStore
-    let committer: Committer
+    let committer: Committer<ControlPlaneState>
     let logger: Logger
     /// Held polls are expired on this tick; the rest runs every fourth.
     var interval: Duration = .milliseconds(125)
@@ -20,7 +29,7 @@ struct FunctionLoop: Service {
                 await router.expirePolls()
                 ticks += 1
                 if ticks % 4 == 0 { await router.reconcile() }
-                if ticks % 2400 == 0, let referenced = try? await committer.read({ state, _ in state.referencedCode }) {
+                if ticks % 2400 == 0, let referenced = try? await committer.read({ root, _ in root.lambda.referencedCode }) {
                     code.collect(keeping: referenced)
                 }
             }

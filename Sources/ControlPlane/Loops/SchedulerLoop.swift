@@ -1,12 +1,21 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
 import Logging
 import ServiceLifecycle
+import StevedoreCore
 
 /// The control plane's background work, on a short tick: notice agents that went silent, run the
-/// service scheduler, and now and then forget long-stopped tasks.
+/// service scheduler, place tasks waiting for capacity, and now and then forget long-stopped tasks.
 struct SchedulerLoop: Service {
-    let committer: Committer
+    let committer: Committer<ControlPlaneState>
     let interval: Duration
     let agentTimeout: TimeInterval
     let pruneInterval: TimeInterval
@@ -18,24 +27,26 @@ struct SchedulerLoop: Service {
             var lastPrune = Date.distantPast
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-                await tick(pruning: Date().timeIntervalSince(lastPrune) >= pruneInterval)
-                if Date().timeIntervalSince(lastPrune) >= pruneInterval { lastPrune = Date() }
+                let now = committer.now()
+                let pruning = now.timeIntervalSince(lastPrune) >= pruneInterval
+                await tick(pruning: pruning)
+                if pruning { lastPrune = now }
             }
         }
     }
 
     func tick(pruning: Bool) async {
         let timeout = agentTimeout
-        let lost = await committer.updateMemoryReturning { state, now in state.detectLostAgents(now: now, timeout: timeout) }
+        let lost = await committer.updateMemoryReturning { root, now in root.ecs.detectLostAgents(now: now, timeout: timeout) }
         for arn in lost {
             logger.warning("agent disconnected", metadata: ["node.arn": "\(arn)", "timeout.seconds": "\(timeout)"])
         }
         do {
-            try await committer.write { state, mutation throws(AWSError) in
-                state.reconcileServices(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
-                state.placeProvisioningTasks(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+            try await committer.write { root, m throws(AWSError) in
+                root.ecs.reconcileServices(now: m.now, using: &m.random, changes: &m.changes)
+                root.ecs.placeProvisioningTasks(now: m.now, using: &m.random, changes: &m.changes)
                 if pruning {
-                    state.pruneStopped(now: mutation.now, retention: state.settings.stoppedRetention, changes: &mutation.changes)
+                    root.ecs.pruneStopped(now: m.now, retention: root.ecs.settings.stoppedRetention, changes: &m.changes)
                 }
             }
         } catch {

@@ -1,16 +1,20 @@
-import ECSCore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
 
 /// Per-service datapoints at the scaling resolution: the average of the agents' utilisation
 /// samples (``UsageStore``) over each period. Memory only: after a restart, policies wait for
 /// fresh datapoints before acting, as an alarm without data would.
 actor ServiceMetrics {
-    struct Datapoint: Codable, Sendable, Equatable {
-        var at: Date
-        var cpuUtilization: Double
-        var memoryUtilization: Double
-        var tasks: Int
-    }
+    typealias Datapoint = UtilizationDatapoint
 
     let usage: UsageStore
     let retention: Int

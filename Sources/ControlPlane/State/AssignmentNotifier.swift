@@ -1,3 +1,13 @@
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
+import Lambda
+import LambdaShapes
+import StevedoreCore
 import Synchronization
 
 /// Wakes agents' long polls when changes for their instance become durable.

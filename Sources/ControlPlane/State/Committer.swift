@@ -1,23 +1,26 @@
-import ECSCore
-import ECSStore
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
 import Foundation
+import Lambda
+import LambdaShapes
 import Logging
+import StevedoreCore
+import Storage
 
-/// What a write gets besides the state: the time, its randomness, and the rows it changes.
-public struct Mutation {
-    public let now: Date
-    public var random: Xoshiro256
-    public var changes = ChangeSet()
-}
-
-/// The one place the control plane's state changes.
+/// The one place the control plane's state changes, and its only clock.
 ///
-/// Every write runs against the in-memory ``ECSState`` in turn (so two requests can never both
-/// take the last free resource), queues its rows to the store in that same turn (so rows become
-/// durable in the order the writes happened), and answers once they are durable. While a write
-/// waits for the disk, the next ones already run, and the store commits them together.
-public actor Committer {
-    public private(set) var state: ECSState
+/// Every write runs against the in-memory state in turn (so two requests can never both take the
+/// last free resource), queues its rows to the store in that same turn (so rows become durable in
+/// the order the writes happened), and answers once they are durable. While a write waits for the
+/// disk, the next ones already run, and the store commits them together. Reads and writes get the
+/// time and the seeded randomness from here; nothing they call reads a clock of its own.
+public actor Committer<Root: Sendable>: StateCommitting {
+    public private(set) var state: Root
     /// Advanced by every write, read without entering the actor.
     public nonisolated let version = StateVersion()
     /// Wakes agents' long polls when their assignments become durable.
@@ -25,49 +28,62 @@ public actor Committer {
     private let store: any StateStore
     private let clock: @Sendable () -> Date
     private var random: Xoshiro256
+    /// Rebuilds the state from the store's rows (after a failed commit, memory may be ahead of the disk).
+    private let restore: @Sendable (StoredRows, Date) throws -> Root
+    /// The highest assignment sequence the state holds: what the notifier learns is durable after a commit.
+    private let assignmentSequence: @Sendable (Root) -> Int
     private let logger: Logger
 
+    /// - Parameters:
+    ///   - restore: rebuilds the state from stored rows at a given time.
+    ///   - assignmentSequence: reads the state's highest assignment sequence (agents' work channel).
     public init(
-        state: ECSState,
+        state: Root,
         store: any StateStore,
         clock: @escaping @Sendable () -> Date = { Date() },
         random: Xoshiro256 = Xoshiro256(),
+        restore: @escaping @Sendable (StoredRows, Date) throws -> Root,
+        assignmentSequence: @escaping @Sendable (Root) -> Int = { _ in 0 },
         logger: Logger
     ) {
         self.state = state
         self.store = store
         self.clock = clock
         self.random = random
+        self.restore = restore
+        self.assignmentSequence = assignmentSequence
         self.logger = logger
-        notifier = AssignmentNotifier(durableSequence: state.counters.assignmentSequence)
+        notifier = AssignmentNotifier(durableSequence: assignmentSequence(state))
     }
 
     /// Loads the stored state and returns a committer over it.
     public static func load(
-        names: ResourceNames,
-        settings: SchedulerSettings,
-        functionSettings: FunctionSettings = FunctionSettings(),
-        queueEndpoint: String = "http://127.0.0.1:8340",
         store: any StateStore,
         clock: @escaping @Sendable () -> Date = { Date() },
+        random: Xoshiro256 = Xoshiro256(),
+        restore: @escaping @Sendable (StoredRows, Date) throws -> Root,
+        assignmentSequence: @escaping @Sendable (Root) -> Int = { _ in 0 },
         logger: Logger
     ) async throws -> Committer {
-        var state = try ECSState.restore(names: names, rows: try await store.loadAll())
-        state.settings = settings
-        state.functionSettings = functionSettings
-        state.queueEndpoint = queueEndpoint
-        state.resetLiveness(now: clock())
-        return Committer(state: state, store: store, clock: clock, logger: logger)
+        let state = try restore(try await store.loadAll(), clock())
+        return Committer(
+            state: state, store: store, clock: clock, random: random, restore: restore, assignmentSequence: assignmentSequence,
+            logger: logger)
     }
 
+    /// The committer's time.
+    public nonisolated func now() -> Date { clock() }
+
     public func read<Result: Sendable>(
-        _ body: @Sendable (ECSState, Date) throws(AWSError) -> Result
+        _ body: @Sendable (Root, Date) throws(AWSError) -> Result
     ) throws(AWSError) -> Result {
         try body(state, clock())
     }
 
+    /// Runs a write and answers once its rows are durable; then the agents its changes name
+    /// (`assignedInstances`) are woken for the assignments it made.
     public func write<Result: Sendable>(
-        _ body: @Sendable (inout ECSState, inout Mutation) throws(AWSError) -> Result
+        _ body: @Sendable (inout Root, inout Mutation) throws(AWSError) -> Result
     ) async throws(AWSError) -> Result {
         var mutation = Mutation(now: clock(), random: random)
         let result: Result
@@ -86,7 +102,7 @@ public actor Committer {
         let changes = mutation.changes
         guard !changes.isEmpty else { return result }
         version.advance()
-        let sequence = state.counters.assignmentSequence
+        let sequence = assignmentSequence(state)
         do {
             // Queued synchronously, still inside this actor turn: durability follows write order.
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -103,14 +119,14 @@ public actor Committer {
 
     /// Changes to memory-only state (agent liveness). Returns whether readers could see a difference.
     @discardableResult
-    public func updateMemory(_ body: @Sendable (inout ECSState, Date) -> Bool) -> Bool {
+    public func updateMemory(_ body: @Sendable (inout Root, Date) -> Bool) -> Bool {
         let changed = body(&state, clock())
         if changed { version.advance() }
         return changed
     }
 
     /// Like ``updateMemory(_:)`` for changes that report what they touched; non-empty means changed.
-    public func updateMemoryReturning<Item: Sendable>(_ body: @Sendable (inout ECSState, Date) -> [Item]) -> [Item] {
+    public func updateMemoryReturning<Item: Sendable>(_ body: @Sendable (inout Root, Date) -> [Item]) -> [Item] {
         let touched = body(&state, clock())
         if !touched.isEmpty { version.advance() }
         return touched
@@ -120,12 +136,7 @@ public actor Committer {
     private func resynchronize() async {
         defer { version.advance() }
         do {
-            var restored = try ECSState.restore(names: state.names, rows: try await store.loadAll())
-            restored.settings = state.settings
-            restored.functionSettings = state.functionSettings
-            restored.queueEndpoint = state.queueEndpoint
-            restored.resetLiveness(now: clock())
-            state = restored
+            state = try restore(try await store.loadAll(), clock())
         } catch {
             logger.critical("store reload failed", metadata: ["error": "\(error)"])
         }

@@ -1,0 +1,161 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AgentProtocol
+import AWSProtocols
+import ECSShapes
+import StevedoreClient
+import StevedoreCore
+
+/// What the agent must remember across restarts, in `$ECS_DATADIR/agent-state.json`: its identity
+/// and every task it runs, with each container's Docker name (recorded before the container is
+/// created, so a crash mid-create can still be adopted by name).
+public struct AgentState: Codable, Sendable, Equatable {
+    public var cluster: String
+    public var instanceArn: String?
+    public var tasks: [String: ManagedTask] = [:]
+
+    public init(cluster: String, instanceArn: String? = nil) {
+        self.cluster = cluster
+        self.instanceArn = instanceArn
+    }
+}
+
+/// A task this agent runs.
+public struct ManagedTask: Codable, Sendable, Equatable {
+    public enum Phase: String, Codable, Sendable {
+        case pending, running, stopping, stopped
+    }
+
+    public var arn: String
+    public var family: String
+    public var revision: Int
+    public var phase: Phase
+    public var desiredStopped = false
+    public var stopReason: String?
+    /// Whether RUNNING / STOPPED has been accepted by the control plane.
+    public var reportedRunning = false
+    public var reportedStopped = false
+    public var containers: [ManagedContainer]
+    /// Container names in start order.
+    public var startOrder: [String]
+    /// Host ports this task took from the dynamic range.
+    public var dynamicPorts: [String: Int] = [:]
+    /// Docker volumes created for this task only (removed at cleanup).
+    public var taskVolumes: [String] = []
+    public var pullStartedAt: Date?
+    public var pullStoppedAt: Date?
+    public var stoppedAt: Date?
+    /// Set when the task is a function's execution environment.
+    public var function: FunctionEnvironmentSpec?
+
+    public func container(_ name: String) -> ManagedContainer? { containers.first { $0.name == name } }
+}
+
+public struct ManagedContainer: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case notCreated, created, running, stopped
+    }
+
+    public var name: String
+    public var dockerName: String
+    public var dockerId: String?
+    public var essential: Bool
+    public var status: Status = .notCreated
+    public var exitCode: Int?
+    public var reason: String?
+    public var health: String?
+    public var bindings: [PortBindingRecord] = []
+    public var stopTimeout: Int
+
+    public struct PortBindingRecord: Codable, Sendable, Equatable {
+        public var containerPort: Int
+        public var hostPort: Int
+        public var proto: String
+        public var bindIP: String
+    }
+}
+
+/// Reads and writes the state file atomically (write to a temporary file, then rename).
+public struct AgentStateFile: Sendable {
+    public let path: String
+
+    public init(directory: String) {
+        path = directory + "/agent-state.json"
+    }
+
+    public func load() throws -> AgentState? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return try decoder.decode(AgentState.self, from: data)
+    }
+
+    public func save(_ state: AgentState) throws {
+        let directory = parentDirectory(of: path)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        let data = try encoder.encode(state)
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw WriteError(description: "cannot write \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else {
+            throw WriteError(description: "cannot rename \(temporary) to \(path): errno \(errno)")
+        }
+    }
+
+    struct WriteError: Error, CustomStringConvertible {
+        var description: String
+    }
+}
+
+/// Picks free host ports from the dynamic range for mappings without a static host port.
+public struct PortAllocator: Sendable {
+    public let range: ClosedRange<Int>
+    public let bindIP: String
+    private var next: Int
+
+    public init(range: ClosedRange<Int>, bindIP: String) {
+        self.range = range
+        self.bindIP = bindIP
+        next = range.lowerBound
+    }
+
+    /// A port not in `taken` that nothing on the host listens on, or `nil` when the range is exhausted.
+    public mutating func allocate(protocol proto: String, taken: Set<Int>) -> Int? {
+        for _ in 0..<range.count {
+            let port = next
+            next = next >= range.upperBound ? range.lowerBound : next + 1
+            if taken.contains(port) { continue }
+            if Self.isFree(port, proto: proto, ip: bindIP) { return port }
+        }
+        return nil
+    }
+
+    static func isFree(_ port: Int, proto: String, ip: String) -> Bool {
+        let socketType = proto == "udp" ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
+        let fd = socket(AF_INET, socketType, 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(ip == "0.0.0.0" ? "0.0.0.0" : ip)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
+    }
+}
+
+/// The directory part of a path (`/a/b/c` → `/a/b`), as NSString's deletingLastPathComponent.
+func parentDirectory(of path: String) -> String {
+    let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+}

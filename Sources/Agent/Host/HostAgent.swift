@@ -1,0 +1,123 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AgentProtocol
+import AWSProtocols
+import CurlHTTP
+import DockerClient
+import ECSShapes
+import Logging
+import StevedoreClient
+import StevedoreCore
+
+/// The real node agent: this host's Docker engine, registered with its real resources, running
+/// what the control plane assigns.
+public struct HostAgent: Sendable {
+    public let configuration: AgentConfiguration
+    public let logger: Logger
+
+    public init(configuration: AgentConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var host = try HostResources.read(reservedMemory: configuration.reservedMemory)
+        if let id = configuration.instanceId { host.instanceId = id }
+        let docker = try await connectToDocker()
+        logger.notice(
+            "agent starting",
+            metadata: [
+                "cluster": "\(configuration.cluster)", "backend": "\(configuration.backendHost)",
+                "docker.version": "\(docker.engine.version)", "docker.api": "\(docker.apiVersion)",
+                "cpu.units": "\(host.cpuUnits)", "memory.mib": "\(host.memoryMiB)",
+            ])
+        let link = ControlPlaneLink(endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken)
+        let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
+        let engine = try DockerTaskEngine(
+            docker: docker, link: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,
+            logger: logger)
+        let configuration = self.configuration
+        let attributes = AgentCapabilities.attributes(
+            loggingDrivers: configuration.availableLoggingDrivers, privileged: !configuration.disablePrivileged,
+            architecture: host.architecture, zone: configuration.instanceAttributes["ecs.availability-zone"],
+            instanceType: configuration.instanceAttributes["ecs.instance-type"],
+            custom: configuration.instanceAttributes.filter { !$0.key.hasPrefix("ecs.") })
+        let resources = AgentCapabilities.resources(
+            cpu: host.cpuUnits, memory: host.memoryMiB, ports: configuration.reservedPorts, udpPorts: configuration.reservedPortsUDP)
+        let identity = #"{"instanceId":"\#(host.instanceId)"}"#
+        let dockerVersion = "DockerVersion: \(docker.engine.version)"
+        let session = InstanceSession(
+            link: link, engine: engine, logger: logger,
+            registration: { arn in
+                RegisterContainerInstanceRequest(
+                    cluster: configuration.cluster,
+                    instanceIdentityDocument: identity,
+                    totalResources: resources,
+                    versionInfo: VersionInfo(agentVersion: StevedoreVersion.current, agentHash: "stevedore", dockerVersion: dockerVersion),
+                    containerInstanceArn: arn,
+                    attributes: attributes,
+                    tags: configuration.instanceTags.map { ResourceTag(key: $0.key, value: $0.value) }
+                )
+            },
+            onRegistered: { arn in await engine.attach(instanceArn: arn) }
+        )
+        try await session.run(knownArn: await engine.savedInstanceArn)
+    }
+
+    /// Waits for the Docker engine (it may start after the agent), retrying with back-off.
+    private func connectToDocker() async throws -> DockerClient {
+        var delay: Duration = .seconds(1)
+        while true {
+            do {
+                return try await DockerClient.connect(host: configuration.dockerHost)
+            } catch let error as DockerError where error.kind == .unsupportedVersion {
+                throw error
+            } catch {
+                logger.warning("Docker engine not available; retrying", metadata: ["error": "\(error)", "retry.delay": "\(delay)"])
+            }
+            try await Task.sleep(for: delay)
+            delay = min(.seconds(30), delay * 2)
+        }
+    }
+}
+
+/// This host's resources as the real agent registers them.
+public struct HostResources: Sendable {
+    /// 1024 per CPU core.
+    public var cpuUnits: Int
+    /// MemTotal from /proc/meminfo in MiB, minus ECS_RESERVED_MEMORY.
+    public var memoryMiB: Int
+    public var architecture: String
+    public var instanceId: String
+
+    public static func read(reservedMemory: Int) throws -> HostResources {
+        let total = memoryTotalMiB()
+        guard reservedMemory < total else {
+            throw AgentConfiguration.Error(
+                key: "ECS_RESERVED_MEMORY", message: "reserves \(reservedMemory) MiB but the host has only \(total) MiB")
+        }
+        var name = utsname()
+        uname(&name)
+        let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let machineId = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8))?.trimmingWhitespace
+        let hostName = ProcessInfo.processInfo.hostName
+        return HostResources(
+            cpuUnits: ProcessInfo.processInfo.activeProcessorCount * 1024,
+            memoryMiB: total - reservedMemory,
+            architecture: machine == "aarch64" ? "arm64" : machine,
+            instanceId: "\(hostName)-\(machineId?.prefix(12) ?? "0")"
+        )
+    }
+
+    static func memoryTotalMiB() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+            let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return Int(ProcessInfo.processInfo.physicalMemory / 1_048_576) }
+        return kib / 1024
+    }
+}

@@ -1,0 +1,132 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ECSShapes
+import StevedoreCore
+
+/// The work channel between `ecsd` and its agents.
+///
+/// Agents connect outbound only and long-poll `POST /v1/agent/poll`. Every change an agent must
+/// act on (a task placed on its instance, a task to stop) gets an increasing assignment sequence
+/// number. A poll asks for everything after the last sequence it processed; the answer carries the
+/// tasks whose last change is newer, each with its desired status, and the sequence to ask after
+/// next time. Because the answer is state, not a stream of events, a poll repeated after a lost
+/// answer or a reconnect neither loses nor repeats work: the agent reconciles each task by ARN.
+/// Each poll is also the agent's heartbeat.
+public enum WorkChannel {
+    public static let pollPath = "/v1/agent/poll"
+    /// Longest a poll is held open when nothing changes.
+    public static let maximumWait = 30
+}
+
+public struct AgentPollRequest: Codable, Sendable, Equatable {
+    public var cluster: String
+    public var containerInstanceArn: String
+    /// The `sequence` of the last answer processed; 0 on first contact.
+    public var since: Int
+    /// Seconds to hold the poll open when there is nothing new (capped by the server).
+    public var waitSeconds: Int?
+
+    public init(cluster: String, containerInstanceArn: String, since: Int, waitSeconds: Int? = nil) {
+        self.cluster = cluster
+        self.containerInstanceArn = containerInstanceArn
+        self.since = since
+        self.waitSeconds = waitSeconds
+    }
+}
+
+public struct AgentAssignment: Codable, Sendable, Equatable {
+    public var sequence: Int
+    /// The task with its desired status; its containers as ECS reports them.
+    public var task: ECSTask
+    /// The task definition to run it from, sent with every assignment that starts a task (so an
+    /// agent never needs a DescribeTaskDefinition round trip); nil for stops and for function
+    /// environments, whose definition the agent builds from `function` once it has prepared it.
+    public var taskDefinition: TaskDefinition?
+    /// Set when the task is a function's execution environment (its definition is built from this).
+    public var function: FunctionEnvironmentSpec?
+
+    public init(sequence: Int, task: ECSTask, taskDefinition: TaskDefinition?, function: FunctionEnvironmentSpec? = nil) {
+        self.sequence = sequence
+        self.task = task
+        self.taskDefinition = taskDefinition
+        self.function = function
+    }
+}
+
+public struct AgentPollResponse: Codable, Sendable, Equatable {
+    /// Ask for changes after this next time.
+    public var sequence: Int
+    /// `ACTIVE`, `DRAINING` or `INACTIVE` (deregistered: the agent should stop polling).
+    public var instanceStatus: String
+    public var assignments: [AgentAssignment]
+    /// Someone asked for a task's logs: the agent streams them to `/v1/agent/logs/<id>`.
+    public var logRequests: [LogRequest]?
+
+    public init(sequence: Int, instanceStatus: String, assignments: [AgentAssignment], logRequests: [LogRequest]? = nil) {
+        self.sequence = sequence
+        self.instanceStatus = instanceStatus
+        self.assignments = assignments
+        self.logRequests = logRequests
+    }
+}
+
+/// A request for a task's container logs, relayed to the agent that runs the task.
+public struct LogRequest: Codable, Sendable, Equatable {
+    public var id: String
+    public var taskArn: String
+    /// One container, or every container of the task (lines prefixed with the container's name).
+    public var container: String?
+    public var follow: Bool
+    public var tail: Int?
+
+    public init(id: String, taskArn: String, container: String?, follow: Bool, tail: Int?) {
+        self.id = id
+        self.taskArn = taskArn
+        self.container = container
+        self.follow = follow
+        self.tail = tail
+    }
+}
+
+/// What a task used between two samples: CPU units (1024 per core) and MiB of memory in use.
+public struct TaskUsageSample: Codable, Sendable, Equatable {
+    public var taskArn: String
+    public var cpuUnits: Double
+    public var memoryMiB: Double
+    public var at: Date
+
+    public init(taskArn: String, cpuUnits: Double, memoryMiB: Double, at: Date) {
+        self.taskArn = taskArn
+        self.cpuUnits = cpuUnits
+        self.memoryMiB = memoryMiB
+        self.at = at
+    }
+}
+
+/// `POST /v1/agent/metrics`: an agent's latest usage samples (for service auto scaling).
+public struct AgentMetricsReport: Codable, Sendable, Equatable {
+    public var containerInstanceArn: String
+    public var samples: [TaskUsageSample]
+
+    public init(containerInstanceArn: String, samples: [TaskUsageSample]) {
+        self.containerInstanceArn = containerInstanceArn
+        self.samples = samples
+    }
+}
+
+extension WorkChannel {
+    public static let metricsPath = "/v1/agent/metrics"
+    /// `POST <logsPath>/<id>[?done=1]`: a batch of log bytes for a log request.
+    public static let logsPath = "/v1/agent/logs"
+    /// `GET /v1/tasks/logs?cluster=&task=&container=&follow=&tail=`: what ecsctl task logs reads.
+    public static let taskLogsPath = "/v1/tasks/logs"
+    /// `GET /v1/metrics/services?cluster=&service=`: a service's utilisation series.
+    public static let serviceMetricsPath = "/v1/metrics/services"
+    /// The header agents present their registration token in.
+    public static let tokenHeader = "X-Stevedore-Agent-Token"
+    /// `PUT`/`GET`: step-scaling alarms (CloudWatch's PutMetricAlarm role).
+    public static let scalingAlarmsPath = "/v1/scaling/alarms"
+}

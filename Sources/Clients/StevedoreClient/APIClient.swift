@@ -1,0 +1,162 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AgentProtocol
+import AWSProtocols
+import CurlHTTP
+import StevedoreCore
+
+/// Calls Stevedore's AWS JSON APIs over HTTP, decoding outputs into the model's shapes and
+/// errors into ``AWSError``.
+public struct APIClient: Sendable {
+    public var endpoint: String
+    /// Sent with every request (e.g. an `Authorization` header for servers that route by it).
+    public var extraHeaders: [(String, String)]
+    let http: HTTPClient
+
+    public init(endpoint: String, extraHeaders: [(String, String)] = []) {
+        self.endpoint = endpoint
+        self.extraHeaders = extraHeaders
+        http = HTTPClient(baseURL: endpoint)
+    }
+
+    public static let ecsTarget = "AmazonEC2ContainerServiceV20141113"
+
+    /// One ECS operation, e.g. `ecs("ListClusters", ListClustersRequest())`.
+    public func ecs<Input: Encodable, Output: Decodable>(
+        _ operation: String,
+        _ input: Input,
+        as output: Output.Type = Output.self
+    ) async throws -> Output {
+        try await json(target: "\(Self.ecsTarget).\(operation)", input, as: output)
+    }
+
+    public func json<Input: Encodable, Output: Decodable>(
+        target: String,
+        _ input: Input,
+        as output: Output.Type = Output.self,
+        contentType: String = AWSJSONDispatcher.contentType11
+    ) async throws -> Output {
+        let request = HTTPClient.Request(
+            method: "POST",
+            path: "/",
+            headers: [("Content-Type", contentType), ("X-Amz-Target", target)] + extraHeaders,
+            body: AWSJSONCodec.encode(input)
+        )
+        let response: HTTPClient.Response
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw APIClientError(
+                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
+                underlying: error
+            )
+        }
+        guard response.status == 200 else { throw Self.decodeError(response) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do {
+            return try decoder.decode(Output.self, from: Data(response.body))
+        } catch {
+            throw APIClientError(message: "unexpected response from \(endpoint): \(error)", underlying: nil)
+        }
+    }
+
+    /// A REST-JSON call (the Lambda API): the raw response; non-2xx answers become ``AWSError``s.
+    public func rest(
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: Duration? = .seconds(960)
+    ) async throws -> HTTPClient.Response {
+        let request = HTTPClient.Request(
+            method: method, path: path, headers: (body != nil ? [("Content-Type", "application/json")] : []) + headers + extraHeaders,
+            body: body, timeout: timeout)
+        let response: HTTPClient.Response
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw APIClientError(
+                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
+                underlying: error)
+        }
+        guard (200..<300).contains(response.status) else { throw Self.decodeError(response) }
+        return response
+    }
+
+    /// A Lambda API call with a JSON body and a JSON answer.
+    public func lambda<Input: Encodable, Output: Decodable>(
+        _ method: String, _ path: String, _ input: Input?, as output: Output.Type = Output.self
+    ) async throws -> Output {
+        let response = try await rest(method, path, body: input.map { AWSJSONCodec.encode($0) })
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do {
+            return try decoder.decode(Output.self, from: Data(response.body.isEmpty ? Array("{}".utf8) : response.body))
+        } catch {
+            throw APIClientError(message: "unexpected response from \(endpoint): \(error)", underlying: nil)
+        }
+    }
+
+    /// A function's log as it grows (`GET /v1/functions/logs`).
+    public func functionLogs(name: String, follow: Bool, tailBytes: Int?) async throws -> AsyncThrowingStream<[UInt8], any Error> {
+        var query = "name=\(name.percentEncoded())"
+        if follow { query += "&follow=1" }
+        if let tailBytes { query += "&tail=\(tailBytes)" }
+        return try await streamBody(WorkChannel.functionLogsPath + "?" + query)
+    }
+
+    /// A task's container logs as they arrive (`GET /v1/tasks/logs`).
+    public func taskLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws
+        -> AsyncThrowingStream<[UInt8], any Error>
+    {
+        var query = "cluster=\(cluster.percentEncoded())"
+        query += "&task=\(task.percentEncoded())"
+        if let container { query += "&container=\(container.percentEncoded())" }
+        if follow { query += "&follow=1" }
+        if let tail { query += "&tail=\(tail)" }
+        return try await streamBody(WorkChannel.taskLogsPath + "?" + query)
+    }
+
+    /// A `GET` whose body is followed as it grows (no timeout); non-200 answers become ``AWSError``s.
+    private func streamBody(_ path: String) async throws -> AsyncThrowingStream<[UInt8], any Error> {
+        let response: HTTPClient.StreamingResponse
+        do {
+            response = try await http.stream(HTTPClient.Request(path: path, headers: extraHeaders, timeout: nil))
+        } catch let error as HTTPClientError {
+            throw APIClientError(message: "cannot reach the control plane at \(endpoint): \(error.message)", underlying: error)
+        }
+        guard response.status == 200 else {
+            throw Self.decodeError(HTTPClient.Response(status: response.status, headers: response.headers, body: try await response.collect()))
+        }
+        return response.body
+    }
+
+    public static func decodeError(_ response: HTTPClient.Response) -> AWSError {
+        struct Body: Decodable {
+            var type: String?
+            var message: String?
+            var Message: String?
+            enum CodingKeys: String, CodingKey {
+                case type = "__type"
+                case message, Message
+            }
+        }
+        let body = try? JSONDecoder().decode(Body.self, from: Data(response.body))
+        let rawType = body?.type ?? response.header("X-Amzn-ErrorType") ?? "HTTP \(response.status)"
+        // AWS clients take the part before ':' and after '#'.
+        let type = String(rawType.split(separator: ":").first ?? "").split(separator: "#").last.map(String.init) ?? rawType
+        return AWSError(
+            type: type,
+            message: body?.message ?? body?.Message ?? response.bodyText,
+            httpStatus: response.status
+        )
+    }
+}
+
+/// The control plane could not be reached, or answered something that is not the API.
+public struct APIClientError: Error, CustomStringConvertible {
+    public var message: String
+    public var underlying: HTTPClientError?
+    public var description: String { message }
+}

@@ -1,0 +1,98 @@
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
+import Foundation
+import Lambda
+import LambdaShapes
+import StevedoreCore
+
+/// The work channel's endpoints (see ``WorkChannel``): agents' long polls, usage samples, log
+/// batches, function invocations and code; and the service utilisation series ecsctl reads.
+struct AgentRoutes: Sendable {
+    let agents: AgentChannel
+    let router: FunctionRouter
+    let code: CodeStore
+    let metrics: ServiceMetrics
+
+    /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
+    /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
+    static let shuttingDown = AWSError(type: "ServerException", message: "ecsd is shutting down; reconnect shortly.", httpStatus: 503)
+
+    var routes: RESTRoutes {
+        var routes = RESTRoutes(errorStyle: .json, access: .agent)
+        let agents = self.agents
+        let router = self.router
+        let code = self.code
+        routes.raw("POST", WorkChannel.pollPath) { request in
+            let closing = agents.committer.notifier.isShutDown
+            var answer: APIResponse
+            do throws(AWSError) {
+                let poll = try AWSJSONCodec.decode(AgentPollRequest.self, from: request.body)
+                if closing { throw Self.shuttingDown }
+                answer = RESTRoutes.output(try await agents.poll(poll), status: 200, requestId: request.requestId)
+            } catch {
+                answer = RESTErrorStyle.json.response(error, requestId: request.requestId)
+            }
+            if agents.committer.notifier.isShutDown { answer.headers.append(("Connection", "close")) }
+            return answer
+        }
+        routes.json("POST", WorkChannel.metricsPath, limit: 4 << 20) { (report: AgentMetricsReport, _) throws(AWSError) in
+            await agents.recordMetrics(report)
+            return EmptyOutput()
+        }
+        // An agent's batch of log bytes; 410 tells it nobody listens any more.
+        routes.raw("POST", WorkChannel.logsPath + "/{id}", limit: 8 << 20) { request in
+            let listening = agents.logs.deliver(request.parameter("id"), bytes: request.body, done: request.query("done") == "1")
+            return APIResponse(status: listening ? 200 : 410, body: [])
+        }
+        routes.json("POST", WorkChannel.invocationPollPath, limit: 1 << 16) { (poll: InvocationPollRequest, _) throws(AWSError) in
+            let wait = max(0, min(poll.waitMilliseconds, WorkChannel.maximumWait * 1000))
+            return InvocationBatch(invocations: await router.poll(instance: poll.containerInstanceArn, waitMilliseconds: wait))
+        }
+        // Results of invocations; answered at once with any invocations queued meanwhile.
+        routes.json("POST", WorkChannel.invocationResultsPath, limit: 64 << 20) { (results: InvocationResultsRequest, _) throws(AWSError) in
+            InvocationBatch(invocations: await router.deliver(results))
+        }
+        routes.raw("GET", WorkChannel.codePath + "/{hash}", limit: 0) { request in
+            guard let bytes = code.read(request.parameter("hash")) else {
+                return RESTErrorStyle.lambda.response(.lambdaNotFound("No code bundle with that hash."), requestId: nil)
+            }
+            return APIResponse(status: 200, headers: [("Content-Type", "application/zip")], body: bytes)
+        }
+        return routes
+    }
+
+    /// `GET /v1/metrics/services?cluster=&service=&since=`: a service's utilisation series.
+    var metricsRoutes: RESTRoutes {
+        var routes = RESTRoutes(errorStyle: .json)
+        let (agents, metrics) = (self.agents, self.metrics)
+        routes.respond("GET", WorkChannel.serviceMetricsPath) { request throws(AWSError) in
+            let cluster = request.query("cluster") ?? "default"
+            guard let service = request.query("service") else { throw AWSError.invalidParameter("Add ?service=<name> (and cluster=).") }
+            let arn = try await agents.committer.read { root, _ throws(AWSError) -> String in
+                let clusterName = try root.ecs.activeCluster(cluster).clusterName ?? ""
+                guard let record = root.ecs.service(service, inCluster: clusterName) else {
+                    throw AWSError(type: "ServiceNotFoundException", message: "Service '\(service)' was not found in cluster \(clusterName).")
+                }
+                return record.arn
+            }
+            let since = request.query("since").flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }
+            let points = await agents.usage.points(service: arn, since: since)
+            let datapoints = await metrics.datapoints(service: arn).filter { since == nil || $0.at >= since! }
+            return ServiceSeries(service: arn, points: points, datapoints: datapoints)
+        }
+        return routes
+    }
+
+    struct ServiceSeries: Encodable, Sendable {
+        var service: String
+        /// The agents' samples, averaged per second.
+        var points: [UsageStore.ServicePoint]
+        /// What scaling policies evaluate: one per scaling period.
+        var datapoints: [ServiceMetrics.Datapoint]
+    }
+}

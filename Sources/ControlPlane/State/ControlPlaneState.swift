@@ -1,0 +1,67 @@
+import AgentProtocol
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
+import AWSProtocols
+import Capacity
+import ECS
+import ECSShapes
+import Foundation
+import Lambda
+import LambdaShapes
+import SQS
+import StevedoreCore
+
+/// Every service's state, composed into the one state the committer changes: a write that crosses
+/// services (a function environment is a task, a scaling decision sets a service's desired count)
+/// commits in one turn. Each service sees it through its host protocol.
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost {
+    public var ecs: ECSState
+    public var sqs: SQSState
+    public var lambda: FunctionsState
+    public var scaling: ScalingState
+    public var capacity: CapacityState
+
+    public init(names: ResourceNames) {
+        ecs = ECSState(names: names)
+        sqs = SQSState(names: names)
+        lambda = FunctionsState(names: names)
+        scaling = ScalingState(names: names)
+        capacity = CapacityState(names: names)
+    }
+
+    /// The settings every service's state starts with (flags; not stored).
+    public struct Settings: Sendable {
+        public var scheduler = SchedulerSettings()
+        public var functions = FunctionSettings()
+        public var scaling = ScalingSettings()
+        /// Where queue URLs point: this control plane's endpoint.
+        public var endpoint = "http://127.0.0.1:8340"
+
+        public init() {}
+    }
+
+    /// Rebuilds every service's state from the stored rows; agents get a full timeout to reconnect.
+    public static func restore(names: ResourceNames, settings: Settings, rows: StoredRows, now: Date) throws -> ControlPlaneState {
+        var state = ControlPlaneState(names: names)
+        state.ecs = try ECSState.restore(names: names, rows: rows)
+        state.sqs = try SQSState.restore(names: names, rows: rows)
+        state.lambda = try FunctionsState.restore(names: names, rows: rows)
+        state.scaling = try ScalingState.restore(names: names, rows: rows)
+        state.capacity = try CapacityState.restore(names: names, rows: rows)
+        state.apply(settings)
+        state.ecs.resetLiveness(now: now)
+        return state
+    }
+
+    public mutating func apply(_ settings: Settings) {
+        ecs.settings = settings.scheduler
+        lambda.settings = settings.functions
+        scaling.settings = settings.scaling
+        sqs.endpoint = settings.endpoint
+    }
+
+    /// A container instance registered: capacity groups link it to their instance.
+    public mutating func containerInstanceRegistered(_ arn: String, changes: inout ChangeSet) {
+        linkRegisteredInstance(arn, changes: &changes)
+    }
+}

@@ -1,0 +1,93 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A kind of record the control plane persists: one store table each. Each service declares its
+/// own kinds (`extension RecordKind { static let clusters = RecordKind("clusters") }`) and adds a
+/// migration creating their tables to the store.
+public struct RecordKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The table's name.
+    public var rawValue: String
+
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public init(_ table: String) {
+        rawValue = table
+    }
+
+    public var description: String { rawValue }
+
+    /// Counters that must never go backwards: one row per service that needs one.
+    public static let meta = RecordKind("meta")
+}
+
+/// A value the store keeps: its table and its primary key.
+public protocol StoredRecord: Codable, Sendable {
+    static var recordKind: RecordKind { get }
+    var recordKey: String { get }
+}
+
+/// One row to write (`body` is JSON) or delete (`body` is `nil`).
+public struct StateChange: Sendable, Equatable {
+    public var kind: RecordKind
+    public var key: String
+    public var body: [UInt8]?
+
+    public init(kind: RecordKind, key: String, body: [UInt8]?) {
+        self.kind = kind
+        self.key = key
+        self.body = body
+    }
+}
+
+/// The rows an operation changed, in order; the committer writes them in one transaction.
+public struct ChangeSet: Sendable {
+    public private(set) var changes: [StateChange] = []
+    /// Container instances whose agents have new assignments to pick up once this is durable.
+    public var assignedInstances: Set<String> = []
+
+    public init() {}
+
+    public var isEmpty: Bool { changes.isEmpty }
+
+    public mutating func put<Record: StoredRecord>(_ record: Record) {
+        changes.append(StateChange(kind: Record.recordKind, key: record.recordKey, body: RecordCoding.encode(record)))
+    }
+
+    public mutating func delete<Record: StoredRecord>(_ type: Record.Type, key: String) {
+        changes.append(StateChange(kind: Record.recordKind, key: key, body: nil))
+    }
+
+    public mutating func append(contentsOf other: ChangeSet) {
+        changes.append(contentsOf: other.changes)
+        assignedInstances.formUnion(other.assignedInstances)
+    }
+}
+
+/// Stored rows by kind, as the store hands them back at start (JSON bodies in insertion order).
+public typealias StoredRows = [RecordKind: [[UInt8]]]
+
+extension Dictionary where Key == RecordKind, Value == [[UInt8]] {
+    /// Decodes every row of a kind as `Record`.
+    public func decode<Record: StoredRecord>(_ type: Record.Type) throws -> [Record] {
+        try (self[Record.recordKind] ?? []).map { try RecordCoding.decode(Record.self, from: $0) }
+    }
+}
+
+/// JSON as the store keeps it: AWS field names in declaration order, dates as epoch seconds.
+public enum RecordCoding {
+    public static func encode<Record: Encodable>(_ record: Record) -> [UInt8] {
+        // Records are plain Codable value types with finite numbers; encoding them cannot fail.
+        (try? StreamingJSONEncoder.encode(record)) ?? Array("{}".utf8)
+    }
+
+    public static func decode<Record: Decodable>(_ type: Record.Type, from bytes: [UInt8]) throws -> Record {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return try decoder.decode(type, from: Data(bytes))
+    }
+}

@@ -1,0 +1,79 @@
+import AWSProtocols
+import ECSShapes
+import StevedoreCore
+
+/// The ECS API (`AmazonEC2ContainerServiceV20141113.<Operation>`, AWS JSON 1.1): every operation
+/// in one line, reads and writes visible. Each decodes its input shape, runs the matching pure
+/// operation of ``ECSState`` through the committer, and encodes its output shape. The capacity
+/// provider operations are ECS's too; the Capacity module binds them (they need its groups).
+public enum ECSAPI {
+    public static let targetPrefix = "AmazonEC2ContainerServiceV20141113"
+
+    /// The operations only agents make (they present the agent token when ecsd has one).
+    public static let agentOperations: Set<String> = [
+        "RegisterContainerInstance", "SubmitTaskStateChange", "SubmitContainerStateChange",
+    ]
+
+    public static func operations<Committer: StateCommitting>(
+        committer: Committer, pollEndpoint: String
+    ) -> JSONOperations<Committer> where Committer.Root: ECSHost {
+        var api = JSONOperations(targetPrefix: targetPrefix, committer: committer)
+
+        // Clusters
+        api.write("CreateCluster") { root, input, m, _ in try root.ecs.createCluster(input, changes: &m.changes) }
+        api.read("DescribeClusters") { root, input, _ in try root.ecs.describeClusters(input) }
+        api.read("ListClusters") { root, input, _ in try root.ecs.listClusters(input) }
+        api.write("DeleteCluster") { root, input, m, _ in try root.ecs.deleteCluster(input, changes: &m.changes) }
+        api.write("UpdateCluster") { root, input, m, _ in try root.ecs.updateCluster(input, changes: &m.changes) }
+        api.write("UpdateClusterSettings") { root, input, m, _ in try root.ecs.updateClusterSettings(input, changes: &m.changes) }
+
+        // Task definitions
+        api.write("RegisterTaskDefinition") { root, input, m, context in
+            try root.ecs.registerTaskDefinition(input, requestBytes: context.bodySize, now: m.now, changes: &m.changes)
+        }
+        api.read("DescribeTaskDefinition") { root, input, _ in try root.ecs.describeTaskDefinition(input) }
+        api.read("ListTaskDefinitions") { root, input, _ in try root.ecs.listTaskDefinitions(input) }
+        api.read("ListTaskDefinitionFamilies") { root, input, _ in try root.ecs.listTaskDefinitionFamilies(input) }
+        api.write("DeregisterTaskDefinition") { root, input, m, _ in try root.ecs.deregisterTaskDefinition(input, now: m.now, changes: &m.changes) }
+        api.write("DeleteTaskDefinitions") { root, input, m, _ in try root.ecs.deleteTaskDefinitions(input, now: m.now, changes: &m.changes) }
+
+        // Container instances and attributes
+        api.write("RegisterContainerInstance") { root, input, m, _ in
+            try root.registerContainerInstance(input, now: m.now, using: &m.random, changes: &m.changes)
+        }
+        api.write("DeregisterContainerInstance") { root, input, m, _ in try root.ecs.deregisterContainerInstance(input, changes: &m.changes) }
+        api.read("DescribeContainerInstances") { root, input, _ in try root.ecs.describeContainerInstances(input) }
+        api.read("ListContainerInstances") { root, input, _ in try root.ecs.listContainerInstances(input) }
+        api.write("UpdateContainerInstancesState") { root, input, m, _ in try root.ecs.updateContainerInstancesState(input, changes: &m.changes) }
+        api.write("PutAttributes") { root, input, m, _ in try root.ecs.putAttributes(input, changes: &m.changes) }
+        api.write("DeleteAttributes") { root, input, m, _ in try root.ecs.deleteAttributes(input, changes: &m.changes) }
+        api.read("ListAttributes") { root, input, _ in try root.ecs.listAttributes(input) }
+        api.read("DiscoverPollEndpoint") { (_, _: DiscoverPollEndpointRequest, _) in
+            DiscoverPollEndpointResponse(endpoint: pollEndpoint, telemetryEndpoint: pollEndpoint)
+        }
+
+        // Tasks
+        api.write("RunTask") { root, input, m, _ in try root.ecs.runTask(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.write("StartTask") { root, input, m, _ in try root.ecs.startTask(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.write("StopTask") { root, input, m, _ in try root.ecs.stopTask(input, now: m.now, changes: &m.changes) }
+        api.read("DescribeTasks") { root, input, _ in try root.ecs.describeTasks(input) }
+        api.read("ListTasks") { root, input, _ in try root.ecs.listTasks(input) }
+        api.write("SubmitTaskStateChange") { root, input, m, _ in try root.ecs.submitTaskStateChange(input, now: m.now, changes: &m.changes) }
+        api.write("SubmitContainerStateChange") { root, input, m, _ in
+            try root.ecs.submitContainerStateChange(input, now: m.now, changes: &m.changes)
+        }
+
+        // Services
+        api.write("CreateService") { root, input, m, _ in try root.ecs.createService(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.write("UpdateService") { root, input, m, _ in try root.ecs.updateService(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.write("DeleteService") { root, input, m, _ in try root.ecs.deleteService(input, now: m.now, changes: &m.changes) }
+        api.read("DescribeServices") { root, input, _ in try root.ecs.describeServices(input) }
+        api.read("ListServices") { root, input, _ in try root.ecs.listServices(input) }
+
+        // Tags
+        api.write("TagResource") { root, input, m, _ in try root.ecs.tagResource(input, changes: &m.changes) }
+        api.write("UntagResource") { root, input, m, _ in try root.ecs.untagResource(input, changes: &m.changes) }
+        api.read("ListTagsForResource") { root, input, _ in try root.ecs.listTagsForResource(input) }
+        return api
+    }
+}

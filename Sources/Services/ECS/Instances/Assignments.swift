@@ -1,0 +1,50 @@
+import AgentProtocol
+import ECSShapes
+import StevedoreCore
+
+/// The ECS side of the agents' work channel (see ``WorkChannel``).
+extension ECSState {
+    /// What an agent must act on: tasks of its instance changed after `since`, up to the last
+    /// sequence known to be durable (so no agent ever acts on a change a crash could undo).
+    public func assignments(
+        for request: AgentPollRequest,
+        durableSequence: Int
+    ) throws(AWSError) -> AgentPollResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        guard let instance = instance(request.containerInstanceArn, inCluster: cluster) else {
+            throw AWSError(
+                type: "InvalidInstanceException",
+                message: "Container instance \(request.containerInstanceArn) is not registered in cluster \(cluster); register again."
+            )
+        }
+        let status = instance.status ?? "ACTIVE"
+        // A poll from an agent whose cursor is ahead of this control plane (its state was reset)
+        // gets everything again.
+        let since = request.since > durableSequence ? 0 : request.since
+        var assignments: [AgentAssignment] = []
+        for arn in tasksByInstance[instance.containerInstanceArn ?? ""] ?? [] {
+            guard let record = tasks[arn], record.assignmentSequence > since, record.assignmentSequence <= durableSequence
+            else { continue }
+            // A task that has stopped and is known stopped needs nothing from the agent.
+            if record.isStopped && since == 0 { continue }
+            // A task to start travels with its definition, so the agent needs no round trip for it.
+            let definition =
+                record.function == nil && record.desiredStatus == "RUNNING"
+                ? record.task.taskDefinitionArn.flatMap { try? taskDefinition($0) } : nil
+            assignments.append(
+                AgentAssignment(
+                    sequence: record.assignmentSequence, task: record.task, taskDefinition: definition, function: record.function))
+        }
+        assignments.sort { $0.sequence < $1.sequence }
+        return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments)
+    }
+
+    /// Whether the instance has something after `since` that is durable.
+    public func hasAssignments(instance: String, since: Int, durableSequence: Int) -> Bool {
+        (tasksByInstance[instance] ?? []).contains { arn in
+            guard let record = tasks[arn] else { return false }
+            return record.assignmentSequence > since && record.assignmentSequence <= durableSequence
+        }
+    }
+}
+

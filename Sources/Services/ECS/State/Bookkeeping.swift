@@ -1,0 +1,150 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AgentProtocol
+import ECSShapes
+import StevedoreCore
+
+/// Every change to instances, tasks and services goes through these, so the indexes and the
+/// placement capacity always agree with the records.
+extension ECSState {
+    public static let resourceNames = ["CPU", "MEMORY", "PORTS", "PORTS_UDP"]
+
+    /// Stores an instance and refreshes its placement slot (keeping what its tasks take).
+    package mutating func putInstance(_ instance: ContainerInstance, changes: inout ChangeSet) {
+        let arn = instance.containerInstanceArn ?? ""
+        instances[arn] = instance
+        changes.put(instance)
+        let cluster = clusterName(ofInstance: arn)
+        if instance.status == "INACTIVE" {
+            capacity[cluster]?.remove(arn)
+            return
+        }
+        let slot = InstanceSlot(
+            arn: arn,
+            ec2InstanceId: instance.ec2InstanceId,
+            status: instance.status ?? "ACTIVE",
+            connected: capacity[cluster]?[arn]?.connected ?? true,
+            agentVersion: instance.versionInfo?.agentVersion,
+            registeredAtSeconds: instance.registeredAt?.timeIntervalSince1970,
+            capacityProviderName: instance.capacityProviderName,
+            attributes: Dictionary((instance.attributes ?? []).map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }),
+            cpu: Self.integerResource("CPU", instance.registeredResources),
+            memory: Self.integerResource("MEMORY", instance.registeredResources),
+            tcpPortsInUse: Self.portResource("PORTS", instance.registeredResources),
+            udpPortsInUse: Self.portResource("PORTS_UDP", instance.registeredResources)
+        )
+        capacity[cluster, default: ClusterCapacity()].upsert(slot)
+        // Re-apply what the instance's tasks take.
+        for taskArn in tasksByInstance[arn] ?? [] {
+            guard let record = tasks[taskArn], record.holdsResources else { continue }
+            capacity[cluster]?.reserve(record.requirements, group: record.task.group ?? "", on: arn, running: record.hasRun)
+        }
+    }
+
+    /// Stores a task, moving its resource reservation as its status changes.
+    package mutating func putTask(_ record: TaskRecord, changes: inout ChangeSet) {
+        let arn = record.arn
+        let old = tasks[arn]
+        tasks[arn] = record
+        changes.put(record)
+        let cluster = clusterName(ofTask: record)
+        tasksByCluster[cluster, default: []].insert(arn)
+        if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
+        if let service = record.serviceArn { tasksByService[service, default: []].insert(arn) }
+        if record.lastStatus == "PROVISIONING" { provisioningTasks.insert(arn) } else { provisioningTasks.remove(arn) }
+
+        let group = record.task.group ?? ""
+        let wasHolding = old?.holdsResources ?? false
+        if wasHolding, let old, let instance = old.task.containerInstanceArn {
+            if !record.holdsResources || record.task.containerInstanceArn != instance {
+                capacity[cluster]?.release(old.requirements, group: old.task.group ?? "", on: instance, wasRunning: old.hasRun)
+            } else if !old.hasRun && record.hasRun {
+                capacity[cluster]?.markRunning(on: instance)
+            }
+        }
+        if record.holdsResources, let instance = record.task.containerInstanceArn,
+            !wasHolding || old?.task.containerInstanceArn != instance
+        {
+            capacity[cluster]?.reserve(record.requirements, group: group, on: instance, running: record.hasRun)
+        }
+    }
+
+    /// Removes a stopped task for good (retention expired).
+    mutating func removeTask(_ arn: String, changes: inout ChangeSet) {
+        guard let record = tasks.removeValue(forKey: arn) else { return }
+        changes.delete(TaskRecord.self, key: arn)
+        tasksByCluster[clusterName(ofTask: record)]?.remove(arn)
+        if let instance = record.task.containerInstanceArn { tasksByInstance[instance]?.remove(arn) }
+        if let service = record.serviceArn { tasksByService[service]?.remove(arn) }
+        provisioningTasks.remove(arn)
+        if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }
+        if record.holdsResources, let instance = record.task.containerInstanceArn {
+            capacity[clusterName(ofTask: record)]?.release(
+                record.requirements, group: record.task.group ?? "", on: instance, wasRunning: record.hasRun)
+        }
+    }
+
+    package mutating func putService(_ record: ServiceRecord, changes: inout ChangeSet) {
+        services[record.arn] = record
+        changes.put(record)
+        let cluster = ARN(record.arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
+        serviceIndex[cluster, default: [:]][record.name] = record.arn
+    }
+
+    mutating func removeService(_ arn: String, changes: inout ChangeSet) {
+        guard let record = services.removeValue(forKey: arn) else { return }
+        changes.delete(ServiceRecord.self, key: arn)
+        let cluster = ARN(arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
+        serviceIndex[cluster]?[record.name] = nil
+        if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }
+    }
+
+    /// The next assignment sequence number, persisted with the change that uses it.
+    mutating func nextAssignmentSequence(changes: inout ChangeSet) -> Int {
+        counters.assignmentSequence += 1
+        changes.put(counters)
+        return counters.assignmentSequence
+    }
+
+    // MARK: Names and lookups
+
+    package func clusterName(ofInstance arn: String) -> String {
+        // container-instance/<cluster>/<id>
+        ARN(arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
+    }
+
+    package func clusterName(ofTask record: TaskRecord) -> String {
+        ARN(record.arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
+    }
+
+    package static func integerResource(_ name: String, _ resources: [Resource]?) -> Int {
+        guard let resource = resources?.first(where: { $0.name == name }) else { return 0 }
+        return resource.integerValue ?? resource.longValue ?? Int(resource.doubleValue ?? 0)
+    }
+
+    static func portResource(_ name: String, _ resources: [Resource]?) -> Set<Int> {
+        Set((resources?.first(where: { $0.name == name })?.stringSetValue ?? []).compactMap { Int($0) })
+    }
+
+    /// Finds an instance of a cluster by ARN or id.
+    public func instance(_ reference: String, inCluster cluster: String) -> ContainerInstance? {
+        if reference.hasPrefix("arn:") {
+            guard let instance = instances[reference], clusterName(ofInstance: reference) == cluster else { return nil }
+            return instance
+        }
+        return instances[names.containerInstance(cluster: cluster, id: reference)]
+    }
+
+    /// Finds a task of a cluster by ARN or id.
+    public func task(_ reference: String, inCluster cluster: String) -> TaskRecord? {
+        if reference.hasPrefix("arn:") {
+            guard let record = tasks[reference], clusterName(ofTask: record) == cluster else { return nil }
+            return record
+        }
+        return tasks[names.task(cluster: cluster, id: reference)]
+    }
+}

@@ -1,0 +1,28 @@
+import StevedoreCore
+
+/// ECS's ARN formats.
+extension ResourceNames {
+    public func cluster(_ name: String) -> String { arn("ecs", "cluster/\(name)") }
+    public func taskDefinition(family: String, revision: Int) -> String {
+        arn("ecs", "task-definition/\(family):\(revision)")
+    }
+    public func task(cluster: String, id: String) -> String { arn("ecs", "task/\(cluster)/\(id)") }
+    public func containerInstance(cluster: String, id: String) -> String {
+        arn("ecs", "container-instance/\(cluster)/\(id)")
+    }
+    public func service(cluster: String, name: String) -> String { arn("ecs", "service/\(cluster)/\(name)") }
+    public func container(cluster: String, taskId: String, id: String) -> String {
+        arn("ecs", "container/\(cluster)/\(taskId)/\(id)")
+    }
+    public func capacityProvider(_ name: String) -> String { arn("ecs", "capacity-provider/\(name)") }
+
+    /// The cluster name in a name-or-ARN reference (`default`, `arn:aws:ecs:…:cluster/default`).
+    public func clusterName(fromReference reference: String) -> String {
+        guard let arn = ARN(reference), arn.resourceType == "cluster" else { return reference }
+        return arn.resourceId
+    }
+}
+
+extension AWSError {
+    public static let clusterNotFound = AWSError(type: "ClusterNotFoundException", message: "Cluster not found.")
+}

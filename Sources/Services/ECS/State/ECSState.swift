@@ -1,0 +1,178 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ECSShapes
+import StevedoreCore
+
+/// ECS's desired and known state, in memory: clusters, task definitions, container instances,
+/// tasks and services, with the indexes and placement capacity derived from them. Operations are
+/// pure functions over it: they read the request and the time they are given, change the state,
+/// and list the rows to persist in a ``ChangeSet``. The control plane composes it with the other
+/// services' states (see ``ECSHost``) and its committer serialises the writes.
+public struct ECSState: Sendable {
+    public let names: ResourceNames
+    public var settings = SchedulerSettings()
+    /// Clusters by name, including INACTIVE ones (kept so describe calls can still show them).
+    public package(set) var clusters: [String: Cluster] = [:]
+    public package(set) var families: [String: TaskDefinitionFamily] = [:]
+    /// Tags by resource ARN.
+    public package(set) var tags: [String: [ResourceTag]] = [:]
+
+    /// Container instances by ARN, including INACTIVE (deregistered) ones until they are pruned.
+    public package(set) var instances: [String: ContainerInstance] = [:]
+    public package(set) var tasks: [String: TaskRecord] = [:]
+    public package(set) var services: [String: ServiceRecord] = [:]
+    public package(set) var counters = ControlPlaneCounters()
+    /// Per cluster name: what each instance has left, for placement. Derived, never stored.
+    public package(set) var capacity: [String: ClusterCapacity] = [:]
+    /// When each instance's agent was last heard from. Memory only: after a restart every agent
+    /// gets a full timeout to reconnect.
+    public package(set) var lastContact: [String: Date] = [:]
+    package var tasksByInstance: [String: Set<String>] = [:]
+    package var tasksByCluster: [String: Set<String>] = [:]
+    package var tasksByService: [String: Set<String>] = [:]
+    /// Service ARNs per cluster name and service name.
+    var serviceIndex: [String: [String: String]] = [:]
+    var clientTokens: [String: [String]] = [:]
+    /// Tasks waiting in PROVISIONING.
+    package var provisioningTasks: Set<String> = []
+
+    public init(names: ResourceNames) {
+        self.names = names
+    }
+
+    /// The record kinds ECS keeps, in the order they are restored.
+    public static let recordKinds: [RecordKind] = [
+        .clusters, .families, .taskDefinitions, .tags, .meta, .containerInstances, .services, .tasks,
+    ]
+
+    /// Rebuilds the state from stored rows (as ``RecordCoding`` wrote them).
+    public static func restore(names: ResourceNames, rows: StoredRows) throws -> ECSState {
+        var state = ECSState(names: names)
+        for cluster in try rows.decode(Cluster.self) {
+            state.clusters[cluster.recordKey] = cluster
+        }
+        for family in try rows.decode(TaskDefinitionFamily.self) {
+            state.families[family.family] = family
+        }
+        for definition in try rows.decode(TaskDefinition.self) {
+            let name = definition.family ?? ""
+            state.families[name, default: TaskDefinitionFamily(family: name, lastRevision: 0)].insert(definition)
+        }
+        for set in try rows.decode(TagSet.self) {
+            state.tags[set.resourceArn] = set.tags
+        }
+        for counters in try rows.decode(ControlPlaneCounters.self) {
+            // Other services keep rows of their own in the same table; the largest sequence wins.
+            state.counters.assignmentSequence = max(state.counters.assignmentSequence, counters.assignmentSequence)
+        }
+        var scratch = ChangeSet()
+        for instance in try rows.decode(ContainerInstance.self) {
+            state.putInstance(instance, changes: &scratch)
+        }
+        for service in try rows.decode(ServiceRecord.self) {
+            state.putService(service, changes: &scratch)
+        }
+        for record in try rows.decode(TaskRecord.self) {
+            state.counters.assignmentSequence = max(state.counters.assignmentSequence, record.assignmentSequence)
+            state.putTask(record, changes: &scratch)
+            if let token = record.clientToken {
+                state.clientTokens[token, default: []].append(record.arn)
+            }
+        }
+        return state
+    }
+}
+
+/// The composed state ECS's operations run in: ECS's own state, and what other services do when
+/// ECS's state changes in ways they care about. The control plane's state conforms.
+public protocol ECSHost: Sendable {
+    var ecs: ECSState { get set }
+
+    /// A container instance registered (or registered again): services composed around ECS act
+    /// on it in the same write (capacity groups link it to their instance).
+    mutating func containerInstanceRegistered(_ arn: String, changes: inout ChangeSet)
+}
+
+extension RecordKind {
+    public static let clusters = RecordKind("clusters")
+    public static let taskDefinitions = RecordKind("task_definitions")
+    public static let families = RecordKind("families")
+    public static let tags = RecordKind("tags")
+    public static let containerInstances = RecordKind("container_instances")
+    public static let tasks = RecordKind("tasks")
+    public static let services = RecordKind("services")
+}
+
+extension Cluster: StoredRecord {
+    public static var recordKind: RecordKind { .clusters }
+    public var recordKey: String { clusterName ?? "" }
+}
+
+extension TaskDefinition: StoredRecord {
+    public static var recordKind: RecordKind { .taskDefinitions }
+    public var recordKey: String { taskDefinitionArn ?? "" }
+}
+
+/// A family's revisions and its revision counter; revisions are never reused, even after deletion.
+public struct TaskDefinitionFamily: StoredRecord, Equatable {
+    public var family: String
+    public var lastRevision: Int
+    /// Live revisions in ascending order (persisted as their own rows, not in the family row).
+    public var revisions: [TaskDefinition] = []
+
+    enum CodingKeys: String, CodingKey {
+        case family, lastRevision
+    }
+
+    public init(family: String, lastRevision: Int) {
+        self.family = family
+        self.lastRevision = lastRevision
+    }
+
+    public static var recordKind: RecordKind { .families }
+    public var recordKey: String { family }
+
+    mutating func insert(_ definition: TaskDefinition) {
+        let revision = definition.revision ?? 0
+        lastRevision = max(lastRevision, revision)
+        let index = revisions.firstIndex { ($0.revision ?? 0) > revision } ?? revisions.count
+        revisions.insert(definition, at: index)
+    }
+
+    func index(ofRevision revision: Int) -> Int? {
+        revisions.firstIndex { $0.revision == revision }
+    }
+
+    /// The newest ACTIVE revision.
+    var latestActive: TaskDefinition? {
+        revisions.last { $0.status == .active }
+    }
+}
+
+/// The tags of one resource.
+public struct TagSet: StoredRecord, Equatable {
+    public var resourceArn: String
+    public var tags: [ResourceTag]
+
+    public static var recordKind: RecordKind { .tags }
+    public var recordKey: String { resourceArn }
+}
+
+extension ECSHost {
+    /// RegisterContainerInstance, with the composed services' part in the same write (see
+    /// ``containerInstanceRegistered(_:changes:)``); the answer shows the instance after it.
+    public mutating func registerContainerInstance(
+        _ request: RegisterContainerInstanceRequest,
+        now: Date,
+        using generator: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> RegisterContainerInstanceResponse {
+        let response = try ecs.registerContainerInstance(request, now: now, using: &generator, changes: &changes)
+        guard let arn = response.containerInstance?.containerInstanceArn else { return response }
+        containerInstanceRegistered(arn, changes: &changes)
+        return RegisterContainerInstanceResponse(containerInstance: ecs.instances[arn].map { ecs.instanceView($0) })
+    }
+}

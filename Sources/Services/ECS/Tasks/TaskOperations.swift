@@ -1,0 +1,626 @@
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AgentProtocol
+import ECSShapes
+import StevedoreCore
+
+/// Where and how a batch of tasks is to be started.
+struct LaunchSpec {
+    var definition: TaskDefinition
+    var overrides: TaskOverride?
+    var group: String
+    var startedBy: String?
+    var serviceArn: String?
+    var clientToken: String?
+    var tags: [ResourceTag]
+    var launchType: LaunchType?
+    var enableExecuteCommand: Bool
+    /// How to place it later, should it have to wait in PROVISIONING.
+    var pending: PendingPlacement?
+}
+
+extension ECSState {
+    public static let taskStatusOrder = [
+        "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
+    ]
+
+    // MARK: Starting tasks
+
+    public mutating func runTask(
+        _ request: RunTaskRequest,
+        now: Date,
+        using generator: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> RunTaskResponse {
+        let cluster = try activeCluster(request.cluster)
+        let clusterName = cluster.clusterName ?? ""
+        let count = request.count ?? 1
+        guard (1...10).contains(count) else {
+            throw .invalidParameter("count must be between 1 and 10; got \(count). Call RunTask again for more tasks.")
+        }
+        if let token = request.clientToken {
+            guard token.count <= 64 else { throw .invalidParameter("clientToken can be at most 64 characters.") }
+            if let previous = clientTokens[token] {
+                let earlier = previous.compactMap { tasks[$0] }
+                if let first = earlier.first,
+                    first.task.taskDefinitionArn != (try? taskDefinition(request.taskDefinition))?.taskDefinitionArn
+                {
+                    throw AWSError(type: "ConflictException", message: "clientToken '\(token)' was already used for a different request.")
+                }
+                return RunTaskResponse(tasks: earlier.map { taskView($0) }, failures: [])
+            }
+        }
+        let definition = try launchableDefinition(request.taskDefinition)
+        try validateLaunch(launchType: request.launchType, strategy: request.capacityProviderStrategy)
+        try validateOverrides(request.overrides, definition: definition)
+        let startedBy = try validateStartedBy(request.startedBy, maxLength: 128)
+        let group = request.group ?? "family:\(definition.family ?? "")"
+        guard group.count <= 255 else { throw .invalidParameter("group can be at most 255 characters.") }
+        try TagRules.validate(request.tags ?? [])
+        let strategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
+        // Through capacity providers, tasks wait in PROVISIONING for capacity; otherwise they need an instance now.
+        if strategy == nil, capacity[clusterName]?.isEmpty ?? true {
+            throw .invalidParameter("No Container Instances were found in your cluster.")
+        }
+
+        var placement = try placementRequest(
+            definition: definition,
+            overrides: request.overrides,
+            count: count,
+            group: group,
+            strategies: request.placementStrategy ?? [],
+            constraints: request.placementConstraints ?? [],
+            defaultRules: [.random]
+        )
+        // Through capacity providers, the tasks are spread over the strategy (base, then weight)
+        // and each provider's share is placed on its instances or waits in PROVISIONING for them.
+        let batches: [(provider: String?, count: Int)] =
+            strategy.map { CapacityProviderDistribution.batches(CapacityProviderDistribution.assign(count, strategy: $0)).map { ($0.provider, $0.count) } }
+            ?? [(nil, count)]
+        var started: [ECSTask] = []
+        var failures: [Failure] = []
+        for batch in batches {
+            placement.count = batch.count
+            placement.capacityProviders = batch.provider.map { [$0] }
+            var result = PlacementResult(placed: [], failures: [])
+            if capacity[clusterName]?.isEmpty == false {
+                result = PlacementEngine.place(placement, capacity: &capacity[clusterName]!, using: &generator)
+                // The engine reserved capacity for each placement; putTask takes it over per task.
+                for arn in result.placed {
+                    capacity[clusterName]?.release(placement.requirements, group: group, on: arn, wasRunning: false)
+                }
+            }
+            let spec = LaunchSpec(
+                definition: definition, overrides: request.overrides, group: group, startedBy: startedBy,
+                serviceArn: nil, clientToken: request.clientToken, tags: request.tags ?? [],
+                launchType: request.launchType, enableExecuteCommand: request.enableExecuteCommand ?? false,
+                pending: batch.provider.map {
+                    PendingPlacement(
+                        strategies: request.placementStrategy ?? [], constraints: request.placementConstraints ?? [], capacityProviders: [$0],
+                        since: now)
+                })
+            for instanceArn in result.placed {
+                let record = launchTask(spec, requirements: placement.requirements, on: instanceArn, cluster: cluster, now: now, using: &generator, changes: &changes)
+                started.append(taskView(record))
+            }
+            if spec.pending != nil {
+                for _ in result.placed.count..<batch.count {
+                    let record = launchTask(spec, requirements: placement.requirements, on: nil, cluster: cluster, now: now, using: &generator, changes: &changes)
+                    started.append(taskView(record))
+                }
+            } else if result.placed.count < batch.count {
+                failures += result.failures
+            }
+        }
+        if let token = request.clientToken { clientTokens[token] = started.compactMap(\.taskArn) }
+        return RunTaskResponse(tasks: started, failures: started.count < count ? failures : [])
+    }
+
+    public mutating func startTask(
+        _ request: StartTaskRequest,
+        now: Date,
+        using generator: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> StartTaskResponse {
+        let cluster = try activeCluster(request.cluster)
+        let clusterName = cluster.clusterName ?? ""
+        guard (1...10).contains(request.containerInstances.count) else {
+            throw .invalidParameter("containerInstances must list between 1 and 10 instances.")
+        }
+        let definition = try launchableDefinition(request.taskDefinition)
+        try validateOverrides(request.overrides, definition: definition)
+        let startedBy = try validateStartedBy(request.startedBy, maxLength: 36)
+        let group = request.group ?? "family:\(definition.family ?? "")"
+        try TagRules.validate(request.tags ?? [])
+        let requirements = TaskRequirements(definition: definition, overrides: request.overrides)
+        let check = PlacementRequest(requirements: requirements, group: group)
+        var started: [ECSTask] = []
+        var failures: [Failure] = []
+        let spec = LaunchSpec(
+            definition: definition, overrides: request.overrides, group: group, startedBy: startedBy,
+            serviceArn: nil, clientToken: nil, tags: request.tags ?? [], launchType: .ec2,
+            enableExecuteCommand: request.enableExecuteCommand ?? false)
+        for reference in request.containerInstances {
+            guard let instance = instance(reference, inCluster: clusterName) else {
+                failures.append(Failure(arn: reference, reason: "MISSING"))
+                continue
+            }
+            let arn = instance.containerInstanceArn!
+            guard let slot = capacity[clusterName]?[arn] else {
+                failures.append(Failure(arn: arn, reason: "INACTIVE"))
+                continue
+            }
+            if let reason = PlacementEngine.check(check, slot) {
+                failures.append(Failure(arn: arn, reason: reason.rawValue))
+                continue
+            }
+            let record = launchTask(spec, requirements: requirements, on: arn, cluster: cluster, now: now, using: &generator, changes: &changes)
+            started.append(taskView(record))
+        }
+        return StartTaskResponse(tasks: started, failures: failures)
+    }
+
+    /// Creates a PENDING task on an instance and queues it for the instance's agent; without an
+    /// instance, a PROVISIONING task that waits for capacity (``placeProvisioningTasks``).
+    mutating func launchTask(
+        _ spec: LaunchSpec,
+        requirements: TaskRequirements,
+        on instanceArn: String?,
+        cluster: Cluster,
+        now: Date,
+        using generator: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
+    ) -> TaskRecord {
+        let clusterName = cluster.clusterName ?? ""
+        let id = Identifiers.hex32(using: &generator)
+        let taskArn = names.task(cluster: clusterName, id: id)
+        let instance = instanceArn.flatMap { instances[$0] }
+        let attribute = { (name: String) in (instance?.attributes ?? []).first { $0.name == name }?.value }
+        let overrides = Dictionary(
+            (spec.overrides?.containerOverrides ?? []).compactMap { o in o.name.map { ($0, o) } },
+            uniquingKeysWith: { a, _ in a })
+        let containers = (spec.definition.containerDefinitions ?? []).map { definition in
+            let override = definition.name.flatMap { overrides[$0] }
+            return Container(
+                containerArn: names.container(cluster: clusterName, taskId: id, id: Identifiers.uuid(using: &generator)),
+                taskArn: taskArn,
+                name: definition.name,
+                image: definition.image,
+                lastStatus: "PENDING",
+                networkBindings: [],
+                networkInterfaces: [],
+                healthStatus: definition.healthCheck != nil ? .unknown : nil,
+                cpu: String(override?.cpu ?? definition.cpu ?? 0),
+                memory: (override?.memory ?? definition.memory).map(String.init),
+                memoryReservation: (override?.memoryReservation ?? definition.memoryReservation).map(String.init)
+            )
+        }
+        var taskOverrides = spec.overrides ?? TaskOverride()
+        if taskOverrides.containerOverrides == nil {
+            taskOverrides.containerOverrides = (spec.definition.containerDefinitions ?? []).map { ContainerOverride(name: $0.name) }
+        }
+        taskOverrides.inferenceAcceleratorOverrides = taskOverrides.inferenceAcceleratorOverrides ?? []
+        let task = ECSTask(
+            attachments: [],
+            attributes: attribute("ecs.cpu-architecture").map { [Attribute(name: "ecs.cpu-architecture", value: $0)] } ?? [],
+            availabilityZone: attribute("ecs.availability-zone") ?? nil,
+            capacityProviderName: instance?.capacityProviderName ?? (instanceArn == nil ? spec.pending?.capacityProviders?.first : nil),
+            clusterArn: cluster.clusterArn,
+            containerInstanceArn: instanceArn,
+            containers: containers,
+            cpu: spec.overrides?.cpu ?? spec.definition.cpu,
+            createdAt: now,
+            desiredStatus: "RUNNING",
+            enableExecuteCommand: spec.enableExecuteCommand,
+            group: spec.group,
+            healthStatus: .unknown,
+            lastStatus: instanceArn == nil ? "PROVISIONING" : "PENDING",
+            launchType: spec.launchType == .external ? .external : .ec2,
+            memory: spec.overrides?.memory ?? spec.definition.memory,
+            overrides: taskOverrides,
+            startedBy: spec.startedBy,
+            tags: spec.tags,
+            taskArn: taskArn,
+            taskDefinitionArn: spec.definition.taskDefinitionArn,
+            version: 1
+        )
+        var record = TaskRecord(
+            task: task,
+            assignmentSequence: instanceArn == nil ? 0 : nextAssignmentSequence(changes: &changes),
+            serviceArn: spec.serviceArn,
+            clientToken: spec.clientToken,
+            requirements: requirements
+        )
+        record.provisioning = instanceArn == nil ? spec.pending : nil
+        putTask(record, changes: &changes)
+        if !spec.tags.isEmpty { replaceTags(of: taskArn, with: spec.tags, changes: &changes) }
+        if let instanceArn { changes.assignedInstances.insert(instanceArn) }
+        return record
+    }
+
+    // MARK: Stopping
+
+    public mutating func stopTask(
+        _ request: StopTaskRequest,
+        now: Date,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> StopTaskResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        guard let record = task(request.task, inCluster: cluster) else {
+            throw .invalidParameter("The referenced task was not found: '\(request.task)' in cluster \(cluster).")
+        }
+        if let reason = request.reason, reason.count > 255 {
+            throw .invalidParameter("reason can be at most 255 characters.")
+        }
+        let stopped = requestStop(
+            record.arn, code: .userInitiated, reason: request.reason ?? "Task stopped by user", now: now, changes: &changes)
+        return StopTaskResponse(task: taskView(stopped ?? record))
+    }
+
+    /// Sets a task's desired status to STOPPED and tells its agent; a task no agent holds stops at once.
+    @discardableResult
+    mutating func requestStop(
+        _ arn: String,
+        code: TaskStopCode,
+        reason: String,
+        now: Date,
+        changes: inout ChangeSet
+    ) -> TaskRecord? {
+        guard var record = tasks[arn] else { return nil }
+        guard record.desiredStatus != "STOPPED", !record.isStopped else { return record }
+        record.task.desiredStatus = "STOPPED"
+        record.task.stopCode = code
+        record.task.stoppedReason = reason
+        record.task.stoppingAt = now
+        record.task.version = (record.task.version ?? 0) + 1
+        if let instance = record.task.containerInstanceArn {
+            if record.hasRun { record.task.lastStatus = "STOPPING" }
+            record.assignmentSequence = nextAssignmentSequence(changes: &changes)
+            changes.assignedInstances.insert(instance)
+        } else {
+            markStopped(&record, now: now)
+        }
+        putTask(record, changes: &changes)
+        return record
+    }
+
+    private func markStopped(_ record: inout TaskRecord, now: Date) {
+        record.task.lastStatus = "STOPPED"
+        record.task.desiredStatus = "STOPPED"
+        record.task.stoppedAt = now
+        record.task.executionStoppedAt = record.task.executionStoppedAt ?? now
+        if let containers = record.task.containers {
+            record.task.containers = containers.map { container in
+                var container = container
+                if container.lastStatus != "STOPPED" { container.lastStatus = "STOPPED" }
+                return container
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    /// A task as the API shows it.
+    public func taskView(_ record: TaskRecord, includeTags: Bool = false) -> ECSTask {
+        var task = record.task
+        task.tags = includeTags ? (tags[record.arn] ?? []) : nil
+        return task
+    }
+
+    public func describeTasks(_ request: DescribeTasksRequest) throws(AWSError) -> DescribeTasksResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        guard request.tasks.count <= 100 else {
+            throw .invalidParameter("tasks can list at most 100 tasks; got \(request.tasks.count).")
+        }
+        let includeTags = (request.include ?? []).contains(.tags)
+        var found: [ECSTask] = []
+        var failures: [Failure] = []
+        for reference in request.tasks {
+            if let record = task(reference, inCluster: cluster) {
+                found.append(taskView(record, includeTags: includeTags))
+            } else {
+                failures.append(Failure(arn: reference, reason: "MISSING"))
+            }
+        }
+        return DescribeTasksResponse(tasks: found, failures: failures)
+    }
+
+    public func listTasks(_ request: ListTasksRequest) throws(AWSError) -> ListTasksResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let desired = request.desiredStatus ?? .running
+        var instanceArn: String?
+        if let reference = request.containerInstance {
+            guard let instance = instance(reference, inCluster: cluster) else {
+                throw .invalidParameter("Container instance '\(reference)' is not in cluster \(cluster).")
+            }
+            instanceArn = instance.containerInstanceArn
+        }
+        var serviceArn: String?
+        if let name = request.serviceName {
+            let key = ARN(name)?.lastPathComponent ?? name
+            guard let arn = serviceIndex[cluster]?[key] else {
+                throw AWSError(type: "ServiceNotFoundException", message: "Service '\(name)' was not found in cluster \(cluster).")
+            }
+            serviceArn = arn
+        }
+        let candidates: Set<String> =
+            if let instanceArn { tasksByInstance[instanceArn] ?? [] } else if let serviceArn { tasksByService[serviceArn] ?? [] } else {
+                tasksByCluster[cluster] ?? []
+            }
+        let arns = candidates.compactMap { arn -> String? in
+            guard let record = tasks[arn] else { return nil }
+            guard record.desiredStatus == desired.rawValue else { return nil }
+            if let instanceArn, record.task.containerInstanceArn != instanceArn { return nil }
+            if let serviceArn, record.serviceArn != serviceArn { return nil }
+            if let family = request.family, ARN(record.task.taskDefinitionArn ?? "")?.resourceId.split(separator: ":").first.map(String.init) != family {
+                return nil
+            }
+            if let startedBy = request.startedBy, record.task.startedBy != startedBy { return nil }
+            if let launchType = request.launchType, record.task.launchType != launchType { return nil }
+            return arn
+        }.sorted()
+        let (page, token) = try Pagination.page(
+            arns, key: { $0 }, maxResults: request.maxResults, nextToken: request.nextToken, comesAfter: >)
+        return ListTasksResponse(taskArns: page, nextToken: token)
+    }
+
+    // MARK: State changes from agents
+
+    public mutating func submitTaskStateChange(
+        _ request: SubmitTaskStateChangeRequest,
+        now: Date,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> SubmitTaskStateChangeResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        guard let reference = request.task, var record = task(reference, inCluster: cluster) else {
+            throw .invalidParameter("Task '\(request.task ?? "")' was not found in cluster \(cluster).")
+        }
+        if let status = request.status, !["PENDING", "RUNNING", "STOPPED"].contains(status) {
+            throw .invalidParameter("status must be PENDING, RUNNING or STOPPED; got \(status).")
+        }
+        for change in request.containers ?? [] {
+            try applyContainerChange(
+                &record, name: change.containerName, status: change.status, exitCode: change.exitCode,
+                reason: change.reason, networkBindings: change.networkBindings, runtimeId: change.runtimeId,
+                imageDigest: change.imageDigest)
+        }
+        if let pull = request.pullStartedAt { record.task.pullStartedAt = record.task.pullStartedAt ?? pull }
+        if let pull = request.pullStoppedAt { record.task.pullStoppedAt = pull }
+        if let stopped = request.executionStoppedAt { record.task.executionStoppedAt = stopped }
+        let hadRun = record.hasRun || record.isStopped
+        let wasStopped = record.isStopped
+        if let status = request.status {
+            advanceTask(&record, to: status, reason: request.reason, now: now)
+        }
+        record.task.healthStatus = Self.taskHealth(record.task.containers ?? [], definition: try? taskDefinition(record.task.taskDefinitionArn ?? ""))
+        record.task.version = (record.task.version ?? 0) + 1
+        putTask(record, changes: &changes)
+        if !hadRun && record.hasRun { noteServiceTaskRunning(record, changes: &changes) }
+        if !wasStopped && record.isStopped { noteServiceTaskStopped(record, now: now, changes: &changes) }
+        return SubmitTaskStateChangeResponse(acknowledgment: "ACK")
+    }
+
+    public mutating func submitContainerStateChange(
+        _ request: SubmitContainerStateChangeRequest,
+        now: Date,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> SubmitContainerStateChangeResponse {
+        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        guard let reference = request.task, var record = task(reference, inCluster: cluster) else {
+            throw .invalidParameter("Task '\(request.task ?? "")' was not found in cluster \(cluster).")
+        }
+        try applyContainerChange(
+            &record, name: request.containerName, status: request.status, exitCode: request.exitCode,
+            reason: request.reason, networkBindings: request.networkBindings, runtimeId: request.runtimeId, imageDigest: nil)
+        record.task.version = (record.task.version ?? 0) + 1
+        putTask(record, changes: &changes)
+        return SubmitContainerStateChangeResponse(acknowledgment: "ACK")
+    }
+
+    private func applyContainerChange(
+        _ record: inout TaskRecord,
+        name: String?,
+        status: String?,
+        exitCode: Int?,
+        reason: String?,
+        networkBindings: [NetworkBinding]?,
+        runtimeId: String?,
+        imageDigest: String?
+    ) throws(AWSError) {
+        guard let name, let index = record.task.containers?.firstIndex(where: { $0.name == name }) else {
+            throw .invalidParameter("Task \(record.arn) has no container named '\(name ?? "")'.")
+        }
+        var container = record.task.containers![index]
+        if let status {
+            guard ["PENDING", "RUNNING", "STOPPED"].contains(status) else {
+                throw .invalidParameter("Container status must be PENDING, RUNNING or STOPPED; got \(status).")
+            }
+            if Self.statusRank(status) >= Self.statusRank(container.lastStatus ?? "PENDING") { container.lastStatus = status }
+        }
+        if let exitCode { container.exitCode = exitCode }
+        if let reason { container.reason = String(reason.prefix(1024)) }
+        if let networkBindings { container.networkBindings = networkBindings }
+        if let runtimeId { container.runtimeId = String(runtimeId.prefix(255)) }
+        if let imageDigest { container.imageDigest = String(imageDigest.prefix(255)) }
+        record.task.containers![index] = container
+    }
+
+    /// Moves a task forward (never back) to what its agent reports.
+    private func advanceTask(_ record: inout TaskRecord, to status: String, reason: String?, now: Date) {
+        guard Self.statusRank(status) > Self.statusRank(record.lastStatus) || (status == "STOPPED" && !record.isStopped) else {
+            return
+        }
+        switch status {
+        case "RUNNING":
+            record.task.lastStatus = record.desiredStatus == "STOPPED" ? "STOPPING" : "RUNNING"
+            record.task.startedAt = record.task.startedAt ?? now
+            record.task.connectivity = .connected
+            record.task.connectivityAt = record.task.connectivityAt ?? now
+        case "STOPPED":
+            let everRan = record.hasRun || record.task.startedAt != nil
+            markStopped(&record, now: now)
+            if record.task.stopCode == nil {
+                if !everRan {
+                    record.task.stopCode = .taskFailedToStart
+                    record.task.stoppedReason = reason.map { String($0.prefix(1024)) } ?? "Task failed to start"
+                } else {
+                    record.task.stopCode = .essentialContainerExited
+                    record.task.stoppedReason = reason.map { String($0.prefix(1024)) } ?? "Essential container in task exited"
+                }
+            }
+        default:
+            record.task.lastStatus = status
+        }
+    }
+
+    /// A task is HEALTHY when every essential container with a health check is, UNHEALTHY when one
+    /// of them is, UNKNOWN otherwise (ECS tracks only task-definition health checks).
+    static func taskHealth(_ containers: [Container], definition: TaskDefinition?) -> HealthStatus {
+        let checked = (definition?.containerDefinitions ?? []).filter { $0.essential != false && $0.healthCheck != nil }.compactMap(\.name)
+        guard !checked.isEmpty else { return .unknown }
+        let states = containers.filter { checked.contains($0.name ?? "") }.map { $0.healthStatus ?? .unknown }
+        if states.contains(.unhealthy) { return .unhealthy }
+        if states.count == checked.count, states.allSatisfy({ $0 == .healthy }) { return .healthy }
+        return .unknown
+    }
+
+    static func statusRank(_ status: String) -> Int {
+        taskStatusOrder.firstIndex(of: status) ?? 0
+    }
+
+    // MARK: Retention
+
+    /// Forgets tasks stopped longer ago than `retention`, and instances deregistered as long ago.
+    public mutating func pruneStopped(now: Date, retention: TimeInterval, changes: inout ChangeSet) {
+        for (arn, record) in tasks where record.isStopped {
+            if let stoppedAt = record.task.stoppedAt, now.timeIntervalSince(stoppedAt) > retention {
+                removeTask(arn, changes: &changes)
+            }
+        }
+        for (arn, instance) in instances where instance.status == "INACTIVE" {
+            let live = (tasksByInstance[arn] ?? []).contains { tasks[$0] != nil }
+            if !live, now.timeIntervalSince(lastContact[arn] ?? .distantPast) > retention {
+                instances[arn] = nil
+                lastContact[arn] = nil
+                tasksByInstance[arn] = nil
+                changes.delete(ContainerInstance.self, key: arn)
+                if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }
+            }
+        }
+        collectDeletedTaskDefinitions(changes: &changes)
+    }
+
+    // MARK: Validation helpers
+
+    func launchableDefinition(_ reference: String) throws(AWSError) -> TaskDefinition {
+        let definition = try taskDefinition(reference)
+        guard definition.status == .active else {
+            throw .client("TaskDefinition is inactive: \(definition.taskDefinitionArn ?? reference) was deregistered and cannot start new tasks.")
+        }
+        return definition
+    }
+
+    func validateLaunch(launchType: LaunchType?, strategy: [CapacityProviderStrategyItem]?) throws(AWSError) {
+        if launchType != nil, !(strategy ?? []).isEmpty {
+            throw .invalidParameter("Specifying both a launchType and a capacityProviderStrategy is not supported; choose one.")
+        }
+        if let launchType, launchType == .fargate || launchType == .managedInstances {
+            throw .invalidParameter(
+                "launchType \(launchType.rawValue) is not available: Stevedore runs tasks on registered container instances (use EC2 or EXTERNAL).")
+        }
+        try validateCapacityProviderStrategy(strategy ?? [], providers: [])
+    }
+
+    func validateOverrides(_ overrides: TaskOverride?, definition: TaskDefinition) throws(AWSError) {
+        guard let overrides else { return }
+        let names = Set((definition.containerDefinitions ?? []).compactMap(\.name))
+        for override in overrides.containerOverrides ?? [] {
+            guard let name = override.name, names.contains(name) else {
+                throw .invalidParameter(
+                    "Container override '\(override.name ?? "")' does not match a container in \(definition.family ?? ""):\(definition.revision ?? 0) (containers: \(names.sorted().joined(separator: ", "))).")
+            }
+            if let cpu = override.cpu, cpu < 0 { throw .invalidParameter("Container override '\(name)': cpu must be 0 or more.") }
+            if let memory = override.memory, memory < TaskDefinitionValidator.minimumContainerMemoryMiB {
+                throw .invalidParameter("Container override '\(name)': memory must be at least 6 MiB.")
+            }
+        }
+        if let cpu = overrides.cpu, TaskSize.cpuUnits(cpu) == nil {
+            throw .invalidParameter("overrides.cpu '\(cpu)' is not CPU units or vCPUs.")
+        }
+        if let memory = overrides.memory, TaskSize.memoryMiB(memory) == nil {
+            throw .invalidParameter("overrides.memory '\(memory)' is not MiB or GB.")
+        }
+        let size = RecordCoding.encode(overrides).count
+        guard size <= 8192 else { throw .invalidParameter("overrides are \(size) bytes of JSON; the limit is 8192.") }
+    }
+
+    func validateStartedBy(_ startedBy: String?, maxLength: Int) throws(AWSError) -> String? {
+        guard let startedBy else { return nil }
+        guard startedBy.count <= maxLength, startedBy.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_/".contains($0)) })
+        else {
+            throw .invalidParameter("startedBy must be up to \(maxLength) letters, numbers, hyphens, underscores or slashes.")
+        }
+        return startedBy
+    }
+
+    /// Builds the engine's request from ECS's strategies and constraints plus the task definition's.
+    func placementRequest(
+        definition: TaskDefinition,
+        overrides: TaskOverride?,
+        count: Int,
+        group: String,
+        strategies: [PlacementStrategy],
+        constraints: [PlacementConstraint],
+        defaultRules: [PlacementRule]
+    ) throws(AWSError) -> PlacementRequest {
+        guard strategies.count <= 5 else {
+            throw .invalidParameter("placementStrategy can have at most 5 strategies; got \(strategies.count).")
+        }
+        let definitionConstraints = definition.placementConstraints ?? []
+        guard constraints.count + definitionConstraints.count <= 10 else {
+            throw .invalidParameter("A task can have at most 10 placement constraints, including its task definition's.")
+        }
+        var rules: [PlacementRule] = []
+        for strategy in strategies { rules.append(try PlacementRule.parse(strategy)) }
+        var memberOf: [QueryExpression] = []
+        var distinct = false
+        for constraint in constraints {
+            switch constraint.type {
+            case .distinctInstance:
+                guard (constraint.expression ?? "").isEmpty else {
+                    throw .invalidParameter("A distinctInstance placement constraint takes no expression.")
+                }
+                distinct = true
+            case .memberOf:
+                memberOf.append(try parseConstraint(constraint.expression))
+            case nil:
+                throw .invalidParameter("A placement constraint needs a type: distinctInstance or memberOf.")
+            }
+        }
+        for constraint in definitionConstraints { memberOf.append(try parseConstraint(constraint.expression)) }
+        return PlacementRequest(
+            requirements: TaskRequirements(definition: definition, overrides: overrides),
+            count: count,
+            group: group,
+            rules: rules.isEmpty ? defaultRules : rules,
+            memberOf: memberOf,
+            distinctInstance: distinct
+        )
+    }
+
+    private func parseConstraint(_ expression: String?) throws(AWSError) -> QueryExpression {
+        guard let expression, !expression.isEmpty else {
+            throw .invalidParameter("A memberOf placement constraint needs an expression, e.g. attribute:ecs.instance-type =~ t3.*")
+        }
+        guard expression.count <= 2000 else { throw .invalidParameter("Placement constraint expressions can be at most 2000 characters.") }
+        do {
+            return try QueryExpression.parse(expression)
+        } catch {
+            throw .invalidParameter("Invalid memberOf expression: \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Logging
+import StevedoreCore
+
+/// The embedded store: one SQLite file in WAL mode, written by a single thread.
+///
+/// Writers never block Swift's cooperative threads: `commit` hands its rows to the writer thread
+/// and suspends. The thread takes every commit waiting at that moment and writes them in one
+/// transaction (group commit), so throughput grows with concurrency instead of paying one sync per
+/// request.
+public final class SQLiteStateStore: StateStore, @unchecked Sendable {
+    /// How hard SQLite syncs: `normal` survives a crash of the process (kill -9); `full` also
+    /// survives power loss, at the price of an fsync per transaction.
+    public enum Durability: String, Sendable, CaseIterable {
+        case normal
+        case full
+    }
+
+    /// Schema versions; each entry runs once, in order, tracked by `PRAGMA user_version`. A new
+    /// service adds one entry creating the tables of its record kinds.
+    static let migrations: [[String]] = [
+        // 1: the records of the foundation (clusters, task definitions, tags).
+        ["clusters", "task_definitions", "families", "tags"].map(table),
+        // 2: the scheduler's records (container instances, tasks, services, counters).
+        ["container_instances", "tasks", "services", "meta"].map(table),
+        // 3: functions, layers, the asynchronous invocation queue, SQS queues and messages.
+        ["functions", "layers", "async_events", "queues", "queue_messages"].map(table),
+        // 4: auto scaling: scalable targets, capacity providers, auto scaling groups.
+        ["scalable_targets", "capacity_providers", "auto_scaling_groups"].map(table),
+    ]
+
+    private static func table(_ name: String) -> String {
+        "CREATE TABLE \(name) (key TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL)"
+    }
+
+    /// Every table the migrations create: one per record kind.
+    static let tables: [String] = migrations.joined().compactMap { statement in
+        statement.split(separator: " ").dropFirst(2).first.map(String.init)
+    }
+
+    public let path: String
+    private let queue = WriteQueue()
+    private let thread: Thread
+    private let logger: Logger
+
+    /// Opens (creating if needed) `<directory>/ecsd.db` and brings its schema up to date.
+    public init(directory: String, durability: Durability = .normal, logger: Logger) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/ecsd.db"
+        self.logger = logger
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA journal_mode=WAL")
+        try connection.execute("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
+        // Checkpoints run on their own thread (below), so commits never wait for one.
+        try connection.execute("PRAGMA wal_autocheckpoint=0")
+        try Self.migrate(connection, logger: logger)
+        let writer = try Writer(connection: connection)
+        let queue = self.queue
+        thread = Thread { writer.run(queue) }
+        thread.name = "sqlite-writer"
+        thread.start()
+        let checkpointer = Checkpointer(connection: try SQLiteConnection(path: path), queue: queue)
+        let checkpointThread = Thread { checkpointer.run() }
+        checkpointThread.name = "sqlite-checkpoint"
+        checkpointThread.start()
+    }
+
+    deinit {
+        queue.stop()
+    }
+
+    static func migrate(_ connection: SQLiteConnection, logger: Logger) throws(StoreError) {
+        let current = try connection.userVersion()
+        guard current <= migrations.count else {
+            throw StoreError(
+                "database schema version \(current) is newer than this ecsd understands (\(migrations.count)); upgrade ecsd"
+            )
+        }
+        for version in current..<migrations.count {
+            try connection.execute("BEGIN IMMEDIATE")
+            do {
+                for statement in migrations[version] { try connection.execute(statement) }
+                try connection.execute("PRAGMA user_version=\(version + 1)")
+                try connection.execute("COMMIT")
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+            logger.info("store migrated", metadata: ["store.schema.version": "\(version + 1)"])
+        }
+    }
+
+    public func loadAll() async throws -> [RecordKind: [[UInt8]]] {
+        // A separate connection: WAL readers never wait for the writer.
+        let connection = try SQLiteConnection(path: path)
+        var result: [RecordKind: [[UInt8]]] = [:]
+        for table in Self.tables {
+            let statement = try connection.prepare("SELECT body FROM \(table) ORDER BY rowid")
+            var rows: [[UInt8]] = []
+            while try statement.step() { rows.append(statement.bytes(0)) }
+            result[RecordKind(table)] = rows
+        }
+        return result
+    }
+
+    public func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard !changes.isEmpty else { return completion(.success(())) }
+        queue.enqueue(WriteQueue.Pending(changes: changes, completion: completion))
+    }
+
+    /// Stops the writer thread after the commits already queued.
+    public func close() {
+        queue.stop()
+    }
+}
+
+/// Copies the WAL back into the database once a second on its own connection. A passive
+/// checkpoint never blocks the writer, so commits do not stall behind one.
+private final class Checkpointer: @unchecked Sendable {
+    let connection: SQLiteConnection
+    let queue: WriteQueue
+
+    init(connection: SQLiteConnection, queue: WriteQueue) {
+        self.connection = connection
+        self.queue = queue
+    }
+
+    func run() {
+        while !queue.isStopped {
+            Thread.sleep(forTimeInterval: 1)
+            try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        }
+        try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+}
+
+/// Commits waiting for the writer thread.
+final class WriteQueue: @unchecked Sendable {
+    struct Pending {
+        var changes: [StateChange]
+        var completion: @Sendable (Result<Void, any Error>) -> Void
+    }
+
+    private let condition = NSCondition()
+    private var pending: [Pending] = []
+    private var stopped = false
+
+    func enqueue(_ item: Pending) {
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            item.completion(.failure(StoreError("the store is closed")))
+            return
+        }
+        pending.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Blocks until work is queued; returns `nil` once stopped and drained.
+    func takeAll() -> [Pending]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty && !stopped { condition.wait() }
+        if pending.isEmpty { return nil }
+        defer { pending = [] }
+        return pending
+    }
+
+    var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// The writer thread's connection and its prepared statements.
+private final class Writer: @unchecked Sendable {
+    let connection: SQLiteConnection
+    let upserts: [RecordKind: SQLiteStatement]
+    let deletes: [RecordKind: SQLiteStatement]
+    let begin: SQLiteStatement
+    let commitStatement: SQLiteStatement
+
+    init(connection: SQLiteConnection) throws(StoreError) {
+        self.connection = connection
+        var upserts: [RecordKind: SQLiteStatement] = [:]
+        var deletes: [RecordKind: SQLiteStatement] = [:]
+        for table in SQLiteStateStore.tables {
+            upserts[RecordKind(table)] = try connection.prepare(
+                "INSERT INTO \(table) (key, body) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET body = excluded.body"
+            )
+            deletes[RecordKind(table)] = try connection.prepare("DELETE FROM \(table) WHERE key = ?")
+        }
+        self.upserts = upserts
+        self.deletes = deletes
+        begin = try connection.prepare("BEGIN IMMEDIATE")
+        commitStatement = try connection.prepare("COMMIT")
+    }
+
+    func run(_ queue: WriteQueue) {
+        while let batch = queue.takeAll() {
+            do {
+                try write(batch)
+                for item in batch { item.completion(.success(())) }
+            } catch {
+                try? connection.execute("ROLLBACK")
+                for item in batch { item.completion(.failure(error)) }
+            }
+        }
+    }
+
+    private func write(_ batch: [WriteQueue.Pending]) throws(StoreError) {
+        begin.reset()
+        try begin.step()
+        for item in batch {
+            for change in item.changes {
+                guard let upsert = upserts[change.kind], let delete = deletes[change.kind] else {
+                    throw StoreError("no table for records of kind \(change.kind): add a migration creating it")
+                }
+                if let body = change.body {
+                    let statement = upsert
+                    statement.reset()
+                    statement.bind(1, text: change.key)
+                    statement.bind(2, blob: body)
+                    try statement.step()
+                } else {
+                    let statement = delete
+                    statement.reset()
+                    statement.bind(1, text: change.key)
+                    try statement.step()
+                }
+            }
+        }
+        commitStatement.reset()
+        try commitStatement.step()
+    }
+}

@@ -1,0 +1,20 @@
+import Foundation
+import Synchronization
+
+/// A clock tests move by hand: what the committer reads instead of the system's.
+public final class TestClock: Sendable {
+    private let current: Mutex<Date>
+
+    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
+        current = Mutex(start)
+    }
+
+    public var now: Date { current.withLock { $0 } }
+
+    public func advance(by seconds: TimeInterval) {
+        current.withLock { $0 = $0.addingTimeInterval(seconds) }
+    }
+
+    /// The clock as the committer takes it.
+    public var read: @Sendable () -> Date { { self.now } }
+}

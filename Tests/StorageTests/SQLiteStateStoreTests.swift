@@ -1,0 +1,76 @@
+import ECS
+import Foundation
+import Logging
+import StevedoreCore
+@testable import Storage
+import Testing
+
+struct SQLiteStateStoreTests {
+    let logger = Logger(label: "test")
+
+    func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "stevedore-store-\(UUID().uuidString)"
+        return path
+    }
+
+    func change(_ kind: RecordKind, _ key: String, _ body: String?) -> StateChange {
+        StateChange(kind: kind, key: key, body: body.map { Array($0.utf8) })
+    }
+
+    @Test func writesAndReadsBack() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore(directory: directory, logger: logger)
+        try await store.commit([change(.clusters, "a", #"{"n":1}"#), change(.clusters, "b", #"{"n":2}"#)])
+        try await store.commit([change(.clusters, "a", #"{"n":3}"#), change(.clusters, "b", nil), change(.tags, "x", "{}")])
+        let rows = try await store.loadAll()
+        #expect(rows[.clusters]?.map { String(decoding: $0, as: UTF8.self) } == [#"{"n":3}"#])
+        #expect(rows[.tags]?.count == 1)
+        store.close()
+    }
+
+    @Test func survivesReopen() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let store = try SQLiteStateStore(directory: directory, durability: .full, logger: logger)
+            try await store.commit([change(.families, "web", #"{"family":"web","lastRevision":7}"#)])
+            store.close()
+        }
+        let reopened = try SQLiteStateStore(directory: directory, logger: logger)
+        let rows = try await reopened.loadAll()
+        #expect(rows[.families]?.count == 1)
+        reopened.close()
+    }
+
+    @Test func concurrentCommitsAreGrouped() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore(directory: directory, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                group.addTask { try await store.commit([StateChange(kind: .clusters, key: "c\(index)", body: Array("{}".utf8))]) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.loadAll()[.clusters]?.count == 200)
+        store.close()
+    }
+
+    @Test func refusesNewerSchemas() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let connection = try SQLiteConnection(path: directory + "/ecsd.db")
+        try connection.execute("PRAGMA user_version=999")
+        #expect(throws: StoreError.self) { try SQLiteStateStore(directory: directory, logger: logger) }
+    }
+
+    @Test func closedStoreRefusesCommits() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore(directory: directory, logger: logger)
+        store.close()
+        await #expect(throws: StoreError.self) { try await store.commit([self.change(.clusters, "a", "{}")]) }
+    }
+}

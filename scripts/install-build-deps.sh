@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building Stevedore and running a local cluster need on a fresh Debian machine: the
+# C libraries it links (libcurl, SQLite, zlib), a Docker engine for the agent and busybox for the
+# functions' runtime image; then makes sure a Docker engine runs. Safe to run again: it installs only
+# what is missing, and asks for root (sudo) only when not already root and something is missing.
+#
+# Usage: scripts/install-build-deps.sh [EXTRA_PACKAGE ...]   (install-test-deps.sh passes its own)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libcurl4-openssl-dev libsqlite3-dev zlib1g-dev docker.io busybox-static "$@")
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "installing ${missing[*]} needs root: run this as root or install sudo" >&2; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+scripts/start-docker.sh
