@@ -175,3 +175,10 @@ let package = Package(
 for target in package.targets where target.type != .system {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }
+
+// Link with the toolchain's lld, not the system's gold: gold cannot read the DWARF 5 line tables
+// clang writes for the C targets, so any link diagnostic about them became "internal error in
+// format_file_lineno" instead of the real message (and failed the link).
+for target in package.targets where target.type == .executable || target.type == .test {
+    target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags(["-use-ld=lld"])]
+}
