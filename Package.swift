@@ -98,12 +98,15 @@ let package = Package(
 
         // MARK: The node agent.
 
+        // The agent's decisions: the task state machine (events in, actions out). No IO.
+        .target(name: "AgentEngine", dependencies: ["StevedoreCore", "ECSShapes", "AgentProtocol"], path: "Sources/Agent/Engine"),
+
         // ecs.config, the control-plane link and work channel, the Docker task engine, functions' host.
         .target(
             name: "ECSAgent",
             dependencies: [
-                "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "Archives", "StevedoreClient", "CurlHTTP", "DockerClient",
-                "CZlib", logging,
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "AgentEngine", "Archives", "StevedoreClient", "CurlHTTP",
+                "DockerClient", "CZlib", logging,
             ] + nio,
             path: "Sources/Agent/Host"),
 
@@ -159,9 +162,10 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StevedoreCore", "ECS"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
         .testTarget(name: "DockerClientTests", dependencies: ["DockerClient", "CurlHTTP", hummingbird]),
+        .testTarget(name: "AgentEngineTests", dependencies: ["AgentEngine", "AgentProtocol", "ECSShapes", "StevedoreCore"]),
         .testTarget(
             name: "ECSAgentTests",
-            dependencies: ["ECSAgent", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
+            dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [

@@ -64,6 +64,9 @@ public struct FunctionEnvironmentSpec: Codable, Sendable, Equatable {
         self.layerHashes = layerHashes
     }
 
+    /// The one container of every execution environment.
+    public static let containerName = "function"
+
     /// CPU units (1024 = one core) for a memory size: proportional, as Lambda gives 1 vCPU at 1,769 MB.
     public static func cpuUnits(memory: Int) -> Int {
         max(64, memory * 1024 / 1769)

@@ -1,3 +1,4 @@
+import AgentEngine
 import DockerClient
 @testable import ECSAgent
 import ECSShapes
@@ -102,6 +103,6 @@ struct ContainerSpecTests {
     }
 
     @Test func dockerNamesFollowTheRealAgent() {
-        #expect(ContainerSpec.dockerName(family: "web", revision: 7, container: "ng_inx", suffix: "e6b3") == "ecs-web-7-nginx-e6b3")
+        #expect(ContainerNaming.dockerName(family: "web", revision: 7, container: "ng_inx", suffix: "e6b3") == "ecs-web-7-nginx-e6b3")
     }
 }

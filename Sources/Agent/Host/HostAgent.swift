@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentEngine
 import AgentProtocol
 import AWSProtocols
 import CurlHTTP
@@ -37,8 +38,8 @@ public struct HostAgent: Sendable {
             ])
         let link = ControlPlaneLink(endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken)
         let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
-        let engine = try DockerTaskEngine(
-            docker: docker, link: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,
+        let engine = try DockerTaskExecutor(
+            docker: docker, reporter: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,
             logger: logger)
         let configuration = self.configuration
         let attributes = AgentCapabilities.attributes(

@@ -189,7 +189,7 @@ extension DockerClient {
 extension DockerClient {
     /// Container events (create, start, die, oom, health_status, destroy…) for containers with
     /// these labels, as they happen.
-    public func events(labels: [String] = []) async throws -> some AsyncSequence<EngineEvent, any Error> {
+    public func events(labels: [String] = []) async throws -> some AsyncSequence<EngineEvent, any Error> & Sendable {
         var filters: [String: [String]] = ["type": ["container"]]
         if !labels.isEmpty { filters["label"] = labels }
         let text = String(decoding: try JSONEncoder().encode(filters), as: UTF8.self)

@@ -20,6 +20,9 @@ public struct AWSError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(type): \(message)" }
+
+    /// Whether trying again later may succeed: server faults and throttling, not refusals.
+    public var isRetryable: Bool { httpStatus >= 500 || httpStatus == 429 || type == "ThrottlingException" }
 }
 
 extension AWSError {

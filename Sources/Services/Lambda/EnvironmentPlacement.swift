@@ -68,7 +68,7 @@ extension FunctionsState {
             taskDefinitionArn: names.function(spec.functionName, qualifier: spec.version),
             containerDefinitions: [
                 ContainerDefinition(
-                    name: "function", image: spec.image, cpu: FunctionEnvironmentSpec.cpuUnits(memory: spec.memory), memory: spec.memory,
+                    name: FunctionEnvironmentSpec.containerName, image: spec.image, cpu: FunctionEnvironmentSpec.cpuUnits(memory: spec.memory), memory: spec.memory,
                     essential: true)
             ],
             family: "lambda-\(spec.functionName)",

@@ -1,5 +1,4 @@
 import AgentProtocol
-import AWSProtocols
 import ECSShapes
 import Logging
 import StevedoreClient
@@ -12,7 +11,6 @@ import StevedoreCore
 public struct InstanceSession: Sendable {
     public let link: ControlPlaneLink
     public let engine: any TaskEngine
-    public let definitions: TaskDefinitionCache
     /// Builds the registration; gets the ARN to re-register with, if any.
     public let registration: @Sendable (String?) -> RegisterContainerInstanceRequest
     /// Called with the ARN once registered (to remember it across restarts).
@@ -23,7 +21,6 @@ public struct InstanceSession: Sendable {
     public init(
         link: ControlPlaneLink,
         engine: any TaskEngine,
-        definitions: TaskDefinitionCache? = nil,
         pollWait: Int = 20,
         logger: Logger,
         registration: @escaping @Sendable (String?) -> RegisterContainerInstanceRequest,
@@ -31,7 +28,6 @@ public struct InstanceSession: Sendable {
     ) {
         self.link = link
         self.engine = engine
-        self.definitions = definitions ?? TaskDefinitionCache(link: link)
         self.pollWait = pollWait
         self.logger = logger
         self.registration = registration
@@ -55,12 +51,7 @@ public struct InstanceSession: Sendable {
         while !Task.isCancelled {
             do {
                 let response = try await link.poll(instance: arn, since: since, wait: pollWait)
-                for var assignment in response.assignments {
-                    if assignment.taskDefinition == nil, assignment.function == nil, assignment.task.desiredStatus == "RUNNING",
-                        let arn = assignment.task.taskDefinitionArn
-                    {
-                        assignment.taskDefinition = try? await definitions.definition(arn)
-                    }
+                for assignment in response.assignments {
                     await engine.handle(assignment)
                 }
                 for request in response.logRequests ?? [] {
@@ -73,21 +64,25 @@ public struct InstanceSession: Sendable {
                     arn = try await register(nil)
                     since = 0
                 }
-            } catch let error as AWSError where error.type == "InvalidInstanceException" || error.type == "ClusterNotFoundException" {
-                logger.warning("control plane does not know this instance; registering again", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: delay)
-                arn = try await register(error.type == "InvalidInstanceException" ? nil : arn)
-                since = 0
             } catch {
-                if Task.isCancelled { return }
-                logger.info("work channel interrupted; reconnecting", metadata: ["error": "\(error)", "retry.delay": "\(delay)"])
-                try await Task.sleep(for: delay)
-                delay = min(.seconds(120), delay * 3 / 2)
+                switch LinkFailure(error) {
+                case .instanceUnknown, .clusterUnknown:
+                    logger.warning("control plane does not know this instance; registering again", metadata: ["error": "\(error)"])
+                    try await Task.sleep(for: delay)
+                    arn = try await register(LinkFailure(error) == .instanceUnknown ? nil : arn)
+                    since = 0
+                case .transient, .refused:
+                    if Task.isCancelled { return }
+                    logger.info("work channel interrupted; reconnecting", metadata: ["error": "\(error)", "retry.delay": "\(delay)"])
+                    try await Task.sleep(for: delay)
+                    delay = min(.seconds(120), delay * 3 / 2)
+                }
             }
         }
     }
 
-    /// Registers, creating the `default` cluster if it is missing (as the real agent does).
+    /// Registers, creating the `default` cluster if it is missing (as the real agent does). A saved
+    /// ARN the control plane refuses is dropped and the instance registers as a new one.
     func register(_ knownArn: String?) async throws -> String {
         var delay: Duration = .seconds(1)
         var arn = knownArn
@@ -98,23 +93,47 @@ public struct InstanceSession: Sendable {
                 await onRegistered(registered)
                 logger.info("registered", metadata: ["node.arn": "\(registered)", "cluster": "\(link.cluster)"])
                 return registered
-            } catch let error as AWSError {
-                if error.type == "ClusterNotFoundException", link.cluster == "default" {
+            } catch {
+                switch LinkFailure(error) {
+                case .clusterUnknown where link.cluster == "default":
                     try await link.createCluster()
                     continue
-                }
-                if error.type == "InvalidParameterException", arn != nil, error.message.contains("register without containerInstanceArn") {
+                case .refused where arn != nil:
                     logger.warning("saved instance is no longer registered; registering as new", metadata: ["node.arn": "\(arn!)"])
                     arn = nil
                     continue
+                case .transient:
+                    logger.info("registration failed; retrying", metadata: ["error": "\(error)"])
+                default:
+                    throw error
                 }
-                guard error.httpStatus >= 500 || error.type == "ThrottlingException" else { throw error }
-                logger.info("registration failed; retrying", metadata: ["error": "\(error)"])
-            } catch let error as APIClientError {
-                logger.info("control plane unreachable; retrying", metadata: ["error": "\(error)"])
             }
             try await Task.sleep(for: delay)
             delay = min(.seconds(60), delay * 2)
+        }
+    }
+}
+
+/// Why a call to the control plane failed, in the kinds the agent acts on (never its text).
+public enum LinkFailure: Equatable, Sendable {
+    /// Unreachable, a server fault, throttled: try again later.
+    case transient
+    /// The control plane does not know this container instance (`InvalidInstanceException`).
+    case instanceUnknown
+    /// The control plane does not know the cluster (`ClusterNotFoundException`).
+    case clusterUnknown
+    /// Any other refusal of the request itself: trying it again as it is would fail again.
+    case refused
+
+    public init(_ error: any Error) {
+        guard let error = error as? AWSError else {
+            self = .transient
+            return
+        }
+        switch error.type {
+        case "InvalidInstanceException": self = .instanceUnknown
+        case "ClusterNotFoundException": self = .clusterUnknown
+        default: self = error.isRetryable ? .transient : .refused
         }
     }
 }

@@ -1,3 +1,4 @@
+import AgentEngine
 import AgentProtocol
 import AWSProtocols
 import DockerClient
@@ -52,11 +53,6 @@ public struct ContainerSpec: Sendable {
         }
     }
 
-    public enum VolumeSource: Sendable, Equatable {
-        case hostPath(String)
-        case dockerVolume(String)
-    }
-
     /// Why a container cannot be created as defined; reported as `CannotCreateContainerError: …`.
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         public var message: String
@@ -68,12 +64,6 @@ public struct ContainerSpec: Sendable {
     public static let containerLabel = "com.amazonaws.ecs.container-name"
     public static let clusterLabel = "com.amazonaws.ecs.cluster"
     public static let instanceLabel = "com.stevedore.container-instance"
-
-    /// `ecs-<family>-<revision>-<name>-<hex>`, as the real agent names containers.
-    public static func dockerName(family: String, revision: Int, container: String, suffix: String) -> String {
-        let clean = { (text: String) in String(text.filter { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) }
-        return "ecs-\(clean(family))-\(revision)-\(clean(container))-\(suffix)"
-    }
 
     public static func build(
         _ definition: ContainerDefinition,

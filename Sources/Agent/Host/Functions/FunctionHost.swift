@@ -25,7 +25,7 @@ import Synchronization
 /// single sender drains in batches.
 public actor FunctionHost {
     let link: ControlPlaneLink
-    let docker: DockerClient
+    let docker: any DockerEngine
     let directory: String
     let logger: Logger
     private var server: RuntimeAPIServer?
@@ -38,7 +38,7 @@ public actor FunctionHost {
     /// Stops an environment's task (set by the task engine).
     private var stopTask: (@Sendable (String, String) async -> Void)?
 
-    public init(link: ControlPlaneLink, docker: DockerClient, dataDirectory: String, logger: Logger) {
+    public init(link: ControlPlaneLink, docker: any DockerEngine, dataDirectory: String, logger: Logger) {
         self.link = link
         self.docker = docker
         // Absolute: the directories are bind-mounted into containers.
@@ -187,7 +187,7 @@ public actor FunctionHost {
             _ = environment.loop.submit { environment.memoryProbe = probe }
         }
         followers[arn] = Task {
-            guard let stream = try? await docker.logs(containerId, follow: true) else { return }
+            guard let stream = try? await docker.logStream(containerId, follow: true, tail: nil) else { return }
             do {
                 for try await frame in stream {
                     environment.loop.execute { environment.appendOutput(frame.bytes) }
@@ -272,7 +272,7 @@ public actor FunctionHost {
                 throw ProvidedRuntimeImage.ImageError(
                     description: "the Python runtime image \(spec.image) is not on this host; build it with scripts/build-python-runtime.sh")
             default:
-                try await docker.pullImage(spec.image)
+                try await docker.pullImage(spec.image, registryAuth: nil)
             }
         }
         imageTasks[spec.image] = task
@@ -320,7 +320,7 @@ public actor FunctionHost {
             mounts.append(MountPoint(sourceVolume: "opt", containerPath: "/opt", readOnly: true))
         }
         var container = ContainerDefinition(
-            name: "function", image: spec.image, cpu: FunctionEnvironmentSpec.cpuUnits(memory: spec.memory), memory: spec.memory,
+            name: FunctionEnvironmentSpec.containerName, image: spec.image, cpu: FunctionEnvironmentSpec.cpuUnits(memory: spec.memory), memory: spec.memory,
             essential: true)
         container.command = command
         container.entryPoint = entryPoint

@@ -12,7 +12,7 @@ import DockerClient
 enum ProvidedRuntimeImage {
     static let candidates = ["/bin/busybox", "/usr/bin/busybox"]
 
-    static func build(reference: String, docker: DockerClient) async throws {
+    static func build(reference: String, docker: any DockerEngine) async throws {
         guard let busybox = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
             let binary = FileManager.default.contents(atPath: busybox)
         else {

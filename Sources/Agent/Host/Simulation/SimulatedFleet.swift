@@ -64,9 +64,6 @@ public struct SimulatedFleet: Sendable {
         let identities = IdentityFile(directory: options.stateDirectory, count: options.count)
         let known = await identities.load()
         let host = ProcessInfo.processInfo.hostName
-        // One cache for the whole fleet: every simulated host would fetch the same revisions.
-        let definitions = TaskDefinitionCache(
-            link: ControlPlaneLink(endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<options.count {
                 let link = ControlPlaneLink(
@@ -81,7 +78,7 @@ public struct SimulatedFleet: Sendable {
                     ports: configuration.reservedPorts, udpPorts: configuration.reservedPortsUDP)
                 let identity = #"{"instanceId":"sim-\#(host)-\#(index)"\#(zone.map { ",\"availabilityZone\":\"\($0)\"" } ?? "")}"#
                 let session = InstanceSession(
-                    link: link, engine: engine, definitions: definitions, pollWait: options.pollWait,
+                    link: link, engine: engine, pollWait: options.pollWait,
                     logger: logger.with(metadata: ["sim.index": "\(index)"]),
                     registration: { arn in
                         RegisterContainerInstanceRequest(

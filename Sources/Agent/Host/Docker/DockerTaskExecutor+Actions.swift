@@ -1,0 +1,302 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AgentEngine
+import AgentProtocol
+import DockerClient
+import ECSShapes
+import Logging
+import StevedoreCore
+
+/// The actions of the task state machine, done against Docker and the control plane; each
+/// answers the machine with an event.
+extension DockerTaskExecutor {
+    func perform(_ action: TaskAction) async {
+        switch action {
+        case .fetchDefinition(let arn, let reference):
+            let definition = try? await withRetries("DescribeTaskDefinition") { try await reporter.describeTaskDefinition(reference) }
+            receive(.definitionFetched(task: arn, definition))
+        case .prepareEnvironment(let arn, let spec):
+            guard let functions else {
+                return receive(.environmentFailed(task: arn, reason: "this agent does not run functions"))
+            }
+            do {
+                receive(.environmentPrepared(task: arn, try await functions.prepare(arn: arn, spec: spec)))
+            } catch {
+                receive(.environmentFailed(task: arn, reason: "\(error)"))
+            }
+        case .ensureImage(let arn, let image):
+            if let failure = await ensureImage(image) {
+                receive(.imageFailed(task: arn, reason: failure))
+            } else {
+                receive(.imageReady(task: arn))
+            }
+        case .prepare(let arn):
+            receive(await prepare(arn))
+        case .createContainer(let arn, let name):
+            receive(await create(arn, name))
+        case .startContainer(let arn, let name, let dockerId, let environment):
+            do {
+                try await docker.startContainer(dockerId)
+            } catch {
+                return receive(.containerFailed(task: arn, container: name, reason: "CannotStartContainerError: \(error)"))
+            }
+            // A new container has used no CPU yet: its first statistics round already yields a sample.
+            cpuSamples[dockerId] = (0, ContinuousClock.now)
+            if environment, let functions {
+                // Docker keeps the output from the start, so following it now misses nothing.
+                await functions.containerStarted(arn: arn, containerId: dockerId)
+            }
+            receive(.containerStarted(task: arn, container: name, await inspect(dockerId)))
+        case .inspect(let arn, let name, let reference):
+            receive(.observed(task: arn, container: name, await inspect(reference)))
+        case .stopContainer(let arn, let name, let dockerId, let timeout):
+            do {
+                try await docker.stopContainer(dockerId, timeout: timeout)
+            } catch let error as DockerError where error.kind == .notFound {
+                // Already gone.
+            } catch {
+                logger.info("stop failed; killing", metadata: ["docker.container.id": "\(dockerId)", "error": "\(error)"])
+                try? await docker.killContainer(dockerId, signal: "SIGKILL")
+            }
+            receive(.containerStopFinished(task: arn, container: name, await inspect(dockerId)))
+        case .releaseEnvironment(let arn, let started, let exitCode, let outOfMemory, let reason):
+            await functions?.environmentStopped(arn: arn, started: started, exitCode: exitCode, outOfMemory: outOfMemory, reason: reason)
+            receive(.environmentReleased(task: arn))
+        case .report(let change):
+            let accepted = await submit(change)
+            receive(.reported(task: change.task ?? "", status: change.status ?? "", accepted: accepted))
+        case .reportContainer(let change):
+            do {
+                try await withRetries("SubmitContainerStateChange") { try await reporter.submit(change) }
+            } catch {
+                logger.info("container state change not accepted", metadata: ["task.arn": "\(change.task ?? "")", "error": "\(error)"])
+            }
+        case .removeOrphans(let instance, let keeping):
+            guard let ours = try? await docker.listContainers(labels: ["\(ContainerSpec.instanceLabel)=\(instance)"], all: true) else { return }
+            for container in ours where !container.names.contains(where: { keeping.contains(String($0.drop(while: { $0 == "/" }))) }) {
+                logger.notice("removing orphaned container", metadata: ["docker.container.id": "\(container.id)"])
+                try? await docker.removeContainer(container.id, force: true)
+            }
+        case .remove(let arn, let containers, let volumes):
+            // Forget the task only once Docker confirmed every removal: an engine that is down
+            // (restarting) must not make the agent lose track of containers.
+            var removed = true
+            for container in containers {
+                do {
+                    try await docker.removeContainer(container, force: true)
+                } catch let error as DockerError where error.kind == .notFound {
+                    // Already gone.
+                } catch {
+                    removed = false
+                }
+            }
+            if removed {
+                for volume in volumes { try? await docker.removeVolume(volume) }
+                logger.debug("cleaned up task", metadata: ["task.arn": "\(arn)"])
+            }
+            receive(.removed(task: arn, succeeded: removed))
+        }
+    }
+
+    // MARK: Images
+
+    /// Pulls per ECS_IMAGE_PULL_BEHAVIOR; returns a failure reason or nil.
+    func ensureImage(_ image: String) async -> String? {
+        let cached = (try? await docker.inspectImage(image)) != nil
+        switch configuration.imagePullBehavior {
+        case .preferCached where cached, .once where cached:
+            return nil
+        default:
+            break
+        }
+        do {
+            try await docker.pullImage(image, registryAuth: RegistryAuth.header(for: image, engineAuthData: configuration.engineAuthData))
+            return nil
+        } catch {
+            if configuration.imagePullBehavior == .default, cached {
+                logger.info("pull failed; using the cached image", metadata: ["image": "\(image)", "error": "\(error)"])
+                return nil
+            }
+            return "CannotPullContainerError: \(error)"
+        }
+    }
+
+    // MARK: Volumes and ports
+
+    /// Volumes (shared ones autoprovisioned, task ones created) and host ports for mappings
+    /// without a static one; ports already assigned (before a restart) are kept.
+    func prepare(_ arn: String) async -> TaskEvent {
+        guard let task = machine.task(arn), let definition = task.definition else {
+            return .prepareFailed(task: arn, reason: "CannotCreateContainerError: the task definition is not known")
+        }
+        var sources: [String: VolumeSource] = [:]
+        var taskVolumes = task.taskVolumes
+        do {
+            for volume in definition.volumes ?? [] {
+                guard let name = volume.name else { continue }
+                if let path = volume.host?.sourcePath {
+                    sources[name] = .hostPath(path)
+                } else if let configuration = volume.dockerVolumeConfiguration, configuration.scope == .shared {
+                    if (try? await docker.inspectVolume(name)) == nil {
+                        guard configuration.autoprovision == true else {
+                            throw DockerError(.notFound, "shared volume \(name) does not exist and autoprovision is off")
+                        }
+                        _ = try await docker.createVolume(
+                            name: name, driver: configuration.driver ?? "local", options: configuration.driverOpts ?? [:],
+                            labels: configuration.labels ?? [:])
+                    }
+                    sources[name] = .dockerVolume(name)
+                } else {
+                    let volumeName = "ecs-\(task.family)-\(task.revision)-\(name)-\(ARN(arn)?.lastPathComponent.prefix(12) ?? "")"
+                    let configuration = volume.dockerVolumeConfiguration
+                    if (try? await docker.inspectVolume(volumeName)) == nil {
+                        _ = try await docker.createVolume(
+                            name: volumeName, driver: configuration?.driver ?? "local", options: configuration?.driverOpts ?? [:],
+                            labels: (configuration?.labels ?? [:]).merging([ContainerSpec.taskLabel: arn]) { a, _ in a })
+                    }
+                    if !taskVolumes.contains(volumeName) { taskVolumes.append(volumeName) }
+                    sources[name] = .dockerVolume(volumeName)
+                }
+            }
+        } catch {
+            return .prepareFailed(task: arn, reason: "CannotCreateContainerError: \(error)")
+        }
+        guard let dynamicPorts = allocatePorts(arn, definition: definition) else {
+            return .prepareFailed(
+                task: arn,
+                reason: "CannotCreateContainerError: no free host port left in ECS_DYNAMIC_HOST_PORT_RANGE \(configuration.dynamicHostPortRange)")
+        }
+        return .prepared(task: arn, volumes: sources, taskVolumes: taskVolumes, ports: dynamicPorts)
+    }
+
+    /// Host ports for bridge mappings without a static one, by `containerPort/protocol`.
+    func allocatePorts(_ arn: String, definition: TaskDefinition) -> [String: Int]? {
+        var assigned = machine.task(arn)?.dynamicPorts ?? [:]
+        guard (definition.networkMode ?? .bridge) == .bridge else { return assigned }
+        var taken = Set(machine.state.tasks.values.flatMap { $0.dynamicPorts.values })
+        for container in definition.containerDefinitions ?? [] {
+            for mapping in container.portMappings ?? [] where (mapping.hostPort ?? 0) == 0 {
+                let proto = mapping.protocol?.rawValue ?? "tcp"
+                var ports: [Int] = []
+                if let port = mapping.containerPort { ports = [port] }
+                if let range = mapping.containerPortRange {
+                    let bounds = range.split(separator: "-").compactMap { Int($0) }
+                    if bounds.count == 2, bounds[0] <= bounds[1] { ports = Array(bounds[0]...bounds[1]) }
+                }
+                for port in ports {
+                    let key = "\(port)/\(proto)"
+                    if assigned[key] != nil { continue }
+                    guard let hostPort = self.ports.allocate(protocol: proto, taken: taken) else { return nil }
+                    assigned[key] = hostPort
+                    taken.insert(hostPort)
+                }
+            }
+        }
+        return assigned
+    }
+
+    // MARK: Containers
+
+    /// Creates one container (or adopts it by name: created before a crash) from the task's definition.
+    func create(_ arn: String, _ name: String) async -> TaskEvent {
+        guard let task = machine.task(arn), let definition = task.definition,
+            let container = definition.containerDefinitions?.first(where: { $0.name == name }), let managed = task.container(name)
+        else { return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: container \(name) is not defined") }
+        if let existing = try? await docker.inspectContainer(managed.dockerName) {
+            return .containerCreated(task: arn, container: name, dockerId: existing.id)
+        }
+        let override = task.overrides?.containerOverrides?.first { $0.name == name }
+        let context = ContainerSpec.Context(
+            taskArn: arn, cluster: configuration.cluster, instanceArn: machine.state.instanceArn ?? "", family: task.family,
+            revision: task.revision, networkMode: definition.networkMode ?? .bridge, pidMode: definition.pidMode, ipcMode: definition.ipcMode,
+            dockerNames: Dictionary(uniqueKeysWithValues: task.containers.map { ($0.name, $0.dockerName) }), dynamicPorts: task.dynamicPorts,
+            volumes: task.volumeSources ?? [:], bindIP: bindIP, disablePrivileged: configuration.disablePrivileged,
+            loggingDrivers: configuration.availableLoggingDrivers, defaultStopTimeout: Int(configuration.containerStopTimeout.components.seconds))
+        let config: ContainerConfig
+        do {
+            config = try ContainerSpec.build(container, override: override, context: context)
+        } catch {
+            return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: \(error.message)")
+        }
+        do {
+            return .containerCreated(task: arn, container: name, dockerId: try await docker.createContainer(name: managed.dockerName, config: config))
+        } catch {
+            return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: \(error)")
+        }
+    }
+
+    /// A container's state as the engine has it.
+    func inspect(_ reference: String) async -> ContainerInspection {
+        do {
+            return .seen(Self.observation(try await docker.inspectContainer(reference)))
+        } catch let error as DockerError where error.kind == .notFound {
+            return .gone
+        } catch {
+            return .unavailable
+        }
+    }
+
+    static func observation(_ inspected: ContainerInspect) -> ContainerObservation {
+        var bindings: [ManagedContainer.PortBindingRecord] = []
+        for (key, hosts) in inspected.networkSettings?.ports ?? [:] {
+            let parts = key.split(separator: "/")
+            guard let containerPort = Int(parts.first ?? ""), let hosts else { continue }
+            for binding in hosts {
+                guard let hostPort = binding.hostPort.flatMap(Int.init) else { continue }
+                bindings.append(
+                    .init(containerPort: containerPort, hostPort: hostPort, proto: parts.count > 1 ? String(parts[1]) : "tcp", bindIP: binding.hostIp ?? ""))
+            }
+        }
+        let status: ContainerObservation.Status =
+            inspected.state.running ? .running : inspected.state.status == "created" ? .created : .exited
+        return ContainerObservation(
+            dockerId: inspected.id, status: status, exitCode: inspected.state.exitCode, oomKilled: inspected.state.oomKilled,
+            error: inspected.state.error, health: inspected.state.health?.status, bindings: bindings)
+    }
+
+    // MARK: Reports
+
+    @discardableResult
+    func submit(_ change: SubmitTaskStateChangeRequest) async -> Bool {
+        do {
+            try await withRetries("SubmitTaskStateChange") { try await reporter.submit(change) }
+            return true
+        } catch {
+            logger.warning("task state change not accepted", metadata: ["task.arn": "\(change.task ?? "")", "error": "\(error)"])
+            return false
+        }
+    }
+}
+
+/// `X-Registry-Auth` for an image's registry from ECS_ENGINE_AUTH_TYPE/DATA.
+enum RegistryAuth {
+    /// ECS_ENGINE_AUTH_DATA: `{"registry": {"username": …, "password": …}}` or `{"registry": {"auth": base64("user:password")}}`.
+    static func header(for image: String, engineAuthData: String?) -> String? {
+        struct Entry: Decodable {
+            var username: String?
+            var password: String?
+            var auth: String?
+        }
+        guard let data = engineAuthData.map({ Data($0.utf8) }), let entries = try? JSONDecoder().decode([String: Entry].self, from: data)
+        else { return nil }
+        let registry =
+            image.split(separator: "/").first.map(String.init).flatMap { $0.contains(".") || $0.contains(":") ? $0 : nil }
+            ?? "https://index.docker.io/v1/"
+        guard let credentials = entries[registry] ?? entries["https://\(registry)"] ?? entries["http://\(registry)"] else { return nil }
+        var auth: [String: String] = ["serveraddress": registry]
+        if let user = credentials.username, let password = credentials.password {
+            auth["username"] = user
+            auth["password"] = password
+        } else if let encoded = credentials.auth, let decoded = Data(base64Encoded: encoded),
+            let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        {
+            auth["username"] = String(pair[..<colon])
+            auth["password"] = String(pair[pair.index(after: colon)...])
+        }
+        guard let json = try? JSONEncoder().encode(auth) else { return nil }
+        return json.base64EncodedString()
+    }
+}

@@ -1,0 +1,59 @@
+/// What the agent asks of a Docker engine: the seam between the agent's executor and the engine,
+/// so the executor runs against ``DockerClient`` in production and a fake in unit tests.
+public protocol DockerEngine: Sendable {
+    /// The engine's version (as the agent registers it).
+    var engineVersion: String { get }
+
+    func inspectImage(_ name: String) async throws -> ImageInspect
+    func pullImage(_ image: String, registryAuth: String?) async throws
+    func importImage(tar: [UInt8], reference: String, changes: [String]) async throws
+
+    /// Creates a container; returns its id.
+    func createContainer(name: String, config: ContainerConfig) async throws -> String
+    func startContainer(_ id: String) async throws
+    /// SIGTERM, then SIGKILL after `timeout` seconds.
+    func stopContainer(_ id: String, timeout: Int) async throws
+    func killContainer(_ id: String, signal: String) async throws
+    func removeContainer(_ id: String, force: Bool) async throws
+    func inspectContainer(_ idOrName: String) async throws -> ContainerInspect
+    func listContainers(labels: [String], all: Bool) async throws -> [ContainerSummary]
+    func stats(_ id: String) async throws -> ContainerStats
+    /// Output frames from the start (or the last `tail` lines), following new ones with `follow`.
+    func logStream(_ id: String, follow: Bool, tail: Int?) async throws -> AsyncThrowingStream<LogFrame, any Error>
+
+    func createVolume(name: String, driver: String, options: [String: String], labels: [String: String]) async throws -> VolumeInfo
+    func inspectVolume(_ name: String) async throws -> VolumeInfo
+    func removeVolume(_ name: String) async throws
+
+    /// Container events for containers with these labels, as they happen; the stream ends (or
+    /// throws) when the engine goes away.
+    func eventStream(labels: [String]) async throws -> AsyncThrowingStream<EngineEvent, any Error>
+}
+
+extension DockerClient: DockerEngine {
+    public var engineVersion: String { engine.version }
+
+    public func logStream(_ id: String, follow: Bool, tail: Int?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
+        Self.forward(try await logs(id, follow: follow, tail: tail))
+    }
+
+    public func eventStream(labels: [String]) async throws -> AsyncThrowingStream<EngineEvent, any Error> {
+        Self.forward(try await events(labels: labels))
+    }
+
+    /// Hands a sequence's elements on through a stream; cancelling the consumer cancels the reader.
+    static func forward<Source: AsyncSequence & Sendable>(_ source: Source) -> AsyncThrowingStream<Source.Element, any Error>
+    where Source.Element: Sendable {
+        AsyncThrowingStream { continuation in
+            let reader = Task {
+                do {
+                    for try await element in source { continuation.yield(element) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in reader.cancel() }
+        }
+    }
+}
