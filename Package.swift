@@ -67,7 +67,7 @@ let package = Package(
             name: "ApplicationAutoScaling",
             dependencies: ["StevedoreCore", "AWSProtocols", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol"],
             path: "Sources/Services/ApplicationAutoScaling"),
-        .target(name: "Capacity", dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes"], path: "Sources/Services/Capacity"),
+        .target(name: "Capacity", dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "AgentProtocol"], path: "Sources/Services/Capacity"),
 
         // MARK: Edges: storage, HTTP clients, Docker.
 
@@ -157,8 +157,8 @@ let package = Package(
             dependencies: ["Lambda", "LambdaShapes", "SQS", "SQSShapes", "ECS", "AgentProtocol", "Archives", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(
             name: "ApplicationAutoScalingTests",
-            dependencies: ["ApplicationAutoScaling", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "StevedoreCore", "StevedoreTestSupport"]),
-        .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "StevedoreCore", "StevedoreTestSupport"]),
+            dependencies: ["ApplicationAutoScaling", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
+        .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StevedoreCore", "ECS"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
         .testTarget(name: "DockerClientTests", dependencies: ["DockerClient", "CurlHTTP", hummingbird]),

@@ -60,12 +60,12 @@ public struct AgentPollResponse: Codable, Sendable, Equatable {
     /// Ask for changes after this next time.
     public var sequence: Int
     /// `ACTIVE`, `DRAINING` or `INACTIVE` (deregistered: the agent should stop polling).
-    public var instanceStatus: String
+    public var instanceStatus: InstanceStatus
     public var assignments: [AgentAssignment]
     /// Someone asked for a task's logs: the agent streams them to `/v1/agent/logs/<id>`.
     public var logRequests: [LogRequest]?
 
-    public init(sequence: Int, instanceStatus: String, assignments: [AgentAssignment], logRequests: [LogRequest]? = nil) {
+    public init(sequence: Int, instanceStatus: InstanceStatus, assignments: [AgentAssignment], logRequests: [LogRequest]? = nil) {
         self.sequence = sequence
         self.instanceStatus = instanceStatus
         self.assignments = assignments

@@ -1,3 +1,4 @@
+import AgentProtocol
 import DockerClient
 import Foundation
 import Synchronization

@@ -1,3 +1,4 @@
+import AgentProtocol
 import StevedoreCore
 import Storage
 import Synchronization

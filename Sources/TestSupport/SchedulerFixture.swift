@@ -1,3 +1,4 @@
+import AgentProtocol
 import ApplicationAutoScaling
 import Capacity
 import ECS
@@ -125,15 +126,15 @@ public struct SchedulerFixture: LambdaHost, ScalingHost, CapacityHost {
     public func service(_ name: String) -> ECSService { ecs.serviceView(ecs.services[ecs.names.service(cluster: "c", name: name)]!) }
 
     /// Tasks with desired RUNNING that have not stopped.
-    public var live: [TaskRecord] { ecs.tasks.values.filter { $0.desiredStatus == "RUNNING" && !$0.isStopped } }
-    public var running: [TaskRecord] { live.filter { $0.lastStatus == "RUNNING" } }
+    public var live: [TaskRecord] { ecs.tasks.values.filter { $0.desiredStatus == .running && !$0.isStopped } }
+    public var running: [TaskRecord] { live.filter { $0.lastStatus == .running } }
 
     /// What agents would report: every assignment moves forward.
     public mutating func agentsReport(fail: Bool = false) throws {
         for record in ecs.tasks.values.sorted(by: { $0.arn < $1.arn }) where !record.isStopped {
-            if record.desiredStatus == "STOPPED" {
+            if record.desiredStatus == .stopped {
                 try report(record.arn, "STOPPED", exitCode: 0)
-            } else if record.lastStatus == "PENDING" {
+            } else if record.lastStatus == .pending {
                 if fail {
                     try report(record.arn, "STOPPED", reason: "CannotPullContainerError: not found")
                 } else {

@@ -87,7 +87,7 @@ struct AgentBenchmark: AsyncParsableCommand {
             let deadline = ContinuousClock.now + .seconds(60)
             while true {
                 let described: DescribeTasksResponse = try await client.ecs("DescribeTasks", DescribeTasksRequest(cluster: cluster, tasks: [arn]))
-                if let task = described.tasks?.first, task.lastStatus == "RUNNING", let started = task.startedAt, let created = task.createdAt {
+                if let task = described.tasks?.first, task.taskStatus == .running, let started = task.startedAt, let created = task.createdAt {
                     latencies.append(started.timeIntervalSince(created))
                     break
                 }

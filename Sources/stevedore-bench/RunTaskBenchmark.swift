@@ -253,7 +253,7 @@ final class Deliveries: Sendable {
 
     func record(_ assignment: AgentAssignment) {
         next.withLock { $0 }?.record(assignment)
-        guard assignment.task.desiredStatus == "RUNNING", let arn = assignment.task.taskArn,
+        guard assignment.task.desiredTaskStatus == .running, let arn = assignment.task.taskArn,
             let created = assignment.task.createdAt
         else { return }
         let latency = Date().timeIntervalSince(created)

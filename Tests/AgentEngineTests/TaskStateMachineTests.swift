@@ -109,7 +109,7 @@ struct TaskStateMachineTests {
         }
         #expect(change.containers?.map(\.status) == ["RUNNING", "RUNNING"])
         #expect(change.pullStartedAt == now && change.pullStoppedAt == now)
-        _ = feed(.reported(task: Self.arn, status: "RUNNING", accepted: true))
+        _ = feed(.reported(task: Self.arn, status: .running, accepted: true))
         #expect(task.reportedRunning)
     }
 
@@ -223,7 +223,7 @@ struct TaskStateMachineTests {
         #expect(change.reason == "Essential container in task exited")
         #expect(task.containers.map(\.status) == [.stopped, .stopped, .stopped])
         #expect(task.containers.first { $0.name == "cache" }?.exitCode == 1)
-        _ = feed(.reported(task: Self.arn, status: "STOPPED", accepted: true))
+        _ = feed(.reported(task: Self.arn, status: .stopped, accepted: true))
         #expect(task.reportedStopped && task.dynamicPorts.isEmpty)
     }
 
@@ -268,7 +268,7 @@ struct TaskStateMachineTests {
         _ = feed(.imageFailed(task: Self.arn, reason: "CannotPullContainerError: no"))
         now = now.addingTimeInterval(900)
         #expect(feed(.tick) == [], "not before STOPPED was accepted")
-        _ = feed(.reported(task: Self.arn, status: "STOPPED", accepted: true))
+        _ = feed(.reported(task: Self.arn, status: .stopped, accepted: true))
         #expect(feed(.tick).count == 1)
         #expect(feed(.tick) == [], "one removal at a time")
         _ = feed(.removed(task: Self.arn, succeeded: false))

@@ -1,3 +1,4 @@
+import AgentProtocol
 @testable import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
 import ECS

@@ -1,3 +1,4 @@
+import AgentProtocol
 @testable import Capacity
 import ECS
 import ECSShapes
@@ -234,7 +235,7 @@ final class CapacityTests: XCTestCase {
         // An empty cluster: tasks through the provider wait in PROVISIONING.
         let started = try fixture.runThroughProvider("big", count: 2)
         XCTAssertEqual(started.map(\.lastStatus), ["PROVISIONING", "PROVISIONING"])
-        XCTAssertTrue(started.allSatisfy { $0.containerInstanceArn == nil && $0.desiredStatus == "RUNNING" })
+        XCTAssertTrue(started.allSatisfy { $0.containerInstanceArn == nil && $0.desiredTaskStatus == .running })
         let empty = try XCTUnwrap(fixture.capacityReservation("cp"))
         XCTAssertEqual([empty.instances, empty.instancesNeeded, empty.provisioningTasks], [0, 2, 2])
         XCTAssertEqual(empty.capacityProviderReservation, 200)
@@ -271,15 +272,15 @@ final class CapacityTests: XCTestCase {
         // One task fits on it; the other (3072 + 3072 > 4096) keeps waiting.
         fixture.placeProvisioning()
         var tasks = started.compactMap { fixture.ecs.tasks[$0.taskArn ?? ""] }
-        XCTAssertEqual(tasks.filter { $0.lastStatus == "PENDING" }.map(\.task.containerInstanceArn), [first])
-        XCTAssertEqual(tasks.filter { $0.lastStatus == "PENDING" }.map(\.task.capacityProviderName), ["cp"])
-        XCTAssertEqual(tasks.filter { $0.lastStatus == "PROVISIONING" }.count, 1)
+        XCTAssertEqual(tasks.filter { $0.lastStatus == .pending }.map(\.task.containerInstanceArn), [first])
+        XCTAssertEqual(tasks.filter { $0.lastStatus == .pending }.map(\.task.capacityProviderName), ["cp"])
+        XCTAssertEqual(tasks.filter { $0.lastStatus == .provisioning }.count, 1)
 
         let second = try fixture.registerLaunched(plan.launches[1].instanceId, cpu: 2048, memory: 4096)
         XCTAssertEqual(fixture.ecs.instances[second]?.capacityProviderName, "cp")
         fixture.placeProvisioning()
         tasks = started.compactMap { fixture.ecs.tasks[$0.taskArn ?? ""] }
-        XCTAssertEqual(tasks.map(\.lastStatus), ["PENDING", "PENDING"])
+        XCTAssertEqual(tasks.map(\.lastStatus), [.pending, .pending])
         XCTAssertEqual(Set(tasks.compactMap(\.task.containerInstanceArn)), [first, second])
         XCTAssertTrue(fixture.ecs.provisioningTasks.isEmpty)
         try fixture.agentsReport()
@@ -464,9 +465,9 @@ final class CapacityTests: XCTestCase {
         let outsider = try fixture.addInstance()
         XCTAssertNil(fixture.ecs.instances[outsider]?.capacityProviderName)
         let started = try fixture.runThroughProvider("web", count: 1)
-        XCTAssertEqual(started.map(\.lastStatus), ["PROVISIONING"])
+        XCTAssertEqual(started.map(\.lastStatus), ["PROVISIONING"], "the API shows the status as a string")
         fixture.placeProvisioning()
-        XCTAssertEqual(fixture.ecs.tasks[started[0].taskArn ?? ""]?.lastStatus, "PROVISIONING")
+        XCTAssertEqual(fixture.ecs.tasks[started[0].taskArn ?? ""]?.lastStatus, .provisioning)
 
         // With a launch type, the cluster's default strategy does not apply: any instance, at once.
         let plain = try fixture.act { state, now, random, changes in
@@ -502,7 +503,7 @@ final class CapacityTests: XCTestCase {
         XCTAssertTrue(fixture.ecs.provisioningTasks.isEmpty)
         for task in started {
             let record = try XCTUnwrap(fixture.ecs.tasks[task.taskArn ?? ""])
-            XCTAssertEqual(record.lastStatus, "STOPPED")
+            XCTAssertEqual(record.lastStatus, .stopped)
             XCTAssertEqual(record.task.stopCode, .taskFailedToStart)
             XCTAssertTrue(record.task.stoppedReason?.hasPrefix("Capacity is unavailable at this time") == true, record.task.stoppedReason ?? "")
         }

@@ -10,7 +10,7 @@ func slot(
     cpu: Int = 4096,
     memory: Int = 8192,
     zone: String? = nil,
-    status: String = "ACTIVE",
+    status: InstanceStatus = .active,
     connected: Bool = true,
     attributes: [String: String?] = [:],
     ports: Set<Int> = []
@@ -146,7 +146,7 @@ struct PlacementEngineTests {
 
     @Test mutating func failureReasonsNameTheFirstFailedCheck() throws {
         let slots = [
-            slot("cpu", cpu: 100), slot("memory", memory: 100), slot("agent", connected: false), slot("drain", status: "DRAINING"),
+            slot("cpu", cpu: 100), slot("memory", memory: 100), slot("agent", connected: false), slot("drain", status: .draining),
             slot("attr"),
         ]
         let (result, _) = try place(slots, attributes: [.init(name: "ecs.capability.gpu", value: nil)])
@@ -182,9 +182,14 @@ struct PlacementEngineTests {
 
     @Test mutating func largeClustersStillPackSensibly() throws {
         // With sampling, binpack still prefers fuller instances among the candidates it sees.
-        let slots = (0..<2000).map { index in slot("i\(index)", memory: index == 1234 ? 600 : 8192) }
-        let (result, _) = try place(slots, memory: 512, count: 1, rules: [.binpackMemory])
-        #expect(result.placed.count == 1)
+        // Half the instances are nearly full; a sample of ~56 misses all of them with probability 2^-56.
+        let slots = (0..<2000).map { index in slot("i\(index)", memory: index.isMultiple(of: 2) ? 600 : 8192) }
+        let (result, _) = try place(slots, memory: 512, count: 3, rules: [.binpackMemory])
+        #expect(result.placed.count == 3)
+        for placed in result.placed {
+            let index = try #require(Int(arnId(placed).dropFirst()))
+            #expect(index.isMultiple(of: 2), "binpack chose roomy instance \(arnId(placed))")
+        }
     }
 
     @Test func strategyParsing() throws {

@@ -46,8 +46,8 @@ struct ServiceSchedulerTests {
         _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", desiredCount: 2), now: $1, using: &$2, changes: &$3) }
         fixture.pass()
         #expect(fixture.live.count == 2)
-        #expect(fixture.live.allSatisfy { $0.lastStatus == "RUNNING" }, "pending tasks go first when scaling in")
-        let stopped = fixture.ecs.tasks.values.filter { $0.desiredStatus == "STOPPED" }
+        #expect(fixture.live.allSatisfy { $0.lastStatus == .running }, "pending tasks go first when scaling in")
+        let stopped = fixture.ecs.tasks.values.filter { $0.desiredStatus == .stopped }
         #expect(stopped.allSatisfy { $0.task.stopCode == .serviceSchedulerInitiated && $0.task.stoppedReason?.hasPrefix("Scaling activity initiated by (deployment ecs-svc/") == true })
     }
 
@@ -119,7 +119,7 @@ struct ServiceSchedulerTests {
         #expect(fixture.live.count == 4)
         #expect(fixture.live.allSatisfy { $0.task.containerInstanceArn != doomed })
         let replaced = onDoomed.map { fixture.ecs.tasks[$0.arn]! }
-        #expect(replaced.allSatisfy { $0.desiredStatus == "STOPPED" && $0.task.stoppedReason?.contains("stopped responding") == true })
+        #expect(replaced.allSatisfy { $0.desiredStatus == .stopped && $0.task.stoppedReason?.contains("stopped responding") == true })
         // No placements on a disconnected instance.
         _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", desiredCount: 8), now: $1, using: &$2, changes: &$3) }
         fixture.pass()
@@ -217,10 +217,10 @@ struct ServiceSchedulerTests {
         for _ in 0..<20 {
             fixture.advance(1)
             fixture.pass()
-            for record in fixture.ecs.tasks.values where !record.isStopped && record.lastStatus == "PENDING" {
+            for record in fixture.ecs.tasks.values where !record.isStopped && record.lastStatus == .pending {
                 if record.task.taskDefinitionArn == bad {
                     try fixture.report(record.arn, "STOPPED", reason: "CannotPullContainerError: broken image")
-                } else if record.desiredStatus == "RUNNING" {
+                } else if record.desiredStatus == .running {
                     try fixture.report(record.arn, "RUNNING")
                 }
             }

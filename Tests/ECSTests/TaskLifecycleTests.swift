@@ -82,7 +82,7 @@ struct TaskLifecycleTests {
         #expect(task.lastStatus == "RUNNING" && task.startedAt == fixture.now && task.connectivity == .connected)
         #expect(fixture.ecs.capacity["c"]?[instance]?.runningTasksCount == 1)
         try fixture.report(arn, "PENDING")  // late, out-of-order report: ignored
-        #expect(fixture.ecs.tasks[arn]!.lastStatus == "RUNNING")
+        #expect(fixture.ecs.tasks[arn]!.lastStatus == .running)
         fixture.advance(1)
         let stopped = try fixture.apply { try $0.stopTask(StopTaskRequest(cluster: "c", task: ARN(arn)!.lastPathComponent, reason: "maintenance"), now: $1, changes: &$3) }
         #expect(stopped.task?.desiredStatus == "STOPPED" && stopped.task?.lastStatus == "STOPPING")
@@ -171,7 +171,7 @@ struct TaskLifecycleTests {
         #expect(try count(ListTasksRequest(cluster: "c", family: "web")) == 4)
         #expect(try count(ListTasksRequest(cluster: "c", startedBy: "cron")) == 4)
         #expect(try count(ListTasksRequest(cluster: "c", desiredStatus: .stopped)) == 1)
-        #expect(try count(ListTasksRequest(cluster: "c", containerInstance: a)) == fixture.ecs.tasksByInstance[a]!.filter { fixture.ecs.tasks[$0]!.desiredStatus == "RUNNING" }.count)
+        #expect(try count(ListTasksRequest(cluster: "c", containerInstance: a)) == fixture.ecs.tasksByInstance[a]!.filter { fixture.ecs.tasks[$0]!.desiredStatus == .running }.count)
         #expect(throws: AWSError.self) { try fixture.ecs.listTasks(ListTasksRequest(cluster: "c", serviceName: "none")) }
         let page = try fixture.ecs.listTasks(ListTasksRequest(cluster: "c", maxResults: 3))
         #expect(page.taskArns?.count == 3 && page.nextToken != nil)

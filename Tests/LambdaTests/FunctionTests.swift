@@ -74,10 +74,12 @@ struct FunctionOperationTests {
                 try state.createFunction(request("f", memory: memory, timeout: timeout), code: bundle(), sqs: sqs, now: now, using: &random, changes: &changes)
             }
         }
-        _ = try state.createFunction(request("ok", memory: 3008, timeout: 900), code: bundle(), sqs: sqs, now: now, using: &random, changes: &changes)
+        let largest = try state.createFunction(request("ok", memory: 3008, timeout: 900), code: bundle(), sqs: sqs, now: now, using: &random, changes: &changes)
+        #expect(largest.MemorySize == 3008 && largest.Timeout == 900)
         state.settings.memoryRange = 128...10240
         state.settings.memoryStep = 1
-        _ = try state.createFunction(request("big", memory: 10000), code: bundle(), sqs: sqs, now: now, using: &random, changes: &changes)
+        let big = try state.createFunction(request("big", memory: 10000), code: bundle(), sqs: sqs, now: now, using: &random, changes: &changes)
+        #expect(big.MemorySize == 10000)
     }
 
     @Test mutating func versionsAliasesAndResolution() throws {
@@ -113,7 +115,7 @@ struct FunctionOperationTests {
         _ = try state.createFunction(request("b"), code: bundle(), sqs: sqs, now: now, using: &random, changes: &changes)
         _ = try state.putFunctionConcurrency("a", reserved: 800, changes: &changes)
         #expect(throws: AWSError.self) { try state.putFunctionConcurrency("b", reserved: 101, changes: &changes) }
-        _ = try state.putFunctionConcurrency("b", reserved: 100, changes: &changes)
+        #expect(try state.putFunctionConcurrency("b", reserved: 100, changes: &changes).ReservedConcurrentExecutions == 100)
         #expect(state.accountSettings().AccountLimit?.UnreservedConcurrentExecutions == 100)
     }
 

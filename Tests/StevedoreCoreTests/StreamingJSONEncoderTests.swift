@@ -50,8 +50,9 @@ struct StreamingJSONEncoderTests {
             failures: [])
         let foundation = JSONEncoder()
         foundation.outputFormatting = [.withoutEscapingSlashes]
-        let ours = try JSONSerialization.jsonObject(with: Data(try StreamingJSONEncoder.encode(response))) as? NSDictionary
-        let theirs = try JSONSerialization.jsonObject(with: try foundation.encode(response)) as? NSDictionary
+        let ours = try #require(JSONSerialization.jsonObject(with: Data(try StreamingJSONEncoder.encode(response))) as? NSDictionary)
+        let theirs = try #require(JSONSerialization.jsonObject(with: try foundation.encode(response)) as? NSDictionary)
+        #expect(ours.count == 2)
         #expect(ours == theirs)
     }
 }

@@ -47,6 +47,9 @@ struct SQLiteStateStoreTests {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try SQLiteStateStore(directory: directory, logger: logger)
+        // A large first commit keeps the writer busy while the 200 small ones queue behind it.
+        let large = (0..<20_000).map { StateChange(kind: .tasks, key: "t\($0)", body: Array("{}".utf8)) }
+        store.submit(large) { _ in }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<200 {
                 group.addTask { try await store.commit([StateChange(kind: .clusters, key: "c\(index)", body: Array("{}".utf8))]) }
@@ -54,6 +57,9 @@ struct SQLiteStateStoreTests {
             try await group.waitForAll()
         }
         #expect(try await store.loadAll()[.clusters]?.count == 200)
+        // 200 commits arriving together share transactions instead of paying one sync each.
+        #expect(try await store.loadAll()[.tasks]?.count == 20_000)
+        #expect(store.transactionCount < 20, "\(store.transactionCount) transactions for 201 commits")
         store.close()
     }
 

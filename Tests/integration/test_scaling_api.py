@@ -318,27 +318,37 @@ def test_an_at_scheduled_action_raises_the_desired_count(ecsd, ecs, aas, fleets)
 
 
 def test_suspended_scheduled_scaling_holds_scheduled_actions(ecsd, ecs, aas, fleets):
-    start_services(ecs, fleets, ecsd.endpoint, "shop", ["web"])
+    start_services(ecs, fleets, ecsd.endpoint, "shop", ["web", "api"])
     register(aas, "shop", "web", 1, 5, SuspendedState={"ScheduledScalingSuspended": True})
-    aas.put_scheduled_action(ServiceNamespace="ecs", ScheduledActionName="surge", ResourceId="service/shop/web",
-                             ScalableDimension=DIM, Schedule=schedule_at(1), ScalableTargetAction={"MinCapacity": 2})
-    time.sleep(3)  # the action fell due at least one scaling pass ago
+    register(aas, "shop", "api", 1, 5)  # the control: the same action on a target that is not suspended
+    for service in ["web", "api"]:
+        aas.put_scheduled_action(ServiceNamespace="ecs", ScheduledActionName="surge", ResourceId=f"service/shop/{service}",
+                                 ScalableDimension=DIM, Schedule=schedule_at(1), ScalableTargetAction={"MinCapacity": 2})
+    wait_until(lambda: desired_count(ecs, "shop", "api") == 2, timeout=20, interval=0.25, message="the control action ran")
+    time.sleep(1)  # one more scaling pass
     assert desired_count(ecs, "shop", "web") == 1
-    assert aas.describe_scaling_activities(ServiceNamespace="ecs")["ScalingActivities"] == []
-    [target] = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
-    assert target["MinCapacity"] == 1 and target["SuspendedState"]["ScheduledScalingSuspended"] is True
+    activities = aas.describe_scaling_activities(ServiceNamespace="ecs")["ScalingActivities"]
+    assert [a["ResourceId"] for a in activities] == ["service/shop/api"]
+    targets = {t["ResourceId"]: t for t in aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]}
+    held = targets["service/shop/web"]
+    assert held["MinCapacity"] == 1 and held["SuspendedState"]["ScheduledScalingSuspended"] is True
 
 
 def test_a_scheduled_action_missed_while_suspended_does_not_run_on_resume(ecsd, ecs, aas, fleets):
-    start_services(ecs, fleets, ecsd.endpoint, "shop", ["web"])
+    start_services(ecs, fleets, ecsd.endpoint, "shop", ["web"], instances=3)
+    rid = "service/shop/web"
     register(aas, "shop", "web", 1, 5, SuspendedState={"ScheduledScalingSuspended": True})
-    aas.put_scheduled_action(ServiceNamespace="ecs", ScheduledActionName="surge", ResourceId="service/shop/web",
+    aas.put_scheduled_action(ServiceNamespace="ecs", ScheduledActionName="missed", ResourceId=rid,
                              ScalableDimension=DIM, Schedule=schedule_at(1), ScalableTargetAction={"MinCapacity": 2})
-    time.sleep(2.5)
-    aas.register_scalable_target(ServiceNamespace="ecs", ResourceId="service/shop/web", ScalableDimension=DIM,
+    time.sleep(2.5)  # due while suspended
+    aas.register_scalable_target(ServiceNamespace="ecs", ResourceId=rid, ScalableDimension=DIM,
                                  SuspendedState={"ScheduledScalingSuspended": False})
-    time.sleep(2.5)
-    assert desired_count(ecs, "shop", "web") == 1
+    # The control: an action falling due after the resume does run, and only it does.
+    aas.put_scheduled_action(ServiceNamespace="ecs", ScheduledActionName="after", ResourceId=rid,
+                             ScalableDimension=DIM, Schedule=schedule_at(1), ScalableTargetAction={"MinCapacity": 3})
+    wait_until(lambda: desired_count(ecs, "shop", "web") == 3, timeout=20, interval=0.25, message="the later action ran")
+    causes = [a["Cause"] for a in aas.describe_scaling_activities(ServiceNamespace="ecs")["ScalingActivities"]]
+    assert len(causes) == 1 and "scheduled action name after" in causes[0]
 
 
 def test_target_tracking_and_step_alarms_scale_out_on_reported_cpu(ecsd, ecs, aas, fleets):

@@ -38,7 +38,7 @@ public enum TaskEvent: Sendable {
     /// The function host released a stopped execution environment.
     case environmentReleased(task: String)
     /// A state change report's answer: accepted, or refused for good (retries are the executor's).
-    case reported(task: String, status: String, accepted: Bool)
+    case reported(task: String, status: ContainerRunStatus, accepted: Bool)
     /// The stopped task's containers and volumes were removed (or not: it is tried again).
     case removed(task: String, succeeded: Bool)
     /// Someone on this host wants the task stopped (the function host retires an environment).

@@ -200,18 +200,18 @@ extension TaskStateMachine {
     /// RUNNING or STOPPED with every container, as SubmitTaskStateChange takes it.
     func report(_ arn: String) -> TaskAction? {
         guard let task = state.tasks[arn] else { return nil }
-        let status: String
+        let status: ContainerRunStatus
         switch task.phase {
-        case .running: status = "RUNNING"
-        case .stopped: status = "STOPPED"
+        case .running: status = .running
+        case .stopped: status = .stopped
         default: return nil
         }
         return .report(
             SubmitTaskStateChangeRequest(
-                task: arn, status: status, reason: status == "STOPPED" ? task.stopReason : nil,
+                task: arn, status: status.rawValue, reason: status == .stopped ? task.stopReason : nil,
                 containers: task.containers.map(Self.containerChange),
                 pullStartedAt: task.pullStartedAt, pullStoppedAt: task.pullStoppedAt,
-                executionStoppedAt: status == "STOPPED" ? task.stoppedAt : nil))
+                executionStoppedAt: status == .stopped ? task.stoppedAt : nil))
     }
 
     static func containerChange(_ container: ManagedContainer) -> ContainerStateChange {
@@ -223,14 +223,14 @@ extension TaskStateMachine {
                 NetworkBinding(bindIP: $0.bindIP, containerPort: $0.containerPort, hostPort: $0.hostPort, protocol: $0.proto == "udp" ? .udp : .tcp)
             },
             reason: container.reason,
-            status: container.status == .running ? "RUNNING" : container.status == .stopped ? "STOPPED" : "PENDING")
+            status: (container.status == .running ? ContainerRunStatus.running : container.status == .stopped ? .stopped : .pending).rawValue)
     }
 
-    mutating func reported(_ arn: String, _ status: String, accepted: Bool) {
+    mutating func reported(_ arn: String, _ status: ContainerRunStatus, accepted: Bool) {
         guard accepted, state.tasks[arn] != nil else { return }
         update(arn) {
-            if status == "RUNNING" { $0.reportedRunning = true }
-            if status == "STOPPED" {
+            if status == .running { $0.reportedRunning = true }
+            if status == .stopped {
                 $0.reportedStopped = true
                 // Its dynamic host ports are free for other tasks.
                 $0.dynamicPorts = [:]

@@ -93,7 +93,7 @@ extension TaskStateMachine {
                 actions.append(
                     .reportContainer(
                         SubmitContainerStateChangeRequest(
-                            task: arn, containerName: name, runtimeId: container.dockerId, status: "STOPPED", exitCode: container.exitCode,
+                            task: arn, containerName: name, runtimeId: container.dockerId, status: ContainerRunStatus.stopped.rawValue, exitCode: container.exitCode,
                             reason: container.reason)))
             }
             // While starting, the sequence notices at its next step (a success dependency may have finished).

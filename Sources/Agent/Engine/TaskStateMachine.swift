@@ -182,9 +182,9 @@ public struct TaskStateMachine: Sendable {
     private mutating func accept(_ assignment: AgentAssignment, now: Date, actions: inout [TaskAction]) {
         let task = assignment.task
         guard let arn = task.taskArn else { return }
-        let desired = task.desiredStatus ?? "RUNNING"
+        let desired = task.desiredTaskStatus ?? .running
         if let managed = state.tasks[arn] {
-            if desired == "STOPPED", !managed.desiredStopped {
+            if desired == .stopped, !managed.desiredStopped {
                 update(arn) {
                     $0.desiredStopped = true
                     $0.stopReason = $0.stopReason ?? task.stoppedReason
@@ -193,10 +193,10 @@ public struct TaskStateMachine: Sendable {
             }
             return
         }
-        guard desired == "RUNNING" else {
+        guard desired == .running else {
             // Stopped before this agent ever ran it (or after it forgot it): tell the control plane.
-            if task.lastStatus != "STOPPED" {
-                actions.append(.report(SubmitTaskStateChangeRequest(task: arn, status: "STOPPED", reason: task.stoppedReason)))
+            if task.taskStatus != .stopped {
+                actions.append(.report(SubmitTaskStateChangeRequest(task: arn, status: TaskStatus.stopped.rawValue, reason: task.stoppedReason)))
             }
             return
         }

@@ -96,7 +96,7 @@ struct ServiceCommand: AsyncParsableCommand {
             Printer.table(
                 ["NAME", "STATUS", "DESIRED", "RUNNING", "PENDING", "TASK DEFINITION", "DEPLOYMENT"],
                 services.map { service in
-                    let primary = service.deployments?.first { $0.status == "PRIMARY" }
+                    let primary = service.deployments?.first { $0.deploymentStatus == .primary }
                     return [
                         service.serviceName ?? "", service.status ?? "", "\(service.desiredCount ?? 0)", "\(service.runningCount ?? 0)",
                         "\(service.pendingCount ?? 0)", shortTaskDefinition(service.taskDefinition),
@@ -217,7 +217,7 @@ struct ServiceCommand: AsyncParsableCommand {
                     print(progress)
                 }
                 lastLine = progress
-                let primary = service.deployments?.first { $0.status == "PRIMARY" }
+                let primary = service.deployments?.first { $0.deploymentStatus == .primary }
                 if primary?.rolloutState == .failed {
                     if live { print("") }
                     FileHandle.standardError.write(Data("deployment failed: \(primary?.rolloutStateReason ?? "")\n".utf8))

@@ -210,7 +210,7 @@ func waitForStart(_ arns: [String], client: APIClient, cluster: String, timeout:
     let deadline = ContinuousClock.now + timeout
     while true {
         let tasks = try await describeTasks(arns, client: client, cluster: cluster)
-        if tasks.allSatisfy({ $0.lastStatus == "RUNNING" || $0.lastStatus == "STOPPED" }) { return tasks }
+        if tasks.allSatisfy({ $0.taskStatus == .running || $0.taskStatus == .stopped }) { return tasks }
         guard ContinuousClock.now < deadline else { throw CLIError("tasks did not start within \(timeout)") }
         try await Task.sleep(for: .milliseconds(250))
     }

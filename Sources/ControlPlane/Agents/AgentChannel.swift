@@ -33,7 +33,7 @@ struct AgentChannel: Sendable {
                 }
                 let logRequests = logs.takeRequests(for: arn)
                 if !logRequests.isEmpty { response.logRequests = logRequests }
-                if !response.assignments.isEmpty || !logRequests.isEmpty || response.instanceStatus == "INACTIVE"
+                if !response.assignments.isEmpty || !logRequests.isEmpty || response.instanceStatus == .inactive
                     || ContinuousClock.now >= deadline || Task.isCancelled || committer.notifier.isShutDown
                 {
                     outcome = .success(response)
@@ -69,7 +69,7 @@ extension AgentChannel {
     /// Starts relaying a task's logs: finds its instance, queues the request, wakes the agent.
     func openLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws(AWSError) -> AsyncStream<[UInt8]> {
         let (taskArn, instance) = try await committer.read { root, _ throws(AWSError) in
-            let clusterName = try root.ecs.activeCluster(cluster).clusterName ?? ""
+            let clusterName = try root.ecs.activeClusterName(cluster)
             guard let record = root.ecs.task(task, inCluster: clusterName) else {
                 throw AWSError.invalidParameter("The referenced task was not found: '\(task)' in cluster \(clusterName).")
             }

@@ -74,7 +74,7 @@ struct AgentRoutes: Sendable {
             let cluster = request.query("cluster") ?? "default"
             guard let service = request.query("service") else { throw AWSError.invalidParameter("Add ?service=<name> (and cluster=).") }
             let arn = try await agents.committer.read { root, _ throws(AWSError) -> String in
-                let clusterName = try root.ecs.activeCluster(cluster).clusterName ?? ""
+                let clusterName = try root.ecs.activeClusterName(cluster)
                 guard let record = root.ecs.service(service, inCluster: clusterName) else {
                     throw AWSError(type: "ServiceNotFoundException", message: "Service '\(service)' was not found in cluster \(clusterName).")
                 }

@@ -183,7 +183,7 @@ actor FunctionRouter {
             var live: [String: FunctionRouting.LiveEnvironment] = [:]
             for record in root.liveEnvironments {
                 live[record.arn] = FunctionRouting.LiveEnvironment(
-                    createdAt: record.task.createdAt ?? now, stopped: record.desiredStatus == "STOPPED", reason: record.task.stoppedReason,
+                    createdAt: record.task.createdAt ?? now, stopped: record.desiredStatus == .stopped, reason: record.task.stoppedReason,
                     instance: record.task.containerInstanceArn ?? "", poolKey: record.function?.poolKey ?? "",
                     functionName: record.function?.functionName ?? "")
             }

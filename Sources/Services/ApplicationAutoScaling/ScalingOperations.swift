@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ApplicationAutoScalingShapes
 import ECS
 import ECSShapes

@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ApplicationAutoScalingShapes
 import StevedoreCore
 

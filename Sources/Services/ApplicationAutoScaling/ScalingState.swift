@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ApplicationAutoScalingShapes
 import ECS
 import ECSShapes
@@ -47,7 +48,7 @@ extension ECSState {
         guard parts.count == 3, parts[0] == "service", !parts[1].isEmpty, !parts[2].isEmpty else {
             throw .aasValidation("ResourceId must look like service/<cluster>/<service> for ECS; got '\(resourceId)'.")
         }
-        guard let service = service(parts[2], inCluster: parts[1]), service.service.status == "ACTIVE" else {
+        guard let service = service(parts[2], inCluster: parts[1]), service.service.serviceStatus == .active else {
             throw .aasValidation("ECS service doesn't exist: \(resourceId)")
         }
         return service

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECS
 import ECSShapes
 import StevedoreCore
@@ -257,7 +258,7 @@ extension CapacityState {
     /// The cluster a group's instances join: the one its capacity provider is attached to.
     public func cluster(in ecs: ECSState, forGroup record: AutoScalingGroupRecord) -> String? {
         guard let provider = capacityProvider(usingGroup: record.AutoScalingGroupARN)?.provider.name else { return nil }
-        return ecs.clusters.values.first { $0.status == "ACTIVE" && ($0.capacityProviders ?? []).contains(provider) }?.clusterName
+        return ecs.clusters.values.first { $0.clusterStatus == .active && ($0.capacityProviders ?? []).contains(provider) }?.clusterName
     }
 
     /// Records what the launcher did with a launch.
@@ -310,8 +311,8 @@ extension ECSState {
 
     /// Sets a container instance DRAINING so the service scheduler moves what runs there.
     mutating func drainForTermination(_ arn: String, changes: inout ChangeSet) {
-        guard var instance = instances[arn], instance.status == "ACTIVE" else { return }
-        instance.status = "DRAINING"
+        guard var instance = instances[arn], instance.instanceStatus == .active else { return }
+        instance.instanceStatus = .draining
         instance.version = (instance.version ?? 0) + 1
         putInstance(instance, changes: &changes)
     }
@@ -342,7 +343,7 @@ extension CapacityHost {
             if state == .terminatingWait || state == .terminatingProceed {
                 // Its agent came back (restarted, or re-registered after a deregistration) while
                 // the group is removing it: it takes no new work.
-                instance.status = "DRAINING"
+                instance.instanceStatus = .draining
                 return
             }
             if let provider = capacity.capacityProvider(usingGroup: record.AutoScalingGroupARN)?.provider.name,
@@ -379,7 +380,7 @@ extension CapacityHost {
                     instance.TerminationCause = "an instance was taken out of service in response to its agent not registering within \(Int(CapacityState.registrationGracePeriod)) seconds"
                 }
                 // Deregistered behind our back: it is no capacity any more.
-                if instance.LifecycleState == .inService, let containerInstance, containerInstance.status == "INACTIVE" {
+                if instance.LifecycleState == .inService, let containerInstance, containerInstance.instanceStatus == .inactive {
                     instance.LifecycleState = .terminatingProceed
                     instance.TerminationCause = "an instance was taken out of service in response to its container instance being deregistered"
                 }
@@ -458,8 +459,8 @@ extension CapacityHost {
         } else {
             record.Instances.remove(at: index)
             record.appendActivity(description: "Terminating EC2 instance: \(instanceId)", cause: cause, status: "Successful", now: now, using: &generator)
-            if let arn = instance.ContainerInstanceArn, var containerInstance = ecs.instances[arn], containerInstance.status != "INACTIVE" {
-                containerInstance.status = "INACTIVE"
+            if let arn = instance.ContainerInstanceArn, var containerInstance = ecs.instances[arn], containerInstance.instanceStatus != .inactive {
+                containerInstance.instanceStatus = .inactive
                 containerInstance.version = (containerInstance.version ?? 0) + 1
                 ecs.putInstance(containerInstance, changes: &changes)
             }

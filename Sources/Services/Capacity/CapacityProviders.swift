@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECS
 import ECSShapes
 import StevedoreCore
@@ -232,12 +233,12 @@ extension CapacityHost {
         _ request: DeleteCapacityProviderRequest, changes: inout ChangeSet
     ) throws(AWSError) -> DeleteCapacityProviderResponse {
         var record = try capacity.activeCapacityProvider(request.capacityProvider)
-        if let cluster = ecs.clusters.values.first(where: { $0.status == "ACTIVE" && ($0.capacityProviders ?? []).contains(record.name) }) {
+        if let cluster = ecs.clusters.values.first(where: { $0.clusterStatus == .active && ($0.capacityProviders ?? []).contains(record.name) }) {
             throw AWSError(
                 type: "ResourceInUseException",
                 message: "The specified capacity provider is in use by cluster \(cluster.clusterName ?? ""): remove it with PutClusterCapacityProviders first.")
         }
-        if let service = ecs.services.values.first(where: { ($0.service.capacityProviderStrategy ?? []).contains { $0.capacityProvider == record.name } && $0.service.status == "ACTIVE" }) {
+        if let service = ecs.services.values.first(where: { ($0.service.capacityProviderStrategy ?? []).contains { $0.capacityProvider == record.name } && $0.service.serviceStatus == .active }) {
             throw AWSError(
                 type: "ResourceInUseException",
                 message: "The specified capacity provider is in use by service \(service.name); update its capacityProviderStrategy first.")
@@ -258,7 +259,7 @@ extension CapacityHost {
             guard capacity.providers[provider]?.provider.status == .active else {
                 throw .invalidParameter("The specified capacity provider '\(provider)' does not exist (ecsctl capacity provider ls lists them).")
             }
-            if let other = ecs.clusters.values.first(where: { $0.status == "ACTIVE" && $0.clusterName != name && ($0.capacityProviders ?? []).contains(provider) }) {
+            if let other = ecs.clusters.values.first(where: { $0.clusterStatus == .active && $0.clusterName != name && ($0.capacityProviders ?? []).contains(provider) }) {
                 throw .invalidParameter("The capacity provider '\(provider)' is already associated with cluster \(other.clusterName ?? ""); a capacity provider serves one cluster.")
             }
         }
@@ -282,7 +283,7 @@ extension CapacityHost {
         ecs.clusters[name] = cluster
         changes.put(cluster)
         // Instances of groups behind the new providers now count for them.
-        for (arn, instance) in ecs.instances where ecs.clusterName(ofInstance: arn) == name && instance.status != "INACTIVE" {
+        for (arn, instance) in ecs.instances where ecs.clusterName(ofInstance: arn) == name && instance.instanceStatus != .inactive {
             let provider = capacity.providerForInstance(instance, cluster: cluster)
             guard provider != instance.capacityProviderName else { continue }
             var updated = instance
@@ -299,7 +300,7 @@ extension CapacityHost {
             let groupProvider = record.provider.autoScalingGroupProvider,
             let group = try? capacity.autoScalingGroup(groupProvider.autoScalingGroupArn)
         else { return nil }
-        let cluster = ecs.clusters.values.first { $0.status == "ACTIVE" && ($0.capacityProviders ?? []).contains(name) }?.clusterName
+        let cluster = ecs.clusters.values.first { $0.clusterStatus == .active && ($0.capacityProviders ?? []).contains(name) }?.clusterName
         let active = group.activeInstances
         let busy = active.filter { instance in instance.ContainerInstanceArn.map { ecs.isBusy($0) } ?? false }.count
         var waiting: [TaskRequirements] = []

@@ -108,6 +108,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         queue.enqueue(WriteQueue.Pending(changes: changes, completion: completion))
     }
 
+    /// How many transactions the writer has run: fewer than the commits when they were grouped.
+    var transactionCount: Int { queue.batchCount }
+
     /// Stops the writer thread after the commits already queued.
     public func close() {
         queue.stop()
@@ -144,6 +147,8 @@ final class WriteQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [Pending] = []
     private var stopped = false
+    /// How many batches the writer has taken, each written in one transaction.
+    private var batchesTaken = 0
 
     func enqueue(_ item: Pending) {
         condition.lock()
@@ -163,8 +168,15 @@ final class WriteQueue: @unchecked Sendable {
         defer { condition.unlock() }
         while pending.isEmpty && !stopped { condition.wait() }
         if pending.isEmpty { return nil }
+        batchesTaken += 1
         defer { pending = [] }
         return pending
+    }
+
+    var batchCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return batchesTaken
     }
 
     var isStopped: Bool {

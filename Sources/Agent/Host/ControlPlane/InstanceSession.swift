@@ -59,7 +59,7 @@ public struct InstanceSession: Sendable {
                 }
                 since = response.sequence
                 delay = .milliseconds(250)
-                if response.instanceStatus == "INACTIVE" {
+                if response.instanceStatus == .inactive {
                     logger.warning("instance deregistered; registering as a new instance", metadata: ["node.arn": "\(arn)"])
                     arn = try await register(nil)
                     since = 0

@@ -67,7 +67,9 @@ extension DockerTaskExecutor {
             receive(.environmentReleased(task: arn))
         case .report(let change):
             let accepted = await submit(change)
-            receive(.reported(task: change.task ?? "", status: change.status ?? "", accepted: accepted))
+            if let arn = change.task, let status = change.status.flatMap(ContainerRunStatus.init(rawValue:)) {
+                receive(.reported(task: arn, status: status, accepted: accepted))
+            }
         case .reportContainer(let change):
             do {
                 try await withRetries("SubmitContainerStateChange") { try await reporter.submit(change) }

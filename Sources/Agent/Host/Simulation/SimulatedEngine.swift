@@ -52,20 +52,20 @@ public actor SimulatedEngine: TaskEngine {
         observer?(assignment)
         let task = assignment.task
         guard let arn = task.taskArn else { return }
-        switch (task.desiredStatus ?? "RUNNING", phases[arn]) {
-        case ("RUNNING", nil):
+        switch (task.desiredTaskStatus ?? .running, phases[arn]) {
+        case (.running, nil):
             phases[arn] = .starting
             await start(task, definition: assignment.taskDefinition)
-        case ("STOPPED", .some(.stopped)):
+        case (.stopped, .some(.stopped)):
             break
-        case ("STOPPED", _):
-            guard task.lastStatus != "STOPPED" else {
+        case (.stopped, _):
+            guard task.taskStatus != .stopped else {
                 phases[arn] = .stopped
                 return
             }
             phases[arn] = .stopped
             timers.removeAll { $0.arn == arn }
-            await report(task, status: "STOPPED", exitCode: 0, reason: nil)
+            await report(task, status: .stopped, exitCode: 0, reason: nil)
         default:
             break
         }
@@ -97,7 +97,7 @@ public actor SimulatedEngine: TaskEngine {
         if behaviour.failStart {
             phases[arn] = .stopped
             await report(
-                task, status: "STOPPED", exitCode: nil,
+                task, status: .stopped, exitCode: nil,
                 reason: "CannotPullContainerError: simulated pull failure for \(task.containers?.first?.image ?? "image")")
             return
         }
@@ -116,7 +116,7 @@ public actor SimulatedEngine: TaskEngine {
     private func becomeRunning(_ task: ECSTask, behaviour: Behaviour) async {
         guard let arn = task.taskArn, phases[arn] == .starting else { return }
         phases[arn] = .running
-        await report(task, status: "RUNNING", exitCode: nil, reason: nil)
+        await report(task, status: .running, exitCode: nil, reason: nil)
         if let after = behaviour.exitAfter, let container = behaviour.exitContainer {
             exits[arn] = task
             timers.append(Due(at: .now + after, arn: arn, action: .exit(code: behaviour.exitCode, container: container)))
@@ -132,26 +132,26 @@ public actor SimulatedEngine: TaskEngine {
         case .exit(let code, let container):
             guard let task = exits.removeValue(forKey: due.arn), phases[due.arn] == .running else { return }
             phases[due.arn] = .stopped
-            await report(task, status: "STOPPED", exitCode: code, reason: nil, exitedContainer: container)
+            await report(task, status: .stopped, exitCode: code, reason: nil, exitedContainer: container)
         }
     }
 
     /// Sends a task state change with every container in the same status.
-    private func report(_ task: ECSTask, status: String, exitCode: Int?, reason: String?, exitedContainer: String? = nil) async {
+    private func report(_ task: ECSTask, status: ContainerRunStatus, exitCode: Int?, reason: String?, exitedContainer: String? = nil) async {
         let containers = (task.containers ?? []).map { container in
             ContainerStateChange(
                 containerName: container.name,
                 runtimeId: "sim-\(container.name ?? "")-\(task.taskArn?.suffix(8) ?? "")",
-                exitCode: status == "STOPPED" ? (container.name == exitedContainer ? exitCode : (exitCode ?? 0)) : nil,
+                exitCode: status == .stopped ? (container.name == exitedContainer ? exitCode : (exitCode ?? 0)) : nil,
                 networkBindings: [],
-                reason: status == "STOPPED" && reason != nil ? reason : nil,
-                status: status
+                reason: status == .stopped && reason != nil ? reason : nil,
+                status: status.rawValue
             )
         }
         let change = SubmitTaskStateChangeRequest(
-            task: task.taskArn, status: status, reason: reason, containers: containers,
-            pullStartedAt: status == "RUNNING" ? Date() : nil, pullStoppedAt: status == "RUNNING" ? Date() : nil,
-            executionStoppedAt: status == "STOPPED" ? Date() : nil)
+            task: task.taskArn, status: status.rawValue, reason: reason, containers: containers,
+            pullStartedAt: status == .running ? Date() : nil, pullStoppedAt: status == .running ? Date() : nil,
+            executionStoppedAt: status == .stopped ? Date() : nil)
         do {
             try await withRetries("SubmitTaskStateChange") { try await link.submit(change) }
         } catch {

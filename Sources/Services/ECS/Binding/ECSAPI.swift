@@ -1,3 +1,4 @@
+import AgentProtocol
 import AWSProtocols
 import ECSShapes
 import StevedoreCore

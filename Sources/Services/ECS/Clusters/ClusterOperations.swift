@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 
@@ -24,9 +25,23 @@ extension ECSState {
 
     /// The ACTIVE cluster a `cluster` request member names (name or ARN; `default` when absent).
     public func activeCluster(_ reference: String?) throws(AWSError) -> Cluster {
-        let name = names.clusterName(fromReference: reference ?? "default")
-        guard let cluster = clusters[name], cluster.status == "ACTIVE" else { throw .clusterNotFound }
+        let name = try activeClusterName(reference)
+        guard let cluster = clusters[name] else { throw .clusterNotFound }
         return cluster
+    }
+
+    /// The ACTIVE cluster a name or ARN refers to, with its name.
+    func activeClusterRef(_ reference: String?) throws(AWSError) -> ClusterRef {
+        let name = try activeClusterName(reference)
+        guard let cluster = clusters[name] else { throw .clusterNotFound }
+        return ClusterRef(name: name, cluster: cluster)
+    }
+
+    /// The name of the ACTIVE cluster a name or ARN refers to (`default` when none is given).
+    public func activeClusterName(_ reference: String?) throws(AWSError) -> String {
+        let name = names.clusterName(fromReference: reference ?? "default")
+        guard let cluster = clusters[name], cluster.clusterStatus == .active else { throw .clusterNotFound }
+        return name
     }
 
     /// A cluster as DescribeClusters shows it, with counts and the requested optional parts.
@@ -78,7 +93,7 @@ extension ECSState {
         try TagRules.validate(request.tags ?? [])
         try validateCapacityProviderStrategy(request.defaultCapacityProviderStrategy ?? [], providers: request.capacityProviders ?? [])
         let arn = names.cluster(name)
-        if let existing = clusters[name], existing.status == "ACTIVE" {
+        if let existing = clusters[name], existing.clusterStatus == .active {
             // CreateCluster is idempotent: an existing cluster is returned as it is.
             return CreateClusterResponse(cluster: clusterView(existing, include: [.settings, .configurations, .tags]))
         }
@@ -86,7 +101,7 @@ extension ECSState {
             clusterArn: arn,
             clusterName: name,
             configuration: request.configuration,
-            status: "ACTIVE",
+            status: ClusterStatus.active.rawValue,
             settings: settings.isEmpty ? [ClusterSetting(name: .containerInsights, value: "disabled")] : settings,
             capacityProviders: request.capacityProviders ?? [],
             defaultCapacityProviderStrategy: request.defaultCapacityProviderStrategy ?? [],
@@ -118,7 +133,7 @@ extension ECSState {
     }
 
     public func listClusters(_ request: ListClustersRequest) throws(AWSError) -> ListClustersResponse {
-        let arns = clusters.values.filter { $0.status == "ACTIVE" }.compactMap(\.clusterArn).sorted()
+        let arns = clusters.values.filter { $0.clusterStatus == .active }.compactMap(\.clusterArn).sorted()
         let (page, token) = try Pagination.page(
             arns, key: { $0 }, maxResults: request.maxResults, nextToken: request.nextToken, comesAfter: >)
         return ListClustersResponse(clusterArns: page, nextToken: token)
@@ -148,7 +163,7 @@ extension ECSState {
                 message: "The Cluster cannot be deleted while Tasks are active. Stop its \(counts.runningTasks + counts.pendingTasks) task(s) first."
             )
         }
-        cluster.status = "INACTIVE"
+        cluster.clusterStatus = .inactive
         clusters[cluster.recordKey] = cluster
         changes.put(cluster)
         return DeleteClusterResponse(cluster: clusterView(cluster, include: [.settings, .configurations]))
@@ -191,17 +206,17 @@ extension ECSState {
         for arn in tasksByCluster[name] ?? [] {
             guard let record = tasks[arn] else { continue }
             switch record.lastStatus {
-            case "RUNNING": counts.runningTasks += 1
-            case "PROVISIONING", "PENDING", "ACTIVATING": counts.pendingTasks += 1
+            case .running: counts.runningTasks += 1
+            case .provisioning, .pending, .activating: counts.pendingTasks += 1
             default: break
             }
         }
         for arn in serviceIndex[name]?.values ?? [:].values {
-            switch services[arn]?.service.status {
-            case "ACTIVE":
+            switch services[arn]?.service.serviceStatus {
+            case .active:
                 counts.activeServices += 1
                 counts.activeEC2Services += 1
-            case "DRAINING": counts.drainingServices += 1
+            case .draining: counts.drainingServices += 1
             default: break
             }
         }
@@ -253,4 +268,10 @@ extension ECSState {
             throw .invalidParameter("A capacity provider strategy needs at least one provider with a weight above 0.")
         }
     }
+}
+
+/// An ACTIVE cluster with its name (the key it is stored under), as operations pass it on.
+struct ClusterRef {
+    let name: String
+    let cluster: Cluster
 }

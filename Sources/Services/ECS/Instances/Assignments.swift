@@ -10,14 +10,14 @@ extension ECSState {
         for request: AgentPollRequest,
         durableSequence: Int
     ) throws(AWSError) -> AgentPollResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         guard let instance = instance(request.containerInstanceArn, inCluster: cluster) else {
             throw AWSError(
                 type: "InvalidInstanceException",
                 message: "Container instance \(request.containerInstanceArn) is not registered in cluster \(cluster); register again."
             )
         }
-        let status = instance.status ?? "ACTIVE"
+        let status = instance.instanceStatus
         // A poll from an agent whose cursor is ahead of this control plane (its state was reset)
         // gets everything again.
         let since = request.since > durableSequence ? 0 : request.since
@@ -29,8 +29,8 @@ extension ECSState {
             if record.isStopped && since == 0 { continue }
             // A task to start travels with its definition, so the agent needs no round trip for it.
             let definition =
-                record.function == nil && record.desiredStatus == "RUNNING"
-                ? record.task.taskDefinitionArn.flatMap { try? taskDefinition($0) } : nil
+                record.function == nil && record.desiredStatus == .running
+                ? record.task.taskDefinitionArn.flatMap({ try? taskDefinition($0) }) : nil
             assignments.append(
                 AgentAssignment(
                     sequence: record.assignmentSequence, task: record.task, taskDefinition: definition, function: record.function))

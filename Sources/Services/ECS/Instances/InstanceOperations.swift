@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 
@@ -18,8 +19,8 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) throws(AWSError) -> RegisterContainerInstanceResponse {
-        let cluster = try activeCluster(request.cluster)
-        let clusterName = cluster.clusterName ?? ""
+        let clusterName = try activeClusterName(request.cluster)
+        let cluster = try activeCluster(clusterName)
         let resources = request.totalResources ?? []
         for name in ["CPU", "MEMORY"] {
             guard let resource = resources.first(where: { $0.name == name }),
@@ -49,7 +50,7 @@ extension ECSState {
                     "Container instance \(existingArn) is not registered in cluster \(clusterName); register without containerInstanceArn to join as a new instance."
                 )
             }
-            guard existing.status != "INACTIVE" else {
+            guard existing.instanceStatus != .inactive else {
                 throw .invalidParameter(
                     "Container instance \(existingArn) was deregistered; register without containerInstanceArn to join as a new instance."
                 )
@@ -91,7 +92,7 @@ extension ECSState {
                 integerValue: resource.integerValue ?? resource.longValue ?? 0, stringSetValue: resource.stringSetValue)
         }
         instance.versionInfo = request.versionInfo
-        instance.status = "ACTIVE"
+        instance.instanceStatus = .active
         instance.statusReason = nil
         instance.agentUpdateStatus = nil
         let arn = instance.containerInstanceArn!
@@ -109,23 +110,23 @@ extension ECSState {
         _ request: DeregisterContainerInstanceRequest,
         changes: inout ChangeSet
     ) throws(AWSError) -> DeregisterContainerInstanceResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
-        guard var instance = instance(request.containerInstance, inCluster: cluster), instance.status != "INACTIVE" else {
+        let cluster = try activeClusterName(request.cluster)
+        guard var instance = instance(request.containerInstance, inCluster: cluster), instance.instanceStatus != .inactive else {
             throw .invalidParameter("Container instance '\(request.containerInstance)' is not registered in cluster \(cluster).")
         }
         let arn = instance.containerInstanceArn!
-        let live = (tasksByInstance[arn] ?? []).compactMap { tasks[$0] }.filter { $0.desiredStatus == "RUNNING" && !$0.isStopped }
+        let live = (tasksByInstance[arn] ?? []).compactMap { tasks[$0] }.filter { $0.desiredStatus == .running && !$0.isStopped }
         if !live.isEmpty, request.force != true {
             throw .invalidParameter(
                 "Container instance \(ARN(arn)?.lastPathComponent ?? arn) still has \(live.count) task(s) to run. Drain it first (ecsctl node drain), stop them, or pass force to deregister anyway: its tasks keep running unmanaged and services replace theirs elsewhere."
             )
         }
         let view = instanceView(instance)
-        instance.status = "INACTIVE"
+        instance.instanceStatus = .inactive
         instance.version = (instance.version ?? 0) + 1
         putInstance(instance, changes: &changes)
         var result = view
-        result.status = "INACTIVE"
+        result.instanceStatus = .inactive
         result.agentConnected = false
         return DeregisterContainerInstanceResponse(containerInstance: result)
     }
@@ -168,7 +169,7 @@ extension ECSState {
     public func describeContainerInstances(
         _ request: DescribeContainerInstancesRequest
     ) throws(AWSError) -> DescribeContainerInstancesResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         guard request.containerInstances.count <= 100 else {
             throw .invalidParameter("containerInstances can list at most 100 instances; got \(request.containerInstances.count).")
         }
@@ -188,7 +189,7 @@ extension ECSState {
     public func listContainerInstances(
         _ request: ListContainerInstancesRequest
     ) throws(AWSError) -> ListContainerInstancesResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         var filter: QueryExpression?
         if let text = request.filter, !text.isEmpty {
             do {
@@ -200,10 +201,10 @@ extension ECSState {
         let prefix = names.containerInstance(cluster: cluster, id: "")
         let arns = instances.values.compactMap { instance -> String? in
             guard let arn = instance.containerInstanceArn, arn.hasPrefix(prefix) else { return nil }
-            let status = instance.status ?? "ACTIVE"
+            let status = instance.instanceStatus
             if let wanted = request.status {
-                guard status == wanted.rawValue else { return nil }
-            } else if status == "INACTIVE" {
+                guard status.rawValue == wanted.rawValue else { return nil }
+            } else if status == .inactive {
                 return nil
             }
             if let filter {
@@ -223,7 +224,7 @@ extension ECSState {
         _ request: UpdateContainerInstancesStateRequest,
         changes: inout ChangeSet
     ) throws(AWSError) -> UpdateContainerInstancesStateResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         guard request.status == .active || request.status == .draining else {
             throw .invalidParameter("status must be ACTIVE or DRAINING; \(request.status.rawValue) is set by ECS itself.")
         }
@@ -233,7 +234,7 @@ extension ECSState {
         var updated: [ContainerInstance] = []
         var failures: [Failure] = []
         for reference in request.containerInstances {
-            guard var instance = instance(reference, inCluster: cluster), instance.status != "INACTIVE" else {
+            guard var instance = instance(reference, inCluster: cluster), instance.instanceStatus != .inactive else {
                 failures.append(Failure(arn: reference, reason: "MISSING"))
                 continue
             }
@@ -252,10 +253,10 @@ extension ECSState {
     /// replaced by the service scheduler within each service's deployment limits.
     private mutating func stopPendingServiceTasks(on instance: String, changes: inout ChangeSet) {
         for arn in tasksByInstance[instance] ?? [] {
-            guard var record = tasks[arn], record.serviceArn != nil, record.desiredStatus == "RUNNING", !record.hasRun,
+            guard var record = tasks[arn], record.serviceArn != nil, record.desiredStatus == .running, !record.hasRun,
                 !record.isStopped
             else { continue }
-            record.task.desiredStatus = "STOPPED"
+            record.desiredStatus = .stopped
             record.task.stopCode = .serviceSchedulerInitiated
             record.task.stoppedReason = "Container instance is draining"
             record.task.version = (record.task.version ?? 0) + 1
@@ -271,7 +272,7 @@ extension ECSState {
         _ request: PutAttributesRequest,
         changes: inout ChangeSet
     ) throws(AWSError) -> PutAttributesResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         guard (1...10).contains(request.attributes.count) else {
             throw .invalidParameter("attributes must list between 1 and 10 attributes.")
         }
@@ -306,7 +307,7 @@ extension ECSState {
         _ request: DeleteAttributesRequest,
         changes: inout ChangeSet
     ) throws(AWSError) -> DeleteAttributesResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         var updated: [String: ContainerInstance] = [:]
         for attribute in request.attributes {
             guard !Self.isReservedAttribute(attribute.name) else {
@@ -325,10 +326,10 @@ extension ECSState {
     }
 
     public func listAttributes(_ request: ListAttributesRequest) throws(AWSError) -> ListAttributesResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         let prefix = names.containerInstance(cluster: cluster, id: "")
         var found: [Attribute] = []
-        for (arn, instance) in instances where arn.hasPrefix(prefix) && instance.status != "INACTIVE" {
+        for (arn, instance) in instances where arn.hasPrefix(prefix) && instance.instanceStatus != .inactive {
             for attribute in instance.attributes ?? [] {
                 if let name = request.attributeName, attribute.name != name { continue }
                 if let value = request.attributeValue, attribute.value != value { continue }
@@ -349,7 +350,7 @@ extension ECSState {
         if let type = attribute.targetType, type != .containerInstance {
             throw .invalidParameter("targetType must be container-instance.")
         }
-        guard let instance = instance(target, inCluster: cluster), instance.status != "INACTIVE" else {
+        guard let instance = instance(target, inCluster: cluster), instance.instanceStatus != .inactive else {
             throw AWSError(type: "TargetNotFoundException", message: "Could not find container instance '\(target)' in cluster \(cluster).")
         }
         return instance.containerInstanceArn!

@@ -1,3 +1,4 @@
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 /// What placement knows about one container instance: what is left of it and what it is.
@@ -7,7 +8,7 @@ public struct InstanceSlot: Sendable, Equatable {
     public let id: String
     public var ec2InstanceId: String?
     /// `ACTIVE`, `DRAINING`, …
-    public var status: String
+    public var status: InstanceStatus
     public var connected: Bool
     public var agentVersion: String?
     public var registeredAtSeconds: Double?
@@ -25,7 +26,7 @@ public struct InstanceSlot: Sendable, Equatable {
     public init(
         arn: String,
         ec2InstanceId: String? = nil,
-        status: String = "ACTIVE",
+        status: InstanceStatus = .active,
         connected: Bool = true,
         agentVersion: String? = nil,
         registeredAtSeconds: Double? = nil,

@@ -1,3 +1,4 @@
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 /// Why an instance cannot take a task, in the order the checks run; the strings are ECS's.
@@ -160,7 +161,7 @@ public enum PlacementEngine {
 
     /// Whether a task fits on the slot; `nil` when it does, else the first failed check.
     public static func check(_ request: PlacementRequest, _ slot: InstanceSlot) -> PlacementFailureReason? {
-        if slot.status != "ACTIVE" { return slot.status == "DRAINING" ? .draining : .inactive }
+        if slot.status != .active { return slot.status == .draining ? .draining : .inactive }
         if !slot.connected { return .agent }
         for attribute in request.requirements.attributes {
             guard let present = slot.attributes[attribute.name] else { return .attribute }

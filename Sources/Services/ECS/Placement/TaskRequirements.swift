@@ -1,3 +1,4 @@
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 /// What one task takes from an instance: CPU units, MiB of memory, static host ports, and the

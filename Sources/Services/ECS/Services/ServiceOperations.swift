@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 
@@ -18,7 +19,7 @@ extension ECSState {
     }
 
     private func existingService(_ reference: String, cluster: String) throws(AWSError) -> ServiceRecord {
-        guard let record = service(reference, inCluster: cluster), record.service.status != "INACTIVE" else {
+        guard let record = service(reference, inCluster: cluster), record.service.serviceStatus != .inactive else {
             throw AWSError(type: "ServiceNotFoundException", message: "Service not found: '\(reference)' in cluster \(cluster).")
         }
         return record
@@ -32,13 +33,13 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) throws(AWSError) -> CreateServiceResponse {
-        let cluster = try activeCluster(request.cluster)
-        let clusterName = cluster.clusterName ?? ""
+        let clusterName = try activeClusterName(request.cluster)
+        let cluster = try activeCluster(clusterName)
         guard NameRules.isValidName(request.serviceName) else {
             throw .invalidParameter(
                 "Invalid serviceName '\(request.serviceName)': up to 255 letters (uppercase and lowercase), numbers, underscores and hyphens.")
         }
-        if let existing = service(request.serviceName, inCluster: clusterName), existing.service.status != "INACTIVE" {
+        if let existing = service(request.serviceName, inCluster: clusterName), existing.service.serviceStatus != .inactive {
             if let token = request.clientToken, existing.scheduler.clientToken == token {
                 return CreateServiceResponse(service: serviceView(existing))
             }
@@ -95,7 +96,7 @@ extension ECSState {
             clusterArn: cluster.clusterArn,
             loadBalancers: request.loadBalancers ?? [],
             serviceRegistries: request.serviceRegistries ?? [],
-            status: "ACTIVE",
+            status: ServiceStatus.active.rawValue,
             desiredCount: desired,
             runningCount: 0,
             pendingCount: 0,
@@ -119,7 +120,7 @@ extension ECSState {
             enableExecuteCommand: request.enableExecuteCommand ?? false,
             availabilityZoneRebalancing: request.availabilityZoneRebalancing ?? .enabled
         )
-        let record = ServiceRecord(service: service, scheduler: scheduler)
+        let record = ServiceRecord(arn: arn, name: request.serviceName, service: service, scheduler: scheduler)
         putService(record, changes: &changes)
         if let tags = request.tags, !tags.isEmpty { replaceTags(of: arn, with: tags, changes: &changes) }
         return CreateServiceResponse(service: serviceView(record))
@@ -133,9 +134,9 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) throws(AWSError) -> UpdateServiceResponse {
-        let clusterName = try activeCluster(request.cluster).clusterName ?? ""
+        let clusterName = try activeClusterName(request.cluster)
         var record = try existingService(request.service, cluster: clusterName)
-        guard record.service.status == "ACTIVE" else {
+        guard record.service.serviceStatus == .active else {
             throw AWSError(type: "ServiceNotActiveException", message: "Service '\(record.name)' is \(record.service.status ?? "") and cannot be updated.")
         }
         if let controller = request.deploymentController, controller.type != .ecs {
@@ -189,15 +190,15 @@ extension ECSState {
         service.taskDefinition = definitionArn
         var deployments = service.deployments ?? []
         if redeploy {
-            for index in deployments.indices where deployments[index].status == "PRIMARY" {
-                deployments[index].status = "ACTIVE"
+            for index in deployments.indices where deployments[index].deploymentStatus == .primary {
+                deployments[index].deploymentStatus = .active
                 deployments[index].updatedAt = now
             }
             let deployment = newDeployment(
                 taskDefinition: definitionArn, desiredCount: service.desiredCount ?? 0, launchType: service.launchType,
                 strategy: service.capacityProviderStrategy, now: now, scheduler: &record.scheduler, using: &generator)
             deployments.insert(deployment, at: 0)
-        } else if let index = deployments.firstIndex(where: { $0.status == "PRIMARY" }) {
+        } else if let index = deployments.firstIndex(where: { $0.deploymentStatus == .primary }) {
             deployments[index].desiredCount = service.desiredCount
             deployments[index].updatedAt = now
         }
@@ -218,14 +219,14 @@ extension ECSState {
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> DeleteServiceResponse {
-        let clusterName = try activeCluster(request.cluster).clusterName ?? ""
+        let clusterName = try activeClusterName(request.cluster)
         var record = try existingService(request.service, cluster: clusterName)
-        if record.service.status == "DRAINING" { return DeleteServiceResponse(service: serviceView(record)) }
+        if record.service.serviceStatus == .draining { return DeleteServiceResponse(service: serviceView(record)) }
         if (record.service.schedulingStrategy ?? .replica) == .replica, (record.service.desiredCount ?? 0) > 0, request.force != true {
             throw .invalidParameter(
                 "The service cannot be stopped while it is scaled above 0. Scale it to 0 first (ecsctl service scale \(record.name) 0) or pass force.")
         }
-        record.service.status = "DRAINING"
+        record.service.serviceStatus = .draining
         record.service.desiredCount = 0
         record.service.deployments = (record.service.deployments ?? []).map { deployment in
             var deployment = deployment
@@ -262,9 +263,9 @@ extension ECSState {
         var total = (running: 0, pending: 0)
         var byDeployment: [String: (running: Int, pending: Int)] = [:]
         for arn in tasksByService[record.arn] ?? [] {
-            guard let task = tasks[arn], task.desiredStatus == "RUNNING", !task.isStopped else { continue }
+            guard let task = tasks[arn], task.desiredStatus == .running, !task.isStopped else { continue }
             let key = task.task.startedBy ?? ""
-            if task.lastStatus == "RUNNING" {
+            if task.lastStatus == .running {
                 total.running += 1
                 byDeployment[key, default: (0, 0)].running += 1
             } else {
@@ -276,7 +277,7 @@ extension ECSState {
     }
 
     public func describeServices(_ request: DescribeServicesRequest) throws(AWSError) -> DescribeServicesResponse {
-        let clusterName = try activeCluster(request.cluster).clusterName ?? ""
+        let clusterName = try activeClusterName(request.cluster)
         guard (1...10).contains(request.services.count) else {
             throw .invalidParameter("services must list between 1 and 10 services; got \(request.services.count).")
         }
@@ -295,9 +296,9 @@ extension ECSState {
     }
 
     public func listServices(_ request: ListServicesRequest) throws(AWSError) -> ListServicesResponse {
-        let clusterName = try activeCluster(request.cluster).clusterName ?? ""
+        let clusterName = try activeClusterName(request.cluster)
         let arns = (serviceIndex[clusterName] ?? [:]).values.compactMap { arn -> String? in
-            guard let record = services[arn], record.service.status != "INACTIVE" else { return nil }
+            guard let record = services[arn], record.service.serviceStatus != .inactive else { return nil }
             if let strategy = request.schedulingStrategy, (record.service.schedulingStrategy ?? .replica) != strategy { return nil }
             if let launchType = request.launchType, record.service.launchType != launchType { return nil }
             return arn
@@ -322,7 +323,7 @@ extension ECSState {
         let number = String(UInt64.random(in: 1_000_000_000_000_000_000...9_999_999_999_999_999_999, using: &generator))
         return Deployment(
             id: "ecs-svc/\(number)",
-            status: "PRIMARY",
+            status: DeploymentStatus.primary.rawValue,
             taskDefinition: taskDefinition,
             desiredCount: desiredCount,
             pendingCount: 0,

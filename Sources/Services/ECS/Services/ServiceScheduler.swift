@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 
@@ -29,9 +30,8 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) {
-        guard var record = services[arn], record.service.status != "INACTIVE" else { return }
-        let clusterName = ARN(arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
-        guard let cluster = clusters[clusterName], cluster.status == "ACTIVE" else { return }
+        guard var record = services[arn], record.service.serviceStatus != .inactive else { return }
+        guard let clusterName = ARN(arn)?.firstPathComponent, let cluster = try? activeClusterRef(clusterName) else { return }
         let before = record
         var pass = ServicePass(name: record.name, now: now)
 
@@ -61,7 +61,7 @@ extension ECSState {
 
     private mutating func reconcileReplicas(
         _ record: inout ServiceRecord,
-        cluster: Cluster,
+        cluster: ClusterRef,
         pass: inout ServicePass,
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
@@ -70,13 +70,13 @@ extension ECSState {
         let configuration = record.service.deploymentConfiguration
         let minimumHealthy = Int((Double(desired) * Double(configuration?.minimumHealthyPercent ?? 100) / 100).rounded(.up))
         let maximumTotal = Int((Double(desired) * Double(configuration?.maximumPercent ?? 200) / 100).rounded(.down))
-        guard let primaryIndex = record.service.deployments?.firstIndex(where: { $0.status == "PRIMARY" }) else { return }
+        guard let primaryIndex = record.service.deployments?.firstIndex(where: { $0.deploymentStatus == .primary }) else { return }
         let primary = record.service.deployments![primaryIndex]
         let primaryId = primary.id ?? ""
 
         var live = liveTasks(of: record)
         // Unhealthy tasks are replaced: they do not count as healthy, so stopping them never costs health.
-        for task in live where task.lastStatus == "RUNNING" && task.task.healthStatus == .unhealthy {
+        for task in live where task.lastStatus == .running && task.task.healthStatus == .unhealthy {
             stop(task, reason: "Task failed container health checks", pass: &pass, changes: &changes)
         }
         live.removeAll { pass.isStopped($0) }
@@ -152,17 +152,17 @@ extension ECSState {
 
     private mutating func reconcileDaemon(
         _ record: inout ServiceRecord,
-        cluster: Cluster,
+        cluster: ClusterRef,
         pass: inout ServicePass,
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) {
-        guard let primary = record.service.deployments?.first(where: { $0.status == "PRIMARY" }),
-            let definition = try? taskDefinition(primary.taskDefinition ?? "")
+        guard let primary = record.service.deployments?.first(where: { $0.deploymentStatus == .primary }),
+            let definition = primary.taskDefinition.flatMap({ try? taskDefinition($0) })
         else { return }
-        let clusterName = cluster.clusterName ?? ""
+        let clusterName = cluster.name
         let primaryId = primary.id ?? ""
-        let draining = record.service.status == "DRAINING"
+        let draining = record.service.serviceStatus == .draining
         let request = try? placementRequest(
             definition: definition, overrides: nil, count: 1, group: "service:\(record.name)", strategies: [],
             constraints: record.service.placementConstraints ?? [], defaultRules: [.random])
@@ -175,7 +175,7 @@ extension ECSState {
             let present = byInstance.removeValue(forKey: slot.arn) ?? []
             // Placement checks ignore this service's own task on the instance.
             let fits: Bool = {
-                guard let request, slot.status == "ACTIVE", slot.connected else { return false }
+                guard let request, slot.status == .active, slot.connected else { return false }
                 var relaxed = slot
                 for task in present where task.holdsResources {
                     relaxed.cpuRemaining += task.requirements.cpu
@@ -190,7 +190,7 @@ extension ECSState {
             let keeper = present.first { $0.task.startedBy == primaryId }
             for task in present where !wanted || task.arn != keeper?.arn {
                 let reason =
-                    slot.status == "DRAINING"
+                    slot.status == .draining
                     ? "Task stopped because container instance \(slot.id) is draining"
                     : "Scaling activity initiated by (deployment \(primaryId))"
                 stop(task, reason: reason, pass: &pass, changes: &changes)
@@ -200,7 +200,7 @@ extension ECSState {
         }
         // Daemon tasks on instances that left the cluster were handled as lost above.
         record.service.desiredCount = draining ? 0 : eligible
-        if let index = record.service.deployments?.firstIndex(where: { $0.status == "PRIMARY" }) {
+        if let index = record.service.deployments?.firstIndex(where: { $0.deploymentStatus == .primary }) {
             record.service.deployments![index].desiredCount = record.service.desiredCount
         }
         if primary.rolloutState == .failed { return }
@@ -219,14 +219,14 @@ extension ECSState {
         _ count: Int,
         for record: inout ServiceRecord,
         deployment: Deployment,
-        cluster: Cluster,
+        cluster: ClusterRef,
         onlyOn instance: String?,
         pass: inout ServicePass,
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) {
-        let clusterName = cluster.clusterName ?? ""
-        guard let definition = try? taskDefinition(deployment.taskDefinition ?? "") else { return }
+        let clusterName = cluster.name
+        guard let definition = deployment.taskDefinition.flatMap({ try? taskDefinition($0) }) else { return }
         let group = "service:\(record.name)"
         guard var request = try? placementRequest(
             definition: definition, overrides: nil, count: count, group: group,
@@ -236,7 +236,7 @@ extension ECSState {
         // A daemon goes on the instance chosen for it, whatever its provider. Replicas through
         // capacity providers are spread over the strategy, counting the service's live tasks, and
         // each provider's share is placed on its instances or waits in PROVISIONING for them.
-        let strategy = instance != nil ? nil : effectiveStrategy(deployment.capacityProviderStrategy, cluster: cluster, launchType: deployment.launchType)
+        let strategy = instance != nil ? nil : effectiveStrategy(deployment.capacityProviderStrategy, cluster: cluster.cluster, launchType: deployment.launchType)
         var batches: [(provider: String?, count: Int)] = [(nil, count)]
         if let strategy {
             let existing = Dictionary(
@@ -319,7 +319,7 @@ extension ECSState {
         var perDeployment: [String: (running: Int, pending: Int, healthy: Int)] = [:]
         for task in live {
             var counts = perDeployment[task.task.startedBy ?? ""] ?? (0, 0, 0)
-            if task.lastStatus == "RUNNING" { counts.running += 1 } else { counts.pending += 1 }
+            if task.lastStatus == .running { counts.running += 1 } else { counts.pending += 1 }
             if isHealthy(task) { counts.healthy += 1 }
             perDeployment[task.task.startedBy ?? ""] = counts
         }
@@ -333,14 +333,14 @@ extension ECSState {
         let desired = record.service.desiredCount ?? 0
         // Older deployments without tasks are done.
         deployments.removeAll { deployment in
-            deployment.status != "PRIMARY" && (perDeployment[deployment.id ?? ""].map { $0.running + $0.pending } ?? 0) == 0
+            deployment.deploymentStatus != .primary && (perDeployment[deployment.id ?? ""].map { $0.running + $0.pending } ?? 0) == 0
         }
         for index in deployments.indices {
             let counts = perDeployment[deployments[index].id ?? ""] ?? (0, 0, 0)
             deployments[index].runningCount = counts.running
             deployments[index].pendingCount = counts.pending
         }
-        guard let primaryIndex = deployments.firstIndex(where: { $0.status == "PRIMARY" }) else {
+        guard let primaryIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }) else {
             record.service.deployments = deployments
             return
         }
@@ -356,11 +356,11 @@ extension ECSState {
             pass.events.append("(deployment \(id)) deployment completed.")
         }
         record.service.deployments = deployments
-        record.service.runningCount = live.filter { $0.lastStatus == "RUNNING" }.count
-        record.service.pendingCount = live.filter { $0.lastStatus != "RUNNING" }.count
+        record.service.runningCount = live.filter { $0.lastStatus == .running }.count
+        record.service.pendingCount = live.filter { $0.lastStatus != .running }.count
 
-        if record.service.status == "DRAINING", live.isEmpty {
-            record.service.status = "INACTIVE"
+        if record.service.serviceStatus == .draining, live.isEmpty {
+            record.service.serviceStatus = .inactive
             return
         }
         let steady = settled && deployments[primaryIndex].rolloutState == .completed && !pass.changed
@@ -383,11 +383,11 @@ extension ECSState {
         record.scheduler.rollbackPending = false
         guard let target = record.scheduler.lastCompletedTaskDefinition,
             var deployments = record.service.deployments,
-            let failedIndex = deployments.firstIndex(where: { $0.status == "PRIMARY" }),
+            let failedIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }),
             deployments[failedIndex].taskDefinition != target
         else { return }
         let failedId = deployments[failedIndex].id ?? ""
-        deployments[failedIndex].status = "ACTIVE"
+        deployments[failedIndex].deploymentStatus = .active
         let rollback = newDeployment(
             taskDefinition: target, desiredCount: record.service.desiredCount ?? 0, launchType: record.service.launchType,
             strategy: record.service.capacityProviderStrategy, now: now, scheduler: &record.scheduler, using: &generator)
@@ -438,7 +438,7 @@ extension ECSState {
                 record.service.events = Self.prependDeterministic(
                     event: "(service \(record.name)) (deployment \(id)) deployment failed: tasks failed to start.",
                     to: record.service.events, now: now, seed: record.service.events?.count ?? 0)
-                if breaker?.rollback == true, deployments[index].status == "PRIMARY" {
+                if breaker?.rollback == true, deployments[index].deploymentStatus == .primary {
                     record.scheduler.rollbackPending = true
                 }
             }
@@ -450,15 +450,15 @@ extension ECSState {
     // MARK: Helpers
 
     func liveTasks(of record: ServiceRecord) -> [TaskRecord] {
-        (tasksByService[record.arn] ?? []).compactMap { tasks[$0] }.filter { $0.desiredStatus == "RUNNING" && !$0.isStopped }
+        (tasksByService[record.arn] ?? []).compactMap { tasks[$0] }.filter { $0.desiredStatus == .running && !$0.isStopped }
             .sorted { $0.arn < $1.arn }
     }
 
     func isOnDrainingInstance(_ task: TaskRecord) -> Bool {
-        instanceStatus(task) == "DRAINING"
+        instanceStatus(task) == .draining
     }
 
-    func instanceStatus(_ task: TaskRecord) -> String? {
+    func instanceStatus(_ task: TaskRecord) -> InstanceStatus? {
         guard let arn = task.task.containerInstanceArn else { return nil }
         return capacity[clusterName(ofInstance: arn)]?[arn]?.status
     }
@@ -472,8 +472,8 @@ extension ECSState {
 
     /// RUNNING, and HEALTHY when its essential containers have health checks.
     package func isHealthy(_ task: TaskRecord) -> Bool {
-        guard task.lastStatus == "RUNNING", task.task.healthStatus != .unhealthy else { return false }
-        guard let definition = try? taskDefinition(task.task.taskDefinitionArn ?? "") else { return true }
+        guard task.lastStatus == .running, task.task.healthStatus != .unhealthy else { return false }
+        guard let definition = task.task.taskDefinitionArn.flatMap({ try? taskDefinition($0) }) else { return true }
         let checked = (definition.containerDefinitions ?? []).contains { $0.essential != false && $0.healthCheck != nil }
         return !checked || task.task.healthStatus == .healthy
     }

@@ -19,14 +19,14 @@ extension ECSState {
         instances[arn] = instance
         changes.put(instance)
         let cluster = clusterName(ofInstance: arn)
-        if instance.status == "INACTIVE" {
+        if instance.instanceStatus == .inactive {
             capacity[cluster]?.remove(arn)
             return
         }
         let slot = InstanceSlot(
             arn: arn,
             ec2InstanceId: instance.ec2InstanceId,
-            status: instance.status ?? "ACTIVE",
+            status: instance.instanceStatus,
             connected: capacity[cluster]?[arn]?.connected ?? true,
             agentVersion: instance.versionInfo?.agentVersion,
             registeredAtSeconds: instance.registeredAt?.timeIntervalSince1970,
@@ -55,7 +55,7 @@ extension ECSState {
         tasksByCluster[cluster, default: []].insert(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
         if let service = record.serviceArn { tasksByService[service, default: []].insert(arn) }
-        if record.lastStatus == "PROVISIONING" { provisioningTasks.insert(arn) } else { provisioningTasks.remove(arn) }
+        if record.lastStatus == .provisioning { provisioningTasks.insert(arn) } else { provisioningTasks.remove(arn) }
 
         let group = record.task.group ?? ""
         let wasHolding = old?.holdsResources ?? false

@@ -1,3 +1,4 @@
+import AgentProtocol
 import StevedoreCore
 
 /// ECS's ARN formats.

@@ -10,6 +10,8 @@ import StevedoreCore
 
 /// A task as stored: the API's task plus what the scheduler needs to keep about it.
 public struct TaskRecord: StoredRecord, Equatable {
+    /// Its identity (the task's ARN), set once.
+    public let arn: String
     public var task: ECSTask
     /// The assignment sequence of the last change its agent must act on (placement, stop).
     public var assignmentSequence: Int
@@ -25,48 +27,97 @@ public struct TaskRecord: StoredRecord, Equatable {
     public var provisioning: PendingPlacement?
 
     public init(
+        arn: String,
         task: ECSTask,
         assignmentSequence: Int,
         serviceArn: String? = nil,
         clientToken: String? = nil,
         requirements: TaskRequirements
     ) {
+        self.arn = arn
         self.task = task
+        self.task.taskArn = arn
         self.assignmentSequence = assignmentSequence
         self.serviceArn = serviceArn
         self.clientToken = clientToken
         self.requirements = requirements
     }
 
-    public static var recordKind: RecordKind { .tasks }
-    public var recordKey: String { task.taskArn ?? "" }
+    enum CodingKeys: String, CodingKey {
+        case task, assignmentSequence, serviceArn, clientToken, requirements, function, provisioning
+    }
 
-    public var arn: String { task.taskArn ?? "" }
-    public var lastStatus: String { task.lastStatus ?? "PENDING" }
-    public var desiredStatus: String { task.desiredStatus ?? "RUNNING" }
-    public var isStopped: Bool { lastStatus == "STOPPED" }
+    /// Rows hold the task (whose ARN is the identity); a row without one is refused, not guessed.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        task = try container.decode(ECSTask.self, forKey: .task)
+        guard let arn = task.taskArn, !arn.isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .task, in: container, debugDescription: "a stored task has no taskArn")
+        }
+        self.arn = arn
+        assignmentSequence = try container.decode(Int.self, forKey: .assignmentSequence)
+        serviceArn = try container.decodeIfPresent(String.self, forKey: .serviceArn)
+        clientToken = try container.decodeIfPresent(String.self, forKey: .clientToken)
+        requirements = try container.decode(TaskRequirements.self, forKey: .requirements)
+        function = try container.decodeIfPresent(FunctionEnvironmentSpec.self, forKey: .function)
+        provisioning = try container.decodeIfPresent(PendingPlacement.self, forKey: .provisioning)
+    }
+
+    public static var recordKind: RecordKind { .tasks }
+    public var recordKey: String { arn }
+    public var lastStatus: TaskStatus {
+        get { task.taskStatus ?? .pending }
+        set { task.taskStatus = newValue }
+    }
+
+    public var desiredStatus: DesiredTaskStatus {
+        get { task.desiredTaskStatus ?? .running }
+        set { task.desiredTaskStatus = newValue }
+    }
+
+    public var isStopped: Bool { lastStatus == .stopped }
 
     /// Placed and not yet stopped: its CPU, memory and ports are taken on its instance.
     public var holdsResources: Bool { task.containerInstanceArn != nil && !isStopped }
 
     /// RUNNING, or on its way out from RUNNING.
-    public var hasRun: Bool { ["RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING"].contains(lastStatus) }
+    public var hasRun: Bool { lastStatus.hasRun }
 }
 
 /// A service as stored: the API's service (with deployments and events) and the scheduler's notes.
 public struct ServiceRecord: StoredRecord, Equatable {
+    /// Its identity: the service's ARN and name, set once.
+    public let arn: String
+    public let name: String
     public var service: ECSService
     public var scheduler: ServiceSchedulerState
 
-    public init(service: ECSService, scheduler: ServiceSchedulerState = ServiceSchedulerState()) {
+    public init(arn: String, name: String, service: ECSService, scheduler: ServiceSchedulerState = ServiceSchedulerState()) {
+        self.arn = arn
+        self.name = name
         self.service = service
+        self.service.serviceArn = arn
+        self.service.serviceName = name
         self.scheduler = scheduler
     }
 
+    enum CodingKeys: String, CodingKey {
+        case service, scheduler
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        service = try container.decode(ECSService.self, forKey: .service)
+        guard let arn = service.serviceArn, let name = service.serviceName, !arn.isEmpty, !name.isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .service, in: container, debugDescription: "a stored service has no ARN or name")
+        }
+        self.arn = arn
+        self.name = name
+        scheduler = try container.decode(ServiceSchedulerState.self, forKey: .scheduler)
+    }
+
     public static var recordKind: RecordKind { .services }
-    public var recordKey: String { service.serviceArn ?? "" }
-    public var arn: String { service.serviceArn ?? "" }
-    public var name: String { service.serviceName ?? "" }
+    public var recordKey: String { arn }
 }
 
 /// What the service scheduler remembers between passes.

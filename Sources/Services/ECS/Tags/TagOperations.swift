@@ -1,3 +1,4 @@
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 extension ECSState {
@@ -45,17 +46,17 @@ extension ECSState {
         }
         switch arn.resourceType {
         case "cluster":
-            guard let cluster = clusters[arn.resourceId], cluster.status == "ACTIVE" else { throw .clusterNotFound }
+            guard let cluster = clusters[arn.resourceId], cluster.clusterStatus == .active else { throw .clusterNotFound }
         case "task-definition":
             _ = try taskDefinition(arnText)
         case "task":
             guard let record = tasks[arnText], !record.isStopped else { throw .resourceNotFound("Task \(arnText) was not found or has stopped.") }
         case "service":
-            guard let record = services[arnText], record.service.status != "INACTIVE" else {
+            guard let record = services[arnText], record.service.serviceStatus != .inactive else {
                 throw AWSError(type: "ServiceNotFoundException", message: "Service \(arnText) was not found.")
             }
         case "container-instance":
-            guard let instance = instances[arnText], instance.status != "INACTIVE" else {
+            guard let instance = instances[arnText], instance.instanceStatus != .inactive else {
                 throw .resourceNotFound("Container instance \(arnText) was not found.")
             }
         default:

@@ -1,3 +1,4 @@
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 /// The container-instance attributes a task definition needs, as ECS lists them in

@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 
@@ -231,7 +232,7 @@ extension ECSState {
     func isTaskDefinitionInUse(_ arn: String) -> Bool {
         tasks.values.contains { $0.task.taskDefinitionArn == arn && !$0.isStopped }
             || services.values.contains { record in
-                record.service.status != "INACTIVE" && (record.service.deployments ?? []).contains { $0.taskDefinition == arn }
+                record.service.serviceStatus != .inactive && (record.service.deployments ?? []).contains { $0.taskDefinition == arn }
             }
     }
 }

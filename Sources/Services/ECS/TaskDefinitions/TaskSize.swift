@@ -1,3 +1,4 @@
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 /// Task-level `cpu` and `memory` strings, parsed as AWS does: `"1024"` or `"1 vCPU"` for CPU units,

@@ -31,7 +31,7 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) -> Result<TaskRecord, EnvironmentPlacementFailure> {
-        guard let cluster = try? activeCluster(clusterName) else { return .failure(.noCluster) }
+        guard let cluster = try? activeClusterRef(clusterName) else { return .failure(.noCluster) }
         let group = "function:\(spec.functionName)"
         var requirements = TaskRequirements(definition: definition, overrides: nil)
         requirements.cpu = 0

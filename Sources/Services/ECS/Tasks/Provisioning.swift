@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import AgentProtocol
 import ECSShapes
 import StevedoreCore
 
@@ -40,8 +41,8 @@ extension ECSState {
                 continue
             }
             let clusterName = clusterName(ofTask: record)
-            guard let cluster = clusters[clusterName], cluster.status == "ACTIVE", capacity[clusterName]?.isEmpty == false,
-                let definition = try? taskDefinition(record.task.taskDefinitionArn ?? ""),
+            guard let cluster = clusters[clusterName], cluster.clusterStatus == .active, capacity[clusterName]?.isEmpty == false,
+                let definition = record.task.taskDefinitionArn.flatMap({ try? taskDefinition($0) }),
                 var request = try? placementRequest(
                     definition: definition, overrides: record.task.overrides, count: 1, group: record.task.group ?? "",
                     strategies: pending.strategies, constraints: pending.constraints,
@@ -64,7 +65,7 @@ extension ECSState {
         record.task.capacityProviderName = instance?.capacityProviderName
         record.task.availabilityZone = instance?.attributes?.first { $0.name == "ecs.availability-zone" }?.value ?? nil
         record.task.attributes = architecture.map { [Attribute(name: "ecs.cpu-architecture", value: $0)] } ?? []
-        record.task.lastStatus = "PENDING"
+        record.lastStatus = .pending
         record.task.version = (record.task.version ?? 0) + 1
         record.provisioning = nil
         record.assignmentSequence = nextAssignmentSequence(changes: &changes)

@@ -24,10 +24,6 @@ struct LaunchSpec {
 }
 
 extension ECSState {
-    public static let taskStatusOrder = [
-        "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
-    ]
-
     // MARK: Starting tasks
 
     public mutating func runTask(
@@ -36,8 +32,8 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) throws(AWSError) -> RunTaskResponse {
-        let cluster = try activeCluster(request.cluster)
-        let clusterName = cluster.clusterName ?? ""
+        let cluster = try activeClusterRef(request.cluster)
+        let clusterName = cluster.name
         let count = request.count ?? 1
         guard (1...10).contains(count) else {
             throw .invalidParameter("count must be between 1 and 10; got \(count). Call RunTask again for more tasks.")
@@ -61,7 +57,7 @@ extension ECSState {
         let group = request.group ?? "family:\(definition.family ?? "")"
         guard group.count <= 255 else { throw .invalidParameter("group can be at most 255 characters.") }
         try TagRules.validate(request.tags ?? [])
-        let strategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
+        let strategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster.cluster, launchType: request.launchType)
         // Through capacity providers, tasks wait in PROVISIONING for capacity; otherwise they need an instance now.
         if strategy == nil, capacity[clusterName]?.isEmpty ?? true {
             throw .invalidParameter("No Container Instances were found in your cluster.")
@@ -126,8 +122,8 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) throws(AWSError) -> StartTaskResponse {
-        let cluster = try activeCluster(request.cluster)
-        let clusterName = cluster.clusterName ?? ""
+        let cluster = try activeClusterRef(request.cluster)
+        let clusterName = cluster.name
         guard (1...10).contains(request.containerInstances.count) else {
             throw .invalidParameter("containerInstances must list between 1 and 10 instances.")
         }
@@ -170,12 +166,12 @@ extension ECSState {
         _ spec: LaunchSpec,
         requirements: TaskRequirements,
         on instanceArn: String?,
-        cluster: Cluster,
+        cluster: ClusterRef,
         now: Date,
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) -> TaskRecord {
-        let clusterName = cluster.clusterName ?? ""
+        let clusterName = cluster.name
         let id = Identifiers.hex32(using: &generator)
         let taskArn = names.task(cluster: clusterName, id: id)
         let instance = instanceArn.flatMap { instances[$0] }
@@ -190,7 +186,7 @@ extension ECSState {
                 taskArn: taskArn,
                 name: definition.name,
                 image: definition.image,
-                lastStatus: "PENDING",
+                lastStatus: ContainerRunStatus.pending.rawValue,
                 networkBindings: [],
                 networkInterfaces: [],
                 healthStatus: definition.healthCheck != nil ? .unknown : nil,
@@ -209,16 +205,16 @@ extension ECSState {
             attributes: attribute("ecs.cpu-architecture").map { [Attribute(name: "ecs.cpu-architecture", value: $0)] } ?? [],
             availabilityZone: attribute("ecs.availability-zone") ?? nil,
             capacityProviderName: instance?.capacityProviderName ?? (instanceArn == nil ? spec.pending?.capacityProviders?.first : nil),
-            clusterArn: cluster.clusterArn,
+            clusterArn: cluster.cluster.clusterArn,
             containerInstanceArn: instanceArn,
             containers: containers,
             cpu: spec.overrides?.cpu ?? spec.definition.cpu,
             createdAt: now,
-            desiredStatus: "RUNNING",
+            desiredStatus: DesiredTaskStatus.running.rawValue,
             enableExecuteCommand: spec.enableExecuteCommand,
             group: spec.group,
             healthStatus: .unknown,
-            lastStatus: instanceArn == nil ? "PROVISIONING" : "PENDING",
+            lastStatus: (instanceArn == nil ? TaskStatus.provisioning : .pending).rawValue,
             launchType: spec.launchType == .external ? .external : .ec2,
             memory: spec.overrides?.memory ?? spec.definition.memory,
             overrides: taskOverrides,
@@ -229,6 +225,7 @@ extension ECSState {
             version: 1
         )
         var record = TaskRecord(
+            arn: taskArn,
             task: task,
             assignmentSequence: instanceArn == nil ? 0 : nextAssignmentSequence(changes: &changes),
             serviceArn: spec.serviceArn,
@@ -249,7 +246,7 @@ extension ECSState {
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> StopTaskResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         guard let record = task(request.task, inCluster: cluster) else {
             throw .invalidParameter("The referenced task was not found: '\(request.task)' in cluster \(cluster).")
         }
@@ -271,14 +268,14 @@ extension ECSState {
         changes: inout ChangeSet
     ) -> TaskRecord? {
         guard var record = tasks[arn] else { return nil }
-        guard record.desiredStatus != "STOPPED", !record.isStopped else { return record }
-        record.task.desiredStatus = "STOPPED"
+        guard record.desiredStatus != .stopped, !record.isStopped else { return record }
+        record.desiredStatus = .stopped
         record.task.stopCode = code
         record.task.stoppedReason = reason
         record.task.stoppingAt = now
         record.task.version = (record.task.version ?? 0) + 1
         if let instance = record.task.containerInstanceArn {
-            if record.hasRun { record.task.lastStatus = "STOPPING" }
+            if record.hasRun { record.lastStatus = .stopping }
             record.assignmentSequence = nextAssignmentSequence(changes: &changes)
             changes.assignedInstances.insert(instance)
         } else {
@@ -288,15 +285,15 @@ extension ECSState {
         return record
     }
 
-    private func markStopped(_ record: inout TaskRecord, now: Date) {
-        record.task.lastStatus = "STOPPED"
-        record.task.desiredStatus = "STOPPED"
+    func markStopped(_ record: inout TaskRecord, now: Date) {
+        record.lastStatus = .stopped
+        record.desiredStatus = .stopped
         record.task.stoppedAt = now
         record.task.executionStoppedAt = record.task.executionStoppedAt ?? now
         if let containers = record.task.containers {
             record.task.containers = containers.map { container in
                 var container = container
-                if container.lastStatus != "STOPPED" { container.lastStatus = "STOPPED" }
+                if container.runStatus != .stopped { container.runStatus = .stopped }
                 return container
             }
         }
@@ -312,7 +309,7 @@ extension ECSState {
     }
 
     public func describeTasks(_ request: DescribeTasksRequest) throws(AWSError) -> DescribeTasksResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         guard request.tasks.count <= 100 else {
             throw .invalidParameter("tasks can list at most 100 tasks; got \(request.tasks.count).")
         }
@@ -330,7 +327,7 @@ extension ECSState {
     }
 
     public func listTasks(_ request: ListTasksRequest) throws(AWSError) -> ListTasksResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
+        let cluster = try activeClusterName(request.cluster)
         let desired = request.desiredStatus ?? .running
         var instanceArn: String?
         if let reference = request.containerInstance {
@@ -353,7 +350,7 @@ extension ECSState {
             }
         let arns = candidates.compactMap { arn -> String? in
             guard let record = tasks[arn] else { return nil }
-            guard record.desiredStatus == desired.rawValue else { return nil }
+            guard record.desiredStatus.rawValue == desired.rawValue else { return nil }
             if let instanceArn, record.task.containerInstanceArn != instanceArn { return nil }
             if let serviceArn, record.serviceArn != serviceArn { return nil }
             if let family = request.family, ARN(record.task.taskDefinitionArn ?? "")?.resourceId.split(separator: ":").first.map(String.init) != family {
@@ -368,130 +365,6 @@ extension ECSState {
         return ListTasksResponse(taskArns: page, nextToken: token)
     }
 
-    // MARK: State changes from agents
-
-    public mutating func submitTaskStateChange(
-        _ request: SubmitTaskStateChangeRequest,
-        now: Date,
-        changes: inout ChangeSet
-    ) throws(AWSError) -> SubmitTaskStateChangeResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
-        guard let reference = request.task, var record = task(reference, inCluster: cluster) else {
-            throw .invalidParameter("Task '\(request.task ?? "")' was not found in cluster \(cluster).")
-        }
-        if let status = request.status, !["PENDING", "RUNNING", "STOPPED"].contains(status) {
-            throw .invalidParameter("status must be PENDING, RUNNING or STOPPED; got \(status).")
-        }
-        for change in request.containers ?? [] {
-            try applyContainerChange(
-                &record, name: change.containerName, status: change.status, exitCode: change.exitCode,
-                reason: change.reason, networkBindings: change.networkBindings, runtimeId: change.runtimeId,
-                imageDigest: change.imageDigest)
-        }
-        if let pull = request.pullStartedAt { record.task.pullStartedAt = record.task.pullStartedAt ?? pull }
-        if let pull = request.pullStoppedAt { record.task.pullStoppedAt = pull }
-        if let stopped = request.executionStoppedAt { record.task.executionStoppedAt = stopped }
-        let hadRun = record.hasRun || record.isStopped
-        let wasStopped = record.isStopped
-        if let status = request.status {
-            advanceTask(&record, to: status, reason: request.reason, now: now)
-        }
-        record.task.healthStatus = Self.taskHealth(record.task.containers ?? [], definition: try? taskDefinition(record.task.taskDefinitionArn ?? ""))
-        record.task.version = (record.task.version ?? 0) + 1
-        putTask(record, changes: &changes)
-        if !hadRun && record.hasRun { noteServiceTaskRunning(record, changes: &changes) }
-        if !wasStopped && record.isStopped { noteServiceTaskStopped(record, now: now, changes: &changes) }
-        return SubmitTaskStateChangeResponse(acknowledgment: "ACK")
-    }
-
-    public mutating func submitContainerStateChange(
-        _ request: SubmitContainerStateChangeRequest,
-        now: Date,
-        changes: inout ChangeSet
-    ) throws(AWSError) -> SubmitContainerStateChangeResponse {
-        let cluster = try activeCluster(request.cluster).clusterName ?? ""
-        guard let reference = request.task, var record = task(reference, inCluster: cluster) else {
-            throw .invalidParameter("Task '\(request.task ?? "")' was not found in cluster \(cluster).")
-        }
-        try applyContainerChange(
-            &record, name: request.containerName, status: request.status, exitCode: request.exitCode,
-            reason: request.reason, networkBindings: request.networkBindings, runtimeId: request.runtimeId, imageDigest: nil)
-        record.task.version = (record.task.version ?? 0) + 1
-        putTask(record, changes: &changes)
-        return SubmitContainerStateChangeResponse(acknowledgment: "ACK")
-    }
-
-    private func applyContainerChange(
-        _ record: inout TaskRecord,
-        name: String?,
-        status: String?,
-        exitCode: Int?,
-        reason: String?,
-        networkBindings: [NetworkBinding]?,
-        runtimeId: String?,
-        imageDigest: String?
-    ) throws(AWSError) {
-        guard let name, let index = record.task.containers?.firstIndex(where: { $0.name == name }) else {
-            throw .invalidParameter("Task \(record.arn) has no container named '\(name ?? "")'.")
-        }
-        var container = record.task.containers![index]
-        if let status {
-            guard ["PENDING", "RUNNING", "STOPPED"].contains(status) else {
-                throw .invalidParameter("Container status must be PENDING, RUNNING or STOPPED; got \(status).")
-            }
-            if Self.statusRank(status) >= Self.statusRank(container.lastStatus ?? "PENDING") { container.lastStatus = status }
-        }
-        if let exitCode { container.exitCode = exitCode }
-        if let reason { container.reason = String(reason.prefix(1024)) }
-        if let networkBindings { container.networkBindings = networkBindings }
-        if let runtimeId { container.runtimeId = String(runtimeId.prefix(255)) }
-        if let imageDigest { container.imageDigest = String(imageDigest.prefix(255)) }
-        record.task.containers![index] = container
-    }
-
-    /// Moves a task forward (never back) to what its agent reports.
-    private func advanceTask(_ record: inout TaskRecord, to status: String, reason: String?, now: Date) {
-        guard Self.statusRank(status) > Self.statusRank(record.lastStatus) || (status == "STOPPED" && !record.isStopped) else {
-            return
-        }
-        switch status {
-        case "RUNNING":
-            record.task.lastStatus = record.desiredStatus == "STOPPED" ? "STOPPING" : "RUNNING"
-            record.task.startedAt = record.task.startedAt ?? now
-            record.task.connectivity = .connected
-            record.task.connectivityAt = record.task.connectivityAt ?? now
-        case "STOPPED":
-            let everRan = record.hasRun || record.task.startedAt != nil
-            markStopped(&record, now: now)
-            if record.task.stopCode == nil {
-                if !everRan {
-                    record.task.stopCode = .taskFailedToStart
-                    record.task.stoppedReason = reason.map { String($0.prefix(1024)) } ?? "Task failed to start"
-                } else {
-                    record.task.stopCode = .essentialContainerExited
-                    record.task.stoppedReason = reason.map { String($0.prefix(1024)) } ?? "Essential container in task exited"
-                }
-            }
-        default:
-            record.task.lastStatus = status
-        }
-    }
-
-    /// A task is HEALTHY when every essential container with a health check is, UNHEALTHY when one
-    /// of them is, UNKNOWN otherwise (ECS tracks only task-definition health checks).
-    static func taskHealth(_ containers: [Container], definition: TaskDefinition?) -> HealthStatus {
-        let checked = (definition?.containerDefinitions ?? []).filter { $0.essential != false && $0.healthCheck != nil }.compactMap(\.name)
-        guard !checked.isEmpty else { return .unknown }
-        let states = containers.filter { checked.contains($0.name ?? "") }.map { $0.healthStatus ?? .unknown }
-        if states.contains(.unhealthy) { return .unhealthy }
-        if states.count == checked.count, states.allSatisfy({ $0 == .healthy }) { return .healthy }
-        return .unknown
-    }
-
-    static func statusRank(_ status: String) -> Int {
-        taskStatusOrder.firstIndex(of: status) ?? 0
-    }
-
     // MARK: Retention
 
     /// Forgets tasks stopped longer ago than `retention`, and instances deregistered as long ago.
@@ -501,7 +374,7 @@ extension ECSState {
                 removeTask(arn, changes: &changes)
             }
         }
-        for (arn, instance) in instances where instance.status == "INACTIVE" {
+        for (arn, instance) in instances where instance.instanceStatus == .inactive {
             let live = (tasksByInstance[arn] ?? []).contains { tasks[$0] != nil }
             if !live, now.timeIntervalSince(lastContact[arn] ?? .distantPast) > retention {
                 instances[arn] = nil
