@@ -170,7 +170,7 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS",
-                "ECSCLI", "Lambda", "StevedoreTestSupport",
+                "ECSCLI", "Lambda", "StevedoreTestSupport", logging,
             ]
         ),
     ]

@@ -97,6 +97,9 @@ public final class AssignmentNotifier: Sendable {
         for waiter in ready { waiter.continuation.resume() }
     }
 
+    /// Waits registered now (tests poll it to know a wait has begun before they act).
+    var waitingCount: Int { state.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
+
     /// The control plane is stopping: every poll returns now, and new ones do not wait.
     public var isShutDown: Bool { state.withLock { $0.shutDown } }
 

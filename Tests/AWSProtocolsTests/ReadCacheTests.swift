@@ -1,0 +1,236 @@
+import AWSProtocols
+import Foundation
+import StevedoreCore
+import Synchronization
+import Testing
+
+/// The read cache in front of cacheable reads: identical requests are answered from the previous
+/// response while the state's version is unchanged; writes, other bodies, 5xx answers, disabled
+/// caching, non-cacheable reads and reads that overlapped a write all compute again.
+struct ReadCacheTests {
+    let committer = FakeCommitter()
+    let calls = OperationCalls()
+
+    /// The test service's operations, behind a dispatcher with a read cache of `capacity` (nil: no cache).
+    func dispatcher(capacity: Int? = 16) -> AWSJSONDispatcher {
+        let calls = self.calls
+        let version = committer.version
+        var operations = JSONOperations(targetPrefix: "Test", committer: committer)
+        operations.read("Get") { (root: [String: Int], input: KeyInput, _: Date) in
+            ValueOutput(value: root[input.key], computation: calls.record("Get"))
+        }
+        operations.read("GetToo") { (root: [String: Int], input: KeyInput, _: Date) in
+            ValueOutput(value: root[input.key], computation: calls.record("GetToo"))
+        }
+        operations.read("Clock", cacheable: false) { (root: [String: Int], input: KeyInput, _: Date) in
+            ValueOutput(value: root[input.key], computation: calls.record("Clock"))
+        }
+        operations.read("Broken") { (_: [String: Int], _: KeyInput, _: Date) -> ValueOutput in
+            _ = calls.record("Broken")
+            throw AWSError.server("the disk is on fire")
+        }
+        operations.read("Missing") { (_: [String: Int], _: KeyInput, _: Date) -> ValueOutput in
+            _ = calls.record("Missing")
+            throw AWSError.resourceNotFound("No such key.")
+        }
+        // A read during whose first computation a write lands.
+        operations.read("Overlapping") { (root: [String: Int], input: KeyInput, _: Date) in
+            let computation = calls.record("Overlapping")
+            if computation == 1 { version.advance() }
+            return ValueOutput(value: root[input.key], computation: computation)
+        }
+        operations.write("Put") { (root: inout [String: Int], input: PutInput, _: inout Mutation, _: OperationContext) in
+            _ = calls.record("Put")
+            root[input.key] = input.value
+            return EmptyOutput()
+        }
+        var dispatcher = AWSJSONDispatcher(readCache: capacity.map { ReadCache(capacity: $0, version: version) })
+        dispatcher.add(operations)
+        return dispatcher
+    }
+
+    func call(_ dispatcher: AWSJSONDispatcher, _ operation: String, _ body: String) async -> APIResponse {
+        await dispatcher.handle(
+            target: "Test.\(operation)", body: Array(body.utf8), context: OperationContext(requestId: "r", bodySize: body.utf8.count))
+    }
+
+    /// The computation number a `Get`-like answer carries (which computation produced it).
+    func computation(_ response: APIResponse) throws -> Int {
+        #expect(response.status == 200)
+        return try JSONDecoder().decode(ValueOutput.self, from: Data(response.body)).computation
+    }
+
+    @Test func aRepeatedIdenticalReadIsAnsweredFromTheCache() async throws {
+        let dispatcher = dispatcher()
+        let first = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        let second = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        let third = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        #expect(calls.count("Get") == 1)
+        #expect(try computation(first) == 1)
+        // The very answer of the first computation, status, headers and body.
+        #expect(second.status == first.status && second.body == first.body)
+        #expect(second.headers.map { "\($0.0): \($0.1)" } == first.headers.map { "\($0.0): \($0.1)" })
+        #expect(try computation(third) == 1)
+    }
+
+    @Test func aWriteMakesTheNextReadComputeAgain() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "Get", #"{"key":"a"}"#)) == 1)
+        let put = await call(dispatcher, "Put", #"{"key":"a","value":7}"#)
+        #expect(put.status == 200)
+        let after = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        #expect(calls.count("Get") == 2)
+        let decoded = try JSONDecoder().decode(ValueOutput.self, from: Data(after.body))
+        #expect(decoded == ValueOutput(value: 7, computation: 2))
+        // And that answer is cached in turn.
+        #expect(try computation(await call(dispatcher, "Get", #"{"key":"a"}"#)) == 2)
+        #expect(calls.count("Get") == 2)
+    }
+
+    @Test func aVersionAdvanceAloneInvalidatesTheCache() async throws {
+        let dispatcher = dispatcher()
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        committer.version.advance()
+        #expect(try computation(await call(dispatcher, "Get", #"{"key":"a"}"#)) == 2)
+    }
+
+    @Test func differentBodiesAndOperationsAreDifferentEntries() async throws {
+        let dispatcher = dispatcher()
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        _ = await call(dispatcher, "Get", #"{"key":"b"}"#)
+        // The same request spelled differently is a different entry (bytes are the key).
+        _ = await call(dispatcher, "Get", #"{ "key": "a" }"#)
+        #expect(calls.count("Get") == 3)
+        // The same body to another operation.
+        _ = await call(dispatcher, "GetToo", #"{"key":"a"}"#)
+        #expect(calls.count("GetToo") == 1)
+        // Each is now cached on its own.
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        _ = await call(dispatcher, "Get", #"{"key":"b"}"#)
+        _ = await call(dispatcher, "Get", #"{ "key": "a" }"#)
+        _ = await call(dispatcher, "GetToo", #"{"key":"a"}"#)
+        #expect(calls.count("Get") == 3)
+        #expect(calls.count("GetToo") == 1)
+    }
+
+    @Test func serverErrorsAreNotCachedButClientErrorsAre() async throws {
+        let dispatcher = dispatcher()
+        let broken = await call(dispatcher, "Broken", #"{"key":"a"}"#)
+        #expect(broken.status == 500)
+        _ = await call(dispatcher, "Broken", #"{"key":"a"}"#)
+        #expect(calls.count("Broken") == 2)
+        // A refusal depends only on the request and the state: cached like an answer.
+        let missing = await call(dispatcher, "Missing", #"{"key":"a"}"#)
+        #expect(missing.status == 400)
+        let again = await call(dispatcher, "Missing", #"{"key":"a"}"#)
+        #expect(again.status == 400 && again.body == missing.body)
+        #expect(calls.count("Missing") == 1)
+    }
+
+    @Test func capacityZeroDisablesCaching() async throws {
+        let dispatcher = dispatcher(capacity: 0)
+        for expected in 1...3 {
+            #expect(try computation(await call(dispatcher, "Get", #"{"key":"a"}"#)) == expected)
+        }
+        #expect(calls.count("Get") == 3)
+    }
+
+    @Test func withoutAReadCacheEveryReadComputes() async throws {
+        let dispatcher = dispatcher(capacity: nil)
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        #expect(calls.count("Get") == 2)
+    }
+
+    @Test func aFullCacheNeverGrowsPastItsCapacity() async throws {
+        let dispatcher = dispatcher(capacity: 1)
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        #expect(calls.count("Get") == 1)
+        // b takes the only place: a is computed again.
+        _ = await call(dispatcher, "Get", #"{"key":"b"}"#)
+        _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
+        #expect(calls.count("Get") == 3)
+    }
+
+    @Test func readsRegisteredAsNotCacheableAreNeverCached() async throws {
+        let dispatcher = dispatcher()
+        for expected in 1...3 {
+            #expect(try computation(await call(dispatcher, "Clock", #"{"key":"a"}"#)) == expected)
+        }
+        #expect(calls.count("Clock") == 3)
+    }
+
+    @Test func writesAreNeverAnsweredFromTheCache() async throws {
+        let dispatcher = dispatcher()
+        let versionBefore = committer.version.current
+        _ = await call(dispatcher, "Put", #"{"key":"a","value":1}"#)
+        _ = await call(dispatcher, "Put", #"{"key":"a","value":1}"#)
+        #expect(calls.count("Put") == 2)
+        #expect(committer.version.current == versionBefore + 2)
+    }
+
+    @Test func aReadWhoseComputationOverlappedAWriteIsNotServedAfterwards() async throws {
+        let dispatcher = dispatcher()
+        // A write lands during the first computation: its answer may be from before the write.
+        #expect(try computation(await call(dispatcher, "Overlapping", #"{"key":"a"}"#)) == 1)
+        #expect(try computation(await call(dispatcher, "Overlapping", #"{"key":"a"}"#)) == 2)
+        // The second computation overlapped nothing: it is served from now on.
+        #expect(try computation(await call(dispatcher, "Overlapping", #"{"key":"a"}"#)) == 2)
+        #expect(calls.count("Overlapping") == 2)
+    }
+}
+
+// MARK: - A committer over a dictionary
+
+struct KeyInput: Codable, Sendable {
+    var key: String
+}
+
+struct PutInput: Codable, Sendable {
+    var key: String
+    var value: Int
+}
+
+struct ValueOutput: Codable, Sendable, Equatable {
+    var value: Int?
+    /// Which computation of the operation produced this answer (1 for the first).
+    var computation: Int
+}
+
+/// Counts each operation's computations.
+final class OperationCalls: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    /// Counts a computation of `operation`; returns its number.
+    func record(_ operation: String) -> Int {
+        counts.withLock { counts in
+            counts[operation, default: 0] += 1
+            return counts[operation]!
+        }
+    }
+
+    func count(_ operation: String) -> Int { counts.withLock { $0[operation] ?? 0 } }
+}
+
+/// Reads and writes a dictionary; every write advances the version, as the real committer's do.
+final class FakeCommitter: StateCommitting {
+    typealias Root = [String: Int]
+    let version = StateVersion()
+    private let state = Mutex<[String: Int]>([:])
+
+    func read<Result: Sendable>(_ body: @Sendable ([String: Int], Date) throws(AWSError) -> Result) async throws(AWSError) -> Result {
+        try body(state.withLock { $0 }, Date(timeIntervalSince1970: 1_800_000_000))
+    }
+
+    func write<Result: Sendable>(
+        _ body: @Sendable (inout [String: Int], inout Mutation) throws(AWSError) -> Result
+    ) async throws(AWSError) -> Result {
+        var root = state.withLock { $0 }
+        var mutation = Mutation(now: Date(timeIntervalSince1970: 1_800_000_000), random: Xoshiro256(seed: 1))
+        let result = try body(&root, &mutation)
+        state.withLock { $0 = root }
+        version.advance()
+        return result
+    }
+}
