@@ -166,6 +166,7 @@ let package = Package(
         .testTarget(
             name: "ECSAgentTests",
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
+        .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", argumentParser]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [

@@ -16,24 +16,8 @@ import Testing
     static let arn = "arn:aws:ecs:us-east-1:000000000000:task/c/00000000000000000000000000000001"
     static let instance = "arn:aws:ecs:us-east-1:000000000000:container-instance/c/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
-    /// What the executor told the control plane.
-    final class Recorder: TaskReporter {
-        let changes = Mutex<[SubmitTaskStateChangeRequest]>([])
-        let containerChanges = Mutex<[SubmitContainerStateChangeRequest]>([])
-
-        func submit(_ change: SubmitTaskStateChangeRequest) async throws { changes.withLock { $0.append(change) } }
-        func submit(_ change: SubmitContainerStateChangeRequest) async throws { containerChanges.withLock { $0.append(change) } }
-        func describeTaskDefinition(_ reference: String) async throws -> TaskDefinition {
-            throw AWSError.client("no definitions here")
-        }
-        func publishMetrics(_ report: AgentMetricsReport) async throws {}
-        func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool { false }
-
-        var statuses: [String] { changes.withLock { $0.compactMap(\.status) } }
-    }
-
     let directory = NSTemporaryDirectory() + "stevedore-executor-\(UUID().uuidString)"
-    let recorder = Recorder()
+    let recorder = RecordingTaskReporter()
     let logger = Logger(label: "test")
 
     func configuration() -> AgentConfiguration {
@@ -106,7 +90,7 @@ import Testing
             docker.exit(try #require(docker.containers.first { $0.name.contains("-db-") }).name, code: 3)
             await eventually("STOPPED") { recorder.statuses == ["RUNNING", "STOPPED"] }
         }
-        let stopped = try #require(recorder.changes.withLock { $0.last })
+        let stopped = try #require(recorder.taskChanges.last)
         #expect(stopped.reason == "Essential container in task exited")
         #expect(Set(stopped.containers?.map(\.status) ?? []) == ["STOPPED"])
         #expect(stopped.containers?.first { $0.containerName == "db" }?.exitCode == 3)
@@ -145,7 +129,7 @@ import Testing
             docker.restart(keepContainers: false)
             await eventually("STOPPED") { recorder.statuses == ["RUNNING", "STOPPED"] }
         }
-        let stopped = try #require(recorder.changes.withLock { $0.last })
+        let stopped = try #require(recorder.taskChanges.last)
         #expect(stopped.containers?.allSatisfy { $0.reason == "ContainerVanishedError: the container no longer exists on this host" } == true)
     }
 
@@ -157,7 +141,7 @@ import Testing
             await executor.handle(Self.assignment())
             await eventually("STOPPED") { recorder.statuses == ["STOPPED"] }
         }
-        let stopped = try #require(recorder.changes.withLock { $0.last })
+        let stopped = try #require(recorder.taskChanges.last)
         #expect(stopped.reason?.hasPrefix("CannotCreateContainerError: ") == true)
     }
 

@@ -20,7 +20,6 @@ extension ECSState {
         changes: inout ChangeSet
     ) throws(AWSError) -> RegisterContainerInstanceResponse {
         let clusterName = try activeClusterName(request.cluster)
-        let cluster = try activeCluster(clusterName)
         let resources = request.totalResources ?? []
         for name in ["CPU", "MEMORY"] {
             guard let resource = resources.first(where: { $0.name == name }),

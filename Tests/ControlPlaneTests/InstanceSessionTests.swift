@@ -1,0 +1,98 @@
+import AgentProtocol
+import ECSAgent
+import ECSShapes
+import Foundation
+import Logging
+import StevedoreClient
+import StevedoreCore
+import Synchronization
+import Testing
+
+/// The agent's session against a real control plane over HTTP, with a recording engine in place of
+/// Docker: registration (creating `default`), work arriving over the long poll, and what the agent
+/// does when the control plane forgets or retires its instance.
+@Suite(.timeLimit(.minutes(1)))
+struct InstanceSessionTests {
+    @Test func registersCreatingTheDefaultClusterAndReceivesItsWork() async throws {
+        try await ControlPlaneHarness.run { harness in
+            let session = SessionUnderTest(endpoint: harness.endpoint)
+            let running = Task { try await session.session.run(knownArn: nil) }
+            defer { running.cancel() }
+            try await eventually("registered") { session.registered.count == 1 }
+            let clusters: DescribeClustersResponse = try await harness.client.ecs("DescribeClusters", DescribeClustersRequest(clusters: ["default"]))
+            #expect(clusters.clusters?.first?.status == "ACTIVE")
+
+            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
+                "RegisterTaskDefinition",
+                RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32)]))
+            let run: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
+            let task = try #require(run.tasks?.first?.taskArn)
+            try await eventually("the engine got the task") { session.engine.taskArns.contains(task) }
+            #expect(session.engine.assignments.first?.taskDefinition?.family == "web")
+        }
+    }
+
+    @Test func aDeregisteredInstanceRegistersAgainAsANewOne() async throws {
+        try await ControlPlaneHarness.run { harness in
+            let session = SessionUnderTest(endpoint: harness.endpoint)
+            let running = Task { try await session.session.run(knownArn: nil) }
+            defer { running.cancel() }
+            try await eventually("registered") { session.registered.count == 1 }
+            let first = session.registered[0]
+            let _: DeregisterContainerInstanceResponse = try await harness.client.ecs(
+                "DeregisterContainerInstance", DeregisterContainerInstanceRequest(containerInstance: first, force: true))
+            try await eventually("registered again") { session.registered.count == 2 }
+            #expect(session.registered[1] != first)
+        }
+    }
+
+    @Test func aSavedArnTheControlPlaneDoesNotKnowIsDropped() async throws {
+        try await ControlPlaneHarness.run { harness in
+            let session = SessionUnderTest(endpoint: harness.endpoint)
+            let stale = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/0123456789abcdef0123456789abcdef"
+            let running = Task { try await session.session.run(knownArn: stale) }
+            defer { running.cancel() }
+            try await eventually("registered") { session.registered.count == 1 }
+            #expect(session.registered[0] != stale)
+            let listed: ListContainerInstancesResponse = try await harness.client.ecs(
+                "ListContainerInstances", ListContainerInstancesRequest(cluster: "default"))
+            #expect(listed.containerInstanceArns == session.registered)
+        }
+    }
+}
+
+/// An instance session with a recording engine, against `endpoint`'s `default` cluster.
+private final class SessionUnderTest: Sendable {
+    let endpoint: String
+    let engine = RecordingEngine()
+    private let arns = Mutex<[String]>([])
+    var registered: [String] { arns.withLock { $0 } }
+
+    init(endpoint: String) { self.endpoint = endpoint }
+
+    var session: InstanceSession {
+        InstanceSession(
+            link: ControlPlaneLink(endpoint: endpoint, cluster: "default", token: nil), engine: engine, pollWait: 1,
+            logger: Logger(label: "test"),
+            registration: { arn in
+                RegisterContainerInstanceRequest(
+                    cluster: "default",
+                    totalResources: [
+                        Resource(name: "CPU", type: "INTEGER", integerValue: 1024),
+                        Resource(name: "MEMORY", type: "INTEGER", integerValue: 2048),
+                    ],
+                    containerInstanceArn: arn)
+            },
+            onRegistered: { [self] arn in self.arns.withLock { $0.append(arn) } })
+    }
+}
+
+private final class RecordingEngine: TaskEngine {
+    private let received = Mutex<[AgentAssignment]>([])
+    var assignments: [AgentAssignment] { received.withLock { $0 } }
+    var taskArns: [String] { assignments.compactMap(\.task.taskArn) }
+
+    func handle(_ assignment: AgentAssignment) async { received.withLock { $0.append(assignment) } }
+    func streamLogs(_ request: LogRequest) async {}
+    func run() async throws { try await Task.sleep(for: .seconds(3600)) }
+}
