@@ -138,6 +138,29 @@ struct ScalingEvaluationTests {
         #expect(result.decision.cause.hasSuffix("triggered policy mem"))
     }
 
+    @Test func trackingScalesInOnlyWhenEveryPolicyAgrees() throws {
+        let record = targetRecord(policies: [
+            trackingPolicy("cpu", .ecsserviceaveragecpuutilization, target: 60),
+            trackingPolicy("mem", .ecsserviceaveragememoryutilization, target: 60),
+        ])
+        // CPU idle, memory on target: memory is not ready to scale in, so nothing happens.
+        let onTarget = series(cpu: Array(repeating: 10, count: 15), memory: Array(repeating: 58, count: 15))
+        #expect(evaluate(record, onTarget, desiredCount: 4) == nil)
+        // Both idle: the smaller reduction wins (memory wants ceil(4 × 30 / 60) = 2, CPU 1).
+        let idle = series(cpu: Array(repeating: 10, count: 15), memory: Array(repeating: 30, count: 15))
+        let both = try #require(evaluate(record, idle, desiredCount: 4))
+        #expect(both.decision.capacity == 2)
+        #expect(both.decision.cause.hasSuffix("triggered policy mem"))
+    }
+
+    @Test func aPolicyWithScaleInDisabledDoesNotHoldOthersBack() throws {
+        var memory = trackingPolicy("mem", .ecsserviceaveragememoryutilization, target: 60)
+        memory.TargetTrackingScalingPolicyConfiguration?.DisableScaleIn = true
+        let record = targetRecord(policies: [trackingPolicy("cpu", .ecsserviceaveragecpuutilization, target: 60), memory])
+        let onTarget = series(cpu: Array(repeating: 10, count: 15), memory: Array(repeating: 58, count: 15))
+        #expect(try #require(evaluate(record, onTarget, desiredCount: 4)).decision.capacity == 1)
+    }
+
     @Test func aStepAlarmAndATargetTrackingPolicyTheLargerWinsWithItsRuleKey() throws {
         let busy = series(cpu: [95, 95, 95], memory: [0, 0, 0])
         // Tracking: ceil(2 × 95 / 60) = 4; steps: breach 25 adds 3 → 5.

@@ -32,8 +32,9 @@ struct FunctionRoutingTests {
         #expect(environment.instance == "inst-1")
         #expect(environment.poolKey == spec.poolKey)
         #expect(routing.idleEnvironments(spec.poolKey).isEmpty)
-        // Reports about invocations the router does not know change nothing.
-        #expect(routing.placed("unknown", environment: "env-9", instance: "inst-9", now: t0) == [])
+        // Reports about invocations the router does not know change nothing; an environment placed
+        // for one is stopped rather than left running unmanaged.
+        #expect(routing.placed("unknown", environment: "env-9", instance: "inst-9", now: t0) == [.stop(["env-9"])])
         #expect(routing.environments["env-9"] == nil)
         #expect(routing.placementFailed("unknown", error: .server("no room")) == [])
     }
@@ -321,14 +322,16 @@ struct FunctionRoutingTests {
         #expect(routing.reconcile(live: live, currentPoolKeys: [poolKey], now: t0 + 128) == [])
         let actions = routing.reconcile(live: live, currentPoolKeys: [poolKey], now: t0 + 128.5)
         let (id, finished) = try #require(finishes(actions).first)
-        #expect(actions.count == 1)
+        #expect(actions.count == 2)
         #expect(id == "i1")
         #expect(finished.errorType == "ServiceException")
         #expect(finished.status == .environmentFailure)
         #expect(errorMessage(finished) == "The execution environment did not answer in time.")
-        // The silent environment is given up.
+        // The silent environment is given up and stopped, once.
+        #expect(actions.last == .stop(["env-1"]))
         #expect(routing.environments["env-1"] == nil)
         #expect(routing.concurrencyInUse("f") == 0)
+        #expect(routing.reconcile(live: live, currentPoolKeys: [poolKey], now: t0 + 129) == [])
     }
 
     @Test mutating func anInvocationNeverPlacedFinishesAtItsDeadline() throws {
@@ -340,8 +343,7 @@ struct FunctionRoutingTests {
         #expect(errorMessage(finished) == "The invocation did not finish in time; its environment was lost.")
         // Its placement, answered late, dispatches nothing and finishes nothing again.
         let late = routing.placed("i1", environment: "env-1", instance: "inst-1", now: t0 + 130)
-        #expect(dispatchedEnvironments(late).isEmpty)
-        #expect(finishes(late).isEmpty)
+        #expect(late == [.stop(["env-1"])])
         #expect(routing.inflightCount == 0)
     }
 
@@ -396,12 +398,11 @@ struct FunctionRoutingTests {
         #expect(dispatchedEnvironments(try routing.admit(request("i1"), target: target(), now: t0 + 11)) == ["old-1"])
     }
 
-    // MARK: Known bugs (each block fails today; when fixed, `withKnownIssue` reports it and the block can go)
+    // MARK: Races between placements, deadlines and restarts
 
-    /// An invocation that waited (placement failed) and then passed its deadline is finished, but it
-    /// stays in its pool's waiting list: the next environment of that version to become idle is
-    /// "dispatched" to it (a no-op), so it is neither busy nor idle and is only reaped later.
-    @Test mutating func knownIssueAnExpiredWaitingInvocationSwallowsTheNextIdleEnvironment() throws {
+    /// An invocation that waited (placement failed) and then passed its deadline leaves its pool's
+    /// waiting list: the next environment to become idle stays idle for the next invocation.
+    @Test mutating func anExpiredWaitingInvocationLeavesTheWaitingList() throws {
         var settings = FunctionSettings()
         settings.idleTimeout = 3600
         routing = FunctionRouting(settings: settings, startedAt: t0)
@@ -418,17 +419,13 @@ struct FunctionRoutingTests {
         _ = routing.deliver([success("i3", on: "env-2")], retired: [], now: t0 + 1040)
         let idle = routing.idleEnvironments(poolKey)
         let next = try routing.admit(request("i4"), target: target(long), now: t0 + 1041)
-        withKnownIssue("an expired waiting invocation is not removed from its pool's waiting list") {
-            #expect(idle == ["env-2"])
-            #expect(dispatchedEnvironments(next) == ["env-2"])
-        }
+        #expect(idle == ["env-2"])
+        #expect(dispatchedEnvironments(next) == ["env-2"])
     }
 
     /// A placement that fails after the version's only environment became idle (the invocation
-    /// finished while the placement was being written) parks the invocation in the waiting list
-    /// although an environment is idle: it waits for another invocation to come and go, or for
-    /// its deadline (then fails with ServiceException).
-    @Test mutating func knownIssueAFailedPlacementWaitsWhileAnEnvironmentOfTheVersionIsIdle() throws {
+    /// finished while the placement was being written) goes to that environment at once.
+    @Test mutating func aFailedPlacementTakesAnEnvironmentThatBecameIdleMeanwhile() throws {
         try start("i1", on: "env-1")
         #expect(try routing.admit(request("i2"), target: target(), now: t0) == [.place(invocation: "i2", spec: environmentSpec())])
         // i1 ends while i2's placement is under way: nobody waits yet, so env-1 becomes idle.
@@ -438,25 +435,23 @@ struct FunctionRoutingTests {
             ])
         #expect(routing.idleEnvironments(poolKey) == ["env-1"])
         let actions = routing.placementFailed("i2", error: .server("No container instance has room."))
-        withKnownIssue("placementFailed parks the invocation although an environment of its version is idle") {
-            #expect(dispatchedEnvironments(actions) == ["env-1"])
-        }
+        #expect(dispatchedEnvironments(actions) == ["env-1"])
     }
 
     /// An environment adopted from a previous process and then stopped by ``reconcile`` (idle too
-    /// long) is adopted again in the same call, because the committed state does not show the stop
-    /// yet: it is idle in the router while its task is being stopped, and gets invocations.
-    @Test mutating func knownIssueAnAdoptedEnvironmentStoppedForIdlenessIsAdoptedAgain() throws {
+    /// long) is not adopted again while the committed state still shows its task running.
+    @Test mutating func anAdoptedEnvironmentStoppedForIdlenessIsNotAdoptedAgain() throws {
         let live = ["old-1": liveEnvironment(createdAt: t0 - 60)]
         #expect(routing.reconcile(live: live, currentPoolKeys: [poolKey], now: t0) == [])
         #expect(routing.idleEnvironments(poolKey) == ["old-1"])
         #expect(routing.reconcile(live: live, currentPoolKeys: [poolKey], now: t0 + 301) == [.stop(["old-1"])])
         let idle = routing.idleEnvironments(poolKey)
         let next = try routing.admit(request("i1"), target: target(), now: t0 + 302)
-        withKnownIssue("reconcile re-adopts an environment it has just decided to stop") {
-            #expect(idle.isEmpty)
-            #expect(next == [.place(invocation: "i1", spec: environmentSpec())])
-        }
+        #expect(idle.isEmpty)
+        #expect(next == [.place(invocation: "i1", spec: environmentSpec())])
+        // Still shown running on the next pass (the stop is under way): neither adopted nor stopped again.
+        #expect(routing.reconcile(live: live, currentPoolKeys: [poolKey], now: t0 + 303) == [])
+        #expect(routing.idleEnvironments(poolKey).isEmpty)
     }
 
     // MARK: Helpers

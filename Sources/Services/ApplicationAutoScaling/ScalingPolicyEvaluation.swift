@@ -132,7 +132,8 @@ public enum ScalingPolicyEvaluation {
 
     /// One evaluation of a scalable target: every target-tracking policy on its metric and every
     /// step-scaling alarm on its own, resolved as Application Auto Scaling resolves several
-    /// policies (the largest capacity wins, so scale-out beats scale-in). `datapoints` are the
+    /// policies: the largest capacity wins, so scale-out beats scale-in, and target tracking
+    /// scales in only when all its policies (those with scale-in enabled) are ready to. `datapoints` are the
     /// service's latest utilisation datapoints, oldest first, one per scaling period, with no gap
     /// before `now` (a series that stopped is missing data: nothing is decided on it).
     public static func evaluate(
@@ -146,17 +147,27 @@ public enum ScalingPolicyEvaluation {
             guard let decision, best == nil || decision.capacity > best!.decision.capacity else { return }
             best = (decision, ruleKey)
         }
+        // Target tracking scales in only when every policy that may scale in wants to.
+        var trackingDecisions: [ScalingDecision] = []
+        var scaleInVetoed = false
         for name in record.policies.keys.sorted() {
             let policy = record.policies[name]!
             guard policy.PolicyType == .targetTrackingScaling,
                 let predefined = policy.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType,
                 let metric = UtilizationMetric(predefined)
             else { continue }
-            consider(
-                targetTracking(
-                    policy: policy, target: record.target, capacity: desiredCount, datapoints: values(metric),
-                    lastScaleOut: record.lastScaleOut, lastScaleIn: record.lastScaleIn, now: now, settings: settings),
-                ruleKey: nil)
+            let decision = targetTracking(
+                policy: policy, target: record.target, capacity: desiredCount, datapoints: values(metric),
+                lastScaleOut: record.lastScaleOut, lastScaleIn: record.lastScaleIn, now: now, settings: settings)
+            if let decision { trackingDecisions.append(decision) }
+            if policy.TargetTrackingScalingPolicyConfiguration?.DisableScaleIn != true, (decision?.capacity ?? desiredCount) >= desiredCount {
+                scaleInVetoed = true
+            }
+        }
+        for decision in trackingDecisions {
+            // Above a lowered maximum, capacity comes down whatever the metrics say.
+            if decision.capacity < desiredCount, scaleInVetoed, desiredCount <= record.target.MaxCapacity { continue }
+            consider(decision, ruleKey: nil)
         }
         for alarmName in record.alarms.keys.sorted() {
             let alarm = record.alarms[alarmName]!

@@ -70,6 +70,9 @@ public struct FunctionRouting: Sendable {
     var inflight: [String: Inflight] = [:]
     public private(set) var executing: [String: Int] = [:]
     public private(set) var unreservedExecuting = 0
+    /// Environments this router asked to stop, until the committed state shows them stopped: never
+    /// adopted again meanwhile.
+    private(set) var stopping: Set<String> = []
 
     public init(settings: FunctionSettings, startedAt: Date) {
         self.settings = settings
@@ -135,7 +138,11 @@ public struct FunctionRouting: Sendable {
 
     /// A new environment was placed for the invocation.
     public mutating func placed(_ id: String, environment arn: String, instance: String, now: Date) -> [Action] {
-        guard let item = inflight[id] else { return [] }
+        guard let item = inflight[id] else {
+            // The invocation ended (its deadline passed) while its environment was being placed.
+            stopping.insert(arn)
+            return [.stop([arn])]
+        }
         environments[arn] = Environment(
             arn: arn, instance: instance, poolKey: item.spec.poolKey, functionName: item.spec.functionName, busy: nil, idleSince: now)
         return dispatch(id, to: arn)
@@ -144,6 +151,10 @@ public struct FunctionRouting: Sendable {
     /// No environment could be placed: wait for one of the version's to finish, or fail.
     public mutating func placementFailed(_ id: String, error: AWSError) -> [Action] {
         guard let item = inflight[id] else { return [] }
+        // An environment of the version may have become idle while the placement was written.
+        if let arn = pools[item.spec.poolKey]?.idle.popLast() {
+            return dispatch(id, to: arn)
+        }
         if environments.values.contains(where: { $0.poolKey == item.spec.poolKey }) {
             pools[item.spec.poolKey, default: Pool()].waiting.append(id)
             return []
@@ -193,6 +204,7 @@ public struct FunctionRouting: Sendable {
 
     mutating func finish(_ id: String, _ result: InvocationResult, errorType: String?) -> [Action] {
         guard let item = inflight.removeValue(forKey: id) else { return [] }
+        pools[item.spec.poolKey]?.waiting.removeAll { $0 == id }
         executing[item.functionName, default: 1] -= 1
         if !item.reserved { unreservedExecuting -= 1 }
         var actions: [Action] = []
@@ -266,12 +278,18 @@ public struct FunctionRouting: Sendable {
     /// restart the agents kept them: a restart costs no cold starts).
     public mutating func reconcile(live: [String: LiveEnvironment], currentPoolKeys: Set<String>, now: Date) -> [Action] {
         var actions: [Action] = []
+        stopping = stopping.filter { arn in live[arn].map { !$0.stopped } ?? false }
+        var toStop: [String] = []
         for arn in environments.keys.sorted() where live[arn] == nil || live[arn]!.stopped {
             actions += retire(arn, reason: "The execution environment stopped: \(live[arn]?.reason ?? "its task is no longer running").", now: now)
         }
         for id in inflight.keys.sorted() {
             guard let item = inflight[id], item.deadline < now else { continue }
-            if let arn = item.environment { actions += retire(arn, reason: "The execution environment did not answer in time.", now: now) }
+            if let arn = item.environment {
+                // Silent past the deadline: forgotten here and stopped, so it cannot linger unmanaged.
+                actions += retire(arn, reason: "The execution environment did not answer in time.", now: now)
+                toStop.append(arn)
+            }
             actions += finish(
                 id,
                 InvocationResult(
@@ -279,7 +297,6 @@ public struct FunctionRouting: Sendable {
                     payload: InvocationErrorBody.encoded("ServiceException", "The invocation did not finish in time; its environment was lost.")),
                 errorType: "ServiceException")
         }
-        var toStop: [String] = []
         for arn in environments.keys.sorted() {
             guard let environment = environments[arn], environment.busy == nil else { continue }
             let expired = now.timeIntervalSince(environment.idleSince) > settings.idleTimeout
@@ -290,13 +307,18 @@ public struct FunctionRouting: Sendable {
             }
         }
         for arn in live.keys.sorted() {
-            guard let info = live[arn], environments[arn] == nil, !info.stopped, info.createdAt < startedAt else { continue }
+            guard let info = live[arn], environments[arn] == nil, !stopping.contains(arn), !toStop.contains(arn), !info.stopped,
+                info.createdAt < startedAt
+            else { continue }
             environments[arn] = Environment(
                 arn: arn, instance: info.instance, poolKey: info.poolKey, functionName: info.functionName, busy: nil, idleSince: now)
             pools[info.poolKey, default: Pool()].idle.append(arn)
         }
         for key in pools.keys where pools[key]!.idle.isEmpty && pools[key]!.waiting.isEmpty { pools[key] = nil }
-        if !toStop.isEmpty { actions.append(.stop(toStop)) }
+        if !toStop.isEmpty {
+            stopping.formUnion(toStop)
+            actions.append(.stop(toStop))
+        }
         return actions
     }
 
