@@ -89,7 +89,7 @@ final class AsyncInvoker: Service, Sendable {
             let outcome = try await router.invoke(
                 InvocationRequest(
                     reference: event.functionName, qualifier: event.qualifier, payload: event.payload, requestId: id,
-                    traceId: LambdaAPI.newTraceId()))
+                    traceId: LambdaAPI.newTraceId(at: committer.now())))
             switch outcome.status {
             case .success:
                 delivery = .succeeded(response: outcome.payload, executedVersion: outcome.executedVersion)

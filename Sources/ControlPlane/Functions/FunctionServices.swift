@@ -38,4 +38,6 @@ struct FunctionServices: FunctionRuntime {
     func removeLogs(of function: String) {
         logs.remove(function)
     }
+
+    func now() -> Date { router.committer.now() }
 }

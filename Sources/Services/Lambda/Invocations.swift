@@ -137,4 +137,6 @@ public protocol FunctionRuntime: Sendable {
     func storeCode(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle
     /// Forgets a deleted function's log.
     func removeLogs(of function: String)
+    /// The control plane's time (the committer's clock).
+    func now() -> Date
 }

@@ -46,7 +46,7 @@ extension LambdaAPI {
                 }
                 clientContext = String(decoding: decoded, as: UTF8.self)
             }
-            let trace = request.header("X-Amzn-Trace-Id") ?? newTraceId()
+            let trace = request.header("X-Amzn-Trace-Id") ?? newTraceId(at: runtime.now())
             switch type {
             case "DryRun":
                 _ = try await runtime.check(name, qualifier: qualifier)
@@ -87,12 +87,12 @@ extension LambdaAPI {
     }
 
     /// An X-Ray trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
-    public static func newTraceId() -> String {
+    public static func newTraceId(at now: Date) -> String {
         func hex(_ value: UInt64, digits: Int) -> String {
             let text = String(value, radix: 16)
             return String(repeating: "0", count: max(0, digits - text.count)) + text
         }
-        let epoch = String(Int(Date().timeIntervalSince1970), radix: 16)
+        let epoch = String(Int(now.timeIntervalSince1970), radix: 16)
         let random = hex(UInt64.random(in: 0...UInt64.max), digits: 16) + hex(UInt64(UInt32.random(in: 0...UInt32.max)), digits: 8)
         return "Root=1-\(epoch)-\(random);Parent=\(hex(UInt64.random(in: 0...UInt64.max), digits: 16));Sampled=0"
     }
