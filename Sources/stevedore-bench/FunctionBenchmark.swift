@@ -37,8 +37,8 @@ struct FunctionBenchmark: AsyncParsableCommand {
         let docker = try await DockerClient.connect()
         let work = NSTemporaryDirectory() + "stevedore-fn-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: work + "/code", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        note("compiling the native runtime client")
+        defer { if ProcessInfo.processInfo.environment["STEVEDORE_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(atPath: work) } }
+        note("compiling the native runtime client (work directory \(work))")
         let binary = try NativeRuntime.build(in: work + "/code")
         var writer = ZipWriter()
         writer.add(path: "bootstrap", contents: Array(FileManager.default.contents(atPath: binary)!), mode: 0o755)
@@ -50,7 +50,7 @@ struct FunctionBenchmark: AsyncParsableCommand {
         let server = try ChildProcess(
             name: "ecsd", executable: ecsd,
             arguments: [
-                "--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--functions-cluster", cluster,
+                "--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", ProcessInfo.processInfo.environment["STEVEDORE_BENCH_LOG_LEVEL"] ?? "warning", "--functions-cluster", cluster,
             ],
             logPath: work + "/ecsd.log")
         defer { server.stop() }
@@ -61,7 +61,8 @@ struct FunctionBenchmark: AsyncParsableCommand {
         let agent = try ChildProcess(
             name: "ecs-agent", executable: "/usr/bin/env",
             arguments: [
-                "ECS_CLUSTER=\(cluster)", "ECS_BACKEND_HOST=\(endpoint)", "ECS_DATADIR=\(work)/agent", "ECS_LOGLEVEL=warn", agentPath,
+                "ECS_CLUSTER=\(cluster)", "ECS_BACKEND_HOST=\(endpoint)", "ECS_DATADIR=\(work)/agent",
+                "ECS_LOGLEVEL=\(ProcessInfo.processInfo.environment["STEVEDORE_BENCH_LOG_LEVEL"] ?? "warn")", agentPath,
                 "--config", "/dev/null",
             ],
             logPath: work + "/agent.log")

@@ -69,6 +69,10 @@ import Testing
         try await withExecutor(docker) { executor in
             await executor.handle(Self.assignment())
             await eventually("RUNNING reported") { recorder.statuses == ["RUNNING"] }
+            // The acknowledgement is an event of its own, saved in the turn that handles it.
+            await eventually("the acknowledged report saved") {
+                (try? AgentStateFile(directory: directory).load())??.tasks[Self.arn]?.reportedRunning == true
+            }
         }
         #expect(docker.calls.filter { $0.hasPrefix("pull") } == ["pull db:1", "pull app:1"])
         let creates = docker.calls.filter { $0.hasPrefix("create ") }

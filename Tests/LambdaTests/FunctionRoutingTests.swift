@@ -400,6 +400,22 @@ struct FunctionRoutingTests {
 
     // MARK: Races between placements, deadlines and restarts
 
+    /// A burst asks for more placements than it needs: by the time a placement runs, an
+    /// environment of the version may have become idle, and takes the invocation instead.
+    @Test mutating func aPlacementAboutToRunUsesAnEnvironmentThatBecameIdle() throws {
+        try start("i1", on: "env-1")
+        #expect(try routing.admit(request("i2"), target: target(), now: t0) == [.place(invocation: "i2", spec: environmentSpec())])
+        _ = routing.deliver([success("i1", on: "env-1")], retired: [], now: t0 + 1)
+        let instead = routing.beforePlacing("i2")
+        #expect(dispatchedEnvironments(try #require(instead)) == ["env-1"])
+        // With nothing idle, the placement goes ahead; for an invocation that is over, nothing happens.
+        #expect(try routing.admit(request("i3"), target: target(), now: t0 + 2) == [.place(invocation: "i3", spec: environmentSpec())])
+        let placing = routing.beforePlacing("i3")
+        #expect(placing == nil)
+        let gone = routing.beforePlacing("never-admitted")
+        #expect(gone == [])
+    }
+
     /// An invocation that waited (placement failed) and then passed its deadline leaves its pool's
     /// waiting list: the next environment to become idle stays idle for the next invocation.
     @Test mutating func anExpiredWaitingInvocationLeavesTheWaitingList() throws {

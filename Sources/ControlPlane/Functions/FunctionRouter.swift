@@ -86,6 +86,8 @@ actor FunctionRouter {
     }
 
     private func place(_ id: String, _ spec: FunctionEnvironmentSpec) async {
+        // Under a burst, environments free up between the admission and this turn: reuse them.
+        if let instead = routing.beforePlacing(id) { return perform(instead) }
         do {
             let record = try await committer.write { root, m throws(AWSError) in
                 try root.launchEnvironment(spec, now: m.now, using: &m.random, changes: &m.changes)

@@ -136,6 +136,15 @@ public struct FunctionRouting: Sendable {
         return [.place(invocation: id, spec: item.spec)]
     }
 
+    /// The router is about to place an environment for the invocation (placements run after the
+    /// turn that asked for them): an environment of its version that became idle meanwhile takes
+    /// it instead. nil: place one; empty: the invocation is over, place nothing.
+    public mutating func beforePlacing(_ id: String) -> [Action]? {
+        guard let item = inflight[id] else { return [] }
+        guard let arn = pools[item.spec.poolKey]?.idle.popLast() else { return nil }
+        return dispatch(id, to: arn)
+    }
+
     /// A new environment was placed for the invocation.
     public mutating func placed(_ id: String, environment arn: String, instance: String, now: Date) -> [Action] {
         guard let item = inflight[id] else {

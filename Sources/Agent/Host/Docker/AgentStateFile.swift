@@ -5,6 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AgentEngine
+import StevedoreCore
 
 /// Reads and writes the state file atomically (write to a temporary file, then rename).
 public struct AgentStateFile: Sendable {
@@ -24,9 +25,9 @@ public struct AgentStateFile: Sendable {
     public func save(_ state: AgentState) throws {
         let directory = parentDirectory(of: path)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
-        let data = try encoder.encode(state)
+        // The streaming encoder writes dates as epoch seconds, as `load` reads them, and is
+        // several times faster than Foundation's on a state with many tasks.
+        let data = Data(try StreamingJSONEncoder.encode(state))
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw WriteError(description: "cannot write \(temporary)")

@@ -27,6 +27,9 @@ public actor DockerTaskExecutor: TaskEngine {
     let docker: any DockerEngine
     let reporter: any TaskReporter
     let configuration: AgentConfiguration
+    /// Events received and not yet handled (see ``receive(_:)``).
+    private var pendingEvents: [TaskEvent] = []
+    private var handlingScheduled = false
     let stateFile: AgentStateFile
     let logger: Logger
     let bindIP: String
@@ -123,10 +126,23 @@ public actor DockerTaskExecutor: TaskEngine {
 
     // MARK: Events in, actions out
 
-    /// Feeds an event to the machine, saves the state if it changed (before anything it decided
-    /// is done, so a container's name is on disk before the container exists), runs the actions.
+    /// Feeds an event to the machine. Events that arrive together (a burst of starts, Docker's
+    /// events for them) are handled in one turn and the state is saved once for all of them,
+    /// before anything they decided is done (so a container's name is on disk before the
+    /// container exists); then the actions run.
     func receive(_ event: TaskEvent) {
-        let actions = machine.handle(event, now: clock())
+        pendingEvents.append(event)
+        guard !handlingScheduled else { return }
+        handlingScheduled = true
+        Task { self.handlePending() }
+    }
+
+    private func handlePending() {
+        handlingScheduled = false
+        let events = pendingEvents
+        pendingEvents = []
+        var actions: [TaskAction] = []
+        for event in events { actions += machine.handle(event, now: clock()) }
         if machine.isDirty {
             persist()
             machine.saved()
