@@ -18,6 +18,10 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
     .product(name: "NIOHTTP1", package: "swift-nio"),
 ]
+// The server's connection guard sits between NIO's HTTP/1 codec and Hummingbird's typed requests.
+let httpTypes: [Target.Dependency] = [
+    .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+]
 
 let package = Package(
     name: "stevedore",
@@ -33,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // MARK: Shared core: no IO, no clock reads.
@@ -42,7 +48,7 @@ let package = Package(
         // AWS's wire protocols: JSON 1.0/1.1 dispatch, REST-JSON routes, error shapes, the read cache.
         .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
         // Zip archives and digests (SHA-256, MD5, CRC-32), for code bundles and SQS checksums.
-        .target(name: "Archives", path: "Sources/Archives"),
+        .target(name: "Archives", dependencies: ["CZlib"], path: "Sources/Archives"),
 
         // MARK: Wire shapes, generated from botocore's models (scripts/codegen/generate_shapes.py).
 
@@ -94,7 +100,7 @@ let package = Package(
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
                 "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", hummingbird, logging, serviceLifecycle,
-            ]),
+            ] + nio + httpTypes),
 
         // MARK: The node agent.
 
@@ -133,7 +139,7 @@ let package = Package(
             name: "stevedore-bench",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
-                "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", argumentParser, logging,
+                "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", argumentParser, logging,
             ]
         ),
 

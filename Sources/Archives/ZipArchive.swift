@@ -26,8 +26,8 @@ public struct ZipDirectory: Sendable, Equatable {
         public var description: String
     }
 
-    /// Reads the central directory; refuses archives that are not zips, are truncated, use zip64
-    /// or name paths outside the archive root.
+    /// Reads the central directory; refuses archives that are not zips, are truncated, use zip64,
+    /// name paths outside the archive root or name them in anything but UTF-8.
     public init(_ bytes: [UInt8]) throws(FormatError) {
         func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
         func u32(_ at: Int) -> UInt32 { UInt32(u16(at)) | UInt32(u16(at + 2)) << 16 }
@@ -63,7 +63,9 @@ public struct ZipDirectory: Sendable, Equatable {
             let commentLength = Int(u16(offset + 32))
             let external = u32(offset + 38)
             guard offset + 46 + nameLength <= end else { throw FormatError(description: "a file name runs past the directory") }
-            let path = String(decoding: bytes[(offset + 46)..<(offset + 46 + nameLength)], as: UTF8.self)
+            guard let path = String(validating: bytes[(offset + 46)..<(offset + 46 + nameLength)], as: UTF8.self), !path.isEmpty else {
+                throw FormatError(description: "an entry's name is empty or not UTF-8")
+            }
             let entry = Entry(
                 path: path, method: u16(offset + 10), crc32: u32(offset + 16), compressedSize: Int(u32(offset + 20)),
                 uncompressedSize: Int(u32(offset + 24)), localHeaderOffset: Int(u32(offset + 42)),
@@ -98,7 +100,7 @@ public struct ZipDirectory: Sendable, Equatable {
     }
 }
 
-/// Writes an uncompressed zip archive in memory.
+/// Writes a zip archive in memory, each file stored or deflated.
 public struct ZipWriter: Sendable {
     private var bytes: [UInt8] = []
     private var directory: [UInt8] = []
@@ -106,38 +108,44 @@ public struct ZipWriter: Sendable {
 
     public init() {}
 
-    /// Adds a file (or, with a trailing `/`, a directory) with its Unix mode bits.
-    public mutating func add(path: String, contents: [UInt8], mode: UInt32) {
+    /// Adds a file (or, with a trailing `/`, a directory) with its Unix mode bits; `deflate`
+    /// compresses it. `declaredSize` overrides the size the headers declare (tests build damaged
+    /// archives with it).
+    public mutating func add(path: String, contents: [UInt8], mode: UInt32, deflate: Bool = false, declaredSize: Int? = nil) {
         let name = Array(path.utf8)
         let crc = CRC32.checksum(contents)
         let offset = bytes.count
         let isDirectory = path.hasSuffix("/")
         let fileType: UInt32 = isDirectory ? 0o040000 : 0o100000
+        let deflated = deflate && !isDirectory ? Deflate.raw(contents) : nil
+        let data = deflated ?? contents
+        let method: UInt16 = deflated == nil ? 0 : 8
+        let size = UInt32(declaredSize ?? contents.count)
         // Local header.
         append32(&bytes, 0x0403_4b50)
         append16(&bytes, 20)  // version needed
         append16(&bytes, 0x0800)  // UTF-8 names
-        append16(&bytes, 0)  // stored
+        append16(&bytes, method)
         append16(&bytes, 0)
         append16(&bytes, 0x21)  // 1980-01-01
         append32(&bytes, crc)
-        append32(&bytes, UInt32(contents.count))
-        append32(&bytes, UInt32(contents.count))
+        append32(&bytes, UInt32(data.count))
+        append32(&bytes, size)
         append16(&bytes, UInt16(name.count))
         append16(&bytes, 0)
         bytes += name
-        bytes += contents
+        bytes += data
         // Central directory entry.
         append32(&directory, 0x0201_4b50)
         append16(&directory, 3 << 8 | 20)  // made by Unix
         append16(&directory, 20)
         append16(&directory, 0x0800)
-        append16(&directory, 0)
+        append16(&directory, method)
         append16(&directory, 0)
         append16(&directory, 0x21)
         append32(&directory, crc)
-        append32(&directory, UInt32(contents.count))
-        append32(&directory, UInt32(contents.count))
+        append32(&directory, UInt32(data.count))
+        append32(&directory, size)
         append16(&directory, UInt16(name.count))
         append16(&directory, 0)
         append16(&directory, 0)

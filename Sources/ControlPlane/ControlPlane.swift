@@ -9,6 +9,7 @@ import Hummingbird
 import Lambda
 import LambdaShapes
 import Logging
+import NIOCore
 import ServiceLifecycle
 import SQS
 import StevedoreCore
@@ -60,7 +61,9 @@ public struct ControlPlane: Sendable {
             committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2)))
 
         var dispatcher = AWSJSONDispatcher(
-            readCache: ReadCache(capacity: configuration.readCacheEntries, version: committer.version))
+            readCache: ReadCache(
+                capacity: configuration.readCacheBytes == 0 ? 0 : configuration.readCacheEntries, capacityBytes: configuration.readCacheBytes,
+                version: committer.version))
         dispatcher.add(ECSAPI.operations(committer: committer, pollEndpoint: configuration.endpoint))
         dispatcher.add(CapacityAPI.operations(committer: committer))
         dispatcher.add(SQSAPI.operations(committer: committer))
@@ -80,10 +83,15 @@ public struct ControlPlane: Sendable {
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
-            dispatcher: dispatcher, routes: routes, agents: agents, functionLogs: functionLogs,
+            dispatcher: dispatcher, routes: routes, fallbacks: [LambdaAPI.fallback], agents: agents, functionLogs: functionLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentToken: configuration.agentToken)
+        let limits = configuration.connectionLimits
+        let connections = ConnectionCount()
         let application = Application(
             router: server.buildRouter(),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionGuard(limits: limits, count: connections)], idleTimeout: TimeAmount(limits.idleTimeout))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "ecsd"

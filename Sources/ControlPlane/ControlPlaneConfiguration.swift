@@ -22,6 +22,10 @@ public struct ControlPlaneConfiguration: Sendable {
     public var maxRequestBytes: Int
     /// Encoded answers to repeated identical reads kept until the next write; 0 turns the cache off.
     public var readCacheEntries: Int
+    /// The most the read cache holds, requests and answers counted in bytes.
+    public var readCacheBytes = 32 << 20
+    /// Connections open at once, and how long a request may take to arrive or a connection stay idle.
+    public var connectionLimits = ConnectionLimits()
     /// An agent silent this long is disconnected: no placements, its service tasks replaced.
     public var agentTimeout: TimeInterval
     /// How often the service scheduler and liveness checks run.

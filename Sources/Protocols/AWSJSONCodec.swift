@@ -11,6 +11,10 @@ import StevedoreCore
 /// that name the offending field, so a client learns exactly what to fix.
 public enum AWSJSONCodec {
     public static func decode<Input: Decodable>(_ type: Input.Type, from body: [UInt8]) throws(AWSError) -> Input {
+        // JSON text is UTF-8 (RFC 8259 §8.1); Foundation's decoder would otherwise let broken bytes through.
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw AWSError(type: "SerializationException", message: "The request body is not valid UTF-8.")
+        }
         let bytes = body.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ? Array("{}".utf8) : body
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
@@ -30,6 +34,13 @@ public enum AWSJSONCodec {
 
     /// `{"__type": "...", "message": "..."}` plus any extra members.
     public static func errorBody(_ error: AWSError) -> [UInt8] {
+        guard error.extraLists.isEmpty else {
+            var fields = error.extraFields.mapValues { JSONValue.string($0) }
+            for (name, list) in error.extraLists { fields[name] = .array(list.map { .string($0) }) }
+            fields["__type"] = .string(error.type)
+            fields["message"] = .string(error.message)
+            return encode(fields)
+        }
         var fields = error.extraFields
         fields["__type"] = error.type
         fields["message"] = error.message

@@ -224,3 +224,19 @@ public final class RequestIdGenerator: Sendable {
         return "\(prefix)-\(String(value, radix: 16))"
     }
 }
+
+/// How a REST service answers requests to its paths that none of its routes takes (an operation
+/// it does not serve, a wrong method, a path it does not know), in its own error shape.
+public struct RESTFallback: Sendable {
+    /// Whether a path is in the service's space.
+    public var claims: @Sendable (_ path: String) -> Bool
+    public var answer: @Sendable (_ method: String, _ path: String, _ requestId: String) -> APIResponse
+
+    public init(
+        claims: @escaping @Sendable (_ path: String) -> Bool,
+        answer: @escaping @Sendable (_ method: String, _ path: String, _ requestId: String) -> APIResponse
+    ) {
+        self.claims = claims
+        self.answer = answer
+    }
+}

@@ -16,15 +16,27 @@ public final class ReadCache: Sendable {
         var response: APIResponse
     }
 
-    private let entries = Mutex<[Key: Entry]>([:])
+    private struct Entries {
+        var byKey: [Key: Entry] = [:]
+        var bytes = 0
+    }
+
+    private let entries = Mutex(Entries())
     private let capacity: Int
+    private let capacityBytes: Int
     /// Advanced by every write of the state the cached reads read.
     let version: StateVersion
 
-    public init(capacity: Int = 4096, version: StateVersion) {
+    /// At most `capacity` answers and `capacityBytes` bytes of requests and answers (clients choose
+    /// both sizes, so both are bounded); an answer larger than a sixteenth of that is not kept.
+    public init(capacity: Int = 4096, capacityBytes: Int = 32 << 20, version: StateVersion) {
         self.capacity = capacity
+        self.capacityBytes = capacityBytes
         self.version = version
     }
+
+    /// Bytes held now (requests and answers).
+    public var bytesHeld: Int { entries.withLock { $0.bytes } }
 
     /// Wraps a read handler whose answer depends only on the request and the state.
     func caching(_ operation: String, _ handler: @escaping AWSJSONDispatcher.Handler) -> AWSJSONDispatcher.Handler {
@@ -34,16 +46,29 @@ public final class ReadCache: Sendable {
             // Read the version before computing: if a write lands meanwhile, the entry is tagged
             // with the older version and never served.
             let before = self.version.current
-            if let hit = self.entries.withLock({ $0[key] }), hit.version == before {
+            if let hit = self.entries.withLock({ $0.byKey[key] }), hit.version == before {
                 return hit.response
             }
             let response = await handler(body, context)
-            guard response.status < 500 else { return response }
+            let size = Self.size(key, response)
+            guard response.status < 500, size <= self.capacityBytes / 16 else { return response }
             self.entries.withLock { entries in
-                if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
-                entries[key] = Entry(version: before, response: response)
+                if entries.byKey.count >= self.capacity || entries.bytes + size > self.capacityBytes {
+                    entries = Entries()
+                }
+                if let replaced = entries.byKey.updateValue(Entry(version: before, response: response), forKey: key) {
+                    entries.bytes -= Self.size(key, replaced.response)
+                }
+                entries.bytes += size
             }
             return response
         }
+    }
+}
+
+extension ReadCache {
+    private static func size(_ key: Key, _ response: APIResponse) -> Int {
+        let headers = response.headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
+        return key.operation.utf8.count + key.body.count + response.body.count + headers + 64
     }
 }

@@ -37,6 +37,18 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("read-cache-entries"), help: "Answers to repeated identical reads kept until the next write (0: off).")
     var readCacheEntries = 4096
 
+    @Option(name: .customLong("read-cache-mb"), help: "The most the read cache holds, in MiB of requests and answers.")
+    var readCacheMB = 32
+
+    @Option(name: .customLong("max-connections"), help: "Connections open at once; more are answered 503 and closed.")
+    var maxConnections = 1024
+
+    @Option(name: .customLong("request-timeout"), help: "Seconds a request may take to arrive whole (headers and body) before its connection is closed.")
+    var requestTimeout = 30
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds an idle keep-alive connection stays open.")
+    var idleTimeout = 60
+
     @Option(name: .customLong("agent-timeout"), help: "Seconds of agent silence before its instance is disconnected and its service tasks are replaced.")
     var agentTimeout: Double = 30
 
@@ -76,6 +88,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("function-memory-max"), help: "Largest MemorySize in MB (Lambda before 2020: 3008).")
     var functionMemoryMax = 3008
 
+    @Option(name: .customLong("function-code-unzipped-max-mb"), help: "Largest unzipped function code and layers, in MiB (Lambda: 250).")
+    var functionCodeUnzippedMaxMB = 250
+
     @Option(name: .customLong("scaling-resolution"), help: "Seconds per auto scaling datapoint (ECS: 60).")
     var scalingResolution: Double = 10
 
@@ -111,6 +126,11 @@ struct ECSD: AsyncParsableCommand {
             throw ValidationError("--account-id must be 12 digits, like 000000000000.")
         }
         guard agentTimeout >= 1 else { throw ValidationError("--agent-timeout must be at least 1 second.") }
+        guard functionCodeUnzippedMaxMB >= 1 else { throw ValidationError("--function-code-unzipped-max-mb must be at least 1.") }
+        guard readCacheMB >= 0 else { throw ValidationError("--read-cache-mb must be 0 (off) or more.") }
+        guard maxConnections >= 1, requestTimeout >= 1, idleTimeout >= 1 else {
+            throw ValidationError("--max-connections, --request-timeout and --idle-timeout must be at least 1.")
+        }
         guard launchBackoff > 0, launchBackoffMax >= launchBackoff else {
             throw ValidationError("--launch-backoff must be above 0 and at most --launch-backoff-max.")
         }
@@ -137,6 +157,7 @@ struct ECSD: AsyncParsableCommand {
         settings.unreservedMinimum = unreservedConcurrencyMinimum
         settings.asyncRetryDelay = asyncRetryDelay
         settings.memoryRange = 128...functionMemoryMax
+        settings.maximumUnzippedSize = functionCodeUnzippedMaxMB << 20
         for assignment in runtimeImages {
             do {
                 try settings.setRuntimeImage(assignment)
@@ -183,6 +204,10 @@ struct ECSD: AsyncParsableCommand {
             scheduler: schedulerSettings,
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
+        settings.readCacheBytes = readCacheMB << 20
+        settings.connectionLimits.maximumConnections = maxConnections
+        settings.connectionLimits.requestTimeout = .seconds(requestTimeout)
+        settings.connectionLimits.idleTimeout = .seconds(idleTimeout)
         settings.functions = try functionSettings()
         settings.scaling.resolution = scalingResolution
         settings.scaling.scaleOutDatapoints = scaleOutDatapoints

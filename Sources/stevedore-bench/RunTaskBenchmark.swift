@@ -69,7 +69,7 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         note("registering \(instances) simulated instances")
         let registrationStart = ContinuousClock.now
         while true {
-            let listed = try await countInstances(client)
+            let listed = try await Self.countInstances(client)
             if listed >= instances { break }
             try await Task.sleep(for: .milliseconds(200))
             if ContinuousClock.now - registrationStart > .seconds(180) { throw BenchError("only \(listed) instances registered") }
@@ -222,12 +222,12 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         return try await runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
     }
 
-    func countInstances(_ client: APIClient) async throws -> Int {
+    static func countInstances(_ client: APIClient, cluster: String = "bench") async throws -> Int {
         var count = 0
         var token: String?
         repeat {
             let page: ListContainerInstancesResponse = try await client.ecs(
-                "ListContainerInstances", ListContainerInstancesRequest(cluster: "bench", nextToken: token))
+                "ListContainerInstances", ListContainerInstancesRequest(cluster: cluster, nextToken: token))
             count += page.containerInstanceArns?.count ?? 0
             token = page.nextToken
         } while token != nil

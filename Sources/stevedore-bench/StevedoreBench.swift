@@ -15,6 +15,8 @@ struct StevedoreBench: AsyncParsableCommand {
         commandName: "stevedore-bench",
         abstract: "Benchmarks that print figures and ratios against a baseline measured in the same run.",
         version: StevedoreVersion.current,
-        subcommands: [APIBenchmark.self, PlacementBenchmark.self, RunTaskBenchmark.self, AgentBenchmark.self, FunctionBenchmark.self, ScalingBenchmark.self]
+        subcommands: [APIBenchmark.self, PlacementBenchmark.self, RunTaskBenchmark.self, AgentBenchmark.self, FunctionBenchmark.self, ScalingBenchmark.self,
+            SoakBenchmark.self, MixBenchmark.self, StartupBenchmark.self,
+        ]
     )
 }

@@ -47,6 +47,16 @@ struct AWSJSONProtocolTests {
         #expect((json["message"] as? String)?.contains("not valid JSON") == true)
     }
 
+    @Test func invalidUTF8IsASerializationException() async {
+        // "family": "f\xC3(" — a two-byte sequence cut short, inside a JSON string.
+        let body = Array(#"{"family":"f"#.utf8) + [0xC3, 0x28] + Array(#"","containerDefinitions":[]}"#.utf8)
+        let response = await dispatcher().handle(target: "Svc.Echo", body: body, context: OperationContext(requestId: "r", bodySize: body.count))
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        #expect(response.status == 400)
+        #expect(json["__type"] as? String == "SerializationException")
+        #expect(json["message"] as? String == "The request body is not valid UTF-8.")
+    }
+
     @Test func missingRequiredMemberIsNamed() async {
         let (_, json) = await call("Svc.Echo", #"{"containerDefinitions":[]}"#)
         #expect(json["__type"] as? String == "InvalidParameterException")

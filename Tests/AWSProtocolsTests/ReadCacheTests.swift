@@ -12,7 +12,7 @@ struct ReadCacheTests {
     let calls = OperationCalls()
 
     /// The test service's operations, behind a dispatcher with a read cache of `capacity` (nil: no cache).
-    func dispatcher(capacity: Int? = 16) -> AWSJSONDispatcher {
+    func dispatcher(capacity: Int? = 16, cache: ReadCache? = nil) -> AWSJSONDispatcher {
         let calls = self.calls
         let version = committer.version
         var operations = JSONOperations(targetPrefix: "Test", committer: committer)
@@ -44,7 +44,7 @@ struct ReadCacheTests {
             root[input.key] = input.value
             return EmptyOutput()
         }
-        var dispatcher = AWSJSONDispatcher(readCache: capacity.map { ReadCache(capacity: $0, version: version) })
+        var dispatcher = AWSJSONDispatcher(readCache: cache ?? capacity.map { ReadCache(capacity: $0, version: version) })
         dispatcher.add(operations)
         return dispatcher
     }
@@ -140,6 +140,23 @@ struct ReadCacheTests {
         _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
         _ = await call(dispatcher, "Get", #"{"key":"a"}"#)
         #expect(calls.count("Get") == 2)
+    }
+
+    @Test func theCacheIsBoundedInBytes() async throws {
+        let cache = ReadCache(capacity: 100_000, capacityBytes: 64 * 1024, version: committer.version)
+        let dispatcher = dispatcher(cache: cache)
+        // 400 distinct 2 KiB keys: 800 KiB asked for, never more than 64 KiB held.
+        for index in 0..<400 {
+            let key = String(repeating: "k", count: 2048) + "\(index)"
+            _ = await call(dispatcher, "Get", #"{"key":"\#(key)"}"#)
+            #expect(cache.bytesHeld <= 64 * 1024)
+        }
+        #expect(cache.bytesHeld > 0)
+        // An answer bigger than a sixteenth of the cache is computed every time, never kept.
+        let huge = String(repeating: "h", count: 8 * 1024)
+        _ = await call(dispatcher, "Get", #"{"key":"\#(huge)"}"#)
+        _ = await call(dispatcher, "Get", #"{"key":"\#(huge)"}"#)
+        #expect(calls.count("Get") == 402)
     }
 
     @Test func aFullCacheNeverGrowsPastItsCapacity() async throws {

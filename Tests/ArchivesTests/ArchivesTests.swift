@@ -60,3 +60,69 @@ struct ZipTests {
         #expect(throws: ZipDirectory.FormatError.self) { try ZipDirectory(Array(bytes.suffix(60))) }
     }
 }
+
+/// Zips are measured by what they contain: inflated for real, CRC-checked, sizes compared with
+/// what the headers declare.
+struct ZipContentsTests {
+    @Test func deflatedEntriesReadBackAndMeasure() throws {
+        let text = Array(String(repeating: "stevedore ", count: 1000).utf8)
+        var writer = ZipWriter()
+        writer.add(path: "dir/", contents: [], mode: 0o755)
+        writer.add(path: "dir/big.txt", contents: text, mode: 0o644, deflate: true)
+        writer.add(path: "small", contents: [1, 2, 3], mode: 0o644)
+        let zip = writer.finish()
+        let directory = try ZipDirectory(zip)
+        #expect(directory.entries[1].method == 8)
+        #expect(directory.entries[1].compressedSize < text.count / 10)
+        #expect(try ZipContents.read(directory.entries[1], in: zip) == text)
+        #expect(try ZipContents.unpackedSize(of: directory, in: zip, limit: 1 << 20) == text.count + 3)
+        // Measuring stops at the limit.
+        #expect(try ZipContents.unpackedSize(of: directory, in: zip, limit: 5000) == 5000)
+    }
+
+    @Test func aBombIsMeasuredByWhatItInflatesTo() throws {
+        // 4 MiB of zeros that declares 100 bytes.
+        var writer = ZipWriter()
+        writer.add(path: "bomb", contents: [UInt8](repeating: 0, count: 4 << 20), mode: 0o644, deflate: true, declaredSize: 100)
+        let zip = writer.finish()
+        #expect(zip.count < 10_000)
+        let directory = try ZipDirectory(zip)
+        #expect(directory.uncompressedSize == 100)
+        // Past the limit: the limit; under it: damaged (more bytes than declared).
+        #expect(try ZipContents.unpackedSize(of: directory, in: zip, limit: 1 << 20) == 1 << 20)
+        #expect(throws: ZipContents.Failure.self) { try ZipContents.unpackedSize(of: directory, in: zip, limit: 8 << 20) }
+        #expect(throws: ZipContents.Failure.self) { try ZipContents.read(directory.entries[0], in: zip) }
+    }
+
+    @Test func anEntryThatDeclaresMoreThanItHoldsIsDamaged() throws {
+        var writer = ZipWriter()
+        writer.add(path: "short", contents: Array("abc".utf8), mode: 0o644, deflate: true, declaredSize: 10)
+        let zip = writer.finish()
+        let directory = try ZipDirectory(zip)
+        let error = #expect(throws: ZipContents.Failure.self) { try ZipContents.read(directory.entries[0], in: zip) }
+        #expect(error?.description.contains("declares 10") == true)
+    }
+
+    @Test func aCorruptedEntryFailsItsCRC() throws {
+        var writer = ZipWriter()
+        writer.add(path: "f", contents: Array("hello world".utf8), mode: 0o644)
+        var zip = writer.finish()
+        let directory = try ZipDirectory(zip)
+        let start = try #require(ZipDirectory.dataOffset(of: directory.entries[0], in: zip))
+        zip[start] ^= 0xff
+        let error = #expect(throws: ZipContents.Failure.self) { try ZipContents.read(directory.entries[0], in: zip) }
+        #expect(error?.description.contains("CRC") == true)
+    }
+
+    @Test func namesMustBeUTF8() throws {
+        var writer = ZipWriter()
+        writer.add(path: "caf\u{e9}", contents: [1], mode: 0o644)
+        var zip = writer.finish()
+        // Replace the UTF-8 é (C3 A9) in both headers with a lone Latin-1 byte and a filler.
+        for index in zip.indices.dropLast() where zip[index] == 0xc3 && zip[index + 1] == 0xa9 {
+            zip[index] = 0xe9
+            zip[index + 1] = 0x41
+        }
+        #expect(throws: ZipDirectory.FormatError.self) { try ZipDirectory(zip) }
+    }
+}

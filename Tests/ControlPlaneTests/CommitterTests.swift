@@ -60,6 +60,54 @@ struct CommitterTests {
         #expect(events.entries == ["released", "returned"])
     }
 
+    // MARK: Reads
+
+    @Test func readsDoNotWaitForAWriteInFlightAndSeeTheLastDurableState() async throws {
+        let fixture = CommitterFixture()
+        try await fixture.put("a", 1)
+        fixture.store.hold()
+        let write = Task { try await fixture.put("b", 2) }
+        try await eventually("b submitted") { fixture.store.heldCount == 1 }
+        // The write holds the actor's next commit; a read neither waits for it nor sees it.
+        let seen = try await fixture.committer.read { root, _ in root.items }
+        #expect(seen == ["a": 1])
+        fixture.store.release()
+        try await write.value
+        // Once the write has answered, every read sees it.
+        #expect(try await fixture.committer.read { root, _ in root.items } == ["a": 1, "b": 2])
+    }
+
+    @Test func aReadCompletesWhileAWriteIsRunningOnTheCommitter() async throws {
+        let fixture = CommitterFixture()
+        try await fixture.put("a", 1)
+        let readDone = Mutex(false)
+        let writeRunning = Mutex(false)
+        // The write occupies the committer until the read has finished (or 20 s pass): if reads
+        // entered the committer, the read would wait for it and the write would see false.
+        let write = Task {
+            try await fixture.committer.write { _, _ -> Bool in
+                writeRunning.withLock { $0 = true }
+                let deadline = Date().addingTimeInterval(20)
+                while !readDone.withLock({ $0 }) && Date() < deadline { usleep(1000) }
+                return readDone.withLock { $0 }
+            }
+        }
+        try await eventually("the write is running") { writeRunning.withLock { $0 } }
+        let value = try await fixture.committer.read { root, _ in root.items["a"] }
+        readDone.withLock { $0 = true }
+        #expect(value == 1)
+        #expect(try await write.value)
+    }
+
+    @Test func memoryOnlyChangesAreVisibleAtOnce() async throws {
+        let fixture = CommitterFixture()
+        await fixture.committer.updateMemory { root, _ in
+            root.counter = 7
+            return true
+        }
+        #expect(try await fixture.committer.read { root, _ in root.counter } == 7)
+    }
+
     @Test func whileOneWriteWaitsForTheDiskTheNextOnesRunAndAreSubmitted() async throws {
         let fixture = CommitterFixture()
         let events = EventLog()

@@ -61,13 +61,52 @@ struct TaskLifecycleTests {
         try fixture.addInstance()
         try fixture.register()
         try fixture.register("other")
-        let first = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web", clientToken: "abc"), now: $1, using: &$2, changes: &$3) }
-        let again = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web", clientToken: "abc"), now: $1, using: &$2, changes: &$3) }
-        #expect(first.tasks?.map(\.taskArn) == again.tasks?.map(\.taskArn))
-        #expect(fixture.ecs.tasks.count == 1)
-        #expect(throws: AWSError.self) {
-            try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "other", clientToken: "abc"), now: $1, using: &$2, changes: &$3) }
+        _ = try fixture.ecs.createCluster(CreateClusterRequest(clusterName: "d"), changes: &fixture.changes)
+        func run(_ request: RunTaskRequest) throws -> RunTaskResponse {
+            try fixture.apply { try $0.runTask(request, now: $1, using: &$2, changes: &$3) }
         }
+        let first = try run(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "abc"))
+        let again = try run(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "abc"))
+        #expect(first.tasks?.count == 2)
+        #expect(first.tasks?.map(\.taskArn) == again.tasks?.map(\.taskArn))
+        #expect(fixture.ecs.tasks.count == 2)
+        // Any other parameter with the same token conflicts, naming the tasks it already started.
+        for different in [
+            RunTaskRequest(cluster: "c", count: 2, taskDefinition: "other", clientToken: "abc"),
+            RunTaskRequest(cluster: "c", count: 1, taskDefinition: "web", clientToken: "abc"),
+            RunTaskRequest(cluster: "c", count: 2, startedBy: "me", taskDefinition: "web", clientToken: "abc"),
+        ] {
+            let conflict = #expect(throws: AWSError.self) { try run(different) }
+            #expect(conflict?.type == "ConflictException")
+            #expect(conflict?.extraLists["resourceIds"] == first.tasks?.compactMap(\.taskArn))
+        }
+        // Tokens are per cluster: in another cluster the request is new (and finds no instance there).
+        let elsewhere = #expect(throws: AWSError.self) { try run(RunTaskRequest(cluster: "d", taskDefinition: "web", clientToken: "abc")) }
+        #expect(elsewhere?.message == "No Container Instances were found in your cluster.")
+        // After 24 hours the token is forgotten and the same request runs new tasks.
+        fixture.advance(24 * 3600)
+        fixture.changes = ChangeSet()
+        fixture.apply { ecs, now, _, changes in ecs.pruneStopped(now: now, retention: 3600, changes: &changes) }
+        #expect(fixture.ecs.runTaskTokens.count == 0)
+        #expect(fixture.changes.changes.contains { $0.kind == .clientTokens && $0.body == nil })
+        let later = try run(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "abc"))
+        let laterArns = Set(later.tasks?.compactMap(\.taskArn) ?? [])
+        #expect(laterArns.isDisjoint(with: first.tasks?.compactMap(\.taskArn) ?? []))
+    }
+
+    @Test func clientTokensOutsideAWSsRangeAreRefused() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        for token in ["", String(repeating: "x", count: 65), "has space", "caf\u{e9}"] {
+            let refusal = #expect(throws: AWSError.self) {
+                try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web", clientToken: token), now: $1, using: &$2, changes: &$3) }
+            }
+            #expect(refusal?.type == "InvalidParameterException")
+        }
+        #expect(try fixture.apply {
+            try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web", clientToken: String(repeating: "~", count: 64)), now: $1, using: &$2, changes: &$3)
+        }.tasks?.count == 1)
     }
 
     @Test func lifecycleMovesForwardOnly() throws {

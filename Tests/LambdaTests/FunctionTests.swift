@@ -11,22 +11,54 @@ import StevedoreTestSupport
 import Testing
 
 struct CodeBundleTests {
+    static let unusable = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+    func refusal(_ zip: [UInt8], settings: FunctionSettings = FunctionSettings()) -> AWSError? {
+        #expect(throws: AWSError.self) { try CodeBundle.inspect(zip, settings: settings) }
+    }
+
     @Test func bundlesAreMeasuredAndLimited() throws {
         var writer = ZipWriter()
-        writer.add(path: "f", contents: [UInt8](repeating: 1, count: 2000), mode: 0o644)
+        writer.add(path: "f", contents: [UInt8](repeating: 1, count: 2000), mode: 0o644, deflate: true)
         let zip = writer.finish()
         let bundle = try CodeBundle.inspect(zip, settings: FunctionSettings())
         #expect(bundle.size == zip.count && bundle.unzippedSize == 2000)
         #expect(bundle.sha256 == Data(Digest.sha256(zip)).base64EncodedString())
+        #expect(bundle.paths == ["f"])
+        // The limit is exclusive, as Lambda's: 2000 bytes are refused under a 2000-byte limit.
         var small = FunctionSettings()
-        small.maximumUnzippedSize = 1000
-        #expect(throws: AWSError.self) { try CodeBundle.inspect(zip, settings: small) }
-        do {
-            _ = try CodeBundle.inspect(Array("junk".utf8), settings: FunctionSettings())
-            Issue.record("junk accepted")
-        } catch {
-            #expect(error.type == "InvalidParameterValueException" && error.message.hasPrefix("Could not unzip uploaded file"))
+        small.maximumUnzippedSize = 2000
+        let tooLarge = refusal(zip, settings: small)
+        #expect(tooLarge?.type == "InvalidParameterValueException")
+        #expect(tooLarge?.message == "Unzipped size must be smaller than 2000 bytes")
+        small.maximumZipSize = zip.count - 1
+        let zipped = refusal(zip, settings: small)
+        #expect(zipped?.type == "RequestEntityTooLargeException" && zipped?.httpStatus == 413)
+        #expect(zipped?.message == "Zipped size must be smaller than \(zip.count - 1) bytes")
+    }
+
+    @Test func whatIsNotAUsableZipIsRefusedInLambdasWords() {
+        var onlyDirectories = ZipWriter()
+        onlyDirectories.add(path: "bin/", contents: [], mode: 0o755)
+        var escaping = ZipWriter()
+        escaping.add(path: "../../etc/passwd", contents: [1], mode: 0o644)
+        var lying = ZipWriter()
+        lying.add(path: "f", contents: Array("abc".utf8), mode: 0o644, deflate: true, declaredSize: 2)
+        for zip in [Array("junk".utf8), ZipWriter().finish(), onlyDirectories.finish(), escaping.finish(), lying.finish()] {
+            let error = refusal(zip)
+            #expect(error?.type == "InvalidParameterValueException")
+            #expect(error?.message == Self.unusable)
+            #expect(error?.extraFields["Type"] == "User")
         }
+    }
+
+    @Test func aZipBombIsMeasuredByWhatItInflatesTo() {
+        // 3 MiB of zeros that declares 100 bytes, under a 1 MiB limit.
+        var writer = ZipWriter()
+        writer.add(path: "bomb", contents: [UInt8](repeating: 0, count: 3 << 20), mode: 0o644, deflate: true, declaredSize: 100)
+        var settings = FunctionSettings()
+        settings.maximumUnzippedSize = 1 << 20
+        #expect(refusal(writer.finish(), settings: settings)?.message == "Unzipped size must be smaller than 1048576 bytes")
     }
 }
 
@@ -195,5 +227,31 @@ struct AsyncPolicyTests {
         _ = try state.lambda.putFunctionConcurrency("f", reserved: 0, changes: &changes)
         #expect(!state.prepareAsyncAttempt("r1", now: start, using: &random, changes: &changes))
         #expect(state.sqs.messages["dlq"]?.count == 1)
+    }
+}
+
+/// Requests to Lambda's paths that no route takes.
+struct LambdaFallbackTests {
+    @Test func operationsOfTheModelThatAreNotServedAreNamed() {
+        let error = LambdaAPI.unrouted(method: "POST", path: "/2015-03-31/functions/f/policy")
+        #expect(error.type == "InternalFailure" && error.httpStatus == 501)
+        #expect(error.message == "The AddPermission operation is not implemented by this endpoint.")
+        #expect(LambdaAPI.unrouted(method: "GET", path: "/2015-03-31/event-source-mappings/").message.contains("ListEventSourceMappings"))
+    }
+
+    @Test func anythingElseIsWhatLambdaAnswersWhenItCannotRoute() {
+        for (method, path) in [("PATCH", "/2015-03-31/functions/f"), ("GET", "/2015-03-31/nothing")] {
+            let error = LambdaAPI.unrouted(method: method, path: path)
+            #expect(error.type == "AccessDeniedException" && error.httpStatus == 403)
+            #expect(error.message == "Unable to determine service/operation name to be authorized")
+        }
+    }
+
+    @Test func lambdaClaimsItsDatedPrefixesOnly() {
+        #expect(LambdaAPI.isLambdaPath("/2015-03-31/functions"))
+        #expect(LambdaAPI.isLambdaPath("/2021-10-31/functions/f/url"))
+        #expect(!LambdaAPI.isLambdaPath("/v1/agent/poll"))
+        #expect(!LambdaAPI.isLambdaPath("/"))
+        #expect(!LambdaAPI.isLambdaPath("/2015-3-31/functions"))
     }
 }

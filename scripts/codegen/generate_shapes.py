@@ -221,9 +221,26 @@ def main():
         "#if canImport(FoundationEssentials)\nimport FoundationEssentials\n#else\nimport Foundation\n#endif\nimport StevedoreCore\n"
     )
     body = "\n\n".join(sorted(gen.emitted, key=lambda s: re.match(r"public (?:enum|struct) (\w+)", s).group(1)))
+    if model["metadata"]["protocol"] == "rest-json":
+        body += "\n\n" + rest_operations(model, prefix or service.upper())
     with open(output, "w") as f:
         f.write(header + "\n" + body + "\n")
     print(f"wrote {output}: {len(gen.emitted)} shapes")
+
+
+def rest_operations(model, prefix):
+    """Every operation of a REST service, with its method and path template: the server names an
+    operation it does not serve instead of answering as if the path were unknown."""
+    rows = []
+    for name in sorted(model["operations"]):
+        http = model["operations"][name]["http"]
+        uri = http["requestUri"].split("?")[0]
+        rows.append(f'        RESTOperation(name: "{name}", method: "{http["method"]}", path: "{uri}"),')
+    return (
+        f"/// Every operation in the {model['metadata']['serviceFullName']} model, served here or not.\n"
+        f"public enum {prefix}Model {{\n"
+        "    public static let operations: [RESTOperation] = [\n" + "\n".join(rows) + "\n    ]\n}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import StevedoreCore
 struct APIServer {
     let dispatcher: AWSJSONDispatcher
     let routes: [RESTRoute]
+    /// How REST services answer requests to their paths that no route takes.
+    let fallbacks: [RESTFallback]
     let agents: AgentChannel
     let functionLogs: FunctionLogStore
     let maxRequestBytes: Int
@@ -53,6 +55,8 @@ struct APIServer {
         router.get(RouterPath(WorkChannel.functionLogsPath)) { request, _ -> Response in
             handleFunctionLogs(request)
         }
+        // Added last: it only sees requests that no route above took.
+        router.add(middleware: UnroutedRequests(fallbacks: fallbacks, requestIds: requestIds))
         return router
     }
 

@@ -11,6 +11,7 @@ import LambdaShapes
 import Logging
 import StevedoreCore
 import Storage
+import Synchronization
 
 /// The one place the control plane's state changes, and its only clock.
 ///
@@ -19,10 +20,21 @@ import Storage
 /// the order the writes happened), and answers once they are durable. While a write waits for the
 /// disk, the next ones already run, and the store commits them together. Reads and writes get the
 /// time and the seeded randomness from here; nothing they call reads a clock of its own.
+///
+/// Reads never enter the actor: once a write is durable the committer publishes its state, and
+/// reads run on that published copy, concurrently and without waiting behind writes. A write's
+/// caller is answered only after the publication, so a client always reads its own writes.
+/// Publishing costs one copy-on-write of each collection the next write touches, so it happens
+/// once per group of writes the store made durable together, not once per write.
 public actor Committer<Root: Sendable>: StateCommitting {
     public private(set) var state: Root
-    /// Advanced by every write, read without entering the actor.
+    /// Advanced by every publication of a changed state, read without entering the actor.
     public nonisolated let version = StateVersion()
+    /// The state readers see.
+    private nonisolated let published: Mutex<Root>
+    /// Changes applied to `state`, and how many of them `published` holds.
+    private var changeCount: UInt64 = 0
+    private var publishedChangeCount: UInt64 = 0
     /// Wakes agents' long polls when their assignments become durable.
     public nonisolated let notifier: AssignmentNotifier
     private let store: any StateStore
@@ -53,6 +65,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         self.restore = restore
         self.assignmentSequence = assignmentSequence
         self.logger = logger
+        published = Mutex(state)
         notifier = AssignmentNotifier(durableSequence: assignmentSequence(state))
     }
 
@@ -74,10 +87,12 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// The committer's time.
     public nonisolated func now() -> Date { clock() }
 
-    public func read<Result: Sendable>(
+    /// Runs `body` on the last published state, outside the actor.
+    public nonisolated func read<Result: Sendable>(
         _ body: @Sendable (Root, Date) throws(AWSError) -> Result
-    ) throws(AWSError) -> Result {
-        try body(state, clock())
+    ) async throws(AWSError) -> Result {
+        let snapshot = published.withLock { $0 }
+        return try body(snapshot, clock())
     }
 
     /// Runs a write and answers once its rows are durable; then the agents its changes name
@@ -101,7 +116,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         }
         let changes = mutation.changes
         guard !changes.isEmpty else { return result }
-        version.advance()
+        changeCount += 1
         let sequence = assignmentSequence(state)
         do {
             // Queued synchronously, still inside this actor turn: durability follows write order.
@@ -113,6 +128,8 @@ public actor Committer<Root: Sendable>: StateCommitting {
             await resynchronize()
             throw .server("The change could not be saved (\(error)); nothing was changed. Try again.")
         }
+        // Published before anyone hears of the write: its caller, then the agents it assigned work to.
+        publish()
         notifier.committed(upTo: sequence, instances: changes.assignedInstances)
         return result
     }
@@ -121,24 +138,40 @@ public actor Committer<Root: Sendable>: StateCommitting {
     @discardableResult
     public func updateMemory(_ body: @Sendable (inout Root, Date) -> Bool) -> Bool {
         let changed = body(&state, clock())
-        if changed { version.advance() }
+        if changed { changedInMemory() }
         return changed
     }
 
     /// Like ``updateMemory(_:)`` for changes that report what they touched; non-empty means changed.
     public func updateMemoryReturning<Item: Sendable>(_ body: @Sendable (inout Root, Date) -> [Item]) -> [Item] {
         let touched = body(&state, clock())
-        if !touched.isEmpty { version.advance() }
+        if !touched.isEmpty { changedInMemory() }
         return touched
     }
 
     /// After a failed commit the memory may be ahead of the disk: reload the disk's truth.
     private func resynchronize() async {
-        defer { version.advance() }
+        defer { changedInMemory() }
         do {
             state = try restore(try await store.loadAll(), clock())
         } catch {
             logger.critical("store reload failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Memory-only changes have nothing to wait for: readers see them at once.
+    private func changedInMemory() {
+        changeCount += 1
+        publish()
+    }
+
+    /// Makes `state` what readers see, unless they already do.
+    private func publish() {
+        guard publishedChangeCount != changeCount else { return }
+        publishedChangeCount = changeCount
+        var previous = state
+        published.withLock { swap(&$0, &previous) }
+        version.advance()
+        // `previous` (possibly the last reference to an old state) is released here, outside the lock.
     }
 }

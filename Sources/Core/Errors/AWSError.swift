@@ -10,6 +10,8 @@ public struct AWSError: Error, Sendable, Equatable, CustomStringConvertible {
     public var extraFields: [String: String]
     /// Extra response headers (SQS's query-compatible error code, `Retry-After`).
     public var headers: [String: String]
+    /// Extra list members (ECS ConflictException's `resourceIds`).
+    public var extraLists: [String: [String]] = [:]
 
     public init(type: String, message: String, httpStatus: Int = 400, extraFields: [String: String] = [:], headers: [String: String] = [:]) {
         self.type = type

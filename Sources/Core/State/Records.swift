@@ -62,6 +62,15 @@ public struct ChangeSet: Sendable {
         changes.append(StateChange(kind: Record.recordKind, key: key, body: nil))
     }
 
+    /// A row in a format of the record kind's own (not a ``StoredRecord``'s JSON).
+    public mutating func put(_ kind: RecordKind, key: String, body: [UInt8]) {
+        changes.append(StateChange(kind: kind, key: key, body: body))
+    }
+
+    public mutating func delete(_ kind: RecordKind, key: String) {
+        changes.append(StateChange(kind: kind, key: key, body: nil))
+    }
+
     public mutating func append(contentsOf other: ChangeSet) {
         changes.append(contentsOf: other.changes)
         assignedInstances.formUnion(other.assignedInstances)

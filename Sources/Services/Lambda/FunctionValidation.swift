@@ -26,31 +26,37 @@ public struct CodeBundle: Sendable, Equatable {
         self.paths = paths
     }
 
-    /// Validates and measures a zip: what CreateFunction, UpdateFunctionCode and PublishLayerVersion accept.
+    /// Validates and measures a zip: what CreateFunction, UpdateFunctionCode and PublishLayerVersion
+    /// accept. The unzipped size is what the entries really inflate to (a zip bomb's directory
+    /// declares little); names must be UTF-8 and stay inside the archive; there must be a file.
     public static func inspect(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle {
         guard zip.count <= settings.maximumZipSize else {
             throw AWSError(
-                type: "RequestEntityTooLargeException",
-                message: "Zipped code is \(zip.count) bytes; the limit is \(settings.maximumZipSize) bytes.",
+                type: "RequestEntityTooLargeException", message: "Zipped size must be smaller than \(settings.maximumZipSize) bytes",
                 httpStatus: 413, extraFields: ["Type": "User"])
         }
+        let unusable = AWSError(
+            type: "InvalidParameterValueException", message: "Could not unzip uploaded file. Please check your file, then try to upload again.",
+            extraFields: ["Type": "User"])
+        let tooLarge = AWSError.lambdaInvalidParameter("Unzipped size must be smaller than \(settings.maximumUnzippedSize) bytes")
         let directory: ZipDirectory
+        let unzippedSize: Int
         do {
             directory = try ZipDirectory(zip)
+            guard directory.entries.contains(where: { !$0.isDirectory }) else { throw unusable }
+            // Cheap first: a directory that already declares too much needs no inflating.
+            guard directory.uncompressedSize < settings.maximumUnzippedSize else { throw tooLarge }
+            unzippedSize = try ZipContents.unpackedSize(of: directory, in: zip, limit: settings.maximumUnzippedSize)
+        } catch let error as AWSError {
+            throw error
         } catch {
-            throw AWSError(
-                type: "InvalidParameterValueException",
-                message: "Could not unzip uploaded file. Please check your file, then try to upload again. (\(error.description))",
-                extraFields: ["Type": "User"])
+            throw unusable
         }
-        guard directory.uncompressedSize <= settings.maximumUnzippedSize else {
-            throw AWSError.lambdaInvalidParameter(
-                "Unzipped size must be smaller than \(settings.maximumUnzippedSize) bytes; this bundle unzips to \(directory.uncompressedSize).")
-        }
+        guard unzippedSize < settings.maximumUnzippedSize else { throw tooLarge }
         let digest = Digest.sha256(zip)
         return CodeBundle(
             hash: Digest.hex(digest), sha256: Data(digest).base64EncodedString(), size: zip.count,
-            unzippedSize: directory.uncompressedSize, paths: Set(directory.entries.map(\.path)))
+            unzippedSize: unzippedSize, paths: Set(directory.entries.map(\.path)))
     }
 }
 

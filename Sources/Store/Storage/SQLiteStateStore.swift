@@ -27,6 +27,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["functions", "layers", "async_events", "queues", "queue_messages"].map(table),
         // 4: auto scaling: scalable targets, capacity providers, auto scaling groups.
         ["scalable_targets", "capacity_providers", "auto_scaling_groups"].map(table),
+        // 5: idempotency tokens (RunTask's clientToken), honoured across restarts; stopped tasks
+        // apart from live ones, behind a summary line, so a start need not decode them.
+        ["client_tokens", "stopped_tasks"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

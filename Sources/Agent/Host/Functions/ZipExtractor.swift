@@ -7,7 +7,6 @@ import Foundation
 import AgentProtocol
 import Archives
 import AWSProtocols
-import CZlib
 import ECSShapes
 import StevedoreClient
 import StevedoreCore
@@ -36,11 +35,12 @@ enum ZipExtractor {
                 try makeDirectory(target)
                 continue
             }
-            guard let start = ZipDirectory.dataOffset(of: entry, in: zip) else {
-                throw Failure(description: "entry \(entry.path) is damaged")
+            let data: [UInt8]
+            do {
+                data = try ZipContents.read(entry, in: zip)
+            } catch {
+                throw Failure(description: error.description)
             }
-            let data = try contents(of: entry, in: zip, at: start)
-            guard CRC32.checksum(data) == entry.crc32 else { throw Failure(description: "entry \(entry.path) fails its CRC check") }
             if entry.isSymlink {
                 // Created last, so no file is ever written through a link from the archive.
                 symlinks.append((target, String(decoding: data, as: UTF8.self)))
@@ -74,41 +74,5 @@ enum ZipExtractor {
             offset += written
         }
         fchmod(fd, mode)
-    }
-
-    private static func contents(of entry: ZipDirectory.Entry, in zip: [UInt8], at start: Int) throws -> [UInt8] {
-        let compressed = zip[start..<(start + entry.compressedSize)]
-        switch entry.method {
-        case 0:
-            return Array(compressed)
-        case 8:
-            return try inflate(Array(compressed), expectedSize: entry.uncompressedSize)
-        default:
-            throw Failure(description: "entry \(entry.path) uses unsupported compression \(entry.method)")
-        }
-    }
-
-    /// Raw DEFLATE (no zlib header), as zip entries store it.
-    static func inflate(_ input: [UInt8], expectedSize: Int) throws -> [UInt8] {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, -MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw Failure(description: "zlib could not start")
-        }
-        defer { inflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: max(expectedSize, 1))
-        var input = input
-        let status: Int32 = input.withUnsafeMutableBufferPointer { inBuffer in
-            output.withUnsafeMutableBufferPointer { outBuffer in
-                stream.next_in = inBuffer.baseAddress
-                stream.avail_in = uInt(inBuffer.count)
-                stream.next_out = outBuffer.baseAddress
-                stream.avail_out = uInt(outBuffer.count)
-                return CZlib.inflate(&stream, Z_FINISH)
-            }
-        }
-        guard status == Z_STREAM_END, Int(stream.total_out) == expectedSize else {
-            throw Failure(description: "a compressed entry is damaged (zlib status \(status))")
-        }
-        return expectedSize == 0 ? [] : output
     }
 }

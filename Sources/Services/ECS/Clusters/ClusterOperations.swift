@@ -39,8 +39,19 @@ extension ECSState {
 
     /// The name of the ACTIVE cluster a name or ARN refers to (`default` when none is given).
     public func activeClusterName(_ reference: String?) throws(AWSError) -> String {
-        let name = names.clusterName(fromReference: reference ?? "default")
+        let name = try Self.checkedName(reference ?? "default", kind: "Cluster", names: names.clusterName(fromReference:))
         guard let cluster = clusters[name], cluster.clusterStatus == .active else { throw .clusterNotFound }
+        return name
+    }
+
+    /// The name in a name-or-ARN reference, refused as ECS refuses it when it cannot be a name at
+    /// all (reads included, so an over-long reference costs nothing).
+    static func checkedName(_ reference: String, kind: String, names toName: (String) -> String) throws(AWSError) -> String {
+        let name = toName(reference)
+        guard NameRules.isValidName(name) else {
+            let shown = reference.count > 1024 ? String(reference.prefix(1024)) + "..." : reference
+            throw .invalidParameter("\(kind) must match ^[a-zA-Z0-9\\-_]{1,255}$, but was \(shown)")
+        }
         return name
     }
 
@@ -122,7 +133,7 @@ extension ECSState {
         var found: [Cluster] = []
         var failures: [Failure] = []
         for reference in references {
-            let name = names.clusterName(fromReference: reference)
+            let name = try Self.checkedName(reference, kind: "Cluster", names: names.clusterName(fromReference:))
             if let cluster = clusters[name] {
                 found.append(clusterView(cluster, include: include))
             } else {

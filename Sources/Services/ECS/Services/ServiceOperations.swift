@@ -43,10 +43,10 @@ extension ECSState {
             if let token = request.clientToken, existing.scheduler.clientToken == token {
                 return CreateServiceResponse(service: serviceView(existing))
             }
-            throw .invalidParameter("Creation of service was not idempotent: service '\(request.serviceName)' already exists in cluster \(clusterName).")
+            throw .invalidParameter("Creation of service was not idempotent.")
         }
-        if let token = request.clientToken, token.count > 36 {
-            throw .invalidParameter("clientToken can be at most 36 characters.")
+        if let token = request.clientToken, !IdempotencyTokens.isValid(token, maximumLength: 36) {
+            throw .invalidParameter("clientToken must be 1 to 36 characters in the range 33-126, inclusive.")
         }
         if let controller = request.deploymentController, controller.type != .ecs {
             throw .invalidParameter(
@@ -285,6 +285,7 @@ extension ECSState {
         var found: [ECSService] = []
         var failures: [Failure] = []
         for reference in request.services {
+            _ = try Self.checkedName(reference, kind: "Service", names: { ARN($0)?.lastPathComponent ?? $0 })
             if let record = service(reference, inCluster: clusterName) {
                 found.append(serviceView(record, includeTags: includeTags))
             } else {

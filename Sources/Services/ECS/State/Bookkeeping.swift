@@ -47,10 +47,23 @@ extension ECSState {
 
     /// Stores a task, moving its resource reservation as its status changes.
     package mutating func putTask(_ record: TaskRecord, changes: inout ChangeSet) {
+        let cluster = clusterName(ofTask: record)
+        if record.isStopped {
+            // Stopped tasks are stored apart, behind a summary, so a start need not decode them.
+            changes.put(.stoppedTasks, key: record.arn, body: StoppedTaskArchive.row(record, cluster: cluster))
+            if !(tasks[record.arn]?.isStopped ?? archive.contains(record.arn)) { changes.delete(TaskRecord.self, key: record.arn) }
+        } else {
+            changes.put(record)
+        }
+        restoreTask(record)
+    }
+
+    /// Takes a record into memory with its indexes and the capacity it holds (no row written).
+    package mutating func restoreTask(_ record: TaskRecord) {
         let arn = record.arn
+        archive.remove(arn)
         let old = tasks[arn]
         tasks[arn] = record
-        changes.put(record)
         let cluster = clusterName(ofTask: record)
         tasksByCluster[cluster, default: []].insert(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
@@ -75,8 +88,14 @@ extension ECSState {
 
     /// Removes a stopped task for good (retention expired).
     mutating func removeTask(_ arn: String, changes: inout ChangeSet) {
+        if archive.remove(arn) != nil {
+            changes.delete(.stoppedTasks, key: arn)
+            if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }
+            return
+        }
         guard let record = tasks.removeValue(forKey: arn) else { return }
         changes.delete(TaskRecord.self, key: arn)
+        if record.isStopped { changes.delete(.stoppedTasks, key: arn) }
         tasksByCluster[clusterName(ofTask: record)]?.remove(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance]?.remove(arn) }
         if let service = record.serviceArn { tasksByService[service]?.remove(arn) }
@@ -141,10 +160,13 @@ extension ECSState {
 
     /// Finds a task of a cluster by ARN or id.
     public func task(_ reference: String, inCluster cluster: String) -> TaskRecord? {
-        if reference.hasPrefix("arn:") {
-            guard let record = tasks[reference], clusterName(ofTask: record) == cluster else { return nil }
-            return record
-        }
-        return tasks[names.task(cluster: cluster, id: reference)]
+        let arn = reference.hasPrefix("arn:") ? reference : names.task(cluster: cluster, id: reference)
+        guard let record = task(arn), clusterName(ofTask: record) == cluster else { return nil }
+        return record
+    }
+
+    /// A task by ARN, live or archived.
+    public func task(_ arn: String) -> TaskRecord? {
+        tasks[arn] ?? archive.record(arn)
     }
 }

@@ -23,7 +23,10 @@ public struct ECSState: Sendable {
 
     /// Container instances by ARN, including INACTIVE (deregistered) ones until they are pruned.
     public package(set) var instances: [String: ContainerInstance] = [:]
+    /// Tasks by ARN: live ones, and those stopped since this process started.
     public package(set) var tasks: [String: TaskRecord] = [:]
+    /// Tasks stopped before this process started, decoded only when read.
+    public package(set) var archive = StoppedTaskArchive()
     public package(set) var services: [String: ServiceRecord] = [:]
     public package(set) var counters = ControlPlaneCounters()
     /// Per cluster name: what each instance has left, for placement. Derived, never stored.
@@ -36,7 +39,8 @@ public struct ECSState: Sendable {
     package var tasksByService: [String: Set<String>] = [:]
     /// Service ARNs per cluster name and service name.
     var serviceIndex: [String: [String: String]] = [:]
-    var clientTokens: [String: [String]] = [:]
+    /// RunTask's client tokens: honoured for 24 hours (AWS), across restarts.
+    public package(set) var runTaskTokens = IdempotencyTokens(lifetime: 24 * 3600)
     /// Tasks waiting in PROVISIONING.
     package var provisioningTasks: Set<String> = []
 
@@ -46,7 +50,7 @@ public struct ECSState: Sendable {
 
     /// The record kinds ECS keeps, in the order they are restored.
     public static let recordKinds: [RecordKind] = [
-        .clusters, .families, .taskDefinitions, .tags, .meta, .containerInstances, .services, .tasks,
+        .clusters, .families, .taskDefinitions, .tags, .meta, .containerInstances, .services, .tasks, .stoppedTasks, .clientTokens,
     ]
 
     /// Rebuilds the state from stored rows (as ``RecordCoding`` wrote them).
@@ -76,13 +80,18 @@ public struct ECSState: Sendable {
         for service in try rows.decode(ServiceRecord.self) {
             state.putService(service, changes: &scratch)
         }
-        for record in try rows.decode(TaskRecord.self) {
-            state.counters.assignmentSequence = max(state.counters.assignmentSequence, record.assignmentSequence)
-            state.putTask(record, changes: &scratch)
-            if let token = record.clientToken {
-                state.clientTokens[token, default: []].append(record.arn)
-            }
+        // Stopped tasks stay encoded behind their summaries (see StoppedTaskArchive).
+        for row in rows[.stoppedTasks] ?? [] {
+            guard state.archive.load(row: row) else { throw StoredRowError(kind: .stoppedTasks) }
         }
+        for summary in state.archive.summaries {
+            state.counters.assignmentSequence = max(state.counters.assignmentSequence, summary.assignmentSequence)
+        }
+        for record in try rows.decode(TaskRecord.self) where !state.archive.contains(record.arn) {
+            state.counters.assignmentSequence = max(state.counters.assignmentSequence, record.assignmentSequence)
+            state.restoreTask(record)
+        }
+        state.runTaskTokens.restore(try rows.decode(IdempotencyTokens.Record.self))
         return state
     }
 }
@@ -176,4 +185,10 @@ extension ECSHost {
         containerInstanceRegistered(arn, changes: &changes)
         return RegisterContainerInstanceResponse(containerInstance: ecs.instances[arn].map { ecs.instanceView($0) })
     }
+}
+
+/// A stored row this version cannot read.
+public struct StoredRowError: Error, CustomStringConvertible {
+    public var kind: RecordKind
+    public var description: String { "a row of \(kind) is damaged or from a newer ecsd" }
 }

@@ -38,16 +38,26 @@ extension ECSState {
         guard (1...10).contains(count) else {
             throw .invalidParameter("count must be between 1 and 10; got \(count). Call RunTask again for more tasks.")
         }
+        // Tokens are per cluster (AWS's scope); the same request again answers with its tasks.
+        let tokenScope = "RunTask/" + clusterName
+        var fingerprint = ""
         if let token = request.clientToken {
-            guard token.count <= 64 else { throw .invalidParameter("clientToken can be at most 64 characters.") }
-            if let previous = clientTokens[token] {
-                let earlier = previous.compactMap { tasks[$0] }
-                if let first = earlier.first,
-                    first.task.taskDefinitionArn != (try? taskDefinition(request.taskDefinition))?.taskDefinitionArn
-                {
-                    throw AWSError(type: "ConflictException", message: "clientToken '\(token)' was already used for a different request.")
-                }
-                return RunTaskResponse(tasks: earlier.map { taskView($0) }, failures: [])
+            guard IdempotencyTokens.isValid(token, maximumLength: 64) else {
+                throw .invalidParameter("clientToken must be 1 to 64 characters in the range 33-126, inclusive.")
+            }
+            var unkeyed = request
+            unkeyed.clientToken = nil
+            fingerprint = IdempotencyTokens.fingerprint(unkeyed)
+            switch runTaskTokens.lookup(scope: tokenScope, token: token, fingerprint: fingerprint, now: now) {
+            case .new:
+                break
+            case .replay(let arns):
+                return RunTaskResponse(tasks: arns.compactMap { task($0) }.map { taskView($0) }, failures: [])
+            case .conflict(let arns):
+                var conflict = AWSError(
+                    type: "ConflictException", message: "The clientToken \(token) is already in use with a different RunTask request.")
+                conflict.extraLists["resourceIds"] = arns
+                throw conflict
             }
         }
         let definition = try launchableDefinition(request.taskDefinition)
@@ -112,7 +122,12 @@ extension ECSState {
                 failures += result.failures
             }
         }
-        if let token = request.clientToken { clientTokens[token] = started.compactMap(\.taskArn) }
+        if let token = request.clientToken, !started.isEmpty {
+            runTaskTokens.remember(
+                IdempotencyTokens.Record(
+                    scope: tokenScope, token: token, fingerprint: fingerprint, resourceIds: started.compactMap(\.taskArn), createdAt: now),
+                changes: &changes)
+        }
         return RunTaskResponse(tasks: started, failures: started.count < count ? failures : [])
     }
 
@@ -348,18 +363,37 @@ extension ECSState {
             if let instanceArn { tasksByInstance[instanceArn] ?? [] } else if let serviceArn { tasksByService[serviceArn] ?? [] } else {
                 tasksByCluster[cluster] ?? []
             }
-        let arns = candidates.compactMap { arn -> String? in
-            guard let record = tasks[arn] else { return nil }
-            guard record.desiredStatus.rawValue == desired.rawValue else { return nil }
-            if let instanceArn, record.task.containerInstanceArn != instanceArn { return nil }
-            if let serviceArn, record.serviceArn != serviceArn { return nil }
-            if let family = request.family, ARN(record.task.taskDefinitionArn ?? "")?.resourceId.split(separator: ":").first.map(String.init) != family {
-                return nil
+        func matches(
+            desiredStatus: String, instance: String?, service: String?, definition: String?, startedBy: String?, launchType: String?
+        ) -> Bool {
+            guard desiredStatus == desired.rawValue else { return false }
+            if let instanceArn, instance != instanceArn { return false }
+            if let serviceArn, service != serviceArn { return false }
+            if let family = request.family, ARN(definition ?? "")?.resourceId.split(separator: ":").first.map(String.init) != family {
+                return false
             }
-            if let startedBy = request.startedBy, record.task.startedBy != startedBy { return nil }
-            if let launchType = request.launchType, record.task.launchType != launchType { return nil }
-            return arn
-        }.sorted()
+            if let wanted = request.startedBy, startedBy != wanted { return false }
+            if let wanted = request.launchType, launchType != wanted.rawValue { return false }
+            return true
+        }
+        var arns = candidates.compactMap { arn -> String? in
+            guard let record = tasks[arn] else { return nil }
+            let task = record.task
+            return matches(
+                desiredStatus: record.desiredStatus.rawValue, instance: task.containerInstanceArn, service: record.serviceArn,
+                definition: task.taskDefinitionArn, startedBy: task.startedBy, launchType: task.launchType?.rawValue) ? arn : nil
+        }
+        if desired == .stopped {
+            for summary in archive.summaries where summary.cluster == cluster {
+                if matches(
+                    desiredStatus: summary.desiredStatus, instance: summary.containerInstanceArn, service: summary.serviceArn,
+                    definition: summary.taskDefinitionArn, startedBy: summary.startedBy, launchType: summary.launchType)
+                {
+                    arns.append(summary.arn)
+                }
+            }
+        }
+        arns.sort()
         let (page, token) = try Pagination.page(
             arns, key: { $0 }, maxResults: request.maxResults, nextToken: request.nextToken, comesAfter: >)
         return ListTasksResponse(taskArns: page, nextToken: token)
@@ -369,6 +403,11 @@ extension ECSState {
 
     /// Forgets tasks stopped longer ago than `retention`, and instances deregistered as long ago.
     public mutating func pruneStopped(now: Date, retention: TimeInterval, changes: inout ChangeSet) {
+        runTaskTokens.prune(now: now, changes: &changes)
+        let expired = archive.summaries.filter { summary in
+            summary.stoppedAt.map { now.timeIntervalSince($0) > retention } ?? true
+        }.map(\.arn)
+        for arn in expired { removeTask(arn, changes: &changes) }
         for (arn, record) in tasks where record.isStopped {
             if let stoppedAt = record.task.stoppedAt, now.timeIntervalSince(stoppedAt) > retention {
                 removeTask(arn, changes: &changes)

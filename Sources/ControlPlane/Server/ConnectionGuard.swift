@@ -1,0 +1,137 @@
+import AWSProtocols
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import StevedoreCore
+import Synchronization
+
+/// What one HTTP connection may cost the server: a request must arrive whole (headers and body)
+/// within `requestTimeout` of its first part; past `maximumConnections` open at once, new
+/// connections are answered 503 and closed; bytes that are not HTTP get an AWS-shaped 400 rather
+/// than an empty one. (Idle keep-alive connections are closed by the server's idle timeout.)
+public struct ConnectionLimits: Sendable {
+    public var maximumConnections = 1024
+    public var requestTimeout: Duration = .seconds(30)
+    public var idleTimeout: Duration = .seconds(60)
+
+    public init() {}
+}
+
+/// Open connections, shared by every connection's guard.
+final class ConnectionCount: Sendable {
+    private let open = Atomic<Int>(0)
+
+    /// Counts a new connection; false when that makes more than `maximum`.
+    func admit(maximum: Int) -> Bool {
+        open.wrappingAdd(1, ordering: .relaxed).newValue <= maximum
+    }
+
+    func release() { open.wrappingSubtract(1, ordering: .relaxed) }
+
+    var current: Int { open.load(ordering: .relaxed) }
+}
+
+/// Enforces ``ConnectionLimits`` on one connection, between the HTTP codec and the server.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let limits: ConnectionLimits
+    private let count: ConnectionCount
+    private var counted = false
+    private var admitted = true
+    private var deadline: Scheduled<Void>?
+    /// A response was refused or the connection is being closed: ignore what else arrives.
+    private var closing = false
+
+    init(limits: ConnectionLimits, count: ConnectionCount) {
+        self.limits = limits
+        self.count = count
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { admit() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        admit()
+        context.fireChannelActive()
+    }
+
+    private func admit() {
+        guard !counted else { return }
+        counted = true
+        admitted = count.admit(maximum: limits.maximumConnections)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        if counted {
+            counted = false
+            count.release()
+        }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        switch unwrapInboundIn(data) {
+        case .head:
+            guard admitted else {
+                refuse(
+                    context, status: 503,
+                    AWSError(
+                        type: "ServiceUnavailableException",
+                        message: "The server has \(limits.maximumConnections) connections open; retry shortly.", httpStatus: 503))
+                return
+            }
+            deadline?.cancel()
+            let timeout = TimeAmount(limits.requestTimeout)
+            deadline = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
+                // The request did not arrive whole in time: close rather than wait for the rest.
+                self?.closing = true
+                context.close(promise: nil)
+            }
+        case .end:
+            deadline?.cancel()
+            deadline = nil
+        case .body:
+            break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !closing else {
+            context.fireErrorCaught(error)
+            return
+        }
+        refuse(context, status: 400, AWSError(type: "SerializationException", message: "The request is not valid HTTP/1.1 (\(error))."))
+    }
+
+    /// Answers with an AWS error shape (`__type` for JSON clients, `x-amzn-ErrorType` for REST
+    /// ones) and closes the connection.
+    private func refuse(_ context: ChannelHandlerContext, status: Int, _ error: AWSError) {
+        closing = true
+        deadline?.cancel()
+        let answer = APIResponse.error(error)
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let name = HTTPField.Name(name) { fields[name] = value }
+        }
+        fields[.connection] = "close"
+        fields[.contentLength] = String(answer.body.count)
+        let head = HTTPResponse(status: HTTPResponse.Status(code: status), headerFields: fields)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: answer.body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}

@@ -1,0 +1,126 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Client tokens that make a create operation idempotent (ECS RunTask's `clientToken`, and the
+/// tokens of the services to come), kept durably so a retry after a restart is still recognised.
+///
+/// Each token is scoped (`RunTask/<cluster>`: AWS scopes RunTask's tokens to a cluster), remembers
+/// a fingerprint of the request it came with and the resources it produced, and is honoured for
+/// `lifetime` (RunTask: 24 hours). At most `capacity` tokens are kept, the oldest given up first,
+/// so a client that sends a fresh token with every call (as the SDKs do) cannot grow memory
+/// without bound.
+public struct IdempotencyTokens: Sendable {
+    public struct Record: StoredRecord, Equatable {
+        public static let recordKind = RecordKind.clientTokens
+        public var scope: String
+        public var token: String
+        /// A hash of the request without its token: a different request reusing the token conflicts.
+        public var fingerprint: String
+        /// What the first request produced (task ARNs).
+        public var resourceIds: [String]
+        public var createdAt: Date
+
+        public var recordKey: String { IdempotencyTokens.key(scope: scope, token: token) }
+
+        public init(scope: String, token: String, fingerprint: String, resourceIds: [String], createdAt: Date) {
+            self.scope = scope
+            self.token = token
+            self.fingerprint = fingerprint
+            self.resourceIds = resourceIds
+            self.createdAt = createdAt
+        }
+    }
+
+    /// What a request with a token should do.
+    public enum Lookup: Sendable, Equatable {
+        /// First use (or expired): run the request, then ``remember(_:changes:)`` it.
+        case new
+        /// The same request again: answer with what it produced.
+        case replay([String])
+        /// The token came with a different request.
+        case conflict([String])
+    }
+
+    public var lifetime: TimeInterval
+    public var capacity: Int
+    private var records: [String: Record] = [:]
+    /// Keys oldest first, for giving up the oldest when full and for expiry.
+    private var order: [String] = []
+    private var orderStart = 0
+
+    public init(lifetime: TimeInterval, capacity: Int = 100_000) {
+        self.lifetime = lifetime
+        self.capacity = capacity
+    }
+
+    public var count: Int { records.count }
+
+    static func key(scope: String, token: String) -> String { scope + "/" + token }
+
+    public func lookup(scope: String, token: String, fingerprint: String, now: Date) -> Lookup {
+        guard let record = records[Self.key(scope: scope, token: token)], now.timeIntervalSince(record.createdAt) < lifetime else {
+            return .new
+        }
+        return record.fingerprint == fingerprint ? .replay(record.resourceIds) : .conflict(record.resourceIds)
+    }
+
+    public mutating func remember(_ record: Record, changes: inout ChangeSet) {
+        if records.updateValue(record, forKey: record.recordKey) == nil { order.append(record.recordKey) }
+        changes.put(record)
+        while records.count > capacity, let oldest = popOldest() {
+            changes.delete(Record.self, key: oldest)
+        }
+    }
+
+    /// Forgets tokens past their lifetime.
+    public mutating func prune(now: Date, changes: inout ChangeSet) {
+        while orderStart < order.count {
+            let key = order[orderStart]
+            if let record = records[key], now.timeIntervalSince(record.createdAt) < lifetime { break }
+            _ = popOldest()
+            changes.delete(Record.self, key: key)
+        }
+    }
+
+    private mutating func popOldest() -> String? {
+        guard orderStart < order.count else { return nil }
+        let key = order[orderStart]
+        orderStart += 1
+        records[key] = nil
+        if orderStart > 1024, orderStart * 2 > order.count {
+            order.removeFirst(orderStart)
+            orderStart = 0
+        }
+        return key
+    }
+
+    /// Rebuilds from stored rows, oldest first.
+    public mutating func restore(_ rows: [Record]) {
+        for record in rows.sorted(by: { $0.createdAt < $1.createdAt }) {
+            if records.updateValue(record, forKey: record.recordKey) == nil { order.append(record.recordKey) }
+        }
+    }
+
+    /// A stable fingerprint of a request's canonical encoding (FNV-1a, 64 bits, as hex): equal for
+    /// equal requests across processes and restarts.
+    public static func fingerprint<Request: Encodable>(_ request: Request) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in (try? StreamingJSONEncoder.encode(request)) ?? [] {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    /// Whether a token is one AWS accepts: 1 to `maximumLength` characters from `!` to `~`.
+    public static func isValid(_ token: String, maximumLength: Int) -> Bool {
+        !token.isEmpty && token.utf8.count <= maximumLength && token.utf8.allSatisfy { (33...126).contains($0) }
+    }
+}
+
+extension RecordKind {
+    public static let clientTokens = RecordKind("client_tokens")
+}

@@ -1,0 +1,92 @@
+@testable import ECS
+import ECSShapes
+import Foundation
+import StevedoreCore
+import StevedoreTestSupport
+import Testing
+
+/// Stopped tasks are stored apart behind a summary line: a restart reads the summaries without
+/// decoding the tasks, and every read still finds them.
+struct StoppedTaskArchiveTests {
+    /// Runs three tasks, stops two as their agent would report, and restarts from the rows written.
+    func restarted() throws -> (state: ECSState, arns: [String], fixture: SchedulerFixture) {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        let arns = try fixture.apply {
+            try $0.runTask(RunTaskRequest(cluster: "c", count: 3, startedBy: "batch", taskDefinition: "web"), now: $1, using: &$2, changes: &$3)
+        }.tasks!.map { $0.taskArn! }
+        for arn in arns { try fixture.report(arn, "RUNNING") }
+        for arn in arns.prefix(2) {
+            _ = try fixture.ecs.stopTask(StopTaskRequest(cluster: "c", task: arn, reason: "finished"), now: fixture.now, changes: &fixture.changes)
+            try fixture.report(arn, "STOPPED", exitCode: 0)
+        }
+        let store = InMemoryStateStore()
+        store.submit(fixture.changes.changes) { _ in }
+        let rows = store.loadAll()
+        #expect(rows[.stoppedTasks]?.count == 2)
+        #expect(rows[.tasks]?.count == 1, "a stopped task's row leaves the live table")
+        return (try ECSState.restore(names: ResourceNames(), rows: rows), arns, fixture)
+    }
+
+    @Test func aRestartKeepsStoppedTasksEncodedAndStillDescribesThem() throws {
+        let (state, arns, fixture) = try restarted()
+        #expect(state.archive.count == 2)
+        #expect(state.tasks.keys.sorted() == [arns[2]])
+        let described = try state.describeTasks(DescribeTasksRequest(cluster: "c", tasks: arns))
+        #expect(described.tasks?.map(\.taskArn) == arns)
+        #expect(described.tasks?.prefix(2).map(\.lastStatus) == ["STOPPED", "STOPPED"])
+        #expect(described.tasks?.first?.stoppedReason == "finished")
+        let withTags = try state.describeTasks(DescribeTasksRequest(cluster: "c", tasks: [arns[0]], include: [.tags]))
+        #expect(withTags.tasks?.first == fixture.ecs.tasks[arns[0]]?.task, "the task as it was, field for field")
+        // By id as well as ARN.
+        let id = ARN(arns[0])!.lastPathComponent
+        #expect(try state.describeTasks(DescribeTasksRequest(cluster: "c", tasks: [id])).tasks?.count == 1)
+        #expect(state.counters.assignmentSequence == fixture.ecs.counters.assignmentSequence)
+    }
+
+    @Test func listTasksFiltersArchivedTasksByTheirSummary() throws {
+        let (state, arns, _) = try restarted()
+        func list(_ request: ListTasksRequest) throws -> [String] { try state.listTasks(request).taskArns ?? [] }
+        #expect(try list(ListTasksRequest(cluster: "c", desiredStatus: .stopped)) == arns.prefix(2).sorted())
+        #expect(try list(ListTasksRequest(cluster: "c", family: "web", startedBy: "batch", desiredStatus: .stopped)) == arns.prefix(2).sorted())
+        #expect(try list(ListTasksRequest(cluster: "c", startedBy: "someone-else", desiredStatus: .stopped)).isEmpty)
+        #expect(try list(ListTasksRequest(cluster: "c", family: "other", desiredStatus: .stopped)).isEmpty)
+        #expect(try list(ListTasksRequest(cluster: "c")) == [arns[2]])
+    }
+
+    @Test func retentionPrunesArchivedTasks() throws {
+        var (state, arns, fixture) = try restarted()
+        var changes = ChangeSet()
+        state.pruneStopped(now: fixture.now.addingTimeInterval(60), retention: 3600, changes: &changes)
+        #expect(state.archive.count == 2)
+        state.pruneStopped(now: fixture.now.addingTimeInterval(3601), retention: 3600, changes: &changes)
+        #expect(state.archive.count == 0)
+        #expect(Set(changes.changes.filter { $0.kind == .stoppedTasks && $0.body == nil }.map(\.key)) == Set(arns.prefix(2)))
+        #expect(try state.describeTasks(DescribeTasksRequest(cluster: "c", tasks: [arns[0]])).failures?.first?.reason == "MISSING")
+    }
+
+    @Test func aChangeToAnArchivedTaskMovesItBackAmongTheLive() throws {
+        var (state, arns, fixture) = try restarted()
+        var changes = ChangeSet()
+        // The agent reports the stop again after the restart.
+        _ = try state.submitTaskStateChange(
+            SubmitTaskStateChangeRequest(cluster: "c", task: arns[0], status: "STOPPED"), now: fixture.now, changes: &changes)
+        #expect(!state.archive.contains(arns[0]))
+        #expect(state.tasks[arns[0]]?.isStopped == true)
+        #expect(changes.changes.contains { $0.kind == .stoppedTasks && $0.key == arns[0] && $0.body != nil })
+        #expect(!changes.changes.contains { $0.kind == .tasks && $0.body != nil }, "a stopped task is never written to the live table")
+    }
+
+    @Test func summaryLinesEscapeWhatCouldBreakThem() {
+        let field = "a\tb\nc\\d"
+        #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(field))) == field)
+        #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(nil))) == nil)
+        #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(""))) == "")
+        var archive = StoppedTaskArchive()
+        let notASummary = archive.load(row: Array("not a summary\n{}".utf8))
+        let noNewline = archive.load(row: Array("no newline at all".utf8))
+        #expect(!notASummary)
+        #expect(!noNewline)
+    }
+}
