@@ -27,8 +27,8 @@ struct StartupBenchmark: AsyncParsableCommand {
         }
         let work = NSTemporaryDirectory() + "stevedore-startup-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        note("writing a store with \(tasks) tasks (\(running) running)")
+        defer { if ProcessInfo.processInfo.environment["STEVEDORE_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(atPath: work) } }
+        note("writing a store with \(tasks) tasks (\(running) running) in \(work)")
         let began = ContinuousClock.now
         let sample = try await Self.seed(directory: work + "/full", tasks: tasks, running: running)
         note("seeded in \(format(ContinuousClock.now - began))")

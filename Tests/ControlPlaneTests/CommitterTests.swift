@@ -62,15 +62,15 @@ struct CommitterTests {
 
     // MARK: Reads
 
-    @Test func readsDoNotWaitForAWriteInFlightAndSeeTheLastDurableState() async throws {
+    @Test func readsDoNotWaitForTheDiskAndSeeEveryAnsweredWrite() async throws {
         let fixture = CommitterFixture()
         try await fixture.put("a", 1)
         fixture.store.hold()
         let write = Task { try await fixture.put("b", 2) }
         try await eventually("b submitted") { fixture.store.heldCount == 1 }
-        // The write holds the actor's next commit; a read neither waits for it nor sees it.
+        // The write waits for the disk; a read does not wait with it, and sees the answered write.
         let seen = try await fixture.committer.read { root, _ in root.items }
-        #expect(seen == ["a": 1])
+        #expect(seen["a"] == 1)
         fixture.store.release()
         try await write.value
         // Once the write has answered, every read sees it.
@@ -80,6 +80,9 @@ struct CommitterTests {
     @Test func aReadCompletesWhileAWriteIsRunningOnTheCommitter() async throws {
         let fixture = CommitterFixture()
         try await fixture.put("a", 1)
+        // The first read after a write has the state published (a short visit to the committer);
+        // the ones after it do not enter the committer at all.
+        #expect(try await fixture.committer.read { root, _ in root.items["a"] } == 1)
         let readDone = Mutex(false)
         let writeRunning = Mutex(false)
         // The write occupies the committer until the read has finished (or 20 s pass): if reads

@@ -28,7 +28,7 @@ struct AgentChannel: Sendable {
         while true {
             let durable = committer.notifier.durableSequence
             do {
-                var response = try await committer.read { root, _ throws(AWSError) in
+                var response = try await committer.readLatest { root, _ throws(AWSError) in
                     try root.ecs.assignments(for: request, durableSequence: durable)
                 }
                 let logRequests = logs.takeRequests(for: arn)

@@ -21,20 +21,22 @@ import Synchronization
 /// disk, the next ones already run, and the store commits them together. Reads and writes get the
 /// time and the seeded randomness from here; nothing they call reads a clock of its own.
 ///
-/// Reads never enter the actor: once a write is durable the committer publishes its state, and
-/// reads run on that published copy, concurrently and without waiting behind writes. A write's
-/// caller is answered only after the publication, so a client always reads its own writes.
-/// Publishing costs one copy-on-write of each collection the next write touches, so it happens
-/// once per group of writes the store made durable together, not once per write.
+/// Reads do not run in the actor: they run on a published copy of the state, concurrently and
+/// without waiting behind writes. Publishing costs one copy-on-write of each collection the next
+/// write touches, so it is lazy: a write that became durable only marks the published copy stale,
+/// and the first read that finds it stale has it published (one short visit to the actor), so
+/// a client always reads its own writes, and writes nobody reads cost no copy. (As before
+/// reads left the actor, a read may also see a write whose commit is still in flight.)
 public actor Committer<Root: Sendable>: StateCommitting {
     public private(set) var state: Root
     /// Advanced by every publication of a changed state, read without entering the actor.
     public nonisolated let version = StateVersion()
-    /// The state readers see.
-    private nonisolated let published: Mutex<Root>
-    /// Changes applied to `state`, and how many of them `published` holds.
+    /// The state readers see, and how many changes it holds.
+    private nonisolated let published: Mutex<(state: Root, changes: UInt64)>
+    /// Changes readers must see: those of answered writes and memory-only changes.
+    private nonisolated let visibleChanges = Atomic<UInt64>(0)
+    /// Changes applied to `state`.
     private var changeCount: UInt64 = 0
-    private var publishedChangeCount: UInt64 = 0
     /// Wakes agents' long polls when their assignments become durable.
     public nonisolated let notifier: AssignmentNotifier
     private let store: any StateStore
@@ -65,7 +67,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         self.restore = restore
         self.assignmentSequence = assignmentSequence
         self.logger = logger
-        published = Mutex(state)
+        published = Mutex((state, 0))
         notifier = AssignmentNotifier(durableSequence: assignmentSequence(state))
     }
 
@@ -87,12 +89,26 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// The committer's time.
     public nonisolated func now() -> Date { clock() }
 
-    /// Runs `body` on the last published state, outside the actor.
+    /// Runs `body` on a published state that holds every answered write, outside the actor.
     public nonisolated func read<Result: Sendable>(
         _ body: @Sendable (Root, Date) throws(AWSError) -> Result
     ) async throws(AWSError) -> Result {
-        let snapshot = published.withLock { $0 }
+        let needed = visibleChanges.load(ordering: .acquiring)
+        var (snapshot, changes) = published.withLock { $0 }
+        if changes < needed {
+            await publish()
+            snapshot = published.withLock { $0.state }
+        }
         return try body(snapshot, clock())
+    }
+
+    /// Runs `body` in the actor on the newest state, which may hold writes not yet durable.
+    /// For small reads that must not cause a publication (agents' polls, which filter by the
+    /// durable assignment sequence themselves).
+    public func readLatest<Result: Sendable>(
+        _ body: @Sendable (Root, Date) throws(AWSError) -> Result
+    ) throws(AWSError) -> Result {
+        try body(state, clock())
     }
 
     /// Runs a write and answers once its rows are durable; then the agents its changes name
@@ -128,8 +144,8 @@ public actor Committer<Root: Sendable>: StateCommitting {
             await resynchronize()
             throw .server("The change could not be saved (\(error)); nothing was changed. Try again.")
         }
-        // Published before anyone hears of the write: its caller, then the agents it assigned work to.
-        publish()
+        // Visible before anyone hears of the write: its caller, then the agents it assigned work to.
+        makeVisible()
         notifier.committed(upTo: sequence, instances: changes.assignedInstances)
         return result
     }
@@ -162,16 +178,20 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// Memory-only changes have nothing to wait for: readers see them at once.
     private func changedInMemory() {
         changeCount += 1
-        publish()
+        makeVisible()
+    }
+
+    /// Readers must now see every change so far (published at the next read).
+    private func makeVisible() {
+        visibleChanges.store(changeCount, ordering: .releasing)
+        version.advance()
     }
 
     /// Makes `state` what readers see, unless they already do.
     private func publish() {
-        guard publishedChangeCount != changeCount else { return }
-        publishedChangeCount = changeCount
-        var previous = state
+        guard published.withLock({ $0.changes }) != changeCount else { return }
+        var previous: (state: Root, changes: UInt64) = (state, changeCount)
         published.withLock { swap(&$0, &previous) }
-        version.advance()
         // `previous` (possibly the last reference to an old state) is released here, outside the lock.
     }
 }

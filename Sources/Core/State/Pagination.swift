@@ -33,6 +33,45 @@ public enum Pagination {
         return (page, token)
     }
 
+    /// ``page(_:key:maxResults:nextToken:limit:comesAfter:)`` over keys in ascending order, for
+    /// unsorted keys: selects the page without sorting them all (a ListTasks page of 100 out of
+    /// thousands of tasks costs a pass, not a sort).
+    public static func ascendingPage(
+        _ keys: [String], maxResults: Int?, nextToken: String?, limit: Int = 100
+    ) throws(AWSError) -> (page: [String], nextToken: String?) {
+        let size = maxResults ?? limit
+        guard (1...limit).contains(size) else {
+            throw .invalidParameter("maxResults must be between 1 and \(limit); got \(size).")
+        }
+        var last: String?
+        if let nextToken {
+            guard let decoded = decodeToken(nextToken) else {
+                throw .invalidParameter("The nextToken '\(nextToken.prefix(40))' is not valid: pass the nextToken of a previous response unchanged.")
+            }
+            last = decoded
+        }
+        // The `size + 1` smallest keys after the token, ascending: a page and whether more follow.
+        var smallest: [String] = []
+        smallest.reserveCapacity(size + 1)
+        for key in keys {
+            if let last, key <= last { continue }
+            if smallest.count == size + 1 {
+                guard key < smallest[size] else { continue }
+                smallest.removeLast()
+            }
+            var low = 0
+            var high = smallest.count
+            while low < high {
+                let middle = (low + high) / 2
+                if smallest[middle] < key { low = middle + 1 } else { high = middle }
+            }
+            smallest.insert(key, at: low)
+        }
+        guard smallest.count > size else { return (smallest, nil) }
+        let page = Array(smallest.prefix(size))
+        return (page, encodeToken(page[size - 1]))
+    }
+
     static func encodeToken(_ key: String) -> String {
         Data(("v1:" + key).utf8).base64EncodedString()
     }

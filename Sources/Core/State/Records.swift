@@ -81,9 +81,9 @@ public struct ChangeSet: Sendable {
 public typealias StoredRows = [RecordKind: [[UInt8]]]
 
 extension Dictionary where Key == RecordKind, Value == [[UInt8]] {
-    /// Decodes every row of a kind as `Record`.
+    /// Decodes every row of a kind as `Record` (on every core when there are many).
     public func decode<Record: StoredRecord>(_ type: Record.Type) throws -> [Record] {
-        try (self[Record.recordKind] ?? []).map { try RecordCoding.decode(Record.self, from: $0) }
+        try (self[Record.recordKind] ?? []).concurrentMap { try RecordCoding.decode(Record.self, from: $0) }
     }
 }
 

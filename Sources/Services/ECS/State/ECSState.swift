@@ -81,9 +81,11 @@ public struct ECSState: Sendable {
             state.putService(service, changes: &scratch)
         }
         // Stopped tasks stay encoded behind their summaries (see StoppedTaskArchive).
-        for row in rows[.stoppedTasks] ?? [] {
-            guard state.archive.load(row: row) else { throw StoredRowError(kind: .stoppedTasks) }
+        let archived = try (rows[.stoppedTasks] ?? []).concurrentMap { row in
+            guard let entry = StoppedTaskArchive.entry(row: row) else { throw StoredRowError(kind: .stoppedTasks) }
+            return entry
         }
+        state.archive.load(archived)
         for summary in state.archive.summaries {
             state.counters.assignmentSequence = max(state.counters.assignmentSequence, summary.assignmentSequence)
         }

@@ -9,22 +9,75 @@ import ECSShapes
 import StevedoreCore
 
 /// A task as stored: the API's task plus what the scheduler needs to keep about it.
+///
+/// Its fields live in one copy-on-write box: copying a record (out of a dictionary, into a
+/// published state) costs one reference count instead of one per string and array of the task,
+/// and reads borrow the fields in place. Readers scan thousands of records per ListTasks or
+/// DescribeClusters, and every publication of the state copies the task dictionary.
 public struct TaskRecord: StoredRecord, Equatable {
+    private struct Fields: Equatable, Sendable {
+        var arn: String
+        var task: ECSTask
+        var assignmentSequence: Int
+        var serviceArn: String?
+        var clientToken: String?
+        var requirements: TaskRequirements
+        var function: FunctionEnvironmentSpec?
+        var provisioning: PendingPlacement?
+    }
+
+    /// Mutated only when uniquely referenced (see `fields`), so sharing it across threads is safe.
+    private final class Box: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private var fields: Fields {
+        _read { yield box.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            yield &box.fields
+        }
+    }
+
     /// Its identity (the task's ARN), set once.
-    public let arn: String
-    public var task: ECSTask
+    public var arn: String { box.fields.arn }
+    public var task: ECSTask {
+        _read { yield box.fields.task }
+        _modify { yield &fields.task }
+    }
     /// The assignment sequence of the last change its agent must act on (placement, stop).
-    public var assignmentSequence: Int
+    public var assignmentSequence: Int {
+        get { box.fields.assignmentSequence }
+        set { fields.assignmentSequence = newValue }
+    }
     /// The service that started it, if any.
-    public var serviceArn: String?
+    public var serviceArn: String? {
+        get { box.fields.serviceArn }
+        set { fields.serviceArn = newValue }
+    }
     /// The RunTask idempotency token it was started with.
-    public var clientToken: String?
+    public var clientToken: String? {
+        get { box.fields.clientToken }
+        set { fields.clientToken = newValue }
+    }
     /// What it takes from its instance while it holds resources.
-    public var requirements: TaskRequirements
+    public var requirements: TaskRequirements {
+        _read { yield box.fields.requirements }
+        _modify { yield &fields.requirements }
+    }
     /// Set for a function's execution environment.
-    public var function: FunctionEnvironmentSpec?
+    public var function: FunctionEnvironmentSpec? {
+        _read { yield box.fields.function }
+        _modify { yield &fields.function }
+    }
     /// Set while it waits in PROVISIONING for capacity.
-    public var provisioning: PendingPlacement?
+    public var provisioning: PendingPlacement? {
+        _read { yield box.fields.provisioning }
+        _modify { yield &fields.provisioning }
+    }
 
     public init(
         arn: String,
@@ -34,13 +87,16 @@ public struct TaskRecord: StoredRecord, Equatable {
         clientToken: String? = nil,
         requirements: TaskRequirements
     ) {
-        self.arn = arn
-        self.task = task
-        self.task.taskArn = arn
-        self.assignmentSequence = assignmentSequence
-        self.serviceArn = serviceArn
-        self.clientToken = clientToken
-        self.requirements = requirements
+        var task = task
+        task.taskArn = arn
+        box = Box(
+            Fields(
+                arn: arn, task: task, assignmentSequence: assignmentSequence, serviceArn: serviceArn, clientToken: clientToken,
+                requirements: requirements))
+    }
+
+    public static func == (lhs: TaskRecord, rhs: TaskRecord) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
     }
 
     enum CodingKeys: String, CodingKey {
@@ -50,17 +106,29 @@ public struct TaskRecord: StoredRecord, Equatable {
     /// Rows hold the task (whose ARN is the identity); a row without one is refused, not guessed.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        task = try container.decode(ECSTask.self, forKey: .task)
+        let task = try container.decode(ECSTask.self, forKey: .task)
         guard let arn = task.taskArn, !arn.isEmpty else {
             throw DecodingError.dataCorruptedError(forKey: .task, in: container, debugDescription: "a stored task has no taskArn")
         }
-        self.arn = arn
-        assignmentSequence = try container.decode(Int.self, forKey: .assignmentSequence)
-        serviceArn = try container.decodeIfPresent(String.self, forKey: .serviceArn)
-        clientToken = try container.decodeIfPresent(String.self, forKey: .clientToken)
-        requirements = try container.decode(TaskRequirements.self, forKey: .requirements)
-        function = try container.decodeIfPresent(FunctionEnvironmentSpec.self, forKey: .function)
-        provisioning = try container.decodeIfPresent(PendingPlacement.self, forKey: .provisioning)
+        box = Box(
+            Fields(
+                arn: arn, task: task, assignmentSequence: try container.decode(Int.self, forKey: .assignmentSequence),
+                serviceArn: try container.decodeIfPresent(String.self, forKey: .serviceArn),
+                clientToken: try container.decodeIfPresent(String.self, forKey: .clientToken),
+                requirements: try container.decode(TaskRequirements.self, forKey: .requirements),
+                function: try container.decodeIfPresent(FunctionEnvironmentSpec.self, forKey: .function),
+                provisioning: try container.decodeIfPresent(PendingPlacement.self, forKey: .provisioning)))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(task, forKey: .task)
+        try container.encode(assignmentSequence, forKey: .assignmentSequence)
+        try container.encodeIfPresent(serviceArn, forKey: .serviceArn)
+        try container.encodeIfPresent(clientToken, forKey: .clientToken)
+        try container.encode(requirements, forKey: .requirements)
+        try container.encodeIfPresent(function, forKey: .function)
+        try container.encodeIfPresent(provisioning, forKey: .provisioning)
     }
 
     public static var recordKind: RecordKind { .tasks }

@@ -28,7 +28,7 @@ public struct StoppedTaskArchive: Sendable {
         public var assignmentSequence: Int
     }
 
-    struct Entry: Sendable {
+    public struct Entry: Sendable {
         var summary: Summary
         /// The record's JSON (the row after its summary line).
         var body: ArraySlice<UInt8>
@@ -59,9 +59,21 @@ public struct StoppedTaskArchive: Sendable {
     /// Adds a stored row; false if it is not a row this archive wrote.
     @discardableResult
     public mutating func load(row: [UInt8]) -> Bool {
-        guard let newline = row.firstIndex(of: UInt8(ascii: "\n")), let summary = Self.parse(row[..<newline]) else { return false }
-        entries[summary.arn] = Entry(summary: summary, body: row[(newline + 1)...])
+        guard let entry = Self.entry(row: row) else { return false }
+        load([entry])
         return true
+    }
+
+    /// Adds parsed rows (``entry(row:)`` is pure, so start-up parses rows on every core).
+    public mutating func load(_ parsed: [Entry]) {
+        entries.reserveCapacity(entries.count + parsed.count)
+        for entry in parsed { entries[entry.summary.arn] = entry }
+    }
+
+    /// A stored row parsed; nil if it is not a row this archive wrote.
+    public static func entry(row: [UInt8]) -> Entry? {
+        guard let newline = row.firstIndex(of: UInt8(ascii: "\n")), let summary = parse(row[..<newline]) else { return nil }
+        return Entry(summary: summary, body: row[(newline + 1)...])
     }
 
     // MARK: Rows
@@ -94,31 +106,40 @@ public struct StoppedTaskArchive: Sendable {
     }
 
     static func unescape(_ field: Substring) -> String? {
-        guard field.first == "=" else { return nil }
-        var text = ""
+        unescape(Array(field.utf8)[...])
+    }
+
+    /// A field's bytes back to its text. Start-up parses every summary, so this works on bytes
+    /// and copies a field in one piece unless it holds an escape.
+    static func unescape(_ field: ArraySlice<UInt8>) -> String? {
+        guard field.first == UInt8(ascii: "=") else { return nil }
+        let text = field.dropFirst()
+        guard text.contains(UInt8(ascii: "\\")) else { return String(decoding: text, as: UTF8.self) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
         var escaped = false
-        for character in field.dropFirst().unicodeScalars {
+        for byte in text {
             if escaped {
-                text.unicodeScalars.append(character == "t" ? "\t" : character == "n" ? "\n" : character)
+                bytes.append(byte == UInt8(ascii: "t") ? 0x09 : byte == UInt8(ascii: "n") ? 0x0A : byte)
                 escaped = false
-            } else if character == "\\" {
+            } else if byte == UInt8(ascii: "\\") {
                 escaped = true
             } else {
-                text.unicodeScalars.append(character)
+                bytes.append(byte)
             }
         }
-        return text
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func parse(_ line: ArraySlice<UInt8>) -> Summary? {
-        let fields = String(decoding: line, as: UTF8.self).split(separator: "\t", omittingEmptySubsequences: false)
-        guard fields.count == 11, fields[0] == "=v1", let arn = unescape(fields[1]), let cluster = unescape(fields[2]),
-            let desired = unescape(fields[8]), let sequence = unescape(fields[10]).flatMap(Int.init)
+        let fields = line.split(separator: 0x09, omittingEmptySubsequences: false)
+        guard fields.count == 11, fields[0].elementsEqual("=v1".utf8), let arn = unescape(fields[1]), let cluster = unescape(fields[2]),
+            let desired = unescape(fields[8]), let sequence = unescape(fields[10]).flatMap({ Int($0) })
         else { return nil }
         return Summary(
             arn: arn, cluster: cluster, taskDefinitionArn: unescape(fields[3]), startedBy: unescape(fields[4]),
             serviceArn: unescape(fields[5]), containerInstanceArn: unescape(fields[6]), launchType: unescape(fields[7]),
-            desiredStatus: desired, stoppedAt: unescape(fields[9]).flatMap(Double.init).map { Date(timeIntervalSince1970: $0) },
+            desiredStatus: desired, stoppedAt: unescape(fields[9]).flatMap({ Double($0) }).map { Date(timeIntervalSince1970: $0) },
             assignmentSequence: sequence)
     }
 }

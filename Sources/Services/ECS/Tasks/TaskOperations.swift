@@ -393,9 +393,7 @@ extension ECSState {
                 }
             }
         }
-        arns.sort()
-        let (page, token) = try Pagination.page(
-            arns, key: { $0 }, maxResults: request.maxResults, nextToken: request.nextToken, comesAfter: >)
+        let (page, token) = try Pagination.ascendingPage(arns, maxResults: request.maxResults, nextToken: request.nextToken)
         return ListTasksResponse(taskArns: page, nextToken: token)
     }
 
