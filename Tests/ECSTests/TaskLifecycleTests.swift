@@ -66,10 +66,14 @@ struct TaskLifecycleTests {
             try fixture.apply { try $0.runTask(request, now: $1, using: &$2, changes: &$3) }
         }
         let first = try run(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "abc"))
+        fixture.changes = ChangeSet()
         let again = try run(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "abc"))
         #expect(first.tasks?.count == 2)
         #expect(first.tasks?.map(\.taskArn) == again.tasks?.map(\.taskArn))
         #expect(fixture.ecs.tasks.count == 2)
+        // The replay writes the token's row again, unchanged, so its answer waits (the store
+        // commits in order) until the first request's tasks are durable.
+        #expect(fixture.changes.changes.map(\.kind) == [.clientTokens])
         // Any other parameter with the same token conflicts, naming the tasks it already started.
         for different in [
             RunTaskRequest(cluster: "c", count: 2, taskDefinition: "other", clientToken: "abc"),
@@ -92,6 +96,24 @@ struct TaskLifecycleTests {
         let later = try run(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "abc"))
         let laterArns = Set(later.tasks?.compactMap(\.taskArn) ?? [])
         #expect(laterArns.isDisjoint(with: first.tasks?.compactMap(\.taskArn) ?? []))
+    }
+
+    @Test func aReplayNamesTasksPrunedSinceAsMissing() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        func run() throws -> RunTaskResponse {
+            try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web", clientToken: "t"), now: $1, using: &$2, changes: &$3) }
+        }
+        let arn = try #require(try run().tasks?.first?.taskArn)
+        // The task runs, stops, and is pruned after an hour's retention; the token lasts a day.
+        try fixture.report(arn, "RUNNING")
+        try fixture.report(arn, "STOPPED")
+        fixture.advance(7200)
+        fixture.apply { ecs, now, _, changes in ecs.pruneStopped(now: now, retention: 3600, changes: &changes) }
+        let replay = try run()
+        #expect(replay.tasks == [])
+        #expect(replay.failures == [Failure(arn: arn, reason: "MISSING")])
     }
 
     @Test func clientTokensOutsideAWSsRangeAreRefused() throws {

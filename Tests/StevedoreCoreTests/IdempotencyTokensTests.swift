@@ -45,6 +45,29 @@ struct IdempotencyTokensTests {
         #expect(changes.changes.filter { $0.body == nil }.map(\.key) == ["RunTask/c/t0", "RunTask/c/t1"])
     }
 
+    @Test func aTokenUsedAgainAfterExpiringIsAgedFromItsNewUse() {
+        // Pruning: the reused token's old place does not hold up the tokens behind it.
+        var tokens = IdempotencyTokens(lifetime: 100)
+        var changes = ChangeSet()
+        tokens.remember(record("reused", at: 0), changes: &changes)
+        tokens.remember(record("b", at: 10), changes: &changes)
+        tokens.remember(record("reused", at: 150), changes: &changes)
+        changes = ChangeSet()
+        tokens.prune(now: start + 160, changes: &changes)
+        #expect(changes.changes.map(\.key) == ["RunTask/c/b"])
+        #expect(tokens.lookup(scope: "RunTask/c", token: "reused", fingerprint: "f", now: start + 160) == .replay(["a"]))
+
+        // Eviction when full: the oldest by current use goes, not the token just used again.
+        var full = IdempotencyTokens(lifetime: 100, capacity: 2)
+        full.remember(record("reused", at: 0), changes: &changes)
+        full.remember(record("b", at: 10), changes: &changes)
+        full.remember(record("reused", at: 150), changes: &changes)
+        full.remember(record("c", at: 151), changes: &changes)
+        #expect(full.count == 2)
+        #expect(full.lookup(scope: "RunTask/c", token: "reused", fingerprint: "f", now: start + 152) == .replay(["a"]))
+        #expect(full.lookup(scope: "RunTask/c", token: "b", fingerprint: "f", now: start + 152) == .new)
+    }
+
     @Test func storedRowsComeBack() throws {
         var tokens = IdempotencyTokens(lifetime: 1000)
         var changes = ChangeSet()

@@ -47,8 +47,9 @@ public struct IdempotencyTokens: Sendable {
     public var lifetime: TimeInterval
     public var capacity: Int
     private var records: [String: Record] = [:]
-    /// Keys oldest first, for giving up the oldest when full and for expiry.
-    private var order: [String] = []
+    /// Keys oldest first, for giving up the oldest when full and for expiry; an entry whose time
+    /// is not its record's any more (the token was used again after expiring) is skipped.
+    private var order: [(key: String, createdAt: Date)] = []
     private var orderStart = 0
 
     public init(lifetime: TimeInterval, capacity: Int = 100_000) {
@@ -68,39 +69,57 @@ public struct IdempotencyTokens: Sendable {
     }
 
     public mutating func remember(_ record: Record, changes: inout ChangeSet) {
-        if records.updateValue(record, forKey: record.recordKey) == nil { order.append(record.recordKey) }
+        records[record.recordKey] = record
+        order.append((record.recordKey, record.createdAt))
         changes.put(record)
         while records.count > capacity, let oldest = popOldest() {
             changes.delete(Record.self, key: oldest)
         }
     }
 
+    /// Writes a token's row again, unchanged (see RunTask's replay).
+    public func rewrite(scope: String, token: String, changes: inout ChangeSet) {
+        if let record = records[Self.key(scope: scope, token: token)] { changes.put(record) }
+    }
+
     /// Forgets tokens past their lifetime.
     public mutating func prune(now: Date, changes: inout ChangeSet) {
-        while orderStart < order.count {
-            let key = order[orderStart]
-            if let record = records[key], now.timeIntervalSince(record.createdAt) < lifetime { break }
-            _ = popOldest()
-            changes.delete(Record.self, key: key)
+        while let oldest = oldestCurrent() {
+            guard now.timeIntervalSince(oldest.createdAt) >= lifetime else { break }
+            if let key = popOldest() { changes.delete(Record.self, key: key) }
         }
     }
 
+    /// The oldest record, skipping order entries that are out of date.
+    private mutating func oldestCurrent() -> Record? {
+        while orderStart < order.count {
+            let entry = order[orderStart]
+            if let record = records[entry.key], record.createdAt == entry.createdAt { return record }
+            advance()
+        }
+        return nil
+    }
+
     private mutating func popOldest() -> String? {
-        guard orderStart < order.count else { return nil }
-        let key = order[orderStart]
+        guard let oldest = oldestCurrent() else { return nil }
+        advance()
+        records[oldest.recordKey] = nil
+        return oldest.recordKey
+    }
+
+    private mutating func advance() {
         orderStart += 1
-        records[key] = nil
         if orderStart > 1024, orderStart * 2 > order.count {
             order.removeFirst(orderStart)
             orderStart = 0
         }
-        return key
     }
 
     /// Rebuilds from stored rows, oldest first.
     public mutating func restore(_ rows: [Record]) {
         for record in rows.sorted(by: { $0.createdAt < $1.createdAt }) {
-            if records.updateValue(record, forKey: record.recordKey) == nil { order.append(record.recordKey) }
+            records[record.recordKey] = record
+            order.append((record.recordKey, record.createdAt))
         }
     }
 

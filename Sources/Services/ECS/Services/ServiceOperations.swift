@@ -41,6 +41,9 @@ extension ECSState {
         }
         if let existing = service(request.serviceName, inCluster: clusterName), existing.service.serviceStatus != .inactive {
             if let token = request.clientToken, existing.scheduler.clientToken == token {
+                // Written again unchanged: the store commits in order, so this answer waits until
+                // the first request's rows are durable (a retry may arrive while they are not).
+                changes.put(existing)
                 return CreateServiceResponse(service: serviceView(existing))
             }
             throw .invalidParameter("Creation of service was not idempotent.")

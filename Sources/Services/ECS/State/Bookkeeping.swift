@@ -51,7 +51,8 @@ extension ECSState {
         if record.isStopped {
             // Stopped tasks are stored apart, behind a summary, so a start need not decode them.
             changes.put(.stoppedTasks, key: record.arn, body: StoppedTaskArchive.row(record, cluster: cluster))
-            if !(tasks[record.arn]?.isStopped ?? archive.contains(record.arn)) { changes.delete(TaskRecord.self, key: record.arn) }
+            // Its live row goes (also one a stopped task kept from before the archive existed).
+            if !archive.contains(record.arn) { changes.delete(TaskRecord.self, key: record.arn) }
         } else {
             changes.put(record)
         }
@@ -90,6 +91,8 @@ extension ECSState {
     mutating func removeTask(_ arn: String, changes: inout ChangeSet) {
         if archive.remove(arn) != nil {
             changes.delete(.stoppedTasks, key: arn)
+            // A row of the same task in the live table (written before the archive existed) would bring it back.
+            changes.delete(TaskRecord.self, key: arn)
             if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }
             return
         }

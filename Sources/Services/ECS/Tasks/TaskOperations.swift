@@ -52,7 +52,14 @@ extension ECSState {
             case .new:
                 break
             case .replay(let arns):
-                return RunTaskResponse(tasks: arns.compactMap { task($0) }.map { taskView($0) }, failures: [])
+                // The token's row written again: the store commits in order, so this answer waits
+                // until the first request's tasks are durable (a retry may arrive while they are not).
+                runTaskTokens.rewrite(scope: tokenScope, token: token, changes: &changes)
+                // Tasks stopped longer ago than retention are gone; say so rather than answer nothing.
+                let found = arns.compactMap { task($0) }
+                let missing = arns.filter { arn in !found.contains { $0.arn == arn } }
+                return RunTaskResponse(
+                    tasks: found.map { taskView($0) }, failures: missing.map { Failure(arn: $0, reason: "MISSING") })
             case .conflict(let arns):
                 var conflict = AWSError(
                     type: "ConflictException", message: "The clientToken \(token) is already in use with a different RunTask request.")
@@ -403,7 +410,7 @@ extension ECSState {
     public mutating func pruneStopped(now: Date, retention: TimeInterval, changes: inout ChangeSet) {
         runTaskTokens.prune(now: now, changes: &changes)
         let expired = archive.summaries.filter { summary in
-            summary.stoppedAt.map { now.timeIntervalSince($0) > retention } ?? true
+            summary.stoppedAt.map { now.timeIntervalSince($0) > retention } ?? false
         }.map(\.arn)
         for arn in expired { removeTask(arn, changes: &changes) }
         for (arn, record) in tasks where record.isStopped {
