@@ -1,3 +1,4 @@
+import AgentProtocol
 @testable import ECS
 import ECSShapes
 import Foundation
@@ -53,6 +54,36 @@ struct StoppedTaskArchiveTests {
         #expect(try list(ListTasksRequest(cluster: "c", startedBy: "someone-else", desiredStatus: .stopped)).isEmpty)
         #expect(try list(ListTasksRequest(cluster: "c", family: "other", desiredStatus: .stopped)).isEmpty)
         #expect(try list(ListTasksRequest(cluster: "c")) == [arns[2]])
+    }
+
+    @Test func clusterTaskCountsFollowEveryChangeAndARestart() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        func counts(_ state: ECSState) throws -> [Int] {
+            let cluster = try #require(try state.describeClusters(DescribeClustersRequest(clusters: ["c"])).clusters?.first)
+            // What a scan of every task says, against what DescribeClusters answers.
+            let live = state.tasks.values.filter { state.clusterName(ofTask: $0) == "c" }
+            #expect(cluster.runningTasksCount == live.filter { $0.lastStatus == .running }.count)
+            #expect(cluster.pendingTasksCount == live.filter { [.provisioning, .pending, .activating].contains($0.lastStatus) }.count)
+            return [cluster.runningTasksCount ?? -1, cluster.pendingTasksCount ?? -1]
+        }
+        let arns = try fixture.apply {
+            try $0.runTask(RunTaskRequest(cluster: "c", count: 4, taskDefinition: "web"), now: $1, using: &$2, changes: &$3)
+        }.tasks!.map { $0.taskArn! }
+        #expect(try counts(fixture.ecs) == [0, 4])
+        for arn in arns.prefix(3) { try fixture.report(arn, "RUNNING") }
+        #expect(try counts(fixture.ecs) == [3, 1])
+        try fixture.report(arns[0], "STOPPED", exitCode: 0)
+        try fixture.report(arns[3], "STOPPED", exitCode: 1)
+        #expect(try counts(fixture.ecs) == [2, 0])
+        let store = InMemoryStateStore()
+        store.submit(fixture.changes.changes) { _ in }
+        var restored = try ECSState.restore(names: ResourceNames(), rows: store.loadAll())
+        #expect(try counts(restored) == [2, 0])
+        var changes = ChangeSet()
+        restored.pruneStopped(now: fixture.now.addingTimeInterval(7200), retention: 3600, changes: &changes)
+        #expect(try counts(restored) == [2, 0])
     }
 
     @Test func retentionPrunesArchivedTasks() throws {

@@ -214,14 +214,8 @@ extension ECSState {
     func clusterCounts(_ name: String) -> ClusterCounts {
         var counts = ClusterCounts()
         counts.registeredContainerInstances = capacity[name]?.slots.count ?? 0
-        for arn in tasksByCluster[name] ?? [] {
-            guard let record = tasks[arn] else { continue }
-            switch record.lastStatus {
-            case .running: counts.runningTasks += 1
-            case .provisioning, .pending, .activating: counts.pendingTasks += 1
-            default: break
-            }
-        }
+        counts.runningTasks = taskCounts[name]?.running ?? 0
+        counts.pendingTasks = taskCounts[name]?.pending ?? 0
         for arn in serviceIndex[name]?.values ?? [:].values {
             switch services[arn]?.service.serviceStatus {
             case .active:

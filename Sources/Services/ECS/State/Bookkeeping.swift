@@ -66,6 +66,8 @@ extension ECSState {
         let old = tasks[arn]
         tasks[arn] = record
         let cluster = clusterName(ofTask: record)
+        if let old { taskCounts[clusterName(ofTask: old), default: TaskCounts()].add(old.lastStatus, -1) }
+        taskCounts[cluster, default: TaskCounts()].add(record.lastStatus, 1)
         tasksByCluster[cluster, default: []].insert(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
         if let service = record.serviceArn { tasksByService[service, default: []].insert(arn) }
@@ -99,6 +101,7 @@ extension ECSState {
         guard let record = tasks.removeValue(forKey: arn) else { return }
         changes.delete(TaskRecord.self, key: arn)
         if record.isStopped { changes.delete(.stoppedTasks, key: arn) }
+        taskCounts[clusterName(ofTask: record)]?.add(record.lastStatus, -1)
         tasksByCluster[clusterName(ofTask: record)]?.remove(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance]?.remove(arn) }
         if let service = record.serviceArn { tasksByService[service]?.remove(arn) }

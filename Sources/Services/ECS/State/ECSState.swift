@@ -37,6 +37,9 @@ public struct ECSState: Sendable {
     package var tasksByInstance: [String: Set<String>] = [:]
     package var tasksByCluster: [String: Set<String>] = [:]
     package var tasksByService: [String: Set<String>] = [:]
+    /// Running and pending tasks per cluster name, kept as tasks change (DescribeClusters reads
+    /// them on every call; counting would scan every task of the cluster).
+    package var taskCounts: [String: TaskCounts] = [:]
     /// Service ARNs per cluster name and service name.
     var serviceIndex: [String: [String: String]] = [:]
     /// RunTask's client tokens: honoured for 24 hours (AWS), across restarts.
@@ -193,4 +196,18 @@ extension ECSHost {
 public struct StoredRowError: Error, CustomStringConvertible {
     public var kind: RecordKind
     public var description: String { "a row of \(kind) is damaged or from a newer ecsd" }
+}
+
+/// A cluster's running and pending tasks (pending: PROVISIONING, PENDING, ACTIVATING).
+package struct TaskCounts: Sendable, Equatable {
+    package var running = 0
+    package var pending = 0
+
+    package mutating func add(_ status: TaskStatus, _ delta: Int) {
+        switch status {
+        case .running: running += delta
+        case .provisioning, .pending, .activating: pending += delta
+        default: break
+        }
+    }
 }
