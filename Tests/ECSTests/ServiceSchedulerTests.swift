@@ -177,7 +177,7 @@ struct ServiceSchedulerTests {
         try fixture.createService(desired: 1)
         fixture.pass()
         try fixture.agentsReport(fail: true)
-        let failed = fixture.ecs.tasks.values.first!
+        let failed = Array(fixture.ecs.tasks.values)[0]
         #expect(failed.task.stopCode == .taskFailedToStart)
         #expect(failed.task.stoppedReason == "CannotPullContainerError: not found")
         fixture.advance(1)

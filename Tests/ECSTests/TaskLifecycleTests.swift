@@ -236,6 +236,14 @@ struct TaskLifecycleTests {
         #expect(throws: AWSError.self) { try fixture.ecs.listTasks(ListTasksRequest(cluster: "c", serviceName: "none")) }
         let page = try fixture.ecs.listTasks(ListTasksRequest(cluster: "c", maxResults: 3))
         #expect(page.taskArns?.count == 3 && page.nextToken != nil)
+        let rest = try fixture.ecs.listTasks(ListTasksRequest(cluster: "c", nextToken: page.nextToken, maxResults: 3))
+        let running = fixture.ecs.tasks.values.filter { $0.desiredStatus == .running }.map(\.arn).sorted()
+        #expect((page.taskArns ?? []) + (rest.taskArns ?? []) == running && rest.nextToken == nil)
+        // The order kept as tasks change is the order a fresh load builds.
+        var rebuilt = fixture.ecs
+        rebuilt.orderAllTasks()
+        #expect(rebuilt.taskOrder == fixture.ecs.taskOrder)
+        #expect(fixture.ecs.taskOrder["c"]?[.stopped]?.keys == [batch.taskArn!])
     }
 
     @Test func containerInstanceOperations() throws {
@@ -333,6 +341,7 @@ struct TaskLifecycleTests {
         #expect(restored.tasks == fixture.ecs.tasks)
         #expect(restored.services == fixture.ecs.services)
         #expect(restored.counters == fixture.ecs.counters)
+        #expect(restored.taskOrder == fixture.ecs.taskOrder && restored.taskOrder["c"]?[.running]?.count == 3)
         #expect(restored.serviceTaskCounts(restored.services.values.first!).total.running == 3)
     }
 }

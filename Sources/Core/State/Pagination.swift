@@ -16,15 +16,9 @@ public enum Pagination {
         limit: Int = 100,
         comesAfter: (String, String) -> Bool
     ) throws(AWSError) -> (page: [Item], nextToken: String?) {
-        let size = maxResults ?? limit
-        guard (1...limit).contains(size) else {
-            throw .invalidParameter("maxResults must be between 1 and \(limit); got \(size).")
-        }
+        let (size, last) = try validate(maxResults: maxResults, nextToken: nextToken, limit: limit)
         var start = 0
-        if let nextToken {
-            guard let last = decodeToken(nextToken) else {
-                throw .invalidParameter("The nextToken '\(nextToken.prefix(40))' is not valid: pass the nextToken of a previous response unchanged.")
-            }
+        if let last {
             start = items.firstIndex { comesAfter(key($0), last) } ?? items.count
         }
         let end = min(items.count, start + size)
@@ -39,17 +33,7 @@ public enum Pagination {
     public static func ascendingPage(
         _ keys: [String], maxResults: Int?, nextToken: String?, limit: Int = 100
     ) throws(AWSError) -> (page: [String], nextToken: String?) {
-        let size = maxResults ?? limit
-        guard (1...limit).contains(size) else {
-            throw .invalidParameter("maxResults must be between 1 and \(limit); got \(size).")
-        }
-        var last: String?
-        if let nextToken {
-            guard let decoded = decodeToken(nextToken) else {
-                throw .invalidParameter("The nextToken '\(nextToken.prefix(40))' is not valid: pass the nextToken of a previous response unchanged.")
-            }
-            last = decoded
-        }
+        let (size, last) = try validate(maxResults: maxResults, nextToken: nextToken, limit: limit)
         // The `size + 1` smallest keys after the token, ascending: a page and whether more follow.
         var smallest: [String] = []
         smallest.reserveCapacity(size + 1)
@@ -70,6 +54,34 @@ public enum Pagination {
         guard smallest.count > size else { return (smallest, nil) }
         let page = Array(smallest.prefix(size))
         return (page, encodeToken(page[size - 1]))
+    }
+
+    /// ``ascendingPage(_:maxResults:nextToken:limit:)`` over keys already kept in order
+    /// (``SortedKeys``): starts at the token by a binary search and stops once the page is full, so
+    /// a page costs its own size (plus the keys `isIncluded` skips), not the number of keys.
+    public static func sortedPage(
+        _ keys: SortedKeys, maxResults: Int?, nextToken: String?, limit: Int = 100, where isIncluded: (String) -> Bool
+    ) throws(AWSError) -> (page: [String], nextToken: String?) {
+        let (size, last) = try validate(maxResults: maxResults, nextToken: nextToken, limit: limit)
+        var page: [String] = []
+        for key in keys.keys(after: last) where isIncluded(key) {
+            if page.count == size { return (page, encodeToken(page[size - 1])) }
+            page.append(key)
+        }
+        return (page, nil)
+    }
+
+    /// The page size asked for and the last key of the previous page, or AWS's refusal.
+    private static func validate(maxResults: Int?, nextToken: String?, limit: Int) throws(AWSError) -> (size: Int, last: String?) {
+        let size = maxResults ?? limit
+        guard (1...limit).contains(size) else {
+            throw .invalidParameter("maxResults must be between 1 and \(limit); got \(size).")
+        }
+        guard let nextToken else { return (size, nil) }
+        guard let last = decodeToken(nextToken) else {
+            throw .invalidParameter("The nextToken '\(nextToken.prefix(40))' is not valid: pass the nextToken of a previous response unchanged.")
+        }
+        return (size, last)
     }
 
     static func encodeToken(_ key: String) -> String {

@@ -270,9 +270,8 @@ extension CapacityHost {
         }
         let removed = Set(cluster.capacityProviders ?? []).subtracting(request.capacityProviders)
         for provider in removed {
-            let inUse = ecs.tasksByCluster[name, default: []].contains { arn in
-                guard let task = ecs.tasks[arn], !task.isStopped else { return false }
-                return task.task.capacityProviderName == provider
+            let inUse = ecs.tasks(inCluster: name).contains { task in
+                !task.isStopped && task.task.capacityProviderName == provider
             }
             if inUse {
                 throw AWSError(type: "ResourceInUseException", message: "The capacity provider '\(provider)' has tasks in cluster \(name); stop them before removing it.")

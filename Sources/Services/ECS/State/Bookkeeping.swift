@@ -60,15 +60,25 @@ extension ECSState {
     }
 
     /// Takes a record into memory with its indexes and the capacity it holds (no row written).
-    package mutating func restoreTask(_ record: TaskRecord) {
+    /// - Parameter ordering: whether to place it in `taskOrder` now; a bulk load orders all its
+    ///   tasks at once afterwards (``orderAllTasks()``), as one insertion each would cost a square.
+    package mutating func restoreTask(_ record: TaskRecord, ordering: Bool = true) {
         let arn = record.arn
         archive.remove(arn)
         let old = tasks[arn]
         tasks[arn] = record
         let cluster = clusterName(ofTask: record)
+        if ordering {
+            let oldPlace = old.map { (clusterName(ofTask: $0), $0.desiredStatus) }
+            if let oldPlace, oldPlace != (cluster, record.desiredStatus) {
+                taskOrder[oldPlace.0]?[oldPlace.1]?.remove(arn)
+            }
+            if oldPlace.map({ $0 != (cluster, record.desiredStatus) }) ?? true {
+                taskOrder[cluster, default: [:]][record.desiredStatus, default: SortedKeys()].insert(arn)
+            }
+        }
         if let old { taskCounts[clusterName(ofTask: old), default: TaskCounts()].add(old.lastStatus, -1) }
         taskCounts[cluster, default: TaskCounts()].add(record.lastStatus, 1)
-        tasksByCluster[cluster, default: []].insert(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
         if let service = record.serviceArn { tasksByService[service, default: []].insert(arn) }
         if record.lastStatus == .provisioning { provisioningTasks.insert(arn) } else { provisioningTasks.remove(arn) }
@@ -89,6 +99,20 @@ extension ECSState {
         }
     }
 
+    /// The tasks in memory of a cluster, whatever their status.
+    package func tasks(inCluster cluster: String) -> [TaskRecord] {
+        (taskOrder[cluster] ?? [:]).values.flatMap { $0.keys(after: nil) }.compactMap { tasks[$0] }
+    }
+
+    /// Rebuilds `taskOrder` from `tasks`, sorting each list once.
+    package mutating func orderAllTasks() {
+        var unordered: [String: [DesiredTaskStatus: [String]]] = [:]
+        for (arn, record) in tasks {
+            unordered[clusterName(ofTask: record), default: [:]][record.desiredStatus, default: []].append(arn)
+        }
+        taskOrder = unordered.mapValues { $0.mapValues { SortedKeys(unordered: $0) } }
+    }
+
     /// Removes a stopped task for good (retention expired).
     mutating func removeTask(_ arn: String, changes: inout ChangeSet) {
         if archive.remove(arn) != nil {
@@ -102,7 +126,7 @@ extension ECSState {
         changes.delete(TaskRecord.self, key: arn)
         if record.isStopped { changes.delete(.stoppedTasks, key: arn) }
         taskCounts[clusterName(ofTask: record)]?.add(record.lastStatus, -1)
-        tasksByCluster[clusterName(ofTask: record)]?.remove(arn)
+        taskOrder[clusterName(ofTask: record)]?[record.desiredStatus]?.remove(arn)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance]?.remove(arn) }
         if let service = record.serviceArn { tasksByService[service]?.remove(arn) }
         provisioningTasks.remove(arn)

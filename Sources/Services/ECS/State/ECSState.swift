@@ -24,7 +24,7 @@ public struct ECSState: Sendable {
     /// Container instances by ARN, including INACTIVE (deregistered) ones until they are pruned.
     public package(set) var instances: [String: ContainerInstance] = [:]
     /// Tasks by ARN: live ones, and those stopped since this process started.
-    public package(set) var tasks: [String: TaskRecord] = [:]
+    public package(set) var tasks = ShardedDictionary<TaskRecord>()
     /// Tasks stopped before this process started, decoded only when read.
     public package(set) var archive = StoppedTaskArchive()
     public package(set) var services: [String: ServiceRecord] = [:]
@@ -35,8 +35,10 @@ public struct ECSState: Sendable {
     /// gets a full timeout to reconnect.
     public package(set) var lastContact: [String: Date] = [:]
     package var tasksByInstance: [String: Set<String>] = [:]
-    package var tasksByCluster: [String: Set<String>] = [:]
     package var tasksByService: [String: Set<String>] = [:]
+    /// The ARNs in `tasks` per cluster name and desired status, in ARN order: ListTasks pages
+    /// straight from it (AWS lists task ARNs in ascending order).
+    package var taskOrder: [String: [DesiredTaskStatus: SortedKeys]] = [:]
     /// Running and pending tasks per cluster name, kept as tasks change (DescribeClusters reads
     /// them on every call; counting would scan every task of the cluster).
     package var taskCounts: [String: TaskCounts] = [:]
@@ -94,8 +96,9 @@ public struct ECSState: Sendable {
         }
         for record in try rows.decode(TaskRecord.self) where !state.archive.contains(record.arn) {
             state.counters.assignmentSequence = max(state.counters.assignmentSequence, record.assignmentSequence)
-            state.restoreTask(record)
+            state.restoreTask(record, ordering: false)
         }
+        state.orderAllTasks()
         state.runTaskTokens.restore(try rows.decode(IdempotencyTokens.Record.self))
         return state
     }

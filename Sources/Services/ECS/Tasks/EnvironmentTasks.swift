@@ -57,6 +57,6 @@ extension ECSState {
 
     /// Environment tasks of a cluster the agents still run or are starting.
     public func liveEnvironmentTasks(inCluster clusterName: String) -> [TaskRecord] {
-        (tasksByCluster[clusterName] ?? []).compactMap { tasks[$0] }.filter { $0.function != nil && !$0.isStopped }
+        tasks(inCluster: clusterName).filter { $0.function != nil && !$0.isStopped }
     }
 }

@@ -366,10 +366,6 @@ extension ECSState {
             }
             serviceArn = arn
         }
-        let candidates: Set<String> =
-            if let instanceArn { tasksByInstance[instanceArn] ?? [] } else if let serviceArn { tasksByService[serviceArn] ?? [] } else {
-                tasksByCluster[cluster] ?? []
-            }
         func matches(
             desiredStatus: String, instance: String?, service: String?, definition: String?, startedBy: String?, launchType: String?
         ) -> Bool {
@@ -383,6 +379,20 @@ extension ECSState {
             if let wanted = request.launchType, launchType != wanted.rawValue { return false }
             return true
         }
+        let status = DesiredTaskStatus(rawValue: desired.rawValue) ?? .running
+        if instanceArn == nil, serviceArn == nil, status != .stopped {
+            // The common poll: a page straight from the cluster's ordered ARNs (no archive to merge).
+            return try pageOfTasks(taskOrder[cluster]?[status] ?? SortedKeys(), request) { record in
+                let task = record.task
+                return matches(
+                    desiredStatus: record.desiredStatus.rawValue, instance: task.containerInstanceArn, service: record.serviceArn,
+                    definition: task.taskDefinitionArn, startedBy: task.startedBy, launchType: task.launchType?.rawValue)
+            }
+        }
+        let candidates: [String] =
+            if let instanceArn { Array(tasksByInstance[instanceArn] ?? []) } else if let serviceArn { Array(tasksByService[serviceArn] ?? []) } else {
+                taskOrder[cluster]?[status]?.keys ?? []
+            }
         var arns = candidates.compactMap { arn -> String? in
             guard let record = tasks[arn] else { return nil }
             let task = record.task
@@ -401,6 +411,15 @@ extension ECSState {
             }
         }
         let (page, token) = try Pagination.ascendingPage(arns, maxResults: request.maxResults, nextToken: request.nextToken)
+        return ListTasksResponse(taskArns: page, nextToken: token)
+    }
+
+    private func pageOfTasks(
+        _ ordered: SortedKeys, _ request: ListTasksRequest, where isIncluded: (TaskRecord) -> Bool
+    ) throws(AWSError) -> ListTasksResponse {
+        let (page, token) = try Pagination.sortedPage(ordered, maxResults: request.maxResults, nextToken: request.nextToken) { arn in
+            tasks[arn].map(isIncluded) ?? false
+        }
         return ListTasksResponse(taskArns: page, nextToken: token)
     }
 
