@@ -63,7 +63,7 @@ let package = Package(
         // MARK: Services: each its state, pure operations and wire binding.
 
         .target(
-            name: "ECS", dependencies: ["StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol"], path: "Sources/Services/ECS"),
+            name: "ECS", dependencies: ["StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "Archives"], path: "Sources/Services/ECS"),
         .target(name: "SQS", dependencies: ["StevedoreCore", "AWSProtocols", "SQSShapes", "Archives"], path: "Sources/Services/SQS"),
         .target(
             name: "Lambda",

@@ -106,12 +106,14 @@ extension ZipContents.Failure {
 }
 
 /// Raw DEFLATE (no zlib header), as zip entries store it.
-enum Deflate {
+public enum Deflate {
     /// nil when zlib cannot start (out of memory): the caller stores the bytes instead.
-    static func raw(_ input: [UInt8]) -> [UInt8]? {
+    /// - Parameter fast: zlib's fastest level (rows compressed on a hot path) instead of its default.
+    public static func raw(_ input: [UInt8], fast: Bool = false) -> [UInt8]? {
         var stream = z_stream()
+        let level = fast ? Z_BEST_SPEED : Z_DEFAULT_COMPRESSION
         let started = deflateInit2_(
-            &stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            &stream, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard started == Z_OK else { return nil }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))))
@@ -127,5 +129,34 @@ enum Deflate {
             }
         }
         return status == Z_STREAM_END ? Array(output[0..<produced]) : nil
+    }
+}
+
+extension Deflate {
+    /// Raw DEFLATE bytes inflated; nil if they are damaged, truncated or inflate past `limit`.
+    public static func inflate(_ input: ArraySlice<UInt8>, limit: Int) -> [UInt8]? {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { inflateEnd(&stream) }
+        var input = Array(input)
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var status: Int32 = Z_OK
+        return input.withUnsafeMutableBufferPointer { inBuffer -> [UInt8]? in
+            stream.next_in = inBuffer.baseAddress
+            stream.avail_in = uInt(inBuffer.count)
+            while status != Z_STREAM_END {
+                let count: Int = chunk.withUnsafeMutableBufferPointer { outBuffer in
+                    stream.next_out = outBuffer.baseAddress
+                    stream.avail_out = uInt(outBuffer.count)
+                    status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                    return outBuffer.count - Int(stream.avail_out)
+                }
+                guard status == Z_OK || status == Z_STREAM_END, output.count + count <= limit else { return nil }
+                output += chunk[0..<count]
+                if count == 0, stream.avail_in == 0, status != Z_STREAM_END { return nil }
+            }
+            return output
+        }
     }
 }

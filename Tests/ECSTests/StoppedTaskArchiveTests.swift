@@ -111,6 +111,27 @@ struct StoppedTaskArchiveTests {
         #expect(!changes.changes.contains { $0.kind == .tasks && $0.body != nil }, "a stopped task is never written to the live table")
     }
 
+    @Test func rowsAreCompressedAndRowsWrittenBeforeStillLoad() throws {
+        let (state, arns, fixture) = try restarted()
+        let record = try #require(fixture.ecs.tasks[arns[0]])
+        let row = StoppedTaskArchive.row(record, cluster: "c")
+        let json = RecordCoding.encode(record)
+        #expect(row.starts(with: Array("=v2\t".utf8)))
+        #expect(row.count < json.count, "the body is compressed")
+        // A row as written before compression: the same summary, marked v1, with plain JSON.
+        let newline = try #require(row.firstIndex(of: UInt8(ascii: "\n")))
+        let v1 = Array("=v1".utf8) + row[3...newline] + json
+        var archive = StoppedTaskArchive()
+        let loaded = archive.load(row: v1)
+        #expect(loaded)
+        #expect(archive.record(arns[0]) == record && state.archive.record(arns[0]) == record)
+        // A damaged body is not a task.
+        var damaged = StoppedTaskArchive()
+        let loadedDamaged = damaged.load(row: Array(row[...newline]) + [0xff, 0x00, 0x13])
+        #expect(loadedDamaged)
+        #expect(damaged.record(arns[0]) == nil && damaged.contains(arns[0]))
+    }
+
     @Test func summaryLinesEscapeWhatCouldBreakThem() {
         let field = "a\tb\nc\\d"
         #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(field))) == field)

@@ -80,7 +80,16 @@ public actor Committer<Root: Sendable>: StateCommitting {
         assignmentSequence: @escaping @Sendable (Root) -> Int = { _ in 0 },
         logger: Logger
     ) async throws -> Committer {
-        let state = try restore(try await store.loadAll(), clock())
+        let began = ContinuousClock.now
+        let rows = try await store.loadAll()
+        let read = ContinuousClock.now
+        let state = try restore(rows, clock())
+        logger.info(
+            "state loaded",
+            metadata: [
+                "store.rows": "\(rows.values.reduce(0) { $0 + $1.count })",
+                "store.read.ms": "\((read - began).milliseconds)", "state.restore.ms": "\((ContinuousClock.now - read).milliseconds)",
+            ])
         return Committer(
             state: state, store: store, clock: clock, random: random, restore: restore, assignmentSequence: assignmentSequence,
             logger: logger)
@@ -194,4 +203,8 @@ public actor Committer<Root: Sendable>: StateCommitting {
         published.withLock { swap(&$0, &previous) }
         // `previous` (possibly the last reference to an old state) is released here, outside the lock.
     }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -51,6 +51,29 @@ public struct ARN: Sendable, Equatable {
         String(resourceId.split(separator: "/", omittingEmptySubsequences: false).first ?? Substring(resourceId))
     }
 
+    /// `ARN(string)?.firstPathComponent` without building the ARN: start-up and every task
+    /// change ask a task's ARN for its cluster.
+    public static func firstPathComponent(of string: String) -> String? {
+        let utf8 = string.utf8
+        guard utf8.starts(with: "arn:".utf8) else { return nil }
+        var colons = 1
+        var index = utf8.index(utf8.startIndex, offsetBy: 4)
+        var serviceStart = index
+        while index != utf8.endIndex, colons < 5 {
+            if utf8[index] == UInt8(ascii: ":") {
+                colons += 1
+                if colons == 3, serviceStart == index { return nil }
+                if colons == 2 { serviceStart = utf8.index(after: index) }
+            }
+            index = utf8.index(after: index)
+        }
+        guard colons == 5, let slash = utf8[index...].firstIndex(of: UInt8(ascii: "/")), slash != index else { return nil }
+        let idStart = utf8.index(after: slash)
+        guard idStart != utf8.endIndex else { return nil }
+        let idEnd = utf8[idStart...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+        return String(string[idStart..<idEnd])
+    }
+
     /// The last `/`-separated segment: the task id of a task ARN, the name of a service ARN.
     public var lastPathComponent: String {
         String(resourceId.split(separator: "/").last ?? Substring(resourceId))

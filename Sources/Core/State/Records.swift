@@ -95,8 +95,6 @@ public enum RecordCoding {
     }
 
     public static func decode<Record: Decodable>(_ type: Record.Type, from bytes: [UInt8]) throws -> Record {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return try decoder.decode(type, from: Data(bytes))
+        try TapeJSONDecoder.decode(type, from: bytes)
     }
 }

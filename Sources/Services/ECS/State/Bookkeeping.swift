@@ -167,7 +167,7 @@ extension ECSState {
     }
 
     package func clusterName(ofTask record: TaskRecord) -> String {
-        ARN(record.arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
+        ARN.firstPathComponent(of: record.arn) ?? ""
     }
 
     package static func integerResource(_ name: String, _ resources: [Resource]?) -> Int {

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AgentProtocol
+import Archives
 import ECSShapes
 import StevedoreCore
 
@@ -13,7 +14,8 @@ import StevedoreCore
 /// change to one moves it back among the live records. So start-up does not grow with history.
 ///
 /// A stopped task's row (kind `stopped_tasks`) is its summary line, a newline, and its
-/// ``TaskRecord`` as JSON.
+/// ``TaskRecord`` as JSON, raw-DEFLATE compressed (a `v2` row; `v1` rows, written before,
+/// hold plain JSON). Compressed, the history a start reads is several times smaller.
 public struct StoppedTaskArchive: Sendable {
     public struct Summary: Sendable, Equatable {
         public var arn: String
@@ -30,8 +32,9 @@ public struct StoppedTaskArchive: Sendable {
 
     public struct Entry: Sendable {
         var summary: Summary
-        /// The record's JSON (the row after its summary line).
+        /// The record's JSON (the row after its summary line), compressed or not.
         var body: ArraySlice<UInt8>
+        var compressed: Bool
     }
 
     private var entries: [String: Entry] = [:]
@@ -47,7 +50,9 @@ public struct StoppedTaskArchive: Sendable {
     /// The archived task, decoded (nil if it is not archived or its row is damaged).
     public func record(_ arn: String) -> TaskRecord? {
         guard let entry = entries[arn] else { return nil }
-        return try? RecordCoding.decode(TaskRecord.self, from: Array(entry.body))
+        guard entry.compressed else { return try? RecordCoding.decode(TaskRecord.self, from: Array(entry.body)) }
+        guard let json = Deflate.inflate(entry.body, limit: Self.largestRecord) else { return nil }
+        return try? RecordCoding.decode(TaskRecord.self, from: json)
     }
 
     /// Every summary, for filtering.
@@ -72,23 +77,29 @@ public struct StoppedTaskArchive: Sendable {
 
     /// A stored row parsed; nil if it is not a row this archive wrote.
     public static func entry(row: [UInt8]) -> Entry? {
-        guard let newline = row.firstIndex(of: UInt8(ascii: "\n")), let summary = parse(row[..<newline]) else { return nil }
-        return Entry(summary: summary, body: row[(newline + 1)...])
+        guard let newline = row.firstIndex(of: UInt8(ascii: "\n")), let (summary, compressed) = parse(row[..<newline]) else { return nil }
+        return Entry(summary: summary, body: row[(newline + 1)...], compressed: compressed)
     }
 
     // MARK: Rows
 
     /// The stored row of a stopped task.
     public static func row(_ record: TaskRecord, cluster: String) -> [UInt8] {
+        let json = RecordCoding.encode(record)
+        // Plain JSON (v1) only if zlib cannot start.
+        let compressed = Deflate.raw(json, fast: true)
         let fields: [String?] = [
-            "v1", record.arn, cluster, record.task.taskDefinitionArn, record.task.startedBy, record.serviceArn,
+            compressed == nil ? "v1" : "v2", record.arn, cluster, record.task.taskDefinitionArn, record.task.startedBy, record.serviceArn,
             record.task.containerInstanceArn, record.task.launchType?.rawValue, record.desiredStatus.rawValue,
             record.task.stoppedAt.map { String($0.timeIntervalSince1970) }, String(record.assignmentSequence),
         ]
         var line = fields.map(escape).joined(separator: "\t")
         line.append("\n")
-        return Array(line.utf8) + RecordCoding.encode(record)
+        return Array(line.utf8) + (compressed ?? json)
     }
+
+    /// A stopped task's JSON is a few kilobytes; anything inflating past this is damaged.
+    static let largestRecord = 16 << 20
 
     /// A field: absent is empty; present starts with `=`; tabs, newlines and backslashes escaped.
     static func escape(_ field: String?) -> String {
@@ -131,16 +142,33 @@ public struct StoppedTaskArchive: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func parse(_ line: ArraySlice<UInt8>) -> Summary? {
-        let fields = line.split(separator: 0x09, omittingEmptySubsequences: false)
-        guard fields.count == 11, fields[0].elementsEqual("=v1".utf8), let arn = unescape(fields[1]), let cluster = unescape(fields[2]),
-            let desired = unescape(fields[8]), let sequence = unescape(fields[10]).flatMap({ Int($0) })
+    /// A summary line, and whether its body is compressed (`v2`). Start-up parses every line:
+    /// the fields are found in one pass, without an array of them.
+    static func parse(_ line: ArraySlice<UInt8>) -> (Summary, compressed: Bool)? {
+        var ranges = InlineArray<11, Range<Int>>(repeating: 0..<0)
+        var count = 0
+        var start = line.startIndex
+        for index in line.indices where line[index] == 0x09 {
+            guard count < 10 else { return nil }
+            ranges[count] = start..<index
+            count += 1
+            start = index + 1
+        }
+        guard count == 10 else { return nil }
+        ranges[10] = start..<line.endIndex
+        func field(_ number: Int) -> ArraySlice<UInt8> { line[ranges[number]] }
+        let version = field(0)
+        let compressed = version.elementsEqual("=v2".utf8)
+        guard compressed || version.elementsEqual("=v1".utf8), let arn = unescape(field(1)), let cluster = unescape(field(2)),
+            let desired = unescape(field(8)), let sequence = unescape(field(10)).flatMap({ Int($0) })
         else { return nil }
-        return Summary(
-            arn: arn, cluster: cluster, taskDefinitionArn: unescape(fields[3]), startedBy: unescape(fields[4]),
-            serviceArn: unescape(fields[5]), containerInstanceArn: unescape(fields[6]), launchType: unescape(fields[7]),
-            desiredStatus: desired, stoppedAt: unescape(fields[9]).flatMap({ Double($0) }).map { Date(timeIntervalSince1970: $0) },
-            assignmentSequence: sequence)
+        return (
+            Summary(
+                arn: arn, cluster: cluster, taskDefinitionArn: unescape(field(3)), startedBy: unescape(field(4)),
+                serviceArn: unescape(field(5)), containerInstanceArn: unescape(field(6)), launchType: unescape(field(7)),
+                desiredStatus: desired, stoppedAt: unescape(field(9)).flatMap({ Double($0) }).map { Date(timeIntervalSince1970: $0) },
+                assignmentSequence: sequence), compressed
+        )
     }
 }
 
