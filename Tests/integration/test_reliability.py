@@ -183,6 +183,21 @@ def test_bytes_that_are_not_http_get_an_aws_shaped_400(ecsd):
     assert json.loads(body)["__type"] == "SerializationException"
 
 
+def test_garbage_after_a_pipelined_request_closes_after_its_answer(ecsd):
+    # A valid request, then bytes that are not HTTP in the same packet: the first answer arrives
+    # whole and alone (no 400 written into it), then the connection closes.
+    body = b"{}"
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+               b"X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\n"
+               b"Content-Length: 2\r\n\r\n" + body)
+    answer = raw(ecsd.port, request + b"THIS IS NOT HTTP\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    head, rest = answer.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    assert "clusterArns" in json.loads(rest[:length])
+    assert rest[length:] == b"", rest[length:]
+
+
 # Error shapes
 
 

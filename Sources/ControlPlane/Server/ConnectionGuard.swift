@@ -46,6 +46,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var deadline: Scheduled<Void>?
     /// A response was refused or the connection is being closed: ignore what else arrives.
     private var closing = false
+    /// Requests whose heads have arrived and whose responses have not ended yet.
+    private var unanswered = 0
 
     init(limits: ConnectionLimits, count: ConnectionCount) {
         self.limits = limits
@@ -93,6 +95,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                         message: "The server has \(limits.maximumConnections) connections open; retry shortly.", httpStatus: 503))
                 return
             }
+            unanswered += 1
             deadline?.cancel()
             let timeout = TimeAmount(limits.requestTimeout)
             deadline = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
@@ -114,7 +117,23 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
+        guard unanswered == 0 else {
+            // An answer is still being made for an earlier request on this connection: a 400 now
+            // would land in the middle of it. Close once it is written instead.
+            closing = true
+            return
+        }
         refuse(context, status: 400, AWSError(type: "SerializationException", message: "The request is not valid HTTP/1.1 (\(error))."))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
+        unanswered = max(0, unanswered - 1)
+        guard closing, unanswered == 0 else { return context.write(data, promise: promise) }
+        // The last answer owed before a refusal: close once it has gone out.
+        let written = promise ?? context.eventLoop.makePromise()
+        context.write(data, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Answers with an AWS error shape (`__type` for JSON clients, `x-amzn-ErrorType` for REST
