@@ -246,6 +246,20 @@ struct TaskLifecycleTests {
         #expect(fixture.ecs.taskOrder["c"]?[.stopped]?.keys == [batch.taskArn!])
     }
 
+    @Test func taskOrderKeepsNoEmptyLists() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        let arn = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web"), now: $1, using: &$2, changes: &$3) }.tasks![0].taskArn!
+        #expect(fixture.ecs.taskOrder["c"]?[.running]?.keys == [arn])
+        _ = try fixture.apply { try $0.stopTask(StopTaskRequest(cluster: "c", task: arn), now: $1, changes: &$3) }
+        #expect(fixture.ecs.taskOrder["c"]?[.running] == nil && fixture.ecs.taskOrder["c"]?[.stopped]?.keys == [arn])
+        var rebuilt = fixture.ecs
+        rebuilt.orderAllTasks()
+        #expect(rebuilt.taskOrder == fixture.ecs.taskOrder)
+        #expect(try fixture.ecs.listTasks(ListTasksRequest(cluster: "c")).taskArns == [])
+    }
+
     @Test func containerInstanceOperations() throws {
         var fixture = SchedulerFixture()
         let a = try fixture.addInstance(zone: "a")

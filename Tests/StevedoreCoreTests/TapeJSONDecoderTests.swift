@@ -119,9 +119,13 @@ struct TapeJSONDecoderTests {
         }
     }
 
-    @Test func refusesValuesOfTheWrongTypeOrSize() {
+    @Test func refusesValuesOfTheWrongTypeOrSize() throws {
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Int8].self, from: Array("[128]".utf8)) }
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Int].self, from: Array("[1.5]".utf8)) }
+        #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Int64].self, from: Array("[-9223372036854775809]".utf8)) }
+        #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([UInt8].self, from: Array("[-1]".utf8)) }
+        #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Double].self, from: Array("[1e400]".utf8)) }
+        #expect(try TapeJSONDecoder.decode([Int].self, from: Array("[1e2, -0, 7.0]".utf8)) == [100, 0, 7])
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([String].self, from: Array("[1]".utf8)) }
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode(Inner.self, from: Array(#"{"values":[]}"#.utf8)) }
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Color].self, from: Array(#"["blue"]"#.utf8)) }

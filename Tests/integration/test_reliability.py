@@ -183,6 +183,17 @@ def test_bytes_that_are_not_http_get_an_aws_shaped_400(ecsd):
     assert json.loads(body)["__type"] == "SerializationException"
 
 
+def test_a_body_the_parser_refuses_gets_a_400_at_once(ecsd):
+    # The head arrived, the chunked body cannot be parsed: answered now, not at the request timeout.
+    head = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+            b"X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\nTransfer-Encoding: chunked\r\n\r\n")
+    started = time.monotonic()
+    answer = raw(ecsd.port, head + b"zz\r\n{}\r\n0\r\n\r\n", read_timeout=5)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert time.monotonic() - started < 4
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["__type"] == "SerializationException"
+
+
 def test_garbage_after_a_pipelined_request_closes_after_its_answer(ecsd):
     # A valid request, then bytes that are not HTTP in the same packet: the first answer arrives
     # whole and alone (no 400 written into it), then the connection closes.

@@ -48,6 +48,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing = false
     /// Requests whose heads have arrived and whose responses have not ended yet.
     private var unanswered = 0
+    /// A request's head has arrived and its end has not.
+    private var receiving = false
+    /// After a parse error: answers still to be written before the connection closes.
+    private var answersBeforeClose: Int?
 
     init(limits: ConnectionLimits, count: ConnectionCount) {
         self.limits = limits
@@ -96,6 +100,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             unanswered += 1
+            receiving = true
             deadline?.cancel()
             let timeout = TimeAmount(limits.requestTimeout)
             deadline = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) { [weak self] in
@@ -104,6 +109,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 context.close(promise: nil)
             }
         case .end:
+            receiving = false
             deadline?.cancel()
             deadline = nil
         case .body:
@@ -117,19 +123,24 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        guard unanswered == 0 else {
-            // An answer is still being made for an earlier request on this connection: a 400 now
-            // would land in the middle of it. Close once it is written instead.
-            closing = true
+        // Requests that arrived whole and are still owed an answer (not the broken one).
+        let owed = unanswered - (receiving ? 1 : 0)
+        guard owed > 0 else {
+            refuse(context, status: 400, AWSError(type: "SerializationException", message: "The request is not valid HTTP/1.1 (\(error))."))
             return
         }
-        refuse(context, status: 400, AWSError(type: "SerializationException", message: "The request is not valid HTTP/1.1 (\(error))."))
+        // A 400 now would land in the middle of an earlier request's answer: close once the answers
+        // owed are written instead.
+        closing = true
+        answersBeforeClose = owed
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
         unanswered = max(0, unanswered - 1)
-        guard closing, unanswered == 0 else { return context.write(data, promise: promise) }
+        guard let remaining = answersBeforeClose else { return context.write(data, promise: promise) }
+        answersBeforeClose = remaining - 1
+        guard remaining == 1 else { return context.write(data, promise: promise) }
         // The last answer owed before a refusal: close once it has gone out.
         let written = promise ?? context.eventLoop.makePromise()
         context.write(data, promise: written)

@@ -336,7 +336,10 @@ struct TapeDecoder: Decoder {
             }
         }
         if plain { return value }
-        guard let double = Double(text()), let exact = Integer(exactly: double) else {
+        // A fraction or exponent that may still be whole ("3.0", "1e2"); plain digits that overflow are refused.
+        let written = text()
+        guard written.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let double = Double(written), let exact = Integer(exactly: double)
+        else {
             throw Tape.corrupted("\(text()), which is not a \(type)", codingPath)
         }
         return exact
@@ -361,7 +364,7 @@ extension TapeDecoder: SingleValueDecodingContainer {
     }
 
     func decode(_ type: Double.Type) throws -> Double {
-        guard tape.nodes[node].kind == .number, let value = Double(text()) else { throw mismatch(type: type) }
+        guard tape.nodes[node].kind == .number, let value = Double(text()), value.isFinite else { throw mismatch(type: type) }
         return value
     }
 
@@ -462,7 +465,13 @@ private final class TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerPr
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try decoder(key).unkeyedContainer() }
-    func superDecoder() throws -> any Decoder { try decoder(Key(stringValue: "super")!) }
+    func superDecoder() throws -> any Decoder {
+        guard let key = Key(stringValue: "super") else {
+            throw DecodingError.keyNotFound(
+                TapeSuperKey(), DecodingError.Context(codingPath: codingPath, debugDescription: "No key 'super' in \(Key.self)."))
+        }
+        return try decoder(key)
+    }
     func superDecoder(forKey key: Key) throws -> any Decoder { try decoder(key) }
 }
 
@@ -524,4 +533,12 @@ private struct TapeUnkeyedContainer: UnkeyedDecodingContainer {
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer { try element().unkeyedContainer() }
     mutating func superDecoder() throws -> any Decoder { try element() }
+}
+
+private struct TapeSuperKey: CodingKey {
+    var stringValue: String { "super" }
+    var intValue: Int? { nil }
+    init() {}
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { nil }
 }

@@ -43,7 +43,10 @@ public struct ShardedDictionary<Value: Sendable>: Sendable {
     public var keys: some Sequence<String> { shards.lazy.flatMap(\.keys) }
     public var values: some Sequence<Value> { shards.lazy.flatMap(\.values) }
 
-    /// FNV-1a over the key's last 16 bytes: the ends of ARNs and ids are where they differ.
+    /// FNV-1a over the key's last 16 bytes: the ends of ARNs and ids are where they differ. Keys
+    /// are compared by their bytes' shard but by `String` equality within it, so two canonically
+    /// equivalent spellings with different bytes would be different keys: the keys here (ARNs and
+    /// ids the control plane makes) are ASCII.
     private static func shard(of key: String) -> Int {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in key.utf8.suffix(16) {

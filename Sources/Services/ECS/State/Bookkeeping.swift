@@ -71,7 +71,7 @@ extension ECSState {
         if ordering {
             let oldPlace = old.map { (clusterName(ofTask: $0), $0.desiredStatus) }
             if let oldPlace, oldPlace != (cluster, record.desiredStatus) {
-                taskOrder[oldPlace.0]?[oldPlace.1]?.remove(arn)
+                removeFromOrder(arn, cluster: oldPlace.0, status: oldPlace.1)
             }
             if oldPlace.map({ $0 != (cluster, record.desiredStatus) }) ?? true {
                 taskOrder[cluster, default: [:]][record.desiredStatus, default: SortedKeys()].insert(arn)
@@ -97,6 +97,13 @@ extension ECSState {
         {
             capacity[cluster]?.reserve(record.requirements, group: group, on: instance, running: record.hasRun)
         }
+    }
+
+    /// Takes a task out of `taskOrder`, leaving no empty list behind (a fresh load makes none).
+    private mutating func removeFromOrder(_ arn: String, cluster: String, status: DesiredTaskStatus) {
+        taskOrder[cluster]?[status]?.remove(arn)
+        if taskOrder[cluster]?[status]?.isEmpty == true { taskOrder[cluster]?[status] = nil }
+        if taskOrder[cluster]?.isEmpty == true { taskOrder[cluster] = nil }
     }
 
     /// The tasks in memory of a cluster, whatever their status.
@@ -126,7 +133,7 @@ extension ECSState {
         changes.delete(TaskRecord.self, key: arn)
         if record.isStopped { changes.delete(.stoppedTasks, key: arn) }
         taskCounts[clusterName(ofTask: record)]?.add(record.lastStatus, -1)
-        taskOrder[clusterName(ofTask: record)]?[record.desiredStatus]?.remove(arn)
+        removeFromOrder(arn, cluster: clusterName(ofTask: record), status: record.desiredStatus)
         if let instance = record.task.containerInstanceArn { tasksByInstance[instance]?.remove(arn) }
         if let service = record.serviceArn { tasksByService[service]?.remove(arn) }
         provisioningTasks.remove(arn)
