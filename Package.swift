@@ -49,6 +49,8 @@ let package = Package(
         .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
         // Zip archives and digests (SHA-256, MD5, CRC-32), for code bundles and SQS checksums.
         .target(name: "Archives", dependencies: ["CZlib"], path: "Sources/Archives"),
+        // Signature Version 4: verifying the signatures of requests, and signing them.
+        .target(name: "SigV4", dependencies: ["StevedoreCore", "Archives"], path: "Sources/Security/SigV4"),
 
         // MARK: Wire shapes, generated from botocore's models (scripts/codegen/generate_shapes.py).
 
@@ -155,6 +157,7 @@ let package = Package(
             path: "Sources/TestSupport"),
         .testTarget(name: "StevedoreCoreTests", dependencies: ["StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore"]),
         .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),

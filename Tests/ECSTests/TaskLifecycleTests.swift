@@ -98,6 +98,28 @@ struct TaskLifecycleTests {
         #expect(laterArns.isDisjoint(with: first.tasks?.compactMap(\.taskArn) ?? []))
     }
 
+    @Test func tokensKeptOnlyOnTasksByAnOlderVersionAreAdoptedAtStart() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        let first = try fixture.apply {
+            try $0.runTask(RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "old"), now: $1, using: &$2, changes: &$3)
+        }
+        // The rows an older version wrote: the tasks (carrying their token), no token row.
+        var rows: [RecordKind: [[UInt8]]] = [:]
+        for change in fixture.changes.changes where change.kind != .clientTokens {
+            if let body = change.body { rows[change.kind, default: []].append(body) }
+        }
+        var restored = try ECSState.restore(names: fixture.ecs.names, rows: rows)
+        #expect(restored.runTaskTokens.count == 1)
+        var changes = ChangeSet()
+        var random = Xoshiro256(seed: 1)
+        let again = try restored.runTask(
+            RunTaskRequest(cluster: "c", count: 2, taskDefinition: "web", clientToken: "old"), now: fixture.now, using: &random, changes: &changes)
+        #expect(Set(again.tasks?.compactMap(\.taskArn) ?? []) == Set(first.tasks?.compactMap(\.taskArn) ?? []))
+        #expect(restored.tasks.count == 2, "no new tasks")
+    }
+
     @Test func aReplayNamesTasksPrunedSinceAsMissing() throws {
         var fixture = SchedulerFixture()
         try fixture.addInstance()

@@ -65,7 +65,18 @@ public struct IdempotencyTokens: Sendable {
         guard let record = records[Self.key(scope: scope, token: token)], now.timeIntervalSince(record.createdAt) < lifetime else {
             return .new
         }
-        return record.fingerprint == fingerprint ? .replay(record.resourceIds) : .conflict(record.resourceIds)
+        // An adopted token (see ``adopt(scope:token:resourceIds:createdAt:)``) has no fingerprint to compare.
+        return record.fingerprint == fingerprint || record.fingerprint.isEmpty ? .replay(record.resourceIds) : .conflict(record.resourceIds)
+    }
+
+    /// Takes in a token found on the resources it made, from a version that kept tokens only there
+    /// (memory only: it needs no row, as the resources carry it). Its request's fingerprint is not
+    /// known, so any request with it is answered as a replay.
+    public mutating func adopt(scope: String, token: String, resourceIds: [String], createdAt: Date) {
+        let key = Self.key(scope: scope, token: token)
+        guard records[key] == nil else { return }
+        records[key] = Record(scope: scope, token: token, fingerprint: "", resourceIds: resourceIds, createdAt: createdAt)
+        order.append((key, createdAt))
     }
 
     public mutating func remember(_ record: Record, changes: inout ChangeSet) {

@@ -99,6 +99,24 @@ extension ECSState {
         }
     }
 
+    /// RunTask's tokens are scoped to a cluster, as AWS scopes them.
+    static func runTaskTokenScope(_ cluster: String) -> String { "RunTask/" + cluster }
+
+    /// RunTask tokens written before tokens had rows of their own live only on the tasks they
+    /// started: a retry across the upgrade still gets those tasks (oldest order, as started).
+    mutating func adoptTokensKeptOnTasks() {
+        var started: [String: (scope: String, token: String, arns: [(Date, String)])] = [:]
+        for (arn, record) in tasks {
+            guard let token = record.clientToken, record.serviceArn == nil else { continue }
+            let scope = Self.runTaskTokenScope(clusterName(ofTask: record))
+            started[scope + "/" + token, default: (scope, token, [])].arns.append((record.task.createdAt ?? .distantPast, arn))
+        }
+        for (scope, token, arns) in started.values {
+            let ordered = arns.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
+            runTaskTokens.adopt(scope: scope, token: token, resourceIds: ordered.map(\.1), createdAt: ordered[0].0)
+        }
+    }
+
     /// Takes a task out of `taskOrder`, leaving no empty list behind (a fresh load makes none).
     private mutating func removeFromOrder(_ arn: String, cluster: String, status: DesiredTaskStatus) {
         taskOrder[cluster]?[status]?.remove(arn)

@@ -100,6 +100,7 @@ public struct ECSState: Sendable {
         }
         state.orderAllTasks()
         state.runTaskTokens.restore(try rows.decode(IdempotencyTokens.Record.self))
+        state.adoptTokensKeptOnTasks()
         return state
     }
 }

@@ -39,7 +39,7 @@ extension ECSState {
             throw .invalidParameter("count must be between 1 and 10; got \(count). Call RunTask again for more tasks.")
         }
         // Tokens are per cluster (AWS's scope); the same request again answers with its tasks.
-        let tokenScope = "RunTask/" + clusterName
+        let tokenScope = Self.runTaskTokenScope(clusterName)
         var fingerprint = ""
         if let token = request.clientToken {
             guard IdempotencyTokens.isValid(token, maximumLength: 64) else {

@@ -1,0 +1,143 @@
+import Archives
+import StevedoreCore
+import Synchronization
+
+/// Why a request's signature was not accepted, worded as AWS words it.
+public enum SignatureFailure: Error, Equatable, Sendable {
+    /// No `Authorization` header and no presigned parameters.
+    case missing
+    /// A signature that lacks parts or has malformed ones (the message says which).
+    case incomplete(String)
+    /// An access key nobody issued (or one revoked).
+    case unknownKey
+    /// The signature does not match the one computed with the key's secret.
+    case mismatch
+    /// Signed more than five minutes before now: the signed time and the limits.
+    case expired(signed: String, earliest: String, now: String)
+    /// Signed more than five minutes after now.
+    case notYetCurrent(signed: String, latest: String, now: String)
+    /// A presigned URL past its `X-Amz-Expires`.
+    case presignExpired
+    /// Signed for another service than the one the request reached.
+    case wrongService(expected: String)
+
+    /// How the request's protocol reports the failure. JSON services answer 400 (403 for a
+    /// mismatch or expiry on REST-JSON ones such as Lambda), with AWS's types and messages.
+    public func awsError(restJSON: Bool) -> AWSError {
+        let denied = restJSON ? 403 : 400
+        return switch self {
+        case .missing: AWSError(type: "MissingAuthenticationTokenException", message: "Missing Authentication Token", httpStatus: restJSON ? 403 : 400)
+        case .incomplete(let message): AWSError(type: "IncompleteSignatureException", message: message, httpStatus: 400)
+        case .unknownKey:
+            AWSError(type: "UnrecognizedClientException", message: "The security token included in the request is invalid.", httpStatus: denied)
+        case .mismatch:
+            AWSError(
+                type: "InvalidSignatureException",
+                message:
+                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+                httpStatus: denied)
+        case .expired(let signed, let earliest, let now):
+            AWSError(type: "InvalidSignatureException", message: "Signature expired: \(signed) is now earlier than \(earliest) (\(now) - 5 min.)", httpStatus: denied)
+        case .notYetCurrent(let signed, let latest, let now):
+            AWSError(type: "InvalidSignatureException", message: "Signature not yet current: \(signed) is still later than \(latest) (\(now) + 5 min.)", httpStatus: denied)
+        case .presignExpired: AWSError(type: "InvalidSignatureException", message: "Signature expired: the presigned URL is past its X-Amz-Expires.", httpStatus: denied)
+        case .wrongService(let expected): AWSError(type: "InvalidSignatureException", message: "Credential should be scoped to correct service: '\(expected)'. ", httpStatus: denied)
+        }
+    }
+}
+
+/// Checks Signature Version 4 on requests: finds the claim, looks its access key up, recomputes
+/// the signature over the canonical request and compares in constant time; refuses a request
+/// signed more than five minutes away from now. Derived signing keys are cached per key, day,
+/// region and service (four HMACs saved on every request).
+public final class SigV4Verifier: Sendable {
+    /// The secret of an access key, or nil for a key that does not exist (or no longer does).
+    public typealias SecretLookup = @Sendable (_ accessKeyId: String) -> String?
+
+    private let secret: SecretLookup
+    private let signingKeys = Mutex<[String: [UInt8]]>([:])
+    static let allowedSkew: Int64 = 300
+
+    public init(secret: @escaping SecretLookup) {
+        self.secret = secret
+    }
+
+    /// The access key that signed `request`, or why it is refused.
+    /// - Parameters:
+    ///   - service: the signing name the endpoint answers for (`ecs`, `lambda`); nil accepts any.
+    ///   - now: seconds since 1970.
+    public func verify(_ request: SignableRequest, service: String?, now: Int64) throws(SignatureFailure) -> String {
+        guard let claim = try SignatureClaim.read(request) else { throw .missing }
+        if let service, claim.service != service { throw .wrongService(expected: service) }
+        guard let signedAt = SigningTime.seconds(claim.requestDate) else { throw .incomplete("Date must be in ISO-8601 'basic format'.") }
+        if let expires = claim.expires {
+            guard now <= signedAt + Int64(expires) else { throw .presignExpired }
+            guard signedAt <= now + Self.allowedSkew else {
+                throw .notYetCurrent(signed: claim.requestDate, latest: SigningTime.text(now + Self.allowedSkew), now: SigningTime.text(now))
+            }
+        } else if signedAt < now - Self.allowedSkew {
+            throw .expired(signed: claim.requestDate, earliest: SigningTime.text(now - Self.allowedSkew), now: SigningTime.text(now))
+        } else if signedAt > now + Self.allowedSkew {
+            throw .notYetCurrent(signed: claim.requestDate, latest: SigningTime.text(now + Self.allowedSkew), now: SigningTime.text(now))
+        }
+        guard let secret = secret(claim.accessKeyId) else { throw .unknownKey }
+        let expected = signature(request, claim: claim, secret: secret)
+        guard constantTimeEqual(Array(expected.utf8), Array(claim.signature.lowercased().utf8)) else { throw .mismatch }
+        return claim.accessKeyId
+    }
+
+    func signature(_ request: SignableRequest, claim: SignatureClaim, secret: String) -> String {
+        let payloadHash =
+            claim.presigned ? "UNSIGNED-PAYLOAD" : (request.header("x-amz-content-sha256") ?? Digest.hex(Digest.sha256(request.body)))
+        let canonical = CanonicalRequest.text(
+            request, signedHeaders: claim.signedHeaders, payloadHash: payloadHash, excludingQuery: claim.presigned ? "X-Amz-Signature" : nil)
+        let key = signingKey(secret: secret, claim: claim)
+        return Digest.hex(HMAC.sha256(key: key, CanonicalRequest.stringToSign(canonical, claim: claim)))
+    }
+
+    private func signingKey(secret: String, claim: SignatureClaim) -> [UInt8] {
+        // Keyed by the secret's hash, not the secret: a rotated secret gets a key of its own.
+        let cacheKey = "\(Digest.hex(Digest.sha256(Array(secret.utf8))))/\(claim.scope)"
+        if let key = signingKeys.withLock({ $0[cacheKey] }) { return key }
+        let key = SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service)
+        signingKeys.withLock { keys in
+            if keys.count > 10_000 { keys.removeAll() }
+            keys[cacheKey] = key
+        }
+        return key
+    }
+}
+
+/// Signs requests as the SDKs do (for ecsctl, the agent, and tests of the verifier).
+public enum SigV4Signer {
+    /// The headers to add to `request` (`X-Amz-Date`, `Authorization`, and `X-Amz-Security-Token`
+    /// for temporary credentials), signing every header it already has plus those.
+    public static func sign(
+        _ request: SignableRequest, accessKeyId: String, secret: String, sessionToken: String? = nil, region: String, service: String,
+        now: Int64
+    ) -> [(name: String, value: String)] {
+        let date = SigningTime.text(now)
+        var request = request
+        var added: [(name: String, value: String)] = [("X-Amz-Date", date)]
+        if let sessionToken { added.append(("X-Amz-Security-Token", sessionToken)) }
+        request.headers += added
+        let signedHeaders = Array(Set(request.headers.map { $0.name.lowercased() })).sorted()
+        let claim = SignatureClaim(
+            accessKeyId: accessKeyId, scopeDate: String(date.prefix(8)), region: region, service: service, signedHeaders: signedHeaders,
+            signature: "", requestDate: date, expires: nil)
+        let canonical = CanonicalRequest.text(
+            request, signedHeaders: signedHeaders, payloadHash: Digest.hex(Digest.sha256(request.body)), excludingQuery: nil)
+        let key = signingKey(secret: secret, date: claim.scopeDate, region: region, service: service)
+        let signature = Digest.hex(HMAC.sha256(key: key, CanonicalRequest.stringToSign(canonical, claim: claim)))
+        return added + [
+            ("Authorization", "\(SignatureClaim.algorithm) Credential=\(accessKeyId)/\(claim.scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)")
+        ]
+    }
+
+    static func signingKey(secret: String, date: String, region: String, service: String) -> [UInt8] {
+        let dateKey = HMAC.sha256(key: Array("AWS4\(secret)".utf8), date)
+        let regionKey = HMAC.sha256(key: dateKey, region)
+        let serviceKey = HMAC.sha256(key: regionKey, service)
+        return HMAC.sha256(key: serviceKey, "aws4_request")
+    }
+}

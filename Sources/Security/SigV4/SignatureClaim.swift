@@ -1,0 +1,141 @@
+/// What a request says about its signature: from an `Authorization: AWS4-HMAC-SHA256 …` header or
+/// from the query string of a presigned URL (`X-Amz-Algorithm`, `X-Amz-Credential`, …).
+public struct SignatureClaim: Sendable, Equatable {
+    public var accessKeyId: String
+    /// The credential scope's `yyyyMMdd`, region and service.
+    public var scopeDate: String
+    public var region: String
+    public var service: String
+    /// Lower-case header names, in the order given (sorted, as the signer sorts them).
+    public var signedHeaders: [String]
+    /// Hex, as sent.
+    public var signature: String
+    /// `yyyyMMdd'T'HHmmss'Z'` from `X-Amz-Date` (or the presigned `X-Amz-Date`).
+    public var requestDate: String
+    /// A presigned URL's `X-Amz-Expires` (seconds); nil for a signed header.
+    public var expires: Int?
+    public var presigned: Bool { expires != nil }
+
+    public var scope: String { "\(scopeDate)/\(region)/\(service)/aws4_request" }
+}
+
+extension SignatureClaim {
+    static let algorithm = "AWS4-HMAC-SHA256"
+
+    /// Reads the claim of a request; nil if it carries no signature at all (no `Authorization`
+    /// header and no `X-Amz-Algorithm` parameter), a failure if what it carries is incomplete.
+    static func read(_ request: SignableRequest) throws(SignatureFailure) -> SignatureClaim? {
+        if let authorization = request.header("authorization") {
+            return try fromHeader(authorization, request: request)
+        }
+        let query = QueryParameters(request.query)
+        guard query.first("X-Amz-Algorithm") != nil else { return nil }
+        return try fromQuery(query)
+    }
+
+    private static func fromHeader(_ authorization: String, request: SignableRequest) throws(SignatureFailure) -> SignatureClaim {
+        let trimmed = authorization.trimmingSpaces
+        guard trimmed.hasPrefix(algorithm + " ") else {
+            if trimmed.hasPrefix("AWS4-") || trimmed.hasPrefix("AWS ") {
+                throw .incomplete("Unsupported AWS 'algorithm': '\(trimmed.prefix { $0 != " " })'")
+            }
+            throw .incomplete("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=\(trimmed)")
+        }
+        var parameters: [String: String] = [:]
+        for part in trimmed.dropFirst(algorithm.count + 1).split(separator: ",") {
+            let pair = part.trimmingSpaces
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            parameters[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        let date = request.header("x-amz-date")
+        var missing = ""
+        if parameters["Credential"] == nil { missing += "Authorization header requires 'Credential' parameter. " }
+        if parameters["Signature"] == nil { missing += "Authorization header requires 'Signature' parameter. " }
+        if parameters["SignedHeaders"] == nil { missing += "Authorization header requires 'SignedHeaders' parameter. " }
+        if date == nil, request.header("date") == nil {
+            missing += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        }
+        guard missing.isEmpty, let credential = parameters["Credential"], let signature = parameters["Signature"],
+            let signedHeaders = parameters["SignedHeaders"]
+        else { throw .incomplete(missing + "Authorization=\(trimmed)") }
+        let requestDate: String
+        if let date {
+            requestDate = try checkedDate(date)
+        } else {
+            requestDate = try httpDate(request.header("date") ?? "")
+        }
+        return try claim(
+            credential: credential, signedHeaders: signedHeaders, signature: signature, requestDate: requestDate, expires: nil)
+    }
+
+    private static func fromQuery(_ query: QueryParameters) throws(SignatureFailure) -> SignatureClaim {
+        guard query.first("X-Amz-Algorithm") == algorithm else {
+            throw .incomplete("Unsupported AWS 'algorithm': '\(query.first("X-Amz-Algorithm") ?? "")'")
+        }
+        var missing = ""
+        for name in ["X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date", "X-Amz-Expires"] where query.first(name) == nil {
+            missing += "AWS query-string parameters must include '\(name)'. "
+        }
+        guard missing.isEmpty, let credential = query.first("X-Amz-Credential"), let signature = query.first("X-Amz-Signature"),
+            let signedHeaders = query.first("X-Amz-SignedHeaders"), let date = query.first("X-Amz-Date"),
+            let expiresText = query.first("X-Amz-Expires")
+        else { throw .incomplete(missing + "Re-examine the query-string parameters.") }
+        guard let expires = Int(expiresText), (1...604_800).contains(expires) else {
+            throw .incomplete("X-Amz-Expires must be a whole number of seconds from 1 to 604800; got '\(expiresText)'.")
+        }
+        return try claim(
+            credential: credential, signedHeaders: signedHeaders, signature: signature, requestDate: try checkedDate(date), expires: expires)
+    }
+
+    private static func claim(
+        credential: String, signedHeaders: String, signature: String, requestDate: String, expires: Int?
+    ) throws(SignatureFailure) -> SignatureClaim {
+        let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard scope.count == 5, !scope[0].isEmpty, scope[4] == "aws4_request" else {
+            throw .incomplete("Credential should be scoped to a valid region. ")
+        }
+        guard scope[1] == String(requestDate.prefix(8)) else {
+            throw .incomplete(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '\(scope[1])' != '\(requestDate.prefix(8))', from '\(requestDate)'.")
+        }
+        let headers = signedHeaders.split(separator: ";").map { $0.lowercased() }
+        guard !headers.isEmpty else { throw .incomplete("Authorization header requires 'SignedHeaders' parameter. ") }
+        return SignatureClaim(
+            accessKeyId: scope[0], scopeDate: scope[1], region: scope[2], service: scope[3], signedHeaders: headers, signature: signature,
+            requestDate: requestDate, expires: expires)
+    }
+
+    /// An ISO-8601 basic date-time (`20150830T123600Z`).
+    static func checkedDate(_ text: String) throws(SignatureFailure) -> String {
+        let bytes = Array(text.utf8)
+        let isDigit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z"),
+            bytes[0..<8].allSatisfy(isDigit), bytes[9..<15].allSatisfy(isDigit), SigningTime.seconds(text) != nil
+        else {
+            throw .incomplete("Date must be in ISO-8601 'basic format'. Got '\(text)'. See http://en.wikipedia.org/wiki/ISO_8601")
+        }
+        return text
+    }
+
+    /// A `Date` header (RFC 7231, `Sun, 30 Aug 2015 12:36:00 GMT`) as an ISO-8601 basic date-time.
+    static func httpDate(_ text: String) throws(SignatureFailure) -> String {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+            let year = Int(parts[3])
+        else { throw .incomplete("Date must be in ISO-8601 'basic format'. Got '\(text)'. See http://en.wikipedia.org/wiki/ISO_8601") }
+        let time = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard time.count == 3 else { throw .incomplete("Date must be in ISO-8601 'basic format'. Got '\(text)'. See http://en.wikipedia.org/wiki/ISO_8601") }
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return try checkedDate("\(year)\(two(month + 1))\(two(day))T\(two(time[0]))\(two(time[1]))\(two(time[2]))Z")
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: Substring {
+        let text = Substring(self)
+        guard let first = text.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
+        let last = text.lastIndex(where: { $0 != " " && $0 != "\t" })!
+        return text[first...last]
+    }
+}
