@@ -65,8 +65,11 @@ def test_service_keeps_desired_count_while_instances_die_and_return(data_dir, fl
             all_tasks = ecs.describe_tasks(cluster="prod", tasks=ecs.list_tasks(cluster="prod", serviceName="web")["taskArns"])["tasks"]
             stale = ecs.list_tasks(cluster="prod", desiredStatus="STOPPED")["taskArns"]
             stale_tasks = ecs.describe_tasks(cluster="prod", tasks=stale)["tasks"] if stale else []
+            # At least zone a's three: on a loaded machine a heartbeat can also miss the 3 s
+            # timeout before the kill, and that task is replaced (and stopped) too.
             return (len(all_tasks) == 6 and all(t["lastStatus"] == "RUNNING" for t in all_tasks)
-                    and len(stale_tasks) == 3 and all(t["lastStatus"] == "STOPPED" for t in stale_tasks))
+                    and len(stale_tasks) >= 3 and all(t["lastStatus"] == "STOPPED" for t in stale_tasks)
+                    and sum(t.get("availabilityZone") == "a" for t in stale_tasks) >= 3)
 
         wait_until(settled, timeout=30, message="stale tasks stopped, 6 running")
         assert service(ecs, "prod", "web")["runningCount"] == 6
