@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import StevedoreCore
 @testable import Storage
+import Synchronization
 import Testing
 
 struct SQLiteStateStoreTests {
@@ -50,12 +51,21 @@ struct SQLiteStateStoreTests {
         // A large first commit keeps the writer busy while the 200 small ones queue behind it.
         let large = (0..<20_000).map { StateChange(kind: .tasks, key: "t\($0)", body: Array("{}".utf8)) }
         store.submit(large) { _ in }
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Queued at once (not from 200 tasks the scheduler may start late on a busy machine).
+        let completed = Mutex<(count: Int, failed: Bool)>((0, false))
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             for index in 0..<200 {
-                group.addTask { try await store.commit([StateChange(kind: .clusters, key: "c\(index)", body: Array("{}".utf8))]) }
+                store.submit([StateChange(kind: .clusters, key: "c\(index)", body: Array("{}".utf8))]) { result in
+                    let count = completed.withLock { state in
+                        state.count += 1
+                        if case .failure = result { state.failed = true }
+                        return state.count
+                    }
+                    if count == 200 { continuation.resume() }
+                }
             }
-            try await group.waitForAll()
         }
+        #expect(!completed.withLock { $0.failed })
         #expect(try await store.loadAll()[.clusters]?.count == 200)
         // 200 commits arriving together share transactions instead of paying one sync each.
         #expect(try await store.loadAll()[.tasks]?.count == 20_000)
