@@ -82,8 +82,7 @@ struct APIServer {
     }
 
     func isAgentOperation(_ target: String) -> Bool {
-        guard target.hasPrefix(ECSAPI.targetPrefix + ".") else { return false }
-        return ECSAPI.agentOperations.contains(String(target.dropFirst(ECSAPI.targetPrefix.count + 1)))
+        ECSAPI.agentTargets.contains(target)
     }
 
     /// A REST route: body within its limit, caller checked, then the route's own handler.

@@ -32,7 +32,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// Advanced by every publication of a changed state, read without entering the actor.
     public nonisolated let version = StateVersion()
     /// The state readers see, and how many changes it holds.
-    private nonisolated let published: Mutex<(state: Root, changes: UInt64)>
+    private nonisolated let published: Mutex<Snapshot>
     /// Changes readers must see: those of answered writes and memory-only changes.
     private nonisolated let visibleChanges = Atomic<UInt64>(0)
     /// Changes applied to `state`.
@@ -67,7 +67,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         self.restore = restore
         self.assignmentSequence = assignmentSequence
         self.logger = logger
-        published = Mutex((state, 0))
+        published = Mutex(Snapshot(state: state, changes: 0))
         notifier = AssignmentNotifier(durableSequence: assignmentSequence(state))
     }
 
@@ -103,12 +103,12 @@ public actor Committer<Root: Sendable>: StateCommitting {
         _ body: @Sendable (Root, Date) throws(AWSError) -> Result
     ) async throws(AWSError) -> Result {
         let needed = visibleChanges.load(ordering: .acquiring)
-        var (snapshot, changes) = published.withLock { $0 }
-        if changes < needed {
+        var snapshot = published.withLock { $0 }
+        if snapshot.changes < needed {
             await publish()
-            snapshot = published.withLock { $0.state }
+            snapshot = published.withLock { $0 }
         }
-        return try body(snapshot, clock())
+        return try body(snapshot.state, clock())
     }
 
     /// Runs `body` in the actor on the newest state, which may hold writes not yet durable.
@@ -199,9 +199,23 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// Makes `state` what readers see, unless they already do.
     private func publish() {
         guard published.withLock({ $0.changes }) != changeCount else { return }
-        var previous: (state: Root, changes: UInt64) = (state, changeCount)
+        var previous = Snapshot(state: state, changes: changeCount)
         published.withLock { swap(&$0, &previous) }
         // `previous` (possibly the last reference to an old state) is released here, outside the lock.
+    }
+}
+
+extension Committer {
+    /// A published state, boxed so a read takes one reference instead of copying every field
+    /// of the root state (each a retain and a release).
+    final class Snapshot: Sendable {
+        let state: Root
+        let changes: UInt64
+
+        init(state: Root, changes: UInt64) {
+            self.state = state
+            self.changes = changes
+        }
     }
 }
 

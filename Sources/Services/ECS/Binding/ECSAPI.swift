@@ -15,6 +15,9 @@ public enum ECSAPI {
         "RegisterContainerInstance", "SubmitTaskStateChange", "SubmitContainerStateChange",
     ]
 
+    /// ``agentOperations`` as `X-Amz-Target` values, so checking a request costs one set lookup.
+    public static let agentTargets = Set(agentOperations.map { targetPrefix + "." + $0 })
+
     public static func operations<Committer: StateCommitting>(
         committer: Committer, pollEndpoint: String
     ) -> JSONOperations<Committer> where Committer.Root: ECSHost {
