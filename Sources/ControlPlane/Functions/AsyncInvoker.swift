@@ -46,7 +46,8 @@ final class AsyncInvoker: Service, Sendable {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
+            // Discarding: each delivery is freed when it ends, not kept until the invoker stops.
+            await withDiscardingTaskGroup { group in
                 group.addTask {
                     // A tick, so retries fall due without a wake-up.
                     while !Task.isCancelled {

@@ -105,8 +105,10 @@ public actor DockerTaskExecutor: TaskEngine {
     }
 
     public func run() async throws {
-        // The loops end when the agent stops (cancellation); nothing else ends them.
-        await withTaskGroup(of: Void.self) { group in
+        // The loops end when the agent stops (cancellation); nothing else ends them. A discarding
+        // group frees each finished action at once (a plain group keeps every child until it is
+        // awaited: ~200 KB per task started, for the agent's life).
+        await withDiscardingTaskGroup { group in
             group.addTask { await self.tickLoop() }
             for await job in jobs {
                 switch job {
