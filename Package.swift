@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // MARK: Shared core: no IO, no clock reads.
@@ -48,9 +49,10 @@ let package = Package(
         // AWS's wire protocols: JSON 1.0/1.1 dispatch, REST-JSON routes, error shapes, the read cache.
         .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
         // Zip archives and digests (SHA-256, MD5, CRC-32), for code bundles and SQS checksums.
-        .target(name: "Archives", dependencies: ["CZlib"], path: "Sources/Archives"),
+        .target(name: "Archives", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Archives"),
         // Signature Version 4: verifying the signatures of requests, and signing them.
-        .target(name: "SigV4", dependencies: ["StevedoreCore", "Archives"], path: "Sources/Security/SigV4"),
+        .target(
+            name: "SigV4", dependencies: ["StevedoreCore", "Archives", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Security/SigV4"),
 
         // MARK: Wire shapes, generated from botocore's models (scripts/codegen/generate_shapes.py).
 
@@ -93,7 +95,7 @@ let package = Package(
         .target(name: "DockerClient", dependencies: ["CurlHTTP", "StevedoreCore"], path: "Sources/Clients/DockerClient"),
         // A client for Stevedore's AWS APIs, shared by ecsctl, the agent and the benchmarks.
         .target(
-            name: "StevedoreClient", dependencies: ["StevedoreCore", "AWSProtocols", "AgentProtocol", "CurlHTTP"], path: "Sources/Clients/StevedoreClient"),
+            name: "StevedoreClient", dependencies: ["StevedoreCore", "AWSProtocols", "AgentProtocol", "CurlHTTP", "SigV4"], path: "Sources/Clients/StevedoreClient"),
 
         // MARK: The control plane: the committer over every service's state, loops, the HTTP server.
 
@@ -101,7 +103,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", hummingbird, logging, serviceLifecycle,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", "SigV4", hummingbird, logging, serviceLifecycle,
             ] + nio + httpTypes),
 
         // MARK: The node agent.
@@ -125,7 +127,7 @@ let package = Package(
             name: "ECSCLI",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
-                "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", argumentParser,
+                "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", "SigV4", argumentParser,
             ],
             path: "Sources/CLI"),
         .executableTarget(
@@ -141,7 +143,7 @@ let package = Package(
             name: "stevedore-bench",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
-                "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", argumentParser, logging,
+                "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", "SigV4", argumentParser, logging,
             ]
         ),
 

@@ -84,7 +84,8 @@ public struct ControlPlane: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
             dispatcher: dispatcher, routes: routes, fallbacks: [LambdaAPI.fallback], agents: agents, functionLogs: functionLogs,
-            maxRequestBytes: configuration.maxRequestBytes, agentToken: configuration.agentToken)
+            maxRequestBytes: configuration.maxRequestBytes, agentToken: configuration.agentToken,
+            authenticator: configuration.accessKeys.map { keys in RequestAuthenticator(secretOf: { keys[$0] }) })
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
         let application = Application(

@@ -33,6 +33,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var scheduler: SchedulerSettings
     /// When set, agents must present this token (their ECS_AGENT_REGISTRATION_TOKEN).
     public var agentToken: String?
+    /// When set, AWS API requests must be signed (Signature Version 4) by one of these keys
+    /// (secrets by access key id); nil accepts requests unsigned (`--auth off`, `--dev`).
+    public var accessKeys: [String: String]?
     /// Limits and policies of functions (the Lambda API).
     public var functions = FunctionSettings()
     /// How service auto scaling samples and reacts.

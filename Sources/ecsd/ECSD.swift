@@ -67,6 +67,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("agent-token"), help: "Require agents to present this token (env ECSD_AGENT_TOKEN).")
     var agentToken: String?
 
+    @Option(help: "on: AWS API requests must be signed by a known key (the first start writes one to <data-dir>/admin-credentials); off: any request is accepted. Default: on, off with --dev.")
+    var auth: AuthMode?
+
     @Option(name: .customLong("functions-cluster"), help: "Cluster that function execution environments are placed in.")
     var functionsCluster = "default"
 
@@ -214,12 +217,20 @@ struct ECSD: AsyncParsableCommand {
         settings.scaling.scaleInDatapoints = scaleInDatapoints
         settings.capacityScaleInAfter = capacityScaleInAfter
         if let agentBinary { settings.agentBinary = agentBinary }
+        let admin = (auth ?? (dev ? .off : .on)) == .on ? try AdminCredentials.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
+        if let admin { settings.accessKeys = admin.accessKeys }
         let configuration = settings
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev
         let services = controlPlane.services { port in
             let endpoint = "http://\(host):\(port)"
             logger.notice("ecsd listening", metadata: ["endpoint": "\(endpoint)", "data.dir": "\(configuration.dataDirectory)"])
+            if let admin {
+                logger.notice(
+                    "requests must be signed; the administrator's key is in \(admin.path)\(admin.created ? " (made now)" : ""): AWS_SHARED_CREDENTIALS_FILE=\(admin.path) aws ecs list-clusters --endpoint-url \(endpoint)")
+            } else {
+                logger.notice("authentication is off: any request that reaches \(endpoint) is accepted (--auth off\(dev ? ", the default with --dev" : ""))")
+            }
             if dev {
                 FileHandle.standardOutput.write(Data(
                     """
@@ -254,6 +265,10 @@ struct ECSD: AsyncParsableCommand {
         )
         try await group.run()
     }
+}
+
+enum AuthMode: String, ExpressibleByArgument {
+    case on, off
 }
 
 extension SQLiteStateStore.Durability: ExpressibleByArgument {}

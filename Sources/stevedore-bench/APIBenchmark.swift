@@ -8,6 +8,7 @@ import ECS
 import ECSShapes
 import Foundation
 import LambdaShapes
+import SigV4
 import StevedoreClient
 import StevedoreCore
 
@@ -53,18 +54,25 @@ struct APIBenchmark: AsyncParsableCommand {
         let ecsdPort = freePort()
         let motoPort = ecsdPort + 1
         let uncachedPort = ecsdPort + 2
+        let signedPort = ecsdPort + 3
         let ecsdProcess = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(ecsdPort)", "--data-dir", work + "/ecsd", "--log-level", "warning"],
+            arguments: ["--listen", "127.0.0.1:\(ecsdPort)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"],
             logPath: work + "/ecsd.log")
         defer { ecsdProcess.stop() }
         // The same ecsd with its read cache off: every request is decoded, computed and encoded.
         let uncachedProcess = try ChildProcess(
             name: "ecsd (read cache off)", executable: ecsd,
             arguments: ["--listen", "127.0.0.1:\(uncachedPort)", "--data-dir", work + "/ecsd-uncached", "--log-level", "warning",
-                        "--read-cache-entries", "0"],
+                        "--auth", "off", "--read-cache-entries", "0"],
             logPath: work + "/ecsd-uncached.log")
         defer { uncachedProcess.stop() }
+        // And with authentication on: every request's SigV4 signature is checked.
+        let signedProcess = try ChildProcess(
+            name: "ecsd (signed requests)", executable: ecsd,
+            arguments: ["--listen", "127.0.0.1:\(signedPort)", "--data-dir", work + "/ecsd-signed", "--log-level", "warning", "--auth", "on"],
+            logPath: work + "/ecsd-signed.log")
+        defer { signedProcess.stop() }
         let motoProcess = try ChildProcess(
             name: "moto_server", executable: motoPath, arguments: ["-H", "127.0.0.1", "-p", "\(motoPort)"],
             logPath: work + "/moto.log")
@@ -73,13 +81,16 @@ struct APIBenchmark: AsyncParsableCommand {
         note("started ecsd (pid \(ecsdProcess.process.processIdentifier)) and moto_server (pid \(motoProcess.process.processIdentifier))")
         let targets = [
             ("ecsd", "http://127.0.0.1:\(ecsdPort)"), ("ecsd-uncached", "http://127.0.0.1:\(uncachedPort)"),
-            ("moto", "http://127.0.0.1:\(motoPort)"),
+            ("ecsd-signed", "http://127.0.0.1:\(signedPort)"), ("moto", "http://127.0.0.1:\(motoPort)"),
         ]
         try await ecsdProcess.waitUntilReady(HTTPClient(baseURL: targets[0].1), path: "/healthz")
         try await uncachedProcess.waitUntilReady(HTTPClient(baseURL: targets[1].1), path: "/healthz")
-        try await motoProcess.waitUntilReady(HTTPClient(baseURL: targets[2].1), path: "/")
-        note("both ready; seeding")
-        for (_, endpoint) in targets { try await seed(endpoint) }
+        try await signedProcess.waitUntilReady(HTTPClient(baseURL: targets[2].1), path: "/healthz")
+        try await motoProcess.waitUntilReady(HTTPClient(baseURL: targets[3].1), path: "/")
+        let adminFile = try String(contentsOfFile: work + "/ecsd-signed/admin-credentials", encoding: .utf8)
+        guard let admin = SharedCredentialsFile.parse(adminFile)["default"] else { throw BenchError("no admin credentials in \(work)/ecsd-signed") }
+        note("all ready; seeding")
+        for (name, endpoint) in targets { try await seed(endpoint, credentials: name == "ecsd-signed" ? admin : nil) }
         note("seeded")
 
         let operations: [(String, String)] = [
@@ -89,11 +100,15 @@ struct APIBenchmark: AsyncParsableCommand {
         print("Stevedore API benchmark: \(connections) connections, \(duration) s per run, wrk on 127.0.0.1")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores\n")
         var rows: [[String]] = []
+        var signedRatios: [String] = []
         for (operation, body) in operations {
             var results: [String: Measurement] = [:]
             for (name, endpoint) in targets {
                 let script = work + "/\(operation).lua"
-                try luaScript(operation: operation, body: body).write(toFile: script, atomically: true, encoding: .utf8)
+                // Every server gets the requests an SDK sends, signed (once per run: a signature stays valid
+                // for five minutes); only "ecsd, signed" checks them, so the ratio is the cost of checking.
+                let headers = Self.signedHeaders(operation: operation, body: body, endpoint: endpoint, admin)
+                try luaScript(body: body, headers: headers).write(toFile: script, atomically: true, encoding: .utf8)
                 // A short warm-up, then the measured run.
                 _ = try runProgram(wrkPath, ["-t2", "-c\(connections)", "-d2s", "-s", script, endpoint + "/"])
                 let output = try runProgram(
@@ -103,6 +118,7 @@ struct APIBenchmark: AsyncParsableCommand {
             }
             let ours = results["ecsd"]!
             let uncached = results["ecsd-uncached"]!
+            let signed = results["ecsd-signed"]!
             let theirs = results["moto"]!
             func ratio(_ m: Measurement) -> String {
                 String(format: "%.1fx moto", m.requestsPerSecond / max(theirs.requestsPerSecond, 0.001))
@@ -113,20 +129,41 @@ struct APIBenchmark: AsyncParsableCommand {
                 "\(uncached.errors)", ratio(uncached),
             ])
             rows.append([
+                "", "ecsd, signed (SigV4)", format(signed.requestsPerSecond), ms(signed.p50), ms(signed.p99), "\(signed.errors)", ratio(signed),
+            ])
+            rows.append([
                 "", "moto_server", format(theirs.requestsPerSecond), ms(theirs.p50), ms(theirs.p99), "\(theirs.errors)",
                 "baseline",
             ])
+            signedRatios.append(String(format: "%@ %.2fx", operation, signed.requestsPerSecond / max(ours.requestsPerSecond, 0.001)))
         }
         print(table(["OPERATION", "SERVER", "REQ/S", "P50", "P99", "ERRORS", "RATIO"], rows))
         if let rss = ecsdProcess.residentKiB { print("ecsd resident memory after the run: \(rss / 1024) MiB") }
+        print("signed / unsigned throughput: \(signedRatios.joined(separator: ", ")) (target >= 0.85x, p99 < 5 ms)")
         print("targets: ecsd >= 50x moto_server's throughput, p99 < 5 ms at 16 connections")
+    }
+
+    /// The headers of one signed request, as the AWS SDKs send them (wrk adds `Host` itself).
+    static func signedHeaders(operation: String, body: String, endpoint: String, _ credentials: AWSCredentials) -> [(name: String, value: String)] {
+        let host = String(endpoint.dropFirst("http://".count))
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.\(operation)"),
+        ]
+        let request = SignableRequest(method: "POST", path: "/", headers: headers + [("Host", host)], body: Array(body.utf8))
+        headers += SigV4Signer.sign(
+            request, accessKeyId: credentials.accessKeyId, secret: credentials.secretAccessKey, region: "us-east-1", service: "ecs",
+            now: Int64(Date().timeIntervalSince1970))
+        return headers
     }
 
     static let authorization = "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0"
 
-    func seed(_ endpoint: String) async throws {
+    func seed(_ endpoint: String, credentials: AWSCredentials?) async throws {
         // moto routes requests by the service in the signature's credential scope.
-        let client = APIClient(endpoint: endpoint, extraHeaders: [("Authorization", Self.authorization)])
+        let client =
+            credentials != nil
+            ? APIClient(endpoint: endpoint, credentials: credentials)
+            : APIClient(endpoint: endpoint, extraHeaders: [("Authorization", Self.authorization)])
         for index in 0..<20 {
             let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: "bench-\(index)"))
         }
@@ -143,14 +180,8 @@ struct APIBenchmark: AsyncParsableCommand {
         let _: RegisterTaskDefinitionResponse = try await client.ecs("RegisterTaskDefinition", definition)
     }
 
-    func luaScript(operation: String, body: String) -> String {
-        """
-        wrk.method = "POST"
-        wrk.body = '\(body)'
-        wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
-        wrk.headers["X-Amz-Target"] = "AmazonEC2ContainerServiceV20141113.\(operation)"
-        wrk.headers["Authorization"] = "\(Self.authorization)"
-        """
+    func luaScript(body: String, headers: [(name: String, value: String)]) -> String {
+        "wrk.method = \"POST\"\nwrk.body = '\(body)'\n" + headers.map { "wrk.headers[\"\($0.name)\"] = \"\($0.value)\"\n" }.joined()
     }
 
     /// Reads requests/s, the 50th and 99th latency percentiles (ms) and error counts from wrk's report.

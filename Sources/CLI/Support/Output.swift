@@ -9,6 +9,7 @@ import ECS
 import ECSShapes
 import Foundation
 import LambdaShapes
+import SigV4
 import StevedoreClient
 import StevedoreCore
 
@@ -25,10 +26,25 @@ public struct GlobalOptions: ParsableArguments {
     @Option(help: "Output format: table or json.")
     public var output: OutputFormat = .table
 
+    @Option(help: "Credentials profile to sign requests with (env AWS_PROFILE; default: default).")
+    public var profile: String?
+
     public init() {}
 
+    public func validate() throws {
+        let environment = ProcessInfo.processInfo.environment
+        if let profile, CredentialChain.find(profile: profile, environment: environment) == nil {
+            throw ValidationError(
+                "The profile '\(profile)' has no aws_access_key_id and aws_secret_access_key in \(CredentialChain.sharedFile(environment)) (set AWS_SHARED_CREDENTIALS_FILE, e.g. to ecsd's <data-dir>/admin-credentials).")
+        }
+    }
+
     public var client: APIClient {
-        APIClient(endpoint: endpoint ?? ProcessInfo.processInfo.environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340")
+        let environment = ProcessInfo.processInfo.environment
+        return APIClient(
+            endpoint: endpoint ?? environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340",
+            credentials: CredentialChain.find(profile: profile, environment: environment),
+            region: environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1")
     }
 }
 

@@ -7,6 +7,7 @@ import Foundation
 import AgentProtocol
 import AWSProtocols
 import CurlHTTP
+import SigV4
 import StevedoreCore
 
 /// Calls Stevedore's AWS JSON APIs over HTTP, decoding outputs into the model's shapes and
@@ -15,12 +16,38 @@ public struct APIClient: Sendable {
     public var endpoint: String
     /// Sent with every request (e.g. an `Authorization` header for servers that route by it).
     public var extraHeaders: [(String, String)]
+    /// When set, every request is signed with Signature Version 4 as the AWS SDKs sign them.
+    public var credentials: AWSCredentials?
+    /// The region in the signature's scope.
+    public var region: String
     let http: HTTPClient
 
-    public init(endpoint: String, extraHeaders: [(String, String)] = []) {
+    public init(endpoint: String, extraHeaders: [(String, String)] = [], credentials: AWSCredentials? = nil, region: String = "us-east-1") {
         self.endpoint = endpoint
         self.extraHeaders = extraHeaders
+        self.credentials = credentials
+        self.region = region
         http = HTTPClient(baseURL: endpoint)
+    }
+
+    /// `request` with `Host`, `X-Amz-Date` and `Authorization` added when there are credentials.
+    /// The signing name is the service's (`ecs`, `lambda`); ecsd checks the signature, not the scope's service.
+    func signed(_ request: HTTPClient.Request, service: String) -> HTTPClient.Request {
+        guard let credentials else { return request }
+        var request = request
+        let (path, query) = request.path.splittingQuery
+        request.headers.append(("Host", Self.authority(of: endpoint)))
+        let signable = SignableRequest(method: request.method, path: path, query: query, headers: request.headers, body: request.body ?? [])
+        request.headers += SigV4Signer.sign(
+            signable, accessKeyId: credentials.accessKeyId, secret: credentials.secretAccessKey, sessionToken: credentials.sessionToken,
+            region: region, service: service, now: Int64(Date().timeIntervalSince1970))
+        return request
+    }
+
+    /// `host[:port]` of an endpoint URL, as curl sends it in `Host`.
+    static func authority(of endpoint: String) -> String {
+        let afterScheme = endpoint.split(separator: "://", maxSplits: 1).last ?? Substring(endpoint)
+        return String(afterScheme.prefix { $0 != "/" })
     }
 
     public static let ecsTarget = "AmazonEC2ContainerServiceV20141113"
@@ -40,12 +67,14 @@ public struct APIClient: Sendable {
         as output: Output.Type = Output.self,
         contentType: String = AWSJSONDispatcher.contentType11
     ) async throws -> Output {
-        let request = HTTPClient.Request(
-            method: "POST",
-            path: "/",
-            headers: [("Content-Type", contentType), ("X-Amz-Target", target)] + extraHeaders,
-            body: AWSJSONCodec.encode(input)
-        )
+        let request = signed(
+            HTTPClient.Request(
+                method: "POST",
+                path: "/",
+                headers: [("Content-Type", contentType), ("X-Amz-Target", target)] + extraHeaders,
+                body: AWSJSONCodec.encode(input)
+            ),
+            service: target.hasPrefix("AnyScaleFrontendService") ? "application-autoscaling" : "ecs")
         let response: HTTPClient.Response
         do {
             response = try await http.execute(request)
@@ -69,9 +98,11 @@ public struct APIClient: Sendable {
     public func rest(
         _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: Duration? = .seconds(960)
     ) async throws -> HTTPClient.Response {
-        let request = HTTPClient.Request(
-            method: method, path: path, headers: (body != nil ? [("Content-Type", "application/json")] : []) + headers + extraHeaders,
-            body: body, timeout: timeout)
+        let request = signed(
+            HTTPClient.Request(
+                method: method, path: path, headers: (body != nil ? [("Content-Type", "application/json")] : []) + headers + extraHeaders,
+                body: body, timeout: timeout),
+            service: "lambda")
         let response: HTTPClient.Response
         do {
             response = try await http.execute(request)
@@ -122,7 +153,7 @@ public struct APIClient: Sendable {
     private func streamBody(_ path: String) async throws -> AsyncThrowingStream<[UInt8], any Error> {
         let response: HTTPClient.StreamingResponse
         do {
-            response = try await http.stream(HTTPClient.Request(path: path, headers: extraHeaders, timeout: nil))
+            response = try await http.stream(signed(HTTPClient.Request(path: path, headers: extraHeaders, timeout: nil), service: "ecs"))
         } catch let error as HTTPClientError {
             throw APIClientError(message: "cannot reach the control plane at \(endpoint): \(error.message)", underlying: error)
         }
@@ -159,4 +190,12 @@ public struct APIClientError: Error, CustomStringConvertible {
     public var message: String
     public var underlying: HTTPClientError?
     public var description: String { message }
+}
+
+extension String {
+    /// The path and the query (without `?`) of a request target.
+    fileprivate var splittingQuery: (path: String, query: String) {
+        guard let mark = firstIndex(of: "?") else { return (self, "") }
+        return (String(self[..<mark]), String(self[index(after: mark)...]))
+    }
 }

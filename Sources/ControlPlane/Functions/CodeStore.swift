@@ -30,7 +30,7 @@ struct CodeStore: Sendable {
         guard !FileManager.default.fileExists(atPath: target) else { return bundle }
         let temporary = "\(target).\(UUID().uuidString).tmp"
         do {
-            try write(zip, to: temporary)
+            try DurableFile.create(temporary, bytes: zip, mode: 0o644)
             guard rename(temporary, target) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             syncDirectory()
         } catch {
@@ -55,19 +55,6 @@ struct CodeStore: Sendable {
             let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
             if modified < cutoff { unlink(path) }
         }
-    }
-
-    private func write(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            guard written > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            offset += written
-        }
-        guard fsync(fd) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
     private func syncDirectory() {

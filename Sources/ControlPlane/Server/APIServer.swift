@@ -29,6 +29,8 @@ struct APIServer {
     let maxRequestBytes: Int
     /// When set, agents must present it (`X-Stevedore-Agent-Token`).
     let agentToken: String?
+    /// When set, every AWS API request must be signed by a known key (agents' operations excepted).
+    let authenticator: RequestAuthenticator?
     let requestIds = RequestIdGenerator()
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
@@ -73,7 +75,9 @@ struct APIServer {
         }
         let bytes = Array(body.readableBytesView)
         let target = request.headers[Self.targetHeader]
-        if let target, isAgentOperation(target), let refusal = checkAgentToken(request) {
+        if let target, isAgentOperation(target) {
+            if let refusal = checkAgentToken(request) { return Self.response(.error(refusal), requestId: requestId) }
+        } else if let authenticator, case .failure(let refusal) = authenticator.authenticate(request, body: bytes, restJSON: false) {
             return Self.response(.error(refusal), requestId: requestId)
         }
         let answer = await dispatcher.handle(
@@ -99,6 +103,11 @@ struct APIServer {
             }
             body = Array(buffer.readableBytesView)
         }
+        if route.access == .api, let authenticator,
+            case .failure(let refusal) = authenticator.authenticate(request, body: body, restJSON: route.errorStyle == .lambda)
+        {
+            return Self.response(route.errorStyle.response(refusal, requestId: requestId))
+        }
         var parameters: [String: String] = [:]
         for (name, value) in context.parameters {
             let text = String(value)
@@ -122,6 +131,9 @@ struct APIServer {
 
     /// Streams a task's logs as plain text for as long as the caller (and, with follow, the task) lasts.
     func handleTaskLogs(_ request: Request) async -> Response {
+        if let authenticator, case .failure(let refusal) = authenticator.authenticate(request, body: [], restJSON: false) {
+            return Self.response(.error(refusal, contentType: "application/json"))
+        }
         let query = request.uri.queryParameters
         let stream: AsyncStream<[UInt8]>
         do throws(AWSError) {
@@ -139,6 +151,9 @@ struct APIServer {
 
     /// Streams a function's log (`ecsctl fn logs`).
     func handleFunctionLogs(_ request: Request) -> Response {
+        if let authenticator, case .failure(let refusal) = authenticator.authenticate(request, body: [], restJSON: true) {
+            return Self.response(RESTErrorStyle.lambda.response(refusal, requestId: nil))
+        }
         let query = request.uri.queryParameters
         guard let name = query.get("name"), FunctionNames.isValidName(name) else {
             return Self.response(

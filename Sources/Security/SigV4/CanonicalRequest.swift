@@ -22,9 +22,37 @@ public struct SignableRequest: Sendable {
 
     /// The values of a header (any case) joined by commas, as SigV4 canonicalises them.
     func header(_ lowerCaseName: String) -> String? {
-        var values: [String] = []
-        for (name, value) in headers where name.lowercased() == lowerCaseName { values.append(value) }
-        return values.isEmpty ? nil : values.joined(separator: ",")
+        var found: String?
+        for (name, value) in headers where ASCII.equalsIgnoringCase(name, lowerCaseName) {
+            found = found.map { $0 + "," + value } ?? value
+        }
+        return found
+    }
+}
+
+/// Byte-level text helpers: signatures are checked on every request, and Character-level string
+/// work (grapheme breaking, Unicode case mapping) cost more than the hashing.
+enum ASCII {
+    /// `name` equals `lowerCase` (already lower case) ignoring the case of ASCII letters.
+    static func equalsIgnoringCase(_ name: String, _ lowerCase: String) -> Bool {
+        guard name.utf8.count == lowerCase.utf8.count else { return false }
+        var name = name
+        var lowerCase = lowerCase
+        return name.withUTF8 { name in
+            lowerCase.withUTF8 { lower in
+                for index in 0..<name.count where (name[index] &- 65 < 26 ? name[index] | 0x20 : name[index]) != lower[index] { return false }
+                return true
+            }
+        }
+    }
+
+    static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            true
+        default: false
+        }
     }
 }
 
@@ -33,25 +61,71 @@ enum CanonicalRequest {
     static let emptyPayloadHash = Digest.hex(Digest.sha256([UInt8]()))
 
     static func text(_ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?) -> String {
-        var lines: [String] = [request.method.uppercased(), path(request.path), QueryParameters(request.query).canonical(excluding: excluded)]
-        var headerLines = ""
-        for name in signedHeaders {
-            let values = request.headers.filter { $0.name.lowercased() == name }.map { collapsingSpaces($0.value) }
-            headerLines += "\(name):\(values.joined(separator: ","))\n"
-        }
-        lines.append(headerLines)
-        lines.append(signedHeaders.joined(separator: ";"))
-        lines.append(payloadHash)
-        return lines.joined(separator: "\n")
+        String(decoding: bytes(request, signedHeaders: signedHeaders, payloadHash: payloadHash, excludingQuery: excluded), as: UTF8.self)
     }
 
+    /// The canonical request: method, path, query, each signed header's `name:values`, the signed
+    /// header names and the payload's hash, one per line.
+    static func bytes(_ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + request.headers.count * 48)
+        out += request.method.uppercased().utf8
+        out.append(newline)
+        out += path(request.path).utf8
+        out.append(newline)
+        if !request.query.isEmpty { out += QueryParameters(request.query).canonical(excluding: excluded).utf8 }
+        out.append(newline)
+        for name in signedHeaders {
+            out += name.utf8
+            out.append(UInt8(ascii: ":"))
+            var first = true
+            for (headerName, value) in request.headers where ASCII.equalsIgnoringCase(headerName, name) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                appendCollapsingSpaces(value, to: &out)
+            }
+            out.append(newline)
+        }
+        out.append(newline)
+        for (index, name) in signedHeaders.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ";")) }
+            out += name.utf8
+        }
+        out.append(newline)
+        out += payloadHash.utf8
+        return out
+    }
+
+    private static let newline = UInt8(ascii: "\n")
+
     static func stringToSign(_ canonical: String, claim: SignatureClaim) -> String {
-        [SignatureClaim.algorithm, claim.requestDate, claim.scope, Digest.hex(Digest.sha256(Array(canonical.utf8)))].joined(separator: "\n")
+        String(decoding: stringToSign(Array(canonical.utf8), claim: claim), as: UTF8.self)
+    }
+
+    static func stringToSign(_ canonical: [UInt8], claim: SignatureClaim) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out += SignatureClaim.algorithm.utf8
+        out.append(newline)
+        out += claim.requestDate.utf8
+        out.append(newline)
+        out += claim.scope.utf8
+        out.append(newline)
+        out += Digest.hex(Digest.sha256(canonical)).utf8
+        return out
     }
 
     /// The path with dot segments removed, each byte outside the unreserved set and `/` encoded
     /// again (the path is already encoded once: every AWS service but S3 signs it encoded twice).
     static func path(_ raw: String) -> String {
+        // Most paths are already canonical: unreserved bytes between single slashes, no dot segments.
+        var previous: UInt8 = 0
+        let plain = raw.utf8.first == UInt8(ascii: "/") && raw.utf8.allSatisfy { byte in
+            defer { previous = byte }
+            if byte == UInt8(ascii: "/") { return previous != UInt8(ascii: "/") }
+            return byte != UInt8(ascii: ".") && ASCII.isUnreserved(byte)
+        }
+        if plain { return raw }
         var segments: [Substring] = []
         let parts = raw.split(separator: "/", omittingEmptySubsequences: false)
         for (index, segment) in parts.enumerated() {
@@ -71,18 +145,29 @@ enum CanonicalRequest {
 
     /// Leading and trailing spaces trimmed, inner runs of spaces made one.
     static func collapsingSpaces(_ value: String) -> String {
-        var result = ""
-        var lastWasSpace = false
-        for character in value.trimmingSpaces {
-            if character == " " || character == "\t" {
-                if !lastWasSpace { result.append(" ") }
-                lastWasSpace = true
+        var out: [UInt8] = []
+        appendCollapsingSpaces(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendCollapsingSpaces(_ value: String, to out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { appendCollapsingSpaces($0, to: &out) }
+    }
+
+    private static func appendCollapsingSpaces(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var pendingSpace = false
+        var wroteAny = false
+        for byte in value {
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
+                pendingSpace = wroteAny
             } else {
-                result.append(character)
-                lastWasSpace = false
+                if pendingSpace { out.append(UInt8(ascii: " ")) }
+                pendingSpace = false
+                wroteAny = true
+                out.append(byte)
             }
         }
-        return result
     }
 }
 
@@ -94,13 +179,9 @@ enum PercentEncoding {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            if ASCII.isUnreserved(byte) || (keepingSlashes && byte == UInt8(ascii: "/")) {
                 bytes.append(byte)
-            case UInt8(ascii: "/") where keepingSlashes:
-                bytes.append(byte)
-            default:
+            } else {
                 bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]]
             }
         }

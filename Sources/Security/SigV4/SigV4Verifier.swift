@@ -55,7 +55,8 @@ public final class SigV4Verifier: Sendable {
     public typealias SecretLookup = @Sendable (_ accessKeyId: String) -> String?
 
     private let secret: SecretLookup
-    private let signingKeys = Mutex<[String: [UInt8]]>([:])
+    /// Derived keys by access key and scope, with the secret they were derived from.
+    private let signingKeys = Mutex<[String: (secret: String, key: HMACKey)]>([:])
     static let allowedSkew: Int64 = 300
 
     public init(secret: @escaping SecretLookup) {
@@ -89,20 +90,20 @@ public final class SigV4Verifier: Sendable {
     func signature(_ request: SignableRequest, claim: SignatureClaim, secret: String) -> String {
         let payloadHash =
             claim.presigned ? "UNSIGNED-PAYLOAD" : (request.header("x-amz-content-sha256") ?? Digest.hex(Digest.sha256(request.body)))
-        let canonical = CanonicalRequest.text(
+        let canonical = CanonicalRequest.bytes(
             request, signedHeaders: claim.signedHeaders, payloadHash: payloadHash, excludingQuery: claim.presigned ? "X-Amz-Signature" : nil)
         let key = signingKey(secret: secret, claim: claim)
-        return Digest.hex(HMAC.sha256(key: key, CanonicalRequest.stringToSign(canonical, claim: claim)))
+        return Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim)))
     }
 
-    private func signingKey(secret: String, claim: SignatureClaim) -> [UInt8] {
-        // Keyed by the secret's hash, not the secret: a rotated secret gets a key of its own.
-        let cacheKey = "\(Digest.hex(Digest.sha256(Array(secret.utf8))))/\(claim.scope)"
-        if let key = signingKeys.withLock({ $0[cacheKey] }) { return key }
-        let key = SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service)
+    private func signingKey(secret: String, claim: SignatureClaim) -> HMACKey {
+        let cacheKey = claim.accessKeyId + "/" + claim.scope
+        // A secret that changed (a key re-created under the same id) gets a key of its own.
+        if let cached = signingKeys.withLock({ $0[cacheKey] }), cached.secret == secret { return cached.key }
+        let key = HMACKey(SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service))
         signingKeys.withLock { keys in
             if keys.count > 10_000 { keys.removeAll() }
-            keys[cacheKey] = key
+            keys[cacheKey] = (secret, key)
         }
         return key
     }

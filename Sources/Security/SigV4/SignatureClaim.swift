@@ -35,29 +35,40 @@ extension SignatureClaim {
 
     private static func fromHeader(_ authorization: String, request: SignableRequest) throws(SignatureFailure) -> SignatureClaim {
         let trimmed = authorization.trimmingSpaces
-        guard trimmed.hasPrefix(algorithm + " ") else {
+        let bytes = Array(String(trimmed).utf8)
+        guard bytes.starts(with: (algorithm + " ").utf8) else {
             if trimmed.hasPrefix("AWS4-") || trimmed.hasPrefix("AWS ") {
                 throw .incomplete("Unsupported AWS 'algorithm': '\(trimmed.prefix { $0 != " " })'")
             }
             throw .incomplete("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=\(trimmed)")
         }
-        var parameters: [String: String] = [:]
-        for part in trimmed.dropFirst(algorithm.count + 1).split(separator: ",") {
-            let pair = part.trimmingSpaces
-            guard let equals = pair.firstIndex(of: "=") else { continue }
-            parameters[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        var credential: String?
+        var signature: String?
+        var signedHeaders: String?
+        for part in fields(bytes[(algorithm.utf8.count + 1)...], separator: UInt8(ascii: ",")) {
+            var pair = part
+            while let first = pair.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { pair = pair.dropFirst() }
+            while let last = pair.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { pair = pair.dropLast() }
+            guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let name = pair[..<equals]
+            let value = String(decoding: pair[(equals + 1)...], as: UTF8.self)
+            if name.elementsEqual("Credential".utf8) {
+                credential = value
+            } else if name.elementsEqual("Signature".utf8) {
+                signature = value
+            } else if name.elementsEqual("SignedHeaders".utf8) {
+                signedHeaders = value
+            }
         }
         let date = request.header("x-amz-date")
         var missing = ""
-        if parameters["Credential"] == nil { missing += "Authorization header requires 'Credential' parameter. " }
-        if parameters["Signature"] == nil { missing += "Authorization header requires 'Signature' parameter. " }
-        if parameters["SignedHeaders"] == nil { missing += "Authorization header requires 'SignedHeaders' parameter. " }
+        if credential == nil { missing += "Authorization header requires 'Credential' parameter. " }
+        if signature == nil { missing += "Authorization header requires 'Signature' parameter. " }
+        if signedHeaders == nil { missing += "Authorization header requires 'SignedHeaders' parameter. " }
         if date == nil, request.header("date") == nil {
             missing += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
         }
-        guard missing.isEmpty, let credential = parameters["Credential"], let signature = parameters["Signature"],
-            let signedHeaders = parameters["SignedHeaders"]
-        else { throw .incomplete(missing + "Authorization=\(trimmed)") }
+        guard missing.isEmpty, let credential, let signature, let signedHeaders else { throw .incomplete(missing + "Authorization=\(trimmed)") }
         let requestDate: String
         if let date {
             requestDate = try checkedDate(date)
@@ -90,7 +101,7 @@ extension SignatureClaim {
     private static func claim(
         credential: String, signedHeaders: String, signature: String, requestDate: String, expires: Int?
     ) throws(SignatureFailure) -> SignatureClaim {
-        let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let scope = fields(Array(credential.utf8)[...], separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
         guard scope.count == 5, !scope[0].isEmpty, scope[4] == "aws4_request" else {
             throw .incomplete("Credential should be scoped to a valid region. ")
         }
@@ -98,11 +109,30 @@ extension SignatureClaim {
             throw .incomplete(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '\(scope[1])' != '\(requestDate.prefix(8))', from '\(requestDate)'.")
         }
-        let headers = signedHeaders.split(separator: ";").map { $0.lowercased() }
+        var headers: [String] = []
+        for name in fields(Array(signedHeaders.utf8)[...], separator: UInt8(ascii: ";")) where !name.isEmpty {
+            // SDKs send them in lower case already.
+            headers.append(
+                name.contains { $0 &- 65 < 26 }
+                    ? String(decoding: name.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self) : String(decoding: name, as: UTF8.self))
+        }
         guard !headers.isEmpty else { throw .incomplete("Authorization header requires 'SignedHeaders' parameter. ") }
         return SignatureClaim(
             accessKeyId: scope[0], scopeDate: scope[1], region: scope[2], service: scope[3], signedHeaders: headers, signature: signature,
             requestDate: requestDate, expires: expires)
+    }
+
+    /// The runs of `bytes` between separators, empty ones included.
+    private static func fields(_ bytes: ArraySlice<UInt8>, separator: UInt8) -> [ArraySlice<UInt8>] {
+        var result: [ArraySlice<UInt8>] = []
+        result.reserveCapacity(8)
+        var start = bytes.startIndex
+        for index in bytes.indices where bytes[index] == separator {
+            result.append(bytes[start..<index])
+            start = index + 1
+        }
+        result.append(bytes[start...])
+        return result
     }
 
     /// An ISO-8601 basic date-time (`20150830T123600Z`).
@@ -134,8 +164,10 @@ extension SignatureClaim {
 extension StringProtocol {
     var trimmingSpaces: Substring {
         let text = Substring(self)
-        guard let first = text.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
-        let last = text.lastIndex(where: { $0 != " " && $0 != "\t" })!
-        return text[first...last]
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = text.utf8.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let last = text.utf8.lastIndex(where: { !isSpace($0) })!
+        // Past the last byte kept: always the start of a scalar, even after a multi-byte one.
+        return text[first..<text.utf8.index(after: last)]
     }
 }

@@ -1,0 +1,44 @@
+import Foundation
+import SigV4
+
+/// The administrator's access key. The first start with authentication on makes one and writes
+/// it to `<data-dir>/admin-credentials` (mode 0600) in the AWS shared-credentials format, so
+/// `AWS_SHARED_CREDENTIALS_FILE=<data-dir>/admin-credentials aws …` works at once; later starts
+/// read it back.
+public enum AdminCredentials {
+    public static let fileName = "admin-credentials"
+
+    public struct Loaded: Sendable {
+        public var credentials: AWSCredentials
+        public var path: String
+        /// Made by this start (not read from an earlier one).
+        public var created: Bool
+
+        /// As ``ControlPlaneConfiguration/accessKeys`` takes keys.
+        public var accessKeys: [String: String] { [credentials.accessKeyId: credentials.secretAccessKey] }
+    }
+
+    public struct Unreadable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func loadOrCreate(dataDirectory: String) throws -> Loaded {
+        let path = dataDirectory + "/" + fileName
+        if FileManager.default.fileExists(atPath: path) {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            guard let credentials = SharedCredentialsFile.parse(text)["default"] else {
+                throw Unreadable(
+                    description: "\(path) has no [default] profile with aws_access_key_id and aws_secret_access_key; fix it, or remove it to have a new key made.")
+            }
+            return Loaded(credentials: credentials, path: path, created: false)
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let credentials = AWSCredentials.generate()
+        // Created 0600 under a temporary name, then renamed: never readable by others, never half written.
+        let temporary = path + ".tmp"
+        unlink(temporary)
+        try DurableFile.create(temporary, bytes: Array(SharedCredentialsFile.render(profile: "default", credentials).utf8), mode: 0o600)
+        guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return Loaded(credentials: credentials, path: path, created: true)
+    }
+}

@@ -1,0 +1,167 @@
+"""Signed requests: ecsd with --auth on checks every AWS API request's Signature Version 4 with the
+real aws CLI, boto3 and ecsctl, and answers AWS's errors for what it refuses."""
+import datetime
+import json
+import os
+import stat
+import subprocess
+import urllib.error
+import urllib.request
+from unittest import mock
+
+import boto3
+import botocore.auth
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import BIN, Ecsd
+
+NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+@pytest.fixture
+def signed_ecsd(data_dir):
+    server = Ecsd(data_dir, extra_args=["--auth", "on"]).start()
+    yield server
+    server.stop()
+
+
+def admin_credentials(server):
+    path = os.path.join(server.data_dir, "admin-credentials")
+    values = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                key, value = line.split("=", 1)
+                values[key.strip()] = value.strip()
+    return path, values["aws_access_key_id"], values["aws_secret_access_key"]
+
+
+def client(server, service, key_id, secret):
+    return boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=key_id,
+                        aws_secret_access_key=secret, config=NO_RETRIES)
+
+
+def refusal(call):
+    with pytest.raises(ClientError) as caught:
+        call()
+    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"], \
+        caught.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_first_start_writes_an_administrator_key_readable_by_its_owner_only(signed_ecsd):
+    path, key_id, secret = admin_credentials(signed_ecsd)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert key_id.startswith("AKIA") and len(key_id) == 20
+    assert len(secret) == 40
+    assert "requests must be signed" in signed_ecsd.log() and path in signed_ecsd.log()
+    # A second start keeps the key.
+    signed_ecsd.stop()
+    signed_ecsd.start()
+    assert admin_credentials(signed_ecsd) == (path, key_id, secret)
+
+
+def test_the_aws_cli_with_the_credentials_file_succeeds(signed_ecsd):
+    path, _, _ = admin_credentials(signed_ecsd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=path, AWS_DEFAULT_REGION="us-east-1")
+    created = subprocess.run(["aws", "ecs", "create-cluster", "--cluster-name", "signed", "--endpoint-url", signed_ecsd.endpoint],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    listed = subprocess.run(["aws", "ecs", "list-clusters", "--endpoint-url", signed_ecsd.endpoint],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert any(arn.endswith("/signed") for arn in json.loads(listed.stdout)["clusterArns"])
+    # The environment's dummy key is not one ecsd issued.
+    refused = subprocess.run(["aws", "ecs", "list-clusters", "--endpoint-url", signed_ecsd.endpoint],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, AWS_ACCESS_KEY_ID="AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY="x" * 40))
+    assert refused.returncode != 0
+    assert "UnrecognizedClientException" in refused.stderr
+    assert "The security token included in the request is invalid." in refused.stderr
+
+
+def test_boto3_with_the_key_calls_json_and_rest_services(signed_ecsd):
+    _, key_id, secret = admin_credentials(signed_ecsd)
+    ecs = client(signed_ecsd, "ecs", key_id, secret)
+    ecs.create_cluster(clusterName="boto")
+    assert any(arn.endswith("/boto") for arn in ecs.list_clusters()["clusterArns"])
+    assert client(signed_ecsd, "lambda", key_id, secret).list_functions()["Functions"] == []
+    assert "ScalableTargets" in client(signed_ecsd, "application-autoscaling", key_id, secret).describe_scalable_targets(
+        ServiceNamespace="ecs")
+
+
+def test_a_wrong_secret_is_refused_as_a_signature_mismatch(signed_ecsd):
+    _, key_id, secret = admin_credentials(signed_ecsd)
+    code, message, status = refusal(lambda: client(signed_ecsd, "ecs", key_id, secret[:-1] + "x").list_clusters())
+    assert (code, status) == ("InvalidSignatureException", 400)
+    assert message.startswith("The request signature we calculated does not match the signature you provided.")
+    code, message, status = refusal(lambda: client(signed_ecsd, "lambda", key_id, "wrong" * 8).list_functions())
+    assert (code, status) == ("InvalidSignatureException", 403)
+
+
+def test_an_unknown_key_is_unrecognized(signed_ecsd):
+    code, message, status = refusal(lambda: client(signed_ecsd, "ecs", "AKIAIOSFODNN7EXAMPLE", "x" * 40).list_clusters())
+    assert (code, message, status) == ("UnrecognizedClientException", "The security token included in the request is invalid.", 400)
+    code, message, status = refusal(lambda: client(signed_ecsd, "lambda", "AKIAIOSFODNN7EXAMPLE", "x" * 40).list_functions())
+    assert (code, status) == ("UnrecognizedClientException", 403)
+
+
+def test_an_unsigned_request_is_missing_its_token(signed_ecsd):
+    request = urllib.request.Request(signed_ecsd.endpoint + "/", data=b"{}", method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert json.loads(caught.value.read()) == {"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"}
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(signed_ecsd.endpoint + "/2015-03-31/functions", timeout=10)
+    assert caught.value.code == 403
+    assert caught.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    # Health checks need no signature.
+    with urllib.request.urlopen(signed_ecsd.endpoint + "/healthz", timeout=10) as response:
+        assert response.status == 200
+
+
+def test_a_request_signed_ten_minutes_off_has_expired(signed_ecsd):
+    _, key_id, secret = admin_credentials(signed_ecsd)
+    ecs = client(signed_ecsd, "ecs", key_id, secret)
+    skewed = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=10)
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=skewed):
+        code, message, status = refusal(lambda: ecs.list_clusters())
+    assert (code, status) == ("InvalidSignatureException", 400)
+    assert message.startswith("Signature expired: " + skewed.strftime("%Y%m%dT%H%M%SZ") + " is now earlier than ")
+    ahead = skewed + datetime.timedelta(minutes=20)
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=ahead):
+        code, message, status = refusal(lambda: ecs.list_clusters())
+    assert code == "InvalidSignatureException" and message.startswith("Signature not yet current: ")
+    # And the same client, on time, is accepted.
+    assert "clusterArns" in ecs.list_clusters()
+
+
+def test_ecsctl_signs_with_the_credentials_it_finds(signed_ecsd):
+    path, _, _ = admin_credentials(signed_ecsd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["ECS_ENDPOINT"] = signed_ecsd.endpoint
+    ecsctl = os.path.join(BIN, "ecsctl")
+    unsigned = subprocess.run([ecsctl, "cluster", "ls"], env=dict(env, HOME=signed_ecsd.data_dir), capture_output=True, text=True,
+                              timeout=30)
+    assert unsigned.returncode != 0 and "MissingAuthenticationTokenException" in unsigned.stderr
+    signed = subprocess.run([ecsctl, "cluster", "create", "from-ecsctl"], env=dict(env, AWS_SHARED_CREDENTIALS_FILE=path),
+                            capture_output=True, text=True, timeout=30)
+    assert signed.returncode == 0, signed.stderr
+    listed = subprocess.run([ecsctl, "cluster", "ls"], env=dict(env, AWS_SHARED_CREDENTIALS_FILE=path), capture_output=True,
+                            text=True, timeout=30)
+    assert listed.returncode == 0 and "from-ecsctl" in listed.stdout, listed.stderr
+    missing = subprocess.run([ecsctl, "cluster", "ls", "--profile", "nobody"], env=dict(env, AWS_SHARED_CREDENTIALS_FILE=path),
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode != 0 and "The profile 'nobody' has no aws_access_key_id" in missing.stderr
+
+
+def test_auth_off_accepts_any_request_and_says_so(ecsd):
+    assert "authentication is off" in ecsd.log()
+    ecs = boto3.client("ecs", endpoint_url=ecsd.endpoint, region_name="us-east-1", aws_access_key_id="anything",
+                       aws_secret_access_key="anything")
+    assert "clusterArns" in ecs.list_clusters()
+    assert not os.path.exists(os.path.join(ecsd.data_dir, "admin-credentials"))
