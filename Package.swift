@@ -159,7 +159,7 @@ let package = Package(
             path: "Sources/TestSupport"),
         .testTarget(name: "StevedoreCoreTests", dependencies: ["StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
-        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
         .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),

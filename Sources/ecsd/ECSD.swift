@@ -219,6 +219,9 @@ struct ECSD: AsyncParsableCommand {
         if let agentBinary { settings.agentBinary = agentBinary }
         let admin = (auth ?? (dev ? .off : .on)) == .on ? try AdminCredentials.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
         if let admin { settings.accessKeys = admin.accessKeys }
+        // Agents do not sign: with authentication on, their operations need a token, made if none is given.
+        let agentTokenFile = admin != nil && settings.agentToken == nil ? try AgentTokenFile.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
+        if let agentTokenFile { settings.agentToken = agentTokenFile.token }
         let configuration = settings
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev
@@ -228,6 +231,9 @@ struct ECSD: AsyncParsableCommand {
             if let admin {
                 logger.notice(
                     "requests must be signed; the administrator's key is in \(admin.path)\(admin.created ? " (made now)" : ""): AWS_SHARED_CREDENTIALS_FILE=\(admin.path) aws ecs list-clusters --endpoint-url \(endpoint)")
+                if let agentTokenFile {
+                    logger.notice("agents must present the token in \(agentTokenFile.path)\(agentTokenFile.created ? " (made now)" : ""): set ECS_AGENT_REGISTRATION_TOKEN to it in their ecs.config")
+                }
             } else {
                 logger.notice("authentication is off: any request that reaches \(endpoint) is accepted (--auth off\(dev ? ", the default with --dev" : ""))")
             }

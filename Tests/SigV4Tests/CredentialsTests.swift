@@ -1,4 +1,5 @@
-import SigV4
+import Archives
+@testable import SigV4
 import Testing
 
 /// The shared credentials file as the AWS CLI reads and writes it, and keys as IAM shapes them.
@@ -60,5 +61,54 @@ struct CredentialsTests {
         var tampered = signed
         tampered.body = Array(#"{"maxResults":1}"#.utf8)
         #expect(throws: SignatureFailure.mismatch) { try verifier.verify(tampered, service: "ecs", now: now) }
+    }
+
+    @Test func theBodyTheOperationAndTheHostAreBoundToTheSignature() throws {
+        let key = AWSCredentials(accessKeyId: "AKIAEXAMPLEEXAMPLE00", secretAccessKey: "secret")
+        let verifier = SigV4Verifier { $0 == key.accessKeyId ? key.secretAccessKey : nil }
+        let now: Int64 = 1_790_000_000
+        func signed(_ headers: [(name: String, value: String)], body: String) -> SignableRequest {
+            let request = SignableRequest(method: "POST", path: "/", headers: headers, body: Array(body.utf8))
+            var signed = request
+            signed.headers += SigV4Signer.sign(request, accessKeyId: key.accessKeyId, secret: key.secretAccessKey, region: "us-east-1", service: "ecs", now: now)
+            return signed
+        }
+        let target = ("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.CreateCluster")
+        let request = signed([("Host", "127.0.0.1:8340"), target], body: #"{"clusterName":"a"}"#)
+        #expect(try verifier.verify(request, service: nil, now: now) == key.accessKeyId)
+
+        // Another body, even with the signed body's hash declared.
+        var forged = request
+        forged.body = Array(#"{"clusterName":"b"}"#.utf8)
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verify(forged, service: nil, now: now) }
+        forged.headers.append(("X-Amz-Content-Sha256", Digest.hex(Digest.sha256(request.body))))
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verify(forged, service: nil, now: now) }
+
+        // A target that was not signed, and a host that was not.
+        let unsignedTarget = signed([("Host", "127.0.0.1:8340")], body: "{}")
+        var withTarget = unsignedTarget
+        withTarget.headers.append(target)
+        #expect(throws: SignatureFailure.incomplete("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")) {
+            try verifier.verify(withTarget, service: nil, now: now)
+        }
+        let hostless = signed([target], body: "{}")
+        #expect(throws: SignatureFailure.incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")) {
+            try verifier.verify(hostless, service: nil, now: now)
+        }
+    }
+
+    @Test func scopesMustNameARegionAndAService() {
+        let verifier = SigV4Verifier { _ in "secret" }
+        for scope in ["us-east-1/" + String(repeating: "s", count: 65), "US_EAST/ecs", "/ecs", "us-east-1/"] {
+            let request = SignableRequest(
+                method: "GET", path: "/",
+                headers: [
+                    ("Host", "h"), ("X-Amz-Date", "20260101T000000Z"),
+                    ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIA/20260101/\(scope)/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"),
+                ])
+            #expect(throws: SignatureFailure.incomplete("Credential should be scoped to a valid region. ")) {
+                try verifier.verify(request, service: nil, now: SigningTime.seconds("20260101T000000Z")!)
+            }
+        }
     }
 }

@@ -34,10 +34,12 @@ def free_port():
 class Ecsd:
     """One ecsd process over a data directory; can be stopped, killed and started again."""
 
-    def __init__(self, data_dir, port=None, extra_args=()):
+    def __init__(self, data_dir, port=None, extra_args=(), auth="off"):
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.extra_args = list(extra_args)
+        # Authentication has tests of its own (test_authentication.py); elsewhere any signature
+        # does. auth=None leaves ecsd's default (on; off with --dev).
+        self.extra_args = (["--auth", auth] if auth and "--auth" not in extra_args else []) + list(extra_args)
         self.process = None
         self.log_path = os.path.join(data_dir, "ecsd.log")
 
@@ -49,9 +51,7 @@ class Ecsd:
         os.makedirs(self.data_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [os.path.join(BIN, "ecsd"), "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
-             # Authentication has tests of its own (test_authentication.py); elsewhere any signature does.
-             *([] if "--auth" in self.extra_args else ["--auth", "off"]), *self.extra_args],
+            [os.path.join(BIN, "ecsd"), "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, *self.extra_args],
             stdout=log,
             stderr=log,
         )

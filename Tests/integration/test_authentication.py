@@ -11,6 +11,8 @@ from unittest import mock
 
 import boto3
 import botocore.auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -22,7 +24,7 @@ NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 @pytest.fixture
 def signed_ecsd(data_dir):
-    server = Ecsd(data_dir, extra_args=["--auth", "on"]).start()
+    server = Ecsd(data_dir, auth="on").start()
     yield server
     server.stop()
 
@@ -94,7 +96,8 @@ def test_boto3_with_the_key_calls_json_and_rest_services(signed_ecsd):
 
 def test_a_wrong_secret_is_refused_as_a_signature_mismatch(signed_ecsd):
     _, key_id, secret = admin_credentials(signed_ecsd)
-    code, message, status = refusal(lambda: client(signed_ecsd, "ecs", key_id, secret[:-1] + "x").list_clusters())
+    wrong = secret[:-1] + ("x" if secret[-1] != "x" else "y")
+    code, message, status = refusal(lambda: client(signed_ecsd, "ecs", key_id, wrong).list_clusters())
     assert (code, status) == ("InvalidSignatureException", 400)
     assert message.startswith("The request signature we calculated does not match the signature you provided.")
     code, message, status = refusal(lambda: client(signed_ecsd, "lambda", key_id, "wrong" * 8).list_functions())
@@ -165,3 +168,86 @@ def test_auth_off_accepts_any_request_and_says_so(ecsd):
                        aws_secret_access_key="anything")
     assert "clusterArns" in ecs.list_clusters()
     assert not os.path.exists(os.path.join(ecsd.data_dir, "admin-credentials"))
+
+
+def signed_request(server, key_id, secret, target, body, extra_headers=None, sign_target=True):
+    """Headers botocore signs for a JSON request to ecsd, and the body they were signed for."""
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    if sign_target:
+        headers["X-Amz-Target"] = target
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers=dict(headers, **(extra_headers or {})))
+    botocore.auth.SigV4Auth(Credentials(key_id, secret), "ecs", "us-east-1").add_auth(request)
+    signed = dict(request.headers.items())
+    if not sign_target:
+        signed["X-Amz-Target"] = target
+    return signed
+
+
+def post(server, headers, body):
+    request = urllib.request.Request(server.endpoint + "/", data=body.encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_a_signed_request_cannot_be_replayed_with_another_body_or_operation(signed_ecsd):
+    _, key_id, secret = admin_credentials(signed_ecsd)
+    target = "AmazonEC2ContainerServiceV20141113.CreateCluster"
+    body = '{"clusterName":"intended"}'
+    headers = signed_request(signed_ecsd, key_id, secret, target, body)
+    assert post(signed_ecsd, headers, body)[0] == 200
+    # Another body under the same signature, with or without a declared hash of the signed one.
+    status, answer = post(signed_ecsd, headers, '{"clusterName":"forged"}')
+    assert (status, answer["__type"]) == (400, "InvalidSignatureException")
+    import hashlib
+    declared = dict(headers, **{"X-Amz-Content-Sha256": hashlib.sha256(body.encode()).hexdigest()})
+    status, answer = post(signed_ecsd, declared, '{"clusterName":"forged"}')
+    assert (status, answer["__type"]) == (400, "InvalidSignatureException")
+    # Another operation under the same signature.
+    status, answer = post(signed_ecsd, dict(headers, **{"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.DeleteCluster"}), body)
+    assert (status, answer["__type"]) == (400, "InvalidSignatureException")
+    # An operation left out of what was signed.
+    unsigned_target = signed_request(signed_ecsd, key_id, secret, target, body, sign_target=False)
+    status, answer = post(signed_ecsd, unsigned_target, body)
+    assert (status, answer["__type"]) == (400, "IncompleteSignatureException")
+    assert answer["message"] == "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+    ecs = client(signed_ecsd, "ecs", key_id, secret)
+    names = [arn.rsplit("/", 1)[1] for arn in ecs.list_clusters()["clusterArns"]]
+    assert "intended" in names and "forged" not in names
+
+
+def test_agents_operations_need_the_agent_token_made_on_first_start(signed_ecsd):
+    path = os.path.join(signed_ecsd.data_dir, "agent-token")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    token = open(path).read().strip()
+    assert len(token) == 64
+    assert "agents must present the token in " + path in signed_ecsd.log()
+    target = {"Content-Type": "application/x-amz-json-1.1",
+              "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.RegisterContainerInstance"}
+    body = '{"cluster":"no-such-cluster"}'
+    status, answer = post(signed_ecsd, target, body)
+    assert (status, answer["__type"]) == (400, "AccessDeniedException")
+    status, answer = post(signed_ecsd, dict(target, **{"X-Stevedore-Agent-Token": token}), body)
+    assert answer.get("__type") == "ClusterNotFoundException", answer
+    # The token is kept across restarts.
+    signed_ecsd.stop()
+    signed_ecsd.start()
+    assert open(path).read().strip() == token
+
+
+def test_authentication_is_on_by_default_and_off_with_dev(data_dir):
+    server = Ecsd(os.path.join(data_dir, "default"), auth=None).start()
+    try:
+        assert os.path.exists(os.path.join(server.data_dir, "admin-credentials"))
+        assert refusal(lambda: client(server, "ecs", "AKIAIOSFODNN7EXAMPLE", "x" * 40).list_clusters())[0] == "UnrecognizedClientException"
+    finally:
+        server.stop()
+    dev = Ecsd(os.path.join(data_dir, "dev"), auth=None, extra_args=["--dev", "--no-agent"]).start()
+    try:
+        assert "authentication is off" in dev.log() and "the default with --dev" in dev.log()
+        assert "clusterArns" in client(dev, "ecs", "anything", "anything").list_clusters()
+        assert not os.path.exists(os.path.join(dev.data_dir, "admin-credentials"))
+    finally:
+        dev.stop()

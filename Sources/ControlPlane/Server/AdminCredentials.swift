@@ -1,5 +1,6 @@
 import Foundation
 import SigV4
+import StevedoreCore
 
 /// The administrator's access key. The first start with authentication on makes one and writes
 /// it to `<data-dir>/admin-credentials` (mode 0600) in the AWS shared-credentials format, so
@@ -41,4 +42,34 @@ public enum AdminCredentials {
         guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         return Loaded(credentials: credentials, path: path, created: true)
     }
+}
+
+/// The token agents present when authentication is on and `--agent-token` names none: made on the
+/// first start and kept in `<data-dir>/agent-token` (mode 0600), so that agents' operations, which
+/// are not signed, are not open to anyone who reaches the port.
+public enum AgentTokenFile {
+    public static let fileName = "agent-token"
+
+    public static func loadOrCreate(dataDirectory: String) throws -> (token: String, path: String, created: Bool) {
+        let path = dataDirectory + "/" + fileName
+        if FileManager.default.fileExists(atPath: path) {
+            let token = try String(contentsOfFile: path, encoding: .utf8).trimmingWhitespace
+            guard !token.isEmpty else {
+                throw AdminCredentials.Unreadable(description: "\(path) is empty; remove it to have a new agent token made.")
+            }
+            return (token, path, false)
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        var random = SystemRandomNumberGenerator()
+        let token = (0..<4).map { _ in String(random.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
+        let temporary = path + ".tmp"
+        unlink(temporary)
+        try DurableFile.create(temporary, bytes: Array((token + "\n").utf8), mode: 0o600)
+        guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return (token, path, true)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -69,6 +69,11 @@ public final class SigV4Verifier: Sendable {
     ///   - now: seconds since 1970.
     public func verify(_ request: SignableRequest, service: String?, now: Int64) throws(SignatureFailure) -> String {
         guard let claim = try SignatureClaim.read(request) else { throw .missing }
+        // The operation a JSON request names is part of what was signed (SDKs always sign it), so a
+        // captured request cannot be replayed as another operation with the same body.
+        if request.header("x-amz-target") != nil, !claim.signedHeaders.contains("x-amz-target") {
+            throw .incomplete("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+        }
         if let service, claim.service != service { throw .wrongService(expected: service) }
         guard let signedAt = SigningTime.seconds(claim.requestDate) else { throw .incomplete("Date must be in ISO-8601 'basic format'.") }
         if let expires = claim.expires {
@@ -82,30 +87,45 @@ public final class SigV4Verifier: Sendable {
             throw .notYetCurrent(signed: claim.requestDate, latest: SigningTime.text(now + Self.allowedSkew), now: SigningTime.text(now))
         }
         guard let secret = secret(claim.accessKeyId) else { throw .unknownKey }
-        let expected = signature(request, claim: claim, secret: secret)
+        let (expected, derivedKey) = try signature(request, claim: claim, secret: secret)
         guard constantTimeEqual(Array(expected.utf8), Array(claim.signature.lowercased().utf8)) else { throw .mismatch }
+        // Kept only once a signature made with it matched: claims are free text, and a cache that
+        // took every scope sent with a known key id could be filled by anyone.
+        if let derivedKey { remember(derivedKey, for: claim, secret: secret) }
         return claim.accessKeyId
     }
 
-    func signature(_ request: SignableRequest, claim: SignatureClaim, secret: String) -> String {
-        let payloadHash =
-            claim.presigned ? "UNSIGNED-PAYLOAD" : (request.header("x-amz-content-sha256") ?? Digest.hex(Digest.sha256(request.body)))
+    /// The signature `request` should carry, and the signing key when it was not cached yet.
+    func signature(_ request: SignableRequest, claim: SignatureClaim, secret: String) throws(SignatureFailure) -> (String, HMACKey?) {
+        let payloadHash: String
+        if claim.presigned {
+            // A presigned URL signs no body: it may not carry one.
+            guard request.body.isEmpty else { throw .mismatch }
+            payloadHash = "UNSIGNED-PAYLOAD"
+        } else {
+            // The body's own hash, always: a declared `x-amz-content-sha256` must agree with it
+            // (trusting the header would let a captured request be replayed with another body).
+            payloadHash = Digest.hex(Digest.sha256(request.body))
+            if let declared = request.header("x-amz-content-sha256"), !ASCII.equalsIgnoringCase(declared, payloadHash) { throw .mismatch }
+        }
         let canonical = CanonicalRequest.bytes(
             request, signedHeaders: claim.signedHeaders, payloadHash: payloadHash, excludingQuery: claim.presigned ? "X-Amz-Signature" : nil)
-        let key = signingKey(secret: secret, claim: claim)
-        return Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim)))
+        let cached = cachedKey(for: claim, secret: secret)
+        let key = cached ?? HMACKey(SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service))
+        return (Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim))), cached == nil ? key : nil)
     }
 
-    private func signingKey(secret: String, claim: SignatureClaim) -> HMACKey {
-        let cacheKey = claim.accessKeyId + "/" + claim.scope
+    private func cachedKey(for claim: SignatureClaim, secret: String) -> HMACKey? {
         // A secret that changed (a key re-created under the same id) gets a key of its own.
-        if let cached = signingKeys.withLock({ $0[cacheKey] }), cached.secret == secret { return cached.key }
-        let key = HMACKey(SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service))
+        guard let cached = signingKeys.withLock({ $0[claim.accessKeyId + "/" + claim.scope] }), cached.secret == secret else { return nil }
+        return cached.key
+    }
+
+    private func remember(_ key: HMACKey, for claim: SignatureClaim, secret: String) {
         signingKeys.withLock { keys in
             if keys.count > 10_000 { keys.removeAll() }
-            keys[cacheKey] = (secret, key)
+            keys[claim.accessKeyId + "/" + claim.scope] = (secret, key)
         }
-        return key
     }
 }
 

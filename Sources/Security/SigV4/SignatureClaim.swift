@@ -102,7 +102,11 @@ extension SignatureClaim {
         credential: String, signedHeaders: String, signature: String, requestDate: String, expires: Int?
     ) throws(SignatureFailure) -> SignatureClaim {
         let scope = fields(Array(credential.utf8)[...], separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
-        guard scope.count == 5, !scope[0].isEmpty, scope[4] == "aws4_request" else {
+        // Region and service are names (at most 64 of [a-z0-9-]): derived keys are kept per scope.
+        let isName = { (text: String) in
+            (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { $0 &- 97 < 26 || $0 &- 48 < 10 || $0 == UInt8(ascii: "-") }
+        }
+        guard scope.count == 5, !scope[0].isEmpty, scope[0].utf8.count <= 128, isName(scope[2]), isName(scope[3]), scope[4] == "aws4_request" else {
             throw .incomplete("Credential should be scoped to a valid region. ")
         }
         guard scope[1] == String(requestDate.prefix(8)) else {
@@ -117,6 +121,7 @@ extension SignatureClaim {
                     ? String(decoding: name.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self) : String(decoding: name, as: UTF8.self))
         }
         guard !headers.isEmpty else { throw .incomplete("Authorization header requires 'SignedHeaders' parameter. ") }
+        guard headers.contains("host") else { throw .incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.") }
         return SignatureClaim(
             accessKeyId: scope[0], scopeDate: scope[1], region: scope[2], service: scope[3], signedHeaders: headers, signature: signature,
             requestDate: requestDate, expires: expires)
