@@ -124,7 +124,8 @@ struct APIServer {
         guard let agentToken, request.headers[Self.tokenHeader] != agentToken else { return nil }
         return AWSError(
             type: "AccessDeniedException",
-            message: "This control plane requires an agent token: set ECS_AGENT_REGISTRATION_TOKEN on the agent to ecsd's --agent-token.")
+            message:
+                "This control plane requires an agent token: set ECS_AGENT_REGISTRATION_TOKEN on the agent to ecsd's --agent-token (or, when ecsd made one, the contents of <data-dir>/agent-token).")
     }
 
     // MARK: Streams
