@@ -534,7 +534,7 @@ enum QueryTime {
         guard datePart.count == 10, dateFields.count == 3, let year = Int(dateFields[0]), let month = Int(dateFields[1]),
             let day = Int(dateFields[2]), (1...12).contains(month), (1...31).contains(day)
         else { return nil }
-        var seconds = Double(daysFromCivil(year: year, month: month, day: day)) * 86_400
+        var seconds = Double(CivilCalendar.days(year: year, month: month, day: day)) * 86_400
         var rest = text.dropFirst(10)
         if rest.isEmpty { return seconds }
         guard rest.first == "T" || rest.first == " " else { return nil }
@@ -553,15 +553,5 @@ enum QueryTime {
         }
         let offset = Double(offsetHours * 3600 + offsetMinutes * 60)
         return sign == "+" ? seconds - offset : seconds + offset
-    }
-
-    /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }
