@@ -93,7 +93,7 @@ struct CapacityLoop: Service {
 
     /// Local agents whose process exited are unhealthy instances.
     private func checkLocalInstances() async {
-        let local = (try? await committer.read { root, _ in
+        let local = (try? await committer.readLatest { root, _ in
             root.capacity.groups.values.filter { $0.Launcher.Type == .local }.flatMap { group in
                 group.Instances.filter { $0.LifecycleState == .inService || ($0.LifecycleState == .pending && $0.ProcessId != nil) }
                     .map { (group: group.AutoScalingGroupName, instance: $0.InstanceId, pid: $0.ProcessId) }

@@ -70,7 +70,7 @@ final class AsyncInvoker: Service, Sendable {
         let busy = self.busy.withLock { $0 }
         let room = parallelism - busy.count
         guard room > 0 else { return [] }
-        let due = (try? await committer.read { root, now in root.lambda.dueAsyncEvents(now: now, excluding: busy, limit: room) }) ?? []
+        let due = (try? await committer.readLatest { root, now in root.lambda.dueAsyncEvents(now: now, excluding: busy, limit: room) }) ?? []
         self.busy.withLock { set in for event in due { set.insert(event.requestId) } }
         return due
     }

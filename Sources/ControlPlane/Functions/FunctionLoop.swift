@@ -29,7 +29,7 @@ struct FunctionLoop: Service {
                 await router.expirePolls()
                 ticks += 1
                 if ticks % 4 == 0 { await router.reconcile() }
-                if ticks % 2400 == 0, let referenced = try? await committer.read({ root, _ in root.lambda.referencedCode }) {
+                if ticks % 2400 == 0, let referenced = try? await committer.readLatest({ root, _ in root.lambda.referencedCode }) {
                     code.collect(keeping: referenced)
                 }
             }

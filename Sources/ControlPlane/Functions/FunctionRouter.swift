@@ -181,7 +181,7 @@ actor FunctionRouter {
 
     /// Feeds the committed environments to the router's housekeeping (see ``FunctionRouting/reconcile``).
     func reconcile() async {
-        let snapshot = try? await committer.read { root, now -> ([String: FunctionRouting.LiveEnvironment], Set<String>) in
+        let snapshot = try? await committer.readLatest { root, now -> ([String: FunctionRouting.LiveEnvironment], Set<String>) in
             var live: [String: FunctionRouting.LiveEnvironment] = [:]
             for record in root.liveEnvironments {
                 live[record.arn] = FunctionRouting.LiveEnvironment(

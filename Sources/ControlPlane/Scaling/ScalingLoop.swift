@@ -45,7 +45,7 @@ struct ScalingLoop: Service {
 
     func tick() async {
         let now = committer.now()
-        let targets = (try? await committer.read { root, _ -> [Target] in
+        let targets = (try? await committer.readLatest { root, _ -> [Target] in
             root.scaling.scalableTargets.compactMap { key, record in
                 guard let service = try? root.ecs.scalingService(record.target.ResourceId) else { return nil }
                 return Target(key: key, record: record, serviceArn: service.arn, desired: service.service.desiredCount ?? 0)
@@ -67,7 +67,7 @@ struct ScalingLoop: Service {
                     using: &m.random, changes: &m.changes)
             }
         }
-        let due = (try? await committer.read { root, now in root.scaling.dueScheduledActions(now: now) }) ?? []
+        let due = (try? await committer.readLatest { root, now in root.scaling.dueScheduledActions(now: now) }) ?? []
         for (key, action) in due {
             logger.info("scheduled action", metadata: ["scaling.target": "\(key)", "scaling.action": "\(action)"])
             _ = try? await committer.write { root, m throws(AWSError) in

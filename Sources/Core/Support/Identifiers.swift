@@ -37,19 +37,44 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
 public enum Identifiers {
     /// 32 lowercase hex characters, as new-format task and container-instance ids.
     public static func hex32(using generator: inout some RandomNumberGenerator) -> String {
-        hex(generator.next()) + hex(generator.next())
+        let high = generator.next()
+        let low = generator.next()
+        return String(unsafeUninitializedCapacity: 32) { bytes in
+            writeHex(high, into: bytes, at: 0)
+            writeHex(low, into: bytes, at: 16)
+            return 32
+        }
     }
 
-    /// A UUID-shaped id (8-4-4-4-12), as container ids and request ids.
+    /// A UUID-shaped id (8-4-4-4-12), as container ids and request ids: `hex32` with dashes.
     public static func uuid(using generator: inout some RandomNumberGenerator) -> String {
-        let text = hex32(using: &generator)
-        let chars = Array(text)
-        return String(chars[0..<8]) + "-" + String(chars[8..<12]) + "-" + String(chars[12..<16]) + "-"
-            + String(chars[16..<20]) + "-" + String(chars[20..<32])
+        let high = generator.next()
+        let low = generator.next()
+        return String(unsafeUninitializedCapacity: 36) { bytes in
+            var digits = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            withUnsafeMutableBytes(of: &digits) { scratch in
+                let hex = scratch.bindMemory(to: UInt8.self)
+                writeHex(high, into: hex, at: 0)
+                writeHex(low, into: hex, at: 16)
+                var written = 0
+                for (index, digit) in hex.prefix(32).enumerated() {
+                    if index == 8 || index == 12 || index == 16 || index == 20 {
+                        bytes[written] = UInt8(ascii: "-")
+                        written += 1
+                    }
+                    bytes[written] = digit
+                    written += 1
+                }
+            }
+            return 36
+        }
     }
 
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+    /// Sixteen lowercase hex digits of `value`, most significant first, from `offset`.
+    private static func writeHex(_ value: UInt64, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for position in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * position)) & 0xF
+            bytes[offset + position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
     }
 }
