@@ -53,6 +53,8 @@ let package = Package(
         // Signature Version 4: verifying the signatures of requests, and signing them.
         .target(
             name: "SigV4", dependencies: ["StevedoreCore", "Archives", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Security/SigV4"),
+        // AES-GCM sealing of stored secrets (access keys' secrets, parameters, secrets).
+        .target(name: "Sealing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/Security/Sealing"),
 
         // MARK: Wire shapes, generated from botocore's models (scripts/codegen/generate_shapes.py).
 
@@ -69,6 +71,8 @@ let package = Package(
         .target(
             name: "ECS", dependencies: ["StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "Archives"], path: "Sources/Services/ECS"),
         .target(name: "SQS", dependencies: ["StevedoreCore", "AWSProtocols", "SQSShapes", "Archives"], path: "Sources/Services/SQS"),
+        // IAM users, access keys and policies, and STS's GetCallerIdentity (query protocol).
+        .target(name: "IAM", dependencies: ["StevedoreCore", "AWSProtocols"], path: "Sources/Services/IAM"),
         .target(
             name: "Lambda",
             dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
@@ -103,7 +107,8 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", "SigV4", hummingbird, logging, serviceLifecycle,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", "SigV4", "IAM", "Sealing", hummingbird, logging,
+                serviceLifecycle,
             ] + nio + httpTypes),
 
         // MARK: The node agent.
@@ -154,7 +159,7 @@ let package = Package(
             name: "StevedoreTestSupport",
             dependencies: [
                 "StevedoreCore", "Storage", "ECS", "ECSShapes", "Lambda", "SQS", "ApplicationAutoScaling", "Capacity", "AgentProtocol",
-                "DockerClient",
+                "DockerClient", logging, serviceLifecycle,
             ],
             path: "Sources/TestSupport"),
         .testTarget(name: "StevedoreCoreTests", dependencies: ["StevedoreCore", "ECSShapes"]),
@@ -163,6 +168,7 @@ let package = Package(
         .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
+        .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(
             name: "LambdaTests",
             dependencies: ["Lambda", "LambdaShapes", "SQS", "SQSShapes", "ECS", "AgentProtocol", "Archives", "StevedoreCore", "StevedoreTestSupport"]),
@@ -171,8 +177,8 @@ let package = Package(
             dependencies: ["ApplicationAutoScaling", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StevedoreCore", "ECS"]),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", hummingbird]),
-        .testTarget(name: "DockerClientTests", dependencies: ["DockerClient", "CurlHTTP", hummingbird]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "StevedoreTestSupport", hummingbird]),
+        .testTarget(name: "DockerClientTests", dependencies: ["DockerClient", "CurlHTTP", "StevedoreTestSupport", hummingbird]),
         .testTarget(name: "AgentEngineTests", dependencies: ["AgentEngine", "AgentProtocol", "ECSShapes", "StevedoreCore"]),
         .testTarget(
             name: "ECSAgentTests",

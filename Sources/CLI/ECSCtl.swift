@@ -19,7 +19,7 @@ public struct ECSCtl: AsyncParsableCommand {
         version: StevedoreVersion.current,
         subcommands: [
             ClusterCommand.self, TaskDefinitionCommand.self, NodeCommand.self, TaskCommand.self, ServiceCommand.self,
-            FunctionCommand.self, ScalingCommand.self, CapacityCommand.self,
+            FunctionCommand.self, ScalingCommand.self, CapacityCommand.self, AuthCommand.self,
         ]
     )
 

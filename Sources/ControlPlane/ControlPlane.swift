@@ -6,11 +6,14 @@ import Capacity
 import ECS
 import ECSShapes
 import Hummingbird
+import IAM
 import Lambda
 import LambdaShapes
 import Logging
 import NIOCore
+import Sealing
 import ServiceLifecycle
+import SigV4
 import SQS
 import StevedoreCore
 import Storage
@@ -25,7 +28,10 @@ public struct ControlPlane: Sendable {
     let logs = LogRelay()
     let store: SQLiteStateStore
     let dispatcher: AWSJSONDispatcher
+    let queryServices: QueryDispatcher
     let routes: [RESTRoute]
+    /// Who may sign requests (when authentication is on).
+    let keyring: AccessKeyring
     let logger: Logger
     let functionRouter: FunctionRouter
     let asyncInvoker: AsyncInvoker
@@ -70,6 +76,22 @@ public struct ControlPlane: Sendable {
         dispatcher.add(ScalingAPI.operations(committer: committer))
         self.dispatcher = dispatcher
 
+        let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
+        let iam = try await committer.readLatest { root, _ in root.iam }
+        let keyring = AccessKeyring(administrator: configuration.administrator, names: names, box: box, iam: iam)
+        self.keyring = keyring
+        var queryServices = QueryDispatcher()
+        queryServices.add(
+            IAMAPI.service(
+                committer: committer,
+                newKey: {
+                    let key = AWSCredentials.generate()
+                    return (key.accessKeyId, key.secretAccessKey, box.seal(key.secretAccessKey))
+                },
+                changed: { keyring.update($0) }))
+        queryServices.add(IAMAPI.securityTokenService(names: names))
+        self.queryServices = queryServices
+
         let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, logs: functionLogs)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
         routes.append(contentsOf: CapacityAPI.routes(committer: committer))
@@ -83,9 +105,9 @@ public struct ControlPlane: Sendable {
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
-            dispatcher: dispatcher, routes: routes, fallbacks: [LambdaAPI.fallback], agents: agents, functionLogs: functionLogs,
+            dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback], agents: agents, functionLogs: functionLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentToken: configuration.agentToken,
-            authenticator: configuration.accessKeys.map { keys in RequestAuthenticator(secretOf: { keys[$0] }) })
+            authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
         let application = Application(

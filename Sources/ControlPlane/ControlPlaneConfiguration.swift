@@ -6,6 +6,7 @@ import Capacity
 import ECS
 import ECSShapes
 import Foundation
+import SigV4
 import Lambda
 import LambdaShapes
 import StevedoreCore
@@ -33,9 +34,10 @@ public struct ControlPlaneConfiguration: Sendable {
     public var scheduler: SchedulerSettings
     /// When set, agents must present this token (their ECS_AGENT_REGISTRATION_TOKEN).
     public var agentToken: String?
-    /// When set, AWS API requests must be signed (Signature Version 4) by one of these keys
-    /// (secrets by access key id); nil accepts requests unsigned (`--auth off`, `--dev`).
-    public var accessKeys: [String: String]?
+    /// When set, AWS API requests must be signed (Signature Version 4): by this key, the
+    /// administrator's (the account's root), or by an IAM user's key within its policies. Nil
+    /// accepts requests unsigned (`--auth off`, `--dev`).
+    public var administrator: AWSCredentials?
     /// Limits and policies of functions (the Lambda API).
     public var functions = FunctionSettings()
     /// How service auto scaling samples and reacts.

@@ -10,10 +10,30 @@ public struct OperationContext: Sendable {
     public var requestId: String
     /// Size of the request body, for limits stated in bytes (task definitions: 64 KiB).
     public var bodySize: Int
+    /// Who signed the request; nil when authentication is off.
+    public var caller: Caller?
 
-    public init(requestId: String, bodySize: Int) {
+    public init(requestId: String, bodySize: Int, caller: Caller? = nil) {
         self.requestId = requestId
         self.bodySize = bodySize
+        self.caller = caller
+    }
+}
+
+/// The principal a request was signed as: the account's root (the administrator) or an IAM user.
+public struct Caller: Sendable, Equatable {
+    public var arn: String
+    /// `AIDA…` for users; the account id for the root.
+    public var userId: String
+    /// The IAM user's name; nil for the root.
+    public var userName: String?
+    public var accessKeyId: String
+
+    public init(arn: String, userId: String, userName: String?, accessKeyId: String) {
+        self.arn = arn
+        self.userId = userId
+        self.userName = userName
+        self.accessKeyId = accessKeyId
     }
 }
 

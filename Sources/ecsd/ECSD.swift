@@ -218,7 +218,7 @@ struct ECSD: AsyncParsableCommand {
         settings.capacityScaleInAfter = capacityScaleInAfter
         if let agentBinary { settings.agentBinary = agentBinary }
         let admin = (auth ?? (dev ? .off : .on)) == .on ? try AdminCredentials.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
-        if let admin { settings.accessKeys = admin.accessKeys }
+        if let admin { settings.administrator = admin.credentials }
         // Agents do not sign: with authentication on, their operations need a token, made if none is given.
         let agentTokenFile = admin != nil && settings.agentToken == nil ? try AgentTokenFile.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
         if let agentTokenFile { settings.agentToken = agentTokenFile.token }

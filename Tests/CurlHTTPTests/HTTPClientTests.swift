@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StevedoreTestSupport
 import Testing
 
 /// A Hummingbird server on a temporary unix socket (or TCP port) for exercising the libcurl client.
@@ -69,18 +70,10 @@ struct TestServer {
             configuration: .init(address: unixSocket ? .unixDomainSocket(path: socketPath) : .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+        try await withGracefulService(app) {
             var iterator = ready.stream.makeAsyncIterator()
             let port = await iterator.next() ?? 0
-            let client = unixSocket ? HTTPClient.unixSocket(socketPath) : HTTPClient(baseURL: "http://127.0.0.1:\(port)")
-            do {
-                try await body(client)
-            } catch {
-                group.cancelAll()
-                throw error
-            }
-            group.cancelAll()
+            try await body(unixSocket ? HTTPClient.unixSocket(socketPath) : HTTPClient(baseURL: "http://127.0.0.1:\(port)"))
         }
         try? FileManager.default.removeItem(atPath: socketPath)
     }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StevedoreTestSupport
 import Synchronization
 import Testing
 
@@ -83,17 +84,10 @@ final class FakeDocker: Sendable {
         let app = Application(
             router: router(), configuration: .init(address: .unixDomainSocket(path: socket)),
             onServerRunning: { _ in ready.continuation.yield() })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+        try await withGracefulService(app) {
             var iterator = ready.stream.makeAsyncIterator()
             await iterator.next()
-            do {
-                try await body("unix://" + socket)
-            } catch {
-                group.cancelAll()
-                throw error
-            }
-            group.cancelAll()
+            try await body("unix://" + socket)
         }
         try? FileManager.default.removeItem(atPath: socket)
     }

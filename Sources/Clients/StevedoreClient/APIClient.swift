@@ -115,6 +115,33 @@ public struct APIClient: Sendable {
         return response
     }
 
+    /// A query-protocol call (IAM, STS): form parameters in, the XML answer out as elements'
+    /// texts; an `ErrorResponse` becomes an ``AWSError``.
+    public func query(_ action: String, _ parameters: [(String, String)] = [], service: String = "iam", version: String = "2010-05-08") async throws
+        -> QueryAnswer
+    {
+        let pairs = [("Action", action), ("Version", version)] + parameters
+        let body = pairs.map { "\(PercentEncoding.encode($0.0))=\(PercentEncoding.encode($0.1))" }.joined(separator: "&")
+        let request = signed(
+            HTTPClient.Request(
+                method: "POST", path: "/", headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")] + extraHeaders,
+                body: Array(body.utf8)),
+            service: service)
+        let response: HTTPClient.Response
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw APIClientError(
+                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
+                underlying: error)
+        }
+        let answer = QueryAnswer(xml: response.bodyText)
+        guard response.status == 200 else {
+            throw AWSError(type: answer.first("Code") ?? "HTTP \(response.status)", message: answer.first("Message") ?? response.bodyText, httpStatus: response.status)
+        }
+        return answer
+    }
+
     /// A Lambda API call with a JSON body and a JSON answer.
     public func lambda<Input: Encodable, Output: Decodable>(
         _ method: String, _ path: String, _ input: Input?, as output: Output.Type = Output.self
@@ -197,5 +224,35 @@ extension String {
     fileprivate var splittingQuery: (path: String, query: String) {
         guard let mark = firstIndex(of: "?") else { return (self, "") }
         return (String(self[..<mark]), String(self[index(after: mark)...]))
+    }
+}
+
+/// The elements of a query-protocol answer, read by name (the answers are flat enough for that).
+public struct QueryAnswer: Sendable {
+    public let xml: String
+
+    public init(xml: String) {
+        self.xml = xml
+    }
+
+    /// The texts of every `<name>…</name>` element without child elements, in order.
+    public func all(_ name: String) -> [String] {
+        var values: [String] = []
+        var rest = xml[...]
+        while let open = rest.firstRange(of: "<\(name)>") {
+            guard let close = rest[open.upperBound...].firstRange(of: "</\(name)>") else { break }
+            let text = rest[open.upperBound..<close.lowerBound]
+            if !text.contains("<") { values.append(Self.unescaped(String(text))) }
+            rest = rest[close.upperBound...]
+        }
+        return values
+    }
+
+    public func first(_ name: String) -> String? { all(name).first }
+
+    static func unescaped(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        return text.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"").replacing("&apos;", with: "'")
+            .replacing("&amp;", with: "&")
     }
 }

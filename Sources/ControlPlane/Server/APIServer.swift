@@ -8,6 +8,7 @@ import ECSShapes
 import Foundation
 import HTTPTypes
 import Hummingbird
+import IAM
 import Lambda
 import LambdaShapes
 import Logging
@@ -21,6 +22,8 @@ import StevedoreCore
 /// to the route (which decodes, runs and encodes), write the answer.
 struct APIServer {
     let dispatcher: AWSJSONDispatcher
+    /// Query-protocol services (IAM, STS): `POST /` with a form body naming an `Action`.
+    let queryServices: QueryDispatcher
     let routes: [RESTRoute]
     /// How REST services answer requests to their paths that no route takes.
     let fallbacks: [RESTFallback]
@@ -29,8 +32,10 @@ struct APIServer {
     let maxRequestBytes: Int
     /// When set, agents must present it (`X-Stevedore-Agent-Token`).
     let agentToken: String?
-    /// When set, every AWS API request must be signed by a known key (agents' operations excepted).
+    /// When set, every AWS API request must be signed by a known key (agents' operations excepted)
+    /// and be allowed by the signer's policies.
     let authenticator: RequestAuthenticator?
+    let names: ResourceNames
     let requestIds = RequestIdGenerator()
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
@@ -43,7 +48,10 @@ struct APIServer {
             Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8)))
         }
         router.post("/") { request, _ -> Response in
-            await handleAWSJSON(request)
+            if request.headers[Self.targetHeader] == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+                return await handleQuery(request)
+            }
+            return await handleAWSJSON(request)
         }
         for route in routes {
             guard let method = HTTPRequest.Method(route.method) else { continue }
@@ -75,13 +83,50 @@ struct APIServer {
         }
         let bytes = Array(body.readableBytesView)
         let target = request.headers[Self.targetHeader]
+        var caller: Caller?
         if let target, isAgentOperation(target) {
             if let refusal = checkAgentToken(request) { return Self.response(.error(refusal), requestId: requestId) }
-        } else if let authenticator, case .failure(let refusal) = authenticator.authenticate(request, body: bytes, restJSON: false) {
-            return Self.response(.error(refusal), requestId: requestId)
+        } else if let authenticator {
+            switch authenticator.authenticate(request, body: bytes, style: .json) {
+            case .failure(let refusal): return Self.response(.error(refusal), requestId: requestId)
+            case .success(let principal):
+                let requested = AccessPolicy.json(target: target ?? "", body: bytes, names: names)
+                if let refusal = AccessPolicy.refusal(principal, requested, style: .json) { return Self.response(.error(refusal), requestId: requestId) }
+                caller = principal.caller
+            }
         }
         let answer = await dispatcher.handle(
-            target: target, body: bytes, context: OperationContext(requestId: requestId, bodySize: bytes.count))
+            target: target, body: bytes, context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller))
+        return Self.response(answer, requestId: requestId)
+    }
+
+    /// The query protocol (IAM, STS): a form body naming the `Action`; answers and refusals in XML.
+    func handleQuery(_ request: Request) async -> Response {
+        let requestId = requestIds.next()
+        var request = request
+        guard let body = try? await request.collectBody(upTo: maxRequestBytes) else {
+            let tooLarge = AWSError(type: "RequestEntityTooLarge", message: "The request body is larger than \(maxRequestBytes) bytes.", httpStatus: 413)
+            return Self.response(QueryService.errorResponse(tooLarge, requestId: requestId, namespace: IAMAPI.namespace), requestId: requestId)
+        }
+        let bytes = Array(body.readableBytesView)
+        let parsed = QueryRequest(form: bytes)
+        let namespace = queryServices.service(for: parsed?.action)?.namespace ?? IAMAPI.namespace
+        var caller: Caller?
+        if let authenticator {
+            switch authenticator.authenticate(request, body: bytes, style: .query) {
+            case .failure(let refusal):
+                return Self.response(QueryService.errorResponse(refusal, requestId: requestId, namespace: namespace), requestId: requestId)
+            case .success(let principal):
+                // GetCallerIdentity needs no permission, as in AWS.
+                if let parsed, parsed.action != "GetCallerIdentity",
+                    let refusal = AccessPolicy.refusal(principal, AccessPolicy.query(parsed, names: names), style: .query)
+                {
+                    return Self.response(QueryService.errorResponse(refusal, requestId: requestId, namespace: namespace), requestId: requestId)
+                }
+                caller = principal.caller
+            }
+        }
+        let answer = await queryServices.handle(bytes, context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller))
         return Self.response(answer, requestId: requestId)
     }
 
@@ -103,15 +148,21 @@ struct APIServer {
             }
             body = Array(buffer.readableBytesView)
         }
-        if route.access == .api, let authenticator,
-            case .failure(let refusal) = authenticator.authenticate(request, body: body, restJSON: route.errorStyle == .lambda)
-        {
-            return Self.response(route.errorStyle.response(refusal, requestId: requestId))
-        }
         var parameters: [String: String] = [:]
         for (name, value) in context.parameters {
             let text = String(value)
             parameters[String(name)] = text.removingPercentEncoding ?? text
+        }
+        if route.access == .api, let authenticator {
+            let style: RefusalStyle = route.errorStyle == .lambda ? .restJSON : .json
+            switch authenticator.authenticate(request, body: body, style: style) {
+            case .failure(let refusal): return Self.response(route.errorStyle.response(refusal, requestId: requestId))
+            case .success(let principal):
+                let requested = AccessPolicy.rest(route, parameters: parameters, names: names)
+                if let refusal = AccessPolicy.refusal(principal, requested, style: style) {
+                    return Self.response(route.errorStyle.response(refusal, requestId: requestId))
+                }
+            }
         }
         let rest = RESTRequest(
             method: route.method, path: request.uri.path, parameters: parameters,
@@ -132,7 +183,7 @@ struct APIServer {
 
     /// Streams a task's logs as plain text for as long as the caller (and, with follow, the task) lasts.
     func handleTaskLogs(_ request: Request) async -> Response {
-        if let authenticator, case .failure(let refusal) = authenticator.authenticate(request, body: [], restJSON: false) {
+        if let refusal = authorizeStream(request, style: .json) {
             return Self.response(.error(refusal, contentType: "application/json"))
         }
         let query = request.uri.queryParameters
@@ -152,7 +203,7 @@ struct APIServer {
 
     /// Streams a function's log (`ecsctl fn logs`).
     func handleFunctionLogs(_ request: Request) -> Response {
-        if let authenticator, case .failure(let refusal) = authenticator.authenticate(request, body: [], restJSON: true) {
+        if let refusal = authorizeStream(request, style: .restJSON) {
             return Self.response(RESTErrorStyle.lambda.response(refusal, requestId: nil))
         }
         let query = request.uri.queryParameters
@@ -162,6 +213,15 @@ struct APIServer {
         }
         let follow = query.get("follow") == "1" || query.get("follow") == "true"
         return Self.streaming(functionLogs.read(name, tailBytes: query.get("tail", as: Int.self) ?? 64 * 1024, follow: follow))
+    }
+
+    /// Log streams are reads of CloudWatch Logs' kind: `logs:GetLogEvents`.
+    func authorizeStream(_ request: Request, style: RefusalStyle) -> AWSError? {
+        guard let authenticator else { return nil }
+        switch authenticator.authenticate(request, body: [], style: style) {
+        case .failure(let refusal): return refusal
+        case .success(let principal): return AccessPolicy.refusal(principal, RequestedAction(action: "logs:GetLogEvents") { "*" }, style: style)
+        }
     }
 
     static func streaming(_ stream: AsyncStream<[UInt8]>) -> Response {

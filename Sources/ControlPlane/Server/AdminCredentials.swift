@@ -1,4 +1,5 @@
 import Foundation
+import Sealing
 import SigV4
 import StevedoreCore
 
@@ -67,6 +68,30 @@ public enum AgentTokenFile {
         try DurableFile.create(temporary, bytes: Array((token + "\n").utf8), mode: 0o600)
         guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         return (token, path, true)
+    }
+}
+
+/// The key that seals stored secrets: 32 random bytes in `<data-dir>/secret.key` (mode 0600),
+/// made on the first start. Losing it loses every stored secret (access keys must be re-created).
+public enum SecretKeyFile {
+    public static let fileName = "secret.key"
+
+    public static func loadOrCreate(dataDirectory: String) throws -> SecretBox {
+        let path = dataDirectory + "/" + fileName
+        if let data = FileManager.default.contents(atPath: path) {
+            guard data.count == 32 else {
+                throw AdminCredentials.Unreadable(
+                    description: "\(path) holds \(data.count) bytes, not a 32-byte key; restore it from a backup (without it, stored secrets cannot be read).")
+            }
+            return SecretBox(keyBytes: Array(data))
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let bytes = SecretBox.newKeyBytes()
+        let temporary = path + ".tmp"
+        unlink(temporary)
+        try DurableFile.create(temporary, bytes: bytes, mode: 0o600)
+        guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return SecretBox(keyBytes: bytes)
     }
 }
 

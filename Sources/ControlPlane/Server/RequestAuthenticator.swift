@@ -9,18 +9,20 @@ import StevedoreCore
 /// by a known access key, checked before anything is decoded. Agents' own operations are not
 /// signed: the agent token admits them.
 final class RequestAuthenticator: Sendable {
+    let keyring: AccessKeyring
     private let verifier: SigV4Verifier
     /// Seconds since 1970; a request signed more than five minutes away from it is refused.
     private let now: @Sendable () -> Int64
 
-    init(secretOf: @escaping SigV4Verifier.SecretLookup, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+    init(keyring: AccessKeyring, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.keyring = keyring
         self.now = now
-        verifier = SigV4Verifier(secret: secretOf)
+        verifier = SigV4Verifier(secret: { keyring.principal($0)?.secret })
     }
 
-    /// The access key that signed the request, or the refusal in AWS's words (REST-JSON services
-    /// such as Lambda answer some refusals 403 where JSON ones answer 400).
-    func authenticate(_ request: Request, body: [UInt8], restJSON: Bool) -> Result<String, AWSError> {
+    /// Who signed the request, or the refusal in AWS's words (REST-JSON services such as Lambda
+    /// answer some refusals 403 where JSON ones answer 400; query services answer in XML).
+    func authenticate(_ request: Request, body: [UInt8], style: RefusalStyle) -> Result<AccessKeyring.Principal, AWSError> {
         var headers: [(name: String, value: String)] = []
         headers.reserveCapacity(request.headers.count + 1)
         // HTTP/1's `Host` arrives as the request's authority, not among its fields.
@@ -29,9 +31,33 @@ final class RequestAuthenticator: Sendable {
         let signable = SignableRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: body)
         do throws(SignatureFailure) {
-            return .success(try verifier.verify(signable, service: nil, now: now()))
+            let keyId = try verifier.verify(signable, service: nil, now: now())
+            // The key was just found; nil only if it was removed in between.
+            guard let principal = keyring.principal(keyId) else { throw .unknownKey }
+            return .success(principal)
         } catch {
-            return .failure(error.awsError(restJSON: restJSON))
+            return .failure(style == .query ? error.queryError : error.awsError(restJSON: style == .restJSON))
+        }
+    }
+}
+
+/// How a protocol words refusals: AWS JSON (400s), REST-JSON (403 for a bad signature), query (XML codes).
+enum RefusalStyle: Equatable {
+    case json
+    case restJSON
+    case query
+}
+
+extension SignatureFailure {
+    /// The query protocol's codes for the same refusals (IAM, STS): 403s, except a malformed signature.
+    var queryError: AWSError {
+        let json = awsError(restJSON: true)
+        return switch self {
+        case .missing: AWSError(type: "MissingAuthenticationToken", message: "Request is missing Authentication Token", httpStatus: 403)
+        case .incomplete(let message): AWSError(type: "IncompleteSignature", message: message, httpStatus: 400)
+        case .unknownKey: AWSError(type: "InvalidClientTokenId", message: json.message, httpStatus: 403)
+        case .mismatch, .expired, .notYetCurrent, .presignExpired, .wrongService:
+            AWSError(type: "SignatureDoesNotMatch", message: json.message, httpStatus: 403)
         }
     }
 }

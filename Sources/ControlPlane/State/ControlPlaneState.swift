@@ -6,6 +6,7 @@ import Capacity
 import ECS
 import ECSShapes
 import Foundation
+import IAM
 import Lambda
 import LambdaShapes
 import SQS
@@ -14,12 +15,13 @@ import StevedoreCore
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
     public var scaling: ScalingState
     public var capacity: CapacityState
+    public var iam: IAMState
 
     public init(names: ResourceNames) {
         ecs = ECSState(names: names)
@@ -27,6 +29,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         lambda = FunctionsState(names: names)
         scaling = ScalingState(names: names)
         capacity = CapacityState(names: names)
+        iam = IAMState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -48,6 +51,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.lambda = try FunctionsState.restore(names: names, rows: rows)
         state.scaling = try ScalingState.restore(names: names, rows: rows)
         state.capacity = try CapacityState.restore(names: names, rows: rows)
+        state.iam = try IAMState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

@@ -78,7 +78,7 @@ final class Tape {
             guard index + 4 < text.endIndex else { throw corrupted("a truncated \\u escape") }
             var value: UInt32 = 0
             for offset in 1...4 {
-                guard let digit = hexValue(text[index + offset]) else { throw corrupted("a bad \\u escape") }
+                guard let digit = ASCIIHex.value(text[index + offset]).map(UInt32.init) else { throw corrupted("a bad \\u escape") }
                 value = value << 4 | digit
             }
             index += 4
@@ -114,15 +114,6 @@ final class Tape {
             index += 1
         }
         return String(decoding: output, as: UTF8.self)
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
     }
 
     static func corrupted(_ what: String, _ path: [any CodingKey] = []) -> DecodingError {

@@ -24,3 +24,17 @@ public enum CivilCalendar {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
+
+extension CivilCalendar {
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds), as the XML protocols write timestamps.
+    public static func iso8601(secondsSince1970 seconds: Int64) -> String {
+        let (days, rest) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let (dayNumber, second) = rest < 0 ? (Int(days) - 1, Int(rest) + 86_400) : (Int(days), Int(rest))
+        let (year, month, day) = date(days: dayNumber)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(second / 3600, 2)):\(pad(second / 60 % 60, 2)):\(pad(second % 60, 2))Z"
+    }
+}

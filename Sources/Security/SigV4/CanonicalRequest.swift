@@ -1,4 +1,5 @@
 import Archives
+import StevedoreCore
 
 /// A request as the signature covers it: the method, the path and query exactly as they came on
 /// the wire (still percent-encoded), the headers, and the body.
@@ -43,15 +44,6 @@ enum ASCII {
                 for index in 0..<name.count where (name[index] &- 65 < 26 ? name[index] | 0x20 : name[index]) != lower[index] { return false }
                 return true
             }
-        }
-    }
-
-    static func isUnreserved(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-            true
-        default: false
         }
     }
 }
@@ -123,7 +115,7 @@ enum CanonicalRequest {
         let plain = raw.utf8.first == UInt8(ascii: "/") && raw.utf8.allSatisfy { byte in
             defer { previous = byte }
             if byte == UInt8(ascii: "/") { return previous != UInt8(ascii: "/") }
-            return byte != UInt8(ascii: ".") && ASCII.isUnreserved(byte)
+            return byte != UInt8(ascii: ".") && PercentEncoding.isUnreserved(byte)
         }
         if plain { return raw }
         var segments: [Substring] = []
@@ -167,51 +159,6 @@ enum CanonicalRequest {
                 wroteAny = true
                 out.append(byte)
             }
-        }
-    }
-}
-
-/// RFC 3986 percent-encoding as SigV4 wants it: unreserved characters as they are, every other
-/// byte `%XX` in upper case.
-enum PercentEncoding {
-    static func encode(_ text: String, keepingSlashes: Bool) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            if ASCII.isUnreserved(byte) || (keepingSlashes && byte == UInt8(ascii: "/")) {
-                bytes.append(byte)
-            } else {
-                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]]
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// `%XX` sequences decoded (a malformed one is kept as it is); `+` stays `+`.
-    static func decode(_ text: Substring) -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        let utf8 = Array(text.utf8)
-        var index = 0
-        while index < utf8.count {
-            if utf8[index] == UInt8(ascii: "%"), index + 2 < utf8.count, let high = hexValue(utf8[index + 1]), let low = hexValue(utf8[index + 2]) {
-                bytes.append(high << 4 | low)
-                index += 3
-            } else {
-                bytes.append(utf8[index])
-                index += 1
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 }

@@ -31,6 +31,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         // 5: idempotency tokens (RunTask's clientToken), honoured across restarts; stopped tasks
         // apart from live ones, behind a summary line, so a start need not decode them.
         ["client_tokens", "stopped_tasks"].map(table),
+        // 6: IAM users (with their inline policies) and access keys (secrets sealed).
+        ["iam_users", "iam_access_keys"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

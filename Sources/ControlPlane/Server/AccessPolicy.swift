@@ -1,0 +1,110 @@
+import AgentProtocol
+import ApplicationAutoScaling
+import AWSProtocols
+import Capacity
+import ECS
+import Foundation
+import IAM
+import Lambda
+import SQS
+import StevedoreCore
+
+/// What a request asks to do, as IAM names it (`ecs:RunTask`), and on which resource: worked out
+/// only when a policy must be consulted (the administrator's requests never pay for it).
+struct RequestedAction {
+    var action: String
+    var resource: () -> String
+}
+
+/// Whether a principal's policies allow a request, and the refusal, in AWS's words, when they do not.
+enum AccessPolicy {
+    static func refusal(_ principal: AccessKeyring.Principal, _ requested: RequestedAction, style: RefusalStyle) -> AWSError? {
+        guard let policies = principal.policies else { return nil }
+        let resource = requested.resource()
+        let decision = PolicyDecision(policies: policies, action: requested.action, resource: resource)
+        guard decision != .allowed else { return nil }
+        let reason =
+            decision == .explicitlyDenied
+            ? "with an explicit deny in an identity-based policy" : "because no identity-based policy allows the \(requested.action) action"
+        let message = "User: \(principal.caller.arn) is not authorized to perform: \(requested.action) on resource: \(resource) \(reason)"
+        return switch style {
+        case .json: AWSError(type: "AccessDeniedException", message: message, httpStatus: 400)
+        case .restJSON: AWSError(type: "AccessDeniedException", message: message, httpStatus: 403)
+        case .query: AWSError(type: "AccessDenied", message: message, httpStatus: 403)
+        }
+    }
+
+    // MARK: Actions and resources by protocol
+
+    /// IAM's service prefix of each AWS JSON target prefix.
+    static let jsonServices: [String: String] = [
+        ECSAPI.targetPrefix: "ecs", SQSAPI.targetPrefix: "sqs", ScalingAPI.targetPrefix: "application-autoscaling",
+    ]
+
+    /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the
+    /// body's naming members (a cluster, a task definition, a queue).
+    static func json(target: String, body: [UInt8], names: ResourceNames) -> RequestedAction {
+        let (prefix, operation) = target.split(separator: ".", maxSplits: 1).map(String.init).pairOrEmpty
+        let service = jsonServices[prefix] ?? prefix.lowercased()
+        return RequestedAction(action: service + ":" + operation) {
+            guard let fields = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return "*" }
+            switch service {
+            case "ecs":
+                if let definition = fields["taskDefinition"] as? String {
+                    return definition.hasPrefix("arn:") ? definition : names.arn("ecs", "task-definition/\(definition)")
+                }
+                if operation == "RegisterTaskDefinition", let family = fields["family"] as? String {
+                    return names.arn("ecs", "task-definition/\(family):*")
+                }
+                if let cluster = (fields["cluster"] ?? fields["clusterName"]) as? String {
+                    return cluster.hasPrefix("arn:") ? cluster : names.cluster(cluster)
+                }
+                return operation.hasPrefix("List") || operation.hasPrefix("Describe") && operation != "DescribeClusters" ? "*" : names.cluster("default")
+            case "sqs":
+                if let url = fields["QueueUrl"] as? String, let name = url.split(separator: "/").last { return names.queue(String(name)) }
+                if let name = fields["QueueName"] as? String { return names.queue(name) }
+                return "*"
+            default:
+                return "*"
+            }
+        }
+    }
+
+    /// A REST route, by the action its service names it (Lambda's table; Stevedore's own routes
+    /// carry theirs); the resource is the function the path names.
+    static func rest(_ route: RESTRoute, parameters: [String: String], names: ResourceNames) -> RequestedAction {
+        let action = LambdaAPI.iamActions["\(route.method) \(route.path)"] ?? stevedoreActions["\(route.method) \(route.path)"] ?? "stevedore:\(route.method)"
+        return RequestedAction(action: action) {
+            if let name = parameters["name"] {
+                return name.hasPrefix("arn:") ? name : names.function(name)
+            }
+            return "*"
+        }
+    }
+
+    /// Stevedore's own REST routes (capacity groups, scaling alarms, metrics), named after the
+    /// nearest AWS actions so policies written for AWS cover them.
+    static let stevedoreActions: [String: String] = {
+        let groups = CapacityAPI.groupsPath
+        let pairs: [(String, String, String)] = [
+            ("POST", groups, "autoscaling:CreateAutoScalingGroup"), ("GET", groups, "autoscaling:DescribeAutoScalingGroups"),
+            ("GET", groups + "/{name}", "autoscaling:DescribeAutoScalingGroups"), ("PUT", groups + "/{name}", "autoscaling:UpdateAutoScalingGroup"),
+            ("DELETE", groups + "/{name}", "autoscaling:DeleteAutoScalingGroup"), ("GET", CapacityAPI.reservationsPath, "cloudwatch:GetMetricData"),
+            ("PUT", WorkChannel.scalingAlarmsPath, "cloudwatch:PutMetricAlarm"), ("GET", WorkChannel.scalingAlarmsPath, "cloudwatch:DescribeAlarms"),
+            ("GET", WorkChannel.serviceMetricsPath, "cloudwatch:GetMetricData"),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.map { ("\($0.0) \($0.1)", $0.2) })
+    }()
+
+    /// A query-protocol request: IAM's actions on the user they name.
+    static func query(_ request: QueryRequest, names: ResourceNames) -> RequestedAction {
+        let action = request.action ?? ""
+        return RequestedAction(action: "iam:" + action) {
+            request["UserName"].map { names.iamUser($0) } ?? "*"
+        }
+    }
+}
+
+extension Array where Element == String {
+    fileprivate var pairOrEmpty: (String, String) { count == 2 ? (self[0], self[1]) : (first ?? "", "") }
+}

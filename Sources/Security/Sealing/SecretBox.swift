@@ -1,0 +1,33 @@
+import Crypto
+import Foundation
+
+/// Seals secrets for the store (access keys' secrets, and later SecureString parameters and
+/// Secrets Manager values) with AES-256-GCM. A sealed value is base64 of nonce, ciphertext and
+/// tag: the database alone reveals no secret. The control plane keeps the key in
+/// `<data-dir>/secret.key`.
+public struct SecretBox: Sendable {
+    private let key: SymmetricKey
+
+    public init(keyBytes: [UInt8]) {
+        key = SymmetricKey(data: keyBytes)
+    }
+
+    /// 32 bytes from the system's cryptographic generator: a new key.
+    public static func newKeyBytes() -> [UInt8] {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+    }
+
+    public func seal(_ plaintext: String) -> String {
+        // Sealing with a valid key and a fresh random nonce cannot fail.
+        let box = try! AES.GCM.seal(Array(plaintext.utf8), using: key)
+        return box.combined!.base64EncodedString()
+    }
+
+    /// The plaintext, or nil when the value was not sealed with this key or was altered.
+    public func open(_ sealed: String) -> String? {
+        guard let data = Data(base64Encoded: sealed), let box = try? AES.GCM.SealedBox(combined: data),
+            let plaintext = try? AES.GCM.open(box, using: key)
+        else { return nil }
+        return String(data: plaintext, encoding: .utf8)
+    }
+}

@@ -1,0 +1,195 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AWSProtocols
+import StevedoreCore
+
+/// The IAM subset (query protocol, version 2010-05-08) that manages users, their access keys and
+/// their inline policies, and STS's GetCallerIdentity (version 2011-06-15), as `aws iam` and
+/// `aws sts` call them.
+public enum IAMAPI {
+    public static let namespace = "https://iam.amazonaws.com/doc/2010-05-08/"
+    public static let stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+    /// A new access key: its id, its secret, and the secret sealed for the store.
+    public typealias NewKey = @Sendable () -> (accessKeyId: String, secret: String, sealedSecret: String)
+
+    /// - Parameters:
+    ///   - newKey: makes keys (from the system's cryptographic generator) and seals their secrets.
+    ///   - changed: told the IAM state after every change is durable (the authenticator's key ring).
+    public static func service<Committer: StateCommitting>(
+        committer: Committer, newKey: @escaping NewKey, changed: @escaping @Sendable (IAMState) -> Void
+    ) -> QueryService where Committer.Root: IAMHost {
+        var service = QueryService(namespace: namespace, version: "2010-05-08")
+
+        @Sendable func write<Result: Sendable>(_ body: @escaping @Sendable (inout IAMState, inout Mutation) throws(AWSError) -> Result)
+            async throws(AWSError) -> Result
+        {
+            let (result, iam) = try await committer.write { root, m throws(AWSError) in (try body(&root.iam, &m), root.iam) }
+            changed(iam)
+            return result
+        }
+        @Sendable func read<Result: Sendable>(_ body: @escaping @Sendable (IAMState) throws(AWSError) -> Result) async throws(AWSError) -> Result {
+            try await committer.read { root, _ throws(AWSError) in try body(root.iam) }
+        }
+
+        // Users
+        service.action("CreateUser") { request, _ throws(AWSError) in
+            let (name, path) = (try request.required("UserName"), request["Path"])
+            let user = try await write { iam, m throws(AWSError) in try iam.createUser(name: name, path: path, now: m.now, using: &m.random, changes: &m.changes) }
+            var xml = XMLWriter()
+            xml.element("User") { writeUser(user, into: &$0) }
+            return xml
+        }
+        service.action("GetUser") { request, context throws(AWSError) in
+            let name = try request.userName(context)
+            let user = try await read { iam throws(AWSError) in try iam.user(name) }
+            var xml = XMLWriter()
+            xml.element("User") { writeUser(user, into: &$0) }
+            return xml
+        }
+        service.action("ListUsers") { request, _ throws(AWSError) in
+            let (prefix, marker, maxItems) = (request["PathPrefix"], request["Marker"], try request.integer("MaxItems"))
+            let (users, next) = try await read { iam throws(AWSError) in try iam.listUsers(pathPrefix: prefix, marker: marker, maxItems: maxItems) }
+            var xml = XMLWriter()
+            xml.element("Users") { xml in for user in users { xml.element("member") { writeUser(user, into: &$0) } } }
+            xml.element("IsTruncated", next == nil ? "false" : "true")
+            xml.element("Marker", next)
+            return xml
+        }
+        service.actionWithoutResult("DeleteUser") { request, _ throws(AWSError) in
+            let name = try request.required("UserName")
+            try await write { iam, m throws(AWSError) in try iam.deleteUser(name, changes: &m.changes) }
+        }
+
+        // Access keys
+        service.action("CreateAccessKey") { request, context throws(AWSError) in
+            let name = try request.userName(context)
+            let made = newKey()
+            let key = try await write { iam, m throws(AWSError) in
+                try iam.createAccessKey(userName: name, accessKeyId: made.accessKeyId, sealedSecret: made.sealedSecret, now: m.now, changes: &m.changes)
+            }
+            var xml = XMLWriter()
+            xml.element("AccessKey") { xml in
+                xml.element("UserName", key.userName)
+                xml.element("AccessKeyId", key.accessKeyId)
+                xml.element("Status", key.status.rawValue)
+                xml.element("SecretAccessKey", made.secret)
+                xml.element("CreateDate", timestamp(key.createDate))
+            }
+            return xml
+        }
+        service.action("ListAccessKeys") { request, context throws(AWSError) in
+            let name = try request.userName(context)
+            let keys = try await read { iam throws(AWSError) in try iam.listAccessKeys(userName: name) }
+            var xml = XMLWriter()
+            xml.element("UserName", name)
+            xml.element("AccessKeyMetadata") { xml in
+                for key in keys {
+                    xml.element("member") { xml in
+                        xml.element("UserName", key.userName)
+                        xml.element("AccessKeyId", key.accessKeyId)
+                        xml.element("Status", key.status.rawValue)
+                        xml.element("CreateDate", timestamp(key.createDate))
+                    }
+                }
+            }
+            xml.element("IsTruncated", "false")
+            return xml
+        }
+        service.actionWithoutResult("UpdateAccessKey") { request, context throws(AWSError) in
+            let (id, status, name) = (try request.required("AccessKeyId"), try request.required("Status"), try request.userName(context))
+            try await write { iam, m throws(AWSError) in try iam.updateAccessKey(id, userName: name, status: status, changes: &m.changes) }
+        }
+        service.actionWithoutResult("DeleteAccessKey") { request, context throws(AWSError) in
+            let (id, name) = (try request.required("AccessKeyId"), try request.userName(context))
+            try await write { iam, m throws(AWSError) in try iam.deleteAccessKey(id, userName: name, changes: &m.changes) }
+        }
+
+        // Inline policies
+        service.actionWithoutResult("PutUserPolicy") { request, _ throws(AWSError) in
+            let (name, policy, document) = (try request.required("UserName"), try request.required("PolicyName"), try request.required("PolicyDocument"))
+            try await write { iam, m throws(AWSError) in try iam.putUserPolicy(userName: name, policyName: policy, document: document, changes: &m.changes) }
+        }
+        service.action("GetUserPolicy") { request, _ throws(AWSError) in
+            let (name, policy) = (try request.required("UserName"), try request.required("PolicyName"))
+            let document = try await read { iam throws(AWSError) in try iam.userPolicy(userName: name, policyName: policy) }
+            var xml = XMLWriter()
+            xml.element("UserName", name)
+            xml.element("PolicyName", policy)
+            // IAM answers with the document percent-encoded (the SDKs decode it).
+            xml.element("PolicyDocument", PercentEncoding.encode(document))
+            return xml
+        }
+        service.action("ListUserPolicies") { request, _ throws(AWSError) in
+            let name = try request.required("UserName")
+            let policies = try await read { iam throws(AWSError) in try iam.userPolicyNames(userName: name) }
+            var xml = XMLWriter()
+            xml.element("PolicyNames") { xml in for policy in policies { xml.element("member", policy) } }
+            xml.element("IsTruncated", "false")
+            return xml
+        }
+        service.actionWithoutResult("DeleteUserPolicy") { request, _ throws(AWSError) in
+            let (name, policy) = (try request.required("UserName"), try request.required("PolicyName"))
+            try await write { iam, m throws(AWSError) in try iam.deleteUserPolicy(userName: name, policyName: policy, changes: &m.changes) }
+        }
+        return service
+    }
+
+    /// STS: GetCallerIdentity, which needs no permission (AWS allows it to every caller).
+    public static func securityTokenService(names: ResourceNames) -> QueryService {
+        var service = QueryService(namespace: stsNamespace, version: "2011-06-15")
+        service.action("GetCallerIdentity") { _, context in
+            let caller = context.caller
+            var xml = XMLWriter()
+            xml.element("Arn", caller?.arn ?? names.rootPrincipal)
+            xml.element("UserId", caller?.userId ?? names.accountId)
+            xml.element("Account", names.accountId)
+            return xml
+        }
+        return service
+    }
+
+    static func writeUser(_ user: IAMUserRecord, into xml: inout XMLWriter) {
+        xml.element("Path", user.path)
+        xml.element("UserName", user.userName)
+        xml.element("UserId", user.userId)
+        xml.element("Arn", user.arn)
+        xml.element("CreateDate", timestamp(user.createDate))
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        CivilCalendar.iso8601(secondsSince1970: Int64(date.timeIntervalSince1970.rounded(.down)))
+    }
+}
+
+extension QueryRequest {
+    /// A required parameter, refused in IAM's words when absent.
+    func required(_ name: String) throws(AWSError) -> String {
+        guard let value = self[name] else {
+            let member = name.prefix(1).lowercased() + name.dropFirst()
+            throw AWSError(
+                type: "ValidationError", message: "1 validation error detected: Value null at '\(member)' failed to satisfy constraint: Member must not be null")
+        }
+        return value
+    }
+
+    func integer(_ name: String) throws(AWSError) -> Int? {
+        guard let text = self[name] else { return nil }
+        guard let value = Int(text) else {
+            throw AWSError(type: "ValidationError", message: "1 validation error detected: Value '\(text)' at '\(name.prefix(1).lowercased() + name.dropFirst())' failed to satisfy constraint: Member must be a number")
+        }
+        return value
+    }
+
+    /// `UserName`, or the calling user's own name when it is left out (as IAM does).
+    func userName(_ context: OperationContext) throws(AWSError) -> String {
+        if let name = self["UserName"] { return name }
+        guard let name = context.caller?.userName else {
+            throw AWSError(type: "ValidationError", message: "Must specify userName when calling with non-User credentials")
+        }
+        return name
+    }
+}

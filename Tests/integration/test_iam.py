@@ -1,0 +1,179 @@
+"""IAM users, access keys and policies, as `aws iam`, boto3 and `ecsctl auth` manage them: keys that
+sign, policies that limit them, AccessDeniedException in AWS's words, revocation that takes effect
+at once, and secrets stored sealed."""
+import json
+import os
+import sqlite3
+import subprocess
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import BIN, Ecsd
+from test_authentication import admin_credentials, client, refusal
+
+READ_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["ecs:Describe*", "ecs:List*"], "Resource": "*"}]})
+
+
+@pytest.fixture(scope="module")
+def iam_ecsd(tmp_path_factory):
+    server = Ecsd(str(tmp_path_factory.mktemp("iam")), auth="on").start()
+    yield server
+    server.stop()
+
+
+def admin(server, service):
+    _, key_id, secret = admin_credentials(server)
+    return client(server, service, key_id, secret)
+
+
+def user_with_key(server, name, policy=None):
+    iam = admin(server, "iam")
+    iam.create_user(UserName=name)
+    if policy:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def test_aws_cli_manages_users_keys_and_policies(iam_ecsd):
+    path, _, _ = admin_credentials(iam_ecsd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=path, AWS_DEFAULT_REGION="us-east-1")
+
+    def aws(*args):
+        done = subprocess.run(["aws", "iam", *args, "--endpoint-url", iam_ecsd.endpoint], env=env, capture_output=True, text=True,
+                              timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    code, out, err = aws("create-user", "--user-name", "cli-user")
+    assert code == 0, err
+    user = json.loads(out)["User"]
+    assert user["Arn"] == "arn:aws:iam::000000000000:user/cli-user" and user["UserId"].startswith("AIDA")
+    code, out, err = aws("put-user-policy", "--user-name", "cli-user", "--policy-name", "read", "--policy-document", READ_ONLY)
+    assert code == 0, err
+    code, out, err = aws("get-user-policy", "--user-name", "cli-user", "--policy-name", "read")
+    assert code == 0, err
+    # botocore decodes the percent-encoded document IAM answers with.
+    assert json.loads(out)["PolicyDocument"] == json.loads(READ_ONLY)
+    code, out, err = aws("create-access-key", "--user-name", "cli-user")
+    assert code == 0, err
+    key = json.loads(out)["AccessKey"]
+    assert key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) == 40 and key["Status"] == "Active"
+    code, out, err = aws("list-access-keys", "--user-name", "cli-user")
+    assert [k["AccessKeyId"] for k in json.loads(out)["AccessKeyMetadata"]] == [key["AccessKeyId"]]
+    code, out, err = aws("list-users")
+    assert "cli-user" in [u["UserName"] for u in json.loads(out)["Users"]]
+    # IAM's errors, as the CLI prints them.
+    code, out, err = aws("create-user", "--user-name", "cli-user")
+    assert code != 0 and "EntityAlreadyExists" in err and "User with name cli-user already exists." in err
+    code, out, err = aws("get-user", "--user-name", "nobody")
+    assert code != 0 and "NoSuchEntity" in err and "The user with name nobody cannot be found." in err
+    code, out, err = aws("put-user-policy", "--user-name", "cli-user", "--policy-name", "bad", "--policy-document", "{")
+    assert code != 0 and "MalformedPolicyDocument" in err
+    code, out, err = aws("delete-user", "--user-name", "cli-user")
+    assert code != 0 and "DeleteConflict" in err
+
+
+def test_a_read_only_key_describes_but_cannot_run_tasks(iam_ecsd):
+    admin(iam_ecsd, "ecs").create_cluster(clusterName="guarded")
+    key_id, secret = user_with_key(iam_ecsd, "reader", READ_ONLY)
+    ecs = client(iam_ecsd, "ecs", key_id, secret)
+    assert ecs.describe_tasks(cluster="guarded", tasks=["0123456789abcdef0123456789abcdef"])["failures"][0]["reason"] == "MISSING"
+    assert any(arn.endswith("/guarded") for arn in ecs.list_clusters()["clusterArns"])
+    code, message, status = refusal(lambda: ecs.run_task(cluster="guarded", taskDefinition="web:1"))
+    assert code == "AccessDeniedException" and status == 400
+    assert message == ("User: arn:aws:iam::000000000000:user/reader is not authorized to perform: ecs:RunTask on resource: "
+                       "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1 because no identity-based policy allows the "
+                       "ecs:RunTask action")
+    # Nor may it manage IAM, or call Lambda (a REST service: 403).
+    code, message, status = refusal(lambda: client(iam_ecsd, "iam", key_id, secret).create_user(UserName="escalate"))
+    assert code == "AccessDenied" and status == 403 and "iam:CreateUser on resource: arn:aws:iam::000000000000:user/escalate" in message
+    code, message, status = refusal(lambda: client(iam_ecsd, "lambda", key_id, secret).list_functions())
+    assert code == "AccessDeniedException" and status == 403 and "lambda:ListFunctions" in message
+
+
+def test_an_explicit_deny_wins_over_an_allow(iam_ecsd):
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ecs:CreateCluster", "Resource": "arn:aws:ecs:us-east-1:000000000000:cluster/prod*"}]})
+    key_id, secret = user_with_key(iam_ecsd, "deployer", policy)
+    ecs = client(iam_ecsd, "ecs", key_id, secret)
+    ecs.create_cluster(clusterName="staging-by-deployer")
+    code, message, status = refusal(lambda: ecs.create_cluster(clusterName="prod-by-deployer"))
+    assert code == "AccessDeniedException"
+    assert message.endswith("on resource: arn:aws:ecs:us-east-1:000000000000:cluster/prod-by-deployer with an explicit deny in "
+                            "an identity-based policy")
+
+
+def test_a_revoked_or_deactivated_key_stops_working_at_once(iam_ecsd):
+    key_id, secret = user_with_key(iam_ecsd, "leaver", READ_ONLY)
+    ecs = client(iam_ecsd, "ecs", key_id, secret)
+    assert "clusterArns" in ecs.list_clusters()
+    iam = admin(iam_ecsd, "iam")
+    iam.update_access_key(UserName="leaver", AccessKeyId=key_id, Status="Inactive")
+    assert refusal(lambda: ecs.list_clusters())[0] == "UnrecognizedClientException"
+    iam.update_access_key(UserName="leaver", AccessKeyId=key_id, Status="Active")
+    assert "clusterArns" in ecs.list_clusters()
+    iam.delete_access_key(UserName="leaver", AccessKeyId=key_id)
+    code, message, status = refusal(lambda: ecs.list_clusters())
+    assert code == "UnrecognizedClientException" and message == "The security token included in the request is invalid."
+    # Query services word it their way.
+    code, message, status = refusal(lambda: client(iam_ecsd, "sts", key_id, secret).get_caller_identity())
+    assert code == "InvalidClientTokenId" and status == 403
+
+
+def test_get_caller_identity_names_the_signer(iam_ecsd):
+    key_id, secret = user_with_key(iam_ecsd, "nobody-allowed")  # no policy at all
+    me = client(iam_ecsd, "sts", key_id, secret).get_caller_identity()
+    assert me["Arn"] == "arn:aws:iam::000000000000:user/nobody-allowed" and me["Account"] == "000000000000"
+    assert me["UserId"].startswith("AIDA")
+    root = admin(iam_ecsd, "sts").get_caller_identity()
+    assert root["Arn"] == "arn:aws:iam::000000000000:root"
+    # A wrong secret is a query-protocol SignatureDoesNotMatch.
+    code, _, status = refusal(lambda: client(iam_ecsd, "sts", key_id, "x" * 40).get_caller_identity())
+    assert code == "SignatureDoesNotMatch" and status == 403
+
+
+def test_keys_survive_a_restart_and_are_stored_sealed(iam_ecsd):
+    key_id, secret = user_with_key(iam_ecsd, "durable", READ_ONLY)
+    iam_ecsd.stop()
+    iam_ecsd.start()
+    assert "clusterArns" in client(iam_ecsd, "ecs", key_id, secret).list_clusters()
+    database = sqlite3.connect(os.path.join(iam_ecsd.data_dir, "ecsd.db"))
+    rows = [body for (body,) in database.execute("SELECT body FROM iam_access_keys")]
+    database.close()
+    assert any(key_id in body for body in rows)
+    assert not any(secret in body for body in rows)
+    assert secret not in iam_ecsd.log()
+    assert oct(os.stat(os.path.join(iam_ecsd.data_dir, "secret.key")).st_mode & 0o777) == "0o600"
+
+
+def test_ecsctl_auth_key_create_ls_rm(iam_ecsd):
+    path, _, _ = admin_credentials(iam_ecsd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(ECS_ENDPOINT=iam_ecsd.endpoint, AWS_SHARED_CREDENTIALS_FILE=path)
+    ecsctl = os.path.join(BIN, "ecsctl")
+
+    def run(*args, environment=env):
+        return subprocess.run([ecsctl, *args], env=environment, capture_output=True, text=True, timeout=30)
+
+    made = run("auth", "key", "create", "--user", "ops", "--policy", "read-only")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("[ops]\naws_access_key_id = AKIA")
+    profile_file = os.path.join(iam_ecsd.data_dir, "ops-credentials")
+    with open(profile_file, "w") as f:
+        f.write(made.stdout)
+    as_ops = dict(env, AWS_SHARED_CREDENTIALS_FILE=profile_file, AWS_PROFILE="ops")
+    assert run("auth", "whoami", environment=as_ops).stdout.strip() == "arn:aws:iam::000000000000:user/ops"
+    assert run("cluster", "ls", environment=as_ops).returncode == 0
+    denied = run("cluster", "create", "by-ops", environment=as_ops)
+    assert denied.returncode != 0 and "AccessDeniedException" in denied.stderr
+    key_id = made.stdout.split("aws_access_key_id = ")[1].split()[0]
+    listed = run("auth", "key", "ls")
+    assert listed.returncode == 0 and key_id in listed.stdout and "ops" in listed.stdout
+    removed = run("auth", "key", "rm", key_id)
+    assert removed.returncode == 0, removed.stderr
+    after = run("cluster", "ls", environment=as_ops)
+    assert after.returncode != 0 and "UnrecognizedClientException" in after.stderr
