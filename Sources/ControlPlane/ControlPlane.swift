@@ -6,11 +6,14 @@ import Capacity
 import ECS
 import ECSShapes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import IAM
 import Lambda
 import LambdaShapes
 import Logging
 import NIOCore
+import NIOSSL
 import Sealing
 import ServiceLifecycle
 import SigV4
@@ -32,6 +35,8 @@ public struct ControlPlane: Sendable {
     let routes: [RESTRoute]
     /// Who may sign requests (when authentication is on).
     let keyring: AccessKeyring
+    /// The server's certificate and key, when it serves TLS.
+    let tlsConfiguration: TLSConfiguration?
     let logger: Logger
     let functionRouter: FunctionRouter
     let asyncInvoker: AsyncInvoker
@@ -44,6 +49,7 @@ public struct ControlPlane: Sendable {
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
+        tlsConfiguration = try configuration.tls.map(Self.serverTLS)
         store = try SQLiteStateStore(
             directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
         let names = configuration.names
@@ -110,11 +116,15 @@ public struct ControlPlane: Sendable {
             authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
+        let http1 = HTTPServerBuilder.http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(limits: limits, count: connections)], idleTimeout: TimeAmount(limits.idleTimeout)))
+        // `.tls` only fails for a configuration NIOSSL cannot build a context from, which
+        // `serverTLS` already built once at start.
+        let builder = tlsConfiguration.flatMap { try? HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
         let application = Application(
             router: server.buildRouter(),
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [ConnectionGuard(limits: limits, count: connections)], idleTimeout: TimeAmount(limits.idleTimeout))),
+            server: builder,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "ecsd"
@@ -130,7 +140,7 @@ public struct ControlPlane: Sendable {
         let launcher = InstanceLauncher(
             settings: InstanceLauncher.Settings(
                 agentBinary: configuration.agentBinary, directory: configuration.dataDirectory + "/launcher", endpoint: configuration.endpoint,
-                agentToken: configuration.agentToken),
+                agentToken: configuration.agentToken, caFile: configuration.tls?.certificateChain),
             logger: logger)
         let capacity = CapacityLoop(
             committer: committer, launcher: launcher, interval: configuration.capacityInterval,
@@ -140,6 +150,37 @@ public struct ControlPlane: Sendable {
             PollReleaser(notifier: committer.notifier, router: functionRouter),
         ]
     }
+}
+
+extension ControlPlane {
+    /// The TLS configuration of `--tls-cert`/`--tls-key`, checked now so a bad file stops the
+    /// start with a message instead of failing every handshake later.
+    static func serverTLS(_ files: ControlPlaneConfiguration.TLSFiles) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain)
+        } catch {
+            throw TLSFileError(description: "--tls-cert \(files.certificateChain): not a readable PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else { throw TLSFileError(description: "--tls-cert \(files.certificateChain): no certificate in it") }
+        do {
+            key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
+        } catch {
+            throw TLSFileError(description: "--tls-key \(files.privateKey): not a readable PEM private key (\(error))")
+        }
+        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        do {
+            _ = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSFileError(description: "--tls-cert and --tls-key do not make a usable TLS identity (does the key match the certificate?): \(error)")
+        }
+        return configuration
+    }
+}
+
+public struct TLSFileError: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// Keeps the store open while the other services run; closes it after they stopped.

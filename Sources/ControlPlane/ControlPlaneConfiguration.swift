@@ -78,10 +78,23 @@ public struct ControlPlaneConfiguration: Sendable {
         self.agentToken = agentToken
     }
 
+    /// When set, the API is served over TLS with this certificate chain and key (PEM files).
+    public var tls: TLSFiles?
+
+    public struct TLSFiles: Sendable, Equatable {
+        public var certificateChain: String
+        public var privateKey: String
+
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
+
     /// The address agents and clients reach this control plane at.
     public var endpoint: String {
         let host = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
-        return "http://\(host):\(port)"
+        return "\(tls == nil ? "http" : "https")://\(host):\(port)"
     }
 
     /// Parses `host:port`, `:port` or `port` as `--listen` takes it.

@@ -70,6 +70,12 @@ struct ECSD: AsyncParsableCommand {
     @Option(help: "on: AWS API requests must be signed by a known key (the first start writes one to <data-dir>/admin-credentials); off: any request is accepted. Default: on, off with --dev.")
     var auth: AuthMode?
 
+    @Option(name: .customLong("tls-cert"), help: "Serve the API over TLS with this certificate chain (PEM; with --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "The TLS certificate's private key (PEM; with --tls-cert).")
+    var tlsKey: String?
+
     @Option(name: .customLong("functions-cluster"), help: "Cluster that function execution environments are placed in.")
     var functionsCluster = "default"
 
@@ -127,6 +133,10 @@ struct ECSD: AsyncParsableCommand {
         let accountId = self.accountId ?? ProcessInfo.processInfo.environment["ECSD_ACCOUNT_ID"] ?? "000000000000"
         guard accountId.count == 12, accountId.allSatisfy(\.isNumber) else {
             throw ValidationError("--account-id must be 12 digits, like 000000000000.")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together: give both or neither.") }
+        for path in [tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("\(path): no readable file there (--tls-cert and --tls-key take PEM files).")
         }
         guard agentTimeout >= 1 else { throw ValidationError("--agent-timeout must be at least 1 second.") }
         guard functionCodeUnzippedMaxMB >= 1 else { throw ValidationError("--function-code-unzipped-max-mb must be at least 1.") }
@@ -217,6 +227,7 @@ struct ECSD: AsyncParsableCommand {
         settings.scaling.scaleInDatapoints = scaleInDatapoints
         settings.capacityScaleInAfter = capacityScaleInAfter
         if let agentBinary { settings.agentBinary = agentBinary }
+        if let tlsCert, let tlsKey { settings.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }
         let admin = (auth ?? (dev ? .off : .on)) == .on ? try AdminCredentials.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
         if let admin { settings.administrator = admin.credentials }
         // Agents do not sign: with authentication on, their operations need a token, made if none is given.
@@ -226,7 +237,7 @@ struct ECSD: AsyncParsableCommand {
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev
         let services = controlPlane.services { port in
-            let endpoint = "http://\(host):\(port)"
+            let endpoint = "\(configuration.tls == nil ? "http" : "https")://\(host):\(port)"
             logger.notice("ecsd listening", metadata: ["endpoint": "\(endpoint)", "data.dir": "\(configuration.dataDirectory)"])
             if let admin {
                 logger.notice(
@@ -259,6 +270,8 @@ struct ECSD: AsyncParsableCommand {
             agent.checkpoint = true
             agent.hostPortBindIP = "127.0.0.1"
             agent.registrationToken = configuration.agentToken
+            // A self-signed certificate is its own authority.
+            agent.backendCAFile = configuration.tls?.certificateChain
             agent.availableLoggingDrivers = ["json-file", "syslog", "journald", "none", "local"]
             all.append(DevAgentService(agent: HostAgent(configuration: agent, logger: Logger(label: "ecs-agent"))))
         }

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -34,8 +35,12 @@ def free_port():
 class Ecsd:
     """One ecsd process over a data directory; can be stopped, killed and started again."""
 
-    def __init__(self, data_dir, port=None, extra_args=(), auth="off"):
+    def __init__(self, data_dir, port=None, extra_args=(), auth="off", tls=None):
         self.data_dir = data_dir
+        # tls: (certificate chain, key, CA file to verify with); serves https.
+        self.tls = tls
+        if tls:
+            extra_args = ["--tls-cert", tls[0], "--tls-key", tls[1], *extra_args]
         self.port = port or free_port()
         # Authentication has tests of its own (test_authentication.py); elsewhere any signature
         # does. auth=None leaves ecsd's default (on; off with --dev).
@@ -45,7 +50,7 @@ class Ecsd:
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)
@@ -60,7 +65,8 @@ class Ecsd:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ecsd exited with {self.process.returncode}: {self.log()}")
             try:
-                with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1) as response:
+                context = ssl.create_default_context(cafile=self.tls[2]) if self.tls else None
+                with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1, context=context) as response:
                     if response.status == 200:
                         return self
             except OSError:

@@ -177,3 +177,29 @@ def test_ecsctl_auth_key_create_ls_rm(iam_ecsd):
     assert removed.returncode == 0, removed.stderr
     after = run("cluster", "ls", environment=as_ops)
     assert after.returncode != 0 and "UnrecognizedClientException" in after.stderr
+
+
+def test_the_example_deployer_policy_works_as_the_readme_says(iam_ecsd):
+    path, _, _ = admin_credentials(iam_ecsd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=path, AWS_DEFAULT_REGION="us-east-1")
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "Examples", "policies", "deployer.json")
+    for args in (["create-user", "--user-name", "example-deployer"],
+                 ["put-user-policy", "--user-name", "example-deployer", "--policy-name", "deploy", "--policy-document", "file://" + example]):
+        done = subprocess.run(["aws", "iam", *args, "--endpoint-url", iam_ecsd.endpoint], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+    key = admin(iam_ecsd, "iam").create_access_key(UserName="example-deployer")["AccessKey"]
+    ecs = client(iam_ecsd, "ecs", key["AccessKeyId"], key["SecretAccessKey"])
+    ecs.register_task_definition(family="admin-tools", containerDefinitions=[{"name": "a", "image": "busybox", "memory": 16}])
+    ecs.register_task_definition(family="web-example", containerDefinitions=[{"name": "a", "image": "busybox", "memory": 16}])
+    code, message, _ = refusal(lambda: ecs.run_task(taskDefinition="admin-tools:1"))
+    assert code == "AccessDeniedException" and "with an explicit deny" in message
+    # Allowed by the policy: whatever placement answers, it is not a refusal.
+    admin(iam_ecsd, "ecs").create_cluster(clusterName="default")
+    try:
+        ecs.run_task(taskDefinition="web-example:1")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] != "AccessDeniedException", error
+    code, _, _ = refusal(lambda: ecs.delete_cluster(cluster="default"))
+    assert code == "AccessDeniedException"

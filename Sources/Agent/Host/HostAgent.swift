@@ -36,7 +36,9 @@ public struct HostAgent: Sendable {
                 "docker.version": "\(docker.engine.version)", "docker.api": "\(docker.apiVersion)",
                 "cpu.units": "\(host.cpuUnits)", "memory.mib": "\(host.memoryMiB)",
             ])
-        let link = ControlPlaneLink(endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken)
+        let link = ControlPlaneLink(
+            endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken,
+            caFile: configuration.backendCAFile)
         let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
         let engine = try DockerTaskExecutor(
             docker: docker, reporter: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,

@@ -29,10 +29,16 @@ public struct GlobalOptions: ParsableArguments {
     @Option(help: "Credentials profile to sign requests with (env AWS_PROFILE; default: default).")
     public var profile: String?
 
+    @Option(help: "For an https endpoint: PEM file of the certificate authorities to trust (env AWS_CA_BUNDLE; default: the system's).")
+    public var caFile: String?
+
     public init() {}
 
     public func validate() throws {
         let environment = ProcessInfo.processInfo.environment
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("--ca-file \(caFile): no readable file there (a PEM file of certificate authorities).")
+        }
         if let profile, CredentialChain.find(profile: profile, environment: environment) == nil {
             throw ValidationError(
                 "The profile '\(profile)' has no aws_access_key_id and aws_secret_access_key in \(CredentialChain.sharedFile(environment)) (set AWS_SHARED_CREDENTIALS_FILE, e.g. to ecsd's <data-dir>/admin-credentials).")
@@ -44,7 +50,8 @@ public struct GlobalOptions: ParsableArguments {
         return APIClient(
             endpoint: endpoint ?? environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340",
             credentials: CredentialChain.find(profile: profile, environment: environment),
-            region: environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1")
+            region: environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1",
+            caFile: caFile ?? environment["AWS_CA_BUNDLE"])
     }
 }
 

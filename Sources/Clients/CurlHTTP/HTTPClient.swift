@@ -7,11 +7,15 @@ public struct HTTPClient: Sendable {
     /// When set, connections go to this unix socket (the base URL's host only fills `Host:`).
     public var unixSocketPath: String?
     public var connectTimeout: Duration
+    /// For `https://`: the PEM file of certificate authorities to verify the server against,
+    /// instead of the system's store.
+    public var caFile: String?
 
-    public init(baseURL: String, unixSocketPath: String? = nil, connectTimeout: Duration = .seconds(10)) {
+    public init(baseURL: String, unixSocketPath: String? = nil, connectTimeout: Duration = .seconds(10), caFile: String? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.unixSocketPath = unixSocketPath
         self.connectTimeout = connectTimeout
+        self.caFile = caFile
     }
 
     /// A client for a unix socket, e.g. Docker's `/var/run/docker.sock`.
@@ -62,6 +66,7 @@ public struct HTTPClient: Sendable {
             request: request,
             unixSocketPath: unixSocketPath,
             connectTimeout: connectTimeout,
+            caFile: caFile,
             delivery: delivery
         )
     }

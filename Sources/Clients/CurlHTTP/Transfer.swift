@@ -16,6 +16,7 @@ final class Transfer: @unchecked Sendable {
     let request: HTTPClient.Request
     let unixSocketPath: String?
     let connectTimeout: Duration
+    let caFile: String?
     var delivery: Delivery
 
     var handle: UnsafeMutableRawPointer?
@@ -26,11 +27,12 @@ final class Transfer: @unchecked Sendable {
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
-    init(url: String, request: HTTPClient.Request, unixSocketPath: String?, connectTimeout: Duration, delivery: Delivery) {
+    init(url: String, request: HTTPClient.Request, unixSocketPath: String?, connectTimeout: Duration, caFile: String?, delivery: Delivery) {
         self.url = url
         self.request = request
         self.unixSocketPath = unixSocketPath
         self.connectTimeout = connectTimeout
+        self.caFile = caFile
         self.delivery = delivery
         errorBuffer[0] = 0
     }
@@ -56,6 +58,8 @@ final class Transfer: @unchecked Sendable {
 
         set(CURLOPT_URL, url)
         if let unixSocketPath { set(CURLOPT_UNIX_SOCKET_PATH, unixSocketPath) }
+        // Peer and host name verification stay on (libcurl's defaults); only the trusted roots change.
+        if let caFile { set(CURLOPT_CAINFO, caFile) }
         set(CURLOPT_NOSIGNAL, 1)
         set(CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1)
         set(CURLOPT_TCP_NODELAY, 1)

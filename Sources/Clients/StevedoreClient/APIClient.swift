@@ -22,12 +22,17 @@ public struct APIClient: Sendable {
     public var region: String
     let http: HTTPClient
 
-    public init(endpoint: String, extraHeaders: [(String, String)] = [], credentials: AWSCredentials? = nil, region: String = "us-east-1") {
+    /// - Parameter caFile: for an `https://` endpoint, the certificate authorities to verify it
+    ///   against (a PEM file) instead of the system's store.
+    public init(
+        endpoint: String, extraHeaders: [(String, String)] = [], credentials: AWSCredentials? = nil, region: String = "us-east-1",
+        caFile: String? = nil
+    ) {
         self.endpoint = endpoint
         self.extraHeaders = extraHeaders
         self.credentials = credentials
         self.region = region
-        http = HTTPClient(baseURL: endpoint)
+        http = HTTPClient(baseURL: endpoint, caFile: caFile)
     }
 
     /// `request` with `Host`, `X-Amz-Date` and `Authorization` added when there are credentials.

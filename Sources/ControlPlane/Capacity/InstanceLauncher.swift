@@ -25,6 +25,8 @@ actor InstanceLauncher {
         /// What agents connect to.
         var endpoint: String
         var agentToken: String?
+        /// The authority agents verify a TLS endpoint against (ecsd's own certificate chain).
+        var caFile: String?
         var commandTimeout: Duration = .seconds(120)
     }
 
@@ -107,6 +109,7 @@ actor InstanceLauncher {
         config["ECS_DATADIR"] = directory + "/data"
         config["ECS_INSTANCE_ID"] = launch.instanceId
         if let token = settings.agentToken { config["ECS_AGENT_REGISTRATION_TOKEN"] = token }
+        if let caFile = settings.caFile, config["ECS_BACKEND_CA_FILE"] == nil { config["ECS_BACKEND_CA_FILE"] = caFile }
         let configFile = directory + "/ecs.config"
         let process = Process()
         do {

@@ -22,6 +22,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var cluster = "default"
     /// The control plane's base URL (`ECS_BACKEND_HOST`; `https://` is assumed without a scheme).
     public var backendHost = "http://127.0.0.1:8340"
+    /// Certificate authorities (a PEM file) to verify an `https://` control plane against
+    /// (`ECS_BACKEND_CA_FILE`); nil uses the system's store.
+    public var backendCAFile: String?
     public var dataDirectory = "/var/lib/ecs/data"
     /// Whether ECS_DATADIR was set explicitly (the real agent checkpoints only then).
     public var checkpoint = false
@@ -99,6 +102,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             configuration.backendHost = value.contains("://") ? value : "https://" + value
             if configuration.backendHost.hasSuffix("/") { configuration.backendHost.removeLast() }
         }
+        if let value = string("ECS_BACKEND_CA_FILE") { configuration.backendCAFile = value }
         if let value = string("ECS_DATADIR") {
             configuration.dataDirectory = value
             configuration.checkpoint = true

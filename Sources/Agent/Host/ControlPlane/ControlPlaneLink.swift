@@ -18,11 +18,12 @@ public struct ControlPlaneLink: Sendable {
     let http: HTTPClient
     let headers: [(String, String)]
 
-    public init(endpoint: String, cluster: String, token: String?) {
+    /// - Parameter caFile: for an `https://` endpoint, the certificate authorities to verify it against.
+    public init(endpoint: String, cluster: String, token: String?, caFile: String? = nil) {
         self.cluster = cluster
         headers = token.map { [(WorkChannel.tokenHeader, $0)] } ?? []
-        api = APIClient(endpoint: endpoint, extraHeaders: headers)
-        http = HTTPClient(baseURL: endpoint)
+        api = APIClient(endpoint: endpoint, extraHeaders: headers, caFile: caFile)
+        http = HTTPClient(baseURL: endpoint, caFile: caFile)
     }
 
     public var endpoint: String { api.endpoint }

@@ -67,7 +67,8 @@ public struct SimulatedFleet: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<options.count {
                 let link = ControlPlaneLink(
-                    endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken)
+                    endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken,
+                    caFile: configuration.backendCAFile)
                 let engine = SimulatedEngine(link: link, logger: logger, observer: observer)
                 let zone = options.zones.isEmpty ? nil : options.zones[index % options.zones.count]
                 let attributes = AgentCapabilities.attributes(
