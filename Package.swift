@@ -65,6 +65,7 @@ let package = Package(
         .target(name: "ECSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ECS"),
         .target(name: "LambdaShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Lambda"),
         .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
+        .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
         .target(name: "ApplicationAutoScalingShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ApplicationAutoScaling"),
 
         // What the agent and the control plane share: the work channel, invocations, start order.
@@ -77,6 +78,8 @@ let package = Package(
         .target(name: "SQS", dependencies: ["StevedoreCore", "AWSProtocols", "SQSShapes", "Archives"], path: "Sources/Services/SQS"),
         // IAM users, access keys and policies, and STS's GetCallerIdentity (query protocol).
         .target(name: "IAM", dependencies: ["StevedoreCore", "AWSProtocols"], path: "Sources/Services/IAM"),
+        // SSM Parameter Store and Secrets Manager: parameters and secrets, sealed at rest.
+        .target(name: "Secrets", dependencies: ["StevedoreCore", "AWSProtocols", "SecretsShapes"], path: "Sources/Services/Secrets"),
         .target(
             name: "Lambda",
             dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
@@ -111,7 +114,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", "SigV4", "IAM", "Sealing", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle,
             ] + nio + httpTypes),
 
@@ -173,6 +176,7 @@ let package = Package(
         .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
+        .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
         .testTarget(
             name: "LambdaTests",
             dependencies: ["Lambda", "LambdaShapes", "SQS", "SQSShapes", "ECS", "AgentProtocol", "Archives", "StevedoreCore", "StevedoreTestSupport"]),

@@ -5,6 +5,8 @@ public protocol TaskReporter: Sendable {
     func submit(_ change: SubmitTaskStateChangeRequest) async throws
     func submit(_ change: SubmitContainerStateChangeRequest) async throws
     func describeTaskDefinition(_ reference: String) async throws -> TaskDefinition
+    /// The values of the task's `secrets`, by `valueFrom`, for creating its containers.
+    func resolveSecrets(_ request: TaskSecretsRequest) async throws -> [String: String]
     func publishMetrics(_ report: AgentMetricsReport) async throws
     /// Posts a batch of log bytes; `false` when nobody listens any more.
     func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool

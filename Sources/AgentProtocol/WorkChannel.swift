@@ -130,3 +130,28 @@ extension WorkChannel {
     /// `PUT`/`GET`: step-scaling alarms (CloudWatch's PutMetricAlarm role).
     public static let scalingAlarmsPath = "/v1/scaling/alarms"
 }
+
+extension WorkChannel {
+    /// `POST`: the values of a task's `secrets`, resolved for the agent starting it.
+    public static let secretsPath = "/v1/agent/secrets"
+}
+
+/// Asks for the secrets a task's containers name (`valueFrom`), for the instance that runs it.
+public struct TaskSecretsRequest: Codable, Sendable, Equatable {
+    public var containerInstanceArn: String
+    public var taskArn: String
+
+    public init(containerInstanceArn: String, taskArn: String) {
+        self.containerInstanceArn = containerInstanceArn
+        self.taskArn = taskArn
+    }
+}
+
+/// Values by `valueFrom`. Held by the agent in memory only, for creating the containers.
+public struct TaskSecretsResponse: Codable, Sendable, Equatable {
+    public var values: [String: String]
+
+    public init(values: [String: String]) {
+        self.values = values
+    }
+}

@@ -1,4 +1,5 @@
 import AgentProtocol
+import Foundation
 import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
 import AWSProtocols
@@ -15,6 +16,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import Sealing
+import Secrets
 import ServiceLifecycle
 import SigV4
 import SQS
@@ -80,9 +82,11 @@ public struct ControlPlane: Sendable {
         dispatcher.add(CapacityAPI.operations(committer: committer))
         dispatcher.add(SQSAPI.operations(committer: committer))
         dispatcher.add(ScalingAPI.operations(committer: committer))
+        let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
+        dispatcher.add(SecretsAPI.parameterStore(committer: committer, sealer: box))
+        dispatcher.add(SecretsAPI.secretsManager(committer: committer, sealer: box, newVersionId: { UUID().uuidString.lowercased() }))
         self.dispatcher = dispatcher
 
-        let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
         let iam = try await committer.readLatest { root, _ in root.iam }
         let keyring = AccessKeyring(administrator: configuration.administrator, names: names, box: box, iam: iam)
         self.keyring = keyring
@@ -102,7 +106,9 @@ public struct ControlPlane: Sendable {
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
         routes.append(contentsOf: CapacityAPI.routes(committer: committer))
         routes.append(contentsOf: ScalingAPI.alarmRoutes(committer: committer))
-        let agentRoutes = AgentRoutes(agents: agents, router: functionRouter, code: code, metrics: metrics)
+        let agentRoutes = AgentRoutes(
+            agents: agents, router: functionRouter, code: code, metrics: metrics,
+            secrets: TaskSecrets(committer: committer, sealer: box, enforcePolicies: configuration.administrator != nil))
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
@@ -182,6 +188,8 @@ extension ControlPlane {
 public struct TLSFileError: Error, CustomStringConvertible {
     public var description: String
 }
+
+extension SecretBox: ValueSealer {}
 
 /// Keeps the store open while the other services run; closes it after they stopped.
 struct StoreService: Service {

@@ -15,9 +15,12 @@ public final class RecordingTaskReporter: TaskReporter {
 
     private let record = Mutex(Record())
     private let definitions: [String: TaskDefinition]
+    /// Secret values by `valueFrom` (a container naming one not here fails to be created).
+    private let secrets: [String: String]
 
-    public init(definitions: [String: TaskDefinition] = [:]) {
+    public init(definitions: [String: TaskDefinition] = [:], secrets: [String: String] = [:]) {
         self.definitions = definitions
+        self.secrets = secrets
     }
 
     public var taskChanges: [SubmitTaskStateChangeRequest] { record.withLock { $0.taskChanges } }
@@ -36,6 +39,10 @@ public final class RecordingTaskReporter: TaskReporter {
             throw AWSError.client("Unable to describe task definition \(reference).")
         }
         return definition
+    }
+
+    public func resolveSecrets(_ request: TaskSecretsRequest) async throws -> [String: String] {
+        secrets
     }
 
     public func publishMetrics(_ report: AgentMetricsReport) async throws { record.withLock { $0.metrics.append(report) } }

@@ -102,6 +102,17 @@ struct ContainerSpecTests {
         #expect(refusal(ContainerDefinition(name: "x", image: "i", memory: 8, portMappings: [PortMapping(containerPort: 7000)]))?.contains("no dynamic host port") == true)
     }
 
+    @Test func secretsBecomeEnvironmentFromTheResolvedValuesAndWinOverPlainEnvironment() throws {
+        var withSecrets = context
+        withSecrets.secretValues = ["/db/password": "hunter2", "arn:aws:secretsmanager:us-east-1:0:secret:api-AbCdEf": "k3y"]
+        let definition = ContainerDefinition(
+            name: "x", image: "i", memory: 8, environment: [KeyValuePair(name: "DB_PASSWORD", value: "placeholder")],
+            secrets: [Secret(name: "DB_PASSWORD", valueFrom: "/db/password"), Secret(name: "API_KEY", valueFrom: "arn:aws:secretsmanager:us-east-1:0:secret:api-AbCdEf")])
+        let config = try ContainerSpec.build(definition, override: nil, context: withSecrets)
+        #expect(config.env?.filter { $0.hasPrefix("DB_PASSWORD=") } == ["DB_PASSWORD=hunter2"])
+        #expect(config.env?.contains("API_KEY=k3y") == true)
+    }
+
     @Test func dockerNamesFollowTheRealAgent() {
         #expect(ContainerNaming.dockerName(family: "web", revision: 7, container: "ng_inx", suffix: "e6b3") == "ecs-web-7-nginx-e6b3")
     }

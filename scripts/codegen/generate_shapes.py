@@ -69,6 +69,18 @@ SERVICES = {
             "SetQueueAttributes", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
         ],
     ),
+    "ssm": (
+        "ssm/2014-11-06/service-2.json.gz",
+        "Sources/Shapes/Secrets/SSMShapes.swift",
+        "SSM",
+        ["PutParameter", "GetParameter", "GetParameters", "GetParametersByPath", "DeleteParameter"],
+    ),
+    "secretsmanager": (
+        "secretsmanager/2017-10-17/service-2.json.gz",
+        "Sources/Shapes/Secrets/SecretsManagerShapes.swift",
+        "SM",
+        ["CreateSecret", "GetSecretValue", "PutSecretValue", "DeleteSecret"],
+    ),
 }
 
 # Shape names that would shadow Swift, Foundation, Testing or ServiceLifecycle types.
@@ -79,7 +91,7 @@ SWIFT_KEYWORDS = {
     "inout", "internal", "let", "open", "operator", "private", "protocol", "public", "rethrows", "static",
     "struct", "subscript", "typealias", "var", "break", "case", "continue", "default", "defer", "do",
     "else", "fallthrough", "for", "guard", "if", "in", "repeat", "return", "switch", "where", "while",
-    "as", "catch", "false", "is", "nil", "super", "self", "Self", "throw", "throws", "true", "try",
+    "as", "catch", "false", "is", "nil", "super", "self", "Self", "throw", "throws", "true", "try", "Type",
 }
 
 

@@ -17,6 +17,8 @@ struct AgentRoutes: Sendable {
     let router: FunctionRouter
     let code: CodeStore
     let metrics: ServiceMetrics
+    /// Resolves tasks' secrets for their agents.
+    var secrets: TaskSecrets?
 
     /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
     /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
@@ -27,6 +29,7 @@ struct AgentRoutes: Sendable {
         let agents = self.agents
         let router = self.router
         let code = self.code
+        let secrets = self.secrets
         routes.raw("POST", WorkChannel.pollPath) { request in
             let closing = agents.committer.notifier.isShutDown
             var answer: APIResponse
@@ -48,6 +51,11 @@ struct AgentRoutes: Sendable {
         routes.raw("POST", WorkChannel.logsPath + "/{id}", limit: 8 << 20) { request in
             let listening = agents.logs.deliver(request.parameter("id"), bytes: request.body, done: request.query("done") == "1")
             return APIResponse(status: listening ? 200 : 410, body: [])
+        }
+        if let secrets {
+            routes.json("POST", WorkChannel.secretsPath, limit: 1 << 16) { (request: TaskSecretsRequest, _) throws(AWSError) in
+                try await secrets.resolve(request)
+            }
         }
         routes.json("POST", WorkChannel.invocationPollPath, limit: 1 << 16) { (poll: InvocationPollRequest, _) throws(AWSError) in
             let wait = max(0, min(poll.waitMilliseconds, WorkChannel.maximumWait * 1000))

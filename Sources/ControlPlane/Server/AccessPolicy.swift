@@ -7,6 +7,7 @@ import Foundation
 import IAM
 import Lambda
 import SQS
+import Secrets
 import StevedoreCore
 
 /// What a request asks to do, as IAM names it (`ecs:RunTask`), and on which resource: worked out
@@ -39,6 +40,7 @@ enum AccessPolicy {
     /// IAM's service prefix of each AWS JSON target prefix.
     static let jsonServices: [String: String] = [
         ECSAPI.targetPrefix: "ecs", SQSAPI.targetPrefix: "sqs", ScalingAPI.targetPrefix: "application-autoscaling",
+        SecretsAPI.parameterStorePrefix: "ssm", SecretsAPI.secretsManagerPrefix: "secretsmanager",
     ]
 
     /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the
@@ -60,6 +62,14 @@ enum AccessPolicy {
                     return cluster.hasPrefix("arn:") ? cluster : names.cluster(cluster)
                 }
                 return operation.hasPrefix("List") || operation.hasPrefix("Describe") && operation != "DescribeClusters" ? "*" : names.cluster("default")
+            case "ssm":
+                if let name = fields["Name"] as? String { return names.parameter(name) }
+                return "*"
+            case "secretsmanager":
+                if let id = (fields["SecretId"] ?? fields["Name"]) as? String {
+                    return id.hasPrefix("arn:") ? id : names.arn("secretsmanager", "secret:\(id)")
+                }
+                return "*"
             case "sqs":
                 if let url = fields["QueueUrl"] as? String, let name = url.split(separator: "/").last { return names.queue(String(name)) }
                 if let name = fields["QueueName"] as? String { return names.queue(name) }
@@ -100,7 +110,7 @@ enum AccessPolicy {
     static func query(_ request: QueryRequest, names: ResourceNames) -> RequestedAction {
         let action = request.action ?? ""
         return RequestedAction(action: "iam:" + action) {
-            request["UserName"].map { names.iamUser($0) } ?? "*"
+            request["UserName"].map { names.iamUser($0) } ?? request["RoleName"].map { names.iamRole($0) } ?? "*"
         }
     }
 }

@@ -8,6 +8,7 @@ import ECSShapes
 import Foundation
 import IAM
 import Lambda
+import Secrets
 import LambdaShapes
 import SQS
 import StevedoreCore
@@ -15,13 +16,14 @@ import StevedoreCore
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
     public var scaling: ScalingState
     public var capacity: CapacityState
     public var iam: IAMState
+    public var secrets: SecretsState
 
     public init(names: ResourceNames) {
         ecs = ECSState(names: names)
@@ -30,6 +32,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         scaling = ScalingState(names: names)
         capacity = CapacityState(names: names)
         iam = IAMState(names: names)
+        secrets = SecretsState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -52,6 +55,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.scaling = try ScalingState.restore(names: names, rows: rows)
         state.capacity = try CapacityState.restore(names: names, rows: rows)
         state.iam = try IAMState.restore(names: names, rows: rows)
+        state.secrets = try SecretsState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

@@ -135,7 +135,63 @@ public enum IAMAPI {
             let (name, policy) = (try request.required("UserName"), try request.required("PolicyName"))
             try await write { iam, m throws(AWSError) in try iam.deleteUserPolicy(userName: name, policyName: policy, changes: &m.changes) }
         }
+        // Roles
+        service.action("CreateRole") { request, _ throws(AWSError) in
+            let (name, trust) = (try request.required("RoleName"), try request.required("AssumeRolePolicyDocument"))
+            let (path, description) = (request["Path"], request["Description"])
+            let role = try await write { iam, m throws(AWSError) in
+                try iam.createRole(name: name, path: path, trustPolicy: trust, description: description, now: m.now, using: &m.random, changes: &m.changes)
+            }
+            var xml = XMLWriter()
+            xml.element("Role") { writeRole(role, into: &$0) }
+            return xml
+        }
+        service.action("GetRole") { request, _ throws(AWSError) in
+            let name = try request.required("RoleName")
+            let role = try await read { iam throws(AWSError) in try iam.role(name) }
+            var xml = XMLWriter()
+            xml.element("Role") { writeRole(role, into: &$0) }
+            return xml
+        }
+        service.action("ListRoles") { _, _ throws(AWSError) in
+            let roles = try await read { iam in iam.listRoles() }
+            var xml = XMLWriter()
+            xml.element("Roles") { xml in for role in roles { xml.element("member") { writeRole(role, into: &$0) } } }
+            xml.element("IsTruncated", "false")
+            return xml
+        }
+        service.actionWithoutResult("DeleteRole") { request, _ throws(AWSError) in
+            let name = try request.required("RoleName")
+            try await write { iam, m throws(AWSError) in try iam.deleteRole(name, changes: &m.changes) }
+        }
+        service.actionWithoutResult("PutRolePolicy") { request, _ throws(AWSError) in
+            let (name, policy, document) = (try request.required("RoleName"), try request.required("PolicyName"), try request.required("PolicyDocument"))
+            try await write { iam, m throws(AWSError) in try iam.putRolePolicy(roleName: name, policyName: policy, document: document, changes: &m.changes) }
+        }
+        service.action("GetRolePolicy") { request, _ throws(AWSError) in
+            let (name, policy) = (try request.required("RoleName"), try request.required("PolicyName"))
+            let document = try await read { iam throws(AWSError) in try iam.rolePolicy(roleName: name, policyName: policy) }
+            var xml = XMLWriter()
+            xml.element("RoleName", name)
+            xml.element("PolicyName", policy)
+            xml.element("PolicyDocument", PercentEncoding.encode(document))
+            return xml
+        }
+        service.actionWithoutResult("DeleteRolePolicy") { request, _ throws(AWSError) in
+            let (name, policy) = (try request.required("RoleName"), try request.required("PolicyName"))
+            try await write { iam, m throws(AWSError) in try iam.deleteRolePolicy(roleName: name, policyName: policy, changes: &m.changes) }
+        }
         return service
+    }
+
+    static func writeRole(_ role: IAMRoleRecord, into xml: inout XMLWriter) {
+        xml.element("Path", role.path)
+        xml.element("RoleName", role.roleName)
+        xml.element("RoleId", role.roleId)
+        xml.element("Arn", role.arn)
+        xml.element("CreateDate", timestamp(role.createDate))
+        xml.element("AssumeRolePolicyDocument", PercentEncoding.encode(role.assumeRolePolicyDocument))
+        xml.element("Description", role.description)
     }
 
     /// STS: GetCallerIdentity, which needs no permission (AWS allows it to every caller).

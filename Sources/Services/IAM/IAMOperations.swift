@@ -147,6 +147,79 @@ extension IAMState {
         }
     }
 
+    // MARK: Roles
+
+    public mutating func createRole(
+        name: String, path: String?, trustPolicy: String, description: String?, now: Date, using random: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> IAMRoleRecord {
+        try Self.validateName(name, member: "roleName", maximum: 64)
+        let path = path ?? "/"
+        try Self.validatePath(path)
+        guard (try? JSONDecoder().decode(JSONValue.self, from: Data(trustPolicy.utf8))) != nil else {
+            throw PolicyDocument.malformed("Syntax errors in policy.")
+        }
+        guard roles[name] == nil else { throw Self.alreadyExists("Role with name \(name) already exists.") }
+        let role = IAMRoleRecord(
+            roleName: name, roleId: "AROA" + Self.randomId(count: 17, using: &random), path: path, arn: names.iamRole(name, path: path),
+            createDate: now, assumeRolePolicyDocument: trustPolicy, description: description)
+        roles[name] = role
+        changes.put(role)
+        revision += 1
+        return role
+    }
+
+    public func role(_ name: String) throws(AWSError) -> IAMRoleRecord {
+        try Self.validateName(name, member: "roleName", maximum: 64)
+        guard let role = roles[name] else { throw Self.noSuchEntity("The role with name \(name) cannot be found.") }
+        return role
+    }
+
+    public func listRoles() -> [IAMRoleRecord] {
+        roles.values.sorted { $0.roleName < $1.roleName }
+    }
+
+    public mutating func deleteRole(_ name: String, changes: inout ChangeSet) throws(AWSError) {
+        let role = try role(name)
+        guard role.policies.isEmpty else { throw Self.deleteConflict("Cannot delete entity, must delete policies first.") }
+        roles[name] = nil
+        changes.delete(IAMRoleRecord.self, key: name)
+        revision += 1
+    }
+
+    public mutating func putRolePolicy(roleName: String, policyName: String, document: String, changes: inout ChangeSet) throws(AWSError) {
+        try Self.validateName(policyName, member: "policyName", maximum: 128)
+        _ = try PolicyDocument(json: document)
+        var role = try role(roleName)
+        role.policies[policyName] = document
+        roles[roleName] = role
+        changes.put(role)
+        revision += 1
+    }
+
+    public func rolePolicy(roleName: String, policyName: String) throws(AWSError) -> String {
+        guard let document = try role(roleName).policies[policyName] else {
+            throw Self.noSuchEntity("The role policy with name \(policyName) cannot be found.")
+        }
+        return document
+    }
+
+    public mutating func deleteRolePolicy(roleName: String, policyName: String, changes: inout ChangeSet) throws(AWSError) {
+        _ = try rolePolicy(roleName: roleName, policyName: policyName)
+        var role = try role(roleName)
+        role.policies[policyName] = nil
+        roles[roleName] = role
+        changes.put(role)
+        revision += 1
+    }
+
+    /// The parsed policies of the role a task or function names; nil for a role that does not exist
+    /// (accepted when named, granting nothing until it is created).
+    public func rolePolicies(_ reference: String) -> [PolicyDocument]? {
+        guard let role = roles[ResourceNames.roleName(reference)] else { return nil }
+        return role.policies.keys.sorted().compactMap { try? PolicyDocument(json: role.policies[$0] ?? "") }
+    }
+
     // MARK: Validation and errors, in IAM's words
 
     static func validateName(_ name: String, member: String, maximum: Int) throws(AWSError) {

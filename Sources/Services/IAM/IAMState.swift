@@ -12,6 +12,8 @@ public struct IAMState: Sendable {
     public let names: ResourceNames
     public package(set) var users: [String: IAMUserRecord] = [:]
     public package(set) var accessKeys: [String: AccessKeyRecord] = [:]
+    /// Roles by name: what tasks and functions that name them may do.
+    public package(set) var roles: [String: IAMRoleRecord] = [:]
     /// Bumped by every change, so a copy of the state can tell whether it is newer than another.
     public package(set) var revision = 0
 
@@ -19,12 +21,13 @@ public struct IAMState: Sendable {
         self.names = names
     }
 
-    public static let recordKinds: [RecordKind] = [.iamUsers, .iamAccessKeys]
+    public static let recordKinds: [RecordKind] = [.iamUsers, .iamAccessKeys, .iamRoles]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> IAMState {
         var state = IAMState(names: names)
         for user in try rows.decode(IAMUserRecord.self) { state.users[user.userName] = user }
         for key in try rows.decode(AccessKeyRecord.self) { state.accessKeys[key.accessKeyId] = key }
+        for role in try rows.decode(IAMRoleRecord.self) { state.roles[role.roleName] = role }
         return state
     }
 }
@@ -66,7 +69,24 @@ public struct AccessKeyRecord: StoredRecord, Equatable {
     public var recordKey: String { accessKeyId }
 }
 
+/// A role: named by task definitions (`taskRoleArn`, `executionRoleArn`) and functions (`Role`);
+/// its inline policies say what they may do. The trust policy is kept as given.
+public struct IAMRoleRecord: StoredRecord, Equatable {
+    public var roleName: String
+    public var roleId: String
+    public var path: String
+    public var arn: String
+    public var createDate: Date
+    public var assumeRolePolicyDocument: String
+    public var description: String?
+    public var policies: [String: String] = [:]
+
+    public static var recordKind: RecordKind { .iamRoles }
+    public var recordKey: String { roleName }
+}
+
 extension RecordKind {
+    public static let iamRoles = RecordKind("iam_roles")
     public static let iamUsers = RecordKind("iam_users")
     public static let iamAccessKeys = RecordKind("iam_access_keys")
 }
@@ -75,5 +95,15 @@ extension ResourceNames {
     /// `arn:aws:iam::<account>:user<path><name>`: IAM's ARNs name no region.
     public func iamUser(_ name: String, path: String = "/") -> String {
         "arn:\(partition):iam::\(accountId):user\(path)\(name)"
+    }
+
+    public func iamRole(_ name: String, path: String = "/") -> String {
+        "arn:\(partition):iam::\(accountId):role\(path)\(name)"
+    }
+
+    /// A role's name from its ARN (`arn:aws:iam::123:role/path/name`) or a bare name.
+    public static func roleName(_ reference: String) -> String {
+        guard reference.hasPrefix("arn:") else { return reference }
+        return String(reference.split(separator: "/").last ?? Substring(reference))
     }
 }

@@ -31,8 +31,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         // 5: idempotency tokens (RunTask's clientToken), honoured across restarts; stopped tasks
         // apart from live ones, behind a summary line, so a start need not decode them.
         ["client_tokens", "stopped_tasks"].map(table),
-        // 6: IAM users (with their inline policies) and access keys (secrets sealed).
-        ["iam_users", "iam_access_keys"].map(table),
+        // 6: IAM users and roles (with their inline policies) and access keys (secrets sealed);
+        // SSM parameters and Secrets Manager secrets (values sealed).
+        ["iam_users", "iam_access_keys", "iam_roles", "ssm_parameters", "secrets"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

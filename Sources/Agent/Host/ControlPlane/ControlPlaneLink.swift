@@ -59,6 +59,15 @@ public struct ControlPlaneLink: Sendable {
         return definition
     }
 
+    public func resolveSecrets(_ request: TaskSecretsRequest) async throws -> [String: String] {
+        let response = try await http.execute(
+            HTTPClient.Request(
+                method: "POST", path: WorkChannel.secretsPath, headers: [("Content-Type", "application/json")] + headers,
+                body: AWSJSONCodec.encode(request), timeout: .seconds(30)))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return try AWSJSONCodec.decode(TaskSecretsResponse.self, from: response.body).values
+    }
+
     public func publishMetrics(_ report: AgentMetricsReport) async throws {
         let response = try await http.execute(
             HTTPClient.Request(

@@ -28,6 +28,8 @@ public struct ContainerSpec: Sendable {
         public var disablePrivileged: Bool
         public var loggingDrivers: [String]
         public var defaultStopTimeout: Int
+        /// Values of the containers' `secrets`, by `valueFrom` (resolved by the control plane).
+        public var secretValues: [String: String] = [:]
 
         public init(
             taskArn: String, cluster: String, instanceArn: String, family: String, revision: Int, networkMode: NetworkMode,
@@ -72,9 +74,6 @@ public struct ContainerSpec: Sendable {
     ) throws(Refusal) -> ContainerConfig {
         let name = definition.name ?? ""
         guard let image = definition.image else { throw Refusal(message: "container \(name) has no image") }
-        if !(definition.secrets ?? []).isEmpty {
-            throw Refusal(message: "container \(name) uses secrets from SSM or Secrets Manager, which Stevedore hosts cannot read; pass them as environment instead")
-        }
         if !(definition.environmentFiles ?? []).isEmpty {
             throw Refusal(message: "container \(name) uses environmentFiles from S3, which Stevedore hosts cannot read; use environment instead")
         }
@@ -96,6 +95,13 @@ public struct ContainerSpec: Sendable {
             guard let key = pair.name else { continue }
             environment.removeAll { $0.0 == key }
             environment.append((key, pair.value ?? ""))
+        }
+        for secret in definition.secrets ?? [] {
+            guard let value = context.secretValues[secret.valueFrom] else {
+                throw Refusal(message: "ResourceInitializationError: unable to pull secrets: no value for secret \(secret.name) (\(secret.valueFrom))")
+            }
+            environment.removeAll { $0.0 == secret.name }
+            environment.append((secret.name, value))
         }
         config.env = environment.map { "\($0.0)=\($0.1)" }
         var labels = definition.dockerLabels ?? [:]

@@ -211,12 +211,22 @@ extension DockerTaskExecutor {
             return .containerCreated(task: arn, container: name, dockerId: existing.id)
         }
         let override = task.overrides?.containerOverrides?.first { $0.name == name }
-        let context = ContainerSpec.Context(
+        var context = ContainerSpec.Context(
             taskArn: arn, cluster: configuration.cluster, instanceArn: machine.state.instanceArn ?? "", family: task.family,
             revision: task.revision, networkMode: definition.networkMode ?? .bridge, pidMode: definition.pidMode, ipcMode: definition.ipcMode,
             dockerNames: Dictionary(uniqueKeysWithValues: task.containers.map { ($0.name, $0.dockerName) }), dynamicPorts: task.dynamicPorts,
             volumes: task.volumeSources ?? [:], bindIP: bindIP, disablePrivileged: configuration.disablePrivileged,
             loggingDrivers: configuration.availableLoggingDrivers, defaultStopTimeout: Int(configuration.containerStopTimeout.components.seconds))
+        if !(container.secrets ?? []).isEmpty {
+            // Fetched for each container and kept nowhere but in its Docker configuration.
+            do {
+                context.secretValues = try await reporter.resolveSecrets(
+                    TaskSecretsRequest(containerInstanceArn: machine.state.instanceArn ?? "", taskArn: arn))
+            } catch {
+                return .containerFailed(
+                    task: arn, container: name, reason: "ResourceInitializationError: unable to pull secrets or registry auth: \(error)")
+            }
+        }
         let config: ContainerConfig
         do {
             config = try ContainerSpec.build(container, override: override, context: context)
