@@ -12,7 +12,7 @@ def load(name):
         return json.load(f)
 
 
-@pytest.mark.parametrize("name", ["web.json", "app-with-db.json", "batch-job.json"])
+@pytest.mark.parametrize("name", ["web.json", "app-with-db.json", "batch-job.json", "web-with-secrets.json"])
 def test_examples_register_unchanged(ecs, name):
     spec = load(name)
     response = ecs.register_task_definition(**spec)

@@ -120,3 +120,42 @@ def test_a_secret_reaches_the_containers_environment_and_nothing_else(secured):
     finally:
         agent.stop()
         remove_cluster_containers(name)
+
+
+@requires_docker
+def test_the_readme_secrets_example_runs(secured):
+    """The README's commands with Examples/policies/*.json, then Examples/task-definitions/web-with-secrets.json
+    (its image swapped for the offline test image)."""
+    build_busybox_image()
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "Examples")
+    path, _, _ = admin_credentials(secured)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=path, AWS_DEFAULT_REGION="us-east-1")
+    for command in (["ssm", "put-parameter", "--name", "/web/db-password", "--type", "SecureString", "--value", "s3cret"],
+                    ["iam", "create-role", "--role-name", "web-execution", "--assume-role-policy-document",
+                     "file://" + os.path.join(root, "policies", "ecs-tasks-trust.json")],
+                    ["iam", "put-role-policy", "--role-name", "web-execution", "--policy-name", "secrets", "--policy-document",
+                     "file://" + os.path.join(root, "policies", "read-secrets.json")]):
+        done = subprocess.run(["aws", *command, "--endpoint-url", secured.endpoint], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    with open(os.path.join(root, "task-definitions", "web-with-secrets.json")) as f:
+        definition = json.load(f)
+    definition["containerDefinitions"][0]["image"] = BUSYBOX_IMAGE
+    name = "readme-" + uuid.uuid4().hex[:8]
+    ecs = secured.client("ecs")
+    ecs.create_cluster(clusterName=name)
+    ecs.register_task_definition(**definition)
+    token = open(os.path.join(secured.data_dir, "agent-token")).read().strip()
+    agent = Agent(secured.endpoint, name, os.path.join(secured.data_dir, "agent-" + name),
+                  extra_env={"ECS_AGENT_REGISTRATION_TOKEN": token}).start()
+    try:
+        wait_until(lambda: len(ecs.list_container_instances(cluster=name)["containerInstanceArns"]) == 1, timeout=30,
+                   message="agent registered")
+        arn = ecs.run_task(cluster=name, taskDefinition="web-with-secrets")["tasks"][0]["taskArn"]
+        wait_until(lambda: ecs.describe_tasks(cluster=name, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING", timeout=60,
+                   message="example task running")
+        docker_name = containers_of(name, all_states=False)[0][0]
+        assert "started with a password of 6 characters" in docker("logs", docker_name)
+    finally:
+        agent.stop()
+        remove_cluster_containers(name)
