@@ -128,7 +128,7 @@ let package = Package(
             name: "ECSAgent",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "AgentEngine", "Archives", "StevedoreClient", "CurlHTTP",
-                "DockerClient", "CZlib", logging,
+                "DockerClient", "CZlib", logging, .product(name: "Crypto", package: "swift-crypto"),
             ] + nio,
             path: "Sources/Agent/Host"),
 

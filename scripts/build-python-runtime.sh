@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Docker image that runs Lambda Python functions (default stevedore/lambda-python:3.11)
 # without any container registry: debootstrap a minimal Debian bookworm rootfs from the Debian mirror
-# apt is configured with (no mirror address is written here), pip-install awslambdaric into it from
+# apt is configured with (no mirror address is written here), pip-install awslambdaric and boto3 into it from
 # the index this machine's pip uses, trim it, and `docker import` it.
 #
 # Usage: scripts/build-python-runtime.sh [--force] [IMAGE_NAME]
@@ -26,7 +26,9 @@ done
 start=$SECONDS
 log() { echo "==> $*"; }
 
-if [ "$force" -eq 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
+# An image from before boto3 was part of it is rebuilt.
+if [ "$force" -eq 0 ] && docker image inspect "$image" >/dev/null 2>&1 \
+    && docker run --rm --network none --entrypoint python3 "$image" -c 'import boto3' >/dev/null 2>&1; then
     echo "image $image already exists (use --force to rebuild)"
     exit 0
 fi
@@ -146,7 +148,7 @@ debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" "$m
 rm -f "$root.debootstrap.log"
 
 index=$(printf '%s\n' "${chroot_env[@]}" | sed -n 's/^PIP_INDEX_URL=//p')
-log "installing awslambdaric from ${index:-PyPI}"
+log "installing awslambdaric and boto3 (Lambda's Python runtimes include it) from ${index:-PyPI}"
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 ca="$root/etc/ssl/certs/ca-certificates.crt"
@@ -156,7 +158,7 @@ cp /etc/ssl/certs/ca-certificates.crt "$ca"   # the host's bundle trusts whateve
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 chroot "$root" /usr/bin/env -i "${chroot_env[@]}" \
     python3 -m pip install --quiet --break-system-packages --no-cache-dir \
-    --cert /etc/ssl/certs/ca-certificates.crt awslambdaric
+    --cert /etc/ssl/certs/ca-certificates.crt awslambdaric boto3
 version=$(chroot "$root" /usr/bin/env -i "${chroot_env[@]}" python3 -c \
     'import importlib.metadata as m; print(m.version("awslambdaric"))')
 log "awslambdaric $version installed"
@@ -174,7 +176,7 @@ find "$root" -xdev -type f -name '*.py[co]' -delete
 # Functions run as a non-root user that cannot write bytecode, so compile just what the runtime
 # imports at startup (about 2 MB; ~70 ms off every cold start) instead of all of Python (+25 MB).
 chroot "$root" /usr/bin/env -i "${chroot_env[@]}" python3 -c \
-    'import awslambdaric.__main__, awslambdaric.bootstrap, awslambdaric.lambda_runtime_hooks_runner, awslambdaric.lambda_literals, http.client, concurrent.futures'
+    'import awslambdaric.__main__, awslambdaric.bootstrap, awslambdaric.lambda_runtime_hooks_runner, awslambdaric.lambda_literals, http.client, concurrent.futures, boto3'
 umount "$root/dev"
 umount "$root/proc"
 

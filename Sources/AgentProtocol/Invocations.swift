@@ -40,11 +40,13 @@ public struct FunctionEnvironmentSpec: Codable, Sendable, Equatable {
     public var codeHash: String?
     /// Hex content addresses of the layer zips, unpacked into `/opt` in this order.
     public var layerHashes: [String]
+    /// The function's execution role (`Role`): its credentials go into the environment.
+    public var role: String?
 
     public init(
         functionName: String, version: String, revisionId: String, kind: Kind, runtime: String?, handler: String?, image: String,
         entryPoint: [String]?, command: [String]?, workingDirectory: String?, memory: Int, timeout: Int, ephemeralStorage: Int,
-        environment: [String: String], codeHash: String?, layerHashes: [String]
+        environment: [String: String], codeHash: String?, layerHashes: [String], role: String? = nil
     ) {
         self.functionName = functionName
         self.version = version
@@ -62,6 +64,7 @@ public struct FunctionEnvironmentSpec: Codable, Sendable, Equatable {
         self.environment = environment
         self.codeHash = codeHash
         self.layerHashes = layerHashes
+        self.role = role
     }
 
     /// The one container of every execution environment.

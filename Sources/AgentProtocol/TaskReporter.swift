@@ -7,6 +7,8 @@ public protocol TaskReporter: Sendable {
     func describeTaskDefinition(_ reference: String) async throws -> TaskDefinition
     /// The values of the task's `secrets`, by `valueFrom`, for creating its containers.
     func resolveSecrets(_ request: TaskSecretsRequest) async throws -> [String: String]
+    /// Temporary credentials of the task's role (a function environment's: its function's).
+    func credentials(_ request: TaskCredentialsRequest) async throws -> TaskCredentials
     func publishMetrics(_ report: AgentMetricsReport) async throws
     /// Posts a batch of log bytes; `false` when nobody listens any more.
     func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool

@@ -155,3 +155,37 @@ public struct TaskSecretsResponse: Codable, Sendable, Equatable {
         self.values = values
     }
 }
+
+extension WorkChannel {
+    /// `POST`: temporary credentials of a task's role (`taskRoleArn`) or a function's (`Role`).
+    public static let credentialsPath = "/v1/agent/credentials"
+}
+
+/// Asks for the credentials of the role of a task on the asking instance.
+public struct TaskCredentialsRequest: Codable, Sendable, Equatable {
+    public var containerInstanceArn: String
+    public var taskArn: String
+
+    public init(containerInstanceArn: String, taskArn: String) {
+        self.containerInstanceArn = containerInstanceArn
+        self.taskArn = taskArn
+    }
+}
+
+/// Temporary credentials in the shape the ECS credentials endpoint serves them (and botocore's
+/// container provider reads): `Expiration` in ISO 8601.
+public struct TaskCredentials: Codable, Sendable, Equatable {
+    public var RoleArn: String
+    public var AccessKeyId: String
+    public var SecretAccessKey: String
+    public var Token: String
+    public var Expiration: String
+
+    public init(RoleArn: String, AccessKeyId: String, SecretAccessKey: String, Token: String, Expiration: String) {
+        self.RoleArn = RoleArn
+        self.AccessKeyId = AccessKeyId
+        self.SecretAccessKey = SecretAccessKey
+        self.Token = Token
+        self.Expiration = Expiration
+    }
+}

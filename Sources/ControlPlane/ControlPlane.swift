@@ -108,7 +108,8 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: ScalingAPI.alarmRoutes(committer: committer))
         let agentRoutes = AgentRoutes(
             agents: agents, router: functionRouter, code: code, metrics: metrics,
-            secrets: TaskSecrets(committer: committer, sealer: box, enforcePolicies: configuration.administrator != nil))
+            secrets: TaskSecrets(committer: committer, sealer: box, enforcePolicies: configuration.administrator != nil),
+            credentials: RoleCredentials(committer: committer, box: box))
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes

@@ -45,6 +45,13 @@ public final class RecordingTaskReporter: TaskReporter {
         secrets
     }
 
+    /// Made-up credentials naming the task (the test twin of a role's).
+    public func credentials(_ request: TaskCredentialsRequest) async throws -> TaskCredentials {
+        TaskCredentials(
+            RoleArn: "arn:aws:iam::000000000000:role/test", AccessKeyId: "ASIATEST", SecretAccessKey: "secret-of-" + request.taskArn,
+            Token: "token", Expiration: "2099-01-01T00:00:00Z")
+    }
+
     public func publishMetrics(_ report: AgentMetricsReport) async throws { record.withLock { $0.metrics.append(report) } }
 
     public func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool {

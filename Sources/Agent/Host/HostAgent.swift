@@ -13,6 +13,7 @@ import ECSShapes
 import Logging
 import StevedoreClient
 import StevedoreCore
+import Synchronization
 
 /// The real node agent: this host's Docker engine, registered with its real resources, running
 /// what the control plane assigns.
@@ -40,9 +41,17 @@ public struct HostAgent: Sendable {
             endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken,
             caFile: configuration.backendCAFile)
         let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
+        let registered = RegisteredInstance()
+        let credentials = try await CredentialsEndpoint(
+            port: configuration.credentialsPort,
+            keyBytes: CredentialsEndpoint.key(dataDirectory: configuration.dataDirectory, persist: configuration.checkpoint)
+        ) { taskArn in
+            try await link.credentials(TaskCredentialsRequest(containerInstanceArn: registered.arn.withLock { $0 } ?? "", taskArn: taskArn))
+        }
+        logger.info("task credentials endpoint listening", metadata: ["port": "\(credentials.port)"])
         let engine = try DockerTaskExecutor(
             docker: docker, reporter: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,
-            logger: logger)
+            credentialsEndpoint: credentials, logger: logger)
         let configuration = self.configuration
         let attributes = AgentCapabilities.attributes(
             loggingDrivers: configuration.availableLoggingDrivers, privileged: !configuration.disablePrivileged,
@@ -66,7 +75,10 @@ public struct HostAgent: Sendable {
                     tags: configuration.instanceTags.map { ResourceTag(key: $0.key, value: $0.value) }
                 )
             },
-            onRegistered: { arn in await engine.attach(instanceArn: arn) }
+            onRegistered: { arn in
+                registered.arn.withLock { $0 = arn }
+                await engine.attach(instanceArn: arn)
+            }
         )
         try await session.run(knownArn: await engine.savedInstanceArn)
     }
@@ -123,4 +135,9 @@ public struct HostResources: Sendable {
         else { return Int(ProcessInfo.processInfo.physicalMemory / 1_048_576) }
         return kib / 1024
     }
+}
+
+/// The instance ARN once registered, for the credentials endpoint's requests.
+final class RegisteredInstance: Sendable {
+    let arn = Mutex<String?>(nil)
 }

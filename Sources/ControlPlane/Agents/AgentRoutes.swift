@@ -19,6 +19,8 @@ struct AgentRoutes: Sendable {
     let metrics: ServiceMetrics
     /// Resolves tasks' secrets for their agents.
     var secrets: TaskSecrets?
+    /// Issues tasks' and functions' role credentials to their agents.
+    var credentials: RoleCredentials?
 
     /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
     /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
@@ -30,6 +32,7 @@ struct AgentRoutes: Sendable {
         let router = self.router
         let code = self.code
         let secrets = self.secrets
+        let credentials = self.credentials
         routes.raw("POST", WorkChannel.pollPath) { request in
             let closing = agents.committer.notifier.isShutDown
             var answer: APIResponse
@@ -55,6 +58,11 @@ struct AgentRoutes: Sendable {
         if let secrets {
             routes.json("POST", WorkChannel.secretsPath, limit: 1 << 16) { (request: TaskSecretsRequest, _) throws(AWSError) in
                 try await secrets.resolve(request)
+            }
+        }
+        if let credentials {
+            routes.json("POST", WorkChannel.credentialsPath, limit: 1 << 16) { (request: TaskCredentialsRequest, _) throws(AWSError) in
+                try await credentials.issue(request)
             }
         }
         routes.json("POST", WorkChannel.invocationPollPath, limit: 1 << 16) { (poll: InvocationPollRequest, _) throws(AWSError) in

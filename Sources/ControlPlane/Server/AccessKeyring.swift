@@ -21,11 +21,14 @@ final class AccessKeyring: Sendable {
     private struct Entries {
         var revision: Int
         var principals: [String: Principal]
+        /// Roles' policies by role name, for temporary credentials of tasks and functions.
+        var roles: [String: [PolicyDocument]] = [:]
     }
 
     private let entries: Mutex<Entries>
     private let root: Principal?
-    private let box: SecretBox
+    let box: SecretBox
+    let names: ResourceNames
 
     init(administrator: AWSCredentials?, names: ResourceNames, box: SecretBox, iam: IAMState) {
         root = administrator.map { key in
@@ -34,6 +37,7 @@ final class AccessKeyring: Sendable {
                 secret: key.secretAccessKey, policies: nil)
         }
         self.box = box
+        self.names = names
         entries = Mutex(Entries(revision: -1, principals: [:]))
         update(iam)
     }
@@ -41,6 +45,18 @@ final class AccessKeyring: Sendable {
     func principal(_ accessKeyId: String) -> Principal? {
         if let root, root.caller.accessKeyId == accessKeyId { return root }
         return entries.withLock { $0.principals[accessKeyId] }
+    }
+
+    /// The principal of temporary credentials: the role's session, limited by the role's policies
+    /// (none while no role of that name exists).
+    func session(_ credentials: SessionCredentials) -> Principal {
+        let roleName = ResourceNames.roleName(credentials.roleArn)
+        let policies = entries.withLock { $0.roles[roleName] } ?? []
+        return Principal(
+            caller: Caller(
+                arn: credentials.assumedRoleArn(names), userId: "AROA:" + credentials.sessionName, userName: nil,
+                accessKeyId: credentials.accessKeyId),
+            secret: credentials.secret, policies: policies)
     }
 
     /// Takes IAM's state unless a newer one was taken already (writes may finish out of order).
@@ -60,9 +76,11 @@ final class AccessKeyring: Sendable {
                 caller: Caller(arn: user.arn, userId: user.userId, userName: user.userName, accessKeyId: key.accessKeyId), secret: secret,
                 policies: policies)
         }
+        var roles: [String: [PolicyDocument]] = [:]
+        for name in iam.roles.keys { roles[name] = iam.rolePolicies(name) ?? [] }
         entries.withLock { entries in
             guard iam.revision > entries.revision else { return }
-            entries = Entries(revision: iam.revision, principals: principals)
+            entries = Entries(revision: iam.revision, principals: principals, roles: roles)
         }
     }
 }

@@ -31,12 +31,30 @@ final class RequestAuthenticator: Sendable {
         let signable = SignableRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: body)
         do throws(SignatureFailure) {
+            if let token = signable.header("x-amz-security-token") ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init) {
+                // Temporary credentials (a task's or a function's role): the token carries their secret.
+                guard let session = SessionCredentials.open(token, box: keyring.box) else { throw .unknownKey }
+                guard session.expires > now() else { return .failure(Self.expiredToken(style)) }
+                _ = try verifier.verify(signable, service: nil, now: now(), session: (session.accessKeyId, session.secret))
+                return .success(keyring.session(session))
+            }
             let keyId = try verifier.verify(signable, service: nil, now: now())
             // The key was just found; nil only if it was removed in between.
             guard let principal = keyring.principal(keyId) else { throw .unknownKey }
             return .success(principal)
         } catch {
             return .failure(style == .query ? error.queryError : error.awsError(restJSON: style == .restJSON))
+        }
+    }
+}
+
+extension RequestAuthenticator {
+    static func expiredToken(_ style: RefusalStyle) -> AWSError {
+        let message = "The security token included in the request is expired"
+        return switch style {
+        case .json: AWSError(type: "ExpiredTokenException", message: message, httpStatus: 400)
+        case .restJSON: AWSError(type: "ExpiredTokenException", message: message, httpStatus: 403)
+        case .query: AWSError(type: "ExpiredToken", message: message, httpStatus: 403)
         }
     }
 }

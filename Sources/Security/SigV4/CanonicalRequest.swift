@@ -22,7 +22,7 @@ public struct SignableRequest: Sendable {
     }
 
     /// The values of a header (any case) joined by commas, as SigV4 canonicalises them.
-    func header(_ lowerCaseName: String) -> String? {
+    public func header(_ lowerCaseName: String) -> String? {
         var found: String?
         for (name, value) in headers where ASCII.equalsIgnoringCase(name, lowerCaseName) {
             found = found.map { $0 + "," + value } ?? value

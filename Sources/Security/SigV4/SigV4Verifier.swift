@@ -67,7 +67,11 @@ public final class SigV4Verifier: Sendable {
     /// - Parameters:
     ///   - service: the signing name the endpoint answers for (`ecs`, `lambda`); nil accepts any.
     ///   - now: seconds since 1970.
-    public func verify(_ request: SignableRequest, service: String?, now: Int64) throws(SignatureFailure) -> String {
+    ///   - session: for temporary credentials, the key and secret their session token carries
+    ///     (the lookup is not consulted; a claim made with another key is unknown).
+    public func verify(
+        _ request: SignableRequest, service: String?, now: Int64, session: (accessKeyId: String, secret: String)? = nil
+    ) throws(SignatureFailure) -> String {
         guard let claim = try SignatureClaim.read(request) else { throw .missing }
         // The operation a JSON request names is part of what was signed (SDKs always sign it), so a
         // captured request cannot be replayed as another operation with the same body.
@@ -86,7 +90,8 @@ public final class SigV4Verifier: Sendable {
         } else if signedAt > now + Self.allowedSkew {
             throw .notYetCurrent(signed: claim.requestDate, latest: SigningTime.text(now + Self.allowedSkew), now: SigningTime.text(now))
         }
-        guard let secret = secret(claim.accessKeyId) else { throw .unknownKey }
+        let known = session.map { $0.accessKeyId == claim.accessKeyId ? $0.secret : nil } ?? secret(claim.accessKeyId)
+        guard let secret = known else { throw .unknownKey }
         let (expected, derivedKey) = try signature(request, claim: claim, secret: secret)
         guard constantTimeEqual(Array(expected.utf8), Array(claim.signature.lowercased().utf8)) else { throw .mismatch }
         // Kept only once a signature made with it matched: claims are free text, and a cache that

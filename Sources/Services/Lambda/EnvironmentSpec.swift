@@ -42,6 +42,6 @@ extension FunctionsState {
             workingDirectory: imageConfig?.WorkingDirectory, memory: memory,
             timeout: configuration.Timeout ?? settings.defaultTimeout,
             ephemeralStorage: configuration.EphemeralStorage?.Size ?? settings.defaultEphemeralStorage,
-            environment: environment, codeHash: version.codeHash, layerHashes: version.layerHashes)
+            environment: environment, codeHash: version.codeHash, layerHashes: version.layerHashes, role: configuration.Role)
     }
 }

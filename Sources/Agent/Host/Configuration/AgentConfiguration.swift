@@ -25,6 +25,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Certificate authorities (a PEM file) to verify an `https://` control plane against
     /// (`ECS_BACKEND_CA_FILE`); nil uses the system's store.
     public var backendCAFile: String?
+    /// Where the task credentials endpoint listens on 127.0.0.1 (`ECS_CREDENTIALS_PORT`; the real
+    /// agent's 51679; another free port when that one is taken).
+    public var credentialsPort = 51679
     public var dataDirectory = "/var/lib/ecs/data"
     /// Whether ECS_DATADIR was set explicitly (the real agent checkpoints only then).
     public var checkpoint = false
@@ -103,6 +106,9 @@ public struct AgentConfiguration: Sendable, Equatable {
             if configuration.backendHost.hasSuffix("/") { configuration.backendHost.removeLast() }
         }
         if let value = string("ECS_BACKEND_CA_FILE") { configuration.backendCAFile = value }
+        if let value = string("ECS_CREDENTIALS_PORT") {
+            if let port = Int(value), (0...65535).contains(port) { configuration.credentialsPort = port } else { warn("ECS_CREDENTIALS_PORT", "a port number") }
+        }
         if let value = string("ECS_DATADIR") {
             configuration.dataDirectory = value
             configuration.checkpoint = true

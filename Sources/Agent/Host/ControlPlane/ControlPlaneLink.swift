@@ -60,12 +60,21 @@ public struct ControlPlaneLink: Sendable {
     }
 
     public func resolveSecrets(_ request: TaskSecretsRequest) async throws -> [String: String] {
+        try await post(WorkChannel.secretsPath, request, as: TaskSecretsResponse.self).values
+    }
+
+    public func credentials(_ request: TaskCredentialsRequest) async throws -> TaskCredentials {
+        try await post(WorkChannel.credentialsPath, request, as: TaskCredentials.self)
+    }
+
+    /// A JSON call on the work channel (with the agent token).
+    private func post<Input: Encodable, Output: Decodable>(_ path: String, _ input: Input, as: Output.Type) async throws -> Output {
         let response = try await http.execute(
             HTTPClient.Request(
-                method: "POST", path: WorkChannel.secretsPath, headers: [("Content-Type", "application/json")] + headers,
-                body: AWSJSONCodec.encode(request), timeout: .seconds(30)))
+                method: "POST", path: path, headers: [("Content-Type", "application/json")] + headers, body: AWSJSONCodec.encode(input),
+                timeout: .seconds(30)))
         guard response.status == 200 else { throw APIClient.decodeError(response) }
-        return try AWSJSONCodec.decode(TaskSecretsResponse.self, from: response.body).values
+        return try AWSJSONCodec.decode(Output.self, from: response.body)
     }
 
     public func publishMetrics(_ report: AgentMetricsReport) async throws {

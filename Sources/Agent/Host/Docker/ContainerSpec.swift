@@ -30,6 +30,8 @@ public struct ContainerSpec: Sendable {
         public var defaultStopTimeout: Int
         /// Values of the containers' `secrets`, by `valueFrom` (resolved by the control plane).
         public var secretValues: [String: String] = [:]
+        /// Variables the agent adds (role credentials, the endpoint); the task's own win.
+        public var agentEnvironment: [(String, String)] = []
 
         public init(
             taskArn: String, cluster: String, instanceArn: String, family: String, revision: Int, networkMode: NetworkMode,
@@ -95,6 +97,9 @@ public struct ContainerSpec: Sendable {
             guard let key = pair.name else { continue }
             environment.removeAll { $0.0 == key }
             environment.append((key, pair.value ?? ""))
+        }
+        for (key, value) in context.agentEnvironment where !environment.contains(where: { $0.0 == key }) {
+            environment.append((key, value))
         }
         for secret in definition.secrets ?? [] {
             guard let value = context.secretValues[secret.valueFrom] else {

@@ -217,6 +217,24 @@ extension DockerTaskExecutor {
             dockerNames: Dictionary(uniqueKeysWithValues: task.containers.map { ($0.name, $0.dockerName) }), dynamicPorts: task.dynamicPorts,
             volumes: task.volumeSources ?? [:], bindIP: bindIP, disablePrivileged: configuration.disablePrivileged,
             loggingDrivers: configuration.availableLoggingDrivers, defaultStopTimeout: Int(configuration.containerStopTimeout.components.seconds))
+        if let function = task.function {
+            // A function's role: its credentials in the environment, as Lambda gives them.
+            if function.role != nil {
+                do {
+                    let credentials = try await reporter.credentials(
+                        TaskCredentialsRequest(containerInstanceArn: machine.state.instanceArn ?? "", taskArn: arn))
+                    context.agentEnvironment += [
+                        ("AWS_ACCESS_KEY_ID", credentials.AccessKeyId), ("AWS_SECRET_ACCESS_KEY", credentials.SecretAccessKey),
+                        ("AWS_SESSION_TOKEN", credentials.Token), ("AWS_ENDPOINT_URL", configuration.backendHost),
+                    ]
+                } catch {
+                    return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: no credentials for the function's role: \(error)")
+                }
+            }
+        } else if task.overrides?.taskRoleArn ?? definition.taskRoleArn != nil, let credentialsEndpoint {
+            // A task's role: the SDKs fetch its credentials from this agent's endpoint.
+            context.agentEnvironment += credentialsEndpoint.environment(for: arn) + [("AWS_ENDPOINT_URL", configuration.backendHost)]
+        }
         if !(container.secrets ?? []).isEmpty {
             // Fetched for each container and kept nowhere but in its Docker configuration.
             do {

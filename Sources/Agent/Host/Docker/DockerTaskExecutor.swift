@@ -35,6 +35,8 @@ public actor DockerTaskExecutor: TaskEngine {
     let bindIP: String
     /// Runs functions' execution environments (nil: this engine runs only plain tasks).
     let functions: FunctionHost?
+    /// Serves tasks' role credentials to their containers (nil: tasks get none).
+    let credentialsEndpoint: CredentialsEndpoint?
     let clock: @Sendable () -> Date
     var machine: TaskStateMachine
     var ports: PortAllocator
@@ -50,6 +52,7 @@ public actor DockerTaskExecutor: TaskEngine {
         configuration: AgentConfiguration,
         bindIP: String = "0.0.0.0",
         functions: FunctionHost? = nil,
+        credentialsEndpoint: CredentialsEndpoint? = nil,
         clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
     ) throws {
@@ -58,6 +61,7 @@ public actor DockerTaskExecutor: TaskEngine {
         self.configuration = configuration
         self.bindIP = bindIP
         self.functions = functions
+        self.credentialsEndpoint = credentialsEndpoint
         self.clock = clock
         self.logger = logger
         stateFile = AgentStateFile(directory: configuration.dataDirectory)

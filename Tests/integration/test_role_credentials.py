@@ -1,0 +1,116 @@
+"""Roles: boto3 inside a task (through the agent's credentials endpoint) and inside a function (with
+the AWS_* credentials Lambda gives) calls Stevedore with its role's temporary credentials, may do
+what the role allows, and is refused the rest; a role Stevedore does not know grants nothing."""
+import json
+import os
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import Ecsd, wait_until
+from docker_support import Agent, containers_of, docker, remove_cluster_containers, requires_docker
+from functions_support import PYTHON_IMAGE, ensure_python_image, zip_files
+from test_authentication import admin_credentials
+
+pytestmark = requires_docker
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"]}, "Action": "sts:AssumeRole"}]})
+LIST_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:ListClusters", "Resource": "*"}]})
+
+PROBE = """
+import boto3, botocore.exceptions
+def probe():
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    result = {"me": boto3.client("sts", region_name="us-east-1").get_caller_identity()["Arn"]}
+    try:
+        result["list"] = len(ecs.list_clusters()["clusterArns"])
+    except botocore.exceptions.ClientError as error:
+        result["list"] = error.response["Error"]["Code"]
+    try:
+        ecs.create_cluster(clusterName="made-by-a-role")
+        result["create"] = "allowed"
+    except botocore.exceptions.ClientError as error:
+        result["create"] = error.response["Error"]["Code"]
+    return result
+"""
+
+
+@pytest.fixture(scope="module")
+def roles_cluster(tmp_path_factory):
+    ensure_python_image()
+    directory = str(tmp_path_factory.mktemp("roles"))
+    name = "roles-" + uuid.uuid4().hex[:8]
+    server = Ecsd(os.path.join(directory, "ecsd"), auth="on", extra_args=["--functions-cluster", name, "--agent-timeout", "10"]).start()
+    _, key_id, secret = admin_credentials(server)
+
+    def client(service):
+        return boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=key_id,
+                            aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}, read_timeout=120))
+
+    client("ecs").create_cluster(clusterName=name)
+    iam = client("iam")
+    iam.create_role(RoleName="lister", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="lister", PolicyName="list", PolicyDocument=LIST_ONLY)
+    token = open(os.path.join(server.data_dir, "agent-token")).read().strip()
+    agent = Agent(server.endpoint, name, os.path.join(directory, "agent"),
+                  extra_env={"ECS_AGENT_REGISTRATION_TOKEN": token, "ECS_CREDENTIALS_PORT": "0"}).start()
+    wait_until(lambda: len(client("ecs").list_container_instances(cluster=name)["containerInstanceArns"]) == 1, timeout=30,
+               message="agent registered")
+    context = type("RolesCluster", (), {})()
+    context.name, context.server, context.client, context.agent = name, server, client, agent
+    yield context
+    agent.stop()
+    server.stop()
+    remove_cluster_containers(name)
+
+
+def run_probe_task(cluster, family, role_arn):
+    ecs = cluster.client("ecs")
+    script = PROBE + "\nimport json, time\nprint('PROBE ' + json.dumps(probe()), flush=True)\ntime.sleep(120)\n"
+    ecs.register_task_definition(
+        family=family, taskRoleArn=role_arn, networkMode="host",
+        containerDefinitions=[{"name": "probe", "image": PYTHON_IMAGE, "memory": 128, "entryPoint": ["python3", "-c"], "command": [script]}])
+    arn = ecs.run_task(cluster=cluster.name, taskDefinition=family)["tasks"][0]["taskArn"]
+    task_id = arn.rsplit("/", 1)[1]
+
+    def probed():
+        for name, _ in containers_of(cluster.name):
+            if family in name.replace("-", "") or family in name:
+                output = docker("logs", name, check=False)
+                for line in output.splitlines():
+                    if line.startswith("PROBE "):
+                        return json.loads(line[len("PROBE "):])
+        return None
+
+    result = wait_until(probed, timeout=90, interval=0.5, message="the task's probe output")
+    ecs.stop_task(cluster=cluster.name, task=arn)
+    return result, task_id
+
+
+def test_boto3_in_a_task_uses_its_roles_credentials(roles_cluster):
+    result, task_id = run_probe_task(roles_cluster, "roleprobe", "arn:aws:iam::000000000000:role/lister")
+    assert result["me"] == f"arn:aws:sts::000000000000:assumed-role/lister/{task_id}"
+    assert isinstance(result["list"], int) and result["list"] >= 1
+    assert result["create"] == "AccessDeniedException"
+
+
+def test_a_role_stevedore_does_not_know_is_accepted_and_grants_nothing(roles_cluster):
+    result, _ = run_probe_task(roles_cluster, "unknownrole", "arn:aws:iam::000000000000:role/not-created-yet")
+    assert result["list"] == "AccessDeniedException" and result["create"] == "AccessDeniedException"
+
+
+def test_boto3_in_a_function_uses_its_roles_credentials(roles_cluster):
+    lam = roles_cluster.client("lambda")
+    code = zip_files({"app.py": (PROBE + "\ndef handler(event, context):\n    return probe()\n", 0o644)})
+    lam.create_function(FunctionName="role-probe", Runtime="python3.11", Handler="app.handler", Code={"ZipFile": code},
+                        Role="arn:aws:iam::000000000000:role/lister", Timeout=60)
+    wait_until(lambda: lam.get_function(FunctionName="role-probe")["Configuration"]["State"] == "Active", timeout=30,
+               message="function active")
+    answer = lam.invoke(FunctionName="role-probe", Payload=b"{}")
+    body = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, body
+    assert body["me"].startswith("arn:aws:sts::000000000000:assumed-role/lister/")
+    assert isinstance(body["list"], int) and body["create"] == "AccessDeniedException"
