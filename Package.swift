@@ -196,7 +196,7 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS",
-                "ECSCLI", "Lambda", "StevedoreTestSupport", logging,
+                "ECSCLI", "Lambda", "IAM", "Sealing", "StevedoreTestSupport", logging,
             ]
         ),
     ]
