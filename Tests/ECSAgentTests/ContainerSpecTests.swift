@@ -1,3 +1,4 @@
+import Foundation
 import AgentEngine
 import DockerClient
 @testable import ECSAgent
@@ -111,6 +112,41 @@ struct ContainerSpecTests {
         let config = try ContainerSpec.build(definition, override: nil, context: withSecrets)
         #expect(config.env?.filter { $0.hasPrefix("DB_PASSWORD=") } == ["DB_PASSWORD=hunter2"])
         #expect(config.env?.contains("API_KEY=k3y") == true)
+    }
+
+    @Test func unprivilegedContainersCannotMountTheDockerSocketOrTheAgentsDataNorAnythingAbove() throws {
+        let directory = NSTemporaryDirectory() + "spec-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory + "/agent/functions", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/shared", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: directory + "/agent")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var guarded = context
+        guarded.protectedHostPaths = ["/var/run/docker.sock", directory + "/agent"]
+        func mounting(_ hostPath: String, privileged: Bool = false) -> String? {
+            var withVolume = guarded
+            withVolume.volumes = ["v": .hostPath(hostPath)]
+            var definition = ContainerDefinition(name: "x", image: "i", memory: 8, mountPoints: [MountPoint(sourceVolume: "v", containerPath: "/m")])
+            definition.privileged = privileged
+            do {
+                _ = try ContainerSpec.build(definition, override: nil, context: withVolume)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        // (/var alone is fine: its run is a symbolic link, which inside the container points at the container's /run.)
+        for path in ["/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run", "/", directory + "/agent", directory + "/agent/functions", directory + "/link", directory] {
+            #expect(mounting(path)?.contains("only a privileged container may mount it") == true, "\(path)")
+        }
+        #expect(mounting(directory + "/shared") == nil)
+        #expect(mounting("/var/run/docker.sock", privileged: true) == nil)
+    }
+
+    @Test func aPidsLimitReachesTheHostConfiguration() throws {
+        var limited = context
+        limited.pidsLimit = 1024
+        #expect(try ContainerSpec.build(ContainerDefinition(name: "x", image: "i", memory: 8), override: nil, context: limited).hostConfig.pidsLimit == 1024)
+        #expect(try ContainerSpec.build(ContainerDefinition(name: "x", image: "i", memory: 8), override: nil, context: context).hostConfig.pidsLimit == nil)
     }
 
     @Test func dockerNamesFollowTheRealAgent() {

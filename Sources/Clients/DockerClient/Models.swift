@@ -83,6 +83,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var sysctls: [String: String]?
     public var pidMode: String?
     public var ipcMode: String?
+    /// The most processes and threads the container may have (its pids cgroup).
+    public var pidsLimit: Int64?
 
     enum CodingKeys: String, CodingKey {
         case binds = "Binds", mounts = "Mounts", portBindings = "PortBindings", networkMode = "NetworkMode", links = "Links"
@@ -91,7 +93,7 @@ public struct HostConfig: Codable, Sendable, Equatable {
         case readonlyRootfs = "ReadonlyRootfs", ulimits = "Ulimits", logConfig = "LogConfig", dns = "Dns", dnsSearch = "DnsSearch"
         case extraHosts = "ExtraHosts", capAdd = "CapAdd", capDrop = "CapDrop", devices = "Devices", tmpfs = "Tmpfs"
         case shmSize = "ShmSize", initProcess = "Init", securityOpt = "SecurityOpt", sysctls = "Sysctls", pidMode = "PidMode"
-        case ipcMode = "IpcMode"
+        case ipcMode = "IpcMode", pidsLimit = "PidsLimit"
     }
 
     public init() {}

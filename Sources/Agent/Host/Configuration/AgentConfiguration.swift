@@ -45,6 +45,11 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var availableLoggingDrivers = ["json-file", "none"]
     public var logLevel = "info"
     public var dockerHost = "unix:///var/run/docker.sock"
+
+    /// The Docker engine's socket on this host (what unprivileged tasks may not mount).
+    public var dockerSocketPath: String {
+        dockerHost.hasPrefix("unix://") ? String(dockerHost.dropFirst("unix://".count)) : "/var/run/docker.sock"
+    }
     public var engineAuthType: String?
     public var engineAuthData: String?
     /// Shared secret ecsd may require at registration (`ECS_AGENT_REGISTRATION_TOKEN`).

@@ -1,3 +1,4 @@
+import Foundation
 import AgentEngine
 import AgentProtocol
 import AWSProtocols
@@ -32,6 +33,11 @@ public struct ContainerSpec: Sendable {
         public var secretValues: [String: String] = [:]
         /// Variables the agent adds (role credentials, the endpoint); the task's own win.
         public var agentEnvironment: [(String, String)] = []
+        /// Host paths an unprivileged container may not mount, nor any directory above them: the
+        /// Docker socket (control of the host) and the agent's data (other tasks' and functions' files).
+        public var protectedHostPaths: [String] = []
+        /// The most processes and threads (function environments: 1024, as Lambda allows).
+        public var pidsLimit: Int64?
 
         public init(
             taskArn: String, cluster: String, instanceArn: String, family: String, revision: Int, networkMode: NetworkMode,
@@ -240,6 +246,11 @@ public struct ContainerSpec: Sendable {
             }
             switch source {
             case .hostPath(let hostPath):
+                if definition.privileged != true, let protected = Self.protectedPath(hostPath, among: context.protectedHostPaths) {
+                    throw Refusal(
+                        message:
+                            "container \(name) mounts host path \(hostPath), which exposes \(protected): only a privileged container may mount it")
+                }
                 binds.append("\(hostPath):\(path)\(mount.readOnly == true ? ":ro" : "")")
             case .dockerVolume(let volumeName):
                 mounts.append(Mount(type: "volume", source: volumeName, target: path, readOnly: mount.readOnly))
@@ -253,7 +264,24 @@ public struct ContainerSpec: Sendable {
             }
             return "\(target)\(from.readOnly == true ? ":ro" : "")"
         }
+        host.pidsLimit = context.pidsLimit
         config.hostConfig = host
         return config
+    }
+
+    /// The protected path that mounting `hostPath` would expose (it, something inside it, or a
+    /// directory above it), symbolic links resolved.
+    static func protectedPath(_ hostPath: String, among protected: [String]) -> String? {
+        let path = resolved(hostPath)
+        for candidate in protected {
+            let target = resolved(candidate)
+            if path == target || target.hasPrefix(path == "/" ? "/" : path + "/") || path.hasPrefix(target + "/") { return candidate }
+        }
+        return nil
+    }
+
+    private static func resolved(_ path: String) -> String {
+        let standardized = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return standardized.count > 1 && standardized.hasSuffix("/") ? String(standardized.dropLast()) : standardized
     }
 }

@@ -217,6 +217,11 @@ extension DockerTaskExecutor {
             dockerNames: Dictionary(uniqueKeysWithValues: task.containers.map { ($0.name, $0.dockerName) }), dynamicPorts: task.dynamicPorts,
             volumes: task.volumeSources ?? [:], bindIP: bindIP, disablePrivileged: configuration.disablePrivileged,
             loggingDrivers: configuration.availableLoggingDrivers, defaultStopTimeout: Int(configuration.containerStopTimeout.components.seconds))
+        if task.function != nil {
+            context.pidsLimit = 1024
+        } else {
+            context.protectedHostPaths = [configuration.dockerSocketPath, configuration.dataDirectory]
+        }
         if let function = task.function {
             // A function's role: its credentials in the environment, as Lambda gives them.
             if function.role != nil {
