@@ -1,8 +1,9 @@
 # Stevedore: the two commands a newcomer needs are `make dev` and `make test`.
 SWIFT ?= swift
+SHELL := /bin/bash
 BIN := .build/debug
 
-.PHONY: build deps dev test test-deps unit integration bench release clean
+.PHONY: build deps dev test test-deps unit integration bench release fuzz clean
 
 # SwiftPM can fail to emit ArgumentParser's module when it builds it for argument-parser's plugin
 # tools and for our targets at the same time ("emit-module command failed", no diagnostic);
@@ -25,6 +26,7 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	STEVEDORE_ALLOW_DOCKERD_RESTART=1 python3 -m pytest -q Tests/integration
+	$(MAKE) fuzz
 
 test-deps:
 	scripts/install-test-deps.sh
@@ -47,5 +49,20 @@ bench: release
 	.build/release/stevedore-bench functions
 	.build/release/stevedore-bench scaling
 
+# libFuzzer over every wire decoder (Sources/FuzzSurface), FUZZ_SECONDS each, from the committed
+# corpus (Fuzz/corpus/<target>; what it finds is kept under Fuzz/.build/corpus). Any crash, hang
+# (over 10 s on one input) or memory error fails it, leaving the input in Fuzz/.build/.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := aws-json query sigv4 cluster-query ecs-config zip
+fuzz:
+	cd Fuzz && $(SWIFT) build --product stevedore-fuzz -Xswiftc -sanitize=fuzzer,address
+	@for target in $(FUZZ_TARGETS); do \
+	    mkdir -p Fuzz/.build/corpus/$$target && cp Fuzz/corpus/$$target/* Fuzz/.build/corpus/$$target/ && \
+	    echo "fuzzing $$target for $(FUZZ_SECONDS) s" && \
+	    (cd Fuzz/.build && FUZZ_TARGET=$$target ./debug/stevedore-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -print_final_stats=1 corpus/$$target 2>&1 | grep -E "stat::number_of_executed_units|ERROR|crash|timeout|Done" ; \
+	        exit $${PIPESTATUS[0]}) || exit 1; \
+	done
+
 clean:
-	rm -rf .build .ecsd-dev
+	rm -rf .build .ecsd-dev Fuzz/.build

@@ -32,6 +32,8 @@ let package = Package(
         .executable(name: "ecs-agent", targets: ["ecs-agent"]),
         .executable(name: "ecsctl", targets: ["ecsctl"]),
         .executable(name: "stevedore-bench", targets: ["stevedore-bench"]),
+        // The decoders libFuzzer drives (Fuzz/); not part of the product.
+        .library(name: "StevedoreFuzzSurface", targets: ["StevedoreFuzzSurface"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
@@ -161,6 +163,11 @@ let package = Package(
 
         // MARK: Tests
 
+        // Every decoder of outside bytes behind one entry point, for libFuzzer and the corpus replay test.
+        .target(
+            name: "StevedoreFuzzSurface",
+            dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "ECSAgent", "IAM", "SigV4", "Archives"],
+            path: "Sources/FuzzSurface"),
         // Twins of the IO edges (in-memory store, test clock, fake Docker engine) and fixtures.
         .target(
             name: "StevedoreTestSupport",
@@ -177,6 +184,7 @@ let package = Package(
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
+        .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),
         .testTarget(
             name: "LambdaTests",
             dependencies: ["Lambda", "LambdaShapes", "SQS", "SQSShapes", "ECS", "AgentProtocol", "Archives", "StevedoreCore", "StevedoreTestSupport"]),

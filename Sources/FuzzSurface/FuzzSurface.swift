@@ -1,0 +1,72 @@
+import Archives
+import AWSProtocols
+import ECS
+import ECSAgent
+import ECSShapes
+import IAM
+import SigV4
+import StevedoreCore
+
+/// Every wire decoder that reads bytes from outside, behind one entry point, for libFuzzer
+/// (`Fuzz/`, `make fuzz`) and for the unit test that replays the committed corpus. A decoder may
+/// refuse its input; it must not crash, hang or read out of bounds.
+public enum FuzzSurface {
+    public enum Target: String, CaseIterable, Sendable {
+        /// AWS JSON 1.1 bodies, decoded into ECS's largest input shapes.
+        case awsJSON = "aws-json"
+        /// The query protocol's form bodies, and IAM policy documents.
+        case query
+        /// Signature Version 4: `Authorization` headers, presigned query strings, verification.
+        case sigv4
+        /// The cluster query language (`memberOf`, `--filter`).
+        case clusterQuery = "cluster-query"
+        /// `/etc/ecs/ecs.config` and its values.
+        case ecsConfig = "ecs-config"
+        /// Function code zips: the central directory and every entry inflated.
+        case zip
+    }
+
+    public static func run(_ target: Target, _ bytes: [UInt8]) {
+        switch target {
+        case .awsJSON:
+            _ = try? AWSJSONCodec.decode(RegisterTaskDefinitionRequest.self, from: bytes)
+            _ = try? AWSJSONCodec.decode(RunTaskRequest.self, from: bytes)
+            _ = try? AWSJSONCodec.decode(CreateServiceRequest.self, from: bytes)
+        case .query:
+            if let request = QueryRequest(form: bytes) {
+                _ = request.list("Names")
+                if let document = request["PolicyDocument"] { _ = try? PolicyDocument(json: document) }
+            }
+            _ = try? PolicyDocument(json: String(decoding: bytes, as: UTF8.self))
+        case .sigv4:
+            // Lines: method, path, query, then header lines `name: value`; a blank line, then the body.
+            let text = String(decoding: bytes, as: UTF8.self)
+            let (head, body) = text.split(separator: "\n\n", maxSplits: 1, omittingEmptySubsequences: false).pair
+            let lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var headers: [(name: String, value: String)] = []
+            for line in lines.dropFirst(3) {
+                let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
+                if parts.count == 2 { headers.append((parts[0], parts[1])) }
+            }
+            let request = SignableRequest(
+                method: lines.first ?? "POST", path: lines.count > 1 ? lines[1] : "/", query: lines.count > 2 ? lines[2] : "",
+                headers: headers, body: Array(body.utf8))
+            let verifier = SigV4Verifier(secret: { $0.hasPrefix("AKIA") ? "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" : nil })
+            _ = try? verifier.verify(request, service: nil, now: 1_440_938_160)
+        case .clusterQuery:
+            _ = try? QueryExpression.parse(String(decoding: bytes, as: UTF8.self))
+        case .ecsConfig:
+            let values = AgentConfiguration.parseFile(String(decoding: bytes, as: UTF8.self))
+            _ = try? AgentConfiguration.load(file: values, environment: [:])
+        case .zip:
+            guard let directory = try? ZipDirectory(bytes) else { return }
+            for entry in directory.entries.prefix(16) where entry.uncompressedSize <= 1 << 20 {
+                _ = try? ZipContents.read(entry, in: bytes)
+            }
+        }
+    }
+}
+
+extension Array where Element == Substring {
+    fileprivate var pair: (Substring, Substring) { (first ?? "", count > 1 ? self[1] : "") }
+}
