@@ -38,4 +38,24 @@ struct SessionCredentialsTests {
         #expect(PolicyDecision(policies: principal.policies ?? [], action: "ecs:ListClusters", resource: "*") == .allowed)
         #expect(PolicyDecision(policies: principal.policies ?? [], action: "ecs:RunTask", resource: "*") == .implicitlyDenied)
     }
+
+    @Test func theKeyRingTakesOnlyNewerIAMStatesAndAReloadedStateIsNewer() throws {
+        var iam = IAMState(names: ResourceNames())
+        var changes = ChangeSet()
+        var random = Xoshiro256(seed: 1)
+        _ = try iam.createUser(name: "u", path: nil, now: Date(), using: &random, changes: &changes)
+        let sealed = box.seal("secret-of-u")
+        let before = iam
+        _ = try iam.createAccessKey(userName: "u", accessKeyId: "AKIAAAAAAAAAAAAAAAA1", sealedSecret: sealed, now: Date(), changes: &changes)
+        let keyring = AccessKeyring(administrator: nil, names: ResourceNames(), box: box, iam: iam)
+        #expect(keyring.principal("AKIAAAAAAAAAAAAAAAA1")?.secret == "secret-of-u")
+        keyring.update(before)  // an older state finishing late changes nothing
+        #expect(keyring.principal("AKIAAAAAAAAAAAAAAAA1") != nil)
+        // A state reloaded from rows (after a failed commit) without the key is taken.
+        let reloaded = try ControlPlaneState.restore(
+            names: ResourceNames(), settings: .init(), rows: [.iamUsers: [RecordCoding.encode(try before.user("u"))]], now: Date())
+        #expect(reloaded.iam.revision > iam.revision)
+        keyring.update(reloaded.iam)
+        #expect(keyring.principal("AKIAAAAAAAAAAAAAAAA1") == nil)
+    }
 }

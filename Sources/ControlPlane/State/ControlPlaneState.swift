@@ -55,6 +55,9 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.scaling = try ScalingState.restore(names: names, rows: rows)
         state.capacity = try CapacityState.restore(names: names, rows: rows)
         state.iam = try IAMState.restore(names: names, rows: rows)
+        // The key ring takes only IAM states newer than the last it took: a state reloaded after a
+        // failed commit must count as newer than any before it, so its revision starts at the time.
+        state.iam.revision = Int(now.timeIntervalSince1970 * 1000)
         state.secrets = try SecretsState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
