@@ -94,6 +94,10 @@ public struct XMLWriter: Sendable {
             case ">": escaped += "&gt;"
             case "\"": escaped += "&quot;"
             case "'": escaped += "&apos;"
+            // XML 1.0 allows no other control characters (a parser would refuse the answer).
+            case _ where character.value < 0x20 && character != "\t" && character != "\n" && character != "\r":
+                escaped += "\u{FFFD}"
+            case "\u{FFFE}", "\u{FFFF}": escaped += "\u{FFFD}"
             default: escaped.unicodeScalars.append(character)
             }
         }

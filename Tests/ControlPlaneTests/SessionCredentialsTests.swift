@@ -59,3 +59,16 @@ struct SessionCredentialsTests {
         #expect(keyring.principal("AKIAAAAAAAAAAAAAAAA1") == nil)
     }
 }
+
+struct SessionTokenKeyTests {
+    @Test func aValueSealedForStorageIsNoSessionToken() throws {
+        let box = SecretBox(keyBytes: SecretBox.newKeyBytes())
+        let sessions = box.derived(SessionCredentials.keyPurpose)
+        let forged = #"{"k":"ASIAFORGED","s":"pw","r":"arn:aws:iam::000000000000:role/admin","n":"x","e":9999999999}"#
+        // A SecureString's sealed text, as GetParameter answers it without decryption.
+        #expect(SessionCredentials.open("STV1" + box.seal(forged), box: sessions) == nil)
+        let real = SessionCredentials.issue(roleArn: "arn:aws:iam::000000000000:role/app", sessionName: "t", now: 0)
+        #expect(SessionCredentials.open(real.token(sessions), box: sessions) == real)
+        #expect(SessionCredentials.open(real.token(sessions), box: box) == nil)
+    }
+}

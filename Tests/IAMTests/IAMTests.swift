@@ -253,3 +253,9 @@ struct SecretBoxTests {
         #expect(box.open("not base64!") == nil)
     }
 }
+
+struct XMLEscapingTests {
+    @Test func controlCharactersXMLForbidsAreReplaced() {
+        #expect(XMLWriter.escape("a\u{01}b\tc\n<&>\u{FFFE}") == "a\u{FFFD}b\tc\n&lt;&amp;&gt;\u{FFFD}")
+    }
+}

@@ -114,3 +114,32 @@ def test_boto3_in_a_function_uses_its_roles_credentials(roles_cluster):
     assert "FunctionError" not in answer, body
     assert body["me"].startswith("arn:aws:sts::000000000000:assumed-role/lister/")
     assert isinstance(body["list"], int) and body["create"] == "AccessDeniedException"
+
+
+def test_passing_a_role_needs_iam_pass_role(roles_cluster):
+    """Without iam:PassRole a user cannot hand a role to a task or a function (and so take its rights)."""
+    iam = roles_cluster.client("iam")
+    iam.create_user(UserName="runner")
+    iam.put_user_policy(UserName="runner", PolicyName="run", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ecs:*", "lambda:*"], "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="runner")["AccessKey"]
+    kwargs = dict(endpoint_url=roles_cluster.server.endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                  aws_secret_access_key=key["SecretAccessKey"], config=Config(retries={"max_attempts": 1}))
+    ecs, lam = boto3.client("ecs", **kwargs), boto3.client("lambda", **kwargs)
+    from botocore.exceptions import ClientError
+    for call in (lambda: ecs.register_task_definition(family="grab", taskRoleArn="arn:aws:iam::000000000000:role/lister",
+                                                      containerDefinitions=[{"name": "a", "image": "x", "memory": 16}]),
+                 lambda: ecs.run_task(cluster=roles_cluster.name, taskDefinition="roleprobe",
+                                      overrides={"taskRoleArn": "arn:aws:iam::000000000000:role/lister"}),
+                 lambda: lam.create_function(FunctionName="grab", Runtime="python3.11", Handler="a.h",
+                                             Code={"ZipFile": zip_files({"a.py": "def h(e, c): pass\n"})},
+                                             Role="arn:aws:iam::000000000000:role/lister")):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "iam:PassRole on resource: arn:aws:iam::000000000000:role/lister" in refused.value.response["Error"]["Message"]
+    # Allowed to pass it, the same call goes through.
+    iam.put_user_policy(UserName="runner", PolicyName="pass", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::000000000000:role/lister"}]}))
+    ecs.register_task_definition(family="grab", taskRoleArn="arn:aws:iam::000000000000:role/lister",
+                                 containerDefinitions=[{"name": "a", "image": "x", "memory": 16}])

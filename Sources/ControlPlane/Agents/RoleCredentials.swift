@@ -12,6 +12,7 @@ import StevedoreCore
 /// grant nothing until a role of that name is created.
 struct RoleCredentials: Sendable {
     let committer: Committer<ControlPlaneState>
+    /// The session-token box (``AccessKeyring/sessionBox``).
     let box: SecretBox
     /// Tasks' credentials last this long (the agent fetches new ones before they expire).
     var taskLifetime: Int64 = 6 * 3600

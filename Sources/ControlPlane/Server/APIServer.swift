@@ -92,6 +92,12 @@ struct APIServer {
             case .success(let principal):
                 let requested = AccessPolicy.json(target: target ?? "", body: bytes, names: names)
                 if let refusal = AccessPolicy.refusal(principal, requested, style: .json) { return Self.response(.error(refusal), requestId: requestId) }
+                if principal.policies != nil,
+                    let refusal = AccessPolicy.passRoleRefusal(
+                        principal, roles: AccessPolicy.passedRoles(target: target ?? "", body: bytes), names: names, style: .json)
+                {
+                    return Self.response(.error(refusal), requestId: requestId)
+                }
                 caller = principal.caller
             }
         }
@@ -162,6 +168,13 @@ struct APIServer {
                 if let refusal = AccessPolicy.refusal(principal, requested, style: style) {
                     return Self.response(route.errorStyle.response(refusal, requestId: requestId))
                 }
+                // A function's Role is passed to it: the caller needs iam:PassRole on it.
+                if principal.policies != nil, ["lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"].contains(requested.action),
+                    let role = (try? AWSJSONCodec.decode(FunctionRole.self, from: body))?.Role,
+                    let refusal = AccessPolicy.passRoleRefusal(principal, roles: [role], names: names, style: style)
+                {
+                    return Self.response(route.errorStyle.response(refusal, requestId: requestId))
+                }
             }
         }
         let rest = RESTRequest(
@@ -172,11 +185,24 @@ struct APIServer {
     }
 
     func checkAgentToken(_ request: Request) -> AWSError? {
-        guard let agentToken, request.headers[Self.tokenHeader] != agentToken else { return nil }
+        guard let agentToken, !Self.constantTimeEqual(request.headers[Self.tokenHeader] ?? "", agentToken) else { return nil }
         return AWSError(
             type: "AccessDeniedException",
             message:
                 "This control plane requires an agent token: set ECS_AGENT_REGISTRATION_TOKEN on the agent to ecsd's --agent-token (or, when ecsd made one, the contents of <data-dir>/agent-token).")
+    }
+
+    /// Equal strings, compared in time that depends only on their lengths.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (Array(a.utf8), Array(b.utf8))
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for index in 0..<min(x.count, y.count) { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+
+    /// The member of a Lambda request body that passes a role.
+    struct FunctionRole: Decodable {
+        var Role: String?
     }
 
     // MARK: Streams

@@ -28,6 +28,8 @@ final class AccessKeyring: Sendable {
     private let entries: Mutex<Entries>
     private let root: Principal?
     let box: SecretBox
+    /// Seals and opens session tokens: a key of its own, apart from stored values'.
+    let sessionBox: SecretBox
     let names: ResourceNames
 
     init(administrator: AWSCredentials?, names: ResourceNames, box: SecretBox, iam: IAMState) {
@@ -37,6 +39,7 @@ final class AccessKeyring: Sendable {
                 secret: key.secretAccessKey, policies: nil)
         }
         self.box = box
+        sessionBox = box.derived(SessionCredentials.keyPurpose)
         self.names = names
         entries = Mutex(Entries(revision: -1, principals: [:]))
         update(iam)

@@ -49,35 +49,78 @@ enum AccessPolicy {
         let (prefix, operation) = target.split(separator: ".", maxSplits: 1).map(String.init).pairOrEmpty
         let service = jsonServices[prefix] ?? prefix.lowercased()
         return RequestedAction(action: service + ":" + operation) {
-            guard let fields = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return "*" }
+            // Decoded as the operation decodes it, so the policy judges the same resource the
+            // operation acts on (a body naming a member twice means the same thing to both).
+            guard let fields = try? AWSJSONCodec.decode(NamingMembers.self, from: body) else { return "*" }
             switch service {
             case "ecs":
-                if let definition = fields["taskDefinition"] as? String {
+                if let definition = fields.taskDefinition {
                     return definition.hasPrefix("arn:") ? definition : names.arn("ecs", "task-definition/\(definition)")
                 }
-                if operation == "RegisterTaskDefinition", let family = fields["family"] as? String {
+                if operation == "RegisterTaskDefinition", let family = fields.family {
                     return names.arn("ecs", "task-definition/\(family):*")
                 }
-                if let cluster = (fields["cluster"] ?? fields["clusterName"]) as? String {
+                if let cluster = fields.cluster ?? fields.clusterName {
                     return cluster.hasPrefix("arn:") ? cluster : names.cluster(cluster)
                 }
-                return operation.hasPrefix("List") || operation.hasPrefix("Describe") && operation != "DescribeClusters" ? "*" : names.cluster("default")
+                return "*"
             case "ssm":
-                if let name = fields["Name"] as? String { return names.parameter(name) }
+                if let name = fields.Name { return names.parameter(name) }
                 return "*"
             case "secretsmanager":
-                if let id = (fields["SecretId"] ?? fields["Name"]) as? String {
+                if let id = fields.SecretId ?? fields.Name {
                     return id.hasPrefix("arn:") ? id : names.arn("secretsmanager", "secret:\(id)")
                 }
                 return "*"
             case "sqs":
-                if let url = fields["QueueUrl"] as? String, let name = url.split(separator: "/").last { return names.queue(String(name)) }
-                if let name = fields["QueueName"] as? String { return names.queue(name) }
+                if let url = fields.QueueUrl, let name = url.split(separator: "/").last { return names.queue(String(name)) }
+                if let name = fields.QueueName { return names.queue(name) }
                 return "*"
             default:
                 return "*"
             }
         }
+    }
+
+    /// The members of a JSON request that name its resource or the roles it passes.
+    struct NamingMembers: Decodable {
+        var cluster: String?
+        var clusterName: String?
+        var taskDefinition: String?
+        var family: String?
+        var taskRoleArn: String?
+        var executionRoleArn: String?
+        var overrides: RoleOverrides?
+        var Name: String?
+        var SecretId: String?
+        var QueueUrl: String?
+        var QueueName: String?
+
+        struct RoleOverrides: Decodable {
+            var taskRoleArn: String?
+            var executionRoleArn: String?
+        }
+
+        /// Roles the request hands to what it creates or runs.
+        var passedRoles: [String] {
+            [taskRoleArn, executionRoleArn, overrides?.taskRoleArn, overrides?.executionRoleArn].compactMap { $0 }
+        }
+    }
+
+    /// Roles an AWS JSON request passes (a task definition's, a RunTask override): the caller
+    /// needs `iam:PassRole` on each, as in AWS, or it could take any role's rights.
+    static func passedRoles(target: String, body: [UInt8]) -> [String] {
+        guard target.hasPrefix(ECSAPI.targetPrefix + "."), let fields = try? AWSJSONCodec.decode(NamingMembers.self, from: body) else { return [] }
+        return fields.passedRoles
+    }
+
+    /// The refusal of a role the caller may not pass, if any.
+    static func passRoleRefusal(_ principal: AccessKeyring.Principal, roles: [String], names: ResourceNames, style: RefusalStyle) -> AWSError? {
+        for role in roles {
+            let arn = role.hasPrefix("arn:") ? role : names.iamRole(role)
+            if let refusal = refusal(principal, RequestedAction(action: "iam:PassRole") { arn }, style: style) { return refusal }
+        }
+        return nil
     }
 
     /// A REST route, by the action its service names it (Lambda's table; Stevedore's own routes

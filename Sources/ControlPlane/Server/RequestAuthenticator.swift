@@ -33,7 +33,7 @@ final class RequestAuthenticator: Sendable {
         do throws(SignatureFailure) {
             if let token = signable.header("x-amz-security-token") ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init) {
                 // Temporary credentials (a task's or a function's role): the token carries their secret.
-                guard let session = SessionCredentials.open(token, box: keyring.box) else { throw .unknownKey }
+                guard let session = SessionCredentials.open(token, box: keyring.sessionBox) else { throw .unknownKey }
                 guard session.expires > now() else { return .failure(Self.expiredToken(style)) }
                 _ = try verifier.verify(signable, service: nil, now: now(), session: (session.accessKeyId, session.secret))
                 return .success(keyring.session(session))

@@ -18,6 +18,8 @@ struct SessionCredentials: Sendable, Equatable {
     var expires: Int64
 
     static let tokenPrefix = "STV1"
+    /// What the key that seals tokens is derived for (``SecretBox/derived(_:)``).
+    static let keyPurpose = "stevedore session tokens v1"
 
     private struct Payload: Codable {
         var k: String

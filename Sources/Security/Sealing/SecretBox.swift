@@ -17,6 +17,14 @@ public struct SecretBox: Sendable {
         SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
     }
 
+    /// A box with a key of its own for one purpose (HMAC-SHA256 of the purpose under this key):
+    /// what one purpose seals, another cannot open, so a value a client can get sealed (a
+    /// SecureString) can never pass for a session token.
+    public func derived(_ purpose: String) -> SecretBox {
+        let bytes = Array(HMAC<SHA256>.authenticationCode(for: Array(purpose.utf8), using: key))
+        return SecretBox(keyBytes: bytes)
+    }
+
     public func seal(_ plaintext: String) -> String {
         // Sealing with a valid key and a fresh random nonce cannot fail.
         let box = try! AES.GCM.seal(Array(plaintext.utf8), using: key)
