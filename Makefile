@@ -49,18 +49,25 @@ bench: release
 	.build/release/stevedore-bench functions
 	.build/release/stevedore-bench scaling
 
-# libFuzzer over every wire decoder (Sources/FuzzSurface), FUZZ_SECONDS each, from the committed
-# corpus (Fuzz/corpus/<target>; what it finds is kept under Fuzz/.build/corpus). Any crash, hang
-# (over 10 s on one input) or memory error fails it, leaving the input in Fuzz/.build/.
-FUZZ_SECONDS ?= 20
+# libFuzzer over every wire decoder (Sources/FuzzSurface) from the committed corpus
+# (Fuzz/corpus/<target>). By default each target runs FUZZ_RUNS inputs from a fixed seed, so a
+# run is the same on every machine and CI is green exactly when it was green here; explore with
+# e.g. `make fuzz FUZZ_SEED=0 FUZZ_RUNS=-1 FUZZ_SECONDS=600` (a random seed, bounded by time).
+# Any crash, hang (over 10 s on one input) or memory error fails it, leaving the input in Fuzz/.build/.
+FUZZ_SEED ?= 1
+FUZZ_RUNS ?= 40000
+FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := aws-json query sigv4 cluster-query ecs-config zip
 fuzz:
 	cd Fuzz && $(SWIFT) build --product stevedore-fuzz -Xswiftc -sanitize=fuzzer,address
 	@for target in $(FUZZ_TARGETS); do \
-	    mkdir -p Fuzz/.build/corpus/$$target && cp Fuzz/corpus/$$target/* Fuzz/.build/corpus/$$target/ && \
-	    echo "fuzzing $$target for $(FUZZ_SECONDS) s" && \
-	    (cd Fuzz/.build && FUZZ_TARGET=$$target ./debug/stevedore-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	        -rss_limit_mb=2048 -print_final_stats=1 corpus/$$target 2>&1 | grep -E "stat::number_of_executed_units|ERROR|crash|timeout|Done" ; \
+	    rm -rf Fuzz/.build/corpus/$$target && mkdir -p Fuzz/.build/corpus/$$target && \
+	    cp Fuzz/corpus/$$target/* Fuzz/.build/corpus/$$target/ && \
+	    echo "fuzzing $$target: $(FUZZ_RUNS) runs from seed $(FUZZ_SEED), at most $(FUZZ_SECONDS) s" && \
+	    (cd Fuzz/.build && SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$$target ./debug/stevedore-fuzz \
+	        -seed=$(FUZZ_SEED) -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -print_final_stats=1 corpus/$$target 2>&1 \
+	        | grep -E "stat::number_of_executed_units|ERROR|Fatal error|crash|timeout|Done" ; \
 	        exit $${PIPESTATUS[0]}) || exit 1; \
 	done
 

@@ -97,4 +97,15 @@ struct AgentConfigurationTests {
         #expect(AgentConfiguration.parseDuration("ten s") == nil)
         #expect(AgentConfiguration.parseDuration("") == nil)
     }
+
+    /// Found by the fuzzer: a length past Int64 milliseconds trapped the agent at start.
+    @Test func durationsTooLongAreRefused() throws {
+        #expect(AgentConfiguration.parseDuration("1" + String(repeating: "0", count: 300) + "s") == nil)
+        #expect(AgentConfiguration.parseDuration("300000y") == nil)
+        #expect(AgentConfiguration.parseDuration("2562047h") == .milliseconds(9_223_369_200_000))
+        let (configuration, warnings) = try AgentConfiguration.load(
+            file: ["ECS_CONTAINER_STOP_TIMEOUT": "9" + String(repeating: "9", count: 200) + "h"], environment: [:])
+        #expect(configuration.containerStopTimeout == AgentConfiguration().containerStopTimeout)
+        #expect(warnings.count == 1)
+    }
 }

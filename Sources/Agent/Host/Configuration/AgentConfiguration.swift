@@ -239,7 +239,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         }
     }
 
-    /// `"30s"`, `"10m"`, `"1h30m"`, `"500ms"`; a unit is required.
+    /// `"30s"`, `"10m"`, `"1h30m"`, `"500ms"`; a unit is required, and so is a length under 292 years.
     public static func parseDuration(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
         var rest = Substring(text.trimmingWhitespace)
@@ -255,7 +255,10 @@ public struct AgentConfiguration: Sendable, Equatable {
             rest = rest.dropFirst(unit.count)
             seconds += value * factor
         }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        // Go's ParseDuration refuses what overflows int64 nanoseconds (about 292 years).
+        let milliseconds = (seconds * 1000).rounded()
+        guard milliseconds < 9_223_372_036_854.0 else { return nil }
+        return .milliseconds(Int64(milliseconds))
     }
 
     static func parsePorts(_ text: String) -> [Int]? {

@@ -2,9 +2,9 @@ import Foundation
 
 /// Files written once, whole and synced, with the mode they are created with (never readable by
 /// others first and restricted later).
-enum DurableFile {
+public enum DurableFile {
     /// Creates `path` (it must not exist) holding `bytes`, synced to disk.
-    static func create(_ path: String, bytes: [UInt8], mode: mode_t) throws {
+    public static func create(_ path: String, bytes: [UInt8], mode: mode_t) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(fd) }
@@ -15,5 +15,15 @@ enum DurableFile {
             offset += written
         }
         guard fsync(fd) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+}
+
+extension DurableFile {
+    /// Replaces `path` with `bytes` at once: written beside it, synced, renamed over it.
+    public static func replace(_ path: String, bytes: [UInt8], mode: mode_t) throws {
+        let temporary = path + ".tmp"
+        unlink(temporary)
+        try create(temporary, bytes: bytes, mode: mode)
+        guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 }
