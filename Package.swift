@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "ECSAgent",
             dependencies: [
-                "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "AgentEngine", "Archives", "StevedoreClient", "CurlHTTP",
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "AgentEngine", "Archives", "StevedoreClient", "SigV4", "CurlHTTP",
                 "DockerClient", "CZlib", logging, .product(name: "Crypto", package: "swift-crypto"),
             ] + nio,
             path: "Sources/Agent/Host"),

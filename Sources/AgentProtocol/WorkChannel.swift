@@ -136,8 +136,9 @@ extension WorkChannel {
     public static let secretsPath = "/v1/agent/secrets"
 }
 
-/// Asks for the secrets a task's containers name (`valueFrom`), for the instance that runs it.
-public struct TaskSecretsRequest: Codable, Sendable, Equatable {
+/// Names a task on the asking instance: what the agent sends for a task's secrets and for its
+/// role's credentials (the control plane checks that the task runs there).
+public struct InstanceTaskRequest: Codable, Sendable, Equatable {
     public var containerInstanceArn: String
     public var taskArn: String
 
@@ -146,6 +147,9 @@ public struct TaskSecretsRequest: Codable, Sendable, Equatable {
         self.taskArn = taskArn
     }
 }
+
+/// Asks for the secrets a task's containers name (`valueFrom`).
+public typealias TaskSecretsRequest = InstanceTaskRequest
 
 /// Values by `valueFrom`. Held by the agent in memory only, for creating the containers.
 public struct TaskSecretsResponse: Codable, Sendable, Equatable {
@@ -161,16 +165,8 @@ extension WorkChannel {
     public static let credentialsPath = "/v1/agent/credentials"
 }
 
-/// Asks for the credentials of the role of a task on the asking instance.
-public struct TaskCredentialsRequest: Codable, Sendable, Equatable {
-    public var containerInstanceArn: String
-    public var taskArn: String
-
-    public init(containerInstanceArn: String, taskArn: String) {
-        self.containerInstanceArn = containerInstanceArn
-        self.taskArn = taskArn
-    }
-}
+/// Asks for the credentials of the role of a task.
+public typealias TaskCredentialsRequest = InstanceTaskRequest
 
 /// Temporary credentials in the shape the ECS credentials endpoint serves them (and botocore's
 /// container provider reads): `Expiration` in ISO 8601.
@@ -187,5 +183,49 @@ public struct TaskCredentials: Codable, Sendable, Equatable {
         self.SecretAccessKey = SecretAccessKey
         self.Token = Token
         self.Expiration = Expiration
+    }
+}
+
+extension WorkChannel {
+    /// Answer header of a `RegisterContainerInstance` admitted by the registration token: the
+    /// credentials of the registered instance alone (``InstanceCredentials`` as JSON). With them the
+    /// agent signs every later call (Signature Version 4, the token as `X-Amz-Security-Token`).
+    public static let instanceCredentialsHeader = "X-Stevedore-Instance-Credentials"
+    /// `POST` (``InstanceCredentialsRequest``): fresh credentials for the calling instance, signed
+    /// with its current ones; agents ask when half of their lifetime has passed.
+    public static let instanceCredentialsPath = "/v1/agent/instance-credentials"
+}
+
+public struct InstanceCredentialsRequest: Codable, Sendable, Equatable {
+    public var containerInstanceArn: String
+
+    public init(containerInstanceArn: String) {
+        self.containerInstanceArn = containerInstanceArn
+    }
+}
+
+/// Temporary credentials of one container instance.
+public struct InstanceCredentials: Codable, Sendable, Equatable {
+    public var containerInstanceArn: String
+    public var accessKeyId: String
+    public var secretAccessKey: String
+    public var sessionToken: String
+    /// Seconds since 1970.
+    public var issuedAt: Int64
+    /// Seconds since 1970.
+    public var expiresAt: Int64
+
+    public init(containerInstanceArn: String, accessKeyId: String, secretAccessKey: String, sessionToken: String, issuedAt: Int64, expiresAt: Int64) {
+        self.containerInstanceArn = containerInstanceArn
+        self.accessKeyId = accessKeyId
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+
+    /// Time to ask for new ones: half their lifetime has passed.
+    public func needsRenewal(now: Int64) -> Bool {
+        now >= issuedAt + (expiresAt - issuedAt) / 2
     }
 }

@@ -37,6 +37,7 @@ public struct ControlPlane: Sendable {
     let routes: [RESTRoute]
     /// Who may sign requests (when authentication is on).
     let keyring: AccessKeyring
+    let agentAuthenticator: AgentAuthenticator?
     /// The server's certificate and key, when it serves TLS.
     let tlsConfiguration: TLSConfiguration?
     let logger: Logger
@@ -89,6 +90,10 @@ public struct ControlPlane: Sendable {
 
         let iam = try await committer.readLatest { root, _ in root.iam }
         let keyring = AccessKeyring(administrator: configuration.administrator, names: names, box: box, iam: iam)
+        let agentAuthenticator = configuration.agentToken.map {
+            AgentAuthenticator(registrationToken: $0, box: box, lifetime: configuration.agentCredentialLifetime)
+        }
+        self.agentAuthenticator = agentAuthenticator
         self.keyring = keyring
         var queryServices = QueryDispatcher()
         queryServices.add(
@@ -109,7 +114,7 @@ public struct ControlPlane: Sendable {
         let agentRoutes = AgentRoutes(
             agents: agents, router: functionRouter, code: code, metrics: metrics,
             secrets: TaskSecrets(committer: committer, sealer: box, enforcePolicies: configuration.administrator != nil),
-            credentials: RoleCredentials(committer: committer, box: keyring.sessionBox))
+            credentials: RoleCredentials(committer: committer, box: keyring.sessionBox), instances: agentAuthenticator)
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
@@ -119,7 +124,7 @@ public struct ControlPlane: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
             dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback], agents: agents, functionLogs: functionLogs,
-            maxRequestBytes: configuration.maxRequestBytes, agentToken: configuration.agentToken,
+            maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
             authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()

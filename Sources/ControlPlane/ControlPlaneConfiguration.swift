@@ -32,8 +32,11 @@ public struct ControlPlaneConfiguration: Sendable {
     /// How often the service scheduler and liveness checks run.
     public var schedulerInterval: Duration
     public var scheduler: SchedulerSettings
-    /// When set, agents must present this token (their ECS_AGENT_REGISTRATION_TOKEN).
+    /// When set, agents register with this token (their ECS_AGENT_REGISTRATION_TOKEN) and sign
+    /// every other call with the credentials of their instance that registration gives them.
     public var agentToken: String?
+    /// Seconds an instance's credentials last (agents renew them at half that).
+    public var agentCredentialLifetime: Int64 = 3600
     /// When set, AWS API requests must be signed (Signature Version 4): by this key, the
     /// administrator's (the account's root), or by an IAM user's key within its policies. Nil
     /// accepts requests unsigned (`--auth off`, `--dev`).

@@ -12,11 +12,15 @@ public struct OperationContext: Sendable {
     public var bodySize: Int
     /// Who signed the request; nil when authentication is off.
     public var caller: Caller?
+    /// For agents' operations, the container instance whose credentials signed the request (nil
+    /// when agents need none): the operation acts for that instance only.
+    public var agentInstance: String?
 
-    public init(requestId: String, bodySize: Int, caller: Caller? = nil) {
+    public init(requestId: String, bodySize: Int, caller: Caller? = nil, agentInstance: String? = nil) {
         self.requestId = requestId
         self.bodySize = bodySize
         self.caller = caller
+        self.agentInstance = agentInstance
     }
 }
 

@@ -18,11 +18,15 @@ public struct RESTRequest: Sendable {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
     public var requestId: String
+    /// On agents' routes, the container instance whose credentials signed the request (nil when
+    /// agents need none): the route acts for that instance only.
+    public var agentInstance: String?
 
     public init(
         method: String, path: String, parameters: [String: String] = [:], query: [(name: String, value: String)] = [],
-        headers: [(name: String, value: String)] = [], body: [UInt8] = [], requestId: String
+        headers: [(name: String, value: String)] = [], body: [UInt8] = [], requestId: String, agentInstance: String? = nil
     ) {
+        self.agentInstance = agentInstance
         self.method = method
         self.path = path
         self.parameters = parameters
@@ -34,6 +38,11 @@ public struct RESTRequest: Sendable {
 
     /// A path parameter (empty when absent: routes only run when their pattern matched).
     public func parameter(_ name: String) -> String { parameters[name] ?? "" }
+
+    /// Refuses an agent acting for an instance other than its own.
+    public func checkAgent(actsFor instance: String) throws(AWSError) {
+        if let agentInstance, agentInstance != instance { throw .notThisInstance(agentInstance, actingFor: instance) }
+    }
 
     /// The first query item of that name.
     public func query(_ name: String) -> String? { query.first { $0.name == name }?.value }
@@ -238,5 +247,12 @@ public struct RESTFallback: Sendable {
     ) {
         self.claims = claims
         self.answer = answer
+    }
+}
+
+extension AWSError {
+    /// An agent acting for an instance other than the one its credentials name.
+    public static func notThisInstance(_ caller: String, actingFor other: String) -> AWSError {
+        AWSError(type: "AccessDeniedException", message: "Container instance \(caller) may not act for container instance \(other).")
     }
 }

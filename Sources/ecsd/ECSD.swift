@@ -64,8 +64,13 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("stopped-task-retention"), help: "Seconds stopped tasks stay visible.")
     var stoppedTaskRetention: Double = 3600
 
-    @Option(name: .customLong("agent-token"), help: "Require agents to present this token (env ECSD_AGENT_TOKEN).")
+    @Option(
+        name: .customLong("agent-token"),
+        help: "Agents register with this token (env ECSD_AGENT_TOKEN) and sign all else with credentials of their instance. Default with --auth on: made once, in <data-dir>/agent-token.")
     var agentToken: String?
+
+    @Option(name: .customLong("agent-credential-lifetime"), help: "Seconds an instance's credentials last (10-43200); agents renew them at half that.")
+    var agentCredentialLifetime: Int64 = 3600
 
     @Option(help: "on: AWS API requests must be signed by a known key (the first start writes one to <data-dir>/admin-credentials); off: any request is accepted. Default: on, off with --dev.")
     var auth: AuthMode?
@@ -218,6 +223,10 @@ struct ECSD: AsyncParsableCommand {
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
         settings.readCacheBytes = readCacheMB << 20
+        guard (10...43200).contains(agentCredentialLifetime) else {
+            throw ValidationError("--agent-credential-lifetime must be 10-43200 seconds; got \(agentCredentialLifetime).")
+        }
+        settings.agentCredentialLifetime = agentCredentialLifetime
         settings.connectionLimits.maximumConnections = maxConnections
         settings.connectionLimits.requestTimeout = .seconds(requestTimeout)
         settings.connectionLimits.idleTimeout = .seconds(idleTimeout)

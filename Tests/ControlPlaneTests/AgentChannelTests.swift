@@ -138,3 +138,15 @@ struct AgentChannelTests {
         }
     }
 }
+
+struct LogRelayTests {
+    @Test func onlyTheInstanceAskedFeedsALogSession() async {
+        let relay = LogRelay()
+        let stream = relay.open(LogRequest(id: "L1", taskArn: "t", container: nil, follow: false, tail: nil), instance: "inst-a")
+        #expect(!relay.deliver("L1", from: "inst-b", bytes: Array("forged".utf8), done: true))
+        #expect(relay.deliver("L1", from: "inst-a", bytes: Array("real".utf8), done: true))
+        var received: [String] = []
+        for await bytes in stream { received.append(String(decoding: bytes, as: UTF8.self)) }
+        #expect(received == ["real"])
+    }
+}

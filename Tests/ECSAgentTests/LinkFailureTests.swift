@@ -27,3 +27,9 @@ struct LinkFailureTests {
         #expect(LinkFailure(AWSError(type: "AccessDeniedException", message: "no token", httpStatus: 403)) == .refused)
     }
 }
+
+extension LinkFailureTests {
+    @Test func expiredInstanceCredentialsAreTheirOwnKind() {
+        #expect(LinkFailure(AWSError(type: "ExpiredTokenException", message: "The security token included in the request is expired")) == .credentialsExpired)
+    }
+}

@@ -340,6 +340,33 @@ struct TaskLifecycleTests {
         }
     }
 
+    @Test func anAgentReportsOnlyForTasksOnItsOwnInstanceAndOnlyWhileRegistered() throws {
+        var fixture = SchedulerFixture()
+        let a = try fixture.addInstance()
+        let b = try fixture.addInstance()
+        try fixture.register()
+        let task = try #require(
+            try fixture.apply { try $0.startTask(StartTaskRequest(cluster: "c", containerInstances: [b], taskDefinition: "web"), now: $1, using: &$2, changes: &$3) }
+                .tasks?.first?.taskArn)
+        let running = SubmitTaskStateChangeRequest(cluster: "c", task: task, status: "RUNNING")
+        let refusal = #expect(throws: AWSError.self) {
+            try fixture.apply { try $0.submitTaskStateChange(running, reporter: a, now: $1, changes: &$3) }
+        }
+        #expect(refusal?.type == "AccessDeniedException")
+        #expect(refusal?.message == "Container instance \(a) may not report for task \(task), which is not placed on it.")
+        #expect(throws: AWSError.self) {
+            try fixture.apply {
+                try $0.submitContainerStateChange(
+                    SubmitContainerStateChangeRequest(cluster: "c", task: task, containerName: "web", status: "RUNNING"), reporter: a, now: $1, changes: &$3)
+            }
+        }
+        _ = try fixture.apply { try $0.submitTaskStateChange(running, reporter: b, now: $1, changes: &$3) }
+        #expect(fixture.ecs.task(task)?.task.lastStatus == "RUNNING")
+        #expect(fixture.ecs.isRegisteredInstance(a) && fixture.ecs.isRegisteredInstance(b))
+        _ = try fixture.apply { try $0.deregisterContainerInstance(DeregisterContainerInstanceRequest(cluster: "c", containerInstance: a), changes: &$3) }
+        #expect(!fixture.ecs.isRegisteredInstance(a) && !fixture.ecs.isRegisteredInstance("arn:unknown"))
+    }
+
     @Test func stoppedTasksArePrunedAfterRetention() throws {
         var fixture = SchedulerFixture()
         try fixture.addInstance()

@@ -54,6 +54,16 @@ struct FunctionRoutingTests {
         #expect(routing.deliver([success("i1", on: "env-1")], retired: [], now: t0 + 2) == [])
     }
 
+    @Test mutating func anAgentReportsOnlyForEnvironmentsOnItsOwnInstance() throws {
+        try start("i1", on: "env-1", instance: "inst-1")
+        // Another instance's agent can neither finish the invocation nor retire the environment.
+        #expect(routing.deliver([success("i1", on: "env-1")], retired: ["env-1"], from: "inst-2", now: t0 + 1) == [])
+        #expect(routing.inflightCount == 1)
+        #expect(routing.environments["env-1"]?.busy == "i1")
+        let actions = routing.deliver([success("i1", on: "env-1")], retired: [], from: "inst-1", now: t0 + 1)
+        #expect(actions == [.finish(invocation: "i1", outcome(.success, Data("ok i1".utf8)))])
+    }
+
     @Test mutating func theInvocationsOutputIsLoggedBeforeItFinishes() throws {
         try start("i1", on: "env-1")
         var result = success("i1", on: "env-1")

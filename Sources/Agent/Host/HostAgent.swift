@@ -39,7 +39,8 @@ public struct HostAgent: Sendable {
             ])
         let link = ControlPlaneLink(
             endpoint: configuration.backendHost, cluster: configuration.cluster, token: configuration.registrationToken,
-            caFile: configuration.backendCAFile)
+            caFile: configuration.backendCAFile,
+            identity: InstanceCredentialStore(dataDirectory: configuration.dataDirectory, persist: configuration.checkpoint))
         let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
         let registered = RegisteredInstance()
         let credentials = try await CredentialsEndpoint(

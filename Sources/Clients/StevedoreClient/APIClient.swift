@@ -39,9 +39,17 @@ public struct APIClient: Sendable {
     /// The signing name is the service's (`ecs`, `lambda`); ecsd checks the signature, not the scope's service.
     func signed(_ request: HTTPClient.Request, service: String) -> HTTPClient.Request {
         guard let credentials else { return request }
+        return Self.sign(request, endpoint: endpoint, credentials: credentials, region: region, service: service)
+    }
+
+    /// `request`, to be sent to `endpoint`, with `Host`, `X-Amz-Date` and `Authorization` added
+    /// (and `X-Amz-Security-Token` for temporary credentials).
+    public static func sign(
+        _ request: HTTPClient.Request, endpoint: String, credentials: AWSCredentials, region: String = "us-east-1", service: String
+    ) -> HTTPClient.Request {
         var request = request
         let (path, query) = request.path.splittingQuery
-        request.headers.append(("Host", Self.authority(of: endpoint)))
+        request.headers.append(("Host", authority(of: endpoint)))
         let signable = SignableRequest(method: request.method, path: path, query: query, headers: request.headers, body: request.body ?? [])
         request.headers += SigV4Signer.sign(
             signable, accessKeyId: credentials.accessKeyId, secret: credentials.secretAccessKey, sessionToken: credentials.sessionToken,

@@ -66,6 +66,12 @@ extension AgentChannel {
         await usage.record(report.samples, info: info, now: committer.now())
     }
 
+    /// Refuses the calls of an agent whose instance is no longer registered.
+    func checkRegistered(_ instance: String) async throws(AWSError) {
+        let registered = (try? await committer.readLatest { root, _ in root.ecs.isRegisteredInstance(instance) }) ?? false
+        if !registered { throw .instanceRevoked(instance) }
+    }
+
     /// Starts relaying a task's logs: finds its instance, queues the request, wakes the agent.
     func openLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws(AWSError) -> AsyncStream<[UInt8]> {
         let (taskArn, instance) = try await committer.read { root, _ throws(AWSError) in

@@ -21,6 +21,8 @@ struct AgentRoutes: Sendable {
     var secrets: TaskSecrets?
     /// Issues tasks' and functions' role credentials to their agents.
     var credentials: RoleCredentials?
+    /// When agents must authenticate: renews an instance's own credentials.
+    var instances: AgentAuthenticator?
 
     /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
     /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
@@ -33,11 +35,13 @@ struct AgentRoutes: Sendable {
         let code = self.code
         let secrets = self.secrets
         let credentials = self.credentials
+        let instances = self.instances
         routes.raw("POST", WorkChannel.pollPath) { request in
             let closing = agents.committer.notifier.isShutDown
             var answer: APIResponse
             do throws(AWSError) {
                 let poll = try AWSJSONCodec.decode(AgentPollRequest.self, from: request.body)
+                try request.checkAgent(actsFor: poll.containerInstanceArn)
                 if closing { throw Self.shuttingDown }
                 answer = RESTRoutes.output(try await agents.poll(poll), status: 200, requestId: request.requestId)
             } catch {
@@ -46,32 +50,44 @@ struct AgentRoutes: Sendable {
             if agents.committer.notifier.isShutDown { answer.headers.append(("Connection", "close")) }
             return answer
         }
-        routes.json("POST", WorkChannel.metricsPath, limit: 4 << 20) { (report: AgentMetricsReport, _) throws(AWSError) in
+        routes.json("POST", WorkChannel.metricsPath, limit: 4 << 20) { (report: AgentMetricsReport, request) throws(AWSError) in
+            try request.checkAgent(actsFor: report.containerInstanceArn)
             await agents.recordMetrics(report)
             return EmptyOutput()
         }
         // An agent's batch of log bytes; 410 tells it nobody listens any more.
         routes.raw("POST", WorkChannel.logsPath + "/{id}", limit: 8 << 20) { request in
-            let listening = agents.logs.deliver(request.parameter("id"), bytes: request.body, done: request.query("done") == "1")
+            let listening = agents.logs.deliver(
+                request.parameter("id"), from: request.agentInstance, bytes: request.body, done: request.query("done") == "1")
             return APIResponse(status: listening ? 200 : 410, body: [])
         }
         if let secrets {
-            routes.json("POST", WorkChannel.secretsPath, limit: 1 << 16) { (request: TaskSecretsRequest, _) throws(AWSError) in
-                try await secrets.resolve(request)
+            routes.json("POST", WorkChannel.secretsPath, limit: 1 << 16) { (request: TaskSecretsRequest, rest) throws(AWSError) in
+                try rest.checkAgent(actsFor: request.containerInstanceArn)
+                return try await secrets.resolve(request)
             }
         }
         if let credentials {
-            routes.json("POST", WorkChannel.credentialsPath, limit: 1 << 16) { (request: TaskCredentialsRequest, _) throws(AWSError) in
-                try await credentials.issue(request)
+            routes.json("POST", WorkChannel.credentialsPath, limit: 1 << 16) { (request: TaskCredentialsRequest, rest) throws(AWSError) in
+                try rest.checkAgent(actsFor: request.containerInstanceArn)
+                return try await credentials.issue(request)
             }
         }
-        routes.json("POST", WorkChannel.invocationPollPath, limit: 1 << 16) { (poll: InvocationPollRequest, _) throws(AWSError) in
+        if let instances {
+            routes.json("POST", WorkChannel.instanceCredentialsPath, limit: 1 << 16) { (request: InstanceCredentialsRequest, rest) throws(AWSError) in
+                try rest.checkAgent(actsFor: request.containerInstanceArn)
+                return instances.issue(instanceArn: request.containerInstanceArn)
+            }
+        }
+        routes.json("POST", WorkChannel.invocationPollPath, limit: 1 << 16) { (poll: InvocationPollRequest, request) throws(AWSError) in
+            try request.checkAgent(actsFor: poll.containerInstanceArn)
             let wait = max(0, min(poll.waitMilliseconds, WorkChannel.maximumWait * 1000))
             return InvocationBatch(invocations: await router.poll(instance: poll.containerInstanceArn, waitMilliseconds: wait))
         }
         // Results of invocations; answered at once with any invocations queued meanwhile.
-        routes.json("POST", WorkChannel.invocationResultsPath, limit: 64 << 20) { (results: InvocationResultsRequest, _) throws(AWSError) in
-            InvocationBatch(invocations: await router.deliver(results))
+        routes.json("POST", WorkChannel.invocationResultsPath, limit: 64 << 20) { (results: InvocationResultsRequest, request) throws(AWSError) in
+            try request.checkAgent(actsFor: results.containerInstanceArn)
+            return InvocationBatch(invocations: await router.deliver(results, verified: request.agentInstance != nil))
         }
         routes.raw("GET", WorkChannel.codePath + "/{hash}", limit: 0) { request in
             guard let bytes = code.read(request.parameter("hash")) else {

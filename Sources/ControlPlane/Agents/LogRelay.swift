@@ -51,8 +51,10 @@ public final class LogRelay: Sendable {
     }
 
     /// Bytes from an agent; `false` when nobody listens any more (the agent should stop).
-    func deliver(_ id: String, bytes: [UInt8], done: Bool) -> Bool {
-        guard let continuation = state.withLock({ $0.sessions[id]?.continuation }) else { return false }
+    /// `instance`, when the agent proved which it is: a session asked of another one is not its to feed.
+    func deliver(_ id: String, from instance: String? = nil, bytes: [UInt8], done: Bool) -> Bool {
+        guard let session = state.withLock({ $0.sessions[id] }), instance == nil || session.instance == instance else { return false }
+        let continuation = session.continuation
         if !bytes.isEmpty { continuation.yield(bytes) }
         if done { continuation.finish() }
         return true

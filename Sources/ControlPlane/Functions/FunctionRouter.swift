@@ -168,8 +168,13 @@ actor FunctionRouter {
     }
 
     /// Results from an agent; answers with what is queued for it meanwhile.
-    func deliver(_ request: InvocationResultsRequest) -> [AgentInvocation] {
-        perform(routing.deliver(request.results, retired: request.retiredEnvironments ?? [], now: committer.now()))
+    /// - Parameter verified: whether the agent proved it is `request.containerInstanceArn` (with
+    ///   its credentials): then it reports only for environments on that instance.
+    func deliver(_ request: InvocationResultsRequest, verified: Bool = false) -> [AgentInvocation] {
+        perform(
+            routing.deliver(
+                request.results, retired: request.retiredEnvironments ?? [], from: verified ? request.containerInstanceArn : nil,
+                now: committer.now()))
         var queue = agentQueues[request.containerInstanceArn, default: AgentQueue()]
         let batch = queue.invocations
         queue.invocations = []

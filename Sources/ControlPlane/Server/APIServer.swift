@@ -30,8 +30,9 @@ struct APIServer {
     let agents: AgentChannel
     let functionLogs: FunctionLogStore
     let maxRequestBytes: Int
-    /// When set, agents must present it (`X-Stevedore-Agent-Token`).
-    let agentToken: String?
+    /// When set, agents register with the registration token and sign everything else with
+    /// their instance's credentials.
+    let agentAuthenticator: AgentAuthenticator?
     /// When set, every AWS API request must be signed by a known key (agents' operations excepted)
     /// and be allowed by the signer's policies.
     let authenticator: RequestAuthenticator?
@@ -40,7 +41,6 @@ struct APIServer {
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
-    static let tokenHeader = HTTPField.Name(WorkChannel.tokenHeader)!
 
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
@@ -84,8 +84,17 @@ struct APIServer {
         let bytes = Array(body.readableBytesView)
         let target = request.headers[Self.targetHeader]
         var caller: Caller?
+        var agentInstance: String?
         if let target, isAgentOperation(target) {
-            if let refusal = checkAgentToken(request) { return Self.response(.error(refusal), requestId: requestId) }
+            if let agentAuthenticator {
+                if target == Self.registerTarget {
+                    return await register(request, body: bytes, authenticator: agentAuthenticator, requestId: requestId)
+                }
+                switch await authenticateAgent(request, body: bytes, agentAuthenticator) {
+                case .failure(let refusal): return Self.response(.error(refusal), requestId: requestId)
+                case .success(let instance): agentInstance = instance
+                }
+            }
         } else if let authenticator {
             switch authenticator.authenticate(request, body: bytes, style: .json) {
             case .failure(let refusal): return Self.response(.error(refusal), requestId: requestId)
@@ -102,8 +111,48 @@ struct APIServer {
             }
         }
         let answer = await dispatcher.handle(
-            target: target, body: bytes, context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller))
+            target: target, body: bytes,
+            context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller, agentInstance: agentInstance))
         return Self.response(answer, requestId: requestId)
+    }
+
+    static let registerTarget = ECSAPI.targetPrefix + ".RegisterContainerInstance"
+
+    /// `RegisterContainerInstance` when agents must authenticate: the registration token admits
+    /// it; re-registering an existing instance also takes that instance's credentials (expired
+    /// ones do), so the token alone cannot take an instance over. The answer carries credentials
+    /// of the registered instance.
+    func register(_ request: Request, body: [UInt8], authenticator: AgentAuthenticator, requestId: String) async -> Response {
+        if let refusal = authenticator.checkRegistrationToken(request) { return Self.response(.error(refusal), requestId: requestId) }
+        if let existing = (try? AWSJSONCodec.decode(RegisterContainerInstanceRequest.self, from: body))?.containerInstanceArn {
+            switch authenticator.instance(request, body: body, allowExpired: true) {
+            case .failure(let refusal): return Self.response(.error(refusal), requestId: requestId)
+            case .success(let instance) where instance != existing:
+                return Self.response(.error(.notThisInstance(instance, actingFor: existing)), requestId: requestId)
+            case .success: break
+            }
+        }
+        var answer = await dispatcher.handle(
+            target: Self.registerTarget, body: body, context: OperationContext(requestId: requestId, bodySize: body.count))
+        if answer.status == 200, let arn = (try? AWSJSONCodec.decode(RegisterContainerInstanceResponse.self, from: answer.body))?.containerInstance?.containerInstanceArn {
+            let credentials = AWSJSONCodec.encode(authenticator.issue(instanceArn: arn))
+            answer.headers.append((WorkChannel.instanceCredentialsHeader, String(decoding: credentials, as: UTF8.self)))
+        }
+        return Self.response(answer, requestId: requestId)
+    }
+
+    /// The instance whose credentials signed an agent's request, while it is registered.
+    func authenticateAgent(_ request: Request, body: [UInt8], _ authenticator: AgentAuthenticator) async -> Result<String, AWSError> {
+        switch authenticator.instance(request, body: body) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let instance):
+            do throws(AWSError) {
+                try await agents.checkRegistered(instance)
+            } catch {
+                return .failure(error)
+            }
+            return .success(instance)
+        }
     }
 
     /// The query protocol (IAM, STS): a form body naming the `Action`; answers and refusals in XML.
@@ -143,9 +192,6 @@ struct APIServer {
     /// A REST route: body within its limit, caller checked, then the route's own handler.
     func handle(_ route: RESTRoute, _ request: Request, _ context: BasicRequestContext) async -> Response {
         let requestId = requestIds.next()
-        if route.access == .agent, let refusal = checkAgentToken(request) {
-            return Self.response(route.errorStyle.response(refusal, requestId: requestId))
-        }
         var request = request
         var body: [UInt8] = []
         if route.bodyLimit > 0 {
@@ -153,6 +199,13 @@ struct APIServer {
                 return Self.response(route.errorStyle.response(route.tooLargeError, requestId: requestId))
             }
             body = Array(buffer.readableBytesView)
+        }
+        var agentInstance: String?
+        if route.access == .agent, let agentAuthenticator {
+            switch await authenticateAgent(request, body: body, agentAuthenticator) {
+            case .failure(let refusal): return Self.response(route.errorStyle.response(refusal, requestId: requestId))
+            case .success(let instance): agentInstance = instance
+            }
         }
         var parameters: [String: String] = [:]
         for (name, value) in context.parameters {
@@ -180,24 +233,8 @@ struct APIServer {
         let rest = RESTRequest(
             method: route.method, path: request.uri.path, parameters: parameters,
             query: request.uri.queryParameters.map { (String($0.key), String($0.value)) },
-            headers: request.headers.map { ($0.name.rawName, $0.value) }, body: body, requestId: requestId)
+            headers: request.headers.map { ($0.name.rawName, $0.value) }, body: body, requestId: requestId, agentInstance: agentInstance)
         return Self.response(await route.handler(rest))
-    }
-
-    func checkAgentToken(_ request: Request) -> AWSError? {
-        guard let agentToken, !Self.constantTimeEqual(request.headers[Self.tokenHeader] ?? "", agentToken) else { return nil }
-        return AWSError(
-            type: "AccessDeniedException",
-            message:
-                "This control plane requires an agent token: set ECS_AGENT_REGISTRATION_TOKEN on the agent to ecsd's --agent-token (or, when ecsd made one, the contents of <data-dir>/agent-token).")
-    }
-
-    /// Equal strings, compared in time that depends only on their lengths.
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let (x, y) = (Array(a.utf8), Array(b.utf8))
-        var difference = UInt8(x.count == y.count ? 0 : 1)
-        for index in 0..<min(x.count, y.count) { difference |= x[index] ^ y[index] }
-        return difference == 0
     }
 
     /// The member of a Lambda request body that passes a role.

@@ -186,9 +186,12 @@ public struct FunctionRouting: Sendable {
     // MARK: Results
 
     /// Results from an agent, and environments it no longer runs.
-    public mutating func deliver(_ results: [InvocationResult], retired: [String], now: Date) -> [Action] {
+    /// - Parameter instance: when given, the agent that proved it is that instance: results and
+    ///   retirements of environments on other instances are not its to report, and are dropped.
+    public mutating func deliver(_ results: [InvocationResult], retired: [String], from instance: String? = nil, now: Date) -> [Action] {
+        func reportable(_ environment: String) -> Bool { instance == nil || environments[environment]?.instance == instance }
         var actions: [Action] = []
-        for result in results {
+        for result in results where reportable(result.environment) {
             guard let item = inflight[result.id], item.environment == result.environment else { continue }
             if result.retryable == true, item.placements < 3 {
                 // It never ran: forget the environment and place the invocation again.
@@ -207,7 +210,7 @@ public struct FunctionRouting: Sendable {
             actions += finish(result.id, result, errorType: result.errorType)
             actions += result.retired ? retire(result.environment, now: now) : becomeIdle(result.environment, now: now)
         }
-        for arn in retired { actions += retire(arn, now: now) }
+        for arn in retired where reportable(arn) { actions += retire(arn, now: now) }
         return actions
     }
 

@@ -8,52 +8,75 @@ import AgentProtocol
 import AWSProtocols
 import CurlHTTP
 import ECSShapes
+import SigV4
 import StevedoreClient
 import StevedoreCore
 
 /// The agent's connection to `ecsd`: the ECS calls the real agent makes, plus the work channel.
+/// When the control plane requires it, registration presents the registration token and returns
+/// the instance's own credentials (``InstanceCredentialStore``), which sign every other call.
 public struct ControlPlaneLink: Sendable {
     public let cluster: String
     let api: APIClient
     let http: HTTPClient
-    let headers: [(String, String)]
+    /// The registration token's header, sent with `RegisterContainerInstance` only.
+    let registrationHeaders: [(String, String)]
+    public let identity: InstanceCredentialStore
 
     /// - Parameter caFile: for an `https://` endpoint, the certificate authorities to verify it against.
-    public init(endpoint: String, cluster: String, token: String?, caFile: String? = nil) {
+    public init(endpoint: String, cluster: String, token: String?, caFile: String? = nil, identity: InstanceCredentialStore = InstanceCredentialStore()) {
         self.cluster = cluster
-        headers = token.map { [(WorkChannel.tokenHeader, $0)] } ?? []
-        api = APIClient(endpoint: endpoint, extraHeaders: headers, caFile: caFile)
+        registrationHeaders = token.map { [(WorkChannel.tokenHeader, $0)] } ?? []
+        api = APIClient(endpoint: endpoint, caFile: caFile)
         http = HTTPClient(baseURL: endpoint, caFile: caFile)
+        self.identity = identity
     }
 
     public var endpoint: String { api.endpoint }
 
+    /// Registers (again, with `containerInstanceArn`, proving with that instance's credentials that
+    /// it is this agent's) and keeps the credentials the answer carries.
     public func register(_ request: RegisterContainerInstanceRequest) async throws -> ContainerInstance {
-        let response: RegisterContainerInstanceResponse = try await api.ecs("RegisterContainerInstance", request)
-        guard let instance = response.containerInstance else {
+        var call = HTTPClient.Request(
+            method: "POST", path: "/",
+            headers: [("Content-Type", AWSJSONDispatcher.contentType11), ("X-Amz-Target", APIClient.ecsTarget + ".RegisterContainerInstance")]
+                + registrationHeaders,
+            body: AWSJSONCodec.encode(request), timeout: .seconds(30))
+        if let arn = request.containerInstanceArn, let credentials = identity.credentials(of: arn) {
+            call = sign(call, with: credentials)
+        }
+        let response = try await http.execute(call)
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        let answer = try AWSJSONCodec.decode(RegisterContainerInstanceResponse.self, from: response.body)
+        guard let instance = answer.containerInstance else {
             throw AWSError.server("RegisterContainerInstance returned no container instance")
+        }
+        if let header = response.headers.first(where: { $0.name.lowercased() == WorkChannel.instanceCredentialsHeader.lowercased() }),
+            let credentials = try? AWSJSONCodec.decode(InstanceCredentials.self, from: Array(header.value.utf8))
+        {
+            identity.store(credentials)
         }
         return instance
     }
 
     public func createCluster() async throws {
-        let _: CreateClusterResponse = try await api.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+        let _: CreateClusterResponse = try await signedAPI().ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
     }
 
     public func submit(_ change: SubmitTaskStateChangeRequest) async throws {
         var change = change
         change.cluster = cluster
-        let _: SubmitTaskStateChangeResponse = try await api.ecs("SubmitTaskStateChange", change)
+        let _: SubmitTaskStateChangeResponse = try await signedAPI().ecs("SubmitTaskStateChange", change)
     }
 
     public func submit(_ change: SubmitContainerStateChangeRequest) async throws {
         var change = change
         change.cluster = cluster
-        let _: SubmitContainerStateChangeResponse = try await api.ecs("SubmitContainerStateChange", change)
+        let _: SubmitContainerStateChangeResponse = try await signedAPI().ecs("SubmitContainerStateChange", change)
     }
 
     public func describeTaskDefinition(_ arn: String) async throws -> TaskDefinition {
-        let response: DescribeTaskDefinitionResponse = try await api.ecs(
+        let response: DescribeTaskDefinitionResponse = try await signedAPI().ecs(
             "DescribeTaskDefinition", DescribeTaskDefinitionRequest(taskDefinition: arn))
         guard let definition = response.taskDefinition else { throw AWSError.client("no task definition \(arn)") }
         return definition
@@ -67,74 +90,98 @@ public struct ControlPlaneLink: Sendable {
         try await post(WorkChannel.credentialsPath, request, as: TaskCredentials.self)
     }
 
-    /// A JSON call on the work channel (with the agent token).
-    private func post<Input: Encodable, Output: Decodable>(_ path: String, _ input: Input, as: Output.Type) async throws -> Output {
+    // MARK: Signing
+
+    /// The API client, signing with the instance's credentials when it has them.
+    private func signedAPI() async -> APIClient {
+        var api = self.api
+        api.credentials = await currentCredentials().map(Self.signingKey)
+        return api
+    }
+
+    /// A work-channel request, signed with the instance's credentials when it has them.
+    private func signed(_ request: HTTPClient.Request) async -> HTTPClient.Request {
+        guard let credentials = await currentCredentials() else { return request }
+        return sign(request, with: credentials)
+    }
+
+    private func sign(_ request: HTTPClient.Request, with credentials: InstanceCredentials) -> HTTPClient.Request {
+        APIClient.sign(request, endpoint: api.endpoint, credentials: Self.signingKey(credentials), service: "ecs")
+    }
+
+    static func signingKey(_ credentials: InstanceCredentials) -> AWSCredentials {
+        AWSCredentials(accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken)
+    }
+
+    /// The instance's credentials, renewed first when half their lifetime has passed. A failed
+    /// renewal keeps the current ones (still valid for the other half) and is tried on the next call.
+    func currentCredentials() async -> InstanceCredentials? {
+        if let due = identity.beginRenewal(now: Int64(Date().timeIntervalSince1970)) {
+            identity.finishRenewal(try? await renew(due))
+        }
+        return identity.current
+    }
+
+    private func renew(_ credentials: InstanceCredentials) async throws -> InstanceCredentials {
+        let request = HTTPClient.Request(
+            method: "POST", path: WorkChannel.instanceCredentialsPath, headers: [("Content-Type", "application/json")],
+            body: AWSJSONCodec.encode(InstanceCredentialsRequest(containerInstanceArn: credentials.containerInstanceArn)), timeout: .seconds(30))
+        let response = try await http.execute(sign(request, with: credentials))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return try AWSJSONCodec.decode(InstanceCredentials.self, from: response.body)
+    }
+
+    // MARK: Work channel
+
+    /// A JSON call on the work channel.
+    private func post<Input: Encodable, Output: Decodable>(
+        _ path: String, _ input: Input, as: Output.Type, timeout: Duration = .seconds(30)
+    ) async throws -> Output {
         let response = try await http.execute(
-            HTTPClient.Request(
-                method: "POST", path: path, headers: [("Content-Type", "application/json")] + headers, body: AWSJSONCodec.encode(input),
-                timeout: .seconds(30)))
+            signed(HTTPClient.Request(method: "POST", path: path, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(input), timeout: timeout)))
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return try AWSJSONCodec.decode(Output.self, from: response.body)
     }
 
     public func publishMetrics(_ report: AgentMetricsReport) async throws {
-        let response = try await http.execute(
-            HTTPClient.Request(
-                method: "POST", path: WorkChannel.metricsPath, headers: [("Content-Type", "application/json")] + headers,
-                body: AWSJSONCodec.encode(report), timeout: .seconds(10)))
-        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        _ = try await post(WorkChannel.metricsPath, report, as: EmptyOutput.self, timeout: .seconds(10))
     }
 
     /// Posts a batch of log bytes; `false` when nobody listens any more.
     public func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool {
         let response = try await http.execute(
-            HTTPClient.Request(
-                method: "POST", path: WorkChannel.logsPath + "/" + id + (done ? "?done=1" : ""),
-                headers: [("Content-Type", "application/octet-stream")] + headers, body: bytes, timeout: .seconds(30)))
+            signed(
+                HTTPClient.Request(
+                    method: "POST", path: WorkChannel.logsPath + "/" + id + (done ? "?done=1" : ""),
+                    headers: [("Content-Type", "application/octet-stream")], body: bytes, timeout: .seconds(30))))
         return response.status == 200
     }
 
     /// One long poll of the work channel.
     public func poll(instance: String, since: Int, wait: Int) async throws -> AgentPollResponse {
-        let request = AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait)
-        let response = try await http.execute(
-            HTTPClient.Request(
-                method: "POST", path: WorkChannel.pollPath,
-                headers: [("Content-Type", "application/json")] + headers,
-                body: AWSJSONCodec.encode(request),
-                timeout: .seconds(wait + 15)
-            ))
-        guard response.status == 200 else { throw APIClient.decodeError(response) }
-        return try AWSJSONCodec.decode(AgentPollResponse.self, from: response.body)
+        try await post(
+            WorkChannel.pollPath, AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait),
+            as: AgentPollResponse.self, timeout: .seconds(wait + 15))
     }
 
     // MARK: Functions
 
     /// Long-polls for invocations of this instance's execution environments.
     public func pollInvocations(instance: String, waitMilliseconds: Int) async throws -> [AgentInvocation] {
-        let response = try await http.execute(
-            HTTPClient.Request(
-                method: "POST", path: WorkChannel.invocationPollPath, headers: [("Content-Type", "application/json")] + headers,
-                body: AWSJSONCodec.encode(InvocationPollRequest(containerInstanceArn: instance, waitMilliseconds: waitMilliseconds)),
-                timeout: .milliseconds(waitMilliseconds) + .seconds(15)))
-        guard response.status == 200 else { throw APIClient.decodeError(response) }
-        return try AWSJSONCodec.decode(InvocationBatch.self, from: response.body).invocations
+        try await post(
+            WorkChannel.invocationPollPath, InvocationPollRequest(containerInstanceArn: instance, waitMilliseconds: waitMilliseconds),
+            as: InvocationBatch.self, timeout: .milliseconds(waitMilliseconds) + .seconds(15)
+        ).invocations
     }
 
     /// Reports results; gets the invocations queued meanwhile.
     public func postResults(_ request: InvocationResultsRequest) async throws -> [AgentInvocation] {
-        let response = try await http.execute(
-            HTTPClient.Request(
-                method: "POST", path: WorkChannel.invocationResultsPath, headers: [("Content-Type", "application/json")] + headers,
-                body: AWSJSONCodec.encode(request), timeout: .seconds(30)))
-        guard response.status == 200 else { throw APIClient.decodeError(response) }
-        return try AWSJSONCodec.decode(InvocationBatch.self, from: response.body).invocations
+        try await post(WorkChannel.invocationResultsPath, request, as: InvocationBatch.self).invocations
     }
 
     /// Downloads a code or layer zip by its content address.
     public func fetchCode(_ hash: String) async throws -> [UInt8] {
-        let response = try await http.execute(
-            HTTPClient.Request(path: WorkChannel.codePath + "/" + hash, headers: headers, timeout: .seconds(300)))
+        let response = try await http.execute(signed(HTTPClient.Request(path: WorkChannel.codePath + "/" + hash, timeout: .seconds(300))))
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return response.body
     }

@@ -66,6 +66,11 @@ public struct InstanceSession: Sendable {
                 }
             } catch {
                 switch LinkFailure(error) {
+                case .credentialsExpired:
+                    // Renewal failed for their whole lifetime (ecsd unreachable, the agent stopped):
+                    // registering again with the expired ones proves the instance and renews them.
+                    logger.warning("instance credentials expired; registering again", metadata: ["node.arn": "\(arn)"])
+                    arn = try await register(arn)
                 case .instanceUnknown, .clusterUnknown:
                     logger.warning("control plane does not know this instance; registering again", metadata: ["error": "\(error)"])
                     try await Task.sleep(for: delay)
@@ -122,6 +127,8 @@ public enum LinkFailure: Equatable, Sendable {
     case instanceUnknown
     /// The control plane does not know the cluster (`ClusterNotFoundException`).
     case clusterUnknown
+    /// The instance's credentials expired (`ExpiredTokenException`): register again to renew them.
+    case credentialsExpired
     /// Any other refusal of the request itself: trying it again as it is would fail again.
     case refused
 
@@ -133,6 +140,7 @@ public enum LinkFailure: Equatable, Sendable {
         switch error.type {
         case "InvalidInstanceException": self = .instanceUnknown
         case "ClusterNotFoundException": self = .clusterUnknown
+        case "ExpiredTokenException": self = .credentialsExpired
         default: self = error.isRetryable ? .transient : .refused
         }
     }

@@ -62,9 +62,11 @@ public enum ECSAPI {
         api.write("StopTask") { root, input, m, _ in try root.ecs.stopTask(input, now: m.now, changes: &m.changes) }
         api.read("DescribeTasks") { root, input, _ in try root.ecs.describeTasks(input) }
         api.read("ListTasks") { root, input, _ in try root.ecs.listTasks(input) }
-        api.write("SubmitTaskStateChange") { root, input, m, _ in try root.ecs.submitTaskStateChange(input, now: m.now, changes: &m.changes) }
-        api.write("SubmitContainerStateChange") { root, input, m, _ in
-            try root.ecs.submitContainerStateChange(input, now: m.now, changes: &m.changes)
+        api.write("SubmitTaskStateChange") { root, input, m, context in
+            try root.ecs.submitTaskStateChange(input, reporter: context.agentInstance, now: m.now, changes: &m.changes)
+        }
+        api.write("SubmitContainerStateChange") { root, input, m, context in
+            try root.ecs.submitContainerStateChange(input, reporter: context.agentInstance, now: m.now, changes: &m.changes)
         }
 
         // Services

@@ -204,6 +204,11 @@ extension ECSState {
         Set((resources?.first(where: { $0.name == name })?.stringSetValue ?? []).compactMap { Int($0) })
     }
 
+    /// Whether an instance is registered (deregistration revokes its agent's credentials).
+    public func isRegisteredInstance(_ arn: String) -> Bool {
+        instances[arn].map { $0.instanceStatus != .inactive } ?? false
+    }
+
     /// Finds an instance of a cluster by ARN or id.
     public func instance(_ reference: String, inCluster cluster: String) -> ContainerInstance? {
         if reference.hasPrefix("arn:") {

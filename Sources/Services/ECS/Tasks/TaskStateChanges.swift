@@ -12,6 +12,7 @@ import StevedoreCore
 extension ECSState {
     public mutating func submitTaskStateChange(
         _ request: SubmitTaskStateChangeRequest,
+        reporter: String? = nil,
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> SubmitTaskStateChangeResponse {
@@ -19,6 +20,7 @@ extension ECSState {
         guard let reference = request.task, var record = task(reference, inCluster: cluster) else {
             throw .invalidParameter("Task '\(request.task ?? "")' was not found in cluster \(cluster).")
         }
+        try Self.checkReporter(reporter, of: record)
         let status = try request.status.map { text throws(AWSError) -> ContainerRunStatus in
             guard let status = ContainerRunStatus(rawValue: text) else {
                 throw .invalidParameter("status must be PENDING, RUNNING or STOPPED; got \(text).")
@@ -49,6 +51,7 @@ extension ECSState {
 
     public mutating func submitContainerStateChange(
         _ request: SubmitContainerStateChangeRequest,
+        reporter: String? = nil,
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> SubmitContainerStateChangeResponse {
@@ -56,12 +59,22 @@ extension ECSState {
         guard let reference = request.task, var record = task(reference, inCluster: cluster) else {
             throw .invalidParameter("Task '\(request.task ?? "")' was not found in cluster \(cluster).")
         }
+        try Self.checkReporter(reporter, of: record)
         try applyContainerChange(
             &record, name: request.containerName, status: request.status, exitCode: request.exitCode,
             reason: request.reason, networkBindings: request.networkBindings, runtimeId: request.runtimeId, imageDigest: nil)
         record.task.version = (record.task.version ?? 0) + 1
         putTask(record, changes: &changes)
         return SubmitContainerStateChangeResponse(acknowledgment: "ACK")
+    }
+
+    /// An agent reports only for the tasks on its own instance (`reporter`: the instance whose
+    /// credentials signed the report; nil when agents need none).
+    static func checkReporter(_ reporter: String?, of record: TaskRecord) throws(AWSError) {
+        guard let reporter, record.task.containerInstanceArn != reporter else { return }
+        throw AWSError(
+            type: "AccessDeniedException",
+            message: "Container instance \(reporter) may not report for task \(record.arn), which is not placed on it.")
     }
 
     func applyContainerChange(
