@@ -56,6 +56,8 @@ public final class FakeDockerEngine: DockerEngine {
 
     public var containers: [Container] { state.withLock { Array($0.containers.values).sorted { $0.id < $1.id } } }
 
+    public var volumeNames: [String] { state.withLock { $0.volumes.keys.sorted() } }
+
     public func container(named name: String) -> Container? { state.withLock { $0.containers.values.first { $0.name == name } } }
 
     /// Only these images can be pulled (nil: any).
@@ -233,7 +235,7 @@ public final class FakeDockerEngine: DockerEngine {
 
     public func createVolume(name: String, driver: String, options: [String: String], labels: [String: String]) async throws -> VolumeInfo {
         try record("create-volume \(name)", .create)
-        let volume = try Self.decode(VolumeInfo.self, ["Name": name, "Driver": driver, "Labels": labels])
+        let volume = try Self.decode(VolumeInfo.self, ["Name": name, "Driver": driver, "Labels": labels, "Options": options])
         state.withLock { $0.volumes[name] = volume }
         return volume
     }

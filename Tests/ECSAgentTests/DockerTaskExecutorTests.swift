@@ -149,6 +149,41 @@ import Testing
         #expect(stopped.reason?.hasPrefix("CannotCreateContainerError: ") == true)
     }
 
+    /// A bind-type local volume is a host mount by another name: one that binds the Docker socket's
+    /// directory, the engine's state or the agent's data is refused unless only privileged
+    /// containers mount it, and is never created.
+    @Test(arguments: [false, true]) func aVolumeBindingAProtectedDirectoryNeedsAPrivilegedContainer(privileged: Bool) async throws {
+        let docker = FakeDockerEngine()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var assignment = Self.assignment()
+        var definition = try #require(assignment.taskDefinition)
+        definition.volumes = [
+            Volume(
+                name: "engine",
+                dockerVolumeConfiguration: DockerVolumeConfiguration(
+                    scope: .task, driver: "local", driverOpts: ["type": "none", "o": "bind", "device": "/var/lib/docker"]))
+        ]
+        definition.containerDefinitions = definition.containerDefinitions?.map { container in
+            var container = container
+            container.privileged = privileged
+            if container.name == "app" { container.mountPoints = [MountPoint(sourceVolume: "engine", containerPath: "/engine")] }
+            return container
+        }
+        assignment.taskDefinition = definition
+        try await withExecutor(docker) { executor in
+            await executor.handle(assignment)
+            await eventually(privileged ? "RUNNING" : "STOPPED") { recorder.statuses.last == (privileged ? "RUNNING" : "STOPPED") }
+        }
+        if !privileged {
+            let stopped = try #require(recorder.taskChanges.last)
+            #expect(
+                stopped.reason
+                    == "CannotCreateContainerError: container app mounts volume engine, which binds /var/lib/docker and so exposes /var/lib/docker: only a privileged container may mount it"
+            )
+            #expect(docker.volumeNames.isEmpty)
+        }
+    }
+
     @Test func aStopAssignmentStopsTheContainersWithTheirTimeouts() async throws {
         let docker = FakeDockerEngine()
         defer { try? FileManager.default.removeItem(atPath: directory) }

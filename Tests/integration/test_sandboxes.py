@@ -70,3 +70,24 @@ def test_an_unprivileged_task_cannot_mount_the_docker_socket_or_the_agents_data(
             ecs.describe_tasks(cluster=functions.name, tasks=[arn])["tasks"][0]), timeout=60, message=f"{family} refused")
         reason = stopped["containers"][0].get("reason", "") + stopped.get("stoppedReason", "")
         assert "only a privileged container may mount it" in reason, stopped
+
+
+def test_a_bind_type_docker_volume_is_checked_like_a_host_mount(functions):
+    """A local volume with o=bind is a host mount by another name: one binding the engine's state is
+    refused for an unprivileged container (task or shared scope), and never created."""
+    ecs = functions.client("ecs")
+    for family, scope in (("engine-grab", "task"), ("engine-grab-shared", "shared")):
+        configuration = {"scope": scope, "driver": "local", "driverOpts": {"type": "none", "o": "bind", "device": "/var/lib/docker"}}
+        if scope == "shared":
+            configuration["autoprovision"] = True
+        volume = {"name": family + "-v", "dockerVolumeConfiguration": configuration}
+        ecs.register_task_definition(
+            family=family, volumes=[volume],
+            containerDefinitions=[{"name": "c", "image": "stevedore/busybox:test", "memory": 16, "command": ["sleep", "30"],
+                                   "mountPoints": [{"sourceVolume": family + "-v", "containerPath": "/engine"}]}])
+        arn = ecs.run_task(cluster=functions.name, taskDefinition=family)["tasks"][0]["taskArn"]
+        stopped = wait_until(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+            ecs.describe_tasks(cluster=functions.name, tasks=[arn])["tasks"][0]), timeout=60, message=f"{family} refused")
+        reason = stopped.get("stoppedReason", "") + stopped["containers"][0].get("reason", "")
+        assert "binds /var/lib/docker and so exposes /var/lib/docker: only a privileged container may mount it" in reason, stopped
+        assert not [v for v in docker("volume", "ls", "-q").split() if v.startswith("ecs-" + family) or v == family + "-v"]

@@ -278,9 +278,33 @@ public struct VolumeInfo: Codable, Sendable {
     public var driver: String
     public var mountpoint: String?
     public var labels: [String: String]?
+    /// The driver's options (`DriverOpts` at creation).
+    public var options: [String: String]?
 
     enum CodingKeys: String, CodingKey {
-        case name = "Name", driver = "Driver", mountpoint = "Mountpoint", labels = "Labels"
+        case name = "Name", driver = "Driver", mountpoint = "Mountpoint", labels = "Labels", options = "Options"
+    }
+
+    /// The host directory a `local` volume binds (`o=bind` with `device=`): mounting the volume
+    /// mounts that directory.
+    public var boundHostPath: String? {
+        guard driver == "local", let options, let device = options["device"],
+            (options["o"] ?? "").split(separator: ",").contains(where: { $0 == "bind" || $0 == "rbind" })
+        else { return nil }
+        return device
+    }
+
+    /// A volume as a driver and its options would make it (for checks before it exists).
+    public static func bound(driver: String, options: [String: String]) -> VolumeInfo {
+        VolumeInfo(name: "", driver: driver, options: options)
+    }
+
+    public init(name: String, driver: String, mountpoint: String? = nil, labels: [String: String]? = nil, options: [String: String]? = nil) {
+        self.name = name
+        self.driver = driver
+        self.mountpoint = mountpoint
+        self.labels = labels
+        self.options = options
     }
 }
 

@@ -142,18 +142,24 @@ extension DockerTaskExecutor {
                 if let path = volume.host?.sourcePath {
                     sources[name] = .hostPath(path)
                 } else if let configuration = volume.dockerVolumeConfiguration, configuration.scope == .shared {
-                    if (try? await docker.inspectVolume(name)) == nil {
+                    // An existing volume is checked for what it binds, a new one before it is made.
+                    if let existing = try? await docker.inspectVolume(name) {
+                        try checkExposure(of: existing, named: name, in: definition, function: task.function != nil)
+                    } else {
                         guard configuration.autoprovision == true else {
                             throw DockerError(.notFound, "shared volume \(name) does not exist and autoprovision is off")
                         }
-                        _ = try await docker.createVolume(
-                            name: name, driver: configuration.driver ?? "local", options: configuration.driverOpts ?? [:],
-                            labels: configuration.labels ?? [:])
+                        let driver = configuration.driver ?? "local", options = configuration.driverOpts ?? [:]
+                        try checkExposure(of: .bound(driver: driver, options: options), named: name, in: definition, function: task.function != nil)
+                        _ = try await docker.createVolume(name: name, driver: driver, options: options, labels: configuration.labels ?? [:])
                     }
                     sources[name] = .dockerVolume(name)
                 } else {
                     let volumeName = "ecs-\(task.family)-\(task.revision)-\(name)-\(ARN(arn)?.lastPathComponent.prefix(12) ?? "")"
                     let configuration = volume.dockerVolumeConfiguration
+                    // What it would bind is checked before it exists: a refused volume is never made.
+                    let wanted = VolumeInfo.bound(driver: configuration?.driver ?? "local", options: configuration?.driverOpts ?? [:])
+                    try checkExposure(of: wanted, named: name, in: definition, function: task.function != nil)
                     if (try? await docker.inspectVolume(volumeName)) == nil {
                         _ = try await docker.createVolume(
                             name: volumeName, driver: configuration?.driver ?? "local", options: configuration?.driverOpts ?? [:],
@@ -172,6 +178,25 @@ extension DockerTaskExecutor {
                 reason: "CannotCreateContainerError: no free host port left in ECS_DYNAMIC_HOST_PORT_RANGE \(configuration.dynamicHostPortRange)")
         }
         return .prepared(task: arn, volumes: sources, taskVolumes: taskVolumes, ports: dynamicPorts)
+    }
+
+    /// Host paths only a privileged container may mount: the Docker socket and engine's state,
+    /// containerd's, and the agent's data directory (other tasks' and functions' files).
+    var protectedHostPaths: [String] {
+        [configuration.dockerSocketPath, configuration.dataDirectory, "/var/lib/docker", "/run/containerd", "/var/lib/containerd"]
+    }
+
+    /// Refuses a volume that binds a protected host directory when a container that is not
+    /// privileged (or any function's) mounts it: a bind-type `local` volume is a host mount by
+    /// another name.
+    func checkExposure(of volume: VolumeInfo?, named name: String, in definition: TaskDefinition, function: Bool) throws(DockerError) {
+        guard let hostPath = volume?.boundHostPath, let protected = ContainerSpec.protectedPath(hostPath, among: protectedHostPaths) else { return }
+        for container in definition.containerDefinitions ?? []
+        where (function || container.privileged != true) && (container.mountPoints ?? []).contains(where: { $0.sourceVolume == name }) {
+            throw DockerError(
+                .badRequest,
+                "container \(container.name ?? "") mounts volume \(name), which binds \(hostPath) and so exposes \(protected): only a privileged container may mount it")
+        }
     }
 
     /// Host ports for bridge mappings without a static one, by `containerPort/protocol`.
@@ -220,7 +245,7 @@ extension DockerTaskExecutor {
         if task.function != nil {
             context.pidsLimit = 1024
         } else {
-            context.protectedHostPaths = [configuration.dockerSocketPath, configuration.dataDirectory]
+            context.protectedHostPaths = protectedHostPaths
         }
         if let function = task.function {
             // A function's role: its credentials in the environment, as Lambda gives them.
