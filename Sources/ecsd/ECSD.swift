@@ -223,6 +223,12 @@ struct ECSD: AsyncParsableCommand {
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
         settings.readCacheBytes = readCacheMB << 20
+        if settings.agentToken?.isEmpty == true {
+            throw ValidationError("--agent-token (or ECSD_AGENT_TOKEN) is empty: give a token of at least 16 characters, or leave it out.")
+        }
+        if let token = settings.agentToken, token.count < 16 {
+            throw ValidationError("--agent-token must be at least 16 characters; got \(token.count).")
+        }
         guard (10...43200).contains(agentCredentialLifetime) else {
             throw ValidationError("--agent-credential-lifetime must be 10-43200 seconds; got \(agentCredentialLifetime).")
         }

@@ -25,6 +25,19 @@ struct InstanceCredentialStoreTests {
         #expect(store.beginRenewal(now: 1_302) == nil)
     }
 
+    @Test func aLateRenewalNeverReplacesNewerCredentialsOrThoseOfAnotherInstance() {
+        let store = InstanceCredentialStore()
+        store.store(credentials("ASIA1", issued: 1_000))
+        #expect(store.beginRenewal(now: 0, force: true)?.accessKeyId == "ASIA1")
+        // Meanwhile the instance was deregistered and the agent registered as a new one.
+        store.store(credentials("ASIA9", issued: 1_100, instance: "arn:i/2"))
+        store.finishRenewal(credentials("ASIA2", issued: 1_050))
+        #expect(store.current?.accessKeyId == "ASIA9")
+        #expect(store.beginRenewal(now: 0, force: true) != nil)
+        store.finishRenewal(credentials("ASIA0", issued: 1_000, instance: "arn:i/2"))
+        #expect(store.current?.accessKeyId == "ASIA9")
+    }
+
     @Test func theyAreKeptPrivateAcrossRestartsWhenTheAgentCheckpoints() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -51,19 +51,22 @@ struct AgentChannel: Sendable {
 }
 
 extension AgentChannel {
-    /// Samples from an agent: kept with what their tasks reserve, for service utilisation.
+    /// Samples from an agent: kept with what their tasks reserve, for service utilisation. Only
+    /// samples of tasks placed on the reporting instance count (an agent cannot skew the
+    /// utilisation, and so the scaling, of services it does not run).
     func recordMetrics(_ report: AgentMetricsReport) async {
         let arns = report.samples.map(\.taskArn)
+        let instance = report.containerInstanceArn
         let info: [String: UsageStore.TaskInfo] = (try? await committer.read { root, _ -> [String: UsageStore.TaskInfo] in
             var info: [String: UsageStore.TaskInfo] = [:]
             for arn in arns {
-                guard let record = root.ecs.tasks[arn] else { continue }
+                guard let record = root.ecs.tasks[arn], record.task.containerInstanceArn == instance else { continue }
                 info[arn] = UsageStore.TaskInfo(
                     serviceArn: record.serviceArn, reservedCPU: record.requirements.cpu, reservedMemory: record.requirements.memory)
             }
             return info
         }) ?? [:]
-        await usage.record(report.samples, info: info, now: committer.now())
+        await usage.record(report.samples.filter { info[$0.taskArn] != nil }, info: info, now: committer.now())
     }
 
     /// Refuses the calls of an agent whose instance is no longer registered.

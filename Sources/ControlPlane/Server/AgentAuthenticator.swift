@@ -73,8 +73,12 @@ final class AgentAuthenticator: Sendable {
                 "This control plane requires an agent registration token: set ECS_AGENT_REGISTRATION_TOKEN on the agent to ecsd's --agent-token (or, when ecsd made one, the contents of <data-dir>/agent-token).")
     }
 
-    /// The instance whose credentials signed the request. `allowExpired` accepts credentials past
-    /// their time (an agent re-registering after a long stop proves with them who it was).
+    /// How long after they expire credentials still prove their instance for re-registration.
+    static let reRegistrationWindow: Int64 = 30 * 86_400
+
+    /// The instance whose credentials signed the request. `allowExpired` accepts credentials up to
+    /// ``reRegistrationWindow`` past their time (an agent re-registering after a long stop proves
+    /// with them who it was).
     func instance(_ request: Request, body: [UInt8], allowExpired: Bool = false) -> Result<String, AWSError> {
         var headers: [(name: String, value: String)] = []
         headers.reserveCapacity(request.headers.count + 1)
@@ -83,7 +87,8 @@ final class AgentAuthenticator: Sendable {
         let signable = SignableRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: body)
         guard let token = signable.header("x-amz-security-token") else { return .failure(Self.credentialsRequired) }
         guard let credentials = open(token) else { return .failure(SignatureFailure.unknownKey.awsError(restJSON: false)) }
-        if !allowExpired, credentials.expiresAt <= now() { return .failure(RequestAuthenticator.expiredToken(.json)) }
+        let oldestAccepted = allowExpired ? now() - Self.reRegistrationWindow : now()
+        if credentials.expiresAt <= oldestAccepted { return .failure(RequestAuthenticator.expiredToken(.json)) }
         do throws(SignatureFailure) {
             _ = try verifier.verify(signable, service: nil, now: now(), session: (credentials.accessKeyId, credentials.secretAccessKey))
         } catch {

@@ -37,6 +37,14 @@ public struct ControlPlaneLink: Sendable {
     /// Registers (again, with `containerInstanceArn`, proving with that instance's credentials that
     /// it is this agent's) and keeps the credentials the answer carries.
     public func register(_ request: RegisterContainerInstanceRequest) async throws -> ContainerInstance {
+        identity.registration = request
+        let (instance, credentials) = try await registration(request)
+        if let credentials { identity.store(credentials) }
+        return instance
+    }
+
+    /// One `RegisterContainerInstance`: the instance, and the credentials the answer carries.
+    private func registration(_ request: RegisterContainerInstanceRequest) async throws -> (ContainerInstance, InstanceCredentials?) {
         var call = HTTPClient.Request(
             method: "POST", path: "/",
             headers: [("Content-Type", AWSJSONDispatcher.contentType11), ("X-Amz-Target", APIClient.ecsTarget + ".RegisterContainerInstance")]
@@ -51,33 +59,28 @@ public struct ControlPlaneLink: Sendable {
         guard let instance = answer.containerInstance else {
             throw AWSError.server("RegisterContainerInstance returned no container instance")
         }
-        if let header = response.headers.first(where: { $0.name.lowercased() == WorkChannel.instanceCredentialsHeader.lowercased() }),
-            let credentials = try? AWSJSONCodec.decode(InstanceCredentials.self, from: Array(header.value.utf8))
-        {
-            identity.store(credentials)
-        }
-        return instance
+        let header = response.headers.first { $0.name.lowercased() == WorkChannel.instanceCredentialsHeader.lowercased() }
+        return (instance, header.flatMap { try? AWSJSONCodec.decode(InstanceCredentials.self, from: Array($0.value.utf8)) })
     }
 
     public func createCluster() async throws {
-        let _: CreateClusterResponse = try await signedAPI().ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+        let _: CreateClusterResponse = try await ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
     }
 
     public func submit(_ change: SubmitTaskStateChangeRequest) async throws {
         var change = change
         change.cluster = cluster
-        let _: SubmitTaskStateChangeResponse = try await signedAPI().ecs("SubmitTaskStateChange", change)
+        let _: SubmitTaskStateChangeResponse = try await ecs("SubmitTaskStateChange", change)
     }
 
     public func submit(_ change: SubmitContainerStateChangeRequest) async throws {
         var change = change
         change.cluster = cluster
-        let _: SubmitContainerStateChangeResponse = try await signedAPI().ecs("SubmitContainerStateChange", change)
+        let _: SubmitContainerStateChangeResponse = try await ecs("SubmitContainerStateChange", change)
     }
 
     public func describeTaskDefinition(_ arn: String) async throws -> TaskDefinition {
-        let response: DescribeTaskDefinitionResponse = try await signedAPI().ecs(
-            "DescribeTaskDefinition", DescribeTaskDefinitionRequest(taskDefinition: arn))
+        let response: DescribeTaskDefinitionResponse = try await ecs("DescribeTaskDefinition", DescribeTaskDefinitionRequest(taskDefinition: arn))
         guard let definition = response.taskDefinition else { throw AWSError.client("no task definition \(arn)") }
         return definition
     }
@@ -92,17 +95,29 @@ public struct ControlPlaneLink: Sendable {
 
     // MARK: Signing
 
-    /// The API client, signing with the instance's credentials when it has them.
-    private func signedAPI() async -> APIClient {
-        var api = self.api
-        api.credentials = await currentCredentials().map(Self.signingKey)
-        return api
+    /// An ECS operation, signed with the instance's credentials when it has them; once more after
+    /// registering again if the control plane found them expired.
+    private func ecs<Input: Encodable, Output: Decodable>(_ operation: String, _ input: Input) async throws -> Output {
+        do {
+            var api = self.api
+            api.credentials = await currentCredentials().map(Self.signingKey)
+            return try await api.ecs(operation, input)
+        } catch let error as AWSError where LinkFailure(error) == .credentialsExpired {
+            var api = self.api
+            api.credentials = await currentCredentials(expired: true).map(Self.signingKey)
+            return try await api.ecs(operation, input)
+        }
     }
 
-    /// A work-channel request, signed with the instance's credentials when it has them.
-    private func signed(_ request: HTTPClient.Request) async -> HTTPClient.Request {
-        guard let credentials = await currentCredentials() else { return request }
-        return sign(request, with: credentials)
+    /// A work-channel request, signed with the instance's credentials when it has them; sent once
+    /// more after registering again if the control plane found them expired.
+    private func execute(_ request: HTTPClient.Request) async throws -> HTTPClient.Response {
+        guard let credentials = await currentCredentials() else { return try await http.execute(request) }
+        let response = try await http.execute(sign(request, with: credentials))
+        guard response.status == 400, LinkFailure(APIClient.decodeError(response)) == .credentialsExpired,
+            let registered = await currentCredentials(expired: true)
+        else { return response }
+        return try await http.execute(sign(request, with: registered))
     }
 
     private func sign(_ request: HTTPClient.Request, with credentials: InstanceCredentials) -> HTTPClient.Request {
@@ -114,12 +129,30 @@ public struct ControlPlaneLink: Sendable {
     }
 
     /// The instance's credentials, renewed first when half their lifetime has passed. A failed
-    /// renewal keeps the current ones (still valid for the other half) and is tried on the next call.
-    func currentCredentials() async -> InstanceCredentials? {
-        if let due = identity.beginRenewal(now: Int64(Date().timeIntervalSince1970)) {
-            identity.finishRenewal(try? await renew(due))
+    /// renewal keeps the current ones (still valid for the other half) and is tried on the next
+    /// call. Expired ones (or ones the control plane said are, `expired`) cannot renew
+    /// themselves: the agent registers again, proving with them which instance it is.
+    func currentCredentials(expired: Bool = false) async -> InstanceCredentials? {
+        let now = Int64(Date().timeIntervalSince1970)
+        if let due = identity.beginRenewal(now: now, force: expired) {
+            if expired || due.expiresAt <= now {
+                var renewed: InstanceCredentials?
+                if var request = identity.registration {
+                    request.containerInstanceArn = due.containerInstanceArn
+                    renewed = try? await registration(request).1
+                }
+                identity.finishRenewal(renewed)
+            } else {
+                identity.finishRenewal(try? await renew(due))
+            }
         }
         return identity.current
+    }
+
+    /// Renews the credentials if they are due: called every few seconds, so an idle agent's
+    /// credentials do not run out between its polls.
+    public func renewIfDue() async {
+        _ = await currentCredentials()
     }
 
     private func renew(_ credentials: InstanceCredentials) async throws -> InstanceCredentials {
@@ -137,8 +170,8 @@ public struct ControlPlaneLink: Sendable {
     private func post<Input: Encodable, Output: Decodable>(
         _ path: String, _ input: Input, as: Output.Type, timeout: Duration = .seconds(30)
     ) async throws -> Output {
-        let response = try await http.execute(
-            signed(HTTPClient.Request(method: "POST", path: path, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(input), timeout: timeout)))
+        let response = try await execute(
+            HTTPClient.Request(method: "POST", path: path, headers: [("Content-Type", "application/json")], body: AWSJSONCodec.encode(input), timeout: timeout))
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return try AWSJSONCodec.decode(Output.self, from: response.body)
     }
@@ -149,11 +182,10 @@ public struct ControlPlaneLink: Sendable {
 
     /// Posts a batch of log bytes; `false` when nobody listens any more.
     public func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool {
-        let response = try await http.execute(
-            signed(
-                HTTPClient.Request(
-                    method: "POST", path: WorkChannel.logsPath + "/" + id + (done ? "?done=1" : ""),
-                    headers: [("Content-Type", "application/octet-stream")], body: bytes, timeout: .seconds(30))))
+        let response = try await execute(
+            HTTPClient.Request(
+                method: "POST", path: WorkChannel.logsPath + "/" + id + (done ? "?done=1" : ""),
+                headers: [("Content-Type", "application/octet-stream")], body: bytes, timeout: .seconds(30)))
         return response.status == 200
     }
 
@@ -181,7 +213,7 @@ public struct ControlPlaneLink: Sendable {
 
     /// Downloads a code or layer zip by its content address.
     public func fetchCode(_ hash: String) async throws -> [UInt8] {
-        let response = try await http.execute(signed(HTTPClient.Request(path: WorkChannel.codePath + "/" + hash, timeout: .seconds(300))))
+        let response = try await execute(HTTPClient.Request(path: WorkChannel.codePath + "/" + hash, timeout: .seconds(300)))
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return response.body
     }

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import AgentProtocol
 import AWSProtocols
+import ECSShapes
 import StevedoreCore
 import Synchronization
 
@@ -16,6 +17,8 @@ public final class InstanceCredentialStore: Sendable {
     private struct State {
         var credentials: InstanceCredentials?
         var renewing = false
+        /// The last registration sent, to register again with when the credentials expired.
+        var registration: RegisterContainerInstanceRequest?
     }
 
     private let state: Mutex<State>
@@ -40,8 +43,16 @@ public final class InstanceCredentialStore: Sendable {
         current.flatMap { $0.containerInstanceArn == instance ? $0 : nil }
     }
 
+    /// Keeps the credentials a registration returned (written to the file under the lock, so the
+    /// file always holds what memory does).
     public func store(_ credentials: InstanceCredentials) {
-        state.withLock { $0.credentials = credentials }
+        state.withLock { state in
+            state.credentials = credentials
+            save(credentials)
+        }
+    }
+
+    private func save(_ credentials: InstanceCredentials) {
         guard let path else { return }
         if let slash = path.lastIndex(of: "/") {
             try? FileManager.default.createDirectory(atPath: String(path[..<slash]), withIntermediateDirectories: true)
@@ -49,19 +60,35 @@ public final class InstanceCredentialStore: Sendable {
         try? DurableFile.replace(path, bytes: AWSJSONCodec.encode(credentials), mode: 0o600)
     }
 
-    /// The credentials to renew with, when they are due and nobody renews them yet; the caller
-    /// must then call ``finishRenewal(_:)``.
-    func beginRenewal(now: Int64) -> InstanceCredentials? {
+    var registration: RegisterContainerInstanceRequest? {
+        get { state.withLock { $0.registration } }
+        set { state.withLock { $0.registration = newValue } }
+    }
+
+    /// The credentials to renew with, when they are due (or `force`d: the control plane found
+    /// them expired) and nobody renews them yet; the caller must then call ``finishRenewal(_:)``.
+    func beginRenewal(now: Int64, force: Bool = false) -> InstanceCredentials? {
         state.withLock { state in
-            guard let credentials = state.credentials, !state.renewing, credentials.needsRenewal(now: now) else { return nil }
+            guard let credentials = state.credentials, !state.renewing, force || credentials.needsRenewal(now: now) else { return nil }
             state.renewing = true
             return credentials
         }
     }
 
     /// Ends a renewal: with the new credentials, or nil when it failed (the next call tries again).
+    /// Renewed credentials of an instance this agent no longer is (it registered as a new one
+    /// meanwhile), or older than those it holds, are dropped.
     func finishRenewal(_ renewed: InstanceCredentials?) {
-        if let renewed { store(renewed) }
-        state.withLock { $0.renewing = false }
+        state.withLock { state in
+            state.renewing = false
+            guard let renewed else { return }
+            if let current = state.credentials,
+                current.containerInstanceArn != renewed.containerInstanceArn || current.issuedAt > renewed.issuedAt
+            {
+                return
+            }
+            state.credentials = renewed
+            save(renewed)
+        }
     }
 }

@@ -39,6 +39,12 @@ public struct InstanceSession: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await engine.run() }
             group.addTask { try await serve(knownArn: knownArn) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(2))
+                    await link.renewIfDue()
+                }
+            }
             try await group.next()
             group.cancelAll()
         }
@@ -70,6 +76,8 @@ public struct InstanceSession: Sendable {
                     // Renewal failed for their whole lifetime (ecsd unreachable, the agent stopped):
                     // registering again with the expired ones proves the instance and renews them.
                     logger.warning("instance credentials expired; registering again", metadata: ["node.arn": "\(arn)"])
+                    try await Task.sleep(for: delay)
+                    delay = min(.seconds(120), delay * 3 / 2)
                     arn = try await register(arn)
                 case .instanceUnknown, .clusterUnknown:
                     logger.warning("control plane does not know this instance; registering again", metadata: ["error": "\(error)"])
