@@ -153,3 +153,26 @@ struct ContainerSpecTests {
         #expect(ContainerNaming.dockerName(family: "web", revision: 7, container: "ng_inx", suffix: "e6b3") == "ecs-web-7-nginx-e6b3")
     }
 }
+
+/// `X-Registry-Auth` as the agent sends it to Docker for a pull.
+struct RegistryAuthTests {
+    func decoded(_ header: String?) -> [String: String]? {
+        header.flatMap { Data(base64Encoded: $0) }.flatMap { try? JSONDecoder().decode([String: String].self, from: $0) }
+    }
+
+    @Test func aRepositoryCredentialsSecretGivesTheImagesRegistryItsUsernameAndPassword() {
+        let header = RegistryAuth.header(for: "127.0.0.1:5000/private/app:1", secretValue: #"{"username":"ci","password":"s3cret"}"#)
+        #expect(decoded(header) == ["serveraddress": "127.0.0.1:5000", "username": "ci", "password": "s3cret"])
+        let hub = RegistryAuth.header(for: "library/app:1", secretValue: #"{"username":"u","password":"p"}"#)
+        #expect(decoded(hub)?["serveraddress"] == "https://index.docker.io/v1/")
+        // A secret that is not the JSON ECS expects gives no header (the task fails saying why).
+        #expect(RegistryAuth.header(for: "r.example/app", secretValue: "ci:s3cret") == nil)
+        #expect(RegistryAuth.header(for: "r.example/app", secretValue: #"{"username":"ci"}"#) == nil)
+    }
+
+    @Test func engineAuthDataGivesCredentialsOfTheImagesRegistryOnly() {
+        let data = #"{"r.example": {"auth": "Y2k6czNjcmV0"}, "other.example": {"username": "x", "password": "y"}}"#
+        #expect(decoded(RegistryAuth.header(for: "r.example/app:1", engineAuthData: data)) == ["serveraddress": "r.example", "username": "ci", "password": "s3cret"])
+        #expect(RegistryAuth.header(for: "third.example/app", engineAuthData: data) == nil)
+    }
+}

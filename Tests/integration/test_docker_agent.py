@@ -175,6 +175,39 @@ def test_private_image_from_a_local_registry(cluster, tmp_path):
         registry.stop()
 
 
+def test_repository_credentials_from_secrets_manager(cluster, tmp_path):
+    """A container's repositoryCredentials name a Secrets Manager secret holding the registry's
+    username and password: the agent pulls with them (no ECS_ENGINE_AUTH_DATA on this agent)."""
+    registry = Registry(str(tmp_path)).start()
+    try:
+        image = registry.push_private(BUSYBOX_IMAGE, "private/creds:1")
+        ecs = cluster.ecs
+        secrets = boto3.client("secretsmanager", endpoint_url=cluster.server.endpoint, region_name="us-east-1")
+        arn = secrets.create_secret(Name="registry-login", SecretString=json.dumps(
+            {"username": registry.username, "password": registry.password}))["ARN"]
+        secrets.create_secret(Name="wrong-login", SecretString=json.dumps({"username": registry.username, "password": "nope"}))
+        cluster.agent.stop()
+        cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir,
+                              extra_env={"ECS_IMAGE_PULL_BEHAVIOR": "always"}).start()
+        wait_until(lambda: ecs.describe_container_instances(cluster=cluster.name, containerInstances=ecs.list_container_instances(
+            cluster=cluster.name)["containerInstanceArns"])["containerInstances"][0]["agentConnected"], message="agent back")
+        for family, parameter in (("by-arn", arn), ("by-name", "registry-login")):
+            register(ecs, family, [{"name": "app", "image": image, "command": ["sh", "-c", "sleep 30"],
+                                    "repositoryCredentials": {"credentialsParameter": parameter}}])
+            running = wait_status(ecs, cluster.name, run(ecs, cluster.name, family), "RUNNING", timeout=60)
+            assert running["pullStartedAt"] <= running["pullStoppedAt"]
+            docker("rmi", "-f", image, check=False)
+        # A wrong password fails the pull; a secret that does not exist fails before it.
+        for family, parameter, reason in (("wrong", "wrong-login", "CannotPullContainerError:"),
+                                          ("missing", "no-such-login", "ResourceInitializationError: unable to pull secrets or registry auth:")):
+            register(ecs, family, [{"name": "app", "image": image, "repositoryCredentials": {"credentialsParameter": parameter}}])
+            stopped = wait_status(ecs, cluster.name, run(ecs, cluster.name, family), "STOPPED", timeout=60)
+            assert stopped["stoppedReason"].startswith(reason), stopped["stoppedReason"]
+            assert registry.password not in json.dumps(stopped, default=str)
+    finally:
+        registry.stop()
+
+
 def running_service_containers(cluster, service_name="svc"):
     return [name for name, state in containers_of(cluster) if state == "running"]
 

@@ -26,9 +26,15 @@ struct TaskSecrets: Sendable {
                 throw AWSError(type: "AccessDeniedException", message: "Task \(request.taskArn) does not run on \(request.containerInstanceArn).")
             }
             let definition = try root.ecs.taskDefinition(record.task.taskDefinitionArn ?? "")
-            let valueFroms = Set((definition.containerDefinitions ?? []).flatMap { $0.secrets ?? [] }.map(\.valueFrom))
+            // The containers' secrets, and the registry credentials their images are pulled with.
+            let containers = definition.containerDefinitions ?? []
             var references: [String: SecretsState.SecretReference] = [:]
-            for valueFrom in valueFroms { references[valueFrom] = try root.secrets.reference(valueFrom) }
+            for valueFrom in Set(containers.flatMap { $0.secrets ?? [] }.map(\.valueFrom)) {
+                references[valueFrom] = try root.secrets.reference(valueFrom)
+            }
+            for parameter in Set(containers.compactMap { $0.repositoryCredentials?.credentialsParameter }) {
+                references[parameter] = try root.secrets.reference(parameter, registryCredentials: true)
+            }
             guard enforce, !references.isEmpty else { return (references, nil) }
             guard let role = definition.executionRoleArn else {
                 return (references, AWSError(

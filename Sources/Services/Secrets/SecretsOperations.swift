@@ -180,7 +180,16 @@ extension SecretsState {
 
     /// Resolves a `valueFrom`: a Secrets Manager ARN (optionally `:json-key:version-stage:version-id`),
     /// or an SSM parameter's name or ARN. The error names the reference, never a value.
-    public func reference(_ valueFrom: String) throws(AWSError) -> SecretReference {
+    /// What a task definition's `valueFrom` names: a Secrets Manager secret by ARN (with an
+    /// optional JSON key), else a Parameter Store parameter by name or ARN. `registryCredentials`
+    /// (a `repositoryCredentials.credentialsParameter`) names a Secrets Manager secret by ARN or name.
+    public func reference(_ valueFrom: String, registryCredentials: Bool = false) throws(AWSError) -> SecretReference {
+        if registryCredentials, !valueFrom.hasPrefix("arn:") {
+            guard let record = secrets[valueFrom] else {
+                throw AWSError(type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret: \(valueFrom)")
+            }
+            return SecretReference(action: "secretsmanager:GetSecretValue", resource: record.arn, sealedValue: record.sealedValue)
+        }
         if valueFrom.hasPrefix("arn:"), valueFrom.contains(":secretsmanager:") {
             // arn:aws:secretsmanager:region:account:secret:name-abcdef[:json-key:stage:version]
             let parts = valueFrom.split(separator: ":", omittingEmptySubsequences: false)

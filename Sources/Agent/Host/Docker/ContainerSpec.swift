@@ -85,9 +85,6 @@ public struct ContainerSpec: Sendable {
         if !(definition.environmentFiles ?? []).isEmpty {
             throw Refusal(message: "container \(name) uses environmentFiles from S3, which Stevedore hosts cannot read; use environment instead")
         }
-        if definition.repositoryCredentials != nil {
-            throw Refusal(message: "container \(name) uses repositoryCredentials from Secrets Manager; configure registry credentials with ECS_ENGINE_AUTH_TYPE/ECS_ENGINE_AUTH_DATA")
-        }
         if !(definition.resourceRequirements ?? []).isEmpty {
             throw Refusal(message: "container \(name) requires GPUs or accelerators, which this agent does not manage")
         }

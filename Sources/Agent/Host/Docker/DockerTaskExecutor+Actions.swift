@@ -28,7 +28,7 @@ extension DockerTaskExecutor {
                 receive(.environmentFailed(task: arn, reason: "\(error)"))
             }
         case .ensureImage(let arn, let image):
-            if let failure = await ensureImage(image) {
+            if let failure = await ensureImage(image, for: arn) {
                 receive(.imageFailed(task: arn, reason: failure))
             } else {
                 receive(.imageReady(task: arn))
@@ -105,8 +105,10 @@ extension DockerTaskExecutor {
 
     // MARK: Images
 
-    /// Pulls per ECS_IMAGE_PULL_BEHAVIOR; returns a failure reason or nil.
-    func ensureImage(_ image: String) async -> String? {
+    /// Pulls per ECS_IMAGE_PULL_BEHAVIOR; returns a failure reason or nil. A container of the task
+    /// that names `repositoryCredentials` for the image pulls with the secret's username and
+    /// password (resolved now, with the execution role's rights); others with ECS_ENGINE_AUTH_DATA.
+    func ensureImage(_ image: String, for arn: String) async -> String? {
         let cached = (try? await docker.inspectImage(image)) != nil
         switch configuration.imagePullBehavior {
         case .preferCached where cached, .once where cached:
@@ -114,8 +116,21 @@ extension DockerTaskExecutor {
         default:
             break
         }
+        var registryAuth = RegistryAuth.header(for: image, engineAuthData: configuration.engineAuthData)
+        let containers = machine.task(arn)?.definition?.containerDefinitions ?? []
+        if let parameter = containers.first(where: { $0.image == image && $0.repositoryCredentials != nil })?.repositoryCredentials?.credentialsParameter {
+            do {
+                let values = try await reporter.resolveSecrets(TaskSecretsRequest(containerInstanceArn: machine.state.instanceArn ?? "", taskArn: arn))
+                guard let header = values[parameter].flatMap({ RegistryAuth.header(for: image, secretValue: $0) }) else {
+                    return "ResourceInitializationError: unable to pull secrets or registry auth: the secret \(parameter) holds no JSON username and password"
+                }
+                registryAuth = header
+            } catch {
+                return "ResourceInitializationError: unable to pull secrets or registry auth: \(error)"
+            }
+        }
         do {
-            try await docker.pullImage(image, registryAuth: RegistryAuth.header(for: image, engineAuthData: configuration.engineAuthData))
+            try await docker.pullImage(image, registryAuth: registryAuth)
             return nil
         } catch {
             if configuration.imagePullBehavior == .default, cached {
@@ -342,20 +357,38 @@ enum RegistryAuth {
         }
         guard let data = engineAuthData.map({ Data($0.utf8) }), let entries = try? JSONDecoder().decode([String: Entry].self, from: data)
         else { return nil }
-        let registry =
-            image.split(separator: "/").first.map(String.init).flatMap { $0.contains(".") || $0.contains(":") ? $0 : nil }
-            ?? "https://index.docker.io/v1/"
+        let registry = registry(of: image)
         guard let credentials = entries[registry] ?? entries["https://\(registry)"] ?? entries["http://\(registry)"] else { return nil }
-        var auth: [String: String] = ["serveraddress": registry]
         if let user = credentials.username, let password = credentials.password {
-            auth["username"] = user
-            auth["password"] = password
+            return header(registry: registry, username: user, password: password)
         } else if let encoded = credentials.auth, let decoded = Data(base64Encoded: encoded),
             let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
         {
-            auth["username"] = String(pair[..<colon])
-            auth["password"] = String(pair[pair.index(after: colon)...])
+            return header(registry: registry, username: String(pair[..<colon]), password: String(pair[pair.index(after: colon)...]))
         }
+        return header(registry: registry, username: nil, password: nil)
+    }
+
+    /// From a `repositoryCredentials` secret: `{"username": …, "password": …}`, as ECS reads it.
+    static func header(for image: String, secretValue: String) -> String? {
+        struct Secret: Decodable {
+            var username: String
+            var password: String
+        }
+        guard let secret = try? JSONDecoder().decode(Secret.self, from: Data(secretValue.utf8)) else { return nil }
+        return header(registry: registry(of: image), username: secret.username, password: secret.password)
+    }
+
+    /// The registry an image is pulled from: its first component when that names a host.
+    static func registry(of image: String) -> String {
+        image.split(separator: "/").first.map(String.init).flatMap { $0.contains(".") || $0.contains(":") ? $0 : nil }
+            ?? "https://index.docker.io/v1/"
+    }
+
+    private static func header(registry: String, username: String?, password: String?) -> String? {
+        var auth: [String: String] = ["serveraddress": registry]
+        auth["username"] = username
+        auth["password"] = password
         guard let json = try? JSONEncoder().encode(auth) else { return nil }
         return json.base64EncodedString()
     }
