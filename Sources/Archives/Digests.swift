@@ -13,8 +13,16 @@ public enum Digest {
     /// BoringSSL's SHA-256 (through swift-crypto): it uses the CPU's SHA extensions where there
     /// are some, several times faster than portable code, and every signed request hashes ~10 blocks.
     public static func sha256<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8] {
-        if let digest = bytes.withContiguousStorageIfAvailable({ Array(SHA256.hash(data: UnsafeRawBufferPointer($0))) }) { return digest }
-        return Array(SHA256.hash(data: Array(bytes)))
+        if let digest = bytes.withContiguousStorageIfAvailable({ sha256(UnsafeRawBufferPointer($0)) }) { return digest }
+        return Array(bytes).withUnsafeBytes { sha256($0) }
+    }
+
+    /// Through the hasher's concrete entry points: the generic `hash(data:)` and copying a digest
+    /// as a sequence cost more than hashing a small body (this runs on every signed request).
+    public static func sha256(_ buffer: UnsafeRawBufferPointer) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: buffer)
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     public static func md5<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8] {

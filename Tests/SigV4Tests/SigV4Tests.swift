@@ -1,3 +1,4 @@
+import Archives
 @testable import SigV4
 import StevedoreCore
 import Testing
@@ -129,5 +130,17 @@ struct SigV4Tests {
         }
         #expect(SigningTime.seconds("20151330T000000Z") == nil)
         #expect(constantTimeEqual([1, 2], [1, 2]) && !constantTimeEqual([1, 2], [1, 3]) && !constantTimeEqual([1], [1, 2]))
+    }
+}
+
+/// HMAC-SHA256 against RFC 4231's vectors, keys shorter and longer than a block.
+struct HMACTests {
+    @Test func rfc4231Vectors() {
+        #expect(Digest.hex(HMAC.sha256(key: Array("Jefe".utf8), "what do ya want for nothing?"))
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(Digest.hex(HMAC.sha256(key: [UInt8](repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First"))
+            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        #expect(Digest.hex(HMAC.sha256(key: [UInt8](repeating: 0x0b, count: 20), "Hi There"))
+            == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
     }
 }

@@ -99,8 +99,12 @@ struct APIServer {
             switch authenticator.authenticate(request, body: bytes, style: .json) {
             case .failure(let refusal): return Self.response(.error(refusal), requestId: requestId)
             case .success(let principal):
-                let requested = AccessPolicy.json(target: target ?? "", body: bytes, names: names)
-                if let refusal = AccessPolicy.refusal(principal, requested, style: .json) { return Self.response(.error(refusal), requestId: requestId) }
+                // The root's requests need no decision (nor the action and resource it would judge).
+                if principal.policies != nil,
+                    let refusal = AccessPolicy.refusal(principal, AccessPolicy.json(target: target ?? "", body: bytes, names: names), style: .json)
+                {
+                    return Self.response(.error(refusal), requestId: requestId)
+                }
                 if principal.policies != nil,
                     let refusal = AccessPolicy.passRoleRefusal(
                         principal, roles: AccessPolicy.passedRoles(target: target ?? "", body: bytes), names: names, style: .json)

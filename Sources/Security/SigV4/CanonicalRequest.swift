@@ -61,7 +61,7 @@ enum CanonicalRequest {
     static func bytes(_ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + request.headers.count * 48)
-        out += request.method.uppercased().utf8
+        out += request.method.utf8.map { $0 &- 97 < 26 ? $0 & 0xdf : $0 }
         out.append(newline)
         out += path(request.path).utf8
         out.append(newline)
@@ -94,14 +94,14 @@ enum CanonicalRequest {
         String(decoding: stringToSign(Array(canonical.utf8), claim: claim), as: UTF8.self)
     }
 
-    static func stringToSign(_ canonical: [UInt8], claim: SignatureClaim) -> [UInt8] {
+    static func stringToSign(_ canonical: [UInt8], claim: SignatureClaim, scope: String? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160)
         out += SignatureClaim.algorithm.utf8
         out.append(newline)
         out += claim.requestDate.utf8
         out.append(newline)
-        out += claim.scope.utf8
+        out += (scope ?? claim.scope).utf8
         out.append(newline)
         out += Digest.hex(Digest.sha256(canonical)).utf8
         return out

@@ -8,19 +8,31 @@ enum HMAC {
     static func sha256(key: [UInt8], _ message: String) -> [UInt8] { sha256(key: key, Array(message.utf8)) }
 }
 
-/// An HMAC-SHA256 key made ready: its padded blocks already absorbed, so each message costs only
-/// its own blocks and one more (verifiers keep these per signing key).
+/// An HMAC-SHA256 key made ready: the hashers that absorbed its inner and outer padded blocks
+/// are kept, so each message costs only its own blocks and one more (verifiers keep these per
+/// signing key). Built on the hasher's concrete entry points: swift-crypto's generic HMAC
+/// interface cost more than the hashing itself for the short messages signatures are.
 struct HMACKey: Sendable {
-    private let ready: Crypto.HMAC<SHA256>
+    private let inner: SHA256
+    private let outer: SHA256
 
     init(_ key: [UInt8]) {
-        ready = Crypto.HMAC<SHA256>(key: SymmetricKey(data: key))
+        var block = key.count > 64 ? Archives.Digest.sha256(key) : key
+        block += [UInt8](repeating: 0, count: 64 - block.count)
+        var inner = SHA256()
+        var outer = SHA256()
+        block.map { $0 ^ 0x36 }.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        block.map { $0 ^ 0x5c }.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        self.inner = inner
+        self.outer = outer
     }
 
     func authenticate(_ message: [UInt8]) -> [UInt8] {
-        var mac = ready
-        mac.update(data: message)
-        return Array(mac.finalize())
+        var inner = self.inner
+        message.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        var outer = self.outer
+        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize().withUnsafeBytes { Array($0) }
     }
 }
 

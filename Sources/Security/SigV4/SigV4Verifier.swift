@@ -55,8 +55,9 @@ public final class SigV4Verifier: Sendable {
     public typealias SecretLookup = @Sendable (_ accessKeyId: String) -> String?
 
     private let secret: SecretLookup
-    /// Derived keys by access key and scope, with the secret they were derived from.
-    private let signingKeys = Mutex<[String: (secret: String, key: HMACKey)]>([:])
+    /// Derived keys by access key (for the scope a key last signed in: one a day, region and
+    /// service), with the secret they were derived from.
+    private let signingKeys = Mutex<[String: (scope: String, secret: String, key: HMACKey)]>([:])
     static let allowedSkew: Int64 = 300
 
     public init(secret: @escaping SecretLookup) {
@@ -93,7 +94,8 @@ public final class SigV4Verifier: Sendable {
         let known = session.map { $0.accessKeyId == claim.accessKeyId ? $0.secret : nil } ?? secret(claim.accessKeyId)
         guard let secret = known else { throw .unknownKey }
         let (expected, derivedKey) = try signature(request, claim: claim, secret: secret)
-        guard constantTimeEqual(Array(expected.utf8), Array(claim.signature.lowercased().utf8)) else { throw .mismatch }
+        // Hex in either case, as AWS accepts it.
+        guard constantTimeEqual(Array(expected.utf8), claim.signature.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }) else { throw .mismatch }
         // Kept only once a signature made with it matched: claims are free text, and a cache that
         // took every scope sent with a known key id could be filled by anyone.
         if let derivedKey { remember(derivedKey, for: claim, secret: secret) }
@@ -115,21 +117,22 @@ public final class SigV4Verifier: Sendable {
         }
         let canonical = CanonicalRequest.bytes(
             request, signedHeaders: claim.signedHeaders, payloadHash: payloadHash, excludingQuery: claim.presigned ? "X-Amz-Signature" : nil)
-        let cached = cachedKey(for: claim, secret: secret)
+        let scope = claim.scope
+        let cached = cachedKey(for: claim.accessKeyId, scope: scope, secret: secret)
         let key = cached ?? HMACKey(SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service))
-        return (Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim))), cached == nil ? key : nil)
+        return (Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim, scope: scope))), cached == nil ? key : nil)
     }
 
-    private func cachedKey(for claim: SignatureClaim, secret: String) -> HMACKey? {
+    private func cachedKey(for accessKeyId: String, scope: String, secret: String) -> HMACKey? {
         // A secret that changed (a key re-created under the same id) gets a key of its own.
-        guard let cached = signingKeys.withLock({ $0[claim.accessKeyId + "/" + claim.scope] }), cached.secret == secret else { return nil }
+        guard let cached = signingKeys.withLock({ $0[accessKeyId] }), cached.scope == scope, cached.secret == secret else { return nil }
         return cached.key
     }
 
     private func remember(_ key: HMACKey, for claim: SignatureClaim, secret: String) {
         signingKeys.withLock { keys in
             if keys.count > 10_000 { keys.removeAll() }
-            keys[claim.accessKeyId + "/" + claim.scope] = (secret, key)
+            keys[claim.accessKeyId] = (claim.scope, secret, key)
         }
     }
 }

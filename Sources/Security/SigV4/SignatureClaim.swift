@@ -34,31 +34,15 @@ extension SignatureClaim {
     }
 
     private static func fromHeader(_ authorization: String, request: SignableRequest) throws(SignatureFailure) -> SignatureClaim {
-        let trimmed = authorization.trimmingSpaces
-        let bytes = Array(String(trimmed).utf8)
-        guard bytes.starts(with: (algorithm + " ").utf8) else {
+        // Read at the byte level: this runs on every signed request.
+        var text = authorization
+        let parts = text.withUTF8 { bytes in headerParts(bytes) }
+        guard let (credential, signature, signedHeaders) = parts else {
+            let trimmed = authorization.trimmingSpaces
             if trimmed.hasPrefix("AWS4-") || trimmed.hasPrefix("AWS ") {
                 throw .incomplete("Unsupported AWS 'algorithm': '\(trimmed.prefix { $0 != " " })'")
             }
             throw .incomplete("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=\(trimmed)")
-        }
-        var credential: String?
-        var signature: String?
-        var signedHeaders: String?
-        for part in fields(bytes[(algorithm.utf8.count + 1)...], separator: UInt8(ascii: ",")) {
-            var pair = part
-            while let first = pair.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { pair = pair.dropFirst() }
-            while let last = pair.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { pair = pair.dropLast() }
-            guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let name = pair[..<equals]
-            let value = String(decoding: pair[(equals + 1)...], as: UTF8.self)
-            if name.elementsEqual("Credential".utf8) {
-                credential = value
-            } else if name.elementsEqual("Signature".utf8) {
-                signature = value
-            } else if name.elementsEqual("SignedHeaders".utf8) {
-                signedHeaders = value
-            }
         }
         let date = request.header("x-amz-date")
         var missing = ""
@@ -68,7 +52,9 @@ extension SignatureClaim {
         if date == nil, request.header("date") == nil {
             missing += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
         }
-        guard missing.isEmpty, let credential, let signature, let signedHeaders else { throw .incomplete(missing + "Authorization=\(trimmed)") }
+        guard missing.isEmpty, let credential, let signature, let signedHeaders else {
+            throw .incomplete(missing + "Authorization=\(authorization.trimmingSpaces)")
+        }
         let requestDate: String
         if let date {
             requestDate = try checkedDate(date)
@@ -77,6 +63,49 @@ extension SignatureClaim {
         }
         return try claim(
             credential: credential, signedHeaders: signedHeaders, signature: signature, requestDate: requestDate, expires: nil)
+    }
+
+    /// `Credential`, `Signature` and `SignedHeaders` of `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+    /// Signature=…` (spaces around the header and its parts ignored); nil when it does not start
+    /// with the algorithm.
+    private static func headerParts(_ bytes: UnsafeBufferPointer<UInt8>) -> (String?, String?, String?)? {
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        func equals(_ start: Int, _ end: Int, _ literal: StaticString) -> Bool {
+            guard end - start == literal.utf8CodeUnitCount else { return false }
+            for offset in 0..<(end - start) where bytes[start + offset] != literal.utf8Start[offset] { return false }
+            return true
+        }
+        var start = 0
+        var end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        let prefix: StaticString = "AWS4-HMAC-SHA256 "
+        guard end - start >= prefix.utf8CodeUnitCount, equals(start, start + prefix.utf8CodeUnitCount, prefix) else { return nil }
+        var credential: String?
+        var signature: String?
+        var signedHeaders: String?
+        var index = start + prefix.utf8CodeUnitCount
+        while index <= end {
+            var partEnd = index
+            while partEnd < end, bytes[partEnd] != UInt8(ascii: ",") { partEnd += 1 }
+            var (first, last) = (index, partEnd)
+            while first < last, isSpace(bytes[first]) { first += 1 }
+            while last > first, isSpace(bytes[last - 1]) { last -= 1 }
+            var equalsSign = first
+            while equalsSign < last, bytes[equalsSign] != UInt8(ascii: "=") { equalsSign += 1 }
+            if equalsSign < last {
+                let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[(equalsSign + 1)..<last]), as: UTF8.self)
+                if equals(first, equalsSign, "Credential") {
+                    credential = value
+                } else if equals(first, equalsSign, "Signature") {
+                    signature = value
+                } else if equals(first, equalsSign, "SignedHeaders") {
+                    signedHeaders = value
+                }
+            }
+            index = partEnd + 1
+        }
+        return (credential, signature, signedHeaders)
     }
 
     private static func fromQuery(_ query: QueryParameters) throws(SignatureFailure) -> SignatureClaim {
