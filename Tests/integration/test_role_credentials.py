@@ -8,6 +8,7 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from conftest import Ecsd, wait_until
 from docker_support import Agent, containers_of, docker, remove_cluster_containers, requires_docker
@@ -143,3 +144,29 @@ def test_passing_a_role_needs_iam_pass_role(roles_cluster):
         {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::000000000000:role/lister"}]}))
     ecs.register_task_definition(family="grab", taskRoleArn="arn:aws:iam::000000000000:role/lister",
                                  containerDefinitions=[{"name": "a", "image": "x", "memory": 16}])
+
+
+def test_running_a_definition_passes_its_roles(roles_cluster):
+    """RunTask hands the definition's task and execution roles to its containers: the caller needs
+    iam:PassRole on them, as on roles it names itself."""
+    admin_ecs, iam = roles_cluster.client("ecs"), roles_cluster.client("iam")
+    admin_ecs.register_task_definition(family="privileged-role", taskRoleArn="arn:aws:iam::000000000000:role/admin-like",
+                                       containerDefinitions=[{"name": "c", "image": "stevedore/busybox:test", "memory": 16}])
+    admin_ecs.register_task_definition(family="no-role", containerDefinitions=[{"name": "c", "image": "stevedore/busybox:test", "memory": 16}])
+    iam.create_user(UserName="definition-runner")
+    iam.put_user_policy(UserName="definition-runner", PolicyName="run", PolicyDocument=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::000000000000:role/lister"}]}))
+    key = iam.create_access_key(UserName="definition-runner")["AccessKey"]
+    ecs = boto3.client("ecs", endpoint_url=roles_cluster.server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                       config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as refused:
+        ecs.run_task(cluster=roles_cluster.name, taskDefinition="privileged-role")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "iam:PassRole on resource: arn:aws:iam::000000000000:role/admin-like" in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as refused:
+        ecs.create_service(cluster=roles_cluster.name, serviceName="s", taskDefinition="privileged-role", desiredCount=0)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    task = ecs.run_task(cluster=roles_cluster.name, taskDefinition="no-role")["tasks"][0]["taskArn"]
+    ecs.stop_task(cluster=roles_cluster.name, task=task)

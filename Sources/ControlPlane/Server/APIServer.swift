@@ -107,7 +107,7 @@ struct APIServer {
                 }
                 if principal.policies != nil,
                     let refusal = AccessPolicy.passRoleRefusal(
-                        principal, roles: AccessPolicy.passedRoles(target: target ?? "", body: bytes), names: names, style: .json)
+                        principal, roles: await passedRoles(target: target ?? "", body: bytes), names: names, style: .json)
                 {
                     return Self.response(.error(refusal), requestId: requestId)
                 }
@@ -119,6 +119,21 @@ struct APIServer {
             context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller, agentInstance: agentInstance))
         return Self.response(answer, requestId: requestId)
     }
+
+    /// The roles a request hands over: those it names, and for the operations that run a task
+    /// definition, the definition's own task and execution roles (running it gives them to its
+    /// containers, so the caller needs iam:PassRole on them as on roles it names itself).
+    func passedRoles(target: String, body: [UInt8]) async -> [String] {
+        var roles = AccessPolicy.passedRoles(target: target, body: body)
+        if Self.runsDefinition.contains(target), let reference = AccessPolicy.taskDefinition(body),
+            let definition = try? await agents.committer.readLatest({ root, _ throws(AWSError) in try root.ecs.taskDefinition(reference) })
+        {
+            roles += [definition.taskRoleArn, definition.executionRoleArn].compactMap { $0 }
+        }
+        return roles
+    }
+
+    static let runsDefinition: Set<String> = Set(["RunTask", "StartTask", "CreateService", "UpdateService"].map { ECSAPI.targetPrefix + "." + $0 })
 
     static let registerTarget = ECSAPI.targetPrefix + ".RegisterContainerInstance"
 

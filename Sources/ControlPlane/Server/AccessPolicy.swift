@@ -14,20 +14,38 @@ import StevedoreCore
 /// only when a policy must be consulted (the administrator's requests never pay for it).
 struct RequestedAction {
     var action: String
-    var resource: () -> String
+    /// Every resource the request acts on (GetParameters names several): each must be allowed.
+    var resources: () -> [String]
+
+    init(action: String, resource: @escaping () -> String) {
+        self.action = action
+        resources = { [resource()] }
+    }
+
+    init(action: String, resources: @escaping () -> [String]) {
+        self.action = action
+        self.resources = resources
+    }
 }
 
 /// Whether a principal's policies allow a request, and the refusal, in AWS's words, when they do not.
 enum AccessPolicy {
     static func refusal(_ principal: AccessKeyring.Principal, _ requested: RequestedAction, style: RefusalStyle) -> AWSError? {
         guard let policies = principal.policies else { return nil }
-        let resource = requested.resource()
-        let decision = PolicyDecision(policies: policies, action: requested.action, resource: resource)
-        guard decision != .allowed else { return nil }
+        for resource in requested.resources() {
+            let decision = PolicyDecision(policies: policies, action: requested.action, resource: resource)
+            if decision != .allowed { return refusal(principal, requested.action, resource, decision, style: style) }
+        }
+        return nil
+    }
+
+    private static func refusal(
+        _ principal: AccessKeyring.Principal, _ action: String, _ resource: String, _ decision: PolicyDecision, style: RefusalStyle
+    ) -> AWSError {
         let reason =
             decision == .explicitlyDenied
-            ? "with an explicit deny in an identity-based policy" : "because no identity-based policy allows the \(requested.action) action"
-        let message = "User: \(principal.caller.arn) is not authorized to perform: \(requested.action) on resource: \(resource) \(reason)"
+            ? "with an explicit deny in an identity-based policy" : "because no identity-based policy allows the \(action) action"
+        let message = "User: \(principal.caller.arn) is not authorized to perform: \(action) on resource: \(resource) \(reason)"
         return switch style {
         case .json: AWSError(type: "AccessDeniedException", message: message, httpStatus: 400)
         case .restJSON: AWSError(type: "AccessDeniedException", message: message, httpStatus: 403)
@@ -48,10 +66,7 @@ enum AccessPolicy {
     static func json(target: String, body: [UInt8], names: ResourceNames) -> RequestedAction {
         let (prefix, operation) = target.split(separator: ".", maxSplits: 1).map(String.init).pairOrEmpty
         let service = jsonServices[prefix] ?? prefix.lowercased()
-        return RequestedAction(action: service + ":" + operation) {
-            // Decoded as the operation decodes it, so the policy judges the same resource the
-            // operation acts on (a body naming a member twice means the same thing to both).
-            guard let fields = try? AWSJSONCodec.decode(NamingMembers.self, from: body) else { return "*" }
+        func resource(_ fields: NamingMembers) -> String {
             switch service {
             case "ecs":
                 if let definition = fields.taskDefinition {
@@ -65,7 +80,7 @@ enum AccessPolicy {
                 }
                 return "*"
             case "ssm":
-                if let name = fields.Name { return names.parameter(name) }
+                if let name = fields.Name ?? fields.Path { return name.hasPrefix("arn:") ? name : names.parameter(name) }
                 return "*"
             case "secretsmanager":
                 if let id = fields.SecretId ?? fields.Name {
@@ -80,6 +95,15 @@ enum AccessPolicy {
                 return "*"
             }
         }
+        return RequestedAction(action: service + ":" + operation, resources: {
+            // Decoded as the operation decodes it, so the policy judges the same resource the
+            // operation acts on (a body naming a member twice means the same thing to both).
+            guard let fields = try? AWSJSONCodec.decode(NamingMembers.self, from: body) else { return ["*"] }
+            if service == "ssm", let several = fields.Names, !several.isEmpty {
+                return several.map { $0.hasPrefix("arn:") ? $0 : names.parameter($0) }
+            }
+            return [resource(fields)]
+        })
     }
 
     /// The members of a JSON request that name its resource or the roles it passes.
@@ -92,6 +116,9 @@ enum AccessPolicy {
         var executionRoleArn: String?
         var overrides: RoleOverrides?
         var Name: String?
+        /// GetParameters' names, GetParametersByPath's path.
+        var Names: [String]?
+        var Path: String?
         var SecretId: String?
         var QueueUrl: String?
         var QueueName: String?
@@ -112,6 +139,11 @@ enum AccessPolicy {
     static func passedRoles(target: String, body: [UInt8]) -> [String] {
         guard target.hasPrefix(ECSAPI.targetPrefix + "."), let fields = try? AWSJSONCodec.decode(NamingMembers.self, from: body) else { return [] }
         return fields.passedRoles
+    }
+
+    /// The task definition a request names (RunTask's, a service's).
+    static func taskDefinition(_ body: [UInt8]) -> String? {
+        (try? AWSJSONCodec.decode(NamingMembers.self, from: body))?.taskDefinition
     }
 
     /// The refusal of a role the caller may not pass, if any.
