@@ -88,15 +88,7 @@ public struct APIClient: Sendable {
                 body: AWSJSONCodec.encode(input)
             ),
             service: target.hasPrefix("AnyScaleFrontendService") ? "application-autoscaling" : "ecs")
-        let response: HTTPClient.Response
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPClientError {
-            throw APIClientError(
-                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
-                underlying: error
-            )
-        }
+        let response = try await send(request)
         guard response.status == 200 else { throw Self.decodeError(response) }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
@@ -116,14 +108,7 @@ public struct APIClient: Sendable {
                 method: method, path: path, headers: (body != nil ? [("Content-Type", "application/json")] : []) + headers + extraHeaders,
                 body: body, timeout: timeout),
             service: "lambda")
-        let response: HTTPClient.Response
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPClientError {
-            throw APIClientError(
-                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
-                underlying: error)
-        }
+        let response = try await send(request)
         guard (200..<300).contains(response.status) else { throw Self.decodeError(response) }
         return response
     }
@@ -140,14 +125,7 @@ public struct APIClient: Sendable {
                 method: "POST", path: "/", headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")] + extraHeaders,
                 body: Array(body.utf8)),
             service: service)
-        let response: HTTPClient.Response
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPClientError {
-            throw APIClientError(
-                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
-                underlying: error)
-        }
+        let response = try await send(request)
         let answer = QueryAnswer(xml: response.bodyText)
         guard response.status == 200 else {
             throw AWSError(type: answer.first("Code") ?? "HTTP \(response.status)", message: answer.first("Message") ?? response.bodyText, httpStatus: response.status)
@@ -187,6 +165,17 @@ public struct APIClient: Sendable {
         if follow { query += "&follow=1" }
         if let tail { query += "&tail=\(tail)" }
         return try await streamBody(WorkChannel.taskLogsPath + "?" + query)
+    }
+
+    /// Sends a request; a transport failure becomes an ``APIClientError`` that says where it went.
+    private func send(_ request: HTTPClient.Request) async throws -> HTTPClient.Response {
+        do {
+            return try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw APIClientError(
+                message: "cannot reach the control plane at \(endpoint): \(error.message). Is ecsd running? (set --endpoint or ECS_ENDPOINT)",
+                underlying: error)
+        }
     }
 
     /// A `GET` whose body is followed as it grows (no timeout); non-200 answers become ``AWSError``s.
