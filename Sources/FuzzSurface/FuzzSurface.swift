@@ -53,6 +53,8 @@ public enum FuzzSurface {
                 headers: headers, body: Array(body.utf8))
             let verifier = SigV4Verifier(secret: { $0.hasPrefix("AKIA") ? "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" : nil })
             _ = try? verifier.verify(request, service: nil, now: 1_440_938_160)
+            _ = try? verifier.verifyPayload(request, service: nil, now: 1_440_938_160)
+            _ = try? SigV4Verifier.decodeChunked(Array(body.utf8))
         case .clusterQuery:
             _ = try? QueryExpression.parse(String(decoding: bytes, as: UTF8.self))
         case .ecsConfig:

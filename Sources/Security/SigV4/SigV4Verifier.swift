@@ -73,6 +73,42 @@ public final class SigV4Verifier: Sendable {
     public func verify(
         _ request: SignableRequest, service: String?, now: Int64, session: (accessKeyId: String, secret: String)? = nil
     ) throws(SignatureFailure) -> String {
+        try check(request, service: service, now: now, session: session, payloads: .signed).claim.accessKeyId
+    }
+
+    /// For endpoints that take bodies as S3 does: besides a signed body, `UNSIGNED-PAYLOAD` (the
+    /// body is not covered) and `aws-chunked` bodies, each chunk signed in a chain from the
+    /// request's signature (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`) or unsigned with trailing
+    /// checksums (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`). Answers the access key and the payload,
+    /// decoded from its chunks.
+    public func verifyPayload(
+        _ request: SignableRequest, service: String?, now: Int64, session: (accessKeyId: String, secret: String)? = nil
+    ) throws(SignatureFailure) -> (accessKeyId: String, payload: [UInt8]) {
+        let (claim, key) = try check(request, service: service, now: now, session: session, payloads: .asS3Takes)
+        switch request.header("x-amz-content-sha256") {
+        case PayloadForm.streamingSigned:
+            let payload = try ChunkedPayload.decode(request.body, signatures: (key, claim, claim.signature.lowercased()))
+            try ChunkedPayload.checkDecodedLength(payload, request)
+            return (claim.accessKeyId, payload)
+        case PayloadForm.streamingUnsignedTrailer:
+            let payload = try ChunkedPayload.decode(request.body, signatures: nil)
+            try ChunkedPayload.checkDecodedLength(payload, request)
+            return (claim.accessKeyId, payload)
+        default:
+            return (claim.accessKeyId, request.body)
+        }
+    }
+
+    /// Which bodies a signature may leave uncovered.
+    enum Payloads {
+        /// The body's hash is always part of what was signed (every service but S3).
+        case signed
+        case asS3Takes
+    }
+
+    private func check(
+        _ request: SignableRequest, service: String?, now: Int64, session: (accessKeyId: String, secret: String)?, payloads: Payloads
+    ) throws(SignatureFailure) -> (claim: SignatureClaim, key: HMACKey) {
         guard let claim = try SignatureClaim.read(request) else { throw .missing }
         // The operation a JSON request names is part of what was signed (SDKs always sign it), so a
         // captured request cannot be replayed as another operation with the same body.
@@ -93,22 +129,27 @@ public final class SigV4Verifier: Sendable {
         }
         let known = session.map { $0.accessKeyId == claim.accessKeyId ? $0.secret : nil } ?? secret(claim.accessKeyId)
         guard let secret = known else { throw .unknownKey }
-        let (expected, derivedKey) = try signature(request, claim: claim, secret: secret)
+        let (expected, key, cached) = try signature(request, claim: claim, secret: secret, payloads: payloads)
         // Hex in either case, as AWS accepts it.
         guard constantTimeEqual(Array(expected.utf8), claim.signature.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }) else { throw .mismatch }
         // Kept only once a signature made with it matched: claims are free text, and a cache that
         // took every scope sent with a known key id could be filled by anyone.
-        if let derivedKey { remember(derivedKey, for: claim, secret: secret) }
-        return claim.accessKeyId
+        if !cached { remember(key, for: claim, secret: secret) }
+        return (claim, key)
     }
 
-    /// The signature `request` should carry, and the signing key when it was not cached yet.
-    func signature(_ request: SignableRequest, claim: SignatureClaim, secret: String) throws(SignatureFailure) -> (String, HMACKey?) {
+    /// The signature `request` should carry, the signing key, and whether that came from the cache.
+    func signature(
+        _ request: SignableRequest, claim: SignatureClaim, secret: String, payloads: Payloads = .signed
+    ) throws(SignatureFailure) -> (String, HMACKey, cached: Bool) {
         let payloadHash: String
         if claim.presigned {
             // A presigned URL signs no body: it may not carry one.
             guard request.body.isEmpty else { throw .mismatch }
-            payloadHash = "UNSIGNED-PAYLOAD"
+            payloadHash = PayloadForm.unsigned
+        } else if payloads == .asS3Takes, let declared = request.header("x-amz-content-sha256"), PayloadForm.unhashed.contains(declared) {
+            // The declared form is what was signed; a streaming body's chunks are checked as it is decoded.
+            payloadHash = declared
         } else {
             // The body's own hash, always: a declared `x-amz-content-sha256` must agree with it
             // (trusting the header would let a captured request be replayed with another body).
@@ -120,7 +161,7 @@ public final class SigV4Verifier: Sendable {
         let scope = claim.scope
         let cached = cachedKey(for: claim.accessKeyId, scope: scope, secret: secret)
         let key = cached ?? HMACKey(SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service))
-        return (Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim, scope: scope))), cached == nil ? key : nil)
+        return (Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim, scope: scope))), key, cached != nil)
     }
 
     private func cachedKey(for accessKeyId: String, scope: String, secret: String) -> HMACKey? {
@@ -141,21 +182,24 @@ public final class SigV4Verifier: Sendable {
 public enum SigV4Signer {
     /// The headers to add to `request` (`X-Amz-Date`, `Authorization`, and `X-Amz-Security-Token`
     /// for temporary credentials), signing every header it already has plus those.
+    /// - Parameter payloadHash: what `x-amz-content-sha256` declares instead of the body's hash
+    ///   (`UNSIGNED-PAYLOAD`, a streaming form); the header is added and signed.
     public static func sign(
         _ request: SignableRequest, accessKeyId: String, secret: String, sessionToken: String? = nil, region: String, service: String,
-        now: Int64
+        now: Int64, payloadHash: String? = nil
     ) -> [(name: String, value: String)] {
         let date = SigningTime.text(now)
         var request = request
         var added: [(name: String, value: String)] = [("X-Amz-Date", date)]
         if let sessionToken { added.append(("X-Amz-Security-Token", sessionToken)) }
+        if let payloadHash { added.append(("X-Amz-Content-Sha256", payloadHash)) }
         request.headers += added
         let signedHeaders = Array(Set(request.headers.map { $0.name.lowercased() })).sorted()
         let claim = SignatureClaim(
             accessKeyId: accessKeyId, scopeDate: String(date.prefix(8)), region: region, service: service, signedHeaders: signedHeaders,
             signature: "", requestDate: date, expires: nil)
         let canonical = CanonicalRequest.text(
-            request, signedHeaders: signedHeaders, payloadHash: Digest.hex(Digest.sha256(request.body)), excludingQuery: nil)
+            request, signedHeaders: signedHeaders, payloadHash: payloadHash ?? Digest.hex(Digest.sha256(request.body)), excludingQuery: nil)
         let key = signingKey(secret: secret, date: claim.scopeDate, region: region, service: service)
         let signature = Digest.hex(HMAC.sha256(key: key, CanonicalRequest.stringToSign(canonical, claim: claim)))
         return added + [

@@ -1,0 +1,85 @@
+import Archives
+@testable import SigV4
+import StevedoreCore
+import Testing
+
+/// Bodies as S3 takes them: UNSIGNED-PAYLOAD and aws-chunked (signed chunks, or unsigned with
+/// trailing checksums), against AWS's published chunked-upload example and our own signer.
+struct PayloadFormTests {
+    static let key = "AKIAIOSFODNN7EXAMPLE"
+    static let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    let verifier = SigV4Verifier(secret: { $0 == PayloadFormTests.key ? PayloadFormTests.secret : nil })
+
+    static func chunk(_ data: [UInt8], signature: String?) -> [UInt8] {
+        Array(String(data.count, radix: 16).utf8) + Array((signature.map { ";chunk-signature=" + $0 } ?? "").utf8) + [13, 10] + data + [13, 10]
+    }
+
+    /// AWS's example (S3 documentation, "Transferring payload in multiple chunks"): 66,560 bytes of
+    /// `a` in chunks of 65,536 and 1,024, with the seed and chunk signatures AWS lists.
+    @Test func awsPublishedChunkedUploadExample() throws {
+        let signatures = [
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+            "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+        ]
+        let a = UInt8(ascii: "a")
+        var body = Self.chunk([UInt8](repeating: a, count: 65_536), signature: signatures[0])
+        body += Self.chunk([UInt8](repeating: a, count: 1_024), signature: signatures[1])
+        body += Array("0;chunk-signature=\(signatures[2])\r\n\r\n".utf8)
+        #expect(body.count == 66_824)
+        let request = SignableRequest(
+            method: "PUT", path: "/examplebucket/chunkObject.txt",
+            headers: [
+                ("Host", "s3.amazonaws.com"), ("x-amz-date", "20130524T000000Z"), ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("Content-Encoding", "aws-chunked"), ("x-amz-decoded-content-length", "66560"), ("Content-Length", "66824"),
+                ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class, Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+                ),
+            ], body: body)
+        let verified = try verifier.verifyPayload(request, service: "s3", now: 1_369_353_600)
+        #expect(verified.accessKeyId == Self.key && verified.payload == [UInt8](repeating: a, count: 66_560))
+        // A changed byte, a dropped chunk, chunks swapped: the chain no longer holds.
+        var altered = request
+        altered.body[100] = UInt8(ascii: "b")
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verifyPayload(altered, service: "s3", now: 1_369_353_600) }
+        var dropped = request
+        dropped.body = Self.chunk([UInt8](repeating: a, count: 65_536), signature: signatures[0]) + Array("0;chunk-signature=\(signatures[2])\r\n\r\n".utf8)
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(dropped, service: "s3", now: 1_369_353_600) }
+        var cut = request
+        cut.body.removeLast(40)
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(cut, service: "s3", now: 1_369_353_600) }
+        // Services other than S3 take only signed bodies: the streaming form's hash is not the body's.
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verify(request, service: nil, now: 1_369_353_600) }
+    }
+
+    func signed(_ body: [UInt8], payloadHash: String, extra: [(String, String)] = []) -> SignableRequest {
+        var request = SignableRequest(method: "PUT", path: "/bucket/key", headers: [("Host", "127.0.0.1:8340")] + extra, body: body)
+        request.headers += SigV4Signer.sign(
+            request, accessKeyId: Self.key, secret: Self.secret, region: "us-east-1", service: "s3", now: 1_700_000_000, payloadHash: payloadHash)
+        return request
+    }
+
+    @Test func anUnsignedPayloadIsTakenOnlyWhereS3FormsAre() throws {
+        let request = signed(Array("anything".utf8), payloadHash: "UNSIGNED-PAYLOAD")
+        #expect(try verifier.verifyPayload(request, service: nil, now: 1_700_000_000).payload == Array("anything".utf8))
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verify(request, service: nil, now: 1_700_000_000) }
+        // The signature still covers the headers and the path.
+        var moved = request
+        moved.path = "/bucket/other"
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verifyPayload(moved, service: nil, now: 1_700_000_000) }
+    }
+
+    @Test func anUnsignedChunkedBodyWithTrailersDecodes() throws {
+        let body = Array("5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".utf8)
+        let request = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11")])
+        #expect(try verifier.verifyPayload(request, service: nil, now: 1_700_000_000).payload == Array("hello world".utf8))
+        for broken in ["5\r\nhello\r\n", "5\r\nhell", "zz\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\nmore"] {
+            let request = signed(Array(broken.utf8), payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+            #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(request, service: nil, now: 1_700_000_000) }
+        }
+        let wrongLength = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "12")])
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(wrongLength, service: nil, now: 1_700_000_000) }
+    }
+}
