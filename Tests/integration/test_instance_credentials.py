@@ -201,3 +201,14 @@ def test_a_real_agent_renews_its_credentials_and_proves_its_instance_after_a_res
     finally:
         agent.stop()
         remove_cluster_containers(cluster)
+
+
+def test_the_registration_token_creates_the_default_cluster_and_nothing_else(secured):
+    """An agent joining `default` creates it before it has credentials, as the real agent does: the
+    token admits an unsigned CreateCluster of that one name, with nothing else in it."""
+    status, answer, _ = agent_call(secured, "CreateCluster", {"clusterName": "default"}, token=secured.token)
+    assert status == 200 and answer["cluster"]["clusterName"] == "default", answer
+    for payload, token in (({"clusterName": "other"}, secured.token), ({"clusterName": "default"}, None),
+                           ({"clusterName": "default"}, "wrong"), ({"clusterName": "default", "tags": [{"key": "a", "value": "b"}]}, secured.token)):
+        status, answer, _ = agent_call(secured, "CreateCluster", payload, token=token)
+        assert (status, answer["__type"]) == (400, "MissingAuthenticationTokenException"), (payload, token, answer)

@@ -85,7 +85,10 @@ struct APIServer {
         let target = request.headers[Self.targetHeader]
         var caller: Caller?
         var agentInstance: String?
-        if let target, isAgentOperation(target) {
+        if let target, let agentAuthenticator, Self.isAgentCreatingDefault(target: target, request, body: bytes, agentAuthenticator) {
+            // An agent joining `default` creates it (as the real agent does): the registration token
+            // admits that one call, for that one name.
+        } else if let target, isAgentOperation(target) {
             if let agentAuthenticator {
                 if target == Self.registerTarget {
                     return await register(request, body: bytes, authenticator: agentAuthenticator, requestId: requestId)
@@ -136,6 +139,16 @@ struct APIServer {
     static let runsDefinition: Set<String> = Set(["RunTask", "StartTask", "CreateService", "UpdateService"].map { ECSAPI.targetPrefix + "." + $0 })
 
     static let registerTarget = ECSAPI.targetPrefix + ".RegisterContainerInstance"
+    static let createClusterTarget = ECSAPI.targetPrefix + ".CreateCluster"
+
+    /// An unsigned `CreateCluster` of the `default` cluster carrying the registration token.
+    static func isAgentCreatingDefault(target: String, _ request: Request, body: [UInt8], _ authenticator: AgentAuthenticator) -> Bool {
+        guard target == createClusterTarget, request.headers[.authorization] == nil, request.headers[AgentAuthenticator.tokenHeader] != nil,
+            authenticator.checkRegistrationToken(request) == nil,
+            let input = try? AWSJSONCodec.decode(CreateClusterRequest.self, from: body)
+        else { return false }
+        return (input.clusterName ?? "default") == "default" && input.tags == nil && input.settings == nil && input.capacityProviders == nil
+    }
 
     /// `RegisterContainerInstance` when agents must authenticate: the registration token admits
     /// it; re-registering an existing instance also takes that instance's credentials (expired

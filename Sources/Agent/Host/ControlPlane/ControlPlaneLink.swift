@@ -63,8 +63,12 @@ public struct ControlPlaneLink: Sendable {
         return (instance, header.flatMap { try? AWSJSONCodec.decode(InstanceCredentials.self, from: Array($0.value.utf8)) })
     }
 
+    /// Creates the agent's cluster (`default` only, where agents must authenticate: the
+    /// registration token admits that, before the agent has credentials of its own).
     public func createCluster() async throws {
-        let _: CreateClusterResponse = try await ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+        var api = self.api
+        api.extraHeaders = registrationHeaders
+        let _: CreateClusterResponse = try await api.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
     }
 
     public func submit(_ change: SubmitTaskStateChangeRequest) async throws {
