@@ -50,6 +50,14 @@ struct ParameterStoreTests {
         }
         #expect(try state.parameter("arn:aws:ssm:us-east-1:000000000000:parameter/app/a").name == "/app/a")
         #expect(try state.parameter("arn:aws:ssm:us-east-1:000000000000:parameter/plain").name == "plain")
+        // Only this region's and account's ARNs name parameters: anything else names none (a policy
+        // judges the ARN as sent, so a spelling the policy does not match must not reach one).
+        for foreign in [
+            "arn:aws:ssm:zz:1:parameterX/app/a", "arn:aws:ssm:eu-west-1:000000000000:parameter/app/a",
+            "arn:aws:ssm:us-east-1:111111111111:parameter/app/a", "arn:aws:ssm:us-east-1:000000000000:parameterX/app/a",
+        ] {
+            #expect(throws: AWSError.self) { try state.parameter(foreign) }
+        }
         #expect(ResourceNames().parameter("/app/a") == "arn:aws:ssm:us-east-1:000000000000:parameter/app/a")
         #expect(ResourceNames().parameter("plain") == "arn:aws:ssm:us-east-1:000000000000:parameter/plain")
         #expect(throws: AWSError(type: "ParameterNotFound", message: "")) { try state.parameter("/nope") }

@@ -47,6 +47,11 @@ struct PayloadFormTests {
         var dropped = request
         dropped.body = Self.chunk([UInt8](repeating: a, count: 65_536), signature: signatures[0]) + Array("0;chunk-signature=\(signatures[2])\r\n\r\n".utf8)
         #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(dropped, service: "s3", now: 1_369_353_600) }
+        // Signed chunks cover no trailers: lines after the last chunk are refused.
+        var trailed = request
+        trailed.body.removeLast(2)
+        trailed.body += Array("x-amz-checksum-crc32:AAAAAA==\r\n\r\n".utf8)
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(trailed, service: "s3", now: 1_369_353_600) }
         var cut = request
         cut.body.removeLast(40)
         #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(cut, service: "s3", now: 1_369_353_600) }
@@ -75,11 +80,18 @@ struct PayloadFormTests {
         let body = Array("5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".utf8)
         let request = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11")])
         #expect(try verifier.verifyPayload(request, service: nil, now: 1_700_000_000).payload == Array("hello world".utf8))
-        for broken in ["5\r\nhello\r\n", "5\r\nhell", "zz\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\nmore"] {
-            let request = signed(Array(broken.utf8), payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        for broken in [
+            "5\r\nhello\r\n", "5\r\nhell", "zz\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\nmore", "-1\r\nx\r\n0\r\n\r\n",
+            "+5\r\nhello\r\n0\r\n\r\n", "ffffffffffffffff\r\nx\r\n",
+        ] {
+            let request = signed(Array(broken.utf8), payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "5")])
+            #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(request, service: nil, now: 1_700_000_000) }
+            #expect(throws: SignatureFailure.self) { try SigV4Verifier.decodeChunked(request.body) }
             #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(request, service: nil, now: 1_700_000_000) }
         }
         let wrongLength = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "12")])
         #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(wrongLength, service: nil, now: 1_700_000_000) }
+        let noLength = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(noLength, service: nil, now: 1_700_000_000) }
     }
 }

@@ -209,6 +209,8 @@ def test_the_registration_token_creates_the_default_cluster_and_nothing_else(sec
     status, answer, _ = agent_call(secured, "CreateCluster", {"clusterName": "default"}, token=secured.token)
     assert status == 200 and answer["cluster"]["clusterName"] == "default", answer
     for payload, token in (({"clusterName": "other"}, secured.token), ({"clusterName": "default"}, None),
-                           ({"clusterName": "default"}, "wrong"), ({"clusterName": "default", "tags": [{"key": "a", "value": "b"}]}, secured.token)):
+                           ({"clusterName": "default"}, "wrong"), ({"clusterName": "default", "tags": [{"key": "a", "value": "b"}]}, secured.token),
+                           ({"clusterName": "default", "configuration": {"executeCommandConfiguration": {"logging": "NONE"}}}, secured.token),
+                           ({"clusterName": "default", "defaultCapacityProviderStrategy": [{"capacityProvider": "x"}]}, secured.token)):
         status, answer, _ = agent_call(secured, "CreateCluster", payload, token=token)
         assert (status, answer["__type"]) == (400, "MissingAuthenticationTokenException"), (payload, token, answer)

@@ -33,6 +33,11 @@ struct TaskSecrets: Sendable {
                 references[valueFrom] = try root.secrets.reference(valueFrom)
             }
             for parameter in Set(containers.compactMap { $0.repositoryCredentials?.credentialsParameter }) {
+                // A bare name means a secret here and a parameter in `secrets`: both at once is refused.
+                if references[parameter] != nil, !parameter.hasPrefix("arn:") {
+                    throw AWSError.invalidParameter(
+                        "repositoryCredentials names '\(parameter)', which the containers' secrets also name as an SSM parameter: give the secret's ARN.")
+                }
                 references[parameter] = try root.secrets.reference(parameter, registryCredentials: true)
             }
             guard enforce, !references.isEmpty else { return (references, nil) }

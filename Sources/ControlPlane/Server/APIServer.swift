@@ -147,7 +147,7 @@ struct APIServer {
             authenticator.checkRegistrationToken(request) == nil,
             let input = try? AWSJSONCodec.decode(CreateClusterRequest.self, from: body)
         else { return false }
-        return (input.clusterName ?? "default") == "default" && input.tags == nil && input.settings == nil && input.capacityProviders == nil
+        return (input.clusterName ?? "default") == "default" && input == CreateClusterRequest(clusterName: input.clusterName)
     }
 
     /// `RegisterContainerInstance` when agents must authenticate: the registration token admits

@@ -28,7 +28,10 @@ enum ChunkedPayload {
             guard let lineEnd = Self.lineEnd(body, from: index) else { throw .incomplete("The aws-chunked body is cut short: a chunk header has no end.") }
             let header = body[index..<lineEnd]
             let sizeText = header.prefix { $0 != UInt8(ascii: ";") }
-            guard !sizeText.isEmpty, sizeText.count <= 16, let size = Int(String(decoding: sizeText, as: UTF8.self), radix: 16) else {
+            let isHexDigit = { (byte: UInt8) in byte &- 48 < 10 || (byte | 0x20) &- 97 < 6 }
+            guard !sizeText.isEmpty, sizeText.count <= 15, sizeText.allSatisfy(isHexDigit),
+                let size = Int(String(decoding: sizeText, as: UTF8.self), radix: 16)
+            else {
                 throw .incomplete("The aws-chunked body has a chunk whose size is not hexadecimal.")
             }
             let dataStart = lineEnd + 2
@@ -47,7 +50,8 @@ enum ChunkedPayload {
             if size == 0 {
                 // The end: a blank line, or (unsigned, with trailer) trailer lines and then one.
                 var trailer = dataStart
-                while let end = Self.lineEnd(body, from: trailer), end > trailer { trailer = end + 2 }
+                // Trailers only where the form has them (unsigned): signed chunks cover none.
+                while signatures == nil, let end = Self.lineEnd(body, from: trailer), end > trailer { trailer = end + 2 }
                 guard Self.lineEnd(body, from: trailer) == trailer, trailer + 2 == body.count else {
                     throw .incomplete("The aws-chunked body does not end after its last chunk.")
                 }
@@ -69,7 +73,10 @@ enum ChunkedPayload {
 
     /// `x-amz-decoded-content-length`, when sent, must be the payload's length.
     static func checkDecodedLength(_ payload: [UInt8], _ request: SignableRequest) throws(SignatureFailure) {
-        if let declared = request.header("x-amz-decoded-content-length"), Int(declared) != payload.count {
+        guard let declared = request.header("x-amz-decoded-content-length") else {
+            throw .incomplete("An aws-chunked body needs x-amz-decoded-content-length.")
+        }
+        if Int(declared) != payload.count {
             throw .incomplete("x-amz-decoded-content-length is \(declared), and the decoded body has \(payload.count) bytes.")
         }
     }

@@ -76,9 +76,12 @@ extension SecretsState {
 
     /// The parameter's name from a name or an `arn:aws:ssm:…:parameter/…` ARN.
     public func parameterName(_ reference: String) -> String {
-        guard reference.hasPrefix("arn:"), let range = reference.firstRange(of: ":parameter") else { return reference }
+        // Only this partition's, region's and account's ARNs name parameters here (so the ARN a
+        // policy judges is the parameter the operation reads); any other stays a name none has.
+        let prefix = names.arn("ssm", "parameter/")
+        guard reference.hasPrefix(prefix) else { return reference }
         // `…:parameter/a/b` is the ARN of `/a/b`; `…:parameter/name` the ARN of `name`.
-        let rest = String(reference[range.upperBound...])
+        let rest = "/" + reference.dropFirst(prefix.count)
         return parameters[rest] != nil ? rest : String(rest.dropFirst())
     }
 
@@ -184,6 +187,9 @@ extension SecretsState {
     /// optional JSON key), else a Parameter Store parameter by name or ARN. `registryCredentials`
     /// (a `repositoryCredentials.credentialsParameter`) names a Secrets Manager secret by ARN or name.
     public func reference(_ valueFrom: String, registryCredentials: Bool = false) throws(AWSError) -> SecretReference {
+        if registryCredentials, valueFrom.hasPrefix("arn:"), !valueFrom.contains(":secretsmanager:") {
+            throw AWSError(type: "ResourceNotFoundException", message: "repositoryCredentials must name a Secrets Manager secret; got \(valueFrom)")
+        }
         if registryCredentials, !valueFrom.hasPrefix("arn:") {
             guard let record = secrets[valueFrom] else {
                 throw AWSError(type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret: \(valueFrom)")
