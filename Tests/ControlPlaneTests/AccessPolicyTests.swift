@@ -34,4 +34,12 @@ struct AccessPolicyTests {
         )
         #expect(refusal(reader, "GetParameters", #"{"Names":["/public/a","/public/c"]}"#) == nil)
     }
+
+    @Test func theRolesARequestHandsOverIncludeAServicesRole() {
+        let body = #"{"serviceName":"s","taskDefinition":"web","role":"ecsServiceRole","overrides":{"taskRoleArn":"arn:aws:iam::000000000000:role/t"}}"#
+        #expect(
+            AccessPolicy.passedRoles(target: "AmazonEC2ContainerServiceV20141113.CreateService", body: Array(body.utf8))
+                == ["ecsServiceRole", "arn:aws:iam::000000000000:role/t"])
+        #expect(AccessPolicy.passedRoles(target: "AmazonSSM.GetParameter", body: Array(body.utf8)) == [])
+    }
 }

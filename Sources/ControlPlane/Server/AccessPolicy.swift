@@ -114,6 +114,8 @@ enum AccessPolicy {
         var family: String?
         var taskRoleArn: String?
         var executionRoleArn: String?
+        /// CreateService's role for its load balancers.
+        var role: String?
         var overrides: RoleOverrides?
         var Name: String?
         /// GetParameters' names, GetParametersByPath's path.
@@ -130,7 +132,7 @@ enum AccessPolicy {
 
         /// Roles the request hands to what it creates or runs.
         var passedRoles: [String] {
-            [taskRoleArn, executionRoleArn, overrides?.taskRoleArn, overrides?.executionRoleArn].compactMap { $0 }
+            [taskRoleArn, executionRoleArn, role, overrides?.taskRoleArn, overrides?.executionRoleArn].compactMap { $0 }
         }
     }
 
