@@ -48,17 +48,15 @@ final class AgentAuthenticator: Sendable {
         let key = AWSCredentials.generate()
         let issued = now()
         let payload = Payload(a: instanceArn, k: "ASIA" + key.accessKeyId.dropFirst(4), s: key.secretAccessKey, i: issued, e: issued + lifetime)
-        let json = String(decoding: (try? JSONEncoder().encode(payload)) ?? Data(), as: UTF8.self)
         return InstanceCredentials(
-            containerInstanceArn: instanceArn, accessKeyId: payload.k, secretAccessKey: payload.s, sessionToken: Self.tokenPrefix + box.seal(json),
+            containerInstanceArn: instanceArn, accessKeyId: payload.k, secretAccessKey: payload.s,
+            sessionToken: box.sealToken(payload, prefix: Self.tokenPrefix),
             issuedAt: payload.i, expiresAt: payload.e)
     }
 
     /// The credentials a token carries; nil for a token this control plane did not seal.
     func open(_ token: String) -> InstanceCredentials? {
-        guard token.hasPrefix(Self.tokenPrefix), let json = box.open(String(token.dropFirst(Self.tokenPrefix.count))),
-            let payload = try? JSONDecoder().decode(Payload.self, from: Data(json.utf8))
-        else { return nil }
+        guard let payload = box.openToken(token, prefix: Self.tokenPrefix, as: Payload.self) else { return nil }
         return InstanceCredentials(
             containerInstanceArn: payload.a, accessKeyId: payload.k, secretAccessKey: payload.s, sessionToken: token, issuedAt: payload.i,
             expiresAt: payload.e)

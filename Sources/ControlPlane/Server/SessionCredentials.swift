@@ -38,16 +38,12 @@ struct SessionCredentials: Sendable, Equatable {
     }
 
     func token(_ box: SecretBox) -> String {
-        let payload = Payload(k: accessKeyId, s: secret, r: roleArn, n: sessionName, e: expires)
-        let json = String(decoding: (try? JSONEncoder().encode(payload)) ?? Data(), as: UTF8.self)
-        return Self.tokenPrefix + box.seal(json)
+        box.sealToken(Payload(k: accessKeyId, s: secret, r: roleArn, n: sessionName, e: expires), prefix: Self.tokenPrefix)
     }
 
     /// The credentials a token carries; nil for a token this control plane did not seal.
     static func open(_ token: String, box: SecretBox) -> SessionCredentials? {
-        guard token.hasPrefix(tokenPrefix), let json = box.open(String(token.dropFirst(tokenPrefix.count))),
-            let payload = try? JSONDecoder().decode(Payload.self, from: Data(json.utf8))
-        else { return nil }
+        guard let payload = box.openToken(token, prefix: tokenPrefix, as: Payload.self) else { return nil }
         return SessionCredentials(accessKeyId: payload.k, secret: payload.s, roleArn: payload.r, sessionName: payload.n, expires: payload.e)
     }
 

@@ -31,6 +31,17 @@ public struct SecretBox: Sendable {
         return box.combined!.base64EncodedString()
     }
 
+    /// A stateless token: `prefix` and `payload` as JSON, sealed (session and instance credentials).
+    public func sealToken<Payload: Encodable>(_ payload: Payload, prefix: String) -> String {
+        prefix + seal(String(decoding: (try? JSONEncoder().encode(payload)) ?? Data(), as: UTF8.self))
+    }
+
+    /// What ``sealToken(_:prefix:)`` sealed; nil for a token of another prefix or key, or altered.
+    public func openToken<Payload: Decodable>(_ token: String, prefix: String, as type: Payload.Type) -> Payload? {
+        guard token.hasPrefix(prefix), let json = open(String(token.dropFirst(prefix.count))) else { return nil }
+        return try? JSONDecoder().decode(type, from: Data(json.utf8))
+    }
+
     /// The plaintext, or nil when the value was not sealed with this key or was altered.
     public func open(_ sealed: String) -> String? {
         guard let data = Data(base64Encoded: sealed), let box = try? AES.GCM.SealedBox(combined: data),
