@@ -28,12 +28,17 @@ public struct AgentPollRequest: Codable, Sendable, Equatable {
     public var since: Int
     /// Seconds to hold the poll open when there is nothing new (capped by the server).
     public var waitSeconds: Int?
+    /// Task definitions the agent already holds, as `family:revision` (at most
+    /// ``HeldDefinitions/capacity``): assignments to start tasks of these carry no definition,
+    /// which keeps a busy instance's polls small. A definition never changes under its ARN.
+    public var heldDefinitions: [String]?
 
-    public init(cluster: String, containerInstanceArn: String, since: Int, waitSeconds: Int? = nil) {
+    public init(cluster: String, containerInstanceArn: String, since: Int, waitSeconds: Int? = nil, heldDefinitions: [String]? = nil) {
         self.cluster = cluster
         self.containerInstanceArn = containerInstanceArn
         self.since = since
         self.waitSeconds = waitSeconds
+        self.heldDefinitions = heldDefinitions
     }
 }
 
@@ -42,8 +47,9 @@ public struct AgentAssignment: Codable, Sendable, Equatable {
     /// The task with its desired status; its containers as ECS reports them.
     public var task: ECSTask
     /// The task definition to run it from, sent with every assignment that starts a task (so an
-    /// agent never needs a DescribeTaskDefinition round trip); nil for stops and for function
-    /// environments, whose definition the agent builds from `function` once it has prepared it.
+    /// agent never needs a DescribeTaskDefinition round trip) unless the poll said the agent holds
+    /// it; nil for stops and for function environments, whose definition the agent builds from
+    /// `function` once it has prepared it.
     public var taskDefinition: TaskDefinition?
     /// Set when the task is a function's execution environment (its definition is built from this).
     public var function: FunctionEnvironmentSpec?

@@ -32,6 +32,28 @@ struct InstanceSessionTests {
         }
     }
 
+    @Test func laterTasksOfADefinitionReachTheEngineWithItAndAHeldOneIsNotResent() async throws {
+        try await ControlPlaneHarness.run { harness in
+            let session = SessionUnderTest(endpoint: harness.endpoint)
+            let running = Task { try await session.session.run(knownArn: nil) }
+            defer { running.cancel() }
+            try await eventually("registered") { session.registered.count == 1 }
+            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
+                "RegisterTaskDefinition",
+                RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32)]))
+            for round in 1...3 {
+                let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
+                try await eventually("the engine got task \(round)") { session.engine.assignments.count == round }
+            }
+            #expect(session.engine.assignments.map { $0.taskDefinition?.family } == ["web", "web", "web"])
+            // On the wire, the agent now says it holds web:1 and gets no copy of it.
+            let poll: AgentPollResponse = try await ControlPlaneLink(endpoint: harness.endpoint, cluster: "default", token: nil)
+                .poll(instance: session.registered[0], since: 0, wait: 0, heldDefinitions: ["web:1"])
+            #expect(poll.assignments.count == 3)
+            #expect(poll.assignments.allSatisfy { $0.taskDefinition == nil })
+        }
+    }
+
     @Test func aDeregisteredInstanceRegistersAgainAsANewOne() async throws {
         try await ControlPlaneHarness.run { harness in
             let session = SessionUnderTest(endpoint: harness.endpoint)

@@ -240,6 +240,26 @@ struct TaskLifecycleTests {
         #expect(stop.assignments.first?.taskDefinition == nil)
     }
 
+    @Test func aDefinitionTheAgentHoldsDoesNotTravelAgainUnlessItsCursorIsFromAnotherState() throws {
+        var fixture = SchedulerFixture()
+        let instance = try fixture.addInstance()
+        try fixture.register()
+        _ = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web"), now: $1, using: &$2, changes: &$3) }
+        let sequence = fixture.ecs.counters.assignmentSequence
+        func poll(since: Int, held: [String]?) throws -> AgentPollResponse {
+            try fixture.ecs.assignments(
+                for: AgentPollRequest(cluster: "c", containerInstanceArn: instance, since: since, heldDefinitions: held), durableSequence: sequence)
+        }
+        #expect(try poll(since: 0, held: ["web:1"]).assignments.first?.taskDefinition == nil)
+        #expect(try poll(since: 0, held: ["web:2", "other:1"]).assignments.first?.taskDefinition?.family == "web", "another revision is not this one")
+        #expect(try poll(since: 0, held: nil).assignments.first?.taskDefinition?.family == "web")
+        // A cursor ahead of this state: the agent's definitions may be another state's.
+        #expect(try poll(since: sequence + 5, held: ["web:1"]).assignments.first?.taskDefinition?.family == "web")
+        // Only the first `capacity` names count.
+        let many = (0..<HeldDefinitions.capacity).map { "filler:\($0)" } + ["web:1"]
+        #expect(try poll(since: 0, held: many).assignments.first?.taskDefinition?.family == "web")
+    }
+
     @Test func listTasksFilters() throws {
         var fixture = SchedulerFixture()
         let a = try fixture.addInstance()

@@ -194,9 +194,12 @@ public struct ControlPlaneLink: Sendable {
     }
 
     /// One long poll of the work channel.
-    public func poll(instance: String, since: Int, wait: Int) async throws -> AgentPollResponse {
+    public func poll(instance: String, since: Int, wait: Int, heldDefinitions: [String] = []) async throws -> AgentPollResponse {
         try await post(
-            WorkChannel.pollPath, AgentPollRequest(cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait),
+            WorkChannel.pollPath,
+            AgentPollRequest(
+                cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait,
+                heldDefinitions: heldDefinitions.isEmpty ? nil : heldDefinitions),
             as: AgentPollResponse.self, timeout: .seconds(wait + 15))
     }
 

@@ -53,11 +53,14 @@ public struct InstanceSession: Sendable {
     private func serve(knownArn: String?) async throws {
         var arn = try await register(knownArn)
         var since = 0
+        var held = HeldDefinitions()
         var delay: Duration = .milliseconds(250)
         while !Task.isCancelled {
             do {
-                let response = try await link.poll(instance: arn, since: since, wait: pollWait)
-                for assignment in response.assignments {
+                let response = try await link.poll(instance: arn, since: since, wait: pollWait, heldDefinitions: held.names)
+                // An answer behind our cursor comes from a control plane that lost its state.
+                if response.sequence < since { held.removeAll() }
+                for assignment in held.complete(response.assignments) {
                     await engine.handle(assignment)
                 }
                 for request in response.logRequests ?? [] {
@@ -84,6 +87,7 @@ public struct InstanceSession: Sendable {
                     try await Task.sleep(for: delay)
                     arn = try await register(LinkFailure(error) == .instanceUnknown ? nil : arn)
                     since = 0
+                    held.removeAll()
                 case .transient, .refused:
                     if Task.isCancelled { return }
                     logger.info("work channel interrupted; reconnecting", metadata: ["error": "\(error)", "retry.delay": "\(delay)"])

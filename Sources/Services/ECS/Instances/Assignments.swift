@@ -21,16 +21,22 @@ extension ECSState {
         // A poll from an agent whose cursor is ahead of this control plane (its state was reset)
         // gets everything again.
         let since = request.since > durableSequence ? 0 : request.since
+        // Definitions the agent holds need not travel again; after a reset it may hold others.
+        let held = since == request.since ? request.heldDefinitions?.prefix(HeldDefinitions.capacity) ?? [] : []
         var assignments: [AgentAssignment] = []
         for arn in tasksByInstance[instance.containerInstanceArn ?? ""] ?? [] {
             guard let record = tasks[arn], record.assignmentSequence > since, record.assignmentSequence <= durableSequence
             else { continue }
             // A task that has stopped and is known stopped needs nothing from the agent.
             if record.isStopped && since == 0 { continue }
-            // A task to start travels with its definition, so the agent needs no round trip for it.
-            let definition =
-                record.function == nil && record.desiredStatus == .running
-                ? record.task.taskDefinitionArn.flatMap({ try? taskDefinition($0) }) : nil
+            // A task to start travels with its definition (unless the agent holds it), so the
+            // agent needs no round trip for it.
+            var definition: TaskDefinition?
+            if record.function == nil, record.desiredStatus == .running, let arn = record.task.taskDefinitionArn,
+                held.isEmpty || !held.contains(HeldDefinitions.name(ofArn: arn))
+            {
+                definition = try? taskDefinition(arn)
+            }
             assignments.append(
                 AgentAssignment(
                     sequence: record.assignmentSequence, task: record.task, taskDefinition: definition, function: record.function))
