@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Stevedore and running a local cluster need on a fresh Debian machine: the
-# C libraries it links (libcurl, SQLite, zlib), a Docker engine for the agent and busybox for the
+# C libraries it links (libcurl, SQLite, zlib), a Docker engine for the agent, iproute2 (the agent gives
+# the host the task credentials address 169.254.170.2) and busybox for the
 # functions' runtime image; then makes sure a Docker engine runs. Safe to run again: it installs only
 # what is missing, and asks for root (sudo) only when not already root and something is missing.
 #
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libcurl4-openssl-dev libsqlite3-dev zlib1g-dev docker.io busybox-static "$@")
+packages=(libcurl4-openssl-dev libsqlite3-dev zlib1g-dev docker.io busybox-static iproute2 "$@")
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -42,8 +42,10 @@ struct AgentConfigurationTests {
                 "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_DISABLE_PRIVILEGED": "true",
                 "ECS_AVAILABLE_LOGGING_DRIVERS": #"["json-file","syslog"]"#, "ECS_LOGLEVEL": "debug",
                 "DOCKER_HOST": "unix:///run/docker.sock", "ECS_AGENT_REGISTRATION_TOKEN": "s3cret",
+                "ECS_ENABLE_TASK_IAM_ROLE": "false",
             ], environment: [:])
         #expect(warnings.isEmpty)
+        #expect(!configuration.bridgeTaskCredentials)
         #expect(configuration.dataDirectory == "/data" && configuration.checkpoint)
         #expect(configuration.reservedMemory == 512)
         #expect(configuration.reservedPorts == [22, 9100])
@@ -66,8 +68,10 @@ struct AgentConfigurationTests {
             file: [
                 "ECS_CONTAINER_STOP_TIMEOUT": "10", "ECS_RESERVED_PORTS": "22,80", "ECS_IMAGE_PULL_BEHAVIOR": "sometimes",
                 "ECS_DISABLE_PRIVILEGED": "yes", "ECS_DYNAMIC_HOST_PORT_RANGE": "9-1", "ECS_RESERVED_MEMORY": "lots",
+                "ECS_ENABLE_TASK_IAM_ROLE": "sure",
             ], environment: [:])
-        #expect(warnings.count == 6)
+        #expect(warnings.count == 7)
+        #expect(configuration.bridgeTaskCredentials, "on unless turned off")
         #expect(warnings.contains { $0.hasPrefix("ECS_CONTAINER_STOP_TIMEOUT=10 is not valid (a duration with a unit") })
         #expect(configuration.containerStopTimeout == .seconds(30))
         #expect(configuration.reservedPorts == [22, 2375, 2376, 51678, 51679])

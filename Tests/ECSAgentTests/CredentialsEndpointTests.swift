@@ -10,7 +10,7 @@ struct CredentialsEndpointTests {
 
     @Test func aContainerGetsItsOwnTasksCredentialsWithItsTokenAndNoOneElsesWithout() async throws {
         let endpoint = try await CredentialsEndpoint(port: 0, keyBytes: Array(repeating: 7, count: 32)) { _ in Self.credentials }
-        let environment = Dictionary(uniqueKeysWithValues: endpoint.environment(for: "arn:aws:ecs:us-east-1:0:task/c/abc"))
+        let environment = Dictionary(uniqueKeysWithValues: endpoint.environment(for: "arn:aws:ecs:us-east-1:0:task/c/abc", bridged: false))
         let uri = try #require(environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
         let token = try #require(environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
         #expect(uri.hasPrefix("http://127.0.0.1:\(endpoint.port)/v2/credentials/"))
@@ -19,13 +19,33 @@ struct CredentialsEndpointTests {
         #expect(status == 200)
         #expect(try JSONDecoder().decode(TaskCredentials.self, from: Data(body)) == Self.credentials)
         // Another task's token does not open this task's credentials; nor does none.
-        let other = Dictionary(uniqueKeysWithValues: endpoint.environment(for: "arn:aws:ecs:us-east-1:0:task/c/other"))
+        let other = Dictionary(uniqueKeysWithValues: endpoint.environment(for: "arn:aws:ecs:us-east-1:0:task/c/other", bridged: false))
         #expect(await endpoint.answer(path: path, authorization: other["AWS_CONTAINER_AUTHORIZATION_TOKEN"]).0 == 401)
         #expect(await endpoint.answer(path: path, authorization: nil).0 == 401)
         #expect(await endpoint.answer(path: "/v2/credentials/zz", authorization: token).0 == 404)
         // The same key gives the same token after a restart of the agent.
         let again = try await CredentialsEndpoint(port: 0, keyBytes: Array(repeating: 7, count: 32)) { _ in Self.credentials }
         #expect(again.token(for: "arn:aws:ecs:us-east-1:0:task/c/abc") == token)
+    }
+
+    @Test func bridgedTasksGetTheLinkLocalAddressOnlyWhenTheEndpointListensThere() async throws {
+        // Off: bridged tasks are pointed at loopback, and the reason is kept for the agent's log.
+        let off = try await CredentialsEndpoint(port: 0, keyBytes: Array(repeating: 7, count: 32), linkLocal: false) { _ in Self.credentials }
+        #expect(off.linkLocalProblem?.contains("ECS_ENABLE_TASK_IAM_ROLE=false") == true)
+        #expect(Dictionary(uniqueKeysWithValues: off.environment(for: "t", bridged: true))["AWS_CONTAINER_CREDENTIALS_FULL_URI"]?
+            .hasPrefix("http://127.0.0.1:\(off.port)/") == true)
+        // On: where the host has 169.254.170.2 (the agent adds it at start; a unit test does not
+        // change the host), bridged tasks get it on the same port; where not, loopback and the reason.
+        let on = try await CredentialsEndpoint(port: 0, keyBytes: Array(repeating: 7, count: 32), linkLocal: true) { _ in Self.credentials }
+        let uri = Dictionary(uniqueKeysWithValues: on.environment(for: "t", bridged: true))["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+        let hostUri = Dictionary(uniqueKeysWithValues: on.environment(for: "t", bridged: false))["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+        #expect(hostUri?.hasPrefix("http://127.0.0.1:\(on.port)/") == true)
+        if on.linkLocalProblem == nil {
+            #expect(uri?.hasPrefix("http://169.254.170.2:\(on.port)/v2/credentials/") == true)
+        } else {
+            #expect(on.linkLocalProblem?.contains("169.254.170.2") == true)
+            #expect(uri?.hasPrefix("http://127.0.0.1:\(on.port)/") == true)
+        }
     }
 
     @Test func expirationsAreReadAsSecondsSince1970() {

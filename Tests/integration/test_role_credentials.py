@@ -68,11 +68,22 @@ def roles_cluster(tmp_path_factory):
     remove_cluster_containers(name)
 
 
-def run_probe_task(cluster, family, role_arn):
+# On a Docker bridge: the SDK's container provider fetches the credentials from 169.254.170.2
+# (the test then uses them from the host; the task cannot reach ecsd on the host's 127.0.0.1).
+BRIDGE_PROBE = """
+import botocore.session, os
+def probe():
+    credentials = botocore.session.get_session().get_credentials().get_frozen_credentials()
+    return {"uri": os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], "key": credentials.access_key,
+            "secret": credentials.secret_key, "token": credentials.token}
+"""
+
+
+def run_probe_task(cluster, family, role_arn, probe=PROBE, network_mode="host"):
     ecs = cluster.client("ecs")
-    script = PROBE + "\nimport json, time\nprint('PROBE ' + json.dumps(probe()), flush=True)\ntime.sleep(120)\n"
+    script = probe + "\nimport json, time\nprint('PROBE ' + json.dumps(probe()), flush=True)\ntime.sleep(120)\n"
     ecs.register_task_definition(
-        family=family, taskRoleArn=role_arn, networkMode="host",
+        family=family, taskRoleArn=role_arn, networkMode=network_mode,
         containerDefinitions=[{"name": "probe", "image": PYTHON_IMAGE, "memory": 128, "entryPoint": ["python3", "-c"], "command": [script]}])
     arn = ecs.run_task(cluster=cluster.name, taskDefinition=family)["tasks"][0]["taskArn"]
     task_id = arn.rsplit("/", 1)[1]
@@ -96,6 +107,16 @@ def test_boto3_in_a_task_uses_its_roles_credentials(roles_cluster):
     assert result["me"] == f"arn:aws:sts::000000000000:assumed-role/lister/{task_id}"
     assert isinstance(result["list"], int) and result["list"] >= 1
     assert result["create"] == "AccessDeniedException"
+
+
+def test_a_task_on_a_docker_bridge_gets_its_roles_credentials_at_169_254_170_2(roles_cluster):
+    result, task_id = run_probe_task(roles_cluster, "bridgeprobe", "arn:aws:iam::000000000000:role/lister",
+                                     probe=BRIDGE_PROBE, network_mode="bridge")
+    assert result["uri"].startswith("http://169.254.170.2:")
+    assert result["key"].startswith("ASIA")
+    sts = boto3.client("sts", endpoint_url=roles_cluster.server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=result["key"], aws_secret_access_key=result["secret"], aws_session_token=result["token"])
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::000000000000:assumed-role/lister/{task_id}"
 
 
 def test_a_role_stevedore_does_not_know_is_accepted_and_grants_nothing(roles_cluster):

@@ -43,13 +43,21 @@ public struct HostAgent: Sendable {
             identity: InstanceCredentialStore(dataDirectory: configuration.dataDirectory, persist: configuration.checkpoint))
         let functions = FunctionHost(link: link, docker: docker, dataDirectory: configuration.dataDirectory, logger: logger)
         let registered = RegisteredInstance()
+        let addressProblem = configuration.bridgeTaskCredentials ? LinkLocalAddress.ensure() : nil
         let credentials = try await CredentialsEndpoint(
             port: configuration.credentialsPort,
-            keyBytes: CredentialsEndpoint.key(dataDirectory: configuration.dataDirectory, persist: configuration.checkpoint)
+            keyBytes: CredentialsEndpoint.key(dataDirectory: configuration.dataDirectory, persist: configuration.checkpoint),
+            linkLocal: configuration.bridgeTaskCredentials && addressProblem == nil
         ) { taskArn in
             try await link.credentials(TaskCredentialsRequest(containerInstanceArn: registered.arn.withLock { $0 } ?? "", taskArn: taskArn))
         }
         logger.info("task credentials endpoint listening", metadata: ["port": "\(credentials.port)"])
+        if configuration.bridgeTaskCredentials, let problem = addressProblem ?? credentials.linkLocalProblem {
+            // Roles still work for host-network tasks; bridge tasks get the loopback address, which they cannot reach.
+            logger.warning(
+                "tasks on a Docker bridge cannot fetch their role's credentials",
+                metadata: ["reason": "\(problem)", "remedy": "run the agent as root with iproute2, or use networkMode host"])
+        }
         let engine = try DockerTaskExecutor(
             docker: docker, reporter: link, configuration: configuration, bindIP: configuration.hostPortBindIP, functions: functions,
             credentialsEndpoint: credentials, logger: logger)

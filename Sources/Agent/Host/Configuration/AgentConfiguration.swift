@@ -61,6 +61,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var statsInterval: Duration = .seconds(10)
     /// The address published host ports bind to (`ECS_HOST_PORT_BIND_IP`, a Stevedore key).
     public var hostPortBindIP = "0.0.0.0"
+    /// `ECS_ENABLE_TASK_IAM_ROLE`: tasks on a Docker bridge get their role's credentials at
+    /// 169.254.170.2 (the agent adds that address to the host's loopback). On by default, as on
+    /// ECS-optimized hosts; host-network tasks get theirs on 127.0.0.1 either way.
+    public var bridgeTaskCredentials = true
 
     public init() {}
 
@@ -175,6 +179,9 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let behavior = PullBehavior(rawValue: value) { configuration.imagePullBehavior = behavior } else {
                 warn("ECS_IMAGE_PULL_BEHAVIOR", "default, always, once or prefer-cached")
             }
+        }
+        if let value = string("ECS_ENABLE_TASK_IAM_ROLE") {
+            if let flag = parseBool(value) { configuration.bridgeTaskCredentials = flag } else { warn("ECS_ENABLE_TASK_IAM_ROLE", "true or false") }
         }
         if let value = string("ECS_DISABLE_PRIVILEGED") {
             if let flag = parseBool(value) { configuration.disablePrivileged = flag } else { warn("ECS_DISABLE_PRIVILEGED", "true or false") }

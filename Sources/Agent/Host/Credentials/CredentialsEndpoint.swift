@@ -14,29 +14,38 @@ import StevedoreCore
 import Synchronization
 
 /// The task credentials endpoint, as the real agent serves it: a container whose task has a role
-/// gets `AWS_CONTAINER_CREDENTIALS_FULL_URI` (this listener on 127.0.0.1, so host-network tasks
-/// reach it) and `AWS_CONTAINER_AUTHORIZATION_TOKEN`, and the SDKs fetch the role's temporary
-/// credentials from here, fresh before they expire. The path names the task; the token is an
-/// HMAC of it under a key kept in the agent's data directory, so it outlives an agent restart and
-/// no container can fetch another task's credentials.
+/// gets `AWS_CONTAINER_CREDENTIALS_FULL_URI` and `AWS_CONTAINER_AUTHORIZATION_TOKEN`, and the SDKs
+/// fetch the role's temporary credentials from here, fresh before they expire. It listens on
+/// 127.0.0.1 (host-network tasks) and, when the host has the address, on `169.254.170.2`, the
+/// address ECS gives tasks on a Docker bridge (they reach it through their gateway; the SDKs accept
+/// plain HTTP only to loopback and this address). The path names the task; the token is an HMAC of
+/// it under a key kept in the agent's data directory, so it outlives an agent restart and no
+/// container can fetch another task's credentials.
 public final class CredentialsEndpoint: Sendable {
     public static let pathPrefix = "/v2/credentials/"
+    /// ECS's task metadata and credentials address.
+    public static let linkLocalAddress = "169.254.170.2"
     let key: SymmetricKey
     let port: Int
+    /// Why bridge-network tasks cannot reach the endpoint (nil when they can).
+    public let linkLocalProblem: String?
     private let group: MultiThreadedEventLoopGroup
-    private let channel: any Channel
+    private let channels: [any Channel]
     private let fetch: @Sendable (String) async throws -> TaskCredentials
     private let cache = Mutex<[String: (credentials: TaskCredentials, expires: Int64)]>([:])
 
-    /// Listens on 127.0.0.1:`port` (0, or a port in use: any free one).
+    /// Listens on 127.0.0.1:`port` (0, or a port in use: any free one), and on the same port of
+    /// `169.254.170.2` when `linkLocal` is true and the host has that address.
     /// - Parameter fetch: the credentials of a task's role, from the control plane.
-    public init(port: Int, keyBytes: [UInt8], fetch: @escaping @Sendable (String) async throws -> TaskCredentials) async throws {
+    public init(
+        port: Int, keyBytes: [UInt8], linkLocal: Bool = false, fetch: @escaping @Sendable (String) async throws -> TaskCredentials
+    ) async throws {
         key = SymmetricKey(data: keyBytes)
         self.fetch = fetch
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         let handlerFactory = Box()
-        @Sendable func bind(_ wanted: Int) async throws -> any Channel {
+        @Sendable func bind(_ host: String, _ wanted: Int) async throws -> any Channel {
             try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -46,16 +55,38 @@ public final class CredentialsEndpoint: Sendable {
                         try channel.pipeline.syncOperations.addHandler(CredentialsHandler(endpoint: handlerFactory))
                     }
                 }
-                .bind(host: "127.0.0.1", port: wanted).get()
+                .bind(host: host, port: wanted).get()
         }
-        let bound: any Channel
-        do {
-            bound = try await bind(port)
-        } catch where port != 0 {
-            bound = try await bind(0)
+        // Both listeners share one port, so a port taken on either address means another free one.
+        var channels: [any Channel] = []
+        var problem = linkLocal ? "" : "bridge-network task credentials are off (ECS_ENABLE_TASK_IAM_ROLE=false)"
+        var wanted = port
+        for _ in 0..<5 where channels.isEmpty {
+            let loopback: any Channel
+            do {
+                loopback = try await bind("127.0.0.1", wanted)
+            } catch where wanted != 0 {
+                wanted = 0
+                continue
+            }
+            channels = [loopback]
+            guard linkLocal else { break }
+            let bound = loopback.localAddress?.port ?? wanted
+            do {
+                channels.append(try await bind(Self.linkLocalAddress, bound))
+            } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+                problem = "the host has no address \(Self.linkLocalAddress)"
+            } catch {
+                problem = "\(Self.linkLocalAddress):\(bound): \(error)"
+                try? await loopback.close()
+                channels = []
+                wanted = 0
+            }
         }
-        channel = bound
-        self.port = bound.localAddress?.port ?? port
+        if channels.isEmpty { channels = [try await bind("127.0.0.1", 0)] }
+        self.channels = channels
+        self.port = channels[0].localAddress?.port ?? port
+        linkLocalProblem = channels.count == 2 ? nil : problem
         handlerFactory.endpoint.withLock { $0 = self }
     }
 
@@ -77,14 +108,16 @@ public final class CredentialsEndpoint: Sendable {
     }
 
     deinit {
-        channel.close(promise: nil)
+        for channel in channels { channel.close(promise: nil) }
         group.shutdownGracefully { _ in }
     }
 
-    /// What a container of `taskArn` gets in its environment to reach its credentials.
-    public func environment(for taskArn: String) -> [(String, String)] {
-        [
-            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:\(port)\(Self.pathPrefix)\(Self.hex(Array(taskArn.utf8)))"),
+    /// What a container of `taskArn` gets in its environment to reach its credentials: on a
+    /// bridge, the endpoint's link-local address; with the host's network, loopback.
+    public func environment(for taskArn: String, bridged: Bool) -> [(String, String)] {
+        let host = bridged && linkLocalProblem == nil ? Self.linkLocalAddress : "127.0.0.1"
+        return [
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://\(host):\(port)\(Self.pathPrefix)\(Self.hex(Array(taskArn.utf8)))"),
             ("AWS_CONTAINER_AUTHORIZATION_TOKEN", token(for: taskArn)),
         ]
     }

@@ -278,7 +278,9 @@ extension DockerTaskExecutor {
             }
         } else if task.overrides?.taskRoleArn ?? definition.taskRoleArn != nil, let credentialsEndpoint {
             // A task's role: the SDKs fetch its credentials from this agent's endpoint.
-            context.agentEnvironment += credentialsEndpoint.environment(for: arn) + [("AWS_ENDPOINT_URL", configuration.backendHost)]
+            let bridged = context.networkMode == .bridge || context.networkMode == .awsvpc
+            context.agentEnvironment +=
+                credentialsEndpoint.environment(for: arn, bridged: bridged) + [("AWS_ENDPOINT_URL", configuration.backendHost)]
         }
         if !(container.secrets ?? []).isEmpty {
             // Fetched for each container and kept nowhere but in its Docker configuration.

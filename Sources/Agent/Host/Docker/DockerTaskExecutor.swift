@@ -95,6 +95,7 @@ public actor DockerTaskExecutor: TaskEngine {
             await functions?.setStopTask { [weak self] arn, reason in await self?.receive(.stopRequested(task: arn, reason: reason)) }
             jobQueue.yield(.watch(instanceArn: instanceArn))
         }
+        functions?.attach(instanceArn: instanceArn)
         receive(.attached(instanceArn: instanceArn))
     }
 

@@ -34,7 +34,8 @@ public actor FunctionHost {
     private var codeTasks: [String: Task<String, any Error>] = [:]
     private var imageTasks: [String: Task<Void, any Error>] = [:]
     private var followers: [String: Task<Void, Never>] = [:]
-    private var instanceArn: String?
+    /// The instance the agent is registered as; it changes when the agent registers as a new one.
+    nonisolated let instance = Mutex<String>("")
     /// Stops an environment's task (set by the task engine).
     private var stopTask: (@Sendable (String, String) async -> Void)?
 
@@ -54,20 +55,25 @@ public actor FunctionHost {
 
     /// Serves invocations for this instance until cancelled: a long poll, and a sender of results.
     public func run(instanceArn: String) async {
-        self.instanceArn = instanceArn
+        instance.withLock { if $0.isEmpty { $0 = instanceArn } }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.pollLoop(instanceArn) }
-            group.addTask { await self.sendLoop(instanceArn) }
+            group.addTask { await self.pollLoop() }
+            group.addTask { await self.sendLoop() }
             group.addTask { await self.expireHeldLoop() }
             await group.waitForAll()
         }
     }
 
-    private nonisolated func pollLoop(_ instance: String) async {
+    /// The agent registered (again, possibly as a new instance): polls and results name it from now on.
+    public nonisolated func attach(instanceArn: String) {
+        instance.withLock { $0 = instanceArn }
+    }
+
+    private nonisolated func pollLoop() async {
         var delay: Duration = .milliseconds(250)
         while !Task.isCancelled {
             do {
-                let batch = try await link.pollInvocations(instance: instance, waitMilliseconds: 20_000)
+                let batch = try await link.pollInvocations(instance: instance.withLock { $0 }, waitMilliseconds: 20_000)
                 table.dispatch(batch, outbox: outbox)
                 delay = .milliseconds(250)
             } catch {
@@ -79,7 +85,7 @@ public actor FunctionHost {
         }
     }
 
-    private nonisolated func sendLoop(_ instance: String) async {
+    private nonisolated func sendLoop() async {
         for await _ in outbox.signals {
             while true {
                 let (results, retired) = outbox.drain()
@@ -88,7 +94,7 @@ public actor FunctionHost {
                 while !Task.isCancelled {
                     do {
                         let more = try await link.postResults(
-                            InvocationResultsRequest(containerInstanceArn: instance, results: results, retiredEnvironments: retired.isEmpty ? nil : retired))
+                            InvocationResultsRequest(containerInstanceArn: instance.withLock { $0 }, results: results, retiredEnvironments: retired.isEmpty ? nil : retired))
                         table.dispatch(more, outbox: outbox)
                         break
                     } catch {

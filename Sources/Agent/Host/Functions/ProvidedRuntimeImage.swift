@@ -35,38 +35,9 @@ enum ProvidedRuntimeImage {
 
     /// The applets this busybox provides (`busybox --list`), or a core set if it cannot say.
     static func applets(_ busybox: String) -> [String] {
-        let names = (runProgram(busybox, ["--list"]) ?? "").split(separator: "\n").map(String.init)
+        let names = (HostProgram.run(busybox, ["--list"])?.output ?? "").split(separator: "\n").map(String.init)
         if !names.isEmpty { return names }
         return ["sh", "cat", "echo", "wget", "sed", "grep", "head", "tail", "tr", "cut", "date", "sleep", "env", "printf", "test", "ls", "mkdir", "rm", "dd"]
-    }
-
-    /// Runs a program and returns what it wrote to stdout (nil if it could not start).
-    static func runProgram(_ path: String, _ arguments: [String]) -> String? {
-        var pipe: [Int32] = [0, 0]
-        guard Glibc.pipe(&pipe) == 0 else { return nil }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addclose(&actions, pipe[0])
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        close(pipe[1])
-        defer { close(pipe[0]) }
-        guard spawned == 0 else { return nil }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(pipe[0], $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            output += buffer[0..<count]
-        }
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        return String(decoding: output, as: UTF8.self)
     }
 
     struct ImageError: Error, CustomStringConvertible {
