@@ -204,7 +204,7 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS",
-                "ECSCLI", "Lambda", "IAM", "Sealing", "StevedoreTestSupport", logging,
+                "ECSCLI", "Lambda", "IAM", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", logging,
             ]
         ),
     ]

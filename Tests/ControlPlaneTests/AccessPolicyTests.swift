@@ -1,6 +1,9 @@
 import AWSProtocols
 @testable import ControlPlane
+import Foundation
 import IAM
+import Secrets
+import SecretsShapes
 import StevedoreCore
 import Testing
 
@@ -33,6 +36,39 @@ struct AccessPolicyTests {
                 == "User: arn:aws:iam::000000000000:user/ci is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:000000000000:parameter/secret/b with an explicit deny in an identity-based policy"
         )
         #expect(refusal(reader, "GetParameters", #"{"Names":["/public/a","/public/c"]}"#) == nil)
+    }
+
+    @Test func policiesJudgeTheARNsResourcesAreStoredUnderWithPathsAndSuffixes() throws {
+        var root = ControlPlaneState(names: names)
+        var random = Xoshiro256(seed: 1)
+        var changes = ChangeSet()
+        let trust = #"{"Version":"2012-10-17","Statement":[]}"#
+        let role = try root.iam.createRole(name: "app", path: "/service/", trustPolicy: trust, description: nil, now: Date(), using: &random, changes: &changes)
+        #expect(role.arn == "arn:aws:iam::000000000000:role/service/app")
+        _ = try root.iam.createUser(name: "ops", path: "/team/", now: Date(), using: &random, changes: &changes)
+        let secret = try root.secrets.createSecret(
+            SMCreateSecretRequest(Name: "db", SecretString: "x"), sealedValue: "sealed", versionId: "v1", now: Date(), using: &random,
+            changes: &changes)
+        let stored = { AccessPolicy.stored($0, in: root, names: self.names) }
+        #expect(stored(names.iamRole("app")) == role.arn)
+        #expect(stored("arn:aws:iam::000000000000:role/other-path/app") == role.arn, "roles are found by name, as credentials are")
+        #expect(stored(names.iamUser("ops")) == "arn:aws:iam::000000000000:user/team/ops")
+        #expect(stored("arn:aws:secretsmanager:us-east-1:000000000000:secret:db") == secret.ARN)
+        #expect(stored(try #require(secret.ARN)) == secret.ARN)
+        // Unknown names, other accounts and other services stay as named.
+        #expect(stored(names.iamRole("ghost")) == names.iamRole("ghost"))
+        #expect(stored("arn:aws:iam::999999999999:role/app") == "arn:aws:iam::999999999999:role/app")
+        #expect(stored("arn:aws:ecs:us-east-1:000000000000:cluster/c") == "arn:aws:ecs:us-east-1:000000000000:cluster/c")
+
+        // A policy written for AWS (the secret's suffix as `-??????`, the role's path) allows what it names.
+        let reader = try principal(
+            #"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:000000000000:secret:db-??????"},"#
+                + #"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::000000000000:role/service/*"}]}"#)
+        let get = AccessPolicy.json(target: "secretsmanager.GetSecretValue", body: Array(#"{"SecretId":"db"}"#.utf8), names: names)
+        #expect(AccessPolicy.refusal(reader, get, style: .json, stored: stored) == nil)
+        #expect(AccessPolicy.refusal(reader, get, style: .json) != nil, "as named, the suffix is missing")
+        #expect(AccessPolicy.passRoleRefusal(reader, roles: ["app"], names: names, style: .json, stored: stored) == nil)
+        #expect(AccessPolicy.passRoleRefusal(reader, roles: ["ghost"], names: names, style: .json, stored: stored) != nil)
     }
 
     @Test func theRolesARequestHandsOverIncludeAServicesRole() {

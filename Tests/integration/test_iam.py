@@ -107,6 +107,33 @@ def test_an_explicit_deny_wins_over_an_allow(iam_ecsd):
                             "an identity-based policy")
 
 
+def test_policies_written_for_aws_match_secret_suffixes_and_role_paths(iam_ecsd):
+    """AWS's documented patterns: a secret's random suffix as `-??????`, a role under its path."""
+    admin(iam_ecsd, "secretsmanager").create_secret(Name="app/db", SecretString="s3cret")
+    admin(iam_ecsd, "secretsmanager").create_secret(Name="app/other", SecretString="no")
+    admin(iam_ecsd, "iam").create_role(RoleName="runner", Path="/service/", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": "arn:aws:secretsmanager:us-east-1:000000000000:secret:app/db-??????"},
+        {"Effect": "Allow", "Action": ["ecs:RegisterTaskDefinition"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::000000000000:role/service/*"}]})
+    key_id, secret = user_with_key(iam_ecsd, "suffixes", policy)
+    secrets = client(iam_ecsd, "secretsmanager", key_id, secret)
+    assert secrets.get_secret_value(SecretId="app/db")["SecretString"] == "s3cret"
+    code, message, _ = refusal(lambda: secrets.get_secret_value(SecretId="app/other"))
+    assert code == "AccessDeniedException"
+    assert "on resource: arn:aws:secretsmanager:us-east-1:000000000000:secret:app/other-" in message
+    ecs = client(iam_ecsd, "ecs", key_id, secret)
+    ecs.register_task_definition(family="by-path", taskRoleArn="runner",
+                                 containerDefinitions=[{"name": "a", "image": "x", "memory": 16}])
+    code, _, _ = refusal(lambda: ecs.register_task_definition(
+        family="by-path", taskRoleArn="arn:aws:iam::000000000000:role/elsewhere",
+        containerDefinitions=[{"name": "a", "image": "x", "memory": 16}]))
+    assert code == "AccessDeniedException"
+
+
 def test_a_revoked_or_deactivated_key_stops_working_at_once(iam_ecsd):
     key_id, secret = user_with_key(iam_ecsd, "leaver", READ_ONLY)
     ecs = client(iam_ecsd, "ecs", key_id, secret)

@@ -3,6 +3,7 @@ whose answer carries credentials of that instance alone; every other agent call 
 them, acts for that instance only, stops working at once when the instance is deregistered, and
 expires unless renewed. A real agent renews them and, after a restart, proves with its saved ones
 which instance it was."""
+import hashlib
 import json
 import os
 import stat
@@ -19,6 +20,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from conftest import Ecsd, wait_until
+from functions_support import zip_files
 from docker_support import BUSYBOX_IMAGE, Agent, build_busybox_image, remove_cluster_containers, requires_docker
 from test_authentication import admin_credentials
 
@@ -160,6 +162,28 @@ def test_each_instance_gets_credentials_of_its_own_and_acts_for_itself_only(secu
     status, answer, _ = poll(secured, cluster, arn_b, beta)
     assert (status, answer["__type"], answer["message"]) == \
         (400, "ExpiredTokenException", "The security token included in the request is expired")
+
+
+def test_an_instance_gets_only_the_code_of_environments_placed_on_it(secured):
+    cluster = "code-" + uuid.uuid4().hex[:6]
+    secured.admin("ecs").create_cluster(clusterName=cluster)
+    _, _, credentials = register(secured, cluster)
+    bundle = zip_files({"app.py": "def handler(event, context):\n    return 1\n"})
+    secured.admin("lambda").create_function(
+        FunctionName="coded-" + uuid.uuid4().hex[:6], Runtime="python3.11", Handler="app.handler",
+        Role="arn:aws:iam::000000000000:role/none", Code={"ZipFile": bundle})
+    path = "/v1/functions/code/" + hashlib.sha256(bundle).hexdigest()
+    request = AWSRequest(method="GET", url=secured.endpoint + path)
+    key = Credentials(credentials["accessKeyId"], credentials["secretAccessKey"], credentials["sessionToken"])
+    botocore.auth.SigV4Auth(key, "ecs", "us-east-1").add_auth(request)
+    try:
+        urllib.request.urlopen(urllib.request.Request(secured.endpoint + path, headers=dict(request.headers.items())), timeout=30)
+        raise AssertionError("an instance with no environment of the function got its code")
+    except urllib.error.HTTPError as error:
+        answer = json.loads(error.read())
+        assert error.code == 404
+        message = answer.get("message") or answer.get("Message")
+        assert answer["Type"] == "User" and "No execution environment on " + credentials["containerInstanceArn"] in message
 
 
 @requires_docker

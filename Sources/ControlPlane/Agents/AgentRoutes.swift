@@ -90,7 +90,15 @@ struct AgentRoutes: Sendable {
             return InvocationBatch(invocations: await router.deliver(results, verified: request.agentInstance != nil))
         }
         routes.raw("GET", WorkChannel.codePath + "/{hash}", limit: 0) { request in
-            guard let bytes = code.read(request.parameter("hash")) else {
+            let hash = request.parameter("hash")
+            // An authenticated agent gets only the code of environments placed on its instance.
+            if let instance = request.agentInstance,
+                await ((try? agents.committer.read { root, _ in root.ecs.instance(instance, usesCode: hash) }) ?? false) == false
+            {
+                return RESTErrorStyle.lambda.response(
+                    .lambdaNotFound("No execution environment on \(instance) uses a code bundle with that hash."), requestId: nil)
+            }
+            guard let bytes = code.read(hash) else {
                 return RESTErrorStyle.lambda.response(.lambdaNotFound("No code bundle with that hash."), requestId: nil)
             }
             return APIResponse(status: 200, headers: [("Content-Type", "application/zip")], body: bytes)

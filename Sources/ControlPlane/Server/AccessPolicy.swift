@@ -30,9 +30,13 @@ struct RequestedAction {
 
 /// Whether a principal's policies allow a request, and the refusal, in AWS's words, when they do not.
 enum AccessPolicy {
-    static func refusal(_ principal: AccessKeyring.Principal, _ requested: RequestedAction, style: RefusalStyle) -> AWSError? {
+    /// - Parameter stored: the ARN a resource the request names is stored under (see ``stored(_:in:names:)``).
+    static func refusal(
+        _ principal: AccessKeyring.Principal, _ requested: RequestedAction, style: RefusalStyle, stored: (String) -> String = { $0 }
+    ) -> AWSError? {
         guard let policies = principal.policies else { return nil }
-        for resource in requested.resources() {
+        for named in requested.resources() {
+            let resource = stored(named)
             let decision = PolicyDecision(policies: policies, action: requested.action, resource: resource)
             if decision != .allowed { return refusal(principal, requested.action, resource, decision, style: style) }
         }
@@ -149,12 +153,35 @@ enum AccessPolicy {
     }
 
     /// The refusal of a role the caller may not pass, if any.
-    static func passRoleRefusal(_ principal: AccessKeyring.Principal, roles: [String], names: ResourceNames, style: RefusalStyle) -> AWSError? {
+    static func passRoleRefusal(
+        _ principal: AccessKeyring.Principal, roles: [String], names: ResourceNames, style: RefusalStyle, stored: (String) -> String = { $0 }
+    ) -> AWSError? {
         for role in roles {
             let arn = role.hasPrefix("arn:") ? role : names.iamRole(role)
-            if let refusal = refusal(principal, RequestedAction(action: "iam:PassRole") { arn }, style: style) { return refusal }
+            if let refusal = refusal(principal, RequestedAction(action: "iam:PassRole") { arn }, style: style, stored: stored) { return refusal }
         }
         return nil
+    }
+
+    /// The ARN a resource is stored under, which is what policies written for AWS name: a role or
+    /// a user with its path (`role/service/app`, asked for as `app`), a secret with its random
+    /// suffix (`secret:db-AbCdEf`, asked for as `db`). Other resources, other accounts' and
+    /// anything not found stay as the request named them.
+    static func stored(_ resource: String, in root: ControlPlaneState, names: ResourceNames) -> String {
+        let roles = names.iamRole("")
+        if resource.hasPrefix(roles) {
+            return root.iam.roles[ResourceNames.roleName(resource)]?.arn ?? resource
+        }
+        let users = names.iamUser("")
+        if resource.hasPrefix(users) {
+            return root.iam.users[String(resource.split(separator: "/").last ?? "")]?.arn ?? resource
+        }
+        let secrets = names.arn("secretsmanager", "secret:")
+        if resource.hasPrefix(secrets) {
+            let name = String(resource.dropFirst(secrets.count))
+            return (root.secrets.secrets[name] ?? (try? root.secrets.secret(resource)))?.arn ?? resource
+        }
+        return resource
     }
 
     /// A REST route, by the action its service names it (Lambda's table; Stevedore's own routes

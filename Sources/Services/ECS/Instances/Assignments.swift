@@ -45,6 +45,15 @@ extension ECSState {
         return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments)
     }
 
+    /// Whether an execution environment placed on the instance (and not stopped) uses the code or
+    /// layer zip with this content hash: what an agent may fetch from the code store.
+    public func instance(_ instance: String, usesCode hash: String) -> Bool {
+        (tasksByInstance[instance] ?? []).contains { arn in
+            guard let record = tasks[arn], !record.isStopped, let function = record.function else { return false }
+            return function.codeHash == hash || function.layerHashes.contains(hash)
+        }
+    }
+
     /// Whether the instance has something after `since` that is durable.
     public func hasAssignments(instance: String, since: Int, durableSequence: Int) -> Bool {
         (tasksByInstance[instance] ?? []).contains { arn in
