@@ -9,10 +9,18 @@ enum LinkLocalAddress {
     /// Adds the address unless the host has it; nil on success, else why not.
     static func ensure() -> String? {
         guard let ip = HostProgram.find(ipPaths) else { return "iproute2's `ip` is not installed (apt-get install iproute2)" }
+        if present(ip) { return nil }
         let address = CredentialsEndpoint.linkLocalAddress + "/32"
         guard let outcome = HostProgram.run(ip, ["-4", "address", "add", address, "dev", "lo"]) else { return "\(ip) could not be started" }
-        if outcome.status == 0 || outcome.errors.contains("File exists") { return nil }
+        // Another agent on this host may have added it meanwhile (iproute2 words that differently by version).
+        if outcome.status == 0 || present(ip) { return nil }
         let reason = outcome.errors.split(separator: "\n").first.map(String.init) ?? "exit status \(outcome.status)"
         return "`ip address add \(address) dev lo` failed: \(reason)"
+    }
+
+    /// Whether the loopback interface has the address.
+    static func present(_ ip: String) -> Bool {
+        let listed = HostProgram.run(ip, ["-4", "-o", "address", "show", "dev", "lo"])?.output ?? ""
+        return listed.contains(" \(CredentialsEndpoint.linkLocalAddress)/32 ")
     }
 }
