@@ -22,22 +22,24 @@ public struct HeldDefinitions: Sendable {
     /// What the next poll says it holds.
     public var names: [String] { entries.map(\.name) }
 
-    /// Keeps the definitions the assignments carry and fills in those they left out because
-    /// this agent holds them.
+    /// Fills in the definitions the assignments left out because this agent holds them, then
+    /// keeps the ones they carry (in that order: a definition arriving now must not push out one
+    /// that a later assignment of the same answer relies on).
     public mutating func complete(_ assignments: [AgentAssignment]) -> [AgentAssignment] {
-        assignments.map { assignment in
+        let completed = assignments.map { assignment in
             var assignment = assignment
-            guard assignment.function == nil, let arn = assignment.task.taskDefinitionArn else { return assignment }
-            let name = Self.name(ofArn: arn)
-            if let definition = assignment.taskDefinition {
-                keep(name, definition)
-            } else if assignment.task.desiredTaskStatus != .stopped, let index = entries.firstIndex(where: { $0.name == name }) {
-                let entry = entries.remove(at: index)
-                entries.append(entry)
-                assignment.taskDefinition = entry.definition
-            }
+            guard assignment.function == nil, assignment.taskDefinition == nil, assignment.task.desiredTaskStatus != .stopped,
+                let arn = assignment.task.taskDefinitionArn, let index = entries.firstIndex(where: { $0.name == Self.name(ofArn: arn) })
+            else { return assignment }
+            let entry = entries.remove(at: index)
+            entries.append(entry)
+            assignment.taskDefinition = entry.definition
             return assignment
         }
+        for assignment in assignments where assignment.function == nil {
+            if let arn = assignment.task.taskDefinitionArn, let definition = assignment.taskDefinition { keep(Self.name(ofArn: arn), definition) }
+        }
+        return completed
     }
 
     /// Forgets every definition (the control plane may have lost its state, so an ARN may now

@@ -49,12 +49,13 @@ struct AccessPolicyTests {
         let secret = try root.secrets.createSecret(
             SMCreateSecretRequest(Name: "db", SecretString: "x"), sealedValue: "sealed", versionId: "v1", now: Date(), using: &random,
             changes: &changes)
-        let stored = { AccessPolicy.stored($0, in: root, names: self.names) }
+        let resources = StoredResources(root: root, names: names)
+        let stored = resources.arn
         #expect(stored(names.iamRole("app")) == role.arn)
         #expect(stored("arn:aws:iam::000000000000:role/other-path/app") == role.arn, "roles are found by name, as credentials are")
         #expect(stored(names.iamUser("ops")) == "arn:aws:iam::000000000000:user/team/ops")
-        #expect(stored("arn:aws:secretsmanager:us-east-1:000000000000:secret:db") == secret.ARN)
-        #expect(stored(try #require(secret.ARN)) == secret.ARN)
+        #expect(resources.secret("db") == secret.ARN)
+        #expect(resources.secret(try #require(secret.ARN)) == secret.ARN)
         // Unknown names, other accounts and other services stay as named.
         #expect(stored(names.iamRole("ghost")) == names.iamRole("ghost"))
         #expect(stored("arn:aws:iam::999999999999:role/app") == "arn:aws:iam::999999999999:role/app")
@@ -64,11 +65,56 @@ struct AccessPolicyTests {
         let reader = try principal(
             #"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:000000000000:secret:db-??????"},"#
                 + #"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::000000000000:role/service/*"}]}"#)
-        let get = AccessPolicy.json(target: "secretsmanager.GetSecretValue", body: Array(#"{"SecretId":"db"}"#.utf8), names: names)
+        let get = AccessPolicy.json(
+            target: "secretsmanager.GetSecretValue", body: Array(#"{"SecretId":"db"}"#.utf8), names: names, secret: resources.secret)
         #expect(AccessPolicy.refusal(reader, get, style: .json, stored: stored) == nil)
-        #expect(AccessPolicy.refusal(reader, get, style: .json) != nil, "as named, the suffix is missing")
+        let unresolved = AccessPolicy.json(target: "secretsmanager.GetSecretValue", body: Array(#"{"SecretId":"db"}"#.utf8), names: names)
+        #expect(AccessPolicy.refusal(reader, unresolved, style: .json) != nil, "as named, the suffix is missing")
         #expect(AccessPolicy.passRoleRefusal(reader, roles: ["app"], names: names, style: .json, stored: stored) == nil)
         #expect(AccessPolicy.passRoleRefusal(reader, roles: ["ghost"], names: names, style: .json, stored: stored) != nil)
+    }
+
+    @Test func aSecretNamedLikeAnothersARNCannotLendItsRightsToThatOne() throws {
+        var root = ControlPlaneState(names: names)
+        var random = Xoshiro256(seed: 2)
+        var changes = ChangeSet()
+        let guarded = try root.secrets.createSecret(
+            SMCreateSecretRequest(Name: "prod/db", SecretString: "x"), sealedValue: "s", versionId: "v1", now: Date(), using: &random,
+            changes: &changes)
+        let guardedArn = try #require(guarded.ARN)
+        // A secret whose name is the guarded one's name and suffix: its ARN is that plus a suffix of its own.
+        let lookalikeName = String(guardedArn.split(separator: ":").last!)
+        _ = try root.secrets.createSecret(
+            SMCreateSecretRequest(Name: lookalikeName, SecretString: "y"), sealedValue: "s", versionId: "v1", now: Date(), using: &random,
+            changes: &changes)
+        let resources = StoredResources(root: root, names: names)
+        let caller = try principal(
+            #"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"},"#
+                + #"{"Effect":"Deny","Action":"secretsmanager:*","Resource":"arn:aws:secretsmanager:us-east-1:000000000000:secret:prod/db-??????"}]}"#)
+        func refusal(_ secretId: String) -> AWSError? {
+            let body = Array(#"{"SecretId":"\#(secretId)"}"#.utf8)
+            return AccessPolicy.refusal(
+                caller, AccessPolicy.json(target: "secretsmanager.GetSecretValue", body: body, names: names, secret: resources.secret), style: .json,
+                stored: resources.arn)
+        }
+        // The guarded secret by its full ARN (which is also the ARN-shaped name of the lookalike) is denied.
+        #expect(refusal(guardedArn)?.type == "AccessDeniedException")
+        #expect(refusal("prod/db")?.type == "AccessDeniedException")
+        // The lookalike by its own name is another secret, and allowed.
+        #expect(refusal(lookalikeName) == nil)
+    }
+
+    @Test func aRoleOrUserBeingCreatedIsJudgedWithThePathItWillHave() throws {
+        let creator = try principal(
+            #"{"Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"},"#
+                + #"{"Effect":"Deny","Action":["iam:CreateRole","iam:CreateUser"],"Resource":["arn:aws:iam::000000000000:role/admin/*","arn:aws:iam::000000000000:user/admin/*"]}]}"#)
+        func refusal(_ form: String) throws -> AWSError? {
+            AccessPolicy.refusal(creator, AccessPolicy.query(try #require(QueryRequest(form: Array(form.utf8))), names: names), style: .query)
+        }
+        #expect(try refusal("Action=CreateRole&RoleName=x&Path=%2Fadmin%2F&AssumeRolePolicyDocument=%7B%7D")?.type == "AccessDenied")
+        #expect(try refusal("Action=CreateUser&UserName=x&Path=%2Fadmin%2F")?.type == "AccessDenied")
+        #expect(try refusal("Action=CreateRole&RoleName=x&AssumeRolePolicyDocument=%7B%7D") == nil)
+        #expect(try refusal("Action=CreateUser&UserName=x&Path=%2Fteam%2F") == nil)
     }
 
     @Test func theRolesARequestHandsOverIncludeAServicesRole() {

@@ -32,7 +32,7 @@ struct InstanceSessionTests {
         }
     }
 
-    @Test func laterTasksOfADefinitionReachTheEngineWithItAndAHeldOneIsNotResent() async throws {
+    @Test func laterTasksOfADefinitionReachTheEngineWithItAndAPollNamingItGetsNoCopy() async throws {
         try await ControlPlaneHarness.run { harness in
             let session = SessionUnderTest(endpoint: harness.endpoint)
             let running = Task { try await session.session.run(knownArn: nil) }

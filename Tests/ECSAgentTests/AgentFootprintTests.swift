@@ -12,6 +12,24 @@ struct AgentFootprintTests {
         "Sources/ecs-agent",
     ]
 
+    /// `import Foundation`, `@preconcurrency import Foundation`, `import struct Foundation.Date`,
+    /// `import FoundationInternationalization`: anything but FoundationEssentials.
+    static func importsFoundation(_ line: Substring) -> Bool {
+        let words = line.split(separator: " ").filter { !$0.hasPrefix("@") }
+        guard let keyword = words.firstIndex(of: "import"), keyword + 1 < words.count else { return false }
+        let module = words[words.count > keyword + 2 ? keyword + 2 : keyword + 1].split(separator: ".").first ?? ""
+        return module.hasPrefix("Foundation") && module != "FoundationEssentials"
+    }
+
+    @Test func importsOfFoundationAreRecognisedHoweverTheyAreWritten() {
+        for line in ["import Foundation", "@preconcurrency import Foundation", "import struct Foundation.Date", "import FoundationInternationalization"] {
+            #expect(Self.importsFoundation(Substring(line)), "\(line)")
+        }
+        for line in ["import FoundationEssentials", "import Glibc", "// import Foundation later", "let imported = Foundation"] {
+            #expect(!Self.importsFoundation(Substring(line)), "\(line)")
+        }
+    }
+
     @Test func noModuleTheAgentLinksImportsAllOfFoundation() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         var offenders: [String] = []
@@ -22,9 +40,13 @@ struct AgentFootprintTests {
             for case let file as String in files where file.hasSuffix(".swift") {
                 let lines = try String(contentsOfFile: base + "/" + file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
                 checked += 1
-                for (index, line) in lines.enumerated() where line == "import Foundation" {
-                    // Allowed only as the `#else` of `#if canImport(FoundationEssentials)`.
-                    if index == 0 || lines[index - 1] != "#else" { offenders.append("\(directory)/\(file):\(index + 1)") }
+                for (index, line) in lines.enumerated() where Self.importsFoundation(line) {
+                    // Allowed only as the fallback of `#if canImport(FoundationEssentials) / import
+                    // FoundationEssentials / #else`.
+                    let fallback =
+                        line == "import Foundation" && index >= 3 && lines[index - 1] == "#else"
+                        && lines[index - 2] == "import FoundationEssentials" && lines[index - 3] == "#if canImport(FoundationEssentials)"
+                    if !fallback { offenders.append("\(directory)/\(file):\(index + 1)") }
                 }
             }
         }

@@ -31,7 +31,7 @@ struct CredentialsEndpointTests {
     @Test func bridgedTasksGetTheLinkLocalAddressOnlyWhenTheEndpointListensThere() async throws {
         // Off: bridged tasks are pointed at loopback, and the reason is kept for the agent's log.
         let off = try await CredentialsEndpoint(port: 0, keyBytes: Array(repeating: 7, count: 32), linkLocal: false) { _ in Self.credentials }
-        #expect(off.linkLocalProblem?.contains("ECS_ENABLE_TASK_IAM_ROLE=false") == true)
+        #expect(off.linkLocalProblem?.contains("not asked to listen on 169.254.170.2") == true)
         #expect(Dictionary(uniqueKeysWithValues: off.environment(for: "t", bridged: true))["AWS_CONTAINER_CREDENTIALS_FULL_URI"]?
             .hasPrefix("http://127.0.0.1:\(off.port)/") == true)
         // On: where the host has 169.254.170.2 (the agent adds it at start; a unit test does not

@@ -66,3 +66,14 @@ struct HeldDefinitionsTests {
         #expect(HeldDefinitions.name(ofArn: "arn:aws:ecs:us-east-1:000000000000:task-definition/web:12") == "web:12")
     }
 }
+
+extension HeldDefinitionsTests {
+    @Test func aDefinitionArrivingInAnAnswerDoesNotPushOutOneALaterAssignmentOfItNeeds() {
+        var held = HeldDefinitions()
+        _ = held.complete((0..<HeldDefinitions.capacity).map { Self.assignment("f\($0)", 1, carrying: true) })
+        // f0 is the oldest: a new definition first, then a task of f0 the control plane left out.
+        let answer = held.complete([Self.assignment("new", 1, carrying: true), Self.assignment("f0", 1, carrying: false)])
+        #expect(answer[1].taskDefinition == Self.definition("f0", 1))
+        #expect(held.names.count == HeldDefinitions.capacity)
+    }
+}

@@ -104,14 +104,15 @@ struct APIServer {
             case .success(let principal):
                 // The root's requests need no decision (nor the action and resource it would judge).
                 if principal.policies != nil {
-                    let stored = await storedNames()
+                    let stored = await storedResources()
                     if let refusal = AccessPolicy.refusal(
-                        principal, AccessPolicy.json(target: target ?? "", body: bytes, names: names), style: .json, stored: stored)
+                        principal, AccessPolicy.json(target: target ?? "", body: bytes, names: names, secret: stored.secret), style: .json,
+                        stored: stored.arn)
                     {
                         return Self.response(.error(refusal), requestId: requestId)
                     }
                     let roles = await passedRoles(target: target ?? "", body: bytes)
-                    if let refusal = AccessPolicy.passRoleRefusal(principal, roles: roles, names: names, style: .json, stored: stored) {
+                    if let refusal = AccessPolicy.passRoleRefusal(principal, roles: roles, names: names, style: .json, stored: stored.arn) {
                         return Self.response(.error(refusal), requestId: requestId)
                     }
                 }
@@ -124,12 +125,9 @@ struct APIServer {
         return Self.response(answer, requestId: requestId)
     }
 
-    /// Maps a resource a request names to the ARN it is stored under, from the current state
-    /// (see ``AccessPolicy/stored(_:in:names:)``).
-    func storedNames() async -> @Sendable (String) -> String {
-        guard let root = try? await agents.committer.read({ root, _ in root }) else { return { $0 } }
-        let names = names
-        return { AccessPolicy.stored($0, in: root, names: names) }
+    /// The current state's view of how the resources a request names are stored (see ``StoredResources``).
+    func storedResources() async -> StoredResources {
+        StoredResources(root: try? await agents.committer.read({ root, _ in root }), names: names)
     }
 
     /// The roles a request hands over: those it names, and for the operations that run a task
@@ -215,7 +213,7 @@ struct APIServer {
             case .success(let principal):
                 // GetCallerIdentity needs no permission, as in AWS.
                 if let parsed, parsed.action != "GetCallerIdentity", principal.policies != nil,
-                    let refusal = AccessPolicy.refusal(principal, AccessPolicy.query(parsed, names: names), style: .query, stored: await storedNames())
+                    let refusal = AccessPolicy.refusal(principal, AccessPolicy.query(parsed, names: names), style: .query, stored: await storedResources().arn)
                 {
                     return Self.response(QueryService.errorResponse(refusal, requestId: requestId, namespace: namespace), requestId: requestId)
                 }
@@ -265,7 +263,7 @@ struct APIServer {
                 // A function's Role is passed to it: the caller needs iam:PassRole on it.
                 if principal.policies != nil, ["lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"].contains(requested.action),
                     let role = (try? AWSJSONCodec.decode(FunctionRole.self, from: body))?.Role,
-                    let refusal = AccessPolicy.passRoleRefusal(principal, roles: [role], names: names, style: style, stored: await storedNames())
+                    let refusal = AccessPolicy.passRoleRefusal(principal, roles: [role], names: names, style: style, stored: await storedResources().arn)
                 {
                     return Self.response(route.errorStyle.response(refusal, requestId: requestId))
                 }

@@ -67,7 +67,10 @@ enum AccessPolicy {
 
     /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the
     /// body's naming members (a cluster, a task definition, a queue).
-    static func json(target: String, body: [UInt8], names: ResourceNames) -> RequestedAction {
+    /// - Parameter secret: the ARN a secret is stored under, found from the `SecretId` exactly as
+    ///   Secrets Manager's operations find it (a name, or a full ARN), so the policy judges the
+    ///   secret the operation will act on.
+    static func json(target: String, body: [UInt8], names: ResourceNames, secret: @escaping (String) -> String? = { _ in nil }) -> RequestedAction {
         let (prefix, operation) = target.split(separator: ".", maxSplits: 1).map(String.init).pairOrEmpty
         let service = jsonServices[prefix] ?? prefix.lowercased()
         func resource(_ fields: NamingMembers) -> String {
@@ -88,7 +91,7 @@ enum AccessPolicy {
                 return "*"
             case "secretsmanager":
                 if let id = fields.SecretId ?? fields.Name {
-                    return id.hasPrefix("arn:") ? id : names.arn("secretsmanager", "secret:\(id)")
+                    return secret(id) ?? (id.hasPrefix("arn:") ? id : names.arn("secretsmanager", "secret:\(id)"))
                 }
                 return "*"
             case "sqs":
@@ -163,10 +166,10 @@ enum AccessPolicy {
         return nil
     }
 
-    /// The ARN a resource is stored under, which is what policies written for AWS name: a role or
-    /// a user with its path (`role/service/app`, asked for as `app`), a secret with its random
-    /// suffix (`secret:db-AbCdEf`, asked for as `db`). Other resources, other accounts' and
-    /// anything not found stay as the request named them.
+    /// The ARN a role or user is stored under, which is what policies written for AWS name: with
+    /// its path (`role/service/app`, asked for as `app`). (Secrets are found from the request's
+    /// own `SecretId`, see ``json(target:body:names:secret:)``.) Other resources, other accounts'
+    /// and anything not found stay as the request named them.
     static func stored(_ resource: String, in root: ControlPlaneState, names: ResourceNames) -> String {
         let roles = names.iamRole("")
         if resource.hasPrefix(roles) {
@@ -175,11 +178,6 @@ enum AccessPolicy {
         let users = names.iamUser("")
         if resource.hasPrefix(users) {
             return root.iam.users[String(resource.split(separator: "/").last ?? "")]?.arn ?? resource
-        }
-        let secrets = names.arn("secretsmanager", "secret:")
-        if resource.hasPrefix(secrets) {
-            let name = String(resource.dropFirst(secrets.count))
-            return (root.secrets.secrets[name] ?? (try? root.secrets.secret(resource)))?.arn ?? resource
         }
         return resource
     }
@@ -210,13 +208,26 @@ enum AccessPolicy {
         return Dictionary(uniqueKeysWithValues: pairs.map { ("\($0.0) \($0.1)", $0.2) })
     }()
 
-    /// A query-protocol request: IAM's actions on the user they name.
+    /// A query-protocol request: IAM's actions on the user or role they name (one being created
+    /// with the `Path` it will have).
     static func query(_ request: QueryRequest, names: ResourceNames) -> RequestedAction {
         let action = request.action ?? ""
         return RequestedAction(action: "iam:" + action) {
-            request["UserName"].map { names.iamUser($0) } ?? request["RoleName"].map { names.iamRole($0) } ?? "*"
+            let path = ["CreateUser", "CreateRole"].contains(action) ? request["Path"] ?? "/" : "/"
+            return request["UserName"].map { names.iamUser($0, path: path) } ?? request["RoleName"].map { names.iamRole($0, path: path) } ?? "*"
         }
     }
+}
+
+/// Resources as they are stored, from one state snapshot (see ``AccessPolicy/stored(_:in:names:)``).
+struct StoredResources: Sendable {
+    let root: ControlPlaneState?
+    let names: ResourceNames
+
+    func arn(_ resource: String) -> String { root.map { AccessPolicy.stored(resource, in: $0, names: names) } ?? resource }
+
+    /// A secret's ARN, found from a `SecretId` as the operations find it.
+    func secret(_ id: String) -> String? { (try? root?.secrets.secret(id))?.arn }
 }
 
 extension Array where Element == String {

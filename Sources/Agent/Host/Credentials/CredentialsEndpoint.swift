@@ -59,7 +59,7 @@ public final class CredentialsEndpoint: Sendable {
         }
         // Both listeners share one port, so a port taken on either address means another free one.
         var channels: [any Channel] = []
-        var problem = linkLocal ? "" : "bridge-network task credentials are off (ECS_ENABLE_TASK_IAM_ROLE=false)"
+        var problem = linkLocal ? "" : "not asked to listen on \(Self.linkLocalAddress) (ECS_ENABLE_TASK_IAM_ROLE=false, or the address could not be added)"
         var wanted = port
         for _ in 0..<5 where channels.isEmpty {
             let loopback: any Channel

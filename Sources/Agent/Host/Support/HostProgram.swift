@@ -18,6 +18,8 @@ enum HostProgram {
             close(output[1])
             return nil
         }
+        // Not inherited by programs other threads start meanwhile (the child gets its copies by dup2).
+        for descriptor in output + errors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -40,7 +42,9 @@ enum HostProgram {
         let printed = readAll(output[0])
         let complained = readAll(errors[0])
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else { return nil }
+        }
         let exited = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Outcome(status: exited, output: String(decoding: printed, as: UTF8.self), errors: String(decoding: complained, as: UTF8.self))
     }
