@@ -143,4 +143,60 @@ struct StoppedTaskArchiveTests {
         #expect(!notASummary)
         #expect(!noNewline)
     }
+
+    /// Rows of many stopped tasks (only the summary line matters to the index).
+    func rows(_ count: Int, cluster: String = "c") -> [(arn: String, row: [UInt8])] {
+        (0..<count).map { index in
+            let arn = "arn:aws:ecs:us-east-1:000000000000:task/\(cluster)/\(String(index, radix: 16))"
+            let line = ["=v1", "=" + arn, "=" + cluster, "", "", "", "", "", "=STOPPED", "=1700000000.5", "=\(index)"].joined(separator: "\t")
+            return (arn, Array((line + "\n{}").utf8))
+        }
+    }
+
+    /// The index finds, replaces and removes every task, in any order, also when every ARN's
+    /// digest is the same (the path a real 64-bit collision takes).
+    @Test(arguments: [UInt64.max, 0])
+    func theIndexFollowsEveryRemovalEvenWhenDigestsCollide(mask: UInt64) throws {
+        var archive = StoppedTaskArchive(digestMask: mask)
+        let tasks = rows(200)
+        archive.load(tasks.map { StoppedTaskArchive.entry(row: $0.row)! })
+        #expect(archive.count == 200)
+        #expect(tasks.allSatisfy { archive.contains($0.arn) })
+        #expect(archive.summary(tasks[7].arn)?.assignmentSequence == 7)
+        #expect(archive.summary(tasks[7].arn)?.stoppedAt == Date(timeIntervalSince1970: 1_700_000_000.5))
+        // The same row again replaces, never duplicates.
+        archive.load(row: tasks[3].row)
+        #expect(archive.count == 200)
+        // Remove from the front, the middle and the end: each removal moves the last entry.
+        var random = Xoshiro256(seed: 7)
+        var kept = Set(tasks.map(\.arn))
+        for task in tasks.shuffled(using: &random).prefix(150) {
+            let removed = archive.remove(task.arn)
+            let again = archive.remove(task.arn)
+            kept.remove(task.arn)
+            #expect(removed?.arn == task.arn)
+            #expect(again == nil, "removed once")
+        }
+        #expect(archive.count == 50)
+        #expect(Set(archive.summaries.map(\.arn)) == kept)
+        #expect(tasks.allSatisfy { archive.contains($0.arn) == kept.contains($0.arn) })
+        #expect(!archive.contains("arn:aws:ecs:us-east-1:000000000000:task/c/unknown"))
+    }
+
+    @Test func summaryFieldsAreReadInPlaceAndEscapedOnesStillMatch() throws {
+        let arn = "arn:aws:ecs:us-east-1:000000000000:task/c/0123"
+        let line = ["=v1", "=" + arn, "=c", "=def", "=by\\tme", "", "", "=EC2", "=STOPPED", "", "=4"].joined(separator: "\t")
+        var archive = StoppedTaskArchive()
+        let loaded = archive.load(row: Array((line + "\n{}").utf8))
+        #expect(loaded)
+        let summary = try #require(archive.summary(arn))
+        #expect(summary.startedBy == "by\tme" && summary.serviceArn == nil && summary.launchType == "EC2" && summary.stoppedAt == nil)
+        #expect(summary.isIn(cluster: "c") && !summary.isIn(cluster: "cc") && !summary.isIn(cluster: ""))
+        #expect(StoppedTaskArchive.Summary.holds(summary.field(4), "by\tme"))
+        #expect(!StoppedTaskArchive.Summary.holds(summary.field(4), "by\\tme"))
+        #expect(!StoppedTaskArchive.Summary.holds(summary.field(5), ""), "an absent field holds nothing, not the empty string")
+        // A summary line with too many fields is not one this archive wrote.
+        let extra = archive.load(row: Array((line + "\t=extra\n{}").utf8))
+        #expect(!extra)
+    }
 }

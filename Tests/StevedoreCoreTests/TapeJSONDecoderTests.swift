@@ -119,6 +119,30 @@ struct TapeJSONDecoderTests {
         }
     }
 
+    /// Keys alike in length and first byte (one fingerprint bit), an escaped key, the empty key and
+    /// absent keys: a search that a key's fingerprint cannot settle still compares bytes.
+    struct Alike: Codable, Equatable {
+        var ab: Int?
+        var ac: Int?
+        var ad: Int?
+        var name: String?
+        var empty: Int?
+        var bc: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case ab, ac, ad, name, empty = "", bc
+        }
+    }
+
+    @Test(arguments: [
+        #"{"ac": 2, "ab": 1}"#, #"{"n\u0061me": "x", "ad": 4}"#, #"{"": 5, "bc": 6}"#, #"{"ab": 1, "ac": 2, "ad": 3, "name": "y", "": 0, "bc": 9}"#,
+        #"{"ba": 1, "acc": 2, "a": 3}"#, "{}",
+    ])
+    func findsKeysByTheirBytesWhateverTheirFingerprint(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        #expect(try TapeJSONDecoder.decode(Alike.self, from: bytes) == (try Self.foundation(Alike.self, bytes)))
+    }
+
     @Test func refusesValuesOfTheWrongTypeOrSize() throws {
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Int8].self, from: Array("[128]".utf8)) }
         #expect(throws: DecodingError.self) { try TapeJSONDecoder.decode([Int].self, from: Array("[1.5]".utf8)) }

@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A JSON decoder for the store's own rows (``RecordCoding``), several times faster than
 /// Foundation's `JSONDecoder` on them; start-up decodes every live row.
@@ -388,26 +391,51 @@ private final class TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerPr
         var keys: [Int] = []
         keys.reserveCapacity(Int(item.count))
         var index = object + 1
-        while index < Int(item.end) {
-            keys.append(index)
-            index = Int(tape.nodes[index + 1].end)
+        var fingerprints: UInt64 = 0
+        tape.bytes.withUnsafeBufferPointer { bytes in
+            while index < Int(item.end) {
+                keys.append(index)
+                let node = tape.nodes[index]
+                // An escaped key's bytes are not its text: let every search compare it.
+                fingerprints |= node.kind == .string && node.length > 0 ? Self.fingerprint(Int(node.length), bytes[Int(node.start)]) : ~0
+                index = Int(tape.nodes[index + 1].end)
+            }
         }
         self.keys = keys
+        self.fingerprints = fingerprints
+    }
+
+    /// One bit per key, from its length and first byte. Records are sparse (most optional members
+    /// absent), so most searches end here instead of comparing every key.
+    let fingerprints: UInt64
+
+    static func fingerprint(_ length: Int, _ first: UInt8) -> UInt64 {
+        1 << UInt64((length &* 7 &+ Int(first)) & 63)
     }
 
     var allKeys: [Key] { keys.compactMap { (try? tape.string(tape.nodes[$0])).flatMap(Key.init(stringValue:)) } }
 
     /// The node of `key`'s value, if the object has it.
     func valueNode(_ key: Key) -> Int? {
-        let name = key.stringValue
-        for step in 0..<keys.count {
-            let position = (cursor + step) % keys.count
-            if tape.matches(tape.nodes[keys[position]], name) {
-                cursor = position + 1 == keys.count ? 0 : position + 1
-                return keys[position] + 1
+        var name = key.stringValue
+        return name.withUTF8 { name in
+            if let first = name.first, fingerprints & Self.fingerprint(name.count, first) == 0 { return nil }
+            return tape.bytes.withUnsafeBufferPointer { bytes in
+                for step in 0..<keys.count {
+                    let position = (cursor + step) % keys.count
+                    let node = tape.nodes[keys[position]]
+                    let found =
+                        node.kind == .string
+                        ? Int(node.length) == name.count && (name.isEmpty || memcmp(name.baseAddress!, bytes.baseAddress! + Int(node.start), name.count) == 0)
+                        : tape.matches(node, String(decoding: name, as: UTF8.self))
+                    if found {
+                        cursor = position + 1 == keys.count ? 0 : position + 1
+                        return keys[position] + 1
+                    }
+                }
+                return nil
             }
         }
-        return nil
     }
 
     func decoder(_ key: Key) throws -> TapeDecoder {

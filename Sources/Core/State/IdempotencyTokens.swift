@@ -137,12 +137,7 @@ public struct IdempotencyTokens: Sendable {
     /// A stable fingerprint of a request's canonical encoding (FNV-1a, 64 bits, as hex): equal for
     /// equal requests across processes and restarts.
     public static func fingerprint<Request: Encodable>(_ request: Request) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in (try? StreamingJSONEncoder.encode(request)) ?? [] {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        return String(hash, radix: 16)
+        String(FNV1a.hash((try? StreamingJSONEncoder.encode(request)) ?? []), radix: 16)
     }
 
     /// Whether a token is one AWS accepts: 1 to `maximumLength` characters from `!` to `~`.

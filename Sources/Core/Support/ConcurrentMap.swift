@@ -13,7 +13,7 @@ extension Array where Element: Sendable {
     public func concurrentMap<Mapped: Sendable>(
         minimumPerCore: Int = 1024, _ transform: @Sendable (Element) throws -> Mapped
     ) throws -> [Mapped] {
-        let cores = Swift.min(ProcessInfo.processInfo.activeProcessorCount, count / Swift.max(minimumPerCore, 1))
+        let cores = Swift.min(Cores.active, count / Swift.max(minimumPerCore, 1))
         guard cores > 1 else { return try map(transform) }
         let chunkSize = (count + cores - 1) / cores
         let chunks = Mutex<[Int: Result<[Mapped], any Error>]>([:])
@@ -28,4 +28,10 @@ extension Array where Element: Sendable {
         for chunk in 0..<cores { mapped += try results[chunk]!.get() }
         return mapped
     }
+}
+
+/// The cores this process may use, read once: each reading opens the cgroup's files, and
+/// start-up asks for every table and record kind it loads.
+public enum Cores {
+    public static let active = ProcessInfo.processInfo.activeProcessorCount
 }

@@ -48,10 +48,7 @@ public struct ShardedDictionary<Value: Sendable>: Sendable {
     /// equivalent spellings with different bytes would be different keys: the keys here (ARNs and
     /// ids the control plane makes) are ASCII.
     private static func shard(of key: String) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key.utf8.suffix(16) {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
+        let hash = FNV1a.hash(key.utf8.suffix(16))
         return Int(truncatingIfNeeded: hash ^ (hash >> 32)) & (shardCount - 1)
     }
 }

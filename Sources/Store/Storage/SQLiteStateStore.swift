@@ -49,9 +49,16 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     private let queue = WriteQueue()
     private let thread: Thread
     private let logger: Logger
+    private let rowsPerPiece: Int
 
     /// Opens (creating if needed) `<directory>/ecsd.db` and brings its schema up to date.
-    public init(directory: String, durability: Durability = .normal, logger: Logger) throws {
+    public convenience init(directory: String, durability: Durability = .normal, logger: Logger) throws {
+        try self.init(directory: directory, durability: durability, rowsPerPiece: 16_384, logger: logger)
+    }
+
+    /// - Parameter rowsPerPiece: how long a table must be, per core, to be read on several.
+    init(directory: String, durability: Durability, rowsPerPiece: Int, logger: Logger) throws {
+        self.rowsPerPiece = rowsPerPiece
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/ecsd.db"
         self.logger = logger
@@ -99,21 +106,60 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
 
     public func loadAll() async throws -> [RecordKind: [[UInt8]]] {
         // Tables are read side by side, each on a connection of its own (WAL readers never wait
-        // for each other or for the writer), through a memory map rather than copies of pages.
-        let tables = Self.tables
-        let loaded = Mutex<[RecordKind: Result<[[UInt8]], any Error>]>([:])
-        DispatchQueue.concurrentPerform(iterations: tables.count) { index in
-            let result = Result { () throws -> [[UInt8]] in
+        // for each other or for the writer), through a memory map rather than copies of pages. A
+        // long table (history) is read in rowid ranges on every core.
+        let pieces = try Self.pieces(of: Self.tables, in: SQLiteConnection(path: path), rowsPerPiece: rowsPerPiece)
+        // One connection per core, each taking the next piece until none is left: opening a
+        // connection costs more than reading a short table.
+        let next = Atomic<Int>(0)
+        let read = Mutex<[Int: Result<[[UInt8]], any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: min(Cores.active, pieces.count)) { _ in
+            let connection = Result { () throws -> SQLiteConnection in
                 let connection = try SQLiteConnection(path: path)
                 try connection.execute("PRAGMA mmap_size=\(1 << 30)")
-                let statement = try connection.prepare("SELECT body FROM \(tables[index]) ORDER BY rowid")
-                var rows: [[UInt8]] = []
-                while try statement.step() { rows.append(statement.bytes(0)) }
-                return rows
+                return connection
             }
-            loaded.withLock { $0[RecordKind(tables[index])] = result }
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < pieces.count else { return }
+                let piece = pieces[index]
+                let result = Result { () throws -> [[UInt8]] in
+                    let statement = try connection.get().prepare(
+                        "SELECT body FROM \(piece.table) WHERE rowid >= \(piece.rowids.lowerBound) AND rowid < \(piece.rowids.upperBound) ORDER BY rowid")
+                    var rows: [[UInt8]] = []
+                    while try statement.step() { rows.append(statement.bytes(0)) }
+                    return rows
+                }
+                read.withLock { $0[index] = result }
+            }
         }
-        return try loaded.withLock { $0 }.mapValues { try $0.get() }
+        let results = read.withLock { $0 }
+        var loaded: [RecordKind: [[UInt8]]] = [:]
+        for (index, piece) in pieces.enumerated() {
+            loaded[RecordKind(piece.table), default: []] += try results[index]!.get()
+        }
+        return loaded
+    }
+
+    /// Every table cut into rowid ranges, in order: one range unless the table is long enough to
+    /// be worth reading on several cores.
+    static func pieces(
+        of tables: [String], in connection: SQLiteConnection, rowsPerPiece: Int
+    ) throws -> [(table: String, rowids: Range<Int64>)] {
+        let cores = Cores.active
+        var pieces: [(table: String, rowids: Range<Int64>)] = []
+        for table in tables {
+            let bounds = try connection.prepare("SELECT ifnull(min(rowid), 0), ifnull(max(rowid), 0) FROM \(table)")
+            _ = try bounds.step()
+            let (first, last) = (Int64(bounds.int(0)), Int64(bounds.int(1)) + 1)
+            let count = Int64(max(1, min(cores, Int(last - first) / max(rowsPerPiece, 1))))
+            let size = (last - first + count - 1) / count
+            for piece in 0..<count {
+                let lower = first + piece * size
+                pieces.append((table, lower..<(piece == count - 1 ? last : lower + size)))
+            }
+        }
+        return pieces
     }
 
     public func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {

@@ -4,8 +4,10 @@ import FoundationEssentials
 import Foundation
 #endif
 import AgentProtocol
+import Dispatch
 import ECSShapes
 import StevedoreCore
+import Synchronization
 
 /// ECS's desired and known state, in memory: clusters, task definitions, container instances,
 /// tasks and services, with the indexes and placement capacity derived from them. Operations are
@@ -85,21 +87,48 @@ public struct ECSState: Sendable {
         for service in try rows.decode(ServiceRecord.self) {
             state.putService(service, changes: &scratch)
         }
-        // Stopped tasks stay encoded behind their summaries (see StoppedTaskArchive).
-        let archived = try (rows[.stoppedTasks] ?? []).concurrentMap { row in
-            guard let entry = StoppedTaskArchive.entry(row: row) else { throw StoredRowError(kind: .stoppedTasks) }
-            return entry
+        // The three long parts side by side, so that one's single-threaded stretches (building
+        // an index) overlap the others' decoding. Stopped tasks stay encoded behind their
+        // summaries (see StoppedTaskArchive).
+        let archive = Mutex<Result<StoppedTaskArchive, any Error>>(.success(StoppedTaskArchive()))
+        let live = Mutex<Result<[TaskRecord], any Error>>(.success([]))
+        let noTokens = state.runTaskTokens
+        let tokens = Mutex<Result<IdempotencyTokens, any Error>>(.success(noTokens))
+        DispatchQueue.concurrentPerform(iterations: 3) { part in
+            switch part {
+            case 0:
+                let loaded = Result { () throws -> StoppedTaskArchive in
+                    var archive = StoppedTaskArchive()
+                    archive.load(
+                        try (rows[.stoppedTasks] ?? []).concurrentMap { row in
+                            guard let entry = StoppedTaskArchive.entry(row: row) else { throw StoredRowError(kind: .stoppedTasks) }
+                            return entry
+                        })
+                    return archive
+                }
+                archive.withLock { $0 = loaded }
+            case 1:
+                let decoded = Result { try rows.decode(TaskRecord.self) }
+                live.withLock { $0 = decoded }
+            default:
+                let restored = Result { () throws -> IdempotencyTokens in
+                    var tokens = noTokens
+                    tokens.restore(try rows.decode(IdempotencyTokens.Record.self))
+                    return tokens
+                }
+                tokens.withLock { $0 = restored }
+            }
         }
-        state.archive.load(archived)
+        state.archive = try archive.withLock { $0 }.get()
         for summary in state.archive.summaries {
             state.counters.assignmentSequence = max(state.counters.assignmentSequence, summary.assignmentSequence)
         }
-        for record in try rows.decode(TaskRecord.self) where !state.archive.contains(record.arn) {
+        for record in try live.withLock({ $0 }).get() where !state.archive.contains(record.arn) {
             state.counters.assignmentSequence = max(state.counters.assignmentSequence, record.assignmentSequence)
             state.restoreTask(record, ordering: false)
         }
         state.orderAllTasks()
-        state.runTaskTokens.restore(try rows.decode(IdempotencyTokens.Record.self))
+        state.runTaskTokens = try tokens.withLock { $0 }.get()
         state.adoptTokensKeptOnTasks()
         return state
     }

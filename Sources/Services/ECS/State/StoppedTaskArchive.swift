@@ -17,49 +17,101 @@ import StevedoreCore
 /// ``TaskRecord`` as JSON, raw-DEFLATE compressed (a `v2` row; `v1` rows, written before,
 /// hold plain JSON). Compressed, the history a start reads is several times smaller.
 public struct StoppedTaskArchive: Sendable {
-    public struct Summary: Sendable, Equatable {
-        public var arn: String
-        public var cluster: String
-        public var taskDefinitionArn: String?
-        public var startedBy: String?
-        public var serviceArn: String?
-        public var containerInstanceArn: String?
-        public var launchType: String?
-        public var desiredStatus: String
-        public var stoppedAt: Date?
-        public var assignmentSequence: Int
+    /// A stopped task's summary line, read in place: a field becomes a string only when asked
+    /// for, so a start that loads a hundred thousand of them makes no strings at all.
+    public struct Summary: Sendable {
+        /// The whole stored row: the summary line, a newline, the record.
+        let row: [UInt8]
+        /// Where each of the line's 11 tab-separated fields ends in `row`.
+        let ends: InlineArray<11, Int32>
+        let compressed: Bool
+        public let stoppedAt: Date?
+        public let assignmentSequence: Int
+
+        func field(_ number: Int) -> ArraySlice<UInt8> {
+            row[(number == 0 ? 0 : Int(ends[number - 1]) + 1)..<Int(ends[number])]
+        }
+
+        public var arn: String { StoppedTaskArchive.unescape(field(1)) ?? "" }
+        public var cluster: String { StoppedTaskArchive.unescape(field(2)) ?? "" }
+        public var taskDefinitionArn: String? { StoppedTaskArchive.unescape(field(3)) }
+        public var startedBy: String? { StoppedTaskArchive.unescape(field(4)) }
+        public var serviceArn: String? { StoppedTaskArchive.unescape(field(5)) }
+        public var containerInstanceArn: String? { StoppedTaskArchive.unescape(field(6)) }
+        public var launchType: String? { StoppedTaskArchive.unescape(field(7)) }
+        public var desiredStatus: String { StoppedTaskArchive.unescape(field(8)) ?? "" }
+
+        /// Whether the task is in `cluster`, compared as bytes.
+        public func isIn(cluster: String) -> Bool { Self.holds(field(2), cluster) }
+
+        /// The record's JSON (the row after its summary line), compressed or not.
+        var body: ArraySlice<UInt8> { row[(Int(ends[10]) + 1)...] }
+
+        /// Whether a stored field holds exactly `value`, without making a string unless it was escaped.
+        static func holds(_ field: ArraySlice<UInt8>, _ value: String) -> Bool {
+            guard field.first == UInt8(ascii: "=") else { return false }
+            let text = field.dropFirst()
+            guard text.contains(UInt8(ascii: "\\")) else { return text.elementsEqual(value.utf8) }
+            return StoppedTaskArchive.unescape(field) == value
+        }
     }
 
+    /// A parsed row and the digest of its ARN (the index's key).
     public struct Entry: Sendable {
         var summary: Summary
-        /// The record's JSON (the row after its summary line), compressed or not.
-        var body: ArraySlice<UInt8>
-        var compressed: Bool
+        var digest: UInt64
     }
 
-    private var entries: [String: Entry] = [:]
+    /// Every archived task, densely (a removal moves the last one into the hole).
+    private var slots: [Summary] = []
+    /// Where each task is in `slots`, by the digest of its ARN: hashing a number is cheaper than
+    /// hashing and comparing long ARN strings, and building this is most of a start's work.
+    private var positions: [UInt64: Int32] = [:]
+    /// The few ARNs whose digest another ARN already holds.
+    private var collided: [String: Int32] = [:]
+    /// Bits of a digest the index keys on: all of them, except in tests that make ARNs collide.
+    private let digestMask: UInt64
 
-    public init() {}
+    public init() { digestMask = ~0 }
 
-    public var count: Int { entries.count }
+    init(digestMask: UInt64) { self.digestMask = digestMask }
 
-    public func contains(_ arn: String) -> Bool { entries[arn] != nil }
+    public var count: Int { slots.count }
 
-    public func summary(_ arn: String) -> Summary? { entries[arn]?.summary }
+    public func contains(_ arn: String) -> Bool { position(of: arn) != nil }
+
+    public func summary(_ arn: String) -> Summary? { position(of: arn).map { slots[$0] } }
 
     /// The archived task, decoded (nil if it is not archived or its row is damaged).
     public func record(_ arn: String) -> TaskRecord? {
-        guard let entry = entries[arn] else { return nil }
-        guard entry.compressed else { return try? RecordCoding.decode(TaskRecord.self, from: Array(entry.body)) }
-        guard let json = Deflate.inflate(entry.body, limit: Self.largestRecord) else { return nil }
+        guard let summary = summary(arn) else { return nil }
+        guard summary.compressed else { return try? RecordCoding.decode(TaskRecord.self, from: Array(summary.body)) }
+        guard let json = Deflate.inflate(summary.body, limit: Self.largestRecord) else { return nil }
         return try? RecordCoding.decode(TaskRecord.self, from: json)
     }
 
     /// Every summary, for filtering.
-    public var summaries: some Sequence<Summary> { entries.values.lazy.map(\.summary) }
+    public var summaries: [Summary] { slots }
 
     @discardableResult
-    public mutating func remove(_ arn: String) -> Summary? { entries.removeValue(forKey: arn)?.summary }
+    public mutating func remove(_ arn: String) -> Summary? {
+        guard let position = position(of: arn) else { return nil }
+        let removed = slots[position]
+        if collided.removeValue(forKey: arn) == nil {
+            // The index's own entry goes; an ARN that collided with it takes its place.
+            let digest = Self.digest(arn.utf8) & digestMask
+            let mask = digestMask
+            let heir = collided.first { Self.digest($0.key.utf8) & mask == digest }
+            if let heir { collided[heir.key] = nil }
+            positions[digest] = heir?.value
+        }
+        let last = slots.removeLast()
+        if position < slots.count {
+            slots[position] = last
+            reindex(last, from: slots.count, to: position)
+        }
+        return removed
+    }
 
     /// Adds a stored row; false if it is not a row this archive wrote.
     @discardableResult
@@ -71,14 +123,50 @@ public struct StoppedTaskArchive: Sendable {
 
     /// Adds parsed rows (``entry(row:)`` is pure, so start-up parses rows on every core).
     public mutating func load(_ parsed: [Entry]) {
-        entries.reserveCapacity(entries.count + parsed.count)
-        for entry in parsed { entries[entry.summary.arn] = entry }
+        slots.reserveCapacity(slots.count + parsed.count)
+        positions.reserveCapacity(positions.count + parsed.count)
+        for entry in parsed {
+            let next = Int32(slots.count)
+            let digest = entry.digest & digestMask
+            guard let held = positions[digest] else {
+                positions[digest] = next
+                slots.append(entry.summary)
+                continue
+            }
+            if entry.summary.field(1).elementsEqual(slots[Int(held)].field(1)) {
+                slots[Int(held)] = entry.summary  // the same task again: the newer row wins
+            } else if let other = collided[entry.summary.arn] {
+                slots[Int(other)] = entry.summary
+            } else {
+                collided[entry.summary.arn] = next
+                slots.append(entry.summary)
+            }
+        }
     }
+
+    private func position(of arn: String) -> Int? {
+        guard let held = positions[Self.digest(arn.utf8) & digestMask] else { return nil }
+        if Summary.holds(slots[Int(held)].field(1), arn) { return Int(held) }
+        return collided[arn].map(Int.init)
+    }
+
+    /// Points the index at a summary's new place.
+    private mutating func reindex(_ summary: Summary, from old: Int, to new: Int) {
+        let arn = summary.arn
+        let digest = Self.digest(arn.utf8) & digestMask
+        if positions[digest] == Int32(old) { positions[digest] = Int32(new) } else { collided[arn] = Int32(new) }
+    }
+
+    /// An ARN's digest, the index's key. ARNs here are the control plane's own (a client cannot
+    /// choose one to collide with another), and a collision only costs a lookup by name.
+    static func digest(_ bytes: some Sequence<UInt8>) -> UInt64 { FNV1a.hash(bytes) }
 
     /// A stored row parsed; nil if it is not a row this archive wrote.
     public static func entry(row: [UInt8]) -> Entry? {
-        guard let newline = row.firstIndex(of: UInt8(ascii: "\n")), let (summary, compressed) = parse(row[..<newline]) else { return nil }
-        return Entry(summary: summary, body: row[(newline + 1)...], compressed: compressed)
+        guard let summary = parse(row) else { return nil }
+        let arn = summary.field(1).dropFirst()
+        let digest = arn.contains(UInt8(ascii: "\\")) ? digest(summary.arn.utf8) : digest(arn)
+        return Entry(summary: summary, digest: digest)
     }
 
     // MARK: Rows
@@ -142,33 +230,35 @@ public struct StoppedTaskArchive: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// A summary line, and whether its body is compressed (`v2`). Start-up parses every line:
-    /// the fields are found in one pass, without an array of them.
-    static func parse(_ line: ArraySlice<UInt8>) -> (Summary, compressed: Bool)? {
-        var ranges = InlineArray<11, Range<Int>>(repeating: 0..<0)
+    /// A row's summary line, found in one pass over its bytes: where its fields end, and the two
+    /// numbers every start needs (retention's stop time, the assignment sequence).
+    static func parse(_ row: [UInt8]) -> Summary? {
+        var ends = InlineArray<11, Int32>(repeating: 0)
         var count = 0
-        var start = line.startIndex
-        for index in line.indices where line[index] == 0x09 {
-            guard count < 10 else { return nil }
-            ranges[count] = start..<index
-            count += 1
-            start = index + 1
+        var index = row.startIndex
+        while index < row.endIndex {
+            let byte = row[index]
+            if byte == 0x09 || byte == 0x0A {
+                guard count < 11 else { return nil }
+                ends[count] = Int32(index)
+                count += 1
+                if byte == 0x0A { break }
+            }
+            index += 1
         }
-        guard count == 10 else { return nil }
-        ranges[10] = start..<line.endIndex
-        func field(_ number: Int) -> ArraySlice<UInt8> { line[ranges[number]] }
-        let version = field(0)
+        guard count == 11, index < row.endIndex, row[index] == 0x0A else { return nil }
+        var summary = Summary(row: row, ends: ends, compressed: false, stoppedAt: nil, assignmentSequence: 0)
+        let version = summary.field(0)
         let compressed = version.elementsEqual("=v2".utf8)
-        guard compressed || version.elementsEqual("=v1".utf8), let arn = unescape(field(1)), let cluster = unescape(field(2)),
-            let desired = unescape(field(8)), let sequence = unescape(field(10)).flatMap({ Int($0) })
+        guard compressed || version.elementsEqual("=v1".utf8), summary.field(1).first == UInt8(ascii: "="),
+            summary.field(2).first == UInt8(ascii: "="), summary.field(8).first == UInt8(ascii: "="),
+            let sequence = unescape(summary.field(10)).flatMap({ Int($0) })
         else { return nil }
-        return (
-            Summary(
-                arn: arn, cluster: cluster, taskDefinitionArn: unescape(field(3)), startedBy: unescape(field(4)),
-                serviceArn: unescape(field(5)), containerInstanceArn: unescape(field(6)), launchType: unescape(field(7)),
-                desiredStatus: desired, stoppedAt: unescape(field(9)).flatMap({ Double($0) }).map { Date(timeIntervalSince1970: $0) },
-                assignmentSequence: sequence), compressed
-        )
+        summary = Summary(
+            row: row, ends: ends, compressed: compressed,
+            stoppedAt: unescape(summary.field(9)).flatMap({ Double($0) }).map { Date(timeIntervalSince1970: $0) },
+            assignmentSequence: sequence)
+        return summary
     }
 }
 

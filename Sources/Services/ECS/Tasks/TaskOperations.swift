@@ -401,10 +401,12 @@ extension ECSState {
                 definition: task.taskDefinitionArn, startedBy: task.startedBy, launchType: task.launchType?.rawValue) ? arn : nil
         }
         if desired == .stopped {
-            for summary in archive.summaries where summary.cluster == cluster {
+            // A summary makes strings of only the fields a filter asks about.
+            for summary in archive.summaries where summary.isIn(cluster: cluster) {
                 if matches(
-                    desiredStatus: summary.desiredStatus, instance: summary.containerInstanceArn, service: summary.serviceArn,
-                    definition: summary.taskDefinitionArn, startedBy: summary.startedBy, launchType: summary.launchType)
+                    desiredStatus: summary.desiredStatus, instance: instanceArn == nil ? nil : summary.containerInstanceArn,
+                    service: serviceArn == nil ? nil : summary.serviceArn, definition: request.family == nil ? nil : summary.taskDefinitionArn,
+                    startedBy: request.startedBy == nil ? nil : summary.startedBy, launchType: request.launchType == nil ? nil : summary.launchType)
                 {
                     arns.append(summary.arn)
                 }
