@@ -147,8 +147,9 @@ struct StoppedTaskArchiveTests {
     /// Rows of many stopped tasks (only the summary line matters to the index).
     func rows(_ count: Int, cluster: String = "c") -> [(arn: String, row: [UInt8])] {
         (0..<count).map { index in
-            let arn = "arn:aws:ecs:us-east-1:000000000000:task/\(cluster)/\(String(index, radix: 16))"
-            let line = ["=v1", "=" + arn, "=" + cluster, "", "", "", "", "", "=STOPPED", "=1700000000.5", "=\(index)"].joined(separator: "\t")
+            // Every tenth ARN holds a tab, stored escaped.
+            let arn = "arn:aws:ecs:us-east-1:000000000000:task/\(cluster)/\(String(index, radix: 16))" + (index % 10 == 0 ? "\tx" : "")
+            let line = ["=v1", StoppedTaskArchive.escape(arn), "=" + cluster, "", "", "", "", "", "=STOPPED", "=1700000000.5", "=\(index)"].joined(separator: "\t")
             return (arn, Array((line + "\n{}").utf8))
         }
     }

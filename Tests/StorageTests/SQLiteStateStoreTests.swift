@@ -45,6 +45,22 @@ struct SQLiteStateStoreTests {
         store.close()
     }
 
+    /// Pieces cover every rowid once, however many cores and however short the table.
+    @Test(arguments: [1, 2, 7, 1_000])
+    func piecesCoverEveryRowOnce(rowsPerPiece: Int) async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore(directory: directory, durability: .normal, rowsPerPiece: rowsPerPiece, logger: logger)
+        try await store.commit((0..<5).map { change(.tasks, "t\($0)", "{}") })
+        let pieces = try SQLiteStateStore.pieces(of: ["tasks", "clusters"], in: SQLiteConnection(path: store.path), rowsPerPiece: rowsPerPiece)
+        let tasks = pieces.filter { $0.table == "tasks" }
+        #expect(tasks.first?.from == nil && tasks.last?.upTo == nil, "open at both ends")
+        #expect(zip(tasks, tasks.dropFirst()).allSatisfy { $0.upTo != nil && $0.upTo == $1.from && $0.from ?? .min < $0.upTo! })
+        #expect(pieces.filter { $0.table == "clusters" }.map(\.query) == ["SELECT body FROM clusters ORDER BY rowid"])
+        #expect(try await store.loadAll()[.tasks]?.count == 5)
+        store.close()
+    }
+
     @Test func survivesReopen() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

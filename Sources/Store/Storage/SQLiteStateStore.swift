@@ -124,8 +124,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
                 guard index < pieces.count else { return }
                 let piece = pieces[index]
                 let result = Result { () throws -> [[UInt8]] in
-                    let statement = try connection.get().prepare(
-                        "SELECT body FROM \(piece.table) WHERE rowid >= \(piece.rowids.lowerBound) AND rowid < \(piece.rowids.upperBound) ORDER BY rowid")
+                    let statement = try connection.get().prepare(piece.query)
                     var rows: [[UInt8]] = []
                     while try statement.step() { rows.append(statement.bytes(0)) }
                     return rows
@@ -141,23 +140,38 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         return loaded
     }
 
-    /// Every table cut into rowid ranges, in order: one range unless the table is long enough to
-    /// be worth reading on several cores.
-    static func pieces(
-        of tables: [String], in connection: SQLiteConnection, rowsPerPiece: Int
-    ) throws -> [(table: String, rowids: Range<Int64>)] {
-        let cores = Cores.active
-        var pieces: [(table: String, rowids: Range<Int64>)] = []
+    /// A table, or the part of it between two rowids.
+    struct Piece {
+        var table: String
+        /// Rowids from `from` (the first piece: from the start) up to `upTo` (the last: to the end).
+        var from: Int64?
+        var upTo: Int64?
+
+        var query: String {
+            let bounds = [from.map { "rowid >= \($0)" }, upTo.map { "rowid < \($0)" }].compactMap { $0 }
+            return "SELECT body FROM \(table)" + (bounds.isEmpty ? "" : " WHERE " + bounds.joined(separator: " AND ")) + " ORDER BY rowid"
+        }
+    }
+
+    /// Every table cut into rowid ranges, in order: one piece unless the table is long enough to
+    /// be worth reading on several cores. The first and last pieces are open-ended, so every row
+    /// is in exactly one piece whatever the bounds were when they were asked.
+    static func pieces(of tables: [String], in connection: SQLiteConnection, rowsPerPiece: Int) throws -> [Piece] {
+        var pieces: [Piece] = []
         for table in tables {
             let bounds = try connection.prepare("SELECT ifnull(min(rowid), 0), ifnull(max(rowid), 0) FROM \(table)")
             _ = try bounds.step()
-            let (first, last) = (Int64(bounds.int(0)), Int64(bounds.int(1)) + 1)
-            let count = Int64(max(1, min(cores, Int(last - first) / max(rowsPerPiece, 1))))
-            let size = (last - first + count - 1) / count
-            for piece in 0..<count {
-                let lower = first + piece * size
-                pieces.append((table, lower..<(piece == count - 1 ? last : lower + size)))
+            let (first, last) = (Int64(bounds.int(0)), Int64(bounds.int(1)))
+            let span = last.subtractingReportingOverflow(first)
+            let count = span.overflow ? 1 : Int64(max(1, min(Cores.active, Int(span.partialValue / Int64(max(rowsPerPiece, 1))))))
+            // Boundaries strictly inside (first, last], evenly spaced.
+            let boundaries = (1..<count).map { first + span.partialValue / count * $0 }
+            var from: Int64?
+            for boundary in boundaries {
+                pieces.append(Piece(table: table, from: from, upTo: boundary))
+                from = boundary
             }
+            pieces.append(Piece(table: table, from: from, upTo: nil))
         }
         return pieces
     }

@@ -101,7 +101,7 @@ public struct StoppedTaskArchive: Sendable {
             // The index's own entry goes; an ARN that collided with it takes its place.
             let digest = Self.digest(arn.utf8) & digestMask
             let mask = digestMask
-            let heir = collided.first { Self.digest($0.key.utf8) & mask == digest }
+            let heir = collided.first { Self.digest(of: slots[Int($0.value)]) & mask == digest }
             if let heir { collided[heir.key] = nil }
             positions[digest] = heir?.value
         }
@@ -152,21 +152,25 @@ public struct StoppedTaskArchive: Sendable {
 
     /// Points the index at a summary's new place.
     private mutating func reindex(_ summary: Summary, from old: Int, to new: Int) {
-        let arn = summary.arn
-        let digest = Self.digest(arn.utf8) & digestMask
-        if positions[digest] == Int32(old) { positions[digest] = Int32(new) } else { collided[arn] = Int32(new) }
+        let digest = Self.digest(of: summary) & digestMask
+        if positions[digest] == Int32(old) { positions[digest] = Int32(new) } else { collided[summary.arn] = Int32(new) }
     }
 
     /// An ARN's digest, the index's key. ARNs here are the control plane's own (a client cannot
     /// choose one to collide with another), and a collision only costs a lookup by name.
     static func digest(_ bytes: some Sequence<UInt8>) -> UInt64 { FNV1a.hash(bytes) }
 
+    /// A stored task's digest, always taken the same way (over its ARN's stored bytes unless they
+    /// hold an escape), so that the index finds what it put there even in a damaged row.
+    static func digest(of summary: Summary) -> UInt64 {
+        let arn = summary.field(1).dropFirst()
+        return arn.contains(UInt8(ascii: "\\")) ? digest(summary.arn.utf8) : digest(arn)
+    }
+
     /// A stored row parsed; nil if it is not a row this archive wrote.
     public static func entry(row: [UInt8]) -> Entry? {
         guard let summary = parse(row) else { return nil }
-        let arn = summary.field(1).dropFirst()
-        let digest = arn.contains(UInt8(ascii: "\\")) ? digest(summary.arn.utf8) : digest(arn)
-        return Entry(summary: summary, digest: digest)
+        return Entry(summary: summary, digest: digest(of: summary))
     }
 
     // MARK: Rows
