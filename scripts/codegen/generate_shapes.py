@@ -232,12 +232,28 @@ def main():
         f"// {model_path} ({model['metadata']['serviceFullName']}). Do not edit by hand.\n\n"
         "#if canImport(FoundationEssentials)\nimport FoundationEssentials\n#else\nimport Foundation\n#endif\nimport StevedoreCore\n"
     )
-    body = "\n\n".join(sorted(gen.emitted, key=lambda s: re.match(r"public (?:enum|struct) (\w+)", s).group(1)))
+    # Three files per service, so that no one file runs to thousands of lines: the enums, the
+    # operations' requests and responses, and the shapes they are made of.
+    files = {"Enums": [], "Operations": [], "Shapes": []}
+    for shape in sorted(gen.emitted, key=lambda s: re.match(r"public (?:enum|struct) (\w+)", s).group(1)):
+        kind, name = re.match(r"public (enum|struct) (\w+)", shape).groups()
+        if kind == "enum":
+            files["Enums"].append(shape)
+        elif name.endswith("Request") or name.endswith("Response"):
+            files["Operations"].append(shape)
+        else:
+            files["Shapes"].append(shape)
     if model["metadata"]["protocol"] == "rest-json":
-        body += "\n\n" + rest_operations(model, prefix or service.upper())
-    with open(output, "w") as f:
-        f.write(header + "\n" + body + "\n")
-    print(f"wrote {output}: {len(gen.emitted)} shapes")
+        files["Operations"].append(rest_operations(model, prefix or service.upper()))
+    for part, shapes in files.items():
+        path = output.replace("Shapes.swift", part + ".swift")
+        if not shapes:
+            if os.path.exists(path):
+                os.remove(path)
+            continue
+        with open(path, "w") as f:
+            f.write(header + "\n" + "\n\n".join(shapes) + "\n")
+        print(f"wrote {path}: {len(shapes)} declarations")
 
 
 def rest_operations(model, prefix):

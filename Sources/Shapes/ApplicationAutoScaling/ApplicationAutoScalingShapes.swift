@@ -8,16 +8,6 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum AASAdjustmentType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case changeInCapacity = "ChangeInCapacity"
-    case percentChangeInCapacity = "PercentChangeInCapacity"
-    case exactCapacity = "ExactCapacity"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AASAlarm: Codable, Sendable, Equatable {
     public var AlarmName: String
     public var AlarmARN: String
@@ -46,181 +36,6 @@ public struct AASCustomizedMetricSpecification: Codable, Sendable, Equatable {
     }
 }
 
-public struct AASDeleteScalingPolicyRequest: Codable, Sendable, Equatable {
-    public var PolicyName: String
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension
-
-    public init(PolicyName: String, ServiceNamespace: AASServiceNamespace, ResourceId: String, ScalableDimension: AASScalableDimension) {
-        self.PolicyName = PolicyName
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-    }
-}
-
-public struct AASDeleteScalingPolicyResponse: Codable, Sendable, Equatable {
-
-    public init() {}
-}
-
-public struct AASDeleteScheduledActionRequest: Codable, Sendable, Equatable {
-    public var ServiceNamespace: AASServiceNamespace
-    public var ScheduledActionName: String
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension
-
-    public init(ServiceNamespace: AASServiceNamespace, ScheduledActionName: String, ResourceId: String, ScalableDimension: AASScalableDimension) {
-        self.ServiceNamespace = ServiceNamespace
-        self.ScheduledActionName = ScheduledActionName
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-    }
-}
-
-public struct AASDeleteScheduledActionResponse: Codable, Sendable, Equatable {
-
-    public init() {}
-}
-
-public struct AASDeregisterScalableTargetRequest: Codable, Sendable, Equatable {
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension
-
-    public init(ServiceNamespace: AASServiceNamespace, ResourceId: String, ScalableDimension: AASScalableDimension) {
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-    }
-}
-
-public struct AASDeregisterScalableTargetResponse: Codable, Sendable, Equatable {
-
-    public init() {}
-}
-
-public struct AASDescribeScalableTargetsRequest: Codable, Sendable, Equatable {
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceIds: [String]?
-    public var ScalableDimension: AASScalableDimension?
-    public var MaxResults: Int?
-    public var NextToken: String?
-
-    public init(ServiceNamespace: AASServiceNamespace, ResourceIds: [String]? = nil, ScalableDimension: AASScalableDimension? = nil, MaxResults: Int? = nil, NextToken: String? = nil) {
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceIds = ResourceIds
-        self.ScalableDimension = ScalableDimension
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-}
-
-public struct AASDescribeScalableTargetsResponse: Codable, Sendable, Equatable {
-    public var ScalableTargets: [AASScalableTarget]?
-    public var NextToken: String?
-
-    public init(ScalableTargets: [AASScalableTarget]? = nil, NextToken: String? = nil) {
-        self.ScalableTargets = ScalableTargets
-        self.NextToken = NextToken
-    }
-}
-
-public struct AASDescribeScalingActivitiesRequest: Codable, Sendable, Equatable {
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String?
-    public var ScalableDimension: AASScalableDimension?
-    public var MaxResults: Int?
-    public var NextToken: String?
-    public var IncludeNotScaledActivities: Bool?
-
-    public init(ServiceNamespace: AASServiceNamespace, ResourceId: String? = nil, ScalableDimension: AASScalableDimension? = nil, MaxResults: Int? = nil, NextToken: String? = nil, IncludeNotScaledActivities: Bool? = nil) {
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-        self.IncludeNotScaledActivities = IncludeNotScaledActivities
-    }
-}
-
-public struct AASDescribeScalingActivitiesResponse: Codable, Sendable, Equatable {
-    public var ScalingActivities: [AASScalingActivity]?
-    public var NextToken: String?
-
-    public init(ScalingActivities: [AASScalingActivity]? = nil, NextToken: String? = nil) {
-        self.ScalingActivities = ScalingActivities
-        self.NextToken = NextToken
-    }
-}
-
-public struct AASDescribeScalingPoliciesRequest: Codable, Sendable, Equatable {
-    public var PolicyNames: [String]?
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String?
-    public var ScalableDimension: AASScalableDimension?
-    public var MaxResults: Int?
-    public var NextToken: String?
-
-    public init(PolicyNames: [String]? = nil, ServiceNamespace: AASServiceNamespace, ResourceId: String? = nil, ScalableDimension: AASScalableDimension? = nil, MaxResults: Int? = nil, NextToken: String? = nil) {
-        self.PolicyNames = PolicyNames
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-}
-
-public struct AASDescribeScalingPoliciesResponse: Codable, Sendable, Equatable {
-    public var ScalingPolicies: [AASScalingPolicy]?
-    public var NextToken: String?
-
-    public init(ScalingPolicies: [AASScalingPolicy]? = nil, NextToken: String? = nil) {
-        self.ScalingPolicies = ScalingPolicies
-        self.NextToken = NextToken
-    }
-}
-
-public struct AASDescribeScheduledActionsRequest: Codable, Sendable, Equatable {
-    public var ScheduledActionNames: [String]?
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String?
-    public var ScalableDimension: AASScalableDimension?
-    public var MaxResults: Int?
-    public var NextToken: String?
-
-    public init(ScheduledActionNames: [String]? = nil, ServiceNamespace: AASServiceNamespace, ResourceId: String? = nil, ScalableDimension: AASScalableDimension? = nil, MaxResults: Int? = nil, NextToken: String? = nil) {
-        self.ScheduledActionNames = ScheduledActionNames
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-}
-
-public struct AASDescribeScheduledActionsResponse: Codable, Sendable, Equatable {
-    public var ScheduledActions: [AASScheduledAction]?
-    public var NextToken: String?
-
-    public init(ScheduledActions: [AASScheduledAction]? = nil, NextToken: String? = nil) {
-        self.ScheduledActions = ScheduledActions
-        self.NextToken = NextToken
-    }
-}
-
-public enum AASMetricAggregationType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case average = "Average"
-    case minimum = "Minimum"
-    case maximum = "Maximum"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AASMetricDimension: Codable, Sendable, Equatable {
     public var Name: String
     public var Value: String
@@ -228,54 +43,6 @@ public struct AASMetricDimension: Codable, Sendable, Equatable {
     public init(Name: String, Value: String) {
         self.Name = Name
         self.Value = Value
-    }
-}
-
-public enum AASMetricStatistic: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case average = "Average"
-    case minimum = "Minimum"
-    case maximum = "Maximum"
-    case sampleCount = "SampleCount"
-    case sum = "Sum"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum AASMetricType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case dynamoDBReadCapacityUtilization = "DynamoDBReadCapacityUtilization"
-    case dynamoDBWriteCapacityUtilization = "DynamoDBWriteCapacityUtilization"
-    case albrequestcountpertarget = "ALBRequestCountPerTarget"
-    case rdsreaderaveragecpuutilization = "RDSReaderAverageCPUUtilization"
-    case rdsreaderaveragedatabaseconnections = "RDSReaderAverageDatabaseConnections"
-    case ec2spotfleetrequestaveragecpuutilization = "EC2SpotFleetRequestAverageCPUUtilization"
-    case ec2spotfleetrequestaveragenetworkin = "EC2SpotFleetRequestAverageNetworkIn"
-    case ec2spotfleetrequestaveragenetworkout = "EC2SpotFleetRequestAverageNetworkOut"
-    case sageMakerVariantInvocationsPerInstance = "SageMakerVariantInvocationsPerInstance"
-    case ecsserviceaveragecpuutilization = "ECSServiceAverageCPUUtilization"
-    case ecsserviceaveragememoryutilization = "ECSServiceAverageMemoryUtilization"
-    case appStreamAverageCapacityUtilization = "AppStreamAverageCapacityUtilization"
-    case comprehendInferenceUtilization = "ComprehendInferenceUtilization"
-    case lambdaProvisionedConcurrencyUtilization = "LambdaProvisionedConcurrencyUtilization"
-    case cassandraReadCapacityUtilization = "CassandraReadCapacityUtilization"
-    case cassandraWriteCapacityUtilization = "CassandraWriteCapacityUtilization"
-    case kafkaBrokerStorageUtilization = "KafkaBrokerStorageUtilization"
-    case elastiCacheEngineCPUUtilization = "ElastiCacheEngineCPUUtilization"
-    case elastiCacheDatabaseMemoryUsagePercentage = "ElastiCacheDatabaseMemoryUsagePercentage"
-    case elastiCachePrimaryEngineCPUUtilization = "ElastiCachePrimaryEngineCPUUtilization"
-    case elastiCacheReplicaEngineCPUUtilization = "ElastiCacheReplicaEngineCPUUtilization"
-    case elastiCacheDatabaseMemoryUsageCountedForEvictPercentage = "ElastiCacheDatabaseMemoryUsageCountedForEvictPercentage"
-    case neptuneReaderAverageCPUUtilization = "NeptuneReaderAverageCPUUtilization"
-    case sageMakerVariantProvisionedConcurrencyUtilization = "SageMakerVariantProvisionedConcurrencyUtilization"
-    case elastiCacheDatabaseCapacityUsageCountedForEvictPercentage = "ElastiCacheDatabaseCapacityUsageCountedForEvictPercentage"
-    case sageMakerInferenceComponentInvocationsPerCopy = "SageMakerInferenceComponentInvocationsPerCopy"
-    case workSpacesAverageUserSessionsCapacityUtilization = "WorkSpacesAverageUserSessionsCapacityUtilization"
-    case sageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
-    case sageMakerVariantConcurrentRequestsPerModelHighResolution = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -290,16 +57,6 @@ public struct AASNotScaledReason: Codable, Sendable, Equatable {
         self.MaxCapacity = MaxCapacity
         self.MinCapacity = MinCapacity
         self.CurrentCapacity = CurrentCapacity
-    }
-}
-
-public enum AASPolicyType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case stepScaling = "StepScaling"
-    case targetTrackingScaling = "TargetTrackingScaling"
-    case predictiveScaling = "PredictiveScaling"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -318,15 +75,6 @@ public struct AASPredictiveScalingCustomizedMetricSpecification: Codable, Sendab
 
     public init(MetricDataQueries: [AASPredictiveScalingMetricDataQuery]) {
         self.MetricDataQueries = MetricDataQueries
-    }
-}
-
-public enum AASPredictiveScalingMaxCapacityBreachBehavior: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case honorMaxCapacity = "HonorMaxCapacity"
-    case increaseMaxCapacity = "IncreaseMaxCapacity"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -400,15 +148,6 @@ public struct AASPredictiveScalingMetricStat: Codable, Sendable, Equatable {
     }
 }
 
-public enum AASPredictiveScalingMode: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case forecastOnly = "ForecastOnly"
-    case forecastAndScale = "ForecastAndScale"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AASPredictiveScalingPolicyConfiguration: Codable, Sendable, Equatable {
     public var MetricSpecifications: [AASPredictiveScalingMetricSpecification]
     public var Mode: AASPredictiveScalingMode?
@@ -452,128 +191,6 @@ public struct AASPredictiveScalingPredefinedScalingMetricSpecification: Codable,
     public init(PredefinedMetricType: String, ResourceLabel: String? = nil) {
         self.PredefinedMetricType = PredefinedMetricType
         self.ResourceLabel = ResourceLabel
-    }
-}
-
-public struct AASPutScalingPolicyRequest: Codable, Sendable, Equatable {
-    public var PolicyName: String
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension
-    public var PolicyType: AASPolicyType?
-    public var StepScalingPolicyConfiguration: AASStepScalingPolicyConfiguration?
-    public var TargetTrackingScalingPolicyConfiguration: AASTargetTrackingScalingPolicyConfiguration?
-    public var PredictiveScalingPolicyConfiguration: AASPredictiveScalingPolicyConfiguration?
-
-    public init(PolicyName: String, ServiceNamespace: AASServiceNamespace, ResourceId: String, ScalableDimension: AASScalableDimension, PolicyType: AASPolicyType? = nil, StepScalingPolicyConfiguration: AASStepScalingPolicyConfiguration? = nil, TargetTrackingScalingPolicyConfiguration: AASTargetTrackingScalingPolicyConfiguration? = nil, PredictiveScalingPolicyConfiguration: AASPredictiveScalingPolicyConfiguration? = nil) {
-        self.PolicyName = PolicyName
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.PolicyType = PolicyType
-        self.StepScalingPolicyConfiguration = StepScalingPolicyConfiguration
-        self.TargetTrackingScalingPolicyConfiguration = TargetTrackingScalingPolicyConfiguration
-        self.PredictiveScalingPolicyConfiguration = PredictiveScalingPolicyConfiguration
-    }
-}
-
-public struct AASPutScalingPolicyResponse: Codable, Sendable, Equatable {
-    public var PolicyARN: String
-    public var Alarms: [AASAlarm]?
-
-    public init(PolicyARN: String, Alarms: [AASAlarm]? = nil) {
-        self.PolicyARN = PolicyARN
-        self.Alarms = Alarms
-    }
-}
-
-public struct AASPutScheduledActionRequest: Codable, Sendable, Equatable {
-    public var ServiceNamespace: AASServiceNamespace
-    public var Schedule: String?
-    public var Timezone: String?
-    public var ScheduledActionName: String
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension
-    public var StartTime: Date?
-    public var EndTime: Date?
-    public var ScalableTargetAction: AASScalableTargetAction?
-
-    public init(ServiceNamespace: AASServiceNamespace, Schedule: String? = nil, Timezone: String? = nil, ScheduledActionName: String, ResourceId: String, ScalableDimension: AASScalableDimension, StartTime: Date? = nil, EndTime: Date? = nil, ScalableTargetAction: AASScalableTargetAction? = nil) {
-        self.ServiceNamespace = ServiceNamespace
-        self.Schedule = Schedule
-        self.Timezone = Timezone
-        self.ScheduledActionName = ScheduledActionName
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.StartTime = StartTime
-        self.EndTime = EndTime
-        self.ScalableTargetAction = ScalableTargetAction
-    }
-}
-
-public struct AASPutScheduledActionResponse: Codable, Sendable, Equatable {
-
-    public init() {}
-}
-
-public struct AASRegisterScalableTargetRequest: Codable, Sendable, Equatable {
-    public var ServiceNamespace: AASServiceNamespace
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension
-    public var MinCapacity: Int?
-    public var MaxCapacity: Int?
-    public var RoleARN: String?
-    public var SuspendedState: AASSuspendedState?
-    public var Tags: [String: String]?
-
-    public init(ServiceNamespace: AASServiceNamespace, ResourceId: String, ScalableDimension: AASScalableDimension, MinCapacity: Int? = nil, MaxCapacity: Int? = nil, RoleARN: String? = nil, SuspendedState: AASSuspendedState? = nil, Tags: [String: String]? = nil) {
-        self.ServiceNamespace = ServiceNamespace
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.MinCapacity = MinCapacity
-        self.MaxCapacity = MaxCapacity
-        self.RoleARN = RoleARN
-        self.SuspendedState = SuspendedState
-        self.Tags = Tags
-    }
-}
-
-public struct AASRegisterScalableTargetResponse: Codable, Sendable, Equatable {
-    public var ScalableTargetARN: String?
-
-    public init(ScalableTargetARN: String? = nil) {
-        self.ScalableTargetARN = ScalableTargetARN
-    }
-}
-
-public enum AASScalableDimension: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ecsServiceDesiredCount = "ecs:service:DesiredCount"
-    case ec2SpotFleetRequestTargetCapacity = "ec2:spot-fleet-request:TargetCapacity"
-    case elasticmapreduceInstancegroupInstanceCount = "elasticmapreduce:instancegroup:InstanceCount"
-    case appstreamFleetDesiredCapacity = "appstream:fleet:DesiredCapacity"
-    case dynamodbTableReadCapacityUnits = "dynamodb:table:ReadCapacityUnits"
-    case dynamodbTableWriteCapacityUnits = "dynamodb:table:WriteCapacityUnits"
-    case dynamodbIndexReadCapacityUnits = "dynamodb:index:ReadCapacityUnits"
-    case dynamodbIndexWriteCapacityUnits = "dynamodb:index:WriteCapacityUnits"
-    case rdsClusterReadReplicaCount = "rds:cluster:ReadReplicaCount"
-    case sagemakerVariantDesiredInstanceCount = "sagemaker:variant:DesiredInstanceCount"
-    case customResourceResourceTypeProperty = "custom-resource:ResourceType:Property"
-    case comprehendDocumentClassifierEndpointDesiredInferenceUnits = "comprehend:document-classifier-endpoint:DesiredInferenceUnits"
-    case comprehendEntityRecognizerEndpointDesiredInferenceUnits = "comprehend:entity-recognizer-endpoint:DesiredInferenceUnits"
-    case lambdaFunctionProvisionedConcurrency = "lambda:function:ProvisionedConcurrency"
-    case cassandraTableReadCapacityUnits = "cassandra:table:ReadCapacityUnits"
-    case cassandraTableWriteCapacityUnits = "cassandra:table:WriteCapacityUnits"
-    case kafkaBrokerStorageVolumeSize = "kafka:broker-storage:VolumeSize"
-    case elasticacheCacheClusterNodes = "elasticache:cache-cluster:Nodes"
-    case elasticacheReplicationGroupNodeGroups = "elasticache:replication-group:NodeGroups"
-    case elasticacheReplicationGroupReplicas = "elasticache:replication-group:Replicas"
-    case neptuneClusterReadReplicaCount = "neptune:cluster:ReadReplicaCount"
-    case sagemakerVariantDesiredProvisionedConcurrency = "sagemaker:variant:DesiredProvisionedConcurrency"
-    case sagemakerInferenceComponentDesiredCopyCount = "sagemaker:inference-component:DesiredCopyCount"
-    case workspacesWorkspacespoolDesiredUserSessions = "workspaces:workspacespool:DesiredUserSessions"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -643,19 +260,6 @@ public struct AASScalingActivity: Codable, Sendable, Equatable {
     }
 }
 
-public enum AASScalingActivityStatusCode: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case pending = "Pending"
-    case inProgress = "InProgress"
-    case successful = "Successful"
-    case overridden = "Overridden"
-    case unfulfilled = "Unfulfilled"
-    case failed = "Failed"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AASScalingPolicy: Codable, Sendable, Equatable {
     public var PolicyARN: String
     public var PolicyName: String
@@ -709,28 +313,6 @@ public struct AASScheduledAction: Codable, Sendable, Equatable {
         self.EndTime = EndTime
         self.ScalableTargetAction = ScalableTargetAction
         self.CreationTime = CreationTime
-    }
-}
-
-public enum AASServiceNamespace: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ecs = "ecs"
-    case elasticmapreduce = "elasticmapreduce"
-    case ec2 = "ec2"
-    case appstream = "appstream"
-    case dynamodb = "dynamodb"
-    case rds = "rds"
-    case sagemaker = "sagemaker"
-    case customResource = "custom-resource"
-    case comprehend = "comprehend"
-    case lambda = "lambda"
-    case cassandra = "cassandra"
-    case kafka = "kafka"
-    case elasticache = "elasticache"
-    case neptune = "neptune"
-    case workspaces = "workspaces"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 

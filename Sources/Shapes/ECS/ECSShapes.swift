@@ -8,67 +8,6 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct AcceleratorCountRequest: Codable, Sendable, Equatable {
-    public var min: Int?
-    public var max: Int?
-
-    public init(min: Int? = nil, max: Int? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public enum AcceleratorManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case amazonWebServices = "amazon-web-services"
-    case amd = "amd"
-    case nvidia = "nvidia"
-    case xilinx = "xilinx"
-    case habana = "habana"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum AcceleratorName: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case a100 = "a100"
-    case inferentia = "inferentia"
-    case k520 = "k520"
-    case k80 = "k80"
-    case m60 = "m60"
-    case radeonProV520 = "radeon-pro-v520"
-    case t4 = "t4"
-    case vu9p = "vu9p"
-    case v100 = "v100"
-    case a10g = "a10g"
-    case h100 = "h100"
-    case t4g = "t4g"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct AcceleratorTotalMemoryMiBRequest: Codable, Sendable, Equatable {
-    public var min: Int?
-    public var max: Int?
-
-    public init(min: Int? = nil, max: Int? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public enum AcceleratorType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case gpu = "gpu"
-    case fpga = "fpga"
-    case inference = "inference"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AdvancedConfiguration: Codable, Sendable, Equatable {
     public var alternateTargetGroupArn: String?
     public var productionListenerRule: String?
@@ -80,38 +19,6 @@ public struct AdvancedConfiguration: Codable, Sendable, Equatable {
         self.productionListenerRule = productionListenerRule
         self.testListenerRule = testListenerRule
         self.roleArn = roleArn
-    }
-}
-
-public enum AgentUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case pending = "PENDING"
-    case staging = "STAGING"
-    case staged = "STAGED"
-    case updating = "UPDATING"
-    case updated = "UPDATED"
-    case failed = "FAILED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum ApplicationProtocol: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case http = "http"
-    case http2 = "http2"
-    case grpc = "grpc"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum AssignPublicIp: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -153,15 +60,6 @@ public struct Attribute: Codable, Sendable, Equatable {
     }
 }
 
-public enum AutoRepairActionsStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AutoRepairConfiguration: Codable, Sendable, Equatable {
     public var actionsStatus: AutoRepairActionsStatus?
 
@@ -196,15 +94,6 @@ public struct AutoScalingGroupProviderUpdate: Codable, Sendable, Equatable {
     }
 }
 
-public enum AvailabilityZoneRebalancing: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct AwsVpcConfiguration: Codable, Sendable, Equatable {
     public var subnets: [String]
     public var securityGroups: [String]?
@@ -217,45 +106,6 @@ public struct AwsVpcConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-public enum BareMetal: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case included = "included"
-    case required = "required"
-    case excluded = "excluded"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct BaselineEbsBandwidthMbpsRequest: Codable, Sendable, Equatable {
-    public var min: Int?
-    public var max: Int?
-
-    public init(min: Int? = nil, max: Int? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public enum BurstablePerformance: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case included = "included"
-    case required = "required"
-    case excluded = "excluded"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum CPUArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case x8664 = "X86_64"
-    case arm64 = "ARM64"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct CanaryConfiguration: Codable, Sendable, Equatable {
     public var canaryPercent: Double?
     public var canaryBakeTimeInMinutes: Int?
@@ -263,16 +113,6 @@ public struct CanaryConfiguration: Codable, Sendable, Equatable {
     public init(canaryPercent: Double? = nil, canaryBakeTimeInMinutes: Int? = nil) {
         self.canaryPercent = canaryPercent
         self.canaryBakeTimeInMinutes = canaryBakeTimeInMinutes
-    }
-}
-
-public enum CapacityOptionType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case onDemand = "ON_DEMAND"
-    case spot = "SPOT"
-    case reserved = "RESERVED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -302,25 +142,6 @@ public struct CapacityProvider: Codable, Sendable, Equatable {
     }
 }
 
-public enum CapacityProviderField: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case tags = "TAGS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum CapacityProviderStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case provisioning = "PROVISIONING"
-    case active = "ACTIVE"
-    case deprovisioning = "DEPROVISIONING"
-    case inactive = "INACTIVE"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct CapacityProviderStrategyItem: Codable, Sendable, Equatable {
     public var capacityProvider: String
     public var weight: Int?
@@ -330,53 +151,6 @@ public struct CapacityProviderStrategyItem: Codable, Sendable, Equatable {
         self.capacityProvider = capacityProvider
         self.weight = weight
         self.base = base
-    }
-}
-
-public enum CapacityProviderType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ec2Autoscaling = "EC2_AUTOSCALING"
-    case managedInstances = "MANAGED_INSTANCES"
-    case fargate = "FARGATE"
-    case fargateSpot = "FARGATE_SPOT"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum CapacityProviderUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case createInProgress = "CREATE_IN_PROGRESS"
-    case createComplete = "CREATE_COMPLETE"
-    case createFailed = "CREATE_FAILED"
-    case deleteInProgress = "DELETE_IN_PROGRESS"
-    case deleteComplete = "DELETE_COMPLETE"
-    case deleteFailed = "DELETE_FAILED"
-    case updateInProgress = "UPDATE_IN_PROGRESS"
-    case updateComplete = "UPDATE_COMPLETE"
-    case updateFailed = "UPDATE_FAILED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum CapacityReservationPreference: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case reservationsOnly = "RESERVATIONS_ONLY"
-    case reservationsFirst = "RESERVATIONS_FIRST"
-    case reservationsExcluded = "RESERVATIONS_EXCLUDED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct CapacityReservationRequest: Codable, Sendable, Equatable {
-    public var reservationGroupArn: String?
-    public var reservationPreference: CapacityReservationPreference?
-
-    public init(reservationGroupArn: String? = nil, reservationPreference: CapacityReservationPreference? = nil) {
-        self.reservationGroupArn = reservationGroupArn
-        self.reservationPreference = reservationPreference
     }
 }
 
@@ -428,30 +202,10 @@ public struct ClusterConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-public enum ClusterField: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case attachments = "ATTACHMENTS"
-    case configurations = "CONFIGURATIONS"
-    case settings = "SETTINGS"
-    case statistics = "STATISTICS"
-    case tags = "TAGS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ClusterServiceConnectDefaults: Codable, Sendable, Equatable {
     public var namespace: String?
 
     public init(namespace: String? = nil) {
-        self.namespace = namespace
-    }
-}
-
-public struct ClusterServiceConnectDefaultsRequest: Codable, Sendable, Equatable {
-    public var namespace: String
-
-    public init(namespace: String) {
         self.namespace = namespace
     }
 }
@@ -463,34 +217,6 @@ public struct ClusterSetting: Codable, Sendable, Equatable {
     public init(name: ClusterSettingName? = nil, value: String? = nil) {
         self.name = name
         self.value = value
-    }
-}
-
-public enum ClusterSettingName: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case containerInsights = "containerInsights"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum Compatibility: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ec2 = "EC2"
-    case fargate = "FARGATE"
-    case external = "EXTERNAL"
-    case managedInstances = "MANAGED_INSTANCES"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum Connectivity: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case connected = "CONNECTED"
-    case disconnected = "DISCONNECTED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -531,17 +257,6 @@ public struct Container: Codable, Sendable, Equatable {
         self.memory = memory
         self.memoryReservation = memoryReservation
         self.gpuIds = gpuIds
-    }
-}
-
-public enum ContainerCondition: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case start = "START"
-    case complete = "COMPLETE"
-    case success = "SUCCESS"
-    case healthy = "HEALTHY"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -687,15 +402,6 @@ public struct ContainerInstance: Codable, Sendable, Equatable {
     }
 }
 
-public enum ContainerInstanceField: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case tags = "TAGS"
-    case containerInstanceHealth = "CONTAINER_INSTANCE_HEALTH"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ContainerInstanceHealthStatus: Codable, Sendable, Equatable {
     public var overallStatus: InstanceHealthCheckState?
     public var details: [InstanceHealthCheckResult]?
@@ -703,18 +409,6 @@ public struct ContainerInstanceHealthStatus: Codable, Sendable, Equatable {
     public init(overallStatus: InstanceHealthCheckState? = nil, details: [InstanceHealthCheckResult]? = nil) {
         self.overallStatus = overallStatus
         self.details = details
-    }
-}
-
-public enum ContainerInstanceStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case active = "ACTIVE"
-    case draining = "DRAINING"
-    case registering = "REGISTERING"
-    case deregistering = "DEREGISTERING"
-    case registrationFailed = "REGISTRATION_FAILED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -772,68 +466,6 @@ public struct ContainerStateChange: Codable, Sendable, Equatable {
     }
 }
 
-public enum CpuManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case intel = "intel"
-    case amd = "amd"
-    case amazonWebServices = "amazon-web-services"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct CreateCapacityProviderRequest: Codable, Sendable, Equatable {
-    public var name: String
-    public var cluster: String?
-    public var autoScalingGroupProvider: AutoScalingGroupProvider?
-    public var managedInstancesProvider: CreateManagedInstancesProviderConfiguration?
-    public var tags: [ResourceTag]?
-
-    public init(name: String, cluster: String? = nil, autoScalingGroupProvider: AutoScalingGroupProvider? = nil, managedInstancesProvider: CreateManagedInstancesProviderConfiguration? = nil, tags: [ResourceTag]? = nil) {
-        self.name = name
-        self.cluster = cluster
-        self.autoScalingGroupProvider = autoScalingGroupProvider
-        self.managedInstancesProvider = managedInstancesProvider
-        self.tags = tags
-    }
-}
-
-public struct CreateCapacityProviderResponse: Codable, Sendable, Equatable {
-    public var capacityProvider: CapacityProvider?
-
-    public init(capacityProvider: CapacityProvider? = nil) {
-        self.capacityProvider = capacityProvider
-    }
-}
-
-public struct CreateClusterRequest: Codable, Sendable, Equatable {
-    public var clusterName: String?
-    public var tags: [ResourceTag]?
-    public var settings: [ClusterSetting]?
-    public var configuration: ClusterConfiguration?
-    public var capacityProviders: [String]?
-    public var defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var serviceConnectDefaults: ClusterServiceConnectDefaultsRequest?
-
-    public init(clusterName: String? = nil, tags: [ResourceTag]? = nil, settings: [ClusterSetting]? = nil, configuration: ClusterConfiguration? = nil, capacityProviders: [String]? = nil, defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, serviceConnectDefaults: ClusterServiceConnectDefaultsRequest? = nil) {
-        self.clusterName = clusterName
-        self.tags = tags
-        self.settings = settings
-        self.configuration = configuration
-        self.capacityProviders = capacityProviders
-        self.defaultCapacityProviderStrategy = defaultCapacityProviderStrategy
-        self.serviceConnectDefaults = serviceConnectDefaults
-    }
-}
-
-public struct CreateClusterResponse: Codable, Sendable, Equatable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-}
-
 public struct CreateManagedInstancesProviderConfiguration: Codable, Sendable, Equatable {
     public var infrastructureRoleArn: String
     public var instanceLaunchTemplate: InstanceLaunchTemplate
@@ -847,162 +479,6 @@ public struct CreateManagedInstancesProviderConfiguration: Codable, Sendable, Eq
         self.propagateTags = propagateTags
         self.infrastructureOptimization = infrastructureOptimization
         self.autoRepairConfiguration = autoRepairConfiguration
-    }
-}
-
-public struct CreateServiceRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var serviceName: String
-    public var taskDefinition: String?
-    public var availabilityZoneRebalancing: AvailabilityZoneRebalancing?
-    public var loadBalancers: [LoadBalancer]?
-    public var serviceRegistries: [ServiceRegistry]?
-    public var desiredCount: Int?
-    public var clientToken: String?
-    public var launchType: LaunchType?
-    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var platformVersion: String?
-    public var role: String?
-    public var deploymentConfiguration: DeploymentConfiguration?
-    public var placementConstraints: [PlacementConstraint]?
-    public var placementStrategy: [PlacementStrategy]?
-    public var networkConfiguration: NetworkConfiguration?
-    public var healthCheckGracePeriodSeconds: Int?
-    public var schedulingStrategy: SchedulingStrategy?
-    public var deploymentController: DeploymentController?
-    public var tags: [ResourceTag]?
-    public var enableECSManagedTags: Bool?
-    public var propagateTags: PropagateTags?
-    public var enableExecuteCommand: Bool?
-    public var serviceConnectConfiguration: ServiceConnectConfiguration?
-    public var volumeConfigurations: [ServiceVolumeConfiguration]?
-    public var vpcLatticeConfigurations: [VpcLatticeConfiguration]?
-
-    public init(cluster: String? = nil, serviceName: String, taskDefinition: String? = nil, availabilityZoneRebalancing: AvailabilityZoneRebalancing? = nil, loadBalancers: [LoadBalancer]? = nil, serviceRegistries: [ServiceRegistry]? = nil, desiredCount: Int? = nil, clientToken: String? = nil, launchType: LaunchType? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, platformVersion: String? = nil, role: String? = nil, deploymentConfiguration: DeploymentConfiguration? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, networkConfiguration: NetworkConfiguration? = nil, healthCheckGracePeriodSeconds: Int? = nil, schedulingStrategy: SchedulingStrategy? = nil, deploymentController: DeploymentController? = nil, tags: [ResourceTag]? = nil, enableECSManagedTags: Bool? = nil, propagateTags: PropagateTags? = nil, enableExecuteCommand: Bool? = nil, serviceConnectConfiguration: ServiceConnectConfiguration? = nil, volumeConfigurations: [ServiceVolumeConfiguration]? = nil, vpcLatticeConfigurations: [VpcLatticeConfiguration]? = nil) {
-        self.cluster = cluster
-        self.serviceName = serviceName
-        self.taskDefinition = taskDefinition
-        self.availabilityZoneRebalancing = availabilityZoneRebalancing
-        self.loadBalancers = loadBalancers
-        self.serviceRegistries = serviceRegistries
-        self.desiredCount = desiredCount
-        self.clientToken = clientToken
-        self.launchType = launchType
-        self.capacityProviderStrategy = capacityProviderStrategy
-        self.platformVersion = platformVersion
-        self.role = role
-        self.deploymentConfiguration = deploymentConfiguration
-        self.placementConstraints = placementConstraints
-        self.placementStrategy = placementStrategy
-        self.networkConfiguration = networkConfiguration
-        self.healthCheckGracePeriodSeconds = healthCheckGracePeriodSeconds
-        self.schedulingStrategy = schedulingStrategy
-        self.deploymentController = deploymentController
-        self.tags = tags
-        self.enableECSManagedTags = enableECSManagedTags
-        self.propagateTags = propagateTags
-        self.enableExecuteCommand = enableExecuteCommand
-        self.serviceConnectConfiguration = serviceConnectConfiguration
-        self.volumeConfigurations = volumeConfigurations
-        self.vpcLatticeConfigurations = vpcLatticeConfigurations
-    }
-}
-
-public struct CreateServiceResponse: Codable, Sendable, Equatable {
-    public var service: ECSService?
-
-    public init(service: ECSService? = nil) {
-        self.service = service
-    }
-}
-
-public struct DeleteAttributesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var attributes: [Attribute]
-
-    public init(cluster: String? = nil, attributes: [Attribute]) {
-        self.cluster = cluster
-        self.attributes = attributes
-    }
-}
-
-public struct DeleteAttributesResponse: Codable, Sendable, Equatable {
-    public var attributes: [Attribute]?
-
-    public init(attributes: [Attribute]? = nil) {
-        self.attributes = attributes
-    }
-}
-
-public struct DeleteCapacityProviderRequest: Codable, Sendable, Equatable {
-    public var capacityProvider: String
-    public var cluster: String?
-
-    public init(capacityProvider: String, cluster: String? = nil) {
-        self.capacityProvider = capacityProvider
-        self.cluster = cluster
-    }
-}
-
-public struct DeleteCapacityProviderResponse: Codable, Sendable, Equatable {
-    public var capacityProvider: CapacityProvider?
-
-    public init(capacityProvider: CapacityProvider? = nil) {
-        self.capacityProvider = capacityProvider
-    }
-}
-
-public struct DeleteClusterRequest: Codable, Sendable, Equatable {
-    public var cluster: String
-
-    public init(cluster: String) {
-        self.cluster = cluster
-    }
-}
-
-public struct DeleteClusterResponse: Codable, Sendable, Equatable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-}
-
-public struct DeleteServiceRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var service: String
-    public var force: Bool?
-
-    public init(cluster: String? = nil, service: String, force: Bool? = nil) {
-        self.cluster = cluster
-        self.service = service
-        self.force = force
-    }
-}
-
-public struct DeleteServiceResponse: Codable, Sendable, Equatable {
-    public var service: ECSService?
-
-    public init(service: ECSService? = nil) {
-        self.service = service
-    }
-}
-
-public struct DeleteTaskDefinitionsRequest: Codable, Sendable, Equatable {
-    public var taskDefinitions: [String]
-
-    public init(taskDefinitions: [String]) {
-        self.taskDefinitions = taskDefinitions
-    }
-}
-
-public struct DeleteTaskDefinitionsResponse: Codable, Sendable, Equatable {
-    public var taskDefinitions: [TaskDefinition]?
-    public var failures: [Failure]?
-
-    public init(taskDefinitions: [TaskDefinition]? = nil, failures: [Failure]? = nil) {
-        self.taskDefinitions = taskDefinitions
-        self.failures = failures
     }
 }
 
@@ -1108,16 +584,6 @@ public struct DeploymentController: Codable, Sendable, Equatable {
     }
 }
 
-public enum DeploymentControllerType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ecs = "ECS"
-    case codeDeploy = "CODE_DEPLOY"
-    case external = "EXTERNAL"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct DeploymentEphemeralStorage: Codable, Sendable, Equatable {
     public var kmsKeyId: String?
 
@@ -1144,39 +610,6 @@ public struct DeploymentLifecycleHook: Codable, Sendable, Equatable {
     }
 }
 
-public enum DeploymentLifecycleHookAction: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case rollback = "ROLLBACK"
-    case `continue` = "CONTINUE"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum DeploymentLifecycleHookStage: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case reconcileService = "RECONCILE_SERVICE"
-    case preScaleUp = "PRE_SCALE_UP"
-    case postScaleUp = "POST_SCALE_UP"
-    case testTrafficShift = "TEST_TRAFFIC_SHIFT"
-    case postTestTrafficShift = "POST_TEST_TRAFFIC_SHIFT"
-    case preProductionTrafficShift = "PRE_PRODUCTION_TRAFFIC_SHIFT"
-    case productionTrafficShift = "PRODUCTION_TRAFFIC_SHIFT"
-    case postProductionTrafficShift = "POST_PRODUCTION_TRAFFIC_SHIFT"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum DeploymentLifecycleHookTargetType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case awsLambda = "AWS_LAMBDA"
-    case pause = "PAUSE"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct DeploymentLifecycleHookTimeoutConfiguration: Codable, Sendable, Equatable {
     public var timeoutInMinutes: Int?
     public var action: DeploymentLifecycleHookAction?
@@ -1184,207 +617,6 @@ public struct DeploymentLifecycleHookTimeoutConfiguration: Codable, Sendable, Eq
     public init(timeoutInMinutes: Int? = nil, action: DeploymentLifecycleHookAction? = nil) {
         self.timeoutInMinutes = timeoutInMinutes
         self.action = action
-    }
-}
-
-public enum DeploymentRolloutState: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case completed = "COMPLETED"
-    case failed = "FAILED"
-    case inProgress = "IN_PROGRESS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum DeploymentStrategy: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case rolling = "ROLLING"
-    case blueGreen = "BLUE_GREEN"
-    case linear = "LINEAR"
-    case canary = "CANARY"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct DeregisterContainerInstanceRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var containerInstance: String
-    public var force: Bool?
-
-    public init(cluster: String? = nil, containerInstance: String, force: Bool? = nil) {
-        self.cluster = cluster
-        self.containerInstance = containerInstance
-        self.force = force
-    }
-}
-
-public struct DeregisterContainerInstanceResponse: Codable, Sendable, Equatable {
-    public var containerInstance: ContainerInstance?
-
-    public init(containerInstance: ContainerInstance? = nil) {
-        self.containerInstance = containerInstance
-    }
-}
-
-public struct DeregisterTaskDefinitionRequest: Codable, Sendable, Equatable {
-    public var taskDefinition: String
-
-    public init(taskDefinition: String) {
-        self.taskDefinition = taskDefinition
-    }
-}
-
-public struct DeregisterTaskDefinitionResponse: Codable, Sendable, Equatable {
-    public var taskDefinition: TaskDefinition?
-
-    public init(taskDefinition: TaskDefinition? = nil) {
-        self.taskDefinition = taskDefinition
-    }
-}
-
-public struct DescribeCapacityProvidersRequest: Codable, Sendable, Equatable {
-    public var capacityProviders: [String]?
-    public var cluster: String?
-    public var include: [CapacityProviderField]?
-    public var maxResults: Int?
-    public var nextToken: String?
-
-    public init(capacityProviders: [String]? = nil, cluster: String? = nil, include: [CapacityProviderField]? = nil, maxResults: Int? = nil, nextToken: String? = nil) {
-        self.capacityProviders = capacityProviders
-        self.cluster = cluster
-        self.include = include
-        self.maxResults = maxResults
-        self.nextToken = nextToken
-    }
-}
-
-public struct DescribeCapacityProvidersResponse: Codable, Sendable, Equatable {
-    public var capacityProviders: [CapacityProvider]?
-    public var failures: [Failure]?
-    public var nextToken: String?
-
-    public init(capacityProviders: [CapacityProvider]? = nil, failures: [Failure]? = nil, nextToken: String? = nil) {
-        self.capacityProviders = capacityProviders
-        self.failures = failures
-        self.nextToken = nextToken
-    }
-}
-
-public struct DescribeClustersRequest: Codable, Sendable, Equatable {
-    public var clusters: [String]?
-    public var include: [ClusterField]?
-
-    public init(clusters: [String]? = nil, include: [ClusterField]? = nil) {
-        self.clusters = clusters
-        self.include = include
-    }
-}
-
-public struct DescribeClustersResponse: Codable, Sendable, Equatable {
-    public var clusters: [Cluster]?
-    public var failures: [Failure]?
-
-    public init(clusters: [Cluster]? = nil, failures: [Failure]? = nil) {
-        self.clusters = clusters
-        self.failures = failures
-    }
-}
-
-public struct DescribeContainerInstancesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var containerInstances: [String]
-    public var include: [ContainerInstanceField]?
-
-    public init(cluster: String? = nil, containerInstances: [String], include: [ContainerInstanceField]? = nil) {
-        self.cluster = cluster
-        self.containerInstances = containerInstances
-        self.include = include
-    }
-}
-
-public struct DescribeContainerInstancesResponse: Codable, Sendable, Equatable {
-    public var containerInstances: [ContainerInstance]?
-    public var failures: [Failure]?
-
-    public init(containerInstances: [ContainerInstance]? = nil, failures: [Failure]? = nil) {
-        self.containerInstances = containerInstances
-        self.failures = failures
-    }
-}
-
-public struct DescribeServicesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var services: [String]
-    public var include: [ServiceField]?
-
-    public init(cluster: String? = nil, services: [String], include: [ServiceField]? = nil) {
-        self.cluster = cluster
-        self.services = services
-        self.include = include
-    }
-}
-
-public struct DescribeServicesResponse: Codable, Sendable, Equatable {
-    public var services: [ECSService]?
-    public var failures: [Failure]?
-
-    public init(services: [ECSService]? = nil, failures: [Failure]? = nil) {
-        self.services = services
-        self.failures = failures
-    }
-}
-
-public struct DescribeTaskDefinitionRequest: Codable, Sendable, Equatable {
-    public var taskDefinition: String
-    public var include: [TaskDefinitionField]?
-
-    public init(taskDefinition: String, include: [TaskDefinitionField]? = nil) {
-        self.taskDefinition = taskDefinition
-        self.include = include
-    }
-}
-
-public struct DescribeTaskDefinitionResponse: Codable, Sendable, Equatable {
-    public var taskDefinition: TaskDefinition?
-    public var tags: [ResourceTag]?
-
-    public init(taskDefinition: TaskDefinition? = nil, tags: [ResourceTag]? = nil) {
-        self.taskDefinition = taskDefinition
-        self.tags = tags
-    }
-}
-
-public struct DescribeTasksRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var tasks: [String]
-    public var include: [TaskField]?
-
-    public init(cluster: String? = nil, tasks: [String], include: [TaskField]? = nil) {
-        self.cluster = cluster
-        self.tasks = tasks
-        self.include = include
-    }
-}
-
-public struct DescribeTasksResponse: Codable, Sendable, Equatable {
-    public var tasks: [ECSTask]?
-    public var failures: [Failure]?
-
-    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
-        self.tasks = tasks
-        self.failures = failures
-    }
-}
-
-public enum DesiredStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case running = "RUNNING"
-    case pending = "PENDING"
-    case stopped = "STOPPED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -1397,38 +629,6 @@ public struct Device: Codable, Sendable, Equatable {
         self.hostPath = hostPath
         self.containerPath = containerPath
         self.permissions = permissions
-    }
-}
-
-public enum DeviceCgroupPermission: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case read = "read"
-    case write = "write"
-    case mknod = "mknod"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct DiscoverPollEndpointRequest: Codable, Sendable, Equatable {
-    public var containerInstance: String?
-    public var cluster: String?
-
-    public init(containerInstance: String? = nil, cluster: String? = nil) {
-        self.containerInstance = containerInstance
-        self.cluster = cluster
-    }
-}
-
-public struct DiscoverPollEndpointResponse: Codable, Sendable, Equatable {
-    public var endpoint: String?
-    public var telemetryEndpoint: String?
-    public var serviceConnectEndpoint: String?
-
-    public init(endpoint: String? = nil, telemetryEndpoint: String? = nil, serviceConnectEndpoint: String? = nil) {
-        self.endpoint = endpoint
-        self.telemetryEndpoint = telemetryEndpoint
-        self.serviceConnectEndpoint = serviceConnectEndpoint
     }
 }
 
@@ -1445,14 +645,6 @@ public struct DockerVolumeConfiguration: Codable, Sendable, Equatable {
         self.driver = driver
         self.driverOpts = driverOpts
         self.labels = labels
-    }
-}
-
-public enum EBSResourceType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case volume = "volume"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -1634,24 +826,6 @@ public struct EFSAuthorizationConfig: Codable, Sendable, Equatable {
     }
 }
 
-public enum EFSAuthorizationConfigIAM: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum EFSTransitEncryption: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct EFSVolumeConfiguration: Codable, Sendable, Equatable {
     public var fileSystemId: String
     public var rootDirectory: String?
@@ -1675,14 +849,6 @@ public struct EnvironmentFile: Codable, Sendable, Equatable {
     public init(value: String, type: EnvironmentFileType) {
         self.value = value
         self.type = type
-    }
-}
-
-public enum EnvironmentFileType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case s3 = "s3"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -1719,16 +885,6 @@ public struct ExecuteCommandLogConfiguration: Codable, Sendable, Equatable {
         self.s3BucketName = s3BucketName
         self.s3EncryptionEnabled = s3EncryptionEnabled
         self.s3KeyPrefix = s3KeyPrefix
-    }
-}
-
-public enum ExecuteCommandLogging: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case none_ = "NONE"
-    case `default` = "DEFAULT"
-    case override = "OVERRIDE"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -1776,15 +932,6 @@ public struct FirelensConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-public enum FirelensConfigurationType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case fluentd = "fluentd"
-    case fluentbit = "fluentbit"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct HealthCheck: Codable, Sendable, Equatable {
     public var command: [String]
     public var interval: Int?
@@ -1798,16 +945,6 @@ public struct HealthCheck: Codable, Sendable, Equatable {
         self.timeout = timeout
         self.retries = retries
         self.startPeriod = startPeriod
-    }
-}
-
-public enum HealthStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case healthy = "HEALTHY"
-    case unhealthy = "UNHEALTHY"
-    case unknown = "UNKNOWN"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -1857,15 +994,6 @@ public struct InfrastructureOptimization: Codable, Sendable, Equatable {
     }
 }
 
-public enum InstanceGeneration: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case current = "current"
-    case previous = "previous"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct InstanceHealthCheckResult: Codable, Sendable, Equatable {
     public var type: InstanceHealthCheckType?
     public var status: InstanceHealthCheckState?
@@ -1879,27 +1007,6 @@ public struct InstanceHealthCheckResult: Codable, Sendable, Equatable {
         self.statusReason = statusReason
         self.lastUpdated = lastUpdated
         self.lastStatusChange = lastStatusChange
-    }
-}
-
-public enum InstanceHealthCheckState: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ok = "OK"
-    case impaired = "IMPAIRED"
-    case insufficientData = "INSUFFICIENT_DATA"
-    case initializing = "INITIALIZING"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum InstanceHealthCheckType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case containerRuntime = "CONTAINER_RUNTIME"
-    case acceleratedCompute = "ACCELERATED_COMPUTE"
-    case daemon = "DAEMON"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -1951,70 +1058,6 @@ public struct InstanceLaunchTemplateUpdate: Codable, Sendable, Equatable {
     }
 }
 
-public struct InstanceRequirementsRequest: Codable, Sendable, Equatable {
-    public var vCpuCount: VCpuCountRangeRequest
-    public var memoryMiB: MemoryMiBRequest
-    public var cpuManufacturers: [CpuManufacturer]?
-    public var memoryGiBPerVCpu: MemoryGiBPerVCpuRequest?
-    public var excludedInstanceTypes: [String]?
-    public var instanceGenerations: [InstanceGeneration]?
-    public var spotMaxPricePercentageOverLowestPrice: Int?
-    public var onDemandMaxPricePercentageOverLowestPrice: Int?
-    public var bareMetal: BareMetal?
-    public var burstablePerformance: BurstablePerformance?
-    public var requireHibernateSupport: Bool?
-    public var networkInterfaceCount: NetworkInterfaceCountRequest?
-    public var localStorage: LocalStorage?
-    public var localStorageTypes: [LocalStorageType]?
-    public var totalLocalStorageGB: TotalLocalStorageGBRequest?
-    public var baselineEbsBandwidthMbps: BaselineEbsBandwidthMbpsRequest?
-    public var acceleratorTypes: [AcceleratorType]?
-    public var acceleratorCount: AcceleratorCountRequest?
-    public var acceleratorManufacturers: [AcceleratorManufacturer]?
-    public var acceleratorNames: [AcceleratorName]?
-    public var acceleratorTotalMemoryMiB: AcceleratorTotalMemoryMiBRequest?
-    public var networkBandwidthGbps: NetworkBandwidthGbpsRequest?
-    public var allowedInstanceTypes: [String]?
-    public var maxSpotPriceAsPercentageOfOptimalOnDemandPrice: Int?
-
-    public init(vCpuCount: VCpuCountRangeRequest, memoryMiB: MemoryMiBRequest, cpuManufacturers: [CpuManufacturer]? = nil, memoryGiBPerVCpu: MemoryGiBPerVCpuRequest? = nil, excludedInstanceTypes: [String]? = nil, instanceGenerations: [InstanceGeneration]? = nil, spotMaxPricePercentageOverLowestPrice: Int? = nil, onDemandMaxPricePercentageOverLowestPrice: Int? = nil, bareMetal: BareMetal? = nil, burstablePerformance: BurstablePerformance? = nil, requireHibernateSupport: Bool? = nil, networkInterfaceCount: NetworkInterfaceCountRequest? = nil, localStorage: LocalStorage? = nil, localStorageTypes: [LocalStorageType]? = nil, totalLocalStorageGB: TotalLocalStorageGBRequest? = nil, baselineEbsBandwidthMbps: BaselineEbsBandwidthMbpsRequest? = nil, acceleratorTypes: [AcceleratorType]? = nil, acceleratorCount: AcceleratorCountRequest? = nil, acceleratorManufacturers: [AcceleratorManufacturer]? = nil, acceleratorNames: [AcceleratorName]? = nil, acceleratorTotalMemoryMiB: AcceleratorTotalMemoryMiBRequest? = nil, networkBandwidthGbps: NetworkBandwidthGbpsRequest? = nil, allowedInstanceTypes: [String]? = nil, maxSpotPriceAsPercentageOfOptimalOnDemandPrice: Int? = nil) {
-        self.vCpuCount = vCpuCount
-        self.memoryMiB = memoryMiB
-        self.cpuManufacturers = cpuManufacturers
-        self.memoryGiBPerVCpu = memoryGiBPerVCpu
-        self.excludedInstanceTypes = excludedInstanceTypes
-        self.instanceGenerations = instanceGenerations
-        self.spotMaxPricePercentageOverLowestPrice = spotMaxPricePercentageOverLowestPrice
-        self.onDemandMaxPricePercentageOverLowestPrice = onDemandMaxPricePercentageOverLowestPrice
-        self.bareMetal = bareMetal
-        self.burstablePerformance = burstablePerformance
-        self.requireHibernateSupport = requireHibernateSupport
-        self.networkInterfaceCount = networkInterfaceCount
-        self.localStorage = localStorage
-        self.localStorageTypes = localStorageTypes
-        self.totalLocalStorageGB = totalLocalStorageGB
-        self.baselineEbsBandwidthMbps = baselineEbsBandwidthMbps
-        self.acceleratorTypes = acceleratorTypes
-        self.acceleratorCount = acceleratorCount
-        self.acceleratorManufacturers = acceleratorManufacturers
-        self.acceleratorNames = acceleratorNames
-        self.acceleratorTotalMemoryMiB = acceleratorTotalMemoryMiB
-        self.networkBandwidthGbps = networkBandwidthGbps
-        self.allowedInstanceTypes = allowedInstanceTypes
-        self.maxSpotPriceAsPercentageOfOptimalOnDemandPrice = maxSpotPriceAsPercentageOfOptimalOnDemandPrice
-    }
-}
-
-public enum IpcMode: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case host = "host"
-    case task = "task"
-    case none_ = "none"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct KernelCapabilities: Codable, Sendable, Equatable {
     public var add: [String]?
     public var drop: [String]?
@@ -2032,17 +1075,6 @@ public struct KeyValuePair: Codable, Sendable, Equatable {
     public init(name: String? = nil, value: String? = nil) {
         self.name = name
         self.value = value
-    }
-}
-
-public enum LaunchType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ec2 = "EC2"
-    case fargate = "FARGATE"
-    case external = "EXTERNAL"
-    case managedInstances = "MANAGED_INSTANCES"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -2076,210 +1108,6 @@ public struct LinuxParameters: Codable, Sendable, Equatable {
     }
 }
 
-public struct ListAttributesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var targetType: TargetType
-    public var attributeName: String?
-    public var attributeValue: String?
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(cluster: String? = nil, targetType: TargetType, attributeName: String? = nil, attributeValue: String? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.cluster = cluster
-        self.targetType = targetType
-        self.attributeName = attributeName
-        self.attributeValue = attributeValue
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-}
-
-public struct ListAttributesResponse: Codable, Sendable, Equatable {
-    public var attributes: [Attribute]?
-    public var nextToken: String?
-
-    public init(attributes: [Attribute]? = nil, nextToken: String? = nil) {
-        self.attributes = attributes
-        self.nextToken = nextToken
-    }
-}
-
-public struct ListClustersRequest: Codable, Sendable, Equatable {
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(nextToken: String? = nil, maxResults: Int? = nil) {
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-}
-
-public struct ListClustersResponse: Codable, Sendable, Equatable {
-    public var clusterArns: [String]?
-    public var nextToken: String?
-
-    public init(clusterArns: [String]? = nil, nextToken: String? = nil) {
-        self.clusterArns = clusterArns
-        self.nextToken = nextToken
-    }
-}
-
-public struct ListContainerInstancesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var filter: String?
-    public var nextToken: String?
-    public var maxResults: Int?
-    public var status: ContainerInstanceStatus?
-
-    public init(cluster: String? = nil, filter: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, status: ContainerInstanceStatus? = nil) {
-        self.cluster = cluster
-        self.filter = filter
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-        self.status = status
-    }
-}
-
-public struct ListContainerInstancesResponse: Codable, Sendable, Equatable {
-    public var containerInstanceArns: [String]?
-    public var nextToken: String?
-
-    public init(containerInstanceArns: [String]? = nil, nextToken: String? = nil) {
-        self.containerInstanceArns = containerInstanceArns
-        self.nextToken = nextToken
-    }
-}
-
-public struct ListServicesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var nextToken: String?
-    public var maxResults: Int?
-    public var launchType: LaunchType?
-    public var schedulingStrategy: SchedulingStrategy?
-    public var resourceManagementType: ResourceManagementType?
-
-    public init(cluster: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, launchType: LaunchType? = nil, schedulingStrategy: SchedulingStrategy? = nil, resourceManagementType: ResourceManagementType? = nil) {
-        self.cluster = cluster
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-        self.launchType = launchType
-        self.schedulingStrategy = schedulingStrategy
-        self.resourceManagementType = resourceManagementType
-    }
-}
-
-public struct ListServicesResponse: Codable, Sendable, Equatable {
-    public var serviceArns: [String]?
-    public var nextToken: String?
-
-    public init(serviceArns: [String]? = nil, nextToken: String? = nil) {
-        self.serviceArns = serviceArns
-        self.nextToken = nextToken
-    }
-}
-
-public struct ListTagsForResourceRequest: Codable, Sendable, Equatable {
-    public var resourceArn: String
-
-    public init(resourceArn: String) {
-        self.resourceArn = resourceArn
-    }
-}
-
-public struct ListTagsForResourceResponse: Codable, Sendable, Equatable {
-    public var tags: [ResourceTag]?
-
-    public init(tags: [ResourceTag]? = nil) {
-        self.tags = tags
-    }
-}
-
-public struct ListTaskDefinitionFamiliesRequest: Codable, Sendable, Equatable {
-    public var familyPrefix: String?
-    public var status: TaskDefinitionFamilyStatus?
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(familyPrefix: String? = nil, status: TaskDefinitionFamilyStatus? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.familyPrefix = familyPrefix
-        self.status = status
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-}
-
-public struct ListTaskDefinitionFamiliesResponse: Codable, Sendable, Equatable {
-    public var families: [String]?
-    public var nextToken: String?
-
-    public init(families: [String]? = nil, nextToken: String? = nil) {
-        self.families = families
-        self.nextToken = nextToken
-    }
-}
-
-public struct ListTaskDefinitionsRequest: Codable, Sendable, Equatable {
-    public var familyPrefix: String?
-    public var status: TaskDefinitionStatus?
-    public var sort: SortOrder?
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(familyPrefix: String? = nil, status: TaskDefinitionStatus? = nil, sort: SortOrder? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.familyPrefix = familyPrefix
-        self.status = status
-        self.sort = sort
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-}
-
-public struct ListTaskDefinitionsResponse: Codable, Sendable, Equatable {
-    public var taskDefinitionArns: [String]?
-    public var nextToken: String?
-
-    public init(taskDefinitionArns: [String]? = nil, nextToken: String? = nil) {
-        self.taskDefinitionArns = taskDefinitionArns
-        self.nextToken = nextToken
-    }
-}
-
-public struct ListTasksRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var containerInstance: String?
-    public var family: String?
-    public var nextToken: String?
-    public var maxResults: Int?
-    public var startedBy: String?
-    public var serviceName: String?
-    public var desiredStatus: DesiredStatus?
-    public var launchType: LaunchType?
-    public var daemonName: String?
-
-    public init(cluster: String? = nil, containerInstance: String? = nil, family: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, startedBy: String? = nil, serviceName: String? = nil, desiredStatus: DesiredStatus? = nil, launchType: LaunchType? = nil, daemonName: String? = nil) {
-        self.cluster = cluster
-        self.containerInstance = containerInstance
-        self.family = family
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-        self.startedBy = startedBy
-        self.serviceName = serviceName
-        self.desiredStatus = desiredStatus
-        self.launchType = launchType
-        self.daemonName = daemonName
-    }
-}
-
-public struct ListTasksResponse: Codable, Sendable, Equatable {
-    public var taskArns: [String]?
-    public var nextToken: String?
-
-    public init(taskArns: [String]? = nil, nextToken: String? = nil) {
-        self.taskArns = taskArns
-        self.nextToken = nextToken
-    }
-}
-
 public struct LoadBalancer: Codable, Sendable, Equatable {
     public var targetGroupArn: String?
     public var loadBalancerName: String?
@@ -2296,25 +1124,6 @@ public struct LoadBalancer: Codable, Sendable, Equatable {
     }
 }
 
-public enum LocalStorage: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case included = "included"
-    case required = "required"
-    case excluded = "excluded"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum LocalStorageType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case hdd = "hdd"
-    case ssd = "ssd"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct LogConfiguration: Codable, Sendable, Equatable {
     public var logDriver: LogDriver
     public var options: [String: String]?
@@ -2324,21 +1133,6 @@ public struct LogConfiguration: Codable, Sendable, Equatable {
         self.logDriver = logDriver
         self.options = options
         self.secretOptions = secretOptions
-    }
-}
-
-public enum LogDriver: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case jsonFile = "json-file"
-    case syslog = "syslog"
-    case journald = "journald"
-    case gelf = "gelf"
-    case fluentd = "fluentd"
-    case awslogs = "awslogs"
-    case splunk = "splunk"
-    case awsfirelens = "awsfirelens"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -2356,14 +1150,6 @@ public struct ManagedAgent: Codable, Sendable, Equatable {
     }
 }
 
-public enum ManagedAgentName: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case executeCommandAgent = "ExecuteCommandAgent"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ManagedAgentStateChange: Codable, Sendable, Equatable {
     public var containerName: String
     public var managedAgentName: ManagedAgentName
@@ -2378,29 +1164,11 @@ public struct ManagedAgentStateChange: Codable, Sendable, Equatable {
     }
 }
 
-public enum ManagedDraining: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ManagedInstancesLocalStorageConfiguration: Codable, Sendable, Equatable {
     public var useLocalStorage: Bool?
 
     public init(useLocalStorage: Bool? = nil) {
         self.useLocalStorage = useLocalStorage
-    }
-}
-
-public enum ManagedInstancesMonitoringOptions: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case basic = "BASIC"
-    case detailed = "DETAILED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -2454,15 +1222,6 @@ public struct ManagedScaling: Codable, Sendable, Equatable {
     }
 }
 
-public enum ManagedScalingStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ManagedStorageConfiguration: Codable, Sendable, Equatable {
     public var kmsKeyId: String?
     public var fargateEphemeralStorageKmsKeyId: String?
@@ -2470,35 +1229,6 @@ public struct ManagedStorageConfiguration: Codable, Sendable, Equatable {
     public init(kmsKeyId: String? = nil, fargateEphemeralStorageKmsKeyId: String? = nil) {
         self.kmsKeyId = kmsKeyId
         self.fargateEphemeralStorageKmsKeyId = fargateEphemeralStorageKmsKeyId
-    }
-}
-
-public enum ManagedTerminationProtection: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "ENABLED"
-    case disabled = "DISABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct MemoryGiBPerVCpuRequest: Codable, Sendable, Equatable {
-    public var min: Double?
-    public var max: Double?
-
-    public init(min: Double? = nil, max: Double? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public struct MemoryMiBRequest: Codable, Sendable, Equatable {
-    public var min: Int
-    public var max: Int?
-
-    public init(min: Int, max: Int? = nil) {
-        self.min = min
-        self.max = max
     }
 }
 
@@ -2511,16 +1241,6 @@ public struct MountPoint: Codable, Sendable, Equatable {
         self.sourceVolume = sourceVolume
         self.containerPath = containerPath
         self.readOnly = readOnly
-    }
-}
-
-public struct NetworkBandwidthGbpsRequest: Codable, Sendable, Equatable {
-    public var min: Double?
-    public var max: Double?
-
-    public init(min: Double? = nil, max: Double? = nil) {
-        self.min = min
-        self.max = max
     }
 }
 
@@ -2562,53 +1282,6 @@ public struct NetworkInterface: Codable, Sendable, Equatable {
     }
 }
 
-public struct NetworkInterfaceCountRequest: Codable, Sendable, Equatable {
-    public var min: Int?
-    public var max: Int?
-
-    public init(min: Int? = nil, max: Int? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public enum NetworkMode: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case bridge = "bridge"
-    case host = "host"
-    case awsvpc = "awsvpc"
-    case none_ = "none"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum OSFamily: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case windowsServer2019Full = "WINDOWS_SERVER_2019_FULL"
-    case windowsServer2019Core = "WINDOWS_SERVER_2019_CORE"
-    case windowsServer2016Full = "WINDOWS_SERVER_2016_FULL"
-    case windowsServer2004Core = "WINDOWS_SERVER_2004_CORE"
-    case windowsServer2022Core = "WINDOWS_SERVER_2022_CORE"
-    case windowsServer2022Full = "WINDOWS_SERVER_2022_FULL"
-    case windowsServer2025Core = "WINDOWS_SERVER_2025_CORE"
-    case windowsServer2025Full = "WINDOWS_SERVER_2025_FULL"
-    case windowsServer20h2Core = "WINDOWS_SERVER_20H2_CORE"
-    case linux = "LINUX"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum PidMode: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case host = "host"
-    case task = "task"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct PlacementConstraint: Codable, Sendable, Equatable {
     public var type: PlacementConstraintType?
     public var expression: String?
@@ -2616,15 +1289,6 @@ public struct PlacementConstraint: Codable, Sendable, Equatable {
     public init(type: PlacementConstraintType? = nil, expression: String? = nil) {
         self.type = type
         self.expression = expression
-    }
-}
-
-public enum PlacementConstraintType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case distinctInstance = "distinctInstance"
-    case memberOf = "memberOf"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -2638,16 +1302,6 @@ public struct PlacementStrategy: Codable, Sendable, Equatable {
     }
 }
 
-public enum PlacementStrategyType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case random = "random"
-    case spread = "spread"
-    case binpack = "binpack"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct PlatformDevice: Codable, Sendable, Equatable {
     public var id: String
     public var type: PlatformDeviceType
@@ -2655,14 +1309,6 @@ public struct PlatformDevice: Codable, Sendable, Equatable {
     public init(id: String, type: PlatformDeviceType) {
         self.id = id
         self.type = type
-    }
-}
-
-public enum PlatformDeviceType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case gpu = "GPU"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -2684,25 +1330,6 @@ public struct PortMapping: Codable, Sendable, Equatable {
     }
 }
 
-public enum PropagateMITags: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case capacityProvider = "CAPACITY_PROVIDER"
-    case none_ = "NONE"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum PropagateTags: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case taskDefinition = "TASK_DEFINITION"
-    case service = "SERVICE"
-    case none_ = "NONE"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ProxyConfiguration: Codable, Sendable, Equatable {
     public var type: ProxyConfigurationType?
     public var containerName: String
@@ -2712,136 +1339,6 @@ public struct ProxyConfiguration: Codable, Sendable, Equatable {
         self.type = type
         self.containerName = containerName
         self.properties = properties
-    }
-}
-
-public enum ProxyConfigurationType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case appmesh = "APPMESH"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct PutAttributesRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var attributes: [Attribute]
-
-    public init(cluster: String? = nil, attributes: [Attribute]) {
-        self.cluster = cluster
-        self.attributes = attributes
-    }
-}
-
-public struct PutAttributesResponse: Codable, Sendable, Equatable {
-    public var attributes: [Attribute]?
-
-    public init(attributes: [Attribute]? = nil) {
-        self.attributes = attributes
-    }
-}
-
-public struct PutClusterCapacityProvidersRequest: Codable, Sendable, Equatable {
-    public var cluster: String
-    public var capacityProviders: [String]
-    public var defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]
-
-    public init(cluster: String, capacityProviders: [String], defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]) {
-        self.cluster = cluster
-        self.capacityProviders = capacityProviders
-        self.defaultCapacityProviderStrategy = defaultCapacityProviderStrategy
-    }
-}
-
-public struct PutClusterCapacityProvidersResponse: Codable, Sendable, Equatable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-}
-
-public struct RegisterContainerInstanceRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var instanceIdentityDocument: String?
-    public var instanceIdentityDocumentSignature: String?
-    public var totalResources: [Resource]?
-    public var versionInfo: VersionInfo?
-    public var containerInstanceArn: String?
-    public var attributes: [Attribute]?
-    public var platformDevices: [PlatformDevice]?
-    public var tags: [ResourceTag]?
-
-    public init(cluster: String? = nil, instanceIdentityDocument: String? = nil, instanceIdentityDocumentSignature: String? = nil, totalResources: [Resource]? = nil, versionInfo: VersionInfo? = nil, containerInstanceArn: String? = nil, attributes: [Attribute]? = nil, platformDevices: [PlatformDevice]? = nil, tags: [ResourceTag]? = nil) {
-        self.cluster = cluster
-        self.instanceIdentityDocument = instanceIdentityDocument
-        self.instanceIdentityDocumentSignature = instanceIdentityDocumentSignature
-        self.totalResources = totalResources
-        self.versionInfo = versionInfo
-        self.containerInstanceArn = containerInstanceArn
-        self.attributes = attributes
-        self.platformDevices = platformDevices
-        self.tags = tags
-    }
-}
-
-public struct RegisterContainerInstanceResponse: Codable, Sendable, Equatable {
-    public var containerInstance: ContainerInstance?
-
-    public init(containerInstance: ContainerInstance? = nil) {
-        self.containerInstance = containerInstance
-    }
-}
-
-public struct RegisterTaskDefinitionRequest: Codable, Sendable, Equatable {
-    public var family: String
-    public var taskRoleArn: String?
-    public var executionRoleArn: String?
-    public var networkMode: NetworkMode?
-    public var containerDefinitions: [ContainerDefinition]
-    public var volumes: [Volume]?
-    public var placementConstraints: [TaskDefinitionPlacementConstraint]?
-    public var requiresCompatibilities: [Compatibility]?
-    public var cpu: String?
-    public var memory: String?
-    public var tags: [ResourceTag]?
-    public var pidMode: PidMode?
-    public var ipcMode: IpcMode?
-    public var proxyConfiguration: ProxyConfiguration?
-    public var inferenceAccelerators: [InferenceAccelerator]?
-    public var ephemeralStorage: EphemeralStorage?
-    public var runtimePlatform: RuntimePlatform?
-    public var enableFaultInjection: Bool?
-
-    public init(family: String, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, containerDefinitions: [ContainerDefinition], volumes: [Volume]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, tags: [ResourceTag]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, ephemeralStorage: EphemeralStorage? = nil, runtimePlatform: RuntimePlatform? = nil, enableFaultInjection: Bool? = nil) {
-        self.family = family
-        self.taskRoleArn = taskRoleArn
-        self.executionRoleArn = executionRoleArn
-        self.networkMode = networkMode
-        self.containerDefinitions = containerDefinitions
-        self.volumes = volumes
-        self.placementConstraints = placementConstraints
-        self.requiresCompatibilities = requiresCompatibilities
-        self.cpu = cpu
-        self.memory = memory
-        self.tags = tags
-        self.pidMode = pidMode
-        self.ipcMode = ipcMode
-        self.proxyConfiguration = proxyConfiguration
-        self.inferenceAccelerators = inferenceAccelerators
-        self.ephemeralStorage = ephemeralStorage
-        self.runtimePlatform = runtimePlatform
-        self.enableFaultInjection = enableFaultInjection
-    }
-}
-
-public struct RegisterTaskDefinitionResponse: Codable, Sendable, Equatable {
-    public var taskDefinition: TaskDefinition?
-    public var tags: [ResourceTag]?
-
-    public init(taskDefinition: TaskDefinition? = nil, tags: [ResourceTag]? = nil) {
-        self.taskDefinition = taskDefinition
-        self.tags = tags
     }
 }
 
@@ -2871,15 +1368,6 @@ public struct Resource: Codable, Sendable, Equatable {
     }
 }
 
-public enum ResourceManagementType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case customer = "CUSTOMER"
-    case ecs = "ECS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ResourceRequirement: Codable, Sendable, Equatable {
     public var value: String
     public var type: ResourceType
@@ -2897,69 +1385,6 @@ public struct ResourceTag: Codable, Sendable, Equatable {
     public init(key: String? = nil, value: String? = nil) {
         self.key = key
         self.value = value
-    }
-}
-
-public enum ResourceType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case gpu = "GPU"
-    case inferenceAccelerator = "InferenceAccelerator"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct RunTaskRequest: Codable, Sendable, Equatable {
-    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var cluster: String?
-    public var count: Int?
-    public var enableECSManagedTags: Bool?
-    public var enableExecuteCommand: Bool?
-    public var group: String?
-    public var launchType: LaunchType?
-    public var networkConfiguration: NetworkConfiguration?
-    public var overrides: TaskOverride?
-    public var placementConstraints: [PlacementConstraint]?
-    public var placementStrategy: [PlacementStrategy]?
-    public var platformVersion: String?
-    public var propagateTags: PropagateTags?
-    public var referenceId: String?
-    public var startedBy: String?
-    public var tags: [ResourceTag]?
-    public var taskDefinition: String
-    public var clientToken: String?
-    public var volumeConfigurations: [TaskVolumeConfiguration]?
-
-    public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, cluster: String? = nil, count: Int? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: LaunchType? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [ResourceTag]? = nil, taskDefinition: String, clientToken: String? = nil, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
-        self.capacityProviderStrategy = capacityProviderStrategy
-        self.cluster = cluster
-        self.count = count
-        self.enableECSManagedTags = enableECSManagedTags
-        self.enableExecuteCommand = enableExecuteCommand
-        self.group = group
-        self.launchType = launchType
-        self.networkConfiguration = networkConfiguration
-        self.overrides = overrides
-        self.placementConstraints = placementConstraints
-        self.placementStrategy = placementStrategy
-        self.platformVersion = platformVersion
-        self.propagateTags = propagateTags
-        self.referenceId = referenceId
-        self.startedBy = startedBy
-        self.tags = tags
-        self.taskDefinition = taskDefinition
-        self.clientToken = clientToken
-        self.volumeConfigurations = volumeConfigurations
-    }
-}
-
-public struct RunTaskResponse: Codable, Sendable, Equatable {
-    public var tasks: [ECSTask]?
-    public var failures: [Failure]?
-
-    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
-        self.tasks = tasks
-        self.failures = failures
     }
 }
 
@@ -2997,32 +1422,6 @@ public struct Scale: Codable, Sendable, Equatable {
     }
 }
 
-public enum ScaleUnit: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case percent = "PERCENT"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum SchedulingStrategy: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case replica = "REPLICA"
-    case daemon = "DAEMON"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum Scope: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case task = "task"
-    case shared = "shared"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct Secret: Codable, Sendable, Equatable {
     public var name: String
     public var valueFrom: String
@@ -3040,15 +1439,6 @@ public struct ServiceConnectAccessLogConfiguration: Codable, Sendable, Equatable
     public init(format: ServiceConnectAccessLoggingFormat, includeQueryParameters: ServiceConnectIncludeQueryParameters? = nil) {
         self.format = format
         self.includeQueryParameters = includeQueryParameters
-    }
-}
-
-public enum ServiceConnectAccessLoggingFormat: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case text = "TEXT"
-    case json = "JSON"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -3077,15 +1467,6 @@ public struct ServiceConnectConfiguration: Codable, Sendable, Equatable {
         self.services = services
         self.logConfiguration = logConfiguration
         self.accessLogConfiguration = accessLogConfiguration
-    }
-}
-
-public enum ServiceConnectIncludeQueryParameters: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case disabled = "DISABLED"
-    case enabled = "ENABLED"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -3189,14 +1570,6 @@ public struct ServiceEvent: Codable, Sendable, Equatable {
     }
 }
 
-public enum ServiceField: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case tags = "TAGS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct ServiceManagedEBSVolumeConfiguration: Codable, Sendable, Equatable {
     public var encrypted: Bool?
     public var kmsKeyId: String?
@@ -3249,150 +1622,6 @@ public struct ServiceVolumeConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-public enum SortOrder: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case asc = "ASC"
-    case desc = "DESC"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum StabilityStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case steadyState = "STEADY_STATE"
-    case stabilizing = "STABILIZING"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct StartTaskRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var containerInstances: [String]
-    public var enableECSManagedTags: Bool?
-    public var enableExecuteCommand: Bool?
-    public var group: String?
-    public var networkConfiguration: NetworkConfiguration?
-    public var overrides: TaskOverride?
-    public var propagateTags: PropagateTags?
-    public var referenceId: String?
-    public var startedBy: String?
-    public var tags: [ResourceTag]?
-    public var taskDefinition: String
-    public var volumeConfigurations: [TaskVolumeConfiguration]?
-
-    public init(cluster: String? = nil, containerInstances: [String], enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [ResourceTag]? = nil, taskDefinition: String, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
-        self.cluster = cluster
-        self.containerInstances = containerInstances
-        self.enableECSManagedTags = enableECSManagedTags
-        self.enableExecuteCommand = enableExecuteCommand
-        self.group = group
-        self.networkConfiguration = networkConfiguration
-        self.overrides = overrides
-        self.propagateTags = propagateTags
-        self.referenceId = referenceId
-        self.startedBy = startedBy
-        self.tags = tags
-        self.taskDefinition = taskDefinition
-        self.volumeConfigurations = volumeConfigurations
-    }
-}
-
-public struct StartTaskResponse: Codable, Sendable, Equatable {
-    public var tasks: [ECSTask]?
-    public var failures: [Failure]?
-
-    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
-        self.tasks = tasks
-        self.failures = failures
-    }
-}
-
-public struct StopTaskRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var task: String
-    public var reason: String?
-
-    public init(cluster: String? = nil, task: String, reason: String? = nil) {
-        self.cluster = cluster
-        self.task = task
-        self.reason = reason
-    }
-}
-
-public struct StopTaskResponse: Codable, Sendable, Equatable {
-    public var task: ECSTask?
-
-    public init(task: ECSTask? = nil) {
-        self.task = task
-    }
-}
-
-public struct SubmitContainerStateChangeRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var task: String?
-    public var containerName: String?
-    public var runtimeId: String?
-    public var status: String?
-    public var exitCode: Int?
-    public var reason: String?
-    public var networkBindings: [NetworkBinding]?
-
-    public init(cluster: String? = nil, task: String? = nil, containerName: String? = nil, runtimeId: String? = nil, status: String? = nil, exitCode: Int? = nil, reason: String? = nil, networkBindings: [NetworkBinding]? = nil) {
-        self.cluster = cluster
-        self.task = task
-        self.containerName = containerName
-        self.runtimeId = runtimeId
-        self.status = status
-        self.exitCode = exitCode
-        self.reason = reason
-        self.networkBindings = networkBindings
-    }
-}
-
-public struct SubmitContainerStateChangeResponse: Codable, Sendable, Equatable {
-    public var acknowledgment: String?
-
-    public init(acknowledgment: String? = nil) {
-        self.acknowledgment = acknowledgment
-    }
-}
-
-public struct SubmitTaskStateChangeRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var task: String?
-    public var status: String?
-    public var reason: String?
-    public var containers: [ContainerStateChange]?
-    public var attachments: [AttachmentStateChange]?
-    public var managedAgents: [ManagedAgentStateChange]?
-    public var pullStartedAt: Date?
-    public var pullStoppedAt: Date?
-    public var executionStoppedAt: Date?
-
-    public init(cluster: String? = nil, task: String? = nil, status: String? = nil, reason: String? = nil, containers: [ContainerStateChange]? = nil, attachments: [AttachmentStateChange]? = nil, managedAgents: [ManagedAgentStateChange]? = nil, pullStartedAt: Date? = nil, pullStoppedAt: Date? = nil, executionStoppedAt: Date? = nil) {
-        self.cluster = cluster
-        self.task = task
-        self.status = status
-        self.reason = reason
-        self.containers = containers
-        self.attachments = attachments
-        self.managedAgents = managedAgents
-        self.pullStartedAt = pullStartedAt
-        self.pullStoppedAt = pullStoppedAt
-        self.executionStoppedAt = executionStoppedAt
-    }
-}
-
-public struct SubmitTaskStateChangeResponse: Codable, Sendable, Equatable {
-    public var acknowledgment: String?
-
-    public init(acknowledgment: String? = nil) {
-        self.acknowledgment = acknowledgment
-    }
-}
-
 public struct SystemControl: Codable, Sendable, Equatable {
     public var namespace: String?
     public var value: String?
@@ -3400,29 +1629,6 @@ public struct SystemControl: Codable, Sendable, Equatable {
     public init(namespace: String? = nil, value: String? = nil) {
         self.namespace = namespace
         self.value = value
-    }
-}
-
-public struct TagResourceRequest: Codable, Sendable, Equatable {
-    public var resourceArn: String
-    public var tags: [ResourceTag]
-
-    public init(resourceArn: String, tags: [ResourceTag]) {
-        self.resourceArn = resourceArn
-        self.tags = tags
-    }
-}
-
-public struct TagResourceResponse: Codable, Sendable, Equatable {
-
-    public init() {}
-}
-
-public enum TargetType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case containerInstance = "container-instance"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -3484,24 +1690,6 @@ public struct TaskDefinition: Codable, Sendable, Equatable {
     }
 }
 
-public enum TaskDefinitionFamilyStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case active = "ACTIVE"
-    case inactive = "INACTIVE"
-    case all = "ALL"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum TaskDefinitionField: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case tags = "TAGS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct TaskDefinitionPlacementConstraint: Codable, Sendable, Equatable {
     public var type: TaskDefinitionPlacementConstraintType?
     public var expression: String?
@@ -3512,24 +1700,6 @@ public struct TaskDefinitionPlacementConstraint: Codable, Sendable, Equatable {
     }
 }
 
-public enum TaskDefinitionPlacementConstraintType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case memberOf = "memberOf"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum TaskDefinitionStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case active = "ACTIVE"
-    case inactive = "INACTIVE"
-    case deleteInProgress = "DELETE_IN_PROGRESS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct TaskEphemeralStorage: Codable, Sendable, Equatable {
     public var sizeInGiB: Int?
     public var kmsKeyId: String?
@@ -3537,25 +1707,6 @@ public struct TaskEphemeralStorage: Codable, Sendable, Equatable {
     public init(sizeInGiB: Int? = nil, kmsKeyId: String? = nil) {
         self.sizeInGiB = sizeInGiB
         self.kmsKeyId = kmsKeyId
-    }
-}
-
-public enum TaskField: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case tags = "TAGS"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum TaskFilesystemType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case ext3 = "ext3"
-    case ext4 = "ext4"
-    case xfs = "xfs"
-    case ntfs = "ntfs"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 
@@ -3673,19 +1824,6 @@ public struct TaskSet: Codable, Sendable, Equatable {
     }
 }
 
-public enum TaskStopCode: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case taskFailedToStart = "TaskFailedToStart"
-    case essentialContainerExited = "EssentialContainerExited"
-    case userInitiated = "UserInitiated"
-    case serviceSchedulerInitiated = "ServiceSchedulerInitiated"
-    case spotInterruption = "SpotInterruption"
-    case terminationNotice = "TerminationNotice"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct TaskVolumeConfiguration: Codable, Sendable, Equatable {
     public var name: String
     public var managedEBSVolume: TaskManagedEBSVolumeConfiguration?
@@ -3718,25 +1856,6 @@ public struct Tmpfs: Codable, Sendable, Equatable {
     }
 }
 
-public struct TotalLocalStorageGBRequest: Codable, Sendable, Equatable {
-    public var min: Double?
-    public var max: Double?
-
-    public init(min: Double? = nil, max: Double? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public enum TransportProtocol: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case tcp = "tcp"
-    case udp = "udp"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct Ulimit: Codable, Sendable, Equatable {
     public var name: UlimitName
     public var softLimit: Int
@@ -3746,127 +1865,6 @@ public struct Ulimit: Codable, Sendable, Equatable {
         self.name = name
         self.softLimit = softLimit
         self.hardLimit = hardLimit
-    }
-}
-
-public enum UlimitName: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case core = "core"
-    case cpu = "cpu"
-    case data = "data"
-    case fsize = "fsize"
-    case locks = "locks"
-    case memlock = "memlock"
-    case msgqueue = "msgqueue"
-    case nice = "nice"
-    case nofile = "nofile"
-    case nproc = "nproc"
-    case rss = "rss"
-    case rtprio = "rtprio"
-    case rttime = "rttime"
-    case sigpending = "sigpending"
-    case stack = "stack"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct UntagResourceRequest: Codable, Sendable, Equatable {
-    public var resourceArn: String
-    public var tagKeys: [String]
-
-    public init(resourceArn: String, tagKeys: [String]) {
-        self.resourceArn = resourceArn
-        self.tagKeys = tagKeys
-    }
-}
-
-public struct UntagResourceResponse: Codable, Sendable, Equatable {
-
-    public init() {}
-}
-
-public struct UpdateCapacityProviderRequest: Codable, Sendable, Equatable {
-    public var name: String
-    public var cluster: String?
-    public var autoScalingGroupProvider: AutoScalingGroupProviderUpdate?
-    public var managedInstancesProvider: UpdateManagedInstancesProviderConfiguration?
-
-    public init(name: String, cluster: String? = nil, autoScalingGroupProvider: AutoScalingGroupProviderUpdate? = nil, managedInstancesProvider: UpdateManagedInstancesProviderConfiguration? = nil) {
-        self.name = name
-        self.cluster = cluster
-        self.autoScalingGroupProvider = autoScalingGroupProvider
-        self.managedInstancesProvider = managedInstancesProvider
-    }
-}
-
-public struct UpdateCapacityProviderResponse: Codable, Sendable, Equatable {
-    public var capacityProvider: CapacityProvider?
-
-    public init(capacityProvider: CapacityProvider? = nil) {
-        self.capacityProvider = capacityProvider
-    }
-}
-
-public struct UpdateClusterRequest: Codable, Sendable, Equatable {
-    public var cluster: String
-    public var settings: [ClusterSetting]?
-    public var configuration: ClusterConfiguration?
-    public var serviceConnectDefaults: ClusterServiceConnectDefaultsRequest?
-
-    public init(cluster: String, settings: [ClusterSetting]? = nil, configuration: ClusterConfiguration? = nil, serviceConnectDefaults: ClusterServiceConnectDefaultsRequest? = nil) {
-        self.cluster = cluster
-        self.settings = settings
-        self.configuration = configuration
-        self.serviceConnectDefaults = serviceConnectDefaults
-    }
-}
-
-public struct UpdateClusterResponse: Codable, Sendable, Equatable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-}
-
-public struct UpdateClusterSettingsRequest: Codable, Sendable, Equatable {
-    public var cluster: String
-    public var settings: [ClusterSetting]
-
-    public init(cluster: String, settings: [ClusterSetting]) {
-        self.cluster = cluster
-        self.settings = settings
-    }
-}
-
-public struct UpdateClusterSettingsResponse: Codable, Sendable, Equatable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-}
-
-public struct UpdateContainerInstancesStateRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var containerInstances: [String]
-    public var status: ContainerInstanceStatus
-
-    public init(cluster: String? = nil, containerInstances: [String], status: ContainerInstanceStatus) {
-        self.cluster = cluster
-        self.containerInstances = containerInstances
-        self.status = status
-    }
-}
-
-public struct UpdateContainerInstancesStateResponse: Codable, Sendable, Equatable {
-    public var containerInstances: [ContainerInstance]?
-    public var failures: [Failure]?
-
-    public init(containerInstances: [ContainerInstance]? = nil, failures: [Failure]? = nil) {
-        self.containerInstances = containerInstances
-        self.failures = failures
     }
 }
 
@@ -3883,83 +1881,6 @@ public struct UpdateManagedInstancesProviderConfiguration: Codable, Sendable, Eq
         self.propagateTags = propagateTags
         self.infrastructureOptimization = infrastructureOptimization
         self.autoRepairConfiguration = autoRepairConfiguration
-    }
-}
-
-public struct UpdateServiceRequest: Codable, Sendable, Equatable {
-    public var cluster: String?
-    public var service: String
-    public var desiredCount: Int?
-    public var taskDefinition: String?
-    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var deploymentConfiguration: DeploymentConfiguration?
-    public var availabilityZoneRebalancing: AvailabilityZoneRebalancing?
-    public var networkConfiguration: NetworkConfiguration?
-    public var placementConstraints: [PlacementConstraint]?
-    public var placementStrategy: [PlacementStrategy]?
-    public var platformVersion: String?
-    public var forceNewDeployment: Bool?
-    public var healthCheckGracePeriodSeconds: Int?
-    public var deploymentController: DeploymentController?
-    public var enableExecuteCommand: Bool?
-    public var enableECSManagedTags: Bool?
-    public var loadBalancers: [LoadBalancer]?
-    public var propagateTags: PropagateTags?
-    public var serviceRegistries: [ServiceRegistry]?
-    public var serviceConnectConfiguration: ServiceConnectConfiguration?
-    public var volumeConfigurations: [ServiceVolumeConfiguration]?
-    public var vpcLatticeConfigurations: [VpcLatticeConfiguration]?
-
-    public init(cluster: String? = nil, service: String, desiredCount: Int? = nil, taskDefinition: String? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, deploymentConfiguration: DeploymentConfiguration? = nil, availabilityZoneRebalancing: AvailabilityZoneRebalancing? = nil, networkConfiguration: NetworkConfiguration? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, forceNewDeployment: Bool? = nil, healthCheckGracePeriodSeconds: Int? = nil, deploymentController: DeploymentController? = nil, enableExecuteCommand: Bool? = nil, enableECSManagedTags: Bool? = nil, loadBalancers: [LoadBalancer]? = nil, propagateTags: PropagateTags? = nil, serviceRegistries: [ServiceRegistry]? = nil, serviceConnectConfiguration: ServiceConnectConfiguration? = nil, volumeConfigurations: [ServiceVolumeConfiguration]? = nil, vpcLatticeConfigurations: [VpcLatticeConfiguration]? = nil) {
-        self.cluster = cluster
-        self.service = service
-        self.desiredCount = desiredCount
-        self.taskDefinition = taskDefinition
-        self.capacityProviderStrategy = capacityProviderStrategy
-        self.deploymentConfiguration = deploymentConfiguration
-        self.availabilityZoneRebalancing = availabilityZoneRebalancing
-        self.networkConfiguration = networkConfiguration
-        self.placementConstraints = placementConstraints
-        self.placementStrategy = placementStrategy
-        self.platformVersion = platformVersion
-        self.forceNewDeployment = forceNewDeployment
-        self.healthCheckGracePeriodSeconds = healthCheckGracePeriodSeconds
-        self.deploymentController = deploymentController
-        self.enableExecuteCommand = enableExecuteCommand
-        self.enableECSManagedTags = enableECSManagedTags
-        self.loadBalancers = loadBalancers
-        self.propagateTags = propagateTags
-        self.serviceRegistries = serviceRegistries
-        self.serviceConnectConfiguration = serviceConnectConfiguration
-        self.volumeConfigurations = volumeConfigurations
-        self.vpcLatticeConfigurations = vpcLatticeConfigurations
-    }
-}
-
-public struct UpdateServiceResponse: Codable, Sendable, Equatable {
-    public var service: ECSService?
-
-    public init(service: ECSService? = nil) {
-        self.service = service
-    }
-}
-
-public struct VCpuCountRangeRequest: Codable, Sendable, Equatable {
-    public var min: Int
-    public var max: Int?
-
-    public init(min: Int, max: Int? = nil) {
-        self.min = min
-        self.max = max
-    }
-}
-
-public enum VersionConsistency: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case enabled = "enabled"
-    case disabled = "disabled"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
     }
 }
 

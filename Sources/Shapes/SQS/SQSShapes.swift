@@ -8,63 +8,11 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SQSChangeMessageVisibilityRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-    public var ReceiptHandle: String
-    public var VisibilityTimeout: Int
-
-    public init(QueueUrl: String, ReceiptHandle: String, VisibilityTimeout: Int) {
-        self.QueueUrl = QueueUrl
-        self.ReceiptHandle = ReceiptHandle
-        self.VisibilityTimeout = VisibilityTimeout
-    }
-}
-
-public struct SQSCreateQueueRequest: Codable, Sendable, Equatable {
-    public var QueueName: String
-    public var Attributes: [String: String]?
-    public var tags: [String: String]?
-
-    public init(QueueName: String, Attributes: [String: String]? = nil, tags: [String: String]? = nil) {
-        self.QueueName = QueueName
-        self.Attributes = Attributes
-        self.tags = tags
-    }
-}
-
 public struct SQSCreateQueueResult: Codable, Sendable, Equatable {
     public var QueueUrl: String?
 
     public init(QueueUrl: String? = nil) {
         self.QueueUrl = QueueUrl
-    }
-}
-
-public struct SQSDeleteMessageRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-    public var ReceiptHandle: String
-
-    public init(QueueUrl: String, ReceiptHandle: String) {
-        self.QueueUrl = QueueUrl
-        self.ReceiptHandle = ReceiptHandle
-    }
-}
-
-public struct SQSDeleteQueueRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-
-    public init(QueueUrl: String) {
-        self.QueueUrl = QueueUrl
-    }
-}
-
-public struct SQSGetQueueAttributesRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-    public var AttributeNames: [SQSQueueAttributeName]?
-
-    public init(QueueUrl: String, AttributeNames: [SQSQueueAttributeName]? = nil) {
-        self.QueueUrl = QueueUrl
-        self.AttributeNames = AttributeNames
     }
 }
 
@@ -76,33 +24,11 @@ public struct SQSGetQueueAttributesResult: Codable, Sendable, Equatable {
     }
 }
 
-public struct SQSGetQueueUrlRequest: Codable, Sendable, Equatable {
-    public var QueueName: String
-    public var QueueOwnerAWSAccountId: String?
-
-    public init(QueueName: String, QueueOwnerAWSAccountId: String? = nil) {
-        self.QueueName = QueueName
-        self.QueueOwnerAWSAccountId = QueueOwnerAWSAccountId
-    }
-}
-
 public struct SQSGetQueueUrlResult: Codable, Sendable, Equatable {
     public var QueueUrl: String?
 
     public init(QueueUrl: String? = nil) {
         self.QueueUrl = QueueUrl
-    }
-}
-
-public struct SQSListQueuesRequest: Codable, Sendable, Equatable {
-    public var QueueNamePrefix: String?
-    public var NextToken: String?
-    public var MaxResults: Int?
-
-    public init(QueueNamePrefix: String? = nil, NextToken: String? = nil, MaxResults: Int? = nil) {
-        self.QueueNamePrefix = QueueNamePrefix
-        self.NextToken = NextToken
-        self.MaxResults = MaxResults
     }
 }
 
@@ -152,23 +78,6 @@ public struct SQSMessageAttributeValue: Codable, Sendable, Equatable {
     }
 }
 
-public enum SQSMessageSystemAttributeName: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case all = "All"
-    case senderId = "SenderId"
-    case sentTimestamp = "SentTimestamp"
-    case approximateReceiveCount = "ApproximateReceiveCount"
-    case approximateFirstReceiveTimestamp = "ApproximateFirstReceiveTimestamp"
-    case sequenceNumber = "SequenceNumber"
-    case messageDeduplicationId = "MessageDeduplicationId"
-    case messageGroupId = "MessageGroupId"
-    case awstraceheader = "AWSTraceHeader"
-    case deadLetterQueueSourceArn = "DeadLetterQueueSourceArn"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
 public struct SQSMessageSystemAttributeValue: Codable, Sendable, Equatable {
     public var StringValue: String?
     public var BinaryValue: Data?
@@ -185,90 +94,11 @@ public struct SQSMessageSystemAttributeValue: Codable, Sendable, Equatable {
     }
 }
 
-public struct SQSPurgeQueueRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-
-    public init(QueueUrl: String) {
-        self.QueueUrl = QueueUrl
-    }
-}
-
-public enum SQSQueueAttributeName: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case all = "All"
-    case policy = "Policy"
-    case visibilityTimeout = "VisibilityTimeout"
-    case maximumMessageSize = "MaximumMessageSize"
-    case messageRetentionPeriod = "MessageRetentionPeriod"
-    case approximateNumberOfMessages = "ApproximateNumberOfMessages"
-    case approximateNumberOfMessagesNotVisible = "ApproximateNumberOfMessagesNotVisible"
-    case createdTimestamp = "CreatedTimestamp"
-    case lastModifiedTimestamp = "LastModifiedTimestamp"
-    case queueArn = "QueueArn"
-    case approximateNumberOfMessagesDelayed = "ApproximateNumberOfMessagesDelayed"
-    case delaySeconds = "DelaySeconds"
-    case receiveMessageWaitTimeSeconds = "ReceiveMessageWaitTimeSeconds"
-    case redrivePolicy = "RedrivePolicy"
-    case fifoQueue = "FifoQueue"
-    case contentBasedDeduplication = "ContentBasedDeduplication"
-    case kmsMasterKeyId = "KmsMasterKeyId"
-    case kmsDataKeyReusePeriodSeconds = "KmsDataKeyReusePeriodSeconds"
-    case deduplicationScope = "DeduplicationScope"
-    case fifoThroughputLimit = "FifoThroughputLimit"
-    case redriveAllowPolicy = "RedriveAllowPolicy"
-    case sqsManagedSseEnabled = "SqsManagedSseEnabled"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct SQSReceiveMessageRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-    public var AttributeNames: [SQSQueueAttributeName]?
-    public var MessageSystemAttributeNames: [SQSMessageSystemAttributeName]?
-    public var MessageAttributeNames: [String]?
-    public var MaxNumberOfMessages: Int?
-    public var VisibilityTimeout: Int?
-    public var WaitTimeSeconds: Int?
-    public var ReceiveRequestAttemptId: String?
-
-    public init(QueueUrl: String, AttributeNames: [SQSQueueAttributeName]? = nil, MessageSystemAttributeNames: [SQSMessageSystemAttributeName]? = nil, MessageAttributeNames: [String]? = nil, MaxNumberOfMessages: Int? = nil, VisibilityTimeout: Int? = nil, WaitTimeSeconds: Int? = nil, ReceiveRequestAttemptId: String? = nil) {
-        self.QueueUrl = QueueUrl
-        self.AttributeNames = AttributeNames
-        self.MessageSystemAttributeNames = MessageSystemAttributeNames
-        self.MessageAttributeNames = MessageAttributeNames
-        self.MaxNumberOfMessages = MaxNumberOfMessages
-        self.VisibilityTimeout = VisibilityTimeout
-        self.WaitTimeSeconds = WaitTimeSeconds
-        self.ReceiveRequestAttemptId = ReceiveRequestAttemptId
-    }
-}
-
 public struct SQSReceiveMessageResult: Codable, Sendable, Equatable {
     public var Messages: [SQSMessage]?
 
     public init(Messages: [SQSMessage]? = nil) {
         self.Messages = Messages
-    }
-}
-
-public struct SQSSendMessageRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-    public var MessageBody: String
-    public var DelaySeconds: Int?
-    public var MessageAttributes: [String: SQSMessageAttributeValue]?
-    public var MessageSystemAttributes: [String: SQSMessageSystemAttributeValue]?
-    public var MessageDeduplicationId: String?
-    public var MessageGroupId: String?
-
-    public init(QueueUrl: String, MessageBody: String, DelaySeconds: Int? = nil, MessageAttributes: [String: SQSMessageAttributeValue]? = nil, MessageSystemAttributes: [String: SQSMessageSystemAttributeValue]? = nil, MessageDeduplicationId: String? = nil, MessageGroupId: String? = nil) {
-        self.QueueUrl = QueueUrl
-        self.MessageBody = MessageBody
-        self.DelaySeconds = DelaySeconds
-        self.MessageAttributes = MessageAttributes
-        self.MessageSystemAttributes = MessageSystemAttributes
-        self.MessageDeduplicationId = MessageDeduplicationId
-        self.MessageGroupId = MessageGroupId
     }
 }
 
@@ -285,15 +115,5 @@ public struct SQSSendMessageResult: Codable, Sendable, Equatable {
         self.MD5OfMessageSystemAttributes = MD5OfMessageSystemAttributes
         self.MessageId = MessageId
         self.SequenceNumber = SequenceNumber
-    }
-}
-
-public struct SQSSetQueueAttributesRequest: Codable, Sendable, Equatable {
-    public var QueueUrl: String
-    public var Attributes: [String: String]
-
-    public init(QueueUrl: String, Attributes: [String: String]) {
-        self.QueueUrl = QueueUrl
-        self.Attributes = Attributes
     }
 }

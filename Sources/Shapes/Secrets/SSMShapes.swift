@@ -8,27 +8,9 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SSMDeleteParameterRequest: Codable, Sendable, Equatable {
-    public var Name: String
-
-    public init(Name: String) {
-        self.Name = Name
-    }
-}
-
 public struct SSMDeleteParameterResult: Codable, Sendable, Equatable {
 
     public init() {}
-}
-
-public struct SSMGetParameterRequest: Codable, Sendable, Equatable {
-    public var Name: String
-    public var WithDecryption: Bool?
-
-    public init(Name: String, WithDecryption: Bool? = nil) {
-        self.Name = Name
-        self.WithDecryption = WithDecryption
-    }
 }
 
 public struct SSMGetParameterResult: Codable, Sendable, Equatable {
@@ -39,24 +21,6 @@ public struct SSMGetParameterResult: Codable, Sendable, Equatable {
     }
 }
 
-public struct SSMGetParametersByPathRequest: Codable, Sendable, Equatable {
-    public var Path: String
-    public var Recursive: Bool?
-    public var ParameterFilters: [SSMParameterStringFilter]?
-    public var WithDecryption: Bool?
-    public var MaxResults: Int?
-    public var NextToken: String?
-
-    public init(Path: String, Recursive: Bool? = nil, ParameterFilters: [SSMParameterStringFilter]? = nil, WithDecryption: Bool? = nil, MaxResults: Int? = nil, NextToken: String? = nil) {
-        self.Path = Path
-        self.Recursive = Recursive
-        self.ParameterFilters = ParameterFilters
-        self.WithDecryption = WithDecryption
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-}
-
 public struct SSMGetParametersByPathResult: Codable, Sendable, Equatable {
     public var Parameters: [SSMParameter]?
     public var NextToken: String?
@@ -64,16 +28,6 @@ public struct SSMGetParametersByPathResult: Codable, Sendable, Equatable {
     public init(Parameters: [SSMParameter]? = nil, NextToken: String? = nil) {
         self.Parameters = Parameters
         self.NextToken = NextToken
-    }
-}
-
-public struct SSMGetParametersRequest: Codable, Sendable, Equatable {
-    public var Names: [String]
-    public var WithDecryption: Bool?
-
-    public init(Names: [String], WithDecryption: Bool? = nil) {
-        self.Names = Names
-        self.WithDecryption = WithDecryption
     }
 }
 
@@ -120,54 +74,6 @@ public struct SSMParameterStringFilter: Codable, Sendable, Equatable {
         self.Key = Key
         self.Option = Option
         self.Values = Values
-    }
-}
-
-public enum SSMParameterTier: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case standard = "Standard"
-    case advanced = "Advanced"
-    case intelligentTiering = "Intelligent-Tiering"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum SSMParameterType: String, Codable, Sendable, CaseIterable, AWSEnum {
-    case string = "String"
-    case stringList = "StringList"
-    case secureString = "SecureString"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public struct SSMPutParameterRequest: Codable, Sendable, Equatable {
-    public var Name: String
-    public var Description: String?
-    public var Value: String
-    public var `Type`: SSMParameterType?
-    public var KeyId: String?
-    public var Overwrite: Bool?
-    public var AllowedPattern: String?
-    public var Tags: [SSMResourceTag]?
-    public var Tier: SSMParameterTier?
-    public var Policies: String?
-    public var DataType: String?
-
-    public init(Name: String, Description: String? = nil, Value: String, `Type`: SSMParameterType? = nil, KeyId: String? = nil, Overwrite: Bool? = nil, AllowedPattern: String? = nil, Tags: [SSMResourceTag]? = nil, Tier: SSMParameterTier? = nil, Policies: String? = nil, DataType: String? = nil) {
-        self.Name = Name
-        self.Description = Description
-        self.Value = Value
-        self.`Type` = `Type`
-        self.KeyId = KeyId
-        self.Overwrite = Overwrite
-        self.AllowedPattern = AllowedPattern
-        self.Tags = Tags
-        self.Tier = Tier
-        self.Policies = Policies
-        self.DataType = DataType
     }
 }
 
