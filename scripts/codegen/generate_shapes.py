@@ -7,6 +7,7 @@ repository root after `pip install botocore`:
 
     python3 scripts/codegen/generate_shapes.py ecs
 """
+import glob
 import gzip
 import json
 import os
@@ -245,15 +246,43 @@ def main():
             files["Shapes"].append(shape)
     if model["metadata"]["protocol"] == "rest-json":
         files["Operations"].append(rest_operations(model, prefix or service.upper()))
+    # A part longer than a file should be is cut, in name order, into files named by the range of
+    # names they hold (ECSShapes-A-C.swift).
+    base = output[: -len("Shapes.swift")]
+    for stale in glob.glob(base + "Enums*.swift") + glob.glob(base + "Operations*.swift") + glob.glob(base + "Shapes*.swift"):
+        os.remove(stale)
     for part, shapes in files.items():
-        path = output.replace("Shapes.swift", part + ".swift")
-        if not shapes:
-            if os.path.exists(path):
-                os.remove(path)
-            continue
-        with open(path, "w") as f:
-            f.write(header + "\n" + "\n\n".join(shapes) + "\n")
-        print(f"wrote {path}: {len(shapes)} declarations")
+        for path, chunk in chunks(base + part, shapes):
+            with open(path, "w") as f:
+                f.write(header + "\n" + "\n\n".join(chunk) + "\n")
+            print(f"wrote {path}: {len(chunk)} declarations")
+
+
+LINES_PER_FILE = 500
+
+
+def chunks(stem, shapes):
+    """The files of one part: (path, declarations), each at most LINES_PER_FILE lines long unless
+    a single declaration is longer."""
+    if not shapes:
+        return []
+    groups, current, lines = [], [], 0
+    for shape in shapes:
+        size = shape.count("\n") + 2
+        if current and lines + size > LINES_PER_FILE:
+            groups.append(current)
+            current, lines = [], 0
+        current.append(shape)
+        lines += size
+    groups.append(current)
+    if len(groups) == 1:
+        return [(stem + ".swift", groups[0])]
+
+    def name(shape):
+        match = re.match(r"public (?:enum|struct) (\w+)", shape)
+        return match.group(1) if match else "Model"
+
+    return [(f"{stem}-{name(group[0])}-{name(group[-1])}.swift", group) for group in groups]
 
 
 def rest_operations(model, prefix):
