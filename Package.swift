@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS",
+                "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS", "Capacity",
                 "ECSCLI", "Lambda", "IAM", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", logging,
             ]
         ),

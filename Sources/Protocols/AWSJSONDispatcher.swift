@@ -81,7 +81,7 @@ public struct AWSJSONDispatcher: Sendable {
     /// Registers every operation of a service (see ``JSONOperations``); reads go through the read cache.
     public mutating func add<Committer: StateCommitting>(_ operations: JSONOperations<Committer>) {
         for operation in operations.operations {
-            let handler = operation.cacheable ? (readCache?.caching(operation.name, operation.handler) ?? operation.handler) : operation.handler
+            let handler = operation.read.flatMap { read in readCache?.caching(operation.name, read) } ?? operation.handler
             registerRaw(operations.targetPrefix, operation.name, contentType: operations.contentType, handler)
         }
     }
@@ -116,6 +116,18 @@ public struct AWSJSONDispatcher: Sendable {
         decodeErrorType: String? = nil,
         _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
     ) -> Handler {
+        let read = typedRead(contentType: contentType, decodeErrorType: decodeErrorType, reads: { _ in nil }, handler)
+        return { await read($0, $1).response }
+    }
+
+    /// Like ``typed(contentType:decodeErrorType:_:)`` for a read, naming the record kinds its
+    /// answer depends on for the read cache (`reads` of the decoded input; nil: anything).
+    static func typedRead<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        contentType: String,
+        decodeErrorType: String?,
+        reads: @escaping @Sendable (Input) -> [RecordKind]?,
+        _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
+    ) -> ReadCache.Computation {
         { body, context in
             do throws(AWSError) {
                 let input: Input
@@ -127,13 +139,10 @@ public struct AWSJSONDispatcher: Sendable {
                     throw renamed
                 }
                 let output = try await handler(input, context)
-                return APIResponse(
-                    status: 200,
-                    headers: [("Content-Type", contentType)],
-                    body: AWSJSONCodec.encode(output)
-                )
+                let response = APIResponse(status: 200, headers: [("Content-Type", contentType)], body: AWSJSONCodec.encode(output))
+                return (response, reads(input))
             } catch {
-                return .error(error, contentType: contentType)
+                return (.error(error, contentType: contentType), nil)
             }
         }
     }
@@ -168,8 +177,9 @@ public struct JSONOperations<Committer: StateCommitting>: Sendable {
     struct Operation: Sendable {
         var name: String
         var handler: AWSJSONDispatcher.Handler
-        /// A read whose answer depends only on the request and the state.
-        var cacheable: Bool
+        /// For a read whose answer depends only on the request and the state: the handler that
+        /// also names the record kinds the answer depends on (for the read cache).
+        var read: ReadCache.Computation?
     }
 
     public let targetPrefix: String
@@ -193,17 +203,23 @@ public struct JSONOperations<Committer: StateCommitting>: Sendable {
     public var names: [String] { operations.map(\.name) }
 
     /// A read of the committed state (with the committer's time); answered from the read cache
-    /// while the state is unchanged unless `cacheable` is false (answers that depend on the time).
+    /// while what it reads is unchanged, unless `cacheable` is false (answers that depend on the
+    /// time). `reads` names the record kinds the answer depends on, given the request (nil, the
+    /// default: anything; a kind left out that the answer does depend on serves stale answers).
     /// Operations throw ``AWSError``s only; anything else is answered as a server fault.
     public mutating func read<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         _ name: String,
         cacheable: Bool = true,
+        reads: @escaping @Sendable (Input) -> [RecordKind]? = { _ in nil },
         _ operation: @escaping @Sendable (Committer.Root, Input, Date) throws -> Output
     ) {
         let committer = self.committer
-        custom(name, cacheable: cacheable) { (input: Input, _) throws(AWSError) in
+        let handler = { @Sendable (input: Input, _: OperationContext) async throws(AWSError) -> Output in
             try await committer.read { root, now throws(AWSError) in try AWSError.rethrow { try operation(root, input, now) } }
         }
+        guard cacheable else { return custom(name, handler) }
+        let read = AWSJSONDispatcher.typedRead(contentType: contentType, decodeErrorType: decodeErrorType, reads: reads, handler)
+        operations.append(Operation(name: name, handler: { await read($0, $1).response }, read: read))
     }
 
     /// A write: runs in the committer's turn and answers once its changes are durable.
@@ -222,14 +238,10 @@ public struct JSONOperations<Committer: StateCommitting>: Sendable {
     /// An operation that needs more than one read or write (a long poll).
     public mutating func custom<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         _ name: String,
-        cacheable: Bool = false,
         _ handler: @escaping @Sendable (Input, OperationContext) async throws(AWSError) -> Output
     ) {
         operations.append(
-            Operation(
-                name: name,
-                handler: AWSJSONDispatcher.typed(contentType: contentType, decodeErrorType: decodeErrorType, handler),
-                cacheable: cacheable))
+            Operation(name: name, handler: AWSJSONDispatcher.typed(contentType: contentType, decodeErrorType: decodeErrorType, handler), read: nil))
     }
 }
 

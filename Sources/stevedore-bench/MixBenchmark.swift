@@ -21,6 +21,7 @@ struct MixBenchmark: AsyncParsableCommand {
     @Option(help: "Concurrent connections.") var connections = 200
     @Option(help: "Seconds per measurement.") var duration = 10
     @Option(help: "Simulated container instances (RunTask places tasks on them).") var instances = 50
+    @Option(help: "ecsd's --read-cache-mb (0 measures every read computed).") var readCacheMB: Int?
 
     /// The reads: what dashboards, agents and autoscalers poll.
     static let reads: [(String, String)] = [
@@ -45,7 +46,8 @@ struct MixBenchmark: AsyncParsableCommand {
         let endpoint = "http://127.0.0.1:\(port)"
         let server = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off", "--agent-timeout", "120"],
+            arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off", "--agent-timeout", "120"]
+                + (readCacheMB.map { ["--read-cache-mb", "\($0)"] } ?? []),
             logPath: work + "/ecsd.log")
         defer { server.stop() }
         try await server.waitUntilReady(HTTPClient(baseURL: endpoint), path: "/healthz")

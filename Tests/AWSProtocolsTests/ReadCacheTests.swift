@@ -5,8 +5,9 @@ import Synchronization
 import Testing
 
 /// The read cache in front of cacheable reads: identical requests are answered from the previous
-/// response while the state's version is unchanged; writes, other bodies, 5xx answers, disabled
-/// caching, non-cacheable reads and reads that overlapped a write all compute again.
+/// response while the state's version is unchanged, or while only kinds of record the read does
+/// not name changed; writes, other bodies, 5xx answers, disabled caching, non-cacheable reads and
+/// reads that overlapped a write of what they read all compute again.
 struct ReadCacheTests {
     let committer = FakeCommitter()
     let calls = OperationCalls()
@@ -43,6 +44,34 @@ struct ReadCacheTests {
             _ = calls.record("Put")
             root[input.key] = input.value
             return EmptyOutput()
+        }
+        // Reads and writes that name the kinds of record they touch.
+        operations.read("GetItem", reads: { _ in [.items] }) { (root: [String: Int], input: KeyInput, _: Date) in
+            ValueOutput(value: root[input.key], computation: calls.record("GetItem"))
+        }
+        operations.read("GetMaybe", reads: { $0.key == "anything" ? nil : [.items] }) { (root: [String: Int], input: KeyInput, _: Date) in
+            ValueOutput(value: root[input.key], computation: calls.record("GetMaybe"))
+        }
+        operations.read("OverlappingOther", reads: { _ in [.items] }) { (root: [String: Int], input: KeyInput, _: Date) in
+            let computation = calls.record("OverlappingOther")
+            if computation == 1 { version.advance(changing: [.others]) }
+            return ValueOutput(value: root[input.key], computation: computation)
+        }
+        operations.read("OverlappingItems", reads: { _ in [.items] }) { (root: [String: Int], input: KeyInput, _: Date) in
+            let computation = calls.record("OverlappingItems")
+            if computation == 1 { version.advance(changing: [.others, .items]) }
+            return ValueOutput(value: root[input.key], computation: computation)
+        }
+        operations.read("MissingItem", reads: { _ in [.items] }) { (_: [String: Int], _: KeyInput, _: Date) -> ValueOutput in
+            _ = calls.record("MissingItem")
+            throw AWSError.resourceNotFound("No such item.")
+        }
+        for (name, kind) in [("PutItem", RecordKind.items), ("PutOther", .others)] {
+            operations.write(name) { (root: inout [String: Int], input: PutInput, mutation: inout Mutation, _: OperationContext) in
+                root[kind.rawValue + "/" + input.key] = input.value
+                mutation.changes.put(kind, key: input.key, body: Array("\(input.value)".utf8))
+                return EmptyOutput()
+            }
         }
         var dispatcher = AWSJSONDispatcher(readCache: cache ?? capacity.map { ReadCache(capacity: $0, version: version) })
         dispatcher.add(operations)
@@ -198,6 +227,77 @@ struct ReadCacheTests {
     }
 }
 
+extension ReadCacheTests {
+    // MARK: Reads that name what they depend on
+
+    @Test func aReadNamingItsKindsStaysCachedWhileOtherKindsChange() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "GetItem", #"{"key":"items/a"}"#)) == 1)
+        #expect(await call(dispatcher, "PutOther", #"{"key":"a","value":1}"#).status == 200)
+        #expect(await call(dispatcher, "PutOther", #"{"key":"b","value":2}"#).status == 200)
+        #expect(try computation(await call(dispatcher, "GetItem", #"{"key":"items/a"}"#)) == 1)
+        // A write of its own kind: computed again, and the answer holds the write.
+        #expect(await call(dispatcher, "PutItem", #"{"key":"a","value":5}"#).status == 200)
+        let after = await call(dispatcher, "GetItem", #"{"key":"items/a"}"#)
+        #expect(try JSONDecoder().decode(ValueOutput.self, from: Data(after.body)) == ValueOutput(value: 5, computation: 2))
+        #expect(try computation(await call(dispatcher, "GetItem", #"{"key":"items/a"}"#)) == 2)
+    }
+
+    @Test func aReadThatNamesNoKindsComputesAgainAfterAnyWrite() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "Get", #"{"key":"a"}"#)) == 1)
+        _ = await call(dispatcher, "PutOther", #"{"key":"a","value":1}"#)
+        #expect(try computation(await call(dispatcher, "Get", #"{"key":"a"}"#)) == 2)
+    }
+
+    @Test func aChangeOfEverythingInvalidatesReadsThatNameKinds() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "GetItem", #"{"key":"a"}"#)) == 1)
+        // Memory-only changes and reloads advance everything.
+        committer.version.advance()
+        #expect(try computation(await call(dispatcher, "GetItem", #"{"key":"a"}"#)) == 2)
+    }
+
+    @Test func theKindsCanDependOnTheRequest() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "GetMaybe", #"{"key":"anything"}"#)) == 1)
+        #expect(try computation(await call(dispatcher, "GetMaybe", #"{"key":"a"}"#)) == 2)
+        _ = await call(dispatcher, "PutOther", #"{"key":"a","value":1}"#)
+        // The request that depends on anything is computed again; the other is not.
+        #expect(try computation(await call(dispatcher, "GetMaybe", #"{"key":"anything"}"#)) == 3)
+        #expect(try computation(await call(dispatcher, "GetMaybe", #"{"key":"a"}"#)) == 2)
+    }
+
+    @Test func aWriteOfAnotherKindDuringTheComputationDoesNotSpoilIt() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "OverlappingOther", #"{"key":"a"}"#)) == 1)
+        #expect(try computation(await call(dispatcher, "OverlappingOther", #"{"key":"a"}"#)) == 1)
+    }
+
+    @Test func aWriteOfItsKindDuringTheComputationIsNotServedAfterwards() async throws {
+        let dispatcher = dispatcher()
+        #expect(try computation(await call(dispatcher, "OverlappingItems", #"{"key":"a"}"#)) == 1)
+        #expect(try computation(await call(dispatcher, "OverlappingItems", #"{"key":"a"}"#)) == 2)
+        #expect(try computation(await call(dispatcher, "OverlappingItems", #"{"key":"a"}"#)) == 2)
+    }
+
+    @Test func refusalsDependOnEverything() async throws {
+        let dispatcher = dispatcher()
+        // A refusal of a read that names its kinds is cached, but as depending on anything.
+        #expect(await call(dispatcher, "MissingItem", #"{"key":"a"}"#).status == 400)
+        #expect(await call(dispatcher, "MissingItem", #"{"key":"a"}"#).status == 400)
+        #expect(calls.count("MissingItem") == 1)
+        _ = await call(dispatcher, "PutOther", #"{"key":"a","value":1}"#)
+        #expect(await call(dispatcher, "MissingItem", #"{"key":"a"}"#).status == 400)
+        #expect(calls.count("MissingItem") == 2)
+    }
+}
+
+extension RecordKind {
+    static let items = RecordKind("items")
+    static let others = RecordKind("others")
+}
+
 // MARK: - A committer over a dictionary
 
 struct KeyInput: Codable, Sendable {
@@ -247,7 +347,9 @@ final class FakeCommitter: StateCommitting {
         var mutation = Mutation(now: Date(timeIntervalSince1970: 1_800_000_000), random: Xoshiro256(seed: 1))
         let result = try body(&root, &mutation)
         state.withLock { $0 = root }
-        version.advance()
+        // As the real committer: the kinds of the rows written, or everything when none are named.
+        let kinds = mutation.changes.changes.map(\.kind)
+        if kinds.isEmpty { version.advance() } else { version.advance(changing: kinds) }
         return result
     }
 }

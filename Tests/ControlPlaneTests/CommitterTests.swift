@@ -263,6 +263,35 @@ struct CommitterTests {
         #expect(version.current == start + 3)
     }
 
+    @Test func theVersionRemembersTheKindsEachChangeTouched() async throws {
+        let fixture = CommitterFixture()
+        let version = fixture.committer.version
+        let start = version.current
+        try await fixture.put("a", 1)
+        #expect(!version.unchanged(since: start, in: [TestItem.recordKind]))
+        #expect(version.unchanged(since: start, in: [RecordKind("elsewhere")]))
+        #expect(!version.unchanged(since: start, in: nil))
+        let afterWrite = version.current
+        // A memory-only change may touch anything.
+        #expect(await fixture.committer.updateMemory { root, _ in
+            root.counter += 1
+            return true
+        })
+        #expect(!version.unchanged(since: afterWrite, in: [RecordKind("elsewhere")]))
+    }
+
+    @Test func aReadAfterAWriteFindsItPublishedWithoutWaitingForTheActor() async throws {
+        let fixture = CommitterFixture()
+        // Someone reads, so the next durable write publishes the state itself.
+        _ = try await fixture.items()
+        try await fixture.put("a", 1)
+        #expect(try await fixture.items() == ["a": 1])
+        // Nobody read since: the next write leaves publishing to the first read, which still sees it.
+        try await fixture.put("b", 2)
+        try await fixture.put("c", 3)
+        #expect(try await fixture.items() == ["a": 1, "b": 2, "c": 3])
+    }
+
     @Test func loadRestoresTheStoredStateAtTheClocksTime() async throws {
         let fixture = CommitterFixture()
         try await fixture.put("a", 1)

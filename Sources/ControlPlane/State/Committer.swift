@@ -23,10 +23,12 @@ import Synchronization
 ///
 /// Reads do not run in the actor: they run on a published copy of the state, concurrently and
 /// without waiting behind writes. Publishing costs one copy-on-write of each collection the next
-/// write touches, so it is lazy: a write that became durable only marks the published copy stale,
-/// and the first read that finds it stale has it published (one short visit to the actor), so
-/// a client always reads its own writes, and writes nobody reads cost no copy. (As before
-/// reads left the actor, a read may also see a write whose commit is still in flight.)
+/// write touches, so it happens only while someone reads: a write that becomes durable publishes
+/// the state at once if a read came since the last publication (so under a steady read load no
+/// read ever enters the actor, where it would queue behind the writes), and otherwise only marks
+/// the published copy stale, to be published by the first read that finds it so (one visit to the
+/// actor). Either way a client always reads its own writes, and writes nobody reads cost no copy.
+/// (As before reads left the actor, a read may also see a write whose commit is still in flight.)
 public actor Committer<Root: Sendable>: StateCommitting {
     public private(set) var state: Root
     /// Advanced by every publication of a changed state, read without entering the actor.
@@ -35,6 +37,8 @@ public actor Committer<Root: Sendable>: StateCommitting {
     private nonisolated let published: Mutex<Snapshot>
     /// Changes readers must see: those of answered writes and memory-only changes.
     private nonisolated let visibleChanges = Atomic<UInt64>(0)
+    /// Whether a read came since the last publication: the next visible change publishes at once.
+    private nonisolated let readSincePublication = Atomic<Bool>(false)
     /// Changes applied to `state`.
     private var changeCount: UInt64 = 0
     /// Wakes agents' long polls when their assignments become durable.
@@ -102,6 +106,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
     public nonisolated func read<Result: Sendable>(
         _ body: @Sendable (Root, Date) throws(AWSError) -> Result
     ) async throws(AWSError) -> Result {
+        if !readSincePublication.load(ordering: .relaxed) { readSincePublication.store(true, ordering: .relaxed) }
         let needed = visibleChanges.load(ordering: .acquiring)
         var snapshot = published.withLock { $0 }
         if snapshot.changes < needed {
@@ -156,7 +161,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
             throw .server("The change could not be saved (\(error)); nothing was changed. Try again.")
         }
         // Visible before anyone hears of the write: its caller, then the agents it assigned work to.
-        makeVisible()
+        makeVisible(changing: changes.kinds)
         notifier.committed(upTo: sequence, instances: changes.assignedInstances)
         return result
     }
@@ -192,10 +197,12 @@ public actor Committer<Root: Sendable>: StateCommitting {
         makeVisible()
     }
 
-    /// Readers must now see every change so far (published at the next read).
-    private func makeVisible() {
+    /// Readers must now see every change so far: published now if someone reads, else at the next
+    /// read. `kinds` names what changed (nil: anything may have).
+    private func makeVisible(changing kinds: [RecordKind]? = nil) {
+        if readSincePublication.exchange(false, ordering: .relaxed) { publish() }
         visibleChanges.store(changeCount, ordering: .releasing)
-        version.advance()
+        if let kinds { version.advance(changing: kinds) } else { version.advance() }
     }
 
     /// Makes `state` what readers see, unless they already do.

@@ -47,6 +47,8 @@ public struct StateChange: Sendable, Equatable {
 /// The rows an operation changed, in order; the committer writes them in one transaction.
 public struct ChangeSet: Sendable {
     public private(set) var changes: [StateChange] = []
+    /// Kinds of derived state that changed without a row of their own (see ``touch(_:)``).
+    public private(set) var touched: Set<RecordKind> = []
     /// Container instances whose agents have new assignments to pick up once this is durable.
     public var assignedInstances: Set<String> = []
 
@@ -71,8 +73,19 @@ public struct ChangeSet: Sendable {
         changes.append(StateChange(kind: kind, key: key, body: nil))
     }
 
+    /// Marks a change to state that is derived rather than stored, under a kind of its own, so
+    /// that reads depending on it need not depend on everything it is derived from (the read
+    /// cache invalidates by kind; see `StateVersion`).
+    public mutating func touch(_ kind: RecordKind) {
+        touched.insert(kind)
+    }
+
+    /// The kinds this change set writes or touches.
+    public var kinds: [RecordKind] { changes.map(\.kind) + touched }
+
     public mutating func append(contentsOf other: ChangeSet) {
         changes.append(contentsOf: other.changes)
+        touched.formUnion(other.touched)
         assignedInstances.formUnion(other.assignedInstances)
     }
 }

@@ -4,7 +4,9 @@ import ECSShapes
 import StevedoreCore
 
 /// The ECS API (`AmazonEC2ContainerServiceV20141113.<Operation>`, AWS JSON 1.1): every operation
-/// in one line, reads and writes visible. Each decodes its input shape, runs the matching pure
+/// in one line, reads and writes visible. Reads that name the record kinds they depend on stay in
+/// the read cache while other kinds change (tasks start and stop constantly; these do not count
+/// them); the rest depend on everything. ReadDependencyTests checks each naming against writes. Each decodes its input shape, runs the matching pure
 /// operation of ``ECSState`` through the committer, and encodes its output shape. The capacity
 /// provider operations are ECS's too; the Capacity module binds them (they need its groups).
 public enum ECSAPI {
@@ -26,7 +28,7 @@ public enum ECSAPI {
         // Clusters
         api.write("CreateCluster") { root, input, m, _ in try root.ecs.createCluster(input, changes: &m.changes) }
         api.read("DescribeClusters") { root, input, _ in try root.ecs.describeClusters(input) }
-        api.read("ListClusters") { root, input, _ in try root.ecs.listClusters(input) }
+        api.read("ListClusters", reads: { _ in [.clusters] }) { root, input, _ in try root.ecs.listClusters(input) }
         api.write("DeleteCluster") { root, input, m, _ in try root.ecs.deleteCluster(input, changes: &m.changes) }
         api.write("UpdateCluster") { root, input, m, _ in try root.ecs.updateCluster(input, changes: &m.changes) }
         api.write("UpdateClusterSettings") { root, input, m, _ in try root.ecs.updateClusterSettings(input, changes: &m.changes) }
@@ -35,9 +37,9 @@ public enum ECSAPI {
         api.write("RegisterTaskDefinition") { root, input, m, context in
             try root.ecs.registerTaskDefinition(input, requestBytes: context.bodySize, now: m.now, changes: &m.changes)
         }
-        api.read("DescribeTaskDefinition") { root, input, _ in try root.ecs.describeTaskDefinition(input) }
-        api.read("ListTaskDefinitions") { root, input, _ in try root.ecs.listTaskDefinitions(input) }
-        api.read("ListTaskDefinitionFamilies") { root, input, _ in try root.ecs.listTaskDefinitionFamilies(input) }
+        api.read("DescribeTaskDefinition", reads: { _ in [.families, .taskDefinitions, .tags] }) { root, input, _ in try root.ecs.describeTaskDefinition(input) }
+        api.read("ListTaskDefinitions", reads: { _ in [.families, .taskDefinitions] }) { root, input, _ in try root.ecs.listTaskDefinitions(input) }
+        api.read("ListTaskDefinitionFamilies", reads: { _ in [.families, .taskDefinitions] }) { root, input, _ in try root.ecs.listTaskDefinitionFamilies(input) }
         api.write("DeregisterTaskDefinition") { root, input, m, _ in try root.ecs.deregisterTaskDefinition(input, now: m.now, changes: &m.changes) }
         api.write("DeleteTaskDefinitions") { root, input, m, _ in try root.ecs.deleteTaskDefinitions(input, now: m.now, changes: &m.changes) }
 
@@ -47,11 +49,11 @@ public enum ECSAPI {
         }
         api.write("DeregisterContainerInstance") { root, input, m, _ in try root.ecs.deregisterContainerInstance(input, changes: &m.changes) }
         api.read("DescribeContainerInstances") { root, input, _ in try root.ecs.describeContainerInstances(input) }
-        api.read("ListContainerInstances") { root, input, _ in try root.ecs.listContainerInstances(input) }
+        api.read("ListContainerInstances", reads: { ($0.filter ?? "").isEmpty ? [.clusters, .containerInstances] : nil }) { root, input, _ in try root.ecs.listContainerInstances(input) }
         api.write("UpdateContainerInstancesState") { root, input, m, _ in try root.ecs.updateContainerInstancesState(input, changes: &m.changes) }
         api.write("PutAttributes") { root, input, m, _ in try root.ecs.putAttributes(input, changes: &m.changes) }
         api.write("DeleteAttributes") { root, input, m, _ in try root.ecs.deleteAttributes(input, changes: &m.changes) }
-        api.read("ListAttributes") { root, input, _ in try root.ecs.listAttributes(input) }
+        api.read("ListAttributes", reads: { _ in [.clusters, .containerInstances] }) { root, input, _ in try root.ecs.listAttributes(input) }
         api.read("DiscoverPollEndpoint") { (_, _: DiscoverPollEndpointRequest, _) in
             DiscoverPollEndpointResponse(endpoint: pollEndpoint, telemetryEndpoint: pollEndpoint)
         }
@@ -73,8 +75,8 @@ public enum ECSAPI {
         api.write("CreateService") { root, input, m, _ in try root.ecs.createService(input, now: m.now, using: &m.random, changes: &m.changes) }
         api.write("UpdateService") { root, input, m, _ in try root.ecs.updateService(input, now: m.now, using: &m.random, changes: &m.changes) }
         api.write("DeleteService") { root, input, m, _ in try root.ecs.deleteService(input, now: m.now, changes: &m.changes) }
-        api.read("DescribeServices") { root, input, _ in try root.ecs.describeServices(input) }
-        api.read("ListServices") { root, input, _ in try root.ecs.listServices(input) }
+        api.read("DescribeServices", reads: { _ in [.clusters, .services, .serviceTasks, .tags] }) { root, input, _ in try root.ecs.describeServices(input) }
+        api.read("ListServices", reads: { _ in [.clusters, .services] }) { root, input, _ in try root.ecs.listServices(input) }
 
         // Tags
         api.write("TagResource") { root, input, m, _ in try root.ecs.tagResource(input, changes: &m.changes) }

@@ -56,6 +56,7 @@ extension ECSState {
         } else {
             changes.put(record)
         }
+        if record.serviceArn != nil { changes.touch(.serviceTasks) }
         restoreTask(record)
     }
 
@@ -149,6 +150,7 @@ extension ECSState {
         }
         guard let record = tasks.removeValue(forKey: arn) else { return }
         changes.delete(TaskRecord.self, key: arn)
+        if record.serviceArn != nil { changes.touch(.serviceTasks) }
         if record.isStopped { changes.delete(.stoppedTasks, key: arn) }
         taskCounts[clusterName(ofTask: record)]?.add(record.lastStatus, -1)
         removeFromOrder(arn, cluster: clusterName(ofTask: record), status: record.desiredStatus)

@@ -152,6 +152,9 @@ extension RecordKind {
     public static let containerInstances = RecordKind("container_instances")
     public static let tasks = RecordKind("tasks")
     public static let services = RecordKind("services")
+    /// Not a table: marks changes to tasks that belong to a service (DescribeServices counts
+    /// them), so that reads of services stay cached while other tasks come and go.
+    public static let serviceTasks = RecordKind("service_tasks")
 }
 
 extension Cluster: StoredRecord {

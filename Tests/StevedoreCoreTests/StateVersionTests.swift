@@ -1,0 +1,51 @@
+import StevedoreCore
+import Testing
+
+/// The state's version and the kinds of record each change touched: what the read cache asks
+/// before serving an answer computed at an older version.
+struct StateVersionTests {
+    let tasks = RecordKind("tasks")
+    let clusters = RecordKind("clusters")
+
+    @Test func nothingChangedSinceTheCurrentVersion() {
+        let version = StateVersion()
+        #expect(version.unchanged(since: version.current, in: nil))
+        #expect(version.unchanged(since: version.current, in: [tasks]))
+    }
+
+    @Test func aChangeOfOneKindLeavesTheOthersUnchanged() {
+        let version = StateVersion()
+        let start = version.current
+        version.advance(changing: [tasks])
+        #expect(version.current == start + 1)
+        #expect(!version.unchanged(since: start, in: [tasks]))
+        #expect(!version.unchanged(since: start, in: [clusters, tasks]))
+        #expect(version.unchanged(since: start, in: [clusters]))
+        #expect(version.unchanged(since: start, in: []))
+        // Depending on everything: any change counts.
+        #expect(!version.unchanged(since: start, in: nil))
+        // Since the change itself, nothing changed.
+        #expect(version.unchanged(since: start + 1, in: [tasks]))
+    }
+
+    @Test func aChangeOfEverythingCountsForEveryKind() {
+        let version = StateVersion()
+        version.advance(changing: [tasks])
+        let before = version.current
+        version.advance()
+        #expect(!version.unchanged(since: before, in: [clusters]))
+        #expect(!version.unchanged(since: before, in: []))
+        #expect(version.unchanged(since: version.current, in: [clusters]))
+    }
+
+    @Test func laterChangesOfTheSameKindMoveItsMark() {
+        let version = StateVersion()
+        version.advance(changing: [tasks])
+        let first = version.current
+        version.advance(changing: [clusters])
+        #expect(version.unchanged(since: first, in: [tasks]))
+        version.advance(changing: [tasks])
+        #expect(!version.unchanged(since: first, in: [tasks]))
+        #expect(version.unchanged(since: version.current - 1, in: [clusters]))
+    }
+}
