@@ -176,7 +176,11 @@ let package = Package(
                 "DockerClient", logging, serviceLifecycle,
             ],
             path: "Sources/TestSupport"),
-        .testTarget(name: "StevedoreCoreTests", dependencies: ["StevedoreCore", "ECSShapes"]),
+        .testTarget(
+            name: "StevedoreCoreTests",
+            dependencies: [
+                "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes",
+            ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
         .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),

@@ -14,7 +14,22 @@ import Foundation
 /// paths are not tracked: the only error it can raise (a non-finite number) names the key alone.
 public enum StreamingJSONEncoder {
     public static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let output = JSONOutput()
+        if let writable = value as? any JSONWritable {
+            var json = JSONWriter(bytes: [])
+            json.bytes.reserveCapacity(1024)
+            try writable.writeJSON(to: &json)
+            return json.bytes
+        }
+        // Through Codable, with the writable values inside (shapes inside stored records) writing their own.
+        let output = JSONOutput(writablesFirst: true)
+        output.bytes.reserveCapacity(1024)
+        try output.write(value, codingPath: [])
+        return output.bytes
+    }
+
+    /// Always through `Codable`, even for ``JSONWritable`` values (tests compare the two paths).
+    public static func encodeThroughCodable<Value: Encodable>(_ value: Value) throws -> [UInt8] {
+        let output = JSONOutput(writablesFirst: false)
         output.bytes.reserveCapacity(1024)
         try output.write(value, codingPath: [])
         return output.bytes
@@ -24,6 +39,12 @@ public enum StreamingJSONEncoder {
 /// The byte buffer every container of one encoding writes to.
 final class JSONOutput {
     var bytes: [UInt8] = []
+    /// Whether values that write their own JSON do so (false only to test the `Codable` path).
+    let writablesFirst: Bool
+
+    init(writablesFirst: Bool = true) {
+        self.writablesFirst = writablesFirst
+    }
 
     func write<Value: Encodable>(_ value: Value, codingPath: [any CodingKey]) throws {
         // Metatype checks are cheaper than dynamic casts, and most values are none of these.
@@ -33,6 +54,11 @@ final class JSONOutput {
             writeString((value as! Data).base64EncodedString())
         } else if Value.self == URL.self {
             writeString((value as! URL).absoluteString)
+        } else if writablesFirst, let writable = value as? any JSONWritable {
+            var json = JSONWriter(bytes: [])
+            swap(&json.bytes, &bytes)
+            defer { swap(&json.bytes, &bytes) }
+            try writable.writeJSON(to: &json)
         } else {
             let encoder = ValueEncoder(output: self, codingPath: codingPath)
             try value.encode(to: encoder)
@@ -41,48 +67,15 @@ final class JSONOutput {
     }
 
     func writeString(_ string: String) {
-        var string = string
-        string.withUTF8 { utf8 in
-            // Most strings need no escaping: copy them in one go.
-            if !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-                bytes.append(0x22)
-                bytes.append(contentsOf: utf8)
-                bytes.append(0x22)
-            } else {
-                writeEscaped(utf8)
-            }
-        }
-    }
-
-    private func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
-        bytes.append(0x22)
-        for byte in utf8 {
-            switch byte {
-            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
-            case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(0x22)
+        JSONBytes.appendString(string, to: &bytes)
     }
 
     func writeNumber(_ value: Double, codingPath: [any CodingKey]) {
-        if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
-            bytes.append(contentsOf: String(Int64(value)).utf8)
-            // Keep a fractional part off whole numbers, as Foundation does ("1.0" -> "1").
-        } else {
-            bytes.append(contentsOf: value.description.utf8)
-        }
+        JSONBytes.appendNumber(value, to: &bytes)
     }
 
     func writeInteger<Integer: BinaryInteger>(_ value: Integer) {
-        bytes.append(contentsOf: String(value).utf8)
+        JSONBytes.appendInteger(value, to: &bytes)
     }
 
     func writeRaw(_ text: StaticString) {

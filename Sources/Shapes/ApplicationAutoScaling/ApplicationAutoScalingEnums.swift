@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum AASAdjustmentType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASAdjustmentType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case changeInCapacity = "ChangeInCapacity"
     case percentChangeInCapacity = "PercentChangeInCapacity"
     case exactCapacity = "ExactCapacity"
@@ -18,7 +18,7 @@ public enum AASAdjustmentType: String, Codable, Sendable, CaseIterable, AWSEnum 
     }
 }
 
-public enum AASMetricAggregationType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASMetricAggregationType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case average = "Average"
     case minimum = "Minimum"
     case maximum = "Maximum"
@@ -28,7 +28,7 @@ public enum AASMetricAggregationType: String, Codable, Sendable, CaseIterable, A
     }
 }
 
-public enum AASMetricStatistic: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASMetricStatistic: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case average = "Average"
     case minimum = "Minimum"
     case maximum = "Maximum"
@@ -40,7 +40,7 @@ public enum AASMetricStatistic: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum AASMetricType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASMetricType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case dynamoDBReadCapacityUtilization = "DynamoDBReadCapacityUtilization"
     case dynamoDBWriteCapacityUtilization = "DynamoDBWriteCapacityUtilization"
     case albrequestcountpertarget = "ALBRequestCountPerTarget"
@@ -76,7 +76,7 @@ public enum AASMetricType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum AASPolicyType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASPolicyType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case stepScaling = "StepScaling"
     case targetTrackingScaling = "TargetTrackingScaling"
     case predictiveScaling = "PredictiveScaling"
@@ -86,7 +86,7 @@ public enum AASPolicyType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum AASPredictiveScalingMaxCapacityBreachBehavior: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASPredictiveScalingMaxCapacityBreachBehavior: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case honorMaxCapacity = "HonorMaxCapacity"
     case increaseMaxCapacity = "IncreaseMaxCapacity"
 
@@ -95,7 +95,7 @@ public enum AASPredictiveScalingMaxCapacityBreachBehavior: String, Codable, Send
     }
 }
 
-public enum AASPredictiveScalingMode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASPredictiveScalingMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case forecastOnly = "ForecastOnly"
     case forecastAndScale = "ForecastAndScale"
 
@@ -104,7 +104,7 @@ public enum AASPredictiveScalingMode: String, Codable, Sendable, CaseIterable, A
     }
 }
 
-public enum AASScalableDimension: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASScalableDimension: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ecsServiceDesiredCount = "ecs:service:DesiredCount"
     case ec2SpotFleetRequestTargetCapacity = "ec2:spot-fleet-request:TargetCapacity"
     case elasticmapreduceInstancegroupInstanceCount = "elasticmapreduce:instancegroup:InstanceCount"
@@ -135,7 +135,7 @@ public enum AASScalableDimension: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum AASScalingActivityStatusCode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASScalingActivityStatusCode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case pending = "Pending"
     case inProgress = "InProgress"
     case successful = "Successful"
@@ -148,7 +148,7 @@ public enum AASScalingActivityStatusCode: String, Codable, Sendable, CaseIterabl
     }
 }
 
-public enum AASServiceNamespace: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AASServiceNamespace: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ecs = "ecs"
     case elasticmapreduce = "elasticmapreduce"
     case ec2 = "ec2"

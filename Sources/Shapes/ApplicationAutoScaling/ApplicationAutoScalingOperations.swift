@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct AASDeleteScalingPolicyRequest: Codable, Sendable, Equatable {
+public struct AASDeleteScalingPolicyRequest: Codable, Sendable, Equatable, JSONWritable {
     public var PolicyName: String
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String
@@ -20,14 +20,29 @@ public struct AASDeleteScalingPolicyRequest: Codable, Sendable, Equatable {
         self.ResourceId = ResourceId
         self.ScalableDimension = ScalableDimension
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PolicyName\":", PolicyName, &separated)
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        json.close()
+    }
 }
 
-public struct AASDeleteScalingPolicyResponse: Codable, Sendable, Equatable {
+public struct AASDeleteScalingPolicyResponse: Codable, Sendable, Equatable, JSONWritable {
 
     public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
 }
 
-public struct AASDeleteScheduledActionRequest: Codable, Sendable, Equatable {
+public struct AASDeleteScheduledActionRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var ScheduledActionName: String
     public var ResourceId: String
@@ -39,14 +54,29 @@ public struct AASDeleteScheduledActionRequest: Codable, Sendable, Equatable {
         self.ResourceId = ResourceId
         self.ScalableDimension = ScalableDimension
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ScheduledActionName\":", ScheduledActionName, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        json.close()
+    }
 }
 
-public struct AASDeleteScheduledActionResponse: Codable, Sendable, Equatable {
+public struct AASDeleteScheduledActionResponse: Codable, Sendable, Equatable, JSONWritable {
 
     public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
 }
 
-public struct AASDeregisterScalableTargetRequest: Codable, Sendable, Equatable {
+public struct AASDeregisterScalableTargetRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String
     public var ScalableDimension: AASScalableDimension
@@ -56,14 +86,28 @@ public struct AASDeregisterScalableTargetRequest: Codable, Sendable, Equatable {
         self.ResourceId = ResourceId
         self.ScalableDimension = ScalableDimension
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        json.close()
+    }
 }
 
-public struct AASDeregisterScalableTargetResponse: Codable, Sendable, Equatable {
+public struct AASDeregisterScalableTargetResponse: Codable, Sendable, Equatable, JSONWritable {
 
     public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
 }
 
-public struct AASDescribeScalableTargetsRequest: Codable, Sendable, Equatable {
+public struct AASDescribeScalableTargetsRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceIds: [String]?
     public var ScalableDimension: AASScalableDimension?
@@ -77,9 +121,20 @@ public struct AASDescribeScalableTargetsRequest: Codable, Sendable, Equatable {
         self.MaxResults = MaxResults
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceIds\":", ResourceIds, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScalableTargetsResponse: Codable, Sendable, Equatable {
+public struct AASDescribeScalableTargetsResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ScalableTargets: [AASScalableTarget]?
     public var NextToken: String?
 
@@ -87,9 +142,17 @@ public struct AASDescribeScalableTargetsResponse: Codable, Sendable, Equatable {
         self.ScalableTargets = ScalableTargets
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ScalableTargets\":", ScalableTargets, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScalingActivitiesRequest: Codable, Sendable, Equatable {
+public struct AASDescribeScalingActivitiesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String?
     public var ScalableDimension: AASScalableDimension?
@@ -105,9 +168,21 @@ public struct AASDescribeScalingActivitiesRequest: Codable, Sendable, Equatable 
         self.NextToken = NextToken
         self.IncludeNotScaledActivities = IncludeNotScaledActivities
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        try json.member("\"IncludeNotScaledActivities\":", IncludeNotScaledActivities, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScalingActivitiesResponse: Codable, Sendable, Equatable {
+public struct AASDescribeScalingActivitiesResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ScalingActivities: [AASScalingActivity]?
     public var NextToken: String?
 
@@ -115,9 +190,17 @@ public struct AASDescribeScalingActivitiesResponse: Codable, Sendable, Equatable
         self.ScalingActivities = ScalingActivities
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ScalingActivities\":", ScalingActivities, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScalingPoliciesRequest: Codable, Sendable, Equatable {
+public struct AASDescribeScalingPoliciesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var PolicyNames: [String]?
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String?
@@ -133,9 +216,21 @@ public struct AASDescribeScalingPoliciesRequest: Codable, Sendable, Equatable {
         self.MaxResults = MaxResults
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PolicyNames\":", PolicyNames, &separated)
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScalingPoliciesResponse: Codable, Sendable, Equatable {
+public struct AASDescribeScalingPoliciesResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ScalingPolicies: [AASScalingPolicy]?
     public var NextToken: String?
 
@@ -143,9 +238,17 @@ public struct AASDescribeScalingPoliciesResponse: Codable, Sendable, Equatable {
         self.ScalingPolicies = ScalingPolicies
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ScalingPolicies\":", ScalingPolicies, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScheduledActionsRequest: Codable, Sendable, Equatable {
+public struct AASDescribeScheduledActionsRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ScheduledActionNames: [String]?
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String?
@@ -161,9 +264,21 @@ public struct AASDescribeScheduledActionsRequest: Codable, Sendable, Equatable {
         self.MaxResults = MaxResults
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ScheduledActionNames\":", ScheduledActionNames, &separated)
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASDescribeScheduledActionsResponse: Codable, Sendable, Equatable {
+public struct AASDescribeScheduledActionsResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ScheduledActions: [AASScheduledAction]?
     public var NextToken: String?
 
@@ -171,9 +286,17 @@ public struct AASDescribeScheduledActionsResponse: Codable, Sendable, Equatable 
         self.ScheduledActions = ScheduledActions
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ScheduledActions\":", ScheduledActions, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct AASPutScalingPolicyRequest: Codable, Sendable, Equatable {
+public struct AASPutScalingPolicyRequest: Codable, Sendable, Equatable, JSONWritable {
     public var PolicyName: String
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String
@@ -193,9 +316,23 @@ public struct AASPutScalingPolicyRequest: Codable, Sendable, Equatable {
         self.TargetTrackingScalingPolicyConfiguration = TargetTrackingScalingPolicyConfiguration
         self.PredictiveScalingPolicyConfiguration = PredictiveScalingPolicyConfiguration
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PolicyName\":", PolicyName, &separated)
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"PolicyType\":", PolicyType, &separated)
+        try json.member("\"StepScalingPolicyConfiguration\":", StepScalingPolicyConfiguration, &separated)
+        try json.member("\"TargetTrackingScalingPolicyConfiguration\":", TargetTrackingScalingPolicyConfiguration, &separated)
+        try json.member("\"PredictiveScalingPolicyConfiguration\":", PredictiveScalingPolicyConfiguration, &separated)
+        json.close()
+    }
 }
 
-public struct AASPutScalingPolicyResponse: Codable, Sendable, Equatable {
+public struct AASPutScalingPolicyResponse: Codable, Sendable, Equatable, JSONWritable {
     public var PolicyARN: String
     public var Alarms: [AASAlarm]?
 
@@ -203,9 +340,17 @@ public struct AASPutScalingPolicyResponse: Codable, Sendable, Equatable {
         self.PolicyARN = PolicyARN
         self.Alarms = Alarms
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PolicyARN\":", PolicyARN, &separated)
+        try json.member("\"Alarms\":", Alarms, &separated)
+        json.close()
+    }
 }
 
-public struct AASPutScheduledActionRequest: Codable, Sendable, Equatable {
+public struct AASPutScheduledActionRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var Schedule: String?
     public var Timezone: String?
@@ -227,14 +372,34 @@ public struct AASPutScheduledActionRequest: Codable, Sendable, Equatable {
         self.EndTime = EndTime
         self.ScalableTargetAction = ScalableTargetAction
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"Schedule\":", Schedule, &separated)
+        try json.member("\"Timezone\":", Timezone, &separated)
+        try json.member("\"ScheduledActionName\":", ScheduledActionName, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"StartTime\":", StartTime, &separated)
+        try json.member("\"EndTime\":", EndTime, &separated)
+        try json.member("\"ScalableTargetAction\":", ScalableTargetAction, &separated)
+        json.close()
+    }
 }
 
-public struct AASPutScheduledActionResponse: Codable, Sendable, Equatable {
+public struct AASPutScheduledActionResponse: Codable, Sendable, Equatable, JSONWritable {
 
     public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
 }
 
-public struct AASRegisterScalableTargetRequest: Codable, Sendable, Equatable {
+public struct AASRegisterScalableTargetRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String
     public var ScalableDimension: AASScalableDimension
@@ -254,12 +419,33 @@ public struct AASRegisterScalableTargetRequest: Codable, Sendable, Equatable {
         self.SuspendedState = SuspendedState
         self.Tags = Tags
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"MinCapacity\":", MinCapacity, &separated)
+        try json.member("\"MaxCapacity\":", MaxCapacity, &separated)
+        try json.member("\"RoleARN\":", RoleARN, &separated)
+        try json.member("\"SuspendedState\":", SuspendedState, &separated)
+        try json.member("\"Tags\":", Tags, &separated)
+        json.close()
+    }
 }
 
-public struct AASRegisterScalableTargetResponse: Codable, Sendable, Equatable {
+public struct AASRegisterScalableTargetResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ScalableTargetARN: String?
 
     public init(ScalableTargetARN: String? = nil) {
         self.ScalableTargetARN = ScalableTargetARN
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ScalableTargetARN\":", ScalableTargetARN, &separated)
+        json.close()
     }
 }

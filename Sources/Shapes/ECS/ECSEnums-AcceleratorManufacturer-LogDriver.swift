@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum AcceleratorManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AcceleratorManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case amazonWebServices = "amazon-web-services"
     case amd = "amd"
     case nvidia = "nvidia"
@@ -20,7 +20,7 @@ public enum AcceleratorManufacturer: String, Codable, Sendable, CaseIterable, AW
     }
 }
 
-public enum AcceleratorName: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AcceleratorName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case a100 = "a100"
     case inferentia = "inferentia"
     case k520 = "k520"
@@ -39,7 +39,7 @@ public enum AcceleratorName: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum AcceleratorType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AcceleratorType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case gpu = "gpu"
     case fpga = "fpga"
     case inference = "inference"
@@ -49,7 +49,7 @@ public enum AcceleratorType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum AgentUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AgentUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case pending = "PENDING"
     case staging = "STAGING"
     case staged = "STAGED"
@@ -62,7 +62,7 @@ public enum AgentUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum 
     }
 }
 
-public enum ApplicationProtocol: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ApplicationProtocol: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case http = "http"
     case http2 = "http2"
     case grpc = "grpc"
@@ -72,7 +72,7 @@ public enum ApplicationProtocol: String, Codable, Sendable, CaseIterable, AWSEnu
     }
 }
 
-public enum AssignPublicIp: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AssignPublicIp: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -81,7 +81,7 @@ public enum AssignPublicIp: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum AutoRepairActionsStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AutoRepairActionsStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -90,7 +90,7 @@ public enum AutoRepairActionsStatus: String, Codable, Sendable, CaseIterable, AW
     }
 }
 
-public enum AvailabilityZoneRebalancing: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum AvailabilityZoneRebalancing: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -99,7 +99,7 @@ public enum AvailabilityZoneRebalancing: String, Codable, Sendable, CaseIterable
     }
 }
 
-public enum BareMetal: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum BareMetal: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case included = "included"
     case required = "required"
     case excluded = "excluded"
@@ -109,7 +109,7 @@ public enum BareMetal: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum BurstablePerformance: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum BurstablePerformance: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case included = "included"
     case required = "required"
     case excluded = "excluded"
@@ -119,7 +119,7 @@ public enum BurstablePerformance: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum CPUArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CPUArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case x8664 = "X86_64"
     case arm64 = "ARM64"
 
@@ -128,7 +128,7 @@ public enum CPUArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum CapacityOptionType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CapacityOptionType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case onDemand = "ON_DEMAND"
     case spot = "SPOT"
     case reserved = "RESERVED"
@@ -138,7 +138,7 @@ public enum CapacityOptionType: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum CapacityProviderField: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CapacityProviderField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tags = "TAGS"
 
     public init(from decoder: any Decoder) throws {
@@ -146,7 +146,7 @@ public enum CapacityProviderField: String, Codable, Sendable, CaseIterable, AWSE
     }
 }
 
-public enum CapacityProviderStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CapacityProviderStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case provisioning = "PROVISIONING"
     case active = "ACTIVE"
     case deprovisioning = "DEPROVISIONING"
@@ -157,7 +157,7 @@ public enum CapacityProviderStatus: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum CapacityProviderType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CapacityProviderType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ec2Autoscaling = "EC2_AUTOSCALING"
     case managedInstances = "MANAGED_INSTANCES"
     case fargate = "FARGATE"
@@ -168,7 +168,7 @@ public enum CapacityProviderType: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum CapacityProviderUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CapacityProviderUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case createInProgress = "CREATE_IN_PROGRESS"
     case createComplete = "CREATE_COMPLETE"
     case createFailed = "CREATE_FAILED"
@@ -184,7 +184,7 @@ public enum CapacityProviderUpdateStatus: String, Codable, Sendable, CaseIterabl
     }
 }
 
-public enum CapacityReservationPreference: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CapacityReservationPreference: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case reservationsOnly = "RESERVATIONS_ONLY"
     case reservationsFirst = "RESERVATIONS_FIRST"
     case reservationsExcluded = "RESERVATIONS_EXCLUDED"
@@ -194,7 +194,7 @@ public enum CapacityReservationPreference: String, Codable, Sendable, CaseIterab
     }
 }
 
-public enum ClusterField: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ClusterField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case attachments = "ATTACHMENTS"
     case configurations = "CONFIGURATIONS"
     case settings = "SETTINGS"
@@ -206,7 +206,7 @@ public enum ClusterField: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ClusterSettingName: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ClusterSettingName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case containerInsights = "containerInsights"
 
     public init(from decoder: any Decoder) throws {
@@ -214,7 +214,7 @@ public enum ClusterSettingName: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum Compatibility: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum Compatibility: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ec2 = "EC2"
     case fargate = "FARGATE"
     case external = "EXTERNAL"
@@ -225,7 +225,7 @@ public enum Compatibility: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum Connectivity: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum Connectivity: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case connected = "CONNECTED"
     case disconnected = "DISCONNECTED"
 
@@ -234,7 +234,7 @@ public enum Connectivity: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ContainerCondition: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ContainerCondition: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case start = "START"
     case complete = "COMPLETE"
     case success = "SUCCESS"
@@ -245,7 +245,7 @@ public enum ContainerCondition: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum ContainerInstanceField: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ContainerInstanceField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tags = "TAGS"
     case containerInstanceHealth = "CONTAINER_INSTANCE_HEALTH"
 
@@ -254,7 +254,7 @@ public enum ContainerInstanceField: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum ContainerInstanceStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ContainerInstanceStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case active = "ACTIVE"
     case draining = "DRAINING"
     case registering = "REGISTERING"
@@ -266,7 +266,7 @@ public enum ContainerInstanceStatus: String, Codable, Sendable, CaseIterable, AW
     }
 }
 
-public enum CpuManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum CpuManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case intel = "intel"
     case amd = "amd"
     case amazonWebServices = "amazon-web-services"
@@ -276,7 +276,7 @@ public enum CpuManufacturer: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum DeploymentControllerType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeploymentControllerType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ecs = "ECS"
     case codeDeploy = "CODE_DEPLOY"
     case external = "EXTERNAL"
@@ -286,7 +286,7 @@ public enum DeploymentControllerType: String, Codable, Sendable, CaseIterable, A
     }
 }
 
-public enum DeploymentLifecycleHookAction: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeploymentLifecycleHookAction: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case rollback = "ROLLBACK"
     case `continue` = "CONTINUE"
 
@@ -295,7 +295,7 @@ public enum DeploymentLifecycleHookAction: String, Codable, Sendable, CaseIterab
     }
 }
 
-public enum DeploymentLifecycleHookStage: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeploymentLifecycleHookStage: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case reconcileService = "RECONCILE_SERVICE"
     case preScaleUp = "PRE_SCALE_UP"
     case postScaleUp = "POST_SCALE_UP"
@@ -310,7 +310,7 @@ public enum DeploymentLifecycleHookStage: String, Codable, Sendable, CaseIterabl
     }
 }
 
-public enum DeploymentLifecycleHookTargetType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeploymentLifecycleHookTargetType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case awsLambda = "AWS_LAMBDA"
     case pause = "PAUSE"
 
@@ -319,7 +319,7 @@ public enum DeploymentLifecycleHookTargetType: String, Codable, Sendable, CaseIt
     }
 }
 
-public enum DeploymentRolloutState: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeploymentRolloutState: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case completed = "COMPLETED"
     case failed = "FAILED"
     case inProgress = "IN_PROGRESS"
@@ -329,7 +329,7 @@ public enum DeploymentRolloutState: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum DeploymentStrategy: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeploymentStrategy: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case rolling = "ROLLING"
     case blueGreen = "BLUE_GREEN"
     case linear = "LINEAR"
@@ -340,7 +340,7 @@ public enum DeploymentStrategy: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum DesiredStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DesiredStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case running = "RUNNING"
     case pending = "PENDING"
     case stopped = "STOPPED"
@@ -350,7 +350,7 @@ public enum DesiredStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum DeviceCgroupPermission: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum DeviceCgroupPermission: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case read = "read"
     case write = "write"
     case mknod = "mknod"
@@ -360,7 +360,7 @@ public enum DeviceCgroupPermission: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum EBSResourceType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum EBSResourceType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case volume = "volume"
 
     public init(from decoder: any Decoder) throws {
@@ -368,7 +368,7 @@ public enum EBSResourceType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum EFSAuthorizationConfigIAM: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum EFSAuthorizationConfigIAM: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -377,7 +377,7 @@ public enum EFSAuthorizationConfigIAM: String, Codable, Sendable, CaseIterable, 
     }
 }
 
-public enum EFSTransitEncryption: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum EFSTransitEncryption: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -386,7 +386,7 @@ public enum EFSTransitEncryption: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum EnvironmentFileType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum EnvironmentFileType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case s3 = "s3"
 
     public init(from decoder: any Decoder) throws {
@@ -394,7 +394,7 @@ public enum EnvironmentFileType: String, Codable, Sendable, CaseIterable, AWSEnu
     }
 }
 
-public enum ExecuteCommandLogging: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ExecuteCommandLogging: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case none_ = "NONE"
     case `default` = "DEFAULT"
     case override = "OVERRIDE"
@@ -404,7 +404,7 @@ public enum ExecuteCommandLogging: String, Codable, Sendable, CaseIterable, AWSE
     }
 }
 
-public enum FirelensConfigurationType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum FirelensConfigurationType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case fluentd = "fluentd"
     case fluentbit = "fluentbit"
 
@@ -413,7 +413,7 @@ public enum FirelensConfigurationType: String, Codable, Sendable, CaseIterable, 
     }
 }
 
-public enum HealthStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum HealthStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case healthy = "HEALTHY"
     case unhealthy = "UNHEALTHY"
     case unknown = "UNKNOWN"
@@ -423,7 +423,7 @@ public enum HealthStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum InstanceGeneration: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum InstanceGeneration: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case current = "current"
     case previous = "previous"
 
@@ -432,7 +432,7 @@ public enum InstanceGeneration: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum InstanceHealthCheckState: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum InstanceHealthCheckState: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ok = "OK"
     case impaired = "IMPAIRED"
     case insufficientData = "INSUFFICIENT_DATA"
@@ -443,7 +443,7 @@ public enum InstanceHealthCheckState: String, Codable, Sendable, CaseIterable, A
     }
 }
 
-public enum InstanceHealthCheckType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum InstanceHealthCheckType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case containerRuntime = "CONTAINER_RUNTIME"
     case acceleratedCompute = "ACCELERATED_COMPUTE"
     case daemon = "DAEMON"
@@ -453,7 +453,7 @@ public enum InstanceHealthCheckType: String, Codable, Sendable, CaseIterable, AW
     }
 }
 
-public enum IpcMode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum IpcMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case host = "host"
     case task = "task"
     case none_ = "none"
@@ -463,7 +463,7 @@ public enum IpcMode: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LaunchType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LaunchType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ec2 = "EC2"
     case fargate = "FARGATE"
     case external = "EXTERNAL"
@@ -474,7 +474,7 @@ public enum LaunchType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LocalStorage: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LocalStorage: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case included = "included"
     case required = "required"
     case excluded = "excluded"
@@ -484,7 +484,7 @@ public enum LocalStorage: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LocalStorageType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LocalStorageType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case hdd = "hdd"
     case ssd = "ssd"
 
@@ -493,7 +493,7 @@ public enum LocalStorageType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LogDriver: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LogDriver: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case jsonFile = "json-file"
     case syslog = "syslog"
     case journald = "journald"

@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum ManagedAgentName: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ManagedAgentName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case executeCommandAgent = "ExecuteCommandAgent"
 
     public init(from decoder: any Decoder) throws {
@@ -16,7 +16,7 @@ public enum ManagedAgentName: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ManagedDraining: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ManagedDraining: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -25,7 +25,7 @@ public enum ManagedDraining: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ManagedInstancesMonitoringOptions: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ManagedInstancesMonitoringOptions: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case basic = "BASIC"
     case detailed = "DETAILED"
 
@@ -34,7 +34,7 @@ public enum ManagedInstancesMonitoringOptions: String, Codable, Sendable, CaseIt
     }
 }
 
-public enum ManagedScalingStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ManagedScalingStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -43,7 +43,7 @@ public enum ManagedScalingStatus: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum ManagedTerminationProtection: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ManagedTerminationProtection: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "ENABLED"
     case disabled = "DISABLED"
 
@@ -52,7 +52,7 @@ public enum ManagedTerminationProtection: String, Codable, Sendable, CaseIterabl
     }
 }
 
-public enum NetworkMode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum NetworkMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case bridge = "bridge"
     case host = "host"
     case awsvpc = "awsvpc"
@@ -63,7 +63,7 @@ public enum NetworkMode: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum OSFamily: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum OSFamily: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case windowsServer2019Full = "WINDOWS_SERVER_2019_FULL"
     case windowsServer2019Core = "WINDOWS_SERVER_2019_CORE"
     case windowsServer2016Full = "WINDOWS_SERVER_2016_FULL"
@@ -80,7 +80,7 @@ public enum OSFamily: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum PidMode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum PidMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case host = "host"
     case task = "task"
 
@@ -89,7 +89,7 @@ public enum PidMode: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum PlacementConstraintType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum PlacementConstraintType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case distinctInstance = "distinctInstance"
     case memberOf = "memberOf"
 
@@ -98,7 +98,7 @@ public enum PlacementConstraintType: String, Codable, Sendable, CaseIterable, AW
     }
 }
 
-public enum PlacementStrategyType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum PlacementStrategyType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case random = "random"
     case spread = "spread"
     case binpack = "binpack"
@@ -108,7 +108,7 @@ public enum PlacementStrategyType: String, Codable, Sendable, CaseIterable, AWSE
     }
 }
 
-public enum PlatformDeviceType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum PlatformDeviceType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case gpu = "GPU"
 
     public init(from decoder: any Decoder) throws {
@@ -116,7 +116,7 @@ public enum PlatformDeviceType: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum PropagateMITags: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum PropagateMITags: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case capacityProvider = "CAPACITY_PROVIDER"
     case none_ = "NONE"
 
@@ -125,7 +125,7 @@ public enum PropagateMITags: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum PropagateTags: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum PropagateTags: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case taskDefinition = "TASK_DEFINITION"
     case service = "SERVICE"
     case none_ = "NONE"
@@ -135,7 +135,7 @@ public enum PropagateTags: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ProxyConfigurationType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ProxyConfigurationType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case appmesh = "APPMESH"
 
     public init(from decoder: any Decoder) throws {
@@ -143,7 +143,7 @@ public enum ProxyConfigurationType: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum ResourceManagementType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ResourceManagementType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case customer = "CUSTOMER"
     case ecs = "ECS"
 
@@ -152,7 +152,7 @@ public enum ResourceManagementType: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum ResourceType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ResourceType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case gpu = "GPU"
     case inferenceAccelerator = "InferenceAccelerator"
 
@@ -161,7 +161,7 @@ public enum ResourceType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ScaleUnit: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ScaleUnit: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case percent = "PERCENT"
 
     public init(from decoder: any Decoder) throws {
@@ -169,7 +169,7 @@ public enum ScaleUnit: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum SchedulingStrategy: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SchedulingStrategy: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case replica = "REPLICA"
     case daemon = "DAEMON"
 
@@ -178,7 +178,7 @@ public enum SchedulingStrategy: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum Scope: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum Scope: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case task = "task"
     case shared = "shared"
 
@@ -187,7 +187,7 @@ public enum Scope: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum ServiceConnectAccessLoggingFormat: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ServiceConnectAccessLoggingFormat: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case text = "TEXT"
     case json = "JSON"
 
@@ -196,7 +196,7 @@ public enum ServiceConnectAccessLoggingFormat: String, Codable, Sendable, CaseIt
     }
 }
 
-public enum ServiceConnectIncludeQueryParameters: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ServiceConnectIncludeQueryParameters: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case disabled = "DISABLED"
     case enabled = "ENABLED"
 
@@ -205,7 +205,7 @@ public enum ServiceConnectIncludeQueryParameters: String, Codable, Sendable, Cas
     }
 }
 
-public enum ServiceField: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum ServiceField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tags = "TAGS"
 
     public init(from decoder: any Decoder) throws {
@@ -213,7 +213,7 @@ public enum ServiceField: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum SortOrder: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SortOrder: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case asc = "ASC"
     case desc = "DESC"
 
@@ -222,7 +222,7 @@ public enum SortOrder: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum StabilityStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum StabilityStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case steadyState = "STEADY_STATE"
     case stabilizing = "STABILIZING"
 
@@ -231,7 +231,7 @@ public enum StabilityStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum TargetType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TargetType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case containerInstance = "container-instance"
 
     public init(from decoder: any Decoder) throws {
@@ -239,7 +239,7 @@ public enum TargetType: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum TaskDefinitionFamilyStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskDefinitionFamilyStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case active = "ACTIVE"
     case inactive = "INACTIVE"
     case all = "ALL"
@@ -249,7 +249,7 @@ public enum TaskDefinitionFamilyStatus: String, Codable, Sendable, CaseIterable,
     }
 }
 
-public enum TaskDefinitionField: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskDefinitionField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tags = "TAGS"
 
     public init(from decoder: any Decoder) throws {
@@ -257,7 +257,7 @@ public enum TaskDefinitionField: String, Codable, Sendable, CaseIterable, AWSEnu
     }
 }
 
-public enum TaskDefinitionPlacementConstraintType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskDefinitionPlacementConstraintType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case memberOf = "memberOf"
 
     public init(from decoder: any Decoder) throws {
@@ -265,7 +265,7 @@ public enum TaskDefinitionPlacementConstraintType: String, Codable, Sendable, Ca
     }
 }
 
-public enum TaskDefinitionStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskDefinitionStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case active = "ACTIVE"
     case inactive = "INACTIVE"
     case deleteInProgress = "DELETE_IN_PROGRESS"
@@ -275,7 +275,7 @@ public enum TaskDefinitionStatus: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum TaskField: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tags = "TAGS"
 
     public init(from decoder: any Decoder) throws {
@@ -283,7 +283,7 @@ public enum TaskField: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum TaskFilesystemType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskFilesystemType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case ext3 = "ext3"
     case ext4 = "ext4"
     case xfs = "xfs"
@@ -294,7 +294,7 @@ public enum TaskFilesystemType: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum TaskStopCode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TaskStopCode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case taskFailedToStart = "TaskFailedToStart"
     case essentialContainerExited = "EssentialContainerExited"
     case userInitiated = "UserInitiated"
@@ -307,7 +307,7 @@ public enum TaskStopCode: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum TransportProtocol: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum TransportProtocol: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tcp = "tcp"
     case udp = "udp"
 
@@ -316,7 +316,7 @@ public enum TransportProtocol: String, Codable, Sendable, CaseIterable, AWSEnum 
     }
 }
 
-public enum UlimitName: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum UlimitName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case core = "core"
     case cpu = "cpu"
     case data = "data"
@@ -338,7 +338,7 @@ public enum UlimitName: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum VersionConsistency: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum VersionConsistency: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case enabled = "enabled"
     case disabled = "disabled"
 

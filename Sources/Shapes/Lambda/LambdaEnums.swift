@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum LambdaApplicationLogLevel: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaApplicationLogLevel: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case trace = "TRACE"
     case debug = "DEBUG"
     case info = "INFO"
@@ -21,7 +21,7 @@ public enum LambdaApplicationLogLevel: String, Codable, Sendable, CaseIterable, 
     }
 }
 
-public enum LambdaArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case x8664 = "x86_64"
     case arm64 = "arm64"
 
@@ -30,7 +30,7 @@ public enum LambdaArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
-public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case all = "ALL"
 
     public init(from decoder: any Decoder) throws {
@@ -38,7 +38,7 @@ public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSE
     }
 }
 
-public enum LambdaFunctionVersionLatestPublished: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaFunctionVersionLatestPublished: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case latestPublished = "LATEST_PUBLISHED"
 
     public init(from decoder: any Decoder) throws {
@@ -46,7 +46,7 @@ public enum LambdaFunctionVersionLatestPublished: String, Codable, Sendable, Cas
     }
 }
 
-public enum LambdaLastUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaLastUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case successful = "Successful"
     case failed = "Failed"
     case inProgress = "InProgress"
@@ -56,7 +56,7 @@ public enum LambdaLastUpdateStatus: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum LambdaLastUpdateStatusReasonCode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaLastUpdateStatusReasonCode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case eniLimitExceeded = "EniLimitExceeded"
     case insufficientRolePermissions = "InsufficientRolePermissions"
     case invalidConfiguration = "InvalidConfiguration"
@@ -97,7 +97,7 @@ public enum LambdaLastUpdateStatusReasonCode: String, Codable, Sendable, CaseIte
     }
 }
 
-public enum LambdaLogFormat: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaLogFormat: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case json = "JSON"
     case text = "Text"
 
@@ -106,7 +106,7 @@ public enum LambdaLogFormat: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LambdaPackageType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaPackageType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case zip = "Zip"
     case image = "Image"
 
@@ -115,7 +115,7 @@ public enum LambdaPackageType: String, Codable, Sendable, CaseIterable, AWSEnum 
     }
 }
 
-public enum LambdaRuntime: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaRuntime: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case nodejs = "nodejs"
     case nodejs43 = "nodejs4.3"
     case nodejs610 = "nodejs6.10"
@@ -168,7 +168,7 @@ public enum LambdaRuntime: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LambdaSnapStartApplyOn: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaSnapStartApplyOn: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case publishedVersions = "PublishedVersions"
     case none_ = "None"
 
@@ -177,7 +177,7 @@ public enum LambdaSnapStartApplyOn: String, Codable, Sendable, CaseIterable, AWS
     }
 }
 
-public enum LambdaSnapStartOptimizationStatus: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaSnapStartOptimizationStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case on = "On"
     case off = "Off"
 
@@ -186,7 +186,7 @@ public enum LambdaSnapStartOptimizationStatus: String, Codable, Sendable, CaseIt
     }
 }
 
-public enum LambdaState: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaState: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case pending = "Pending"
     case active = "Active"
     case inactive = "Inactive"
@@ -201,7 +201,7 @@ public enum LambdaState: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum LambdaStateReasonCode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaStateReasonCode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case idle = "Idle"
     case creating = "Creating"
     case restoring = "Restoring"
@@ -246,7 +246,7 @@ public enum LambdaStateReasonCode: String, Codable, Sendable, CaseIterable, AWSE
     }
 }
 
-public enum LambdaSystemLogLevel: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaSystemLogLevel: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case debug = "DEBUG"
     case info = "INFO"
     case warn = "WARN"
@@ -256,7 +256,7 @@ public enum LambdaSystemLogLevel: String, Codable, Sendable, CaseIterable, AWSEn
     }
 }
 
-public enum LambdaTenantIsolationMode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaTenantIsolationMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case perTenant = "PER_TENANT"
 
     public init(from decoder: any Decoder) throws {
@@ -264,7 +264,7 @@ public enum LambdaTenantIsolationMode: String, Codable, Sendable, CaseIterable, 
     }
 }
 
-public enum LambdaTracingMode: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum LambdaTracingMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case active = "Active"
     case passThrough = "PassThrough"
 

@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum SQSMessageSystemAttributeName: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SQSMessageSystemAttributeName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case all = "All"
     case senderId = "SenderId"
     case sentTimestamp = "SentTimestamp"
@@ -25,7 +25,7 @@ public enum SQSMessageSystemAttributeName: String, Codable, Sendable, CaseIterab
     }
 }
 
-public enum SQSQueueAttributeName: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SQSQueueAttributeName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case all = "All"
     case policy = "Policy"
     case visibilityTimeout = "VisibilityTimeout"

@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SQSChangeMessageVisibilityRequest: Codable, Sendable, Equatable {
+public struct SQSChangeMessageVisibilityRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var ReceiptHandle: String
     public var VisibilityTimeout: Int
@@ -18,9 +18,18 @@ public struct SQSChangeMessageVisibilityRequest: Codable, Sendable, Equatable {
         self.ReceiptHandle = ReceiptHandle
         self.VisibilityTimeout = VisibilityTimeout
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"ReceiptHandle\":", ReceiptHandle, &separated)
+        try json.member("\"VisibilityTimeout\":", VisibilityTimeout, &separated)
+        json.close()
+    }
 }
 
-public struct SQSCreateQueueRequest: Codable, Sendable, Equatable {
+public struct SQSCreateQueueRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueName: String
     public var Attributes: [String: String]?
     public var tags: [String: String]?
@@ -30,9 +39,18 @@ public struct SQSCreateQueueRequest: Codable, Sendable, Equatable {
         self.Attributes = Attributes
         self.tags = tags
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueName\":", QueueName, &separated)
+        try json.member("\"Attributes\":", Attributes, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
 }
 
-public struct SQSDeleteMessageRequest: Codable, Sendable, Equatable {
+public struct SQSDeleteMessageRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var ReceiptHandle: String
 
@@ -40,17 +58,32 @@ public struct SQSDeleteMessageRequest: Codable, Sendable, Equatable {
         self.QueueUrl = QueueUrl
         self.ReceiptHandle = ReceiptHandle
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"ReceiptHandle\":", ReceiptHandle, &separated)
+        json.close()
+    }
 }
 
-public struct SQSDeleteQueueRequest: Codable, Sendable, Equatable {
+public struct SQSDeleteQueueRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
 
     public init(QueueUrl: String) {
         self.QueueUrl = QueueUrl
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        json.close()
+    }
 }
 
-public struct SQSGetQueueAttributesRequest: Codable, Sendable, Equatable {
+public struct SQSGetQueueAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var AttributeNames: [SQSQueueAttributeName]?
 
@@ -58,9 +91,17 @@ public struct SQSGetQueueAttributesRequest: Codable, Sendable, Equatable {
         self.QueueUrl = QueueUrl
         self.AttributeNames = AttributeNames
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"AttributeNames\":", AttributeNames, &separated)
+        json.close()
+    }
 }
 
-public struct SQSGetQueueUrlRequest: Codable, Sendable, Equatable {
+public struct SQSGetQueueUrlRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueName: String
     public var QueueOwnerAWSAccountId: String?
 
@@ -68,9 +109,17 @@ public struct SQSGetQueueUrlRequest: Codable, Sendable, Equatable {
         self.QueueName = QueueName
         self.QueueOwnerAWSAccountId = QueueOwnerAWSAccountId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueName\":", QueueName, &separated)
+        try json.member("\"QueueOwnerAWSAccountId\":", QueueOwnerAWSAccountId, &separated)
+        json.close()
+    }
 }
 
-public struct SQSListQueuesRequest: Codable, Sendable, Equatable {
+public struct SQSListQueuesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueNamePrefix: String?
     public var NextToken: String?
     public var MaxResults: Int?
@@ -80,17 +129,33 @@ public struct SQSListQueuesRequest: Codable, Sendable, Equatable {
         self.NextToken = NextToken
         self.MaxResults = MaxResults
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueNamePrefix\":", QueueNamePrefix, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        json.close()
+    }
 }
 
-public struct SQSPurgeQueueRequest: Codable, Sendable, Equatable {
+public struct SQSPurgeQueueRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
 
     public init(QueueUrl: String) {
         self.QueueUrl = QueueUrl
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        json.close()
+    }
 }
 
-public struct SQSReceiveMessageRequest: Codable, Sendable, Equatable {
+public struct SQSReceiveMessageRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var AttributeNames: [SQSQueueAttributeName]?
     public var MessageSystemAttributeNames: [SQSMessageSystemAttributeName]?
@@ -110,9 +175,23 @@ public struct SQSReceiveMessageRequest: Codable, Sendable, Equatable {
         self.WaitTimeSeconds = WaitTimeSeconds
         self.ReceiveRequestAttemptId = ReceiveRequestAttemptId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"AttributeNames\":", AttributeNames, &separated)
+        try json.member("\"MessageSystemAttributeNames\":", MessageSystemAttributeNames, &separated)
+        try json.member("\"MessageAttributeNames\":", MessageAttributeNames, &separated)
+        try json.member("\"MaxNumberOfMessages\":", MaxNumberOfMessages, &separated)
+        try json.member("\"VisibilityTimeout\":", VisibilityTimeout, &separated)
+        try json.member("\"WaitTimeSeconds\":", WaitTimeSeconds, &separated)
+        try json.member("\"ReceiveRequestAttemptId\":", ReceiveRequestAttemptId, &separated)
+        json.close()
+    }
 }
 
-public struct SQSSendMessageRequest: Codable, Sendable, Equatable {
+public struct SQSSendMessageRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var MessageBody: String
     public var DelaySeconds: Int?
@@ -130,14 +209,35 @@ public struct SQSSendMessageRequest: Codable, Sendable, Equatable {
         self.MessageDeduplicationId = MessageDeduplicationId
         self.MessageGroupId = MessageGroupId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"MessageBody\":", MessageBody, &separated)
+        try json.member("\"DelaySeconds\":", DelaySeconds, &separated)
+        try json.member("\"MessageAttributes\":", MessageAttributes, &separated)
+        try json.member("\"MessageSystemAttributes\":", MessageSystemAttributes, &separated)
+        try json.member("\"MessageDeduplicationId\":", MessageDeduplicationId, &separated)
+        try json.member("\"MessageGroupId\":", MessageGroupId, &separated)
+        json.close()
+    }
 }
 
-public struct SQSSetQueueAttributesRequest: Codable, Sendable, Equatable {
+public struct SQSSetQueueAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var Attributes: [String: String]
 
     public init(QueueUrl: String, Attributes: [String: String]) {
         self.QueueUrl = QueueUrl
         self.Attributes = Attributes
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"Attributes\":", Attributes, &separated)
+        json.close()
     }
 }

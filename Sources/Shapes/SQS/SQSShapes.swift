@@ -8,31 +8,52 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SQSCreateQueueResult: Codable, Sendable, Equatable {
+public struct SQSCreateQueueResult: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String?
 
     public init(QueueUrl: String? = nil) {
         self.QueueUrl = QueueUrl
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        json.close()
+    }
 }
 
-public struct SQSGetQueueAttributesResult: Codable, Sendable, Equatable {
+public struct SQSGetQueueAttributesResult: Codable, Sendable, Equatable, JSONWritable {
     public var Attributes: [String: String]?
 
     public init(Attributes: [String: String]? = nil) {
         self.Attributes = Attributes
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Attributes\":", Attributes, &separated)
+        json.close()
+    }
 }
 
-public struct SQSGetQueueUrlResult: Codable, Sendable, Equatable {
+public struct SQSGetQueueUrlResult: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String?
 
     public init(QueueUrl: String? = nil) {
         self.QueueUrl = QueueUrl
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        json.close()
+    }
 }
 
-public struct SQSListQueuesResult: Codable, Sendable, Equatable {
+public struct SQSListQueuesResult: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrls: [String]?
     public var NextToken: String?
 
@@ -40,9 +61,17 @@ public struct SQSListQueuesResult: Codable, Sendable, Equatable {
         self.QueueUrls = QueueUrls
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrls\":", QueueUrls, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct SQSMessage: Codable, Sendable, Equatable {
+public struct SQSMessage: Codable, Sendable, Equatable, JSONWritable {
     public var MessageId: String?
     public var ReceiptHandle: String?
     public var MD5OfBody: String?
@@ -60,9 +89,22 @@ public struct SQSMessage: Codable, Sendable, Equatable {
         self.MD5OfMessageAttributes = MD5OfMessageAttributes
         self.MessageAttributes = MessageAttributes
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"MessageId\":", MessageId, &separated)
+        try json.member("\"ReceiptHandle\":", ReceiptHandle, &separated)
+        try json.member("\"MD5OfBody\":", MD5OfBody, &separated)
+        try json.member("\"Body\":", Body, &separated)
+        try json.member("\"Attributes\":", Attributes, &separated)
+        try json.member("\"MD5OfMessageAttributes\":", MD5OfMessageAttributes, &separated)
+        try json.member("\"MessageAttributes\":", MessageAttributes, &separated)
+        json.close()
+    }
 }
 
-public struct SQSMessageAttributeValue: Codable, Sendable, Equatable {
+public struct SQSMessageAttributeValue: Codable, Sendable, Equatable, JSONWritable {
     public var StringValue: String?
     public var BinaryValue: Data?
     public var StringListValues: [String]?
@@ -76,9 +118,20 @@ public struct SQSMessageAttributeValue: Codable, Sendable, Equatable {
         self.BinaryListValues = BinaryListValues
         self.DataType = DataType
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"StringValue\":", StringValue, &separated)
+        try json.member("\"BinaryValue\":", BinaryValue, &separated)
+        try json.member("\"StringListValues\":", StringListValues, &separated)
+        try json.member("\"BinaryListValues\":", BinaryListValues, &separated)
+        try json.member("\"DataType\":", DataType, &separated)
+        json.close()
+    }
 }
 
-public struct SQSMessageSystemAttributeValue: Codable, Sendable, Equatable {
+public struct SQSMessageSystemAttributeValue: Codable, Sendable, Equatable, JSONWritable {
     public var StringValue: String?
     public var BinaryValue: Data?
     public var StringListValues: [String]?
@@ -92,17 +145,35 @@ public struct SQSMessageSystemAttributeValue: Codable, Sendable, Equatable {
         self.BinaryListValues = BinaryListValues
         self.DataType = DataType
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"StringValue\":", StringValue, &separated)
+        try json.member("\"BinaryValue\":", BinaryValue, &separated)
+        try json.member("\"StringListValues\":", StringListValues, &separated)
+        try json.member("\"BinaryListValues\":", BinaryListValues, &separated)
+        try json.member("\"DataType\":", DataType, &separated)
+        json.close()
+    }
 }
 
-public struct SQSReceiveMessageResult: Codable, Sendable, Equatable {
+public struct SQSReceiveMessageResult: Codable, Sendable, Equatable, JSONWritable {
     public var Messages: [SQSMessage]?
 
     public init(Messages: [SQSMessage]? = nil) {
         self.Messages = Messages
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Messages\":", Messages, &separated)
+        json.close()
+    }
 }
 
-public struct SQSSendMessageResult: Codable, Sendable, Equatable {
+public struct SQSSendMessageResult: Codable, Sendable, Equatable, JSONWritable {
     public var MD5OfMessageBody: String?
     public var MD5OfMessageAttributes: String?
     public var MD5OfMessageSystemAttributes: String?
@@ -115,5 +186,16 @@ public struct SQSSendMessageResult: Codable, Sendable, Equatable {
         self.MD5OfMessageSystemAttributes = MD5OfMessageSystemAttributes
         self.MessageId = MessageId
         self.SequenceNumber = SequenceNumber
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"MD5OfMessageBody\":", MD5OfMessageBody, &separated)
+        try json.member("\"MD5OfMessageAttributes\":", MD5OfMessageAttributes, &separated)
+        try json.member("\"MD5OfMessageSystemAttributes\":", MD5OfMessageSystemAttributes, &separated)
+        try json.member("\"MessageId\":", MessageId, &separated)
+        try json.member("\"SequenceNumber\":", SequenceNumber, &separated)
+        json.close()
     }
 }

@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum SSMParameterTier: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SSMParameterTier: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case standard = "Standard"
     case advanced = "Advanced"
     case intelligentTiering = "Intelligent-Tiering"
@@ -18,7 +18,7 @@ public enum SSMParameterTier: String, Codable, Sendable, CaseIterable, AWSEnum {
     }
 }
 
-public enum SSMParameterType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SSMParameterType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case string = "String"
     case stringList = "StringList"
     case secureString = "SecureString"

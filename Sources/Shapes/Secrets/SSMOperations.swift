@@ -8,15 +8,22 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SSMDeleteParameterRequest: Codable, Sendable, Equatable {
+public struct SSMDeleteParameterRequest: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String
 
     public init(Name: String) {
         self.Name = Name
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        json.close()
+    }
 }
 
-public struct SSMGetParameterRequest: Codable, Sendable, Equatable {
+public struct SSMGetParameterRequest: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String
     public var WithDecryption: Bool?
 
@@ -24,9 +31,17 @@ public struct SSMGetParameterRequest: Codable, Sendable, Equatable {
         self.Name = Name
         self.WithDecryption = WithDecryption
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"WithDecryption\":", WithDecryption, &separated)
+        json.close()
+    }
 }
 
-public struct SSMGetParametersByPathRequest: Codable, Sendable, Equatable {
+public struct SSMGetParametersByPathRequest: Codable, Sendable, Equatable, JSONWritable {
     public var Path: String
     public var Recursive: Bool?
     public var ParameterFilters: [SSMParameterStringFilter]?
@@ -42,9 +57,21 @@ public struct SSMGetParametersByPathRequest: Codable, Sendable, Equatable {
         self.MaxResults = MaxResults
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Path\":", Path, &separated)
+        try json.member("\"Recursive\":", Recursive, &separated)
+        try json.member("\"ParameterFilters\":", ParameterFilters, &separated)
+        try json.member("\"WithDecryption\":", WithDecryption, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct SSMGetParametersRequest: Codable, Sendable, Equatable {
+public struct SSMGetParametersRequest: Codable, Sendable, Equatable, JSONWritable {
     public var Names: [String]
     public var WithDecryption: Bool?
 
@@ -52,9 +79,17 @@ public struct SSMGetParametersRequest: Codable, Sendable, Equatable {
         self.Names = Names
         self.WithDecryption = WithDecryption
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Names\":", Names, &separated)
+        try json.member("\"WithDecryption\":", WithDecryption, &separated)
+        json.close()
+    }
 }
 
-public struct SSMPutParameterRequest: Codable, Sendable, Equatable {
+public struct SSMPutParameterRequest: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String
     public var Description: String?
     public var Value: String
@@ -79,5 +114,22 @@ public struct SSMPutParameterRequest: Codable, Sendable, Equatable {
         self.Tier = Tier
         self.Policies = Policies
         self.DataType = DataType
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"Value\":", Value, &separated)
+        try json.member("\"Type\":", `Type`, &separated)
+        try json.member("\"KeyId\":", KeyId, &separated)
+        try json.member("\"Overwrite\":", Overwrite, &separated)
+        try json.member("\"AllowedPattern\":", AllowedPattern, &separated)
+        try json.member("\"Tags\":", Tags, &separated)
+        try json.member("\"Tier\":", Tier, &separated)
+        try json.member("\"Policies\":", Policies, &separated)
+        try json.member("\"DataType\":", DataType, &separated)
+        json.close()
     }
 }

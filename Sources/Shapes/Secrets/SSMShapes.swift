@@ -8,20 +8,32 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SSMDeleteParameterResult: Codable, Sendable, Equatable {
+public struct SSMDeleteParameterResult: Codable, Sendable, Equatable, JSONWritable {
 
     public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
 }
 
-public struct SSMGetParameterResult: Codable, Sendable, Equatable {
+public struct SSMGetParameterResult: Codable, Sendable, Equatable, JSONWritable {
     public var Parameter: SSMParameter?
 
     public init(Parameter: SSMParameter? = nil) {
         self.Parameter = Parameter
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Parameter\":", Parameter, &separated)
+        json.close()
+    }
 }
 
-public struct SSMGetParametersByPathResult: Codable, Sendable, Equatable {
+public struct SSMGetParametersByPathResult: Codable, Sendable, Equatable, JSONWritable {
     public var Parameters: [SSMParameter]?
     public var NextToken: String?
 
@@ -29,9 +41,17 @@ public struct SSMGetParametersByPathResult: Codable, Sendable, Equatable {
         self.Parameters = Parameters
         self.NextToken = NextToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Parameters\":", Parameters, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
 }
 
-public struct SSMGetParametersResult: Codable, Sendable, Equatable {
+public struct SSMGetParametersResult: Codable, Sendable, Equatable, JSONWritable {
     public var Parameters: [SSMParameter]?
     public var InvalidParameters: [String]?
 
@@ -39,9 +59,17 @@ public struct SSMGetParametersResult: Codable, Sendable, Equatable {
         self.Parameters = Parameters
         self.InvalidParameters = InvalidParameters
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Parameters\":", Parameters, &separated)
+        try json.member("\"InvalidParameters\":", InvalidParameters, &separated)
+        json.close()
+    }
 }
 
-public struct SSMParameter: Codable, Sendable, Equatable {
+public struct SSMParameter: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String?
     public var `Type`: SSMParameterType?
     public var Value: String?
@@ -63,9 +91,24 @@ public struct SSMParameter: Codable, Sendable, Equatable {
         self.ARN = ARN
         self.DataType = DataType
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"Type\":", `Type`, &separated)
+        try json.member("\"Value\":", Value, &separated)
+        try json.member("\"Version\":", Version, &separated)
+        try json.member("\"Selector\":", Selector, &separated)
+        try json.member("\"SourceResult\":", SourceResult, &separated)
+        try json.member("\"LastModifiedDate\":", LastModifiedDate, &separated)
+        try json.member("\"ARN\":", ARN, &separated)
+        try json.member("\"DataType\":", DataType, &separated)
+        json.close()
+    }
 }
 
-public struct SSMParameterStringFilter: Codable, Sendable, Equatable {
+public struct SSMParameterStringFilter: Codable, Sendable, Equatable, JSONWritable {
     public var Key: String
     public var Option: String?
     public var Values: [String]?
@@ -75,9 +118,18 @@ public struct SSMParameterStringFilter: Codable, Sendable, Equatable {
         self.Option = Option
         self.Values = Values
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Key\":", Key, &separated)
+        try json.member("\"Option\":", Option, &separated)
+        try json.member("\"Values\":", Values, &separated)
+        json.close()
+    }
 }
 
-public struct SSMPutParameterResult: Codable, Sendable, Equatable {
+public struct SSMPutParameterResult: Codable, Sendable, Equatable, JSONWritable {
     public var Version: Int?
     public var Tier: SSMParameterTier?
 
@@ -85,14 +137,30 @@ public struct SSMPutParameterResult: Codable, Sendable, Equatable {
         self.Version = Version
         self.Tier = Tier
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Version\":", Version, &separated)
+        try json.member("\"Tier\":", Tier, &separated)
+        json.close()
+    }
 }
 
-public struct SSMResourceTag: Codable, Sendable, Equatable {
+public struct SSMResourceTag: Codable, Sendable, Equatable, JSONWritable {
     public var Key: String
     public var Value: String
 
     public init(Key: String, Value: String) {
         self.Key = Key
         self.Value = Value
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Key\":", Key, &separated)
+        try json.member("\"Value\":", Value, &separated)
+        json.close()
     }
 }

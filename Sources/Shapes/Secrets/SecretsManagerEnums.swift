@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public enum SMStatusType: String, Codable, Sendable, CaseIterable, AWSEnum {
+public enum SMStatusType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case inSync = "InSync"
     case failed = "Failed"
     case inProgress = "InProgress"

@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SMCreateSecretRequest: Codable, Sendable, Equatable {
+public struct SMCreateSecretRequest: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String
     public var ClientRequestToken: String?
     public var Description: String?
@@ -32,9 +32,25 @@ public struct SMCreateSecretRequest: Codable, Sendable, Equatable {
         self.ForceOverwriteReplicaSecret = ForceOverwriteReplicaSecret
         self.`Type` = `Type`
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"ClientRequestToken\":", ClientRequestToken, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"KmsKeyId\":", KmsKeyId, &separated)
+        try json.member("\"SecretBinary\":", SecretBinary, &separated)
+        try json.member("\"SecretString\":", SecretString, &separated)
+        try json.member("\"Tags\":", Tags, &separated)
+        try json.member("\"AddReplicaRegions\":", AddReplicaRegions, &separated)
+        try json.member("\"ForceOverwriteReplicaSecret\":", ForceOverwriteReplicaSecret, &separated)
+        try json.member("\"Type\":", `Type`, &separated)
+        json.close()
+    }
 }
 
-public struct SMCreateSecretResponse: Codable, Sendable, Equatable {
+public struct SMCreateSecretResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ARN: String?
     public var Name: String?
     public var VersionId: String?
@@ -46,9 +62,19 @@ public struct SMCreateSecretResponse: Codable, Sendable, Equatable {
         self.VersionId = VersionId
         self.ReplicationStatus = ReplicationStatus
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ARN\":", ARN, &separated)
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"VersionId\":", VersionId, &separated)
+        try json.member("\"ReplicationStatus\":", ReplicationStatus, &separated)
+        json.close()
+    }
 }
 
-public struct SMDeleteSecretRequest: Codable, Sendable, Equatable {
+public struct SMDeleteSecretRequest: Codable, Sendable, Equatable, JSONWritable {
     public var SecretId: String
     public var RecoveryWindowInDays: Int?
     public var ForceDeleteWithoutRecovery: Bool?
@@ -58,9 +84,18 @@ public struct SMDeleteSecretRequest: Codable, Sendable, Equatable {
         self.RecoveryWindowInDays = RecoveryWindowInDays
         self.ForceDeleteWithoutRecovery = ForceDeleteWithoutRecovery
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"SecretId\":", SecretId, &separated)
+        try json.member("\"RecoveryWindowInDays\":", RecoveryWindowInDays, &separated)
+        try json.member("\"ForceDeleteWithoutRecovery\":", ForceDeleteWithoutRecovery, &separated)
+        json.close()
+    }
 }
 
-public struct SMDeleteSecretResponse: Codable, Sendable, Equatable {
+public struct SMDeleteSecretResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ARN: String?
     public var Name: String?
     public var DeletionDate: Date?
@@ -70,9 +105,18 @@ public struct SMDeleteSecretResponse: Codable, Sendable, Equatable {
         self.Name = Name
         self.DeletionDate = DeletionDate
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ARN\":", ARN, &separated)
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"DeletionDate\":", DeletionDate, &separated)
+        json.close()
+    }
 }
 
-public struct SMGetSecretValueRequest: Codable, Sendable, Equatable {
+public struct SMGetSecretValueRequest: Codable, Sendable, Equatable, JSONWritable {
     public var SecretId: String
     public var VersionId: String?
     public var VersionStage: String?
@@ -82,9 +126,18 @@ public struct SMGetSecretValueRequest: Codable, Sendable, Equatable {
         self.VersionId = VersionId
         self.VersionStage = VersionStage
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"SecretId\":", SecretId, &separated)
+        try json.member("\"VersionId\":", VersionId, &separated)
+        try json.member("\"VersionStage\":", VersionStage, &separated)
+        json.close()
+    }
 }
 
-public struct SMGetSecretValueResponse: Codable, Sendable, Equatable {
+public struct SMGetSecretValueResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ARN: String?
     public var Name: String?
     public var VersionId: String?
@@ -102,9 +155,22 @@ public struct SMGetSecretValueResponse: Codable, Sendable, Equatable {
         self.VersionStages = VersionStages
         self.CreatedDate = CreatedDate
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ARN\":", ARN, &separated)
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"VersionId\":", VersionId, &separated)
+        try json.member("\"SecretBinary\":", SecretBinary, &separated)
+        try json.member("\"SecretString\":", SecretString, &separated)
+        try json.member("\"VersionStages\":", VersionStages, &separated)
+        try json.member("\"CreatedDate\":", CreatedDate, &separated)
+        json.close()
+    }
 }
 
-public struct SMPutSecretValueRequest: Codable, Sendable, Equatable {
+public struct SMPutSecretValueRequest: Codable, Sendable, Equatable, JSONWritable {
     public var SecretId: String
     public var ClientRequestToken: String?
     public var SecretBinary: Data?
@@ -120,9 +186,21 @@ public struct SMPutSecretValueRequest: Codable, Sendable, Equatable {
         self.VersionStages = VersionStages
         self.RotationToken = RotationToken
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"SecretId\":", SecretId, &separated)
+        try json.member("\"ClientRequestToken\":", ClientRequestToken, &separated)
+        try json.member("\"SecretBinary\":", SecretBinary, &separated)
+        try json.member("\"SecretString\":", SecretString, &separated)
+        try json.member("\"VersionStages\":", VersionStages, &separated)
+        try json.member("\"RotationToken\":", RotationToken, &separated)
+        json.close()
+    }
 }
 
-public struct SMPutSecretValueResponse: Codable, Sendable, Equatable {
+public struct SMPutSecretValueResponse: Codable, Sendable, Equatable, JSONWritable {
     public var ARN: String?
     public var Name: String?
     public var VersionId: String?
@@ -133,5 +211,15 @@ public struct SMPutSecretValueResponse: Codable, Sendable, Equatable {
         self.Name = Name
         self.VersionId = VersionId
         self.VersionStages = VersionStages
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ARN\":", ARN, &separated)
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"VersionId\":", VersionId, &separated)
+        try json.member("\"VersionStages\":", VersionStages, &separated)
+        json.close()
     }
 }

@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct SMReplicaRegionType: Codable, Sendable, Equatable {
+public struct SMReplicaRegionType: Codable, Sendable, Equatable, JSONWritable {
     public var Region: String?
     public var KmsKeyId: String?
 
@@ -16,9 +16,17 @@ public struct SMReplicaRegionType: Codable, Sendable, Equatable {
         self.Region = Region
         self.KmsKeyId = KmsKeyId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Region\":", Region, &separated)
+        try json.member("\"KmsKeyId\":", KmsKeyId, &separated)
+        json.close()
+    }
 }
 
-public struct SMReplicationStatusType: Codable, Sendable, Equatable {
+public struct SMReplicationStatusType: Codable, Sendable, Equatable, JSONWritable {
     public var Region: String?
     public var KmsKeyId: String?
     public var Status: SMStatusType?
@@ -32,14 +40,33 @@ public struct SMReplicationStatusType: Codable, Sendable, Equatable {
         self.StatusMessage = StatusMessage
         self.LastAccessedDate = LastAccessedDate
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Region\":", Region, &separated)
+        try json.member("\"KmsKeyId\":", KmsKeyId, &separated)
+        try json.member("\"Status\":", Status, &separated)
+        try json.member("\"StatusMessage\":", StatusMessage, &separated)
+        try json.member("\"LastAccessedDate\":", LastAccessedDate, &separated)
+        json.close()
+    }
 }
 
-public struct SMResourceTag: Codable, Sendable, Equatable {
+public struct SMResourceTag: Codable, Sendable, Equatable, JSONWritable {
     public var Key: String?
     public var Value: String?
 
     public init(Key: String? = nil, Value: String? = nil) {
         self.Key = Key
         self.Value = Value
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Key\":", Key, &separated)
+        try json.member("\"Value\":", Value, &separated)
+        json.close()
     }
 }

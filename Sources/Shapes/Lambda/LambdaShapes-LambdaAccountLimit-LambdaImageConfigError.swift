@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct LambdaAccountLimit: Codable, Sendable, Equatable {
+public struct LambdaAccountLimit: Codable, Sendable, Equatable, JSONWritable {
     public var TotalCodeSize: Int?
     public var CodeSizeUnzipped: Int?
     public var CodeSizeZipped: Int?
@@ -22,9 +22,20 @@ public struct LambdaAccountLimit: Codable, Sendable, Equatable {
         self.ConcurrentExecutions = ConcurrentExecutions
         self.UnreservedConcurrentExecutions = UnreservedConcurrentExecutions
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"TotalCodeSize\":", TotalCodeSize, &separated)
+        try json.member("\"CodeSizeUnzipped\":", CodeSizeUnzipped, &separated)
+        try json.member("\"CodeSizeZipped\":", CodeSizeZipped, &separated)
+        try json.member("\"ConcurrentExecutions\":", ConcurrentExecutions, &separated)
+        try json.member("\"UnreservedConcurrentExecutions\":", UnreservedConcurrentExecutions, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaAccountUsage: Codable, Sendable, Equatable {
+public struct LambdaAccountUsage: Codable, Sendable, Equatable, JSONWritable {
     public var TotalCodeSize: Int?
     public var FunctionCount: Int?
 
@@ -32,9 +43,17 @@ public struct LambdaAccountUsage: Codable, Sendable, Equatable {
         self.TotalCodeSize = TotalCodeSize
         self.FunctionCount = FunctionCount
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"TotalCodeSize\":", TotalCodeSize, &separated)
+        try json.member("\"FunctionCount\":", FunctionCount, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaAliasConfiguration: Codable, Sendable, Equatable {
+public struct LambdaAliasConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var AliasArn: String?
     public var Name: String?
     public var FunctionVersion: String?
@@ -50,41 +69,81 @@ public struct LambdaAliasConfiguration: Codable, Sendable, Equatable {
         self.RoutingConfig = RoutingConfig
         self.RevisionId = RevisionId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"AliasArn\":", AliasArn, &separated)
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"FunctionVersion\":", FunctionVersion, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"RoutingConfig\":", RoutingConfig, &separated)
+        try json.member("\"RevisionId\":", RevisionId, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaAliasRoutingConfiguration: Codable, Sendable, Equatable {
+public struct LambdaAliasRoutingConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var AdditionalVersionWeights: [String: Double]?
 
     public init(AdditionalVersionWeights: [String: Double]? = nil) {
         self.AdditionalVersionWeights = AdditionalVersionWeights
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"AdditionalVersionWeights\":", AdditionalVersionWeights, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaCapacityProviderConfig: Codable, Sendable, Equatable {
+public struct LambdaCapacityProviderConfig: Codable, Sendable, Equatable, JSONWritable {
     public var LambdaManagedInstancesCapacityProviderConfig: LambdaLambdaManagedInstancesCapacityProviderConfig
 
     public init(LambdaManagedInstancesCapacityProviderConfig: LambdaLambdaManagedInstancesCapacityProviderConfig) {
         self.LambdaManagedInstancesCapacityProviderConfig = LambdaManagedInstancesCapacityProviderConfig
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LambdaManagedInstancesCapacityProviderConfig\":", LambdaManagedInstancesCapacityProviderConfig, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaConcurrency: Codable, Sendable, Equatable {
+public struct LambdaConcurrency: Codable, Sendable, Equatable, JSONWritable {
     public var ReservedConcurrentExecutions: Int?
 
     public init(ReservedConcurrentExecutions: Int? = nil) {
         self.ReservedConcurrentExecutions = ReservedConcurrentExecutions
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ReservedConcurrentExecutions\":", ReservedConcurrentExecutions, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaDeadLetterConfig: Codable, Sendable, Equatable {
+public struct LambdaDeadLetterConfig: Codable, Sendable, Equatable, JSONWritable {
     public var TargetArn: String?
 
     public init(TargetArn: String? = nil) {
         self.TargetArn = TargetArn
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"TargetArn\":", TargetArn, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaDestinationConfig: Codable, Sendable, Equatable {
+public struct LambdaDestinationConfig: Codable, Sendable, Equatable, JSONWritable {
     public var OnSuccess: LambdaOnSuccess?
     public var OnFailure: LambdaOnFailure?
 
@@ -92,9 +151,17 @@ public struct LambdaDestinationConfig: Codable, Sendable, Equatable {
         self.OnSuccess = OnSuccess
         self.OnFailure = OnFailure
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"OnSuccess\":", OnSuccess, &separated)
+        try json.member("\"OnFailure\":", OnFailure, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaDurableConfig: Codable, Sendable, Equatable {
+public struct LambdaDurableConfig: Codable, Sendable, Equatable, JSONWritable {
     public var RetentionPeriodInDays: Int?
     public var ExecutionTimeout: Int?
 
@@ -102,17 +169,32 @@ public struct LambdaDurableConfig: Codable, Sendable, Equatable {
         self.RetentionPeriodInDays = RetentionPeriodInDays
         self.ExecutionTimeout = ExecutionTimeout
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"RetentionPeriodInDays\":", RetentionPeriodInDays, &separated)
+        try json.member("\"ExecutionTimeout\":", ExecutionTimeout, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaEnvironment: Codable, Sendable, Equatable {
+public struct LambdaEnvironment: Codable, Sendable, Equatable, JSONWritable {
     public var Variables: [String: String]?
 
     public init(Variables: [String: String]? = nil) {
         self.Variables = Variables
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Variables\":", Variables, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaEnvironmentError: Codable, Sendable, Equatable {
+public struct LambdaEnvironmentError: Codable, Sendable, Equatable, JSONWritable {
     public var ErrorCode: String?
     public var Message: String?
 
@@ -120,17 +202,32 @@ public struct LambdaEnvironmentError: Codable, Sendable, Equatable {
         self.ErrorCode = ErrorCode
         self.Message = Message
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ErrorCode\":", ErrorCode, &separated)
+        try json.member("\"Message\":", Message, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaEphemeralStorage: Codable, Sendable, Equatable {
+public struct LambdaEphemeralStorage: Codable, Sendable, Equatable, JSONWritable {
     public var Size: Int
 
     public init(Size: Int) {
         self.Size = Size
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Size\":", Size, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaFileSystemConfig: Codable, Sendable, Equatable {
+public struct LambdaFileSystemConfig: Codable, Sendable, Equatable, JSONWritable {
     public var Arn: String
     public var LocalMountPath: String
 
@@ -138,9 +235,17 @@ public struct LambdaFileSystemConfig: Codable, Sendable, Equatable {
         self.Arn = Arn
         self.LocalMountPath = LocalMountPath
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Arn\":", Arn, &separated)
+        try json.member("\"LocalMountPath\":", LocalMountPath, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaFunctionCode: Codable, Sendable, Equatable {
+public struct LambdaFunctionCode: Codable, Sendable, Equatable, JSONWritable {
     public var ZipFile: Data?
     public var S3Bucket: String?
     public var S3Key: String?
@@ -156,9 +261,21 @@ public struct LambdaFunctionCode: Codable, Sendable, Equatable {
         self.ImageUri = ImageUri
         self.SourceKMSKeyArn = SourceKMSKeyArn
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ZipFile\":", ZipFile, &separated)
+        try json.member("\"S3Bucket\":", S3Bucket, &separated)
+        try json.member("\"S3Key\":", S3Key, &separated)
+        try json.member("\"S3ObjectVersion\":", S3ObjectVersion, &separated)
+        try json.member("\"ImageUri\":", ImageUri, &separated)
+        try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaFunctionCodeLocation: Codable, Sendable, Equatable {
+public struct LambdaFunctionCodeLocation: Codable, Sendable, Equatable, JSONWritable {
     public var RepositoryType: String?
     public var Location: String?
     public var ImageUri: String?
@@ -172,9 +289,20 @@ public struct LambdaFunctionCodeLocation: Codable, Sendable, Equatable {
         self.ResolvedImageUri = ResolvedImageUri
         self.SourceKMSKeyArn = SourceKMSKeyArn
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"RepositoryType\":", RepositoryType, &separated)
+        try json.member("\"Location\":", Location, &separated)
+        try json.member("\"ImageUri\":", ImageUri, &separated)
+        try json.member("\"ResolvedImageUri\":", ResolvedImageUri, &separated)
+        try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaFunctionConfiguration: Codable, Sendable, Equatable {
+public struct LambdaFunctionConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var FunctionArn: String?
     public var Runtime: LambdaRuntime?
@@ -258,9 +386,55 @@ public struct LambdaFunctionConfiguration: Codable, Sendable, Equatable {
         self.DurableConfig = DurableConfig
         self.TenancyConfig = TenancyConfig
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"FunctionArn\":", FunctionArn, &separated)
+        try json.member("\"Runtime\":", Runtime, &separated)
+        try json.member("\"Role\":", Role, &separated)
+        try json.member("\"Handler\":", Handler, &separated)
+        try json.member("\"CodeSize\":", CodeSize, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"Timeout\":", Timeout, &separated)
+        try json.member("\"MemorySize\":", MemorySize, &separated)
+        try json.member("\"LastModified\":", LastModified, &separated)
+        try json.member("\"CodeSha256\":", CodeSha256, &separated)
+        try json.member("\"Version\":", Version, &separated)
+        try json.member("\"VpcConfig\":", VpcConfig, &separated)
+        try json.member("\"DeadLetterConfig\":", DeadLetterConfig, &separated)
+        try json.member("\"Environment\":", Environment, &separated)
+        try json.member("\"KMSKeyArn\":", KMSKeyArn, &separated)
+        try json.member("\"TracingConfig\":", TracingConfig, &separated)
+        try json.member("\"MasterArn\":", MasterArn, &separated)
+        try json.member("\"RevisionId\":", RevisionId, &separated)
+        try json.member("\"Layers\":", Layers, &separated)
+        try json.member("\"State\":", State, &separated)
+        try json.member("\"StateReason\":", StateReason, &separated)
+        try json.member("\"StateReasonCode\":", StateReasonCode, &separated)
+        try json.member("\"LastUpdateStatus\":", LastUpdateStatus, &separated)
+        try json.member("\"LastUpdateStatusReason\":", LastUpdateStatusReason, &separated)
+        try json.member("\"LastUpdateStatusReasonCode\":", LastUpdateStatusReasonCode, &separated)
+        try json.member("\"FileSystemConfigs\":", FileSystemConfigs, &separated)
+        try json.member("\"PackageType\":", PackageType, &separated)
+        try json.member("\"ImageConfigResponse\":", ImageConfigResponse, &separated)
+        try json.member("\"SigningProfileVersionArn\":", SigningProfileVersionArn, &separated)
+        try json.member("\"SigningJobArn\":", SigningJobArn, &separated)
+        try json.member("\"Architectures\":", Architectures, &separated)
+        try json.member("\"EphemeralStorage\":", EphemeralStorage, &separated)
+        try json.member("\"SnapStart\":", SnapStart, &separated)
+        try json.member("\"RuntimeVersionConfig\":", RuntimeVersionConfig, &separated)
+        try json.member("\"LoggingConfig\":", LoggingConfig, &separated)
+        try json.member("\"CapacityProviderConfig\":", CapacityProviderConfig, &separated)
+        try json.member("\"ConfigSha256\":", ConfigSha256, &separated)
+        try json.member("\"DurableConfig\":", DurableConfig, &separated)
+        try json.member("\"TenancyConfig\":", TenancyConfig, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaFunctionEventInvokeConfig: Codable, Sendable, Equatable {
+public struct LambdaFunctionEventInvokeConfig: Codable, Sendable, Equatable, JSONWritable {
     public var LastModified: Date?
     public var FunctionArn: String?
     public var MaximumRetryAttempts: Int?
@@ -274,9 +448,20 @@ public struct LambdaFunctionEventInvokeConfig: Codable, Sendable, Equatable {
         self.MaximumEventAgeInSeconds = MaximumEventAgeInSeconds
         self.DestinationConfig = DestinationConfig
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LastModified\":", LastModified, &separated)
+        try json.member("\"FunctionArn\":", FunctionArn, &separated)
+        try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
+        try json.member("\"MaximumEventAgeInSeconds\":", MaximumEventAgeInSeconds, &separated)
+        try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaImageConfig: Codable, Sendable, Equatable {
+public struct LambdaImageConfig: Codable, Sendable, Equatable, JSONWritable {
     public var EntryPoint: [String]?
     public var Command: [String]?
     public var WorkingDirectory: String?
@@ -286,9 +471,18 @@ public struct LambdaImageConfig: Codable, Sendable, Equatable {
         self.Command = Command
         self.WorkingDirectory = WorkingDirectory
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"EntryPoint\":", EntryPoint, &separated)
+        try json.member("\"Command\":", Command, &separated)
+        try json.member("\"WorkingDirectory\":", WorkingDirectory, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaImageConfigError: Codable, Sendable, Equatable {
+public struct LambdaImageConfigError: Codable, Sendable, Equatable, JSONWritable {
     public var ErrorCode: String?
     public var Message: String?
 
@@ -296,188 +490,12 @@ public struct LambdaImageConfigError: Codable, Sendable, Equatable {
         self.ErrorCode = ErrorCode
         self.Message = Message
     }
-}
 
-public struct LambdaLambdaManagedInstancesCapacityProviderConfig: Codable, Sendable, Equatable {
-    public var CapacityProviderArn: String
-    public var PerExecutionEnvironmentMaxConcurrency: Int?
-    public var ExecutionEnvironmentMemoryGiBPerVCpu: Double?
-
-    public init(CapacityProviderArn: String, PerExecutionEnvironmentMaxConcurrency: Int? = nil, ExecutionEnvironmentMemoryGiBPerVCpu: Double? = nil) {
-        self.CapacityProviderArn = CapacityProviderArn
-        self.PerExecutionEnvironmentMaxConcurrency = PerExecutionEnvironmentMaxConcurrency
-        self.ExecutionEnvironmentMemoryGiBPerVCpu = ExecutionEnvironmentMemoryGiBPerVCpu
-    }
-}
-
-public struct LambdaLayer: Codable, Sendable, Equatable {
-    public var Arn: String?
-    public var CodeSize: Int?
-    public var SigningProfileVersionArn: String?
-    public var SigningJobArn: String?
-
-    public init(Arn: String? = nil, CodeSize: Int? = nil, SigningProfileVersionArn: String? = nil, SigningJobArn: String? = nil) {
-        self.Arn = Arn
-        self.CodeSize = CodeSize
-        self.SigningProfileVersionArn = SigningProfileVersionArn
-        self.SigningJobArn = SigningJobArn
-    }
-}
-
-public struct LambdaLayerVersionContentInput: Codable, Sendable, Equatable {
-    public var S3Bucket: String?
-    public var S3Key: String?
-    public var S3ObjectVersion: String?
-    public var ZipFile: Data?
-
-    public init(S3Bucket: String? = nil, S3Key: String? = nil, S3ObjectVersion: String? = nil, ZipFile: Data? = nil) {
-        self.S3Bucket = S3Bucket
-        self.S3Key = S3Key
-        self.S3ObjectVersion = S3ObjectVersion
-        self.ZipFile = ZipFile
-    }
-}
-
-public struct LambdaLayerVersionContentOutput: Codable, Sendable, Equatable {
-    public var Location: String?
-    public var CodeSha256: String?
-    public var CodeSize: Int?
-    public var SigningProfileVersionArn: String?
-    public var SigningJobArn: String?
-
-    public init(Location: String? = nil, CodeSha256: String? = nil, CodeSize: Int? = nil, SigningProfileVersionArn: String? = nil, SigningJobArn: String? = nil) {
-        self.Location = Location
-        self.CodeSha256 = CodeSha256
-        self.CodeSize = CodeSize
-        self.SigningProfileVersionArn = SigningProfileVersionArn
-        self.SigningJobArn = SigningJobArn
-    }
-}
-
-public struct LambdaLayerVersionsListItem: Codable, Sendable, Equatable {
-    public var LayerVersionArn: String?
-    public var Version: Int?
-    public var Description: String?
-    public var CreatedDate: String?
-    public var CompatibleRuntimes: [LambdaRuntime]?
-    public var LicenseInfo: String?
-    public var CompatibleArchitectures: [LambdaArchitecture]?
-
-    public init(LayerVersionArn: String? = nil, Version: Int? = nil, Description: String? = nil, CreatedDate: String? = nil, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
-        self.LayerVersionArn = LayerVersionArn
-        self.Version = Version
-        self.Description = Description
-        self.CreatedDate = CreatedDate
-        self.CompatibleRuntimes = CompatibleRuntimes
-        self.LicenseInfo = LicenseInfo
-        self.CompatibleArchitectures = CompatibleArchitectures
-    }
-}
-
-public struct LambdaLayersListItem: Codable, Sendable, Equatable {
-    public var LayerName: String?
-    public var LayerArn: String?
-    public var LatestMatchingVersion: LambdaLayerVersionsListItem?
-
-    public init(LayerName: String? = nil, LayerArn: String? = nil, LatestMatchingVersion: LambdaLayerVersionsListItem? = nil) {
-        self.LayerName = LayerName
-        self.LayerArn = LayerArn
-        self.LatestMatchingVersion = LatestMatchingVersion
-    }
-}
-
-public struct LambdaLoggingConfig: Codable, Sendable, Equatable {
-    public var LogFormat: LambdaLogFormat?
-    public var ApplicationLogLevel: LambdaApplicationLogLevel?
-    public var SystemLogLevel: LambdaSystemLogLevel?
-    public var LogGroup: String?
-
-    public init(LogFormat: LambdaLogFormat? = nil, ApplicationLogLevel: LambdaApplicationLogLevel? = nil, SystemLogLevel: LambdaSystemLogLevel? = nil, LogGroup: String? = nil) {
-        self.LogFormat = LogFormat
-        self.ApplicationLogLevel = ApplicationLogLevel
-        self.SystemLogLevel = SystemLogLevel
-        self.LogGroup = LogGroup
-    }
-}
-
-public struct LambdaOnFailure: Codable, Sendable, Equatable {
-    public var Destination: String?
-
-    public init(Destination: String? = nil) {
-        self.Destination = Destination
-    }
-}
-
-public struct LambdaOnSuccess: Codable, Sendable, Equatable {
-    public var Destination: String?
-
-    public init(Destination: String? = nil) {
-        self.Destination = Destination
-    }
-}
-
-public struct LambdaRuntimeVersionConfig: Codable, Sendable, Equatable {
-    public var RuntimeVersionArn: String?
-    public var Error: LambdaRuntimeVersionError?
-
-    public init(RuntimeVersionArn: String? = nil, Error: LambdaRuntimeVersionError? = nil) {
-        self.RuntimeVersionArn = RuntimeVersionArn
-        self.Error = Error
-    }
-}
-
-public struct LambdaRuntimeVersionError: Codable, Sendable, Equatable {
-    public var ErrorCode: String?
-    public var Message: String?
-
-    public init(ErrorCode: String? = nil, Message: String? = nil) {
-        self.ErrorCode = ErrorCode
-        self.Message = Message
-    }
-}
-
-public struct LambdaSnapStart: Codable, Sendable, Equatable {
-    public var ApplyOn: LambdaSnapStartApplyOn?
-
-    public init(ApplyOn: LambdaSnapStartApplyOn? = nil) {
-        self.ApplyOn = ApplyOn
-    }
-}
-
-public struct LambdaTagsError: Codable, Sendable, Equatable {
-    public var ErrorCode: String
-    public var Message: String
-
-    public init(ErrorCode: String, Message: String) {
-        self.ErrorCode = ErrorCode
-        self.Message = Message
-    }
-}
-
-public struct LambdaTenancyConfig: Codable, Sendable, Equatable {
-    public var TenantIsolationMode: LambdaTenantIsolationMode
-
-    public init(TenantIsolationMode: LambdaTenantIsolationMode) {
-        self.TenantIsolationMode = TenantIsolationMode
-    }
-}
-
-public struct LambdaTracingConfig: Codable, Sendable, Equatable {
-    public var Mode: LambdaTracingMode?
-
-    public init(Mode: LambdaTracingMode? = nil) {
-        self.Mode = Mode
-    }
-}
-
-public struct LambdaVpcConfig: Codable, Sendable, Equatable {
-    public var SubnetIds: [String]?
-    public var SecurityGroupIds: [String]?
-    public var Ipv6AllowedForDualStack: Bool?
-
-    public init(SubnetIds: [String]? = nil, SecurityGroupIds: [String]? = nil, Ipv6AllowedForDualStack: Bool? = nil) {
-        self.SubnetIds = SubnetIds
-        self.SecurityGroupIds = SecurityGroupIds
-        self.Ipv6AllowedForDualStack = Ipv6AllowedForDualStack
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ErrorCode\":", ErrorCode, &separated)
+        try json.member("\"Message\":", Message, &separated)
+        json.close()
     }
 }

@@ -8,77 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct Deployment: Codable, Sendable, Equatable {
-    public var id: String?
-    public var status: String?
-    public var taskDefinition: String?
-    public var desiredCount: Int?
-    public var pendingCount: Int?
-    public var runningCount: Int?
-    public var failedTasks: Int?
-    public var createdAt: Date?
-    public var updatedAt: Date?
-    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var launchType: LaunchType?
-    public var platformVersion: String?
-    public var platformFamily: String?
-    public var networkConfiguration: NetworkConfiguration?
-    public var rolloutState: DeploymentRolloutState?
-    public var rolloutStateReason: String?
-    public var serviceConnectConfiguration: ServiceConnectConfiguration?
-    public var serviceConnectResources: [ServiceConnectServiceResource]?
-    public var volumeConfigurations: [ServiceVolumeConfiguration]?
-    public var fargateEphemeralStorage: DeploymentEphemeralStorage?
-    public var vpcLatticeConfigurations: [VpcLatticeConfiguration]?
-
-    public init(id: String? = nil, status: String? = nil, taskDefinition: String? = nil, desiredCount: Int? = nil, pendingCount: Int? = nil, runningCount: Int? = nil, failedTasks: Int? = nil, createdAt: Date? = nil, updatedAt: Date? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, launchType: LaunchType? = nil, platformVersion: String? = nil, platformFamily: String? = nil, networkConfiguration: NetworkConfiguration? = nil, rolloutState: DeploymentRolloutState? = nil, rolloutStateReason: String? = nil, serviceConnectConfiguration: ServiceConnectConfiguration? = nil, serviceConnectResources: [ServiceConnectServiceResource]? = nil, volumeConfigurations: [ServiceVolumeConfiguration]? = nil, fargateEphemeralStorage: DeploymentEphemeralStorage? = nil, vpcLatticeConfigurations: [VpcLatticeConfiguration]? = nil) {
-        self.id = id
-        self.status = status
-        self.taskDefinition = taskDefinition
-        self.desiredCount = desiredCount
-        self.pendingCount = pendingCount
-        self.runningCount = runningCount
-        self.failedTasks = failedTasks
-        self.createdAt = createdAt
-        self.updatedAt = updatedAt
-        self.capacityProviderStrategy = capacityProviderStrategy
-        self.launchType = launchType
-        self.platformVersion = platformVersion
-        self.platformFamily = platformFamily
-        self.networkConfiguration = networkConfiguration
-        self.rolloutState = rolloutState
-        self.rolloutStateReason = rolloutStateReason
-        self.serviceConnectConfiguration = serviceConnectConfiguration
-        self.serviceConnectResources = serviceConnectResources
-        self.volumeConfigurations = volumeConfigurations
-        self.fargateEphemeralStorage = fargateEphemeralStorage
-        self.vpcLatticeConfigurations = vpcLatticeConfigurations
-    }
-}
-
-public struct DeploymentAlarms: Codable, Sendable, Equatable {
-    public var alarmNames: [String]
-    public var rollback: Bool
-    public var enable: Bool
-
-    public init(alarmNames: [String], rollback: Bool, enable: Bool) {
-        self.alarmNames = alarmNames
-        self.rollback = rollback
-        self.enable = enable
-    }
-}
-
-public struct DeploymentCircuitBreaker: Codable, Sendable, Equatable {
-    public var enable: Bool
-    public var rollback: Bool
-
-    public init(enable: Bool, rollback: Bool) {
-        self.enable = enable
-        self.rollback = rollback
-    }
-}
-
-public struct DeploymentConfiguration: Codable, Sendable, Equatable {
+public struct DeploymentConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var deploymentCircuitBreaker: DeploymentCircuitBreaker?
     public var maximumPercent: Int?
     public var minimumHealthyPercent: Int?
@@ -100,25 +30,54 @@ public struct DeploymentConfiguration: Codable, Sendable, Equatable {
         self.linearConfiguration = linearConfiguration
         self.canaryConfiguration = canaryConfiguration
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"deploymentCircuitBreaker\":", deploymentCircuitBreaker, &separated)
+        try json.member("\"maximumPercent\":", maximumPercent, &separated)
+        try json.member("\"minimumHealthyPercent\":", minimumHealthyPercent, &separated)
+        try json.member("\"alarms\":", alarms, &separated)
+        try json.member("\"strategy\":", strategy, &separated)
+        try json.member("\"bakeTimeInMinutes\":", bakeTimeInMinutes, &separated)
+        try json.member("\"lifecycleHooks\":", lifecycleHooks, &separated)
+        try json.member("\"linearConfiguration\":", linearConfiguration, &separated)
+        try json.member("\"canaryConfiguration\":", canaryConfiguration, &separated)
+        json.close()
+    }
 }
 
-public struct DeploymentController: Codable, Sendable, Equatable {
+public struct DeploymentController: Codable, Sendable, Equatable, JSONWritable {
     public var type: DeploymentControllerType
 
     public init(type: DeploymentControllerType) {
         self.type = type
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"type\":", type, &separated)
+        json.close()
+    }
 }
 
-public struct DeploymentEphemeralStorage: Codable, Sendable, Equatable {
+public struct DeploymentEphemeralStorage: Codable, Sendable, Equatable, JSONWritable {
     public var kmsKeyId: String?
 
     public init(kmsKeyId: String? = nil) {
         self.kmsKeyId = kmsKeyId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"kmsKeyId\":", kmsKeyId, &separated)
+        json.close()
+    }
 }
 
-public struct DeploymentLifecycleHook: Codable, Sendable, Equatable {
+public struct DeploymentLifecycleHook: Codable, Sendable, Equatable, JSONWritable {
     public var targetType: DeploymentLifecycleHookTargetType?
     public var hookTargetArn: String?
     public var roleArn: String?
@@ -134,9 +93,21 @@ public struct DeploymentLifecycleHook: Codable, Sendable, Equatable {
         self.hookDetails = hookDetails
         self.timeoutConfiguration = timeoutConfiguration
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"targetType\":", targetType, &separated)
+        try json.member("\"hookTargetArn\":", hookTargetArn, &separated)
+        try json.member("\"roleArn\":", roleArn, &separated)
+        try json.member("\"lifecycleStages\":", lifecycleStages, &separated)
+        try json.member("\"hookDetails\":", hookDetails, &separated)
+        try json.member("\"timeoutConfiguration\":", timeoutConfiguration, &separated)
+        json.close()
+    }
 }
 
-public struct DeploymentLifecycleHookTimeoutConfiguration: Codable, Sendable, Equatable {
+public struct DeploymentLifecycleHookTimeoutConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var timeoutInMinutes: Int?
     public var action: DeploymentLifecycleHookAction?
 
@@ -144,9 +115,17 @@ public struct DeploymentLifecycleHookTimeoutConfiguration: Codable, Sendable, Eq
         self.timeoutInMinutes = timeoutInMinutes
         self.action = action
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"timeoutInMinutes\":", timeoutInMinutes, &separated)
+        try json.member("\"action\":", action, &separated)
+        json.close()
+    }
 }
 
-public struct Device: Codable, Sendable, Equatable {
+public struct Device: Codable, Sendable, Equatable, JSONWritable {
     public var hostPath: String
     public var containerPath: String?
     public var permissions: [DeviceCgroupPermission]?
@@ -156,9 +135,18 @@ public struct Device: Codable, Sendable, Equatable {
         self.containerPath = containerPath
         self.permissions = permissions
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"hostPath\":", hostPath, &separated)
+        try json.member("\"containerPath\":", containerPath, &separated)
+        try json.member("\"permissions\":", permissions, &separated)
+        json.close()
+    }
 }
 
-public struct DockerVolumeConfiguration: Codable, Sendable, Equatable {
+public struct DockerVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var scope: Scope?
     public var autoprovision: Bool?
     public var driver: String?
@@ -172,9 +160,20 @@ public struct DockerVolumeConfiguration: Codable, Sendable, Equatable {
         self.driverOpts = driverOpts
         self.labels = labels
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"scope\":", scope, &separated)
+        try json.member("\"autoprovision\":", autoprovision, &separated)
+        try json.member("\"driver\":", driver, &separated)
+        try json.member("\"driverOpts\":", driverOpts, &separated)
+        try json.member("\"labels\":", labels, &separated)
+        json.close()
+    }
 }
 
-public struct EBSTagSpecification: Codable, Sendable, Equatable {
+public struct EBSTagSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var resourceType: EBSResourceType
     public var tags: [ResourceTag]?
     public var propagateTags: PropagateTags?
@@ -184,9 +183,18 @@ public struct EBSTagSpecification: Codable, Sendable, Equatable {
         self.tags = tags
         self.propagateTags = propagateTags
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"resourceType\":", resourceType, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"propagateTags\":", propagateTags, &separated)
+        json.close()
+    }
 }
 
-public struct ECSService: Codable, Sendable, Equatable {
+public struct ECSService: Codable, Sendable, Equatable, JSONWritable {
     public var serviceArn: String?
     public var serviceName: String?
     public var clusterArn: String?
@@ -260,9 +268,50 @@ public struct ECSService: Codable, Sendable, Equatable {
         self.availabilityZoneRebalancing = availabilityZoneRebalancing
         self.resourceManagementType = resourceManagementType
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceArn\":", serviceArn, &separated)
+        try json.member("\"serviceName\":", serviceName, &separated)
+        try json.member("\"clusterArn\":", clusterArn, &separated)
+        try json.member("\"loadBalancers\":", loadBalancers, &separated)
+        try json.member("\"serviceRegistries\":", serviceRegistries, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"desiredCount\":", desiredCount, &separated)
+        try json.member("\"runningCount\":", runningCount, &separated)
+        try json.member("\"pendingCount\":", pendingCount, &separated)
+        try json.member("\"launchType\":", launchType, &separated)
+        try json.member("\"capacityProviderStrategy\":", capacityProviderStrategy, &separated)
+        try json.member("\"platformVersion\":", platformVersion, &separated)
+        try json.member("\"platformFamily\":", platformFamily, &separated)
+        try json.member("\"taskDefinition\":", taskDefinition, &separated)
+        try json.member("\"deploymentConfiguration\":", deploymentConfiguration, &separated)
+        try json.member("\"taskSets\":", taskSets, &separated)
+        try json.member("\"deployments\":", deployments, &separated)
+        try json.member("\"roleArn\":", roleArn, &separated)
+        try json.member("\"events\":", events, &separated)
+        try json.member("\"createdAt\":", createdAt, &separated)
+        try json.member("\"currentServiceDeployment\":", currentServiceDeployment, &separated)
+        try json.member("\"currentServiceRevisions\":", currentServiceRevisions, &separated)
+        try json.member("\"placementConstraints\":", placementConstraints, &separated)
+        try json.member("\"placementStrategy\":", placementStrategy, &separated)
+        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
+        try json.member("\"healthCheckGracePeriodSeconds\":", healthCheckGracePeriodSeconds, &separated)
+        try json.member("\"schedulingStrategy\":", schedulingStrategy, &separated)
+        try json.member("\"deploymentController\":", deploymentController, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"createdBy\":", createdBy, &separated)
+        try json.member("\"enableECSManagedTags\":", enableECSManagedTags, &separated)
+        try json.member("\"propagateTags\":", propagateTags, &separated)
+        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
+        try json.member("\"availabilityZoneRebalancing\":", availabilityZoneRebalancing, &separated)
+        try json.member("\"resourceManagementType\":", resourceManagementType, &separated)
+        json.close()
+    }
 }
 
-public struct ECSTask: Codable, Sendable, Equatable {
+public struct ECSTask: Codable, Sendable, Equatable, JSONWritable {
     public var attachments: [Attachment]?
     public var attributes: [Attribute]?
     public var availabilityZone: String?
@@ -340,9 +389,52 @@ public struct ECSTask: Codable, Sendable, Equatable {
         self.ephemeralStorage = ephemeralStorage
         self.fargateEphemeralStorage = fargateEphemeralStorage
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"attachments\":", attachments, &separated)
+        try json.member("\"attributes\":", attributes, &separated)
+        try json.member("\"availabilityZone\":", availabilityZone, &separated)
+        try json.member("\"capacityProviderName\":", capacityProviderName, &separated)
+        try json.member("\"clusterArn\":", clusterArn, &separated)
+        try json.member("\"connectivity\":", connectivity, &separated)
+        try json.member("\"connectivityAt\":", connectivityAt, &separated)
+        try json.member("\"containerInstanceArn\":", containerInstanceArn, &separated)
+        try json.member("\"containers\":", containers, &separated)
+        try json.member("\"cpu\":", cpu, &separated)
+        try json.member("\"createdAt\":", createdAt, &separated)
+        try json.member("\"desiredStatus\":", desiredStatus, &separated)
+        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
+        try json.member("\"executionStoppedAt\":", executionStoppedAt, &separated)
+        try json.member("\"group\":", group, &separated)
+        try json.member("\"healthStatus\":", healthStatus, &separated)
+        try json.member("\"inferenceAccelerators\":", inferenceAccelerators, &separated)
+        try json.member("\"lastStatus\":", lastStatus, &separated)
+        try json.member("\"launchType\":", launchType, &separated)
+        try json.member("\"memory\":", memory, &separated)
+        try json.member("\"overrides\":", overrides, &separated)
+        try json.member("\"platformVersion\":", platformVersion, &separated)
+        try json.member("\"platformFamily\":", platformFamily, &separated)
+        try json.member("\"pullStartedAt\":", pullStartedAt, &separated)
+        try json.member("\"pullStoppedAt\":", pullStoppedAt, &separated)
+        try json.member("\"startedAt\":", startedAt, &separated)
+        try json.member("\"startedBy\":", startedBy, &separated)
+        try json.member("\"stopCode\":", stopCode, &separated)
+        try json.member("\"stoppedAt\":", stoppedAt, &separated)
+        try json.member("\"stoppedReason\":", stoppedReason, &separated)
+        try json.member("\"stoppingAt\":", stoppingAt, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"taskArn\":", taskArn, &separated)
+        try json.member("\"taskDefinitionArn\":", taskDefinitionArn, &separated)
+        try json.member("\"version\":", version, &separated)
+        try json.member("\"ephemeralStorage\":", ephemeralStorage, &separated)
+        try json.member("\"fargateEphemeralStorage\":", fargateEphemeralStorage, &separated)
+        json.close()
+    }
 }
 
-public struct EFSAuthorizationConfig: Codable, Sendable, Equatable {
+public struct EFSAuthorizationConfig: Codable, Sendable, Equatable, JSONWritable {
     public var accessPointId: String?
     public var iam: EFSAuthorizationConfigIAM?
 
@@ -350,9 +442,17 @@ public struct EFSAuthorizationConfig: Codable, Sendable, Equatable {
         self.accessPointId = accessPointId
         self.iam = iam
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"accessPointId\":", accessPointId, &separated)
+        try json.member("\"iam\":", iam, &separated)
+        json.close()
+    }
 }
 
-public struct EFSVolumeConfiguration: Codable, Sendable, Equatable {
+public struct EFSVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var fileSystemId: String
     public var rootDirectory: String?
     public var transitEncryption: EFSTransitEncryption?
@@ -366,9 +466,20 @@ public struct EFSVolumeConfiguration: Codable, Sendable, Equatable {
         self.transitEncryptionPort = transitEncryptionPort
         self.authorizationConfig = authorizationConfig
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"fileSystemId\":", fileSystemId, &separated)
+        try json.member("\"rootDirectory\":", rootDirectory, &separated)
+        try json.member("\"transitEncryption\":", transitEncryption, &separated)
+        try json.member("\"transitEncryptionPort\":", transitEncryptionPort, &separated)
+        try json.member("\"authorizationConfig\":", authorizationConfig, &separated)
+        json.close()
+    }
 }
 
-public struct EnvironmentFile: Codable, Sendable, Equatable {
+public struct EnvironmentFile: Codable, Sendable, Equatable, JSONWritable {
     public var value: String
     public var type: EnvironmentFileType
 
@@ -376,128 +487,12 @@ public struct EnvironmentFile: Codable, Sendable, Equatable {
         self.value = value
         self.type = type
     }
-}
 
-public struct EphemeralStorage: Codable, Sendable, Equatable {
-    public var sizeInGiB: Int
-
-    public init(sizeInGiB: Int) {
-        self.sizeInGiB = sizeInGiB
-    }
-}
-
-public struct ExecuteCommandConfiguration: Codable, Sendable, Equatable {
-    public var kmsKeyId: String?
-    public var logging: ExecuteCommandLogging?
-    public var logConfiguration: ExecuteCommandLogConfiguration?
-
-    public init(kmsKeyId: String? = nil, logging: ExecuteCommandLogging? = nil, logConfiguration: ExecuteCommandLogConfiguration? = nil) {
-        self.kmsKeyId = kmsKeyId
-        self.logging = logging
-        self.logConfiguration = logConfiguration
-    }
-}
-
-public struct ExecuteCommandLogConfiguration: Codable, Sendable, Equatable {
-    public var cloudWatchLogGroupName: String?
-    public var cloudWatchEncryptionEnabled: Bool?
-    public var s3BucketName: String?
-    public var s3EncryptionEnabled: Bool?
-    public var s3KeyPrefix: String?
-
-    public init(cloudWatchLogGroupName: String? = nil, cloudWatchEncryptionEnabled: Bool? = nil, s3BucketName: String? = nil, s3EncryptionEnabled: Bool? = nil, s3KeyPrefix: String? = nil) {
-        self.cloudWatchLogGroupName = cloudWatchLogGroupName
-        self.cloudWatchEncryptionEnabled = cloudWatchEncryptionEnabled
-        self.s3BucketName = s3BucketName
-        self.s3EncryptionEnabled = s3EncryptionEnabled
-        self.s3KeyPrefix = s3KeyPrefix
-    }
-}
-
-public struct FSxWindowsFileServerAuthorizationConfig: Codable, Sendable, Equatable {
-    public var credentialsParameter: String
-    public var domain: String
-
-    public init(credentialsParameter: String, domain: String) {
-        self.credentialsParameter = credentialsParameter
-        self.domain = domain
-    }
-}
-
-public struct FSxWindowsFileServerVolumeConfiguration: Codable, Sendable, Equatable {
-    public var fileSystemId: String
-    public var rootDirectory: String
-    public var authorizationConfig: FSxWindowsFileServerAuthorizationConfig
-
-    public init(fileSystemId: String, rootDirectory: String, authorizationConfig: FSxWindowsFileServerAuthorizationConfig) {
-        self.fileSystemId = fileSystemId
-        self.rootDirectory = rootDirectory
-        self.authorizationConfig = authorizationConfig
-    }
-}
-
-public struct Failure: Codable, Sendable, Equatable {
-    public var arn: String?
-    public var reason: String?
-    public var detail: String?
-
-    public init(arn: String? = nil, reason: String? = nil, detail: String? = nil) {
-        self.arn = arn
-        self.reason = reason
-        self.detail = detail
-    }
-}
-
-public struct FirelensConfiguration: Codable, Sendable, Equatable {
-    public var type: FirelensConfigurationType
-    public var options: [String: String]?
-
-    public init(type: FirelensConfigurationType, options: [String: String]? = nil) {
-        self.type = type
-        self.options = options
-    }
-}
-
-public struct HealthCheck: Codable, Sendable, Equatable {
-    public var command: [String]
-    public var interval: Int?
-    public var timeout: Int?
-    public var retries: Int?
-    public var startPeriod: Int?
-
-    public init(command: [String], interval: Int? = nil, timeout: Int? = nil, retries: Int? = nil, startPeriod: Int? = nil) {
-        self.command = command
-        self.interval = interval
-        self.timeout = timeout
-        self.retries = retries
-        self.startPeriod = startPeriod
-    }
-}
-
-public struct HostEntry: Codable, Sendable, Equatable {
-    public var hostname: String
-    public var ipAddress: String
-
-    public init(hostname: String, ipAddress: String) {
-        self.hostname = hostname
-        self.ipAddress = ipAddress
-    }
-}
-
-public struct HostVolumeProperties: Codable, Sendable, Equatable {
-    public var sourcePath: String?
-
-    public init(sourcePath: String? = nil) {
-        self.sourcePath = sourcePath
-    }
-}
-
-public struct InferenceAccelerator: Codable, Sendable, Equatable {
-    public var deviceName: String
-    public var deviceType: String
-
-    public init(deviceName: String, deviceType: String) {
-        self.deviceName = deviceName
-        self.deviceType = deviceType
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"type\":", type, &separated)
+        json.close()
     }
 }

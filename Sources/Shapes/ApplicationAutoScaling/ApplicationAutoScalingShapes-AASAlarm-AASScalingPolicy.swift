@@ -8,7 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct AASAlarm: Codable, Sendable, Equatable {
+public struct AASAlarm: Codable, Sendable, Equatable, JSONWritable {
     public var AlarmName: String
     public var AlarmARN: String
 
@@ -16,9 +16,17 @@ public struct AASAlarm: Codable, Sendable, Equatable {
         self.AlarmName = AlarmName
         self.AlarmARN = AlarmARN
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"AlarmName\":", AlarmName, &separated)
+        try json.member("\"AlarmARN\":", AlarmARN, &separated)
+        json.close()
+    }
 }
 
-public struct AASCustomizedMetricSpecification: Codable, Sendable, Equatable {
+public struct AASCustomizedMetricSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var MetricName: String?
     public var Namespace: String?
     public var Dimensions: [AASMetricDimension]?
@@ -34,9 +42,21 @@ public struct AASCustomizedMetricSpecification: Codable, Sendable, Equatable {
         self.Unit = Unit
         self.Metrics = Metrics
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"MetricName\":", MetricName, &separated)
+        try json.member("\"Namespace\":", Namespace, &separated)
+        try json.member("\"Dimensions\":", Dimensions, &separated)
+        try json.member("\"Statistic\":", Statistic, &separated)
+        try json.member("\"Unit\":", Unit, &separated)
+        try json.member("\"Metrics\":", Metrics, &separated)
+        json.close()
+    }
 }
 
-public struct AASMetricDimension: Codable, Sendable, Equatable {
+public struct AASMetricDimension: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String
     public var Value: String
 
@@ -44,9 +64,17 @@ public struct AASMetricDimension: Codable, Sendable, Equatable {
         self.Name = Name
         self.Value = Value
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"Value\":", Value, &separated)
+        json.close()
+    }
 }
 
-public struct AASNotScaledReason: Codable, Sendable, Equatable {
+public struct AASNotScaledReason: Codable, Sendable, Equatable, JSONWritable {
     public var Code: String
     public var MaxCapacity: Int?
     public var MinCapacity: Int?
@@ -58,9 +86,19 @@ public struct AASNotScaledReason: Codable, Sendable, Equatable {
         self.MinCapacity = MinCapacity
         self.CurrentCapacity = CurrentCapacity
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Code\":", Code, &separated)
+        try json.member("\"MaxCapacity\":", MaxCapacity, &separated)
+        try json.member("\"MinCapacity\":", MinCapacity, &separated)
+        try json.member("\"CurrentCapacity\":", CurrentCapacity, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredefinedMetricSpecification: Codable, Sendable, Equatable {
+public struct AASPredefinedMetricSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var PredefinedMetricType: AASMetricType
     public var ResourceLabel: String?
 
@@ -68,17 +106,32 @@ public struct AASPredefinedMetricSpecification: Codable, Sendable, Equatable {
         self.PredefinedMetricType = PredefinedMetricType
         self.ResourceLabel = ResourceLabel
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PredefinedMetricType\":", PredefinedMetricType, &separated)
+        try json.member("\"ResourceLabel\":", ResourceLabel, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingCustomizedMetricSpecification: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingCustomizedMetricSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var MetricDataQueries: [AASPredictiveScalingMetricDataQuery]
 
     public init(MetricDataQueries: [AASPredictiveScalingMetricDataQuery]) {
         self.MetricDataQueries = MetricDataQueries
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"MetricDataQueries\":", MetricDataQueries, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingMetric: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingMetric: Codable, Sendable, Equatable, JSONWritable {
     public var Dimensions: [AASPredictiveScalingMetricDimension]?
     public var MetricName: String?
     public var Namespace: String?
@@ -88,9 +141,18 @@ public struct AASPredictiveScalingMetric: Codable, Sendable, Equatable {
         self.MetricName = MetricName
         self.Namespace = Namespace
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Dimensions\":", Dimensions, &separated)
+        try json.member("\"MetricName\":", MetricName, &separated)
+        try json.member("\"Namespace\":", Namespace, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingMetricDataQuery: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingMetricDataQuery: Codable, Sendable, Equatable, JSONWritable {
     public var Id: String
     public var Expression: String?
     public var MetricStat: AASPredictiveScalingMetricStat?
@@ -104,9 +166,20 @@ public struct AASPredictiveScalingMetricDataQuery: Codable, Sendable, Equatable 
         self.Label = Label
         self.ReturnData = ReturnData
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Id\":", Id, &separated)
+        try json.member("\"Expression\":", Expression, &separated)
+        try json.member("\"MetricStat\":", MetricStat, &separated)
+        try json.member("\"Label\":", Label, &separated)
+        try json.member("\"ReturnData\":", ReturnData, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingMetricDimension: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingMetricDimension: Codable, Sendable, Equatable, JSONWritable {
     public var Name: String
     public var Value: String
 
@@ -114,9 +187,17 @@ public struct AASPredictiveScalingMetricDimension: Codable, Sendable, Equatable 
         self.Name = Name
         self.Value = Value
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"Value\":", Value, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingMetricSpecification: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingMetricSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var TargetValue: Double
     public var PredefinedMetricPairSpecification: AASPredictiveScalingPredefinedMetricPairSpecification?
     public var PredefinedScalingMetricSpecification: AASPredictiveScalingPredefinedScalingMetricSpecification?
@@ -134,9 +215,22 @@ public struct AASPredictiveScalingMetricSpecification: Codable, Sendable, Equata
         self.CustomizedLoadMetricSpecification = CustomizedLoadMetricSpecification
         self.CustomizedCapacityMetricSpecification = CustomizedCapacityMetricSpecification
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"TargetValue\":", TargetValue, &separated)
+        try json.member("\"PredefinedMetricPairSpecification\":", PredefinedMetricPairSpecification, &separated)
+        try json.member("\"PredefinedScalingMetricSpecification\":", PredefinedScalingMetricSpecification, &separated)
+        try json.member("\"PredefinedLoadMetricSpecification\":", PredefinedLoadMetricSpecification, &separated)
+        try json.member("\"CustomizedScalingMetricSpecification\":", CustomizedScalingMetricSpecification, &separated)
+        try json.member("\"CustomizedLoadMetricSpecification\":", CustomizedLoadMetricSpecification, &separated)
+        try json.member("\"CustomizedCapacityMetricSpecification\":", CustomizedCapacityMetricSpecification, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingMetricStat: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingMetricStat: Codable, Sendable, Equatable, JSONWritable {
     public var Metric: AASPredictiveScalingMetric
     public var Stat: String
     public var Unit: String?
@@ -146,9 +240,18 @@ public struct AASPredictiveScalingMetricStat: Codable, Sendable, Equatable {
         self.Stat = Stat
         self.Unit = Unit
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Metric\":", Metric, &separated)
+        try json.member("\"Stat\":", Stat, &separated)
+        try json.member("\"Unit\":", Unit, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingPolicyConfiguration: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingPolicyConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var MetricSpecifications: [AASPredictiveScalingMetricSpecification]
     public var Mode: AASPredictiveScalingMode?
     public var SchedulingBufferTime: Int?
@@ -162,9 +265,20 @@ public struct AASPredictiveScalingPolicyConfiguration: Codable, Sendable, Equata
         self.MaxCapacityBreachBehavior = MaxCapacityBreachBehavior
         self.MaxCapacityBuffer = MaxCapacityBuffer
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"MetricSpecifications\":", MetricSpecifications, &separated)
+        try json.member("\"Mode\":", Mode, &separated)
+        try json.member("\"SchedulingBufferTime\":", SchedulingBufferTime, &separated)
+        try json.member("\"MaxCapacityBreachBehavior\":", MaxCapacityBreachBehavior, &separated)
+        try json.member("\"MaxCapacityBuffer\":", MaxCapacityBuffer, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingPredefinedLoadMetricSpecification: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingPredefinedLoadMetricSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var PredefinedMetricType: String
     public var ResourceLabel: String?
 
@@ -172,9 +286,17 @@ public struct AASPredictiveScalingPredefinedLoadMetricSpecification: Codable, Se
         self.PredefinedMetricType = PredefinedMetricType
         self.ResourceLabel = ResourceLabel
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PredefinedMetricType\":", PredefinedMetricType, &separated)
+        try json.member("\"ResourceLabel\":", ResourceLabel, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingPredefinedMetricPairSpecification: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingPredefinedMetricPairSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var PredefinedMetricType: String
     public var ResourceLabel: String?
 
@@ -182,9 +304,17 @@ public struct AASPredictiveScalingPredefinedMetricPairSpecification: Codable, Se
         self.PredefinedMetricType = PredefinedMetricType
         self.ResourceLabel = ResourceLabel
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PredefinedMetricType\":", PredefinedMetricType, &separated)
+        try json.member("\"ResourceLabel\":", ResourceLabel, &separated)
+        json.close()
+    }
 }
 
-public struct AASPredictiveScalingPredefinedScalingMetricSpecification: Codable, Sendable, Equatable {
+public struct AASPredictiveScalingPredefinedScalingMetricSpecification: Codable, Sendable, Equatable, JSONWritable {
     public var PredefinedMetricType: String
     public var ResourceLabel: String?
 
@@ -192,9 +322,17 @@ public struct AASPredictiveScalingPredefinedScalingMetricSpecification: Codable,
         self.PredefinedMetricType = PredefinedMetricType
         self.ResourceLabel = ResourceLabel
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PredefinedMetricType\":", PredefinedMetricType, &separated)
+        try json.member("\"ResourceLabel\":", ResourceLabel, &separated)
+        json.close()
+    }
 }
 
-public struct AASScalableTarget: Codable, Sendable, Equatable {
+public struct AASScalableTarget: Codable, Sendable, Equatable, JSONWritable {
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String
     public var ScalableDimension: AASScalableDimension
@@ -218,9 +356,25 @@ public struct AASScalableTarget: Codable, Sendable, Equatable {
         self.SuspendedState = SuspendedState
         self.ScalableTargetARN = ScalableTargetARN
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"MinCapacity\":", MinCapacity, &separated)
+        try json.member("\"MaxCapacity\":", MaxCapacity, &separated)
+        try json.member("\"PredictedCapacity\":", PredictedCapacity, &separated)
+        try json.member("\"RoleARN\":", RoleARN, &separated)
+        try json.member("\"CreationTime\":", CreationTime, &separated)
+        try json.member("\"SuspendedState\":", SuspendedState, &separated)
+        try json.member("\"ScalableTargetARN\":", ScalableTargetARN, &separated)
+        json.close()
+    }
 }
 
-public struct AASScalableTargetAction: Codable, Sendable, Equatable {
+public struct AASScalableTargetAction: Codable, Sendable, Equatable, JSONWritable {
     public var MinCapacity: Int?
     public var MaxCapacity: Int?
 
@@ -228,9 +382,17 @@ public struct AASScalableTargetAction: Codable, Sendable, Equatable {
         self.MinCapacity = MinCapacity
         self.MaxCapacity = MaxCapacity
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"MinCapacity\":", MinCapacity, &separated)
+        try json.member("\"MaxCapacity\":", MaxCapacity, &separated)
+        json.close()
+    }
 }
 
-public struct AASScalingActivity: Codable, Sendable, Equatable {
+public struct AASScalingActivity: Codable, Sendable, Equatable, JSONWritable {
     public var ActivityId: String
     public var ServiceNamespace: AASServiceNamespace
     public var ResourceId: String
@@ -258,9 +420,27 @@ public struct AASScalingActivity: Codable, Sendable, Equatable {
         self.Details = Details
         self.NotScaledReasons = NotScaledReasons
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ActivityId\":", ActivityId, &separated)
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"Cause\":", Cause, &separated)
+        try json.member("\"StartTime\":", StartTime, &separated)
+        try json.member("\"EndTime\":", EndTime, &separated)
+        try json.member("\"StatusCode\":", StatusCode, &separated)
+        try json.member("\"StatusMessage\":", StatusMessage, &separated)
+        try json.member("\"Details\":", Details, &separated)
+        try json.member("\"NotScaledReasons\":", NotScaledReasons, &separated)
+        json.close()
+    }
 }
 
-public struct AASScalingPolicy: Codable, Sendable, Equatable {
+public struct AASScalingPolicy: Codable, Sendable, Equatable, JSONWritable {
     public var PolicyARN: String
     public var PolicyName: String
     public var ServiceNamespace: AASServiceNamespace
@@ -286,140 +466,21 @@ public struct AASScalingPolicy: Codable, Sendable, Equatable {
         self.Alarms = Alarms
         self.CreationTime = CreationTime
     }
-}
 
-public struct AASScheduledAction: Codable, Sendable, Equatable {
-    public var ScheduledActionName: String
-    public var ScheduledActionARN: String
-    public var ServiceNamespace: AASServiceNamespace
-    public var Schedule: String
-    public var Timezone: String?
-    public var ResourceId: String
-    public var ScalableDimension: AASScalableDimension?
-    public var StartTime: Date?
-    public var EndTime: Date?
-    public var ScalableTargetAction: AASScalableTargetAction?
-    public var CreationTime: Date
-
-    public init(ScheduledActionName: String, ScheduledActionARN: String, ServiceNamespace: AASServiceNamespace, Schedule: String, Timezone: String? = nil, ResourceId: String, ScalableDimension: AASScalableDimension? = nil, StartTime: Date? = nil, EndTime: Date? = nil, ScalableTargetAction: AASScalableTargetAction? = nil, CreationTime: Date) {
-        self.ScheduledActionName = ScheduledActionName
-        self.ScheduledActionARN = ScheduledActionARN
-        self.ServiceNamespace = ServiceNamespace
-        self.Schedule = Schedule
-        self.Timezone = Timezone
-        self.ResourceId = ResourceId
-        self.ScalableDimension = ScalableDimension
-        self.StartTime = StartTime
-        self.EndTime = EndTime
-        self.ScalableTargetAction = ScalableTargetAction
-        self.CreationTime = CreationTime
-    }
-}
-
-public struct AASStepAdjustment: Codable, Sendable, Equatable {
-    public var MetricIntervalLowerBound: Double?
-    public var MetricIntervalUpperBound: Double?
-    public var ScalingAdjustment: Int
-
-    public init(MetricIntervalLowerBound: Double? = nil, MetricIntervalUpperBound: Double? = nil, ScalingAdjustment: Int) {
-        self.MetricIntervalLowerBound = MetricIntervalLowerBound
-        self.MetricIntervalUpperBound = MetricIntervalUpperBound
-        self.ScalingAdjustment = ScalingAdjustment
-    }
-}
-
-public struct AASStepScalingPolicyConfiguration: Codable, Sendable, Equatable {
-    public var AdjustmentType: AASAdjustmentType?
-    public var StepAdjustments: [AASStepAdjustment]?
-    public var MinAdjustmentMagnitude: Int?
-    public var Cooldown: Int?
-    public var MetricAggregationType: AASMetricAggregationType?
-
-    public init(AdjustmentType: AASAdjustmentType? = nil, StepAdjustments: [AASStepAdjustment]? = nil, MinAdjustmentMagnitude: Int? = nil, Cooldown: Int? = nil, MetricAggregationType: AASMetricAggregationType? = nil) {
-        self.AdjustmentType = AdjustmentType
-        self.StepAdjustments = StepAdjustments
-        self.MinAdjustmentMagnitude = MinAdjustmentMagnitude
-        self.Cooldown = Cooldown
-        self.MetricAggregationType = MetricAggregationType
-    }
-}
-
-public struct AASSuspendedState: Codable, Sendable, Equatable {
-    public var DynamicScalingInSuspended: Bool?
-    public var DynamicScalingOutSuspended: Bool?
-    public var ScheduledScalingSuspended: Bool?
-
-    public init(DynamicScalingInSuspended: Bool? = nil, DynamicScalingOutSuspended: Bool? = nil, ScheduledScalingSuspended: Bool? = nil) {
-        self.DynamicScalingInSuspended = DynamicScalingInSuspended
-        self.DynamicScalingOutSuspended = DynamicScalingOutSuspended
-        self.ScheduledScalingSuspended = ScheduledScalingSuspended
-    }
-}
-
-public struct AASTargetTrackingMetric: Codable, Sendable, Equatable {
-    public var Dimensions: [AASTargetTrackingMetricDimension]?
-    public var MetricName: String?
-    public var Namespace: String?
-
-    public init(Dimensions: [AASTargetTrackingMetricDimension]? = nil, MetricName: String? = nil, Namespace: String? = nil) {
-        self.Dimensions = Dimensions
-        self.MetricName = MetricName
-        self.Namespace = Namespace
-    }
-}
-
-public struct AASTargetTrackingMetricDataQuery: Codable, Sendable, Equatable {
-    public var Expression: String?
-    public var Id: String
-    public var Label: String?
-    public var MetricStat: AASTargetTrackingMetricStat?
-    public var ReturnData: Bool?
-
-    public init(Expression: String? = nil, Id: String, Label: String? = nil, MetricStat: AASTargetTrackingMetricStat? = nil, ReturnData: Bool? = nil) {
-        self.Expression = Expression
-        self.Id = Id
-        self.Label = Label
-        self.MetricStat = MetricStat
-        self.ReturnData = ReturnData
-    }
-}
-
-public struct AASTargetTrackingMetricDimension: Codable, Sendable, Equatable {
-    public var Name: String
-    public var Value: String
-
-    public init(Name: String, Value: String) {
-        self.Name = Name
-        self.Value = Value
-    }
-}
-
-public struct AASTargetTrackingMetricStat: Codable, Sendable, Equatable {
-    public var Metric: AASTargetTrackingMetric
-    public var Stat: String
-    public var Unit: String?
-
-    public init(Metric: AASTargetTrackingMetric, Stat: String, Unit: String? = nil) {
-        self.Metric = Metric
-        self.Stat = Stat
-        self.Unit = Unit
-    }
-}
-
-public struct AASTargetTrackingScalingPolicyConfiguration: Codable, Sendable, Equatable {
-    public var TargetValue: Double
-    public var PredefinedMetricSpecification: AASPredefinedMetricSpecification?
-    public var CustomizedMetricSpecification: AASCustomizedMetricSpecification?
-    public var ScaleOutCooldown: Int?
-    public var ScaleInCooldown: Int?
-    public var DisableScaleIn: Bool?
-
-    public init(TargetValue: Double, PredefinedMetricSpecification: AASPredefinedMetricSpecification? = nil, CustomizedMetricSpecification: AASCustomizedMetricSpecification? = nil, ScaleOutCooldown: Int? = nil, ScaleInCooldown: Int? = nil, DisableScaleIn: Bool? = nil) {
-        self.TargetValue = TargetValue
-        self.PredefinedMetricSpecification = PredefinedMetricSpecification
-        self.CustomizedMetricSpecification = CustomizedMetricSpecification
-        self.ScaleOutCooldown = ScaleOutCooldown
-        self.ScaleInCooldown = ScaleInCooldown
-        self.DisableScaleIn = DisableScaleIn
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"PolicyARN\":", PolicyARN, &separated)
+        try json.member("\"PolicyName\":", PolicyName, &separated)
+        try json.member("\"ServiceNamespace\":", ServiceNamespace, &separated)
+        try json.member("\"ResourceId\":", ResourceId, &separated)
+        try json.member("\"ScalableDimension\":", ScalableDimension, &separated)
+        try json.member("\"PolicyType\":", PolicyType, &separated)
+        try json.member("\"StepScalingPolicyConfiguration\":", StepScalingPolicyConfiguration, &separated)
+        try json.member("\"TargetTrackingScalingPolicyConfiguration\":", TargetTrackingScalingPolicyConfiguration, &separated)
+        try json.member("\"PredictiveScalingPolicyConfiguration\":", PredictiveScalingPolicyConfiguration, &separated)
+        try json.member("\"Alarms\":", Alarms, &separated)
+        try json.member("\"CreationTime\":", CreationTime, &separated)
+        json.close()
     }
 }

@@ -8,71 +8,7 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct LambdaPutFunctionConcurrencyRequest: Codable, Sendable, Equatable {
-    public var FunctionName: String?
-    public var ReservedConcurrentExecutions: Int
-
-    public init(FunctionName: String? = nil, ReservedConcurrentExecutions: Int) {
-        self.FunctionName = FunctionName
-        self.ReservedConcurrentExecutions = ReservedConcurrentExecutions
-    }
-}
-
-public struct LambdaPutFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable {
-    public var FunctionName: String?
-    public var Qualifier: String?
-    public var MaximumRetryAttempts: Int?
-    public var MaximumEventAgeInSeconds: Int?
-    public var DestinationConfig: LambdaDestinationConfig?
-
-    public init(FunctionName: String? = nil, Qualifier: String? = nil, MaximumRetryAttempts: Int? = nil, MaximumEventAgeInSeconds: Int? = nil, DestinationConfig: LambdaDestinationConfig? = nil) {
-        self.FunctionName = FunctionName
-        self.Qualifier = Qualifier
-        self.MaximumRetryAttempts = MaximumRetryAttempts
-        self.MaximumEventAgeInSeconds = MaximumEventAgeInSeconds
-        self.DestinationConfig = DestinationConfig
-    }
-}
-
-public struct LambdaSnapStartResponse: Codable, Sendable, Equatable {
-    public var ApplyOn: LambdaSnapStartApplyOn?
-    public var OptimizationStatus: LambdaSnapStartOptimizationStatus?
-
-    public init(ApplyOn: LambdaSnapStartApplyOn? = nil, OptimizationStatus: LambdaSnapStartOptimizationStatus? = nil) {
-        self.ApplyOn = ApplyOn
-        self.OptimizationStatus = OptimizationStatus
-    }
-}
-
-public struct LambdaTagResourceRequest: Codable, Sendable, Equatable {
-    public var Resource: String?
-    public var Tags: [String: String]
-
-    public init(Resource: String? = nil, Tags: [String: String]) {
-        self.Resource = Resource
-        self.Tags = Tags
-    }
-}
-
-public struct LambdaTracingConfigResponse: Codable, Sendable, Equatable {
-    public var Mode: LambdaTracingMode?
-
-    public init(Mode: LambdaTracingMode? = nil) {
-        self.Mode = Mode
-    }
-}
-
-public struct LambdaUntagResourceRequest: Codable, Sendable, Equatable {
-    public var Resource: String?
-    public var TagKeys: [String]?
-
-    public init(Resource: String? = nil, TagKeys: [String]? = nil) {
-        self.Resource = Resource
-        self.TagKeys = TagKeys
-    }
-}
-
-public struct LambdaUpdateAliasRequest: Codable, Sendable, Equatable {
+public struct LambdaUpdateAliasRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var Name: String?
     public var FunctionVersion: String?
@@ -88,9 +24,21 @@ public struct LambdaUpdateAliasRequest: Codable, Sendable, Equatable {
         self.RoutingConfig = RoutingConfig
         self.RevisionId = RevisionId
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Name\":", Name, &separated)
+        try json.member("\"FunctionVersion\":", FunctionVersion, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"RoutingConfig\":", RoutingConfig, &separated)
+        try json.member("\"RevisionId\":", RevisionId, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaUpdateFunctionCodeRequest: Codable, Sendable, Equatable {
+public struct LambdaUpdateFunctionCodeRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var ZipFile: Data?
     public var S3Bucket: String?
@@ -118,9 +66,27 @@ public struct LambdaUpdateFunctionCodeRequest: Codable, Sendable, Equatable {
         self.SourceKMSKeyArn = SourceKMSKeyArn
         self.PublishTo = PublishTo
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"ZipFile\":", ZipFile, &separated)
+        try json.member("\"S3Bucket\":", S3Bucket, &separated)
+        try json.member("\"S3Key\":", S3Key, &separated)
+        try json.member("\"S3ObjectVersion\":", S3ObjectVersion, &separated)
+        try json.member("\"ImageUri\":", ImageUri, &separated)
+        try json.member("\"Publish\":", Publish, &separated)
+        try json.member("\"DryRun\":", DryRun, &separated)
+        try json.member("\"RevisionId\":", RevisionId, &separated)
+        try json.member("\"Architectures\":", Architectures, &separated)
+        try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
+        try json.member("\"PublishTo\":", PublishTo, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaUpdateFunctionConfigurationRequest: Codable, Sendable, Equatable {
+public struct LambdaUpdateFunctionConfigurationRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var Role: String?
     public var Handler: String?
@@ -166,9 +132,36 @@ public struct LambdaUpdateFunctionConfigurationRequest: Codable, Sendable, Equat
         self.CapacityProviderConfig = CapacityProviderConfig
         self.DurableConfig = DurableConfig
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Role\":", Role, &separated)
+        try json.member("\"Handler\":", Handler, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"Timeout\":", Timeout, &separated)
+        try json.member("\"MemorySize\":", MemorySize, &separated)
+        try json.member("\"VpcConfig\":", VpcConfig, &separated)
+        try json.member("\"Environment\":", Environment, &separated)
+        try json.member("\"Runtime\":", Runtime, &separated)
+        try json.member("\"DeadLetterConfig\":", DeadLetterConfig, &separated)
+        try json.member("\"KMSKeyArn\":", KMSKeyArn, &separated)
+        try json.member("\"TracingConfig\":", TracingConfig, &separated)
+        try json.member("\"RevisionId\":", RevisionId, &separated)
+        try json.member("\"Layers\":", Layers, &separated)
+        try json.member("\"FileSystemConfigs\":", FileSystemConfigs, &separated)
+        try json.member("\"ImageConfig\":", ImageConfig, &separated)
+        try json.member("\"EphemeralStorage\":", EphemeralStorage, &separated)
+        try json.member("\"SnapStart\":", SnapStart, &separated)
+        try json.member("\"LoggingConfig\":", LoggingConfig, &separated)
+        try json.member("\"CapacityProviderConfig\":", CapacityProviderConfig, &separated)
+        try json.member("\"DurableConfig\":", DurableConfig, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaUpdateFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable {
+public struct LambdaUpdateFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var Qualifier: String?
     public var MaximumRetryAttempts: Int?
@@ -182,9 +175,20 @@ public struct LambdaUpdateFunctionEventInvokeConfigRequest: Codable, Sendable, E
         self.MaximumEventAgeInSeconds = MaximumEventAgeInSeconds
         self.DestinationConfig = DestinationConfig
     }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
+        try json.member("\"MaximumEventAgeInSeconds\":", MaximumEventAgeInSeconds, &separated)
+        try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
+        json.close()
+    }
 }
 
-public struct LambdaVpcConfigResponse: Codable, Sendable, Equatable {
+public struct LambdaVpcConfigResponse: Codable, Sendable, Equatable, JSONWritable {
     public var SubnetIds: [String]?
     public var SecurityGroupIds: [String]?
     public var VpcId: String?
@@ -195,6 +199,16 @@ public struct LambdaVpcConfigResponse: Codable, Sendable, Equatable {
         self.SecurityGroupIds = SecurityGroupIds
         self.VpcId = VpcId
         self.Ipv6AllowedForDualStack = Ipv6AllowedForDualStack
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"SubnetIds\":", SubnetIds, &separated)
+        try json.member("\"SecurityGroupIds\":", SecurityGroupIds, &separated)
+        try json.member("\"VpcId\":", VpcId, &separated)
+        try json.member("\"Ipv6AllowedForDualStack\":", Ipv6AllowedForDualStack, &separated)
+        json.close()
     }
 }
 
