@@ -292,6 +292,29 @@ struct CommitterTests {
         #expect(try await fixture.items() == ["a": 1, "b": 2, "c": 3])
     }
 
+    @Test func writesCommittedTogetherArePublishedOnceAndEachWriterReadsItsOwn() async throws {
+        let fixture = CommitterFixture()
+        _ = try await fixture.items()
+        fixture.store.hold()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<5 {
+                group.addTask {
+                    try await fixture.put("w\(index)", index)
+                    // Each writer, once answered, reads its own write.
+                    #expect(try await fixture.items()["w\(index)"] == index)
+                }
+            }
+            while fixture.store.heldCount < 5 { try await Task.sleep(for: .milliseconds(1)) }
+            let before = fixture.committer.publications
+            // A reader while the five wait for the disk: it sees none of them yet.
+            #expect(try await fixture.items().isEmpty)
+            fixture.store.release()
+            try await group.waitForAll()
+            // The first write made visible published the state holding all five.
+            #expect(fixture.committer.publications == before + 1)
+        }
+    }
+
     @Test func loadRestoresTheStoredStateAtTheClocksTime() async throws {
         let fixture = CommitterFixture()
         try await fixture.put("a", 1)

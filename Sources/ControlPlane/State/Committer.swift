@@ -39,6 +39,9 @@ public actor Committer<Root: Sendable>: StateCommitting {
     private nonisolated let visibleChanges = Atomic<UInt64>(0)
     /// Whether a read came since the last publication: the next visible change publishes at once.
     private nonisolated let readSincePublication = Atomic<Bool>(false)
+    /// How many times a changed state was published (each costs the next writes a copy).
+    public nonisolated var publications: Int { publicationCount.load(ordering: .relaxed) }
+    private nonisolated let publicationCount = Atomic<Int>(0)
     /// Changes applied to `state`.
     private var changeCount: UInt64 = 0
     /// Wakes agents' long polls when their assignments become durable.
@@ -149,6 +152,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         let changes = mutation.changes
         guard !changes.isEmpty else { return result }
         changeCount += 1
+        let change = changeCount
         let sequence = assignmentSequence(state)
         do {
             // Queued synchronously, still inside this actor turn: durability follows write order.
@@ -161,7 +165,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
             throw .server("The change could not be saved (\(error)); nothing was changed. Try again.")
         }
         // Visible before anyone hears of the write: its caller, then the agents it assigned work to.
-        makeVisible(changing: changes.kinds)
+        makeVisible(upTo: change, changing: changes.kinds)
         notifier.committed(upTo: sequence, instances: changes.assignedInstances)
         return result
     }
@@ -194,14 +198,16 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// Memory-only changes have nothing to wait for: readers see them at once.
     private func changedInMemory() {
         changeCount += 1
-        makeVisible()
+        makeVisible(upTo: changeCount)
     }
 
-    /// Readers must now see every change so far: published now if someone reads, else at the next
-    /// read. `kinds` names what changed (nil: anything may have).
-    private func makeVisible(changing kinds: [RecordKind]? = nil) {
-        if readSincePublication.exchange(false, ordering: .relaxed) { publish() }
-        visibleChanges.store(changeCount, ordering: .releasing)
+    /// Readers must now see changes up to `change`: published now if someone reads and no earlier
+    /// publication holds them already, else at the next read. Writes committed together become
+    /// visible one after another, and the first publishes for all (each publication makes the next
+    /// writes copy what they touch). `kinds` names what changed (nil: anything may have).
+    private func makeVisible(upTo change: UInt64, changing kinds: [RecordKind]? = nil) {
+        if published.withLock({ $0.changes }) < change, readSincePublication.exchange(false, ordering: .relaxed) { publish() }
+        if visibleChanges.load(ordering: .relaxed) < change { visibleChanges.store(change, ordering: .releasing) }
         if let kinds { version.advance(changing: kinds) } else { version.advance() }
     }
 
@@ -210,6 +216,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         guard published.withLock({ $0.changes }) != changeCount else { return }
         var previous = Snapshot(state: state, changes: changeCount)
         published.withLock { swap(&$0, &previous) }
+        publicationCount.add(1, ordering: .relaxed)
         // `previous` (possibly the last reference to an old state) is released here, outside the lock.
     }
 }
