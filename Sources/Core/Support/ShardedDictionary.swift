@@ -7,7 +7,7 @@ public struct ShardedDictionary<Value: Sendable>: Sendable {
     private var shards: [[String: Value]]
     public private(set) var count = 0
 
-    private static var shardCount: Int { 64 }
+    private static var shardCount: Int { 256 }
 
     public init() {
         shards = Array(repeating: [:], count: Self.shardCount)
