@@ -75,6 +75,28 @@ struct SQLiteStateStoreTests {
         reopened.close()
     }
 
+    @Test func closingWritesWhatWasQueuedAndEmptiesTheLog() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStateStore(directory: directory, logger: logger)
+        try await store.commit((0..<200).map { change(.tasks, "t\($0)", #"{"n":\#($0)}"#) })
+        let log = directory + "/ecsd.db-wal"
+        #expect(try fileSize(log) > 0)
+        // A commit queued just before closing is written, not dropped.
+        store.submit([change(.tasks, "last", "{}")]) { _ in }
+        store.close()
+        // The log was copied into the database and emptied: the next start reads one file.
+        #expect(try fileSize(log) == 0)
+        store.close()
+        let reopened = try SQLiteStateStore(directory: directory, logger: logger)
+        #expect(try await reopened.loadAll()[.tasks]?.count == 201)
+        reopened.close()
+    }
+
+    private func fileSize(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
+    }
+
     @Test func concurrentCommitsAreGrouped() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -48,6 +48,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     public let path: String
     private let queue = WriteQueue()
     private let thread: Thread
+    /// Signalled when the writer thread has written everything queued and stopped.
+    private let writerStopped = DispatchSemaphore(value: 0)
+    private let closed = Atomic<Bool>(false)
     private let logger: Logger
     private let rowsPerPiece: Int
 
@@ -70,7 +73,11 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         try Self.migrate(connection, logger: logger)
         let writer = try Writer(connection: connection)
         let queue = self.queue
-        thread = Thread { writer.run(queue) }
+        let writerStopped = self.writerStopped
+        thread = Thread {
+            writer.run(queue)
+            writerStopped.signal()
+        }
         thread.name = "sqlite-writer"
         thread.start()
         let checkpointer = Checkpointer(connection: try SQLiteConnection(path: path), queue: queue)
@@ -184,9 +191,19 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     /// How many transactions the writer has run: fewer than the commits when they were grouped.
     var transactionCount: Int { queue.batchCount }
 
-    /// Stops the writer thread after the commits already queued.
+    /// Stops the writer thread after the commits already queued, then copies the write-ahead log
+    /// into the database and empties it, so the next start reads one file rather than recovering
+    /// and reading through a long log (after a store of 100,000 tasks was written, that made the
+    /// first start twice as slow).
     public func close() {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
         queue.stop()
+        writerStopped.wait()
+        do {
+            try SQLiteConnection(path: path).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        } catch {
+            logger.warning("store checkpoint at close failed; the next start replays the log", metadata: ["error": "\(error)"])
+        }
     }
 }
 
