@@ -340,7 +340,12 @@ struct APIServer {
     static func response(_ answer: APIResponse, requestId: String? = nil) -> Response {
         var fields = HTTPFields()
         for (name, value) in answer.headers {
-            if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
+            // Nearly every answer names only its content type: skip parsing that name each time.
+            if name == "Content-Type" {
+                fields[.contentType] = value
+            } else if let fieldName = HTTPField.Name(name) {
+                fields[fieldName] = value
+            }
         }
         if let requestId { fields[requestIdHeader] = requestId }
         return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))

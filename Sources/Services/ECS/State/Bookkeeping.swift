@@ -80,9 +80,17 @@ extension ECSState {
         }
         if let old { taskCounts[clusterName(ofTask: old), default: TaskCounts()].add(old.lastStatus, -1) }
         taskCounts[cluster, default: TaskCounts()].add(record.lastStatus, 1)
-        if let instance = record.task.containerInstanceArn { tasksByInstance[instance, default: []].insert(arn) }
-        if let service = record.serviceArn { tasksByService[service, default: []].insert(arn) }
-        if record.lastStatus == .provisioning { provisioningTasks.insert(arn) } else { provisioningTasks.remove(arn) }
+        // Only when the record moved: a mutation of an index set shared with published readers
+        // copies the whole set, even to insert what is there already.
+        if let instance = record.task.containerInstanceArn, old?.task.containerInstanceArn != instance {
+            tasksByInstance[instance, default: []].insert(arn)
+        }
+        if let service = record.serviceArn, old?.serviceArn != service { tasksByService[service, default: []].insert(arn) }
+        if record.lastStatus == .provisioning {
+            provisioningTasks.insert(arn)
+        } else if provisioningTasks.contains(arn) {
+            provisioningTasks.remove(arn)
+        }
 
         let group = record.task.group ?? ""
         let wasHolding = old?.holdsResources ?? false
