@@ -97,6 +97,35 @@ struct ECSStateTests {
         #expect(throws: AWSError.self) { try state.taskDefinition("api:zero") }
     }
 
+    /// An ARN of another region or account names nothing here, as in AWS: it must not reach the
+    /// resource of the same name here (a policy denying this account's ARN judges the ARN as written).
+    @Test mutating func arnsOfAnotherRegionOrAccountNameNothingHere() throws {
+        var changes = ChangeSet()
+        _ = try state.createCluster(CreateClusterRequest(clusterName: "prod"), changes: &changes)
+        _ = try state.registerTaskDefinition(registration("api"), requestBytes: 100, now: now, changes: &changes)
+        let foreign = [
+            "arn:aws:ecs:eu-west-1:000000000000:", "arn:aws:ecs:us-east-1:999999999999:", "arn:aws-cn:ecs:us-east-1:000000000000:",
+        ]
+        for prefix in foreign {
+            #expect(throws: AWSError.clusterNotFound) { try state.listServices(ListServicesRequest(cluster: prefix + "cluster/prod")) }
+            let described = try state.describeClusters(DescribeClustersRequest(clusters: [prefix + "cluster/prod"]))
+            #expect(described.clusters == [] && described.failures == [Failure(arn: prefix + "cluster/prod", reason: "MISSING")])
+            #expect(throws: AWSError.client("Unable to describe task definition: '\(prefix)task-definition/api:1' does not exist.")) {
+                try state.taskDefinition(prefix + "task-definition/api:1")
+            }
+            #expect(throws: AWSError.client("The specified task definition does not exist: \(prefix)task-definition/api:1.")) {
+                try state.deregisterTaskDefinition(DeregisterTaskDefinitionRequest(taskDefinition: prefix + "task-definition/api:1"), now: now, changes: &changes)
+            }
+            let deleted = try state.deleteTaskDefinitions(
+                DeleteTaskDefinitionsRequest(taskDefinitions: [prefix + "task-definition/api:1"]), now: now, changes: &changes)
+            #expect(deleted.failures?.first?.reason == "The specified task definition does not exist.")
+        }
+        // This region's and account's ARNs, and plain names, do.
+        #expect(try state.listServices(ListServicesRequest(cluster: "arn:aws:ecs:us-east-1:000000000000:cluster/prod")).serviceArns == [])
+        #expect(try state.taskDefinition("arn:aws:ecs:us-east-1:000000000000:task-definition/api:1").revision == 1)
+        #expect(try state.taskDefinition("api:1").status == .active)
+    }
+
     @Test mutating func listTaskDefinitionsFiltersSortsAndPages() throws {
         var changes = ChangeSet()
         for family in ["b", "a", "a", "c", "a"] {

@@ -40,7 +40,9 @@ extension ECSState {
     /// The name of the ACTIVE cluster a name or ARN refers to (`default` when none is given).
     public func activeClusterName(_ reference: String?) throws(AWSError) -> String {
         let name = try Self.checkedName(reference ?? "default", kind: "Cluster", names: names.clusterName(fromReference:))
-        guard let cluster = clusters[name], cluster.clusterStatus == .active else { throw .clusterNotFound }
+        guard !names.isForeign(reference ?? "", resourceType: "cluster"), let cluster = clusters[name], cluster.clusterStatus == .active else {
+            throw .clusterNotFound
+        }
         return name
     }
 
@@ -134,7 +136,7 @@ extension ECSState {
         var failures: [Failure] = []
         for reference in references {
             let name = try Self.checkedName(reference, kind: "Cluster", names: names.clusterName(fromReference:))
-            if let cluster = clusters[name] {
+            if !names.isForeign(reference, resourceType: "cluster"), let cluster = clusters[name] {
                 found.append(clusterView(cluster, include: include))
             } else {
                 failures.append(Failure(arn: reference.hasPrefix("arn:") ? reference : names.cluster(name), reason: "MISSING"))

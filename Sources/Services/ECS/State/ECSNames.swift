@@ -17,6 +17,13 @@ extension ResourceNames {
     }
     public func capacityProvider(_ name: String) -> String { arn("ecs", "capacity-provider/\(name)") }
 
+    /// Whether `reference` is an ARN of another partition, region or account. It names nothing
+    /// here, as in AWS, so it must not reach the resource of the same name here: a policy judges
+    /// the ARN as written, and a deny on this account's ARN would not hold against a foreign one.
+    public func isForeign(_ reference: String, resourceType: String) -> Bool {
+        reference.hasPrefix("arn:") && !reference.hasPrefix(arn("ecs", resourceType + "/"))
+    }
+
     /// The cluster name in a name-or-ARN reference (`default`, `arn:aws:ecs:…:cluster/default`).
     public func clusterName(fromReference reference: String) -> String {
         guard let arn = ARN(reference), arn.resourceType == "cluster" else { return reference }

@@ -48,7 +48,7 @@ extension ECSState {
     /// The task definition a reference names: a given revision in any status, or a family's newest ACTIVE one.
     public func taskDefinition(_ text: String) throws(AWSError) -> TaskDefinition {
         let reference = try TaskDefinitionReference.parse(text)
-        guard let family = families[reference.family] else {
+        guard !names.isForeign(text, resourceType: "task-definition"), let family = families[reference.family] else {
             throw .client("Unable to describe task definition: '\(text)' does not exist.")
         }
         if let revision = reference.revision {
@@ -148,7 +148,9 @@ extension ECSState {
         guard let revision = reference.revision else {
             throw .client("A revision is required to deregister: use \(reference.family):<revision> or the task definition ARN.")
         }
-        guard var family = families[reference.family], let index = family.index(ofRevision: revision) else {
+        guard !names.isForeign(request.taskDefinition, resourceType: "task-definition"), var family = families[reference.family],
+            let index = family.index(ofRevision: revision)
+        else {
             throw .client("The specified task definition does not exist: \(request.taskDefinition).")
         }
         var definition = family.revisions[index]
@@ -184,7 +186,9 @@ extension ECSState {
                 failures.append(Failure(arn: text, reason: "A revision is required: use family:revision or the ARN."))
                 continue
             }
-            guard var family = families[reference.family], let index = family.index(ofRevision: revision) else {
+            guard !names.isForeign(text, resourceType: "task-definition"), var family = families[reference.family],
+                let index = family.index(ofRevision: revision)
+            else {
                 failures.append(Failure(arn: text, reason: "The specified task definition does not exist."))
                 continue
             }
