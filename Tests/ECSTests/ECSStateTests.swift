@@ -103,6 +103,10 @@ struct ECSStateTests {
         var changes = ChangeSet()
         _ = try state.createCluster(CreateClusterRequest(clusterName: "prod"), changes: &changes)
         _ = try state.registerTaskDefinition(registration("api"), requestBytes: 100, now: now, changes: &changes)
+        var random = Xoshiro256(seed: 1)
+        _ = try state.createService(
+            CreateServiceRequest(cluster: "prod", serviceName: "web", taskDefinition: "api", desiredCount: 0), now: now, using: &random,
+            changes: &changes)
         let foreign = [
             "arn:aws:ecs:eu-west-1:000000000000:", "arn:aws:ecs:us-east-1:999999999999:", "arn:aws-cn:ecs:us-east-1:000000000000:",
         ]
@@ -111,8 +115,20 @@ struct ECSStateTests {
             let described = try state.describeClusters(DescribeClustersRequest(clusters: [prefix + "cluster/prod"]))
             #expect(described.clusters == [] && described.failures == [Failure(arn: prefix + "cluster/prod", reason: "MISSING")])
             #expect(throws: AWSError.client("Unable to describe task definition: '\(prefix)task-definition/api:1' does not exist.")) {
-                try state.taskDefinition(prefix + "task-definition/api:1")
+                try state.requestedTaskDefinition(prefix + "task-definition/api:1")
             }
+            #expect(throws: AWSError.self) {
+                try state.describeTaskDefinition(DescribeTaskDefinitionRequest(taskDefinition: prefix + "task-definition/api:1"))
+            }
+            #expect(throws: AWSError.clusterNotFound) {
+                try state.tagResource(
+                    TagResourceRequest(resourceArn: prefix + "cluster/prod", tags: [ResourceTag(key: "k", value: "v")]), changes: &changes)
+            }
+            let services = try state.describeServices(DescribeServicesRequest(cluster: "prod", services: [prefix + "service/prod/web"]))
+            #expect(services.services == [] && services.failures?.first?.reason == "MISSING")
+            // ARNs stored under an earlier --region or --account-id still resolve where ecsd looks
+            // up what it stored itself (services' and tasks' task definitions).
+            #expect(try state.taskDefinition(prefix + "task-definition/api:1").revision == 1)
             #expect(throws: AWSError.client("The specified task definition does not exist: \(prefix)task-definition/api:1.")) {
                 try state.deregisterTaskDefinition(DeregisterTaskDefinitionRequest(taskDefinition: prefix + "task-definition/api:1"), now: now, changes: &changes)
             }
@@ -121,7 +137,10 @@ struct ECSStateTests {
             #expect(deleted.failures?.first?.reason == "The specified task definition does not exist.")
         }
         // This region's and account's ARNs, and plain names, do.
-        #expect(try state.listServices(ListServicesRequest(cluster: "arn:aws:ecs:us-east-1:000000000000:cluster/prod")).serviceArns == [])
+        let web = try state.describeServices(
+            DescribeServicesRequest(cluster: "prod", services: ["arn:aws:ecs:us-east-1:000000000000:service/prod/web"]))
+        #expect(web.services?.first?.serviceName == "web")
+        #expect(try state.listServices(ListServicesRequest(cluster: "arn:aws:ecs:us-east-1:000000000000:cluster/prod")).serviceArns?.count == 1)
         #expect(try state.taskDefinition("arn:aws:ecs:us-east-1:000000000000:task-definition/api:1").revision == 1)
         #expect(try state.taskDefinition("api:1").status == .active)
     }

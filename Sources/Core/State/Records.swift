@@ -80,8 +80,8 @@ public struct ChangeSet: Sendable {
         touched.insert(kind)
     }
 
-    /// The kinds this change set writes or touches.
-    public var kinds: [RecordKind] { changes.map(\.kind) + touched }
+    /// The kinds this change set writes or touches, each once.
+    public var kinds: [RecordKind] { Array(Set(changes.lazy.map(\.kind)).union(touched)) }
 
     public mutating func append(contentsOf other: ChangeSet) {
         changes.append(contentsOf: other.changes)

@@ -14,6 +14,8 @@ extension ECSState {
     // MARK: Lookup
 
     public func service(_ reference: String, inCluster cluster: String) -> ServiceRecord? {
+        // Another region's or account's service ARN names none here (as clusters' do not).
+        guard !names.isForeign(reference, resourceType: "service") else { return nil }
         let name = ARN(reference)?.lastPathComponent ?? reference
         return serviceIndex[cluster]?[name].flatMap { services[$0] }
     }

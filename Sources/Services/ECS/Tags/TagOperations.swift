@@ -46,9 +46,11 @@ extension ECSState {
         }
         switch arn.resourceType {
         case "cluster":
-            guard let cluster = clusters[arn.resourceId], cluster.clusterStatus == .active else { throw .clusterNotFound }
+            guard !names.isForeign(arnText, resourceType: "cluster"), let cluster = clusters[arn.resourceId], cluster.clusterStatus == .active else {
+                throw .clusterNotFound
+            }
         case "task-definition":
-            _ = try taskDefinition(arnText)
+            _ = try requestedTaskDefinition(arnText)
         case "task":
             guard let record = tasks[arnText], !record.isStopped else { throw .resourceNotFound("Task \(arnText) was not found or has stopped.") }
         case "service":

@@ -45,10 +45,21 @@ extension ECSState {
     public static let maxTaskDefinitionBytes = 65_536
     public static let maxRevisionsPerFamily = 1_000_000
 
+    /// The task definition a request names. An ARN of another region or account names none here
+    /// (see ``ResourceNames/isForeign(_:resourceType:)``); ARNs this control plane stored itself
+    /// are looked up with ``taskDefinition(_:)``, which still finds them after `--region` changed.
+    public func requestedTaskDefinition(_ text: String) throws(AWSError) -> TaskDefinition {
+        guard !names.isForeign(text, resourceType: "task-definition") else {
+            _ = try TaskDefinitionReference.parse(text)
+            throw .client("Unable to describe task definition: '\(text)' does not exist.")
+        }
+        return try taskDefinition(text)
+    }
+
     /// The task definition a reference names: a given revision in any status, or a family's newest ACTIVE one.
     public func taskDefinition(_ text: String) throws(AWSError) -> TaskDefinition {
         let reference = try TaskDefinitionReference.parse(text)
-        guard !names.isForeign(text, resourceType: "task-definition"), let family = families[reference.family] else {
+        guard let family = families[reference.family] else {
             throw .client("Unable to describe task definition: '\(text)' does not exist.")
         }
         if let revision = reference.revision {
@@ -88,7 +99,7 @@ extension ECSState {
     }
 
     public func describeTaskDefinition(_ request: DescribeTaskDefinitionRequest) throws(AWSError) -> DescribeTaskDefinitionResponse {
-        let definition = try taskDefinition(request.taskDefinition)
+        let definition = try requestedTaskDefinition(request.taskDefinition)
         let includeTags = (request.include ?? []).contains(.tags)
         return DescribeTaskDefinitionResponse(
             taskDefinition: definition,

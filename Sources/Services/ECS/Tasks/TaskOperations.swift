@@ -455,7 +455,7 @@ extension ECSState {
     // MARK: Validation helpers
 
     func launchableDefinition(_ reference: String) throws(AWSError) -> TaskDefinition {
-        let definition = try taskDefinition(reference)
+        let definition = try requestedTaskDefinition(reference)
         guard definition.status == .active else {
             throw .client("TaskDefinition is inactive: \(definition.taskDefinitionArn ?? reference) was deregistered and cannot start new tasks.")
         }
