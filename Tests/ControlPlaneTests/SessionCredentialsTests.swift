@@ -57,6 +57,15 @@ struct SessionCredentialsTests {
         #expect(reloaded.iam.revision > iam.revision)
         keyring.update(reloaded.iam)
         #expect(keyring.principal("AKIAAAAAAAAAAAAAAAA1") == nil)
+        // Reloaded again with the clock stepped back an hour: still newer, and a key created then
+        // (a later change of that state) is taken too.
+        var again = try ControlPlaneState.restore(
+            names: ResourceNames(), settings: .init(), rows: [.iamUsers: [RecordCoding.encode(try before.user("u"))]],
+            now: Date().addingTimeInterval(-3600))
+        #expect(again.iam.revision > reloaded.iam.revision)
+        _ = try again.iam.createAccessKey(userName: "u", accessKeyId: "AKIAAAAAAAAAAAAAAAA2", sealedSecret: sealed, now: Date(), changes: &changes)
+        keyring.update(again.iam)
+        #expect(keyring.principal("AKIAAAAAAAAAAAAAAAA2")?.secret == "secret-of-u")
     }
 }
 

@@ -12,6 +12,7 @@ import Secrets
 import LambdaShapes
 import SQS
 import StevedoreCore
+import Synchronization
 
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
@@ -24,6 +25,9 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var capacity: CapacityState
     public var iam: IAMState
     public var secrets: SecretsState
+
+    /// States loaded from rows in this process so far (see `restore`).
+    private static let loads = Atomic<Int>(0)
 
     public init(names: ResourceNames) {
         ecs = ECSState(names: names)
@@ -56,8 +60,10 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.capacity = try CapacityState.restore(names: names, rows: rows)
         state.iam = try IAMState.restore(names: names, rows: rows)
         // The key ring takes only IAM states newer than the last it took: a state reloaded after a
-        // failed commit must count as newer than any before it, so its revision starts at the time.
-        state.iam.revision = Int(now.timeIntervalSince1970 * 1000)
+        // failed commit must count as newer than any before it, whatever the clock says (a clock
+        // stepped back would otherwise have the ring ignore revocations). Each load starts a new
+        // generation of revisions, 2^40 changes apart.
+        state.iam.revision = Self.loads.add(1, ordering: .relaxed).newValue << 40
         state.secrets = try SecretsState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
