@@ -134,9 +134,9 @@ struct StoppedTaskArchiveTests {
 
     @Test func summaryLinesEscapeWhatCouldBreakThem() {
         let field = "a\tb\nc\\d"
-        #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(field))) == field)
-        #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(nil))) == nil)
-        #expect(StoppedTaskArchive.unescape(Substring(StoppedTaskArchive.escape(""))) == "")
+        #expect(StoppedTaskArchive.unescape(Array(StoppedTaskArchive.escape(field).utf8)[...]) == field)
+        #expect(StoppedTaskArchive.unescape(Array(StoppedTaskArchive.escape(nil).utf8)[...]) == nil)
+        #expect(StoppedTaskArchive.unescape(Array(StoppedTaskArchive.escape("").utf8)[...]) == "")
         var archive = StoppedTaskArchive()
         let notASummary = archive.load(row: Array("not a summary\n{}".utf8))
         let noNewline = archive.load(row: Array("no newline at all".utf8))

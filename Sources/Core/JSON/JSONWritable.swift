@@ -22,9 +22,6 @@ public struct JSONWriter {
         self.bytes = bytes
     }
 
-    /// What has been written.
-    public var output: [UInt8] { bytes }
-
     /// Opens an object; members follow with ``member(_:_:_:)``, each told whether one came before.
     @inlinable public mutating func open() {
         bytes.append(0x7B)

@@ -14,22 +14,17 @@ import Foundation
 /// paths are not tracked: the only error it can raise (a non-finite number) names the key alone.
 public enum StreamingJSONEncoder {
     public static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        if let writable = value as? any JSONWritable {
-            var json = JSONWriter(bytes: [])
-            json.bytes.reserveCapacity(1024)
-            try writable.writeJSON(to: &json)
-            return json.bytes
-        }
-        // Through Codable, with the writable values inside (shapes inside stored records) writing their own.
-        let output = JSONOutput(writablesFirst: true)
-        output.bytes.reserveCapacity(1024)
-        try output.write(value, codingPath: [])
-        return output.bytes
+        // Values that write their own JSON (the shapes, also inside stored records) do so.
+        try encode(value, writablesFirst: true)
     }
 
     /// Always through `Codable`, even for ``JSONWritable`` values (tests compare the two paths).
     public static func encodeThroughCodable<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let output = JSONOutput(writablesFirst: false)
+        try encode(value, writablesFirst: false)
+    }
+
+    private static func encode<Value: Encodable>(_ value: Value, writablesFirst: Bool) throws -> [UInt8] {
+        let output = JSONOutput(writablesFirst: writablesFirst)
         output.bytes.reserveCapacity(1024)
         try output.write(value, codingPath: [])
         return output.bytes
@@ -42,7 +37,7 @@ final class JSONOutput {
     /// Whether values that write their own JSON do so (false only to test the `Codable` path).
     let writablesFirst: Bool
 
-    init(writablesFirst: Bool = true) {
+    init(writablesFirst: Bool) {
         self.writablesFirst = writablesFirst
     }
 

@@ -99,7 +99,7 @@ public struct StoppedTaskArchive: Sendable {
         let removed = slots[position]
         if collided.removeValue(forKey: arn) == nil {
             // The index's own entry goes; an ARN that collided with it takes its place.
-            let digest = Self.digest(arn.utf8) & digestMask
+            let digest = FNV1a.hash(arn.utf8) & digestMask
             let mask = digestMask
             let heir = collided.first { Self.digest(of: slots[Int($0.value)]) & mask == digest }
             if let heir { collided[heir.key] = nil }
@@ -145,7 +145,7 @@ public struct StoppedTaskArchive: Sendable {
     }
 
     private func position(of arn: String) -> Int? {
-        guard let held = positions[Self.digest(arn.utf8) & digestMask] else { return nil }
+        guard let held = positions[FNV1a.hash(arn.utf8) & digestMask] else { return nil }
         if Summary.holds(slots[Int(held)].field(1), arn) { return Int(held) }
         return collided[arn].map(Int.init)
     }
@@ -156,15 +156,13 @@ public struct StoppedTaskArchive: Sendable {
         if positions[digest] == Int32(old) { positions[digest] = Int32(new) } else { collided[summary.arn] = Int32(new) }
     }
 
-    /// An ARN's digest, the index's key. ARNs here are the control plane's own (a client cannot
-    /// choose one to collide with another), and a collision only costs a lookup by name.
-    static func digest(_ bytes: some Sequence<UInt8>) -> UInt64 { FNV1a.hash(bytes) }
-
-    /// A stored task's digest, always taken the same way (over its ARN's stored bytes unless they
-    /// hold an escape), so that the index finds what it put there even in a damaged row.
+    /// A stored task's digest (FNV-1a of its ARN), the index's key, always taken the same way (over
+    /// its ARN's stored bytes unless they hold an escape), so that the index finds what it put there
+    /// even in a damaged row. ARNs here are the control plane's own (a client cannot choose one to
+    /// collide with another), and a collision only costs a lookup by name.
     static func digest(of summary: Summary) -> UInt64 {
         let arn = summary.field(1).dropFirst()
-        return arn.contains(UInt8(ascii: "\\")) ? digest(summary.arn.utf8) : digest(arn)
+        return arn.contains(UInt8(ascii: "\\")) ? FNV1a.hash(summary.arn.utf8) : FNV1a.hash(arn)
     }
 
     /// A stored row parsed; nil if it is not a row this archive wrote.
@@ -206,10 +204,6 @@ public struct StoppedTaskArchive: Sendable {
             }
         }
         return text
-    }
-
-    static func unescape(_ field: Substring) -> String? {
-        unescape(Array(field.utf8)[...])
     }
 
     /// A field's bytes back to its text. Start-up parses every summary, so this works on bytes
