@@ -69,6 +69,7 @@ let package = Package(
         .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
         .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
         .target(name: "ApplicationAutoScalingShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ApplicationAutoScaling"),
+        .target(name: "APIGatewayShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/APIGateway"),
 
         // What the agent and the control plane share: the work channel, invocations, start order.
         .target(name: "AgentProtocol", dependencies: ["StevedoreCore", "ECSShapes"]),
@@ -91,6 +92,8 @@ let package = Package(
             dependencies: ["StevedoreCore", "AWSProtocols", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol"],
             path: "Sources/Services/ApplicationAutoScaling"),
         .target(name: "Capacity", dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "AgentProtocol"], path: "Sources/Services/Capacity"),
+        // API Gateway: HTTP APIs' control API and the data plane that takes requests to functions.
+        .target(name: "APIGateway", dependencies: ["StevedoreCore", "AWSProtocols", "APIGatewayShapes", "Lambda", "AgentProtocol"], path: "Sources/Services/APIGateway"),
 
         // MARK: Edges: storage, HTTP clients, Docker.
 
@@ -116,7 +119,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle,
             ] + nio + httpTypes),
 
@@ -179,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "StevedoreCoreTests",
             dependencies: [
-                "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes",
+                "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
@@ -195,6 +198,8 @@ let package = Package(
         .testTarget(
             name: "ApplicationAutoScalingTests",
             dependencies: ["ApplicationAutoScaling", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
+        .testTarget(
+            name: "APIGatewayTests", dependencies: ["APIGateway", "APIGatewayShapes", "Lambda", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StevedoreCore", "ECS"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "StevedoreTestSupport", hummingbird]),

@@ -1,4 +1,5 @@
 import AgentProtocol
+import APIGateway
 import Foundation
 import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
@@ -47,6 +48,8 @@ public struct ControlPlane: Sendable {
     let functionLogs: FunctionLogStore
     let metrics: ServiceMetrics
     let agents: AgentChannel
+    /// API Gateway's data plane, served on its own listener.
+    let gateway: GatewayDataPlane
 
     /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -61,6 +64,7 @@ public struct ControlPlane: Sendable {
         settings.functions = configuration.functions
         settings.scaling = configuration.scaling
         settings.endpoint = configuration.endpoint
+        settings.gatewayEndpoint = GatewayEndpoint(port: configuration.gatewayPort)
         committer = try await Committer.load(
             store: store,
             restore: { [settings] rows, now in try ControlPlaneState.restore(names: names, settings: settings, rows: rows, now: now) },
@@ -109,6 +113,7 @@ public struct ControlPlane: Sendable {
 
         let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, logs: functionLogs)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
+        routes.append(contentsOf: GatewayAPI.routes(committer: committer))
         routes.append(contentsOf: CapacityAPI.routes(committer: committer))
         routes.append(contentsOf: ScalingAPI.alarmRoutes(committer: committer))
         let agentRoutes = AgentRoutes(
@@ -118,12 +123,16 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
+        let committer = self.committer
+        gateway = GatewayDataPlane(accountId: names.accountId, functions: runtime) {
+            try? await committer.read { root, _ in root.gateway }
+        }
     }
 
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
-            dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback], agents: agents, functionLogs: functionLogs,
+            dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback, GatewayAPI.fallback], agents: agents, functionLogs: functionLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
             authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)
         let limits = configuration.connectionLimits
@@ -144,6 +153,16 @@ public struct ControlPlane: Sendable {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
+        let committer = self.committer
+        let gatewayApplication = Application(
+            responder: GatewayResponder(dataPlane: gateway, clock: { committer.now() }),
+            server: HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.gatewayHost, port: configuration.gatewayPort), serverName: "ecsd-gateway"),
+            onServerRunning: { [logger] channel in
+                logger.notice("gateway listening", metadata: ["address": "\(channel.localAddress?.description ?? "")"])
+            },
+            logger: logger)
         let scheduler = SchedulerLoop(
             committer: committer, interval: configuration.schedulerInterval, agentTimeout: configuration.agentTimeout,
             pruneInterval: 60, logger: logger)
@@ -158,7 +177,7 @@ public struct ControlPlane: Sendable {
             committer: committer, launcher: launcher, interval: configuration.capacityInterval,
             scaleInAfter: configuration.capacityScaleInAfter, logger: logger)
         return [
-            StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, application,
+            StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
         ]
     }

@@ -81,6 +81,11 @@ public struct ControlPlaneConfiguration: Sendable {
         self.agentToken = agentToken
     }
 
+    /// Where the gateway serves the APIs made with API Gateway (`--gateway-listen`; `ecsd` defaults
+    /// to port 8380, a control plane made in-process to any free port).
+    public var gatewayHost = "127.0.0.1"
+    public var gatewayPort = 0
+
     /// When set, the API is served over TLS with this certificate chain and key (PEM files).
     public var tls: TLSFiles?
 

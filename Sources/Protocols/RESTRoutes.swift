@@ -65,6 +65,8 @@ public enum RESTErrorStyle: Sendable {
     case lambda
     /// AWS JSON's shape over REST: `{"__type": …, "message": …}` with `application/json`.
     case json
+    /// API Gateway: `x-amzn-ErrorType` and `{"message": …}` (plus `resourceType` where AWS adds it).
+    case apiGateway
 
     public func response(_ error: AWSError, requestId: String?) -> APIResponse {
         var headers: [(String, String)] = []
@@ -74,6 +76,12 @@ public enum RESTErrorStyle: Sendable {
             var response = APIResponse.error(error, contentType: "application/json")
             response.headers += headers
             return response
+        case .apiGateway:
+            headers += [("x-amzn-ErrorType", error.type), ("Content-Type", "application/json")]
+            var body = error.extraFields
+            body["message"] = error.message
+            if error.httpStatus == 429 { headers.append(("Retry-After", "1")) }
+            return APIResponse(status: error.httpStatus, headers: headers, body: AWSJSONCodec.encode(body))
         case .lambda:
             headers += [("x-amzn-ErrorType", error.type), ("Content-Type", "application/json")]
             headers += error.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -90,6 +98,8 @@ public enum RESTErrorStyle: Sendable {
         switch self {
         case .json:
             return error
+        case .apiGateway:
+            return AWSError(type: "BadRequestException", message: error.message, httpStatus: 400)
         case .lambda:
             if error.type == "SerializationException" {
                 return AWSError(type: "InvalidRequestContentException", message: error.message, extraFields: ["Type": "User"])
@@ -101,6 +111,8 @@ public enum RESTErrorStyle: Sendable {
     /// A body over the route's limit.
     public func tooLarge(limit: Int) -> AWSError {
         switch self {
+        case .apiGateway:
+            return AWSError(type: "PayloadTooLargeException", message: "The request body is larger than \(limit) bytes.", httpStatus: 413)
         case .json:
             let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
             return AWSError(type: "SerializationException", message: "The request body could not be read (at most \(size) of JSON).")

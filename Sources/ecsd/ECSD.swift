@@ -22,6 +22,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(help: "Address to serve the API on, host:port (env ECSD_LISTEN).")
     var listen: String?
 
+    @Option(name: .customLong("gateway-listen"), help: "Address the API Gateway data plane serves APIs on, host:port (env ECSD_GATEWAY_LISTEN).")
+    var gatewayListen: String?
+
     @Option(name: .customLong("data-dir"), help: "Directory for the SQLite store (env ECSD_DATA_DIR).")
     var dataDir: String?
 
@@ -135,6 +138,11 @@ struct ECSD: AsyncParsableCommand {
         {
             throw ValidationError("--listen '\(listen)' is not host:port (for example 127.0.0.1:8340).")
         }
+        if let gateway = gatewayListen ?? ProcessInfo.processInfo.environment["ECSD_GATEWAY_LISTEN"],
+            ControlPlaneConfiguration.parseListen(gateway) == nil
+        {
+            throw ValidationError("--gateway-listen '\(gateway)' is not host:port (for example 127.0.0.1:8380).")
+        }
         let accountId = self.accountId ?? ProcessInfo.processInfo.environment["ECSD_ACCOUNT_ID"] ?? "000000000000"
         guard accountId.count == 12, accountId.allSatisfy(\.isNumber) else {
             throw ValidationError("--account-id must be 12 digits, like 000000000000.")
@@ -223,6 +231,8 @@ struct ECSD: AsyncParsableCommand {
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
         settings.readCacheBytes = readCacheMB << 20
+        let (gatewayHost, gatewayPort) = ControlPlaneConfiguration.parseListen(gatewayListen ?? environment["ECSD_GATEWAY_LISTEN"] ?? "127.0.0.1:8380")!
+        (settings.gatewayHost, settings.gatewayPort) = (gatewayHost, gatewayPort)
         if settings.agentToken?.isEmpty == true {
             throw ValidationError("--agent-token (or ECSD_AGENT_TOKEN) is empty: give a token of at least 16 characters, or leave it out.")
         }

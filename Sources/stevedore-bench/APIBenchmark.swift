@@ -60,20 +60,20 @@ struct APIBenchmark: AsyncParsableCommand {
         let signedPort = ecsdPort + 3
         let ecsdProcess = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(ecsdPort)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"],
+            arguments: ["--listen", "127.0.0.1:\(ecsdPort)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"],
             logPath: work + "/ecsd.log")
         defer { ecsdProcess.stop() }
         // The same ecsd with its read cache off: every request is decoded, computed and encoded.
         let uncachedProcess = try ChildProcess(
             name: "ecsd (read cache off)", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(uncachedPort)", "--data-dir", work + "/ecsd-uncached", "--log-level", "warning",
+            arguments: ["--listen", "127.0.0.1:\(uncachedPort)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd-uncached", "--log-level", "warning",
                         "--auth", "off", "--read-cache-entries", "0"],
             logPath: work + "/ecsd-uncached.log")
         defer { uncachedProcess.stop() }
         // And with authentication on: every request's SigV4 signature is checked.
         let signedProcess = try ChildProcess(
             name: "ecsd (signed requests)", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(signedPort)", "--data-dir", work + "/ecsd-signed", "--log-level", "warning", "--auth", "on"],
+            arguments: ["--listen", "127.0.0.1:\(signedPort)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd-signed", "--log-level", "warning", "--auth", "on"],
             logPath: work + "/ecsd-signed.log")
         defer { signedProcess.stop() }
         let motoProcess = try ChildProcess(

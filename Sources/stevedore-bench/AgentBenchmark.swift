@@ -46,7 +46,7 @@ struct AgentBenchmark: AsyncParsableCommand {
         let endpoint = "http://127.0.0.1:\(port)"
         let server = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"],
+            arguments: ["--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"],
             logPath: work + "/ecsd.log")
         defer { server.stop() }
         try await server.waitUntilReady(HTTPClient(baseURL: endpoint), path: "/healthz")

@@ -50,7 +50,7 @@ struct FunctionBenchmark: AsyncParsableCommand {
         let server = try ChildProcess(
             name: "ecsd", executable: ecsd,
             arguments: [
-                "--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", ProcessInfo.processInfo.environment["STEVEDORE_BENCH_LOG_LEVEL"] ?? "warning", "--functions-cluster", cluster, "--auth", "off",
+                "--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd", "--log-level", ProcessInfo.processInfo.environment["STEVEDORE_BENCH_LOG_LEVEL"] ?? "warning", "--functions-cluster", cluster, "--auth", "off",
             ],
             logPath: work + "/ecsd.log")
         defer { server.stop() }

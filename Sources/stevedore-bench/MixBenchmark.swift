@@ -48,7 +48,7 @@ struct MixBenchmark: AsyncParsableCommand {
         let endpoint = "http://127.0.0.1:\(port)"
         let server = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off", "--agent-timeout", "120"]
+            arguments: ["--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off", "--agent-timeout", "120"]
                 + (readCacheMB.map { ["--read-cache-mb", "\($0)"] } ?? []),
             logPath: work + "/ecsd.log")
         defer { server.stop() }

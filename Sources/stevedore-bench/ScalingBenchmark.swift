@@ -48,7 +48,7 @@ struct ScalingBenchmark: AsyncParsableCommand {
 
         let port = freePort()
         let endpoint = "http://127.0.0.1:\(port)"
-        var arguments = ["--listen", "127.0.0.1:\(port)", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"]
+        var arguments = ["--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:0", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"]
         if let resolution { arguments += ["--scaling-resolution", String(resolution)] }
         let server = try ChildProcess(name: "ecsd", executable: ecsd, arguments: arguments, logPath: work + "/ecsd.log")
         defer { server.stop() }

@@ -294,7 +294,7 @@ final class Restartable: @unchecked Sendable {
         let began = ContinuousClock.now
         let child = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", dataDirectory, "--log-level", "warning", "--auth", "off", "--agent-timeout", "120"],
+            arguments: ["--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:0", "--data-dir", dataDirectory, "--log-level", "warning", "--auth", "off", "--agent-timeout", "120"],
             logPath: work + "/ecsd-\(starts).log")
         process = child
         let client = APIClient(endpoint: "http://127.0.0.1:\(port)")

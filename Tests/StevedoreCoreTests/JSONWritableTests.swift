@@ -1,3 +1,4 @@
+import APIGatewayShapes
 import ApplicationAutoScalingShapes
 import ECSShapes
 import Foundation
@@ -12,7 +13,7 @@ enum ShapeLists {
     static var all: [(String, [any (JSONWritable & Decodable).Type])] {
         [
             ("ecs", ecs), ("lambda", lambda), ("application-autoscaling", applicationAutoscaling), ("sqs", sqs), ("ssm", ssm),
-            ("secretsmanager", secretsmanager),
+            ("secretsmanager", secretsmanager), ("apigatewayv2", apigatewayv2),
         ]
     }
 }

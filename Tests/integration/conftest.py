@@ -42,6 +42,8 @@ class Ecsd:
         if tls:
             extra_args = ["--tls-cert", tls[0], "--tls-key", tls[1], *extra_args]
         self.port = port or free_port()
+        # The gateway's data plane gets a port of its own, so that several ecsd can run at once.
+        self.gateway_port = free_port()
         # Authentication has tests of its own (test_authentication.py); elsewhere any signature
         # does. auth=None leaves ecsd's default (on; off with --dev).
         self.extra_args = (["--auth", auth] if auth and "--auth" not in extra_args else []) + list(extra_args)
@@ -52,11 +54,15 @@ class Ecsd:
     def endpoint(self):
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
+    @property
+    def gateway(self):
+        return f"http://127.0.0.1:{self.gateway_port}"
+
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [os.path.join(BIN, "ecsd"), "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, *self.extra_args],
+            [os.path.join(BIN, "ecsd"), "--listen", f"127.0.0.1:{self.port}", "--gateway-listen", f"127.0.0.1:{self.gateway_port}", "--data-dir", self.data_dir, *self.extra_args],
             stdout=log,
             stderr=log,
         )

@@ -76,6 +76,18 @@ SERVICES = {
         "SSM",
         ["PutParameter", "GetParameter", "GetParameters", "GetParametersByPath", "DeleteParameter"],
     ),
+    "apigatewayv2": (
+        "apigatewayv2/2018-11-29/service-2.json.gz",
+        "Sources/Shapes/APIGateway/APIGatewayV2Shapes.swift",
+        "V2",
+        [
+            "CreateApi", "GetApi", "GetApis", "UpdateApi", "DeleteApi", "CreateRoute", "GetRoute", "GetRoutes",
+            "UpdateRoute", "DeleteRoute", "CreateIntegration", "GetIntegration", "GetIntegrations",
+            "UpdateIntegration", "DeleteIntegration", "CreateStage", "GetStage", "GetStages", "UpdateStage",
+            "DeleteStage", "CreateDeployment", "GetDeployment", "GetDeployments", "DeleteDeployment",
+            "GetTags", "TagResource", "UntagResource",
+        ],
+    ),
     "secretsmanager": (
         "secretsmanager/2017-10-17/service-2.json.gz",
         "Sources/Shapes/Secrets/SecretsManagerShapes.swift",
@@ -144,7 +156,8 @@ class Generator:
         if t == "boolean":
             return "Bool"
         if t == "timestamp":
-            return "Date"
+            # REST-JSON services that name ISO 8601 keep the text as it goes on the wire.
+            return "String" if shape.get("timestampFormat") == "iso8601" else "Date"
         if t == "blob":
             return "Data"
         if t == "list":
@@ -191,11 +204,13 @@ class Generator:
         name = self.type_name(shape_name)
         required = set(shape.get("required", []))
         members = []
-        for member_name, member in shape.get("members", {}).items():
+        for model_name, member in shape.get("members", {}).items():
             swift = self.swift_type(member["shape"])
+            # A body member's wire name is its locationName when it has one (REST-JSON's camelCase).
+            member_name = model_name if "location" in member else member.get("locationName", model_name)
             # Members bound to the URI, query string or headers (REST protocols) are filled in by
             # the handler, never decoded from the body, so they stay optional here.
-            optional = member_name not in required or "location" in member
+            optional = model_name not in required or "location" in member
             members.append((member_name, swift, optional))
         lines = [f"public struct {name}: Codable, Sendable, Equatable, JSONWritable {{"]
         for member_name, swift, optional in members:

@@ -127,10 +127,15 @@ actor FunctionRouter {
 
     // MARK: The agents' side
 
+    /// Set when the control plane stops: polls no longer wait.
+    private var pollsReleased = false
+
     /// An agent's long poll: the invocations queued for it, or an empty batch after the wait.
     func poll(instance: String, waitMilliseconds: Int) async -> [AgentInvocation] {
         var queue = agentQueues[instance, default: AgentQueue()]
-        if !queue.invocations.isEmpty || waitMilliseconds <= 0 {
+        // Once the control plane is stopping, a poll made after the release must not hold the
+        // server's graceful shutdown for its whole wait.
+        if !queue.invocations.isEmpty || waitMilliseconds <= 0 || pollsReleased {
             let batch = queue.invocations
             queue.invocations = []
             agentQueues[instance] = queue
@@ -159,6 +164,7 @@ actor FunctionRouter {
 
     /// Ends every held poll (the control plane is stopping).
     func releasePolls() {
+        pollsReleased = true
         for (instance, queue) in agentQueues {
             if let waiter = queue.waiter {
                 agentQueues[instance]?.waiter = nil

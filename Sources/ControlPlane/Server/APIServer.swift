@@ -252,7 +252,7 @@ struct APIServer {
             parameters[String(name)] = text.removingPercentEncoding ?? text
         }
         if route.access == .api, let authenticator {
-            let style: RefusalStyle = route.errorStyle == .lambda ? .restJSON : .json
+            let style: RefusalStyle = route.errorStyle == .json ? .json : .restJSON
             switch authenticator.authenticate(request, body: body, style: style) {
             case .failure(let refusal): return Self.response(route.errorStyle.response(refusal, requestId: requestId))
             case .success(let principal):

@@ -1,3 +1,4 @@
+import APIGateway
 import AgentProtocol
 import ApplicationAutoScaling
 import AWSProtocols
@@ -185,6 +186,13 @@ enum AccessPolicy {
     /// A REST route, by the action its service names it (Lambda's table; Stevedore's own routes
     /// carry theirs); the resource is the function the path names.
     static func rest(_ route: RESTRoute, parameters: [String: String], names: ResourceNames) -> RequestedAction {
+        // API Gateway authorizes by method and resource path: `apigateway:POST` on `…::/apis/{apiId}/routes`.
+        let path = route.path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.hasPrefix("{") && segment.hasSuffix("}") ? parameters[String(segment.dropFirst().dropLast())] ?? String(segment) : String(segment)
+        }.joined(separator: "/")
+        if let (action, resource) = GatewayAPI.iamAction(method: route.method, path: path, names: names) {
+            return RequestedAction(action: action) { resource }
+        }
         let action = LambdaAPI.iamActions["\(route.method) \(route.path)"] ?? stevedoreActions["\(route.method) \(route.path)"] ?? "stevedore:\(route.method)"
         return RequestedAction(action: action) {
             if let name = parameters["name"] {

@@ -1,4 +1,5 @@
 import AgentProtocol
+import APIGateway
 import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
 import AWSProtocols
@@ -17,7 +18,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -25,6 +26,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var capacity: CapacityState
     public var iam: IAMState
     public var secrets: SecretsState
+    public var gateway: GatewayState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -37,6 +39,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         capacity = CapacityState(names: names)
         iam = IAMState(names: names)
         secrets = SecretsState(names: names)
+        gateway = GatewayState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -46,6 +49,8 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         public var scaling = ScalingSettings()
         /// Where queue URLs point: this control plane's endpoint.
         public var endpoint = "http://127.0.0.1:8340"
+        /// Where the gateway serves APIs (`--gateway-listen`), for their `apiEndpoint`.
+        public var gatewayEndpoint = GatewayEndpoint()
 
         public init() {}
     }
@@ -65,6 +70,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         // generation of revisions, 2^40 changes apart.
         state.iam.revision = Self.loads.add(1, ordering: .relaxed).newValue << 40
         state.secrets = try SecretsState.restore(names: names, rows: rows)
+        state.gateway = try GatewayState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state
@@ -75,6 +81,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         lambda.settings = settings.functions
         scaling.settings = settings.scaling
         sqs.endpoint = settings.endpoint
+        gateway.endpoint = settings.gatewayEndpoint
     }
 
     /// A container instance registered: capacity groups link it to their instance.

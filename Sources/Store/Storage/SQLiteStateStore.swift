@@ -34,6 +34,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         // 6: IAM users and roles (with their inline policies) and access keys (secrets sealed);
         // SSM parameters and Secrets Manager secrets (values sealed).
         ["iam_users", "iam_access_keys", "iam_roles", "ssm_parameters", "secrets"].map(table),
+        // 7: API Gateway's APIs, each with its routes, integrations, stages and deployments.
+        ["gateway_apis"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

@@ -1,0 +1,202 @@
+import Foundation
+import AgentProtocol
+import APIGatewayShapes
+import Lambda
+import StevedoreCore
+import Synchronization
+
+/// The function an AWS_PROXY integration invokes: its URI is the function's ARN, or API Gateway's
+/// invocation URI around it (`arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations`).
+public struct FunctionTarget: Sendable, Equatable {
+    public var functionArn: String
+
+    public init?(integrationUri: String) {
+        var uri = Substring(integrationUri)
+        if uri.hasPrefix("arn:"), uri.contains(":apigateway:"), let range = uri.range(of: ":lambda:path/2015-03-31/functions/") {
+            uri = uri[range.upperBound...]
+            guard uri.hasSuffix("/invocations") else { return nil }
+            uri = uri.dropLast("/invocations".count)
+        }
+        let parts = uri.split(separator: ":", omittingEmptySubsequences: false)
+        // arn:partition:lambda:region:account:function:name[:qualifier]; a stage variable may stand for any part.
+        guard parts.count == 7 || parts.count == 8, parts[0] == "arn", parts[2] == "lambda", parts[5] == "function", !parts[6].isEmpty else {
+            return nil
+        }
+        functionArn = String(uri)
+    }
+}
+
+/// Where a request goes: the API and stage its host and path name, and the deployment the stage serves.
+public struct GatewayDestination: Sendable {
+    public var api: GatewayAPIRecord
+    public var stage: V2Stage
+    public var deployment: GatewayDeployment
+    /// The path as the event's `rawPath` gives it (with a named stage's prefix).
+    public var rawPath: String
+    /// The path routes are matched against.
+    public var routePath: String
+}
+
+extension GatewayState {
+    /// The API a request is for, by its `Host` (`{api-id}.execute-api.localhost[:port]`) or, for any
+    /// other host, by the first segment of its path (`/{api-id}/…`); then the stage, by the next
+    /// segment, or `$default`. nil when nothing serves it (404).
+    public func destination(host: String?, path: String) -> GatewayDestination? {
+        var path = Substring(path.isEmpty ? "/" : path)
+        let apiId: Substring
+        let hostName = host.map { $0.split(separator: ":").first ?? "" } ?? ""
+        if let dot = hostName.firstIndex(of: "."), hostName[dot...].hasPrefix(".execute-api.") {
+            apiId = hostName[..<dot]
+        } else {
+            let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+            guard let first = segments.first else { return nil }
+            apiId = first
+            path = segments.count > 1 ? "/" + segments[1] : "/"
+            if path == "/" && !path.isEmpty && segments.count > 1 && segments[1].isEmpty { path = "/" }
+        }
+        guard let api = apis[String(apiId)], api.api.disableExecuteApiEndpoint != true else { return nil }
+        let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true).first.map(String.init)
+        let stage: V2Stage
+        var routePath = String(path)
+        if let first, first != Self.defaultStage, let named = api.stages[first] {
+            stage = named
+            routePath = String(path.dropFirst(1 + first.utf8.count))
+            if routePath.isEmpty { routePath = "/" }
+        } else if let fallback = api.stages[Self.defaultStage] {
+            stage = fallback
+        } else {
+            return nil
+        }
+        guard let deploymentId = stage.deploymentId, let deployment = api.deployments[deploymentId] else { return nil }
+        return GatewayDestination(api: api, stage: stage, deployment: deployment, rawPath: String(path), routePath: routePath)
+    }
+}
+
+/// The gateway's data plane: takes a request to a deployed stage through its route to the
+/// integration and back. The state comes from the committer; functions run through the runtime.
+public struct GatewayDataPlane: Sendable {
+    /// The largest request body (API Gateway's payload limit).
+    public static let maximumBody = 10 << 20
+
+    let snapshot: @Sendable () async -> GatewayState?
+    let functions: any FunctionRuntime
+    let accountId: String
+
+    public init(accountId: String, functions: any FunctionRuntime, snapshot: @escaping @Sendable () async -> GatewayState?) {
+        self.accountId = accountId
+        self.functions = functions
+        self.snapshot = snapshot
+    }
+
+    public func handle(host: String?, path: String, request: GatewayRequest) async -> GatewayResponse {
+        var response = await answer(host: host, path: path, request: request)
+        response.headers.append(("apigw-requestid", request.requestId))
+        return response
+    }
+
+    func answer(host: String?, path: String, request: GatewayRequest) async -> GatewayResponse {
+        guard let state = await snapshot(), let destination = state.destination(host: host, path: path) else { return .notFound }
+        var request = request
+        request.rawPath = destination.rawPath
+        request.routePath = destination.routePath
+        let table = RouteTable(routes: destination.deployment.routes.map { ($0.routeKey, $0.target) })
+        guard let selection = table.select(method: request.method, path: destination.routePath) else { return .notFound }
+        let integrationId = selection.target.flatMap { $0.hasPrefix("integrations/") ? String($0.dropFirst("integrations/".count)) : nil }
+        guard let integrationId, let integration = destination.deployment.integrations[integrationId] else {
+            // A route without an integration has nothing to call.
+            return .notFound
+        }
+        let stageVariables = destination.stage.stageVariables ?? [:]
+        let context = ProxyContext(
+            accountId: accountId, apiId: destination.api.id, stage: destination.stage.stageName, routeKey: selection.routeKey,
+            pathParameters: selection.pathParameters, stageVariables: stageVariables)
+        switch integration.integrationType {
+        case .awsProxy:
+            return await invokeFunction(integration, request: request, context: context)
+        default:
+            return .internalServerError
+        }
+    }
+
+    func invokeFunction(_ integration: V2Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
+        let uri = Self.substitute(integration.integrationUri ?? "", stageVariables: context.stageVariables)
+        guard let target = FunctionTarget(integrationUri: uri) else { return .internalServerError }
+        let format = ProxyPayload.Format(rawValue: integration.payloadFormatVersion ?? "2.0") ?? .v2
+        let event = ProxyPayload.event(request, context: context, format: format)
+        let invocation = InvocationRequest(
+            reference: target.functionArn, qualifier: nil, payload: Data(event), requestId: UUID().uuidString.lowercased(),
+            traceId: LambdaAPI.newTraceId(at: request.time))
+        let functions = self.functions
+        let outcome = await Deadline.race(milliseconds: integration.timeoutInMillis ?? 30000) {
+            try? await functions.invoke(invocation)
+        }
+        switch outcome {
+        case .timedOut:
+            return .serviceUnavailable
+        case .finished(nil):
+            return .internalServerError
+        case .finished(let outcome?):
+            guard outcome.status == .success, let response = ProxyPayload.response(from: Array(outcome.payload), format: format) else {
+                return .internalServerError
+            }
+            return response
+        }
+    }
+
+    /// `${stageVariables.name}` in an integration URI, replaced by the stage's value.
+    static func substitute(_ text: String, stageVariables: [String: String]) -> String {
+        guard text.contains("${stageVariables.") else { return text }
+        var result = text
+        for (name, value) in stageVariables {
+            result = result.replacingOccurrences(of: "${stageVariables.\(name)}", with: value)
+        }
+        return result
+    }
+}
+
+/// Runs work against a deadline. The work goes on after the deadline passes (a function the
+/// gateway stopped waiting for still runs to its end, as in AWS); the caller does not wait for it.
+enum Deadline {
+    enum Outcome<Value: Sendable>: Sendable {
+        case finished(Value)
+        case timedOut
+    }
+
+    private struct Race: Sendable {
+        var settled = false
+        var timer: Task<Void, Never>?
+
+        /// Whether the caller is the first to settle the race.
+        mutating func settle() -> Bool {
+            defer { settled = true }
+            return !settled
+        }
+    }
+
+    /// The race, shared by the work, the timer and the caller.
+    private final class Shared: Sendable {
+        let race = Mutex(Race())
+    }
+
+    static func race<Value: Sendable>(milliseconds: Int, _ work: @escaping @Sendable () async -> Value) async -> Outcome<Value> {
+        let shared = Shared()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome<Value>, Never>) in
+            Task {
+                let value = await work()
+                let (first, timer) = shared.race.withLock { race in (race.settle(), race.timer) }
+                timer?.cancel()
+                if first { continuation.resume(returning: .finished(value)) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                guard !Task.isCancelled, shared.race.withLock({ $0.settle() }) else { return }
+                continuation.resume(returning: .timedOut)
+            }
+            let finished = shared.race.withLock { race in
+                race.timer = timer
+                return race.settled
+            }
+            if finished { timer.cancel() }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import APIGatewayShapes
+import StevedoreCore
+
+/// API Gateway's state: HTTP APIs, each with its routes, integrations, stages and deployments.
+/// Operations are pure functions over it; the data plane reads the deployment each stage points at.
+public struct GatewayState: Sendable {
+    public let names: ResourceNames
+    /// Where APIs are served (`--gateway-listen`), for their `apiEndpoint`.
+    public var endpoint = GatewayEndpoint()
+    public package(set) var apis: [String: GatewayAPIRecord] = [:]
+
+    public init(names: ResourceNames) {
+        self.names = names
+    }
+
+    public static let recordKinds: [RecordKind] = [.gatewayAPIs]
+
+    public static func restore(names: ResourceNames, rows: StoredRows) throws -> GatewayState {
+        var state = GatewayState(names: names)
+        for api in try rows.decode(GatewayAPIRecord.self) {
+            state.apis[api.id] = api
+        }
+        return state
+    }
+}
+
+/// The gateway's listener as APIs' endpoints name it: `http://{api-id}.execute-api.localhost:8380`.
+public struct GatewayEndpoint: Sendable, Equatable {
+    public var scheme = "http"
+    public var port = 8380
+
+    public init(scheme: String = "http", port: Int = 8380) {
+        self.scheme = scheme
+        self.port = port
+    }
+
+    /// The host name that selects an API by its `Host` header.
+    public static func host(of apiId: String) -> String { "\(apiId).execute-api.localhost" }
+
+    public func url(of apiId: String) -> String { "\(scheme)://\(Self.host(of: apiId)):\(port)" }
+}
+
+/// The composed state API Gateway's operations run in.
+public protocol GatewayHost: Sendable {
+    var gateway: GatewayState { get set }
+}
+
+/// One API and everything under it, stored as one row: an API is small (at most 300 routes and
+/// 300 integrations) and its parts change together (a change can redeploy auto-deploy stages).
+public struct GatewayAPIRecord: StoredRecord, Equatable {
+    public var api: V2Api
+    public var routes: [String: V2Route] = [:]
+    public var integrations: [String: V2Integration] = [:]
+    public var stages: [String: V2Stage] = [:]
+    public var deployments: [String: GatewayDeployment] = [:]
+
+    public init(api: V2Api) {
+        self.api = api
+    }
+
+    public var id: String { api.apiId ?? "" }
+
+    public static var recordKind: RecordKind { .gatewayAPIs }
+    public var recordKey: String { id }
+}
+
+/// A deployment and what it serves: the routes and integrations as they were when it was made,
+/// so that changes reach a stage only when it is deployed again (or deploys itself).
+public struct GatewayDeployment: Codable, Sendable, Equatable {
+    public var deployment: V2Deployment
+    public var routes: [V2Route]
+    public var integrations: [String: V2Integration]
+
+    public init(deployment: V2Deployment, routes: [V2Route], integrations: [String: V2Integration]) {
+        self.deployment = deployment
+        self.routes = routes
+        self.integrations = integrations
+    }
+}
+
+extension RecordKind {
+    public static let gatewayAPIs = RecordKind("gateway_apis")
+}

@@ -1,0 +1,223 @@
+"""API Gateway HTTP APIs for real: built with the aws CLI and boto3, called with curl and plain
+HTTP on the gateway's listener (by the `{api-id}.execute-api.localhost` host and by the path form),
+in front of Python functions run by awslambdaric, in both payload formats."""
+import base64
+import http.client
+import json
+import os
+import subprocess
+
+import botocore
+import pytest
+
+from conftest import run_aws, wait_until
+from docker_support import requires_docker
+from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_files
+
+pytestmark = requires_docker
+
+ECHO = '''
+import base64, json, time
+def handler(event, context):
+    query = event.get("queryStringParameters") or {}
+    mode = query.get("mode")
+    if mode == "sleep": time.sleep(float(query.get("s", "1")))
+    if mode == "raise": raise ValueError("boom")
+    if mode == "malformed": return {"statusCode": "not a number"}
+    if mode == "bare": return {"bare": True, "n": 1}
+    if mode == "binary":
+        return {"statusCode": 201, "isBase64Encoded": True, "body": base64.b64encode(b"\\x00\\x01bin").decode(),
+                "headers": {"content-type": "application/octet-stream"}}
+    return {"statusCode": 200, "headers": {"content-type": "application/json", "x-echo": "yes"},
+            "multiValueHeaders": {"x-multi": ["1", "2"]}, "cookies": ["a=1", "b=2"], "body": json.dumps(event)}
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    ensure_python_image()
+    context = FunctionCluster(str(tmp_path_factory.mktemp("gateway")))
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def function_arn(cluster):
+    lam = cluster.client("lambda")
+    lam.create_function(FunctionName="echo", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": ECHO})}, Timeout=10)
+    lam.get_waiter("function_active_v2").wait(FunctionName="echo")
+    return lam.get_function(FunctionName="echo")["Configuration"]["FunctionArn"]
+
+
+@pytest.fixture(scope="module")
+def apigw(cluster):
+    return cluster.client("apigatewayv2")
+
+
+def call(cluster, method, path, host=None, headers=None, body=None):
+    """One request to the gateway's listener; (status, headers as a list, body bytes)."""
+    connection = http.client.HTTPConnection("127.0.0.1", cluster.server.gateway_port, timeout=60)
+    all_headers = dict(headers or {})
+    if host:
+        all_headers["Host"] = host
+    connection.request(method, path, body=body, headers=all_headers)
+    response = connection.getresponse()
+    result = (response.status, response.getheaders(), response.read())
+    connection.close()
+    return result
+
+
+def header(headers, name):
+    values = [value for key, value in headers if key.lower() == name]
+    return values[0] if len(values) == 1 else values
+
+
+def test_quick_create_with_the_aws_cli_and_curl_by_host_and_by_path(cluster, function_arn):
+    created = json.loads(run_aws(cluster.endpoint, "apigatewayv2", "create-api", "--name", "quick", "--protocol-type", "HTTP",
+                                 "--target", function_arn)[1])
+    api = created["ApiId"]
+    assert len(api) == 10 and created["ApiEndpoint"] == f"http://{api}.execute-api.localhost:{cluster.server.gateway_port}"
+    assert created["RouteSelectionExpression"] == "$request.method $request.path" and created["ProtocolType"] == "HTTP"
+    stages = json.loads(run_aws(cluster.endpoint, "apigatewayv2", "get-stages", "--api-id", api)[1])["Items"]
+    assert [(s["StageName"], s["AutoDeploy"]) for s in stages] == [("$default", True)] and stages[0]["DeploymentId"]
+    routes = json.loads(run_aws(cluster.endpoint, "apigatewayv2", "get-routes", "--api-id", api)[1])["Items"]
+    assert [r["RouteKey"] for r in routes] == ["$default"]
+
+    # curl by the API's own host name (*.localhost resolves to the loopback address).
+    done = subprocess.run(["curl", "-s", "-i", "-H", "Cookie: c1=x; c2=y", f"{created['ApiEndpoint']}/hello/world?a=1&a=2&b=3"],
+                          capture_output=True, text=True, check=True)
+    head, _, body = done.stdout.partition("\n\n")
+    assert head.startswith("HTTP/1.1 200"), done.stdout
+    assert "x-echo: yes" in head and "set-cookie: a=1" in head and "set-cookie: b=2" in head and "apigw-requestid: " in head
+    event = json.loads(body)
+    assert event["version"] == "2.0" and event["routeKey"] == "$default" and event["rawPath"] == "/hello/world"
+    assert event["rawQueryString"] == "a=1&a=2&b=3" and event["queryStringParameters"] == {"a": "1,2", "b": "3"}
+    assert event["cookies"] == ["c1=x", "c2=y"] and "cookie" not in event["headers"]
+    assert event["headers"]["host"] == f"{api}.execute-api.localhost:{cluster.server.gateway_port}"
+    context = event["requestContext"]
+    assert context["apiId"] == api and context["stage"] == "$default" and context["http"]["method"] == "GET"
+    assert context["http"]["sourceIp"] == "127.0.0.1" and context["domainPrefix"] == api and context["accountId"] == "000000000000"
+    assert "pathParameters" not in event and event["isBase64Encoded"] is False
+
+    # The path form needs no DNS: /{api-id}/… on the gateway's listener.
+    status, headers, body = call(cluster, "POST", f"/{api}/submit", headers={"content-type": "application/json"}, body=b'{"k": 1}')
+    assert status == 200, (status, headers, body)
+    event = json.loads(body)
+    assert status == 200 and event["body"] == '{"k": 1}' and event["rawPath"] == "/submit" and event["requestContext"]["http"]["method"] == "POST"
+    status, headers, body = call(cluster, "PUT", f"/{api}/blob", headers={"content-type": "image/png"}, body=b"\x89PNG\x00")
+    event = json.loads(body)
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\x89PNG\x00"
+
+
+def test_routes_stages_and_deployments_with_boto3_in_payload_format_1(cluster, apigw, function_arn):
+    api = apigw.create_api(Name="pets", ProtocolType="HTTP", Tags={"team": "a"})
+    api_id = api["ApiId"]
+    integration = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn,
+                                           PayloadFormatVersion="1.0")
+    assert integration["TimeoutInMillis"] == 30000 and integration["IntegrationMethod"] == "POST"
+    route = apigw.create_route(ApiId=api_id, RouteKey="GET /pets/{id}", Target="integrations/" + integration["IntegrationId"])
+    assert route["AuthorizationType"] == "NONE" and route["ApiKeyRequired"] is False
+    stage = apigw.create_stage(ApiId=api_id, StageName="prod", StageVariables={"color": "blue"})
+    assert "DeploymentId" not in stage and stage["AutoDeploy"] is False
+
+    # Nothing deployed yet: not found.
+    status, _, body = call(cluster, "GET", f"/{api_id}/prod/pets/7")
+    assert (status, json.loads(body)) == (404, {"message": "Not Found"})
+
+    deployment = apigw.create_deployment(ApiId=api_id, StageName="prod", Description="first")
+    assert deployment["DeploymentStatus"] == "DEPLOYED" and deployment["AutoDeployed"] is False
+    assert apigw.get_stage(ApiId=api_id, StageName="prod")["DeploymentId"] == deployment["DeploymentId"]
+
+    status, headers, body = call(cluster, "GET", f"/{api_id}/prod/pets/7?x=1&x=2", headers={"X-Multi": "a"})
+    event = json.loads(body)
+    assert status == 200 and event["version"] == "1.0" and event["resource"] == "/pets/{id}" and event["httpMethod"] == "GET"
+    assert event["pathParameters"] == {"id": "7"} and event["stageVariables"] == {"color": "blue"}
+    assert event["queryStringParameters"] == {"x": "2"} and event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["requestContext"]["stage"] == "prod" and event["body"] is None
+    # Format 1.0 has no cookies member: the function's `cookies` are not set.
+    assert header(headers, "x-multi") == ["1", "2"] and header(headers, "set-cookie") == []
+
+    # A new route is not served until the stage is deployed again.
+    apigw.create_route(ApiId=api_id, RouteKey="ANY /{proxy+}", Target="integrations/" + integration["IntegrationId"])
+    assert call(cluster, "GET", f"/{api_id}/prod/other/thing")[0] == 404
+    apigw.create_deployment(ApiId=api_id, StageName="prod")
+    status, _, body = call(cluster, "DELETE", f"/{api_id}/prod/other/thing")
+    assert status == 200 and json.loads(body)["pathParameters"] == {"proxy": "other/thing"}
+    # The more specific route still wins.
+    assert json.loads(call(cluster, "GET", f"/{api_id}/prod/pets/8")[2])["resource"] == "/pets/{id}"
+
+    assert {r["RouteKey"] for r in apigw.get_routes(ApiId=api_id)["Items"]} == {"GET /pets/{id}", "ANY /{proxy+}"}
+    assert len(apigw.get_deployments(ApiId=api_id)["Items"]) == 2
+    arn = f"arn:aws:apigateway:us-east-1::/apis/{api_id}"
+    apigw.tag_resource(ResourceArn=arn, Tags={"env": "test"})
+    assert apigw.get_tags(ResourceArn=arn)["Tags"] == {"team": "a", "env": "test"}
+    apigw.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert apigw.get_api(ApiId=api_id)["Tags"] == {"env": "test"}
+
+
+def test_function_answers_map_as_http_apis_map_them(cluster, apigw, function_arn):
+    api_id = apigw.create_api(Name="answers", ProtocolType="HTTP", Target=function_arn)["ApiId"]
+    status, headers, body = call(cluster, "GET", f"/{api_id}/x?mode=bare")
+    assert status == 200 and header(headers, "content-type") == "application/json" and json.loads(body) == {"bare": True, "n": 1}
+    status, headers, body = call(cluster, "GET", f"/{api_id}/x?mode=binary")
+    assert status == 201 and body == b"\x00\x01bin" and header(headers, "content-type") == "application/octet-stream"
+    for mode in ("malformed", "raise"):
+        status, _, body = call(cluster, "GET", f"/{api_id}/x?mode={mode}")
+        assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"}), mode
+
+    # An integration timeout answers 503 Service Unavailable.
+    integration = apigw.get_integrations(ApiId=api_id)["Items"][0]
+    apigw.update_integration(ApiId=api_id, IntegrationId=integration["IntegrationId"], TimeoutInMillis=300)
+    status, _, body = call(cluster, "GET", f"/{api_id}/x?mode=sleep&s=2")
+    assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+
+    # More than 10 MB is refused before any function runs.
+    status, _, body = call(cluster, "POST", f"/{api_id}/x", body=b"x" * (10 * 1024 * 1024 + 1))
+    assert status == 413
+
+    # Unknown APIs and stages are not found.
+    assert call(cluster, "GET", "/nosuchapi0/x")[0] == 404
+    assert call(cluster, "GET", "/", host="nosuchapi0.execute-api.localhost")[0] == 404
+
+
+def test_control_api_errors_are_api_gateways(cluster, apigw, function_arn):
+    def error(call, **kwargs):
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            call(**kwargs)
+        return raised.value.response["Error"]["Code"], raised.value.response["Error"]["Message"], \
+            raised.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    assert error(apigw.get_api, ApiId="nosuchapi0") == \
+        ("NotFoundException", "Invalid API identifier specified 000000000000:nosuchapi0", 404)
+    api_id = apigw.create_api(Name="errors", ProtocolType="HTTP")["ApiId"]
+    code, message, status = error(apigw.create_route, ApiId=api_id, RouteKey="GET pets")
+    assert (code, status) == ("BadRequestException", 400) and "GET pets" in message
+    assert error(apigw.create_route, ApiId=api_id, RouteKey="GET /pets", Target="integrations/nope")[0] == "BadRequestException"
+    assert error(apigw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn)[0] == \
+        "BadRequestException"
+    assert error(apigw.create_integration, ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn,
+                 PayloadFormatVersion="2.0", TimeoutInMillis=30001)[0] == "BadRequestException"
+    integration = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn,
+                                           PayloadFormatVersion="2.0")["IntegrationId"]
+    apigw.create_route(ApiId=api_id, RouteKey="GET /pets", Target="integrations/" + integration)
+    assert error(apigw.create_route, ApiId=api_id, RouteKey="GET /pets")[0] == "ConflictException"
+    assert error(apigw.delete_integration, ApiId=api_id, IntegrationId=integration)[0] == "ConflictException"
+    apigw.create_stage(ApiId=api_id, StageName="dev")
+    assert error(apigw.create_stage, ApiId=api_id, StageName="dev")[:2] == ("ConflictException", "Stage already exists")
+    assert error(apigw.get_stage, ApiId=api_id, StageName="nope")[0] == "NotFoundException"
+    assert error(apigw.create_deployment, ApiId=api_id, StageName="nope")[0] == "NotFoundException"
+    assert error(apigw.create_api, Name="ws", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")[0] == \
+        "BadRequestException"
+    apigw.delete_api(ApiId=api_id)
+    assert error(apigw.get_routes, ApiId=api_id)[0] == "NotFoundException"
+
+
+def test_apis_survive_a_restart(cluster, apigw, function_arn):
+    api_id = apigw.create_api(Name="durable", ProtocolType="HTTP", Target=function_arn, RouteKey="GET /kept")["ApiId"]
+    assert call(cluster, "GET", f"/{api_id}/kept")[0] == 200
+    cluster.server.stop()
+    cluster.server.start()
+    assert apigw.get_api(ApiId=api_id)["Name"] == "durable"
+    wait_until(lambda: call(cluster, "GET", f"/{api_id}/kept")[0] == 200, timeout=60, message="served after restart")
+    assert call(cluster, "GET", f"/{api_id}/other")[0] == 404
