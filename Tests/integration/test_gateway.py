@@ -6,11 +6,14 @@ import http.client
 import json
 import os
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import botocore
 import pytest
 
-from conftest import run_aws, wait_until
+from conftest import free_port, run_aws, wait_until
 from docker_support import requires_docker
 from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_files
 
@@ -221,3 +224,59 @@ def test_apis_survive_a_restart(cluster, apigw, function_arn):
     assert apigw.get_api(ApiId=api_id)["Name"] == "durable"
     wait_until(lambda: call(cluster, "GET", f"/{api_id}/kept")[0] == 200, timeout=60, message="served after restart")
     assert call(cluster, "GET", f"/{api_id}/other")[0] == 404
+
+
+class Backend(BaseHTTPRequestHandler):
+    """An HTTP backend that answers with what it received (and waits when asked to)."""
+
+    def answer(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if "slow" in self.path:
+            time.sleep(2)
+        payload = json.dumps({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+                              "body": body.decode()}).encode()
+        self.send_response(418 if "teapot" in self.path else 200)
+        self.send_header("content-type", "application/json")
+        self.send_header("x-backend", "yes")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def backend():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_http_proxy_integrations_pass_requests_and_answers_through(cluster, apigw, backend):
+    api_id = apigw.create_api(Name="proxy", ProtocolType="HTTP", Target=backend + "/echo")["ApiId"]
+    status, headers, body = call(cluster, "GET", f"/{api_id}/anything?q=1&q=2", headers={"X-Custom": "c"})
+    seen = json.loads(body)
+    assert status == 200 and header(headers, "x-backend") == "yes", body
+    assert seen["method"] == "GET" and seen["path"] == "/echo?q=1&q=2" and seen["headers"]["X-Custom"] == "c"
+    assert seen["headers"]["X-Forwarded-For"] == "127.0.0.1" and seen["headers"]["Host"] == backend[len("http://"):]
+
+    integration = apigw.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationMethod="ANY",
+                                           IntegrationUri=backend + "/pets/{proxy}", PayloadFormatVersion="1.0")["IntegrationId"]
+    apigw.create_route(ApiId=api_id, RouteKey="ANY /api/{proxy+}", Target="integrations/" + integration)
+    status, headers, body = call(cluster, "POST", f"/{api_id}/api/a/b", headers={"content-type": "text/plain"}, body=b"hello")
+    seen = json.loads(body)
+    assert status == 200 and seen["method"] == "POST" and seen["path"] == "/pets/a/b" and seen["body"] == "hello"
+    status, headers, body = call(cluster, "DELETE", f"/{api_id}/api/teapot")
+    assert status == 418 and json.loads(body)["method"] == "DELETE"
+
+    # A backend that is not there, and one slower than the integration's timeout.
+    apigw.update_integration(ApiId=api_id, IntegrationId=integration, IntegrationUri=f"http://127.0.0.1:{free_port()}/{{proxy}}")
+    status, _, body = call(cluster, "GET", f"/{api_id}/api/x")
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    apigw.update_integration(ApiId=api_id, IntegrationId=integration, IntegrationUri=backend + "/{proxy}", TimeoutInMillis=300)
+    status, _, body = call(cluster, "GET", f"/{api_id}/api/slow")
+    assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})

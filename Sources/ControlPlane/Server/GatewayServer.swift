@@ -1,5 +1,6 @@
 import APIGateway
 import AWSProtocols
+import CurlHTTP
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -36,7 +37,7 @@ struct GatewayResponder: HTTPResponder {
         headers.reserveCapacity(request.headers.count + 1)
         // HTTP/1.1's Host header arrives as the request's authority.
         if let authority = request.head.authority { headers.append(("Host", authority)) }
-        for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
+        for field in request.headers { headers.append((field.name.rawName, field.value)) }
         let gatewayRequest = GatewayRequest(
             method: request.method.rawValue, rawPath: path, routePath: path, rawQueryString: query, headers: headers,
             body: Array(body.readableBytesView), sourceIp: context.remoteAddress?.ipAddress ?? "127.0.0.1", requestId: requestId, time: clock())
@@ -53,4 +54,26 @@ struct GatewayResponder: HTTPResponder {
         return Response(
             status: HTTPResponse.Status(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
+}
+
+/// HTTP_PROXY integrations' requests, sent with libcurl (its connection cache keeps backends'
+/// connections open between requests).
+struct CurlForwarding: HTTPForwarding {
+    func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async throws
+        -> GatewayResponse
+    {
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme, let host = parsed.host else {
+            throw NotAURL(url: url)
+        }
+        let base = "\(scheme)://\(host)\(parsed.port.map { ":\($0)" } ?? "")"
+        var path = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
+        if let query = parsed.percentEncodedQuery { path += "?" + query }
+        let response = try await HTTPClient(baseURL: base, connectTimeout: .seconds(5)).execute(
+            HTTPClient.Request(method: method, path: path, headers: headers, body: body.isEmpty && method == "GET" ? nil : body, timeout: timeout))
+        return GatewayResponse(status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: response.body)
+    }
+}
+
+struct NotAURL: Error {
+    var url: String
 }

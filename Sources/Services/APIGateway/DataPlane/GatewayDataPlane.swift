@@ -26,6 +26,12 @@ public struct FunctionTarget: Sendable, Equatable {
     }
 }
 
+/// Sends a request to an HTTP backend (HTTP_PROXY integrations); the control plane's is libcurl's.
+public protocol HTTPForwarding: Sendable {
+    func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async throws
+        -> GatewayResponse
+}
+
 /// Where a request goes: the API and stage its host and path name, and the deployment the stage serves.
 public struct GatewayDestination: Sendable {
     public var api: GatewayAPIRecord
@@ -80,11 +86,15 @@ public struct GatewayDataPlane: Sendable {
 
     let snapshot: @Sendable () async -> GatewayState?
     let functions: any FunctionRuntime
+    let http: any HTTPForwarding
     let accountId: String
 
-    public init(accountId: String, functions: any FunctionRuntime, snapshot: @escaping @Sendable () async -> GatewayState?) {
+    public init(
+        accountId: String, functions: any FunctionRuntime, http: any HTTPForwarding, snapshot: @escaping @Sendable () async -> GatewayState?
+    ) {
         self.accountId = accountId
         self.functions = functions
+        self.http = http
         self.snapshot = snapshot
     }
 
@@ -113,10 +123,44 @@ public struct GatewayDataPlane: Sendable {
         switch integration.integrationType {
         case .awsProxy:
             return await invokeFunction(integration, request: request, context: context)
+        case .httpProxy:
+            return await forward(integration, request: request, context: context)
         default:
             return .internalServerError
         }
     }
+
+    /// HTTP_PROXY: the request, as it came, to the integration's URL (path variables and stage
+    /// variables filled in, the query string kept); the backend's answer, as it came, back.
+    func forward(_ integration: V2Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
+        var url = Self.substitute(integration.integrationUri ?? "", stageVariables: context.stageVariables)
+        for (name, value) in context.pathParameters {
+            url = url.replacingOccurrences(of: "{\(name)}", with: value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? value)
+        }
+        if !request.rawQueryString.isEmpty { url += (url.contains("?") ? "&" : "?") + request.rawQueryString }
+        let method = integration.integrationMethod == nil || integration.integrationMethod == "ANY" ? request.method : integration.integrationMethod ?? ""
+        var headers = request.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) }
+        let forwardedFor = request.header("x-forwarded-for").map { "\($0), \(request.sourceIp)" } ?? request.sourceIp
+        headers.removeAll { $0.name.lowercased() == "x-forwarded-for" }
+        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Amzn-Trace-Id", LambdaAPI.newTraceId(at: request.time))]
+        let (http, target, forwarded) = (self.http, url, headers)
+        let timeout = integration.timeoutInMillis ?? 30000
+        let result = await Deadline.race(milliseconds: timeout) {
+            try? await http.forward(method: method, url: target, headers: forwarded, body: request.body, timeout: .milliseconds(timeout + 1000))
+        }
+        switch result {
+        case .timedOut: return .serviceUnavailable
+        case .finished(nil): return .internalServerError
+        case .finished(var response?):
+            response.headers.removeAll { Self.hopByHop.contains($0.0.lowercased()) || $0.0.lowercased() == "content-length" }
+            return response
+        }
+    }
+
+    /// Headers that belong to one connection, not to the request or response passed on.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host",
+    ]
 
     func invokeFunction(_ integration: V2Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
         let uri = Self.substitute(integration.integrationUri ?? "", stageVariables: context.stageVariables)
