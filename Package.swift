@@ -143,8 +143,8 @@ let package = Package(
         .target(
             name: "ECSCLI",
             dependencies: [
-                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
-                "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", "SigV4", argumentParser,
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes", "AgentProtocol",
+                "Archives", "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", "SigV4", argumentParser,
             ],
             path: "Sources/CLI"),
         .executableTarget(

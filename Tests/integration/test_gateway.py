@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import botocore
 import pytest
 
-from conftest import free_port, run_aws, wait_until
+from conftest import free_port, run_aws, run_ecsctl, wait_until
 from docker_support import requires_docker
 from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_files
 
@@ -280,3 +280,25 @@ def test_http_proxy_integrations_pass_requests_and_answers_through(cluster, apig
     apigw.update_integration(ApiId=api_id, IntegrationId=integration, IntegrationUri=backend + "/{proxy}", TimeoutInMillis=300)
     status, _, body = call(cluster, "GET", f"/{api_id}/api/slow")
     assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+
+
+def test_ecsctl_lists_describes_tests_and_deletes_apis(cluster, function_arn):
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "create", "shop", "--target", "echo", "--route", "GET /items/{id}")
+    assert code == 0, err
+    api_id = out.split()[1]
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "ls")
+    assert code == 0 and "shop" in out and api_id in out, err
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "describe", "shop")
+    assert code == 0 and "$default" in out and "GET /items/{id}" in out and f"AWS_PROXY {function_arn} (payload 2.0)" in out, out + err
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "routes", api_id)
+    assert code == 0 and "GET /items/{id}" in out and "NONE" in out, err
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "test", "shop", "/items/42?x=1", "-H", "X-Test: yes")
+    assert code == 0 and "-> 200 in" in out, out + err
+    event = json.loads(out.split("\n\n", 1)[1])
+    assert event["pathParameters"] == {"id": "42"} and event["headers"]["x-test"] == "yes"
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "test", "shop", "/nothing")
+    assert code == 0 and "-> 404 in" in out and '{"message":"Not Found"}' in out, out + err
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "describe", "no-such-api")
+    assert code != 0 and "no API with id or name no-such-api" in err
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "rm", "shop")
+    assert code == 0 and run_ecsctl(cluster.endpoint, "api", "ls")[1].count("shop") == 0

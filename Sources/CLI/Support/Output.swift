@@ -45,10 +45,15 @@ public struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The control plane's endpoint: the flag, then ECS_ENDPOINT, then the local default.
+    public var resolvedEndpoint: String {
+        endpoint ?? ProcessInfo.processInfo.environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340"
+    }
+
     public var client: APIClient {
         let environment = ProcessInfo.processInfo.environment
         return APIClient(
-            endpoint: endpoint ?? environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340",
+            endpoint: resolvedEndpoint,
             credentials: CredentialChain.find(profile: profile, environment: environment),
             region: environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1",
             caFile: caFile ?? environment["AWS_CA_BUNDLE"])

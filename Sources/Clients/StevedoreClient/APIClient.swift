@@ -99,15 +99,17 @@ public struct APIClient: Sendable {
         }
     }
 
-    /// A REST-JSON call (the Lambda API): the raw response; non-2xx answers become ``AWSError``s.
+    /// A REST-JSON call (the Lambda API, or the service signing names): the raw response; non-2xx
+    /// answers become ``AWSError``s.
     public func rest(
-        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: Duration? = .seconds(960)
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: Duration? = .seconds(960),
+        service: String = "lambda"
     ) async throws -> HTTPClient.Response {
         let request = signed(
             HTTPClient.Request(
                 method: method, path: path, headers: (body != nil ? [("Content-Type", "application/json")] : []) + headers + extraHeaders,
                 body: body, timeout: timeout),
-            service: "lambda")
+            service: service)
         let response = try await send(request)
         guard (200..<300).contains(response.status) else { throw Self.decodeError(response) }
         return response
@@ -133,11 +135,12 @@ public struct APIClient: Sendable {
         return answer
     }
 
-    /// A Lambda API call with a JSON body and a JSON answer.
+    /// A Lambda API call (or another REST-JSON service's, by its signing name) with a JSON body
+    /// and a JSON answer.
     public func lambda<Input: Encodable, Output: Decodable>(
-        _ method: String, _ path: String, _ input: Input?, as output: Output.Type = Output.self
+        _ method: String, _ path: String, _ input: Input?, as output: Output.Type = Output.self, service: String = "lambda"
     ) async throws -> Output {
-        let response = try await rest(method, path, body: input.map { AWSJSONCodec.encode($0) })
+        let response = try await rest(method, path, body: input.map { AWSJSONCodec.encode($0) }, service: service)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         do {

@@ -1,0 +1,196 @@
+import APIGatewayShapes
+import ArgumentParser
+import CurlHTTP
+import Foundation
+import StevedoreClient
+import StevedoreCore
+
+/// `ecsctl api`: HTTP APIs made with API Gateway (`aws apigatewayv2` makes and changes them; this
+/// shows them and calls them).
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "See and call HTTP APIs (API Gateway): list, describe, routes, test, quick create, delete.",
+        subcommands: [List.self, Describe.self, Routes.self, Test.self, Create.self, Delete.self]
+    )
+
+    static let apisPath = "/v2/apis"
+
+    static func get<Output: Decodable>(_ global: GlobalOptions, _ path: String, as type: Output.Type = Output.self) async throws -> Output {
+        try await global.client.lambda("GET", path, Optional<Int>.none, as: type, service: "apigateway")
+    }
+
+    static func allApis(_ global: GlobalOptions) async throws -> [V2Api] {
+        var apis: [V2Api] = []
+        var token: String?
+        repeat {
+            let page: V2GetApisResponse = try await get(global, apisPath + (token.map { "?nextToken=\($0.percentEncoded())" } ?? ""))
+            apis += page.items ?? []
+            token = page.nextToken
+        } while token != nil
+        return apis
+    }
+
+    /// An API by id or by name (names need not be unique; the first one found is taken and said so).
+    static func api(_ global: GlobalOptions, _ reference: String) async throws -> V2Api {
+        if let api = try? await get(global, apisPath + "/" + reference.percentEncoded(), as: V2Api.self) { return api }
+        let named = try await allApis(global).filter { $0.name == reference }
+        guard let first = named.first else { throw CLIError("no API with id or name \(reference) (see `ecsctl api ls`)") }
+        if named.count > 1 { FileHandle.standardError.write(Data("several APIs are named \(reference); using \(first.apiId ?? "")\n".utf8)) }
+        return first
+    }
+
+    static func routesAndIntegrations(_ global: GlobalOptions, _ id: String) async throws -> ([V2Route], [String: V2Integration]) {
+        let routes: V2GetRoutesResponse = try await get(global, apisPath + "/\(id)/routes?maxResults=500")
+        let integrations: V2GetIntegrationsResponse = try await get(global, apisPath + "/\(id)/integrations?maxResults=500")
+        var byId: [String: V2Integration] = [:]
+        for integration in integrations.items ?? [] { byId[integration.integrationId ?? ""] = integration }
+        return ((routes.items ?? []).sorted { $0.routeKey < $1.routeKey }, byId)
+    }
+
+    static func describeTarget(_ target: String?, _ integrations: [String: V2Integration]) -> String {
+        guard let target else { return "(no target)" }
+        guard let integration = integrations[String(target.dropFirst("integrations/".count))] else { return target }
+        let type = integration.integrationType?.rawValue ?? ""
+        let format = integration.integrationType == .awsProxy ? " (payload \(integration.payloadFormatVersion ?? "2.0"))" : ""
+        return "\(type) \(integration.integrationUri ?? "")\(format)"
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List HTTP APIs.", aliases: ["list"])
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let apis = try await APICommand.allApis(global)
+            if global.output == .json { return Printer.json(V2GetApisResponse(items: apis)) }
+            Printer.table(
+                ["NAME", "ID", "PROTOCOL", "ENDPOINT", "CREATED"],
+                apis.map { [$0.name, $0.apiId ?? "", $0.protocolType.rawValue, $0.apiEndpoint ?? "", $0.createdDate ?? ""] })
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an API, its stages and its routes.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "API id or name.") var api: String
+
+        func run() async throws {
+            let api = try await APICommand.api(global, api)
+            let id = api.apiId ?? ""
+            let stages: V2GetStagesResponse = try await APICommand.get(global, APICommand.apisPath + "/\(id)/stages")
+            let (routes, integrations) = try await APICommand.routesAndIntegrations(global, id)
+            if global.output == .json { return Printer.json(api) }
+            Printer.fields([
+                ("Name", api.name), ("Id", id), ("Protocol", api.protocolType.rawValue), ("Endpoint", api.apiEndpoint ?? ""),
+                ("Path form", "/\(id)/… on the gateway listener"), ("Created", api.createdDate ?? ""), ("Description", api.description ?? ""),
+            ])
+            print("")
+            Printer.table(
+                ["STAGE", "DEPLOYMENT", "AUTO DEPLOY", "URL"],
+                (stages.items ?? []).map { stage in
+                    let url = (api.apiEndpoint ?? "") + (stage.stageName == "$default" ? "/" : "/\(stage.stageName)/")
+                    return [stage.stageName, stage.deploymentId ?? "(not deployed)", stage.autoDeploy == true ? "yes" : "no", url]
+                })
+            print("")
+            Printer.table(["ROUTE", "TARGET"], routes.map { [$0.routeKey, APICommand.describeTarget($0.target, integrations)] })
+        }
+    }
+
+    struct Routes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an API's routes and what each calls.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "API id or name.") var api: String
+
+        func run() async throws {
+            let id = try await APICommand.api(global, api).apiId ?? ""
+            let (routes, integrations) = try await APICommand.routesAndIntegrations(global, id)
+            if global.output == .json { return Printer.json(V2GetRoutesResponse(items: routes)) }
+            Printer.table(
+                ["ROUTE", "ID", "AUTH", "TARGET"],
+                routes.map { [$0.routeKey, $0.routeId ?? "", $0.authorizationType?.rawValue ?? "NONE", APICommand.describeTarget($0.target, integrations)] })
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Call an API through the gateway and show the answer (status, headers, body, time).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "API id or name.") var api: String
+        @Argument(help: "Path to call, e.g. /pets/7?limit=2.") var path = "/"
+        @Option(name: .shortAndLong, help: "HTTP method.") var method = "GET"
+        @Option(help: "Stage (default: $default, served at the root).") var stage: String?
+        @Option(name: .shortAndLong, help: "Request body.") var data: String?
+        @Option(name: .customShort("H"), help: "A header as 'Name: value'; repeat for more.") var header: [String] = []
+        @Option(help: "The gateway's address (default: the API endpoint's port on the --endpoint host).") var gateway: String?
+
+        func run() async throws {
+            let api = try await APICommand.api(global, api)
+            let id = api.apiId ?? ""
+            let base = try gatewayBase(api)
+            var headers: [(name: String, value: String)] = []
+            for item in header {
+                let parts = item.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2 else { throw ValidationError("-H takes 'Name: value'; got \(item)") }
+                headers.append((String(parts[0]).trimmingCharacters(in: .whitespaces), String(parts[1]).trimmingCharacters(in: .whitespaces)))
+            }
+            let relative = path.hasPrefix("/") ? path : "/" + path
+            let requestPath = "/\(id)" + (stage.map { "/\($0)" } ?? "") + relative
+            let started = ContinuousClock.now
+            let response = try await HTTPClient(baseURL: base).execute(
+                HTTPClient.Request(method: method.uppercased(), path: requestPath, headers: headers, body: data.map { Array($0.utf8) }, timeout: .seconds(60)))
+            let elapsed = ContinuousClock.now - started
+            print("\(method.uppercased()) \(base)\(requestPath) -> \(response.status) in \(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000) ms")
+            for (name, value) in response.headers { print("\(name): \(value)") }
+            print("")
+            print(response.bodyText)
+        }
+
+        func gatewayBase(_ api: V2Api) throws -> String {
+            if let gateway { return gateway }
+            guard let endpoint = URLComponents(string: api.apiEndpoint ?? ""), let port = endpoint.port,
+                let host = URLComponents(string: global.resolvedEndpoint)?.host
+            else {
+                throw CLIError("cannot tell where the gateway listens; give --gateway http://HOST:PORT")
+            }
+            return "http://\(host):\(port)"
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Quick create: an HTTP API whose $default stage sends every request (or --route) to a function or URL.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "API name.") var name: String
+        @Option(help: "A function ARN (or function name) or an http(s) URL.") var target: String
+        @Option(help: "The route key, e.g. 'GET /hello' (default: $default, every request).") var route: String?
+
+        func run() async throws {
+            var target = self.target
+            if !target.hasPrefix("arn:"), !target.hasPrefix("http://"), !target.hasPrefix("https://") {
+                let configuration: LambdaFunctionSummary = try await global.client.lambda(
+                    "GET", "/2015-03-31/functions/\(target.percentEncoded())/configuration", Optional<Int>.none)
+                target = configuration.FunctionArn ?? target
+            }
+            let api: V2Api = try await global.client.lambda(
+                "POST", APICommand.apisPath, V2CreateApiRequest(name: name, protocolType: .http, routeKey: route, target: target), service: "apigateway")
+            if global.output == .json { return Printer.json(api) }
+            print("created \(api.apiId ?? "") \(api.apiEndpoint ?? "") -> \(target)")
+        }
+
+        struct LambdaFunctionSummary: Decodable {
+            var FunctionArn: String?
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete an API.", aliases: ["delete"])
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "API id or name.") var api: String
+
+        func run() async throws {
+            let id = try await APICommand.api(global, api).apiId ?? ""
+            _ = try await global.client.rest("DELETE", APICommand.apisPath + "/\(id)", service: "apigateway")
+            print("deleted \(id)")
+        }
+    }
+}
