@@ -281,6 +281,7 @@ struct ECSD: AsyncParsableCommand {
                     Next: ecsctl node ls && ecsctl taskdef register -f Examples/task-definitions/hello-web.json
                           ecsctl task run hello-web --wait
                           or: aws ecs list-clusters --endpoint-url \(endpoint)
+                    APIs made with API Gateway answer at http://\(configuration.gatewayHost):\(configuration.gatewayPort)/{api-id}/ (see Examples/gateway).
 
                     """.utf8))
             }

@@ -5,6 +5,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import botocore
 import pytest
 
-from conftest import free_port, run_aws, run_ecsctl, wait_until
+from conftest import BIN, ROOT, example, free_port, run_aws, run_ecsctl, wait_until
 from docker_support import requires_docker
 from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_files
 
@@ -302,3 +303,19 @@ def test_ecsctl_lists_describes_tests_and_deletes_apis(cluster, function_arn):
     assert code != 0 and "no API with id or name no-such-api" in err
     code, out, err = run_ecsctl(cluster.endpoint, "api", "rm", "shop")
     assert code == 0 and run_ecsctl(cluster.endpoint, "api", "ls")[1].count("shop") == 0
+
+
+def test_the_gateway_examples_run_as_written(cluster):
+    """Every sh block of Examples/gateway/README.md, in order, in one shell."""
+    with open(example("gateway", "README.md")) as f:
+        blocks = re.findall(r"```sh\n(.*?)```", f.read(), re.S)
+    script = "set -euo pipefail\n" + "\n".join(blocks)
+    env = {**os.environ, "GATEWAY": cluster.server.gateway, "PATH": BIN + ":" + os.environ["PATH"]}
+    done = subprocess.run(["bash", "-c", script.replace("http://127.0.0.1:8340", cluster.endpoint)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert '"hello": "ecsctl", "route": "$default", "path": "/greet/you"' in out, out
+    assert '"hello": "curl"' in out and '"path": "/anything/at/all"' in out
+    assert '"route": "GET /pets/{id}", "path": "/prod/pets/7", "pathParameters": {"id": "7"}' in out
+    assert "}404\n" in out or "\n404\n" in out, out
