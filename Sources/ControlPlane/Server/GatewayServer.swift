@@ -59,21 +59,21 @@ struct GatewayResponder: HTTPResponder {
 /// HTTP_PROXY integrations' requests, sent with libcurl (its connection cache keeps backends'
 /// connections open between requests).
 struct CurlForwarding: HTTPForwarding {
-    func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async throws
-        -> GatewayResponse
+    func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async
+        -> ForwardingResult
     {
-        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme, let host = parsed.host else {
-            throw NotAURL(url: url)
-        }
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme, let host = parsed.host else { return .failed }
         let base = "\(scheme)://\(host)\(parsed.port.map { ":\($0)" } ?? "")"
         var path = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
         if let query = parsed.percentEncodedQuery { path += "?" + query }
-        let response = try await HTTPClient(baseURL: base, connectTimeout: .seconds(5)).execute(
-            HTTPClient.Request(method: method, path: path, headers: headers, body: body.isEmpty && method == "GET" ? nil : body, timeout: timeout))
-        return GatewayResponse(status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: response.body)
+        do {
+            let response = try await HTTPClient(baseURL: base, connectTimeout: .seconds(5)).execute(
+                HTTPClient.Request(method: method, path: path, headers: headers, body: body.isEmpty && method == "GET" ? nil : body, timeout: timeout))
+            return .answered(GatewayResponse(status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: response.body))
+        } catch let error as HTTPClientError where error.kind == .timedOut {
+            return .timedOut
+        } catch {
+            return .failed
+        }
     }
-}
-
-struct NotAURL: Error {
-    var url: String
 }

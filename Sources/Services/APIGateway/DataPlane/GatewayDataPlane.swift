@@ -28,8 +28,17 @@ public struct FunctionTarget: Sendable, Equatable {
 
 /// Sends a request to an HTTP backend (HTTP_PROXY integrations); the control plane's is libcurl's.
 public protocol HTTPForwarding: Sendable {
-    func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async throws
-        -> GatewayResponse
+    func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async
+        -> ForwardingResult
+}
+
+/// How a forwarded request ended.
+public enum ForwardingResult: Sendable {
+    case answered(GatewayResponse)
+    /// No answer within the integration's timeout.
+    case timedOut
+    /// No connection, or a broken exchange.
+    case failed
 }
 
 /// Where a request goes: the API and stage its host and path name, and the deployment the stage serves.
@@ -85,6 +94,7 @@ public struct GatewayDataPlane: Sendable {
     public static let maximumBody = 10 << 20
 
     let snapshot: @Sendable () async -> GatewayState?
+    let routeTables = RouteTables()
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
     let accountId: String
@@ -109,7 +119,7 @@ public struct GatewayDataPlane: Sendable {
         var request = request
         request.rawPath = destination.rawPath
         request.routePath = destination.routePath
-        let table = RouteTable(routes: destination.deployment.routes.map { ($0.routeKey, $0.target) })
+        let table = routeTables.table(api: destination.api.id, deployment: destination.deployment)
         guard let selection = table.select(method: request.method, path: destination.routePath) else { return .notFound }
         let integrationId = selection.target.flatMap { $0.hasPrefix("integrations/") ? String($0.dropFirst("integrations/".count)) : nil }
         guard let integrationId, let integration = destination.deployment.integrations[integrationId] else {
@@ -143,15 +153,12 @@ public struct GatewayDataPlane: Sendable {
         let forwardedFor = request.header("x-forwarded-for").map { "\($0), \(request.sourceIp)" } ?? request.sourceIp
         headers.removeAll { $0.name.lowercased() == "x-forwarded-for" }
         headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Amzn-Trace-Id", LambdaAPI.newTraceId(at: request.time))]
-        let (http, target, forwarded) = (self.http, url, headers)
         let timeout = integration.timeoutInMillis ?? 30000
-        let result = await Deadline.race(milliseconds: timeout) {
-            try? await http.forward(method: method, url: target, headers: forwarded, body: request.body, timeout: .milliseconds(timeout + 1000))
-        }
-        switch result {
+        // The client keeps the deadline itself: no timer per request.
+        switch await http.forward(method: method, url: url, headers: headers, body: request.body, timeout: .milliseconds(timeout)) {
         case .timedOut: return .serviceUnavailable
-        case .finished(nil): return .internalServerError
-        case .finished(var response?):
+        case .failed: return .internalServerError
+        case .answered(var response):
             response.headers.removeAll { Self.hopByHop.contains($0.0.lowercased()) || $0.0.lowercased() == "content-length" }
             return response
         }
@@ -242,5 +249,22 @@ enum Deadline {
             }
             if finished { timer.cancel() }
         }
+    }
+}
+
+/// Deployments' route tables, made once each: a deployment never changes.
+final class RouteTables: Sendable {
+    private let tables = Mutex<[String: RouteTable]>([:])
+
+    func table(api: String, deployment: GatewayDeployment) -> RouteTable {
+        let key = api + "/" + (deployment.deployment.deploymentId ?? "")
+        if let table = tables.withLock({ $0[key] }) { return table }
+        let table = RouteTable(routes: deployment.routes.map { ($0.routeKey, $0.target) })
+        tables.withLock { tables in
+            // Deleted APIs' and replaced deployments' tables go too, sooner or later.
+            if tables.count >= 4096 { tables.removeAll() }
+            tables[key] = table
+        }
+        return table
     }
 }
