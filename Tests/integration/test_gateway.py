@@ -319,3 +319,27 @@ def test_the_gateway_examples_run_as_written(cluster):
     assert '"hello": "curl"' in out and '"path": "/anything/at/all"' in out
     assert '"route": "GET /pets/{id}", "path": "/prod/pets/7", "pathParameters": {"id": "7"}' in out
     assert "}404\n" in out or "\n404\n" in out, out
+
+
+def test_cors_preflight_and_throttling_with_the_aws_cli(cluster, apigw, function_arn):
+    cors = json.dumps({"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["content-type"],
+                       "ExposeHeaders": ["x-echo"], "MaxAge": 600})
+    api_id = json.loads(run_aws(cluster.endpoint, "apigatewayv2", "create-api", "--name", "cors", "--protocol-type", "HTTP",
+                                "--target", function_arn, "--cors-configuration", cors)[1])["ApiId"]
+    status, headers, _ = call(cluster, "OPTIONS", f"/{api_id}/items", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Content-Type"})
+    assert status == 204 and header(headers, "access-control-allow-origin") == "https://app.example"
+    assert header(headers, "access-control-allow-methods") == "GET,POST" and header(headers, "access-control-max-age") == "600"
+    status, headers, body = call(cluster, "GET", f"/{api_id}/items", headers={"Origin": "https://app.example"})
+    assert status == 200 and header(headers, "access-control-allow-origin") == "https://app.example"
+    assert header(headers, "access-control-expose-headers") == "x-echo"
+    status, headers, _ = call(cluster, "GET", f"/{api_id}/items", headers={"Origin": "https://evil.example"})
+    assert status == 200 and header(headers, "access-control-allow-origin") == []
+
+    # Throttling: a burst of 2 and a trickle of a request every 100 s on the $default stage.
+    run_aws(cluster.endpoint, "apigatewayv2", "update-stage", "--api-id", api_id, "--stage-name", "$default",
+            "--default-route-settings", "ThrottlingBurstLimit=2,ThrottlingRateLimit=0.01")
+    statuses = [call(cluster, "GET", f"/{api_id}/t")[0] for _ in range(4)]
+    assert statuses[:2] == [200, 200] and statuses[2:] == [429, 429], statuses
+    status, _, body = call(cluster, "GET", f"/{api_id}/t")
+    assert (status, json.loads(body)) == (429, {"message": "Too Many Requests"})

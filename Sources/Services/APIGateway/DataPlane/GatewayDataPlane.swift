@@ -95,6 +95,7 @@ public struct GatewayDataPlane: Sendable {
 
     let snapshot: @Sendable () async -> GatewayState?
     let routeTables = RouteTables()
+    let throttles = RouteThrottles()
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
     let accountId: String
@@ -119,8 +120,16 @@ public struct GatewayDataPlane: Sendable {
         var request = request
         request.rawPath = destination.rawPath
         request.routePath = destination.routePath
+        let cors = destination.api.api.corsConfiguration.map(CrossOrigin.init)
+        if let cors, CrossOrigin.isPreflight(request) { return cors.preflight(request) }
+        let response = await route(request, to: destination)
+        return cors?.decorate(response, origin: request.header("origin")) ?? response
+    }
+
+    func route(_ request: GatewayRequest, to destination: GatewayDestination) async -> GatewayResponse {
         let table = routeTables.table(api: destination.api.id, deployment: destination.deployment)
         guard let selection = table.select(method: request.method, path: destination.routePath) else { return .notFound }
+        guard throttles.admit(api: destination.api.id, stage: destination.stage, routeKey: selection.routeKey) else { return .tooManyRequests }
         let integrationId = selection.target.flatMap { $0.hasPrefix("integrations/") ? String($0.dropFirst("integrations/".count)) : nil }
         guard let integrationId, let integration = destination.deployment.integrations[integrationId] else {
             // A route without an integration has nothing to call.

@@ -369,6 +369,7 @@ public struct GatewayResponse: Sendable, Equatable {
     public static let serviceUnavailable = message(503, "Service Unavailable")
     public static let requestTooLarge = message(413, "Request Entity Too Large")
     public static let badGateway = message(502, "Bad Gateway")
+    public static let tooManyRequests = message(429, "Too Many Requests")
 }
 
 extension JSONValue {
