@@ -93,7 +93,9 @@ let package = Package(
             path: "Sources/Services/ApplicationAutoScaling"),
         .target(name: "Capacity", dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "AgentProtocol"], path: "Sources/Services/Capacity"),
         // API Gateway: HTTP APIs' control API and the data plane that takes requests to functions.
-        .target(name: "APIGateway", dependencies: ["StevedoreCore", "AWSProtocols", "APIGatewayShapes", "Lambda", "AgentProtocol"], path: "Sources/Services/APIGateway"),
+        .target(name: "APIGateway", dependencies: ["StevedoreCore", "AWSProtocols", "APIGatewayShapes", "Lambda", "AgentProtocol",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ], path: "Sources/Services/APIGateway"),
 
         // MARK: Edges: storage, HTTP clients, Docker.
 
@@ -199,7 +201,11 @@ let package = Package(
             name: "ApplicationAutoScalingTests",
             dependencies: ["ApplicationAutoScaling", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(
-            name: "APIGatewayTests", dependencies: ["APIGateway", "APIGatewayShapes", "Lambda", "AWSProtocols", "StevedoreCore"]),
+            name: "APIGatewayTests",
+            dependencies: [
+                "APIGateway", "APIGatewayShapes", "Lambda", "AWSProtocols", "StevedoreCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]),
         .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "StevedoreCore", "ECS"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "StevedoreTestSupport", hummingbird]),

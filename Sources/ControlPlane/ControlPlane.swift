@@ -124,7 +124,7 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
         let committer = self.committer
-        gateway = GatewayDataPlane(accountId: names.accountId, functions: runtime, http: CurlForwarding()) {
+        gateway = GatewayDataPlane(names: names, functions: runtime, http: CurlForwarding()) {
             try? await committer.read { root, _ in root.gateway }
         }
     }

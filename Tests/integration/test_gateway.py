@@ -343,3 +343,123 @@ def test_cors_preflight_and_throttling_with_the_aws_cli(cluster, apigw, function
     assert statuses[:2] == [200, 200] and statuses[2:] == [429, 429], statuses
     status, _, body = call(cluster, "GET", f"/{api_id}/t")
     assert (status, json.loads(body)) == (429, {"message": "Too Many Requests"})
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Issuer(BaseHTTPRequestHandler):
+    """An OpenID issuer: its configuration and its keys (set on the class by the fixture)."""
+    jwks = b"{}"
+    base = ""
+
+    def do_GET(self):
+        if self.path == "/.well-known/openid-configuration":
+            body = json.dumps({"issuer": self.base, "jwks_uri": self.base + "/jwks.json"}).encode()
+        elif self.path == "/jwks.json":
+            body = self.jwks
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_jwt_authorizer_accepts_tokens_signed_by_the_issuers_key(cluster, apigw, function_arn):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Issuer)
+    Issuer.base = f"http://127.0.0.1:{server.server_address[1]}"
+    Issuer.jwks = json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+                                        "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big"))}]}).encode()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def token(signer=key, **claims):
+        base = {"iss": Issuer.base, "aud": "my-app", "sub": "user-1", "exp": int(time.time()) + 300, "iat": int(time.time()),
+                "scope": "pets:read"}
+        base.update(claims)
+        head = b64url(json.dumps({"alg": "RS256", "kid": "k1", "typ": "JWT"}).encode())
+        body = b64url(json.dumps(base).encode())
+        signature = signer.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{head}.{body}.{b64url(signature)}"
+
+    try:
+        api_id = apigw.create_api(Name="jwt", ProtocolType="HTTP", Target=function_arn)["ApiId"]
+        authorizer = apigw.create_authorizer(ApiId=api_id, Name="issuer", AuthorizerType="JWT",
+                                             IdentitySource=["$request.header.Authorization"],
+                                             JwtConfiguration={"Issuer": Issuer.base, "Audience": ["my-app"]})
+        assert authorizer["AuthorizerType"] == "JWT" and apigw.get_authorizers(ApiId=api_id)["Items"][0]["Name"] == "issuer"
+        integration = apigw.get_integrations(ApiId=api_id)["Items"][0]["IntegrationId"]
+        apigw.create_route(ApiId=api_id, RouteKey="GET /pets", Target="integrations/" + integration, AuthorizationType="JWT",
+                           AuthorizerId=authorizer["AuthorizerId"], AuthorizationScopes=["pets:read"])
+        apigw.create_route(ApiId=api_id, RouteKey="DELETE /pets", Target="integrations/" + integration, AuthorizationType="JWT",
+                           AuthorizerId=authorizer["AuthorizerId"], AuthorizationScopes=["pets:admin"])
+
+        status, _, body = call(cluster, "GET", f"/{api_id}/pets", headers={"Authorization": "Bearer " + token()})
+        assert status == 200, body
+        jwt = json.loads(body)["requestContext"]["authorizer"]["jwt"]
+        assert jwt["claims"]["sub"] == "user-1" and jwt["claims"]["aud"] == "my-app" and jwt["scopes"] == ["pets:read"]
+        for headers in ({}, {"Authorization": "Bearer " + token(exp=int(time.time()) - 10)}, {"Authorization": "Bearer " + token(signer=stranger)},
+                        {"Authorization": "Bearer " + token(aud="other-app")}, {"Authorization": "Bearer garbage"}):
+            status, _, body = call(cluster, "GET", f"/{api_id}/pets", headers=headers)
+            assert (status, json.loads(body)) == (401, {"message": "Unauthorized"}), headers
+        status, _, body = call(cluster, "DELETE", f"/{api_id}/pets", headers={"Authorization": "Bearer " + token()})
+        assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+        # Routes without an authorizer stay open.
+        assert call(cluster, "GET", f"/{api_id}/open")[0] == 200
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            apigw.delete_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"])
+        assert refused.value.response["Error"]["Code"] == "ConflictException"
+    finally:
+        server.shutdown()
+
+
+AUTHORIZER = '''
+calls = 0
+def handler(event, context):
+    global calls
+    calls += 1
+    token = event["identitySource"][0]
+    return {"isAuthorized": token == "let-me-in", "context": {"calls": calls, "route": event["routeArn"]}}
+'''
+
+
+def test_lambda_request_authorizer_with_simple_responses_and_caching(cluster, apigw, function_arn):
+    lam = cluster.client("lambda")
+    lam.create_function(FunctionName="gatekeeper", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": AUTHORIZER})}, Timeout=5)
+    lam.get_waiter("function_active_v2").wait(FunctionName="gatekeeper")
+    gatekeeper = lam.get_function(FunctionName="gatekeeper")["Configuration"]["FunctionArn"]
+    api_id = apigw.create_api(Name="lambda-auth", ProtocolType="HTTP", Target=function_arn)["ApiId"]
+    authorizer = apigw.create_authorizer(ApiId=api_id, Name="gate", AuthorizerType="REQUEST", AuthorizerUri=gatekeeper,
+                                         AuthorizerPayloadFormatVersion="2.0", EnableSimpleResponses=True,
+                                         IdentitySource=["$request.header.X-Token"], AuthorizerResultTtlInSeconds=60)["AuthorizerId"]
+    route = apigw.get_routes(ApiId=api_id)["Items"][0]["RouteId"]
+    apigw.update_route(ApiId=api_id, RouteId=route, AuthorizationType="CUSTOM", AuthorizerId=authorizer)
+
+    status, _, body = call(cluster, "GET", f"/{api_id}/things", headers={"X-Token": "let-me-in"})
+    assert status == 200, body
+    lambda_context = json.loads(body)["requestContext"]["authorizer"]["lambda"]
+    assert lambda_context["calls"] == 1 and lambda_context["route"].endswith(f":{api_id}/$default/GET/things")
+    # The verdict is cached for the same identity: the authorizer is not called again.
+    status, _, body = call(cluster, "GET", f"/{api_id}/things", headers={"X-Token": "let-me-in"})
+    assert status == 200 and json.loads(body)["requestContext"]["authorizer"]["lambda"]["calls"] == 1
+    status, _, body = call(cluster, "GET", f"/{api_id}/things", headers={"X-Token": "wrong"})
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    status, _, body = call(cluster, "GET", f"/{api_id}/things")
+    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        apigw.create_authorizer(ApiId=api_id, Name="bad", AuthorizerType="REQUEST", AuthorizerUri=gatekeeper,
+                                AuthorizerPayloadFormatVersion="1.0", EnableSimpleResponses=True, IdentitySource=["$request.header.X"])
+    assert refused.value.response["Error"]["Code"] == "BadRequestException"

@@ -85,7 +85,8 @@ SERVICES = {
             "UpdateRoute", "DeleteRoute", "CreateIntegration", "GetIntegration", "GetIntegrations",
             "UpdateIntegration", "DeleteIntegration", "CreateStage", "GetStage", "GetStages", "UpdateStage",
             "DeleteStage", "CreateDeployment", "GetDeployment", "GetDeployments", "DeleteDeployment",
-            "GetTags", "TagResource", "UntagResource",
+            "GetTags", "TagResource", "UntagResource", "CreateAuthorizer", "GetAuthorizer", "GetAuthorizers",
+            "UpdateAuthorizer", "DeleteAuthorizer",
         ],
     ),
     "secretsmanager": (

@@ -58,9 +58,25 @@ public struct GatewayAPIRecord: StoredRecord, Equatable {
     public var integrations: [String: V2Integration] = [:]
     public var stages: [String: V2Stage] = [:]
     public var deployments: [String: GatewayDeployment] = [:]
+    public var authorizers: [String: V2Authorizer] = [:]
 
     public init(api: V2Api) {
         self.api = api
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case api, routes, integrations, stages, deployments, authorizers
+    }
+
+    /// Parts added after the first rows were written are read as empty when absent.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        api = try container.decode(V2Api.self, forKey: .api)
+        routes = try container.decodeIfPresent([String: V2Route].self, forKey: .routes) ?? [:]
+        integrations = try container.decodeIfPresent([String: V2Integration].self, forKey: .integrations) ?? [:]
+        stages = try container.decodeIfPresent([String: V2Stage].self, forKey: .stages) ?? [:]
+        deployments = try container.decodeIfPresent([String: GatewayDeployment].self, forKey: .deployments) ?? [:]
+        authorizers = try container.decodeIfPresent([String: V2Authorizer].self, forKey: .authorizers) ?? [:]
     }
 
     public var id: String { api.apiId ?? "" }
@@ -75,11 +91,13 @@ public struct GatewayDeployment: Codable, Sendable, Equatable {
     public var deployment: V2Deployment
     public var routes: [V2Route]
     public var integrations: [String: V2Integration]
+    public var authorizers: [String: V2Authorizer]?
 
-    public init(deployment: V2Deployment, routes: [V2Route], integrations: [String: V2Integration]) {
+    public init(deployment: V2Deployment, routes: [V2Route], integrations: [String: V2Integration], authorizers: [String: V2Authorizer] = [:]) {
         self.deployment = deployment
         self.routes = routes
         self.integrations = integrations
+        self.authorizers = authorizers
     }
 }
 

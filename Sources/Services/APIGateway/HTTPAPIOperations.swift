@@ -127,7 +127,12 @@ extension GatewayState {
                 route.routeKey = key
             }
             if let target = input.target { route.target = try record.checkTarget(target) }
-            if let type = input.authorizationType { route.authorizationType = try Self.checkAuthorization(type, authorizerId: input.authorizerId) }
+            if input.authorizationType != nil || input.authorizerId != nil {
+                let type = input.authorizationType ?? route.authorizationType ?? .none_
+                let authorizer = input.authorizerId ?? (type == route.authorizationType ? route.authorizerId : nil)
+                route.authorizationType = try record.checkAuthorization(type, authorizerId: authorizer)
+                route.authorizerId = type == .none_ ? nil : authorizer
+            }
             if let scopes = input.authorizationScopes { route.authorizationScopes = scopes }
             if let operation = input.operationName { route.operationName = operation }
             record.routes[routeId] = route
@@ -353,7 +358,7 @@ extension GatewayState {
     }
 
     /// Runs a change to an API's routes or integrations, then redeploys its auto-deploy stages.
-    private mutating func change<Result>(
+    mutating func change<Result>(
         _ apiId: String, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet,
         _ body: (inout GatewayAPIRecord, inout Xoshiro256) throws(AWSError) -> Result
     ) throws(AWSError) -> Result {
@@ -410,12 +415,6 @@ extension GatewayState {
         }
     }
 
-    static func checkAuthorization(_ type: V2AuthorizationType, authorizerId: String?) throws(AWSError) -> V2AuthorizationType {
-        guard type == .none_ else {
-            throw .gatewayBadRequest("Authorization type \(type.rawValue) needs an authorizer; this endpoint has no authorizers yet.")
-        }
-        return type
-    }
 
     /// A quick-create target: a function (AWS_PROXY, payload 2.0) or a URL (HTTP_PROXY).
     static func quickIntegration(target: String, credentialsArn: String?) -> V2CreateIntegrationRequest {
@@ -473,6 +472,26 @@ extension GatewayState {
 }
 
 extension GatewayAPIRecord {
+    /// A route's authorization: JWT needs a JWT authorizer of the API, CUSTOM a REQUEST one.
+    func checkAuthorization(_ type: V2AuthorizationType, authorizerId: String?) throws(AWSError) -> V2AuthorizationType {
+        switch type {
+        case .none_:
+            return type
+        case .awsIam:
+            throw .gatewayBadRequest("Authorization type AWS_IAM is not supported by this endpoint; use JWT or CUSTOM (a Lambda authorizer).")
+        case .jwt, .custom:
+            guard let authorizerId else { throw .gatewayBadRequest("An authorizer ID must be specified for authorization type \(type.rawValue)") }
+            guard let authorizer = authorizers[authorizerId] else {
+                throw .gatewayBadRequest("Invalid authorizer identifier specified: \(authorizerId)")
+            }
+            let wanted: V2AuthorizerType = type == .jwt ? .jwt : .request
+            guard authorizer.authorizerType == wanted else {
+                throw .gatewayBadRequest("Authorization type \(type.rawValue) needs a \(wanted.rawValue) authorizer; \(authorizerId) is \(authorizer.authorizerType?.rawValue ?? "")")
+            }
+            return type
+        }
+    }
+
     func route(_ routeId: String) throws(AWSError) -> V2Route {
         guard let route = routes[routeId] else { throw .gatewayNotFound("Invalid Route identifier specified \(routeId)", resourceType: "Route") }
         return route
@@ -512,11 +531,11 @@ extension GatewayAPIRecord {
         guard routes.count < GatewayState.maximumRoutes else {
             throw .gatewayBadRequest("Maximum number of routes (\(GatewayState.maximumRoutes)) reached for this API.")
         }
-        let authorization = try GatewayState.checkAuthorization(input.authorizationType ?? .none_, authorizerId: input.authorizerId)
+        let authorization = try checkAuthorization(input.authorizationType ?? .none_, authorizerId: input.authorizerId)
         let id = GatewayState.newId(length: 7, using: &random) { routes[$0] == nil }
         let route = V2Route(
             apiKeyRequired: input.apiKeyRequired ?? false, authorizationScopes: input.authorizationScopes, authorizationType: authorization,
-            operationName: input.operationName, requestModels: input.requestModels, requestParameters: input.requestParameters, routeId: id,
+            authorizerId: authorization == .none_ ? nil : input.authorizerId, operationName: input.operationName, requestModels: input.requestModels, requestParameters: input.requestParameters, routeId: id,
             routeKey: input.routeKey, target: try input.target.map { (target) throws(AWSError) in try checkTarget(target) })
         routes[id] = route
         return route
@@ -542,7 +561,8 @@ extension GatewayAPIRecord {
             autoDeployed: autoDeployed, createdDate: GatewayState.timestamp(now), deploymentId: id, deploymentStatus: .deployed,
             description: description)
         deployments[id] = GatewayDeployment(
-            deployment: deployment, routes: routes.values.sorted { ($0.routeId ?? "") < ($1.routeId ?? "") }, integrations: integrations)
+            deployment: deployment, routes: routes.values.sorted { ($0.routeId ?? "") < ($1.routeId ?? "") }, integrations: integrations,
+            authorizers: authorizers)
         return deployment
     }
 

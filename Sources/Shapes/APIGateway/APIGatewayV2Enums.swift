@@ -19,6 +19,15 @@ public enum V2AuthorizationType: String, Codable, Sendable, CaseIterable, AWSEnu
     }
 }
 
+public enum V2AuthorizerType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case request = "REQUEST"
+    case jwt = "JWT"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum V2ConnectionType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case internet = "INTERNET"
     case vpcLink = "VPC_LINK"

@@ -143,6 +143,37 @@ public enum GatewayAPI {
             return EmptyOutput()
         }
 
+        // Authorizers.
+        routes.json("POST", api + "/authorizers", status: 201) { (input: V2CreateAuthorizerRequest, request) throws(AWSError) in
+            let id = request.parameter("apiId")
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.createAuthorizer(id, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", api + "/authorizers") { request throws(AWSError) in
+            let (id, maxResults, nextToken) = (request.parameter("apiId"), request.query("maxResults"), request.query("nextToken"))
+            return try await committer.read { root, _ throws(AWSError) in
+                try root.gateway.getAuthorizers(id, maxResults: maxResults, nextToken: nextToken)
+            }
+        }
+        routes.respond("GET", api + "/authorizers/{authorizerId}") { request throws(AWSError) in
+            let (id, authorizer) = (request.parameter("apiId"), request.parameter("authorizerId"))
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getAuthorizer(id, authorizer) }
+        }
+        routes.json("PATCH", api + "/authorizers/{authorizerId}") { (input: V2UpdateAuthorizerRequest, request) throws(AWSError) in
+            let (id, authorizer) = (request.parameter("apiId"), request.parameter("authorizerId"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.updateAuthorizer(id, authorizer, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", api + "/authorizers/{authorizerId}", status: 204) { request throws(AWSError) in
+            let (id, authorizer) = (request.parameter("apiId"), request.parameter("authorizerId"))
+            try await committer.write { root, m throws(AWSError) in
+                try root.gateway.deleteAuthorizer(id, authorizer, now: m.now, using: &m.random, changes: &m.changes)
+            }
+            return EmptyOutput()
+        }
+
         // Tags, by the API's ARN.
         let tags = "/v2/tags/{resourceArn}"
         routes.respond("GET", tags) { request throws(AWSError) in

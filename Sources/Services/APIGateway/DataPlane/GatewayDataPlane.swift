@@ -96,14 +96,17 @@ public struct GatewayDataPlane: Sendable {
     let snapshot: @Sendable () async -> GatewayState?
     let routeTables = RouteTables()
     let throttles = RouteThrottles()
+    let signingKeys = SigningKeys()
+    let authorizations = AuthorizationCache()
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
-    let accountId: String
+    let names: ResourceNames
+    var accountId: String { names.accountId }
 
     public init(
-        accountId: String, functions: any FunctionRuntime, http: any HTTPForwarding, snapshot: @escaping @Sendable () async -> GatewayState?
+        names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
-        self.accountId = accountId
+        self.names = names
         self.functions = functions
         self.http = http
         self.snapshot = snapshot
@@ -136,9 +139,17 @@ public struct GatewayDataPlane: Sendable {
             return .notFound
         }
         let stageVariables = destination.stage.stageVariables ?? [:]
-        let context = ProxyContext(
+        var context = ProxyContext(
             accountId: accountId, apiId: destination.api.id, stage: destination.stage.stageName, routeKey: selection.routeKey,
             pathParameters: selection.pathParameters, stageVariables: stageVariables)
+        let route = destination.deployment.routes[selection.index]
+        if route.authorizationType == .jwt || route.authorizationType == .custom {
+            guard let authorizer = route.authorizerId.flatMap({ destination.deployment.authorizers?[$0] }) else { return .internalServerError }
+            switch await authorize(request, route: route, authorizer: authorizer, destination: destination, context: context) {
+            case .refused(let response): return response
+            case .allowed(let found): context.authorizer = found
+            }
+        }
         switch integration.integrationType {
         case .awsProxy:
             return await invokeFunction(integration, request: request, context: context)
@@ -146,6 +157,66 @@ public struct GatewayDataPlane: Sendable {
             return await forward(integration, request: request, context: context)
         default:
             return .internalServerError
+        }
+    }
+
+    enum Authorization {
+        case allowed(AuthorizerContext)
+        case refused(GatewayResponse)
+    }
+
+    /// The route's authorizer at work: a JWT checked against its issuer's keys, or a REQUEST
+    /// authorizer's function asked (its answers cached by identity for their TTL).
+    func authorize(
+        _ request: GatewayRequest, route: V2Route, authorizer: V2Authorizer, destination: GatewayDestination, context: ProxyContext
+    ) async -> Authorization {
+        let sources = authorizer.identitySource ?? []
+        let requestContext = ["requestId": request.requestId, "stage": destination.stage.stageName, "apiId": destination.api.id,
+                              "identity.sourceIp": request.sourceIp, "routeKey": context.routeKey]
+        switch authorizer.authorizerType {
+        case .jwt:
+            guard let configuration = authorizer.jwtConfiguration, let issuer = configuration.issuer else { return .refused(.internalServerError) }
+            let token = LambdaAuthorization.identity(sources, request: request, stage: destination.stage, context: requestContext)?.first
+            guard token != nil else { return .refused(.unauthorized) }
+            var refreshed = false
+            while true {
+                guard let keys = await signingKeys.keys(issuer: issuer, refresh: refreshed, http: http) else { return .refused(.unauthorized) }
+                switch JWTAuthorization.decide(token: token, configuration: configuration, keys: keys, routeScopes: route.authorizationScopes, now: request.time) {
+                case .allow(let claims, let scopes): return .allowed(.jwt(claims: claims, scopes: scopes))
+                case .unauthorized: return .refused(.unauthorized)
+                case .forbidden: return .refused(.forbidden)
+                case .unknownKey:
+                    // A key made after the last fetch: fetch the issuer's keys once more.
+                    if refreshed { return .refused(.unauthorized) }
+                    refreshed = true
+                }
+            }
+        default:
+            guard let identity = LambdaAuthorization.identity(sources, request: request, stage: destination.stage, context: requestContext) else {
+                return .refused(.unauthorized)
+            }
+            let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
+            let cacheKey = ([destination.api.id, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
+            if ttl > 0, let cached = authorizations.lookup(cacheKey, now: request.time) {
+                return cached.allowed ? .allowed(.lambda(cached.context)) : .refused(.forbidden)
+            }
+            let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: context.stageVariables)
+            guard let target = FunctionTarget(integrationUri: uri) else { return .refused(.internalServerError) }
+            let format = ProxyPayload.Format(rawValue: authorizer.authorizerPayloadFormatVersion ?? "2.0") ?? .v2
+            let routeArn = LambdaAuthorization.routeArn(
+                names: names, apiId: destination.api.id, stage: destination.stage.stageName, method: request.method, path: destination.routePath)
+            let event = LambdaAuthorization.event(request, context: context, format: format, routeArn: routeArn, identity: identity)
+            let invocation = InvocationRequest(
+                reference: target.functionArn, qualifier: nil, payload: Data(event), requestId: UUID().uuidString.lowercased(),
+                traceId: LambdaAPI.newTraceId(at: request.time))
+            let functions = self.functions
+            // Authorizers have 10 seconds to answer.
+            guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
+                outcome.status == .success,
+                let verdict = LambdaAuthorization.decide(Array(outcome.payload), simpleResponses: authorizer.enableSimpleResponses == true, routeArn: routeArn)
+            else { return .refused(.internalServerError) }
+            if ttl > 0 { authorizations.store(cacheKey, verdict, until: request.time.addingTimeInterval(Double(ttl))) }
+            return verdict.allowed ? .allowed(.lambda(verdict.context)) : .refused(.forbidden)
         }
     }
 
@@ -275,5 +346,58 @@ final class RouteTables: Sendable {
             tables[key] = table
         }
         return table
+    }
+}
+
+/// Issuers' signing keys, fetched from their OpenID configuration's `jwks_uri` and kept an hour
+/// (fetched again sooner for a key not seen yet, at most every 30 seconds).
+final class SigningKeys: Sendable {
+    private struct Entry {
+        var keys: JSONWebKeySet
+        var fetched: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func keys(issuer: String, refresh: Bool, http: any HTTPForwarding) async -> JSONWebKeySet? {
+        let now = ContinuousClock.now
+        if let entry = entries.withLock({ $0[issuer] }) {
+            let age = now - entry.fetched
+            if age < .seconds(3600), !refresh || age < .seconds(30) { return entry.keys }
+        }
+        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        guard case .answered(let discovery) = await http.forward(
+            method: "GET", url: base + "/.well-known/openid-configuration", headers: [], body: [], timeout: .milliseconds(1500)),
+            discovery.status == 200,
+            case .object(let document) = (try? JSONDecoder().decode(JSONValue.self, from: Data(discovery.body))),
+            case .string(let jwksURI) = document["jwks_uri"],
+            case .answered(let answer) = await http.forward(method: "GET", url: jwksURI, headers: [], body: [], timeout: .milliseconds(1500)),
+            answer.status == 200, answer.body.count <= 150_000, let keys = JSONWebKeySet(json: answer.body)
+        else { return entries.withLock { $0[issuer]?.keys } }
+        entries.withLock { $0[issuer] = Entry(keys: keys, fetched: now) }
+        return keys
+    }
+}
+
+/// REQUEST authorizers' verdicts, by API, authorizer and identity, until their TTL runs out.
+final class AuthorizationCache: Sendable {
+    private let verdicts = Mutex<[String: (allowed: Bool, context: [String: JSONValue], until: Date)]>([:])
+
+    func lookup(_ key: String, now: Date) -> (allowed: Bool, context: [String: JSONValue])? {
+        verdicts.withLock { verdicts in
+            guard let verdict = verdicts[key] else { return nil }
+            guard verdict.until > now else {
+                verdicts[key] = nil
+                return nil
+            }
+            return (verdict.allowed, verdict.context)
+        }
+    }
+
+    func store(_ key: String, _ verdict: (allowed: Bool, context: [String: JSONValue]), until: Date) {
+        verdicts.withLock { verdicts in
+            if verdicts.count >= 10_000 { verdicts.removeAll() }
+            verdicts[key] = (verdict.allowed, verdict.context, until)
+        }
     }
 }

@@ -72,6 +72,8 @@ public struct ProxyContext: Sendable {
     public var routeKey: String
     public var pathParameters: [String: String]
     public var stageVariables: [String: String]
+    /// What the route's authorizer passes on (`requestContext.authorizer`), per payload format.
+    public var authorizer: AuthorizerContext?
 
     public init(accountId: String, apiId: String, stage: String, routeKey: String, pathParameters: [String: String], stageVariables: [String: String]) {
         self.accountId = accountId
@@ -80,6 +82,30 @@ public struct ProxyContext: Sendable {
         self.routeKey = routeKey
         self.pathParameters = pathParameters
         self.stageVariables = stageVariables
+    }
+}
+
+/// What an authorizer found out about the caller, as integrations' events carry it.
+public enum AuthorizerContext: Sendable, Equatable {
+    case jwt(claims: [String: String], scopes: [String]?)
+    case lambda([String: JSONValue])
+
+    /// Format 2.0: `{"jwt": {"claims", "scopes"}}` or `{"lambda": {…}}`.
+    var v2: JSONValue {
+        switch self {
+        case .jwt(let claims, let scopes):
+            .object(["jwt": .object(["claims": .object(claims.mapValues(JSONValue.string)), "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null])])
+        case .lambda(let context): .object(["lambda": .object(context)])
+        }
+    }
+
+    /// Format 1.0: `{"claims", "scopes"}` or the context itself.
+    var v1: JSONValue {
+        switch self {
+        case .jwt(let claims, let scopes):
+            .object(["claims": .object(claims.mapValues(JSONValue.string)), "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null])
+        case .lambda(let context): .object(context)
+        }
     }
 }
 
@@ -141,7 +167,7 @@ public enum ProxyPayload {
                     method: request.method, path: request.rawPath, protocol: request.httpProtocol, sourceIp: request.sourceIp,
                     userAgent: request.header("user-agent") ?? ""),
                 requestId: request.requestId, routeKey: context.routeKey, stage: context.stage, time: commonLogTime(request.time),
-                timeEpoch: Int64((request.time.timeIntervalSince1970 * 1000).rounded(.down))),
+                timeEpoch: Int64((request.time.timeIntervalSince1970 * 1000).rounded(.down)), authorizer: context.authorizer?.v2),
             body: body.text, pathParameters: context.pathParameters.isEmpty ? nil : context.pathParameters,
             isBase64Encoded: body.isBase64Encoded, stageVariables: context.stageVariables.isEmpty ? nil : context.stageVariables)
     }
@@ -172,7 +198,7 @@ public enum ProxyPayload {
                 httpMethod: request.method, identity: .init(sourceIp: request.sourceIp, userAgent: request.header("user-agent")),
                 path: request.rawPath, protocol: request.httpProtocol, requestId: request.requestId, requestTime: commonLogTime(request.time),
                 requestTimeEpoch: Int64((request.time.timeIntervalSince1970 * 1000).rounded(.down)), resourceId: context.routeKey,
-                resourcePath: resource, stage: context.stage),
+                resourcePath: resource, stage: context.stage, authorizer: context.authorizer?.v1),
             pathParameters: context.pathParameters.isEmpty ? nil : context.pathParameters,
             stageVariables: context.stageVariables.isEmpty ? nil : context.stageVariables, body: body.text, isBase64Encoded: body.isBase64Encoded)
     }
@@ -236,6 +262,10 @@ public enum ProxyPayload {
 
     struct EventV2: Encodable {
         var version = "2.0"
+        /// Set for REQUEST authorizers' events.
+        var type: String?
+        var routeArn: String?
+        var identitySource: [String]?
         var routeKey: String
         var rawPath: String
         var rawQueryString: String
@@ -259,6 +289,7 @@ public enum ProxyPayload {
             var stage: String
             var time: String
             var timeEpoch: Int64
+            var authorizer: JSONValue?
         }
 
         struct HTTP: Encodable {
@@ -273,6 +304,10 @@ public enum ProxyPayload {
     /// Format 1.0 writes absent collections as `null`, as API Gateway does.
     struct EventV1: Encodable {
         var version = "1.0"
+        /// Set for REQUEST authorizers' events.
+        var type: String?
+        var methodArn: String?
+        var identitySource: String?
         var resource: String
         var path: String
         var httpMethod: String
@@ -287,13 +322,16 @@ public enum ProxyPayload {
         var isBase64Encoded: Bool
 
         enum CodingKeys: String, CodingKey {
-            case version, resource, path, httpMethod, headers, multiValueHeaders, queryStringParameters, multiValueQueryStringParameters
+            case version, type, methodArn, identitySource, resource, path, httpMethod, headers, multiValueHeaders, queryStringParameters, multiValueQueryStringParameters
             case requestContext, pathParameters, stageVariables, body, isBase64Encoded
         }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(version, forKey: .version)
+            try container.encodeIfPresent(type, forKey: .type)
+            try container.encodeIfPresent(methodArn, forKey: .methodArn)
+            try container.encodeIfPresent(identitySource, forKey: .identitySource)
             try container.encode(resource, forKey: .resource)
             try container.encode(path, forKey: .path)
             try container.encode(httpMethod, forKey: .httpMethod)
@@ -324,6 +362,7 @@ public enum ProxyPayload {
             var resourceId: String
             var resourcePath: String
             var stage: String
+            var authorizer: JSONValue?
         }
 
         struct Identity: Encodable {
@@ -370,6 +409,7 @@ public struct GatewayResponse: Sendable, Equatable {
     public static let requestTooLarge = message(413, "Request Entity Too Large")
     public static let badGateway = message(502, "Bad Gateway")
     public static let tooManyRequests = message(429, "Too Many Requests")
+    public static let unauthorized = message(401, "Unauthorized")
 }
 
 extension JSONValue {

@@ -118,17 +118,19 @@ public struct RouteTable: Sendable {
         public var routeKey: String
         public var target: String?
         public var pathParameters: [String: String]
+        /// The route's position in the list the table was made from.
+        public var index: Int
     }
 
-    private var routes: [(key: RouteKey, routeKey: String, target: String?)] = []
-    private var defaultRoute: (routeKey: String, target: String?)?
+    private var routes: [(key: RouteKey, routeKey: String, target: String?, index: Int)] = []
+    private var defaultRoute: (routeKey: String, target: String?, index: Int)?
 
     public init(routes: [(routeKey: String, target: String?)]) {
-        for route in routes {
+        for (index, route) in routes.enumerated() {
             if route.routeKey == RouteKey.default {
-                defaultRoute = (route.routeKey, route.target)
+                defaultRoute = (route.routeKey, route.target, index)
             } else if let key = RouteKey(route.routeKey) {
-                self.routes.append((key, route.routeKey, route.target))
+                self.routes.append((key, route.routeKey, route.target, index))
             }
         }
     }
@@ -144,9 +146,9 @@ public struct RouteTable: Sendable {
             if let current = best?.rank, !(rank.0 < current.0 || (rank.0 == current.0 && rank.1.lexicographicallyPrecedes(current.1))) {
                 continue
             }
-            best = (rank, Selection(routeKey: route.routeKey, target: route.target, pathParameters: parameters))
+            best = (rank, Selection(routeKey: route.routeKey, target: route.target, pathParameters: parameters, index: route.index))
         }
         if let best { return best.selection }
-        return defaultRoute.map { Selection(routeKey: $0.routeKey, target: $0.target, pathParameters: [:]) }
+        return defaultRoute.map { Selection(routeKey: $0.routeKey, target: $0.target, pathParameters: [:], index: $0.index) }
     }
 }

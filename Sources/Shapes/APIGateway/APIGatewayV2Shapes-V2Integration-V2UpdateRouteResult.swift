@@ -8,6 +8,111 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct V2Integration: Codable, Sendable, Equatable, JSONWritable {
+    public var apiGatewayManaged: Bool?
+    public var connectionId: String?
+    public var connectionType: V2ConnectionType?
+    public var contentHandlingStrategy: V2ContentHandlingStrategy?
+    public var credentialsArn: String?
+    public var description: String?
+    public var integrationId: String?
+    public var integrationMethod: String?
+    public var integrationResponseSelectionExpression: String?
+    public var integrationSubtype: String?
+    public var integrationType: V2IntegrationType?
+    public var integrationUri: String?
+    public var passthroughBehavior: V2PassthroughBehavior?
+    public var payloadFormatVersion: String?
+    public var requestParameters: [String: String]?
+    public var requestTemplates: [String: String]?
+    public var responseParameters: [String: [String: String]]?
+    public var templateSelectionExpression: String?
+    public var timeoutInMillis: Int?
+    public var tlsConfig: V2TlsConfig?
+
+    public init(apiGatewayManaged: Bool? = nil, connectionId: String? = nil, connectionType: V2ConnectionType? = nil, contentHandlingStrategy: V2ContentHandlingStrategy? = nil, credentialsArn: String? = nil, description: String? = nil, integrationId: String? = nil, integrationMethod: String? = nil, integrationResponseSelectionExpression: String? = nil, integrationSubtype: String? = nil, integrationType: V2IntegrationType? = nil, integrationUri: String? = nil, passthroughBehavior: V2PassthroughBehavior? = nil, payloadFormatVersion: String? = nil, requestParameters: [String: String]? = nil, requestTemplates: [String: String]? = nil, responseParameters: [String: [String: String]]? = nil, templateSelectionExpression: String? = nil, timeoutInMillis: Int? = nil, tlsConfig: V2TlsConfig? = nil) {
+        self.apiGatewayManaged = apiGatewayManaged
+        self.connectionId = connectionId
+        self.connectionType = connectionType
+        self.contentHandlingStrategy = contentHandlingStrategy
+        self.credentialsArn = credentialsArn
+        self.description = description
+        self.integrationId = integrationId
+        self.integrationMethod = integrationMethod
+        self.integrationResponseSelectionExpression = integrationResponseSelectionExpression
+        self.integrationSubtype = integrationSubtype
+        self.integrationType = integrationType
+        self.integrationUri = integrationUri
+        self.passthroughBehavior = passthroughBehavior
+        self.payloadFormatVersion = payloadFormatVersion
+        self.requestParameters = requestParameters
+        self.requestTemplates = requestTemplates
+        self.responseParameters = responseParameters
+        self.templateSelectionExpression = templateSelectionExpression
+        self.timeoutInMillis = timeoutInMillis
+        self.tlsConfig = tlsConfig
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
+        try json.member("\"connectionId\":", connectionId, &separated)
+        try json.member("\"connectionType\":", connectionType, &separated)
+        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
+        try json.member("\"credentialsArn\":", credentialsArn, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"integrationId\":", integrationId, &separated)
+        try json.member("\"integrationMethod\":", integrationMethod, &separated)
+        try json.member("\"integrationResponseSelectionExpression\":", integrationResponseSelectionExpression, &separated)
+        try json.member("\"integrationSubtype\":", integrationSubtype, &separated)
+        try json.member("\"integrationType\":", integrationType, &separated)
+        try json.member("\"integrationUri\":", integrationUri, &separated)
+        try json.member("\"passthroughBehavior\":", passthroughBehavior, &separated)
+        try json.member("\"payloadFormatVersion\":", payloadFormatVersion, &separated)
+        try json.member("\"requestParameters\":", requestParameters, &separated)
+        try json.member("\"requestTemplates\":", requestTemplates, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
+        try json.member("\"timeoutInMillis\":", timeoutInMillis, &separated)
+        try json.member("\"tlsConfig\":", tlsConfig, &separated)
+        json.close()
+    }
+}
+
+public struct V2JWTConfiguration: Codable, Sendable, Equatable, JSONWritable {
+    public var audience: [String]?
+    public var issuer: String?
+
+    public init(audience: [String]? = nil, issuer: String? = nil) {
+        self.audience = audience
+        self.issuer = issuer
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"audience\":", audience, &separated)
+        try json.member("\"issuer\":", issuer, &separated)
+        json.close()
+    }
+}
+
+public struct V2ParameterConstraints: Codable, Sendable, Equatable, JSONWritable {
+    public var required: Bool?
+
+    public init(required: Bool? = nil) {
+        self.required = required
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"required\":", required, &separated)
+        json.close()
+    }
+}
+
 public struct V2Route: Codable, Sendable, Equatable, JSONWritable {
     public var apiGatewayManaged: Bool?
     public var apiKeyRequired: Bool?

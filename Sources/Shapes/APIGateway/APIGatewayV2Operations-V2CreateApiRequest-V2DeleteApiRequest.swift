@@ -125,6 +125,96 @@ public struct V2CreateApiResponse: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct V2CreateAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var authorizerCredentialsArn: String?
+    public var authorizerPayloadFormatVersion: String?
+    public var authorizerResultTtlInSeconds: Int?
+    public var authorizerType: V2AuthorizerType
+    public var authorizerUri: String?
+    public var enableSimpleResponses: Bool?
+    public var identitySource: [String]
+    public var identityValidationExpression: String?
+    public var jwtConfiguration: V2JWTConfiguration?
+    public var name: String
+
+    public init(ApiId: String? = nil, authorizerCredentialsArn: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String], identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String) {
+        self.ApiId = ApiId
+        self.authorizerCredentialsArn = authorizerCredentialsArn
+        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
+        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
+        self.authorizerType = authorizerType
+        self.authorizerUri = authorizerUri
+        self.enableSimpleResponses = enableSimpleResponses
+        self.identitySource = identitySource
+        self.identityValidationExpression = identityValidationExpression
+        self.jwtConfiguration = jwtConfiguration
+        self.name = name
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
+        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
+        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
+        try json.member("\"authorizerType\":", authorizerType, &separated)
+        try json.member("\"authorizerUri\":", authorizerUri, &separated)
+        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
+        try json.member("\"identitySource\":", identitySource, &separated)
+        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
+        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
+        try json.member("\"name\":", name, &separated)
+        json.close()
+    }
+}
+
+public struct V2CreateAuthorizerResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var authorizerCredentialsArn: String?
+    public var authorizerId: String?
+    public var authorizerPayloadFormatVersion: String?
+    public var authorizerResultTtlInSeconds: Int?
+    public var authorizerType: V2AuthorizerType?
+    public var authorizerUri: String?
+    public var enableSimpleResponses: Bool?
+    public var identitySource: [String]?
+    public var identityValidationExpression: String?
+    public var jwtConfiguration: V2JWTConfiguration?
+    public var name: String?
+
+    public init(authorizerCredentialsArn: String? = nil, authorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String? = nil) {
+        self.authorizerCredentialsArn = authorizerCredentialsArn
+        self.authorizerId = authorizerId
+        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
+        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
+        self.authorizerType = authorizerType
+        self.authorizerUri = authorizerUri
+        self.enableSimpleResponses = enableSimpleResponses
+        self.identitySource = identitySource
+        self.identityValidationExpression = identityValidationExpression
+        self.jwtConfiguration = jwtConfiguration
+        self.name = name
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
+        try json.member("\"authorizerId\":", authorizerId, &separated)
+        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
+        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
+        try json.member("\"authorizerType\":", authorizerType, &separated)
+        try json.member("\"authorizerUri\":", authorizerUri, &separated)
+        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
+        try json.member("\"identitySource\":", identitySource, &separated)
+        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
+        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
+        try json.member("\"name\":", name, &separated)
+        json.close()
+    }
+}
+
 public struct V2CreateDeploymentRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
     public var description: String?
@@ -390,93 +480,6 @@ public struct V2CreateStageResponse: Codable, Sendable, Equatable, JSONWritable 
 }
 
 public struct V2DeleteApiRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-
-    public init(ApiId: String? = nil) {
-        self.ApiId = ApiId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        json.close()
-    }
-}
-
-public struct V2DeleteDeploymentRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var DeploymentId: String?
-
-    public init(ApiId: String? = nil, DeploymentId: String? = nil) {
-        self.ApiId = ApiId
-        self.DeploymentId = DeploymentId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"DeploymentId\":", DeploymentId, &separated)
-        json.close()
-    }
-}
-
-public struct V2DeleteIntegrationRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var IntegrationId: String?
-
-    public init(ApiId: String? = nil, IntegrationId: String? = nil) {
-        self.ApiId = ApiId
-        self.IntegrationId = IntegrationId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"IntegrationId\":", IntegrationId, &separated)
-        json.close()
-    }
-}
-
-public struct V2DeleteRouteRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var RouteId: String?
-
-    public init(ApiId: String? = nil, RouteId: String? = nil) {
-        self.ApiId = ApiId
-        self.RouteId = RouteId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"RouteId\":", RouteId, &separated)
-        json.close()
-    }
-}
-
-public struct V2DeleteStageRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var StageName: String?
-
-    public init(ApiId: String? = nil, StageName: String? = nil) {
-        self.ApiId = ApiId
-        self.StageName = StageName
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"StageName\":", StageName, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetApiRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
 
     public init(ApiId: String? = nil) {

@@ -8,6 +8,111 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct V2DeleteAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var AuthorizerId: String?
+
+    public init(ApiId: String? = nil, AuthorizerId: String? = nil) {
+        self.ApiId = ApiId
+        self.AuthorizerId = AuthorizerId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"AuthorizerId\":", AuthorizerId, &separated)
+        json.close()
+    }
+}
+
+public struct V2DeleteDeploymentRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var DeploymentId: String?
+
+    public init(ApiId: String? = nil, DeploymentId: String? = nil) {
+        self.ApiId = ApiId
+        self.DeploymentId = DeploymentId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"DeploymentId\":", DeploymentId, &separated)
+        json.close()
+    }
+}
+
+public struct V2DeleteIntegrationRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var IntegrationId: String?
+
+    public init(ApiId: String? = nil, IntegrationId: String? = nil) {
+        self.ApiId = ApiId
+        self.IntegrationId = IntegrationId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"IntegrationId\":", IntegrationId, &separated)
+        json.close()
+    }
+}
+
+public struct V2DeleteRouteRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var RouteId: String?
+
+    public init(ApiId: String? = nil, RouteId: String? = nil) {
+        self.ApiId = ApiId
+        self.RouteId = RouteId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"RouteId\":", RouteId, &separated)
+        json.close()
+    }
+}
+
+public struct V2DeleteStageRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var StageName: String?
+
+    public init(ApiId: String? = nil, StageName: String? = nil) {
+        self.ApiId = ApiId
+        self.StageName = StageName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"StageName\":", StageName, &separated)
+        json.close()
+    }
+}
+
+public struct V2GetApiRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+
+    public init(ApiId: String? = nil) {
+        self.ApiId = ApiId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        json.close()
+    }
+}
+
 public struct V2GetApiResponse: Codable, Sendable, Equatable, JSONWritable {
     public var apiEndpoint: String?
     public var apiGatewayManaged: Bool?
@@ -94,6 +199,108 @@ public struct V2GetApisResponse: Codable, Sendable, Equatable, JSONWritable {
     public var nextToken: String?
 
     public init(items: [V2Api]? = nil, nextToken: String? = nil) {
+        self.items = items
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"items\":", items, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct V2GetAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var AuthorizerId: String?
+
+    public init(ApiId: String? = nil, AuthorizerId: String? = nil) {
+        self.ApiId = ApiId
+        self.AuthorizerId = AuthorizerId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"AuthorizerId\":", AuthorizerId, &separated)
+        json.close()
+    }
+}
+
+public struct V2GetAuthorizerResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var authorizerCredentialsArn: String?
+    public var authorizerId: String?
+    public var authorizerPayloadFormatVersion: String?
+    public var authorizerResultTtlInSeconds: Int?
+    public var authorizerType: V2AuthorizerType?
+    public var authorizerUri: String?
+    public var enableSimpleResponses: Bool?
+    public var identitySource: [String]?
+    public var identityValidationExpression: String?
+    public var jwtConfiguration: V2JWTConfiguration?
+    public var name: String?
+
+    public init(authorizerCredentialsArn: String? = nil, authorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String? = nil) {
+        self.authorizerCredentialsArn = authorizerCredentialsArn
+        self.authorizerId = authorizerId
+        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
+        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
+        self.authorizerType = authorizerType
+        self.authorizerUri = authorizerUri
+        self.enableSimpleResponses = enableSimpleResponses
+        self.identitySource = identitySource
+        self.identityValidationExpression = identityValidationExpression
+        self.jwtConfiguration = jwtConfiguration
+        self.name = name
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
+        try json.member("\"authorizerId\":", authorizerId, &separated)
+        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
+        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
+        try json.member("\"authorizerType\":", authorizerType, &separated)
+        try json.member("\"authorizerUri\":", authorizerUri, &separated)
+        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
+        try json.member("\"identitySource\":", identitySource, &separated)
+        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
+        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
+        try json.member("\"name\":", name, &separated)
+        json.close()
+    }
+}
+
+public struct V2GetAuthorizersRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var MaxResults: String?
+    public var NextToken: String?
+
+    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
+        self.ApiId = ApiId
+        self.MaxResults = MaxResults
+        self.NextToken = NextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
+}
+
+public struct V2GetAuthorizersResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var items: [V2Authorizer]?
+    public var nextToken: String?
+
+    public init(items: [V2Authorizer]? = nil, nextToken: String? = nil) {
         self.items = items
         self.nextToken = nextToken
     }
@@ -286,211 +493,6 @@ public struct V2GetRoutesRequest: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"ApiId\":", ApiId, &separated)
         try json.member("\"MaxResults\":", MaxResults, &separated)
         try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetRoutesResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var items: [V2Route]?
-    public var nextToken: String?
-
-    public init(items: [V2Route]? = nil, nextToken: String? = nil) {
-        self.items = items
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"items\":", items, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStageRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var StageName: String?
-
-    public init(ApiId: String? = nil, StageName: String? = nil) {
-        self.ApiId = ApiId
-        self.StageName = StageName
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"StageName\":", StageName, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStageResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var accessLogSettings: V2AccessLogSettings?
-    public var apiGatewayManaged: Bool?
-    public var autoDeploy: Bool?
-    public var clientCertificateId: String?
-    public var createdDate: String?
-    public var defaultRouteSettings: V2RouteSettings?
-    public var deploymentId: String?
-    public var description: String?
-    public var lastDeploymentStatusMessage: String?
-    public var lastUpdatedDate: String?
-    public var routeSettings: [String: V2RouteSettings]?
-    public var stageName: String?
-    public var stageVariables: [String: String]?
-    public var tags: [String: String]?
-
-    public init(accessLogSettings: V2AccessLogSettings? = nil, apiGatewayManaged: Bool? = nil, autoDeploy: Bool? = nil, clientCertificateId: String? = nil, createdDate: String? = nil, defaultRouteSettings: V2RouteSettings? = nil, deploymentId: String? = nil, description: String? = nil, lastDeploymentStatusMessage: String? = nil, lastUpdatedDate: String? = nil, routeSettings: [String: V2RouteSettings]? = nil, stageName: String? = nil, stageVariables: [String: String]? = nil, tags: [String: String]? = nil) {
-        self.accessLogSettings = accessLogSettings
-        self.apiGatewayManaged = apiGatewayManaged
-        self.autoDeploy = autoDeploy
-        self.clientCertificateId = clientCertificateId
-        self.createdDate = createdDate
-        self.defaultRouteSettings = defaultRouteSettings
-        self.deploymentId = deploymentId
-        self.description = description
-        self.lastDeploymentStatusMessage = lastDeploymentStatusMessage
-        self.lastUpdatedDate = lastUpdatedDate
-        self.routeSettings = routeSettings
-        self.stageName = stageName
-        self.stageVariables = stageVariables
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"accessLogSettings\":", accessLogSettings, &separated)
-        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
-        try json.member("\"autoDeploy\":", autoDeploy, &separated)
-        try json.member("\"clientCertificateId\":", clientCertificateId, &separated)
-        try json.member("\"createdDate\":", createdDate, &separated)
-        try json.member("\"defaultRouteSettings\":", defaultRouteSettings, &separated)
-        try json.member("\"deploymentId\":", deploymentId, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"lastDeploymentStatusMessage\":", lastDeploymentStatusMessage, &separated)
-        try json.member("\"lastUpdatedDate\":", lastUpdatedDate, &separated)
-        try json.member("\"routeSettings\":", routeSettings, &separated)
-        try json.member("\"stageName\":", stageName, &separated)
-        try json.member("\"stageVariables\":", stageVariables, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStagesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var MaxResults: String?
-    public var NextToken: String?
-
-    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
-        self.ApiId = ApiId
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"MaxResults\":", MaxResults, &separated)
-        try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStagesResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var items: [V2Stage]?
-    public var nextToken: String?
-
-    public init(items: [V2Stage]? = nil, nextToken: String? = nil) {
-        self.items = items
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"items\":", items, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetTagsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ResourceArn: String?
-
-    public init(ResourceArn: String? = nil) {
-        self.ResourceArn = ResourceArn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ResourceArn\":", ResourceArn, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetTagsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var tags: [String: String]?
-
-    public init(tags: [String: String]? = nil) {
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct V2TagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ResourceArn: String?
-    public var tags: [String: String]?
-
-    public init(ResourceArn: String? = nil, tags: [String: String]? = nil) {
-        self.ResourceArn = ResourceArn
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ResourceArn\":", ResourceArn, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct V2TagResourceResponse: Codable, Sendable, Equatable, JSONWritable {
-
-    public init() {}
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        json.open()
-        json.close()
-    }
-}
-
-public struct V2UntagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ResourceArn: String?
-    public var TagKeys: [String]?
-
-    public init(ResourceArn: String? = nil, TagKeys: [String]? = nil) {
-        self.ResourceArn = ResourceArn
-        self.TagKeys = TagKeys
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ResourceArn\":", ResourceArn, &separated)
-        try json.member("\"TagKeys\":", TagKeys, &separated)
         json.close()
     }
 }

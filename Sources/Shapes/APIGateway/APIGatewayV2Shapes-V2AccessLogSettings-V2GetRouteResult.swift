@@ -89,6 +89,51 @@ public struct V2Api: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct V2Authorizer: Codable, Sendable, Equatable, JSONWritable {
+    public var authorizerCredentialsArn: String?
+    public var authorizerId: String?
+    public var authorizerPayloadFormatVersion: String?
+    public var authorizerResultTtlInSeconds: Int?
+    public var authorizerType: V2AuthorizerType?
+    public var authorizerUri: String?
+    public var enableSimpleResponses: Bool?
+    public var identitySource: [String]?
+    public var identityValidationExpression: String?
+    public var jwtConfiguration: V2JWTConfiguration?
+    public var name: String
+
+    public init(authorizerCredentialsArn: String? = nil, authorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String) {
+        self.authorizerCredentialsArn = authorizerCredentialsArn
+        self.authorizerId = authorizerId
+        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
+        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
+        self.authorizerType = authorizerType
+        self.authorizerUri = authorizerUri
+        self.enableSimpleResponses = enableSimpleResponses
+        self.identitySource = identitySource
+        self.identityValidationExpression = identityValidationExpression
+        self.jwtConfiguration = jwtConfiguration
+        self.name = name
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
+        try json.member("\"authorizerId\":", authorizerId, &separated)
+        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
+        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
+        try json.member("\"authorizerType\":", authorizerType, &separated)
+        try json.member("\"authorizerUri\":", authorizerUri, &separated)
+        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
+        try json.member("\"identitySource\":", identitySource, &separated)
+        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
+        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
+        try json.member("\"name\":", name, &separated)
+        json.close()
+    }
+}
+
 public struct V2Cors: Codable, Sendable, Equatable, JSONWritable {
     public var allowCredentials: Bool?
     public var allowHeaders: [String]?
@@ -391,93 +436,6 @@ public struct V2GetRouteResult: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"routeKey\":", routeKey, &separated)
         try json.member("\"routeResponseSelectionExpression\":", routeResponseSelectionExpression, &separated)
         try json.member("\"target\":", target, &separated)
-        json.close()
-    }
-}
-
-public struct V2Integration: Codable, Sendable, Equatable, JSONWritable {
-    public var apiGatewayManaged: Bool?
-    public var connectionId: String?
-    public var connectionType: V2ConnectionType?
-    public var contentHandlingStrategy: V2ContentHandlingStrategy?
-    public var credentialsArn: String?
-    public var description: String?
-    public var integrationId: String?
-    public var integrationMethod: String?
-    public var integrationResponseSelectionExpression: String?
-    public var integrationSubtype: String?
-    public var integrationType: V2IntegrationType?
-    public var integrationUri: String?
-    public var passthroughBehavior: V2PassthroughBehavior?
-    public var payloadFormatVersion: String?
-    public var requestParameters: [String: String]?
-    public var requestTemplates: [String: String]?
-    public var responseParameters: [String: [String: String]]?
-    public var templateSelectionExpression: String?
-    public var timeoutInMillis: Int?
-    public var tlsConfig: V2TlsConfig?
-
-    public init(apiGatewayManaged: Bool? = nil, connectionId: String? = nil, connectionType: V2ConnectionType? = nil, contentHandlingStrategy: V2ContentHandlingStrategy? = nil, credentialsArn: String? = nil, description: String? = nil, integrationId: String? = nil, integrationMethod: String? = nil, integrationResponseSelectionExpression: String? = nil, integrationSubtype: String? = nil, integrationType: V2IntegrationType? = nil, integrationUri: String? = nil, passthroughBehavior: V2PassthroughBehavior? = nil, payloadFormatVersion: String? = nil, requestParameters: [String: String]? = nil, requestTemplates: [String: String]? = nil, responseParameters: [String: [String: String]]? = nil, templateSelectionExpression: String? = nil, timeoutInMillis: Int? = nil, tlsConfig: V2TlsConfig? = nil) {
-        self.apiGatewayManaged = apiGatewayManaged
-        self.connectionId = connectionId
-        self.connectionType = connectionType
-        self.contentHandlingStrategy = contentHandlingStrategy
-        self.credentialsArn = credentialsArn
-        self.description = description
-        self.integrationId = integrationId
-        self.integrationMethod = integrationMethod
-        self.integrationResponseSelectionExpression = integrationResponseSelectionExpression
-        self.integrationSubtype = integrationSubtype
-        self.integrationType = integrationType
-        self.integrationUri = integrationUri
-        self.passthroughBehavior = passthroughBehavior
-        self.payloadFormatVersion = payloadFormatVersion
-        self.requestParameters = requestParameters
-        self.requestTemplates = requestTemplates
-        self.responseParameters = responseParameters
-        self.templateSelectionExpression = templateSelectionExpression
-        self.timeoutInMillis = timeoutInMillis
-        self.tlsConfig = tlsConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
-        try json.member("\"connectionId\":", connectionId, &separated)
-        try json.member("\"connectionType\":", connectionType, &separated)
-        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
-        try json.member("\"credentialsArn\":", credentialsArn, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"integrationId\":", integrationId, &separated)
-        try json.member("\"integrationMethod\":", integrationMethod, &separated)
-        try json.member("\"integrationResponseSelectionExpression\":", integrationResponseSelectionExpression, &separated)
-        try json.member("\"integrationSubtype\":", integrationSubtype, &separated)
-        try json.member("\"integrationType\":", integrationType, &separated)
-        try json.member("\"integrationUri\":", integrationUri, &separated)
-        try json.member("\"passthroughBehavior\":", passthroughBehavior, &separated)
-        try json.member("\"payloadFormatVersion\":", payloadFormatVersion, &separated)
-        try json.member("\"requestParameters\":", requestParameters, &separated)
-        try json.member("\"requestTemplates\":", requestTemplates, &separated)
-        try json.member("\"responseParameters\":", responseParameters, &separated)
-        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
-        try json.member("\"timeoutInMillis\":", timeoutInMillis, &separated)
-        try json.member("\"tlsConfig\":", tlsConfig, &separated)
-        json.close()
-    }
-}
-
-public struct V2ParameterConstraints: Codable, Sendable, Equatable, JSONWritable {
-    public var required: Bool?
-
-    public init(required: Bool? = nil) {
-        self.required = required
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"required\":", required, &separated)
         json.close()
     }
 }
