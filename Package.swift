@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "APIGatewayTests",
             dependencies: [
-                "APIGateway", "APIGatewayShapes", "Lambda", "AWSProtocols", "StevedoreCore", .product(name: "Crypto", package: "swift-crypto"),
+                "APIGateway", "APIGatewayShapes", "Lambda", "AgentProtocol", "AWSProtocols", "StevedoreCore", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]),
         .testTarget(name: "CapacityTests", dependencies: ["Capacity", "ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),

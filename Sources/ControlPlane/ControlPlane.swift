@@ -124,7 +124,7 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
         let committer = self.committer
-        gateway = GatewayDataPlane(names: names, functions: runtime, http: CurlForwarding()) {
+        gateway = GatewayDataPlane(names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer)) {
             try? await committer.read { root, _ in root.gateway }
         }
     }

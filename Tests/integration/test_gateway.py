@@ -15,7 +15,7 @@ import botocore
 import pytest
 
 from conftest import BIN, ROOT, example, free_port, run_aws, run_ecsctl, wait_until
-from docker_support import requires_docker
+from docker_support import BUSYBOX_IMAGE, build_busybox_image, requires_docker
 from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_files
 
 pytestmark = requires_docker
@@ -463,3 +463,65 @@ def test_lambda_request_authorizer_with_simple_responses_and_caching(cluster, ap
         apigw.create_authorizer(ApiId=api_id, Name="bad", AuthorizerType="REQUEST", AuthorizerUri=gatekeeper,
                                 AuthorizerPayloadFormatVersion="1.0", EnableSimpleResponses=True, IdentitySource=["$request.header.X"])
     assert refused.value.response["Error"]["Code"] == "BadRequestException"
+
+
+def web_definition(ecs, version):
+    return ecs.register_task_definition(family="gw-web", containerDefinitions=[{
+        "name": "web", "image": BUSYBOX_IMAGE, "memory": 32, "essential": True, "stopTimeout": 2,
+        "environment": [{"name": "VERSION", "value": version}],
+        "command": ["sh", "-c", "mkdir -p /www && echo \"$VERSION $HOSTNAME\" > /www/index.html && exec httpd -f -p 8080 -h /www"],
+        "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])["taskDefinition"]["taskDefinitionArn"]
+
+
+def test_an_ecs_service_behind_the_gateway_through_a_rolling_deployment(cluster, apigw):
+    build_busybox_image()
+    ecs = cluster.client("ecs")
+    group = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
+    ecs.create_service(cluster=cluster.name, serviceName="web", taskDefinition=web_definition(ecs, "v1"), desiredCount=2,
+                       loadBalancers=[{"targetGroupArn": group, "containerName": "web", "containerPort": 8080}],
+                       deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200})
+
+    def running():
+        tasks = ecs.list_tasks(cluster=cluster.name, serviceName="web", desiredStatus="RUNNING")["taskArns"]
+        described = ecs.describe_tasks(cluster=cluster.name, tasks=tasks)["tasks"] if tasks else []
+        return [t for t in described if t["lastStatus"] == "RUNNING"]
+
+    wait_until(lambda: len(running()) == 2, timeout=90, message="two web tasks running")
+    api_id = apigw.create_api(Name="web", ProtocolType="HTTP", Target=group)["ApiId"]
+    answers = [call(cluster, "GET", f"/{api_id}/")[2].decode().split() for _ in range(10)]
+    assert {a[0] for a in answers} == {"v1"} and len({a[1] for a in answers}) == 2, answers
+
+    # A rolling deployment under constant load: every request is answered.
+    failures, seen, stop, answered = [], set(), threading.Event(), []
+
+    def load():
+        while not stop.is_set():
+            status, _, body = call(cluster, "GET", f"/{api_id}/")
+            answered.append(status)
+            if status != 200:
+                failures.append((status, body))
+            else:
+                seen.add(body.decode().split()[0])
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        ecs.update_service(cluster=cluster.name, service="web", taskDefinition=web_definition(ecs, "v2"))
+
+        def rolled():
+            service = ecs.describe_services(cluster=cluster.name, services=["web"])["services"][0]
+            return len(service["deployments"]) == 1 and service["runningCount"] == 2 and \
+                all(t["taskDefinitionArn"].endswith(":2") for t in running())
+
+        wait_until(rolled, timeout=120, message="the deployment rolled")
+        time.sleep(1)
+    finally:
+        stop.set()
+        worker.join()
+    assert failures == [] and seen == {"v1", "v2"} and len(answered) > 100, (failures[:5], seen, len(answered))
+
+    # No healthy target left: 503.
+    ecs.update_service(cluster=cluster.name, service="web", desiredCount=0)
+    wait_until(lambda: call(cluster, "GET", f"/{api_id}/")[0] == 503, timeout=60, message="no targets")
+    assert json.loads(call(cluster, "GET", f"/{api_id}/")[2]) == {"message": "Service Unavailable"}
+    ecs.delete_service(cluster=cluster.name, service="web", force=True)

@@ -1,6 +1,7 @@
 import APIGateway
 import AWSProtocols
 import CurlHTTP
+import ECS
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -72,8 +73,20 @@ struct CurlForwarding: HTTPForwarding {
             return .answered(GatewayResponse(status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: response.body))
         } catch let error as HTTPClientError where error.kind == .timedOut {
             return .timedOut
+        } catch let error as HTTPClientError where error.kind == .couldNotConnect {
+            return .refused
         } catch {
             return .failed
         }
+    }
+}
+
+/// Target groups' targets, from ECS's committed state (see ``ECSState/loadBalancerTargets(group:)``).
+struct ECSTargetDirectory: TargetDirectory {
+    let committer: Committer<ControlPlaneState>
+
+    func targets(of group: String) async -> [(host: String, port: Int)] {
+        let targets = (try? await committer.read { root, _ in root.ecs.loadBalancerTargets(group: group) }) ?? []
+        return targets.map { ($0.host, $0.port) }
     }
 }

@@ -416,9 +416,9 @@ extension GatewayState {
     }
 
 
-    /// A quick-create target: a function (AWS_PROXY, payload 2.0) or a URL (HTTP_PROXY).
+    /// A quick-create target: a function (AWS_PROXY, payload 2.0), or a URL or target group (HTTP_PROXY).
     static func quickIntegration(target: String, credentialsArn: String?) -> V2CreateIntegrationRequest {
-        if target.hasPrefix("http://") || target.hasPrefix("https://") {
+        if target.hasPrefix("http://") || target.hasPrefix("https://") || TargetGroup.isArn(target) {
             return V2CreateIntegrationRequest(
                 integrationMethod: "ANY", integrationType: .httpProxy, integrationUri: target, payloadFormatVersion: "1.0")
         }
@@ -452,8 +452,11 @@ extension GatewayState {
             }
             integration.integrationMethod = input.integrationMethod ?? "POST"
         case .httpProxy:
-            guard let uri = input.integrationUri, let url = URL(string: uri), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                throw .gatewayBadRequest("Invalid integration URI specified: HTTP_PROXY integrations need an http:// or https:// URL.")
+            guard let uri = input.integrationUri,
+                TargetGroup.isArn(uri) || URL(string: uri).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) == true
+            else {
+                throw .gatewayBadRequest(
+                    "Invalid integration URI specified: HTTP_PROXY integrations need an http:// or https:// URL, or the target group ARN of ECS services' loadBalancers.")
             }
             guard let method = input.integrationMethod else {
                 throw .gatewayBadRequest("Integration method must be specified for HTTP_PROXY integrations")

@@ -37,8 +37,25 @@ public enum ForwardingResult: Sendable {
     case answered(GatewayResponse)
     /// No answer within the integration's timeout.
     case timedOut
-    /// No connection, or a broken exchange.
+    /// No connection could be made: nothing was sent, so another target may be tried.
+    case refused
+    /// A broken exchange.
     case failed
+}
+
+/// The targets of a target group (an ECS service's `loadBalancers` entry): where its healthy
+/// tasks listen. The control plane's reads ECS's state.
+public protocol TargetDirectory: Sendable {
+    func targets(of group: String) async -> [(host: String, port: Int)]
+}
+
+/// A target group's ARN, as ECS services' `loadBalancers` name them and HTTP_PROXY integrations
+/// may name them instead of a URL: `arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/{id}`.
+public enum TargetGroup {
+    public static func isArn(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        return parts.count == 6 && parts[0] == "arn" && parts[2] == "elasticloadbalancing" && parts[5].hasPrefix("targetgroup/")
+    }
 }
 
 /// Where a request goes: the API and stage its host and path name, and the deployment the stage serves.
@@ -100,12 +117,16 @@ public struct GatewayDataPlane: Sendable {
     let authorizations = AuthorizationCache()
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
+    let targets: any TargetDirectory
+    let rotation = RoundRobin()
     let names: ResourceNames
     var accountId: String { names.accountId }
 
     public init(
-        names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, snapshot: @escaping @Sendable () async -> GatewayState?
+        names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
+        snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
+        self.targets = targets
         self.names = names
         self.functions = functions
         self.http = http
@@ -223,7 +244,34 @@ public struct GatewayDataPlane: Sendable {
     /// HTTP_PROXY: the request, as it came, to the integration's URL (path variables and stage
     /// variables filled in, the query string kept); the backend's answer, as it came, back.
     func forward(_ integration: V2Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
-        var url = Self.substitute(integration.integrationUri ?? "", stageVariables: context.stageVariables)
+        let uri = Self.substitute(integration.integrationUri ?? "", stageVariables: context.stageVariables)
+        guard TargetGroup.isArn(uri) else { return await forward(integration, to: uri, request: request, context: context) }
+        // A target group: its healthy tasks in turn; one that refuses the connection is skipped
+        // (nothing was sent to it), up to three tries.
+        let group = await targets.targets(of: uri)
+        guard !group.isEmpty else { return .serviceUnavailable }
+        let first = rotation.next(uri)
+        let path = request.routePath + (request.rawQueryString.isEmpty ? "" : "?" + request.rawQueryString)
+        for attempt in 0..<min(3, group.count) {
+            let target = group[(first + attempt) % group.count]
+            var direct = request
+            direct.rawQueryString = ""
+            let response = await forward(
+                integration, to: "http://\(target.host):\(target.port)" + path, request: direct, context: context, retryable: true)
+            if let response { return response }
+        }
+        return .serviceUnavailable
+    }
+
+    func forward(_ integration: V2Integration, to uri: String, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
+        await forward(integration, to: uri, request: request, context: context, retryable: false) ?? .internalServerError
+    }
+
+    /// One forwarded exchange; nil when the target refused the connection and another may be tried.
+    func forward(_ integration: V2Integration, to uri: String, request: GatewayRequest, context: ProxyContext, retryable: Bool) async
+        -> GatewayResponse?
+    {
+        var url = uri
         for (name, value) in context.pathParameters {
             url = url.replacingOccurrences(of: "{\(name)}", with: value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? value)
         }
@@ -237,6 +285,7 @@ public struct GatewayDataPlane: Sendable {
         // The client keeps the deadline itself: no timer per request.
         switch await http.forward(method: method, url: url, headers: headers, body: request.body, timeout: .milliseconds(timeout)) {
         case .timedOut: return .serviceUnavailable
+        case .refused: return retryable ? nil : .internalServerError
         case .failed: return .internalServerError
         case .answered(var response):
             response.headers.removeAll { Self.hopByHop.contains($0.0.lowercased()) || $0.0.lowercased() == "content-length" }
@@ -398,6 +447,19 @@ final class AuthorizationCache: Sendable {
         verdicts.withLock { verdicts in
             if verdicts.count >= 10_000 { verdicts.removeAll() }
             verdicts[key] = (verdict.allowed, verdict.context, until)
+        }
+    }
+}
+
+/// Where each target group's next request starts, so that requests go round its targets.
+final class RoundRobin: Sendable {
+    private let positions = Mutex<[String: Int]>([:])
+
+    func next(_ group: String) -> Int {
+        positions.withLock { positions in
+            let position = positions[group, default: 0]
+            positions[group] = position &+ 1
+            return position & Int.max
         }
     }
 }

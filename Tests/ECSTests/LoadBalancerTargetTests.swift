@@ -1,0 +1,77 @@
+import AgentProtocol
+@testable import ECS
+import ECSShapes
+import Foundation
+import StevedoreCore
+import StevedoreTestSupport
+import Testing
+
+/// A service's tasks as a target group's targets: running, healthy, at their bound host port.
+struct LoadBalancerTargetTests {
+    let group = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1"
+
+    func fixture(healthCheck: Bool = false, bindIP: String = "127.0.0.1") throws -> SchedulerFixture {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance(attributes: [ECSState.hostAddressAttribute: "10.0.0.7"])
+        let container = ContainerDefinition(
+            name: "app", image: "web:1", memory: 64, portMappings: [PortMapping(containerPort: 8080, hostPort: 0)],
+            healthCheck: healthCheck ? HealthCheck(command: ["CMD", "true"]) : nil)
+        _ = try fixture.apply {
+            try $0.registerTaskDefinition(RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [container]), requestBytes: 100, now: $1, changes: &$3)
+        }
+        _ = try fixture.apply {
+            try $0.createService(
+                CreateServiceRequest(
+                    cluster: "c", serviceName: "svc", taskDefinition: "web", loadBalancers: [LoadBalancer(targetGroupArn: group, containerName: "app", containerPort: 8080)],
+                    desiredCount: 2),
+                now: $1, using: &$2, changes: &$3)
+        }
+        fixture.pass()
+        for (index, record) in fixture.live.sorted(by: { $0.arn < $1.arn }).enumerated() {
+            _ = try fixture.apply {
+                try $0.submitTaskStateChange(
+                    SubmitTaskStateChangeRequest(
+                        cluster: "c", task: record.arn, status: "RUNNING",
+                        containers: [
+                            ContainerStateChange(
+                                containerName: "app", networkBindings: [NetworkBinding(bindIP: bindIP, containerPort: 8080, hostPort: 32000 + index)],
+                                status: "RUNNING")
+                        ]),
+                    now: $1, changes: &$3)
+            }
+        }
+        return fixture
+    }
+
+    @Test func runningTasksAreTargetsAtTheirHostPorts() throws {
+        var fixture = try fixture()
+        let targets = fixture.ecs.loadBalancerTargets(group: group)
+        #expect(targets.map { "\($0.host):\($0.port)" }.sorted() == ["127.0.0.1:32000", "127.0.0.1:32001"])
+        #expect(fixture.ecs.loadBalancerTargets(group: group + "x").isEmpty)
+        // A task the scheduler stops is no target from that moment.
+        _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", desiredCount: 1), now: $1, using: &$2, changes: &$3) }
+        fixture.pass()
+        #expect(fixture.ecs.loadBalancerTargets(group: group).count == 1)
+    }
+
+    @Test func unboundAddressesAreTheInstancesHostAddress() throws {
+        let fixture = try fixture(bindIP: "0.0.0.0")
+        #expect(Set(fixture.ecs.loadBalancerTargets(group: group).map(\.host)) == ["10.0.0.7"])
+    }
+
+    @Test func healthCheckedTasksAreTargetsOnlyOnceHealthy() throws {
+        var fixture = try fixture(healthCheck: true)
+        #expect(fixture.ecs.loadBalancerTargets(group: group).isEmpty)
+        let arn = try #require(fixture.live.sorted(by: { $0.arn < $1.arn }).first?.arn)
+        var record = try #require(fixture.ecs.tasks[arn])
+        var task = record.task
+        task.containers = task.containers?.map { container in
+            var container = container
+            container.healthStatus = .healthy
+            return container
+        }
+        record.task = task
+        _ = fixture.apply { ecs, _, _, changes in ecs.putTask(record, changes: &changes) }
+        #expect(fixture.ecs.loadBalancerTargets(group: group).map(\.taskArn) == [arn])
+    }
+}
