@@ -116,14 +116,15 @@ struct ProxyPayloadTests {
     @Test func deadlinesTimeOutWithoutWaitingForTheWork() async {
         let start = ContinuousClock.now
         let outcome = await Deadline.race(milliseconds: 50) { () async -> Int in
-            try? await Task.sleep(for: .seconds(2))
+            try? await Task.sleep(for: .seconds(60))
             return 1
         }
         guard case .timedOut = outcome else {
             Issue.record("expected a timeout")
             return
         }
-        #expect(ContinuousClock.now - start < .seconds(1))
+        // The caller did not wait for the work (60 s); the bound is loose for busy machines.
+        #expect(ContinuousClock.now - start < .seconds(30))
         let quick = await Deadline.race(milliseconds: 5000) { 7 }
         guard case .finished(7) = quick else {
             Issue.record("expected the work's value")
