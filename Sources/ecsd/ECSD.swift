@@ -68,6 +68,11 @@ struct ECSD: AsyncParsableCommand {
     var stoppedTaskRetention: Double = 3600
 
     @Option(
+        name: .customLong("deregistration-delay"),
+        help: "Seconds a service task behind the gateway drains (DEACTIVATING, no new requests) before it is stopped (ELB: 300).")
+    var deregistrationDelay: Double = 300
+
+    @Option(
         name: .customLong("agent-token"),
         help: "Agents register with this token (env ECSD_AGENT_TOKEN) and sign all else with credentials of their instance. Default with --auth on: made once, in <data-dir>/agent-token.")
     var agentToken: String?
@@ -200,6 +205,7 @@ struct ECSD: AsyncParsableCommand {
         settings.launchBackoffMax = launchBackoffMax
         settings.circuitBreakerMinimumThreshold = circuitBreakerMinThreshold
         settings.stoppedRetention = stoppedTaskRetention
+        settings.deregistrationDelay = deregistrationDelay
         return settings
     }
 

@@ -74,4 +74,29 @@ struct LoadBalancerTargetTests {
         _ = fixture.apply { ecs, _, _, changes in ecs.putTask(record, changes: &changes) }
         #expect(fixture.ecs.loadBalancerTargets(group: group).map(\.taskArn) == [arn])
     }
+
+    @Test func tasksBehindATargetGroupDrainBeforeTheirAgentIsTold() throws {
+        var fixture = try fixture()
+        fixture.changes = ChangeSet()
+        _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", desiredCount: 1), now: $1, using: &$2, changes: &$3) }
+        fixture.pass()
+        let draining = try #require(fixture.ecs.tasks.values.first { $0.desiredStatus == .stopped })
+        #expect(draining.lastStatus == .deactivating)
+        #expect(fixture.changes.assignedInstances.isEmpty, "the agent is not told during the deregistration delay")
+        #expect(fixture.ecs.loadBalancerTargets(group: group).map(\.taskArn) != [draining.arn])
+        #expect(fixture.events().prefix(2) == ["(service svc) deregistered 1 targets in (target-group \(group))", "(service svc) has begun draining connections on 1 tasks."])
+        // An agent's report of RUNNING does not bring it back.
+        try fixture.report(draining.arn, "RUNNING")
+        #expect(fixture.ecs.tasks[draining.arn]?.lastStatus == .deactivating)
+        fixture.advance(fixture.ecs.settings.deregistrationDelay - 1)
+        fixture.pass()
+        #expect(fixture.ecs.tasks[draining.arn]?.lastStatus == .deactivating)
+        fixture.advance(2)
+        fixture.pass()
+        let stopping = try #require(fixture.ecs.tasks[draining.arn])
+        #expect(stopping.lastStatus == .stopping && stopping.assignmentSequence > draining.assignmentSequence)
+        #expect(!fixture.changes.assignedInstances.isEmpty)
+        try fixture.report(draining.arn, "STOPPED", exitCode: 0)
+        #expect(fixture.ecs.tasks[draining.arn]?.isStopped == true)
+    }
 }

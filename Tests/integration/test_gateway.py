@@ -40,7 +40,8 @@ def handler(event, context):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     ensure_python_image()
-    context = FunctionCluster(str(tmp_path_factory.mktemp("gateway")))
+    # Service tasks behind the gateway drain for 2 s before they are stopped (ELB's default is 300).
+    context = FunctionCluster(str(tmp_path_factory.mktemp("gateway")), extra_args=["--deregistration-delay", "2"])
     yield context
     context.close()
 
@@ -487,6 +488,7 @@ def test_an_ecs_service_behind_the_gateway_through_a_rolling_deployment(cluster,
         return [t for t in described if t["lastStatus"] == "RUNNING"]
 
     wait_until(lambda: len(running()) == 2, timeout=90, message="two web tasks running")
+    first_tasks = {t["taskArn"] for t in running()}
     api_id = apigw.create_api(Name="web", ProtocolType="HTTP", Target=group)["ApiId"]
     answers = [call(cluster, "GET", f"/{api_id}/")[2].decode().split() for _ in range(10)]
     assert {a[0] for a in answers} == {"v1"} and len({a[1] for a in answers}) == 2, answers
@@ -513,15 +515,65 @@ def test_an_ecs_service_behind_the_gateway_through_a_rolling_deployment(cluster,
             return len(service["deployments"]) == 1 and service["runningCount"] == 2 and \
                 all(t["taskDefinitionArn"].endswith(":2") for t in running())
 
+        # The old tasks drain first: DEACTIVATING (no new requests) for the deregistration delay.
+        wait_until(lambda: any(t["lastStatus"] == "DEACTIVATING"
+                               for t in ecs.describe_tasks(cluster=cluster.name, tasks=list(first_tasks))["tasks"]),
+                   timeout=60, interval=0.05, message="an old task draining")
         wait_until(rolled, timeout=120, message="the deployment rolled")
-        time.sleep(1)
+        wait_until(lambda: all(t["lastStatus"] == "STOPPED"
+                               for t in ecs.describe_tasks(cluster=cluster.name, tasks=list(first_tasks))["tasks"]),
+                   timeout=60, message="the old tasks stopped")
+        time.sleep(0.5)
     finally:
         stop.set()
         worker.join()
     assert failures == [] and seen == {"v1", "v2"} and len(answered) > 100, (failures[:5], seen, len(answered))
+    events = [e["message"] for e in ecs.describe_services(cluster=cluster.name, services=["web"])["services"][0]["events"]]
+    assert any(re.fullmatch(r"\(service web\) has begun draining connections on [12] tasks\.", m) for m in events), events
+    assert any(re.fullmatch(rf"\(service web\) deregistered [12] targets in \(target-group {re.escape(group)}\)", m) for m in events), events
 
     # No healthy target left: 503.
     ecs.update_service(cluster=cluster.name, service="web", desiredCount=0)
     wait_until(lambda: call(cluster, "GET", f"/{api_id}/")[0] == 503, timeout=60, message="no targets")
     assert json.loads(call(cluster, "GET", f"/{api_id}/")[2]) == {"message": "Service Unavailable"}
     ecs.delete_service(cluster=cluster.name, service="web", force=True)
+
+
+def test_an_openapi_document_is_imported_unchanged_and_exported(cluster, apigw, function_arn, tmp_path):
+    definition = {
+        "openapi": "3.0.1",
+        "info": {"title": "pets-openapi", "version": "1.0"},
+        "paths": {
+            "/pets/{id}": {"get": {"operationId": "getPet", "responses": {"200": {"description": "a pet"}},
+                                   "x-amazon-apigateway-integration": {"type": "aws_proxy", "httpMethod": "POST",
+                                                                       "uri": function_arn, "payloadFormatVersion": "1.0"}}},
+            "$default": {"x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": {
+                "type": "aws_proxy", "httpMethod": "POST", "uri": function_arn, "payloadFormatVersion": "2.0"}}},
+        },
+        "x-amazon-apigateway-importexport-version": "1.0",
+    }
+    api = apigw.import_api(Body=json.dumps(definition))
+    api_id = api["ApiId"]
+    assert api["Name"] == "pets-openapi" and api["Version"] == "1.0"
+    assert {r["RouteKey"] for r in apigw.get_routes(ApiId=api_id)["Items"]} == {"GET /pets/{id}", "$default"}
+    apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    status, _, body = call(cluster, "GET", f"/{api_id}/pets/9")
+    event = json.loads(body)
+    assert status == 200 and event["version"] == "1.0" and event["pathParameters"] == {"id": "9"}
+    assert json.loads(call(cluster, "GET", f"/{api_id}/other")[2])["version"] == "2.0"
+
+    out = tmp_path / "exported.yaml"
+    run_aws(cluster.endpoint, "apigatewayv2", "export-api", "--api-id", api_id, "--specification", "OAS30", "--output-type", "YAML",
+            str(out))
+    text = out.read_text()
+    assert text.startswith('openapi: "3.0.1"\n') and "  /pets/{id}:\n    get:\n" in text and "x-amazon-apigateway-integration:" in text
+    exported = apigw.export_api(ApiId=api_id, Specification="OAS30", OutputType="JSON")["body"].read()
+    again = apigw.import_api(Body=exported.decode())
+    assert {r["RouteKey"] for r in apigw.get_routes(ApiId=again["ApiId"])["Items"]} == {"GET /pets/{id}", "$default"}
+    # Reimport replaces the routes.
+    definition["paths"] = {"/only": definition["paths"]["/pets/{id}"]}
+    apigw.reimport_api(ApiId=api_id, Body=json.dumps(definition))
+    assert [r["RouteKey"] for r in apigw.get_routes(ApiId=api_id)["Items"]] == ["GET /only"]
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        apigw.import_api(Body='{"swagger": "2.0"}')
+    assert refused.value.response["Error"]["Code"] == "BadRequestException"

@@ -86,7 +86,7 @@ SERVICES = {
             "UpdateIntegration", "DeleteIntegration", "CreateStage", "GetStage", "GetStages", "UpdateStage",
             "DeleteStage", "CreateDeployment", "GetDeployment", "GetDeployments", "DeleteDeployment",
             "GetTags", "TagResource", "UntagResource", "CreateAuthorizer", "GetAuthorizer", "GetAuthorizers",
-            "UpdateAuthorizer", "DeleteAuthorizer",
+            "UpdateAuthorizer", "DeleteAuthorizer", "ImportApi", "ReimportApi", "ExportApi",
         ],
     ),
     "secretsmanager": (

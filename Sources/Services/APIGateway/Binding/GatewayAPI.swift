@@ -13,6 +13,36 @@ public enum GatewayAPI {
         routes.json("POST", apis, status: 201) { (input: V2CreateApiRequest, _) throws(AWSError) in
             try await committer.write { root, m throws(AWSError) in try root.gateway.createApi(input, now: m.now, using: &m.random, changes: &m.changes) }
         }
+        // OpenAPI: ImportApi (PUT /v2/apis), ReimportApi (PUT /v2/apis/{apiId}), ExportApi.
+        routes.json("PUT", apis, limit: 6 << 20, status: 201) { (input: V2ImportApiRequest, request) throws(AWSError) in
+            let (basepath, failOnWarnings) = (request.query("basepath"), request.query("failOnWarnings") == "true")
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.importApi(
+                    body: input.body, basepath: basepath, failOnWarnings: failOnWarnings, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.json("PUT", api, limit: 6 << 20, status: 201) { (input: V2ReimportApiRequest, request) throws(AWSError) in
+            let (id, basepath, failOnWarnings) = (request.parameter("apiId"), request.query("basepath"), request.query("failOnWarnings") == "true")
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.reimportApi(
+                    id, body: input.body, basepath: basepath, failOnWarnings: failOnWarnings, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.raw("GET", api + "/exports/{specification}", limit: 0) { request in
+            let (id, specification) = (request.parameter("apiId"), request.parameter("specification"))
+            let (outputType, stageName) = (request.query("outputType") ?? "", request.query("stageName"))
+            let extensions = request.query("includeExtensions").map { $0 == "true" }
+            do throws(AWSError) {
+                let body = try await committer.read { root, _ throws(AWSError) in
+                    try root.gateway.exportApi(id, specification: specification, outputType: outputType, stageName: stageName, includeExtensions: extensions)
+                }
+                return APIResponse(
+                    status: 200, headers: [("Content-Type", outputType == "YAML" ? "application/yaml" : "application/json"), ("x-amzn-RequestId", request.requestId)],
+                    body: body)
+            } catch {
+                return RESTErrorStyle.apiGateway.response(error, requestId: request.requestId)
+            }
+        }
         routes.respond("GET", apis) { request throws(AWSError) in
             let (maxResults, nextToken) = (request.query("maxResults"), request.query("nextToken"))
             return try await committer.read { root, _ throws(AWSError) in try root.gateway.getApis(maxResults: maxResults, nextToken: nextToken) }

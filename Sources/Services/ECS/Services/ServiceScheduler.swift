@@ -19,6 +19,7 @@ extension ECSState {
         using generator: inout some RandomNumberGenerator,
         changes: inout ChangeSet
     ) {
+        finishDraining(now: now, changes: &changes)
         for arn in services.keys.sorted() {
             reconcileService(arn, now: now, using: &generator, changes: &changes)
         }
@@ -51,6 +52,13 @@ extension ECSState {
         case .daemon: reconcileDaemon(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
         }
         updateDeployments(&record, pass: &pass)
+        if !pass.draining.isEmpty {
+            // ECS's words for a deregistration.
+            pass.events.append("has begun draining connections on \(Set(pass.draining.map(\.task)).count) tasks.")
+            for group in Set(pass.draining.map(\.group)).sorted() {
+                pass.events.append("deregistered \(pass.draining.filter { $0.group == group }.count) targets in (target-group \(group))")
+            }
+        }
         for message in pass.events {
             record.service.events = Self.prepend(event: pass.formatted(message), to: record.service.events, now: now, using: &generator)
         }
@@ -305,9 +313,29 @@ extension ECSState {
 
     private mutating func stop(_ task: TaskRecord, reason: String, pass: inout ServicePass, changes: inout ChangeSet) {
         guard !pass.isStopped(task) else { return }
-        if requestStop(task.arn, code: .serviceSchedulerInitiated, reason: reason, now: pass.now, changes: &changes) != nil {
+        // A task behind a target group drains first: deregistered now, stopped after the delay.
+        let groups = task.serviceArn.flatMap { services[$0] }?.service.loadBalancers?.compactMap(\.targetGroupArn) ?? []
+        let drain = !groups.isEmpty && settings.deregistrationDelay > 0 && task.lastStatus == .running
+        if requestStop(task.arn, code: .serviceSchedulerInitiated, reason: reason, now: pass.now, drain: drain, changes: &changes) != nil {
             pass.stopped.append(task)
             pass.changed = true
+            if drain { pass.draining.append(contentsOf: groups.map { ($0, task.arn) }) }
+        }
+    }
+
+    /// Tasks DEACTIVATING whose deregistration delay has passed go on to STOPPING: their agents
+    /// are told to stop them now.
+    public mutating func finishDraining(now: Date, changes: inout ChangeSet) {
+        for record in services.values where !(record.service.loadBalancers ?? []).isEmpty {
+            for arn in tasksByService[record.arn] ?? [] {
+                guard var task = tasks[arn], task.lastStatus == .deactivating, let instance = task.task.containerInstanceArn else { continue }
+                guard now.timeIntervalSince(task.task.stoppingAt ?? now) >= settings.deregistrationDelay else { continue }
+                task.lastStatus = .stopping
+                task.task.version = (task.task.version ?? 0) + 1
+                task.assignmentSequence = nextAssignmentSequence(changes: &changes)
+                changes.assignedInstances.insert(instance)
+                putTask(task, changes: &changes)
+            }
         }
     }
 
@@ -501,6 +529,8 @@ struct ServicePass {
     let name: String
     let now: Date
     var stopped: [TaskRecord] = []
+    /// Tasks deregistered from target groups in this pass.
+    var draining: [(group: String, task: String)] = []
     var events: [String] = []
     var changed = false
 

@@ -225,6 +225,10 @@ public struct SchedulerSettings: Sendable, Equatable {
     public var steadyStateEventInterval: TimeInterval = 6 * 3600
     /// How long stopped tasks and deregistered instances stay visible.
     public var stoppedRetention: TimeInterval = 3600
+    /// Seconds a service's task behind a target group is DEACTIVATING (deregistered from the
+    /// gateway, its open requests finishing) before its agent stops it; ELB's
+    /// `deregistration_delay.timeout_seconds` (default 300).
+    public var deregistrationDelay: TimeInterval = 300
 
     public init() {}
 

@@ -280,13 +280,16 @@ extension ECSState {
         return StopTaskResponse(task: taskView(stopped ?? record))
     }
 
-    /// Sets a task's desired status to STOPPED and tells its agent; a task no agent holds stops at once.
+    /// Sets a task's desired status to STOPPED and tells its agent; a task no agent holds stops at
+    /// once. With `drain`, a RUNNING task is DEACTIVATING first: no target any more, its agent told
+    /// only once the deregistration delay has passed (see ``finishDraining(now:changes:)``).
     @discardableResult
     mutating func requestStop(
         _ arn: String,
         code: TaskStopCode,
         reason: String,
         now: Date,
+        drain: Bool = false,
         changes: inout ChangeSet
     ) -> TaskRecord? {
         guard var record = tasks[arn] else { return nil }
@@ -296,6 +299,11 @@ extension ECSState {
         record.task.stoppedReason = reason
         record.task.stoppingAt = now
         record.task.version = (record.task.version ?? 0) + 1
+        if drain, record.lastStatus == .running, record.task.containerInstanceArn != nil {
+            record.lastStatus = .deactivating
+            putTask(record, changes: &changes)
+            return record
+        }
         if let instance = record.task.containerInstanceArn {
             if record.hasRun { record.lastStatus = .stopping }
             record.assignmentSequence = nextAssignmentSequence(changes: &changes)

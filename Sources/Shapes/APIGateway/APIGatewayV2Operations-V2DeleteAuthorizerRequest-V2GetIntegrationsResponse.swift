@@ -98,6 +98,51 @@ public struct V2DeleteStageRequest: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct V2ExportApiRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var ExportVersion: String?
+    public var IncludeExtensions: Bool?
+    public var OutputType: String?
+    public var Specification: String?
+    public var StageName: String?
+
+    public init(ApiId: String? = nil, ExportVersion: String? = nil, IncludeExtensions: Bool? = nil, OutputType: String? = nil, Specification: String? = nil, StageName: String? = nil) {
+        self.ApiId = ApiId
+        self.ExportVersion = ExportVersion
+        self.IncludeExtensions = IncludeExtensions
+        self.OutputType = OutputType
+        self.Specification = Specification
+        self.StageName = StageName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"ExportVersion\":", ExportVersion, &separated)
+        try json.member("\"IncludeExtensions\":", IncludeExtensions, &separated)
+        try json.member("\"OutputType\":", OutputType, &separated)
+        try json.member("\"Specification\":", Specification, &separated)
+        try json.member("\"StageName\":", StageName, &separated)
+        json.close()
+    }
+}
+
+public struct V2ExportApiResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var body: Data?
+
+    public init(body: Data? = nil) {
+        self.body = body
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"body\":", body, &separated)
+        json.close()
+    }
+}
+
 public struct V2GetApiRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
 
@@ -454,45 +499,6 @@ public struct V2GetIntegrationsResponse: Codable, Sendable, Equatable, JSONWrita
         json.open()
         try json.member("\"items\":", items, &separated)
         try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetRouteRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var RouteId: String?
-
-    public init(ApiId: String? = nil, RouteId: String? = nil) {
-        self.ApiId = ApiId
-        self.RouteId = RouteId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"RouteId\":", RouteId, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetRoutesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var MaxResults: String?
-    public var NextToken: String?
-
-    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
-        self.ApiId = ApiId
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"MaxResults\":", MaxResults, &separated)
-        try json.member("\"NextToken\":", NextToken, &separated)
         json.close()
     }
 }

@@ -8,6 +8,45 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct V2GetRouteRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var RouteId: String?
+
+    public init(ApiId: String? = nil, RouteId: String? = nil) {
+        self.ApiId = ApiId
+        self.RouteId = RouteId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"RouteId\":", RouteId, &separated)
+        json.close()
+    }
+}
+
+public struct V2GetRoutesRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var MaxResults: String?
+    public var NextToken: String?
+
+    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
+        self.ApiId = ApiId
+        self.MaxResults = MaxResults
+        self.NextToken = NextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"MaxResults\":", MaxResults, &separated)
+        try json.member("\"NextToken\":", NextToken, &separated)
+        json.close()
+    }
+}
+
 public struct V2GetRoutesResponse: Codable, Sendable, Equatable, JSONWritable {
     public var items: [V2Route]?
     public var nextToken: String?
@@ -167,6 +206,177 @@ public struct V2GetTagsResponse: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct V2ImportApiRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var Basepath: String?
+    public var body: String
+    public var FailOnWarnings: Bool?
+
+    public init(Basepath: String? = nil, body: String, FailOnWarnings: Bool? = nil) {
+        self.Basepath = Basepath
+        self.body = body
+        self.FailOnWarnings = FailOnWarnings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Basepath\":", Basepath, &separated)
+        try json.member("\"body\":", body, &separated)
+        try json.member("\"FailOnWarnings\":", FailOnWarnings, &separated)
+        json.close()
+    }
+}
+
+public struct V2ImportApiResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var apiEndpoint: String?
+    public var apiGatewayManaged: Bool?
+    public var apiId: String?
+    public var apiKeySelectionExpression: String?
+    public var corsConfiguration: V2Cors?
+    public var createdDate: String?
+    public var description: String?
+    public var disableSchemaValidation: Bool?
+    public var disableExecuteApiEndpoint: Bool?
+    public var importInfo: [String]?
+    public var ipAddressType: V2IpAddressType?
+    public var name: String?
+    public var protocolType: V2ProtocolType?
+    public var routeSelectionExpression: String?
+    public var tags: [String: String]?
+    public var version: String?
+    public var warnings: [String]?
+
+    public init(apiEndpoint: String? = nil, apiGatewayManaged: Bool? = nil, apiId: String? = nil, apiKeySelectionExpression: String? = nil, corsConfiguration: V2Cors? = nil, createdDate: String? = nil, description: String? = nil, disableSchemaValidation: Bool? = nil, disableExecuteApiEndpoint: Bool? = nil, importInfo: [String]? = nil, ipAddressType: V2IpAddressType? = nil, name: String? = nil, protocolType: V2ProtocolType? = nil, routeSelectionExpression: String? = nil, tags: [String: String]? = nil, version: String? = nil, warnings: [String]? = nil) {
+        self.apiEndpoint = apiEndpoint
+        self.apiGatewayManaged = apiGatewayManaged
+        self.apiId = apiId
+        self.apiKeySelectionExpression = apiKeySelectionExpression
+        self.corsConfiguration = corsConfiguration
+        self.createdDate = createdDate
+        self.description = description
+        self.disableSchemaValidation = disableSchemaValidation
+        self.disableExecuteApiEndpoint = disableExecuteApiEndpoint
+        self.importInfo = importInfo
+        self.ipAddressType = ipAddressType
+        self.name = name
+        self.protocolType = protocolType
+        self.routeSelectionExpression = routeSelectionExpression
+        self.tags = tags
+        self.version = version
+        self.warnings = warnings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"apiEndpoint\":", apiEndpoint, &separated)
+        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
+        try json.member("\"apiId\":", apiId, &separated)
+        try json.member("\"apiKeySelectionExpression\":", apiKeySelectionExpression, &separated)
+        try json.member("\"corsConfiguration\":", corsConfiguration, &separated)
+        try json.member("\"createdDate\":", createdDate, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"disableSchemaValidation\":", disableSchemaValidation, &separated)
+        try json.member("\"disableExecuteApiEndpoint\":", disableExecuteApiEndpoint, &separated)
+        try json.member("\"importInfo\":", importInfo, &separated)
+        try json.member("\"ipAddressType\":", ipAddressType, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"protocolType\":", protocolType, &separated)
+        try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"version\":", version, &separated)
+        try json.member("\"warnings\":", warnings, &separated)
+        json.close()
+    }
+}
+
+public struct V2ReimportApiRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var Basepath: String?
+    public var body: String
+    public var FailOnWarnings: Bool?
+
+    public init(ApiId: String? = nil, Basepath: String? = nil, body: String, FailOnWarnings: Bool? = nil) {
+        self.ApiId = ApiId
+        self.Basepath = Basepath
+        self.body = body
+        self.FailOnWarnings = FailOnWarnings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"Basepath\":", Basepath, &separated)
+        try json.member("\"body\":", body, &separated)
+        try json.member("\"FailOnWarnings\":", FailOnWarnings, &separated)
+        json.close()
+    }
+}
+
+public struct V2ReimportApiResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var apiEndpoint: String?
+    public var apiGatewayManaged: Bool?
+    public var apiId: String?
+    public var apiKeySelectionExpression: String?
+    public var corsConfiguration: V2Cors?
+    public var createdDate: String?
+    public var description: String?
+    public var disableSchemaValidation: Bool?
+    public var disableExecuteApiEndpoint: Bool?
+    public var importInfo: [String]?
+    public var ipAddressType: V2IpAddressType?
+    public var name: String?
+    public var protocolType: V2ProtocolType?
+    public var routeSelectionExpression: String?
+    public var tags: [String: String]?
+    public var version: String?
+    public var warnings: [String]?
+
+    public init(apiEndpoint: String? = nil, apiGatewayManaged: Bool? = nil, apiId: String? = nil, apiKeySelectionExpression: String? = nil, corsConfiguration: V2Cors? = nil, createdDate: String? = nil, description: String? = nil, disableSchemaValidation: Bool? = nil, disableExecuteApiEndpoint: Bool? = nil, importInfo: [String]? = nil, ipAddressType: V2IpAddressType? = nil, name: String? = nil, protocolType: V2ProtocolType? = nil, routeSelectionExpression: String? = nil, tags: [String: String]? = nil, version: String? = nil, warnings: [String]? = nil) {
+        self.apiEndpoint = apiEndpoint
+        self.apiGatewayManaged = apiGatewayManaged
+        self.apiId = apiId
+        self.apiKeySelectionExpression = apiKeySelectionExpression
+        self.corsConfiguration = corsConfiguration
+        self.createdDate = createdDate
+        self.description = description
+        self.disableSchemaValidation = disableSchemaValidation
+        self.disableExecuteApiEndpoint = disableExecuteApiEndpoint
+        self.importInfo = importInfo
+        self.ipAddressType = ipAddressType
+        self.name = name
+        self.protocolType = protocolType
+        self.routeSelectionExpression = routeSelectionExpression
+        self.tags = tags
+        self.version = version
+        self.warnings = warnings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"apiEndpoint\":", apiEndpoint, &separated)
+        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
+        try json.member("\"apiId\":", apiId, &separated)
+        try json.member("\"apiKeySelectionExpression\":", apiKeySelectionExpression, &separated)
+        try json.member("\"corsConfiguration\":", corsConfiguration, &separated)
+        try json.member("\"createdDate\":", createdDate, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"disableSchemaValidation\":", disableSchemaValidation, &separated)
+        try json.member("\"disableExecuteApiEndpoint\":", disableExecuteApiEndpoint, &separated)
+        try json.member("\"importInfo\":", importInfo, &separated)
+        try json.member("\"ipAddressType\":", ipAddressType, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"protocolType\":", protocolType, &separated)
+        try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"version\":", version, &separated)
+        try json.member("\"warnings\":", warnings, &separated)
+        json.close()
+    }
+}
+
 public struct V2TagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ResourceArn: String?
     public var tags: [String: String]?
@@ -260,231 +470,6 @@ public struct V2UpdateApiRequest: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
         try json.member("\"target\":", target, &separated)
         try json.member("\"version\":", version, &separated)
-        json.close()
-    }
-}
-
-public struct V2UpdateApiResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var apiEndpoint: String?
-    public var apiGatewayManaged: Bool?
-    public var apiId: String?
-    public var apiKeySelectionExpression: String?
-    public var corsConfiguration: V2Cors?
-    public var createdDate: String?
-    public var description: String?
-    public var disableSchemaValidation: Bool?
-    public var disableExecuteApiEndpoint: Bool?
-    public var importInfo: [String]?
-    public var ipAddressType: V2IpAddressType?
-    public var name: String?
-    public var protocolType: V2ProtocolType?
-    public var routeSelectionExpression: String?
-    public var tags: [String: String]?
-    public var version: String?
-    public var warnings: [String]?
-
-    public init(apiEndpoint: String? = nil, apiGatewayManaged: Bool? = nil, apiId: String? = nil, apiKeySelectionExpression: String? = nil, corsConfiguration: V2Cors? = nil, createdDate: String? = nil, description: String? = nil, disableSchemaValidation: Bool? = nil, disableExecuteApiEndpoint: Bool? = nil, importInfo: [String]? = nil, ipAddressType: V2IpAddressType? = nil, name: String? = nil, protocolType: V2ProtocolType? = nil, routeSelectionExpression: String? = nil, tags: [String: String]? = nil, version: String? = nil, warnings: [String]? = nil) {
-        self.apiEndpoint = apiEndpoint
-        self.apiGatewayManaged = apiGatewayManaged
-        self.apiId = apiId
-        self.apiKeySelectionExpression = apiKeySelectionExpression
-        self.corsConfiguration = corsConfiguration
-        self.createdDate = createdDate
-        self.description = description
-        self.disableSchemaValidation = disableSchemaValidation
-        self.disableExecuteApiEndpoint = disableExecuteApiEndpoint
-        self.importInfo = importInfo
-        self.ipAddressType = ipAddressType
-        self.name = name
-        self.protocolType = protocolType
-        self.routeSelectionExpression = routeSelectionExpression
-        self.tags = tags
-        self.version = version
-        self.warnings = warnings
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"apiEndpoint\":", apiEndpoint, &separated)
-        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
-        try json.member("\"apiId\":", apiId, &separated)
-        try json.member("\"apiKeySelectionExpression\":", apiKeySelectionExpression, &separated)
-        try json.member("\"corsConfiguration\":", corsConfiguration, &separated)
-        try json.member("\"createdDate\":", createdDate, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"disableSchemaValidation\":", disableSchemaValidation, &separated)
-        try json.member("\"disableExecuteApiEndpoint\":", disableExecuteApiEndpoint, &separated)
-        try json.member("\"importInfo\":", importInfo, &separated)
-        try json.member("\"ipAddressType\":", ipAddressType, &separated)
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"protocolType\":", protocolType, &separated)
-        try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        try json.member("\"version\":", version, &separated)
-        try json.member("\"warnings\":", warnings, &separated)
-        json.close()
-    }
-}
-
-public struct V2UpdateAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var authorizerCredentialsArn: String?
-    public var AuthorizerId: String?
-    public var authorizerPayloadFormatVersion: String?
-    public var authorizerResultTtlInSeconds: Int?
-    public var authorizerType: V2AuthorizerType?
-    public var authorizerUri: String?
-    public var enableSimpleResponses: Bool?
-    public var identitySource: [String]?
-    public var identityValidationExpression: String?
-    public var jwtConfiguration: V2JWTConfiguration?
-    public var name: String?
-
-    public init(ApiId: String? = nil, authorizerCredentialsArn: String? = nil, AuthorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String? = nil) {
-        self.ApiId = ApiId
-        self.authorizerCredentialsArn = authorizerCredentialsArn
-        self.AuthorizerId = AuthorizerId
-        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
-        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
-        self.authorizerType = authorizerType
-        self.authorizerUri = authorizerUri
-        self.enableSimpleResponses = enableSimpleResponses
-        self.identitySource = identitySource
-        self.identityValidationExpression = identityValidationExpression
-        self.jwtConfiguration = jwtConfiguration
-        self.name = name
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
-        try json.member("\"AuthorizerId\":", AuthorizerId, &separated)
-        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
-        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
-        try json.member("\"authorizerType\":", authorizerType, &separated)
-        try json.member("\"authorizerUri\":", authorizerUri, &separated)
-        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
-        try json.member("\"identitySource\":", identitySource, &separated)
-        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
-        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
-        try json.member("\"name\":", name, &separated)
-        json.close()
-    }
-}
-
-public struct V2UpdateAuthorizerResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var authorizerCredentialsArn: String?
-    public var authorizerId: String?
-    public var authorizerPayloadFormatVersion: String?
-    public var authorizerResultTtlInSeconds: Int?
-    public var authorizerType: V2AuthorizerType?
-    public var authorizerUri: String?
-    public var enableSimpleResponses: Bool?
-    public var identitySource: [String]?
-    public var identityValidationExpression: String?
-    public var jwtConfiguration: V2JWTConfiguration?
-    public var name: String?
-
-    public init(authorizerCredentialsArn: String? = nil, authorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String? = nil) {
-        self.authorizerCredentialsArn = authorizerCredentialsArn
-        self.authorizerId = authorizerId
-        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
-        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
-        self.authorizerType = authorizerType
-        self.authorizerUri = authorizerUri
-        self.enableSimpleResponses = enableSimpleResponses
-        self.identitySource = identitySource
-        self.identityValidationExpression = identityValidationExpression
-        self.jwtConfiguration = jwtConfiguration
-        self.name = name
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
-        try json.member("\"authorizerId\":", authorizerId, &separated)
-        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
-        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
-        try json.member("\"authorizerType\":", authorizerType, &separated)
-        try json.member("\"authorizerUri\":", authorizerUri, &separated)
-        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
-        try json.member("\"identitySource\":", identitySource, &separated)
-        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
-        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
-        try json.member("\"name\":", name, &separated)
-        json.close()
-    }
-}
-
-public struct V2UpdateIntegrationRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var connectionId: String?
-    public var connectionType: V2ConnectionType?
-    public var contentHandlingStrategy: V2ContentHandlingStrategy?
-    public var credentialsArn: String?
-    public var description: String?
-    public var IntegrationId: String?
-    public var integrationMethod: String?
-    public var integrationSubtype: String?
-    public var integrationType: V2IntegrationType?
-    public var integrationUri: String?
-    public var passthroughBehavior: V2PassthroughBehavior?
-    public var payloadFormatVersion: String?
-    public var requestParameters: [String: String]?
-    public var requestTemplates: [String: String]?
-    public var responseParameters: [String: [String: String]]?
-    public var templateSelectionExpression: String?
-    public var timeoutInMillis: Int?
-    public var tlsConfig: V2TlsConfigInput?
-
-    public init(ApiId: String? = nil, connectionId: String? = nil, connectionType: V2ConnectionType? = nil, contentHandlingStrategy: V2ContentHandlingStrategy? = nil, credentialsArn: String? = nil, description: String? = nil, IntegrationId: String? = nil, integrationMethod: String? = nil, integrationSubtype: String? = nil, integrationType: V2IntegrationType? = nil, integrationUri: String? = nil, passthroughBehavior: V2PassthroughBehavior? = nil, payloadFormatVersion: String? = nil, requestParameters: [String: String]? = nil, requestTemplates: [String: String]? = nil, responseParameters: [String: [String: String]]? = nil, templateSelectionExpression: String? = nil, timeoutInMillis: Int? = nil, tlsConfig: V2TlsConfigInput? = nil) {
-        self.ApiId = ApiId
-        self.connectionId = connectionId
-        self.connectionType = connectionType
-        self.contentHandlingStrategy = contentHandlingStrategy
-        self.credentialsArn = credentialsArn
-        self.description = description
-        self.IntegrationId = IntegrationId
-        self.integrationMethod = integrationMethod
-        self.integrationSubtype = integrationSubtype
-        self.integrationType = integrationType
-        self.integrationUri = integrationUri
-        self.passthroughBehavior = passthroughBehavior
-        self.payloadFormatVersion = payloadFormatVersion
-        self.requestParameters = requestParameters
-        self.requestTemplates = requestTemplates
-        self.responseParameters = responseParameters
-        self.templateSelectionExpression = templateSelectionExpression
-        self.timeoutInMillis = timeoutInMillis
-        self.tlsConfig = tlsConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"connectionId\":", connectionId, &separated)
-        try json.member("\"connectionType\":", connectionType, &separated)
-        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
-        try json.member("\"credentialsArn\":", credentialsArn, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"IntegrationId\":", IntegrationId, &separated)
-        try json.member("\"integrationMethod\":", integrationMethod, &separated)
-        try json.member("\"integrationSubtype\":", integrationSubtype, &separated)
-        try json.member("\"integrationType\":", integrationType, &separated)
-        try json.member("\"integrationUri\":", integrationUri, &separated)
-        try json.member("\"passthroughBehavior\":", passthroughBehavior, &separated)
-        try json.member("\"payloadFormatVersion\":", payloadFormatVersion, &separated)
-        try json.member("\"requestParameters\":", requestParameters, &separated)
-        try json.member("\"requestTemplates\":", requestTemplates, &separated)
-        try json.member("\"responseParameters\":", responseParameters, &separated)
-        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
-        try json.member("\"timeoutInMillis\":", timeoutInMillis, &separated)
-        try json.member("\"tlsConfig\":", tlsConfig, &separated)
         json.close()
     }
 }
