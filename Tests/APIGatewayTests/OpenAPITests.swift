@@ -64,6 +64,13 @@ struct OpenAPITests {
         #expect(Set(first.integrations.values.map { $0.integrationUri ?? "" }) == Set(second.integrations.values.map { $0.integrationUri ?? "" }))
         #expect(second.authorizers.values.first?.jwtConfiguration == first.authorizers.values.first?.jwtConfiguration)
         #expect(second.api.corsConfiguration == first.api.corsConfiguration)
+        // The YAML export, with its extensions, reads back as the same API too.
+        let fullYAML = String(decoding: try state.exportApi(id, specification: "OAS30", outputType: "YAML", stageName: nil, includeExtensions: true), as: UTF8.self)
+        let yamlId = try state.importApi(body: fullYAML, basepath: nil, failOnWarnings: false, now: now, using: &random, changes: &changes).apiId ?? ""
+        let fromYAML = try state.api(yamlId)
+        #expect(Set(fromYAML.routes.values.map(\.routeKey)) == Set(first.routes.values.map(\.routeKey)))
+        #expect(Set(fromYAML.integrations.values.map { $0.integrationUri ?? "" }) == Set(first.integrations.values.map { $0.integrationUri ?? "" }))
+        #expect(fromYAML.api.corsConfiguration == first.api.corsConfiguration && fromYAML.authorizers.count == 1)
         let yaml = String(decoding: try state.exportApi(id, specification: "OAS30", outputType: "YAML", stageName: nil, includeExtensions: false), as: UTF8.self)
         #expect(yaml.hasPrefix("openapi: \"3.0.1\"\ninfo:\n  title: Pets\n  version: \"2024-01-01\"\n"))
         #expect(yaml.contains("  /pets/{id}:\n    x-amazon-apigateway-any-method:\n") && !yaml.contains("x-amazon-apigateway-integration"))

@@ -577,3 +577,33 @@ def test_an_openapi_document_is_imported_unchanged_and_exported(cluster, apigw, 
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         apigw.import_api(Body='{"swagger": "2.0"}')
     assert refused.value.response["Error"]["Code"] == "BadRequestException"
+
+
+def test_a_yaml_openapi_document_with_the_aws_cli(cluster, function_arn, tmp_path):
+    document = tmp_path / "api.yaml"
+    document.write_text(f"""openapi: "3.0.1"
+info:
+  title: yaml-pets   # from a file, as written
+  version: "2"
+paths:
+  /hello/{{name}}:
+    get:
+      x-amazon-apigateway-integration:
+        type: AWS_PROXY
+        httpMethod: POST
+        uri: {function_arn}
+        payloadFormatVersion: "2.0"
+x-amazon-apigateway-cors:
+  allowOrigins: ["https://app.example"]
+  allowMethods:
+    - GET
+""")
+    api = json.loads(run_aws(cluster.endpoint, "apigatewayv2", "import-api", "--body", f"file://{document}")[1])
+    assert api["Name"] == "yaml-pets" and api["CorsConfiguration"]["AllowMethods"] == ["GET"]
+    run_aws(cluster.endpoint, "apigatewayv2", "create-stage", "--api-id", api["ApiId"], "--stage-name", "$default", "--auto-deploy")
+    status, _, body = call(cluster, "GET", f"/{api['ApiId']}/hello/yaml")
+    assert status == 200 and json.loads(body)["pathParameters"] == {"name": "yaml"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("openapi: 3.0.1\ninfo:\n  title: [unclosed\n")
+    code, _, err = run_aws(cluster.endpoint, "apigatewayv2", "import-api", "--body", f"file://{bad}", check=False)
+    assert code != 0 and "BadRequestException" in err and "not valid YAML" in err

@@ -79,10 +79,20 @@ extension GatewayState {
     }
 
     static func readDefinition(_ body: String, failOnWarnings: Bool) throws(AWSError) -> Definition {
-        guard let document = Document.parseJSON(Array(body.utf8)), case .object = document else {
-            throw .gatewayBadRequest(
-                "The OpenAPI definition could not be read: give an OpenAPI 3.0 document as JSON (YAML documents are not read by this endpoint yet).")
+        let document: Document
+        if body.drop(while: { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }).first == "{" {
+            guard let json = Document.parseJSON(Array(body.utf8)) else {
+                throw .gatewayBadRequest("The OpenAPI definition is not valid JSON.")
+            }
+            document = json
+        } else {
+            do {
+                document = try YAMLReader.read(body)
+            } catch {
+                throw .gatewayBadRequest("The OpenAPI definition is not valid YAML (\(error)).")
+            }
         }
+        guard case .object = document else { throw .gatewayBadRequest("The OpenAPI definition must be an object.") }
         guard let version = document["openapi"]?.string, version.hasPrefix("3.") else {
             throw .gatewayBadRequest("Only OpenAPI 3.0 definitions can be imported into HTTP APIs (the document has no \"openapi\": \"3.x\").")
         }

@@ -1,8 +1,7 @@
 import Foundation
-import StevedoreCore
 
-/// A JSON document whose objects keep their members' order, for exports that read as written
-/// (OpenAPI's `openapi`, `info`, `paths` first), in JSON or in YAML.
+/// A JSON document whose objects keep their members' order, as documents people write are read
+/// and written (OpenAPI's `openapi`, `info`, `paths` first), in JSON or in YAML.
 public indirect enum Document: Sendable, Equatable {
     case object([(String, Document)])
     case array([Document])
