@@ -48,8 +48,9 @@ public struct ControlPlane: Sendable {
     let functionLogs: FunctionLogStore
     let metrics: ServiceMetrics
     let agents: AgentChannel
-    /// API Gateway's data plane, served on its own listener.
+    /// API Gateway's data plane, served on its own listener, and its stages' access logs.
     let gateway: GatewayDataPlane
+    let gatewayLogs: FunctionLogStore
 
     /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -124,7 +125,11 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
         let committer = self.committer
-        gateway = GatewayDataPlane(names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer)) {
+        let gatewayLogs = try FunctionLogStore(directory: configuration.dataDirectory + "/logs/gateway")
+        self.gatewayLogs = gatewayLogs
+        gateway = GatewayDataPlane(
+            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer), accessLogs: gatewayLogs
+        ) {
             try? await committer.read { root, _ in root.gateway }
         }
     }
@@ -133,6 +138,7 @@ public struct ControlPlane: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
             dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback, GatewayAPI.fallback], agents: agents, functionLogs: functionLogs,
+            gatewayLogs: gatewayLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
             authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)
         let limits = configuration.connectionLimits

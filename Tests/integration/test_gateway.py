@@ -607,3 +607,24 @@ x-amazon-apigateway-cors:
     bad.write_text("openapi: 3.0.1\ninfo:\n  title: [unclosed\n")
     code, _, err = run_aws(cluster.endpoint, "apigatewayv2", "import-api", "--body", f"file://{bad}", check=False)
     assert code != 0 and "BadRequestException" in err and "not valid YAML" in err
+
+
+def test_access_logs_with_context_variables_through_ecsctl(cluster, function_arn):
+    api = json.loads(run_aws(cluster.endpoint, "apigatewayv2", "create-api", "--name", "logged", "--protocol-type", "HTTP",
+                             "--target", function_arn)[1])["ApiId"]
+    group = f"arn:aws:logs:us-east-1:000000000000:log-group:/aws/apigateway/{api}"
+    code, _, err = run_aws(cluster.endpoint, "apigatewayv2", "update-stage", "--api-id", api, "--stage-name", "$default",
+                           "--access-log-settings", f"DestinationArn={group},Format=$context.status", check=False)
+    assert code != 0 and "BadRequestException" in err and "$context.requestId" in err
+    log_format = '{"id":"$context.requestId","route":"$context.routeKey","status":"$context.status","ip":"$context.identity.sourceIp"}'
+    run_aws(cluster.endpoint, "apigatewayv2", "update-stage", "--api-id", api, "--stage-name", "$default", "--access-log-settings",
+            json.dumps({"DestinationArn": group, "Format": log_format}))
+    _, headers, _ = call(cluster, "GET", f"/{api}/first")
+    call(cluster, "POST", f"/{api}/second")
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "logs", api)
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["status"] for line in lines] == ["200", "200"] and lines[0]["route"] == "$default"
+    assert lines[0]["id"] == header(headers, "apigw-requestid") and lines[0]["ip"] == "127.0.0.1"
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "logs", api, "--stage", "nope")
+    assert code != 0

@@ -10,8 +10,8 @@ import StevedoreCore
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
-        abstract: "See and call HTTP APIs (API Gateway): list, describe, routes, test, quick create, delete.",
-        subcommands: [List.self, Describe.self, Routes.self, Test.self, Create.self, Delete.self]
+        abstract: "See and call HTTP APIs (API Gateway): list, describe, routes, test, access logs, quick create, delete.",
+        subcommands: [List.self, Describe.self, Routes.self, Test.self, Logs.self, Create.self, Delete.self]
     )
 
     static let apisPath = "/v2/apis"
@@ -153,6 +153,29 @@ struct APICommand: AsyncParsableCommand {
                 throw CLIError("cannot tell where the gateway listens; give --gateway http://HOST:PORT")
             }
             return "http://\(host):\(port)"
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a stage's access log (the stage's AccessLogSettings: a log group and a format of $context variables).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "API id or name.") var api: String
+        @Option(help: "Stage (default: $default).") var stage = "$default"
+        @Flag(name: .shortAndLong, help: "Keep printing new lines.") var follow = false
+        @Option(help: "How many bytes of the end of the log to start with.") var tail: Int = 16 * 1024
+
+        func run() async throws {
+            let id = try await APICommand.api(global, api).apiId ?? ""
+            let stage: V2Stage = try await APICommand.get(global, APICommand.apisPath + "/\(id)/stages/\(self.stage.percentEncoded())")
+            guard let arn = stage.accessLogSettings?.destinationArn, let group = arn.split(separator: ":", maxSplits: 6).last.map(String.init) else {
+                throw CLIError(
+                    "stage \(self.stage) of \(id) keeps no access log; turn it on with: aws apigatewayv2 update-stage --api-id \(id) --stage-name '\(self.stage)' --access-log-settings DestinationArn=arn:aws:logs:us-east-1:000000000000:log-group:/aws/apigateway/\(id),Format='$context.requestId $context.routeKey $context.status'")
+            }
+            let name = group.hasSuffix(":*") ? String(group.dropLast(2)) : group
+            for try await chunk in try await global.client.gatewayLogs(group: name, follow: follow, tailBytes: tail) {
+                FileHandle.standardOutput.write(Data(chunk))
+            }
         }
     }
 

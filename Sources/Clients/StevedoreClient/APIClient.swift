@@ -158,6 +158,14 @@ public struct APIClient: Sendable {
         return try await streamBody(WorkChannel.functionLogsPath + "?" + query)
     }
 
+    /// An API Gateway stage's access log, by its log group, as it grows (`GET /v1/gateway/logs`).
+    public func gatewayLogs(group: String, follow: Bool, tailBytes: Int?) async throws -> AsyncThrowingStream<[UInt8], any Error> {
+        var query = "group=\(group.percentEncoded())"
+        if follow { query += "&follow=1" }
+        if let tailBytes { query += "&tail=\(tailBytes)" }
+        return try await streamBody("/v1/gateway/logs?" + query)
+    }
+
     /// A task's container logs as they arrive (`GET /v1/tasks/logs`).
     public func taskLogs(cluster: String, task: String, container: String?, follow: Bool, tail: Int?) async throws
         -> AsyncThrowingStream<[UInt8], any Error>

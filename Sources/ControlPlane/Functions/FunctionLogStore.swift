@@ -27,8 +27,13 @@ final class FunctionLogStore: Sendable {
     let recentBytes = 256 * 1024
     private let logs = Mutex<[String: Log]>([:])
 
-    init(dataDirectory: String, rotateBytes: Int = 16 << 20) throws {
-        directory = dataDirectory + "/logs/functions"
+    convenience init(dataDirectory: String, rotateBytes: Int = 16 << 20) throws {
+        try self.init(directory: dataDirectory + "/logs/functions", rotateBytes: rotateBytes)
+    }
+
+    /// Logs named by anything (API Gateway's access logs are named by log group, `/aws/…` and all).
+    init(directory: String, rotateBytes: Int = 16 << 20) throws {
+        self.directory = directory
         self.rotateBytes = rotateBytes
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
@@ -49,7 +54,7 @@ final class FunctionLogStore: Sendable {
                 log.descriptor = fresh.descriptor
                 log.size = 0
             }
-            bytes.withUnsafeBytes { _ = write(log.descriptor, $0.baseAddress, $0.count) }
+            bytes.withUnsafeBytes { _ = Glibc.write(log.descriptor, $0.baseAddress, $0.count) }
             log.size += bytes.count
             log.recent += bytes
             // Trimmed in halves, not per append: moving 256 KiB for every invocation would dominate.
@@ -97,7 +102,10 @@ final class FunctionLogStore: Sendable {
         unlink(path(function) + ".1")
     }
 
-    private func path(_ function: String) -> String { "\(directory)/\(function).log" }
+    /// A log's file: its name with `/` and `%` escaped (function names have neither).
+    private func path(_ name: String) -> String {
+        "\(directory)/\(name.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")).log"
+    }
 
     private func open(_ function: String) -> Log? {
         let fd = Foundation.open(path(function), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)

@@ -29,6 +29,8 @@ struct APIServer {
     let fallbacks: [RESTFallback]
     let agents: AgentChannel
     let functionLogs: FunctionLogStore
+    /// API Gateway stages' access logs, by log group.
+    let gatewayLogs: FunctionLogStore
     let maxRequestBytes: Int
     /// When set, agents register with the registration token and sign everything else with
     /// their instance's credentials.
@@ -64,6 +66,9 @@ struct APIServer {
         }
         router.get(RouterPath(WorkChannel.functionLogsPath)) { request, _ -> Response in
             handleFunctionLogs(request)
+        }
+        router.get(RouterPath(Self.gatewayLogsPath)) { request, _ -> Response in
+            handleGatewayLogs(request)
         }
         // Added last: it only sees requests that no route above took.
         router.add(middleware: UnroutedRequests(fallbacks: fallbacks, requestIds: requestIds))
@@ -304,6 +309,23 @@ struct APIServer {
     }
 
     /// Streams a function's log (`ecsctl fn logs`).
+    /// API Gateway's access logs by log group, until CloudWatch Logs serves them.
+    static let gatewayLogsPath = "/v1/gateway/logs"
+
+    func handleGatewayLogs(_ request: Request) -> Response {
+        if let refusal = authorizeStream(request, style: .restJSON) {
+            return Self.response(RESTErrorStyle.apiGateway.response(refusal, requestId: nil))
+        }
+        let query = request.uri.queryParameters
+        guard let group = query.get("group"), !group.isEmpty, group.utf8.count <= 512 else {
+            return Self.response(
+                RESTErrorStyle.apiGateway.response(
+                    AWSError(type: "BadRequestException", message: "Add ?group=<log group name> (and follow=1, tail=BYTES)."), requestId: nil))
+        }
+        let follow = query.get("follow") == "1" || query.get("follow") == "true"
+        return Self.streaming(gatewayLogs.read(group, tailBytes: query.get("tail", as: Int.self) ?? 64 * 1024, follow: follow))
+    }
+
     func handleFunctionLogs(_ request: Request) -> Response {
         if let refusal = authorizeStream(request, style: .restJSON) {
             return Self.response(RESTErrorStyle.lambda.response(refusal, requestId: nil))

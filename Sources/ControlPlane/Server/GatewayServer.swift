@@ -90,3 +90,7 @@ struct ECSTargetDirectory: TargetDirectory {
         return targets.map { ($0.host, $0.port) }
     }
 }
+
+extension FunctionLogStore: AccessLogSink {
+    func write(group: String, line: String) { append(group, Data(line.utf8)) }
+}

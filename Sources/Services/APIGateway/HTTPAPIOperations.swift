@@ -220,6 +220,7 @@ extension GatewayState {
         }
         if let deploymentId = input.deploymentId { _ = try record.deployment(deploymentId) }
         try Self.checkStageVariables(input.stageVariables)
+        try AccessLogFormat.check(input.accessLogSettings)
         let stage = V2Stage(
             accessLogSettings: input.accessLogSettings, autoDeploy: input.autoDeploy ?? false, clientCertificateId: input.clientCertificateId,
             createdDate: Self.timestamp(now), defaultRouteSettings: input.defaultRouteSettings ?? V2RouteSettings(detailedMetricsEnabled: false),
@@ -256,7 +257,15 @@ extension GatewayState {
         if let description = input.description { stage.description = description }
         if let settings = input.defaultRouteSettings { stage.defaultRouteSettings = settings }
         if let settings = input.routeSettings { stage.routeSettings = settings }
-        if let logs = input.accessLogSettings { stage.accessLogSettings = logs }
+        if let logs = input.accessLogSettings {
+            // Empty settings turn access logging off.
+            if logs.destinationArn == nil, logs.format == nil {
+                stage.accessLogSettings = nil
+            } else {
+                try AccessLogFormat.check(logs)
+                stage.accessLogSettings = logs
+            }
+        }
         let turnedOn = input.autoDeploy == true && stage.autoDeploy != true
         if let autoDeploy = input.autoDeploy { stage.autoDeploy = autoDeploy }
         stage.lastUpdatedDate = Self.timestamp(now)

@@ -118,15 +118,17 @@ public struct GatewayDataPlane: Sendable {
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
     let targets: any TargetDirectory
+    let accessLogs: (any AccessLogSink)?
     let rotation = RoundRobin()
     let names: ResourceNames
     var accountId: String { names.accountId }
 
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
-        snapshot: @escaping @Sendable () async -> GatewayState?
+        accessLogs: (any AccessLogSink)? = nil, snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
         self.targets = targets
+        self.accessLogs = accessLogs
         self.names = names
         self.functions = functions
         self.http = http
@@ -134,25 +136,70 @@ public struct GatewayDataPlane: Sendable {
     }
 
     public func handle(host: String?, path: String, request: GatewayRequest) async -> GatewayResponse {
-        var response = await answer(host: host, path: path, request: request)
+        let started = ContinuousClock.now
+        var trace = RequestTrace()
+        var response = await answer(host: host, path: path, request: request, trace: &trace)
         response.headers.append(("apigw-requestid", request.requestId))
+        if let accessLogs, let settings = trace.destination?.stage.accessLogSettings, let format = settings.format,
+            let group = settings.destinationArn.flatMap(AccessLogFormat.logGroup)
+        {
+            accessLogs.write(group: group, line: AccessLogFormat.render(format, values: trace.values(request, response: response, since: started)) + "\n")
+        }
         return response
     }
 
-    func answer(host: String?, path: String, request: GatewayRequest) async -> GatewayResponse {
+    /// What a request met on its way, for its access log line.
+    struct RequestTrace {
+        var destination: GatewayDestination?
+        var routeKey: String?
+        var integrationLatency: Duration?
+        var integrationStatus: Int?
+        var authorizerError: String?
+
+        func values(_ request: GatewayRequest, response: GatewayResponse, since started: ContinuousClock.Instant) -> [String: String] {
+            func ms(_ duration: Duration) -> String { String(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000) }
+            let domain = request.header("host") ?? ""
+            var values = [
+                "requestId": request.requestId, "extendedRequestId": request.requestId, "httpMethod": request.method, "path": request.rawPath,
+                "protocol": request.httpProtocol, "status": String(response.status), "responseLength": String(response.body.count),
+                "requestTime": ProxyPayload.commonLogTime(request.time),
+                "requestTimeEpoch": String(Int64((request.time.timeIntervalSince1970 * 1000).rounded(.down))),
+                "identity.sourceIp": request.sourceIp, "identity.userAgent": request.header("user-agent") ?? "", "domainName": domain,
+                "domainPrefix": String(domain.split(separator: ".").first ?? ""), "responseLatency": ms(ContinuousClock.now - started),
+            ]
+            values["apiId"] = destination?.api.id
+            values["stage"] = destination?.stage.stageName
+            values["routeKey"] = routeKey
+            values["integrationLatency"] = integrationLatency.map(ms)
+            values["integration.latency"] = values["integrationLatency"]
+            values["integrationStatus"] = integrationStatus.map(String.init)
+            values["integration.status"] = values["integrationStatus"]
+            values["authorizer.error"] = authorizerError
+            if response.status >= 400, case .object(let body) = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))),
+                case .string(let message) = body["message"]
+            {
+                values["error.message"] = message
+            }
+            return values
+        }
+    }
+
+    func answer(host: String?, path: String, request: GatewayRequest, trace: inout RequestTrace) async -> GatewayResponse {
         guard let state = await snapshot(), let destination = state.destination(host: host, path: path) else { return .notFound }
+        trace.destination = destination
         var request = request
         request.rawPath = destination.rawPath
         request.routePath = destination.routePath
         let cors = destination.api.api.corsConfiguration.map(CrossOrigin.init)
         if let cors, CrossOrigin.isPreflight(request) { return cors.preflight(request) }
-        let response = await route(request, to: destination)
+        let response = await route(request, to: destination, trace: &trace)
         return cors?.decorate(response, origin: request.header("origin")) ?? response
     }
 
-    func route(_ request: GatewayRequest, to destination: GatewayDestination) async -> GatewayResponse {
+    func route(_ request: GatewayRequest, to destination: GatewayDestination, trace: inout RequestTrace) async -> GatewayResponse {
         let table = routeTables.table(api: destination.api.id, deployment: destination.deployment)
         guard let selection = table.select(method: request.method, path: destination.routePath) else { return .notFound }
+        trace.routeKey = selection.routeKey
         guard throttles.admit(api: destination.api.id, stage: destination.stage, routeKey: selection.routeKey) else { return .tooManyRequests }
         let integrationId = selection.target.flatMap { $0.hasPrefix("integrations/") ? String($0.dropFirst("integrations/".count)) : nil }
         guard let integrationId, let integration = destination.deployment.integrations[integrationId] else {
@@ -167,18 +214,22 @@ public struct GatewayDataPlane: Sendable {
         if route.authorizationType == .jwt || route.authorizationType == .custom {
             guard let authorizer = route.authorizerId.flatMap({ destination.deployment.authorizers?[$0] }) else { return .internalServerError }
             switch await authorize(request, route: route, authorizer: authorizer, destination: destination, context: context) {
-            case .refused(let response): return response
+            case .refused(let response):
+                trace.authorizerError = response.status == 500 ? "The authorizer failed or answered malformed output" : nil
+                return response
             case .allowed(let found): context.authorizer = found
             }
         }
+        let integrationStarted = ContinuousClock.now
+        defer { trace.integrationLatency = ContinuousClock.now - integrationStarted }
+        let response: GatewayResponse
         switch integration.integrationType {
-        case .awsProxy:
-            return await invokeFunction(integration, request: request, context: context)
-        case .httpProxy:
-            return await forward(integration, request: request, context: context)
-        default:
-            return .internalServerError
+        case .awsProxy: response = await invokeFunction(integration, request: request, context: context)
+        case .httpProxy: response = await forward(integration, request: request, context: context)
+        default: response = .internalServerError
         }
+        trace.integrationStatus = response.status
+        return response
     }
 
     enum Authorization {
