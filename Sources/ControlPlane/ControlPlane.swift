@@ -31,6 +31,8 @@ public struct ControlPlane: Sendable {
     public let committer: Committer<ControlPlaneState>
     /// What tasks use, as agents report it (service auto scaling reads it).
     public let usage = UsageStore()
+    /// Requests the gateway sent each target group (service auto scaling's ALBRequestCountPerTarget).
+    let requestCounts = TargetGroupRequestCounts()
     let logs = LogRelay()
     let store: SQLiteStateStore
     let dispatcher: AWSJSONDispatcher
@@ -76,7 +78,7 @@ public struct ControlPlane: Sendable {
         code = try CodeStore(dataDirectory: configuration.dataDirectory)
         functionRouter = FunctionRouter(committer: committer, settings: configuration.functions, logs: functionLogs, logger: logger)
         asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
-        metrics = ServiceMetrics(usage: usage)
+        metrics = ServiceMetrics(usage: usage, requests: requestCounts)
         agents = AgentChannel(
             committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2)))
 
@@ -128,7 +130,8 @@ public struct ControlPlane: Sendable {
         let gatewayLogs = try FunctionLogStore(directory: configuration.dataDirectory + "/logs/gateway")
         self.gatewayLogs = gatewayLogs
         gateway = GatewayDataPlane(
-            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer), accessLogs: gatewayLogs
+            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer), accessLogs: gatewayLogs,
+            requestCounts: requestCounts
         ) {
             try? await committer.read { root, _ in root.gateway }
         }

@@ -30,11 +30,22 @@ struct ScalingEvaluationTests {
     }
 
     @Test func aPolicyOnAMetricThatIsNotAServiceMetricDecidesNothing() {
-        let record = targetRecord(policies: [trackingPolicy("alb", .albrequestcountpertarget, target: 60)])
+        let record = targetRecord(policies: [trackingPolicy("dynamo", .dynamoDBReadCapacityUtilization, target: 60)])
         #expect(evaluate(record, series(cpu: [90, 90, 90], memory: [90, 90, 90]))?.decision == nil)
         // Nor does a step policy no alarm triggers.
         let steps = targetRecord(policies: [stepPolicy("steps")])
         #expect(evaluate(steps, series(cpu: [90, 90, 90], memory: [90, 90, 90]))?.decision == nil)
+    }
+
+    @Test func aRequestCountPerTargetPolicyReadsTheGatewaysRequests() throws {
+        let record = targetRecord(policies: [trackingPolicy("alb", .albrequestcountpertarget, target: 1000)])
+        var points = series(cpu: [10, 10, 10], memory: [10, 10, 10])
+        // No gateway requests: nothing to do (and too few datapoints to scale in).
+        #expect(evaluate(record, points)?.decision == nil)
+        for index in points.indices { points[index].requestCountPerTarget = 2500 }
+        let result = try #require(evaluate(record, points))
+        // ceil(2 × 2500 / 1000) = 5.
+        #expect(result.decision.capacity == 5 && result.decision.scaleOut && result.decision.cause.hasSuffix("triggered policy alb"))
     }
 
     @Test func aCPUUtilizationAlarmWatchesCPUAndAMemoryUtilizationAlarmWatchesMemory() throws {

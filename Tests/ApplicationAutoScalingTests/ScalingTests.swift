@@ -381,6 +381,18 @@ final class ScalingTests: XCTestCase {
         }
     }
 
+    func testARequestCountPerTargetPolicyNeedsItsTargetGroupsLabel() throws {
+        var fixture = try scalingFixture()
+        try fixture.registerTarget(minimum: 1, maximum: 10)
+        let policy = try fixture.putPolicy(
+            "requests",
+            tracking: AASTargetTrackingScalingPolicyConfiguration(
+                TargetValue: 100,
+                PredefinedMetricSpecification: AASPredefinedMetricSpecification(
+                    PredefinedMetricType: .albrequestcountpertarget, ResourceLabel: "app/gateway/1/targetgroup/web/2")))
+        XCTAssertEqual(policy.Alarms?.count, 2)
+    }
+
     func testPutScalingPolicyRefusals() throws {
         var fixture = try scalingFixture()
         assertAWSError("ObjectNotFoundException", "No scalable target registered") {
@@ -398,7 +410,7 @@ final class ScalingTests: XCTestCase {
         assertAWSError("ValidationException", "PredefinedMetricSpecification is required") {
             try fixture.putPolicy(tracking: AASTargetTrackingScalingPolicyConfiguration(TargetValue: 70))
         }
-        assertAWSError("ValidationException", "ALBRequestCountPerTarget") {
+        assertAWSError("ValidationException", "ResourceLabel is required for ALBRequestCountPerTarget") {
             try fixture.putPolicy(tracking: trackingConfiguration(100, metric: .albrequestcountpertarget))
         }
         assertAWSError("ValidationException", "PredefinedMetricType DynamoDBReadCapacityUtilization does not apply") {

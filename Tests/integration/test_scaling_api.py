@@ -477,10 +477,10 @@ REFUSALS = {
     "policy for an unregistered target": (
         lambda aas: _tracking(aas, CPU_TARGET, resource="service/errs/spare"),
         "ObjectNotFoundException", ["No scalable target registered", "resource ID: service/errs/spare"]),
-    "ALBRequestCountPerTarget": (
+    "ALBRequestCountPerTarget without its resource label": (
         lambda aas: _tracking(aas, {"TargetValue": 100.0, "PredefinedMetricSpecification": {
-            "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": "app/lb/1/targetgroup/tg/2"}}),
-        "ValidationException", ["ALBRequestCountPerTarget"]),
+            "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": "tg/2"}}),
+        "ValidationException", ["ResourceLabel is required for ALBRequestCountPerTarget", "app/<load-balancer-name>"]),
     "metric of another service": (
         lambda aas: _tracking(aas, {"TargetValue": 50.0, "PredefinedMetricSpecification": {
             "PredefinedMetricType": "DynamoDBReadCapacityUtilization"}}),

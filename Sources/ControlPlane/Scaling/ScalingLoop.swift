@@ -28,6 +28,8 @@ struct ScalingLoop: Service {
         var record: ScalableTargetRecord
         var serviceArn: String
         var desired: Int
+        /// The service's target groups and their targets now.
+        var targetGroups: [String: Int]
     }
 
     func run() async throws {
@@ -48,10 +50,17 @@ struct ScalingLoop: Service {
         let targets = (try? await committer.readLatest { root, _ -> [Target] in
             root.scaling.scalableTargets.compactMap { key, record in
                 guard let service = try? root.ecs.scalingService(record.target.ResourceId) else { return nil }
-                return Target(key: key, record: record, serviceArn: service.arn, desired: service.service.desiredCount ?? 0)
+                var groups: [String: Int] = [:]
+                for group in (service.service.loadBalancers ?? []).compactMap(\.targetGroupArn) {
+                    groups[group] = root.ecs.loadBalancerTargets(group: group).count
+                }
+                return Target(
+                    key: key, record: record, serviceArn: service.arn, desired: service.service.desiredCount ?? 0, targetGroups: groups)
             }
         }) ?? []
-        await metrics.collect(services: targets.map(\.serviceArn), now: now, resolution: settings.resolution)
+        await metrics.collect(
+            services: targets.map { ServiceMetrics.Scaled(arn: $0.serviceArn, targetGroups: $0.targetGroups) }, now: now,
+            resolution: settings.resolution)
         for target in targets {
             let datapoints = await metrics.datapoints(service: target.serviceArn)
             guard

@@ -1,4 +1,5 @@
 import AgentProtocol
+import APIGateway
 import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
 import AWSProtocols
@@ -17,17 +18,31 @@ actor ServiceMetrics {
     typealias Datapoint = UtilizationDatapoint
 
     let usage: UsageStore
+    let requests: TargetGroupRequestCounts
     let retention: Int
     private var series: [String: [Datapoint]] = [:]
 
-    init(usage: UsageStore, retention: Int = 360) {
+    init(usage: UsageStore, requests: TargetGroupRequestCounts = TargetGroupRequestCounts(), retention: Int = 360) {
         self.usage = usage
+        self.requests = requests
         self.retention = retention
+    }
+
+    /// A scaled service as the metrics see it: its target groups and how many targets they have.
+    struct Scaled: Sendable {
+        var arn: String
+        var targetGroups: [String: Int] = [:]
     }
 
     /// Closes the period ending at `now` for each service: one datapoint, if it had samples.
     func collect(services: [String], now: Date, resolution: TimeInterval) async {
-        for service in services {
+        await collect(services: services.map { Scaled(arn: $0) }, now: now, resolution: resolution)
+    }
+
+    func collect(services scaled: [Scaled], now: Date, resolution: TimeInterval) async {
+        let counts = requests.take()
+        for entry in scaled {
+            let service = entry.arn
             var points = await usage.points(service: service, since: now.addingTimeInterval(-resolution))
             if points.isEmpty {
                 // Agents sample every ECS_STATS_INTERVAL (and Docker takes its time): a period with
@@ -36,9 +51,17 @@ actor ServiceMetrics {
             }
             guard !points.isEmpty else { continue }
             let count = Double(points.count)
+            // Requests per target per minute, as ELB's RequestCountPerTarget (a minute's sum per target).
+            var perTarget: Double?
+            if !entry.targetGroups.isEmpty {
+                let requests = entry.targetGroups.keys.reduce(0) { $0 + (counts[$1] ?? 0) }
+                let targets = max(1, entry.targetGroups.values.reduce(0, +))
+                perTarget = Double(requests) * 60 / max(resolution, 0.001) / Double(targets)
+            }
             let datapoint = Datapoint(
                 at: now, cpuUtilization: points.reduce(0) { $0 + $1.cpuUtilization } / count,
-                memoryUtilization: points.reduce(0) { $0 + $1.memoryUtilization } / count, tasks: points.last?.tasks ?? 0)
+                memoryUtilization: points.reduce(0) { $0 + $1.memoryUtilization } / count, tasks: points.last?.tasks ?? 0,
+                requestCountPerTarget: perTarget)
             var list = series[service] ?? []
             list.append(datapoint)
             if list.count > retention { list.removeFirst(list.count - retention) }

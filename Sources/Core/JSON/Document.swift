@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A JSON document whose objects keep their members' order, as documents people write are read
 /// and written (OpenAPI's `openapi`, `info`, `paths` first), in JSON or in YAML.
@@ -53,7 +57,8 @@ public indirect enum Document: Sendable, Equatable {
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -209,7 +214,7 @@ struct KeyOrder {
             var after = end + 1
             while after < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[after]) { after += 1 }
             if after < bytes.count, bytes[after] == UInt8(ascii: ":"), end <= bytes.count,
-                let key = try? JSONSerialization.jsonObject(with: Data(bytes[index...min(end, bytes.count - 1)]), options: [.fragmentsAllowed]) as? String,
+                let key = try? JSONDecoder().decode(String.self, from: Data(bytes[index...min(end, bytes.count - 1)])),
                 positions[key] == nil
             {
                 positions[key] = position

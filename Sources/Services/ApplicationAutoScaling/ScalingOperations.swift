@@ -206,7 +206,13 @@ extension ScalingState {
             switch metric {
             case .ecsserviceaveragecpuutilization, .ecsserviceaveragememoryutilization: break
             case .albrequestcountpertarget:
-                throw .aasValidation("ALBRequestCountPerTarget needs Stevedore's gateway, which does not exist yet; scale on ECSServiceAverageCPUUtilization or ECSServiceAverageMemoryUtilization.")
+                // app/{load-balancer-name}/{id}/targetgroup/{target-group-name}/{id}, as AWS requires.
+                let label = configuration.PredefinedMetricSpecification?.ResourceLabel ?? ""
+                let parts = label.split(separator: "/", omittingEmptySubsequences: false)
+                guard parts.count == 6, parts[0] == "app", parts[3] == "targetgroup", !parts.contains(where: \.isEmpty) else {
+                    throw .aasValidation(
+                        "ResourceLabel is required for ALBRequestCountPerTarget, as app/<load-balancer-name>/<load-balancer-id>/targetgroup/<target-group-name>/<target-group-id>")
+                }
             default:
                 throw .aasValidation("PredefinedMetricType \(metric.rawValue) does not apply to ECS services.")
             }

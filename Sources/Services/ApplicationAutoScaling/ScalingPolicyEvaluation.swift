@@ -194,12 +194,15 @@ public enum ScalingPolicyEvaluation {
 public enum UtilizationMetric: Sendable, Equatable {
     case cpu
     case memory
+    /// Requests the gateway sent the service's target groups per target, per minute (ELB's RequestCountPerTarget).
+    case requestsPerTarget
 
     /// The metric a target-tracking policy's predefined metric type tracks (nil: not a service metric).
     public init?(_ type: AASMetricType) {
         switch type {
         case .ecsserviceaveragecpuutilization: self = .cpu
         case .ecsserviceaveragememoryutilization: self = .memory
+        case .albrequestcountpertarget: self = .requestsPerTarget
         default: return nil
         }
     }
@@ -209,6 +212,7 @@ public enum UtilizationMetric: Sendable, Equatable {
         switch metricName {
         case "CPUUtilization": self = .cpu
         case "MemoryUtilization": self = .memory
+        case "RequestCountPerTarget": self = .requestsPerTarget
         default: return nil
         }
     }
@@ -221,15 +225,22 @@ public struct UtilizationDatapoint: Codable, Sendable, Equatable {
     public var memoryUtilization: Double
     /// Tasks with a sample in this period.
     public var tasks: Int
+    /// Requests per target per minute through the service's target groups (none: not behind the gateway).
+    public var requestCountPerTarget: Double?
 
-    public init(at: Date, cpuUtilization: Double, memoryUtilization: Double, tasks: Int) {
+    public init(at: Date, cpuUtilization: Double, memoryUtilization: Double, tasks: Int, requestCountPerTarget: Double? = nil) {
         self.at = at
         self.cpuUtilization = cpuUtilization
         self.memoryUtilization = memoryUtilization
         self.tasks = tasks
+        self.requestCountPerTarget = requestCountPerTarget
     }
 
     public func value(_ metric: UtilizationMetric) -> Double {
-        metric == .cpu ? cpuUtilization : memoryUtilization
+        switch metric {
+        case .cpu: cpuUtilization
+        case .memory: memoryUtilization
+        case .requestsPerTarget: requestCountPerTarget ?? 0
+        }
     }
 }

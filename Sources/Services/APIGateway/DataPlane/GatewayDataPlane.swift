@@ -119,16 +119,19 @@ public struct GatewayDataPlane: Sendable {
     let http: any HTTPForwarding
     let targets: any TargetDirectory
     let accessLogs: (any AccessLogSink)?
+    let requestCounts: TargetGroupRequestCounts?
     let rotation = RoundRobin()
     let names: ResourceNames
     var accountId: String { names.accountId }
 
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
-        accessLogs: (any AccessLogSink)? = nil, snapshot: @escaping @Sendable () async -> GatewayState?
+        accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
+        snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
         self.targets = targets
         self.accessLogs = accessLogs
+        self.requestCounts = requestCounts
         self.names = names
         self.functions = functions
         self.http = http
@@ -300,6 +303,7 @@ public struct GatewayDataPlane: Sendable {
         // A target group: its healthy tasks in turn; one that refuses the connection is skipped
         // (nothing was sent to it), up to three tries.
         let group = await targets.targets(of: uri)
+        requestCounts?.record(uri)
         guard !group.isEmpty else { return .serviceUnavailable }
         let first = rotation.next(uri)
         let path = request.routePath + (request.rawQueryString.isEmpty ? "" : "?" + request.rawQueryString)

@@ -57,3 +57,23 @@ final class RouteThrottles: Sendable {
         }
     }
 }
+
+/// Requests the gateway sent each target group since they were last taken: the source of the
+/// `ALBRequestCountPerTarget` scaling metric.
+public final class TargetGroupRequestCounts: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    public init() {}
+
+    func record(_ group: String) {
+        counts.withLock { $0[group, default: 0] += 1 }
+    }
+
+    /// The counts so far, which start again from zero.
+    public func take() -> [String: Int] {
+        counts.withLock { counts in
+            defer { counts = [:] }
+            return counts
+        }
+    }
+}
