@@ -30,7 +30,11 @@ struct ProxyPayloadTests {
                 context: context, format: .v2))
         #expect(event["version"] as? String == "2.0" && event["routeKey"] as? String == "GET /pets/{id}")
         #expect(event["rawPath"] as? String == "/prod/pets/7" && event["rawQueryString"] as? String == "a=1&a=2&b=x%20y")
-        #expect(event["headers"] as? [String: String] == ["host": "abcdefghij.execute-api.localhost", "x-multi": "a,b"])
+        #expect(
+            event["headers"] as? [String: String] == [
+                "host": "abcdefghij.execute-api.localhost", "x-multi": "a,b", "x-forwarded-for": "10.0.0.1", "x-forwarded-port": "80",
+                "x-forwarded-proto": "http",
+            ])
         #expect(event["cookies"] as? [String] == ["s=1", "t=2"])
         #expect(event["queryStringParameters"] as? [String: String] == ["a": "1,2", "b": "x y"])
         #expect(event["pathParameters"] as? [String: String] == ["id": "7"] && event["stageVariables"] as? [String: String] == ["color": "blue"])
@@ -46,12 +50,14 @@ struct ProxyPayloadTests {
         let event = try json(
             ProxyPayload.event(request(headers: [("X-Multi", "a"), ("X-Multi", "b")], query: "x=1&x=2"), context: context, format: .v1))
         #expect(event["version"] as? String == "1.0" && event["resource"] as? String == "/pets/{id}" && event["httpMethod"] as? String == "GET")
-        #expect(event["headers"] as? [String: String] == ["X-Multi": "b"] && event["multiValueHeaders"] as? [String: [String]] == ["X-Multi": ["a", "b"]])
+        let forwarded = ["X-Forwarded-For": "10.0.0.1", "X-Forwarded-Port": "80", "X-Forwarded-Proto": "http"]
+        #expect(event["headers"] as? [String: String] == forwarded.merging(["X-Multi": "b"]) { $1 })
+        #expect(event["multiValueHeaders"] as? [String: [String]] == forwarded.mapValues { [$0] }.merging(["X-Multi": ["a", "b"]]) { $1 })
         #expect(event["queryStringParameters"] as? [String: String] == ["x": "2"])
         #expect(event["multiValueQueryStringParameters"] as? [String: [String]] == ["x": ["1", "2"]])
         #expect(event["body"] is NSNull && event["isBase64Encoded"] as? Bool == false)
         let empty = try json(ProxyPayload.event(request(), context: context, format: .v1))
-        #expect(empty["headers"] is NSNull && empty["queryStringParameters"] is NSNull && empty["multiValueHeaders"] is NSNull)
+        #expect(empty["queryStringParameters"] is NSNull && empty["multiValueQueryStringParameters"] is NSNull && empty["body"] is NSNull)
         let requestContext = try #require(event["requestContext"] as? [String: Any])
         #expect(requestContext["resourcePath"] as? String == "/pets/{id}" && requestContext["requestTime"] as? String == "04/Mar/2020:19:15:17 +0000")
     }

@@ -83,7 +83,8 @@ struct LoadBalancerTargetTests {
         let draining = try #require(fixture.ecs.tasks.values.first { $0.desiredStatus == .stopped })
         #expect(draining.lastStatus == .deactivating)
         #expect(fixture.changes.assignedInstances.isEmpty, "the agent is not told during the deregistration delay")
-        #expect(fixture.ecs.loadBalancerTargets(group: group).map(\.taskArn) != [draining.arn])
+        #expect(!fixture.ecs.loadBalancerTargets(group: group).map(\.taskArn).contains(draining.arn))
+        #expect(fixture.ecs.loadBalancerTargets(group: group).count == 1)
         #expect(fixture.events().prefix(2) == ["(service svc) deregistered 1 targets in (target-group \(group))", "(service svc) has begun draining connections on 1 tasks."])
         // An agent's report of RUNNING does not bring it back.
         try fixture.report(draining.arn, "RUNNING")
@@ -98,5 +99,26 @@ struct LoadBalancerTargetTests {
         #expect(!fixture.changes.assignedInstances.isEmpty)
         try fixture.report(draining.arn, "STOPPED", exitCode: 0)
         #expect(fixture.ecs.tasks[draining.arn]?.isStopped == true)
+    }
+
+    @Test func aDrainingTaskStopsEvenWhenItsServiceNoLongerHasTargetGroups() throws {
+        var fixture = try fixture()
+        _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", desiredCount: 1), now: $1, using: &$2, changes: &$3) }
+        fixture.pass()
+        let draining = try #require(fixture.ecs.tasks.values.first { $0.lastStatus == .deactivating })
+        _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", loadBalancers: []), now: $1, using: &$2, changes: &$3) }
+        fixture.advance(fixture.ecs.settings.deregistrationDelay + 1)
+        fixture.pass()
+        #expect(fixture.ecs.tasks[draining.arn]?.lastStatus == .stopping)
+    }
+
+    @Test func stopTaskCutsADrainShort() throws {
+        var fixture = try fixture()
+        _ = try fixture.apply { try $0.updateService(UpdateServiceRequest(cluster: "c", service: "svc", desiredCount: 1), now: $1, using: &$2, changes: &$3) }
+        fixture.pass()
+        let draining = try #require(fixture.ecs.tasks.values.first { $0.lastStatus == .deactivating })
+        fixture.changes = ChangeSet()
+        _ = try fixture.apply { try $0.stopTask(StopTaskRequest(cluster: "c", task: draining.arn), now: $1, changes: &$3) }
+        #expect(fixture.ecs.tasks[draining.arn]?.lastStatus == .stopping && !fixture.changes.assignedInstances.isEmpty)
     }
 }

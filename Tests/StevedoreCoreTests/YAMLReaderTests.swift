@@ -63,8 +63,18 @@ struct YAMLReaderTests {
         #expect(try read(text) == #"{"a":{"Ref":"Bucket"},"b":{"Fn::GetAtt":["Fn","Arn"]},"c":{"Fn::Sub":"arn:${AWS::Partition}:s3:::x"},"d":{"Fn::Join":[",",["x","y"]]}}"#)
     }
 
-    @Test(arguments: ["a: 1\na: 2", "a: *ref", "a: [1, 2", "a: \"open", "a:\n  b: 1\n c: 2"])
+    @Test func colonsInsideFlowScalarsStayInTheScalar() throws {
+        #expect(try read("scopes: [pets:read, 'x', http://a/b]\nmap: {u: http://x, k: v}") == #"{"scopes":["pets:read","x","http://a/b"],"map":{"u":"http://x","k":"v"}}"#)
+    }
+
+    @Test(arguments: ["a: 1\na: 2", "a: *ref", "a: [1, 2", "a: \"open", "a:\n  b: 1\n c: 2", "a: [1, 2 x", "a: {b: c"])
     func malformedDocumentsAreRefused(_ text: String) {
         #expect(throws: YAMLReader.Failure.self) { try YAMLReader.read(text) }
+    }
+
+    @Test func deepNestingIsRefusedNotFollowedToTheEndOfTheStack() {
+        #expect(throws: YAMLReader.Failure.self) { try YAMLReader.read("a: " + String(repeating: "[", count: 100_000)) }
+        #expect(throws: YAMLReader.Failure.self) { try YAMLReader.read(String(repeating: "- ", count: 1_000) + "x") }
+        #expect(throws: Never.self) { try YAMLReader.read("a: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100)) }
     }
 }

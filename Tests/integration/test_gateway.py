@@ -436,6 +436,15 @@ def handler(event, context):
 '''
 
 
+POLICY_AUTHORIZER = '''
+def handler(event, context):
+    api = event["routeArn"].split(":")[5].split("/")[0]
+    return {"principalId": "user-1", "policyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Action": "execute-api:Invoke", "Effect": "Allow",
+         "Resource": event["routeArn"].rsplit(":", 1)[0] + ":" + api + "/*/GET/public"}]}}
+'''
+
+
 def test_lambda_request_authorizer_with_simple_responses_and_caching(cluster, apigw, function_arn):
     lam = cluster.client("lambda")
     lam.create_function(FunctionName="gatekeeper", Runtime="python3.11", Handler="app.handler", Role=ROLE,
@@ -464,6 +473,22 @@ def test_lambda_request_authorizer_with_simple_responses_and_caching(cluster, ap
         apigw.create_authorizer(ApiId=api_id, Name="bad", AuthorizerType="REQUEST", AuthorizerUri=gatekeeper,
                                 AuthorizerPayloadFormatVersion="1.0", EnableSimpleResponses=True, IdentitySource=["$request.header.X"])
     assert refused.value.response["Error"]["Code"] == "BadRequestException"
+
+    # An IAM policy answer, cached, is judged against each request's own route.
+    lam.create_function(FunctionName="policykeeper", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": POLICY_AUTHORIZER})}, Timeout=5)
+    lam.get_waiter("function_active_v2").wait(FunctionName="policykeeper")
+    keeper = lam.get_function(FunctionName="policykeeper")["Configuration"]["FunctionArn"]
+    policy_api = apigw.create_api(Name="policy-auth", ProtocolType="HTTP", Target=function_arn)["ApiId"]
+    policy_authorizer = apigw.create_authorizer(ApiId=policy_api, Name="policy", AuthorizerType="REQUEST", AuthorizerUri=keeper,
+                                                AuthorizerPayloadFormatVersion="2.0", IdentitySource=["$request.header.X-Token"],
+                                                AuthorizerResultTtlInSeconds=300)["AuthorizerId"]
+    route = apigw.get_routes(ApiId=policy_api)["Items"][0]["RouteId"]
+    apigw.update_route(ApiId=policy_api, RouteId=route, AuthorizationType="CUSTOM", AuthorizerId=policy_authorizer)
+    status, _, body = call(cluster, "GET", f"/{policy_api}/public", headers={"X-Token": "t"})
+    assert status == 200 and json.loads(body)["requestContext"]["authorizer"]["lambda"]["principalId"] == "user-1"
+    status, _, body = call(cluster, "DELETE", f"/{policy_api}/admin", headers={"X-Token": "t"})
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
 
 
 def web_definition(ecs, version):

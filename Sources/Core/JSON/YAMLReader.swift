@@ -11,6 +11,10 @@ public struct YAMLReader {
 
     private var lines: [String]
     private var index = 0
+    /// How deep the current node is nested (documents deeper than `maximumDepth` are refused
+    /// rather than risking the stack).
+    private var depth = 0
+    static let maximumDepth = 256
 
     public static func read(_ text: String) throws(Failure) -> Document {
         var reader = YAMLReader(lines: text.replacingTabsAndSplitting())
@@ -41,6 +45,9 @@ public struct YAMLReader {
 
     /// The node starting at the current line, if it is indented at least `minimumIndent`.
     private mutating func node(minimumIndent: Int) throws(Failure) -> Document? {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else { throw Failure(line: index + 1, reason: "nested more than \(Self.maximumDepth) levels deep") }
         skipEmpty()
         guard index < lines.count else { return nil }
         let line = lines[index]
@@ -271,6 +278,7 @@ private struct FlowReader {
     let text: [Character]
     let line: Int
     var position = 0
+    var depth = 0
 
     var atEnd: Bool {
         var probe = position
@@ -289,6 +297,11 @@ private struct FlowReader {
     }
 
     mutating func node() throws(YAMLReader.Failure) -> Document? {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= YAMLReader.maximumDepth else {
+            throw YAMLReader.Failure(line: line + 1, reason: "nested more than \(YAMLReader.maximumDepth) levels deep")
+        }
         skipSpaces()
         guard position < text.count else { throw YAMLReader.Failure(line: line + 1, reason: "unterminated flow collection") }
         switch text[position] {
@@ -303,8 +316,7 @@ private struct FlowReader {
                     return .array(items)
                 }
                 if let item = try node() { items.append(item) }
-                skipSpaces()
-                if position < text.count, text[position] == "," { position += 1 }
+                try separator(closing: "]")
             }
         case "{":
             position += 1
@@ -324,8 +336,7 @@ private struct FlowReader {
                     value = try node()
                 }
                 if let value { members.append((key, value)) }
-                skipSpaces()
-                if position < text.count, text[position] == "," { position += 1 }
+                try separator(closing: "}")
             }
         case "\"", "'":
             return .string(try quoted() ?? "")
@@ -334,12 +345,31 @@ private struct FlowReader {
         }
     }
 
+    /// After an item: a `,` (consumed) or the closing bracket (left for the caller); anything else is refused.
+    mutating func separator(closing: Character) throws(YAMLReader.Failure) {
+        skipSpaces()
+        guard position < text.count else { throw YAMLReader.Failure(line: line + 1, reason: "unterminated flow collection") }
+        if text[position] == "," {
+            position += 1
+        } else if text[position] != closing {
+            throw YAMLReader.Failure(line: line + 1, reason: "expected , or \(closing) in a flow collection, found \(text[position])")
+        }
+    }
+
+    /// A plain scalar up to one of `stops`; a `:` stops it only when a space, a comma, a bracket
+    /// or the end follows (`http://x` and `pets:read` are scalars).
     mutating func scalarText(stoppingAt stops: Set<Character>) throws(YAMLReader.Failure) -> String {
         skipSpaces()
         if position < text.count, text[position] == "\"" || text[position] == "'" { return try quoted() ?? "" }
         let start = position
-        while position < text.count, !stops.contains(text[position]) {
-            if text[position] == ":" && stops.contains(":") == false { break }
+        while position < text.count {
+            let character = text[position]
+            if character == ":" {
+                let next = position + 1 < text.count ? text[position + 1] : " "
+                if stops.contains(":") && (next == " " || next == "," || next == "]" || next == "}") { break }
+            } else if stops.contains(character) {
+                break
+            }
             position += 1
         }
         return String(text[start..<position]).trimmed

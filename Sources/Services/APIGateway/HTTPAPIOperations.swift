@@ -25,6 +25,7 @@ extension GatewayState {
             throw .gatewayBadRequest("WebSocket APIs are not supported by this endpoint yet; create an HTTP API (protocolType HTTP).")
         }
         try Self.checkName(input.name)
+        try Self.checkCors(input.corsConfiguration)
         if input.routeKey != nil, input.target == nil {
             throw .gatewayBadRequest("A route key can only be given with a target (quick create).")
         }
@@ -51,17 +52,17 @@ extension GatewayState {
         }
         apis[id] = record
         changes.put(record)
-        return record.api
+        return presented(record.api)
     }
 
     public func getApi(_ apiId: String) throws(AWSError) -> V2Api {
-        try api(apiId).api
+        presented(try api(apiId).api)
     }
 
     public func getApis(maxResults: String?, nextToken: String?) throws(AWSError) -> V2GetApisResponse {
         let ids = apis.keys.sorted()
         let (page, token) = try Self.page(ids, maxResults: maxResults, nextToken: nextToken)
-        return V2GetApisResponse(items: page.compactMap { apis[$0]?.api }, nextToken: token)
+        return V2GetApisResponse(items: page.compactMap { apis[$0].map { presented($0.api) } }, nextToken: token)
     }
 
     public mutating func updateApi(_ apiId: String, _ input: V2UpdateApiRequest, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
@@ -80,14 +81,17 @@ extension GatewayState {
         }
         if let description = input.description { record.api.description = description }
         if let version = input.version { record.api.version = version }
-        if let cors = input.corsConfiguration { record.api.corsConfiguration = cors }
+        if let cors = input.corsConfiguration {
+            try Self.checkCors(cors)
+            record.api.corsConfiguration = cors
+        }
         if let disable = input.disableExecuteApiEndpoint { record.api.disableExecuteApiEndpoint = disable }
         if let selection = input.apiKeySelectionExpression { record.api.apiKeySelectionExpression = selection }
         if let ipAddressType = input.ipAddressType { record.api.ipAddressType = ipAddressType }
         if input.corsConfiguration != nil { record.autoDeploy(now: now, using: &random) }
         apis[apiId] = record
         changes.put(record)
-        return record.api
+        return presented(record.api)
     }
 
     public mutating func deleteApi(_ apiId: String, changes: inout ChangeSet) throws(AWSError) {
@@ -403,6 +407,19 @@ extension GatewayState {
         } catch {
             throw .gatewayBadRequest(error.message)
         }
+    }
+
+    /// AWS refuses credentials with any origin: the browser would be sent every site's cookies' answers.
+    static func checkCors(_ cors: V2Cors?) throws(AWSError) {
+        guard let cors, cors.allowCredentials == true, (cors.allowOrigins ?? []).contains("*") else { return }
+        throw .gatewayBadRequest("CORS allowOrigins cannot be * when allowCredentials is true; list the origins allowed to send credentials.")
+    }
+
+    /// An API as the control API shows it: its endpoint as the gateway listens now.
+    func presented(_ api: V2Api) -> V2Api {
+        var api = api
+        if let id = api.apiId { api.apiEndpoint = endpoint.url(of: id) }
+        return api
     }
 
     static func checkName(_ name: String) throws(AWSError) {

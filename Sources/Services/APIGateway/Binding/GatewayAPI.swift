@@ -15,17 +15,17 @@ public enum GatewayAPI {
         }
         // OpenAPI: ImportApi (PUT /v2/apis), ReimportApi (PUT /v2/apis/{apiId}), ExportApi.
         routes.json("PUT", apis, limit: 6 << 20, status: 201) { (input: V2ImportApiRequest, request) throws(AWSError) in
-            let (basepath, failOnWarnings) = (request.query("basepath"), request.query("failOnWarnings") == "true")
+            // Read before the committer's turn: a large document takes a while.
+            let definition = try GatewayState.readDefinition(input.body, failOnWarnings: request.query("failOnWarnings") == "true")
             return try await committer.write { root, m throws(AWSError) in
-                try root.gateway.importApi(
-                    body: input.body, basepath: basepath, failOnWarnings: failOnWarnings, now: m.now, using: &m.random, changes: &m.changes)
+                try root.gateway.importApi(definition, now: m.now, using: &m.random, changes: &m.changes)
             }
         }
         routes.json("PUT", api, limit: 6 << 20, status: 201) { (input: V2ReimportApiRequest, request) throws(AWSError) in
-            let (id, basepath, failOnWarnings) = (request.parameter("apiId"), request.query("basepath"), request.query("failOnWarnings") == "true")
+            let id = request.parameter("apiId")
+            let definition = try GatewayState.readDefinition(input.body, failOnWarnings: request.query("failOnWarnings") == "true")
             return try await committer.write { root, m throws(AWSError) in
-                try root.gateway.reimportApi(
-                    id, body: input.body, basepath: basepath, failOnWarnings: failOnWarnings, now: m.now, using: &m.random, changes: &m.changes)
+                try root.gateway.reimportApi(id, definition, now: m.now, using: &m.random, changes: &m.changes)
             }
         }
         routes.raw("GET", api + "/exports/{specification}", limit: 0) { request in

@@ -272,25 +272,33 @@ public struct GatewayDataPlane: Sendable {
             }
             let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
             let cacheKey = ([destination.api.id, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
-            if ttl > 0, let cached = authorizations.lookup(cacheKey, now: request.time) {
-                return cached.allowed ? .allowed(.lambda(cached.context)) : .refused(.forbidden)
-            }
-            let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: context.stageVariables)
-            guard let target = FunctionTarget(integrationUri: uri) else { return .refused(.internalServerError) }
-            let format = ProxyPayload.Format(rawValue: authorizer.authorizerPayloadFormatVersion ?? "2.0") ?? .v2
             let routeArn = LambdaAuthorization.routeArn(
                 names: names, apiId: destination.api.id, stage: destination.stage.stageName, method: request.method, path: destination.routePath)
-            let event = LambdaAuthorization.event(request, context: context, format: format, routeArn: routeArn, identity: identity)
-            let invocation = InvocationRequest(
-                reference: target.functionArn, qualifier: nil, payload: Data(event), requestId: UUID().uuidString.lowercased(),
-                traceId: LambdaAPI.newTraceId(at: request.time))
-            let functions = self.functions
-            // Authorizers have 10 seconds to answer.
-            guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
-                outcome.status == .success,
-                let verdict = LambdaAuthorization.decide(Array(outcome.payload), simpleResponses: authorizer.enableSimpleResponses == true, routeArn: routeArn)
-            else { return .refused(.internalServerError) }
-            if ttl > 0 { authorizations.store(cacheKey, verdict, until: request.time.addingTimeInterval(Double(ttl))) }
+            let simple = authorizer.enableSimpleResponses == true
+            // The function's answer is cached, not the verdict: a policy is judged against each
+            // request's own route.
+            var answer = ttl > 0 ? authorizations.lookup(cacheKey, now: request.time) : nil
+            if answer == nil {
+                let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: context.stageVariables)
+                guard let target = FunctionTarget(integrationUri: uri) else { return .refused(.internalServerError) }
+                let format = ProxyPayload.Format(rawValue: authorizer.authorizerPayloadFormatVersion ?? "2.0") ?? .v2
+                let event = LambdaAuthorization.event(request, context: context, format: format, routeArn: routeArn, identity: identity)
+                let invocation = InvocationRequest(
+                    reference: target.functionArn, qualifier: nil, payload: Data(event), requestId: UUID().uuidString.lowercased(),
+                    traceId: LambdaAPI.newTraceId(at: request.time))
+                let functions = self.functions
+                // Authorizers have 10 seconds to answer.
+                guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
+                    outcome.status == .success
+                else { return .refused(.internalServerError) }
+                answer = Array(outcome.payload)
+                if ttl > 0, LambdaAuthorization.decide(answer ?? [], simpleResponses: simple, routeArn: routeArn) != nil {
+                    authorizations.store(cacheKey, answer ?? [], until: request.time.addingTimeInterval(Double(ttl)))
+                }
+            }
+            guard let verdict = LambdaAuthorization.decide(answer ?? [], simpleResponses: simple, routeArn: routeArn) else {
+                return .refused(.internalServerError)
+            }
             return verdict.allowed ? .allowed(.lambda(verdict.context)) : .refused(.forbidden)
         }
     }
@@ -457,7 +465,7 @@ final class RouteTables: Sendable {
 /// (fetched again sooner for a key not seen yet, at most every 30 seconds).
 final class SigningKeys: Sendable {
     private struct Entry {
-        var keys: JSONWebKeySet
+        var keys: JSONWebKeySet?
         var fetched: ContinuousClock.Instant
     }
 
@@ -467,7 +475,9 @@ final class SigningKeys: Sendable {
         let now = ContinuousClock.now
         if let entry = entries.withLock({ $0[issuer] }) {
             let age = now - entry.fetched
-            if age < .seconds(3600), !refresh || age < .seconds(30) { return entry.keys }
+            // A failed fetch is remembered for 30 seconds: requests do not each wait on an issuer that is down.
+            if entry.keys == nil, age < .seconds(30) { return nil }
+            if let keys = entry.keys, age < .seconds(3600), !refresh || age < .seconds(30) { return keys }
         }
         let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         guard case .answered(let discovery) = await http.forward(
@@ -477,31 +487,44 @@ final class SigningKeys: Sendable {
             case .string(let jwksURI) = document["jwks_uri"],
             case .answered(let answer) = await http.forward(method: "GET", url: jwksURI, headers: [], body: [], timeout: .milliseconds(1500)),
             answer.status == 200, answer.body.count <= 150_000, let keys = JSONWebKeySet(json: answer.body)
-        else { return entries.withLock { $0[issuer]?.keys } }
-        entries.withLock { $0[issuer] = Entry(keys: keys, fetched: now) }
+        else {
+            return entries.withLock { entries in
+                // Keys fetched before stay in use; with none, the failure is what is remembered.
+                if let keys = entries[issuer]?.keys { return keys }
+                if entries.count >= 1024 { entries.removeAll() }
+                entries[issuer] = Entry(keys: nil, fetched: now)
+                return nil
+            }
+        }
+        entries.withLock { entries in
+            if entries.count >= 1024 { entries.removeAll() }
+            entries[issuer] = Entry(keys: keys, fetched: now)
+        }
         return keys
     }
 }
 
-/// REQUEST authorizers' verdicts, by API, authorizer and identity, until their TTL runs out.
+/// REQUEST authorizers' answers, by API, authorizer and identity, until their TTL runs out.
 final class AuthorizationCache: Sendable {
-    private let verdicts = Mutex<[String: (allowed: Bool, context: [String: JSONValue], until: Date)]>([:])
+    private let answers = Mutex<[String: (payload: [UInt8], until: Date)]>([:])
 
-    func lookup(_ key: String, now: Date) -> (allowed: Bool, context: [String: JSONValue])? {
-        verdicts.withLock { verdicts in
-            guard let verdict = verdicts[key] else { return nil }
-            guard verdict.until > now else {
-                verdicts[key] = nil
+    func lookup(_ key: String, now: Date) -> [UInt8]? {
+        answers.withLock { answers in
+            guard let answer = answers[key] else { return nil }
+            guard answer.until > now else {
+                answers[key] = nil
                 return nil
             }
-            return (verdict.allowed, verdict.context)
+            return answer.payload
         }
     }
 
-    func store(_ key: String, _ verdict: (allowed: Bool, context: [String: JSONValue]), until: Date) {
-        verdicts.withLock { verdicts in
-            if verdicts.count >= 10_000 { verdicts.removeAll() }
-            verdicts[key] = (verdict.allowed, verdict.context, until)
+    func store(_ key: String, _ payload: [UInt8], until: Date) {
+        answers.withLock { answers in
+            // Answers are small (AWS limits them to 8 KB); the count bounds the memory.
+            guard payload.count <= 8192 else { return }
+            if answers.count >= 10_000 { answers.removeAll() }
+            answers[key] = (payload, until)
         }
     }
 }

@@ -140,10 +140,20 @@ public enum ProxyPayload {
         return "\(two(day))/\(months[month - 1])/\(year):\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) +0000"
     }
 
+    /// The headers API Gateway adds to what it passes on: where the request came from.
+    static func forwardingHeaders(_ request: GatewayRequest) -> [(name: String, value: String)] {
+        let port = request.header("host").flatMap { host in host.split(separator: ":").count == 2 ? host.split(separator: ":").last.map(String.init) : nil }
+        var added: [(String, String)] = []
+        added.append(("X-Forwarded-For", request.header("x-forwarded-for").map { "\($0), \(request.sourceIp)" } ?? request.sourceIp))
+        if request.header("x-forwarded-port") == nil { added.append(("X-Forwarded-Port", port ?? "80")) }
+        if request.header("x-forwarded-proto") == nil { added.append(("X-Forwarded-Proto", "http")) }
+        return request.headers.filter { $0.name.lowercased() != "x-forwarded-for" } + added
+    }
+
     static func eventV2(_ request: GatewayRequest, context: ProxyContext) -> EventV2 {
         var headers: [String: String] = [:]
         var cookies: [String] = []
-        for (name, value) in request.headers {
+        for (name, value) in forwardingHeaders(request) {
             let lowered = name.lowercased()
             if lowered == "cookie" {
                 cookies += value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -175,7 +185,7 @@ public enum ProxyPayload {
     static func eventV1(_ request: GatewayRequest, context: ProxyContext) -> EventV1 {
         var headers: [String: String] = [:]
         var multiHeaders: [String: [String]] = [:]
-        for (name, value) in request.headers {
+        for (name, value) in forwardingHeaders(request) {
             headers[name] = value
             multiHeaders[name, default: []].append(value)
         }

@@ -14,7 +14,14 @@ extension GatewayState {
     public mutating func importApi(
         body: String, basepath: String?, failOnWarnings: Bool, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet
     ) throws(AWSError) -> V2Api {
-        let definition = try Self.readDefinition(body, failOnWarnings: failOnWarnings)
+        try importApi(Self.readDefinition(body, failOnWarnings: failOnWarnings), now: now, using: &random, changes: &changes)
+    }
+
+    /// Imports a definition read beforehand (``readDefinition(_:failOnWarnings:)``: reading a large
+    /// document takes time that the committer's turn should not).
+    public mutating func importApi(_ definition: Definition, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
+        throws(AWSError) -> V2Api
+    {
         let id = Self.newId(length: 10, using: &random) { apis[$0] == nil }
         var record = GatewayAPIRecord(
             api: V2Api(
@@ -24,13 +31,18 @@ extension GatewayState {
         try record.apply(definition, names: names, using: &random)
         apis[id] = record
         changes.put(record)
-        return record.api
+        return presented(record.api)
     }
 
     public mutating func reimportApi(
         _ apiId: String, body: String, basepath: String?, failOnWarnings: Bool, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet
     ) throws(AWSError) -> V2Api {
-        let definition = try Self.readDefinition(body, failOnWarnings: failOnWarnings)
+        try reimportApi(apiId, Self.readDefinition(body, failOnWarnings: failOnWarnings), now: now, using: &random, changes: &changes)
+    }
+
+    public mutating func reimportApi(_ apiId: String, _ definition: Definition, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
+        throws(AWSError) -> V2Api
+    {
         let names = self.names
         return try change(apiId, now: now, using: &random, changes: &changes) { record, random throws(AWSError) in
             // The document replaces the API's routes, integrations and authorizers; stages and deployments stay.
@@ -39,7 +51,7 @@ extension GatewayState {
             record.authorizers = [:]
             try record.apply(definition, names: names, using: &random)
             return record.api
-        }
+        }.withEndpoint(endpoint)
     }
 
     public func exportApi(_ apiId: String, specification: String, outputType: String, stageName: String?, includeExtensions: Bool?)
@@ -68,7 +80,7 @@ extension GatewayState {
     // MARK: Reading a definition
 
     /// What an OpenAPI document defines, checked, before it touches any API.
-    struct Definition {
+    public struct Definition: Sendable {
         var name: String
         var version: String?
         var description: String?
@@ -78,7 +90,7 @@ extension GatewayState {
         var warnings: [String] = []
     }
 
-    static func readDefinition(_ body: String, failOnWarnings: Bool) throws(AWSError) -> Definition {
+    public static func readDefinition(_ body: String, failOnWarnings: Bool) throws(AWSError) -> Definition {
         let document: Document
         if body.drop(while: { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }).first == "{" {
             guard let json = Document.parseJSON(Array(body.utf8)) else {
@@ -106,7 +118,10 @@ extension GatewayState {
                 allowHeaders: cors["allowHeaders"]?.items.compactMap(\.string), allowMethods: cors["allowMethods"]?.items.compactMap(\.string),
                 allowOrigins: cors["allowOrigins"]?.items.compactMap(\.string), exposeHeaders: cors["exposeHeaders"]?.items.compactMap(\.string),
                 maxAge: cors["maxAge"].flatMap { if case .integer(let value) = $0 { value } else { nil } })
+            try checkCors(definition.cors)
         }
+        // A requirement of the whole document applies to operations without their own.
+        let documentSecurity = document["security"]?.items.first?.members.first
         for (name, scheme) in document["components"]?["securitySchemes"]?.members ?? [] {
             guard let authorizer = scheme[authorizerExtension] else {
                 definition.warnings.append("Security scheme \(name) has no x-amazon-apigateway-authorizer and was ignored.")
@@ -160,7 +175,8 @@ extension GatewayState {
                     definition.warnings.append("Route \(key) has no x-amazon-apigateway-integration: it was imported without a target.")
                 }
                 var security: (String, [String])?
-                if let requirement = operation["security"]?.items.first?.members.first {
+                let requirement = operation["security"] != nil ? operation["security"]?.items.first?.members.first : documentSecurity
+                if let requirement {
                     security = (requirement.0, requirement.1.items.compactMap(\.string))
                 }
                 definition.routes.append((key, operation["operationId"]?.string, integration, security))
@@ -293,5 +309,14 @@ extension GatewayAPIRecord {
             }
             _ = try addRoute(input, using: &random)
         }
+    }
+}
+
+extension V2Api {
+    /// The API with its endpoint as the gateway listens now.
+    func withEndpoint(_ endpoint: GatewayEndpoint) -> V2Api {
+        var api = self
+        if let id = apiId { api.apiEndpoint = endpoint.url(of: id) }
+        return api
     }
 }

@@ -325,18 +325,26 @@ extension ECSState {
 
     /// Tasks DEACTIVATING whose deregistration delay has passed go on to STOPPING: their agents
     /// are told to stop them now.
+    /// Every DEACTIVATING task counts, whatever its service has become since (load balancers
+    /// removed, the service deleted or made again).
     public mutating func finishDraining(now: Date, changes: inout ChangeSet) {
-        for record in services.values where !(record.service.loadBalancers ?? []).isEmpty {
-            for arn in tasksByService[record.arn] ?? [] {
-                guard var task = tasks[arn], task.lastStatus == .deactivating, let instance = task.task.containerInstanceArn else { continue }
-                guard now.timeIntervalSince(task.task.stoppingAt ?? now) >= settings.deregistrationDelay else { continue }
-                task.lastStatus = .stopping
-                task.task.version = (task.task.version ?? 0) + 1
-                task.assignmentSequence = nextAssignmentSequence(changes: &changes)
-                changes.assignedInstances.insert(instance)
-                putTask(task, changes: &changes)
-            }
+        guard !deactivatingTasks.isEmpty else { return }
+        for arn in deactivatingTasks.sorted() {
+            guard let task = tasks[arn], task.lastStatus == .deactivating else { continue }
+            guard now.timeIntervalSince(task.task.stoppingAt ?? now) >= settings.deregistrationDelay else { continue }
+            tellAgentToStop(task, changes: &changes)
         }
+    }
+
+    /// A DEACTIVATING task's agent is told to stop it now.
+    mutating func tellAgentToStop(_ record: TaskRecord, changes: inout ChangeSet) {
+        var task = record
+        guard let instance = task.task.containerInstanceArn else { return }
+        task.lastStatus = .stopping
+        task.task.version = (task.task.version ?? 0) + 1
+        task.assignmentSequence = nextAssignmentSequence(changes: &changes)
+        changes.assignedInstances.insert(instance)
+        putTask(task, changes: &changes)
     }
 
     // MARK: Deployments

@@ -90,6 +90,12 @@ extension ECSState {
             provisioningTasks.insert(arn)
         } else if provisioningTasks.contains(arn) {
             provisioningTasks.remove(arn)
+        deactivatingTasks.remove(arn)
+        }
+        if record.lastStatus == .deactivating {
+            deactivatingTasks.insert(arn)
+        } else if deactivatingTasks.contains(arn) {
+            deactivatingTasks.remove(arn)
         }
 
         let group = record.task.group ?? ""

@@ -50,6 +50,8 @@ public struct ECSState: Sendable {
     public package(set) var runTaskTokens = IdempotencyTokens(lifetime: 24 * 3600)
     /// Tasks waiting in PROVISIONING.
     package var provisioningTasks: Set<String> = []
+    /// Tasks DEACTIVATING: deregistered from their target groups, stopped once the delay passes.
+    package var deactivatingTasks: Set<String> = []
 
     public init(names: ResourceNames) {
         self.names = names

@@ -293,6 +293,11 @@ extension ECSState {
         changes: inout ChangeSet
     ) -> TaskRecord? {
         guard var record = tasks[arn] else { return nil }
+        // Asked again while it drains (StopTask, its instance lost): it stops now.
+        if record.lastStatus == .deactivating, !drain {
+            tellAgentToStop(record, changes: &changes)
+            return tasks[arn]
+        }
         guard record.desiredStatus != .stopped, !record.isStopped else { return record }
         record.desiredStatus = .stopped
         record.task.stopCode = code
