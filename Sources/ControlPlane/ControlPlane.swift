@@ -67,7 +67,7 @@ public struct ControlPlane: Sendable {
         settings.functions = configuration.functions
         settings.scaling = configuration.scaling
         settings.endpoint = configuration.endpoint
-        settings.gatewayEndpoint = GatewayEndpoint(port: configuration.gatewayPort)
+        settings.gatewayEndpoint = GatewayEndpoint(scheme: configuration.tls == nil ? "http" : "https", port: configuration.gatewayPort)
         committer = try await Committer.load(
             store: store,
             restore: { [settings] rows, now in try ControlPlaneState.restore(names: names, settings: settings, rows: rows, now: now) },
@@ -163,9 +163,12 @@ public struct ControlPlane: Sendable {
             logger: logger
         )
         let committer = self.committer
+        // The gateway serves TLS with the API's certificate when ecsd does.
+        let gatewayHTTP1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout)))
+        let gatewayBuilder = tlsConfiguration.flatMap { try? HTTPServerBuilder.tls(gatewayHTTP1, tlsConfiguration: $0) } ?? gatewayHTTP1
         let gatewayApplication = Application(
             responder: GatewayResponder(dataPlane: gateway, clock: { committer.now() }),
-            server: HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout))),
+            server: gatewayBuilder,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.gatewayHost, port: configuration.gatewayPort), serverName: "ecsd-gateway"),
             onServerRunning: { [logger] channel in

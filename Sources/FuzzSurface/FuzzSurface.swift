@@ -1,3 +1,6 @@
+import APIGateway
+import Foundation
+import APIGatewayShapes
 import Archives
 import AWSProtocols
 import ECS
@@ -24,6 +27,11 @@ public enum FuzzSurface {
         case ecsConfig = "ecs-config"
         /// Function code zips: the central directory and every entry inflated.
         case zip
+        /// YAML and JSON documents, and OpenAPI definitions read from them (ImportApi).
+        case yaml
+        /// What the gateway reads from outside: route keys, JWTs, functions' answers (proxy
+        /// responses and authorizer verdicts), key sets.
+        case gateway
     }
 
     public static func run(_ target: Target, _ bytes: [UInt8]) {
@@ -65,6 +73,26 @@ public enum FuzzSurface {
             for entry in directory.entries.prefix(16) where entry.uncompressedSize <= 1 << 20 {
                 _ = try? ZipContents.read(entry, in: bytes)
             }
+        case .yaml:
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let document = try? YAMLReader.read(text) {
+                _ = document.json()
+                _ = document.yaml()
+            }
+            _ = Document.parseJSON(bytes)
+            _ = try? GatewayState.readDefinition(text, failOnWarnings: false)
+        case .gateway:
+            let text = String(decoding: bytes, as: UTF8.self)
+            _ = RouteKey(text)
+            _ = RouteTable(routes: [(text, nil), ("ANY /{proxy+}", nil)]).select(method: "GET", path: text)
+            _ = ProxyPayload.response(from: bytes, format: .v2)
+            _ = ProxyPayload.response(from: bytes, format: .v1)
+            _ = LambdaAuthorization.decide(bytes, simpleResponses: false, routeArn: "arn:aws:execute-api:us-east-1:000000000000:a/$default/GET/x")
+            _ = JSONWebKeySet(json: bytes)
+            _ = JWTAuthorization.decide(
+                token: text, configuration: V2JWTConfiguration(audience: ["a"], issuer: "https://i"), keys: JSONWebKeySet(keys: [:]),
+                routeScopes: ["s"], now: Date(timeIntervalSince1970: 1_800_000_000))
+            _ = AccessLogFormat.render(text, values: ["requestId": "r"])
         }
     }
 }

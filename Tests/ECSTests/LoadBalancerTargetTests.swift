@@ -45,6 +45,7 @@ struct LoadBalancerTargetTests {
 
     @Test func runningTasksAreTargetsAtTheirHostPorts() throws {
         var fixture = try fixture()
+        #expect(fixture.events().filter { $0 == "(service svc) registered 1 targets in (target-group \(group))" }.count == 2)
         let targets = fixture.ecs.loadBalancerTargets(group: group)
         #expect(targets.map { "\($0.host):\($0.port)" }.sorted() == ["127.0.0.1:32000", "127.0.0.1:32001"])
         #expect(fixture.ecs.loadBalancerTargets(group: group + "x").isEmpty)

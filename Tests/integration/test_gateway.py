@@ -557,6 +557,10 @@ def test_an_ecs_service_behind_the_gateway_through_a_rolling_deployment(cluster,
     assert any(re.fullmatch(r"\(service web\) has begun draining connections on [12] tasks\.", m) for m in events), events
     assert any(re.fullmatch(rf"\(service web\) deregistered [12] targets in \(target-group {re.escape(group)}\)", m) for m in events), events
 
+    assert any(re.fullmatch(rf"\(service web\) registered 1 targets in \(target-group {re.escape(group)}\)", m) for m in events), events
+    code, out, err = run_ecsctl(cluster.endpoint, "service", "describe", "web", "--cluster", cluster.name)
+    assert code == 0 and "TARGET GROUP" in out and "healthy" in out and "127.0.0.1:" in out, out + err
+
     # No healthy target left: 503.
     ecs.update_service(cluster=cluster.name, service="web", desiredCount=0)
     wait_until(lambda: call(cluster, "GET", f"/{api_id}/")[0] == 503, timeout=60, message="no targets")

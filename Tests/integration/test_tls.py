@@ -1,15 +1,20 @@
 """A TLS cluster: ecsd serving https with a certificate made here by openssl (signed by a CA made
 here too), and boto3, the aws CLI, ecsctl and agents that verify it against that CA — and refuse
 it without."""
+import json
 import os
+import ssl
 import subprocess
+import urllib.error
+import urllib.request
 
 import boto3
+import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import SSLError
 
-from conftest import BIN, Ecsd, Fleet, wait_until
+from conftest import BIN, Ecsd, Fleet, free_port, wait_until
 from test_authentication import admin_credentials
 
 
@@ -122,3 +127,21 @@ def test_bad_tls_files_stop_the_start_with_a_message(tmp_path, certificates):
     done = subprocess.run([os.path.join(BIN, "ecsd"), "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path), "--tls-cert",
                            certificates["server.pem"], "--tls-key", str(not_a_key)], capture_output=True, text=True, timeout=30)
     assert done.returncode != 0 and "--tls-key" in done.stderr and "not a readable PEM private key" in done.stderr
+
+
+def test_the_gateway_serves_tls_and_its_control_api_is_signed(tls_ecsd, certificates):
+    _, key_id, secret = admin_credentials(tls_ecsd)
+    apigw = boto3.client("apigatewayv2", endpoint_url=tls_ecsd.endpoint, region_name="us-east-1", aws_access_key_id=key_id,
+                         aws_secret_access_key=secret, verify=certificates["ca.pem"], config=Config(retries={"max_attempts": 1}))
+    api = apigw.create_api(Name="over-tls", ProtocolType="HTTP", Target=f"http://127.0.0.1:{free_port()}/")
+    assert api["ApiEndpoint"] == f"https://{api['ApiId']}.execute-api.localhost:{tls_ecsd.gateway_port}"
+    # The gateway answers over TLS with the same certificate (500: nothing listens behind the route).
+    context = ssl.create_default_context(cafile=certificates["ca.pem"])
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        urllib.request.urlopen(f"https://127.0.0.1:{tls_ecsd.gateway_port}/{api['ApiId']}/x", context=context, timeout=30)
+    assert answered.value.code == 500 and json.loads(answered.value.read()) == {"message": "Internal Server Error"}
+    unsigned = boto3.client("apigatewayv2", endpoint_url=tls_ecsd.endpoint, region_name="us-east-1", verify=certificates["ca.pem"],
+                            config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        unsigned.get_apis()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

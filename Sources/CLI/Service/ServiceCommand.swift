@@ -117,6 +117,43 @@ struct ServiceCommand: AsyncParsableCommand {
         func run() async throws {
             let service = try await fetchService(name, client: global.client, cluster: cluster.name)
             try show(service, global: global, events: events)
+            if global.output == .table, !(service.loadBalancers ?? []).isEmpty {
+                try await showTargets(service)
+            }
+        }
+
+        /// The service's tasks as its target groups see them (as ELB's DescribeTargetHealth would).
+        func showTargets(_ service: ECSService) async throws {
+            var arns: [String] = []
+            for status in ["RUNNING", "STOPPED"] {
+                let listed: ListTasksResponse = try await global.client.ecs(
+                    "ListTasks", ListTasksRequest(cluster: cluster.name, serviceName: service.serviceName, desiredStatus: DesiredStatus(rawValue: status)))
+                arns += listed.taskArns ?? []
+            }
+            var tasks: [ECSTask] = []
+            for chunk in stride(from: 0, to: arns.count, by: 100).map({ Array(arns[$0..<min($0 + 100, arns.count)]) }) {
+                let described: DescribeTasksResponse = try await global.client.ecs("DescribeTasks", DescribeTasksRequest(cluster: cluster.name, tasks: chunk))
+                tasks += described.tasks ?? []
+            }
+            var rows: [[String]] = []
+            for balancer in service.loadBalancers ?? [] {
+                for task in tasks.sorted(by: { ($0.taskArn ?? "") < ($1.taskArn ?? "") }) {
+                    guard let container = task.containers?.first(where: { $0.name == balancer.containerName }),
+                        let binding = container.networkBindings?.first(where: { $0.containerPort == balancer.containerPort })
+                    else { continue }
+                    let state: String
+                    switch task.lastStatus {
+                    case "DEACTIVATING": state = "draining"
+                    case "RUNNING" where task.desiredStatus == "RUNNING":
+                        state = container.healthStatus == .unhealthy ? "unhealthy" : container.healthStatus == .unknown ? "initial" : "healthy"
+                    default: continue
+                    }
+                    let host = binding.bindIP.flatMap { $0 == "0.0.0.0" ? nil : $0 } ?? "(instance)"
+                    rows.append([shortId(balancer.targetGroupArn), shortId(task.taskArn), "\(host):\(binding.hostPort ?? 0)", state])
+                }
+            }
+            print("")
+            Printer.table(["TARGET GROUP", "TASK", "TARGET", "HEALTH"], rows)
         }
     }
 

@@ -439,12 +439,22 @@ extension ECSState {
     // MARK: Task outcomes
 
     /// Bookkeeping when one of a service's tasks reached RUNNING.
-    mutating func noteServiceTaskRunning(_ task: TaskRecord, changes: inout ChangeSet) {
+    mutating func noteServiceTaskRunning(_ task: TaskRecord, now: Date, changes: inout ChangeSet) {
         guard let arn = task.serviceArn, var record = services[arn] else { return }
-        guard record.scheduler.consecutiveFailedLaunches != 0 || record.scheduler.nextLaunchAt != nil else { return }
-        record.scheduler.consecutiveFailedLaunches = 0
-        record.scheduler.nextLaunchAt = nil
-        putService(record, changes: &changes)
+        var changed = false
+        if record.scheduler.consecutiveFailedLaunches != 0 || record.scheduler.nextLaunchAt != nil {
+            record.scheduler.consecutiveFailedLaunches = 0
+            record.scheduler.nextLaunchAt = nil
+            changed = true
+        }
+        // ECS's words when a task joins its service's target groups.
+        for (index, group) in Set((record.service.loadBalancers ?? []).compactMap(\.targetGroupArn)).sorted().enumerated() {
+            record.service.events = Self.prependDeterministic(
+                event: "(service \(record.name)) registered 1 targets in (target-group \(group))", to: record.service.events, now: now,
+                seed: task.assignmentSequence &+ index)
+            changed = true
+        }
+        if changed { putService(record, changes: &changes) }
     }
 
     /// Bookkeeping when one of a service's tasks stopped without being asked to: the launch

@@ -44,7 +44,7 @@ extension ECSState {
         record.task.healthStatus = Self.taskHealth(record.task.containers ?? [], definition: record.task.taskDefinitionArn.flatMap({ try? taskDefinition($0) }))
         record.task.version = (record.task.version ?? 0) + 1
         putTask(record, changes: &changes)
-        if !hadRun && record.hasRun { noteServiceTaskRunning(record, changes: &changes) }
+        if !hadRun && record.hasRun { noteServiceTaskRunning(record, now: now, changes: &changes) }
         if !wasStopped && record.isStopped { noteServiceTaskStopped(record, now: now, changes: &changes) }
         return SubmitTaskStateChangeResponse(acknowledgment: "ACK")
     }
