@@ -190,7 +190,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
     func fine(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
 
     func nginxVersion(_ path: String) -> String {
-        let output = (try? runProgram(path, ["-v"])) ?? ""
+        // nginx says its version on standard error.
+        let output = (try? runProgram("/bin/sh", ["-c", "'\(path)' -v 2>&1"])) ?? ""
         return output.split(separator: "/").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
     }
 

@@ -235,7 +235,7 @@ class Backend(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         if "slow" in self.path:
             time.sleep(2)
-        payload = json.dumps({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+        payload = json.dumps({"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                               "body": body.decode()}).encode()
         self.send_response(418 if "teapot" in self.path else 200)
         self.send_header("content-type", "application/json")
@@ -263,8 +263,8 @@ def test_http_proxy_integrations_pass_requests_and_answers_through(cluster, apig
     status, headers, body = call(cluster, "GET", f"/{api_id}/anything?q=1&q=2", headers={"X-Custom": "c"})
     seen = json.loads(body)
     assert status == 200 and header(headers, "x-backend") == "yes", body
-    assert seen["method"] == "GET" and seen["path"] == "/echo?q=1&q=2" and seen["headers"]["X-Custom"] == "c"
-    assert seen["headers"]["X-Forwarded-For"] == "127.0.0.1" and seen["headers"]["Host"] == backend[len("http://"):]
+    assert seen["method"] == "GET" and seen["path"] == "/echo?q=1&q=2" and seen["headers"]["x-custom"] == "c"
+    assert seen["headers"]["x-forwarded-for"] == "127.0.0.1" and seen["headers"]["host"] == backend[len("http://"):]
 
     integration = apigw.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationMethod="ANY",
                                            IntegrationUri=backend + "/pets/{proxy}", PayloadFormatVersion="1.0")["IntegrationId"]
