@@ -657,3 +657,48 @@ def test_access_logs_with_context_variables_through_ecsctl(cluster, function_arn
     assert lines[0]["id"] == header(headers, "apigw-requestid") and lines[0]["ip"] == "127.0.0.1"
     code, out, err = run_ecsctl(cluster.endpoint, "api", "logs", api, "--stage", "nope")
     assert code != 0
+
+
+EDGE = '''
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    if cf["config"]["eventType"] == "viewer-request":
+        request = cf["request"]
+        if request["uri"] == "/blocked":
+            return {"status": "403", "statusDescription": "Forbidden", "body": "blocked at the edge"}
+        if request["uri"].startswith("/old/"):
+            request["uri"] = "/new/" + request["uri"][len("/old/"):]
+        request["headers"]["x-edge"] = [{"key": "X-Edge", "value": "viewer"}]
+        return request
+    response = cf["response"]
+    response["headers"]["x-edge-response"] = [{"key": "X-Edge-Response", "value": cf["config"]["eventType"]}]
+    return response
+'''
+
+
+def test_edge_functions_rewrite_answer_and_change_responses(cluster, apigw, function_arn):
+    lam = cluster.client("lambda")
+    lam.create_function(FunctionName="edge", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": EDGE})}, Timeout=5, MemorySize=128)
+    lam.get_waiter("function_active_v2").wait(FunctionName="edge")
+    edge = lam.get_function(FunctionName="edge")["Configuration"]["FunctionArn"]
+    api_id = apigw.create_api(Name="edge", ProtocolType="HTTP", Target=function_arn)["ApiId"]
+    apigw.create_stage(ApiId=api_id, StageName="cdn", AutoDeploy=True,
+                       Tags={"stevedore:edge:viewer-request": edge, "stevedore:edge:viewer-response": edge})
+    status, headers, body = call(cluster, "GET", f"/{api_id}/cdn/old/thing")
+    event = json.loads(body)
+    assert status == 200 and event["rawPath"] == "/cdn/new/thing" and event["headers"]["x-edge"] == "viewer", body
+    assert header(headers, "x-edge-response") == "viewer-response"
+    status, headers, body = call(cluster, "GET", f"/{api_id}/cdn/blocked")
+    assert (status, body) == (403, b"blocked at the edge")
+    # A viewer function above Lambda@Edge's 128 MB is not run.
+    lam.create_function(FunctionName="edge-big", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": EDGE})}, Timeout=5, MemorySize=256)
+    lam.get_waiter("function_active_v2").wait(FunctionName="edge-big")
+    big = lam.get_function(FunctionName="edge-big")["Configuration"]["FunctionArn"]
+    apigw.create_stage(ApiId=api_id, StageName="big", AutoDeploy=True, Tags={"stevedore:edge:viewer-request": big})
+    status, _, body = call(cluster, "GET", f"/{api_id}/big/x")
+    assert (status, json.loads(body)) == (502, {"message": "Bad Gateway"})
+    # The $default stage has no edge functions.
+    status, headers, body = call(cluster, "GET", f"/{api_id}/old/thing")
+    assert status == 200 and json.loads(body)["rawPath"] == "/old/thing" and header(headers, "x-edge-response") == []

@@ -69,3 +69,53 @@ def test_random_requests_get_refusals_and_ecsd_survives(data_dir, auth):
         assert sum(statuses.values()) == 600
     finally:
         server.stop()
+
+
+def test_random_requests_to_the_gateway_get_gateway_answers(data_dir):
+    """The gateway's listener with random methods, hosts, paths, headers and bodies: each gets one of
+    the gateway's answers (its 5xx only as API Gateway words them), and ecsd stays up."""
+    from conftest import free_port
+    server = Ecsd(os.path.join(data_dir, "gateway"), auth="off").start()
+    try:
+        apigw = client(server, "apigatewayv2", "any", "any")
+        api = apigw.create_api(Name="noise", ProtocolType="HTTP", Target=f"http://127.0.0.1:{free_port()}/{{proxy}}",
+                               RouteKey="ANY /p/{proxy+}",
+                               CorsConfiguration={"AllowOrigins": ["https://a.example"], "AllowMethods": ["GET"]})["ApiId"]
+        authorizer = apigw.create_authorizer(ApiId=api, Name="jwt", AuthorizerType="JWT", IdentitySource=["$request.header.Authorization"],
+                                             JwtConfiguration={"Issuer": f"http://127.0.0.1:{free_port()}", "Audience": ["a"]})
+        integration = apigw.get_integrations(ApiId=api)["Items"][0]["IntegrationId"]
+        apigw.create_route(ApiId=api, RouteKey="GET /secure/{id}", Target="integrations/" + integration, AuthorizationType="JWT",
+                           AuthorizerId=authorizer["AuthorizerId"])
+        apigw.create_stage(ApiId=api, StageName="prod", AutoDeploy=True, StageVariables={"v": "1"},
+                           DefaultRouteSettings={"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 100.0},
+                           AccessLogSettings={"DestinationArn": "arn:aws:logs:us-east-1:000000000000:log-group:noise",
+                                              "Format": "$context.requestId $context.status $context.error.message"})
+        rng = random.Random(20261201)
+        hosts = [f"{api}.execute-api.localhost", "127.0.0.1", "x.execute-api.", ".execute-api.localhost", "%00", "a" * 300]
+        paths = [f"/{api}/p/x", f"/{api}/prod/secure/1", f"/{api}/secure/%ff", f"/{api}/prod", "/", "//", f"/{api}/p/" + "%2e%2e/" * 20,
+                 "/nope/x", f"/{api}/p/" + "a/" * 500, f"/{api}/prod/p/{{x}}?a=%ZZ&&=&b"]
+        gateway_messages = {"Not Found", "Internal Server Error", "Service Unavailable", "Unauthorized", "Forbidden",
+                            "Too Many Requests", "Request Entity Too Large"}
+        statuses = {}
+        for number in range(500):
+            connection = http.client.HTTPConnection("127.0.0.1", server.gateway_port, timeout=30)
+            headers = {"Host": rng.choice(hosts)}
+            if rng.random() < 0.4:
+                headers["Origin"] = rng.choice(["https://a.example", "null", "x" * 500])
+                headers["Access-Control-Request-Method"] = rng.choice(["GET", "DELETE", ""])
+            if rng.random() < 0.4:
+                headers["Authorization"] = rng.choice(["Bearer " + "a.b.c", "Bearer", "Bearer ....", "eyJ" + "A" * 3000 + ".e30.x"])
+            if rng.random() < 0.3:
+                headers["Content-Type"] = rng.choice(["application/json", "image/png", "text/plain; charset=latin1", ""])
+            method = rng.choice(["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD", "BREW"])
+            connection.request(method, rng.choice(paths), body=random_body(rng), headers={k: v for k, v in headers.items() if v})
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            if response.status >= 500 and method != "HEAD":
+                assert json.loads(body)["message"] in gateway_messages, f"request {number}: {response.status} {body[:200]}"
+        assert server.process.poll() is None and sum(statuses.values()) == 500
+        assert apigw.get_api(ApiId=api)["Name"] == "noise"
+    finally:
+        server.stop()

@@ -195,13 +195,87 @@ public struct GatewayDataPlane: Sendable {
         request.routePath = destination.routePath
         let cors = destination.api.api.corsConfiguration.map(CrossOrigin.init)
         if let cors, CrossOrigin.isPreflight(request) { return cors.preflight(request) }
-        let response = await route(request, to: destination, trace: &trace)
+        // Edge functions: a viewer-request function may rewrite the request or answer it itself.
+        if let function = EdgeEvent.viewerRequest.function(of: destination.stage) {
+            switch await edgeRequest(.viewerRequest, function: function, request: request, apiId: destination.api.id) {
+            case .proceed(let rewritten): request = rewritten
+            case .respond(let response): return cors?.decorate(response, origin: request.header("origin")) ?? response
+            }
+        }
+        var response = await route(request, to: destination, trace: &trace)
+        if let function = EdgeEvent.viewerResponse.function(of: destination.stage) {
+            response = await edgeResponse(.viewerResponse, function: function, request: request, response: response, apiId: destination.api.id)
+        }
         return cors?.decorate(response, origin: request.header("origin")) ?? response
+    }
+
+    enum EdgeStep {
+        case proceed(GatewayRequest)
+        case respond(GatewayResponse)
+    }
+
+    /// A request event's function: the request it returns goes on; a response it returns is the answer.
+    func edgeRequest(_ event: EdgeEvent, function: String, request: GatewayRequest, apiId: String) async -> EdgeStep {
+        let payload = EdgeShapes.event(event, request: request, uri: request.routePath, distribution: apiId)
+        guard let answer = await invokeEdge(function, payload: payload, event: event, time: request.time) else { return .respond(.badGateway) }
+        switch answer {
+        case .failure(let failed): return .respond(failed.response)
+        case .success(let bytes):
+            switch EdgeShapes.requestOutcome(bytes, original: request) {
+            case .response(let response)?: return .respond(response)
+            case .request(let method, let uri, let querystring, let headers)?:
+                var rewritten = request
+                // The stage's prefix stays on the raw path; routes see the new URI.
+                rewritten.rawPath = String(request.rawPath.dropLast(request.routePath.count)) + uri
+                rewritten.routePath = uri
+                rewritten.method = method
+                rewritten.rawQueryString = querystring
+                rewritten.headers = headers
+                return .proceed(rewritten)
+            case nil: return .respond(.badGateway)
+            }
+        }
+    }
+
+    /// A response event's function: the response it returns replaces the answer.
+    func edgeResponse(_ event: EdgeEvent, function: String, request: GatewayRequest, response: GatewayResponse, apiId: String) async
+        -> GatewayResponse
+    {
+        let payload = EdgeShapes.event(event, request: request, uri: request.routePath, distribution: apiId, response: response)
+        guard let answer = await invokeEdge(function, payload: payload, event: event, time: request.time) else { return .badGateway }
+        switch answer {
+        case .failure(let failed): return failed.response
+        case .success(let bytes):
+            guard let document = Document.parseJSON(bytes), let changed = EdgeShapes.response(document, fallback: response) else { return .badGateway }
+            return changed
+        }
+    }
+
+    /// Runs an edge function within its event's limit: its answer, or the gateway's (503 past the
+    /// limit, 502 for a function error).
+    func invokeEdge(_ function: String, payload: [UInt8], event: EdgeEvent, time: Date) async -> Result<[UInt8], EdgeFailure>? {
+        let invocation = InvocationRequest(
+            reference: function, qualifier: nil, payload: Data(payload), requestId: UUID().uuidString.lowercased(),
+            traceId: LambdaAPI.newTraceId(at: time))
+        let functions = self.functions
+        // Lambda@Edge runs viewer events' functions with 128 MB at most.
+        if event == .viewerRequest || event == .viewerResponse {
+            guard let target = try? await functions.check(function, qualifier: nil), target.spec.memory <= 128 else { return nil }
+        }
+        switch await Deadline.race(milliseconds: event.timeoutMilliseconds, { try? await functions.invoke(invocation) }) {
+        case .timedOut: return .failure(EdgeFailure(response: .serviceUnavailable))
+        case .finished(let outcome?) where outcome.status == .success: return .success(Array(outcome.payload))
+        case .finished: return nil
+        }
+    }
+
+    struct EdgeFailure: Error {
+        var response: GatewayResponse
     }
 
     func route(_ request: GatewayRequest, to destination: GatewayDestination, trace: inout RequestTrace) async -> GatewayResponse {
         let table = routeTables.table(api: destination.api.id, deployment: destination.deployment)
-        guard let selection = table.select(method: request.method, path: destination.routePath) else { return .notFound }
+        guard let selection = table.select(method: request.method, path: request.routePath) else { return .notFound }
         trace.routeKey = selection.routeKey
         guard throttles.admit(api: destination.api.id, stage: destination.stage, routeKey: selection.routeKey) else { return .tooManyRequests }
         let integrationId = selection.target.flatMap { $0.hasPrefix("integrations/") ? String($0.dropFirst("integrations/".count)) : nil }
@@ -225,13 +299,23 @@ public struct GatewayDataPlane: Sendable {
         }
         let integrationStarted = ContinuousClock.now
         defer { trace.integrationLatency = ContinuousClock.now - integrationStarted }
-        let response: GatewayResponse
+        var request = request
+        if let function = EdgeEvent.originRequest.function(of: destination.stage) {
+            switch await edgeRequest(.originRequest, function: function, request: request, apiId: destination.api.id) {
+            case .proceed(let rewritten): request = rewritten
+            case .respond(let response): return response
+            }
+        }
+        var response: GatewayResponse
         switch integration.integrationType {
         case .awsProxy: response = await invokeFunction(integration, request: request, context: context)
         case .httpProxy: response = await forward(integration, request: request, context: context)
         default: response = .internalServerError
         }
         trace.integrationStatus = response.status
+        if let function = EdgeEvent.originResponse.function(of: destination.stage) {
+            response = await edgeResponse(.originResponse, function: function, request: request, response: response, apiId: destination.api.id)
+        }
         return response
     }
 
@@ -273,7 +357,7 @@ public struct GatewayDataPlane: Sendable {
             let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
             let cacheKey = ([destination.api.id, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
             let routeArn = LambdaAuthorization.routeArn(
-                names: names, apiId: destination.api.id, stage: destination.stage.stageName, method: request.method, path: destination.routePath)
+                names: names, apiId: destination.api.id, stage: destination.stage.stageName, method: request.method, path: request.routePath)
             let simple = authorizer.enableSimpleResponses == true
             // The function's answer is cached, not the verdict: a policy is judged against each
             // request's own route.
