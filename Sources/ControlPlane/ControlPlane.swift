@@ -130,8 +130,10 @@ public struct ControlPlane: Sendable {
         let gatewayLogs = try FunctionLogStore(directory: configuration.dataDirectory + "/logs/gateway")
         self.gatewayLogs = gatewayLogs
         gateway = GatewayDataPlane(
-            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer), accessLogs: gatewayLogs,
-            requestCounts: requestCounts
+            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer),
+            signing: configuration.administrator == nil
+                ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
+            accessLogs: gatewayLogs, requestCounts: requestCounts
         ) {
             try? await committer.read { root, _ in root.gateway }
         }

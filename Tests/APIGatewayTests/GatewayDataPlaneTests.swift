@@ -100,4 +100,26 @@ struct GatewayDataPlaneTests {
             host: nil, path: "/\(api)/x", request: request("/\(api)/x", method: "OPTIONS", headers: [("Origin", "https://a"), ("Access-Control-Request-Method", "GET")]))
         #expect(response.status == 204 && backends.calls.withLock { $0.isEmpty })
     }
+
+    struct Signing: RequestSigning {
+        func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict {
+            request.header("authorization") == "good" ? .allowed(["userArn": .string("arn:aws:iam::000000000000:root"), "route": .string(routeArn)]) : .refused(.forbidden)
+        }
+    }
+
+    @Test func awsIAMRoutesAskTheSigningCheck() async throws {
+        var (state, api) = try state(target: "arn:aws:lambda:us-east-1:000000000000:function:f")
+        var random = Xoshiro256(seed: 9)
+        var changes = ChangeSet()
+        let route = try #require(try state.getRoutes(api, maxResults: nil, nextToken: nil).items?.first)
+        _ = try state.updateRoute(api, route.routeId ?? "", V2UpdateRouteRequest(authorizationType: .awsIam), now: Date(), using: &random, changes: &changes)
+        let frozen = state
+        let gateway = GatewayDataPlane(names: ResourceNames(), functions: EchoFunctions(), http: Backends(), targets: Directory(hosts: []), signing: Signing()) { frozen }
+        let refused = await gateway.handle(host: nil, path: "/\(api)/x", request: request("/\(api)/x"))
+        #expect(refused.status == 403)
+        let allowed = await gateway.handle(host: nil, path: "/\(api)/x", request: request("/\(api)/x", headers: [("Authorization", "good")]))
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(allowed.body)) as? [String: Any])
+        let iam = try #require(((event["requestContext"] as? [String: Any])?["authorizer"] as? [String: Any])?["iam"] as? [String: String])
+        #expect(iam["userArn"] == "arn:aws:iam::000000000000:root" && iam["route"] == "arn:aws:execute-api:us-east-1:000000000000:\(api)/$default/GET/x")
+    }
 }

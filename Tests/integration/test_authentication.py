@@ -251,3 +251,61 @@ def test_authentication_is_on_by_default_and_off_with_dev(data_dir):
         assert not os.path.exists(os.path.join(dev.data_dir, "admin-credentials"))
     finally:
         dev.stop()
+
+
+def test_gateway_routes_with_aws_iam_need_a_signature_and_a_policy(signed_ecsd):
+    """AWS_IAM routes: requests signed for execute-api by a known key whose policies allow
+    execute-api:Invoke on the route; the rest are refused as API Gateway refuses them."""
+    import http.client
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Backend(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    try:
+        _, key_id, secret = admin_credentials(signed_ecsd)
+        apigw = client(signed_ecsd, "apigatewayv2", key_id, secret)
+        api = apigw.create_api(Name="iam", ProtocolType="HTTP", Target=f"http://127.0.0.1:{backend.server_address[1]}/",
+                               RouteKey="GET /private")["ApiId"]
+        route = apigw.get_routes(ApiId=api)["Items"][0]["RouteId"]
+        assert apigw.update_route(ApiId=api, RouteId=route, AuthorizationType="AWS_IAM")["AuthorizationType"] == "AWS_IAM"
+        url = f"{signed_ecsd.gateway}/{api}/private"
+
+        def call(access_key=None, secret_key=None, service="execute-api"):
+            request = AWSRequest(method="GET", url=url, headers={"Host": f"127.0.0.1:{signed_ecsd.gateway_port}"})
+            if access_key:
+                botocore.auth.SigV4Auth(Credentials(access_key, secret_key), service, "us-east-1").add_auth(request)
+            connection = http.client.HTTPConnection("127.0.0.1", signed_ecsd.gateway_port, timeout=30)
+            connection.request("GET", f"/{api}/private", headers=dict(request.headers.items()))
+            response = connection.getresponse()
+            result = response.status, response.read()
+            connection.close()
+            return result
+
+        assert call(key_id, secret) == (200, b"ok")
+        assert call() == (403, b'{"message":"Forbidden"}')
+        status, body = call(key_id, "wrong" + secret[5:])
+        assert status == 403 and "signature we calculated does not match" in json.loads(body)["message"]
+        assert call(key_id, secret, service="lambda")[0] == 403
+        iam = client(signed_ecsd, "iam", key_id, secret)
+        iam.create_user(UserName="viewer")
+        viewer = iam.create_access_key(UserName="viewer")["AccessKey"]
+        status, body = call(viewer["AccessKeyId"], viewer["SecretAccessKey"])
+        message = json.loads(body)["message"]
+        assert status == 403 and "is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:" in message
+        iam.put_user_policy(UserName="viewer", PolicyName="invoke", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
+                                                   "Resource": f"arn:aws:execute-api:us-east-1:*:{api}/*/GET/private"}]}))
+        assert call(viewer["AccessKeyId"], viewer["SecretAccessKey"]) == (200, b"ok")
+    finally:
+        backend.shutdown()

@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SigV4
 import StevedoreCore
 
 /// A gateway request's context: the caller's address, for the events' `sourceIp`.
@@ -93,4 +94,34 @@ struct ECSTargetDirectory: TargetDirectory {
 
 extension FunctionLogStore: AccessLogSink {
     func write(group: String, line: String) { append(group, Data(line.utf8)) }
+}
+
+/// AWS_IAM routes on ecsd's keys and policies: the signature (service `execute-api`) first, then
+/// `execute-api:Invoke` on the route's ARN.
+struct GatewayRequestSigning: RequestSigning {
+    let authenticator: RequestAuthenticator
+    let accountId: String
+
+    func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict {
+        let path = request.receivedPath.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.receivedPath
+        let signable = SignableRequest(
+            method: request.method, path: path, query: request.rawQueryString,
+            headers: request.headers.map { (name: $0.name.lowercased(), value: $0.value) }, body: request.body)
+        guard signable.header("authorization") != nil || request.rawQueryString.contains("X-Amz-Signature=") else {
+            return .refused(.forbidden)
+        }
+        switch authenticator.authenticate(signable, service: "execute-api", style: .restJSON) {
+        case .failure(let refusal):
+            return .refused(.message(403, refusal.message))
+        case .success(let principal):
+            if let refusal = AccessPolicy.refusal(principal, RequestedAction(action: "execute-api:Invoke") { routeArn }, style: .restJSON) {
+                return .refused(.message(403, refusal.message))
+            }
+            let caller = principal.caller
+            return .allowed([
+                "accessKey": .string(caller.accessKeyId), "accountId": .string(accountId), "callerId": .string(caller.userId),
+                "principalOrgId": .null, "userArn": .string(caller.arn), "userId": .string(caller.userId),
+            ])
+        }
+    }
 }

@@ -30,15 +30,24 @@ final class RequestAuthenticator: Sendable {
         for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
         let signable = SignableRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: body)
+        return authenticate(
+            signable, sessionToken: request.uri.queryParameters["X-Amz-Security-Token"].map(String.init), service: nil, style: style)
+    }
+
+    /// The same for a request already in signable form (the gateway's AWS_IAM routes), for one
+    /// service's signatures or any.
+    func authenticate(_ signable: SignableRequest, sessionToken: String? = nil, service: String?, style: RefusalStyle)
+        -> Result<AccessKeyring.Principal, AWSError>
+    {
         do throws(SignatureFailure) {
-            if let token = signable.header("x-amz-security-token") ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init) {
+            if let token = signable.header("x-amz-security-token") ?? sessionToken {
                 // Temporary credentials (a task's or a function's role): the token carries their secret.
                 guard let session = SessionCredentials.open(token, box: keyring.sessionBox) else { throw .unknownKey }
                 guard session.expires > now() else { return .failure(Self.expiredToken(style)) }
-                _ = try verifier.verify(signable, service: nil, now: now(), session: (session.accessKeyId, session.secret))
+                _ = try verifier.verify(signable, service: service, now: now(), session: (session.accessKeyId, session.secret))
                 return .success(keyring.session(session))
             }
-            let keyId = try verifier.verify(signable, service: nil, now: now())
+            let keyId = try verifier.verify(signable, service: service, now: now())
             // The key was just found; nil only if it was removed in between.
             guard let principal = keyring.principal(keyId) else { throw .unknownKey }
             return .success(principal)

@@ -135,7 +135,7 @@ extension GatewayState {
                 let type = input.authorizationType ?? route.authorizationType ?? .none_
                 let authorizer = input.authorizerId ?? (type == route.authorizationType ? route.authorizerId : nil)
                 route.authorizationType = try record.checkAuthorization(type, authorizerId: authorizer)
-                route.authorizerId = type == .none_ ? nil : authorizer
+                route.authorizerId = type == .none_ || type == .awsIam ? nil : authorizer
             }
             if let scopes = input.authorizationScopes { route.authorizationScopes = scopes }
             if let operation = input.operationName { route.operationName = operation }
@@ -504,10 +504,9 @@ extension GatewayAPIRecord {
     /// A route's authorization: JWT needs a JWT authorizer of the API, CUSTOM a REQUEST one.
     func checkAuthorization(_ type: V2AuthorizationType, authorizerId: String?) throws(AWSError) -> V2AuthorizationType {
         switch type {
-        case .none_:
+        case .none_, .awsIam:
+            // AWS_IAM needs no authorizer: ecsd's own keys and policies decide.
             return type
-        case .awsIam:
-            throw .gatewayBadRequest("Authorization type AWS_IAM is not supported by this endpoint; use JWT or CUSTOM (a Lambda authorizer).")
         case .jwt, .custom:
             guard let authorizerId else { throw .gatewayBadRequest("An authorizer ID must be specified for authorization type \(type.rawValue)") }
             guard let authorizer = authorizers[authorizerId] else {
@@ -564,7 +563,7 @@ extension GatewayAPIRecord {
         let id = GatewayState.newId(length: 7, using: &random) { routes[$0] == nil }
         let route = V2Route(
             apiKeyRequired: input.apiKeyRequired ?? false, authorizationScopes: input.authorizationScopes, authorizationType: authorization,
-            authorizerId: authorization == .none_ ? nil : input.authorizerId, operationName: input.operationName, requestModels: input.requestModels, requestParameters: input.requestParameters, routeId: id,
+            authorizerId: authorization == .none_ || authorization == .awsIam ? nil : input.authorizerId, operationName: input.operationName, requestModels: input.requestModels, requestParameters: input.requestParameters, routeId: id,
             routeKey: input.routeKey, target: try input.target.map { (target) throws(AWSError) in try checkTarget(target) })
         routes[id] = route
         return route

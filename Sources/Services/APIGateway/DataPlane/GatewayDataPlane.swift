@@ -43,6 +43,18 @@ public enum ForwardingResult: Sendable {
     case failed
 }
 
+/// AWS_IAM routes: the request's Signature Version 4 (service `execute-api`) checked against the
+/// control plane's keys, and the signer's policies against `execute-api:Invoke` on the route.
+public protocol RequestSigning: Sendable {
+    func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict
+}
+
+public enum IAMVerdict: Sendable {
+    /// Who signed: `accessKey`, `accountId`, `callerId`, `userArn`, `userId`, as the event's `authorizer.iam`.
+    case allowed([String: JSONValue])
+    case refused(GatewayResponse)
+}
+
 /// The targets of a target group (an ECS service's `loadBalancers` entry): where its healthy
 /// tasks listen. The control plane's reads ECS's state.
 public protocol TargetDirectory: Sendable {
@@ -118,6 +130,7 @@ public struct GatewayDataPlane: Sendable {
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
     let targets: any TargetDirectory
+    let signing: (any RequestSigning)?
     let accessLogs: (any AccessLogSink)?
     let requestCounts: TargetGroupRequestCounts?
     let rotation = RoundRobin()
@@ -126,10 +139,11 @@ public struct GatewayDataPlane: Sendable {
 
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
-        accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
+        signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
         snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
         self.targets = targets
+        self.signing = signing
         self.accessLogs = accessLogs
         self.requestCounts = requestCounts
         self.names = names
@@ -288,6 +302,17 @@ public struct GatewayDataPlane: Sendable {
             accountId: accountId, apiId: destination.api.id, stage: destination.stage.stageName, routeKey: selection.routeKey,
             pathParameters: selection.pathParameters, stageVariables: stageVariables)
         let route = destination.deployment.routes[selection.index]
+        if route.authorizationType == .awsIam {
+            // Without a signing check (authentication off), IAM routes are open, as every API is.
+            if let signing {
+                let routeArn = LambdaAuthorization.routeArn(
+                    names: names, apiId: destination.api.id, stage: destination.stage.stageName, method: request.method, path: request.routePath)
+                switch await signing.authorize(request, routeArn: routeArn) {
+                case .refused(let response): return response
+                case .allowed(let caller): context.authorizer = .iam(caller)
+                }
+            }
+        }
         if route.authorizationType == .jwt || route.authorizationType == .custom {
             guard let authorizer = route.authorizerId.flatMap({ destination.deployment.authorizers?[$0] }) else { return .internalServerError }
             switch await authorize(request, route: route, authorizer: authorizer, destination: destination, context: context) {

@@ -15,6 +15,8 @@ public struct GatewayRequest: Sendable {
     public var httpProtocol = "HTTP/1.1"
     public var requestId: String
     public var time: Date
+    /// The path and query as they arrived (a signature covers them, before any prefix is taken off).
+    public var receivedPath: String
 
     public init(
         method: String, rawPath: String, routePath: String, rawQueryString: String, headers: [(name: String, value: String)], body: [UInt8],
@@ -29,6 +31,7 @@ public struct GatewayRequest: Sendable {
         self.sourceIp = sourceIp
         self.requestId = requestId
         self.time = time
+        receivedPath = rawPath
     }
 
     public func header(_ name: String) -> String? {
@@ -89,6 +92,8 @@ public struct ProxyContext: Sendable {
 public enum AuthorizerContext: Sendable, Equatable {
     case jwt(claims: [String: String], scopes: [String]?)
     case lambda([String: JSONValue])
+    /// AWS_IAM: who signed the request.
+    case iam([String: JSONValue])
 
     /// Format 2.0: `{"jwt": {"claims", "scopes"}}` or `{"lambda": {…}}`.
     var v2: JSONValue {
@@ -96,6 +101,7 @@ public enum AuthorizerContext: Sendable, Equatable {
         case .jwt(let claims, let scopes):
             .object(["jwt": .object(["claims": .object(claims.mapValues(JSONValue.string)), "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null])])
         case .lambda(let context): .object(["lambda": .object(context)])
+        case .iam(let caller): .object(["iam": .object(caller)])
         }
     }
 
@@ -105,6 +111,7 @@ public enum AuthorizerContext: Sendable, Equatable {
         case .jwt(let claims, let scopes):
             .object(["claims": .object(claims.mapValues(JSONValue.string)), "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null])
         case .lambda(let context): .object(context)
+        case .iam(let caller): .object(["iam": .object(caller)])
         }
     }
 }
