@@ -292,6 +292,7 @@ def test_ecsctl_lists_describes_tests_and_deletes_apis(cluster, function_arn):
     assert code == 0 and "shop" in out and api_id in out, err
     code, out, err = run_ecsctl(cluster.endpoint, "api", "describe", "shop")
     assert code == 0 and "$default" in out and "GET /items/{id}" in out and f"AWS_PROXY {function_arn} (payload 2.0)" in out, out + err
+    assert "AUTH" in out and "NONE" in out
     code, out, err = run_ecsctl(cluster.endpoint, "api", "routes", api_id)
     assert code == 0 and "GET /items/{id}" in out and "NONE" in out, err
     code, out, err = run_ecsctl(cluster.endpoint, "api", "test", "shop", "/items/42?x=1", "-H", "X-Test: yes")
@@ -657,6 +658,8 @@ def test_access_logs_with_context_variables_through_ecsctl(cluster, function_arn
     assert lines[0]["id"] == header(headers, "apigw-requestid") and lines[0]["ip"] == "127.0.0.1"
     code, out, err = run_ecsctl(cluster.endpoint, "api", "logs", api, "--stage", "nope")
     assert code != 0
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "describe", api)
+    assert code == 0 and f"/aws/apigateway/{api}" in out and "ACCESS LOG" in out, out + err
 
 
 EDGE = '''
@@ -699,6 +702,8 @@ def test_edge_functions_rewrite_answer_and_change_responses(cluster, apigw, func
     apigw.create_stage(ApiId=api_id, StageName="big", AutoDeploy=True, Tags={"stevedore:edge:viewer-request": big})
     status, _, body = call(cluster, "GET", f"/{api_id}/big/x")
     assert (status, json.loads(body)) == (502, {"message": "Bad Gateway"})
+    code, out, err = run_ecsctl(cluster.endpoint, "api", "describe", api_id)
+    assert code == 0 and "viewer-request=edge viewer-response=edge" in out and "viewer-request=edge-big" in out, out + err
     # The $default stage has no edge functions.
     status, headers, body = call(cluster, "GET", f"/{api_id}/old/thing")
     assert status == 200 and json.loads(body)["rawPath"] == "/old/thing" and header(headers, "x-edge-response") == []

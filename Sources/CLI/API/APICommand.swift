@@ -86,13 +86,33 @@ struct APICommand: AsyncParsableCommand {
             ])
             print("")
             Printer.table(
-                ["STAGE", "DEPLOYMENT", "AUTO DEPLOY", "URL"],
+                ["STAGE", "DEPLOYMENT", "AUTO DEPLOY", "URL", "ACCESS LOG", "EDGE FUNCTIONS"],
                 (stages.items ?? []).map { stage in
                     let url = (api.apiEndpoint ?? "") + (stage.stageName == "$default" ? "/" : "/\(stage.stageName)/")
-                    return [stage.stageName, stage.deploymentId ?? "(not deployed)", stage.autoDeploy == true ? "yes" : "no", url]
+                    let log = stage.accessLogSettings?.destinationArn?.split(separator: ":", maxSplits: 6).last.map(String.init) ?? "-"
+                    let edge = (stage.tags ?? [:]).filter { $0.key.hasPrefix("stevedore:edge:") }.sorted { $0.key < $1.key }
+                        .map { "\($0.key.dropFirst("stevedore:edge:".count))=\($0.value.split(separator: ":").last.map(String.init) ?? $0.value)" }
+                    return [
+                        stage.stageName, stage.deploymentId ?? "(not deployed)", stage.autoDeploy == true ? "yes" : "no", url, log,
+                        edge.isEmpty ? "-" : edge.joined(separator: " "),
+                    ]
                 })
             print("")
-            Printer.table(["ROUTE", "TARGET"], routes.map { [$0.routeKey, APICommand.describeTarget($0.target, integrations)] })
+            Printer.table(
+                ["ROUTE", "AUTH", "TARGET"],
+                routes.map { [$0.routeKey, $0.authorizationType?.rawValue ?? "NONE", APICommand.describeTarget($0.target, integrations)] })
+            let authorizers: V2GetAuthorizersResponse = try await APICommand.get(global, APICommand.apisPath + "/\(id)/authorizers")
+            if let items = authorizers.items, !items.isEmpty {
+                print("")
+                Printer.table(
+                    ["AUTHORIZER", "ID", "TYPE", "IDENTITY", "ISSUER OR FUNCTION"],
+                    items.map {
+                        [
+                            $0.name, $0.authorizerId ?? "", $0.authorizerType?.rawValue ?? "", ($0.identitySource ?? []).joined(separator: ","),
+                            $0.jwtConfiguration?.issuer ?? $0.authorizerUri ?? "",
+                        ]
+                    })
+            }
         }
     }
 
