@@ -1,5 +1,7 @@
+import AgentProtocol
 import APIGatewayShapes
 import Foundation
+import Lambda
 import StevedoreCore
 
 /// Edge functions, as Lambda@Edge runs them in front of CloudFront: a stage's functions for the
@@ -157,5 +159,72 @@ public enum EdgeShapes {
             }
         }
         return headers
+    }
+}
+
+/// Edge functions at work in the data plane.
+extension GatewayDataPlane {
+    enum EdgeStep {
+        case proceed(GatewayRequest)
+        case respond(GatewayResponse)
+    }
+
+    /// A request event's function: the request it returns goes on; a response it returns is the answer.
+    func edgeRequest(_ event: EdgeEvent, function: String, request: GatewayRequest, apiId: String) async -> EdgeStep {
+        let payload = EdgeShapes.event(event, request: request, uri: request.routePath, distribution: apiId)
+        guard let answer = await invokeEdge(function, payload: payload, event: event, time: request.time) else { return .respond(.badGateway) }
+        switch answer {
+        case .failure(let failed): return .respond(failed.response)
+        case .success(let bytes):
+            switch EdgeShapes.requestOutcome(bytes, original: request) {
+            case .response(let response)?: return .respond(response)
+            case .request(let method, let uri, let querystring, let headers)?:
+                var rewritten = request
+                // The stage's prefix stays on the raw path; routes see the new URI.
+                rewritten.rawPath = String(request.rawPath.dropLast(request.routePath.count)) + uri
+                rewritten.routePath = uri
+                rewritten.method = method
+                rewritten.rawQueryString = querystring
+                rewritten.headers = headers
+                return .proceed(rewritten)
+            case nil: return .respond(.badGateway)
+            }
+        }
+    }
+
+    /// A response event's function: the response it returns replaces the answer.
+    func edgeResponse(_ event: EdgeEvent, function: String, request: GatewayRequest, response: GatewayResponse, apiId: String) async
+        -> GatewayResponse
+    {
+        let payload = EdgeShapes.event(event, request: request, uri: request.routePath, distribution: apiId, response: response)
+        guard let answer = await invokeEdge(function, payload: payload, event: event, time: request.time) else { return .badGateway }
+        switch answer {
+        case .failure(let failed): return failed.response
+        case .success(let bytes):
+            guard let document = Document.parseJSON(bytes), let changed = EdgeShapes.response(document, fallback: response) else { return .badGateway }
+            return changed
+        }
+    }
+
+    /// Runs an edge function within its event's limit: its answer, or the gateway's (503 past the
+    /// limit, 502 for a function error).
+    func invokeEdge(_ function: String, payload: [UInt8], event: EdgeEvent, time: Date) async -> Result<[UInt8], EdgeFailure>? {
+        let invocation = InvocationRequest(
+            reference: function, qualifier: nil, payload: Data(payload), requestId: UUID().uuidString.lowercased(),
+            traceId: LambdaAPI.newTraceId(at: time))
+        let functions = self.functions
+        // Lambda@Edge runs viewer events' functions with 128 MB at most.
+        if event == .viewerRequest || event == .viewerResponse {
+            guard let target = try? await functions.check(function, qualifier: nil), target.spec.memory <= 128 else { return nil }
+        }
+        switch await Deadline.race(milliseconds: event.timeoutMilliseconds, { try? await functions.invoke(invocation) }) {
+        case .timedOut: return .failure(EdgeFailure(response: .serviceUnavailable))
+        case .finished(let outcome?) where outcome.status == .success: return .success(Array(outcome.payload))
+        case .finished: return nil
+        }
+    }
+
+    struct EdgeFailure: Error {
+        var response: GatewayResponse
     }
 }

@@ -415,8 +415,8 @@ public struct GatewayResponse: Sendable, Equatable {
 
     /// One of the gateway's own answers: `{"message":"…"}` with its status.
     public static func message(_ status: Int, _ message: String) -> GatewayResponse {
-        GatewayResponse(
-            status: status, headers: [("content-type", "application/json")], body: Array("{\"message\":\"\(message)\"}".utf8))
+        // Through the document writer: a message may hold quotes or backslashes.
+        GatewayResponse(status: status, headers: [("content-type", "application/json")], body: Array(Document.object([("message", .string(message))]).json().utf8))
     }
 
     public static let notFound = message(404, "Not Found")
