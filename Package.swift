@@ -122,7 +122,8 @@ let package = Package(
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
                 "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
-                nioSSL, logging, serviceLifecycle,
+                nioSSL, logging, serviceLifecycle, .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
 
         // MARK: The node agent.
@@ -151,7 +152,7 @@ let package = Package(
             path: "Sources/CLI"),
         .executableTarget(
             name: "ecsd",
-            dependencies: ["ControlPlane", "ECSAgent", "StevedoreCore", "Storage", "ECS", "Lambda", "ApplicationAutoScaling", argumentParser, logging, serviceLifecycle, unixSignals]
+            dependencies: ["ControlPlane", "ECSAgent", "StevedoreCore", "Storage", "ECS", "Lambda", "ApplicationAutoScaling", "APIGateway", argumentParser, logging, serviceLifecycle, unixSignals]
         ),
         .executableTarget(
             name: "ecs-agent",

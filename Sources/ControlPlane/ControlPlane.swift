@@ -133,7 +133,7 @@ public struct ControlPlane: Sendable {
             names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer),
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
-            accessLogs: gatewayLogs, requestCounts: requestCounts
+            accessLogs: gatewayLogs, requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits
         ) {
             try? await committer.read { root, _ in root.gateway }
         }
@@ -166,7 +166,12 @@ public struct ControlPlane: Sendable {
         )
         let committer = self.committer
         // The gateway serves TLS with the API's certificate when ecsd does.
-        let gatewayHTTP1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout)))
+        // HTTP/1.1, upgraded to WebSocket for WebSocket APIs.
+        let webSocketEdge = WebSocketEdge(dataPlane: gateway, requestIds: RequestIdGenerator(), clock: { committer.now() })
+        let gatewayIdleTimeout = limits.idleTimeout
+        let gatewayHTTP1 = HTTPServerBuilder { responder in
+            GatewayChannel(responder: responder, webSockets: webSocketEdge, idleTimeout: gatewayIdleTimeout)
+        }
         let gatewayBuilder = tlsConfiguration.flatMap { try? HTTPServerBuilder.tls(gatewayHTTP1, tlsConfiguration: $0) } ?? gatewayHTTP1
         let gatewayApplication = Application(
             responder: GatewayResponder(dataPlane: gateway, clock: { committer.now() }),

@@ -1,3 +1,4 @@
+import APIGateway
 import AgentProtocol
 import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
@@ -85,6 +86,8 @@ public struct ControlPlaneConfiguration: Sendable {
     /// to port 8380, a control plane made in-process to any free port).
     public var gatewayHost = "127.0.0.1"
     public var gatewayPort = 0
+    /// WebSocket APIs' idle timeout and maximum connection lifetime.
+    public var webSocketLimits = WebSocketLimits()
 
     /// When set, the API is served over TLS with this certificate chain and key (PEM files).
     public var tls: TLSFiles?

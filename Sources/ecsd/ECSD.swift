@@ -1,3 +1,4 @@
+import APIGateway
 import ApplicationAutoScaling
 import ArgumentParser
 import ControlPlane
@@ -71,6 +72,16 @@ struct ECSD: AsyncParsableCommand {
         name: .customLong("deregistration-delay"),
         help: "Seconds a service task behind the gateway drains (DEACTIVATING, no new requests) before it is stopped (ELB: 300).")
     var deregistrationDelay: Double = 300
+
+    @Option(
+        name: .customLong("websocket-idle-timeout"),
+        help: "Seconds a WebSocket API connection may pass with no message before the gateway closes it (API Gateway: 600).")
+    var webSocketIdleTimeout: Double = 600
+
+    @Option(
+        name: .customLong("websocket-max-lifetime"),
+        help: "Seconds a WebSocket API connection may stay open at most (API Gateway: 7200).")
+    var webSocketMaxLifetime: Double = 7200
 
     @Option(
         name: .customLong("agent-token"),
@@ -239,6 +250,11 @@ struct ECSD: AsyncParsableCommand {
         settings.readCacheBytes = readCacheMB << 20
         let (gatewayHost, gatewayPort) = ControlPlaneConfiguration.parseListen(gatewayListen ?? environment["ECSD_GATEWAY_LISTEN"] ?? "127.0.0.1:8380")!
         (settings.gatewayHost, settings.gatewayPort) = (gatewayHost, gatewayPort)
+        guard webSocketIdleTimeout > 0, webSocketMaxLifetime > 0 else {
+            throw ValidationError("--websocket-idle-timeout and --websocket-max-lifetime must be positive numbers of seconds.")
+        }
+        settings.webSocketLimits = WebSocketLimits(
+            idleTimeout: .milliseconds(Int64(webSocketIdleTimeout * 1000)), maximumLifetime: .milliseconds(Int64(webSocketMaxLifetime * 1000)))
         if settings.agentToken?.isEmpty == true {
             throw ValidationError("--agent-token (or ECSD_AGENT_TOKEN) is empty: give a token of at least 16 characters, or leave it out.")
         }

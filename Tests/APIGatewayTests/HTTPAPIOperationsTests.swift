@@ -95,7 +95,7 @@ struct HTTPAPIOperationsTests {
         }
         #expect(refusal { _ = try state.getApi("missing") } == ("NotFoundException", 404))
         #expect(
-            refusal { _ = try createApi(V2CreateApiRequest(name: "ws", protocolType: .websocket, routeSelectionExpression: "$request.body.a")) }
+            refusal { _ = try createApi(V2CreateApiRequest(name: "x", protocolType: .http, routeSelectionExpression: "$request.body.a")) }
                 == ("BadRequestException", 400))
         #expect(refusal { _ = try createApi(V2CreateApiRequest(name: "", protocolType: .http)) } == ("BadRequestException", 400))
         #expect(refusal { _ = try createApi(V2CreateApiRequest(name: "k", protocolType: .http, routeKey: "GET /")) } == ("BadRequestException", 400))

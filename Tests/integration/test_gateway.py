@@ -212,7 +212,8 @@ def test_control_api_errors_are_api_gateways(cluster, apigw, function_arn):
     assert error(apigw.create_stage, ApiId=api_id, StageName="dev")[:2] == ("ConflictException", "Stage already exists")
     assert error(apigw.get_stage, ApiId=api_id, StageName="nope")[0] == "NotFoundException"
     assert error(apigw.create_deployment, ApiId=api_id, StageName="nope")[0] == "NotFoundException"
-    assert error(apigw.create_api, Name="ws", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")[0] == \
+    # An HTTP API's route selection is its method and path; WebSocket APIs' errors are in test_gateway_websocket.py.
+    assert error(apigw.create_api, Name="x", ProtocolType="HTTP", RouteSelectionExpression="$request.body.action")[0] == \
         "BadRequestException"
     apigw.delete_api(ApiId=api_id)
     assert error(apigw.get_routes, ApiId=api_id)[0] == "NotFoundException"
@@ -707,3 +708,87 @@ def test_edge_functions_rewrite_answer_and_change_responses(cluster, apigw, func
     # The $default stage has no edge functions.
     status, headers, body = call(cluster, "GET", f"/{api_id}/old/thing")
     assert status == 200 and json.loads(body)["rawPath"] == "/old/thing" and header(headers, "x-edge-response") == []
+
+
+CHAT = '''
+import json
+def handler(event, context):
+    request = event["requestContext"]
+    if request["eventType"] == "CONNECT":
+        if not (event.get("queryStringParameters") or {}).get("name"):
+            return {"statusCode": 401, "body": "a name is required"}
+        return {"statusCode": 200}
+    return {"statusCode": 200, "body": json.dumps({
+        "route": request["routeKey"], "type": request["eventType"], "connectionId": request["connectionId"],
+        "stage": request["stage"], "messageId": bool(request.get("messageId")), "body": event.get("body"),
+        "base64": event["isBase64Encoded"]})}
+'''
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Keeps what the gateway sends it (a WebSocket API's $disconnect route)."""
+    received = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        Recorder.received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_websocket_api_in_front_of_an_awslambdaric_function(cluster, apigw):
+    import asyncio
+    import websockets
+
+    lam = cluster.client("lambda")
+    lam.create_function(FunctionName="chat", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": CHAT})}, Timeout=10)
+    lam.get_waiter("function_active_v2").wait(FunctionName="chat")
+    chat_arn = lam.get_function(FunctionName="chat")["Configuration"]["FunctionArn"]
+    recorder = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+
+    api_id = apigw.create_api(Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")["ApiId"]
+    function = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=chat_arn)
+    assert function["PayloadFormatVersion"] == "1.0"
+    target = "integrations/" + function["IntegrationId"]
+    apigw.create_route(ApiId=api_id, RouteKey="$connect", Target=target)
+    default = apigw.create_route(ApiId=api_id, RouteKey="$default", Target=target, RouteResponseSelectionExpression="$default")
+    apigw.create_route_response(ApiId=api_id, RouteId=default["RouteId"], RouteResponseKey="$default")
+    # A route without a route response: the function runs, the client hears nothing back.
+    apigw.create_route(ApiId=api_id, RouteKey="quiet", Target=target)
+    notify = apigw.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationMethod="POST",
+                                      IntegrationUri=f"http://127.0.0.1:{recorder.server_address[1]}/gone")
+    apigw.create_route(ApiId=api_id, RouteKey="$disconnect", Target="integrations/" + notify["IntegrationId"])
+    apigw.create_stage(ApiId=api_id, StageName="live", AutoDeploy=True)
+    url = f"ws://127.0.0.1:{cluster.server.gateway_port}/{api_id}/live"
+
+    async def refused():
+        with pytest.raises(websockets.InvalidStatus) as raised:
+            async with websockets.connect(url):
+                pass
+        return raised.value.response
+
+    async def talk():
+        async with websockets.connect(url + "?name=ann") as ws:
+            await ws.send(json.dumps({"action": "quiet"}))
+            await ws.send("hello")
+            first = json.loads(await ws.recv())
+            await ws.send(b"\x00\x01")
+            second = json.loads(await ws.recv())
+            return first, second
+
+    response = asyncio.run(asyncio.wait_for(refused(), 60))
+    assert response.status_code == 401 and response.body == b"a name is required"
+    first, second = asyncio.run(asyncio.wait_for(talk(), 60))
+    assert first["route"] == "$default" and first["type"] == "MESSAGE" and first["body"] == "hello"
+    assert first["stage"] == "live" and first["messageId"] and not first["base64"]
+    assert second["base64"] and base64.b64decode(second["body"]) == b"\x00\x01"
+    # Closing the connection runs $disconnect, here an HTTP backend told the connection's id.
+    wait_until(lambda: any(r["headers"].get("connectionid") == first["connectionId"] for r in Recorder.received),
+               timeout=20, message="$disconnect reached the backend")
+    recorder.shutdown()

@@ -87,6 +87,9 @@ SERVICES = {
             "DeleteStage", "CreateDeployment", "GetDeployment", "GetDeployments", "DeleteDeployment",
             "GetTags", "TagResource", "UntagResource", "CreateAuthorizer", "GetAuthorizer", "GetAuthorizers",
             "UpdateAuthorizer", "DeleteAuthorizer", "ImportApi", "ReimportApi", "ExportApi",
+            "CreateRouteResponse", "GetRouteResponse", "GetRouteResponses", "UpdateRouteResponse", "DeleteRouteResponse",
+            "CreateIntegrationResponse", "GetIntegrationResponse", "GetIntegrationResponses", "UpdateIntegrationResponse",
+            "DeleteIntegrationResponse",
         ],
     ),
     "secretsmanager": (

@@ -60,18 +60,38 @@ extension GatewayAPIRecord {
         return target
     }
 
+    /// A route key as the API's protocol has them: `GET /pets/{id}` for HTTP APIs, `$connect` or a
+    /// custom key for WebSocket APIs.
+    func checkRouteKey(_ key: String) throws(AWSError) {
+        if isWebSocket { try Self.checkWebSocketRouteKey(key) } else { try RouteKey.check(key) }
+    }
+
+    /// A route's response selection: WebSocket routes answer their client through `$default`.
+    func checkRouteResponseSelection(_ expression: String) throws(AWSError) -> String {
+        guard isWebSocket else { throw .gatewayBadRequest("Route response selection expressions are supported for WebSocket APIs only.") }
+        guard expression == "$default" else {
+            throw .gatewayBadRequest("Invalid route response selection expression \(expression): WebSocket routes support $default only.")
+        }
+        return expression
+    }
+
     mutating func addRoute(_ input: V2CreateRouteRequest, using random: inout Xoshiro256) throws(AWSError) -> V2Route {
-        try RouteKey.check(input.routeKey)
+        try checkRouteKey(input.routeKey)
         guard !routes.values.contains(where: { $0.routeKey == input.routeKey }) else { throw .routeKeyExists(input.routeKey) }
         guard routes.count < GatewayState.maximumRoutes else {
             throw .gatewayBadRequest("Maximum number of routes (\(GatewayState.maximumRoutes)) reached for this API.")
         }
         let authorization = try checkAuthorization(input.authorizationType ?? .none_, authorizerId: input.authorizerId)
+        if isWebSocket { try checkWebSocketAuthorization(routeKey: input.routeKey, type: authorization) }
+        let responseSelection = try input.routeResponseSelectionExpression.map { (expression) throws(AWSError) in
+            try checkRouteResponseSelection(expression)
+        }
         let id = GatewayState.newId(length: 7, using: &random) { routes[$0] == nil }
         let route = V2Route(
             apiKeyRequired: input.apiKeyRequired ?? false, authorizationScopes: input.authorizationScopes, authorizationType: authorization,
             authorizerId: authorization == .none_ || authorization == .awsIam ? nil : input.authorizerId, operationName: input.operationName, requestModels: input.requestModels, requestParameters: input.requestParameters, routeId: id,
-            routeKey: input.routeKey, target: try input.target.map { (target) throws(AWSError) in try checkTarget(target) })
+            routeKey: input.routeKey, routeResponseSelectionExpression: responseSelection,
+            target: try input.target.map { (target) throws(AWSError) in try checkTarget(target) })
         routes[id] = route
         return route
     }
@@ -82,7 +102,8 @@ extension GatewayAPIRecord {
         guard integrations.count < GatewayState.maximumIntegrations else {
             throw .gatewayBadRequest("Maximum number of integrations (\(GatewayState.maximumIntegrations)) reached for this API.")
         }
-        var integration = try GatewayState.checkIntegration(input, names: names)
+        var integration =
+            isWebSocket ? try GatewayState.checkWebSocketIntegration(input, names: names) : try GatewayState.checkIntegration(input, names: names)
         let id = GatewayState.newId(length: 7, using: &random) { integrations[$0] == nil }
         integration.integrationId = id
         integrations[id] = integration
@@ -97,7 +118,10 @@ extension GatewayAPIRecord {
             description: description)
         deployments[id] = GatewayDeployment(
             deployment: deployment, routes: routes.values.sorted { ($0.routeId ?? "") < ($1.routeId ?? "") }, integrations: integrations,
-            authorizers: authorizers)
+            authorizers: authorizers,
+            routeResponses: routeResponses.isEmpty ? nil : routeResponses.mapValues { $0.values.map(\.routeResponseKey).sorted() },
+            integrationResponses: integrationResponses.isEmpty
+                ? nil : integrationResponses.mapValues { $0.values.sorted { $0.integrationResponseKey < $1.integrationResponseKey } })
         return deployment
     }
 

@@ -43,6 +43,12 @@ public struct GatewayEndpoint: Sendable, Equatable {
     public static func host(of apiId: String) -> String { "\(apiId).execute-api.localhost" }
 
     public func url(of apiId: String) -> String { "\(scheme)://\(Self.host(of: apiId)):\(port)" }
+
+    /// A WebSocket API's endpoint is the same listener by `ws://` (`wss://` with TLS).
+    public func url(of apiId: String, protocolType: V2ProtocolType) -> String {
+        guard protocolType == .websocket else { return url(of: apiId) }
+        return "\(scheme == "https" ? "wss" : "ws")://\(Self.host(of: apiId)):\(port)"
+    }
 }
 
 /// The composed state API Gateway's operations run in.
@@ -59,13 +65,17 @@ public struct GatewayAPIRecord: StoredRecord, Equatable {
     public var stages: [String: V2Stage] = [:]
     public var deployments: [String: GatewayDeployment] = [:]
     public var authorizers: [String: V2Authorizer] = [:]
+    /// WebSocket APIs' route responses, by route id, then route response id.
+    public var routeResponses: [String: [String: V2RouteResponse]] = [:]
+    /// WebSocket APIs' integration responses, by integration id, then integration response id.
+    public var integrationResponses: [String: [String: V2IntegrationResponse]] = [:]
 
     public init(api: V2Api) {
         self.api = api
     }
 
     enum CodingKeys: String, CodingKey {
-        case api, routes, integrations, stages, deployments, authorizers
+        case api, routes, integrations, stages, deployments, authorizers, routeResponses, integrationResponses
     }
 
     /// Parts added after the first rows were written are read as empty when absent.
@@ -77,7 +87,12 @@ public struct GatewayAPIRecord: StoredRecord, Equatable {
         stages = try container.decodeIfPresent([String: V2Stage].self, forKey: .stages) ?? [:]
         deployments = try container.decodeIfPresent([String: GatewayDeployment].self, forKey: .deployments) ?? [:]
         authorizers = try container.decodeIfPresent([String: V2Authorizer].self, forKey: .authorizers) ?? [:]
+        routeResponses = try container.decodeIfPresent([String: [String: V2RouteResponse]].self, forKey: .routeResponses) ?? [:]
+        integrationResponses =
+            try container.decodeIfPresent([String: [String: V2IntegrationResponse]].self, forKey: .integrationResponses) ?? [:]
     }
+
+    public var isWebSocket: Bool { api.protocolType == .websocket }
 
     public var id: String { api.apiId ?? "" }
 
@@ -92,12 +107,21 @@ public struct GatewayDeployment: Codable, Sendable, Equatable {
     public var routes: [V2Route]
     public var integrations: [String: V2Integration]
     public var authorizers: [String: V2Authorizer]?
+    /// WebSocket routes' response keys by route id: a route answers its client only with one.
+    public var routeResponses: [String: [String]]?
+    /// WebSocket integrations' responses by integration id (MOCK integrations' templates).
+    public var integrationResponses: [String: [V2IntegrationResponse]]?
 
-    public init(deployment: V2Deployment, routes: [V2Route], integrations: [String: V2Integration], authorizers: [String: V2Authorizer] = [:]) {
+    public init(
+        deployment: V2Deployment, routes: [V2Route], integrations: [String: V2Integration], authorizers: [String: V2Authorizer] = [:],
+        routeResponses: [String: [String]]? = nil, integrationResponses: [String: [V2IntegrationResponse]]? = nil
+    ) {
         self.deployment = deployment
         self.routes = routes
         self.integrations = integrations
         self.authorizers = authorizers
+        self.routeResponses = routeResponses
+        self.integrationResponses = integrationResponses
     }
 }
 

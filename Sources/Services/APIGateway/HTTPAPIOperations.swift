@@ -21,9 +21,7 @@ extension GatewayState {
     public mutating func createApi(_ input: V2CreateApiRequest, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
         throws(AWSError) -> V2Api
     {
-        guard input.protocolType == .http else {
-            throw .gatewayBadRequest("WebSocket APIs are not supported by this endpoint yet; create an HTTP API (protocolType HTTP).")
-        }
+        if input.protocolType == .websocket { return try createWebSocketApi(input, now: now, using: &random, changes: &changes) }
         try Self.checkName(input.name)
         try Self.checkCors(input.corsConfiguration)
         if input.routeKey != nil, input.target == nil {
@@ -74,7 +72,9 @@ extension GatewayState {
             record.api.name = name
         }
         if let expression = input.routeSelectionExpression, expression != record.api.routeSelectionExpression {
-            throw .gatewayBadRequest("Unsupported route selection expression for HTTP API: \(expression)")
+            guard record.isWebSocket else { throw .gatewayBadRequest("Unsupported route selection expression for HTTP API: \(expression)") }
+            try WebSocketRouteSelection.check(expression)
+            record.api.routeSelectionExpression = expression
         }
         if input.target != nil || input.routeKey != nil || input.credentialsArn != nil {
             throw .gatewayBadRequest("Updating a quick-create target is not supported; update the API's integration instead.")
@@ -82,6 +82,7 @@ extension GatewayState {
         if let description = input.description { record.api.description = description }
         if let version = input.version { record.api.version = version }
         if let cors = input.corsConfiguration {
+            if record.isWebSocket { throw .gatewayBadRequest("CORS configuration is supported for HTTP APIs only.") }
             try Self.checkCors(cors)
             record.api.corsConfiguration = cors
         }
@@ -126,7 +127,7 @@ extension GatewayState {
         try change(apiId, now: now, using: &random, changes: &changes) { record, _ throws(AWSError) in
             var route = try record.route(routeId)
             if let key = input.routeKey, key != route.routeKey {
-                try RouteKey.check(key)
+                try record.checkRouteKey(key)
                 if record.routes.values.contains(where: { $0.routeKey == key }) { throw .routeKeyExists(key) }
                 route.routeKey = key
             }
@@ -136,6 +137,10 @@ extension GatewayState {
                 let authorizer = input.authorizerId ?? (type == route.authorizationType ? route.authorizerId : nil)
                 route.authorizationType = try record.checkAuthorization(type, authorizerId: authorizer)
                 route.authorizerId = type == .none_ || type == .awsIam ? nil : authorizer
+            }
+            if record.isWebSocket { try record.checkWebSocketAuthorization(routeKey: route.routeKey, type: route.authorizationType ?? .none_) }
+            if let expression = input.routeResponseSelectionExpression {
+                route.routeResponseSelectionExpression = try record.checkRouteResponseSelection(expression)
             }
             if let scopes = input.authorizationScopes { route.authorizationScopes = scopes }
             if let operation = input.operationName { route.operationName = operation }
@@ -150,6 +155,7 @@ extension GatewayState {
         try change(apiId, now: now, using: &random, changes: &changes) { record, _ throws(AWSError) in
             _ = try record.route(routeId)
             record.routes[routeId] = nil
+            record.routeResponses[routeId] = nil
         }
     }
 
@@ -189,7 +195,12 @@ extension GatewayState {
                 integrationUri: input.integrationUri ?? current.integrationUri, payloadFormatVersion: input.payloadFormatVersion ?? current.payloadFormatVersion,
                 requestParameters: input.requestParameters ?? current.requestParameters, timeoutInMillis: input.timeoutInMillis ?? current.timeoutInMillis)
             merged.responseParameters = input.responseParameters ?? current.responseParameters
-            var integration = try Self.checkIntegration(merged, names: names)
+            merged.requestTemplates = input.requestTemplates ?? current.requestTemplates
+            merged.templateSelectionExpression = input.templateSelectionExpression ?? current.templateSelectionExpression
+            merged.passthroughBehavior = input.passthroughBehavior ?? current.passthroughBehavior
+            merged.contentHandlingStrategy = input.contentHandlingStrategy ?? current.contentHandlingStrategy
+            var integration =
+                record.isWebSocket ? try Self.checkWebSocketIntegration(merged, names: names) : try Self.checkIntegration(merged, names: names)
             integration.integrationId = integrationId
             record.integrations[integrationId] = integration
             return integration
@@ -205,6 +216,7 @@ extension GatewayState {
                 throw .gatewayConflict("Integration \(integrationId) is used by route \(route.routeId ?? "") (\(route.routeKey)); delete or retarget the route first.")
             }
             record.integrations[integrationId] = nil
+            record.integrationResponses[integrationId] = nil
         }
     }
 

@@ -123,6 +123,76 @@ public enum GatewayAPI {
             return EmptyOutput()
         }
 
+        // WebSocket APIs' route responses and integration responses.
+        let routeResponses = api + "/routes/{routeId}/routeresponses"
+        routes.json("POST", routeResponses, status: 201) { (input: V2CreateRouteResponseRequest, request) throws(AWSError) in
+            let (id, route) = (request.parameter("apiId"), request.parameter("routeId"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.createRouteResponse(id, route, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", routeResponses) { request throws(AWSError) in
+            let (id, route) = (request.parameter("apiId"), request.parameter("routeId"))
+            let (maxResults, nextToken) = (request.query("maxResults"), request.query("nextToken"))
+            return try await committer.read { root, _ throws(AWSError) in
+                try root.gateway.getRouteResponses(id, route, maxResults: maxResults, nextToken: nextToken)
+            }
+        }
+        routes.respond("GET", routeResponses + "/{routeResponseId}") { request throws(AWSError) in
+            let (id, route, response) = (request.parameter("apiId"), request.parameter("routeId"), request.parameter("routeResponseId"))
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getRouteResponse(id, route, response) }
+        }
+        routes.json("PATCH", routeResponses + "/{routeResponseId}") { (input: V2UpdateRouteResponseRequest, request) throws(AWSError) in
+            let (id, route, response) = (request.parameter("apiId"), request.parameter("routeId"), request.parameter("routeResponseId"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.updateRouteResponse(id, route, response, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", routeResponses + "/{routeResponseId}", status: 204) { request throws(AWSError) in
+            let (id, route, response) = (request.parameter("apiId"), request.parameter("routeId"), request.parameter("routeResponseId"))
+            try await committer.write { root, m throws(AWSError) in
+                try root.gateway.deleteRouteResponse(id, route, response, now: m.now, using: &m.random, changes: &m.changes)
+            }
+            return EmptyOutput()
+        }
+        let integrationResponses = api + "/integrations/{integrationId}/integrationresponses"
+        routes.json("POST", integrationResponses, status: 201) { (input: V2CreateIntegrationResponseRequest, request) throws(AWSError) in
+            let (id, integration) = (request.parameter("apiId"), request.parameter("integrationId"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.createIntegrationResponse(id, integration, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", integrationResponses) { request throws(AWSError) in
+            let (id, integration) = (request.parameter("apiId"), request.parameter("integrationId"))
+            let (maxResults, nextToken) = (request.query("maxResults"), request.query("nextToken"))
+            return try await committer.read { root, _ throws(AWSError) in
+                try root.gateway.getIntegrationResponses(id, integration, maxResults: maxResults, nextToken: nextToken)
+            }
+        }
+        routes.respond("GET", integrationResponses + "/{integrationResponseId}") { request throws(AWSError) in
+            let (id, integration, response) = (
+                request.parameter("apiId"), request.parameter("integrationId"), request.parameter("integrationResponseId")
+            )
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getIntegrationResponse(id, integration, response) }
+        }
+        routes.json("PATCH", integrationResponses + "/{integrationResponseId}") { (input: V2UpdateIntegrationResponseRequest, request) throws(AWSError) in
+            let (id, integration, response) = (
+                request.parameter("apiId"), request.parameter("integrationId"), request.parameter("integrationResponseId")
+            )
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.updateIntegrationResponse(id, integration, response, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", integrationResponses + "/{integrationResponseId}", status: 204) { request throws(AWSError) in
+            let (id, integration, response) = (
+                request.parameter("apiId"), request.parameter("integrationId"), request.parameter("integrationResponseId")
+            )
+            try await committer.write { root, m throws(AWSError) in
+                try root.gateway.deleteIntegrationResponse(id, integration, response, now: m.now, using: &m.random, changes: &m.changes)
+            }
+            return EmptyOutput()
+        }
+
         // Stages.
         routes.json("POST", api + "/stages", status: 201) { (input: V2CreateStageRequest, request) throws(AWSError) in
             let id = request.parameter("apiId")

@@ -22,14 +22,17 @@ public struct GatewayDataPlane: Sendable {
     let accessLogs: (any AccessLogSink)?
     let requestCounts: TargetGroupRequestCounts?
     let rotation = RoundRobin()
+    let webSockets = WebSocketConnections()
+    public let webSocketLimits: WebSocketLimits
     let names: ResourceNames
     var accountId: String { names.accountId }
 
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
         signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
-        snapshot: @escaping @Sendable () async -> GatewayState?
+        webSocketLimits: WebSocketLimits = WebSocketLimits(), snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
+        self.webSocketLimits = webSocketLimits
         self.targets = targets
         self.signing = signing
         self.accessLogs = accessLogs
@@ -95,6 +98,7 @@ public struct GatewayDataPlane: Sendable {
         var request = request
         request.rawPath = destination.rawPath
         request.routePath = destination.routePath
+        if destination.api.isWebSocket { return await manageConnection(request, destination: destination) }
         let cors = destination.api.api.corsConfiguration.map(CrossOrigin.init)
         if let cors, CrossOrigin.isPreflight(request) { return cors.preflight(request) }
         // Edge functions: a viewer-request function may rewrite the request or answer it itself.

@@ -425,6 +425,7 @@ public struct GatewayResponse: Sendable, Equatable {
     public static let serviceUnavailable = message(503, "Service Unavailable")
     public static let requestTooLarge = message(413, "Request Entity Too Large")
     public static let badGateway = message(502, "Bad Gateway")
+    public static let gatewayTimeout = message(504, "Endpoint request timed out")
     public static let tooManyRequests = message(429, "Too Many Requests")
     public static let unauthorized = message(401, "Unauthorized")
 }

@@ -316,7 +316,7 @@ extension V2Api {
     /// The API with its endpoint as the gateway listens now.
     func withEndpoint(_ endpoint: GatewayEndpoint) -> V2Api {
         var api = self
-        if let id = apiId { api.apiEndpoint = endpoint.url(of: id) }
+        if let id = apiId { api.apiEndpoint = endpoint.url(of: id, protocolType: protocolType) }
         return api
     }
 }

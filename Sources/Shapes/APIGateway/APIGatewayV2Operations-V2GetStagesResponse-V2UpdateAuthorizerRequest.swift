@@ -8,156 +8,6 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct V2GetRouteRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var RouteId: String?
-
-    public init(ApiId: String? = nil, RouteId: String? = nil) {
-        self.ApiId = ApiId
-        self.RouteId = RouteId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"RouteId\":", RouteId, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetRoutesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var MaxResults: String?
-    public var NextToken: String?
-
-    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
-        self.ApiId = ApiId
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"MaxResults\":", MaxResults, &separated)
-        try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetRoutesResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var items: [V2Route]?
-    public var nextToken: String?
-
-    public init(items: [V2Route]? = nil, nextToken: String? = nil) {
-        self.items = items
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"items\":", items, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStageRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var StageName: String?
-
-    public init(ApiId: String? = nil, StageName: String? = nil) {
-        self.ApiId = ApiId
-        self.StageName = StageName
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"StageName\":", StageName, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStageResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var accessLogSettings: V2AccessLogSettings?
-    public var apiGatewayManaged: Bool?
-    public var autoDeploy: Bool?
-    public var clientCertificateId: String?
-    public var createdDate: String?
-    public var defaultRouteSettings: V2RouteSettings?
-    public var deploymentId: String?
-    public var description: String?
-    public var lastDeploymentStatusMessage: String?
-    public var lastUpdatedDate: String?
-    public var routeSettings: [String: V2RouteSettings]?
-    public var stageName: String?
-    public var stageVariables: [String: String]?
-    public var tags: [String: String]?
-
-    public init(accessLogSettings: V2AccessLogSettings? = nil, apiGatewayManaged: Bool? = nil, autoDeploy: Bool? = nil, clientCertificateId: String? = nil, createdDate: String? = nil, defaultRouteSettings: V2RouteSettings? = nil, deploymentId: String? = nil, description: String? = nil, lastDeploymentStatusMessage: String? = nil, lastUpdatedDate: String? = nil, routeSettings: [String: V2RouteSettings]? = nil, stageName: String? = nil, stageVariables: [String: String]? = nil, tags: [String: String]? = nil) {
-        self.accessLogSettings = accessLogSettings
-        self.apiGatewayManaged = apiGatewayManaged
-        self.autoDeploy = autoDeploy
-        self.clientCertificateId = clientCertificateId
-        self.createdDate = createdDate
-        self.defaultRouteSettings = defaultRouteSettings
-        self.deploymentId = deploymentId
-        self.description = description
-        self.lastDeploymentStatusMessage = lastDeploymentStatusMessage
-        self.lastUpdatedDate = lastUpdatedDate
-        self.routeSettings = routeSettings
-        self.stageName = stageName
-        self.stageVariables = stageVariables
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"accessLogSettings\":", accessLogSettings, &separated)
-        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
-        try json.member("\"autoDeploy\":", autoDeploy, &separated)
-        try json.member("\"clientCertificateId\":", clientCertificateId, &separated)
-        try json.member("\"createdDate\":", createdDate, &separated)
-        try json.member("\"defaultRouteSettings\":", defaultRouteSettings, &separated)
-        try json.member("\"deploymentId\":", deploymentId, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"lastDeploymentStatusMessage\":", lastDeploymentStatusMessage, &separated)
-        try json.member("\"lastUpdatedDate\":", lastUpdatedDate, &separated)
-        try json.member("\"routeSettings\":", routeSettings, &separated)
-        try json.member("\"stageName\":", stageName, &separated)
-        try json.member("\"stageVariables\":", stageVariables, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetStagesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var MaxResults: String?
-    public var NextToken: String?
-
-    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
-        self.ApiId = ApiId
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"MaxResults\":", MaxResults, &separated)
-        try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
 public struct V2GetStagesResponse: Codable, Sendable, Equatable, JSONWritable {
     public var items: [V2Stage]?
     public var nextToken: String?
@@ -290,6 +140,36 @@ public struct V2ImportApiResponse: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct V2IntegrationResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var contentHandlingStrategy: V2ContentHandlingStrategy?
+    public var integrationResponseId: String?
+    public var integrationResponseKey: String
+    public var responseParameters: [String: String]?
+    public var responseTemplates: [String: String]?
+    public var templateSelectionExpression: String?
+
+    public init(contentHandlingStrategy: V2ContentHandlingStrategy? = nil, integrationResponseId: String? = nil, integrationResponseKey: String, responseParameters: [String: String]? = nil, responseTemplates: [String: String]? = nil, templateSelectionExpression: String? = nil) {
+        self.contentHandlingStrategy = contentHandlingStrategy
+        self.integrationResponseId = integrationResponseId
+        self.integrationResponseKey = integrationResponseKey
+        self.responseParameters = responseParameters
+        self.responseTemplates = responseTemplates
+        self.templateSelectionExpression = templateSelectionExpression
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
+        try json.member("\"integrationResponseId\":", integrationResponseId, &separated)
+        try json.member("\"integrationResponseKey\":", integrationResponseKey, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"responseTemplates\":", responseTemplates, &separated)
+        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
+        json.close()
+    }
+}
+
 public struct V2ReimportApiRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
     public var Basepath: String?
@@ -373,6 +253,33 @@ public struct V2ReimportApiResponse: Codable, Sendable, Equatable, JSONWritable 
         try json.member("\"tags\":", tags, &separated)
         try json.member("\"version\":", version, &separated)
         try json.member("\"warnings\":", warnings, &separated)
+        json.close()
+    }
+}
+
+public struct V2RouteResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var modelSelectionExpression: String?
+    public var responseModels: [String: String]?
+    public var responseParameters: [String: V2ParameterConstraints]?
+    public var routeResponseId: String?
+    public var routeResponseKey: String
+
+    public init(modelSelectionExpression: String? = nil, responseModels: [String: String]? = nil, responseParameters: [String: V2ParameterConstraints]? = nil, routeResponseId: String? = nil, routeResponseKey: String) {
+        self.modelSelectionExpression = modelSelectionExpression
+        self.responseModels = responseModels
+        self.responseParameters = responseParameters
+        self.routeResponseId = routeResponseId
+        self.routeResponseKey = routeResponseKey
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"modelSelectionExpression\":", modelSelectionExpression, &separated)
+        try json.member("\"responseModels\":", responseModels, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"routeResponseId\":", routeResponseId, &separated)
+        try json.member("\"routeResponseKey\":", routeResponseKey, &separated)
         json.close()
     }
 }
@@ -470,6 +377,117 @@ public struct V2UpdateApiRequest: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
         try json.member("\"target\":", target, &separated)
         try json.member("\"version\":", version, &separated)
+        json.close()
+    }
+}
+
+public struct V2UpdateApiResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var apiEndpoint: String?
+    public var apiGatewayManaged: Bool?
+    public var apiId: String?
+    public var apiKeySelectionExpression: String?
+    public var corsConfiguration: V2Cors?
+    public var createdDate: String?
+    public var description: String?
+    public var disableSchemaValidation: Bool?
+    public var disableExecuteApiEndpoint: Bool?
+    public var importInfo: [String]?
+    public var ipAddressType: V2IpAddressType?
+    public var name: String?
+    public var protocolType: V2ProtocolType?
+    public var routeSelectionExpression: String?
+    public var tags: [String: String]?
+    public var version: String?
+    public var warnings: [String]?
+
+    public init(apiEndpoint: String? = nil, apiGatewayManaged: Bool? = nil, apiId: String? = nil, apiKeySelectionExpression: String? = nil, corsConfiguration: V2Cors? = nil, createdDate: String? = nil, description: String? = nil, disableSchemaValidation: Bool? = nil, disableExecuteApiEndpoint: Bool? = nil, importInfo: [String]? = nil, ipAddressType: V2IpAddressType? = nil, name: String? = nil, protocolType: V2ProtocolType? = nil, routeSelectionExpression: String? = nil, tags: [String: String]? = nil, version: String? = nil, warnings: [String]? = nil) {
+        self.apiEndpoint = apiEndpoint
+        self.apiGatewayManaged = apiGatewayManaged
+        self.apiId = apiId
+        self.apiKeySelectionExpression = apiKeySelectionExpression
+        self.corsConfiguration = corsConfiguration
+        self.createdDate = createdDate
+        self.description = description
+        self.disableSchemaValidation = disableSchemaValidation
+        self.disableExecuteApiEndpoint = disableExecuteApiEndpoint
+        self.importInfo = importInfo
+        self.ipAddressType = ipAddressType
+        self.name = name
+        self.protocolType = protocolType
+        self.routeSelectionExpression = routeSelectionExpression
+        self.tags = tags
+        self.version = version
+        self.warnings = warnings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"apiEndpoint\":", apiEndpoint, &separated)
+        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
+        try json.member("\"apiId\":", apiId, &separated)
+        try json.member("\"apiKeySelectionExpression\":", apiKeySelectionExpression, &separated)
+        try json.member("\"corsConfiguration\":", corsConfiguration, &separated)
+        try json.member("\"createdDate\":", createdDate, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"disableSchemaValidation\":", disableSchemaValidation, &separated)
+        try json.member("\"disableExecuteApiEndpoint\":", disableExecuteApiEndpoint, &separated)
+        try json.member("\"importInfo\":", importInfo, &separated)
+        try json.member("\"ipAddressType\":", ipAddressType, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"protocolType\":", protocolType, &separated)
+        try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"version\":", version, &separated)
+        try json.member("\"warnings\":", warnings, &separated)
+        json.close()
+    }
+}
+
+public struct V2UpdateAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var authorizerCredentialsArn: String?
+    public var AuthorizerId: String?
+    public var authorizerPayloadFormatVersion: String?
+    public var authorizerResultTtlInSeconds: Int?
+    public var authorizerType: V2AuthorizerType?
+    public var authorizerUri: String?
+    public var enableSimpleResponses: Bool?
+    public var identitySource: [String]?
+    public var identityValidationExpression: String?
+    public var jwtConfiguration: V2JWTConfiguration?
+    public var name: String?
+
+    public init(ApiId: String? = nil, authorizerCredentialsArn: String? = nil, AuthorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String? = nil) {
+        self.ApiId = ApiId
+        self.authorizerCredentialsArn = authorizerCredentialsArn
+        self.AuthorizerId = AuthorizerId
+        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
+        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
+        self.authorizerType = authorizerType
+        self.authorizerUri = authorizerUri
+        self.enableSimpleResponses = enableSimpleResponses
+        self.identitySource = identitySource
+        self.identityValidationExpression = identityValidationExpression
+        self.jwtConfiguration = jwtConfiguration
+        self.name = name
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
+        try json.member("\"AuthorizerId\":", AuthorizerId, &separated)
+        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
+        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
+        try json.member("\"authorizerType\":", authorizerType, &separated)
+        try json.member("\"authorizerUri\":", authorizerUri, &separated)
+        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
+        try json.member("\"identitySource\":", identitySource, &separated)
+        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
+        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
+        try json.member("\"name\":", name, &separated)
         json.close()
     }
 }

@@ -332,6 +332,69 @@ public struct V2CreateIntegrationRequest: Codable, Sendable, Equatable, JSONWrit
     }
 }
 
+public struct V2CreateIntegrationResponseRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var contentHandlingStrategy: V2ContentHandlingStrategy?
+    public var IntegrationId: String?
+    public var integrationResponseKey: String
+    public var responseParameters: [String: String]?
+    public var responseTemplates: [String: String]?
+    public var templateSelectionExpression: String?
+
+    public init(ApiId: String? = nil, contentHandlingStrategy: V2ContentHandlingStrategy? = nil, IntegrationId: String? = nil, integrationResponseKey: String, responseParameters: [String: String]? = nil, responseTemplates: [String: String]? = nil, templateSelectionExpression: String? = nil) {
+        self.ApiId = ApiId
+        self.contentHandlingStrategy = contentHandlingStrategy
+        self.IntegrationId = IntegrationId
+        self.integrationResponseKey = integrationResponseKey
+        self.responseParameters = responseParameters
+        self.responseTemplates = responseTemplates
+        self.templateSelectionExpression = templateSelectionExpression
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
+        try json.member("\"IntegrationId\":", IntegrationId, &separated)
+        try json.member("\"integrationResponseKey\":", integrationResponseKey, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"responseTemplates\":", responseTemplates, &separated)
+        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
+        json.close()
+    }
+}
+
+public struct V2CreateIntegrationResponseResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var contentHandlingStrategy: V2ContentHandlingStrategy?
+    public var integrationResponseId: String?
+    public var integrationResponseKey: String?
+    public var responseParameters: [String: String]?
+    public var responseTemplates: [String: String]?
+    public var templateSelectionExpression: String?
+
+    public init(contentHandlingStrategy: V2ContentHandlingStrategy? = nil, integrationResponseId: String? = nil, integrationResponseKey: String? = nil, responseParameters: [String: String]? = nil, responseTemplates: [String: String]? = nil, templateSelectionExpression: String? = nil) {
+        self.contentHandlingStrategy = contentHandlingStrategy
+        self.integrationResponseId = integrationResponseId
+        self.integrationResponseKey = integrationResponseKey
+        self.responseParameters = responseParameters
+        self.responseTemplates = responseTemplates
+        self.templateSelectionExpression = templateSelectionExpression
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
+        try json.member("\"integrationResponseId\":", integrationResponseId, &separated)
+        try json.member("\"integrationResponseKey\":", integrationResponseKey, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"responseTemplates\":", responseTemplates, &separated)
+        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
+        json.close()
+    }
+}
+
 public struct V2CreateRouteRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
     public var apiKeyRequired: Bool?
@@ -380,116 +443,59 @@ public struct V2CreateRouteRequest: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
-public struct V2CreateStageRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var accessLogSettings: V2AccessLogSettings?
+public struct V2CreateRouteResponseRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
-    public var autoDeploy: Bool?
-    public var clientCertificateId: String?
-    public var defaultRouteSettings: V2RouteSettings?
-    public var deploymentId: String?
-    public var description: String?
-    public var routeSettings: [String: V2RouteSettings]?
-    public var stageName: String
-    public var stageVariables: [String: String]?
-    public var tags: [String: String]?
+    public var modelSelectionExpression: String?
+    public var responseModels: [String: String]?
+    public var responseParameters: [String: V2ParameterConstraints]?
+    public var RouteId: String?
+    public var routeResponseKey: String
 
-    public init(accessLogSettings: V2AccessLogSettings? = nil, ApiId: String? = nil, autoDeploy: Bool? = nil, clientCertificateId: String? = nil, defaultRouteSettings: V2RouteSettings? = nil, deploymentId: String? = nil, description: String? = nil, routeSettings: [String: V2RouteSettings]? = nil, stageName: String, stageVariables: [String: String]? = nil, tags: [String: String]? = nil) {
-        self.accessLogSettings = accessLogSettings
+    public init(ApiId: String? = nil, modelSelectionExpression: String? = nil, responseModels: [String: String]? = nil, responseParameters: [String: V2ParameterConstraints]? = nil, RouteId: String? = nil, routeResponseKey: String) {
         self.ApiId = ApiId
-        self.autoDeploy = autoDeploy
-        self.clientCertificateId = clientCertificateId
-        self.defaultRouteSettings = defaultRouteSettings
-        self.deploymentId = deploymentId
-        self.description = description
-        self.routeSettings = routeSettings
-        self.stageName = stageName
-        self.stageVariables = stageVariables
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"accessLogSettings\":", accessLogSettings, &separated)
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"autoDeploy\":", autoDeploy, &separated)
-        try json.member("\"clientCertificateId\":", clientCertificateId, &separated)
-        try json.member("\"defaultRouteSettings\":", defaultRouteSettings, &separated)
-        try json.member("\"deploymentId\":", deploymentId, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"routeSettings\":", routeSettings, &separated)
-        try json.member("\"stageName\":", stageName, &separated)
-        try json.member("\"stageVariables\":", stageVariables, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct V2CreateStageResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var accessLogSettings: V2AccessLogSettings?
-    public var apiGatewayManaged: Bool?
-    public var autoDeploy: Bool?
-    public var clientCertificateId: String?
-    public var createdDate: String?
-    public var defaultRouteSettings: V2RouteSettings?
-    public var deploymentId: String?
-    public var description: String?
-    public var lastDeploymentStatusMessage: String?
-    public var lastUpdatedDate: String?
-    public var routeSettings: [String: V2RouteSettings]?
-    public var stageName: String?
-    public var stageVariables: [String: String]?
-    public var tags: [String: String]?
-
-    public init(accessLogSettings: V2AccessLogSettings? = nil, apiGatewayManaged: Bool? = nil, autoDeploy: Bool? = nil, clientCertificateId: String? = nil, createdDate: String? = nil, defaultRouteSettings: V2RouteSettings? = nil, deploymentId: String? = nil, description: String? = nil, lastDeploymentStatusMessage: String? = nil, lastUpdatedDate: String? = nil, routeSettings: [String: V2RouteSettings]? = nil, stageName: String? = nil, stageVariables: [String: String]? = nil, tags: [String: String]? = nil) {
-        self.accessLogSettings = accessLogSettings
-        self.apiGatewayManaged = apiGatewayManaged
-        self.autoDeploy = autoDeploy
-        self.clientCertificateId = clientCertificateId
-        self.createdDate = createdDate
-        self.defaultRouteSettings = defaultRouteSettings
-        self.deploymentId = deploymentId
-        self.description = description
-        self.lastDeploymentStatusMessage = lastDeploymentStatusMessage
-        self.lastUpdatedDate = lastUpdatedDate
-        self.routeSettings = routeSettings
-        self.stageName = stageName
-        self.stageVariables = stageVariables
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"accessLogSettings\":", accessLogSettings, &separated)
-        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
-        try json.member("\"autoDeploy\":", autoDeploy, &separated)
-        try json.member("\"clientCertificateId\":", clientCertificateId, &separated)
-        try json.member("\"createdDate\":", createdDate, &separated)
-        try json.member("\"defaultRouteSettings\":", defaultRouteSettings, &separated)
-        try json.member("\"deploymentId\":", deploymentId, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"lastDeploymentStatusMessage\":", lastDeploymentStatusMessage, &separated)
-        try json.member("\"lastUpdatedDate\":", lastUpdatedDate, &separated)
-        try json.member("\"routeSettings\":", routeSettings, &separated)
-        try json.member("\"stageName\":", stageName, &separated)
-        try json.member("\"stageVariables\":", stageVariables, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct V2DeleteApiRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-
-    public init(ApiId: String? = nil) {
-        self.ApiId = ApiId
+        self.modelSelectionExpression = modelSelectionExpression
+        self.responseModels = responseModels
+        self.responseParameters = responseParameters
+        self.RouteId = RouteId
+        self.routeResponseKey = routeResponseKey
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
         try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"modelSelectionExpression\":", modelSelectionExpression, &separated)
+        try json.member("\"responseModels\":", responseModels, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"RouteId\":", RouteId, &separated)
+        try json.member("\"routeResponseKey\":", routeResponseKey, &separated)
+        json.close()
+    }
+}
+
+public struct V2CreateRouteResponseResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var modelSelectionExpression: String?
+    public var responseModels: [String: String]?
+    public var responseParameters: [String: V2ParameterConstraints]?
+    public var routeResponseId: String?
+    public var routeResponseKey: String?
+
+    public init(modelSelectionExpression: String? = nil, responseModels: [String: String]? = nil, responseParameters: [String: V2ParameterConstraints]? = nil, routeResponseId: String? = nil, routeResponseKey: String? = nil) {
+        self.modelSelectionExpression = modelSelectionExpression
+        self.responseModels = responseModels
+        self.responseParameters = responseParameters
+        self.routeResponseId = routeResponseId
+        self.routeResponseKey = routeResponseKey
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"modelSelectionExpression\":", modelSelectionExpression, &separated)
+        try json.member("\"responseModels\":", responseModels, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"routeResponseId\":", routeResponseId, &separated)
+        try json.member("\"routeResponseKey\":", routeResponseKey, &separated)
         json.close()
     }
 }

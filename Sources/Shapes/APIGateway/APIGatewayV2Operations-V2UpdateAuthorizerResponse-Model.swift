@@ -8,117 +8,6 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct V2UpdateApiResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var apiEndpoint: String?
-    public var apiGatewayManaged: Bool?
-    public var apiId: String?
-    public var apiKeySelectionExpression: String?
-    public var corsConfiguration: V2Cors?
-    public var createdDate: String?
-    public var description: String?
-    public var disableSchemaValidation: Bool?
-    public var disableExecuteApiEndpoint: Bool?
-    public var importInfo: [String]?
-    public var ipAddressType: V2IpAddressType?
-    public var name: String?
-    public var protocolType: V2ProtocolType?
-    public var routeSelectionExpression: String?
-    public var tags: [String: String]?
-    public var version: String?
-    public var warnings: [String]?
-
-    public init(apiEndpoint: String? = nil, apiGatewayManaged: Bool? = nil, apiId: String? = nil, apiKeySelectionExpression: String? = nil, corsConfiguration: V2Cors? = nil, createdDate: String? = nil, description: String? = nil, disableSchemaValidation: Bool? = nil, disableExecuteApiEndpoint: Bool? = nil, importInfo: [String]? = nil, ipAddressType: V2IpAddressType? = nil, name: String? = nil, protocolType: V2ProtocolType? = nil, routeSelectionExpression: String? = nil, tags: [String: String]? = nil, version: String? = nil, warnings: [String]? = nil) {
-        self.apiEndpoint = apiEndpoint
-        self.apiGatewayManaged = apiGatewayManaged
-        self.apiId = apiId
-        self.apiKeySelectionExpression = apiKeySelectionExpression
-        self.corsConfiguration = corsConfiguration
-        self.createdDate = createdDate
-        self.description = description
-        self.disableSchemaValidation = disableSchemaValidation
-        self.disableExecuteApiEndpoint = disableExecuteApiEndpoint
-        self.importInfo = importInfo
-        self.ipAddressType = ipAddressType
-        self.name = name
-        self.protocolType = protocolType
-        self.routeSelectionExpression = routeSelectionExpression
-        self.tags = tags
-        self.version = version
-        self.warnings = warnings
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"apiEndpoint\":", apiEndpoint, &separated)
-        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
-        try json.member("\"apiId\":", apiId, &separated)
-        try json.member("\"apiKeySelectionExpression\":", apiKeySelectionExpression, &separated)
-        try json.member("\"corsConfiguration\":", corsConfiguration, &separated)
-        try json.member("\"createdDate\":", createdDate, &separated)
-        try json.member("\"description\":", description, &separated)
-        try json.member("\"disableSchemaValidation\":", disableSchemaValidation, &separated)
-        try json.member("\"disableExecuteApiEndpoint\":", disableExecuteApiEndpoint, &separated)
-        try json.member("\"importInfo\":", importInfo, &separated)
-        try json.member("\"ipAddressType\":", ipAddressType, &separated)
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"protocolType\":", protocolType, &separated)
-        try json.member("\"routeSelectionExpression\":", routeSelectionExpression, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        try json.member("\"version\":", version, &separated)
-        try json.member("\"warnings\":", warnings, &separated)
-        json.close()
-    }
-}
-
-public struct V2UpdateAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var authorizerCredentialsArn: String?
-    public var AuthorizerId: String?
-    public var authorizerPayloadFormatVersion: String?
-    public var authorizerResultTtlInSeconds: Int?
-    public var authorizerType: V2AuthorizerType?
-    public var authorizerUri: String?
-    public var enableSimpleResponses: Bool?
-    public var identitySource: [String]?
-    public var identityValidationExpression: String?
-    public var jwtConfiguration: V2JWTConfiguration?
-    public var name: String?
-
-    public init(ApiId: String? = nil, authorizerCredentialsArn: String? = nil, AuthorizerId: String? = nil, authorizerPayloadFormatVersion: String? = nil, authorizerResultTtlInSeconds: Int? = nil, authorizerType: V2AuthorizerType? = nil, authorizerUri: String? = nil, enableSimpleResponses: Bool? = nil, identitySource: [String]? = nil, identityValidationExpression: String? = nil, jwtConfiguration: V2JWTConfiguration? = nil, name: String? = nil) {
-        self.ApiId = ApiId
-        self.authorizerCredentialsArn = authorizerCredentialsArn
-        self.AuthorizerId = AuthorizerId
-        self.authorizerPayloadFormatVersion = authorizerPayloadFormatVersion
-        self.authorizerResultTtlInSeconds = authorizerResultTtlInSeconds
-        self.authorizerType = authorizerType
-        self.authorizerUri = authorizerUri
-        self.enableSimpleResponses = enableSimpleResponses
-        self.identitySource = identitySource
-        self.identityValidationExpression = identityValidationExpression
-        self.jwtConfiguration = jwtConfiguration
-        self.name = name
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"authorizerCredentialsArn\":", authorizerCredentialsArn, &separated)
-        try json.member("\"AuthorizerId\":", AuthorizerId, &separated)
-        try json.member("\"authorizerPayloadFormatVersion\":", authorizerPayloadFormatVersion, &separated)
-        try json.member("\"authorizerResultTtlInSeconds\":", authorizerResultTtlInSeconds, &separated)
-        try json.member("\"authorizerType\":", authorizerType, &separated)
-        try json.member("\"authorizerUri\":", authorizerUri, &separated)
-        try json.member("\"enableSimpleResponses\":", enableSimpleResponses, &separated)
-        try json.member("\"identitySource\":", identitySource, &separated)
-        try json.member("\"identityValidationExpression\":", identityValidationExpression, &separated)
-        try json.member("\"jwtConfiguration\":", jwtConfiguration, &separated)
-        try json.member("\"name\":", name, &separated)
-        json.close()
-    }
-}
-
 public struct V2UpdateAuthorizerResponse: Codable, Sendable, Equatable, JSONWritable {
     public var authorizerCredentialsArn: String?
     public var authorizerId: String?
@@ -233,6 +122,72 @@ public struct V2UpdateIntegrationRequest: Codable, Sendable, Equatable, JSONWrit
     }
 }
 
+public struct V2UpdateIntegrationResponseRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var contentHandlingStrategy: V2ContentHandlingStrategy?
+    public var IntegrationId: String?
+    public var IntegrationResponseId: String?
+    public var integrationResponseKey: String?
+    public var responseParameters: [String: String]?
+    public var responseTemplates: [String: String]?
+    public var templateSelectionExpression: String?
+
+    public init(ApiId: String? = nil, contentHandlingStrategy: V2ContentHandlingStrategy? = nil, IntegrationId: String? = nil, IntegrationResponseId: String? = nil, integrationResponseKey: String? = nil, responseParameters: [String: String]? = nil, responseTemplates: [String: String]? = nil, templateSelectionExpression: String? = nil) {
+        self.ApiId = ApiId
+        self.contentHandlingStrategy = contentHandlingStrategy
+        self.IntegrationId = IntegrationId
+        self.IntegrationResponseId = IntegrationResponseId
+        self.integrationResponseKey = integrationResponseKey
+        self.responseParameters = responseParameters
+        self.responseTemplates = responseTemplates
+        self.templateSelectionExpression = templateSelectionExpression
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
+        try json.member("\"IntegrationId\":", IntegrationId, &separated)
+        try json.member("\"IntegrationResponseId\":", IntegrationResponseId, &separated)
+        try json.member("\"integrationResponseKey\":", integrationResponseKey, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"responseTemplates\":", responseTemplates, &separated)
+        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
+        json.close()
+    }
+}
+
+public struct V2UpdateIntegrationResponseResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var contentHandlingStrategy: V2ContentHandlingStrategy?
+    public var integrationResponseId: String?
+    public var integrationResponseKey: String?
+    public var responseParameters: [String: String]?
+    public var responseTemplates: [String: String]?
+    public var templateSelectionExpression: String?
+
+    public init(contentHandlingStrategy: V2ContentHandlingStrategy? = nil, integrationResponseId: String? = nil, integrationResponseKey: String? = nil, responseParameters: [String: String]? = nil, responseTemplates: [String: String]? = nil, templateSelectionExpression: String? = nil) {
+        self.contentHandlingStrategy = contentHandlingStrategy
+        self.integrationResponseId = integrationResponseId
+        self.integrationResponseKey = integrationResponseKey
+        self.responseParameters = responseParameters
+        self.responseTemplates = responseTemplates
+        self.templateSelectionExpression = templateSelectionExpression
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"contentHandlingStrategy\":", contentHandlingStrategy, &separated)
+        try json.member("\"integrationResponseId\":", integrationResponseId, &separated)
+        try json.member("\"integrationResponseKey\":", integrationResponseKey, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"responseTemplates\":", responseTemplates, &separated)
+        try json.member("\"templateSelectionExpression\":", templateSelectionExpression, &separated)
+        json.close()
+    }
+}
+
 public struct V2UpdateRouteRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
     public var apiKeyRequired: Bool?
@@ -280,6 +235,66 @@ public struct V2UpdateRouteRequest: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"routeKey\":", routeKey, &separated)
         try json.member("\"routeResponseSelectionExpression\":", routeResponseSelectionExpression, &separated)
         try json.member("\"target\":", target, &separated)
+        json.close()
+    }
+}
+
+public struct V2UpdateRouteResponseRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var modelSelectionExpression: String?
+    public var responseModels: [String: String]?
+    public var responseParameters: [String: V2ParameterConstraints]?
+    public var RouteId: String?
+    public var RouteResponseId: String?
+    public var routeResponseKey: String?
+
+    public init(ApiId: String? = nil, modelSelectionExpression: String? = nil, responseModels: [String: String]? = nil, responseParameters: [String: V2ParameterConstraints]? = nil, RouteId: String? = nil, RouteResponseId: String? = nil, routeResponseKey: String? = nil) {
+        self.ApiId = ApiId
+        self.modelSelectionExpression = modelSelectionExpression
+        self.responseModels = responseModels
+        self.responseParameters = responseParameters
+        self.RouteId = RouteId
+        self.RouteResponseId = RouteResponseId
+        self.routeResponseKey = routeResponseKey
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"modelSelectionExpression\":", modelSelectionExpression, &separated)
+        try json.member("\"responseModels\":", responseModels, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"RouteId\":", RouteId, &separated)
+        try json.member("\"RouteResponseId\":", RouteResponseId, &separated)
+        try json.member("\"routeResponseKey\":", routeResponseKey, &separated)
+        json.close()
+    }
+}
+
+public struct V2UpdateRouteResponseResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var modelSelectionExpression: String?
+    public var responseModels: [String: String]?
+    public var responseParameters: [String: V2ParameterConstraints]?
+    public var routeResponseId: String?
+    public var routeResponseKey: String?
+
+    public init(modelSelectionExpression: String? = nil, responseModels: [String: String]? = nil, responseParameters: [String: V2ParameterConstraints]? = nil, routeResponseId: String? = nil, routeResponseKey: String? = nil) {
+        self.modelSelectionExpression = modelSelectionExpression
+        self.responseModels = responseModels
+        self.responseParameters = responseParameters
+        self.routeResponseId = routeResponseId
+        self.routeResponseKey = routeResponseKey
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"modelSelectionExpression\":", modelSelectionExpression, &separated)
+        try json.member("\"responseModels\":", responseModels, &separated)
+        try json.member("\"responseParameters\":", responseParameters, &separated)
+        try json.member("\"routeResponseId\":", routeResponseId, &separated)
+        try json.member("\"routeResponseKey\":", routeResponseKey, &separated)
         json.close()
     }
 }

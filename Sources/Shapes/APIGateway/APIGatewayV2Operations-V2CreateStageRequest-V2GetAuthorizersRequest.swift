@@ -8,6 +8,120 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct V2CreateStageRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var accessLogSettings: V2AccessLogSettings?
+    public var ApiId: String?
+    public var autoDeploy: Bool?
+    public var clientCertificateId: String?
+    public var defaultRouteSettings: V2RouteSettings?
+    public var deploymentId: String?
+    public var description: String?
+    public var routeSettings: [String: V2RouteSettings]?
+    public var stageName: String
+    public var stageVariables: [String: String]?
+    public var tags: [String: String]?
+
+    public init(accessLogSettings: V2AccessLogSettings? = nil, ApiId: String? = nil, autoDeploy: Bool? = nil, clientCertificateId: String? = nil, defaultRouteSettings: V2RouteSettings? = nil, deploymentId: String? = nil, description: String? = nil, routeSettings: [String: V2RouteSettings]? = nil, stageName: String, stageVariables: [String: String]? = nil, tags: [String: String]? = nil) {
+        self.accessLogSettings = accessLogSettings
+        self.ApiId = ApiId
+        self.autoDeploy = autoDeploy
+        self.clientCertificateId = clientCertificateId
+        self.defaultRouteSettings = defaultRouteSettings
+        self.deploymentId = deploymentId
+        self.description = description
+        self.routeSettings = routeSettings
+        self.stageName = stageName
+        self.stageVariables = stageVariables
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"accessLogSettings\":", accessLogSettings, &separated)
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"autoDeploy\":", autoDeploy, &separated)
+        try json.member("\"clientCertificateId\":", clientCertificateId, &separated)
+        try json.member("\"defaultRouteSettings\":", defaultRouteSettings, &separated)
+        try json.member("\"deploymentId\":", deploymentId, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"routeSettings\":", routeSettings, &separated)
+        try json.member("\"stageName\":", stageName, &separated)
+        try json.member("\"stageVariables\":", stageVariables, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
+public struct V2CreateStageResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var accessLogSettings: V2AccessLogSettings?
+    public var apiGatewayManaged: Bool?
+    public var autoDeploy: Bool?
+    public var clientCertificateId: String?
+    public var createdDate: String?
+    public var defaultRouteSettings: V2RouteSettings?
+    public var deploymentId: String?
+    public var description: String?
+    public var lastDeploymentStatusMessage: String?
+    public var lastUpdatedDate: String?
+    public var routeSettings: [String: V2RouteSettings]?
+    public var stageName: String?
+    public var stageVariables: [String: String]?
+    public var tags: [String: String]?
+
+    public init(accessLogSettings: V2AccessLogSettings? = nil, apiGatewayManaged: Bool? = nil, autoDeploy: Bool? = nil, clientCertificateId: String? = nil, createdDate: String? = nil, defaultRouteSettings: V2RouteSettings? = nil, deploymentId: String? = nil, description: String? = nil, lastDeploymentStatusMessage: String? = nil, lastUpdatedDate: String? = nil, routeSettings: [String: V2RouteSettings]? = nil, stageName: String? = nil, stageVariables: [String: String]? = nil, tags: [String: String]? = nil) {
+        self.accessLogSettings = accessLogSettings
+        self.apiGatewayManaged = apiGatewayManaged
+        self.autoDeploy = autoDeploy
+        self.clientCertificateId = clientCertificateId
+        self.createdDate = createdDate
+        self.defaultRouteSettings = defaultRouteSettings
+        self.deploymentId = deploymentId
+        self.description = description
+        self.lastDeploymentStatusMessage = lastDeploymentStatusMessage
+        self.lastUpdatedDate = lastUpdatedDate
+        self.routeSettings = routeSettings
+        self.stageName = stageName
+        self.stageVariables = stageVariables
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"accessLogSettings\":", accessLogSettings, &separated)
+        try json.member("\"apiGatewayManaged\":", apiGatewayManaged, &separated)
+        try json.member("\"autoDeploy\":", autoDeploy, &separated)
+        try json.member("\"clientCertificateId\":", clientCertificateId, &separated)
+        try json.member("\"createdDate\":", createdDate, &separated)
+        try json.member("\"defaultRouteSettings\":", defaultRouteSettings, &separated)
+        try json.member("\"deploymentId\":", deploymentId, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"lastDeploymentStatusMessage\":", lastDeploymentStatusMessage, &separated)
+        try json.member("\"lastUpdatedDate\":", lastUpdatedDate, &separated)
+        try json.member("\"routeSettings\":", routeSettings, &separated)
+        try json.member("\"stageName\":", stageName, &separated)
+        try json.member("\"stageVariables\":", stageVariables, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
+public struct V2DeleteApiRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+
+    public init(ApiId: String? = nil) {
+        self.ApiId = ApiId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        json.close()
+    }
+}
+
 public struct V2DeleteAuthorizerRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
     public var AuthorizerId: String?
@@ -62,6 +176,27 @@ public struct V2DeleteIntegrationRequest: Codable, Sendable, Equatable, JSONWrit
     }
 }
 
+public struct V2DeleteIntegrationResponseRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var IntegrationId: String?
+    public var IntegrationResponseId: String?
+
+    public init(ApiId: String? = nil, IntegrationId: String? = nil, IntegrationResponseId: String? = nil) {
+        self.ApiId = ApiId
+        self.IntegrationId = IntegrationId
+        self.IntegrationResponseId = IntegrationResponseId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"IntegrationId\":", IntegrationId, &separated)
+        try json.member("\"IntegrationResponseId\":", IntegrationResponseId, &separated)
+        json.close()
+    }
+}
+
 public struct V2DeleteRouteRequest: Codable, Sendable, Equatable, JSONWritable {
     public var ApiId: String?
     public var RouteId: String?
@@ -76,6 +211,27 @@ public struct V2DeleteRouteRequest: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"ApiId\":", ApiId, &separated)
         try json.member("\"RouteId\":", RouteId, &separated)
+        json.close()
+    }
+}
+
+public struct V2DeleteRouteResponseRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var ApiId: String?
+    public var RouteId: String?
+    public var RouteResponseId: String?
+
+    public init(ApiId: String? = nil, RouteId: String? = nil, RouteResponseId: String? = nil) {
+        self.ApiId = ApiId
+        self.RouteId = RouteId
+        self.RouteResponseId = RouteResponseId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ApiId\":", ApiId, &separated)
+        try json.member("\"RouteId\":", RouteId, &separated)
+        try json.member("\"RouteResponseId\":", RouteResponseId, &separated)
         json.close()
     }
 }
@@ -337,168 +493,6 @@ public struct V2GetAuthorizersRequest: Codable, Sendable, Equatable, JSONWritabl
         try json.member("\"ApiId\":", ApiId, &separated)
         try json.member("\"MaxResults\":", MaxResults, &separated)
         try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetAuthorizersResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var items: [V2Authorizer]?
-    public var nextToken: String?
-
-    public init(items: [V2Authorizer]? = nil, nextToken: String? = nil) {
-        self.items = items
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"items\":", items, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetDeploymentRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var DeploymentId: String?
-
-    public init(ApiId: String? = nil, DeploymentId: String? = nil) {
-        self.ApiId = ApiId
-        self.DeploymentId = DeploymentId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"DeploymentId\":", DeploymentId, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetDeploymentResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var autoDeployed: Bool?
-    public var createdDate: String?
-    public var deploymentId: String?
-    public var deploymentStatus: V2DeploymentStatus?
-    public var deploymentStatusMessage: String?
-    public var description: String?
-
-    public init(autoDeployed: Bool? = nil, createdDate: String? = nil, deploymentId: String? = nil, deploymentStatus: V2DeploymentStatus? = nil, deploymentStatusMessage: String? = nil, description: String? = nil) {
-        self.autoDeployed = autoDeployed
-        self.createdDate = createdDate
-        self.deploymentId = deploymentId
-        self.deploymentStatus = deploymentStatus
-        self.deploymentStatusMessage = deploymentStatusMessage
-        self.description = description
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"autoDeployed\":", autoDeployed, &separated)
-        try json.member("\"createdDate\":", createdDate, &separated)
-        try json.member("\"deploymentId\":", deploymentId, &separated)
-        try json.member("\"deploymentStatus\":", deploymentStatus, &separated)
-        try json.member("\"deploymentStatusMessage\":", deploymentStatusMessage, &separated)
-        try json.member("\"description\":", description, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetDeploymentsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var MaxResults: String?
-    public var NextToken: String?
-
-    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
-        self.ApiId = ApiId
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"MaxResults\":", MaxResults, &separated)
-        try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetDeploymentsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var items: [V2Deployment]?
-    public var nextToken: String?
-
-    public init(items: [V2Deployment]? = nil, nextToken: String? = nil) {
-        self.items = items
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"items\":", items, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetIntegrationRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var IntegrationId: String?
-
-    public init(ApiId: String? = nil, IntegrationId: String? = nil) {
-        self.ApiId = ApiId
-        self.IntegrationId = IntegrationId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"IntegrationId\":", IntegrationId, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetIntegrationsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var ApiId: String?
-    public var MaxResults: String?
-    public var NextToken: String?
-
-    public init(ApiId: String? = nil, MaxResults: String? = nil, NextToken: String? = nil) {
-        self.ApiId = ApiId
-        self.MaxResults = MaxResults
-        self.NextToken = NextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApiId\":", ApiId, &separated)
-        try json.member("\"MaxResults\":", MaxResults, &separated)
-        try json.member("\"NextToken\":", NextToken, &separated)
-        json.close()
-    }
-}
-
-public struct V2GetIntegrationsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var items: [V2Integration]?
-    public var nextToken: String?
-
-    public init(items: [V2Integration]? = nil, nextToken: String? = nil) {
-        self.items = items
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"items\":", items, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
         json.close()
     }
 }

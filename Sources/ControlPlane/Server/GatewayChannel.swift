@@ -1,0 +1,266 @@
+import APIGateway
+import AWSProtocols
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+import Synchronization
+
+/// The gateway listener's connections: HTTP/1.1 for HTTP APIs and `@connections`, upgraded to a
+/// WebSocket when a request for a WebSocket API is let in by its `$connect` route. A refused
+/// handshake is answered as HTTP, with the status `$connect` gave.
+struct GatewayChannel: HTTPChannelHandler {
+    enum Negotiated: Sendable {
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, refusal: GatewayResponse?)
+        case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketConnectionInfo)
+    }
+
+    /// The connection until its first request shows whether it upgrades.
+    struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<Negotiated>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let webSockets: WebSocketEdge
+    let idleTimeout: Duration?
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // What the handshake decided, read when the pipeline is set up for the outcome.
+            let handshake = NIOLockedValueBox<WebSocketHandshake?>(nil)
+            let tracker = UpgradeRequestTracker()
+            let edge = webSockets
+            let idleTimeout = self.idleTimeout
+            let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
+                maxFrameSize: WebSocketLimits.maximumFrame,
+                shouldUpgrade: { channel, head in
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    let remote = channel.remoteAddress?.ipAddress
+                    promise.completeWithTask {
+                        let outcome = await edge.handshake(head, remoteAddress: remote)
+                        handshake.withLockedValue { $0 = outcome }
+                        if case .accepted = outcome { return HTTPHeaders() }
+                        return nil
+                    }
+                    return promise.futureResult
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accepted(let info) = handshake.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
+                        channel.pipeline.syncOperations.removeHandler(context: try channel.pipeline.syncOperations.context(handler: tracker), promise: nil)
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 12,
+                                maxAccumulatedFrameSize: WebSocketLimits.maximumMessage))
+                        return .webSocket(try NIOAsyncChannel(wrappingChannelSynchronously: channel), info)
+                    }
+                })
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Negotiated>(
+                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+                            var refusal: GatewayResponse?
+                            if case .refused(let response) = handshake.withLockedValue({ $0 }) { refusal = response }
+                            let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                            try tracker.replaySwallowedRequest(in: channel)
+                            return .http(http, refusal: refusal)
+                        }
+                    }))
+            // As Hummingbird's own HTTP/1 channel: requests are taken one at a time and errors
+            // answered by the responder.
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
+            try channel.pipeline.syncOperations.addHandler(tracker, position: .before(upgradeHandler))
+            return Value(negotiated: negotiated, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        guard let negotiated = try? await value.negotiated.get() else {
+            try? await value.channel.close()
+            return
+        }
+        switch negotiated {
+        case .http(let channel, nil):
+            await handleHTTP(asyncChannel: channel, logger: logger)
+        case .http(let channel, let refusal?):
+            // The handshake's answer, once; the connection closes after it.
+            var closing = refusal
+            closing.headers.append(("Connection", "close"))
+            let response = closing
+            let refusing = GatewayChannel(
+                responder: { _, writer, _ in
+                    let answer = GatewayResponder.response(response, requestId: nil)
+                    try await writer.write(response: answer.head, body: answer.body)
+                }, webSockets: webSockets, idleTimeout: idleTimeout)
+            await refusing.handleHTTP(asyncChannel: channel, logger: logger)
+        case .webSocket(let channel, let info):
+            await webSockets.run(channel, info: info, logger: logger)
+        }
+    }
+}
+
+/// The WebSocket side of the gateway's listener: handshakes to the data plane, then each
+/// connection's frames in and out until it closes.
+struct WebSocketEdge: Sendable {
+    let dataPlane: GatewayDataPlane
+    let requestIds: RequestIdGenerator
+    let clock: @Sendable () -> Date
+
+    func handshake(_ head: HTTPRequestHead, remoteAddress: String?) async -> WebSocketHandshake {
+        let (path, query) = head.uri.firstIndex(of: "?").map { (String(head.uri[..<$0]), String(head.uri[head.uri.index(after: $0)...])) }
+            ?? (head.uri, "")
+        let request = GatewayRequest(
+            method: head.method.rawValue, rawPath: path, routePath: path, rawQueryString: query, headers: head.headers.map { ($0.name, $0.value) },
+            body: [], sourceIp: remoteAddress ?? "127.0.0.1", requestId: requestIds.next(), time: clock())
+        return await dataPlane.openWebSocket(host: head.headers.first(name: "host"), path: path, request: request)
+    }
+
+    /// One connection: messages to the data plane (each on its own, as they may wait on a
+    /// function), pings answered, the idle timeout and maximum lifetime kept; `$disconnect` last.
+    func run(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, info: WebSocketConnectionInfo, logger: Logger) async {
+        let connectionId = info.connectionId
+        let ending = try? await channel.executeThenClose { inbound, outbound in
+            let client = UpgradedConnection(outbound: outbound, channel: channel.channel)
+            dataPlane.attach(info, client: client)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await keepLimits(client, info: info) }
+                do {
+                    for try await frame in inbound {
+                        switch frame.opcode {
+                        case .text, .binary:
+                            var data = frame.unmaskedData
+                            let bytes = data.readBytes(length: data.readableBytes) ?? []
+                            let message: WebSocketMessage = frame.opcode == .text ? .text(String(decoding: bytes, as: UTF8.self)) : .binary(bytes)
+                            let (requestId, time) = (requestIds.next(), clock())
+                            Task { await dataPlane.receive(message, connectionId: connectionId, requestId: requestId, time: time) }
+                        case .ping:
+                            try await outbound.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+                        case .connectionClose:
+                            var data = frame.unmaskedData
+                            let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+                            let reason = data.readString(length: data.readableBytes) ?? ""
+                            client.ending.withLock { $0 = (code, reason) }
+                            await client.close(code: UInt16(code == 1005 ? 1000 : code), reason: "")
+                        default:
+                            continue
+                        }
+                    }
+                } catch {
+                    // A message over 128 KB (or a broken frame): closed as "message too big".
+                    await client.close(code: 1009, reason: "Message too big")
+                }
+                group.cancelAll()
+            }
+            return client.ending.withLock { $0 }
+        }
+        let (code, reason) = ending ?? (1006, "Connection closed abnormally")
+        await dataPlane.detach(connectionId: connectionId, statusCode: code, reason: reason, requestId: requestIds.next(), time: clock())
+    }
+
+    /// Closes the connection when it has been idle too long or has reached its maximum lifetime.
+    func keepLimits(_ client: UpgradedConnection, info: WebSocketConnectionInfo) async {
+        let limits = dataPlane.webSocketLimits
+        let end = ContinuousClock.now + limits.maximumLifetime
+        while !Task.isCancelled {
+            guard let lastActive = dataPlane.lastActive(info.connectionId) else { return }
+            let idle = Duration.milliseconds(Int64(clock().timeIntervalSince(lastActive) * 1000))
+            if idle >= limits.idleTimeout || ContinuousClock.now >= end {
+                await client.close(code: 1001, reason: "Going away")
+                return
+            }
+            let wake = min(end, ContinuousClock.now + (limits.idleTimeout - idle))
+            do { try await Task.sleep(until: wake, clock: .continuous) } catch { return }
+        }
+    }
+}
+
+/// An upgraded connection as the data plane writes to it.
+final class UpgradedConnection: WebSocketClient {
+    let outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
+    let channel: any Channel
+    /// How the connection ended, for `$disconnect`: set by whichever side closes first.
+    let ending = Mutex<(code: Int, reason: String)>((1006, "Connection closed abnormally"))
+    let closed = Mutex(false)
+
+    init(outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>, channel: any Channel) {
+        self.outbound = outbound
+        self.channel = channel
+    }
+
+    func send(_ message: WebSocketMessage) async -> Bool {
+        guard !closed.withLock({ $0 }) else { return false }
+        let frame: WebSocketFrame
+        switch message {
+        case .text(let text): frame = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
+        case .binary(let bytes): frame = WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: bytes))
+        }
+        do {
+            try await outbound.write(frame)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    func close(code: UInt16, reason: String) async {
+        let first = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
+        ending.withLock { if $0.code == 1006 { $0 = (Int(code), reason) } }
+        var data = ByteBuffer()
+        data.writeInteger(code)
+        data.writeString(reason)
+        try? await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        try? await channel.close()
+    }
+}
+
+/// NIO's upgrade handler keeps the request of a handshake it refuses (it gives the HTTP pipeline
+/// only what came after): this handler, just before it, remembers that request and hands it on
+/// again once the pipeline serves HTTP, so a refused handshake is answered like any request.
+final class UpgradeRequestTracker: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    /// Touched on the channel's event loop only.
+    private nonisolated(unsafe) var upgradeHead: HTTPRequestHead?
+    private nonisolated(unsafe) var sawEnd = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head) where upgradeHead == nil && head.headers.contains(name: "upgrade"): upgradeHead = head
+        case .end where upgradeHead != nil: sawEnd = true
+        default: break
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Called when NIO has settled on plain HTTP: the handshake's head, and its end when that was
+    /// swallowed too, go on to the HTTP handlers (through the upgrade handler, which holds them
+    /// until the pipeline is ready).
+    func replaySwallowedRequest(in channel: any Channel) throws {
+        guard let head = upgradeHead else { return }
+        upgradeHead = nil
+        let context = try channel.pipeline.syncOperations.context(handler: self)
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        if sawEnd { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+    }
+}

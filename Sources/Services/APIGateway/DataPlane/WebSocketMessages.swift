@@ -1,0 +1,330 @@
+import Foundation
+import StevedoreCore
+
+/// A message on a WebSocket connection, either way.
+public enum WebSocketMessage: Sendable, Equatable {
+    case text(String)
+    case binary([UInt8])
+
+    public var bytes: [UInt8] {
+        switch self {
+        case .text(let text): Array(text.utf8)
+        case .binary(let bytes): bytes
+        }
+    }
+}
+
+/// A WebSocket API's route selection: the route key a message's body names by the API's
+/// `routeSelectionExpression` (`$request.body.action`), else `$default`.
+public enum WebSocketRouteSelection {
+    /// The member path the expression names (`$request.body.a.b` or `${request.body.a.b}`), or nil.
+    static func path(_ expression: String) -> [String]? {
+        var text = Substring(expression)
+        if text.hasPrefix("${"), text.hasSuffix("}") { text = "$" + text.dropFirst(2).dropLast() }
+        guard text.hasPrefix("$request.body.") else { return nil }
+        let path = text.dropFirst("$request.body.".count).split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !path.isEmpty, path.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else { return nil }
+        return path
+    }
+
+    static func check(_ expression: String) throws(AWSError) {
+        guard path(expression) != nil else {
+            throw .gatewayBadRequest("Invalid route selection expression \(expression): use $request.body.NAME, such as $request.body.action")
+        }
+    }
+
+    /// The route for a message: the key its body names when a route has it, else `$default` when
+    /// there is one, else nil (API Gateway answers the client `Forbidden`).
+    public static func routeKey(expression: String, message: [UInt8], routeKeys: Set<String>) -> String? {
+        if let path = path(expression), let value = JSONPath.value(at: path, in: message)?.selectionText, routeKeys.contains(value) {
+            return value
+        }
+        return routeKeys.contains(WebSocketRouteKey.default) ? WebSocketRouteKey.default : nil
+    }
+}
+
+/// Values in a JSON message by member path.
+enum JSONPath {
+    static func value(at path: [String], in message: [UInt8]) -> JSONValue? {
+        guard var value = try? JSONDecoder().decode(JSONValue.self, from: Data(message)) else { return nil }
+        for member in path {
+            guard case .object(let members) = value, let next = members[member] else { return nil }
+            value = next
+        }
+        return value
+    }
+
+    /// `$.a.b` (or `$` for the whole document) as a member path.
+    static func members(_ expression: String) -> [String]? {
+        guard expression.hasPrefix("$") else { return nil }
+        let rest = expression.dropFirst()
+        if rest.isEmpty { return [] }
+        guard rest.hasPrefix(".") else { return nil }
+        return rest.dropFirst().split(separator: ".").map(String.init)
+    }
+}
+
+extension JSONValue {
+    /// A selected value as text: strings as they are, numbers and booleans as JSON writes them.
+    var selectionText: String? {
+        switch self {
+        case .string(let text): text
+        case .number(let number): number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .bool(let flag): flag ? "true" : "false"
+        default: nil
+        }
+    }
+
+    /// Compact JSON text of the value (members by name, so the same value reads the same).
+    var jsonText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+    }
+}
+
+/// Mapping templates of WebSocket integrations (MOCK's, and integration responses'): the
+/// variables API Gateway's templates use most, `$context.NAME`, `$stageVariables.NAME`,
+/// `$input.body`, `$input.json('$.path')` and `$input.path('$.path')`, replaced in the text.
+/// Velocity's directives (`#set`, `#if`, `#foreach`) are not run: a template holding one is refused.
+public enum WebSocketTemplates {
+    /// A template's size limit: a WebSocket frame's (32 KB).
+    static let maximumSize = 32 << 10
+
+    static func check(_ templates: [String: String]?) throws(AWSError) {
+        for (key, template) in templates ?? [:] {
+            guard template.utf8.count <= maximumSize else { throw .gatewayBadRequest("Template \(key) is larger than 32 KB.") }
+            for directive in ["#set", "#if", "#foreach", "#macro", "#define"] where template.contains(directive) {
+                throw .gatewayBadRequest(
+                    "Template \(key) uses \(directive): this endpoint's templates replace $context, $stageVariables and $input variables only.")
+            }
+        }
+    }
+
+    /// The template a selection value picks (`$default` when none matches, or the only one).
+    static func select(_ templates: [String: String]?, expression: String?, message: [UInt8]) -> String? {
+        guard let templates, !templates.isEmpty else { return nil }
+        if let expression, let path = WebSocketRouteSelection.path(expression),
+            let key = JSONPath.value(at: path, in: message)?.selectionText, let template = templates[key]
+        {
+            return template
+        }
+        if let expression, let template = templates[expression.replacingOccurrences(of: "\\", with: "")] { return template }
+        return templates["$default"] ?? (templates.count == 1 ? templates.first?.value : nil)
+    }
+
+    /// The template with its variables replaced.
+    public static func render(_ template: String, context: [String: String], stageVariables: [String: String], body: [UInt8]) -> String {
+        var output = ""
+        var rest = Substring(template)
+        while let dollar = rest.firstIndex(of: "$") {
+            output += rest[..<dollar]
+            rest = rest[dollar...]
+            if let (value, length) = variable(at: rest, context: context, stageVariables: stageVariables, body: body) {
+                output += value
+                rest = rest.dropFirst(length)
+            } else {
+                output += "$"
+                rest = rest.dropFirst()
+            }
+        }
+        return output + rest
+    }
+
+    /// The variable starting `text` (at its `$`): its value and how many characters it spans.
+    static func variable(at text: Substring, context: [String: String], stageVariables: [String: String], body: [UInt8])
+        -> (String, Int)?
+    {
+        for (prefix, source) in [("context.", context), ("stageVariables.", stageVariables)] {
+            for (open, close) in [("${", "}"), ("$", "")] where text.hasPrefix(open + prefix) {
+                let name = text.dropFirst(open.count + prefix.count).prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
+                    .trimmingSuffix(".")
+                guard !name.isEmpty else { return nil }
+                let length = open.count + prefix.count + name.count
+                if !close.isEmpty {
+                    guard text.dropFirst(length).hasPrefix(close) else { return nil }
+                }
+                return (source[String(name)] ?? "", length + close.count)
+            }
+        }
+        let bodyText = String(decoding: body, as: UTF8.self)
+        if text.hasPrefix("$input.body") { return (bodyText, "$input.body".count) }
+        for function in ["json", "path"] where text.hasPrefix("$input.\(function)('") {
+            let start = text.dropFirst("$input.\(function)('".count)
+            guard let end = start.range(of: "')") else { return nil }
+            let expression = String(start[..<end.lowerBound])
+            let length = "$input.\(function)('".count + expression.count + 2
+            guard let members = JSONPath.members(expression) else { return ("", length) }
+            let value = members.isEmpty ? (try? JSONDecoder().decode(JSONValue.self, from: Data(body))) : JSONPath.value(at: members, in: body)
+            guard let value else { return (function == "json" ? "null" : "", length) }
+            if function == "path", let text = value.selectionText { return (text, length) }
+            return (value.jsonText, length)
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSuffix(_ suffix: String) -> Substring {
+        var text = self
+        while text.hasSuffix(suffix) { text = text.dropLast(suffix.count) }
+        return text
+    }
+}
+
+/// A WebSocket connection as its events and `@connections` describe it.
+public struct WebSocketConnectionInfo: Sendable {
+    public var connectionId: String
+    public var apiId: String
+    public var stage: String
+    public var connectedAt: Date
+    public var sourceIp: String
+    public var userAgent: String?
+    public var domainName: String
+    /// The handshake's headers and query string (`$connect`'s and `$disconnect`'s events carry them).
+    public var headers: [(name: String, value: String)]
+    public var rawQueryString: String
+
+    public init(
+        connectionId: String, apiId: String, stage: String, connectedAt: Date, sourceIp: String, userAgent: String?, domainName: String,
+        headers: [(name: String, value: String)], rawQueryString: String
+    ) {
+        self.connectionId = connectionId
+        self.apiId = apiId
+        self.stage = stage
+        self.connectedAt = connectedAt
+        self.sourceIp = sourceIp
+        self.userAgent = userAgent
+        self.domainName = domainName
+        self.headers = headers
+        self.rawQueryString = rawQueryString
+    }
+
+    static func milliseconds(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+}
+
+/// What happened on a connection, as the event's `requestContext.eventType` names it.
+public enum WebSocketEventType: String, Sendable {
+    case connect = "CONNECT"
+    case message = "MESSAGE"
+    case disconnect = "DISCONNECT"
+}
+
+/// The Lambda proxy event of a WebSocket route, field for field as API Gateway sends it.
+public enum WebSocketEvent {
+    public struct Occurrence: Sendable {
+        public var type: WebSocketEventType
+        public var routeKey: String
+        public var requestId: String
+        public var time: Date
+        public var message: WebSocketMessage?
+        public var messageId: String?
+        public var disconnect: (statusCode: Int, reason: String)?
+        public var stageVariables: [String: String] = [:]
+        public var authorizer: Document?
+
+        public init(type: WebSocketEventType, routeKey: String, requestId: String, time: Date) {
+            self.type = type
+            self.routeKey = routeKey
+            self.requestId = requestId
+            self.time = time
+        }
+    }
+
+    public static func event(_ occurrence: Occurrence, connection: WebSocketConnectionInfo) -> [UInt8] {
+        var members: [(String, Document)] = []
+        if occurrence.type != .message {
+            var headers: [(String, Document)] = []
+            var multi: [(String, [Document])] = []
+            for (name, value) in connection.headers {
+                if let index = multi.firstIndex(where: { $0.0 == name }) {
+                    multi[index].1.append(.string(value))
+                } else {
+                    headers.append((name, .string(value)))
+                    multi.append((name, [.string(value)]))
+                }
+            }
+            members.append(("headers", .object(headers)))
+            members.append(("multiValueHeaders", .object(multi.map { ($0.0, .array($0.1)) })))
+        }
+        if occurrence.type == .connect, !connection.rawQueryString.isEmpty {
+            var query: [(String, Document)] = []
+            var multi: [(String, [Document])] = []
+            let request = GatewayRequest(
+                method: "GET", rawPath: "/", routePath: "/", rawQueryString: connection.rawQueryString, headers: [], body: [], sourceIp: "",
+                requestId: "", time: occurrence.time)
+            for (name, value) in request.queryItems {
+                if let index = multi.firstIndex(where: { $0.0 == name }) {
+                    multi[index].1.append(.string(value))
+                    query.removeAll { $0.0 == name }
+                    query.append((name, .string(value)))
+                } else {
+                    query.append((name, .string(value)))
+                    multi.append((name, [.string(value)]))
+                }
+            }
+            members.append(("queryStringParameters", .object(query)))
+            members.append(("multiValueQueryStringParameters", .object(multi.map { ($0.0, .array($0.1)) })))
+        }
+        var context: [(String, Document)] = [("routeKey", .string(occurrence.routeKey))]
+        if let messageId = occurrence.messageId { context.append(("messageId", .string(messageId))) }
+        if let disconnect = occurrence.disconnect {
+            context.append(("disconnectStatusCode", .integer(disconnect.statusCode)))
+            context.append(("disconnectReason", .string(disconnect.reason)))
+        }
+        context += [
+            ("eventType", .string(occurrence.type.rawValue)), ("extendedRequestId", .string(occurrence.requestId)),
+            ("requestTime", .string(ProxyPayload.commonLogTime(occurrence.time))), ("messageDirection", .string("IN")),
+            ("stage", .string(connection.stage)), ("connectedAt", .integer(WebSocketConnectionInfo.milliseconds(connection.connectedAt))),
+            ("requestTimeEpoch", .integer(WebSocketConnectionInfo.milliseconds(occurrence.time))),
+            ("identity", .object([("userAgent", connection.userAgent.map(Document.string) ?? .string("")), ("sourceIp", .string(connection.sourceIp))])),
+            ("requestId", .string(occurrence.requestId)), ("domainName", .string(connection.domainName)),
+            ("connectionId", .string(connection.connectionId)), ("apiId", .string(connection.apiId)),
+        ]
+        if let authorizer = occurrence.authorizer { context.append(("authorizer", authorizer)) }
+        members.append(("requestContext", .object(context)))
+        if let message = occurrence.message {
+            switch message {
+            case .text(let text): members.append(("body", .string(text)))
+            case .binary(let bytes): members.append(("body", .string(Data(bytes).base64EncodedString())))
+            }
+        }
+        if !occurrence.stageVariables.isEmpty {
+            members.append(("stageVariables", .object(occurrence.stageVariables.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        }
+        if case .binary = occurrence.message {
+            members.append(("isBase64Encoded", .bool(true)))
+        } else {
+            members.append(("isBase64Encoded", .bool(false)))
+        }
+        return Array(Document.object(members).json().utf8)
+    }
+
+    /// A function's answer to a WebSocket route: its status (200 unless it names one) and the
+    /// message for the client (its `body`), or nil when the answer is not JSON.
+    public static func answer(from payload: [UInt8]) -> (status: Int, message: WebSocketMessage?)? {
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) else { return nil }
+        guard case .object(let fields) = value, fields["statusCode"] != nil || fields["body"] != nil else {
+            // Anything else is the message itself.
+            if case .null = value { return (200, nil) }
+            return (200, .text(value.selectionText ?? value.jsonText))
+        }
+        var status = 200
+        if let code = fields["statusCode"] {
+            guard case .number(let number) = code, number == number.rounded(), (100...599).contains(Int(number)) else { return nil }
+            status = Int(number)
+        }
+        guard case .string(let body) = fields["body"] else { return (status, nil) }
+        if case .bool(true) = fields["isBase64Encoded"] {
+            guard let bytes = Data(base64Encoded: body) else { return nil }
+            return (status, .binary(Array(bytes)))
+        }
+        return (status, .text(body))
+    }
+
+    /// What API Gateway sends a client when its message cannot be delivered: `Forbidden` (no
+    /// route) or `Internal server error`.
+    public static func errorMessage(_ message: String, connectionId: String, requestId: String) -> WebSocketMessage {
+        .text(Document.object([("message", .string(message)), ("connectionId", .string(connectionId)), ("requestId", .string(requestId))]).json())
+    }
+}
