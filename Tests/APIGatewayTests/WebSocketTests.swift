@@ -310,4 +310,62 @@ struct WebSocketTests {
         #expect(client.closedWith.withLock { $0 } == 1000)
         #expect(await call("GET", "", stage: "prod").status == 410)
     }
+
+    @Test func aConnectAuthorizerLetsInByPolicyAndItsContextReachesEveryRoute() async throws {
+        var (state, id) = try chat()
+        var random = Xoshiro256(seed: 11)
+        var changes = ChangeSet()
+        #expect(throws: AWSError.self) {
+            try state.createAuthorizer(
+                id, V2CreateAuthorizerRequest(authorizerType: .request, authorizerUri: function, identitySource: ["$request.header.Auth"], name: "a"),
+                now: now, using: &random, changes: &changes)
+        }
+        let authorizer = try state.createAuthorizer(
+            id, V2CreateAuthorizerRequest(
+                authorizerResultTtlInSeconds: 300, authorizerType: .request, authorizerUri: function, identitySource: ["route.request.header.Auth"],
+                name: "gate"), now: now, using: &random, changes: &changes)
+        let connect = try #require(try state.api(id).routes.values.first { $0.routeKey == "$connect" })
+        _ = try state.updateRoute(
+            id, connect.routeId ?? "", V2UpdateRouteRequest(authorizationType: .custom, authorizerId: authorizer.authorizerId), now: now,
+            using: &random, changes: &changes)
+        let frozen = state
+        let functions = Functions { event in
+            if event["type"] as? String == "REQUEST" {
+                let allowed = (event["headers"] as? [String: String])?["Auth"] == "letmein"
+                let arn = event["methodArn"] as? String ?? ""
+                return #"{"principalId":"ann","context":{"team":"blue","level":3},"policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"\#(allowed ? "Allow" : "Deny")","Resource":"\#(arn)"}]}}"#
+            }
+            let context = event["requestContext"] as? [String: Any] ?? [:]
+            let authorizer = context["authorizer"] as? [String: String] ?? [:]
+            return #"{"statusCode":200,"body":"\#(authorizer["principalId"] ?? "")/\#(authorizer["team"] ?? "")/\#(authorizer["level"] ?? "")"}"#
+        }
+        let gateway = GatewayDataPlane(names: ResourceNames(), functions: functions, http: NoBackends(), targets: NoTargets()) { frozen }
+        var request = handshake(id, query: "name=ann")
+        guard case .refused(let missing) = await gateway.openWebSocket(host: nil, path: "/\(id)/prod", request: request) else {
+            Issue.record("no identity, no connection")
+            return
+        }
+        #expect(missing.status == 401 && functions.events.withLock { $0.isEmpty })
+        request.headers.append(("Auth", "wrong"))
+        guard case .refused(let denied) = await gateway.openWebSocket(host: nil, path: "/\(id)/prod", request: request) else {
+            Issue.record("a denying policy refuses")
+            return
+        }
+        #expect(denied.status == 403)
+        request.headers[request.headers.count - 1].value = "letmein"
+        guard case .accepted(let info) = await gateway.openWebSocket(host: nil, path: "/\(id)/prod", request: request) else {
+            Issue.record("an allowing policy lets in")
+            return
+        }
+        let authorizerEvent = try #require(functions.events.withLock { $0.first { String(decoding: $0, as: UTF8.self).contains("letmein") } })
+        #expect(String(decoding: authorizerEvent, as: UTF8.self).hasPrefix(#"{"type":"REQUEST","methodArn":"arn:aws:execute-api:us-east-1:000000000000:\#(id)/prod/$connect""#))
+        let client = Client()
+        gateway.attach(info, client: client)
+        await gateway.receive(.text("hi"), connectionId: info.connectionId, requestId: "m", time: now)
+        #expect(client.texts == ["ann/blue/3"])
+        // The allowing answer is cached for its TTL: the next handshake with the same identity asks no function.
+        let asked = functions.events.withLock { $0.count }
+        _ = await gateway.openWebSocket(host: nil, path: "/\(id)/prod", request: request)
+        #expect(functions.events.withLock { $0.count } == asked + 1)
+    }
 }

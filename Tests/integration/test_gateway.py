@@ -713,6 +713,11 @@ def test_edge_functions_rewrite_answer_and_change_responses(cluster, apigw, func
 CHAT = '''
 import json
 def handler(event, context):
+    if event.get("type") == "REQUEST":
+        # As the $connect route's authorizer: the token "open" lets in.
+        token = (event.get("queryStringParameters") or {}).get("token")
+        return {"principalId": "ann", "context": {"team": "blue"}, "policyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Action": "execute-api:Invoke", "Effect": "Allow" if token == "open" else "Deny", "Resource": event["methodArn"]}]}}
     request = event["requestContext"]
     if request["eventType"] == "CONNECT":
         if not (event.get("queryStringParameters") or {}).get("name"):
@@ -721,7 +726,7 @@ def handler(event, context):
     return {"statusCode": 200, "body": json.dumps({
         "route": request["routeKey"], "type": request["eventType"], "connectionId": request["connectionId"],
         "stage": request["stage"], "messageId": bool(request.get("messageId")), "body": event.get("body"),
-        "base64": event["isBase64Encoded"]})}
+        "base64": event["isBase64Encoded"], "principal": request.get("authorizer", {}).get("principalId")})}
 '''
 
 
@@ -756,7 +761,9 @@ def test_a_websocket_api_in_front_of_an_awslambdaric_function(cluster, apigw):
     function = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=chat_arn)
     assert function["PayloadFormatVersion"] == "1.0"
     target = "integrations/" + function["IntegrationId"]
-    apigw.create_route(ApiId=api_id, RouteKey="$connect", Target=target)
+    gate = apigw.create_authorizer(ApiId=api_id, Name="gate", AuthorizerType="REQUEST", AuthorizerUri=chat_arn,
+                                   IdentitySource=["route.request.querystring.token"])["AuthorizerId"]
+    apigw.create_route(ApiId=api_id, RouteKey="$connect", Target=target, AuthorizationType="CUSTOM", AuthorizerId=gate)
     default = apigw.create_route(ApiId=api_id, RouteKey="$default", Target=target, RouteResponseSelectionExpression="$default")
     apigw.create_route_response(ApiId=api_id, RouteId=default["RouteId"], RouteResponseKey="$default")
     # A route without a route response: the function runs, the client hears nothing back.
@@ -767,14 +774,14 @@ def test_a_websocket_api_in_front_of_an_awslambdaric_function(cluster, apigw):
     apigw.create_stage(ApiId=api_id, StageName="live", AutoDeploy=True)
     url = f"ws://127.0.0.1:{cluster.server.gateway_port}/{api_id}/live"
 
-    async def refused():
+    async def refused(query):
         with pytest.raises(websockets.InvalidStatus) as raised:
-            async with websockets.connect(url):
+            async with websockets.connect(url + query):
                 pass
         return raised.value.response
 
     async def talk():
-        async with websockets.connect(url + "?name=ann") as ws:
+        async with websockets.connect(url + "?name=ann&token=open") as ws:
             await ws.send(json.dumps({"action": "quiet"}))
             await ws.send("hello")
             first = json.loads(await ws.recv())
@@ -782,10 +789,14 @@ def test_a_websocket_api_in_front_of_an_awslambdaric_function(cluster, apigw):
             second = json.loads(await ws.recv())
             return first, second
 
-    response = asyncio.run(asyncio.wait_for(refused(), 60))
+    # The authorizer first: no token is 401 without asking it, a token it denies 403; then $connect's function.
+    assert asyncio.run(asyncio.wait_for(refused(""), 60)).status_code == 401
+    assert asyncio.run(asyncio.wait_for(refused("?token=shut"), 60)).status_code == 403
+    response = asyncio.run(asyncio.wait_for(refused("?token=open"), 60))
     assert response.status_code == 401 and response.body == b"a name is required"
     first, second = asyncio.run(asyncio.wait_for(talk(), 60))
     assert first["route"] == "$default" and first["type"] == "MESSAGE" and first["body"] == "hello"
+    assert first["principal"] == "ann"
     assert first["stage"] == "live" and first["messageId"] and not first["base64"]
     assert second["base64"] and base64.b64decode(second["body"]) == b"\x00\x01"
     # Closing the connection runs $disconnect, here an HTTP backend told the connection's id.

@@ -25,7 +25,7 @@ extension GatewayState {
                     authorizerResultTtlInSeconds: input.authorizerResultTtlInSeconds, authorizerType: input.authorizerType,
                     authorizerUri: input.authorizerUri, enableSimpleResponses: input.enableSimpleResponses, identitySource: input.identitySource,
                     identityValidationExpression: input.identityValidationExpression, jwtConfiguration: input.jwtConfiguration, name: input.name),
-                names: names)
+                names: names, webSocket: record.isWebSocket)
             authorizer.authorizerId = GatewayState.newId(length: 6, using: &random) { record.authorizers[$0] == nil }
             record.authorizers[authorizer.authorizerId ?? ""] = authorizer
             return authorizer
@@ -63,7 +63,7 @@ extension GatewayState {
             if let value = input.identitySource { authorizer.identitySource = value }
             if let value = input.jwtConfiguration { authorizer.jwtConfiguration = value }
             if let value = input.authorizerCredentialsArn { authorizer.authorizerCredentialsArn = value }
-            authorizer = try Self.checkAuthorizer(authorizer, names: names)
+            authorizer = try Self.checkAuthorizer(authorizer, names: names, webSocket: record.isWebSocket)
             record.authorizers[authorizerId] = authorizer
             return authorizer
         }
@@ -82,10 +82,11 @@ extension GatewayState {
     }
 
     /// Checks an authorizer for an HTTP API and fills in AWS's defaults.
-    static func checkAuthorizer(_ input: V2Authorizer, names: ResourceNames) throws(AWSError) -> V2Authorizer {
+    static func checkAuthorizer(_ input: V2Authorizer, names: ResourceNames, webSocket: Bool = false) throws(AWSError) -> V2Authorizer {
         var authorizer = input
         guard (1...128).contains(input.name.count) else { throw .gatewayBadRequest("Authorizer name must be 1 to 128 characters.") }
         let sources = input.identitySource ?? []
+        if webSocket { return try checkWebSocketAuthorizer(input, names: names) }
         for source in sources where IdentitySource(source) == nil {
             throw .gatewayBadRequest(
                 "Invalid identity source \(source): use $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME")
@@ -127,6 +128,33 @@ extension GatewayState {
     }
 }
 
+extension GatewayState {
+    /// WebSocket APIs' authorizers: REQUEST (Lambda) authorizers answering with an IAM policy for
+    /// `$connect`, their identity in `route.request.header.NAME` or `route.request.querystring.NAME`.
+    static func checkWebSocketAuthorizer(_ input: V2Authorizer, names: ResourceNames) throws(AWSError) -> V2Authorizer {
+        var authorizer = input
+        guard input.authorizerType == .request else { throw .gatewayBadRequest("WebSocket APIs support REQUEST authorizers only.") }
+        for source in input.identitySource ?? [] where IdentitySource(webSocket: source) == nil {
+            throw .gatewayBadRequest(
+                "Invalid identity source \(source): use route.request.header.NAME, route.request.querystring.NAME, context.NAME or stageVariables.NAME")
+        }
+        guard let uri = input.authorizerUri, FunctionTarget(integrationUri: uri) != nil else {
+            throw .gatewayBadRequest(
+                "REQUEST authorizers need an AuthorizerUri: a function ARN or arn:aws:apigateway:\(names.region):lambda:path/2015-03-31/functions/ARN/invocations")
+        }
+        guard input.authorizerPayloadFormatVersion == nil, input.enableSimpleResponses != true else {
+            throw .gatewayBadRequest("AuthorizerPayloadFormatVersion and EnableSimpleResponses are supported for HTTP APIs only.")
+        }
+        let ttl = input.authorizerResultTtlInSeconds ?? 0
+        guard (0...3600).contains(ttl) else { throw .gatewayBadRequest("AuthorizerResultTtlInSeconds must be between 0 and 3600.") }
+        if ttl > 0, (input.identitySource ?? []).isEmpty {
+            throw .gatewayBadRequest("An identity source is required when authorizer results are cached (AuthorizerResultTtlInSeconds > 0).")
+        }
+        authorizer.authorizerResultTtlInSeconds = ttl
+        return authorizer
+    }
+}
+
 extension GatewayAPIRecord {
     func authorizer(_ authorizerId: String) throws(AWSError) -> V2Authorizer {
         guard let authorizer = authorizers[authorizerId] else {
@@ -159,5 +187,18 @@ public enum IdentitySource: Sendable, Equatable {
         } else {
             return nil
         }
+    }
+
+    /// A WebSocket API's identity source: `route.request.header.NAME`,
+    /// `route.request.querystring.NAME`, `context.NAME` or `stageVariables.NAME`.
+    public init?(webSocket text: String) {
+        for (prefix, make) in [
+            ("route.request.header.", IdentitySource.header), ("route.request.querystring.", IdentitySource.query),
+            ("context.", IdentitySource.context), ("stageVariables.", IdentitySource.stageVariable),
+        ] where text.hasPrefix(prefix) && text.count > prefix.count {
+            self = make(String(text.dropFirst(prefix.count)))
+            return
+        }
+        return nil
     }
 }

@@ -7,11 +7,13 @@ import StevedoreCore
 public enum LambdaAuthorization {
     /// The values of an authorizer's identity sources, or nil when one is missing (401 without
     /// calling the function).
-    public static func identity(_ sources: [String], request: GatewayRequest, stage: V2Stage, context: [String: String]) -> [String]? {
+    public static func identity(
+        _ sources: [String], request: GatewayRequest, stage: V2Stage, context: [String: String], webSocket: Bool = false
+    ) -> [String]? {
         var values: [String] = []
         for source in sources {
             let value: String?
-            switch IdentitySource(source) {
+            switch webSocket ? IdentitySource(webSocket: source) : IdentitySource(source) {
             case .header(let name): value = request.header(name)
             case .query(let name): value = request.queryItems.first { $0.name == name }?.value
             case .context(let name): value = context[name]

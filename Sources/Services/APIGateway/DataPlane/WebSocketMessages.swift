@@ -184,6 +184,9 @@ public struct WebSocketConnectionInfo: Sendable {
     /// The handshake's headers and query string (`$connect`'s and `$disconnect`'s events carry them).
     public var headers: [(name: String, value: String)]
     public var rawQueryString: String
+    /// What the `$connect` route's authorizer passed on (its principal and context), given to
+    /// every route of the connection as `requestContext.authorizer`.
+    public var authorizer: Document?
 
     public init(
         connectionId: String, apiId: String, stage: String, connectedAt: Date, sourceIp: String, userAgent: String?, domainName: String,
@@ -221,7 +224,6 @@ public enum WebSocketEvent {
         public var messageId: String?
         public var disconnect: (statusCode: Int, reason: String)?
         public var stageVariables: [String: String] = [:]
-        public var authorizer: Document?
 
         public init(type: WebSocketEventType, routeKey: String, requestId: String, time: Date) {
             self.type = type
@@ -232,6 +234,16 @@ public enum WebSocketEvent {
     }
 
     public static func event(_ occurrence: Occurrence, connection: WebSocketConnectionInfo) -> [UInt8] {
+        Array(Document.object(members(occurrence, connection: connection)).json().utf8)
+    }
+
+    /// A `$connect` REQUEST authorizer's event: the connect event with its `type` and `methodArn`.
+    public static func authorizerEvent(_ occurrence: Occurrence, connection: WebSocketConnectionInfo, methodArn: String) -> [UInt8] {
+        let members = [("type", Document.string("REQUEST")), ("methodArn", .string(methodArn))] + members(occurrence, connection: connection)
+        return Array(Document.object(members).json().utf8)
+    }
+
+    static func members(_ occurrence: Occurrence, connection: WebSocketConnectionInfo) -> [(String, Document)] {
         var members: [(String, Document)] = []
         if occurrence.type != .message {
             var headers: [(String, Document)] = []
@@ -281,7 +293,7 @@ public enum WebSocketEvent {
             ("requestId", .string(occurrence.requestId)), ("domainName", .string(connection.domainName)),
             ("connectionId", .string(connection.connectionId)), ("apiId", .string(connection.apiId)),
         ]
-        if let authorizer = occurrence.authorizer { context.append(("authorizer", authorizer)) }
+        if let authorizer = connection.authorizer { context.append(("authorizer", authorizer)) }
         members.append(("requestContext", .object(context)))
         if let message = occurrence.message {
             switch message {
@@ -297,7 +309,7 @@ public enum WebSocketEvent {
         } else {
             members.append(("isBase64Encoded", .bool(false)))
         }
-        return Array(Document.object(members).json().utf8)
+        return members
     }
 
     /// A function's answer to a WebSocket route: its status (200 unless it names one) and the

@@ -83,9 +83,7 @@ extension GatewayDataPlane {
     public func openWebSocket(host: String?, path: String, request: GatewayRequest) async -> WebSocketHandshake {
         guard let state = await snapshot(), let destination = state.destination(host: host, path: path) else { return .notWebSocket }
         guard destination.api.isWebSocket else { return .notWebSocket }
-        var headers = request.headers
-        if !headers.contains(where: { $0.name.lowercased() == "sec-websocket-key" }) { headers.append(("Sec-WebSocket-Key", "")) }
-        let info = WebSocketConnectionInfo(
+        var info = WebSocketConnectionInfo(
             connectionId: Self.newConnectionId(), apiId: destination.api.id, stage: destination.stage.stageName, connectedAt: request.time,
             sourceIp: request.sourceIp, userAgent: request.header("user-agent"),
             domainName: ProxyPayload.domainName(request, apiId: destination.api.id), headers: ProxyPayload.forwardingHeaders(request),
@@ -95,13 +93,21 @@ extension GatewayDataPlane {
         }
         var occurrence = WebSocketEvent.Occurrence(type: .connect, routeKey: WebSocketRouteKey.connect, requestId: request.requestId, time: request.time)
         occurrence.stageVariables = destination.stage.stageVariables ?? [:]
-        if route.authorizationType == .awsIam, let signing {
-            let routeArn =
-                "arn:\(names.partition):execute-api:\(names.region):\(names.accountId):\(destination.api.id)/\(destination.stage.stageName)/$connect"
-            switch await signing.authorize(request, routeArn: routeArn) {
-            case .refused(let response): return .refused(response)
-            case .allowed: break
+        let methodArn =
+            "arn:\(names.partition):execute-api:\(names.region):\(names.accountId):\(destination.api.id)/\(destination.stage.stageName)/$connect"
+        switch route.authorizationType {
+        case .awsIam:
+            if let signing, case .refused(let response) = await signing.authorize(request, routeArn: methodArn) { return .refused(response) }
+        case .custom:
+            guard let authorizer = route.authorizerId.flatMap({ destination.deployment.authorizers?[$0] }) else {
+                return .refused(.internalServerError)
             }
+            switch await authorizeConnection(request, authorizer: authorizer, destination: destination, occurrence: occurrence, info: info, methodArn: methodArn) {
+            case .refused(let response): return .refused(response)
+            case .allowed(let context): info.authorizer = context
+            }
+        default:
+            break
         }
         let result = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: info)
         switch result {
@@ -114,6 +120,58 @@ extension GatewayDataPlane {
         case .failed(let response):
             return .refused(response)
         }
+    }
+
+    enum ConnectionAuthorization {
+        case allowed(Document)
+        case refused(GatewayResponse)
+    }
+
+    /// A `$connect` REQUEST authorizer: its function asked with the connect event (its answer
+    /// cached by identity for the TTL), an IAM policy allowing `execute-api:Invoke` on the
+    /// `$connect` route's ARN lets the client in.
+    func authorizeConnection(
+        _ request: GatewayRequest, authorizer: V2Authorizer, destination: GatewayDestination, occurrence: WebSocketEvent.Occurrence,
+        info: WebSocketConnectionInfo, methodArn: String
+    ) async -> ConnectionAuthorization {
+        let requestContext = [
+            "requestId": request.requestId, "stage": destination.stage.stageName, "apiId": destination.api.id, "connectionId": info.connectionId,
+            "identity.sourceIp": request.sourceIp, "routeKey": WebSocketRouteKey.connect,
+        ]
+        guard
+            let identity = LambdaAuthorization.identity(
+                authorizer.identitySource ?? [], request: request, stage: destination.stage, context: requestContext, webSocket: true)
+        else { return .refused(.unauthorized) }
+        let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
+        let cacheKey = ([destination.api.id, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
+        var answer = ttl > 0 ? authorizations.lookup(cacheKey, now: request.time) : nil
+        if answer == nil {
+            let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: destination.stage.stageVariables ?? [:])
+            guard let target = FunctionTarget(integrationUri: uri) else { return .refused(.internalServerError) }
+            let invocation = InvocationRequest(
+                reference: target.functionArn, qualifier: nil,
+                payload: Data(WebSocketEvent.authorizerEvent(occurrence, connection: info, methodArn: methodArn)),
+                requestId: UUID().uuidString.lowercased(), traceId: LambdaAPI.newTraceId(at: request.time))
+            let functions = self.functions
+            guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
+                outcome.status == .success
+            else { return .refused(.internalServerError) }
+            answer = Array(outcome.payload)
+            if ttl > 0, LambdaAuthorization.decide(answer ?? [], simpleResponses: false, routeArn: methodArn) != nil {
+                authorizations.store(cacheKey, answer ?? [], until: request.time.addingTimeInterval(Double(ttl)))
+            }
+        }
+        guard let verdict = LambdaAuthorization.decide(answer ?? [], simpleResponses: false, routeArn: methodArn) else {
+            return .refused(.internalServerError)
+        }
+        guard verdict.allowed else { return .refused(.forbidden) }
+        // The principal first, then the context's values, as REST and WebSocket APIs flatten them.
+        var members: [(String, Document)] = []
+        if case .string(let principal)? = verdict.context["principalId"] { members.append(("principalId", .string(principal))) }
+        for (key, value) in verdict.context.sorted(by: { $0.key < $1.key }) where key != "principalId" {
+            if let text = value.selectionText { members.append((key, .string(text))) }
+        }
+        return .allowed(.object(members))
     }
 
     /// An accepted connection is open: `@connections` can reach it from now on.
