@@ -10,7 +10,7 @@ import StevedoreCore
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
-        abstract: "See and call HTTP APIs (API Gateway): list, describe, routes, test, access logs, quick create, delete.",
+        abstract: "See and call HTTP and WebSocket APIs (API Gateway): list, describe, routes, test, access logs, quick create, delete.",
         subcommands: [List.self, Describe.self, Routes.self, Test.self, Logs.self, Create.self, Delete.self]
     )
 
@@ -57,7 +57,7 @@ struct APICommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List HTTP APIs.", aliases: ["list"])
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List HTTP and WebSocket APIs.", aliases: ["list"])
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -98,9 +98,21 @@ struct APICommand: AsyncParsableCommand {
                     ]
                 })
             print("")
-            Printer.table(
-                ["ROUTE", "AUTH", "TARGET"],
-                routes.map { [$0.routeKey, $0.authorizationType?.rawValue ?? "NONE", APICommand.describeTarget($0.target, integrations)] })
+            if api.protocolType == .websocket {
+                print("Messages select their route by \(api.routeSelectionExpression); a route with a route response answers its client.")
+                Printer.table(
+                    ["ROUTE", "AUTH", "ANSWERS", "TARGET"],
+                    routes.map {
+                        [
+                            $0.routeKey, $0.authorizationType?.rawValue ?? "NONE", $0.routeResponseSelectionExpression == nil ? "no" : "yes",
+                            APICommand.describeTarget($0.target, integrations),
+                        ]
+                    })
+            } else {
+                Printer.table(
+                    ["ROUTE", "AUTH", "TARGET"],
+                    routes.map { [$0.routeKey, $0.authorizationType?.rawValue ?? "NONE", APICommand.describeTarget($0.target, integrations)] })
+            }
             let authorizers: V2GetAuthorizersResponse = try await APICommand.get(global, APICommand.apisPath + "/\(id)/authorizers")
             if let items = authorizers.items, !items.isEmpty {
                 print("")
@@ -146,6 +158,10 @@ struct APICommand: AsyncParsableCommand {
         func run() async throws {
             let api = try await APICommand.api(global, api)
             let id = api.apiId ?? ""
+            if api.protocolType == .websocket {
+                throw CLIError(
+                    "\(api.name) is a WebSocket API: connect to \(api.apiEndpoint ?? "")/STAGE with a WebSocket client (for example Python's websockets), and reach a connection with `aws apigatewaymanagementapi post-to-connection --endpoint-url http://HOST:PORT/\(id)/STAGE`")
+            }
             let base = try gatewayBase(api)
             var headers: [(name: String, value: String)] = []
             for item in header {
