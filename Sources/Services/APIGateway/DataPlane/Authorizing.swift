@@ -42,36 +42,47 @@ extension GatewayDataPlane {
             guard let identity = LambdaAuthorization.identity(sources, request: request, stage: destination.stage, context: requestContext) else {
                 return .refused(.unauthorized)
             }
-            let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
-            let cacheKey = ([destination.api.id, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
             let routeArn = LambdaAuthorization.routeArn(
                 names: names, apiId: destination.api.id, stage: destination.stage.stageName, method: request.method, path: request.routePath)
             let simple = authorizer.enableSimpleResponses == true
-            // The function's answer is cached, not the verdict: a policy is judged against each
-            // request's own route.
-            var answer = ttl > 0 ? authorizations.lookup(cacheKey, now: request.time) : nil
-            if answer == nil {
-                let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: context.stageVariables)
-                guard let target = FunctionTarget(integrationUri: uri) else { return .refused(.internalServerError) }
-                let format = ProxyPayload.Format(rawValue: authorizer.authorizerPayloadFormatVersion ?? "2.0") ?? .v2
-                let event = LambdaAuthorization.event(request, context: context, format: format, routeArn: routeArn, identity: identity)
-                let invocation = InvocationRequest(
-                    reference: target.functionArn, qualifier: nil, payload: Data(event), requestId: UUID().uuidString.lowercased(),
-                    traceId: LambdaAPI.newTraceId(at: request.time))
-                let functions = self.functions
-                // Authorizers have 10 seconds to answer.
-                guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
-                    outcome.status == .success
-                else { return .refused(.internalServerError) }
-                answer = Array(outcome.payload)
-                if ttl > 0, LambdaAuthorization.decide(answer ?? [], simpleResponses: simple, routeArn: routeArn) != nil {
-                    authorizations.store(cacheKey, answer ?? [], until: request.time.addingTimeInterval(Double(ttl)))
-                }
-            }
-            guard let verdict = LambdaAuthorization.decide(answer ?? [], simpleResponses: simple, routeArn: routeArn) else {
+            let format = ProxyPayload.Format(rawValue: authorizer.authorizerPayloadFormatVersion ?? "2.0") ?? .v2
+            guard
+                let answer = await authorizerAnswer(
+                    authorizer, identity: identity, apiId: destination.api.id, stageVariables: context.stageVariables, routeArn: routeArn,
+                    simpleResponses: simple, time: request.time,
+                    event: LambdaAuthorization.event(request, context: context, format: format, routeArn: routeArn, identity: identity))
+            else { return .refused(.internalServerError) }
+            guard let verdict = LambdaAuthorization.decide(answer, simpleResponses: simple, routeArn: routeArn) else {
                 return .refused(.internalServerError)
             }
             return verdict.allowed ? .allowed(.lambda(verdict.context)) : .refused(.forbidden)
         }
+    }
+
+    /// A REQUEST authorizer's answer to an identity: the cached one while its TTL lasts, else its
+    /// function's (10 seconds to answer), cached when it makes sense. The function's answer is
+    /// cached, not the verdict: a policy is judged against each request's own route. nil when the
+    /// function fails.
+    func authorizerAnswer(
+        _ authorizer: V2Authorizer, identity: [String], apiId: String, stageVariables: [String: String], routeArn: String,
+        simpleResponses: Bool, time: Date, event: @autoclosure () -> [UInt8]
+    ) async -> [UInt8]? {
+        let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
+        let cacheKey = ([apiId, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
+        if ttl > 0, let cached = authorizations.lookup(cacheKey, now: time) { return cached }
+        let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: stageVariables)
+        guard let target = FunctionTarget(integrationUri: uri) else { return nil }
+        let invocation = InvocationRequest(
+            reference: target.functionArn, qualifier: nil, payload: Data(event()), requestId: UUID().uuidString.lowercased(),
+            traceId: LambdaAPI.newTraceId(at: time))
+        let functions = self.functions
+        guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
+            outcome.status == .success
+        else { return nil }
+        let answer = Array(outcome.payload)
+        if ttl > 0, LambdaAuthorization.decide(answer, simpleResponses: simpleResponses, routeArn: routeArn) != nil {
+            authorizations.store(cacheKey, answer, until: time.addingTimeInterval(Double(ttl)))
+        }
+        return answer
     }
 }

@@ -142,26 +142,13 @@ extension GatewayDataPlane {
             let identity = LambdaAuthorization.identity(
                 authorizer.identitySource ?? [], request: request, stage: destination.stage, context: requestContext, webSocket: true)
         else { return .refused(.unauthorized) }
-        let ttl = authorizer.authorizerResultTtlInSeconds ?? 0
-        let cacheKey = ([destination.api.id, authorizer.authorizerId ?? ""] + identity).joined(separator: "\u{1}")
-        var answer = ttl > 0 ? authorizations.lookup(cacheKey, now: request.time) : nil
-        if answer == nil {
-            let uri = Self.substitute(authorizer.authorizerUri ?? "", stageVariables: destination.stage.stageVariables ?? [:])
-            guard let target = FunctionTarget(integrationUri: uri) else { return .refused(.internalServerError) }
-            let invocation = InvocationRequest(
-                reference: target.functionArn, qualifier: nil,
-                payload: Data(WebSocketEvent.authorizerEvent(occurrence, connection: info, methodArn: methodArn)),
-                requestId: UUID().uuidString.lowercased(), traceId: LambdaAPI.newTraceId(at: request.time))
-            let functions = self.functions
-            guard case .finished(let outcome?) = await Deadline.race(milliseconds: 10_000, { try? await functions.invoke(invocation) }),
-                outcome.status == .success
-            else { return .refused(.internalServerError) }
-            answer = Array(outcome.payload)
-            if ttl > 0, LambdaAuthorization.decide(answer ?? [], simpleResponses: false, routeArn: methodArn) != nil {
-                authorizations.store(cacheKey, answer ?? [], until: request.time.addingTimeInterval(Double(ttl)))
-            }
-        }
-        guard let verdict = LambdaAuthorization.decide(answer ?? [], simpleResponses: false, routeArn: methodArn) else {
+        guard
+            let answer = await authorizerAnswer(
+                authorizer, identity: identity, apiId: destination.api.id, stageVariables: destination.stage.stageVariables ?? [:],
+                routeArn: methodArn, simpleResponses: false, time: request.time,
+                event: WebSocketEvent.authorizerEvent(occurrence, connection: info, methodArn: methodArn))
+        else { return .refused(.internalServerError) }
+        guard let verdict = LambdaAuthorization.decide(answer, simpleResponses: false, routeArn: methodArn) else {
             return .refused(.internalServerError)
         }
         guard verdict.allowed else { return .refused(.forbidden) }
