@@ -92,6 +92,21 @@ SERVICES = {
             "DeleteIntegrationResponse",
         ],
     ),
+    "apigateway": (
+        "apigateway/2015-07-09/service-2.json.gz",
+        "Sources/Shapes/APIGateway/APIGatewayV1Shapes.swift",
+        "V1",
+        [
+            "CreateRestApi", "GetRestApi", "GetRestApis", "UpdateRestApi", "DeleteRestApi", "GetResources", "GetResource",
+            "CreateResource", "DeleteResource", "PutMethod", "GetMethod", "DeleteMethod", "PutMethodResponse", "GetMethodResponse",
+            "DeleteMethodResponse", "PutIntegration", "GetIntegration", "DeleteIntegration", "PutIntegrationResponse",
+            "GetIntegrationResponse", "DeleteIntegrationResponse", "CreateDeployment", "GetDeployment", "GetDeployments",
+            "DeleteDeployment", "CreateStage", "GetStage", "GetStages", "UpdateStage", "DeleteStage", "CreateApiKey", "GetApiKey",
+            "GetApiKeys", "DeleteApiKey", "UpdateApiKey", "CreateUsagePlan", "GetUsagePlan", "GetUsagePlans", "DeleteUsagePlan",
+            "UpdateUsagePlan", "CreateUsagePlanKey", "GetUsagePlanKeys", "DeleteUsagePlanKey", "GetUsage", "CreateAuthorizer",
+            "GetAuthorizer", "GetAuthorizers", "DeleteAuthorizer", "ImportRestApi", "PutRestApi",
+        ],
+    ),
     "secretsmanager": (
         "secretsmanager/2017-10-17/service-2.json.gz",
         "Sources/Shapes/Secrets/SecretsManagerShapes.swift",
@@ -215,6 +230,10 @@ class Generator:
             # Members bound to the URI, query string or headers (REST protocols) are filled in by
             # the handler, never decoded from the body, so they stay optional here.
             optional = model_name not in required or "location" in member
+            body_names = {m.get("locationName", n) for n, m in shape.get("members", {}).items() if "location" not in m}
+            if "location" in member and member_name in body_names:
+                # A URI member named as a body member (PutIntegration's httpMethod): the body's wins.
+                continue
             members.append((member_name, swift, optional))
         lines = [f"public struct {name}: Codable, Sendable, Equatable, JSONWritable {{"]
         for member_name, swift, optional in members:

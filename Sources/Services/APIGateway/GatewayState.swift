@@ -13,17 +13,30 @@ public struct GatewayState: Sendable {
     /// Where APIs are served (`--gateway-listen`), for their `apiEndpoint`.
     public var endpoint = GatewayEndpoint()
     public package(set) var apis: [String: GatewayAPIRecord] = [:]
+    /// REST APIs (`/restapis`), API keys and usage plans.
+    public package(set) var restApis: [String: RestAPIRecord] = [:]
+    public package(set) var apiKeys: [String: APIKeyRecord] = [:]
+    public package(set) var usagePlans: [String: UsagePlanRecord] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
     }
 
-    public static let recordKinds: [RecordKind] = [.gatewayAPIs]
+    public static let recordKinds: [RecordKind] = [.gatewayAPIs, .gatewayRestAPIs, .gatewayAPIKeys, .gatewayUsagePlans]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> GatewayState {
         var state = GatewayState(names: names)
         for api in try rows.decode(GatewayAPIRecord.self) {
             state.apis[api.id] = api
+        }
+        for api in try rows.decode(RestAPIRecord.self) {
+            state.restApis[api.id] = api
+        }
+        for key in try rows.decode(APIKeyRecord.self) {
+            state.apiKeys[key.id] = key
+        }
+        for plan in try rows.decode(UsagePlanRecord.self) {
+            state.usagePlans[plan.id] = plan
         }
         return state
     }

@@ -30,7 +30,7 @@ extension GatewayState {
         if let expression = input.routeSelectionExpression, expression != "${request.method} ${request.path}" {
             throw .gatewayBadRequest("Unsupported route selection expression for HTTP API: \(expression)")
         }
-        let id = Self.newId(length: 10, using: &random) { apis[$0] == nil }
+        let id = Self.newId(length: 10, using: &random) { apis[$0] == nil && restApis[$0] == nil }
         let api = V2Api(
             apiEndpoint: endpoint.url(of: id), apiId: id, apiKeySelectionExpression: input.apiKeySelectionExpression ?? "$request.header.x-api-key",
             corsConfiguration: input.corsConfiguration, createdDate: Self.timestamp(now), description: input.description,

@@ -24,7 +24,7 @@ extension GatewayState {
             throw .gatewayBadRequest("Quick create (target, routeKey) is supported for HTTP APIs only; create the WebSocket API's routes one by one.")
         }
         if input.corsConfiguration != nil { throw .gatewayBadRequest("CORS configuration is supported for HTTP APIs only.") }
-        let id = Self.newId(length: 10, using: &random) { apis[$0] == nil }
+        let id = Self.newId(length: 10, using: &random) { apis[$0] == nil && restApis[$0] == nil }
         let api = V2Api(
             apiEndpoint: endpoint.url(of: id, protocolType: .websocket), apiId: id,
             apiKeySelectionExpression: input.apiKeySelectionExpression ?? "$request.header.x-api-key", createdDate: Self.timestamp(now),

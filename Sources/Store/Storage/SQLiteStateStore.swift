@@ -36,6 +36,9 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["iam_users", "iam_access_keys", "iam_roles", "ssm_parameters", "secrets"].map(table),
         // 7: API Gateway's APIs, each with its routes, integrations, stages and deployments.
         ["gateway_apis"].map(table),
+        // 8: API Gateway's REST APIs (each with its resources, deployments and stages), API keys
+        // and usage plans.
+        ["gateway_rest_apis", "gateway_api_keys", "gateway_usage_plans"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

@@ -290,6 +290,7 @@ public enum GatewayAPI {
             try await committer.write { root, m throws(AWSError) in try root.gateway.untagResource(arn, keys: keys, changes: &m.changes) }
             return EmptyOutput()
         }
+        restRoutes(committer: committer, into: &routes)
         return routes
     }
 
@@ -308,7 +309,10 @@ public enum GatewayAPI {
     /// The IAM action API Gateway's management requests are authorized as (`apigateway:GET`, …) and
     /// the resource: `arn:aws:apigateway:{region}::/apis/{apiId}/…`.
     public static func iamAction(method: String, path: String, names: ResourceNames) -> (action: String, resource: String)? {
-        guard path.hasPrefix("/v2/") else { return nil }
-        return ("apigateway:\(method)", "arn:\(names.partition):apigateway:\(names.region)::\(path.dropFirst(3))")
+        if path.hasPrefix("/v2/") {
+            return ("apigateway:\(method)", "arn:\(names.partition):apigateway:\(names.region)::\(path.dropFirst(3))")
+        }
+        guard restFallback.claims(path) else { return nil }
+        return ("apigateway:\(method)", "arn:\(names.partition):apigateway:\(names.region)::\(path)")
     }
 }

@@ -57,9 +57,13 @@ final class RouteTables: Sendable {
     private let tables = Mutex<[String: RouteTable]>([:])
 
     func table(api: String, deployment: GatewayDeployment) -> RouteTable {
-        let key = api + "/" + (deployment.deployment.deploymentId ?? "")
+        table(key: api + "/" + (deployment.deployment.deploymentId ?? "")) { deployment.routes.map { ($0.routeKey, $0.target) } }
+    }
+
+    /// The table kept under `key` (an API and deployment), made from `routes` the first time.
+    func table(key: String, routes: () -> [(routeKey: String, target: String?)]) -> RouteTable {
         if let table = tables.withLock({ $0[key] }) { return table }
-        let table = RouteTable(routes: deployment.routes.map { ($0.routeKey, $0.target) })
+        let table = RouteTable(routes: routes())
         tables.withLock { tables in
             // Deleted APIs' and replaced deployments' tables go too, sooner or later.
             if tables.count >= 4096 { tables.removeAll() }

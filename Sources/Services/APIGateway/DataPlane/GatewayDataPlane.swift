@@ -23,6 +23,7 @@ public struct GatewayDataPlane: Sendable {
     let requestCounts: TargetGroupRequestCounts?
     let rotation = RoundRobin()
     let webSockets = WebSocketConnections()
+    let quotas = UsageQuotas()
     public let webSocketLimits: WebSocketLimits
     let names: ResourceNames
     var accountId: String { names.accountId }
@@ -93,7 +94,15 @@ public struct GatewayDataPlane: Sendable {
     }
 
     func answer(host: String?, path: String, request: GatewayRequest, trace: inout RequestTrace) async -> GatewayResponse {
-        guard let state = await snapshot(), let destination = state.destination(host: host, path: path) else { return .notFound }
+        guard let state = await snapshot() else { return .notFound }
+        if let rest = state.restDestination(host: host, path: path) {
+            // A REST API: a stage that is not there is 403 Forbidden, as AWS answers.
+            guard let destination = rest else { return .forbidden }
+            var request = request
+            request.routePath = destination.resourcePath
+            return await serveRest(request, to: destination, state: state)
+        }
+        guard let destination = state.destination(host: host, path: path) else { return .notFound }
         trace.destination = destination
         var request = request
         request.rawPath = destination.rawPath

@@ -320,7 +320,8 @@ public enum ProxyPayload {
 
     /// Format 1.0 writes absent collections as `null`, as API Gateway does.
     struct EventV1: Encodable {
-        var version = "1.0"
+        /// REST APIs' events have no version.
+        var version: String? = "1.0"
         /// Set for REQUEST authorizers' events.
         var type: String?
         var methodArn: String?
@@ -345,7 +346,7 @@ public enum ProxyPayload {
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(version, forKey: .version)
+            try container.encodeIfPresent(version, forKey: .version)
             try container.encodeIfPresent(type, forKey: .type)
             try container.encodeIfPresent(methodArn, forKey: .methodArn)
             try container.encodeIfPresent(identitySource, forKey: .identitySource)
@@ -385,14 +386,19 @@ public enum ProxyPayload {
         struct Identity: Encodable {
             var sourceIp: String
             var userAgent: String?
+            /// REST APIs: the caller's API key and its id, when the method requires one.
+            var apiKey: String?
+            var apiKeyId: String?
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encodeIfPresent(apiKey, forKey: .apiKey)
+                try container.encodeIfPresent(apiKeyId, forKey: .apiKeyId)
                 try container.encode(sourceIp, forKey: .sourceIp)
                 try container.encode(userAgent, forKey: .userAgent)
             }
 
-            enum CodingKeys: String, CodingKey { case sourceIp, userAgent }
+            enum CodingKeys: String, CodingKey { case apiKey, apiKeyId, sourceIp, userAgent }
         }
     }
 }

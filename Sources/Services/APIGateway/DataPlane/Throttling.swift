@@ -1,4 +1,6 @@
+import Foundation
 import APIGatewayShapes
+import StevedoreCore
 import Synchronization
 
 /// A token bucket: `rate` tokens a second up to `burst`; each request takes one or is throttled.
@@ -45,9 +47,13 @@ final class RouteThrottles: Sendable {
     /// Whether a request to the route may go on.
     func admit(api: String, stage: V2Stage, routeKey: String) -> Bool {
         guard let limits = throttlingLimits(stage: stage, routeKey: routeKey) else { return true }
+        return admit(key: "\(api) \(stage.stageName) \(routeKey)", limits: limits)
+    }
+
+    /// Whether a request may go on through the bucket kept under `key`.
+    func admit(key: String, limits: (rate: Double, burst: Int)) -> Bool {
         let elapsed = ContinuousClock.now - started
         let now = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let key = "\(api) \(stage.stageName) \(routeKey)"
         return buckets.withLock { buckets in
             var bucket = buckets[key] ?? TokenBucket(rate: limits.rate, burst: limits.burst, now: now)
             if bucket.rate != limits.rate || bucket.burst != limits.burst { bucket = TokenBucket(rate: limits.rate, burst: limits.burst, now: now) }
@@ -74,6 +80,38 @@ public final class TargetGroupRequestCounts: Sendable {
         counts.withLock { counts in
             defer { counts = [:] }
             return counts
+        }
+    }
+}
+
+/// Usage plans' quotas: requests counted per plan and key, in calendar periods (UTC days, weeks
+/// from Monday, months). Counts live in memory: a restart of the control plane starts them over.
+final class UsageQuotas: Sendable {
+    private let counts = Mutex<[String: (period: Int, count: Int)]>([:])
+
+    /// Counts a request; false when the key has used up the plan's quota for the period.
+    func consume(key: String, limit: Int, period: V1QuotaPeriodType, at time: Date) -> Bool {
+        let current = Self.period(period, of: time)
+        return counts.withLock { counts in
+            var entry = counts[key] ?? (current, 0)
+            if entry.period != current { entry = (current, 0) }
+            guard entry.count < limit else { return false }
+            entry.count += 1
+            counts[key] = entry
+            return true
+        }
+    }
+
+    /// The period a time falls in, as a number that changes when the period does.
+    static func period(_ period: V1QuotaPeriodType, of time: Date) -> Int {
+        let days = Int((time.timeIntervalSince1970 / 86_400).rounded(.down))
+        switch period {
+        case .day: return days
+        // 1 January 1970 was a Thursday: weeks start on Mondays, 4 days later.
+        case .week: return (days + 3) / 7
+        case .month:
+            let (year, month, _) = CivilCalendar.date(days: days)
+            return year * 12 + month
         }
     }
 }

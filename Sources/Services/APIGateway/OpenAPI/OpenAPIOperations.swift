@@ -22,7 +22,7 @@ extension GatewayState {
     public mutating func importApi(_ definition: Definition, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
         throws(AWSError) -> V2Api
     {
-        let id = Self.newId(length: 10, using: &random) { apis[$0] == nil }
+        let id = Self.newId(length: 10, using: &random) { apis[$0] == nil && restApis[$0] == nil }
         var record = GatewayAPIRecord(
             api: V2Api(
                 apiEndpoint: endpoint.url(of: id), apiId: id, apiKeySelectionExpression: "$request.header.x-api-key", createdDate: Self.timestamp(now),

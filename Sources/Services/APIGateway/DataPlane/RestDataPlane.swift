@@ -1,0 +1,209 @@
+import Foundation
+import AgentProtocol
+import APIGatewayShapes
+import Lambda
+import StevedoreCore
+
+/// Where a request to a REST API goes: the API, the stage its first path segment names, and the
+/// deployment that stage serves.
+struct RestDestination {
+    var api: RestAPIRecord
+    var stage: V1Stage
+    var deployment: RestDeployment
+    /// The path after the stage, which resources are matched against.
+    var resourcePath: String
+}
+
+extension GatewayState {
+    /// A REST API request's destination: the API by its `Host` (`{id}.execute-api.localhost`) or
+    /// the path's first segment, then the stage (REST APIs have no root stage). nil when the API
+    /// is not a REST API; `.some(nil)` when it is but nothing is deployed where the path points.
+    func restDestination(host: String?, path: String) -> RestDestination?? {
+        var path = Substring(path.isEmpty ? "/" : path)
+        let apiId: Substring
+        let hostName = host.map { $0.split(separator: ":").first ?? "" } ?? ""
+        if let dot = hostName.firstIndex(of: "."), hostName[dot...].hasPrefix(".execute-api.") {
+            apiId = hostName[..<dot]
+        } else {
+            let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+            guard let first = segments.first else { return nil }
+            apiId = first
+            path = segments.count > 1 ? "/" + segments[1] : "/"
+        }
+        guard let api = restApis[String(apiId)] else { return nil }
+        guard api.api.disableExecuteApiEndpoint != true else { return .some(nil) }
+        let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+        guard let stageName = segments.first.map(String.init), let stage = api.stages[stageName], let deploymentId = stage.deploymentId,
+            let deployment = api.deployments[deploymentId]
+        else { return .some(nil) }
+        return .some(RestDestination(api: api, stage: stage, deployment: deployment, resourcePath: segments.count > 1 ? "/" + segments[1] : "/"))
+    }
+
+    /// The API key a request's `x-api-key` value names, when it exists.
+    func apiKey(value: String) -> V1ApiKey? {
+        apiKeys.values.first { $0.key.value == value }?.key
+    }
+}
+
+extension GatewayResponse {
+    /// REST APIs' answer for a path or method no resource has (AWS's famous one).
+    static let missingAuthenticationToken = GatewayResponse(
+        status: 403, headers: [("content-type", "application/json"), ("x-amzn-ErrorType", "MissingAuthenticationTokenException")],
+        body: Array(#"{"message":"Missing Authentication Token"}"#.utf8))
+    static let limitExceeded = message(429, "Limit Exceeded")
+    static let restInternalServerError = message(502, "Internal server error")
+}
+
+extension GatewayDataPlane {
+    /// A request to a REST API's stage: its resource and method, the API key and usage plan, the
+    /// stage's throttling, then the integration.
+    func serveRest(_ request: GatewayRequest, to destination: RestDestination, state: GatewayState) async -> GatewayResponse {
+        let api = destination.api
+        let table = routeTables.table(key: "rest/\(api.id)/\(destination.deployment.deployment.id ?? "")") {
+            destination.deployment.resources.flatMap { resource in
+                (resource.resourceMethods ?? [:]).keys.sorted().map { method in
+                    (routeKey: "\(method) \(resource.path ?? "/")", target: Optional(resource.id ?? ""))
+                }
+            }
+        }
+        guard let selection = table.select(method: request.method, path: destination.resourcePath),
+            let resource = destination.deployment.resources.first(where: { $0.id == selection.target }),
+            let methodName = selection.routeKey.split(separator: " ").first.map(String.init),
+            let method = resource.resourceMethods?[methodName], let integration = method.methodIntegration
+        else { return .missingAuthenticationToken }
+        let stageName = destination.stage.stageName ?? ""
+        let resourcePath = resource.path ?? "/"
+
+        // API keys and usage plans.
+        var caller: (key: V1ApiKey, plan: UsagePlanRecord)?
+        if method.apiKeyRequired == true {
+            guard let value = request.header("x-api-key"), let key = state.apiKey(value: value), key.enabled == true, let id = key.id,
+                let plan = state.usagePlan(forKey: id, apiId: api.id, stage: stageName)
+            else { return .forbidden }
+            caller = (key, plan)
+            let stagePlan = plan.plan.apiStages?.first { $0.apiId == api.id && $0.stage == stageName }
+            let methodThrottle = stagePlan?.throttle?["\(resourcePath)/\(methodName)"]
+            if let throttle = methodThrottle ?? plan.plan.throttle, throttle.rateLimit != nil || throttle.burstLimit != nil {
+                let limits = (rate: throttle.rateLimit ?? 10_000, burst: throttle.burstLimit ?? 5_000)
+                guard throttles.admit(key: "plan \(plan.id) \(id) \(methodThrottle == nil ? "" : resourcePath + "/" + methodName)", limits: limits) else {
+                    return .tooManyRequests
+                }
+            }
+            if let quota = plan.plan.quota, let limit = quota.limit, let period = quota.period {
+                guard quotas.consume(key: "\(plan.id) \(id)", limit: limit, period: period, at: request.time) else { return .limitExceeded }
+            }
+        }
+        // The stage's method settings: this method's, else every method's (`*/*`).
+        let settingKey = "\(resourcePath.dropFirst())/\(methodName)"
+        let settings = destination.stage.methodSettings?[settingKey] ?? destination.stage.methodSettings?["*/*"]
+        if let settings, settings.throttlingRateLimit != nil || settings.throttlingBurstLimit != nil {
+            let limits = (rate: settings.throttlingRateLimit ?? 10_000, burst: settings.throttlingBurstLimit ?? 5_000)
+            let scope = destination.stage.methodSettings?[settingKey] == nil ? "*/*" : settingKey
+            guard throttles.admit(key: "rest \(api.id) \(stageName) \(scope)", limits: limits) else { return .tooManyRequests }
+        }
+        if method.authorizationType == "AWS_IAM", let signing {
+            let arn = LambdaAuthorization.routeArn(names: names, apiId: api.id, stage: stageName, method: request.method, path: destination.resourcePath)
+            if case .refused(let response) = await signing.authorize(request, routeArn: arn) { return response }
+        }
+
+        var context = ProxyContext(
+            accountId: accountId, apiId: api.id, stage: stageName, routeKey: "\(methodName) \(resourcePath)",
+            pathParameters: selection.pathParameters, stageVariables: destination.stage.variables ?? [:])
+        context.authorizer = nil
+        switch integration.type {
+        case .awsProxy:
+            return await invokeRestFunction(integration, request: request, context: context, resourceId: resource.id ?? "", caller: caller?.key)
+        case .httpProxy:
+            let adapted = V2Integration(
+                integrationMethod: integration.httpMethod, integrationType: .httpProxy, integrationUri: integration.uri,
+                timeoutInMillis: integration.timeoutInMillis)
+            var forwarded = request
+            forwarded.routePath = destination.resourcePath
+            let response = await forward(adapted, request: forwarded, context: context)
+            return response.status == 503 ? .gatewayTimeout : response
+        case .mock:
+            return mockRestAnswer(integration, method: method, request: request, context: context)
+        default:
+            return .restInternalServerError
+        }
+    }
+
+    /// AWS_PROXY for REST APIs: the 1.0 event as REST APIs send it (no `version`; `path` without
+    /// the stage, `requestContext.path` with it; the resource's id), the answer mapped as 1.0's.
+    func invokeRestFunction(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext, resourceId: String, caller: V1ApiKey?)
+        async -> GatewayResponse
+    {
+        let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
+        guard let target = FunctionTarget(integrationUri: uri) else { return .restInternalServerError }
+        var event = ProxyPayload.eventV1(request, context: context)
+        event.version = nil
+        event.path = request.routePath
+        event.requestContext.path = "/\(context.stage)" + request.routePath
+        event.requestContext.resourceId = resourceId
+        event.requestContext.identity.apiKey = caller?.value
+        event.requestContext.identity.apiKeyId = caller?.id
+        let invocation = InvocationRequest(
+            reference: target.functionArn, qualifier: nil, payload: Data(AWSJSONEncoding.encode(event)), requestId: UUID().uuidString.lowercased(),
+            traceId: LambdaAPI.newTraceId(at: request.time))
+        let functions = self.functions
+        switch await Deadline.race(milliseconds: integration.timeoutInMillis ?? 29000, { try? await functions.invoke(invocation) }) {
+        case .timedOut: return .gatewayTimeout
+        case .finished(nil): return .restInternalServerError
+        case .finished(let outcome?):
+            guard outcome.status == .success, let response = ProxyPayload.response(from: Array(outcome.payload), format: .v1) else {
+                return .restInternalServerError
+            }
+            return response
+        }
+    }
+
+    /// MOCK: the request template (by the request's content type, else `application/json`) gives
+    /// the `statusCode`; the integration response whose selection pattern matches it (else the
+    /// one without a pattern) gives the status and the body from its response template.
+    func mockRestAnswer(_ integration: V1Integration, method: V1Method, request: GatewayRequest, context: ProxyContext) -> GatewayResponse {
+        let contentType = request.header("content-type").map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) }
+        let variables = Self.restTemplateContext(request, context: context)
+        var status = 200
+        if let templates = integration.requestTemplates, !templates.isEmpty {
+            let template = contentType.flatMap { templates[$0] } ?? templates["application/json"]
+            guard let template else {
+                // No template for the content type: NEVER and WHEN_NO_TEMPLATES refuse it.
+                if integration.passthroughBehavior != "WHEN_NO_MATCH" { return .message(415, "Unsupported Media Type") }
+                return .restInternalServerError
+            }
+            let rendered = WebSocketTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: request.body)
+            if let code = JSONPath.value(at: ["statusCode"], in: Array(rendered.utf8))?.selectionText.flatMap(Int.init) { status = code }
+        }
+        let responses = (integration.integrationResponses ?? [:]).values.sorted { ($0.statusCode ?? "") < ($1.statusCode ?? "") }
+        let chosen =
+            responses.first { response in
+                guard let pattern = response.selectionPattern, !pattern.isEmpty, let regex = try? Regex(pattern) else { return false }
+                return String(status).wholeMatch(of: regex) != nil
+            } ?? responses.first { ($0.selectionPattern ?? "").isEmpty }
+        guard let chosen, let code = chosen.statusCode.flatMap(Int.init) else {
+            // No integration response: API Gateway answers with an internal error.
+            return .restInternalServerError
+        }
+        var body: [UInt8] = []
+        if let templates = chosen.responseTemplates, let template = templates["application/json"] ?? templates.values.first {
+            body = Array(WebSocketTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: []).utf8)
+        }
+        var headers: [(String, String)] = [("content-type", "application/json")]
+        // Static header mappings: `method.response.header.NAME` = `'value'`.
+        for (name, value) in (chosen.responseParameters ?? [:]).sorted(by: { $0.key < $1.key })
+        where name.hasPrefix("method.response.header.") && value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
+            headers.append((String(name.dropFirst("method.response.header.".count)), String(value.dropFirst().dropLast())))
+        }
+        return GatewayResponse(status: code, headers: headers, body: body)
+    }
+
+    static func restTemplateContext(_ request: GatewayRequest, context: ProxyContext) -> [String: String] {
+        [
+            "requestId": request.requestId, "extendedRequestId": request.requestId, "apiId": context.apiId, "stage": context.stage,
+            "httpMethod": request.method, "resourcePath": context.routeKey.split(separator: " ").dropFirst().first.map(String.init) ?? "/",
+            "path": "/\(context.stage)" + request.routePath, "accountId": context.accountId, "identity.sourceIp": request.sourceIp,
+            "identity.userAgent": request.header("user-agent") ?? "", "requestTime": ProxyPayload.commonLogTime(request.time),
+            "requestTimeEpoch": String(Int64((request.time.timeIntervalSince1970 * 1000).rounded(.down))),
+        ]
+    }
+}
