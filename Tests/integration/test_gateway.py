@@ -804,3 +804,33 @@ def test_a_websocket_api_in_front_of_an_awslambdaric_function(cluster, apigw):
     wait_until(lambda: any(r["headers"].get("connectionid") == first["connectionId"] for r in Recorder.received),
                timeout=20, message="$disconnect reached the backend")
     recorder.shutdown()
+
+
+def test_a_rest_api_in_front_of_an_awslambdaric_function(cluster, function_arn):
+    rest = cluster.client("apigateway")
+    api_id = rest.create_rest_api(name="rest-echo")["id"]
+    root = rest.get_resources(restApiId=api_id)["items"][0]["id"]
+    proxy = rest.create_resource(restApiId=api_id, parentId=root, pathPart="{proxy+}")["id"]
+    rest.put_method(restApiId=api_id, resourceId=proxy, httpMethod="ANY", authorizationType="NONE", apiKeyRequired=True)
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    rest.put_integration(restApiId=api_id, resourceId=proxy, httpMethod="ANY", type="AWS_PROXY", integrationHttpMethod="POST", uri=uri)
+    rest.create_deployment(restApiId=api_id, stageName="v1", variables={"tier": "gold"})
+    key = rest.create_api_key(name="caller", enabled=True)
+    plan = rest.create_usage_plan(name="open", apiStages=[{"apiId": api_id, "stage": "v1"}])
+    rest.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+
+    status, headers, body = call(cluster, "POST", f"/{api_id}/v1/shelf/books?x=1&x=2", headers={"x-api-key": key["value"]}, body=b"{}")
+    assert status == 200 and header(headers, "x-echo") == "yes"
+    event = json.loads(body)
+    # REST APIs' events: no version, the resource's path, the path without the stage.
+    assert "version" not in event
+    assert (event["resource"], event["path"], event["httpMethod"]) == ("/{proxy+}", "/shelf/books", "POST")
+    assert event["pathParameters"] == {"proxy": "shelf/books"} and event["stageVariables"] == {"tier": "gold"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]} and event["queryStringParameters"] == {"x": "2"}
+    context = event["requestContext"]
+    assert (context["path"], context["stage"], context["resourcePath"], context["resourceId"]) == ("/v1/shelf/books", "v1", "/{proxy+}", proxy)
+    assert context["identity"]["apiKey"] == key["value"] and context["identity"]["apiKeyId"] == key["id"]
+    # Without the key: 403; a function that fails: 502, as REST APIs answer.
+    assert call(cluster, "GET", f"/{api_id}/v1/shelf")[0] == 403
+    status, _, body = call(cluster, "GET", f"/{api_id}/v1/shelf?mode=raise", headers={"x-api-key": key["value"]})
+    assert (status, json.loads(body)) == (502, {"message": "Internal server error"})

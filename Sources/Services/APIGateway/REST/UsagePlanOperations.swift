@@ -102,9 +102,11 @@ extension GatewayState {
         try Self.checkThrottle(input.throttle)
         try Self.checkQuota(input.quota)
         let id = Self.newId(length: 6, using: &random) { usagePlans[$0] == nil }
+        var quota = input.quota
+        if quota != nil, quota?.offset == nil { quota?.offset = 0 }
         let plan = V1UsagePlan(
             id: id, name: input.name, description: input.description, apiStages: input.apiStages ?? [], throttle: input.throttle,
-            quota: input.quota, tags: input.tags ?? [:])
+            quota: quota, tags: input.tags ?? [:])
         let record = UsagePlanRecord(plan: plan)
         usagePlans[id] = record
         changes.put(record)

@@ -1,0 +1,229 @@
+"""API Gateway REST APIs for real: built with the aws CLI and boto3 (`aws apigateway`), called
+with curl and plain HTTP on the gateway's listener. MOCK integrations answer here, so no Docker
+is needed; functions behind REST APIs are in test_gateway.py."""
+import http.client
+import json
+import os
+import subprocess
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import Ecsd, run_aws
+
+NO_RETRIES = Config(retries={"max_attempts": 1})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    ecsd = Ecsd(str(tmp_path_factory.mktemp("rest"))).start()
+    yield ecsd
+    ecsd.stop()
+
+
+@pytest.fixture(scope="module")
+def apigw(server):
+    return boto3.client("apigateway", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x", config=NO_RETRIES)
+
+
+def call(server, method, path, headers=None, host=None):
+    connection = http.client.HTTPConnection("127.0.0.1", server.gateway_port, timeout=30)
+    headers = dict(headers or {})
+    if host:
+        headers["Host"] = host
+    connection.request(method, path, headers=headers)
+    response = connection.getresponse()
+    result = response.status, dict(response.getheaders()), response.read()
+    connection.close()
+    return result
+
+
+def mock_method(apigw, api_id, resource_id, method, status=200, template='{"ok": true}', api_key=False):
+    """A method answered by a MOCK integration: its request template gives `status`, its
+    integration response `template`."""
+    apigw.put_method(restApiId=api_id, resourceId=resource_id, httpMethod=method, authorizationType="NONE", apiKeyRequired=api_key)
+    apigw.put_integration(restApiId=api_id, resourceId=resource_id, httpMethod=method, type="MOCK",
+                          requestTemplates={"application/json": json.dumps({"statusCode": status})})
+    apigw.put_method_response(restApiId=api_id, resourceId=resource_id, httpMethod=method, statusCode=str(status))
+    apigw.put_integration_response(restApiId=api_id, resourceId=resource_id, httpMethod=method, statusCode=str(status),
+                                   selectionPattern="" if status == 200 else str(status),
+                                   responseTemplates={"application/json": template})
+
+
+def pets_api(apigw, name="pets", api_key=False):
+    api_id = apigw.create_rest_api(name=name)["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    pets = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="pets")["id"]
+    mock_method(apigw, api_id, pets, "GET", template='{"pets": ["rex"], "stage": "$context.stage", "color": "$stageVariables.color"}',
+                api_key=api_key)
+    apigw.create_deployment(restApiId=api_id, stageName="prod", variables={"color": "blue"})
+    return api_id, root, pets
+
+
+def test_a_rest_api_built_with_the_aws_cli_answers_through_mock_integrations(server):
+    endpoint = server.endpoint
+    os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
+    try:
+        api = json.loads(run_aws(endpoint, "apigateway", "create-rest-api", "--name", "cli-pets")[1])
+        api_id = api["id"]
+        assert api["apiKeySource"] == "HEADER" and api["endpointConfiguration"]["types"] == ["EDGE"]
+        resources = json.loads(run_aws(endpoint, "apigateway", "get-resources", "--rest-api-id", api_id)[1])["items"]
+        assert [r["path"] for r in resources] == ["/"] and resources[0]["id"] == api["rootResourceId"]
+        pets = json.loads(run_aws(endpoint, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id",
+                                  api["rootResourceId"], "--path-part", "pets")[1])
+        pet = json.loads(run_aws(endpoint, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id", pets["id"],
+                                 "--path-part", "{id}")[1])
+        assert pet["path"] == "/pets/{id}" and pet["parentId"] == pets["id"]
+        for resource, body in ((pets["id"], '{"pets": []}'), (pet["id"], '{"pet": "$context.resourcePath"}')):
+            run_aws(endpoint, "apigateway", "put-method", "--rest-api-id", api_id, "--resource-id", resource, "--http-method", "GET",
+                    "--authorization-type", "NONE")
+            integration = json.loads(run_aws(endpoint, "apigateway", "put-integration", "--rest-api-id", api_id, "--resource-id", resource,
+                                             "--http-method", "GET", "--type", "MOCK", "--request-templates",
+                                             '{"application/json": "{\\"statusCode\\": 200}"}')[1])
+            assert integration["passthroughBehavior"] == "WHEN_NO_MATCH" and integration["timeoutInMillis"] == 29000
+            run_aws(endpoint, "apigateway", "put-method-response", "--rest-api-id", api_id, "--resource-id", resource, "--http-method", "GET",
+                    "--status-code", "200")
+            run_aws(endpoint, "apigateway", "put-integration-response", "--rest-api-id", api_id, "--resource-id", resource,
+                    "--http-method", "GET", "--status-code", "200", "--response-templates", json.dumps({"application/json": body}))
+        deployment = json.loads(run_aws(endpoint, "apigateway", "create-deployment", "--rest-api-id", api_id, "--stage-name", "prod")[1])
+        assert deployment["apiSummary"]["/pets/{id}"]["GET"] == {"authorizationType": "NONE", "apiKeyRequired": False}
+        stage = json.loads(run_aws(endpoint, "apigateway", "get-stage", "--rest-api-id", api_id, "--stage-name", "prod")[1])
+        assert stage["deploymentId"] == deployment["id"]
+        embedded = json.loads(run_aws(endpoint, "apigateway", "get-resources", "--rest-api-id", api_id, "--embed", "methods")[1])["items"]
+        assert next(r for r in embedded if r["path"] == "/pets")["resourceMethods"]["GET"]["methodIntegration"]["type"] == "MOCK"
+    finally:
+        del os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+    # By path, and by the API's host name with curl (which resolves *.localhost itself).
+    assert call(server, "GET", f"/{api_id}/prod/pets")[0] == 200
+    status, _, body = call(server, "GET", f"/{api_id}/prod/pets/7")
+    assert (status, json.loads(body)) == (200, {"pet": "/pets/{id}"})
+    out = subprocess.run(["curl", "-s", f"http://{api_id}.execute-api.localhost:{server.gateway_port}/prod/pets"], capture_output=True,
+                         text=True, timeout=30).stdout
+    assert json.loads(out) == {"pets": []}
+    # REST APIs' own answers: no resource or method is 403 Missing Authentication Token; no stage is 403 Forbidden.
+    status, headers, body = call(server, "GET", f"/{api_id}/prod/cats")
+    assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"})
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert call(server, "POST", f"/{api_id}/prod/pets")[0] == 403
+    assert json.loads(call(server, "GET", f"/{api_id}/dev/pets")[2]) == {"message": "Forbidden"}
+
+
+def test_integration_responses_are_selected_by_status_and_stages_carry_variables(server, apigw):
+    api_id, _, pets = pets_api(apigw, name="selection")
+    # DELETE /pets: the request template says 403; the integration response for /403/ answers.
+    apigw.put_method(restApiId=api_id, resourceId=pets, httpMethod="DELETE", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=pets, httpMethod="DELETE", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 403}'})
+    for status in ("200", "403"):
+        apigw.put_method_response(restApiId=api_id, resourceId=pets, httpMethod="DELETE", statusCode=status)
+    apigw.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="DELETE", statusCode="200",
+                                   responseTemplates={"application/json": '{"deleted": true}'})
+    apigw.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="DELETE", statusCode="403", selectionPattern="4\\d\\d",
+                                   responseTemplates={"application/json": '{"refused": "$context.httpMethod"}'},
+                                   responseParameters={"method.response.header.X-Why": "'not yours'"})
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    status, headers, body = call(server, "DELETE", f"/{api_id}/prod/pets")
+    assert (status, json.loads(body), headers["X-Why"]) == (403, {"refused": "DELETE"}, "not yours")
+    status, _, body = call(server, "GET", f"/{api_id}/prod/pets")
+    assert json.loads(body) == {"pets": ["rex"], "stage": "prod", "color": "blue"}
+    # A stage variable changed by a patch reaches the template; a new deployment is not needed.
+    apigw.update_stage(restApiId=api_id, stageName="prod",
+                       patchOperations=[{"op": "replace", "path": "/variables/color", "value": "green"}])
+    assert json.loads(call(server, "GET", f"/{api_id}/prod/pets")[2])["color"] == "green"
+    # Method throttling for every method of the stage: a burst of 1 at 1 request a second.
+    apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "1"},
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "0.01"}])
+    statuses = [call(server, "GET", f"/{api_id}/prod/pets")[0] for _ in range(3)]
+    assert statuses[0] == 200 and statuses[1:] == [429, 429]
+    assert json.loads(call(server, "GET", f"/{api_id}/prod/pets")[2]) == {"message": "Too Many Requests"}
+
+
+def test_api_keys_and_usage_plans_admit_throttle_and_count(server, apigw):
+    api_id, _, _ = pets_api(apigw, name="keyed", api_key=True)
+    path = f"/{api_id}/prod/pets"
+    key = apigw.create_api_key(name="partner")
+    assert key["enabled"] is False and len(key["value"]) == 40
+    plan = apigw.create_usage_plan(name="three-a-day", apiStages=[{"apiId": api_id, "stage": "prod"}],
+                                   quota={"limit": 3, "period": "DAY"})
+    # No key, an unknown key, a disabled key, a key in no plan: 403 Forbidden.
+    assert call(server, "GET", path)[0] == 403
+    assert call(server, "GET", path, {"x-api-key": "x" * 40})[0] == 403
+    apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    assert call(server, "GET", path, {"x-api-key": key["value"]})[0] == 403
+    apigw.update_api_key(apiKey=key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}])
+    statuses = [call(server, "GET", path, {"x-api-key": key["value"]})[0] for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert json.loads(call(server, "GET", path, {"x-api-key": key["value"]})[2]) == {"message": "Limit Exceeded"}
+    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+    assert "value" not in apigw.get_api_keys()["items"][0]
+    assert apigw.get_api_keys(includeValues=True)["items"][0]["value"] == key["value"]
+
+    # Another key in a plan with a throttle: a burst of 2.
+    fast = apigw.create_api_key(name="burst", enabled=True, value="burst-key-0123456789-abcdef")
+    throttled = apigw.create_usage_plan(name="burst", apiStages=[{"apiId": api_id, "stage": "prod"}],
+                                        throttle={"burstLimit": 2, "rateLimit": 0.01})
+    apigw.create_usage_plan_key(usagePlanId=throttled["id"], keyId=fast["id"], keyType="API_KEY")
+    statuses = [call(server, "GET", path, {"x-api-key": fast["value"]})[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    # A key may be in one plan per API stage.
+    with pytest.raises(ClientError) as conflict:
+        apigw.create_usage_plan_key(usagePlanId=throttled["id"], keyId=key["id"], keyType="API_KEY")
+    assert conflict.value.response["Error"]["Code"] == "ConflictException"
+    # Plans and keys survive a restart.
+    server.stop()
+    server.start()
+    assert apigw.get_usage_plan(usagePlanId=plan["id"])["quota"] == {"limit": 3, "offset": 0, "period": "DAY"}
+    assert call(server, "GET", path, {"x-api-key": fast["value"]})[0] == 200
+
+
+def test_control_api_errors_for_rest_apis(server, apigw):
+    def refused(call, **arguments):
+        with pytest.raises(ClientError) as caught:
+            call(**arguments)
+        error = caught.value.response["Error"]
+        return error["Code"], error["Message"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    assert refused(apigw.get_rest_api, restApiId="nosuchapi0") == \
+        ("NotFoundException", "Invalid API identifier specified 000000000000:nosuchapi0", 404)
+    api_id = apigw.create_rest_api(name="errors")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    assert refused(apigw.create_deployment, restApiId=api_id, stageName="prod")[:2] == \
+        ("BadRequestException", "The REST API doesn't contain any methods")
+    items = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="items")["id"]
+    assert refused(apigw.create_resource, restApiId=api_id, parentId=root, pathPart="items")[:2] == \
+        ("ConflictException", "Another resource with the same parent already has this name: items")
+    assert refused(apigw.create_resource, restApiId=api_id, parentId=root, pathPart="a b")[0] == "BadRequestException"
+    apigw.create_resource(restApiId=api_id, parentId=items, pathPart="{id}")
+    assert "only one is allowed" in refused(apigw.create_resource, restApiId=api_id, parentId=items, pathPart="{other}")[1]
+    apigw.put_method(restApiId=api_id, resourceId=items, httpMethod="GET", authorizationType="NONE")
+    assert refused(apigw.put_method, restApiId=api_id, resourceId=items, httpMethod="GET", authorizationType="NONE")[:2] == \
+        ("ConflictException", "Method already exists for this resource")
+    assert refused(apigw.put_method, restApiId=api_id, resourceId=items, httpMethod="FETCH", authorizationType="NONE")[0] == \
+        "BadRequestException"
+    assert refused(apigw.create_deployment, restApiId=api_id, stageName="prod")[1] == "No integration defined for method"
+    assert refused(apigw.get_integration, restApiId=api_id, resourceId=items, httpMethod="GET")[:2] == \
+        ("NotFoundException", "No integration defined for method")
+    assert refused(apigw.put_integration, restApiId=api_id, resourceId=items, httpMethod="GET", type="AWS_PROXY",
+                   integrationHttpMethod="GET",
+                   uri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations")[0] \
+        == "BadRequestException"
+    apigw.put_integration(restApiId=api_id, resourceId=items, httpMethod="GET", type="MOCK")
+    assert refused(apigw.put_integration_response, restApiId=api_id, resourceId=items, httpMethod="GET", statusCode="200")[:2] == \
+        ("NotFoundException", "Invalid Response status code specified")
+    assert refused(apigw.delete_resource, restApiId=api_id, resourceId=root)[0] == "BadRequestException"
+    assert refused(apigw.get_stage, restApiId=api_id, stageName="nope")[:2] == ("NotFoundException", "Invalid stage identifier specified")
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    assert refused(apigw.update_stage, restApiId=api_id, stageName="prod",
+                   patchOperations=[{"op": "replace", "path": "/nonsense", "value": "1"}])[0] == "BadRequestException"
+    assert refused(apigw.create_usage_plan, name="bad", apiStages=[{"apiId": api_id, "stage": "nope"}])[0] == "BadRequestException"
+    assert refused(apigw.get_usage, usagePlanId="x", startDate="2026-01-01", endDate="2026-01-02")[0] == "NotImplementedException"
+    # Deleting a resource deletes what is under it.
+    apigw.delete_resource(restApiId=api_id, resourceId=items)
+    assert [r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]] == ["/"]
+    apigw.delete_rest_api(restApiId=api_id)
+    assert refused(apigw.get_resources, restApiId=api_id)[0] == "NotFoundException"
