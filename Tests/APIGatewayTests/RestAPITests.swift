@@ -162,4 +162,28 @@ struct RestAPITests {
         #expect(!quotas.consume(key: "k", limit: 1, period: .day, at: sunday))
         #expect(quotas.consume(key: "k", limit: 1, period: .day, at: monday))
     }
+
+    @Test func authorizersNeedAFunctionAndReadableIdentitySources() throws {
+        var built = try build()
+        var random = Xoshiro256(seed: 4)
+        var changes = ChangeSet()
+        let uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:gate/invocations"
+        func create(_ input: V1CreateAuthorizerRequest) throws(AWSError) -> V1Authorizer {
+            try built.state.createRestAuthorizer(built.api, input, using: &random, changes: &changes)
+        }
+        #expect(throws: AWSError.self) { try create(V1CreateAuthorizerRequest(name: "a", type: .token, authorizerUri: uri, identitySource: "method.request.querystring.t")) }
+        #expect(throws: AWSError.self) {
+            try create(V1CreateAuthorizerRequest(name: "a", type: .token, authorizerUri: uri, identitySource: "method.request.header.A", identityValidationExpression: "(("))
+        }
+        #expect(throws: AWSError.self) { try create(V1CreateAuthorizerRequest(name: "a", type: .cognitoUserPools, providerARNs: ["x"])) }
+        #expect(throws: AWSError.self) { try create(V1CreateAuthorizerRequest(name: "a", type: .request, authorizerUri: uri, identitySource: "header.x")) }
+        let made = try create(V1CreateAuthorizerRequest(name: "a", type: .request, authorizerUri: uri, identitySource: "method.request.header.x, stageVariables.v"))
+        #expect(made.authorizerResultTtlInSeconds == 300)
+        #expect(RestIdentitySource.parse(made.identitySource) == [.header("x"), .stageVariable("v")])
+        _ = try built.state.updateMethod(
+            built.api, built.pet, "GET",
+            [V1PatchOperation(op: .replace, path: "/authorizationType", value: "CUSTOM"), V1PatchOperation(op: .replace, path: "/authorizerId", value: made.id)],
+            changes: &changes)
+        #expect(throws: AWSError.self) { try built.state.deleteRestAuthorizer(built.api, made.id ?? "", changes: &changes) }
+    }
 }

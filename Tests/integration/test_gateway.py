@@ -834,3 +834,61 @@ def test_a_rest_api_in_front_of_an_awslambdaric_function(cluster, function_arn):
     assert call(cluster, "GET", f"/{api_id}/v1/shelf")[0] == 403
     status, _, body = call(cluster, "GET", f"/{api_id}/v1/shelf?mode=raise", headers={"x-api-key": key["value"]})
     assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+
+
+GATEKEEPER = '''
+def handler(event, context):
+    # A REST authorizer: TOKEN events carry authorizationToken, REQUEST events the headers.
+    token = event.get("authorizationToken") or (event.get("headers") or {}).get("x-token")
+    if token == "fail":
+        raise ValueError("the gatekeeper fell over")
+    return {"principalId": "user-1", "context": {"plan": "gold", "n": 3}, "policyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Action": "execute-api:Invoke", "Effect": "Allow" if token == "allow" else "Deny", "Resource": event["methodArn"]}]}}
+'''
+
+
+def test_rest_api_lambda_authorizers_with_token_and_request_identities(cluster, function_arn):
+    lam = cluster.client("lambda")
+    lam.create_function(FunctionName="gatekeeper", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+                        Code={"ZipFile": zip_files({"app.py": GATEKEEPER})}, Timeout=10)
+    lam.get_waiter("function_active_v2").wait(FunctionName="gatekeeper")
+    gatekeeper = lam.get_function(FunctionName="gatekeeper")["Configuration"]["FunctionArn"]
+    invocations = lambda arn: f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+
+    rest = cluster.client("apigateway")
+    api_id = rest.create_rest_api(name="guarded")["id"]
+    root = rest.get_resources(restApiId=api_id)["items"][0]["id"]
+    token = rest.create_authorizer(restApiId=api_id, name="token", type="TOKEN", authorizerUri=invocations(gatekeeper),
+                                   identitySource="method.request.header.Authorization", identityValidationExpression="allow|deny|fail",
+                                   authorizerResultTtlInSeconds=0)
+    assert token["authorizerResultTtlInSeconds"] == 0 and token["type"] == "TOKEN"
+    by_request = rest.create_authorizer(restApiId=api_id, name="request", type="REQUEST", authorizerUri=invocations(gatekeeper),
+                                        identitySource="method.request.header.x-token")
+    assert by_request["authorizerResultTtlInSeconds"] == 300
+    for part, authorizer in (("token", token["id"]), ("request", by_request["id"])):
+        resource = rest.create_resource(restApiId=api_id, parentId=root, pathPart=part)["id"]
+        rest.put_method(restApiId=api_id, resourceId=resource, httpMethod="GET", authorizationType="CUSTOM", authorizerId=authorizer)
+        rest.put_integration(restApiId=api_id, resourceId=resource, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST",
+                             uri=invocations(function_arn))
+    rest.create_deployment(restApiId=api_id, stageName="live")
+
+    def get(path, **headers):
+        status, _, body = call(cluster, "GET", f"/{api_id}/live/{path}", headers=headers)
+        return status, json.loads(body)
+
+    assert get("token") == (401, {"message": "Unauthorized"})
+    assert get("token", Authorization="bogus") == (401, {"message": "Unauthorized"})
+    assert get("token", Authorization="deny") == \
+        (403, {"Message": "User is not authorized to access this resource with an explicit deny"})
+    assert get("token", Authorization="fail") == (500, {"message": None})
+    status, event = get("token", Authorization="allow")
+    assert status == 200
+    assert event["requestContext"]["authorizer"] == {"principalId": "user-1", "plan": "gold", "n": "3"}
+    assert get("request")[0] == 401
+    assert get("request", **{"x-token": "deny"})[0] == 403
+    status, event = get("request", **{"x-token": "allow"})
+    assert status == 200 and event["requestContext"]["authorizer"]["principalId"] == "user-1"
+    # An authorizer a method uses cannot be deleted.
+    with pytest.raises(botocore.exceptions.ClientError) as used:
+        rest.delete_authorizer(restApiId=api_id, authorizerId=token["id"])
+    assert used.value.response["Error"]["Code"] == "BadRequestException"

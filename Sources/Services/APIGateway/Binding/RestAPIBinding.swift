@@ -188,6 +188,33 @@ extension GatewayAPI {
             return EmptyOutput()
         }
 
+        // Lambda authorizers.
+        routes.json("POST", api + "/authorizers", status: 201) { (input: V1CreateAuthorizerRequest, request) throws(AWSError) in
+            let id = request.parameter("restapi_id")
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.createRestAuthorizer(id, input, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", api + "/authorizers") { request throws(AWSError) in
+            let id = request.parameter("restapi_id")
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getRestAuthorizers(id) }
+        }
+        routes.respond("GET", api + "/authorizers/{authorizer_id}") { request throws(AWSError) in
+            let (id, authorizer) = (request.parameter("restapi_id"), request.parameter("authorizer_id"))
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getRestAuthorizer(id, authorizer) }
+        }
+        routes.json("PATCH", api + "/authorizers/{authorizer_id}") { (input: V1UpdateRestApiRequest, request) throws(AWSError) in
+            let (id, authorizer) = (request.parameter("restapi_id"), request.parameter("authorizer_id"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.updateRestAuthorizer(id, authorizer, input.patchOperations ?? [], changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", api + "/authorizers/{authorizer_id}", status: 202) { request throws(AWSError) in
+            let (id, authorizer) = (request.parameter("restapi_id"), request.parameter("authorizer_id"))
+            try await committer.write { root, m throws(AWSError) in try root.gateway.deleteRestAuthorizer(id, authorizer, changes: &m.changes) }
+            return EmptyOutput()
+        }
+
         // API keys.
         routes.json("POST", "/apikeys", status: 201) { (input: V1CreateApiKeyRequest, _) throws(AWSError) in
             try await committer.write { root, m throws(AWSError) in try root.gateway.createApiKey(input, now: m.now, using: &m.random, changes: &m.changes) }

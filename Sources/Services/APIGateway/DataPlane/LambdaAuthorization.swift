@@ -87,6 +87,23 @@ public enum LambdaAuthorization {
         return (allowed, context)
     }
 
+    /// Whether a policy answer denies the route in so many words (REST APIs say so).
+    public static func deniesExplicitly(_ payload: [UInt8], routeArn: String) -> Bool {
+        guard case .object(let answer) = (try? JSONDecoder().decode(JSONValue.self, from: Data(payload))),
+            case .object(let policy) = answer["policyDocument"]
+        else { return false }
+        var statements: [[String: JSONValue]] = []
+        switch policy["Statement"] {
+        case .object(let one): statements = [one]
+        case .array(let many): statements = many.compactMap { if case .object(let s) = $0 { s } else { nil } }
+        default: return false
+        }
+        return statements.contains { statement in
+            statement["Effect"] == .string("Deny") && strings(statement["Action"]).contains { matches($0, "execute-api:Invoke") }
+                && strings(statement["Resource"]).contains { matches($0, routeArn) }
+        }
+    }
+
     static func strings(_ value: JSONValue?) -> [String] {
         switch value {
         case .string(let one): [one]

@@ -52,6 +52,10 @@ extension GatewayResponse {
         body: Array(#"{"message":"Missing Authentication Token"}"#.utf8))
     static let limitExceeded = message(429, "Limit Exceeded")
     static let restInternalServerError = message(502, "Internal server error")
+    /// A REST authorizer that failed or answered something that is not a policy.
+    static let authorizerFailure = GatewayResponse(
+        status: 500, headers: [("content-type", "application/json"), ("x-amzn-ErrorType", "AuthorizerConfigurationException")],
+        body: Array(#"{"message":null}"#.utf8))
 }
 
 extension GatewayDataPlane {
@@ -73,8 +77,19 @@ extension GatewayDataPlane {
         else { return .missingAuthenticationToken }
         let stageName = destination.stage.stageName ?? ""
         let resourcePath = resource.path ?? "/"
+        var context = ProxyContext(
+            accountId: accountId, apiId: api.id, stage: stageName, routeKey: "\(methodName) \(resourcePath)",
+            pathParameters: selection.pathParameters, stageVariables: destination.stage.variables ?? [:])
 
-        // API keys and usage plans.
+        // A Lambda authorizer first, then API keys and usage plans.
+        let methodArn = LambdaAuthorization.routeArn(names: names, apiId: api.id, stage: stageName, method: request.method, path: destination.resourcePath)
+        if method.authorizationType == "CUSTOM" {
+            guard let authorizer = method.authorizerId.flatMap({ destination.deployment.authorizers[$0] }) else { return .authorizerFailure }
+            switch await authorizeRest(request, authorizer: authorizer, context: context, methodArn: methodArn, resourceId: resource.id ?? "") {
+            case .refused(let response): return response
+            case .allowed(let found): context.authorizer = found
+            }
+        }
         var caller: (key: V1ApiKey, plan: UsagePlanRecord)?
         if method.apiKeyRequired == true {
             guard let value = request.header("x-api-key"), let key = state.apiKey(value: value), key.enabled == true, let id = key.id,
@@ -102,14 +117,9 @@ extension GatewayDataPlane {
             guard throttles.admit(key: "rest \(api.id) \(stageName) \(scope)", limits: limits) else { return .tooManyRequests }
         }
         if method.authorizationType == "AWS_IAM", let signing {
-            let arn = LambdaAuthorization.routeArn(names: names, apiId: api.id, stage: stageName, method: request.method, path: destination.resourcePath)
-            if case .refused(let response) = await signing.authorize(request, routeArn: arn) { return response }
+            if case .refused(let response) = await signing.authorize(request, routeArn: methodArn) { return response }
         }
 
-        var context = ProxyContext(
-            accountId: accountId, apiId: api.id, stage: stageName, routeKey: "\(methodName) \(resourcePath)",
-            pathParameters: selection.pathParameters, stageVariables: destination.stage.variables ?? [:])
-        context.authorizer = nil
         switch integration.type {
         case .awsProxy:
             return await invokeRestFunction(integration, request: request, context: context, resourceId: resource.id ?? "", caller: caller?.key)
@@ -128,13 +138,65 @@ extension GatewayDataPlane {
         }
     }
 
-    /// AWS_PROXY for REST APIs: the 1.0 event as REST APIs send it (no `version`; `path` without
-    /// the stage, `requestContext.path` with it; the resource's id), the answer mapped as 1.0's.
-    func invokeRestFunction(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext, resourceId: String, caller: V1ApiKey?)
-        async -> GatewayResponse
+    /// A REST API's Lambda authorizer: TOKEN gets the token and the method ARN, REQUEST the
+    /// request as a 1.0 event; the function's IAM policy for the method ARN decides (its answer
+    /// cached by identity for the TTL, 300 s unless set).
+    func authorizeRest(_ request: GatewayRequest, authorizer: V1Authorizer, context: ProxyContext, methodArn: String, resourceId: String) async
+        -> Authorization
     {
-        let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
-        guard let target = FunctionTarget(integrationUri: uri) else { return .restInternalServerError }
+        var identity: [String] = []
+        for source in RestIdentitySource.parse(authorizer.identitySource) {
+            let value: String?
+            switch source {
+            case .header(let name): value = request.header(name)
+            case .query(let name): value = request.queryItems.last { $0.name == name }?.value
+            case .stageVariable(let name): value = context.stageVariables[name]
+            case .context(let name): value = Self.restTemplateContext(request, context: context)[name]
+            }
+            guard let value, !value.isEmpty else { return .refused(.unauthorized) }
+            identity.append(value)
+        }
+        if authorizer.type == .token, let pattern = authorizer.identityValidationExpression, let regex = try? Regex(pattern),
+            identity.first?.wholeMatch(of: regex) == nil
+        {
+            return .refused(.unauthorized)
+        }
+        let event: [UInt8]
+        if authorizer.type == .token {
+            event = Array(
+                Document.object([("type", .string("TOKEN")), ("authorizationToken", .string(identity.first ?? "")), ("methodArn", .string(methodArn))])
+                    .json().utf8)
+        } else {
+            var request = request
+            request.body = []
+            var payload = Self.restEvent(request, context: context, resourceId: resourceId, caller: nil)
+            payload.type = "REQUEST"
+            payload.methodArn = methodArn
+            event = AWSJSONEncoding.encode(payload)
+        }
+        let asked = V2Authorizer(
+            authorizerId: authorizer.id, authorizerResultTtlInSeconds: authorizer.authorizerResultTtlInSeconds ?? 300, authorizerType: .request,
+            authorizerUri: authorizer.authorizerUri, name: authorizer.name ?? "")
+        guard
+            let answer = await authorizerAnswer(
+                asked, identity: identity, apiId: context.apiId, stageVariables: context.stageVariables, routeArn: methodArn,
+                simpleResponses: false, time: request.time, event: event),
+            let verdict = LambdaAuthorization.decide(answer, simpleResponses: false, routeArn: methodArn)
+        else { return .refused(.authorizerFailure) }
+        guard verdict.allowed else {
+            let explicit = LambdaAuthorization.deniesExplicitly(answer, routeArn: methodArn)
+            let message = "User is not authorized to access this resource" + (explicit ? " with an explicit deny" : "")
+            return .refused(GatewayResponse(
+                status: 403, headers: [("content-type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")],
+                body: Array(Document.object([("Message", .string(message))]).json().utf8)))
+        }
+        // REST APIs pass the principal and the context's values on as strings.
+        return .allowed(.lambda(verdict.context.mapValues { .string($0.selectionText ?? $0.jsonText) }))
+    }
+
+    /// The 1.0 event as REST APIs send it: no `version`; `path` without the stage,
+    /// `requestContext.path` with it; the resource's id; the caller's API key.
+    static func restEvent(_ request: GatewayRequest, context: ProxyContext, resourceId: String, caller: V1ApiKey?) -> ProxyPayload.EventV1 {
         var event = ProxyPayload.eventV1(request, context: context)
         event.version = nil
         event.path = request.routePath
@@ -142,6 +204,17 @@ extension GatewayDataPlane {
         event.requestContext.resourceId = resourceId
         event.requestContext.identity.apiKey = caller?.value
         event.requestContext.identity.apiKeyId = caller?.id
+        return event
+    }
+
+    /// AWS_PROXY for REST APIs: the 1.0 event as REST APIs send it (no `version`; `path` without
+    /// the stage, `requestContext.path` with it; the resource's id), the answer mapped as 1.0's.
+    func invokeRestFunction(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext, resourceId: String, caller: V1ApiKey?)
+        async -> GatewayResponse
+    {
+        let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
+        guard let target = FunctionTarget(integrationUri: uri) else { return .restInternalServerError }
+        let event = Self.restEvent(request, context: context, resourceId: resourceId, caller: caller)
         let invocation = InvocationRequest(
             reference: target.functionArn, qualifier: nil, payload: Data(AWSJSONEncoding.encode(event)), requestId: UUID().uuidString.lowercased(),
             traceId: LambdaAPI.newTraceId(at: request.time))
