@@ -227,3 +227,89 @@ def test_control_api_errors_for_rest_apis(server, apigw):
     assert [r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]] == ["/"]
     apigw.delete_rest_api(restApiId=api_id)
     assert refused(apigw.get_resources, restApiId=api_id)[0] == "NotFoundException"
+
+
+SWAGGER = {
+    "swagger": "2.0",
+    "info": {"title": "imported-pets", "version": "1.0"},
+    "securityDefinitions": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+    "paths": {
+        "/pets": {
+            "get": {
+                "responses": {"200": {"description": "the pets"}},
+                "security": [{"api_key": []}],
+                "x-amazon-apigateway-integration": {
+                    "type": "mock", "requestTemplates": {"application/json": "{\"statusCode\": 200}"},
+                    "responses": {"default": {"statusCode": "200", "responseTemplates": {"application/json": "{\"pets\": \"imported\"}"}}},
+                },
+            },
+        },
+        "/pets/{petId}": {
+            "x-amazon-apigateway-any-method": {
+                "x-amazon-apigateway-integration": {
+                    "type": "mock", "requestTemplates": {"application/json": "{\"statusCode\": 404}"},
+                    "responses": {
+                        "default": {"statusCode": "200"},
+                        "404": {"statusCode": "404", "responseTemplates": {"application/json": "{\"missing\": \"$context.resourcePath\"}"}},
+                    },
+                },
+            },
+        },
+    },
+}
+
+OPENAPI_YAML = """
+openapi: 3.0.1
+info:
+  title: overwritten
+  version: "2"
+paths:
+  /health:
+    get:
+      x-amazon-apigateway-integration:
+        type: MOCK
+        requestTemplates:
+          application/json: '{"statusCode": 200}'
+        responses:
+          default:
+            statusCode: "200"
+            responseTemplates:
+              application/json: '{"healthy": true}'
+"""
+
+
+def test_swagger_and_openapi_documents_are_imported_and_put(server, apigw, tmp_path):
+    document = tmp_path / "pets.json"
+    document.write_text(json.dumps(SWAGGER))
+    os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
+    try:
+        api = json.loads(run_aws(server.endpoint, "apigateway", "import-rest-api", "--body", f"fileb://{document}")[1])
+    finally:
+        del os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    api_id = api["id"]
+    assert api["name"] == "imported-pets"
+    paths = {r["path"]: r for r in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]}
+    assert set(paths) == {"/", "/pets", "/pets/{petId}"}
+    assert paths["/pets"]["resourceMethods"]["GET"]["apiKeyRequired"] is True
+    assert paths["/pets/{petId}"]["resourceMethods"]["ANY"]["methodIntegration"]["integrationResponses"]["404"]["selectionPattern"] == "404"
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    assert call(server, "GET", f"/{api_id}/prod/pets")[0] == 403
+    status, _, body = call(server, "PATCH", f"/{api_id}/prod/pets/9")
+    assert (status, json.loads(body)) == (404, {"missing": "/pets/{petId}"})
+
+    # PutRestApi overwrite: the YAML document's resources replace the API's; the stage stays until redeployed.
+    replaced = apigw.put_rest_api(restApiId=api_id, mode="overwrite", body=OPENAPI_YAML.encode())
+    assert replaced["id"] == api_id
+    assert [r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]] == ["/", "/health"]
+    assert call(server, "GET", f"/{api_id}/prod/health")[0] == 403
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    assert json.loads(call(server, "GET", f"/{api_id}/prod/health")[2]) == {"healthy": True}
+
+    # Documents that cannot be imported are refused with what to fix.
+    with pytest.raises(ClientError) as refused:
+        apigw.import_rest_api(body=b'{"info": {"title": "x"}}')
+    assert refused.value.response["Error"]["Code"] == "BadRequestException" and "swagger" in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as warned:
+        apigw.import_rest_api(body=json.dumps({"swagger": "2.0", "info": {"title": "w"}, "paths": {"/x": {"get": {}}}}).encode(),
+                              failOnWarnings=True)
+    assert "x-amazon-apigateway-integration" in warned.value.response["Error"]["Message"]

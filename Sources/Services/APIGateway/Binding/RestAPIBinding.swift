@@ -11,12 +11,43 @@ extension GatewayAPI {
         let resource = api + "/resources/{resource_id}"
         let method = resource + "/methods/{http_method}"
 
-        routes.json("POST", restApis, status: 201) { (input: V1CreateRestApiRequest, request) throws(AWSError) in
-            if request.query("mode") == "import" {
-                throw AWSError(type: "NotImplementedException", message: "The ImportRestApi operation is not implemented by this endpoint.", httpStatus: 501)
+        // CreateRestApi, or ImportRestApi with `?mode=import` (the body is then the document).
+        routes.raw("POST", restApis, limit: 6 << 20) { request in
+            do throws(AWSError) {
+                if request.query("mode") == "import" {
+                    let definition = try GatewayState.readRestDefinition(request.body, failOnWarnings: request.query("failonwarnings") == "true")
+                    let api = try await committer.write { root, m throws(AWSError) in
+                        try root.gateway.importRestApi(definition, now: m.now, using: &m.random, changes: &m.changes)
+                    }
+                    return RESTRoutes.output(api, status: 201, requestId: request.requestId)
+                }
+                let input: V1CreateRestApiRequest
+                do throws(AWSError) {
+                    input = try AWSJSONCodec.decode(V1CreateRestApiRequest.self, from: request.body)
+                } catch {
+                    throw RESTErrorStyle.apiGateway.decodeError(error)
+                }
+                let api = try await committer.write { root, m throws(AWSError) in
+                    try root.gateway.createRestApi(input, now: m.now, using: &m.random, changes: &m.changes)
+                }
+                return RESTRoutes.output(api, status: 201, requestId: request.requestId)
+            } catch {
+                return RESTErrorStyle.apiGateway.response(error, requestId: request.requestId)
             }
-            return try await committer.write { root, m throws(AWSError) in
-                try root.gateway.createRestApi(input, now: m.now, using: &m.random, changes: &m.changes)
+        }
+        // PutRestApi: the document replaces (`mode=overwrite`, the default) or adds to (`merge`) the API.
+        routes.raw("PUT", api, limit: 6 << 20) { request in
+            do throws(AWSError) {
+                let id = request.parameter("restapi_id")
+                let mode = request.query("mode") ?? "merge"
+                guard mode == "merge" || mode == "overwrite" else { throw .gatewayBadRequest("Invalid mode \(mode): use merge or overwrite") }
+                let definition = try GatewayState.readRestDefinition(request.body, failOnWarnings: request.query("failonwarnings") == "true")
+                let api = try await committer.write { root, m throws(AWSError) in
+                    try root.gateway.putRestApi(id, definition, merge: mode == "merge", using: &m.random, changes: &m.changes)
+                }
+                return RESTRoutes.output(api, status: 200, requestId: request.requestId)
+            } catch {
+                return RESTErrorStyle.apiGateway.response(error, requestId: request.requestId)
             }
         }
         routes.respond("GET", restApis) { request throws(AWSError) in
