@@ -313,3 +313,21 @@ def test_swagger_and_openapi_documents_are_imported_and_put(server, apigw, tmp_p
         apigw.import_rest_api(body=json.dumps({"swagger": "2.0", "info": {"title": "w"}, "paths": {"/x": {"get": {}}}}).encode(),
                               failOnWarnings=True)
     assert "x-amazon-apigateway-integration" in warned.value.response["Error"]["Message"]
+
+
+def test_ecsctl_lists_describes_and_calls_rest_apis(server, apigw):
+    from conftest import run_ecsctl
+
+    api_id, _, _ = pets_api(apigw, name="shown")
+    code, out, _ = run_ecsctl(server.endpoint, "api", "ls")
+    assert code == 0 and any(line.split()[:3] == ["shown", api_id, "REST"] for line in out.splitlines())
+    code, out, _ = run_ecsctl(server.endpoint, "api", "describe", "shown")
+    assert code == 0 and "color=blue" in out and "/pets  GET" in out
+    assert "MOCK" in run_ecsctl(server.endpoint, "api", "routes", api_id)[1]
+    code, out, _ = run_ecsctl(server.endpoint, "api", "test", "shown", "/pets", "--stage", "prod", "--gateway", server.gateway)
+    assert code == 0 and f"/{api_id}/prod/pets -> 200" in out and '"color": "blue"' in out
+    code, _, err = run_ecsctl(server.endpoint, "api", "test", "shown", "/pets")
+    assert code != 0 and "--stage" in err
+    assert run_ecsctl(server.endpoint, "api", "rm", "shown")[0] == 0
+    with pytest.raises(ClientError):
+        apigw.get_rest_api(restApiId=api_id)

@@ -10,7 +10,7 @@ import StevedoreCore
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
-        abstract: "See and call HTTP and WebSocket APIs (API Gateway): list, describe, routes, test, access logs, quick create, delete.",
+        abstract: "See and call HTTP, WebSocket and REST APIs (API Gateway): list, describe, routes, test, access logs, quick create, delete.",
         subcommands: [List.self, Describe.self, Routes.self, Test.self, Logs.self, Create.self, Delete.self]
     )
 
@@ -57,15 +57,22 @@ struct APICommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List HTTP and WebSocket APIs.", aliases: ["list"])
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List HTTP, WebSocket and REST APIs.", aliases: ["list"])
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let apis = try await APICommand.allApis(global)
+            let restApis = try await APICommand.allRestApis(global)
             if global.output == .json { return Printer.json(V2GetApisResponse(items: apis)) }
             Printer.table(
                 ["NAME", "ID", "PROTOCOL", "ENDPOINT", "CREATED"],
-                apis.map { [$0.name, $0.apiId ?? "", $0.protocolType.rawValue, $0.apiEndpoint ?? "", $0.createdDate ?? ""] })
+                apis.map { [$0.name, $0.apiId ?? "", $0.protocolType.rawValue, $0.apiEndpoint ?? "", $0.createdDate ?? ""] }
+                    + restApis.map { api in
+                        [
+                            api.name ?? "", api.id ?? "", "REST", "/\(api.id ?? "")/STAGE/… on the gateway",
+                            api.createdDate.map { CivilCalendar.iso8601(secondsSince1970: Int64($0.timeIntervalSince1970)) } ?? "",
+                        ]
+                    })
         }
     }
 
@@ -75,7 +82,11 @@ struct APICommand: AsyncParsableCommand {
         @Argument(help: "API id or name.") var api: String
 
         func run() async throws {
-            let api = try await APICommand.api(global, api)
+            let api: V2Api
+            switch try await APICommand.find(global, self.api) {
+            case .rest(let rest): return try await APICommand.describeRest(global, rest)
+            case .v2(let found): api = found
+            }
             let id = api.apiId ?? ""
             let stages: V2GetStagesResponse = try await APICommand.get(global, APICommand.apisPath + "/\(id)/stages")
             let (routes, integrations) = try await APICommand.routesAndIntegrations(global, id)
@@ -134,7 +145,13 @@ struct APICommand: AsyncParsableCommand {
         @Argument(help: "API id or name.") var api: String
 
         func run() async throws {
-            let id = try await APICommand.api(global, api).apiId ?? ""
+            let found = try await APICommand.find(global, api)
+            if case .rest(let rest) = found {
+                let methods = try await APICommand.restMethods(global, rest.id ?? "")
+                if global.output == .json { return Printer.json(methods.map(\.method)) }
+                return APICommand.printRestMethods(methods, withIds: true)
+            }
+            let id = found.id
             let (routes, integrations) = try await APICommand.routesAndIntegrations(global, id)
             if global.output == .json { return Printer.json(V2GetRoutesResponse(items: routes)) }
             Printer.table(
@@ -153,16 +170,29 @@ struct APICommand: AsyncParsableCommand {
         @Option(help: "Stage (default: $default, served at the root).") var stage: String?
         @Option(name: .shortAndLong, help: "Request body.") var data: String?
         @Option(name: .customShort("H"), help: "A header as 'Name: value'; repeat for more.") var header: [String] = []
-        @Option(help: "The gateway's address (default: the API endpoint's port on the --endpoint host).") var gateway: String?
+        @Option(help: "The gateway's address (default: the API endpoint's port on the --endpoint host; 8380 for REST APIs).") var gateway: String?
 
         func run() async throws {
-            let api = try await APICommand.api(global, api)
+            let api: V2Api
+            switch try await APICommand.find(global, self.api) {
+            case .v2(let found): api = found
+            case .rest(let rest):
+                guard stage != nil else {
+                    throw ValidationError("\(rest.name ?? "") is a REST API: give the stage to call with --stage (REST APIs have no root stage).")
+                }
+                // REST APIs do not say where they are served: the gateway's default port on the endpoint's host.
+                let host = URLComponents(string: global.resolvedEndpoint)?.host ?? "127.0.0.1"
+                return try await call(id: rest.id ?? "", base: gateway ?? "http://\(host):8380")
+            }
             let id = api.apiId ?? ""
             if api.protocolType == .websocket {
                 throw CLIError(
                     "\(api.name) is a WebSocket API: connect to \(api.apiEndpoint ?? "")/STAGE with a WebSocket client (for example Python's websockets), and reach a connection with `aws apigatewaymanagementapi post-to-connection --endpoint-url http://HOST:PORT/\(id)/STAGE`")
             }
-            let base = try gatewayBase(api)
+            try await call(id: id, base: try gatewayBase(api))
+        }
+
+        func call(id: String, base: String) async throws {
             var headers: [(name: String, value: String)] = []
             for item in header {
                 let parts = item.split(separator: ":", maxSplits: 1)
@@ -247,9 +277,10 @@ struct APICommand: AsyncParsableCommand {
         @Argument(help: "API id or name.") var api: String
 
         func run() async throws {
-            let id = try await APICommand.api(global, api).apiId ?? ""
-            _ = try await global.client.rest("DELETE", APICommand.apisPath + "/\(id)", service: "apigateway")
-            print("deleted \(id)")
+            let found = try await APICommand.find(global, api)
+            let path = { if case .rest = found { APICommand.restApisPath } else { APICommand.apisPath } }()
+            _ = try await global.client.rest("DELETE", path + "/\(found.id)", service: "apigateway")
+            print("deleted \(found.id)")
         }
     }
 }
