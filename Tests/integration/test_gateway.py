@@ -323,6 +323,7 @@ def test_the_gateway_examples_run_as_written(cluster):
     assert '"route": "GET /pets/{id}", "path": "/prod/pets/7", "pathParameters": {"id": "7"}' in out
     assert "}404\n" in out or "\n404\n" in out, out
     assert "you said: hello\npushed through @connections\n" in out, out
+    assert '{"open": true}without a key: 403\n' in out and '{"items": ["tea", "cake"], "stage": "v1"}' in out, out
 
 
 def test_cors_preflight_and_throttling_with_the_aws_cli(cluster, apigw, function_arn):
