@@ -81,6 +81,8 @@ let package = Package(
         .target(name: "SQS", dependencies: ["StevedoreCore", "AWSProtocols", "SQSShapes", "Archives"], path: "Sources/Services/SQS"),
         // IAM users, access keys and policies, and STS's GetCallerIdentity (query protocol).
         .target(name: "IAM", dependencies: ["StevedoreCore", "AWSProtocols"], path: "Sources/Services/IAM"),
+        // Elastic Load Balancing's target groups and their health checks (query protocol).
+        .target(name: "LoadBalancing", dependencies: ["StevedoreCore", "AWSProtocols"], path: "Sources/Services/LoadBalancing"),
         // SSM Parameter Store and Secrets Manager: parameters and secrets, sealed at rest.
         .target(name: "Secrets", dependencies: ["StevedoreCore", "AWSProtocols", "SecretsShapes"], path: "Sources/Services/Secrets"),
         .target(
@@ -121,7 +123,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -194,6 +196,7 @@ let package = Package(
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
+        .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),
         .testTarget(
             name: "LambdaTests",

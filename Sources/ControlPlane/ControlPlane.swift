@@ -12,6 +12,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import IAM
 import Lambda
+import LoadBalancing
 import LambdaShapes
 import Logging
 import NIOCore
@@ -52,6 +53,8 @@ public struct ControlPlane: Sendable {
     let agents: AgentChannel
     /// API Gateway's data plane, served on its own listener, and its stages' access logs.
     let gateway: GatewayDataPlane
+    /// Target groups' health checks' findings: the gateway sends requests to healthy targets.
+    let targetHealth: TargetHealthRegistry
     let gatewayLogs: FunctionLogStore
 
     /// Opens the store, loads the state and binds every service's operations.
@@ -112,6 +115,21 @@ public struct ControlPlane: Sendable {
                 },
                 changed: { keyring.update($0) }))
         queryServices.add(IAMAPI.securityTokenService(names: names))
+        let targetHealth = TargetHealthRegistry()
+        self.targetHealth = targetHealth
+        let targetsCommitter = self.committer
+        queryServices.add(
+            ELBAPI.service(
+                committer: targetsCommitter,
+                targets: { group in
+                    let targets = (try? await targetsCommitter.read { root, _ in root.ecs.loadBalancerTargets(group: group) }) ?? []
+                    return targets.map { target in
+                        ELBAPI.TargetDescription(
+                            host: target.host, port: target.port,
+                            health: targetHealth.health(group: group, target: TargetHealthRegistry.key(host: target.host, port: target.port)))
+                    }
+                },
+                user: { root, group in root.ecs.serviceNaming(targetGroup: group) }))
         self.queryServices = queryServices
 
         let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, logs: functionLogs)
@@ -130,7 +148,7 @@ public struct ControlPlane: Sendable {
         let gatewayLogs = try FunctionLogStore(directory: configuration.dataDirectory + "/logs/gateway")
         self.gatewayLogs = gatewayLogs
         gateway = GatewayDataPlane(
-            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer),
+            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer, health: targetHealth),
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
             accessLogs: gatewayLogs, requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits
@@ -198,6 +216,7 @@ public struct ControlPlane: Sendable {
         return [
             StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
+            TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
         ]
     }
 }

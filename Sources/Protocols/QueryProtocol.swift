@@ -26,6 +26,23 @@ public struct QueryRequest: Sendable, Equatable {
     public subscript(name: String) -> String? { parameters[name] }
 
     public var action: String? { parameters["Action"] }
+    /// A required parameter, refused in the query services' words when absent.
+    public func required(_ name: String) throws(AWSError) -> String {
+        guard let value = self[name] else {
+            let member = name.prefix(1).lowercased() + name.dropFirst()
+            throw AWSError(
+                type: "ValidationError", message: "1 validation error detected: Value null at '\(member)' failed to satisfy constraint: Member must not be null")
+        }
+        return value
+    }
+
+    public func integer(_ name: String) throws(AWSError) -> Int? {
+        guard let text = self[name] else { return nil }
+        guard let value = Int(text) else {
+            throw AWSError(type: "ValidationError", message: "1 validation error detected: Value '\(text)' at '\(name.prefix(1).lowercased() + name.dropFirst())' failed to satisfy constraint: Member must be a number")
+        }
+        return value
+    }
     public var version: String? { parameters["Version"] }
 
     /// The members of a flattened list `Name.member.N`, in order of N.

@@ -72,7 +72,7 @@ struct LoadBalancerTargetTests {
             return container
         }
         record.task = task
-        _ = fixture.apply { ecs, _, _, changes in ecs.putTask(record, changes: &changes) }
+        fixture.apply { ecs, _, _, changes in ecs.putTask(record, changes: &changes) }
         #expect(fixture.ecs.loadBalancerTargets(group: group).map(\.taskArn) == [arn])
     }
 

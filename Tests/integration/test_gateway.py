@@ -893,3 +893,43 @@ def test_rest_api_lambda_authorizers_with_token_and_request_identities(cluster, 
     with pytest.raises(botocore.exceptions.ClientError) as used:
         rest.delete_authorizer(restApiId=api_id, authorizerId=token["id"])
     assert used.value.response["Error"]["Code"] == "BadRequestException"
+
+
+def test_target_group_health_checks_keep_requests_off_failing_tasks(cluster, apigw):
+    build_busybox_image()
+    ecs, elb = cluster.client("ecs"), cluster.client("elbv2")
+    group = elb.create_target_group(Name="checked", Protocol="HTTP", Port=8080, VpcId="vpc-local", HealthCheckPath="/health",
+                                    HealthCheckIntervalSeconds=5, HealthyThresholdCount=2, UnhealthyThresholdCount=2,
+                                    Matcher={"HttpCode": "200-299"})["TargetGroups"][0]
+    arn = group["TargetGroupArn"]
+    assert group["HealthCheckTimeoutSeconds"] == 4 and arn.startswith("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/checked/")
+
+    def definition(name, healthy):
+        health = "echo ok > /www/health && " if healthy else ""
+        return ecs.register_task_definition(family=f"gw-{name}", containerDefinitions=[{
+            "name": "web", "image": BUSYBOX_IMAGE, "memory": 32, "essential": True, "stopTimeout": 2,
+            "command": ["sh", "-c", f"mkdir -p /www && echo {name} > /www/index.html && {health}exec httpd -f -p 8080 -h /www"],
+            "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])["taskDefinition"]["taskDefinitionArn"]
+
+    for name, healthy in (("good", True), ("bad", False)):
+        ecs.create_service(cluster=cluster.name, serviceName=name, taskDefinition=definition(name, healthy), desiredCount=1,
+                           loadBalancers=[{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}])
+
+    def states():
+        return sorted(d["TargetHealth"]["State"] for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"])
+
+    wait_until(lambda: states() == ["healthy", "unhealthy"], timeout=120, message="one target healthy, one not")
+    failing = [d for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+               if d["TargetHealth"]["State"] == "unhealthy"][0]
+    assert failing["TargetHealth"]["Reason"] == "Target.ResponseCodeMismatch"
+    assert failing["TargetHealth"]["Description"] == "Health checks failed with these codes: [404]"
+    api_id = apigw.create_api(Name="checked", ProtocolType="HTTP", Target=arn)["ApiId"]
+    answers = {call(cluster, "GET", f"/{api_id}/")[2].decode().strip() for _ in range(12)}
+    assert answers == {"good"}, answers
+
+    # A group a service names cannot be deleted.
+    with pytest.raises(botocore.exceptions.ClientError) as in_use:
+        elb.delete_target_group(TargetGroupArn=arn)
+    assert in_use.value.response["Error"]["Code"] == "ResourceInUse"
+    for name in ("good", "bad"):
+        ecs.delete_service(cluster=cluster.name, service=name, force=True)

@@ -5,6 +5,7 @@ import AWSProtocols
 import Capacity
 import ECS
 import Foundation
+import LoadBalancing
 import IAM
 import Lambda
 import SQS
@@ -220,6 +221,10 @@ enum AccessPolicy {
     /// with the `Path` it will have).
     static func query(_ request: QueryRequest, names: ResourceNames) -> RequestedAction {
         let action = request.action ?? ""
+        if request.version == ELBAPI.version {
+            // Elastic Load Balancing's actions, on the target group they name.
+            return RequestedAction(action: "elasticloadbalancing:" + action) { request["TargetGroupArn"] ?? "*" }
+        }
         return RequestedAction(action: "iam:" + action) {
             let path = ["CreateUser", "CreateRole"].contains(action) ? request["Path"] ?? "/" : "/"
             return request["UserName"].map { names.iamUser($0, path: path) } ?? request["RoleName"].map { names.iamRole($0, path: path) } ?? "*"

@@ -5,6 +5,7 @@ import ECS
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LoadBalancing
 import NIOCore
 import SigV4
 import StevedoreCore
@@ -85,10 +86,18 @@ struct CurlForwarding: HTTPForwarding {
 /// Target groups' targets, from ECS's committed state (see ``ECSState/loadBalancerTargets(group:)``).
 struct ECSTargetDirectory: TargetDirectory {
     let committer: Committer<ControlPlaneState>
+    let health: TargetHealthRegistry
 
+    /// The group's RUNNING tasks; when the group (a target group made with `aws elbv2`) checks
+    /// its targets, only the healthy ones, or all of them when none is (ELB fails open).
     func targets(of group: String) async -> [(host: String, port: Int)] {
-        let targets = (try? await committer.read { root, _ in root.ecs.loadBalancerTargets(group: group) }) ?? []
-        return targets.map { ($0.host, $0.port) }
+        let (targets, checked) = (try? await committer.read { root, _ in
+            (root.ecs.loadBalancerTargets(group: group), root.loadBalancing.groups[group]?.healthCheck.enabled == true)
+        }) ?? ([], false)
+        let all = targets.map { (host: $0.host, port: $0.port) }
+        guard checked else { return all }
+        let healthy = all.filter { health.health(group: group, target: TargetHealthRegistry.key(host: $0.host, port: $0.port)).state == .healthy }
+        return healthy.isEmpty ? all : healthy
     }
 }
 

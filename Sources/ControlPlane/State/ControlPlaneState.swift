@@ -9,6 +9,7 @@ import ECSShapes
 import Foundation
 import IAM
 import Lambda
+import LoadBalancing
 import Secrets
 import LambdaShapes
 import SQS
@@ -18,7 +19,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -27,6 +28,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var iam: IAMState
     public var secrets: SecretsState
     public var gateway: GatewayState
+    public var loadBalancing: TargetGroupState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -40,6 +42,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         iam = IAMState(names: names)
         secrets = SecretsState(names: names)
         gateway = GatewayState(names: names)
+        loadBalancing = TargetGroupState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -71,6 +74,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.iam.revision = Self.loads.add(1, ordering: .relaxed).newValue << 40
         state.secrets = try SecretsState.restore(names: names, rows: rows)
         state.gateway = try GatewayState.restore(names: names, rows: rows)
+        state.loadBalancing = try TargetGroupState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

@@ -222,24 +222,6 @@ public enum IAMAPI {
 }
 
 extension QueryRequest {
-    /// A required parameter, refused in IAM's words when absent.
-    func required(_ name: String) throws(AWSError) -> String {
-        guard let value = self[name] else {
-            let member = name.prefix(1).lowercased() + name.dropFirst()
-            throw AWSError(
-                type: "ValidationError", message: "1 validation error detected: Value null at '\(member)' failed to satisfy constraint: Member must not be null")
-        }
-        return value
-    }
-
-    func integer(_ name: String) throws(AWSError) -> Int? {
-        guard let text = self[name] else { return nil }
-        guard let value = Int(text) else {
-            throw AWSError(type: "ValidationError", message: "1 validation error detected: Value '\(text)' at '\(name.prefix(1).lowercased() + name.dropFirst())' failed to satisfy constraint: Member must be a number")
-        }
-        return value
-    }
-
     /// `UserName`, or the calling user's own name when it is left out (as IAM does).
     func userName(_ context: OperationContext) throws(AWSError) -> String {
         if let name = self["UserName"] { return name }

@@ -39,6 +39,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         // 8: API Gateway's REST APIs (each with its resources, deployments and stages), API keys
         // and usage plans.
         ["gateway_rest_apis", "gateway_api_keys", "gateway_usage_plans"].map(table),
+        // 9: Elastic Load Balancing's target groups (their health checks).
+        ["elb_target_groups"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

@@ -52,6 +52,13 @@ extension ECSState {
         return targets
     }
 
+    /// The ARN of a live service whose `loadBalancers` name the target group, if any.
+    public func serviceNaming(targetGroup: String) -> String? {
+        services.values.first { record in
+            record.service.status != "INACTIVE" && (record.service.loadBalancers ?? []).contains { $0.targetGroupArn == targetGroup }
+        }?.arn
+    }
+
     /// Where a binding is reached: its own address, or its instance's (the host-address attribute;
     /// the loopback address for an instance on the control plane's host).
     func address(of binding: NetworkBinding, on instanceArn: String?) -> String {
