@@ -850,10 +850,10 @@ def handler(event, context):
 
 def test_rest_api_lambda_authorizers_with_token_and_request_identities(cluster, function_arn):
     lam = cluster.client("lambda")
-    lam.create_function(FunctionName="gatekeeper", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+    lam.create_function(FunctionName="rest-gatekeeper", Runtime="python3.11", Handler="app.handler", Role=ROLE,
                         Code={"ZipFile": zip_files({"app.py": GATEKEEPER})}, Timeout=10)
-    lam.get_waiter("function_active_v2").wait(FunctionName="gatekeeper")
-    gatekeeper = lam.get_function(FunctionName="gatekeeper")["Configuration"]["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName="rest-gatekeeper")
+    gatekeeper = lam.get_function(FunctionName="rest-gatekeeper")["Configuration"]["FunctionArn"]
     invocations = lambda arn: f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
 
     rest = cluster.client("apigateway")
