@@ -81,6 +81,13 @@ public enum FuzzSurface {
             }
             _ = Document.parseJSON(bytes)
             _ = try? GatewayState.readDefinition(text, failOnWarnings: false)
+            // REST APIs' Swagger and OpenAPI imports, read and built into an API.
+            if let definition = try? GatewayState.readRestDefinition(bytes, failOnWarnings: false) {
+                var state = GatewayState(names: ResourceNames())
+                var random = Xoshiro256(seed: 1)
+                var changes = ChangeSet()
+                _ = try? state.importRestApi(definition, now: Date(timeIntervalSince1970: 1_800_000_000), using: &random, changes: &changes)
+            }
         case .gateway:
             let text = String(decoding: bytes, as: UTF8.self)
             _ = RouteKey(text)
@@ -93,6 +100,11 @@ public enum FuzzSurface {
                 token: text, configuration: V2JWTConfiguration(audience: ["a"], issuer: "https://i"), keys: JSONWebKeySet(keys: [:]),
                 routeScopes: ["s"], now: Date(timeIntervalSince1970: 1_800_000_000))
             _ = AccessLogFormat.render(text, values: ["requestId": "r"])
+            // WebSocket messages: route selection, mapping templates over them, functions' answers.
+            _ = WebSocketRouteSelection.routeKey(expression: "$request.body.action.name", message: bytes, routeKeys: ["$default", "send"])
+            _ = WebSocketTemplates.render(text, context: ["connectionId": "c"], stageVariables: ["v": "1"], body: bytes)
+            _ = WebSocketTemplates.render("$input.json('$.a.b') $input.path('$.a') $input.body", context: [:], stageVariables: [:], body: bytes)
+            _ = WebSocketEvent.answer(from: bytes)
         }
     }
 }

@@ -250,8 +250,8 @@ struct ECSD: AsyncParsableCommand {
         settings.readCacheBytes = readCacheMB << 20
         let (gatewayHost, gatewayPort) = ControlPlaneConfiguration.parseListen(gatewayListen ?? environment["ECSD_GATEWAY_LISTEN"] ?? "127.0.0.1:8380")!
         (settings.gatewayHost, settings.gatewayPort) = (gatewayHost, gatewayPort)
-        guard webSocketIdleTimeout > 0, webSocketMaxLifetime > 0 else {
-            throw ValidationError("--websocket-idle-timeout and --websocket-max-lifetime must be positive numbers of seconds.")
+        guard (0.001...31_536_000).contains(webSocketIdleTimeout), (0.001...31_536_000).contains(webSocketMaxLifetime) else {
+            throw ValidationError("--websocket-idle-timeout and --websocket-max-lifetime must be positive numbers of seconds, at most a year.")
         }
         settings.webSocketLimits = WebSocketLimits(
             idleTimeout: .milliseconds(Int64(webSocketIdleTimeout * 1000)), maximumLifetime: .milliseconds(Int64(webSocketMaxLifetime * 1000)))

@@ -102,8 +102,10 @@ struct GatewayDataPlaneTests {
     }
 
     struct Signing: RequestSigning {
-        func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict {
-            request.header("authorization") == "good" ? .allowed(["userArn": .string("arn:aws:iam::000000000000:root"), "route": .string(routeArn)]) : .refused(.forbidden)
+        func authorize(_ request: GatewayRequest, routeArn: String, action: String) async -> IAMVerdict {
+            guard action == "execute-api:Invoke" else { return .refused(.forbidden) }
+            return request.header("authorization") == "good"
+                ? .allowed(["userArn": .string("arn:aws:iam::000000000000:root"), "route": .string(routeArn)]) : .refused(.forbidden)
         }
     }
 

@@ -91,6 +91,7 @@ struct WebSocketTests {
         _ = try state.createRouteResponse(
             id, ping.routeId ?? "", V2CreateRouteResponseRequest(routeResponseKey: "$default"), now: now, using: &random, changes: &changes)
         _ = try state.createStage(id, V2CreateStageRequest(autoDeploy: true, stageName: "prod"), now: now, using: &random, changes: &changes)
+        _ = try state.createStage(id, V2CreateStageRequest(autoDeploy: true, stageName: "dev"), now: now, using: &random, changes: &changes)
         return (state, id)
     }
 
@@ -216,6 +217,7 @@ struct WebSocketTests {
         #expect(WebSocketEvent.answer(from: Array(#"{"statusCode":200}"#.utf8))?.message == nil)
         #expect(WebSocketEvent.answer(from: Array(#""bare""#.utf8))?.message == .text("bare"))
         #expect(WebSocketEvent.answer(from: Array(#"{"statusCode":"x"}"#.utf8)) == nil)
+        #expect(WebSocketEvent.answer(from: Array(#"{"statusCode":1e300}"#.utf8)) == nil)
         #expect(WebSocketEvent.answer(from: Array("not json".utf8)) == nil)
     }
 
@@ -306,9 +308,34 @@ struct WebSocketTests {
         #expect(gone.status == 410 && gone.headers.contains { $0 == ("x-amzn-ErrorType", "GoneException") })
         let tooLarge = await call("POST", "c-1=", body: String(repeating: "x", count: WebSocketLimits.maximumMessage + 1))
         #expect(tooLarge.status == 413)
+        // A connection is reached through its own stage only.
+        #expect(await call("GET", "c-1=", stage: "dev").status == 410)
         #expect(await call("DELETE", "c-1=").status == 204)
         #expect(client.closedWith.withLock { $0 } == 1000)
         #expect(await call("GET", "", stage: "prod").status == 410)
+    }
+
+    /// Signs for one action only: the management API must ask for `execute-api:ManageConnections`.
+    struct ManagerOnly: RequestSigning {
+        func authorize(_ request: GatewayRequest, routeArn: String, action: String) async -> IAMVerdict {
+            action == "execute-api:ManageConnections" && routeArn.hasSuffix("/prod/GET/@connections/c1") ? .allowed([:]) : .refused(.forbidden)
+        }
+    }
+
+    @Test func theManagementAPIIsAuthorizedAsManageConnections() async throws {
+        let (state, id) = try chat()
+        let gateway = GatewayDataPlane(
+            names: ResourceNames(), functions: Functions { _ in "{}" }, http: NoBackends(), targets: NoTargets(), signing: ManagerOnly()
+        ) { state }
+        gateway.attach(
+            WebSocketConnectionInfo(
+                connectionId: "c1", apiId: id, stage: "prod", connectedAt: now, sourceIp: "1.1.1.1", userAgent: nil, domainName: "d", headers: [],
+                rawQueryString: ""), client: Client())
+        let path = "/\(id)/prod/@connections/c1"
+        let response = await gateway.handle(
+            host: nil, path: path,
+            request: GatewayRequest(method: "GET", rawPath: path, routePath: path, rawQueryString: "", headers: [], body: [], sourceIp: "1.1.1.1", requestId: "r", time: now))
+        #expect(response.status == 200)
     }
 
     @Test func aConnectAuthorizerLetsInByPolicyAndItsContextReachesEveryRoute() async throws {

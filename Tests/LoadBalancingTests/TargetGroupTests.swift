@@ -73,11 +73,16 @@ struct TargetGroupTests {
         var check = HealthCheck()
         check.intervalSeconds = 5
         let start = ContinuousClock.now
-        #expect(registry.due(group: "g", targets: ["a:1", "b:2"], now: start) == ["a:1", "b:2"])
-        registry.record(group: "g", target: "a:1", status: 200, timedOut: false, check: check, now: start)
-        #expect(registry.due(group: "g", targets: ["a:1", "b:2"], now: start + .seconds(1)) == ["b:2"])
-        #expect(registry.due(group: "g", targets: ["a:1"], now: start + .seconds(5)) == ["a:1"])
+        #expect(registry.due(group: "g", targets: ["a:1", "b:2"], interval: .seconds(5), now: start) == ["a:1", "b:2"])
+        // Handed out, not due again until the interval has passed, answered or not.
+        #expect(registry.due(group: "g", targets: ["a:1", "b:2"], interval: .seconds(5), now: start + .seconds(1)).isEmpty)
+        registry.record(group: "g", target: "a:1", status: 200, timedOut: false, check: check, now: start + .seconds(1))
+        registry.record(group: "g", target: "b:2", status: 500, timedOut: false, check: check, now: start + .seconds(1))
+        #expect(registry.due(group: "g", targets: ["a:1", "b:2"], interval: .seconds(5), now: start + .seconds(6)) == ["a:1", "b:2"])
         #expect(registry.health(group: "g", target: "a:1").state == .healthy)
+        #expect(registry.health(group: "g", target: "b:2").state == .unhealthy)
+        // b:2 left the group: it is forgotten, and a new b:2 starts over.
+        _ = registry.due(group: "g", targets: ["a:1"], interval: .seconds(5), now: start + .seconds(7))
         #expect(registry.health(group: "g", target: "b:2").state == .initial)
         registry.keep(groups: [])
         #expect(registry.health(group: "g", target: "a:1").state == .initial)

@@ -151,7 +151,7 @@ def test_api_keys_and_usage_plans_admit_throttle_and_count(server, apigw):
     plan = apigw.create_usage_plan(name="three-a-day", apiStages=[{"apiId": api_id, "stage": "prod"}],
                                    quota={"limit": 3, "period": "DAY"})
     # No key, an unknown key, a disabled key, a key in no plan: 403 Forbidden.
-    assert call(server, "GET", path)[0] == 403
+    assert call(server, "GET", path)[0::2] == (403, b'{"message":"Forbidden"}')
     assert call(server, "GET", path, {"x-api-key": "x" * 40})[0] == 403
     apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
     assert call(server, "GET", path, {"x-api-key": key["value"]})[0] == 403

@@ -154,10 +154,11 @@ def test_connect_route_refuses_the_handshake_with_its_status(server, apigw):
         run(connect())
     assert refused.value.response.status_code == 403
 
-    # An API that is not deployed on the stage, or no API at all: the handshake is not found.
-    with pytest.raises(websockets.InvalidStatus) as missing:
-        run(websockets.connect(f"ws://127.0.0.1:{server.gateway_port}/nosuchapi/prod").__aenter__())
-    assert missing.value.response.status_code == 404
+    # An API with no such stage, or no API at all: the handshake is not found.
+    for where in (f"{api_id}/staging", "nosuchapi/prod"):
+        with pytest.raises(websockets.InvalidStatus) as missing:
+            run(websockets.connect(f"ws://127.0.0.1:{server.gateway_port}/{where}").__aenter__())
+        assert missing.value.response.status_code == 404
 
 
 def test_connections_are_reached_through_signed_management_calls(server, keys, apigw):
@@ -296,3 +297,28 @@ def test_control_api_errors_for_websocket_apis(server, apigw):
     http_route = apigw.create_route(ApiId=http_api, RouteKey="GET /x")["RouteId"]
     error = refused(apigw.create_route_response, ApiId=http_api, RouteId=http_route, RouteResponseKey="$default")
     assert error["Message"] == "Route responses are supported for WebSocket APIs only."
+
+
+def test_bytes_before_the_switch_and_odd_upgrades_are_survived(server, apigw):
+    import socket
+
+    api_id = mock_api(apigw, name="eager")
+    handshake = (f"GET /{api_id}/prod HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    # The handshake and a frame's first bytes (and some junk) in one write, before the 101 can come back.
+    with socket.create_connection(("127.0.0.1", server.gateway_port), timeout=10) as raw:
+        raw.sendall(handshake + b"\x81\x85\x00\x00\x00\x00hello" + b"\x00" * 64)
+        answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 101")
+    # A POST asking for another protocol (h2c) is served as plain HTTP.
+    with socket.create_connection(("127.0.0.1", server.gateway_port), timeout=10) as raw:
+        raw.sendall(f"POST /{api_id}/prod HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+                    "Content-Length: 2\r\n\r\n{}".encode())
+        assert raw.recv(4096).startswith(b"HTTP/1.1 426")
+    # The gateway is still there for everyone else.
+    async def talk():
+        async with websockets.connect(url(server, api_id)) as ws:
+            await ws.send(json.dumps({"action": "echo", "text": "still up"}))
+            return json.loads(await ws.recv())["text"]
+
+    assert run(talk()) == "still up"

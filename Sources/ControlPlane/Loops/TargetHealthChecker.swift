@@ -14,15 +14,21 @@ struct TargetHealthChecker: Service {
     let http: any HTTPForwarding
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await tick()
-                try await Task.sleep(for: .seconds(1))
+        await cancelWhenGracefulShutdown {
+            // Probes run on their own: a slow target (up to its timeout) holds up no other check.
+            await withDiscardingTaskGroup { probes in
+                while !Task.isCancelled {
+                    for (target, group, check) in await due() {
+                        probes.addTask { await probe(target, group: group, check: check) }
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
             }
         }
     }
 
-    func tick() async {
+    /// The targets whose check is due now, with their group and its check.
+    func due() async -> [(target: String, group: String, check: HealthCheck)] {
         let checked = (try? await committer.read { root, _ in
             root.loadBalancing.groups.values.filter(\.healthCheck.enabled).map { group in
                 (group: group.arn, check: group.healthCheck, targets: root.ecs.loadBalancerTargets(group: group.arn))
@@ -30,12 +36,10 @@ struct TargetHealthChecker: Service {
         }) ?? []
         registry.keep(groups: Set(checked.map(\.group)))
         let now = ContinuousClock.now
-        await withTaskGroup(of: Void.self) { probes in
-            for entry in checked {
-                let keys = entry.targets.map { TargetHealthRegistry.key(host: $0.host, port: $0.port) }
-                for key in registry.due(group: entry.group, targets: keys, now: now) {
-                    probes.addTask { await probe(key, group: entry.group, check: entry.check) }
-                }
+        return checked.flatMap { entry in
+            let keys = entry.targets.map { TargetHealthRegistry.key(host: $0.host, port: $0.port) }
+            return registry.due(group: entry.group, targets: keys, interval: .seconds(entry.check.intervalSeconds), now: now).map {
+                (target: $0, group: entry.group, check: entry.check)
             }
         }
     }

@@ -26,6 +26,8 @@ struct GatewayChannel: HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let negotiated: EventLoopFuture<Negotiated>
         let channel: any Channel
+        /// What the handshake decided, if there was one.
+        let handshake: NIOLockedValueBox<WebSocketHandshake?>
     }
 
     let responder: HTTPChannelHandler.Responder
@@ -50,12 +52,18 @@ struct GatewayChannel: HTTPChannelHandler {
                         if case .accepted = outcome { return HTTPHeaders() }
                         return nil
                     }
-                    return promise.futureResult
+                    // The tracker leaves before NIO takes the HTTP decoder out: bytes the decoder
+                    // then hands on are the WebSocket's, not HTTP parts.
+                    return promise.futureResult.map { headers in
+                        if headers != nil, let context = try? channel.pipeline.syncOperations.context(handler: tracker) {
+                            channel.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                        }
+                        return headers
+                    }
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .accepted(let info) = handshake.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
-                        channel.pipeline.syncOperations.removeHandler(context: try channel.pipeline.syncOperations.context(handler: tracker), promise: nil)
                         try channel.pipeline.syncOperations.addHandler(
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 12,
@@ -86,13 +94,24 @@ struct GatewayChannel: HTTPChannelHandler {
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
             try channel.pipeline.syncOperations.addHandler(tracker, position: .before(upgradeHandler))
-            return Value(negotiated: negotiated, channel: channel)
+            // A connection that does not finish its first request within the idle timeout is
+            // closed (Hummingbird's idle handler only joins once the request is there).
+            if let idleTimeout {
+                let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(idleTimeout)) { channel.close(promise: nil) }
+                negotiated.whenComplete { _ in deadline.cancel() }
+            }
+            return Value(negotiated: negotiated, channel: channel, handshake: handshake)
         }
     }
 
     func handle(value: Value, logger: Logger) async {
         guard let negotiated = try? await value.negotiated.get() else {
             try? await value.channel.close()
+            // A client $connect let in but gone before the upgrade finished: $disconnect still hears of it.
+            if case .accepted(let info) = value.handshake.withLockedValue({ $0 }) {
+                await webSockets.dataPlane.disconnect(
+                    info, statusCode: 1006, reason: "Connection closed abnormally", requestId: webSockets.requestIds.next(), time: webSockets.clock())
+            }
             return
         }
         switch negotiated {
@@ -138,8 +157,11 @@ struct WebSocketEdge: Sendable {
         let ending = try? await channel.executeThenClose { inbound, outbound in
             let client = UpgradedConnection(outbound: outbound, channel: channel.channel)
             dataPlane.attach(info, client: client)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await keepLimits(client, info: info) }
+            let limits = Task { await keepLimits(client, info: info) }
+            // Messages run side by side (each may wait on a function), at most
+            // `messagesInFlight` at once: past that, the connection is not read until one is done.
+            await withTaskGroup(of: Void.self) { messages in
+                var running = 0
                 do {
                     for try await frame in inbound {
                         switch frame.opcode {
@@ -148,9 +170,14 @@ struct WebSocketEdge: Sendable {
                             let bytes = data.readBytes(length: data.readableBytes) ?? []
                             let message: WebSocketMessage = frame.opcode == .text ? .text(String(decoding: bytes, as: UTF8.self)) : .binary(bytes)
                             let (requestId, time) = (requestIds.next(), clock())
-                            Task { await dataPlane.receive(message, connectionId: connectionId, requestId: requestId, time: time) }
+                            if running >= Self.messagesInFlight {
+                                await messages.next()
+                                running -= 1
+                            }
+                            messages.addTask { await dataPlane.receive(message, connectionId: connectionId, requestId: requestId, time: time) }
+                            running += 1
                         case .ping:
-                            try await outbound.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+                            _ = await client.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
                         case .connectionClose:
                             var data = frame.unmaskedData
                             let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
@@ -165,13 +192,16 @@ struct WebSocketEdge: Sendable {
                     // A message over 128 KB (or a broken frame): closed as "message too big".
                     await client.close(code: 1009, reason: "Message too big")
                 }
-                group.cancelAll()
             }
+            limits.cancel()
             return client.ending.withLock { $0 }
         }
         let (code, reason) = ending ?? (1006, "Connection closed abnormally")
         await dataPlane.detach(connectionId: connectionId, statusCode: code, reason: reason, requestId: requestIds.next(), time: clock())
     }
+
+    /// How many of a connection's messages may be at their routes at once.
+    static let messagesInFlight = 16
 
     /// Closes the connection when it has been idle too long or has reached its maximum lifetime.
     func keepLimits(_ client: UpgradedConnection, info: WebSocketConnectionInfo) async {
@@ -210,11 +240,29 @@ final class UpgradedConnection: WebSocketClient {
         case .text(let text): frame = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
         case .binary(let bytes): frame = WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: bytes))
         }
-        do {
-            try await outbound.write(frame)
-            return true
-        } catch {
-            return false
+        return await write(frame)
+    }
+
+    /// Writes a frame, or gives up after `patience`: a client that does not read cannot hold a
+    /// sender (or the connection's closing) forever.
+    func write(_ frame: WebSocketFrame, patience: Duration = .seconds(5)) async -> Bool {
+        let outbound = self.outbound
+        return await withTaskGroup(of: Bool?.self) { group in
+            group.addTask {
+                do {
+                    try await outbound.write(frame)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: patience)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? false
         }
     }
 
@@ -228,7 +276,7 @@ final class UpgradedConnection: WebSocketClient {
         var data = ByteBuffer()
         data.writeInteger(code)
         data.writeString(reason)
-        try? await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        _ = await write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), patience: .seconds(1))
         try? await channel.close()
     }
 }
@@ -246,7 +294,15 @@ final class UpgradeRequestTracker: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head) where upgradeHead == nil && head.headers.contains(name: "upgrade"): upgradeHead = head
+        case .head(var head) where head.headers.contains(name: "upgrade"):
+            guard head.method == .GET, head.headers["upgrade"].contains(where: { $0.lowercased().contains("websocket") }) else {
+                // Not a WebSocket handshake (a POST asking for h2c…): served as plain HTTP, as NIO's
+                // upgrade handler would otherwise drop the connection.
+                head.headers.remove(name: "upgrade")
+                context.fireChannelRead(wrapInboundOut(.head(head)))
+                return
+            }
+            if upgradeHead == nil { upgradeHead = head }
         case .end where upgradeHead != nil: sawEnd = true
         default: break
         }

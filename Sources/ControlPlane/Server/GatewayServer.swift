@@ -106,12 +106,12 @@ extension FunctionLogStore: AccessLogSink {
 }
 
 /// AWS_IAM routes on ecsd's keys and policies: the signature (service `execute-api`) first, then
-/// `execute-api:Invoke` on the route's ARN.
+/// the action (`execute-api:Invoke`, or `execute-api:ManageConnections` for `@connections`) on the route's ARN.
 struct GatewayRequestSigning: RequestSigning {
     let authenticator: RequestAuthenticator
     let accountId: String
 
-    func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict {
+    func authorize(_ request: GatewayRequest, routeArn: String, action: String) async -> IAMVerdict {
         let path = request.receivedPath.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.receivedPath
         let signable = SignableRequest(
             method: request.method, path: path, query: request.rawQueryString,
@@ -123,7 +123,7 @@ struct GatewayRequestSigning: RequestSigning {
         case .failure(let refusal):
             return .refused(.message(403, refusal.message))
         case .success(let principal):
-            if let refusal = AccessPolicy.refusal(principal, RequestedAction(action: "execute-api:Invoke") { routeArn }, style: .restJSON) {
+            if let refusal = AccessPolicy.refusal(principal, RequestedAction(action: action) { routeArn }, style: .restJSON) {
                 return .refused(.message(403, refusal.message))
             }
             let caller = principal.caller

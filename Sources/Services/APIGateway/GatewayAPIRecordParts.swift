@@ -83,6 +83,9 @@ extension GatewayAPIRecord {
         }
         let authorization = try checkAuthorization(input.authorizationType ?? .none_, authorizerId: input.authorizerId)
         if isWebSocket { try checkWebSocketAuthorization(routeKey: input.routeKey, type: authorization) }
+        if input.apiKeyRequired == true {
+            throw .gatewayBadRequest("API keys are not supported for this API's routes by this endpoint; use a REST API's usage plans or an authorizer.")
+        }
         let responseSelection = try input.routeResponseSelectionExpression.map { (expression) throws(AWSError) in
             try checkRouteResponseSelection(expression)
         }

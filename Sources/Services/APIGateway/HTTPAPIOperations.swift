@@ -143,6 +143,9 @@ extension GatewayState {
                 route.routeResponseSelectionExpression = try record.checkRouteResponseSelection(expression)
             }
             if let scopes = input.authorizationScopes { route.authorizationScopes = scopes }
+            if input.apiKeyRequired == true {
+                throw .gatewayBadRequest("API keys are not supported for this API's routes by this endpoint; use a REST API's usage plans or an authorizer.")
+            }
             if let operation = input.operationName { route.operationName = operation }
             record.routes[routeId] = route
             return route

@@ -56,16 +56,20 @@ public final class TargetHealthRegistry: Sendable {
 
     public static func key(host: String, port: Int) -> String { "\(host):\(port)" }
 
-    /// The targets of a group whose check is due, after forgetting those that left it.
-    public func due(group: String, targets: [String], now: ContinuousClock.Instant) -> [String] {
+    /// The targets of a group whose check is due, after forgetting those that left it. Each one
+    /// returned is not due again for `interval`, whether or not its check has answered by then.
+    public func due(group: String, targets: [String], interval: Duration, now: ContinuousClock.Instant) -> [String] {
         entries.withLock { entries in
             var known = entries[group] ?? [:]
             for key in known.keys where !targets.contains(key) { known[key] = nil }
             var due: [String] = []
             for target in targets {
-                let entry = known[target] ?? Entry(due: now)
+                var entry = known[target] ?? Entry(due: now)
+                if entry.due <= now {
+                    due.append(target)
+                    entry.due = now + interval
+                }
                 known[target] = entry
-                if entry.due <= now { due.append(target) }
             }
             entries[group] = known
             return due

@@ -46,7 +46,15 @@ public enum ForwardingResult: Sendable {
 /// AWS_IAM routes: the request's Signature Version 4 (service `execute-api`) checked against the
 /// control plane's keys, and the signer's policies against `execute-api:Invoke` on the route.
 public protocol RequestSigning: Sendable {
-    func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict
+    /// - Parameter action: what the signer's policies must allow on `routeArn`.
+    func authorize(_ request: GatewayRequest, routeArn: String, action: String) async -> IAMVerdict
+}
+
+extension RequestSigning {
+    /// Invoking a route: `execute-api:Invoke`.
+    public func authorize(_ request: GatewayRequest, routeArn: String) async -> IAMVerdict {
+        await authorize(request, routeArn: routeArn, action: "execute-api:Invoke")
+    }
 }
 
 public enum IAMVerdict: Sendable {

@@ -211,9 +211,11 @@ public struct GatewayDataPlane: Sendable {
     }
 
     /// One forwarded exchange; nil when the target refused the connection and another may be tried.
-    func forward(_ integration: V2Integration, to uri: String, request: GatewayRequest, context: ProxyContext, retryable: Bool) async
-        -> GatewayResponse?
-    {
+    /// - Parameter timedOut: the answer past the integration's timeout (HTTP APIs' 503, REST APIs' 504).
+    func forward(
+        _ integration: V2Integration, to uri: String, request: GatewayRequest, context: ProxyContext, retryable: Bool,
+        timedOut: GatewayResponse = .serviceUnavailable
+    ) async -> GatewayResponse? {
         var url = uri
         for (name, value) in context.pathParameters {
             url = url.replacingOccurrences(of: "{\(name)}", with: value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? value)
@@ -227,7 +229,7 @@ public struct GatewayDataPlane: Sendable {
         let timeout = integration.timeoutInMillis ?? 30000
         // The client keeps the deadline itself: no timer per request.
         switch await http.forward(method: method, url: url, headers: headers, body: request.body, timeout: .milliseconds(timeout)) {
-        case .timedOut: return .serviceUnavailable
+        case .timedOut: return timedOut
         case .refused: return retryable ? nil : .internalServerError
         case .failed: return .internalServerError
         case .answered(var response):

@@ -90,6 +90,9 @@ extension GatewayDataPlane {
             case .allowed(let found): context.authorizer = found
             }
         }
+        if method.authorizationType == "AWS_IAM", let signing {
+            if case .refused(let response) = await signing.authorize(request, routeArn: methodArn) { return response }
+        }
         var caller: (key: V1ApiKey, plan: UsagePlanRecord)?
         if method.apiKeyRequired == true {
             guard let value = request.header("x-api-key"), let key = state.apiKey(value: value), key.enabled == true, let id = key.id,
@@ -116,10 +119,6 @@ extension GatewayDataPlane {
             let scope = destination.stage.methodSettings?[settingKey] == nil ? "*/*" : settingKey
             guard throttles.admit(key: "rest \(api.id) \(stageName) \(scope)", limits: limits) else { return .tooManyRequests }
         }
-        if method.authorizationType == "AWS_IAM", let signing {
-            if case .refused(let response) = await signing.authorize(request, routeArn: methodArn) { return response }
-        }
-
         switch integration.type {
         case .awsProxy:
             return await invokeRestFunction(integration, request: request, context: context, resourceId: resource.id ?? "", caller: caller?.key)
@@ -127,10 +126,9 @@ extension GatewayDataPlane {
             let adapted = V2Integration(
                 integrationMethod: integration.httpMethod, integrationType: .httpProxy, integrationUri: integration.uri,
                 timeoutInMillis: integration.timeoutInMillis)
-            var forwarded = request
-            forwarded.routePath = destination.resourcePath
-            let response = await forward(adapted, request: forwarded, context: context)
-            return response.status == 503 ? .gatewayTimeout : response
+            let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
+            return await forward(adapted, to: uri, request: request, context: context, retryable: false, timedOut: .gatewayTimeout)
+                ?? .restInternalServerError
         case .mock:
             return mockRestAnswer(integration, method: method, request: request, context: context)
         default:

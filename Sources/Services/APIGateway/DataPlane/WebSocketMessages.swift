@@ -323,7 +323,7 @@ public enum WebSocketEvent {
         }
         var status = 200
         if let code = fields["statusCode"] {
-            guard case .number(let number) = code, number == number.rounded(), (100...599).contains(Int(number)) else { return nil }
+            guard case .number(let number) = code, number == number.rounded(), (100...599).contains(number) else { return nil }
             status = Int(number)
         }
         guard case .string(let body) = fields["body"] else { return (status, nil) }

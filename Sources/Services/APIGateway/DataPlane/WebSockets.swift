@@ -214,13 +214,18 @@ extension GatewayDataPlane {
     /// route hears of it (best effort: its answer goes nowhere).
     public func detach(connectionId: String, statusCode: Int, reason: String, requestId: String, time: Date) async {
         guard let entry = webSockets.remove(connectionId) else { return }
-        guard let state = await snapshot(), let destination = state.destination(connection: entry.info),
+        await disconnect(entry.info, statusCode: statusCode, reason: reason, requestId: requestId, time: time)
+    }
+
+    /// The `$disconnect` route of a connection that ended (or never got past its upgrade).
+    public func disconnect(_ info: WebSocketConnectionInfo, statusCode: Int, reason: String, requestId: String, time: Date) async {
+        guard let state = await snapshot(), let destination = state.destination(connection: info),
             let route = destination.deployment.routes.first(where: { $0.routeKey == WebSocketRouteKey.disconnect })
         else { return }
         var occurrence = WebSocketEvent.Occurrence(type: .disconnect, routeKey: WebSocketRouteKey.disconnect, requestId: requestId, time: time)
         occurrence.disconnect = (statusCode, reason)
         occurrence.stageVariables = destination.stage.stageVariables ?? [:]
-        _ = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: entry.info)
+        _ = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: info)
     }
 
     /// What a WebSocket route's integration answered.
@@ -330,7 +335,10 @@ extension GatewayDataPlane {
         let connectionId = encoded.removingPercentEncoding ?? encoded
         if let signing {
             let arn = "arn:\(names.partition):execute-api:\(names.region):\(names.accountId):\(destination.api.id)/\(destination.stage.stageName)/\(request.method)/@connections/\(connectionId)"
-            if case .refused(let response) = await signing.authorize(request, routeArn: arn) { return response }
+            // The management API is its own action (AWS's): invoking the API is not enough.
+            if case .refused(let response) = await signing.authorize(request, routeArn: arn, action: "execute-api:ManageConnections") {
+                return response
+            }
         }
         guard let entry = webSockets.entry(connectionId), entry.info.apiId == destination.api.id, entry.info.stage == destination.stage.stageName
         else {

@@ -210,6 +210,9 @@ extension RestAPIRecord {
             authorizers[authorizer.id ?? ""] = authorizer
             authorizerIds[authorizer.name ?? ""] = authorizer.id
         }
+        guard authorizers.count <= GatewayState.maximumRestAuthorizers else {
+            throw .gatewayBadRequest("Maximum number of authorizers (\(GatewayState.maximumRestAuthorizers)) reached for this API.")
+        }
         for (path, _, definition) in definition.methods {
             var parentId = rootId
             for part in path.split(separator: "/").map(String.init) {
@@ -217,7 +220,16 @@ extension RestAPIRecord {
                     parentId = id
                     continue
                 }
-                let parentPath = resources[parentId]?.path ?? "/"
+                // The tree's rules hold for imported paths as for CreateResource.
+                let parent = resources[parentId]
+                if parent?.pathPart?.hasSuffix("+}") == true {
+                    throw .gatewayBadRequest("Invalid OpenAPI input: \(path) goes on under the greedy path variable of \(parent?.path ?? "")")
+                }
+                if part.hasPrefix("{"), let other = resources.values.first(where: { $0.parentId == parentId && $0.pathPart?.hasPrefix("{") == true }) {
+                    throw .gatewayBadRequest(
+                        "Invalid OpenAPI input: \(path) and \(other.path ?? "") have different variables at the same level -- only one is allowed")
+                }
+                let parentPath = parent?.path ?? "/"
                 let id = GatewayState.newId(length: 6, using: &random) { resources[$0] == nil }
                 resources[id] = V1Resource(id: id, parentId: parentId, pathPart: part, path: RestAPIRecord.path(parent: parentPath, part: part))
                 parentId = id

@@ -175,6 +175,13 @@ extension GatewayState {
                 let stage = V1ApiStage(apiId: parts[0], stage: parts[1])
                 if op == .add {
                     try checkApiStage(stage)
+                    // A key may be in one plan per API stage: the plan's keys must not already reach it through another.
+                    for other in usagePlans.values where other.id != id && (other.plan.apiStages ?? []).contains(where: { $0.apiId == stage.apiId && $0.stage == stage.stage }) {
+                        if let shared = record.keyIds.first(where: other.keyIds.contains) {
+                            throw .gatewayConflict(
+                                "API Key \(shared) cannot reference multiple Usage Plans with the same API Stage: \(stage.apiId ?? ""):\(stage.stage ?? "")")
+                        }
+                    }
                     if !(record.plan.apiStages ?? []).contains(where: { $0.apiId == stage.apiId && $0.stage == stage.stage }) {
                         record.plan.apiStages = (record.plan.apiStages ?? []) + [stage]
                     }
