@@ -63,39 +63,37 @@ def pets_api(apigw, name="pets", api_key=False):
     return api_id, root, pets
 
 
-def test_a_rest_api_built_with_the_aws_cli_answers_through_mock_integrations(server):
+def test_a_rest_api_built_with_the_aws_cli_answers_through_mock_integrations(server, monkeypatch):
     endpoint = server.endpoint
-    os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
-    try:
-        api = json.loads(run_aws(endpoint, "apigateway", "create-rest-api", "--name", "cli-pets")[1])
-        api_id = api["id"]
-        assert api["apiKeySource"] == "HEADER" and api["endpointConfiguration"]["types"] == ["EDGE"]
-        resources = json.loads(run_aws(endpoint, "apigateway", "get-resources", "--rest-api-id", api_id)[1])["items"]
-        assert [r["path"] for r in resources] == ["/"] and resources[0]["id"] == api["rootResourceId"]
-        pets = json.loads(run_aws(endpoint, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id",
-                                  api["rootResourceId"], "--path-part", "pets")[1])
-        pet = json.loads(run_aws(endpoint, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id", pets["id"],
-                                 "--path-part", "{id}")[1])
-        assert pet["path"] == "/pets/{id}" and pet["parentId"] == pets["id"]
-        for resource, body in ((pets["id"], '{"pets": []}'), (pet["id"], '{"pet": "$context.resourcePath"}')):
-            run_aws(endpoint, "apigateway", "put-method", "--rest-api-id", api_id, "--resource-id", resource, "--http-method", "GET",
-                    "--authorization-type", "NONE")
-            integration = json.loads(run_aws(endpoint, "apigateway", "put-integration", "--rest-api-id", api_id, "--resource-id", resource,
-                                             "--http-method", "GET", "--type", "MOCK", "--request-templates",
-                                             '{"application/json": "{\\"statusCode\\": 200}"}')[1])
-            assert integration["passthroughBehavior"] == "WHEN_NO_MATCH" and integration["timeoutInMillis"] == 29000
-            run_aws(endpoint, "apigateway", "put-method-response", "--rest-api-id", api_id, "--resource-id", resource, "--http-method", "GET",
-                    "--status-code", "200")
-            run_aws(endpoint, "apigateway", "put-integration-response", "--rest-api-id", api_id, "--resource-id", resource,
-                    "--http-method", "GET", "--status-code", "200", "--response-templates", json.dumps({"application/json": body}))
-        deployment = json.loads(run_aws(endpoint, "apigateway", "create-deployment", "--rest-api-id", api_id, "--stage-name", "prod")[1])
-        assert deployment["apiSummary"]["/pets/{id}"]["GET"] == {"authorizationType": "NONE", "apiKeyRequired": False}
-        stage = json.loads(run_aws(endpoint, "apigateway", "get-stage", "--rest-api-id", api_id, "--stage-name", "prod")[1])
-        assert stage["deploymentId"] == deployment["id"]
-        embedded = json.loads(run_aws(endpoint, "apigateway", "get-resources", "--rest-api-id", api_id, "--embed", "methods")[1])["items"]
-        assert next(r for r in embedded if r["path"] == "/pets")["resourceMethods"]["GET"]["methodIntegration"]["type"] == "MOCK"
-    finally:
-        del os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    api = json.loads(run_aws(endpoint, "apigateway", "create-rest-api", "--name", "cli-pets")[1])
+    api_id = api["id"]
+    assert api["apiKeySource"] == "HEADER" and api["endpointConfiguration"]["types"] == ["EDGE"]
+    resources = json.loads(run_aws(endpoint, "apigateway", "get-resources", "--rest-api-id", api_id)[1])["items"]
+    assert [r["path"] for r in resources] == ["/"] and resources[0]["id"] == api["rootResourceId"]
+    pets = json.loads(run_aws(endpoint, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id",
+                              api["rootResourceId"], "--path-part", "pets")[1])
+    pet = json.loads(run_aws(endpoint, "apigateway", "create-resource", "--rest-api-id", api_id, "--parent-id", pets["id"],
+                             "--path-part", "{id}")[1])
+    assert pet["path"] == "/pets/{id}" and pet["parentId"] == pets["id"]
+    for resource, body in ((pets["id"], '{"pets": []}'), (pet["id"], '{"pet": "$context.resourcePath"}')):
+        run_aws(endpoint, "apigateway", "put-method", "--rest-api-id", api_id, "--resource-id", resource, "--http-method", "GET",
+                "--authorization-type", "NONE")
+        integration = json.loads(run_aws(endpoint, "apigateway", "put-integration", "--rest-api-id", api_id, "--resource-id", resource,
+                                         "--http-method", "GET", "--type", "MOCK", "--request-templates",
+                                         '{"application/json": "{\\"statusCode\\": 200}"}')[1])
+        assert integration["passthroughBehavior"] == "WHEN_NO_MATCH" and integration["timeoutInMillis"] == 29000
+        run_aws(endpoint, "apigateway", "put-method-response", "--rest-api-id", api_id, "--resource-id", resource, "--http-method", "GET",
+                "--status-code", "200")
+        run_aws(endpoint, "apigateway", "put-integration-response", "--rest-api-id", api_id, "--resource-id", resource,
+                "--http-method", "GET", "--status-code", "200", "--response-templates", json.dumps({"application/json": body}))
+    deployment = json.loads(run_aws(endpoint, "apigateway", "create-deployment", "--rest-api-id", api_id, "--stage-name", "prod")[1])
+    assert deployment["apiSummary"]["/pets/{id}"]["GET"] == {"authorizationType": "NONE", "apiKeyRequired": False}
+    stage = json.loads(run_aws(endpoint, "apigateway", "get-stage", "--rest-api-id", api_id, "--stage-name", "prod")[1])
+    assert stage["deploymentId"] == deployment["id"]
+    embedded = json.loads(run_aws(endpoint, "apigateway", "get-resources", "--rest-api-id", api_id, "--embed", "methods")[1])["items"]
+    assert next(r for r in embedded if r["path"] == "/pets")["resourceMethods"]["GET"]["methodIntegration"]["type"] == "MOCK"
 
     # By path, and by the API's host name with curl (which resolves *.localhost itself).
     assert call(server, "GET", f"/{api_id}/prod/pets")[0] == 200
@@ -278,14 +276,12 @@ paths:
 """
 
 
-def test_swagger_and_openapi_documents_are_imported_and_put(server, apigw, tmp_path):
+def test_swagger_and_openapi_documents_are_imported_and_put(server, apigw, tmp_path, monkeypatch):
     document = tmp_path / "pets.json"
     document.write_text(json.dumps(SWAGGER))
-    os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
-    try:
-        api = json.loads(run_aws(server.endpoint, "apigateway", "import-rest-api", "--body", f"fileb://{document}")[1])
-    finally:
-        del os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    api = json.loads(run_aws(server.endpoint, "apigateway", "import-rest-api", "--body", f"fileb://{document}")[1])
     api_id = api["id"]
     assert api["name"] == "imported-pets"
     paths = {r["path"]: r for r in apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]}

@@ -82,34 +82,32 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 30))
 
 
-def test_a_websocket_api_built_with_the_aws_cli_answers_through_mock_routes(server, keys):
+def test_a_websocket_api_built_with_the_aws_cli_answers_through_mock_routes(server, keys, monkeypatch):
     env_endpoint = server.endpoint
-    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = keys
-    try:
-        created = json.loads(run_aws(env_endpoint, "apigatewayv2", "create-api", "--name", "cli-chat", "--protocol-type", "WEBSOCKET",
-                                     "--route-selection-expression", "$request.body.action")[1])
-        api_id = created["ApiId"]
-        assert created["ProtocolType"] == "WEBSOCKET"
-        assert created["ApiEndpoint"] == f"ws://{api_id}.execute-api.localhost:{server.gateway_port}"
-        assert created["RouteSelectionExpression"] == "$request.body.action"
-        integration = json.loads(run_aws(env_endpoint, "apigatewayv2", "create-integration", "--api-id", api_id, "--integration-type", "MOCK",
-                                         "--request-templates", '{"$default": "{\\"statusCode\\": 200}"}')[1])
-        assert integration["PassthroughBehavior"] == "WHEN_NO_MATCH"
-        assert integration["TimeoutInMillis"] == 29000
-        run_aws(env_endpoint, "apigatewayv2", "create-integration-response", "--api-id", api_id, "--integration-id",
-                integration["IntegrationId"], "--integration-response-key", "$default",
-                "--response-templates", '{"$default": "pong from $context.stage"}')
-        route = json.loads(run_aws(env_endpoint, "apigatewayv2", "create-route", "--api-id", api_id, "--route-key", "$default",
-                                   "--target", "integrations/" + integration["IntegrationId"],
-                                   "--route-response-selection-expression", "$default")[1])
-        run_aws(env_endpoint, "apigatewayv2", "create-route-response", "--api-id", api_id, "--route-id", route["RouteId"],
-                "--route-response-key", "$default")
-        responses = json.loads(run_aws(env_endpoint, "apigatewayv2", "get-route-responses", "--api-id", api_id,
-                                       "--route-id", route["RouteId"])[1])["Items"]
-        assert [item["RouteResponseKey"] for item in responses] == ["$default"]
-        run_aws(env_endpoint, "apigatewayv2", "create-stage", "--api-id", api_id, "--stage-name", "prod", "--auto-deploy")
-    finally:
-        del os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys[1])
+    created = json.loads(run_aws(env_endpoint, "apigatewayv2", "create-api", "--name", "cli-chat", "--protocol-type", "WEBSOCKET",
+                                 "--route-selection-expression", "$request.body.action")[1])
+    api_id = created["ApiId"]
+    assert created["ProtocolType"] == "WEBSOCKET"
+    assert created["ApiEndpoint"] == f"ws://{api_id}.execute-api.localhost:{server.gateway_port}"
+    assert created["RouteSelectionExpression"] == "$request.body.action"
+    integration = json.loads(run_aws(env_endpoint, "apigatewayv2", "create-integration", "--api-id", api_id, "--integration-type", "MOCK",
+                                     "--request-templates", '{"$default": "{\\"statusCode\\": 200}"}')[1])
+    assert integration["PassthroughBehavior"] == "WHEN_NO_MATCH"
+    assert integration["TimeoutInMillis"] == 29000
+    run_aws(env_endpoint, "apigatewayv2", "create-integration-response", "--api-id", api_id, "--integration-id",
+            integration["IntegrationId"], "--integration-response-key", "$default",
+            "--response-templates", '{"$default": "pong from $context.stage"}')
+    route = json.loads(run_aws(env_endpoint, "apigatewayv2", "create-route", "--api-id", api_id, "--route-key", "$default",
+                               "--target", "integrations/" + integration["IntegrationId"],
+                               "--route-response-selection-expression", "$default")[1])
+    run_aws(env_endpoint, "apigatewayv2", "create-route-response", "--api-id", api_id, "--route-id", route["RouteId"],
+            "--route-response-key", "$default")
+    responses = json.loads(run_aws(env_endpoint, "apigatewayv2", "get-route-responses", "--api-id", api_id,
+                                   "--route-id", route["RouteId"])[1])["Items"]
+    assert [item["RouteResponseKey"] for item in responses] == ["$default"]
+    run_aws(env_endpoint, "apigatewayv2", "create-stage", "--api-id", api_id, "--stage-name", "prod", "--auto-deploy")
 
     async def talk():
         # By the API's endpoint, as ApiEndpoint gives it (the stage in the path); the connection
@@ -322,3 +320,30 @@ def test_bytes_before_the_switch_and_odd_upgrades_are_survived(server, apigw):
             return json.loads(await ws.recv())["text"]
 
     assert run(talk()) == "still up"
+
+
+def test_stopping_ecsd_closes_websockets_and_waiting_connections(tmp_path):
+    import signal
+    import socket
+
+    ecsd = Ecsd(str(tmp_path / "stopping")).start()
+    apigw = boto3.client("apigatewayv2", endpoint_url=ecsd.endpoint, region_name="us-east-1", aws_access_key_id="x",
+                         aws_secret_access_key="x", config=NO_RETRIES)
+    api_id = mock_api(apigw, name="stopping")
+    # A connection that never sends its first request, and a WebSocket: neither holds the stop up.
+    idle = socket.create_connection(("127.0.0.1", ecsd.gateway_port), timeout=10)
+
+    async def connected_through_the_stop():
+        async with websockets.connect(url(ecsd, api_id)) as ws:
+            await ws.send(json.dumps({"action": "echo", "text": "before"}))
+            await ws.recv()
+            ecsd.process.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    started = time.monotonic()
+    code = run(connected_through_the_stop())
+    ecsd.process.wait(timeout=15)
+    assert code == 1001 and time.monotonic() - started < 15
+    idle.close()

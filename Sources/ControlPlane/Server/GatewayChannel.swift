@@ -11,6 +11,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import ServiceLifecycle
 import Synchronization
 
 /// The gateway listener's connections: HTTP/1.1 for HTTP APIs and `@connections`, upgraded to a
@@ -86,10 +87,11 @@ struct GatewayChannel: HTTPChannelHandler {
                             return .http(http, refusal: refusal)
                         }
                     }))
-            // As Hummingbird's own HTTP/1 channel: requests are taken one at a time and errors
-            // answered by the responder.
+            // As Hummingbird's own HTTP/1 channel, requests are taken one at a time; a request NIO
+            // cannot parse (an unknown method…) is answered 400 and closed, before or after the
+            // first request settled the connection's protocol.
             configuration.enablePipelining = false
-            configuration.enableErrorHandling = false
+            configuration.enableErrorHandling = true
             configuration.enableResponseHeaderValidation = false
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
@@ -100,6 +102,9 @@ struct GatewayChannel: HTTPChannelHandler {
                 let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(idleTimeout)) { channel.close(promise: nil) }
                 negotiated.whenComplete { _ in deadline.cancel() }
             }
+            let quiescing = ShutdownGuard()
+            try channel.pipeline.syncOperations.addHandler(quiescing)
+            negotiated.whenComplete { _ in quiescing.negotiated = true }
             return Value(negotiated: negotiated, channel: channel, handshake: handshake)
         }
     }
@@ -158,40 +163,45 @@ struct WebSocketEdge: Sendable {
             let client = UpgradedConnection(outbound: outbound, channel: channel.channel)
             dataPlane.attach(info, client: client)
             let limits = Task { await keepLimits(client, info: info) }
-            // Messages run side by side (each may wait on a function), at most
-            // `messagesInFlight` at once: past that, the connection is not read until one is done.
-            await withTaskGroup(of: Void.self) { messages in
-                var running = 0
-                do {
-                    for try await frame in inbound {
-                        switch frame.opcode {
-                        case .text, .binary:
-                            var data = frame.unmaskedData
-                            let bytes = data.readBytes(length: data.readableBytes) ?? []
-                            let message: WebSocketMessage = frame.opcode == .text ? .text(String(decoding: bytes, as: UTF8.self)) : .binary(bytes)
-                            let (requestId, time) = (requestIds.next(), clock())
-                            if running >= Self.messagesInFlight {
-                                await messages.next()
-                                running -= 1
+            // Stopping ecsd closes the connection as going away (1001).
+            await withGracefulShutdownHandler {
+                // Messages run side by side (each may wait on a function), at most
+                // `messagesInFlight` at once: past that, the connection is not read until one is done.
+                await withTaskGroup(of: Void.self) { messages in
+                    var running = 0
+                    do {
+                        for try await frame in inbound {
+                            switch frame.opcode {
+                            case .text, .binary:
+                                var data = frame.unmaskedData
+                                let bytes = data.readBytes(length: data.readableBytes) ?? []
+                                let message: WebSocketMessage = frame.opcode == .text ? .text(String(decoding: bytes, as: UTF8.self)) : .binary(bytes)
+                                let (requestId, time) = (requestIds.next(), clock())
+                                if running >= Self.messagesInFlight {
+                                    await messages.next()
+                                    running -= 1
+                                }
+                                messages.addTask { await dataPlane.receive(message, connectionId: connectionId, requestId: requestId, time: time) }
+                                running += 1
+                            case .ping:
+                                _ = await client.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+                            case .connectionClose:
+                                var data = frame.unmaskedData
+                                let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+                                let reason = data.readString(length: data.readableBytes) ?? ""
+                                client.ending.withLock { $0 = (code, reason) }
+                                await client.close(code: UInt16(code == 1005 ? 1000 : code), reason: "")
+                            default:
+                                continue
                             }
-                            messages.addTask { await dataPlane.receive(message, connectionId: connectionId, requestId: requestId, time: time) }
-                            running += 1
-                        case .ping:
-                            _ = await client.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
-                        case .connectionClose:
-                            var data = frame.unmaskedData
-                            let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
-                            let reason = data.readString(length: data.readableBytes) ?? ""
-                            client.ending.withLock { $0 = (code, reason) }
-                            await client.close(code: UInt16(code == 1005 ? 1000 : code), reason: "")
-                        default:
-                            continue
                         }
+                    } catch {
+                        // A message over 128 KB (or a broken frame): closed as "message too big".
+                        await client.close(code: 1009, reason: "Message too big")
                     }
-                } catch {
-                    // A message over 128 KB (or a broken frame): closed as "message too big".
-                    await client.close(code: 1009, reason: "Message too big")
                 }
+            } onGracefulShutdown: {
+                Task { await client.close(code: 1001, reason: "Going away") }
             }
             limits.cancel()
             return client.ending.withLock { $0 }
@@ -318,5 +328,22 @@ final class UpgradeRequestTracker: ChannelInboundHandler, RemovableChannelHandle
         let context = try channel.pipeline.syncOperations.context(handler: self)
         context.fireChannelRead(wrapInboundOut(.head(head)))
         if sawEnd { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+    }
+}
+
+/// A graceful shutdown closes a gateway connection still waiting for its first request (once it
+/// has one, Hummingbird's handlers or the WebSocket loop see to it), so stopping ecsd waits on none.
+final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    /// Set on the channel's event loop when the first request settled the protocol.
+    nonisolated(unsafe) var negotiated = false
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent, !negotiated else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        context.close(promise: nil)
     }
 }
