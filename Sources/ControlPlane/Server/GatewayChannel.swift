@@ -84,6 +84,13 @@ struct GatewayChannel: HTTPChannelHandler {
                             let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                             try tracker.replaySwallowedRequest(in: channel)
+                            // What only the first request needed leaves the path of every later one:
+                            // the tracker, and NIO's parse-error answer (Hummingbird answers those now).
+                            let operations = channel.pipeline.syncOperations
+                            operations.removeHandler(context: try operations.context(handler: tracker), promise: nil)
+                            if let errors = try? operations.context(handlerType: HTTPServerProtocolErrorHandler.self) {
+                                operations.removeHandler(context: errors, promise: nil)
+                            }
                             return .http(http, refusal: refusal)
                         }
                     }))
@@ -104,7 +111,12 @@ struct GatewayChannel: HTTPChannelHandler {
             }
             let quiescing = ShutdownGuard()
             try channel.pipeline.syncOperations.addHandler(quiescing)
-            negotiated.whenComplete { _ in quiescing.negotiated = true }
+            negotiated.whenComplete { _ in
+                quiescing.negotiated = true
+                if let context = try? channel.pipeline.syncOperations.context(handler: quiescing) {
+                    channel.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                }
+            }
             return Value(negotiated: negotiated, channel: channel, handshake: handshake)
         }
     }
