@@ -327,3 +327,26 @@ def test_ecsctl_lists_describes_and_calls_rest_apis(server, apigw):
     assert run_ecsctl(server.endpoint, "api", "rm", "shown")[0] == 0
     with pytest.raises(ClientError):
         apigw.get_rest_api(restApiId=api_id)
+
+
+def test_rest_stages_keep_access_logs_read_with_ecsctl(server, apigw):
+    from conftest import run_ecsctl
+
+    api_id, _, _ = pets_api(apigw, name="logged")
+    group = "arn:aws:logs:us-east-1:000000000000:log-group:rest-access"
+    with pytest.raises(ClientError) as refused:
+        apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+            {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": group},
+            {"op": "replace", "path": "/accessLogSettings/format", "value": "$context.status"}])
+    assert refused.value.response["Error"]["Code"] == "BadRequestException"
+    stage = apigw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": group},
+        {"op": "replace", "path": "/accessLogSettings/format",
+         "value": "$context.requestId $context.httpMethod $context.resourcePath $context.status $context.stage"}])
+    assert stage["accessLogSettings"]["destinationArn"] == group
+    call(server, "GET", f"/{api_id}/prod/pets")
+    call(server, "GET", f"/{api_id}/prod/nothing")
+    code, out, err = run_ecsctl(server.endpoint, "api", "logs", "logged", "--stage", "prod")
+    assert code == 0, err
+    lines = [line.split() for line in out.splitlines()]
+    assert [line[1:] for line in lines] == [["GET", "/pets", "200", "prod"], ["GET", "-", "403", "prod"]], out

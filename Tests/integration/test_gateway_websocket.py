@@ -347,3 +347,36 @@ def test_stopping_ecsd_closes_websockets_and_waiting_connections(tmp_path):
     ecsd.process.wait(timeout=15)
     assert code == 1001 and time.monotonic() - started < 15
     idle.close()
+
+
+def test_websocket_stages_log_each_event(server, apigw, keys, monkeypatch):
+    from conftest import run_ecsctl
+
+    api_id = apigw.create_api(Name="logged", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")["ApiId"]
+    mock = apigw.create_integration(ApiId=api_id, IntegrationType="MOCK", RequestTemplates={"$default": '{"statusCode": 200}'})
+    for key in ("$connect", "$default", "$disconnect"):
+        apigw.create_route(ApiId=api_id, RouteKey=key, Target="integrations/" + mock["IntegrationId"])
+    apigw.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True, AccessLogSettings={
+        "DestinationArn": "arn:aws:logs:us-east-1:000000000000:log-group:ws-access",
+        "Format": "$context.requestId $context.eventType $context.routeKey $context.status $context.connectionId"})
+
+    async def talk():
+        async with websockets.connect(url(server, api_id)) as ws:
+            await ws.send("hello")
+            await asyncio.sleep(0.3)
+
+    run(talk())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys[1])
+
+    def lines():
+        code, out, err = run_ecsctl(server.endpoint, "api", "logs", api_id, "--stage", "prod")
+        assert code == 0, err
+        return [line.split() for line in out.splitlines()]
+
+    from conftest import wait_until
+    wait_until(lambda: len(lines()) == 3, timeout=20, message="three events logged")
+    logged = lines()
+    assert [line[1:4] for line in logged] == [["CONNECT", "$connect", "200"], ["MESSAGE", "$default", "200"],
+                                             ["DISCONNECT", "$disconnect", "200"]], logged
+    assert len({line[4] for line in logged}) == 1

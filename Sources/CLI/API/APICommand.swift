@@ -232,9 +232,17 @@ struct APICommand: AsyncParsableCommand {
         @Option(help: "How many bytes of the end of the log to start with.") var tail: Int = 16 * 1024
 
         func run() async throws {
-            let id = try await APICommand.api(global, api).apiId ?? ""
-            let stage: V2Stage = try await APICommand.get(global, APICommand.apisPath + "/\(id)/stages/\(self.stage.percentEncoded())")
-            guard let arn = stage.accessLogSettings?.destinationArn, let group = arn.split(separator: ":", maxSplits: 6).last.map(String.init) else {
+            let found = try await APICommand.find(global, api)
+            let id = found.id
+            let arn: String?
+            if case .rest = found {
+                let stage: V1Stage = try await APICommand.get(global, APICommand.restApisPath + "/\(id)/stages/\(self.stage.percentEncoded())")
+                arn = stage.accessLogSettings?.destinationArn
+            } else {
+                let stage: V2Stage = try await APICommand.get(global, APICommand.apisPath + "/\(id)/stages/\(self.stage.percentEncoded())")
+                arn = stage.accessLogSettings?.destinationArn
+            }
+            guard let arn, let group = arn.split(separator: ":", maxSplits: 6).last.map(String.init) else {
                 throw CLIError(
                     "stage \(self.stage) of \(id) keeps no access log; turn it on with: aws apigatewayv2 update-stage --api-id \(id) --stage-name '\(self.stage)' --access-log-settings DestinationArn=arn:aws:logs:us-east-1:000000000000:log-group:/aws/apigateway/\(id),Format='$context.requestId $context.routeKey $context.status'")
             }

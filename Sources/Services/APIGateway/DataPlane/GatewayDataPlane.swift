@@ -49,9 +49,8 @@ public struct GatewayDataPlane: Sendable {
         var trace = RequestTrace()
         var response = await answer(host: host, path: path, request: request, trace: &trace)
         response.headers.append(("apigw-requestid", request.requestId))
-        if let accessLogs, let settings = trace.destination?.stage.accessLogSettings, let format = settings.format,
-            let group = settings.destinationArn.flatMap(AccessLogFormat.logGroup)
-        {
+        let settings = trace.destination.map { ($0.stage.accessLogSettings?.format, $0.stage.accessLogSettings?.destinationArn) } ?? trace.restLog
+        if let accessLogs, let format = settings?.0, let group = settings?.1.flatMap(AccessLogFormat.logGroup) {
             accessLogs.write(group: group, line: AccessLogFormat.render(format, values: trace.values(request, response: response, since: started)) + "\n")
         }
         return response
@@ -60,6 +59,9 @@ public struct GatewayDataPlane: Sendable {
     /// What a request met on its way, for its access log line.
     struct RequestTrace {
         var destination: GatewayDestination?
+        /// A REST stage's access log (format, log group ARN) and what REST requests add to the line.
+        var restLog: (String?, String?)?
+        var restValues: [String: String] = [:]
         var routeKey: String?
         var integrationLatency: Duration?
         var integrationStatus: Int?
@@ -84,6 +86,7 @@ public struct GatewayDataPlane: Sendable {
             values["integrationStatus"] = integrationStatus.map(String.init)
             values["integration.status"] = values["integrationStatus"]
             values["authorizer.error"] = authorizerError
+            values.merge(restValues) { _, rest in rest }
             if response.status >= 400, case .object(let body) = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))),
                 case .string(let message) = body["message"]
             {
@@ -100,7 +103,12 @@ public struct GatewayDataPlane: Sendable {
             guard let destination = rest else { return .forbidden }
             var request = request
             request.routePath = destination.resourcePath
-            return await serveRest(request, to: destination, state: state)
+            trace.restLog = (destination.stage.accessLogSettings?.format, destination.stage.accessLogSettings?.destinationArn)
+            trace.restValues = ["apiId": destination.api.id, "stage": destination.stage.stageName ?? "", "path": request.rawPath]
+            let started = ContinuousClock.now
+            let response = await serveRest(request, to: destination, state: state, trace: &trace)
+            trace.integrationLatency = trace.integrationLatency ?? (ContinuousClock.now - started)
+            return response
         }
         guard let destination = state.destination(host: host, path: path) else { return .notFound }
         trace.destination = destination

@@ -61,7 +61,9 @@ extension GatewayResponse {
 extension GatewayDataPlane {
     /// A request to a REST API's stage: its resource and method, the API key and usage plan, the
     /// stage's throttling, then the integration.
-    func serveRest(_ request: GatewayRequest, to destination: RestDestination, state: GatewayState) async -> GatewayResponse {
+    func serveRest(_ request: GatewayRequest, to destination: RestDestination, state: GatewayState, trace: inout RequestTrace) async
+        -> GatewayResponse
+    {
         let api = destination.api
         let table = routeTables.table(key: "rest/\(api.id)/\(destination.deployment.deployment.id ?? "")") {
             destination.deployment.resources.flatMap { resource in
@@ -77,6 +79,9 @@ extension GatewayDataPlane {
         else { return .missingAuthenticationToken }
         let stageName = destination.stage.stageName ?? ""
         let resourcePath = resource.path ?? "/"
+        trace.restValues["resourcePath"] = resourcePath
+        trace.restValues["resourceId"] = resource.id
+        trace.routeKey = "\(methodName) \(resourcePath)"
         var context = ProxyContext(
             accountId: accountId, apiId: api.id, stage: stageName, routeKey: "\(methodName) \(resourcePath)",
             pathParameters: selection.pathParameters, stageVariables: destination.stage.variables ?? [:])
@@ -99,6 +104,7 @@ extension GatewayDataPlane {
                 let plan = state.usagePlan(forKey: id, apiId: api.id, stage: stageName)
             else { return .forbidden }
             caller = (key, plan)
+            trace.restValues["identity.apiKeyId"] = id
             let stagePlan = plan.plan.apiStages?.first { $0.apiId == api.id && $0.stage == stageName }
             let methodThrottle = stagePlan?.throttle?["\(resourcePath)/\(methodName)"]
             if let throttle = methodThrottle ?? plan.plan.throttle, throttle.rateLimit != nil || throttle.burstLimit != nil {

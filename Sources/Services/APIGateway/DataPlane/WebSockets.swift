@@ -110,6 +110,7 @@ extension GatewayDataPlane {
             break
         }
         let result = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: info)
+        logWebSocket(destination, occurrence, connection: info, result: result)
         switch result {
         case .answered(let status, _) where (200...299).contains(status):
             return .accepted(info)
@@ -198,7 +199,9 @@ extension GatewayDataPlane {
         occurrence.message = message
         occurrence.messageId = Self.newConnectionId()
         occurrence.stageVariables = destination.stage.stageVariables ?? [:]
-        switch await callIntegration(of: route, in: destination, occurrence: occurrence, connection: entry.info) {
+        let result = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: entry.info)
+        logWebSocket(destination, occurrence, connection: entry.info, result: result)
+        switch result {
         case .answered(_, let answer):
             // Only a route with a route response answers its client.
             let answers = destination.deployment.routeResponses?[route.routeId ?? ""]?.isEmpty == false
@@ -225,7 +228,32 @@ extension GatewayDataPlane {
         var occurrence = WebSocketEvent.Occurrence(type: .disconnect, routeKey: WebSocketRouteKey.disconnect, requestId: requestId, time: time)
         occurrence.disconnect = (statusCode, reason)
         occurrence.stageVariables = destination.stage.stageVariables ?? [:]
-        _ = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: info)
+        let result = await callIntegration(of: route, in: destination, occurrence: occurrence, connection: info)
+        logWebSocket(destination, occurrence, connection: info, result: result)
+    }
+
+    /// A line in the stage's access log (its format's `$context` variables) for each event a
+    /// route handled.
+    func logWebSocket(
+        _ destination: GatewayDestination, _ occurrence: WebSocketEvent.Occurrence, connection: WebSocketConnectionInfo,
+        result: WebSocketIntegrationResult
+    ) {
+        guard let accessLogs, let settings = destination.stage.accessLogSettings, let format = settings.format,
+            let group = settings.destinationArn.flatMap(AccessLogFormat.logGroup)
+        else { return }
+        var values = Self.templateContext(occurrence, connection: connection)
+        switch result {
+        case .answered(let status, _):
+            values["status"] = String(status)
+            values["integrationStatus"] = String(status)
+        case .noIntegration:
+            values["status"] = "403"
+            values["error.message"] = "Forbidden"
+        case .failed(let response):
+            values["status"] = String(response.status)
+            values["error.message"] = "Internal server error"
+        }
+        accessLogs.write(group: group, line: AccessLogFormat.render(format, values: values) + "\n")
     }
 
     /// What a WebSocket route's integration answered.

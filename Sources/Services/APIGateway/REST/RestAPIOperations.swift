@@ -489,6 +489,12 @@ extension GatewayState {
                     _ = try record.deployment(value ?? "")
                     stage.deploymentId = value
                 case (.replace, "/description"): stage.description = value
+                case (.replace, "/accessLogSettings/destinationArn"), (.replace, "/accessLogSettings/format"):
+                    var settings = stage.accessLogSettings ?? V1AccessLogSettings()
+                    if path.hasSuffix("destinationArn") { settings.destinationArn = value } else { settings.format = value }
+                    stage.accessLogSettings = settings
+                case (.remove, "/accessLogSettings"):
+                    stage.accessLogSettings = nil
                 case (.replace, _) where path.hasPrefix("/variables/"), (.add, _) where path.hasPrefix("/variables/"):
                     let variable = Patch.unescape(String(path.dropFirst("/variables/".count)))
                     var variables = stage.variables ?? [:]
@@ -515,6 +521,10 @@ extension GatewayState {
                     }
                     stage.methodSettings = (stage.methodSettings ?? [:]).merging([key: settings]) { _, new in new }
                 }
+            }
+            // Access logs need both a log group and a format with the request id, as HTTP APIs' do.
+            if let settings = stage.accessLogSettings, settings.destinationArn != nil, settings.format != nil {
+                try AccessLogFormat.check(V2AccessLogSettings(destinationArn: settings.destinationArn, format: settings.format))
             }
             stage.lastUpdatedDate = now
             record.stages[name] = stage
