@@ -102,8 +102,8 @@ public enum FuzzSurface {
             _ = AccessLogFormat.render(text, values: ["requestId": "r"])
             // WebSocket messages: route selection, mapping templates over them, functions' answers.
             _ = WebSocketRouteSelection.routeKey(expression: "$request.body.action.name", message: bytes, routeKeys: ["$default", "send"])
-            _ = WebSocketTemplates.render(text, context: ["connectionId": "c"], stageVariables: ["v": "1"], body: bytes)
-            _ = WebSocketTemplates.render("$input.json('$.a.b') $input.path('$.a') $input.body", context: [:], stageVariables: [:], body: bytes)
+            _ = MappingTemplates.render(text, context: ["connectionId": "c"], stageVariables: ["v": "1"], body: bytes)
+            _ = MappingTemplates.render("$input.json('$.a.b') $input.path('$.a') $input.body", context: [:], stageVariables: [:], body: bytes)
             _ = WebSocketEvent.answer(from: bytes)
         }
     }

@@ -170,12 +170,12 @@ struct WebSocketTests {
 
     @Test func templatesReplaceContextStageAndInputVariables() {
         let body = Array(#"{"user":{"name":"ann","age":30},"tags":["a"]}"#.utf8)
-        let rendered = WebSocketTemplates.render(
+        let rendered = MappingTemplates.render(
             #"{"id":"$context.connectionId","by":"${context.routeKey}","name":"$input.path('$.user.name')","user":$input.json('$.user'),"missing":$input.json('$.nope'),"v":"$stageVariables.version","cost":"$5"}"#,
             context: ["connectionId": "c1", "routeKey": "send"], stageVariables: ["version": "2"], body: body)
         #expect(rendered == #"{"id":"c1","by":"send","name":"ann","user":{"age":30,"name":"ann"},"missing":null,"v":"2","cost":"$5"}"#)
-        #expect(WebSocketTemplates.render("$input.body", context: [:], stageVariables: [:], body: Array("raw".utf8)) == "raw")
-        #expect(throws: AWSError.self) { try WebSocketTemplates.check(["$default": "#if($x)y#end"]) }
+        #expect(MappingTemplates.render("$input.body", context: [:], stageVariables: [:], body: Array("raw".utf8)) == "raw")
+        #expect(throws: AWSError.self) { try MappingTemplates.check(["$default": "#if($x)y#end"]) }
     }
 
     @Test func eventsCarryAPIGatewaysFieldsForEachKindOfEvent() throws {

@@ -112,7 +112,6 @@ struct GatewayChannel: HTTPChannelHandler {
             let quiescing = ShutdownGuard()
             try channel.pipeline.syncOperations.addHandler(quiescing)
             negotiated.whenComplete { _ in
-                quiescing.negotiated = true
                 if let context = try? channel.pipeline.syncOperations.context(handler: quiescing) {
                     channel.pipeline.syncOperations.removeHandler(context: context, promise: nil)
                 }
@@ -343,16 +342,14 @@ final class UpgradeRequestTracker: ChannelInboundHandler, RemovableChannelHandle
     }
 }
 
-/// A graceful shutdown closes a gateway connection still waiting for its first request (once it
-/// has one, Hummingbird's handlers or the WebSocket loop see to it), so stopping ecsd waits on none.
+/// A graceful shutdown closes a gateway connection still waiting for its first request, so stopping
+/// ecsd waits on none. The guard leaves once the first request settles the protocol: Hummingbird's
+/// handlers or the WebSocket loop see to the connection from then on.
 final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = ByteBuffer
 
-    /// Set on the channel's event loop when the first request settled the protocol.
-    nonisolated(unsafe) var negotiated = false
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent, !negotiated else {
+        guard event is ChannelShouldQuiesceEvent else {
             context.fireUserInboundEventTriggered(event)
             return
         }

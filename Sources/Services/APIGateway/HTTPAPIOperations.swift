@@ -437,8 +437,14 @@ extension GatewayState {
         guard (1...128).contains(name.count) else { throw .gatewayBadRequest("Invalid API name specified: name must be 1 to 128 characters.") }
     }
 
+    /// 1 to 128 letters, digits, hyphens and underscores, for HTTP, WebSocket and REST APIs' stages.
     static func isStageName(_ name: String) -> Bool {
-        (1...128).contains(name.utf8.count) && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+        NameRules.isValidName(name, maxLength: 128)
+    }
+
+    /// An http:// or https:// URL with a host: what HTTP_PROXY integrations send requests to.
+    static func isHTTPURL(_ text: String) -> Bool {
+        URL(string: text).map { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil } == true
     }
 
     static func checkStageVariables(_ variables: [String: String]?) throws(AWSError) {
@@ -490,7 +496,7 @@ extension GatewayState {
             integration.integrationMethod = input.integrationMethod ?? "POST"
         case .httpProxy:
             guard let uri = input.integrationUri,
-                TargetGroup.isArn(uri) || URL(string: uri).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) == true
+                TargetGroup.isArn(uri) || Self.isHTTPURL(uri)
             else {
                 throw .gatewayBadRequest(
                     "Invalid integration URI specified: HTTP_PROXY integrations need an http:// or https:// URL, or the target group ARN of ECS services' loadBalancers.")

@@ -119,7 +119,7 @@ extension GatewayState {
             try record.checkWebSocket("Integration responses")
             _ = try record.integration(integrationId)
             try IntegrationResponseKey.check(input.integrationResponseKey)
-            try WebSocketTemplates.check(input.responseTemplates)
+            try MappingTemplates.check(input.responseTemplates)
             let existing = record.integrationResponses[integrationId] ?? [:]
             guard !existing.values.contains(where: { $0.integrationResponseKey == input.integrationResponseKey }) else {
                 throw .gatewayConflict(
@@ -161,7 +161,7 @@ extension GatewayState {
                 try IntegrationResponseKey.check(key)
                 response.integrationResponseKey = key
             }
-            try WebSocketTemplates.check(input.responseTemplates)
+            try MappingTemplates.check(input.responseTemplates)
             if let value = input.responseTemplates { response.responseTemplates = value }
             if let value = input.templateSelectionExpression { response.templateSelectionExpression = value }
             if let value = input.responseParameters { response.responseParameters = value }
@@ -188,7 +188,7 @@ extension GatewayState {
         guard (50...maximumWebSocketTimeout).contains(timeout) else {
             throw .gatewayBadRequest("Timeout must be between 50 milliseconds and \(maximumWebSocketTimeout) milliseconds.")
         }
-        try WebSocketTemplates.check(input.requestTemplates)
+        try MappingTemplates.check(input.requestTemplates)
         var integration = V2Integration(
             connectionType: input.connectionType ?? .internet, contentHandlingStrategy: input.contentHandlingStrategy,
             credentialsArn: input.credentialsArn, description: input.description, integrationMethod: input.integrationMethod,
@@ -208,8 +208,7 @@ extension GatewayState {
             integration.payloadFormatVersion = "1.0"
             integration.integrationMethod = input.integrationMethod ?? "POST"
         case .httpProxy:
-            guard let uri = input.integrationUri, URL(string: uri).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) == true
-            else {
+            guard let uri = input.integrationUri, isHTTPURL(uri) else {
                 throw .gatewayBadRequest("Invalid integration URI specified: HTTP_PROXY integrations need an http:// or https:// URL.")
             }
             let method = input.integrationMethod ?? "POST"

@@ -99,7 +99,7 @@ extension TargetGroupState {
     public mutating func createTargetGroup(name: String, _ settings: Settings, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
         throws(AWSError) -> TargetGroupRecord
     {
-        guard (1...32).contains(name.count), name.utf8.allSatisfy({ Self.isNameCharacter($0) }), !name.hasPrefix("-"), !name.hasSuffix("-") else {
+        guard (1...32).contains(name.count), name.utf8.allSatisfy({ NameRules.isNameByte($0) && $0 != UInt8(ascii: "_") }), !name.hasPrefix("-"), !name.hasSuffix("-") else {
             throw .elbValidation(
                 "Target group name '\(name)' can only contain characters that are alphanumeric characters or hyphens(-), must be 1 to 32 characters, and must not begin or end with a hyphen")
         }
@@ -129,11 +129,6 @@ extension TargetGroupState {
         groups[record.arn] = record
         changes.put(record)
         return record
-    }
-
-    static func isNameCharacter(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-")
     }
 
     func apply(_ settings: Settings, to check: inout HealthCheck) throws(AWSError) {

@@ -4,7 +4,7 @@ import Synchronization
 /// A target's health as its group's checks found it, as `DescribeTargetHealth` says it.
 public struct TargetHealth: Sendable, Equatable {
     public enum State: String, Sendable {
-        case initial, healthy, unhealthy, unused
+        case initial, healthy, unhealthy
     }
 
     public var state: State = .initial

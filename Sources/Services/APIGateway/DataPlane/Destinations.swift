@@ -94,19 +94,26 @@ extension GatewayState {
     /// other host, by the first segment of its path (`/{api-id}/…`); then the stage, by the next
     /// segment, or `$default`. nil when nothing serves it (404).
     public func destination(host: String?, path: String) -> GatewayDestination? {
-        var path = Substring(path.isEmpty ? "/" : path)
-        let apiId: Substring
+        Self.apiReference(host: host, path: path).flatMap(destination)
+    }
+
+    /// The API a request names, by its `Host` (`{api-id}.execute-api.localhost[:port]`) or, for
+    /// any other host, by the first segment of its path; and the path after that segment.
+    static func apiReference(host: String?, path: String) -> (apiId: String, path: Substring)? {
+        let path = Substring(path.isEmpty ? "/" : path)
         let hostName = host.map { $0.split(separator: ":").first ?? "" } ?? ""
         if let dot = hostName.firstIndex(of: "."), hostName[dot...].hasPrefix(".execute-api.") {
-            apiId = hostName[..<dot]
-        } else {
-            let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
-            guard let first = segments.first else { return nil }
-            apiId = first
-            path = segments.count > 1 ? "/" + segments[1] : "/"
-            if path == "/" && !path.isEmpty && segments.count > 1 && segments[1].isEmpty { path = "/" }
+            return (String(hostName[..<dot]), path)
         }
-        guard let api = apis[String(apiId)], api.api.disableExecuteApiEndpoint != true else { return nil }
+        let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+        guard let first = segments.first else { return nil }
+        return (String(first), segments.count > 1 ? "/" + segments[1] : "/")
+    }
+
+    /// An HTTP or WebSocket API's destination for a request's API reference.
+    func destination(_ reference: (apiId: String, path: Substring)) -> GatewayDestination? {
+        let path = reference.path
+        guard let api = apis[reference.apiId], api.api.disableExecuteApiEndpoint != true else { return nil }
         let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true).first.map(String.init)
         let stage: V2Stage
         var routePath = String(path)

@@ -97,8 +97,10 @@ public struct GatewayDataPlane: Sendable {
     }
 
     func answer(host: String?, path: String, request: GatewayRequest, trace: inout RequestTrace) async -> GatewayResponse {
-        guard let state = await snapshot() else { return .notFound }
-        if let rest = state.restDestination(host: host, path: path) {
+        // The API's id is read from the host or the path once; REST APIs and the others are
+        // looked up by it.
+        guard let state = await snapshot(), let reference = GatewayState.apiReference(host: host, path: path) else { return .notFound }
+        if let rest = state.restDestination(reference) {
             // A REST API: a stage that is not there is 403 Forbidden, as AWS answers.
             guard let destination = rest else { return .forbidden }
             var request = request
@@ -110,7 +112,7 @@ public struct GatewayDataPlane: Sendable {
             trace.integrationLatency = trace.integrationLatency ?? (ContinuousClock.now - started)
             return response
         }
-        guard let destination = state.destination(host: host, path: path) else { return .notFound }
+        guard let destination = state.destination(reference) else { return .notFound }
         trace.destination = destination
         var request = request
         request.rawPath = destination.rawPath

@@ -40,7 +40,9 @@ public struct GatewayRequest: Sendable {
     }
 
     /// Query parameters in order, percent-decoded (`+` is a space).
-    var queryItems: [(name: String, value: String)] {
+    var queryItems: [(name: String, value: String)] { Self.queryItems(of: rawQueryString) }
+
+    static func queryItems(of rawQueryString: String) -> [(name: String, value: String)] {
         rawQueryString.split(separator: "&").map { item in
             let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ text: Substring) -> String {

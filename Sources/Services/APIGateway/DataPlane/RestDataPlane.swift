@@ -15,22 +15,13 @@ struct RestDestination {
 }
 
 extension GatewayState {
-    /// A REST API request's destination: the API by its `Host` (`{id}.execute-api.localhost`) or
-    /// the path's first segment, then the stage (REST APIs have no root stage). nil when the API
-    /// is not a REST API; `.some(nil)` when it is but nothing is deployed where the path points.
-    func restDestination(host: String?, path: String) -> RestDestination?? {
-        var path = Substring(path.isEmpty ? "/" : path)
-        let apiId: Substring
-        let hostName = host.map { $0.split(separator: ":").first ?? "" } ?? ""
-        if let dot = hostName.firstIndex(of: "."), hostName[dot...].hasPrefix(".execute-api.") {
-            apiId = hostName[..<dot]
-        } else {
-            let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
-            guard let first = segments.first else { return nil }
-            apiId = first
-            path = segments.count > 1 ? "/" + segments[1] : "/"
-        }
-        guard let api = restApis[String(apiId)] else { return nil }
+    /// A REST API request's destination: the API its reference names (see
+    /// ``GatewayState/apiReference(host:path:)``), then the stage (REST APIs have no root stage).
+    /// nil when the API is not a REST API; `.some(nil)` when it is but nothing is deployed where
+    /// the path points.
+    func restDestination(_ reference: (apiId: String, path: Substring)) -> RestDestination?? {
+        let path = reference.path
+        guard let api = restApis[reference.apiId] else { return nil }
         guard api.api.disableExecuteApiEndpoint != true else { return .some(nil) }
         let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
         guard let stageName = segments.first.map(String.init), let stage = api.stages[stageName], let deploymentId = stage.deploymentId,
@@ -136,7 +127,7 @@ extension GatewayDataPlane {
             return await forward(adapted, to: uri, request: request, context: context, retryable: false, timedOut: .gatewayTimeout)
                 ?? .restInternalServerError
         case .mock:
-            return mockRestAnswer(integration, method: method, request: request, context: context)
+            return mockRestAnswer(integration, request: request, context: context)
         default:
             return .restInternalServerError
         }
@@ -237,7 +228,7 @@ extension GatewayDataPlane {
     /// MOCK: the request template (by the request's content type, else `application/json`) gives
     /// the `statusCode`; the integration response whose selection pattern matches it (else the
     /// one without a pattern) gives the status and the body from its response template.
-    func mockRestAnswer(_ integration: V1Integration, method: V1Method, request: GatewayRequest, context: ProxyContext) -> GatewayResponse {
+    func mockRestAnswer(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext) -> GatewayResponse {
         let contentType = request.header("content-type").map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) }
         let variables = Self.restTemplateContext(request, context: context)
         var status = 200
@@ -248,7 +239,7 @@ extension GatewayDataPlane {
                 if integration.passthroughBehavior != "WHEN_NO_MATCH" { return .message(415, "Unsupported Media Type") }
                 return .restInternalServerError
             }
-            let rendered = WebSocketTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: request.body)
+            let rendered = MappingTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: request.body)
             if let code = JSONPath.value(at: ["statusCode"], in: Array(rendered.utf8))?.selectionText.flatMap(Int.init) { status = code }
         }
         let responses = (integration.integrationResponses ?? [:]).values.sorted { ($0.statusCode ?? "") < ($1.statusCode ?? "") }
@@ -263,7 +254,7 @@ extension GatewayDataPlane {
         }
         var body: [UInt8] = []
         if let templates = chosen.responseTemplates, let template = templates["application/json"] ?? templates.values.first {
-            body = Array(WebSocketTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: []).utf8)
+            body = Array(MappingTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: []).utf8)
         }
         var headers: [(String, String)] = [("content-type", "application/json")]
         // Static header mappings: `method.response.header.NAME` = `'value'`.

@@ -83,11 +83,11 @@ extension JSONValue {
     }
 }
 
-/// Mapping templates of WebSocket integrations (MOCK's, and integration responses'): the
+/// Mapping templates of WebSocket and REST integrations (MOCK's, and integration responses'): the
 /// variables API Gateway's templates use most, `$context.NAME`, `$stageVariables.NAME`,
 /// `$input.body`, `$input.json('$.path')` and `$input.path('$.path')`, replaced in the text.
 /// Velocity's directives (`#set`, `#if`, `#foreach`) are not run: a template holding one is refused.
-public enum WebSocketTemplates {
+public enum MappingTemplates {
     /// A template's size limit: a WebSocket frame's (32 KB).
     static let maximumSize = 32 << 10
 
@@ -262,10 +262,7 @@ public enum WebSocketEvent {
         if occurrence.type == .connect, !connection.rawQueryString.isEmpty {
             var query: [(String, Document)] = []
             var multi: [(String, [Document])] = []
-            let request = GatewayRequest(
-                method: "GET", rawPath: "/", routePath: "/", rawQueryString: connection.rawQueryString, headers: [], body: [], sourceIp: "",
-                requestId: "", time: occurrence.time)
-            for (name, value) in request.queryItems {
+            for (name, value) in GatewayRequest.queryItems(of: connection.rawQueryString) {
                 if let index = multi.firstIndex(where: { $0.0 == name }) {
                     multi[index].1.append(.string(value))
                     query.removeAll { $0.0 == name }

@@ -66,8 +66,6 @@ final class WebSocketConnections: Sendable {
     func touch(_ connectionId: String, at time: Date) {
         entries.withLock { $0[connectionId]?.lastActiveAt = time }
     }
-
-    var count: Int { entries.withLock { $0.count } }
 }
 
 extension GatewayDataPlane {
@@ -315,8 +313,8 @@ extension GatewayDataPlane {
         let stageVariables = destination.stage.stageVariables ?? [:]
         let context = Self.templateContext(occurrence, connection: connection)
         var status = 200
-        if let template = WebSocketTemplates.select(integration.requestTemplates, expression: integration.templateSelectionExpression, message: body) {
-            let rendered = WebSocketTemplates.render(template, context: context, stageVariables: stageVariables, body: body)
+        if let template = MappingTemplates.select(integration.requestTemplates, expression: integration.templateSelectionExpression, message: body) {
+            let rendered = MappingTemplates.render(template, context: context, stageVariables: stageVariables, body: body)
             if let code = JSONPath.value(at: ["statusCode"], in: Array(rendered.utf8))?.selectionText.flatMap(Int.init) { status = code }
         }
         let responses = destination.deployment.integrationResponses?[integration.integrationId ?? ""] ?? []
@@ -329,11 +327,11 @@ extension GatewayDataPlane {
                 return String(status).wholeMatch(of: pattern) != nil
             } ?? responses.first { $0.integrationResponseKey == "$default" }
         guard let chosen,
-            let template = WebSocketTemplates.select(chosen.responseTemplates, expression: chosen.templateSelectionExpression, message: body)
+            let template = MappingTemplates.select(chosen.responseTemplates, expression: chosen.templateSelectionExpression, message: body)
         else {
             return .answered(status: status, message: nil)
         }
-        return .answered(status: status, message: .text(WebSocketTemplates.render(template, context: context, stageVariables: stageVariables, body: body)))
+        return .answered(status: status, message: .text(MappingTemplates.render(template, context: context, stageVariables: stageVariables, body: body)))
     }
 
     static func templateContext(_ occurrence: WebSocketEvent.Occurrence, connection: WebSocketConnectionInfo) -> [String: String] {

@@ -289,7 +289,7 @@ extension GatewayState {
         guard (50...maximumRestTimeout).contains(timeout) else {
             throw .gatewayBadRequest("Timeout should be between 50 ms and \(maximumRestTimeout) ms")
         }
-        try WebSocketTemplates.check(input.requestTemplates)
+        try MappingTemplates.check(input.requestTemplates)
         let passthrough = input.passthroughBehavior ?? "WHEN_NO_MATCH"
         guard ["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"].contains(passthrough) else {
             throw .gatewayBadRequest("Invalid passthrough behavior specified: \(passthrough)")
@@ -310,7 +310,7 @@ extension GatewayState {
                 throw .gatewayBadRequest("AWS_PROXY integrations call functions with the integration HTTP method POST (--integration-http-method POST).")
             }
         case .httpProxy, .http:
-            guard let uri = input.uri, URL(string: uri).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) == true else {
+            guard let uri = input.uri, isHTTPURL(uri) else {
                 throw .gatewayBadRequest("Invalid HTTP endpoint specified for URI")
             }
             guard let method = input.httpMethod, restMethods.contains(method) else {
@@ -344,7 +344,7 @@ extension GatewayState {
         changes: inout ChangeSet
     ) throws(AWSError) -> V1IntegrationResponse {
         try Self.checkStatusCode(statusCode)
-        try WebSocketTemplates.check(input.responseTemplates)
+        try MappingTemplates.check(input.responseTemplates)
         if let pattern = input.selectionPattern, !pattern.isEmpty, (try? Regex(pattern)) == nil {
             throw .gatewayBadRequest("Invalid selection pattern specified: \(pattern)")
         }
@@ -445,11 +445,7 @@ extension GatewayState {
     }
 
     static func checkRestStageName(_ name: String) throws(AWSError) {
-        guard (1...128).contains(name.utf8.count),
-            name.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
-        else {
-            throw .gatewayBadRequest("Stage name only allows a-zA-Z0-9_ and -: \(name)")
-        }
+        guard isStageName(name) else { throw .gatewayBadRequest("Stage name only allows a-zA-Z0-9_ and -: \(name)") }
     }
 
     public mutating func createRestStage(_ apiId: String, _ input: V1CreateStageRequest, now: Date, changes: inout ChangeSet) throws(AWSError)
