@@ -223,8 +223,8 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS", "Capacity",
-                "ECSCLI", "Lambda", "IAM", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", logging,
-            ]
+                "ECSCLI", "Lambda", "IAM", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", "APIGateway", logging,
+            ] + nio
         ),
     ]
 )

@@ -16,6 +16,7 @@ import LoadBalancing
 import LambdaShapes
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Sealing
 import Secrets
@@ -53,6 +54,8 @@ public struct ControlPlane: Sendable {
     let agents: AgentChannel
     /// API Gateway's data plane, served on its own listener, and its stages' access logs.
     let gateway: GatewayDataPlane
+    /// HTTP_PROXY's backend connections, on the gateway listener's event loops.
+    let backends: BackendConnections
     /// Target groups' health checks' findings: the gateway sends requests to healthy targets.
     let targetHealth: TargetHealthRegistry
     let gatewayLogs: FunctionLogStore
@@ -147,11 +150,14 @@ public struct ControlPlane: Sendable {
         let committer = self.committer
         let gatewayLogs = try FunctionLogStore(directory: configuration.dataDirectory + "/logs/gateway")
         self.gatewayLogs = gatewayLogs
+        let backends = BackendConnections(group: MultiThreadedEventLoopGroup.singleton, fallback: CurlForwarding())
+        self.backends = backends
         gateway = GatewayDataPlane(
-            names: names, functions: runtime, http: CurlForwarding(), targets: ECSTargetDirectory(committer: committer, health: targetHealth),
+            names: names, functions: runtime, http: backends, targets: ECSTargetDirectory(committer: committer, health: targetHealth),
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
-            accessLogs: gatewayLogs, requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits
+            accessLogs: gatewayLogs, requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,
+            immediateSnapshot: { committer.readNow { $0.gateway } }
         ) {
             try? await committer.read { root, _ in root.gateway }
         }
@@ -186,13 +192,12 @@ public struct ControlPlane: Sendable {
         // The gateway serves TLS with the API's certificate when ecsd does.
         // HTTP/1.1, upgraded to WebSocket for WebSocket APIs.
         let webSocketEdge = WebSocketEdge(dataPlane: gateway, requestIds: RequestIdGenerator(), clock: { committer.now() })
-        let gatewayIdleTimeout = limits.idleTimeout
-        let gatewayHTTP1 = HTTPServerBuilder { responder in
-            GatewayChannel(responder: responder, webSockets: webSocketEdge, idleTimeout: gatewayIdleTimeout)
-        }
+        let httpEdge = GatewayHTTPEdge(
+            dataPlane: gateway, backends: backends, requestIds: RequestIdGenerator(), clock: { committer.now() }, idleTimeout: limits.idleTimeout)
+        let gatewayHTTP1 = HTTPServerBuilder { _ in GatewayChannel(http: httpEdge, webSockets: webSocketEdge) }
         let gatewayBuilder = tlsConfiguration.flatMap { try? HTTPServerBuilder.tls(gatewayHTTP1, tlsConfiguration: $0) } ?? gatewayHTTP1
         let gatewayApplication = Application(
-            responder: GatewayResponder(dataPlane: gateway, clock: { committer.now() }),
+            responder: GatewayChannel.unusedResponder,
             server: gatewayBuilder,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.gatewayHost, port: configuration.gatewayPort), serverName: "ecsd-gateway"),

@@ -350,3 +350,84 @@ def test_rest_stages_keep_access_logs_read_with_ecsctl(server, apigw):
     assert code == 0, err
     lines = [line.split() for line in out.splitlines()]
     assert [line[1:] for line in lines] == [["GET", "/pets", "200", "prod"], ["GET", "-", "403", "prod"]], out
+
+
+def test_the_gateway_listener_speaks_http_1_1_and_keeps_backend_connections(server, tmp_path):
+    """HTTP_PROXY routes are carried out on the listener's event loop: requests on one connection
+    are answered in order (pipelined ones too), the backend's connection is kept between them,
+    and what HTTP/1.1 says about closing is honoured both ways."""
+    import http.server
+    import socket
+    import threading
+
+    seen = []
+
+    class Backend(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            seen.append(self.client_address[1])
+            body = f"{self.path} {self.headers.get('X-Forwarded-For')}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    try:
+        apigw2 = boto3.client("apigatewayv2", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="x",
+                              aws_secret_access_key="x", config=NO_RETRIES)
+        api_id = apigw2.create_api(Name="keepalive", ProtocolType="HTTP", Target=f"http://127.0.0.1:{backend.server_port}")["ApiId"]
+
+        def exchange(raw, answers=1):
+            """Sends raw bytes on a new connection; returns the answers (status line, headers, body)
+            and whether the gateway then closed the connection."""
+            with socket.create_connection(("127.0.0.1", server.gateway_port), timeout=10) as sock:
+                sock.sendall(raw)
+                stream = sock.makefile("rb")
+                results = []
+                for _ in range(answers):
+                    status = stream.readline().rstrip(b"\r\n")
+                    headers = {}
+                    while (line := stream.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.decode().partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                    results.append((status, headers, stream.read(int(headers.get("content-length", "0")))))
+                return results, stream.read(1) == b""
+
+        # Three requests pipelined on one connection: three answers, in order, over one backend connection.
+        pipelined = b"".join(f"GET /{api_id}/n?i={i} HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n".encode() for i in range(3))
+        sock = socket.create_connection(("127.0.0.1", server.gateway_port), timeout=10)
+        sock.sendall(pipelined)
+        stream = sock.makefile("rb")
+        for i in range(3):
+            assert stream.readline() == b"HTTP/1.1 200 OK\r\n"
+            headers = {}
+            while (line := stream.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            assert stream.read(int(headers["content-length"])) == f"/?i={i} 10.0.0.9, 127.0.0.1".encode()
+        sock.close()
+        assert len(seen) == 3 and len(set(seen)) == 1
+        # HTTP/1.0 and `Connection: close` are answered, then the connection closes.
+        [(status, _, body)], closed = exchange(f"GET /{api_id}/old?v=10 HTTP/1.0\r\nHost: gw\r\n\r\n".encode())
+        assert (status, body, closed) == (b"HTTP/1.0 200 OK", b"/?v=10 127.0.0.1", True)
+        [(status, headers, body)], closed = exchange(f"GET /{api_id}/bye?v=11 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n".encode())
+        assert (status, headers["connection"], body, closed) == (b"HTTP/1.1 200 OK", "close", b"/?v=11 127.0.0.1", True)
+        # A request that is not HTTP: 400, and the connection closes.
+        [(status, headers, _)], closed = exchange(b"NOT HTTP AT ALL\r\n\r\n")
+        assert (status, headers["connection"], closed) == (b"HTTP/1.1 400 Bad Request", "close", True)
+        # A backend where nothing listens: 500, as API Gateway answers an HTTP_PROXY whose URL refuses.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free_port = probe.getsockname()[1]
+        gone = apigw2.create_api(Name="gone", ProtocolType="HTTP", Target=f"http://127.0.0.1:{free_port}/")["ApiId"]
+        status, _, body = call(server, "GET", f"/{gone}/x")
+        assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    finally:
+        backend.shutdown()
+        backend.server_close()

@@ -17,9 +17,10 @@ import Synchronization
 /// The gateway listener's connections: HTTP/1.1 for HTTP APIs and `@connections`, upgraded to a
 /// WebSocket when a request for a WebSocket API is let in by its `$connect` route. A refused
 /// handshake is answered as HTTP, with the status `$connect` gave.
-struct GatewayChannel: HTTPChannelHandler {
+struct GatewayChannel: ServerChildChannel {
     enum Negotiated: Sendable {
-        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, refusal: GatewayResponse?)
+        /// HTTP, answered by the connection's ``GatewayHTTPHandler``.
+        case http
         case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketConnectionInfo)
     }
 
@@ -31,9 +32,8 @@ struct GatewayChannel: HTTPChannelHandler {
         let handshake: NIOLockedValueBox<WebSocketHandshake?>
     }
 
-    let responder: HTTPChannelHandler.Responder
+    let http: GatewayHTTPEdge
     let webSockets: WebSocketEdge
-    let idleTimeout: Duration?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -41,7 +41,7 @@ struct GatewayChannel: HTTPChannelHandler {
             let handshake = NIOLockedValueBox<WebSocketHandshake?>(nil)
             let tracker = UpgradeRequestTracker()
             let edge = webSockets
-            let idleTimeout = self.idleTimeout
+            let http = self.http
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: WebSocketLimits.maximumFrame,
                 shouldUpgrade: { channel, head in
@@ -77,25 +77,22 @@ struct GatewayChannel: HTTPChannelHandler {
                     upgraders: [upgrader],
                     notUpgradingCompletionHandler: { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                             var refusal: GatewayResponse?
                             if case .refused(let response) = handshake.withLockedValue({ $0 }) { refusal = response }
-                            let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
-                                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                            try channel.pipeline.syncOperations.addHandler(GatewayHTTPHandler(edge: http, refusal: refusal))
                             try tracker.replaySwallowedRequest(in: channel)
                             // What only the first request needed leaves the path of every later one:
-                            // the tracker, and NIO's parse-error answer (Hummingbird answers those now).
+                            // the tracker, and NIO's parse-error answer (GatewayHTTPHandler answers those now).
                             let operations = channel.pipeline.syncOperations
                             operations.removeHandler(context: try operations.context(handler: tracker), promise: nil)
                             if let errors = try? operations.context(handlerType: HTTPServerProtocolErrorHandler.self) {
                                 operations.removeHandler(context: errors, promise: nil)
                             }
-                            return .http(http, refusal: refusal)
+                            return .http
                         }
                     }))
-            // As Hummingbird's own HTTP/1 channel, requests are taken one at a time; a request NIO
-            // cannot parse (an unknown method…) is answered 400 and closed, before or after the
+            // Requests are taken one at a time (GatewayHTTPHandler holds pipelined ones); a request
+            // NIO cannot parse (an unknown method…) is answered 400 and closed, before or after the
             // first request settled the connection's protocol.
             configuration.enablePipelining = false
             configuration.enableErrorHandling = true
@@ -105,7 +102,7 @@ struct GatewayChannel: HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(tracker, position: .before(upgradeHandler))
             // A connection that does not finish its first request within the idle timeout is
             // closed (Hummingbird's idle handler only joins once the request is there).
-            if let idleTimeout {
+            if let idleTimeout = http.idleTimeout {
                 let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(idleTimeout)) { channel.close(promise: nil) }
                 negotiated.whenComplete { _ in deadline.cancel() }
             }
@@ -131,19 +128,9 @@ struct GatewayChannel: HTTPChannelHandler {
             return
         }
         switch negotiated {
-        case .http(let channel, nil):
-            await handleHTTP(asyncChannel: channel, logger: logger)
-        case .http(let channel, let refusal?):
-            // The handshake's answer, once; the connection closes after it.
-            var closing = refusal
-            closing.headers.append(("Connection", "close"))
-            let response = closing
-            let refusing = GatewayChannel(
-                responder: { _, writer, _ in
-                    let answer = GatewayResponder.response(response, requestId: nil)
-                    try await writer.write(response: answer.head, body: answer.body)
-                }, webSockets: webSockets, idleTimeout: idleTimeout)
-            await refusing.handleHTTP(asyncChannel: channel, logger: logger)
+        case .http:
+            // The handler answers the connection's requests; it stays until the connection closes.
+            try? await value.channel.closeFuture.get()
         case .webSocket(let channel, let info):
             await webSockets.run(channel, info: info, logger: logger)
         }
@@ -343,8 +330,9 @@ final class UpgradeRequestTracker: ChannelInboundHandler, RemovableChannelHandle
 }
 
 /// A graceful shutdown closes a gateway connection still waiting for its first request, so stopping
-/// ecsd waits on none. The guard leaves once the first request settles the protocol: Hummingbird's
-/// handlers or the WebSocket loop see to the connection from then on.
+/// ecsd waits on none; so does a first request NIO cannot parse, once NIO's handler has answered it
+/// 400. The guard leaves once the first request settles the protocol: ``GatewayHTTPHandler`` or
+/// the WebSocket loop see to the connection from then on.
 final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = ByteBuffer
 
@@ -353,6 +341,10 @@ final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Senda
             context.fireUserInboundEventTriggered(event)
             return
         }
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
 }

@@ -10,57 +10,14 @@ import NIOCore
 import SigV4
 import StevedoreCore
 
-/// A gateway request's context: the caller's address, for the events' `sourceIp`.
-struct GatewayRequestContext: RequestContext {
-    var coreContext: CoreRequestContextStorage
-    let remoteAddress: SocketAddress?
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress
-    }
+extension GatewayChannel {
+    /// Hummingbird's application asks for a responder; the gateway's channels answer their
+    /// requests themselves (``GatewayHTTPHandler``), so this one is never called.
+    static let unusedResponder = CallbackResponder { (_: Request, _: BasicRequestContext) in Response(status: .internalServerError) }
 }
 
-/// The HTTP face of the gateway's data plane on `--gateway-listen`: every request goes to the
-/// API its host or path names (see ``GatewayState/destination(host:path:)``).
-struct GatewayResponder: HTTPResponder {
-    let dataPlane: GatewayDataPlane
-    let requestIds = RequestIdGenerator()
-    let clock: @Sendable () -> Date
-
-    func respond(to request: Request, context: GatewayRequestContext) async throws -> Response {
-        let requestId = requestIds.next()
-        var request = request
-        guard let body = try? await request.collectBody(upTo: GatewayDataPlane.maximumBody) else {
-            return Self.response(.requestTooLarge, requestId: requestId)
-        }
-        let path = request.uri.path
-        let query = request.uri.query ?? ""
-        var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(request.headers.count + 1)
-        // HTTP/1.1's Host header arrives as the request's authority.
-        if let authority = request.head.authority { headers.append(("Host", authority)) }
-        for field in request.headers { headers.append((field.name.rawName, field.value)) }
-        let gatewayRequest = GatewayRequest(
-            method: request.method.rawValue, rawPath: path, routePath: path, rawQueryString: query, headers: headers,
-            body: Array(body.readableBytesView), sourceIp: context.remoteAddress?.ipAddress ?? "127.0.0.1", requestId: requestId, time: clock())
-        let answer = await dataPlane.handle(host: request.head.authority, path: path, request: gatewayRequest)
-        return Self.response(answer, requestId: nil)
-    }
-
-    static func response(_ answer: GatewayResponse, requestId: String?) -> Response {
-        var fields = HTTPFields()
-        for (name, value) in answer.headers {
-            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
-        }
-        if let requestId, let name = HTTPField.Name("apigw-requestid") { fields[name] = requestId }
-        return Response(
-            status: HTTPResponse.Status(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
-    }
-}
-
-/// HTTP_PROXY integrations' requests, sent with libcurl (its connection cache keeps backends'
-/// connections open between requests).
+/// HTTP_PROXY integrations' requests to https URLs, sent with libcurl (its connection cache keeps
+/// backends' connections open between requests); plain-HTTP ones go through ``BackendConnections``.
 struct CurlForwarding: HTTPForwarding {
     func forward(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async
         -> ForwardingResult
@@ -91,10 +48,21 @@ struct ECSTargetDirectory: TargetDirectory {
     /// The group's RUNNING tasks; when the group (a target group made with `aws elbv2`) checks
     /// its targets, only the healthy ones, or all of them when none is (ELB fails open).
     func targets(of group: String) async -> [(host: String, port: Int)] {
-        let (targets, checked) = (try? await committer.read { root, _ in
-            (root.ecs.loadBalancerTargets(group: group), root.loadBalancing.groups[group]?.healthCheck.enabled == true)
-        }) ?? ([], false)
-        let all = targets.map { (host: $0.host, port: $0.port) }
+        let found = try? await committer.read { root, _ in Self.registered(root, group: group) }
+        return healthy(found ?? ([], false), group: group)
+    }
+
+    func targetsNow(of group: String) -> [(host: String, port: Int)]? {
+        committer.readNow { Self.registered($0, group: group) }.map { healthy($0, group: group) }
+    }
+
+    /// The group's registered targets, and whether the group checks their health.
+    static func registered(_ root: ControlPlaneState, group: String) -> ([(host: String, port: Int)], Bool) {
+        (root.ecs.loadBalancerTargets(group: group).map { (host: $0.host, port: $0.port) }, root.loadBalancing.groups[group]?.healthCheck.enabled == true)
+    }
+
+    func healthy(_ registered: ([(host: String, port: Int)], Bool), group: String) -> [(host: String, port: Int)] {
+        let (all, checked) = registered
         guard checked else { return all }
         let healthy = all.filter { health.health(group: group, target: TargetHealthRegistry.key(host: $0.host, port: $0.port)).state == .healthy }
         return healthy.isEmpty ? all : healthy

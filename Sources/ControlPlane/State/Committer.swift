@@ -119,6 +119,16 @@ public actor Committer<Root: Sendable>: StateCommitting {
         return try body(snapshot.state, clock())
     }
 
+    /// Runs `body` on the published state when it holds every answered write, without waiting;
+    /// nil when it does not (``read(_:)`` then publishes it). For the gateway's requests, answered
+    /// on their connection's event loop.
+    /// `body` runs under the publication's lock (no copy of the whole state): keep it short.
+    public nonisolated func readNow<Result: Sendable>(_ body: (Root) -> Result) -> Result? {
+        if !readSincePublication.load(ordering: .relaxed) { readSincePublication.store(true, ordering: .relaxed) }
+        let needed = visibleChanges.load(ordering: .acquiring)
+        return published.withLock { snapshot in snapshot.changes >= needed ? body(snapshot.state) : nil }
+    }
+
     /// Runs `body` in the actor on the newest state, which may hold writes not yet durable.
     /// For small reads that must not cause a publication: agents' polls (which filter by the
     /// durable assignment sequence themselves) and the background loops. A loop that read through

@@ -144,7 +144,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     ) {
         var headers = headers
         headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Date", value: Self.httpDate())
+        headers.add(name: "Date", value: HTTPDate.now())
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         var buffer = context.channel.allocator.buffer(capacity: body.count)
         buffer.writeBytes(body)
@@ -155,14 +155,5 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }
         }
-    }
-
-    private static func httpDate() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var buffer = [Int8](repeating: 0, count: 64)
-        let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -32,6 +32,23 @@ public protocol HTTPForwarding: Sendable {
         -> ForwardingResult
 }
 
+/// A request on its way to an HTTP backend.
+public struct ForwardedExchange: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    public var timeout: Duration
+
+    public init(method: String, url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+}
+
 /// How a forwarded request ended.
 public enum ForwardingResult: Sendable {
     case answered(GatewayResponse)
@@ -67,12 +84,19 @@ public enum IAMVerdict: Sendable {
 /// tasks listen. The control plane's reads ECS's state.
 public protocol TargetDirectory: Sendable {
     func targets(of group: String) async -> [(host: String, port: Int)]
+    /// The same targets when they can be read without waiting; nil otherwise.
+    func targetsNow(of group: String) -> [(host: String, port: Int)]?
+}
+
+extension TargetDirectory {
+    public func targetsNow(of group: String) -> [(host: String, port: Int)]? { nil }
 }
 
 /// A target group's ARN, as ECS services' `loadBalancers` name them and HTTP_PROXY integrations
 /// may name them instead of a URL: `arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/{id}`.
 public enum TargetGroup {
     public static func isArn(_ text: String) -> Bool {
+        guard text.hasPrefix("arn:") else { return false }
         let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         return parts.count == 6 && parts[0] == "arn" && parts[2] == "elasticloadbalancing" && parts[5].hasPrefix("targetgroup/")
     }

@@ -15,14 +15,29 @@ public enum EdgeEvent: String, Sendable, CaseIterable {
     case originResponse = "origin-response"
     case viewerResponse = "viewer-response"
 
-    public static let tagPrefix = "stevedore:edge:"
 
     /// Lambda@Edge's limits: viewer events 5 s, origin events 30 s.
     public var timeoutMilliseconds: Int { self == .viewerRequest || self == .viewerResponse ? 5_000 : 30_000 }
 
     /// The function a stage runs for this event, if its tags name one.
     public func function(of stage: V2Stage) -> String? {
-        stage.tags?[Self.tagPrefix + rawValue].flatMap { FunctionTarget(integrationUri: $0)?.functionArn }
+        stage.tags?[tagKey].flatMap { FunctionTarget(integrationUri: $0)?.functionArn }
+    }
+
+    /// The stage tag that associates a function with the event.
+    var tagKey: String {
+        switch self {
+        case .viewerRequest: "stevedore:edge:viewer-request"
+        case .originRequest: "stevedore:edge:origin-request"
+        case .originResponse: "stevedore:edge:origin-response"
+        case .viewerResponse: "stevedore:edge:viewer-response"
+        }
+    }
+
+    /// Whether the stage has any edge function (most have none: one look at its tags).
+    static func any(on stage: V2Stage) -> Bool {
+        guard let tags = stage.tags, !tags.isEmpty else { return false }
+        return allCases.contains { $0.function(of: stage) != nil }
     }
 
     var isRequestEvent: Bool { self == .viewerRequest || self == .originRequest }

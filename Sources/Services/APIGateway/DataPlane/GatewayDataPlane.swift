@@ -11,6 +11,8 @@ public struct GatewayDataPlane: Sendable {
     public static let maximumBody = 10 << 20
 
     let snapshot: @Sendable () async -> GatewayState?
+    /// The state when it can be read without waiting (nil when it cannot, and for tests' data planes).
+    let immediateSnapshot: (@Sendable () -> GatewayState?)?
     let routeTables = RouteTables()
     let throttles = RouteThrottles()
     let signingKeys = SigningKeys()
@@ -31,8 +33,10 @@ public struct GatewayDataPlane: Sendable {
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
         signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
-        webSocketLimits: WebSocketLimits = WebSocketLimits(), snapshot: @escaping @Sendable () async -> GatewayState?
+        webSocketLimits: WebSocketLimits = WebSocketLimits(), immediateSnapshot: (@Sendable () -> GatewayState?)? = nil,
+        snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
+        self.immediateSnapshot = immediateSnapshot
         self.webSocketLimits = webSocketLimits
         self.targets = targets
         self.signing = signing
@@ -47,7 +51,13 @@ public struct GatewayDataPlane: Sendable {
     public func handle(host: String?, path: String, request: GatewayRequest) async -> GatewayResponse {
         let started = ContinuousClock.now
         var trace = RequestTrace()
-        var response = await answer(host: host, path: path, request: request, trace: &trace)
+        let response = await answer(host: host, path: path, request: request, trace: &trace)
+        return finished(response, request: request, trace: trace, since: started)
+    }
+
+    /// A request's last step, however it was answered: its id on the response, and its access log line.
+    func finished(_ response: GatewayResponse, request: GatewayRequest, trace: RequestTrace, since started: ContinuousClock.Instant) -> GatewayResponse {
+        var response = response
         response.headers.append(("apigw-requestid", request.requestId))
         let settings = trace.destination.map { ($0.stage.accessLogSettings?.format, $0.stage.accessLogSettings?.destinationArn) } ?? trace.restLog
         if let accessLogs, let format = settings?.0, let group = settings?.1.flatMap(AccessLogFormat.logGroup) {
@@ -135,21 +145,54 @@ public struct GatewayDataPlane: Sendable {
     }
 
 
-    func route(_ request: GatewayRequest, to destination: GatewayDestination, trace: inout RequestTrace) async -> GatewayResponse {
+    /// A route's integration, what its event or request carries, and the route itself.
+    struct RouteTarget {
+        var route: V2Route
+        var integration: V2Integration
+        var context: ProxyContext
+    }
+
+    enum RouteStep {
+        case answered(GatewayResponse)
+        case proceed(RouteTarget)
+        /// `accepting` turned the route down before anything was counted.
+        case declined
+    }
+
+    /// The part of a request's way through its route that waits on nothing: the route selected,
+    /// its integration found, the request let through by throttling.
+    /// - Parameter accepting: whether to go on with the route and integration (before throttling counts the request).
+    func prepareRoute(
+        _ request: GatewayRequest, to destination: GatewayDestination, trace: inout RequestTrace,
+        accepting: (V2Route, V2Integration) -> Bool = { _, _ in true }
+    ) -> RouteStep {
         let table = routeTables.table(api: destination.api.id, deployment: destination.deployment)
-        guard let selection = table.select(method: request.method, path: request.routePath) else { return .notFound }
+        guard let selection = table.select(method: request.method, path: request.routePath) else { return .answered(.notFound) }
         trace.routeKey = selection.routeKey
-        guard throttles.admit(api: destination.api.id, stage: destination.stage, routeKey: selection.routeKey) else { return .tooManyRequests }
         let integrationId = selection.target.flatMap { $0.hasPrefix("integrations/") ? String($0.dropFirst("integrations/".count)) : nil }
+        let route = destination.deployment.routes[selection.index]
         guard let integrationId, let integration = destination.deployment.integrations[integrationId] else {
             // A route without an integration has nothing to call.
-            return .notFound
+            return throttles.admit(api: destination.api.id, stage: destination.stage, routeKey: selection.routeKey)
+                ? .answered(.notFound) : .answered(.tooManyRequests)
         }
-        let stageVariables = destination.stage.stageVariables ?? [:]
-        var context = ProxyContext(
+        guard accepting(route, integration) else { return .declined }
+        guard throttles.admit(api: destination.api.id, stage: destination.stage, routeKey: selection.routeKey) else { return .answered(.tooManyRequests) }
+        let context = ProxyContext(
             accountId: accountId, apiId: destination.api.id, stage: destination.stage.stageName, routeKey: selection.routeKey,
-            pathParameters: selection.pathParameters, stageVariables: stageVariables)
-        let route = destination.deployment.routes[selection.index]
+            pathParameters: selection.pathParameters, stageVariables: destination.stage.stageVariables ?? [:])
+        return .proceed(RouteTarget(route: route, integration: integration, context: context))
+    }
+
+    func route(_ request: GatewayRequest, to destination: GatewayDestination, trace: inout RequestTrace) async -> GatewayResponse {
+        let target: RouteTarget
+        switch prepareRoute(request, to: destination, trace: &trace) {
+        case .answered(let response): return response
+        case .declined: return .internalServerError
+        case .proceed(let found): target = found
+        }
+        let (route, integration) = (target.route, target.integration)
+        var context = target.context
         if route.authorizationType == .awsIam {
             // Without a signing check (authentication off), IAM routes are open, as every API is.
             if let signing {
@@ -226,6 +269,16 @@ public struct GatewayDataPlane: Sendable {
         _ integration: V2Integration, to uri: String, request: GatewayRequest, context: ProxyContext, retryable: Bool,
         timedOut: GatewayResponse = .serviceUnavailable
     ) async -> GatewayResponse? {
+        let exchange = Self.exchange(integration, to: uri, request: request, context: context)
+        // The client keeps the deadline itself: no timer per request.
+        let result = await http.forward(
+            method: exchange.method, url: exchange.url, headers: exchange.headers, body: exchange.body, timeout: exchange.timeout)
+        return Self.answer(result, retryable: retryable, timedOut: timedOut)
+    }
+
+    /// The request an HTTP_PROXY integration sends to `uri`: path variables filled in, the query
+    /// string kept, hop-by-hop headers left out, `X-Forwarded-*` added.
+    static func exchange(_ integration: V2Integration, to uri: String, request: GatewayRequest, context: ProxyContext) -> ForwardedExchange {
         var url = uri
         for (name, value) in context.pathParameters {
             url = url.replacingOccurrences(of: "{\(name)}", with: value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? value)
@@ -236,9 +289,14 @@ public struct GatewayDataPlane: Sendable {
         let forwardedFor = request.header("x-forwarded-for").map { "\($0), \(request.sourceIp)" } ?? request.sourceIp
         headers.removeAll { $0.name.lowercased() == "x-forwarded-for" }
         headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Amzn-Trace-Id", LambdaAPI.newTraceId(at: request.time))]
-        let timeout = integration.timeoutInMillis ?? 30000
-        // The client keeps the deadline itself: no timer per request.
-        switch await http.forward(method: method, url: url, headers: headers, body: request.body, timeout: .milliseconds(timeout)) {
+        return ForwardedExchange(
+            method: method, url: url, headers: headers, body: request.body, timeout: .milliseconds(integration.timeoutInMillis ?? 30000))
+    }
+
+    /// The gateway's answer for a forwarded exchange's result; nil when the target refused the
+    /// connection and another may be tried (`retryable`).
+    static func answer(_ result: ForwardingResult, retryable: Bool, timedOut: GatewayResponse = .serviceUnavailable) -> GatewayResponse? {
+        switch result {
         case .timedOut: return timedOut
         case .refused: return retryable ? nil : .internalServerError
         case .failed: return .internalServerError
@@ -280,7 +338,8 @@ public struct GatewayDataPlane: Sendable {
 
     /// `${stageVariables.name}` in an integration URI, replaced by the stage's value.
     static func substitute(_ text: String, stageVariables: [String: String]) -> String {
-        guard text.contains("${stageVariables.") else { return text }
+        // Most URIs have no variable: one pass over their bytes.
+        guard text.utf8.contains(UInt8(ascii: "$")), text.contains("${stageVariables.") else { return text }
         var result = text
         for (name, value) in stageVariables {
             result = result.replacingOccurrences(of: "${stageVariables.\(name)}", with: value)

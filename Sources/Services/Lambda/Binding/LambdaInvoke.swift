@@ -3,6 +3,7 @@ import AWSProtocols
 import Foundation
 import LambdaShapes
 import StevedoreCore
+import Synchronization
 
 /// Invoke: `POST /2015-03-31/functions/{name}/invocations` with Lambda's headers.
 extension LambdaAPI {
@@ -87,15 +88,28 @@ extension LambdaAPI {
     }
 
     /// An X-Ray trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
+    /// Its random part comes from a generator seeded once (trace ids need to be unique, not secret;
+    /// the system's generator costs a system call per number, on every gateway request).
     public static func newTraceId(at now: Date) -> String {
-        func hex(_ value: UInt64, digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        let (first, second, parent) = traceRandom.withLock { ($0.next(), $0.next(), $0.next()) }
+        var text: [UInt8] = []
+        text.reserveCapacity(80)
+        func hex(_ value: UInt64, digits: Int) {
+            for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) { text.append(hexDigits[Int((value >> UInt64(shift)) & 0xF)]) }
         }
-        let epoch = String(Int(now.timeIntervalSince1970), radix: 16)
-        let random = hex(UInt64.random(in: 0...UInt64.max), digits: 16) + hex(UInt64(UInt32.random(in: 0...UInt32.max)), digits: 8)
-        return "Root=1-\(epoch)-\(random);Parent=\(hex(UInt64.random(in: 0...UInt64.max), digits: 16));Sampled=0"
+        text.append(contentsOf: "Root=1-".utf8)
+        hex(UInt64(max(0, Int(now.timeIntervalSince1970))), digits: 8)
+        text.append(UInt8(ascii: "-"))
+        hex(first, digits: 16)
+        hex(second, digits: 8)
+        text.append(contentsOf: ";Parent=".utf8)
+        hex(parent, digits: 16)
+        text.append(contentsOf: ";Sampled=0".utf8)
+        return String(decoding: text, as: UTF8.self)
     }
+
+    private static let traceRandom = Mutex(Xoshiro256(seed: UInt64.random(in: 0...UInt64.max)))
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 /// The `{"errorType": …, "errorMessage": …}` body runtimes post for errors.

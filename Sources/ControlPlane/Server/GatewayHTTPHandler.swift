@@ -1,0 +1,215 @@
+import APIGateway
+import AWSProtocols
+import Foundation
+import NIOCore
+import NIOHTTP1
+import StevedoreCore
+
+/// What the gateway's HTTP connections share: the data plane, the backends' connections, request ids.
+struct GatewayHTTPEdge: Sendable {
+    let dataPlane: GatewayDataPlane
+    let backends: BackendConnections
+    let requestIds: RequestIdGenerator
+    let clock: @Sendable () -> Date
+    let idleTimeout: Duration?
+}
+
+/// A gateway connection's HTTP/1.1 requests, one at a time (pipelined ones wait their turn, and
+/// the connection is not read meanwhile). A request the data plane can decide at once — an
+/// HTTP_PROXY route, or an answer of the gateway's own — is carried out on the connection's event
+/// loop, backend exchange included, as a reverse proxy would; any other goes through the data
+/// plane's async path. Idle connections close after the idle timeout, and at once on a graceful
+/// shutdown (a busy one after its answer).
+final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = Never
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let edge: GatewayHTTPEdge
+    /// A refused WebSocket handshake's answer: given to the first request, then the connection closes.
+    private var refusal: GatewayResponse?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var tooLarge = false
+    /// A request is being answered: later parts wait, and reads are held.
+    private var busy = false
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    private var readHeld = false
+    private var quiescing = false
+    private var open = true
+    private var idleTimer: Scheduled<Void>?
+
+    init(edge: GatewayHTTPEdge, refusal: GatewayResponse?) {
+        self.edge = edge
+        self.refusal = refusal
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { scheduleIdleTimer(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        open = false
+        idleTimer?.cancel()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        open = false
+        idleTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if busy {
+            waiting.append(part)
+        } else {
+            receive(part, context: context)
+        }
+    }
+
+    /// Reads wait while a request is being answered, so a client pipelining requests cannot pile them up here.
+    func read(context: ChannelHandlerContext) {
+        if busy {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        quiescing = true
+        if !busy && head == nil { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A request NIO cannot parse is answered 400 when no answer is under way; the connection closes.
+        if error is HTTPParserError, !busy {
+            busy = true
+            var headers = HTTPHeaders()
+            headers.add(name: "Connection", value: "close")
+            headers.add(name: "Content-Length", value: "0")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let requestHead):
+            idleTimer?.cancel()
+            idleTimer = nil
+            head = requestHead
+            body = nil
+            tooLarge = false
+        case .body(var chunk):
+            guard !tooLarge else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > GatewayDataPlane.maximumBody {
+                tooLarge = true
+                body = nil
+            } else if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            guard let requestHead = head else { return }
+            head = nil
+            busy = true
+            serve(requestHead, body: body.map { Array($0.readableBytesView) } ?? [], context: context)
+            body = nil
+        }
+    }
+
+    private func serve(_ requestHead: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
+        let keepAlive = requestHead.isKeepAlive
+        let requestId = edge.requestIds.next()
+        if let refusal {
+            self.refusal = nil
+            var closing = refusal
+            closing.headers.append(("Connection", "close"))
+            return answer(closing, to: requestHead, keepAlive: false, context: context)
+        }
+        if tooLarge {
+            var response = GatewayResponse.requestTooLarge
+            response.headers.append(("apigw-requestid", requestId))
+            return answer(response, to: requestHead, keepAlive: keepAlive, context: context)
+        }
+        let uri = requestHead.uri
+        let (path, query) = uri.firstIndex(of: "?").map { (String(uri[..<$0]), String(uri[uri.index(after: $0)...])) } ?? (uri, "")
+        let host = requestHead.headers.first(name: "host")
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(requestHead.headers.count)
+        for (name, value) in requestHead.headers { headers.append((name, value)) }
+        var request = GatewayRequest(
+            method: requestHead.method.rawValue, rawPath: path, routePath: path, rawQueryString: query, headers: headers, body: body,
+            sourceIp: context.channel.remoteAddress?.ipAddress ?? "127.0.0.1", requestId: requestId, time: edge.clock())
+        request.httpProtocol = "HTTP/\(requestHead.version.major).\(requestHead.version.minor)"
+        let dataPlane = edge.dataPlane
+        switch dataPlane.immediatePlan(host: host, path: path, request: request) {
+        case .respond(let response)?:
+            answer(response, to: requestHead, keepAlive: keepAlive, context: context)
+        case .forward(let plan)?:
+            send(plan, candidate: 0, to: requestHead, keepAlive: keepAlive, context: context)
+        case nil:
+            let promise = context.eventLoop.makePromise(of: GatewayResponse.self)
+            let sent = request
+            promise.completeWithTask { await dataPlane.handle(host: host, path: path, request: sent) }
+            promise.futureResult.assumeIsolated().whenSuccess { response in
+                self.answer(response, to: requestHead, keepAlive: keepAlive, context: context)
+            }
+        }
+    }
+
+    /// A planned exchange, to its candidates in turn while they refuse the connection.
+    private func send(_ plan: PlannedForward, candidate: Int, to requestHead: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
+        edge.backends.forward(plan.candidates[candidate], on: context.eventLoop).assumeIsolated().whenSuccess { result in
+            if case .refused = result, candidate + 1 < plan.candidates.count {
+                return self.send(plan, candidate: candidate + 1, to: requestHead, keepAlive: keepAlive, context: context)
+            }
+            self.answer(self.edge.dataPlane.finish(plan, result: result), to: requestHead, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func answer(_ response: GatewayResponse, to requestHead: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard open else { return }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 3)
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        if !headers.contains(name: "date") { headers.add(name: "Date", value: HTTPDate.now()) }
+        let closing = !keepAlive || quiescing || headers["connection"].contains { $0.lowercased() == "close" }
+        if closing, !headers.contains(name: "connection") { headers.add(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: response.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: requestHead.version, status: status, headers: headers))), promise: nil)
+        if !response.body.isEmpty, requestHead.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if closing {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        busy = false
+        // Parts that came meanwhile, in order, until one makes the connection busy again.
+        while !busy, let part = waiting.popFirst() { receive(part, context: context) }
+        guard !busy else { return }
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
+        if head == nil { scheduleIdleTimer(context) }
+    }
+
+    private func scheduleIdleTimer(_ context: ChannelHandlerContext) {
+        guard let idleTimeout = edge.idleTimeout, idleTimer == nil, open else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(idleTimeout)) {
+            self.idleTimer = nil
+            if !self.busy && self.head == nil { context.close(promise: nil) }
+        }
+    }
+}
