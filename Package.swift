@@ -68,6 +68,7 @@ let package = Package(
         .target(name: "LambdaShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Lambda"),
         .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
         .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
+        .target(name: "LogsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Logs"),
         .target(name: "ApplicationAutoScalingShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ApplicationAutoScaling"),
         .target(name: "APIGatewayShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/APIGateway"),
 
@@ -85,6 +86,7 @@ let package = Package(
         .target(name: "LoadBalancing", dependencies: ["StevedoreCore", "AWSProtocols"], path: "Sources/Services/LoadBalancing"),
         // SSM Parameter Store and Secrets Manager: parameters and secrets, sealed at rest.
         .target(name: "Secrets", dependencies: ["StevedoreCore", "AWSProtocols", "SecretsShapes"], path: "Sources/Services/Secrets"),
+        .target(name: "Logs", dependencies: ["StevedoreCore", "AWSProtocols", "LogsShapes"], path: "Sources/Services/Logs"),
         .target(
             name: "Lambda",
             dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
@@ -123,7 +125,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Sealing", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "Sealing", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -188,6 +190,7 @@ let package = Package(
             name: "StevedoreCoreTests",
             dependencies: [
                 "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes",
+                "LogsShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
@@ -196,6 +199,7 @@ let package = Package(
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
+        .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
         .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),
         .testTarget(

@@ -13,6 +13,7 @@ import HummingbirdTLS
 import IAM
 import Lambda
 import LoadBalancing
+import Logs
 import LambdaShapes
 import Logging
 import NIOCore
@@ -50,6 +51,8 @@ public struct ControlPlane: Sendable {
     let asyncInvoker: AsyncInvoker
     let code: CodeStore
     let functionLogs: FunctionLogStore
+    /// CloudWatch Logs' events.
+    let logEvents: LogEventFiles
     let metrics: ServiceMetrics
     let agents: AgentChannel
     /// API Gateway's data plane, served on its own listener, and its stages' access logs.
@@ -99,6 +102,9 @@ public struct ControlPlane: Sendable {
         let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
         dispatcher.add(SecretsAPI.parameterStore(committer: committer, sealer: box))
         dispatcher.add(SecretsAPI.secretsManager(committer: committer, sealer: box, newVersionId: { UUID().uuidString.lowercased() }))
+        let logEvents = try LogEventFiles(directory: configuration.dataDirectory + "/logs/events")
+        self.logEvents = logEvents
+        dispatcher.add(LogsAPI.operations(committer: committer, events: logEvents))
         self.dispatcher = dispatcher
 
         let iam = try await committer.readLatest { root, _ in root.iam }
@@ -222,6 +228,7 @@ public struct ControlPlane: Sendable {
             StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
+            LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)),
         ]
     }
 }

@@ -74,6 +74,21 @@ struct AccessPolicyTests {
         #expect(AccessPolicy.passRoleRefusal(reader, roles: ["ghost"], names: names, style: .json, stored: stored) != nil)
     }
 
+    @Test func logsActionsAreJudgedOnTheirGroupAndStream() throws {
+        // As AWS's own task execution policies name them: a group's streams by `log-group:NAME:*`.
+        let writer = try principal(
+            #"{"Statement":[{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:us-east-1:000000000000:log-group:/ecs/web:*"}]}"#)
+        func judged(_ operation: String, _ body: String) -> AWSError? {
+            AccessPolicy.refusal(writer, AccessPolicy.json(target: "Logs_20140328." + operation, body: Array(body.utf8), names: names), style: .json)
+        }
+        #expect(judged("PutLogEvents", #"{"logGroupName":"/ecs/web","logStreamName":"ecs/web/1","logEvents":[]}"#) == nil)
+        #expect(judged("CreateLogStream", #"{"logGroupName":"/ecs/web","logStreamName":"s"}"#) == nil)
+        #expect(judged("PutLogEvents", #"{"logGroupName":"/ecs/other","logStreamName":"s","logEvents":[]}"#)?.type == "AccessDeniedException")
+        #expect(judged("DeleteLogGroup", #"{"logGroupName":"/ecs/web"}"#)?.type == "AccessDeniedException")
+        let action = AccessPolicy.json(target: "Logs_20140328.GetLogEvents", body: Array(#"{"logGroupIdentifier":"arn:aws:logs:us-east-1:000000000000:log-group:g","logStreamName":"s"}"#.utf8), names: names)
+        #expect(action.action == "logs:GetLogEvents" && action.resources() == ["arn:aws:logs:us-east-1:000000000000:log-group:g:log-stream:s"])
+    }
+
     @Test func aSecretNamedLikeAnothersARNCannotLendItsRightsToThatOne() throws {
         var root = ControlPlaneState(names: names)
         var random = Xoshiro256(seed: 2)

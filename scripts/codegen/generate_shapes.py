@@ -107,6 +107,17 @@ SERVICES = {
             "GetAuthorizer", "GetAuthorizers", "DeleteAuthorizer", "ImportRestApi", "PutRestApi",
         ],
     ),
+    "logs": (
+        "logs/2014-03-28/service-2.json.gz",
+        "Sources/Shapes/Logs/LogsShapes.swift",
+        "CWL",
+        [
+            "CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups", "CreateLogStream", "DeleteLogStream",
+            "DescribeLogStreams", "PutLogEvents", "GetLogEvents", "FilterLogEvents", "PutRetentionPolicy",
+            "DeleteRetentionPolicy", "TagLogGroup", "UntagLogGroup", "ListTagsLogGroup", "TagResource", "UntagResource",
+            "ListTagsForResource",
+        ],
+    ),
     "secretsmanager": (
         "secretsmanager/2017-10-17/service-2.json.gz",
         "Sources/Shapes/Secrets/SecretsManagerShapes.swift",

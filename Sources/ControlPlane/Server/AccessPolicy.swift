@@ -6,6 +6,7 @@ import Capacity
 import ECS
 import Foundation
 import LoadBalancing
+import Logs
 import IAM
 import Lambda
 import SQS
@@ -64,7 +65,7 @@ enum AccessPolicy {
     /// IAM's service prefix of each AWS JSON target prefix.
     static let jsonServices: [String: String] = [
         ECSAPI.targetPrefix: "ecs", SQSAPI.targetPrefix: "sqs", ScalingAPI.targetPrefix: "application-autoscaling",
-        SecretsAPI.parameterStorePrefix: "ssm", SecretsAPI.secretsManagerPrefix: "secretsmanager",
+        SecretsAPI.parameterStorePrefix: "ssm", SecretsAPI.secretsManagerPrefix: "secretsmanager", LogsAPI.targetPrefix: "logs",
     ]
 
     /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the
@@ -96,6 +97,11 @@ enum AccessPolicy {
                     return secret(id) ?? (id.hasPrefix("arn:") ? id : names.arn("secretsmanager", "secret:\(id)"))
                 }
                 return "*"
+            case "logs":
+                if let group = try? LogsState.groupName(fields.logGroupName, identifier: fields.logGroupIdentifier) {
+                    return names.logGroup(group) + (fields.logStreamName.map { ":log-stream:\($0)" } ?? ":*")
+                }
+                return fields.resourceArn ?? "*"
             case "sqs":
                 if let url = fields.QueueUrl, let name = url.split(separator: "/").last { return names.queue(String(name)) }
                 if let name = fields.QueueName { return names.queue(name) }
@@ -118,6 +124,11 @@ enum AccessPolicy {
     /// The members of a JSON request that name its resource or the roles it passes.
     struct NamingMembers: Decodable {
         var cluster: String?
+        /// CloudWatch Logs' group and stream, or a tagging ARN.
+        var logGroupName: String?
+        var logGroupIdentifier: String?
+        var logStreamName: String?
+        var resourceArn: String?
         var clusterName: String?
         var taskDefinition: String?
         var family: String?

@@ -12,6 +12,7 @@ import Lambda
 import LoadBalancing
 import Secrets
 import LambdaShapes
+import Logs
 import SQS
 import StevedoreCore
 import Synchronization
@@ -19,7 +20,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -29,6 +30,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var secrets: SecretsState
     public var gateway: GatewayState
     public var loadBalancing: TargetGroupState
+    public var logs: LogsState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -43,6 +45,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         secrets = SecretsState(names: names)
         gateway = GatewayState(names: names)
         loadBalancing = TargetGroupState(names: names)
+        logs = LogsState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -75,6 +78,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.secrets = try SecretsState.restore(names: names, rows: rows)
         state.gateway = try GatewayState.restore(names: names, rows: rows)
         state.loadBalancing = try TargetGroupState.restore(names: names, rows: rows)
+        state.logs = try LogsState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

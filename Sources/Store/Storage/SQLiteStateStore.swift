@@ -41,6 +41,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["gateway_rest_apis", "gateway_api_keys", "gateway_usage_plans"].map(table),
         // 9: Elastic Load Balancing's target groups (their health checks).
         ["elb_target_groups"].map(table),
+        // 10: CloudWatch Logs' log groups (with their streams; the events are files of their own).
+        ["log_groups"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

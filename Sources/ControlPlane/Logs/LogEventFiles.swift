@@ -1,0 +1,263 @@
+import Foundation
+import Glibc
+import Logs
+import StevedoreCore
+import Synchronization
+
+/// CloudWatch Logs' events on disk: `<directory>/<group>/<stream>.<segment>.log`, appended in
+/// blocks (one per PutLogEvents batch) that each start with a header naming their size, event
+/// count and time range. A stream's block headers are indexed in memory (read from the files the
+/// first time the stream is used), so a read by time opens only the blocks it needs; a batch is
+/// synced to disk before it is acknowledged; a block cut short by a crash is cut off at the next
+/// start. Segments rotate at `segmentBytes`, so retention can drop old ones whole.
+final class LogEventFiles: LogEventStorage {
+    /// A block's header: magic, payload bytes, event count, (unused), first and last time, ingestion
+    /// time, and the stream sequence of its first event (kept, so sequences stay when old segments go).
+    static let headerBytes = 48
+    static let magic: UInt32 = 0x534C_4231  // "SLB1"
+
+    struct Block {
+        var segment: Int
+        var offset: Int
+        var payloadBytes: Int
+        var count: Int
+        var minTimestamp: Int
+        var maxTimestamp: Int
+        var ingestionTime: Int
+        var firstSequence: Int
+    }
+
+    struct StreamIndex {
+        var blocks: [Block] = []
+        var segment = 0
+        var segmentBytes = 0
+        var events: Int { blocks.last.map { $0.firstSequence + $0.count } ?? 0 }
+    }
+
+    let directory: String
+    let segmentBytes: Int
+    private let streams = Mutex<[String: StreamIndex]>([:])
+
+    init(directory: String, segmentBytes: Int = 8 << 20) throws {
+        self.directory = directory
+        self.segmentBytes = segmentBytes
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) throws(AWSError) {
+        var payload: [UInt8] = []
+        payload.reserveCapacity(events.reduce(0) { $0 + $1.message.utf8.count + 12 })
+        for event in events {
+            Self.put(Int64(event.timestamp), into: &payload)
+            Self.put(UInt32(event.message.utf8.count), into: &payload)
+            payload.append(contentsOf: event.message.utf8)
+        }
+        let minimum = events.map(\.timestamp).min() ?? 0
+        let maximum = events.map(\.timestamp).max() ?? 0
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.headerBytes + payload.count)
+        Self.put(Self.magic, into: &bytes)
+        Self.put(UInt32(payload.count), into: &bytes)
+        Self.put(UInt32(events.count), into: &bytes)
+        Self.put(UInt32(0), into: &bytes)
+        Self.put(Int64(minimum), into: &bytes)
+        Self.put(Int64(maximum), into: &bytes)
+        Self.put(Int64(ingestionTime), into: &bytes)
+        let headerAt = bytes.count
+        Self.put(Int64(0), into: &bytes)
+        bytes.append(contentsOf: payload)
+        let key = group + "/" + stream
+        // One writer per stream at a time: the index and the file move together.
+        try streams.withLock { (streams: inout [String: StreamIndex]) throws(AWSError) in
+            var index = streams[key] ?? load(group: group, stream: stream)
+            if index.segmentBytes > 0 && index.segmentBytes + bytes.count > segmentBytes {
+                index.segment += 1
+                index.segmentBytes = 0
+            }
+            let path = self.path(group: group, stream: stream, segment: index.segment)
+            try? FileManager.default.createDirectory(atPath: directory + "/" + group, withIntermediateDirectories: true)
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw Self.unavailable }
+            defer { close(fd) }
+            let first = index.events
+            withUnsafeBytes(of: Int64(first).littleEndian) { bytes.replaceSubrange(headerAt..<headerAt + 8, with: $0) }
+            // A block cut short by an earlier failure is cut off first, so this one starts where the index says.
+            _ = ftruncate(fd, off_t(index.segmentBytes))
+            var written = 0
+            while written < bytes.count {
+                let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+                guard count > 0 else { throw Self.unavailable }
+                written += count
+            }
+            guard fdatasync(fd) == 0 else { throw Self.unavailable }
+            index.blocks.append(
+                Block(
+                    segment: index.segment, offset: index.segmentBytes, payloadBytes: payload.count, count: events.count, minTimestamp: minimum,
+                    maxTimestamp: maximum, ingestionTime: ingestionTime, firstSequence: first))
+            index.segmentBytes += bytes.count
+            streams[key] = index
+        }
+    }
+
+    func events(group: String, stream: String, from: Int, to: Int) -> [StoredLogEvent] {
+        let blocks = index(group: group, stream: stream).blocks.filter { $0.maxTimestamp >= from && $0.minTimestamp < to }
+        var events: [StoredLogEvent] = []
+        var segment = -1
+        var fd: Int32 = -1
+        defer { if fd >= 0 { close(fd) } }
+        for block in blocks {
+            if block.segment != segment {
+                if fd >= 0 { close(fd) }
+                segment = block.segment
+                fd = open(path(group: group, stream: stream, segment: segment), O_RDONLY | O_CLOEXEC)
+            }
+            guard fd >= 0 else { continue }
+            var payload = [UInt8](repeating: 0, count: block.payloadBytes)
+            let read = payload.withUnsafeMutableBytes { pread(fd, $0.baseAddress, block.payloadBytes, off_t(block.offset + Self.headerBytes)) }
+            guard read == block.payloadBytes else { continue }
+            var position = 0
+            for ordinal in 0..<block.count {
+                guard position + 12 <= payload.count else { break }
+                let timestamp = Int(Self.int64(payload, at: position))
+                let length = Int(Self.uint32(payload, at: position + 8))
+                position += 12
+                guard position + length <= payload.count else { break }
+                if timestamp >= from && timestamp < to {
+                    events.append(
+                        StoredLogEvent(
+                            timestamp: timestamp, ingestionTime: block.ingestionTime,
+                            message: String(decoding: payload[position..<position + length], as: UTF8.self), sequence: block.firstSequence + ordinal))
+                }
+                position += length
+            }
+        }
+        return events
+    }
+
+    func figures(group: String, stream: String) -> StreamFigures {
+        let blocks = index(group: group, stream: stream).blocks
+        guard !blocks.isEmpty else { return StreamFigures() }
+        return StreamFigures(
+            firstEventTimestamp: blocks.map(\.minTimestamp).min(), lastEventTimestamp: blocks.map(\.maxTimestamp).max(),
+            lastIngestionTime: blocks.map(\.ingestionTime).max(), storedBytes: blocks.reduce(0) { $0 + $1.payloadBytes })
+    }
+
+    func storedBytes(group: String) -> Int {
+        let folder = directory + "/" + group
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return files.reduce(0) { total, file in
+            var info = stat()
+            return total + (stat(folder + "/" + file, &info) == 0 ? Int(info.st_size) : 0)
+        }
+    }
+
+    func remove(group: String) {
+        streams.withLock { streams in
+            streams = streams.filter { !$0.key.hasPrefix(group + "/") }
+            try? FileManager.default.removeItem(atPath: directory + "/" + group)
+        }
+    }
+
+    func remove(group: String, stream: String) {
+        streams.withLock { streams in
+            let index = streams.removeValue(forKey: group + "/" + stream) ?? load(group: group, stream: stream)
+            for segment in 0...index.segment { unlink(path(group: group, stream: stream, segment: segment)) }
+        }
+    }
+
+    /// Drops the stream segments whose every event is older than `cutoff` (a group's retention);
+    /// the segment being written stays.
+    func drop(group: String, olderThan cutoff: Int) {
+        streams.withLock { streams in
+            let folder = directory + "/" + group
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let parts = file.split(separator: ".")
+                guard parts.count == 3, parts[2] == "log" else { continue }
+                let key = group + "/" + parts[0]
+                var index = streams[key] ?? load(group: group, stream: String(parts[0]))
+                let old = Set(index.blocks.map(\.segment)).filter { segment in
+                    segment < index.segment && index.blocks.filter { $0.segment == segment }.allSatisfy { $0.maxTimestamp < cutoff }
+                }
+                guard !old.isEmpty else { continue }
+                for segment in old { unlink(path(group: group, stream: String(parts[0]), segment: segment)) }
+                index.blocks.removeAll { old.contains($0.segment) }
+                streams[key] = index
+            }
+        }
+    }
+
+    // MARK: Index
+
+    private func index(group: String, stream: String) -> StreamIndex {
+        streams.withLock { streams in
+            let key = group + "/" + stream
+            if let index = streams[key] { return index }
+            let index = load(group: group, stream: stream)
+            streams[key] = index
+            return index
+        }
+    }
+
+    /// The stream's block headers, segment by segment; a block cut short ends its segment.
+    private func load(group: String, stream: String) -> StreamIndex {
+        var index = StreamIndex()
+        var segment = 0
+        let existing = ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + group)) ?? []).compactMap { file -> Int? in
+            let parts = file.split(separator: ".")
+            return parts.count == 3 && parts[0] == stream && parts[2] == "log" ? Int(parts[1]) : nil
+        }
+        guard let last = existing.max() else { return index }
+        segment = existing.min() ?? 0
+        while segment <= last {
+            let fd = open(path(group: group, stream: stream, segment: segment), O_RDONLY | O_CLOEXEC)
+            var offset = 0
+            if fd >= 0 {
+                var header = [UInt8](repeating: 0, count: Self.headerBytes)
+                var size = stat()
+                fstat(fd, &size)
+                while header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, Self.headerBytes, off_t(offset)) }) == Self.headerBytes,
+                    Self.uint32(header, at: 0) == Self.magic
+                {
+                    let payload = Int(Self.uint32(header, at: 4))
+                    guard offset + Self.headerBytes + payload <= Int(size.st_size) else { break }
+                    let count = Int(Self.uint32(header, at: 8))
+                    index.blocks.append(
+                        Block(
+                            segment: segment, offset: offset, payloadBytes: payload, count: count, minTimestamp: Int(Self.int64(header, at: 16)),
+                            maxTimestamp: Int(Self.int64(header, at: 24)), ingestionTime: Int(Self.int64(header, at: 32)),
+                            firstSequence: Int(Self.int64(header, at: 40))))
+                    offset += Self.headerBytes + payload
+                }
+                close(fd)
+            }
+            index.segment = segment
+            index.segmentBytes = offset
+            segment += 1
+        }
+        return index
+    }
+
+    private func path(group: String, stream: String, segment: Int) -> String {
+        "\(directory)/\(group)/\(stream).\(segment).log"
+    }
+
+    static let unavailable = AWSError(type: "ServiceUnavailableException", message: "The log events could not be stored; try again.", httpStatus: 500)
+
+    // MARK: Little-endian integers
+
+    static func put<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    static func int64(_ bytes: [UInt8], at offset: Int) -> Int64 {
+        var value: Int64 = 0
+        for index in 0..<8 { value |= Int64(bytes[offset + index]) << (8 * index) }
+        return value
+    }
+
+    static func uint32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * index) }
+        return value
+    }
+}

@@ -1,0 +1,51 @@
+@testable import ControlPlane
+import Foundation
+import Logs
+import StevedoreCore
+import Testing
+
+/// CloudWatch Logs' event files: what was appended is read back by time, after a restart too; a
+/// block cut short by a crash is dropped; retention drops whole old segments.
+struct LogEventFilesTests {
+    let directory = NSTemporaryDirectory() + "log-events-\(UUID().uuidString)"
+
+    @Test func eventsSurviveARestartAndATornWrite() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try LogEventFiles(directory: directory)
+        try files.append(group: "g", stream: "s", events: [(100, "one"), (200, "two")], ingestionTime: 1)
+        try files.append(group: "g", stream: "s", events: [(150, "three ✓")], ingestionTime: 2)
+        try files.append(group: "g", stream: "other", events: [(120, "elsewhere")], ingestionTime: 3)
+        #expect(files.events(group: "g", stream: "s", from: 150, to: 201).map(\.message).sorted() == ["three ✓", "two"])
+        #expect(files.figures(group: "g", stream: "s") == StreamFigures(firstEventTimestamp: 100, lastEventTimestamp: 200, lastIngestionTime: 2, storedBytes: 51))
+
+        // A crash in the middle of a write: half a block at the end of the file.
+        let handle = try #require(FileHandle(forWritingAtPath: directory + "/g/s.0.log"))
+        handle.seekToEndOfFile()
+        handle.write(Data([0x31, 0x42, 0x4C, 0x53, 0xFF, 0, 0, 0, 1]))
+        try handle.close()
+        let reopened = try LogEventFiles(directory: directory)
+        let events = reopened.events(group: "g", stream: "s", from: .min, to: .max).sorted { $0.sequence < $1.sequence }
+        #expect(events.map(\.message) == ["one", "two", "three ✓"] && events.map(\.sequence) == [0, 1, 2] && events.map(\.ingestionTime) == [1, 1, 2])
+        // The next batch goes where the torn one began.
+        try reopened.append(group: "g", stream: "s", events: [(300, "four")], ingestionTime: 4)
+        #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", from: 300, to: .max).map(\.sequence) == [3])
+
+        reopened.remove(group: "g", stream: "s")
+        #expect(reopened.events(group: "g", stream: "s", from: .min, to: .max).isEmpty)
+        #expect(reopened.events(group: "g", stream: "other", from: .min, to: .max).count == 1)
+        reopened.remove(group: "g")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/g"))
+    }
+
+    @Test func retentionDropsSegmentsWhoseEventsAreAllOld() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Segments of about one block each.
+        let files = try LogEventFiles(directory: directory, segmentBytes: 64)
+        for time in [10, 20, 30, 40] { try files.append(group: "g", stream: "s", events: [(time, String(repeating: "x", count: 20))], ingestionTime: time) }
+        files.drop(group: "g", olderThan: 25)
+        #expect(files.events(group: "g", stream: "s", from: .min, to: .max).map(\.timestamp).sorted() == [30, 40])
+        #expect(!FileManager.default.fileExists(atPath: directory + "/g/s.0.log") && FileManager.default.fileExists(atPath: directory + "/g/s.3.log"))
+        #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", from: .min, to: .max).map(\.sequence).sorted() == [2, 3])
+        #expect(files.storedBytes(group: "g") > 0)
+    }
+}
