@@ -51,8 +51,9 @@ public struct ControlPlane: Sendable {
     let asyncInvoker: AsyncInvoker
     let code: CodeStore
     let functionLogs: FunctionLogStore
-    /// CloudWatch Logs' events.
+    /// CloudWatch Logs' events, and what writes the control plane's own logs into them.
     let logEvents: LogEventFiles
+    let logIngest: LogIngest
     let metrics: ServiceMetrics
     let agents: AgentChannel
     /// API Gateway's data plane, served on its own listener, and its stages' access logs.
@@ -85,7 +86,12 @@ public struct ControlPlane: Sendable {
 
         functionLogs = try FunctionLogStore(dataDirectory: configuration.dataDirectory)
         code = try CodeStore(dataDirectory: configuration.dataDirectory)
-        functionRouter = FunctionRouter(committer: committer, settings: configuration.functions, logs: functionLogs, logger: logger)
+        let logEvents = try LogEventFiles(directory: configuration.dataDirectory + "/logs/events")
+        self.logEvents = logEvents
+        let logIngest = LogIngest(committer: committer, files: logEvents, logger: logger)
+        self.logIngest = logIngest
+        functionRouter = FunctionRouter(
+            committer: committer, settings: configuration.functions, logs: functionLogs, cloudWatch: logIngest, logger: logger)
         asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
         metrics = ServiceMetrics(usage: usage, requests: requestCounts)
         agents = AgentChannel(
@@ -102,8 +108,6 @@ public struct ControlPlane: Sendable {
         let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
         dispatcher.add(SecretsAPI.parameterStore(committer: committer, sealer: box))
         dispatcher.add(SecretsAPI.secretsManager(committer: committer, sealer: box, newVersionId: { UUID().uuidString.lowercased() }))
-        let logEvents = try LogEventFiles(directory: configuration.dataDirectory + "/logs/events")
-        self.logEvents = logEvents
         dispatcher.add(LogsAPI.operations(committer: committer, events: logEvents))
         self.dispatcher = dispatcher
 
@@ -228,7 +232,7 @@ public struct ControlPlane: Sendable {
             StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
-            LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)),
+            LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)), logIngest,
         ]
     }
 }

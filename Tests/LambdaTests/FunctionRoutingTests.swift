@@ -72,7 +72,8 @@ struct FunctionRoutingTests {
         expected.log = result.log
         #expect(
             routing.deliver([result], retired: [], now: t0 + 1) == [
-                .log(function: "f", Data("START RequestId: i1\nEND RequestId: i1\n".utf8)), .finish(invocation: "i1", expected),
+                .log(function: "f", version: "$LATEST", environment: "env-1", Data("START RequestId: i1\nEND RequestId: i1\n".utf8)),
+                .finish(invocation: "i1", expected),
             ])
     }
 
@@ -632,5 +633,17 @@ private func refusal(_ body: () throws -> [FunctionRouting.Action]) -> AWSError?
     } catch {
         Issue.record("not an AWSError: \(error)")
         return nil
+    }
+}
+
+/// Where functions' output goes in CloudWatch Logs, as Lambda names it.
+struct FunctionLogNamesTests {
+    @Test func groupsStreamsAndEventsAreNamedAsLambdaNamesThem() {
+        #expect(FunctionLogNames.group("orders") == "/aws/lambda/orders")
+        let began = Date(timeIntervalSince1970: 1_796_083_200 + 3_600)  // 2026-12-01 01:00 UTC
+        let environment = "arn:aws:ecs:us-east-1:000000000000:task/functions/0123456789abcdef0123456789abcdef"
+        #expect(FunctionLogNames.stream(version: "$LATEST", environment: environment, began: began) == "2026/12/01/[$LATEST]0123456789abcdef0123456789abcdef")
+        #expect(FunctionLogNames.stream(version: "3", environment: "env", began: Date(timeIntervalSince1970: 0)) == "1970/01/01/[3]env")
+        #expect(FunctionLogNames.events(Data("START a\r\n\nline two\nEND a\n".utf8)) == ["START a", "line two", "END a"])
     }
 }

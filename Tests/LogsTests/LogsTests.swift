@@ -32,6 +32,15 @@ struct LogsStateTests {
         #expect(group.creationTime == 1_800_000_000_000 && group.streams["ecs/web/1"]?.storageId.isEmpty == false)
     }
 
+    @Test mutating func streamsTheControlPlaneWritesAreMadeWhenMissing() throws {
+        let made = try state.ensureStream("/aws/lambda/f", "2026/12/01/[$LATEST]abc", now: now, using: &random, changes: &changes)
+        let again = try state.ensureStream("/aws/lambda/f", "2026/12/01/[$LATEST]abc", now: now, using: &random, changes: &changes)
+        #expect(made == again && !made.group.isEmpty && made.stream != made.group)
+        #expect(try state.group("/aws/lambda/f").retentionInDays == nil)
+        let other = try state.ensureStream("/aws/lambda/f", "other", now: now, using: &random, changes: &changes)
+        #expect(other.group == made.group && other.stream != made.stream)
+    }
+
     @Test mutating func describeLogGroupsPagesByNameWithCloudWatchsLimits() throws {
         for name in ["b", "a", "c/1", "c/2"] { try makeGroup(name) }
         let first = try state.describeLogGroups(CWLDescribeLogGroupsRequest(limit: 2)) { _ in 5 }

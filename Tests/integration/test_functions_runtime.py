@@ -5,6 +5,7 @@ asynchronous retries with a dead-letter queue, and queued events surviving kill 
 import base64
 import json
 import os
+import re
 import threading
 import time
 
@@ -126,6 +127,38 @@ def test_awslambdaric_success_error_and_context(lam):
     # The code is read-only, as in Lambda.
     response, body = invoke(lam, "py", {"write_task": True})
     assert response["FunctionError"] == "Unhandled" and body["errorType"] in ("OSError", "PermissionError")
+
+
+def test_function_output_is_in_cloudwatch_logs_as_lambda_writes_it(lam, cluster):
+    """`/aws/lambda/<name>`, a stream per environment named `yyyy/mm/dd/[$LATEST]<id>`, START/END/REPORT
+    lines as events: what `sam logs` reads with FilterLogEvents. (LogType Tail has the agent wait for
+    the output written just before the answer; without it, such lines may come with the next invocation's.)"""
+    python_function(lam, "logged")
+    _, first = invoke(lam, "logged", {"n": 1}, LogType="Tail")
+    _, second = invoke(lam, "logged", {"n": 2}, LogType="Tail")
+    logs = cluster.client("logs")
+
+    def events():
+        return logs.filter_log_events(logGroupName="/aws/lambda/logged")["events"]
+
+    def reported():
+        try:
+            return any(e["message"].startswith(f"REPORT RequestId: {second['request']}") for e in events())
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+
+    wait_until(reported, timeout=30, message="the function's REPORT line in CloudWatch Logs")
+    messages = [e["message"] for e in events()]
+    position = {message: index for index, message in enumerate(messages)}
+    assert position[f"START RequestId: {first['request']} Version: $LATEST"] < position["init of logged"] < position[
+        f"handled {first['request']}"] < position[f"END RequestId: {first['request']}"] < position[f"START RequestId: {second['request']} Version: $LATEST"]
+    assert not any(m.endswith("\n") for m in messages)
+    streams = logs.describe_log_streams(logGroupName="/aws/lambda/logged")["logStreams"]
+    assert len(streams) == 1 and re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", streams[0]["logStreamName"]), streams
+    assert {e["logStreamName"] for e in events()} == {streams[0]["logStreamName"]}
+    # A filter pattern, as `sam logs --filter` passes it.
+    assert [e["message"] for e in logs.filter_log_events(logGroupName="/aws/lambda/logged", filterPattern="handled")["events"]] == [
+        f"handled {first['request']}", f"handled {second['request']}"]
 
 
 def test_timeout_at_one_second_resets_the_environment(lam):

@@ -54,8 +54,8 @@ public struct FunctionRouting: Sendable {
         case place(invocation: String, spec: FunctionEnvironmentSpec)
         /// The invocation is over: answer its caller.
         case finish(invocation: String, InvocationOutcome)
-        /// Append output to a function's log.
-        case log(function: String, Data)
+        /// Append output to a function's log (its version's and environment's stream, for CloudWatch Logs).
+        case log(function: String, version: String, environment: String, Data)
         /// Stop these environments' tasks (idle too long, or their version changed).
         case stop([String])
         /// An image that cannot start: the function version is Failed until its code changes.
@@ -220,7 +220,9 @@ public struct FunctionRouting: Sendable {
         executing[item.functionName, default: 1] -= 1
         if !item.reserved { unreservedExecuting -= 1 }
         var actions: [Action] = []
-        if let log = result.log, !log.isEmpty { actions.append(.log(function: item.functionName, log)) }
+        if let log = result.log, !log.isEmpty {
+            actions.append(.log(function: item.functionName, version: item.executedVersion, environment: result.environment, log))
+        }
         actions.append(
             .finish(
                 invocation: id,

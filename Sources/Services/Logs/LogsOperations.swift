@@ -111,6 +111,21 @@ extension LogsState {
             }, nextToken: end < streams.count ? Self.encodePosition(end) : nil)
     }
 
+    /// The stream's storage ids, creating its group (without retention) and itself when missing:
+    /// what logs shipped by the control plane's own producers (functions, tasks) need.
+    public mutating func ensureStream(_ groupName: String, _ streamName: String, now: Date, using random: inout Xoshiro256, changes: inout ChangeSet)
+        throws(AWSError) -> (group: String, stream: String)
+    {
+        if groups[groupName] == nil {
+            try createLogGroup(CWLCreateLogGroupRequest(logGroupName: groupName), now: now, using: &random, changes: &changes)
+        }
+        if groups[groupName]?.streams[streamName] == nil {
+            try createLogStream(groupName, streamName, now: now, using: &random, changes: &changes)
+        }
+        let group = try self.group(groupName)
+        return (group.storageId, group.streams[streamName]?.storageId ?? "")
+    }
+
     public mutating func putRetentionPolicy(_ groupName: String, days: Int, changes: inout ChangeSet) throws(AWSError) {
         guard Self.retentionPeriods.contains(days) else {
             throw .invalidParameter(
