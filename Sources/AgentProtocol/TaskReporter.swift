@@ -12,4 +12,6 @@ public protocol TaskReporter: Sendable {
     func publishMetrics(_ report: AgentMetricsReport) async throws
     /// Posts a batch of log bytes; `false` when nobody listens any more.
     func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool
+    /// Stores a batch of a container's events in CloudWatch Logs (an `awslogs` container's output).
+    func putLogEvents(_ batch: LogEventsBatch) async throws
 }

@@ -153,7 +153,7 @@ public struct ControlPlane: Sendable {
         let agentRoutes = AgentRoutes(
             agents: agents, router: functionRouter, code: code, metrics: metrics,
             secrets: TaskSecrets(committer: committer, sealer: box, enforcePolicies: configuration.administrator != nil),
-            credentials: RoleCredentials(committer: committer, box: keyring.sessionBox), instances: agentAuthenticator)
+            credentials: RoleCredentials(committer: committer, box: keyring.sessionBox), instances: agentAuthenticator, logIngest: logIngest)
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes

@@ -233,6 +233,10 @@ public final class FakeDockerEngine: DockerEngine {
         AsyncThrowingStream { $0.finish() }
     }
 
+    public func timestampedLogStream(_ id: String, since: Double?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
+        AsyncThrowingStream { $0.finish() }
+    }
+
     public func createVolume(name: String, driver: String, options: [String: String], labels: [String: String]) async throws -> VolumeInfo {
         try record("create-volume \(name)", .create)
         let volume = try Self.decode(VolumeInfo.self, ["Name": name, "Driver": driver, "Labels": labels, "Options": options])

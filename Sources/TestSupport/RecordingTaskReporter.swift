@@ -11,6 +11,7 @@ public final class RecordingTaskReporter: TaskReporter {
         var containerChanges: [SubmitContainerStateChangeRequest] = []
         var metrics: [AgentMetricsReport] = []
         var logs: [String: [UInt8]] = [:]
+        var logEvents: [LogEventsBatch] = []
     }
 
     private let record = Mutex(Record())
@@ -26,6 +27,7 @@ public final class RecordingTaskReporter: TaskReporter {
     public var taskChanges: [SubmitTaskStateChangeRequest] { record.withLock { $0.taskChanges } }
     public var containerChanges: [SubmitContainerStateChangeRequest] { record.withLock { $0.containerChanges } }
     public var metrics: [AgentMetricsReport] { record.withLock { $0.metrics } }
+    public var logEvents: [LogEventsBatch] { record.withLock { $0.logEvents } }
     /// The task statuses reported, in order.
     public var statuses: [String] { taskChanges.compactMap(\.status) }
     /// Log bytes posted under a log request's id.
@@ -57,5 +59,9 @@ public final class RecordingTaskReporter: TaskReporter {
     public func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool {
         record.withLock { $0.logs[id, default: []] += bytes }
         return true
+    }
+
+    public func putLogEvents(_ batch: LogEventsBatch) async throws {
+        record.withLock { $0.logEvents.append(batch) }
     }
 }

@@ -60,6 +60,11 @@ struct ContainerSpecTests {
         #expect(host.readonlyRootfs == true && host.dns == ["1.1.1.1"] && host.extraHosts == ["db.local:10.0.0.2"])
         #expect(host.ulimits == [UlimitSetting(name: "nofile", soft: 1024, hard: 2048)])
         #expect(host.logConfig == LogConfig(type: "json-file", config: ["max-size": "10m"]))
+        // awslogs is the agent's: Docker keeps the output in rotated files meanwhile, never reaching for AWS.
+        var shipped = definition
+        shipped.logConfiguration = LogConfiguration(logDriver: .awslogs, options: ["awslogs-group": "/ecs/web"])
+        #expect(try ContainerSpec.build(shipped, override: nil, context: context).hostConfig.logConfig == LogConfig(
+            type: "json-file", config: ["max-size": "10m", "max-file": "3"]))
         #expect(host.capAdd == ["NET_ADMIN"] && host.capDrop == ["MKNOD"] && host.initProcess == true)
         #expect(host.shmSize == 64 * 1_048_576 && host.tmpfs == ["/run": "size=16m,noexec"])
     }

@@ -300,3 +300,46 @@ def test_logs_cleanup_and_usage(cluster):
     wait_status(ecs, cluster.name, arn, "STOPPED", timeout=60)
     wait_until(lambda: not any(name.startswith("ecs-talk-") for name, _ in containers_of(cluster.name)), timeout=40,
                message="cleanup")
+
+
+def test_awslogs_containers_ship_their_output_to_cloudwatch_logs(cluster):
+    """A task definition as AWS's documentation writes them (`logConfiguration` with `awslogs`),
+    unchanged: the agent ships each container's output to the group, in a stream named
+    `prefix/container/task-id`; a multi-line pattern keeps a stack trace in one event; a group that
+    does not exist without `awslogs-create-group` keeps the container from starting, as on ECS."""
+    ecs = cluster.ecs
+    logs = boto3.client("logs", endpoint_url=cluster.server.endpoint, region_name="us-east-1")
+    options = {"awslogs-group": "/ecs/logged", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs",
+               "awslogs-create-group": "true"}
+    register(ecs, "logged", [
+        {"name": "app", "command": ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo oops >&2; sleep 1"],
+         "logConfiguration": {"logDriver": "awslogs", "options": options}},
+        {"name": "trace", "essential": False,
+         "command": ["sh", "-c", "echo 'ERROR first'; echo '  at a'; echo '  at b'; echo 'INFO next'; sleep 1"],
+         "logConfiguration": {"logDriver": "awslogs", "options": {**options, "awslogs-multiline-pattern": "^[A-Z]+ "}}},
+    ])
+    arn = run(ecs, cluster.name, "logged")
+    task_id = arn.split("/")[-1]
+    wait_status(ecs, cluster.name, arn, "STOPPED", timeout=60)
+
+    def messages(stream):
+        try:
+            return [e["message"] for e in logs.get_log_events(logGroupName="/ecs/logged", logStreamName=stream, startFromHead=True)["events"]]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+
+    wait_until(lambda: len(messages(f"ecs/app/{task_id}")) == 4 and len(messages(f"ecs/trace/{task_id}")) == 2, timeout=30,
+               message="both containers' output in CloudWatch Logs")
+    # stdout keeps its order; stderr is copied by Docker on its own, so its line may come anywhere.
+    app = messages(f"ecs/app/{task_id}")
+    assert [m for m in app if m.startswith("line")] == ["line 1", "line 2", "line 3"] and "oops" in app
+    assert messages(f"ecs/trace/{task_id}") == ["ERROR first\n  at a\n  at b", "INFO next"]
+    streams = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName="/ecs/logged")["logStreams"]]
+    assert sorted(streams) == [f"ecs/app/{task_id}", f"ecs/trace/{task_id}"]
+
+    # No group, and no leave to make one: the container cannot start.
+    register(ecs, "unlogged", [{"name": "app", "command": ["echo", "never"], "logConfiguration": {
+        "logDriver": "awslogs", "options": {"awslogs-group": "/ecs/missing", "awslogs-stream-prefix": "ecs"}}}])
+    refused = wait_status(ecs, cluster.name, run(ecs, cluster.name, "unlogged"), "STOPPED", timeout=60)
+    reason = refused["containers"][0].get("reason", "") + refused.get("stoppedReason", "")
+    assert "ResourceNotFoundException: The specified log group does not exist." in reason, refused

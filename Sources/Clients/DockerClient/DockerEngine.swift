@@ -20,6 +20,9 @@ public protocol DockerEngine: Sendable {
     func stats(_ id: String) async throws -> ContainerStats
     /// Output frames from the start (or the last `tail` lines), following new ones with `follow`.
     func logStream(_ id: String, follow: Bool, tail: Int?) async throws -> AsyncThrowingStream<LogFrame, any Error>
+    /// Output followed from `since` (seconds since the epoch; the start when nil), each line led by
+    /// the time Docker received it (RFC 3339 with nanoseconds, then a space).
+    func timestampedLogStream(_ id: String, since: Double?) async throws -> AsyncThrowingStream<LogFrame, any Error>
 
     func createVolume(name: String, driver: String, options: [String: String], labels: [String: String]) async throws -> VolumeInfo
     func inspectVolume(_ name: String) async throws -> VolumeInfo
@@ -35,6 +38,10 @@ extension DockerClient: DockerEngine {
 
     public func logStream(_ id: String, follow: Bool, tail: Int?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
         Self.forward(try await logs(id, follow: follow, tail: tail))
+    }
+
+    public func timestampedLogStream(_ id: String, since: Double?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
+        Self.forward(try await logs(id, follow: true, timestamps: true, since: since))
     }
 
     public func eventStream(labels: [String]) async throws -> AsyncThrowingStream<EngineEvent, any Error> {

@@ -61,9 +61,11 @@ extension DockerClient {
     }
 
     /// A container's logs as frames of stdout and stderr. With `follow`, the stream stays open.
-    public func logs(_ id: String, follow: Bool, tail: Int? = nil, timestamps: Bool = false) async throws -> LogStream {
+    /// - Parameter since: only output after this time (seconds since the epoch, fractions allowed).
+    public func logs(_ id: String, follow: Bool, tail: Int? = nil, timestamps: Bool = false, since: Double? = nil) async throws -> LogStream {
         var query = [("stdout", "1"), ("stderr", "1"), ("follow", follow ? "1" : "0"), ("timestamps", timestamps ? "1" : "0")]
         if let tail { query.append(("tail", String(tail))) }
+        if let since { query.append(("since", String(since))) }
         let response = try await stream("GET", "/containers/\(id)/logs", query: query)
         return LogStream(chunks: response.body)
     }

@@ -23,6 +23,8 @@ struct AgentRoutes: Sendable {
     var credentials: RoleCredentials?
     /// When agents must authenticate: renews an instance's own credentials.
     var instances: AgentAuthenticator?
+    /// Stores `awslogs` containers' output in CloudWatch Logs.
+    var logIngest: LogIngest?
 
     /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
     /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
@@ -36,6 +38,7 @@ struct AgentRoutes: Sendable {
         let secrets = self.secrets
         let credentials = self.credentials
         let instances = self.instances
+        let logIngest = self.logIngest
         routes.raw("POST", WorkChannel.pollPath) { request in
             let closing = agents.committer.notifier.isShutDown
             var answer: APIResponse
@@ -60,6 +63,15 @@ struct AgentRoutes: Sendable {
             let listening = agents.logs.deliver(
                 request.parameter("id"), from: request.agentInstance, bytes: request.body, done: request.query("done") == "1")
             return APIResponse(status: listening ? 200 : 410, body: [])
+        }
+        if let logIngest {
+            // An `awslogs` container's events (none: its stream made ready before it starts).
+            routes.json("POST", WorkChannel.logEventsPath, limit: 2 << 20) { (batch: LogEventsBatch, request) throws(AWSError) in
+                try request.checkAgent(actsFor: batch.containerInstanceArn)
+                try await logIngest.put(
+                    group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) })
+                return EmptyOutput()
+            }
         }
         if let secrets {
             routes.json("POST", WorkChannel.secretsPath, limit: 1 << 16) { (request: TaskSecretsRequest, rest) throws(AWSError) in

@@ -67,6 +67,30 @@ final class LogIngest: Service {
         }
     }
 
+    /// An agent's batch of an `awslogs` container's events, stored before this returns. The group
+    /// is made only when the container's options say so (`createGroup`); the stream always.
+    func put(group: String, stream: String, createGroup: Bool, events: [(timestamp: Int, message: String)]) async throws(AWSError) {
+        let found = try await committer.read { root, _ in
+            root.logs.groups[group].map { record in (group: record.storageId, stream: record.streams[stream]?.storageId) }
+        }
+        guard found != nil || createGroup else { throw LogsState.noGroup }
+        var ids = (group: found?.group ?? "", stream: found?.stream ?? "")
+        if found?.stream == nil {
+            ids = try await committer.write { root, m throws(AWSError) in
+                guard root.logs.groups[group] != nil || createGroup else { throw LogsState.noGroup }
+                return try root.logs.ensureStream(group, stream, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        // In time order (stdout and stderr lines may cross), a batch per PutLogEvents' limits.
+        let sorted = events.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
+        var start = 0
+        for batch in Self.batches(sorted.map(\.message)) {
+            let slice = sorted[start..<start + batch.count]
+            start += batch.count
+            try files.append(group: ids.group, stream: ids.stream, events: zip(slice, batch).map { ($0.timestamp, $1) }, ingestionTime: epochMilliseconds(committer.now()))
+        }
+    }
+
     /// Messages in PutLogEvents-sized batches (each message cut to what one event may hold).
     static func batches(_ messages: [String]) -> [[String]] {
         var batches: [[String]] = []

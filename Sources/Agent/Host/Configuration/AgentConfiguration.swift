@@ -42,7 +42,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var taskCleanupWait: Duration = .seconds(3 * 3600)
     public var imagePullBehavior = PullBehavior.default
     public var disablePrivileged = false
-    public var availableLoggingDrivers = ["json-file", "none"]
+    /// `awslogs` is the agent's own (it ships the output to the control plane), so it is always there.
+    public var availableLoggingDrivers = ["json-file", "awslogs", "none"]
     public var logLevel = "info"
     public var dockerHost = "unix:///var/run/docker.sock"
 

@@ -193,6 +193,11 @@ public struct ControlPlaneLink: Sendable {
         return response.status == 200
     }
 
+    /// Stores a batch of an `awslogs` container's events (or, empty, makes sure its stream can take them).
+    public func putLogEvents(_ batch: LogEventsBatch) async throws {
+        _ = try await post(WorkChannel.logEventsPath, batch, as: EmptyOutput.self, timeout: .seconds(30))
+    }
+
     /// One long poll of the work channel.
     public func poll(instance: String, since: Int, wait: Int, heldDefinitions: [String] = []) async throws -> AgentPollResponse {
         try await post(

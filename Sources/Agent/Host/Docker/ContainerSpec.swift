@@ -47,7 +47,7 @@ public struct ContainerSpec: Sendable {
             taskArn: String, cluster: String, instanceArn: String, family: String, revision: Int, networkMode: NetworkMode,
             pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, dockerNames: [String: String] = [:], dynamicPorts: [String: Int] = [:],
             volumes: [String: VolumeSource] = [:], bindIP: String = "0.0.0.0", disablePrivileged: Bool = false,
-            loggingDrivers: [String] = ["json-file", "none"], defaultStopTimeout: Int = 30
+            loggingDrivers: [String] = ["json-file", "awslogs", "none"], defaultStopTimeout: Int = 30
         ) {
             self.taskArn = taskArn
             self.cluster = cluster
@@ -163,7 +163,13 @@ public struct ContainerSpec: Sendable {
                 throw Refusal(
                     message: "logging driver \(log.logDriver.rawValue) is not available on this instance (ECS_AVAILABLE_LOGGING_DRIVERS allows \(context.loggingDrivers.joined(separator: ", ")))")
             }
-            host.logConfig = LogConfig(type: log.logDriver.rawValue, config: log.options)
+            if log.logDriver == .awslogs {
+                // The agent ships the output to the control plane's CloudWatch Logs (AWSLogsShipper);
+                // Docker keeps it meanwhile, in files it rotates.
+                host.logConfig = LogConfig(type: "json-file", config: ["max-size": "10m", "max-file": "3"])
+            } else {
+                host.logConfig = LogConfig(type: log.logDriver.rawValue, config: log.options)
+            }
         }
         if let linux = definition.linuxParameters {
             host.capAdd = linux.capabilities?.add

@@ -38,11 +38,19 @@ extension DockerTaskExecutor {
         case .createContainer(let arn, let name):
             receive(await create(arn, name))
         case .startContainer(let arn, let name, let dockerId, let environment):
+            // An `awslogs` container's stream must be able to take its output before it starts.
+            var shipper: AWSLogsShipper?
+            do throws(AWSLogsOptions.Refusal) {
+                shipper = try await awsLogsShipper(task: arn, container: name, dockerId: dockerId)
+            } catch {
+                return receive(.containerFailed(task: arn, container: name, reason: "CannotStartContainerError: \(error.message)"))
+            }
             do {
                 try await docker.startContainer(dockerId)
             } catch {
                 return receive(.containerFailed(task: arn, container: name, reason: "CannotStartContainerError: \(error)"))
             }
+            if let shipper { Task { await shipper.run(since: nil) } }
             // A new container has used no CPU yet: its first statistics round already yields a sample.
             cpuSamples[dockerId] = (0, ContinuousClock.now)
             if environment, let functions {
@@ -298,11 +306,44 @@ extension DockerTaskExecutor {
         } catch {
             return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: \(error.message)")
         }
+        if let log = container.logConfiguration, log.logDriver == .awslogs {
+            do throws(AWSLogsOptions.Refusal) {
+                _ = try AWSLogsOptions.parse(log.options ?? [:], container: name, taskId: "", dockerId: "")
+            } catch {
+                return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: \(error.message)")
+            }
+        }
         do {
             return .containerCreated(task: arn, container: name, dockerId: try await docker.createContainer(name: managed.dockerName, config: config))
         } catch {
             return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: \(error)")
         }
+    }
+
+    /// The shipper of an `awslogs` container's output, once the control plane has made sure its
+    /// group (made when `awslogs-create-group` says so) and stream exist; nil for other drivers.
+    func awsLogsShipper(task arn: String, container name: String, dockerId: String) async throws(AWSLogsOptions.Refusal) -> AWSLogsShipper? {
+        guard let definition = machine.task(arn)?.definition?.containerDefinitions?.first(where: { $0.name == name }),
+            let log = definition.logConfiguration, log.logDriver == .awslogs
+        else { return nil }
+        let taskId = arn.split(separator: "/").last.map(String.init) ?? arn
+        let options = try AWSLogsOptions.parse(log.options ?? [:], container: name, taskId: taskId, dockerId: dockerId)
+        let instance = machine.state.instanceArn ?? ""
+        do {
+            try await reporter.putLogEvents(
+                LogEventsBatch(containerInstanceArn: instance, taskArn: arn, group: options.group, stream: options.stream, createGroup: options.createGroup, events: []))
+        } catch {
+            // As the Docker driver words it when it cannot start.
+            throw AWSLogsOptions.Refusal(
+                message: "Error response from daemon: failed to initialize logging driver: failed to create Cloudwatch log stream: \(Self.awsMessage(error))")
+        }
+        return AWSLogsShipper(docker: docker, reporter: reporter, options: options, dockerId: dockerId, instanceArn: instance, taskArn: arn)
+    }
+
+    /// `Type: message`, as AWS SDKs print a service's error.
+    static func awsMessage(_ error: any Error) -> String {
+        if let aws = error as? AWSError { return "\(aws.type): \(aws.message)" }
+        return "\(error)"
     }
 
     /// A container's state as the engine has it.

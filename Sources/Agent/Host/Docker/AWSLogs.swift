@@ -1,0 +1,162 @@
+import AgentProtocol
+import DockerClient
+import ECSShapes
+import Foundation
+import StevedoreCore
+
+/// A container's `awslogs` options, as the Docker driver reads them. The agent ships the output
+/// itself (Docker's own driver would try to reach AWS): Docker keeps it as `json-file` meanwhile.
+struct AWSLogsOptions: Equatable {
+    var group: String
+    var stream: String
+    var createGroup: Bool
+    /// A line matching this starts a new event; the lines after it until the next belong to it.
+    var eventStart: String?
+    /// `mode=non-blocking`: past `maxBufferBytes` waiting to be shipped, the oldest are dropped.
+    /// Blocking (the default): the agent stops reading the container's output until they are shipped
+    /// (Docker keeps it meanwhile; the container itself never blocks).
+    var nonBlocking: Bool
+    var maxBufferBytes: Int
+
+    struct Refusal: Error, Equatable {
+        var message: String
+    }
+
+    /// - Parameters:
+    ///   - taskId: the last part of the task's ARN; the stream is `prefix/container/taskId`, or the
+    ///     container's Docker id without a prefix (as the Docker driver names it).
+    static func parse(_ options: [String: String], container: String, taskId: String, dockerId: String) throws(Refusal) -> AWSLogsOptions {
+        guard let group = options["awslogs-group"], !group.isEmpty else {
+            throw Refusal(message: "awslogs: the awslogs-group option is required")
+        }
+        let datetime = options["awslogs-datetime-format"]
+        let multiline = options["awslogs-multiline-pattern"]
+        if datetime != nil && multiline != nil {
+            throw Refusal(message: "awslogs: you cannot configure both awslogs-datetime-format and awslogs-multiline-pattern")
+        }
+        var start: String?
+        if let datetime { start = "^" + strftimePattern(datetime) }
+        if let multiline { start = "^" + multiline }
+        if let start, (try? NSRegularExpression(pattern: start)) == nil {
+            throw Refusal(message: "awslogs: the pattern \(multiline ?? datetime ?? "") is not a valid regular expression")
+        }
+        let createGroup: Bool
+        switch options["awslogs-create-group"]?.lowercased() {
+        case nil, "false": createGroup = false
+        case "true": createGroup = true
+        case let other?: throw Refusal(message: "awslogs: awslogs-create-group must be true or false, not \(other)")
+        }
+        let mode = options["mode"] ?? "blocking"
+        guard mode == "blocking" || mode == "non-blocking" else {
+            throw Refusal(message: "awslogs: mode must be blocking or non-blocking, not \(mode)")
+        }
+        var maxBuffer = 1 << 20
+        if let text = options["max-buffer-size"] {
+            guard let bytes = byteSize(text), bytes > 0 else { throw Refusal(message: "awslogs: max-buffer-size \(text) is not a size (4m, 512k…)") }
+            maxBuffer = bytes
+        }
+        let prefix = options["awslogs-stream-prefix"]
+        return AWSLogsOptions(
+            group: group, stream: prefix.map { "\($0)/\(container)/\(taskId)" } ?? dockerId, createGroup: createGroup, eventStart: start,
+            nonBlocking: mode == "non-blocking", maxBufferBytes: maxBuffer)
+    }
+
+    /// `4m`, `512k`, `1g`, or bytes.
+    static func byteSize(_ text: String) -> Int? {
+        let lower = text.lowercased()
+        let units: [(String, Int)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        for (suffix, factor) in units where lower.hasSuffix(suffix) {
+            return Int(lower.dropLast()).map { $0 * factor }
+        }
+        return Int(lower)
+    }
+
+    /// The regular expression a `strftime` format matches, as the Docker driver converts it.
+    static func strftimePattern(_ format: String) -> String {
+        let conversions: [Character: String] = [
+            "Y": #"\d{4}"#, "y": #"\d{2}"#, "m": #"\d{2}"#, "d": #"\d{2}"#, "e": #"[ \d]\d"#, "H": #"\d{2}"#, "I": #"\d{2}"#, "M": #"\d{2}"#,
+            "S": #"\d{2}"#, "j": #"\d{3}"#, "f": #"\d{1,9}"#, "L": #"\d{3}"#, "b": "[A-Za-z]{3}", "B": "[A-Za-z]+", "a": "[A-Za-z]{3}",
+            "A": "[A-Za-z]+", "p": "[AaPp][Mm]", "z": #"[+-]\d{4}"#, "Z": "[A-Za-z_/+-]+", "T": #"\d{2}:\d{2}:\d{2}"#,
+            "F": #"\d{4}-\d{2}-\d{2}"#, "%": "%",
+        ]
+        var pattern = ""
+        var escaping = false
+        for character in format {
+            if escaping {
+                pattern += conversions[character] ?? NSRegularExpression.escapedPattern(for: "%\(character)")
+                escaping = false
+            } else if character == "%" {
+                escaping = true
+            } else {
+                pattern += NSRegularExpression.escapedPattern(for: String(character))
+            }
+        }
+        return pattern
+    }
+}
+
+/// Lines into events: each line its own event, or, with an event-start pattern, a line matching
+/// it and the lines after it that do not (a stack trace under its first line). Pure.
+struct LogLineAssembler {
+    private let start: NSRegularExpression?
+    private var pending: LogEventsBatch.Event?
+    /// How big an event may grow (CloudWatch Logs' event limit, less its overhead).
+    static let maximumEventBytes = 1_048_550
+
+    init(eventStart: String?) {
+        start = eventStart.flatMap { try? NSRegularExpression(pattern: $0) }
+    }
+
+    /// The events a line completes (none while a multi-line event may still grow).
+    mutating func add(_ line: String, timestamp: Int) -> [LogEventsBatch.Event] {
+        guard let start else { return [LogEventsBatch.Event(timestamp: timestamp, message: line)] }
+        let starts = start.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) != nil
+        if var event = pending, !starts, event.message.utf8.count + line.utf8.count + 1 <= Self.maximumEventBytes {
+            event.message += "\n" + line
+            pending = event
+            return []
+        }
+        let finished = pending.map { [$0] } ?? []
+        pending = LogEventsBatch.Event(timestamp: timestamp, message: line)
+        return finished
+    }
+
+    /// The event still growing, if any: at the end of the output, or when it has waited long enough.
+    mutating func flush() -> [LogEventsBatch.Event] {
+        defer { pending = nil }
+        return pending.map { [$0] } ?? []
+    }
+
+    var isHolding: Bool { pending != nil }
+}
+
+/// Docker's timestamped log lines: `2026-12-01T04:33:48.123456789Z message`.
+enum DockerLogLine {
+    /// The line's time in milliseconds since the epoch, and its text; nil when it has no timestamp.
+    static func split(_ line: Substring) -> (timestamp: Int, message: Substring)? {
+        guard let space = line.firstIndex(of: " ") else { return nil }
+        let stamp = line[..<space].utf8.map { $0 }
+        guard stamp.count >= 20, stamp.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int? {
+            var value = 0
+            for index in from..<from + count {
+                let digit = Int(stamp[index]) - 48
+                guard (0...9).contains(digit) else { return nil }
+                value = value * 10 + digit
+            }
+            return value
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2), let minute = number(14, 2),
+            let second = number(17, 2)
+        else { return nil }
+        var milliseconds = 0
+        if stamp.count > 21, stamp[19] == UInt8(ascii: ".") {
+            let digits = stamp[20..<stamp.count - 1].prefix(3)
+            milliseconds = digits.reduce(0) { $0 * 10 + Int($1) - 48 }
+            for _ in digits.count..<3 { milliseconds *= 10 }
+        }
+        let days = CivilCalendar.days(year: year, month: month, day: day)
+        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
+        return (seconds * 1000 + milliseconds, line[line.index(after: space)...])
+    }
+}

@@ -1,0 +1,146 @@
+import AgentProtocol
+import DockerClient
+import Foundation
+import Synchronization
+
+/// Ships an `awslogs` container's output to the control plane's CloudWatch Logs: its lines,
+/// timed by Docker, assembled into events, sent in batches every second (or sooner when a batch
+/// fills), each sent again until it is taken. It runs until the container's output ends.
+struct AWSLogsShipper: Sendable {
+    let docker: any DockerEngine
+    let reporter: any TaskReporter
+    let options: AWSLogsOptions
+    let dockerId: String
+    let instanceArn: String
+    let taskArn: String
+    /// How long a batch waits to fill, and how long a multi-line event waits for more lines.
+    var interval: Duration = .seconds(1)
+
+    /// What the reader has for the sender.
+    struct Outbox {
+        var assembler: LogLineAssembler
+        var events: [LogEventsBatch.Event] = []
+        var bytes = 0
+        var lastLine = ContinuousClock.now
+        var ended = false
+        var dropped = 0
+    }
+
+    /// The outbox the reader and the sender share.
+    final class SharedOutbox: Sendable {
+        private let state: Mutex<Outbox>
+
+        init(_ outbox: Outbox) { state = Mutex(outbox) }
+
+        func withLock<Result>(_ body: (inout Outbox) -> Result) -> Result { state.withLock { body(&$0) } }
+    }
+
+    static let batchEvents = 10_000
+    static let batchBytes = 1_048_576 - 64 * 1024
+
+    func run(since: Double?) async {
+        let outbox = SharedOutbox(Outbox(assembler: LogLineAssembler(eventStart: options.eventStart)))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await read(into: outbox, since: since) }
+            group.addTask { await send(from: outbox) }
+        }
+    }
+
+    func read(into outbox: SharedOutbox, since: Double?) async {
+        defer { outbox.withLock { $0.ended = true } }
+        guard let frames = try? await docker.timestampedLogStream(dockerId, since: since) else { return }
+        var partial: [LogFrame.Stream: [UInt8]] = [:]
+        do {
+            for try await frame in frames {
+                var bytes = partial.removeValue(forKey: frame.stream) ?? []
+                bytes += frame.bytes
+                var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+                // What follows the last newline waits for the rest of its line.
+                if let last = lines.popLast(), !last.isEmpty { partial[frame.stream] = Array(last) }
+                for line in lines {
+                    let text = String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
+                    let (timestamp, message) = DockerLogLine.split(Substring(text))
+                        .map { ($0.timestamp, String($0.message)) } ?? (Int(Date().timeIntervalSince1970 * 1000), text)
+                    guard !message.isEmpty else { continue }
+                    await accept(message, timestamp: timestamp, into: outbox)
+                }
+            }
+        } catch {
+            // The engine went away or the container is gone: what was read is still shipped.
+        }
+    }
+
+    /// One line into the outbox; in blocking mode, waits while the outbox is full.
+    func accept(_ line: String, timestamp: Int, into outbox: SharedOutbox) async {
+        while !options.nonBlocking, outbox.withLock({ $0.bytes >= options.maxBufferBytes }), !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        outbox.withLock { box in
+            box.lastLine = .now
+            for event in box.assembler.add(line, timestamp: timestamp) { box.append(event) }
+            if options.nonBlocking {
+                // Past the buffer's size, the oldest events go.
+                while box.bytes > options.maxBufferBytes, !box.events.isEmpty {
+                    box.bytes -= box.events.removeFirst().message.utf8.count
+                    box.dropped += 1
+                }
+            }
+        }
+    }
+
+    func send(from outbox: SharedOutbox) async {
+        var failures = 0
+        while true {
+            let (batch, ended) = outbox.withLock { box -> ([LogEventsBatch.Event], Bool) in
+                // A multi-line event waits for more lines only so long.
+                if box.ended || ContinuousClock.now - box.lastLine >= interval {
+                    for event in box.assembler.flush() { box.append(event) }
+                }
+                return (box.takeBatch(), box.ended && box.events.isEmpty && !box.assembler.isHolding)
+            }
+            if !batch.isEmpty {
+                do {
+                    try await reporter.putLogEvents(
+                        LogEventsBatch(
+                            containerInstanceArn: instanceArn, taskArn: taskArn, group: options.group, stream: options.stream,
+                            createGroup: options.createGroup, events: batch))
+                    failures = 0
+                } catch {
+                    // Back in front of the queue, to be sent again; after a minute of failures at the end, given up.
+                    failures += 1
+                    outbox.withLock { box in
+                        box.events.insert(contentsOf: batch, at: 0)
+                        box.bytes += batch.reduce(0) { $0 + $1.message.utf8.count }
+                    }
+                    if ended && failures > 60 { return }
+                }
+            }
+            if ended && batch.isEmpty { return }
+            let full = outbox.withLock { $0.events.count >= Self.batchEvents || $0.bytes >= Self.batchBytes }
+            if !full || failures > 0 { try? await Task.sleep(for: failures > 0 ? .seconds(1) : interval / 4) }
+        }
+    }
+}
+
+extension AWSLogsShipper.Outbox {
+    mutating func append(_ event: LogEventsBatch.Event) {
+        events.append(event)
+        bytes += event.message.utf8.count
+    }
+
+    /// The oldest events, as many as one PutLogEvents takes.
+    mutating func takeBatch() -> [LogEventsBatch.Event] {
+        var count = 0
+        var size = 0
+        while count < events.count, count < AWSLogsShipper.batchEvents {
+            let cost = events[count].message.utf8.count + 26
+            if size + cost > AWSLogsShipper.batchBytes, count > 0 { break }
+            size += cost
+            count += 1
+        }
+        let batch = Array(events.prefix(count))
+        events.removeFirst(count)
+        bytes -= batch.reduce(0) { $0 + $1.message.utf8.count }
+        return batch
+    }
+}

@@ -1,0 +1,62 @@
+import AgentProtocol
+@testable import ECSAgent
+import Foundation
+import Testing
+
+/// The `awslogs` driver as the agent carries it out: its options, stream names, multi-line events,
+/// Docker's timestamps, and batches of PutLogEvents' size.
+struct AWSLogsTests {
+    let taskId = "0123456789abcdef0123456789abcdef"
+
+    @Test func optionsAreReadAsTheDockerDriverReadsThem() throws {
+        let named = try AWSLogsOptions.parse(
+            ["awslogs-group": "/ecs/web", "awslogs-stream-prefix": "web", "awslogs-region": "us-east-1"], container: "app", taskId: taskId, dockerId: "d0")
+        #expect(named == AWSLogsOptions(
+            group: "/ecs/web", stream: "web/app/\(taskId)", createGroup: false, eventStart: nil, nonBlocking: false, maxBufferBytes: 1 << 20))
+        // Without a prefix, the stream is the container's Docker id.
+        let bare = try AWSLogsOptions.parse(
+            ["awslogs-group": "g", "awslogs-create-group": "true", "mode": "non-blocking", "max-buffer-size": "4m"], container: "app", taskId: taskId,
+            dockerId: "d0")
+        #expect(bare.stream == "d0" && bare.createGroup && bare.nonBlocking && bare.maxBufferBytes == 4 << 20)
+        #expect(throws: AWSLogsOptions.Refusal.self) { try AWSLogsOptions.parse([:], container: "a", taskId: taskId, dockerId: "d") }
+        #expect(throws: AWSLogsOptions.Refusal.self) {
+            try AWSLogsOptions.parse(
+                ["awslogs-group": "g", "awslogs-datetime-format": "%Y", "awslogs-multiline-pattern": "^x"], container: "a", taskId: taskId, dockerId: "d")
+        }
+        #expect(throws: AWSLogsOptions.Refusal.self) { try AWSLogsOptions.parse(["awslogs-group": "g", "mode": "fast"], container: "a", taskId: taskId, dockerId: "d") }
+        #expect(throws: AWSLogsOptions.Refusal.self) {
+            try AWSLogsOptions.parse(["awslogs-group": "g", "awslogs-multiline-pattern": "(["], container: "a", taskId: taskId, dockerId: "d")
+        }
+    }
+
+    @Test func datetimeFormatsBecomePatternsThatStartEvents() throws {
+        let options = try AWSLogsOptions.parse(
+            ["awslogs-group": "g", "awslogs-datetime-format": "[%b %d, %Y %H:%M:%S]"], container: "a", taskId: taskId, dockerId: "d")
+        var assembler = LogLineAssembler(eventStart: options.eventStart)
+        #expect(assembler.add("[May 01, 2017 19:00:01] A message was logged", timestamp: 1).isEmpty)
+        #expect(assembler.add("  with a second line", timestamp: 2).isEmpty)
+        let first = assembler.add("[May 01, 2017 19:00:04] Another message", timestamp: 3)
+        #expect(first == [LogEventsBatch.Event(timestamp: 1, message: "[May 01, 2017 19:00:01] A message was logged\n  with a second line")])
+        #expect(assembler.isHolding && assembler.flush() == [LogEventsBatch.Event(timestamp: 3, message: "[May 01, 2017 19:00:04] Another message")])
+        // Without a pattern, every line is its own event at once.
+        var plain = LogLineAssembler(eventStart: nil)
+        #expect(plain.add("one", timestamp: 5) == [LogEventsBatch.Event(timestamp: 5, message: "one")] && !plain.isHolding)
+    }
+
+    @Test func dockerTimestampsAreReadToTheMillisecond() throws {
+        let (time, message) = try #require(DockerLogLine.split("2026-12-01T04:33:48.123456789Z hello world"))
+        #expect(time == 1_796_099_628_123 && message == "hello world")
+        #expect(DockerLogLine.split("2026-12-01T04:33:48.5Z x")?.timestamp == 1_796_099_628_500)
+        #expect(DockerLogLine.split("2026-12-01T04:33:48Z x")?.timestamp == 1_796_099_628_000)
+        #expect(DockerLogLine.split("no timestamp here") == nil)
+    }
+
+    @Test func batchesKeepToPutLogEventsLimits() {
+        var outbox = AWSLogsShipper.Outbox(assembler: LogLineAssembler(eventStart: nil))
+        for index in 0..<10_005 { outbox.append(LogEventsBatch.Event(timestamp: index, message: "m")) }
+        #expect(outbox.takeBatch().count == 10_000 && outbox.takeBatch().count == 5 && outbox.events.isEmpty && outbox.bytes == 0)
+        let big = String(repeating: "x", count: 600_000)
+        for index in 0..<3 { outbox.append(LogEventsBatch.Event(timestamp: index, message: big)) }
+        #expect(outbox.takeBatch().count == 1 && outbox.events.count == 2)
+    }
+}
