@@ -166,7 +166,7 @@ let package = Package(
         .executableTarget(
             name: "stevedore-bench",
             dependencies: [
-                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "AgentProtocol", "Archives",
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "LogsShapes", "AgentProtocol", "Archives",
                 "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", "SigV4", argumentParser, logging,
             ]
         ),

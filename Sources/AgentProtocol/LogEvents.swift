@@ -36,3 +36,13 @@ public struct LogEventsBatch: Codable, Sendable, Equatable {
         self.events = events
     }
 }
+
+/// What the control plane answers a batch with: the stream's newest event time, so an agent that
+/// restarts while a container runs goes on from there.
+public struct LogEventsAccepted: Codable, Sendable, Equatable {
+    public var lastEventTimestamp: Int?
+
+    public init(lastEventTimestamp: Int?) {
+        self.lastEventTimestamp = lastEventTimestamp
+    }
+}

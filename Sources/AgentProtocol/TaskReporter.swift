@@ -13,5 +13,6 @@ public protocol TaskReporter: Sendable {
     /// Posts a batch of log bytes; `false` when nobody listens any more.
     func postLogs(id: String, bytes: [UInt8], done: Bool) async throws -> Bool
     /// Stores a batch of a container's events in CloudWatch Logs (an `awslogs` container's output).
-    func putLogEvents(_ batch: LogEventsBatch) async throws
+    @discardableResult
+    func putLogEvents(_ batch: LogEventsBatch) async throws -> LogEventsAccepted
 }

@@ -61,7 +61,9 @@ public final class RecordingTaskReporter: TaskReporter {
         return true
     }
 
-    public func putLogEvents(_ batch: LogEventsBatch) async throws {
+    @discardableResult
+    public func putLogEvents(_ batch: LogEventsBatch) async throws -> LogEventsAccepted {
         record.withLock { $0.logEvents.append(batch) }
+        return LogEventsAccepted(lastEventTimestamp: batch.events.last?.timestamp)
     }
 }

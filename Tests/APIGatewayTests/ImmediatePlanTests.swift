@@ -59,12 +59,14 @@ struct ImmediatePlanTests {
     @Test func urlRoutesForwardTheRequestAndFinishAsTheAsyncPathDoes() throws {
         let (state, api) = try state(target: "http://backend:8080/base")
         let gateway = plane(state)
-        let request = twins.request("/\(api)/items", method: "POST", headers: [("Host", "gw"), ("Connection", "keep-alive"), ("X-Forwarded-For", "1.2.3.4")])
+        let request = twins.request(
+            "/\(api)/items", method: "POST",
+            headers: [("Host", "gw"), ("Connection", "keep-alive"), ("X-Forwarded-For", "1.2.3.4"), ("Content-Length", "0"), ("Expect", "100-continue")])
         let planned = try forward(gateway.immediatePlan(host: "gw", path: "/\(api)/items", request: request))
         let exchange = try #require(planned.candidates.first)
         // The integration's URL as it is, with the request's query string.
         #expect(planned.candidates.count == 1 && exchange.method == "POST" && exchange.url == "http://backend:8080/base?q=1")
-        #expect(!exchange.headers.contains { ["host", "connection"].contains($0.name.lowercased()) })
+        #expect(!exchange.headers.contains { ["host", "connection", "content-length", "expect"].contains($0.name.lowercased()) })
         #expect(exchange.headers.contains { $0 == ("X-Forwarded-For", "1.2.3.4, 10.1.1.1") })
         #expect(exchange.headers.contains { $0.name == "X-Amzn-Trace-Id" && $0.value.hasPrefix("Root=1-") })
 
@@ -72,12 +74,17 @@ struct ImmediatePlanTests {
             planned, result: .answered(GatewayResponse(status: 201, headers: [("Content-Length", "2"), ("Connection", "close"), ("x-b", "1")], body: [1, 2])))
         #expect(answered.status == 201 && answered.body == [1, 2])
         #expect(answered.headers.map(\.0) == ["x-b", "apigw-requestid"])
+        // A HEAD's answer keeps the length the backend gave (of the body it did not send).
+        var head = request
+        head.method = "HEAD"
+        let headPlan = try forward(gateway.immediatePlan(host: "gw", path: "/\(api)/items", request: head))
+        #expect(gateway.finish(headPlan, result: .answered(GatewayResponse(status: 200, headers: [("Content-Length", "42")]))).headers.contains { $0 == ("Content-Length", "42") })
         #expect(gateway.finish(planned, result: .refused).status == 500)
         #expect(gateway.finish(planned, result: .failed).status == 500)
         #expect(gateway.finish(planned, result: .timedOut).status == 503)
     }
 
-    @Test func targetGroupsGiveEveryTargetToTryFromTheNextInRotation() throws {
+    @Test func targetGroupsGiveEveryTargetToTryFromTheNextInRotation() async throws {
         let group = twins.group
         let (state, api) = try state(target: group)
         let gateway = plane(state, hosts: ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"])
@@ -89,8 +96,13 @@ struct ImmediatePlanTests {
         // Every target refused: no target for the request (503), as the async path answers.
         #expect(gateway.finish(first, result: .refused).status == 503)
         #expect(try response(plane(state, hosts: []).immediatePlan(host: nil, path: "/\(api)/a", request: twins.request("/\(api)/a"))).status == 503)
-        // Targets that cannot be read at once: the async path.
-        #expect(plane(state, hosts: nil).immediatePlan(host: nil, path: "/\(api)/a", request: twins.request("/\(api)/a")) == nil)
+        // Targets that cannot be read at once: the async path, with the request not yet counted by
+        // throttling (a burst of one still lets it through there).
+        let (tight, tightApi) = try self.state(
+            target: group, stage: V2UpdateStageRequest(defaultRouteSettings: V2RouteSettings(throttlingBurstLimit: 1, throttlingRateLimit: 0.001)))
+        let unreadable = plane(tight, hosts: nil)
+        #expect(unreadable.immediatePlan(host: nil, path: "/\(tightApi)/a", request: twins.request("/\(tightApi)/a")) == nil)
+        #expect(await unreadable.handle(host: nil, path: "/\(tightApi)/a", request: twins.request("/\(tightApi)/a")).status == 503)
     }
 
     @Test func theGatewaysOwnAnswersAreImmediate() throws {

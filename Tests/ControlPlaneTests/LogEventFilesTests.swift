@@ -15,7 +15,7 @@ struct LogEventFilesTests {
         try files.append(group: "g", stream: "s", events: [(100, "one"), (200, "two")], ingestionTime: 1)
         try files.append(group: "g", stream: "s", events: [(150, "three ✓")], ingestionTime: 2)
         try files.append(group: "g", stream: "other", events: [(120, "elsewhere")], ingestionTime: 3)
-        #expect(files.events(group: "g", stream: "s", from: 150, to: 201).map(\.message).sorted() == ["three ✓", "two"])
+        #expect(files.events(group: "g", stream: "s", EventQuery(from: 150, to: 201)).map(\.message).sorted() == ["three ✓", "two"])
         #expect(files.figures(group: "g", stream: "s") == StreamFigures(firstEventTimestamp: 100, lastEventTimestamp: 200, lastIngestionTime: 2, storedBytes: 51))
 
         // A crash in the middle of a write: half a block at the end of the file.
@@ -24,15 +24,15 @@ struct LogEventFilesTests {
         handle.write(Data([0x31, 0x42, 0x4C, 0x53, 0xFF, 0, 0, 0, 1]))
         try handle.close()
         let reopened = try LogEventFiles(directory: directory)
-        let events = reopened.events(group: "g", stream: "s", from: .min, to: .max).sorted { $0.sequence < $1.sequence }
+        let events = reopened.events(group: "g", stream: "s", EventQuery(from: .min, to: .max)).sorted { $0.sequence < $1.sequence }
         #expect(events.map(\.message) == ["one", "two", "three ✓"] && events.map(\.sequence) == [0, 1, 2] && events.map(\.ingestionTime) == [1, 1, 2])
         // The next batch goes where the torn one began.
         try reopened.append(group: "g", stream: "s", events: [(300, "four")], ingestionTime: 4)
-        #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", from: 300, to: .max).map(\.sequence) == [3])
+        #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", EventQuery(from: 300)).map(\.sequence) == [3])
 
         reopened.remove(group: "g", stream: "s")
-        #expect(reopened.events(group: "g", stream: "s", from: .min, to: .max).isEmpty)
-        #expect(reopened.events(group: "g", stream: "other", from: .min, to: .max).count == 1)
+        #expect(reopened.events(group: "g", stream: "s", EventQuery(from: .min, to: .max)).isEmpty)
+        #expect(reopened.events(group: "g", stream: "other", EventQuery(from: .min, to: .max)).count == 1)
         reopened.remove(group: "g")
         #expect(!FileManager.default.fileExists(atPath: directory + "/g"))
     }
@@ -43,10 +43,52 @@ struct LogEventFilesTests {
         let files = try LogEventFiles(directory: directory, segmentBytes: 64)
         for time in [10, 20, 30, 40] { try files.append(group: "g", stream: "s", events: [(time, String(repeating: "x", count: 20))], ingestionTime: time) }
         files.drop(group: "g", olderThan: 25)
-        #expect(files.events(group: "g", stream: "s", from: .min, to: .max).map(\.timestamp).sorted() == [30, 40])
+        #expect(files.events(group: "g", stream: "s", EventQuery(from: .min, to: .max)).map(\.timestamp).sorted() == [30, 40])
         #expect(!FileManager.default.fileExists(atPath: directory + "/g/s.0.log") && FileManager.default.fileExists(atPath: directory + "/g/s.3.log"))
-        #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", from: .min, to: .max).map(\.sequence).sorted() == [2, 3])
+        #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", EventQuery()).map(\.sequence).sorted() == [2, 3])
         #expect(files.storedBytes(group: "g") > 0)
+    }
+}
+
+extension EventQuery {
+    init(from: Int = .min, to: Int = .max, limit: Int? = nil, newest: Bool = false) {
+        self.init()
+        self.from = from
+        self.to = to
+        self.limit = limit
+        self.newest = newest
+    }
+}
+
+struct LogEventReadTests {
+    let directory = NSTemporaryDirectory() + "log-reads-\(UUID().uuidString)"
+
+    /// Ten batches of ten events, times 0-99 (batch b holds 10b…10b+9), then a late batch back at time 5.
+    func filled() throws -> LogEventFiles {
+        let files = try LogEventFiles(directory: directory)
+        for batch in 0..<10 { try files.append(group: "g", stream: "s", events: (0..<10).map { (batch * 10 + $0, "m\(batch * 10 + $0)") }, ingestionTime: 1) }
+        try files.append(group: "g", stream: "s", events: [(5, "late")], ingestionTime: 2)
+        return files
+    }
+
+    @Test func limitedReadsStillHoldTheFirstOrLastEventsInOrder() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try filled()
+        func ordered(_ query: EventQuery) -> [String] {
+            files.events(group: "g", stream: "s", query).sorted { ($0.timestamp, $0.sequence) < ($1.timestamp, $1.sequence) }.map(\.message)
+        }
+        // The late event at time 5 (in the last block) still comes among the first.
+        #expect(ordered(EventQuery(limit: 7)) == ["m0", "m1", "m2", "m3", "m4", "m5", "late"])
+        #expect(ordered(EventQuery(limit: 3, newest: true)) == ["m97", "m98", "m99"])
+        var after = EventQuery(limit: 3)
+        after.after = (5, 5)
+        #expect(ordered(after) == ["late", "m6", "m7"])
+        var before = EventQuery(limit: 2, newest: true)
+        before.before = (5, 100)
+        #expect(ordered(before) == ["m4", "m5"])
+        var matching = EventQuery(limit: 2)
+        matching.matching = { $0.hasSuffix("7") }
+        #expect(ordered(matching) == ["m7", "m17"])
     }
 }
 

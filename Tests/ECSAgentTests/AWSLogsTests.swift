@@ -32,15 +32,18 @@ struct AWSLogsTests {
     @Test func datetimeFormatsBecomePatternsThatStartEvents() throws {
         let options = try AWSLogsOptions.parse(
             ["awslogs-group": "g", "awslogs-datetime-format": "[%b %d, %Y %H:%M:%S]"], container: "a", taskId: taskId, dockerId: "d")
-        var assembler = LogLineAssembler(eventStart: options.eventStart)
-        #expect(assembler.add("[May 01, 2017 19:00:01] A message was logged", timestamp: 1).isEmpty)
-        #expect(assembler.add("  with a second line", timestamp: 2).isEmpty)
-        let first = assembler.add("[May 01, 2017 19:00:04] Another message", timestamp: 3)
+        let start = EventStart(options.eventStart)
+        var assembler = LogLineAssembler(multiline: true)
+        func add(_ line: String, _ time: Int) -> [LogEventsBatch.Event] { assembler.add(line, timestamp: time, startsEvent: start.matches(line)) }
+        #expect(add("[May 01, 2017 19:00:01] A message was logged", 1).isEmpty)
+        #expect(add("  with a second line", 2).isEmpty)
+        let first = add("[May 01, 2017 19:00:04] Another message", 3)
         #expect(first == [LogEventsBatch.Event(timestamp: 1, message: "[May 01, 2017 19:00:01] A message was logged\n  with a second line")])
         #expect(assembler.isHolding && assembler.flush() == [LogEventsBatch.Event(timestamp: 3, message: "[May 01, 2017 19:00:04] Another message")])
         // Without a pattern, every line is its own event at once.
-        var plain = LogLineAssembler(eventStart: nil)
-        #expect(plain.add("one", timestamp: 5) == [LogEventsBatch.Event(timestamp: 5, message: "one")] && !plain.isHolding)
+        var plain = LogLineAssembler(multiline: false)
+        #expect(plain.add("one", timestamp: 5, startsEvent: true) == [LogEventsBatch.Event(timestamp: 5, message: "one")] && !plain.isHolding)
+        #expect(!EventStart("^[A-Z]+ ").matches("  at a") && EventStart("^[A-Z]+ ").matches("ERROR x") && EventStart(nil).matches("x"))
     }
 
     @Test func dockerTimestampsAreReadToTheMillisecond() throws {
@@ -52,7 +55,7 @@ struct AWSLogsTests {
     }
 
     @Test func batchesKeepToPutLogEventsLimits() {
-        var outbox = AWSLogsShipper.Outbox(assembler: LogLineAssembler(eventStart: nil))
+        var outbox = AWSLogsShipper.Outbox(assembler: LogLineAssembler(multiline: false))
         for index in 0..<10_005 { outbox.append(LogEventsBatch.Event(timestamp: index, message: "m")) }
         #expect(outbox.takeBatch().count == 10_000 && outbox.takeBatch().count == 5 && outbox.events.isEmpty && outbox.bytes == 0)
         let big = String(repeating: "x", count: 600_000)

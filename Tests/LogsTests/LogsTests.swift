@@ -105,6 +105,8 @@ struct LogEventRulesTests {
             _ = try LogEventRules.accept(events([now], message: String(repeating: "x", count: 1_048_576)), retentionInDays: nil, now: now)
         }
         #expect(throws: AWSError.self) { _ = try LogEventRules.accept(events([now], message: ""), retentionInDays: nil, now: now) }
+        // Times as far apart as an Int allows: refused, not an overflow.
+        #expect(throws: AWSError.self) { _ = try LogEventRules.accept(events([-9_000_000_000_000_000_000, 9_000_000_000_000_000_000]), retentionInDays: nil, now: now) }
     }
 
     @Test func tooOldExpiredAndTooNewEventsAreLeftOutByIndex() throws {
@@ -185,6 +187,10 @@ struct FilterPatternTests {
         #expect(throws: FilterPattern.ParseError.self) { try FilterPattern.parse("{ $.status > abc }") }
         #expect(throws: FilterPattern.ParseError.self) { try FilterPattern.parse("{ status = 1 }") }
         #expect(throws: FilterPattern.ParseError.self) { try FilterPattern.parse("{ $.a = 1") }
+        // CloudWatch's 1,024 characters, and nesting a parser can take.
+        #expect(throws: FilterPattern.ParseError.self) { try FilterPattern.parse(String(repeating: "a", count: 1025)) }
+        #expect(throws: FilterPattern.ParseError.self) { try FilterPattern.parse("{ " + String(repeating: "(", count: 400) + "$.a = 1" + String(repeating: ")", count: 400) + " }") }
+        #expect(try matches("{ ((($.status = 503))) }", event))
     }
 
     @Test func spaceDelimitedPatternsNameFields() throws {

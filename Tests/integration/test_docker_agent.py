@@ -343,3 +343,27 @@ def test_awslogs_containers_ship_their_output_to_cloudwatch_logs(cluster):
     refused = wait_status(ecs, cluster.name, run(ecs, cluster.name, "unlogged"), "STOPPED", timeout=60)
     reason = refused["containers"][0].get("reason", "") + refused.get("stoppedReason", "")
     assert "ResourceNotFoundException: The specified log group does not exist." in reason, refused
+
+
+def test_awslogs_shipping_goes_on_after_the_agent_restarts(cluster):
+    """kill -9 of the agent while an awslogs container writes: the new agent goes on from the
+    stream's newest event, so no line is lost to the restart and none is stored twice."""
+    ecs = cluster.ecs
+    logs = boto3.client("logs", endpoint_url=cluster.server.endpoint, region_name="us-east-1")
+    register(ecs, "ticker", [{"name": "tick", "command": ["sh", "-c", "i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done; sleep 30"],
+                              "logConfiguration": {"logDriver": "awslogs", "options": {
+                                  "awslogs-group": "/ecs/ticker", "awslogs-stream-prefix": "t", "awslogs-create-group": "true"}}}])
+    arn = run(ecs, cluster.name, "ticker")
+    stream = f"t/tick/{arn.split('/')[-1]}"
+
+    def ticks():
+        try:
+            return [e["message"] for e in logs.get_log_events(logGroupName="/ecs/ticker", logStreamName=stream, startFromHead=True)["events"]]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+
+    wait_until(lambda: len(ticks()) >= 5, timeout=60, message="the first ticks shipped")
+    cluster.agent.kill9()
+    cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir).start()
+    wait_until(lambda: len(ticks()) >= 60, timeout=60, message="every tick shipped after the restart")
+    assert ticks() == [f"tick {i}" for i in range(1, 61)]

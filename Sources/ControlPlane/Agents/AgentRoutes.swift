@@ -68,9 +68,9 @@ struct AgentRoutes: Sendable {
             // An `awslogs` container's events (none: its stream made ready before it starts).
             routes.json("POST", WorkChannel.logEventsPath, limit: 2 << 20) { (batch: LogEventsBatch, request) throws(AWSError) in
                 try request.checkAgent(actsFor: batch.containerInstanceArn)
-                try await logIngest.put(
-                    group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) })
-                return EmptyOutput()
+                return LogEventsAccepted(
+                    lastEventTimestamp: try await logIngest.put(
+                        group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) }))
             }
         }
         if let secrets {

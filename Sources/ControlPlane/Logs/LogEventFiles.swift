@@ -7,9 +7,11 @@ import Synchronization
 /// CloudWatch Logs' events on disk: `<directory>/<group>/<stream>.<segment>.log`, appended in
 /// blocks (one per PutLogEvents batch) that each start with a header naming their size, event
 /// count and time range. A stream's block headers are indexed in memory (read from the files the
-/// first time the stream is used), so a read by time opens only the blocks it needs; a batch is
-/// synced to disk before it is acknowledged; a block cut short by a crash is cut off at the next
-/// start. Segments rotate at `segmentBytes`, so retention can drop old ones whole.
+/// first time the stream is used), so a read by time opens only the blocks it needs, and a read with
+/// a limit stops once no block left can hold an event before those it has; a batch is synced to
+/// disk (and a new file's directory entry with it) before it is acknowledged; a block cut short by a
+/// crash is cut off at the next write. Segments rotate at `segmentBytes`, so retention can drop old
+/// ones whole. Each stream has its own lock: one stream's disk syncs hold up no other.
 final class LogEventFiles: LogEventStorage {
     /// A block's header: magic, payload bytes, event count, (unused), first and last time, ingestion
     /// time, and the stream sequence of its first event (kept, so sequences stay when old segments go).
@@ -34,9 +36,15 @@ final class LogEventFiles: LogEventStorage {
         var events: Int { blocks.last.map { $0.firstSequence + $0.count } ?? 0 }
     }
 
+    /// A stream's index and the lock its writes and index changes take.
+    final class Stream: Sendable {
+        let index: Mutex<StreamIndex>
+        init(_ index: StreamIndex) { self.index = Mutex(index) }
+    }
+
     let directory: String
     let segmentBytes: Int
-    private let streams = Mutex<[String: StreamIndex]>([:])
+    private let streams = Mutex<[String: Stream]>([:])
 
     init(directory: String, segmentBytes: Int = 8 << 20) throws {
         self.directory = directory
@@ -66,23 +74,29 @@ final class LogEventFiles: LogEventStorage {
         let headerAt = bytes.count
         Self.put(Int64(0), into: &bytes)
         bytes.append(contentsOf: payload)
-        let key = group + "/" + stream
         // One writer per stream at a time: the index and the file move together.
-        try streams.withLock { (streams: inout [String: StreamIndex]) throws(AWSError) in
-            var index = streams[key] ?? load(group: group, stream: stream)
+        try handle(group: group, stream: stream).index.withLock { (index: inout StreamIndex) throws(AWSError) in
             if index.segmentBytes > 0 && index.segmentBytes + bytes.count > segmentBytes {
                 index.segment += 1
                 index.segmentBytes = 0
             }
+            let first = index.events
+            withUnsafeBytes(of: Int64(first).littleEndian) { bytes.replaceSubrange(headerAt..<headerAt + 8, with: $0) }
+            let folder = directory + "/" + group
             let path = self.path(group: group, stream: stream, segment: index.segment)
-            try? FileManager.default.createDirectory(atPath: directory + "/" + group, withIntermediateDirectories: true)
+            let created = access(path, F_OK) != 0
+            if created, access(folder, F_OK) != 0 {
+                guard mkdir(folder, 0o700) == 0 || errno == EEXIST else { throw Self.unavailable }
+                Self.syncDirectory(directory)
+            }
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw Self.unavailable }
             defer { close(fd) }
-            let first = index.events
-            withUnsafeBytes(of: Int64(first).littleEndian) { bytes.replaceSubrange(headerAt..<headerAt + 8, with: $0) }
-            // A block cut short by an earlier failure is cut off first, so this one starts where the index says.
-            _ = ftruncate(fd, off_t(index.segmentBytes))
+            if !created {
+                // A block cut short by an earlier failure is cut off first, so this one starts where the index says.
+                var size = stat()
+                if fstat(fd, &size) == 0, Int(size.st_size) != index.segmentBytes { _ = ftruncate(fd, off_t(index.segmentBytes)) }
+            }
             var written = 0
             while written < bytes.count {
                 let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
@@ -90,22 +104,34 @@ final class LogEventFiles: LogEventStorage {
                 written += count
             }
             guard fdatasync(fd) == 0 else { throw Self.unavailable }
+            // A new file is durable only once its directory's entry is.
+            if created { Self.syncDirectory(folder) }
             index.blocks.append(
                 Block(
                     segment: index.segment, offset: index.segmentBytes, payloadBytes: payload.count, count: events.count, minTimestamp: minimum,
                     maxTimestamp: maximum, ingestionTime: ingestionTime, firstSequence: first))
             index.segmentBytes += bytes.count
-            streams[key] = index
         }
     }
 
-    func events(group: String, stream: String, from: Int, to: Int) -> [StoredLogEvent] {
-        let blocks = index(group: group, stream: stream).blocks.filter { $0.maxTimestamp >= from && $0.minTimestamp < to }
+    func events(group: String, stream: String, _ query: EventQuery) -> [StoredLogEvent] {
+        var blocks = handle(group: group, stream: stream).index.withLock { $0.blocks }
+            .filter { $0.maxTimestamp >= query.from && $0.minTimestamp < query.to }
+        if let after = query.after { blocks.removeAll { $0.maxTimestamp < after.timestamp } }
+        if let before = query.before { blocks.removeAll { $0.minTimestamp > before.timestamp } }
+        // In the order the read wants: with a limit, it can stop early.
+        if query.newest { blocks.sort { $0.maxTimestamp > $1.maxTimestamp } } else { blocks.sort { $0.minTimestamp < $1.minTimestamp } }
         var events: [StoredLogEvent] = []
         var segment = -1
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
         for block in blocks {
+            if let limit = query.limit, events.count >= limit {
+                // The `limit` first (or last) so far; a block wholly past the last of them adds nothing.
+                Self.keep(&events, limit: limit, newest: query.newest)
+                let bound = query.newest ? events[0].timestamp : events[events.count - 1].timestamp
+                if query.newest ? block.maxTimestamp < bound : block.minTimestamp > bound { break }
+            }
             if block.segment != segment {
                 if fd >= 0 { close(fd) }
                 segment = block.segment
@@ -122,20 +148,28 @@ final class LogEventFiles: LogEventStorage {
                 let length = Int(Self.uint32(payload, at: position + 8))
                 position += 12
                 guard position + length <= payload.count else { break }
-                if timestamp >= from && timestamp < to {
-                    events.append(
-                        StoredLogEvent(
-                            timestamp: timestamp, ingestionTime: block.ingestionTime,
-                            message: String(decoding: payload[position..<position + length], as: UTF8.self), sequence: block.firstSequence + ordinal))
-                }
-                position += length
+                defer { position += length }
+                let sequence = block.firstSequence + ordinal
+                guard timestamp >= query.from && timestamp < query.to else { continue }
+                if let after = query.after, (timestamp, sequence) <= after { continue }
+                if let before = query.before, (timestamp, sequence) >= before { continue }
+                let message = String(decoding: payload[position..<position + length], as: UTF8.self)
+                if let matching = query.matching, !matching(message) { continue }
+                events.append(StoredLogEvent(timestamp: timestamp, ingestionTime: block.ingestionTime, message: message, sequence: sequence))
             }
         }
+        if let limit = query.limit, events.count > limit { Self.keep(&events, limit: limit, newest: query.newest) }
         return events
     }
 
+    /// The `limit` first (`newest`: last) events, in order.
+    static func keep(_ events: inout [StoredLogEvent], limit: Int, newest: Bool) {
+        events.sort { ($0.timestamp, $0.sequence) < ($1.timestamp, $1.sequence) }
+        if events.count > limit { events.removeSubrange(newest ? 0..<events.count - limit : limit..<events.count) }
+    }
+
     func figures(group: String, stream: String) -> StreamFigures {
-        let blocks = index(group: group, stream: stream).blocks
+        let blocks = handle(group: group, stream: stream).index.withLock { $0.blocks }
         guard !blocks.isEmpty else { return StreamFigures() }
         return StreamFigures(
             firstEventTimestamp: blocks.map(\.minTimestamp).min(), lastEventTimestamp: blocks.map(\.maxTimestamp).max(),
@@ -152,49 +186,57 @@ final class LogEventFiles: LogEventStorage {
     }
 
     func remove(group: String) {
-        streams.withLock { streams in
-            streams = streams.filter { !$0.key.hasPrefix(group + "/") }
-            try? FileManager.default.removeItem(atPath: directory + "/" + group)
-        }
+        streams.withLock { streams in streams = streams.filter { !$0.key.hasPrefix(group + "/") } }
+        try? FileManager.default.removeItem(atPath: directory + "/" + group)
     }
 
     func remove(group: String, stream: String) {
-        streams.withLock { streams in
-            let index = streams.removeValue(forKey: group + "/" + stream) ?? load(group: group, stream: stream)
+        let removed = streams.withLock { $0.removeValue(forKey: group + "/" + stream) } ?? Stream(load(group: group, stream: stream))
+        removed.index.withLock { index in
             for segment in 0...index.segment { unlink(path(group: group, stream: stream, segment: segment)) }
+            index = StreamIndex()
         }
     }
 
     /// Drops the stream segments whose every event is older than `cutoff` (a group's retention);
     /// the segment being written stays.
     func drop(group: String, olderThan cutoff: Int) {
-        streams.withLock { streams in
-            let folder = directory + "/" + group
-            for file in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-                let parts = file.split(separator: ".")
-                guard parts.count == 3, parts[2] == "log" else { continue }
-                let key = group + "/" + parts[0]
-                var index = streams[key] ?? load(group: group, stream: String(parts[0]))
+        let folder = directory + "/" + group
+        let names = Set(((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { file -> String? in
+            let parts = file.split(separator: ".")
+            return parts.count == 3 && parts[2] == "log" ? String(parts[0]) : nil
+        })
+        for name in names {
+            handle(group: group, stream: name).index.withLock { index in
                 let old = Set(index.blocks.map(\.segment)).filter { segment in
                     segment < index.segment && index.blocks.filter { $0.segment == segment }.allSatisfy { $0.maxTimestamp < cutoff }
                 }
-                guard !old.isEmpty else { continue }
-                for segment in old { unlink(path(group: group, stream: String(parts[0]), segment: segment)) }
+                guard !old.isEmpty else { return }
+                for segment in old { unlink(path(group: group, stream: name, segment: segment)) }
                 index.blocks.removeAll { old.contains($0.segment) }
-                streams[key] = index
             }
         }
     }
 
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
     // MARK: Index
 
-    private func index(group: String, stream: String) -> StreamIndex {
-        streams.withLock { streams in
-            let key = group + "/" + stream
-            if let index = streams[key] { return index }
-            let index = load(group: group, stream: stream)
-            streams[key] = index
-            return index
+    /// The stream's handle, its index read from its files the first time.
+    private func handle(group: String, stream: String) -> Stream {
+        let key = group + "/" + stream
+        if let found = streams.withLock({ $0[key] }) { return found }
+        // Loaded outside the map's lock (it reads the files); the first one kept wins.
+        let loaded = Stream(load(group: group, stream: stream))
+        return streams.withLock { streams in
+            if let found = streams[key] { return found }
+            streams[key] = loaded
+            return loaded
         }
     }
 

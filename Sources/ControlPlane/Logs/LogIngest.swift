@@ -3,10 +3,13 @@ import Logging
 import Logs
 import ServiceLifecycle
 import StevedoreCore
+import Synchronization
 
-/// Logs the control plane writes itself (functions' output), into CloudWatch Logs: one entry at
-/// a time, in the order they came, each to its group and stream, made when missing. Producers
-/// never wait: past `capacity` entries waiting, new ones are dropped (and counted in the log).
+/// Logs the control plane writes itself (functions' output) and those agents ship (`awslogs`
+/// containers'), into CloudWatch Logs, each to its group and stream, made when missing. Producers
+/// of the first kind never wait: their entries queue (past `capacity`, new ones are dropped, and
+/// said so in the log), and the queue is written a stream at a time, every entry that came while
+/// the last write ran in one batch (one disk sync for many invocations).
 final class LogIngest: Service {
     struct Entry: Sendable {
         var group: String
@@ -19,19 +22,31 @@ final class LogIngest: Service {
     let committer: Committer<ControlPlaneState>
     let files: LogEventFiles
     let logger: Logger
-    private let entries: AsyncStream<Entry>
-    private let continuation: AsyncStream<Entry>.Continuation
+    let capacity: Int
+    private let queue = Mutex<[Entry]>([])
+    /// Rings when the queue was empty and an entry came.
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
 
     init(committer: Committer<ControlPlaneState>, files: LogEventFiles, capacity: Int = 10_000, logger: Logger) {
         self.committer = committer
         self.files = files
         self.logger = logger
-        (entries, continuation) = AsyncStream.makeStream(of: Entry.self, bufferingPolicy: .bufferingOldest(capacity))
+        self.capacity = capacity
+        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     func submit(group: String, stream: String, messages: [String], time: Date) {
         guard !messages.isEmpty else { return }
-        if case .dropped = continuation.yield(Entry(group: group, stream: stream, messages: messages, time: epochMilliseconds(time))) {
+        let entry = Entry(group: group, stream: stream, messages: messages, time: epochMilliseconds(time))
+        let taken = queue.withLock { queue in
+            guard queue.count < capacity else { return false }
+            queue.append(entry)
+            return true
+        }
+        if taken {
+            ring.yield()
+        } else {
             logger.warning("log entry dropped: the CloudWatch Logs ingest is behind", metadata: ["log.group": "\(group)"])
         }
     }
@@ -39,37 +54,44 @@ final class LogIngest: Service {
     /// Until a graceful shutdown; what was submitted before it is written first.
     func run() async throws {
         await withGracefulShutdownHandler {
-            for await entry in entries { await write(entry) }
+            for await _ in doorbell { await drain() }
+            await drain()
         } onGracefulShutdown: {
-            self.continuation.finish()
+            self.ring.finish()
         }
     }
 
-    func write(_ entry: Entry) async {
-        do {
-            // The group and stream as they are now; made (again, if deleted since) when missing.
-            let found = try await committer.read { root, _ in
-                root.logs.groups[entry.group].flatMap { group in group.streams[entry.stream].map { (group: group.storageId, stream: $0.storageId) } }
+    /// Everything queued, a write per stream (in the order each stream's entries came).
+    func drain() async {
+        let entries = queue.withLock { queue in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+        var order: [String] = []
+        var byStream: [String: (group: String, stream: String, events: [(timestamp: Int, message: String)])] = [:]
+        for entry in entries {
+            let key = entry.group + "\u{0}" + entry.stream
+            if byStream[key] == nil {
+                order.append(key)
+                byStream[key] = (entry.group, entry.stream, [])
             }
-            let ids: (group: String, stream: String)
-            if let found {
-                ids = found
-            } else {
-                ids = try await committer.write { root, m throws(AWSError) in
-                    try root.logs.ensureStream(entry.group, entry.stream, now: m.now, using: &m.random, changes: &m.changes)
-                }
+            byStream[key]?.events += entry.messages.map { (entry.time, $0) }
+        }
+        for key in order {
+            guard let target = byStream[key] else { continue }
+            do {
+                try await put(group: target.group, stream: target.stream, createGroup: true, events: target.events)
+            } catch {
+                logger.warning("log entries not stored", metadata: ["log.group": "\(target.group)", "error": "\(error)"])
             }
-            for batch in Self.batches(entry.messages) {
-                try files.append(group: ids.group, stream: ids.stream, events: batch.map { (entry.time, $0) }, ingestionTime: entry.time)
-            }
-        } catch {
-            logger.warning("log entry not stored", metadata: ["log.group": "\(entry.group)", "error": "\(error)"])
         }
     }
 
     /// An agent's batch of an `awslogs` container's events, stored before this returns. The group
     /// is made only when the container's options say so (`createGroup`); the stream always.
-    func put(group: String, stream: String, createGroup: Bool, events: [(timestamp: Int, message: String)]) async throws(AWSError) {
+    /// - Returns: the stream's newest event time.
+    @discardableResult
+    func put(group: String, stream: String, createGroup: Bool, events: [(timestamp: Int, message: String)]) async throws(AWSError) -> Int? {
         let found = try await committer.read { root, _ in
             root.logs.groups[group].map { record in (group: record.storageId, stream: record.streams[stream]?.storageId) }
         }
@@ -89,6 +111,7 @@ final class LogIngest: Service {
             start += batch.count
             try files.append(group: ids.group, stream: ids.stream, events: zip(slice, batch).map { ($0.timestamp, $1) }, ingestionTime: epochMilliseconds(committer.now()))
         }
+        return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
     }
 
     /// Messages in PutLogEvents-sized batches (each message cut to what one event may hold).

@@ -37,8 +37,9 @@ final class BackendConnections: HTTPForwarding {
     }
 
     /// Sends the exchange from `loop` (the caller's event loop), on one of its idle connections to
-    /// the backend or a new one. A kept connection the backend closed before answering is retried
-    /// once on a new one (nothing was processed: the backend closes idle connections only between requests).
+    /// the backend or a new one. When a kept connection closes before any of the answer came (the
+    /// backend closing an idle connection just as the request went out), an idempotent request is
+    /// sent again on a new one, as nginx and Go's client do; any other fails (it may have been processed).
     func forward(_ exchange: ForwardedExchange, on loop: any EventLoop) -> EventLoopFuture<ForwardingResult> {
         loop.preconditionInEventLoop()
         guard let address = BackendAddress(url: exchange.url) else {
@@ -55,32 +56,42 @@ final class BackendConnections: HTTPForwarding {
             return kept.send(exchange, address: address, deadline: deadline).assumeIsolated().flatMap { outcome in
                 switch outcome {
                 case .result(let result): return loop.makeSucceededFuture(self.settle(result, connection: kept, idle: idle, key: address.key))
-                case .closedBeforeAnswer: return self.connectAndSend(exchange, address: address, deadline: deadline, on: loop, idle: idle)
+                case .closedBeforeAnswer:
+                    guard Self.idempotent(exchange.method) else { return loop.makeSucceededFuture(.failed) }
+                    return self.connectAndSend(exchange, address: address, deadline: deadline, on: loop, idle: idle)
                 }
             }.nonisolated()
         }
         return connectAndSend(exchange, address: address, deadline: deadline, on: loop, idle: idle)
     }
 
+    /// Methods a request may be sent twice with (RFC 9110, 9.2.2).
+    static func idempotent(_ method: String) -> Bool {
+        switch method {
+        case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE": true
+        default: false
+        }
+    }
+
     private func connectAndSend(
         _ exchange: ForwardedExchange, address: BackendAddress, deadline: NIODeadline, on loop: any EventLoop, idle: IdleConnections
     ) -> EventLoopFuture<ForwardingResult> {
-        let connecting: EventLoopFuture<any Channel>
-        do {
-            let socketAddress = try address.socketAddress()
-            connecting = ClientBootstrap(group: loop)
-                .connectTimeout(min(connectTimeout, deadline - .now()))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .fireError)
-                        try channel.pipeline.syncOperations.addHandler(BackendExchangeHandler())
-                    }
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(min(connectTimeout, deadline - .now()))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .fireError)
+                    try channel.pipeline.syncOperations.addHandler(BackendExchangeHandler())
                 }
-                .connect(to: socketAddress)
-        } catch {
-            return loop.makeSucceededFuture(.refused)
-        }
+            }
+        // An IP address as it is; a name resolved by NIO, off the event loop.
+        let connecting =
+            if let literal = try? SocketAddress(ipAddress: address.host, port: address.port) {
+                bootstrap.connect(to: literal)
+            } else {
+                bootstrap.connect(host: address.host, port: address.port)
+            }
         return connecting.assumeIsolated().flatMap { channel -> EventLoopFuture<ForwardingResult> in
             guard let connection = try? BackendConnection(channel: channel) else { return loop.makeSucceededFuture(.failed) }
             return connection.send(exchange, address: address, deadline: deadline).assumeIsolated().map { outcome in
@@ -150,12 +161,6 @@ struct BackendAddress {
             self.port = port
         }
         target = path
-    }
-
-    /// An IP literal as it is; a name resolved (once per new connection).
-    func socketAddress() throws -> SocketAddress {
-        if let literal = try? SocketAddress(ipAddress: host, port: port) { return literal }
-        return try SocketAddress.makeAddressResolvingHost(host, port: port)
     }
 
     /// The Host header: the authority as the URL gave it.
@@ -261,6 +266,12 @@ final class BackendExchangeHandler: ChannelInboundHandler, RemovableChannelHandl
         case .head(let responseHead):
             head = responseHead
         case .body(var part):
+            // No more than a gateway answer may hold (API Gateway's 10 MB).
+            guard (body?.readableBytes ?? 0) + part.readableBytes <= GatewayDataPlane.maximumBody else {
+                complete(.result(.failed))
+                context.close(promise: nil)
+                return
+            }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
             guard let head else { return }
@@ -281,7 +292,8 @@ final class BackendExchangeHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        complete(head == nil ? .closedBeforeAnswer : .result(.failed))
+        // An answer that does not parse was an answer: not a connection closed before one.
+        complete(head == nil && !(error is HTTPParserError) ? .closedBeforeAnswer : .result(.failed))
         context.close(promise: nil)
     }
 

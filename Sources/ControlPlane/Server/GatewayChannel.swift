@@ -345,6 +345,8 @@ final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Senda
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        // NIO's error handler has answered a request it could not parse; nothing after it is read.
+        if error is HTTPParserError { context.close(promise: nil) }
+        context.fireErrorCaught(error)
     }
 }

@@ -37,6 +37,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var quiescing = false
     private var open = true
+    private var draining = false
     private var idleTimer: Scheduled<Void>?
 
     init(edge: GatewayHTTPEdge, refusal: GatewayResponse?) {
@@ -85,7 +86,13 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A request NIO cannot parse is answered 400 when no answer is under way; the connection closes.
+        // A request NIO cannot parse is answered 400 when no answer is under way; the connection
+        // closes (after the answer under way, if there is one: nothing after it is read).
+        if error is HTTPParserError, busy {
+            quiescing = true
+            waiting.removeAll()
+            return
+        }
         if error is HTTPParserError, !busy {
             busy = true
             var headers = HTTPHeaders()
@@ -101,8 +108,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let requestHead):
+            // From here the whole request must arrive within the idle timeout (a client that sends
+            // a head and stalls holds nothing for long).
             idleTimer?.cancel()
             idleTimer = nil
+            scheduleIdleTimer(context, requestUnderWay: true)
             head = requestHead
             body = nil
             tooLarge = false
@@ -118,6 +128,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case .end:
             guard let requestHead = head else { return }
+            idleTimer?.cancel()
+            idleTimer = nil
             head = nil
             busy = true
             serve(requestHead, body: body.map { Array($0.readableBytesView) } ?? [], context: context)
@@ -177,13 +189,27 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answer(_ response: GatewayResponse, to requestHead: HTTPRequestHead, keepAlive: Bool, context: ChannelHandlerContext) {
         guard open else { return }
+        // The length is the body's (a HEAD's: what the backend said it would send); the connection is this one's.
+        var asked = false
+        var length: String?
         var headers = HTTPHeaders()
         headers.reserveCapacity(response.headers.count + 3)
-        for (name, value) in response.headers { headers.add(name: name, value: value) }
-        headers.add(name: "Content-Length", value: String(response.body.count))
+        for (name, value) in response.headers {
+            switch name.lowercased() {
+            case "connection": asked = asked || value.lowercased().contains("close")
+            case "content-length": length = value
+            case "transfer-encoding", "keep-alive": continue
+            default: headers.add(name: name, value: value)
+            }
+        }
+        headers.add(name: "Content-Length", value: requestHead.method == .HEAD ? length ?? "0" : String(response.body.count))
         if !headers.contains(name: "date") { headers.add(name: "Date", value: HTTPDate.now()) }
-        let closing = !keepAlive || quiescing || headers["connection"].contains { $0.lowercased() == "close" }
-        if closing, !headers.contains(name: "connection") { headers.add(name: "Connection", value: "close") }
+        let closing = !keepAlive || quiescing || asked
+        if closing {
+            headers.add(name: "Connection", value: "close")
+        } else if requestHead.version == .http1_0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
         let status = HTTPResponseStatus(statusCode: response.status)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: requestHead.version, status: status, headers: headers))), promise: nil)
         if !response.body.isEmpty, requestHead.method != .HEAD {
@@ -191,13 +217,19 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if closing {
+            open = false
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
         busy = false
+        // An answer given while draining (a pipelined request answered at once) leaves the rest
+        // of the queue to the drain under way, instead of recursing once per request.
+        guard !draining else { return }
+        draining = true
         // Parts that came meanwhile, in order, until one makes the connection busy again.
         while !busy, let part = waiting.popFirst() { receive(part, context: context) }
-        guard !busy else { return }
+        draining = false
+        guard !busy, open else { return }
         if readHeld {
             readHeld = false
             context.read()
@@ -205,11 +237,13 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if head == nil { scheduleIdleTimer(context) }
     }
 
-    private func scheduleIdleTimer(_ context: ChannelHandlerContext) {
+    /// Closes the connection when it stays idle (or, `requestUnderWay`, when the request it began
+    /// does not finish arriving) for the idle timeout.
+    private func scheduleIdleTimer(_ context: ChannelHandlerContext, requestUnderWay: Bool = false) {
         guard let idleTimeout = edge.idleTimeout, idleTimer == nil, open else { return }
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(idleTimeout)) {
             self.idleTimer = nil
-            if !self.busy && self.head == nil { context.close(promise: nil) }
+            if !self.busy && (requestUnderWay || self.head == nil) { context.close(promise: nil) }
         }
     }
 }

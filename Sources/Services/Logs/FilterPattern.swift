@@ -18,7 +18,16 @@ public indirect enum FilterPattern: Sendable, Equatable {
         public let message: String
     }
 
+    /// CloudWatch Logs' limit on a pattern's length.
+    public static let maximumLength = 1024
+    /// How deep parentheses may nest.
+    static let maximumDepth = 32
+
     public static func parse(_ text: String) throws(ParseError) -> FilterPattern {
+        guard text.count <= maximumLength else {
+            throw ParseError(
+                message: "1 validation error detected: Value '\(text.prefix(64))…' at 'filterPattern' failed to satisfy constraint: Member must have length less than or equal to 1024")
+        }
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty || trimmed == "\"\"" { return .everything }
         if trimmed.hasPrefix("{") {
@@ -383,6 +392,7 @@ public indirect enum DelimitedCondition: Sendable, Equatable {
 struct ConditionParser {
     let tokens: [FilterPattern.Token]
     var position = 0
+    var depth = 0
 
     init(tokens: [FilterPattern.Token]) { self.tokens = tokens }
 
@@ -392,6 +402,13 @@ struct ConditionParser {
     mutating func next() -> FilterPattern.Token? {
         defer { position += 1 }
         return peek
+    }
+
+    mutating func deeper() throws(FilterPattern.ParseError) {
+        depth += 1
+        guard depth <= FilterPattern.maximumDepth else {
+            throw FilterPattern.ParseError(message: "Invalid filter pattern: parentheses nest more than \(FilterPattern.maximumDepth) deep")
+        }
     }
 
     mutating func expect(_ symbol: String) throws(FilterPattern.ParseError) {
@@ -419,6 +436,8 @@ struct ConditionParser {
     mutating func jsonTerm() throws(FilterPattern.ParseError) -> JSONCondition {
         if peek == .symbol("(") {
             position += 1
+            try deeper()
+            defer { depth -= 1 }
             let inner = try jsonExpression()
             try expect(")")
             return inner
@@ -470,6 +489,8 @@ struct ConditionParser {
     mutating func delimitedTerm() throws(FilterPattern.ParseError) -> DelimitedCondition {
         if peek == .symbol("(") {
             position += 1
+            try deeper()
+            defer { depth -= 1 }
             let inner = try delimitedExpression()
             try expect(")")
             return inner

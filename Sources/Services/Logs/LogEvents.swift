@@ -18,13 +18,31 @@ public struct StoredLogEvent: Sendable, Equatable {
     }
 }
 
+/// Which of a stream's events a read wants.
+public struct EventQuery: Sendable {
+    /// `from <= timestamp < to`.
+    public var from = Int.min
+    public var to = Int.max
+    /// Only events after (or, for a backward read, before) this `(timestamp, sequence)`.
+    public var after: (timestamp: Int, sequence: Int)?
+    public var before: (timestamp: Int, sequence: Int)?
+    /// With a limit, the read may stop once it holds the `limit` earliest (`newest`: latest) events
+    /// that match: no later block can hold one that comes before them.
+    public var limit: Int?
+    public var newest = false
+    public var matching: (@Sendable (String) -> Bool)?
+
+    public init() {}
+}
+
 /// Where events are kept: durably, by group and stream (their `storageId`s), each stream's events
 /// findable by time without reading the others. The control plane's is files on disk.
 public protocol LogEventStorage: Sendable {
     /// Appends a batch (in time order) and returns once it is durable.
     func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) throws(AWSError)
-    /// The stream's events with `from <= timestamp < to`, in no promised order.
-    func events(group: String, stream: String, from: Int, to: Int) -> [StoredLogEvent]
+    /// The stream's events the query asks for, in no promised order (with a limit, at least the
+    /// `limit` first or last of them in order).
+    func events(group: String, stream: String, _ query: EventQuery) -> [StoredLogEvent]
     func figures(group: String, stream: String) -> StreamFigures
     func storedBytes(group: String) -> Int
     func remove(group: String)
@@ -65,7 +83,9 @@ public enum LogEventRules {
         for index in events.indices.dropFirst() where events[index].timestamp < events[index - 1].timestamp {
             throw .invalidParameter("Log events in a single PutLogEvents request must be in chronological order.")
         }
-        guard let first = events.first?.timestamp, let last = events.last?.timestamp, last - first <= day else {
+        guard let first = events.first?.timestamp, let last = events.last?.timestamp,
+            case let (span, overflow) = last.subtractingReportingOverflow(first), !overflow, span <= day
+        else {
             throw .invalidParameter("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
         }
         let tooOld = now - 14 * day
@@ -171,26 +191,51 @@ public enum LogEventRules {
         var key: (Int, String, Int) { (event.timestamp, stream, event.sequence) }
     }
 
+    /// FilterLogEvents' position: after an event, by its time, stream and sequence.
+    public struct FilterToken: Equatable {
+        var timestamp: Int
+        var stream: String
+        var sequence: Int
+
+        init(timestamp: Int, stream: String, sequence: Int) {
+            self.timestamp = timestamp
+            self.stream = stream
+            self.sequence = sequence
+        }
+
+        /// nil without a token; a token that is not one of ours is refused.
+        init?(_ token: String?) throws(AWSError) {
+            guard let token else { return nil }
+            guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8) else { throw LogsState.badToken }
+            let parts = text.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+            guard parts.count == 4, parts[0] == "e", let timestamp = Int(parts[1]), let sequence = Int(parts[2]) else { throw LogsState.badToken }
+            self.init(timestamp: timestamp, stream: String(parts[3]), sequence: sequence)
+        }
+
+        var text: String { Data("e/\(timestamp)/\(sequence)/\(stream)".utf8).base64EncodedString() }
+
+        /// Where a stream's events come after the token: events are ordered by time, then stream
+        /// name, then sequence, so at the token's time a stream named before its stream has nothing left.
+        public func position(in stream: String) -> (timestamp: Int, sequence: Int) {
+            if stream == self.stream { return (timestamp, sequence) }
+            return (timestamp, stream < self.stream ? Int.max : -1)
+        }
+    }
+
     /// FilterLogEvents' page: the matching events in time order across streams, after the
     /// token's event; up to `limit` (10,000) events and 1 MB.
     public static func filter(_ events: [GroupEvent], pattern: FilterPattern, nextToken: String?, limit: Int?) throws(AWSError)
         -> CWLFilterLogEventsResponse
     {
         let limit = try LogsState.limit(limit, maximum: 10_000)
-        var after: (Int, String, Int)?
-        if let nextToken {
-            guard let data = Data(base64Encoded: nextToken), let text = String(data: data, encoding: .utf8) else { throw LogsState.badToken }
-            let parts = text.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
-            guard parts.count == 4, parts[0] == "e", let timestamp = Int(parts[1]), let sequence = Int(parts[2]) else { throw LogsState.badToken }
-            after = (timestamp, String(parts[3]), sequence)
-        }
-        var candidates = events
-        if let after { candidates.removeAll { $0.key <= after } }
+        let after = try FilterToken(nextToken).map { ($0.timestamp, $0.stream, $0.sequence) }
+        // Matched first, then sorted: a rare pattern sorts few events.
+        var candidates = events.filter { candidate in (after.map { candidate.key > $0 } ?? true) && pattern.matches(candidate.event.message) }
         candidates.sort { $0.key < $1.key }
         var page: [GroupEvent] = []
         var bytes = 0
         var more = false
-        for candidate in candidates where pattern.matches(candidate.event.message) {
+        for candidate in candidates {
             bytes += candidate.event.message.utf8.count + eventOverhead
             if page.count == limit || bytes > maximumBatchBytes {
                 more = true
@@ -198,7 +243,7 @@ public enum LogEventRules {
             }
             page.append(candidate)
         }
-        let token = more ? page.last.map { Data("e/\($0.event.timestamp)/\($0.event.sequence)/\($0.stream)".utf8).base64EncodedString() } : nil
+        let token = more ? page.last.map { FilterToken(timestamp: $0.event.timestamp, stream: $0.stream, sequence: $0.event.sequence).text } : nil
         return CWLFilterLogEventsResponse(
             events: page.map {
                 CWLFilteredLogEvent(

@@ -60,8 +60,15 @@ public enum LogsAPI {
                 let (group, stream) = try root.logs.stream(name, input.logStreamName)
                 return (group, stream, epochMilliseconds(now))
             }
-            let (from, to) = range(input.startTime, input.endTime, retentionInDays: group.retentionInDays, now: now)
-            let events = storage.events(group: group.storageId, stream: stream.storageId, from: from, to: to)
+            var query = EventQuery()
+            (query.from, query.to) = range(input.startTime, input.endTime, retentionInDays: group.retentionInDays, now: now)
+            query.limit = try LogsState.limit(input.limit, maximum: 10_000)
+            query.newest = input.startFromHead != true
+            if let token = input.nextToken.flatMap(LogEventRules.StreamToken.init) {
+                query.newest = !token.forward
+                if token.forward { query.after = (token.timestamp, token.sequence) } else { query.before = (token.timestamp, token.sequence) }
+            }
+            let events = storage.events(group: group.storageId, stream: stream.storageId, query)
             return try LogEventRules.page(events, startFromHead: input.startFromHead == true, nextToken: input.nextToken, limit: input.limit)
         }
         api.custom("FilterLogEvents") { (input: CWLFilterLogEventsRequest, _) throws(AWSError) in
@@ -84,10 +91,17 @@ public enum LogsAPI {
             let streams = group.streams.values.filter { stream in
                 input.logStreamNames.map { $0.contains(stream.name) } ?? stream.name.hasPrefix(input.logStreamNamePrefix ?? "")
             }
-            let (from, to) = range(input.startTime, input.endTime, retentionInDays: group.retentionInDays, now: now)
+            var query = EventQuery()
+            // FilterLogEvents' end time is inclusive ("later than this time are not returned").
+            (query.from, query.to) = range(input.startTime, input.endTime.map { $0 == .max ? $0 : $0 + 1 }, retentionInDays: group.retentionInDays, now: now)
+            query.limit = try LogsState.limit(input.limit, maximum: 10_000)
+            if case .everything = pattern {} else { query.matching = { pattern.matches($0) } }
+            let token = try LogEventRules.FilterToken(input.nextToken)
             var events: [LogEventRules.GroupEvent] = []
             for stream in streams {
-                for event in storage.events(group: group.storageId, stream: stream.storageId, from: from, to: to) {
+                var own = query
+                own.after = token?.position(in: stream.name)
+                for event in storage.events(group: group.storageId, stream: stream.storageId, own) {
                     events.append(LogEventRules.GroupEvent(stream: stream.name, event: event))
                 }
             }

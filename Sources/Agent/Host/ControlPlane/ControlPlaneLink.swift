@@ -194,8 +194,9 @@ public struct ControlPlaneLink: Sendable {
     }
 
     /// Stores a batch of an `awslogs` container's events (or, empty, makes sure its stream can take them).
-    public func putLogEvents(_ batch: LogEventsBatch) async throws {
-        _ = try await post(WorkChannel.logEventsPath, batch, as: EmptyOutput.self, timeout: .seconds(30))
+    @discardableResult
+    public func putLogEvents(_ batch: LogEventsBatch) async throws -> LogEventsAccepted {
+        try await post(WorkChannel.logEventsPath, batch, as: LogEventsAccepted.self, timeout: .seconds(30))
     }
 
     /// One long poll of the work channel.

@@ -1,7 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import AgentProtocol
 import DockerClient
 import ECSShapes
-import Foundation
 import StevedoreCore
 
 /// A container's `awslogs` options, as the Docker driver reads them. The agent ships the output
@@ -37,7 +41,7 @@ struct AWSLogsOptions: Equatable {
         var start: String?
         if let datetime { start = "^" + strftimePattern(datetime) }
         if let multiline { start = "^" + multiline }
-        if let start, (try? NSRegularExpression(pattern: start)) == nil {
+        if let start, (try? Regex(start)) == nil {
             throw Refusal(message: "awslogs: the pattern \(multiline ?? datetime ?? "") is not a valid regular expression")
         }
         let createGroup: Bool
@@ -52,7 +56,9 @@ struct AWSLogsOptions: Equatable {
         }
         var maxBuffer = 1 << 20
         if let text = options["max-buffer-size"] {
-            guard let bytes = byteSize(text), bytes > 0 else { throw Refusal(message: "awslogs: max-buffer-size \(text) is not a size (4m, 512k…)") }
+            guard let bytes = byteSize(text), bytes > 0, bytes <= 1 << 30 else {
+                throw Refusal(message: "awslogs: max-buffer-size \(text) is not a size from 1 to 1g (4m, 512k…)")
+            }
             maxBuffer = bytes
         }
         let prefix = options["awslogs-stream-prefix"]
@@ -66,7 +72,9 @@ struct AWSLogsOptions: Equatable {
         let lower = text.lowercased()
         let units: [(String, Int)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
         for (suffix, factor) in units where lower.hasSuffix(suffix) {
-            return Int(lower.dropLast()).map { $0 * factor }
+            guard let count = Int(lower.dropLast()) else { return nil }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: factor)
+            return overflow ? nil : bytes
         }
         return Int(lower)
     }
@@ -83,35 +91,46 @@ struct AWSLogsOptions: Equatable {
         var escaping = false
         for character in format {
             if escaping {
-                pattern += conversions[character] ?? NSRegularExpression.escapedPattern(for: "%\(character)")
+                pattern += conversions[character] ?? escaped("%\(character)")
                 escaping = false
             } else if character == "%" {
                 escaping = true
             } else {
-                pattern += NSRegularExpression.escapedPattern(for: String(character))
+                pattern += escaped(String(character))
             }
         }
         return pattern
     }
+
+    /// `text` matched literally in a regular expression.
+    static func escaped(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            if "\\^$.|?*+()[]{}/-".contains(character) { result.append("\\") }
+            result.append(character)
+        }
+        return result
+    }
 }
 
 /// Lines into events: each line its own event, or, with an event-start pattern, a line matching
-/// it and the lines after it that do not (a stack trace under its first line). Pure.
-struct LogLineAssembler {
-    private let start: NSRegularExpression?
+/// it and the lines after it that do not (a stack trace under its first line). Pure: whether a
+/// line starts an event is the caller's to say (``EventStart``).
+struct LogLineAssembler: Sendable {
+    /// Whether lines may join the event before them (the container has a pattern).
+    let multiline: Bool
     private var pending: LogEventsBatch.Event?
     /// How big an event may grow (CloudWatch Logs' event limit, less its overhead).
     static let maximumEventBytes = 1_048_550
 
-    init(eventStart: String?) {
-        start = eventStart.flatMap { try? NSRegularExpression(pattern: $0) }
+    init(multiline: Bool) {
+        self.multiline = multiline
     }
 
     /// The events a line completes (none while a multi-line event may still grow).
-    mutating func add(_ line: String, timestamp: Int) -> [LogEventsBatch.Event] {
-        guard let start else { return [LogEventsBatch.Event(timestamp: timestamp, message: line)] }
-        let starts = start.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) != nil
-        if var event = pending, !starts, event.message.utf8.count + line.utf8.count + 1 <= Self.maximumEventBytes {
+    mutating func add(_ line: String, timestamp: Int, startsEvent: Bool) -> [LogEventsBatch.Event] {
+        guard multiline else { return [LogEventsBatch.Event(timestamp: timestamp, message: line)] }
+        if var event = pending, !startsEvent, event.message.utf8.count + line.utf8.count + 1 <= Self.maximumEventBytes {
             event.message += "\n" + line
             pending = event
             return []
@@ -128,6 +147,20 @@ struct LogLineAssembler {
     }
 
     var isHolding: Bool { pending != nil }
+}
+
+/// Whether a line starts an event: it matches the container's datetime format or multi-line pattern.
+struct EventStart {
+    private let pattern: Regex<AnyRegexOutput>?
+
+    init(_ pattern: String?) {
+        self.pattern = pattern.flatMap { try? Regex($0) }
+    }
+
+    func matches(_ line: String) -> Bool {
+        guard let pattern else { return true }
+        return (try? pattern.firstMatch(in: line)) != nil
+    }
 }
 
 /// Docker's timestamped log lines: `2026-12-01T04:33:48.123456789Z message`.

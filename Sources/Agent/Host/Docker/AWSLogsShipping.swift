@@ -1,6 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import AgentProtocol
 import DockerClient
-import Foundation
+import StevedoreCore
 import Synchronization
 
 /// Ships an `awslogs` container's output to the control plane's CloudWatch Logs: its lines,
@@ -39,7 +44,7 @@ struct AWSLogsShipper: Sendable {
     static let batchBytes = 1_048_576 - 64 * 1024
 
     func run(since: Double?) async {
-        let outbox = SharedOutbox(Outbox(assembler: LogLineAssembler(eventStart: options.eventStart)))
+        let outbox = SharedOutbox(Outbox(assembler: LogLineAssembler(multiline: options.eventStart != nil)))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await read(into: outbox, since: since) }
             group.addTask { await send(from: outbox) }
@@ -49,35 +54,46 @@ struct AWSLogsShipper: Sendable {
     func read(into outbox: SharedOutbox, since: Double?) async {
         defer { outbox.withLock { $0.ended = true } }
         guard let frames = try? await docker.timestampedLogStream(dockerId, since: since) else { return }
+        let start = EventStart(options.eventStart)
         var partial: [LogFrame.Stream: [UInt8]] = [:]
+        func line(_ bytes: ArraySlice<UInt8>) async {
+            let text = String(decoding: bytes.last == 0x0D ? bytes.dropLast() : bytes, as: UTF8.self)
+            let (timestamp, message) = DockerLogLine.split(Substring(text))
+                .map { ($0.timestamp, String($0.message)) } ?? (Int(Date().timeIntervalSince1970 * 1000), text)
+            guard !message.isEmpty else { return }
+            await accept(message, timestamp: timestamp, startsEvent: start.matches(message), into: outbox)
+        }
         do {
             for try await frame in frames {
-                var bytes = partial.removeValue(forKey: frame.stream) ?? []
-                bytes += frame.bytes
+                var bytes = frame.bytes[...]
+                if let held = partial.removeValue(forKey: frame.stream) {
+                    // The rest of a line Docker cut in pieces (past 16 KB): each piece came with its
+                    // own timestamp, which goes; the line keeps its first's.
+                    if let space = bytes.firstIndex(of: 0x20), DockerLogLine.split(Substring(decoding: bytes[...space], as: UTF8.self) + "x") != nil {
+                        bytes = bytes[(space + 1)...]
+                    }
+                    bytes = (held + bytes)[...]
+                }
                 var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
                 // What follows the last newline waits for the rest of its line.
                 if let last = lines.popLast(), !last.isEmpty { partial[frame.stream] = Array(last) }
-                for line in lines {
-                    let text = String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
-                    let (timestamp, message) = DockerLogLine.split(Substring(text))
-                        .map { ($0.timestamp, String($0.message)) } ?? (Int(Date().timeIntervalSince1970 * 1000), text)
-                    guard !message.isEmpty else { continue }
-                    await accept(message, timestamp: timestamp, into: outbox)
-                }
+                for each in lines { await line(each) }
             }
         } catch {
             // The engine went away or the container is gone: what was read is still shipped.
         }
+        // Output that ended without a newline is a line too.
+        for (_, held) in partial.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { await line(held[...]) }
     }
 
     /// One line into the outbox; in blocking mode, waits while the outbox is full.
-    func accept(_ line: String, timestamp: Int, into outbox: SharedOutbox) async {
+    func accept(_ line: String, timestamp: Int, startsEvent: Bool, into outbox: SharedOutbox) async {
         while !options.nonBlocking, outbox.withLock({ $0.bytes >= options.maxBufferBytes }), !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(50))
         }
         outbox.withLock { box in
             box.lastLine = .now
-            for event in box.assembler.add(line, timestamp: timestamp) { box.append(event) }
+            for event in box.assembler.add(line, timestamp: timestamp, startsEvent: startsEvent) { box.append(event) }
             if options.nonBlocking {
                 // Past the buffer's size, the oldest events go.
                 while box.bytes > options.maxBufferBytes, !box.events.isEmpty {
@@ -105,6 +121,11 @@ struct AWSLogsShipper: Sendable {
                             containerInstanceArn: instanceArn, taskArn: taskArn, group: options.group, stream: options.stream,
                             createGroup: options.createGroup, events: batch))
                     failures = 0
+                } catch let refusal as AWSError where !refusal.isRetryable {
+                    // Refused for good (the group deleted, a batch the control plane will never take):
+                    // sending it again would only hold up what follows.
+                    failures = 0
+                    continue
                 } catch {
                     // Back in front of the queue, to be sent again; after a minute of failures at the end, given up.
                     failures += 1

@@ -39,7 +39,7 @@ extension DockerTaskExecutor {
             receive(await create(arn, name))
         case .startContainer(let arn, let name, let dockerId, let environment):
             // An `awslogs` container's stream must be able to take its output before it starts.
-            var shipper: AWSLogsShipper?
+            var shipper: (shipper: AWSLogsShipper, lastEventTimestamp: Int?)?
             do throws(AWSLogsOptions.Refusal) {
                 shipper = try await awsLogsShipper(task: arn, container: name, dockerId: dockerId)
             } catch {
@@ -50,7 +50,7 @@ extension DockerTaskExecutor {
             } catch {
                 return receive(.containerFailed(task: arn, container: name, reason: "CannotStartContainerError: \(error)"))
             }
-            if let shipper { Task { await shipper.run(since: nil) } }
+            if let shipper { ship(shipper.shipper, since: nil) }
             // A new container has used no CPU yet: its first statistics round already yields a sample.
             cpuSamples[dockerId] = (0, ContinuousClock.now)
             if environment, let functions {
@@ -322,22 +322,53 @@ extension DockerTaskExecutor {
 
     /// The shipper of an `awslogs` container's output, once the control plane has made sure its
     /// group (made when `awslogs-create-group` says so) and stream exist; nil for other drivers.
-    func awsLogsShipper(task arn: String, container name: String, dockerId: String) async throws(AWSLogsOptions.Refusal) -> AWSLogsShipper? {
+    /// - Returns: the shipper, and the stream's newest event time (where a restarted agent goes on from).
+    func awsLogsShipper(task arn: String, container name: String, dockerId: String) async throws(AWSLogsOptions.Refusal)
+        -> (shipper: AWSLogsShipper, lastEventTimestamp: Int?)?
+    {
         guard let definition = machine.task(arn)?.definition?.containerDefinitions?.first(where: { $0.name == name }),
             let log = definition.logConfiguration, log.logDriver == .awslogs
         else { return nil }
         let taskId = arn.split(separator: "/").last.map(String.init) ?? arn
         let options = try AWSLogsOptions.parse(log.options ?? [:], container: name, taskId: taskId, dockerId: dockerId)
         let instance = machine.state.instanceArn ?? ""
+        let accepted: LogEventsAccepted
         do {
-            try await reporter.putLogEvents(
+            accepted = try await reporter.putLogEvents(
                 LogEventsBatch(containerInstanceArn: instance, taskArn: arn, group: options.group, stream: options.stream, createGroup: options.createGroup, events: []))
         } catch {
             // As the Docker driver words it when it cannot start.
             throw AWSLogsOptions.Refusal(
                 message: "Error response from daemon: failed to initialize logging driver: failed to create Cloudwatch log stream: \(Self.awsMessage(error))")
         }
-        return AWSLogsShipper(docker: docker, reporter: reporter, options: options, dockerId: dockerId, instanceArn: instance, taskArn: arn)
+        return (AWSLogsShipper(docker: docker, reporter: reporter, options: options, dockerId: dockerId, instanceArn: instance, taskArn: arn),
+            accepted.lastEventTimestamp)
+    }
+
+    /// Ships a container's output from `since` (seconds since the epoch; its start when nil), once:
+    /// a container already shipped is left to its shipper.
+    func ship(_ shipper: AWSLogsShipper, since: Double?) {
+        guard shipping.insert(shipper.dockerId).inserted else { return }
+        Task {
+            await shipper.run(since: since)
+            self.shipped(shipper.dockerId)
+        }
+    }
+
+    func shipped(_ dockerId: String) { shipping.remove(dockerId) }
+
+    /// After the agent started again: the `awslogs` containers still running go on shipping from
+    /// their stream's newest event (Docker kept their output meanwhile).
+    func resumeLogShipping() async {
+        for task in machine.state.tasks.values {
+            for container in task.containers where container.status == .running {
+                guard let dockerId = container.dockerId,
+                    let found = try? await awsLogsShipper(task: task.arn, container: container.name, dockerId: dockerId)
+                else { continue }
+                // Docker's `since` is in seconds; a millisecond on, so the newest stored line is not sent twice.
+                ship(found.shipper, since: found.lastEventTimestamp.map { Double($0 + 1) / 1000 })
+            }
+        }
     }
 
     /// `Type: message`, as AWS SDKs print a service's error.

@@ -45,6 +45,8 @@ public actor DockerTaskExecutor: TaskEngine {
     /// The previous CPU sample per container, for utilisation between two samples.
     var cpuSamples: [String: (usage: UInt64, at: ContinuousClock.Instant)] = [:]
     private var watching = false
+    /// Containers whose `awslogs` output is being shipped (by Docker id).
+    var shipping: Set<String> = []
 
     public init(
         docker: any DockerEngine,
@@ -122,6 +124,7 @@ public actor DockerTaskExecutor: TaskEngine {
                 case .watch(let instanceArn):
                     group.addTask { try? await self.watchEvents() }
                     group.addTask { try? await self.sampleStatistics() }
+                    group.addTask { await self.resumeLogShipping() }
                     if let functions { group.addTask { await functions.run(instanceArn: instanceArn) } }
                 case .logs(let request):
                     group.addTask { await self.relayLogs(request) }

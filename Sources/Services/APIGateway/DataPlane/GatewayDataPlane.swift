@@ -273,7 +273,7 @@ public struct GatewayDataPlane: Sendable {
         // The client keeps the deadline itself: no timer per request.
         let result = await http.forward(
             method: exchange.method, url: exchange.url, headers: exchange.headers, body: exchange.body, timeout: exchange.timeout)
-        return Self.answer(result, retryable: retryable, timedOut: timedOut)
+        return Self.answer(result, retryable: retryable, timedOut: timedOut, head: request.method == "HEAD")
     }
 
     /// The request an HTTP_PROXY integration sends to `uri`: path variables filled in, the query
@@ -285,7 +285,11 @@ public struct GatewayDataPlane: Sendable {
         }
         if !request.rawQueryString.isEmpty { url += (url.contains("?") ? "&" : "?") + request.rawQueryString }
         let method = integration.integrationMethod == nil || integration.integrationMethod == "ANY" ? request.method : integration.integrationMethod ?? ""
-        var headers = request.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) }
+        // The length (and `Expect`) are the forwarding client's to set for the body it sends.
+        var headers = request.headers.filter { header in
+            let name = header.name.lowercased()
+            return !Self.hopByHop.contains(name) && name != "content-length" && name != "expect"
+        }
         let forwardedFor = request.header("x-forwarded-for").map { "\($0), \(request.sourceIp)" } ?? request.sourceIp
         headers.removeAll { $0.name.lowercased() == "x-forwarded-for" }
         headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Amzn-Trace-Id", LambdaAPI.newTraceId(at: request.time))]
@@ -295,13 +299,20 @@ public struct GatewayDataPlane: Sendable {
 
     /// The gateway's answer for a forwarded exchange's result; nil when the target refused the
     /// connection and another may be tried (`retryable`).
-    static func answer(_ result: ForwardingResult, retryable: Bool, timedOut: GatewayResponse = .serviceUnavailable) -> GatewayResponse? {
+    /// - Parameter head: the request was a HEAD: the backend's `Content-Length` (of the body it
+    ///   did not send) stays, for the listener to pass on.
+    static func answer(_ result: ForwardingResult, retryable: Bool, timedOut: GatewayResponse = .serviceUnavailable, head: Bool = false)
+        -> GatewayResponse?
+    {
         switch result {
         case .timedOut: return timedOut
         case .refused: return retryable ? nil : .internalServerError
         case .failed: return .internalServerError
         case .answered(var response):
-            response.headers.removeAll { Self.hopByHop.contains($0.0.lowercased()) || $0.0.lowercased() == "content-length" }
+            response.headers.removeAll { header in
+                let name = header.0.lowercased()
+                return Self.hopByHop.contains(name) || (name == "content-length" && !head)
+            }
             return response
         }
     }

@@ -51,8 +51,15 @@ extension GatewayDataPlane {
         func respond(_ response: GatewayResponse) -> ImmediatePlan {
             .respond(finished(cors?.decorate(response, origin: request.header("origin")) ?? response, request: request, trace: trace, since: started))
         }
+        // A target group's targets are read before throttling counts the request: when they cannot
+        // be read at once, the async path takes the request, uncounted.
+        var groupTargets: [(host: String, port: Int)]?
         let step = prepareRoute(request, to: destination, trace: &trace) { route, integration in
-            (route.authorizationType == nil || route.authorizationType == .none_) && integration.integrationType == .httpProxy
+            guard route.authorizationType == nil || route.authorizationType == .none_, integration.integrationType == .httpProxy else { return false }
+            let uri = Self.substitute(integration.integrationUri ?? "", stageVariables: destination.stage.stageVariables ?? [:])
+            guard TargetGroup.isArn(uri) else { return true }
+            groupTargets = targets.targetsNow(of: uri)
+            return groupTargets != nil
         }
         switch step {
         case .declined:
@@ -64,9 +71,8 @@ extension GatewayDataPlane {
             let uri = Self.substitute(target.integration.integrationUri ?? "", stageVariables: target.context.stageVariables)
             var candidates: [ForwardedExchange] = []
             let throughGroup = TargetGroup.isArn(uri)
-            if throughGroup {
+            if throughGroup, let group = groupTargets {
                 // A target group: its healthy tasks in turn, from the next in rotation; up to three tries.
-                guard let group = targets.targetsNow(of: uri) else { return nil }
                 requestCounts?.record(uri)
                 let first = group.isEmpty ? 0 : rotation.next(uri)
                 let path = request.routePath + (request.rawQueryString.isEmpty ? "" : "?" + request.rawQueryString)
@@ -96,7 +102,7 @@ extension GatewayDataPlane {
     public func finish(_ plan: PlannedForward, result: ForwardingResult) -> GatewayResponse {
         var trace = plan.trace
         trace.integrationLatency = ContinuousClock.now - plan.integrationStarted
-        var response = Self.answer(result, retryable: plan.throughGroup) ?? .serviceUnavailable
+        var response = Self.answer(result, retryable: plan.throughGroup, head: plan.request.method == "HEAD") ?? .serviceUnavailable
         trace.integrationStatus = response.status
         if let cors = plan.cors { response = cors.decorate(response, origin: plan.request.header("origin")) }
         return finished(response, request: plan.request, trace: trace, since: plan.started)
