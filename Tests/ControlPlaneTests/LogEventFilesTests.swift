@@ -12,9 +12,9 @@ struct LogEventFilesTests {
     @Test func eventsSurviveARestartAndATornWrite() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = try LogEventFiles(directory: directory)
-        try files.append(group: "g", stream: "s", events: [(100, "one"), (200, "two")], ingestionTime: 1)
-        try files.append(group: "g", stream: "s", events: [(150, "three ✓")], ingestionTime: 2)
-        try files.append(group: "g", stream: "other", events: [(120, "elsewhere")], ingestionTime: 3)
+        try files.appendNow(group: "g", stream: "s", events: [(100, "one"), (200, "two")], ingestionTime: 1)
+        try files.appendNow(group: "g", stream: "s", events: [(150, "three ✓")], ingestionTime: 2)
+        try files.appendNow(group: "g", stream: "other", events: [(120, "elsewhere")], ingestionTime: 3)
         #expect(files.events(group: "g", stream: "s", EventQuery(from: 150, to: 201)).map(\.message).sorted() == ["three ✓", "two"])
         #expect(files.figures(group: "g", stream: "s") == StreamFigures(firstEventTimestamp: 100, lastEventTimestamp: 200, lastIngestionTime: 2, storedBytes: 51))
 
@@ -27,7 +27,7 @@ struct LogEventFilesTests {
         let events = reopened.events(group: "g", stream: "s", EventQuery(from: .min, to: .max)).sorted { $0.sequence < $1.sequence }
         #expect(events.map(\.message) == ["one", "two", "three ✓"] && events.map(\.sequence) == [0, 1, 2] && events.map(\.ingestionTime) == [1, 1, 2])
         // The next batch goes where the torn one began.
-        try reopened.append(group: "g", stream: "s", events: [(300, "four")], ingestionTime: 4)
+        try reopened.appendNow(group: "g", stream: "s", events: [(300, "four")], ingestionTime: 4)
         #expect(try LogEventFiles(directory: directory).events(group: "g", stream: "s", EventQuery(from: 300)).map(\.sequence) == [3])
 
         reopened.remove(group: "g", stream: "s")
@@ -41,7 +41,7 @@ struct LogEventFilesTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // Segments of about one block each.
         let files = try LogEventFiles(directory: directory, segmentBytes: 64)
-        for time in [10, 20, 30, 40] { try files.append(group: "g", stream: "s", events: [(time, String(repeating: "x", count: 20))], ingestionTime: time) }
+        for time in [10, 20, 30, 40] { try files.appendNow(group: "g", stream: "s", events: [(time, String(repeating: "x", count: 20))], ingestionTime: time) }
         files.drop(group: "g", olderThan: 25)
         #expect(files.events(group: "g", stream: "s", EventQuery(from: .min, to: .max)).map(\.timestamp).sorted() == [30, 40])
         #expect(!FileManager.default.fileExists(atPath: directory + "/g/s.0.log") && FileManager.default.fileExists(atPath: directory + "/g/s.3.log"))
@@ -66,8 +66,8 @@ struct LogEventReadTests {
     /// Ten batches of ten events, times 0-99 (batch b holds 10b…10b+9), then a late batch back at time 5.
     func filled() throws -> LogEventFiles {
         let files = try LogEventFiles(directory: directory)
-        for batch in 0..<10 { try files.append(group: "g", stream: "s", events: (0..<10).map { (batch * 10 + $0, "m\(batch * 10 + $0)") }, ingestionTime: 1) }
-        try files.append(group: "g", stream: "s", events: [(5, "late")], ingestionTime: 2)
+        for batch in 0..<10 { try files.appendNow(group: "g", stream: "s", events: (0..<10).map { (batch * 10 + $0, "m\(batch * 10 + $0)") }, ingestionTime: 1) }
+        try files.appendNow(group: "g", stream: "s", events: [(5, "late")], ingestionTime: 2)
         return files
     }
 
@@ -87,7 +87,7 @@ struct LogEventReadTests {
         before.before = (5, 100)
         #expect(ordered(before) == ["m4", "m5"])
         var matching = EventQuery(limit: 2)
-        matching.matching = { $0.hasSuffix("7") }
+        matching.matching = { $0.last == UInt8(ascii: "7") }
         #expect(ordered(matching) == ["m7", "m17"])
     }
 }

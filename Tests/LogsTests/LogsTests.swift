@@ -173,6 +173,17 @@ struct FilterPatternTests {
         #expect(try !matches("error", "ERROR"))
     }
 
+    @Test func compiledPatternsMatchRawBytesAsTheTextWould() throws {
+        for (pattern, message) in [
+            ("ERROR timeout", "ERROR: a timeout"), ("ERROR timeout", "ERROR only"), ("?ERROR ?WARN", "WARN x"), ("?ERROR ?WARN", "INFO"),
+            ("ERROR -retrying", "ERROR retrying"), ("\"ü x\"", "a ü x b"), ("{ $.a = 1 }", #"{"a":1}"#), ("[a, b = 2]", "1 2"), ("", "anything"),
+        ] {
+            let parsed = try FilterPattern.parse(pattern)
+            let bytes = Array(message.utf8)
+            #expect(bytes.withUnsafeBytes { parsed.compiled().matches($0) } == parsed.matches(message), "\(pattern) on \(message)")
+        }
+    }
+
     @Test func jsonPatternsCompareSelectedValues() throws {
         let event = #"{"level":"error","status":503,"latency":1.5,"user":{"id":"u-42","admin":false},"tags":["a","b"],"gone":null}"#
         #expect(try matches(#"{ $.level = "error" }"#, event))

@@ -30,10 +30,27 @@ final class LogEventFiles: LogEventStorage {
     }
 
     struct StreamIndex {
-        var blocks: [Block] = []
+        private(set) var blocks: [Block] = []
         var segment = 0
         var segmentBytes = 0
+        /// Kept as blocks come and go: DescribeLogStreams and every agent batch read them.
+        private(set) var figures = StreamFigures()
         var events: Int { blocks.last.map { $0.firstSequence + $0.count } ?? 0 }
+
+        mutating func add(_ block: Block) {
+            blocks.append(block)
+            figures.firstEventTimestamp = min(figures.firstEventTimestamp ?? block.minTimestamp, block.minTimestamp)
+            figures.lastEventTimestamp = max(figures.lastEventTimestamp ?? block.maxTimestamp, block.maxTimestamp)
+            figures.lastIngestionTime = max(figures.lastIngestionTime ?? block.ingestionTime, block.ingestionTime)
+            figures.storedBytes += block.payloadBytes
+        }
+
+        mutating func removeBlocks(where remove: (Block) -> Bool) {
+            let kept = blocks.filter { !remove($0) }
+            blocks = []
+            figures = StreamFigures()
+            for block in kept { add(block) }
+        }
     }
 
     /// A stream's index and the lock its writes and index changes take.
@@ -52,7 +69,26 @@ final class LogEventFiles: LogEventStorage {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
-    func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) throws(AWSError) {
+    /// Writes and disk syncs run on threads of their own, not on the few that run Swift tasks (a
+    /// sync holds its thread for milliseconds).
+    static let io = DispatchQueue(label: "stevedore.logs.io", attributes: .concurrent)
+
+    func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) async throws(AWSError) {
+        let outcome: AWSError? = await withCheckedContinuation { continuation in
+            Self.io.async {
+                do throws(AWSError) {
+                    try self.appendNow(group: group, stream: stream, events: events, ingestionTime: ingestionTime)
+                    continuation.resume(returning: nil)
+                } catch {
+                    continuation.resume(returning: error)
+                }
+            }
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// ``append(group:stream:events:ingestionTime:)`` on the calling thread.
+    func appendNow(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) throws(AWSError) {
         var payload: [UInt8] = []
         payload.reserveCapacity(events.reduce(0) { $0 + $1.message.utf8.count + 12 })
         for event in events {
@@ -106,7 +142,7 @@ final class LogEventFiles: LogEventStorage {
             guard fdatasync(fd) == 0 else { throw Self.unavailable }
             // A new file is durable only once its directory's entry is.
             if created { Self.syncDirectory(folder) }
-            index.blocks.append(
+            index.add(
                 Block(
                     segment: index.segment, offset: index.segmentBytes, payloadBytes: payload.count, count: events.count, minTimestamp: minimum,
                     maxTimestamp: maximum, ingestionTime: ingestionTime, firstSequence: first))
@@ -153,8 +189,9 @@ final class LogEventFiles: LogEventStorage {
                 guard timestamp >= query.from && timestamp < query.to else { continue }
                 if let after = query.after, (timestamp, sequence) <= after { continue }
                 if let before = query.before, (timestamp, sequence) >= before { continue }
-                let message = String(decoding: payload[position..<position + length], as: UTF8.self)
-                if let matching = query.matching, !matching(message) { continue }
+                let range = position..<position + length
+                if let matching = query.matching, !payload.withUnsafeBytes({ matching(UnsafeRawBufferPointer(rebasing: $0[range])) }) { continue }
+                let message = String(decoding: payload[range], as: UTF8.self)
                 events.append(StoredLogEvent(timestamp: timestamp, ingestionTime: block.ingestionTime, message: message, sequence: sequence))
             }
         }
@@ -169,11 +206,7 @@ final class LogEventFiles: LogEventStorage {
     }
 
     func figures(group: String, stream: String) -> StreamFigures {
-        let blocks = handle(group: group, stream: stream).index.withLock { $0.blocks }
-        guard !blocks.isEmpty else { return StreamFigures() }
-        return StreamFigures(
-            firstEventTimestamp: blocks.map(\.minTimestamp).min(), lastEventTimestamp: blocks.map(\.maxTimestamp).max(),
-            lastIngestionTime: blocks.map(\.ingestionTime).max(), storedBytes: blocks.reduce(0) { $0 + $1.payloadBytes })
+        handle(group: group, stream: stream).index.withLock { $0.figures }
     }
 
     func storedBytes(group: String) -> Int {
@@ -213,7 +246,7 @@ final class LogEventFiles: LogEventStorage {
                 }
                 guard !old.isEmpty else { return }
                 for segment in old { unlink(path(group: group, stream: name, segment: segment)) }
-                index.blocks.removeAll { old.contains($0.segment) }
+                index.removeBlocks { old.contains($0.segment) }
             }
         }
     }
@@ -263,7 +296,7 @@ final class LogEventFiles: LogEventStorage {
                     let payload = Int(Self.uint32(header, at: 4))
                     guard offset + Self.headerBytes + payload <= Int(size.st_size) else { break }
                     let count = Int(Self.uint32(header, at: 8))
-                    index.blocks.append(
+                    index.add(
                         Block(
                             segment: segment, offset: offset, payloadBytes: payload, count: count, minTimestamp: Int(Self.int64(header, at: 16)),
                             maxTimestamp: Int(Self.int64(header, at: 24)), ingestionTime: Int(Self.int64(header, at: 32)),

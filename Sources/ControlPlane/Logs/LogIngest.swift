@@ -8,8 +8,8 @@ import Synchronization
 /// Logs the control plane writes itself (functions' output) and those agents ship (`awslogs`
 /// containers'), into CloudWatch Logs, each to its group and stream, made when missing. Producers
 /// of the first kind never wait: their entries queue (past `capacity`, new ones are dropped, and
-/// said so in the log), and the queue is written a stream at a time, every entry that came while
-/// the last write ran in one batch (one disk sync for many invocations).
+/// said so in the log), gather for a moment, and are written a stream at a time, every entry that
+/// came meanwhile in one batch (one disk sync for many invocations).
 final class LogIngest: Service {
     struct Entry: Sendable {
         var group: String
@@ -51,10 +51,17 @@ final class LogIngest: Service {
         }
     }
 
+    /// How long entries gather before a drain writes them: one disk sync per stream for all of
+    /// them (at thousands of invocations a second, one per invocation would be thousands).
+    static let gathering: Duration = .milliseconds(200)
+
     /// Until a graceful shutdown; what was submitted before it is written first.
     func run() async throws {
         await withGracefulShutdownHandler {
-            for await _ in doorbell { await drain() }
+            for await _ in doorbell {
+                try? await Task.sleep(for: Self.gathering)
+                await drain()
+            }
             await drain()
         } onGracefulShutdown: {
             self.ring.finish()
@@ -109,7 +116,7 @@ final class LogIngest: Service {
         for batch in Self.batches(sorted.map(\.message)) {
             let slice = sorted[start..<start + batch.count]
             start += batch.count
-            try files.append(group: ids.group, stream: ids.stream, events: zip(slice, batch).map { ($0.timestamp, $1) }, ingestionTime: epochMilliseconds(committer.now()))
+            try await files.append(group: ids.group, stream: ids.stream, events: zip(slice, batch).map { ($0.timestamp, $1) }, ingestionTime: epochMilliseconds(committer.now()))
         }
         return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
     }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import StevedoreCore
 
 /// CloudWatch Logs' filter pattern syntax, parsed once and matched against each event's message:
@@ -55,6 +58,10 @@ public indirect enum FilterPattern: Sendable, Equatable {
         }
         return .terms(required: required, alternatives: alternatives, excluded: excluded)
     }
+
+    /// The pattern ready to match raw event bytes: terms are searched in the bytes themselves (no
+    /// text is made of events that do not match); other patterns read the text.
+    public func compiled() -> CompiledFilterPattern { CompiledFilterPattern(self) }
 
     public func matches(_ message: String) -> Bool {
         switch self {
@@ -202,28 +209,31 @@ public indirect enum FilterPattern: Sendable, Equatable {
 
     /// A message's fields: split on spaces, a `"quoted"` or `[bracketed]` field kept whole (without its quotes or brackets).
     static func splitFields(_ message: String) -> [String] {
+        // By bytes: the delimiters are ASCII, and a field is made once, when it ends.
+        let bytes = Array(message.utf8)
         var fields: [String] = []
-        var current = ""
-        var closing: Character?
-        for character in message {
-            if let end = closing {
-                if character == end {
-                    closing = nil
-                } else {
-                    current.append(character)
-                }
-            } else if character == "\"" && current.isEmpty {
-                closing = "\""
-            } else if character == "[" && current.isEmpty {
-                closing = "]"
-            } else if character == " " {
-                if !current.isEmpty { fields.append(current) }
-                current = ""
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: " ") {
+                index += 1
+                continue
+            }
+            let closing: UInt8? = byte == UInt8(ascii: "\"") ? UInt8(ascii: "\"") : byte == UInt8(ascii: "[") ? UInt8(ascii: "]") : nil
+            var end = index + (closing == nil ? 0 : 1)
+            let start = end
+            if let closing {
+                while end < bytes.count, bytes[end] != closing { end += 1 }
+                fields.append(String(decoding: bytes[start..<end], as: UTF8.self))
+                // After the closing quote or bracket, the field's end.
+                index = end + 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: " ") { index += 1 }
             } else {
-                current.append(character)
+                while end < bytes.count, bytes[end] != UInt8(ascii: " ") { end += 1 }
+                fields.append(String(decoding: bytes[start..<end], as: UTF8.self))
+                index = end
             }
         }
-        if !current.isEmpty { fields.append(current) }
         return fields
     }
 
@@ -519,6 +529,53 @@ struct ConditionParser {
             return (text, false)
         default:
             throw FilterPattern.ParseError(message: "Invalid filter pattern: a value must follow \(comparison.rawValue)")
+        }
+    }
+}
+
+/// A filter pattern for matching events as the store holds them (UTF-8 bytes).
+public struct CompiledFilterPattern: Sendable {
+    let pattern: FilterPattern
+    let required: [[UInt8]]
+    let alternatives: [[UInt8]]
+    let excluded: [[UInt8]]
+
+    init(_ pattern: FilterPattern) {
+        self.pattern = pattern
+        if case .terms(let required, let alternatives, let excluded) = pattern {
+            self.required = required.map { Array($0.utf8) }
+            self.alternatives = alternatives.map { Array($0.utf8) }
+            self.excluded = excluded.map { Array($0.utf8) }
+        } else {
+            (required, alternatives, excluded) = ([], [], [])
+        }
+    }
+
+    public func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        switch pattern {
+        case .everything:
+            return true
+        case .terms:
+            return required.allSatisfy { Self.contains(bytes, $0) } && (alternatives.isEmpty || alternatives.contains { Self.contains(bytes, $0) })
+                && !excluded.contains { Self.contains(bytes, $0) }
+        default:
+            return pattern.matches(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
+    static func contains(_ bytes: UnsafeRawBufferPointer, _ term: [UInt8]) -> Bool {
+        guard !term.isEmpty else { return true }
+        guard let base = bytes.baseAddress, bytes.count >= term.count else { return false }
+        return term.withUnsafeBytes { needle in
+            // The term's first byte found by memchr, the rest compared: memmem without _GNU_SOURCE.
+            var offset = 0
+            let last = bytes.count - term.count
+            while offset <= last {
+                guard let hit = memchr(base + offset, Int32(term[0]), last - offset + 1) else { return false }
+                if memcmp(hit, needle.baseAddress!, term.count) == 0 { return true }
+                offset = base.distance(to: UnsafeRawPointer(hit)) + 1
+            }
+            return false
         }
     }
 }

@@ -30,7 +30,8 @@ public struct EventQuery: Sendable {
     /// that match: no later block can hold one that comes before them.
     public var limit: Int?
     public var newest = false
-    public var matching: (@Sendable (String) -> Bool)?
+    /// Whether an event's UTF-8 message is wanted.
+    public var matching: (@Sendable (UnsafeRawBufferPointer) -> Bool)?
 
     public init() {}
 }
@@ -39,7 +40,7 @@ public struct EventQuery: Sendable {
 /// findable by time without reading the others. The control plane's is files on disk.
 public protocol LogEventStorage: Sendable {
     /// Appends a batch (in time order) and returns once it is durable.
-    func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) throws(AWSError)
+    func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) async throws(AWSError)
     /// The stream's events the query asks for, in no promised order (with a limit, at least the
     /// `limit` first or last of them in order).
     func events(group: String, stream: String, _ query: EventQuery) -> [StoredLogEvent]

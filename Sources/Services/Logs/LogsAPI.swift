@@ -49,7 +49,7 @@ public enum LogsAPI {
             }
             let (accepted, rejected) = try LogEventRules.accept(input.logEvents, retentionInDays: group.retentionInDays, now: now)
             if !accepted.isEmpty {
-                try storage.append(
+                try await storage.append(
                     group: group.storageId, stream: stream.storageId, events: accepted.map { ($0.timestamp, $0.message) }, ingestionTime: now)
             }
             return CWLPutLogEventsResponse(nextSequenceToken: sequenceToken(now), rejectedLogEventsInfo: rejected)
@@ -95,7 +95,10 @@ public enum LogsAPI {
             // FilterLogEvents' end time is inclusive ("later than this time are not returned").
             (query.from, query.to) = range(input.startTime, input.endTime.map { $0 == .max ? $0 : $0 + 1 }, retentionInDays: group.retentionInDays, now: now)
             query.limit = try LogsState.limit(input.limit, maximum: 10_000)
-            if case .everything = pattern {} else { query.matching = { pattern.matches($0) } }
+            if case .everything = pattern {} else {
+                let compiled = pattern.compiled()
+                query.matching = { compiled.matches($0) }
+            }
             let token = try LogEventRules.FilterToken(input.nextToken)
             var events: [LogEventRules.GroupEvent] = []
             for stream in streams {
