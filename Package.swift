@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "ECSCLI",
             dependencies: [
-                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes", "AgentProtocol",
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes", "LogsShapes", "AgentProtocol",
                 "Archives", "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", "SigV4", argumentParser,
             ],
             path: "Sources/CLI"),

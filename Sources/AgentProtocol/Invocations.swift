@@ -195,8 +195,6 @@ extension WorkChannel {
     public static let invocationResultsPath = "/v1/agent/invocations/results"
     /// `GET <codePath>/<hex sha-256>`: a code or layer zip from the content-addressed store.
     public static let codePath = "/v1/functions/code"
-    /// `GET /v1/functions/logs?name=&follow=1&tail=N`: a function's log (ecsctl fn logs).
-    public static let functionLogsPath = "/v1/functions/logs"
 }
 
 /// The runtime images Stevedore knows how to get without a registry.

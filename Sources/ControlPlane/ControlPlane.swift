@@ -50,7 +50,6 @@ public struct ControlPlane: Sendable {
     let functionRouter: FunctionRouter
     let asyncInvoker: AsyncInvoker
     let code: CodeStore
-    let functionLogs: FunctionLogStore
     /// CloudWatch Logs' events, and what writes the control plane's own logs into them.
     let logEvents: LogEventFiles
     let logIngest: LogIngest
@@ -62,7 +61,7 @@ public struct ControlPlane: Sendable {
     let backends: BackendConnections
     /// Target groups' health checks' findings: the gateway sends requests to healthy targets.
     let targetHealth: TargetHealthRegistry
-    let gatewayLogs: FunctionLogStore
+    let gatewayLogs: AccessLogStore
 
     /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -84,14 +83,13 @@ public struct ControlPlane: Sendable {
             assignmentSequence: { $0.ecs.counters.assignmentSequence },
             logger: logger)
 
-        functionLogs = try FunctionLogStore(dataDirectory: configuration.dataDirectory)
         code = try CodeStore(dataDirectory: configuration.dataDirectory)
         let logEvents = try LogEventFiles(directory: configuration.dataDirectory + "/logs/events")
         self.logEvents = logEvents
         let logIngest = LogIngest(committer: committer, files: logEvents, logger: logger)
         self.logIngest = logIngest
         functionRouter = FunctionRouter(
-            committer: committer, settings: configuration.functions, logs: functionLogs, cloudWatch: logIngest, logger: logger)
+            committer: committer, settings: configuration.functions, cloudWatch: logIngest, logger: logger)
         asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
         metrics = ServiceMetrics(usage: usage, requests: requestCounts)
         agents = AgentChannel(
@@ -145,7 +143,7 @@ public struct ControlPlane: Sendable {
                 user: { root, group in root.ecs.serviceNaming(targetGroup: group) }))
         self.queryServices = queryServices
 
-        let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, logs: functionLogs)
+        let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
         routes.append(contentsOf: GatewayAPI.routes(committer: committer))
         routes.append(contentsOf: CapacityAPI.routes(committer: committer))
@@ -158,7 +156,7 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
         let committer = self.committer
-        let gatewayLogs = try FunctionLogStore(directory: configuration.dataDirectory + "/logs/gateway")
+        let gatewayLogs = try AccessLogStore(directory: configuration.dataDirectory + "/logs/gateway")
         self.gatewayLogs = gatewayLogs
         let backends = BackendConnections(group: MultiThreadedEventLoopGroup.singleton, fallback: CurlForwarding())
         self.backends = backends
@@ -176,7 +174,7 @@ public struct ControlPlane: Sendable {
     /// The services to run, in start order; they stop in reverse (server first, store last).
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
-            dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback, GatewayAPI.fallback, GatewayAPI.restFallback], agents: agents, functionLogs: functionLogs,
+            dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback, GatewayAPI.fallback, GatewayAPI.restFallback], agents: agents,
             gatewayLogs: gatewayLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
             authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)

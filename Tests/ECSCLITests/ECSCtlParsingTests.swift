@@ -76,3 +76,11 @@ struct ECSCtlParsingTests {
         #expect(shortTaskDefinition("arn:aws:ecs:us-east-1:000000000000:task-definition/web:3") == "web:3")
     }
 }
+
+struct LogWindowTests {
+    @Test func windowsAreANumberAndAUnit() {
+        #expect(LogWindow.milliseconds("30s") == 30_000 && LogWindow.milliseconds("10m") == 600_000)
+        #expect(LogWindow.milliseconds("2h") == 7_200_000 && LogWindow.milliseconds("1d") == 86_400_000)
+        for bad in ["", "10", "m", "-1m", "1w", "x1h"] { #expect(LogWindow.milliseconds(bad) == nil, "\(bad)") }
+    }
+}

@@ -3,6 +3,7 @@ timeouts, OOM kills, private images, restarts of the agent and of dockerd, clean
 """
 import json
 import os
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -336,6 +337,14 @@ def test_awslogs_containers_ship_their_output_to_cloudwatch_logs(cluster):
     assert messages(f"ecs/trace/{task_id}") == ["ERROR first\n  at a\n  at b", "INFO next"]
     streams = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName="/ecs/logged")["logStreams"]]
     assert sorted(streams) == [f"ecs/app/{task_id}", f"ecs/trace/{task_id}"]
+    # ecsctl reads the same streams, each line led by its container's name.
+    env = {**os.environ, "ECS_ENDPOINT": cluster.server.endpoint}
+    output = subprocess.run([os.path.join(BIN, "ecsctl"), "task", "logs", arn, "--cluster", cluster.name], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert output.returncode == 0 and "app | line 1\n" in output.stdout and "trace | ERROR first\n  at a\n  at b\n" in output.stdout, output
+    only = subprocess.run([os.path.join(BIN, "ecsctl"), "task", "logs", arn, "--cluster", cluster.name, "--container", "app", "--tail", "2"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert only.returncode == 0 and len(only.stdout.splitlines()) == 2 and "|" not in only.stdout, only
 
     # No group, and no leave to make one: the container cannot start.
     register(ecs, "unlogged", [{"name": "app", "command": ["echo", "never"], "logConfiguration": {

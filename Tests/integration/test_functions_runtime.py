@@ -100,8 +100,14 @@ def test_shell_runtime_with_the_aws_cli(cluster, tmp_path):
     assert code == 0 and json.loads(out)["input"] == {"n": 1}
     code, out, _ = run_ecsctl(cluster.endpoint, "fn", "invoke", "shell", "--payload", '{"fail":true}')
     assert code == 1 and "asked to fail" in out
-    code, out, _ = run_ecsctl(cluster.endpoint, "fn", "logs", "shell")
-    assert code == 0 and out.count("START RequestId:") >= 4
+    # The function's log, from CloudWatch Logs (its output is written there within a moment).
+    out = wait_until(lambda: (lambda r: r[1] if r[0] == 0 and r[1].count("START RequestId:") >= 4 else None)(
+        run_ecsctl(cluster.endpoint, "fn", "logs", "shell")), timeout=30, message="ecsctl fn logs shows every invocation")
+    assert "END RequestId:" in out and "REPORT RequestId:" in out
+    code, only, _ = run_ecsctl(cluster.endpoint, "fn", "logs", "shell", "--filter", "REPORT", "--tail", "1")
+    assert code == 0 and only.count("\n") == 1 and only.startswith("REPORT RequestId:")
+    code, _, err = run_ecsctl(cluster.endpoint, "fn", "logs", "never-ran")
+    assert code == 0 and "no log for function never-ran yet" in err
 
 
 def test_awslambdaric_success_error_and_context(lam):
@@ -296,8 +302,8 @@ def test_async_retries_twice_then_dead_letters(lam, sqs, cluster):
     assert attributes["ErrorCode"] == {"StringValue": "200", "DataType": "Number"}
     assert attributes["ErrorMessage"]["StringValue"] == "boom: always"
     # One invocation and two retries, each with its START line in the function's log.
-    code, log, _ = run_ecsctl(cluster.endpoint, "fn", "logs", "flaky")
-    assert log.count(f"START RequestId: {request_id}") == 3
+    wait_until(lambda: run_ecsctl(cluster.endpoint, "fn", "logs", "flaky")[1].count(f"START RequestId: {request_id}") == 3, timeout=30,
+               message="three START lines for the event in the function's log")
 
 
 def test_async_success_goes_to_the_destination(lam, sqs):

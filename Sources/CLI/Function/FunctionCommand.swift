@@ -302,16 +302,24 @@ struct FunctionCommand: AsyncParsableCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a function's log (START/END/REPORT lines and its output).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a function's log (START/END/REPORT lines and its output), from CloudWatch Logs' /aws/lambda/NAME.",
+            discussion: "The same events `aws logs filter-log-events --log-group-name /aws/lambda/NAME` reads, in time order across the function's environments.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Function name.") var name: String
         @Flag(name: .shortAndLong, help: "Keep printing new lines.") var follow = false
-        @Option(help: "How many bytes of the end of the log to start with.") var tail: Int = 16 * 1024
+        @Option(help: "How far back to start: 30s, 10m, 2h, 1d.") var since = "1h"
+        @Option(help: "Only the last N lines of that time.") var tail: Int?
+        @Option(help: "Only lines matching a CloudWatch Logs filter pattern (ERROR, \"a phrase\", '{ $.level = \"error\" }').")
+        var filter: String?
 
         func run() async throws {
-            for try await chunk in try await global.client.functionLogs(name: name, follow: follow, tailBytes: tail) {
-                FileHandle.standardOutput.write(Data(chunk))
+            guard let window = LogWindow.milliseconds(since) else {
+                throw ValidationError("--since \(since): give a number and a unit: 30s, 10m, 2h or 1d")
             }
+            try await LogWindow.follow(
+                client: global.client, group: "/aws/lambda/\(name)", since: window, tail: tail, filter: filter, follow: follow,
+                missing: "no log for function \(name) yet: it has not run (or there is no such function)")
         }
     }
 

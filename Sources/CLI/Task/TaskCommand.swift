@@ -165,8 +165,11 @@ struct TaskCommand: AsyncParsableCommand {
 extension TaskCommand {
     struct Logs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a task's container logs, relayed from the agent that runs it.",
-            discussion: "With several containers, each line starts with the container's name.")
+            abstract: "Print a task's container logs.",
+            discussion: """
+                Containers with the awslogs driver are read from CloudWatch Logs (their streams, from the task's start); \
+                others are relayed from the agent that runs the task. With several containers, each line starts with the container's name.
+                """)
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var cluster: ClusterOption
@@ -176,10 +179,42 @@ extension TaskCommand {
         @Option(help: "Only the last N lines of each container.") var tail: Int?
 
         func run() async throws {
+            if let streams = try await cloudWatchStreams() {
+                return try await LogWindow.follow(
+                    client: global.client, group: streams.group, streams: Array(streams.labels.keys), since: streams.since, tail: tail, filter: nil,
+                    follow: follow, missing: "no log for task \(task) yet (its group \(streams.group) does not exist)", labels: streams.labels)
+            }
             let stream = try await global.client.taskLogs(cluster: cluster.name, task: task, container: container, follow: follow, tail: tail)
             for try await chunk in stream {
                 FileHandle.standardOutput.write(Data(chunk))
             }
+        }
+
+        /// When every container asked for logs with `awslogs` to one group: the group, each
+        /// stream's line prefix (the container's name, when there are several), and how long ago
+        /// the task began. nil otherwise (the agent relays the output).
+        func cloudWatchStreams() async throws -> (group: String, labels: [String: String], since: Int)? {
+            let client = global.client
+            guard let found = try await describeTasks([task], client: client, cluster: cluster.name).first, let arn = found.taskArn,
+                let definitionArn = found.taskDefinitionArn
+            else { return nil }
+            let response: DescribeTaskDefinitionResponse = try await client.ecs("DescribeTaskDefinition", DescribeTaskDefinitionRequest(taskDefinition: definitionArn))
+            let containers = (response.taskDefinition?.containerDefinitions ?? []).filter { container == nil || $0.name == container }
+            let taskId = arn.split(separator: "/").last.map(String.init) ?? arn
+            var group: String?
+            var labels: [String: String] = [:]
+            for definition in containers {
+                guard let log = definition.logConfiguration, log.logDriver == .awslogs, let named = log.options?["awslogs-group"],
+                    group == nil || group == named, let name = definition.name,
+                    let stream = log.options?["awslogs-stream-prefix"].map({ "\($0)/\(name)/\(taskId)" })
+                        ?? found.containers?.first(where: { $0.name == name })?.runtimeId
+                else { return nil }
+                group = named
+                labels[stream] = containers.count > 1 ? "\(name) | " : ""
+            }
+            guard let group, !labels.isEmpty else { return nil }
+            let began = found.createdAt.map { Int($0.timeIntervalSince1970 * 1000) } ?? 0
+            return (group, labels, max(0, Int(Date().timeIntervalSince1970 * 1000) - began) + 1000)
         }
     }
 }

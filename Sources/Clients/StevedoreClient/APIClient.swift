@@ -150,14 +150,6 @@ public struct APIClient: Sendable {
         }
     }
 
-    /// A function's log as it grows (`GET /v1/functions/logs`).
-    public func functionLogs(name: String, follow: Bool, tailBytes: Int?) async throws -> AsyncThrowingStream<[UInt8], any Error> {
-        var query = "name=\(name.percentEncoded())"
-        if follow { query += "&follow=1" }
-        if let tailBytes { query += "&tail=\(tailBytes)" }
-        return try await streamBody(WorkChannel.functionLogsPath + "?" + query)
-    }
-
     /// An API Gateway stage's access log, by its log group, as it grows (`GET /v1/gateway/logs`).
     public func gatewayLogs(group: String, follow: Bool, tailBytes: Int?) async throws -> AsyncThrowingStream<[UInt8], any Error> {
         var query = "group=\(group.percentEncoded())"

@@ -23,9 +23,8 @@ actor FunctionRouter {
     }
 
     let committer: Committer<ControlPlaneState>
-    let logs: FunctionLogStore
-    /// Functions' output in CloudWatch Logs (`/aws/lambda/<name>`), when given.
-    let cloudWatch: LogIngest?
+    /// Functions' output, to CloudWatch Logs (`/aws/lambda/<name>`).
+    let cloudWatch: LogIngest
     /// When each environment's stream began (its name holds the day).
     private var streamDays: [String: Date] = [:]
     let logger: Logger
@@ -37,11 +36,10 @@ actor FunctionRouter {
     private var targets: [String: (version: UInt64, target: ResolvedFunction)] = [:]
 
     init(
-        committer: Committer<ControlPlaneState>, settings: FunctionSettings, logs: FunctionLogStore, cloudWatch: LogIngest? = nil,
-        random: Xoshiro256 = Xoshiro256(), logger: Logger
+        committer: Committer<ControlPlaneState>, settings: FunctionSettings, cloudWatch: LogIngest, random: Xoshiro256 = Xoshiro256(),
+        logger: Logger
     ) {
         self.committer = committer
-        self.logs = logs
         self.cloudWatch = cloudWatch
         self.logger = logger
         self.random = random
@@ -80,16 +78,13 @@ actor FunctionRouter {
             case .finish(let id, let outcome):
                 callers.removeValue(forKey: id)?.resume(returning: outcome)
             case .log(let function, let version, let environment, let data):
-                logs.append(function, data)
-                if let cloudWatch {
-                    let now = committer.now()
-                    if streamDays.count > 10_000 { streamDays.removeAll() }
-                    let began = streamDays[environment] ?? now
-                    streamDays[environment] = began
-                    cloudWatch.submit(
-                        group: FunctionLogNames.group(function), stream: FunctionLogNames.stream(version: version, environment: environment, began: began),
-                        messages: FunctionLogNames.events(data), time: now)
-                }
+                let now = committer.now()
+                if streamDays.count > 10_000 { streamDays.removeAll() }
+                let began = streamDays[environment] ?? now
+                streamDays[environment] = began
+                cloudWatch.submit(
+                    group: FunctionLogNames.group(function), stream: FunctionLogNames.stream(version: version, environment: environment, began: began),
+                    messages: FunctionLogNames.events(data), time: now)
             case .stop(let arns):
                 Task { await self.stop(arns) }
             case .markFailed(let function, let revisionId, let reason):

@@ -12,12 +12,11 @@ import StevedoreCore
 
 /// What the Lambda API does beyond the committed state, done by the control plane's parts: the
 /// router runs invocations, the asynchronous invoker queues events, the code store keeps zips,
-/// the log store keeps functions' output.
+/// and CloudWatch Logs keeps functions' output (``LogIngest``).
 struct FunctionServices: FunctionRuntime {
     let router: FunctionRouter
     let asyncInvoker: AsyncInvoker
     let code: CodeStore
-    let logs: FunctionLogStore
 
     func invoke(_ request: InvocationRequest) async throws(AWSError) -> InvocationOutcome {
         try await router.invoke(request)
@@ -33,10 +32,6 @@ struct FunctionServices: FunctionRuntime {
 
     func storeCode(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle {
         try code.store(zip, settings: settings)
-    }
-
-    func removeLogs(of function: String) {
-        logs.remove(function)
     }
 
     func now() -> Date { router.committer.now() }

@@ -28,9 +28,8 @@ struct APIServer {
     /// How REST services answer requests to their paths that no route takes.
     let fallbacks: [RESTFallback]
     let agents: AgentChannel
-    let functionLogs: FunctionLogStore
     /// API Gateway stages' access logs, by log group.
-    let gatewayLogs: FunctionLogStore
+    let gatewayLogs: AccessLogStore
     let maxRequestBytes: Int
     /// When set, agents register with the registration token and sign everything else with
     /// their instance's credentials.
@@ -63,9 +62,6 @@ struct APIServer {
         }
         router.get(RouterPath(WorkChannel.taskLogsPath)) { request, _ -> Response in
             await handleTaskLogs(request)
-        }
-        router.get(RouterPath(WorkChannel.functionLogsPath)) { request, _ -> Response in
-            handleFunctionLogs(request)
         }
         router.get(RouterPath(Self.gatewayLogsPath)) { request, _ -> Response in
             handleGatewayLogs(request)
@@ -324,19 +320,6 @@ struct APIServer {
         }
         let follow = query.get("follow") == "1" || query.get("follow") == "true"
         return Self.streaming(gatewayLogs.read(group, tailBytes: query.get("tail", as: Int.self) ?? 64 * 1024, follow: follow))
-    }
-
-    func handleFunctionLogs(_ request: Request) -> Response {
-        if let refusal = authorizeStream(request, style: .restJSON) {
-            return Self.response(RESTErrorStyle.lambda.response(refusal, requestId: nil))
-        }
-        let query = request.uri.queryParameters
-        guard let name = query.get("name"), FunctionNames.isValidName(name) else {
-            return Self.response(
-                RESTErrorStyle.lambda.response(.lambdaInvalidParameter("Add ?name=<function name> (and follow=1, tail=BYTES)."), requestId: nil))
-        }
-        let follow = query.get("follow") == "1" || query.get("follow") == "true"
-        return Self.streaming(functionLogs.read(name, tailBytes: query.get("tail", as: Int.self) ?? 64 * 1024, follow: follow))
     }
 
     /// Log streams are reads of CloudWatch Logs' kind: `logs:GetLogEvents`.

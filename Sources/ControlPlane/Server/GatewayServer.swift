@@ -69,7 +69,7 @@ struct ECSTargetDirectory: TargetDirectory {
     }
 }
 
-extension FunctionLogStore: AccessLogSink {
+extension AccessLogStore: AccessLogSink {
     func write(group: String, line: String) { append(group, Data(line.utf8)) }
 }
 

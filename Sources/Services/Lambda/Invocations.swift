@@ -136,7 +136,7 @@ public protocol FunctionRuntime: Sendable {
     /// Stores a code or layer zip by its content address, after checking it.
     func storeCode(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle
     /// Forgets a deleted function's log.
-    func removeLogs(of function: String)
+
     /// The control plane's time (the committer's clock).
     func now() -> Date
 }

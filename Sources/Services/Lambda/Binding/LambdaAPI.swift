@@ -46,7 +46,6 @@ public enum LambdaAPI {
         routes.respond("DELETE", functions + "/{name}", status: 204) { request throws(AWSError) in
             let (name, qualifier) = (name(request), request.query("Qualifier"))
             try await committer.write { root, m throws(AWSError) in try root.lambda.deleteFunction(name, qualifier: qualifier, changes: &m.changes) }
-            if qualifier == nil, let bare = try? FunctionNames.parse(name), bare.qualifier == nil { runtime.removeLogs(of: bare.name) }
             return EmptyOutput()
         }
         routes.respond("GET", functions + "/{name}/configuration") { request throws(AWSError) in

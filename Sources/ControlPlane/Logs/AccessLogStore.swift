@@ -11,10 +11,11 @@ import LambdaShapes
 import StevedoreCore
 import Synchronization
 
-/// Functions' logs (the output of their environments with START/END/REPORT lines), one file per
-/// function under `<data-dir>/logs/functions/`, the newest part also in memory for tails and
-/// followers. A file past `rotateBytes` moves to `<name>.log.1` (the previous one is dropped).
-final class FunctionLogStore: Sendable {
+/// API Gateway stages' access logs (`ecsctl api logs`), one file per log group under
+/// `<data-dir>/logs/gateway/`, the newest part also in memory for tails and followers. A file past
+/// `rotateBytes` moves to `<name>.log.1` (the previous one is dropped). (CloudWatch Logs' own store,
+/// ``LogEventFiles``, keeps functions' and tasks' logs.)
+final class AccessLogStore: Sendable {
     private struct Log {
         var descriptor: Int32
         var size: Int
@@ -26,10 +27,6 @@ final class FunctionLogStore: Sendable {
     let rotateBytes: Int
     let recentBytes = 256 * 1024
     private let logs = Mutex<[String: Log]>([:])
-
-    convenience init(dataDirectory: String, rotateBytes: Int = 16 << 20) throws {
-        try self.init(directory: dataDirectory + "/logs/functions", rotateBytes: rotateBytes)
-    }
 
     /// Logs named by anything (API Gateway's access logs are named by log group, `/aws/…` and all).
     init(directory: String, rotateBytes: Int = 16 << 20) throws {
