@@ -1,6 +1,8 @@
 import ArgumentParser
 import AWSProtocols
 import CurlHTTP
+import DockerClient
+import ECSShapes
 import Foundation
 import LogsShapes
 import StevedoreClient
@@ -18,6 +20,9 @@ struct EventsBenchmark: AsyncParsableCommand {
     @Option(help: "Events stored before filtering.") var events = 1_000_000
     @Option(help: "Streams the events are spread over.") var streams = 10
     @Option(help: "Filter runs per pattern (the median is reported).") var runs = 3
+    @Option(name: .customLong("agent"), help: "Path to ecs-agent (for the container log ingestion part).") var agentPath = ".build/release/ecs-agent"
+    @Option(help: "Lines the container writes in the ingestion part (0 skips it).") var lines = 500_000
+    @Option(help: "Image of the writing container (built from busybox-static when missing).") var image = "stevedore/busybox:test"
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: ecsd) else { throw BenchError("\(ecsd) not found: swift build -c release") }
@@ -47,10 +52,10 @@ struct EventsBenchmark: AsyncParsableCommand {
                 : "2026-12-01T10:00:00Z INFO request \(index) GET /items/\(index % 5000) 200 \(index % 9000) ms user=u\(index % 97)"
         }
         note("storing \(events) events in \(streams) streams (batches of 10,000)")
-        var lines = ""
-        lines.reserveCapacity(events * 90)
+        var text = ""
+        text.reserveCapacity(events * 90)
         let perStream = events / streams
-        var ingest = Duration.zero
+        var storing = Duration.zero
         for stream in 0..<streams {
             let name = "stream-\(stream)"
             let _: EmptyOutput = try await logs("CreateLogStream", CWLCreateLogStreamRequest(logGroupName: group, logStreamName: name))
@@ -62,15 +67,15 @@ struct EventsBenchmark: AsyncParsableCommand {
                     // Timestamps across one hour, each stream's in order.
                     return CWLInputLogEvent(timestamp: start + (sent + offset) * 3_600_000 / perStream, message: message(index))
                 }
-                for event in batch { lines += event.message + "\n" }
+                for event in batch { text += event.message + "\n" }
                 let began = ContinuousClock.now
                 let _: CWLPutLogEventsResponse = try await logs("PutLogEvents", CWLPutLogEventsRequest(logGroupName: group, logStreamName: name, logEvents: batch))
-                ingest += ContinuousClock.now - began
+                storing += ContinuousClock.now - began
                 sent += count
             }
         }
         let file = work + "/lines.log"
-        try lines.write(toFile: file, atomically: true, encoding: .utf8)
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
 
         func filter(_ pattern: String) async throws -> (seconds: Double, matched: Int) {
             var timings: [Double] = []
@@ -105,8 +110,8 @@ struct EventsBenchmark: AsyncParsableCommand {
         let grepTerm = try grep(["-c", "ERROR"])
         let grepWords = try grep(["-c", "-E", "timed|refused"])
 
-        print("CloudWatch Logs benchmark: release ecsd on 127.0.0.1; \(events) events (~\(lines.utf8.count / 1_000_000) MB) in \(streams) streams\n")
-        print(String(format: "PutLogEvents: %.0f events/s (batches of 10,000, each synced before it is answered)\n", Double(events) / durationSeconds(ingest)))
+        print("CloudWatch Logs benchmark: release ecsd on 127.0.0.1; \(events) events (~\(text.utf8.count / 1_000_000) MB) in \(streams) streams\n")
+        print(String(format: "PutLogEvents: %.0f events/s (batches of 10,000, each synced before it is answered)\n", Double(events) / durationSeconds(storing)))
         print(
             table(
                 ["FILTER", "MATCHED", "FILTERLOGEVENTS (ALL PAGES)", "GREP -c (SAME LINES, ONE FILE)", "RATIO"],
@@ -118,5 +123,114 @@ struct EventsBenchmark: AsyncParsableCommand {
                      String(format: "%.1fx", json.seconds / max(grepWords, 0.000_001))],
                 ]))
         print("target: FilterLogEvents over 1 million events under 1 s for a pattern matching 0.1%")
+
+        if lines > 0 {
+            let ingestion = try await ingest(client: client, endpoint: endpoint, work: work)
+            print(
+                "\nContainer log ingestion: a container writing \(lines) lines as fast as it can (busybox seq), through the agent to CloudWatch Logs, "
+                    + "against the same container on Docker's json-file driver")
+            print(
+                table(
+                    ["DRIVER", "SECONDS", "LINES/S", "AGENT CPU"],
+                    [
+                        ["json-file (Docker alone)", String(format: "%.2f", ingestion.jsonSeconds), String(format: "%.0f", Double(lines) / ingestion.jsonSeconds), "-"],
+                        ["awslogs (agent -> ecsd)", String(format: "%.2f", ingestion.awslogsSeconds), String(format: "%.0f", Double(lines) / ingestion.awslogsSeconds),
+                         String(format: "%.1f s (%.0f%% of a core)", ingestion.agentCPU, ingestion.agentCPU / ingestion.awslogsSeconds * 100)],
+                    ]))
+            print(String(format: "ratio: %.2fx json-file's lines per second (target >= 0.8x)", ingestion.jsonSeconds / ingestion.awslogsSeconds))
+        }
+    }
+
+    /// The same writer under json-file (straight through Docker) and under awslogs (a task on a
+    /// real agent, its last line in CloudWatch Logs), each timed from the container's start.
+    func ingest(client: APIClient, endpoint: String, work: String) async throws -> (jsonSeconds: Double, awslogsSeconds: Double, agentCPU: Double) {
+        guard FileManager.default.isExecutableFile(atPath: agentPath) else { throw BenchError("\(agentPath) not found: swift build -c release") }
+        let docker = try await DockerClient.connect()
+        try await ensureBusybox(docker, image: image)
+        let command = ["/bin/busybox", "seq", "1", String(lines)]
+
+        note("ingestion: \(lines) lines under json-file, straight through Docker")
+        var config = ContainerConfig(image: image)
+        config.cmd = command
+        config.hostConfig = HostConfig()
+        config.hostConfig.logConfig = LogConfig(type: "json-file", config: [:])
+        let baseline = try await docker.createContainer(name: "stevedore-events-bench-\(UUID().uuidString.prefix(8))", config: config)
+        defer { Task { try? await docker.removeContainer(baseline, force: true) } }
+        try await docker.startContainer(baseline)
+        _ = try await docker.waitContainer(baseline)
+        let finished = try await docker.inspectContainer(baseline).state
+        let jsonSeconds = try Self.seconds(from: finished.startedAt, to: finished.finishedAt)
+
+        note("ingestion: \(lines) lines under awslogs, through a real agent")
+        let cluster = "events-bench"
+        let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+        let options = ["awslogs-group": "/bench/ingest", "awslogs-stream-prefix": "bench", "awslogs-create-group": "true"]
+        let _: RegisterTaskDefinitionResponse = try await client.ecs(
+            "RegisterTaskDefinition",
+            RegisterTaskDefinitionRequest(
+                family: "writer",
+                containerDefinitions: [
+                    ContainerDefinition(
+                        name: "writer", image: image, memory: 64, command: command,
+                        logConfiguration: LogConfiguration(logDriver: .awslogs, options: options))
+                ]))
+        let agent = try ChildProcess(
+            name: "ecs-agent", executable: "/usr/bin/env",
+            arguments: [
+                "ECS_CLUSTER=\(cluster)", "ECS_BACKEND_HOST=\(endpoint)", "ECS_DATADIR=\(work)/agent", "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+                "ECS_LOGLEVEL=warn", agentPath, "--config", "/dev/null",
+            ],
+            logPath: work + "/agent.log")
+        defer {
+            agent.stop()
+            removeContainers(cluster: cluster)
+        }
+        while true {
+            let listed: ListContainerInstancesResponse = try await client.ecs("ListContainerInstances", ListContainerInstancesRequest(cluster: cluster))
+            if !(listed.containerInstanceArns ?? []).isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let cpuBefore = cpuSeconds(pid: agent.process.processIdentifier)
+        let run: RunTaskResponse = try await client.ecs("RunTask", RunTaskRequest(cluster: cluster, taskDefinition: "writer"))
+        guard let arn = run.tasks?.first?.taskArn else { throw BenchError("RunTask placed nothing: \(run.failures ?? [])") }
+        let stream = "bench/writer/\(arn.split(separator: "/").last ?? "")"
+        // Done when the newest event in the stream is the last line.
+        let deadline = ContinuousClock.now + .seconds(600)
+        while ContinuousClock.now < deadline {
+            let newest: CWLGetLogEventsResponse? = try? await client.json(
+                target: "Logs_20140328.GetLogEvents", CWLGetLogEventsRequest(logGroupName: "/bench/ingest", logStreamName: stream, limit: 1))
+            if newest?.events?.first?.message == String(lines) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let done = Date()
+        let agentCPU = cpuSeconds(pid: agent.process.processIdentifier) - cpuBefore
+        let described: DescribeTasksResponse = try await client.ecs("DescribeTasks", DescribeTasksRequest(cluster: cluster, tasks: [arn]))
+        guard let runtimeId = described.tasks?.first?.containers?.first?.runtimeId else { throw BenchError("the writer's container id is unknown") }
+        let started = try Self.date(try await docker.inspectContainer(runtimeId).state.startedAt)
+        return (jsonSeconds, done.timeIntervalSince(started), agentCPU)
+    }
+
+    /// A process's CPU time so far (user and system), in seconds.
+    func cpuSeconds(pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Docker's RFC 3339 times (nanoseconds cut to milliseconds).
+    static func date(_ text: String?) throws -> Date {
+        guard let text else { throw BenchError("no time from Docker") }
+        var trimmed = text
+        if let dot = text.firstIndex(of: "."), let zone = text.lastIndex(where: { $0 == "Z" || $0 == "+" }) {
+            trimmed = String(text[..<dot]) + String(text[dot..<zone].prefix(4)) + String(text[zone...])
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: trimmed) ?? ISO8601DateFormatter().date(from: trimmed) else { throw BenchError("unreadable time \(text)") }
+        return date
+    }
+
+    static func seconds(from start: String?, to end: String?) throws -> Double {
+        try date(end).timeIntervalSince(try date(start))
     }
 }
