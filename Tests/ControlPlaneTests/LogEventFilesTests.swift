@@ -93,13 +93,8 @@ struct LogEventReadTests {
 }
 
 struct LogIngestTests {
-    @Test func outputIsCutIntoBatchesPutLogEventsWouldTake() {
-        let many = LogIngest.batches(Array(repeating: "x", count: 25_000))
-        #expect(many.map(\.count) == [10_000, 10_000, 5_000])
-        let big = String(repeating: "y", count: 600_000)
-        let heavy = LogIngest.batches([big, big, "z"])
-        #expect(heavy.map(\.count) == [1, 2])
-        let huge = LogIngest.batches([String(repeating: "w", count: 2_000_000)])
-        #expect(huge.count == 1 && huge[0][0].utf8.count == 1_048_550)
+    @Test func aMessageIsCutToWhatAnEventMayHold() {
+        #expect(LogIngest.cut(String(repeating: "w", count: 2_000_000)).utf8.count == 1_048_550)
+        #expect(LogIngest.cut("short") == "short")
     }
 }

@@ -54,7 +54,7 @@ struct AWSLogsTests {
         #expect(DockerLogLine.split("no timestamp here") == nil)
     }
 
-    @Test func batchesKeepToPutLogEventsLimits() {
+    @Test func batchesKeepToTheChannelsLimits() {
         var outbox = AWSLogsShipper.Outbox(assembler: LogLineAssembler(multiline: false))
         for index in 0..<10_005 { outbox.append(LogEventsBatch.Event(timestamp: index, message: "m")) }
         #expect(outbox.takeBatch().count == 10_000 && outbox.takeBatch().count == 5 && outbox.events.isEmpty && outbox.bytes == 0)

@@ -64,7 +64,7 @@ struct ContainerSpecTests {
         var shipped = definition
         shipped.logConfiguration = LogConfiguration(logDriver: .awslogs, options: ["awslogs-group": "/ecs/web"])
         #expect(try ContainerSpec.build(shipped, override: nil, context: context).hostConfig.logConfig == LogConfig(
-            type: "json-file", config: ["max-size": "10m", "max-file": "3"]))
+            type: "json-file", config: ["max-size": "100m", "max-file": "3"]))
         #expect(host.capAdd == ["NET_ADMIN"] && host.capDrop == ["MKNOD"] && host.initProcess == true)
         #expect(host.shmSize == 64 * 1_048_576 && host.tmpfs == ["/run": "size=16m,noexec"])
     }

@@ -66,7 +66,7 @@ struct AgentRoutes: Sendable {
         }
         if let logIngest {
             // An `awslogs` container's events (none: its stream made ready before it starts).
-            routes.json("POST", WorkChannel.logEventsPath, limit: 2 << 20) { (batch: LogEventsBatch, request) throws(AWSError) in
+            routes.json("POST", WorkChannel.logEventsPath, limit: 16 << 20) { (batch: LogEventsBatch, request) throws(AWSError) in
                 try request.checkAgent(actsFor: batch.containerInstanceArn)
                 return LogEventsAccepted(
                     lastEventTimestamp: try await logIngest.put(

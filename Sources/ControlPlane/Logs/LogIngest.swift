@@ -110,35 +110,17 @@ final class LogIngest: Service {
                 return try root.logs.ensureStream(group, stream, now: m.now, using: &m.random, changes: &m.changes)
             }
         }
-        // In time order (stdout and stderr lines may cross), a batch per PutLogEvents' limits.
+        // In time order (stdout and stderr lines may cross), stored as one block (one disk sync),
+        // each message cut to what an event may hold.
         let sorted = events.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
-        var start = 0
-        for batch in Self.batches(sorted.map(\.message)) {
-            let slice = sorted[start..<start + batch.count]
-            start += batch.count
-            try await files.append(group: ids.group, stream: ids.stream, events: zip(slice, batch).map { ($0.timestamp, $1) }, ingestionTime: epochMilliseconds(committer.now()))
-        }
+        let stored = sorted.map { (timestamp: $0.timestamp, message: Self.cut($0.message)) }
+        if !stored.isEmpty { try await files.append(group: ids.group, stream: ids.stream, events: stored, ingestionTime: epochMilliseconds(committer.now())) }
         return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
     }
 
-    /// Messages in PutLogEvents-sized batches (each message cut to what one event may hold).
-    static func batches(_ messages: [String]) -> [[String]] {
-        var batches: [[String]] = []
-        var current: [String] = []
-        var bytes = 0
+    /// A message cut to what one event may hold (CloudWatch Logs' 1 MB less an event's overhead).
+    static func cut(_ message: String) -> String {
         let limit = LogEventRules.maximumBatchBytes - LogEventRules.eventOverhead
-        for message in messages {
-            let text = message.utf8.count > limit ? String(decoding: message.utf8.prefix(limit), as: UTF8.self) : message
-            let cost = text.utf8.count + LogEventRules.eventOverhead
-            if current.count == LogEventRules.maximumBatchEvents || bytes + cost > LogEventRules.maximumBatchBytes {
-                batches.append(current)
-                current = []
-                bytes = 0
-            }
-            current.append(text)
-            bytes += cost
-        }
-        if !current.isEmpty { batches.append(current) }
-        return batches
+        return message.utf8.count > limit ? String(decoding: message.utf8.prefix(limit), as: UTF8.self) : message
     }
 }

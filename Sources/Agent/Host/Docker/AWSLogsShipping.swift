@@ -40,6 +40,7 @@ struct AWSLogsShipper: Sendable {
         func withLock<Result>(_ body: (inout Outbox) -> Result) -> Result { state.withLock { body(&$0) } }
     }
 
+    /// A batch on the agent's channel, as PutLogEvents' (the control plane stores it as one block).
     static let batchEvents = 10_000
     static let batchBytes = 1_048_576 - 64 * 1024
 
@@ -53,34 +54,59 @@ struct AWSLogsShipper: Sendable {
 
     func read(into outbox: SharedOutbox, since: Double?) async {
         defer { outbox.withLock { $0.ended = true } }
-        guard let frames = try? await docker.timestampedLogStream(dockerId, since: since) else { return }
         let start = EventStart(options.eventStart)
+        // Where the reading is: the newest line's time, and how many lines of that millisecond were
+        // read (a stream that broke is opened again from there, and those lines are not read twice).
+        var newest: Int?
+        var readAtNewest = 0
+        var skipping = 0
         var partial: [LogFrame.Stream: [UInt8]] = [:]
         func line(_ bytes: ArraySlice<UInt8>) async {
             let text = String(decoding: bytes.last == 0x0D ? bytes.dropLast() : bytes, as: UTF8.self)
             let (timestamp, message) = DockerLogLine.split(Substring(text))
                 .map { ($0.timestamp, String($0.message)) } ?? (Int(Date().timeIntervalSince1970 * 1000), text)
+            if let last = newest, timestamp <= last {
+                if timestamp < last || skipping > 0 {
+                    if timestamp == last { skipping -= 1 }
+                    return
+                }
+                readAtNewest += 1
+            } else {
+                newest = timestamp
+                readAtNewest = 1
+                skipping = 0
+            }
             guard !message.isEmpty else { return }
             await accept(message, timestamp: timestamp, startsEvent: start.matches(message), into: outbox)
         }
-        do {
-            for try await frame in frames {
-                var bytes = frame.bytes[...]
-                if let held = partial.removeValue(forKey: frame.stream) {
-                    // The rest of a line Docker cut in pieces (past 16 KB): each piece came with its
-                    // own timestamp, which goes; the line keeps its first's.
-                    if let space = bytes.firstIndex(of: 0x20), DockerLogLine.split(Substring(decoding: bytes[...space], as: UTF8.self) + "x") != nil {
-                        bytes = bytes[(space + 1)...]
+        // A stream that breaks (a stalled reader's connection closed by the engine…) is opened again,
+        // a few times, from the newest line read; one that ends is the container's output ending.
+        var attempts = 0
+        while attempts < 5, !Task.isCancelled {
+            let from = newest.map { Double($0) / 1000 } ?? since
+            skipping = newest == nil ? 0 : readAtNewest
+            guard let frames = try? await docker.timestampedLogStream(dockerId, since: from) else { break }
+            do {
+                for try await frame in frames {
+                    var bytes = frame.bytes[...]
+                    if let held = partial.removeValue(forKey: frame.stream) {
+                        // The rest of a line Docker cut in pieces (past 16 KB): each piece came with its
+                        // own timestamp, which goes; the line keeps its first's.
+                        if let space = bytes.firstIndex(of: 0x20), DockerLogLine.split(Substring(decoding: bytes[...space], as: UTF8.self) + "x") != nil {
+                            bytes = bytes[(space + 1)...]
+                        }
+                        bytes = (held + bytes)[...]
                     }
-                    bytes = (held + bytes)[...]
+                    var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+                    // What follows the last newline waits for the rest of its line.
+                    if let last = lines.popLast(), !last.isEmpty { partial[frame.stream] = Array(last) }
+                    for each in lines { await line(each) }
                 }
-                var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-                // What follows the last newline waits for the rest of its line.
-                if let last = lines.popLast(), !last.isEmpty { partial[frame.stream] = Array(last) }
-                for each in lines { await line(each) }
+                break
+            } catch {
+                attempts += 1
+                partial.removeAll()
             }
-        } catch {
-            // The engine went away or the container is gone: what was read is still shipped.
         }
         // Output that ended without a newline is a line too.
         for (_, held) in partial.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { await line(held[...]) }

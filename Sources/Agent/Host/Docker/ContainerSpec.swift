@@ -166,7 +166,7 @@ public struct ContainerSpec: Sendable {
             if log.logDriver == .awslogs {
                 // The agent ships the output to the control plane's CloudWatch Logs (AWSLogsShipper);
                 // Docker keeps it meanwhile, in files it rotates.
-                host.logConfig = LogConfig(type: "json-file", config: ["max-size": "10m", "max-file": "3"])
+                host.logConfig = LogConfig(type: "json-file", config: ["max-size": "100m", "max-file": "3"])
             } else {
                 host.logConfig = LogConfig(type: log.logDriver.rawValue, config: log.options)
             }
