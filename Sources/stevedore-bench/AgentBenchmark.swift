@@ -123,18 +123,9 @@ struct AgentBenchmark: AsyncParsableCommand {
 
     /// CPU time of a process over a window, as percent of one core.
     func cpuPercent(pid: Int32, seconds: Int) async throws -> Double {
-        func ticks() -> Double {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = text.lastIndex(of: ")")
-            else { return 0 }
-            let fields = text[text.index(after: close)...].split(separator: " ")
-            // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-            return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        }
-        let clockTicks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let before = ticks()
+        let before = cpuSeconds(pid: pid)
         try await Task.sleep(for: .seconds(seconds))
-        return (ticks() - before) / clockTicks / Double(seconds) * 100
+        return (cpuSeconds(pid: pid) - before) / Double(seconds) * 100
     }
 
 }

@@ -210,13 +210,6 @@ struct EventsBenchmark: AsyncParsableCommand {
         return (jsonSeconds, done.timeIntervalSince(started), agentCPU)
     }
 
-    /// A process's CPU time so far (user and system), in seconds.
-    func cpuSeconds(pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
     /// Docker's RFC 3339 times (nanoseconds cut to milliseconds).
     static func date(_ text: String?) throws -> Date {
         guard let text else { throw BenchError("no time from Docker") }

@@ -97,3 +97,11 @@ func note(_ text: String) {
 func removeContainers(cluster: String) {
     _ = try? runProgram("/bin/sh", ["-c", "docker ps -aq --filter label=com.amazonaws.ecs.cluster=\(cluster) | xargs -r docker rm -f"])
 }
+
+/// A process's CPU time so far (user and system), in seconds.
+func cpuSeconds(pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
