@@ -132,6 +132,16 @@ struct BackendConnectionsTests {
         try await server.close()
         // Nothing listens there any more: refused, so the request was not sent.
         if case .refused = await call("http://127.0.0.1:\(port)/a") {} else { Issue.record("not refused") }
+        // A listener that closes each connection unanswered (Docker's port proxy before the
+        // container listens): an idempotent request may go to another target; a POST may not.
+        let closing = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.close() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { closing.close(promise: nil) }
+        let closingURL = "http://127.0.0.1:\(closing.localAddress?.port ?? 0)/a"
+        if case .refused = await call(closingURL) {} else { Issue.record("a GET closed unanswered is not tried elsewhere") }
+        let post = await backends.forward(method: "POST", url: closingURL, headers: [], body: Array("x".utf8), timeout: .seconds(5))
+        if case .failed = post {} else { Issue.record("a POST closed unanswered may have been processed: not tried elsewhere") }
         // Other schemes go to the fallback (libcurl's, in ecsd).
         #expect(body(await call("https://example.test/x")) == "https://example.test/x")
     }

@@ -97,7 +97,10 @@ final class BackendConnections: HTTPForwarding {
             return connection.send(exchange, address: address, deadline: deadline).assumeIsolated().map { outcome in
                 switch outcome {
                 case .result(let result): return self.settle(result, connection: connection, idle: idle, key: address.key)
-                case .closedBeforeAnswer: return .failed
+                // A new connection closed before any answer: what Docker's port proxy does while
+                // the container's server is not yet listening (or no longer is). An idempotent
+                // request goes to the next target, as nginx's `proxy_next_upstream error`.
+                case .closedBeforeAnswer: return Self.idempotent(exchange.method) ? .refused : .failed
                 }
             }.nonisolated()
         }.flatMapErrorThrowing { error in
