@@ -69,6 +69,7 @@ let package = Package(
         .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
         .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
         .target(name: "LogsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Logs"),
+        .target(name: "EventsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Events"),
         .target(name: "ApplicationAutoScalingShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ApplicationAutoScaling"),
         .target(name: "APIGatewayShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/APIGateway"),
 
@@ -91,6 +92,11 @@ let package = Package(
             name: "Lambda",
             dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
             path: "Sources/Services/Lambda"),
+        // EventBridge: buses, rules, targets; events delivered into Lambda's, SQS's and ECS's state.
+        .target(
+            name: "EventBridge",
+            dependencies: ["StevedoreCore", "AWSProtocols", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SQSShapes"],
+            path: "Sources/Services/EventBridge"),
         .target(
             name: "ApplicationAutoScaling",
             dependencies: ["StevedoreCore", "AWSProtocols", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol"],
@@ -125,7 +131,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "Sealing", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "Sealing", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -190,7 +196,7 @@ let package = Package(
             name: "StevedoreCoreTests",
             dependencies: [
                 "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes",
-                "LogsShapes",
+                "LogsShapes", "EventsShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
@@ -200,6 +206,7 @@ let package = Package(
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
         .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
+        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "StevedoreCore"]),
         .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),
         .testTarget(

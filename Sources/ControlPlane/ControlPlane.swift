@@ -6,6 +6,7 @@ import ApplicationAutoScalingShapes
 import AWSProtocols
 import Capacity
 import ECS
+import EventBridge
 import ECSShapes
 import Hummingbird
 import HummingbirdCore
@@ -81,6 +82,7 @@ public struct ControlPlane: Sendable {
             store: store,
             restore: { [settings] rows, now in try ControlPlaneState.restore(names: names, settings: settings, rows: rows, now: now) },
             assignmentSequence: { $0.ecs.counters.assignmentSequence },
+            finish: { root, mutation in root.finishWrite(&mutation) },
             logger: logger)
 
         code = try CodeStore(dataDirectory: configuration.dataDirectory)
@@ -107,6 +109,8 @@ public struct ControlPlane: Sendable {
         dispatcher.add(SecretsAPI.parameterStore(committer: committer, sealer: box))
         dispatcher.add(SecretsAPI.secretsManager(committer: committer, sealer: box, newVersionId: { UUID().uuidString.lowercased() }))
         dispatcher.add(LogsAPI.operations(committer: committer, events: logEvents))
+        let invoker = asyncInvoker
+        dispatcher.add(EventBridgeAPI.operations(committer: committer, delivered: { invoker.wakeUp() }))
         self.dispatcher = dispatcher
 
         let iam = try await committer.readLatest { root, _ in root.iam }
@@ -231,6 +235,7 @@ public struct ControlPlane: Sendable {
             PollReleaser(notifier: committer.notifier, router: functionRouter),
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
             LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)), logIngest,
+            EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
         ]
     }
 }

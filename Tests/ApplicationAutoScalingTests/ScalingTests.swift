@@ -15,7 +15,7 @@ final class ScalingTests: XCTestCase {
     // MARK: Schedule expressions
 
     func testAtExpressionFiresOnceAtItsLocalTime() throws {
-        let schedule = try ScalingSchedule.parse("at(2026-12-31T23:00:00)")
+        let schedule = try ScheduleExpression.parse("at(2026-12-31T23:00:00)")
         XCTAssertEqual(schedule, .at(DateComponents(year: 2026, month: 12, day: 31, hour: 23, minute: 0, second: 0)))
         // 23:00 in Paris (UTC+1 in winter) is 22:00 UTC.
         let paris = try XCTUnwrap(TimeZone(identifier: "Europe/Paris"))
@@ -27,11 +27,11 @@ final class ScalingTests: XCTestCase {
     }
 
     func testRateExpressionsAreAnchoredOnTheirStart() throws {
-        XCTAssertEqual(try ScalingSchedule.parse("rate(5 minutes)"), .rate(300))
-        XCTAssertEqual(try ScalingSchedule.parse("rate(1 minute)"), .rate(60))
-        XCTAssertEqual(try ScalingSchedule.parse("rate(1 hour)"), .rate(3600))
-        XCTAssertEqual(try ScalingSchedule.parse("rate(2 days)"), .rate(2 * 86400))
-        let schedule = try ScalingSchedule.parse("rate(5 minutes)")
+        XCTAssertEqual(try ScheduleExpression.parse("rate(5 minutes)"), .rate(300))
+        XCTAssertEqual(try ScheduleExpression.parse("rate(1 minute)"), .rate(60))
+        XCTAssertEqual(try ScheduleExpression.parse("rate(1 hour)"), .rate(3600))
+        XCTAssertEqual(try ScheduleExpression.parse("rate(2 days)"), .rate(2 * 86400))
+        let schedule = try ScheduleExpression.parse("rate(5 minutes)")
         let start = epoch
         // Before the start: the start itself.
         XCTAssertEqual(schedule.next(after: start.addingTimeInterval(-10), start: start, timeZone: utcZone), start)
@@ -42,7 +42,7 @@ final class ScalingTests: XCTestCase {
     }
 
     func testCronWeekdaysInParisFollowDaylightSavingTime() throws {
-        let schedule = try ScalingSchedule.parse("cron(0 9 ? * MON-FRI *)")
+        let schedule = try ScheduleExpression.parse("cron(0 9 ? * MON-FRI *)")
         let paris = try XCTUnwrap(TimeZone(identifier: "Europe/Paris"))
         // Friday 27 March 2026 is still winter time (UTC+1): 09:00 Paris is 08:00 UTC.
         XCTAssertEqual(schedule.next(after: utc("2026-03-27T07:00:00Z"), start: epoch, timeZone: paris), utc("2026-03-27T08:00:00Z"))
@@ -55,7 +55,7 @@ final class ScalingTests: XCTestCase {
     }
 
     func testCronStepsRangesListsAndYears() throws {
-        let schedule = try ScalingSchedule.parse("cron(*/15 8-9 1,15 * ? 2027)")
+        let schedule = try ScheduleExpression.parse("cron(*/15 8-9 1,15 * ? 2027)")
         // Nothing in 2026: the first run is 1 January 2027 at 08:00.
         XCTAssertEqual(schedule.next(after: utc("2026-06-01T00:00:00Z"), start: epoch, timeZone: utcZone), utc("2027-01-01T08:00:00Z"))
         XCTAssertEqual(schedule.next(after: utc("2027-01-01T08:00:00Z"), start: epoch, timeZone: utcZone), utc("2027-01-01T08:15:00Z"))
@@ -64,7 +64,7 @@ final class ScalingTests: XCTestCase {
         // Past the only year: never again.
         XCTAssertNil(schedule.next(after: utc("2027-12-15T09:45:00Z"), start: epoch, timeZone: utcZone))
         // Month names, and an offset step: minute 5, 25, 45 at noon on 1 June.
-        let june = try ScalingSchedule.parse("cron(5/20 12 1 JUN ? *)")
+        let june = try ScheduleExpression.parse("cron(5/20 12 1 JUN ? *)")
         XCTAssertEqual(june.next(after: utc("2026-06-01T12:05:00Z"), start: epoch, timeZone: utcZone), utc("2026-06-01T12:25:00Z"))
         XCTAssertEqual(june.next(after: utc("2026-06-01T12:45:00Z"), start: epoch, timeZone: utcZone), utc("2027-06-01T12:05:00Z"))
     }
@@ -93,11 +93,11 @@ final class ScalingTests: XCTestCase {
     /// `L`, `W` and `#` are refused, but day and month names containing those letters (WED, JUL,
     /// APR-JUL) are ordinary values and must parse.
     func testCronAcceptsNamesContainingTheLettersLAndW() throws {
-        XCTAssertNoThrow(try ScalingSchedule.parse("cron(0 12 ? * WED *)"))
-        XCTAssertNoThrow(try ScalingSchedule.parse("cron(0 12 ? * MON,WED,FRI *)"))
-        XCTAssertNoThrow(try ScalingSchedule.parse("cron(0 0 1 JUL ? *)"))
-        XCTAssertNoThrow(try ScalingSchedule.parse("cron(0 0 1 APR-JUL ? *)"))
-        if let schedule = try? ScalingSchedule.parse("cron(0 12 ? * WED *)") {
+        XCTAssertNoThrow(try ScheduleExpression.parse("cron(0 12 ? * WED *)"))
+        XCTAssertNoThrow(try ScheduleExpression.parse("cron(0 12 ? * MON,WED,FRI *)"))
+        XCTAssertNoThrow(try ScheduleExpression.parse("cron(0 0 1 JUL ? *)"))
+        XCTAssertNoThrow(try ScheduleExpression.parse("cron(0 0 1 APR-JUL ? *)"))
+        if let schedule = try? ScheduleExpression.parse("cron(0 12 ? * WED *)") {
             // Friday 15 January 2027 → Wednesday 20 January.
             XCTAssertEqual(schedule.next(after: epoch, start: epoch, timeZone: utcZone), utc("2027-01-20T12:00:00Z"))
         }
@@ -661,7 +661,7 @@ private func assertAWSError<Result>(
 
 private func assertParseError(_ text: String, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
     do {
-        let schedule = try ScalingSchedule.parse(text)
+        let schedule = try ScheduleExpression.parse(text)
         XCTFail("'\(text)' parsed as \(schedule)", file: file, line: line)
     } catch {
         XCTAssertTrue(error.description.contains(fragment), "'\(error.description)' does not mention '\(fragment)'", file: file, line: line)

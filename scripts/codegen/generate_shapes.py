@@ -118,6 +118,17 @@ SERVICES = {
             "ListTagsForResource",
         ],
     ),
+    "events": (
+        "events/2015-10-07/service-2.json.gz",
+        "Sources/Shapes/Events/EventsShapes.swift",
+        "EVB",
+        [
+            "CreateEventBus", "DeleteEventBus", "DescribeEventBus", "ListEventBuses", "PutRule", "DescribeRule",
+            "DeleteRule", "EnableRule", "DisableRule", "ListRules", "ListRuleNamesByTarget", "PutTargets",
+            "RemoveTargets", "ListTargetsByRule", "PutEvents", "TestEventPattern", "TagResource", "UntagResource",
+            "ListTagsForResource",
+        ],
+    ),
     "secretsmanager": (
         "secretsmanager/2017-10-17/service-2.json.gz",
         "Sources/Shapes/Secrets/SecretsManagerShapes.swift",

@@ -44,6 +44,9 @@ final class AsyncInvoker: Service, Sendable {
         wake.yield()
     }
 
+    /// Looks for due events now (another service queued some).
+    func wakeUp() { wake.yield() }
+
     func run() async throws {
         await cancelWhenGracefulShutdown {
             // Discarding: each delivery is freed when it ends, not kept until the invoker stops.

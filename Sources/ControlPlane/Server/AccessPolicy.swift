@@ -4,6 +4,7 @@ import ApplicationAutoScaling
 import AWSProtocols
 import Capacity
 import ECS
+import EventBridge
 import Foundation
 import LoadBalancing
 import Logs
@@ -66,6 +67,7 @@ enum AccessPolicy {
     static let jsonServices: [String: String] = [
         ECSAPI.targetPrefix: "ecs", SQSAPI.targetPrefix: "sqs", ScalingAPI.targetPrefix: "application-autoscaling",
         SecretsAPI.parameterStorePrefix: "ssm", SecretsAPI.secretsManagerPrefix: "secretsmanager", LogsAPI.targetPrefix: "logs",
+        EventBridgeAPI.targetPrefix: "events",
     ]
 
     /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the
@@ -102,6 +104,11 @@ enum AccessPolicy {
                     return names.logGroup(group) + (fields.logStreamName.map { ":log-stream:\($0)" } ?? ":*")
                 }
                 return fields.resourceArn ?? "*"
+            case "events":
+                let bus = EventBridgeState.busName(fields.EventBusName)
+                if let rule = fields.Rule ?? (operation.hasSuffix("Rule") ? fields.Name : nil) { return names.eventRule(rule, bus: bus) }
+                if operation.hasSuffix("EventBus"), let name = fields.Name { return names.eventBus(name) }
+                return fields.ResourceARN ?? names.eventBus(bus)
             case "sqs":
                 if let url = fields.QueueUrl, let name = url.split(separator: "/").last { return names.queue(String(name)) }
                 if let name = fields.QueueName { return names.queue(name) }
@@ -144,6 +151,10 @@ enum AccessPolicy {
         var SecretId: String?
         var QueueUrl: String?
         var QueueName: String?
+        /// EventBridge's rule, bus and tagging ARN.
+        var Rule: String?
+        var EventBusName: String?
+        var ResourceARN: String?
 
         struct RoleOverrides: Decodable {
             var taskRoleArn: String?

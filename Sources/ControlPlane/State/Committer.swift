@@ -53,6 +53,8 @@ public actor Committer<Root: Sendable>: StateCommitting {
     private let restore: @Sendable (StoredRows, Date) throws -> Root
     /// The highest assignment sequence the state holds: what the notifier learns is durable after a commit.
     private let assignmentSequence: @Sendable (Root) -> Int
+    /// Runs after each write's body, in its turn, to add what follows from its changes.
+    private let finish: @Sendable (inout Root, inout Mutation) -> Void
     private let logger: Logger
 
     /// - Parameters:
@@ -65,8 +67,10 @@ public actor Committer<Root: Sendable>: StateCommitting {
         random: Xoshiro256 = Xoshiro256(),
         restore: @escaping @Sendable (StoredRows, Date) throws -> Root,
         assignmentSequence: @escaping @Sendable (Root) -> Int = { _ in 0 },
+        finish: @escaping @Sendable (inout Root, inout Mutation) -> Void = { _, _ in },
         logger: Logger
     ) {
+        self.finish = finish
         self.state = state
         self.store = store
         self.clock = clock
@@ -85,6 +89,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         random: Xoshiro256 = Xoshiro256(),
         restore: @escaping @Sendable (StoredRows, Date) throws -> Root,
         assignmentSequence: @escaping @Sendable (Root) -> Int = { _ in 0 },
+        finish: @escaping @Sendable (inout Root, inout Mutation) -> Void = { _, _ in },
         logger: Logger
     ) async throws -> Committer {
         let began = ContinuousClock.now
@@ -99,7 +104,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
             ])
         return Committer(
             state: state, store: store, clock: clock, random: random, restore: restore, assignmentSequence: assignmentSequence,
-            logger: logger)
+            finish: finish, logger: logger)
     }
 
     /// The committer's time.
@@ -149,6 +154,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         let result: Result
         do {
             result = try body(&state, &mutation)
+            if !mutation.changes.isEmpty { finish(&state, &mutation) }
             random = mutation.random
         } catch {
             random = mutation.random

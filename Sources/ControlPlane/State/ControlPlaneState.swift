@@ -6,6 +6,7 @@ import AWSProtocols
 import Capacity
 import ECS
 import ECSShapes
+import EventBridge
 import Foundation
 import IAM
 import Lambda
@@ -20,7 +21,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -31,6 +32,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var gateway: GatewayState
     public var loadBalancing: TargetGroupState
     public var logs: LogsState
+    public var events: EventBridgeState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -46,6 +48,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         gateway = GatewayState(names: names)
         loadBalancing = TargetGroupState(names: names)
         logs = LogsState(names: names)
+        events = EventBridgeState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -79,6 +82,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.gateway = try GatewayState.restore(names: names, rows: rows)
         state.loadBalancing = try TargetGroupState.restore(names: names, rows: rows)
         state.logs = try LogsState.restore(names: names, rows: rows)
+        state.events = try EventBridgeState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state
@@ -90,6 +94,14 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         scaling.settings = settings.scaling
         sqs.endpoint = settings.endpoint
         gateway.endpoint = settings.gatewayEndpoint
+    }
+
+    /// What every write does last, in its own turn: ECS's changes become events on the default
+    /// bus (delivered in the same commit, so none is lost or sent for a change that was not).
+    public mutating func finishWrite(_ mutation: inout Mutation) {
+        guard events.hasEnabledRules(on: EventBridgeState.defaultBus) else { return }
+        let committed = mutation.changes
+        publishECSEvents(of: committed, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
     }
 
     /// A container instance registered: capacity groups link it to their instance.

@@ -282,7 +282,7 @@ extension ScalingState {
         var action = record.scheduledActions[request.ScheduledActionName]
         guard let schedule = request.Schedule ?? action?.Schedule else { throw .aasValidation("Schedule is required for a new scheduled action.") }
         do {
-            _ = try ScalingSchedule.parse(schedule)
+            _ = try ScheduleExpression.parse(schedule)
         } catch {
             throw .aasValidation(error.description)
         }
@@ -344,7 +344,7 @@ extension ScalingState {
         var due: [(String, String)] = []
         for (key, record) in scalableTargets where record.target.SuspendedState?.ScheduledScalingSuspended != true {
             for (name, action) in record.scheduledActions {
-                guard let schedule = try? ScalingSchedule.parse(action.Schedule) else { continue }
+                guard let schedule = try? ScheduleExpression.parse(action.Schedule) else { continue }
                 if let start = action.StartTime, now < start { continue }
                 if let end = action.EndTime, now > end { continue }
                 let last = record.lastRuns[name] ?? action.CreationTime

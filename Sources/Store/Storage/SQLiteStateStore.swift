@@ -43,6 +43,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["elb_target_groups"].map(table),
         // 10: CloudWatch Logs' log groups (with their streams; the events are files of their own).
         ["log_groups"].map(table),
+        // 11: EventBridge's buses, rules (with their targets) and deliveries waiting to be retried.
+        ["event_buses", "event_rules", "event_deliveries"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

@@ -4,13 +4,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import AgentProtocol
-import ApplicationAutoScalingShapes
-import StevedoreCore
 
-/// Application Auto Scaling's schedule expressions: `at(yyyy-mm-ddThh:mm:ss)`, `rate(value unit)`
+/// AWS schedule expressions (Application Auto Scaling, EventBridge, Scheduler): `at(yyyy-mm-ddThh:mm:ss)`, `rate(value unit)`
 /// and six-field `cron(minutes hours day-of-month month day-of-week year)`, in a time zone.
-public enum ScalingSchedule: Sendable, Equatable {
+public enum ScheduleExpression: Sendable, Equatable {
     case at(DateComponents)
     case rate(TimeInterval)
     case cron(CronExpression)
@@ -19,7 +16,7 @@ public enum ScalingSchedule: Sendable, Equatable {
         public var description: String
     }
 
-    public static func parse(_ text: String) throws(ParseError) -> ScalingSchedule {
+    public static func parse(_ text: String) throws(ParseError) -> ScheduleExpression {
         func inner(_ prefix: String) -> String? {
             guard text.hasPrefix(prefix + "("), text.hasSuffix(")") else { return nil }
             return String(String(text.dropFirst(prefix.count + 1).dropLast().drop(while: { $0 == " " }).reversed()).drop(while: { $0 == " " }).reversed())
@@ -83,7 +80,7 @@ public struct CronExpression: Sendable, Equatable {
     static let monthNames = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
     static let dayNames = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 
-    public init(_ text: String) throws(ScalingSchedule.ParseError) {
+    public init(_ text: String) throws(ScheduleExpression.ParseError) {
         let fields = text.split(separator: " ").map(String.init)
         guard fields.count == 6 else {
             throw .init(description: "cron(...) takes six fields (minutes hours day-of-month month day-of-week year); got \(fields.count)")
@@ -108,10 +105,10 @@ public struct CronExpression: Sendable, Equatable {
     }
 
     /// The values a field allows; nil for `?` (and for `*`, meaning any, where that matters).
-    static func values(_ field: String, _ range: ClosedRange<Int>, names: [String], name: String) throws(ScalingSchedule.ParseError) -> Set<Int>? {
+    static func values(_ field: String, _ range: ClosedRange<Int>, names: [String], name: String) throws(ScheduleExpression.ParseError) -> Set<Int>? {
         if field == "?" { return nil }
         var result: Set<Int> = []
-        func number(_ text: String) throws(ScalingSchedule.ParseError) -> Int {
+        func number(_ text: String) throws(ScheduleExpression.ParseError) -> Int {
             if let value = Int(text), range.contains(value) { return value }
             if let index = names.firstIndex(of: text.uppercased()) { return range.lowerBound + index }
             throw .init(description: "cron \(name) field: '\(text)' is not in \(range.lowerBound)-\(range.upperBound)")

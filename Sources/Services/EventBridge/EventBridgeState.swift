@@ -1,0 +1,128 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import EventsShapes
+import StevedoreCore
+
+/// EventBridge's state: event buses and their rules (each with its targets). The `default` bus
+/// always exists. Operations are pure functions over it; deliveries land in other services' state
+/// (Lambda's queue of asynchronous events, SQS's messages, ECS's tasks) in the same commit.
+public struct EventBridgeState: Sendable {
+    public let names: ResourceNames
+    /// Custom buses by name (the default bus has no record).
+    public package(set) var buses: [String: EventBusRecord] = [:]
+    /// Rules by bus, then name.
+    public package(set) var rules: [String: [String: RuleRecord]] = [:]
+    /// Each rule's parsed pattern, by ``RuleRecord/key`` (parsed once, at PutRule or restore).
+    var patterns: [String: EventPattern] = [:]
+    /// Deliveries a target refused for a reason that may pass, to be tried again (RetryPolicy).
+    public package(set) var pendingDeliveries: [String: PendingDeliveryRecord] = [:]
+
+    public static let defaultBus = "default"
+
+    public init(names: ResourceNames) {
+        self.names = names
+    }
+
+    public static let recordKinds: [RecordKind] = [.eventBuses, .eventRules, .eventDeliveries]
+
+    public static func restore(names: ResourceNames, rows: StoredRows) throws -> EventBridgeState {
+        var state = EventBridgeState(names: names)
+        for bus in try rows.decode(EventBusRecord.self) { state.buses[bus.name] = bus }
+        for rule in try rows.decode(RuleRecord.self) {
+            state.rules[rule.bus, default: [:]][rule.name] = rule
+            if let text = rule.eventPattern { state.patterns[rule.key] = try? EventPattern.parse(text) }
+        }
+        for delivery in try rows.decode(PendingDeliveryRecord.self) { state.pendingDeliveries[delivery.id] = delivery }
+        return state
+    }
+}
+
+/// The composed state EventBridge's operations run in.
+public protocol EventBridgeHost: Sendable {
+    var events: EventBridgeState { get set }
+}
+
+public struct EventBusRecord: StoredRecord, Equatable {
+    public var name: String
+    public var description: String?
+    public var tags: [String: String] = [:]
+    public var createdAt: Date
+    public var modifiedAt: Date
+
+    public static var recordKind: RecordKind { .eventBuses }
+    public var recordKey: String { name }
+}
+
+/// A rule with its targets (they are put and removed with it, and read together).
+public struct RuleRecord: StoredRecord, Equatable {
+    public var name: String
+    public var bus: String
+    public var eventPattern: String?
+    public var scheduleExpression: String?
+    public var enabled: Bool
+    public var description: String?
+    public var roleArn: String?
+    public var tags: [String: String] = [:]
+    public var targets: [EVBTarget] = []
+    public var createdAt: Date
+    /// A scheduled rule's next firing.
+    public var nextFireAt: Date?
+
+    public static var recordKind: RecordKind { .eventRules }
+    public var recordKey: String { key }
+    var key: String { "\(bus)/\(name)" }
+}
+
+/// An event a target is to be given again: the rule and target, what it receives, and how many
+/// tries so far.
+public struct PendingDeliveryRecord: StoredRecord, Equatable {
+    public var id: String
+    public var ruleKey: String
+    public var targetId: String
+    /// The event as delivered on the bus, and what the target receives (its input).
+    public var event: String
+    public var input: String
+    public var firstAttemptAt: Date
+    public var nextAttemptAt: Date
+    public var retries: Int
+    public var lastErrorCode: String
+    public var lastErrorMessage: String
+
+    public static var recordKind: RecordKind { .eventDeliveries }
+    public var recordKey: String { id }
+}
+
+extension RecordKind {
+    public static let eventDeliveries = RecordKind("event_deliveries")
+    public static let eventBuses = RecordKind("event_buses")
+    public static let eventRules = RecordKind("event_rules")
+}
+
+extension ResourceNames {
+    public func eventBus(_ name: String) -> String { arn("events", "event-bus/\(name)") }
+
+    /// Rules of the default bus are `rule/<name>`; of another bus, `rule/<bus>/<name>`.
+    public func eventRule(_ name: String, bus: String) -> String {
+        arn("events", bus == EventBridgeState.defaultBus ? "rule/\(name)" : "rule/\(bus)/\(name)")
+    }
+}
+
+/// EventBridge's error shapes.
+extension AWSError {
+    static func eventsValidation(_ message: String) -> AWSError { AWSError(type: "ValidationException", message: message) }
+
+    static func ruleNotFound(_ name: String, bus: String) -> AWSError {
+        .resourceNotFound("Rule \(name) does not exist on EventBus \(bus).")
+    }
+
+    static func busNotFound(_ name: String) -> AWSError {
+        .resourceNotFound("Event bus \(name) does not exist.")
+    }
+
+    static func invalidEventPattern(_ error: EventPattern.ParseError) -> AWSError {
+        AWSError(type: "InvalidEventPatternException", message: error.message)
+    }
+}
