@@ -370,3 +370,37 @@ def test_an_image_function_that_cannot_start_is_failed(lam):
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         invoke(lam, "badimage")
     assert raised.value.response["Error"]["Code"] == "InvalidImageException"
+
+
+def test_a_schedule_runs_a_task_and_its_stop_invokes_a_function(cluster, lam, sqs):
+    """EventBridge end to end on a real agent: a rule on `cron(* * * * ? *)` runs a task at the
+    next minute; the task's STOPPED "ECS Task State Change" matches a second rule, whose function
+    gets the event in AWS's shape (seen through the function's OnSuccess destination)."""
+    from docker_support import BUSYBOX_IMAGE, build_busybox_image
+    build_busybox_image()
+    events, ecs = cluster.client("events"), cluster.client("ecs")
+    definition = ecs.register_task_definition(family="evt-job", containerDefinitions=[
+        {"name": "job", "image": BUSYBOX_IMAGE, "memory": 32, "essential": True, "command": ["sh", "-c", "echo scheduled; sleep 2; exit 3"]}
+    ])["taskDefinition"]["taskDefinitionArn"]
+    url, arn = dlq(sqs, "task-stops")
+    python_function(lam, "on-stop")
+    lam.put_function_event_invoke_config(FunctionName="on-stop", DestinationConfig={"OnSuccess": {"Destination": arn}})
+    function_arn = lam.get_function(FunctionName="on-stop")["Configuration"]["FunctionArn"]
+    events.put_rule(Name="task-stopped", EventPattern=json.dumps({
+        "source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
+        "detail": {"lastStatus": ["STOPPED"], "taskDefinitionArn": [definition]}}))
+    events.put_targets(Rule="task-stopped", Targets=[{"Id": "fn", "Arn": function_arn}])
+    cluster_arn = f"arn:aws:ecs:us-east-1:000000000000:cluster/{cluster.name}"
+    events.put_rule(Name="every-minute", ScheduleExpression="cron(* * * * ? *)")
+    events.put_targets(Rule="every-minute", Targets=[{"Id": "job", "Arn": cluster_arn, "EcsParameters": {"TaskDefinitionArn": definition}}])
+    try:
+        [message] = receive_all(sqs, url, 1, timeout=90)
+    finally:
+        events.disable_rule(Name="every-minute")
+    event = json.loads(message["Body"])["requestPayload"]
+    assert (event["source"], event["detail-type"], event["version"]) == ("aws.ecs", "ECS Task State Change", "0")
+    detail = event["detail"]
+    assert event["resources"] == [detail["taskArn"]] and detail["clusterArn"] == cluster_arn
+    assert detail["lastStatus"] == "STOPPED" and detail["desiredStatus"] == "STOPPED" and detail["stopCode"] == "EssentialContainerExited", json.dumps(detail)
+    assert detail["containers"][0]["exitCode"] == 3 and detail["containers"][0]["name"] == "job"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", detail["stoppedAt"]), detail["stoppedAt"]
