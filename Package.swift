@@ -172,8 +172,8 @@ let package = Package(
         .executableTarget(
             name: "stevedore-bench",
             dependencies: [
-                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "LogsShapes", "AgentProtocol", "Archives",
-                "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", "SigV4", argumentParser, logging,
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "LogsShapes", "EventsShapes", "SQSShapes",
+                "AgentProtocol", "Archives", "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", "SigV4", argumentParser, logging,
             ]
         ),
 

@@ -103,7 +103,7 @@ public struct ControlPlane: Sendable {
                 version: committer.version))
         dispatcher.add(ECSAPI.operations(committer: committer, pollEndpoint: configuration.endpoint))
         dispatcher.add(CapacityAPI.operations(committer: committer))
-        dispatcher.add(SQSAPI.operations(committer: committer))
+        dispatcher.add(SQSAPI.operations(committer: committer, version: committer.version))
         dispatcher.add(ScalingAPI.operations(committer: committer))
         let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
         dispatcher.add(SecretsAPI.parameterStore(committer: committer, sealer: box))

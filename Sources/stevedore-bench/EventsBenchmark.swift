@@ -2,9 +2,13 @@ import ArgumentParser
 import AWSProtocols
 import CurlHTTP
 import DockerClient
+import Archives
 import ECSShapes
+import EventsShapes
 import Foundation
+import LambdaShapes
 import LogsShapes
+import SQSShapes
 import StevedoreClient
 import StevedoreCore
 
@@ -23,6 +27,7 @@ struct EventsBenchmark: AsyncParsableCommand {
     @Option(name: .customLong("agent"), help: "Path to ecs-agent (for the container log ingestion part).") var agentPath = ".build/release/ecs-agent"
     @Option(help: "Lines the container writes in the ingestion part (0 skips it).") var lines = 500_000
     @Option(help: "Image of the writing container (built from busybox-static when missing).") var image = "stevedore/busybox:test"
+    @Option(help: "Events timed from PutEvents to their target, per kind of target (0 skips the part).") var deliveries = 200
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: ecsd) else { throw BenchError("\(ecsd) not found: swift build -c release") }
@@ -33,7 +38,10 @@ struct EventsBenchmark: AsyncParsableCommand {
         let endpoint = "http://127.0.0.1:\(port)"
         let server = try ChildProcess(
             name: "ecsd", executable: ecsd,
-            arguments: ["--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:\(freePort())", "--data-dir", work + "/ecsd", "--log-level", "warning", "--auth", "off"],
+            arguments: [
+                "--listen", "127.0.0.1:\(port)", "--gateway-listen", "127.0.0.1:\(freePort())", "--data-dir", work + "/ecsd", "--log-level", "warning",
+                "--auth", "off", "--functions-cluster", Self.cluster,
+            ],
             logPath: work + "/ecsd.log")
         defer { server.stop() }
         try await server.waitUntilReady(HTTPClient(baseURL: endpoint), path: "/healthz")
@@ -139,6 +147,26 @@ struct EventsBenchmark: AsyncParsableCommand {
                     ]))
             print(String(format: "ratio: %.2fx json-file's lines per second (target >= 0.8x)", ingestion.jsonSeconds / ingestion.awslogsSeconds))
         }
+
+        if deliveries > 0 {
+            let results = try await deliveryLatency(client: client, endpoint: endpoint, work: work)
+            func percentile(_ values: [Double], _ fraction: Double) -> Double {
+                let sorted = values.sorted()
+                return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+            }
+            print("\nEvent delivery: \(deliveries) events of each kind, one at a time, from the send until the target's message is received (SQS long poll)")
+            print(
+                table(
+                    ["PATH", "P50", "P99"],
+                    results.map { name, values in
+                        [name, String(format: "%.2f ms", percentile(values, 0.5) * 1000), String(format: "%.2f ms", percentile(values, 0.99) * 1000)]
+                    }))
+            print(
+                String(
+                    format: "EventBridge's share: %.2f ms to a queue, %.2f ms to a function (p50 differences); target: PutEvents -> function invoked p50 under 5 ms",
+                    (percentile(results[1].1, 0.5) - percentile(results[0].1, 0.5)) * 1000,
+                    (percentile(results[3].1, 0.5) - percentile(results[2].1, 0.5)) * 1000))
+        }
     }
 
     /// The same writer under json-file (straight through Docker) and under awslogs (a task on a
@@ -162,7 +190,7 @@ struct EventsBenchmark: AsyncParsableCommand {
         let jsonSeconds = try Self.seconds(from: finished.startedAt, to: finished.finishedAt)
 
         note("ingestion: \(lines) lines under awslogs, through a real agent")
-        let cluster = "events-bench"
+        let cluster = Self.cluster
         let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
         let options = ["awslogs-group": "/bench/ingest", "awslogs-stream-prefix": "bench", "awslogs-create-group": "true"]
         let _: RegisterTaskDefinitionResponse = try await client.ecs(
@@ -208,6 +236,107 @@ struct EventsBenchmark: AsyncParsableCommand {
         guard let runtimeId = described.tasks?.first?.containers?.first?.runtimeId else { throw BenchError("the writer's container id is unknown") }
         let started = try Self.date(try await docker.inspectContainer(runtimeId).state.startedAt)
         return (jsonSeconds, done.timeIntervalSince(started), agentCPU)
+    }
+
+    static let cluster = "events-bench"
+
+    /// Event delivery latency: PutEvents until an SQS target's message is received, against
+    /// SendMessage until it is received; PutEvents until a function's invocation ended (its
+    /// OnSuccess destination's record received), against an `Event` Invoke until the same.
+    /// Sequential, one event in flight; p50 and p99 of `deliveries` each.
+    func deliveryLatency(client: APIClient, endpoint: String, work: String) async throws -> [(String, [Double])] {
+        guard FileManager.default.isExecutableFile(atPath: agentPath) else { throw BenchError("\(agentPath) not found: swift build -c release") }
+        let agent = try ChildProcess(
+            name: "ecs-agent", executable: "/usr/bin/env",
+            arguments: [
+                "ECS_CLUSTER=\(Self.cluster)", "ECS_BACKEND_HOST=\(endpoint)", "ECS_DATADIR=\(work)/agent-deliveries", "ECS_LOGLEVEL=warn", agentPath,
+                "--config", "/dev/null",
+            ],
+            logPath: work + "/agent-deliveries.log")
+        defer {
+            agent.stop()
+            removeContainers(cluster: Self.cluster)
+        }
+        let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: Self.cluster))
+        while true {
+            let listed: ListContainerInstancesResponse = try await client.ecs("ListContainerInstances", ListContainerInstancesRequest(cluster: Self.cluster))
+            if !(listed.containerInstanceArns ?? []).isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        func sqs<Output: Decodable>(_ operation: String, _ input: some Encodable, as: Output.Type = Output.self) async throws -> Output {
+            try await client.json(target: "AmazonSQS.\(operation)", input, contentType: "application/x-amz-json-1.0")
+        }
+        func events<Output: Decodable>(_ operation: String, _ input: some Encodable, as: Output.Type = Output.self) async throws -> Output {
+            try await client.json(target: "AWSEvents.\(operation)", input)
+        }
+        var queues: [String: String] = [:]
+        for name in ["direct", "invoked"] {
+            queues[name] = try await sqs("CreateQueue", SQSCreateQueueRequest(QueueName: name), as: SQSCreateQueueResult.self).QueueUrl
+        }
+        let account = "000000000000"
+        note("delivery: compiling the native runtime client; a function whose OnSuccess destination is a queue")
+        try FileManager.default.createDirectory(atPath: work + "/code", withIntermediateDirectories: true)
+        let binary = try NativeRuntime.build(in: work + "/code")
+        var writer = ZipWriter()
+        writer.add(path: "bootstrap", contents: Array(FileManager.default.contents(atPath: binary)!), mode: 0o755)
+        let _: LambdaFunctionConfiguration = try await client.lambda(
+            "POST", "/2015-03-31/functions",
+            LambdaCreateFunctionRequest(
+                FunctionName: "echo", Runtime: .providedAl2023, Role: "arn:aws:iam::\(account):role/bench", Handler: "echo",
+                Code: LambdaFunctionCode(ZipFile: Data(writer.finish())), Timeout: 30, MemorySize: 128))
+        let _: LambdaFunctionEventInvokeConfig = try await client.lambda(
+            "PUT", "/2019-09-25/functions/echo/event-invoke-config",
+            LambdaPutFunctionEventInvokeConfigRequest(
+                DestinationConfig: LambdaDestinationConfig(OnSuccess: LambdaOnSuccess(Destination: "arn:aws:sqs:us-east-1:\(account):invoked"))))
+        let _: EVBPutRuleResponse = try await events("PutRule", EVBPutRuleRequest(Name: "to-queue", EventPattern: #"{"source":["bench.queue"]}"#))
+        let _: EVBPutTargetsResponse = try await events(
+            "PutTargets", EVBPutTargetsRequest(Rule: "to-queue", Targets: [EVBTarget(Id: "q", Arn: "arn:aws:sqs:us-east-1:\(account):direct")]))
+        let _: EVBPutRuleResponse = try await events("PutRule", EVBPutRuleRequest(Name: "to-function", EventPattern: #"{"source":["bench.function"]}"#))
+        let _: EVBPutTargetsResponse = try await events(
+            "PutTargets", EVBPutTargetsRequest(Rule: "to-function", Targets: [EVBTarget(Id: "f", Arn: "arn:aws:lambda:us-east-1:\(account):function:echo")]))
+
+        /// Sends, then long-polls the queue until the message is there and deletes it; seconds.
+        func timed(_ queue: String, _ send: () async throws -> Void) async throws -> Double {
+            let began = ContinuousClock.now
+            try await send()
+            while true {
+                let received: SQSReceiveMessageResult = try await sqs(
+                    "ReceiveMessage", SQSReceiveMessageRequest(QueueUrl: queues[queue]!, MaxNumberOfMessages: 1, WaitTimeSeconds: 20))
+                if let message = received.Messages?.first {
+                    let elapsed = durationSeconds(ContinuousClock.now - began)
+                    let _: EmptyOutput = try await sqs("DeleteMessage", SQSDeleteMessageRequest(QueueUrl: queues[queue]!, ReceiptHandle: message.ReceiptHandle!))
+                    return elapsed
+                }
+            }
+        }
+        func putEvent(_ source: String) async throws {
+            let answer: EVBPutEventsResponse = try await events(
+                "PutEvents", EVBPutEventsRequest(Entries: [EVBPutEventsRequestEntry(Source: source, DetailType: "Bench", Detail: #"{"n":1}"#)]))
+            guard answer.FailedEntryCount == 0 else { throw BenchError("PutEvents failed: \(answer)") }
+        }
+        func invokeAsync() async throws {
+            let response = try await HTTPClient(baseURL: endpoint).execute(
+                HTTPClient.Request(
+                    method: "POST", path: "/2015-03-31/functions/echo/invocations", headers: [("X-Amz-Invocation-Type", "Event")],
+                    body: Array(#"{"n":1}"#.utf8)))
+            guard response.status == 202 else { throw BenchError("Event invoke answered \(response.status): \(response.bodyText)") }
+        }
+        // Warm-up: the first environment builds the provided runtime image on this host.
+        note("delivery: warming the function up")
+        _ = try await timed("invoked", invokeAsync)
+        var results: [(String, [Double])] = [("SendMessage -> received (baseline)", []), ("PutEvents -> SQS target received", []),
+            ("Invoke(Event) -> function ran, destination received (baseline)", []), ("PutEvents -> function ran, destination received", [])]
+        note("delivery: \(deliveries) events of each kind, one at a time")
+        for _ in 0..<deliveries {
+            results[0].1.append(
+                try await timed("direct") {
+                    let _: SQSSendMessageResult = try await sqs("SendMessage", SQSSendMessageRequest(QueueUrl: queues["direct"]!, MessageBody: "{}"))
+                })
+            results[1].1.append(try await timed("direct") { try await putEvent("bench.queue") })
+            results[2].1.append(try await timed("invoked", invokeAsync))
+            results[3].1.append(try await timed("invoked") { try await putEvent("bench.function") })
+        }
+        return results
     }
 
     /// Docker's RFC 3339 times (nanoseconds cut to milliseconds).

@@ -6,10 +6,14 @@ import StevedoreCore
 /// and destinations real and inspectable.
 public enum SQSAPI {
     public static let targetPrefix = "AmazonSQS"
-    /// Long polls re-check for messages this often.
+    /// Long polls re-check for messages this often (messages whose delay or visibility timeout
+    /// ends become visible with time, not with a change)...
     static let pollInterval: Duration = .milliseconds(50)
+    /// ...and look this often whether any queue's messages changed (a send: answered at once).
+    static let changeInterval: Duration = .milliseconds(2)
 
-    public static func operations<Committer: StateCommitting>(committer: Committer) -> JSONOperations<Committer>
+    /// - Parameter version: the state's version, through which long polls see sends as they happen.
+    public static func operations<Committer: StateCommitting>(committer: Committer, version: StateVersion? = nil) -> JSONOperations<Committer>
     where Committer.Root: SQSHost {
         var api = JSONOperations(targetPrefix: targetPrefix, contentType: AWSJSONDispatcher.contentType10, committer: committer)
         api.write("CreateQueue") { root, input, m, _ in try root.sqs.createQueue(input, now: m.now, changes: &m.changes) }
@@ -38,7 +42,7 @@ public enum SQSAPI {
             try root.sqs.changeMessageVisibility(input, now: m.now, changes: &m.changes)
             return EmptyOutput()
         }
-        // Long polling: look again every 50 ms until a message arrives or WaitTimeSeconds pass.
+        // Long polling: look again when messages change (or every 50 ms) until one arrives or WaitTimeSeconds pass.
         api.custom("ReceiveMessage") { (input: SQSReceiveRequest, _) throws(AWSError) in
             let queueWait = try await committer.read { root, _ throws(AWSError) in
                 Int(try root.sqs.queue(forUrl: input.QueueUrl).attributes["ReceiveMessageWaitTimeSeconds"] ?? "0") ?? 0
@@ -52,11 +56,19 @@ public enum SQSAPI {
             }
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
+                let before = version?.current
                 let result = try await committer.write { root, mutation throws(AWSError) in
                     try root.sqs.receiveMessages(input, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
                 }
                 if result.Messages != nil || ContinuousClock.now >= deadline || Task.isCancelled { return result }
-                try? await Task.sleep(for: pollInterval)
+                let lookAgain = min(deadline, ContinuousClock.now + pollInterval)
+                guard let version, let before else {
+                    try? await Task.sleep(until: lookAgain)
+                    continue
+                }
+                while ContinuousClock.now < lookAgain, version.unchanged(since: before, in: [.queueMessages]), !Task.isCancelled {
+                    try? await Task.sleep(for: changeInterval)
+                }
             }
         }
         return api
