@@ -164,3 +164,23 @@ def test_accepted_events_and_rules_survive_kill_9(tmp_path):
         assert delivered == sorted(ids)
     finally:
         ecsd.stop()
+
+
+def test_the_events_example_runs_as_written(server):
+    """Every sh block of Examples/events/README.md, in order, in one shell."""
+    import os
+    import re
+    import subprocess
+
+    from conftest import ROOT, example
+
+    with open(example("events", "README.md")) as f:
+        blocks = re.findall(r"```sh\n(.*?)```", f.read(), re.S)
+    script = "set -euo pipefail\n" + "\n".join(blocks)
+    done = subprocess.run(["bash", "-c", script.replace("http://127.0.0.1:8340", server.endpoint)], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "arn:aws:events:us-east-1:000000000000:rule/big-orders" and lines[1] == "0", done.stdout
+    assert lines[2] == '"An order of 250"' and json.loads(lines[3])["detail"] == {"total": 250, "region": "eu"}, done.stdout
+    assert lines[4] == "true" and len(lines) == 5, done.stdout
