@@ -48,7 +48,8 @@ SERVICES = {
             "PutFunctionConcurrency", "GetFunctionConcurrency", "DeleteFunctionConcurrency",
             "PutFunctionEventInvokeConfig", "UpdateFunctionEventInvokeConfig", "GetFunctionEventInvokeConfig",
             "DeleteFunctionEventInvokeConfig", "ListFunctionEventInvokeConfigs", "GetAccountSettings",
-            "TagResource", "UntagResource", "ListTags",
+            "TagResource", "UntagResource", "ListTags", "CreateEventSourceMapping", "GetEventSourceMapping",
+            "ListEventSourceMappings", "UpdateEventSourceMapping", "DeleteEventSourceMapping",
         ],
     ),
     "application-autoscaling": (
@@ -68,6 +69,7 @@ SERVICES = {
         [
             "CreateQueue", "GetQueueUrl", "ListQueues", "DeleteQueue", "PurgeQueue", "GetQueueAttributes",
             "SetQueueAttributes", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
+            "SendMessageBatch", "DeleteMessageBatch",
         ],
     ),
     "ssm": (

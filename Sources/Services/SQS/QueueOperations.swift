@@ -90,7 +90,7 @@ extension SQSState {
         guard !name.hasSuffix(".fifo"), request.Attributes?["FifoQueue"] != "true" else {
             throw AWSError.sqsInvalidParameter("FIFO queues are not supported by Stevedore; create a standard queue.")
         }
-        let attributes = try validatedQueueAttributes(request.Attributes ?? [:])
+        let attributes = try validatedQueueAttributes(request.Attributes ?? [:], queue: name)
         if let existing = queues[name] {
             for (key, value) in attributes where existing.attributes[key] != value {
                 throw AWSError.sqs(
@@ -152,7 +152,9 @@ extension SQSState {
 
     public mutating func setQueueAttributes(_ request: SQSSetQueueAttributesRequest, now: Date, changes: inout ChangeSet) throws(AWSError) {
         var queue = try queue(forUrl: request.QueueUrl)
-        queue.attributes.merge(try validatedQueueAttributes(request.Attributes)) { _, new in new }
+        queue.attributes.merge(try validatedQueueAttributes(request.Attributes, queue: queue.name)) { _, new in new }
+        // An empty RedrivePolicy takes the policy off.
+        if request.Attributes["RedrivePolicy"] == "" { queue.attributes["RedrivePolicy"] = nil }
         queue.modifiedAt = now
         queues[queue.name] = queue
         changes.put(queue)
@@ -186,6 +188,7 @@ extension SQSState {
             id: id, queue: queue.name, sequence: counters.queueSequence, body: body, attributes: attributes.isEmpty ? nil : attributes,
             sentAt: now, visibleAt: now.addingTimeInterval(TimeInterval(delay)))
         messages[queue.name, default: [:]][id] = message
+        indexVisibility(message)
         changes.put(message)
         return SQSSendMessageResult(
             MD5OfMessageBody: Digest.hex(Digest.md5(Array(body.utf8))),
@@ -209,30 +212,9 @@ extension SQSState {
         guard (0...43200).contains(visibility) else {
             throw AWSError.sqsInvalidParameter("Value \(visibility) for parameter VisibilityTimeout is invalid. Reason: must be between 0 and 43200.")
         }
-        let retention = TimeInterval(queue.integer("MessageRetentionPeriod", default: 345_600))
-        var expired: [String] = []
-        var candidates: [QueueMessageRecord] = []
-        for message in (messages[queue.name] ?? [:]).values {
-            if now.timeIntervalSince(message.sentAt) > retention {
-                expired.append(message.id)
-            } else if message.visibleAt <= now {
-                candidates.append(message)
-            }
-        }
-        for id in expired {
-            messages[queue.name]?[id] = nil
-            changes.delete(QueueMessageRecord.self, key: id)
-        }
-        candidates.sort { $0.sequence < $1.sequence }
         let systemNames = Set((request.AttributeNames ?? []) + (request.MessageSystemAttributeNames ?? []))
         var received: [SQSMessage] = []
-        for var message in candidates.prefix(limit) {
-            message.receiveCount += 1
-            message.firstReceivedAt = message.firstReceivedAt ?? now
-            message.visibleAt = now.addingTimeInterval(TimeInterval(visibility))
-            message.receiptHandle = "\(message.id)#\(Identifiers.hex32(using: &generator))"
-            messages[queue.name]?[message.id] = message
-            changes.put(message)
+        for message in takeVisible(queue.name, limit: limit, visibility: visibility, now: now, using: &generator, changes: &changes) {
             var system: [String: String] = [
                 "SenderId": names.accountId, "SentTimestamp": String(Int64(message.sentAt.timeIntervalSince1970 * 1000)),
                 "ApproximateReceiveCount": String(message.receiveCount),
@@ -268,6 +250,7 @@ extension SQSState {
         }
         message.visibleAt = now.addingTimeInterval(TimeInterval(request.VisibilityTimeout))
         messages[queue.name]?[id] = message
+        indexVisibility(message)
         changes.put(message)
     }
 
@@ -276,10 +259,12 @@ extension SQSState {
     private mutating func purge(_ name: String, changes: inout ChangeSet) {
         for id in (messages[name] ?? [:]).keys { changes.delete(QueueMessageRecord.self, key: id) }
         messages[name] = nil
+        visibility[name] = nil
     }
 
-    private func validatedQueueAttributes(_ attributes: [String: String]) throws(AWSError) -> [String: String] {
+    private func validatedQueueAttributes(_ attributes: [String: String], queue: String) throws(AWSError) -> [String: String] {
         for (key, value) in attributes {
+            if key == "RedrivePolicy", !value.isEmpty { try validateRedrivePolicy(value, queue: queue) }
             guard Self.settableQueueAttributes.contains(key) else {
                 throw AWSError.sqsInvalidAttributeName("Unknown Attribute \(key).")
             }

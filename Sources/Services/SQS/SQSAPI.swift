@@ -34,6 +34,8 @@ public enum SQSAPI {
             return EmptyOutput()
         }
         api.write("SendMessage") { root, input, m, _ in try root.sqs.sendMessage(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.write("SendMessageBatch") { root, input, m, _ in try root.sqs.sendMessageBatch(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.write("DeleteMessageBatch") { root, input, m, _ in try root.sqs.deleteMessageBatch(input, changes: &m.changes) }
         api.write("DeleteMessage") { (root, input: SQSDeleteMessageRequest, m, _) throws(AWSError) in
             try root.sqs.deleteMessage(input, changes: &m.changes)
             return EmptyOutput()

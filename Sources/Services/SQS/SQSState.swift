@@ -16,6 +16,8 @@ public struct SQSState: Sendable {
     /// Messages by queue name and message id.
     public package(set) var messages: [String: [String: QueueMessageRecord]] = [:]
     public package(set) var counters = QueueCounters()
+    /// Each queue's messages by when they become visible (derived; see ``VisibilityHeap``).
+    var visibility: [String: VisibilityHeap] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
@@ -30,6 +32,7 @@ public struct SQSState: Sendable {
         }
         for message in try rows.decode(QueueMessageRecord.self) {
             state.messages[message.queue, default: [:]][message.id] = message
+            state.indexVisibility(message)
             state.counters.queueSequence = max(state.counters.queueSequence, message.sequence)
         }
         // SQS's own counters row, or the one it shared with ECS before each service kept its own.

@@ -30,6 +30,53 @@ public enum LambdaArchitecture: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
+public enum LambdaEventSourceMappingMetric: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case eventCount = "EventCount"
+    case errorCount = "ErrorCount"
+    case kafkaMetrics = "KafkaMetrics"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaEventSourceMappingSystemLogLevel: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case debug = "DEBUG"
+    case info = "INFO"
+    case warn = "WARN"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaEventSourcePosition: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case trimHorizon = "TRIM_HORIZON"
+    case latest = "LATEST"
+    case atTimestamp = "AT_TIMESTAMP"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaFullDocument: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case updateLookup = "UpdateLookup"
+    case `default` = "Default"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaFunctionResponseType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case reportBatchItemFailures = "ReportBatchItemFailures"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case all = "ALL"
 
@@ -40,6 +87,25 @@ public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSE
 
 public enum LambdaFunctionVersionLatestPublished: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case latestPublished = "LATEST_PUBLISHED"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaKafkaSchemaRegistryAuthType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case basicAuth = "BASIC_AUTH"
+    case clientCertificateTlsAuth = "CLIENT_CERTIFICATE_TLS_AUTH"
+    case serverRootCaCertificate = "SERVER_ROOT_CA_CERTIFICATE"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaKafkaSchemaValidationAttribute: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case key = "KEY"
+    case value = "VALUE"
 
     public init(from decoder: any Decoder) throws {
         self = try Self.decodeValue(from: decoder)
@@ -168,6 +234,15 @@ public enum LambdaRuntime: String, Codable, Sendable, CaseIterable, AWSEnum, JSO
     }
 }
 
+public enum LambdaSchemaRegistryEventRecordFormat: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case json = "JSON"
+    case source = "SOURCE"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum LambdaSnapStartApplyOn: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case publishedVersions = "PublishedVersions"
     case none_ = "None"
@@ -180,6 +255,21 @@ public enum LambdaSnapStartApplyOn: String, Codable, Sendable, CaseIterable, AWS
 public enum LambdaSnapStartOptimizationStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case on = "On"
     case off = "Off"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaSourceAccessType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case basicAuth = "BASIC_AUTH"
+    case vpcSubnet = "VPC_SUBNET"
+    case vpcSecurityGroup = "VPC_SECURITY_GROUP"
+    case saslScram512Auth = "SASL_SCRAM_512_AUTH"
+    case saslScram256Auth = "SASL_SCRAM_256_AUTH"
+    case virtualHost = "VIRTUAL_HOST"
+    case clientCertificateTlsAuth = "CLIENT_CERTIFICATE_TLS_AUTH"
+    case serverRootCaCertificate = "SERVER_ROOT_CA_CERTIFICATE"
 
     public init(from decoder: any Decoder) throws {
         self = try Self.decodeValue(from: decoder)

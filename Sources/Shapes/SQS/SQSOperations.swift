@@ -50,6 +50,24 @@ public struct SQSCreateQueueRequest: Codable, Sendable, Equatable, JSONWritable 
     }
 }
 
+public struct SQSDeleteMessageBatchRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var QueueUrl: String
+    public var Entries: [SQSDeleteMessageBatchRequestEntry]
+
+    public init(QueueUrl: String, Entries: [SQSDeleteMessageBatchRequestEntry]) {
+        self.QueueUrl = QueueUrl
+        self.Entries = Entries
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"Entries\":", Entries, &separated)
+        json.close()
+    }
+}
+
 public struct SQSDeleteMessageRequest: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String
     public var ReceiptHandle: String
@@ -187,6 +205,24 @@ public struct SQSReceiveMessageRequest: Codable, Sendable, Equatable, JSONWritab
         try json.member("\"VisibilityTimeout\":", VisibilityTimeout, &separated)
         try json.member("\"WaitTimeSeconds\":", WaitTimeSeconds, &separated)
         try json.member("\"ReceiveRequestAttemptId\":", ReceiveRequestAttemptId, &separated)
+        json.close()
+    }
+}
+
+public struct SQSSendMessageBatchRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var QueueUrl: String
+    public var Entries: [SQSSendMessageBatchRequestEntry]
+
+    public init(QueueUrl: String, Entries: [SQSSendMessageBatchRequestEntry]) {
+        self.QueueUrl = QueueUrl
+        self.Entries = Entries
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        try json.member("\"Entries\":", Entries, &separated)
         json.close()
     }
 }

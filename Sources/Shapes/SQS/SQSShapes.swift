@@ -8,6 +8,30 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct SQSBatchResultErrorEntry: Codable, Sendable, Equatable, JSONWritable {
+    public var Id: String
+    public var SenderFault: Bool
+    public var Code: String
+    public var Message: String?
+
+    public init(Id: String, SenderFault: Bool, Code: String, Message: String? = nil) {
+        self.Id = Id
+        self.SenderFault = SenderFault
+        self.Code = Code
+        self.Message = Message
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Id\":", Id, &separated)
+        try json.member("\"SenderFault\":", SenderFault, &separated)
+        try json.member("\"Code\":", Code, &separated)
+        try json.member("\"Message\":", Message, &separated)
+        json.close()
+    }
+}
+
 public struct SQSCreateQueueResult: Codable, Sendable, Equatable, JSONWritable {
     public var QueueUrl: String?
 
@@ -19,6 +43,57 @@ public struct SQSCreateQueueResult: Codable, Sendable, Equatable, JSONWritable {
         var separated = false
         json.open()
         try json.member("\"QueueUrl\":", QueueUrl, &separated)
+        json.close()
+    }
+}
+
+public struct SQSDeleteMessageBatchRequestEntry: Codable, Sendable, Equatable, JSONWritable {
+    public var Id: String
+    public var ReceiptHandle: String
+
+    public init(Id: String, ReceiptHandle: String) {
+        self.Id = Id
+        self.ReceiptHandle = ReceiptHandle
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Id\":", Id, &separated)
+        try json.member("\"ReceiptHandle\":", ReceiptHandle, &separated)
+        json.close()
+    }
+}
+
+public struct SQSDeleteMessageBatchResult: Codable, Sendable, Equatable, JSONWritable {
+    public var Successful: [SQSDeleteMessageBatchResultEntry]
+    public var Failed: [SQSBatchResultErrorEntry]
+
+    public init(Successful: [SQSDeleteMessageBatchResultEntry], Failed: [SQSBatchResultErrorEntry]) {
+        self.Successful = Successful
+        self.Failed = Failed
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Successful\":", Successful, &separated)
+        try json.member("\"Failed\":", Failed, &separated)
+        json.close()
+    }
+}
+
+public struct SQSDeleteMessageBatchResultEntry: Codable, Sendable, Equatable, JSONWritable {
+    public var Id: String
+
+    public init(Id: String) {
+        self.Id = Id
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Id\":", Id, &separated)
         json.close()
     }
 }
@@ -169,6 +244,87 @@ public struct SQSReceiveMessageResult: Codable, Sendable, Equatable, JSONWritabl
         var separated = false
         json.open()
         try json.member("\"Messages\":", Messages, &separated)
+        json.close()
+    }
+}
+
+public struct SQSSendMessageBatchRequestEntry: Codable, Sendable, Equatable, JSONWritable {
+    public var Id: String
+    public var MessageBody: String
+    public var DelaySeconds: Int?
+    public var MessageAttributes: [String: SQSMessageAttributeValue]?
+    public var MessageSystemAttributes: [String: SQSMessageSystemAttributeValue]?
+    public var MessageDeduplicationId: String?
+    public var MessageGroupId: String?
+
+    public init(Id: String, MessageBody: String, DelaySeconds: Int? = nil, MessageAttributes: [String: SQSMessageAttributeValue]? = nil, MessageSystemAttributes: [String: SQSMessageSystemAttributeValue]? = nil, MessageDeduplicationId: String? = nil, MessageGroupId: String? = nil) {
+        self.Id = Id
+        self.MessageBody = MessageBody
+        self.DelaySeconds = DelaySeconds
+        self.MessageAttributes = MessageAttributes
+        self.MessageSystemAttributes = MessageSystemAttributes
+        self.MessageDeduplicationId = MessageDeduplicationId
+        self.MessageGroupId = MessageGroupId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Id\":", Id, &separated)
+        try json.member("\"MessageBody\":", MessageBody, &separated)
+        try json.member("\"DelaySeconds\":", DelaySeconds, &separated)
+        try json.member("\"MessageAttributes\":", MessageAttributes, &separated)
+        try json.member("\"MessageSystemAttributes\":", MessageSystemAttributes, &separated)
+        try json.member("\"MessageDeduplicationId\":", MessageDeduplicationId, &separated)
+        try json.member("\"MessageGroupId\":", MessageGroupId, &separated)
+        json.close()
+    }
+}
+
+public struct SQSSendMessageBatchResult: Codable, Sendable, Equatable, JSONWritable {
+    public var Successful: [SQSSendMessageBatchResultEntry]
+    public var Failed: [SQSBatchResultErrorEntry]
+
+    public init(Successful: [SQSSendMessageBatchResultEntry], Failed: [SQSBatchResultErrorEntry]) {
+        self.Successful = Successful
+        self.Failed = Failed
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Successful\":", Successful, &separated)
+        try json.member("\"Failed\":", Failed, &separated)
+        json.close()
+    }
+}
+
+public struct SQSSendMessageBatchResultEntry: Codable, Sendable, Equatable, JSONWritable {
+    public var Id: String
+    public var MessageId: String
+    public var MD5OfMessageBody: String
+    public var MD5OfMessageAttributes: String?
+    public var MD5OfMessageSystemAttributes: String?
+    public var SequenceNumber: String?
+
+    public init(Id: String, MessageId: String, MD5OfMessageBody: String, MD5OfMessageAttributes: String? = nil, MD5OfMessageSystemAttributes: String? = nil, SequenceNumber: String? = nil) {
+        self.Id = Id
+        self.MessageId = MessageId
+        self.MD5OfMessageBody = MD5OfMessageBody
+        self.MD5OfMessageAttributes = MD5OfMessageAttributes
+        self.MD5OfMessageSystemAttributes = MD5OfMessageSystemAttributes
+        self.SequenceNumber = SequenceNumber
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Id\":", Id, &separated)
+        try json.member("\"MessageId\":", MessageId, &separated)
+        try json.member("\"MD5OfMessageBody\":", MD5OfMessageBody, &separated)
+        try json.member("\"MD5OfMessageAttributes\":", MD5OfMessageAttributes, &separated)
+        try json.member("\"MD5OfMessageSystemAttributes\":", MD5OfMessageSystemAttributes, &separated)
+        try json.member("\"SequenceNumber\":", SequenceNumber, &separated)
         json.close()
     }
 }

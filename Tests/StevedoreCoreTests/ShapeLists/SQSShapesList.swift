@@ -6,9 +6,14 @@ import StevedoreCore
 extension ShapeLists {
     static var sqs: [any (JSONWritable & Decodable).Type] {
         [
+            SQSBatchResultErrorEntry.self,
             SQSChangeMessageVisibilityRequest.self,
             SQSCreateQueueRequest.self,
             SQSCreateQueueResult.self,
+            SQSDeleteMessageBatchRequest.self,
+            SQSDeleteMessageBatchRequestEntry.self,
+            SQSDeleteMessageBatchResult.self,
+            SQSDeleteMessageBatchResultEntry.self,
             SQSDeleteMessageRequest.self,
             SQSDeleteQueueRequest.self,
             SQSGetQueueAttributesRequest.self,
@@ -23,6 +28,10 @@ extension ShapeLists {
             SQSPurgeQueueRequest.self,
             SQSReceiveMessageRequest.self,
             SQSReceiveMessageResult.self,
+            SQSSendMessageBatchRequest.self,
+            SQSSendMessageBatchRequestEntry.self,
+            SQSSendMessageBatchResult.self,
+            SQSSendMessageBatchResultEntry.self,
             SQSSendMessageRequest.self,
             SQSSendMessageResult.self,
             SQSSetQueueAttributesRequest.self,

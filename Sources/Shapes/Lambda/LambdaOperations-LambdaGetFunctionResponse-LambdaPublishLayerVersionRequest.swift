@@ -8,6 +8,123 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct LambdaGetFunctionResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var Configuration: LambdaFunctionConfiguration?
+    public var Code: LambdaFunctionCodeLocation?
+    public var Tags: [String: String]?
+    public var TagsError: LambdaTagsError?
+    public var Concurrency: LambdaConcurrency?
+
+    public init(Configuration: LambdaFunctionConfiguration? = nil, Code: LambdaFunctionCodeLocation? = nil, Tags: [String: String]? = nil, TagsError: LambdaTagsError? = nil, Concurrency: LambdaConcurrency? = nil) {
+        self.Configuration = Configuration
+        self.Code = Code
+        self.Tags = Tags
+        self.TagsError = TagsError
+        self.Concurrency = Concurrency
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Configuration\":", Configuration, &separated)
+        try json.member("\"Code\":", Code, &separated)
+        try json.member("\"Tags\":", Tags, &separated)
+        try json.member("\"TagsError\":", TagsError, &separated)
+        try json.member("\"Concurrency\":", Concurrency, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetLayerVersionByArnRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var Arn: String?
+
+    public init(Arn: String? = nil) {
+        self.Arn = Arn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Arn\":", Arn, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetLayerVersionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var LayerName: String?
+    public var VersionNumber: Int?
+
+    public init(LayerName: String? = nil, VersionNumber: Int? = nil) {
+        self.LayerName = LayerName
+        self.VersionNumber = VersionNumber
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LayerName\":", LayerName, &separated)
+        try json.member("\"VersionNumber\":", VersionNumber, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetLayerVersionResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var Content: LambdaLayerVersionContentOutput?
+    public var LayerArn: String?
+    public var LayerVersionArn: String?
+    public var Description: String?
+    public var CreatedDate: String?
+    public var Version: Int?
+    public var CompatibleRuntimes: [LambdaRuntime]?
+    public var LicenseInfo: String?
+    public var CompatibleArchitectures: [LambdaArchitecture]?
+
+    public init(Content: LambdaLayerVersionContentOutput? = nil, LayerArn: String? = nil, LayerVersionArn: String? = nil, Description: String? = nil, CreatedDate: String? = nil, Version: Int? = nil, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
+        self.Content = Content
+        self.LayerArn = LayerArn
+        self.LayerVersionArn = LayerVersionArn
+        self.Description = Description
+        self.CreatedDate = CreatedDate
+        self.Version = Version
+        self.CompatibleRuntimes = CompatibleRuntimes
+        self.LicenseInfo = LicenseInfo
+        self.CompatibleArchitectures = CompatibleArchitectures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Content\":", Content, &separated)
+        try json.member("\"LayerArn\":", LayerArn, &separated)
+        try json.member("\"LayerVersionArn\":", LayerVersionArn, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"CreatedDate\":", CreatedDate, &separated)
+        try json.member("\"Version\":", Version, &separated)
+        try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
+        try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
+        try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaImageConfigResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var ImageConfig: LambdaImageConfig?
+    public var Error: LambdaImageConfigError?
+
+    public init(ImageConfig: LambdaImageConfig? = nil, Error: LambdaImageConfigError? = nil) {
+        self.ImageConfig = ImageConfig
+        self.Error = Error
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ImageConfig\":", ImageConfig, &separated)
+        try json.member("\"Error\":", Error, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaListAliasesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var FunctionVersion: String?
@@ -46,6 +163,48 @@ public struct LambdaListAliasesResponse: Codable, Sendable, Equatable, JSONWrita
         json.open()
         try json.member("\"NextMarker\":", NextMarker, &separated)
         try json.member("\"Aliases\":", Aliases, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListEventSourceMappingsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var EventSourceArn: String?
+    public var FunctionName: String?
+    public var Marker: String?
+    public var MaxItems: Int?
+
+    public init(EventSourceArn: String? = nil, FunctionName: String? = nil, Marker: String? = nil, MaxItems: Int? = nil) {
+        self.EventSourceArn = EventSourceArn
+        self.FunctionName = FunctionName
+        self.Marker = Marker
+        self.MaxItems = MaxItems
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"EventSourceArn\":", EventSourceArn, &separated)
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Marker\":", Marker, &separated)
+        try json.member("\"MaxItems\":", MaxItems, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListEventSourceMappingsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var NextMarker: String?
+    public var EventSourceMappings: [LambdaEventSourceMappingConfiguration]?
+
+    public init(NextMarker: String? = nil, EventSourceMappings: [LambdaEventSourceMappingConfiguration]? = nil) {
+        self.NextMarker = NextMarker
+        self.EventSourceMappings = EventSourceMappings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"NextMarker\":", NextMarker, &separated)
+        try json.member("\"EventSourceMappings\":", EventSourceMappings, &separated)
         json.close()
     }
 }
@@ -313,186 +472,6 @@ public struct LambdaPublishLayerVersionRequest: Codable, Sendable, Equatable, JS
         try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
         try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
         try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaPublishLayerVersionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var Content: LambdaLayerVersionContentOutput?
-    public var LayerArn: String?
-    public var LayerVersionArn: String?
-    public var Description: String?
-    public var CreatedDate: String?
-    public var Version: Int?
-    public var CompatibleRuntimes: [LambdaRuntime]?
-    public var LicenseInfo: String?
-    public var CompatibleArchitectures: [LambdaArchitecture]?
-
-    public init(Content: LambdaLayerVersionContentOutput? = nil, LayerArn: String? = nil, LayerVersionArn: String? = nil, Description: String? = nil, CreatedDate: String? = nil, Version: Int? = nil, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
-        self.Content = Content
-        self.LayerArn = LayerArn
-        self.LayerVersionArn = LayerVersionArn
-        self.Description = Description
-        self.CreatedDate = CreatedDate
-        self.Version = Version
-        self.CompatibleRuntimes = CompatibleRuntimes
-        self.LicenseInfo = LicenseInfo
-        self.CompatibleArchitectures = CompatibleArchitectures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Content\":", Content, &separated)
-        try json.member("\"LayerArn\":", LayerArn, &separated)
-        try json.member("\"LayerVersionArn\":", LayerVersionArn, &separated)
-        try json.member("\"Description\":", Description, &separated)
-        try json.member("\"CreatedDate\":", CreatedDate, &separated)
-        try json.member("\"Version\":", Version, &separated)
-        try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
-        try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
-        try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaPublishVersionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var CodeSha256: String?
-    public var Description: String?
-    public var RevisionId: String?
-    public var PublishTo: LambdaFunctionVersionLatestPublished?
-
-    public init(FunctionName: String? = nil, CodeSha256: String? = nil, Description: String? = nil, RevisionId: String? = nil, PublishTo: LambdaFunctionVersionLatestPublished? = nil) {
-        self.FunctionName = FunctionName
-        self.CodeSha256 = CodeSha256
-        self.Description = Description
-        self.RevisionId = RevisionId
-        self.PublishTo = PublishTo
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"CodeSha256\":", CodeSha256, &separated)
-        try json.member("\"Description\":", Description, &separated)
-        try json.member("\"RevisionId\":", RevisionId, &separated)
-        try json.member("\"PublishTo\":", PublishTo, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaPutFunctionConcurrencyRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var ReservedConcurrentExecutions: Int
-
-    public init(FunctionName: String? = nil, ReservedConcurrentExecutions: Int) {
-        self.FunctionName = FunctionName
-        self.ReservedConcurrentExecutions = ReservedConcurrentExecutions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"ReservedConcurrentExecutions\":", ReservedConcurrentExecutions, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaPutFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Qualifier: String?
-    public var MaximumRetryAttempts: Int?
-    public var MaximumEventAgeInSeconds: Int?
-    public var DestinationConfig: LambdaDestinationConfig?
-
-    public init(FunctionName: String? = nil, Qualifier: String? = nil, MaximumRetryAttempts: Int? = nil, MaximumEventAgeInSeconds: Int? = nil, DestinationConfig: LambdaDestinationConfig? = nil) {
-        self.FunctionName = FunctionName
-        self.Qualifier = Qualifier
-        self.MaximumRetryAttempts = MaximumRetryAttempts
-        self.MaximumEventAgeInSeconds = MaximumEventAgeInSeconds
-        self.DestinationConfig = DestinationConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Qualifier\":", Qualifier, &separated)
-        try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
-        try json.member("\"MaximumEventAgeInSeconds\":", MaximumEventAgeInSeconds, &separated)
-        try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaSnapStartResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var ApplyOn: LambdaSnapStartApplyOn?
-    public var OptimizationStatus: LambdaSnapStartOptimizationStatus?
-
-    public init(ApplyOn: LambdaSnapStartApplyOn? = nil, OptimizationStatus: LambdaSnapStartOptimizationStatus? = nil) {
-        self.ApplyOn = ApplyOn
-        self.OptimizationStatus = OptimizationStatus
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ApplyOn\":", ApplyOn, &separated)
-        try json.member("\"OptimizationStatus\":", OptimizationStatus, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaTagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var Resource: String?
-    public var Tags: [String: String]
-
-    public init(Resource: String? = nil, Tags: [String: String]) {
-        self.Resource = Resource
-        self.Tags = Tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Resource\":", Resource, &separated)
-        try json.member("\"Tags\":", Tags, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaTracingConfigResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var Mode: LambdaTracingMode?
-
-    public init(Mode: LambdaTracingMode? = nil) {
-        self.Mode = Mode
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Mode\":", Mode, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaUntagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var Resource: String?
-    public var TagKeys: [String]?
-
-    public init(Resource: String? = nil, TagKeys: [String]? = nil) {
-        self.Resource = Resource
-        self.TagKeys = TagKeys
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Resource\":", Resource, &separated)
-        try json.member("\"TagKeys\":", TagKeys, &separated)
         json.close()
     }
 }

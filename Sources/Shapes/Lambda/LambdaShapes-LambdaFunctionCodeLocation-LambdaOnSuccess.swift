@@ -8,273 +8,6 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct LambdaAccountLimit: Codable, Sendable, Equatable, JSONWritable {
-    public var TotalCodeSize: Int?
-    public var CodeSizeUnzipped: Int?
-    public var CodeSizeZipped: Int?
-    public var ConcurrentExecutions: Int?
-    public var UnreservedConcurrentExecutions: Int?
-
-    public init(TotalCodeSize: Int? = nil, CodeSizeUnzipped: Int? = nil, CodeSizeZipped: Int? = nil, ConcurrentExecutions: Int? = nil, UnreservedConcurrentExecutions: Int? = nil) {
-        self.TotalCodeSize = TotalCodeSize
-        self.CodeSizeUnzipped = CodeSizeUnzipped
-        self.CodeSizeZipped = CodeSizeZipped
-        self.ConcurrentExecutions = ConcurrentExecutions
-        self.UnreservedConcurrentExecutions = UnreservedConcurrentExecutions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"TotalCodeSize\":", TotalCodeSize, &separated)
-        try json.member("\"CodeSizeUnzipped\":", CodeSizeUnzipped, &separated)
-        try json.member("\"CodeSizeZipped\":", CodeSizeZipped, &separated)
-        try json.member("\"ConcurrentExecutions\":", ConcurrentExecutions, &separated)
-        try json.member("\"UnreservedConcurrentExecutions\":", UnreservedConcurrentExecutions, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaAccountUsage: Codable, Sendable, Equatable, JSONWritable {
-    public var TotalCodeSize: Int?
-    public var FunctionCount: Int?
-
-    public init(TotalCodeSize: Int? = nil, FunctionCount: Int? = nil) {
-        self.TotalCodeSize = TotalCodeSize
-        self.FunctionCount = FunctionCount
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"TotalCodeSize\":", TotalCodeSize, &separated)
-        try json.member("\"FunctionCount\":", FunctionCount, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaAliasConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var AliasArn: String?
-    public var Name: String?
-    public var FunctionVersion: String?
-    public var Description: String?
-    public var RoutingConfig: LambdaAliasRoutingConfiguration?
-    public var RevisionId: String?
-
-    public init(AliasArn: String? = nil, Name: String? = nil, FunctionVersion: String? = nil, Description: String? = nil, RoutingConfig: LambdaAliasRoutingConfiguration? = nil, RevisionId: String? = nil) {
-        self.AliasArn = AliasArn
-        self.Name = Name
-        self.FunctionVersion = FunctionVersion
-        self.Description = Description
-        self.RoutingConfig = RoutingConfig
-        self.RevisionId = RevisionId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"AliasArn\":", AliasArn, &separated)
-        try json.member("\"Name\":", Name, &separated)
-        try json.member("\"FunctionVersion\":", FunctionVersion, &separated)
-        try json.member("\"Description\":", Description, &separated)
-        try json.member("\"RoutingConfig\":", RoutingConfig, &separated)
-        try json.member("\"RevisionId\":", RevisionId, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaAliasRoutingConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var AdditionalVersionWeights: [String: Double]?
-
-    public init(AdditionalVersionWeights: [String: Double]? = nil) {
-        self.AdditionalVersionWeights = AdditionalVersionWeights
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"AdditionalVersionWeights\":", AdditionalVersionWeights, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaCapacityProviderConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var LambdaManagedInstancesCapacityProviderConfig: LambdaLambdaManagedInstancesCapacityProviderConfig
-
-    public init(LambdaManagedInstancesCapacityProviderConfig: LambdaLambdaManagedInstancesCapacityProviderConfig) {
-        self.LambdaManagedInstancesCapacityProviderConfig = LambdaManagedInstancesCapacityProviderConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"LambdaManagedInstancesCapacityProviderConfig\":", LambdaManagedInstancesCapacityProviderConfig, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaConcurrency: Codable, Sendable, Equatable, JSONWritable {
-    public var ReservedConcurrentExecutions: Int?
-
-    public init(ReservedConcurrentExecutions: Int? = nil) {
-        self.ReservedConcurrentExecutions = ReservedConcurrentExecutions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ReservedConcurrentExecutions\":", ReservedConcurrentExecutions, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaDeadLetterConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var TargetArn: String?
-
-    public init(TargetArn: String? = nil) {
-        self.TargetArn = TargetArn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"TargetArn\":", TargetArn, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaDestinationConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var OnSuccess: LambdaOnSuccess?
-    public var OnFailure: LambdaOnFailure?
-
-    public init(OnSuccess: LambdaOnSuccess? = nil, OnFailure: LambdaOnFailure? = nil) {
-        self.OnSuccess = OnSuccess
-        self.OnFailure = OnFailure
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"OnSuccess\":", OnSuccess, &separated)
-        try json.member("\"OnFailure\":", OnFailure, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaDurableConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var RetentionPeriodInDays: Int?
-    public var ExecutionTimeout: Int?
-
-    public init(RetentionPeriodInDays: Int? = nil, ExecutionTimeout: Int? = nil) {
-        self.RetentionPeriodInDays = RetentionPeriodInDays
-        self.ExecutionTimeout = ExecutionTimeout
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"RetentionPeriodInDays\":", RetentionPeriodInDays, &separated)
-        try json.member("\"ExecutionTimeout\":", ExecutionTimeout, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaEnvironment: Codable, Sendable, Equatable, JSONWritable {
-    public var Variables: [String: String]?
-
-    public init(Variables: [String: String]? = nil) {
-        self.Variables = Variables
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Variables\":", Variables, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaEnvironmentError: Codable, Sendable, Equatable, JSONWritable {
-    public var ErrorCode: String?
-    public var Message: String?
-
-    public init(ErrorCode: String? = nil, Message: String? = nil) {
-        self.ErrorCode = ErrorCode
-        self.Message = Message
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ErrorCode\":", ErrorCode, &separated)
-        try json.member("\"Message\":", Message, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaEphemeralStorage: Codable, Sendable, Equatable, JSONWritable {
-    public var Size: Int
-
-    public init(Size: Int) {
-        self.Size = Size
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Size\":", Size, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaFileSystemConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var Arn: String
-    public var LocalMountPath: String
-
-    public init(Arn: String, LocalMountPath: String) {
-        self.Arn = Arn
-        self.LocalMountPath = LocalMountPath
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Arn\":", Arn, &separated)
-        try json.member("\"LocalMountPath\":", LocalMountPath, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaFunctionCode: Codable, Sendable, Equatable, JSONWritable {
-    public var ZipFile: Data?
-    public var S3Bucket: String?
-    public var S3Key: String?
-    public var S3ObjectVersion: String?
-    public var ImageUri: String?
-    public var SourceKMSKeyArn: String?
-
-    public init(ZipFile: Data? = nil, S3Bucket: String? = nil, S3Key: String? = nil, S3ObjectVersion: String? = nil, ImageUri: String? = nil, SourceKMSKeyArn: String? = nil) {
-        self.ZipFile = ZipFile
-        self.S3Bucket = S3Bucket
-        self.S3Key = S3Key
-        self.S3ObjectVersion = S3ObjectVersion
-        self.ImageUri = ImageUri
-        self.SourceKMSKeyArn = SourceKMSKeyArn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ZipFile\":", ZipFile, &separated)
-        try json.member("\"S3Bucket\":", S3Bucket, &separated)
-        try json.member("\"S3Key\":", S3Key, &separated)
-        try json.member("\"S3ObjectVersion\":", S3ObjectVersion, &separated)
-        try json.member("\"ImageUri\":", ImageUri, &separated)
-        try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
-        json.close()
-    }
-}
-
 public struct LambdaFunctionCodeLocation: Codable, Sendable, Equatable, JSONWritable {
     public var RepositoryType: String?
     public var Location: String?
@@ -496,6 +229,267 @@ public struct LambdaImageConfigError: Codable, Sendable, Equatable, JSONWritable
         json.open()
         try json.member("\"ErrorCode\":", ErrorCode, &separated)
         try json.member("\"Message\":", Message, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaKafkaSchemaRegistryAccessConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var `Type`: LambdaKafkaSchemaRegistryAuthType?
+    public var URI: String?
+
+    public init(`Type`: LambdaKafkaSchemaRegistryAuthType? = nil, URI: String? = nil) {
+        self.`Type` = `Type`
+        self.URI = URI
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Type\":", `Type`, &separated)
+        try json.member("\"URI\":", URI, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaKafkaSchemaRegistryConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var SchemaRegistryURI: String?
+    public var EventRecordFormat: LambdaSchemaRegistryEventRecordFormat?
+    public var AccessConfigs: [LambdaKafkaSchemaRegistryAccessConfig]?
+    public var SchemaValidationConfigs: [LambdaKafkaSchemaValidationConfig]?
+
+    public init(SchemaRegistryURI: String? = nil, EventRecordFormat: LambdaSchemaRegistryEventRecordFormat? = nil, AccessConfigs: [LambdaKafkaSchemaRegistryAccessConfig]? = nil, SchemaValidationConfigs: [LambdaKafkaSchemaValidationConfig]? = nil) {
+        self.SchemaRegistryURI = SchemaRegistryURI
+        self.EventRecordFormat = EventRecordFormat
+        self.AccessConfigs = AccessConfigs
+        self.SchemaValidationConfigs = SchemaValidationConfigs
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"SchemaRegistryURI\":", SchemaRegistryURI, &separated)
+        try json.member("\"EventRecordFormat\":", EventRecordFormat, &separated)
+        try json.member("\"AccessConfigs\":", AccessConfigs, &separated)
+        try json.member("\"SchemaValidationConfigs\":", SchemaValidationConfigs, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaKafkaSchemaValidationConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var Attribute: LambdaKafkaSchemaValidationAttribute?
+
+    public init(Attribute: LambdaKafkaSchemaValidationAttribute? = nil) {
+        self.Attribute = Attribute
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Attribute\":", Attribute, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLambdaManagedInstancesCapacityProviderConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var CapacityProviderArn: String
+    public var PerExecutionEnvironmentMaxConcurrency: Int?
+    public var ExecutionEnvironmentMemoryGiBPerVCpu: Double?
+
+    public init(CapacityProviderArn: String, PerExecutionEnvironmentMaxConcurrency: Int? = nil, ExecutionEnvironmentMemoryGiBPerVCpu: Double? = nil) {
+        self.CapacityProviderArn = CapacityProviderArn
+        self.PerExecutionEnvironmentMaxConcurrency = PerExecutionEnvironmentMaxConcurrency
+        self.ExecutionEnvironmentMemoryGiBPerVCpu = ExecutionEnvironmentMemoryGiBPerVCpu
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"CapacityProviderArn\":", CapacityProviderArn, &separated)
+        try json.member("\"PerExecutionEnvironmentMaxConcurrency\":", PerExecutionEnvironmentMaxConcurrency, &separated)
+        try json.member("\"ExecutionEnvironmentMemoryGiBPerVCpu\":", ExecutionEnvironmentMemoryGiBPerVCpu, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLayer: Codable, Sendable, Equatable, JSONWritable {
+    public var Arn: String?
+    public var CodeSize: Int?
+    public var SigningProfileVersionArn: String?
+    public var SigningJobArn: String?
+
+    public init(Arn: String? = nil, CodeSize: Int? = nil, SigningProfileVersionArn: String? = nil, SigningJobArn: String? = nil) {
+        self.Arn = Arn
+        self.CodeSize = CodeSize
+        self.SigningProfileVersionArn = SigningProfileVersionArn
+        self.SigningJobArn = SigningJobArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Arn\":", Arn, &separated)
+        try json.member("\"CodeSize\":", CodeSize, &separated)
+        try json.member("\"SigningProfileVersionArn\":", SigningProfileVersionArn, &separated)
+        try json.member("\"SigningJobArn\":", SigningJobArn, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLayerVersionContentInput: Codable, Sendable, Equatable, JSONWritable {
+    public var S3Bucket: String?
+    public var S3Key: String?
+    public var S3ObjectVersion: String?
+    public var ZipFile: Data?
+
+    public init(S3Bucket: String? = nil, S3Key: String? = nil, S3ObjectVersion: String? = nil, ZipFile: Data? = nil) {
+        self.S3Bucket = S3Bucket
+        self.S3Key = S3Key
+        self.S3ObjectVersion = S3ObjectVersion
+        self.ZipFile = ZipFile
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"S3Bucket\":", S3Bucket, &separated)
+        try json.member("\"S3Key\":", S3Key, &separated)
+        try json.member("\"S3ObjectVersion\":", S3ObjectVersion, &separated)
+        try json.member("\"ZipFile\":", ZipFile, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLayerVersionContentOutput: Codable, Sendable, Equatable, JSONWritable {
+    public var Location: String?
+    public var CodeSha256: String?
+    public var CodeSize: Int?
+    public var SigningProfileVersionArn: String?
+    public var SigningJobArn: String?
+
+    public init(Location: String? = nil, CodeSha256: String? = nil, CodeSize: Int? = nil, SigningProfileVersionArn: String? = nil, SigningJobArn: String? = nil) {
+        self.Location = Location
+        self.CodeSha256 = CodeSha256
+        self.CodeSize = CodeSize
+        self.SigningProfileVersionArn = SigningProfileVersionArn
+        self.SigningJobArn = SigningJobArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Location\":", Location, &separated)
+        try json.member("\"CodeSha256\":", CodeSha256, &separated)
+        try json.member("\"CodeSize\":", CodeSize, &separated)
+        try json.member("\"SigningProfileVersionArn\":", SigningProfileVersionArn, &separated)
+        try json.member("\"SigningJobArn\":", SigningJobArn, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLayerVersionsListItem: Codable, Sendable, Equatable, JSONWritable {
+    public var LayerVersionArn: String?
+    public var Version: Int?
+    public var Description: String?
+    public var CreatedDate: String?
+    public var CompatibleRuntimes: [LambdaRuntime]?
+    public var LicenseInfo: String?
+    public var CompatibleArchitectures: [LambdaArchitecture]?
+
+    public init(LayerVersionArn: String? = nil, Version: Int? = nil, Description: String? = nil, CreatedDate: String? = nil, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
+        self.LayerVersionArn = LayerVersionArn
+        self.Version = Version
+        self.Description = Description
+        self.CreatedDate = CreatedDate
+        self.CompatibleRuntimes = CompatibleRuntimes
+        self.LicenseInfo = LicenseInfo
+        self.CompatibleArchitectures = CompatibleArchitectures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LayerVersionArn\":", LayerVersionArn, &separated)
+        try json.member("\"Version\":", Version, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"CreatedDate\":", CreatedDate, &separated)
+        try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
+        try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
+        try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLayersListItem: Codable, Sendable, Equatable, JSONWritable {
+    public var LayerName: String?
+    public var LayerArn: String?
+    public var LatestMatchingVersion: LambdaLayerVersionsListItem?
+
+    public init(LayerName: String? = nil, LayerArn: String? = nil, LatestMatchingVersion: LambdaLayerVersionsListItem? = nil) {
+        self.LayerName = LayerName
+        self.LayerArn = LayerArn
+        self.LatestMatchingVersion = LatestMatchingVersion
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LayerName\":", LayerName, &separated)
+        try json.member("\"LayerArn\":", LayerArn, &separated)
+        try json.member("\"LatestMatchingVersion\":", LatestMatchingVersion, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaLoggingConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var LogFormat: LambdaLogFormat?
+    public var ApplicationLogLevel: LambdaApplicationLogLevel?
+    public var SystemLogLevel: LambdaSystemLogLevel?
+    public var LogGroup: String?
+
+    public init(LogFormat: LambdaLogFormat? = nil, ApplicationLogLevel: LambdaApplicationLogLevel? = nil, SystemLogLevel: LambdaSystemLogLevel? = nil, LogGroup: String? = nil) {
+        self.LogFormat = LogFormat
+        self.ApplicationLogLevel = ApplicationLogLevel
+        self.SystemLogLevel = SystemLogLevel
+        self.LogGroup = LogGroup
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LogFormat\":", LogFormat, &separated)
+        try json.member("\"ApplicationLogLevel\":", ApplicationLogLevel, &separated)
+        try json.member("\"SystemLogLevel\":", SystemLogLevel, &separated)
+        try json.member("\"LogGroup\":", LogGroup, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaOnFailure: Codable, Sendable, Equatable, JSONWritable {
+    public var Destination: String?
+
+    public init(Destination: String? = nil) {
+        self.Destination = Destination
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Destination\":", Destination, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaOnSuccess: Codable, Sendable, Equatable, JSONWritable {
+    public var Destination: String?
+
+    public init(Destination: String? = nil) {
+        self.Destination = Destination
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Destination\":", Destination, &separated)
         json.close()
     }
 }

@@ -1,8 +1,7 @@
 import Foundation
-import StevedoreCore
 import Testing
 
-@testable import EventBridge
+@testable import StevedoreCore
 
 /// Event patterns as EventBridge matches them (cases from AWS's documentation and recorded answers).
 struct EventPatternTests {

@@ -35,6 +35,102 @@ public struct LambdaCreateAliasRequest: Codable, Sendable, Equatable, JSONWritab
     }
 }
 
+public struct LambdaCreateEventSourceMappingRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var EventSourceArn: String?
+    public var FunctionName: String
+    public var Enabled: Bool?
+    public var BatchSize: Int?
+    public var FilterCriteria: LambdaFilterCriteria?
+    public var MaximumBatchingWindowInSeconds: Int?
+    public var ParallelizationFactor: Int?
+    public var StartingPosition: LambdaEventSourcePosition?
+    public var StartingPositionTimestamp: Date?
+    public var DestinationConfig: LambdaDestinationConfig?
+    public var MaximumRecordAgeInSeconds: Int?
+    public var BisectBatchOnFunctionError: Bool?
+    public var MaximumRetryAttempts: Int?
+    public var Tags: [String: String]?
+    public var TumblingWindowInSeconds: Int?
+    public var Topics: [String]?
+    public var Queues: [String]?
+    public var SourceAccessConfigurations: [LambdaSourceAccessConfiguration]?
+    public var SelfManagedEventSource: LambdaSelfManagedEventSource?
+    public var FunctionResponseTypes: [LambdaFunctionResponseType]?
+    public var AmazonManagedKafkaEventSourceConfig: LambdaAmazonManagedKafkaEventSourceConfig?
+    public var SelfManagedKafkaEventSourceConfig: LambdaSelfManagedKafkaEventSourceConfig?
+    public var ScalingConfig: LambdaScalingConfig?
+    public var DocumentDBEventSourceConfig: LambdaDocumentDBEventSourceConfig?
+    public var KMSKeyArn: String?
+    public var MetricsConfig: LambdaEventSourceMappingMetricsConfig?
+    public var LoggingConfig: LambdaEventSourceMappingLoggingConfig?
+    public var ProvisionedPollerConfig: LambdaProvisionedPollerConfig?
+
+    public init(EventSourceArn: String? = nil, FunctionName: String, Enabled: Bool? = nil, BatchSize: Int? = nil, FilterCriteria: LambdaFilterCriteria? = nil, MaximumBatchingWindowInSeconds: Int? = nil, ParallelizationFactor: Int? = nil, StartingPosition: LambdaEventSourcePosition? = nil, StartingPositionTimestamp: Date? = nil, DestinationConfig: LambdaDestinationConfig? = nil, MaximumRecordAgeInSeconds: Int? = nil, BisectBatchOnFunctionError: Bool? = nil, MaximumRetryAttempts: Int? = nil, Tags: [String: String]? = nil, TumblingWindowInSeconds: Int? = nil, Topics: [String]? = nil, Queues: [String]? = nil, SourceAccessConfigurations: [LambdaSourceAccessConfiguration]? = nil, SelfManagedEventSource: LambdaSelfManagedEventSource? = nil, FunctionResponseTypes: [LambdaFunctionResponseType]? = nil, AmazonManagedKafkaEventSourceConfig: LambdaAmazonManagedKafkaEventSourceConfig? = nil, SelfManagedKafkaEventSourceConfig: LambdaSelfManagedKafkaEventSourceConfig? = nil, ScalingConfig: LambdaScalingConfig? = nil, DocumentDBEventSourceConfig: LambdaDocumentDBEventSourceConfig? = nil, KMSKeyArn: String? = nil, MetricsConfig: LambdaEventSourceMappingMetricsConfig? = nil, LoggingConfig: LambdaEventSourceMappingLoggingConfig? = nil, ProvisionedPollerConfig: LambdaProvisionedPollerConfig? = nil) {
+        self.EventSourceArn = EventSourceArn
+        self.FunctionName = FunctionName
+        self.Enabled = Enabled
+        self.BatchSize = BatchSize
+        self.FilterCriteria = FilterCriteria
+        self.MaximumBatchingWindowInSeconds = MaximumBatchingWindowInSeconds
+        self.ParallelizationFactor = ParallelizationFactor
+        self.StartingPosition = StartingPosition
+        self.StartingPositionTimestamp = StartingPositionTimestamp
+        self.DestinationConfig = DestinationConfig
+        self.MaximumRecordAgeInSeconds = MaximumRecordAgeInSeconds
+        self.BisectBatchOnFunctionError = BisectBatchOnFunctionError
+        self.MaximumRetryAttempts = MaximumRetryAttempts
+        self.Tags = Tags
+        self.TumblingWindowInSeconds = TumblingWindowInSeconds
+        self.Topics = Topics
+        self.Queues = Queues
+        self.SourceAccessConfigurations = SourceAccessConfigurations
+        self.SelfManagedEventSource = SelfManagedEventSource
+        self.FunctionResponseTypes = FunctionResponseTypes
+        self.AmazonManagedKafkaEventSourceConfig = AmazonManagedKafkaEventSourceConfig
+        self.SelfManagedKafkaEventSourceConfig = SelfManagedKafkaEventSourceConfig
+        self.ScalingConfig = ScalingConfig
+        self.DocumentDBEventSourceConfig = DocumentDBEventSourceConfig
+        self.KMSKeyArn = KMSKeyArn
+        self.MetricsConfig = MetricsConfig
+        self.LoggingConfig = LoggingConfig
+        self.ProvisionedPollerConfig = ProvisionedPollerConfig
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"EventSourceArn\":", EventSourceArn, &separated)
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Enabled\":", Enabled, &separated)
+        try json.member("\"BatchSize\":", BatchSize, &separated)
+        try json.member("\"FilterCriteria\":", FilterCriteria, &separated)
+        try json.member("\"MaximumBatchingWindowInSeconds\":", MaximumBatchingWindowInSeconds, &separated)
+        try json.member("\"ParallelizationFactor\":", ParallelizationFactor, &separated)
+        try json.member("\"StartingPosition\":", StartingPosition, &separated)
+        try json.member("\"StartingPositionTimestamp\":", StartingPositionTimestamp, &separated)
+        try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
+        try json.member("\"MaximumRecordAgeInSeconds\":", MaximumRecordAgeInSeconds, &separated)
+        try json.member("\"BisectBatchOnFunctionError\":", BisectBatchOnFunctionError, &separated)
+        try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
+        try json.member("\"Tags\":", Tags, &separated)
+        try json.member("\"TumblingWindowInSeconds\":", TumblingWindowInSeconds, &separated)
+        try json.member("\"Topics\":", Topics, &separated)
+        try json.member("\"Queues\":", Queues, &separated)
+        try json.member("\"SourceAccessConfigurations\":", SourceAccessConfigurations, &separated)
+        try json.member("\"SelfManagedEventSource\":", SelfManagedEventSource, &separated)
+        try json.member("\"FunctionResponseTypes\":", FunctionResponseTypes, &separated)
+        try json.member("\"AmazonManagedKafkaEventSourceConfig\":", AmazonManagedKafkaEventSourceConfig, &separated)
+        try json.member("\"SelfManagedKafkaEventSourceConfig\":", SelfManagedKafkaEventSourceConfig, &separated)
+        try json.member("\"ScalingConfig\":", ScalingConfig, &separated)
+        try json.member("\"DocumentDBEventSourceConfig\":", DocumentDBEventSourceConfig, &separated)
+        try json.member("\"KMSKeyArn\":", KMSKeyArn, &separated)
+        try json.member("\"MetricsConfig\":", MetricsConfig, &separated)
+        try json.member("\"LoggingConfig\":", LoggingConfig, &separated)
+        try json.member("\"ProvisionedPollerConfig\":", ProvisionedPollerConfig, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaCreateFunctionRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String
     public var Runtime: LambdaRuntime?
@@ -145,6 +241,21 @@ public struct LambdaDeleteAliasRequest: Codable, Sendable, Equatable, JSONWritab
         json.open()
         try json.member("\"FunctionName\":", FunctionName, &separated)
         try json.member("\"Name\":", Name, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaDeleteEventSourceMappingRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var UUID: String?
+
+    public init(UUID: String? = nil) {
+        self.UUID = UUID
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"UUID\":", UUID, &separated)
         json.close()
     }
 }
@@ -297,6 +408,21 @@ public struct LambdaGetAliasRequest: Codable, Sendable, Equatable, JSONWritable 
     }
 }
 
+public struct LambdaGetEventSourceMappingRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var UUID: String?
+
+    public init(UUID: String? = nil) {
+        self.UUID = UUID
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"UUID\":", UUID, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaGetFunctionConcurrencyRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
 
@@ -377,123 +503,6 @@ public struct LambdaGetFunctionRequest: Codable, Sendable, Equatable, JSONWritab
         json.open()
         try json.member("\"FunctionName\":", FunctionName, &separated)
         try json.member("\"Qualifier\":", Qualifier, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetFunctionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var Configuration: LambdaFunctionConfiguration?
-    public var Code: LambdaFunctionCodeLocation?
-    public var Tags: [String: String]?
-    public var TagsError: LambdaTagsError?
-    public var Concurrency: LambdaConcurrency?
-
-    public init(Configuration: LambdaFunctionConfiguration? = nil, Code: LambdaFunctionCodeLocation? = nil, Tags: [String: String]? = nil, TagsError: LambdaTagsError? = nil, Concurrency: LambdaConcurrency? = nil) {
-        self.Configuration = Configuration
-        self.Code = Code
-        self.Tags = Tags
-        self.TagsError = TagsError
-        self.Concurrency = Concurrency
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Configuration\":", Configuration, &separated)
-        try json.member("\"Code\":", Code, &separated)
-        try json.member("\"Tags\":", Tags, &separated)
-        try json.member("\"TagsError\":", TagsError, &separated)
-        try json.member("\"Concurrency\":", Concurrency, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetLayerVersionByArnRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var Arn: String?
-
-    public init(Arn: String? = nil) {
-        self.Arn = Arn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Arn\":", Arn, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetLayerVersionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var LayerName: String?
-    public var VersionNumber: Int?
-
-    public init(LayerName: String? = nil, VersionNumber: Int? = nil) {
-        self.LayerName = LayerName
-        self.VersionNumber = VersionNumber
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"LayerName\":", LayerName, &separated)
-        try json.member("\"VersionNumber\":", VersionNumber, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetLayerVersionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var Content: LambdaLayerVersionContentOutput?
-    public var LayerArn: String?
-    public var LayerVersionArn: String?
-    public var Description: String?
-    public var CreatedDate: String?
-    public var Version: Int?
-    public var CompatibleRuntimes: [LambdaRuntime]?
-    public var LicenseInfo: String?
-    public var CompatibleArchitectures: [LambdaArchitecture]?
-
-    public init(Content: LambdaLayerVersionContentOutput? = nil, LayerArn: String? = nil, LayerVersionArn: String? = nil, Description: String? = nil, CreatedDate: String? = nil, Version: Int? = nil, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
-        self.Content = Content
-        self.LayerArn = LayerArn
-        self.LayerVersionArn = LayerVersionArn
-        self.Description = Description
-        self.CreatedDate = CreatedDate
-        self.Version = Version
-        self.CompatibleRuntimes = CompatibleRuntimes
-        self.LicenseInfo = LicenseInfo
-        self.CompatibleArchitectures = CompatibleArchitectures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Content\":", Content, &separated)
-        try json.member("\"LayerArn\":", LayerArn, &separated)
-        try json.member("\"LayerVersionArn\":", LayerVersionArn, &separated)
-        try json.member("\"Description\":", Description, &separated)
-        try json.member("\"CreatedDate\":", CreatedDate, &separated)
-        try json.member("\"Version\":", Version, &separated)
-        try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
-        try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
-        try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaImageConfigResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var ImageConfig: LambdaImageConfig?
-    public var Error: LambdaImageConfigError?
-
-    public init(ImageConfig: LambdaImageConfig? = nil, Error: LambdaImageConfigError? = nil) {
-        self.ImageConfig = ImageConfig
-        self.Error = Error
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ImageConfig\":", ImageConfig, &separated)
-        try json.member("\"Error\":", Error, &separated)
         json.close()
     }
 }

@@ -3,9 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import StevedoreCore
 
-/// An EventBridge event pattern, parsed once (at PutRule) and matched against every event.
+/// An EventBridge event pattern, parsed once (at PutRule) and matched against every event. (Lambda's
+/// event source mappings filter records with the same patterns.)
 ///
 /// A pattern is a JSON object whose fields either nest (an object: match inside the event's
 /// object) or end in an array of matchers, any of which may match. Matchers are literals
@@ -225,7 +225,7 @@ enum Matcher: Sendable, Equatable {
         var bounds: [NumericBound] = []
         var index = 0
         while index < items.count {
-            guard case .string(let symbol) = items[index] else { throw invalid("Invalid member in numeric match: \(TargetInput.encode(items[index]))") }
+            guard case .string(let symbol) = items[index] else { throw invalid("Invalid member in numeric match: \(items[index])") }
             guard let relation = NumericBound.Relation(rawValue: symbol) else { throw invalid("Unrecognized numeric range operator: \(symbol)") }
             guard index + 1 < items.count, case .number(let number) = items[index + 1] else { throw invalid("Value of \(symbol) must be numeric") }
             guard numericRange.contains(number) else { throw invalid("Bad value in numeric range: \(number)") }
@@ -349,7 +349,7 @@ enum Matcher: Sendable, Equatable {
 
 extension JSONValue {
     /// A scalar: not an object or array.
-    var isLeaf: Bool {
+    public var isLeaf: Bool {
         switch self {
         case .object, .array: false
         default: true
