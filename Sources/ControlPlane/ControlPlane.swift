@@ -236,6 +236,7 @@ public struct ControlPlane: Sendable {
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
             LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)), logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
+            QueuePollers(committer: committer, router: functionRouter, logger: logger),
         ]
     }
 }

@@ -404,3 +404,49 @@ def test_a_schedule_runs_a_task_and_its_stop_invokes_a_function(cluster, lam, sq
     assert detail["lastStatus"] == "STOPPED" and detail["desiredStatus"] == "STOPPED" and detail["stopCode"] == "EssentialContainerExited", json.dumps(detail)
     assert detail["containers"][0]["exitCode"] == 3 and detail["containers"][0]["name"] == "job"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", detail["stoppedAt"]), detail["stoppedAt"]
+
+
+BATCH_APP = '''
+def handler(event, context):
+    failed = [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"].startswith("poison")]
+    return {"batchItemFailures": failed}
+'''
+
+
+def test_an_sqs_mapping_drains_a_queue_and_dead_letters_its_poison(cluster, lam, sqs):
+    """10,000 messages through an event source mapping with partial batch failures: the good ones
+    are handled and deleted, the poison ones come back until maxReceiveCount, then sit in the
+    dead-letter queue."""
+    dead_url, dead_arn = dlq(sqs, "batch-dlq")
+    url = sqs.create_queue(QueueName="batch-work", Attributes={
+        "VisibilityTimeout": "2", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    poison = {f"poison-{n}" for n in range(0, 10_000, 100)}
+    bodies = [f"poison-{n}" if f"poison-{n}" in poison else f"good-{n}" for n in range(10_000)]
+    for start in range(0, len(bodies), 10):
+        sent = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])])
+        assert not sent.get("Failed"), sent
+    python_function(lam, "batcher", code=BATCH_APP, Timeout=2)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="batcher", BatchSize=100)
+    assert "Maximum batch window in seconds must be greater than 0" in str(refused.value)
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="batcher", BatchSize=10,
+                                              FunctionResponseTypes=["ReportBatchItemFailures"],
+                                              ScalingConfig={"MaximumConcurrency": 4})
+    assert mapping["State"] == "Creating" and mapping["BatchSize"] == 10
+    assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled"
+    assert [m["UUID"] for m in lam.list_event_source_mappings(FunctionName="batcher")["EventSourceMappings"]] == [mapping["UUID"]]
+
+    def drained():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+
+    wait_until(drained, timeout=240, interval=0.5, message="the queue drained")
+    dead = []
+    while True:
+        got = sqs.receive_message(QueueUrl=dead_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        dead.extend(m["Body"] for m in got)
+    assert sorted(dead) == sorted(poison)
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])

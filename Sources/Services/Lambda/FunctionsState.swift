@@ -16,12 +16,14 @@ public struct FunctionsState: Sendable {
     public package(set) var functions: [String: FunctionRecord] = [:]
     public package(set) var layers: [String: LayerRecord] = [:]
     public package(set) var asyncEvents: [String: AsyncEventRecord] = [:]
+    /// Event source mappings (queues read for functions) by UUID.
+    public package(set) var eventSourceMappings: [String: EventSourceMappingRecord] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
     }
 
-    public static let recordKinds: [RecordKind] = [.functions, .layers, .asyncEvents]
+    public static let recordKinds: [RecordKind] = [.functions, .layers, .asyncEvents, .eventSourceMappings]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> FunctionsState {
         var state = FunctionsState(names: names)
@@ -33,6 +35,9 @@ public struct FunctionsState: Sendable {
         }
         for record in try rows.decode(AsyncEventRecord.self) {
             state.asyncEvents[record.requestId] = record
+        }
+        for record in try rows.decode(EventSourceMappingRecord.self) {
+            state.eventSourceMappings[record.uuid] = record
         }
         return state
     }

@@ -45,6 +45,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["log_groups"].map(table),
         // 11: EventBridge's buses, rules (with their targets) and deliveries waiting to be retried.
         ["event_buses", "event_rules", "event_deliveries"].map(table),
+        // 12: Lambda's event source mappings.
+        ["event_source_mappings"].map(table),
     ]
 
     private static func table(_ name: String) -> String {

@@ -91,6 +91,7 @@ public enum LambdaAPI {
         routes.append(contentsOf: layerRoutes(committer: committer, runtime: runtime, settings: settings))
         routes.append(contentsOf: concurrencyAndAsyncRoutes(committer: committer))
         routes.append(contentsOf: tagRoutes(committer: committer))
+        routes.append(contentsOf: eventSourceMappingRoutes(committer: committer))
         routes.respond("GET", "/2016-08-19/account-settings") { _ throws(AWSError) in
             try await committer.read { root, _ in root.lambda.accountSettings() }
         }

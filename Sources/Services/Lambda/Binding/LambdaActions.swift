@@ -27,6 +27,9 @@ extension LambdaAPI {
             ("GET", eventConfig + "/list", "ListFunctionEventInvokeConfigs"),
             ("POST", "/2017-03-31/tags/{arn}", "TagResource"), ("DELETE", "/2017-03-31/tags/{arn}", "UntagResource"),
             ("GET", "/2017-03-31/tags/{arn}", "ListTags"),
+            ("POST", eventSourceMappings, "CreateEventSourceMapping"), ("GET", eventSourceMappings, "ListEventSourceMappings"),
+            ("GET", eventSourceMappings + "/{uuid}", "GetEventSourceMapping"), ("PUT", eventSourceMappings + "/{uuid}", "UpdateEventSourceMapping"),
+            ("DELETE", eventSourceMappings + "/{uuid}", "DeleteEventSourceMapping"),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.map { ("\($0.0) \($0.1)", "lambda:" + $0.2) })
     }()

@@ -153,6 +153,36 @@ extension LambdaAPI {
         return routes
     }
 
+    static let eventSourceMappings = "/2015-03-31/event-source-mappings"
+
+    static func eventSourceMappingRoutes<Committer: StateCommitting>(committer: Committer) -> RESTRoutes where Committer.Root: LambdaHost {
+        var routes = RESTRoutes(errorStyle: .lambda)
+        routes.json("POST", eventSourceMappings, status: 202) { (input: LambdaCreateEventSourceMappingRequest, _) throws(AWSError) in
+            try await committer.write { root, m throws(AWSError) in
+                try root.createEventSourceMapping(input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", eventSourceMappings) { request throws(AWSError) in
+            let input = LambdaListEventSourceMappingsRequest(
+                EventSourceArn: request.query("EventSourceArn"), FunctionName: request.query("FunctionName"), Marker: request.query("Marker"),
+                MaxItems: request.query("MaxItems", as: Int.self))
+            return try await committer.read { root, _ throws(AWSError) in try root.lambda.listEventSourceMappings(input) }
+        }
+        routes.respond("GET", eventSourceMappings + "/{uuid}") { request throws(AWSError) in
+            let uuid = request.parameter("uuid")
+            return try await committer.read { root, _ throws(AWSError) in root.lambda.mappingConfiguration(try root.lambda.mapping(uuid)) }
+        }
+        routes.json("PUT", eventSourceMappings + "/{uuid}", status: 202) { (input: LambdaUpdateEventSourceMappingRequest, request) throws(AWSError) in
+            let uuid = request.parameter("uuid")
+            return try await committer.write { root, m throws(AWSError) in try root.updateEventSourceMapping(uuid, input, now: m.now, changes: &m.changes) }
+        }
+        routes.respond("DELETE", eventSourceMappings + "/{uuid}", status: 202) { request throws(AWSError) in
+            let uuid = request.parameter("uuid")
+            return try await committer.write { root, m throws(AWSError) in try root.deleteEventSourceMapping(uuid, changes: &m.changes) }
+        }
+        return routes
+    }
+
     static func tagRoutes<Committer: StateCommitting>(committer: Committer) -> RESTRoutes where Committer.Root: LambdaHost {
         var routes = RESTRoutes(errorStyle: .lambda)
         routes.json("POST", "/2017-03-31/tags/{arn}", status: 204) { (input: LambdaTagResourceRequest, request) throws(AWSError) in
