@@ -89,6 +89,22 @@ struct AccessPolicyTests {
         #expect(action.action == "logs:GetLogEvents" && action.resources() == ["arn:aws:logs:us-east-1:000000000000:log-group:g:log-stream:s"])
     }
 
+    @Test func eventsActionsAreJudgedOnTheirRuleOrBus() throws {
+        let orders = "arn:aws:events:us-east-1:000000000000:event-bus/orders"
+        let publisher = try principal(
+            #"{"Statement":[{"Effect":"Allow","Action":"events:PutEvents","Resource":"\#(orders)"},"#
+                + #"{"Effect":"Allow","Action":"events:PutRule","Resource":"arn:aws:events:us-east-1:000000000000:rule/orders/*"}]}"#)
+        func judged(_ operation: String, _ body: String) -> AWSError? {
+            AccessPolicy.refusal(publisher, AccessPolicy.json(target: "AWSEvents." + operation, body: Array(body.utf8), names: names), style: .json)
+        }
+        #expect(judged("PutEvents", #"{"Entries":[{"EventBusName":"orders","Source":"a"}]}"#) == nil)
+        #expect(judged("PutEvents", #"{"Entries":[{"EventBusName":"\#(orders)"}]}"#) == nil)
+        // Every entry's bus must be allowed: one on the default bus is refused.
+        #expect(judged("PutEvents", #"{"Entries":[{"EventBusName":"orders"},{"Source":"a"}]}"#)?.type == "AccessDeniedException")
+        #expect(judged("PutRule", #"{"Name":"big","EventBusName":"orders"}"#) == nil)
+        #expect(judged("PutRule", #"{"Name":"big"}"#)?.type == "AccessDeniedException")
+    }
+
     @Test func aSecretNamedLikeAnothersARNCannotLendItsRightsToThatOne() throws {
         var root = ControlPlaneState(names: names)
         var random = Xoshiro256(seed: 2)

@@ -266,6 +266,50 @@ struct EventDeliveryTests {
         #expect(created == "2027-01-15T08:00:00.000Z")
     }
 
+    @Test mutating func onlyRulesThatCouldMatchECSMakeECSEvents() throws {
+        try rule("shop", pattern: #"{"source":["shop"]}"#, targets: [EVBTarget(Id: "q", Arn: queueArn)])
+        #expect(!host.events.listensForECSEvents)
+        try rule("any", pattern: #"{"detail-type":[{"prefix":"ECS"}]}"#, targets: [EVBTarget(Id: "q", Arn: queueArn)])
+        #expect(host.events.listensForECSEvents)
+        try host.events.setRuleEnabled("any", bus: nil, enabled: false, now: now, changes: &changes)
+        #expect(!host.events.listensForECSEvents)
+        try rule("ecs", pattern: #"{"$or":[{"source":["aws.ecs"]},{"source":["aws.ec2"]}]}"#, targets: [EVBTarget(Id: "q", Arn: queueArn)])
+        #expect(host.events.listensForECSEvents)
+    }
+
+    @Test mutating func reportsThatChangeNoStatusAreNotEvents() throws {
+        try rule("all-ecs", pattern: #"{"source":["aws.ecs"]}"#, targets: [EVBTarget(Id: "q", Arn: queueArn)])
+        _ = try host.ecs.createCluster(CreateClusterRequest(clusterName: "c"), changes: &changes)
+        try addInstance(cluster: "c", memory: 1024)
+        _ = try host.ecs.registerTaskDefinition(
+            RegisterTaskDefinitionRequest(family: "job", containerDefinitions: [ContainerDefinition(name: "c", image: "busybox", memory: 32, essential: true)]),
+            requestBytes: 100, now: now, changes: &changes)
+        var made = ChangeSet()
+        _ = try host.ecs.runTask(RunTaskRequest(cluster: "c", taskDefinition: "job"), now: now, using: &random, changes: &made)
+        host.publishECSEvents(of: made, now: now, using: &random, changes: &changes)
+        host.publishECSEvents(of: made, now: now, using: &random, changes: &changes)
+        #expect(messages("out").filter { $0.body.contains("ECS Task State Change") }.count == 1)
+    }
+
+    @Test mutating func eventTimesOutsideWhatAnEventCanSayAreRefused() throws {
+        let answer = try put([EVBPutEventsRequestEntry(Time: Date(timeIntervalSince1970: 1e19), Source: "a", DetailType: "b", Detail: "{}")])
+        #expect(answer.FailedEntryCount == 1 && answer.Entries?.first?.ErrorCode == "InvalidArgument")
+        #expect(ECSEventDetail.iso8601(1e19) == "9999-12-31T23:59:59.000Z")
+    }
+
+    @Test mutating func schedulesEnabledAgainCountFromThen() throws {
+        try rule("hourly", schedule: "rate(1 hour)", targets: [EVBTarget(Id: "q", Arn: queueArn)])
+        try host.events.setRuleEnabled("hourly", bus: nil, enabled: false, now: now, changes: &changes)
+        now = now.addingTimeInterval(3590)
+        try host.events.setRuleEnabled("hourly", bus: nil, enabled: true, now: now, changes: &changes)
+        now = now.addingTimeInterval(3600)
+        #expect(host.fireDueSchedules(now: now, using: &random, changes: &changes) == 1)
+        // The next is an hour after that firing, not at the creation time's rhythm ten seconds later.
+        now = now.addingTimeInterval(10)
+        #expect(host.fireDueSchedules(now: now, using: &random, changes: &changes) == 0)
+        #expect(host.events.rules["default"]?["hourly"]?.nextFireAt == now.addingTimeInterval(3590))
+    }
+
     @Test func testEventPatternNeedsAWholeEvent() throws {
         let event = #"{"id":"1","account":"1","source":"a","time":"t","region":"r","resources":[],"detail-type":"d","detail":{"x":1}}"#
         #expect(try EventBridgeState.testEventPattern(EVBTestEventPatternRequest(EventPattern: #"{"detail":{"x":[1]}}"#, Event: event)).Result == true)

@@ -1,3 +1,4 @@
+import Synchronization
 import StevedoreCore
 import Testing
 
@@ -47,5 +48,40 @@ struct StateVersionTests {
         version.advance(changing: [tasks])
         #expect(!version.unchanged(since: first, in: [tasks]))
         #expect(version.unchanged(since: version.current - 1, in: [clusters]))
+    }
+}
+
+/// Long polls wait on the version for the kinds they read.
+struct StateVersionWaitTests {
+    @Test func aWaitEndsWithAChangeToItsKindsOnly() async {
+        let version = StateVersion()
+        let start = version.current
+        final class Flag: Sendable { let raised = Mutex(false) }
+        let woken = Flag()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await version.waitForChange(after: start, in: [RecordKind("messages")])
+                woken.raised.withLock { $0 = true }
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+            version.advance(changing: [RecordKind("other")])
+            try? await Task.sleep(for: .milliseconds(20))
+            let early = woken.raised.withLock { $0 }
+            #expect(!early)
+            version.advance(changing: [RecordKind("messages")])
+            await group.waitForAll()
+        }
+        let late = woken.raised.withLock { $0 }
+        #expect(late)
+        // A change already made: no wait at all.
+        await version.waitForChange(after: start, in: [RecordKind("messages")])
+    }
+
+    @Test func aCancelledWaitEnds() async {
+        let version = StateVersion()
+        let waiting = Task { await version.waitForChange(after: version.current, in: [RecordKind("messages")]) }
+        try? await Task.sleep(for: .milliseconds(10))
+        waiting.cancel()
+        await waiting.value
     }
 }

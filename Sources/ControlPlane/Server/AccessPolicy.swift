@@ -121,6 +121,10 @@ enum AccessPolicy {
             // Decoded as the operation decodes it, so the policy judges the same resource the
             // operation acts on (a body naming a member twice means the same thing to both).
             guard let fields = try? AWSJSONCodec.decode(NamingMembers.self, from: body) else { return ["*"] }
+            // PutEvents acts on each entry's bus.
+            if service == "events", operation == "PutEvents", let entries = fields.Entries, !entries.isEmpty {
+                return Array(Set(entries.map { names.eventBus(EventBridgeState.busName($0.EventBusName)) })).sorted()
+            }
             if service == "ssm", let several = fields.Names, !several.isEmpty {
                 return several.map { $0.hasPrefix("arn:") ? $0 : names.parameter($0) }
             }
@@ -155,6 +159,12 @@ enum AccessPolicy {
         var Rule: String?
         var EventBusName: String?
         var ResourceARN: String?
+        /// PutEvents' entries (each names its bus).
+        var Entries: [EntryNaming]?
+
+        struct EntryNaming: Decodable {
+            var EventBusName: String?
+        }
 
         struct RoleOverrides: Decodable {
             var taskRoleArn: String?

@@ -99,7 +99,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     /// What every write does last, in its own turn: ECS's changes become events on the default
     /// bus (delivered in the same commit, so none is lost or sent for a change that was not).
     public mutating func finishWrite(_ mutation: inout Mutation) {
-        guard events.hasEnabledRules(on: EventBridgeState.defaultBus) else { return }
+        guard events.listensForECSEvents else { return }
         let committed = mutation.changes
         publishECSEvents(of: committed, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
     }

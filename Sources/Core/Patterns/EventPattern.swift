@@ -39,6 +39,10 @@ public struct EventPattern: Sendable, Equatable {
         return EventPattern(root: try ObjectPattern(fields, path: ""))
     }
 
+    /// Whether some event with this top-level field value could match (a rule that names other
+    /// sources cannot; one that names none can).
+    public func mightMatch(field: String, value: JSONValue) -> Bool { root.mightMatch(field: field, value: value) }
+
     /// Whether the event (a JSON object: `source`, `detail-type`, `detail`…) matches.
     public func matches(_ event: JSONValue) -> Bool {
         guard case .object(let fields) = event else { return false }
@@ -88,6 +92,14 @@ struct ObjectPattern: Sendable, Equatable {
     static func == (lhs: ObjectPattern, rhs: ObjectPattern) -> Bool {
         lhs.fields.map(\.name) == rhs.fields.map(\.name) && lhs.fields.map(\.pattern) == rhs.fields.map(\.pattern)
             && lhs.alternatives == rhs.alternatives
+    }
+
+    func mightMatch(field: String, value: JSONValue) -> Bool {
+        for (name, pattern) in fields where name == field {
+            if case .leaf(let matchers) = pattern, !matchers.contains(where: { $0.matches(value) }) { return false }
+        }
+        for choices in alternatives where !choices.contains(where: { $0.mightMatch(field: field, value: value) }) { return false }
+        return true
     }
 
     func matches(_ object: [String: JSONValue]) -> Bool {
@@ -308,42 +320,56 @@ enum Matcher: Sendable, Equatable {
         }
     }
 
-    /// `*` matches any run of characters; `\*` is a literal star (and `\\` a backslash).
+    /// `*` matches any run of characters; `\*` is a literal star (and `\\` a backslash). In time
+    /// linear in the text: the literal runs between stars are found leftmost, one after another
+    /// (which is enough: a leftmost match never rules out a later one).
     static func wildcardMatches(_ pattern: [Unicode.Scalar], _ text: [Unicode.Scalar]) -> Bool {
-        // Tokens: a literal scalar, or a star.
-        var tokens: [Unicode.Scalar?] = []
+        var segments: [[Unicode.Scalar]] = [[]]
         var index = 0
         while index < pattern.count {
             if pattern[index] == "\\", index + 1 < pattern.count {
-                tokens.append(pattern[index + 1])
+                segments[segments.count - 1].append(pattern[index + 1])
                 index += 2
+            } else if pattern[index] == "*" {
+                segments.append([])
+                index += 1
             } else {
-                tokens.append(pattern[index] == "*" ? nil : pattern[index])
+                segments[segments.count - 1].append(pattern[index])
                 index += 1
             }
         }
-        // Greedy with one back-track point: linear for patterns without nested stars.
-        var (t, s) = (0, 0)
-        var star: Int?
-        var resume = 0
-        while s < text.count {
-            if t < tokens.count, let literal = tokens[t], literal == text[s] {
-                t += 1
-                s += 1
-            } else if t < tokens.count, tokens[t] == nil {
-                star = t
-                resume = s
-                t += 1
-            } else if let star {
-                t = star + 1
-                resume += 1
-                s = resume
-            } else {
-                return false
-            }
+        // No star: the whole text.
+        guard segments.count > 1 else { return segments[0] == text }
+        let first = segments[0]
+        let last = segments[segments.count - 1]
+        guard text.count >= first.count + last.count, text.starts(with: first), text.suffix(last.count).elementsEqual(last) else { return false }
+        var position = first.count
+        let end = text.count - last.count
+        for segment in segments.dropFirst().dropLast() where !segment.isEmpty {
+            guard let found = firstIndex(of: segment, in: text, from: position, to: end) else { return false }
+            position = found + segment.count
         }
-        while t < tokens.count, tokens[t] == nil { t += 1 }
-        return t == tokens.count
+        return true
+    }
+
+    /// Where `needle` first occurs in `text[from..<to]` (Knuth-Morris-Pratt: linear).
+    static func firstIndex(of needle: [Unicode.Scalar], in text: [Unicode.Scalar], from: Int, to: Int) -> Int? {
+        var failure = [Int](repeating: 0, count: needle.count)
+        var length = 0
+        for index in needle.indices.dropFirst() {
+            while length > 0, needle[index] != needle[length] { length = failure[length - 1] }
+            if needle[index] == needle[length] { length += 1 }
+            failure[index] = length
+        }
+        var matched = 0
+        var index = from
+        while index < to {
+            while matched > 0, text[index] != needle[matched] { matched = failure[matched - 1] }
+            if text[index] == needle[matched] { matched += 1 }
+            if matched == needle.count { return index - needle.count + 1 }
+            index += 1
+        }
+        return nil
     }
 }
 

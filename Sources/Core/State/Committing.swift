@@ -41,6 +41,18 @@ public final class StateVersion: Sendable {
         var everything: UInt64 = 0
         /// The version of the last change to each kind.
         var byKind: [RecordKind: UInt64] = [:]
+        /// Those waiting for a change to some kinds (long polls), by a number of their own.
+        var waiters: [Int: Waiter] = [:]
+        var lastWaiter = 0
+
+        func changed(since version: UInt64, in kinds: [RecordKind]) -> Bool {
+            everything > version || kinds.contains { (byKind[$0] ?? 0) > version }
+        }
+    }
+
+    private struct Waiter {
+        var kinds: [RecordKind]
+        var continuation: CheckedContinuation<Void, Never>
     }
 
     private let value = Atomic<UInt64>(0)
@@ -52,19 +64,52 @@ public final class StateVersion: Sendable {
 
     /// A change to anything readers see.
     public func advance() {
-        marks.withLock { marks in
+        let woken = marks.withLock { marks in
             let next = value.load(ordering: .relaxed) + 1
             marks.everything = next
             value.store(next, ordering: .releasing)
+            defer { marks.waiters.removeAll() }
+            return Array(marks.waiters.values)
         }
+        for waiter in woken { waiter.continuation.resume() }
     }
 
     /// A change to the rows of `kinds` only (and what the state derives from them).
     public func advance(changing kinds: some Sequence<RecordKind>) {
-        marks.withLock { marks in
+        let woken = marks.withLock { marks in
             let next = value.load(ordering: .relaxed) + 1
-            for kind in kinds { marks.byKind[kind] = next }
+            var changed: Set<RecordKind> = []
+            for kind in kinds {
+                marks.byKind[kind] = next
+                changed.insert(kind)
+            }
             value.store(next, ordering: .releasing)
+            guard !marks.waiters.isEmpty else { return [Waiter]() }
+            let due = marks.waiters.filter { $0.value.kinds.contains(where: changed.contains) }
+            for id in due.keys { marks.waiters[id] = nil }
+            return Array(due.values)
+        }
+        for waiter in woken { waiter.continuation.resume() }
+    }
+
+    /// Returns once a change to `kinds` (or to everything) comes after `version`, at once if one
+    /// came already, or when the task is cancelled (a long poll's deadline).
+    public func waitForChange(after version: UInt64, in kinds: [RecordKind]) async {
+        let id = marks.withLock { marks in
+            marks.lastWaiter += 1
+            return marks.lastWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = marks.withLock { marks in
+                    if marks.changed(since: version, in: kinds) || Task.isCancelled { return true }
+                    marks.waiters[id] = Waiter(kinds: kinds, continuation: continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            marks.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
         }
     }
 

@@ -14,14 +14,21 @@ import StevedoreCore
 extension EventBridgeHost where Self: LambdaHost {
     /// Publishes the events of the ECS changes in `committed` (a write's changes so far).
     public mutating func publishECSEvents(of committed: ChangeSet, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet) {
-        guard events.hasEnabledRules(on: EventBridgeState.defaultBus) else { return }
+        guard events.listensForECSEvents else { return }
         var seen: Set<String> = []
         for change in committed.changes where change.body != nil && seen.insert(change.kind.rawValue + change.key).inserted {
             switch change.kind {
             case .tasks, .stoppedTasks:
                 guard let record = ecs.task(change.key), !seen.contains("task" + change.key) else { continue }
                 seen.insert("task" + change.key)
+                // Lambda's execution environments are Stevedore's own tasks, not the user's.
+                guard record.function == nil else { continue }
                 let task = ecs.taskView(record)
+                // A change that leaves the task's and its containers' statuses as they were (an
+                // agent reporting again) is not a state change.
+                let statuses = ([task.lastStatus, task.desiredStatus] + (task.containers ?? []).map(\.lastStatus)).map { $0 ?? "" }.joined(separator: "/")
+                guard events.publishedTaskStatuses[record.arn] != statuses else { continue }
+                events.notePublished(task: record.arn, statuses: statuses)
                 guard let detail = ECSEventDetail.text(task, updatedAt: now) else { continue }
                 publish(
                     source: "aws.ecs", detailType: "ECS Task State Change", resources: [record.arn], detail: detail, now: now,
@@ -54,7 +61,8 @@ enum ECSEventDetail {
     }
 
     /// `2026-12-01T07:00:00.123Z`, as ECS's events give times.
-    static func iso8601(_ seconds: Double) -> String {
+    static func iso8601(_ given: Double) -> String {
+        let seconds = given.isFinite ? min(max(given, EventBridgeState.eventTimes.lowerBound), EventBridgeState.eventTimes.upperBound) : 0
         let whole = Int64(seconds.rounded(.down))
         let millis = Int(((seconds - Double(whole)) * 1000).rounded(.down))
         let stamp = CivilCalendar.iso8601(secondsSince1970: whole)

@@ -100,15 +100,15 @@ public enum EventBridgeAPI {
 
 extension EventBridgeState {
     /// TestEventPattern: the pattern against an event given in full (`id`, `account`, `source`,
-    /// `time`, `region`, `resources` and `detail-type` are required, as in AWS).
+    /// `time`, `region` and `detail-type` are required, as in AWS).
     public static func testEventPattern(_ request: EVBTestEventPatternRequest) throws(AWSError) -> EVBTestEventPatternResponse {
         let pattern: EventPattern
         do throws(EventPattern.ParseError) { pattern = try EventPattern.parse(request.EventPattern) } catch { throw .invalidEventPattern(error) }
         guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(request.Event.utf8)) else {
             throw .eventsValidation("Parameter Event is not valid.")
         }
-        for required in ["id", "account", "source", "time", "region", "resources", "detail-type"] where fields[required] == nil {
-            throw .eventsValidation("Parameter Event is not valid. Reason: Provided Event is missing required field: \(required).")
+        for required in ["id", "account", "source", "time", "region", "detail-type"] where fields[required] == nil {
+            throw .eventsValidation("Parameter Event is not valid.")
         }
         return EVBTestEventPatternResponse(Result: pattern.matches(.object(fields)))
     }

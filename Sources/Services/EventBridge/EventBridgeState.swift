@@ -17,6 +17,12 @@ public struct EventBridgeState: Sendable {
     public package(set) var rules: [String: [String: RuleRecord]] = [:]
     /// Each rule's parsed pattern, by ``RuleRecord/key`` (parsed once, at PutRule or restore).
     var patterns: [String: EventPattern] = [:]
+    /// Whether an enabled rule of the default bus could match an `aws.ecs` event (ECS's changes
+    /// become events only then; kept as rules change).
+    public internal(set) var listensForECSEvents = false
+    /// The statuses each task's last "ECS Task State Change" showed (memory only: after a
+    /// restart, a task's next change is published whatever it was).
+    var publishedTaskStatuses: [String: String] = [:]
     /// Deliveries a target refused for a reason that may pass, to be tried again (RetryPolicy).
     public package(set) var pendingDeliveries: [String: PendingDeliveryRecord] = [:]
 
@@ -36,7 +42,21 @@ public struct EventBridgeState: Sendable {
             if let text = rule.eventPattern { state.patterns[rule.key] = try? EventPattern.parse(text) }
         }
         for delivery in try rows.decode(PendingDeliveryRecord.self) { state.pendingDeliveries[delivery.id] = delivery }
+        state.rulesChanged()
         return state
+    }
+
+    /// Recomputes what depends on the set of rules.
+    mutating func rulesChanged() {
+        listensForECSEvents = (rules[Self.defaultBus] ?? [:]).values.contains { rule in
+            rule.enabled && (patterns[rule.key]?.mightMatch(field: "source", value: .string("aws.ecs")) ?? false)
+        }
+    }
+
+    mutating func notePublished(task arn: String, statuses: String) {
+        // Bounded: forgetting costs at most one repeated event per task.
+        if publishedTaskStatuses.count >= 100_000 { publishedTaskStatuses.removeAll(keepingCapacity: true) }
+        publishedTaskStatuses[arn] = statuses
     }
 }
 
@@ -68,8 +88,9 @@ public struct RuleRecord: StoredRecord, Equatable {
     public var tags: [String: String] = [:]
     public var targets: [EVBTarget] = []
     public var createdAt: Date
-    /// A scheduled rule's next firing.
+    /// A scheduled rule's next firing, and the time its rhythm counts from (a rate's periods).
     public var nextFireAt: Date?
+    public var scheduleAnchor: Date?
 
     public static var recordKind: RecordKind { .eventRules }
     public var recordKey: String { key }

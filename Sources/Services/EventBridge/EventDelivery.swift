@@ -24,7 +24,8 @@ public struct MatchedEvent: Sendable {
         id: String, source: String, detailType: String, resources: [String], detail: String, time: Date, names: ResourceNames
     ) throws {
         let detailValue = try JSONDecoder().decode(JSONValue.self, from: Data(detail.utf8))
-        let stamp = CivilCalendar.iso8601(secondsSince1970: Int64(time.timeIntervalSince1970.rounded(.down)))
+        let seconds = min(max(time.timeIntervalSince1970, EventBridgeState.eventTimes.lowerBound), EventBridgeState.eventTimes.upperBound)
+        let stamp = CivilCalendar.iso8601(secondsSince1970: Int64(seconds.rounded(.down)))
         let fields: [String: JSONValue] = [
             "version": .string("0"), "id": .string(id), "detail-type": .string(detailType), "source": .string(source),
             "account": .string(names.accountId), "time": .string(stamp), "region": .string(names.region),
@@ -268,7 +269,7 @@ extension EventBridgeHost where Self: LambdaHost {
             guard rule.enabled, let due = rule.nextFireAt, due <= now, let expression = rule.scheduleExpression,
                 let schedule = try? ScheduleExpression.parse(expression)
             else { continue }
-            rule.nextFireAt = schedule.next(after: now, start: rule.createdAt, timeZone: .gmt)
+            rule.nextFireAt = schedule.next(after: now, start: rule.scheduleAnchor ?? rule.createdAt, timeZone: .gmt)
             events.rules[rule.bus]?[rule.name] = rule
             changes.put(rule)
             let ruleArn = events.names.eventRule(rule.name, bus: rule.bus)
@@ -304,6 +305,9 @@ extension EventBridgeState {
         rules[bus]?.values.contains { $0.enabled && $0.eventPattern != nil } ?? false
     }
 
+    /// The times an event may carry (seconds since 1970, to the end of year 9999).
+    static let eventTimes: ClosedRange<Double> = 0...253_402_300_799
+
     /// Back-off before retry `n + 1`: 1 s doubling, at most 5 minutes.
     static func retryDelay(afterRetries retries: Int) -> TimeInterval {
         min(300, Double(1 << min(retries, 16)))
@@ -330,6 +334,9 @@ extension EventBridgeState {
         }
         guard case .object? = try? JSONDecoder().decode(JSONValue.self, from: Data(detail.utf8)) else {
             return ("MalformedDetail", "Detail is malformed.")
+        }
+        if let time = entry.Time, !Self.eventTimes.contains(time.timeIntervalSince1970) {
+            return ("InvalidArgument", "Parameter Time is not valid. Reason: Time must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z.")
         }
         if source.hasPrefix("aws.") {
             return ("NotAuthorizedForSourceException", "Not authorized for the source.")

@@ -37,6 +37,7 @@ extension EventBridgeState {
             throw .eventsValidation(
                 "1 validation error detected: Value '\(name)' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+")
         }
+        guard !name.contains("/") else { throw .eventsValidation("Event bus name must not contain '/'.") }
         guard name != Self.defaultBus, buses[name] == nil else {
             throw AWSError(type: "ResourceAlreadyExistsException", message: "Event bus \(name) already exists.")
         }
@@ -59,6 +60,7 @@ extension EventBridgeState {
             patterns[rule.key] = nil
             changes.delete(RuleRecord.self, key: rule.key)
         }
+        rulesChanged()
     }
 
     public func describeEventBus(_ reference: String?) throws(AWSError) -> EVBDescribeEventBusResponse {
@@ -98,6 +100,10 @@ extension EventBridgeState {
                 "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 512")
         }
         var pattern: EventPattern?
+        if let text = request.EventPattern, text.count > EventPattern.maximumLength {
+            throw .eventsValidation(
+                "1 validation error detected: Value at 'eventPattern' failed to satisfy constraint: Member must have length less than or equal to \(EventPattern.maximumLength)")
+        }
         if let text = request.EventPattern {
             do throws(EventPattern.ParseError) { pattern = try EventPattern.parse(text) } catch { throw .invalidEventPattern(error) }
         }
@@ -120,11 +126,16 @@ extension EventBridgeState {
             name: request.Name, bus: bus, eventPattern: request.EventPattern, scheduleExpression: request.ScheduleExpression,
             enabled: request.State != .disabled, description: request.Description, roleArn: request.RoleArn,
             tags: existing?.tags ?? [:], targets: existing?.targets ?? [], createdAt: existing?.createdAt ?? now, nextFireAt: nextFireAt)
-        // An unchanged schedule keeps its rhythm.
-        if let existing, existing.scheduleExpression == request.ScheduleExpression { record.nextFireAt = existing.nextFireAt ?? nextFireAt }
+        record.scheduleAnchor = nextFireAt == nil ? nil : now
+        // An unchanged schedule of a rule that stays enabled keeps its rhythm.
+        if let existing, existing.enabled, record.enabled, existing.scheduleExpression == request.ScheduleExpression, existing.nextFireAt != nil {
+            record.nextFireAt = existing.nextFireAt
+            record.scheduleAnchor = existing.scheduleAnchor ?? existing.createdAt
+        }
         record.tags.merge(Self.tagMap(request.Tags)) { _, new in new }
         rules[bus, default: [:]][record.name] = record
         patterns[record.key] = pattern
+        rulesChanged()
         changes.put(record)
         return EVBPutRuleResponse(RuleArn: names.eventRule(record.name, bus: bus))
     }
@@ -144,8 +155,10 @@ extension EventBridgeState {
         // A schedule enabled again fires from now on, not for the time it was off.
         if enabled, let expression = rule.scheduleExpression, let schedule = try? ScheduleExpression.parse(expression) {
             rule.nextFireAt = schedule.next(after: now, start: now, timeZone: .gmt)
+            rule.scheduleAnchor = now
         }
         rules[rule.bus]?[rule.name] = rule
+        rulesChanged()
         changes.put(rule)
     }
 
@@ -156,6 +169,7 @@ extension EventBridgeState {
         guard rule.targets.isEmpty || request.Force == true else { throw .eventsValidation("Rule can't be deleted since it has targets.") }
         rules[bus]?[request.Name] = nil
         patterns[rule.key] = nil
+        rulesChanged()
         changes.delete(RuleRecord.self, key: rule.key)
     }
 
@@ -202,7 +216,7 @@ extension EventBridgeState {
                 guard rule.targets.count < Self.targetsPerRule else {
                     throw AWSError(
                         type: "LimitExceededException",
-                        message: "The requested resource exceeds the maximum number allowed. A rule can have at most \(Self.targetsPerRule) targets.")
+                        message: "The requested resource exceeds the maximum number allowed.")
                 }
                 rule.targets.append(target)
             }
@@ -341,7 +355,11 @@ extension EventBridgeState {
     }
 
     static func validateName(_ name: String, field: String) throws(AWSError) {
-        guard (1...64).contains(name.count), name.utf8.allSatisfy({ NameRules.isNameByte($0) || $0 == UInt8(ascii: ".") }) else {
+        guard name.count <= 64 else {
+            throw .eventsValidation(
+                "1 validation error detected: Value '\(name)' at '\(field)' failed to satisfy constraint: Member must have length less than or equal to 64")
+        }
+        guard !name.isEmpty, name.utf8.allSatisfy({ NameRules.isNameByte($0) || $0 == UInt8(ascii: ".") }) else {
             throw .eventsValidation(
                 "1 validation error detected: Value '\(name)' at '\(field)' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+")
         }

@@ -6,11 +6,9 @@ import StevedoreCore
 /// and destinations real and inspectable.
 public enum SQSAPI {
     public static let targetPrefix = "AmazonSQS"
-    /// Long polls re-check for messages this often (messages whose delay or visibility timeout
-    /// ends become visible with time, not with a change)...
+    /// Long polls look again when messages change (a send: answered at once), and at least this
+    /// often (messages whose delay or visibility timeout ends become visible with time).
     static let pollInterval: Duration = .milliseconds(50)
-    /// ...and look this often whether any queue's messages changed (a send: answered at once).
-    static let changeInterval: Duration = .milliseconds(2)
 
     /// - Parameter version: the state's version, through which long polls see sends as they happen.
     public static func operations<Committer: StateCommitting>(committer: Committer, version: StateVersion? = nil) -> JSONOperations<Committer>
@@ -68,8 +66,12 @@ public enum SQSAPI {
                     try? await Task.sleep(until: lookAgain)
                     continue
                 }
-                while ContinuousClock.now < lookAgain, version.unchanged(since: before, in: [.queueMessages]), !Task.isCancelled {
-                    try? await Task.sleep(for: changeInterval)
+                // Until a change to messages (a send) or the next look.
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await version.waitForChange(after: before, in: [.queueMessages]) }
+                    group.addTask { try? await Task.sleep(until: lookAgain) }
+                    await group.next()
+                    group.cancelAll()
                 }
             }
         }
