@@ -85,6 +85,7 @@ def test_put_events_reach_the_rules_targets_in_eventbridges_envelope(server):
     events.put_events(Entries=[{"Source": "shop", "DetailType": "Order Placed", "Detail": json.dumps({"total": 999, "region": "eu"})}])
     time.sleep(0.3)
     assert sqs.receive_message(QueueUrl=url).get("Messages") is None
+    events.delete_rule(Name="big-orders", Force=True)
 
 
 def test_custom_buses_and_bus_to_bus_delivery(server):
