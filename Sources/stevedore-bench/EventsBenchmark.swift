@@ -28,6 +28,7 @@ struct EventsBenchmark: AsyncParsableCommand {
     @Option(help: "Lines the container writes in the ingestion part (0 skips it).") var lines = 500_000
     @Option(help: "Image of the writing container (built from busybox-static when missing).") var image = "stevedore/busybox:test"
     @Option(help: "Events timed from PutEvents to their target, per kind of target (0 skips the part).") var deliveries = 200
+    @Option(help: "Messages an SQS event source mapping drains into a function (0 skips the part).") var queueMessages = 20_000
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: ecsd) else { throw BenchError("\(ecsd) not found: swift build -c release") }
@@ -46,6 +47,60 @@ struct EventsBenchmark: AsyncParsableCommand {
         defer { server.stop() }
         try await server.waitUntilReady(HTTPClient(baseURL: endpoint), path: "/healthz")
         let client = APIClient(endpoint: endpoint)
+        if events > 0 { try await filtering(client: client, work: work) }
+
+        if lines > 0 {
+            let ingestion = try await ingest(client: client, endpoint: endpoint, work: work)
+            print(
+                "\nContainer log ingestion: a container writing \(lines) lines as fast as it can (busybox seq), through the agent to CloudWatch Logs, "
+                    + "against the same container on Docker's json-file driver")
+            print(
+                table(
+                    ["DRIVER", "SECONDS", "LINES/S", "AGENT CPU"],
+                    [
+                        ["json-file (Docker alone)", String(format: "%.2f", ingestion.jsonSeconds), String(format: "%.0f", Double(lines) / ingestion.jsonSeconds), "-"],
+                        ["awslogs (agent -> ecsd)", String(format: "%.2f", ingestion.awslogsSeconds), String(format: "%.0f", Double(lines) / ingestion.awslogsSeconds),
+                         String(format: "%.1f s (%.0f%% of a core)", ingestion.agentCPU, ingestion.agentCPU / ingestion.awslogsSeconds * 100)],
+                    ]))
+            print(String(format: "ratio: %.2fx json-file's lines per second (target >= 0.8x)", ingestion.jsonSeconds / ingestion.awslogsSeconds))
+        }
+
+        if deliveries > 0 {
+            let (results, drain) = try await deliveryLatency(client: client, endpoint: endpoint, work: work)
+            func percentile(_ values: [Double], _ fraction: Double) -> Double {
+                let sorted = values.sorted()
+                return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+            }
+            print("\nEvent delivery: \(deliveries) events of each kind, one at a time, from the send until the target's message is received (SQS long poll)")
+            print(
+                table(
+                    ["PATH", "P50", "P99"],
+                    results.map { name, values in
+                        [name, String(format: "%.2f ms", percentile(values, 0.5) * 1000), String(format: "%.2f ms", percentile(values, 0.99) * 1000)]
+                    }))
+            print(
+                String(
+                    format: "EventBridge's share: %.2f ms to a queue, %.2f ms to a function (p50 differences); target: PutEvents -> function invoked p50 under 5 ms",
+                    (percentile(results[1].1, 0.5) - percentile(results[0].1, 0.5)) * 1000,
+                    (percentile(results[3].1, 0.5) - percentile(results[2].1, 0.5)) * 1000))
+            if let drain {
+                print("\nSQS -> function: \(queueMessages) messages drained, from the first taken to the queue empty")
+                print(
+                    table(
+                        ["CONSUMER", "SECONDS", "MESSAGES/S"],
+                        [
+                            ["8 consumers: ReceiveMessage (10) + DeleteMessageBatch, no function (baseline)", String(format: "%.2f", drain.consumers),
+                             String(format: "%.0f", Double(queueMessages) / drain.consumers)],
+                            ["event source mapping -> function (batches of 10)", String(format: "%.2f", drain.mapping),
+                             String(format: "%.0f", Double(queueMessages) / drain.mapping)],
+                        ]))
+                print(String(format: "ratio: %.2fx the consumers' rate; target: >= 5,000 messages/s on 2 cores", drain.consumers / drain.mapping))
+            }
+        }
+    }
+
+    /// PutLogEvents' rate storing `events`, then FilterLogEvents over them against grep.
+    func filtering(client: APIClient, work: String) async throws {
         func logs<Input: Encodable, Output: Decodable>(_ operation: String, _ input: Input, as: Output.Type = Output.self) async throws -> Output {
             try await client.json(target: "Logs_20140328.\(operation)", input, as: Output.self)
         }
@@ -131,42 +186,6 @@ struct EventsBenchmark: AsyncParsableCommand {
                      String(format: "%.1fx", json.seconds / max(grepWords, 0.000_001))],
                 ]))
         print("target: FilterLogEvents over 1 million events under 1 s for a pattern matching 0.1%")
-
-        if lines > 0 {
-            let ingestion = try await ingest(client: client, endpoint: endpoint, work: work)
-            print(
-                "\nContainer log ingestion: a container writing \(lines) lines as fast as it can (busybox seq), through the agent to CloudWatch Logs, "
-                    + "against the same container on Docker's json-file driver")
-            print(
-                table(
-                    ["DRIVER", "SECONDS", "LINES/S", "AGENT CPU"],
-                    [
-                        ["json-file (Docker alone)", String(format: "%.2f", ingestion.jsonSeconds), String(format: "%.0f", Double(lines) / ingestion.jsonSeconds), "-"],
-                        ["awslogs (agent -> ecsd)", String(format: "%.2f", ingestion.awslogsSeconds), String(format: "%.0f", Double(lines) / ingestion.awslogsSeconds),
-                         String(format: "%.1f s (%.0f%% of a core)", ingestion.agentCPU, ingestion.agentCPU / ingestion.awslogsSeconds * 100)],
-                    ]))
-            print(String(format: "ratio: %.2fx json-file's lines per second (target >= 0.8x)", ingestion.jsonSeconds / ingestion.awslogsSeconds))
-        }
-
-        if deliveries > 0 {
-            let results = try await deliveryLatency(client: client, endpoint: endpoint, work: work)
-            func percentile(_ values: [Double], _ fraction: Double) -> Double {
-                let sorted = values.sorted()
-                return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
-            }
-            print("\nEvent delivery: \(deliveries) events of each kind, one at a time, from the send until the target's message is received (SQS long poll)")
-            print(
-                table(
-                    ["PATH", "P50", "P99"],
-                    results.map { name, values in
-                        [name, String(format: "%.2f ms", percentile(values, 0.5) * 1000), String(format: "%.2f ms", percentile(values, 0.99) * 1000)]
-                    }))
-            print(
-                String(
-                    format: "EventBridge's share: %.2f ms to a queue, %.2f ms to a function (p50 differences); target: PutEvents -> function invoked p50 under 5 ms",
-                    (percentile(results[1].1, 0.5) - percentile(results[0].1, 0.5)) * 1000,
-                    (percentile(results[3].1, 0.5) - percentile(results[2].1, 0.5)) * 1000))
-        }
     }
 
     /// The same writer under json-file (straight through Docker) and under awslogs (a task on a
@@ -244,7 +263,9 @@ struct EventsBenchmark: AsyncParsableCommand {
     /// SendMessage until it is received; PutEvents until a function's invocation ended (its
     /// OnSuccess destination's record received), against an `Event` Invoke until the same.
     /// Sequential, one event in flight; p50 and p99 of `deliveries` each.
-    func deliveryLatency(client: APIClient, endpoint: String, work: String) async throws -> [(String, [Double])] {
+    func deliveryLatency(client: APIClient, endpoint: String, work: String) async throws
+        -> (latencies: [(String, [Double])], drain: (mapping: Double, consumers: Double)?)
+    {
         guard FileManager.default.isExecutableFile(atPath: agentPath) else { throw BenchError("\(agentPath) not found: swift build -c release") }
         let agent = try ChildProcess(
             name: "ecs-agent", executable: "/usr/bin/env",
@@ -326,6 +347,13 @@ struct EventsBenchmark: AsyncParsableCommand {
         _ = try await timed("invoked", invokeAsync)
         var results: [(String, [Double])] = [("SendMessage -> received (baseline)", []), ("PutEvents -> SQS target received", []),
             ("Invoke(Event) -> function ran, destination received (baseline)", []), ("PutEvents -> function ran, destination received", [])]
+        var drained: (mapping: Double, consumers: Double)?
+        if queueMessages > 0 {
+            drained = try await drain(
+                sqs: { operation, input in
+                    try await client.json(target: "AmazonSQS.\(operation)", input, as: JSONValue.self, contentType: "application/x-amz-json-1.0")
+                }, client: client)
+        }
         note("delivery: \(deliveries) events of each kind, one at a time")
         for _ in 0..<deliveries {
             results[0].1.append(
@@ -336,7 +364,85 @@ struct EventsBenchmark: AsyncParsableCommand {
             results[2].1.append(try await timed("invoked", invokeAsync))
             results[3].1.append(try await timed("invoked") { try await putEvent("bench.function") })
         }
-        return results
+        return (results, drained)
+    }
+
+    /// `queueMessages` messages drained from a queue two ways: by an event source mapping into
+    /// the echo function (batches of 10), and by 8 consumers of the bench's own (ReceiveMessage of
+    /// 10, DeleteMessageBatch) with no function at all, the queue's own ceiling. Seconds each,
+    /// from the first message taken to the queue empty.
+    func drain(sqs: @escaping @Sendable (String, any Encodable & Sendable) async throws -> JSONValue, client: APIClient) async throws -> (mapping: Double, consumers: Double) {
+        let account = "000000000000"
+        func fill(_ url: String) async throws {
+            note("drain: sending \(queueMessages) messages (SendMessageBatch, 8 at once)")
+            let batches = (queueMessages + 9) / 10
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        var batch = worker
+                        while batch < batches {
+                            let entries = (0..<min(10, queueMessages - batch * 10)).map {
+                                SQSSendMessageBatchRequestEntry(Id: "m\($0)", MessageBody: #"{"order":\#(batch * 10 + $0)}"#)
+                            }
+                            _ = try await sqs("SendMessageBatch", SQSSendMessageBatchRequest(QueueUrl: url, Entries: entries))
+                            batch += 8
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        func waitEmpty(_ url: String) async throws -> ContinuousClock.Instant {
+            while true {
+                let answer = try await sqs(
+                    "GetQueueAttributes",
+                    SQSGetQueueAttributesRequest(QueueUrl: url, AttributeNames: [.approximateNumberOfMessages, .approximateNumberOfMessagesNotVisible]))
+                guard case .object(let fields) = answer, case .object(let attributes)? = fields["Attributes"],
+                    case .string(let visible)? = attributes["ApproximateNumberOfMessages"],
+                    case .string(let invisible)? = attributes["ApproximateNumberOfMessagesNotVisible"]
+                else { throw BenchError("GetQueueAttributes answered \(answer)") }
+                if visible == "0" && invisible == "0" { return .now }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        func url(of answer: JSONValue) throws -> String {
+            guard case .object(let fields) = answer, case .string(let url)? = fields["QueueUrl"] else { throw BenchError("CreateQueue answered \(answer)") }
+            return url
+        }
+
+        // The queue's own ceiling: consumers that take and delete, nothing else.
+        let plain = try url(of: try await sqs("CreateQueue", SQSCreateQueueRequest(QueueName: "drain-plain")))
+        try await fill(plain)
+        note("drain: 8 consumers of the bench's own")
+        let consumersBegan = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    while true {
+                        let answer = try await sqs("ReceiveMessage", SQSReceiveMessageRequest(QueueUrl: plain, MaxNumberOfMessages: 10))
+                        guard case .object(let fields) = answer, case .array(let messages)? = fields["Messages"], !messages.isEmpty else { return }
+                        let entries = messages.enumerated().compactMap { index, message -> SQSDeleteMessageBatchRequestEntry? in
+                            guard case .object(let fields) = message, case .string(let handle)? = fields["ReceiptHandle"] else { return nil }
+                            return SQSDeleteMessageBatchRequestEntry(Id: "d\(index)", ReceiptHandle: handle)
+                        }
+                        _ = try await sqs("DeleteMessageBatch", SQSDeleteMessageBatchRequest(QueueUrl: plain, Entries: entries))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let consumers = durationSeconds(try await waitEmpty(plain) - consumersBegan)
+
+        // The same through an event source mapping into the echo function.
+        let mapped = try url(of: try await sqs("CreateQueue", SQSCreateQueueRequest(QueueName: "drain-mapped")))
+        try await fill(mapped)
+        note("drain: an event source mapping into the function (batches of 10)")
+        let mappingBegan = ContinuousClock.now
+        let _: LambdaEventSourceMappingConfiguration = try await client.lambda(
+            "POST", "/2015-03-31/event-source-mappings",
+            LambdaCreateEventSourceMappingRequest(EventSourceArn: "arn:aws:sqs:us-east-1:\(account):drain-mapped", FunctionName: "echo", BatchSize: 10))
+        let mapping = durationSeconds(try await waitEmpty(mapped) - mappingBegan)
+        return (mapping, consumers)
     }
 
     /// Docker's RFC 3339 times (nanoseconds cut to milliseconds).
