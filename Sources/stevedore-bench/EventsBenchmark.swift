@@ -29,6 +29,7 @@ struct EventsBenchmark: AsyncParsableCommand {
     @Option(help: "Image of the writing container (built from busybox-static when missing).") var image = "stevedore/busybox:test"
     @Option(help: "Events timed from PutEvents to their target, per kind of target (0 skips the part).") var deliveries = 200
     @Option(help: "Messages an SQS event source mapping drains into a function (0 skips the part).") var queueMessages = 20_000
+    @Option(help: "The mapping's ScalingConfig.MaximumConcurrency (its pollers, and so the function's environments; 0: none, Lambda's default).") var mappingConcurrency = 0
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: ecsd) else { throw BenchError("\(ecsd) not found: swift build -c release") }
@@ -84,7 +85,7 @@ struct EventsBenchmark: AsyncParsableCommand {
                     (percentile(results[1].1, 0.5) - percentile(results[0].1, 0.5)) * 1000,
                     (percentile(results[3].1, 0.5) - percentile(results[2].1, 0.5)) * 1000))
             if let drain {
-                print("\nSQS -> function: \(queueMessages) messages drained, from the first taken to the queue empty")
+                print("\nSQS -> function: \(queueMessages) messages drained, from the first taken to the queue empty (mapping's MaximumConcurrency \(mappingConcurrency == 0 ? "unset" : String(mappingConcurrency)))")
                 print(
                     table(
                         ["CONSUMER", "SECONDS", "MESSAGES/S"],
@@ -440,7 +441,9 @@ struct EventsBenchmark: AsyncParsableCommand {
         let mappingBegan = ContinuousClock.now
         let _: LambdaEventSourceMappingConfiguration = try await client.lambda(
             "POST", "/2015-03-31/event-source-mappings",
-            LambdaCreateEventSourceMappingRequest(EventSourceArn: "arn:aws:sqs:us-east-1:\(account):drain-mapped", FunctionName: "echo", BatchSize: 10))
+            LambdaCreateEventSourceMappingRequest(
+                EventSourceArn: "arn:aws:sqs:us-east-1:\(account):drain-mapped", FunctionName: "echo", BatchSize: 10,
+                ScalingConfig: mappingConcurrency == 0 ? nil : LambdaScalingConfig(MaximumConcurrency: mappingConcurrency)))
         let mapping = durationSeconds(try await waitEmpty(mapped) - mappingBegan)
         return (mapping, consumers)
     }

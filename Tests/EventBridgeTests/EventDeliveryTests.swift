@@ -291,6 +291,42 @@ struct EventDeliveryTests {
         #expect(messages("out").filter { $0.body.contains("ECS Task State Change") }.count == 1)
     }
 
+    @Test mutating func servicesReportDeploymentsAndSteadyState() throws {
+        try rule("services", pattern: #"{"source":["aws.ecs"],"detail-type":["ECS Deployment State Change","ECS Service Action"]}"#,
+            targets: [EVBTarget(Id: "q", Arn: queueArn)])
+        _ = try host.ecs.createCluster(CreateClusterRequest(clusterName: "c"), changes: &changes)
+        try addInstance(cluster: "c", memory: 1024)
+        _ = try host.ecs.registerTaskDefinition(
+            RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "app", image: "busybox", memory: 32, essential: true)]),
+            requestBytes: 100, now: now, changes: &changes)
+        var made = ChangeSet()
+        _ = try host.ecs.createService(
+            CreateServiceRequest(cluster: "c", serviceName: "svc", taskDefinition: "web", desiredCount: 1), now: now, using: &random, changes: &made)
+        host.ecs.reconcileServices(now: now, using: &random, changes: &made)
+        host.publishECSEvents(of: made, now: now, using: &random, changes: &changes)
+        for arn in host.ecs.tasks.keys {
+            var reported = ChangeSet()
+            _ = try host.ecs.submitTaskStateChange(
+                SubmitTaskStateChangeRequest(cluster: "c", task: arn, status: "RUNNING", containers: [ContainerStateChange(containerName: "app", status: "RUNNING")]),
+                now: now, changes: &reported)
+        }
+        for _ in 0..<3 {
+            now = now.addingTimeInterval(30)
+            var passed = ChangeSet()
+            host.ecs.reconcileServices(now: now, using: &random, changes: &passed)
+            host.publishECSEvents(of: passed, now: now, using: &random, changes: &changes)
+        }
+        let names = try messages("out").map { message -> String in
+            guard case .object(let event) = try json(message.body), case .object(let detail)? = event["detail"], case .string(let name)? = detail["eventName"]
+            else { return "?" }
+            return name
+        }
+        #expect(names.first == "SERVICE_DEPLOYMENT_IN_PROGRESS")
+        #expect(names.contains("SERVICE_DEPLOYMENT_COMPLETED"))
+        #expect(names.contains("SERVICE_STEADY_STATE"))
+        #expect(names.filter { $0 == "SERVICE_DEPLOYMENT_IN_PROGRESS" }.count == 1)
+    }
+
     @Test mutating func eventTimesOutsideWhatAnEventCanSayAreRefused() throws {
         let answer = try put([EVBPutEventsRequestEntry(Time: Date(timeIntervalSince1970: 1e19), Source: "a", DetailType: "b", Detail: "{}")])
         #expect(answer.FailedEntryCount == 1 && answer.Entries?.first?.ErrorCode == "InvalidArgument")

@@ -9,8 +9,9 @@ import Synchronization
 /// Lambda's pollers for event source mappings: each enabled mapping has at least one poller that
 /// takes batches from its queue, invokes the function with them and deletes what the function
 /// handled. A poller that takes a full batch starts another (up to the mapping's
-/// `ScalingConfig.MaximumConcurrency`, 1,000 by default), so pollers grow with the backlog; one
-/// that finds the queue empty a few times in a row stops, unless it is the last.
+/// `ScalingConfig.MaximumConcurrency`, 1,000 by default; past five, one a second), so pollers
+/// grow with the backlog; one that finds the queue empty a few times in a row stops, unless it is
+/// the last.
 ///
 /// Messages a failed invocation leaves come back after the queue's visibility timeout; SQS moves
 /// them to the dead-letter queue after the RedrivePolicy's `maxReceiveCount`. A batch in flight
@@ -21,8 +22,14 @@ final class QueuePollers: Service, Sendable {
     let logger: Logger
     /// How often enabled mappings without a poller are looked for.
     let scanInterval: Duration = .milliseconds(250)
-    /// Running pollers by mapping.
+    /// Pollers a mapping may reach at once; past them, one more a second at most (as Lambda
+    /// scales SQS pollers: five at first, then up to 60 more a minute), so a backlog does not
+    /// start a crowd of execution environments at the same moment.
+    static let initialPollers = 5
+    static let growthInterval: Duration = .seconds(1)
+    /// Running pollers by mapping, and when each mapping last grew past its first pollers.
     private let running = Mutex<[String: Int]>([:])
+    private let lastGrowth = Mutex<[String: ContinuousClock.Instant]>([:])
     private let spawns: AsyncStream<String>
     private let spawn: AsyncStream<String>.Continuation
 
@@ -73,6 +80,17 @@ final class QueuePollers: Service, Sendable {
 
     private func count(_ uuid: String) -> Int { running.withLock { $0[uuid] ?? 0 } }
 
+    /// Whether the mapping may have one more poller now (see ``initialPollers``).
+    private func mayGrow(_ uuid: String) -> Bool {
+        guard count(uuid) >= Self.initialPollers else { return true }
+        return lastGrowth.withLock { grown in
+            let now = ContinuousClock.now
+            if let last = grown[uuid], now - last < Self.growthInterval { return false }
+            grown[uuid] = now
+            return true
+        }
+    }
+
     /// One poller: batches until the mapping goes, is disabled, or (when others run) the queue stays empty.
     private func poll(_ uuid: String) async {
         var empty = 0
@@ -88,7 +106,7 @@ final class QueuePollers: Service, Sendable {
                 continue
             }
             empty = 0
-            if batch.received >= min(batch.mapping.batchSize, 10),
+            if batch.received >= min(batch.mapping.batchSize, 10), mayGrow(uuid),
                 claim(uuid, limit: batch.mapping.maximumConcurrency ?? FunctionsState.defaultMappingConcurrency)
             {
                 spawn.yield(uuid)

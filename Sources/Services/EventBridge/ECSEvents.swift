@@ -33,6 +33,9 @@ extension EventBridgeHost where Self: LambdaHost {
                 publish(
                     source: "aws.ecs", detailType: "ECS Task State Change", resources: [record.arn], detail: detail, now: now,
                     using: &generator, changes: &changes)
+            case .services:
+                guard let record = ecs.services[change.key] else { continue }
+                publishServiceEvents(record, now: now, using: &generator, changes: &changes)
             case .containerInstances:
                 guard let instance = ecs.instances[change.key], let detail = ECSEventDetail.text(ecs.instanceView(instance), updatedAt: now) else { continue }
                 publish(
@@ -41,6 +44,49 @@ extension EventBridgeHost where Self: LambdaHost {
             default:
                 continue
             }
+        }
+    }
+}
+
+extension EventBridgeHost where Self: LambdaHost {
+    /// "ECS Service Action" for the service events this write made (steady state, placement
+    /// failures), "ECS Deployment State Change" for each deployment whose rollout state changed.
+    mutating func publishServiceEvents(_ record: ServiceRecord, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet) {
+        let cluster = record.service.clusterArn ?? ""
+        for event in record.service.events ?? [] where event.createdAt == now {
+            let message = event.message ?? ""
+            let (type, name): (String, String)
+            if message.hasSuffix("has reached a steady state.") {
+                (type, name) = ("INFO", "SERVICE_STEADY_STATE")
+            } else if message.contains("was unable to place a task") {
+                (type, name) = ("ERROR", "SERVICE_TASK_PLACEMENT_FAILURE")
+            } else {
+                continue
+            }
+            let detail: JSONValue = .object([
+                "eventType": .string(type), "eventName": .string(name), "clusterArn": .string(cluster),
+                "createdAt": .string(ECSEventDetail.iso8601(now.timeIntervalSince1970)),
+            ])
+            publish(
+                source: "aws.ecs", detailType: "ECS Service Action", resources: [record.arn], detail: TargetInput.encode(detail), now: now,
+                using: &generator, changes: &changes)
+        }
+        for deployment in record.service.deployments ?? [] {
+            guard let id = deployment.id, let state = deployment.rolloutState, events.publishedRollouts[id] != state.rawValue else { continue }
+            events.notePublished(deployment: id, state: state.rawValue)
+            let (type, name, reason): (String, String, String) =
+                switch state {
+                case .completed: ("INFO", "SERVICE_DEPLOYMENT_COMPLETED", "ECS deployment \(id) completed.")
+                case .failed: ("ERROR", "SERVICE_DEPLOYMENT_FAILED", deployment.rolloutStateReason ?? "ECS deployment circuit breaker: task failed to start.")
+                default: ("INFO", "SERVICE_DEPLOYMENT_IN_PROGRESS", "ECS deployment \(id) in progress.")
+                }
+            let detail: JSONValue = .object([
+                "eventType": .string(type), "eventName": .string(name), "deploymentId": .string(id),
+                "updatedAt": .string(ECSEventDetail.iso8601(now.timeIntervalSince1970)), "reason": .string(reason),
+            ])
+            publish(
+                source: "aws.ecs", detailType: "ECS Deployment State Change", resources: [record.arn], detail: TargetInput.encode(detail), now: now,
+                using: &generator, changes: &changes)
         }
     }
 }

@@ -23,6 +23,8 @@ public struct EventBridgeState: Sendable {
     /// The statuses each task's last "ECS Task State Change" showed (memory only: after a
     /// restart, a task's next change is published whatever it was).
     var publishedTaskStatuses: [String: String] = [:]
+    /// Each deployment's last published rollout state (memory only, as above).
+    var publishedRollouts: [String: String] = [:]
     /// Deliveries a target refused for a reason that may pass, to be tried again (RetryPolicy).
     public package(set) var pendingDeliveries: [String: PendingDeliveryRecord] = [:]
 
@@ -51,6 +53,11 @@ public struct EventBridgeState: Sendable {
         listensForECSEvents = (rules[Self.defaultBus] ?? [:]).values.contains { rule in
             rule.enabled && (patterns[rule.key]?.mightMatch(field: "source", value: .string("aws.ecs")) ?? false)
         }
+    }
+
+    mutating func notePublished(deployment id: String, state: String) {
+        if publishedRollouts.count >= 100_000 { publishedRollouts.removeAll(keepingCapacity: true) }
+        publishedRollouts[id] = state
     }
 
     mutating func notePublished(task arn: String, statuses: String) {
