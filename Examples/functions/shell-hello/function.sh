@@ -3,8 +3,9 @@
 handler() {
   EVENT=${1:-null}
   echo "shell-hello: got event ($(printf '%s' "$EVENT" | wc -c) bytes), trace id $_X_AMZN_TRACE_ID" >&2
-  # Fail on purpose when the event contains "fail": true
-  if printf '%s' "$EVENT" | grep -q '"fail"[[:space:]]*:[[:space:]]*true'; then
+  # Fail on purpose when the event contains "fail": true (also as a queue message's body, quoted
+  # inside the SQS event: \"fail\": true)
+  if printf '%s' "$EVENT" | grep -Eq '"fail\\?"[[:space:]]*:[[:space:]]*true'; then
     echo "shell-hello: asked to fail" >&2
     exit 1
   fi
