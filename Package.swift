@@ -92,10 +92,12 @@ let package = Package(
             name: "Lambda",
             dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
             path: "Sources/Services/Lambda"),
-        // EventBridge: buses, rules, targets; events delivered into Lambda's, SQS's and ECS's state.
+        // SNS (query protocol): topics, subscriptions, Publish into SQS's and Lambda's state and to HTTP(S) endpoints.
+        .target(name: "SNS", dependencies: ["StevedoreCore", "AWSProtocols", "Lambda", "SQS", "SQSShapes", "Archives"], path: "Sources/Services/SNS"),
+        // EventBridge: buses, rules, targets; events delivered into Lambda's, SQS's, SNS's and ECS's state.
         .target(
             name: "EventBridge",
-            dependencies: ["StevedoreCore", "AWSProtocols", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SQSShapes"],
+            dependencies: ["StevedoreCore", "AWSProtocols", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SQSShapes", "SNS"],
             path: "Sources/Services/EventBridge"),
         .target(
             name: "ApplicationAutoScaling",
@@ -131,7 +133,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "Sealing", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "Sealing", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -206,7 +208,8 @@ let package = Package(
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
         .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
-        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "StevedoreCore"]),
+        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
+        .testTarget(name: "SNSTests", dependencies: ["SNS", "ECS", "Lambda", "SQS", "SQSShapes", "StevedoreCore", "StevedoreTestSupport", "Archives", "LambdaShapes"]),
         .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),
         .testTarget(

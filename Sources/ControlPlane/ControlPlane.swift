@@ -24,6 +24,7 @@ import Sealing
 import Secrets
 import ServiceLifecycle
 import SigV4
+import SNS
 import SQS
 import StevedoreCore
 import Storage
@@ -63,6 +64,8 @@ public struct ControlPlane: Sendable {
     /// Target groups' health checks' findings: the gateway sends requests to healthy targets.
     let targetHealth: TargetHealthRegistry
     let gatewayLogs: AccessLogStore
+    /// SNS's deliveries to HTTP(S) endpoints.
+    let snsDeliveries: SNSDeliveryLoop
 
     /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -130,6 +133,10 @@ public struct ControlPlane: Sendable {
                 },
                 changed: { keyring.update($0) }))
         queryServices.add(IAMAPI.securityTokenService(names: names))
+        let snsDeliveries = SNSDeliveryLoop(committer: committer, logger: logger)
+        self.snsDeliveries = snsDeliveries
+        let snsInvoker = asyncInvoker
+        queryServices.add(SNSAPI.service(committer: committer, published: { snsInvoker.wakeUp(); snsDeliveries.wakeUp() }))
         let targetHealth = TargetHealthRegistry()
         self.targetHealth = targetHealth
         let targetsCommitter = self.committer
@@ -236,7 +243,7 @@ public struct ControlPlane: Sendable {
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
             LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)), logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
-            QueuePollers(committer: committer, router: functionRouter, logger: logger),
+            QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries,
         ]
     }
 }

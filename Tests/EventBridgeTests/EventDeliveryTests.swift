@@ -4,6 +4,7 @@ import EventsShapes
 import Foundation
 import Lambda
 import LambdaShapes
+import SNS
 import SQS
 import SQSShapes
 import StevedoreCore
@@ -12,11 +13,12 @@ import Testing
 @testable import EventBridge
 
 /// The services EventBridge delivers into, composed as the control plane composes them.
-struct EventsHost: EventBridgeHost, LambdaHost {
+struct EventsHost: EventBridgeHost, SNSHost {
     var ecs: ECSState
     var sqs: SQSState
     var lambda: FunctionsState
     var events: EventBridgeState
+    var sns: SNSState
 
     init() {
         let names = ResourceNames()
@@ -24,6 +26,7 @@ struct EventsHost: EventBridgeHost, LambdaHost {
         sqs = SQSState(names: names)
         lambda = FunctionsState(names: names)
         events = EventBridgeState(names: names)
+        sns = SNSState(names: names)
     }
 
     mutating func containerInstanceRegistered(_ arn: String, changes: inout ChangeSet) {}
@@ -111,7 +114,7 @@ struct EventDeliveryTests {
             try host.events.putTargets(EVBPutTargetsRequest(Rule: "r", Targets: [EVBTarget(Id: "t", Arn: queueArn, InputTransformer: transformer)]), changes: &changes)
         }
         let answer = try host.events.putTargets(
-            EVBPutTargetsRequest(Rule: "r", Targets: [EVBTarget(Id: "sns", Arn: "arn:aws:sns:us-east-1:\(account):topic")]), changes: &changes)
+            EVBPutTargetsRequest(Rule: "r", Targets: [EVBTarget(Id: "kinesis", Arn: "arn:aws:kinesis:us-east-1:\(account):stream/s")]), changes: &changes)
         #expect(answer.FailedEntryCount == 1)
         #expect(throws: AWSError.ruleNotFound("missing", bus: "default")) {
             try host.events.putTargets(EVBPutTargetsRequest(Rule: "missing", Targets: [EVBTarget(Id: "t", Arn: queueArn)]), changes: &changes)
@@ -164,6 +167,16 @@ struct EventDeliveryTests {
         ])
         #expect(answer.FailedEntryCount == 0)
         #expect(messages("out").count == 1)
+    }
+
+    @Test mutating func topicsPassEventsOnToTheirSubscribers() throws {
+        let topic = try host.sns.createTopic(name: "alerts", attributes: [:], tags: [:], changes: &changes)
+        _ = try host.sns.subscribe(
+            topicArn: topic, protocol: "sqs", endpoint: queueArn, attributes: ["RawMessageDelivery": "true"], returnArn: true, now: now, using: &random,
+            changes: &changes)
+        try rule("alerting", pattern: #"{"source":["app"]}"#, targets: [EVBTarget(Id: "topic", Arn: topic, InputPath: "$.detail")])
+        _ = try put([EVBPutEventsRequestEntry(Source: "app", DetailType: "Alarm", Detail: #"{"level":"high"}"#)])
+        #expect(messages("out").map(\.body) == [#"{"level":"high"}"#])
     }
 
     @Test mutating func undeliverableEventsGoToTheDeadLetterQueue() throws {

@@ -450,3 +450,24 @@ def test_an_sqs_mapping_drains_a_queue_and_dead_letters_its_poison(cluster, lam,
         dead.extend(m["Body"] for m in got)
     assert sorted(dead) == sorted(poison)
     lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_an_sns_topic_fans_out_to_a_queue_and_a_function(cluster, lam, sqs):
+    sns = cluster.client("sns")
+    topic = sns.create_topic(Name="fan-out")["TopicArn"]
+    url, arn = dlq(sqs, "fan-out-queue")
+    done_url, done_arn = dlq(sqs, "fan-out-done")
+    python_function(lam, "on-topic")
+    lam.put_function_event_invoke_config(FunctionName="on-topic", DestinationConfig={"OnSuccess": {"Destination": done_arn}})
+    function_arn = lam.get_function(FunctionName="on-topic")["Configuration"]["FunctionArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    subscription = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)["SubscriptionArn"]
+    message_id = sns.publish(TopicArn=topic, Message="fan out", Subject="both",
+                             MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}})["MessageId"]
+    [queued] = receive_all(sqs, url, 1)
+    assert json.loads(queued["Body"])["MessageId"] == message_id
+    [done] = receive_all(sqs, done_url, 1)
+    [record] = json.loads(done["Body"])["requestPayload"]["Records"]
+    assert record["EventSource"] == "aws:sns" and record["EventSubscriptionArn"] == subscription
+    assert (record["Sns"]["MessageId"], record["Sns"]["Message"], record["Sns"]["Subject"]) == (message_id, "fan out", "both")
+    assert record["Sns"]["MessageAttributes"]["kind"] == {"Type": "String", "Value": "test"}

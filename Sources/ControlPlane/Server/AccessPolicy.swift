@@ -10,6 +10,7 @@ import LoadBalancing
 import Logs
 import IAM
 import Lambda
+import SNS
 import SQS
 import Secrets
 import StevedoreCore
@@ -253,6 +254,13 @@ enum AccessPolicy {
     /// with the `Path` it will have).
     static func query(_ request: QueryRequest, names: ResourceNames) -> RequestedAction {
         let action = request.action ?? ""
+        if request.version == SNSAPI.version {
+            // SNS's actions, on the topic (or the subscription's topic) they name.
+            return RequestedAction(action: "sns:" + action) {
+                request["TopicArn"] ?? request["TargetArn"] ?? request["ResourceArn"]
+                    ?? request["SubscriptionArn"].map { String($0.split(separator: ":").dropLast().joined(separator: ":")) } ?? "*"
+            }
+        }
         if request.version == ELBAPI.version {
             // Elastic Load Balancing's actions, on the target group they name.
             return RequestedAction(action: "elasticloadbalancing:" + action) { request["TargetGroupArn"] ?? "*" }

@@ -14,6 +14,7 @@ import LoadBalancing
 import Secrets
 import LambdaShapes
 import Logs
+import SNS
 import SQS
 import StevedoreCore
 import Synchronization
@@ -21,7 +22,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -33,6 +34,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var loadBalancing: TargetGroupState
     public var logs: LogsState
     public var events: EventBridgeState
+    public var sns: SNSState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -49,6 +51,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         loadBalancing = TargetGroupState(names: names)
         logs = LogsState(names: names)
         events = EventBridgeState(names: names)
+        sns = SNSState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -83,6 +86,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.loadBalancing = try TargetGroupState.restore(names: names, rows: rows)
         state.logs = try LogsState.restore(names: names, rows: rows)
         state.events = try EventBridgeState.restore(names: names, rows: rows)
+        state.sns = try SNSState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state
@@ -93,6 +97,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         lambda.settings = settings.functions
         scaling.settings = settings.scaling
         sqs.endpoint = settings.endpoint
+        sns.endpoint = settings.endpoint
         gateway.endpoint = settings.gatewayEndpoint
     }
 

@@ -6,12 +6,13 @@ import Foundation
 import ECS
 import ECSShapes
 import Lambda
+import SNS
 import StevedoreCore
 
 /// ECS's own events on the default bus, in the commit that made the change: "ECS Task State
 /// Change" for every task a write changed (as AWS sends one when a task's or a container's
 /// status changes), "ECS Container Instance State Change" for every container instance.
-extension EventBridgeHost where Self: LambdaHost {
+extension EventBridgeHost where Self: SNSHost {
     /// Publishes the events of the ECS changes in `committed` (a write's changes so far).
     public mutating func publishECSEvents(of committed: ChangeSet, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet) {
         guard events.listensForECSEvents else { return }
@@ -48,7 +49,7 @@ extension EventBridgeHost where Self: LambdaHost {
     }
 }
 
-extension EventBridgeHost where Self: LambdaHost {
+extension EventBridgeHost where Self: SNSHost {
     /// "ECS Service Action" for the service events this write made (steady state, placement
     /// failures), "ECS Deployment State Change" for each deployment whose rollout state changed.
     mutating func publishServiceEvents(_ record: ServiceRecord, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet) {

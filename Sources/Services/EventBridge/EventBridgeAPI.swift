@@ -6,6 +6,7 @@ import Foundation
 import AWSProtocols
 import EventsShapes
 import Lambda
+import SNS
 import StevedoreCore
 
 /// EventBridge (`AWSEvents.<Operation>`, AWS JSON 1.1): buses, rules, targets and PutEvents.
@@ -16,7 +17,7 @@ public enum EventBridgeAPI {
     ///   (wakes the asynchronous invoker rather than leaving the event to its next tick).
     public static func operations<Committer: StateCommitting>(committer: Committer, delivered: @escaping @Sendable () -> Void)
         -> JSONOperations<Committer>
-    where Committer.Root: EventBridgeHost & LambdaHost {
+    where Committer.Root: EventBridgeHost & SNSHost {
         var api = JSONOperations(targetPrefix: targetPrefix, committer: committer)
         let kinds: @Sendable (any Sendable) -> [RecordKind]? = { _ in EventBridgeState.recordKinds }
 

@@ -9,6 +9,7 @@ import EventsShapes
 import Lambda
 import SQS
 import SQSShapes
+import SNS
 import StevedoreCore
 
 /// An event on a bus: its JSON as targets receive it, and parsed, for matching.
@@ -52,7 +53,7 @@ enum DeliveryOutcome: Equatable {
 /// Events matched to rules and given to their targets, in the same commit as what caused them:
 /// a function's target is queued as an asynchronous invocation, a queue's gets a message, an
 /// ECS cluster's a task, another bus the event. Nothing accepted is lost to a crash.
-extension EventBridgeHost where Self: LambdaHost {
+extension EventBridgeHost where Self: SNSHost {
     /// How deep an event may travel from bus to bus.
     static var maximumBusHops: Int { 4 }
 
@@ -163,6 +164,13 @@ extension EventBridgeHost where Self: LambdaHost {
             }
             do {
                 _ = try sqs.sendMessage(SQSSendMessageRequest(QueueUrl: sqs.queueUrl(name), MessageBody: input), now: now, using: &generator, changes: &changes)
+                return .delivered
+            } catch {
+                return .failed(code: error.type, message: error.message, retryable: false)
+            }
+        case .topic(let arn)?:
+            do {
+                _ = try publish(topicArn: arn, message: input, subject: nil, structure: nil, attributes: [:], now: now, using: &generator, changes: &changes)
                 return .delivered
             } catch {
                 return .failed(code: error.type, message: error.message, retryable: false)

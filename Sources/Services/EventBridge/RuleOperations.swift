@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import EventsShapes
+import SNS
 import StevedoreCore
 
 /// Buses, rules and targets: EventBridge's control operations.
@@ -263,7 +264,7 @@ extension EventBridgeState {
         }
         switch TargetKind(target.Arn) {
         case nil:
-            return "Stevedore delivers to Lambda functions, SQS queues, event buses and ECS clusters; \(target.Arn) is none of those."
+            return "Stevedore delivers to Lambda functions, SQS queues, SNS topics, event buses and ECS clusters; \(target.Arn) is none of those."
         case .cluster?:
             if target.EcsParameters == nil { return "EcsParameters must be provided for an ECS cluster target." }
         default:
@@ -387,6 +388,7 @@ enum TargetKind: Equatable {
     case queue(name: String)
     case bus(name: String)
     case cluster(name: String)
+    case topic(arn: String)
 
     init?(_ arn: String) {
         let parts = arn.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false).map(String.init)
@@ -399,6 +401,8 @@ enum TargetKind: Equatable {
             self = .function(name: rest[0], qualifier: rest.count == 2 ? rest[1] : nil)
         case ("sqs", let name) where parts.count == 6 && !name.isEmpty:
             self = .queue(name: name)
+        case ("sns", let name) where parts.count == 6 && !name.isEmpty:
+            self = .topic(arn: arn)
         case ("events", let resource) where parts.count == 6 && resource.hasPrefix("event-bus/"):
             self = .bus(name: String(resource.dropFirst("event-bus/".count)))
         case ("ecs", let resource) where parts.count == 6 && resource.hasPrefix("cluster/"):

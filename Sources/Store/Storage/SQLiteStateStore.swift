@@ -47,6 +47,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["event_buses", "event_rules", "event_deliveries"].map(table),
         // 12: Lambda's event source mappings.
         ["event_source_mappings"].map(table),
+        // 13: SNS's topics (with their subscriptions) and HTTP(S) deliveries waiting to be made.
+        ["sns_topics", "sns_deliveries"].map(table),
     ]
 
     private static func table(_ name: String) -> String {
