@@ -70,6 +70,7 @@ let package = Package(
         .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
         .target(name: "LogsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Logs"),
         .target(name: "EventsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Events"),
+        .target(name: "SchedulerShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Scheduler"),
         .target(name: "ApplicationAutoScalingShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/ApplicationAutoScaling"),
         .target(name: "APIGatewayShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/APIGateway"),
 
@@ -97,7 +98,7 @@ let package = Package(
         // EventBridge: buses, rules, targets; events delivered into Lambda's, SQS's, SNS's and ECS's state.
         .target(
             name: "EventBridge",
-            dependencies: ["StevedoreCore", "AWSProtocols", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SQSShapes", "SNS"],
+            dependencies: ["StevedoreCore", "AWSProtocols", "EventsShapes", "SchedulerShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SQSShapes", "SNS"],
             path: "Sources/Services/EventBridge"),
         .target(
             name: "ApplicationAutoScaling",
@@ -198,7 +199,7 @@ let package = Package(
             name: "StevedoreCoreTests",
             dependencies: [
                 "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes",
-                "LogsShapes", "EventsShapes",
+                "LogsShapes", "EventsShapes", "SchedulerShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
@@ -208,7 +209,7 @@ let package = Package(
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
         .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
-        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
+        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "SchedulerShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
         .testTarget(name: "SNSTests", dependencies: ["SNS", "ECS", "Lambda", "SQS", "SQSShapes", "StevedoreCore", "StevedoreTestSupport", "Archives", "LambdaShapes"]),
         .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),

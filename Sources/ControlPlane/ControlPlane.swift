@@ -157,6 +157,7 @@ public struct ControlPlane: Sendable {
         let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
         routes.append(contentsOf: GatewayAPI.routes(committer: committer))
+        routes.append(contentsOf: SchedulerAPI.routes(committer: committer))
         routes.append(contentsOf: CapacityAPI.routes(committer: committer))
         routes.append(contentsOf: ScalingAPI.alarmRoutes(committer: committer))
         let agentRoutes = AgentRoutes(

@@ -67,6 +67,9 @@ public enum RESTErrorStyle: Sendable {
     case json
     /// API Gateway: `x-amzn-ErrorType` and `{"message": …}` (plus `resourceType` where AWS adds it).
     case apiGateway
+    /// Other REST-JSON services (EventBridge Scheduler): `x-amzn-ErrorType` and `{"Message": …}`;
+    /// input that does not decode is a `ValidationException`.
+    case restJSON
 
     public func response(_ error: AWSError, requestId: String?) -> APIResponse {
         var headers: [(String, String)] = []
@@ -76,6 +79,11 @@ public enum RESTErrorStyle: Sendable {
             var response = APIResponse.error(error, contentType: "application/json")
             response.headers += headers
             return response
+        case .restJSON:
+            headers += [("x-amzn-ErrorType", error.type), ("Content-Type", "application/json")]
+            var body = error.extraFields
+            body["Message"] = error.message
+            return APIResponse(status: error.httpStatus, headers: headers, body: AWSJSONCodec.encode(body))
         case .apiGateway:
             headers += [("x-amzn-ErrorType", error.type), ("Content-Type", "application/json")]
             var body = error.extraFields
@@ -100,6 +108,8 @@ public enum RESTErrorStyle: Sendable {
             return error
         case .apiGateway:
             return AWSError(type: "BadRequestException", message: error.message, httpStatus: 400)
+        case .restJSON:
+            return AWSError(type: "ValidationException", message: error.message, httpStatus: 400)
         case .lambda:
             if error.type == "SerializationException" {
                 return AWSError(type: "InvalidRequestContentException", message: error.message, extraFields: ["Type": "User"])
@@ -113,6 +123,8 @@ public enum RESTErrorStyle: Sendable {
         switch self {
         case .apiGateway:
             return AWSError(type: "PayloadTooLargeException", message: "The request body is larger than \(limit) bytes.", httpStatus: 413)
+        case .restJSON:
+            return AWSError(type: "ValidationException", message: "The request body is larger than \(limit) bytes.")
         case .json:
             let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
             return AWSError(type: "SerializationException", message: "The request body could not be read (at most \(size) of JSON).")

@@ -13,7 +13,7 @@ enum ShapeLists {
     static var all: [(String, [any (JSONWritable & Decodable).Type])] {
         [
             ("ecs", ecs), ("lambda", lambda), ("application-autoscaling", applicationAutoscaling), ("sqs", sqs), ("ssm", ssm),
-            ("secretsmanager", secretsmanager), ("apigatewayv2", apigatewayv2), ("logs", logs), ("events", events),
+            ("secretsmanager", secretsmanager), ("apigatewayv2", apigatewayv2), ("logs", logs), ("events", events), ("scheduler", scheduler),
         ]
     }
 }

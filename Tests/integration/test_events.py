@@ -186,3 +186,39 @@ def test_the_events_example_runs_as_written(server):
     assert lines[2] == '"An order of 250"' and json.loads(lines[3])["detail"] == {"total": 250, "region": "eu"}, done.stdout
     assert lines[4] == "true", done.stdout
     assert lines[5:] == ["disk almost full", "nightly backup done", "disk almost full"], done.stdout
+
+
+def test_scheduler_runs_schedules_with_boto3_and_the_cli(server, monkeypatch):
+    import datetime
+
+    scheduler, sqs = client(server, "scheduler"), client(server, "sqs")
+    url, arn = queue(sqs, "scheduled")
+    role = f"arn:aws:iam::{ACCOUNT}:role/scheduler"
+    soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    created = scheduler.create_schedule(Name="once", ScheduleExpression=f"at({soon})", FlexibleTimeWindow={"Mode": "OFF"},
+                                        Target={"Arn": arn, "RoleArn": role, "Input": '{"report": "daily"}'}, ActionAfterCompletion="DELETE")
+    assert created["ScheduleArn"] == f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/once"
+    scheduler.create_schedule_group(Name="team")
+    scheduler.create_schedule(Name="hourly", GroupName="team", ScheduleExpression="cron(0 * * * ? *)", ScheduleExpressionTimezone="Europe/Paris",
+                              FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10}, Target={"Arn": arn, "RoleArn": role})
+    got = scheduler.get_schedule(Name="hourly", GroupName="team")
+    assert got["ScheduleExpressionTimezone"] == "Europe/Paris" and got["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10}
+    assert sorted(s["Name"] for s in scheduler.list_schedules()["Schedules"]) == ["hourly", "once"]
+    [message] = receive(sqs, url, 1, timeout=10)
+    assert json.loads(message["Body"]) == {"report": "daily"}
+    wait_until(lambda: [s["Name"] for s in scheduler.list_schedules()["Schedules"]] == ["hourly"], timeout=5,
+               message="the one-time schedule deleted itself")
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(Name="once")
+    with pytest.raises(scheduler.exceptions.ConflictException):
+        scheduler.create_schedule(Name="hourly", GroupName="team", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"},
+                                  Target={"Arn": arn, "RoleArn": role})
+    with pytest.raises(scheduler.exceptions.ValidationException):
+        scheduler.create_schedule(Name="bad", ScheduleExpression="every hour", FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": arn, "RoleArn": role})
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    listed = json.loads(run_aws(server.endpoint, "scheduler", "list-schedule-groups")[1])
+    assert [g["Name"] for g in listed["ScheduleGroups"]] == ["default", "team"]
+    run_aws(server.endpoint, "scheduler", "delete-schedule-group", "--name", "team")
+    assert scheduler.list_schedules()["Schedules"] == []

@@ -131,6 +131,15 @@ SERVICES = {
             "ListTagsForResource",
         ],
     ),
+    "scheduler": (
+        "scheduler/2021-06-30/service-2.json.gz",
+        "Sources/Shapes/Scheduler/SchedulerShapes.swift",
+        "SCH",
+        [
+            "CreateSchedule", "GetSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "CreateScheduleGroup",
+            "GetScheduleGroup", "DeleteScheduleGroup", "ListScheduleGroups", "TagResource", "UntagResource", "ListTagsForResource",
+        ],
+    ),
     "secretsmanager": (
         "secretsmanager/2017-10-17/service-2.json.gz",
         "Sources/Shapes/Secrets/SecretsManagerShapes.swift",

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import StevedoreCore
 
-/// EventBridge's clock: every second, fires the scheduled rules that are due and tries again the
+/// EventBridge's clock: every second, fires the scheduled rules and Scheduler's schedules that are due and tries again the
 /// deliveries whose back-off has passed, each in one write (so a firing and what it delivered are
 /// durable together), then wakes the invoker for the functions' events it queued.
 struct EventsLoop: Service {
@@ -21,6 +21,7 @@ struct EventsLoop: Service {
                     do {
                         let done = try await committer.write { root, mutation throws(AWSError) in
                             root.fireDueSchedules(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+                                + root.fireDueScheduledTargets(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
                                 + root.retryDueDeliveries(now: mutation.now, using: &mutation.random, changes: &mutation.changes)
                         }
                         if done > 0 { invoker.wakeUp() }

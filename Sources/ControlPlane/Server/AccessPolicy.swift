@@ -227,6 +227,13 @@ enum AccessPolicy {
         if let (action, resource) = GatewayAPI.iamAction(method: route.method, path: path, names: names) {
             return RequestedAction(action: action) { resource }
         }
+        if let action = SchedulerAPI.iamActions["\(route.method) \(route.path)"] {
+            return RequestedAction(action: action) {
+                if route.path.hasPrefix("/schedules/"), let name = parameters["name"] { return names.schedule(name, group: EventBridgeState.defaultScheduleGroup) }
+                if route.path.hasPrefix("/schedule-groups/"), let name = parameters["name"] { return names.scheduleGroup(name) }
+                return parameters["arn"] ?? "*"
+            }
+        }
         let action = LambdaAPI.iamActions["\(route.method) \(route.path)"] ?? stevedoreActions["\(route.method) \(route.path)"] ?? "stevedore:\(route.method)"
         return RequestedAction(action: action) {
             if let name = parameters["name"] {

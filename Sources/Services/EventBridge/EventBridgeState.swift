@@ -27,6 +27,9 @@ public struct EventBridgeState: Sendable {
     var publishedRollouts: [String: String] = [:]
     /// Deliveries a target refused for a reason that may pass, to be tried again (RetryPolicy).
     public package(set) var pendingDeliveries: [String: PendingDeliveryRecord] = [:]
+    /// Scheduler's schedules by `group/name`, and its groups (the `default` group has no record).
+    public package(set) var schedules: [String: ScheduleRecord] = [:]
+    public package(set) var scheduleGroups: [String: ScheduleGroupRecord] = [:]
 
     public static let defaultBus = "default"
 
@@ -34,7 +37,7 @@ public struct EventBridgeState: Sendable {
         self.names = names
     }
 
-    public static let recordKinds: [RecordKind] = [.eventBuses, .eventRules, .eventDeliveries]
+    public static let recordKinds: [RecordKind] = [.eventBuses, .eventRules, .eventDeliveries, .schedules, .scheduleGroups]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> EventBridgeState {
         var state = EventBridgeState(names: names)
@@ -44,6 +47,8 @@ public struct EventBridgeState: Sendable {
             if let text = rule.eventPattern { state.patterns[rule.key] = try? EventPattern.parse(text) }
         }
         for delivery in try rows.decode(PendingDeliveryRecord.self) { state.pendingDeliveries[delivery.id] = delivery }
+        for schedule in try rows.decode(ScheduleRecord.self) { state.schedules[schedule.recordKey] = schedule }
+        for group in try rows.decode(ScheduleGroupRecord.self) { state.scheduleGroups[group.name] = group }
         state.rulesChanged()
         return state
     }

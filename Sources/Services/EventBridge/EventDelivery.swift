@@ -123,7 +123,7 @@ extension EventBridgeHost where Self: SNSHost {
         let ruleArn = events.names.eventRule(rule.name, bus: rule.bus)
         for target in rule.targets {
             let input = TargetInput.render(target, event: event, ruleArn: ruleArn, ruleName: rule.name)
-            let outcome = give(input, event: event, to: target, rule: rule, hops: hops, now: now, using: &generator, changes: &changes)
+            let outcome = give(input, event: event, to: target, fromBus: rule.bus, hops: hops, now: now, using: &generator, changes: &changes)
             guard case .failed(let code, let message, let retryable) = outcome else { continue }
             let retries = target.RetryPolicy?.MaximumRetryAttempts ?? 185
             if retryable, retries > 0 {
@@ -134,7 +134,7 @@ extension EventBridgeHost where Self: SNSHost {
                 events.pendingDeliveries[record.id] = record
                 changes.put(record)
             } else {
-                deadLetter(event.text, target: target, ruleArn: ruleArn, code: code, message: message, condition: retryable ? "MaximumRetryAttemptsExceeded" : nil,
+                deadLetter(event.text, target: target, source: ("RULE_ARN", ruleArn), code: code, message: message, condition: retryable ? "MaximumRetryAttemptsExceeded" : nil,
                     retries: 0, now: now, using: &generator, changes: &changes)
             }
         }
@@ -142,7 +142,7 @@ extension EventBridgeHost where Self: SNSHost {
 
     /// One delivery to one target.
     mutating func give(
-        _ input: String, event: MatchedEvent, to target: EVBTarget, rule: RuleRecord, hops: Int, now: Date,
+        _ input: String, event: MatchedEvent, to target: EVBTarget, fromBus: String, hops: Int, now: Date,
         using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
     ) -> DeliveryOutcome {
         switch TargetKind(target.Arn) {
@@ -179,7 +179,7 @@ extension EventBridgeHost where Self: SNSHost {
             guard name == EventBridgeState.defaultBus || events.buses[name] != nil else {
                 return .failed(code: "ResourceNotFoundException", message: "Event bus \(name) does not exist.", retryable: false)
             }
-            guard hops < Self.maximumBusHops, name != rule.bus else {
+            guard hops < Self.maximumBusHops, name != fromBus else {
                 return .failed(code: "InvalidArgument", message: "The event went from bus to bus more than \(Self.maximumBusHops) times.", retryable: false)
             }
             route(event, toBus: name, hops: hops + 1, now: now, using: &generator, changes: &changes)
@@ -215,12 +215,12 @@ extension EventBridgeHost where Self: SNSHost {
     /// Sends an event its target would not take to the target's dead-letter queue, with the
     /// attributes EventBridge gives it; without one, the event is dropped.
     mutating func deadLetter(
-        _ event: String, target: EVBTarget, ruleArn: String, code: String, message: String, condition: String?, retries: Int, now: Date,
+        _ event: String, target: EVBTarget, source: (attribute: String, arn: String), code: String, message: String, condition: String?, retries: Int, now: Date,
         using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
     ) {
         guard let arn = target.DeadLetterConfig?.Arn, case .queue(let name)? = TargetKind(arn), sqs.queues[name] != nil else { return }
         var attributes: [String: SQSMessageAttributeValue] = [
-            "RULE_ARN": SQSMessageAttributeValue(StringValue: ruleArn, DataType: "String"),
+            source.attribute: SQSMessageAttributeValue(StringValue: source.arn, DataType: "String"),
             "TARGET_ARN": SQSMessageAttributeValue(StringValue: target.Arn, DataType: "String"),
             "ERROR_CODE": SQSMessageAttributeValue(StringValue: code, DataType: "String"),
             "ERROR_MESSAGE": SQSMessageAttributeValue(StringValue: String(message.prefix(1024)), DataType: "String"),
@@ -242,12 +242,8 @@ extension EventBridgeHost where Self: SNSHost {
         for var pending in due {
             events.pendingDeliveries[pending.id] = nil
             changes.delete(PendingDeliveryRecord.self, key: pending.id)
-            let parts = pending.ruleKey.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let rule = events.rules[parts[0]]?[parts[1]], let target = rule.targets.first(where: { $0.Id == pending.targetId }),
-                let event = try? MatchedEvent(reparsing: pending.event)
-            else { continue }
-            let ruleArn = events.names.eventRule(rule.name, bus: rule.bus)
-            let outcome = give(pending.input, event: event, to: target, rule: rule, hops: 0, now: now, using: &generator, changes: &changes)
+            guard let (target, fromBus, source) = events.retriedTarget(pending), let event = try? MatchedEvent(reparsing: pending.event) else { continue }
+            let outcome = give(pending.input, event: event, to: target, fromBus: fromBus, hops: 0, now: now, using: &generator, changes: &changes)
             guard case .failed(let code, let message, let retryable) = outcome else { continue }
             pending.retries += 1
             let maximumRetries = target.RetryPolicy?.MaximumRetryAttempts ?? 185
@@ -261,7 +257,7 @@ extension EventBridgeHost where Self: SNSHost {
                 changes.put(pending)
             } else {
                 let condition = !retryable ? nil : tooOld ? "MaximumEventAgeExceeded" : "MaximumRetryAttemptsExceeded"
-                deadLetter(pending.event, target: target, ruleArn: ruleArn, code: code, message: message, condition: condition,
+                deadLetter(pending.event, target: target, source: source, code: code, message: message, condition: condition,
                     retries: pending.retries, now: now, using: &generator, changes: &changes)
             }
         }
@@ -308,6 +304,18 @@ extension MatchedEvent {
 }
 
 extension EventBridgeState {
+    /// The target a waiting delivery is for (a rule's, or a schedule's), the bus it came from, and
+    /// the attribute naming its source in a dead letter. Nil when the rule, schedule or target went.
+    func retriedTarget(_ pending: PendingDeliveryRecord) -> (EVBTarget, String, (attribute: String, arn: String))? {
+        if pending.ruleKey.hasPrefix(Self.scheduleKeyPrefix) {
+            guard let schedule = schedules[String(pending.ruleKey.dropFirst(Self.scheduleKeyPrefix.count))] else { return nil }
+            return (schedule.deliveryTarget, "", ("SCHEDULE_ARN", names.schedule(schedule.name, group: schedule.group)))
+        }
+        let parts = pending.ruleKey.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let rule = rules[parts[0]]?[parts[1]], let target = rule.targets.first(where: { $0.Id == pending.targetId }) else { return nil }
+        return (target, rule.bus, ("RULE_ARN", names.eventRule(rule.name, bus: rule.bus)))
+    }
+
     /// Whether any enabled rule listens on the bus (events nobody listens for cost nothing).
     public func hasEnabledRules(on bus: String) -> Bool {
         rules[bus]?.values.contains { $0.enabled && $0.eventPattern != nil } ?? false
@@ -363,5 +371,6 @@ extension EventBridgeState {
     public func hasDueWork(now: Date) -> Bool {
         pendingDeliveries.values.contains { $0.nextAttemptAt <= now }
             || (rules[Self.defaultBus] ?? [:]).values.contains { $0.enabled && ($0.nextFireAt.map { $0 <= now } ?? false) }
+            || schedules.values.contains { $0.enabled && ($0.nextFireAt.map { $0 <= now } ?? false) }
     }
 }

@@ -49,6 +49,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         ["event_source_mappings"].map(table),
         // 13: SNS's topics (with their subscriptions) and HTTP(S) deliveries waiting to be made.
         ["sns_topics", "sns_deliveries"].map(table),
+        // 14: EventBridge Scheduler's schedules and schedule groups.
+        ["schedules", "schedule_groups"].map(table),
     ]
 
     private static func table(_ name: String) -> String {
