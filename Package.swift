@@ -238,7 +238,7 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS", "Capacity",
-                "ECSCLI", "Lambda", "IAM", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", "APIGateway", logging,
+                "ECSCLI", "Lambda", "IAM", "SNS", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", "APIGateway", logging,
             ] + nio
         ),
     ]

@@ -3,6 +3,7 @@ import AWSProtocols
 import Foundation
 import IAM
 import Secrets
+import SNS
 import SecretsShapes
 import StevedoreCore
 import Testing
@@ -105,6 +106,17 @@ struct AccessPolicyTests {
         #expect(judged("PutRule", #"{"Name":"big"}"#)?.type == "AccessDeniedException")
     }
 
+    @Test func queryActionsAreJudgedAsTheServiceThatAnswersThem() throws {
+        // The namespace is the answering service's (chosen by Action), whatever Version says.
+        let request = try #require(QueryRequest(form: Array("Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At&Message=x".utf8)))
+        let publish = AccessPolicy.query(request, namespace: SNSAPI.namespace, names: names)
+        #expect(publish.action == "sns:Publish" && publish.resources() == ["arn:aws:sns:us-east-1:000000000000:t"])
+        let batch = try #require(QueryRequest(form: Array("Action=PublishBatch&TopicArn=t&Version=2015-12-01".utf8)))
+        #expect(AccessPolicy.query(batch, namespace: SNSAPI.namespace, names: names).action == "sns:Publish")
+        let user = try #require(QueryRequest(form: Array("Action=CreateUser&UserName=x&Version=2015-12-01".utf8)))
+        #expect(AccessPolicy.query(user, namespace: IAMAPI.namespace, names: names).action == "iam:CreateUser")
+    }
+
     @Test func aSecretNamedLikeAnothersARNCannotLendItsRightsToThatOne() throws {
         var root = ControlPlaneState(names: names)
         var random = Xoshiro256(seed: 2)
@@ -140,7 +152,7 @@ struct AccessPolicyTests {
             #"{"Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"},"#
                 + #"{"Effect":"Deny","Action":["iam:CreateRole","iam:CreateUser"],"Resource":["arn:aws:iam::000000000000:role/admin/*","arn:aws:iam::000000000000:user/admin/*"]}]}"#)
         func refusal(_ form: String) throws -> AWSError? {
-            AccessPolicy.refusal(creator, AccessPolicy.query(try #require(QueryRequest(form: Array(form.utf8))), names: names), style: .query)
+            AccessPolicy.refusal(creator, AccessPolicy.query(try #require(QueryRequest(form: Array(form.utf8))), namespace: IAMAPI.namespace, names: names), style: .query)
         }
         #expect(try refusal("Action=CreateRole&RoleName=x&Path=%2Fadmin%2F&AssumeRolePolicyDocument=%7B%7D")?.type == "AccessDenied")
         #expect(try refusal("Action=CreateUser&UserName=x&Path=%2Fadmin%2F")?.type == "AccessDenied")

@@ -113,6 +113,8 @@ struct EventSourceMappingTests {
         #expect(SQSEventRecords.failures(in: Data(#"{"batchItemFailures":[{"itemIdentifier":"other"}]}"#.utf8), batch: batch) == Set(batch))
         #expect(SQSEventRecords.failures(in: Data(#"{"batchItemFailures":[{"itemIdentifier":""}]}"#.utf8), batch: batch) == Set(batch))
         #expect(SQSEventRecords.failures(in: Data(#"{"batchItemFailures":"x"}"#.utf8), batch: batch) == Set(batch))
+        #expect(SQSEventRecords.failures(in: Data("not json".utf8), batch: batch) == Set(batch))
+        #expect(SQSEventRecords.failures(in: Data(), batch: batch).isEmpty)
     }
 
     @Test mutating func filtersDeleteWhatTheyLeaveOut() throws {

@@ -52,6 +52,26 @@ struct QueueDeliveryTests {
         #expect(try receive(url).isEmpty)
     }
 
+    @Test mutating func aZeroVisibilityTimeoutGivesEachMessageOncePerReceive() throws {
+        let url = try create("zero", ["VisibilityTimeout": "0"])
+        try send(url, "only")
+        #expect(try receive(url).map(\.Body) == ["only"])
+        #expect(state.messages["zero"]?.values.first?.receiveCount == 1)
+        #expect(try receive(url).map(\.Body) == ["only"])
+    }
+
+    @Test mutating func theIndexDoesNotGrowWithDeletedMessages() throws {
+        let url = try create("churn", ["VisibilityTimeout": "3600"])
+        for round in 0..<50 {
+            for index in 0..<10 { try send(url, "m\(round)-\(index)") }
+            for message in try receive(url) {
+                try state.deleteMessage(SQSDeleteMessageRequest(QueueUrl: url, ReceiptHandle: message.ReceiptHandle!), changes: &changes)
+            }
+        }
+        #expect(state.messages["churn"]?.isEmpty ?? true)
+        #expect((state.visibility["churn"]?.count ?? 0) <= 64 + 20)
+    }
+
     @Test mutating func messagesReceivedMaxReceiveCountTimesMoveToTheDeadLetterQueue() throws {
         let dlq = try create("dlq")
         let policy = #"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"2"}"#

@@ -226,7 +226,7 @@ def test_unrouted_requests_get_aws_error_shapes(ecsd):
     status, headers, body = http(ecsd.endpoint, "POST", "/2015-03-31/functions/f/policy", b"{}")
     assert status == 501 and headers["x-amzn-ErrorType"] == "InternalFailure"
     assert "AddPermission" in json.loads(body)["message"]
-    status, headers, _ = http(ecsd.endpoint, "POST", "/2015-03-31/event-source-mappings/", b"{}")
+    status, headers, _ = http(ecsd.endpoint, "POST", "/2021-10-31/functions/f/url", b"{}")
     assert status == 501 and headers["x-amzn-ErrorType"] == "InternalFailure"
     # A path or method Lambda has no operation for: what Lambda answers.
     status, headers, body = http(ecsd.endpoint, "PATCH", "/2015-03-31/functions/f")

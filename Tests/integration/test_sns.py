@@ -124,6 +124,10 @@ def test_an_http_endpoint_confirms_and_gets_notifications(server):
         kind, confirmation = received.pop(0)
         assert kind == "SubscriptionConfirmation" and confirmation["TopicArn"] == topic and "SubscribeURL" in confirmation
         assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"] == "PendingConfirmation"
+        # The endpoint confirms as SNS documents it: by getting the SubscribeURL.
+        import urllib.request
+        with urllib.request.urlopen(confirmation["SubscribeURL"].replace("http://127.0.0.1:8340", server.endpoint), timeout=5) as answer:
+            assert b"<SubscriptionArn>" + topic.encode() in answer.read()
         arn = sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])["SubscriptionArn"]
         assert arn.startswith(topic + ":")
         sns.publish(TopicArn=topic, Message="ping")

@@ -3,6 +3,7 @@ import Foundation
 import Lambda
 import Logging
 import ServiceLifecycle
+import SQS
 import StevedoreCore
 import Synchronization
 
@@ -46,7 +47,8 @@ final class QueuePollers: Service, Sendable {
                 group.addTask {
                     while !Task.isCancelled {
                         let enabled = (try? await self.committer.readLatest { root, _ in
-                            root.lambda.eventSourceMappings.values.filter(\.enabled).map(\.uuid)
+                            // A mapping whose queue is gone has nothing to poll (until a queue of that name is made again).
+                            root.lambda.eventSourceMappings.values.filter { $0.enabled && root.sqs.queues[$0.queueName] != nil }.map(\.uuid)
                         }) ?? []
                         for uuid in enabled where self.claim(uuid, limit: 1) { self.spawn.yield(uuid) }
                         try? await Task.sleep(for: self.scanInterval)

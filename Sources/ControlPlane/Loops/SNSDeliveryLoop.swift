@@ -13,6 +13,8 @@ import Synchronization
 final class SNSDeliveryLoop: Service, Sendable {
     let committer: Committer<ControlPlaneState>
     let logger: Logger
+    /// Deliveries in flight at most.
+    static let parallelism = 64
     private let busy = Mutex<Set<String>>([])
     private let wakeStream: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
@@ -39,7 +41,8 @@ final class SNSDeliveryLoop: Service, Sendable {
                     if Task.isCancelled { break }
                     let busy = self.busy.withLock { $0 }
                     let due = (try? await self.committer.readLatest { root, now in root.sns.dueHTTPDeliveries(now: now, excluding: busy) }) ?? []
-                    for delivery in due.prefix(64) {
+                    let room = max(0, Self.parallelism - busy.count)
+                    for delivery in due.prefix(room) {
                         self.busy.withLock { _ = $0.insert(delivery.id) }
                         group.addTask { await self.deliver(delivery) }
                     }

@@ -14,6 +14,7 @@ import LambdaShapes
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SNS
 import StevedoreCore
 
 /// The HTTP face of `ecsd`, the one place requests are read: AWS JSON protocol calls on `POST /`,
@@ -47,6 +48,10 @@ struct APIServer {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ -> Response in
             Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8)))
+        }
+        // SNS's SubscribeURL and UnsubscribeURL: links an endpoint follows without signing them.
+        router.get("/") { request, _ -> Response in
+            await handleSNSLink(request)
         }
         router.post("/") { request, _ -> Response in
             if request.headers[Self.targetHeader] == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
@@ -214,7 +219,7 @@ struct APIServer {
             case .success(let principal):
                 // GetCallerIdentity needs no permission, as in AWS.
                 if let parsed, parsed.action != "GetCallerIdentity", principal.policies != nil,
-                    let refusal = AccessPolicy.refusal(principal, AccessPolicy.query(parsed, names: names), style: .query, stored: await storedResources().arn)
+                    let refusal = AccessPolicy.refusal(principal, AccessPolicy.query(parsed, namespace: namespace, names: names), style: .query, stored: await storedResources().arn)
                 {
                     return Self.response(QueryService.errorResponse(refusal, requestId: requestId, namespace: namespace), requestId: requestId)
                 }
@@ -222,6 +227,19 @@ struct APIServer {
             }
         }
         let answer = await queryServices.handle(bytes, context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller))
+        return Self.response(answer, requestId: requestId)
+    }
+
+    /// `GET /?Action=ConfirmSubscription&TopicArn=…&Token=…` or `?Action=Unsubscribe&SubscriptionArn=…`:
+    /// the token or the subscription's ARN is the credential, as in SNS. Other actions are refused.
+    func handleSNSLink(_ request: Request) async -> Response {
+        let requestId = requestIds.next()
+        let query = request.uri.query ?? ""
+        guard let parsed = QueryRequest(form: Array(query.utf8)), ["ConfirmSubscription", "Unsubscribe"].contains(parsed.action ?? "") else {
+            // Any other GET / is no operation, answered as requests no route takes.
+            return Self.response(UnroutedRequests.answer(method: "GET", path: "/", requestId: requestId, fallbacks: fallbacks))
+        }
+        let answer = await queryServices.handle(Array(query.utf8), context: OperationContext(requestId: requestId, bodySize: 0, caller: nil))
         return Self.response(answer, requestId: requestId)
     }
 

@@ -259,16 +259,19 @@ enum AccessPolicy {
 
     /// A query-protocol request: IAM's actions on the user or role they name (one being created
     /// with the `Path` it will have).
-    static func query(_ request: QueryRequest, names: ResourceNames) -> RequestedAction {
+    /// - Parameter namespace: that of the service that will answer (chosen by `Action`, as the
+    ///   dispatcher chooses it; the request's `Version` says nothing the caller cannot change).
+    static func query(_ request: QueryRequest, namespace: String, names: ResourceNames) -> RequestedAction {
         let action = request.action ?? ""
-        if request.version == SNSAPI.version {
-            // SNS's actions, on the topic (or the subscription's topic) they name.
-            return RequestedAction(action: "sns:" + action) {
-                request["TopicArn"] ?? request["TargetArn"] ?? request["ResourceArn"]
+        if namespace == SNSAPI.namespace {
+            // SNS's actions, on the topic (or the subscription's topic) they name; PublishBatch is sns:Publish.
+            return RequestedAction(action: "sns:" + (action == "PublishBatch" ? "Publish" : action)) {
+                if action == "CreateTopic", let name = request["Name"] { return names.topic(name) }
+                return request["TopicArn"] ?? request["TargetArn"] ?? request["ResourceArn"]
                     ?? request["SubscriptionArn"].map { String($0.split(separator: ":").dropLast().joined(separator: ":")) } ?? "*"
             }
         }
-        if request.version == ELBAPI.version {
+        if namespace == ELBAPI.namespace {
             // Elastic Load Balancing's actions, on the target group they name.
             return RequestedAction(action: "elasticloadbalancing:" + action) { request["TargetGroupArn"] ?? "*" }
         }

@@ -154,7 +154,7 @@ extension LambdaHost {
         if let batchSize {
             guard (1...10000).contains(batchSize) else {
                 throw AWSError.lambdaInvalidParameter(
-                    "1 validation error detected: Value '\(batchSize)' at 'batchSize' failed to satisfy constraint: Member must have value less than or equal to 10000")
+                    "1 validation error detected: Value '\(batchSize)' at 'batchSize' failed to satisfy constraint: Member must have value \(batchSize < 1 ? "greater than or equal to 1" : "less than or equal to 10000")")
             }
             mapping.batchSize = batchSize
         }
@@ -301,7 +301,9 @@ public enum SQSEventRecords {
     /// The message ids a function reported failed. An answer that names no batch item, or one
     /// not in the batch, or is not the documented shape, fails the whole batch, as in Lambda.
     public static func failures(in response: Data, batch: [String]) -> Set<String> {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: response) else { return [] }
+        // No answer at all is success; an answer that is not JSON fails the batch.
+        if response.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [] }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: response) else { return Set(batch) }
         guard case .object(let fields) = value, let listed = fields["batchItemFailures"] else { return [] }
         switch listed {
         case .null: return []
@@ -336,6 +338,11 @@ extension QueueBatch {
 
     /// This batch with another's messages after its own (a batching window's receives).
     public func appending(_ other: QueueBatch) -> QueueBatch {
-        QueueBatch(mapping: other.mapping, messageIds: messageIds + other.messageIds, records: records + other.records, received: received + other.received)
+        // A message taken again within a long window (its visibility timeout ended) is in once.
+        let known = Set(messageIds)
+        let fresh = other.messageIds.indices.filter { !known.contains(other.messageIds[$0]) }
+        return QueueBatch(
+            mapping: other.mapping, messageIds: messageIds + fresh.map { other.messageIds[$0] }, records: records + fresh.map { other.records[$0] },
+            received: received + other.received)
     }
 }

@@ -61,7 +61,7 @@ extension SNSHost {
             guard SNSMessages.passes(subscription, message: text, attributes: attributes) else { continue }
             let notification = SNSMessages.notification(
                 messageId: messageId, topicArn: topicArn, subject: subject, message: text, attributes: attributes, now: now,
-                unsubscribeURL: "\(sns.endpoint)/?Action=Unsubscribe&SubscriptionArn=\(subscription.arn)")
+                unsubscribeURL: "\(sns.endpoint)/?Action=Unsubscribe&SubscriptionArn=\(PercentEncoding.encode(subscription.arn))")
             switch subscription.protocol {
             case "sqs":
                 let queue = subscription.endpoint.split(separator: ":").last.map(String.init) ?? ""
@@ -80,7 +80,7 @@ extension SNSHost {
                 guard let (name, qualifier) = try? FunctionNames.parse(subscription.endpoint), lambda.functions[name] != nil else { continue }
                 let event = SNSMessages.lambdaEvent(
                     subscriptionArn: subscription.arn, messageId: messageId, topicArn: topicArn, subject: subject, message: text, attributes: attributes,
-                    now: now, unsubscribeURL: "\(sns.endpoint)/?Action=Unsubscribe&SubscriptionArn=\(subscription.arn)")
+                    now: now, unsubscribeURL: "\(sns.endpoint)/?Action=Unsubscribe&SubscriptionArn=\(PercentEncoding.encode(subscription.arn))")
                 lambda.enqueueAsyncEvent(
                     AsyncEventRecord(requestId: Identifiers.uuid(using: &generator), functionName: name, qualifier: qualifier, payload: Data(event.utf8), enqueuedAt: now),
                     changes: &changes)

@@ -143,6 +143,13 @@ public enum SNSAPI {
             guard Set(entries.map(\.id)).count == entries.count else {
                 throw AWSError(type: "BatchEntryIdsNotDistinct", message: "Two or more batch entries in the request have the same Id.")
             }
+            for entry in entries where !(1...80).contains(entry.id.count) || !entry.id.utf8.allSatisfy(NameRules.isNameByte) {
+                throw AWSError(type: "InvalidBatchEntryId", message: "The Id of a batch entry in a batch request doesn't abide by the specification.")
+            }
+            let total = entries.reduce(0) { $0 + ($1.message?.utf8.count ?? 0) }
+            guard total <= 262_144 else {
+                throw AWSError(type: "BatchRequestTooLong", message: "The length of all the messages put together is more than the limit.")
+            }
             let results = try await write { root, m throws(AWSError) in
                 _ = try root.sns.topic(arn: arn)
                 return entries.map { entry -> (String, Result<String, AWSError>) in

@@ -33,6 +33,9 @@ extension SNSState {
             throw .snsInvalidParameter("Attributes Reason: Unknown attribute \(key)")
         }
         if var existing = topics[name] {
+            for (key, value) in attributes where existing.attributes[key] != value {
+                throw .snsInvalidParameter("Attributes Reason: Topic already exists with different attributes")
+            }
             // CreateTopic is idempotent; new tags are added.
             if !tags.isEmpty {
                 existing.tags.merge(tags) { _, new in new }
@@ -50,7 +53,10 @@ extension SNSState {
     public mutating func deleteTopic(arn: String, changes: inout ChangeSet) throws(AWSError) {
         // Deleting a topic that does not exist succeeds, as in AWS.
         guard let topic = try? topic(arn: arn) else { return }
-        for subscription in topic.subscriptions.keys { subscriptionTopics[subscription] = nil }
+        for subscription in topic.subscriptions.keys {
+            subscriptionTopics[subscription] = nil
+            dropHTTPDeliveries(of: subscription, changes: &changes)
+        }
         topics[topic.name] = nil
         changes.delete(TopicRecord.self, key: topic.name)
     }
@@ -115,7 +121,7 @@ extension SNSState {
             let messageId = Identifiers.uuid(using: &generator)
             let body = SNSMessages.confirmation(
                 messageId: messageId, topicArn: topicArn, token: token,
-                subscribeURL: "\(self.endpoint)/?Action=ConfirmSubscription&TopicArn=\(topicArn)&Token=\(token)", now: now)
+                subscribeURL: "\(self.endpoint)/?Action=ConfirmSubscription&TopicArn=\(PercentEncoding.encode(topicArn))&Token=\(token)", now: now)
             enqueueHTTP(
                 HTTPDeliveryRecord(
                     id: Identifiers.uuid(using: &generator), subscriptionArn: arn, url: endpoint, messageType: "SubscriptionConfirmation",
@@ -143,6 +149,15 @@ extension SNSState {
         subscriptionTopics[arn] = nil
         topics[name] = topic
         changes.put(topic)
+        dropHTTPDeliveries(of: arn, changes: &changes)
+    }
+
+    /// A subscription that goes takes its waiting deliveries with it.
+    mutating func dropHTTPDeliveries(of subscription: String, changes: inout ChangeSet) {
+        for delivery in httpDeliveries.values where delivery.subscriptionArn == subscription {
+            httpDeliveries[delivery.id] = nil
+            changes.delete(HTTPDeliveryRecord.self, key: delivery.id)
+        }
     }
 
     public func subscription(_ arn: String) throws(AWSError) -> (TopicRecord, SubscriptionRecord) {

@@ -24,6 +24,12 @@ struct VisibilityHeap: Sendable {
     private(set) var entries: [Entry] = []
 
     var first: Entry? { entries.first }
+    var count: Int { entries.count }
+
+    init(_ entries: [Entry] = []) {
+        self.entries = []
+        for entry in entries { push(entry) }
+    }
 
     mutating func push(_ entry: Entry) {
         entries.append(entry)
@@ -142,6 +148,7 @@ extension SQSState {
                 messages[deadLetters, default: [:]][message.id] = message
                 indexVisibility(message)
                 changes.put(message)
+                changes.touch(Self.arrivals(deadLetters))
                 continue
             }
             message.receiveCount += 1
@@ -149,11 +156,29 @@ extension SQSState {
             message.visibleAt = now.addingTimeInterval(TimeInterval(seconds))
             message.receiptHandle = "\(message.id)#\(Identifiers.hex32(using: &generator))"
             messages[name]?[message.id] = message
-            indexVisibility(message)
             changes.put(message)
             taken.append(message)
         }
+        // Indexed again only now: with a visibility timeout of 0, a message would otherwise be
+        // visible again within this very receive.
+        for message in taken { indexVisibility(message) }
+        compactVisibility(name)
         return taken
+    }
+
+    /// The heap holds an entry per change of visibility until it surfaces; when stale entries
+    /// outnumber the live messages, it is rebuilt from them (amortized O(1) a change).
+    mutating func compactVisibility(_ name: String) {
+        guard let heap = visibility[name] else { return }
+        let live = messages[name]?.count ?? 0
+        guard heap.count > 2 * live + 64 else { return }
+        visibility[name] = VisibilityHeap(
+            (messages[name] ?? [:]).values.map { VisibilityHeap.Entry(visibleAt: $0.visibleAt, sequence: $0.sequence, id: $0.id) })
+    }
+
+    /// When the queue's next message becomes visible (nil: it has none).
+    public func nextVisibility(_ name: String) -> Date? {
+        visibility[name]?.first?.visibleAt
     }
 
     /// Deletes messages of a queue by id (a poller's processed batch).
@@ -161,6 +186,7 @@ extension SQSState {
         for id in ids where messages[name]?.removeValue(forKey: id) != nil {
             changes.delete(QueueMessageRecord.self, key: id)
         }
+        compactVisibility(name)
     }
 
     /// Messages a receive could take now (ApproximateNumberOfMessages, a poller's backlog).
@@ -200,7 +226,7 @@ extension SQSState {
 
     public mutating func deleteMessageBatch(_ request: SQSDeleteMessageBatchRequest, changes: inout ChangeSet) throws(AWSError) -> SQSDeleteMessageBatchResult {
         _ = try queue(forUrl: request.QueueUrl)
-        try Self.validateBatch(request.Entries.map(\.Id))
+        try Self.validateBatch(request.Entries.map(\.Id), entry: "DeleteMessageBatchRequestEntry")
         var result = SQSDeleteMessageBatchResult(Successful: [], Failed: [])
         for entry in request.Entries {
             do throws(AWSError) {
@@ -214,9 +240,9 @@ extension SQSState {
     }
 
     /// 1-10 entries with distinct ids of letters, digits, `-` and `_` (up to 80).
-    static func validateBatch(_ ids: [String]) throws(AWSError) {
+    static func validateBatch(_ ids: [String], entry: String = "SendMessageBatchRequestEntry") throws(AWSError) {
         guard !ids.isEmpty else {
-            throw AWSError.sqs("EmptyBatchRequest", code: "AWS.SimpleQueueService.EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request.")
+            throw AWSError.sqs("EmptyBatchRequest", code: "AWS.SimpleQueueService.EmptyBatchRequest", "There should be at least one \(entry) in the request.")
         }
         guard ids.count <= 10 else {
             throw AWSError.sqs(

@@ -190,6 +190,7 @@ extension SQSState {
         messages[queue.name, default: [:]][id] = message
         indexVisibility(message)
         changes.put(message)
+        changes.touch(Self.arrivals(queue.name))
         return SQSSendMessageResult(
             MD5OfMessageBody: Digest.hex(Digest.md5(Array(body.utf8))),
             MD5OfMessageAttributes: attributes.isEmpty ? nil : Self.md5OfMessageAttributes(attributes),
@@ -237,6 +238,7 @@ extension SQSState {
         let id = try Self.messageId(fromReceiptHandle: request.ReceiptHandle)
         guard messages[queue.name]?.removeValue(forKey: id) != nil else { return }
         changes.delete(QueueMessageRecord.self, key: id)
+        compactVisibility(queue.name)
     }
 
     public mutating func changeMessageVisibility(_ request: SQSChangeMessageVisibilityRequest, now: Date, changes: inout ChangeSet) throws(AWSError) {
@@ -252,7 +254,11 @@ extension SQSState {
         messages[queue.name]?[id] = message
         indexVisibility(message)
         changes.put(message)
+        changes.touch(Self.arrivals(queue.name))
     }
+
+    /// The kind long polls on a queue wait for: a message sent to it, or made visible at once.
+    public static func arrivals(_ queue: String) -> RecordKind { RecordKind("queue_arrivals/" + queue) }
 
     // MARK: Helpers
 

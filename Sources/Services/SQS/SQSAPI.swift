@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import AWSProtocols
 import SQSShapes
 import StevedoreCore
@@ -6,8 +11,7 @@ import StevedoreCore
 /// and destinations real and inspectable.
 public enum SQSAPI {
     public static let targetPrefix = "AmazonSQS"
-    /// Long polls look again when messages change (a send: answered at once), and at least this
-    /// often (messages whose delay or visibility timeout ends become visible with time).
+    /// Without the state's version, long polls look again this often.
     static let pollInterval: Duration = .milliseconds(50)
 
     /// - Parameter version: the state's version, through which long polls see sends as they happen.
@@ -42,7 +46,7 @@ public enum SQSAPI {
             try root.sqs.changeMessageVisibility(input, now: m.now, changes: &m.changes)
             return EmptyOutput()
         }
-        // Long polling: look again when messages change (or every 50 ms) until one arrives or WaitTimeSeconds pass.
+        // Long polling: look again when a message comes to the queue or becomes visible, until one arrives or WaitTimeSeconds pass.
         api.custom("ReceiveMessage") { (input: SQSReceiveRequest, _) throws(AWSError) in
             let queueWait = try await committer.read { root, _ throws(AWSError) in
                 Int(try root.sqs.queue(forUrl: input.QueueUrl).attributes["ReceiveMessageWaitTimeSeconds"] ?? "0") ?? 0
@@ -55,21 +59,30 @@ public enum SQSAPI {
                     headers: ["x-amzn-query-error": "InvalidParameterValue;Sender"])
             }
             let deadline = ContinuousClock.now + .seconds(wait)
+            let name = input.QueueUrl.split(separator: "/").last.map(String.init) ?? input.QueueUrl
+            var first = true
             while true {
+                // A caller that went away takes nothing (what it took would stay invisible for nothing).
+                if !first, Task.isCancelled { return SQSReceiveMessageResult() }
+                first = false
                 let before = version?.current
-                let result = try await committer.write { root, mutation throws(AWSError) in
-                    try root.sqs.receiveMessages(input, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+                let (result, nextVisible) = try await committer.write { root, mutation throws(AWSError) in
+                    let result = try root.sqs.receiveMessages(input, now: mutation.now, using: &mutation.random, changes: &mutation.changes)
+                    return (result, root.sqs.nextVisibility(name).map { $0.timeIntervalSince(mutation.now) })
                 }
                 if result.Messages != nil || ContinuousClock.now >= deadline || Task.isCancelled { return result }
-                let lookAgain = min(deadline, ContinuousClock.now + pollInterval)
+                // Look again when a message comes to this queue, or when the next one's delay or
+                // visibility timeout ends (at the deadline at the latest).
+                var lookAgain = deadline
+                if let seconds = nextVisible { lookAgain = min(deadline, ContinuousClock.now + .milliseconds(Int64(max(1, seconds * 1000)))) }
                 guard let version, let before else {
-                    try? await Task.sleep(until: lookAgain)
+                    try? await Task.sleep(until: min(lookAgain, ContinuousClock.now + pollInterval))
                     continue
                 }
-                // Until a change to messages (a send) or the next look.
+                let waitUntil = lookAgain
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await version.waitForChange(after: before, in: [.queueMessages]) }
-                    group.addTask { try? await Task.sleep(until: lookAgain) }
+                    group.addTask { await version.waitForChange(after: before, in: [SQSState.arrivals(name)]) }
+                    group.addTask { try? await Task.sleep(until: waitUntil) }
                     await group.next()
                     group.cancelAll()
                 }
