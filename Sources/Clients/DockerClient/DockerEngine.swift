@@ -40,8 +40,18 @@ extension DockerClient: DockerEngine {
         Self.forward(try await logs(id, follow: follow, tail: tail))
     }
 
+    /// Read from the container's `json-file` log on disk when the agent may read it (much faster
+    /// than the engine serves it), else through the API.
     public func timestampedLogStream(_ id: String, since: Double?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
-        Self.forward(try await logs(id, follow: true, timestamps: true, since: since))
+        if let path = try? await inspectContainer(id).logPath, path.hasSuffix("-json.log"),
+            let stream = JSONFileLogs.follow(path: path, since: since, active: { [self] in
+                guard let state = try? await inspectContainer(id).state else { return false }
+                return ["created", "running", "restarting", "paused"].contains(state.status)
+            })
+        {
+            return stream
+        }
+        return Self.forward(try await logs(id, follow: true, timestamps: true, since: since))
     }
 
     public func eventStream(labels: [String]) async throws -> AsyncThrowingStream<EngineEvent, any Error> {

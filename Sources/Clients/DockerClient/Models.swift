@@ -185,9 +185,11 @@ public struct ContainerInspect: Codable, Sendable {
     public var config: InspectConfig?
     public var networkSettings: NetworkSettings?
     public var image: String?
+    /// Where a `json-file` container's log is on the host.
+    public var logPath: String?
 
     enum CodingKeys: String, CodingKey {
-        case id = "Id", name = "Name", state = "State", config = "Config", networkSettings = "NetworkSettings", image = "Image"
+        case id = "Id", name = "Name", state = "State", config = "Config", networkSettings = "NetworkSettings", image = "Image", logPath = "LogPath"
     }
 
     public struct InspectConfig: Codable, Sendable {

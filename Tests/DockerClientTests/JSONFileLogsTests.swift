@@ -1,0 +1,59 @@
+@testable import DockerClient
+import Foundation
+import Synchronization
+import Testing
+
+/// Reading a json-file log from disk as the engine's API would serve it.
+struct JSONFileLogsTests {
+    static func line(_ log: String, _ stream: String = "stdout", _ time: String) -> String {
+        let encoded = String(decoding: try! JSONEncoder().encode(log), as: UTF8.self)
+        return #"{"log":\#(encoded),"stream":"\#(stream)","time":"\#(time)"}"# + "\n"
+    }
+
+    @Test func linesBecomeTimestampedFramesPerStream() {
+        let text = Self.line("one\n", "stdout", "2026-12-01T07:00:00.1Z") + Self.line("two \"quoted\" \u{00e9}\n", "stdout", "2026-12-01T07:00:00.2Z")
+            + Self.line("oops\n", "stderr", "2026-12-01T07:00:00.3Z") + Self.line(String(repeating: "x", count: 5), "stderr", "2026-12-01T07:00:00.4Z")
+            + Self.line("rest\n", "stderr", "2026-12-01T07:00:00.5Z") + "not json\n"
+        let frames = JSONFileLogs.frames(Array(text.utf8)[...], since: nil)
+        #expect(frames.map(\.stream) == [.stdout, .stderr, .stderr])
+        #expect(String(decoding: frames[0].bytes, as: UTF8.self) == "2026-12-01T07:00:00.1Z one\n2026-12-01T07:00:00.2Z two \"quoted\" \u{00e9}\n")
+        // A line Docker cut ends its frame; the rest comes in the next, with its own time (as from the API).
+        #expect(String(decoding: frames[1].bytes, as: UTF8.self) == "2026-12-01T07:00:00.3Z oops\n2026-12-01T07:00:00.4Z xxxxx")
+        #expect(String(decoding: frames[2].bytes, as: UTF8.self) == "2026-12-01T07:00:00.5Z rest\n")
+        // Lines older than `since` stay out.
+        let later = JSONFileLogs.frames(Array(text.utf8)[...], since: 1_796_108_400_300)
+        #expect(later.first.map { String(decoding: $0.bytes, as: UTF8.self).hasPrefix("2026-12-01T07:00:00.3Z oops") } == true)
+    }
+
+    @Test func attributesAndEscapesAreRead() {
+        let line = #"{"log":"a\u00e9\ud83d\ude00\tb\n","stream":"stdout","attrs":{"tag":"x,y}"},"time":"2026-12-01T07:00:00Z"}"#
+        let entry = JSONFileLogs.Entry(Array(line.utf8)[...])
+        #expect(entry.map { String(decoding: $0.log, as: UTF8.self) } == "a\u{e9}\u{1F600}\tb\n")
+        #expect(entry?.milliseconds == 1_796_108_400_000)
+    }
+
+    @Test func aFollowedFileIsReadThroughRotationUntilTheContainerStops() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jsonfile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c-json.log").path
+        try Self.line("first\n", "stdout", "2026-12-01T07:00:00Z").write(toFile: path, atomically: false, encoding: .utf8)
+        final class Flag: Sendable { let on = Mutex(true) }
+        let active = Flag()
+        let followed = JSONFileLogs.follow(path: path, since: nil, active: { active.on.withLock { $0 } })
+        let stream = try #require(followed)
+        var lines: [String] = []
+        var iterator = stream.makeAsyncIterator()
+        func next() async throws -> String? { try await iterator.next().map { String(decoding: $0.bytes, as: UTF8.self) } }
+        lines.append(try #require(try await next()))
+        // json-file rotates: the file is renamed and a new one made; then the container stops.
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        try Self.line("second\n", "stdout", "2026-12-01T07:00:01Z").write(toFile: path, atomically: false, encoding: .utf8)
+        lines.append(try #require(try await next()))
+        active.on.withLock { $0 = false }
+        #expect(try await next() == nil)
+        #expect(lines == ["2026-12-01T07:00:00Z first\n", "2026-12-01T07:00:01Z second\n"])
+        let missing = JSONFileLogs.follow(path: directory.appendingPathComponent("missing").path, since: nil, active: { false })
+        #expect(missing == nil)
+    }
+}
