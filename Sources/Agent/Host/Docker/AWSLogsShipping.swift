@@ -42,6 +42,8 @@ struct AWSLogsShipper: Sendable {
 
     /// A batch on the agent's channel, as PutLogEvents' (the control plane stores it as one block).
     static let batchEvents = 10_000
+    /// Events waiting that are sent without waiting for more.
+    static let eagerEvents = 1_000
     static let batchBytes = 1_048_576 - 64 * 1024
 
     func run(since: Double?) async {
@@ -61,10 +63,12 @@ struct AWSLogsShipper: Sendable {
         var readAtNewest = 0
         var skipping = 0
         var partial: [LogFrame.Stream: [UInt8]] = [:]
-        func line(_ bytes: ArraySlice<UInt8>) async {
-            let text = String(decoding: bytes.last == 0x0D ? bytes.dropLast() : bytes, as: UTF8.self)
-            let (timestamp, message) = DockerLogLine.split(Substring(text))
-                .map { ($0.timestamp, String($0.message)) } ?? (Int(Date().timeIntervalSince1970 * 1000), text)
+        // A frame's lines go to the outbox together (one lock, not one a line).
+        var lines: [AcceptedLine] = []
+        func line(_ bytes: ArraySlice<UInt8>) {
+            let trimmed = bytes.last == 0x0D ? bytes.dropLast() : bytes
+            let (timestamp, message) = DockerLogLine.split(bytes: trimmed)
+                .map { ($0.timestamp, String(decoding: $0.message, as: UTF8.self)) } ?? (Int(Date().timeIntervalSince1970 * 1000), String(decoding: trimmed, as: UTF8.self))
             if let last = newest, timestamp <= last {
                 if timestamp < last || skipping > 0 {
                     if timestamp == last { skipping -= 1 }
@@ -77,7 +81,7 @@ struct AWSLogsShipper: Sendable {
                 skipping = 0
             }
             guard !message.isEmpty else { return }
-            await accept(message, timestamp: timestamp, startsEvent: start.matches(message), into: outbox)
+            lines.append(AcceptedLine(message: message, timestamp: timestamp, startsEvent: start.matches(message)))
         }
         // A stream that breaks (a stalled reader's connection closed by the engine…) is opened again,
         // a few times, from the newest line read; one that ends is the container's output ending.
@@ -97,10 +101,14 @@ struct AWSLogsShipper: Sendable {
                         }
                         bytes = (held + bytes)[...]
                     }
-                    var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+                    var pieces = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
                     // What follows the last newline waits for the rest of its line.
-                    if let last = lines.popLast(), !last.isEmpty { partial[frame.stream] = Array(last) }
-                    for each in lines { await line(each) }
+                    if let last = pieces.popLast(), !last.isEmpty { partial[frame.stream] = Array(last) }
+                    for each in pieces { line(each) }
+                    if !lines.isEmpty {
+                        await accept(lines, into: outbox)
+                        lines.removeAll(keepingCapacity: true)
+                    }
                 }
                 break
             } catch {
@@ -109,17 +117,32 @@ struct AWSLogsShipper: Sendable {
             }
         }
         // Output that ended without a newline is a line too.
-        for (_, held) in partial.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { await line(held[...]) }
+        for (_, held) in partial.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { line(held[...]) }
+        if !lines.isEmpty { await accept(lines, into: outbox) }
     }
 
-    /// One line into the outbox; in blocking mode, waits while the outbox is full.
-    func accept(_ line: String, timestamp: Int, startsEvent: Bool, into outbox: SharedOutbox) async {
+    /// A line read, for the outbox.
+    struct AcceptedLine {
+        var message: String
+        var timestamp: Int
+        var startsEvent: Bool
+    }
+
+    /// Lines into the outbox; in blocking mode, waits while the outbox is full.
+    func accept(_ lines: [AcceptedLine], into outbox: SharedOutbox) async {
         while !options.nonBlocking, outbox.withLock({ $0.bytes >= options.maxBufferBytes }), !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(50))
         }
         outbox.withLock { box in
             box.lastLine = .now
-            for event in box.assembler.add(line, timestamp: timestamp, startsEvent: startsEvent) { box.append(event) }
+            box.events.reserveCapacity(box.events.count + lines.count)
+            for line in lines {
+                if box.assembler.multiline {
+                    for event in box.assembler.add(line.message, timestamp: line.timestamp, startsEvent: line.startsEvent) { box.append(event) }
+                } else {
+                    box.append(LogEventsBatch.Event(timestamp: line.timestamp, message: line.message))
+                }
+            }
             if options.nonBlocking {
                 // Past the buffer's size, the oldest events go.
                 while box.bytes > options.maxBufferBytes, !box.events.isEmpty {
@@ -163,8 +186,14 @@ struct AWSLogsShipper: Sendable {
                 }
             }
             if ended && batch.isEmpty { return }
-            let full = outbox.withLock { $0.events.count >= Self.batchEvents || $0.bytes >= Self.batchBytes }
-            if !full || failures > 0 { try? await Task.sleep(for: failures > 0 ? .seconds(1) : interval / 4) }
+            // A backlog (a container writing fast, or its output's end) goes at once; a trickle waits
+            // a little to make batches worth a request.
+            let (backlog, finished) = outbox.withLock { ($0.events.count >= Self.eagerEvents || $0.bytes >= Self.batchBytes, $0.ended) }
+            if failures > 0 {
+                try? await Task.sleep(for: .seconds(1))
+            } else if !backlog && !finished {
+                try? await Task.sleep(for: interval / 4)
+            }
         }
     }
 }
