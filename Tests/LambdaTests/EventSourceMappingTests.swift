@@ -117,6 +117,23 @@ struct EventSourceMappingTests {
         #expect(SQSEventRecords.failures(in: Data(), batch: batch).isEmpty)
     }
 
+    @Test mutating func aFIFOBatchKeepsEverythingAfterItsFirstFailure() throws {
+        let fifo = try state.sqs.createQueue(
+            SQSCreateQueueRequest(QueueName: "work.fifo", Attributes: ["FifoQueue": "true", "VisibilityTimeout": "5", "ContentBasedDeduplication": "true"]),
+            now: now, changes: &changes
+        ).QueueUrl!
+        let uuid = try create(LambdaCreateEventSourceMappingRequest(
+            EventSourceArn: "arn:aws:sqs:us-east-1:000000000000:work.fifo", FunctionName: "f", FunctionResponseTypes: [.reportBatchItemFailures]))
+        for body in ["m1", "m2", "m3"] {
+            _ = try state.sqs.sendMessage(SQSSendMessageRequest(QueueUrl: fifo, MessageBody: body, MessageGroupId: "g"), now: now, using: &random, changes: &changes)
+        }
+        let batch = try #require(state.pollBatch(uuid, limit: 10, now: now, using: &random, changes: &changes))
+        #expect(batch.messageIds.count == 3)
+        let report = Data(#"{"batchItemFailures":[{"itemIdentifier":"\#(batch.messageIds[1])"}]}"#.utf8)
+        state.settleBatch(batch, outcome: .succeeded(report), changes: &changes)
+        #expect(state.sqs.messages["work.fifo"]?.values.map(\.body).sorted() == ["m2", "m3"])
+    }
+
     @Test mutating func filtersDeleteWhatTheyLeaveOut() throws {
         let uuid = try create(LambdaCreateEventSourceMappingRequest(
             EventSourceArn: queueArn, FunctionName: "f",

@@ -107,6 +107,43 @@ struct QueueDeliveryTests {
         #expect(refusal(#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":3}"#) == nil)
     }
 
+    mutating func sendFIFO(_ url: String, _ body: String, group: String, deduplication: String? = nil) throws -> SQSSendMessageResult {
+        try state.sendMessage(
+            SQSSendMessageRequest(QueueUrl: url, MessageBody: body, MessageDeduplicationId: deduplication ?? body, MessageGroupId: group),
+            now: now, using: &random, changes: &changes)
+    }
+
+    @Test mutating func fifoQueuesKeepEachGroupInOrderAndDeduplicate() throws {
+        let url = try create("orders.fifo", ["FifoQueue": "true", "VisibilityTimeout": "10"])
+        for (body, group) in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b"), ("a3", "a")] { _ = try sendFIFO(url, body, group: group) }
+        // The same deduplication id within five minutes is the message already sent.
+        let first = try #require(state.messages["orders.fifo"]?.values.first { $0.body == "a1" })
+        #expect(try sendFIFO(url, "a1", group: "a").MessageId == first.id)
+        #expect(state.messages["orders.fifo"]?.count == 5)
+        // A receive takes messages in order; a group with one in flight gives nothing more.
+        #expect(try receive(url, 2).map(\.Body) == ["a1", "b1"])
+        #expect(try receive(url).isEmpty)
+        let inFlight = state.messages["orders.fifo"]!.values.filter { $0.receiveCount == 1 }
+        for message in inFlight where message.body == "b1" {
+            try state.deleteMessage(SQSDeleteMessageRequest(QueueUrl: url, ReceiptHandle: message.receiptHandle!), changes: &changes)
+        }
+        #expect(try receive(url).map(\.Body) == ["b2"])
+        // When a1's visibility ends, it comes again before a2.
+        now = now.addingTimeInterval(11)
+        #expect(try receive(url, 1).map(\.Body) == ["a1"])
+        // FIFO's rules: a group, a deduplication id (or content-based), no per-message delay.
+        #expect(throws: AWSError.self) { try state.sendMessage(SQSSendMessageRequest(QueueUrl: url, MessageBody: "x"), now: now, using: &random, changes: &changes) }
+        #expect(throws: AWSError.self) {
+            try state.sendMessage(SQSSendMessageRequest(QueueUrl: url, MessageBody: "x", MessageGroupId: "g"), now: now, using: &random, changes: &changes)
+        }
+        #expect(throws: AWSError.self) { try create("plain.fifo") }
+        #expect(throws: AWSError.self) { try create("notfifo", ["FifoQueue": "true"]) }
+        let content = try create("content.fifo", ["FifoQueue": "true", "ContentBasedDeduplication": "true"])
+        _ = try state.sendMessage(SQSSendMessageRequest(QueueUrl: content, MessageBody: "same", MessageGroupId: "g"), now: now, using: &random, changes: &changes)
+        _ = try state.sendMessage(SQSSendMessageRequest(QueueUrl: content, MessageBody: "same", MessageGroupId: "g"), now: now, using: &random, changes: &changes)
+        #expect(state.messages["content.fifo"]?.count == 1)
+    }
+
     @Test mutating func batchesSendAndDeleteUpToTenEntries() throws {
         let url = try create("b")
         let sent = try state.sendMessageBatch(

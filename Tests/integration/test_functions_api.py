@@ -267,6 +267,26 @@ def test_sqs_subset(sqs):
     assert sqs.list_queues().get("QueueUrls", []) == []
 
 
+def test_fifo_queues_keep_groups_in_order(sqs):
+    url = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true",
+                                                              "VisibilityTimeout": "30"})["QueueUrl"]
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "MessageBody": body, "MessageGroupId": group} for i, (body, group) in enumerate([("a1", "a"), ("b1", "b"), ("a2", "a")])])
+    assert [int(e["SequenceNumber"]) for e in sent["Successful"]] == sorted(int(e["SequenceNumber"]) for e in sent["Successful"])
+    again = sqs.send_message(QueueUrl=url, MessageBody="a1", MessageGroupId="a")
+    assert again["MessageId"] == sent["Successful"][0]["MessageId"]
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in got] == ["a1", "b1", "a2"] and got[0]["Attributes"]["MessageGroupId"] == "a"
+    # While a group's messages are in flight, nothing more of it comes.
+    sqs.send_message(QueueUrl=url, MessageBody="a3", MessageGroupId="a")
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+    assert refused.value.response["Error"]["Code"] == "MissingParameter"
+    with pytest.raises(botocore.exceptions.ClientError):
+        sqs.create_queue(QueueName="wrong.fifo")
+
+
 def test_functions_and_queues_survive_kill_9(data_dir):
     server = Ecsd(data_dir).start()
     lam = boto3.client("lambda", endpoint_url=server.endpoint, region_name="us-east-1")

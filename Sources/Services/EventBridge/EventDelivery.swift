@@ -163,7 +163,13 @@ extension EventBridgeHost where Self: SNSHost {
                 return .failed(code: "AWS.SimpleQueueService.NonExistentQueue", message: "The specified queue does not exist.", retryable: false)
             }
             do {
-                _ = try sqs.sendMessage(SQSSendMessageRequest(QueueUrl: sqs.queueUrl(name), MessageBody: input), now: now, using: &generator, changes: &changes)
+                // A FIFO queue takes the target's message group; the event's id deduplicates.
+                let fifo = sqs.queues[name]?.isFIFO == true
+                _ = try sqs.sendMessage(
+                    SQSSendMessageRequest(
+                        QueueUrl: sqs.queueUrl(name), MessageBody: input, MessageDeduplicationId: fifo ? event.id : nil,
+                        MessageGroupId: fifo ? target.SqsParameters?.MessageGroupId : nil),
+                    now: now, using: &generator, changes: &changes)
                 return .delivered
             } catch {
                 return .failed(code: error.type, message: error.message, retryable: false)

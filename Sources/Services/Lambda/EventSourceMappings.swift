@@ -233,6 +233,11 @@ extension LambdaHost {
         case .succeeded(let response):
             if batch.mapping.reportBatchItemFailures { failed = SQSEventRecords.failures(in: response, batch: batch.messageIds) }
         }
+        // A FIFO queue's order holds only if nothing after a failure is deleted: what follows the
+        // first failed message stays too, as Lambda does it.
+        if sqs.queues[batch.mapping.queueName]?.isFIFO == true, let first = batch.messageIds.firstIndex(where: failed.contains) {
+            failed.formUnion(batch.messageIds[first...])
+        }
         sqs.deleteMessages(batch.mapping.queueName, ids: batch.messageIds.filter { !failed.contains($0) }, changes: &changes)
         if var mapping = lambda.eventSourceMappings[batch.mapping.uuid] {
             let result = failed.isEmpty ? "OK" : "PROBLEM: Function call failed"

@@ -103,14 +103,76 @@ extension SQSState {
     func validateRedrivePolicy(_ text: String, queue name: String) throws(AWSError) {
         let policy = try RedrivePolicy(json: text)
         let target = policy.deadLetterTargetArn.split(separator: ":").last.map(String.init) ?? ""
-        guard queues[target] != nil, policy.deadLetterTargetArn == names.queue(target), target != name else {
+        guard let dlq = queues[target], policy.deadLetterTargetArn == names.queue(target), target != name else {
             throw AWSError.sqsInvalidParameter("Value \(text) for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.")
+        }
+        guard dlq.isFIFO == name.hasSuffix(".fifo") else {
+            throw AWSError.sqsInvalidParameter(
+                "Value \(text) for parameter RedrivePolicy is invalid. Reason: Dead-letter queue must be same type of queue as the source..")
         }
     }
 
     mutating func indexVisibility(_ message: QueueMessageRecord) {
         visibility[message.queue, default: VisibilityHeap()].push(
             VisibilityHeap.Entry(visibleAt: message.visibleAt, sequence: message.sequence, id: message.id))
+    }
+
+    mutating func rememberSend(queue: String, key: String, id: String, sequence: Int, at date: Date) {
+        var sends = recentSends[queue] ?? [:]
+        // Forget what is past the window now and then (bounded by five minutes of sends).
+        if sends.count > 1024, sends.count.isMultiple(of: 256) {
+            sends = sends.filter { date.timeIntervalSince($0.value.at) < Self.deduplicationWindow }
+        }
+        sends[key] = (id, sequence, date)
+        recentSends[queue] = sends
+    }
+
+    /// A FIFO queue's receive: messages in send order, a group's only while none of its messages
+    /// is in flight (received and not yet deleted or visible again), so each group is handled in
+    /// order, one batch at a time.
+    mutating func takeFIFO(
+        _ queue: QueueRecord, limit: Int, visibility seconds: Int, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
+    ) -> [QueueMessageRecord] {
+        let retention = TimeInterval(queue.integer("MessageRetentionPeriod", default: 345_600))
+        let deadLetters = redrivePolicy(queue).flatMap { policy in
+            policy.deadLetterTargetArn.split(separator: ":").last.map(String.init).flatMap { queues[$0] != nil ? ($0, policy.maxReceiveCount) : nil }
+        }
+        var blocked: Set<String> = []
+        var taken: [QueueMessageRecord] = []
+        for var message in (messages[queue.name] ?? [:]).values.sorted(by: { $0.sequence < $1.sequence }) where taken.count < limit {
+            let group = message.groupId ?? ""
+            if blocked.contains(group) { continue }
+            if now.timeIntervalSince(message.sentAt) > retention {
+                messages[queue.name]?[message.id] = nil
+                changes.delete(QueueMessageRecord.self, key: message.id)
+                continue
+            }
+            guard message.visibleAt <= now else {
+                blocked.insert(group)
+                continue
+            }
+            if let (target, maximum) = deadLetters, message.receiveCount >= maximum {
+                messages[queue.name]?[message.id] = nil
+                message.queue = target
+                message.receiveCount = 0
+                message.firstReceivedAt = nil
+                message.receiptHandle = nil
+                messages[target, default: [:]][message.id] = message
+                indexVisibility(message)
+                changes.put(message)
+                changes.touch(Self.arrivals(target))
+                continue
+            }
+            message.receiveCount += 1
+            message.firstReceivedAt = message.firstReceivedAt ?? now
+            message.visibleAt = now.addingTimeInterval(TimeInterval(seconds))
+            message.receiptHandle = "\(message.id)#\(Identifiers.hex32(using: &generator))"
+            messages[queue.name]?[message.id] = message
+            changes.put(message)
+            taken.append(message)
+        }
+        for message in taken { indexVisibility(message) }
+        return taken
     }
 
     /// Takes up to `limit` visible messages of the queue, oldest first, making each invisible for
@@ -121,6 +183,7 @@ extension SQSState {
         _ name: String, limit: Int, visibility seconds: Int, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
     ) -> [QueueMessageRecord] {
         guard let queue = queues[name] else { return [] }
+        if queue.isFIFO { return takeFIFO(queue, limit: limit, visibility: seconds, now: now, using: &generator, changes: &changes) }
         let retention = TimeInterval(queue.integer("MessageRetentionPeriod", default: 345_600))
         let redrive = redrivePolicy(queue)
         let deadLetters = redrive.flatMap { policy in policy.deadLetterTargetArn.split(separator: ":").last.map(String.init) }
@@ -211,12 +274,13 @@ extension SQSState {
                 let sent = try sendMessage(
                     SQSSendMessageRequest(
                         QueueUrl: request.QueueUrl, MessageBody: entry.MessageBody, DelaySeconds: entry.DelaySeconds,
-                        MessageAttributes: entry.MessageAttributes),
+                        MessageAttributes: entry.MessageAttributes, MessageDeduplicationId: entry.MessageDeduplicationId,
+                        MessageGroupId: entry.MessageGroupId),
                     now: now, using: &generator, changes: &changes)
                 result.Successful.append(
                     SQSSendMessageBatchResultEntry(
                         Id: entry.Id, MessageId: sent.MessageId ?? "", MD5OfMessageBody: sent.MD5OfMessageBody ?? "",
-                        MD5OfMessageAttributes: sent.MD5OfMessageAttributes))
+                        MD5OfMessageAttributes: sent.MD5OfMessageAttributes, SequenceNumber: sent.SequenceNumber))
             } catch {
                 result.Failed.append(SQSBatchResultErrorEntry(Id: entry.Id, SenderFault: true, Code: Self.queryCode(error), Message: error.message))
             }

@@ -19,6 +19,9 @@ public struct QueueRecord: StoredRecord, Equatable {
     public var recordKey: String { name }
 
     func integer(_ key: String, default value: Int) -> Int { attributes[key].flatMap(Int.init) ?? value }
+
+    /// A FIFO queue: messages in order per message group, sends deduplicated for five minutes.
+    public var isFIFO: Bool { attributes["FifoQueue"] == "true" }
 }
 
 /// One message, stored on its own so a send is one small row.
@@ -34,6 +37,9 @@ public struct QueueMessageRecord: StoredRecord, Equatable {
     public var receiveCount = 0
     public var firstReceivedAt: Date?
     public var receiptHandle: String?
+    /// A FIFO queue's message group and deduplication id.
+    public var groupId: String?
+    public var deduplicationId: String?
 
     public static var recordKind: RecordKind { .queueMessages }
     public var recordKey: String { id }
@@ -70,7 +76,12 @@ extension SQSState {
         "VisibilityTimeout": 0...43200, "MaximumMessageSize": 1024...1_048_576, "MessageRetentionPeriod": 60...1_209_600,
         "DelaySeconds": 0...900, "ReceiveMessageWaitTimeSeconds": 0...20,
     ]
-    static let settableQueueAttributes: Set<String> = Set(queueAttributeRanges.keys).union(["Policy", "RedrivePolicy", "KmsMasterKeyId", "SqsManagedSseEnabled"])
+    static let settableQueueAttributes: Set<String> = Set(queueAttributeRanges.keys).union([
+        "Policy", "RedrivePolicy", "KmsMasterKeyId", "SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
+        "FifoThroughputLimit",
+    ])
+    /// How long a FIFO queue remembers a deduplication id.
+    static let deduplicationWindow: TimeInterval = 300
 
     public func queueUrl(_ name: String) -> String { "\(endpoint)/\(names.accountId)/\(name)" }
 
@@ -83,12 +94,16 @@ extension SQSState {
 
     public mutating func createQueue(_ request: SQSCreateQueueRequest, now: Date, changes: inout ChangeSet) throws(AWSError) -> SQSCreateQueueResult {
         let name = request.QueueName
-        guard (1...80).contains(name.count), name.utf8.allSatisfy(NameRules.isNameByte) else {
+        let fifo = request.Attributes?["FifoQueue"] == "true"
+        let base = fifo && name.hasSuffix(".fifo") ? String(name.dropLast(5)) : name
+        guard (1...80).contains(name.count), base.utf8.allSatisfy(NameRules.isNameByte), fifo == name.hasSuffix(".fifo") else {
             throw AWSError.sqsInvalidParameter(
-                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length (QueueName '\(name)').")
+                fifo || name.hasSuffix(".fifo")
+                    ? "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length."
+                    : "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length (QueueName '\(name)').")
         }
-        guard !name.hasSuffix(".fifo"), request.Attributes?["FifoQueue"] != "true" else {
-            throw AWSError.sqsInvalidParameter("FIFO queues are not supported by Stevedore; create a standard queue.")
+        if !fifo, let key = ["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"].first(where: { request.Attributes?[$0] != nil }) {
+            throw AWSError.sqsInvalidAttributeName("Unknown Attribute \(key).")
         }
         let attributes = try validatedQueueAttributes(request.Attributes ?? [:], queue: name)
         if let existing = queues[name] {
@@ -181,12 +196,45 @@ extension SQSState {
         }
         let delay = request.DelaySeconds ?? queue.integer("DelaySeconds", default: 0)
         guard (0...900).contains(delay) else { throw AWSError.sqsInvalidParameter("Value \(delay) for parameter DelaySeconds is invalid. Reason: must be between 0 and 900.") }
+        var deduplicationKey: String?
+        if queue.isFIFO {
+            guard let group = request.MessageGroupId, !group.isEmpty else {
+                throw AWSError.sqs("MissingParameter", code: "MissingParameter", "The request must contain the parameter MessageGroupId.")
+            }
+            if let seconds = request.DelaySeconds, seconds != 0 {
+                throw AWSError.sqsInvalidParameter(
+                    "Value \(seconds) for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type.")
+            }
+            guard let deduplication = request.MessageDeduplicationId
+                ?? (queue.attributes["ContentBasedDeduplication"] == "true" ? Digest.hex(Digest.sha256(Array(body.utf8))) : nil)
+            else {
+                throw AWSError.sqsInvalidParameter(
+                    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+            }
+            // Within five minutes, the same deduplication id is the message already sent.
+            let key = queue.attributes["DeduplicationScope"] == "messageGroup" ? group + "\u{0}" + deduplication : deduplication
+            if let sent = recentSends[queue.name]?[key], now.timeIntervalSince(sent.at) < Self.deduplicationWindow {
+                return SQSSendMessageResult(
+                    MD5OfMessageBody: Digest.hex(Digest.md5(Array(body.utf8))),
+                    MD5OfMessageAttributes: attributes.isEmpty ? nil : Self.md5OfMessageAttributes(attributes), MessageId: sent.id,
+                    SequenceNumber: String(sent.sequence))
+            }
+            deduplicationKey = key
+        } else if request.MessageDeduplicationId != nil {
+            throw AWSError.sqsInvalidParameter(
+                "Value \(request.MessageDeduplicationId ?? "") for parameter MessageDeduplicationId is invalid. Reason: The request includes a parameter that is not valid for this queue type.")
+        }
         let id = Identifiers.uuid(using: &generator)
         counters.queueSequence += 1
         changes.put(counters)
-        let message = QueueMessageRecord(
+        var message = QueueMessageRecord(
             id: id, queue: queue.name, sequence: counters.queueSequence, body: body, attributes: attributes.isEmpty ? nil : attributes,
-            sentAt: now, visibleAt: now.addingTimeInterval(TimeInterval(delay)))
+            sentAt: now, visibleAt: now.addingTimeInterval(TimeInterval(queue.isFIFO ? queue.integer("DelaySeconds", default: 0) : delay)))
+        if let deduplicationKey {
+            message.groupId = request.MessageGroupId
+            message.deduplicationId = deduplicationKey
+            rememberSend(queue: queue.name, key: deduplicationKey, id: id, sequence: message.sequence, at: now)
+        }
         messages[queue.name, default: [:]][id] = message
         indexVisibility(message)
         changes.put(message)
@@ -194,7 +242,7 @@ extension SQSState {
         return SQSSendMessageResult(
             MD5OfMessageBody: Digest.hex(Digest.md5(Array(body.utf8))),
             MD5OfMessageAttributes: attributes.isEmpty ? nil : Self.md5OfMessageAttributes(attributes),
-            MessageId: id)
+            MessageId: id, SequenceNumber: queue.isFIFO ? String(message.sequence) : nil)
     }
 
     /// Visible messages, oldest first; each becomes invisible for the visibility timeout.
@@ -221,6 +269,11 @@ extension SQSState {
                 "ApproximateReceiveCount": String(message.receiveCount),
                 "ApproximateFirstReceiveTimestamp": String(Int64((message.firstReceivedAt ?? now).timeIntervalSince1970 * 1000)),
             ]
+            if let group = message.groupId {
+                system["MessageGroupId"] = group
+                system["SequenceNumber"] = String(message.sequence)
+                system["MessageDeduplicationId"] = message.deduplicationId.map { $0.split(separator: "\u{0}").last.map(String.init) ?? $0 }
+            }
             if !systemNames.contains("All") { system = system.filter { systemNames.contains($0.key) } }
             let selected = Self.selectAttributes(message.attributes ?? [:], names: request.MessageAttributeNames ?? [])
             received.append(

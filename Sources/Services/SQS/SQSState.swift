@@ -18,6 +18,9 @@ public struct SQSState: Sendable {
     public package(set) var counters = QueueCounters()
     /// Each queue's messages by when they become visible (derived; see ``VisibilityHeap``).
     var visibility: [String: VisibilityHeap] = [:]
+    /// FIFO queues' recent sends by deduplication key, for five minutes (memory, and rebuilt from
+    /// the messages still queued at a restart).
+    var recentSends: [String: [String: (id: String, sequence: Int, at: Date)]] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
@@ -33,6 +36,9 @@ public struct SQSState: Sendable {
         for message in try rows.decode(QueueMessageRecord.self) {
             state.messages[message.queue, default: [:]][message.id] = message
             state.indexVisibility(message)
+            if let key = message.deduplicationId {
+                state.rememberSend(queue: message.queue, key: key, id: message.id, sequence: message.sequence, at: message.sentAt)
+            }
             state.counters.queueSequence = max(state.counters.queueSequence, message.sequence)
         }
         // SQS's own counters row, or the one it shared with ECS before each service kept its own.
