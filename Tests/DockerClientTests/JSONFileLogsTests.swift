@@ -46,13 +46,25 @@ struct JSONFileLogsTests {
         var iterator = stream.makeAsyncIterator()
         func next() async throws -> String? { try await iterator.next().map { String(decoding: $0.bytes, as: UTF8.self) } }
         lines.append(try #require(try await next()))
+        // A line written to the file just before json-file rotates it is read before the new file.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(Self.line("late\n", "stdout", "2026-12-01T07:00:00.5Z").utf8))
+        try handle.close()
         // json-file rotates: the file is renamed and a new one made; then the container stops.
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
         try Self.line("second\n", "stdout", "2026-12-01T07:00:01Z").write(toFile: path, atomically: false, encoding: .utf8)
         lines.append(try #require(try await next()))
+        lines.append(try #require(try await next()))
         active.on.withLock { $0 = false }
         #expect(try await next() == nil)
-        #expect(lines == ["2026-12-01T07:00:00Z first\n", "2026-12-01T07:00:01Z second\n"])
+        #expect(lines == ["2026-12-01T07:00:00Z first\n", "2026-12-01T07:00:00.5Z late\n", "2026-12-01T07:00:01Z second\n"])
+        // An agent that restarts reads the rotated file first, from the time it had reached.
+        let reopened = JSONFileLogs.follow(path: path, since: 1_796_108_400.4, active: { false })
+        let resumed = try #require(reopened)
+        var again: [String] = []
+        for try await frame in resumed { again.append(String(decoding: frame.bytes, as: UTF8.self)) }
+        #expect(again == ["2026-12-01T07:00:00.5Z late\n", "2026-12-01T07:00:01Z second\n"])
         let missing = JSONFileLogs.follow(path: directory.appendingPathComponent("missing").path, since: nil, active: { false })
         #expect(missing == nil)
     }

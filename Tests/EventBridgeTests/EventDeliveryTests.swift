@@ -172,7 +172,7 @@ struct EventDeliveryTests {
     @Test mutating func topicsPassEventsOnToTheirSubscribers() throws {
         let topic = try host.sns.createTopic(name: "alerts", attributes: [:], tags: [:], changes: &changes)
         _ = try host.sns.subscribe(
-            topicArn: topic, protocol: "sqs", endpoint: queueArn, attributes: ["RawMessageDelivery": "true"], returnArn: true, now: now, using: &random,
+            topicArn: topic, protocol: "sqs", endpoint: queueArn, attributes: ["RawMessageDelivery": "true"], returnArn: true, token: "t0k3n", now: now, using: &random,
             changes: &changes)
         try rule("alerting", pattern: #"{"source":["app"]}"#, targets: [EVBTarget(Id: "topic", Arn: topic, InputPath: "$.detail")])
         _ = try put([EVBPutEventsRequestEntry(Source: "app", DetailType: "Alarm", Detail: #"{"level":"high"}"#)])

@@ -43,7 +43,7 @@ struct SNSTests {
 
     mutating func subscribe(_ kind: String, _ endpoint: String, _ attributes: [String: String] = [:]) throws -> String {
         try host.sns.subscribe(
-            topicArn: topic, protocol: kind, endpoint: endpoint, attributes: attributes, returnArn: true, now: now, using: &random, changes: &changes)
+            topicArn: topic, protocol: kind, endpoint: endpoint, attributes: attributes, returnArn: true, token: "t0k3n", now: now, using: &random, changes: &changes)
     }
 
     mutating func publish(_ message: String, _ attributes: [String: SNSMessageAttribute] = [:], subject: String? = nil) throws -> String {
@@ -86,14 +86,14 @@ struct SNSTests {
         #expect(bodies("all").count == 1 && bodies("all").first?.contains("eu-west-1") == true)
         #expect(throws: AWSError.self) {
             try host.sns.subscribe(
-                topicArn: topic, protocol: "sqs", endpoint: "arn:aws:sqs:us-east-1:000000000000:raw", attributes: ["FilterPolicy": "{}"], returnArn: true,
+                topicArn: topic, protocol: "sqs", endpoint: "arn:aws:sqs:us-east-1:000000000000:raw", attributes: ["FilterPolicy": "{}"], returnArn: true, token: "t0k3n",
                 now: now, using: &random, changes: &changes)
         }
     }
 
     @Test mutating func httpEndpointsConfirmThenGetNotifications() throws {
         let pending = try host.sns.subscribe(
-            topicArn: topic, protocol: "http", endpoint: "http://127.0.0.1:9/hook", attributes: [:], returnArn: false, now: now, using: &random,
+            topicArn: topic, protocol: "http", endpoint: "http://127.0.0.1:9/hook", attributes: [:], returnArn: false, token: "t0k3n", now: now, using: &random,
             changes: &changes)
         #expect(pending == "pending confirmation")
         let confirmation = try #require(host.sns.httpDeliveries.values.first)

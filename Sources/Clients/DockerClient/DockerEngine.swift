@@ -45,8 +45,14 @@ extension DockerClient: DockerEngine {
     public func timestampedLogStream(_ id: String, since: Double?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
         if let path = try? await inspectContainer(id).logPath, path.hasSuffix("-json.log"),
             let stream = JSONFileLogs.follow(path: path, since: since, active: { [self] in
-                guard let state = try? await inspectContainer(id).state else { return false }
-                return ["created", "running", "restarting", "paused"].contains(state.status)
+                do {
+                    return ["created", "running", "restarting", "paused"].contains(try await inspectContainer(id).state.status)
+                } catch let error as DockerError where error.status == 404 {
+                    return false
+                } catch {
+                    // The engine did not answer (restarting, busy): the container may well run on.
+                    return true
+                }
             })
         {
             return stream

@@ -15,79 +15,106 @@ import StevedoreCore
 /// the new one; the stream ends when the container has stopped and everything is read.
 public enum JSONFileLogs {
     /// Nil when the file cannot be opened (another user's, or gone): the caller uses the API.
-    /// - Parameter active: whether the container may still write (it has not exited).
+    /// The stream is pulled: a buffer is read (and parsed) only when the reader asks for more, so
+    /// a reader that cannot keep up holds the file back, not a queue in memory.
+    /// - Parameters:
+    ///   - since: with a time (an agent that restarted), the rotated files (`.2`, `.1`) are read
+    ///     first, for output older than the current file; lines before `since` are left out.
+    ///   - active: whether the container may still write (it has not exited, or is not known gone).
     public static func follow(path: String, since: Double?, active: @escaping @Sendable () async -> Bool) -> AsyncThrowingStream<LogFrame, any Error>? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        return AsyncThrowingStream { continuation in
-            let reader = Task {
-                var tail = Tail(descriptor: descriptor, path: path, sinceMilliseconds: since.map { Int(($0 * 1000).rounded(.down)) })
-                defer { tail.close() }
-                var lastCheck = ContinuousClock.now
-                var stopped = false
-                while !Task.isCancelled {
-                    let frames = tail.readAvailable()
-                    for frame in frames { continuation.yield(frame) }
-                    if !frames.isEmpty { continue }
-                    // At the end of the file: a rotation moves on to the new file; a container
-                    // that stopped, once read to the end again, ends the stream.
-                    if tail.reopenIfRotated() { continue }
-                    if stopped { break }
-                    if ContinuousClock.now - lastCheck >= .milliseconds(200) {
-                        lastCheck = .now
-                        if await !active() {
-                            stopped = true
-                            continue
-                        }
-                    }
-                    try? await Task.sleep(for: .milliseconds(20))
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in reader.cancel() }
-        }
+        let rotated: [String] = since == nil ? [] : ["\(path).2", "\(path).1"].filter { access($0, R_OK) == 0 }
+        guard let follower = Follower(files: rotated + [path], since: since.map { Int(($0 * 1000).rounded(.down)) }, active: active) else { return nil }
+        return AsyncThrowingStream(unfolding: { await follower.next() })
     }
 
-    /// The reading position in the file, and the line it is in the middle of.
-    struct Tail {
-        var descriptor: Int32
-        let path: String
-        let sinceMilliseconds: Int?
-        var pending: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    /// The reading position: the file being read (older rotated ones first), the line it is in the
+    /// middle of, and frames parsed but not yet taken. One reader at a time (the stream's).
+    final class Follower: @unchecked Sendable {
+        private var files: [String]
+        private var descriptor: Int32
+        private let sinceMilliseconds: Int?
+        private let active: @Sendable () async -> Bool
+        private var pending: [UInt8] = []
+        private var ready: [LogFrame] = []
+        private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        private var stopped = false
+        private var lastCheck = ContinuousClock.now
 
-        mutating func close() {
-            if descriptor >= 0 { Glibc.close(descriptor) }
-            descriptor = -1
+        init?(files: [String], since: Int?, active: @escaping @Sendable () async -> Bool) {
+            let descriptor = open(files[0], O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return nil }
+            self.files = files
+            self.descriptor = descriptor
+            self.sinceMilliseconds = since
+            self.active = active
         }
 
-        /// Frames of the complete lines that can be read now.
-        mutating func readAvailable() -> [LogFrame] {
-            var frames: [LogFrame] = []
-            while true {
-                let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-                guard count > 0 else { break }
-                pending.append(contentsOf: buffer[0..<count])
-                if let last = pending.lastIndex(of: 0x0A) {
-                    frames += JSONFileLogs.frames(pending[...last], since: sinceMilliseconds)
-                    pending.removeSubrange(...last)
+        deinit { if descriptor >= 0 { Glibc.close(descriptor) } }
+
+        /// The next frame; nil once the container stopped and the last file is read to its end.
+        func next() async -> LogFrame? {
+            while !Task.isCancelled {
+                if !ready.isEmpty { return ready.removeFirst() }
+                if readChunk() { continue }
+                // At the end of a file: the next of the older files, or the new file a rotation
+                // made (this one read to its very end first), or wait for more.
+                if files.count > 1 {
+                    files.removeFirst()
+                    switchTo(files[0])
+                    continue
                 }
-                if count < buffer.count { break }
+                if rotated() {
+                    while readChunk() {}
+                    if !ready.isEmpty { continue }
+                    switchTo(files[0])
+                    continue
+                }
+                if stopped { break }
+                if ContinuousClock.now - lastCheck >= .milliseconds(200) {
+                    lastCheck = .now
+                    if await !active() {
+                        // Read once more to the end: what it wrote before it stopped.
+                        stopped = true
+                        continue
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(20))
             }
-            return frames
+            close()
+            return nil
         }
 
-        /// Whether the file at `path` is another one now (json-file rotated it); then reads on from it.
-        mutating func reopenIfRotated() -> Bool {
+        /// Reads one buffer; parses its complete lines. False at the end of the file.
+        private func readChunk() -> Bool {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { return false }
+            pending.append(contentsOf: buffer[0..<count])
+            if let last = pending.lastIndex(of: 0x0A) {
+                ready += JSONFileLogs.frames(pending[...last], since: sinceMilliseconds)
+                pending.removeSubrange(...last)
+            }
+            return true
+        }
+
+        /// Whether the file at the path is another one now (json-file rotated it).
+        private func rotated() -> Bool {
             var current = stat()
             var opened = stat()
-            guard stat(path, &current) == 0, fstat(descriptor, &opened) == 0, current.st_ino != opened.st_ino else { return false }
+            return stat(files[0], &current) == 0 && fstat(descriptor, &opened) == 0 && current.st_ino != opened.st_ino
+        }
+
+        private func switchTo(_ path: String) {
             let next = open(path, O_RDONLY | O_CLOEXEC)
-            guard next >= 0 else { return false }
+            guard next >= 0 else { return }
             close()
             descriptor = next
+            // A line the old file ended without its newline is not continued in the new one.
             pending.removeAll()
-            return true
+        }
+
+        private func close() {
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            descriptor = -1
         }
     }
 

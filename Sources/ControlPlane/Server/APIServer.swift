@@ -239,6 +239,17 @@ struct APIServer {
             // Any other GET / is no operation, answered as requests no route takes.
             return Self.response(UnroutedRequests.answer(method: "GET", path: "/", requestId: requestId, fallbacks: fallbacks))
         }
+        // With authentication on, a link stands in for a signature only where SNS lets it: the
+        // token confirms; an unsigned unsubscribe is for HTTP(S) endpoints (whose messages carry
+        // the link), anything else must be signed and allowed by policy.
+        if authenticator != nil, parsed.action == "Unsubscribe" {
+            let arn = parsed["SubscriptionArn"] ?? ""
+            let kind = try? await agents.committer.read { root, _ throws(AWSError) in try root.sns.subscription(arn).1.protocol }
+            guard kind == "http" || kind == "https" else {
+                let refusal = AWSError(type: "AuthorizationError", message: "Unsubscribing this subscription needs a signed request.", httpStatus: 403)
+                return Self.response(QueryService.errorResponse(refusal, requestId: requestId, namespace: SNSAPI.namespace), requestId: requestId)
+            }
+        }
         let answer = await queryServices.handle(Array(query.utf8), context: OperationContext(requestId: requestId, bodySize: 0, caller: nil))
         return Self.response(answer, requestId: requestId)
     }
@@ -275,13 +286,19 @@ struct APIServer {
             switch authenticator.authenticate(request, body: body, style: style) {
             case .failure(let refusal): return Self.response(route.errorStyle.response(refusal, requestId: requestId))
             case .success(let principal):
-                let requested = AccessPolicy.rest(route, parameters: parameters, names: names)
+                let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first }
+                let requested = AccessPolicy.rest(route, parameters: parameters, query: query, body: body, names: names)
                 if let refusal = AccessPolicy.refusal(principal, requested, style: style) {
                     return Self.response(route.errorStyle.response(refusal, requestId: requestId))
                 }
-                // A function's Role is passed to it: the caller needs iam:PassRole on it.
-                if principal.policies != nil, ["lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"].contains(requested.action),
-                    let role = (try? AWSJSONCodec.decode(FunctionRole.self, from: body))?.Role,
+                // A function's Role, and a schedule's target's, are passed to them: the caller needs iam:PassRole on it.
+                let passed: String? =
+                    switch requested.action {
+                    case "lambda:CreateFunction", "lambda:UpdateFunctionConfiguration": (try? AWSJSONCodec.decode(FunctionRole.self, from: body))?.Role
+                    case "scheduler:CreateSchedule", "scheduler:UpdateSchedule": (try? AWSJSONCodec.decode(ScheduleRole.self, from: body))?.Target?.RoleArn
+                    default: nil
+                    }
+                if principal.policies != nil, let role = passed,
                     let refusal = AccessPolicy.passRoleRefusal(principal, roles: [role], names: names, style: style, stored: await storedResources().arn)
                 {
                     return Self.response(route.errorStyle.response(refusal, requestId: requestId))
@@ -293,6 +310,12 @@ struct APIServer {
             query: request.uri.queryParameters.map { (String($0.key), String($0.value)) },
             headers: request.headers.map { ($0.name.rawName, $0.value) }, body: body, requestId: requestId, agentInstance: agentInstance)
         return Self.response(await route.handler(rest))
+    }
+
+    /// The member of a schedule's body that passes a role.
+    struct ScheduleRole: Decodable {
+        struct Target: Decodable { var RoleArn: String? }
+        var Target: Target?
     }
 
     /// The member of a Lambda request body that passes a role.

@@ -219,7 +219,7 @@ enum AccessPolicy {
 
     /// A REST route, by the action its service names it (Lambda's table; Stevedore's own routes
     /// carry theirs); the resource is the function the path names.
-    static func rest(_ route: RESTRoute, parameters: [String: String], names: ResourceNames) -> RequestedAction {
+    static func rest(_ route: RESTRoute, parameters: [String: String], query: [String: String] = [:], body: [UInt8] = [], names: ResourceNames) -> RequestedAction {
         // API Gateway authorizes by method and resource path: `apigateway:POST` on `…::/apis/{apiId}/routes`.
         let path = route.path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
             segment.hasPrefix("{") && segment.hasSuffix("}") ? parameters[String(segment.dropFirst().dropLast())] ?? String(segment) : String(segment)
@@ -229,7 +229,12 @@ enum AccessPolicy {
         }
         if let action = SchedulerAPI.iamActions["\(route.method) \(route.path)"] {
             return RequestedAction(action: action) {
-                if route.path.hasPrefix("/schedules/"), let name = parameters["name"] { return names.schedule(name, group: EventBridgeState.defaultScheduleGroup) }
+                if route.path.hasPrefix("/schedules/"), let name = parameters["name"] {
+                    // The group the request names: a query parameter (Get, Delete), or the body's GroupName (Create, Update).
+                    struct Grouped: Decodable { var GroupName: String? }
+                    let group = query["groupName"] ?? (try? AWSJSONCodec.decode(Grouped.self, from: body))?.GroupName
+                    return names.schedule(name, group: group ?? EventBridgeState.defaultScheduleGroup)
+                }
                 if route.path.hasPrefix("/schedule-groups/"), let name = parameters["name"] { return names.scheduleGroup(name) }
                 return parameters["arn"] ?? "*"
             }

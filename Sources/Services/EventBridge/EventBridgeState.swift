@@ -123,6 +123,9 @@ public struct PendingDeliveryRecord: StoredRecord, Equatable {
     public var retries: Int
     public var lastErrorCode: String
     public var lastErrorMessage: String
+    /// A schedule's target and ARN, kept with the delivery (the schedule may be gone by its retry).
+    public var scheduleTarget: EVBTarget?
+    public var scheduleArn: String?
 
     public static var recordKind: RecordKind { .eventDeliveries }
     public var recordKey: String { id }

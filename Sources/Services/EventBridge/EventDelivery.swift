@@ -313,10 +313,7 @@ extension EventBridgeState {
     /// The target a waiting delivery is for (a rule's, or a schedule's), the bus it came from, and
     /// the attribute naming its source in a dead letter. Nil when the rule, schedule or target went.
     func retriedTarget(_ pending: PendingDeliveryRecord) -> (EVBTarget, String, (attribute: String, arn: String))? {
-        if pending.ruleKey.hasPrefix(Self.scheduleKeyPrefix) {
-            guard let schedule = schedules[String(pending.ruleKey.dropFirst(Self.scheduleKeyPrefix.count))] else { return nil }
-            return (schedule.deliveryTarget, "", ("SCHEDULE_ARN", names.schedule(schedule.name, group: schedule.group)))
-        }
+        if let target = pending.scheduleTarget { return (target, "", ("SCHEDULE_ARN", pending.scheduleArn ?? "")) }
         let parts = pending.ruleKey.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2, let rule = rules[parts[0]]?[parts[1]], let target = rule.targets.first(where: { $0.Id == pending.targetId }) else { return nil }
         return (target, rule.bus, ("RULE_ARN", names.eventRule(rule.name, bus: rule.bus)))

@@ -39,9 +39,12 @@ public struct ScheduleRecord: StoredRecord, Equatable {
             Id: "schedule", Arn: target.Arn, RoleArn: target.RoleArn, Input: target.Input,
             EcsParameters: target.EcsParameters.map { parameters in
                 EVBEcsParameters(
-                    TaskDefinitionArn: parameters.TaskDefinitionArn, TaskCount: parameters.TaskCount, Group: parameters.Group,
+                    TaskDefinitionArn: parameters.TaskDefinitionArn, TaskCount: parameters.TaskCount,
+                    LaunchType: parameters.LaunchType.flatMap { EVBLaunchType(rawValue: $0.rawValue) }, Group: parameters.Group,
+                    EnableECSManagedTags: parameters.EnableECSManagedTags, ReferenceId: parameters.ReferenceId,
                     Tags: parameters.Tags?.flatMap { $0.map { EVBResourceTag(Key: $0.key, Value: $0.value) } })
             },
+            SqsParameters: target.SqsParameters.map { EVBSqsParameters(MessageGroupId: $0.MessageGroupId) },
             DeadLetterConfig: target.DeadLetterConfig.map { EVBDeadLetterConfig(Arn: $0.Arn) },
             RetryPolicy: target.RetryPolicy.map { EVBRetryPolicy(MaximumRetryAttempts: $0.MaximumRetryAttempts, MaximumEventAgeInSeconds: $0.MaximumEventAgeInSeconds) })
     }
@@ -137,9 +140,11 @@ extension EventBridgeState {
     /// before its start date, not after its end date), plus a random delay within its window.
     static func plan(_ record: inout ScheduleRecord, expression: ScheduleExpression, after: Date, using generator: inout some RandomNumberGenerator) {
         let zone = record.timezone.flatMap(TimeZone.init(identifier:)) ?? .gmt
+        // A one-time schedule ignores StartDate and EndDate, as Scheduler does.
+        let (start, end) = expression.isAt ? (nil, nil) : (record.startDate, record.endDate)
         var from = after
-        if let start = record.startDate, start > from { from = start.addingTimeInterval(-0.001) }
-        guard let next = expression.next(after: from, start: record.startDate ?? record.createdAt, timeZone: zone), record.endDate.map({ next <= $0 }) ?? true else {
+        if let start, start > from { from = start.addingTimeInterval(-0.001) }
+        guard let next = expression.next(after: from, start: start ?? record.createdAt, timeZone: zone), end.map({ next <= $0 }) ?? true else {
             record.nextFireAt = nil
             record.nextScheduledAt = nil
             return
@@ -155,8 +160,11 @@ extension EventBridgeState {
                 "Invalid target arn \(target.Arn). Stevedore's Scheduler invokes Lambda functions, SQS queues, SNS topics, EventBridge buses and ECS clusters.")
         }
         if case .cluster = kind, target.EcsParameters == nil { throw .schedulerValidation("EcsParameters must be provided for an ECS cluster target.") }
-        if case .bus = kind, target.EventBridgeParameters == nil {
-            throw .schedulerValidation("EventBridgeParameters must be provided for an EventBridge target.")
+        if case .bus = kind {
+            guard target.EventBridgeParameters != nil else { throw .schedulerValidation("EventBridgeParameters must be provided for an EventBridge target.") }
+            if let input = target.Input, case .object? = try? JSONDecoder().decode(JSONValue.self, from: Data(input.utf8)) {} else if target.Input != nil {
+                throw .schedulerValidation("Input for an EventBridge target must be a JSON object: it is the event's detail.")
+            }
         }
         if let retries = target.RetryPolicy?.MaximumRetryAttempts, !(0...185).contains(retries) {
             throw .schedulerValidation("MaximumRetryAttempts must be between 0 and 185.")
@@ -186,6 +194,7 @@ extension EventBridgeState {
     }
 
     public func listSchedules(_ request: SCHListSchedulesInput) throws(AWSError) -> SCHListSchedulesOutput {
+        if let group = request.GroupName, !scheduleGroupExists(group) { throw .schedulerNotFound("Schedule group \(group) does not exist.") }
         let all = schedules.values
             .filter { schedule in
                 (request.GroupName.map { $0 == schedule.group } ?? true) && schedule.name.hasPrefix(request.NamePrefix ?? "")
@@ -301,7 +310,7 @@ extension EventBridgeHost where Self: SNSHost {
                         let record = PendingDeliveryRecord(
                             id: Identifiers.uuid(using: &generator), ruleKey: EventBridgeState.scheduleKeyPrefix + schedule.recordKey, targetId: target.Id,
                             event: event.text, input: input, firstAttemptAt: now, nextAttemptAt: now.addingTimeInterval(EventBridgeState.retryDelay(afterRetries: 0)),
-                            retries: 0, lastErrorCode: code, lastErrorMessage: message)
+                            retries: 0, lastErrorCode: code, lastErrorMessage: message, scheduleTarget: target, scheduleArn: arn)
                         events.addPendingDelivery(record, changes: &changes)
                     } else {
                         deadLetter(

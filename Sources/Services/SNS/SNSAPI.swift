@@ -61,10 +61,12 @@ public enum SNSAPI {
         service.action("Subscribe") { request, _ throws(AWSError) in
             let (arn, kind) = (try request.required("TopicArn"), try request.required("Protocol"))
             let (endpoint, attributes, returnArn) = (request["Endpoint"], request.map("Attributes"), request["ReturnSubscriptionArn"] == "true")
+            var system = SystemRandomNumberGenerator()
+            let token = Identifiers.hex32(using: &system) + Identifiers.hex32(using: &system)
             let subscription = try await write { root, m throws(AWSError) in
                 try root.sns.subscribe(
-                    topicArn: arn, protocol: kind, endpoint: endpoint, attributes: attributes, returnArn: returnArn, now: m.now, using: &m.random,
-                    changes: &m.changes)
+                    topicArn: arn, protocol: kind, endpoint: endpoint, attributes: attributes, returnArn: returnArn, token: token, now: m.now,
+                    using: &m.random, changes: &m.changes)
             }
             published()
             var xml = XMLWriter()

@@ -87,8 +87,11 @@ extension SNSState {
 
     /// Subscribes an endpoint. Queues and functions are confirmed at once; an HTTP(S) endpoint
     /// gets a SubscriptionConfirmation and stays pending until ConfirmSubscription.
+    /// - Parameter token: the confirmation token for an HTTP(S) endpoint, made by the caller from
+    ///   the system's cryptographic generator (it is the endpoint's credential, not to be guessed
+    ///   from the state's seeded one).
     public mutating func subscribe(
-        topicArn: String, protocol kind: String, endpoint: String?, attributes: [String: String], returnArn: Bool, now: Date,
+        topicArn: String, protocol kind: String, endpoint: String?, attributes: [String: String], returnArn: Bool, token newToken: String, now: Date,
         using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
     ) throws(AWSError) -> String {
         var topic = try topic(arn: topicArn)
@@ -111,7 +114,7 @@ extension SNSState {
         }
         let arn = "\(topicArn):\(Identifiers.uuid(using: &generator))"
         let needsConfirmation = kind == "http" || kind == "https"
-        let token = needsConfirmation ? Identifiers.hex32(using: &generator) + Identifiers.hex32(using: &generator) : nil
+        let token = needsConfirmation ? newToken : nil
         topic.subscriptions[arn] = SubscriptionRecord(
             arn: arn, protocol: kind, endpoint: endpoint, attributes: attributes, confirmationToken: token, confirmed: !needsConfirmation)
         topics[topic.name] = topic

@@ -61,6 +61,10 @@ struct AWSLogsShipper: Sendable {
         // read (a stream that broke is opened again from there, and those lines are not read twice).
         var newest: Int?
         var readAtNewest = 0
+        // After a stream was opened again: the time it was opened from (lines before it were read
+        // already) and how many lines of that very millisecond to pass over. Outside such a
+        // replay, a line older than the newest (stdout and stderr are copied apart) is kept.
+        var replayFrom: Int?
         var skipping = 0
         var partial: [LogFrame.Stream: [UInt8]] = [:]
         // A frame's lines go to the outbox together (one lock, not one a line).
@@ -69,16 +73,19 @@ struct AWSLogsShipper: Sendable {
             let trimmed = bytes.last == 0x0D ? bytes.dropLast() : bytes
             let (timestamp, message) = DockerLogLine.split(bytes: trimmed)
                 .map { ($0.timestamp, String(decoding: $0.message, as: UTF8.self)) } ?? (Int(Date().timeIntervalSince1970 * 1000), String(decoding: trimmed, as: UTF8.self))
-            if let last = newest, timestamp <= last {
-                if timestamp < last || skipping > 0 {
-                    if timestamp == last { skipping -= 1 }
+            if let mark = replayFrom {
+                if timestamp < mark { return }
+                if timestamp == mark, skipping > 0 {
+                    skipping -= 1
                     return
                 }
-                readAtNewest += 1
+                if timestamp > mark { replayFrom = nil }
+            }
+            if let last = newest, timestamp <= last {
+                if timestamp == last { readAtNewest += 1 }
             } else {
                 newest = timestamp
                 readAtNewest = 1
-                skipping = 0
             }
             guard !message.isEmpty else { return }
             lines.append(AcceptedLine(message: message, timestamp: timestamp, startsEvent: start.matches(message)))
@@ -88,6 +95,7 @@ struct AWSLogsShipper: Sendable {
         var attempts = 0
         while attempts < 5, !Task.isCancelled {
             let from = newest.map { Double($0) / 1000 } ?? since
+            replayFrom = newest
             skipping = newest == nil ? 0 : readAtNewest
             guard let frames = try? await docker.timestampedLogStream(dockerId, since: from) else { break }
             do {
