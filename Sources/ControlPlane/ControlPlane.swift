@@ -242,7 +242,10 @@ public struct ControlPlane: Sendable {
             StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),
-            LogRetentionLoop(committer: committer, files: logEvents, interval: .seconds(600)), logIngest,
+            LogRetentionLoop(
+                committer: committer, files: logEvents, interval: .seconds(600),
+                maximumBytes: configuration.logsMaximumBytes == 0 ? nil : configuration.logsMaximumBytes),
+            logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
             QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries,
         ]

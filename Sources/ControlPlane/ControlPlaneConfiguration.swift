@@ -26,6 +26,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var readCacheEntries: Int
     /// The most the read cache holds, requests and answers counted in bytes.
     public var readCacheBytes = 32 << 20
+    /// The most CloudWatch Logs' event files may take on disk (0: no bound but retention policies).
+    public var logsMaximumBytes = 10 << 30
     /// Connections open at once, and how long a request may take to arrive or a connection stay idle.
     public var connectionLimits = ConnectionLimits()
     /// An agent silent this long is disconnected: no placements, its service tasks replaced.

@@ -44,6 +44,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("read-cache-mb"), help: "The most the read cache holds, in MiB of requests and answers.")
     var readCacheMB = 32
 
+    @Option(name: .customLong("logs-max-mb"), help: "The most CloudWatch Logs' events may take on disk, in MiB (oldest go first; 0: no bound but retention).")
+    var logsMaxMB = 10_240
+
     @Option(name: .customLong("max-connections"), help: "Connections open at once; more are answered 503 and closed.")
     var maxConnections = 1024
 
@@ -170,6 +173,7 @@ struct ECSD: AsyncParsableCommand {
         guard agentTimeout >= 1 else { throw ValidationError("--agent-timeout must be at least 1 second.") }
         guard functionCodeUnzippedMaxMB >= 1 else { throw ValidationError("--function-code-unzipped-max-mb must be at least 1.") }
         guard readCacheMB >= 0 else { throw ValidationError("--read-cache-mb must be 0 (off) or more.") }
+        guard logsMaxMB >= 0 else { throw ValidationError("--logs-max-mb must be 0 (no bound) or more.") }
         guard maxConnections >= 1, requestTimeout >= 1, idleTimeout >= 1 else {
             throw ValidationError("--max-connections, --request-timeout and --idle-timeout must be at least 1.")
         }
@@ -248,6 +252,7 @@ struct ECSD: AsyncParsableCommand {
             agentToken: agentToken ?? environment["ECSD_AGENT_TOKEN"]
         )
         settings.readCacheBytes = readCacheMB << 20
+        settings.logsMaximumBytes = logsMaxMB << 20
         let (gatewayHost, gatewayPort) = ControlPlaneConfiguration.parseListen(gatewayListen ?? environment["ECSD_GATEWAY_LISTEN"] ?? "127.0.0.1:8380")!
         (settings.gatewayHost, settings.gatewayPort) = (gatewayHost, gatewayPort)
         guard (0.001...31_536_000).contains(webSocketIdleTimeout), (0.001...31_536_000).contains(webSocketMaxLifetime) else {

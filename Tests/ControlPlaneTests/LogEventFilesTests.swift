@@ -71,6 +71,30 @@ struct LogEventReadTests {
         return files
     }
 
+    @Test func theStoreIsKeptWithinItsBoundOldestSegmentsFirst() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Segments of about 1 KB: every batch of ten 100-byte events starts a new one.
+        let files = try LogEventFiles(directory: directory, segmentBytes: 1024)
+        let message = String(repeating: "x", count: 100)
+        for batch in 0..<10 {
+            for (group, offset) in [("a", 0), ("b", 5)] {
+                let events = (0..<10).map { (timestamp: (batch * 10 + offset) * 1000 + $0, message: message) }
+                try files.appendNow(group: group, stream: "s", events: events, ingestionTime: batch)
+            }
+        }
+        func total() -> Int { files.storedBytes(group: "a") + files.storedBytes(group: "b") }
+        let before = total()
+        #expect(files.enforce(maximumBytes: before * 10) == 0)
+        let freed = files.enforce(maximumBytes: before / 2)
+        #expect(freed > 0 && total() <= before / 2)
+        // What is left is the newest of both groups, interleaved by time; their segments being written stay.
+        let a = files.events(group: "a", stream: "s", EventQuery(from: .min, to: .max)).map(\.timestamp)
+        let b = files.events(group: "b", stream: "s", EventQuery(from: .min, to: .max)).map(\.timestamp)
+        #expect(a.contains(90_000) && b.contains(95_000))
+        #expect(!a.contains(0) && !b.contains(5_000))
+        #expect(abs(a.count - b.count) <= 10)
+    }
+
     @Test func limitedReadsStillHoldTheFirstOrLastEventsInOrder() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = try filled()

@@ -251,6 +251,60 @@ final class LogEventFiles: LogEventStorage {
         }
     }
 
+    /// Keeps the whole store within `maximumBytes`: while the segment files of every group take
+    /// more, the one whose newest event is oldest goes (never a stream's segment being written).
+    /// Groups with a retention policy lose old events by it; this bounds those without one too.
+    /// Returns the bytes freed.
+    @discardableResult
+    func enforce(maximumBytes: Int) -> Int {
+        struct Segment {
+            var group: String
+            var stream: String
+            var number: Int
+            var bytes: Int
+        }
+        var segments: [Segment] = []
+        var total = 0
+        for group in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let folder = directory + "/" + group
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let parts = file.split(separator: ".")
+                guard parts.count == 3, parts[2] == "log", let number = Int(parts[1]) else { continue }
+                var info = stat()
+                guard stat(folder + "/" + file, &info) == 0 else { continue }
+                total += Int(info.st_size)
+                segments.append(Segment(group: group, stream: String(parts[0]), number: number, bytes: Int(info.st_size)))
+            }
+        }
+        guard total > maximumBytes else { return 0 }
+        // Each segment's newest event, from its stream's index.
+        var newest: [String: Int] = [:]
+        var writing: Set<String> = []
+        for (group, stream) in Set(segments.map { "\($0.group)\u{0}\($0.stream)" }).map({ key -> (String, String) in
+            let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+            return (parts[0], parts.count > 1 ? parts[1] : "")
+        }) {
+            handle(group: group, stream: stream).index.withLock { index in
+                writing.insert("\(group)/\(stream)/\(index.segment)")
+                for block in index.blocks {
+                    let key = "\(group)/\(stream)/\(block.segment)"
+                    newest[key] = max(newest[key] ?? block.maxTimestamp, block.maxTimestamp)
+                }
+            }
+        }
+        var freed = 0
+        for segment in segments.sorted(by: { (newest["\($0.group)/\($0.stream)/\($0.number)"] ?? .min) < (newest["\($1.group)/\($1.stream)/\($1.number)"] ?? .min) })
+        where total - freed > maximumBytes && !writing.contains("\(segment.group)/\(segment.stream)/\(segment.number)") {
+            handle(group: segment.group, stream: segment.stream).index.withLock { index in
+                guard segment.number < index.segment else { return }
+                unlink(path(group: segment.group, stream: segment.stream, segment: segment.number))
+                index.removeBlocks { $0.segment == segment.number }
+            }
+            freed += segment.bytes
+        }
+        return freed
+    }
+
     static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
