@@ -209,7 +209,7 @@ let package = Package(
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
         .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
-        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "SchedulerShapes", "Lambda", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
+        .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "SchedulerShapes", "Lambda", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
         .testTarget(name: "SNSTests", dependencies: ["SNS", "ECS", "Lambda", "SQS", "SQSShapes", "StevedoreCore", "StevedoreTestSupport", "Archives", "LambdaShapes"]),
         .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "FuzzSurfaceTests", dependencies: ["StevedoreFuzzSurface", "StevedoreCore"]),

@@ -173,7 +173,7 @@ struct ECSD: AsyncParsableCommand {
         guard agentTimeout >= 1 else { throw ValidationError("--agent-timeout must be at least 1 second.") }
         guard functionCodeUnzippedMaxMB >= 1 else { throw ValidationError("--function-code-unzipped-max-mb must be at least 1.") }
         guard readCacheMB >= 0 else { throw ValidationError("--read-cache-mb must be 0 (off) or more.") }
-        guard logsMaxMB >= 0 else { throw ValidationError("--logs-max-mb must be 0 (no bound) or more.") }
+        guard (0...(1 << 30)).contains(logsMaxMB) else { throw ValidationError("--logs-max-mb must be 0 (no bound) to 1073741824 (a PiB).") }
         guard maxConnections >= 1, requestTimeout >= 1, idleTimeout >= 1 else {
             throw ValidationError("--max-connections, --request-timeout and --idle-timeout must be at least 1.")
         }

@@ -419,14 +419,14 @@ def test_an_sqs_mapping_drains_a_queue_and_dead_letters_its_poison(cluster, lam,
     dead-letter queue."""
     dead_url, dead_arn = dlq(sqs, "batch-dlq")
     url = sqs.create_queue(QueueName="batch-work", Attributes={
-        "VisibilityTimeout": "2", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})})["QueueUrl"]
+        "VisibilityTimeout": "8", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     poison = {f"poison-{n}" for n in range(0, 10_000, 100)}
     bodies = [f"poison-{n}" if f"poison-{n}" in poison else f"good-{n}" for n in range(10_000)]
     for start in range(0, len(bodies), 10):
         sent = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])])
         assert not sent.get("Failed"), sent
-    python_function(lam, "batcher", code=BATCH_APP, Timeout=2)
+    python_function(lam, "batcher", code=BATCH_APP, Timeout=4)
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
         lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="batcher", BatchSize=100)
     assert "Maximum batch window in seconds must be greater than 0" in str(refused.value)

@@ -421,6 +421,15 @@ def test_the_gateway_listener_speaks_http_1_1_and_keeps_backend_connections(serv
         # A request that is not HTTP: 400, and the connection closes.
         [(status, headers, _)], closed = exchange(b"NOT HTTP AT ALL\r\n\r\n")
         assert (status, headers["connection"], closed) == (b"HTTP/1.1 400 Bad Request", "close", True)
+        # One refused at its head while its body still comes: the client can send it all and read
+        # the 400 (the gateway reads and drops the rest before it closes; no reset).
+        sock = socket.create_connection(("127.0.0.1", server.gateway_port), timeout=10)
+        sock.sendall(b"BREW /pot HTTP/1.1\r\nHost: gw\r\nContent-Length: 4000000\r\n\r\n")
+        for _ in range(40):
+            sock.sendall(b"x" * 100_000)
+        answer = sock.makefile("rb").read()
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request"), answer[:100]
         # A backend where nothing listens: 500, as API Gateway answers an HTTP_PROXY whose URL refuses.
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

@@ -95,7 +95,8 @@ struct GatewayChannel: ServerChildChannel {
             // NIO cannot parse (an unknown method…) is answered 400 and closed, before or after the
             // first request settled the connection's protocol.
             configuration.enablePipelining = false
-            configuration.enableErrorHandling = true
+            // Parse errors are answered here (ShutdownGuard, then GatewayHTTPHandler), with a lingering close.
+            configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
@@ -334,7 +335,7 @@ final class UpgradeRequestTracker: ChannelInboundHandler, RemovableChannelHandle
 /// 400. The guard leaves once the first request settles the protocol: ``GatewayHTTPHandler`` or
 /// the WebSocket loop see to the connection from then on.
 final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Sendable {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = Any
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else {
@@ -344,9 +345,34 @@ final class ShutdownGuard: ChannelInboundHandler, RemovableChannelHandler, Senda
         context.close(promise: nil)
     }
 
+    /// A first request that did not parse was answered: what follows is read and dropped.
+    private let lingering = NIOLockedValueBox(false)
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // NIO's error handler has answered a request it could not parse; nothing after it is read.
-        if error is HTTPParserError { context.close(promise: nil) }
-        context.fireErrorCaught(error)
+        if lingering.withLockedValue({ $0 }) { return }
+        guard error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        // A first request that does not parse (an unknown method…) is answered 400, then the
+        // connection closes as GatewayHTTPHandler closes one (see its `linger`): the answer's side
+        // first, the client's after what it still sends is read, so no reset destroys the answer.
+        lingering.withLockedValue { $0 = true }
+        var headers = HTTPHeaders()
+        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Content-Length", value: "0")
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
+            let closed = context.eventLoop.makePromise(of: Void.self)
+            closed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+            context.close(mode: .output, promise: closed)
+            context.eventLoop.assumeIsolated().scheduleTask(in: GatewayHTTPHandler.lingerTime) { context.close(promise: nil) }
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering.withLockedValue({ $0 }) { return }
+        context.fireChannelRead(data)
     }
 }

@@ -39,6 +39,10 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var open = true
     private var draining = false
     private var idleTimer: Scheduled<Void>?
+    /// Answered and closing: what the client still sends is read and dropped (see ``linger(_:)``).
+    private var lingering = false
+    /// How long a closing connection reads what the client still sends, at most.
+    static let lingerTime: TimeAmount = .seconds(2)
 
     init(edge: GatewayHTTPEdge, refusal: GatewayResponse?) {
         self.edge = edge
@@ -59,6 +63,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering { return }
         let part = unwrapInboundIn(data)
         if busy {
             waiting.append(part)
@@ -69,7 +74,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Reads wait while a request is being answered, so a client pipelining requests cannot pile them up here.
     func read(context: ChannelHandlerContext) {
-        if busy {
+        if busy && !lingering {
             readHeld = true
         } else {
             context.read()
@@ -86,6 +91,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // What a lingering connection still gets does not parse: it is dropped anyway.
+        if lingering { return }
         // A request NIO cannot parse is answered 400 when no answer is under way; the connection
         // closes (after the answer under way, if there is one: nothing after it is read).
         if error is HTTPParserError, busy {
@@ -99,7 +106,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "close")
             headers.add(name: "Content-Length", value: "0")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in self.linger(context) }
         } else {
             context.close(promise: nil)
         }
@@ -235,6 +242,22 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.read()
         }
         if head == nil { scheduleIdleTimer(context) }
+    }
+
+    /// Closes a connection whose request was not read to its end (it did not parse): the answer's
+    /// side is shut first and what the client still sends is read and dropped, for a moment, as
+    /// nginx's lingering close does. Closing with unread data would reset the connection, which
+    /// can destroy the answer before the client reads it and fails a client still sending.
+    private func linger(_ context: ChannelHandlerContext) {
+        guard open else { return }
+        lingering = true
+        idleTimer?.cancel()
+        idleTimer = nil
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        closed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        context.close(mode: .output, promise: closed)
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
+        context.read()
     }
 
     /// Closes the connection when it stays idle (or, `requestUnderWay`, when the request it began

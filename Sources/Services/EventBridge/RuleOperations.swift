@@ -267,6 +267,8 @@ extension EventBridgeState {
             return "Stevedore delivers to Lambda functions, SQS queues, SNS topics, event buses and ECS clusters; \(target.Arn) is none of those."
         case .cluster?:
             if target.EcsParameters == nil { return "EcsParameters must be provided for an ECS cluster target." }
+        case .queue(let name)? where name.hasSuffix(".fifo") && target.SqsParameters?.MessageGroupId == nil:
+            return "Parameter(s) SqsParameters must be specified for target: \(target.Id)."
         default:
             break
         }

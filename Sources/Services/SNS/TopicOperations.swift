@@ -100,7 +100,11 @@ extension SNSState {
         }
         guard let endpoint, !endpoint.isEmpty else { throw .snsInvalidParameter("Endpoint") }
         switch kind {
-        case "sqs": guard endpoint.hasPrefix("arn:") && endpoint.contains(":sqs:") else { throw .snsInvalidParameter("SQS endpoint ARN") }
+        case "sqs":
+            guard endpoint.hasPrefix("arn:") && endpoint.contains(":sqs:") else { throw .snsInvalidParameter("SQS endpoint ARN") }
+            guard !endpoint.hasSuffix(".fifo") else {
+                throw .snsInvalidParameter("Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics")
+            }
         case "lambda": guard endpoint.hasPrefix("arn:") && endpoint.contains(":lambda:") else { throw .snsInvalidParameter("Lambda endpoint ARN") }
         default: guard endpoint.hasPrefix(kind + "://") else { throw .snsInvalidParameter("Endpoint must match the specified protocol") }
         }

@@ -133,6 +133,9 @@ extension SQSState {
     mutating func takeFIFO(
         _ queue: QueueRecord, limit: Int, visibility seconds: Int, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
     ) -> [QueueMessageRecord] {
+        // The index only tells a FIFO queue's long polls when a message becomes visible: what is
+        // visible now is in the scan below.
+        while let entry = visibility[queue.name]?.first, entry.visibleAt <= now { visibility[queue.name]?.popFirst() }
         let retention = TimeInterval(queue.integer("MessageRetentionPeriod", default: 345_600))
         let deadLetters = redrivePolicy(queue).flatMap { policy in
             policy.deadLetterTargetArn.split(separator: ":").last.map(String.init).flatMap { queues[$0] != nil ? ($0, policy.maxReceiveCount) : nil }
@@ -249,6 +252,8 @@ extension SQSState {
         for id in ids where messages[name]?.removeValue(forKey: id) != nil {
             changes.delete(QueueMessageRecord.self, key: id)
         }
+        // A FIFO queue's group may take its next message now.
+        if queues[name]?.isFIFO == true { changes.touch(Self.arrivals(name)) }
         compactVisibility(name)
     }
 

@@ -291,6 +291,8 @@ extension SQSState {
         let id = try Self.messageId(fromReceiptHandle: request.ReceiptHandle)
         guard messages[queue.name]?.removeValue(forKey: id) != nil else { return }
         changes.delete(QueueMessageRecord.self, key: id)
+        // A FIFO queue's group may take its next message now.
+        if queue.isFIFO { changes.touch(Self.arrivals(queue.name)) }
         compactVisibility(queue.name)
     }
 
