@@ -176,7 +176,7 @@ public struct ControlPlane: Sendable {
             names: names, functions: runtime, http: backends, targets: ECSTargetDirectory(committer: committer, health: targetHealth),
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
-            accessLogs: gatewayLogs, requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,
+            accessLogs: GatewayAccessLogs(store: gatewayLogs, ingest: logIngest, clock: { committer.now() }), requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,
             immediateSnapshot: { committer.readNow { $0.gateway } }
         ) {
             try? await committer.read { root, _ in root.gateway }

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Ecsd, run_aws
+from conftest import Ecsd, run_aws, wait_until
 
 NO_RETRIES = Config(retries={"max_attempts": 1})
 
@@ -350,6 +350,18 @@ def test_rest_stages_keep_access_logs_read_with_ecsctl(server, apigw):
     assert code == 0, err
     lines = [line.split() for line in out.splitlines()]
     assert [line[1:] for line in lines] == [["GET", "/pets", "200", "prod"], ["GET", "-", "403", "prod"]], out
+    # The same lines in CloudWatch Logs, where AWS puts them, for `aws logs`.
+    logs = boto3.client("logs", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+    def stored():
+        try:
+            return [e["message"].split()[1:] for e in logs.filter_log_events(logGroupName="rest-access")["events"]]
+        except ClientError:
+            return []
+
+    wait_until(lambda: len(stored()) == 2, timeout=10, message="the access log lines in CloudWatch Logs")
+    assert stored() == [["GET", "/pets", "200", "prod"], ["GET", "-", "403", "prod"]]
+    assert logs.describe_log_streams(logGroupName="rest-access")["logStreams"][0]["logStreamName"] == "access-log"
 
 
 def test_the_gateway_listener_speaks_http_1_1_and_keeps_backend_connections(server, tmp_path):

@@ -73,6 +73,22 @@ extension AccessLogStore: AccessLogSink {
     func write(group: String, line: String) { append(group, Data(line.utf8)) }
 }
 
+/// Stages' access logs where AWS puts them, CloudWatch Logs (the stage's destination group, made
+/// when missing; stream `access-log`), read with `aws logs`; and in the gateway's own store, which
+/// `ecsctl api logs` tails. Neither write waits: CloudWatch Logs' ingest gathers lines and writes
+/// them a stream at a time.
+struct GatewayAccessLogs: AccessLogSink {
+    static let stream = "access-log"
+    let store: AccessLogStore
+    let ingest: LogIngest
+    let clock: @Sendable () -> Date
+
+    func write(group: String, line: String) {
+        store.write(group: group, line: line)
+        ingest.submit(group: group, stream: Self.stream, messages: [line.hasSuffix("\n") ? String(line.dropLast()) : line], time: clock())
+    }
+}
+
 /// AWS_IAM routes on ecsd's keys and policies: the signature (service `execute-api`) first, then
 /// the action (`execute-api:Invoke`, or `execute-api:ManageConnections` for `@connections`) on the route's ARN.
 struct GatewayRequestSigning: RequestSigning {
