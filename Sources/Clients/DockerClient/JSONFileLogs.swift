@@ -187,30 +187,7 @@ public enum JSONFileLogs {
         }
 
         /// Milliseconds since the epoch of the time (nil when it does not parse).
-        var milliseconds: Int? {
-            let stamp = Array(time)
-            guard stamp.count >= 20 else { return nil }
-            func number(_ from: Int, _ count: Int) -> Int? {
-                var value = 0
-                for index in from..<from + count {
-                    let digit = Int(stamp[index]) - 48
-                    guard (0...9).contains(digit) else { return nil }
-                    value = value * 10 + digit
-                }
-                return value
-            }
-            guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2), let minute = number(14, 2),
-                let second = number(17, 2)
-            else { return nil }
-            var millis = 0
-            if stamp.count > 21, stamp[19] == UInt8(ascii: ".") {
-                let digits = stamp[20...].prefix { (48...57).contains($0) }.prefix(3)
-                millis = digits.reduce(0) { $0 * 10 + Int($1) - 48 }
-                for _ in digits.count..<3 { millis *= 10 }
-            }
-            let days = CivilCalendar.days(year: year, month: month, day: day)
-            return (((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + millis
-        }
+        var milliseconds: Int? { CivilCalendar.milliseconds(rfc3339: time) }
 
         /// A string's raw bytes (between its quotes, escapes left as they are).
         static func string(_ line: ArraySlice<UInt8>, _ index: inout Int, decode: Bool) -> ArraySlice<UInt8>? {

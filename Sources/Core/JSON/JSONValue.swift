@@ -36,3 +36,16 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 }
+
+extension JSONValue {
+    /// JSON text with object members in key order, so the same value always reads the same
+    /// (events EventBridge delivers, events Lambda's pollers make).
+    public var sortedText: String {
+        switch self {
+        case .array(let items): return "[" + items.map(\.sortedText).joined(separator: ",") + "]"
+        case .object(let fields):
+            return "{" + fields.keys.sorted().map { JSONValue.string($0).sortedText + ":" + fields[$0]!.sortedText }.joined(separator: ",") + "}"
+        default: return String(decoding: RecordCoding.encode(self), as: UTF8.self)
+        }
+    }
+}

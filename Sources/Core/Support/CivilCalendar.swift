@@ -37,4 +37,30 @@ extension CivilCalendar {
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(second / 3600, 2)):\(pad(second / 60 % 60, 2)):\(pad(second % 60, 2))Z"
     }
+
+    /// Milliseconds since the epoch of an RFC 3339 UTC time (`2026-12-01T04:33:48.123456789Z`,
+    /// as Docker writes them; fractions cut to milliseconds); nil when it is not one.
+    public static func milliseconds(rfc3339 stamp: ArraySlice<UInt8>) -> Int? {
+        let base = stamp.startIndex
+        guard stamp.count >= 20, stamp.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int? {
+            var value = 0
+            for index in base + from..<base + from + count {
+                let digit = Int(stamp[index]) - 48
+                guard (0...9).contains(digit) else { return nil }
+                value = value * 10 + digit
+            }
+            return value
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2), let minute = number(14, 2),
+            let second = number(17, 2)
+        else { return nil }
+        var milliseconds = 0
+        if stamp.count > 21, stamp[base + 19] == UInt8(ascii: ".") {
+            let digits = stamp[(base + 20)..<(stamp.endIndex - 1)].prefix { (48...57).contains($0) }.prefix(3)
+            milliseconds = digits.reduce(0) { $0 * 10 + Int($1) - 48 }
+            for _ in digits.count..<3 { milliseconds *= 10 }
+        }
+        return (((days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milliseconds
+    }
 }

@@ -155,15 +155,7 @@ enum TargetInput {
         return found
     }
 
-    /// JSON text with object members in key order, so the same value always reads the same.
-    static func encode(_ value: JSONValue) -> String {
-        switch value {
-        case .array(let items): return "[" + items.map(encode).joined(separator: ",") + "]"
-        case .object(let fields):
-            return "{" + fields.keys.sorted().map { encode(.string($0)) + ":" + encode(fields[$0]!) }.joined(separator: ",") + "}"
-        default: return String(decoding: RecordCoding.encode(value), as: UTF8.self)
-        }
-    }
+    static func encode(_ value: JSONValue) -> String { value.sortedText }
 
     /// A string's contents as they appear between JSON quotes.
     static func escaped(_ text: String) -> String {

@@ -260,7 +260,7 @@ public struct QueueBatch: Sendable {
     public let received: Int
 
     /// The function's payload: `{"Records": [...]}`.
-    public var payload: Data { Data(SQSEventRecords.text(.object(["Records": .array(records)])).utf8) }
+    public var payload: Data { Data(JSONValue.object(["Records": .array(records)]).sortedText.utf8) }
 }
 
 public enum QueueBatchOutcome: Sendable {
@@ -326,14 +326,7 @@ public enum SQSEventRecords {
         }
     }
 
-    static func text(_ value: JSONValue) -> String {
-        switch value {
-        case .array(let items): return "[" + items.map(text).joined(separator: ",") + "]"
-        case .object(let fields):
-            return "{" + fields.keys.sorted().map { text(.string($0)) + ":" + text(fields[$0]!) }.joined(separator: ",") + "}"
-        default: return String(decoding: RecordCoding.encode(value), as: UTF8.self)
-        }
-    }
+
 }
 
 extension QueueBatch {

@@ -155,15 +155,7 @@ extension SQSState {
                 continue
             }
             if let (target, maximum) = deadLetters, message.receiveCount >= maximum {
-                messages[queue.name]?[message.id] = nil
-                message.queue = target
-                message.receiveCount = 0
-                message.firstReceivedAt = nil
-                message.receiptHandle = nil
-                messages[target, default: [:]][message.id] = message
-                indexVisibility(message)
-                changes.put(message)
-                changes.touch(Self.arrivals(target))
+                moveToDeadLetters(message, from: queue.name, to: target, now: now, changes: &changes)
                 continue
             }
             message.receiveCount += 1
@@ -176,6 +168,25 @@ extension SQSState {
         }
         for message in taken { indexVisibility(message) }
         return taken
+    }
+
+    /// Moves a message to its queue's dead-letter queue: the same id and body, received never,
+    /// visible at once, last in its new queue's order.
+    mutating func moveToDeadLetters(_ message: QueueMessageRecord, from queue: String, to target: String, now: Date, changes: inout ChangeSet) {
+        var moved = message
+        messages[queue]?[message.id] = nil
+        moved.queue = target
+        moved.receiveCount = 0
+        moved.firstReceivedAt = nil
+        moved.receiptHandle = nil
+        moved.visibleAt = now
+        counters.queueSequence += 1
+        changes.put(counters)
+        moved.sequence = counters.queueSequence
+        messages[target, default: [:]][moved.id] = moved
+        indexVisibility(moved)
+        changes.put(moved)
+        changes.touch(Self.arrivals(target))
     }
 
     /// Takes up to `limit` visible messages of the queue, oldest first, making each invisible for
@@ -202,19 +213,7 @@ extension SQSState {
                 continue
             }
             if let redrive, let deadLetters, message.receiveCount >= redrive.maxReceiveCount {
-                messages[name]?[message.id] = nil
-                message.queue = deadLetters
-                message.receiveCount = 0
-                message.firstReceivedAt = nil
-                message.receiptHandle = nil
-                message.visibleAt = now
-                counters.queueSequence += 1
-                changes.put(counters)
-                message.sequence = counters.queueSequence
-                messages[deadLetters, default: [:]][message.id] = message
-                indexVisibility(message)
-                changes.put(message)
-                changes.touch(Self.arrivals(deadLetters))
+                moveToDeadLetters(message, from: name, to: deadLetters, now: now, changes: &changes)
                 continue
             }
             message.receiveCount += 1

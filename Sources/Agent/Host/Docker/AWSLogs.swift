@@ -168,57 +168,14 @@ enum DockerLogLine {
     /// The line's time in milliseconds since the epoch, and its text; nil when it has no timestamp.
     /// As ``split(_:)``, on the line's bytes (no string made for the timestamp).
     static func split(bytes line: ArraySlice<UInt8>) -> (timestamp: Int, message: ArraySlice<UInt8>)? {
-        guard let space = line.firstIndex(of: 0x20) else { return nil }
-        let stamp = line[..<space]
-        let base = stamp.startIndex
-        guard stamp.count >= 20, stamp.last == UInt8(ascii: "Z") else { return nil }
-        func number(_ from: Int, _ count: Int) -> Int? {
-            var value = 0
-            for index in base + from..<base + from + count {
-                let digit = Int(stamp[index]) - 48
-                guard (0...9).contains(digit) else { return nil }
-                value = value * 10 + digit
-            }
-            return value
-        }
-        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2), let minute = number(14, 2),
-            let second = number(17, 2)
-        else { return nil }
-        var milliseconds = 0
-        if stamp.count > 21, stamp[base + 19] == UInt8(ascii: ".") {
-            let digits = stamp[(base + 20)..<(stamp.endIndex - 1)].prefix(3)
-            milliseconds = digits.reduce(0) { $0 * 10 + Int($1) - 48 }
-            for _ in digits.count..<3 { milliseconds *= 10 }
-        }
-        let days = CivilCalendar.days(year: year, month: month, day: day)
-        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
-        return (seconds * 1000 + milliseconds, line[(space + 1)...])
+        guard let space = line.firstIndex(of: 0x20), let milliseconds = CivilCalendar.milliseconds(rfc3339: line[..<space]) else { return nil }
+        return (milliseconds, line[(space + 1)...])
     }
 
     static func split(_ line: Substring) -> (timestamp: Int, message: Substring)? {
-        guard let space = line.firstIndex(of: " ") else { return nil }
-        let stamp = line[..<space].utf8.map { $0 }
-        guard stamp.count >= 20, stamp.last == UInt8(ascii: "Z") else { return nil }
-        func number(_ from: Int, _ count: Int) -> Int? {
-            var value = 0
-            for index in from..<from + count {
-                let digit = Int(stamp[index]) - 48
-                guard (0...9).contains(digit) else { return nil }
-                value = value * 10 + digit
-            }
-            return value
+        guard let space = line.firstIndex(of: " "), let milliseconds = CivilCalendar.milliseconds(rfc3339: Array(line[..<space].utf8)[...]) else {
+            return nil
         }
-        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2), let minute = number(14, 2),
-            let second = number(17, 2)
-        else { return nil }
-        var milliseconds = 0
-        if stamp.count > 21, stamp[19] == UInt8(ascii: ".") {
-            let digits = stamp[20..<stamp.count - 1].prefix(3)
-            milliseconds = digits.reduce(0) { $0 * 10 + Int($1) - 48 }
-            for _ in digits.count..<3 { milliseconds *= 10 }
-        }
-        let days = CivilCalendar.days(year: year, month: month, day: day)
-        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
-        return (seconds * 1000 + milliseconds, line[line.index(after: space)...])
+        return (milliseconds, line[line.index(after: space)...])
     }
 }
