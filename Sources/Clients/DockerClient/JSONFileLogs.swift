@@ -167,16 +167,16 @@ public enum JSONFileLogs {
             var sawTime = false
             while index < line.endIndex, line[index] != UInt8(ascii: "}") {
                 _ = skip(UInt8(ascii: ","))
-                guard let key = Self.string(line, &index, decode: false), skip(UInt8(ascii: ":")) else { return nil }
+                guard let key = Self.string(line, &index), skip(UInt8(ascii: ":")) else { return nil }
                 switch Array(key) {
                 case Array("log".utf8):
                     guard let value = Self.decodedString(line, &index) else { return nil }
                     log = value
                 case Array("stream".utf8):
-                    guard let value = Self.string(line, &index, decode: false) else { return nil }
+                    guard let value = Self.string(line, &index) else { return nil }
                     stream = value.elementsEqual("stderr".utf8) ? .stderr : .stdout
                 case Array("time".utf8):
-                    guard let value = Self.string(line, &index, decode: false) else { return nil }
+                    guard let value = Self.string(line, &index) else { return nil }
                     time = value
                     sawTime = true
                 default:
@@ -190,7 +190,7 @@ public enum JSONFileLogs {
         var milliseconds: Int? { CivilCalendar.milliseconds(rfc3339: time) }
 
         /// A string's raw bytes (between its quotes, escapes left as they are).
-        static func string(_ line: ArraySlice<UInt8>, _ index: inout Int, decode: Bool) -> ArraySlice<UInt8>? {
+        static func string(_ line: ArraySlice<UInt8>, _ index: inout Int) -> ArraySlice<UInt8>? {
             guard index < line.endIndex, line[index] == UInt8(ascii: "\"") else { return nil }
             var cursor = index + 1
             while cursor < line.endIndex {
@@ -207,7 +207,7 @@ public enum JSONFileLogs {
 
         /// A string with its escapes undone, as UTF-8.
         static func decodedString(_ line: ArraySlice<UInt8>, _ index: inout Int) -> [UInt8]? {
-            guard let raw = string(line, &index, decode: true) else { return nil }
+            guard let raw = string(line, &index) else { return nil }
             guard raw.contains(UInt8(ascii: "\\")) else { return Array(raw) }
             var output: [UInt8] = []
             output.reserveCapacity(raw.count)
@@ -257,7 +257,7 @@ public enum JSONFileLogs {
         /// Skips a value of another key (a string, or an object such as `attrs`).
         static func skipValue(_ line: ArraySlice<UInt8>, _ index: inout Int) -> Bool {
             guard index < line.endIndex else { return false }
-            if line[index] == UInt8(ascii: "\"") { return string(line, &index, decode: false) != nil }
+            if line[index] == UInt8(ascii: "\"") { return string(line, &index) != nil }
             var depth = 0
             var inString = false
             while index < line.endIndex {

@@ -63,4 +63,13 @@ extension CivilCalendar {
         }
         return (((days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milliseconds
     }
+
+    /// `2026-12-01T07:00:00.123Z`: as ``iso8601(secondsSince1970:)``, with milliseconds (the times
+    /// of ECS's events, SNS's messages and API Gateway's WebSocket connections).
+    public static func iso8601(millisecondsSince1970 milliseconds: Int64) -> String {
+        let (seconds, rest) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let (whole, fraction) = rest < 0 ? (seconds - 1, rest + 1000) : (seconds, rest)
+        let text = String(fraction)
+        return String(iso8601(secondsSince1970: whole).dropLast()) + "." + String(repeating: "0", count: 3 - text.count) + text + "Z"
+    }
 }

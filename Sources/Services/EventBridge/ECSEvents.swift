@@ -69,7 +69,7 @@ extension EventBridgeHost where Self: SNSHost {
                 "createdAt": .string(ECSEventDetail.iso8601(now.timeIntervalSince1970)),
             ])
             publish(
-                source: "aws.ecs", detailType: "ECS Service Action", resources: [record.arn], detail: TargetInput.encode(detail), now: now,
+                source: "aws.ecs", detailType: "ECS Service Action", resources: [record.arn], detail: detail.sortedText, now: now,
                 using: &generator, changes: &changes)
         }
         for deployment in record.service.deployments ?? [] {
@@ -86,7 +86,7 @@ extension EventBridgeHost where Self: SNSHost {
                 "updatedAt": .string(ECSEventDetail.iso8601(now.timeIntervalSince1970)), "reason": .string(reason),
             ])
             publish(
-                source: "aws.ecs", detailType: "ECS Deployment State Change", resources: [record.arn], detail: TargetInput.encode(detail), now: now,
+                source: "aws.ecs", detailType: "ECS Deployment State Change", resources: [record.arn], detail: detail.sortedText, now: now,
                 using: &generator, changes: &changes)
         }
     }
@@ -104,17 +104,13 @@ enum ECSEventDetail {
             case .object(var fields) = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         else { return nil }
         fields["updatedAt"] = .number(updatedAt.timeIntervalSince1970)
-        return TargetInput.encode(.object(fields).withTimesAsText(timeFields))
+        return JSONValue.object(fields).withTimesAsText(timeFields).sortedText
     }
 
     /// `2026-12-01T07:00:00.123Z`, as ECS's events give times.
     static func iso8601(_ given: Double) -> String {
         let seconds = given.isFinite ? min(max(given, EventBridgeState.eventTimes.lowerBound), EventBridgeState.eventTimes.upperBound) : 0
-        let whole = Int64(seconds.rounded(.down))
-        let millis = Int(((seconds - Double(whole)) * 1000).rounded(.down))
-        let stamp = CivilCalendar.iso8601(secondsSince1970: whole)
-        let padded = String(repeating: "0", count: 3 - String(millis).count) + String(millis)
-        return String(stamp.dropLast()) + "." + padded + "Z"
+        return CivilCalendar.iso8601(millisecondsSince1970: Int64((seconds * 1000).rounded(.down)))
     }
 }
 

@@ -38,7 +38,7 @@ public struct MatchedEvent: Sendable {
         // The envelope in AWS's order, with the detail as it was given.
         var text = "{"
         for key in ["version", "id", "detail-type", "source", "account", "time", "region", "resources"] {
-            text += TargetInput.encode(.string(key)) + ":" + TargetInput.encode(fields[key]!) + ","
+            text += JSONValue.string(key).sortedText + ":" + fields[key]!.sortedText + ","
         }
         self.text = text + "\"detail\":" + detail + "}"
     }

@@ -68,7 +68,7 @@ enum TargetInput {
     static func render(_ target: EVBTarget, event: MatchedEvent, ruleArn: String, ruleName: String) -> String {
         if let input = target.Input { return input }
         if let path = target.InputPath {
-            return JSONPath(path).flatMap { $0.value(in: event.value) }.map(encode) ?? "null"
+            return JSONPath(path).flatMap { $0.value(in: event.value) }.map(\.sortedText) ?? "null"
         }
         guard let transformer = target.InputTransformer else { return event.text }
         // A name whose path the event lacks maps to nil.
@@ -116,8 +116,8 @@ enum TargetInput {
                     let text: String
                     switch (found, inString) {
                     case (.some(.string(let value)), true): text = escaped(value)
-                    case (.some(let value), true): text = escaped(encode(value))
-                    case (.some(let value), false): text = encode(value)
+                    case (.some(let value), true): text = escaped(value.sortedText)
+                    case (.some(let value), false): text = value.sortedText
                     // A path the event lacks gives an empty string.
                     case (.none, true): text = ""
                     case (.none, false): text = "\"\""
@@ -155,11 +155,10 @@ enum TargetInput {
         return found
     }
 
-    static func encode(_ value: JSONValue) -> String { value.sortedText }
 
     /// A string's contents as they appear between JSON quotes.
     static func escaped(_ text: String) -> String {
-        let quoted = encode(.string(text))
+        let quoted = JSONValue.string(text).sortedText
         return String(quoted.dropFirst().dropLast())
     }
 }

@@ -166,11 +166,7 @@ public enum SNSMessages {
 
     /// `2026-12-01T07:00:00.123Z`.
     static func timestamp(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970
-        let whole = Int64(seconds.rounded(.down))
-        let millis = Int(((seconds - Double(whole)) * 1000).rounded(.down))
-        let millisText = String(millis)
-        return String(CivilCalendar.iso8601(secondsSince1970: whole).dropLast()) + "." + String(repeating: "0", count: 3 - millisText.count) + millisText + "Z"
+        CivilCalendar.iso8601(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
 
     static func attributesJSON(_ attributes: [String: SNSMessageAttribute], typeKey: String, valueKey: String) -> String {

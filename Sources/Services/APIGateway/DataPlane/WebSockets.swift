@@ -401,10 +401,7 @@ extension GatewayDataPlane {
     }
 
     static func iso8601(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        let seconds = CivilCalendar.iso8601(secondsSince1970: milliseconds / 1000)
-        let fraction = String(milliseconds % 1000)
-        return String(seconds.dropLast()) + "." + String(repeating: "0", count: 3 - fraction.count) + fraction + "Z"
+        CivilCalendar.iso8601(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
 }
 
