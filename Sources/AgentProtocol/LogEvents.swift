@@ -46,3 +46,129 @@ public struct LogEventsAccepted: Codable, Sendable, Equatable {
         self.lastEventTimestamp = lastEventTimestamp
     }
 }
+
+/// The work channel's binary form of a ``LogEventsBatch``: JSON costs more than the rest of the
+/// way from a container's output to the disk, so batches travel as the bytes the control plane
+/// stores. After the magic `SLE1`: a flags byte (1: `createGroup`), the instance, task, group and
+/// stream names (each a little-endian UInt16 byte count and UTF-8), the event count (UInt32), then
+/// each event as its time (Int64), its message's byte count (UInt32) and the message: the layout of
+/// a stored block's payload, written as it comes.
+extension LogEventsBatch {
+    public static let binaryContentType = "application/vnd.stevedore.log-events"
+    static let magic: [UInt8] = Array("SLE1".utf8)
+
+    public func binaryEncoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 + containerInstanceArn.utf8.count + taskArn.utf8.count + group.utf8.count + stream.utf8.count
+            + events.reduce(0) { $0 + 12 + $1.message.utf8.count })
+        bytes += Self.magic
+        bytes.append(createGroup ? 1 : 0)
+        for name in [containerInstanceArn, taskArn, group, stream] {
+            let utf8 = name.utf8.prefix(Int(UInt16.max))
+            Self.append(UInt16(utf8.count), to: &bytes)
+            bytes += utf8
+        }
+        Self.append(UInt32(events.count), to: &bytes)
+        for event in events {
+            Self.append(Int64(event.timestamp), to: &bytes)
+            Self.append(UInt32(event.message.utf8.count), to: &bytes)
+            bytes += event.message.utf8
+        }
+        return bytes
+    }
+
+    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    /// A binary batch as read: its names, and its events still as the bytes that are stored.
+    public struct Binary: Sendable {
+        public var containerInstanceArn: String
+        public var taskArn: String
+        public var group: String
+        public var stream: String
+        public var createGroup: Bool
+        public var count: Int
+        /// The events, in the stored layout.
+        public var payload: ArraySlice<UInt8>
+        public var minimumTimestamp: Int
+        public var maximumTimestamp: Int
+        /// Whether every event is at or after the one before it.
+        public var inTimeOrder: Bool
+        /// The longest message's byte count.
+        public var longestMessage: Int
+
+        /// The events, decoded.
+        public var events: [Event] {
+            var events: [Event] = []
+            events.reserveCapacity(count)
+            var position = payload.startIndex
+            for _ in 0..<count {
+                let timestamp = Int(LogEventsBatch.read(Int64.self, payload, at: position))
+                let length = Int(LogEventsBatch.read(UInt32.self, payload, at: position + 8))
+                position += 12
+                events.append(Event(timestamp: timestamp, message: String(decoding: payload[position..<position + length], as: UTF8.self)))
+                position += length
+            }
+            return events
+        }
+
+        /// The batch as its Codable form.
+        public var batch: LogEventsBatch {
+            LogEventsBatch(containerInstanceArn: containerInstanceArn, taskArn: taskArn, group: group, stream: stream, createGroup: createGroup, events: events)
+        }
+    }
+
+    static func read<Integer: FixedWidthInteger>(_: Integer.Type, _ bytes: ArraySlice<UInt8>, at position: Int) -> Integer {
+        var value = Integer.zero
+        withUnsafeMutableBytes(of: &value) { raw in
+            bytes.withUnsafeBytes { source in raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(position - bytes.startIndex)..<(position - bytes.startIndex + MemoryLayout<Integer>.size)])) }
+        }
+        return Integer(littleEndian: value)
+    }
+
+    /// Reads a binary batch, checking every length against the body; nil when it is not one
+    /// (cut short, a count that does not match, names that are not UTF-8).
+    public static func binary(_ body: ArraySlice<UInt8>) -> Binary? {
+        guard body.count >= magic.count + 1, body.prefix(magic.count).elementsEqual(magic) else { return nil }
+        var position = body.startIndex + magic.count
+        let createGroup = body[position] == 1
+        position += 1
+        var names: [String] = []
+        for _ in 0..<4 {
+            guard position + 2 <= body.endIndex else { return nil }
+            let length = Int(read(UInt16.self, body, at: position))
+            position += 2
+            guard position + length <= body.endIndex, let name = String(validating: body[position..<position + length], as: UTF8.self) else { return nil }
+            names.append(name)
+            position += length
+        }
+        guard position + 4 <= body.endIndex else { return nil }
+        let count = Int(read(UInt32.self, body, at: position))
+        position += 4
+        let payloadStart = position
+        var minimum = Int.max
+        var maximum = Int.min
+        var previous = Int.min
+        var inOrder = true
+        var longest = 0
+        for _ in 0..<count {
+            guard position + 12 <= body.endIndex else { return nil }
+            let timestamp = Int(read(Int64.self, body, at: position))
+            let length = Int(read(UInt32.self, body, at: position + 8))
+            position += 12
+            guard length <= body.endIndex - position else { return nil }
+            position += length
+            minimum = min(minimum, timestamp)
+            maximum = max(maximum, timestamp)
+            if timestamp < previous { inOrder = false }
+            previous = timestamp
+            longest = max(longest, length)
+        }
+        guard position == body.endIndex else { return nil }
+        return Binary(
+            containerInstanceArn: names[0], taskArn: names[1], group: names[2], stream: names[3], createGroup: createGroup, count: count,
+            payload: body[payloadStart..<position], minimumTimestamp: count == 0 ? 0 : minimum, maximumTimestamp: count == 0 ? 0 : maximum,
+            inTimeOrder: inOrder, longestMessage: longest)
+    }
+}

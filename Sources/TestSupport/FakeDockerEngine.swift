@@ -39,6 +39,7 @@ public final class FakeDockerEngine: DockerEngine {
         var calls: [String] = []
         var nextId = 0
         var unavailable = false
+        var output: [String: [LogFrame]] = [:]
     }
 
     private let state = Mutex(State())
@@ -57,6 +58,11 @@ public final class FakeDockerEngine: DockerEngine {
     public var containers: [Container] { state.withLock { Array($0.containers.values).sorted { $0.id < $1.id } } }
 
     public var volumeNames: [String] { state.withLock { $0.volumes.keys.sorted() } }
+
+    /// What a container's timestamped log stream serves (then ends).
+    public func setOutput(_ id: String, _ frames: [LogFrame]) {
+        state.withLock { $0.output[id] = frames }
+    }
 
     public func container(named name: String) -> Container? { state.withLock { $0.containers.values.first { $0.name == name } } }
 
@@ -234,7 +240,11 @@ public final class FakeDockerEngine: DockerEngine {
     }
 
     public func timestampedLogStream(_ id: String, since: Double?) async throws -> AsyncThrowingStream<LogFrame, any Error> {
-        AsyncThrowingStream { $0.finish() }
+        let frames = state.withLock { $0.output[id] ?? [] }
+        return AsyncThrowingStream { continuation in
+            for frame in frames { continuation.yield(frame) }
+            continuation.finish()
+        }
     }
 
     public func createVolume(name: String, driver: String, options: [String: String], labels: [String: String]) async throws -> VolumeInfo {

@@ -116,6 +116,22 @@ struct LogEventReadTests {
     }
 }
 
+extension LogEventFilesTests {
+    /// A limited read makes messages only for the events it may answer with, which in a block out
+    /// of time order is every one of them.
+    @Test func limitedReadsOfABlockOutOfOrderStillFindTheEnds() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let files = try LogEventFiles(directory: directory)
+        try files.appendNow(group: "g", stream: "s", events: [(30, "late"), (10, "early"), (20, "middle")], ingestionTime: 1)
+        #expect(files.events(group: "g", stream: "s", EventQuery(limit: 1, newest: true)).map(\.message) == ["late"])
+        #expect(files.events(group: "g", stream: "s", EventQuery(limit: 1)).map(\.message) == ["early"])
+        let payload = LogEventFiles.Payload([(1, "a"), (2, "b"), (3, "c")])
+        try files.appendNow(group: "g", stream: "t", payload: payload, ingestionTime: 2)
+        #expect(files.events(group: "g", stream: "t", EventQuery(limit: 2, newest: true)).map(\.message) == ["b", "c"])
+        #expect(files.figures(group: "g", stream: "t").lastEventTimestamp == 3)
+    }
+}
+
 struct LogIngestTests {
     @Test func aMessageIsCutToWhatAnEventMayHold() {
         #expect(LogIngest.cut(String(repeating: "w", count: 2_000_000)).utf8.count == 1_048_550)

@@ -25,10 +25,44 @@ struct JSONFileLogsTests {
         #expect(later.first.map { String(decoding: $0.bytes, as: UTF8.self).hasPrefix("2026-12-01T07:00:00.3Z oops") } == true)
     }
 
+    /// The in-place reading of Docker's usual lines agrees with the full one on every shape.
+    @Test func usualLinesAreReadInPlaceAndOthersInFull() {
+        func plain(_ line: String) -> (log: String, endsLine: Bool, stream: LogFrame.Stream, time: String)? {
+            Array(line.utf8).withUnsafeBufferPointer { buffer in
+                JSONFileLogs.PlainEntry(buffer).map {
+                    (String(decoding: buffer[$0.log], as: UTF8.self), $0.endsLine, $0.stream, String(decoding: buffer[$0.time], as: UTF8.self))
+                }
+            }
+        }
+        let usual = plain(#"{"log":"GET / 200\n","stream":"stderr","time":"2026-12-01T07:00:00.123456789Z"}"#)
+        #expect(usual.map { $0.log == "GET / 200" && $0.endsLine && $0.stream == .stderr && $0.time == "2026-12-01T07:00:00.123456789Z" } == true)
+        let cut = plain(#"{"log":"piece","stream":"stdout","time":"2026-12-01T07:00:00Z"}"#)
+        #expect(cut.map { $0.log == "piece" && !$0.endsLine && $0.stream == .stdout } == true)
+        // Escapes other than the final newline, extra keys, and what is not Docker's are left to the full reading.
+        for other in [
+            #"{"log":"a\"b\n","stream":"stdout","time":"2026-12-01T07:00:00Z"}"#, #"{"log":"a\\\n","stream":"stdout","time":"2026-12-01T07:00:00Z"}"#,
+            #"{"log":"x\n","stream":"stdout","attrs":{"tag":"y"},"time":"2026-12-01T07:00:00Z"}"#, #"{"log":"x\n","stream":"stdin","time":"t"}"#,
+            #"{"log":"x\n"}"#, #"{"log":"unterminated"#, "",
+        ] {
+            #expect(plain(other) == nil, "\(other)")
+        }
+        let text = Self.line("a\\\n", "stdout", "2026-12-01T07:00:00.1Z") + Self.line("say \"hi\"\n", "stdout", "2026-12-01T07:00:00.2Z")
+            + #"{"log":"tagged\n","stream":"stdout","attrs":{"tag":"y"},"time":"2026-12-01T07:00:00.3Z"}"# + "\n"
+        let frames = JSONFileLogs.frames(Array(text.utf8)[...], since: nil)
+        #expect(frames.map { String(decoding: $0.bytes, as: UTF8.self) } == [
+            "2026-12-01T07:00:00.1Z a\\\n2026-12-01T07:00:00.2Z say \"hi\"\n2026-12-01T07:00:00.3Z tagged\n"
+        ])
+    }
+
     @Test func attributesAndEscapesAreRead() {
         let line = #"{"log":"a\u00e9\ud83d\ude00\tb\n","stream":"stdout","attrs":{"tag":"x,y}"},"time":"2026-12-01T07:00:00Z"}"#
         let entry = JSONFileLogs.Entry(Array(line.utf8)[...])
-        #expect(entry.map { String(decoding: $0.log, as: UTF8.self) } == "a\u{e9}\u{1F600}\tb\n")
+        #expect(entry.map { String(decoding: $0.log, as: UTF8.self) } == "a\u{e9}\u{1F600}\tb")
+        #expect(entry?.endsLine == true)
+        let plain = JSONFileLogs.Entry(Array(#"{"log":"plain\n","stream":"stderr","time":"2026-12-01T07:00:00Z"}"#.utf8)[...])
+        #expect(plain.map { (String(decoding: $0.log, as: UTF8.self), $0.endsLine, $0.stream) } ?? ("", false, .stdout) == ("plain", true, .stderr))
+        let cut = JSONFileLogs.Entry(Array(#"{"log":"a \\n piece","stream":"stdout","time":"2026-12-01T07:00:00Z"}"#.utf8)[...])
+        #expect(cut.map { (String(decoding: $0.log, as: UTF8.self), $0.endsLine) } ?? ("", true) == ("a \\n piece", false))
         #expect(entry?.milliseconds == 1_796_108_400_000)
     }
 

@@ -1,6 +1,8 @@
 import AgentProtocol
+import DockerClient
 @testable import ECSAgent
 import Foundation
+import StevedoreTestSupport
 import Testing
 
 /// The `awslogs` driver as the agent carries it out: its options, stream names, multi-line events,
@@ -57,9 +59,41 @@ struct AWSLogsTests {
     @Test func batchesKeepToTheChannelsLimits() {
         var outbox = AWSLogsShipper.Outbox(assembler: LogLineAssembler(multiline: false))
         for index in 0..<10_005 { outbox.append(LogEventsBatch.Event(timestamp: index, message: "m")) }
-        #expect(outbox.takeBatch().count == 10_000 && outbox.takeBatch().count == 5 && outbox.events.isEmpty && outbox.bytes == 0)
+        for index in 10_005..<50_005 { outbox.append(LogEventsBatch.Event(timestamp: index, message: "m")) }
+        #expect(outbox.takeBatch().count == 50_000 && outbox.takeBatch().count == 5 && outbox.events.isEmpty && outbox.bytes == 0)
+        #expect(outbox.waitingSince == nil)
         let big = String(repeating: "x", count: 600_000)
         for index in 0..<3 { outbox.append(LogEventsBatch.Event(timestamp: index, message: big)) }
         #expect(outbox.takeBatch().count == 1 && outbox.events.count == 2)
+    }
+
+    @Test func aBatchGoesInTimeOrderWhenStdoutAndStderrCross() {
+        var outbox = AWSLogsShipper.Outbox(assembler: LogLineAssembler(multiline: false))
+        for (time, message) in [(10, "out a"), (12, "out b"), (11, "err a"), (12, "err b")] { outbox.append(LogEventsBatch.Event(timestamp: time, message: message)) }
+        #expect(outbox.takeBatch().map(\.message) == ["out a", "err a", "out b", "err b"])
+    }
+
+    /// A container's output, read from the engine as frames and shipped whole: lines cut across
+    /// frames joined (the second piece's own time dropped), `\r\n` ends, a last line with no
+    /// newline, stderr among stdout, and nothing sent twice.
+    @Test func outputIsShippedAsEventsInOrder() async throws {
+        let engine = FakeDockerEngine()
+        func frame(_ stream: LogFrame.Stream, _ text: String) -> LogFrame { LogFrame(stream: stream, bytes: Array(text.utf8)) }
+        engine.setOutput(
+            "c1",
+            [
+                frame(.stdout, "2026-12-01T04:33:48.001Z one\n2026-12-01T04:33:48.002Z two\r\n2026-12-01T04:33:48.003Z a long li"),
+                frame(.stdout, "2026-12-01T04:33:48.009Z ne, cut\n"),
+                frame(.stderr, "2026-12-01T04:33:48.004Z oops\n"),
+                frame(.stdout, "2026-12-01T04:33:48.005Z last, no newline"),
+            ])
+        let reporter = RecordingTaskReporter()
+        let options = AWSLogsOptions(group: "g", stream: "s", createGroup: true, eventStart: nil, nonBlocking: false, maxBufferBytes: 1 << 20)
+        let shipper = AWSLogsShipper(docker: engine, reporter: reporter, options: options, dockerId: "c1", instanceArn: "i", taskArn: "t")
+        await shipper.run(since: nil)
+        let events = reporter.logEvents.flatMap(\.events)
+        #expect(events.map(\.message) == ["one", "two", "a long line, cut", "oops", "last, no newline"])
+        #expect(events.map(\.timestamp) == [1_796_099_628_001, 1_796_099_628_002, 1_796_099_628_003, 1_796_099_628_004, 1_796_099_628_005])
+        #expect(reporter.logEvents.allSatisfy { $0.group == "g" && $0.stream == "s" && $0.createGroup && $0.taskArn == "t" })
     }
 }

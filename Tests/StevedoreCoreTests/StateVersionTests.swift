@@ -85,3 +85,37 @@ struct StateVersionWaitTests {
         await waiting.value
     }
 }
+
+/// A bell between a producer and a consumer: a ring is never lost, and a wait ends at its deadline.
+struct DoorbellTests {
+    @Test func aRingBeforeTheWaitIsKeptOnce() async {
+        let bell = Doorbell()
+        bell.ring()
+        bell.ring()
+        let start = ContinuousClock.now
+        await bell.wait(until: .now + .seconds(30))
+        #expect(ContinuousClock.now - start < .seconds(5))
+        // Both rings counted as one: the next wait runs to its deadline.
+        let second = ContinuousClock.now
+        await bell.wait(until: .now + .milliseconds(50))
+        #expect(ContinuousClock.now - second >= .milliseconds(50))
+    }
+
+    @Test func aRingWakesTheWaiter() async {
+        let bell = Doorbell()
+        let start = ContinuousClock.now
+        async let waited: Void = bell.wait()
+        try? await Task.sleep(for: .milliseconds(20))
+        bell.ring()
+        await waited
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test func cancellationEndsAWait() async {
+        let bell = Doorbell()
+        let waiter = Task { await bell.wait() }
+        try? await Task.sleep(for: .milliseconds(20))
+        waiter.cancel()
+        await waiter.value
+    }
+}

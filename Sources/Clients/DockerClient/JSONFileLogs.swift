@@ -5,6 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import StevedoreCore
+import Synchronization
 
 /// Follows a container's `json-file` log on disk, as the engine's log API would serve it with
 /// timestamps (each line led by its RFC 3339 time and a space) but without the engine decoding
@@ -35,10 +36,14 @@ public enum JSONFileLogs {
         private let sinceMilliseconds: Int?
         private let active: @Sendable () async -> Bool
         private var pending: [UInt8] = []
+        /// Frames parsed, of which the first `taken` were handed out.
         private var ready: [LogFrame] = []
+        private var taken = 0
         private var buffer = [UInt8](repeating: 0, count: 1 << 20)
         private var stopped = false
         private var lastCheck = ContinuousClock.now
+        private var check: ActiveCheck?
+        private var idle = Duration.zero
 
         init?(files: [String], since: Int?, active: @escaping @Sendable () async -> Bool) {
             let descriptor = open(files[0], O_RDONLY | O_CLOEXEC)
@@ -54,8 +59,14 @@ public enum JSONFileLogs {
         /// The next frame; nil once the container stopped and the last file is read to its end.
         func next() async -> LogFrame? {
             while !Task.isCancelled {
-                if !ready.isEmpty { return ready.removeFirst() }
-                if readChunk() { continue }
+                if taken < ready.count {
+                    defer { taken += 1 }
+                    return ready[taken]
+                }
+                if readChunk() {
+                    idle = .zero
+                    continue
+                }
                 // At the end of a file: the next of the older files, or the new file a rotation
                 // made (this one read to its very end first), or wait for more.
                 if files.count > 1 {
@@ -65,23 +76,42 @@ public enum JSONFileLogs {
                 }
                 if rotated() {
                     while readChunk() {}
-                    if !ready.isEmpty { continue }
+                    if taken < ready.count { continue }
                     switchTo(files[0])
                     continue
                 }
                 if stopped { break }
-                if ContinuousClock.now - lastCheck >= .milliseconds(200) {
-                    lastCheck = .now
-                    if await !active() {
+                // Whether the container still runs is asked aside: the engine may take a while to
+                // answer about a container that is stopping, while its last output still comes.
+                if let check, let running = check.result {
+                    self.check = nil
+                    if !running {
                         // Read once more to the end: what it wrote before it stopped.
                         stopped = true
                         continue
                     }
+                } else if check == nil, ContinuousClock.now - lastCheck >= .milliseconds(200) {
+                    lastCheck = .now
+                    check = ActiveCheck(active)
                 }
-                try? await Task.sleep(for: .milliseconds(20))
+                // Soon after output, less often as the file stays quiet.
+                idle = min(max(idle * 2, .milliseconds(2)), .milliseconds(50))
+                try? await Task.sleep(for: idle)
             }
             close()
             return nil
+        }
+
+        /// One question to `active`, answered in the background.
+        final class ActiveCheck: Sendable {
+            private let answer = Mutex<Bool?>(nil)
+            init(_ active: @escaping @Sendable () async -> Bool) {
+                Task { [self] in
+                    let running = await active()
+                    answer.withLock { $0 = running }
+                }
+            }
+            var result: Bool? { answer.withLock { $0 } }
         }
 
         /// Reads one buffer; parses its complete lines. False at the end of the file.
@@ -90,6 +120,10 @@ public enum JSONFileLogs {
             guard count > 0 else { return false }
             pending.append(contentsOf: buffer[0..<count])
             if let last = pending.lastIndex(of: 0x0A) {
+                if taken == ready.count {
+                    ready.removeAll(keepingCapacity: true)
+                    taken = 0
+                }
                 ready += JSONFileLogs.frames(pending[...last], since: sinceMilliseconds)
                 pending.removeSubrange(...last)
             }
@@ -128,31 +162,106 @@ public enum JSONFileLogs {
             if !current.isEmpty { frames.append(LogFrame(stream: currentStream, bytes: current)) }
             current = []
         }
-        var start = bytes.startIndex
-        while start < bytes.endIndex {
-            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.endIndex
-            if let entry = Entry(bytes[start..<end]) {
-                // Lines older than `since` are left out (those of its millisecond stay: the reader drops what it read already).
-                let older = since.map { cutoff in (entry.milliseconds ?? Int.max) < cutoff } ?? false
-                if !older {
-                    if entry.stream != currentStream { flush() }
-                    currentStream = entry.stream
-                    current.append(contentsOf: entry.time)
-                    current.append(0x20)
-                    current.append(contentsOf: entry.log)
-                    // A cut line ends its frame: its rest comes in one of its own, with its own time.
-                    if entry.log.last != 0x0A { flush() }
+        func add(stream: LogFrame.Stream, time: UnsafeBufferPointer<UInt8>, log: UnsafeBufferPointer<UInt8>, endsLine: Bool) {
+            // Lines older than `since` are left out (those of its millisecond stay: the reader drops what it read already).
+            if let since, (CivilCalendar.milliseconds(rfc3339: time) ?? Int.max) < since { return }
+            if stream != currentStream { flush() }
+            currentStream = stream
+            current.append(contentsOf: time)
+            current.append(0x20)
+            current.append(contentsOf: log)
+            // A cut line ends its frame: its rest comes in one of its own, with its own time.
+            if endsLine { current.append(0x0A) } else { flush() }
+        }
+        bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            while start < buffer.count {
+                var end = buffer.count
+                if let newline = memchr(buffer.baseAddress! + start, 0x0A, buffer.count - start) {
+                    end = UnsafePointer(newline.assumingMemoryBound(to: UInt8.self)) - buffer.baseAddress!
                 }
+                let line = UnsafeBufferPointer(rebasing: buffer[start..<end])
+                if let entry = PlainEntry(line) {
+                    add(
+                        stream: entry.stream, time: UnsafeBufferPointer(rebasing: line[entry.time]), log: UnsafeBufferPointer(rebasing: line[entry.log]),
+                        endsLine: entry.endsLine)
+                } else if let entry = Entry(bytes[(bytes.startIndex + start)..<(bytes.startIndex + end)]) {
+                    Array(entry.time).withUnsafeBufferPointer { time in
+                        Array(entry.log).withUnsafeBufferPointer { log in add(stream: entry.stream, time: time, log: log, endsLine: entry.endsLine) }
+                    }
+                }
+                start = end + 1
             }
-            start = end < bytes.endIndex ? end + 1 : end
         }
         flush()
         return frames
     }
 
+    /// A line as Docker writes most: `{"log":"…","stream":"stdout","time":"…"}` with no escape in
+    /// the output but its newline's. Read in place (no copies, no reference counting: this runs
+    /// for every line a container writes); anything else is for ``Entry``.
+    struct PlainEntry {
+        var log: Range<Int>
+        var endsLine: Bool
+        var stream: LogFrame.Stream
+        var time: Range<Int>
+
+        static let head = Array(#"{"log":""#.utf8)
+        static let streamKey = Array(#"","stream":""#.utf8)
+        static let timeKey = Array(#"","time":""#.utf8)
+
+        init?(_ line: UnsafeBufferPointer<UInt8>) {
+            func has(_ expected: [UInt8], at position: Int) -> Bool {
+                guard position + expected.count <= line.count else { return false }
+                return expected.withUnsafeBufferPointer { memcmp($0.baseAddress!, line.baseAddress! + position, $0.count) == 0 }
+            }
+            guard line.count > 0, has(Self.head, at: 0) else { return nil }
+            var cursor = Self.head.count
+            let logStart = cursor
+            var escape: Int?
+            while cursor < line.count, line[cursor] != UInt8(ascii: "\"") {
+                if line[cursor] == UInt8(ascii: "\\") {
+                    guard escape == nil else { return nil }
+                    escape = cursor
+                    cursor += 1
+                }
+                cursor += 1
+            }
+            guard cursor < line.count else { return nil }
+            var logEnd = cursor
+            if let escape {
+                // Only a final `\n` is taken here.
+                guard escape == cursor - 2, line[cursor - 1] == UInt8(ascii: "n") else { return nil }
+                logEnd = escape
+            }
+            guard has(Self.streamKey, at: cursor) else { return nil }
+            cursor += Self.streamKey.count
+            guard cursor + 6 <= line.count else { return nil }
+            switch (line[cursor], line[cursor + 3]) {
+            case (UInt8(ascii: "s"), UInt8(ascii: "o")): stream = .stdout
+            case (UInt8(ascii: "s"), UInt8(ascii: "e")): stream = .stderr
+            default: return nil
+            }
+            cursor += 6
+            guard has(Self.timeKey, at: cursor) else { return nil }
+            cursor += Self.timeKey.count
+            let timeStart = cursor
+            guard line.count >= 2, line[line.count - 1] == UInt8(ascii: "}"), line[line.count - 2] == UInt8(ascii: "\""), line.count - 2 > timeStart else {
+                return nil
+            }
+            log = logStart..<logEnd
+            endsLine = escape != nil
+            time = timeStart..<(line.count - 2)
+        }
+    }
+
     /// One line of the file: the output (its escapes undone), the stream and the time.
     struct Entry {
-        var log: [UInt8] = []
+        /// The output without its newline: a slice of the line when it has no other escapes (most
+        /// lines), else decoded.
+        var log: ArraySlice<UInt8> = []
+        /// Whether the output ended with a newline (Docker cuts lines past 16 KB into pieces without).
+        var endsLine = false
         var stream = LogFrame.Stream.stdout
         var time: ArraySlice<UInt8> = []
 
@@ -168,23 +277,39 @@ public enum JSONFileLogs {
             while index < line.endIndex, line[index] != UInt8(ascii: "}") {
                 _ = skip(UInt8(ascii: ","))
                 guard let key = Self.string(line, &index), skip(UInt8(ascii: ":")) else { return nil }
-                switch Array(key) {
-                case Array("log".utf8):
-                    guard let value = Self.decodedString(line, &index) else { return nil }
-                    log = value
-                case Array("stream".utf8):
+                if key.elementsEqual(Self.logKey) {
+                    guard let raw = Self.string(line, &index) else { return nil }
+                    // Most lines' only escape is their newline's: no need to decode them.
+                    if let escape = raw.firstIndex(of: UInt8(ascii: "\\")) {
+                        if escape == raw.endIndex - 2, raw.last == UInt8(ascii: "n") {
+                            log = raw.dropLast(2)
+                            endsLine = true
+                        } else {
+                            guard let decoded = Self.decodedString(raw) else { return nil }
+                            endsLine = decoded.last == 0x0A
+                            log = endsLine ? decoded.dropLast() : decoded
+                        }
+                    } else {
+                        log = raw
+                    }
+                } else if key.elementsEqual(Self.streamKey) {
                     guard let value = Self.string(line, &index) else { return nil }
-                    stream = value.elementsEqual("stderr".utf8) ? .stderr : .stdout
-                case Array("time".utf8):
+                    stream = value.elementsEqual(Self.stderr) ? .stderr : .stdout
+                } else if key.elementsEqual(Self.timeKey) {
                     guard let value = Self.string(line, &index) else { return nil }
                     time = value
                     sawTime = true
-                default:
+                } else {
                     guard Self.skipValue(line, &index) else { return nil }
                 }
             }
             guard sawTime else { return nil }
         }
+
+        static let logKey: [UInt8] = Array("log".utf8)
+        static let streamKey: [UInt8] = Array("stream".utf8)
+        static let timeKey: [UInt8] = Array("time".utf8)
+        static let stderr: [UInt8] = Array("stderr".utf8)
 
         /// Milliseconds since the epoch of the time (nil when it does not parse).
         var milliseconds: Int? { CivilCalendar.milliseconds(rfc3339: time) }
@@ -205,10 +330,9 @@ public enum JSONFileLogs {
             return nil
         }
 
-        /// A string with its escapes undone, as UTF-8.
-        static func decodedString(_ line: ArraySlice<UInt8>, _ index: inout Int) -> [UInt8]? {
-            guard let raw = string(line, &index) else { return nil }
-            guard raw.contains(UInt8(ascii: "\\")) else { return Array(raw) }
+        /// A string with its escapes undone, as UTF-8 (the raw bytes when it has none).
+        static func decodedString(_ raw: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+            guard raw.contains(UInt8(ascii: "\\")) else { return raw }
             var output: [UInt8] = []
             output.reserveCapacity(raw.count)
             var cursor = raw.startIndex
@@ -241,7 +365,7 @@ public enum JSONFileLogs {
                 default: output.append(escape)
                 }
             }
-            return output
+            return output[...]
         }
 
         static func hex(_ raw: ArraySlice<UInt8>, _ at: Int) -> UInt32? {

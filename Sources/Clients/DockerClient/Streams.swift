@@ -39,6 +39,11 @@ public struct LogFrame: Sendable, Equatable {
     public enum Stream: UInt8, Sendable { case stdin = 0, stdout = 1, stderr = 2 }
     public var stream: Stream
     public var bytes: [UInt8]
+
+    public init(stream: Stream, bytes: [UInt8]) {
+        self.stream = stream
+        self.bytes = bytes
+    }
 }
 
 /// Decodes Docker's multiplexed log stream (non-TTY containers): 8-byte headers

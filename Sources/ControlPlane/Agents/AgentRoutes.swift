@@ -29,6 +29,8 @@ struct AgentRoutes: Sendable {
     /// What agents get while ecsd stops: they back off and reconnect to the next ecsd, instead of
     /// polling a closing server in a loop (which would keep its connections busy and delay the exit).
     static let shuttingDown = AWSError(type: "ServerException", message: "ecsd is shutting down; reconnect shortly.", httpStatus: 503)
+    static let malformedLogEvents = AWSError(
+        type: "SerializationException", message: "The log events batch is malformed: a length runs past the body, or a name is not UTF-8.", httpStatus: 400)
 
     var routes: RESTRoutes {
         var routes = RESTRoutes(errorStyle: .json, access: .agent)
@@ -66,11 +68,29 @@ struct AgentRoutes: Sendable {
         }
         if let logIngest {
             // An `awslogs` container's events (none: its stream made ready before it starts).
-            routes.json("POST", WorkChannel.logEventsPath, limit: 16 << 20) { (batch: LogEventsBatch, request) throws(AWSError) in
-                try request.checkAgent(actsFor: batch.containerInstanceArn)
-                return LogEventsAccepted(
-                    lastEventTimestamp: try await logIngest.put(
-                        group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) }))
+            // Binary (as agents send them), or JSON.
+            routes.raw("POST", WorkChannel.logEventsPath, limit: 16 << 20) { request in
+                do throws(AWSError) {
+                    let newest: Int?
+                    if request.header("Content-Type") == LogEventsBatch.binaryContentType {
+                        guard let batch = LogEventsBatch.binary(request.body[...]) else { throw Self.malformedLogEvents }
+                        try request.checkAgent(actsFor: batch.containerInstanceArn)
+                        newest = try await logIngest.put(batch)
+                    } else {
+                        let batch: LogEventsBatch
+                        do throws(AWSError) {
+                            batch = try AWSJSONCodec.decode(LogEventsBatch.self, from: request.body)
+                        } catch {
+                            throw RESTErrorStyle.json.decodeError(error)
+                        }
+                        try request.checkAgent(actsFor: batch.containerInstanceArn)
+                        newest = try await logIngest.put(
+                            group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) })
+                    }
+                    return RESTRoutes.output(LogEventsAccepted(lastEventTimestamp: newest), status: 200, requestId: request.requestId)
+                } catch {
+                    return RESTErrorStyle.json.response(error, requestId: request.requestId)
+                }
             }
         }
         if let secrets {

@@ -73,11 +73,44 @@ final class LogEventFiles: LogEventStorage {
     /// sync holds its thread for milliseconds).
     static let io = DispatchQueue(label: "stevedore.logs.io", attributes: .concurrent)
 
+    /// A block's events as its payload: each event's time (Int64), its message's byte count
+    /// (UInt32) and the message, little-endian (the agents' binary batches come in this layout).
+    struct Payload: Sendable {
+        var bytes: ArraySlice<UInt8>
+        var count: Int
+        var minimumTimestamp: Int
+        var maximumTimestamp: Int
+
+        init(bytes: ArraySlice<UInt8>, count: Int, minimumTimestamp: Int, maximumTimestamp: Int) {
+            self.bytes = bytes
+            self.count = count
+            self.minimumTimestamp = minimumTimestamp
+            self.maximumTimestamp = maximumTimestamp
+        }
+
+        init(_ events: [(timestamp: Int, message: String)]) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(events.reduce(0) { $0 + $1.message.utf8.count + 12 })
+            for event in events {
+                LogEventFiles.put(Int64(event.timestamp), into: &bytes)
+                LogEventFiles.put(UInt32(event.message.utf8.count), into: &bytes)
+                bytes.append(contentsOf: event.message.utf8)
+            }
+            self.init(
+                bytes: bytes[...], count: events.count, minimumTimestamp: events.map(\.timestamp).min() ?? 0,
+                maximumTimestamp: events.map(\.timestamp).max() ?? 0)
+        }
+    }
+
     func append(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) async throws(AWSError) {
+        try await append(group: group, stream: stream, payload: Payload(events), ingestionTime: ingestionTime)
+    }
+
+    func append(group: String, stream: String, payload: Payload, ingestionTime: Int) async throws(AWSError) {
         let outcome: AWSError? = await withCheckedContinuation { continuation in
             Self.io.async {
                 do throws(AWSError) {
-                    try self.appendNow(group: group, stream: stream, events: events, ingestionTime: ingestionTime)
+                    try self.appendNow(group: group, stream: stream, payload: payload, ingestionTime: ingestionTime)
                     continuation.resume(returning: nil)
                 } catch {
                     continuation.resume(returning: error)
@@ -89,27 +122,22 @@ final class LogEventFiles: LogEventStorage {
 
     /// ``append(group:stream:events:ingestionTime:)`` on the calling thread.
     func appendNow(group: String, stream: String, events: [(timestamp: Int, message: String)], ingestionTime: Int) throws(AWSError) {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(events.reduce(0) { $0 + $1.message.utf8.count + 12 })
-        for event in events {
-            Self.put(Int64(event.timestamp), into: &payload)
-            Self.put(UInt32(event.message.utf8.count), into: &payload)
-            payload.append(contentsOf: event.message.utf8)
-        }
-        let minimum = events.map(\.timestamp).min() ?? 0
-        let maximum = events.map(\.timestamp).max() ?? 0
+        try appendNow(group: group, stream: stream, payload: Payload(events), ingestionTime: ingestionTime)
+    }
+
+    func appendNow(group: String, stream: String, payload: Payload, ingestionTime: Int) throws(AWSError) {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Self.headerBytes + payload.count)
+        bytes.reserveCapacity(Self.headerBytes + payload.bytes.count)
         Self.put(Self.magic, into: &bytes)
+        Self.put(UInt32(payload.bytes.count), into: &bytes)
         Self.put(UInt32(payload.count), into: &bytes)
-        Self.put(UInt32(events.count), into: &bytes)
         Self.put(UInt32(0), into: &bytes)
-        Self.put(Int64(minimum), into: &bytes)
-        Self.put(Int64(maximum), into: &bytes)
+        Self.put(Int64(payload.minimumTimestamp), into: &bytes)
+        Self.put(Int64(payload.maximumTimestamp), into: &bytes)
         Self.put(Int64(ingestionTime), into: &bytes)
         let headerAt = bytes.count
         Self.put(Int64(0), into: &bytes)
-        bytes.append(contentsOf: payload)
+        bytes.append(contentsOf: payload.bytes)
         // One writer per stream at a time: the index and the file move together.
         try handle(group: group, stream: stream).index.withLock { (index: inout StreamIndex) throws(AWSError) in
             if index.segmentBytes > 0 && index.segmentBytes + bytes.count > segmentBytes {
@@ -144,8 +172,8 @@ final class LogEventFiles: LogEventStorage {
             if created { Self.syncDirectory(folder) }
             index.add(
                 Block(
-                    segment: index.segment, offset: index.segmentBytes, payloadBytes: payload.count, count: events.count, minTimestamp: minimum,
-                    maxTimestamp: maximum, ingestionTime: ingestionTime, firstSequence: first))
+                    segment: index.segment, offset: index.segmentBytes, payloadBytes: payload.bytes.count, count: payload.count,
+                    minTimestamp: payload.minimumTimestamp, maxTimestamp: payload.maximumTimestamp, ingestionTime: ingestionTime, firstSequence: first))
             index.segmentBytes += bytes.count
         }
     }
@@ -177,6 +205,10 @@ final class LogEventFiles: LogEventStorage {
             var payload = [UInt8](repeating: 0, count: block.payloadBytes)
             let read = payload.withUnsafeMutableBytes { pread(fd, $0.baseAddress, block.payloadBytes, off_t(block.offset + Self.headerBytes)) }
             guard read == block.payloadBytes else { continue }
+            // The block's events that match, as places in the payload; their messages are made
+            // only for those a limit keeps (a read of the newest event reads one, not a block's).
+            var matched: [(timestamp: Int, sequence: Int, range: Range<Int>)] = []
+            var inOrder = true
             var position = 0
             for ordinal in 0..<block.count {
                 guard position + 12 <= payload.count else { break }
@@ -191,8 +223,16 @@ final class LogEventFiles: LogEventStorage {
                 if let before = query.before, (timestamp, sequence) >= before { continue }
                 let range = position..<position + length
                 if let matching = query.matching, !payload.withUnsafeBytes({ matching(UnsafeRawBufferPointer(rebasing: $0[range])) }) { continue }
-                let message = String(decoding: payload[range], as: UTF8.self)
-                events.append(StoredLogEvent(timestamp: timestamp, ingestionTime: block.ingestionTime, message: message, sequence: sequence))
+                if let last = matched.last, last.timestamp > timestamp { inOrder = false }
+                matched.append((timestamp, sequence, range))
+            }
+            // In time order, a block's events past the limit at the far end can be in no answer.
+            if let limit = query.limit, inOrder, matched.count > limit {
+                matched = query.newest ? Array(matched.suffix(limit)) : Array(matched.prefix(limit))
+            }
+            for event in matched {
+                let message = String(decoding: payload[event.range], as: UTF8.self)
+                events.append(StoredLogEvent(timestamp: event.timestamp, ingestionTime: block.ingestionTime, message: message, sequence: event.sequence))
             }
         }
         if let limit = query.limit, events.count > limit { Self.keep(&events, limit: limit, newest: query.newest) }

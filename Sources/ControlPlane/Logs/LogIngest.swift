@@ -1,3 +1,4 @@
+import AgentProtocol
 import Foundation
 import Logging
 import Logs
@@ -99,17 +100,7 @@ final class LogIngest: Service {
     /// - Returns: the stream's newest event time.
     @discardableResult
     func put(group: String, stream: String, createGroup: Bool, events: [(timestamp: Int, message: String)]) async throws(AWSError) -> Int? {
-        let found = try await committer.read { root, _ in
-            root.logs.groups[group].map { record in (group: record.storageId, stream: record.streams[stream]?.storageId) }
-        }
-        guard found != nil || createGroup else { throw LogsState.noGroup }
-        var ids = (group: found?.group ?? "", stream: found?.stream ?? "")
-        if found?.stream == nil {
-            ids = try await committer.write { root, m throws(AWSError) in
-                guard root.logs.groups[group] != nil || createGroup else { throw LogsState.noGroup }
-                return try root.logs.ensureStream(group, stream, now: m.now, using: &m.random, changes: &m.changes)
-            }
-        }
+        let ids = try await storage(group: group, stream: stream, createGroup: createGroup)
         // In time order (stdout and stderr lines may cross), stored as one block (one disk sync),
         // each message cut to what an event may hold.
         let sorted = events.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
@@ -118,9 +109,40 @@ final class LogIngest: Service {
         return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
     }
 
+    /// An agent's binary batch: written as it came when its events are in time order and none is
+    /// too long (as the agent sends them), else as ``put(group:stream:createGroup:events:)`` does.
+    @discardableResult
+    func put(_ batch: LogEventsBatch.Binary) async throws(AWSError) -> Int? {
+        guard batch.inTimeOrder, batch.longestMessage <= Self.longestMessage else {
+            return try await put(group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) })
+        }
+        let ids = try await storage(group: batch.group, stream: batch.stream, createGroup: batch.createGroup)
+        if batch.count > 0 {
+            let payload = LogEventFiles.Payload(
+                bytes: batch.payload, count: batch.count, minimumTimestamp: batch.minimumTimestamp, maximumTimestamp: batch.maximumTimestamp)
+            try await files.append(group: ids.group, stream: ids.stream, payload: payload, ingestionTime: epochMilliseconds(committer.now()))
+        }
+        return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
+    }
+
+    /// The storage ids of a group's stream, the stream (and with `createGroup` the group) made when missing.
+    private func storage(group: String, stream: String, createGroup: Bool) async throws(AWSError) -> (group: String, stream: String) {
+        let found = try await committer.read { root, _ in
+            root.logs.groups[group].map { record in (group: record.storageId, stream: record.streams[stream]?.storageId) }
+        }
+        guard found != nil || createGroup else { throw LogsState.noGroup }
+        if let found, let stream = found.stream { return (found.group, stream) }
+        return try await committer.write { root, m throws(AWSError) in
+            guard root.logs.groups[group] != nil || createGroup else { throw LogsState.noGroup }
+            return try root.logs.ensureStream(group, stream, now: m.now, using: &m.random, changes: &m.changes)
+        }
+    }
+
+    /// The longest message an event may hold (CloudWatch Logs' 1 MB less an event's overhead).
+    static let longestMessage = LogEventRules.maximumBatchBytes - LogEventRules.eventOverhead
+
     /// A message cut to what one event may hold (CloudWatch Logs' 1 MB less an event's overhead).
     static func cut(_ message: String) -> String {
-        let limit = LogEventRules.maximumBatchBytes - LogEventRules.eventOverhead
-        return message.utf8.count > limit ? String(decoding: message.utf8.prefix(limit), as: UTF8.self) : message
+        message.utf8.count > longestMessage ? String(decoding: message.utf8.prefix(longestMessage), as: UTF8.self) : message
     }
 }

@@ -41,6 +41,11 @@ extension CivilCalendar {
     /// Milliseconds since the epoch of an RFC 3339 UTC time (`2026-12-01T04:33:48.123456789Z`,
     /// as Docker writes them; fractions cut to milliseconds); nil when it is not one.
     public static func milliseconds(rfc3339 stamp: ArraySlice<UInt8>) -> Int? {
+        stamp.withUnsafeBufferPointer { milliseconds(rfc3339: $0) }
+    }
+
+    /// As ``milliseconds(rfc3339:)-(ArraySlice<UInt8>)``, in place (for every line of a log).
+    public static func milliseconds(rfc3339 stamp: UnsafeBufferPointer<UInt8>) -> Int? {
         let base = stamp.startIndex
         guard stamp.count >= 20, stamp.last == UInt8(ascii: "Z") else { return nil }
         func number(_ from: Int, _ count: Int) -> Int? {
@@ -57,9 +62,14 @@ extension CivilCalendar {
         else { return nil }
         var milliseconds = 0
         if stamp.count > 21, stamp[base + 19] == UInt8(ascii: ".") {
-            let digits = stamp[(base + 20)..<(stamp.endIndex - 1)].prefix { (48...57).contains($0) }.prefix(3)
-            milliseconds = digits.reduce(0) { $0 * 10 + Int($1) - 48 }
-            for _ in digits.count..<3 { milliseconds *= 10 }
+            var digits = 0
+            var index = base + 20
+            while digits < 3, index < stamp.endIndex - 1, (48...57).contains(stamp[index]) {
+                milliseconds = milliseconds * 10 + Int(stamp[index]) - 48
+                digits += 1
+                index += 1
+            }
+            for _ in digits..<3 { milliseconds *= 10 }
         }
         return (((days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milliseconds
     }

@@ -196,7 +196,12 @@ public struct ControlPlaneLink: Sendable {
     /// Stores a batch of an `awslogs` container's events (or, empty, makes sure its stream can take them).
     @discardableResult
     public func putLogEvents(_ batch: LogEventsBatch) async throws -> LogEventsAccepted {
-        try await post(WorkChannel.logEventsPath, batch, as: LogEventsAccepted.self, timeout: .seconds(30))
+        let response = try await execute(
+            HTTPClient.Request(
+                method: "POST", path: WorkChannel.logEventsPath, headers: [("Content-Type", LogEventsBatch.binaryContentType)], body: batch.binaryEncoded(),
+                timeout: .seconds(30)))
+        guard response.status == 200 else { throw APIClient.decodeError(response) }
+        return try AWSJSONCodec.decode(LogEventsAccepted.self, from: response.body)
     }
 
     /// One long poll of the work channel.

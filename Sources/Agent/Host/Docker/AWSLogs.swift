@@ -167,9 +167,11 @@ struct EventStart {
 enum DockerLogLine {
     /// The line's time in milliseconds since the epoch, and its text; nil when it has no timestamp.
     /// As ``split(_:)``, on the line's bytes (no string made for the timestamp).
-    static func split(bytes line: ArraySlice<UInt8>) -> (timestamp: Int, message: ArraySlice<UInt8>)? {
-        guard let space = line.firstIndex(of: 0x20), let milliseconds = CivilCalendar.milliseconds(rfc3339: line[..<space]) else { return nil }
-        return (milliseconds, line[(space + 1)...])
+    static func split(_ line: UnsafeBufferPointer<UInt8>) -> (timestamp: Int, message: UnsafeBufferPointer<UInt8>)? {
+        guard let space = line.firstIndex(of: 0x20), let milliseconds = CivilCalendar.milliseconds(rfc3339: UnsafeBufferPointer(rebasing: line[..<space])) else {
+            return nil
+        }
+        return (milliseconds, UnsafeBufferPointer(rebasing: line[(space + 1)...]))
     }
 
     static func split(_ line: Substring) -> (timestamp: Int, message: Substring)? {

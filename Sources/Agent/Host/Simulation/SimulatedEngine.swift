@@ -187,35 +187,3 @@ public actor SimulatedEngine: TaskEngine {
         return behaviour
     }
 }
-
-/// Wakes a waiting task; a ring with nobody waiting is remembered for the next wait.
-final class Doorbell: Sendable {
-    private let state = Mutex<(waiter: CheckedContinuation<Void, Never>?, rung: Bool)>((nil, false))
-
-    func wait() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.rung {
-                        state.rung = false
-                        return true
-                    }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            ring()
-        }
-    }
-
-    func ring() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state.waiter = nil }
-            if state.waiter == nil { state.rung = true }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
-}
