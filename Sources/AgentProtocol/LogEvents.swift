@@ -57,16 +57,17 @@ extension LogEventsBatch {
     public static let binaryContentType = "application/vnd.stevedore.log-events"
     static let magic: [UInt8] = Array("SLE1".utf8)
 
-    public func binaryEncoded() -> [UInt8] {
+    /// Nil when a name is longer than its count can say (the JSON form carries any).
+    public func binaryEncoded() -> [UInt8]? {
+        guard [containerInstanceArn, taskArn, group, stream].allSatisfy({ $0.utf8.count <= Int(UInt16.max) }) else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(64 + containerInstanceArn.utf8.count + taskArn.utf8.count + group.utf8.count + stream.utf8.count
             + events.reduce(0) { $0 + 12 + $1.message.utf8.count })
         bytes += Self.magic
         bytes.append(createGroup ? 1 : 0)
         for name in [containerInstanceArn, taskArn, group, stream] {
-            let utf8 = name.utf8.prefix(Int(UInt16.max))
-            Self.append(UInt16(utf8.count), to: &bytes)
-            bytes += utf8
+            Self.append(UInt16(name.utf8.count), to: &bytes)
+            bytes += name.utf8
         }
         Self.append(UInt32(events.count), to: &bytes)
         for event in events {
@@ -83,20 +84,22 @@ extension LogEventsBatch {
 
     /// A binary batch as read: its names, and its events still as the bytes that are stored.
     public struct Binary: Sendable {
-        public var containerInstanceArn: String
-        public var taskArn: String
-        public var group: String
-        public var stream: String
-        public var createGroup: Bool
-        public var count: Int
+        public let containerInstanceArn: String
+        public let taskArn: String
+        public let group: String
+        public let stream: String
+        public let createGroup: Bool
+        public let count: Int
         /// The events, in the stored layout.
-        public var payload: ArraySlice<UInt8>
-        public var minimumTimestamp: Int
-        public var maximumTimestamp: Int
+        public let payload: ArraySlice<UInt8>
+        public let minimumTimestamp: Int
+        public let maximumTimestamp: Int
         /// Whether every event is at or after the one before it.
-        public var inTimeOrder: Bool
+        public let inTimeOrder: Bool
         /// The longest message's byte count.
-        public var longestMessage: Int
+        public let longestMessage: Int
+        /// Whether every message is UTF-8 (as the JSON form's strings are).
+        public let messagesAreUTF8: Bool
 
         /// The events, decoded.
         public var events: [Event] {
@@ -152,12 +155,14 @@ extension LogEventsBatch {
         var previous = Int.min
         var inOrder = true
         var longest = 0
+        var utf8 = true
         for _ in 0..<count {
             guard position + 12 <= body.endIndex else { return nil }
             let timestamp = Int(read(Int64.self, body, at: position))
             let length = Int(read(UInt32.self, body, at: position + 8))
             position += 12
             guard length <= body.endIndex - position else { return nil }
+            if utf8, !Self.isUTF8(body[position..<position + length]) { utf8 = false }
             position += length
             minimum = min(minimum, timestamp)
             maximum = max(maximum, timestamp)
@@ -169,6 +174,13 @@ extension LogEventsBatch {
         return Binary(
             containerInstanceArn: names[0], taskArn: names[1], group: names[2], stream: names[3], createGroup: createGroup, count: count,
             payload: body[payloadStart..<position], minimumTimestamp: count == 0 ? 0 : minimum, maximumTimestamp: count == 0 ? 0 : maximum,
-            inTimeOrder: inOrder, longestMessage: longest)
+            inTimeOrder: inOrder, longestMessage: longest, messagesAreUTF8: utf8)
+    }
+
+    /// Whether the bytes are UTF-8: ASCII at a glance, anything else checked.
+    static func isUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.allSatisfy { $0 < 0x80 } || String(validating: buffer, as: UTF8.self) != nil
+        }
     }
 }

@@ -10,23 +10,23 @@ struct LogEventsBinaryTests {
         events: [.init(timestamp: 30, message: "three ✓"), .init(timestamp: 10, message: ""), .init(timestamp: 20, message: "two")])
 
     @Test func aBatchIsReadBackAsItWasWritten() throws {
-        let read = try #require(LogEventsBatch.binary(batch.binaryEncoded()[...]))
+        let read = try #require(LogEventsBatch.binary(batch.binaryEncoded()![...]))
         #expect(read.batch == batch)
         #expect(read.count == 3 && read.minimumTimestamp == 10 && read.maximumTimestamp == 30)
-        #expect(!read.inTimeOrder && read.longestMessage == "three ✓".utf8.count)
+        #expect(!read.inTimeOrder && read.longestMessage == "three ✓".utf8.count && read.messagesAreUTF8)
         // The payload is a stored block's: time, length, bytes.
         #expect(read.payload.count == 3 * 12 + "three ✓".utf8.count + "two".utf8.count)
         var ordered = batch
         ordered.events.sort { $0.timestamp < $1.timestamp }
-        #expect(LogEventsBatch.binary(ordered.binaryEncoded()[...])?.inTimeOrder == true)
+        #expect(LogEventsBatch.binary(ordered.binaryEncoded()![...])?.inTimeOrder == true)
         var empty = batch
         empty.events = []
-        let none = try #require(LogEventsBatch.binary(empty.binaryEncoded()[...]))
+        let none = try #require(LogEventsBatch.binary(empty.binaryEncoded()![...]))
         #expect(none.count == 0 && none.payload.isEmpty && none.events.isEmpty && none.createGroup)
     }
 
     @Test func malformedBodiesAreRefused() {
-        let bytes = batch.binaryEncoded()
+        let bytes = batch.binaryEncoded()!
         #expect(LogEventsBatch.binary(bytes.dropLast()) == nil)
         #expect(LogEventsBatch.binary((bytes + [0])[...]) == nil)
         #expect(LogEventsBatch.binary(Array(#"{"events":[]}"#.utf8)[...]) == nil)
@@ -40,5 +40,18 @@ struct LogEventsBinaryTests {
         let firstLength = bytes.count - (3 * 12 + "three ✓".utf8.count + "two".utf8.count) + 8
         long[firstLength + 3] = 0x7F
         #expect(LogEventsBatch.binary(long[...]) == nil)
+    }
+
+    @Test func whatTheBinaryFormCannotCarryIsSaid() throws {
+        // A name past a UInt16's count: the agent sends JSON instead.
+        var long = batch
+        long.stream = String(repeating: "s", count: 70_000)
+        #expect(long.binaryEncoded() == nil)
+        // A message that is not UTF-8 is read, and said to be so (ecsd mends it, as JSON would have).
+        var bytes = batch.binaryEncoded()!
+        let three = bytes.count - ("three ✓".utf8.count + 12 + 0 + 12 + "two".utf8.count)
+        bytes[three] = 0xFF
+        let read = try #require(LogEventsBatch.binary(bytes[...]))
+        #expect(!read.messagesAreUTF8 && read.count == 3)
     }
 }

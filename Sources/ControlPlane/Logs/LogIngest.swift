@@ -109,11 +109,12 @@ final class LogIngest: Service {
         return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
     }
 
-    /// An agent's binary batch: written as it came when its events are in time order and none is
-    /// too long (as the agent sends them), else as ``put(group:stream:createGroup:events:)`` does.
+    /// An agent's binary batch: written as it came when its events are in time order, none is too
+    /// long and all are UTF-8 (as the agent sends them), else as
+    /// ``put(group:stream:createGroup:events:)`` does (which mends what is not UTF-8).
     @discardableResult
     func put(_ batch: LogEventsBatch.Binary) async throws(AWSError) -> Int? {
-        guard batch.inTimeOrder, batch.longestMessage <= Self.longestMessage else {
+        guard batch.inTimeOrder, batch.longestMessage <= Self.longestMessage, batch.messagesAreUTF8 else {
             return try await put(group: batch.group, stream: batch.stream, createGroup: batch.createGroup, events: batch.events.map { ($0.timestamp, $0.message) })
         }
         let ids = try await storage(group: batch.group, stream: batch.stream, createGroup: batch.createGroup)

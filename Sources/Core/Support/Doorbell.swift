@@ -6,7 +6,18 @@ public final class Doorbell: Sendable {
     private struct State {
         var rung = false
         var waiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
+        /// The waiter's deadline, cancelled when the waiter goes before it.
+        var timer: Task<Void, Never>?
         var waits: UInt64 = 0
+
+        /// The waiter, taken (its timer stopped).
+        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
+            guard let waiter else { return nil }
+            self.waiter = nil
+            timer?.cancel()
+            timer = nil
+            return waiter.continuation
+        }
     }
 
     private let state = Mutex(State())
@@ -15,12 +26,11 @@ public final class Doorbell: Sendable {
 
     public func ring() {
         state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let waiter = state.waiter else {
+            guard state.waiter != nil else {
                 state.rung = true
                 return nil
             }
-            state.waiter = nil
-            return waiter.continuation
+            return state.takeWaiter()
         }?.resume()
     }
 
@@ -44,10 +54,17 @@ public final class Doorbell: Sendable {
                 if ready {
                     continuation.resume()
                 } else if let deadline {
-                    Task { [self] in
+                    let timer = Task { [self] in
                         try? await Task.sleep(until: deadline, clock: .continuous)
                         wake(id)
                     }
+                    // Kept only while its wait is (a ring may have taken the waiter already).
+                    let kept = state.withLock { state in
+                        guard state.waiter?.id == id else { return false }
+                        state.timer = timer
+                        return true
+                    }
+                    if !kept { timer.cancel() }
                 }
             }
         } onCancel: {
@@ -58,9 +75,8 @@ public final class Doorbell: Sendable {
     /// Ends that wait, if it still waits.
     private func wake(_ id: UInt64) {
         state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let waiter = state.waiter, waiter.id == id else { return nil }
-            state.waiter = nil
-            return waiter.continuation
+            guard state.waiter?.id == id else { return nil }
+            return state.takeWaiter()
         }?.resume()
     }
 }

@@ -11,6 +11,7 @@ import ECSShapes
 import SigV4
 import StevedoreClient
 import StevedoreCore
+import Synchronization
 
 /// The agent's connection to `ecsd`: the ECS calls the real agent makes, plus the work channel.
 /// When the control plane requires it, registration presents the registration token and returns
@@ -193,15 +194,26 @@ public struct ControlPlaneLink: Sendable {
         return response.status == 200
     }
 
-    /// Stores a batch of an `awslogs` container's events (or, empty, makes sure its stream can take them).
+    /// Set once the control plane refused a binary batch as unreadable.
+    static let jsonLogEvents = Atomic<Bool>(false)
+
+    /// Stores a batch of an `awslogs` container's events (or, empty, makes sure its stream can take
+    /// them): in the binary form, or as JSON to a control plane that does not read that.
     @discardableResult
     public func putLogEvents(_ batch: LogEventsBatch) async throws -> LogEventsAccepted {
-        let response = try await execute(
-            HTTPClient.Request(
-                method: "POST", path: WorkChannel.logEventsPath, headers: [("Content-Type", LogEventsBatch.binaryContentType)], body: batch.binaryEncoded(),
-                timeout: .seconds(30)))
-        guard response.status == 200 else { throw APIClient.decodeError(response) }
-        return try AWSJSONCodec.decode(LogEventsAccepted.self, from: response.body)
+        if !Self.jsonLogEvents.load(ordering: .relaxed), let body = batch.binaryEncoded() {
+            let response = try await execute(
+                HTTPClient.Request(
+                    method: "POST", path: WorkChannel.logEventsPath, headers: [("Content-Type", LogEventsBatch.binaryContentType)], body: body,
+                    timeout: .seconds(30)))
+            if response.status == 200 { return try AWSJSONCodec.decode(LogEventsAccepted.self, from: response.body) }
+            let error = APIClient.decodeError(response)
+            // A control plane from before binary batches reads the body as JSON, and refuses it:
+            // from then on, JSON.
+            guard error.type == "SerializationException" else { throw error }
+            Self.jsonLogEvents.store(true, ordering: .relaxed)
+        }
+        return try await post(WorkChannel.logEventsPath, batch, as: LogEventsAccepted.self, timeout: .seconds(30))
     }
 
     /// One long poll of the work channel.

@@ -24,7 +24,7 @@ struct AWSLogsShipper: Sendable {
     var interval: Duration = .seconds(1)
     /// How long an event waits for others to share its batch (so a container that writes a line at
     /// a time does not cost a request, and a disk sync, a line).
-    var linger: Duration = .milliseconds(50)
+    var linger: Duration = .milliseconds(200)
 
     /// What the reader has for the sender.
     struct Outbox {
@@ -184,6 +184,7 @@ struct AWSLogsShipper: Sendable {
                 }
                 box.events.removeFirst(dropping)
                 box.dropped += dropping
+                if box.events.isEmpty { box.waitingSince = nil }
             }
         }
     }
