@@ -36,6 +36,23 @@ struct ECSStateTests {
         #expect(throws: AWSError.clusterNotFound) { try state.deleteCluster(DeleteClusterRequest(cluster: "ghost"), changes: &changes) }
     }
 
+    /// AWS's words for empty lists, checked before the cluster: scripts that describe what a list
+    /// found (and find nothing) match on them.
+    @Test mutating func emptyDescribeListsAreRefusedInAWSWords() throws {
+        #expect(throws: AWSError.invalidParameter("Tasks cannot be empty.")) { try state.describeTasks(DescribeTasksRequest(cluster: "ghost", tasks: [])) }
+        #expect(throws: AWSError.invalidParameter("Services cannot be empty.")) {
+            try state.describeServices(DescribeServicesRequest(cluster: "ghost", services: []))
+        }
+        #expect(throws: AWSError.invalidParameter("Container Instances cannot be empty.")) {
+            try state.describeContainerInstances(DescribeContainerInstancesRequest(cluster: "ghost", containerInstances: []))
+        }
+        var changes = ChangeSet()
+        let nameless = RegisterTaskDefinitionRequest(family: "f", containerDefinitions: [ContainerDefinition(name: "", image: "busybox", memory: 32)])
+        #expect(throws: AWSError.client("Container.name should not be null or empty.")) {
+            try state.registerTaskDefinition(nameless, requestBytes: 100, now: now, changes: &changes)
+        }
+    }
+
     @Test mutating func deleteMakesClusterInactiveButDescribable() throws {
         var changes = ChangeSet()
         _ = try state.createCluster(CreateClusterRequest(clusterName: "old"), changes: &changes)

@@ -62,7 +62,8 @@ def test_service_keeps_desired_count_while_instances_die_and_return(data_dir, fl
         assert len(ecs.list_container_instances(cluster="prod")["containerInstanceArns"]) == 6
 
         def settled():
-            all_tasks = ecs.describe_tasks(cluster="prod", tasks=ecs.list_tasks(cluster="prod", serviceName="web")["taskArns"])["tasks"]
+            service_arns = ecs.list_tasks(cluster="prod", serviceName="web")["taskArns"]
+            all_tasks = ecs.describe_tasks(cluster="prod", tasks=service_arns)["tasks"] if service_arns else []
             stale = ecs.list_tasks(cluster="prod", desiredStatus="STOPPED")["taskArns"]
             stale_tasks = ecs.describe_tasks(cluster="prod", tasks=stale)["tasks"] if stale else []
             # At least zone a's three: on a loaded machine a heartbeat can also miss the 3 s

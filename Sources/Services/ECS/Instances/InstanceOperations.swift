@@ -168,6 +168,7 @@ extension ECSState {
     public func describeContainerInstances(
         _ request: DescribeContainerInstancesRequest
     ) throws(AWSError) -> DescribeContainerInstancesResponse {
+        guard !request.containerInstances.isEmpty else { throw .invalidParameter("Container Instances cannot be empty.") }
         let cluster = try activeClusterName(request.cluster)
         guard request.containerInstances.count <= 100 else {
             throw .invalidParameter("containerInstances can list at most 100 instances; got \(request.containerInstances.count).")

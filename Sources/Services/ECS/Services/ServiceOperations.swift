@@ -282,8 +282,9 @@ extension ECSState {
     }
 
     public func describeServices(_ request: DescribeServicesRequest) throws(AWSError) -> DescribeServicesResponse {
+        guard !request.services.isEmpty else { throw .invalidParameter("Services cannot be empty.") }
         let clusterName = try activeClusterName(request.cluster)
-        guard (1...10).contains(request.services.count) else {
+        guard request.services.count <= 10 else {
             throw .invalidParameter("services must list between 1 and 10 services; got \(request.services.count).")
         }
         let includeTags = (request.include ?? []).contains(.tags)

@@ -49,9 +49,7 @@ public struct TaskDefinitionValidator: Sendable {
 
         var names_ = Set<String>()
         for (index, container) in containers.enumerated() {
-            guard let name = container.name, !name.isEmpty else {
-                throw .client("containerDefinitions[\(index)].name must not be empty: every container needs a name.")
-            }
+            guard let name = container.name, !name.isEmpty else { throw .client("Container.name should not be null or empty.") }
             guard NameRules.isValidName(name) else {
                 throw .client(
                     "Invalid container name '\(name)' (containerDefinitions[\(index)].name): use 1-255 letters, numbers, underscores and hyphens."

@@ -344,6 +344,8 @@ extension ECSState {
     }
 
     public func describeTasks(_ request: DescribeTasksRequest) throws(AWSError) -> DescribeTasksResponse {
+        // AWS's words, checked before the cluster (scripts that describe what ListTasks found match on them).
+        guard !request.tasks.isEmpty else { throw .invalidParameter("Tasks cannot be empty.") }
         let cluster = try activeClusterName(request.cluster)
         guard request.tasks.count <= 100 else {
             throw .invalidParameter("tasks can list at most 100 tasks; got \(request.tasks.count).")
