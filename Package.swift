@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // Metrics' API (Hummingbird brings it in already); Prometheus' exposition is ours (Observability).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.9.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
@@ -54,6 +56,8 @@ let package = Package(
         .target(name: "StevedoreCore", path: "Sources/Core"),
         // AWS's wire protocols: JSON 1.0/1.1 dispatch, REST-JSON routes, error shapes, the read cache.
         .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
+        // swift-metrics' handlers written in Prometheus' text format, and systemd's notify protocol. No Foundation.
+        .target(name: "Observability", dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]),
         // Zip archives and digests (SHA-256, MD5, CRC-32), for code bundles and SQS checksums.
         .target(name: "Archives", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Archives"),
         // Signature Version 4: verifying the signatures of requests, and signing them.
@@ -134,8 +138,8 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "Sealing", hummingbird, hummingbirdTLS,
-                nioSSL, logging, serviceLifecycle, .product(name: "NIOWebSocket", package: "swift-nio"),
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                nioSSL, logging, serviceLifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
 
@@ -165,7 +169,8 @@ let package = Package(
             path: "Sources/CLI"),
         .executableTarget(
             name: "ecsd",
-            dependencies: ["ControlPlane", "ECSAgent", "StevedoreCore", "Storage", "ECS", "Lambda", "ApplicationAutoScaling", "APIGateway", argumentParser, logging, serviceLifecycle, unixSignals]
+            dependencies: ["ControlPlane", "ECSAgent", "StevedoreCore", "Storage", "ECS", "Lambda", "ApplicationAutoScaling", "APIGateway", "Observability", argumentParser, logging, serviceLifecycle, unixSignals,
+                .product(name: "Metrics", package: "swift-metrics")]
         ),
         .executableTarget(
             name: "ecs-agent",
@@ -234,11 +239,13 @@ let package = Package(
             name: "ECSAgentTests",
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", argumentParser]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "StevedoreCore", "AWSProtocols", "Storage", "CurlHTTP", "StevedoreClient", "ECSAgent", "ECSShapes", "ECS", "Capacity",
-                "ECSCLI", "Lambda", "IAM", "SNS", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", "APIGateway", logging,
+                "ECSCLI", "Lambda", "IAM", "SNS", "Secrets", "SecretsShapes", "Sealing", "StevedoreTestSupport", "APIGateway", "Observability", logging,
+                .product(name: "Metrics", package: "swift-metrics"),
             ] + nio
         ),
     ]

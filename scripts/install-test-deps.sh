@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-build-deps.sh wrk docker-registry curl debootstrap
 
-python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets
+python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets prometheus_client
 
 # The Python Lambda runtime image (debootstrap + awslambdaric from PyPI), built once offline.
 if [ "$(id -u)" -eq 0 ]; then

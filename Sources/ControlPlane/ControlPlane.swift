@@ -20,6 +20,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Observability
 import Sealing
 import Secrets
 import ServiceLifecycle
@@ -28,6 +29,7 @@ import SNS
 import SQS
 import StevedoreCore
 import Storage
+import Synchronization
 
 /// `ecsd`'s parts wired together: the store, the committer over every service's loaded state,
 /// each service's wire binding, the loops, and the HTTP server.
@@ -181,15 +183,56 @@ public struct ControlPlane: Sendable {
         ) {
             try? await committer.read { root, _ in root.gateway }
         }
+        Self.describeMetrics(configuration.prometheus, committer: committer)
+    }
+
+    /// Help for each metric, and the figures counted at each scrape: tasks by status, instances
+    /// and their agents, writes waiting for the disk.
+    static func describeMetrics(_ registry: PrometheusRegistry, committer: Committer<ControlPlaneState>) {
+        for (name, help) in [
+            ("ecsd_api_requests_total", "API requests answered, by operation and HTTP status."),
+            ("ecsd_api_request_duration_seconds", "Time to answer an API request, by operation."),
+            ("ecsd_commit_duration_seconds", "Time from a write's submission to the store until it is durable."),
+            ("ecsd_function_invocations_total", "Function invocations admitted, by function."),
+            ("ecsd_function_duration_seconds", "Time from an invocation's admission to its answer, by function."),
+            ("ecsd_function_cold_starts_total", "Execution environments started for waiting invocations, by function."),
+            ("ecsd_function_throttles_total", "Invocations refused for want of concurrency, by function."),
+            ("ecsd_scaling_actions_total", "Auto scaling changes made: out, in, or by a scheduled action."),
+            ("ecsd_gateway_requests_total", "Requests API Gateway's data plane answered, by HTTP status."),
+        ] {
+            registry.describe(name, help)
+        }
+        registry.addCollector {
+            var samples: [PrometheusRegistry.Sample] = [
+                .init(name: "ecsd_committer_writes_in_flight", help: "Writes submitted to the store and not yet durable.",
+                      value: Double(committer.writesInFlight.load(ordering: .relaxed)))
+            ]
+            guard let figures = committer.readNow({ $0.ecs.figures }) else { return samples }
+            for (status, count) in figures.tasksByStatus.sorted(by: { $0.key < $1.key }) {
+                samples.append(.init(name: "ecsd_tasks", help: "Tasks kept, by last status.", labels: [("status", status)], value: Double(count)))
+            }
+            for (cluster, instances) in figures.instancesByCluster.sorted(by: { $0.key < $1.key }) {
+                samples.append(
+                    .init(name: "ecsd_container_instances", help: "Active and draining container instances, by cluster.", labels: [("cluster", cluster)],
+                          value: Double(instances.registered)))
+                samples.append(
+                    .init(name: "ecsd_agents_connected", help: "Container instances whose agent is connected, by cluster.", labels: [("cluster", cluster)],
+                          value: Double(instances.connected)))
+            }
+            return samples
+        }
     }
 
     /// The services to run, in start order; they stop in reverse (server first, store last).
-    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+    /// - Parameter systemd: the service manager to tell of readiness (done by `onServerRunning`'s
+    ///   caller), feed the watchdog and tell of stopping.
+    public func services(systemd: SystemdNotifier? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let server = APIServer(
             dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback, GatewayAPI.fallback, GatewayAPI.restFallback], agents: agents,
             gatewayLogs: gatewayLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
-            authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names)
+            authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names,
+            metrics: MetricsEndpoint(registry: configuration.prometheus, token: configuration.metricsToken))
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
         let http1 = HTTPServerBuilder.http1(
@@ -248,7 +291,7 @@ public struct ControlPlane: Sendable {
             logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
             QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries,
-        ]
+        ] + (systemd?.socketPath == nil ? [] : [SystemdWatchdog(notifier: systemd!, committer: committer)])
     }
 }
 

@@ -10,6 +10,7 @@ import Foundation
 import SigV4
 import Lambda
 import LambdaShapes
+import Observability
 import StevedoreCore
 import Storage
 
@@ -38,6 +39,11 @@ public struct ControlPlaneConfiguration: Sendable {
     /// When set, agents register with this token (their ECS_AGENT_REGISTRATION_TOKEN) and sign
     /// every other call with the credentials of their instance that registration gives them.
     public var agentToken: String?
+    /// `--metrics-token`: `GET /metrics` wants it as a bearer token; without, anyone may read it.
+    public var metricsToken: String?
+    /// Where swift-metrics' figures are kept (the process bootstraps MetricsSystem with it) and
+    /// scrape-time collectors are added; `/metrics` renders it.
+    public var prometheus = PrometheusRegistry()
     /// Seconds an instance's credentials last (agents renew them at half that).
     public var agentCredentialLifetime: Int64 = 3600
     /// When set, AWS API requests must be signed (Signature Version 4): by this key, the

@@ -7,6 +7,8 @@ import ECSAgent
 import Foundation
 import Lambda
 import Logging
+import Metrics
+import Observability
 import ServiceLifecycle
 import StevedoreCore
 import Storage
@@ -148,6 +150,9 @@ struct ECSD: AsyncParsableCommand {
     @Flag(help: "Local mode: state under ./.ecsd-dev, endpoint and next steps printed.")
     var dev = false
 
+    @Option(name: .customLong("metrics-token"), help: "GET /metrics then wants 'Authorization: Bearer TOKEN' (env ECSD_METRICS_TOKEN); without, anyone who reaches the API may read the metrics.")
+    var metricsToken: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env LOG_LEVEL).")
     var logLevel: Logger.Level?
 
@@ -233,6 +238,7 @@ struct ECSD: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "ecsd")
+        let systemd = SystemdNotifier(environment: environment)
 
         let listenText = listen ?? environment["ECSD_LISTEN"] ?? "127.0.0.1:8340"
         let (host, port) = ControlPlaneConfiguration.parseListen(listenText)!
@@ -285,11 +291,18 @@ struct ECSD: AsyncParsableCommand {
         // Agents do not sign: with authentication on, their operations need a token, made if none is given.
         let agentTokenFile = admin != nil && settings.agentToken == nil ? try AgentTokenFile.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
         if let agentTokenFile { settings.agentToken = agentTokenFile.token }
+        settings.metricsToken = metricsToken ?? environment["ECSD_METRICS_TOKEN"]
+        if settings.metricsToken?.isEmpty == true { throw ValidationError("--metrics-token (or ECSD_METRICS_TOKEN) is empty: give a token, or leave it out.") }
+        // swift-metrics' figures go to the registry /metrics renders (before anything makes a metric).
+        MetricsSystem.bootstrap(settings.prometheus)
         let configuration = settings
+        systemd.notify("STATUS=Opening the store in \(configuration.dataDirectory)")
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let dev = self.dev
-        let services = controlPlane.services { port in
+        let services = controlPlane.services(systemd: systemd) { port in
             let endpoint = "\(configuration.tls == nil ? "http" : "https")://\(host):\(port)"
+            // The store is open (ControlPlane loaded it) and the API listens.
+            systemd.notify("READY=1\nSTATUS=Serving the API at \(endpoint)")
             logger.notice("ecsd listening", metadata: ["endpoint": "\(endpoint)", "data.dir": "\(configuration.dataDirectory)"])
             if let admin {
                 logger.notice(

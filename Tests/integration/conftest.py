@@ -35,8 +35,10 @@ def free_port():
 class Ecsd:
     """One ecsd process over a data directory; can be stopped, killed and started again."""
 
-    def __init__(self, data_dir, port=None, extra_args=(), auth="off", tls=None):
+    def __init__(self, data_dir, port=None, extra_args=(), auth="off", tls=None, env=None):
         self.data_dir = data_dir
+        # Variables added to ecsd's environment (NOTIFY_SOCKET, …).
+        self.env = env
         # tls: (certificate chain, key, CA file to verify with); serves https.
         self.tls = tls
         if tls:
@@ -65,6 +67,7 @@ class Ecsd:
             [os.path.join(BIN, "ecsd"), "--listen", f"127.0.0.1:{self.port}", "--gateway-listen", f"127.0.0.1:{self.gateway_port}", "--data-dir", self.data_dir, *self.extra_args],
             stdout=log,
             stderr=log,
+            env={**os.environ, **self.env} if self.env else None,
         )
         deadline = time.time() + 30
         while time.time() < deadline:

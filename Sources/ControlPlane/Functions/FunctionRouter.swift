@@ -9,6 +9,7 @@ import Foundation
 import Lambda
 import LambdaShapes
 import Logging
+import Metrics
 import StevedoreCore
 
 /// Carries out the function router's decisions (``FunctionRouting``): it holds each caller until
@@ -51,12 +52,23 @@ actor FunctionRouter {
     /// Runs an invocation to its end. Refusals (unknown function, not ready, throttled) throw.
     func invoke(_ request: InvocationRequest) async throws(AWSError) -> InvocationOutcome {
         let target = try await resolve(request.reference, qualifier: request.qualifier)
-        let actions = try routing.admit(request, target: target, now: committer.now())
-        return await withCheckedContinuation { continuation in
+        let function = [("function", target.spec.functionName)]
+        let actions: [FunctionRouting.Action]
+        do {
+            actions = try routing.admit(request, target: target, now: committer.now())
+        } catch {
+            if error.type == "TooManyRequestsException" { Counter(label: "ecsd_function_throttles_total", dimensions: function).increment() }
+            throw error
+        }
+        Counter(label: "ecsd_function_invocations_total", dimensions: function).increment()
+        let started = ContinuousClock.now
+        let outcome = await withCheckedContinuation { continuation in
             callers[request.requestId] = continuation
             // The common case, a warm environment idle, is dispatched in this same actor turn.
             perform(actions)
         }
+        Timer(label: "ecsd_function_duration_seconds", dimensions: function).recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        return outcome
     }
 
     /// Resolves and checks a function for invoking without running it (DryRun, Event).
@@ -74,6 +86,8 @@ actor FunctionRouter {
             case .dispatch(let invocation, let instance):
                 enqueue(invocation, for: instance)
             case .place(let id, let spec):
+                // A new execution environment: the invocation waiting for it starts cold.
+                Counter(label: "ecsd_function_cold_starts_total", dimensions: [("function", spec.functionName)]).increment()
                 Task { await self.place(id, spec) }
             case .finish(let id, let outcome):
                 callers.removeValue(forKey: id)?.resume(returning: outcome)

@@ -9,6 +9,7 @@ import Foundation
 import Lambda
 import LambdaShapes
 import Logging
+import Metrics
 import ServiceLifecycle
 import StevedoreCore
 
@@ -70,6 +71,7 @@ struct ScalingLoop: Service {
             logger.notice(
                 "scaling", metadata: ["scaling.target": "\(target.record.target.ResourceId)", "desired": "\(made.capacity)", "cause": "\(made.cause)"])
             let key = target.key
+            Counter(label: "ecsd_scaling_actions_total", dimensions: [("direction", made.scaleOut ? "out" : "in")]).increment()
             _ = try? await committer.write { root, m throws(AWSError) in
                 root.applyScaling(
                     key, capacity: made.capacity, cause: made.cause, scaleOut: made.scaleOut, ruleKey: ruleKey, now: m.now,
@@ -79,6 +81,7 @@ struct ScalingLoop: Service {
         let due = (try? await committer.readLatest { root, now in root.scaling.dueScheduledActions(now: now) }) ?? []
         for (key, action) in due {
             logger.info("scheduled action", metadata: ["scaling.target": "\(key)", "scaling.action": "\(action)"])
+            Counter(label: "ecsd_scaling_actions_total", dimensions: [("direction", "scheduled")]).increment()
             _ = try? await committer.write { root, m throws(AWSError) in
                 root.applyScheduledAction(key, action: action, now: m.now, using: &m.random, changes: &m.changes)
             }

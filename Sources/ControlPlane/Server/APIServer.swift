@@ -39,6 +39,7 @@ struct APIServer {
     /// and be allowed by the signer's policies.
     let authenticator: RequestAuthenticator?
     let names: ResourceNames
+    let metrics: MetricsEndpoint
     let requestIds = RequestIdGenerator()
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
@@ -46,8 +47,14 @@ struct APIServer {
 
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestMetrics())
+        router.get("/metrics") { request, _ -> Response in
+            OperationLabel.name("GET /metrics")
+            return Self.response(metrics.answer(authorization: request.headers[.authorization]))
+        }
         router.get("/healthz") { _, _ -> Response in
-            Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8)))
+            OperationLabel.name("GET /healthz")
+            return Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8)))
         }
         // SNS's SubscribeURL and UnsubscribeURL: links an endpoint follows without signing them.
         router.get("/") { request, _ -> Response in
@@ -89,6 +96,7 @@ struct APIServer {
         }
         let bytes = Array(body.readableBytesView)
         let target = request.headers[Self.targetHeader]
+        OperationLabel.name(target.map { String($0[($0.lastIndex(of: ".").map($0.index(after:)) ?? $0.startIndex)...]) } ?? "POST /")
         var caller: Caller?
         var agentInstance: String?
         if let target, let agentAuthenticator, Self.isAgentCreatingDefault(target: target, request, body: bytes, agentAuthenticator) {
@@ -210,6 +218,7 @@ struct APIServer {
         }
         let bytes = Array(body.readableBytesView)
         let parsed = QueryRequest(form: bytes)
+        OperationLabel.name(parsed?.action ?? "POST /")
         let namespace = queryServices.service(for: parsed?.action)?.namespace ?? IAMAPI.namespace
         var caller: Caller?
         if let authenticator {
@@ -260,6 +269,7 @@ struct APIServer {
 
     /// A REST route: body within its limit, caller checked, then the route's own handler.
     func handle(_ route: RESTRoute, _ request: Request, _ context: BasicRequestContext) async -> Response {
+        OperationLabel.name(route.method + " " + route.path)
         let requestId = requestIds.next()
         var request = request
         var body: [UInt8] = []

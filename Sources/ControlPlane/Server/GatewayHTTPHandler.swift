@@ -1,6 +1,7 @@
 import APIGateway
 import AWSProtocols
 import Foundation
+import Metrics
 import NIOCore
 import NIOHTTP1
 import StevedoreCore
@@ -218,6 +219,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let status = HTTPResponseStatus(statusCode: response.status)
+        Counter(label: "ecsd_gateway_requests_total", dimensions: [("status", String(response.status))]).increment()
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: requestHead.version, status: status, headers: headers))), promise: nil)
         if !response.body.isEmpty, requestHead.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)

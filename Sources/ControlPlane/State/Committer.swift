@@ -9,6 +9,7 @@ import Foundation
 import Lambda
 import LambdaShapes
 import Logging
+import Metrics
 import StevedoreCore
 import Storage
 import Synchronization
@@ -44,6 +45,10 @@ public actor Committer<Root: Sendable>: StateCommitting {
     private nonisolated let publicationCount = Atomic<Int>(0)
     /// Changes applied to `state`.
     private var changeCount: UInt64 = 0
+    /// Writes submitted to the store and not yet durable, with when each was submitted.
+    private var submissions: [UInt64: ContinuousClock.Instant] = [:]
+    /// How many writes wait for the disk (a gauge of `/metrics`).
+    public nonisolated let writesInFlight = Atomic<Int>(0)
     /// Wakes agents' long polls when their assignments become durable.
     public nonisolated let notifier: AssignmentNotifier
     private let store: any StateStore
@@ -170,6 +175,14 @@ public actor Committer<Root: Sendable>: StateCommitting {
         changeCount += 1
         let change = changeCount
         let sequence = assignmentSequence(state)
+        let submitted = ContinuousClock.now
+        submissions[change] = submitted
+        writesInFlight.add(1, ordering: .relaxed)
+        defer {
+            submissions.removeValue(forKey: change)
+            writesInFlight.subtract(1, ordering: .relaxed)
+            CommitMetrics.duration.recordNanoseconds((ContinuousClock.now - submitted).nanoseconds)
+        }
         do {
             // Queued synchronously, still inside this actor turn: durability follows write order.
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -184,6 +197,13 @@ public actor Committer<Root: Sendable>: StateCommitting {
         makeVisible(upTo: change, changing: changes.kinds)
         notifier.committed(upTo: sequence, instances: changes.assignedInstances)
         return result
+    }
+
+    /// Whether the committer works: it answers (this runs on it), and no write has waited for
+    /// the disk longer than `stall`. systemd's watchdog is fed only while this holds.
+    public func isWorking(stall: Duration) -> Bool {
+        let now = ContinuousClock.now
+        return submissions.values.allSatisfy { now - $0 < stall }
     }
 
     /// Changes to memory-only state (agent liveness). Returns whether readers could see a difference.
@@ -253,4 +273,9 @@ extension Committer {
 
 extension Duration {
     fileprivate var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// The committer's timer (not in the generic actor: statics cannot be).
+enum CommitMetrics {
+    static let duration = Metrics.Timer(label: "ecsd_commit_duration_seconds")
 }

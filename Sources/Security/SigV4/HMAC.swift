@@ -38,7 +38,7 @@ struct HMACKey: Sendable {
 
 /// Equal bytes, compared in time that depends only on their length (a signature compared byte by
 /// byte with an early exit tells an attacker how many leading bytes were right).
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for index in a.indices { difference |= a[index] ^ b[index] }
