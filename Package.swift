@@ -153,7 +153,8 @@ let package = Package(
             name: "ECSAgent",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "AgentEngine", "Archives", "StevedoreClient", "SigV4", "CurlHTTP",
-                "DockerClient", "CZlib", logging, .product(name: "Crypto", package: "swift-crypto"),
+                "DockerClient", "CZlib", "Observability", logging, .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ] + nio,
             path: "Sources/Agent/Host"),
 
@@ -174,7 +175,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ecs-agent",
-            dependencies: ["ECSAgent", "StevedoreCore", argumentParser, logging, serviceLifecycle, unixSignals]
+            dependencies: ["ECSAgent", "StevedoreCore", "Observability", argumentParser, logging, serviceLifecycle, unixSignals,
+                .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         .executableTarget(name: "ecsctl", dependencies: ["ECSCLI", argumentParser]),
         .executableTarget(

@@ -5,8 +5,10 @@ import FoundationEssentials
 import Foundation
 #endif
 import ArgumentParser
+import CoreMetrics
 import ECSAgent
 import Logging
+import Observability
 import ServiceLifecycle
 import StevedoreCore
 import UnixSignals
@@ -65,7 +67,9 @@ struct ECSAgentCommand: AsyncParsableCommand {
         for warning in warnings { logger.warning("configuration", metadata: ["problem": "\(warning)"]) }
 
         guard let count = simulate else {
-            let agent = HostAgent(configuration: configuration, logger: logger)
+            let metrics = PrometheusRegistry()
+            MetricsSystem.bootstrap(metrics)
+            let agent = HostAgent(configuration: configuration, logger: logger, metrics: metrics)
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: AgentService(agent: agent))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

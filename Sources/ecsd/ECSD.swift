@@ -339,7 +339,7 @@ struct ECSD: AsyncParsableCommand {
             // A self-signed certificate is its own authority.
             agent.backendCAFile = configuration.tls?.certificateChain
             agent.availableLoggingDrivers = ["json-file", "syslog", "journald", "none", "local"]
-            all.append(DevAgentService(agent: HostAgent(configuration: agent, logger: Logger(label: "ecs-agent"))))
+            all.append(DevAgentService(agent: HostAgent(configuration: agent, logger: Logger(label: "ecs-agent"), metrics: configuration.prometheus)))
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -23,6 +23,16 @@ struct AgentConfigurationTests {
         #expect(values["NOEQUALS"] == nil)
     }
 
+    @Test func metricsListenIsHostAndPortOrAWarning() throws {
+        let (set, none) = try AgentConfiguration.load(file: ["ECS_METRICS_LISTEN": "0.0.0.0:9335"], environment: [:])
+        #expect(set.metricsListen == AgentConfiguration.Address(host: "0.0.0.0", port: 9335) && none.isEmpty)
+        for bad in ["9335", ":9335", "host:port", "127.0.0.1:70000"] {
+            let (unset, warnings) = try AgentConfiguration.load(file: ["ECS_METRICS_LISTEN": bad], environment: [:])
+            #expect(unset.metricsListen == nil && warnings.contains { $0.hasPrefix("ECS_METRICS_LISTEN=\(bad) is not valid") }, "\(bad)")
+        }
+        #expect(try AgentConfiguration.load(file: [:], environment: [:]).0.metricsListen == nil)
+    }
+
     @Test func environmentWinsOverTheFile() throws {
         let (configuration, warnings) = try AgentConfiguration.load(
             file: ["ECS_CLUSTER": "file", "ECS_BACKEND_HOST": "control.internal:8443"],

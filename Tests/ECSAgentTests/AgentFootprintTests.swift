@@ -9,7 +9,7 @@ struct AgentFootprintTests {
     static let agentSources = [
         "Sources/Core", "Sources/Protocols", "Sources/Shapes/ECS", "Sources/AgentProtocol", "Sources/Agent", "Sources/Archives",
         "Sources/Clients/StevedoreClient", "Sources/Clients/CurlHTTP", "Sources/Clients/DockerClient", "Sources/Security/SigV4",
-        "Sources/ecs-agent",
+        "Sources/ecs-agent", "Sources/Observability",
     ]
 
     /// `import Foundation`, `@preconcurrency import Foundation`, `import struct Foundation.Date`,

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -376,3 +377,30 @@ def test_awslogs_shipping_goes_on_after_the_agent_restarts(cluster):
     cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir).start()
     wait_until(lambda: len(ticks()) >= 60, timeout=60, message="every tick shipped after the restart")
     assert ticks() == [f"tick {i}" for i in range(1, 61)]
+
+
+def test_the_agent_serves_its_metrics_on_ecs_metrics_listen(cluster):
+    """`ECS_METRICS_LISTEN`: the agent's own counters in Prometheus' format, read by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from conftest import free_port
+    ecs = cluster.ecs
+    port = free_port()
+    cluster.agent.stop()
+    cluster.agent = Agent(cluster.server.endpoint, cluster.name, cluster.agent.data_dir,
+                          extra_env={"ECS_METRICS_LISTEN": f"127.0.0.1:{port}"}).start()
+    register(ecs, "counted", [{"name": "main", "command": ["sh", "-c", "sleep 1"]}])
+    wait_status(ecs, cluster.name, run(ecs, cluster.name, "counted"), "STOPPED", timeout=60)
+
+    def scrape():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            return [s for f in text_string_to_metric_families(response.read().decode()) for s in f.samples]
+
+    samples = scrape()
+    assert any(s.name == "ecs_agent_container_starts_total" and s.labels == {"outcome": "started"} and s.value >= 1 for s in samples)
+    assert any(s.name == "ecs_agent_polls_total" and s.labels == {"outcome": "answered"} and s.value >= 1 for s in samples)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+        raise AssertionError("a path other than /metrics answered")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 404

@@ -11,6 +11,7 @@ import CurlHTTP
 import DockerClient
 import ECSShapes
 import Logging
+import Observability
 import StevedoreClient
 import StevedoreCore
 import Synchronization
@@ -20,13 +21,23 @@ import Synchronization
 public struct HostAgent: Sendable {
     public let configuration: AgentConfiguration
     public let logger: Logger
+    /// What `GET /metrics` on `ECS_METRICS_LISTEN` renders (the process bootstraps swift-metrics with it).
+    public let metrics: PrometheusRegistry?
 
-    public init(configuration: AgentConfiguration, logger: Logger) {
+    public init(configuration: AgentConfiguration, logger: Logger, metrics: PrometheusRegistry? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
     }
 
     public func run() async throws {
+        var listener: MetricsListener?
+        if let address = configuration.metricsListen, let metrics {
+            Self.describe(metrics)
+            listener = try await MetricsListener(host: address.host, port: address.port, registry: metrics)
+            logger.info("metrics listening", metadata: ["address": "\(address.host):\(listener?.port ?? 0)"])
+        }
+        defer { if let listener { Task { await listener.close() } } }
         var host = try HostResources.read(reservedMemory: configuration.reservedMemory)
         if let id = configuration.instanceId { host.instanceId = id }
         let docker = try await connectToDocker()
@@ -90,6 +101,17 @@ public struct HostAgent: Sendable {
             }
         )
         try await session.run(knownArn: await engine.savedInstanceArn)
+    }
+
+    static func describe(_ registry: PrometheusRegistry) {
+        for (name, help) in [
+            ("ecs_agent_polls_total", "Polls of the control plane's work channel, by outcome."),
+            ("ecs_agent_container_starts_total", "Containers started, by outcome."),
+            ("ecs_agent_log_events_shipped_total", "awslogs events the control plane took."),
+            ("ecs_agent_invocation_batches_total", "Batches of function invocations received."),
+        ] {
+            registry.describe(name, help)
+        }
     }
 
     /// Waits for the Docker engine (it may start after the agent), retrying with back-off.

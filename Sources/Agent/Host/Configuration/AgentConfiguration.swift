@@ -28,6 +28,19 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Where the task credentials endpoint listens on 127.0.0.1 (`ECS_CREDENTIALS_PORT`; the real
     /// agent's 51679; another free port when that one is taken).
     public var credentialsPort = 51679
+    /// `ECS_METRICS_LISTEN` (`host:port`): where the agent serves `GET /metrics` in Prometheus'
+    /// text format; nowhere when unset.
+    public var metricsListen: Address?
+
+    public struct Address: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
     public var dataDirectory = "/var/lib/ecs/data"
     /// Whether ECS_DATADIR was set explicitly (the real agent checkpoints only then).
     public var checkpoint = false
@@ -118,6 +131,15 @@ public struct AgentConfiguration: Sendable, Equatable {
         if let value = string("ECS_BACKEND_CA_FILE") { configuration.backendCAFile = value }
         if let value = string("ECS_CREDENTIALS_PORT") {
             if let port = Int(value), (0...65535).contains(port) { configuration.credentialsPort = port } else { warn("ECS_CREDENTIALS_PORT", "a port number") }
+        }
+        if let value = string("ECS_METRICS_LISTEN") {
+            if let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port),
+                colon > value.startIndex
+            {
+                configuration.metricsListen = Address(host: String(value[..<colon]), port: port)
+            } else {
+                warn("ECS_METRICS_LISTEN", "host:port, such as 127.0.0.1:9335")
+            }
         }
         if let value = string("ECS_DATADIR") {
             configuration.dataDirectory = value

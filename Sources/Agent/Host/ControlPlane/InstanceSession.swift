@@ -1,4 +1,5 @@
 import AgentProtocol
+import CoreMetrics
 import ECSShapes
 import Logging
 import StevedoreClient
@@ -57,7 +58,14 @@ public struct InstanceSession: Sendable {
         var delay: Duration = .milliseconds(250)
         while !Task.isCancelled {
             do {
-                let response = try await link.poll(instance: arn, since: since, wait: pollWait, heldDefinitions: held.names)
+                let response: AgentPollResponse
+                do {
+                    response = try await link.poll(instance: arn, since: since, wait: pollWait, heldDefinitions: held.names)
+                } catch {
+                    Counter(label: "ecs_agent_polls_total", dimensions: [("outcome", "failed")]).increment()
+                    throw error
+                }
+                Counter(label: "ecs_agent_polls_total", dimensions: [("outcome", "answered")]).increment()
                 // An answer behind our cursor comes from a control plane that lost its state.
                 if response.sequence < since { held.removeAll() }
                 for assignment in held.complete(response.assignments) {

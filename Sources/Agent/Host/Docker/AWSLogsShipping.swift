@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AgentProtocol
+import CoreMetrics
 import DockerClient
 import Glibc
 import StevedoreCore
@@ -220,6 +221,7 @@ struct AWSLogsShipper: Sendable {
                     LogEventsBatch(
                         containerInstanceArn: instanceArn, taskArn: taskArn, group: options.group, stream: options.stream,
                         createGroup: options.createGroup, events: batch))
+                Counter(label: "ecs_agent_log_events_shipped_total").increment(by: Int64(batch.count))
                 failures = 0
             } catch let refusal as AWSError where !refusal.isRetryable {
                 // Refused for good (the group deleted, a batch the control plane will never take):

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import AgentEngine
 import AgentProtocol
+import CoreMetrics
 import DockerClient
 import ECSShapes
 import Logging
@@ -48,8 +49,10 @@ extension DockerTaskExecutor {
             do {
                 try await docker.startContainer(dockerId)
             } catch {
+                Counter(label: "ecs_agent_container_starts_total", dimensions: [("outcome", "failed")]).increment()
                 return receive(.containerFailed(task: arn, container: name, reason: "CannotStartContainerError: \(error)"))
             }
+            Counter(label: "ecs_agent_container_starts_total", dimensions: [("outcome", "started")]).increment()
             if let shipper { ship(shipper.shipper, since: nil) }
             // A new container has used no CPU yet: its first statistics round already yields a sample.
             cpuSamples[dockerId] = (0, ContinuousClock.now)

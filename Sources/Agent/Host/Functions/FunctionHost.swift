@@ -5,6 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AgentProtocol
+import CoreMetrics
 import Archives
 import AWSProtocols
 import CurlHTTP
@@ -74,6 +75,7 @@ public actor FunctionHost {
         while !Task.isCancelled {
             do {
                 let batch = try await link.pollInvocations(instance: instance.withLock { $0 }, waitMilliseconds: 20_000)
+                if !batch.isEmpty { Counter(label: "ecs_agent_invocation_batches_total").increment() }
                 table.dispatch(batch, outbox: outbox)
                 delay = .milliseconds(250)
             } catch {
