@@ -57,7 +57,7 @@ let package = Package(
         // AWS's wire protocols: JSON 1.0/1.1 dispatch, REST-JSON routes, error shapes, the read cache.
         .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
         // swift-metrics' handlers written in Prometheus' text format, and systemd's notify protocol. No Foundation.
-        .target(name: "Observability", dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "Observability", dependencies: ["StevedoreCore", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         // Zip archives and digests (SHA-256, MD5, CRC-32), for code bundles and SQS checksums.
         .target(name: "Archives", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Archives"),
         // Signature Version 4: verifying the signatures of requests, and signing them.
@@ -241,7 +241,7 @@ let package = Package(
             name: "ECSAgentTests",
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", argumentParser]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [

@@ -153,6 +153,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("metrics-token"), help: "GET /metrics then wants 'Authorization: Bearer TOKEN' (env ECSD_METRICS_TOKEN); without, anyone who reaches the API may read the metrics.")
     var metricsToken: String?
 
+    @Option(name: .customLong("log-format"), help: "text, or json: a JSON object per line, with request ids (env ECSD_LOG_FORMAT).")
+    var logFormat: LogFormat?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env LOG_LEVEL).")
     var logLevel: Logger.Level?
 
@@ -232,10 +235,18 @@ struct ECSD: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let level = logLevel ?? environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let format = logFormat ?? environment["ECSD_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "ecsd")
         let systemd = SystemdNotifier(environment: environment)
@@ -354,6 +365,10 @@ struct ECSD: AsyncParsableCommand {
 
 enum AuthMode: String, ExpressibleByArgument {
     case on, off
+}
+
+enum LogFormat: String, ExpressibleByArgument {
+    case text, json
 }
 
 extension SQLiteStateStore.Durability: ExpressibleByArgument {}

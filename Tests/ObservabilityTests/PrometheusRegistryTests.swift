@@ -1,5 +1,6 @@
 import CoreMetrics
 import Glibc
+import Logging
 @testable import Observability
 import Testing
 
@@ -69,5 +70,16 @@ struct PrometheusRegistryTests {
         var buffer = [UInt8](repeating: 0, count: 256)
         let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         #expect(received > 0 && String(decoding: buffer.prefix(received), as: UTF8.self) == "READY=1\nSTATUS=Serving")
+    }
+}
+
+struct JSONLogHandlerTests {
+    @Test func aRecordIsOneJSONLineWithItsMetadata() {
+        let line = JSONLogHandler.line(
+            time: 1_796_099_628_123, level: .warning, label: "ecsd.api", message: "a \"quoted\"\nmessage",
+            metadata: ["request.id": "abc-1", "status": "503", "level": "shadowed"])
+        #expect(String(decoding: line, as: UTF8.self)
+            == #"{"time":"2026-12-01T04:33:48.123Z","level":"warning","label":"ecsd.api","message":"a \"quoted\"\nmessage","request.id":"abc-1","status":"503"}"#
+            + "\n")
     }
 }

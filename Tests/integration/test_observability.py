@@ -96,3 +96,24 @@ def test_systemd_is_told_ready_fed_by_the_watchdog_and_told_of_stopping(data_dir
         server.stop()
     assert receive_until(lambda: "STOPPING=1" in messages)
     listener.close()
+
+
+def test_json_logs_carry_the_request_ids_of_answers(data_dir):
+    import json
+    server = Ecsd(data_dir, extra_args=["--log-format", "json", "--log-level", "debug"]).start()
+    try:
+        request = urllib.request.Request(server.endpoint + "/", data=b"{}", headers={
+            "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters", "Content-Type": "application/x-amz-json-1.1"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            request_id = response.headers["x-amzn-RequestId"]
+
+        def logged():
+            lines = [json.loads(line) for line in open(server.log_path) if line.strip()]
+            return [line for line in lines if line.get("request.id") == request_id]
+        [line] = wait_until(logged, message="the request's log line")
+        assert line["operation"] == "ListClusters" and line["status"] == "200" and line["level"] == "debug"
+        assert line["label"] == "ecsd.api" and line["message"] == "request" and line["time"].endswith("Z")
+    finally:
+        server.stop()
+    # Every line ecsd wrote, start and stop included, is a JSON object.
+    assert all(json.loads(line)["time"] for line in open(server.log_path) if line.strip())

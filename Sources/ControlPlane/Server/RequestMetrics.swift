@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import Metrics
 import AWSProtocols
 import Observability
@@ -9,20 +10,35 @@ import Synchronization
 /// `ecsd_api_request_duration_seconds`. The handler that knows the operation (an `X-Amz-Target`,
 /// a query `Action`, a REST route) names it in ``OperationLabel``; requests no handler names are
 /// counted as `unrouted`.
+/// Each request is also a log line (debug; a 5xx a warning) with its `request.id`, the answer's
+/// `x-amzn-RequestId`.
 struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
+    let logger = Logger(label: "ecsd.api")
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let label = OperationLabel()
         let started = ContinuousClock.now
         var status = 500
+        var requestId: String?
         defer {
             let operation = label.name ?? "unrouted"
+            let elapsed = ContinuousClock.now - started
             Counter(label: "ecsd_api_requests_total", dimensions: [("operation", operation), ("status", String(status))]).increment()
-            Timer(label: "ecsd_api_request_duration_seconds", dimensions: [("operation", operation)])
-                .recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            Timer(label: "ecsd_api_request_duration_seconds", dimensions: [("operation", operation)]).recordNanoseconds(elapsed.nanoseconds)
+            let level: Logger.Level = status >= 500 ? .warning : .debug
+            if logger.logLevel <= level {
+                logger.log(
+                    level: level, "request",
+                    metadata: [
+                        "request.id": "\(requestId ?? "-")", "operation": "\(operation)", "status": "\(status)",
+                        "duration.ms": "\(Double(elapsed.nanoseconds) / 1_000_000)",
+                    ])
+            }
         }
         do {
             let response = try await OperationLabel.$current.withValue(label) { try await next(request, context) }
             status = response.status.code
+            requestId = response.headers[APIServer.requestIdHeader]
             return response
         } catch let error as any HTTPResponseError {
             status = error.status.code

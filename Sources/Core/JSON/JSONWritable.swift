@@ -22,6 +22,9 @@ public struct JSONWriter {
         self.bytes = bytes
     }
 
+    /// What was written so far.
+    public var written: [UInt8] { bytes }
+
     /// Opens an object; members follow with ``member(_:_:_:)``, each told whether one came before.
     @inlinable public mutating func open() {
         bytes.append(0x7B)
