@@ -117,3 +117,26 @@ def test_json_logs_carry_the_request_ids_of_answers(data_dir):
         server.stop()
     # Every line ecsd wrote, start and stop included, is a JSON object.
     assert all(json.loads(line)["time"] for line in open(server.log_path) if line.strip())
+
+
+def test_systemd_units_verify(tmp_path):
+    """`systemd-analyze verify` on the units as shipped, their ExecStart pointed at this build."""
+    import re
+    import shutil
+    import subprocess
+    from conftest import BIN
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: scripts/install-test-deps.sh installs the systemd package"
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "systemd")
+    units = sorted(name for name in os.listdir(root) if name.endswith(".service"))
+    assert units == ["ecs-agent.service", "ecsd.service"]
+    for name in units:
+        text = open(os.path.join(root, name)).read()
+        assert "Type=notify" in text if name == "ecsd.service" else True
+        # The unit as installed names /usr/local/bin: here, the binaries just built.
+        text = re.sub(r"ExecStart=/usr/local/bin/(\S+)", lambda m: f"ExecStart={os.path.abspath(os.path.join(BIN, m.group(1)))}", text)
+        path = tmp_path / name
+        path.write_text(text)
+        result = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+        problems = [line for line in (result.stdout + result.stderr).splitlines() if name in line]
+        assert result.returncode == 0 and not problems, (name, result.stdout, result.stderr)
