@@ -199,6 +199,7 @@ public struct ControlPlane: Sendable {
             ("ecsd_function_throttles_total", "Invocations refused for want of concurrency, by function."),
             ("ecsd_scaling_actions_total", "Auto scaling changes made: out, in, or by a scheduled action."),
             ("ecsd_gateway_requests_total", "Requests API Gateway's data plane answered, by HTTP status."),
+            ("ecsd_placements_total", "Task placement attempts: placed, or why no instance took the task (waiting tasks are tried each pass)."),
         ] {
             registry.describe(name, help)
         }

@@ -54,6 +54,9 @@ struct TaskLifecycleTests {
         #expect(task.containers?.first?.containerArn?.contains(":container/c/") == true)
         #expect(task.overrides?.containerOverrides == [ContainerOverride(name: "app")])
         #expect(fixture.changes.assignedInstances.count == 2)
+        // Placement outcomes, for the metrics (the failure counted once per task not placed).
+        #expect(fixture.changes.tallies[ChangeSet.Tally(metric: "ecsd_placements_total", label: "outcome", value: "placed")] == 2)
+        #expect(fixture.changes.tallies[ChangeSet.Tally(metric: "ecsd_placements_total", label: "outcome", value: "RESOURCE:MEMORY")] == 1)
     }
 
     @Test func clientTokensMakeRunTaskIdempotent() throws {

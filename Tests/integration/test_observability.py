@@ -36,19 +36,24 @@ def test_metrics_count_requests_commits_tasks_and_agents(ecsd, fleets):
         ecs.describe_tasks(cluster="obs", tasks=[])
     except ecs.exceptions.InvalidParameterException:
         pass
+    ecs.register_task_definition(family="huge", containerDefinitions=[{"name": "huge", "image": "nginx:1.27", "memory": 100000}])
+    assert ecs.run_task(cluster="obs", taskDefinition="huge")["failures"][0]["reason"] == "RESOURCE:MEMORY"
 
     families = scrape(ecsd)
-    assert samples(families, "ecsd_api_requests_total", operation="RunTask", status="200")[0].value == 1
+    assert samples(families, "ecsd_api_requests_total", operation="RunTask", status="200")[0].value == 2
     assert samples(families, "ecsd_api_requests_total", operation="DescribeTasks", status="400")[0].value == 1
     assert samples(families, "ecsd_api_requests_total", operation="DescribeTasks", status="200")[0].value >= 1
     # A histogram whose buckets add up: +Inf holds every request, and no bucket holds more than the next.
     buckets = samples(families, "ecsd_api_request_duration_seconds_bucket", operation="RunTask")
-    assert [b.value for b in buckets] == sorted(b.value for b in buckets) and buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == 1
+    assert [b.value for b in buckets] == sorted(b.value for b in buckets) and buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == 2
     assert samples(families, "ecsd_commit_duration_seconds_count")[0].value >= 3
     assert samples(families, "ecsd_tasks", status="RUNNING")[0].value == 3
     assert samples(families, "ecsd_container_instances", cluster="obs")[0].value == 2
     assert samples(families, "ecsd_agents_connected", cluster="obs")[0].value == 2
     assert samples(families, "ecsd_committer_writes_in_flight")[0].value >= 0
+    assert samples(families, "ecsd_placements_total", outcome="placed")[0].value == 3
+    assert samples(families, "ecsd_placements_total", outcome="RESOURCE:MEMORY")[0].value == 1
+    assert families["ecsd_placements"].type == "counter"
     # The scrape itself is counted, as the next one shows.
     assert samples(scrape(ecsd), "ecsd_api_requests_total", operation="GET /metrics", status="200")[0].value >= 1
 

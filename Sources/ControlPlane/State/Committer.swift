@@ -171,6 +171,9 @@ public actor Committer<Root: Sendable>: StateCommitting {
             throw error
         }
         let changes = mutation.changes
+        for (tally, count) in changes.tallies {
+            Counter(label: tally.metric, dimensions: [(tally.label, tally.value)]).increment(by: Int64(count))
+        }
         guard !changes.isEmpty else { return result }
         changeCount += 1
         let change = changeCount

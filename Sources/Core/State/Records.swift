@@ -51,8 +51,29 @@ public struct ChangeSet: Sendable {
     public private(set) var touched: Set<RecordKind> = []
     /// Container instances whose agents have new assignments to pick up once this is durable.
     public var assignedInstances: Set<String> = []
+    /// What the operation did that no row records, for the committer to count in its metrics
+    /// (placement attempts and their outcomes); counted even when no row changed.
+    public private(set) var tallies: [Tally: Int] = [:]
+
+    /// A counter of the metrics and one of its labels.
+    public struct Tally: Hashable, Sendable {
+        public var metric: String
+        public var label: String
+        public var value: String
+
+        public init(metric: String, label: String, value: String) {
+            self.metric = metric
+            self.label = label
+            self.value = value
+        }
+    }
 
     public init() {}
+
+    public mutating func tally(_ tally: Tally, by count: Int = 1) {
+        guard count > 0 else { return }
+        tallies[tally, default: 0] += count
+    }
 
     public var isEmpty: Bool { changes.isEmpty }
 

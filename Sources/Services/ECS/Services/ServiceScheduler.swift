@@ -265,7 +265,7 @@ extension ECSState {
                     if let reason = PlacementEngine.check(request, slot) { closest = (instance, reason) } else { placed = [instance] }
                 }
             } else if capacity[clusterName]?.isEmpty == false {
-                let result = PlacementEngine.place(request, capacity: &capacity[clusterName]!, using: &generator)
+                let result = place(request, inCluster: clusterName, using: &generator, changes: &changes)
                 for arn in result.placed { capacity[clusterName]?.release(request.requirements, group: group, on: arn, wasRunning: false) }
                 placed = result.placed
                 closest = result.closest ?? closest

@@ -26,3 +26,22 @@ extension ECSState {
         return figures
     }
 }
+
+extension ECSState {
+    /// Placement attempts, counted in the metrics as `ecsd_placements_total{outcome}`: `placed`, or
+    /// the reason a task found no instance (`RESOURCE:MEMORY`, `NO_INSTANCES`, …). Tasks waiting for
+    /// capacity are tried again each scheduler pass, and counted each time.
+    static func placementTally(_ outcome: String) -> ChangeSet.Tally {
+        ChangeSet.Tally(metric: "ecsd_placements_total", label: "outcome", value: outcome)
+    }
+
+    /// The placement engine over a cluster's capacity, its outcomes tallied.
+    mutating func place(
+        _ request: PlacementRequest, inCluster cluster: String, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet
+    ) -> PlacementResult {
+        let result = PlacementEngine.place(request, capacity: &capacity[cluster]!, using: &generator)
+        changes.tally(Self.placementTally("placed"), by: result.placed.count)
+        changes.tally(Self.placementTally(result.closest?.reason.rawValue ?? "NO_INSTANCES"), by: request.count - result.placed.count)
+        return result
+    }
+}

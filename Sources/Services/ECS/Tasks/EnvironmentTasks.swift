@@ -37,7 +37,7 @@ extension ECSState {
         requirements.cpu = 0
         let request = PlacementRequest(requirements: requirements, count: 1, group: group, rules: [.binpackMemory])
         guard capacity[clusterName]?.isEmpty == false else { return .failure(.noInstances) }
-        let result = PlacementEngine.place(request, capacity: &capacity[clusterName]!, using: &generator)
+        let result = place(request, inCluster: clusterName, using: &generator, changes: &changes)
         guard let instance = result.placed.first else { return .failure(.noRoom(result.closest?.reason)) }
         capacity[clusterName]?.release(requirements, group: group, on: instance, wasRunning: false)
         let launch = LaunchSpec(

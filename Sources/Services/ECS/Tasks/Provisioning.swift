@@ -49,7 +49,7 @@ extension ECSState {
                     defaultRules: record.serviceArn == nil ? [.random] : PlacementRule.serviceDefault)
             else { continue }
             request.capacityProviders = pending.capacityProviders.map(Set.init)
-            let result = PlacementEngine.place(request, capacity: &capacity[clusterName]!, using: &generator)
+            let result = place(request, inCluster: clusterName, using: &generator, changes: &changes)
             guard let instanceArn = result.placed.first else { continue }
             capacity[clusterName]?.release(request.requirements, group: request.group, on: instanceArn, wasRunning: false)
             assign(record, to: instanceArn, changes: &changes)

@@ -101,7 +101,7 @@ extension ECSState {
             placement.capacityProviders = batch.provider.map { [$0] }
             var result = PlacementResult(placed: [], failures: [])
             if capacity[clusterName]?.isEmpty == false {
-                result = PlacementEngine.place(placement, capacity: &capacity[clusterName]!, using: &generator)
+                result = place(placement, inCluster: clusterName, using: &generator, changes: &changes)
                 // The engine reserved capacity for each placement; putTask takes it over per task.
                 for arn in result.placed {
                     capacity[clusterName]?.release(placement.requirements, group: group, on: arn, wasRunning: false)
