@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         // Metrics' API (Hummingbird brings it in already); Prometheus' exposition is ours (Observability).
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.9.0"),
+        // PostgreSQL's wire protocol, for `--store postgres://` (Storage).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
@@ -118,7 +120,9 @@ let package = Package(
 
         // Persistence behind a protocol; SQLite (system libsqlite3) is the embedded default.
         .systemLibrary(name: "CSQLite", path: "Sources/Store/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "Storage", dependencies: ["StevedoreCore", "CSQLite", logging], path: "Sources/Store/Storage"),
+        .target(
+            name: "Storage", dependencies: ["StevedoreCore", "CSQLite", logging, .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Sources/Store/Storage"),
         // libcurl, wrapped once: pkg-config module, typed C shim, Swift client.
         .systemLibrary(
             name: "CCurl", path: "Sources/Clients/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),

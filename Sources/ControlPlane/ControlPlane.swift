@@ -41,7 +41,7 @@ public struct ControlPlane: Sendable {
     /// Requests the gateway sent each target group (service auto scaling's ALBRequestCountPerTarget).
     let requestCounts = TargetGroupRequestCounts()
     let logs = LogRelay()
-    let store: SQLiteStateStore
+    let store: any ClosableStateStore
     let dispatcher: AWSJSONDispatcher
     let queryServices: QueryDispatcher
     let routes: [RESTRoute]
@@ -74,8 +74,11 @@ public struct ControlPlane: Sendable {
         self.configuration = configuration
         self.logger = logger
         tlsConfiguration = try configuration.tls.map(Self.serverTLS)
-        store = try SQLiteStateStore(
-            directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
+        if let postgres = configuration.postgres {
+            store = try await PostgresStateStore(location: postgres, logger: logger)
+        } else {
+            store = try SQLiteStateStore(directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
+        }
         let names = configuration.names
         var settings = ControlPlaneState.Settings()
         settings.scheduler = configuration.scheduler
@@ -331,10 +334,10 @@ extension SecretBox: ValueSealer {}
 
 /// Keeps the store open while the other services run; closes it after they stopped.
 struct StoreService: Service {
-    let store: SQLiteStateStore
+    let store: any ClosableStateStore
 
     func run() async throws {
         try? await gracefulShutdown()
-        store.close()
+        await store.close()
     }
 }

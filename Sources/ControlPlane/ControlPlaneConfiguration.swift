@@ -21,6 +21,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var dataDirectory: String
     public var names: ResourceNames
     public var durability: SQLiteStateStore.Durability
+    /// `--store postgres://…`: the state in PostgreSQL instead of the SQLite file in the data
+    /// directory (which still holds logs, code and keys).
+    public var postgres: PostgresStateStore.Location?
     /// Largest request body accepted (AWS JSON and REST-JSON alike).
     public var maxRequestBytes: Int
     /// Encoded answers to repeated identical reads kept until the next write; 0 turns the cache off.

@@ -37,6 +37,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(name: .customLong("account-id"), help: "Account id used in ARNs (env ECSD_ACCOUNT_ID; default 000000000000).")
     var accountId: String?
 
+    @Option(help: "Where the state lives: sqlite (a file in the data directory), or postgres://user:password@host:port/database (env ECSD_STORE).")
+    var store: String?
+
     @Option(help: "normal: survive a crash of ecsd; full: also survive power loss (fsync per commit).")
     var durability: SQLiteStateStore.Durability = .normal
 
@@ -302,6 +305,14 @@ struct ECSD: AsyncParsableCommand {
         // Agents do not sign: with authentication on, their operations need a token, made if none is given.
         let agentTokenFile = admin != nil && settings.agentToken == nil ? try AgentTokenFile.loadOrCreate(dataDirectory: settings.dataDirectory) : nil
         if let agentTokenFile { settings.agentToken = agentTokenFile.token }
+        switch store ?? environment["ECSD_STORE"] ?? "sqlite" {
+        case "sqlite": break
+        case let url:
+            guard let location = PostgresStateStore.Location(url: url) else {
+                throw ValidationError("--store \(url) is neither sqlite nor postgres://user:password@host:port/database (or postgres://user@/database?host=/socket/dir).")
+            }
+            settings.postgres = location
+        }
         settings.metricsToken = metricsToken ?? environment["ECSD_METRICS_TOKEN"]
         if settings.metricsToken?.isEmpty == true { throw ValidationError("--metrics-token (or ECSD_METRICS_TOKEN) is empty: give a token, or leave it out.") }
         // swift-metrics' figures go to the registry /metrics renders (before anything makes a metric).

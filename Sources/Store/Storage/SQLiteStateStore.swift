@@ -17,50 +17,15 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         case full
     }
 
-    /// Schema versions; each entry runs once, in order, tracked by `PRAGMA user_version`. A new
-    /// service adds one entry creating the tables of its record kinds.
-    static let migrations: [[String]] = [
-        // 1: the records of the foundation (clusters, task definitions, tags).
-        ["clusters", "task_definitions", "families", "tags"].map(table),
-        // 2: the scheduler's records (container instances, tasks, services, counters).
-        ["container_instances", "tasks", "services", "meta"].map(table),
-        // 3: functions, layers, the asynchronous invocation queue, SQS queues and messages.
-        ["functions", "layers", "async_events", "queues", "queue_messages"].map(table),
-        // 4: auto scaling: scalable targets, capacity providers, auto scaling groups.
-        ["scalable_targets", "capacity_providers", "auto_scaling_groups"].map(table),
-        // 5: idempotency tokens (RunTask's clientToken), honoured across restarts; stopped tasks
-        // apart from live ones, behind a summary line, so a start need not decode them.
-        ["client_tokens", "stopped_tasks"].map(table),
-        // 6: IAM users and roles (with their inline policies) and access keys (secrets sealed);
-        // SSM parameters and Secrets Manager secrets (values sealed).
-        ["iam_users", "iam_access_keys", "iam_roles", "ssm_parameters", "secrets"].map(table),
-        // 7: API Gateway's APIs, each with its routes, integrations, stages and deployments.
-        ["gateway_apis"].map(table),
-        // 8: API Gateway's REST APIs (each with its resources, deployments and stages), API keys
-        // and usage plans.
-        ["gateway_rest_apis", "gateway_api_keys", "gateway_usage_plans"].map(table),
-        // 9: Elastic Load Balancing's target groups (their health checks).
-        ["elb_target_groups"].map(table),
-        // 10: CloudWatch Logs' log groups (with their streams; the events are files of their own).
-        ["log_groups"].map(table),
-        // 11: EventBridge's buses, rules (with their targets) and deliveries waiting to be retried.
-        ["event_buses", "event_rules", "event_deliveries"].map(table),
-        // 12: Lambda's event source mappings.
-        ["event_source_mappings"].map(table),
-        // 13: SNS's topics (with their subscriptions) and HTTP(S) deliveries waiting to be made.
-        ["sns_topics", "sns_deliveries"].map(table),
-        // 14: EventBridge Scheduler's schedules and schedule groups.
-        ["schedules", "schedule_groups"].map(table),
-    ]
+    /// Schema versions; each entry runs once, in order, tracked by `PRAGMA user_version`.
+    static let migrations: [[String]] = StoreSchema.versions.map { $0.map(table) }
 
     private static func table(_ name: String) -> String {
         "CREATE TABLE \(name) (key TEXT PRIMARY KEY NOT NULL, body TEXT NOT NULL)"
     }
 
     /// Every table the migrations create: one per record kind.
-    static let tables: [String] = migrations.joined().compactMap { statement in
-        statement.split(separator: " ").dropFirst(2).first.map(String.init)
-    }
+    static let tables = StoreSchema.tables
 
     public let path: String
     private let queue = WriteQueue()

@@ -13,6 +13,15 @@ public protocol StateStore: Sendable {
     func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
 }
 
+/// A store the control plane opens at start and closes after everything else stopped: what was
+/// submitted before `close` is written first.
+public protocol ClosableStateStore: StateStore {
+    func close() async
+}
+
+extension SQLiteStateStore: ClosableStateStore {}
+extension PostgresStateStore: ClosableStateStore {}
+
 extension StateStore {
     /// Writes the changes and returns once they are durable.
     public func commit(_ changes: [StateChange]) async throws {
