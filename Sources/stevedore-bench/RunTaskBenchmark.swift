@@ -78,7 +78,7 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))  // every agent has its first long poll open
 
         note("running tasks for \(seconds) s with \(callers) callers")
-        let load = try await runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
+        let load = try await Self.runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
         // Wait for the last assignments to reach their agents.
         let deadline = ContinuousClock.now + .seconds(30)
         while deliveries.count < load.placed, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
@@ -139,7 +139,7 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         var tasksPerSecond: Double { elapsed > 0 ? Double(placed) / elapsed : 0 }
     }
 
-    func runLoad(client: APIClient, cluster: String, seconds: Int, callers: Int) async throws -> LoadResult {
+    static func runLoad(client: APIClient, cluster: String, seconds: Int, callers: Int) async throws -> LoadResult {
         let start = ContinuousClock.now
         let end = start + .seconds(seconds)
         var total = LoadResult()
@@ -219,7 +219,7 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         guard let python = which("python3") else { throw BenchError("python3 (with boto3) is needed to seed moto_server") }
         _ = try runProgram(python, ["-c", seed])
         let client = APIClient(endpoint: endpoint, extraHeaders: [("Authorization", APIBenchmark.authorization)])
-        return try await runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
+        return try await Self.runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
     }
 
     static func countInstances(_ client: APIClient, cluster: String = "bench") async throws -> Int {

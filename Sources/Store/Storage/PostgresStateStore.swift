@@ -167,26 +167,46 @@ public final class PostgresStateStore: StateStore, Sendable {
         }
     }
 
+    /// One transaction for the batch, two statements at most per table however many rows: each
+    /// key's last change wins (a batch is applied whole or not at all, so only the end state of
+    /// each row matters), upserts by `unnest` of arrays, deletes by `= ANY`.
     private func commit(_ batch: [Pending]) async throws {
+        var last: [String: [String: [UInt8]?]] = [:]
+        // Tables, and each table's keys, in the order they first came: new rows are numbered
+        // (`seq`) in that order, so a load reads them as they were written, as from SQLite.
+        var order: [String] = []
+        var keyOrder: [String: [String]] = [:]
+        for item in batch {
+            for change in item.changes {
+                let table = change.kind.rawValue
+                guard StoreSchema.tableNames.contains(table) else {
+                    throw StoreError("no table for records of kind \(change.kind): add a version to StoreSchema creating it")
+                }
+                if last[table] == nil { order.append(table) }
+                if last[table]?[change.key] == nil { keyOrder[table, default: []].append(change.key) }
+                last[table, default: [:]][change.key] = .some(change.body)
+            }
+        }
         try await client.withTransaction(logger: logger) { connection in
-            for item in batch {
-                for change in item.changes {
-                    let table = change.kind.rawValue
-                    guard StoreSchema.tableNames.contains(table) else {
-                        throw StoreError("no table for records of kind \(change.kind): add a version to StoreSchema creating it")
-                    }
+            for table in order {
+                guard let rows = last[table], let keys = keyOrder[table] else { continue }
+                let deleted = keys.filter { rows[$0]! == nil }
+                let kept = keys.compactMap { key in rows[key]!.map { (key, $0) } }
+                if !deleted.isEmpty {
                     var binds = PostgresBindings()
-                    binds.append(change.key)
-                    if let body = change.body {
-                        binds.append(ByteBuffer(bytes: body))
-                        try await connection.query(
-                            PostgresQuery(
-                                unsafeSQL: "INSERT INTO \(table) (key, body) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET body = excluded.body",
-                                binds: binds),
-                            logger: logger)
-                    } else {
-                        try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE key = $1", binds: binds), logger: logger)
-                    }
+                    binds.append(deleted)
+                    try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE key = ANY($1)", binds: binds), logger: logger)
+                }
+                if !kept.isEmpty {
+                    var binds = PostgresBindings()
+                    binds.append(kept.map(\.0))
+                    binds.append(kept.map { ByteBuffer(bytes: $0.1) })
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: "INSERT INTO \(table) (key, body) SELECT * FROM unnest($1::text[], $2::bytea[]) "
+                                + "ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+                            binds: binds),
+                        logger: logger)
                 }
             }
         }

@@ -1,0 +1,18 @@
+import Storage
+import Testing
+
+/// `--store` URLs, as libpq's connection URIs spell them.
+struct PostgresLocationTests {
+    @Test func urlsNameTheServerTheUserAndTheDatabase() throws {
+        let tcp = try #require(PostgresStateStore.Location(url: "postgres://ecsd:s3cret@db.internal:6432/stevedore"))
+        #expect(tcp == PostgresStateStore.Location(url: "postgresql://ecsd:s3cret@db.internal:6432/stevedore"))
+        #expect(tcp.host == "db.internal" && tcp.port == 6432 && tcp.user == "ecsd" && tcp.password == "s3cret" && tcp.database == "stevedore")
+        let defaults = try #require(PostgresStateStore.Location(url: "postgres://ecsd@127.0.0.1"))
+        #expect(defaults.port == 5432 && defaults.database == "ecsd" && defaults.password == nil && defaults.socketDirectory == nil)
+        let socket = try #require(PostgresStateStore.Location(url: "postgres://ecsd@/stevedore?host=/var/run/postgresql"))
+        #expect(socket.socketDirectory == "/var/run/postgresql" && socket.database == "stevedore")
+        for bad in ["sqlite", "mysql://ecsd@host/db", "postgres://host/db", "postgres://ecsd@/db", "not a url"] {
+            #expect(PostgresStateStore.Location(url: bad) == nil, "\(bad)")
+        }
+    }
+}
