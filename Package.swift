@@ -121,7 +121,11 @@ let package = Package(
         // Persistence behind a protocol; SQLite (system libsqlite3) is the embedded default.
         .systemLibrary(name: "CSQLite", path: "Sources/Store/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(
-            name: "Storage", dependencies: ["StevedoreCore", "CSQLite", logging, .product(name: "PostgresNIO", package: "postgres-nio")],
+            name: "Storage",
+            dependencies: [
+                "StevedoreCore", "CSQLite", logging, .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Sources/Store/Storage"),
         // libcurl, wrapped once: pkg-config module, typed C shim, Swift client.
         .systemLibrary(

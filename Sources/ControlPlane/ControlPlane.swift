@@ -211,7 +211,7 @@ public struct ControlPlane: Sendable {
                 .init(name: "ecsd_committer_writes_in_flight", help: "Writes submitted to the store and not yet durable.",
                       value: Double(committer.writesInFlight.load(ordering: .relaxed)))
             ]
-            guard let figures = committer.readNow({ $0.ecs.figures }) else { return samples }
+            let figures = committer.readPublished { $0.ecs.figures }
             for (status, count) in figures.tasksByStatus.sorted(by: { $0.key < $1.key }) {
                 samples.append(.init(name: "ecsd_tasks", help: "Tasks kept, by last status.", labels: [("status", status)], value: Double(count)))
             }

@@ -66,6 +66,7 @@ public struct JSONLogHandler: LogHandler {
             var written = 0
             while written < bytes.count {
                 let count = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + written, bytes.count - written) }
+                if count < 0, errno == EINTR { continue }
                 guard count > 0 else { return }
                 written += count
             }

@@ -149,6 +149,9 @@ public struct AWSJSONDispatcher: Sendable {
 
     public func knows(targetPrefix: String) -> Bool { contentTypes[targetPrefix] != nil }
 
+    /// Whether an operation of that whole target (`Prefix.Operation`) is served.
+    public func knows(target: String) -> Bool { handlers[target] != nil }
+
     public func handle(target: String?, body: [UInt8], context: OperationContext) async -> APIResponse {
         guard let target, !target.isEmpty else {
             return .error(

@@ -309,7 +309,9 @@ struct ECSD: AsyncParsableCommand {
         case "sqlite": break
         case let url:
             guard let location = PostgresStateStore.Location(url: url) else {
-                throw ValidationError("--store \(url) is neither sqlite nor postgres://user:password@host:port/database (or postgres://user@/database?host=/socket/dir).")
+                throw ValidationError(
+                    "--store \(PostgresStateStore.Location.redacted(url)) is neither sqlite nor postgres://user:password@host:port/database "
+                        + "(or postgres://user@/database?host=/socket/dir; sslmode disable, prefer, require, verify-ca or verify-full).")
             }
             settings.postgres = location
         }

@@ -26,6 +26,8 @@ struct AgentConfigurationTests {
     @Test func metricsListenIsHostAndPortOrAWarning() throws {
         let (set, none) = try AgentConfiguration.load(file: ["ECS_METRICS_LISTEN": "0.0.0.0:9335"], environment: [:])
         #expect(set.metricsListen == AgentConfiguration.Address(host: "0.0.0.0", port: 9335) && none.isEmpty)
+        #expect(try AgentConfiguration.load(file: ["ECS_METRICS_LISTEN": "[::1]:9335"], environment: [:]).0.metricsListen
+            == AgentConfiguration.Address(host: "::1", port: 9335))
         for bad in ["9335", ":9335", "host:port", "127.0.0.1:70000"] {
             let (unset, warnings) = try AgentConfiguration.load(file: ["ECS_METRICS_LISTEN": bad], environment: [:])
             #expect(unset.metricsListen == nil && warnings.contains { $0.hasPrefix("ECS_METRICS_LISTEN=\(bad) is not valid") }, "\(bad)")

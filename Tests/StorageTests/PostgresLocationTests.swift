@@ -11,7 +11,11 @@ struct PostgresLocationTests {
         #expect(defaults.port == 5432 && defaults.database == "ecsd" && defaults.password == nil && defaults.socketDirectory == nil)
         let socket = try #require(PostgresStateStore.Location(url: "postgres://ecsd@/stevedore?host=/var/run/postgresql"))
         #expect(socket.socketDirectory == "/var/run/postgresql" && socket.database == "stevedore")
-        for bad in ["sqlite", "mysql://ecsd@host/db", "postgres://host/db", "postgres://ecsd@/db", "not a url"] {
+        #expect(tcp.sslMode == "prefer" && socket.sslMode == "prefer")
+        let verified = try #require(PostgresStateStore.Location(url: "postgres://ecsd@db/x?sslmode=verify-full&sslrootcert=/etc/ca.pem"))
+        #expect(verified.sslMode == "verify-full" && verified.sslRootCertificate == "/etc/ca.pem")
+        #expect(PostgresStateStore.Location.redacted("postgres://ecsd:s3cret@db/x") == "postgres://ecsd:****@db/x")
+        for bad in ["sqlite", "mysql://ecsd@host/db", "postgres://host/db", "postgres://ecsd@/db", "not a url", "postgres://ecsd@db/x?sslmode=maybe"] {
             #expect(PostgresStateStore.Location(url: bad) == nil, "\(bad)")
         }
     }

@@ -40,11 +40,11 @@ def test_metrics_count_requests_commits_tasks_and_agents(ecsd, fleets):
     assert ecs.run_task(cluster="obs", taskDefinition="huge")["failures"][0]["reason"] == "RESOURCE:MEMORY"
 
     families = scrape(ecsd)
-    assert samples(families, "ecsd_api_requests_total", operation="RunTask", status="200")[0].value == 2
-    assert samples(families, "ecsd_api_requests_total", operation="DescribeTasks", status="400")[0].value == 1
-    assert samples(families, "ecsd_api_requests_total", operation="DescribeTasks", status="200")[0].value >= 1
+    assert samples(families, "ecsd_api_requests_total", operation="AmazonEC2ContainerServiceV20141113.RunTask", status="200")[0].value == 2
+    assert samples(families, "ecsd_api_requests_total", operation="AmazonEC2ContainerServiceV20141113.DescribeTasks", status="400")[0].value == 1
+    assert samples(families, "ecsd_api_requests_total", operation="AmazonEC2ContainerServiceV20141113.DescribeTasks", status="200")[0].value >= 1
     # A histogram whose buckets add up: +Inf holds every request, and no bucket holds more than the next.
-    buckets = samples(families, "ecsd_api_request_duration_seconds_bucket", operation="RunTask")
+    buckets = samples(families, "ecsd_api_request_duration_seconds_bucket", operation="AmazonEC2ContainerServiceV20141113.RunTask")
     assert [b.value for b in buckets] == sorted(b.value for b in buckets) and buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == 2
     assert samples(families, "ecsd_commit_duration_seconds_count")[0].value >= 3
     assert samples(families, "ecsd_tasks", status="RUNNING")[0].value == 3
@@ -54,6 +54,17 @@ def test_metrics_count_requests_commits_tasks_and_agents(ecsd, fleets):
     assert samples(families, "ecsd_placements_total", outcome="placed")[0].value == 3
     assert samples(families, "ecsd_placements_total", outcome="RESOURCE:MEMORY")[0].value == 1
     assert families["ecsd_placements"].type == "counter"
+    # Made-up operations share one series rather than each adding its own.
+    for made_up in ("Nope1", "Nope2"):
+        request = urllib.request.Request(ecsd.endpoint + "/", data=b"{}", headers={
+            "X-Amz-Target": f"AmazonEC2ContainerServiceV20141113.{made_up}", "Content-Type": "application/x-amz-json-1.1"})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+        except urllib.error.HTTPError:
+            pass
+    families = scrape(ecsd)
+    assert samples(families, "ecsd_api_requests_total", operation="unknown", status="400")[0].value == 2
+    assert not [s for s in samples(families, "ecsd_api_requests_total") if "Nope" in s.labels["operation"]]
     # The scrape itself is counted, as the next one shows.
     assert samples(scrape(ecsd), "ecsd_api_requests_total", operation="GET /metrics", status="200")[0].value >= 1
 
@@ -116,7 +127,7 @@ def test_json_logs_carry_the_request_ids_of_answers(data_dir):
             lines = [json.loads(line) for line in open(server.log_path) if line.strip()]
             return [line for line in lines if line.get("request.id") == request_id]
         [line] = wait_until(logged, message="the request's log line")
-        assert line["operation"] == "ListClusters" and line["status"] == "200" and line["level"] == "debug"
+        assert line["operation"] == "AmazonEC2ContainerServiceV20141113.ListClusters" and line["status"] == "200" and line["level"] == "debug"
         assert line["label"] == "ecsd.api" and line["message"] == "request" and line["time"].endswith("Z")
     finally:
         server.stop()

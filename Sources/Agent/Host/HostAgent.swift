@@ -34,8 +34,13 @@ public struct HostAgent: Sendable {
         var listener: MetricsListener?
         if let address = configuration.metricsListen, let metrics {
             Self.describe(metrics)
-            listener = try await MetricsListener(host: address.host, port: address.port, registry: metrics)
-            logger.info("metrics listening", metadata: ["address": "\(address.host):\(listener?.port ?? 0)"])
+            // Metrics are not worth stopping the agent for: a port that cannot be had is said, not fatal.
+            do {
+                listener = try await MetricsListener(host: address.host, port: address.port, registry: metrics)
+                logger.info("metrics listening", metadata: ["address": "\(address.host):\(listener?.port ?? 0)"])
+            } catch {
+                logger.error("metrics not served", metadata: ["address": "\(address.host):\(address.port)", "error": "\(error)"])
+            }
         }
         defer { if let listener { Task { await listener.close() } } }
         var host = try HostResources.read(reservedMemory: configuration.reservedMemory)

@@ -58,7 +58,8 @@ struct APIServer {
         }
         // SNS's SubscribeURL and UnsubscribeURL: links an endpoint follows without signing them.
         router.get("/") { request, _ -> Response in
-            await handleSNSLink(request)
+            OperationLabel.name("GET /")
+            return await handleSNSLink(request)
         }
         router.post("/") { request, _ -> Response in
             if request.headers[Self.targetHeader] == nil, request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
@@ -73,10 +74,12 @@ struct APIServer {
             }
         }
         router.get(RouterPath(WorkChannel.taskLogsPath)) { request, _ -> Response in
-            await handleTaskLogs(request)
+            OperationLabel.name("GET " + WorkChannel.taskLogsPath)
+            return await handleTaskLogs(request)
         }
         router.get(RouterPath(Self.gatewayLogsPath)) { request, _ -> Response in
-            handleGatewayLogs(request)
+            OperationLabel.name("GET " + Self.gatewayLogsPath)
+            return handleGatewayLogs(request)
         }
         // Added last: it only sees requests that no route above took.
         router.add(middleware: UnroutedRequests(fallbacks: fallbacks, requestIds: requestIds))
@@ -96,7 +99,8 @@ struct APIServer {
         }
         let bytes = Array(body.readableBytesView)
         let target = request.headers[Self.targetHeader]
-        OperationLabel.name(target.map { String($0[($0.lastIndex(of: ".").map($0.index(after:)) ?? $0.startIndex)...]) } ?? "POST /")
+        // Only operations served name a series: a client's made-up targets would add one each.
+        OperationLabel.name(target.map { dispatcher.knows(target: $0) ? $0 : "unknown" } ?? "POST /")
         var caller: Caller?
         var agentInstance: String?
         if let target, let agentAuthenticator, Self.isAgentCreatingDefault(target: target, request, body: bytes, agentAuthenticator) {
@@ -218,7 +222,7 @@ struct APIServer {
         }
         let bytes = Array(body.readableBytesView)
         let parsed = QueryRequest(form: bytes)
-        OperationLabel.name(parsed?.action ?? "POST /")
+        OperationLabel.name(parsed?.action.map { queryServices.service(for: $0) == nil ? "unknown" : $0 } ?? "POST /")
         let namespace = queryServices.service(for: parsed?.action)?.namespace ?? IAMAPI.namespace
         var caller: Caller?
         if let authenticator {

@@ -45,6 +45,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
     private nonisolated let publicationCount = Atomic<Int>(0)
     /// Changes applied to `state`.
     private var changeCount: UInt64 = 0
+    private var resynchronizing = false
     /// Writes submitted to the store and not yet durable, with when each was submitted.
     private var submissions: [UInt64: ContinuousClock.Instant] = [:]
     /// How many writes wait for the disk (a gauge of `/metrics`).
@@ -139,6 +140,14 @@ public actor Committer<Root: Sendable>: StateCommitting {
         return published.withLock { snapshot in snapshot.changes >= needed ? body(snapshot.state) : nil }
     }
 
+    /// The last published state, however old (a publication follows the next write once read):
+    /// for figures that need not see the latest writes (metrics). `body` runs outside the lock.
+    public nonisolated func readPublished<Result: Sendable>(_ body: (Root) -> Result) -> Result {
+        if !readSincePublication.load(ordering: .relaxed) { readSincePublication.store(true, ordering: .relaxed) }
+        let state = published.withLock { $0.state }
+        return body(state)
+    }
+
     /// Runs `body` in the actor on the newest state, which may hold writes not yet durable.
     /// For small reads that must not cause a publication: agents' polls (which filter by the
     /// durable assignment sequence themselves) and the background loops. A loop that read through
@@ -155,6 +164,8 @@ public actor Committer<Root: Sendable>: StateCommitting {
     public func write<Result: Sendable>(
         _ body: @Sendable (inout Root, inout Mutation) throws(AWSError) -> Result
     ) async throws(AWSError) -> Result {
+        // A write on memory the store may not hold would store what depends on it: none until reloaded.
+        guard !resynchronizing else { throw .server("The control plane is reloading its state after a failed write; try again.") }
         var mutation = Mutation(now: clock(), random: random)
         let result: Result
         do {
@@ -194,7 +205,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
         } catch {
             logger.error("store commit failed", metadata: ["error": "\(error)"])
             await resynchronize()
-            throw .server("The change could not be saved (\(error)); nothing was changed. Try again.")
+            throw .server("The change may not have been saved (\(error)); the state was reloaded from the store. Try again.")
         }
         // Visible before anyone hears of the write: its caller, then the agents it assigned work to.
         makeVisible(upTo: change, changing: changes.kinds)
@@ -225,8 +236,16 @@ public actor Committer<Root: Sendable>: StateCommitting {
     }
 
     /// After a failed commit the memory may be ahead of the disk: reload the disk's truth.
+    /// Memory taken back to what the store holds, after a write that failed part way or whose
+    /// commit failed. Writes wait out the reload (refused meanwhile): one computed on the memory
+    /// being replaced would store rows that depend on changes the store never got.
     private func resynchronize() async {
-        defer { changedInMemory() }
+        guard !resynchronizing else { return }
+        resynchronizing = true
+        defer {
+            resynchronizing = false
+            changedInMemory()
+        }
         do {
             state = try restore(try await store.loadAll(), clock())
         } catch {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 import StevedoreCore
 import Synchronization
@@ -21,6 +22,11 @@ public final class PostgresStateStore: StateStore, Sendable {
         public var database: String
         /// `?host=/path` (libpq's form): a Unix socket directory instead of TCP.
         public var socketDirectory: String?
+        /// `?sslmode=` as libpq reads it: `disable`, `prefer` (the default: TLS when the server
+        /// offers it), `require` (TLS, the certificate not checked), `verify-full` (TLS, the
+        /// certificate checked against the system's roots or `?sslrootcert=FILE`, and the host name).
+        public var sslMode: String
+        public var sslRootCertificate: String?
 
         /// `postgres://user:password@host:port/database` or `postgresql://…`; `?host=/dir` for a
         /// Unix socket. Nil when it is not one.
@@ -34,16 +40,43 @@ public final class PostgresStateStore: StateStore, Sendable {
             self.database = database.isEmpty ? user : database
             self.port = components.port ?? 5432
             self.socketDirectory = components.queryItems?.first { $0.name == "host" }?.value
+            self.sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+            self.sslRootCertificate = components.queryItems?.first { $0.name == "sslrootcert" }?.value
             let host = components.host ?? ""
-            guard !host.isEmpty || socketDirectory != nil else { return nil }
+            guard !host.isEmpty || socketDirectory != nil, ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslMode)
+            else { return nil }
             self.host = host
+        }
+
+        /// The URL with its password hidden, for messages.
+        public static func redacted(_ url: String) -> String {
+            guard var components = URLComponents(string: url), components.password != nil else { return url }
+            components.password = "****"
+            return components.string ?? url
         }
 
         var configuration: PostgresClient.Configuration {
             if let socketDirectory {
                 return .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
             }
-            return .init(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+            return .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+
+        var tls: PostgresClient.Configuration.TLS {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            switch sslMode {
+            case "disable": return .disable
+            case "verify-ca", "verify-full":
+                configuration.certificateVerification = sslMode == "verify-full" ? .fullVerification : .noHostnameVerification
+                if let sslRootCertificate { configuration.trustRoots = .file(sslRootCertificate) }
+                return .require(configuration)
+            case "require":
+                configuration.certificateVerification = .none
+                return .require(configuration)
+            default:
+                configuration.certificateVerification = .none
+                return .prefer(configuration)
+            }
         }
     }
 
@@ -52,37 +85,84 @@ public final class PostgresStateStore: StateStore, Sendable {
         var completion: @Sendable (Result<Void, any Error>) -> Void
     }
 
+    private struct Queue {
+        var items: [Pending] = []
+        var closed = false
+        /// A batch failed: writes are refused until the state is loaded again (`loadAll`).
+        var failed = false
+        /// The writer has a batch under way.
+        var busy = false
+    }
+
     private let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let pending = Mutex<(items: [Pending], closed: Bool)>(([], false))
+    private let pending = Mutex(Queue())
     private let arrivals = Doorbell()
     private let writer = Mutex<Task<Void, Never>?>(nil)
+    /// Holds the database's lock for this ecsd (one control plane per database, for now).
+    private let holder: Task<Void, Never>
     private let logger: Logger
+    /// How long a batch's transaction may take before it is failed (the server gone, a lock).
+    let commitTimeout: Duration
 
-    /// Connects, brings the schema up to date, and starts the writer.
-    public init(location: Location, connectTimeout: Duration = .seconds(15), logger: Logger) async throws {
+    /// Connects, brings the schema up to date, takes the database for this ecsd, and starts the writer.
+    public init(location: Location, connectTimeout: Duration = .seconds(15), commitTimeout: Duration = .seconds(30), logger: Logger) async throws {
         self.logger = logger
+        self.commitTimeout = commitTimeout
         let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
         self.client = client
-        runner = Task { await client.run() }
+        let runner = Task { await client.run() }
+        self.runner = runner
         let place = "PostgreSQL at \(location.socketDirectory ?? location.host):\(location.port)/\(location.database)"
+        // One ecsd per database: a second would keep its own memory and overwrite the first's
+        // rows. The lock is a session's, held on a connection kept for the store's life.
+        let (answers, answer) = AsyncStream.makeStream(of: Bool.self)
+        holder = Task {
+            do {
+                try await client.withConnection { connection in
+                    var taken = false
+                    for try await got in try await connection.query("SELECT pg_try_advisory_lock(7302)", logger: logger).decode(Bool.self) {
+                        taken = got
+                    }
+                    answer.yield(taken)
+                    answer.finish()
+                    guard taken else { return }
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                }
+            } catch {
+                answer.finish()
+            }
+        }
         do {
             // The client tries to connect again and again: a server that never answers must not
             // hold the start forever.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await Self.migrate(client, logger: logger) }
-                group.addTask {
-                    try await Task.sleep(for: connectTimeout)
-                    throw StoreError("no answer within \(connectTimeout) (is it running, and does it take connections there?)")
+            try await Self.within(connectTimeout, "no answer within \(connectTimeout) (is it running, and does it take connections there?)") {
+                try await Self.migrate(client, logger: logger)
+                var iterator = answers.makeAsyncIterator()
+                guard await iterator.next() == true else {
+                    throw StoreError("another ecsd already uses this database (several control planes on one database are not supported yet)")
                 }
-                try await group.next()
-                group.cancelAll()
             }
         } catch {
+            holder.cancel()
             runner.cancel()
             throw StoreError("\(place): \(error as? StoreError ?? StoreError(String(reflecting: error)))")
         }
         writer.withLock { $0 = Task { await self.write() } }
+    }
+
+    /// `body`, or a StoreError saying `late` once `limit` passed (the body then cancelled).
+    static func within<Result: Sendable>(_ limit: Duration, _ late: String, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else { throw StoreError(late) }
+            return result
+        }
     }
 
     /// Versions apply in order, each in a transaction, under an advisory lock (replicas starting
@@ -113,27 +193,37 @@ public final class PostgresStateStore: StateStore, Sendable {
         }
     }
 
+    /// Every row, read in one transaction (a consistent view across tables) once the writer has
+    /// nothing under way; after a failed batch, writes are taken again from then on.
     public func loadAll() async throws -> [RecordKind: [[UInt8]]] {
-        var loaded: [RecordKind: [[UInt8]]] = [:]
-        for table in StoreSchema.tables {
-            var rows: [[UInt8]] = []
-            let query = PostgresQuery(unsafeSQL: "SELECT body FROM \(table) ORDER BY seq")
-            for try await body in try await client.query(query, logger: logger).decode(ByteBuffer.self) {
-                rows.append(Array(body.readableBytesView))
+        while pending.withLock({ $0.busy || !$0.items.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        let loaded = try await client.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            var loaded: [RecordKind: [[UInt8]]] = [:]
+            for table in StoreSchema.tables {
+                var rows: [[UInt8]] = []
+                let query = PostgresQuery(unsafeSQL: "SELECT body FROM \(table) ORDER BY seq")
+                for try await body in try await connection.query(query, logger: logger).decode(ByteBuffer.self) {
+                    rows.append(Array(body.readableBytesView))
+                }
+                loaded[RecordKind(table)] = rows
             }
-            loaded[RecordKind(table)] = rows
+            try await connection.query("COMMIT", logger: logger)
+            return loaded
         }
+        pending.withLock { $0.failed = false }
         return loaded
     }
 
     public func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard !changes.isEmpty else { return completion(.success(())) }
-        let taken = pending.withLock { state in
-            guard !state.closed else { return false }
+        let refusal = pending.withLock { state -> StoreError? in
+            if state.closed { return StoreError("the store is closed") }
+            if state.failed { return StoreError("an earlier write failed; the state is being loaded again") }
             state.items.append(Pending(changes: changes, completion: completion))
-            return true
+            return nil
         }
-        guard taken else { return completion(.failure(StoreError("the store is closed"))) }
+        if let refusal { return completion(.failure(refusal)) }
         arrivals.ring()
     }
 
@@ -141,15 +231,23 @@ public final class PostgresStateStore: StateStore, Sendable {
     public func close() async {
         pending.withLock { $0.closed = true }
         arrivals.ring()
-        await writer.withLock { $0 }?.value
+        if let writer = writer.withLock({ $0 }) {
+            // What is under way gets its commit timeout to finish, not forever.
+            _ = try? await Self.within(commitTimeout + .seconds(1), "") { await writer.value }
+        }
+        holder.cancel()
         runner.cancel()
     }
 
     /// The writer: every write waiting, in one transaction, in the order they came.
+    /// The writer: every write waiting, in one transaction, in the order they came. After a
+    /// failure, the writes still waiting fail too (they were made on memory that held the failed
+    /// ones), and so do new ones until the state is loaded again.
     private func write() async {
         while true {
             let (batch, closed) = pending.withLock { state in
                 defer { state.items.removeAll() }
+                state.busy = !state.items.isEmpty
                 return (state.items, state.closed)
             }
             if batch.isEmpty {
@@ -158,11 +256,20 @@ public final class PostgresStateStore: StateStore, Sendable {
                 continue
             }
             do {
-                try await commit(batch)
+                try await Self.within(commitTimeout, "no answer from PostgreSQL within \(commitTimeout)") { try await self.commit(batch) }
+                pending.withLock { $0.busy = false }
                 for item in batch { item.completion(.success(())) }
             } catch {
                 logger.error("store commit failed", metadata: ["error": "\(String(reflecting: error))"])
-                for item in batch { item.completion(.failure(error)) }
+                let waiting = pending.withLock { state in
+                    defer {
+                        state.items.removeAll()
+                        state.failed = true
+                        state.busy = false
+                    }
+                    return state.items
+                }
+                for item in batch + waiting { item.completion(.failure(error)) }
             }
         }
     }
@@ -176,6 +283,7 @@ public final class PostgresStateStore: StateStore, Sendable {
         // (`seq`) in that order, so a load reads them as they were written, as from SQLite.
         var order: [String] = []
         var keyOrder: [String: [String]] = [:]
+        var deletedOnce: [String: Set<String>] = [:]
         for item in batch {
             for change in item.changes {
                 let table = change.kind.rawValue
@@ -184,13 +292,15 @@ public final class PostgresStateStore: StateStore, Sendable {
                 }
                 if last[table] == nil { order.append(table) }
                 if last[table]?[change.key] == nil { keyOrder[table, default: []].append(change.key) }
+                // Deleted, then written again: deleted first, so the row is numbered anew (as SQLite's).
+                if change.body == nil { deletedOnce[table, default: []].insert(change.key) }
                 last[table, default: [:]][change.key] = .some(change.body)
             }
         }
         try await client.withTransaction(logger: logger) { connection in
             for table in order {
                 guard let rows = last[table], let keys = keyOrder[table] else { continue }
-                let deleted = keys.filter { rows[$0]! == nil }
+                let deleted = keys.filter { rows[$0]! == nil || deletedOnce[table]?.contains($0) == true }
                 let kept = keys.compactMap { key in rows[key]!.map { (key, $0) } }
                 if !deleted.isEmpty {
                     var binds = PostgresBindings()
@@ -203,7 +313,8 @@ public final class PostgresStateStore: StateStore, Sendable {
                     binds.append(kept.map { ByteBuffer(bytes: $0.1) })
                     try await connection.query(
                         PostgresQuery(
-                            unsafeSQL: "INSERT INTO \(table) (key, body) SELECT * FROM unnest($1::text[], $2::bytea[]) "
+                            unsafeSQL: "INSERT INTO \(table) (key, body) SELECT key, body FROM unnest($1::text[], $2::bytea[]) "
+                                + "WITH ORDINALITY AS given(key, body, position) ORDER BY position "
                                 + "ON CONFLICT (key) DO UPDATE SET body = excluded.body",
                             binds: binds),
                         logger: logger)

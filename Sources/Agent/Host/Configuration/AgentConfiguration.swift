@@ -136,7 +136,10 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port),
                 colon > value.startIndex
             {
-                configuration.metricsListen = Address(host: String(value[..<colon]), port: port)
+                // `[::1]:9335`: an IPv6 address in brackets, as in URLs.
+                var host = String(value[..<colon])
+                if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                configuration.metricsListen = Address(host: host, port: port)
             } else {
                 warn("ECS_METRICS_LISTEN", "host:port, such as 127.0.0.1:9335")
             }

@@ -263,6 +263,7 @@ extension ECSState {
             if let instance {
                 if let slot = capacity[clusterName]?[instance] {
                     if let reason = PlacementEngine.check(request, slot) { closest = (instance, reason) } else { placed = [instance] }
+                    changes.tally(Self.placementTally(placed.isEmpty ? closest?.reason.rawValue ?? "NO_INSTANCES" : "placed"))
                 }
             } else if capacity[clusterName]?.isEmpty == false {
                 let result = place(request, inCluster: clusterName, using: &generator, changes: &changes)

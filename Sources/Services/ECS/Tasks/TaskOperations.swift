@@ -174,8 +174,10 @@ extension ECSState {
             }
             if let reason = PlacementEngine.check(check, slot) {
                 failures.append(Failure(arn: arn, reason: reason.rawValue))
+                changes.tally(Self.placementTally(reason.rawValue))
                 continue
             }
+            changes.tally(Self.placementTally("placed"))
             let record = launchTask(spec, requirements: requirements, on: arn, cluster: cluster, now: now, using: &generator, changes: &changes)
             started.append(taskView(record))
         }
