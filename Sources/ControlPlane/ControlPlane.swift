@@ -75,7 +75,7 @@ public struct ControlPlane: Sendable {
         self.logger = logger
         tlsConfiguration = try configuration.tls.map(Self.serverTLS)
         if let postgres = configuration.postgres {
-            store = try await PostgresStateStore(location: postgres, logger: logger)
+            store = try await PostgresStateStore(location: postgres, commitTimeout: configuration.storeCommitTimeout, logger: logger)
         } else {
             store = try SQLiteStateStore(directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
         }

@@ -24,6 +24,8 @@ public struct ControlPlaneConfiguration: Sendable {
     /// `--store postgres://…`: the state in PostgreSQL instead of the SQLite file in the data
     /// directory (which still holds logs, code and keys).
     public var postgres: PostgresStateStore.Location?
+    /// `--store-timeout`: how long a PostgreSQL commit may take before it is failed.
+    public var storeCommitTimeout: Duration = .seconds(30)
     /// Largest request body accepted (AWS JSON and REST-JSON alike).
     public var maxRequestBytes: Int
     /// Encoded answers to repeated identical reads kept until the next write; 0 turns the cache off.

@@ -40,6 +40,9 @@ struct ECSD: AsyncParsableCommand {
     @Option(help: "Where the state lives: sqlite (a file in the data directory), or postgres://user:password@host:port/database (env ECSD_STORE).")
     var store: String?
 
+    @Option(name: .customLong("store-timeout"), help: "Seconds a PostgreSQL commit may take before it fails (default 30).")
+    var storeTimeout: Double = 30
+
     @Option(help: "normal: survive a crash of ecsd; full: also survive power loss (fsync per commit).")
     var durability: SQLiteStateStore.Durability = .normal
 
@@ -315,6 +318,8 @@ struct ECSD: AsyncParsableCommand {
             }
             settings.postgres = location
         }
+        guard (0.1...3600).contains(storeTimeout) else { throw ValidationError("--store-timeout must be 0.1-3600 seconds; got \(storeTimeout).") }
+        settings.storeCommitTimeout = .milliseconds(Int64(storeTimeout * 1000))
         settings.metricsToken = metricsToken ?? environment["ECSD_METRICS_TOKEN"]
         if settings.metricsToken?.isEmpty == true { throw ValidationError("--metrics-token (or ECSD_METRICS_TOKEN) is empty: give a token, or leave it out.") }
         // swift-metrics' figures go to the registry /metrics renders (before anything makes a metric).

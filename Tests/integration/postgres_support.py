@@ -48,6 +48,8 @@ class Postgres:
     def stop(self):
         try:
             self.run("pg_ctl", "-D", self.directory + "/data", "-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass  # a test stopped it already
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 

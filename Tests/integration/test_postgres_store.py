@@ -96,3 +96,44 @@ def test_a_second_ecsd_on_the_same_database_is_refused(postgres, data_dir):
         first.stop()
     # Once the first stopped, the database is free again.
     Ecsd(data_dir + "/third", extra_args=["--store", url]).start().stop()
+
+
+def test_writes_fail_while_postgresql_is_down_and_resume_after_a_reload(data_dir):
+    """A commit the server cannot take fails (a 500 that says so); writes are refused while ecsd
+    loads its state again, which it does once the server is back; nothing refused is kept."""
+    from postgres_support import Postgres
+    server_pg = Postgres().start()
+    try:
+        url = server_pg.create_database("outage")
+        server = Ecsd(data_dir, extra_args=["--store", url, "--store-timeout", "3"]).start()
+        ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        try:
+            ecs.create_cluster(clusterName="before")
+            server_pg.run("pg_ctl", "-D", server_pg.directory + "/data", "-m", "immediate", "stop")
+            try:
+                ecs.create_cluster(clusterName="during")
+                raise AssertionError("a write was acknowledged while PostgreSQL was down")
+            except botocore.exceptions.ClientError as refused:
+                assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+                assert "may not have been saved" in refused.response["Error"]["Message"] \
+                    or "reloading its state" in refused.response["Error"]["Message"]
+            server_pg.run("pg_ctl", "-D", server_pg.directory + "/data", "-l", server_pg.directory + "/server.log", "-w", "-o",
+                          f"-p {server_pg.port} -k {server_pg.directory} -c listen_addresses=127.0.0.1", "start")
+
+            def written():
+                try:
+                    return ecs.create_cluster(clusterName="after")
+                except botocore.exceptions.ClientError:
+                    return None
+            wait_until(written, timeout=60, interval=0.5, message="writes taken again")
+            names = sorted(arn.rsplit("/", 1)[1] for arn in ecs.list_clusters()["clusterArns"])
+            assert names == ["after", "before"]
+        finally:
+            server.stop()
+        # What ecsd answered is what PostgreSQL holds.
+        server = Ecsd(data_dir, extra_args=["--store", url]).start()
+        ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        assert sorted(arn.rsplit("/", 1)[1] for arn in ecs.list_clusters()["clusterArns"]) == ["after", "before"]
+        server.stop()
+    finally:
+        server_pg.stop()
