@@ -1,3 +1,5 @@
+import StevedoreCore
+
 /// Containers' output for CloudWatch Logs: what the agent ships for containers whose task
 /// definition asks for the `awslogs` driver.
 extension WorkChannel {
@@ -66,20 +68,20 @@ extension LogEventsBatch {
         bytes += Self.magic
         bytes.append(createGroup ? 1 : 0)
         for name in [containerInstanceArn, taskArn, group, stream] {
-            Self.append(UInt16(name.utf8.count), to: &bytes)
+            LittleEndian.append(UInt16(name.utf8.count), to: &bytes)
             bytes += name.utf8
         }
-        Self.append(UInt32(events.count), to: &bytes)
-        for event in events {
-            Self.append(Int64(event.timestamp), to: &bytes)
-            Self.append(UInt32(event.message.utf8.count), to: &bytes)
-            bytes += event.message.utf8
-        }
+        LittleEndian.append(UInt32(events.count), to: &bytes)
+        for event in events { Self.appendEvent(timestamp: event.timestamp, message: event.message, to: &bytes) }
         return bytes
     }
 
-    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    /// One event in the stored layout: its time (Int64), its message's byte count (UInt32) and the
+    /// message, little-endian.
+    public static func appendEvent(timestamp: Int, message: String, to bytes: inout [UInt8]) {
+        LittleEndian.append(Int64(timestamp), to: &bytes)
+        LittleEndian.append(UInt32(message.utf8.count), to: &bytes)
+        bytes += message.utf8
     }
 
     /// A binary batch as read: its names, and its events still as the bytes that are stored.
@@ -107,8 +109,8 @@ extension LogEventsBatch {
             events.reserveCapacity(count)
             var position = payload.startIndex
             for _ in 0..<count {
-                let timestamp = Int(LogEventsBatch.read(Int64.self, payload, at: position))
-                let length = Int(LogEventsBatch.read(UInt32.self, payload, at: position + 8))
+                let timestamp = Int(LittleEndian.read(Int64.self, from: payload, at: position))
+                let length = Int(LittleEndian.read(UInt32.self, from: payload, at: position + 8))
                 position += 12
                 events.append(Event(timestamp: timestamp, message: String(decoding: payload[position..<position + length], as: UTF8.self)))
                 position += length
@@ -122,14 +124,6 @@ extension LogEventsBatch {
         }
     }
 
-    static func read<Integer: FixedWidthInteger>(_: Integer.Type, _ bytes: ArraySlice<UInt8>, at position: Int) -> Integer {
-        var value = Integer.zero
-        withUnsafeMutableBytes(of: &value) { raw in
-            bytes.withUnsafeBytes { source in raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(position - bytes.startIndex)..<(position - bytes.startIndex + MemoryLayout<Integer>.size)])) }
-        }
-        return Integer(littleEndian: value)
-    }
-
     /// Reads a binary batch, checking every length against the body; nil when it is not one
     /// (cut short, a count that does not match, names that are not UTF-8).
     public static func binary(_ body: ArraySlice<UInt8>) -> Binary? {
@@ -140,14 +134,14 @@ extension LogEventsBatch {
         var names: [String] = []
         for _ in 0..<4 {
             guard position + 2 <= body.endIndex else { return nil }
-            let length = Int(read(UInt16.self, body, at: position))
+            let length = Int(LittleEndian.read(UInt16.self, from: body, at: position))
             position += 2
             guard position + length <= body.endIndex, let name = String(validating: body[position..<position + length], as: UTF8.self) else { return nil }
             names.append(name)
             position += length
         }
         guard position + 4 <= body.endIndex else { return nil }
-        let count = Int(read(UInt32.self, body, at: position))
+        let count = Int(LittleEndian.read(UInt32.self, from: body, at: position))
         position += 4
         let payloadStart = position
         var minimum = Int.max
@@ -158,8 +152,8 @@ extension LogEventsBatch {
         var utf8 = true
         for _ in 0..<count {
             guard position + 12 <= body.endIndex else { return nil }
-            let timestamp = Int(read(Int64.self, body, at: position))
-            let length = Int(read(UInt32.self, body, at: position + 8))
+            let timestamp = Int(LittleEndian.read(Int64.self, from: body, at: position))
+            let length = Int(LittleEndian.read(UInt32.self, from: body, at: position + 8))
             position += 12
             guard length <= body.endIndex - position else { return nil }
             if utf8, !Self.isUTF8(body[position..<position + length]) { utf8 = false }

@@ -4,8 +4,8 @@ import Synchronization
 /// swift-metrics' handlers kept in memory and written in Prometheus' text format (version 0.0.4):
 /// counters as counters, timers and aggregating recorders as histograms (timers in seconds),
 /// meters and other recorders as gauges. Figures only known when asked (tasks by status, agents
-/// connected) come from collectors run at each scrape, as gauges or counters they keep themselves.
-/// No Foundation: the agent uses it too.
+/// connected) come from collectors run at each scrape, as gauges. No Foundation: the agent uses
+/// it too.
 public final class PrometheusRegistry: MetricsFactory, Sendable {
     /// Upper bounds of histogram buckets, in the metric's unit (seconds for timers): from half a
     /// millisecond, where most API answers are, to ten seconds.
@@ -17,15 +17,12 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
     public struct Sample: Sendable {
         public var name: String
         public var help: String
-        /// A gauge, or a counter the collector keeps itself.
-        public var kind: Kind
         public var labels: [(String, String)]
         public var value: Double
 
-        public init(name: String, help: String, kind: Kind = .gauge, labels: [(String, String)] = [], value: Double) {
+        public init(name: String, help: String, labels: [(String, String)] = [], value: Double) {
             self.name = name
             self.help = help
-            self.kind = kind
             self.labels = labels
             self.value = value
         }
@@ -122,7 +119,7 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
         }
         for name in collected.keys.sorted() {
             guard let samples = collected[name], let first = samples.first else { continue }
-            text += "# HELP \(name) \(Self.escapeHelp(first.help))\n# TYPE \(name) \(first.kind == .histogram ? Kind.gauge.rawValue : first.kind.rawValue)\n"
+            text += "# HELP \(name) \(Self.escapeHelp(first.help))\n# TYPE \(name) gauge\n"
             for sample in samples { text += "\(name)\(Self.labels(sample.labels)) \(Self.number(sample.value))\n" }
         }
         return text

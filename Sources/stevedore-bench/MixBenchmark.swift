@@ -57,20 +57,8 @@ struct MixBenchmark: AsyncParsableCommand {
         let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: "mix"))
         let _: RegisterTaskDefinitionResponse = try await client.ecs("RegisterTaskDefinition", RunTaskBenchmark.definition)
 
-        var configuration = AgentConfiguration()
-        configuration.cluster = "mix"
-        configuration.backendHost = endpoint
-        var options = SimulatedFleet.Options(count: instances)
-        options.cpu = 1_000_000
-        options.memory = 1_000_000
-        var logger = Logger(label: "mix")
-        logger.logLevel = .critical
-        let fleet = SimulatedFleet(configuration: configuration, options: options, logger: logger) { _ in }
-        let fleetTask = Task { try await fleet.run() }
+        let fleetTask = try await RunTaskBenchmark.startFleet(endpoint: endpoint, cluster: "mix", instances: instances, client: client)
         defer { fleetTask.cancel() }
-        while try await RunTaskBenchmark.countInstances(client, cluster: "mix") < instances {
-            try await Task.sleep(for: .milliseconds(200))
-        }
         for index in 0..<5 {
             let _: CreateServiceResponse = try await client.ecs(
                 "CreateService", CreateServiceRequest(cluster: "mix", serviceName: "s\(index)", taskDefinition: "bench", desiredCount: 2))

@@ -222,6 +222,34 @@ struct RunTaskBenchmark: AsyncParsableCommand {
         return try await Self.runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
     }
 
+    /// A fleet of `instances` simulated in this process (each with room for any load, its logs
+    /// quiet), returned once every instance has registered; cancel the task to stop it.
+    static func startFleet(
+        endpoint: String, cluster: String, instances: Int, client: APIClient, registrationTimeout: Duration? = nil
+    ) async throws -> Task<Void, any Error> {
+        var configuration = AgentConfiguration()
+        configuration.cluster = cluster
+        configuration.backendHost = endpoint
+        var options = SimulatedFleet.Options(count: instances)
+        options.cpu = 1_000_000
+        options.memory = 1_000_000
+        var logger = Logger(label: cluster)
+        logger.logLevel = .critical
+        let fleet = SimulatedFleet(configuration: configuration, options: options, logger: logger) { _ in }
+        let task = Task { try await fleet.run() }
+        let deadline = registrationTimeout.map { ContinuousClock.now + $0 }
+        do {
+            while try await countInstances(client, cluster: cluster) < instances {
+                if let deadline, ContinuousClock.now > deadline { throw BenchError("the simulated instances did not all register") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        } catch {
+            task.cancel()
+            throw error
+        }
+        return task
+    }
+
     static func countInstances(_ client: APIClient, cluster: String = "bench") async throws -> Int {
         var count = 0
         var token: String?

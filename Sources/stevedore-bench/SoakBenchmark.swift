@@ -40,20 +40,8 @@ struct SoakBenchmark: AsyncParsableCommand {
         let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: "soak"))
         let _: RegisterTaskDefinitionResponse = try await client.ecs("RegisterTaskDefinition", RunTaskBenchmark.definition)
 
-        var configuration = AgentConfiguration()
-        configuration.cluster = "soak"
-        configuration.backendHost = endpoint
-        var options = SimulatedFleet.Options(count: instances)
-        options.cpu = 1_000_000
-        options.memory = 1_000_000
-        var logger = Logger(label: "soak")
-        logger.logLevel = .critical
-        let fleet = SimulatedFleet(configuration: configuration, options: options, logger: logger) { _ in }
-        let fleetTask = Task { try await fleet.run() }
+        let fleetTask = try await RunTaskBenchmark.startFleet(endpoint: endpoint, cluster: "soak", instances: instances, client: client)
         defer { fleetTask.cancel() }
-        while try await RunTaskBenchmark.countInstances(client, cluster: "soak") < instances {
-            try await Task.sleep(for: .milliseconds(200))
-        }
 
         let ledger = Ledger()
         let running = LoadSwitch()

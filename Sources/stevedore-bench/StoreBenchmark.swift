@@ -70,22 +70,9 @@ struct StoreBenchmark: AsyncParsableCommand {
         let client = APIClient(endpoint: endpoint)
         let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: "bench"))
         let _: RegisterTaskDefinitionResponse = try await client.ecs("RegisterTaskDefinition", RunTaskBenchmark.definition)
-        var configuration = AgentConfiguration()
-        configuration.cluster = "bench"
-        configuration.backendHost = endpoint
-        var options = SimulatedFleet.Options(count: instances)
-        options.cpu = 1_000_000
-        options.memory = 1_000_000
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let fleet = SimulatedFleet(configuration: configuration, options: options, logger: logger) { _ in }
-        let fleetTask = Task { try await fleet.run() }
+        let fleetTask = try await RunTaskBenchmark.startFleet(
+            endpoint: endpoint, cluster: "bench", instances: instances, client: client, registrationTimeout: .seconds(120))
         defer { fleetTask.cancel() }
-        let deadline = ContinuousClock.now + .seconds(120)
-        while try await RunTaskBenchmark.countInstances(client) < instances {
-            guard ContinuousClock.now < deadline else { throw BenchError("the simulated instances did not all register") }
-            try await Task.sleep(for: .milliseconds(200))
-        }
         return try await RunTaskBenchmark.runLoad(client: client, cluster: "bench", seconds: seconds, callers: callers)
     }
 }

@@ -1,3 +1,4 @@
+import AgentProtocol
 import Foundation
 import Glibc
 import Logs
@@ -91,11 +92,7 @@ final class LogEventFiles: LogEventStorage {
         init(_ events: [(timestamp: Int, message: String)]) {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(events.reduce(0) { $0 + $1.message.utf8.count + 12 })
-            for event in events {
-                LogEventFiles.put(Int64(event.timestamp), into: &bytes)
-                LogEventFiles.put(UInt32(event.message.utf8.count), into: &bytes)
-                bytes.append(contentsOf: event.message.utf8)
-            }
+            for event in events { LogEventsBatch.appendEvent(timestamp: event.timestamp, message: event.message, to: &bytes) }
             self.init(
                 bytes: bytes[...], count: events.count, minimumTimestamp: events.map(\.timestamp).min() ?? 0,
                 maximumTimestamp: events.map(\.timestamp).max() ?? 0)
@@ -128,15 +125,15 @@ final class LogEventFiles: LogEventStorage {
     func appendNow(group: String, stream: String, payload: Payload, ingestionTime: Int) throws(AWSError) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.headerBytes + payload.bytes.count)
-        Self.put(Self.magic, into: &bytes)
-        Self.put(UInt32(payload.bytes.count), into: &bytes)
-        Self.put(UInt32(payload.count), into: &bytes)
-        Self.put(UInt32(0), into: &bytes)
-        Self.put(Int64(payload.minimumTimestamp), into: &bytes)
-        Self.put(Int64(payload.maximumTimestamp), into: &bytes)
-        Self.put(Int64(ingestionTime), into: &bytes)
+        LittleEndian.append(Self.magic, to: &bytes)
+        LittleEndian.append(UInt32(payload.bytes.count), to: &bytes)
+        LittleEndian.append(UInt32(payload.count), to: &bytes)
+        LittleEndian.append(UInt32(0), to: &bytes)
+        LittleEndian.append(Int64(payload.minimumTimestamp), to: &bytes)
+        LittleEndian.append(Int64(payload.maximumTimestamp), to: &bytes)
+        LittleEndian.append(Int64(ingestionTime), to: &bytes)
         let headerAt = bytes.count
-        Self.put(Int64(0), into: &bytes)
+        LittleEndian.append(Int64(0), to: &bytes)
         bytes.append(contentsOf: payload.bytes)
         // One writer per stream at a time: the index and the file move together.
         try handle(group: group, stream: stream).index.withLock { (index: inout StreamIndex) throws(AWSError) in
@@ -212,8 +209,8 @@ final class LogEventFiles: LogEventStorage {
             var position = 0
             for ordinal in 0..<block.count {
                 guard position + 12 <= payload.count else { break }
-                let timestamp = Int(Self.int64(payload, at: position))
-                let length = Int(Self.uint32(payload, at: position + 8))
+                let timestamp = Int(LittleEndian.read(Int64.self, from: payload, at: position))
+                let length = Int(LittleEndian.read(UInt32.self, from: payload, at: position + 8))
                 position += 12
                 guard position + length <= payload.count else { break }
                 defer { position += length }
@@ -385,16 +382,16 @@ final class LogEventFiles: LogEventStorage {
                 var size = stat()
                 fstat(fd, &size)
                 while header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, Self.headerBytes, off_t(offset)) }) == Self.headerBytes,
-                    Self.uint32(header, at: 0) == Self.magic
+                    LittleEndian.read(UInt32.self, from: header, at: 0) == Self.magic
                 {
-                    let payload = Int(Self.uint32(header, at: 4))
+                    let payload = Int(LittleEndian.read(UInt32.self, from: header, at: 4))
                     guard offset + Self.headerBytes + payload <= Int(size.st_size) else { break }
-                    let count = Int(Self.uint32(header, at: 8))
+                    let count = Int(LittleEndian.read(UInt32.self, from: header, at: 8))
                     index.add(
                         Block(
-                            segment: segment, offset: offset, payloadBytes: payload, count: count, minTimestamp: Int(Self.int64(header, at: 16)),
-                            maxTimestamp: Int(Self.int64(header, at: 24)), ingestionTime: Int(Self.int64(header, at: 32)),
-                            firstSequence: Int(Self.int64(header, at: 40))))
+                            segment: segment, offset: offset, payloadBytes: payload, count: count, minTimestamp: Int(LittleEndian.read(Int64.self, from: header, at: 16)),
+                            maxTimestamp: Int(LittleEndian.read(Int64.self, from: header, at: 24)), ingestionTime: Int(LittleEndian.read(Int64.self, from: header, at: 32)),
+                            firstSequence: Int(LittleEndian.read(Int64.self, from: header, at: 40))))
                     offset += Self.headerBytes + payload
                 }
                 close(fd)
@@ -411,22 +408,4 @@ final class LogEventFiles: LogEventStorage {
     }
 
     static let unavailable = AWSError(type: "ServiceUnavailableException", message: "The log events could not be stored; try again.", httpStatus: 500)
-
-    // MARK: Little-endian integers
-
-    static func put<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    static func int64(_ bytes: [UInt8], at offset: Int) -> Int64 {
-        var value: Int64 = 0
-        for index in 0..<8 { value |= Int64(bytes[offset + index]) << (8 * index) }
-        return value
-    }
-
-    static func uint32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        var value: UInt32 = 0
-        for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * index) }
-        return value
-    }
 }

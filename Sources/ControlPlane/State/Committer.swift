@@ -178,10 +178,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
                 // An operation refused after it had started changing the state: restore the disk's truth.
                 logger.error("operation failed after changing state", metadata: ["error": "\(error)"])
                 // Waited for: the store is fine, and readers must not see the half-made change.
-                if !resynchronizing {
-                    resynchronizing = true
-                    await reload()
-                }
+                await resynchronize(waiting: true)
             }
             throw error
         }
@@ -208,7 +205,7 @@ public actor Committer<Root: Sendable>: StateCommitting {
             }
         } catch {
             logger.error("store commit failed", metadata: ["error": "\(error)"])
-            resynchronize()
+            await resynchronize(waiting: false)
             throw .server("The change may not have been saved (\(error)); the state was reloaded from the store. Try again.")
         }
         // Visible before anyone hears of the write: its caller, then the agents it assigned work to.
@@ -243,13 +240,13 @@ public actor Committer<Root: Sendable>: StateCommitting {
     /// Memory taken back to what the store holds, after a write that failed part way or whose
     /// commit failed. Writes wait out the reload (refused meanwhile): one computed on the memory
     /// being replaced would store rows that depend on changes the store never got.
-    /// The reload runs on its own: the failed write's caller hears of the failure at once, even
-    /// while the store cannot be read yet (a database that went away), and writes are refused
-    /// until it is done.
-    private func resynchronize() {
+    /// After a failed commit the reload runs on its own (`waiting` false): the caller hears of
+    /// the failure at once, even while the store cannot be read yet (a database that went away),
+    /// and writes are refused until it is done.
+    private func resynchronize(waiting: Bool) async {
         guard !resynchronizing else { return }
         resynchronizing = true
-        Task { await self.reload() }
+        if waiting { await reload() } else { Task { await self.reload() } }
     }
 
     private func reload() async {

@@ -166,7 +166,7 @@ struct EventStart {
 /// Docker's timestamped log lines: `2026-12-01T04:33:48.123456789Z message`.
 enum DockerLogLine {
     /// The line's time in milliseconds since the epoch, and its text; nil when it has no timestamp.
-    /// As ``split(_:)``, on the line's bytes (no string made for the timestamp).
+    /// On the line's bytes in place (no string made for the timestamp).
     static func split(_ line: UnsafeBufferPointer<UInt8>) -> (timestamp: Int, message: UnsafeBufferPointer<UInt8>)? {
         guard let space = line.firstIndex(of: 0x20), let milliseconds = CivilCalendar.milliseconds(rfc3339: UnsafeBufferPointer(rebasing: line[..<space])) else {
             return nil
@@ -174,10 +174,9 @@ enum DockerLogLine {
         return (milliseconds, UnsafeBufferPointer(rebasing: line[(space + 1)...]))
     }
 
+    /// The same, on text.
     static func split(_ line: Substring) -> (timestamp: Int, message: Substring)? {
-        guard let space = line.firstIndex(of: " "), let milliseconds = CivilCalendar.milliseconds(rfc3339: Array(line[..<space].utf8)[...]) else {
-            return nil
-        }
-        return (milliseconds, line[line.index(after: space)...])
+        var line = line
+        return line.withUTF8 { bytes in split(bytes).map { ($0.timestamp, Substring(decoding: $0.message, as: UTF8.self)) } }
     }
 }

@@ -122,7 +122,7 @@ struct AWSLogsShipper: Sendable {
                     if let held = partial.removeValue(forKey: frame.stream) {
                         // The rest of a line Docker cut in pieces (past 16 KB): each piece came with its
                         // own timestamp, which goes; the line keeps its first's.
-                        if let space = bytes.firstIndex(of: 0x20), DockerLogLine.split(Substring(decoding: bytes[...space], as: UTF8.self) + "x") != nil {
+                        if let space = bytes.firstIndex(of: 0x20), CivilCalendar.milliseconds(rfc3339: bytes[..<space]) != nil {
                             bytes = bytes[(space + 1)...]
                         }
                         bytes = (held + bytes)[...]

@@ -4,14 +4,9 @@ import StevedoreCore
 
 /// What the control plane's metrics say of ECS at a moment: tasks by last status, and instances
 /// registered and with their agent connected, per cluster.
-public struct ECSFigures: Sendable, Equatable {
+public struct ECSFigures: Sendable {
     public var tasksByStatus: [String: Int] = [:]
     public var instancesByCluster: [String: (registered: Int, connected: Int)] = [:]
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.tasksByStatus == rhs.tasksByStatus
-            && lhs.instancesByCluster.mapValues { [$0.registered, $0.connected] } == rhs.instancesByCluster.mapValues { [$0.registered, $0.connected] }
-    }
 }
 
 extension ECSState {
