@@ -59,6 +59,68 @@ struct PayloadFormTests {
         #expect(throws: SignatureFailure.mismatch) { try verifier.verify(request, service: nil, now: 1_369_353_600) }
     }
 
+    /// AWS's example of signed trailers (S3 documentation, "Signature calculations for trailing
+    /// headers"): the same 66,560 bytes, chained from its seed signature, and a CRC32C trailer
+    /// signed after the last chunk.
+    @Test func awsPublishedSignedTrailerExample() throws {
+        let seed = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
+        let signatures = [
+            "b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2",
+            "1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7",
+            "2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992",
+        ]
+        let trailerSignature = "d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435"
+        let a = UInt8(ascii: "a")
+        var chunks = Self.chunk([UInt8](repeating: a, count: 65_536), signature: signatures[0])
+        chunks += Self.chunk([UInt8](repeating: a, count: 1_024), signature: signatures[1])
+        chunks += Array("0;chunk-signature=\(signatures[2])\r\n".utf8)
+        let body = chunks + Array("x-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:\(trailerSignature)\r\n\r\n".utf8)
+        let claim = SignatureClaim(
+            accessKeyId: Self.key, scopeDate: "20130524", region: "us-east-1", service: "s3", signedHeaders: [], signature: seed,
+            requestDate: "20130524T000000Z", expires: nil)
+        let key = HMACKey(SigV4Signer.signingKey(secret: Self.secret, date: "20130524", region: "us-east-1", service: "s3"))
+        let decoded = try ChunkedPayload.decode(body, signatures: (key, claim, seed), trailers: .signed)
+        #expect(decoded.payload == [UInt8](repeating: a, count: 66_560))
+        #expect(decoded.trailers.map { "\($0.name):\($0.value)" } == ["x-amz-checksum-crc32c:sOO8/Q=="])
+        // An altered checksum, a dropped or altered trailer signature, a trailer added after it:
+        // refused.
+        for trailers in [
+            "x-amz-checksum-crc32c:AAAAAA==\r\nx-amz-trailer-signature:\(trailerSignature)\r\n\r\n",
+            "x-amz-checksum-crc32c:sOO8/Q==\r\n\r\n",
+            "x-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:\(String(trailerSignature.reversed()))\r\n\r\n",
+            "x-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:\(trailerSignature)\r\nx-amz-meta-a:b\r\n\r\n",
+            "x-amz-checksum-crc32c sOO8/Q==\r\nx-amz-trailer-signature:\(trailerSignature)\r\n\r\n",
+        ] {
+            #expect(throws: SignatureFailure.self) { try ChunkedPayload.decode(chunks + Array(trailers.utf8), signatures: (key, claim, seed), trailers: .signed) }
+        }
+    }
+
+    @Test func signedTrailersThroughTheVerifier() throws {
+        let data = Array("hello world".utf8)
+        let date = SigningTime.text(1_700_000_000)
+        var request = SignableRequest(
+            method: "PUT", path: "/bucket/key",
+            headers: [
+                ("Host", "127.0.0.1:8340"), ("Content-Encoding", "aws-chunked"), ("x-amz-decoded-content-length", "11"),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ], body: [])
+        request.headers += SigV4Signer.sign(
+            request, accessKeyId: Self.key, secret: Self.secret, region: "us-east-1", service: "s3", now: 1_700_000_000,
+            payloadHash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
+        let claim = try #require(try SignatureClaim.read(request))
+        let key = HMACKey(SigV4Signer.signingKey(secret: Self.secret, date: String(date.prefix(8)), region: "us-east-1", service: "s3"))
+        let first = ChunkedPayload.signature(of: data[...], previous: claim.signature, key: key, claim: claim)
+        let last = ChunkedPayload.signature(of: [], previous: first, key: key, claim: claim)
+        let trailers = [(name: "x-amz-checksum-crc32", value: "DUoRhQ==")]
+        let trailerSignature = ChunkedPayload.trailerSignature(of: trailers, previous: last, key: key, claim: claim)
+        request.body = Self.chunk(data, signature: first) + Array("0;chunk-signature=\(last)\r\nx-amz-checksum-crc32:DUoRhQ==\r\nx-amz-trailer-signature:\(trailerSignature)\r\n\r\n".utf8)
+        let verified = try verifier.verifyPayload(request, service: "s3", now: 1_700_000_000)
+        #expect(verified.payload == data && verified.trailers.count == 1 && verified.accessKeyId == Self.key)
+        var forged = request
+        forged.body = Self.chunk(data, signature: first) + Array("0;chunk-signature=\(last)\r\nx-amz-checksum-crc32:AAAAAA==\r\nx-amz-trailer-signature:\(trailerSignature)\r\n\r\n".utf8)
+        #expect(throws: SignatureFailure.mismatch) { try verifier.verifyPayload(forged, service: "s3", now: 1_700_000_000) }
+    }
+
     func signed(_ body: [UInt8], payloadHash: String, extra: [(String, String)] = []) -> SignableRequest {
         var request = SignableRequest(method: "PUT", path: "/bucket/key", headers: [("Host", "127.0.0.1:8340")] + extra, body: body)
         request.headers += SigV4Signer.sign(
@@ -78,8 +140,14 @@ struct PayloadFormTests {
 
     @Test func anUnsignedChunkedBodyWithTrailersDecodes() throws {
         let body = Array("5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".utf8)
-        let request = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11")])
-        #expect(try verifier.verifyPayload(request, service: nil, now: 1_700_000_000).payload == Array("hello world".utf8))
+        let request = signed(
+            body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11"), ("x-amz-trailer", "x-amz-checksum-crc32")])
+        let verified = try verifier.verifyPayload(request, service: nil, now: 1_700_000_000)
+        #expect(verified.payload == Array("hello world".utf8))
+        #expect(verified.trailers.map { "\($0.name)=\($0.value)" } == ["x-amz-checksum-crc32=DUoRhQ=="])
+        // A trailer x-amz-trailer did not announce is refused.
+        let undeclared = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11")])
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(undeclared, service: nil, now: 1_700_000_000) }
         for broken in [
             "5\r\nhello\r\n", "5\r\nhell", "zz\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\nmore", "-1\r\nx\r\n0\r\n\r\n",
             "+5\r\nhello\r\n0\r\n\r\n", "ffffffffffffffff\r\nx\r\n",

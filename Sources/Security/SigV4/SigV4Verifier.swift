@@ -3,6 +3,15 @@ import StevedoreCore
 import Synchronization
 
 /// Why a request's signature was not accepted, worded as AWS words it.
+/// A request whose signature held, with its body as the service should read it.
+public struct VerifiedPayload: Sendable {
+    public var accessKeyId: String
+    /// The body, decoded from its aws-chunked form when it came so.
+    public var payload: [UInt8]
+    /// An aws-chunked body's trailers (names lowercased, values trimmed), the signature's left out.
+    public var trailers: [(name: String, value: String)]
+}
+
 public enum SignatureFailure: Error, Equatable, Sendable {
     /// No `Authorization` header and no presigned parameters.
     case missing
@@ -78,25 +87,28 @@ public final class SigV4Verifier: Sendable {
 
     /// For endpoints that take bodies as S3 does: besides a signed body, `UNSIGNED-PAYLOAD` (the
     /// body is not covered) and `aws-chunked` bodies, each chunk signed in a chain from the
-    /// request's signature (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`) or unsigned with trailing
-    /// checksums (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`). Answers the access key and the payload,
-    /// decoded from its chunks.
+    /// request's signature (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, and with signed trailers
+    /// `…-PAYLOAD-TRAILER`) or unsigned with trailing checksums (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`).
+    /// Answers the access key, the payload decoded from its chunks, and the trailers (whose
+    /// checksums are the receiving service's to check).
     public func verifyPayload(
         _ request: SignableRequest, service: String?, now: Int64, session: (accessKeyId: String, secret: String)? = nil
-    ) throws(SignatureFailure) -> (accessKeyId: String, payload: [UInt8]) {
+    ) throws(SignatureFailure) -> VerifiedPayload {
         let (claim, key) = try check(request, service: service, now: now, session: session, payloads: .asS3Takes)
+        let decoded: (payload: [UInt8], trailers: [(name: String, value: String)])
         switch request.header("x-amz-content-sha256") {
         case PayloadForm.streamingSigned:
-            let payload = try ChunkedPayload.decode(request.body, signatures: (key, claim, claim.signature.lowercased()))
-            try ChunkedPayload.checkDecodedLength(payload, request)
-            return (claim.accessKeyId, payload)
+            decoded = try ChunkedPayload.decode(request.body, signatures: (key, claim, claim.signature.lowercased()), trailers: .none)
+        case PayloadForm.streamingSignedTrailer:
+            decoded = try ChunkedPayload.decode(request.body, signatures: (key, claim, claim.signature.lowercased()), trailers: .signed)
         case PayloadForm.streamingUnsignedTrailer:
-            let payload = try ChunkedPayload.decode(request.body, signatures: nil)
-            try ChunkedPayload.checkDecodedLength(payload, request)
-            return (claim.accessKeyId, payload)
+            decoded = try ChunkedPayload.decode(request.body, signatures: nil, trailers: .unsigned)
         default:
-            return (claim.accessKeyId, request.body)
+            return VerifiedPayload(accessKeyId: claim.accessKeyId, payload: request.body, trailers: [])
         }
+        try ChunkedPayload.checkDecodedLength(decoded.payload, request)
+        try ChunkedPayload.checkDeclaredTrailers(decoded.trailers, request)
+        return VerifiedPayload(accessKeyId: claim.accessKeyId, payload: decoded.payload, trailers: decoded.trailers)
     }
 
     /// Which bodies a signature may leave uncovered.
