@@ -3,6 +3,9 @@ the AWS_* credentials Lambda gives) calls Stevedore with its role's temporary cr
 what the role allows, and is refused the rest; a role Stevedore does not know grants nothing."""
 import json
 import os
+import re
+import shutil
+import subprocess
 import uuid
 
 import boto3
@@ -117,6 +120,45 @@ def test_a_task_on_a_docker_bridge_gets_its_roles_credentials_at_169_254_170_2(r
     sts = boto3.client("sts", endpoint_url=roles_cluster.server.endpoint, region_name="us-east-1",
                        aws_access_key_id=result["key"], aws_secret_access_key=result["secret"], aws_session_token=result["token"])
     assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::000000000000:assumed-role/lister/{task_id}"
+
+
+def _connects_from(namespace, port):
+    """Whether a TCP connection to 169.254.170.2:port from inside the network namespace is answered."""
+    script = ("import socket, sys\ntry:\n    socket.create_connection(('169.254.170.2', %d), timeout=2).close()\n"
+              "except OSError:\n    sys.exit(1)\n" % port)
+    return subprocess.run(["ip", "netns", "exec", namespace, "python3", "-c", script]).returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("iptables") is None, reason="needs root, ip netns and iptables")
+def test_the_credentials_address_is_not_reachable_from_the_local_network(roles_cluster):
+    # A machine on the host's network segment, made of a network namespace on a veth pair and routed
+    # to 169.254.170.2 through the host (as ARP from the segment would have it).
+    listening = subprocess.run(["ss", "-Htln", "src", "169.254.170.2"], capture_output=True, text=True, check=True).stdout
+    ports = [int(port) for port in re.findall(r"169\.254\.170\.2:(\d+)", listening)]
+    assert ports, "the agent listens on 169.254.170.2"
+    suffix = uuid.uuid4().hex[:6]
+    namespace, host_side, lan_side = "stv-lan-" + suffix, "vh" + suffix, "vn" + suffix
+    jump = ["INPUT", "-d", "169.254.170.2/32", "-j", "STEVEDORE-CREDENTIALS"]
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        for command in (["ip", "link", "add", host_side, "type", "veth", "peer", "name", lan_side],
+                        ["ip", "link", "set", lan_side, "netns", namespace],
+                        ["ip", "address", "add", "10.213.0.1/30", "dev", host_side], ["ip", "link", "set", host_side, "up"],
+                        ["ip", "netns", "exec", namespace, "ip", "address", "add", "10.213.0.2/30", "dev", lan_side],
+                        ["ip", "netns", "exec", namespace, "ip", "link", "set", lan_side, "up"],
+                        ["ip", "netns", "exec", namespace, "ip", "route", "add", "169.254.170.2/32", "via", "10.213.0.1"]):
+            subprocess.run(command, check=True)
+        assert subprocess.run(["iptables", "-w", "-C"] + jump).returncode == 0, "the agent guards the address"
+        assert not _connects_from(namespace, ports[0])
+        # What the rule prevents: without it the segment's machine reaches the endpoint.
+        subprocess.run(["iptables", "-w", "-D"] + jump, check=True)
+        try:
+            assert _connects_from(namespace, ports[0])
+        finally:
+            subprocess.run(["iptables", "-w", "-I"] + jump, check=True)
+    finally:
+        subprocess.run(["ip", "link", "del", host_side], check=False)
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
 
 
 def test_a_role_stevedore_does_not_know_is_accepted_and_grants_nothing(roles_cluster):

@@ -68,6 +68,12 @@ public struct HostAgent: Sendable {
             try await link.credentials(TaskCredentialsRequest(containerInstanceArn: registered.arn.withLock { $0 } ?? "", taskArn: taskArn))
         }
         logger.info("task credentials endpoint listening", metadata: ["port": "\(credentials.port)"])
+        if credentials.linkLocalProblem == nil, let problem = LinkLocalAddress.guardFromNetwork() {
+            // The per-task token still guards each task's credentials.
+            logger.warning(
+                "\(CredentialsEndpoint.linkLocalAddress) can be reached from the local network, not only from this host's containers",
+                metadata: ["reason": "\(problem)", "remedy": "run the agent as root with iptables"])
+        }
         if configuration.bridgeTaskCredentials, let problem = addressProblem ?? credentials.linkLocalProblem {
             // Roles still work for host-network tasks; bridge tasks get the loopback address, which they cannot reach.
             logger.warning(

@@ -3,8 +3,18 @@
 /// ECS. (The real agent's `ecs-init` sends that address to 127.0.0.1 with iptables rules and
 /// `route_localnet`; an address of the host's own needs neither, and lets several agents on one
 /// host each serve their tasks on their own port.)
+///
+/// An address of the host's own is also answered to on every other interface (Linux answers ARP
+/// for any of its addresses), so a machine on the same network segment could reach the endpoint
+/// too. ``guardFromNetwork()`` drops packets for it that do not come from the host itself or a
+/// Docker bridge.
 enum LinkLocalAddress {
     static let ipPaths = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+    static let iptablesPaths = ["/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables", "/bin/iptables"]
+    /// The chain `INPUT` sends the address's packets to: the interfaces they may come in on return
+    /// (loopback, Docker's default bridge and its user-defined ones), anything else is dropped.
+    static let chain = "STEVEDORE-CREDENTIALS"
+    static let allowedInterfaces = ["lo", "docker+", "br-+"]
 
     /// Adds the address unless the host has it; nil on success, else why not.
     static func ensure() -> String? {
@@ -16,6 +26,30 @@ enum LinkLocalAddress {
         if outcome.status == 0 || present(ip) { return nil }
         let reason = outcome.errors.split(separator: "\n").first.map(String.init) ?? "exit status \(outcome.status)"
         return "`ip address add \(address) dev lo` failed: \(reason)"
+    }
+
+    /// Makes sure only the host and its Docker bridges reach the address (several agents on one
+    /// host share the rules: each adds what is missing, in order). nil on success, else why not.
+    static func guardFromNetwork() -> String? {
+        guard let iptables = HostProgram.find(iptablesPaths) else { return "iptables is not installed (apt-get install iptables)" }
+        func run(_ arguments: [String]) -> HostProgram.Outcome? { HostProgram.run(iptables, ["-w"] + arguments) }
+        // Exists already (another agent, an earlier start) unless this makes it.
+        _ = run(["-N", chain])
+        let rules = allowedInterfaces.map { ["-i", $0, "-j", "RETURN"] } + [["-j", "DROP"]]
+        for rule in rules where run(["-C", chain] + rule)?.status != 0 {
+            guard let outcome = run(["-A", chain] + rule), outcome.status == 0 else {
+                return "`iptables -A \(chain) \(rule.joined(separator: " "))` failed"
+            }
+        }
+        let jump = ["INPUT", "-d", CredentialsEndpoint.linkLocalAddress + "/32", "-j", chain]
+        if run(["-C"] + jump)?.status != 0 {
+            let outcome = run(["-I"] + jump)
+            if outcome?.status != 0 {
+                let reason = outcome.map { $0.errors.split(separator: "\n").first.map(String.init) ?? "exit status \($0.status)" } ?? "could not start"
+                return "`iptables -I \(jump.joined(separator: " "))` failed: \(reason)"
+            }
+        }
+        return nil
     }
 
     /// Whether the loopback interface has the address.
