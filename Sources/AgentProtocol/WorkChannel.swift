@@ -32,13 +32,19 @@ public struct AgentPollRequest: Codable, Sendable, Equatable {
     /// ``HeldDefinitions/capacity``): assignments to start tasks of these carry no definition,
     /// which keeps a busy instance's polls small. A definition never changes under its ARN.
     public var heldDefinitions: [String]?
+    /// The control plane's state epoch the agent's cursor and held definitions belong to (the last
+    /// answer's); nil before the first answer.
+    public var epoch: String?
 
-    public init(cluster: String, containerInstanceArn: String, since: Int, waitSeconds: Int? = nil, heldDefinitions: [String]? = nil) {
+    public init(
+        cluster: String, containerInstanceArn: String, since: Int, waitSeconds: Int? = nil, heldDefinitions: [String]? = nil, epoch: String? = nil
+    ) {
         self.cluster = cluster
         self.containerInstanceArn = containerInstanceArn
         self.since = since
         self.waitSeconds = waitSeconds
         self.heldDefinitions = heldDefinitions
+        self.epoch = epoch
     }
 }
 
@@ -70,12 +76,19 @@ public struct AgentPollResponse: Codable, Sendable, Equatable {
     public var assignments: [AgentAssignment]
     /// Someone asked for a task's logs: the agent streams them to `/v1/agent/logs/<id>`.
     public var logRequests: [LogRequest]?
+    /// The control plane's state epoch: it changes when the state may have gone back in time (a
+    /// restored backup, an imported store), so sequences and definitions an agent knows from
+    /// another epoch mean nothing. An answer to a poll from another epoch holds everything again.
+    public var epoch: String?
 
-    public init(sequence: Int, instanceStatus: InstanceStatus, assignments: [AgentAssignment], logRequests: [LogRequest]? = nil) {
+    public init(
+        sequence: Int, instanceStatus: InstanceStatus, assignments: [AgentAssignment], logRequests: [LogRequest]? = nil, epoch: String? = nil
+    ) {
         self.sequence = sequence
         self.instanceStatus = instanceStatus
         self.assignments = assignments
         self.logRequests = logRequests
+        self.epoch = epoch
     }
 }
 

@@ -19,7 +19,18 @@ struct ECSD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecsd",
         abstract: "Stevedore's control plane: the ECS API, the scheduler and the service loops.",
-        version: StevedoreVersion.current
+        discussion: "With no subcommand, ecsd serves (`ecsd --dev`, `ecsd --data-dir DIR …`: see `ecsd serve --help`).",
+        version: StevedoreVersion.current,
+        subcommands: [Serve.self, Backup.self, StoreCommand.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Runs the control plane (the default subcommand).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the APIs and run the scheduler and the service loops (the default)."
     )
 
     @Option(help: "Address to serve the API on, host:port (env ECSD_LISTEN).")

@@ -20,12 +20,13 @@ struct ControlPlaneHarness {
 
     static func run(
         dataDirectory: String = temporaryDirectory(),
+        port: Int = 0,
         removeAfterwards: Bool = true,
         _ body: @Sendable (ControlPlaneHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let configuration = ControlPlaneConfiguration(port: 0, dataDirectory: dataDirectory)
+        let configuration = ControlPlaneConfiguration(port: port, dataDirectory: dataDirectory)
         let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
         let ready = AsyncStream<Int>.makeStream()
         let services = controlPlane.services { port in ready.continuation.yield(port) }

@@ -1,4 +1,5 @@
 import AgentProtocol
+import ControlPlane
 import ECSAgent
 import ECSShapes
 import Foundation
@@ -52,6 +53,42 @@ struct InstanceSessionTests {
             #expect(poll.assignments.count == 3)
             #expect(poll.assignments.allSatisfy { $0.taskDefinition == nil })
         }
+    }
+
+    /// A backup restored in the original's place: its sequences overlap the ones the agent
+    /// followed, and `web:1` there is another definition than the one the agent holds. The state
+    /// epoch tells the agent so, and it runs the copy's definition.
+    @Test func afterARestoredBackupTheAgentRunsTheCopysDefinitionsNotTheOnesItHeld() async throws {
+        let port = try freeLoopbackPort()
+        let (original, copy) = (ControlPlaneHarness.temporaryDirectory(), ControlPlaneHarness.temporaryDirectory())
+        defer { for directory in [original, copy] { try? FileManager.default.removeItem(atPath: directory) } }
+        let session = SessionUnderTest(endpoint: "http://127.0.0.1:\(port)")
+        let running = Task { try await session.session.run(knownArn: nil) }
+        defer { running.cancel() }
+        @Sendable func register(_ harness: ControlPlaneHarness, command: String) async throws {
+            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
+                "RegisterTaskDefinition",
+                RegisterTaskDefinitionRequest(
+                    family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32, command: [command])]))
+        }
+        try await ControlPlaneHarness.run(dataDirectory: original, port: port, removeAfterwards: false) { harness in
+            try await eventually("registered") { session.registered.count == 1 }
+            _ = try await StateCopies.backup(dataDirectory: original, into: copy, logger: Logger(label: "test"))
+            try await register(harness, command: "original")
+            let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
+            try await eventually("the engine got the original's task") { session.engine.assignments.count == 1 }
+        }
+        // The copy moves on while the agent cannot reach it (another port), past the sequence the agent holds.
+        try await ControlPlaneHarness.run(dataDirectory: copy, removeAfterwards: false) { harness in
+            try await register(harness, command: "copy")
+            for _ in 1...3 { let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web")) }
+        }
+        try await ControlPlaneHarness.run(dataDirectory: copy, port: port, removeAfterwards: false) { _ in
+            try await eventually("the engine got the copy's tasks") { session.engine.assignments.count >= 4 }
+        }
+        let commands = session.engine.assignments.map { $0.taskDefinition?.containerDefinitions?.first?.command ?? [] }
+        #expect(commands.first == ["original"])
+        #expect(commands.dropFirst().allSatisfy { $0 == ["copy"] }, "\(commands)")
     }
 
     @Test func aDeregisteredInstanceRegistersAgainAsANewOne() async throws {
@@ -117,4 +154,19 @@ private final class RecordingEngine: TaskEngine {
     func handle(_ assignment: AgentAssignment) async { received.withLock { $0.append(assignment) } }
     func streamLogs(_ request: LogRequest) async {}
     func run() async throws { try await Task.sleep(for: .seconds(3600)) }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (the kernel's pick, released at once).
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
 }

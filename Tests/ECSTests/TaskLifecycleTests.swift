@@ -263,6 +263,30 @@ struct TaskLifecycleTests {
         #expect(try poll(since: 0, held: many).assignments.first?.taskDefinition?.family == "web")
     }
 
+    @Test func aPollFromAnotherEpochGetsEverythingAgainWithItsDefinitions() throws {
+        var fixture = SchedulerFixture()
+        let instance = try fixture.addInstance()
+        try fixture.register()
+        _ = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web"), now: $1, using: &$2, changes: &$3) }
+        _ = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web"), now: $1, using: &$2, changes: &$3) }
+        let sequence = fixture.ecs.counters.assignmentSequence
+        func poll(since: Int, epoch: String?) throws -> AgentPollResponse {
+            try fixture.ecs.assignments(
+                for: AgentPollRequest(cluster: "c", containerInstanceArn: instance, since: since, heldDefinitions: ["web:1"], epoch: epoch),
+                durableSequence: sequence)
+        }
+        #expect(try poll(since: 0, epoch: nil).epoch == "", "a store never copied has the empty epoch")
+        // Same epoch, cursor at the end: nothing new.
+        #expect(try poll(since: sequence, epoch: "").assignments.isEmpty)
+        // A restored copy: its epoch differs from the one the agent knows, even with a cursor within range.
+        fixture.ecs.counters.epoch = "restored-1"
+        let restored = try poll(since: sequence, epoch: "")
+        #expect(restored.epoch == "restored-1")
+        #expect(restored.assignments.count == 2)
+        #expect(restored.assignments.allSatisfy { $0.taskDefinition?.family == "web" }, "held definitions may be the other epoch's")
+        #expect(try poll(since: sequence, epoch: "restored-1").assignments.isEmpty)
+    }
+
     @Test func listTasksFilters() throws {
         var fixture = SchedulerFixture()
         let a = try fixture.addInstance()

@@ -33,7 +33,9 @@ struct AgentChannel: Sendable {
                 }
                 let logRequests = logs.takeRequests(for: arn)
                 if !logRequests.isEmpty { response.logRequests = logRequests }
+                // An agent from another epoch learns of this one at once.
                 if !response.assignments.isEmpty || !logRequests.isEmpty || response.instanceStatus == .inactive
+                    || (request.epoch != nil && request.epoch != response.epoch)
                     || ContinuousClock.now >= deadline || Task.isCancelled || committer.notifier.isShutDown
                 {
                     outcome = .success(response)

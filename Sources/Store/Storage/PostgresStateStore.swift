@@ -215,6 +215,23 @@ public final class PostgresStateStore: StateStore, Sendable {
         return loaded
     }
 
+    public func snapshotRows() async throws -> [(table: String, rows: KeyedRows)] {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            var tables: [(table: String, rows: KeyedRows)] = []
+            for table in StoreSchema.tables {
+                var rows: KeyedRows = []
+                let query = PostgresQuery(unsafeSQL: "SELECT key, body FROM \(table) ORDER BY seq")
+                for try await (key, body) in try await connection.query(query, logger: logger).decode((String, ByteBuffer).self) {
+                    rows.append((key, Array(body.readableBytesView)))
+                }
+                tables.append((table, rows))
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return tables
+        }
+    }
+
     public func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard !changes.isEmpty else { return completion(.success(())) }
         let refusal = pending.withLock { state -> StoreError? in

@@ -165,6 +165,28 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         return pieces
     }
 
+    public func snapshotRows() async throws -> [(table: String, rows: KeyedRows)] {
+        let connection = try SQLiteConnection(path: path)
+        // One read transaction: every table as of its start, whatever the writer commits meanwhile.
+        try connection.execute("BEGIN")
+        defer { try? connection.execute("COMMIT") }
+        return try Self.tables.map { table in
+            let statement = try connection.prepare("SELECT key, body FROM \(table) ORDER BY rowid")
+            var rows: KeyedRows = []
+            while try statement.step() { rows.append((statement.text(0), statement.bytes(1))) }
+            return (table, rows)
+        }
+    }
+
+    /// Writes a consistent copy of the store file at `path` (`<directory>/ecsd.db`, open or not:
+    /// WAL readers do not stop its writer) into `target`, which must not exist.
+    public static func snapshot(directory: String, into target: String) throws {
+        let source = directory + "/ecsd.db"
+        guard FileManager.default.fileExists(atPath: source) else { throw StoreError("\(source): no store there") }
+        let connection = try SQLiteConnection(path: source)
+        try connection.execute("VACUUM INTO '\(target.replacingOccurrences(of: "'", with: "''"))'")
+    }
+
     public func submit(_ changes: [StateChange], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard !changes.isEmpty else { return completion(.success(())) }
         queue.enqueue(WriteQueue.Pending(changes: changes, completion: completion))

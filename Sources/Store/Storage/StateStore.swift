@@ -19,8 +19,8 @@ public protocol ClosableStateStore: StateStore {
     func close() async
 }
 
-extension SQLiteStateStore: ClosableStateStore {}
-extension PostgresStateStore: ClosableStateStore {}
+extension SQLiteStateStore: CopyableStateStore {}
+extension PostgresStateStore: CopyableStateStore {}
 
 extension StateStore {
     /// Writes the changes and returns once they are durable.

@@ -217,12 +217,12 @@ public struct ControlPlaneLink: Sendable {
     }
 
     /// One long poll of the work channel.
-    public func poll(instance: String, since: Int, wait: Int, heldDefinitions: [String] = []) async throws -> AgentPollResponse {
+    public func poll(instance: String, since: Int, wait: Int, heldDefinitions: [String] = [], epoch: String? = nil) async throws -> AgentPollResponse {
         try await post(
             WorkChannel.pollPath,
             AgentPollRequest(
                 cluster: cluster, containerInstanceArn: instance, since: since, waitSeconds: wait,
-                heldDefinitions: heldDefinitions.isEmpty ? nil : heldDefinitions),
+                heldDefinitions: heldDefinitions.isEmpty ? nil : heldDefinitions, epoch: epoch),
             as: AgentPollResponse.self, timeout: .seconds(wait + 15))
     }
 

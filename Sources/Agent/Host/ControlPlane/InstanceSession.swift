@@ -54,20 +54,25 @@ public struct InstanceSession: Sendable {
     private func serve(knownArn: String?) async throws {
         var arn = try await register(knownArn)
         var since = 0
+        // The control plane's state epoch `since` and `held` belong to.
+        var epoch: String?
         var held = HeldDefinitions()
         var delay: Duration = .milliseconds(250)
         while !Task.isCancelled {
             do {
                 let response: AgentPollResponse
                 do {
-                    response = try await link.poll(instance: arn, since: since, wait: pollWait, heldDefinitions: held.names)
+                    response = try await link.poll(instance: arn, since: since, wait: pollWait, heldDefinitions: held.names, epoch: epoch)
                 } catch {
                     Counter(label: "ecs_agent_polls_total", dimensions: [("outcome", "failed")]).increment()
                     throw error
                 }
                 Counter(label: "ecs_agent_polls_total", dimensions: [("outcome", "answered")]).increment()
-                // An answer behind our cursor comes from a control plane that lost its state.
-                if response.sequence < since { held.removeAll() }
+                // An answer behind our cursor, or of another epoch, comes from a control plane whose
+                // state went back in time (lost, or restored from a copy): an ARN may now name
+                // another definition. The answer holds everything anew.
+                if response.sequence < since || (epoch != nil && response.epoch != epoch) { held.removeAll() }
+                epoch = response.epoch
                 for assignment in held.complete(response.assignments) {
                     await engine.handle(assignment)
                 }

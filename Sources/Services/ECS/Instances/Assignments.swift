@@ -18,9 +18,10 @@ extension ECSState {
             )
         }
         let status = instance.instanceStatus
-        // A poll from an agent whose cursor is ahead of this control plane (its state was reset)
-        // gets everything again.
-        let since = request.since > durableSequence ? 0 : request.since
+        // A poll from an agent whose cursor is ahead of this control plane (its state was reset),
+        // or comes from another epoch of it (a restored backup), gets everything again.
+        let otherEpoch = request.epoch.map { $0 != counters.epoch } ?? false
+        let since = request.since > durableSequence || otherEpoch ? 0 : request.since
         // Definitions the agent holds need not travel again; after a reset it may hold others.
         let held = since == request.since ? request.heldDefinitions?.prefix(HeldDefinitions.capacity) ?? [] : []
         var assignments: [AgentAssignment] = []
@@ -42,7 +43,7 @@ extension ECSState {
                     sequence: record.assignmentSequence, task: record.task, taskDefinition: definition, function: record.function))
         }
         assignments.sort { $0.sequence < $1.sequence }
-        return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments)
+        return AgentPollResponse(sequence: durableSequence, instanceStatus: status, assignments: assignments, epoch: counters.epoch)
     }
 
     /// Whether an execution environment placed on the instance (and not stopped) uses the code or

@@ -81,6 +81,7 @@ public struct ECSState: Sendable {
         for counters in try rows.decode(ControlPlaneCounters.self) {
             // Other services keep rows of their own in the same table; the largest sequence wins.
             state.counters.assignmentSequence = max(state.counters.assignmentSequence, counters.assignmentSequence)
+            if !counters.epoch.isEmpty { state.counters.epoch = counters.epoch }
         }
         var scratch = ChangeSet()
         for instance in try rows.decode(ContainerInstance.self) {

@@ -247,16 +247,21 @@ public struct SchedulerSettings: Sendable, Equatable {
 public struct ControlPlaneCounters: StoredRecord, Equatable {
     /// Numbers every change an agent must act on, so polls can ask for "everything after n".
     public var assignmentSequence: Int = 0
+    /// Set anew on a copy of the state that may be started in the original's place (a backup, an
+    /// import), so agents can tell its sequences from the original's; "" for a store never copied.
+    public var epoch: String = ""
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case assignmentSequence
+        case epoch
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         assignmentSequence = try container.decodeIfPresent(Int.self, forKey: .assignmentSequence) ?? 0
+        epoch = try container.decodeIfPresent(String.self, forKey: .epoch) ?? ""
     }
 
     public static var recordKind: RecordKind { .meta }

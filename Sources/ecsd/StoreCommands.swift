@@ -1,0 +1,119 @@
+import ArgumentParser
+import ControlPlane
+import Foundation
+import Logging
+import Storage
+
+/// Where the state is, as `ecsd serve` finds it.
+struct StoreLocation: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The data directory (env ECSD_DATA_DIR; default /var/lib/ecsd).")
+    var dataDir: String?
+
+    @Option(help: "sqlite (the store in the data directory) or postgres://user:password@host:port/database (env ECSD_STORE).")
+    var store: String?
+
+    var dataDirectory: String { dataDir ?? ProcessInfo.processInfo.environment["ECSD_DATA_DIR"] ?? "/var/lib/ecsd" }
+
+    /// The PostgreSQL store named, nil for SQLite.
+    func postgres() throws -> PostgresStateStore.Location? {
+        switch store ?? ProcessInfo.processInfo.environment["ECSD_STORE"] ?? "sqlite" {
+        case "sqlite": return nil
+        case let url:
+            guard let location = PostgresStateStore.Location(url: url) else {
+                throw ValidationError("--store \(PostgresStateStore.Location.redacted(url)) is neither sqlite nor postgres://user:password@host:port/database.")
+            }
+            return location
+        }
+    }
+
+    /// Opens the store (a PostgreSQL one is refused while an ecsd holds it).
+    func open(logger: Logger) async throws -> any CopyableStateStore {
+        if let location = try postgres() { return try await PostgresStateStore(location: location, logger: logger) }
+        return try SQLiteStateStore(directory: dataDirectory, logger: logger)
+    }
+}
+
+/// `ecsd backup DIR`: a copy of the SQLite store, taken while ecsd runs.
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the SQLite store, while ecsd runs, into a new data directory that ecsd can start from.",
+        discussion: """
+            The copy is consistent (one moment of the store), with the data directory's keys (secret.key seals \
+            secrets and access keys), function code and log events. It gets a state epoch of its own: agents \
+            that knew the original are sent their work again when ecsd starts from it. Restore: \
+            ecsd --data-dir DIR, or ecsd store import --from DIR --store postgres://…
+            """
+    )
+
+    @Option(name: .customLong("data-dir"), help: "The data directory of the store to copy (env ECSD_DATA_DIR; default /var/lib/ecsd).")
+    var dataDir: String?
+
+    @Argument(help: "A new (or empty) directory for the copy.")
+    var target: String
+
+    func run() async throws {
+        let source = dataDir ?? ProcessInfo.processInfo.environment["ECSD_DATA_DIR"] ?? "/var/lib/ecsd"
+        let started = ContinuousClock.now
+        let summary = try await StateCopies.backup(dataDirectory: source, into: target, logger: Logger(label: "ecsd-backup"))
+        print("backed up \(source) into \(target) in \(ContinuousClock.now - started): the store and \(summary.files) files; epoch \(summary.epoch)")
+    }
+}
+
+/// `ecsd store export|import`: the state between SQLite and PostgreSQL.
+struct StoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Move the state between stores (SQLite and PostgreSQL).",
+        subcommands: [Export.self, Import.self]
+    )
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the state of the store (--store, or the data directory's SQLite) into a new data directory with a SQLite store.",
+            discussion: "Consistent while ecsd runs on SQLite; a PostgreSQL store is read once its ecsd has stopped (the database is one ecsd's at a time).")
+
+        @OptionGroup var location: StoreLocation
+
+        @Option(help: "A new (or empty) directory to write the copy into.")
+        var to: String
+
+        func run() async throws {
+            let logger = Logger(label: "ecsd-store")
+            let store = try await location.open(logger: logger)
+            let summary: StateCopies.Summary
+            do {
+                summary = try await StateCopies.export(from: store, dataDirectory: location.dataDirectory, into: to, logger: logger)
+            } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
+            print("exported \(summary.rows ?? 0) rows and \(summary.files) files into \(to); epoch \(summary.epoch)")
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load the SQLite store of a data directory (a backup, an export, a stopped ecsd's) into the store, which must hold no state.",
+            discussion: "Run it with the target's ecsd stopped. The keys, code and log events of --from go to --data-dir where it lacks them.")
+
+        @OptionGroup var location: StoreLocation
+
+        @Option(help: "The data directory to load (its ecsd.db).")
+        var from: String
+
+        func run() async throws {
+            let logger = Logger(label: "ecsd-store")
+            let store = try await location.open(logger: logger)
+            let summary: StateCopies.Summary
+            do {
+                summary = try await StateCopies.importCopy(from: from, into: store, dataDirectory: location.dataDirectory, logger: logger)
+            } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
+            print("imported \(summary.rows ?? 0) rows and \(summary.files) files from \(from); epoch \(summary.epoch)")
+        }
+    }
+}
