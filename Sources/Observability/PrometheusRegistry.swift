@@ -36,6 +36,15 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
     }
 
     private let families = Mutex<[String: Family]>([:])
+    /// Series by name and raw labels: swift-metrics makes a handler for every `Counter(…)`, and the
+    /// API makes two per request; this finds them without rendering labels each time.
+    private let handles = Mutex<[HandleKey: any Series]>([:])
+
+    private struct HandleKey: Hashable {
+        var name: String
+        /// Names and values, alternating.
+        var labels: [String]
+    }
     private let collectors = Mutex<[@Sendable () -> [Sample]]>([])
     /// One line of help per metric name.
     private let helps = Mutex<[String: String]>([:])
@@ -84,17 +93,24 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
     /// The series of that name and labels, made the first time (a metric keeps the kind it was
     /// first made as; asked as another kind, a detached handler that nobody reads is returned).
     private func series<Handler: Series>(_ name: String, _ dimensions: [(String, String)], kind: Kind, make: () -> Handler) -> Handler {
+        var raw = HandleKey(name: name, labels: [])
+        raw.labels.reserveCapacity(dimensions.count * 2)
+        for (label, value) in dimensions { raw.labels += [label, value] }
+        if let known = handles.withLock({ $0[raw] }) as? Handler { return known }
         let key = Self.labels(dimensions)
-        return families.withLock { families in
+        let found: (Handler, kept: Bool) = families.withLock { families in
             var family = families[name] ?? Family(kind: kind)
-            guard family.kind == kind else { return make() }
-            if let existing = family.series[key] as? Handler { return existing }
+            guard family.kind == kind else { return (make(), false) }
+            if let existing = family.series[key] as? Handler { return (existing, true) }
             let made = make()
             family.series[key] = made
             family.order.append(key)
             families[name] = family
-            return made
+            return (made, true)
         }
+        // Bounded: labels are the caller's (the series themselves stay in `families`).
+        if found.kept { handles.withLock { if $0.count >= 100_000 { $0.removeAll() }; $0[raw] = found.0 } }
+        return found.0
     }
 
     // MARK: Exposition
@@ -145,6 +161,8 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
 
     /// A label name as the format allows (`[a-zA-Z_][a-zA-Z0-9_]*`).
     static func labelName(_ name: String) -> String {
+        let isAllowed = { (byte: UInt8) in byte == UInt8(ascii: "_") || (byte | 0x20) &- 97 < 26 || byte &- 48 < 10 }
+        if let first = name.utf8.first, first &- 48 >= 10, name.utf8.allSatisfy(isAllowed) { return name }
         var cleaned = String(name.unicodeScalars.map { scalar in
             (scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(Character(scalar)) || scalar == "_")) ? Character(scalar) : "_"
         })

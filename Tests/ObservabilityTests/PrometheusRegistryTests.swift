@@ -39,7 +39,8 @@ struct PrometheusRegistryTests {
         let text = registry.render()
         #expect(text.contains("# TYPE things counter\nthings 1\n") && !text.contains("things 99") && !text.contains("things 5"))
         #expect(text.contains("# HELP kept Kept now.\n# TYPE kept gauge\nkept{status=\"RUNNING\"} 3\n"))
-        #expect(PrometheusRegistry.labelName("9-lives") == "_9_lives")
+        #expect(PrometheusRegistry.labelName("9-lives") == "_9_lives" && PrometheusRegistry.labelName("operation") == "operation")
+        #expect(PrometheusRegistry.labelName("a-b") == "a_b" && PrometheusRegistry.labelName("") == "_" && PrometheusRegistry.labelName("é") == "_")
         #expect(PrometheusRegistry.number(.infinity) == "+Inf" && PrometheusRegistry.number(42) == "42" && PrometheusRegistry.number(0.25) == "0.25")
     }
 
