@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -55,7 +56,9 @@ let package = Package(
         // MARK: Shared core: no IO, no clock reads.
 
         // ARNs, ids, seeded randomness, AWS errors, paging, stored records, the committer's protocol, JSON.
-        .target(name: "StevedoreCore", path: "Sources/Core"),
+        // Persistent (structurally shared) collections: a copy of the state published to readers
+        // costs the next write a path of a hash trie, not a copy of every task.
+        .target(name: "StevedoreCore", dependencies: [.product(name: "HashTreeCollections", package: "swift-collections")], path: "Sources/Core"),
         // AWS's wire protocols: JSON 1.0/1.1 dispatch, REST-JSON routes, error shapes, the read cache.
         .target(name: "AWSProtocols", dependencies: ["StevedoreCore"], path: "Sources/Protocols"),
         // swift-metrics' handlers written in Prometheus' text format, and systemd's notify protocol. No Foundation.
@@ -86,7 +89,11 @@ let package = Package(
         // MARK: Services: each its state, pure operations and wire binding.
 
         .target(
-            name: "ECS", dependencies: ["StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "Archives"], path: "Sources/Services/ECS"),
+            name: "ECS",
+            dependencies: [
+                "StevedoreCore", "AWSProtocols", "ECSShapes", "AgentProtocol", "Archives",
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ], path: "Sources/Services/ECS"),
         .target(name: "SQS", dependencies: ["StevedoreCore", "AWSProtocols", "SQSShapes", "Archives"], path: "Sources/Services/SQS"),
         // IAM users, access keys and policies, and STS's GetCallerIdentity (query protocol).
         .target(name: "IAM", dependencies: ["StevedoreCore", "AWSProtocols"], path: "Sources/Services/IAM"),
@@ -110,7 +117,10 @@ let package = Package(
             name: "ApplicationAutoScaling",
             dependencies: ["StevedoreCore", "AWSProtocols", "ApplicationAutoScalingShapes", "ECS", "ECSShapes", "AgentProtocol"],
             path: "Sources/Services/ApplicationAutoScaling"),
-        .target(name: "Capacity", dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "AgentProtocol"], path: "Sources/Services/Capacity"),
+        .target(
+            name: "Capacity",
+            dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "AgentProtocol", .product(name: "HashTreeCollections", package: "swift-collections")],
+            path: "Sources/Services/Capacity"),
         // API Gateway: HTTP APIs' control API and the data plane that takes requests to functions.
         .target(name: "APIGateway", dependencies: ["StevedoreCore", "AWSProtocols", "APIGatewayShapes", "Lambda", "AgentProtocol",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -2,7 +2,7 @@
 /// a page is found by a binary search instead of a pass over, or a sort of, every key.
 ///
 /// Kept in chunks of at most ``chunkLimit`` keys, so that changing a copy shared with readers (see
-/// ``ShardedDictionary``) copies the chunk list and one chunk, not every key.
+/// ``TrieDictionary``) copies the chunk list and one chunk, not every key.
 public struct SortedKeys: Sendable {
     /// Non-empty, each ascending, each chunk's keys below the next chunk's.
     private var chunks: [[String]] = []

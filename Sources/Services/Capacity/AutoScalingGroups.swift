@@ -7,6 +7,7 @@ import AgentProtocol
 import ECS
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 /// An auto scaling group of Stevedore's own (the part of EC2 Auto Scaling a capacity provider
 /// needs): min/max/desired instances, launched and terminated by a launcher. Field names follow

@@ -49,7 +49,7 @@ public enum ECSAPI {
         }
         api.write("DeregisterContainerInstance") { root, input, m, _ in try root.ecs.deregisterContainerInstance(input, changes: &m.changes) }
         api.read("DescribeContainerInstances") { root, input, _ in try root.ecs.describeContainerInstances(input) }
-        api.read("ListContainerInstances", reads: { ($0.filter ?? "").isEmpty ? [.clusters, .containerInstances] : nil }) { root, input, _ in try root.ecs.listContainerInstances(input) }
+        api.read("ListContainerInstances", reads: { ($0.filter ?? "").isEmpty ? [.clusters, .instanceMembership] : nil }) { root, input, _ in try root.ecs.listContainerInstances(input) }
         api.write("UpdateContainerInstancesState") { root, input, m, _ in try root.ecs.updateContainerInstancesState(input, changes: &m.changes) }
         api.write("PutAttributes") { root, input, m, _ in try root.ecs.putAttributes(input, changes: &m.changes) }
         api.write("DeleteAttributes") { root, input, m, _ in try root.ecs.deleteAttributes(input, changes: &m.changes) }
@@ -76,7 +76,7 @@ public enum ECSAPI {
         api.write("UpdateService") { root, input, m, _ in try root.ecs.updateService(input, now: m.now, using: &m.random, changes: &m.changes) }
         api.write("DeleteService") { root, input, m, _ in try root.ecs.deleteService(input, now: m.now, changes: &m.changes) }
         api.read("DescribeServices", reads: { _ in [.clusters, .services, .serviceTasks, .tags] }) { root, input, _ in try root.ecs.describeServices(input) }
-        api.read("ListServices", reads: { _ in [.clusters, .services] }) { root, input, _ in try root.ecs.listServices(input) }
+        api.read("ListServices", reads: { _ in [.clusters, .serviceMembership] }) { root, input, _ in try root.ecs.listServices(input) }
 
         // Tags
         api.write("TagResource") { root, input, m, _ in try root.ecs.tagResource(input, changes: &m.changes) }

@@ -1,6 +1,7 @@
 import AgentProtocol
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 /// The ECS side of the agents' work channel (see ``WorkChannel``).
 extension ECSState {

@@ -1,6 +1,7 @@
 import AgentProtocol
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 /// A task of a service registered in a target group: where to reach the container port the
 /// service's `loadBalancers` entry names.

@@ -7,6 +7,7 @@ import Foundation
 import AgentProtocol
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 extension ECSState {
     public static let maxServiceEvents = 100

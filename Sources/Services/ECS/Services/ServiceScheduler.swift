@@ -7,6 +7,7 @@ import Foundation
 import AgentProtocol
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 /// The service scheduler: one pass keeps every service at its desired count, rolls deployments
 /// forward within minimumHealthyPercent/maximumPercent, replaces tasks of lost agents and draining

@@ -7,6 +7,7 @@ import Foundation
 import AgentProtocol
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 /// Every change to instances, tasks and services goes through these, so the indexes and the
 /// placement capacity always agree with the records.
@@ -16,6 +17,7 @@ extension ECSState {
     /// Stores an instance and refreshes its placement slot (keeping what its tasks take).
     package mutating func putInstance(_ instance: ContainerInstance, changes: inout ChangeSet) {
         let arn = instance.containerInstanceArn ?? ""
+        if instances[arn]?.instanceStatus != instance.instanceStatus { changes.touch(.instanceMembership) }
         instances[arn] = instance
         changes.put(instance)
         let cluster = clusterName(ofInstance: arn)
@@ -179,6 +181,12 @@ extension ECSState {
     }
 
     package mutating func putService(_ record: ServiceRecord, changes: inout ChangeSet) {
+        let old = services[record.arn]?.service
+        if old?.serviceStatus != record.service.serviceStatus || old?.launchType != record.service.launchType
+            || old?.schedulingStrategy != record.service.schedulingStrategy
+        {
+            changes.touch(.serviceMembership)
+        }
         services[record.arn] = record
         changes.put(record)
         let cluster = ARN(record.arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
@@ -188,6 +196,7 @@ extension ECSState {
     mutating func removeService(_ arn: String, changes: inout ChangeSet) {
         guard let record = services.removeValue(forKey: arn) else { return }
         changes.delete(ServiceRecord.self, key: arn)
+        changes.touch(.serviceMembership)
         let cluster = ARN(arn).map { String($0.resourceId.split(separator: "/").first ?? "") } ?? ""
         serviceIndex[cluster]?[record.name] = nil
         if tags.removeValue(forKey: arn) != nil { changes.delete(TagSet.self, key: arn) }

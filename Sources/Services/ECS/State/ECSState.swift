@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AgentProtocol
+import HashTreeCollections
 import Dispatch
 import ECSShapes
 import StevedoreCore
@@ -25,8 +26,10 @@ public struct ECSState: Sendable {
 
     /// Container instances by ARN, including INACTIVE (deregistered) ones until they are pruned.
     public package(set) var instances: [String: ContainerInstance] = [:]
-    /// Tasks by ARN: live ones, and those stopped since this process started.
-    public package(set) var tasks = ShardedDictionary<TaskRecord>()
+    /// Tasks by ARN: live ones, and those stopped since this process started. A hash trie: once
+    /// the state is published to readers, a write copies the path to the task it changes, not the
+    /// table (nor a shard of it).
+    public package(set) var tasks = TrieDictionary<TaskRecord>()
     /// Tasks stopped before this process started, decoded only when read.
     public package(set) var archive = StoppedTaskArchive()
     public package(set) var services: [String: ServiceRecord] = [:]
@@ -36,8 +39,10 @@ public struct ECSState: Sendable {
     /// When each instance's agent was last heard from. Memory only: after a restart every agent
     /// gets a full timeout to reconnect.
     public package(set) var lastContact: [String: Date] = [:]
-    package var tasksByInstance: [String: Set<String>] = [:]
-    package var tasksByService: [String: Set<String>] = [:]
+    /// Task ARNs per instance and per service (hash tries, as `tasks`: an instance may hold
+    /// thousands, and each task started there would otherwise copy them all after a publication).
+    package var tasksByInstance: [String: TreeSet<String>] = [:]
+    package var tasksByService: [String: TreeSet<String>] = [:]
     /// The ARNs in `tasks` per cluster name and desired status, in ARN order: ListTasks pages
     /// straight from it (AWS lists task ARNs in ascending order).
     package var taskOrder: [String: [DesiredTaskStatus: SortedKeys]] = [:]
@@ -158,6 +163,12 @@ extension RecordKind {
     /// Not a table: marks changes to tasks that belong to a service (DescribeServices counts
     /// them), so that reads of services stay cached while other tasks come and go.
     public static let serviceTasks = RecordKind("service_tasks")
+    /// Not a table: marks services made, removed, or changing status (what ListServices lists), so
+    /// that lists stay cached while services are updated.
+    public static let serviceMembership = RecordKind("service_membership")
+    /// Not a table: marks instances registered, removed, or changing status (what
+    /// ListContainerInstances lists), so that lists stay cached while tasks take their resources.
+    public static let instanceMembership = RecordKind("instance_membership")
 }
 
 extension Cluster: StoredRecord {

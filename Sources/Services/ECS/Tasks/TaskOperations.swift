@@ -7,6 +7,7 @@ import Foundation
 import AgentProtocol
 import ECSShapes
 import StevedoreCore
+import HashTreeCollections
 
 /// Where and how a batch of tasks is to be started.
 struct LaunchSpec {
@@ -460,6 +461,7 @@ extension ECSState {
             let live = (tasksByInstance[arn] ?? []).contains { tasks[$0] != nil }
             if !live, now.timeIntervalSince(lastContact[arn] ?? .distantPast) > retention {
                 instances[arn] = nil
+                changes.touch(.instanceMembership)
                 lastContact[arn] = nil
                 tasksByInstance[arn] = nil
                 changes.delete(ContainerInstance.self, key: arn)
