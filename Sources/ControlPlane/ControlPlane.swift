@@ -77,7 +77,11 @@ public struct ControlPlane: Sendable {
         if let postgres = configuration.postgres {
             store = try await PostgresStateStore(location: postgres, commitTimeout: configuration.storeCommitTimeout, logger: logger)
         } else {
-            store = try SQLiteStateStore(directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
+            let sqlite = try SQLiteStateStore(directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
+            if let epoch = try await StateCopies.renewEpochIfCopied(dataDirectory: configuration.dataDirectory, store: sqlite) {
+                logger.notice("first start from a copy of the state: agents will be sent their work again", metadata: ["state.epoch": "\(epoch)"])
+            }
+            store = sqlite
         }
         let names = configuration.names
         var settings = ControlPlaneState.Settings()

@@ -26,10 +26,26 @@ struct StoreLocation: ParsableArguments {
         }
     }
 
-    /// Opens the store (a PostgreSQL one is refused while an ecsd holds it).
+    /// Opens the PostgreSQL store named, or the data directory's SQLite one (made if missing:
+    /// an import's target). A PostgreSQL database is refused while an ecsd holds it.
     func open(logger: Logger) async throws -> any CopyableStateStore {
         if let location = try postgres() { return try await PostgresStateStore(location: location, logger: logger) }
         return try SQLiteStateStore(directory: dataDirectory, logger: logger)
+    }
+
+    /// Every row of the store, as of one moment: PostgreSQL's in one transaction, SQLite's on a
+    /// read-only connection (so a running ecsd's store is neither migrated nor checkpointed).
+    func snapshot(logger: Logger) async throws -> [(table: String, rows: KeyedRows)] {
+        guard try postgres() != nil else { return try SQLiteStateStore.snapshotRows(directory: dataDirectory) }
+        let store = try await open(logger: logger)
+        do {
+            let rows = try await store.snapshotRows()
+            await store.close()
+            return rows
+        } catch {
+            await store.close()
+            throw error
+        }
     }
 }
 
@@ -45,17 +61,18 @@ struct Backup: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("data-dir"), help: "The data directory of the store to copy (env ECSD_DATA_DIR; default /var/lib/ecsd).")
-    var dataDir: String?
+    @OptionGroup var location: StoreLocation
 
     @Argument(help: "A new (or empty) directory for the copy.")
     var target: String
 
     func run() async throws {
-        let source = dataDir ?? ProcessInfo.processInfo.environment["ECSD_DATA_DIR"] ?? "/var/lib/ecsd"
+        guard try location.postgres() == nil else {
+            throw ValidationError("ecsd backup copies the SQLite store, and this one is on PostgreSQL: use ecsd store export --to DIR (or pg_dump).")
+        }
         let started = ContinuousClock.now
-        let summary = try await StateCopies.backup(dataDirectory: source, into: target, logger: Logger(label: "ecsd-backup"))
-        print("backed up \(source) into \(target) in \(ContinuousClock.now - started): the store and \(summary.files) files; epoch \(summary.epoch)")
+        let summary = try await StateCopies.backup(dataDirectory: location.dataDirectory, into: target, logger: Logger(label: "ecsd-backup"))
+        print("backed up \(location.dataDirectory) into \(target) in \(ContinuousClock.now - started): the store and \(summary.files) files")
     }
 }
 
@@ -70,7 +87,7 @@ struct StoreCommand: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the state of the store (--store, or the data directory's SQLite) into a new data directory with a SQLite store.",
-            discussion: "Consistent while ecsd runs on SQLite; a PostgreSQL store is read once its ecsd has stopped (the database is one ecsd's at a time).")
+            discussion: "Consistent while ecsd runs on SQLite; a PostgreSQL store can be read only while no ecsd uses it (the database is one ecsd's at a time).")
 
         @OptionGroup var location: StoreLocation
 
@@ -79,16 +96,9 @@ struct StoreCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = Logger(label: "ecsd-store")
-            let store = try await location.open(logger: logger)
-            let summary: StateCopies.Summary
-            do {
-                summary = try await StateCopies.export(from: store, dataDirectory: location.dataDirectory, into: to, logger: logger)
-            } catch {
-                await store.close()
-                throw error
-            }
-            await store.close()
-            print("exported \(summary.rows ?? 0) rows and \(summary.files) files into \(to); epoch \(summary.epoch)")
+            let rows = try await location.snapshot(logger: logger)
+            let summary = try await StateCopies.export(rows, dataDirectory: location.dataDirectory, into: to, logger: logger)
+            print("exported \(summary.rows ?? 0) rows and \(summary.files) files into \(to)")
         }
     }
 
@@ -113,7 +123,7 @@ struct StoreCommand: AsyncParsableCommand {
                 throw error
             }
             await store.close()
-            print("imported \(summary.rows ?? 0) rows and \(summary.files) files from \(from); epoch \(summary.epoch)")
+            print("imported \(summary.rows ?? 0) rows and \(summary.files) files from \(from)")
         }
     }
 }

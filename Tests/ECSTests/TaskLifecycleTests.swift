@@ -285,6 +285,9 @@ struct TaskLifecycleTests {
         #expect(restored.assignments.count == 2)
         #expect(restored.assignments.allSatisfy { $0.taskDefinition?.family == "web" }, "held definitions may be the other epoch's")
         #expect(try poll(since: sequence, epoch: "restored-1").assignments.isEmpty)
+        // From the start of another epoch (an agent registering again): definitions travel too.
+        #expect(try poll(since: 0, epoch: "").assignments.allSatisfy { $0.taskDefinition?.family == "web" })
+        #expect(try poll(since: 0, epoch: "restored-1").assignments.allSatisfy { $0.taskDefinition == nil }, "held, same epoch")
     }
 
     @Test func listTasksFilters() throws {

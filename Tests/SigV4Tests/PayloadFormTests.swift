@@ -148,6 +148,15 @@ struct PayloadFormTests {
         // A trailer x-amz-trailer did not announce is refused.
         let undeclared = signed(body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11")])
         #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(undeclared, service: nil, now: 1_700_000_000) }
+        // One declared and not sent, or sent twice: refused too.
+        let missing = signed(
+            body, payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+            extra: [("x-amz-decoded-content-length", "11"), ("x-amz-trailer", "x-amz-checksum-crc32,x-amz-checksum-sha256")])
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(missing, service: nil, now: 1_700_000_000) }
+        let twice = signed(
+            Array("5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".utf8),
+            payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", extra: [("x-amz-decoded-content-length", "11"), ("x-amz-trailer", "x-amz-checksum-crc32")])
+        #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(twice, service: nil, now: 1_700_000_000) }
         for broken in [
             "5\r\nhello\r\n", "5\r\nhell", "zz\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\r\n\r\nmore", "-1\r\nx\r\n0\r\n\r\n",
             "+5\r\nhello\r\n0\r\n\r\n", "ffffffffffffffff\r\nx\r\n",

@@ -3,6 +3,7 @@ between SQLite and a real PostgreSQL. An ecsd started from a copy has what was a
 reads its secrets (the sealing key travels with it), and answers agents with an epoch of its own."""
 import json
 import os
+import sqlite3
 import subprocess
 import threading
 import urllib.request
@@ -25,6 +26,13 @@ def signed(server, service):
     _, key_id, secret = admin_credentials(server)
     return boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=key_id,
                         aws_secret_access_key=secret, config=NO_RETRIES)
+
+
+def stored_epoch(data_dir):
+    """The state epoch in a data directory's SQLite store ("" for a store never copied)."""
+    with sqlite3.connect(f"file:{os.path.join(data_dir, 'ecsd.db')}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT body FROM meta WHERE key = 'counters'").fetchone()
+    return json.loads(row[0]).get("epoch", "") if row else ""
 
 
 def epoch_of(server):
@@ -67,15 +75,22 @@ def test_a_backup_taken_under_writes_starts_an_ecsd_with_the_state_and_its_secre
         stop.set()
         writer.join()
     assert result.returncode == 0, result.stderr
-    assert "epoch" in result.stdout
+    assert "backed up" in result.stdout
     assert oct(os.stat(os.path.join(copy, "secret.key")).st_mode & 0o777) == "0o600"
+    # Nothing half-made is left beside it.
+    assert sorted(os.listdir(data_dir)) == ["copy", "original"]
     # Into a directory that holds something: refused, and nothing written.
     refused = ecsd_command("backup", "--data-dir", original, copy)
     assert refused.returncode != 0 and "not an empty directory" in refused.stderr
     server.stop()
 
+    original_epoch = stored_epoch(original)
     restored = Ecsd(copy, auth="on").start()
     try:
+        # The first start from the copy gives it an epoch of its own (and only the first).
+        restored_epoch = stored_epoch(copy)
+        assert restored_epoch not in ("", original_epoch)
+        assert not os.path.exists(os.path.join(copy, "restored-copy"))
         ecs, ssm = signed(restored, "ecs"), signed(restored, "ssm")
         # Everything acknowledged before the backup started is there; nothing after the last write it could have seen.
         revisions = ecs.list_task_definitions(familyPrefix="load")["taskDefinitionArns"]
@@ -85,8 +100,17 @@ def test_a_backup_taken_under_writes_starts_an_ecsd_with_the_state_and_its_secre
     finally:
         restored.stop()
 
+    restored.start()
+    restored.stop()
+    assert stored_epoch(copy) == restored_epoch
+
     missing = ecsd_command("backup", "--data-dir", os.path.join(data_dir, "nowhere"), os.path.join(data_dir, "other"))
     assert missing.returncode != 0 and "no store there" in missing.stderr
+    assert not os.path.exists(os.path.join(data_dir, "other"))
+    exported = ecsd_command("store", "export", "--data-dir", os.path.join(data_dir, "nowhere"), "--to", os.path.join(data_dir, "other"))
+    assert exported.returncode != 0 and "no store there" in exported.stderr
+    on_postgres = ecsd_command("backup", "--data-dir", original, "--store", "postgres://u@127.0.0.1:1/x", os.path.join(data_dir, "other"))
+    assert on_postgres.returncode != 0 and "store export" in on_postgres.stderr
 
 
 def test_sqlite_to_postgresql_and_back_with_new_epochs(postgres, data_dir):
@@ -98,6 +122,16 @@ def test_sqlite_to_postgresql_and_back_with_new_epochs(postgres, data_dir):
     original_epoch = epoch_of(first)
     assert original_epoch == ""
     first.stop()
+
+    # A data directory whose key is another's: the copy's secrets could not be read there.
+    other = os.path.join(data_dir, "other")
+    os.makedirs(other)
+    with open(os.path.join(other, "secret.key"), "wb") as key:
+        key.write(os.urandom(32))
+    with open(os.path.join(first.data_dir, "secret.key"), "rb") as key:
+        assert key.read() != open(os.path.join(other, "secret.key"), "rb").read()
+    refused = ecsd_command("store", "import", "--store", url, "--data-dir", other, "--from", first.data_dir)
+    assert refused.returncode != 0 and "differs from" in refused.stderr, refused.stderr
 
     imported = ecsd_command("store", "import", "--store", url, "--data-dir", os.path.join(data_dir, "pg"), "--from", first.data_dir)
     assert imported.returncode == 0, imported.stderr

@@ -123,13 +123,17 @@ enum ChunkedPayload {
         }
     }
 
-    /// Trailers sent are the ones `x-amz-trailer` announced (a comma-separated list), no others.
+    /// Trailers sent are the ones `x-amz-trailer` announced (a comma-separated list), each once.
     static func checkDeclaredTrailers(_ trailers: [(name: String, value: String)], _ request: SignableRequest) throws(SignatureFailure) {
-        guard !trailers.isEmpty else { return }
         let declared = Set((request.header("x-amz-trailer") ?? "").split(separator: ",").map { String($0.trimmingSpaces).lowercased() })
-        if let unexpected = trailers.first(where: { !declared.contains($0.name) }) {
-            throw .incomplete("The aws-chunked body has the trailer \(unexpected.name), which x-amz-trailer does not declare.")
+        let sent = trailers.map(\.name)
+        if let unexpected = sent.first(where: { !declared.contains($0) }) {
+            throw .incomplete("The aws-chunked body has the trailer \(unexpected), which x-amz-trailer does not declare.")
         }
+        if let missing = declared.sorted().first(where: { !sent.contains($0) }) {
+            throw .incomplete("x-amz-trailer declares \(missing), and the aws-chunked body has no such trailer.")
+        }
+        if Set(sent).count != sent.count { throw .incomplete("The aws-chunked body has a trailer twice.") }
     }
 
     /// Where the line starting at `start` ends (its CR), if it ends.

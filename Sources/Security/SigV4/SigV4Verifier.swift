@@ -2,7 +2,6 @@ import Archives
 import StevedoreCore
 import Synchronization
 
-/// Why a request's signature was not accepted, worded as AWS words it.
 /// A request whose signature held, with its body as the service should read it.
 public struct VerifiedPayload: Sendable {
     public var accessKeyId: String
@@ -12,6 +11,7 @@ public struct VerifiedPayload: Sendable {
     public var trailers: [(name: String, value: String)]
 }
 
+/// Why a request's signature was not accepted, worded as AWS words it.
 public enum SignatureFailure: Error, Equatable, Sendable {
     /// No `Authorization` header and no presigned parameters.
     case missing

@@ -14,9 +14,11 @@ final class SQLiteConnection {
     private var db: OpaquePointer?
     let path: String
 
-    init(path: String) throws(StoreError) {
+    /// - Parameter readOnly: opens an existing database without writing to it (no file made, no
+    /// journal mode set, no migration).
+    init(path: String, readOnly: Bool = false) throws(StoreError) {
         self.path = path
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &db, flags, nil)
         guard code == SQLITE_OK else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"

@@ -166,16 +166,42 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func snapshotRows() async throws -> [(table: String, rows: KeyedRows)] {
-        let connection = try SQLiteConnection(path: path)
+        try Self.snapshotRows(directory: (path as NSString).deletingLastPathComponent)
+    }
+
+    /// Every table's rows of the store in `directory` (open by an ecsd or not), read as of one
+    /// moment on a read-only connection: the store is neither migrated nor written, its writer
+    /// never waits.
+    public static func snapshotRows(directory: String) throws -> [(table: String, rows: KeyedRows)] {
+        let connection = try readOnlyConnection(directory: directory)
+        let version = try connection.userVersion()
+        guard version <= migrations.count else {
+            throw StoreError("\(connection.path) has schema version \(version), newer than this ecsd understands (\(migrations.count)); upgrade ecsd")
+        }
         // One read transaction: every table as of its start, whatever the writer commits meanwhile.
         try connection.execute("BEGIN")
         defer { try? connection.execute("COMMIT") }
-        return try Self.tables.map { table in
-            let statement = try connection.prepare("SELECT key, body FROM \(table) ORDER BY rowid")
+        // Tables of versions the store has not reached yet have no rows.
+        return try StoreSchema.versions.prefix(version).joined().map { table in
+            let query = try connection.prepare("SELECT key, body FROM \(table) ORDER BY rowid")
             var rows: KeyedRows = []
-            while try statement.step() { rows.append((statement.text(0), statement.bytes(1))) }
+            while try query.step() { rows.append((query.text(0), query.bytes(1))) }
             return (table, rows)
         }
+    }
+
+    /// One row's body, read-only (nil when there is none).
+    public static func row(directory: String, table: String, key: String) throws -> [UInt8]? {
+        guard StoreSchema.tableNames.contains(table) else { throw StoreError("no table \(table)") }
+        let statement = try readOnlyConnection(directory: directory).prepare("SELECT body FROM \(table) WHERE key = ?1")
+        statement.bind(1, text: key)
+        return try statement.step() ? statement.bytes(0) : nil
+    }
+
+    private static func readOnlyConnection(directory: String) throws -> SQLiteConnection {
+        let file = directory + "/ecsd.db"
+        guard FileManager.default.fileExists(atPath: file) else { throw StoreError("\(file): no store there") }
+        return try SQLiteConnection(path: file, readOnly: true)
     }
 
     /// Writes a consistent copy of the store file at `path` (`<directory>/ecsd.db`, open or not:

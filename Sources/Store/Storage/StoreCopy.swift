@@ -10,33 +10,28 @@ public protocol CopyableStateStore: ClosableStateStore {
     func snapshotRows() async throws -> [(table: String, rows: KeyedRows)]
 }
 
-/// Copies a whole state from one store into another that holds none.
+/// Copies a whole state into a store that holds none.
 public enum StoreCopy {
-    /// Rows per transaction: large enough to be quick, small enough to keep a transaction short.
-    static let rowsPerCommit = 2_000
-
-    /// Copies every row, table by table in the schema's order, each through `rewrite` (which
-    /// may change a row's body); then commits `extra`. Refuses a target that holds any row.
+    /// Writes every row (tables in the schema's order), each through `rewrite` (which may change
+    /// a row's body), then `extra`, in one transaction: a copy that fails leaves the target as
+    /// empty as it was. Refuses a target that holds any row.
     /// - Returns: the rows copied.
     @discardableResult
     public static func copy(
-        from source: some CopyableStateStore, to target: some CopyableStateStore,
+        _ tables: [(table: String, rows: KeyedRows)], to target: some CopyableStateStore,
         rewrite: (StateChange) -> StateChange = { $0 }, extra: [StateChange] = []
     ) async throws -> Int {
         if let (table, _) = try await target.snapshotRows().first(where: { !$0.rows.isEmpty }) {
             throw StoreError("the target store already holds state (table \(table) has rows): copy into an empty one")
         }
-        var copied = 0
-        for (table, rows) in try await source.snapshotRows() {
-            var start = 0
-            while start < rows.count {
-                let piece = rows[start..<min(rows.count, start + rowsPerCommit)]
-                try await target.commit(piece.map { rewrite(StateChange(kind: RecordKind(table), key: $0.key, body: $0.body)) })
-                start += piece.count
-            }
-            copied += rows.count
+        var changes: [StateChange] = []
+        changes.reserveCapacity(tables.reduce(0) { $0 + $1.rows.count } + extra.count)
+        for (table, rows) in tables {
+            for row in rows { changes.append(rewrite(StateChange(kind: RecordKind(table), key: row.key, body: row.body))) }
         }
-        if !extra.isEmpty { try await target.commit(extra) }
+        let copied = changes.count
+        changes += extra
+        if !changes.isEmpty { try await target.commit(changes) }
         return copied
     }
 }

@@ -36,9 +36,16 @@ enum LinkLocalAddress {
         // Exists already (another agent, an earlier start) unless this makes it.
         _ = run(["-N", chain])
         let rules = allowedInterfaces.map { ["-i", $0, "-j", "RETURN"] } + [["-j", "DROP"]]
-        for rule in rules where run(["-C", chain] + rule)?.status != 0 {
-            guard let outcome = run(["-A", chain] + rule), outcome.status == 0 else {
-                return "`iptables -A \(chain) \(rule.joined(separator: " "))` failed"
+        let wanted = ["-N \(chain)"] + rules.map { "-A \(chain) " + $0.joined(separator: " ") }
+        let listed = (run(["-S", chain])?.output ?? "").split(separator: "\n").map(String.init)
+        if listed != wanted {
+            // Made by another version, or edited: rebuilt in order (a RETURN after the DROP would
+            // let nothing in). Another agent doing the same at once can only duplicate rules.
+            _ = run(["-F", chain])
+            for rule in rules {
+                guard let outcome = run(["-A", chain] + rule), outcome.status == 0 else {
+                    return "`iptables -A \(chain) \(rule.joined(separator: " "))` failed"
+                }
             }
         }
         let jump = ["INPUT", "-d", CredentialsEndpoint.linkLocalAddress + "/32", "-j", chain]

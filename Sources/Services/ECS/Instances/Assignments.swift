@@ -24,7 +24,7 @@ extension ECSState {
         let otherEpoch = request.epoch.map { $0 != counters.epoch } ?? false
         let since = request.since > durableSequence || otherEpoch ? 0 : request.since
         // Definitions the agent holds need not travel again; after a reset it may hold others.
-        let held = since == request.since ? request.heldDefinitions?.prefix(HeldDefinitions.capacity) ?? [] : []
+        let held = since == request.since && !otherEpoch ? request.heldDefinitions?.prefix(HeldDefinitions.capacity) ?? [] : []
         var assignments: [AgentAssignment] = []
         for arn in tasksByInstance[instance.containerInstanceArn ?? ""] ?? [] {
             guard let record = tasks[arn], record.assignmentSequence > since, record.assignmentSequence <= durableSequence
