@@ -252,7 +252,36 @@ struct TaskDefinitionValidatorTests {
         input.requiresCompatibilities = [.fargate]
         #expect(try validate(input).compatibilities == [.ec2, .external, .fargate])
         input.networkMode = .bridge
-        #expect(refusal(input)?.message.contains("awsvpc") == true)
+        #expect(refusal(input)?.message == "Fargate only supports network mode \u{2018}awsvpc\u{2019}.")
+    }
+
+    /// Fargate's rules, refused with AWS's words when a definition requires FARGATE (and only
+    /// then: otherwise the definition is simply not FARGATE-compatible).
+    @Test(arguments: [
+        ("256", "512", nil, nil),
+        ("256", "2048", nil, nil),
+        ("1 vCPU", "8 GB", nil, nil),
+        ("4096", "30720", nil, nil),
+        ("16384", "122880", nil, nil),
+        ("512", "512", nil, "No Fargate configuration exists for given values: 512 CPU, 512 memory. See the Amazon ECS documentation for the valid values."),
+        ("256", "4096", nil, "No Fargate configuration exists for given values: 256 CPU, 4096 memory. See the Amazon ECS documentation for the valid values."),
+        ("8192", "18432", nil, "No Fargate configuration exists for given values: 8192 CPU, 18432 memory. See the Amazon ECS documentation for the valid values."),
+        ("128", "512", nil, "No Fargate configuration exists for given values: 128 CPU, 512 memory. See the Amazon ECS documentation for the valid values."),
+        (nil, "512", nil, "Fargate requires that 'cpu' be defined at the task level."),
+        ("256", nil, nil, "Fargate requires that 'memory' be defined at the task level."),
+        ("256", "512", PidMode.host, "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."),
+        ("256", "512", PidMode.task, nil),
+    ] as [(String?, String?, PidMode?, String?)])
+    func fargateRules(cpu: String?, memory: String?, pidMode: PidMode?, refused: String?) throws {
+        var input = request([container(memory: 128)], networkMode: .awsvpc)
+        (input.cpu, input.memory, input.pidMode) = (cpu, memory, pidMode)
+        input.requiresCompatibilities = [.fargate]
+        #expect(refusal(input)?.message == refused)
+        #expect(refusal(input)?.type == refused.map { _ in "ClientException" })
+        input.requiresCompatibilities = nil
+        if cpu != nil || memory != nil, (try? validate(input)) != nil {
+            #expect(try validate(input).compatibilities?.contains(.fargate) == (refused == nil))
+        }
     }
 }
 

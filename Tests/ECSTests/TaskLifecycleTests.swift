@@ -27,6 +27,13 @@ struct TaskLifecycleTests {
         #expect(refusal(RunTaskRequest(cluster: "nope", taskDefinition: "web")) == "ClusterNotFoundException: Cluster not found.")
         #expect(refusal(RunTaskRequest(cluster: "c", taskDefinition: "ghost"))?.hasPrefix("ClientException") == true)
         #expect(refusal(RunTaskRequest(cluster: "c", launchType: .fargate, taskDefinition: "web"))?.contains("FARGATE") == true)
+        // AWS's words for a platform version with EC2 and an empty subnet list.
+        #expect(
+            refusal(RunTaskRequest(cluster: "c", launchType: .ec2, platformVersion: "LATEST", taskDefinition: "web"))
+                == "InvalidParameterException: The platform version must be null when specifying an EC2 launch type.")
+        #expect(
+            refusal(RunTaskRequest(cluster: "c", networkConfiguration: NetworkConfiguration(awsvpcConfiguration: AwsVpcConfiguration(subnets: [])), taskDefinition: "web"))
+                == "InvalidParameterException: subnets can not be empty.")
         #expect(refusal(RunTaskRequest(
             capacityProviderStrategy: [CapacityProviderStrategyItem(capacityProvider: "cp", weight: 1)], cluster: "c", launchType: .ec2,
             taskDefinition: "web"))?.contains("both a launchType and a capacityProviderStrategy") == true)

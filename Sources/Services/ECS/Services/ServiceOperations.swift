@@ -62,7 +62,9 @@ extension ECSState {
             throw .invalidParameter("taskDefinition is required for services with the ECS deployment controller.")
         }
         let definition = try launchableDefinition(definitionReference)
-        try validateLaunch(launchType: request.launchType, strategy: request.capacityProviderStrategy)
+        try validateLaunch(
+            launchType: request.launchType, strategy: request.capacityProviderStrategy, platformVersion: request.platformVersion,
+            network: request.networkConfiguration)
         let strategy = request.schedulingStrategy ?? .replica
         var desired = request.desiredCount ?? 0
         switch strategy {
@@ -148,7 +150,10 @@ extension ECSState {
         if let controller = request.deploymentController, controller.type != .ecs {
             throw .invalidParameter("deploymentController \(controller.type.rawValue) is not supported.")
         }
-        try validateLaunch(launchType: nil, strategy: request.capacityProviderStrategy)
+        if record.service.launchType == .ec2, request.platformVersion != nil {
+            throw .invalidParameter("The platform version must be null when specifying an EC2 launch type.")
+        }
+        try validateLaunch(launchType: nil, strategy: request.capacityProviderStrategy, network: request.networkConfiguration)
         var service = record.service
         let strategy = service.schedulingStrategy ?? .replica
         if let desired = request.desiredCount {

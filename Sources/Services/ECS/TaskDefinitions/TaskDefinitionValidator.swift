@@ -86,9 +86,7 @@ public struct TaskDefinitionValidator: Sendable {
         }
         let requested = request.requiresCompatibilities ?? []
         let fargateProblem = fargateIncompatibility(request, networkMode: networkMode, taskCPU: taskCPU, taskMemory: taskMemory, containers: normalized)
-        if requested.contains(.fargate), let fargateProblem {
-            throw .client("Task definition does not support launch_type FARGATE: \(fargateProblem)")
-        }
+        if requested.contains(.fargate), let fargateProblem { throw .client(fargateProblem) }
         var compatibilities: [Compatibility] = [.ec2, .external]
         if fargateProblem == nil { compatibilities.append(.fargate) }
 
@@ -484,6 +482,8 @@ public struct TaskDefinitionValidator: Sendable {
         }
     }
 
+    /// Why the definition cannot run on Fargate, in AWS's words (what a definition that requires
+    /// FARGATE is refused with); nil when it can.
     private func fargateIncompatibility(
         _ request: RegisterTaskDefinitionRequest,
         networkMode: NetworkMode,
@@ -491,13 +491,37 @@ public struct TaskDefinitionValidator: Sendable {
         taskMemory: Int?,
         containers: [ContainerDefinition]
     ) -> String? {
-        if networkMode != .awsvpc { return "the network mode must be awsvpc." }
-        if taskCPU == nil || taskMemory == nil { return "task-level cpu and memory are required." }
-        if containers.contains(where: { $0.privileged == true }) { return "privileged containers are not supported." }
+        if networkMode != .awsvpc { return "Fargate only supports network mode \u{2018}awsvpc\u{2019}." }
+        guard let taskCPU else { return "Fargate requires that 'cpu' be defined at the task level." }
+        guard let taskMemory else { return "Fargate requires that 'memory' be defined at the task level." }
+        if !Self.fargateSizes(cpu: taskCPU).contains(taskMemory) {
+            return "No Fargate configuration exists for given values: \(taskCPU) CPU, \(taskMemory) memory. See the Amazon ECS documentation for the valid values."
+        }
+        if let pidMode = request.pidMode, pidMode != .task {
+            return "Tasks using the Fargate launch type do not support pidMode '\(pidMode.rawValue)'. The supported value for pidMode is 'task'."
+        }
+        if request.ipcMode != nil { return "Tasks using the Fargate launch type do not support ipcMode." }
+        if containers.contains(where: { $0.privileged == true }) { return "Tasks using the Fargate launch type do not support privileged containers." }
         if (request.volumes ?? []).contains(where: { $0.host?.sourcePath != nil || $0.dockerVolumeConfiguration != nil }) {
-            return "host sourcePath and Docker volumes are not supported."
+            return "Tasks using the Fargate launch type do not support host sourcePath or Docker volumes."
         }
         return nil
+    }
+
+    /// The task memory sizes (MiB) Fargate offers for a task cpu size (units): none for a cpu
+    /// size it does not have.
+    static func fargateSizes(cpu: Int) -> Set<Int> {
+        let gib = 1024
+        return switch cpu {
+        case 256: [512, gib, 2 * gib]
+        case 512: Set((1...4).map { $0 * gib })
+        case 1024: Set((2...8).map { $0 * gib })
+        case 2048: Set((4...16).map { $0 * gib })
+        case 4096: Set((8...30).map { $0 * gib })
+        case 8192: Set(stride(from: 16, through: 60, by: 4).map { $0 * gib })
+        case 16384: Set(stride(from: 32, through: 120, by: 8).map { $0 * gib })
+        default: []
+        }
     }
 }
 

@@ -69,7 +69,9 @@ extension ECSState {
             }
         }
         let definition = try launchableDefinition(request.taskDefinition)
-        try validateLaunch(launchType: request.launchType, strategy: request.capacityProviderStrategy)
+        try validateLaunch(
+            launchType: request.launchType, strategy: request.capacityProviderStrategy, platformVersion: request.platformVersion,
+            network: request.networkConfiguration)
         try validateOverrides(request.overrides, definition: definition)
         let startedBy = try validateStartedBy(request.startedBy, maxLength: 128)
         let group = request.group ?? "family:\(definition.family ?? "")"
@@ -481,7 +483,13 @@ extension ECSState {
         return definition
     }
 
-    func validateLaunch(launchType: LaunchType?, strategy: [CapacityProviderStrategyItem]?) throws(AWSError) {
+    func validateLaunch(
+        launchType: LaunchType?, strategy: [CapacityProviderStrategyItem]?, platformVersion: String? = nil, network: NetworkConfiguration? = nil
+    ) throws(AWSError) {
+        if launchType == .ec2, platformVersion != nil {
+            throw .invalidParameter("The platform version must be null when specifying an EC2 launch type.")
+        }
+        if network?.awsvpcConfiguration?.subnets.isEmpty == true { throw .invalidParameter("subnets can not be empty.") }
         if launchType != nil, !(strategy ?? []).isEmpty {
             throw .invalidParameter("Specifying both a launchType and a capacityProviderStrategy is not supported; choose one.")
         }
