@@ -247,14 +247,42 @@ public struct RESTRoutes: Sendable {
 
 /// Unique, cheap request ids: a per-process random prefix and a counter.
 public final class RequestIdGenerator: Sendable {
-    private let prefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    /// Random per process (the version 4 nibble set): ids of two processes never meet.
+    private let high = UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF_0FFF | 0x0000_0000_0000_4000
+    /// Where this process's count starts.
+    private let start = UInt64.random(in: 0...UInt64.max)
     private let counter = Atomic<UInt64>(0)
 
     public init() {}
 
+    /// A UUID, as AWS's request ids are (`8-4-4-4-12` lowercase hex, version 4, RFC 4122
+    /// variant): random per process, then a count, so that none repeats within it.
     public func next() -> String {
-        let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        return "\(prefix)-\(String(value, radix: 16))"
+        let low = (start &+ counter.wrappingAdd(1, ordering: .relaxed).newValue) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
+        return String(unsafeUninitializedCapacity: 36) { out in
+            let digits: StaticString = "0123456789abcdef"
+            var index = 0
+            func put(_ value: UInt64, nibbles: Int) {
+                for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
+                    out[index] = digits.utf8Start[Int((value >> UInt64(shift)) & 0xF)]
+                    index += 1
+                }
+            }
+            func dash() {
+                out[index] = UInt8(ascii: "-")
+                index += 1
+            }
+            put(high >> 32, nibbles: 8)
+            dash()
+            put(high >> 16, nibbles: 4)
+            dash()
+            put(high, nibbles: 4)
+            dash()
+            put(low >> 48, nibbles: 4)
+            dash()
+            put(low, nibbles: 12)
+            return index
+        }
     }
 }
 

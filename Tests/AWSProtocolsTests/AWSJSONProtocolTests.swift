@@ -91,3 +91,20 @@ struct AWSJSONProtocolTests {
         #expect(String(decoding: bytes, as: UTF8.self) == #"{"registeredAt":1700000000.5}"#)
     }
 }
+
+/// Request ids are UUIDs, as AWS's are (tools and logs parse them so): version 4, RFC 4122's
+/// variant, lowercase, and none repeats.
+struct RequestIdTests {
+    @Test func requestIdsAreDistinctVersion4UUIDs() {
+        let generator = RequestIdGenerator()
+        let ids = (0..<2_000).map { _ in generator.next() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(50) {
+            let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+            #expect(parts.map(\.count) == [8, 4, 4, 4, 12], "\(id)")
+            #expect(id.allSatisfy { $0 == "-" || $0.isHexDigit && !$0.isUppercase }, "\(id)")
+            #expect(parts[2].first == "4" && "89ab".contains(parts[3].first!), "\(id)")
+        }
+        #expect(RequestIdGenerator().next().prefix(18) != generator.next().prefix(18), "another process's ids differ")
+    }
+}

@@ -255,6 +255,16 @@ struct TaskDefinitionValidatorTests {
         #expect(refusal(input)?.message == "Fargate only supports network mode \u{2018}awsvpc\u{2019}.")
     }
 
+    @Test func anEFSVolumeGetsTheRootDirectoryECSGivesIt() throws {
+        var input = request([container()])
+        input.volumes = [
+            Volume(name: "shared", efsVolumeConfiguration: EFSVolumeConfiguration(fileSystemId: "fs-1")),
+            Volume(name: "data", efsVolumeConfiguration: EFSVolumeConfiguration(fileSystemId: "fs-2", rootDirectory: "/data")),
+        ]
+        let volumes = try validate(input).volumes ?? []
+        #expect(volumes.map { $0.efsVolumeConfiguration?.rootDirectory } == ["/", "/data"])
+    }
+
     /// Fargate's rules, refused with AWS's words when a definition requires FARGATE (and only
     /// then: otherwise the definition is simply not FARGATE-compatible).
     @Test(arguments: [

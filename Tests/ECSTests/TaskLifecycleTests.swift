@@ -218,6 +218,19 @@ struct TaskLifecycleTests {
         #expect(response.failures?.map(\.reason) == ["RESOURCE:MEMORY", "MISSING"])
     }
 
+    @Test func runTaskAnswersWithTheTasksTagsWhenItHasSome() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        let tagged = try fixture.apply {
+            try $0.runTask(
+                RunTaskRequest(cluster: "c", tags: [ResourceTag(key: "team", value: "a")], taskDefinition: "web"), now: $1, using: &$2, changes: &$3)
+        }
+        #expect(tagged.tasks?.first?.tags == [ResourceTag(key: "team", value: "a")])
+        let plain = try fixture.apply { try $0.runTask(RunTaskRequest(cluster: "c", taskDefinition: "web"), now: $1, using: &$2, changes: &$3) }
+        #expect(plain.tasks?.first?.tags == nil)
+    }
+
     @Test func agentsGetOnlyDurableChangesAfterTheirCursor() throws {
         var fixture = SchedulerFixture()
         let instance = try fixture.addInstance()

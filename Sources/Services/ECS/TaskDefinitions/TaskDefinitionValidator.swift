@@ -171,7 +171,14 @@ public struct TaskDefinitionValidator: Sendable {
                 throw .client("\(path).efsVolumeConfiguration.fileSystemId must not be empty.")
             }
         }
-        return volumes
+        // As ECS stores them: an EFS volume's root directory is "/" unless given.
+        return volumes.map { volume in
+            var volume = volume
+            if volume.efsVolumeConfiguration != nil, volume.efsVolumeConfiguration?.rootDirectory == nil {
+                volume.efsVolumeConfiguration?.rootDirectory = "/"
+            }
+            return volume
+        }
     }
 
     private func validateTags(_ tags: [ResourceTag]) throws(AWSError) {

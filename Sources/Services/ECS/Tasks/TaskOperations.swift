@@ -60,7 +60,7 @@ extension ECSState {
                 let found = arns.compactMap { task($0) }
                 let missing = arns.filter { arn in !found.contains { $0.arn == arn } }
                 return RunTaskResponse(
-                    tasks: found.map { taskView($0) }, failures: missing.map { Failure(arn: $0, reason: "MISSING") })
+                    tasks: found.map { startedView($0) }, failures: missing.map { Failure(arn: $0, reason: "MISSING") })
             case .conflict(let arns):
                 var conflict = AWSError(
                     type: "ConflictException", message: "The clientToken \(token) is already in use with a different RunTask request.")
@@ -121,12 +121,12 @@ extension ECSState {
                 })
             for instanceArn in result.placed {
                 let record = launchTask(spec, requirements: placement.requirements, on: instanceArn, cluster: cluster, now: now, using: &generator, changes: &changes)
-                started.append(taskView(record))
+                started.append(startedView(record))
             }
             if spec.pending != nil {
                 for _ in result.placed.count..<batch.count {
                     let record = launchTask(spec, requirements: placement.requirements, on: nil, cluster: cluster, now: now, using: &generator, changes: &changes)
-                    started.append(taskView(record))
+                    started.append(startedView(record))
                 }
             } else if result.placed.count < batch.count {
                 failures += result.failures
@@ -182,7 +182,7 @@ extension ECSState {
             }
             changes.tally(Self.placementTally("placed"))
             let record = launchTask(spec, requirements: requirements, on: arn, cluster: cluster, now: now, using: &generator, changes: &changes)
-            started.append(taskView(record))
+            started.append(startedView(record))
         }
         return StartTaskResponse(tasks: started, failures: failures)
     }
@@ -342,6 +342,11 @@ extension ECSState {
     // MARK: Reading
 
     /// A task as the API shows it.
+    /// A task as RunTask and StartTask answer with it: with its tags, when it has some.
+    func startedView(_ record: TaskRecord) -> ECSTask {
+        taskView(record, includeTags: !(tags[record.arn] ?? []).isEmpty)
+    }
+
     public func taskView(_ record: TaskRecord, includeTags: Bool = false) -> ECSTask {
         var task = record.task
         task.tags = includeTags ? (tags[record.arn] ?? []) : nil
