@@ -174,7 +174,20 @@ final class CapacityTests: XCTestCase {
         XCTAssertEqual(fixture.group.Instances.first?.ContainerInstanceArn, arn)
 
         try fixture.createProvider(scaling: ManagedScaling(status: .enabled))
-        assertAWSError("InvalidParameterException", "The specified capacity provider 'nope' does not exist") { try fixture.associate(["nope"]) }
+        assertAWSError(
+            "InvalidParameterException", "The specified capacity provider was not found. Specify a valid capacity provider and try again."
+        ) { try fixture.associate(["nope"]) }
+        // CreateCluster too, as AWS (a cluster naming one would leave its tasks waiting forever).
+        assertAWSError("InvalidParameterException", "The specified capacity provider was not found.") {
+            try fixture.act { state, _, _, changes in
+                _ = try state.createCluster(CreateClusterRequest(clusterName: "other", capacityProviders: ["nope"]), changes: &changes)
+            }
+        }
+        var copy = fixture
+        XCTAssertNoThrow(
+            try copy.act { state, _, _, changes in
+                _ = try state.createCluster(CreateClusterRequest(clusterName: "other", capacityProviders: ["cp"]), changes: &changes)
+            })
         assertAWSError("InvalidParameterException", "names 'cp', which is not among the cluster's capacityProviders") {
             try fixture.act { state, _, _, changes in
                 _ = try state.putClusterCapacityProviders(

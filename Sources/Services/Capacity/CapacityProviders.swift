@@ -257,7 +257,7 @@ extension CapacityHost {
         let name = cluster.clusterName ?? ""
         for provider in request.capacityProviders {
             guard capacity.providers[provider]?.provider.status == .active else {
-                throw .invalidParameter("The specified capacity provider '\(provider)' does not exist (ecsctl capacity provider ls lists them).")
+                throw .capacityProviderNotFound
             }
             if let other = ecs.clusters.values.first(where: { $0.clusterStatus == .active && $0.clusterName != name && ($0.capacityProviders ?? []).contains(provider) }) {
                 throw .invalidParameter("The capacity provider '\(provider)' is already associated with cluster \(other.clusterName ?? ""); a capacity provider serves one cluster.")

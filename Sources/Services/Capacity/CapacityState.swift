@@ -46,3 +46,7 @@ extension RecordKind {
     public static let capacityProviders = RecordKind("capacity_providers")
     public static let autoScalingGroups = RecordKind("auto_scaling_groups")
 }
+
+extension CapacityHost {
+    public func capacityProviderExists(_ name: String) -> Bool { capacity.providers[name]?.provider.status == .active }
+}

@@ -26,7 +26,7 @@ public enum ECSAPI {
         var api = JSONOperations(targetPrefix: targetPrefix, committer: committer)
 
         // Clusters
-        api.write("CreateCluster") { root, input, m, _ in try root.ecs.createCluster(input, changes: &m.changes) }
+        api.write("CreateCluster") { root, input, m, _ in try root.createCluster(input, changes: &m.changes) }
         api.read("DescribeClusters") { root, input, _ in try root.ecs.describeClusters(input) }
         api.read("ListClusters", reads: { _ in [.clusters] }) { root, input, _ in try root.ecs.listClusters(input) }
         api.write("DeleteCluster") { root, input, m, _ in try root.ecs.deleteCluster(input, changes: &m.changes) }

@@ -189,6 +189,7 @@ extension ECSState {
         }
         if let grace = request.healthCheckGracePeriodSeconds { service.healthCheckGracePeriodSeconds = grace }
         if let network = request.networkConfiguration { service.networkConfiguration = network }
+        if let registries = request.serviceRegistries { service.serviceRegistries = registries }
         if let providers = request.capacityProviderStrategy { service.capacityProviderStrategy = providers }
         if let value = request.enableExecuteCommand { service.enableExecuteCommand = value }
         if let value = request.propagateTags { service.propagateTags = value }
@@ -198,6 +199,7 @@ extension ECSState {
         let newTaskDefinition = definitionArn != service.taskDefinition
         let redeploy = newTaskDefinition || request.forceNewDeployment == true || request.placementConstraints != nil
             || request.networkConfiguration != nil || request.capacityProviderStrategy != nil || request.loadBalancers != nil
+            || request.serviceRegistries != nil
         service.taskDefinition = definitionArn
         var deployments = service.deployments ?? []
         if redeploy {

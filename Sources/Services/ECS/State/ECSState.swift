@@ -150,6 +150,21 @@ public protocol ECSHost: Sendable {
     /// A container instance registered (or registered again): services composed around ECS act
     /// on it in the same write (capacity groups link it to their instance).
     mutating func containerInstanceRegistered(_ arn: String, changes: inout ChangeSet)
+
+    /// Whether a capacity provider of that name is ACTIVE (CreateCluster refuses others).
+    func capacityProviderExists(_ name: String) -> Bool
+}
+
+extension ECSHost {
+    /// Without the capacity service every name is taken as given.
+    public func capacityProviderExists(_ name: String) -> Bool { true }
+
+    /// CreateCluster, refusing capacity providers that do not exist (a cluster naming one would
+    /// leave its tasks waiting in PROVISIONING forever).
+    public mutating func createCluster(_ request: CreateClusterRequest, changes: inout ChangeSet) throws(AWSError) -> CreateClusterResponse {
+        if (request.capacityProviders ?? []).contains(where: { !capacityProviderExists($0) }) { throw .capacityProviderNotFound }
+        return try ecs.createCluster(request, changes: &changes)
+    }
 }
 
 extension RecordKind {
@@ -260,4 +275,10 @@ package struct TaskCounts: Sendable, Equatable {
         default: break
         }
     }
+}
+
+extension AWSError {
+    /// A capacity provider named that is not (or no longer) ACTIVE: AWS's words.
+    public static let capacityProviderNotFound = AWSError.invalidParameter(
+        "The specified capacity provider was not found. Specify a valid capacity provider and try again.")
 }
