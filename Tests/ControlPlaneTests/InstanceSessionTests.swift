@@ -91,6 +91,23 @@ struct InstanceSessionTests {
         #expect(commands.dropFirst().allSatisfy { $0 == ["copy"] }, "\(commands)")
     }
 
+    /// Replicas behind several endpoints: the first cannot be reached, so the agent moves on to the
+    /// next and registers and works there.
+    @Test func anEndpointThatCannotBeReachedHandsOverToTheNext() async throws {
+        let dead = try freeLoopbackPort()
+        try await ControlPlaneHarness.run { harness in
+            let session = SessionUnderTest(endpoint: "http://127.0.0.1:\(dead),\(harness.endpoint)")
+            let running = Task { try await session.session.run(knownArn: nil) }
+            defer { running.cancel() }
+            try await eventually("registered through the second endpoint") { session.registered.count == 1 }
+            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
+                "RegisterTaskDefinition",
+                RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32)]))
+            let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
+            try await eventually("the engine got the task") { session.engine.assignments.count == 1 }
+        }
+    }
+
     @Test func aDeregisteredInstanceRegistersAgainAsANewOne() async throws {
         try await ControlPlaneHarness.run { harness in
             let session = SessionUnderTest(endpoint: harness.endpoint)

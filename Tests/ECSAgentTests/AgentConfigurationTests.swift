@@ -44,6 +44,14 @@ struct AgentConfigurationTests {
         #expect(warnings.isEmpty)
     }
 
+    @Test func severalControlPlaneEndpointsAreEachNormalized() throws {
+        let (configuration, warnings) = try AgentConfiguration.load(
+            file: ["ECS_BACKEND_HOST": "http://10.0.0.1:8340/, control-b.internal:8443 ,https://10.0.0.3:8340"], environment: [:])
+        #expect(configuration.backendHost == "http://10.0.0.1:8340,https://control-b.internal:8443,https://10.0.0.3:8340")
+        #expect(configuration.primaryBackend == "http://10.0.0.1:8340", "containers get one URL")
+        #expect(warnings.isEmpty)
+    }
+
     @Test func readsEveryKey() throws {
         let (configuration, warnings) = try AgentConfiguration.load(
             file: [

@@ -1,6 +1,7 @@
 import ArgumentParser
 @testable import ECSCLI
 import ECSShapes
+import Glibc
 import Testing
 
 /// ecsctl's command line: nouns and verbs parse into the requests they send, and mistakes are
@@ -82,5 +83,29 @@ struct LogWindowTests {
         #expect(LogWindow.milliseconds("30s") == 30_000 && LogWindow.milliseconds("10m") == 600_000)
         #expect(LogWindow.milliseconds("2h") == 7_200_000 && LogWindow.milliseconds("1d") == 86_400_000)
         for bad in ["", "10", "m", "-1m", "1w", "x1h"] { #expect(LogWindow.milliseconds(bad) == nil, "\(bad)") }
+    }
+}
+
+/// Several endpoints (replicas): ecsctl uses the first that accepts a connection.
+struct EndpointChoiceTests {
+    @Test func theFirstEndpointThatAcceptsAConnectionIsUsed() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        try #require(listening)
+        let open = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        // Port 1 on loopback: nothing listens there.
+        let closed = "http://127.0.0.1:1"
+        #expect(EndpointChoice.reachable("\(closed), \(open)") == open)
+        #expect(EndpointChoice.reachable(open) == open)
+        #expect(EndpointChoice.reachable("\(closed),http://127.0.0.1:2") == closed, "none answers: the first, which fails with its own message")
     }
 }

@@ -12,7 +12,7 @@ import uuid
 import boto3
 import pytest
 
-from conftest import BIN, Ecsd, wait_until
+from conftest import BIN, Ecsd, run_ecsctl, wait_until
 from docker_support import (BUSYBOX_IMAGE, Agent, Registry, build_busybox_image, containers_of, docker,
                             remove_cluster_containers, requires_docker, restart_dockerd)
 
@@ -404,3 +404,30 @@ def test_the_agent_serves_its_metrics_on_ecs_metrics_listen(cluster):
         raise AssertionError("a path other than /metrics answered")
     except urllib.error.HTTPError as refused:
         assert refused.code == 404
+
+
+def test_the_agent_and_ecsctl_move_on_from_an_endpoint_they_cannot_reach(data_dir):
+    # Control planes behind several addresses: the first cannot be reached (nothing listens on
+    # port 1), so the real agent and ecsctl use the second.
+    build_busybox_image()
+    name = "ep-" + uuid.uuid4().hex[:8]
+    server = Ecsd(data_dir).start()
+    endpoints = "http://127.0.0.1:1," + server.endpoint
+    agent = None
+    try:
+        ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1")
+        ecs.create_cluster(clusterName=name)
+        agent = Agent(endpoints, name, os.path.join(data_dir, "agent")).start()
+        wait_until(lambda: len(ecs.list_container_instances(cluster=name)["containerInstanceArns"]) == 1, timeout=30,
+                   message="agent registered through the second endpoint")
+        register(ecs, "endpoints", [{"name": "a", "command": ["sh", "-c", "echo up; sleep 60"]}])
+        arn = run(ecs, name, "endpoints")
+        wait_status(ecs, name, arn, "RUNNING")
+        code, out, err = run_ecsctl(endpoints, "task", "ls", "--cluster", name)
+        assert code == 0, err
+        assert arn.rsplit("/", 1)[1] in out
+    finally:
+        if agent:
+            agent.stop()
+        server.stop()
+        remove_cluster_containers(name)

@@ -822,8 +822,11 @@ def test_cluster_capacity_providers_and_what_holds_a_provider(ecsd, ecs):
 
     refused(lambda: ecs.put_cluster_capacity_providers(cluster="other", capacityProviders=["one"], defaultCapacityProviderStrategy=[]),
             "InvalidParameterException", "'one' is already associated with cluster main")
+    not_found = "The specified capacity provider was not found. Specify a valid capacity provider and try again."
     refused(lambda: ecs.put_cluster_capacity_providers(cluster="other", capacityProviders=["nope"], defaultCapacityProviderStrategy=[]),
-            "InvalidParameterException", "'nope' does not exist")
+            "InvalidParameterException", not_found)
+    # CreateCluster too (a cluster naming one would leave its tasks waiting in PROVISIONING forever).
+    refused(lambda: ecs.create_cluster(clusterName="third", capacityProviders=["nope"]), "InvalidParameterException", not_found)
     refused(lambda: ecs.put_cluster_capacity_providers(cluster="main", capacityProviders=["one"],
                                                        defaultCapacityProviderStrategy=[{"capacityProvider": "two", "weight": 1}]),
             "InvalidParameterException", "names 'two', which is not among the cluster's capacityProviders")

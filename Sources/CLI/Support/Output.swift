@@ -20,7 +20,7 @@ public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable 
 
 /// Options every command takes.
 public struct GlobalOptions: ParsableArguments {
-    @Option(help: "Control plane endpoint (env ECS_ENDPOINT).")
+    @Option(help: "Control plane endpoint, or several separated by commas: the first that answers is used (env ECS_ENDPOINT).")
     public var endpoint: String?
 
     @Option(help: "Output format: table or json.")
@@ -45,9 +45,10 @@ public struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// The control plane's endpoint: the flag, then ECS_ENDPOINT, then the local default.
+    /// The control plane's endpoint: the flag, then ECS_ENDPOINT, then the local default; of
+    /// several (separated by commas), the first that accepts a connection.
     public var resolvedEndpoint: String {
-        endpoint ?? ProcessInfo.processInfo.environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340"
+        EndpointChoice.reachable(endpoint ?? ProcessInfo.processInfo.environment["ECS_ENDPOINT"] ?? "http://127.0.0.1:8340")
     }
 
     public var client: APIClient {

@@ -20,8 +20,12 @@ public struct AgentConfiguration: Sendable, Equatable {
     }
 
     public var cluster = "default"
-    /// The control plane's base URL (`ECS_BACKEND_HOST`; `https://` is assumed without a scheme).
+    /// The control plane's base URL (`ECS_BACKEND_HOST`; `https://` is assumed without a scheme), or
+    /// several separated by commas (replicas: the agent moves on when one cannot be reached).
     public var backendHost = "http://127.0.0.1:8340"
+
+    /// The first of ``backendHost``'s URLs: what containers get as `AWS_ENDPOINT_URL` (the SDKs take one).
+    public var primaryBackend: String { backendHost.split(separator: ",").first.map(String.init) ?? backendHost }
     /// Certificate authorities (a PEM file) to verify an `https://` control plane against
     /// (`ECS_BACKEND_CA_FILE`); nil uses the system's store.
     public var backendCAFile: String?
@@ -125,8 +129,12 @@ public struct AgentConfiguration: Sendable, Equatable {
 
         if let value = string("ECS_CLUSTER") { configuration.cluster = value }
         if let value = string("ECS_BACKEND_HOST") {
-            configuration.backendHost = value.contains("://") ? value : "https://" + value
-            if configuration.backendHost.hasSuffix("/") { configuration.backendHost.removeLast() }
+            configuration.backendHost = value.split(separator: ",").map { part in
+                var url = String(part).trimmingWhitespace
+                if !url.contains("://") { url = "https://" + url }
+                if url.hasSuffix("/") { url.removeLast() }
+                return url
+            }.joined(separator: ",")
         }
         if let value = string("ECS_BACKEND_CA_FILE") { configuration.backendCAFile = value }
         if let value = string("ECS_CREDENTIALS_PORT") {

@@ -18,22 +18,26 @@ import Synchronization
 /// the instance's own credentials (``InstanceCredentialStore``), which sign every other call.
 public struct ControlPlaneLink: Sendable {
     public let cluster: String
-    let api: APIClient
-    let http: HTTPClient
+    /// The control plane's endpoints; calls go to the current one, and one that cannot be reached
+    /// (or answers 503) hands over to the next.
+    let endpoints: EndpointRing
     /// The registration token's header, sent with `RegisterContainerInstance` only.
     let registrationHeaders: [(String, String)]
     public let identity: InstanceCredentialStore
 
-    /// - Parameter caFile: for an `https://` endpoint, the certificate authorities to verify it against.
+    /// - Parameters:
+    ///   - endpoint: the control plane's URL, or several separated by commas (replicas): each call
+    ///     goes to the one in use, and the next takes over when it cannot be reached.
+    ///   - caFile: for an `https://` endpoint, the certificate authorities to verify it against.
     public init(endpoint: String, cluster: String, token: String?, caFile: String? = nil, identity: InstanceCredentialStore = InstanceCredentialStore()) {
         self.cluster = cluster
         registrationHeaders = token.map { [(WorkChannel.tokenHeader, $0)] } ?? []
-        api = APIClient(endpoint: endpoint, caFile: caFile)
-        http = HTTPClient(baseURL: endpoint, caFile: caFile)
+        endpoints = EndpointRing(endpoint, caFile: caFile)
         self.identity = identity
     }
 
-    public var endpoint: String { api.endpoint }
+    /// The endpoint in use now.
+    public var endpoint: String { endpoints.current.api.endpoint }
 
     /// Registers (again, with `containerInstanceArn`, proving with that instance's credentials that
     /// it is this agent's) and keeps the credentials the answer carries.
@@ -51,10 +55,11 @@ public struct ControlPlaneLink: Sendable {
             headers: [("Content-Type", AWSJSONDispatcher.contentType11), ("X-Amz-Target", APIClient.ecsTarget + ".RegisterContainerInstance")]
                 + registrationHeaders,
             body: AWSJSONCodec.encode(request), timeout: .seconds(30))
+        let target = endpoints.current
         if let arn = request.containerInstanceArn, let credentials = identity.credentials(of: arn) {
-            call = sign(call, with: credentials)
+            call = sign(call, with: credentials, for: target)
         }
-        let response = try await http.execute(call)
+        let response = try await endpoints.attempt(target) { try await target.http.execute(call) }
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         let answer = try AWSJSONCodec.decode(RegisterContainerInstanceResponse.self, from: response.body)
         guard let instance = answer.containerInstance else {
@@ -67,9 +72,10 @@ public struct ControlPlaneLink: Sendable {
     /// Creates the agent's cluster (`default` only, where agents must authenticate: the
     /// registration token admits that, before the agent has credentials of its own).
     public func createCluster() async throws {
-        var api = self.api
+        let target = endpoints.current
+        var api = target.api
         api.extraHeaders = registrationHeaders
-        let _: CreateClusterResponse = try await api.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster))
+        let _: CreateClusterResponse = try await endpoints.attempt(target) { try await api.ecs("CreateCluster", CreateClusterRequest(clusterName: cluster)) }
     }
 
     public func submit(_ change: SubmitTaskStateChangeRequest) async throws {
@@ -104,29 +110,33 @@ public struct ControlPlaneLink: Sendable {
     /// registering again if the control plane found them expired.
     private func ecs<Input: Encodable, Output: Decodable>(_ operation: String, _ input: Input) async throws -> Output {
         do {
-            var api = self.api
+            let target = endpoints.current
+            var api = target.api
             api.credentials = await currentCredentials().map(Self.signingKey)
-            return try await api.ecs(operation, input)
+            return try await endpoints.attempt(target) { try await api.ecs(operation, input) }
         } catch let error as AWSError where LinkFailure(error) == .credentialsExpired {
-            var api = self.api
+            let target = endpoints.current
+            var api = target.api
             api.credentials = await currentCredentials(expired: true).map(Self.signingKey)
-            return try await api.ecs(operation, input)
+            return try await endpoints.attempt(target) { try await api.ecs(operation, input) }
         }
     }
 
     /// A work-channel request, signed with the instance's credentials when it has them; sent once
     /// more after registering again if the control plane found them expired.
     private func execute(_ request: HTTPClient.Request) async throws -> HTTPClient.Response {
-        guard let credentials = await currentCredentials() else { return try await http.execute(request) }
-        let response = try await http.execute(sign(request, with: credentials))
+        let target = endpoints.current
+        guard let credentials = await currentCredentials() else { return try await endpoints.attempt(target) { try await target.http.execute(request) } }
+        let response = try await endpoints.attempt(target) { try await target.http.execute(sign(request, with: credentials, for: target)) }
         guard response.status == 400, LinkFailure(APIClient.decodeError(response)) == .credentialsExpired,
             let registered = await currentCredentials(expired: true)
         else { return response }
-        return try await http.execute(sign(request, with: registered))
+        return try await endpoints.attempt(target) { try await target.http.execute(sign(request, with: registered, for: target)) }
     }
 
-    private func sign(_ request: HTTPClient.Request, with credentials: InstanceCredentials) -> HTTPClient.Request {
-        APIClient.sign(request, endpoint: api.endpoint, credentials: Self.signingKey(credentials), service: "ecs")
+    /// Signed for the endpoint it goes to (its host is part of the signature).
+    private func sign(_ request: HTTPClient.Request, with credentials: InstanceCredentials, for target: EndpointRing.Endpoint) -> HTTPClient.Request {
+        APIClient.sign(request, endpoint: target.api.endpoint, credentials: Self.signingKey(credentials), service: "ecs")
     }
 
     static func signingKey(_ credentials: InstanceCredentials) -> AWSCredentials {
@@ -164,7 +174,8 @@ public struct ControlPlaneLink: Sendable {
         let request = HTTPClient.Request(
             method: "POST", path: WorkChannel.instanceCredentialsPath, headers: [("Content-Type", "application/json")],
             body: AWSJSONCodec.encode(InstanceCredentialsRequest(containerInstanceArn: credentials.containerInstanceArn)), timeout: .seconds(30))
-        let response = try await http.execute(sign(request, with: credentials))
+        let target = endpoints.current
+        let response = try await endpoints.attempt(target) { try await target.http.execute(sign(request, with: credentials, for: target)) }
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return try AWSJSONCodec.decode(InstanceCredentials.self, from: response.body)
     }
@@ -246,5 +257,47 @@ public struct ControlPlaneLink: Sendable {
         let response = try await execute(HTTPClient.Request(path: WorkChannel.codePath + "/" + hash, timeout: .seconds(300)))
         guard response.status == 200 else { throw APIClient.decodeError(response) }
         return response.body
+    }
+}
+
+/// The control plane's endpoints (replicas behind several addresses), one in use at a time: a call
+/// that cannot reach it, or that it answers 503 (not serving), moves the ring on, so the caller's
+/// next try goes to the next one. Copies of a link share the ring.
+final class EndpointRing: Sendable {
+    struct Endpoint: Sendable {
+        var position: Int
+        var api: APIClient
+        var http: HTTPClient
+    }
+
+    let all: [Endpoint]
+    private let index = Atomic<Int>(0)
+
+    /// `list`: one URL or several separated by commas.
+    init(_ list: String, caFile: String?) {
+        let urls = list.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
+        all = (urls.isEmpty ? [list] : urls).enumerated().map { position, url in
+            Endpoint(position: position, api: APIClient(endpoint: url, caFile: caFile), http: HTTPClient(baseURL: url, caFile: caFile))
+        }
+    }
+
+    var current: Endpoint { all[index.load(ordering: .relaxed) % all.count] }
+
+    /// Runs a call against `target`; when it cannot reach the control plane there, or is answered
+    /// 503, the next endpoint takes over (unless another call moved on already) and the error goes on.
+    func attempt<Result>(_ target: Endpoint, _ call: () async throws -> Result) async throws -> Result {
+        do {
+            let result = try await call()
+            if let response = result as? HTTPClient.Response, response.status == 503 { moveOn(from: target) }
+            return result
+        } catch {
+            if !(error is AWSError) || (error as? AWSError)?.httpStatus == 503 { moveOn(from: target) }
+            throw error
+        }
+    }
+
+    private func moveOn(from target: Endpoint) {
+        guard all.count > 1 else { return }
+        _ = index.compareExchange(expected: target.position, desired: (target.position + 1) % all.count, ordering: .relaxed)
     }
 }

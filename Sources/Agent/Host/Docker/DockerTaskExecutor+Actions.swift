@@ -281,7 +281,7 @@ extension DockerTaskExecutor {
                         TaskCredentialsRequest(containerInstanceArn: machine.state.instanceArn ?? "", taskArn: arn))
                     context.agentEnvironment += [
                         ("AWS_ACCESS_KEY_ID", credentials.AccessKeyId), ("AWS_SECRET_ACCESS_KEY", credentials.SecretAccessKey),
-                        ("AWS_SESSION_TOKEN", credentials.Token), ("AWS_ENDPOINT_URL", configuration.backendHost),
+                        ("AWS_SESSION_TOKEN", credentials.Token), ("AWS_ENDPOINT_URL", configuration.primaryBackend),
                     ]
                 } catch {
                     return .containerFailed(task: arn, container: name, reason: "CannotCreateContainerError: no credentials for the function's role: \(error)")
@@ -291,7 +291,7 @@ extension DockerTaskExecutor {
             // A task's role: the SDKs fetch its credentials from this agent's endpoint.
             let bridged = context.networkMode == .bridge || context.networkMode == .awsvpc
             context.agentEnvironment +=
-                credentialsEndpoint.environment(for: arn, bridged: bridged) + [("AWS_ENDPOINT_URL", configuration.backendHost)]
+                credentialsEndpoint.environment(for: arn, bridged: bridged) + [("AWS_ENDPOINT_URL", configuration.primaryBackend)]
         }
         if !(container.secrets ?? []).isEmpty {
             // Fetched for each container and kept nowhere but in its Docker configuration.
