@@ -183,6 +183,12 @@ final class CapacityTests: XCTestCase {
                 _ = try state.createCluster(CreateClusterRequest(clusterName: "other", capacityProviders: ["nope"]), changes: &changes)
             }
         }
+        // AWS's FARGATE and FARGATE_SPOT are taken as named; an existing cluster is answered as it is.
+        XCTAssertNoThrow(
+            try fixture.act { state, _, _, changes in
+                _ = try state.createCluster(CreateClusterRequest(clusterName: "fargate", capacityProviders: ["FARGATE", "FARGATE_SPOT"]), changes: &changes)
+                _ = try state.createCluster(CreateClusterRequest(clusterName: "c", capacityProviders: ["nope"]), changes: &changes)
+            })
         var copy = fixture
         XCTAssertNoThrow(
             try copy.act { state, _, _, changes in

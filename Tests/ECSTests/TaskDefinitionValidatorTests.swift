@@ -310,5 +310,8 @@ struct TaskSizeTests {
         #expect(TaskSize.cpuUnits("fast") == nil)
         #expect(TaskSize.cpuUnits("0.1 vCPU") == nil)
         #expect(TaskSize.memoryMiB("-1 GB") == nil)
+        // Swift's Double reads these; none is a size (Int(_:) of them would trap).
+        for text in ["inf vCPU", "infinity vcpu", "nan vCPU", "1e300 vCPU"] { #expect(TaskSize.cpuUnits(text) == nil, "\(text)") }
+        for text in ["inf GB", "1e300 GB", "nan MiB", "1e30 MB"] { #expect(TaskSize.memoryMiB(text) == nil, "\(text)") }
     }
 }

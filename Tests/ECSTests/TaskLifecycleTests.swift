@@ -32,6 +32,9 @@ struct TaskLifecycleTests {
             refusal(RunTaskRequest(cluster: "c", launchType: .ec2, platformVersion: "LATEST", taskDefinition: "web"))
                 == "InvalidParameterException: The platform version must be null when specifying an EC2 launch type.")
         #expect(
+            refusal(RunTaskRequest(cluster: "c", platformVersion: "1.4.0", taskDefinition: "web"))
+                == "InvalidParameterException: The platform version must be null when specifying an EC2 launch type.", "EC2 by default")
+        #expect(
             refusal(RunTaskRequest(cluster: "c", networkConfiguration: NetworkConfiguration(awsvpcConfiguration: AwsVpcConfiguration(subnets: [])), taskDefinition: "web"))
                 == "InvalidParameterException: subnets can not be empty.")
         #expect(refusal(RunTaskRequest(

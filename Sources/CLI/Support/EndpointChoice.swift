@@ -2,8 +2,9 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// `--endpoint` (or `ECS_ENDPOINT`) may name several control planes, separated by commas
-/// (replicas): ecsctl uses the first that accepts a connection, trying each for a second.
+/// `--endpoint` (or `ECS_ENDPOINT`) may name several addresses of the control plane, separated by
+/// commas: ecsctl uses the first that accepts a connection, trying each for a second (name
+/// resolution aside, which takes what the system's resolver takes).
 enum EndpointChoice {
     private static let chosen = Mutex<[String: String]>([:])
 
@@ -11,7 +12,9 @@ enum EndpointChoice {
     /// call then fails with its own message).
     static func reachable(_ list: String) -> String {
         let endpoints = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard endpoints.count > 1 else { return endpoints.first ?? list }
+            // As the agent reads ECS_BACKEND_HOST: https:// unless a scheme is given.
+            .map { $0.contains("://") ? $0 : "https://" + $0 }
+        guard endpoints.count > 1 else { return endpoints.count == 1 && list.contains(",") ? endpoints[0] : list }
         if let known = chosen.withLock({ $0[list] }) { return known }
         let pick = endpoints.first(where: accepts) ?? endpoints[0]
         chosen.withLock { $0[list] = pick }

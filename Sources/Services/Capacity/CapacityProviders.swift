@@ -260,7 +260,7 @@ extension CapacityHost {
                 throw .capacityProviderNotFound
             }
             if let other = ecs.clusters.values.first(where: { $0.clusterStatus == .active && $0.clusterName != name && ($0.capacityProviders ?? []).contains(provider) }) {
-                throw .invalidParameter("The capacity provider '\(provider)' is already associated with cluster \(other.clusterName ?? ""); a capacity provider serves one cluster.")
+                throw .capacityProviderTaken(provider, by: other.clusterName ?? "")
             }
         }
         try ecs.validateCapacityProviderStrategy(request.defaultCapacityProviderStrategy, providers: request.capacityProviders)
@@ -349,5 +349,12 @@ extension CapacityHost {
             if next < reservation.instances { capacity.lowSince[name] = now }
         }
         return decisions
+    }
+}
+
+extension AWSError {
+    /// A capacity provider serves one cluster.
+    static func capacityProviderTaken(_ provider: String, by cluster: String) -> AWSError {
+        .invalidParameter("The capacity provider '\(provider)' is already associated with cluster \(cluster); a capacity provider serves one cluster.")
     }
 }

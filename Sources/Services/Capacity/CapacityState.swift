@@ -48,5 +48,11 @@ extension RecordKind {
 }
 
 extension CapacityHost {
-    public func capacityProviderExists(_ name: String) -> Bool { capacity.providers[name]?.provider.status == .active }
+    public func capacityProviderRefusal(_ name: String, forCluster cluster: String) -> AWSError? {
+        guard capacity.providers[name]?.provider.status == .active else { return .capacityProviderNotFound }
+        if let other = ecs.clusters.values.first(where: { $0.clusterStatus == .active && $0.clusterName != cluster && ($0.capacityProviders ?? []).contains(name) }) {
+            return .capacityProviderTaken(name, by: other.clusterName ?? "")
+        }
+        return nil
+    }
 }

@@ -129,12 +129,17 @@ public struct AgentConfiguration: Sendable, Equatable {
 
         if let value = string("ECS_CLUSTER") { configuration.cluster = value }
         if let value = string("ECS_BACKEND_HOST") {
-            configuration.backendHost = value.split(separator: ",").map { part in
-                var url = String(part).trimmingWhitespace
+            let urls = value.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }.map { part in
+                var url = part
                 if !url.contains("://") { url = "https://" + url }
                 if url.hasSuffix("/") { url.removeLast() }
                 return url
-            }.joined(separator: ",")
+            }
+            if urls.isEmpty {
+                warnings.append("ECS_BACKEND_HOST=\(value) names no URL; using \(configuration.backendHost)")
+            } else {
+                configuration.backendHost = urls.joined(separator: ",")
+            }
         }
         if let value = string("ECS_BACKEND_CA_FILE") { configuration.backendCAFile = value }
         if let value = string("ECS_CREDENTIALS_PORT") {

@@ -283,17 +283,25 @@ final class EndpointRing: Sendable {
 
     var current: Endpoint { all[index.load(ordering: .relaxed) % all.count] }
 
-    /// Runs a call against `target`; when it cannot reach the control plane there, or is answered
-    /// 503, the next endpoint takes over (unless another call moved on already) and the error goes on.
+    /// Runs a call against `target`; when it cannot connect to the control plane there, or is
+    /// answered 503, the next endpoint takes over (unless another call moved on already) and the
+    /// error goes on.
     func attempt<Result>(_ target: Endpoint, _ call: () async throws -> Result) async throws -> Result {
         do {
             let result = try await call()
             if let response = result as? HTTPClient.Response, response.status == 503 { moveOn(from: target) }
             return result
         } catch {
-            if !(error is AWSError) || (error as? AWSError)?.httpStatus == 503 { moveOn(from: target) }
+            if Self.unreachable(error) || (error as? AWSError)?.httpStatus == 503 { moveOn(from: target) }
             throw error
         }
+    }
+
+    /// The control plane could not be reached there (not: it answered, slowly or with an error, or
+    /// the call was cancelled).
+    static func unreachable(_ error: any Error) -> Bool {
+        let transport = (error as? HTTPClientError) ?? (error as? APIClientError)?.underlying
+        return transport.map { $0.kind == .couldNotConnect } ?? false
     }
 
     private func moveOn(from target: Endpoint) {

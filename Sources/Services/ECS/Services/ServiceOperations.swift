@@ -62,9 +62,7 @@ extension ECSState {
             throw .invalidParameter("taskDefinition is required for services with the ECS deployment controller.")
         }
         let definition = try launchableDefinition(definitionReference)
-        try validateLaunch(
-            launchType: request.launchType, strategy: request.capacityProviderStrategy, platformVersion: request.platformVersion,
-            network: request.networkConfiguration)
+        try validateLaunch(launchType: request.launchType, strategy: request.capacityProviderStrategy, network: request.networkConfiguration)
         let strategy = request.schedulingStrategy ?? .replica
         var desired = request.desiredCount ?? 0
         switch strategy {
@@ -92,6 +90,7 @@ extension ECSState {
 
         // As on ECS: with neither a launch type nor a strategy, the cluster's default strategy applies.
         let providerStrategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster, launchType: request.launchType)
+        try Self.checkPlatformVersion(request.platformVersion, launchType: request.launchType, throughProviders: providerStrategy != nil)
         let arn = names.service(cluster: clusterName, name: request.serviceName)
         var scheduler = ServiceSchedulerState()
         scheduler.clientToken = request.clientToken
@@ -150,9 +149,7 @@ extension ECSState {
         if let controller = request.deploymentController, controller.type != .ecs {
             throw .invalidParameter("deploymentController \(controller.type.rawValue) is not supported.")
         }
-        if record.service.launchType == .ec2, request.platformVersion != nil {
-            throw .invalidParameter("The platform version must be null when specifying an EC2 launch type.")
-        }
+        // A platform version sent with an update is not refused (tools resend what they declared).
         try validateLaunch(launchType: nil, strategy: request.capacityProviderStrategy, network: request.networkConfiguration)
         var service = record.service
         let strategy = service.schedulingStrategy ?? .replica

@@ -151,18 +151,27 @@ public protocol ECSHost: Sendable {
     /// on it in the same write (capacity groups link it to their instance).
     mutating func containerInstanceRegistered(_ arn: String, changes: inout ChangeSet)
 
-    /// Whether a capacity provider of that name is ACTIVE (CreateCluster refuses others).
-    func capacityProviderExists(_ name: String) -> Bool
+    /// Why a new cluster may not name this capacity provider (it does not exist, or serves another
+    /// cluster); nil when it may.
+    func capacityProviderRefusal(_ name: String, forCluster cluster: String) -> AWSError?
 }
 
 extension ECSHost {
     /// Without the capacity service every name is taken as given.
-    public func capacityProviderExists(_ name: String) -> Bool { true }
+    public func capacityProviderRefusal(_ name: String, forCluster cluster: String) -> AWSError? { nil }
 
-    /// CreateCluster, refusing capacity providers that do not exist (a cluster naming one would
-    /// leave its tasks waiting in PROVISIONING forever).
+    /// CreateCluster, refusing capacity providers a new cluster cannot take (one naming a provider
+    /// that does not exist would leave its tasks waiting in PROVISIONING forever). AWS's own
+    /// FARGATE and FARGATE_SPOT are taken as named, as before (scripts create clusters with them);
+    /// an existing cluster is answered as it is, whatever the request names (CreateCluster is
+    /// idempotent).
     public mutating func createCluster(_ request: CreateClusterRequest, changes: inout ChangeSet) throws(AWSError) -> CreateClusterResponse {
-        if (request.capacityProviders ?? []).contains(where: { !capacityProviderExists($0) }) { throw .capacityProviderNotFound }
+        let name = request.clusterName ?? "default"
+        if ecs.clusters[name]?.clusterStatus != .active {
+            for provider in request.capacityProviders ?? [] where !["FARGATE", "FARGATE_SPOT"].contains(provider) {
+                if let refusal = capacityProviderRefusal(provider, forCluster: name) { throw refusal }
+            }
+        }
         return try ecs.createCluster(request, changes: &changes)
     }
 }

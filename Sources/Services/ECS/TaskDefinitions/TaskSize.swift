@@ -11,10 +11,9 @@ public enum TaskSize {
         let lower = trimmed.lowercased()
         guard lower.hasSuffix("vcpu") else { return nil }
         let number = String(lower.dropLast(4)).trimmingWhitespace
-        guard let vcpus = Double(number), vcpus > 0 else { return nil }
-        let units = vcpus * 1024
-        guard units == units.rounded() else { return nil }
-        return Int(units)
+        // Swift's Double reads "inf" and "1e300" too: only whole units an Int holds are sizes.
+        guard let vcpus = Double(number), vcpus > 0, vcpus <= 1_000_000 else { return nil }
+        return Int(exactly: vcpus * 1024)
     }
 
     /// MiB from `"2048"`, `"2 GB"`, `"0.5GB"`, `"512 MiB"`; `nil` when the text is none of these.
@@ -24,10 +23,8 @@ public enum TaskSize {
         let lower = trimmed.lowercased()
         for (suffix, factor) in [("gib", 1024.0), ("gb", 1024.0), ("mib", 1.0), ("mb", 1.0)] where lower.hasSuffix(suffix) {
             let number = String(lower.dropLast(suffix.count)).trimmingWhitespace
-            guard let value = Double(number), value > 0 else { return nil }
-            let mib = value * factor
-            guard mib == mib.rounded() else { return nil }
-            return Int(mib)
+            guard let value = Double(number), value > 0, value <= 1_000_000_000 else { return nil }
+            return Int(exactly: value * factor)
         }
         return nil
     }

@@ -69,15 +69,14 @@ extension ECSState {
             }
         }
         let definition = try launchableDefinition(request.taskDefinition)
-        try validateLaunch(
-            launchType: request.launchType, strategy: request.capacityProviderStrategy, platformVersion: request.platformVersion,
-            network: request.networkConfiguration)
+        try validateLaunch(launchType: request.launchType, strategy: request.capacityProviderStrategy, network: request.networkConfiguration)
         try validateOverrides(request.overrides, definition: definition)
         let startedBy = try validateStartedBy(request.startedBy, maxLength: 128)
         let group = request.group ?? "family:\(definition.family ?? "")"
         guard group.count <= 255 else { throw .invalidParameter("group can be at most 255 characters.") }
         try TagRules.validate(request.tags ?? [])
         let strategy = try associatedStrategy(request.capacityProviderStrategy, cluster: cluster.cluster, launchType: request.launchType)
+        try Self.checkPlatformVersion(request.platformVersion, launchType: request.launchType, throughProviders: strategy != nil)
         // Through capacity providers, tasks wait in PROVISIONING for capacity; otherwise they need an instance now.
         if strategy == nil, capacity[clusterName]?.isEmpty ?? true {
             throw .invalidParameter("No Container Instances were found in your cluster.")
@@ -488,12 +487,7 @@ extension ECSState {
         return definition
     }
 
-    func validateLaunch(
-        launchType: LaunchType?, strategy: [CapacityProviderStrategyItem]?, platformVersion: String? = nil, network: NetworkConfiguration? = nil
-    ) throws(AWSError) {
-        if launchType == .ec2, platformVersion != nil {
-            throw .invalidParameter("The platform version must be null when specifying an EC2 launch type.")
-        }
+    func validateLaunch(launchType: LaunchType?, strategy: [CapacityProviderStrategyItem]?, network: NetworkConfiguration? = nil) throws(AWSError) {
         if network?.awsvpcConfiguration?.subnets.isEmpty == true { throw .invalidParameter("subnets can not be empty.") }
         if launchType != nil, !(strategy ?? []).isEmpty {
             throw .invalidParameter("Specifying both a launchType and a capacityProviderStrategy is not supported; choose one.")
@@ -503,6 +497,13 @@ extension ECSState {
                 "launchType \(launchType.rawValue) is not available: Stevedore runs tasks on registered container instances (use EC2 or EXTERNAL).")
         }
         try validateCapacityProviderStrategy(strategy ?? [], providers: [])
+    }
+
+    /// A platform version is Fargate's: refused for what launches on EC2 (named, or by default:
+    /// no capacity provider strategy), in AWS's words.
+    static func checkPlatformVersion(_ version: String?, launchType: LaunchType?, throughProviders: Bool) throws(AWSError) {
+        guard version != nil, (launchType ?? (throughProviders ? nil : .ec2)) == .ec2 else { return }
+        throw .invalidParameter("The platform version must be null when specifying an EC2 launch type.")
     }
 
     func validateOverrides(_ overrides: TaskOverride?, definition: TaskDefinition) throws(AWSError) {
