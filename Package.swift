@@ -258,7 +258,7 @@ let package = Package(
         .testTarget(
             name: "ECSAgentTests",
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
-        .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", argumentParser]),
+        .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", "StevedoreTestSupport", argumentParser]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(
             name: "ControlPlaneTests",

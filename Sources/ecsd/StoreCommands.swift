@@ -26,26 +26,29 @@ struct StoreLocation: ParsableArguments {
         }
     }
 
-    /// Opens the PostgreSQL store named, or the data directory's SQLite one (made if missing:
-    /// an import's target). A PostgreSQL database is refused while an ecsd holds it.
-    func open(logger: Logger) async throws -> any CopyableStateStore {
-        if let location = try postgres() { return try await PostgresStateStore(location: location, logger: logger) }
-        return try SQLiteStateStore(directory: dataDirectory, logger: logger)
+    /// The PostgreSQL store named, or the data directory's SQLite one (made if missing: an
+    /// import's target), opened for `withStore`. A PostgreSQL database is refused while an ecsd holds it.
+    /// Runs `body` on the store, closed afterwards whatever happens.
+    func withStore<Result>(logger: Logger, _ body: (any CopyableStateStore) async throws -> Result) async throws -> Result {
+        let store: any CopyableStateStore =
+            if let location = try postgres() { try await PostgresStateStore(location: location, logger: logger) } else {
+                try SQLiteStateStore(directory: dataDirectory, logger: logger)
+            }
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
     }
 
     /// Every row of the store, as of one moment: PostgreSQL's in one transaction, SQLite's on a
     /// read-only connection (so a running ecsd's store is neither migrated nor checkpointed).
     func snapshot(logger: Logger) async throws -> [(table: String, rows: KeyedRows)] {
         guard try postgres() != nil else { return try SQLiteStateStore.snapshotRows(directory: dataDirectory) }
-        let store = try await open(logger: logger)
-        do {
-            let rows = try await store.snapshotRows()
-            await store.close()
-            return rows
-        } catch {
-            await store.close()
-            throw error
-        }
+        return try await withStore(logger: logger) { try await $0.snapshotRows() }
     }
 }
 
@@ -114,15 +117,9 @@ struct StoreCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = Logger(label: "ecsd-store")
-            let store = try await location.open(logger: logger)
-            let summary: StateCopies.Summary
-            do {
-                summary = try await StateCopies.importCopy(from: from, into: store, dataDirectory: location.dataDirectory, logger: logger)
-            } catch {
-                await store.close()
-                throw error
+            let summary = try await location.withStore(logger: logger) { store in
+                try await StateCopies.importCopy(from: from, into: store, dataDirectory: location.dataDirectory, logger: logger)
             }
-            await store.close()
             print("imported \(summary.rows ?? 0) rows and \(summary.files) files from \(from)")
         }
     }

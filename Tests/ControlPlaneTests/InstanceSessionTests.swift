@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import StevedoreClient
 import StevedoreCore
+import StevedoreTestSupport
 import Synchronization
 import Testing
 
@@ -23,9 +24,7 @@ struct InstanceSessionTests {
             let clusters: DescribeClustersResponse = try await harness.client.ecs("DescribeClusters", DescribeClustersRequest(clusters: ["default"]))
             #expect(clusters.clusters?.first?.status == "ACTIVE")
 
-            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
-                "RegisterTaskDefinition",
-                RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32)]))
+            try await harness.registerWeb()
             let run: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
             let task = try #require(run.tasks?.first?.taskArn)
             try await eventually("the engine got the task") { session.engine.taskArns.contains(task) }
@@ -39,9 +38,7 @@ struct InstanceSessionTests {
             let running = Task { try await session.session.run(knownArn: nil) }
             defer { running.cancel() }
             try await eventually("registered") { session.registered.count == 1 }
-            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
-                "RegisterTaskDefinition",
-                RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32)]))
+            try await harness.registerWeb()
             for round in 1...3 {
                 let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
                 try await eventually("the engine got task \(round)") { session.engine.assignments.count == round }
@@ -59,28 +56,22 @@ struct InstanceSessionTests {
     /// followed, and `web:1` there is another definition than the one the agent holds. The state
     /// epoch tells the agent so, and it runs the copy's definition.
     @Test func afterARestoredBackupTheAgentRunsTheCopysDefinitionsNotTheOnesItHeld() async throws {
-        let port = try freeLoopbackPort()
+        let port = try LoopbackSocket.freePort()
         let (original, copy) = (ControlPlaneHarness.temporaryDirectory(), ControlPlaneHarness.temporaryDirectory())
         defer { for directory in [original, copy] { try? FileManager.default.removeItem(atPath: directory) } }
         let session = SessionUnderTest(endpoint: "http://127.0.0.1:\(port)")
         let running = Task { try await session.session.run(knownArn: nil) }
         defer { running.cancel() }
-        @Sendable func register(_ harness: ControlPlaneHarness, command: String) async throws {
-            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
-                "RegisterTaskDefinition",
-                RegisterTaskDefinitionRequest(
-                    family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32, command: [command])]))
-        }
         try await ControlPlaneHarness.run(dataDirectory: original, port: port, removeAfterwards: false) { harness in
             try await eventually("registered") { session.registered.count == 1 }
             _ = try await StateCopies.backup(dataDirectory: original, into: copy, logger: Logger(label: "test"))
-            try await register(harness, command: "original")
+            try await harness.registerWeb(command: ["original"])
             let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
             try await eventually("the engine got the original's task") { session.engine.assignments.count == 1 }
         }
         // The copy moves on while the agent cannot reach it (another port), past the sequence the agent holds.
         try await ControlPlaneHarness.run(dataDirectory: copy, removeAfterwards: false) { harness in
-            try await register(harness, command: "copy")
+            try await harness.registerWeb(command: ["copy"])
             for _ in 1...3 { let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web")) }
         }
         try await ControlPlaneHarness.run(dataDirectory: copy, port: port, removeAfterwards: false) { _ in
@@ -94,15 +85,13 @@ struct InstanceSessionTests {
     /// Replicas behind several endpoints: the first cannot be reached, so the agent moves on to the
     /// next and registers and works there.
     @Test func anEndpointThatCannotBeReachedHandsOverToTheNext() async throws {
-        let dead = try freeLoopbackPort()
+        let dead = try LoopbackSocket.freePort()
         try await ControlPlaneHarness.run { harness in
             let session = SessionUnderTest(endpoint: "http://127.0.0.1:\(dead),\(harness.endpoint)")
             let running = Task { try await session.session.run(knownArn: nil) }
             defer { running.cancel() }
             try await eventually("registered through the second endpoint") { session.registered.count == 1 }
-            let _: RegisterTaskDefinitionResponse = try await harness.client.ecs(
-                "RegisterTaskDefinition",
-                RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32)]))
+            try await harness.registerWeb()
             let _: RunTaskResponse = try await harness.client.ecs("RunTask", RunTaskRequest(taskDefinition: "web"))
             try await eventually("the engine got the task") { session.engine.assignments.count == 1 }
         }
@@ -173,17 +162,12 @@ private final class RecordingEngine: TaskEngine {
     func run() async throws { try await Task.sleep(for: .seconds(3600)) }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on (the kernel's pick, released at once).
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+extension ControlPlaneHarness {
+    /// Registers task definition `web`: one busybox container, with `command` when given.
+    func registerWeb(command: [String]? = nil) async throws {
+        let _: RegisterTaskDefinitionResponse = try await client.ecs(
+            "RegisterTaskDefinition",
+            RegisterTaskDefinitionRequest(
+                family: "web", containerDefinitions: [ContainerDefinition(name: "a", image: "busybox", memory: 32, command: command)]))
     }
-    guard bound else { throw POSIXError(.EADDRINUSE) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

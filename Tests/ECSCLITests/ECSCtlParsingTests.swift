@@ -1,7 +1,7 @@
 import ArgumentParser
 @testable import ECSCLI
 import ECSShapes
-import Glibc
+import StevedoreTestSupport
 import Testing
 
 /// ecsctl's command line: nouns and verbs parse into the requests they send, and mistakes are
@@ -89,19 +89,9 @@ struct LogWindowTests {
 /// Several endpoints (replicas): ecsctl uses the first that accepts a connection.
 struct EndpointChoiceTests {
     @Test func theFirstEndpointThatAcceptsAConnectionIsUsed() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, $0, &length) == 0
-            }
-        }
-        try #require(listening)
-        let open = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        let listener = try LoopbackSocket(listening: true)
+        defer { listener.close() }
+        let open = "http://127.0.0.1:\(listener.port)"
         // Port 1 on loopback: nothing listens there.
         let closed = "http://127.0.0.1:1"
         #expect(EndpointChoice.reachable("\(closed), \(open)") == open)

@@ -28,6 +28,8 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     static let tables = StoreSchema.tables
 
     public let path: String
+    /// Where `path` is (the data directory).
+    let directory: String
     private let queue = WriteQueue()
     private let thread: Thread
     /// Signalled when the writer thread has written everything queued and stopped.
@@ -46,6 +48,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
         self.rowsPerPiece = rowsPerPiece
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/ecsd.db"
+        self.directory = directory
         self.logger = logger
         let connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA journal_mode=WAL")
@@ -166,7 +169,7 @@ public final class SQLiteStateStore: StateStore, @unchecked Sendable {
     }
 
     public func snapshotRows() async throws -> [(table: String, rows: KeyedRows)] {
-        try Self.snapshotRows(directory: (path as NSString).deletingLastPathComponent)
+        try Self.snapshotRows(directory: directory)
     }
 
     /// Every table's rows of the store in `directory` (open by an ecsd or not), read as of one
