@@ -126,6 +126,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
             ], path: "Sources/Services/APIGateway"),
 
+        // S3: buckets, object records and multipart uploads (the bytes are files the control plane writes).
+        .target(name: "S3", dependencies: ["StevedoreCore", "AWSProtocols", "Archives"], path: "Sources/Services/S3"),
+
         // MARK: Edges: storage, HTTP clients, Docker.
 
         // Persistence behind a protocol; SQLite (system libsqlite3) is the embedded default.
@@ -156,7 +159,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "Sealing", "Observability", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -259,6 +262,7 @@ let package = Package(
             name: "ECSAgentTests",
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", "StevedoreTestSupport", argumentParser]),
+        .testTarget(name: "S3Tests", dependencies: ["S3", "Archives", "StevedoreCore"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(
             name: "ControlPlaneTests",

@@ -25,6 +25,21 @@ public enum Digest {
         return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
+    /// Appends the lower-case hex of `bytes`' SHA-256 to `out` (no digest or string in between).
+    public static func appendSHA256Hex(of bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: bytes)
+        hasher.finalize().withUnsafeBytes { appendHex(of: $0, to: &out) }
+    }
+
+    public static func appendHex(of digest: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let digits: StaticString = "0123456789abcdef"
+        for byte in digest {
+            out.append(digits.utf8Start[Int(byte >> 4)])
+            out.append(digits.utf8Start[Int(byte & 0x0f)])
+        }
+    }
+
     public static func md5<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8] {
         MD5.hash(Array(bytes))
     }

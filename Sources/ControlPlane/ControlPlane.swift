@@ -25,6 +25,7 @@ import Sealing
 import Secrets
 import ServiceLifecycle
 import SigV4
+import S3
 import SNS
 import SQS
 import StevedoreCore
@@ -54,6 +55,7 @@ public struct ControlPlane: Sendable {
     let functionRouter: FunctionRouter
     let asyncInvoker: AsyncInvoker
     let code: CodeStore
+    let objectFiles: ObjectFiles
     /// CloudWatch Logs' events, and what writes the control plane's own logs into them.
     let logEvents: LogEventFiles
     let logIngest: LogIngest
@@ -98,6 +100,10 @@ public struct ControlPlane: Sendable {
             logger: logger)
 
         code = try CodeStore(dataDirectory: configuration.dataDirectory)
+        objectFiles = try ObjectFiles(dataDirectory: configuration.dataDirectory)
+        // Files of uploads a crash cut off between their rename and their commit, or let go of by
+        // a commit just before one.
+        objectFiles.collect(keeping: try await committer.readLatest { root, _ in root.s3.referencedFiles })
         let logEvents = try LogEventFiles(directory: configuration.dataDirectory + "/logs/events")
         self.logEvents = logEvents
         let logIngest = LogIngest(committer: committer, files: logEvents, logger: logger)
@@ -240,7 +246,10 @@ public struct ControlPlane: Sendable {
             gatewayLogs: gatewayLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
             authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring), names: configuration.names,
-            metrics: MetricsEndpoint(registry: configuration.prometheus, token: configuration.metricsToken))
+            metrics: MetricsEndpoint(registry: configuration.prometheus, token: configuration.metricsToken),
+            s3: S3Endpoint(
+                committer: committer, files: objectFiles, authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring),
+                names: configuration.names, requestIds: RequestIdGenerator()))
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
         let http1 = HTTPServerBuilder.http1(

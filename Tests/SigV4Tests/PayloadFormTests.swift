@@ -10,6 +10,18 @@ struct PayloadFormTests {
     static let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     let verifier = SigV4Verifier(secret: { $0 == PayloadFormTests.key ? PayloadFormTests.secret : nil })
 
+    /// `body` fed to the decoder S3's check answers for `head`, `pieceSize` bytes at a time.
+    static func streamed(_ body: [UInt8], through verifier: SigV4Verifier, _ head: SignableRequest, pieceSize: Int) throws -> [UInt8] {
+        guard case .chunked(var decoder) = try verifier.verifyS3(head, now: 1_369_353_600).body else { return [] }
+        var payload: [UInt8] = []
+        for start in stride(from: 0, to: body.count, by: pieceSize) {
+            let piece = Array(body[start..<min(body.count, start + pieceSize)])
+            try piece.withUnsafeBytes { bytes in try decoder.feed(bytes) { payload += $0 } }
+        }
+        try decoder.finish(head)
+        return payload
+    }
+
     static func chunk(_ data: [UInt8], signature: String?) -> [UInt8] {
         Array(String(data.count, radix: 16).utf8) + Array((signature.map { ";chunk-signature=" + $0 } ?? "").utf8) + [13, 10] + data + [13, 10]
     }
@@ -55,6 +67,15 @@ struct PayloadFormTests {
         var cut = request
         cut.body.removeLast(40)
         #expect(throws: SignatureFailure.self) { try verifier.verifyPayload(cut, service: "s3", now: 1_369_353_600) }
+        // The same body decoded as it streams, in pieces of awkward sizes, through S3's check.
+        var head = request
+        head.body = []
+        for pieceSize in [1, 7, 8_191, 70_000] {
+            #expect(try Self.streamed(body, through: verifier, head, pieceSize: pieceSize) == [UInt8](repeating: a, count: 66_560))
+        }
+        for broken in [altered.body, dropped.body, cut.body] {
+            #expect(throws: SignatureFailure.self) { try Self.streamed(broken, through: verifier, head, pieceSize: 4096) }
+        }
         // Services other than S3 take only signed bodies: the streaming form's hash is not the body's.
         #expect(throws: SignatureFailure.mismatch) { try verifier.verify(request, service: nil, now: 1_369_353_600) }
     }

@@ -40,6 +40,8 @@ struct APIServer {
     let authenticator: RequestAuthenticator?
     let names: ResourceNames
     let metrics: MetricsEndpoint
+    /// S3, which takes requests by their signature's service or a bucket's virtual host, whatever their path.
+    let s3: S3Endpoint
     let requestIds = RequestIdGenerator()
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
@@ -48,6 +50,7 @@ struct APIServer {
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RequestMetrics())
+        router.add(middleware: S3Requests(endpoint: s3))
         router.get("/metrics") { request, _ -> Response in
             OperationLabel.name("GET /metrics")
             return Self.response(metrics.answer(authorization: request.headers[.authorization]))

@@ -30,8 +30,9 @@ final class RequestAuthenticator: Sendable {
         for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
         let signable = SignableRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: body)
-        return authenticate(
-            signable, sessionToken: request.uri.queryParameters["X-Amz-Security-Token"].map(String.init), service: nil, style: style)
+        // A presigned URL's token is among its parameters (parsed only when there are some).
+        let queryToken = signable.query.isEmpty ? nil : request.uri.queryParameters["X-Amz-Security-Token"].map(String.init)
+        return authenticate(signable, sessionToken: queryToken, service: nil, style: style)
     }
 
     /// The same for a request already in signable form (the gateway's AWS_IAM routes), for one
@@ -58,12 +59,66 @@ final class RequestAuthenticator: Sendable {
 }
 
 extension RequestAuthenticator {
+    /// An S3 request's signer and what its signature says of the body still to come, or the
+    /// refusal in S3's words.
+    func authenticateS3(_ signable: SignableRequest, queryToken: String?) -> Result<(AccessKeyring.Principal, SigV4Verifier.S3Body), AWSError> {
+        do throws(SignatureFailure) {
+            if let token = signable.header("x-amz-security-token") ?? queryToken {
+                guard let session = SessionCredentials.open(token, box: keyring.sessionBox) else { throw .unknownKey }
+                guard session.expires > now() else {
+                    return .failure(AWSError(type: "ExpiredToken", message: "The provided token has expired.", httpStatus: 400))
+                }
+                let (_, body) = try verifier.verifyS3(signable, now: now(), session: (session.accessKeyId, session.secret))
+                return .success((keyring.session(session), body))
+            }
+            let (keyId, body) = try verifier.verifyS3(signable, now: now())
+            guard let principal = keyring.principal(keyId) else { throw .unknownKey }
+            return .success((principal, body))
+        } catch {
+            return .failure(error.s3Error)
+        }
+    }
+
+    /// An S3 presigned URL of Signature Version 2's form: its signer, or the refusal in S3's words.
+    func authenticateS3PresignedV2(
+        method: String, rawPath: String, query: [(name: String, value: String)], header: (String) -> String?
+    ) -> Result<AccessKeyring.Principal, AWSError> {
+        do throws(SignatureFailure) {
+            let keyId = try verifier.verifyS3PresignedV2(method: method, rawPath: rawPath, query: query, header: header, now: now())
+            guard let principal = keyring.principal(keyId) else { throw .unknownKey }
+            return .success(principal)
+        } catch {
+            return .failure(error.s3Error)
+        }
+    }
+
     static func expiredToken(_ style: RefusalStyle) -> AWSError {
         let message = "The security token included in the request is expired"
         return switch style {
         case .json: AWSError(type: "ExpiredTokenException", message: message, httpStatus: 400)
         case .restJSON: AWSError(type: "ExpiredTokenException", message: message, httpStatus: 403)
         case .query: AWSError(type: "ExpiredToken", message: message, httpStatus: 403)
+        }
+    }
+}
+
+extension SignatureFailure {
+    /// S3's codes for the same refusals.
+    var s3Error: AWSError {
+        switch self {
+        case .missing: AWSError(type: "AccessDenied", message: "Access Denied", httpStatus: 403)
+        case .incomplete(let message): AWSError(type: "AuthorizationHeaderMalformed", message: message, httpStatus: 400)
+        case .unknownKey: AWSError(type: "InvalidAccessKeyId", message: "The AWS Access Key Id you provided does not exist in our records.", httpStatus: 403)
+        case .mismatch:
+            AWSError(
+                type: "SignatureDoesNotMatch",
+                message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                httpStatus: 403)
+        case .expired, .notYetCurrent:
+            AWSError(type: "RequestTimeTooSkewed", message: "The difference between the request time and the current time is too large.", httpStatus: 403)
+        case .presignExpired: AWSError(type: "AccessDenied", message: "Request has expired", httpStatus: 403)
+        case .wrongService:
+            AWSError(type: "AuthorizationHeaderMalformed", message: "The authorization header is malformed; the service is wrong: expecting 's3'.", httpStatus: 400)
         }
     }
 }

@@ -14,6 +14,7 @@ import LoadBalancing
 import Secrets
 import LambdaShapes
 import Logs
+import S3
 import SNS
 import SQS
 import StevedoreCore
@@ -22,7 +23,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost, S3Host {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -35,6 +36,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var logs: LogsState
     public var events: EventBridgeState
     public var sns: SNSState
+    public var s3: S3State
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -52,6 +54,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         logs = LogsState(names: names)
         events = EventBridgeState(names: names)
         sns = SNSState(names: names)
+        s3 = S3State(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -87,6 +90,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.logs = try LogsState.restore(names: names, rows: rows)
         state.events = try EventBridgeState.restore(names: names, rows: rows)
         state.sns = try SNSState.restore(names: names, rows: rows)
+        state.s3 = try S3State.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

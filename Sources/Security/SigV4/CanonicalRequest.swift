@@ -24,8 +24,11 @@ public struct SignableRequest: Sendable {
     /// The values of a header (any case) joined by commas, as SigV4 canonicalises them.
     public func header(_ lowerCaseName: String) -> String? {
         var found: String?
-        for (name, value) in headers where ASCII.equalsIgnoringCase(name, lowerCaseName) {
-            found = found.map { $0 + "," + value } ?? value
+        // Through the buffer: iterating the tuples retains and releases both strings of each.
+        headers.withUnsafeBufferPointer { headers in
+            for index in headers.indices where ASCII.equalsIgnoringCase(headers[index].name, lowerCaseName) {
+                found = found.map { $0 + "," + headers[index].value } ?? headers[index].value
+            }
         }
         return found
     }
@@ -52,31 +55,39 @@ enum ASCII {
 enum CanonicalRequest {
     static let emptyPayloadHash = Digest.hex(Digest.sha256([UInt8]()))
 
-    static func text(_ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?) -> String {
-        String(decoding: bytes(request, signedHeaders: signedHeaders, payloadHash: payloadHash, excludingQuery: excluded), as: UTF8.self)
+    static func text(
+        _ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?, encodePathTwice: Bool = true
+    ) -> String {
+        String(
+            decoding: bytes(request, signedHeaders: signedHeaders, payloadHash: payloadHash, excludingQuery: excluded, encodePathTwice: encodePathTwice),
+            as: UTF8.self)
     }
 
     /// The canonical request: method, path, query, each signed header's `name:values`, the signed
     /// header names and the payload's hash, one per line.
-    static func bytes(_ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?) -> [UInt8] {
+    static func bytes(
+        _ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery excluded: String?, encodePathTwice: Bool = true
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + request.headers.count * 48)
         out += request.method.utf8.map { $0 &- 97 < 26 ? $0 & 0xdf : $0 }
         out.append(newline)
-        out += path(request.path).utf8
+        out += (encodePathTwice ? path(request.path) : s3Path(request.path)).utf8
         out.append(newline)
         if !request.query.isEmpty { out += QueryParameters(request.query).canonical(excluding: excluded).utf8 }
         out.append(newline)
-        for name in signedHeaders {
-            out += name.utf8
-            out.append(UInt8(ascii: ":"))
-            var first = true
-            for (headerName, value) in request.headers where ASCII.equalsIgnoringCase(headerName, name) {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                appendCollapsingSpaces(value, to: &out)
+        request.headers.withUnsafeBufferPointer { headers in
+            for name in signedHeaders {
+                out += name.utf8
+                out.append(UInt8(ascii: ":"))
+                var first = true
+                for index in headers.indices where ASCII.equalsIgnoringCase(headers[index].name, name) {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    appendCollapsingSpaces(headers[index].value, to: &out)
+                }
+                out.append(newline)
             }
-            out.append(newline)
         }
         out.append(newline)
         for (index, name) in signedHeaders.enumerated() {
@@ -103,7 +114,7 @@ enum CanonicalRequest {
         out.append(newline)
         out += (scope ?? claim.scope).utf8
         out.append(newline)
-        out += Digest.hex(Digest.sha256(canonical)).utf8
+        canonical.withUnsafeBytes { Digest.appendSHA256Hex(of: $0, to: &out) }
         return out
     }
 
@@ -133,6 +144,13 @@ enum CanonicalRequest {
         if !normalized.hasPrefix("/") { normalized = "/" + normalized }
         if (raw.hasSuffix("/.") || raw.hasSuffix("/..")), !normalized.hasSuffix("/") { normalized += "/" }
         return PercentEncoding.encode(normalized, keepingSlashes: true)
+    }
+
+    /// S3's canonical path: encoded once, strictly, and not normalized (`a//b` and `./` are keys'
+    /// own bytes there).
+    static func s3Path(_ raw: String) -> String {
+        let path = raw.isEmpty ? "/" : raw
+        return PercentEncoding.encode(PercentEncoding.decode(path[...]), keepingSlashes: true)
     }
 
     /// Leading and trailing spaces trimmed, inner runs of spaces made one.

@@ -92,8 +92,12 @@ enum ChunkedPayload {
 
     /// A chunk's signature, chained from the previous one's.
     static func signature(of data: ArraySlice<UInt8>, previous: String, key: HMACKey, claim: SignatureClaim) -> String {
-        let text = [algorithm, claim.requestDate, claim.scope, previous, CanonicalRequest.emptyPayloadHash, Digest.hex(Digest.sha256(data))]
-            .joined(separator: "\n")
+        signature(dataHash: Digest.hex(Digest.sha256(data)), previous: previous, key: key, claim: claim)
+    }
+
+    /// The same from the hex SHA-256 of the chunk's bytes (hashed as they streamed past).
+    static func signature(dataHash: String, previous: String, key: HMACKey, claim: SignatureClaim) -> String {
+        let text = [algorithm, claim.requestDate, claim.scope, previous, CanonicalRequest.emptyPayloadHash, dataHash].joined(separator: "\n")
         return Digest.hex(key.authenticate(Array(text.utf8)))
     }
 
@@ -106,7 +110,7 @@ enum ChunkedPayload {
     }
 
     /// One `name:value` trailer line.
-    private static func trailer(_ line: ArraySlice<UInt8>) throws(SignatureFailure) -> (name: String, value: String) {
+    static func trailer(_ line: ArraySlice<UInt8>) throws(SignatureFailure) -> (name: String, value: String) {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
             let name = String(validating: line[..<colon], as: UTF8.self), let value = String(validating: line[(colon + 1)...], as: UTF8.self)
         else { throw .incomplete("The aws-chunked body has a trailer that is not name:value.") }

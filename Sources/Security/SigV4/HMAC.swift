@@ -34,6 +34,29 @@ struct HMACKey: Sendable {
         inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
         return outer.finalize().withUnsafeBytes { Array($0) }
     }
+
+    /// Whether `signature` (hex in either case, as AWS accepts it) is this key's MAC of `message`,
+    /// compared in time that depends only on its length; no digest or string is made in between.
+    func matches(_ message: [UInt8], hex signature: String) -> Bool {
+        var inner = self.inner
+        message.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        var outer = self.outer
+        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
+        var signature = signature
+        return outer.finalize().withUnsafeBytes { mac in
+            signature.withUTF8 { hex in
+                guard hex.count == mac.count * 2 else { return false }
+                let digits: StaticString = "0123456789abcdef"
+                var difference: UInt8 = 0
+                for (index, byte) in mac.enumerated() {
+                    let high = hex[2 * index], low = hex[2 * index + 1]
+                    difference |= digits.utf8Start[Int(byte >> 4)] ^ (high &- 65 < 26 ? high | 0x20 : high)
+                    difference |= digits.utf8Start[Int(byte & 0x0f)] ^ (low &- 65 < 26 ? low | 0x20 : low)
+                }
+                return difference == 0
+            }
+        }
+    }
 }
 
 /// Equal bytes, compared in time that depends only on their length (a signature compared byte by

@@ -1,4 +1,10 @@
 import Archives
+import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import StevedoreCore
 import Synchronization
 
@@ -111,11 +117,61 @@ public final class SigV4Verifier: Sendable {
         return VerifiedPayload(accessKeyId: claim.accessKeyId, payload: decoded.payload, trailers: decoded.trailers)
     }
 
+    /// What an S3 request's signature says about the body still to come.
+    public enum S3Body: Sendable {
+        /// The SHA-256 (lower-case hex) the body must have: the receiver checks it once read.
+        case hashed(String)
+        /// `UNSIGNED-PAYLOAD` (and every presigned URL): the body is not covered.
+        case unsigned
+        /// An `aws-chunked` body, decoded (and its chunks' signatures checked) as it arrives.
+        case chunked(ChunkedBodyDecoder)
+    }
+
+    /// S3's way: the signature is checked before the body arrives, over the path as sent (S3
+    /// alone does not encode it twice) and the `x-amz-content-sha256` the request declares (which
+    /// it must carry); the body is then checked as it streams past (``S3Body``).
+    public func verifyS3(
+        _ request: SignableRequest, now: Int64, session: (accessKeyId: String, secret: String)? = nil
+    ) throws(SignatureFailure) -> (accessKeyId: String, body: S3Body) {
+        if request.header("authorization") != nil, request.header("x-amz-content-sha256") == nil {
+            throw .incomplete("Missing required header for this request: x-amz-content-sha256")
+        }
+        let (claim, key) = try check(request, service: "s3", now: now, session: session, payloads: .s3Streaming)
+        guard !claim.presigned else { return (claim.accessKeyId, .unsigned) }
+        let declared = request.header("x-amz-content-sha256") ?? PayloadForm.unsigned
+        let body: S3Body =
+            switch declared {
+            case PayloadForm.unsigned: .unsigned
+            case PayloadForm.streamingSigned: .chunked(ChunkedBodyDecoder(signing: (key, claim), form: .none))
+            case PayloadForm.streamingSignedTrailer: .chunked(ChunkedBodyDecoder(signing: (key, claim), form: .signed))
+            case PayloadForm.streamingUnsignedTrailer: .chunked(ChunkedBodyDecoder(signing: nil, form: .unsigned))
+            default: .hashed(declared.lowercased())
+            }
+        return (claim.accessKeyId, body)
+    }
+
+    /// The body an S3 request declares when no signature is checked (authentication off): a
+    /// declared hash is still checked, aws-chunked bodies still decoded (their chunks' signatures
+    /// left unchecked, as there is no key to check them with).
+    public static func declaredS3Body(_ request: SignableRequest) -> S3Body {
+        let declared = request.header("x-amz-content-sha256") ?? PayloadForm.unsigned
+        switch declared {
+        case PayloadForm.streamingSigned: return .chunked(ChunkedBodyDecoder(signing: nil, form: .none, skipsSignatures: true))
+        case PayloadForm.streamingSignedTrailer: return .chunked(ChunkedBodyDecoder(signing: nil, form: .unsigned, skipsSignatures: true))
+        case PayloadForm.streamingUnsignedTrailer: return .chunked(ChunkedBodyDecoder(signing: nil, form: .unsigned))
+        default:
+            let isHash = declared.utf8.count == 64 && declared.utf8.allSatisfy { ASCIIHex.value($0) != nil }
+            return isHash ? .hashed(declared.lowercased()) : .unsigned
+        }
+    }
+
     /// Which bodies a signature may leave uncovered.
     enum Payloads {
         /// The body's hash is always part of what was signed (every service but S3).
         case signed
         case asS3Takes
+        /// S3's, with the body not read yet: the declared hash is what was signed.
+        case s3Streaming
     }
 
     private func check(
@@ -141,9 +197,8 @@ public final class SigV4Verifier: Sendable {
         }
         let known = session.map { $0.accessKeyId == claim.accessKeyId ? $0.secret : nil } ?? secret(claim.accessKeyId)
         guard let secret = known else { throw .unknownKey }
-        let (expected, key, cached) = try signature(request, claim: claim, secret: secret, payloads: payloads)
-        // Hex in either case, as AWS accepts it.
-        guard constantTimeEqual(Array(expected.utf8), claim.signature.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }) else { throw .mismatch }
+        let (stringToSign, key, cached) = try signingInput(request, claim: claim, secret: secret, payloads: payloads)
+        guard key.matches(stringToSign, hex: claim.signature) else { throw .mismatch }
         // Kept only once a signature made with it matched: claims are free text, and a cache that
         // took every scope sent with a known key id could be filled by anyone.
         if !cached { remember(key, for: claim, secret: secret) }
@@ -154,6 +209,14 @@ public final class SigV4Verifier: Sendable {
     func signature(
         _ request: SignableRequest, claim: SignatureClaim, secret: String, payloads: Payloads = .signed
     ) throws(SignatureFailure) -> (String, HMACKey, cached: Bool) {
+        let (stringToSign, key, cached) = try signingInput(request, claim: claim, secret: secret, payloads: payloads)
+        return (Digest.hex(key.authenticate(stringToSign)), key, cached)
+    }
+
+    /// The string to sign for `request`, the signing key, and whether that came from the cache.
+    private func signingInput(
+        _ request: SignableRequest, claim: SignatureClaim, secret: String, payloads: Payloads
+    ) throws(SignatureFailure) -> ([UInt8], HMACKey, cached: Bool) {
         let payloadHash: String
         if claim.presigned {
             // A presigned URL signs no body: it may not carry one.
@@ -162,6 +225,11 @@ public final class SigV4Verifier: Sendable {
         } else if payloads == .asS3Takes, let declared = request.header("x-amz-content-sha256"), PayloadForm.unhashed.contains(declared) {
             // The declared form is what was signed; a streaming body's chunks are checked as it is decoded.
             payloadHash = declared
+        } else if payloads == .s3Streaming, let declared = request.header("x-amz-content-sha256") {
+            guard PayloadForm.unhashed.contains(declared) || (declared.utf8.count == 64 && declared.utf8.allSatisfy { ASCIIHex.value($0) != nil }) else {
+                throw .incomplete("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, or a valid sha256 value.")
+            }
+            payloadHash = declared
         } else {
             // The body's own hash, always: a declared `x-amz-content-sha256` must agree with it
             // (trusting the header would let a captured request be replayed with another body).
@@ -169,11 +237,12 @@ public final class SigV4Verifier: Sendable {
             if let declared = request.header("x-amz-content-sha256"), !ASCII.equalsIgnoringCase(declared, payloadHash) { throw .mismatch }
         }
         let canonical = CanonicalRequest.bytes(
-            request, signedHeaders: claim.signedHeaders, payloadHash: payloadHash, excludingQuery: claim.presigned ? "X-Amz-Signature" : nil)
+            request, signedHeaders: claim.signedHeaders, payloadHash: payloadHash, excludingQuery: claim.presigned ? "X-Amz-Signature" : nil,
+            encodePathTwice: payloads != .s3Streaming && claim.service != "s3")
         let scope = claim.scope
         let cached = cachedKey(for: claim.accessKeyId, scope: scope, secret: secret)
         let key = cached ?? HMACKey(SigV4Signer.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service))
-        return (Digest.hex(key.authenticate(CanonicalRequest.stringToSign(canonical, claim: claim, scope: scope))), key, cached != nil)
+        return (CanonicalRequest.stringToSign(canonical, claim: claim, scope: scope), key, cached != nil)
     }
 
     private func cachedKey(for accessKeyId: String, scope: String, secret: String) -> HMACKey? {
@@ -211,7 +280,8 @@ public enum SigV4Signer {
             accessKeyId: accessKeyId, scopeDate: String(date.prefix(8)), region: region, service: service, signedHeaders: signedHeaders,
             signature: "", requestDate: date, expires: nil)
         let canonical = CanonicalRequest.text(
-            request, signedHeaders: signedHeaders, payloadHash: payloadHash ?? Digest.hex(Digest.sha256(request.body)), excludingQuery: nil)
+            request, signedHeaders: signedHeaders, payloadHash: payloadHash ?? Digest.hex(Digest.sha256(request.body)), excludingQuery: nil,
+            encodePathTwice: service != "s3")
         let key = signingKey(secret: secret, date: claim.scopeDate, region: region, service: service)
         let signature = Digest.hex(HMAC.sha256(key: key, CanonicalRequest.stringToSign(canonical, claim: claim)))
         return added + [
@@ -224,5 +294,38 @@ public enum SigV4Signer {
         let regionKey = HMAC.sha256(key: dateKey, region)
         let serviceKey = HMAC.sha256(key: regionKey, service)
         return HMAC.sha256(key: serviceKey, "aws4_request")
+    }
+}
+
+extension SigV4Verifier {
+    /// The sub-resources S3's Signature Version 2 signs with the path.
+    static let v2SubResources: Set<String> = [
+        "acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber", "policy", "requestPayment", "tagging",
+        "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website", "response-content-type", "response-content-language",
+        "response-expires", "response-cache-control", "response-content-disposition", "response-content-encoding",
+    ]
+
+    /// S3's older presigned URLs (Signature Version 2's query form: `AWSAccessKeyId`, `Expires`,
+    /// `Signature`), which the aws CLI v1's `s3 presign` still makes by default: an HMAC-SHA1 of
+    /// the method, Content-MD5, Content-Type, the expiry and the path with its sub-resources.
+    /// Answers the access key.
+    public func verifyS3PresignedV2(
+        method: String, rawPath: String, query: [(name: String, value: String)], header: (String) -> String?, now: Int64
+    ) throws(SignatureFailure) -> String {
+        func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
+        guard let accessKeyId = parameter("AWSAccessKeyId"), let signature = parameter("Signature"), let expiresText = parameter("Expires") else {
+            throw .incomplete("Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+        }
+        guard let expires = Int64(expiresText) else { throw .incomplete("Invalid date (should be seconds since epoch): \(expiresText)") }
+        guard now <= expires else { throw .presignExpired }
+        guard let secret = secret(accessKeyId) else { throw .unknownKey }
+        let signed = query.filter { Self.v2SubResources.contains($0.name) }.sorted { $0.name < $1.name }
+            .map { $0.value.isEmpty ? $0.name : $0.name + "=" + $0.value }
+        let resource = rawPath + (signed.isEmpty ? "" : "?" + signed.joined(separator: "&"))
+        let text = [method, header("content-md5") ?? "", header("content-type") ?? "", expiresText, resource].joined(separator: "\n")
+        let expected = Data(Crypto.HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
+            .base64EncodedString()
+        guard constantTimeEqual(Array(expected.utf8), Array(signature.utf8)) else { throw .mismatch }
+        return accessKeyId
     }
 }

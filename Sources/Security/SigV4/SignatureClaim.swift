@@ -130,7 +130,7 @@ extension SignatureClaim {
     private static func claim(
         credential: String, signedHeaders: String, signature: String, requestDate: String, expires: Int?
     ) throws(SignatureFailure) -> SignatureClaim {
-        let scope = fields(Array(credential.utf8)[...], separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
+        let scope = fields(credential, separator: UInt8(ascii: "/"))
         // Region and service are names (at most 64 of [a-z0-9-]): derived keys are kept per scope.
         let isName = { (text: String) in
             (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { $0 &- 97 < 26 || $0 &- 48 < 10 || $0 == UInt8(ascii: "-") }
@@ -138,16 +138,14 @@ extension SignatureClaim {
         guard scope.count == 5, !scope[0].isEmpty, scope[0].utf8.count <= 128, isName(scope[2]), isName(scope[3]), scope[4] == "aws4_request" else {
             throw .incomplete("Credential should be scoped to a valid region. ")
         }
-        guard scope[1] == String(requestDate.prefix(8)) else {
+        guard scope[1].utf8.elementsEqual(requestDate.utf8.prefix(8)) else {
             throw .incomplete(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '\(scope[1])' != '\(requestDate.prefix(8))', from '\(requestDate)'.")
         }
         var headers: [String] = []
-        for name in fields(Array(signedHeaders.utf8)[...], separator: UInt8(ascii: ";")) where !name.isEmpty {
+        for name in fields(signedHeaders, separator: UInt8(ascii: ";")) where !name.isEmpty {
             // SDKs send them in lower case already.
-            headers.append(
-                name.contains { $0 &- 65 < 26 }
-                    ? String(decoding: name.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self) : String(decoding: name, as: UTF8.self))
+            headers.append(name.utf8.contains { $0 &- 65 < 26 } ? String(decoding: name.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self) : name)
         }
         guard !headers.isEmpty else { throw .incomplete("Authorization header requires 'SignedHeaders' parameter. ") }
         guard headers.contains("host") else { throw .incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.") }
@@ -156,26 +154,27 @@ extension SignatureClaim {
             requestDate: requestDate, expires: expires)
     }
 
-    /// The runs of `bytes` between separators, empty ones included.
-    private static func fields(_ bytes: ArraySlice<UInt8>, separator: UInt8) -> [ArraySlice<UInt8>] {
-        var result: [ArraySlice<UInt8>] = []
-        result.reserveCapacity(8)
-        var start = bytes.startIndex
-        for index in bytes.indices where bytes[index] == separator {
-            result.append(bytes[start..<index])
-            start = index + 1
+    /// The runs of `text` between separators, empty ones included (read at the byte level).
+    private static func fields(_ text: String, separator: UInt8) -> [String] {
+        var text = text
+        return text.withUTF8 { bytes in
+            var result: [String] = []
+            result.reserveCapacity(8)
+            var start = 0
+            for index in 0...bytes.count where index == bytes.count || bytes[index] == separator {
+                result.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+                start = index + 1
+            }
+            return result
         }
-        result.append(bytes[start...])
-        return result
     }
 
     /// An ISO-8601 basic date-time (`20150830T123600Z`).
     static func checkedDate(_ text: String) throws(SignatureFailure) -> String {
-        let bytes = Array(text.utf8)
-        let isDigit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z"),
-            bytes[0..<8].allSatisfy(isDigit), bytes[9..<15].allSatisfy(isDigit), SigningTime.seconds(text) != nil
-        else {
+        // The digits are checked as the time is read.
+        var copy = text
+        let shaped = copy.withUTF8 { $0.count == 16 && $0[8] == UInt8(ascii: "T") && $0[15] == UInt8(ascii: "Z") }
+        guard shaped, SigningTime.seconds(text) != nil else {
             throw .incomplete("Date must be in ISO-8601 'basic format'. Got '\(text)'. See http://en.wikipedia.org/wiki/ISO_8601")
         }
         return text

@@ -4,7 +4,11 @@ import StevedoreCore
 /// formatter, no locale).
 enum SigningTime {
     static func seconds(_ text: String) -> Int64? {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { seconds($0) }
+    }
+
+    private static func seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard bytes.count == 16 else { return nil }
         func number(_ range: Range<Int>) -> Int64? {
             var value: Int64 = 0

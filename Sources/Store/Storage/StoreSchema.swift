@@ -34,6 +34,8 @@ public enum StoreSchema {
         ["sns_topics", "sns_deliveries"],
         // 14: EventBridge Scheduler's schedules and schedule groups.
         ["schedules", "schedule_groups"],
+        // 15: S3's buckets, object records (the bytes are files beside the store) and multipart uploads.
+        ["s3_buckets", "s3_objects", "s3_uploads"],
     ]
 
     /// Every table, in the order the versions create them.
