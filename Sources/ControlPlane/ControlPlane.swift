@@ -169,7 +169,7 @@ public struct ControlPlane: Sendable {
                 user: { root, group in root.ecs.serviceNaming(targetGroup: group) }))
         self.queryServices = queryServices
 
-        let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code)
+        let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, objects: objectFiles)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
         routes.append(contentsOf: GatewayAPI.routes(committer: committer))
         routes.append(contentsOf: SchedulerAPI.routes(committer: committer))

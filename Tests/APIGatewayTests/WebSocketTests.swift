@@ -40,6 +40,7 @@ struct WebSocketTests {
         func check(_ reference: String, qualifier: String?) async throws(AWSError) -> InvokeTarget { throw AWSError.server("unused") }
         func enqueue(requestId: String, function: String, qualifier: String?, payload: Data) async throws(AWSError) {}
         func storeCode(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle { throw AWSError.server("unused") }
+        func objectBytes(bucket: String, key: String) async throws(AWSError) -> [UInt8] { throw AWSError.server("unused") }
         func now() -> Date { Date() }
     }
 

@@ -307,3 +307,22 @@ def test_functions_and_queues_survive_kill_9(data_dir):
         assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "still here"
     finally:
         server.stop()
+
+
+def test_code_and_layers_from_the_object_store(lam, ecsd):
+    s3 = boto3.client("s3", endpoint_url=ecsd.endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="artifacts")
+    s3.put_object(Bucket="artifacts", Key="fn/v1.zip", Body=CODE)
+    created = create(lam, "from-s3", Code={"S3Bucket": "artifacts", "S3Key": "fn/v1.zip"})
+    assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(CODE).digest()).decode() and created["CodeSize"] == len(CODE)
+    other = zip_files({"bootstrap": ("#!/bin/sh\necho v2\n", 0o755)})
+    s3.put_object(Bucket="artifacts", Key="fn/v2.zip", Body=other)
+    updated = lam.update_function_code(FunctionName="from-s3", S3Bucket="artifacts", S3Key="fn/v2.zip")
+    assert updated["CodeSha256"] == base64.b64encode(hashlib.sha256(other).digest()).decode()
+    layer = lam.publish_layer_version(LayerName="s3-layer", Content={"S3Bucket": "artifacts", "S3Key": "fn/v1.zip"})
+    assert layer["Content"]["CodeSize"] == len(CODE)
+    missing = error_of(lambda: create(lam, "nowhere", Code={"S3Bucket": "artifacts", "S3Key": "no/such.zip"}))["Error"]
+    assert missing["Code"] == "InvalidParameterValueException"
+    assert missing["Message"] == "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist."
+    both = error_of(lambda: create(lam, "both", Code={"ZipFile": CODE, "S3Bucket": "artifacts", "S3Key": "fn/v1.zip"}))["Error"]
+    assert both["Code"] == "InvalidParameterValueException"

@@ -330,3 +330,28 @@ def test_objects_survive_kill9_whole_or_not_at_all(tmp_path):
 def server_with_key(server):
     server.key = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
     return server
+
+
+def test_policies_decide_per_bucket_and_key(store):
+    admin_iam = boto3.client("iam", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=store.key[0],
+                             aws_secret_access_key=store.key[1])
+    store.s3.create_bucket(Bucket="shared")
+    store.s3.put_object(Bucket="shared", Key="public/a", Body=b"a")
+    store.s3.put_object(Bucket="shared", Key="private/b", Body=b"b")
+    admin_iam.create_user(UserName="reader")
+    admin_iam.put_user_policy(UserName="reader", PolicyName="read-public", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::shared/public/*"},
+                      {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::shared"}]}))
+    key = admin_iam.create_access_key(UserName="reader")["AccessKey"]
+    reader = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"], config=NO_RETRIES)
+    assert reader.get_object(Bucket="shared", Key="public/a")["Body"].read() == b"a"
+    assert [o["Key"] for o in reader.list_objects_v2(Bucket="shared")["Contents"]] == ["private/b", "public/a"]
+    with pytest.raises(ClientError) as denied:
+        reader.get_object(Bucket="shared", Key="private/b")
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDenied" and "s3:GetObject" in error["Message"] and "arn:aws:s3:::shared/private/b" in error["Message"]
+    assert error_of(lambda: reader.put_object(Bucket="shared", Key="public/new", Body=b"x")) == ("AccessDenied", 403)
+    assert error_of(lambda: reader.head_object(Bucket="shared", Key="public/new")) == ("404", 404)
+    assert error_of(lambda: reader.list_buckets()) == ("AccessDenied", 403)

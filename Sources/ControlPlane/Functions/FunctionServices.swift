@@ -7,6 +7,8 @@ import ECS
 import ECSShapes
 import Foundation
 import Lambda
+import NIOCore
+import S3
 import LambdaShapes
 import StevedoreCore
 
@@ -17,6 +19,7 @@ struct FunctionServices: FunctionRuntime {
     let router: FunctionRouter
     let asyncInvoker: AsyncInvoker
     let code: CodeStore
+    let objects: ObjectFiles
 
     func invoke(_ request: InvocationRequest) async throws(AWSError) -> InvocationOutcome {
         try await router.invoke(request)
@@ -32,6 +35,26 @@ struct FunctionServices: FunctionRuntime {
 
     func storeCode(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle {
         try code.store(zip, settings: settings)
+    }
+
+    func objectBytes(bucket: String, key: String) async throws(AWSError) -> [UInt8] {
+        let object: ObjectRecord
+        do throws(AWSError) {
+            object = try await router.committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: bucket, key: key) }
+        } catch {
+            throw AWSError.lambdaInvalidParameter("Error occurred while GetObject. S3 Error Code: \(error.type). S3 Error Message: \(error.message)")
+        }
+        guard object.size <= LambdaAPI.codeRequestLimit else {
+            throw AWSError.lambdaInvalidParameter("Unzipped size must be smaller than 262144000 bytes")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(object.size)
+        do {
+            try await objects.read(object.segments, range: nil) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
+        } catch {
+            throw AWSError.lambdaService("The code could not be read from s3://\(bucket)/\(key) (\(error)); try again.")
+        }
+        return bytes
     }
 
     func now() -> Date { router.committer.now() }

@@ -38,7 +38,7 @@ struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
         do {
             let response = try await OperationLabel.$current.withValue(label) { try await next(request, context) }
             status = response.status.code
-            requestId = response.headers[APIServer.requestIdHeader]
+            requestId = response.headers[APIServer.requestIdHeader] ?? response.headers[S3Endpoint.requestIdField]
             return response
         } catch let error as any HTTPResponseError {
             status = error.status.code

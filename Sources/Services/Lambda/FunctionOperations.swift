@@ -43,10 +43,7 @@ extension FunctionsState {
             }
             try checkRuntime(runtime)
             guard code != nil else {
-                if request.Code.S3Bucket != nil || request.Code.S3Key != nil {
-                    throw AWSError.lambdaInvalidParameter("S3 code locations are not supported by Stevedore; upload the zip in Code.ZipFile.")
-                }
-                throw AWSError.lambdaInvalidParameter("Code.ZipFile is required for PackageType Zip.")
+                throw AWSError.lambdaInvalidParameter("Code.ZipFile or Code.S3Bucket and Code.S3Key are required for PackageType Zip.")
             }
         case .image:
             guard let uri = request.Code.ImageUri, !uri.isEmpty else {
@@ -192,7 +189,7 @@ extension FunctionsState {
                 if request.ImageUri != nil {
                     throw AWSError.lambdaInvalidParameter("Please provide ZipFile for a function with PackageType Zip; ImageUri is for Image functions.")
                 }
-                throw AWSError.lambdaInvalidParameter("ZipFile is required to update the code of a Zip function (S3 locations are not supported).")
+                throw AWSError.lambdaInvalidParameter("ZipFile, or S3Bucket and S3Key, are required to update the code of a Zip function.")
             }
             let layerSize = layerRecords(for: latest).reduce(0) { $0 + $1.codeSize }
             guard code.unzippedSize + layerSize <= settings.maximumUnzippedSize else {

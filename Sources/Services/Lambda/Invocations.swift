@@ -135,7 +135,9 @@ public protocol FunctionRuntime: Sendable {
     func enqueue(requestId: String, function: String, qualifier: String?, payload: Data) async throws(AWSError)
     /// Stores a code or layer zip by its content address, after checking it.
     func storeCode(_ zip: [UInt8], settings: FunctionSettings) throws(AWSError) -> CodeBundle
-    /// Forgets a deleted function's log.
+    /// The bytes of an object in the object store (`Code.S3Bucket`/`S3Key`), or Lambda's refusal
+    /// naming S3's error.
+    func objectBytes(bucket: String, key: String) async throws(AWSError) -> [UInt8]
 
     /// The control plane's time (the committer's clock).
     func now() -> Date

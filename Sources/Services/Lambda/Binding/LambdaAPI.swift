@@ -18,6 +18,21 @@ public enum LambdaAPI {
     public static let codeRequestLimit = 72 << 20
     static let functions = "/2015-03-31/functions"
 
+    /// A zip given inline or as an object store location (both at once is refused, as Lambda does).
+    static func codeBytes(zip: Data?, bucket: String?, key: String?, runtime: any FunctionRuntime) async throws(AWSError) -> [UInt8]? {
+        if let zip {
+            guard bucket == nil, key == nil else {
+                throw AWSError.lambdaInvalidParameter("Please provide a source for function code: either a ZipFile or an S3 location, not both.")
+            }
+            return Array(zip)
+        }
+        guard bucket != nil || key != nil else { return nil }
+        guard let bucket, let key else {
+            throw AWSError.lambdaInvalidParameter("Please provide both S3Bucket and S3Key for an S3 code location.")
+        }
+        return try await runtime.objectBytes(bucket: bucket, key: key)
+    }
+
     public static func routes<Committer: StateCommitting>(
         committer: Committer, runtime: any FunctionRuntime, settings: FunctionSettings
     ) -> RESTRoutes where Committer.Root: LambdaHost {
@@ -26,7 +41,8 @@ public enum LambdaAPI {
 
         // Functions
         routes.json("POST", functions, limit: codeRequestLimit, status: 201) { (input: LambdaCreateFunctionRequest, _) throws(AWSError) in
-            let bundle = try input.Code.ZipFile.map { zip throws(AWSError) in try runtime.storeCode(Array(zip), settings: settings) }
+            let zip = try await codeBytes(zip: input.Code.ZipFile, bucket: input.Code.S3Bucket, key: input.Code.S3Key, runtime: runtime)
+            let bundle = try zip.map { zip throws(AWSError) in try runtime.storeCode(zip, settings: settings) }
             let configuration = try await committer.write { root, m throws(AWSError) in
                 try root.lambda.createFunction(input, code: bundle, sqs: root.sqs, now: m.now, using: &m.random, changes: &m.changes)
             }
@@ -62,7 +78,8 @@ public enum LambdaAPI {
         }
         routes.json("PUT", functions + "/{name}/code", limit: codeRequestLimit) { (input: LambdaUpdateFunctionCodeRequest, request) throws(AWSError) in
             let name = name(request)
-            let bundle = try input.ZipFile.map { zip throws(AWSError) in try runtime.storeCode(Array(zip), settings: settings) }
+            let zip = try await codeBytes(zip: input.ZipFile, bucket: input.S3Bucket, key: input.S3Key, runtime: runtime)
+            let bundle = try zip.map { zip throws(AWSError) in try runtime.storeCode(zip, settings: settings) }
             let configuration = try await committer.write { root, m throws(AWSError) in
                 try root.lambda.updateFunctionCode(name, input, code: bundle, now: m.now, using: &m.random, changes: &m.changes)
             }

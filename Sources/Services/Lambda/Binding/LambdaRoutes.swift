@@ -52,10 +52,10 @@ extension LambdaAPI {
         routes.json("POST", layers + "/{layer}/versions", limit: codeRequestLimit, status: 201) {
             (input: LambdaPublishLayerVersionRequest, request) throws(AWSError) in
             let layer = request.parameter("layer")
-            guard let zip = input.Content.ZipFile else {
-                throw AWSError.lambdaInvalidParameter("Content.ZipFile is required (S3 locations are not supported by Stevedore).")
-            }
-            let bundle = try runtime.storeCode(Array(zip), settings: settings)
+            guard let zip = try await LambdaAPI.codeBytes(
+                zip: input.Content.ZipFile, bucket: input.Content.S3Bucket, key: input.Content.S3Key, runtime: runtime)
+            else { throw AWSError.lambdaInvalidParameter("Content is required: a ZipFile, or an S3Bucket and S3Key.") }
+            let bundle = try runtime.storeCode(zip, settings: settings)
             return try await committer.write { root, m throws(AWSError) in
                 try root.lambda.publishLayerVersion(layer, input, code: bundle, now: m.now, changes: &m.changes)
             }
