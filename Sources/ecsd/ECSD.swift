@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Connections open at once; more are answered 503 and closed.")
     var maxConnections = 1024
 
-    @Option(name: .customLong("request-timeout"), help: "Seconds a request may take to arrive whole (headers and body) before its connection is closed.")
+    @Option(name: .customLong("request-timeout"), help: "Seconds a request's headers may take to arrive, and its body may stall, before its connection is closed.")
     var requestTimeout = 30
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds an idle keep-alive connection stays open.")

@@ -6,8 +6,8 @@ import NIOHTTPTypes
 import StevedoreCore
 import Synchronization
 
-/// What one HTTP connection may cost the server: a request must arrive whole (headers and body)
-/// within `requestTimeout` of its first part; past `maximumConnections` open at once, new
+/// What one HTTP connection may cost the server: a request's head must arrive within
+/// `requestTimeout` of its first byte, and its body may not stall for longer than that; past `maximumConnections` open at once, new
 /// connections are answered 503 and closed; bytes that are not HTTP get an AWS-shaped 400 rather
 /// than an empty one. (Idle keep-alive connections are closed by the server's idle timeout.)
 public struct ConnectionLimits: Sendable {
@@ -96,7 +96,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
             guard admitted else {
                 refuse(
                     context, status: 503,
@@ -110,11 +110,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             let now = NIODeadline.now()
             requestStarted = now
             if deadline == nil { armDeadline(context, at: now + TimeAmount(limits.requestTimeout)) }
+            // A client that asks before sending its body (botocore does for uploads above 1 MB)
+            // is told to go on at once rather than left to wait out its own timeout.
+            if head.headerFields[.expect]?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
         case .end:
             receiving = false
             requestStarted = nil
         case .body:
-            break
+            // A body still arriving is progress: the timeout counts from its latest part, so a
+            // large upload is not cut off while a stalled one still is.
+            requestStarted = .now()
         }
         context.fireChannelRead(data)
     }
