@@ -81,10 +81,28 @@ public struct ObjectDigests: Sendable {
     }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        updateMD5(bytes)
+        updateOthers(bytes)
+    }
+
+    /// The MD5 alone (with ``updateOthers(_:)`` on a copy, the two can run on two threads; see
+    /// ``joined(md5Of:)``).
+    public mutating func updateMD5(_ bytes: UnsafeRawBufferPointer) {
         md5.update(bufferPointer: bytes)
+    }
+
+    /// The SHA-256, the checksum and the count, not the MD5.
+    public mutating func updateOthers(_ bytes: UnsafeRawBufferPointer) {
         sha256?.update(bufferPointer: bytes)
         checksum?.update(bytes)
         count += bytes.count
+    }
+
+    /// These digests with the MD5 of `other` (which took the MD5 of the same bytes).
+    public func joined(md5Of other: ObjectDigests) -> ObjectDigests {
+        var joined = self
+        joined.md5 = other.md5
+        return joined
     }
 
     public func md5Digest() -> [UInt8] { md5.finalize().withUnsafeBytes { Array($0) } }

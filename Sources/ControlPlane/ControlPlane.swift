@@ -100,7 +100,7 @@ public struct ControlPlane: Sendable {
             logger: logger)
 
         code = try CodeStore(dataDirectory: configuration.dataDirectory)
-        objectFiles = try ObjectFiles(dataDirectory: configuration.dataDirectory)
+        objectFiles = try ObjectFiles(dataDirectory: configuration.dataDirectory, syncs: configuration.durability == .full)
         // Files of uploads a crash cut off between their rename and their commit, or let go of by
         // a commit just before one.
         objectFiles.collect(keeping: try await committer.readLatest { root, _ in root.s3.referencedFiles })

@@ -16,7 +16,7 @@ struct StevedoreBench: AsyncParsableCommand {
         abstract: "Benchmarks that print figures and ratios against a baseline measured in the same run.",
         version: StevedoreVersion.current,
         subcommands: [APIBenchmark.self, PlacementBenchmark.self, RunTaskBenchmark.self, AgentBenchmark.self, FunctionBenchmark.self, ScalingBenchmark.self,
-            SoakBenchmark.self, MixBenchmark.self, StartupBenchmark.self, GatewayBenchmark.self, EventsBenchmark.self, StoreBenchmark.self,
+            SoakBenchmark.self, MixBenchmark.self, StartupBenchmark.self, GatewayBenchmark.self, EventsBenchmark.self, StoreBenchmark.self, S3Benchmark.self,
         ]
     )
 }

@@ -6,25 +6,50 @@ import NIOPosix
 import Synchronization
 
 /// The object store's bytes under `<data-dir>/s3`: an upload streams into a file in `tmp/`
-/// (hashed on the way), is synced, and is renamed into `objects/<2 hex>/<id>` before the record
-/// naming it is committed, so a committed object always has its bytes whole and a crash leaves at
-/// most files no record names (removed at the next start). Files are written and read on NIO's
-/// thread pool, a megabyte at a time, never on the threads that run requests.
+/// (hashed on the way) and is renamed into `objects/<2 hex>/<id>` before the record naming it is
+/// committed, so a committed object always has its bytes whole and a crash leaves at most files no
+/// record names (removed at the next start). With `--durability full` each file is synced before
+/// its rename, as each commit is; with `normal` neither is (both survive a crash of ecsd, not a
+/// power loss). Files are written and read on a thread pool of their own, a megabyte at a time,
+/// never on the threads that run requests.
 final class ObjectFiles: Sendable {
     let directory: String
+    /// Whether each file is synced to disk before its record is committed.
+    let syncs: Bool
     private let pool: NIOThreadPool
     /// Bytes gathered before a write to disk.
     static let writeSize = 1 << 20
     /// Bytes read from disk for each piece of an answer.
-    static let readSize = 1 << 18
+    static let readSize = 1 << 20
 
-    init(dataDirectory: String, pool: NIOThreadPool = .singleton) throws {
+    init(dataDirectory: String, syncs: Bool) throws {
         directory = dataDirectory + "/s3"
-        self.pool = pool
+        self.syncs = syncs
+        // Several at once: uploads wait on their syncs in parallel, which the file system's
+        // journal commits together.
+        pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
         // Uploads cut off by a stop or a crash: nothing refers to them.
         try? FileManager.default.removeItem(atPath: directory + "/tmp")
         try FileManager.default.createDirectory(atPath: directory + "/tmp", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: directory + "/objects", withIntermediateDirectories: true)
+        for shard in 0..<256 {
+            let name = directory + "/objects/" + Self.shardName(shard)
+            if !FileManager.default.fileExists(atPath: name) { try FileManager.default.createDirectory(atPath: name, withIntermediateDirectories: false) }
+        }
+    }
+
+    /// Objects up to this size are written and read on the request's own thread: a page-cache
+    /// copy of a few kilobytes costs less than a trip to the pool and back.
+    static let smallSize = 64 * 1024
+
+    static func shardName(_ shard: Int) -> String {
+        let digits = Array("0123456789abcdef")
+        return String([digits[shard >> 4], digits[shard & 15]])
+    }
+
+    deinit {
+        pool.shutdownGracefully { _ in }
     }
 
     func path(_ file: String) -> String { directory + "/" + file }
@@ -35,7 +60,7 @@ final class ObjectFiles: Sendable {
         let temporary = directory + "/tmp/" + id
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        return ObjectWriter(files: self, id: id, descriptor: descriptor, temporary: temporary, digests: digests, pool: pool)
+        return ObjectWriter(files: self, id: id, descriptor: descriptor, temporary: temporary, digests: digests, pool: pool, syncs: syncs)
     }
 
     /// Deletes files no record names any more (after the change that let go of them is durable).
@@ -60,6 +85,30 @@ final class ObjectFiles: Sendable {
         return parts.count == 3 && parts[0] == "objects" && parts[1].count == 2 && !parts[2].isEmpty && !parts[2].contains(".")
     }
 
+    /// A small object's bytes (`range` of them), read at once; nil for an object too large for that.
+    func readSmall(_ segments: [StoredSegment], range: ClosedRange<Int>?) throws -> ByteBuffer? {
+        let total = segments.reduce(0) { $0 + $1.size }
+        guard total <= Self.smallSize else { return nil }
+        var buffer = ByteBufferAllocator().buffer(capacity: total)
+        for segment in segments where segment.size > 0 {
+            let descriptor = open(path(segment.file), O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            defer { close(descriptor) }
+            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: segment.size) { pointer in
+                var done = 0
+                while done < segment.size {
+                    let count = pread(descriptor, pointer.baseAddress! + done, segment.size - done, off_t(done))
+                    guard count > 0 else { break }
+                    done += count
+                }
+                return done
+            }
+            guard read == segment.size else { throw POSIXError(.EIO) }
+        }
+        if let range { return buffer.getSlice(at: range.lowerBound, length: range.count) }
+        return buffer
+    }
+
     /// Streams `range` of the object made of `segments` to `write`, a piece at a time.
     func read(
         _ segments: [StoredSegment], range: ClosedRange<Int>?, into write: (ByteBuffer) async throws -> Void
@@ -76,21 +125,38 @@ final class ObjectFiles: Sendable {
             let descriptor = open(path(segment.file), O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             defer { close(descriptor) }
-            var offset = from - segmentStart
             let end = to - segmentStart + 1
-            while offset < end {
-                let count = min(Self.readSize, end - offset)
-                let start = offset
-                let buffer = try await pool.runIfActive {
-                    var buffer = ByteBufferAllocator().buffer(capacity: count)
-                    let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
-                        pread(descriptor, pointer.baseAddress, count, off_t(start))
+            let pool = self.pool
+            // The next piece is read while the one before it is written to the connection.
+            func readPiece(at start: Int) -> Task<ByteBuffer, any Error> {
+                let count = min(Self.readSize, end - start)
+                return Task {
+                    try await pool.runIfActive {
+                        var buffer = ByteBufferAllocator().buffer(capacity: count)
+                        var done = 0
+                        while done < count {
+                            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { pointer in
+                                pread(descriptor, pointer.baseAddress, count - done, off_t(start + done))
+                            }
+                            guard read > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                            done += read
+                        }
+                        return buffer
                     }
-                    guard read > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-                    return buffer
                 }
+            }
+            var offset = from - segmentStart
+            var next: Task<ByteBuffer, any Error>? = readPiece(at: offset)
+            while let current = next {
+                let buffer = try await current.value
                 offset += buffer.readableBytes
-                try await write(buffer)
+                next = offset < end ? readPiece(at: offset) : nil
+                do {
+                    try await write(buffer)
+                } catch {
+                    _ = try? await next?.value
+                    throw error
+                }
             }
         }
     }
@@ -109,14 +175,28 @@ final class ObjectWriter {
     private var inFlight: Task<Void, any Error>?
     private var closed = false
 
-    /// The digests, touched by one piece's job at a time (each waits for the one before).
+    /// The digests, touched by one piece's jobs at a time (each waits for the ones before): the
+    /// MD5 on one thread, the rest (and the write) on another, so a large upload is hashed at the
+    /// speed of the slower of the two rather than of both in turn.
     final class Digests: Sendable {
-        let state: Mutex<ObjectDigests>
-        init(_ digests: ObjectDigests) { state = Mutex(digests) }
+        let md5: Mutex<ObjectDigests>
+        let others: Mutex<ObjectDigests>
+        init(_ digests: ObjectDigests) {
+            md5 = Mutex(digests)
+            others = Mutex(digests)
+        }
+
+        var joined: ObjectDigests {
+            let md5 = self.md5.withLock { $0 }
+            return others.withLock { $0 }.joined(md5Of: md5)
+        }
     }
 
-    fileprivate init(files: ObjectFiles, id: String, descriptor: Int32, temporary: String, digests: ObjectDigests, pool: NIOThreadPool) {
+    private let syncs: Bool
+
+    fileprivate init(files: ObjectFiles, id: String, descriptor: Int32, temporary: String, digests: ObjectDigests, pool: NIOThreadPool, syncs: Bool) {
         self.files = files
+        self.syncs = syncs
         self.id = id
         self.descriptor = descriptor
         self.temporary = temporary
@@ -160,9 +240,10 @@ final class ObjectWriter {
         let digests = self.digests
         let pool = self.pool
         inFlight = Task {
+            async let md5: Void = pool.runIfActive { piece.withUnsafeBytes { bytes in digests.md5.withLock { $0.updateMD5(bytes) } } }
             try await pool.runIfActive {
                 try piece.withUnsafeBytes { bytes in
-                    digests.state.withLock { $0.update(bytes) }
+                    digests.others.withLock { $0.updateOthers(bytes) }
                     var written = 0
                     while written < bytes.count {
                         let result = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
@@ -171,28 +252,37 @@ final class ObjectWriter {
                     }
                 }
             }
+            try await md5
         }
     }
 
-    /// Writes what is left, syncs, and moves the file to its place; answers the file (relative to
+    /// Writes what is left, syncs (with full durability), and moves the file to its place; answers the file (relative to
     /// the store) and the digests.
     func finish() async throws -> (file: String, digests: ObjectDigests) {
-        try await flush()
-        if let inFlight { try await inFlight.value }
-        let shard = String(id.prefix(2))
-        let file = "objects/\(shard)/\(id)"
+        let file = "objects/\(id.prefix(2))/\(id)"
         let target = files.path(file)
         let descriptor = self.descriptor
         let temporary = self.temporary
-        let shardPath = files.directory + "/objects/" + shard
-        try await pool.runIfActive {
-            guard fsync(descriptor) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            mkdir(shardPath, 0o700)
+        let syncs = self.syncs
+        if inFlight == nil, !syncs, pending.count <= ObjectFiles.smallSize {
+            // A small object with nothing to sync: written, hashed and moved here and now.
+            try pending.withUnsafeBytes { bytes in
+                digests.md5.withLock { $0.updateMD5(bytes) }
+                digests.others.withLock { $0.updateOthers(bytes) }
+                guard bytes.isEmpty || write(descriptor, bytes.baseAddress!, bytes.count) == bytes.count else { throw POSIXError(.EIO) }
+            }
             guard rename(temporary, target) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } else {
+            try await flush()
+            if let inFlight { try await inFlight.value }
+            try await pool.runIfActive {
+                if syncs { guard fsync(descriptor) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) } }
+                guard rename(temporary, target) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            }
         }
         close(descriptor)
         closed = true
-        return (file, digests.state.withLock { $0 })
+        return (file, digests.joined)
     }
 
     /// The upload was refused: its bytes go.

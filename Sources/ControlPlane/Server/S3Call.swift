@@ -522,6 +522,13 @@ extension S3Call {
         if head || length == 0 {
             return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody())
         }
+        do {
+            if let small = try files.readSmall(object.segments, range: range) {
+                return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody(byteBuffer: small))
+            }
+        } catch {
+            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        }
         let files = self.files
         let segments = object.segments
         let wanted = range
