@@ -355,3 +355,23 @@ def test_policies_decide_per_bucket_and_key(store):
     assert error_of(lambda: reader.put_object(Bucket="shared", Key="public/new", Body=b"x")) == ("AccessDenied", 403)
     assert error_of(lambda: reader.head_object(Bucket="shared", Key="public/new")) == ("404", 404)
     assert error_of(lambda: reader.list_buckets()) == ("AccessDenied", 403)
+
+
+def test_the_s3_example_runs_as_written(tmp_path):
+    """Every sh block of Examples/s3/README.md, in order, in one shell, against an ecsd without authentication (as --dev runs)."""
+    import re
+
+    from conftest import ROOT, example
+
+    server = Ecsd(str(tmp_path / "d")).start()
+    try:
+        with open(example("s3", "README.md")) as f:
+            blocks = re.findall(r"```sh\n(.*?)```", f.read(), re.S)
+        script = "set -euo pipefail\n" + "\n".join(blocks)
+        done = subprocess.run(["bash", "-c", script.replace("http://127.0.0.1:8340", server.endpoint)], cwd=ROOT, env=dict(os.environ),
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "<h1>hello</h1>" in done.stdout and "text/plain\tme\t" in done.stdout and '"bytes 0-99/20000000"' in done.stdout
+        assert "team\tweb" in done.stdout and "remove_bucket: examples" in done.stdout
+    finally:
+        server.stop()
