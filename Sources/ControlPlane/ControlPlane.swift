@@ -171,7 +171,8 @@ public struct ControlPlane: Sendable {
 
         let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, objects: objectFiles)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
-        routes.append(contentsOf: GatewayAPI.routes(committer: committer))
+        let usage = UsageQuotas()
+        routes.append(contentsOf: GatewayAPI.routes(committer: committer, usage: usage))
         routes.append(contentsOf: SchedulerAPI.routes(committer: committer))
         routes.append(contentsOf: CapacityAPI.routes(committer: committer))
         routes.append(contentsOf: ScalingAPI.alarmRoutes(committer: committer))
@@ -192,7 +193,7 @@ public struct ControlPlane: Sendable {
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
             accessLogs: GatewayAccessLogs(store: gatewayLogs, ingest: logIngest, clock: { committer.now() }), requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,
-            immediateSnapshot: { committer.readNow { $0.gateway } }
+            quotas: usage, immediateSnapshot: { committer.readNow { $0.gateway } }
         ) {
             try? await committer.read { root, _ in root.gateway }
         }

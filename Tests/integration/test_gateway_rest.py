@@ -3,6 +3,7 @@ with curl and plain HTTP on the gateway's listener. MOCK integrations answer her
 is needed; functions behind REST APIs are in test_gateway.py."""
 import http.client
 import json
+import time
 import os
 import subprocess
 
@@ -141,6 +142,31 @@ def test_integration_responses_are_selected_by_status_and_stages_carry_variables
     assert json.loads(call(server, "GET", f"/{api_id}/prod/pets")[2]) == {"message": "Too Many Requests"}
 
 
+def test_mapping_templates_run_velocity(server, apigw):
+    api_id, _, pets = pets_api(apigw, name="velocity")
+    pet = apigw.create_resource(restApiId=api_id, parentId=pets, pathPart="{petId}")["id"]
+    apigw.put_method(restApiId=api_id, resourceId=pet, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=pet, httpMethod="GET", type="MOCK", requestTemplates={
+        "application/json": '#if($input.params(\'petId\') == "0")\n{"statusCode": 404}\n#else\n{"statusCode": 200}\n#end'})
+    for status in ("200", "404"):
+        apigw.put_method_response(restApiId=api_id, resourceId=pet, httpMethod="GET", statusCode=status)
+    apigw.put_integration_response(restApiId=api_id, resourceId=pet, httpMethod="GET", statusCode="200", responseTemplates={
+        "application/json": "#set($id = $input.params('petId'))\n"
+                            '{"id": $id, "tags": [#foreach($t in $input.params(\'tags\').split(","))"$t"#if($foreach.hasNext),#end#end],'
+                            ' "agent": "$util.escapeJavaScript($input.params(\'user-agent\'))"}'})
+    apigw.put_integration_response(restApiId=api_id, resourceId=pet, httpMethod="GET", statusCode="404", selectionPattern="404",
+                                   responseTemplates={"application/json": '{"message": "no pet $input.params(\'petId\')"}'})
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    status, _, body = call(server, "GET", f"/{api_id}/prod/pets/7?tags=small,brown", {"User-Agent": 'say "hi"'})
+    assert status == 200 and json.loads(body) == {"id": 7, "tags": ["small", "brown"], "agent": 'say "hi"'}
+    status, _, body = call(server, "GET", f"/{api_id}/prod/pets/0")
+    assert status == 404 and json.loads(body) == {"message": "no pet 0"}
+    with pytest.raises(ClientError) as refused:
+        apigw.put_integration_response(restApiId=api_id, resourceId=pet, httpMethod="GET", statusCode="200",
+                                       responseTemplates={"application/json": "#foreach($x in $y)never closed"})
+    assert refused.value.response["Error"]["Code"] == "BadRequestException"
+
+
 def test_api_keys_and_usage_plans_admit_throttle_and_count(server, apigw):
     api_id, _, _ = pets_api(apigw, name="keyed", api_key=True)
     path = f"/{api_id}/prod/pets"
@@ -160,6 +186,20 @@ def test_api_keys_and_usage_plans_admit_throttle_and_count(server, apigw):
     assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
     assert "value" not in apigw.get_api_keys()["items"][0]
     assert apigw.get_api_keys(includeValues=True)["items"][0]["value"] == key["value"]
+
+    # GetUsage: today's requests admitted under the plan and what the quota leaves ([used, remaining]).
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    usage = apigw.get_usage(usagePlanId=plan["id"], startDate=yesterday, endDate=today)
+    assert usage["usagePlanId"] == plan["id"] and usage["startDate"] == yesterday and usage["endDate"] == today
+    assert usage["items"] == {key["id"]: [[0, 3], [3, 0]]}
+    assert apigw.get_usage(usagePlanId=plan["id"], startDate=today, endDate=today, keyId="other")["items"] == {}
+    with pytest.raises(ClientError) as bad_date:
+        apigw.get_usage(usagePlanId=plan["id"], startDate="2026/01/01", endDate=today)
+    assert bad_date.value.response["Error"]["Code"] == "BadRequestException"
+    with pytest.raises(ClientError) as no_plan:
+        apigw.get_usage(usagePlanId="nope", startDate=today, endDate=today)
+    assert no_plan.value.response["Error"]["Code"] == "NotFoundException"
 
     # Another key in a plan with a throttle: a burst of 2.
     fast = apigw.create_api_key(name="burst", enabled=True, value="burst-key-0123456789-abcdef")
@@ -219,7 +259,9 @@ def test_control_api_errors_for_rest_apis(server, apigw):
     assert refused(apigw.update_stage, restApiId=api_id, stageName="prod",
                    patchOperations=[{"op": "replace", "path": "/nonsense", "value": "1"}])[0] == "BadRequestException"
     assert refused(apigw.create_usage_plan, name="bad", apiStages=[{"apiId": api_id, "stage": "nope"}])[0] == "BadRequestException"
-    assert refused(apigw.get_usage, usagePlanId="x", startDate="2026-01-01", endDate="2026-01-02")[0] == "NotImplementedException"
+    assert refused(apigw.get_usage, usagePlanId="x", startDate="2026-01-01", endDate="2026-01-02")[:2] == \
+        ("NotFoundException", "Invalid Usage Plan ID specified")
+    assert refused(apigw.get_sdk, restApiId=api_id, stageName="prod", sdkType="javascript")[0] == "NotImplementedException"
     # Deleting a resource deletes what is under it.
     apigw.delete_resource(restApiId=api_id, resourceId=items)
     assert [r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]] == ["/"]

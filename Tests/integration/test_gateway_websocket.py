@@ -284,8 +284,8 @@ def test_control_api_errors_for_websocket_apis(server, apigw):
     error = refused(apigw.create_integration_response, ApiId=api_id, IntegrationId=mock, IntegrationResponseKey="/[/")
     assert error["Code"] == "BadRequestException"
     error = refused(apigw.create_integration_response, ApiId=api_id, IntegrationId=mock, IntegrationResponseKey="$default",
-                    ResponseTemplates={"$default": "#set($x = 1)$x"})
-    assert "#set" in error["Message"]
+                    ResponseTemplates={"$default": "#macro(m)x#end"})
+    assert error["Code"] == "BadRequestException" and "#macro" in error["Message"]
     created = apigw.create_integration_response(ApiId=api_id, IntegrationId=mock, IntegrationResponseKey="/2\\d\\d/")
     assert apigw.get_integration_responses(ApiId=api_id, IntegrationId=mock)["Items"][0]["IntegrationResponseKey"] == "/2\\d\\d/"
     apigw.delete_integration_response(ApiId=api_id, IntegrationId=mock, IntegrationResponseId=created["IntegrationResponseId"])

@@ -6,7 +6,8 @@ import StevedoreCore
 public enum GatewayAPI {
     static let apis = "/v2/apis"
 
-    public static func routes<Committer: StateCommitting>(committer: Committer) -> RESTRoutes where Committer.Root: GatewayHost {
+    /// - Parameter usage: the data plane's request counts per usage plan and key (GetUsage reads them).
+    public static func routes<Committer: StateCommitting>(committer: Committer, usage: UsageQuotas) -> RESTRoutes where Committer.Root: GatewayHost {
         var routes = RESTRoutes(errorStyle: .apiGateway)
         let api = apis + "/{apiId}"
 
@@ -290,7 +291,7 @@ public enum GatewayAPI {
             try await committer.write { root, m throws(AWSError) in try root.gateway.untagResource(arn, keys: keys, changes: &m.changes) }
             return EmptyOutput()
         }
-        restRoutes(committer: committer, into: &routes)
+        restRoutes(committer: committer, usage: usage, into: &routes)
         return routes
     }
 

@@ -5,7 +5,8 @@ import StevedoreCore
 /// API Gateway's REST APIs control API (`/restapis`, `/apikeys`, `/usageplans`), as `aws apigateway`
 /// and boto3 call it.
 extension GatewayAPI {
-    static func restRoutes<Committer: StateCommitting>(committer: Committer, into routes: inout RESTRoutes) where Committer.Root: GatewayHost {
+    static func restRoutes<Committer: StateCommitting>(committer: Committer, usage: UsageQuotas, into routes: inout RESTRoutes)
+    where Committer.Root: GatewayHost {
         let restApis = "/restapis"
         let api = restApis + "/{restapi_id}"
         let resource = api + "/resources/{resource_id}"
@@ -296,6 +297,29 @@ extension GatewayAPI {
             try await committer.write { root, m throws(AWSError) in try root.gateway.deleteUsagePlan(id, changes: &m.changes) }
             return EmptyOutput()
         }
+        // GetUsage: each key's requests per day, with what the quota leaves ([used, remaining]).
+        routes.respond("GET", "/usageplans/{usageplanId}/usage") { request throws(AWSError) in
+            let id = request.parameter("usageplanId")
+            guard let start = request.query("startDate"), let end = request.query("endDate") else {
+                throw .gatewayBadRequest("Both startDate and endDate are required, as yyyy-MM-dd.")
+            }
+            guard let first = Self.usageDay(start), let last = Self.usageDay(end) else {
+                throw .gatewayBadRequest("Invalid date format: startDate and endDate are yyyy-MM-dd (e.g. 2016-01-01).")
+            }
+            guard first <= last else { throw .gatewayBadRequest("The end date must not be before the start date.") }
+            guard last - first < UsageQuotas.keptDays else { throw .gatewayBadRequest("The usage data covers at most 90 days.") }
+            let limit = request.query("limit", as: Int.self) ?? 25
+            guard (1...500).contains(limit) else { throw .gatewayBadRequest("The limit must be between 1 and 500.") }
+            let keyId = request.query("keyId")
+            let plan = try await committer.read { root, _ throws(AWSError) in try root.gateway.usagePlan(id) }
+            let keys = plan.keyIds.sorted().filter { keyId == nil || $0 == keyId }
+            let start0 = request.query("position").flatMap { position in keys.firstIndex { $0 > position } } ?? (request.query("position") == nil ? 0 : keys.count)
+            let page = keys[start0..<min(keys.count, start0 + limit)]
+            var values: [String: [[Int]]] = [:]
+            for key in page { values[key] = usage.usage(plan: id, key: key, days: first...last, quota: plan.plan.quota) }
+            return V1Usage(
+                usagePlanId: id, startDate: start, endDate: end, position: start0 + limit < keys.count ? page.last : nil, values: values)
+        }
         routes.json("POST", "/usageplans/{usageplanId}/keys", status: 201) { (input: V1CreateUsagePlanKeyRequest, request) throws(AWSError) in
             let id = request.parameter("usageplanId")
             return try await committer.write { root, m throws(AWSError) in try root.gateway.createUsagePlanKey(id, input, changes: &m.changes) }
@@ -309,6 +333,15 @@ extension GatewayAPI {
             try await committer.write { root, m throws(AWSError) in try root.gateway.deleteUsagePlanKey(id, key, changes: &m.changes) }
             return EmptyOutput()
         }
+    }
+
+    /// A `yyyy-MM-dd` date as days since 1970.
+    static func usageDay(_ text: String) -> Int? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2, let year = Int(parts[0]), let month = Int(parts[1]),
+            let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
+        return CivilCalendar.days(year: year, month: month, day: day)
     }
 
     /// REST APIs' paths that no route takes: an operation of the model this endpoint does not serve

@@ -25,7 +25,7 @@ public struct GatewayDataPlane: Sendable {
     let requestCounts: TargetGroupRequestCounts?
     let rotation = RoundRobin()
     let webSockets = WebSocketConnections()
-    let quotas = UsageQuotas()
+    let quotas: UsageQuotas
     public let webSocketLimits: WebSocketLimits
     let names: ResourceNames
     var accountId: String { names.accountId }
@@ -33,9 +33,10 @@ public struct GatewayDataPlane: Sendable {
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
         signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
-        webSocketLimits: WebSocketLimits = WebSocketLimits(), immediateSnapshot: (@Sendable () -> GatewayState?)? = nil,
-        snapshot: @escaping @Sendable () async -> GatewayState?
+        webSocketLimits: WebSocketLimits = WebSocketLimits(), quotas: UsageQuotas = UsageQuotas(),
+        immediateSnapshot: (@Sendable () -> GatewayState?)? = nil, snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
+        self.quotas = quotas
         self.immediateSnapshot = immediateSnapshot
         self.webSocketLimits = webSocketLimits
         self.targets = targets

@@ -107,6 +107,7 @@ extension GatewayDataPlane {
             if let quota = plan.plan.quota, let limit = quota.limit, let period = quota.period {
                 guard quotas.consume(key: "\(plan.id) \(id)", limit: limit, period: period, at: request.time) else { return .limitExceeded }
             }
+            quotas.record(plan: plan.id, key: id, at: request.time)
         }
         // The stage's method settings: this method's, else every method's (`*/*`).
         let settingKey = "\(resourcePath.dropFirst())/\(methodName)"
@@ -239,7 +240,8 @@ extension GatewayDataPlane {
                 if integration.passthroughBehavior != "WHEN_NO_MATCH" { return .message(415, "Unsupported Media Type") }
                 return .restInternalServerError
             }
-            let rendered = MappingTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: request.body)
+            let rendered = MappingTemplates.render(
+                template, context: variables, stageVariables: context.stageVariables, body: request.body, parameters: Self.templateParameters(request, context: context))
             if let code = JSONPath.value(at: ["statusCode"], in: Array(rendered.utf8))?.selectionText.flatMap(Int.init) { status = code }
         }
         let responses = (integration.integrationResponses ?? [:]).values.sorted { ($0.statusCode ?? "") < ($1.statusCode ?? "") }
@@ -254,7 +256,12 @@ extension GatewayDataPlane {
         }
         var body: [UInt8] = []
         if let templates = chosen.responseTemplates, let template = templates["application/json"] ?? templates.values.first {
-            body = Array(MappingTemplates.render(template, context: variables, stageVariables: context.stageVariables, body: []).utf8)
+            // The method request's parameters reach the response's template too (its `$input` body is the mock's: none).
+            body = Array(
+                MappingTemplates.render(
+                    template, context: variables, stageVariables: context.stageVariables, body: [],
+                    parameters: Self.templateParameters(request, context: context)
+                ).utf8)
         }
         var headers: [(String, String)] = [("content-type", "application/json")]
         // Static header mappings: `method.response.header.NAME` = `'value'`.
@@ -263,6 +270,13 @@ extension GatewayDataPlane {
             headers.append((String(name.dropFirst("method.response.header.".count)), String(value.dropFirst().dropLast())))
         }
         return GatewayResponse(status: code, headers: headers, body: body)
+    }
+
+    /// `$input.params()`: the path's, the query string's (the last of a repeated name) and the headers.
+    static func templateParameters(_ request: GatewayRequest, context: ProxyContext) -> MappingTemplates.Parameters {
+        var query: [String: String] = [:]
+        for item in request.queryItems { query[item.name] = item.value }
+        return MappingTemplates.Parameters(path: context.pathParameters, querystring: query, header: request.headers)
     }
 
     static func restTemplateContext(_ request: GatewayRequest, context: ProxyContext) -> [String: String] {

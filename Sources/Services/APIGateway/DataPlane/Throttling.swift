@@ -85,9 +85,48 @@ public final class TargetGroupRequestCounts: Sendable {
 }
 
 /// Usage plans' quotas: requests counted per plan and key, in calendar periods (UTC days, weeks
-/// from Monday, months). Counts live in memory: a restart of the control plane starts them over.
-final class UsageQuotas: Sendable {
+/// from Monday, months), and each key's requests per UTC day for GetUsage. Counts live in memory:
+/// a restart of the control plane starts them over.
+public final class UsageQuotas: Sendable {
     private let counts = Mutex<[String: (period: Int, count: Int)]>([:])
+    /// Requests admitted per plan and key (`"<plan> <key>"`), by day since 1970.
+    private let daily = Mutex<[String: [Int: Int]]>([:])
+    /// Days of history kept per key.
+    static let keptDays = 90
+
+    public init() {}
+
+    /// Counts an admitted request of `key` under `plan` on its day.
+    func record(plan: String, key: String, at time: Date) {
+        let day = Self.period(.day, of: time)
+        daily.withLock { daily in
+            var days = daily["\(plan) \(key)", default: [:]]
+            days[day, default: 0] += 1
+            if days.count > Self.keptDays, let oldest = days.keys.min() { days[oldest] = nil }
+            daily["\(plan) \(key)"] = days
+        }
+    }
+
+    /// Each day's `[used, remaining]` for `key` under `plan`, `first...last` (days since 1970):
+    /// remaining is what the quota leaves of its period after that day (0 without a quota).
+    public func usage(plan: String, key: String, days: ClosedRange<Int>, quota: V1QuotaSettings?) -> [[Int]] {
+        let counted = daily.withLock { $0["\(plan) \(key)"] ?? [:] }
+        var entries: [[Int]] = []
+        for day in days {
+            let used = counted[day] ?? 0
+            var remaining = 0
+            if let limit = quota?.limit, let period = quota?.period {
+                let time = Date(timeIntervalSince1970: Double(day) * 86_400)
+                let periodOfDay = Self.period(period, of: time)
+                let usedInPeriod = counted.filter { entry in
+                    entry.key <= day && Self.period(period, of: Date(timeIntervalSince1970: Double(entry.key) * 86_400)) == periodOfDay
+                }.values.reduce(0, +)
+                remaining = max(0, limit - usedInPeriod)
+            }
+            entries.append([used, remaining])
+        }
+        return entries
+    }
 
     /// Counts a request; false when the key has used up the plan's quota for the period.
     func consume(key: String, limit: Int, period: V1QuotaPeriodType, at time: Date) -> Bool {

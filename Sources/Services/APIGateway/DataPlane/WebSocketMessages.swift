@@ -54,6 +54,58 @@ enum JSONPath {
         return value
     }
 
+    enum Step: Equatable {
+        case member(String)
+        case index(Int)
+    }
+
+    /// `$.a.b[0]['c d']` (or `$` for the whole document) as steps; nil for another expression.
+    static func steps(_ expression: String) -> [Step]? {
+        var text = Substring(expression.trimmingWhitespace)
+        guard text.hasPrefix("$") else { return nil }
+        text = text.dropFirst()
+        var steps: [Step] = []
+        while let first = text.first {
+            if first == "." {
+                text = text.dropFirst()
+                let name = text.prefix { $0 != "." && $0 != "[" }
+                guard !name.isEmpty else { return nil }
+                steps.append(.member(String(name)))
+                text = text.dropFirst(name.count)
+            } else if first == "[" {
+                guard let close = text.firstIndex(of: "]") else { return nil }
+                let inside = text[text.index(after: text.startIndex)..<close]
+                if let index = Int(inside) {
+                    steps.append(.index(index))
+                } else if inside.count >= 2, inside.first == "'" || inside.first == "\"", inside.last == inside.first {
+                    steps.append(.member(String(inside.dropFirst().dropLast())))
+                } else {
+                    return nil
+                }
+                text = text[text.index(after: close)...]
+            } else {
+                return nil
+            }
+        }
+        return steps
+    }
+
+    static func value(at steps: [Step], in document: JSONValue) -> JSONValue? {
+        var value = document
+        for step in steps {
+            switch (step, value) {
+            case (.member(let name), .object(let members)):
+                guard let next = members[name] else { return nil }
+                value = next
+            case (.index(let index), .array(let items)):
+                guard items.indices.contains(index) else { return nil }
+                value = items[index]
+            default: return nil
+            }
+        }
+        return value
+    }
+
     /// `$.a.b` (or `$` for the whole document) as a member path.
     static func members(_ expression: String) -> [String]? {
         guard expression.hasPrefix("$") else { return nil }
@@ -83,20 +135,23 @@ extension JSONValue {
     }
 }
 
-/// Mapping templates of WebSocket and REST integrations (MOCK's, and integration responses'): the
-/// variables API Gateway's templates use most, `$context.NAME`, `$stageVariables.NAME`,
-/// `$input.body`, `$input.json('$.path')` and `$input.path('$.path')`, replaced in the text.
-/// Velocity's directives (`#set`, `#if`, `#foreach`) are not run: a template holding one is refused.
+/// Mapping templates of WebSocket and REST integrations (MOCK's, and integration responses'):
+/// Velocity templates (see ``Velocity``) over API Gateway's variables: `$context`,
+/// `$stageVariables`, `$input` (`body`, `json('$.path')`, `path('$.path')`, `params()`,
+/// `params('name')`) and `$util` (`escapeJavaScript`, `parseJson`, `urlEncode`, `urlDecode`,
+/// `base64Encode`, `base64Decode`).
 public enum MappingTemplates {
     /// A template's size limit: a WebSocket frame's (32 KB).
     static let maximumSize = 32 << 10
 
+    /// Refuses a template too large or not valid Velocity (macros, includes and `#evaluate` are not run).
     static func check(_ templates: [String: String]?) throws(AWSError) {
         for (key, template) in templates ?? [:] {
             guard template.utf8.count <= maximumSize else { throw .gatewayBadRequest("Template \(key) is larger than 32 KB.") }
-            for directive in ["#set", "#if", "#foreach", "#macro", "#define"] where template.contains(directive) {
-                throw .gatewayBadRequest(
-                    "Template \(key) uses \(directive): this endpoint's templates replace $context, $stageVariables and $input variables only.")
+            do throws(Velocity.Failure) {
+                _ = try Velocity.Template(template)
+            } catch {
+                throw .gatewayBadRequest("Invalid mapping expression specified: Validation Result: warnings : [], errors : [Template \(key): \(error.message)]")
             }
         }
     }
@@ -113,54 +168,100 @@ public enum MappingTemplates {
         return templates["$default"] ?? (templates.count == 1 ? templates.first?.value : nil)
     }
 
-    /// The template with its variables replaced.
-    public static func render(_ template: String, context: [String: String], stageVariables: [String: String], body: [UInt8]) -> String {
-        var output = ""
-        var rest = Substring(template)
-        while let dollar = rest.firstIndex(of: "$") {
-            output += rest[..<dollar]
-            rest = rest[dollar...]
-            if let (value, length) = variable(at: rest, context: context, stageVariables: stageVariables, body: body) {
-                output += value
-                rest = rest.dropFirst(length)
-            } else {
-                output += "$"
-                rest = rest.dropFirst()
-            }
+    /// The request's parameters as `$input.params()` gives them.
+    public struct Parameters: Sendable {
+        public var path: [String: String] = [:]
+        public var querystring: [String: String] = [:]
+        public var header: [(name: String, value: String)] = []
+
+        public init(path: [String: String] = [:], querystring: [String: String] = [:], header: [(name: String, value: String)] = []) {
+            self.path = path
+            self.querystring = querystring
+            self.header = header
         }
-        return output + rest
     }
 
-    /// The variable starting `text` (at its `$`): its value and how many characters it spans.
-    static func variable(at text: Substring, context: [String: String], stageVariables: [String: String], body: [UInt8])
-        -> (String, Int)?
-    {
-        for (prefix, source) in [("context.", context), ("stageVariables.", stageVariables)] {
-            for (open, close) in [("${", "}"), ("$", "")] where text.hasPrefix(open + prefix) {
-                let name = text.dropFirst(open.count + prefix.count).prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
-                    .trimmingSuffix(".")
-                guard !name.isEmpty else { return nil }
-                let length = open.count + prefix.count + name.count
-                if !close.isEmpty {
-                    guard text.dropFirst(length).hasPrefix(close) else { return nil }
+    /// The template rendered.
+    public static func render(
+        _ template: String, context: [String: String], stageVariables: [String: String], body: [UInt8], parameters: Parameters = Parameters()
+    ) -> String {
+        // Templates were checked when they were put; one that no longer parses renders as text.
+        guard let parsed = try? Velocity.Template(template) else { return template }
+        let variables: [String: Velocity.Value] = [
+            "context": .map(context.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }),
+            "stageVariables": .map(stageVariables.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }),
+        ]
+        return parsed.render(variables: variables, host: TemplateHost(body: body, parameters: parameters))
+    }
+
+    /// `$input` and `$util`.
+    struct TemplateHost: Velocity.Host {
+        let body: [UInt8]
+        let parameters: Parameters
+
+        var document: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body)) }
+
+        func call(_ object: String, _ method: String, _ arguments: [Velocity.Value]) -> Velocity.Value? {
+            let first = arguments.first?.text
+            switch (object, method) {
+            case ("input", "body"): return .string(String(decoding: body, as: UTF8.self))
+            case ("input", "json"):
+                guard let first, let steps = JSONPath.steps(first), let document else { return .string("null") }
+                return .string(JSONPath.value(at: steps, in: document)?.jsonText ?? "null")
+            case ("input", "path"):
+                guard let first, let steps = JSONPath.steps(first), let document else { return nil }
+                return JSONPath.value(at: steps, in: document).map(Velocity.Value.init)
+            case ("input", "params"):
+                let header = parameters.header.map { ($0.name, Velocity.Value.string($0.value)) }
+                guard let name = first else {
+                    return .map([
+                        ("path", .map(parameters.path.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                        ("querystring", .map(parameters.querystring.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                        ("header", .map(header)),
+                    ])
                 }
-                return (source[String(name)] ?? "", length + close.count)
+                // A path parameter, then a query string parameter, then a header, as API Gateway looks.
+                if let value = parameters.path[name] ?? parameters.querystring[name] { return .string(value) }
+                if let value = parameters.header.first(where: { $0.name.lowercased() == name.lowercased() })?.value { return .string(value) }
+                return .string("")
+            case ("util", "escapeJavaScript"):
+                return first.map { .string(Self.escapeJavaScript($0)) }
+            case ("util", "parseJson"):
+                guard let first, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(first.utf8)) else { return nil }
+                return Velocity.Value(value)
+            case ("util", "urlEncode"):
+                return first.map { .string(PercentEncoding.encode($0, keepingSlashes: false)) }
+            case ("util", "urlDecode"):
+                return first.map { .string(PercentEncoding.decode(Substring($0.replacingOccurrences(of: "+", with: " ")))) }
+            case ("util", "base64Encode"):
+                return first.map { .string(Data($0.utf8).base64EncodedString()) }
+            case ("util", "base64Decode"):
+                return first.flatMap { Data(base64Encoded: $0) }.map { .string(String(decoding: $0, as: UTF8.self)) }
+            default: return nil
             }
         }
-        let bodyText = String(decoding: body, as: UTF8.self)
-        if text.hasPrefix("$input.body") { return (bodyText, "$input.body".count) }
-        for function in ["json", "path"] where text.hasPrefix("$input.\(function)('") {
-            let start = text.dropFirst("$input.\(function)('".count)
-            guard let end = start.range(of: "')") else { return nil }
-            let expression = String(start[..<end.lowerBound])
-            let length = "$input.\(function)('".count + expression.count + 2
-            guard let members = JSONPath.members(expression) else { return ("", length) }
-            let value = members.isEmpty ? (try? JSONDecoder().decode(JSONValue.self, from: Data(body))) : JSONPath.value(at: members, in: body)
-            guard let value else { return (function == "json" ? "null" : "", length) }
-            if function == "path", let text = value.selectionText { return (text, length) }
-            return (value.jsonText, length)
+
+        /// JavaScript string escapes (quotes, backslashes, control characters), as
+        /// `$util.escapeJavaScript` writes them; `'` too, as Java's escaper does.
+        static func escapeJavaScript(_ text: String) -> String {
+            var out = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "'": out += "\\'"
+                case "\\": out += "\\\\"
+                case "/": out += "\\/"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out
         }
-        return nil
     }
 }
 
