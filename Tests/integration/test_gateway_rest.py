@@ -167,6 +167,62 @@ def test_mapping_templates_run_velocity(server, apigw):
     assert refused.value.response["Error"]["Code"] == "BadRequestException"
 
 
+def test_request_validators_check_parameters_and_bodies_against_models(server, apigw):
+    api_id, _, pets = pets_api(apigw, name="validated")
+    schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "required": ["name", "age"],
+              "properties": {"name": {"type": "string", "minLength": 1}, "age": {"type": "integer", "minimum": 0},
+                             "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+              "additionalProperties": False}
+    model = apigw.create_model(restApiId=api_id, name="Pet", contentType="application/json", schema=json.dumps(schema))
+    assert model["name"] == "Pet" and json.loads(apigw.get_model(restApiId=api_id, modelName="Pet")["schema"]) == schema
+    both = apigw.create_request_validator(restApiId=api_id, name="all", validateRequestBody=True, validateRequestParameters=True)
+    assert [v["name"] for v in apigw.get_request_validators(restApiId=api_id)["items"]] == ["all"]
+    apigw.put_method(restApiId=api_id, resourceId=pets, httpMethod="POST", authorizationType="NONE", requestValidatorId=both["id"],
+                     requestModels={"application/json": "Pet"},
+                     requestParameters={"method.request.querystring.owner": True, "method.request.header.X-Trace": False})
+    apigw.put_integration(restApiId=api_id, resourceId=pets, httpMethod="POST", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+    apigw.put_method_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode="200")
+    apigw.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode="200",
+                                   responseTemplates={"application/json": '{"created": true}'})
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+
+    def post(path, body):
+        connection = http.client.HTTPConnection("127.0.0.1", server.gateway_port, timeout=30)
+        connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    base = f"/{api_id}/prod/pets"
+    assert post(base, {"name": "rex", "age": 3}) == (400, {"message": "Missing required request parameters: [owner]"})
+    assert post(base + "?owner=ann", {"name": "rex", "age": 3}) == (200, {"created": True})
+    for bad in [{"name": "rex"}, {"name": "", "age": 3}, {"name": "rex", "age": -1}, {"name": "rex", "age": 1.5},
+                {"name": "rex", "age": 3, "extra": 1}, {"name": "rex", "age": 3, "tags": ["a", "b", "c", "d"]}, [1, 2]]:
+        assert post(base + "?owner=ann", bad) == (400, {"message": "Invalid request body"}), bad
+    # Only parameters: the body is no longer checked once the deployment carries the change.
+    params = apigw.create_request_validator(restApiId=api_id, name="params", validateRequestParameters=True)
+    apigw.update_method(restApiId=api_id, resourceId=pets, httpMethod="POST",
+                        patchOperations=[{"op": "replace", "path": "/requestValidatorId", "value": params["id"]}])
+    apigw.create_deployment(restApiId=api_id, stageName="prod")
+    assert post(base + "?owner=ann", {"name": "rex"}) == (200, {"created": True})
+    # A model a method names cannot go; unknown models and validators are refused on the method.
+    with pytest.raises(ClientError) as in_use:
+        apigw.delete_model(restApiId=api_id, modelName="Pet")
+    assert in_use.value.response["Error"]["Code"] == "ConflictException"
+    with pytest.raises(ClientError) as unknown:
+        apigw.put_method(restApiId=api_id, resourceId=pets, httpMethod="PUT", authorizationType="NONE", requestModels={"application/json": "Nope"})
+    assert unknown.value.response["Error"]["Code"] == "BadRequestException"
+    with pytest.raises(ClientError) as malformed:
+        apigw.create_model(restApiId=api_id, name="Broken", contentType="application/json", schema="not json")
+    assert malformed.value.response["Error"]["Code"] == "BadRequestException"
+    apigw.update_model(restApiId=api_id, modelName="Pet", patchOperations=[{"op": "replace", "path": "/description", "value": "a pet"}])
+    assert apigw.get_models(restApiId=api_id)["items"][0]["description"] == "a pet"
+    apigw.delete_request_validator(restApiId=api_id, requestValidatorId=both["id"])
+    with pytest.raises(ClientError) as gone:
+        apigw.get_request_validator(restApiId=api_id, requestValidatorId=both["id"])
+    assert gone.value.response["Error"]["Code"] == "NotFoundException"
+
+
 def test_api_keys_and_usage_plans_admit_throttle_and_count(server, apigw):
     api_id, _, _ = pets_api(apigw, name="keyed", api_key=True)
     path = f"/{api_id}/prod/pets"

@@ -106,7 +106,9 @@ SERVICES = {
             "DeleteDeployment", "CreateStage", "GetStage", "GetStages", "UpdateStage", "DeleteStage", "CreateApiKey", "GetApiKey",
             "GetApiKeys", "DeleteApiKey", "UpdateApiKey", "CreateUsagePlan", "GetUsagePlan", "GetUsagePlans", "DeleteUsagePlan",
             "UpdateUsagePlan", "CreateUsagePlanKey", "GetUsagePlanKeys", "DeleteUsagePlanKey", "GetUsage", "CreateAuthorizer",
-            "GetAuthorizer", "GetAuthorizers", "DeleteAuthorizer", "ImportRestApi", "PutRestApi",
+            "GetAuthorizer", "GetAuthorizers", "DeleteAuthorizer", "ImportRestApi", "PutRestApi", "CreateModel", "GetModel",
+            "GetModels", "UpdateModel", "DeleteModel", "CreateRequestValidator", "GetRequestValidator", "GetRequestValidators",
+            "UpdateRequestValidator", "DeleteRequestValidator",
         ],
     ),
     "logs": (
@@ -382,7 +384,7 @@ def chunks(stem, shapes):
 
     def name(shape):
         match = re.match(r"public (?:enum|struct) (\w+)", shape)
-        return match.group(1) if match else "Model"
+        return match.group(1) if match else "Catalogue"
 
     return [(f"{stem}-{name(group[0])}-{name(group[-1])}.swift", group) for group in groups]
 
@@ -395,9 +397,11 @@ def rest_operations(model, prefix):
         http = model["operations"][name]["http"]
         uri = http["requestUri"].split("?")[0]
         rows.append(f'        RESTOperation(name: "{name}", method: "{http["method"]}", path: "{uri}"),')
+    # API Gateway has a shape named Model of its own: the catalogue then takes another name.
+    catalogue = f"{prefix}ServiceModel" if "Model" in model["shapes"] else f"{prefix}Model"
     return (
         f"/// Every operation in the {model['metadata']['serviceFullName']} model, served here or not.\n"
-        f"public enum {prefix}Model {{\n"
+        f"public enum {catalogue} {{\n"
         "    public static let operations: [RESTOperation] = [\n" + "\n".join(rows) + "\n    ]\n}"
     )
 

@@ -221,6 +221,56 @@ extension GatewayAPI {
         }
 
         // Lambda authorizers.
+        // Models (JSON Schema documents) and request validators.
+        routes.json("POST", api + "/models", status: 201) { (input: V1CreateModelRequest, request) throws(AWSError) in
+            let id = request.parameter("restapi_id")
+            return try await committer.write { root, m throws(AWSError) in try root.gateway.createModel(id, input, using: &m.random, changes: &m.changes) }
+        }
+        routes.respond("GET", api + "/models") { request throws(AWSError) in
+            let id = request.parameter("restapi_id")
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getModels(id) }
+        }
+        routes.respond("GET", api + "/models/{model_name}") { request throws(AWSError) in
+            let (id, name) = (request.parameter("restapi_id"), request.parameter("model_name"))
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getModel(id, name) }
+        }
+        routes.json("PATCH", api + "/models/{model_name}") { (input: V1UpdateModelRequest, request) throws(AWSError) in
+            let (id, name) = (request.parameter("restapi_id"), request.parameter("model_name"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.updateModel(id, name, input.patchOperations ?? [], changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", api + "/models/{model_name}", status: 202) { request throws(AWSError) in
+            let (id, name) = (request.parameter("restapi_id"), request.parameter("model_name"))
+            try await committer.write { root, m throws(AWSError) in try root.gateway.deleteModel(id, name, changes: &m.changes) }
+            return EmptyOutput()
+        }
+        routes.json("POST", api + "/requestvalidators", status: 201) { (input: V1CreateRequestValidatorRequest, request) throws(AWSError) in
+            let id = request.parameter("restapi_id")
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.createRequestValidator(id, input, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", api + "/requestvalidators") { request throws(AWSError) in
+            let id = request.parameter("restapi_id")
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getRequestValidators(id) }
+        }
+        routes.respond("GET", api + "/requestvalidators/{requestvalidator_id}") { request throws(AWSError) in
+            let (id, validator) = (request.parameter("restapi_id"), request.parameter("requestvalidator_id"))
+            return try await committer.read { root, _ throws(AWSError) in try root.gateway.getRequestValidator(id, validator) }
+        }
+        routes.json("PATCH", api + "/requestvalidators/{requestvalidator_id}") { (input: V1UpdateRequestValidatorRequest, request) throws(AWSError) in
+            let (id, validator) = (request.parameter("restapi_id"), request.parameter("requestvalidator_id"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.gateway.updateRequestValidator(id, validator, input.patchOperations ?? [], changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", api + "/requestvalidators/{requestvalidator_id}", status: 202) { request throws(AWSError) in
+            let (id, validator) = (request.parameter("restapi_id"), request.parameter("requestvalidator_id"))
+            try await committer.write { root, m throws(AWSError) in try root.gateway.deleteRequestValidator(id, validator, changes: &m.changes) }
+            return EmptyOutput()
+        }
+
         routes.json("POST", api + "/authorizers", status: 201) { (input: V1CreateAuthorizerRequest, request) throws(AWSError) in
             let id = request.parameter("restapi_id")
             return try await committer.write { root, m throws(AWSError) in
@@ -351,7 +401,7 @@ extension GatewayAPI {
             .contains { path == $0 || path.hasPrefix($0 + "/") }
     }) { method, path, requestId in
         let error: AWSError
-        if let operation = V1Model.operations.first(where: { $0.matches(method: method, path: path) }) {
+        if let operation = V1ServiceModel.operations.first(where: { $0.matches(method: method, path: path) }) {
             error = AWSError(type: "NotImplementedException", message: "The \(operation.name) operation is not implemented by this endpoint.", httpStatus: 501)
         } else {
             error = AWSError(type: "NotFoundException", message: "Invalid request path \(path)", httpStatus: 404)

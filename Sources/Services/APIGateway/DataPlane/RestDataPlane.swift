@@ -117,6 +117,14 @@ extension GatewayDataPlane {
             let scope = destination.stage.methodSettings?[settingKey] == nil ? "*/*" : settingKey
             guard throttles.admit(key: "rest \(api.id) \(stageName) \(scope)", limits: limits) else { return .tooManyRequests }
         }
+        // The method's request validator: required parameters, then the body against its model.
+        if let validatorId = method.requestValidatorId, let validator = destination.deployment.requestValidators?[validatorId],
+            let refusal = RequestValidation.refusal(
+                method: method, validator: validator, models: destination.deployment.models ?? [:], request: request,
+                pathParameters: selection.pathParameters)
+        {
+            return .message(400, refusal)
+        }
         switch integration.type {
         case .awsProxy:
             return await invokeRestFunction(integration, request: request, context: context, resourceId: resource.id ?? "", caller: caller?.key)

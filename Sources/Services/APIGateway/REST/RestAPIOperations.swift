@@ -178,8 +178,9 @@ extension GatewayState {
             }
             let method = V1Method(
                 httpMethod: httpMethod, authorizationType: authorization, authorizerId: authorization == "CUSTOM" ? input.authorizerId : nil,
-                apiKeyRequired: input.apiKeyRequired ?? false, operationName: input.operationName, requestParameters: input.requestParameters,
-                requestModels: input.requestModels)
+                apiKeyRequired: input.apiKeyRequired ?? false, requestValidatorId: input.requestValidatorId, operationName: input.operationName,
+                requestParameters: input.requestParameters, requestModels: input.requestModels)
+            try Self.checkMethodRequest(method, record: record)
             resource.resourceMethods = (resource.resourceMethods ?? [:]).merging([httpMethod: method]) { _, new in new }
             record.resources[resourceId] = resource
             return method
@@ -195,6 +196,7 @@ extension GatewayState {
     ) throws(AWSError) -> V1Method {
         try changeRestApi(apiId, changes: &changes) { record throws(AWSError) in
             let authorizers = record.authorizers
+            let snapshot = record
             return try record.changeMethod(resourceId, httpMethod) { method throws(AWSError) in
                 for operation in operations {
                     let (op, path, value) = try Patch.parts(operation)
@@ -210,9 +212,21 @@ extension GatewayState {
                         guard let value, authorizers[value] != nil else { throw .gatewayBadRequest("Invalid authorizer ID specified") }
                         method.authorizerId = value
                     case (.replace, "/operationName"): method.operationName = value
+                    case (.replace, "/requestValidatorId"): method.requestValidatorId = value.flatMap { $0.isEmpty ? nil : $0 }
+                    case (.add, _) where path.hasPrefix("/requestModels/"), (.replace, _) where path.hasPrefix("/requestModels/"):
+                        let contentType = Patch.unescape(String(path.dropFirst("/requestModels/".count)))
+                        method.requestModels = (method.requestModels ?? [:]).merging([contentType: value ?? ""]) { _, new in new }
+                    case (.remove, _) where path.hasPrefix("/requestModels/"):
+                        method.requestModels?[Patch.unescape(String(path.dropFirst("/requestModels/".count)))] = nil
+                    case (.add, _) where path.hasPrefix("/requestParameters/"), (.replace, _) where path.hasPrefix("/requestParameters/"):
+                        let name = Patch.unescape(String(path.dropFirst("/requestParameters/".count)))
+                        method.requestParameters = (method.requestParameters ?? [:]).merging([name: value == "true"]) { _, new in new }
+                    case (.remove, _) where path.hasPrefix("/requestParameters/"):
+                        method.requestParameters?[Patch.unescape(String(path.dropFirst("/requestParameters/".count)))] = nil
                     default: throw Patch.unsupported(operation)
                     }
                 }
+                try Self.checkMethodRequest(method, record: snapshot)
                 if method.authorizationType == "CUSTOM", method.authorizerId == nil {
                     throw .gatewayBadRequest("Invalid authorizer ID specified. Setting the authorization type to CUSTOM requires a valid authorizer.")
                 }
@@ -404,7 +418,7 @@ extension GatewayState {
             let deployment = V1Deployment(id: id, description: input.description, createdDate: now, apiSummary: summary)
             record.deployments[id] = RestDeployment(
                 deployment: deployment, resources: record.resources.values.sorted { ($0.path ?? "") < ($1.path ?? "") },
-                authorizers: record.authorizers)
+                authorizers: record.authorizers, models: record.models, requestValidators: record.requestValidators)
             if let name = input.stageName {
                 var stage = record.stages[name] ?? Self.newStage(name, deploymentId: id, description: input.stageDescription, now: now)
                 stage.deploymentId = id

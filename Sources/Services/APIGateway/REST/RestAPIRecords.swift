@@ -14,6 +14,10 @@ public struct RestAPIRecord: StoredRecord, Equatable {
     public var deployments: [String: RestDeployment] = [:]
     public var stages: [String: V1Stage] = [:]
     public var authorizers: [String: V1Authorizer] = [:]
+    /// Models by name (optional: rows stored before models existed have none).
+    public var models: [String: V1Model]?
+    /// Request validators by id.
+    public var requestValidators: [String: V1RequestValidator]?
 
     public init(api: V1RestApi) {
         self.api = api
@@ -29,6 +33,8 @@ public struct RestDeployment: Codable, Sendable, Equatable {
     public var deployment: V1Deployment
     public var resources: [V1Resource]
     public var authorizers: [String: V1Authorizer]
+    public var models: [String: V1Model]?
+    public var requestValidators: [String: V1RequestValidator]?
 }
 
 /// An API key: its id, secret value, and whether it is enabled.

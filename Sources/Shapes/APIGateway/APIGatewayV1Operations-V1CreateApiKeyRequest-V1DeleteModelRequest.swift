@@ -125,6 +125,57 @@ public struct V1CreateDeploymentRequest: Codable, Sendable, Equatable, JSONWrita
     }
 }
 
+public struct V1CreateModelRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var name: String
+    public var description: String?
+    public var schema: String?
+    public var contentType: String
+
+    public init(restApiId: String? = nil, name: String, description: String? = nil, schema: String? = nil, contentType: String) {
+        self.restApiId = restApiId
+        self.name = name
+        self.description = description
+        self.schema = schema
+        self.contentType = contentType
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"schema\":", schema, &separated)
+        try json.member("\"contentType\":", contentType, &separated)
+        json.close()
+    }
+}
+
+public struct V1CreateRequestValidatorRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var name: String?
+    public var validateRequestBody: Bool?
+    public var validateRequestParameters: Bool?
+
+    public init(restApiId: String? = nil, name: String? = nil, validateRequestBody: Bool? = nil, validateRequestParameters: Bool? = nil) {
+        self.restApiId = restApiId
+        self.name = name
+        self.validateRequestBody = validateRequestBody
+        self.validateRequestParameters = validateRequestParameters
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"validateRequestBody\":", validateRequestBody, &separated)
+        try json.member("\"validateRequestParameters\":", validateRequestParameters, &separated)
+        json.close()
+    }
+}
+
 public struct V1CreateResourceRequest: Codable, Sendable, Equatable, JSONWritable {
     public var restApiId: String?
     public var parentId: String?
@@ -434,71 +485,20 @@ public struct V1DeleteMethodResponseRequest: Codable, Sendable, Equatable, JSONW
     }
 }
 
-public struct V1DeleteResourceRequest: Codable, Sendable, Equatable, JSONWritable {
+public struct V1DeleteModelRequest: Codable, Sendable, Equatable, JSONWritable {
     public var restApiId: String?
-    public var resourceId: String?
+    public var modelName: String?
 
-    public init(restApiId: String? = nil, resourceId: String? = nil) {
+    public init(restApiId: String? = nil, modelName: String? = nil) {
         self.restApiId = restApiId
-        self.resourceId = resourceId
+        self.modelName = modelName
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
         try json.member("\"restApiId\":", restApiId, &separated)
-        try json.member("\"resourceId\":", resourceId, &separated)
-        json.close()
-    }
-}
-
-public struct V1DeleteRestApiRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var restApiId: String?
-
-    public init(restApiId: String? = nil) {
-        self.restApiId = restApiId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"restApiId\":", restApiId, &separated)
-        json.close()
-    }
-}
-
-public struct V1DeleteStageRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var restApiId: String?
-    public var stageName: String?
-
-    public init(restApiId: String? = nil, stageName: String? = nil) {
-        self.restApiId = restApiId
-        self.stageName = stageName
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"restApiId\":", restApiId, &separated)
-        try json.member("\"stageName\":", stageName, &separated)
-        json.close()
-    }
-}
-
-public struct V1DeleteUsagePlanKeyRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var usagePlanId: String?
-    public var keyId: String?
-
-    public init(usagePlanId: String? = nil, keyId: String? = nil) {
-        self.usagePlanId = usagePlanId
-        self.keyId = keyId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"usagePlanId\":", usagePlanId, &separated)
-        try json.member("\"keyId\":", keyId, &separated)
+        try json.member("\"modelName\":", modelName, &separated)
         json.close()
     }
 }

@@ -8,6 +8,93 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct V1PatchOperation: Codable, Sendable, Equatable, JSONWritable {
+    public var op: V1Op?
+    public var path: String?
+    public var value: String?
+    public var from: String?
+
+    public init(op: V1Op? = nil, path: String? = nil, value: String? = nil, from: String? = nil) {
+        self.op = op
+        self.path = path
+        self.value = value
+        self.from = from
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"op\":", op, &separated)
+        try json.member("\"path\":", path, &separated)
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"from\":", from, &separated)
+        json.close()
+    }
+}
+
+public struct V1QuotaSettings: Codable, Sendable, Equatable, JSONWritable {
+    public var limit: Int?
+    public var offset: Int?
+    public var period: V1QuotaPeriodType?
+
+    public init(limit: Int? = nil, offset: Int? = nil, period: V1QuotaPeriodType? = nil) {
+        self.limit = limit
+        self.offset = offset
+        self.period = period
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"limit\":", limit, &separated)
+        try json.member("\"offset\":", offset, &separated)
+        try json.member("\"period\":", period, &separated)
+        json.close()
+    }
+}
+
+public struct V1RequestValidator: Codable, Sendable, Equatable, JSONWritable {
+    public var id: String?
+    public var name: String?
+    public var validateRequestBody: Bool?
+    public var validateRequestParameters: Bool?
+
+    public init(id: String? = nil, name: String? = nil, validateRequestBody: Bool? = nil, validateRequestParameters: Bool? = nil) {
+        self.id = id
+        self.name = name
+        self.validateRequestBody = validateRequestBody
+        self.validateRequestParameters = validateRequestParameters
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"id\":", id, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"validateRequestBody\":", validateRequestBody, &separated)
+        try json.member("\"validateRequestParameters\":", validateRequestParameters, &separated)
+        json.close()
+    }
+}
+
+public struct V1RequestValidators: Codable, Sendable, Equatable, JSONWritable {
+    public var position: String?
+    public var item: [V1RequestValidator]?
+
+    public init(position: String? = nil, item: [V1RequestValidator]? = nil) {
+        self.position = position
+        self.item = item
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"position\":", position, &separated)
+        try json.member("\"item\":", item, &separated)
+        json.close()
+    }
+}
+
 public struct V1Resource: Codable, Sendable, Equatable, JSONWritable {
     public var id: String?
     public var parentId: String?

@@ -8,6 +8,93 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct V1DeleteRequestValidatorRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var requestValidatorId: String?
+
+    public init(restApiId: String? = nil, requestValidatorId: String? = nil) {
+        self.restApiId = restApiId
+        self.requestValidatorId = requestValidatorId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"requestValidatorId\":", requestValidatorId, &separated)
+        json.close()
+    }
+}
+
+public struct V1DeleteResourceRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var resourceId: String?
+
+    public init(restApiId: String? = nil, resourceId: String? = nil) {
+        self.restApiId = restApiId
+        self.resourceId = resourceId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"resourceId\":", resourceId, &separated)
+        json.close()
+    }
+}
+
+public struct V1DeleteRestApiRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+
+    public init(restApiId: String? = nil) {
+        self.restApiId = restApiId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        json.close()
+    }
+}
+
+public struct V1DeleteStageRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var stageName: String?
+
+    public init(restApiId: String? = nil, stageName: String? = nil) {
+        self.restApiId = restApiId
+        self.stageName = stageName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"stageName\":", stageName, &separated)
+        json.close()
+    }
+}
+
+public struct V1DeleteUsagePlanKeyRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var usagePlanId: String?
+    public var keyId: String?
+
+    public init(usagePlanId: String? = nil, keyId: String? = nil) {
+        self.usagePlanId = usagePlanId
+        self.keyId = keyId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"usagePlanId\":", usagePlanId, &separated)
+        try json.member("\"keyId\":", keyId, &separated)
+        json.close()
+    }
+}
+
 public struct V1DeleteUsagePlanRequest: Codable, Sendable, Equatable, JSONWritable {
     public var usagePlanId: String?
 
@@ -239,6 +326,87 @@ public struct V1GetMethodResponseRequest: Codable, Sendable, Equatable, JSONWrit
     }
 }
 
+public struct V1GetModelRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var modelName: String?
+    public var flatten: Bool?
+
+    public init(restApiId: String? = nil, modelName: String? = nil, flatten: Bool? = nil) {
+        self.restApiId = restApiId
+        self.modelName = modelName
+        self.flatten = flatten
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"modelName\":", modelName, &separated)
+        try json.member("\"flatten\":", flatten, &separated)
+        json.close()
+    }
+}
+
+public struct V1GetModelsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var position: String?
+    public var limit: Int?
+
+    public init(restApiId: String? = nil, position: String? = nil, limit: Int? = nil) {
+        self.restApiId = restApiId
+        self.position = position
+        self.limit = limit
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"position\":", position, &separated)
+        try json.member("\"limit\":", limit, &separated)
+        json.close()
+    }
+}
+
+public struct V1GetRequestValidatorRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var requestValidatorId: String?
+
+    public init(restApiId: String? = nil, requestValidatorId: String? = nil) {
+        self.restApiId = restApiId
+        self.requestValidatorId = requestValidatorId
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"requestValidatorId\":", requestValidatorId, &separated)
+        json.close()
+    }
+}
+
+public struct V1GetRequestValidatorsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var restApiId: String?
+    public var position: String?
+    public var limit: Int?
+
+    public init(restApiId: String? = nil, position: String? = nil, limit: Int? = nil) {
+        self.restApiId = restApiId
+        self.position = position
+        self.limit = limit
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"restApiId\":", restApiId, &separated)
+        try json.member("\"position\":", position, &separated)
+        try json.member("\"limit\":", limit, &separated)
+        json.close()
+    }
+}
+
 public struct V1GetResourceRequest: Codable, Sendable, Equatable, JSONWritable {
     public var restApiId: String?
     public var resourceId: String?
@@ -331,162 +499,6 @@ public struct V1GetStageRequest: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"restApiId\":", restApiId, &separated)
         try json.member("\"stageName\":", stageName, &separated)
-        json.close()
-    }
-}
-
-public struct V1GetStagesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var restApiId: String?
-    public var deploymentId: String?
-
-    public init(restApiId: String? = nil, deploymentId: String? = nil) {
-        self.restApiId = restApiId
-        self.deploymentId = deploymentId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"restApiId\":", restApiId, &separated)
-        try json.member("\"deploymentId\":", deploymentId, &separated)
-        json.close()
-    }
-}
-
-public struct V1GetUsagePlanKeysRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var usagePlanId: String?
-    public var position: String?
-    public var limit: Int?
-    public var nameQuery: String?
-
-    public init(usagePlanId: String? = nil, position: String? = nil, limit: Int? = nil, nameQuery: String? = nil) {
-        self.usagePlanId = usagePlanId
-        self.position = position
-        self.limit = limit
-        self.nameQuery = nameQuery
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"usagePlanId\":", usagePlanId, &separated)
-        try json.member("\"position\":", position, &separated)
-        try json.member("\"limit\":", limit, &separated)
-        try json.member("\"nameQuery\":", nameQuery, &separated)
-        json.close()
-    }
-}
-
-public struct V1GetUsagePlanRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var usagePlanId: String?
-
-    public init(usagePlanId: String? = nil) {
-        self.usagePlanId = usagePlanId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"usagePlanId\":", usagePlanId, &separated)
-        json.close()
-    }
-}
-
-public struct V1GetUsagePlansRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var position: String?
-    public var keyId: String?
-    public var limit: Int?
-
-    public init(position: String? = nil, keyId: String? = nil, limit: Int? = nil) {
-        self.position = position
-        self.keyId = keyId
-        self.limit = limit
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"position\":", position, &separated)
-        try json.member("\"keyId\":", keyId, &separated)
-        try json.member("\"limit\":", limit, &separated)
-        json.close()
-    }
-}
-
-public struct V1GetUsageRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var usagePlanId: String?
-    public var keyId: String?
-    public var startDate: String?
-    public var endDate: String?
-    public var position: String?
-    public var limit: Int?
-
-    public init(usagePlanId: String? = nil, keyId: String? = nil, startDate: String? = nil, endDate: String? = nil, position: String? = nil, limit: Int? = nil) {
-        self.usagePlanId = usagePlanId
-        self.keyId = keyId
-        self.startDate = startDate
-        self.endDate = endDate
-        self.position = position
-        self.limit = limit
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"usagePlanId\":", usagePlanId, &separated)
-        try json.member("\"keyId\":", keyId, &separated)
-        try json.member("\"startDate\":", startDate, &separated)
-        try json.member("\"endDate\":", endDate, &separated)
-        try json.member("\"position\":", position, &separated)
-        try json.member("\"limit\":", limit, &separated)
-        json.close()
-    }
-}
-
-public struct V1ImportRestApiRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var failOnWarnings: Bool?
-    public var parameters: [String: String]?
-    public var body: Data
-
-    public init(failOnWarnings: Bool? = nil, parameters: [String: String]? = nil, body: Data) {
-        self.failOnWarnings = failOnWarnings
-        self.parameters = parameters
-        self.body = body
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"failOnWarnings\":", failOnWarnings, &separated)
-        try json.member("\"parameters\":", parameters, &separated)
-        try json.member("\"body\":", body, &separated)
-        json.close()
-    }
-}
-
-public struct V1IntegrationResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var statusCode: String?
-    public var selectionPattern: String?
-    public var responseParameters: [String: String]?
-    public var responseTemplates: [String: String]?
-    public var contentHandling: V1ContentHandlingStrategy?
-
-    public init(statusCode: String? = nil, selectionPattern: String? = nil, responseParameters: [String: String]? = nil, responseTemplates: [String: String]? = nil, contentHandling: V1ContentHandlingStrategy? = nil) {
-        self.statusCode = statusCode
-        self.selectionPattern = selectionPattern
-        self.responseParameters = responseParameters
-        self.responseTemplates = responseTemplates
-        self.contentHandling = contentHandling
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"statusCode\":", statusCode, &separated)
-        try json.member("\"selectionPattern\":", selectionPattern, &separated)
-        try json.member("\"responseParameters\":", responseParameters, &separated)
-        try json.member("\"responseTemplates\":", responseTemplates, &separated)
-        try json.member("\"contentHandling\":", contentHandling, &separated)
         json.close()
     }
 }

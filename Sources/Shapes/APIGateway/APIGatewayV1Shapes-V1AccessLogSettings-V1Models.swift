@@ -446,47 +446,47 @@ public struct V1MethodSnapshot: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
-public struct V1PatchOperation: Codable, Sendable, Equatable, JSONWritable {
-    public var op: V1Op?
-    public var path: String?
-    public var value: String?
-    public var from: String?
+public struct V1Model: Codable, Sendable, Equatable, JSONWritable {
+    public var id: String?
+    public var name: String?
+    public var description: String?
+    public var schema: String?
+    public var contentType: String?
 
-    public init(op: V1Op? = nil, path: String? = nil, value: String? = nil, from: String? = nil) {
-        self.op = op
-        self.path = path
-        self.value = value
-        self.from = from
+    public init(id: String? = nil, name: String? = nil, description: String? = nil, schema: String? = nil, contentType: String? = nil) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.schema = schema
+        self.contentType = contentType
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"op\":", op, &separated)
-        try json.member("\"path\":", path, &separated)
-        try json.member("\"value\":", value, &separated)
-        try json.member("\"from\":", from, &separated)
+        try json.member("\"id\":", id, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"description\":", description, &separated)
+        try json.member("\"schema\":", schema, &separated)
+        try json.member("\"contentType\":", contentType, &separated)
         json.close()
     }
 }
 
-public struct V1QuotaSettings: Codable, Sendable, Equatable, JSONWritable {
-    public var limit: Int?
-    public var offset: Int?
-    public var period: V1QuotaPeriodType?
+public struct V1Models: Codable, Sendable, Equatable, JSONWritable {
+    public var position: String?
+    public var item: [V1Model]?
 
-    public init(limit: Int? = nil, offset: Int? = nil, period: V1QuotaPeriodType? = nil) {
-        self.limit = limit
-        self.offset = offset
-        self.period = period
+    public init(position: String? = nil, item: [V1Model]? = nil) {
+        self.position = position
+        self.item = item
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"limit\":", limit, &separated)
-        try json.member("\"offset\":", offset, &separated)
-        try json.member("\"period\":", period, &separated)
+        try json.member("\"position\":", position, &separated)
+        try json.member("\"item\":", item, &separated)
         json.close()
     }
 }
