@@ -87,6 +87,24 @@ struct S3StateTests {
         #expect(try state.list(bucket: "photos", ListQuery(maxKeys: 0)) == ListPage())
     }
 
+    /// A key past every other under its prefix (U+10FFFF) still rolls up with them, and the
+    /// listing ends (it once went back to that key for ever).
+    @Test mutating func keysAtTheEndOfUnicodeRollUpAndListingsEnd() throws {
+        try put(["a/\u{10FFFF}", "a/\u{10FFFF}x", "a/b", "b"])
+        let rolled = try state.list(bucket: "photos", ListQuery(delimiter: "/"))
+        #expect(rolled.commonPrefixes == ["a/"] && rolled.objects.map(\.key) == ["b"])
+        let paged = try state.list(bucket: "photos", ListQuery(delimiter: "/", maxKeys: 1))
+        #expect(paged.commonPrefixes == ["a/"] && paged.isTruncated)
+        #expect(try state.list(bucket: "photos", ListQuery(delimiter: "/", after: "a/")).objects.map(\.key) == ["b"])
+    }
+
+    @Test func objectsTakeTenTagsAndBucketsFifty() throws {
+        let eleven = (0..<11).map { S3Tag(key: "k\($0)", value: "v") }
+        #expect(throws: AWSError.self) { try S3State.validateTags(eleven) }
+        try S3State.validateTags(eleven, onBucket: true)
+        #expect(throws: AWSError.self) { try S3State.validateTags([S3Tag(key: "a", value: "1"), S3Tag(key: "a", value: "2")]) }
+    }
+
     @Test mutating func multipartUploadsCheckOrderETagsAndPartSizes() throws {
         let upload = UploadRecord(uploadId: "u1", bucket: "photos", key: "big", initiated: now, attributes: ObjectAttributes())
         try state.createUpload(upload, changes: &changes)
@@ -194,6 +212,14 @@ struct ObjectReadTests {
         #expect(ObjectReads.evaluate(C(ifModifiedSince: 1), etag: "abc", lastModified: modified) == .proceed)
     }
 
+    @Test func httpDatesParseAndAbsurdYearsDoNot() {
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == 784_111_777)
+        #expect(HTTPDate.parse("Sunday, 06-Nov-94 08:49:37 GMT") == 784_111_777)
+        #expect(HTTPDate.parse("Sun, 06 Nov 99999999999999 08:49:37 GMT") == nil)
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 25:49:37 GMT") == nil)
+        #expect(HTTPDate.parse("yesterday") == nil)
+    }
+
     @Test func rangesAsS3ServesThem() throws {
         #expect(try ObjectReads.range("bytes=0-9", size: 100) == 0...9)
         #expect(try ObjectReads.range("bytes=90-", size: 100) == 90...99)
@@ -222,6 +248,9 @@ struct S3DocumentTests {
         #expect(XMLNode.parse(Array("<a><b></a>".utf8)) == nil)
         #expect(XMLNode.parse(Array("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>".utf8)) == nil)
         #expect(XMLNode.parse(Array("<a>x</a>trailing".utf8)) == nil)
+        // Nesting is bounded (a deep document is refused, not recursed into).
+        let deep = String(repeating: "<a>", count: 100_000) + String(repeating: "</a>", count: 100_000)
+        #expect(XMLNode.parse(Array(deep.utf8)) == nil)
         #expect(try S3XML.parseTagging(Array("<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>".utf8)) == [S3Tag(key: "k", value: "v")])
         #expect(throws: S3Error.malformedXML) { try S3XML.parseTagging(Array("<Tags/>".utf8)) }
         #expect(S3XML.parseTaggingHeader("a=1&b%20c=x+y") == [S3Tag(key: "a", value: "1"), S3Tag(key: "b c", value: "x y")])

@@ -353,6 +353,16 @@ def test_policies_decide_per_bucket_and_key(store):
     error = denied.value.response["Error"]
     assert error["Code"] == "AccessDenied" and "s3:GetObject" in error["Message"] and "arn:aws:s3:::shared/private/b" in error["Message"]
     assert error_of(lambda: reader.put_object(Bucket="shared", Key="public/new", Body=b"x")) == ("AccessDenied", 403)
+    # DeleteObjects decides per key: a policy on keys (not on the bucket) lets some go and not others.
+    admin_iam.put_user_policy(UserName="reader", PolicyName="delete-public", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::shared/public/*"}]}))
+    deleted = reader.delete_objects(Bucket="shared", Delete={"Objects": [{"Key": "public/a"}, {"Key": "private/b"}]})
+    assert [d["Key"] for d in deleted.get("Deleted", [])] == ["public/a"]
+    assert [(e["Key"], e["Code"]) for e in deleted["Errors"]] == [("private/b", "AccessDenied")]
+    # A copy needs s3:GetObject on its source.
+    admin_iam.put_user_policy(UserName="reader", PolicyName="write-public", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::shared/public/*"}]}))
+    assert error_of(lambda: reader.copy_object(Bucket="shared", Key="public/stolen", CopySource="shared/private/b")) == ("AccessDenied", 403)
     assert error_of(lambda: reader.head_object(Bucket="shared", Key="public/new")) == ("404", 404)
     assert error_of(lambda: reader.list_buckets()) == ("AccessDenied", 403)
 
@@ -375,3 +385,60 @@ def test_the_s3_example_runs_as_written(tmp_path):
         assert "team\tweb" in done.stdout and "remove_bucket: examples" in done.stdout
     finally:
         server.stop()
+
+
+def test_presigned_urls_are_bound_to_what_they_sign(store):
+    s3 = store.s3
+    s3.create_bucket(Bucket="presigned")
+    s3.create_bucket(Bucket="secrets")
+    s3.put_object(Bucket="secrets", Key="k", Body=b"secret")
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "presigned", "Key": "upload"}, ExpiresIn=60)
+    # An x-amz-* header the URL did not sign (here one that would turn the PUT into a copy) is refused.
+    # (Content-Type is part of what a Signature Version 2 URL signs: sent empty, as it was signed.)
+    request = urllib.request.Request(put_url, data=b"", method="PUT", headers={"x-amz-copy-source": "secrets/k", "Content-Type": ""})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403 and b"<Code>AccessDenied</Code>" in refused.value.read()
+    urllib.request.urlopen(urllib.request.Request(put_url, data=b"mine", method="PUT", headers={"Content-Type": ""}), timeout=10)
+    assert s3.get_object(Bucket="presigned", Key="upload")["Body"].read() == b"mine"
+    # The same with a Signature Version 4 URL.
+    v4 = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=store.key[0],
+                      aws_secret_access_key=store.key[1], config=Config(signature_version="s3v4"))
+    v4_put = v4.generate_presigned_url("put_object", Params={"Bucket": "presigned", "Key": "v4"}, ExpiresIn=60)
+    with pytest.raises(urllib.error.HTTPError) as refused_v4:
+        urllib.request.urlopen(urllib.request.Request(v4_put, data=b"", method="PUT", headers={"x-amz-copy-source": "secrets/k"}), timeout=10)
+    body = refused_v4.value.read()
+    assert refused_v4.value.code == 403 and b"<HeadersNotSigned>x-amz-copy-source</HeadersNotSigned>" in body, body
+    urllib.request.urlopen(urllib.request.Request(v4_put, data=b"four", method="PUT"), timeout=10)
+    assert s3.get_object(Bucket="presigned", Key="v4")["Body"].read() == b"four"
+    # A Signature Version 2 URL (what the aws CLI v1's `s3 presign` makes) for one bucket does not
+    # open another when sent to that one's virtual host.
+    v2 = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=store.key[0],
+                      aws_secret_access_key=store.key[1], config=Config(signature_version="s3"))
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": "presigned", "Key": "upload"}, ExpiresIn=60)
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"mine"
+    path_and_query = url.split(str(store.port), 1)[1]
+    connection = http.client.HTTPConnection("127.0.0.1", store.port, timeout=10)
+    connection.request("GET", path_and_query, headers={"Host": f"secrets.localhost:{store.port}"})
+    response = connection.getresponse()
+    assert response.status == 403 and b"SignatureDoesNotMatch" in response.read()
+
+
+def test_conditional_creates_race_and_one_wins(store):
+    import concurrent.futures
+
+    store.s3.create_bucket(Bucket="races")
+
+    def create(index):
+        client = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=store.key[0],
+                              aws_secret_access_key=store.key[1], config=NO_RETRIES)
+        try:
+            client.put_object(Bucket="races", Key="once", Body=os.urandom(2 * 1024 * 1024), IfNoneMatch="*")
+            return "created"
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(create, range(8)))
+    assert outcomes.count("created") == 1 and outcomes.count("PreconditionFailed") == 7, outcomes

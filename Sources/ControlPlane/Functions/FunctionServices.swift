@@ -45,12 +45,13 @@ struct FunctionServices: FunctionRuntime {
             throw AWSError.lambdaInvalidParameter("Error occurred while GetObject. S3 Error Code: \(error.type). S3 Error Message: \(error.message)")
         }
         guard object.size <= LambdaAPI.codeRequestLimit else {
-            throw AWSError.lambdaInvalidParameter("Unzipped size must be smaller than 262144000 bytes")
+            throw AWSError.lambdaInvalidParameter("The code at s3://\(bucket)/\(key) is \(object.size) bytes; a zip may be at most \(LambdaAPI.codeRequestLimit) bytes.")
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(object.size)
         do {
-            try await objects.read(object.segments, range: nil) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
+            let opened = try objects.open(object.segments)
+            try await objects.read(opened, range: nil) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
         } catch {
             throw AWSError.lambdaService("The code could not be read from s3://\(bucket)/\(key) (\(error)); try again.")
         }

@@ -1,6 +1,7 @@
 import Archives
 import S3
 import Foundation
+import Glibc
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -58,7 +59,7 @@ final class ObjectFiles: Sendable {
     func create(digests: ObjectDigests) throws -> ObjectWriter {
         let id = UUID().uuidString.lowercased()
         let temporary = directory + "/tmp/" + id
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         return ObjectWriter(files: self, id: id, descriptor: descriptor, temporary: temporary, digests: digests, pool: pool, syncs: syncs)
     }
@@ -85,19 +86,32 @@ final class ObjectFiles: Sendable {
         return parts.count == 3 && parts[0] == "objects" && parts[1].count == 2 && !parts[2].isEmpty && !parts[2].contains(".")
     }
 
+    /// An object's files, opened at once: what is read from them stays the object that was
+    /// opened even if it is replaced or deleted meanwhile (its files are unlinked, not gone).
+    func open(_ segments: [StoredSegment]) throws -> OpenedObject {
+        var opened: [(descriptor: Int32, size: Int)] = []
+        for segment in segments where segment.size > 0 {
+            let descriptor = Glibc.open(path(segment.file), O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                let failure = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+                for earlier in opened { close(earlier.descriptor) }
+                throw failure
+            }
+            opened.append((descriptor, segment.size))
+        }
+        return OpenedObject(segments: opened)
+    }
+
     /// A small object's bytes (`range` of them), read at once; nil for an object too large for that.
-    func readSmall(_ segments: [StoredSegment], range: ClosedRange<Int>?) throws -> ByteBuffer? {
-        let total = segments.reduce(0) { $0 + $1.size }
+    func readSmall(_ object: OpenedObject, range: ClosedRange<Int>?) throws -> ByteBuffer? {
+        let total = object.size
         guard total <= Self.smallSize else { return nil }
         var buffer = ByteBufferAllocator().buffer(capacity: total)
-        for segment in segments where segment.size > 0 {
-            let descriptor = open(path(segment.file), O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            defer { close(descriptor) }
+        for segment in object.segments {
             let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: segment.size) { pointer in
                 var done = 0
                 while done < segment.size {
-                    let count = pread(descriptor, pointer.baseAddress! + done, segment.size - done, off_t(done))
+                    let count = pread(segment.descriptor, pointer.baseAddress! + done, segment.size - done, off_t(done))
                     guard count > 0 else { break }
                     done += count
                 }
@@ -109,22 +123,18 @@ final class ObjectFiles: Sendable {
         return buffer
     }
 
-    /// Streams `range` of the object made of `segments` to `write`, a piece at a time.
-    func read(
-        _ segments: [StoredSegment], range: ClosedRange<Int>?, into write: (ByteBuffer) async throws -> Void
-    ) async throws {
-        let total = segments.reduce(0) { $0 + $1.size }
+    /// Streams `range` of an opened object to `write`, a piece at a time.
+    func read(_ object: OpenedObject, range: ClosedRange<Int>?, into write: (ByteBuffer) async throws -> Void) async throws {
+        let total = object.size
         guard total > 0 else { return }
         let wanted = range ?? 0...(total - 1)
         var segmentStart = 0
-        for segment in segments {
+        for segment in object.segments {
             defer { segmentStart += segment.size }
             let from = max(wanted.lowerBound, segmentStart)
             let to = min(wanted.upperBound, segmentStart + segment.size - 1)
             guard from <= to else { continue }
-            let descriptor = open(path(segment.file), O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            defer { close(descriptor) }
+            let descriptor = segment.descriptor
             let end = to - segmentStart + 1
             let pool = self.pool
             // The next piece is read while the one before it is written to the connection.
@@ -154,11 +164,28 @@ final class ObjectFiles: Sendable {
                 do {
                     try await write(buffer)
                 } catch {
+                    // The piece being read uses the descriptor: it finishes before the object closes.
                     _ = try? await next?.value
                     throw error
                 }
             }
         }
+        withExtendedLifetime(object) {}
+    }
+}
+
+/// An object's files, open; closed when the last reader lets go.
+final class OpenedObject: Sendable {
+    let segments: [(descriptor: Int32, size: Int)]
+
+    init(segments: [(descriptor: Int32, size: Int)]) {
+        self.segments = segments
+    }
+
+    var size: Int { segments.reduce(0) { $0 + $1.size } }
+
+    deinit {
+        for segment in segments { close(segment.descriptor) }
     }
 }
 
@@ -206,7 +233,16 @@ final class ObjectWriter {
     }
 
     deinit {
-        if !closed {
+        guard !closed else { return }
+        let (descriptor, temporary) = (self.descriptor, self.temporary)
+        if let inFlight {
+            // A piece may still be being written through the descriptor: close it after that.
+            Task {
+                _ = try? await inFlight.value
+                close(descriptor)
+                unlink(temporary)
+            }
+        } else {
             close(descriptor)
             unlink(temporary)
         }

@@ -81,10 +81,13 @@ extension RequestAuthenticator {
 
     /// An S3 presigned URL of Signature Version 2's form: its signer, or the refusal in S3's words.
     func authenticateS3PresignedV2(
-        method: String, rawPath: String, query: [(name: String, value: String)], header: (String) -> String?
+        method: String, rawPath: String, query: [(name: String, value: String)], header: (String) -> String?, headerNames: [String],
+        virtualHostBucket: String?
     ) -> Result<AccessKeyring.Principal, AWSError> {
         do throws(SignatureFailure) {
-            let keyId = try verifier.verifyS3PresignedV2(method: method, rawPath: rawPath, query: query, header: header, now: now())
+            let keyId = try verifier.verifyS3PresignedV2(
+                method: method, rawPath: rawPath, query: query, header: header, headerNames: headerNames, virtualHostBucket: virtualHostBucket,
+                now: now())
             guard let principal = keyring.principal(keyId) else { throw .unknownKey }
             return .success(principal)
         } catch {
@@ -119,6 +122,10 @@ extension SignatureFailure {
         case .presignExpired: AWSError(type: "AccessDenied", message: "Request has expired", httpStatus: 403)
         case .wrongService:
             AWSError(type: "AuthorizationHeaderMalformed", message: "The authorization header is malformed; the service is wrong: expecting 's3'.", httpStatus: 400)
+        case .unsignedHeaders(let names):
+            AWSError(
+                type: "AccessDenied", message: "There were headers present in the request which were not signed", httpStatus: 403,
+                extraFields: ["HeadersNotSigned": names.joined(separator: ", ")])
         }
     }
 }
@@ -138,7 +145,7 @@ extension SignatureFailure {
         case .missing: AWSError(type: "MissingAuthenticationToken", message: "Request is missing Authentication Token", httpStatus: 403)
         case .incomplete(let message): AWSError(type: "IncompleteSignature", message: message, httpStatus: 400)
         case .unknownKey: AWSError(type: "InvalidClientTokenId", message: json.message, httpStatus: 403)
-        case .mismatch, .expired, .notYetCurrent, .presignExpired, .wrongService:
+        case .mismatch, .expired, .notYetCurrent, .presignExpired, .wrongService, .unsignedHeaders:
             AWSError(type: "SignatureDoesNotMatch", message: json.message, httpStatus: 403)
         }
     }

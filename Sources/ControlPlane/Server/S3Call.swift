@@ -19,6 +19,8 @@ struct S3Call: Sendable {
     let query: [String: String]
     let requestId: String
     let bodyUse: BodyUse
+    /// What the signature says of the body (set once the request is authenticated).
+    var bodyForm: SigV4Verifier.S3Body = .unsigned
 
     var committer: Committer<ControlPlaneState> { endpoint.committer }
     var files: ObjectFiles { endpoint.files }
@@ -42,12 +44,15 @@ struct S3Call: Sendable {
         if let authenticator = endpoint.authenticator, query["AWSAccessKeyId"] != nil, query["Signature"] != nil {
             // A presigned URL of the older form (the aws CLI v1's `s3 presign` makes these).
             let parameters = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
-            switch authenticator.authenticateS3PresignedV2(method: request.method.rawValue, rawPath: request.uri.path, query: parameters, header: header) {
+            switch authenticator.authenticateS3PresignedV2(
+                method: request.method.rawValue, rawPath: request.uri.path, query: parameters, header: header,
+                headerNames: request.headers.map(\.name.canonicalName), virtualHostBucket: S3Address.virtualHostBucket(request.head.authority))
+            {
             case .failure(let refusal): throw refusal
             case .success(let signer): principal = signer
             }
             body = .unsigned
-            if let principal, let refusal = authorize(principal, action: operation.action, key: operation.onObject ? key : nil) { throw refusal }
+            if let principal, let refusal = authorize(principal, operation: operation) { throw refusal }
         } else if let authenticator = endpoint.authenticator {
             switch authenticator.authenticateS3(signable, queryToken: query["X-Amz-Security-Token"]) {
             case .failure(let refusal): throw refusal
@@ -55,10 +60,18 @@ struct S3Call: Sendable {
                 principal = signer
                 body = declared
             }
-            if let principal, let refusal = authorize(principal, action: operation.action, key: operation.onObject ? key : nil) { throw refusal }
+            if let principal, let refusal = authorize(principal, operation: operation) { throw refusal }
         } else {
             body = SigV4Verifier.declaredS3Body(signable)
         }
+        var call = self
+        call.bodyForm = body
+        return try await call.perform(principal: principal)
+    }
+
+    /// The operation, once its caller is known and allowed.
+    func perform(principal: AccessKeyring.Principal?) async throws(AWSError) -> Response {
+        let body = bodyForm
         switch operation {
         case .listBuckets: return try await listBuckets()
         case .createBucket: return try await createBucket()
@@ -135,6 +148,12 @@ struct S3Call: Sendable {
         }
     }
 
+    /// The up-front decision for an operation (DeleteObjects decides per key, once its keys are read).
+    func authorize(_ principal: AccessKeyring.Principal, operation: S3Operation) -> AWSError? {
+        guard operation != .deleteObjects else { return nil }
+        return authorize(principal, action: operation.action, key: operation.onObject ? key : nil)
+    }
+
     /// The policy decision for one action on this bucket or one of its keys, as S3's AccessDenied.
     func authorize(_ principal: AccessKeyring.Principal, action: String, key: String?, bucket: String? = nil) -> AWSError? {
         let resource = "arn:aws:s3:::" + (bucket ?? self.bucket) + (key.map { "/" + $0 } ?? "")
@@ -160,7 +179,25 @@ struct S3Call: Sendable {
         var request = self.request
         bodyUse.start()
         guard let buffer = try? await request.collectBody(upTo: S3Endpoint.documentLimit) else { throw S3Error.malformedXML }
-        let bytes = Array(buffer.readableBytesView)
+        var bytes = Array(buffer.readableBytesView)
+        switch bodyForm {
+        case .unsigned: break
+        case .hashed(let hash):
+            guard Digest.hex(Digest.sha256(bytes)) == hash else { throw S3Error.contentSHA256Mismatch }
+        case .chunked(var decoder):
+            var payload: [UInt8] = []
+            let fed: Result<Void, SignatureFailure> = bytes.withUnsafeBytes { raw in
+                do throws(SignatureFailure) {
+                    try decoder.feed(raw) { payload.append(contentsOf: $0) }
+                    try decoder.finish(signable)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            if case .failure(let failure) = fed { throw failure.s3Error }
+            bytes = payload
+        }
         if let md5 = header("content-md5") {
             guard try ObjectChecksums.contentMD5(md5) == Digest.md5(bytes) else { throw S3Error.badDigest }
         }
@@ -258,7 +295,7 @@ extension S3Call {
         let uploads = try await committer.read { root, _ throws(AWSError) in
             _ = try root.s3.bucket(name)
             return root.s3.uploads.values.filter { $0.bucket == name && $0.key.hasPrefix(prefix) }
-                .sorted { $0.key == $1.key ? $0.initiated < $1.initiated : $0.key < $1.key }
+                .sorted { $0.key == $1.key ? $0.initiated < $1.initiated : S3Order.precedes($0.key, $1.key) }
         }
         let owner = endpoint.ownerId
         return xmlAnswer(
@@ -370,6 +407,9 @@ extension S3Call {
 
     func receiveBody(_ form: SigV4Verifier.S3Body) async throws(AWSError) -> ReceivedBody {
         if let length = header("content-length").flatMap(Int.init), length > S3State.maximumPutSize { throw S3Error.entityTooLarge }
+        if header("content-length") == nil, case .chunked = form {} else if header("content-length") == nil {
+            throw AWSError(type: "MissingContentLength", message: "You must provide the Content-Length HTTP header.", httpStatus: 411)
+        }
         let declared = try ObjectChecksums.declared { header($0) }
         let md5 = try header("content-md5").map { value throws(AWSError) in try ObjectChecksums.contentMD5(value) }
         var sha256: String?
@@ -435,32 +475,39 @@ extension S3Call {
         }
     }
 
-    /// Conditional writes: `If-None-Match: *` (only if absent) and `If-Match` (only that ETag).
-    func checkWriteConditions() async throws(AWSError) {
-        let ifNoneMatch = header("if-none-match")
-        let ifMatch = header("if-match")
-        guard ifNoneMatch != nil || ifMatch != nil else { return }
-        let (name, key) = (bucket, self.key)
-        let existing = try await committer.read { root, _ throws(AWSError) in
-            _ = try root.s3.bucket(name)
-            return root.s3.contents[name]?.byKey[key]
-        }
-        if ifNoneMatch == "*", existing != nil { throw S3Error.preconditionFailed }
+    /// Conditional writes: `If-None-Match: *` (only if absent) and `If-Match` (only that ETag),
+    /// decided on the object there is (checked before the body is read, and again in the commit).
+    static func writeRefusal(existing: ObjectRecord?, ifNoneMatch: String?, ifMatch: String?, key: String) -> AWSError? {
+        if ifNoneMatch == "*", existing != nil { return S3Error.preconditionFailed("If-None-Match") }
         if let ifMatch {
-            guard let existing else { throw S3Error.noSuchKey(key) }
+            guard let existing else { return S3Error.noSuchKey(key) }
             if ObjectReads.evaluate(.init(ifMatch: ifMatch), etag: existing.etag, lastModified: existing.lastModified) != .proceed {
-                throw S3Error.preconditionFailed
+                return S3Error.preconditionFailed("If-Match")
             }
         }
+        return nil
+    }
+
+    /// A new file whose commit failed goes, unless the commit landed after all (a store that
+    /// failed to answer may have kept it): then a record names it. Files a failure leaves behind
+    /// are swept at the next start.
+    func releaseUncommitted(_ file: String) async {
+        let referenced = (try? await committer.read { root, _ in root.s3.referencedFiles.contains(file) }) ?? true
+        if !referenced { files.remove([file]) }
     }
 
     func putObject(_ form: SigV4Verifier.S3Body) async throws(AWSError) -> Response {
         let (name, key) = (bucket, self.key)
-        // Refused before a byte is stored: a missing bucket, a bad key, a failed condition.
-        _ = try await committer.read { root, _ throws(AWSError) in try root.s3.bucket(name) }
+        let (ifNoneMatch, ifMatch) = (header("if-none-match"), header("if-match"))
+        // Refused before a byte is stored: a missing bucket, a bad key or tags, a failed condition.
+        let existing = try await committer.read { root, _ throws(AWSError) in
+            _ = try root.s3.bucket(name)
+            return root.s3.contents[name]?.byKey[key]
+        }
         try S3State.validateKey(key)
-        try await checkWriteConditions()
+        if let refusal = Self.writeRefusal(existing: existing, ifNoneMatch: ifNoneMatch, ifMatch: ifMatch, key: key) { throw refusal }
         let tags = header("x-amz-tagging").map(S3XML.parseTaggingHeader) ?? []
+        try S3State.validateTags(tags)
         let attributes = self.attributes()
         let received = try await receiveBody(form)
         let object = ObjectRecord(
@@ -468,13 +515,17 @@ extension S3Call {
             segments: [StoredSegment(file: received.file, size: received.size)], checksum: received.checksum, tags: tags)
         do throws(AWSError) {
             let obsolete = try await committer.write { root, m throws(AWSError) in
+                // Conditions again, on the object there is now: two conditional writes racing do not both win.
+                if let refusal = Self.writeRefusal(existing: root.s3.contents[name]?.byKey[key], ifNoneMatch: ifNoneMatch, ifMatch: ifMatch, key: key) {
+                    throw refusal
+                }
                 var stored = object
                 stored.lastModified = m.now
                 return try root.s3.putObject(stored, changes: &m.changes)
             }
             files.remove(obsolete)
         } catch {
-            files.remove([received.file])
+            await releaseUncommitted(received.file)
             throw error
         }
         var headers = [("ETag", S3XML.quoted(object.etag))]
@@ -482,9 +533,20 @@ extension S3Call {
         return answer(headers: headers)
     }
 
+    /// An object's record and its files, opened together: a write that replaces the object
+    /// between the two is seen, and the record read again (once).
+    func openObject(bucket name: String, key: String) async throws(AWSError) -> (ObjectRecord, OpenedObject) {
+        for attempt in 0..<2 {
+            let object = try await committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: name, key: key) }
+            if let opened = try? files.open(object.segments) { return (object, opened) }
+            if attempt == 1 { break }
+        }
+        throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+    }
+
     func getObject(head: Bool) async throws(AWSError) -> Response {
         let (name, key) = (bucket, self.key)
-        let object = try await committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: name, key: key) }
+        let (object, opened) = try await openObject(bucket: name, key: key)
         let conditions = ObjectReads.Conditions(
             ifMatch: header("if-match"), ifNoneMatch: header("if-none-match"), ifModifiedSince: header("if-modified-since").flatMap(HTTPDate.parse),
             ifUnmodifiedSince: header("if-unmodified-since").flatMap(HTTPDate.parse))
@@ -492,16 +554,21 @@ extension S3Call {
         case .proceed: break
         case .notModified:
             return answer(status: 304, headers: [("ETag", S3XML.quoted(object.etag)), ("Last-Modified", S3XML.httpDate(object.lastModified))])
-        case .preconditionFailed: throw S3Error.preconditionFailed
+        case .preconditionFailed: throw S3Error.preconditionFailed(header("if-match") != nil ? "If-Match" : "If-Unmodified-Since")
         }
         var range = try ObjectReads.range(header("range"), size: object.size)
         var headers = ObjectReads.headers(object, overrides: query.filter { $0.key.hasPrefix("response-") })
         if let partText = query["partNumber"] {
-            guard let part = Int(partText), part >= 1 else {
+            guard header("range") == nil else { throw S3Error.invalidRequest("Cannot specify both Range header and partNumber query parameter") }
+            guard let part = Int(partText), (1...S3State.maximumParts).contains(part) else {
                 throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive", name: "partNumber", value: partText)
             }
             let segments = object.partCount == nil ? [StoredSegment(file: "", size: object.size)] : object.segments
-            guard part <= segments.count else { throw S3Error.invalidRange(size: object.size, range: "part \(part)") }
+            guard part <= segments.count else {
+                throw AWSError(
+                    type: "InvalidPartNumber", message: "The requested partnumber is not satisfiable", httpStatus: 416,
+                    extraFields: ["PartNumberRequested": String(part), "ActualPartCount": String(segments.count)])
+            }
             let start = segments.prefix(part - 1).reduce(0) { $0 + $1.size }
             if segments[part - 1].size > 0 { range = start...(start + segments[part - 1].size - 1) }
             headers.append(("x-amz-mp-parts-count", String(segments.count)))
@@ -523,19 +590,18 @@ extension S3Call {
             return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody())
         }
         do {
-            if let small = try files.readSmall(object.segments, range: range) {
+            if let small = try files.readSmall(opened, range: range) {
                 return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody(byteBuffer: small))
             }
         } catch {
             throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
         }
         let files = self.files
-        let segments = object.segments
         let wanted = range
         return Response(
             status: HTTPResponse.Status(code: status), headers: fields,
             body: ResponseBody(contentLength: length) { writer in
-                try await files.read(segments, range: wanted) { buffer in try await writer.write(buffer) }
+                try await files.read(opened, range: wanted) { buffer in try await writer.write(buffer) }
                 try await writer.finish(nil)
             })
     }
@@ -552,17 +618,15 @@ extension S3Call {
         let sourceKey = String(source[source.index(after: slash)...])
         if let principal, let refusal = authorize(principal, action: "s3:GetObject", key: sourceKey, bucket: sourceBucket) { throw refusal }
         let (name, key) = (bucket, self.key)
-        let original = try await committer.read { root, _ throws(AWSError) in
-            _ = try root.s3.bucket(name)
-            return try root.s3.object(bucket: sourceBucket, key: sourceKey)
-        }
+        _ = try await committer.read { root, _ throws(AWSError) in try root.s3.bucket(name) }
+        let (original, opened) = try await openObject(bucket: sourceBucket, key: sourceKey)
         try S3State.validateKey(key)
         let conditions = ObjectReads.Conditions(
             ifMatch: header("x-amz-copy-source-if-match"), ifNoneMatch: header("x-amz-copy-source-if-none-match"),
             ifModifiedSince: header("x-amz-copy-source-if-modified-since").flatMap(HTTPDate.parse),
             ifUnmodifiedSince: header("x-amz-copy-source-if-unmodified-since").flatMap(HTTPDate.parse))
         guard ObjectReads.evaluate(conditions, etag: original.etag, lastModified: original.lastModified) == .proceed else {
-            throw S3Error.preconditionFailed
+            throw S3Error.preconditionFailed(header("x-amz-copy-source-if-match") != nil ? "x-amz-copy-source-If-Match" : "x-amz-copy-source-If-Unmodified-Since")
         }
         let replaceMetadata = header("x-amz-metadata-directive")?.uppercased() == "REPLACE"
         let replaceTags = header("x-amz-tagging-directive")?.uppercased() == "REPLACE"
@@ -572,13 +636,18 @@ extension S3Call {
             )
         }
         let digests = ObjectDigests(sha256: false, checksum: original.checksum.flatMap { ChecksumAlgorithm(rawValue: $0.algorithm) })
-        let writer: ObjectWriter
         let copied: (file: String, digests: ObjectDigests)
+        let writer: ObjectWriter
         do {
             writer = try files.create(digests: digests)
-            try await files.read(original.segments, range: nil) { buffer in try await writer.append(buffer) }
+        } catch {
+            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        }
+        do {
+            try await files.read(opened, range: nil) { buffer in try await writer.append(buffer) }
             copied = try await writer.finish()
         } catch {
+            await writer.discard()
             throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
         }
         var object = original
@@ -600,7 +669,7 @@ extension S3Call {
             stored = record
             files.remove(obsolete)
         } catch {
-            files.remove([copied.file])
+            await releaseUncommitted(copied.file)
             throw error
         }
         return xmlAnswer(
@@ -652,8 +721,12 @@ extension S3Call {
         }
         let (name, key) = (bucket, self.key)
         let upload = try await committer.read { root, _ throws(AWSError) in try root.s3.upload(uploadId, bucket: name, key: key) }
-        if let algorithm = upload.checksumAlgorithm, try ObjectChecksums.declared({ header($0) }) == nil {
-            throw S3Error.invalidRequest("Checksum Type mismatch occurred, expected checksum Type: \(algorithm.lowercased()), actual checksum Type: null")
+        if let algorithm = upload.checksumAlgorithm {
+            let declared = try ObjectChecksums.declared { header($0) }
+            guard declared?.algorithm.rawValue == algorithm else {
+                throw S3Error.invalidRequest(
+                    "Checksum Type mismatch occurred, expected checksum Type: \(algorithm.lowercased()), actual checksum Type: \(declared?.algorithm.rawValue.lowercased() ?? "null")")
+            }
         }
         let received = try await receiveBody(form)
         let part = PartRecord(
@@ -665,7 +738,7 @@ extension S3Call {
             }
             files.remove(obsolete)
         } catch {
-            files.remove([received.file])
+            await releaseUncommitted(received.file)
             throw error
         }
         var headers = [("ETag", S3XML.quoted(part.etag))]
@@ -709,6 +782,12 @@ extension S3Call {
         let upload = try await committer.read { root, _ throws(AWSError) in try root.s3.upload(uploadId, bucket: name, key: key) }
         let marker = query["part-number-marker"].flatMap { Int($0) } ?? 0
         let maxParts = min(query["max-parts"].flatMap { Int($0) } ?? 1000, 1000)
+        guard maxParts >= 1 else {
+            throw S3Error.invalidArgument("Argument max-parts must be an integer between 1 and 1000", name: "max-parts", value: query["max-parts"])
+        }
+        guard marker >= 0 else {
+            throw S3Error.invalidArgument("Argument part-number-marker must be an integer between 0 and 2147483647", name: "part-number-marker", value: query["part-number-marker"])
+        }
         let all = upload.parts.values.sorted { $0.number < $1.number }.filter { $0.number > marker }
         let page = all.prefix(maxParts)
         let owner = endpoint.ownerId

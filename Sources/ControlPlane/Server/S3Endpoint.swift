@@ -20,7 +20,7 @@ struct S3Endpoint: Sendable {
     let names: ResourceNames
     let requestIds: RequestIdGenerator
     /// XML and policy bodies (not objects) are read whole, up to this.
-    static let documentLimit = 1 << 20
+    static let documentLimit = 2 << 20
 
     /// Whether a request belongs to S3 (see the type's description).
     static func claims(_ request: Request) -> Bool {

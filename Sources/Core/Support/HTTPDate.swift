@@ -46,7 +46,9 @@ public enum HTTPDate {
             return nil
         }
         let clock = time.split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3, (1...31).contains(day), clock[0] < 24, clock[1] < 60, clock[2] < 61 else { return nil }
+        guard clock.count == 3, (1...9999).contains(year), (1...31).contains(day), (0..<24).contains(clock[0]), (0..<60).contains(clock[1]),
+            (0..<61).contains(clock[2])
+        else { return nil }
         return Int64(CivilCalendar.days(year: year, month: month, day: day)) * 86_400 + Int64(clock[0] * 3600 + clock[1] * 60 + clock[2])
     }
 }

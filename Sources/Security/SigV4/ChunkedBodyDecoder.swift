@@ -29,6 +29,8 @@ public struct ChunkedBodyDecoder: Sendable {
     public private(set) var decodedCount = 0
     /// The longest chunk header or trailer line taken.
     static let maximumLine = 8192
+    /// The most trailers taken (a checksum and a signature are what clients send).
+    static let maximumTrailers = 8
 
     /// Chunk headers carry signatures that are not checked (no key: authentication is off).
     private let skipsSignatures: Bool
@@ -96,6 +98,7 @@ public struct ChunkedBodyDecoder: Sendable {
         if case .trailers = state {
             guard !content.isEmpty else { return try endTrailers() }
             guard form != .none else { throw .incomplete("The aws-chunked body does not end after its last chunk.") }
+            guard trailers.count < Self.maximumTrailers else { throw .incomplete("The aws-chunked body has more than \(Self.maximumTrailers) trailers.") }
             trailers.append(try ChunkedPayload.trailer(content[...]))
             return
         }

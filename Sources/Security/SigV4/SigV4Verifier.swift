@@ -35,6 +35,9 @@ public enum SignatureFailure: Error, Equatable, Sendable {
     case presignExpired
     /// Signed for another service than the one the request reached.
     case wrongService(expected: String)
+    /// `x-amz-*` headers that the signature does not cover (S3 refuses them: they change what a
+    /// request does, as `x-amz-copy-source` turns a PUT into a copy).
+    case unsignedHeaders([String])
 
     /// How the request's protocol reports the failure. JSON services answer 400 (403 for a
     /// mismatch or expiry on REST-JSON ones such as Lambda), with AWS's types and messages.
@@ -57,6 +60,8 @@ public enum SignatureFailure: Error, Equatable, Sendable {
             AWSError(type: "InvalidSignatureException", message: "Signature not yet current: \(signed) is still later than \(latest) (\(now) + 5 min.)", httpStatus: denied)
         case .presignExpired: AWSError(type: "InvalidSignatureException", message: "Signature expired: the presigned URL is past its X-Amz-Expires.", httpStatus: denied)
         case .wrongService(let expected): AWSError(type: "InvalidSignatureException", message: "Credential should be scoped to correct service: '\(expected)'. ", httpStatus: denied)
+        case .unsignedHeaders(let names):
+            AWSError(type: "AccessDeniedException", message: "There were headers present in the request which were not signed: \(names.joined(separator: ", "))", httpStatus: 403)
         }
     }
 }
@@ -137,6 +142,16 @@ public final class SigV4Verifier: Sendable {
             throw .incomplete("Missing required header for this request: x-amz-content-sha256")
         }
         let (claim, key) = try check(request, service: "s3", now: now, session: session, payloads: .s3Streaming)
+        // Every `x-amz-*` header must be signed (the declared payload hash is part of the
+        // signature already, and a presigned URL's token travels in its query).
+        var unsigned: [String] = []
+        for (name, _) in request.headers {
+            let lower = name.lowercased()
+            if lower.hasPrefix("x-amz-"), lower != "x-amz-content-sha256", !claim.signedHeaders.contains(lower), !unsigned.contains(lower) {
+                unsigned.append(lower)
+            }
+        }
+        if !unsigned.isEmpty { throw .unsignedHeaders(unsigned.sorted()) }
         guard !claim.presigned else { return (claim.accessKeyId, .unsigned) }
         let declared = request.header("x-amz-content-sha256") ?? PayloadForm.unsigned
         let body: S3Body =
@@ -309,9 +324,15 @@ extension SigV4Verifier {
     /// `Signature`), which the aws CLI v1's `s3 presign` still makes by default: an HMAC-SHA1 of
     /// the method, Content-MD5, Content-Type, the expiry and the path with its sub-resources.
     /// Answers the access key.
+    /// - Parameter virtualHostBucket: the bucket the request's `Host` names, if it names one (the
+    ///   signed resource is then `/<bucket><path>`, as the signer wrote it).
     public func verifyS3PresignedV2(
-        method: String, rawPath: String, query: [(name: String, value: String)], header: (String) -> String?, now: Int64
+        method: String, rawPath: String, query: [(name: String, value: String)], header: (String) -> String?, headerNames: [String],
+        virtualHostBucket: String?, now: Int64
     ) throws(SignatureFailure) -> String {
+        // Version 2 signs `x-amz-*` headers only when the URL was made with them; these are not.
+        let amzHeaders = Set(headerNames.map { $0.lowercased() }.filter { $0.hasPrefix("x-amz-") && $0 != "x-amz-content-sha256" })
+        if !amzHeaders.isEmpty { throw .unsignedHeaders(amzHeaders.sorted()) }
         func parameter(_ name: String) -> String? { query.first { $0.name == name }?.value }
         guard let accessKeyId = parameter("AWSAccessKeyId"), let signature = parameter("Signature"), let expiresText = parameter("Expires") else {
             throw .incomplete("Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
@@ -321,7 +342,7 @@ extension SigV4Verifier {
         guard let secret = secret(accessKeyId) else { throw .unknownKey }
         let signed = query.filter { Self.v2SubResources.contains($0.name) }.sorted { $0.name < $1.name }
             .map { $0.value.isEmpty ? $0.name : $0.name + "=" + $0.value }
-        let resource = rawPath + (signed.isEmpty ? "" : "?" + signed.joined(separator: "&"))
+        let resource = (virtualHostBucket.map { "/" + $0 } ?? "") + rawPath + (signed.isEmpty ? "" : "?" + signed.joined(separator: "&"))
         let text = [method, header("content-md5") ?? "", header("content-type") ?? "", expiresText, resource].joined(separator: "\n")
         let expected = Data(Crypto.HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(secret.utf8))))
             .base64EncodedString()

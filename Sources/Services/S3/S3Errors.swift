@@ -63,9 +63,12 @@ public enum S3Error {
     public static let contentSHA256Mismatch = AWSError(
         type: "XAmzContentSHA256Mismatch", message: "The provided 'x-amz-content-sha256' header does not match what was computed.", httpStatus: 400)
 
-    public static let preconditionFailed = AWSError(
-        type: "PreconditionFailed", message: "At least one of the pre-conditions you specified did not hold", httpStatus: 412,
-        extraFields: ["Condition": "If-Match"])
+    /// `condition` names the header whose condition did not hold.
+    public static func preconditionFailed(_ condition: String) -> AWSError {
+        AWSError(
+            type: "PreconditionFailed", message: "At least one of the pre-conditions you specified did not hold", httpStatus: 412,
+            extraFields: ["Condition": condition])
+    }
 
     public static func invalidRange(size: Int, range: String) -> AWSError {
         AWSError(

@@ -87,7 +87,7 @@ extension S3State {
 
     public mutating func setBucketTags(_ name: String, tags: [S3Tag]?, changes: inout ChangeSet) throws(AWSError) {
         var record = try bucket(name)
-        if let tags { try Self.validateTags(tags) }
+        if let tags { try Self.validateTags(tags, onBucket: true) }
         record.tags = tags
         buckets[name] = record
         changes.put(record)
@@ -140,8 +140,12 @@ extension S3State {
 
     /// At most 10 tags on an object (50 on a bucket), keys up to 128 characters, values up to
     /// 256, no key twice.
-    static func validateTags(_ tags: [S3Tag]) throws(AWSError) {
-        guard tags.count <= 50 else { throw S3Error.invalidRequest("Object tags cannot be greater than 10") }
+    public static func validateTags(_ tags: [S3Tag], onBucket: Bool = false) throws(AWSError) {
+        if onBucket {
+            guard tags.count <= 50 else { throw S3Error.invalidRequest("Bucket tag count cannot be greater than 50") }
+        } else {
+            guard tags.count <= 10 else { throw AWSError(type: "BadRequest", message: "Object tags cannot be greater than 10", httpStatus: 400) }
+        }
         guard Set(tags.map(\.key)).count == tags.count else {
             throw S3Error.invalidRequest("Cannot provide multiple Tags with the same key")
         }
@@ -202,7 +206,7 @@ extension S3State {
             }
             if isPrefix, entry == query.after || entry == page.commonPrefixes.last {
                 // Every key under a prefix already answered (here or on an earlier page).
-                index = bucket.firstIndex(notBefore: entry + "\u{10FFFF}")
+                index = bucket.firstIndex(after: entry)
                 continue
             }
             if page.objects.count + page.commonPrefixes.count == query.maxKeys {
@@ -211,7 +215,7 @@ extension S3State {
             }
             if isPrefix {
                 page.commonPrefixes.append(entry)
-                index = bucket.firstIndex(notBefore: entry + "\u{10FFFF}")
+                index = bucket.firstIndex(after: entry)
             } else {
                 if let object = bucket.byKey[key] { page.objects.append(object) }
                 index += 1
@@ -243,6 +247,7 @@ extension S3State {
     public mutating func createUpload(_ upload: UploadRecord, changes: inout ChangeSet) throws(AWSError) {
         _ = try bucket(upload.bucket)
         try Self.validateKey(upload.key)
+        try Self.validateTags(upload.tags)
         uploads[upload.uploadId] = upload
         changes.put(upload)
     }

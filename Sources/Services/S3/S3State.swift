@@ -72,6 +72,19 @@ public struct BucketContents: Sendable {
         return removed
     }
 
+    /// The position of the first key that neither precedes `prefix` nor starts with it: where a
+    /// listing goes on after rolling the keys under `prefix` up into one common prefix.
+    func firstIndex(after prefix: String) -> Int {
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            let key = keys[middle]
+            if S3Order.precedes(key, prefix) || key.utf8.starts(with: prefix.utf8) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
     /// The position of the first key that is not before `key` (binary search).
     func firstIndex(notBefore key: String) -> Int {
         var low = 0
@@ -85,8 +98,8 @@ public struct BucketContents: Sendable {
 }
 
 /// S3 orders keys by their UTF-8 bytes (Swift's `<` compares by Unicode canonical order).
-enum S3Order {
-    static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+public enum S3Order {
+    public static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 }
 
 public struct BucketRecord: StoredRecord, Equatable {

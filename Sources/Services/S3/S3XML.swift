@@ -30,6 +30,9 @@ public struct XMLNode: Sendable, Equatable {
 struct MiniXMLParser {
     let bytes: [UInt8]
     var index = 0
+    var depth = 0
+    /// S3's documents nest four deep; anything past this is refused rather than recursed into.
+    static let maximumDepth = 16
 
     mutating func document() -> XMLNode? {
         skipMisc()
@@ -54,7 +57,9 @@ struct MiniXMLParser {
     }
 
     private mutating func element() -> XMLNode? {
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "<") else { return nil }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth, index < bytes.count, bytes[index] == UInt8(ascii: "<") else { return nil }
         index += 1
         guard let name = readName() else { return nil }
         // Attributes: skipped up to the tag's end (quoted values may hold '>').
