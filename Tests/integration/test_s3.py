@@ -442,3 +442,27 @@ def test_conditional_creates_race_and_one_wins(store):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(create, range(8)))
     assert outcomes.count("created") == 1 and outcomes.count("PreconditionFailed") == 7, outcomes
+
+
+def test_lambda_code_from_the_store_is_read_as_the_caller(store):
+    from functions_support import ROLE, zip_files
+
+    admin = dict(endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=store.key[0], aws_secret_access_key=store.key[1])
+    iam = boto3.client("iam", **admin)
+    store.s3.create_bucket(Bucket="code-private")
+    store.s3.put_object(Bucket="code-private", Key="fn.zip", Body=zip_files({"bootstrap": ("#!/bin/sh\necho hi\n", 0o755)}))
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(UserName="deployer", PolicyName="functions", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    lam = boto3.client("lambda", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"], config=NO_RETRIES)
+    create = dict(FunctionName="from-private", Runtime="provided.al2023", Handler="x.handler", Role=ROLE,
+                  Code={"S3Bucket": "code-private", "S3Key": "fn.zip"})
+    with pytest.raises(ClientError) as denied:
+        lam.create_function(**create)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "s3:GetObject" in denied.value.response["Error"]["Message"]
+    iam.put_user_policy(UserName="deployer", PolicyName="read-code", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::code-private/*"}]}))
+    assert lam.create_function(**create)["CodeSize"] > 0

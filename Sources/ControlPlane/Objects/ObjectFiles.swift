@@ -311,9 +311,18 @@ final class ObjectWriter {
         } else {
             try await flush()
             if let inFlight { try await inFlight.value }
+            let shard = files.directory + "/objects/" + String(id.prefix(2))
             try await pool.runIfActive {
                 if syncs { guard fsync(descriptor) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) } }
                 guard rename(temporary, target) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                if syncs {
+                    // The rename itself, durable before the record naming the file is committed.
+                    let directory = Glibc.open(shard, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                    if directory >= 0 {
+                        fsync(directory)
+                        close(directory)
+                    }
+                }
             }
         }
         close(descriptor)

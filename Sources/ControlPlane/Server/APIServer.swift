@@ -320,6 +320,12 @@ struct APIServer {
                 {
                     return Self.response(route.errorStyle.response(refusal, requestId: requestId))
                 }
+                // Code read from the object store is read as the caller: it needs s3:GetObject on it, as with Lambda.
+                if principal.policies != nil, let location = CodeLocation.of(action: requested.action, body: body),
+                    let refusal = AccessPolicy.refusal(principal, RequestedAction(action: "s3:GetObject") { location }, style: style)
+                {
+                    return Self.response(route.errorStyle.response(refusal, requestId: requestId))
+                }
             }
         }
         let rest = RESTRequest(
@@ -338,6 +344,27 @@ struct APIServer {
     /// The member of a Lambda request body that passes a role.
     struct FunctionRole: Decodable {
         var Role: String?
+    }
+
+    /// The object a Lambda request takes code from (`Code`, the body itself, or `Content`), as an S3 ARN.
+    struct CodeLocation: Decodable {
+        struct Location: Decodable {
+            var S3Bucket: String?
+            var S3Key: String?
+        }
+        var Code: Location?
+        var Content: Location?
+        var S3Bucket: String?
+        var S3Key: String?
+
+        static func of(action: String, body: [UInt8]) -> String? {
+            guard ["lambda:CreateFunction", "lambda:UpdateFunctionCode", "lambda:PublishLayerVersion"].contains(action),
+                let decoded = try? AWSJSONCodec.decode(CodeLocation.self, from: body)
+            else { return nil }
+            let location = decoded.Code ?? decoded.Content ?? Location(S3Bucket: decoded.S3Bucket, S3Key: decoded.S3Key)
+            guard let bucket = location.S3Bucket, let key = location.S3Key else { return nil }
+            return "arn:aws:s3:::\(bucket)/\(key)"
+        }
     }
 
     // MARK: Streams
