@@ -837,6 +837,31 @@ def test_a_rest_api_in_front_of_an_awslambdaric_function(cluster, function_arn):
     assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
 
 
+def test_a_rest_api_maps_requests_to_a_function_and_its_errors_to_statuses(cluster, function_arn):
+    """AWS (non-proxy): the request template makes the event, the answer goes through the
+    integration responses; a function error is selected by its errorMessage."""
+    rest = cluster.client("apigateway")
+    api_id = rest.create_rest_api(name="mapped-echo")["id"]
+    root = rest.get_resources(restApiId=api_id)["items"][0]["id"]
+    pets = rest.create_resource(restApiId=api_id, parentId=root, pathPart="pets")["id"]
+    rest.put_method(restApiId=api_id, resourceId=pets, httpMethod="POST", authorizationType="NONE")
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    rest.put_integration(restApiId=api_id, resourceId=pets, httpMethod="POST", type="AWS", integrationHttpMethod="POST", uri=uri,
+                         requestTemplates={"application/json": '{"queryStringParameters": {"mode": "$input.params(\'mode\')"}, '
+                                                               '"pet": $input.json(\'$.name\')}'})
+    for status in ("200", "400"):
+        rest.put_method_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode=status)
+    rest.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode="200", responseTemplates={
+        "application/json": '#set($event = $util.parseJson($input.path(\'$.body\')))\n{"pet": "$event.pet", "status": $input.path(\'$.statusCode\')}'})
+    rest.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode="400", selectionPattern=".*boom.*",
+                                  responseTemplates={"application/json": '{"error": "$input.path(\'$.errorMessage\')"}'})
+    rest.create_deployment(restApiId=api_id, stageName="v1")
+    status, _, body = call(cluster, "POST", f"/{api_id}/v1/pets", headers={"Content-Type": "application/json"}, body=b'{"name": "rex"}')
+    assert (status, json.loads(body)) == (200, {"pet": "rex", "status": 200})
+    status, _, body = call(cluster, "POST", f"/{api_id}/v1/pets?mode=raise", headers={"Content-Type": "application/json"}, body=b"{}")
+    assert (status, json.loads(body)) == (400, {"error": "boom"})
+
+
 GATEKEEPER = '''
 def handler(event, context):
     # A REST authorizer: TOKEN events carry authorizationToken, REQUEST events the headers.

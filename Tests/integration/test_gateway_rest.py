@@ -550,3 +550,70 @@ def test_the_gateway_listener_speaks_http_1_1_and_keeps_backend_connections(serv
     finally:
         backend.shutdown()
         backend.server_close()
+
+
+def test_http_integrations_map_requests_and_responses(server, apigw):
+    """HTTP (non-proxy): the request template's output is what the backend gets, the backend's
+    status picks the integration response, whose template and header mappings make the answer."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Backend(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append((self.path, json.loads(body)))
+            status = 404 if b'"missing"' in body else 201
+            answer = json.dumps({"id": 99, "kind": "created" if status == 201 else "none"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.send_header("X-Backend", "b1")
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    try:
+        api_id, root, pets = pets_api(apigw, name="mapped-http")
+        apigw.put_method(restApiId=api_id, resourceId=pets, httpMethod="POST", authorizationType="NONE")
+        apigw.put_integration(restApiId=api_id, resourceId=pets, httpMethod="POST", type="HTTP", integrationHttpMethod="POST",
+                              uri=f"http://127.0.0.1:{backend.server_port}/store",
+                              requestTemplates={"application/json": '{"petName": $input.json(\'$.name\'), "by": "$input.params(\'who\')"}'})
+        for status in ("201", "404"):
+            apigw.put_method_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode=status)
+        apigw.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode="201", selectionPattern="2\\d\\d",
+                                       responseTemplates={"application/json": '{"created": $input.path(\'$.id\')}'},
+                                       responseParameters={"method.response.header.X-From": "integration.response.header.X-Backend",
+                                                           "method.response.header.X-Kind": "integration.response.body.kind"})
+        apigw.put_integration_response(restApiId=api_id, resourceId=pets, httpMethod="POST", statusCode="404", selectionPattern="4\\d\\d",
+                                       responseTemplates={"application/json": '{"message": "no such pet"}'})
+        apigw.create_deployment(restApiId=api_id, stageName="prod")
+
+        def post(body, query=""):
+            connection = http.client.HTTPConnection("127.0.0.1", server.gateway_port, timeout=30)
+            connection.request("POST", f"/{api_id}/prod/pets{query}", body=json.dumps(body), headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), json.loads(response.read())
+
+        status, headers, body = post({"name": "rex"}, "?who=ann")
+        assert (status, body, headers["X-From"], headers["X-Kind"]) == (201, {"created": 99}, "b1", "created")
+        assert received[-1] == ("/store?who=ann", {"petName": "rex", "by": "ann"})
+        assert post({"name": "missing"})[::2] == (404, {"message": "no such pet"})
+        # NEVER passes no body through without a template for its content type: 415.
+        apigw.put_method(restApiId=api_id, resourceId=pets, httpMethod="PUT", authorizationType="NONE")
+        apigw.put_integration(restApiId=api_id, resourceId=pets, httpMethod="PUT", type="HTTP", integrationHttpMethod="POST",
+                              uri=f"http://127.0.0.1:{backend.server_port}/store", passthroughBehavior="NEVER",
+                              requestTemplates={"application/json": "{}"})
+        apigw.create_deployment(restApiId=api_id, stageName="prod")
+        connection = http.client.HTTPConnection("127.0.0.1", server.gateway_port, timeout=30)
+        connection.request("PUT", f"/{api_id}/prod/pets", body="x", headers={"Content-Type": "text/plain"})
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (415, {"message": "Unsupported Media Type"})
+    finally:
+        backend.shutdown()

@@ -135,6 +135,10 @@ extension GatewayDataPlane {
             let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
             return await forward(adapted, to: uri, request: request, context: context, retryable: false, timedOut: .gatewayTimeout)
                 ?? .restInternalServerError
+        case .aws:
+            return await invokeRestFunctionMapped(integration, request: request, context: context)
+        case .http:
+            return await forwardMapped(integration, request: request, context: context)
         case .mock:
             return mockRestAnswer(integration, request: request, context: context)
         default:
@@ -252,32 +256,133 @@ extension GatewayDataPlane {
                 template, context: variables, stageVariables: context.stageVariables, body: request.body, parameters: Self.templateParameters(request, context: context))
             if let code = JSONPath.value(at: ["statusCode"], in: Array(rendered.utf8))?.selectionText.flatMap(Int.init) { status = code }
         }
+        return Self.mappedAnswer(integration, selecting: String(status), payload: [], backendHeaders: [], request: request, context: context)
+            ?? .restInternalServerError
+    }
+
+    /// The request template's output for a non-proxy integration: the template of the request's
+    /// content type; without one, the body as it came (WHEN_NO_MATCH; WHEN_NO_TEMPLATES only when
+    /// the integration has no templates at all) or 415 `Unsupported Media Type`.
+    enum MappedRequest {
+        case body([UInt8])
+        case refused(GatewayResponse)
+    }
+
+    static func mappedRequest(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext) -> MappedRequest {
+        let contentType = request.header("content-type").map { String($0.split(separator: ";").first ?? "").trimmingWhitespace.lowercased() }
+            ?? "application/json"
+        let templates = integration.requestTemplates ?? [:]
+        if let template = templates[contentType] {
+            let rendered = MappingTemplates.render(
+                template, context: restTemplateContext(request, context: context), stageVariables: context.stageVariables, body: request.body,
+                parameters: templateParameters(request, context: context))
+            return .body(Array(rendered.utf8))
+        }
+        switch integration.passthroughBehavior ?? "WHEN_NO_MATCH" {
+        case "WHEN_NO_MATCH": return .body(request.body)
+        case "WHEN_NO_TEMPLATES" where templates.isEmpty: return .body(request.body)
+        default: return .refused(.message(415, "Unsupported Media Type"))
+        }
+    }
+
+    /// A non-proxy integration's answer: the integration response whose selection pattern matches
+    /// `selecting` (a function's error message, a backend's status code), else the one without a
+    /// pattern; its status, its template (over the integration's payload; without one the payload
+    /// as it came) and its header mappings (`'static'`, `integration.response.header.NAME`,
+    /// `integration.response.body.PATH`). nil when no integration response answers.
+    static func mappedAnswer(
+        _ integration: V1Integration, selecting: String?, payload: [UInt8], backendHeaders: [(String, String)], request: GatewayRequest,
+        context: ProxyContext
+    ) -> GatewayResponse? {
         let responses = (integration.integrationResponses ?? [:]).values.sorted { ($0.statusCode ?? "") < ($1.statusCode ?? "") }
         let chosen =
             responses.first { response in
-                guard let pattern = response.selectionPattern, !pattern.isEmpty, let regex = try? Regex(pattern) else { return false }
-                return String(status).wholeMatch(of: regex) != nil
+                guard let selecting, let pattern = response.selectionPattern, !pattern.isEmpty, let regex = try? Regex(pattern) else { return false }
+                return selecting.wholeMatch(of: regex) != nil
             } ?? responses.first { ($0.selectionPattern ?? "").isEmpty }
-        guard let chosen, let code = chosen.statusCode.flatMap(Int.init) else {
-            // No integration response: API Gateway answers with an internal error.
-            return .restInternalServerError
-        }
-        var body: [UInt8] = []
+        guard let chosen, let code = chosen.statusCode.flatMap(Int.init) else { return nil }
+        var body = payload
         if let templates = chosen.responseTemplates, let template = templates["application/json"] ?? templates.values.first {
-            // The method request's parameters reach the response's template too (its `$input` body is the mock's: none).
+            // The method request's parameters reach the response's template too.
             body = Array(
                 MappingTemplates.render(
-                    template, context: variables, stageVariables: context.stageVariables, body: [],
-                    parameters: Self.templateParameters(request, context: context)
+                    template, context: restTemplateContext(request, context: context), stageVariables: context.stageVariables, body: payload,
+                    parameters: templateParameters(request, context: context)
                 ).utf8)
         }
         var headers: [(String, String)] = [("content-type", "application/json")]
-        // Static header mappings: `method.response.header.NAME` = `'value'`.
-        for (name, value) in (chosen.responseParameters ?? [:]).sorted(by: { $0.key < $1.key })
-        where name.hasPrefix("method.response.header.") && value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
-            headers.append((String(name.dropFirst("method.response.header.".count)), String(value.dropFirst().dropLast())))
+        for (name, value) in (chosen.responseParameters ?? [:]).sorted(by: { $0.key < $1.key }) where name.hasPrefix("method.response.header.") {
+            let header = String(name.dropFirst("method.response.header.".count))
+            var mapped: String?
+            if value.hasPrefix("'"), value.hasSuffix("'"), value.count >= 2 {
+                mapped = String(value.dropFirst().dropLast())
+            } else if value.hasPrefix("integration.response.header.") {
+                let source = value.dropFirst("integration.response.header.".count).lowercased()
+                mapped = backendHeaders.first { $0.0.lowercased() == source }?.1
+            } else if value.hasPrefix("integration.response.body") {
+                let path = "$" + value.dropFirst("integration.response.body".count)
+                if let steps = JSONPath.steps(path), let document = try? JSONDecoder().decode(JSONValue.self, from: Data(payload)) {
+                    mapped = JSONPath.value(at: steps, in: document).map { $0.selectionText ?? $0.jsonText }
+                }
+            }
+            guard let mapped else { continue }
+            headers.removeAll { $0.0.lowercased() == header.lowercased() }
+            headers.append((header, mapped))
         }
         return GatewayResponse(status: code, headers: headers, body: body)
+    }
+
+    /// AWS (non-proxy) to a function: the request template's output is the event; the answer is
+    /// mapped by the integration responses, a function error selected by its `errorMessage`.
+    func invokeRestFunctionMapped(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
+        let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
+        guard let target = FunctionTarget(integrationUri: uri) else { return .restInternalServerError }
+        let payload: [UInt8]
+        switch Self.mappedRequest(integration, request: request, context: context) {
+        case .refused(let refusal): return refusal
+        case .body(let mapped): payload = mapped
+        }
+        let invocation = InvocationRequest(
+            reference: target.functionArn, qualifier: nil, payload: Data(payload), requestId: UUID().uuidString.lowercased(),
+            traceId: LambdaAPI.newTraceId(at: request.time))
+        let functions = self.functions
+        switch await Deadline.race(milliseconds: integration.timeoutInMillis ?? 29000, { try? await functions.invoke(invocation) }) {
+        case .timedOut: return .gatewayTimeout
+        case .finished(nil): return .restInternalServerError
+        case .finished(let outcome?):
+            let answer = Array(outcome.payload)
+            var errorMessage: String?
+            if outcome.status != .success {
+                errorMessage = JSONPath.value(at: ["errorMessage"], in: answer)?.selectionText ?? outcome.errorType ?? "Unhandled"
+            }
+            return Self.mappedAnswer(integration, selecting: errorMessage, payload: answer, backendHeaders: [], request: request, context: context)
+                ?? .restInternalServerError
+        }
+    }
+
+    /// HTTP (non-proxy): the request template's output is sent to the URI with the integration's
+    /// method (path parameters filled in, the query string kept); the backend's status selects
+    /// the integration response.
+    func forwardMapped(_ integration: V1Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
+        var mapped = request
+        switch Self.mappedRequest(integration, request: request, context: context) {
+        case .refused(let refusal): return refusal
+        case .body(let body): mapped.body = body
+        }
+        let adapted = V2Integration(
+            integrationMethod: integration.httpMethod, integrationType: .http, integrationUri: integration.uri,
+            timeoutInMillis: integration.timeoutInMillis)
+        let uri = Self.substitute(integration.uri ?? "", stageVariables: context.stageVariables)
+        let exchange = Self.exchange(adapted, to: uri, request: mapped, context: context)
+        let result = await http.forward(method: exchange.method, url: exchange.url, headers: exchange.headers, body: exchange.body, timeout: exchange.timeout)
+        switch result {
+        case .timedOut: return .gatewayTimeout
+        case .refused, .failed: return .restInternalServerError
+        case .answered(let backend):
+            return Self.mappedAnswer(
+                integration, selecting: String(backend.status), payload: backend.body, backendHeaders: backend.headers, request: request, context: context)
+                ?? .restInternalServerError
+        }
     }
 
     /// `$input.params()`: the path's, the query string's (the last of a repeated name) and the headers.

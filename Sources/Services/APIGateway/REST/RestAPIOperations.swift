@@ -315,13 +315,13 @@ extension GatewayState {
             cacheNamespace: input.cacheNamespace ?? resourceId, cacheKeyParameters: input.cacheKeyParameters ?? [])
         guard integration.connectionType != .vpcLink else { throw .gatewayBadRequest("VPC links are not supported by this endpoint.") }
         switch input.type {
-        case .awsProxy:
+        case .awsProxy, .aws:
             guard let uri = input.uri, FunctionTarget(integrationUri: uri) != nil else {
                 throw .gatewayBadRequest(
                     "Invalid integration URI specified: use arn:aws:apigateway:\(names.region):lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations")
             }
             guard input.httpMethod == "POST" else {
-                throw .gatewayBadRequest("AWS_PROXY integrations call functions with the integration HTTP method POST (--integration-http-method POST).")
+                throw .gatewayBadRequest("Lambda integrations call functions with the integration HTTP method POST (--integration-http-method POST).")
             }
         case .httpProxy, .http:
             guard let uri = input.uri, isHTTPURL(uri) else {
@@ -330,12 +330,9 @@ extension GatewayState {
             guard let method = input.httpMethod, restMethods.contains(method) else {
                 throw .gatewayBadRequest("Enumeration value for HttpMethod must be non-empty")
             }
-            if input.type == .http { throw .gatewayBadRequest("HTTP (non-proxy) integrations are not supported by this endpoint; use HTTP_PROXY.") }
         case .mock:
             integration.httpMethod = nil
             integration.uri = nil
-        case .aws:
-            throw .gatewayBadRequest("AWS (non-proxy) integrations are not supported by this endpoint; use AWS_PROXY for functions.")
         }
         return integration
     }
