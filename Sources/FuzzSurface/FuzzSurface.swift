@@ -7,6 +7,7 @@ import ECS
 import ECSAgent
 import ECSShapes
 import IAM
+import S3
 import SigV4
 import StevedoreCore
 
@@ -30,8 +31,12 @@ public enum FuzzSurface {
         /// YAML and JSON documents, and OpenAPI definitions read from them (ImportApi).
         case yaml
         /// What the gateway reads from outside: route keys, JWTs, functions' answers (proxy
-        /// responses and authorizer verdicts), key sets.
+        /// responses and authorizer verdicts), key sets, mapping templates (Velocity), request
+        /// bodies against models (JSON Schema).
         case gateway
+        /// S3's requests: XML documents, addresses and sub-resources, ranges, HTTP dates, checksum
+        /// headers, and aws-chunked bodies decoded as they stream.
+        case s3
     }
 
     public static func run(_ target: Target, _ bytes: [UInt8]) {
@@ -105,6 +110,53 @@ public enum FuzzSurface {
             _ = MappingTemplates.render(text, context: ["connectionId": "c"], stageVariables: ["v": "1"], body: bytes)
             _ = MappingTemplates.render("$input.json('$.a.b') $input.path('$.a') $input.body", context: [:], stageVariables: [:], body: bytes)
             _ = WebSocketEvent.answer(from: bytes)
+            // The bytes as a JSON Schema and as a body checked against one.
+            if let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) {
+                _ = JSONSchema.validates(value, against: value)
+                _ = JSONSchema.validates(value, against: .object(["type": .string("object"), "required": .array([.string("a")])]))
+            }
+        case .s3:
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let node = XMLNode.parse(bytes) { _ = node.all("Object").map { $0.value("Key") } }
+            _ = try? S3XML.parseTagging(bytes)
+            _ = S3XML.parseTaggingHeader(text)
+            let address = S3Address.parse(rawPath: text, virtualHostBucket: S3Address.virtualHostBucket(text))
+            var query: [String: String] = [:]
+            for pair in text.split(separator: "&").prefix(16) {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                query[parts.first ?? ""] = parts.count > 1 ? parts[1] : ""
+            }
+            for method in ["GET", "PUT", "POST", "DELETE", "HEAD"] {
+                _ = try? S3Operation.of(method: method, address: address, query: query, hasCopySource: text.hasPrefix("c"))
+            }
+            _ = try? ObjectReads.range(text, size: 1000)
+            _ = try? ObjectReads.range(text, size: 0)
+            _ = HTTPDate.parse(text)
+            _ = try? ObjectChecksums.declared { name in name == "x-amz-trailer" || name.hasPrefix("x-amz-checksum") ? text : nil }
+            // The bytes as an aws-chunked body with unsigned trailers, fed in uneven pieces.
+            let head = SignableRequest(
+                method: "PUT", path: "/b/k",
+                headers: [("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"), ("x-amz-trailer", "x-amz-checksum-crc32"),
+                          ("x-amz-decoded-content-length", "5")])
+            if case .chunked(var decoder) = SigV4Verifier.declaredS3Body(head) {
+                var offset = 0
+                var piece = 1
+                while offset < bytes.count {
+                    let end = min(bytes.count, offset + piece)
+                    let failed = bytes[offset..<end].withUnsafeBytes { raw in
+                        do throws(SignatureFailure) {
+                            try decoder.feed(raw) { _ in }
+                            return false
+                        } catch {
+                            return true
+                        }
+                    }
+                    if failed { break }
+                    offset = end
+                    piece = piece * 3 % 17 + 1
+                }
+                _ = try? decoder.finish(head)
+            }
         }
     }
 }

@@ -29,6 +29,9 @@ struct JSONSchemaTests {
         #expect(valid(#"{"home": {"city": "Oslo"}, "id": "x"}"#, schema, models: ["Address": address]))
         #expect(!valid(#"{"home": {}}"#, schema, models: ["Address": address]))
         #expect(!valid(#"{"id": 3}"#, schema, models: ["Address": address]))
+        // A schema that refers to itself twice over ends (refused) rather than taking exponential time.
+        let looping = ##"{"definitions": {"x": {"allOf": [{"$ref": "#/definitions/x"}, {"$ref": "#/definitions/x"}]}}, "$ref": "#/definitions/x"}"##
+        #expect(!valid("1", looping))
         // A reference to a model that does not exist fails the body rather than passing it.
         #expect(!valid(#"{"home": {"city": "Oslo"}}"#, schema))
     }

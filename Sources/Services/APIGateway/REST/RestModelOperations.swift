@@ -204,21 +204,29 @@ public enum RequestValidation {
 /// API (`…/models/NAME`) or to `#/definitions/NAME`.
 public enum JSONSchema {
     public static func validates(_ value: JSONValue, against schema: JSONValue, models: [String: V1Model] = [:]) -> Bool {
-        check(value, schema, root: schema, models: models, depth: 0)
+        var budget = Budget()
+        return check(value, schema, root: schema, models: models, depth: 0, budget: &budget)
     }
 
-    static func check(_ value: JSONValue, _ schema: JSONValue, root: JSONValue, models: [String: V1Model], depth: Int) -> Bool {
-        guard depth < 32, case .object(let rules) = schema else { return depth < 32 }
+    /// Schema rules applied so far: schemas that refer to themselves through `allOf` would
+    /// otherwise take exponential time; past the budget a body is refused.
+    struct Budget {
+        var remaining = 100_000
+    }
+
+    static func check(_ value: JSONValue, _ schema: JSONValue, root: JSONValue, models: [String: V1Model], depth: Int, budget: inout Budget) -> Bool {
+        budget.remaining -= 1
+        guard budget.remaining > 0, depth < 32, case .object(let rules) = schema else { return budget.remaining > 0 && depth < 32 }
         if case .string(let reference)? = rules["$ref"] {
             if reference.hasPrefix("#/definitions/"), case .object(let top) = root, case .object(let definitions)? = top["definitions"],
                 let target = definitions[String(reference.dropFirst("#/definitions/".count))]
             {
-                return check(value, target, root: root, models: models, depth: depth + 1)
+                return check(value, target, root: root, models: models, depth: depth + 1, budget: &budget)
             }
             if let name = reference.split(separator: "/").last, let text = models[String(name)]?.schema,
                 let target = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
             {
-                return check(value, target, root: target, models: models, depth: depth + 1)
+                return check(value, target, root: target, models: models, depth: depth + 1, budget: &budget)
             }
             return false
         }
@@ -234,12 +242,12 @@ public enum JSONSchema {
         if case .array(let options)? = rules["enum"], !options.contains(value) { return false }
         for (name, combine) in [("allOf", 0), ("anyOf", 1), ("oneOf", 2)] {
             guard case .array(let schemas)? = rules[name] else { continue }
-            let passed = schemas.filter { check(value, $0, root: root, models: models, depth: depth + 1) }.count
+            let passed = schemas.filter { check(value, $0, root: root, models: models, depth: depth + 1, budget: &budget) }.count
             if combine == 0, passed != schemas.count { return false }
             if combine == 1, passed == 0 { return false }
             if combine == 2, passed != 1 { return false }
         }
-        if let not = rules["not"], check(value, not, root: root, models: models, depth: depth + 1) { return false }
+        if let not = rules["not"], check(value, not, root: root, models: models, depth: depth + 1, budget: &budget) { return false }
         switch value {
         case .object(let members):
             if case .array(let required)? = rules["required"] {
@@ -249,10 +257,10 @@ public enum JSONSchema {
             if case .object(let found)? = rules["properties"] { properties = found } else { properties = [:] }
             for (name, member) in members {
                 if let rule = properties[name] {
-                    if !check(member, rule, root: root, models: models, depth: depth + 1) { return false }
+                    if !check(member, rule, root: root, models: models, depth: depth + 1, budget: &budget) { return false }
                 } else if let additional = rules["additionalProperties"] {
                     if case .bool(false) = additional { return false }
-                    if case .object = additional, !check(member, additional, root: root, models: models, depth: depth + 1) { return false }
+                    if case .object = additional, !check(member, additional, root: root, models: models, depth: depth + 1, budget: &budget) { return false }
                 }
             }
             if case .number(let least)? = rules["minProperties"], Double(members.count) < least { return false }
@@ -260,10 +268,10 @@ public enum JSONSchema {
         case .array(let items):
             if let rule = rules["items"] {
                 if case .array(let positional) = rule {
-                    for (item, itemRule) in zip(items, positional) where !check(item, itemRule, root: root, models: models, depth: depth + 1) {
+                    for (item, itemRule) in zip(items, positional) where !check(item, itemRule, root: root, models: models, depth: depth + 1, budget: &budget) {
                         return false
                     }
-                } else if !items.allSatisfy({ check($0, rule, root: root, models: models, depth: depth + 1) }) {
+                } else if !items.allSatisfy({ check($0, rule, root: root, models: models, depth: depth + 1, budget: &budget) }) {
                     return false
                 }
             }
