@@ -64,7 +64,13 @@ struct VelocityTests {
         #expect(render("#foreach($name in $input.params().header.keySet())$name=$input.params().header.get($name)#end", parameters: parameters)
             == "X-Trace=abc")
         #expect(render("$util.escapeJavaScript($input.path('$.text'))", body: #"{"text":"say \"hi\"\nnow"}"#) == #"say \"hi\"\nnow"#)
-        #expect(render("$util.base64Encode('hello') $util.base64Decode('aGVsbG8=') $util.urlEncode('a b&c')") == "aGVsbG8= hello a%20b%26c")
+        // Java's URLEncoder: a space as `+`, `*` kept, `~` encoded.
+        #expect(render("$util.base64Encode('hello') $util.base64Decode('aGVsbG8=') $util.urlEncode('a b&c*~')") == "aGVsbG8= hello a+b%26c*%7E")
+        // commons-lang's escapes: non-ASCII as UTF-16 \\u escapes, and the idiom that undoes `\\'`.
+        #expect(render("$util.escapeJavaScript('é😀')") == "\\u00E9\\uD83D\\uDE00")
+        #expect(render(#"$util.escapeJavaScript("it's").replaceAll("\\'","'")"#) == "it's")
+        #expect(render(#"#set($q = 'say "hi"')$q.replaceAll("\"", "\\\"")"#) == #"say \"hi\""#)
+        #expect(render("$input.path('$.csv').split(',').size() $input.path('$.csv').matches('a.*')", body: #"{"csv":"a,b,,"}"#) == "2 true")
         #expect(render("#set($doc = $util.parseJson($input.body))$doc.a.b", body: #"{"a":{"b":"deep"}}"#) == "deep")
     }
 
@@ -78,5 +84,28 @@ struct VelocityTests {
     @Test func loopsAndOutputAreBounded() {
         let output = render("#foreach($i in [1..10000])#foreach($j in [1..10000])x#end#end")
         #expect(output.utf8.count <= 100_001)
+        // Strings that hold loops share the template's bounds (they once started afresh each time).
+        let nested = render(##"#foreach($i in [1..10000])#foreach($j in [1..10])#set($x = "#foreach($k in [1..10000])#foreach($l in [1..10])#end#end")#end#end done"##)
+        #expect(!nested.contains("done") || nested.hasSuffix("done"))
+        // Values that double themselves stop at the limit instead of filling memory.
+        let doubled = render("#set($s = 'ab')#foreach($i in [1..60])#set($s = $s + $s)#end$s.length()")
+        #expect(Int(doubled).map { $0 <= Velocity.valueLimit } ?? false)
+        let nestedLists = render("#set($l = [1])#foreach($i in [1..60])#set($l = [$l, $l])#end$l.size()")
+        #expect(nestedLists == "2")
+    }
+
+    @Test func numbersThatAreNotIndexesDoNotCrash() {
+        #expect(render("[$l[99999999999999999999]]", body: "") == "[$l[99999999999999999999]]")
+        #expect(render("#set($l = [1, 2])[$!l[99999999999999999999]][$!l[$input.path('$.i')]]", body: #"{"i":1e300}"#) == "[][]")
+        #expect(render("#set($s = 'abc')[$s.substring(99999999999999999999)]") == "[$s.substring(99999999999999999999)]")
+        #expect(render("#set($x = 9.5 / 2)$x #set($y = 9 / 2)$y #set($z = 1000000000000000 * 10)$z") == "4.75 4 10000000000000000")
+        #expect(render("#set($a = 'kept')#set($a = $nothing)$a") == "kept")
+    }
+
+    @Test func deepExpressionsAreRefusedNotRecursedInto() {
+        let deep = "#set($x = " + String(repeating: "(", count: 20_000) + "1" + String(repeating: ")", count: 20_000) + ")"
+        #expect(throws: AWSError.self) { try MappingTemplates.check(["application/json": deep]) }
+        let negations = "#if(" + String(repeating: "!", count: 20_000) + "true)x#end"
+        #expect(throws: AWSError.self) { try MappingTemplates.check(["application/json": negations]) }
     }
 }

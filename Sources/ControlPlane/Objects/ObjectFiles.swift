@@ -86,32 +86,49 @@ final class ObjectFiles: Sendable {
         return parts.count == 3 && parts[0] == "objects" && parts[1].count == 2 && !parts[2].isEmpty && !parts[2].contains(".")
     }
 
-    /// An object's files, opened at once: what is read from them stays the object that was
-    /// opened even if it is replaced or deleted meanwhile (its files are unlinked, not gone).
-    func open(_ segments: [StoredSegment]) throws -> OpenedObject {
-        var opened: [(descriptor: Int32, size: Int)] = []
-        for segment in segments where segment.size > 0 {
-            let descriptor = Glibc.open(path(segment.file), O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else {
-                let failure = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-                for earlier in opened { close(earlier.descriptor) }
-                throw failure
+    /// An object's files, opened at once (those holding the bytes of `range`): what is read from
+    /// them stays the object that was opened even if it is replaced or deleted meanwhile (its
+    /// files are unlinked, not gone). Past `openedAtOnce` files, the rest are opened as they are
+    /// reached.
+    func open(_ segments: [StoredSegment], range: ClosedRange<Int>? = nil) throws -> OpenedObject {
+        var opened: [OpenedObject.Segment] = []
+        var start = 0
+        var count = 0
+        for segment in segments {
+            defer { start += segment.size }
+            let overlaps = segment.size > 0 && range.map { $0.lowerBound < start + segment.size && $0.upperBound >= start } ?? true
+            var descriptor: Int32?
+            if overlaps, count < Self.openedAtOnce {
+                let fd = Glibc.open(path(segment.file), O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    let failure = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+                    for earlier in opened { if let fd = earlier.descriptor { close(fd) } }
+                    throw failure
+                }
+                descriptor = fd
+                count += 1
             }
-            opened.append((descriptor, segment.size))
+            opened.append(OpenedObject.Segment(descriptor: descriptor, path: path(segment.file), size: segment.size))
         }
         return OpenedObject(segments: opened)
     }
+
+    /// Files one read holds open at once, at most.
+    static let openedAtOnce = 64
 
     /// A small object's bytes (`range` of them), read at once; nil for an object too large for that.
     func readSmall(_ object: OpenedObject, range: ClosedRange<Int>?) throws -> ByteBuffer? {
         let total = object.size
         guard total <= Self.smallSize else { return nil }
         var buffer = ByteBufferAllocator().buffer(capacity: total)
-        for segment in object.segments {
+        for segment in object.segments where segment.size > 0 {
+            let descriptor = segment.descriptor ?? Glibc.open(segment.path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            defer { if segment.descriptor == nil { close(descriptor) } }
             let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: segment.size) { pointer in
                 var done = 0
                 while done < segment.size {
-                    let count = pread(segment.descriptor, pointer.baseAddress! + done, segment.size - done, off_t(done))
+                    let count = pread(descriptor, pointer.baseAddress! + done, segment.size - done, off_t(done))
                     guard count > 0 else { break }
                     done += count
                 }
@@ -134,7 +151,10 @@ final class ObjectFiles: Sendable {
             let from = max(wanted.lowerBound, segmentStart)
             let to = min(wanted.upperBound, segmentStart + segment.size - 1)
             guard from <= to else { continue }
-            let descriptor = segment.descriptor
+            // Opened when reached if it was not at the start (an object of many parts).
+            let descriptor = segment.descriptor ?? Glibc.open(segment.path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            defer { if segment.descriptor == nil { close(descriptor) } }
             let end = to - segmentStart + 1
             let pool = self.pool
             // The next piece is read while the one before it is written to the connection.
@@ -176,16 +196,23 @@ final class ObjectFiles: Sendable {
 
 /// An object's files, open; closed when the last reader lets go.
 final class OpenedObject: Sendable {
-    let segments: [(descriptor: Int32, size: Int)]
+    struct Segment: Sendable {
+        /// nil: not opened at the start (outside the range read, or past the files held at once).
+        let descriptor: Int32?
+        let path: String
+        let size: Int
+    }
 
-    init(segments: [(descriptor: Int32, size: Int)]) {
+    let segments: [Segment]
+
+    init(segments: [Segment]) {
         self.segments = segments
     }
 
     var size: Int { segments.reduce(0) { $0 + $1.size } }
 
     deinit {
-        for segment in segments { close(segment.descriptor) }
+        for segment in segments { if let descriptor = segment.descriptor { close(descriptor) } }
     }
 }
 

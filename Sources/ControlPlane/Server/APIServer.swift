@@ -346,24 +346,36 @@ struct APIServer {
         var Role: String?
     }
 
-    /// The object a Lambda request takes code from (`Code`, the body itself, or `Content`), as an S3 ARN.
-    struct CodeLocation: Decodable {
-        struct Location: Decodable {
-            var S3Bucket: String?
-            var S3Key: String?
-        }
-        var Code: Location?
-        var Content: Location?
-        var S3Bucket: String?
-        var S3Key: String?
-
+    /// The object a Lambda request takes code from, as an S3 ARN: CreateFunction's `Code`,
+    /// UpdateFunctionCode's own members, PublishLayerVersion's `Content` (the members each
+    /// handler reads, and only those). Any value in them counts, whatever its type.
+    enum CodeLocation {
         static func of(action: String, body: [UInt8]) -> String? {
-            guard ["lambda:CreateFunction", "lambda:UpdateFunctionCode", "lambda:PublishLayerVersion"].contains(action),
-                let decoded = try? AWSJSONCodec.decode(CodeLocation.self, from: body)
-            else { return nil }
-            let location = decoded.Code ?? decoded.Content ?? Location(S3Bucket: decoded.S3Bucket, S3Key: decoded.S3Key)
-            guard let bucket = location.S3Bucket, let key = location.S3Key else { return nil }
-            return "arn:aws:s3:::\(bucket)/\(key)"
+            let member: String? =
+                switch action {
+                case "lambda:CreateFunction": "Code"
+                case "lambda:UpdateFunctionCode": nil
+                case "lambda:PublishLayerVersion": "Content"
+                default: ""
+                }
+            guard member != "", case .object(let document)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return nil }
+            let location: [String: JSONValue]
+            if let member {
+                guard case .object(let inner)? = document[member] else { return nil }
+                location = inner
+            } else {
+                location = document
+            }
+            guard location["S3Bucket"] != nil || location["S3Key"] != nil else { return nil }
+            let text = { (value: JSONValue?) -> String in
+                switch value {
+                case .string(let text)?: text
+                case nil: ""
+                // A value of another type names no object any caller may have: judged as such.
+                default: "\u{FFFD}"
+                }
+            }
+            return "arn:aws:s3:::\(text(location["S3Bucket"]))/\(text(location["S3Key"]))"
         }
     }
 

@@ -341,6 +341,8 @@ extension S3Call {
         let objects = root.all("Object")
         guard !objects.isEmpty, objects.count <= 1000 else { throw S3Error.malformedXML }
         let quiet = root.value("Quiet") == "true"
+        let bucketName = bucket
+        _ = try await committer.read { root, _ throws(AWSError) in try root.s3.bucket(bucketName) }
         var keys: [String] = []
         var refused: [(key: String, error: AWSError)] = []
         for object in objects {
@@ -491,8 +493,13 @@ extension S3Call {
     /// A new file whose commit failed goes, unless the commit landed after all (a store that
     /// failed to answer may have kept it): then a record names it. Files a failure leaves behind
     /// are swept at the next start.
-    func releaseUncommitted(_ file: String) async {
-        let referenced = (try? await committer.read { root, _ in root.s3.referencedFiles.contains(file) }) ?? true
+    func releaseUncommitted(_ file: String, uploadId: String? = nil) async {
+        let (name, key) = (bucket, self.key)
+        let referenced =
+            (try? await committer.read { root, _ in
+                if let uploadId { return root.s3.uploads[uploadId]?.parts.values.contains { $0.segment.file == file } ?? false }
+                return root.s3.contents[name]?.byKey[key]?.segments.contains { $0.file == file } ?? false
+            }) ?? true
         if !referenced { files.remove([file]) }
     }
 
@@ -535,10 +542,10 @@ extension S3Call {
 
     /// An object's record and its files, opened together: a write that replaces the object
     /// between the two is seen, and the record read again (once).
-    func openObject(bucket name: String, key: String) async throws(AWSError) -> (ObjectRecord, OpenedObject) {
+    func openObject(bucket name: String, key: String, range: ClosedRange<Int>? = nil) async throws(AWSError) -> (ObjectRecord, OpenedObject) {
         for attempt in 0..<2 {
             let object = try await committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: name, key: key) }
-            if let opened = try? files.open(object.segments) { return (object, opened) }
+            if let opened = try? files.open(object.segments, range: range) { return (object, opened) }
             if attempt == 1 { break }
         }
         throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
@@ -546,7 +553,7 @@ extension S3Call {
 
     func getObject(head: Bool) async throws(AWSError) -> Response {
         let (name, key) = (bucket, self.key)
-        let (object, opened) = try await openObject(bucket: name, key: key)
+        var object = try await committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: name, key: key) }
         let conditions = ObjectReads.Conditions(
             ifMatch: header("if-match"), ifNoneMatch: header("if-none-match"), ifModifiedSince: header("if-modified-since").flatMap(HTTPDate.parse),
             ifUnmodifiedSince: header("if-unmodified-since").flatMap(HTTPDate.parse))
@@ -588,6 +595,19 @@ extension S3Call {
         for (name, value) in headers { if let field = HTTPField.Name(name) { fields[field] = value } }
         if head || length == 0 {
             return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody())
+        }
+        // The files of the bytes to send, opened now; if the object was replaced since its
+        // record was read, the newer one is sent only if it is the same object (same ETag).
+        let opened: OpenedObject
+        do {
+            opened = try files.open(object.segments, range: range)
+        } catch {
+            let (newer, reopened) = try await openObject(bucket: name, key: key, range: range)
+            guard newer.etag == object.etag else {
+                throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+            }
+            object = newer
+            opened = reopened
         }
         do {
             if let small = try files.readSmall(opened, range: range) {
@@ -738,7 +758,7 @@ extension S3Call {
             }
             files.remove(obsolete)
         } catch {
-            await releaseUncommitted(received.file)
+            await releaseUncommitted(received.file, uploadId: uploadId)
             throw error
         }
         var headers = [("ETag", S3XML.quoted(part.etag))]

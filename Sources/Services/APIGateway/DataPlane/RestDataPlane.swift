@@ -123,7 +123,9 @@ extension GatewayDataPlane {
                 method: method, validator: validator, models: destination.deployment.models ?? [:], request: request,
                 pathParameters: selection.pathParameters)
         {
-            return .message(400, refusal)
+            var refused = GatewayResponse.message(400, refusal)
+            refused.headers.append(("x-amzn-ErrorType", "BadRequestException"))
+            return refused
         }
         switch integration.type {
         case .awsProxy:

@@ -37,7 +37,9 @@ public enum Velocity {
             switch self {
             case .null: ""
             case .bool(let flag): flag ? "true" : "false"
-            case .number(let number): number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+            // Whole numbers as Java prints a long; others as a double.
+            case .number(let number):
+                number.isFinite && number == number.rounded() && abs(number) < 9.2e18 ? String(Int64(number)) : String(number)
             case .string(let string): string
             case .list(let items): "[" + items.map(\.text).joined(separator: ", ") + "]"
             case .map(let members): "{" + members.map { "\($0.0)=\($0.1.text)" }.joined(separator: ", ") + "}"
@@ -79,6 +81,34 @@ public enum Velocity {
         public var message: String
     }
 
+    /// A number as an integer when it is one that fits (NaN, infinities and huge values are not).
+    static func integer(_ number: Double) -> Int? {
+        guard number.isFinite, number == number.rounded(), abs(number) < 9.0e15 else { return nil }
+        return Int(number)
+    }
+
+    /// What a value costs to hold: its nodes and its strings' bytes, counted until `budget` runs out
+    /// (so a value built by doubling itself is measured without walking all of it).
+    static func exceeds(_ value: Value, _ budget: inout Int) -> Bool {
+        budget -= 1
+        if budget < 0 { return true }
+        switch value {
+        case .string(let text): budget -= text.utf8.count
+        case .list(let items):
+            for item in items where exceeds(item, &budget) { return true }
+        case .map(let members):
+            for (key, item) in members {
+                budget -= key.utf8.count
+                if exceeds(item, &budget) { return true }
+            }
+        default: break
+        }
+        return budget < 0
+    }
+
+    /// The most a value made while rendering may hold (its nodes and bytes).
+    static let valueLimit = 1 << 20
+
     // MARK: Parsing
 
     indirect enum Node: Sendable {
@@ -103,7 +133,7 @@ public enum Velocity {
 
     indirect enum Expression: Sendable {
         case literal(Value)
-        case interpolated(String)
+        case interpolated([Node])
         case reference(Reference)
         case list([Expression])
         case map([(Expression, Expression)])
@@ -283,7 +313,7 @@ public enum Velocity {
             switch name {
             case "set":
                 let arguments = try parenthesized()
-                var inner = ExpressionParser(arguments, failure: failure)
+                var inner = ExpressionParser(arguments, failure: failure, nesting: depth)
                 guard let target = try inner.referenceTarget() else { throw failure("#set needs a reference to set") }
                 guard inner.take("=") else { throw failure("#set needs '='") }
                 let value = try inner.expression()
@@ -313,7 +343,7 @@ public enum Velocity {
                 return .conditional(branches, otherwise: otherwise)
             case "foreach":
                 let arguments = try parenthesized()
-                var inner = ExpressionParser(arguments, failure: failure)
+                var inner = ExpressionParser(arguments, failure: failure, nesting: depth)
                 guard let variable = try inner.referenceTarget(), variable.path.isEmpty else { throw failure("#foreach needs a variable") }
                 guard inner.takeWord("in") else { throw failure("#foreach needs 'in'") }
                 let over = try inner.expression()
@@ -332,7 +362,7 @@ public enum Velocity {
 
         mutating func condition() throws(Failure) -> Expression {
             let arguments = try parenthesized()
-            var inner = ExpressionParser(arguments, failure: failure)
+            var inner = ExpressionParser(arguments, failure: failure, nesting: depth)
             let expression = try inner.expression()
             guard inner.atEnd else { throw failure("unexpected text in a condition") }
             return expression
@@ -349,7 +379,11 @@ public enum Velocity {
             while let scalar = peek() {
                 index += 1
                 if let open = quote {
-                    if scalar == open { quote = nil }
+                    if scalar == "\\", peek() == open {
+                        index += 1
+                    } else if scalar == open {
+                        quote = nil
+                    }
                     continue
                 }
                 switch scalar {
@@ -385,6 +419,11 @@ public enum Velocity {
                 let scalar = source[cursor]
                 if let open = quote {
                     scalars.append(scalar)
+                    if scalar == "\\", cursor + 1 < source.count, source[cursor + 1] == open {
+                        scalars.append(open)
+                        cursor += 2
+                        continue
+                    }
                     if scalar == open { quote = nil }
                     cursor += 1
                     continue
@@ -418,7 +457,7 @@ public enum Velocity {
                 guard cursor < source.count, source[cursor] == "}" else { return nil }
                 cursor += 1
             }
-            var inner = ExpressionParser(scalars, failure: failure)
+            var inner = ExpressionParser(scalars, failure: failure, nesting: depth)
             guard let reference = try inner.referenceBody(), inner.atEnd else { return nil }
             return (reference, quiet, cursor - index)
         }
@@ -429,10 +468,14 @@ public enum Velocity {
         let source: [Unicode.Scalar]
         var index = 0
         let failure: (String) -> Failure
+        /// Expressions open around the one being read (parentheses, lists, arguments, `!`).
+        var nesting: Int
+        static let maximumNesting = 64
 
-        init(_ source: [Unicode.Scalar], failure: @escaping (String) -> Failure) {
+        init(_ source: [Unicode.Scalar], failure: @escaping (String) -> Failure, nesting: Int = 0) {
             self.source = source
             self.failure = failure
+            self.nesting = nesting
         }
 
         var atEnd: Bool {
@@ -526,7 +569,12 @@ public enum Velocity {
             return items
         }
 
-        mutating func expression() throws(Failure) -> Expression { try or() }
+        mutating func expression() throws(Failure) -> Expression {
+            nesting += 1
+            defer { nesting -= 1 }
+            guard nesting <= Self.maximumNesting else { throw failure("expressions nested too deeply") }
+            return try or()
+        }
 
         mutating func or() throws(Failure) -> Expression {
             var left = try and()
@@ -590,9 +638,16 @@ public enum Velocity {
         }
 
         mutating func unary() throws(Failure) -> Expression {
-            if take("!") || takeWord("not") { return .not(try unary()) }
-            if take("-") { return .negate(try unary()) }
+            if take("!") || takeWord("not") { return .not(try nested { parser throws(Failure) in try parser.unary() }) }
+            if take("-") { return .negate(try nested { parser throws(Failure) in try parser.unary() }) }
             return try primary()
+        }
+
+        mutating func nested(_ body: (inout ExpressionParser) throws(Failure) -> Expression) throws(Failure) -> Expression {
+            nesting += 1
+            defer { nesting -= 1 }
+            guard nesting <= Self.maximumNesting else { throw failure("expressions nested too deeply") }
+            return try body(&self)
         }
 
         mutating func primary() throws(Failure) -> Expression {
@@ -608,13 +663,25 @@ public enum Velocity {
                 index += 1
                 var text = ""
                 while let next = peek(), next != scalar {
+                    // `\"` stays in a double-quoted string, backslash and all (Java's regexes and
+                    // replacements read it), without ending it.
+                    if next == "\\", scalar == "\"", peek(1) == "\"" {
+                        text.unicodeScalars.append(next)
+                        text.unicodeScalars.append("\"")
+                        index += 2
+                        continue
+                    }
                     text.unicodeScalars.append(next)
                     index += 1
                 }
                 guard peek() == scalar else { throw failure("unclosed string") }
                 index += 1
                 // Double quotes interpolate references, single quotes do not.
-                return scalar == "\"" && text.contains("$") ? .interpolated(text) : .literal(.string(text))
+                guard scalar == "\"", text.contains("$") else { return .literal(.string(text)) }
+                // Parsed now, once, with the directives a string may hold.
+                var inner = Parser(Array(text.unicodeScalars))
+                inner.depth = nesting
+                return .interpolated(try inner.nodes(until: []))
             case "[":
                 index += 1
                 if take("]") { return .list([]) }
@@ -667,10 +734,14 @@ public enum Velocity {
         /// Output written so far, bounded: a template cannot make an answer of unbounded size.
         var budget = 1 << 20
         var iterations = 0
+        /// Nodes run and expressions evaluated: a template's work per request is bounded too.
+        var steps = 2_000_000
 
-        /// Runs nodes; false when `#break`/`#stop` ended them.
+        /// Runs nodes; false when `#break`/`#stop` ended them (or the work ran out).
         mutating func run(_ nodes: [Node], into output: inout String) -> Bool {
             for node in nodes {
+                steps -= 1
+                guard steps > 0 else { return false }
                 switch node {
                 case .text(let text): write(text, to: &output)
                 case .reference(let reference, let quiet, let source):
@@ -681,7 +752,8 @@ public enum Velocity {
                         write(source, to: &output)
                     }
                 case .set(let target, let expression):
-                    assign(evaluate(expression) ?? .null, to: target)
+                    // A null leaves the variable as it was, as Velocity 1.7 does.
+                    if let value = evaluate(expression), value != .null { assign(value, to: target) }
                 case .conditional(let branches, let otherwise):
                     var taken = false
                     for (condition, body) in branches where (evaluate(condition) ?? .null).truthy {
@@ -796,7 +868,7 @@ public enum Velocity {
         static func element(_ value: Value, _ key: Value) -> Value? {
             switch (value, key) {
             case (.list(let items), .number(let number)):
-                let position = Int(number)
+                guard let position = Velocity.integer(number) else { return nil }
                 return items.indices.contains(position) ? items[position] : nil
             case (.map(let members), .string(let name)): return members.first { $0.0 == name }?.1
             default: return nil
@@ -811,7 +883,7 @@ public enum Velocity {
             }
             func number(_ index: Int) -> Int? {
                 guard arguments.indices.contains(index), case .number(let value) = arguments[index] else { return nil }
-                return Int(value)
+                return Velocity.integer(value)
             }
             switch value {
             case .string(let text):
@@ -829,9 +901,15 @@ public enum Velocity {
                 case "indexOf":
                     guard let needle = string(0) else { return nil }
                     return .number(Double(text.range(of: needle).map { text.distance(from: text.startIndex, to: $0.lowerBound) } ?? -1))
-                case "replace", "replaceAll":
+                case "replace":
                     guard let target = string(0), let replacement = string(1), !target.isEmpty else { return nil }
-                    return .string(text.replacingOccurrences(of: target, with: replacement))
+                    return bounded(.string(text.replacingOccurrences(of: target, with: replacement)))
+                case "replaceAll", "replaceFirst":
+                    guard let pattern = string(0), let replacement = string(1), let regex = JavaRegex.compile(pattern) else { return nil }
+                    return bounded(.string(JavaRegex.replace(text, regex, with: replacement, all: name == "replaceAll")))
+                case "matches":
+                    guard let pattern = string(0), let regex = JavaRegex.compile(pattern) else { return nil }
+                    return .bool(text.wholeMatch(of: regex) != nil)
                 case "substring":
                     let characters = Array(text)
                     guard let start = number(0), start >= 0, start <= characters.count else { return nil }
@@ -839,8 +917,11 @@ public enum Velocity {
                     guard end >= start else { return nil }
                     return .string(String(characters[start..<end]))
                 case "split":
-                    guard let separator = string(0), !separator.isEmpty else { return nil }
-                    return .list(text.components(separatedBy: separator).map { .string($0) })
+                    // Java's: a regex, and trailing empty strings dropped.
+                    guard let pattern = string(0), let regex = JavaRegex.compile(pattern) else { return nil }
+                    var parts = text.split(separator: regex, omittingEmptySubsequences: false).map { Value.string(String($0)) }
+                    while parts.count > 1, parts.last == .string("") { parts.removeLast() }
+                    return bounded(.list(parts))
                 case "toString": return value
                 default: return nil
                 }
@@ -875,17 +956,18 @@ public enum Velocity {
         }
 
         mutating func evaluate(_ expression: Expression) -> Value? {
+            steps -= 1
+            guard steps > 0 else { return nil }
             switch expression {
             case .literal(let value): return value
-            case .interpolated(let text):
-                guard let template = try? Template(text) else { return .string(text) }
+            case .interpolated(let nodes):
+                // Run by this renderer: its work and output count against the same bounds.
                 var output = ""
-                var inner = Renderer(variables: variables, host: host, budget: budget)
-                _ = inner.run(template.nodes, into: &output)
+                _ = run(nodes, into: &output)
                 return .string(output)
             case .reference(let reference): return evaluate(reference)
-            case .list(let items): return .list(items.map { evaluate($0) ?? .null })
-            case .map(let members): return .map(members.map { ((evaluate($0.0) ?? .null).text, evaluate($0.1) ?? .null) })
+            case .list(let items): return Self.bounded(.list(items.map { evaluate($0) ?? .null }))
+            case .map(let members): return Self.bounded(.map(members.map { ((evaluate($0.0) ?? .null).text, evaluate($0.1) ?? .null) }))
             case .range(let first, let last):
                 guard case .number(let from)? = evaluate(first), case .number(let to)? = evaluate(last), abs(to - from) <= 10_000 else { return .list([]) }
                 let step: Double = from <= to ? 1 : -1
@@ -912,17 +994,25 @@ public enum Velocity {
                     }
                 case "+":
                     if case .number(let a) = left, case .number(let b) = right { return .number(a + b) }
-                    return .string(left.text + right.text)
+                    return Self.bounded(.string(left.text + right.text))
                 default:
                     guard case .number(let a) = left, case .number(let b) = right else { return nil }
+                    // Integers divide as Java's integers do; any other number as a double.
+                    let integral = Velocity.integer(a) != nil && Velocity.integer(b) != nil
                     switch operation {
                     case "-": return .number(a - b)
                     case "*": return .number(a * b)
-                    case "/": return b == 0 ? nil : .number((a / b).rounded(.towardZero))
+                    case "/": return b == 0 ? nil : .number(integral ? (a / b).rounded(.towardZero) : a / b)
                     default: return b == 0 ? nil : .number(a.truncatingRemainder(dividingBy: b))
                     }
                 }
             }
+        }
+
+        /// A value made by the template, unless it is larger than a template may make.
+        static func bounded(_ value: Value) -> Value? {
+            var budget = Velocity.valueLimit
+            return Velocity.exceeds(value, &budget) ? nil : value
         }
 
         /// Velocity compares numbers by value and anything else by its text.
@@ -942,5 +1032,48 @@ public enum Velocity {
             default: nil
             }
         }
+    }
+}
+
+/// Java regular expressions as templates write them (`replaceAll("\\'", "'")`), through Swift's
+/// Regex: patterns long or slow to compile are refused, and inputs are bounded by the renderer.
+enum JavaRegex {
+    static func compile(_ pattern: String) -> Regex<AnyRegexOutput>? {
+        guard pattern.utf8.count <= 1024 else { return nil }
+        return try? Regex(pattern)
+    }
+
+    /// `$1`…`$9` in the replacement stand for groups; `\\x` for `x`.
+    static func replace(_ text: String, _ regex: Regex<AnyRegexOutput>, with replacement: String, all: Bool) -> String {
+        var output = ""
+        var rest = text[...]
+        var replaced = false
+        while !(replaced && !all), let match = rest.firstMatch(of: regex) {
+            output += rest[..<match.range.lowerBound]
+            var scalars = replacement.unicodeScalars[...]
+            while let scalar = scalars.popFirst() {
+                if scalar == "\\", let next = scalars.popFirst() {
+                    output.unicodeScalars.append(next)
+                } else if scalar == "$", let digit = scalars.first, let group = Int(String(digit)), group < match.output.count {
+                    scalars.removeFirst()
+                    if let captured = match.output[group].substring { output += captured }
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+            replaced = true
+            if match.range.isEmpty {
+                // An empty match moves on by one character, as Java's does.
+                guard match.range.upperBound < rest.endIndex else {
+                    rest = rest[rest.endIndex...]
+                    break
+                }
+                output.append(rest[match.range.upperBound])
+                rest = rest[rest.index(after: match.range.upperBound)...]
+            } else {
+                rest = rest[match.range.upperBound...]
+            }
+        }
+        return output + rest
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import StevedoreCore
+import Synchronization
 
 /// A message on a WebSocket connection, either way.
 public enum WebSocketMessage: Sendable, Equatable {
@@ -186,7 +187,7 @@ public enum MappingTemplates {
         _ template: String, context: [String: String], stageVariables: [String: String], body: [UInt8], parameters: Parameters = Parameters()
     ) -> String {
         // Templates were checked when they were put; one that no longer parses renders as text.
-        guard let parsed = try? Velocity.Template(template) else { return template }
+        guard let parsed = parsedTemplates.template(template) else { return template }
         let variables: [String: Velocity.Value] = [
             "context": .map(context.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }),
             "stageVariables": .map(stageVariables.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }),
@@ -194,12 +195,40 @@ public enum MappingTemplates {
         return parsed.render(variables: variables, host: TemplateHost(body: body, parameters: parameters))
     }
 
-    /// `$input` and `$util`.
-    struct TemplateHost: Velocity.Host {
+    /// Templates parsed, by their text: a stage's few templates are parsed once, not per request.
+    static let parsedTemplates = ParsedTemplates()
+
+    final class ParsedTemplates: Sendable {
+        private let cache = Mutex<[String: Velocity.Template]>([:])
+
+        func template(_ text: String) -> Velocity.Template? {
+            if let found = cache.withLock({ $0[text] }) { return found }
+            guard let parsed = try? Velocity.Template(text) else { return nil }
+            cache.withLock { cache in
+                if cache.count >= 512 { cache.removeAll() }
+                cache[text] = parsed
+            }
+            return parsed
+        }
+    }
+
+    /// `$input` and `$util`; the body is decoded once, the first time a template asks for it.
+    final class TemplateHost: Velocity.Host {
         let body: [UInt8]
         let parameters: Parameters
+        private var decoded: JSONValue??
 
-        var document: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body)) }
+        init(body: [UInt8], parameters: Parameters) {
+            self.body = body
+            self.parameters = parameters
+        }
+
+        var document: JSONValue? {
+            if let decoded { return decoded }
+            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body))
+            decoded = .some(value)
+            return value
+        }
 
         func call(_ object: String, _ method: String, _ arguments: [Velocity.Value]) -> Velocity.Value? {
             let first = arguments.first?.text
@@ -230,7 +259,7 @@ public enum MappingTemplates {
                 guard let first, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(first.utf8)) else { return nil }
                 return Velocity.Value(value)
             case ("util", "urlEncode"):
-                return first.map { .string(PercentEncoding.encode($0, keepingSlashes: false)) }
+                return first.map { .string(Self.formEncode($0)) }
             case ("util", "urlDecode"):
                 return first.map { .string(PercentEncoding.decode(Substring($0.replacingOccurrences(of: "+", with: " ")))) }
             case ("util", "base64Encode"):
@@ -241,12 +270,41 @@ public enum MappingTemplates {
             }
         }
 
-        /// JavaScript string escapes (quotes, backslashes, control characters), as
-        /// `$util.escapeJavaScript` writes them; `'` too, as Java's escaper does.
+        /// Java's `URLEncoder`: letters, digits and `.-*_` kept, a space as `+`, the rest
+        /// percent-encoded UTF-8 in upper case.
+        static func formEncode(_ text: String) -> String {
+            var out = ""
+            let digits = Array("0123456789ABCDEF")
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                    UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "*"), UInt8(ascii: "_"):
+                    out.unicodeScalars.append(Unicode.Scalar(byte))
+                case UInt8(ascii: " "): out += "+"
+                default:
+                    out += "%"
+                    out.append(digits[Int(byte >> 4)])
+                    out.append(digits[Int(byte & 0x0f)])
+                }
+            }
+            return out
+        }
+
+        /// JavaScript string escapes, as commons-lang's `escapeJavaScript` (behind
+        /// `$util.escapeJavaScript`) writes them: quotes (`'` too), backslashes, `/`, the short
+        /// control escapes, and every other character outside printable ASCII as `\uXXXX` (UTF-16).
         static func escapeJavaScript(_ text: String) -> String {
             var out = ""
-            for scalar in text.unicodeScalars {
+            for unit in text.utf16 {
+                let scalar = Unicode.Scalar(unit)
+                guard let scalar, unit <= 0x7f else {
+                    let hex = String(unit, radix: 16, uppercase: true)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    continue
+                }
                 switch scalar {
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
                 case "\"": out += "\\\""
                 case "'": out += "\\'"
                 case "\\": out += "\\\\"

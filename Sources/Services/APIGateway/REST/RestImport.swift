@@ -119,7 +119,7 @@ extension GatewayState {
     /// `responses`, keyed by selection pattern (`default` for none), each giving a status.
     static func restIntegration(_ spec: Document, at place: String, responses: inout [String: V1MethodResponse]) throws(AWSError) -> V1Integration {
         guard let type = spec["type"]?.string.flatMap({ V1IntegrationType(rawValue: $0.uppercased()) }) else {
-            throw .gatewayBadRequest("Invalid OpenAPI input: the integration of \(place) needs a type (aws_proxy, http_proxy or mock).")
+            throw .gatewayBadRequest("Invalid OpenAPI input: the integration of \(place) needs a type (aws_proxy, aws, http_proxy, http or mock).")
         }
         var templates: [String: String]?
         if let members = spec["requestTemplates"]?.members, !members.isEmpty {
@@ -132,6 +132,7 @@ extension GatewayState {
             var responseTemplates: [String: String]?
             if let members = response["responseTemplates"]?.members, !members.isEmpty {
                 responseTemplates = Dictionary(members.compactMap { key, value in value.string.map { (key, $0) } }, uniquingKeysWith: { first, _ in first })
+                try MappingTemplates.check(responseTemplates)
             }
             var parameters: [String: String]?
             if let members = response["responseParameters"]?.members, !members.isEmpty {

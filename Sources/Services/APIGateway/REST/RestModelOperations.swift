@@ -81,8 +81,8 @@ extension GatewayState {
         _ apiId: String, _ input: V1CreateRequestValidatorRequest, using random: inout Xoshiro256, changes: inout ChangeSet
     ) throws(AWSError) -> V1RequestValidator {
         try changeRestApi(apiId, changes: &changes) { record throws(AWSError) in
-            guard let name = input.name, !name.isEmpty else { throw .gatewayBadRequest("Request validator name is required") }
-            guard !(record.requestValidators ?? [:]).values.contains(where: { $0.name == name }) else {
+            let name = input.name
+            if let name, (record.requestValidators ?? [:]).values.contains(where: { $0.name == name }) {
                 throw .gatewayConflict("Validator with name \(name) already exists")
             }
             let id = Self.newId(length: 6, using: &random) { record.requestValidators?[$0] == nil }
@@ -151,7 +151,10 @@ extension GatewayState {
             guard record.requestValidators?[id] != nil else { throw .gatewayBadRequest("Invalid Request Validator identifier specified") }
         }
         for name in (method.requestParameters ?? [:]).keys {
-            let isParameter = ["method.request.querystring.", "method.request.header.", "method.request.path.", "method.request.multivaluequerystring."]
+            let isParameter = [
+                "method.request.querystring.", "method.request.header.", "method.request.path.", "method.request.multivaluequerystring.",
+                "method.request.multivalueheader.",
+            ]
                 .contains { name.hasPrefix($0) && name.count > $0.count }
             guard isParameter else { throw .gatewayBadRequest("Invalid mapping expression specified: Validation Result: warnings : [], errors : [Invalid method request parameter name: \(name)]") }
         }
@@ -174,7 +177,7 @@ public enum RequestValidation {
                 let present =
                     switch parts[2] {
                     case "querystring", "multivaluequerystring": query.contains(parts[3])
-                    case "header": request.header(parts[3]) != nil
+                    case "header", "multivalueheader": request.header(parts[3]) != nil
                     case "path": pathParameters[parts[3]] != nil
                     default: true
                     }
