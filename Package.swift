@@ -128,6 +128,9 @@ let package = Package(
 
         // S3: buckets, object records and multipart uploads (the bytes are files the control plane writes).
         .target(name: "S3", dependencies: ["StevedoreCore", "AWSProtocols", "Archives"], path: "Sources/Services/S3"),
+        // CloudFormation: stacks, change sets, templates and intrinsics, the deployer's decisions,
+        // and the provisioners that make each resource type through the services' own operations.
+        .target(name: "CloudFormation", dependencies: ["StevedoreCore", "AWSProtocols", "Archives", "S3"], path: "Sources/Services/CloudFormation"),
 
         // MARK: Edges: storage, HTTP clients, Docker.
 
@@ -159,7 +162,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "CloudFormation", "Sealing", "Observability", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -263,6 +266,7 @@ let package = Package(
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", "StevedoreTestSupport", argumentParser]),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Archives", "StevedoreCore"]),
+        .testTarget(name: "CloudFormationTests", dependencies: ["CloudFormation", "S3", "StevedoreCore"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(
             name: "ControlPlaneTests",

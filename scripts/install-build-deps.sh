@@ -2,7 +2,8 @@
 # Installs what building Stevedore and running a local cluster need on a fresh Debian machine: the
 # C libraries it links (libcurl, SQLite, zlib), a Docker engine for the agent, iproute2 (the agent gives
 # the host the task credentials address 169.254.170.2) and busybox for the
-# functions' runtime image; then makes sure a Docker engine runs. Safe to run again: it installs only
+# functions' runtime image; AWS's SAM translator (PyPI) for CloudFormation's SAM transform; then
+# makes sure a Docker engine runs. Safe to run again: it installs only
 # what is missing, and asks for root (sudo) only when not already root and something is missing.
 #
 # Usage: scripts/install-build-deps.sh [EXTRA_PACKAGE ...]   (install-test-deps.sh passes its own)
@@ -24,5 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The SAM transform runs AWS's own translator (Python's aws-sam-translator) in ecsd's CloudFormation.
+python3 -c "import samtranslator" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check aws-sam-translator
 
 scripts/start-docker.sh

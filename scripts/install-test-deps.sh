@@ -7,7 +7,14 @@ cd "$(dirname "$0")/.."
 
 scripts/install-build-deps.sh wrk docker-registry curl debootstrap systemd postgresql
 
-python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets prometheus_client
+python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets prometheus_client aws-sam-translator
+
+# AWS's `sam` CLI, in a virtual environment of its own (its pins would clash with the clients above).
+sam_home="${STEVEDORE_SAM_HOME:-$HOME/.local/share/stevedore/sam}"
+if [ ! -x "$sam_home/bin/sam" ]; then
+    python3 -m venv "$sam_home"
+    "$sam_home/bin/pip" install -q --disable-pip-version-check aws-sam-cli
+fi
 
 # The Python Lambda runtime image (debootstrap + awslambdaric from PyPI), built once offline.
 if [ "$(id -u)" -eq 0 ]; then

@@ -5,6 +5,7 @@ import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
 import AWSProtocols
 import Capacity
+import CloudFormation
 import ECS
 import EventBridge
 import ECSShapes
@@ -70,6 +71,8 @@ public struct ControlPlane: Sendable {
     let gatewayLogs: AccessLogStore
     /// SNS's deliveries to HTTP(S) endpoints.
     let snsDeliveries: SNSDeliveryLoop
+    /// CloudFormation's deployments.
+    let stackDeployer: StackDeployer
 
     /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -129,6 +132,7 @@ public struct ControlPlane: Sendable {
         dispatcher.add(LogsAPI.operations(committer: committer, events: logEvents))
         let invoker = asyncInvoker
         dispatcher.add(EventBridgeAPI.operations(committer: committer, delivered: { invoker.wakeUp() }))
+        CloudControlAPI.register(into: &dispatcher, committer: committer)
         self.dispatcher = dispatcher
 
         let iam = try await committer.readLatest { root, _ in root.iam }
@@ -167,7 +171,6 @@ public struct ControlPlane: Sendable {
                     }
                 },
                 user: { root, group in root.ecs.serviceNaming(targetGroup: group) }))
-        self.queryServices = queryServices
 
         let runtime = FunctionServices(router: functionRouter, asyncInvoker: asyncInvoker, code: code, objects: objectFiles)
         var routes = LambdaAPI.routes(committer: committer, runtime: runtime, settings: configuration.functions)
@@ -183,6 +186,23 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
+        // CloudFormation makes resources through the other services' operations, so it comes last.
+        let stackDeployer = StackDeployer(
+            committer: committer,
+            calls: InternalServiceCalls(
+                dispatcher: dispatcher, queryServices: queryServices, routes: RouteTable(routes.routes), committer: committer, requestIds: RequestIdGenerator()),
+            names: names, logger: logger)
+        self.stackDeployer = stackDeployer
+        let translator = ServerlessTransform(region: names.region)
+        let templateObjects = TemplateObjects(committer: committer, files: objectFiles)
+        queryServices.add(
+            CloudFormationAPI.service(
+                committer: committer,
+                templates: TemplateSources(
+                    read: { url throws(AWSError) in try await templateObjects.read(url) },
+                    serverless: { text, parameters throws(AWSError) in try await translator.run(text, parameters: parameters) }),
+                changed: { stackDeployer.wakeUp() }))
+        self.queryServices = queryServices
         let committer = self.committer
         let gatewayLogs = try AccessLogStore(directory: configuration.dataDirectory + "/logs/gateway")
         self.gatewayLogs = gatewayLogs
@@ -308,7 +328,7 @@ public struct ControlPlane: Sendable {
                 maximumBytes: configuration.logsMaximumBytes == 0 ? nil : configuration.logsMaximumBytes),
             logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
-            QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries,
+            QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries, stackDeployer,
         ] + (systemd?.socketPath == nil ? [] : [SystemdWatchdog(notifier: systemd!, committer: committer)])
     }
 }

@@ -67,6 +67,30 @@ struct YAMLReaderTests {
         #expect(try read("scopes: [pets:read, 'x', http://a/b]\nmap: {u: http://x, k: v}") == #"{"scopes":["pets:read","x","http://a/b"],"map":{"u":"http://x","k":"v"}}"#)
     }
 
+    @Test func quotedScalarsAndFlowCollectionsGoOnOverLines() throws {
+        let text = """
+            Description: 'hello
+
+              Sample SAM Template
+
+              '
+            Value: "one
+              two"
+            List: !Join ["", [
+              !Ref A, "-",
+              !GetAtt B.Arn]]
+            Map: {A: !Ref X, B: [!Sub "${Y}"]}
+            Plain: one
+              two
+              three
+            Next: 1
+            """
+        #expect(
+            try read(text)
+                == #"{"Description":"hello\nSample SAM Template\n","Value":"one two","List":{"Fn::Join":["",[{"Ref":"A"},"-",{"Fn::GetAtt":["B","Arn"]}]]},"Map":{"A":{"Ref":"X"},"B":[{"Fn::Sub":"${Y}"}]},"Plain":"one two three","Next":1}"#
+        )
+    }
+
     @Test(arguments: ["a: 1\na: 2", "a: *ref", "a: [1, 2", "a: \"open", "a:\n  b: 1\n c: 2", "a: [1, 2 x", "a: {b: c"])
     func malformedDocumentsAreRefused(_ text: String) {
         #expect(throws: YAMLReader.Failure.self) { try YAMLReader.read(text) }

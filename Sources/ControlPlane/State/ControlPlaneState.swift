@@ -4,6 +4,7 @@ import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
 import AWSProtocols
 import Capacity
+import CloudFormation
 import ECS
 import ECSShapes
 import EventBridge
@@ -23,7 +24,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost, S3Host {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost, S3Host, CloudFormationHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -37,6 +38,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var events: EventBridgeState
     public var sns: SNSState
     public var s3: S3State
+    public var cloudFormation: CloudFormationState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -55,6 +57,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         events = EventBridgeState(names: names)
         sns = SNSState(names: names)
         s3 = S3State(names: names)
+        cloudFormation = CloudFormationState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -91,6 +94,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.events = try EventBridgeState.restore(names: names, rows: rows)
         state.sns = try SNSState.restore(names: names, rows: rows)
         state.s3 = try S3State.restore(names: names, rows: rows)
+        state.cloudFormation = try CloudFormationState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

@@ -11,9 +11,28 @@ public indirect enum Document: Sendable, Equatable {
     case array([Document])
     case string(String)
     case integer(Int)
+    /// A number with a fraction (or too large for an integer), as JSON text gives it.
+    case number(Double)
     case bool(Bool)
 
-    public static func == (lhs: Document, rhs: Document) -> Bool { lhs.json() == rhs.json() }
+    /// Equal when they hold the same values, whatever the order of their objects' members.
+    public static func == (lhs: Document, rhs: Document) -> Bool { lhs.canonicalJSON() == rhs.canonicalJSON() }
+
+    /// Compact JSON with every object's members sorted by key: the same text for the same values.
+    public func canonicalJSON() -> String {
+        switch self {
+        case .object(let members): Document.object(members.sorted { $0.0 < $1.0 }.map { ($0.0, Document.sortedMembers($0.1)) }).json()
+        default: Document.sortedMembers(self).json()
+        }
+    }
+
+    private static func sortedMembers(_ value: Document) -> Document {
+        switch value {
+        case .object(let members): .object(members.sorted { $0.0 < $1.0 }.map { ($0.0, sortedMembers($0.1)) })
+        case .array(let items): .array(items.map(sortedMembers))
+        default: value
+        }
+    }
 
     /// Compact JSON.
     public func json() -> String {
@@ -42,6 +61,7 @@ public indirect enum Document: Sendable, Equatable {
             out += "]"
         case .string(let text): Self.quote(text, into: &out)
         case .integer(let value): out += String(value)
+        case .number(let value): out += value.isFinite ? String(value) : "0"
         case .bool(let flag): out += flag ? "true" : "false"
         }
     }
@@ -116,6 +136,7 @@ public indirect enum Document: Sendable, Equatable {
         switch self {
         case .string(let text): Self.yamlScalar(text)
         case .integer(let value): String(value)
+        case .number(let value): String(value)
         case .bool(let flag): flag ? "true" : "false"
         default: ""
         }
@@ -153,6 +174,7 @@ public indirect enum Document: Sendable, Equatable {
         switch self {
         case .string(let text): text
         case .integer(let value): String(value)
+        case .number(let value): String(value)
         case .bool(let flag): flag ? "true" : "false"
         default: nil
         }
@@ -190,7 +212,7 @@ public indirect enum Document: Sendable, Equatable {
         case .string(let text): self = .string(text)
         case .bool(let flag): self = .bool(flag)
         case .number(let number):
-            if number == number.rounded(), abs(number) < 1e15 { self = .integer(Int(number)) } else { self = .string(String(number)) }
+            if number == number.rounded(), abs(number) < 1e15 { self = .integer(Int(number)) } else { self = .number(number) }
         case .null: return nil
         }
     }

@@ -132,12 +132,76 @@ public struct YAMLReader {
             return Self.tagged(tag, .string(blockScalar(text, parentIndent: parentIndent)))
         }
         if text.hasPrefix("[") || text.hasPrefix("{") {
-            var flow = FlowReader(text: Array(text), line: index)
-            let document = try flow.read()
-            return Self.tagged(tag, document ?? .object([]))
+            // A flow collection may go on over the lines below until its brackets close.
+            while true {
+                var flow = FlowReader(text: Array(text), line: index)
+                do {
+                    let document = try flow.read()
+                    return Self.tagged(tag, document ?? .object([]))
+                } catch {
+                    guard error.reason.hasPrefix("unterminated"), index < lines.count, indent(of: lines[index]) > parentIndent || lines[index].trimmed.isEmpty
+                    else { throw error }
+                    text += " " + lines[index].withoutComment.trimmed
+                    index += 1
+                }
+            }
+        }
+        if text.hasPrefix("\"") || text.hasPrefix("'") {
+            text = continuedQuoted(text, parentIndent: parentIndent)
+        } else if !text.isEmpty {
+            text = continuedPlain(text, parentIndent: parentIndent)
         }
         let scalar = try self.scalar(text, quotedAsString: true)
         return tag == nil ? scalar : Self.tagged(tag, scalar ?? .string(""))
+    }
+
+    /// A quoted scalar that goes on over the lines below, folded as YAML folds them: a line
+    /// break between two lines is a space, each empty line a line break.
+    private mutating func continuedQuoted(_ first: String, parentIndent: Int) -> String {
+        var text = first
+        var emptyLines = 0
+        while Self.isUnterminatedQuote(text), index < lines.count {
+            let line = lines[index].trimmed
+            index += 1
+            if line.isEmpty {
+                emptyLines += 1
+                continue
+            }
+            text += emptyLines == 0 ? " " + line : String(repeating: "\n", count: emptyLines) + line
+            emptyLines = 0
+        }
+        return text
+    }
+
+    /// A plain scalar that goes on over more-indented lines below, folded like a quoted one.
+    private mutating func continuedPlain(_ first: String, parentIndent: Int) -> String {
+        var text = first
+        var lookahead = index
+        var emptyLines = 0
+        while lookahead < lines.count {
+            let line = lines[lookahead].withoutComment
+            if line.trimmed.isEmpty {
+                emptyLines += 1
+                lookahead += 1
+                continue
+            }
+            guard indent(of: line) > parentIndent, !lines[lookahead].trimmed.hasPrefix("#") else { break }
+            text += emptyLines == 0 ? " " + line.trimmed : String(repeating: "\n", count: emptyLines) + line.trimmed
+            emptyLines = 0
+            lookahead += 1
+            index = lookahead
+        }
+        return text
+    }
+
+    static func isUnterminatedQuote(_ text: String) -> Bool {
+        var flow = FlowReader(text: Array(text), line: 0)
+        do {
+            _ = try flow.quoted()
+            return false
+        } catch {
+            return error.reason == "unterminated quoted string"
+        }
     }
 
     private mutating func blockScalar(_ header: String, parentIndent: Int) -> String {
@@ -304,6 +368,13 @@ private struct FlowReader {
         }
         skipSpaces()
         guard position < text.count else { throw YAMLReader.Failure(line: line + 1, reason: "unterminated flow collection") }
+        // A tag inside a flow collection (`[!Ref A, !GetAtt B.Arn]`) applies to the node after it.
+        if text[position] == "!" {
+            let start = position + 1
+            while position < text.count, text[position] != " ", text[position] != ",", text[position] != "]", text[position] != "}" { position += 1 }
+            let tag = String(text[start..<position])
+            return YAMLReader.tagged(tag, try node() ?? .string(""))
+        }
         switch text[position] {
         case "[":
             position += 1

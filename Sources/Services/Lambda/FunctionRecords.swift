@@ -47,6 +47,8 @@ public struct FunctionRecord: StoredRecord, Equatable {
     /// By qualifier (`$LATEST`, a version number or an alias name).
     public var eventInvokeConfigs: [String: LambdaFunctionEventInvokeConfig] = [:]
     public var tags: [String: String] = [:]
+    /// The resource-based policy's statements (AddPermission); absent in records stored before it existed.
+    public var permissions: [FunctionPermission]?
 
     public init(name: String, latest: FunctionVersionRecord) {
         self.name = name

@@ -69,6 +69,10 @@ enum FunctionValidation {
         "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
     ]
 
+    static func missing(_ field: String) -> AWSError {
+        AWSError(type: "ValidationException", message: "1 validation error detected: Value null at '\(field)' failed to satisfy constraint: Member must not be null")
+    }
+
     static func constraint(_ value: Any, _ field: String, _ rule: String) -> AWSError {
         .lambdaInvalidParameter("1 validation error detected: Value '\(value)' at '\(field)' failed to satisfy constraint: \(rule)")
     }

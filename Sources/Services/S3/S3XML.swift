@@ -13,6 +13,12 @@ public struct XMLNode: Sendable, Equatable {
     public var children: [XMLNode] = []
     public var text = ""
 
+    public init(name: String, children: [XMLNode] = [], text: String = "") {
+        self.name = name
+        self.children = children
+        self.text = text
+    }
+
     public func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
     public func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
     public func value(_ name: String) -> String? { child(name)?.text }

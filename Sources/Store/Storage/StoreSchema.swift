@@ -36,6 +36,8 @@ public enum StoreSchema {
         ["schedules", "schedule_groups"],
         // 15: S3's buckets, object records (the bytes are files beside the store) and multipart uploads.
         ["s3_buckets", "s3_objects", "s3_uploads"],
+        // 16: CloudFormation's stacks (each with its resources, events, change sets and the operation under way).
+        ["cfn_stacks"],
     ]
 
     /// Every table, in the order the versions create them.

@@ -56,7 +56,9 @@ extension ECSState {
     /// The ARN of a live service whose `loadBalancers` name the target group, if any.
     public func serviceNaming(targetGroup: String) -> String? {
         services.values.first { record in
-            record.service.status != "INACTIVE" && (record.service.loadBalancers ?? []).contains { $0.targetGroupArn == targetGroup }
+            // A deleted service (DRAINING until its tasks stop) no longer holds the group: its
+            // draining tasks are served unchecked, as a group no elbv2 record has.
+            record.service.status == "ACTIVE" && (record.service.loadBalancers ?? []).contains { $0.targetGroupArn == targetGroup }
         }?.arn
     }
 

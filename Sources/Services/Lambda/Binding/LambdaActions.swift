@@ -14,6 +14,8 @@ extension LambdaAPI {
             ("PUT", function + "/code", "UpdateFunctionCode"), ("POST", function + "/invocations", "InvokeFunction"),
             ("POST", function + "/versions", "PublishVersion"), ("GET", function + "/versions", "ListVersionsByFunction"),
             ("GET", "/2016-08-19/account-settings", "GetAccountSettings"),
+            ("POST", function + "/policy", "AddPermission"), ("DELETE", function + "/policy/{statementId}", "RemovePermission"),
+            ("GET", function + "/policy", "GetPolicy"),
             ("POST", aliases, "CreateAlias"), ("GET", aliases, "ListAliases"), ("GET", aliases + "/{alias}", "GetAlias"),
             ("PUT", aliases + "/{alias}", "UpdateAlias"), ("DELETE", aliases + "/{alias}", "DeleteAlias"),
             ("POST", layers + "/{layer}/versions", "PublishLayerVersion"), ("GET", layers + "/{layer}/versions", "ListLayerVersions"),

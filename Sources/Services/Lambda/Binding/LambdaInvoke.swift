@@ -32,7 +32,8 @@ extension LambdaAPI {
             if type == "Event", request.body.count > settings.asynchronousPayloadLimit {
                 throw requestTooLarge(settings.asynchronousPayloadLimit)
             }
-            let payload = Data(request.body)
+            // No payload is an empty event, `{}`, as Lambda passes it to the runtime.
+            let payload = request.body.isEmpty ? Data("{}".utf8) : Data(request.body)
             if !payload.isEmpty {
                 guard (try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed])) != nil else {
                     throw AWSError(

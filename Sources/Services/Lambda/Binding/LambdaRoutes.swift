@@ -118,6 +118,25 @@ extension LambdaAPI {
             try await committer.write { root, m throws(AWSError) in try root.lambda.deleteFunctionConcurrency(name, changes: &m.changes) }
             return EmptyOutput()
         }
+        // The resource-based policy.
+        let policy = "/2015-03-31/functions/{name}/policy"
+        routes.json("POST", policy, status: 201) { (input: LambdaAddPermissionInput, request) throws(AWSError) in
+            let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.lambda.addPermission(name, qualifier: qualifier, input, changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", policy + "/{statementId}", status: 204) { request throws(AWSError) in
+            let (name, qualifier, statement) = (request.parameter("name"), request.query("Qualifier"), request.parameter("statementId"))
+            try await committer.write { root, m throws(AWSError) in
+                try root.lambda.removePermission(name, qualifier: qualifier, statementId: statement, changes: &m.changes)
+            }
+            return EmptyOutput()
+        }
+        routes.respond("GET", policy) { request throws(AWSError) in
+            let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
+            return try await committer.read { root, _ throws(AWSError) in try root.lambda.policy(name, qualifier: qualifier) }
+        }
         routes.respond("GET", "/2019-09-30/functions/{name}/concurrency") { request throws(AWSError) in
             let name = request.parameter("name")
             return try await committer.read { root, _ throws(AWSError) in try root.lambda.getFunctionConcurrency(name) }

@@ -1,0 +1,390 @@
+"""CloudFormation on ecsd's endpoint, driven by the real aws CLI (`aws cloudformation deploy`, `package`,
+`create-stack`, `delete-stack`) and boto3: stacks whose resources are made through the services' own
+operations in dependency order, updated in place or by replacement, rolled back when a resource fails,
+deleted in reverse order, and a deployment cut off by kill -9 that resumes or rolls back."""
+import json
+import os
+import subprocess
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import Ecsd, wait_until
+from functions_support import FunctionCluster, ensure_python_image
+
+NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120)
+
+PLAIN = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Description: queues, a topic, a log group, a role, a bucket and a function with inline code
+Parameters:
+  Retention:
+    Type: Number
+    Default: 7
+    AllowedValues: [7, 14, 30]
+  Visibility:
+    Type: Number
+    Default: 45
+Conditions:
+  LongRetention: !Not [!Equals [!Ref Retention, 7]]
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: !Ref Visibility
+  DeadLetters:
+    Type: AWS::SQS::Queue
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      DisplayName: alerts
+      Subscription:
+        - Protocol: sqs
+          Endpoint: !GetAtt Queue.Arn
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      RetentionInDays: !Ref Retention
+  Archive:
+    Type: AWS::SQS::Queue
+    Condition: LongRetention
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+      Policies:
+        - PolicyName: read-queue
+          PolicyDocument:
+            Version: '2012-10-17'
+            Statement: [{Effect: Allow, Action: 'sqs:*', Resource: !GetAtt Queue.Arn}]
+  Function:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Timeout: 10
+      Code:
+        ZipFile: |
+          import os
+          def handler(event, context):
+              return {"queue": os.environ["QUEUE"], "echo": event}
+      Environment:
+        Variables:
+          QUEUE: !Ref Queue
+          WHERE: !Sub "${AWS::Region}:${AWS::AccountId}:${AWS::StackName}"
+  Bucket:
+    Type: AWS::S3::Bucket
+    DeletionPolicy: Retain
+Outputs:
+  QueueUrl:
+    Value: !Ref Queue
+    Export:
+      Name: !Sub "${AWS::StackName}-QueueUrl"
+  FunctionArn:
+    Value: !GetAtt Function.Arn
+  BucketName:
+    Value: !Ref Bucket
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    ensure_python_image()
+    cluster = FunctionCluster(str(tmp_path_factory.mktemp("cfn")))
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def cfn(cluster):
+    return cluster.client("cloudformation")
+
+
+def aws(endpoint, *args, check=True, cwd=None):
+    # `package` and `deploy` upload with an S3 client of their own, which `--endpoint-url` does not
+    # reach: AWS_ENDPOINT_URL points it (and every other client) at ecsd.
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": endpoint}
+    result = subprocess.run(["aws", "--endpoint-url", endpoint, *args], capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def outputs(cfn, stack):
+    return {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
+
+
+def physical(cfn, stack):
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
+
+
+def settled(cfn, stack, timeout=120):
+    """The stack's status once no operation is under way."""
+    def status():
+        value = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        return value if not value.endswith("_IN_PROGRESS") else None
+    return wait_until(status, timeout=timeout, interval=0.2, message=f"stack {stack} to settle")
+
+
+def error_of(call):
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def test_deploy_update_and_delete_a_plain_template_with_the_aws_cli(cluster, cfn, tmp_path):
+    template = tmp_path / "plain.yaml"
+    template.write_text(PLAIN)
+    aws(cluster.endpoint, "cloudformation", "deploy", "--template-file", str(template), "--stack-name", "plain",
+        "--capabilities", "CAPABILITY_IAM", "--parameter-overrides", "Retention=7")
+    stack = cfn.describe_stacks(StackName="plain")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["Parameters"] == [
+        {"ParameterKey": "Retention", "ParameterValue": "7"}, {"ParameterKey": "Visibility", "ParameterValue": "45"}]
+    made = physical(cfn, "plain")
+    assert "Archive" not in made, "a resource whose condition is false is not made"
+    out = outputs(cfn, "plain")
+    sqs, sns, logs, iam, s3, lam = (cluster.client(s) for s in ("sqs", "sns", "logs", "iam", "s3", "lambda"))
+    assert out["QueueUrl"] == made["Queue"]
+    assert sqs.get_queue_attributes(QueueUrl=made["Queue"], AttributeNames=["VisibilityTimeout"])["Attributes"]["VisibilityTimeout"] == "45"
+    queue_arn = sqs.get_queue_attributes(QueueUrl=made["Queue"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=made["Topic"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("sqs", queue_arn)]
+    assert sns.get_topic_attributes(TopicArn=made["Topic"])["Attributes"]["DisplayName"] == "alerts"
+    assert logs.describe_log_groups(logGroupNamePrefix=made["Logs"])["logGroups"][0]["retentionInDays"] == 7
+    policy = iam.get_role_policy(RoleName=made["Role"], PolicyName="read-queue")["PolicyDocument"]
+    assert policy["Statement"][0]["Resource"] == queue_arn
+    s3.head_bucket(Bucket=made["Bucket"])
+    configuration = lam.get_function(FunctionName=made["Function"])["Configuration"]
+    assert configuration["Environment"]["Variables"] == {"QUEUE": made["Queue"], "WHERE": "us-east-1:000000000000:plain"}
+    assert configuration["Role"] == iam.get_role(RoleName=made["Role"])["Role"]["Arn"] and configuration["Timeout"] == 10
+    # The inline code was zipped as index.py and runs.
+    answer = lam.invoke(FunctionName=made["Function"], Payload=b'{"n": 1}')
+    assert json.loads(answer["Payload"].read()) == {"queue": made["Queue"], "echo": {"n": 1}}
+    assert {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}["plain-QueueUrl"] == made["Queue"]
+    events = cfn.describe_stack_events(StackName="plain")["StackEvents"]
+    assert events[0]["ResourceStatus"] == "CREATE_COMPLETE" and events[0]["LogicalResourceId"] == "plain"
+    assert events[-1]["ResourceStatus"] == "REVIEW_IN_PROGRESS"
+    order = [e["LogicalResourceId"] for e in reversed(events) if e["ResourceStatus"] == "CREATE_COMPLETE"]
+    assert order.index("Role") < order.index("Function") and order.index("Queue") < order.index("Role")
+    template_body = cfn.get_template(StackName="plain")["TemplateBody"]
+    assert "ZipFile" in (template_body if isinstance(template_body, str) else json.dumps(template_body))
+
+    # An update: a parameter changes a queue in place and brings in the conditional queue; a removed
+    # resource goes; the unchanged ones are not touched.
+    aws(cluster.endpoint, "cloudformation", "deploy", "--template-file", str(template), "--stack-name", "plain",
+        "--capabilities", "CAPABILITY_IAM", "--parameter-overrides", "Retention=14", "Visibility=60")
+    after = physical(cfn, "plain")
+    assert cfn.describe_stacks(StackName="plain")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    assert after["Queue"] == made["Queue"] and after["Function"] == made["Function"] and "Archive" in after
+    assert sqs.get_queue_attributes(QueueUrl=made["Queue"], AttributeNames=["VisibilityTimeout"])["Attributes"]["VisibilityTimeout"] == "60"
+    assert logs.describe_log_groups(logGroupNamePrefix=made["Logs"])["logGroups"][0]["retentionInDays"] == 14
+    changed = {e["LogicalResourceId"] for e in cfn.describe_stack_events(StackName="plain")["StackEvents"]
+               if e["ResourceStatus"] == "UPDATE_COMPLETE"}
+    assert changed == {"Queue", "Logs", "plain"}, changed
+    # No change: the change set fails with the words `deploy` looks for, and the stack stays.
+    done = aws(cluster.endpoint, "cloudformation", "deploy", "--template-file", str(template), "--stack-name", "plain",
+               "--capabilities", "CAPABILITY_IAM", "--parameter-overrides", "Retention=14", "Visibility=60", check=False)
+    assert "No changes to deploy" in done.stdout + done.stderr, done.stdout + done.stderr
+
+    # Deleting: every resource goes, but for the bucket its DeletionPolicy keeps.
+    cfn.delete_stack(StackName="plain")
+    stack_id = cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE", "DELETE_IN_PROGRESS"])["StackSummaries"][0]["StackId"]
+    assert settled(cfn, stack_id) == "DELETE_COMPLETE"
+    assert error_of(lambda: cfn.describe_stacks(StackName="plain")) == ("ValidationError", "Stack with id plain does not exist")
+    assert error_of(lambda: sqs.get_queue_attributes(QueueUrl=made["Queue"]))[0] in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+    assert error_of(lambda: lam.get_function(FunctionName=made["Function"]))[0] == "ResourceNotFoundException"
+    assert error_of(lambda: iam.get_role(RoleName=made["Role"]))[0] == "NoSuchEntity"
+    assert made["Topic"] not in [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    s3.head_bucket(Bucket=made["Bucket"])
+    skipped = [e for e in cfn.describe_stack_events(StackName=stack_id)["StackEvents"] if e["ResourceStatus"] == "DELETE_SKIPPED"]
+    assert [e["LogicalResourceId"] for e in skipped] == ["Bucket"]
+    assert "plain-QueueUrl" not in {e["Name"] for e in cfn.list_exports()["Exports"]}
+
+
+ECS_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Parameters:
+  ClusterName:
+    Type: String
+Resources:
+  Cluster:
+    Type: AWS::ECS::Cluster
+    Properties:
+      ClusterName: !Ref ClusterName
+  Web:
+    Type: AWS::ECS::TaskDefinition
+    Properties:
+      Family: cfn-web
+      ContainerDefinitions:
+        - Name: web
+          Image: stevedore/busybox:test
+          Command: [sleep, "3600"]
+          Memory: 32
+          Environment: [{Name: COLOUR, Value: blue}]
+          DockerLabels: {team.name: web}
+  Service:
+    Type: AWS::ECS::Service
+    Properties:
+      Cluster: !Ref Cluster
+      TaskDefinition: !Ref Web
+      DesiredCount: 1
+  Handler:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.11
+      Handler: app.handler
+      Role: arn:aws:iam::000000000000:role/lambda-role
+      Code: ./src
+Outputs:
+  Service:
+    Value: !GetAtt Service.Name
+"""
+
+
+def test_package_then_deploy_a_template_with_an_ecs_service(cluster, cfn, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'packaged'\n")
+    (tmp_path / "template.yaml").write_text(ECS_TEMPLATE)
+    cluster.client("s3").create_bucket(Bucket="artifacts")
+    aws(cluster.endpoint, "cloudformation", "package", "--template-file", "template.yaml", "--s3-bucket", "artifacts",
+        "--output-template-file", "packaged.yaml", cwd=str(tmp_path))
+    packaged = (tmp_path / "packaged.yaml").read_text()
+    assert "S3Bucket: artifacts" in packaged, packaged
+    aws(cluster.endpoint, "cloudformation", "deploy", "--template-file", str(tmp_path / "packaged.yaml"), "--stack-name", "web",
+        "--parameter-overrides", "ClusterName=cfn-web")
+    made = physical(cfn, "web")
+    ecs, lam = cluster.client("ecs"), cluster.client("lambda")
+    service = ecs.describe_services(cluster="cfn-web", services=[made["Service"]])["services"][0]
+    assert service["status"] == "ACTIVE" and service["desiredCount"] == 1 and service["serviceName"] == outputs(cfn, "web")["Service"]
+    definition = ecs.describe_task_definition(taskDefinition=made["Web"])["taskDefinition"]
+    container = definition["containerDefinitions"][0]
+    assert definition["family"] == "cfn-web" and container["memory"] == 32 and container["command"] == ["sleep", "3600"]
+    assert container["environment"] == [{"name": "COLOUR", "value": "blue"}] and container["dockerLabels"] == {"team.name": "web"}
+    assert json.loads(lam.invoke(FunctionName=made["Handler"])["Payload"].read()) == "packaged"
+    cfn.delete_stack(StackName="web")
+    stack_id = [s for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "web"][0]["StackId"]
+    assert settled(cfn, stack_id) == "DELETE_COMPLETE"
+    assert ecs.describe_clusters(clusters=["cfn-web"])["clusters"][0]["status"] == "INACTIVE"
+    assert ecs.describe_task_definition(taskDefinition=made["Web"])["taskDefinition"]["status"] == "INACTIVE"
+
+
+FAILING = """\
+Resources:
+  First:
+    Type: AWS::SQS::Queue
+  Second:
+    Type: AWS::SNS::Topic
+  Broken:
+    Type: AWS::Lambda::Function
+    DependsOn: [First, Second]
+    Properties:
+      Runtime: cobol85
+      Handler: x.y
+      Role: arn:aws:iam::000000000000:role/r
+      Code: {ZipFile: "x"}
+  Never:
+    Type: AWS::SQS::Queue
+    DependsOn: Broken
+"""
+
+
+def test_a_template_that_fails_half_way_rolls_back_and_leaves_nothing(cluster, cfn):
+    sqs, sns = cluster.client("sqs"), cluster.client("sns")
+    stack_id = cfn.create_stack(StackName="half", TemplateBody=FAILING)["StackId"]
+    assert settled(cfn, "half") == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+    rollback = [e for e in events if e["ResourceStatus"] == "ROLLBACK_IN_PROGRESS"]
+    assert rollback[0]["ResourceStatusReason"] == "The following resource(s) failed to create: [Broken]. Rollback requested by user."
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert [e["LogicalResourceId"] for e in failed] == ["Broken"]
+    assert "cobol85" in failed[0]["ResourceStatusReason"] and "HandlerErrorCode: InvalidRequest" in failed[0]["ResourceStatusReason"]
+    assert "Never" not in {e["LogicalResourceId"] for e in events}, "nothing after the failure starts"
+    deleted = [e["LogicalResourceId"] for e in reversed(events) if e["ResourceStatus"] == "DELETE_COMPLETE"]
+    assert set(deleted) >= {"First", "Second"}
+    assert not any("half-" in url for url in sqs.list_queues().get("QueueUrls", []))
+    assert not any(":half-" in t["TopicArn"] for t in sns.list_topics()["Topics"])
+    # A rolled-back stack can only be deleted, and then its name is free again.
+    code, message = error_of(lambda: cfn.update_stack(StackName="half", TemplateBody=FAILING))
+    assert code == "ValidationError" and message.endswith("is in ROLLBACK_COMPLETE state and can not be updated.")
+    cfn.delete_stack(StackName="half")
+    assert settled(cfn, stack_id) == "DELETE_COMPLETE"
+
+    # A type Stevedore does not provision fails its resource with a message naming it.
+    other = cfn.create_stack(StackName="vpc", TemplateBody=json.dumps({"Resources": {
+        "Q": {"Type": "AWS::SQS::Queue"}, "Net": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}}}}))["StackId"]
+    assert settled(cfn, other) == "ROLLBACK_COMPLETE"
+    reasons = [e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName=other)["StackEvents"] if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert len(reasons) == 1 and "does not provision resources of type AWS::EC2::VPC" in reasons[0]
+
+
+def test_errors_are_cloudformations_own(cluster, cfn):
+    assert error_of(lambda: cfn.describe_stacks(StackName="nope")) == ("ValidationError", "Stack with id nope does not exist")
+    assert error_of(lambda: cfn.create_stack(StackName="bad", TemplateBody="Resources: {}")) == (
+        "ValidationError", "Template format error: At least one Resources member must be defined.")
+    assert error_of(lambda: cfn.create_stack(StackName="bad", TemplateBody="Resources:\n  A:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Ref Missing\n")) == (
+        "ValidationError", "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template")
+    role = "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: {}\n"
+    assert error_of(lambda: cfn.create_stack(StackName="bad", TemplateBody=role)) == (
+        "InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_IAM]")
+    assert error_of(lambda: cfn.create_stack(StackName="1bad", TemplateBody=role))[0] == "ValidationError"
+    parameterized = "Parameters:\n  Size:\n    Type: Number\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n"
+    assert error_of(lambda: cfn.create_stack(StackName="bad", TemplateBody=parameterized)) == ("ValidationError", "Parameters: [Size] must have values")
+    assert error_of(lambda: cfn.create_stack(StackName="bad", TemplateBody=parameterized, Parameters=[
+        {"ParameterKey": "Size", "ParameterValue": "big"}])) == ("ValidationError", "Parameter 'Size' must be a number.")
+    assert error_of(lambda: cfn.describe_change_set(ChangeSetName="none", StackName="nope")) == ("ChangeSetNotFound", "ChangeSet [none] does not exist")
+    # A missing TemplateURL object, as S3 words it.
+    code, message = error_of(lambda: cfn.create_stack(StackName="bad", TemplateURL=f"{cluster.endpoint}/no-bucket/t.yaml"))
+    assert code == "ValidationError" and "NoSuchBucket" in message
+    summary = cfn.get_template_summary(TemplateBody=role)
+    assert summary["Capabilities"] == ["CAPABILITY_IAM"] and summary["ResourceTypes"] == ["AWS::IAM::Role"]
+    assert cfn.validate_template(TemplateBody=parameterized)["Parameters"][0]["ParameterKey"] == "Size"
+
+
+def chain_template(count):
+    resources = {}
+    for index in range(count):
+        resource = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"chain-{index}"}}
+        if index:
+            resource["DependsOn"] = f"Q{index - 1}"
+        resources[f"Q{index}"] = resource
+    return json.dumps({"Resources": resources})
+
+
+def test_kill_9_during_a_deployment_resumes_or_rolls_back(tmp_path):
+    """A stack of 40 queues made one after another; ecsd is killed while it is being made. After
+    the restart the stack ends CREATE_COMPLETE with every queue, or ROLLBACK_COMPLETE with none:
+    never a half-made stack marked complete."""
+    server = Ecsd(str(tmp_path / "ecsd")).start()
+    try:
+        client = boto3.client("cloudformation", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        client.create_stack(StackName="chain", TemplateBody=chain_template(40))
+
+        def made():
+            return sum(e["ResourceStatus"] == "CREATE_COMPLETE" for e in client.describe_stack_events(StackName="chain")["StackEvents"])
+        # Killed once some queues are made (the chain is made one queue at a time).
+        wait_until(lambda: made() >= 3, timeout=30, interval=0.001, message="the first queues")
+        server.kill9()
+        server.start()
+        client = boto3.client("cloudformation", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        sqs = boto3.client("sqs", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        status = settled(client, "chain")
+        queues = {url.rsplit("/", 1)[1] for url in sqs.list_queues(QueueNamePrefix="chain-").get("QueueUrls", [])}
+        events = client.describe_stack_events(StackName="chain")["StackEvents"]
+        if status == "CREATE_COMPLETE":
+            assert queues == {f"chain-{i}" for i in range(40)}
+        else:
+            assert status == "ROLLBACK_COMPLETE", status
+            assert queues == set(), queues
+            interrupted = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+            assert all("ecsd stopped" in e["ResourceStatusReason"] for e in interrupted)
+        assert sum(e["ResourceStatus"] == "CREATE_COMPLETE" and e["LogicalResourceId"] == "chain" for e in events) == (status == "CREATE_COMPLETE")
+    finally:
+        server.stop()
