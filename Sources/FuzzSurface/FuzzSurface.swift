@@ -2,6 +2,7 @@ import APIGateway
 import Foundation
 import APIGatewayShapes
 import Archives
+import CloudFormation
 import AWSProtocols
 import ECS
 import ECSAgent
@@ -37,10 +38,15 @@ public enum FuzzSurface {
         /// S3's requests: XML documents, addresses and sub-resources, ranges, HTTP dates, checksum
         /// headers, and aws-chunked bodies decoded as they stream.
         case s3
+        /// CloudFormation templates (JSON and YAML): sections, references, conditions, every
+        /// intrinsic function worked out, and a stack deployed by the deployer's decisions.
+        case cloudformation
     }
 
     public static func run(_ target: Target, _ bytes: [UInt8]) {
         switch target {
+        case .cloudformation:
+            deployTemplate(String(decoding: bytes, as: UTF8.self))
         case .awsJSON:
             _ = try? AWSJSONCodec.decode(RegisterTaskDefinitionRequest.self, from: bytes)
             _ = try? AWSJSONCodec.decode(RunTaskRequest.self, from: bytes)
@@ -163,4 +169,40 @@ public enum FuzzSurface {
 
 extension Array where Element == Substring {
     fileprivate var pair: (Substring, Substring) { (first ?? "", count > 1 ? self[1] : "") }
+}
+
+extension FuzzSurface {
+    /// A template read, checked, and deployed with every step succeeding, then deleted.
+    static func deployTemplate(_ text: String) {
+        guard let template = try? StackTemplate.parse(text) else { return }
+        _ = try? template.creationOrder()
+        var state = CloudFormationState(names: ResourceNames())
+        var random = Xoshiro256(seed: 1)
+        var changes = ChangeSet()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let request = StackRequest(
+            stackName: "fuzz", originalTemplate: text, template: template, parameters: [], tags: nil,
+            capabilities: ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
+        guard (try? state.createStack(request, now: now, using: &random, changes: &changes)) != nil else { return }
+        // Bounded: a template has at most so many resources, each needing a step or two.
+        for _ in 0..<64 {
+            let steps = state.startSteps(now: now, using: &random, changes: &changes)
+            if steps.isEmpty { break }
+            for started in steps {
+                let values = ResourceValues(ref: started.step.physicalId, attributes: ["Arn": "arn:" + started.step.logicalId])
+                state.finishStep(
+                    stackId: started.stackId, key: started.key, outcome: .succeeded(physicalId: started.step.physicalId, values: values), now: now,
+                    using: &random, changes: &changes)
+            }
+        }
+        try? state.deleteStack("fuzz", retain: [], now: now, using: &random, changes: &changes)
+        for _ in 0..<64 {
+            let steps = state.startSteps(now: now, using: &random, changes: &changes)
+            if steps.isEmpty { break }
+            for started in steps {
+                state.finishStep(
+                    stackId: started.stackId, key: started.key, outcome: .failed("no"), now: now, using: &random, changes: &changes)
+            }
+        }
+    }
 }

@@ -206,6 +206,62 @@ struct StackDeploymentTests {
         }
     }
 
+    @Test mutating func aFailedDeleteIsTriedAgainAndRetainsWhatItIsTold() throws {
+        let id = try state.createStack(try request(Self.chain), now: now, using: &random, changes: &changes)
+        for _ in 0..<3 { for step in start() { succeed(step) } }
+        _ = start()
+        try state.deleteStack("app", retain: [], now: now, using: &random, changes: &changes)
+        let function = start()
+        finish(function[0], .failed("in use"))
+        _ = start()
+        #expect(stack(id).status == "DELETE_FAILED")
+        try state.deleteStack("app", retain: [], now: now, using: &random, changes: &changes)
+        let again = start()
+        #expect(again.map(\.step.logicalId) == ["Function"], "the resource that failed to go is tried again")
+        finish(again[0], .failed("still in use"))
+        _ = start()
+        try state.deleteStack(id, retain: ["Function"], now: now, using: &random, changes: &changes)
+        let rest = start()
+        #expect(Set(rest.map(\.step.logicalId)) == ["Role", "Queue"], "a retained resource is skipped")
+        for step in rest { succeed(step) }
+        _ = start()
+        #expect(stack(id).status == "DELETE_COMPLETE")
+        #expect(stack(id).resources["Function"]?.status == "DELETE_SKIPPED")
+    }
+
+    @Test mutating func aFailedParameterOnlyUpdateRestoresTheParameters() throws {
+        let text = "Parameters:\n  Delay:\n    Type: Number\n    Default: 1\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      DelaySeconds: !Ref Delay\n"
+        let id = try state.createStack(try request(text), now: now, using: &random, changes: &changes)
+        for step in start() { succeed(step) }
+        _ = start()
+        var update = try request(text)
+        update.parameters = [ParameterInput(key: "Delay", value: "5")]
+        _ = try state.updateStack(update, now: now, using: &random, changes: &changes)
+        let step = start()
+        #expect(step.first?.step.properties["DelaySeconds"]?.string == "5")
+        finish(step[0], .failed("no"))
+        let undo = start()
+        #expect(undo.first?.step.properties["DelaySeconds"]?.string == "1", "changed back to the previous value")
+        succeed(undo[0])
+        _ = start()
+        #expect(stack(id).status == "UPDATE_ROLLBACK_COMPLETE")
+        #expect(stack(id).parameters == [StackParameter(key: "Delay", value: "1")])
+    }
+
+    @Test mutating func aReplacementThatKeepsItsIdIsNotCleanedUp() throws {
+        let text = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      FifoQueue: false\n"
+        let id = try state.createStack(try request(text), now: now, using: &random, changes: &changes)
+        let create = start()
+        finish(create[0], .succeeded(physicalId: "same", values: ResourceValues(ref: "same")))
+        _ = start()
+        _ = try state.updateStack(try request(text.replacingOccurrences(of: "false", with: "true")), now: now, using: &random, changes: &changes)
+        let replace = start()
+        #expect(replace.first?.step.action == .create)
+        finish(replace[0], .succeeded(physicalId: "same", values: ResourceValues(ref: "same")))
+        #expect(start().isEmpty, "nothing to delete: the service answered with the live resource")
+        #expect(stack(id).status == "UPDATE_COMPLETE")
+    }
+
     @Test mutating func capabilitiesAreRequired() throws {
         var request = try request(Self.chain)
         request.capabilities = []

@@ -200,6 +200,32 @@ def test_multipart_upload_with_sha256_checksums(store):
     assert s3.list_multipart_uploads(Bucket="multipart").get("Uploads") is None
 
 
+def test_a_200_mb_multipart_upload_with_checksums_by_boto3s_transfer_manager(store, tmp_path):
+    """boto3's upload_file: 8 MB parts sent in parallel, each with the CRC32 checksum current
+    botocore computes by default (aws-chunked with a trailer); the object read back whole."""
+    from boto3.s3.transfer import TransferConfig
+    s3 = store.s3
+    s3.create_bucket(Bucket="big")
+    path = tmp_path / "big.bin"
+    block = os.urandom(1 << 20)
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for index in range(200):
+            chunk = block[index:] + block[:index]
+            f.write(chunk)
+            digest.update(chunk)
+    s3.upload_file(str(path), "big", "two-hundred", Config=TransferConfig(multipart_chunksize=8 << 20, max_concurrency=4),
+                   ExtraArgs={"ChecksumAlgorithm": "CRC32"})
+    head = s3.head_object(Bucket="big", Key="two-hundred", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == 200 << 20 and head["ETag"].endswith('-25"'), head
+    assert head["ChecksumCRC32"].endswith("-25"), head
+    back = hashlib.sha256()
+    for chunk in s3.get_object(Bucket="big", Key="two-hundred")["Body"].iter_chunks(1 << 20):
+        back.update(chunk)
+    assert back.hexdigest() == digest.hexdigest()
+    s3.delete_object(Bucket="big", Key="two-hundred")
+
+
 def test_errors_are_s3s(store):
     s3 = store.s3
     s3.create_bucket(Bucket="errors")

@@ -62,18 +62,27 @@ final class StackDeployer: Service, Sendable {
             calls: calls, names: names, stackName: stack?.stackName ?? "", stackId: started.stackId, logicalId: started.step.logicalId,
             stackTags: stack?.tags ?? [])
         let outcome = await Provisioners.run(started.step, context: context)
+        // Cut off by a stop: the step stays in flight, and the next start settles it.
+        if Task.isCancelled { return }
         if case .failed(let reason) = outcome {
             logger.notice(
                 "stack resource failed",
                 metadata: ["stack": "\(context.stackName)", "resource": "\(started.step.logicalId)", "action": "\(started.step.action)", "reason": "\(reason)"])
         }
-        do {
-            try await committer.write { root, m throws(AWSError) in
-                root.cloudFormation.finishStep(
-                    stackId: started.stackId, key: started.key, outcome: outcome, now: m.now, using: &m.random, changes: &m.changes)
+        // The outcome must be recorded, or the stack waits for the step until a restart: tried
+        // again while the store refuses it.
+        for attempt in 1... {
+            do {
+                try await committer.write { root, m throws(AWSError) in
+                    root.cloudFormation.finishStep(
+                        stackId: started.stackId, key: started.key, outcome: outcome, now: m.now, using: &m.random, changes: &m.changes)
+                }
+                break
+            } catch {
+                logger.error("could not record a stack step's end", metadata: ["stack": "\(context.stackName)", "attempt": "\(attempt)", "error": "\(error)"])
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .seconds(1))
             }
-        } catch {
-            logger.error("could not record a stack step's end", metadata: ["stack": "\(context.stackName)", "error": "\(error)"])
         }
         wake.yield()
     }

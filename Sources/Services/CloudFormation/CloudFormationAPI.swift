@@ -30,10 +30,26 @@ public enum CloudFormationAPI {
     public static let version = "2010-05-15"
     public static let serverlessTransform = "AWS::Serverless-2016-10-31"
 
+    /// How long CreateStack, UpdateStack, DeleteStack and ExecuteChangeSet wait for the operation
+    /// they started before answering. Clients poll a stack's status with waiters that sleep 5 to
+    /// 30 s between looks (`aws cloudformation deploy`, sam's managed stack); a stack that is done
+    /// within this time is found complete at their first look.
+    public static let settleWait: Duration = .seconds(2)
+
     /// - Parameter changed: called after a write that gave the deployer work.
     public static func service<Committer: StateCommitting>(
         committer: Committer, templates: TemplateSources, changed: @escaping @Sendable () -> Void
     ) -> QueryService where Committer.Root: CloudFormationHost {
+        /// Returns once the stack has no operation under way, or after ``settleWait``.
+        @Sendable func settled(_ stackId: String) async {
+            let clock = ContinuousClock()
+            let deadline = clock.now + settleWait
+            while clock.now < deadline {
+                let busy = (try? await committer.read { root, _ in root.cloudFormation.stacks[stackId]?.operation != nil }) ?? false
+                if !busy { return }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
         var service = QueryService(namespace: namespace, version: version)
         @Sendable func write<Result: Sendable>(_ body: @escaping @Sendable (inout CloudFormationState, inout Mutation) throws(AWSError) -> Result)
             async throws(AWSError) -> Result
@@ -54,6 +70,7 @@ public enum CloudFormationAPI {
             let stackRequest = try stackRequest(request, name: name, template: template)
             let id = try await write { cfn, m throws(AWSError) in try cfn.createStack(stackRequest, now: m.now, using: &m.random, changes: &m.changes) }
             changed()
+            await settled(id)
             var xml = XMLWriter()
             xml.element("StackId", id)
             return xml
@@ -66,6 +83,7 @@ public enum CloudFormationAPI {
             let stackRequest = try stackRequest(request, name: name, template: template)
             let id = try await write { cfn, m throws(AWSError) in try cfn.updateStack(stackRequest, now: m.now, using: &m.random, changes: &m.changes) }
             changed()
+            await settled(id)
             var xml = XMLWriter()
             xml.element("StackId", id)
             return xml
@@ -73,8 +91,12 @@ public enum CloudFormationAPI {
         service.actionWithoutResult("DeleteStack") { request, _ throws(AWSError) in
             let name = try request.required("StackName")
             let retain = request.list("RetainResources")
-            try await write { cfn, m throws(AWSError) in try cfn.deleteStack(name, retain: retain, now: m.now, using: &m.random, changes: &m.changes) }
+            let id = try await write { cfn, m throws(AWSError) in
+                try cfn.deleteStack(name, retain: retain, now: m.now, using: &m.random, changes: &m.changes)
+                return cfn.stack(name)?.stackId
+            }
             changed()
+            if let id { await settled(id) }
         }
         service.action("DescribeStacks") { request, _ throws(AWSError) in
             let name = request["StackName"]
@@ -311,10 +333,11 @@ public enum CloudFormationAPI {
         service.action("ExecuteChangeSet") { request, _ throws(AWSError) in
             let name = try request.required("ChangeSetName")
             let disableRollback = request["DisableRollback"] == "true"
-            try await write { cfn, m throws(AWSError) in
+            let id = try await write { cfn, m throws(AWSError) in
                 try cfn.executeChangeSet(name, stackName: request["StackName"], disableRollback: disableRollback, now: m.now, using: &m.random, changes: &m.changes)
             }
             changed()
+            await settled(id)
             return XMLWriter()
         }
         service.action("DeleteChangeSet") { request, _ throws(AWSError) in

@@ -60,9 +60,12 @@ extension CloudFormationState {
                     break
                 case .create, .update:
                     let reason = "Resource handler was interrupted: ecsd stopped while the resource was being \(step.action == .create ? "created" : "updated")."
-                    if step.action == .create, ResourceTypes.traits[step.type]?.nameProperty != nil {
-                        // The name was chosen before the call: a rollback can remove what may have been made.
-                        stack.resources[step.logicalId]?.physicalId = step.properties[ResourceTypes.traits[step.type]?.nameProperty ?? ""]?.string ?? step.physicalId
+                    if step.action == .create, stack.resources[step.logicalId]?.physicalId == nil {
+                        // The name was chosen before the call: a rollback deletes by it (and by the
+                        // properties) what may have been made; a delete of what was not is a no-op.
+                        let nameProperty = ResourceTypes.traits[step.type]?.nameProperty ?? ""
+                        stack.resources[step.logicalId]?.physicalId = step.properties[nameProperty]?.string ?? step.physicalId
+                        stack.resources[step.logicalId]?.properties = step.properties
                     }
                     stack.resources[step.logicalId]?.status = step.action == .create ? "CREATE_FAILED" : "UPDATE_FAILED"
                     stack.resources[step.logicalId]?.statusReason = reason
@@ -187,6 +190,7 @@ extension CloudFormationState {
         case .update:
             if stack.disableRollback {
                 Self.stackEvent(&stack, status: "UPDATE_FAILED", reason: reason, now: now, using: &random)
+                Self.keepLeftovers(&stack, operation.cleanup)
                 stack.operation = nil
             } else {
                 Self.stackEvent(&stack, status: "UPDATE_ROLLBACK_IN_PROGRESS", reason: reason, now: now, using: &random)
@@ -201,7 +205,18 @@ extension CloudFormationState {
             stack.operation = nil
         case .updateRollback:
             Self.stackEvent(&stack, status: "UPDATE_ROLLBACK_FAILED", reason: reason, now: now, using: &random)
+            Self.keepLeftovers(&stack, operation.cleanup)
             stack.operation = nil
+        }
+    }
+
+    /// Resources an operation meant to delete once it was done, kept with the stack when it stops
+    /// first (under `Logical/physical-id`, which no template's logical id can be), so that
+    /// deleting the stack deletes them.
+    static func keepLeftovers(_ stack: inout StackRecord, _ leftovers: [StackResource]) {
+        for resource in leftovers {
+            guard let physicalId = resource.physicalId else { continue }
+            stack.resources[resource.logicalId + "/" + physicalId] = resource
         }
     }
 
@@ -424,14 +439,15 @@ extension CloudFormationState {
             operation.phase = .cleanup
             return []
         }
-        if stack.template != previous.template {
-            stack.template = previous.template
-            stack.originalTemplate = previous.originalTemplate
-            stack.parameters = previous.parameters
-            stack.tags = previous.tags
-            stack.capabilities = previous.capabilities
-            stack.outputs = previous.outputs
-        }
+        // Everything the update changed comes back (its parameters even when the template is the same).
+        stack.template = previous.template
+        stack.originalTemplate = previous.originalTemplate
+        stack.parameters = previous.parameters
+        stack.tags = previous.tags
+        stack.capabilities = previous.capabilities
+        stack.outputs = previous.outputs
+        stack.description = previous.description ?? stack.description
+        stack.disableRollback = previous.disableRollback ?? stack.disableRollback
         var started: [StartedStep] = []
         for (logicalId, current) in stack.resources.sorted(by: { $0.key < $1.key }) where !operation.settled.contains(logicalId) && operation.inFlight[logicalId] == nil {
             guard let before = previous.resources[logicalId] else {
@@ -478,6 +494,10 @@ extension CloudFormationState {
         _ stack: inout StackRecord, _ operation: inout StackOperation, now: Date, using random: inout some RandomNumberGenerator
     ) -> [StartedStep] {
         var started: [StartedStep] = []
+        // A replacement may have come back with the same id (PublishVersion of unchanged code, a
+        // policy put again): that one is live, not left over.
+        let live = Set(stack.resources.values.filter { $0.status != "DELETE_COMPLETE" }.map { "\($0.logicalId)/\($0.physicalId ?? "")" })
+        operation.cleanup.removeAll { live.contains("\($0.logicalId)/\($0.physicalId ?? "")") }
         for resource in operation.cleanup {
             guard let physicalId = resource.physicalId else { continue }
             let key = Self.cleanupPrefix + resource.logicalId + "/" + physicalId

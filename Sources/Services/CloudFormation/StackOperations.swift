@@ -224,7 +224,8 @@ extension CloudFormationState {
     ) throws(AWSError) {
         let previous = PreviousStack(
             template: stack.template, originalTemplate: stack.originalTemplate, parameters: stack.parameters, resources: stack.resources,
-            outputs: stack.outputs, tags: stack.tags, capabilities: stack.capabilities)
+            outputs: stack.outputs, tags: stack.tags, capabilities: stack.capabilities, description: stack.description,
+            disableRollback: stack.disableRollback)
         stack.template = request.template.document.json()
         stack.originalTemplate = request.originalTemplate
         stack.description = request.template.description
@@ -262,6 +263,10 @@ extension CloudFormationState {
                 throw .cfnValidation("Invalid operation on stack [\(stack.stackId)]. RetainResources can only be specified when the stack is in the DELETE_FAILED state")
             }
             for logicalId in retain { stack.resources[logicalId]?.deletionPolicy = "Retain" }
+        }
+        // What an earlier delete (or rollback) failed to delete is tried again.
+        for (logicalId, resource) in stack.resources where resource.status == "DELETE_FAILED" {
+            stack.resources[logicalId]?.status = "DELETE_IN_PROGRESS"
         }
         stack.changeSets = []
         stack.status = "DELETE_IN_PROGRESS"
@@ -406,9 +411,11 @@ extension CloudFormationState {
         return (stack, record)
     }
 
+    /// - Returns: the stack's id.
+    @discardableResult
     public mutating func executeChangeSet(
         _ nameOrId: String, stackName: String?, disableRollback: Bool, now: Date, using random: inout some RandomNumberGenerator, changes: inout ChangeSet
-    ) throws(AWSError) {
+    ) throws(AWSError) -> String {
         var (stack, record) = try changeSet(nameOrId, stackName: stackName)
         guard record.status == "CREATE_COMPLETE", record.executionStatus == "AVAILABLE" else {
             throw AWSError(
@@ -438,6 +445,7 @@ extension CloudFormationState {
         stack.changeSets = []
         stack.changeSetId = record.id
         save(stack, changes: &changes)
+        return stack.stackId
     }
 
     public mutating func deleteChangeSet(_ nameOrId: String, stackName: String?, changes: inout ChangeSet) throws(AWSError) {

@@ -193,6 +193,8 @@ public struct PreviousStack: Codable, Sendable, Equatable {
     public var outputs: [StackOutput]
     public var tags: [StackTag]
     public var capabilities: [String]
+    public var description: String?
+    public var disableRollback: Bool?
 }
 
 /// What the deployer does to one resource; it reports back with ``StackStep/Outcome``.

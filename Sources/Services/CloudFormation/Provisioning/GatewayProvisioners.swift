@@ -55,7 +55,11 @@ struct RestDeploymentProvisioner: ResourceProvisioner {
 
     func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
         let api = escaped(properties["RestApiId"]?.string ?? "")
-        if let stage = properties["StageName"]?.string {
+        // The stage it made goes with it, unless a newer deployment is that stage's now.
+        if let stage = properties["StageName"]?.string,
+            let current = try? await context.calls.rest("GET", "/restapis/\(api)/stages/\(escaped(stage))", body: nil),
+            current["deploymentId"]?.string == physicalId
+        {
             do throws(AWSError) {
                 _ = try await context.calls.rest("DELETE", "/restapis/\(api)/stages/\(escaped(stage))", body: nil)
             } catch where error.isNotFound {}

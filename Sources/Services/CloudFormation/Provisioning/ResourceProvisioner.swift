@@ -232,20 +232,28 @@ extension Document {
             })
     }
 
-    /// CloudFormation's `PascalCase` properties as an API's `camelCase` members, all the way down,
-    /// except below members whose keys are the user's own (labels, options).
+    /// CloudFormation's `PascalCase` properties as an API's `camelCase` members, all the way down;
+    /// the members of maps whose keys are the user's own (labels, options, settings by route key)
+    /// keep their keys, their values converted.
     func camelCased(keeping keptKeys: Set<String> = []) -> Document {
         switch self {
         case .object(let members):
             return .object(
                 members.map { key, value in
-                    let name = key.prefix(1).lowercased() + key.dropFirst()
-                    return (name, keptKeys.contains(key) ? value : value.camelCased(keeping: keptKeys))
+                    let name = Self.camelNames[key] ?? key.prefix(1).lowercased() + key.dropFirst()
+                    guard keptKeys.contains(key), case .object(let entries) = value else { return (name, value.camelCased(keeping: keptKeys)) }
+                    return (name, .object(entries.map { ($0.0, $0.1.camelCased(keeping: keptKeys)) }))
                 })
         case .array(let items): return .array(items.map { $0.camelCased(keeping: keptKeys) })
         default: return self
         }
     }
+
+    /// Names whose API spelling is not the property's with its first letter lowered (acronyms).
+    static let camelNames = [
+        "EFSVolumeConfiguration": "efsVolumeConfiguration", "FilesystemId": "fileSystemId", "IAM": "iam",
+        "FSxWindowsFileServerVolumeConfiguration": "fsxWindowsFileServerVolumeConfiguration",
+    ]
 
     static func strings(_ items: [String]) -> Document { .array(items.map { .string($0) }) }
 

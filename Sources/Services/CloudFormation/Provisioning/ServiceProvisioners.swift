@@ -137,7 +137,7 @@ struct TopicProvisioner: ResourceProvisioner {
     func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
         var parameters: [(String, String)] = [("Name", name)]
         var entry = 0
-        for attribute in ["DisplayName", "KmsMasterKeyId", "DeliveryPolicy", "SignatureVersion", "TracingConfig"] {
+        for attribute in ["DisplayName", "KmsMasterKeyId", "DeliveryPolicy", "SignatureVersion", "TracingConfig", "FifoTopic", "ContentBasedDeduplication"] {
             guard let value = properties.jsonText(attribute) else { continue }
             entry += 1
             parameters += [("Attributes.entry.\(entry).key", attribute), ("Attributes.entry.\(entry).value", value)]
