@@ -96,7 +96,7 @@ struct SAMBenchmark: AsyncParsableCommand {
             let name = rows[index][0]
             rows[index].append(name == "moto" ? "baseline" : String(format: "%.2fx moto's time", medians[name]! / max(medians["moto"]!, 0.001)))
         }
-        print("sam deploy of \(project) (aws-sam-cli, --resolve-s3, SAM_CLI_POLL_DELAY=\(pollDelay) s; sam build took \(String(format: "%.1f", built.seconds)) s)")
+        print("sam deploy of \(project) (aws-sam-cli, --s3-bucket made beforehand, SAM_CLI_POLL_DELAY=\(pollDelay) s; sam build took \(String(format: "%.1f", built.seconds)) s)")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores\n")
         print(table(["target", "first deploy", "median of next \(repeats)", "fastest", "slowest", "ratio"], rows))
         if let resolved { print(String(format: "\necsd with --resolve-s3 (sam's managed bucket stack made first): %.1f s", resolved)) }
