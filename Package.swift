@@ -266,7 +266,7 @@ let package = Package(
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", "StevedoreTestSupport", argumentParser]),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Archives", "StevedoreCore"]),
-        .testTarget(name: "CloudFormationTests", dependencies: ["CloudFormation", "S3", "StevedoreCore"]),
+        .testTarget(name: "CloudFormationTests", dependencies: ["CloudFormation", "S3", "StevedoreCore", "Archives"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(
             name: "ControlPlaneTests",

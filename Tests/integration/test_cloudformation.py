@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
@@ -274,6 +276,138 @@ def test_package_then_deploy_a_template_with_an_ecs_service(cluster, cfn, tmp_pa
     assert settled(cfn, stack_id) == "DELETE_COMPLETE"
     assert ecs.describe_clusters(clusters=["cfn-web"])["clusters"][0]["status"] == "INACTIVE"
     assert ecs.describe_task_definition(taskDefinition=made["Web"])["taskDefinition"]["status"] == "INACTIVE"
+
+
+APIS = """\
+Parameters:
+  GroupArn:
+    Type: String
+Resources:
+  Rest:
+    Type: AWS::ApiGateway::RestApi
+    Properties:
+      Name: plain-rest
+  V1:
+    Type: AWS::ApiGateway::Resource
+    Properties:
+      RestApiId: !Ref Rest
+      ParentId: !GetAtt Rest.RootResourceId
+      PathPart: v1
+  Ping:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      RestApiId: !Ref Rest
+      ResourceId: !Ref V1
+      HttpMethod: GET
+      AuthorizationType: NONE
+      Integration:
+        Type: MOCK
+        RequestTemplates: {application/json: '{"statusCode": 200}'}
+        IntegrationResponses:
+          - StatusCode: "200"
+            ResponseTemplates: {application/json: '{"pong": true}'}
+      MethodResponses:
+        - StatusCode: "200"
+  Deployment:
+    Type: AWS::ApiGateway::Deployment
+    DependsOn: Ping
+    Properties:
+      RestApiId: !Ref Rest
+  Live:
+    Type: AWS::ApiGateway::Stage
+    Properties:
+      RestApiId: !Ref Rest
+      DeploymentId: !Ref Deployment
+      StageName: live
+  Http:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      Name: guarded
+      ProtocolType: HTTP
+  Jwt:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      ApiId: !Ref Http
+      Name: jwt
+      AuthorizerType: JWT
+      IdentitySource: [$request.header.Authorization]
+      JwtConfiguration:
+        Audience: [app]
+        Issuer: https://issuer.example
+  Backend:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Http
+      IntegrationType: HTTP_PROXY
+      IntegrationMethod: GET
+      IntegrationUri: http://127.0.0.1:9/
+      PayloadFormatVersion: "1.0"
+  Guarded:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Http
+      RouteKey: GET /secret
+      AuthorizationType: JWT
+      AuthorizerId: !Ref Jwt
+      Target: !Sub "integrations/${Backend}"
+  Default:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties:
+      ApiId: !Ref Http
+      StageName: $default
+      AutoDeploy: true
+  Pool:
+    Type: AWS::ECS::CapacityProvider
+    Properties:
+      AutoScalingGroupProvider:
+        AutoScalingGroupArn: !Ref GroupArn
+        ManagedScaling: {Status: ENABLED, TargetCapacity: "80"}
+  Cluster:
+    Type: AWS::ECS::Cluster
+  Associations:
+    Type: AWS::ECS::ClusterCapacityProviderAssociations
+    Properties:
+      Cluster: !Ref Cluster
+      CapacityProviders: [!Ref Pool]
+      DefaultCapacityProviderStrategy: [{CapacityProvider: !Ref Pool, Weight: "1"}]
+Outputs:
+  RestId:
+    Value: !Ref Rest
+  HttpId:
+    Value: !Ref Http
+"""
+
+
+def test_apis_made_of_parts_and_a_capacity_provider(cluster, cfn):
+    """A REST API of a resource and a MOCK method, an HTTP API with a JWT authorizer on a route,
+    and a capacity provider associated with a cluster, each answering as it should."""
+    request = urllib.request.Request(cluster.endpoint + "/v1/autoscaling/groups", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"AutoScalingGroupName": "cfn-pool", "MinSize": 0, "MaxSize": 2,
+                                                      "Launcher": {"Type": "command", "Command": ["/bin/true"]}}).encode())
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        group_arn = json.loads(answer.read())["AutoScalingGroupARN"]
+    stack_id = cfn.create_stack(StackName="apis", TemplateBody=APIS, Parameters=[{"ParameterKey": "GroupArn", "ParameterValue": group_arn}])["StackId"]
+    assert settled(cfn, stack_id) == "CREATE_COMPLETE", [
+        (e["LogicalResourceId"], e.get("ResourceStatusReason")) for e in cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+        if e["ResourceStatus"].endswith("FAILED")]
+    out = outputs(cfn, "apis")
+    with urllib.request.urlopen(f"{cluster.server.gateway}/{out['RestId']}/live/v1", timeout=10) as answer:
+        assert json.loads(answer.read()) == {"pong": True}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{cluster.server.gateway}/{out['HttpId']}/secret", timeout=10)
+    assert refused.value.code == 401
+    made = physical(cfn, "apis")
+    ecs = cluster.client("ecs")
+    described = ecs.describe_clusters(clusters=[made["Cluster"]])["clusters"][0]
+    assert described["capacityProviders"] == [made["Pool"]]
+    strategy = described["defaultCapacityProviderStrategy"]
+    assert [(s["capacityProvider"], s["weight"], s.get("base", 0)) for s in strategy] == [(made["Pool"], 1, 0)]
+    provider = ecs.describe_capacity_providers(capacityProviders=[made["Pool"]])["capacityProviders"][0]
+    assert provider["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"] == 80
+    cfn.delete_stack(StackName="apis")
+    assert settled(cfn, stack_id) == "DELETE_COMPLETE"
+    remaining = ecs.describe_capacity_providers(capacityProviders=[made["Pool"]])["capacityProviders"]
+    assert all(p["status"] == "INACTIVE" for p in remaining), remaining
 
 
 FAILING = """\

@@ -34,6 +34,8 @@ public enum ResourceTypes {
         "AWS::Events::Rule": .init(nameProperty: "Name", replacedBy: ["Name", "EventBusName"]),
         "AWS::Scheduler::Schedule": .init(nameProperty: "Name", replacedBy: ["Name", "GroupName"]),
         "AWS::ApiGateway::RestApi": .init(),
+        "AWS::ApiGateway::Resource": .init(replacedBy: ["RestApiId", "ParentId", "PathPart"]),
+        "AWS::ApiGateway::Method": .init(replacedBy: ["RestApiId", "ResourceId", "HttpMethod"]),
         "AWS::ApiGateway::Deployment": .init(replacedBy: ["RestApiId", "DeploymentCanarySettings"]),
         "AWS::ApiGateway::Stage": .init(replacedBy: ["RestApiId", "StageName"]),
         "AWS::ApiGatewayV2::Api": .init(replacedBy: ["ProtocolType"]),
@@ -41,6 +43,7 @@ public enum ResourceTypes {
         "AWS::ApiGatewayV2::Deployment": .init(replacedBy: ["ApiId"]),
         "AWS::ApiGatewayV2::Route": .init(replacedBy: ["ApiId"]),
         "AWS::ApiGatewayV2::Integration": .init(replacedBy: ["ApiId"]),
+        "AWS::ApiGatewayV2::Authorizer": .init(replacedBy: ["ApiId"]),
         "AWS::ElasticLoadBalancingV2::TargetGroup": .init(
             nameProperty: "Name", maximumNameLength: 32, replacedBy: ["Name", "Port", "Protocol", "VpcId", "TargetType"]),
         "AWS::ApplicationAutoScaling::ScalableTarget": .init(replacedBy: ["ResourceId", "ScalableDimension", "ServiceNamespace"]),
@@ -51,6 +54,9 @@ public enum ResourceTypes {
                 "Family", "ContainerDefinitions", "Cpu", "Memory", "NetworkMode", "Volumes", "TaskRoleArn", "ExecutionRoleArn",
                 "RequiresCompatibilities", "PlacementConstraints", "PidMode", "IpcMode", "RuntimePlatform", "Tags",
             ]),
+        "AWS::ECS::CapacityProvider": .init(
+            nameProperty: "Name", maximumNameLength: 255, replacedBy: ["Name"], conditionallyReplacedBy: ["AutoScalingGroupProvider"]),
+        "AWS::ECS::ClusterCapacityProviderAssociations": .init(replacedBy: ["Cluster"]),
         "AWS::ECS::Service": .init(nameProperty: "ServiceName", maximumNameLength: 255, replacedBy: ["ServiceName", "Cluster", "LaunchType", "Role", "SchedulingStrategy"]),
     ]
 

@@ -1,10 +1,10 @@
 import StevedoreCore
 
-private let ecs = "AmazonEC2ContainerServiceV20141113."
+let ecs = "AmazonEC2ContainerServiceV20141113."
 private let scaling = "AnyScaleFrontendService."
 
 /// ECS's tags from CloudFormation's `Tags` list (`key`/`value`, as ECS spells them).
-private func ecsTags(_ properties: Document) -> Document {
+func ecsTags(_ properties: Document) -> Document {
     .array((properties["Tags"]?.items ?? []).map { .object([("key", $0["Key"] ?? .string("")), ("value", $0["Value"] ?? .string(""))]) })
 }
 
@@ -187,5 +187,65 @@ struct ScalingPolicyProvisioner: ResourceProvisioner {
 
     func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
         _ = try await context.calls.json(scaling + "DeleteScalingPolicy", target(properties).with("PolicyName", properties["PolicyName"]))
+    }
+}
+
+/// `AWS::ECS::CapacityProvider`: CreateCapacityProvider over an auto scaling group; Ref is its name.
+struct CapacityProviderProvisioner: ResourceProvisioner {
+    static let numbers: Set<String> = ["TargetCapacity", "MinimumScalingStepSize", "MaximumScalingStepSize", "InstanceWarmupPeriod"]
+
+    func provider(_ properties: Document) -> Document? {
+        guard let group = properties["AutoScalingGroupProvider"] else { return nil }
+        var provider = group
+        if let scaling = group["ManagedScaling"] { provider = provider.with("ManagedScaling", scaling.numbering(Self.numbers)) }
+        return provider.camelCased()
+    }
+
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let body = Document.object([("name", .string(name)), ("tags", ecsTags(properties))]).with("autoScalingGroupProvider", provider(properties))
+        _ = try await context.calls.json(ecs + "CreateCapacityProvider", body)
+        return ResourceValues(ref: name)
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let provider = self.provider(properties)?.without(["autoScalingGroupArn"])
+        _ = try await context.calls.json(ecs + "UpdateCapacityProvider", Document.object([("name", .string(current.ref))]).with("autoScalingGroupProvider", provider))
+        return current
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        // A cluster's association may still be on its way out.
+        try await retrying(while: { $0.type == "ResourceInUseException" }, for: .seconds(60)) { () async throws(AWSError) in
+            _ = try await context.calls.json(ecs + "DeleteCapacityProvider", .object([("capacityProvider", .string(physicalId))]))
+        }
+    }
+}
+
+/// `AWS::ECS::ClusterCapacityProviderAssociations`: PutClusterCapacityProviders; deleting it
+/// leaves the cluster with none. Ref is the cluster's name.
+struct ClusterCapacityProvidersProvisioner: ResourceProvisioner {
+    func put(_ properties: Document, cluster: String, context: ProvisioningContext) async throws(AWSError) {
+        let strategy = (properties["DefaultCapacityProviderStrategy"]?.items ?? []).map { $0.numbering(["Weight", "Base"]).camelCased() }
+        _ = try await context.calls.json(
+            ecs + "PutClusterCapacityProviders",
+            .object([
+                ("cluster", .string(cluster)), ("capacityProviders", properties["CapacityProviders"] ?? .array([])),
+                ("defaultCapacityProviderStrategy", .array(strategy)),
+            ]))
+    }
+
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let cluster = properties["Cluster"]?.string ?? ""
+        try await put(properties, cluster: cluster, context: context)
+        return ResourceValues(ref: cluster)
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        try await put(properties, cluster: current.ref, context: context)
+        return current
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        try await put(.object([]), cluster: properties["Cluster"]?.string ?? physicalId, context: context)
     }
 }

@@ -200,3 +200,89 @@ extension HTTPApiPartProvisioner {
 
     static let deployment = HTTPApiPartProvisioner(collection: "deployments", idMember: "deploymentId", members: ["StageName", "Description"])
 }
+
+// MARK: API Gateway (REST APIs' resources and methods)
+
+/// `AWS::ApiGateway::Resource`: CreateResource under its parent; Ref is the resource's id.
+struct RestResourceProvisioner: ResourceProvisioner {
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let api = escaped(properties["RestApiId"]?.string ?? "")
+        let parent = escaped(properties["ParentId"]?.string ?? "")
+        let answer = try await context.calls.rest(
+            "POST", "/restapis/\(api)/resources/\(parent)", body: .object([("pathPart", properties["PathPart"] ?? .string(""))]))
+        let id = answer["id"]?.string ?? ""
+        return ResourceValues(ref: id, attributes: ["ResourceId": id])
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        current
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        let api = escaped(properties["RestApiId"]?.string ?? "")
+        _ = try await context.calls.rest("DELETE", "/restapis/\(api)/resources/\(escaped(physicalId))", body: nil)
+    }
+}
+
+/// `AWS::ApiGateway::Method`: PutMethod, then its integration, integration responses and
+/// method responses; an update puts them all again (PutMethod replaces the method whole).
+struct RestMethodProvisioner: ResourceProvisioner {
+    func path(_ properties: Document) -> String {
+        let api = escaped(properties["RestApiId"]?.string ?? "")
+        let resource = escaped(properties["ResourceId"]?.string ?? "")
+        return "/restapis/\(api)/resources/\(resource)/methods/\(escaped(properties["HttpMethod"]?.string ?? ""))"
+    }
+
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        try await put(properties, context: context)
+        return ResourceValues(ref: name)
+    }
+
+    func put(_ properties: Document, context: ProvisioningContext) async throws(AWSError) {
+        let method = path(properties)
+        var body = properties.picking(["AuthorizerId", "ApiKeyRequired", "OperationName", "RequestModels", "RequestValidatorId", "AuthorizationScopes"])
+            .booleans(["ApiKeyRequired"]).camelCased(keeping: ["RequestModels"])
+        body = body.with("authorizationType", properties["AuthorizationType"] ?? .string("NONE"))
+        if let parameters = properties["RequestParameters"] {
+            // `method.request.querystring.q: true`, or "true" from a parameter.
+            body = body.with("requestParameters", .object(parameters.members.map { ($0.0, $0.1.string == "true" ? .bool(true) : $0.1.string == "false" ? .bool(false) : $0.1) }))
+        }
+        _ = try await context.calls.rest("PUT", method, body: body)
+        for response in properties["MethodResponses"]?.items ?? [] {
+            let status = escaped(response["StatusCode"]?.string ?? "200")
+            let responseBody = response.picking(["ResponseModels", "ResponseParameters"]).camelCased(keeping: ["ResponseModels", "ResponseParameters"])
+            _ = try await context.calls.rest("PUT", "\(method)/responses/\(status)", body: responseBody)
+        }
+        guard let integration = properties["Integration"] else { return }
+        var integrationBody = integration.picking([
+            "Type", "Uri", "Credentials", "RequestParameters", "RequestTemplates", "PassthroughBehavior", "CacheNamespace", "CacheKeyParameters",
+            "ContentHandling", "TimeoutInMillis", "ConnectionType", "ConnectionId",
+        ]).numbering(["TimeoutInMillis"]).camelCased(keeping: ["RequestParameters", "RequestTemplates"])
+        if let verb = integration["IntegrationHttpMethod"] { integrationBody = integrationBody.with("httpMethod", verb) }
+        _ = try await context.calls.rest("PUT", "\(method)/integration", body: integrationBody)
+        for response in integration["IntegrationResponses"]?.items ?? [] {
+            let status = escaped(response["StatusCode"]?.string ?? "200")
+            let responseBody = response.picking(["SelectionPattern", "ResponseTemplates", "ResponseParameters", "ContentHandling"])
+                .camelCased(keeping: ["ResponseTemplates", "ResponseParameters"])
+            _ = try await context.calls.rest("PUT", "\(method)/integration/responses/\(status)", body: responseBody)
+        }
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        try await put(properties, context: context)
+        return current
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        _ = try await context.calls.rest("DELETE", path(properties), body: nil)
+    }
+}
+
+extension HTTPApiPartProvisioner {
+    static let authorizer = HTTPApiPartProvisioner(
+        collection: "authorizers", idMember: "authorizerId",
+        members: [
+            "Name", "AuthorizerType", "IdentitySource", "JwtConfiguration", "AuthorizerUri", "AuthorizerPayloadFormatVersion", "EnableSimpleResponses",
+            "AuthorizerResultTtlInSeconds", "AuthorizerCredentialsArn", "IdentityValidationExpression",
+        ])
+}

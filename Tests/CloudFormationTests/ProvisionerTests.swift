@@ -1,0 +1,185 @@
+import Archives
+@testable import CloudFormation
+import Foundation
+import S3
+import StevedoreCore
+import Synchronization
+import Testing
+
+/// The provisioners' requests, recorded by a twin of the services: the members each API takes,
+/// spelled as it spells them, and the order of the calls.
+struct ProvisionerTests {
+    final class RecordingCalls: ServiceCalls, Sendable {
+        struct Call: Sendable {
+            var kind: String
+            var target: String
+            var body: Document?
+        }
+
+        let calls = Mutex<[Call]>([])
+        let answers: [String: Document]
+
+        init(answers: [String: Document] = [:]) {
+            self.answers = answers
+        }
+
+        var recorded: [Call] { calls.withLock { $0 } }
+
+        func rest(_ method: String, _ path: String, body: Document?) async throws(AWSError) -> Document {
+            calls.withLock { $0.append(Call(kind: method, target: path, body: body)) }
+            return answers[method + " " + path] ?? .object([])
+        }
+
+        func json(_ target: String, _ body: Document) async throws(AWSError) -> Document {
+            calls.withLock { $0.append(Call(kind: "JSON", target: target, body: body)) }
+            return answers[target] ?? .object([])
+        }
+
+        func query(_ action: String, _ parameters: [(String, String)]) async throws(AWSError) -> XMLNode {
+            calls.withLock { $0.append(Call(kind: "QUERY", target: action, body: .object(parameters.map { ($0.0, .string($0.1)) }))) }
+            return XMLNode(name: action + "Result")
+        }
+
+        func createBucket(_ name: String) async throws(AWSError) { calls.withLock { $0.append(Call(kind: "S3", target: "create " + name)) } }
+        func deleteBucket(_ name: String) async throws(AWSError) { calls.withLock { $0.append(Call(kind: "S3", target: "delete " + name)) } }
+        func setBucketPolicy(_ name: String, policy: String?) async throws(AWSError) {
+            calls.withLock { $0.append(Call(kind: "S3", target: "policy " + name, body: policy.map { .string($0) })) }
+        }
+        func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) {
+            calls.withLock { $0.append(Call(kind: "S3", target: "tags " + name, body: .array((tags ?? []).map { .string($0.key + "=" + $0.value) }))) }
+        }
+    }
+
+    func context(_ calls: RecordingCalls, logicalId: String = "Thing") -> ProvisioningContext {
+        ProvisioningContext(
+            calls: calls, names: ResourceNames(), stackName: "app", stackId: "arn:stack", logicalId: logicalId,
+            stackTags: [StackTag(key: "team", value: "web")])
+    }
+
+    func yaml(_ text: String) throws -> Document { try YAMLReader.read(text) }
+
+    @Test func aFunctionWithInlineCodeIsZippedAsIndexAndItsTextNumbersAreNumbers() async throws {
+        let calls = RecordingCalls(answers: ["POST /2015-03-31/functions": .object([("FunctionArn", .string("arn:fn"))])])
+        let properties = try yaml("""
+            Runtime: python3.11
+            Handler: index.handler
+            Role: arn:role
+            Timeout: "10"
+            ReservedConcurrentExecutions: "2"
+            Code:
+              ZipFile: "def handler(e, c): return 1"
+            Tags: [{Key: tier, Value: api}]
+            """)
+        let values = try await LambdaFunctionProvisioner().create(properties, name: "app-Fn-ABC", context: context(calls))
+        #expect(values == ResourceValues(ref: "app-Fn-ABC", attributes: ["Arn": "arn:fn"]))
+        let recorded = calls.recorded
+        #expect(recorded.map(\.target) == ["/2015-03-31/functions", "/2017-10-31/functions/app-Fn-ABC/concurrency"])
+        let body = try #require(recorded[0].body)
+        #expect(body["FunctionName"]?.string == "app-Fn-ABC" && body["Timeout"] == .integer(10))
+        #expect(body["Tags"] == .object([("team", .string("web")), ("tier", .string("api"))]), "the stack's and its own, no aws: tags")
+        let zip = try #require(Data(base64Encoded: body["Code"]?["ZipFile"]?.string ?? ""))
+        let directory = try ZipDirectory(Array(zip))
+        #expect(directory.entries.map(\.path) == ["index.py"])
+        #expect(recorded[1].body?["ReservedConcurrentExecutions"] == .integer(2))
+    }
+
+    @Test func aliasWeightsBecomeAMapOfVersionsToFractions() {
+        let properties = Document.object([
+            ("FunctionName", .string("fn")), ("Name", .string("live")), ("FunctionVersion", .string("2")),
+            ("RoutingConfig", .object([("AdditionalVersionWeights", .array([.object([("FunctionVersion", .string("3")), ("FunctionWeight", .string("0.25"))])]))])),
+        ])
+        let body = LambdaAliasProvisioner.body(properties, includeName: true)
+        #expect(body.json() == #"{"Name":"live","FunctionVersion":"2","RoutingConfig":{"AdditionalVersionWeights":{"3":0.25}}}"#)
+    }
+
+    @Test func ecsMembersAreCamelCasedWithTheirAcronymsAndUserKeysKept() async throws {
+        let calls = RecordingCalls()
+        let properties = try yaml("""
+            Cpu: 256
+            Memory: "512"
+            ContainerDefinitions:
+              - Name: web
+                Image: busybox
+                Memory: "64"
+                PortMappings: [{ContainerPort: "8080"}]
+                DockerLabels: {Team.Name: web}
+            Volumes:
+              - Name: data
+                EFSVolumeConfiguration: {FilesystemId: fs-1, RootDirectory: /}
+            """)
+        _ = try await TaskDefinitionProvisioner().create(properties, name: "app-Web-XYZ", context: context(calls))
+        let body = try #require(calls.recorded.first?.body)
+        #expect(body["cpu"] == .string("256") && body["memory"] == .string("512"), "the task's sizes are text")
+        let container = try #require(body["containerDefinitions"]?.items.first)
+        #expect(container["memory"] == .integer(64) && container["portMappings"]?.items.first?["containerPort"] == .integer(8080))
+        #expect(container["dockerLabels"] == .object([("Team.Name", .string("web"))]))
+        #expect(body["volumes"]?.items.first?["efsVolumeConfiguration"]?["fileSystemId"] == .string("fs-1"))
+        #expect(body["family"] == .string("app-Web-XYZ"))
+    }
+
+    @Test func aRestMethodPutsItsIntegrationAndResponses() async throws {
+        let calls = RecordingCalls()
+        let properties = try yaml("""
+            RestApiId: api1
+            ResourceId: res1
+            HttpMethod: GET
+            RequestParameters: {method.request.querystring.q: "true"}
+            Integration:
+              Type: MOCK
+              RequestTemplates: {application/json: '{"statusCode": 200}'}
+              IntegrationResponses:
+                - StatusCode: "200"
+                  ResponseTemplates: {application/json: '{"ok": true}'}
+            MethodResponses:
+              - StatusCode: "200"
+            """)
+        _ = try await RestMethodProvisioner().create(properties, name: "m", context: context(calls))
+        let recorded = calls.recorded
+        let method = "/restapis/api1/resources/res1/methods/GET"
+        #expect(recorded.map { $0.kind + " " + $0.target } == [
+            "PUT \(method)", "PUT \(method)/responses/200", "PUT \(method)/integration", "PUT \(method)/integration/responses/200",
+        ])
+        #expect(recorded[0].body?["authorizationType"] == .string("NONE"))
+        #expect(recorded[0].body?["requestParameters"] == .object([("method.request.querystring.q", .bool(true))]))
+        #expect(recorded[2].body?["type"] == .string("MOCK"))
+        #expect(recorded[2].body?["requestTemplates"]?["application/json"] == .string(#"{"statusCode": 200}"#))
+    }
+
+    @Test func stageRouteSettingsKeepTheirRouteKeysAndCamelCaseTheirValues() {
+        let properties = Document.object([
+            ("ApiId", .string("a")), ("StageName", .string("$default")),
+            ("RouteSettings", .object([("GET /pets", .object([("ThrottlingBurstLimit", .integer(5))]))])),
+        ])
+        let body = properties.picking(HTTPApiPartProvisioner.stage.members).camelCased(keeping: HTTPApiPartProvisioner.stage.keptKeys)
+        #expect(body["routeSettings"] == .object([("GET /pets", .object([("throttlingBurstLimit", .integer(5))]))]))
+    }
+
+    @Test func aFailedStepAfterTheFirstCallRemovesWhatItMade() async throws {
+        struct RefusingTags: ServiceCalls {
+            let inner: RecordingCalls
+            func rest(_ method: String, _ path: String, body: Document?) async throws(AWSError) -> Document { try await inner.rest(method, path, body: body) }
+            func json(_ target: String, _ body: Document) async throws(AWSError) -> Document { try await inner.json(target, body) }
+            func query(_ action: String, _ parameters: [(String, String)]) async throws(AWSError) -> XMLNode { try await inner.query(action, parameters) }
+            func createBucket(_ name: String) async throws(AWSError) { try await inner.createBucket(name) }
+            func deleteBucket(_ name: String) async throws(AWSError) { try await inner.deleteBucket(name) }
+            func setBucketPolicy(_ name: String, policy: String?) async throws(AWSError) {}
+            func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) { throw AWSError(type: "InvalidTag", message: "no") }
+        }
+        let calls = RecordingCalls()
+        let context = ProvisioningContext(calls: RefusingTags(inner: calls), names: ResourceNames(), stackName: "app", stackId: "s", logicalId: "B", stackTags: [])
+        await #expect(throws: AWSError(type: "InvalidTag", message: "no")) {
+            _ = try await BucketProvisioner().create(.object([]), name: "app-b-x", context: context)
+        }
+        #expect(calls.recorded.map(\.target) == ["create app-b-x", "delete app-b-x"])
+    }
+
+    @Test func anUnknownTypeFailsNamingIt() async {
+        let outcome = await Provisioners.run(
+            ResourceStep(action: .create, logicalId: "V", type: "AWS::EC2::VPC", physicalId: "x", properties: .object([])), context: context(RecordingCalls()))
+        guard case .failed(let reason) = outcome else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(reason.hasPrefix("Stevedore does not provision resources of type AWS::EC2::VPC."))
+    }
+}
