@@ -24,6 +24,21 @@ struct S3StateTests {
         for key in keys { _ = try state.putObject(object(key), changes: &changes) }
     }
 
+    @Test mutating func multipartUploadsArePagedByKeyThenByStart() throws {
+        for (index, key) in ["b", "a", "b", "c"].enumerated() {
+            try state.createUpload(
+                UploadRecord(uploadId: "u\(index)", bucket: "photos", key: key, initiated: now.addingTimeInterval(Double(index)), attributes: ObjectAttributes()),
+                changes: &changes)
+        }
+        let first = try state.uploadsPage(bucket: "photos", prefix: "", keyMarker: nil, uploadIdMarker: nil, maximum: 2)
+        #expect(first.uploads.map(\.uploadId) == ["u1", "u0"] && first.truncated)
+        let second = try state.uploadsPage(bucket: "photos", prefix: "", keyMarker: "b", uploadIdMarker: "u0", maximum: 2)
+        #expect(second.uploads.map(\.uploadId) == ["u2", "u3"] && !second.truncated)
+        let afterKey = try state.uploadsPage(bucket: "photos", prefix: "", keyMarker: "b", uploadIdMarker: nil, maximum: 10)
+        #expect(afterKey.uploads.map(\.uploadId) == ["u3"])
+        #expect(try state.uploadsPage(bucket: "photos", prefix: "c", keyMarker: nil, uploadIdMarker: nil, maximum: 10).uploads.map(\.key) == ["c"])
+    }
+
     @Test func bucketNamesFollowS3sRules() throws {
         for good in ["abc", "my.bucket-1", String(repeating: "a", count: 63)] { try S3State.validateBucketName(good) }
         for bad in ["ab", "ABC", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1", "a_b", String(repeating: "a", count: 64)] {
@@ -182,6 +197,8 @@ struct S3RequestTests {
         #expect(try S3Operation.of(method: "PUT", address: bucket, query: ["policy": ""], hasCopySource: false) == .putBucketPolicy)
         #expect(try S3Operation.of(method: "POST", address: bucket, query: ["delete": ""], hasCopySource: false) == .deleteObjects)
         #expect(try S3Operation.of(method: "PUT", address: object, query: [:], hasCopySource: true) == .copyObject)
+        #expect(try S3Operation.of(method: "PUT", address: object, query: ["partNumber": "1", "uploadId": "u"], hasCopySource: true) == .uploadPartCopy)
+        #expect(S3Operation.uploadPartCopy.action == "s3:PutObject" && S3Operation.uploadPartCopy.onObject)
         #expect(try S3Operation.of(method: "PUT", address: object, query: ["partNumber": "1", "uploadId": "u"], hasCopySource: false) == .uploadPart)
         #expect(try S3Operation.of(method: "POST", address: object, query: ["uploads": ""], hasCopySource: false) == .createMultipartUpload)
         #expect(try S3Operation.of(method: "DELETE", address: object, query: ["uploadId": "u"], hasCopySource: false) == .abortMultipartUpload)

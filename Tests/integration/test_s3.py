@@ -226,6 +226,44 @@ def test_a_200_mb_multipart_upload_with_checksums_by_boto3s_transfer_manager(sto
     s3.delete_object(Bucket="big", Key="two-hundred")
 
 
+def test_multipart_copies_part_by_part(store, tmp_path):
+    """UploadPartCopy: `aws s3 cp` between buckets copies objects above its 8 MB threshold in parts;
+    boto3 copies a byte range of another object into a part, refused past the source's end."""
+    s3 = store.s3
+    s3.create_bucket(Bucket="copy-from")
+    s3.create_bucket(Bucket="copy-to")
+    data = os.urandom(12 * 1024 * 1024 + 7)
+    s3.put_object(Bucket="copy-from", Key="big", Body=data)
+    done = aws(store, "s3", "cp", "s3://copy-from/big", "s3://copy-to/big")
+    assert "copy:" in done.stdout, done.stdout
+    copied = s3.get_object(Bucket="copy-to", Key="big")
+    assert copied["Body"].read() == data and copied["ETag"].endswith('-2"'), copied["ETag"]
+
+    upload = s3.create_multipart_upload(Bucket="copy-to", Key="ranged", ChecksumAlgorithm="CRC32")["UploadId"]
+    first = s3.upload_part_copy(Bucket="copy-to", Key="ranged", UploadId=upload, PartNumber=1, CopySource={"Bucket": "copy-from", "Key": "big"},
+                                CopySourceRange="bytes=0-5242879")["CopyPartResult"]
+    assert first["ETag"] == '"' + hashlib.md5(data[:5 << 20]).hexdigest() + '"'
+    assert first["ChecksumCRC32"] == base64.b64encode((zlib.crc32(data[:5 << 20]) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+    second = s3.upload_part_copy(Bucket="copy-to", Key="ranged", UploadId=upload, PartNumber=2, CopySource="copy-from/big",
+                                 CopySourceRange="bytes=10-19")["CopyPartResult"]
+    assert error_of(lambda: s3.upload_part_copy(Bucket="copy-to", Key="ranged", UploadId=upload, PartNumber=3, CopySource="copy-from/big",
+                                                CopySourceRange=f"bytes=0-{len(data)}")) == ("InvalidArgument", 400)
+    assert error_of(lambda: s3.upload_part_copy(Bucket="copy-to", Key="ranged", UploadId=upload, PartNumber=3,
+                                                CopySource="copy-from/missing")) == ("NoSuchKey", 404)
+    # ListMultipartUploads in pages, as boto3's paginator asks for them.
+    others = [s3.create_multipart_upload(Bucket="copy-to", Key=key)["UploadId"] for key in ("a-key", "z-key")]
+    first_page = s3.list_multipart_uploads(Bucket="copy-to", MaxUploads=2)
+    assert first_page["IsTruncated"] and [u["Key"] for u in first_page["Uploads"]] == ["a-key", "ranged"]
+    pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket="copy-to", PaginationConfig={"PageSize": 1})
+    assert [u["Key"] for page in pages for u in page.get("Uploads", [])] == ["a-key", "ranged", "z-key"]
+    for key, other in zip(("a-key", "z-key"), others):
+        s3.abort_multipart_upload(Bucket="copy-to", Key=key, UploadId=other)
+    s3.complete_multipart_upload(Bucket="copy-to", Key="ranged", UploadId=upload, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": first["ETag"], "ChecksumCRC32": first["ChecksumCRC32"]},
+        {"PartNumber": 2, "ETag": second["ETag"], "ChecksumCRC32": second["ChecksumCRC32"]}]})
+    assert s3.get_object(Bucket="copy-to", Key="ranged")["Body"].read() == data[:5 << 20] + data[10:20]
+
+
 def test_errors_are_s3s(store):
     s3 = store.s3
     s3.create_bucket(Bucket="errors")

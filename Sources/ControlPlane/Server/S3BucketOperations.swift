@@ -95,22 +95,29 @@ extension S3Call {
     func listUploads() async throws(AWSError) -> Response {
         let name = bucket
         let prefix = query["prefix"] ?? ""
-        let uploads = try await committer.read { root, _ throws(AWSError) in
-            _ = try root.s3.bucket(name)
-            return root.s3.uploads.values.filter { $0.bucket == name && $0.key.hasPrefix(prefix) }
-                .sorted { $0.key == $1.key ? $0.initiated < $1.initiated : S3Order.precedes($0.key, $1.key) }
+        let (keyMarker, uploadIdMarker) = (query["key-marker"], query["upload-id-marker"])
+        var maximum = 1000
+        if let text = query["max-uploads"] {
+            guard let value = Int(text), value >= 0 else {
+                throw S3Error.invalidArgument("Provided max-uploads not an integer or within integer range", name: "max-uploads", value: text)
+            }
+            maximum = min(value, 1000)
+        }
+        let limit = maximum
+        let (uploads, truncated) = try await committer.read { root, _ throws(AWSError) in
+            try root.s3.uploadsPage(bucket: name, prefix: prefix, keyMarker: keyMarker, uploadIdMarker: uploadIdMarker, maximum: limit)
         }
         let owner = endpoint.ownerId
         return xmlAnswer(
             S3XML.document("ListMultipartUploadsResult") { xml in
                 xml.element("Bucket", bucket)
-                xml.element("KeyMarker", "")
-                xml.element("UploadIdMarker", "")
+                xml.element("KeyMarker", keyMarker ?? "")
+                xml.element("UploadIdMarker", uploadIdMarker ?? "")
                 xml.element("NextKeyMarker", uploads.last?.key ?? "")
                 xml.element("NextUploadIdMarker", uploads.last?.uploadId ?? "")
                 if !prefix.isEmpty { xml.element("Prefix", prefix) }
-                xml.element("MaxUploads", "1000")
-                xml.element("IsTruncated", "false")
+                xml.element("MaxUploads", String(maximum))
+                xml.element("IsTruncated", truncated ? "true" : "false")
                 for upload in uploads {
                     xml.element("Upload") { xml in
                         xml.element("Key", upload.key)

@@ -136,6 +136,7 @@ struct S3Call: Sendable {
             return answer(status: 204)
         case .createMultipartUpload: return try await createUpload()
         case .uploadPart: return try await uploadPart(body)
+        case .uploadPartCopy: return try await uploadPartCopy(principal: principal)
         case .completeMultipartUpload: return try await completeUpload()
         case .abortMultipartUpload:
             let uploadId = query["uploadId"] ?? ""

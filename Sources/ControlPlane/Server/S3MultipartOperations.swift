@@ -73,6 +73,70 @@ extension S3Call {
         return answer(headers: headers)
     }
 
+    /// UploadPartCopy: a part made of another object's bytes (all of them, or the
+    /// `x-amz-copy-source-range`), copied file to file, hashed as an uploaded part is.
+    func uploadPartCopy(principal: AccessKeyring.Principal?) async throws(AWSError) -> Response {
+        let uploadId = query["uploadId"] ?? ""
+        guard let partText = query["partNumber"], let number = Int(partText), (1...S3State.maximumParts).contains(number) else {
+            throw S3Error.invalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive", name: "partNumber", value: query["partNumber"])
+        }
+        let (sourceBucket, sourceKey) = try copySource(principal: principal)
+        let (name, key) = (bucket, self.key)
+        let upload = try await committer.read { root, _ throws(AWSError) in try root.s3.upload(uploadId, bucket: name, key: key) }
+        let source = try await committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: sourceBucket, key: sourceKey) }
+        var range: ClosedRange<Int>?
+        if let text = header("x-amz-copy-source-range") {
+            let bounds = text.hasPrefix("bytes=") ? text.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false) : []
+            guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), first <= last else {
+                throw S3Error.invalidArgument(
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+                    name: "x-amz-copy-source-range", value: text)
+            }
+            guard last < source.size else {
+                throw S3Error.invalidArgument(
+                    "Range specified is not valid for source object of size: \(source.size)", name: "x-amz-copy-source-range", value: text)
+            }
+            range = first...last
+        }
+        let (original, opened) = try await openObject(bucket: sourceBucket, key: sourceKey, range: range)
+        try checkCopySourceConditions(original)
+        let digests = ObjectDigests(sha256: false, checksum: upload.checksumAlgorithm.flatMap { ChecksumAlgorithm(rawValue: $0) })
+        let copied: (file: String, digests: ObjectDigests)
+        let writer: ObjectWriter
+        do {
+            writer = try files.create(digests: digests)
+        } catch {
+            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        }
+        do {
+            try await files.read(opened, range: range) { buffer in try await writer.append(buffer) }
+            copied = try await writer.finish()
+        } catch {
+            await writer.discard()
+            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        }
+        let checksum = copied.digests.checksum.map { ObjectChecksum(algorithm: $0.algorithm.rawValue, value: $0.base64()) }
+        let part = PartRecord(
+            number: number, segment: StoredSegment(file: copied.file, size: copied.digests.count), etag: Digest.hex(copied.digests.md5Digest()),
+            lastModified: committer.now(), checksum: checksum?.value)
+        do throws(AWSError) {
+            let obsolete = try await committer.write { root, m throws(AWSError) in
+                try root.s3.putPart(part, uploadId: uploadId, bucket: name, key: key, changes: &m.changes)
+            }
+            files.remove(obsolete)
+        } catch {
+            await releaseUncommitted(copied.file, uploadId: uploadId)
+            throw error
+        }
+        return xmlAnswer(
+            S3XML.document("CopyPartResult") { xml in
+                xml.element("LastModified", S3XML.timestamp(part.lastModified))
+                xml.element("ETag", S3XML.quoted(part.etag))
+                if let checksum { xml.element("Checksum" + checksum.algorithm, checksum.value) }
+            })
+    }
+
     func completeUpload() async throws(AWSError) -> Response {
         let uploadId = query["uploadId"] ?? ""
         let document = try await readDocument()

@@ -257,7 +257,9 @@ extension S3Call {
             })
     }
 
-    func copyObject(principal: AccessKeyring.Principal?) async throws(AWSError) -> Response {
+    /// `x-amz-copy-source` (`bucket/key`, percent-encoded, a leading `/` and a `?versionId` allowed),
+    /// checked against the caller's `s3:GetObject`.
+    func copySource(principal: AccessKeyring.Principal?) throws(AWSError) -> (bucket: String, key: String) {
         guard var source = header("x-amz-copy-source") else { throw S3Error.invalidRequest("Missing copy source") }
         if let question = source.firstIndex(of: "?") { source = String(source[..<question]) }
         source = PercentEncoding.decode(source[...])
@@ -268,10 +270,11 @@ extension S3Call {
         let sourceBucket = String(source[..<slash])
         let sourceKey = String(source[source.index(after: slash)...])
         if let principal, let refusal = authorize(principal, action: "s3:GetObject", key: sourceKey, bucket: sourceBucket) { throw refusal }
-        let (name, key) = (bucket, self.key)
-        _ = try await committer.read { root, _ throws(AWSError) in try root.s3.bucket(name) }
-        let (original, opened) = try await openObject(bucket: sourceBucket, key: sourceKey)
-        try S3State.validateKey(key)
+        return (sourceBucket, sourceKey)
+    }
+
+    /// The `x-amz-copy-source-if-*` conditions, against the source object.
+    func checkCopySourceConditions(_ original: ObjectRecord) throws(AWSError) {
         let conditions = ObjectReads.Conditions(
             ifMatch: header("x-amz-copy-source-if-match"), ifNoneMatch: header("x-amz-copy-source-if-none-match"),
             ifModifiedSince: header("x-amz-copy-source-if-modified-since").flatMap(HTTPDate.parse),
@@ -279,6 +282,15 @@ extension S3Call {
         guard ObjectReads.evaluate(conditions, etag: original.etag, lastModified: original.lastModified) == .proceed else {
             throw S3Error.preconditionFailed(header("x-amz-copy-source-if-match") != nil ? "x-amz-copy-source-If-Match" : "x-amz-copy-source-If-Unmodified-Since")
         }
+    }
+
+    func copyObject(principal: AccessKeyring.Principal?) async throws(AWSError) -> Response {
+        let (sourceBucket, sourceKey) = try copySource(principal: principal)
+        let (name, key) = (bucket, self.key)
+        _ = try await committer.read { root, _ throws(AWSError) in try root.s3.bucket(name) }
+        let (original, opened) = try await openObject(bucket: sourceBucket, key: sourceKey)
+        try S3State.validateKey(key)
+        try checkCopySourceConditions(original)
         let replaceMetadata = header("x-amz-metadata-directive")?.uppercased() == "REPLACE"
         let replaceTags = header("x-amz-tagging-directive")?.uppercased() == "REPLACE"
         if sourceBucket == name, sourceKey == key, !replaceMetadata, !replaceTags {

@@ -252,6 +252,26 @@ extension S3State {
         changes.put(upload)
     }
 
+    /// ListMultipartUploads' page: uploads by key (in byte order), then by when they began, after
+    /// `key-marker` (and, within that key, after `upload-id-marker`), at most `maximum`.
+    public func uploadsPage(
+        bucket name: String, prefix: String, keyMarker: String?, uploadIdMarker: String?, maximum: Int
+    ) throws(AWSError) -> (uploads: [UploadRecord], truncated: Bool) {
+        _ = try bucket(name)
+        let all = uploads.values.filter { $0.bucket == name && $0.key.hasPrefix(prefix) }
+            .sorted { $0.key == $1.key ? ($0.initiated, $0.uploadId) < ($1.initiated, $1.uploadId) : S3Order.precedes($0.key, $1.key) }
+        var start = 0
+        if let keyMarker, !keyMarker.isEmpty {
+            if let uploadIdMarker, !uploadIdMarker.isEmpty, let marked = all.firstIndex(where: { $0.key == keyMarker && $0.uploadId == uploadIdMarker }) {
+                start = marked + 1
+            } else {
+                start = all.firstIndex { S3Order.precedes(keyMarker, $0.key) } ?? all.count
+            }
+        }
+        let page = Array(all[start..<min(all.count, start + maximum)])
+        return (page, start + page.count < all.count)
+    }
+
     public func upload(_ uploadId: String, bucket name: String, key: String) throws(AWSError) -> UploadRecord {
         _ = try bucket(name)
         guard let upload = uploads[uploadId], upload.bucket == name, upload.key == key else { throw S3Error.noSuchUpload(uploadId) }

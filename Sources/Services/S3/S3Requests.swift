@@ -64,6 +64,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case deleteObjectTagging = "DeleteObjectTagging"
     case createMultipartUpload = "CreateMultipartUpload"
     case uploadPart = "UploadPart"
+    case uploadPartCopy = "UploadPartCopy"
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
@@ -78,7 +79,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
         case .getBucketTagging: "s3:GetBucketTagging"
         case .getBucketVersioning: "s3:GetBucketVersioning"
         case .deleteObjects, .deleteObject: "s3:DeleteObject"
-        case .copyObject, .createMultipartUpload, .uploadPart, .completeMultipartUpload, .putObject: "s3:PutObject"
+        case .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload, .putObject: "s3:PutObject"
         case .headObject, .getObject: "s3:GetObject"
         case .listParts: "s3:ListMultipartUploadParts"
         default: "s3:" + rawValue
@@ -89,7 +90,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
     public var onObject: Bool {
         switch self {
         case .putObject, .copyObject, .getObject, .headObject, .deleteObject, .getObjectTagging, .putObjectTagging, .deleteObjectTagging,
-            .createMultipartUpload, .uploadPart, .completeMultipartUpload, .abortMultipartUpload, .listParts:
+            .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload, .abortMultipartUpload, .listParts:
             true
         default: false
         }
@@ -138,8 +139,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
         case "PUT":
             if query["tagging"] != nil { return .putObjectTagging }
             if query["partNumber"] != nil || query["uploadId"] != nil {
-                if hasCopySource { throw S3Error.notImplemented("x-amz-copy-source") }
-                return .uploadPart
+                return hasCopySource ? .uploadPartCopy : .uploadPart
             }
             return hasCopySource ? .copyObject : .putObject
         case "DELETE":
