@@ -223,11 +223,12 @@ def http(endpoint, method, path, body=None, headers=None):
 
 def test_unrouted_requests_get_aws_error_shapes(ecsd):
     # Lambda operations this endpoint does not serve are named, with a status clients do not retry.
-    status, headers, body = http(ecsd.endpoint, "POST", "/2015-03-31/functions/f/policy", b"{}")
+    status, headers, body = http(ecsd.endpoint, "POST", "/2021-10-31/functions/f/url", b"{}")
     assert status == 501 and headers["x-amzn-ErrorType"] == "InternalFailure"
-    assert "AddPermission" in json.loads(body)["message"]
-    status, headers, _ = http(ecsd.endpoint, "POST", "/2021-10-31/functions/f/url", b"{}")
-    assert status == 501 and headers["x-amzn-ErrorType"] == "InternalFailure"
+    assert "CreateFunctionUrlConfig" in json.loads(body)["message"]
+    # One that is served answers as Lambda does.
+    status, headers, _ = http(ecsd.endpoint, "POST", "/2015-03-31/functions/f/policy", b"{}")
+    assert status == 404 and headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     # A path or method Lambda has no operation for: what Lambda answers.
     status, headers, body = http(ecsd.endpoint, "PATCH", "/2015-03-31/functions/f")
     assert status == 403 and headers["x-amzn-ErrorType"] == "AccessDeniedException"
@@ -242,7 +243,7 @@ def test_unrouted_requests_get_aws_error_shapes(ecsd):
 def test_the_aws_cli_reads_an_unimplemented_lambda_operation(ecsd):
     lam = boto3.client("lambda", endpoint_url=ecsd.endpoint, region_name="us-east-1", config=NO_RETRIES)
     with pytest.raises(lam.exceptions.ClientError) as refused:
-        lam.add_permission(FunctionName="f", StatementId="s", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
+        lam.create_function_url_config(FunctionName="f", AuthType="NONE")
     assert refused.value.response["Error"]["Code"] == "InternalFailure"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 

@@ -40,12 +40,18 @@ extension S3Call {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    func uploadPart(_ form: SigV4Verifier.S3Body) async throws(AWSError) -> Response {
-        let uploadId = query["uploadId"] ?? ""
+    /// `?partNumber=`: 1 to 10,000.
+    func partNumber() throws(AWSError) -> Int {
         guard let partText = query["partNumber"], let number = Int(partText), (1...S3State.maximumParts).contains(number) else {
             throw S3Error.invalidArgument(
                 "Part number must be an integer between 1 and 10000, inclusive", name: "partNumber", value: query["partNumber"])
         }
+        return number
+    }
+
+    func uploadPart(_ form: SigV4Verifier.S3Body) async throws(AWSError) -> Response {
+        let uploadId = query["uploadId"] ?? ""
+        let number = try partNumber()
         let (name, key) = (bucket, self.key)
         let upload = try await committer.read { root, _ throws(AWSError) in try root.s3.upload(uploadId, bucket: name, key: key) }
         if let algorithm = upload.checksumAlgorithm {
@@ -77,10 +83,7 @@ extension S3Call {
     /// `x-amz-copy-source-range`), copied file to file, hashed as an uploaded part is.
     func uploadPartCopy(principal: AccessKeyring.Principal?) async throws(AWSError) -> Response {
         let uploadId = query["uploadId"] ?? ""
-        guard let partText = query["partNumber"], let number = Int(partText), (1...S3State.maximumParts).contains(number) else {
-            throw S3Error.invalidArgument(
-                "Part number must be an integer between 1 and 10000, inclusive", name: "partNumber", value: query["partNumber"])
-        }
+        let number = try partNumber()
         let (sourceBucket, sourceKey) = try copySource(principal: principal)
         let (name, key) = (bucket, self.key)
         let upload = try await committer.read { root, _ throws(AWSError) in try root.s3.upload(uploadId, bucket: name, key: key) }
@@ -102,20 +105,7 @@ extension S3Call {
         let (original, opened) = try await openObject(bucket: sourceBucket, key: sourceKey, range: range)
         try checkCopySourceConditions(original)
         let digests = ObjectDigests(sha256: false, checksum: upload.checksumAlgorithm.flatMap { ChecksumAlgorithm(rawValue: $0) })
-        let copied: (file: String, digests: ObjectDigests)
-        let writer: ObjectWriter
-        do {
-            writer = try files.create(digests: digests)
-        } catch {
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
-        }
-        do {
-            try await files.read(opened, range: range) { buffer in try await writer.append(buffer) }
-            copied = try await writer.finish()
-        } catch {
-            await writer.discard()
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
-        }
+        let copied = try await copyBytes(opened, range: range, digests: digests)
         let checksum = copied.digests.checksum.map { ObjectChecksum(algorithm: $0.algorithm.rawValue, value: $0.base64()) }
         let part = PartRecord(
             number: number, segment: StoredSegment(file: copied.file, size: copied.digests.count), etag: Digest.hex(copied.digests.md5Digest()),

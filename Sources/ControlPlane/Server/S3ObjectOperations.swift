@@ -284,6 +284,24 @@ extension S3Call {
         }
     }
 
+    /// An opened object's bytes (or a range of them) copied into a new file, hashed on the way:
+    /// CopyObject's and UploadPartCopy's body. The file is not committed yet.
+    func copyBytes(_ opened: OpenedObject, range: ClosedRange<Int>?, digests: ObjectDigests) async throws(AWSError) -> (file: String, digests: ObjectDigests) {
+        let writer: ObjectWriter
+        do {
+            writer = try files.create(digests: digests)
+        } catch {
+            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        }
+        do {
+            try await files.read(opened, range: range) { buffer in try await writer.append(buffer) }
+            return try await writer.finish()
+        } catch {
+            await writer.discard()
+            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        }
+    }
+
     func copyObject(principal: AccessKeyring.Principal?) async throws(AWSError) -> Response {
         let (sourceBucket, sourceKey) = try copySource(principal: principal)
         let (name, key) = (bucket, self.key)
@@ -299,20 +317,7 @@ extension S3Call {
             )
         }
         let digests = ObjectDigests(sha256: false, checksum: original.checksum.flatMap { ChecksumAlgorithm(rawValue: $0.algorithm) })
-        let copied: (file: String, digests: ObjectDigests)
-        let writer: ObjectWriter
-        do {
-            writer = try files.create(digests: digests)
-        } catch {
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
-        }
-        do {
-            try await files.read(opened, range: nil) { buffer in try await writer.append(buffer) }
-            copied = try await writer.finish()
-        } catch {
-            await writer.discard()
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
-        }
+        let copied = try await copyBytes(opened, range: nil, digests: digests)
         var object = original
         object.bucket = name
         object.key = key
