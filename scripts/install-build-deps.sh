@@ -27,6 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The SAM transform runs AWS's own translator (Python's aws-sam-translator) in ecsd's CloudFormation.
-python3 -c "import samtranslator" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check aws-sam-translator
+# Without Python and pip, everything else works and SAM templates are refused naming the package.
+if ! python3 -c "import samtranslator" 2>/dev/null; then
+    python3 -m pip install -q --disable-pip-version-check aws-sam-translator 2>/dev/null \
+        || echo "note: could not install aws-sam-translator (PyPI); CloudFormation's SAM transform needs it: python3 -m pip install aws-sam-translator" >&2
+fi
 
 scripts/start-docker.sh
