@@ -109,11 +109,11 @@ struct S3Benchmark: AsyncParsableCommand {
                 let started = ContinuousClock.now
                 let put = try await HTTPClient(baseURL: "http://" + host).execute(
                     HTTPClient.Request(method: "PUT", path: path, headers: headers, body: large, timeout: .seconds(300)))
-                putSeconds += (ContinuousClock.now - started).seconds
+                putSeconds += durationSeconds(ContinuousClock.now - started)
                 guard put.status == 200 else { throw BenchError("PUT \(largeMiB) MiB on \(name) answered \(put.status): \(put.bodyText.prefix(300))") }
                 let fetched = ContinuousClock.now
                 let got = try await send(host, method: "GET", path: path, body: [], admin)
-                getSeconds += (ContinuousClock.now - fetched).seconds
+                getSeconds += durationSeconds(ContinuousClock.now - fetched)
                 guard got.status == 200, got.body.count == size else { throw BenchError("GET \(largeMiB) MiB on \(name) answered \(got.status), \(got.body.count) bytes") }
             }
             let megabytes = Double(size * largeCount) / 1_048_576
@@ -181,20 +181,16 @@ struct S3Benchmark: AsyncParsableCommand {
             }
             if syncs { fsync(descriptor) }
             close(descriptor)
-            writeSeconds += (ContinuousClock.now - started).seconds
+            writeSeconds += durationSeconds(ContinuousClock.now - started)
             let reading = ContinuousClock.now
             let input = open(path, O_RDONLY)
             var chunk = [UInt8](repeating: 0, count: 1 << 18)
             while chunk.withUnsafeMutableBytes({ read(input, $0.baseAddress, $0.count) }) > 0 {}
             close(input)
-            readSeconds += (ContinuousClock.now - reading).seconds
+            readSeconds += durationSeconds(ContinuousClock.now - reading)
             unlink(path)
         }
         let megabytes = Double(bytes.count * count) / 1_048_576
         return (megabytes / writeSeconds, megabytes / readSeconds)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -56,7 +56,7 @@ extension S3Call {
         do {
             writer = try files.create(digests: ObjectDigests(sha256: sha256 != nil, checksum: declared?.algorithm))
         } catch {
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+            throw S3Error.internalError
         }
         bodyUse.start()
         do {
@@ -179,7 +179,7 @@ extension S3Call {
             if let opened = try? files.open(object.segments, range: range) { return (object, opened) }
             if attempt == 1 { break }
         }
-        throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+        throw S3Error.internalError
     }
 
     func getObject(head: Bool) async throws(AWSError) -> Response {
@@ -235,7 +235,7 @@ extension S3Call {
         } catch {
             let (newer, reopened) = try await openObject(bucket: name, key: key, range: range)
             guard newer.etag == object.etag else {
-                throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+                throw S3Error.internalError
             }
             object = newer
             opened = reopened
@@ -245,7 +245,7 @@ extension S3Call {
                 return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody(byteBuffer: small))
             }
         } catch {
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+            throw S3Error.internalError
         }
         let files = self.files
         let wanted = range
@@ -291,14 +291,14 @@ extension S3Call {
         do {
             writer = try files.create(digests: digests)
         } catch {
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+            throw S3Error.internalError
         }
         do {
             try await files.read(opened, range: range) { buffer in try await writer.append(buffer) }
             return try await writer.finish()
         } catch {
             await writer.discard()
-            throw AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+            throw S3Error.internalError
         }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 
 /// A JSON document whose objects keep their members' order, as documents people write are read
 /// and written (OpenAPI's `openapi`, `info`, `paths` first), in JSON or in YAML.
-public indirect enum Document: Sendable, Equatable {
+public indirect enum Document: Sendable, Equatable, Codable {
     case object([(String, Document)])
     case array([Document])
     case string(String)
@@ -14,6 +14,20 @@ public indirect enum Document: Sendable, Equatable {
     /// A number with a fraction (or too large for an integer), as JSON text gives it.
     case number(Double)
     case bool(Bool)
+
+    /// Coded as its JSON text, so a stored record keeps the document as written (members' order included).
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let parsed = Document.parseJSON(Array(text.utf8)) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "Not a JSON document."))
+        }
+        self = parsed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(json())
+    }
 
     /// Equal when they hold the same values, whatever the order of their objects' members.
     public static func == (lhs: Document, rhs: Document) -> Bool { lhs.canonicalJSON() == rhs.canonicalJSON() }

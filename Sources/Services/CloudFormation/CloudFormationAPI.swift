@@ -63,30 +63,34 @@ public enum CloudFormationAPI {
             try await prepare(request, stackName: stackName, previous: previous, templates: templates)
         }
 
-        service.action("CreateStack") { request, _ throws(AWSError) in
-            let name = try request.required("StackName")
-            let template = try await prepared(request, stackName: name, previous: nil)
+        /// CreateStack and UpdateStack: the template prepared, the request written, the answer once the stack settles.
+        @Sendable func startStack(
+            _ request: QueryRequest, name: String, previous: StackRecord?,
+            _ start: @escaping @Sendable (inout CloudFormationState, StackRequest, inout Mutation) throws(AWSError) -> String
+        ) async throws(AWSError) -> XMLWriter {
+            let template = try await prepared(request, stackName: previous?.stackName ?? name, previous: previous)
             if let failure = template.failure { throw .cfnValidation(failure) }
             let stackRequest = try stackRequest(request, name: name, template: template)
-            let id = try await write { cfn, m throws(AWSError) in try cfn.createStack(stackRequest, now: m.now, using: &m.random, changes: &m.changes) }
+            let id = try await write { cfn, m throws(AWSError) in try start(&cfn, stackRequest, &m) }
             changed()
             await settled(id)
             var xml = XMLWriter()
             xml.element("StackId", id)
             return xml
         }
+
+        service.action("CreateStack") { request, _ throws(AWSError) in
+            let name = try request.required("StackName")
+            return try await startStack(request, name: name, previous: nil) { cfn, stackRequest, m throws(AWSError) in
+                try cfn.createStack(stackRequest, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
         service.action("UpdateStack") { request, _ throws(AWSError) in
             let name = try request.required("StackName")
             let existing = try await read { cfn throws(AWSError) in try cfn.existingStack(name) }
-            let template = try await prepared(request, stackName: existing.stackName, previous: existing)
-            if let failure = template.failure { throw .cfnValidation(failure) }
-            let stackRequest = try stackRequest(request, name: name, template: template)
-            let id = try await write { cfn, m throws(AWSError) in try cfn.updateStack(stackRequest, now: m.now, using: &m.random, changes: &m.changes) }
-            changed()
-            await settled(id)
-            var xml = XMLWriter()
-            xml.element("StackId", id)
-            return xml
+            return try await startStack(request, name: name, previous: existing) { cfn, stackRequest, m throws(AWSError) in
+                try cfn.updateStack(stackRequest, now: m.now, using: &m.random, changes: &m.changes)
+            }
         }
         service.actionWithoutResult("DeleteStack") { request, _ throws(AWSError) in
             let name = try request.required("StackName")

@@ -60,8 +60,6 @@ public enum ResourceTypes {
         "AWS::ECS::Service": .init(nameProperty: "ServiceName", maximumNameLength: 255, replacedBy: ["ServiceName", "Cluster", "LaunchType", "Role", "SchedulingStrategy"]),
     ]
 
-    public static func isSupported(_ type: String) -> Bool { traits[type] != nil }
-
     /// `stack-Logical-SUFFIX` cut to the type's limit the way CloudFormation cuts it (the stack
     /// and logical parts shortened, the random suffix kept).
     public static func physicalName(type: String, stackName: String, logicalId: String, suffix: String) -> String {

@@ -100,10 +100,8 @@ extension CloudFormationState {
             resource.status = status
             resource.statusReason = nil
             resource.lastUpdated = now
-            if let declared = (try? StackTemplate.parse(stack.template))?.resource(step.logicalId) {
-                resource.deletionPolicy = declared.deletionPolicy
-                resource.updateReplacePolicy = declared.updateReplacePolicy
-            }
+            if let policy = step.deletionPolicy { resource.deletionPolicy = policy }
+            if let policy = step.updateReplacePolicy { resource.updateReplacePolicy = policy }
             stack.resources[step.logicalId] = resource
             operation.settled.insert(step.logicalId)
             Self.resourceEvent(&stack, step.logicalId, type: step.type, physicalId: physicalId, status: status, now: now, using: &random)
@@ -261,7 +259,9 @@ extension CloudFormationState {
                 record.updateReplacePolicy = resource.updateReplacePolicy
                 stack.resources[resource.logicalId] = record
                 Self.resourceEvent(&stack, resource.logicalId, type: resource.type, physicalId: nil, status: "CREATE_IN_PROGRESS", properties: properties, now: now, using: &random)
-                let step = ResourceStep(action: .create, logicalId: resource.logicalId, type: resource.type, physicalId: name, properties: properties)
+                let step = ResourceStep(
+                    action: .create, logicalId: resource.logicalId, type: resource.type, physicalId: name, properties: properties,
+                    policiesFrom: resource.policies)
                 operation.inFlight[resource.logicalId] = step
                 started.append(StartedStep(stackId: stack.stackId, key: resource.logicalId, step: step))
                 continue
@@ -289,13 +289,14 @@ extension CloudFormationState {
                     using: &random)
                 step = ResourceStep(
                     action: .create, logicalId: resource.logicalId, type: resource.type,
-                    physicalId: newPhysicalName(stack: stack, resource: resource, properties: properties, using: &random), properties: properties)
+                    physicalId: newPhysicalName(stack: stack, resource: resource, properties: properties, using: &random), properties: properties,
+                    policiesFrom: resource.policies)
             } else {
                 stack.resources[resource.logicalId]?.status = "UPDATE_IN_PROGRESS"
                 Self.resourceEvent(&stack, resource.logicalId, type: resource.type, physicalId: physicalId, status: "UPDATE_IN_PROGRESS", properties: properties, now: now, using: &random)
                 step = ResourceStep(
                     action: .update, logicalId: resource.logicalId, type: resource.type, physicalId: physicalId, properties: properties,
-                    previousProperties: existing.properties, values: existing.values)
+                    previousProperties: existing.properties, values: existing.values, policiesFrom: resource.policies)
             }
             operation.inFlight[resource.logicalId] = step
             started.append(StartedStep(stackId: stack.stackId, key: resource.logicalId, step: step))
@@ -440,13 +441,10 @@ extension CloudFormationState {
             return []
         }
         // Everything the update changed comes back (its parameters even when the template is the same).
-        stack.template = previous.template
-        stack.originalTemplate = previous.originalTemplate
-        stack.parameters = previous.parameters
-        stack.tags = previous.tags
-        stack.capabilities = previous.capabilities
+        stack.adopt(
+            template: previous.template, originalTemplate: previous.originalTemplate, description: previous.description ?? stack.description,
+            parameters: previous.parameters, tags: previous.tags, capabilities: previous.capabilities)
         stack.outputs = previous.outputs
-        stack.description = previous.description ?? stack.description
         stack.disableRollback = previous.disableRollback ?? stack.disableRollback
         var started: [StartedStep] = []
         for (logicalId, current) in stack.resources.sorted(by: { $0.key < $1.key }) where !operation.settled.contains(logicalId) && operation.inFlight[logicalId] == nil {
@@ -474,7 +472,8 @@ extension CloudFormationState {
             Self.resourceEvent(&stack, logicalId, type: current.type, physicalId: current.physicalId, status: "UPDATE_IN_PROGRESS", now: now, using: &random)
             let step = ResourceStep(
                 action: .update, logicalId: logicalId, type: current.type, physicalId: current.physicalId ?? "", properties: before.properties ?? .object([]),
-                previousProperties: current.properties, values: current.values)
+                previousProperties: current.properties, values: current.values,
+                policiesFrom: (deletion: before.deletionPolicy, updateReplace: before.updateReplacePolicy))
             operation.inFlight[logicalId] = step
             started.append(StartedStep(stackId: stack.stackId, key: logicalId, step: step))
         }

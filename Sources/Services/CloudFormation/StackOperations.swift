@@ -226,12 +226,9 @@ extension CloudFormationState {
             template: stack.template, originalTemplate: stack.originalTemplate, parameters: stack.parameters, resources: stack.resources,
             outputs: stack.outputs, tags: stack.tags, capabilities: stack.capabilities, description: stack.description,
             disableRollback: stack.disableRollback)
-        stack.template = request.template.document.json()
-        stack.originalTemplate = request.originalTemplate
-        stack.description = request.template.description
-        stack.parameters = parameters
-        stack.tags = tags
-        stack.capabilities = request.capabilities
+        stack.adopt(
+            template: request.template.document.json(), originalTemplate: request.originalTemplate, description: request.template.description,
+            parameters: parameters, tags: tags, capabilities: request.capabilities)
         stack.disableRollback = request.disableRollback
         _ = try context(for: stack, template: request.template).evaluateConditions()
         stack.operation = StackOperation(kind: .update, previous: previous)
@@ -427,12 +424,9 @@ extension CloudFormationState {
             capabilities: record.capabilities, disableRollback: disableRollback, notificationARNs: record.notificationARNs)
         if record.type == "CREATE" {
             stack.status = "CREATE_IN_PROGRESS"
-            stack.template = record.template
-            stack.originalTemplate = record.originalTemplate
-            stack.description = template.description
-            stack.parameters = record.parameters
-            stack.tags = record.tags
-            stack.capabilities = record.capabilities
+            stack.adopt(
+                template: record.template, originalTemplate: record.originalTemplate, description: template.description,
+                parameters: record.parameters, tags: record.tags, capabilities: record.capabilities)
             stack.disableRollback = disableRollback
             stack.notificationARNs = record.notificationARNs
             stack.operation = StackOperation(kind: .create)

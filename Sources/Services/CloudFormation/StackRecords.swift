@@ -38,6 +38,18 @@ public struct StackRecord: StoredRecord, Equatable {
     public var imports: [String] = []
 
     public static var recordKind: RecordKind { .cloudFormationStacks }
+
+    /// Takes on a definition: a created or updated stack's new one, or a rolled-back update's previous one.
+    mutating func adopt(
+        template: String, originalTemplate: String, description: String?, parameters: [StackParameter], tags: [StackTag], capabilities: [String]
+    ) {
+        self.template = template
+        self.originalTemplate = originalTemplate
+        self.description = description
+        self.parameters = parameters
+        self.tags = tags
+        self.capabilities = capabilities
+    }
     public var recordKey: String { stackId }
 
     public var isDeleted: Bool { status == "DELETE_COMPLETE" }
@@ -75,7 +87,8 @@ public struct StackResource: Codable, Sendable, Equatable {
     public var updateReplacePolicy = "Delete"
 
     enum CodingKeys: String, CodingKey {
-        case logicalId, type, physicalId, status, statusReason, lastUpdated, propertiesJSON, values, deletionPolicy, updateReplacePolicy
+        case logicalId, type, physicalId, status, statusReason, lastUpdated, values, deletionPolicy, updateReplacePolicy
+        case properties = "propertiesJSON"
     }
 
     public init(logicalId: String, type: String, status: String, lastUpdated: Date) {
@@ -83,34 +96,6 @@ public struct StackResource: Codable, Sendable, Equatable {
         self.type = type
         self.status = status
         self.lastUpdated = lastUpdated
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        logicalId = try container.decode(String.self, forKey: .logicalId)
-        type = try container.decode(String.self, forKey: .type)
-        physicalId = try container.decodeIfPresent(String.self, forKey: .physicalId)
-        status = try container.decode(String.self, forKey: .status)
-        statusReason = try container.decodeIfPresent(String.self, forKey: .statusReason)
-        lastUpdated = try container.decode(Date.self, forKey: .lastUpdated)
-        properties = try container.decodeIfPresent(String.self, forKey: .propertiesJSON).flatMap { Document.parseJSON(Array($0.utf8)) }
-        values = try container.decodeIfPresent(ResourceValues.self, forKey: .values)
-        deletionPolicy = try container.decodeIfPresent(String.self, forKey: .deletionPolicy) ?? "Delete"
-        updateReplacePolicy = try container.decodeIfPresent(String.self, forKey: .updateReplacePolicy) ?? "Delete"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(logicalId, forKey: .logicalId)
-        try container.encode(type, forKey: .type)
-        try container.encodeIfPresent(physicalId, forKey: .physicalId)
-        try container.encode(status, forKey: .status)
-        try container.encodeIfPresent(statusReason, forKey: .statusReason)
-        try container.encode(lastUpdated, forKey: .lastUpdated)
-        try container.encodeIfPresent(properties?.json(), forKey: .propertiesJSON)
-        try container.encodeIfPresent(values, forKey: .values)
-        try container.encode(deletionPolicy, forKey: .deletionPolicy)
-        try container.encode(updateReplacePolicy, forKey: .updateReplacePolicy)
     }
 
     /// Whether anything of it exists (or may: a create cut off by a crash) that a rollback or delete must remove.
@@ -211,15 +196,16 @@ public struct ResourceStep: Codable, Sendable, Equatable {
     public var properties: Document
     public var previousProperties: Document?
     public var values: ResourceValues?
-
-    enum CodingKeys: String, CodingKey {
-        case action, logicalId, type, physicalId, properties, previousProperties, values
-    }
+    /// A create's or update's `DeletionPolicy` and `UpdateReplacePolicy`, for the resource once the step succeeds.
+    public var deletionPolicy: String?
+    public var updateReplacePolicy: String?
 
     public init(
         action: Action, logicalId: String, type: String, physicalId: String, properties: Document, previousProperties: Document? = nil,
-        values: ResourceValues? = nil
+        values: ResourceValues? = nil, policiesFrom declared: (deletion: String, updateReplace: String)? = nil
     ) {
+        deletionPolicy = declared?.deletion
+        updateReplacePolicy = declared?.updateReplace
         self.action = action
         self.logicalId = logicalId
         self.type = type
@@ -227,28 +213,6 @@ public struct ResourceStep: Codable, Sendable, Equatable {
         self.properties = properties
         self.previousProperties = previousProperties
         self.values = values
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        action = try container.decode(Action.self, forKey: .action)
-        logicalId = try container.decode(String.self, forKey: .logicalId)
-        type = try container.decode(String.self, forKey: .type)
-        physicalId = try container.decode(String.self, forKey: .physicalId)
-        properties = Document.parseJSON(Array(try container.decode(String.self, forKey: .properties).utf8)) ?? .object([])
-        previousProperties = try container.decodeIfPresent(String.self, forKey: .previousProperties).flatMap { Document.parseJSON(Array($0.utf8)) }
-        values = try container.decodeIfPresent(ResourceValues.self, forKey: .values)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(action, forKey: .action)
-        try container.encode(logicalId, forKey: .logicalId)
-        try container.encode(type, forKey: .type)
-        try container.encode(physicalId, forKey: .physicalId)
-        try container.encode(properties.json(), forKey: .properties)
-        try container.encodeIfPresent(previousProperties?.json(), forKey: .previousProperties)
-        try container.encodeIfPresent(values, forKey: .values)
     }
 }
 

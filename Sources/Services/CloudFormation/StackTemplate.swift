@@ -39,6 +39,7 @@ public struct StackTemplate: Sendable {
         /// `Delete` (the default), `Retain` or `Snapshot` (treated as Delete: nothing here snapshots).
         public var deletionPolicy: String
         public var updateReplacePolicy: String
+        var policies: (deletion: String, updateReplace: String) { (deletionPolicy, updateReplacePolicy) }
         /// The declaration as written, to tell whether an update changes it.
         public var fragment: Document
     }
@@ -107,8 +108,8 @@ public struct StackTemplate: Sendable {
             }
             parameters.append(
                 ParameterDeclaration(
-                    name: name, type: type, defaultValue: declaration["Default"].flatMap(Self.scalarText),
-                    allowedValues: declaration["AllowedValues"].map { $0.items.compactMap(Self.scalarText) },
+                    name: name, type: type, defaultValue: declaration["Default"]?.string,
+                    allowedValues: declaration["AllowedValues"].map { $0.items.compactMap(\.string) },
                     allowedPattern: declaration["AllowedPattern"]?.string, noEcho: declaration["NoEcho"]?.string == "true",
                     description: declaration["Description"]?.string, minLength: declaration["MinLength"]?.string.flatMap { Int($0) },
                     maxLength: declaration["MaxLength"]?.string.flatMap { Int($0) }, minValue: declaration["MinValue"]?.string.flatMap { Double($0) },
@@ -150,9 +151,6 @@ public struct StackTemplate: Sendable {
     }
 
     static let parameterTypes: Set<String> = ["String", "Number", "CommaDelimitedList", "List<Number>"]
-
-    /// A parameter's or mapping's scalar as text (numbers and booleans are written as CloudFormation writes them).
-    static func scalarText(_ value: Document) -> String? { value.string }
 
     public func resource(_ logicalId: String) -> ResourceDeclaration? { resources.first { $0.logicalId == logicalId } }
 

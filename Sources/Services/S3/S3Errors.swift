@@ -3,6 +3,9 @@ import StevedoreCore
 /// S3's errors, with its codes, statuses and wording (clients match on the codes; the extra
 /// fields are the elements S3 adds to `<Error>`, such as `BucketName` and `Key`).
 public enum S3Error {
+    /// A failure of the store itself (a disk error): the client may try again.
+    public static let internalError = AWSError(type: "InternalError", message: "We encountered an internal error. Please try again.", httpStatus: 500)
+
     public static func noSuchBucket(_ bucket: String) -> AWSError {
         AWSError(type: "NoSuchBucket", message: "The specified bucket does not exist", httpStatus: 404, extraFields: ["BucketName": bucket])
     }
