@@ -40,6 +40,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var open = true
     private var draining = false
     private var idleTimer: Scheduled<Void>?
+    private var counters: [Int: Counter] = [:]
     /// Answered and closing: what the client still sends is read and dropped (see ``linger(_:)``).
     private var lingering = false
     /// How long a closing connection reads what the client still sends, at most.
@@ -73,9 +74,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Reads wait while a request is being answered, so a client pipelining requests cannot pile them up here.
+    /// Reads wait while a request is being answered and another has already come, so a client
+    /// pipelining requests cannot pile them up here. A client that waits for each answer is read
+    /// on: holding its reads would change the socket's epoll interest twice per request.
     func read(context: ChannelHandlerContext) {
-        if busy && !lingering {
+        if busy && !lingering && !waiting.isEmpty {
             readHeld = true
         } else {
             context.read()
@@ -219,7 +222,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let status = HTTPResponseStatus(statusCode: response.status)
-        Counter(label: "ecsd_gateway_requests_total", dimensions: [("status", String(response.status))]).increment()
+        requestCounter(status: response.status).increment()
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: requestHead.version, status: status, headers: headers))), promise: nil)
         if !response.body.isEmpty, requestHead.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
@@ -244,6 +247,14 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.read()
         }
         if head == nil { scheduleIdleTimer(context) }
+    }
+
+    /// The connection's request counters by status, made once each: making one goes through the metrics registry's lock.
+    private func requestCounter(status: Int) -> Counter {
+        if let counter = counters[status] { return counter }
+        let counter = Counter(label: "ecsd_gateway_requests_total", dimensions: [("status", String(status))])
+        counters[status] = counter
+        return counter
     }
 
     /// Closes a connection whose request was not read to its end (it did not parse): the answer's
