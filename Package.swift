@@ -77,6 +77,7 @@ let package = Package(
         .target(name: "LambdaShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Lambda"),
         .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
         .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
+        .target(name: "AthenaShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Athena"),
         .target(name: "LogsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Logs"),
         .target(name: "EventsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Events"),
         .target(name: "SchedulerShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Scheduler"),
@@ -131,6 +132,9 @@ let package = Package(
         // CloudFormation: stacks, change sets, templates and intrinsics, the deployer's decisions,
         // and the provisioners that make each resource type through the services' own operations.
         .target(name: "CloudFormation", dependencies: ["StevedoreCore", "AWSProtocols", "Archives", "S3"], path: "Sources/Services/CloudFormation"),
+        // Athena: the catalog (databases, external tables over stored objects, partitions), DDL,
+        // query executions and their results; queries run in an engine behind ``QueryEngine``.
+        .target(name: "Athena", dependencies: ["StevedoreCore", "AWSProtocols", "AthenaShapes"], path: "Sources/Services/Athena"),
 
         // MARK: Edges: storage, HTTP clients, Docker.
 
@@ -143,6 +147,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/Store/Storage"),
+        // Athena's embedded engine: SQLite, with virtual tables of our own that stream a table's objects.
+        .target(name: "AthenaSQLite", dependencies: ["Athena", "CSQLite", "CZlib", "StevedoreCore"], path: "Sources/Store/AthenaSQLite"),
         // libcurl, wrapped once: pkg-config module, typed C shim, Swift client.
         .systemLibrary(
             name: "CCurl", path: "Sources/Clients/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -162,7 +168,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "CloudFormation", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Sealing", "Observability", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -230,7 +236,7 @@ let package = Package(
             name: "StevedoreCoreTests",
             dependencies: [
                 "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes",
-                "LogsShapes", "EventsShapes", "SchedulerShapes",
+                "LogsShapes", "EventsShapes", "SchedulerShapes", "AthenaShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
@@ -239,6 +245,7 @@ let package = Package(
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
+        .testTarget(name: "AthenaTests", dependencies: ["Athena", "AthenaShapes", "AthenaSQLite", "StevedoreCore"]),
         .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
         .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "SchedulerShapes", "Lambda", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
         .testTarget(name: "SNSTests", dependencies: ["SNS", "ECS", "Lambda", "SQS", "SQSShapes", "StevedoreCore", "StevedoreTestSupport", "Archives", "LambdaShapes"]),

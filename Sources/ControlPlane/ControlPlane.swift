@@ -1,5 +1,7 @@
 import AgentProtocol
 import APIGateway
+import Athena
+import AthenaSQLite
 import Foundation
 import ApplicationAutoScaling
 import ApplicationAutoScalingShapes
@@ -73,6 +75,8 @@ public struct ControlPlane: Sendable {
     let snsDeliveries: SNSDeliveryLoop
     /// CloudFormation's deployments.
     let stackDeployer: StackDeployer
+    /// Athena's query executions.
+    let queryRunner: QueryRunner
 
     /// Opens the store, loads the state and binds every service's operations.
     public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
@@ -133,6 +137,9 @@ public struct ControlPlane: Sendable {
         let invoker = asyncInvoker
         dispatcher.add(EventBridgeAPI.operations(committer: committer, delivered: { invoker.wakeUp() }))
         CloudControlAPI.register(into: &dispatcher, committer: committer)
+        let queryRunner = QueryRunner(committer: committer, files: objectFiles, engine: SQLiteQueryEngine(), logger: logger)
+        self.queryRunner = queryRunner
+        dispatcher.add(AthenaAPI.operations(committer: committer, runner: queryRunner, newId: { UUID().uuidString.lowercased() }))
         self.dispatcher = dispatcher
 
         let iam = try await committer.readLatest { root, _ in root.iam }
@@ -328,7 +335,7 @@ public struct ControlPlane: Sendable {
                 maximumBytes: configuration.logsMaximumBytes == 0 ? nil : configuration.logsMaximumBytes),
             logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
-            QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries, stackDeployer,
+            QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries, stackDeployer, queryRunner,
         ] + (systemd?.socketPath == nil ? [] : [SystemdWatchdog(notifier: systemd!, committer: committer)])
     }
 }

@@ -14,6 +14,7 @@ enum ShapeLists {
         [
             ("ecs", ecs), ("lambda", lambda), ("application-autoscaling", applicationAutoscaling), ("sqs", sqs), ("ssm", ssm),
             ("secretsmanager", secretsmanager), ("apigatewayv2", apigatewayv2), ("logs", logs), ("events", events), ("scheduler", scheduler),
+            ("athena", athena),
         ]
     }
 }

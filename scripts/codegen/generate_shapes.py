@@ -148,6 +148,16 @@ SERVICES = {
         "SM",
         ["CreateSecret", "GetSecretValue", "PutSecretValue", "DeleteSecret"],
     ),
+    "athena": (
+        "athena/2017-05-18/service-2.json.gz",
+        "Sources/Shapes/Athena/AthenaShapes.swift",
+        "Athena",
+        [
+            "StartQueryExecution", "GetQueryExecution", "GetQueryResults", "StopQueryExecution", "ListQueryExecutions",
+            "BatchGetQueryExecution", "ListDatabases", "GetDatabase", "ListTableMetadata", "GetTableMetadata",
+            "ListDataCatalogs", "GetDataCatalog", "GetWorkGroup", "ListWorkGroups",
+        ],
+    ),
 }
 
 # Shape names that would shadow Swift, Foundation, Testing or ServiceLifecycle types.

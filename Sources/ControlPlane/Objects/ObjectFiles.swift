@@ -64,6 +64,36 @@ final class ObjectFiles: Sendable {
         return ObjectWriter(files: self, id: id, descriptor: descriptor, temporary: temporary, digests: digests, pool: pool, syncs: syncs)
     }
 
+    /// A path under `tmp/` for bytes written outside an upload (a query's results), to ``adopt(_:)`` once complete.
+    func temporaryPath() -> String { directory + "/tmp/" + UUID().uuidString.lowercased() }
+
+    /// A complete file written at a ``temporaryPath()``: hashed, synced with full durability, and
+    /// moved into place; answers the file (relative to the store), its size and MD5.
+    func adopt(_ temporary: String) async throws -> (file: String, size: Int, md5: [UInt8]) {
+        let id = UUID().uuidString.lowercased()
+        let file = "objects/\(id.prefix(2))/\(id)"
+        let target = path(file)
+        let syncs = self.syncs
+        return try await pool.runIfActive {
+            let descriptor = Glibc.open(temporary, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            defer { close(descriptor) }
+            var digests = ObjectDigests(sha256: false, checksum: nil)
+            var piece = [UInt8](repeating: 0, count: ObjectFiles.readSize)
+            var size = 0
+            while true {
+                let count = piece.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+                guard count >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                if count == 0 { break }
+                piece.withUnsafeBytes { digests.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                size += count
+            }
+            if syncs { guard fsync(descriptor) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) } }
+            guard rename(temporary, target) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            return (file, size, digests.md5Digest())
+        }
+    }
+
     /// Deletes files no record names any more (after the change that let go of them is durable).
     func remove(_ files: [String]) {
         for file in files where Self.isObjectFile(file) { unlink(path(file)) }

@@ -12,6 +12,7 @@ import IAM
 import Lambda
 import SNS
 import SQS
+import Athena
 import Secrets
 import StevedoreCore
 
@@ -68,7 +69,7 @@ enum AccessPolicy {
     static let jsonServices: [String: String] = [
         ECSAPI.targetPrefix: "ecs", SQSAPI.targetPrefix: "sqs", ScalingAPI.targetPrefix: "application-autoscaling",
         SecretsAPI.parameterStorePrefix: "ssm", SecretsAPI.secretsManagerPrefix: "secretsmanager", LogsAPI.targetPrefix: "logs",
-        EventBridgeAPI.targetPrefix: "events",
+        EventBridgeAPI.targetPrefix: "events", AthenaAPI.targetPrefix: "athena",
     ]
 
     /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the

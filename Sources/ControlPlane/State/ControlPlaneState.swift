@@ -15,6 +15,7 @@ import LoadBalancing
 import Secrets
 import LambdaShapes
 import Logs
+import Athena
 import S3
 import SNS
 import SQS
@@ -24,7 +25,7 @@ import Synchronization
 /// Every service's state, composed into the one state the committer changes: a write that crosses
 /// services (a function environment is a task, a scaling decision sets a service's desired count)
 /// commits in one turn. Each service sees it through its host protocol.
-public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost, S3Host, CloudFormationHost {
+public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost, IAMHost, SecretsHost, GatewayHost, LoadBalancingHost, LogsHost, EventBridgeHost, SNSHost, S3Host, CloudFormationHost, AthenaHost {
     public var ecs: ECSState
     public var sqs: SQSState
     public var lambda: FunctionsState
@@ -39,6 +40,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
     public var sns: SNSState
     public var s3: S3State
     public var cloudFormation: CloudFormationState
+    public var athena: AthenaState
 
     /// States loaded from rows in this process so far (see `restore`).
     private static let loads = Atomic<Int>(0)
@@ -58,6 +60,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         sns = SNSState(names: names)
         s3 = S3State(names: names)
         cloudFormation = CloudFormationState(names: names)
+        athena = AthenaState(names: names)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -95,6 +98,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.sns = try SNSState.restore(names: names, rows: rows)
         state.s3 = try S3State.restore(names: names, rows: rows)
         state.cloudFormation = try CloudFormationState.restore(names: names, rows: rows)
+        state.athena = try AthenaState.restore(names: names, rows: rows)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

@@ -1,0 +1,354 @@
+import Foundation
+import AWSProtocols
+import AthenaShapes
+import StevedoreCore
+
+/// What the API needs from the edge: the runner that carries queries out, and their results as written.
+public protocol QueryRunning: Sendable {
+    /// A query was queued.
+    func wake()
+    /// StopQueryExecution: stops the scan of a running query.
+    func stop(_ id: String)
+    /// The bytes of an execution's result file, or nil when it cannot be read.
+    func resultFile(_ execution: QueryExecutionRecord) async -> [UInt8]?
+}
+
+/// Athena (`AmazonAthena.<Operation>`, AWS JSON 1.1) as `aws athena`, boto3 and PyAthena call it.
+public enum AthenaAPI {
+    public static let targetPrefix = "AmazonAthena"
+    public static let engineVersion = AthenaEngineVersion(SelectedEngineVersion: "AUTO", EffectiveEngineVersion: "Athena engine version 3")
+
+    public static func operations<Committer: StateCommitting>(
+        committer: Committer, runner: any QueryRunning, newId: @escaping @Sendable () -> String
+    ) -> JSONOperations<Committer> where Committer.Root: AthenaHost {
+        var api = JSONOperations(targetPrefix: targetPrefix, committer: committer)
+        @Sendable func read<Output: Sendable>(_ body: @escaping @Sendable (AthenaState, Date) throws(AWSError) -> Output) async throws(AWSError) -> Output {
+            try await committer.read { root, now throws(AWSError) in try body(root.athena, now) }
+        }
+
+        api.custom("StartQueryExecution") { (input: AthenaStartQueryExecutionInput, _) throws(AWSError) in
+            let request = try queryRequest(input)
+            let id = newId()
+            let started = try await committer.write { root, m throws(AWSError) in try root.athena.start(request, id: id, now: m.now, changes: &m.changes) }
+            runner.wake()
+            return AthenaStartQueryExecutionOutput(QueryExecutionId: started)
+        }
+        api.custom("GetQueryExecution") { (input: AthenaGetQueryExecutionInput, _) throws(AWSError) in
+            try await read { athena, now throws(AWSError) in AthenaGetQueryExecutionOutput(QueryExecution: shape(try athena.execution(input.QueryExecutionId), now: now)) }
+        }
+        api.custom("BatchGetQueryExecution") { (input: AthenaBatchGetQueryExecutionInput, _) throws(AWSError) in
+            guard (1...50).contains(input.QueryExecutionIds.count) else {
+                throw invalid(
+                    "1 validation error detected: Value at 'queryExecutionIds' failed to satisfy constraint: Member must have length less than or equal to 50")
+            }
+            return try await read { athena, now in
+                var found: [AthenaQueryExecution] = []
+                var missing: [AthenaUnprocessedQueryExecutionId] = []
+                for id in input.QueryExecutionIds {
+                    if let record = athena.executions[id] {
+                        found.append(shape(record, now: now))
+                    } else {
+                        missing.append(AthenaUnprocessedQueryExecutionId(QueryExecutionId: id, ErrorCode: "INVALID_INPUT", ErrorMessage: "QueryExecution \(id) was not found"))
+                    }
+                }
+                return AthenaBatchGetQueryExecutionOutput(QueryExecutions: found, UnprocessedQueryExecutionIds: missing)
+            }
+        }
+        api.custom("ListQueryExecutions") { (input: AthenaListQueryExecutionsInput, _) throws(AWSError) in
+            try checkWorkGroup(input.WorkGroup)
+            let size = try pageSize(input.MaxResults, maximum: 50)
+            let ids = try await read { athena, _ in athena.executions.values.sorted { ($0.submitted, $0.id) > ($1.submitted, $1.id) }.map(\.id) }
+            let (page, next) = try pageOf(ids, token: input.NextToken, size: size)
+            return AthenaListQueryExecutionsOutput(QueryExecutionIds: page, NextToken: next)
+        }
+        api.custom("StopQueryExecution") { (input: AthenaStopQueryExecutionInput, _) throws(AWSError) in
+            try await committer.write { root, m throws(AWSError) in try root.athena.cancel(input.QueryExecutionId, now: m.now, changes: &m.changes) }
+            runner.stop(input.QueryExecutionId)
+            return AthenaStopQueryExecutionOutput()
+        }
+        api.custom("GetQueryResults") { (input: AthenaGetQueryResultsInput, _) throws(AWSError) in
+            let size = try pageSize(input.MaxResults, maximum: 1000)
+            let record = try await read { athena, _ throws(AWSError) in try athena.execution(input.QueryExecutionId) }
+            switch record.state {
+            case .succeeded: break
+            case .queued, .running: throw invalid("Query has not yet finished. Current state: \(record.state.rawValue)")
+            case .failed, .cancelled: throw invalid("Query did not finish successfully. Final query state: \(record.state.rawValue)")
+            }
+            guard let bytes = await runner.resultFile(record) else {
+                throw invalid("Unable to read the query's results at \(record.outputLocation): the object is gone or cannot be read.")
+            }
+            let rows = record.isSelect ? ResultFiles.parseCSV(bytes) : ResultFiles.parseLines(bytes)
+            let offset = try ResultFiles.offset(input.NextToken, count: rows.count)
+            let page = rows[offset..<min(rows.count, offset + size)]
+            let next = offset + size < rows.count ? String(offset + size) : nil
+            let columns = record.columns.map { column in
+                AthenaColumnInfo(
+                    CatalogName: "hive", SchemaName: "", TableName: "", Name: column.name, Label: column.name, Type: column.type, Precision: precision(column.type),
+                    Scale: 0, Nullable: .unknown, CaseSensitive: column.type == "varchar" || column.type == "string")
+            }
+            return AthenaGetQueryResultsOutput(
+                UpdateCount: 0,
+                ResultSet: AthenaResultSet(
+                    Rows: page.map { AthenaRow(Data: $0.map { AthenaDatum(VarCharValue: $0) }) }, ResultSetMetadata: AthenaResultSetMetadata(ColumnInfo: columns)),
+                NextToken: next)
+        }
+        api.custom("ListDataCatalogs") { (_: AthenaListDataCatalogsInput, _) throws(AWSError) in
+            AthenaListDataCatalogsOutput(DataCatalogsSummary: [AthenaDataCatalogSummary(CatalogName: AthenaState.dataCatalog, Type: .glue)])
+        }
+        api.custom("GetDataCatalog") { (input: AthenaGetDataCatalogInput, _) throws(AWSError) in
+            try checkCatalog(input.Name)
+            return AthenaGetDataCatalogOutput(
+                DataCatalog: AthenaDataCatalog(Name: AthenaState.dataCatalog, Description: "The data catalog of this Stevedore cluster", Type: .glue, Parameters: [:]))
+        }
+        api.custom("ListDatabases") { (input: AthenaListDatabasesInput, _) throws(AWSError) in
+            try checkCatalog(input.CatalogName)
+            let size = try pageSize(input.MaxResults, maximum: 50)
+            let databases = try await read { athena, _ in athena.databases.values.sorted { $0.name < $1.name } }
+            let (page, next) = try pageOf(databases, token: input.NextToken, size: size)
+            return AthenaListDatabasesOutput(DatabaseList: page.map(shape), NextToken: next)
+        }
+        api.custom("GetDatabase") { (input: AthenaGetDatabaseInput, _) throws(AWSError) in
+            try checkCatalog(input.CatalogName)
+            let database = try await read { athena, _ throws(AWSError) in try existingDatabase(athena, input.DatabaseName) }
+            return AthenaGetDatabaseOutput(Database: shape(database))
+        }
+        api.custom("ListTableMetadata") { (input: AthenaListTableMetadataInput, _) throws(AWSError) in
+            try checkCatalog(input.CatalogName)
+            let size = try pageSize(input.MaxResults, maximum: 50)
+            let database = try await read { athena, _ throws(AWSError) in try existingDatabase(athena, input.DatabaseName) }
+            let tables = database.tables.values.filter { AthenaState.matches($0.name, input.Expression) }.sorted { $0.name < $1.name }
+            let (page, next) = try pageOf(tables, token: input.NextToken, size: size)
+            return AthenaListTableMetadataOutput(TableMetadataList: page.map(shape), NextToken: next)
+        }
+        api.custom("GetTableMetadata") { (input: AthenaGetTableMetadataInput, _) throws(AWSError) in
+            try checkCatalog(input.CatalogName)
+            let database = try await read { athena, _ throws(AWSError) in try existingDatabase(athena, input.DatabaseName) }
+            guard let table = database.tables[input.TableName.lowercased()] else {
+                throw AWSError(type: "MetadataException", message: "Table \(input.TableName) not found in database \(database.name).")
+            }
+            return AthenaGetTableMetadataOutput(TableMetadata: shape(table))
+        }
+        api.custom("GetWorkGroup") { (input: AthenaGetWorkGroupInput, _) throws(AWSError) in
+            try checkWorkGroup(input.WorkGroup)
+            return AthenaGetWorkGroupOutput(
+                WorkGroup: AthenaWorkGroup(
+                    Name: AthenaState.primaryWorkGroup, State: .enabled,
+                    Configuration: AthenaWorkGroupConfiguration(
+                        EnforceWorkGroupConfiguration: false, PublishCloudWatchMetricsEnabled: false, RequesterPaysEnabled: false, EngineVersion: engineVersion),
+                    Description: "", CreationTime: Date(timeIntervalSince1970: 0)))
+        }
+        api.custom("ListWorkGroups") { (_: AthenaListWorkGroupsInput, _) throws(AWSError) in
+            AthenaListWorkGroupsOutput(
+                WorkGroups: [
+                    AthenaWorkGroupSummary(Name: AthenaState.primaryWorkGroup, State: .enabled, Description: "", CreationTime: Date(timeIntervalSince1970: 0), EngineVersion: engineVersion)
+                ])
+        }
+        return api
+    }
+
+    /// StartQueryExecution's input, checked; the statement is classified here (a statement that
+    /// does not parse still starts, and fails as Athena's do).
+    static func queryRequest(_ input: AthenaStartQueryExecutionInput) throws(AWSError) -> QueryExecutionRequest {
+        guard !input.QueryString.isEmpty, input.QueryString.utf8.count <= 262_144 else {
+            throw invalid(
+                "1 validation error detected: Value at 'queryString' failed to satisfy constraint: Member must have length between 1 and 262144")
+        }
+        try checkWorkGroup(input.WorkGroup)
+        if let catalog = input.QueryExecutionContext?.Catalog { try checkCatalog(catalog) }
+        guard let output = input.ResultConfiguration?.OutputLocation, !output.isEmpty else {
+            throw invalid(
+                "No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.")
+        }
+        guard ObjectLocation(output) != nil else { throw invalid("outputLocation is not a valid S3 path. Provided \(output)") }
+        let statement = (try? AthenaStatements.parse(input.QueryString)) ?? .query
+        return QueryExecutionRequest(
+            query: input.QueryString, database: (input.QueryExecutionContext?.Database ?? AthenaState.defaultDatabase).lowercased(),
+            catalog: AthenaState.dataCatalog, workGroup: AthenaState.primaryWorkGroup, outputLocation: output, executionParameters: input.ExecutionParameters,
+            clientRequestToken: input.ClientRequestToken, statementType: statement == .query ? "DML" : "DDL",
+            substatementType: AthenaStatements.substatementType(statement))
+    }
+
+    static func shape(_ record: QueryExecutionRecord, now: Date) -> AthenaQueryExecution {
+        func millis(_ from: Date?, _ to: Date?) -> Int? {
+            guard let from else { return nil }
+            return max(0, Int(((to ?? now).timeIntervalSince(from) * 1000).rounded()))
+        }
+        let error = record.failure.map { failure in
+            AthenaAthenaError(ErrorCategory: failure.category, ErrorType: failure.type, Retryable: failure.category == 1, ErrorMessage: failure.message)
+        }
+        return AthenaQueryExecution(
+            QueryExecutionId: record.id, Query: record.query, StatementType: AthenaStatementType(rawValue: record.statementType),
+            ResultConfiguration: AthenaResultConfiguration(OutputLocation: record.outputLocation),
+            ResultReuseConfiguration: AthenaResultReuseConfiguration(ResultReuseByAgeConfiguration: AthenaResultReuseByAgeConfiguration(Enabled: false)),
+            QueryExecutionContext: AthenaQueryExecutionContext(Database: record.database, Catalog: record.catalog.lowercased()),
+            Status: AthenaQueryExecutionStatus(
+                State: AthenaQueryExecutionState(rawValue: record.state.rawValue), StateChangeReason: record.stateChangeReason, SubmissionDateTime: record.submitted,
+                CompletionDateTime: record.completed, AthenaError: error),
+            Statistics: AthenaQueryExecutionStatistics(
+                EngineExecutionTimeInMillis: millis(record.started, record.completed) ?? 0, DataScannedInBytes: record.dataScannedInBytes,
+                TotalExecutionTimeInMillis: millis(record.submitted, record.completed), QueryQueueTimeInMillis: millis(record.submitted, record.started ?? record.completed),
+                ServicePreProcessingTimeInMillis: 0, QueryPlanningTimeInMillis: 0, ServiceProcessingTimeInMillis: 0,
+                ResultReuseInformation: AthenaResultReuseInformation(ReusedPreviousResult: false)),
+            WorkGroup: record.workGroup, EngineVersion: engineVersion, ExecutionParameters: record.executionParameters,
+            SubstatementType: record.substatementType)
+    }
+
+    static func shape(_ database: DatabaseRecord) -> AthenaDatabase {
+        var parameters: [String: String] = [:]
+        if let location = database.location { parameters["location"] = location }
+        return AthenaDatabase(Name: database.name, Description: database.description, Parameters: parameters)
+    }
+
+    static func shape(_ table: TableRecord) -> AthenaTableMetadata {
+        let definition = table.definition
+        var parameters = definition.properties
+        parameters["EXTERNAL"] = "TRUE"
+        parameters["location"] = definition.location
+        parameters["inputformat"] = "org.apache.hadoop.mapred.TextInputFormat"
+        parameters["outputformat"] = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+        switch definition.rowFormat {
+        case .serde(let name, let properties)?:
+            parameters["serde.serialization.lib"] = name
+            for (key, value) in properties { parameters["serde.param." + key] = value }
+        case .delimited(let field, _, _, _)?:
+            parameters["serde.serialization.lib"] = TableFormat.lazySimpleSerDe
+            parameters["serde.param.field.delim"] = field
+        case nil:
+            parameters["serde.serialization.lib"] = TableFormat.lazySimpleSerDe
+        }
+        func columns(_ list: [ColumnDefinition]) -> [AthenaColumn] { list.map { AthenaColumn(Name: $0.name, Type: $0.type, Comment: $0.comment) } }
+        return AthenaTableMetadata(
+            Name: definition.name, CreateTime: table.created, TableType: "EXTERNAL_TABLE", Columns: columns(definition.columns),
+            PartitionKeys: columns(definition.partitionKeys), Parameters: parameters)
+    }
+
+    static func existingDatabase(_ athena: AthenaState, _ name: String) throws(AWSError) -> DatabaseRecord {
+        guard let database = athena.databases[name.lowercased()] else {
+            throw AWSError(type: "MetadataException", message: "Database \(name) not found.")
+        }
+        return database
+    }
+
+    static func checkCatalog(_ name: String) throws(AWSError) {
+        guard name.lowercased() == AthenaState.dataCatalog.lowercased() else {
+            throw invalid("Catalog \(name) was not found. Only \(AthenaState.dataCatalog) exists.")
+        }
+    }
+
+    static func checkWorkGroup(_ name: String?) throws(AWSError) {
+        guard let name, name != AthenaState.primaryWorkGroup else { return }
+        throw invalid("WorkGroup \(name) is not found.")
+    }
+
+    static func pageSize(_ asked: Int?, maximum: Int) throws(AWSError) -> Int {
+        guard let asked else { return maximum }
+        guard (1...maximum).contains(asked) else {
+            throw invalid(
+                "1 validation error detected: Value '\(asked)' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to \(maximum)")
+        }
+        return asked
+    }
+
+    static func pageOf<Item>(_ items: [Item], token: String?, size: Int) throws(AWSError) -> ([Item], String?) {
+        let offset = try ResultFiles.offset(token, count: items.count)
+        let end = min(items.count, offset + size)
+        return (Array(items[offset..<end]), end < items.count ? String(end) : nil)
+    }
+
+    /// Athena's precision for a type: the number of digits, or characters for text.
+    static func precision(_ type: String) -> Int {
+        switch type {
+        case "tinyint": 3
+        case "smallint": 5
+        case "integer", "int": 10
+        case "bigint": 19
+        case "double": 17
+        case "float", "real": 7
+        case "boolean": 0
+        default: 2_147_483_647
+        }
+    }
+
+    static func invalid(_ message: String) -> AWSError {
+        AWSError(type: "InvalidRequestException", message: message, extraFields: ["AthenaErrorCode": "INVALID_INPUT"])
+    }
+}
+
+/// Result files as Athena writes them, read back for GetQueryResults.
+public enum ResultFiles {
+    /// CSV as Athena writes it: every value quoted, `""` inside, a NULL an empty unquoted field.
+    public static func csvLine(_ values: [String?]) -> String {
+        var line = ""
+        for (index, value) in values.enumerated() {
+            if index > 0 { line += "," }
+            guard let value else { continue }
+            line += "\""
+            line += value.contains("\"") ? value.replacingOccurrences(of: "\"", with: "\"\"") : value
+            line += "\""
+        }
+        return line + "\n"
+    }
+
+    public static func parseCSV(_ bytes: [UInt8]) -> [[String?]] {
+        var rows: [[String?]] = []
+        var row: [String?] = []
+        var field: [UInt8] = []
+        var quoted = false
+        var inQuotes = false
+        var index = 0
+        func endField() {
+            row.append(quoted ? String(decoding: field, as: UTF8.self) : (field.isEmpty ? nil : String(decoding: field, as: UTF8.self)))
+            field.removeAll(keepingCapacity: true)
+            quoted = false
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inQuotes {
+                if byte == UInt8(ascii: "\"") {
+                    if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\"") {
+                        field.append(byte)
+                        index += 1
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    field.append(byte)
+                }
+            } else {
+                switch byte {
+                case UInt8(ascii: "\""):
+                    inQuotes = true
+                    quoted = true
+                case UInt8(ascii: ","):
+                    endField()
+                case UInt8(ascii: "\n"):
+                    endField()
+                    rows.append(row)
+                    row = []
+                default:
+                    field.append(byte)
+                }
+            }
+            index += 1
+        }
+        if !field.isEmpty || !row.isEmpty || quoted {
+            endField()
+            rows.append(row)
+        }
+        return rows
+    }
+
+    /// A DDL statement's output: one line per row, one value per line.
+    public static func parseLines(_ bytes: [UInt8]) -> [[String?]] {
+        guard !bytes.isEmpty else { return [] }
+        var text = String(decoding: bytes, as: UTF8.self)
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { [String($0)] }
+    }
+
+    static func offset(_ token: String?, count: Int) throws(AWSError) -> Int {
+        guard let token else { return 0 }
+        guard let offset = Int(token), offset >= 0, offset <= count else { throw AthenaAPI.invalid("The NextToken is not valid: \(token)") }
+        return offset
+    }
+}

@@ -1,0 +1,218 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import StevedoreCore
+
+/// Athena's state: the data catalog's databases (with their tables and partitions) and the query
+/// executions, each with where its results were written.
+public struct AthenaState: Sendable {
+    public let names: ResourceNames
+    public package(set) var databases: [String: DatabaseRecord] = [:]
+    public package(set) var executions: [String: QueryExecutionRecord] = [:]
+
+    public init(names: ResourceNames) {
+        self.names = names
+        // Athena's `default` database always exists; it is stored once something changes it.
+        databases[Self.defaultDatabase] = DatabaseRecord(name: Self.defaultDatabase)
+    }
+
+    public static let recordKinds: [RecordKind] = [.athenaDatabases, .athenaQueries]
+
+    public static func restore(names: ResourceNames, rows: StoredRows) throws -> AthenaState {
+        var state = AthenaState(names: names)
+        for database in try rows.decode(DatabaseRecord.self) { state.databases[database.name] = database }
+        for execution in try rows.decode(QueryExecutionRecord.self) { state.executions[execution.id] = execution }
+        return state
+    }
+}
+
+/// The composed state Athena's operations run in.
+public protocol AthenaHost: Sendable {
+    var athena: AthenaState { get set }
+}
+
+/// One query execution, from StartQueryExecution to its end.
+public struct QueryExecutionRecord: StoredRecord, Equatable {
+    public enum State: String, Codable, Sendable {
+        case queued = "QUEUED", running = "RUNNING", succeeded = "SUCCEEDED", failed = "FAILED", cancelled = "CANCELLED"
+
+        public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+    }
+
+    public var id: String
+    public var query: String
+    /// DDL, DML or UTILITY.
+    public var statementType: String
+    public var substatementType: String?
+    public var database: String
+    public var catalog: String
+    public var workGroup: String
+    /// `s3://bucket/prefix/<id>.csv` (`.txt` for DDL).
+    public var outputLocation: String
+    public var executionParameters: [String]?
+    public var clientRequestToken: String?
+    public var state: State
+    public var stateChangeReason: String?
+    public var failure: QueryFailure?
+    public var submitted: Date
+    public var started: Date?
+    public var completed: Date?
+    public var dataScannedInBytes: Int = 0
+    public var columns: [ResultColumn] = []
+    public var rowCount: Int = 0
+
+    public static var recordKind: RecordKind { .athenaQueries }
+    public var recordKey: String { id }
+
+    public var isSelect: Bool { statementType == "DML" }
+}
+
+/// What StartQueryExecution asks for, checked.
+public struct QueryExecutionRequest: Sendable, Equatable {
+    public var query: String
+    public var database: String
+    public var catalog: String
+    public var workGroup: String
+    public var outputLocation: String
+    public var executionParameters: [String]?
+    public var clientRequestToken: String?
+    public var statementType: String
+    public var substatementType: String
+
+    public init(
+        query: String, database: String, catalog: String, workGroup: String, outputLocation: String, executionParameters: [String]?,
+        clientRequestToken: String?, statementType: String, substatementType: String
+    ) {
+        self.query = query
+        self.database = database
+        self.catalog = catalog
+        self.workGroup = workGroup
+        self.outputLocation = outputLocation
+        self.executionParameters = executionParameters
+        self.clientRequestToken = clientRequestToken
+        self.statementType = statementType
+        self.substatementType = substatementType
+    }
+}
+
+extension AthenaState {
+    /// The only work group: Athena's default.
+    public static let primaryWorkGroup = "primary"
+    public static let dataCatalog = "AwsDataCatalog"
+    /// Executions kept: the oldest finished ones go beyond this.
+    public static let keptExecutions = 10_000
+
+    /// Queues a query; the same client request token answers the execution it started before.
+    public mutating func start(_ request: QueryExecutionRequest, id newId: String, now: Date, changes: inout ChangeSet) throws(AWSError) -> String {
+        if let token = request.clientRequestToken, let earlier = executions.values.first(where: { $0.clientRequestToken == token }) {
+            guard earlier.query == request.query else {
+                throw AWSError(
+                    type: "InvalidRequestException",
+                    message: "Idempotent parameters do not match", extraFields: ["AthenaErrorCode": "INVALID_INPUT"])
+            }
+            return earlier.id
+        }
+        let location = request.outputLocation.folderURL + newId + (request.statementType == "DML" ? ".csv" : ".txt")
+        let record = QueryExecutionRecord(
+            id: newId, query: request.query, statementType: request.statementType, substatementType: request.substatementType,
+            database: request.database, catalog: request.catalog, workGroup: request.workGroup, outputLocation: location,
+            executionParameters: request.executionParameters, clientRequestToken: request.clientRequestToken, state: .queued, submitted: now)
+        executions[newId] = record
+        changes.put(record)
+        prune(changes: &changes)
+        return newId
+    }
+
+    public func execution(_ id: String) throws(AWSError) -> QueryExecutionRecord {
+        guard let record = executions[id] else {
+            throw AWSError(type: "InvalidRequestException", message: "QueryExecution \(id) was not found", extraFields: ["AthenaErrorCode": "INVALID_INPUT"])
+        }
+        return record
+    }
+
+    /// The queued executions, oldest first.
+    public var queued: [QueryExecutionRecord] {
+        executions.values.filter { $0.state == .queued }.sorted { ($0.submitted, $0.id) < ($1.submitted, $1.id) }
+    }
+
+    /// Marks a queued execution running; false when it is no longer queued (cancelled meanwhile).
+    public mutating func begin(_ id: String, now: Date, changes: inout ChangeSet) -> Bool {
+        guard var record = executions[id], record.state == .queued else { return false }
+        record.state = .running
+        record.started = now
+        save(record, changes: &changes)
+        return true
+    }
+
+    /// Records how a running execution ended (unless it was cancelled meanwhile).
+    public mutating func finish(
+        _ id: String, outcome: Result<QueryResultSummary, QueryFailure>, now: Date, changes: inout ChangeSet
+    ) {
+        guard var record = executions[id], !record.state.isFinal else { return }
+        record.completed = now
+        switch outcome {
+        case .success(let summary):
+            record.state = .succeeded
+            record.columns = summary.columns
+            record.rowCount = summary.rowCount
+            record.dataScannedInBytes = summary.bytesScanned
+        case .failure(let failure):
+            record.state = failure.type == QueryFailure.cancelledType ? .cancelled : .failed
+            record.failure = record.state == .failed ? failure : nil
+            record.stateChangeReason = failure.message
+        }
+        save(record, changes: &changes)
+    }
+
+    /// StopQueryExecution: a queued or running execution is CANCELLED at once; the runner stops its scan.
+    public mutating func cancel(_ id: String, now: Date, changes: inout ChangeSet) throws(AWSError) {
+        var record = try execution(id)
+        guard !record.state.isFinal else { return }
+        record.state = .cancelled
+        record.completed = now
+        record.stateChangeReason = "Query cancelled by user"
+        save(record, changes: &changes)
+    }
+
+    /// After a restart: what was running is cut off (its scan died with the process); queued ones run again.
+    public mutating func interruptRunning(now: Date, changes: inout ChangeSet) {
+        for record in executions.values where record.state == .running {
+            finish(record.id, outcome: .failure(.engine("The query was interrupted: ecsd stopped while it ran. Run it again.")), now: now, changes: &changes)
+        }
+    }
+
+    mutating func save(_ record: QueryExecutionRecord, changes: inout ChangeSet) {
+        executions[record.id] = record
+        changes.put(record)
+    }
+
+    private mutating func prune(changes: inout ChangeSet) {
+        guard executions.count > Self.keptExecutions else { return }
+        let finished = executions.values.filter(\.state.isFinal).sorted { $0.submitted < $1.submitted }
+        for record in finished.prefix(executions.count - Self.keptExecutions) {
+            executions[record.id] = nil
+            changes.delete(QueryExecutionRecord.self, key: record.id)
+        }
+    }
+}
+
+/// What a finished query leaves in its record.
+public struct QueryResultSummary: Sendable, Equatable {
+    public var columns: [ResultColumn]
+    public var rowCount: Int
+    public var bytesScanned: Int
+
+    public init(columns: [ResultColumn], rowCount: Int, bytesScanned: Int) {
+        self.columns = columns
+        self.rowCount = rowCount
+        self.bytesScanned = bytesScanned
+    }
+}
+
+extension QueryFailure {
+    /// The type a stopped query ends with: it is CANCELLED, not FAILED.
+    public static let cancelledType = -1
+    public static let cancelled = QueryFailure(category: 2, type: cancelledType, message: "Query cancelled by user")
+}
