@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-build-deps.sh wrk docker-registry curl debootstrap systemd postgresql
 
-python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets prometheus_client aws-sam-translator
+python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets prometheus_client aws-sam-translator pyathena
 
 # AWS's `sam` CLI, in a virtual environment of its own (its pins would clash with the clients above).
 sam_home="${STEVEDORE_SAM_HOME:-$HOME/.local/share/stevedore/sam}"

@@ -11,7 +11,7 @@ enum FieldValue: Equatable {
 
 /// How a column's text becomes a value: Athena's types, as SQLite holds them.
 enum ColumnKind {
-    case integer, real, boolean, text, decimal
+    case integer, real, boolean, text, decimal, timestamp, date
 
     init(athenaType type: String) {
         let base = type.prefix { $0.isLetter }
@@ -20,6 +20,8 @@ enum ColumnKind {
         case "double", "float", "real": self = .real
         case "decimal": self = .decimal
         case "boolean": self = .boolean
+        case "timestamp": self = .timestamp
+        case "date": self = .date
         default: self = .text
         }
     }
@@ -40,6 +42,11 @@ enum ColumnKind {
             return Int64(Self.trimmed(text)).map(FieldValue.integer) ?? .null
         case .real, .decimal:
             return Double(Self.trimmed(text)).map(FieldValue.real) ?? .null
+        case .timestamp:
+            // Held as Athena prints them (`2024-05-01 12:30:00.000`), so they sort and compare as text.
+            return Timestamp(String(Self.trimmed(text))).map { .text($0.text) } ?? .null
+        case .date:
+            return Timestamp(String(Self.trimmed(text))).map { .text($0.dateText) } ?? .null
         case .boolean:
             switch text.lowercased() {
             case "true": return .integer(1)

@@ -1,0 +1,266 @@
+"""Athena on ecsd's endpoint, driven by boto3, the aws CLI and PyAthena: DDL over objects in the
+object store, queries read at query time (typed columns, partitions pruned, bytes scanned
+counted), results written where Athena writes them, errors as Athena reports them, a running scan
+stopped, and the catalog kept across a restart."""
+import csv
+import io
+import os
+import subprocess
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import Ecsd, example
+from test_authentication import admin_credentials
+
+NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+RESULTS = "s3://athena-results/it/"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = Ecsd(str(tmp_path_factory.mktemp("athena")), auth="on").start()
+    path, key_id, secret = admin_credentials(server)
+    server.credentials_file = path
+    server.key = (key_id, secret)
+    server.client = lambda service: boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=key_id,
+                                                 aws_secret_access_key=secret, config=NO_RETRIES)
+    server.athena = server.client("athena")
+    server.s3 = server.client("s3")
+    server.s3.create_bucket(Bucket="athena-results")
+    server.s3.create_bucket(Bucket="athena-data")
+    yield server
+    server.stop()
+
+
+def run_query(server, sql, database="default", wait=True, **extra):
+    started = server.athena.start_query_execution(
+        QueryString=sql, QueryExecutionContext={"Database": database}, ResultConfiguration={"OutputLocation": RESULTS}, **extra)
+    query_id = started["QueryExecutionId"]
+    if not wait:
+        return query_id, None
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        execution = server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        if execution["Status"]["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return query_id, execution
+        time.sleep(0.05)
+    raise AssertionError(f"query {query_id} did not finish: {sql}")
+
+
+def succeeded(server, sql, database="default", **extra):
+    query_id, execution = run_query(server, sql, database, **extra)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    return query_id, execution
+
+
+def rows_of(server, query_id, **paging):
+    result = server.athena.get_query_results(QueryExecutionId=query_id, **paging)
+    return [[datum.get("VarCharValue") for datum in row["Data"]] for row in result["ResultSet"]["Rows"]], result
+
+
+@pytest.fixture(scope="module")
+def orders(server):
+    body = "id,customer,amount,placed\n1,alice,10.5,2024-01-01 10:00:00\n2,bob,20,2024-01-02 11:30:00\n3,carol,,2024-01-03 09:00:00\n"
+    server.s3.put_object(Bucket="athena-data", Key="orders/part-0.csv", Body=body.encode())
+    succeeded(server, "CREATE DATABASE IF NOT EXISTS it")
+    succeeded(server, """CREATE EXTERNAL TABLE IF NOT EXISTS orders (id bigint, customer string, amount double, placed timestamp)
+        ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://athena-data/orders/'
+        TBLPROPERTIES ('skip.header.line.count'='1')""", database="it")
+    return "it.orders"
+
+
+def test_a_select_answers_as_athena_does(server, orders):
+    query_id, execution = succeeded(server, "SELECT customer, amount, amount * 2 AS doubled, placed FROM it.orders ORDER BY id")
+    assert execution["StatementType"] == "DML" and execution["SubstatementType"] == "SELECT"
+    assert execution["ResultConfiguration"]["OutputLocation"] == f"{RESULTS}{query_id}.csv"
+    assert execution["QueryExecutionContext"]["Database"] == "default"
+    statistics = execution["Statistics"]
+    assert statistics["DataScannedInBytes"] > 0
+    assert statistics["TotalExecutionTimeInMillis"] >= statistics["EngineExecutionTimeInMillis"] >= 0
+    rows, result = rows_of(server, query_id)
+    # The column labels come first, then the rows; a NULL is a Datum without a VarCharValue.
+    assert rows == [["customer", "amount", "doubled", "placed"], ["alice", "10.5", "21.0", "2024-01-01 10:00:00.000"],
+                    ["bob", "20.0", "40.0", "2024-01-02 11:30:00.000"], ["carol", None, None, "2024-01-03 09:00:00.000"]]
+    columns = result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+    assert [(c["Name"], c["Type"]) for c in columns] == [("customer", "varchar"), ("amount", "double"), ("doubled", "double"),
+                                                         ("placed", "timestamp")]
+    # Written where Athena writes it: <OutputLocation>/<id>.csv, every value quoted, NULL empty.
+    written = server.s3.get_object(Bucket="athena-results", Key=f"it/{query_id}.csv")["Body"].read().decode()
+    assert written.splitlines()[0] == '"customer","amount","doubled","placed"'
+    assert written.splitlines()[3] == '"carol",,,"2024-01-03 09:00:00.000"'
+    server.s3.head_object(Bucket="athena-results", Key=f"it/{query_id}.csv.metadata")
+
+
+def test_results_page_with_the_header_on_the_first_page_only(server, orders):
+    query_id, _ = succeeded(server, "SELECT id FROM orders ORDER BY id", database="it")
+    first, page = rows_of(server, query_id, MaxResults=2)
+    assert first == [["id"], ["1"]] and page["NextToken"]
+    second, page = rows_of(server, query_id, MaxResults=2, NextToken=page["NextToken"])
+    assert second == [["2"], ["3"]] and "NextToken" not in page
+    with pytest.raises(ClientError) as refused:
+        server.athena.get_query_results(QueryExecutionId=query_id, MaxResults=1001)
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_the_aws_cli_runs_queries_and_lists_them(server, orders):
+    env = {**os.environ, "AWS_SHARED_CREDENTIALS_FILE": server.credentials_file, "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    env.pop("AWS_SECRET_ACCESS_KEY", None)
+
+    def aws(*args):
+        done = subprocess.run(["aws", "--endpoint-url", server.endpoint, "athena", *args], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    query_id = aws("start-query-execution", "--query-string", "SELECT count(*) AS n, sum(amount) FROM it.orders",
+                   "--result-configuration", f"OutputLocation={RESULTS}", "--query", "QueryExecutionId", "--output", "text")
+    while aws("get-query-execution", "--query-execution-id", query_id, "--query", "QueryExecution.Status.State", "--output", "text") in ("QUEUED", "RUNNING"):
+        time.sleep(0.05)
+    assert aws("get-query-results", "--query-execution-id", query_id, "--query", "ResultSet.Rows[].Data[].VarCharValue", "--output", "text").split() == \
+        ["n", "_col1", "3", "30.5"]
+    assert query_id in aws("list-query-executions", "--query", "QueryExecutionIds", "--output", "text").split()
+
+
+def test_the_example_runs_as_written_with_the_aws_cli_and_pyathena(server):
+    env = {**os.environ, "AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": server.key[0], "AWS_SECRET_ACCESS_KEY": server.key[1],
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run(["bash", example("athena", "run.sh")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "alice\t2\t50.75\t2024-01-17 16:40:00.000" in lines
+    assert "bob\t2\t17.0\t2024-02-11 13:30:00.000" in lines
+    assert "02\t4\t1\t250.0" in lines
+    report = subprocess.run(["python3", example("athena", "report.py")], capture_output=True, text=True, env=env, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.splitlines()[:2] == ["['customer', 'amount', 'status', 'latency_ms']", "('dave', 64.1, 200, 9.5)"]
+
+
+def test_a_query_over_one_of_a_hundred_partitions_reads_under_two_percent(server):
+    for day in range(100):
+        lines = "\n".join(f'{{"day":{day},"n":{i},"note":"{"x" * 40}"}}' for i in range(20)) + "\n"
+        server.s3.put_object(Bucket="athena-data", Key=f"events/day={day:03d}/events.json", Body=lines.encode())
+    succeeded(server, """CREATE EXTERNAL TABLE events (day int, n int, note string) PARTITIONED BY (day_key string)
+        ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' LOCATION 's3://athena-data/events/'""", database="it")
+    # The layout says `day=`, the table's key is `day_key`: partitions are added by hand, with locations.
+    additions = " ".join(f"PARTITION (day_key='{day:03d}') LOCATION 's3://athena-data/events/day={day:03d}/'" for day in range(100))
+    succeeded(server, f"ALTER TABLE events ADD IF NOT EXISTS {additions}", database="it")
+    everything, all_of_it = succeeded(server, "SELECT count(*) FROM events", database="it")
+    assert rows_of(server, everything)[0][1] == ["2000"]
+    one, just_one = succeeded(server, "SELECT count(*), min(day), max(day) FROM events WHERE day_key = '042'", database="it")
+    assert rows_of(server, one)[0][1] == ["20", "42", "42"]
+    total, read = all_of_it["Statistics"]["DataScannedInBytes"], just_one["Statistics"]["DataScannedInBytes"]
+    assert 0 < read < total * 0.02, (read, total)
+    partitions, _ = succeeded(server, "SHOW PARTITIONS events", database="it")
+    shown = rows_of(server, partitions)[0]
+    assert len(shown) == 100 and shown[0] == ["day_key=000"]
+
+
+def test_failures_are_reported_as_athena_reports_them(server, orders):
+    _, execution = run_query(server, "SELECT customer FRUM it.orders")
+    assert execution["Status"]["State"] == "FAILED"
+    error = execution["Status"]["AthenaError"]
+    assert error["ErrorCategory"] == 2 and error["ErrorType"] == 1000
+    assert error["ErrorMessage"].startswith("line 1:22: mismatched input 'it'"), error
+    _, execution = run_query(server, "SELECT missing_column FROM it.orders")
+    assert execution["Status"]["AthenaError"]["ErrorMessage"] == "COLUMN_NOT_FOUND: line 1:8: Column 'missing_column' cannot be resolved"
+    _, execution = run_query(server, "SELECT * FROM it.missing")
+    assert execution["Status"]["AthenaError"]["ErrorMessage"].startswith("TABLE_NOT_FOUND: ")
+    _, execution = run_query(server, "SELECT CAST(customer AS integer) FROM it.orders")
+    assert "INVALID_CAST_ARGUMENT: Cannot cast 'alice' to INTEGER" in execution["Status"]["AthenaError"]["ErrorMessage"]
+    _, execution = run_query(server, "CREATE DATABASE it")
+    assert execution["StatementType"] == "DDL" and execution["Status"]["AthenaError"]["ErrorType"] == 1003
+    failed_id, _ = run_query(server, "SELECT * FROM it.missing")
+    with pytest.raises(ClientError) as refused:
+        server.athena.get_query_results(QueryExecutionId=failed_id)
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    with pytest.raises(ClientError) as refused:
+        server.athena.start_query_execution(QueryString="SELECT 1")
+    assert refused.value.response["Error"]["Message"].startswith("No output location provided.")
+    with pytest.raises(ClientError) as refused:
+        server.athena.start_query_execution(QueryString="SELECT 1", WorkGroup="nope", ResultConfiguration={"OutputLocation": RESULTS})
+    assert refused.value.response["Error"]["Message"] == "WorkGroup nope is not found."
+    with pytest.raises(ClientError) as refused:
+        server.athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="it", TableName="missing")
+    assert refused.value.response["Error"]["Code"] == "MetadataException"
+
+
+def test_the_same_client_request_token_answers_the_same_execution(server, orders):
+    token = str(uuid.uuid4())
+    first, _ = run_query(server, "SELECT 1", ClientRequestToken=token)
+    again, _ = run_query(server, "SELECT 1", ClientRequestToken=token)
+    assert first == again
+    batch = server.athena.batch_get_query_execution(QueryExecutionIds=[first, "00000000-0000-0000-0000-000000000000"])
+    assert [e["QueryExecutionId"] for e in batch["QueryExecutions"]] == [first]
+    assert batch["UnprocessedQueryExecutionIds"][0]["ErrorCode"] == "INVALID_INPUT"
+
+
+def test_execution_parameters_are_bound(server, orders):
+    query_id, _ = succeeded(server, "SELECT id FROM it.orders WHERE customer = ? AND amount > ?", ExecutionParameters=["'bob'", "15"])
+    assert rows_of(server, query_id)[0] == [["id"], ["2"]]
+
+
+def test_stop_query_execution_ends_a_running_scan(server):
+    numbers = "".join(f"{i}\n" for i in range(2000))
+    server.s3.put_object(Bucket="athena-data", Key="numbers/n.txt", Body=numbers.encode())
+    succeeded(server, "CREATE EXTERNAL TABLE numbers (n bigint) LOCATION 's3://athena-data/numbers/'", database="it")
+    # Eight billion combinations: far longer than the test waits.
+    query_id, _ = run_query(server, "SELECT count(*) FROM numbers a, numbers b, numbers c", database="it", wait=False)
+    deadline = time.time() + 30
+    while server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] != "RUNNING":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    server.athena.stop_query_execution(QueryExecutionId=query_id)
+    assert server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
+    # The scan really stops: its slot is free again, and the next query runs at once.
+    next_id, execution = succeeded(server, "SELECT count(*) FROM numbers", database="it")
+    assert rows_of(server, next_id)[0][1] == ["2000"]
+
+
+def test_ddl_and_the_catalog_api_agree(server, orders):
+    listed, _ = succeeded(server, "SHOW TABLES IN it")
+    assert ["orders"] in rows_of(server, listed)[0]
+    described, _ = succeeded(server, "DESCRIBE it.orders")
+    assert [row[0].split("\t")[0].strip() for row in rows_of(server, described)[0]] == ["id", "customer", "amount", "placed"]
+    created, _ = succeeded(server, "SHOW CREATE TABLE it.orders")
+    assert rows_of(server, created)[0][0] == ["CREATE EXTERNAL TABLE `it`.`orders`("]
+    databases = server.athena.list_databases(CatalogName="AwsDataCatalog")["DatabaseList"]
+    assert {"default", "it"} <= {d["Name"] for d in databases}
+    table = server.athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="it", TableName="orders")["TableMetadata"]
+    assert [(c["Name"], c["Type"]) for c in table["Columns"]] == [("id", "bigint"), ("customer", "string"), ("amount", "double"),
+                                                                 ("placed", "timestamp")]
+    assert table["Parameters"]["location"] == "s3://athena-data/orders/" and table["TableType"] == "EXTERNAL_TABLE"
+    names = [t["Name"] for t in server.athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="it", Expression="ord*")["TableMetadataList"]]
+    assert names == ["orders"]
+    succeeded(server, "CREATE DATABASE scratch")
+    succeeded(server, "CREATE EXTERNAL TABLE scratch.t (a string) LOCATION 's3://athena-data/scratch/'")
+    _, refused = run_query(server, "DROP DATABASE scratch")
+    assert "is not empty" in refused["Status"]["AthenaError"]["ErrorMessage"]
+    succeeded(server, "DROP DATABASE scratch CASCADE")
+    assert "scratch" not in {d["Name"] for d in server.athena.list_databases(CatalogName="AwsDataCatalog")["DatabaseList"]}
+
+
+def test_the_catalog_and_executions_survive_a_restart(tmp_path):
+    server = Ecsd(str(tmp_path / "restart")).start()
+    try:
+        athena = boto3.client("athena", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        s3.create_bucket(Bucket="athena-results")
+        s3.put_object(Bucket="athena-results", Key="t/a.csv", Body=b"1,x\n2,y\n")
+        holder = type("Server", (), {"athena": athena})
+        succeeded(holder, "CREATE EXTERNAL TABLE kept (n int, s string) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://athena-results/t/'")
+        first, _ = succeeded(holder, "SELECT sum(n) FROM kept")
+        server.kill9()
+        server.start()
+        athena = boto3.client("athena", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
+        holder = type("Server", (), {"athena": athena})
+        assert athena.get_query_execution(QueryExecutionId=first)["QueryExecution"]["Status"]["State"] == "SUCCEEDED"
+        assert rows_of(holder, first)[0] == [["_col0"], ["3"]]
+        again, _ = succeeded(holder, "SELECT s FROM kept WHERE n = 2")
+        assert rows_of(holder, again)[0] == [["s"], ["y"]]
+    finally:
+        server.stop()
