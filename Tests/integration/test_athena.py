@@ -264,3 +264,67 @@ def test_the_catalog_and_executions_survive_a_restart(tmp_path):
         assert rows_of(holder, again)[0] == [["s"], ["y"]]
     finally:
         server.stop()
+
+
+def wait_for(server, query_id):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        execution = server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        if execution["Status"]["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return execution
+        time.sleep(0.05)
+    raise AssertionError(f"query {query_id} did not finish")
+
+
+def test_work_groups_give_the_output_location_and_cancel_a_query_past_their_cutoff(server, orders):
+    athena = server.athena
+    athena.create_work_group(Name="capped", Description="ten megabytes a query", Configuration={
+        "ResultConfiguration": {"OutputLocation": "s3://athena-results/capped/"}, "EnforceWorkGroupConfiguration": True,
+        "BytesScannedCutoffPerQuery": 10_000_000})
+    group = athena.get_work_group(WorkGroup="capped")["WorkGroup"]
+    assert group["State"] == "ENABLED" and group["Configuration"]["BytesScannedCutoffPerQuery"] == 10_000_000
+    assert {"primary", "capped"} <= {g["Name"] for g in athena.list_work_groups()["WorkGroups"]}
+    # 12 MB of lines: more than the work group lets one query read.
+    server.s3.put_object(Bucket="athena-data", Key="big/lines.txt", Body=(("x" * 99 + "\n") * 120_000).encode())
+    succeeded(server, "CREATE EXTERNAL TABLE big (line string) LOCATION 's3://athena-data/big/'", database="it")
+    # No output location asked for: the work group's is used.
+    small = athena.start_query_execution(QueryString="SELECT count(*) FROM it.orders", WorkGroup="capped")["QueryExecutionId"]
+    execution = wait_for(server, small)
+    assert execution["Status"]["State"] == "SUCCEEDED" and execution["WorkGroup"] == "capped"
+    assert execution["ResultConfiguration"]["OutputLocation"] == f"s3://athena-results/capped/{small}.csv"
+    large = athena.start_query_execution(QueryString="SELECT count(*) FROM it.big", WorkGroup="capped",
+                                         ResultConfiguration={"OutputLocation": RESULTS})["QueryExecutionId"]
+    execution = wait_for(server, large)
+    assert execution["Status"]["State"] == "CANCELLED", execution["Status"]
+    assert execution["Status"]["StateChangeReason"] == "Query cancelled! : Bytes scanned limit was exceeded"
+    # Enforced: the work group's location, not the one asked for.
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith("s3://athena-results/capped/")
+    assert large in athena.list_query_executions(WorkGroup="capped")["QueryExecutionIds"]
+    assert large not in athena.list_query_executions()["QueryExecutionIds"]
+    unchecked = boto3.client("athena", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=server.key[0],
+                             aws_secret_access_key=server.key[1], config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as refused:
+        unchecked.create_work_group(Name="tiny", Configuration={"BytesScannedCutoffPerQuery": 1000})
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    with pytest.raises(ClientError) as refused:
+        athena.create_work_group(Name="capped")
+    assert refused.value.response["Error"]["Message"] == "WorkGroup is already created"
+
+    saved = athena.create_named_query(Name="count orders", Database="it", QueryString="SELECT count(*) FROM orders", WorkGroup="capped")["NamedQueryId"]
+    assert athena.get_named_query(NamedQueryId=saved)["NamedQuery"]["QueryString"] == "SELECT count(*) FROM orders"
+    assert athena.list_named_queries(WorkGroup="capped")["NamedQueryIds"] == [saved]
+    batch = athena.batch_get_named_query(NamedQueryIds=[saved, "missing"])
+    assert [q["Name"] for q in batch["NamedQueries"]] == ["count orders"] and batch["UnprocessedNamedQueryIds"][0]["NamedQueryId"] == "missing"
+    athena.update_work_group(WorkGroup="capped", State="DISABLED")
+    with pytest.raises(ClientError) as refused:
+        athena.start_query_execution(QueryString="SELECT 1", WorkGroup="capped")
+    assert refused.value.response["Error"]["Message"] == "WorkGroup capped is disabled."
+    with pytest.raises(ClientError) as refused:
+        athena.delete_work_group(WorkGroup="capped")
+    assert "not empty" in refused.value.response["Error"]["Message"]
+    athena.delete_work_group(WorkGroup="capped", RecursiveDeleteOption=True)
+    with pytest.raises(ClientError):
+        athena.get_named_query(NamedQueryId=saved)
+    with pytest.raises(ClientError) as refused:
+        athena.delete_work_group(WorkGroup="primary")
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"

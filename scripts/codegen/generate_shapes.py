@@ -155,7 +155,8 @@ SERVICES = {
         [
             "StartQueryExecution", "GetQueryExecution", "GetQueryResults", "StopQueryExecution", "ListQueryExecutions",
             "BatchGetQueryExecution", "ListDatabases", "GetDatabase", "ListTableMetadata", "GetTableMetadata",
-            "ListDataCatalogs", "GetDataCatalog", "GetWorkGroup", "ListWorkGroups",
+            "ListDataCatalogs", "GetDataCatalog", "GetWorkGroup", "ListWorkGroups", "CreateWorkGroup", "UpdateWorkGroup",
+            "DeleteWorkGroup", "CreateNamedQuery", "GetNamedQuery", "ListNamedQueries", "DeleteNamedQuery", "BatchGetNamedQuery",
         ],
     ),
 }

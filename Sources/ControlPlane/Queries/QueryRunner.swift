@@ -75,9 +75,9 @@ final class QueryRunner: QueryRunning, Service, Sendable {
                 }
                 for await _ in self.wakeStream {
                     if Task.isCancelled { break }
-                    let queued = (try? await self.committer.read { root, _ in root.athena.queued.map(\.id) }) ?? []
-                    for id in queued {
-                        let cancellation = QueryCancellation()
+                    let queued = (try? await self.committer.read { root, _ in root.athena.queued.map { ($0.id, $0.bytesScannedCutoff) } }) ?? []
+                    for (id, cutoff) in queued {
+                        let cancellation = QueryCancellation(bytesCutoff: cutoff)
                         let admitted = self.running.withLock { running -> Bool in
                             guard running.count < self.concurrency, running[id] == nil else { return false }
                             running[id] = cancellation

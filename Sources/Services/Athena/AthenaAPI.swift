@@ -55,9 +55,12 @@ public enum AthenaAPI {
             }
         }
         api.custom("ListQueryExecutions") { (input: AthenaListQueryExecutionsInput, _) throws(AWSError) in
-            try checkWorkGroup(input.WorkGroup)
             let size = try pageSize(input.MaxResults, maximum: 50)
-            let ids = try await read { athena, _ in athena.executions.values.sorted { ($0.submitted, $0.id) > ($1.submitted, $1.id) }.map(\.id) }
+            let group = input.WorkGroup ?? AthenaState.primaryWorkGroup
+            let ids = try await read { athena, _ throws(AWSError) in
+                _ = try athena.workGroup(group)
+                return athena.executions.values.filter { $0.workGroup == group }.sorted { ($0.submitted, $0.id) > ($1.submitted, $1.id) }.map(\.id)
+            }
             let (page, next) = try pageOf(ids, token: input.NextToken, size: size)
             return AthenaListQueryExecutionsOutput(QueryExecutionIds: page, NextToken: next)
         }
@@ -129,19 +132,80 @@ public enum AthenaAPI {
             return AthenaGetTableMetadataOutput(TableMetadata: shape(table))
         }
         api.custom("GetWorkGroup") { (input: AthenaGetWorkGroupInput, _) throws(AWSError) in
-            try checkWorkGroup(input.WorkGroup)
-            return AthenaGetWorkGroupOutput(
-                WorkGroup: AthenaWorkGroup(
-                    Name: AthenaState.primaryWorkGroup, State: .enabled,
-                    Configuration: AthenaWorkGroupConfiguration(
-                        EnforceWorkGroupConfiguration: false, PublishCloudWatchMetricsEnabled: false, RequesterPaysEnabled: false, EngineVersion: engineVersion),
-                    Description: "", CreationTime: Date(timeIntervalSince1970: 0)))
+            try await read { athena, _ throws(AWSError) in AthenaGetWorkGroupOutput(WorkGroup: shape(try athena.workGroup(input.WorkGroup))) }
         }
-        api.custom("ListWorkGroups") { (_: AthenaListWorkGroupsInput, _) throws(AWSError) in
-            AthenaListWorkGroupsOutput(
-                WorkGroups: [
-                    AthenaWorkGroupSummary(Name: AthenaState.primaryWorkGroup, State: .enabled, Description: "", CreationTime: Date(timeIntervalSince1970: 0), EngineVersion: engineVersion)
-                ])
+        api.custom("ListWorkGroups") { (input: AthenaListWorkGroupsInput, _) throws(AWSError) in
+            let size = try pageSize(input.MaxResults, maximum: 50)
+            let groups = try await read { athena, _ in athena.workGroups.values.sorted { $0.name < $1.name } }
+            let (page, next) = try pageOf(groups, token: input.NextToken, size: size)
+            return AthenaListWorkGroupsOutput(
+                WorkGroups: page.map {
+                    AthenaWorkGroupSummary(Name: $0.name, State: $0.enabled ? .enabled : .disabled, Description: $0.description ?? "", CreationTime: $0.created, EngineVersion: engineVersion)
+                }, NextToken: next)
+        }
+        api.write("CreateWorkGroup") { (root, input: AthenaCreateWorkGroupInput, m, _) throws(AWSError) in
+            let configuration = input.Configuration
+            let settings = WorkGroupSettings(
+                description: input.Description, outputLocation: configuration?.ResultConfiguration?.OutputLocation.map { .some($0) },
+                enforceConfiguration: configuration?.EnforceWorkGroupConfiguration, bytesScannedCutoffPerQuery: configuration?.BytesScannedCutoffPerQuery.map { .some($0) },
+                publishMetrics: configuration?.PublishCloudWatchMetricsEnabled)
+            try root.athena.createWorkGroup(input.Name, settings: settings, now: m.now, changes: &m.changes)
+            return AthenaCreateWorkGroupOutput()
+        }
+        api.write("UpdateWorkGroup") { (root, input: AthenaUpdateWorkGroupInput, m, _) throws(AWSError) in
+            let updates = input.ConfigurationUpdates
+            var settings = WorkGroupSettings(
+                description: input.Description, enabled: input.State.map { $0 == .enabled }, enforceConfiguration: updates?.EnforceWorkGroupConfiguration,
+                publishMetrics: updates?.PublishCloudWatchMetricsEnabled)
+            if let results = updates?.ResultConfigurationUpdates {
+                if results.RemoveOutputLocation == true { settings.outputLocation = .some(nil) } else if let location = results.OutputLocation { settings.outputLocation = .some(location) }
+            }
+            if updates?.RemoveBytesScannedCutoffPerQuery == true {
+                settings.bytesScannedCutoffPerQuery = .some(nil)
+            } else if let cutoff = updates?.BytesScannedCutoffPerQuery {
+                settings.bytesScannedCutoffPerQuery = .some(cutoff)
+            }
+            try root.athena.updateWorkGroup(input.WorkGroup, settings: settings, changes: &m.changes)
+            return AthenaUpdateWorkGroupOutput()
+        }
+        api.write("DeleteWorkGroup") { (root, input: AthenaDeleteWorkGroupInput, m, _) throws(AWSError) in
+            try root.athena.deleteWorkGroup(input.WorkGroup, recursive: input.RecursiveDeleteOption == true, changes: &m.changes)
+            return AthenaDeleteWorkGroupOutput()
+        }
+        api.write("CreateNamedQuery") { (root, input: AthenaCreateNamedQueryInput, m, _) throws(AWSError) in
+            let record = NamedQueryRecord(
+                id: UUID().uuidString.lowercased(), name: input.Name, description: input.Description, database: input.Database, query: input.QueryString,
+                workGroup: input.WorkGroup ?? AthenaState.primaryWorkGroup, clientRequestToken: input.ClientRequestToken)
+            return AthenaCreateNamedQueryOutput(NamedQueryId: try root.athena.createNamedQuery(record, changes: &m.changes))
+        }
+        api.custom("GetNamedQuery") { (input: AthenaGetNamedQueryInput, _) throws(AWSError) in
+            try await read { athena, _ throws(AWSError) in AthenaGetNamedQueryOutput(NamedQuery: shape(try athena.namedQuery(input.NamedQueryId))) }
+        }
+        api.custom("BatchGetNamedQuery") { (input: AthenaBatchGetNamedQueryInput, _) throws(AWSError) in
+            guard (1...50).contains(input.NamedQueryIds.count) else {
+                throw invalid("1 validation error detected: Value at 'namedQueryIds' failed to satisfy constraint: Member must have length less than or equal to 50")
+            }
+            return try await read { athena, _ in
+                AthenaBatchGetNamedQueryOutput(
+                    NamedQueries: input.NamedQueryIds.compactMap { athena.namedQueries[$0].map(shape) },
+                    UnprocessedNamedQueryIds: input.NamedQueryIds.filter { athena.namedQueries[$0] == nil }.map {
+                        AthenaUnprocessedNamedQueryId(NamedQueryId: $0, ErrorCode: "INVALID_INPUT", ErrorMessage: "NamedQuery \($0) was not found")
+                    })
+            }
+        }
+        api.custom("ListNamedQueries") { (input: AthenaListNamedQueriesInput, _) throws(AWSError) in
+            let size = try pageSize(input.MaxResults, maximum: 50)
+            let group = input.WorkGroup ?? AthenaState.primaryWorkGroup
+            let ids = try await read { athena, _ throws(AWSError) in
+                _ = try athena.workGroup(group)
+                return athena.namedQueries.values.filter { $0.workGroup == group }.sorted { ($0.name, $0.id) < ($1.name, $1.id) }.map(\.id)
+            }
+            let (page, next) = try pageOf(ids, token: input.NextToken, size: size)
+            return AthenaListNamedQueriesOutput(NamedQueryIds: page, NextToken: next)
+        }
+        api.write("DeleteNamedQuery") { (root, input: AthenaDeleteNamedQueryInput, m, _) throws(AWSError) in
+            try root.athena.deleteNamedQuery(input.NamedQueryId, changes: &m.changes)
+            return AthenaDeleteNamedQueryOutput()
         }
         return api
     }
@@ -153,17 +217,13 @@ public enum AthenaAPI {
             throw invalid(
                 "1 validation error detected: Value at 'queryString' failed to satisfy constraint: Member must have length between 1 and 262144")
         }
-        try checkWorkGroup(input.WorkGroup)
         if let catalog = input.QueryExecutionContext?.Catalog { try checkCatalog(catalog) }
-        guard let output = input.ResultConfiguration?.OutputLocation, !output.isEmpty else {
-            throw invalid(
-                "No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.")
-        }
-        guard ObjectLocation(output) != nil else { throw invalid("outputLocation is not a valid S3 path. Provided \(output)") }
+        let output = input.ResultConfiguration?.OutputLocation.flatMap { $0.isEmpty ? nil : $0 }
+        if let output, ObjectLocation(output) == nil { throw invalid("outputLocation is not a valid S3 path. Provided \(output)") }
         let statement = (try? AthenaStatements.parse(input.QueryString)) ?? .query
         return QueryExecutionRequest(
             query: input.QueryString, database: (input.QueryExecutionContext?.Database ?? AthenaState.defaultDatabase).lowercased(),
-            catalog: AthenaState.dataCatalog, workGroup: AthenaState.primaryWorkGroup, outputLocation: output, executionParameters: input.ExecutionParameters,
+            catalog: AthenaState.dataCatalog, workGroup: input.WorkGroup ?? AthenaState.primaryWorkGroup, outputLocation: output, executionParameters: input.ExecutionParameters,
             clientRequestToken: input.ClientRequestToken, statementType: statement == .query ? "DML" : "DDL",
             substatementType: AthenaStatements.substatementType(statement))
     }
@@ -222,6 +282,22 @@ public enum AthenaAPI {
             PartitionKeys: columns(definition.partitionKeys), Parameters: parameters)
     }
 
+    static func shape(_ group: WorkGroupRecord) -> AthenaWorkGroup {
+        AthenaWorkGroup(
+            Name: group.name, State: group.enabled ? .enabled : .disabled,
+            Configuration: AthenaWorkGroupConfiguration(
+                ResultConfiguration: group.outputLocation.map { AthenaResultConfiguration(OutputLocation: $0) }, EnforceWorkGroupConfiguration: group.enforceConfiguration,
+                PublishCloudWatchMetricsEnabled: group.publishMetrics, BytesScannedCutoffPerQuery: group.bytesScannedCutoffPerQuery, RequesterPaysEnabled: false,
+                EngineVersion: engineVersion),
+            Description: group.description ?? "", CreationTime: group.created)
+    }
+
+    static func shape(_ query: NamedQueryRecord) -> AthenaNamedQuery {
+        AthenaNamedQuery(
+            Name: query.name, Description: query.description, Database: query.database, QueryString: query.query, NamedQueryId: query.id,
+            WorkGroup: query.workGroup)
+    }
+
     static func existingDatabase(_ athena: AthenaState, _ name: String) throws(AWSError) -> DatabaseRecord {
         guard let database = athena.databases[name.lowercased()] else {
             throw AWSError(type: "MetadataException", message: "Database \(name) not found.")
@@ -233,11 +309,6 @@ public enum AthenaAPI {
         guard name.lowercased() == AthenaState.dataCatalog.lowercased() else {
             throw invalid("Catalog \(name) was not found. Only \(AthenaState.dataCatalog) exists.")
         }
-    }
-
-    static func checkWorkGroup(_ name: String?) throws(AWSError) {
-        guard let name, name != AthenaState.primaryWorkGroup else { return }
-        throw invalid("WorkGroup \(name) is not found.")
     }
 
     static func pageSize(_ asked: Int?, maximum: Int) throws(AWSError) -> Int {

@@ -11,19 +11,24 @@ public struct AthenaState: Sendable {
     public let names: ResourceNames
     public package(set) var databases: [String: DatabaseRecord] = [:]
     public package(set) var executions: [String: QueryExecutionRecord] = [:]
+    public package(set) var workGroups: [String: WorkGroupRecord] = [:]
+    public package(set) var namedQueries: [String: NamedQueryRecord] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
-        // Athena's `default` database always exists; it is stored once something changes it.
+        // Athena's `default` database and `primary` work group always exist; each is stored once something changes it.
         databases[Self.defaultDatabase] = DatabaseRecord(name: Self.defaultDatabase)
+        workGroups[Self.primaryWorkGroup] = WorkGroupRecord(name: Self.primaryWorkGroup, created: Date(timeIntervalSince1970: 0))
     }
 
-    public static let recordKinds: [RecordKind] = [.athenaDatabases, .athenaQueries]
+    public static let recordKinds: [RecordKind] = [.athenaDatabases, .athenaQueries, .athenaWorkGroups, .athenaNamedQueries]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> AthenaState {
         var state = AthenaState(names: names)
         for database in try rows.decode(DatabaseRecord.self) { state.databases[database.name] = database }
         for execution in try rows.decode(QueryExecutionRecord.self) { state.executions[execution.id] = execution }
+        for group in try rows.decode(WorkGroupRecord.self) { state.workGroups[group.name] = group }
+        for query in try rows.decode(NamedQueryRecord.self) { state.namedQueries[query.id] = query }
         return state
     }
 }
@@ -60,6 +65,8 @@ public struct QueryExecutionRecord: StoredRecord, Equatable {
     public var started: Date?
     public var completed: Date?
     public var dataScannedInBytes: Int = 0
+    /// The work group's cutoff when the query started: past it, the scan is cancelled.
+    public var bytesScannedCutoff: Int?
     public var columns: [ResultColumn] = []
     public var rowCount: Int = 0
 
@@ -75,14 +82,15 @@ public struct QueryExecutionRequest: Sendable, Equatable {
     public var database: String
     public var catalog: String
     public var workGroup: String
-    public var outputLocation: String
+    /// As asked for; the work group's is used when none is given, or when the work group enforces its own.
+    public var outputLocation: String?
     public var executionParameters: [String]?
     public var clientRequestToken: String?
     public var statementType: String
     public var substatementType: String
 
     public init(
-        query: String, database: String, catalog: String, workGroup: String, outputLocation: String, executionParameters: [String]?,
+        query: String, database: String, catalog: String, workGroup: String, outputLocation: String?, executionParameters: [String]?,
         clientRequestToken: String?, statementType: String, substatementType: String
     ) {
         self.query = query
@@ -114,11 +122,19 @@ extension AthenaState {
             }
             return earlier.id
         }
-        let location = request.outputLocation.folderURL + newId + (request.statementType == "DML" ? ".csv" : ".txt")
-        let record = QueryExecutionRecord(
+        let group = try workGroup(request.workGroup)
+        guard group.enabled else { throw AthenaAPI.invalid("WorkGroup \(group.name) is disabled.") }
+        let chosen = group.enforceConfiguration ? group.outputLocation ?? request.outputLocation : request.outputLocation ?? group.outputLocation
+        guard let output = chosen else {
+            throw AthenaAPI.invalid(
+                "No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.")
+        }
+        let location = output.folderURL + newId + (request.statementType == "DML" ? ".csv" : ".txt")
+        var record = QueryExecutionRecord(
             id: newId, query: request.query, statementType: request.statementType, substatementType: request.substatementType,
-            database: request.database, catalog: request.catalog, workGroup: request.workGroup, outputLocation: location,
+            database: request.database, catalog: request.catalog, workGroup: group.name, outputLocation: location,
             executionParameters: request.executionParameters, clientRequestToken: request.clientRequestToken, state: .queued, submitted: now)
+        record.bytesScannedCutoff = group.bytesScannedCutoffPerQuery
         executions[newId] = record
         changes.put(record)
         prune(changes: &changes)
@@ -215,4 +231,5 @@ extension QueryFailure {
     /// The type a stopped query ends with: it is CANCELLED, not FAILED.
     public static let cancelledType = -1
     public static let cancelled = QueryFailure(category: 2, type: cancelledType, message: "Query cancelled by user")
+    public static let bytesLimitExceeded = QueryFailure(category: 2, type: cancelledType, message: "Query cancelled! : Bytes scanned limit was exceeded")
 }

@@ -42,8 +42,12 @@ public struct TableScan: Sendable {
 /// Set by StopQueryExecution; the engine checks it as it scans and stops.
 public final class QueryCancellation: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// The work group's limit on the bytes one query scans: past it, the scan stops and the query is CANCELLED.
+    public let bytesCutoff: Int?
 
-    public init() {}
+    public init(bytesCutoff: Int? = nil) {
+        self.bytesCutoff = bytesCutoff
+    }
 
     public var isCancelled: Bool { flag.load(ordering: .relaxed) }
     public func cancel() { flag.store(true, ordering: .relaxed) }

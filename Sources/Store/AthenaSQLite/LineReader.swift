@@ -77,8 +77,10 @@ final class LineReader {
     }
 }
 
-struct ReadFailure: Error {
+struct ReadFailure: Error, Equatable {
     var message: String
+
+    static let bytesLimitExceeded = ReadFailure(message: "Bytes scanned limit was exceeded")
 }
 
 /// zlib's gzip decoding, one piece of input at a time; concatenated members are read on.

@@ -101,6 +101,9 @@ final class TableCursor {
             guard let values = try table.decoder.decode(line) else { continue }
             row = values
             rowid += 1
+            if let cutoff = table.context.cancellation.bytesCutoff, table.context.bytesScanned + (reader?.bytesRead ?? 0) > cutoff {
+                throw ReadFailure.bytesLimitExceeded
+            }
             return
         }
     }
@@ -276,7 +279,8 @@ enum ObjectTableModule {
             return SQLITE_OK
         } catch {
             let context = cursor(pointer).table.context
-            context.failure = error.message.hasPrefix("HIVE_") ? .data(error.message) : .engine(error.message)
+            context.failure =
+                error == .bytesLimitExceeded ? .bytesLimitExceeded : error.message.hasPrefix("HIVE_") ? .data(error.message) : .engine(error.message)
             if let vtab = pointer?.pointee.pVtab {
                 if let old = vtab.pointee.zErrMsg { sqlite3_free(old) }
                 vtab.pointee.zErrMsg = message(error.message)

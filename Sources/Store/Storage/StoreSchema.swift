@@ -38,8 +38,9 @@ public enum StoreSchema {
         ["s3_buckets", "s3_objects", "s3_uploads"],
         // 16: CloudFormation's stacks (each with its resources, events, change sets and the operation under way).
         ["cfn_stacks"],
-        // 17: Athena's databases (each with its tables and their partitions) and query executions.
-        ["athena_databases", "athena_queries"],
+        // 17: Athena's databases (each with its tables and their partitions), query executions,
+        // work groups and named queries.
+        ["athena_databases", "athena_queries", "athena_work_groups", "athena_named_queries"],
     ]
 
     /// Every table, in the order the versions create them.
