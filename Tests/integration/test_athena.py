@@ -328,3 +328,24 @@ def test_work_groups_give_the_output_location_and_cancel_a_query_past_their_cuto
     with pytest.raises(ClientError) as refused:
         athena.delete_work_group(WorkGroup="primary")
     assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_the_stevedore_database_reads_the_cluster_records_as_they_are(server):
+    ecs = server.client("ecs")
+    ecs.create_cluster(clusterName="queried")
+    ecs.register_task_definition(family="web", containerDefinitions=[{"name": "web", "image": "busybox", "memory": 64, "essential": True}])
+    ecs.create_service(cluster="queried", serviceName="web", taskDefinition="web", desiredCount=2)
+    listed, _ = succeeded(server, "SHOW TABLES IN stevedore")
+    assert [row[0] for row in rows_of(server, listed)[0]] == ["container_instances", "functions", "service_events", "services", "tasks"]
+    query_id, _ = succeeded(server, "SELECT service_name, cluster, desired_count, status FROM stevedore.services WHERE cluster = 'queried'")
+    assert rows_of(server, query_id)[0] == [["service_name", "cluster", "desired_count", "status"], ["web", "queried", "2", "ACTIVE"]]
+    # Always current: a change shows in the next query.
+    ecs.update_service(cluster="queried", service="web", desiredCount=5)
+    query_id, _ = succeeded(server, "SELECT desired_count FROM stevedore.services WHERE service_name = 'web'")
+    assert rows_of(server, query_id)[0][1] == ["5"]
+    query_id, _ = succeeded(server, "SELECT count(*) FROM stevedore.service_events WHERE service_name = 'web'")
+    assert int(rows_of(server, query_id)[0][1][0]) >= 0
+    _, refused = run_query(server, "DROP TABLE stevedore.tasks")
+    assert refused["Status"]["State"] == "FAILED" and "cannot be changed" in refused["Status"]["AthenaError"]["ErrorMessage"]
+    tables = server.athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="stevedore")["TableMetadataList"]
+    assert "task_arn" in [c["Name"] for c in next(t for t in tables if t["Name"] == "tasks")["Columns"]]

@@ -201,6 +201,10 @@ final class QueryRunner: QueryRunning, Service, Sendable {
             for name in names {
                 let database = name.database ?? record.database
                 guard let table = root.athena.databases[database]?.tables[name.name], seen.insert(database + "." + table.name).inserted else { continue }
+                if database == AthenaState.clusterDatabase {
+                    scans.append(TableScan(database: database, table: table, objects: [], rows: ClusterTables.rows(table.name, in: root)))
+                    continue
+                }
                 var objects: [ScanObject] = []
                 if table.definition.partitionKeys.isEmpty {
                     if let location = table.definition.location.flatMap(ObjectLocation.init) {

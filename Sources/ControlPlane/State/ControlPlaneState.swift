@@ -61,6 +61,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         s3 = S3State(names: names)
         cloudFormation = CloudFormationState(names: names)
         athena = AthenaState(names: names)
+        athena.provide(ClusterTables.database)
     }
 
     /// The settings every service's state starts with (flags; not stored).
@@ -99,6 +100,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         state.s3 = try S3State.restore(names: names, rows: rows)
         state.cloudFormation = try CloudFormationState.restore(names: names, rows: rows)
         state.athena = try AthenaState.restore(names: names, rows: rows)
+        state.athena.provide(ClusterTables.database)
         state.apply(settings)
         state.ecs.resetLiveness(now: now)
         return state

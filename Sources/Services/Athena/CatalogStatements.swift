@@ -56,6 +56,9 @@ extension AthenaState {
     public mutating func run(
         _ statement: AthenaStatement, database context: String, objectKeys: [String] = [], now: Date, changes: inout ChangeSet
     ) throws(QueryFailure) -> StatementOutput {
+        if let target = Self.changedDatabase(statement, context: context), target == Self.clusterDatabase {
+            throw .ddl("FAILED: SemanticException The \(Self.clusterDatabase) database holds the cluster's own records and cannot be changed")
+        }
         switch statement {
         case .query:
             throw .engine("A query is not a catalog statement.")
@@ -173,6 +176,24 @@ extension AthenaState {
             let (record, table) = try existingTable(name, context: context)
             return .listing("createtab_stmt", Self.createStatement(table, database: record.name).components(separatedBy: "\n"))
         }
+    }
+
+    /// The built-in database of tables over the cluster's own records (read-only, never stored).
+    public static let clusterDatabase = "stevedore"
+
+    /// The database a statement changes, if it changes one.
+    static func changedDatabase(_ statement: AthenaStatement, context: String) -> String? {
+        switch statement {
+        case .createDatabase(let name, _, _, _), .dropDatabase(let name, _, _): name
+        case .createTable(let definition, _): definition.database ?? context
+        case .dropTable(let name, _), .addPartitions(let name, _, _), .dropPartitions(let name, _, _), .repairTable(let name): name.database ?? context
+        default: nil
+        }
+    }
+
+    /// Adds a database the control plane provides (not stored).
+    public mutating func provide(_ database: DatabaseRecord) {
+        databases[database.name] = database
     }
 
     /// The database and table a name refers to (unqualified: in the context database).

@@ -26,16 +26,27 @@ public struct ScanObject: Sendable, Equatable {
     }
 }
 
-/// A table as one query reads it: its definition, and its objects as they are when the query starts.
+/// A value of a row given whole (a table over the cluster's own records).
+public enum CellValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+}
+
+/// A table as one query reads it: its definition, and its objects as they are when the query
+/// starts, or (a table of the built-in `stevedore` database) its rows, taken from the cluster's state.
 public struct TableScan: Sendable {
     public var database: String
     public var table: TableRecord
     public var objects: [ScanObject]
+    public var rows: [[CellValue]]?
 
-    public init(database: String, table: TableRecord, objects: [ScanObject]) {
+    public init(database: String, table: TableRecord, objects: [ScanObject], rows: [[CellValue]]? = nil) {
         self.database = database
         self.table = table
         self.objects = objects
+        self.rows = rows
     }
 }
 

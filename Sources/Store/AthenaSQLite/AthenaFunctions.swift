@@ -1,3 +1,4 @@
+import Athena
 import CSQLite
 import StevedoreCore
 import Foundation

@@ -75,8 +75,17 @@ final class TableCursor {
         try advance()
     }
 
-    /// On to the next row, across objects; at the end, `atEnd`.
+    /// On to the next row, across objects (or of the rows given whole); at the end, `atEnd`.
     func advance() throws(ReadFailure) {
+        if let rows = table.scan.rows {
+            guard Int(rowid) < rows.count else {
+                atEnd = true
+                return
+            }
+            row = rows[Int(rowid)].map(FieldValue.init)
+            rowid += 1
+            return
+        }
         while true {
             if reader == nil {
                 guard next < objects.count else {
@@ -117,6 +126,17 @@ final class TableCursor {
         if column < row.count { return row[column] }
         let index = column - table.columnCount
         return index >= 0 && index < partition.count ? partition[index] : .null
+    }
+}
+
+extension FieldValue {
+    init(_ cell: CellValue) {
+        switch cell {
+        case .null: self = .null
+        case .integer(let value): self = .integer(value)
+        case .real(let value): self = .real(value)
+        case .text(let text): self = .text(text)
+        }
     }
 }
 

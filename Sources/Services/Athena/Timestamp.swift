@@ -2,32 +2,32 @@ import Foundation
 /// A timestamp as the engine holds it: UTC milliseconds since 1970, read from and written as
 /// Athena's text (`2024-05-01 12:30:00.000`; a date `2024-05-01`). Calendar arithmetic on the
 /// proleptic Gregorian calendar, without Foundation's calendars (per row, they cost too much).
-struct Timestamp: Equatable {
-    var milliseconds: Int64
+public struct Timestamp: Equatable, Sendable {
+    public var milliseconds: Int64
     /// Read from a date without a time.
-    var isDate = false
+    public var isDate = false
 
-    struct Fields {
-        var year, month, day, hour, minute, second, millisecond: Int
+    public struct Fields: Sendable {
+        public var year, month, day, hour, minute, second, millisecond: Int
     }
 
-    init(milliseconds: Int64, isDate: Bool = false) {
+    public init(milliseconds: Int64, isDate: Bool = false) {
         self.milliseconds = milliseconds
         self.isDate = isDate
     }
 
-    init(seconds: Double) {
+    public init(seconds: Double) {
         milliseconds = Int64((seconds * 1000).rounded(.down))
     }
 
-    init(_ fields: Fields, isDate: Bool = false) {
+    public init(_ fields: Fields, isDate: Bool = false) {
         let days = Self.days(year: fields.year, month: fields.month, day: fields.day)
         milliseconds = ((days * 24 + Int64(fields.hour)) * 60 + Int64(fields.minute)) * 60_000 + Int64(fields.second) * 1000 + Int64(fields.millisecond)
         self.isDate = isDate
     }
 
     /// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS[.fff]]` (or with `T`), an optional `Z` or ` UTC`.
-    init?(_ text: String) {
+    public init?(_ text: String) {
         let bytes = Array(text.utf8)
         func number(_ range: Range<Int>) -> Int? {
             guard range.upperBound <= bytes.count, !range.isEmpty else { return nil }
@@ -80,7 +80,7 @@ struct Timestamp: Equatable {
     }
 
     /// ISO 8601 with a zone (`2024-05-01T12:30:00Z`, `…+02:00`), as from_iso8601_timestamp reads it; UTC out.
-    init?(iso8601 text: String) {
+    public init?(iso8601 text: String) {
         var body = text
         var offsetMinutes = 0
         if body.hasSuffix("Z") {
@@ -97,9 +97,9 @@ struct Timestamp: Equatable {
         self = time
     }
 
-    var seconds: Double { Double(milliseconds) / 1000 }
+    public var seconds: Double { Double(milliseconds) / 1000 }
 
-    var fields: Fields {
+    public var fields: Fields {
         let days = Int64((Double(milliseconds) / 86_400_000).rounded(.down))
         let within = Int(milliseconds - days * 86_400_000)
         let (year, month, day) = Self.civil(days: days)
@@ -107,17 +107,17 @@ struct Timestamp: Equatable {
             year: year, month: month, day: day, hour: within / 3_600_000, minute: within / 60_000 % 60, second: within / 1000 % 60, millisecond: within % 1000)
     }
 
-    var text: String {
+    public var text: String {
         let f = fields
         return dateText + " " + Self.pad(f.hour, 2) + ":" + Self.pad(f.minute, 2) + ":" + Self.pad(f.second, 2) + "." + Self.pad(f.millisecond, 3)
     }
 
-    var dateText: String {
+    public var dateText: String {
         let f = fields
         return Self.pad(f.year, 4) + "-" + Self.pad(f.month, 2) + "-" + Self.pad(f.day, 2)
     }
 
-    func truncated(to unit: String) -> Timestamp? {
+    public func truncated(to unit: String) -> Timestamp? {
         var f = fields
         switch unit {
         case "millisecond": return self
@@ -138,7 +138,7 @@ struct Timestamp: Equatable {
         return Timestamp(f, isDate: isDate)
     }
 
-    func adding(_ amount: Int, _ unit: String) -> Timestamp? {
+    public func adding(_ amount: Int, _ unit: String) -> Timestamp? {
         let fixed: Int64? =
             switch unit {
             case "millisecond": 1
@@ -167,7 +167,7 @@ struct Timestamp: Equatable {
     }
 
     /// `date_diff(unit, self, other)`: whole units from self to other.
-    func difference(_ other: Timestamp, _ unit: String) -> Int? {
+    public func difference(_ other: Timestamp, _ unit: String) -> Int? {
         let delta = other.milliseconds - milliseconds
         let fixed: Int64? =
             switch unit {
