@@ -195,7 +195,7 @@ let package = Package(
             name: "ECSCLI",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes", "LogsShapes", "AgentProtocol",
-                "Archives", "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", "SigV4", argumentParser,
+                "Archives", "ECS", "Capacity", "ApplicationAutoScaling", "StevedoreClient", "CurlHTTP", "SigV4", "Athena", "AthenaShapes", argumentParser,
             ],
             path: "Sources/CLI"),
         .executableTarget(

@@ -15,11 +15,11 @@ import StevedoreCore
 public struct ECSCtl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ecsctl",
-        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks, services, functions, APIs and auto scaling.",
+        abstract: "Drive a Stevedore control plane: clusters, task definitions, nodes, tasks, services, functions, APIs, auto scaling and queries.",
         version: StevedoreVersion.current,
         subcommands: [
             ClusterCommand.self, TaskDefinitionCommand.self, NodeCommand.self, TaskCommand.self, ServiceCommand.self,
-            FunctionCommand.self, APICommand.self, ScalingCommand.self, CapacityCommand.self, AuthCommand.self,
+            FunctionCommand.self, APICommand.self, ScalingCommand.self, CapacityCommand.self, QueryCommand.self, AuthCommand.self,
         ]
     )
 

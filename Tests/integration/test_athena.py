@@ -349,3 +349,29 @@ def test_the_stevedore_database_reads_the_cluster_records_as_they_are(server):
     assert refused["Status"]["State"] == "FAILED" and "cannot be changed" in refused["Status"]["AthenaError"]["ErrorMessage"]
     tables = server.athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="stevedore")["TableMetadataList"]
     assert "task_arn" in [c["Name"] for c in next(t for t in tables if t["Name"] == "tasks")["Columns"]]
+
+
+def test_ecsctl_query_prints_a_table_csv_or_json(server, orders):
+    env = {**os.environ, "ECS_ENDPOINT": server.endpoint, "AWS_SHARED_CREDENTIALS_FILE": server.credentials_file}
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    env.pop("AWS_SECRET_ACCESS_KEY", None)
+
+    def ecsctl(*args):
+        from conftest import BIN
+        return subprocess.run([os.path.join(BIN, "ecsctl"), *args], capture_output=True, text=True, timeout=60, env=env)
+
+    table = ecsctl("query", "--database", "it", "SELECT customer, amount FROM orders ORDER BY id")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines() == ["CUSTOMER  AMOUNT", "alice     10.5", "bob       20.0", "carol     NULL"]
+    assert "3 rows" in table.stderr
+    as_csv = ecsctl("query", "--output", "csv", "SELECT customer, amount FROM it.orders WHERE id = 3")
+    assert as_csv.stdout == '"customer","amount"\n"carol",\n'
+    as_json = ecsctl("query", "--output", "json", "SELECT count(*) AS n FROM it.orders")
+    document = __import__("json").loads(as_json.stdout)
+    assert document["columns"] == [{"name": "n", "type": "bigint"}] and document["rows"] == [["3"]]
+    # ecsctl's own results bucket, made on first use.
+    assert server.s3.head_bucket(Bucket="ecsctl-query-results")
+    failed = ecsctl("query", "SELECT * FROM it.nope")
+    assert failed.returncode == 1 and "query FAILED: TABLE_NOT_FOUND" in failed.stderr
+    ddl = ecsctl("query", "SHOW TABLES IN it")
+    assert "orders" in ddl.stdout.split()

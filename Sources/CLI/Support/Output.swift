@@ -16,6 +16,8 @@ import StevedoreCore
 public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case table
     case json
+    /// Rows as CSV (`ecsctl query`; other commands print tables).
+    case csv
 }
 
 /// Options every command takes.
@@ -23,7 +25,7 @@ public struct GlobalOptions: ParsableArguments {
     @Option(help: "Control plane endpoint, or several separated by commas: the first that answers is used (env ECS_ENDPOINT).")
     public var endpoint: String?
 
-    @Option(help: "Output format: table or json.")
+    @Option(help: "Output format: table or json (and csv for ecsctl query).")
     public var output: OutputFormat = .table
 
     @Option(help: "Credentials profile to sign requests with (env AWS_PROFILE; default: default).")

@@ -87,7 +87,7 @@ public struct APIClient: Sendable {
                 headers: [("Content-Type", contentType), ("X-Amz-Target", target)] + extraHeaders,
                 body: AWSJSONCodec.encode(input)
             ),
-            service: target.hasPrefix("AnyScaleFrontendService") ? "application-autoscaling" : "ecs")
+            service: Self.signingName(target: target))
         let response = try await send(request)
         guard response.status == 200 else { throw Self.decodeError(response) }
         let decoder = JSONDecoder()
@@ -97,6 +97,13 @@ public struct APIClient: Sendable {
         } catch {
             throw APIClientError(message: "unexpected response from \(endpoint): \(error)", underlying: nil)
         }
+    }
+
+    /// The service name a JSON target's requests are signed for.
+    static func signingName(target: String) -> String {
+        if target.hasPrefix("AnyScaleFrontendService") { return "application-autoscaling" }
+        if target.hasPrefix("AmazonAthena") { return "athena" }
+        return "ecs"
     }
 
     /// A REST-JSON call (the Lambda API, or the service signing names): the raw response; non-2xx
