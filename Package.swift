@@ -213,7 +213,8 @@ let package = Package(
             name: "stevedore-bench",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "ECSShapes", "LambdaShapes", "ApplicationAutoScalingShapes", "LogsShapes", "EventsShapes", "SQSShapes",
-                "AgentProtocol", "Archives", "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", "SigV4", argumentParser, logging,
+                "AthenaShapes", "AgentProtocol", "Archives", "ECS", "StevedoreClient", "ECSAgent", "CurlHTTP", "DockerClient", "Storage", "SigV4", argumentParser,
+                logging,
             ]
         ),
 
