@@ -1184,14 +1184,12 @@ private func request(
     }
 }
 
-// MARK: - Known issues (each says what Athena does; the engine does otherwise today)
+// MARK: - Athena's behaviour where SQLite's differs (known issues marked: the engine does otherwise today)
 
-@Suite struct EngineKnownIssueTests {
+@Suite struct AthenaSemanticsTests {
     @Test func doublesWithSevenOrMoreIntegerDigitsPrintTheirShortestForm() throws {
         let outcome = try execute("SELECT 12345678.9 AS a, to_unixtime('2024-05-01 00:00:00.000') AS b, 0.00015 AS c")
-        withKnownIssue("SQLiteQueryEngine.text scales the mantissa by repeated division/multiplication by 10, which adds rounding error") {
-            #expect(outcome.rows == [["1.23456789E7", "1.7145216E9", "1.5E-4"]])
-        }
+        #expect(outcome.rows == [["1.23456789E7", "1.7145216E9", "1.5E-4"]])
     }
 
     @Test func aJoinCountsEachTablesBytesOnce() throws {
@@ -1203,9 +1201,7 @@ private func request(
             "SELECT count(*) FROM orders o JOIN customers c ON o.customer = c.name",
             [try scan(ordersDDL, [orders]), try scan(customersDDL, [customers])])
         #expect(outcome.rows == [["3"]])
-        withKnownIssue("the virtual table on the inner side of SQLite's nested-loop join is filtered (and its files re-read) once per outer row") {
-            #expect(outcome.bytesScanned == orders.size + customers.size)
-        }
+        #expect(outcome.bytesScanned == orders.size + customers.size)
     }
 
     @Test func stringColumnsCompareAsText() throws {
@@ -1218,28 +1214,22 @@ private func request(
             LOCATION 's3://data/codes/'
             """, [try scratch.object("codes/a.csv", "010\n10\n1.0\n1\n")])
         let outcome = try execute("SELECT code FROM codes WHERE code = '10' OR code = '1'", [codes])
-        withKnownIssue("a column declared `string` has NUMERIC affinity in SQLite, so '010' = '10' and '1.0' = '1'") {
-            #expect(outcome.rows == [["10"], ["1"]])
-        }
+        #expect(outcome.rows == [["10"], ["1"]])
     }
 
     @Test func unquotedDefaultSchemaQualifiesATable() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let orders = try scan(ordersDDL, [try scratch.object("orders/part-0.csv", ordersCSV)], database: "default")
-        withKnownIssue("DEFAULT is a keyword to SQLite: `default.orders` is a syntax error unless quoted") {
-            let outcome = try execute("SELECT count(*) FROM default.orders", [orders], database: "default")
-            #expect(outcome.rows == [["4"]])
-        }
+        let outcome = try execute("SELECT count(*) FROM default.orders", [orders], database: "default")
+        #expect(outcome.rows == [["4"]])
     }
 
     @Test func ascendingOrderPutsNullsLast() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let outcome = try execute("SELECT amount FROM orders ORDER BY amount", [try ordersScan(scratch)])
-        withKnownIssue("SQLite sorts NULL first in ascending order; Trino sorts NULLs last unless NULLS FIRST is written") {
-            #expect(outcome.rows == [["9.0"], ["20.0"], ["100.0"], [nil]])
-        }
+        #expect(outcome.rows == [["9.0"], ["20.0"], ["100.0"], [nil]])
     }
 
     @Test func booleanExpressionsPrintAsBooleans() throws {

@@ -142,11 +142,13 @@ extension AthenaState {
             for values in Self.discoverPartitions(objectKeys, under: root.folder, keys: keys) where !known.contains(values) {
                 let partition = PartitionRecord(values: values, location: "s3://\(root.bucket)/\(root.folder)" + PartitionRecord(values: values, location: "").path(keys: keys) + "/")
                 table.partitions.append(partition)
-                added.append("Repair: Added partition to metastore \(table.name):\(partition.path(keys: keys))")
+                added.append(table.name + ":" + partition.path(keys: keys))
             }
             record.tables[table.name] = table
             save(record, changes: &changes)
-            return StatementOutput(columns: [], lines: added.isEmpty ? [] : ["Partitions not in metastore:\t" + added.map { $0.components(separatedBy: ":").last ?? "" }.joined(separator: "\t")] + added)
+            // As Hive reports a repair: what was missing, then each partition added.
+            guard !added.isEmpty else { return StatementOutput() }
+            return StatementOutput(lines: ["Partitions not in metastore:\t" + added.joined(separator: "\t")] + added.map { "Repair: Added partition to metastore " + $0 })
         case .showDatabases(let like):
             return .listing("database_name", databases.keys.sorted().filter { Self.matches($0, like) })
         case .showTables(let database, let like):

@@ -49,14 +49,44 @@ public struct QueryText: Sendable, Equatable {
         var anchors: [(offset: Int, line: Int, column: Int)] = []
         var parameterIndex = 0
         var index = 0
+        var depth = 0
+        // ORDER BY clauses under way, by the parenthesis depth they are at. Athena sorts NULLs
+        // last whichever the direction; SQLite sorts them first in ascending order, so each
+        // ordering item without NULLS FIRST/LAST gets NULLS LAST.
+        var orderings: [Int] = []
+        var itemHasNulls = false
         func emit(_ text: String, _ token: Token) {
             if !output.isEmpty { output += " " }
             anchors.append((output.utf8.count, token.line, token.column))
             output += text
+            if text == "(" { depth += 1 }
+            if text == ")" { depth -= 1 }
+        }
+        func endOrderingItem(at token: Token, last: Bool) {
+            if !itemHasNulls { emit("NULLS LAST", token) }
+            itemHasNulls = false
+            if last { orderings.removeLast() }
         }
         while index < tokens.count {
             let token = tokens[index]
             let next = index + 1 < tokens.count ? tokens[index + 1] : nil
+            if token.upper == "ORDER", next?.upper == "BY" {
+                emit(token.text, token)
+                emit(next!.text, next!)
+                orderings.append(depth)
+                itemHasNulls = false
+                index += 2
+                continue
+            }
+            if orderings.last == depth {
+                if token.kind == .symbol, token.text == "," {
+                    endOrderingItem(at: token, last: false)
+                } else if (token.kind == .symbol && token.text == ")") || Self.orderingEnds.contains(token.upper) {
+                    endOrderingItem(at: token, last: true)
+                } else if token.upper == "NULLS" {
+                    itemHasNulls = true
+                }
+            }
             if let construct = unsupportedWords[token.upper] {
                 throw .user("NOT_SUPPORTED: line \(token.line):\(token.column): \(construct) is not supported by this engine")
             }
@@ -99,13 +129,22 @@ public struct QueryText: Sendable, Equatable {
                 continue
             case .word where token.upper == "ARBITRARY" && next?.text == "(":
                 emit("min", token)
+            case .word where token.upper == "DEFAULT" && next?.text == ".":
+                // Athena's default database; a keyword to SQLite unless quoted.
+                emit("\"default\"", token)
             default:
                 emit(token.text, token)
             }
             index += 1
         }
+        if let last = tokens.last {
+            while !orderings.isEmpty { endOrderingItem(at: last, last: true) }
+        }
         return QueryText(text: output, anchors: anchors)
     }
+
+    /// Words that end an ORDER BY clause.
+    static let orderingEnds: Set<String> = ["LIMIT", "OFFSET", "FETCH", "UNION", "INTERSECT", "EXCEPT", "ROWS", "RANGE", "GROUPS", "WINDOW"]
 
     /// In `CAST ( … AS type )` from the opening parenthesis: the AS at depth one and the closing parenthesis.
     static func castParts(_ tokens: [Token], open: Int) -> (Int, Int)? {

@@ -18,21 +18,61 @@ final class ScanContext {
     }
 }
 
-/// One table as SQLite sees it: its columns, then its partition keys.
+/// One table as SQLite sees it: its columns, then its partition keys. A table small enough is
+/// kept in memory after its first full scan, with indexes made on the columns lookups use: the
+/// inner side of a join is read once, and each outer row finds its matches by index rather than
+/// by another scan (SQLite makes no automatic indexes on virtual tables).
 final class TableInstance {
     let scan: TableScan
     unowned let context: ScanContext
     let decoder: RowDecoder
+    let kinds: [ColumnKind]
     let partitionKinds: [ColumnKind]
+    /// Every row (columns, then partition values), once read whole; the given rows of a `stevedore` table at once.
+    var cache: [[FieldValue]]?
+    private var indexes: [Int: [FieldValue: [Int]]] = [:]
+    /// Tables whose objects add up to more than this are scanned every time instead (held in
+    /// memory, a row takes several times its bytes).
+    static let cacheLimit = 32 << 20
 
     init(scan: TableScan, context: ScanContext) {
         self.scan = scan
         self.context = context
         decoder = RowDecoder(table: scan.table)
         partitionKinds = scan.table.definition.partitionKeys.map { ColumnKind(athenaType: $0.type) }
+        kinds = decoder.kinds + partitionKinds
+        cache = scan.rows.map { $0.map { $0.map(FieldValue.init) } }
     }
 
     var columnCount: Int { decoder.columns.count }
+    var cacheable: Bool { cache != nil || scan.objects.reduce(0) { $0 + $1.size } <= Self.cacheLimit }
+
+    /// The cached rows whose `column` holds `key`.
+    func rows(where column: Int, is key: FieldValue) -> [Int] {
+        if indexes[column] == nil, let cache {
+            var index: [FieldValue: [Int]] = [:]
+            for (position, row) in cache.enumerated() where column < row.count { index[row[column], default: []].append(position) }
+            indexes[column] = index
+        }
+        return indexes[column]?[key] ?? []
+    }
+
+    /// The value a constraint's argument stands for in a column, as the column holds it; nil when
+    /// it cannot be told for sure (SQLite checks every row again, so an unsure lookup reads all rows).
+    func key(_ column: Int, _ value: OpaquePointer) -> FieldValue? {
+        guard column < kinds.count else { return nil }
+        let type = sqlite3_value_type(value)
+        switch (kinds[column], type) {
+        case (.integer, SQLITE_INTEGER), (.boolean, SQLITE_INTEGER): return .integer(sqlite3_value_int64(value))
+        case (.integer, SQLITE_FLOAT):
+            let double = sqlite3_value_double(value)
+            return double == double.rounded() && abs(double) < 9e18 ? .integer(Int64(double)) : nil
+        case (.real, SQLITE_INTEGER), (.real, SQLITE_FLOAT), (.decimal, SQLITE_INTEGER), (.decimal, SQLITE_FLOAT): return .real(sqlite3_value_double(value))
+        case (.text, SQLITE_TEXT): return .text(String(cString: sqlite3_value_text(value)))
+        case (.text, SQLITE_INTEGER): return .text(String(sqlite3_value_int64(value)))
+        default: return nil
+        }
+    }
 
     /// `CREATE TABLE x(...)` for sqlite3_declare_vtab, with Athena's type names as the declared
     /// types (what a result's column reports), complex types by their kind.
@@ -40,23 +80,30 @@ final class TableInstance {
         let columns = scan.table.allColumns.map { column -> String in
             let name = "\"" + column.name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
             let type = column.type
+            // `string` would have NUMERIC affinity (so '010' = '10'): declared as varchar, TEXT affinity.
             let declared =
-                if type.hasPrefix("array") { "array" } else if type.hasPrefix("map") { "map" } else if type.hasPrefix("struct") { "row" } else { type }
+                if type.hasPrefix("array") { "array" } else if type.hasPrefix("map") { "map" } else if type.hasPrefix("struct") { "row" }
+                else if type == "string" { "varchar" } else { type }
             return name + " " + declared
         }
         return "CREATE TABLE x(" + columns.joined(separator: ", ") + ")"
     }
 }
 
-/// A scan of one table: its objects in turn, a line at a time.
+/// A scan of one table: its objects in turn, a line at a time; or its cached rows.
 final class TableCursor {
     let table: TableInstance
     private var objects: [ScanObject] = []
     private var next = 0
     private var reader: LineReader?
     private var headerLeft = 0
+    private var partition: [FieldValue] = []
+    /// Positions in the table's cache being read, when reading from it.
+    private var cached: [Int]?
+    /// The rows of a full scan, kept for the table's cache once the scan ends.
+    private var gathered: [[FieldValue]]?
+    /// The current row: the columns, then the partition values.
     private(set) var row: [FieldValue] = []
-    private(set) var partition: [FieldValue] = []
     private(set) var atEnd = true
     private(set) var rowid: Int64 = 0
 
@@ -66,30 +113,45 @@ final class TableCursor {
 
     deinit { finishObject() }
 
+    /// Reads the given objects (all of the table's, or those of the partitions that can match).
     func start(objects: [ScanObject]) throws(ReadFailure) {
         finishObject()
         self.objects = objects
+        cached = nil
         next = 0
         rowid = 0
         atEnd = false
+        // A full scan of a table small enough keeps its rows: SQLite may scan it again, or look rows up in it.
+        gathered = table.cache == nil && table.cacheable && objects.count == table.scan.objects.count ? [] : nil
         try advance()
     }
 
-    /// On to the next row, across objects (or of the rows given whole); at the end, `atEnd`.
+    /// Reads rows of the table's cache, by position.
+    func start(cachedRows positions: [Int]) {
+        finishObject()
+        cached = positions
+        rowid = 0
+        atEnd = false
+        advanceCached()
+    }
+
+    /// Reads the whole table into its cache now (a lookup is coming: the rows are wanted by index).
+    func fillCache() throws(ReadFailure) {
+        try start(objects: table.scan.objects)
+        while !atEnd { try advance() }
+    }
+
+    /// On to the next row, across objects; at the end, `atEnd`.
     func advance() throws(ReadFailure) {
-        if let rows = table.scan.rows {
-            guard Int(rowid) < rows.count else {
-                atEnd = true
-                return
-            }
-            row = rows[Int(rowid)].map(FieldValue.init)
-            rowid += 1
-            return
-        }
+        if cached != nil { return advanceCached() }
         while true {
             if reader == nil {
                 guard next < objects.count else {
                     atEnd = true
+                    if let gathered {
+                        table.cache = gathered
+                        self.gathered = nil
+                    }
                     return
                 }
                 let object = objects[next]
@@ -107,9 +169,11 @@ final class TableCursor {
                 headerLeft -= 1
                 continue
             }
-            guard let values = try table.decoder.decode(line) else { continue }
+            guard var values = try table.decoder.decode(line) else { continue }
+            if !partition.isEmpty { values += partition }
             row = values
             rowid += 1
+            gathered?.append(values)
             if let cutoff = table.context.cancellation.bytesCutoff, table.context.bytesScanned + (reader?.bytesRead ?? 0) > cutoff {
                 throw ReadFailure.bytesLimitExceeded
             }
@@ -117,16 +181,21 @@ final class TableCursor {
         }
     }
 
+    private func advanceCached() {
+        guard let positions = cached, let cache = table.cache, Int(rowid) < positions.count else {
+            atEnd = true
+            return
+        }
+        row = cache[positions[Int(rowid)]]
+        rowid += 1
+    }
+
     private func finishObject() {
         if let reader { table.context.bytesScanned += reader.bytesRead }
         reader = nil
     }
 
-    func value(_ column: Int) -> FieldValue {
-        if column < row.count { return row[column] }
-        let index = column - table.columnCount
-        return index >= 0 && index < partition.count ? partition[index] : .null
-    }
+    func value(_ column: Int) -> FieldValue { column < row.count ? row[column] : .null }
 }
 
 extension FieldValue {
@@ -219,25 +288,32 @@ enum ObjectTableModule {
         return SQLITE_OK
     }
 
-    /// Equality on a partition key is used to skip the objects of other partitions (SQLite checks
-    /// every row again, so keeping an object is always safe; only a sure mismatch drops one).
-    /// `idxNum` holds, 4 bits per argument, the partition key each argument constrains.
+    /// Equalities are used to read less: on a partition key, to skip the other partitions'
+    /// objects; on any column of a table small enough to cache, to find rows by index (the inner
+    /// side of a join). SQLite checks every row again, so a lookup never needs to be exact, only
+    /// never to miss a row. `idxStr` lists the column each argument constrains.
     static let bestIndex: @convention(c) (UnsafeMutablePointer<sqlite3_vtab>?, UnsafeMutablePointer<sqlite3_index_info>?) -> Int32 = { vtab, info in
         guard let info else { return SQLITE_ERROR }
         let table = instance(vtab)
-        var used: Int32 = 0
-        var plan: Int32 = 0
+        var columns: [Int32] = []
+        var lookups = 0
         for index in 0..<Int(info.pointee.nConstraint) {
             let constraint = info.pointee.aConstraint[index]
-            let partitionKey = Int(constraint.iColumn) - table.columnCount
-            guard constraint.usable != 0, constraint.op == UInt8(SQLITE_INDEX_CONSTRAINT_EQ), partitionKey >= 0, partitionKey < 15, used < 7 else { continue }
-            info.pointee.aConstraintUsage[index].argvIndex = used + 1
+            guard constraint.usable != 0, constraint.op == UInt8(SQLITE_INDEX_CONSTRAINT_EQ), constraint.iColumn >= 0, columns.count < 16 else { continue }
+            let isPartitionKey = Int(constraint.iColumn) >= table.columnCount
+            guard isPartitionKey || table.cacheable else { continue }
+            if !isPartitionKey { lookups += 1 }
+            columns.append(constraint.iColumn)
+            info.pointee.aConstraintUsage[index].argvIndex = Int32(columns.count)
             info.pointee.aConstraintUsage[index].omit = 0
-            plan |= Int32(partitionKey + 1) << (4 * used)
-            used += 1
         }
-        info.pointee.idxNum = plan
-        info.pointee.estimatedCost = used == 0 ? 1_000_000 : 1_000_000 / Double(1 << min(used * 4, 20))
+        if !columns.isEmpty {
+            info.pointee.idxStr = message(columns.map(String.init).joined(separator: ","))
+            info.pointee.needToFreeIdxStr = 1
+        }
+        let rows = Double(max(1, table.scan.objects.reduce(0) { $0 + $1.size } / 64))
+        info.pointee.estimatedCost = lookups > 0 ? 10 + log2(rows) : (columns.isEmpty ? rows : rows / 16)
+        info.pointee.estimatedRows = lookups > 0 ? 10 : Int64(rows)
         return SQLITE_OK
     }
 
@@ -260,16 +336,35 @@ enum ObjectTableModule {
 
     static let filter:
         @convention(c) (UnsafeMutablePointer<sqlite3_vtab_cursor>?, Int32, UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Int32 = {
-            pointer, plan, _, argc, argv in
+            pointer, _, plan, argc, argv in
             let cursor = cursor(pointer)
             let table = cursor.table
-            var objects = table.scan.objects
-            for argument in 0..<Int(argc) {
-                let key = Int((plan >> (4 * Int32(argument))) & 15) - 1
-                guard key >= 0, key < table.partitionKinds.count, let value = argv?[argument] else { continue }
-                objects.removeAll { object in key < object.partition.count && surelyDiffers(object.partition[key], kind: table.partitionKinds[key], value) }
+            let columns = plan.map { String(cString: $0).split(separator: ",").compactMap { Int($0) } } ?? []
+            var constraints: [(column: Int, value: OpaquePointer)] = []
+            for (argument, column) in columns.enumerated() where argument < Int(argc) {
+                if let value = argv?[argument] { constraints.append((column, value)) }
             }
-            return report(pointer) { () throws(ReadFailure) in try cursor.start(objects: objects) }
+            return report(pointer) { () throws(ReadFailure) in
+                let lookups = constraints.filter { $0.column < table.columnCount }
+                if table.cache == nil, !lookups.isEmpty, table.cacheable { try TableCursor(table: table).fillCache() }
+                if table.cache != nil {
+                    var positions: [Int]?
+                    for (column, value) in constraints {
+                        guard let key = table.key(column, value) else { continue }
+                        let found = table.rows(where: column, is: key)
+                        positions = positions.map { current in let set = Set(found); return current.filter(set.contains) } ?? found
+                    }
+                    cursor.start(cachedRows: positions ?? Array(table.cache!.indices))
+                    return
+                }
+                var objects = table.scan.objects
+                for (column, value) in constraints where column >= table.columnCount {
+                    let key = column - table.columnCount
+                    guard key < table.partitionKinds.count else { continue }
+                    objects.removeAll { object in key < object.partition.count && surelyDiffers(object.partition[key], kind: table.partitionKinds[key], value) }
+                }
+                try cursor.start(objects: objects)
+            }
         }
 
     /// Whether a partition's value cannot equal the constraint's, under SQLite's comparison.

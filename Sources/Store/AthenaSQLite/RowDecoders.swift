@@ -2,7 +2,7 @@ import Athena
 import Foundation
 
 /// A value as SQLite gets it from a table: typed by its column's declared type.
-enum FieldValue: Equatable {
+enum FieldValue: Hashable {
     case null
     case integer(Int64)
     case real(Double)

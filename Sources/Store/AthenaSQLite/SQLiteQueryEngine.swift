@@ -150,7 +150,8 @@ public struct SQLiteQueryEngine: QueryEngine {
         }
     }
 
-    /// A double as Athena (Java) prints it: `1.0`, `0.25`, `1.0E7`, `1.0E-5`.
+    /// A double as Athena (Java) prints it: the shortest digits that read back the same value,
+    /// as `1.0`, `0.25`, `1.0E7`, `1.5E-4`.
     static func text(_ value: Double) -> String {
         guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "Infinity" : "-Infinity") }
         let magnitude = abs(value)
@@ -158,23 +159,21 @@ public struct SQLiteQueryEngine: QueryEngine {
             let text = "\(value)"
             return text.contains(".") || text.contains("e") ? text : text + ".0"
         }
-        // Scientific, Java's way: a mantissa with a fraction, `E`, the exponent without padding.
-        let parts = "\(value)".split(separator: "e")
-        guard parts.count == 2, let exponent = Int(parts[1]) else {
-            var mantissa = value
-            var exponent = 0
-            while abs(mantissa) >= 10 {
-                mantissa /= 10
-                exponent += 1
-            }
-            while abs(mantissa) < 1 {
-                mantissa *= 10
-                exponent -= 1
-            }
-            let text = "\(mantissa)"
-            return (text.contains(".") ? text : text + ".0") + "E\(exponent)"
+        // Swift's shortest digits, as a digit string and a decimal exponent, rewritten Java's way.
+        let shortest = "\(magnitude)"
+        let parts = shortest.split(separator: "e")
+        let mantissa = parts[0]
+        var exponent = parts.count == 2 ? Int(parts[1]) ?? 0 : 0
+        let integral = mantissa.split(separator: ".", omittingEmptySubsequences: false)
+        var digits = String(integral[0]) + (integral.count > 1 ? String(integral[1]) : "")
+        exponent += integral[0].count - 1
+        // Leading zeros (0.000123) move the exponent down; trailing ones are not significant.
+        while digits.hasPrefix("0"), digits.count > 1 {
+            digits.removeFirst()
+            exponent -= 1
         }
-        let mantissa = parts[0].contains(".") ? String(parts[0]) : parts[0] + ".0"
-        return mantissa + "E\(exponent)"
+        while digits.hasSuffix("0"), digits.count > 1 { digits.removeLast() }
+        let fraction = digits.count > 1 ? String(digits.dropFirst()) : "0"
+        return (value < 0 ? "-" : "") + String(digits.prefix(1)) + "." + fraction + "E\(exponent)"
     }
 }
