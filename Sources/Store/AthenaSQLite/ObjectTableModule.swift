@@ -24,7 +24,8 @@ final class ScanContext {
 /// by another scan (SQLite makes no automatic indexes on virtual tables).
 final class TableInstance {
     let scan: TableScan
-    unowned let context: ScanContext
+    /// Outlives every table (the engine holds it for the whole query).
+    unowned(unsafe) let context: ScanContext
     let decoder: RowDecoder
     let kinds: [ColumnKind]
     let partitionKinds: [ColumnKind]
@@ -45,6 +46,16 @@ final class TableInstance {
     }
 
     var columnCount: Int { decoder.columns.count }
+    /// The columns' names as bytes, for matching JSON members (lower-cased when matching ignores case).
+    lazy var jsonKeys: [[UInt8]] = {
+        guard case .jsonLines(let caseInsensitive, _) = decoder.format else { return [] }
+        return decoder.columns.map { Array((caseInsensitive ? $0.name.lowercased() : $0.name).utf8) }
+    }()
+    /// A delimited table's NULL, as bytes.
+    lazy var nullBytes: [UInt8]? = {
+        guard case .delimited(_, _, let null) = decoder.format else { return nil }
+        return Array(null.utf8)
+    }()
     var cacheable: Bool { cache != nil || scan.objects.reduce(0) { $0 + $1.size } <= Self.cacheLimit }
 
     /// The cached rows whose `column` holds `key`.
@@ -102,8 +113,12 @@ final class TableCursor {
     private var cached: [Int]?
     /// The rows of a full scan, kept for the table's cache once the scan ends.
     private var gathered: [[FieldValue]]?
-    /// The current row: the columns, then the partition values.
+    /// The current row decoded: the columns, then the partition values (a cached row, or a line decoded whole).
     private(set) var row: [FieldValue] = []
+    /// Or the current line, with where its fields are: values made only when asked for.
+    private var line: ArraySlice<UInt8> = []
+    private var fields = LineFields()
+    private var decoded = true
     private(set) var atEnd = true
     private(set) var rowid: Int64 = 0
 
@@ -169,16 +184,52 @@ final class TableCursor {
                 headerLeft -= 1
                 continue
             }
-            guard var values = try table.decoder.decode(line) else { continue }
-            if !partition.isEmpty { values += partition }
-            row = values
+            guard try take(line) else { continue }
             rowid += 1
-            gathered?.append(values)
+            if gathered != nil {
+                if !decoded { row = (0..<table.kinds.count).map(value) }
+                gathered?.append(row)
+            }
             if let cutoff = table.context.cancellation.bytesCutoff, table.context.bytesScanned + (reader?.bytesRead ?? 0) > cutoff {
                 throw ReadFailure.bytesLimitExceeded
             }
             return
         }
+    }
+
+    /// Makes the line the current row, located (or decoded whole when it must be); false for a line that is no row.
+    private func take(_ text: ArraySlice<UInt8>) throws(ReadFailure) -> Bool {
+        switch table.decoder.format {
+        case .delimited(let separator, let escape, _):
+            if fields.locateDelimited(text, separator: separator, escape: escape, columns: table.columnCount) {
+                line = text
+                decoded = false
+                return true
+            }
+        case .jsonLines(let caseInsensitive, let ignoreMalformed):
+            guard text.contains(where: { $0 != 32 && $0 != 9 }) else { return false }
+            switch fields.locateJSON(text, keys: table.jsonKeys, caseInsensitive: caseInsensitive) {
+            case true?:
+                line = text
+                decoded = false
+                return true
+            case false?:
+                return false
+            case nil:
+                guard ignoreMalformed else { break }
+                fields.reset(columns: table.columnCount)
+                line = text
+                decoded = false
+                return true
+            }
+        case .openCSV:
+            break
+        }
+        guard var values = try table.decoder.decode(text) else { return false }
+        if !partition.isEmpty { values += partition }
+        row = values
+        decoded = true
+        return true
     }
 
     private func advanceCached() {
@@ -187,6 +238,7 @@ final class TableCursor {
             return
         }
         row = cache[positions[Int(rowid)]]
+        decoded = true
         rowid += 1
     }
 
@@ -195,7 +247,42 @@ final class TableCursor {
         reader = nil
     }
 
-    func value(_ column: Int) -> FieldValue { column < row.count ? row[column] : .null }
+    /// A column's value (of a located line: made from its bytes now).
+    func value(_ column: Int) -> FieldValue {
+        if decoded { return column < row.count ? row[column] : .null }
+        guard column < table.columnCount else {
+            let index = column - table.columnCount
+            return index < partition.count ? partition[index] : .null
+        }
+        let kind = table.kinds[column]
+        let range = fields.ranges[column]
+        switch fields.shapes[column] {
+        case .absent: return .null
+        case .boolean(let flag): return JSONLine.Member.bool(flag).value(as: kind)
+        case .nested: return kind == .text ? .text(String(decoding: line[range], as: UTF8.self)) : .null
+        case .escapedString:
+            var reader = JSONLine.Reader(bytes: ArraySlice([UInt8(ascii: "\"")] + line[range] + [UInt8(ascii: "\"")]), index: 0)
+            return reader.string().map { kind.value($0[...]) } ?? .null
+        case .bytes:
+            if let null = table.nullBytes, line[range].elementsEqual(null) { return .null }
+            if kind != .text, range.isEmpty { return .null }
+            return kind.value(Substring(String(decoding: line[range], as: UTF8.self)))
+        }
+    }
+
+    /// A column's value as SQLite's result, made straight from the line's bytes when it can be.
+    func emit(_ column: Int, into context: OpaquePointer?) {
+        guard !decoded, column < table.columnCount else { return FastValues.result(value(column), into: context) }
+        let shape = fields.shapes[column]
+        // A column the line lacks: its range is left from an earlier line.
+        guard shape != .absent else { return sqlite3_result_null(context) }
+        let range = fields.ranges[column]
+        line.withUnsafeBufferPointer { all in
+            let start = range.lowerBound - line.startIndex
+            let bytes = UnsafeBufferPointer(rebasing: all[start..<(start + range.count)])
+            FastValues.emit(bytes, shape: shape, kind: table.kinds[column], null: table.nullBytes, into: context)
+        }
+    }
 }
 
 extension FieldValue {
@@ -243,6 +330,13 @@ enum ObjectTableModule {
     static func cursor(_ cursor: UnsafeMutablePointer<sqlite3_vtab_cursor>?) -> TableCursor {
         let raw = UnsafeMutableRawPointer(cursor!).load(fromByteOffset: cursorSize, as: UnsafeMutableRawPointer.self)
         return Unmanaged<TableCursor>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// The cursor, for a call made once per row or value: borrowed without a retain and release
+    /// (the sqlite3_vtab_cursor owns it until xClose).
+    static func withCursor<Result>(_ cursor: UnsafeMutablePointer<sqlite3_vtab_cursor>?, _ body: (TableCursor) -> Result) -> Result {
+        let raw = UnsafeMutableRawPointer(cursor!).load(fromByteOffset: cursorSize, as: UnsafeMutableRawPointer.self)
+        return Unmanaged<TableCursor>.fromOpaque(raw)._withUnsafeGuaranteedRef(body)
     }
 
     /// A message SQLite frees itself.
@@ -405,16 +499,11 @@ enum ObjectTableModule {
     }
 
     static let eof: @convention(c) (UnsafeMutablePointer<sqlite3_vtab_cursor>?) -> Int32 = { pointer in
-        cursor(pointer).atEnd ? 1 : 0
+        withCursor(pointer) { $0.atEnd } ? 1 : 0
     }
 
     static let column: @convention(c) (UnsafeMutablePointer<sqlite3_vtab_cursor>?, OpaquePointer?, Int32) -> Int32 = { pointer, context, index in
-        switch cursor(pointer).value(Int(index)) {
-        case .null: sqlite3_result_null(context)
-        case .integer(let value): sqlite3_result_int64(context, value)
-        case .real(let value): sqlite3_result_double(context, value)
-        case .text(let text): sqlite3_result_text(context, text, -1, csqlite_transient())
-        }
+        withCursor(pointer) { $0.emit(Int(index), into: context) }
         return SQLITE_OK
     }
 

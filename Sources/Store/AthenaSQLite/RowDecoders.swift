@@ -292,6 +292,27 @@ enum JSONLine {
             return nil
         }
 
+        /// A string literal's inner bytes, not unescaped, and whether it holds escapes.
+        mutating func rawString() -> (Range<Int>, Bool)? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let begin = index
+            var escaped = false
+            while index < bytes.endIndex {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    defer { index += 1 }
+                    return (begin..<index, escaped)
+                }
+                if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                    index += 2
+                    continue
+                }
+                index += 1
+            }
+            return nil
+        }
+
         /// Past a nested object or array (strings inside may hold brackets).
         mutating func skipNested() -> Bool {
             var depth = 0
