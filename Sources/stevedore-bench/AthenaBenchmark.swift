@@ -74,7 +74,9 @@ struct AthenaBenchmark: AsyncParsableCommand {
             let ecsdSeconds = try await query(client, String(format: Self.groupBy, table))
             note("\(name): DuckDB")
             let script = "import duckdb, time\nt = time.time()\nduckdb.sql(\"\"\"\(String(format: Self.groupBy, duck))\"\"\").fetchall()\nprint(time.time() - t)"
-            let duckSeconds = Double(try runProgram(pythonPath, ["-c", script]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? .nan
+            let duck = try SAMBenchmark.timed(pythonPath, ["-c", script], directory: work, environment: ProcessInfo.processInfo.environment)
+            let duckSeconds = Double(duck.output.split(separator: "\n").last.map(String.init) ?? "") ?? .nan
+            if duckSeconds.isNaN { note("DuckDB failed: \(duck.output.suffix(600))") }
             note("\(name): sqlite3 import and query")
             let sqliteSeconds = try sqliteImportAndQuery(sqlitePath, work: work, file: file)
             let mb = Double(bytes) / 1_048_576

@@ -1046,11 +1046,11 @@ private func request(
         var changes = ChangeSet()
         _ = try state.start(request("SELECT 1"), id: "q-1", now: submitted, changes: &changes)
         let begun = state.begin("q-1", now: submitted + 1, changes: &changes)
-        #expect(begun)
+        #expect(begun?.id == "q-1" && begun?.state == .running)
         #expect(try state.execution("q-1").state == .running)
         #expect(try state.execution("q-1").started == submitted + 1)
         let begunAgain = state.begin("q-1", now: submitted + 2, changes: &changes)
-        #expect(!begunAgain, "a running query does not begin again")
+        #expect(begunAgain == nil, "a running query does not begin again")
 
         let columns = [ResultColumn(name: "_col0", type: "integer")]
         state.finish("q-1", outcome: .success(QueryResultSummary(columns: columns, rowCount: 1, bytesScanned: 42)), now: submitted + 3, changes: &changes)
@@ -1097,7 +1097,7 @@ private func request(
         #expect(record.stateChangeReason == "Query cancelled by user")
         #expect(record.completed == submitted + 1)
         let begun = state.begin("q-1", now: submitted + 2, changes: &changes)
-        #expect(!begun)
+        #expect(begun == nil)
         #expect(state.queued.isEmpty)
 
         // A running one is cancelled at once, and the runner's late success does not undo it.
@@ -1240,5 +1240,64 @@ private func request(
             #expect(outcome.rows == [["true"]])
             #expect(outcome.columns == [ResultColumn(name: "big", type: "boolean")])
         }
+    }
+}
+
+// MARK: - Found in review
+
+@Suite struct ReviewedEdgeTests {
+    @Test func timestampsOutOfRangeFailTheQueryInsteadOfTrapping() throws {
+        #expect(refusal("SELECT from_unixtime(1e300)")?.message.hasPrefix("INVALID_FUNCTION_ARGUMENT") == true)
+        #expect(refusal("SELECT date_add('day', 9223372036854775807, '2024-01-01')")?.message.hasPrefix("INVALID_FUNCTION_ARGUMENT") == true)
+        #expect(refusal("SELECT date_add('year', 900000000, '2024-01-01')")?.message.hasPrefix("INVALID_FUNCTION_ARGUMENT") == true)
+        #expect(try execute("SELECT date_add('year', 1, '2024-02-29')").rows == [["2025-02-28"]])
+    }
+
+    @Test func typedLiteralsCompareWithStoredValues() throws {
+        let outcome = try execute(
+            "SELECT TIMESTAMP '2024-05-01 12:30:00' = '2024-05-01 12:30:00.000', DATE '2024-05-01', TIMESTAMP '2024-05-01 12:30:00' <= '2024-05-01 12:30:00.000'")
+        #expect(outcome.rows == [["1", "2024-05-01", "1"]])
+        #expect(prepareRefusal("SELECT TIMESTAMP 'yesterday'")?.message.hasPrefix("INVALID_LITERAL: line 1:18") == true)
+    }
+
+    @Test func showLikePatternsMatchInLinearTime() {
+        // Backtracking would take 2^30 steps here; the linear matcher answers at once.
+        let name = String(repeating: "a", count: 60)
+        #expect(!AthenaState.matches(name, String(repeating: "*a", count: 30) + "*b"))
+        #expect(AthenaState.matches(name, String(repeating: "*a", count: 30) + "*"))
+        #expect(AthenaState.matches("orders_2024", "ord*|x"))
+        #expect(!AthenaState.matches("orders", "*x*"))
+    }
+
+    @Test func partitionValuesArePrunedAsTheColumnReadsThem() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let ddl = """
+            CREATE EXTERNAL TABLE spaced (amount double)
+            PARTITIONED BY (k int)
+            ROW FORMAT DELIMITED FIELDS TERMINATED BY ','
+            LOCATION 's3://data/spaced/'
+            """
+        // A folder written as `k= 5` reads as 5: an equality on 5 keeps it.
+        let objects = [try scratch.object("spaced/k= 5/a.csv", "1.5\n", partition: [" 5"]), try scratch.object("spaced/k=6/a.csv", "2.5\n", partition: ["6"])]
+        let outcome = try execute("SELECT k, amount FROM spaced WHERE k = 5", [try scan(ddl, objects)])
+        #expect(outcome.rows == [["5", "1.5"]])
+    }
+
+    @Test func showAndDescribeAreUtilityStatements() throws {
+        #expect(AthenaAPI.statementType(try AthenaStatements.parse("SHOW TABLES")) == "UTILITY")
+        #expect(AthenaAPI.statementType(try AthenaStatements.parse("DESCRIBE t")) == "UTILITY")
+        #expect(AthenaAPI.statementType(try AthenaStatements.parse("CREATE DATABASE d")) == "DDL")
+        #expect(AthenaAPI.statementType(try AthenaStatements.parse("SELECT 1")) == "DML")
+    }
+
+    @Test func aLookupAfterALimitedScanFindsEveryRow() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        // The LIMITed scan stops early: it must not leave a partial cache the join then reads.
+        let orders = try ordersScan(scratch)
+        let outcome = try execute(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM orders LIMIT 1)), (SELECT count(*) FROM orders a JOIN orders b ON a.id = b.id)", [orders])
+        #expect(outcome.rows == [["1", "4"]])
     }
 }

@@ -208,17 +208,20 @@ def test_stop_query_execution_ends_a_running_scan(server):
     numbers = "".join(f"{i}\n" for i in range(2000))
     server.s3.put_object(Bucket="athena-data", Key="numbers/n.txt", Body=numbers.encode())
     succeeded(server, "CREATE EXTERNAL TABLE numbers (n bigint) LOCATION 's3://athena-data/numbers/'", database="it")
-    # Eight billion combinations: far longer than the test waits.
-    query_id, _ = run_query(server, "SELECT count(*) FROM numbers a, numbers b, numbers c", database="it", wait=False)
+    # Eight billion combinations each, far longer than the test waits: as many as run at once (4).
+    long = [run_query(server, "SELECT count(*) FROM numbers a, numbers b, numbers c", database="it", wait=False)[0] for _ in range(4)]
     deadline = time.time() + 30
-    while server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] != "RUNNING":
+    while any(server.athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Status"]["State"] != "RUNNING" for q in long):
         assert time.time() < deadline
         time.sleep(0.05)
-    server.athena.stop_query_execution(QueryExecutionId=query_id)
-    assert server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
-    # The scan really stops: its slot is free again, and the next query runs at once.
+    for query_id in long:
+        server.athena.stop_query_execution(QueryExecutionId=query_id)
+        assert server.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
+    # The scans really stop: their slots are free again, so the next query runs (were they still
+    # scanning, it would wait QUEUED until they ended, long after this test's wait).
     next_id, execution = succeeded(server, "SELECT count(*) FROM numbers", database="it")
     assert rows_of(server, next_id)[0][1] == ["2000"]
+    assert execution["Statistics"]["QueryQueueTimeInMillis"] < 30_000
 
 
 def test_ddl_and_the_catalog_api_agree(server, orders):

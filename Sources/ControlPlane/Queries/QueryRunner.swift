@@ -13,8 +13,9 @@ import Synchronization
 /// Carries Athena's query executions out: up to `concurrency` at once (the rest wait QUEUED), each
 /// on a thread of the runner's own. A query reads its tables' objects as they are when it starts,
 /// through the engine; its rows are written as Athena writes them, `<id>.csv` (and
-/// `<id>.csv.metadata`) at the output location, and the record of the object and the execution's
-/// end are committed together. DDL runs against the catalog and answers in `<id>.txt`.
+/// `<id>.csv.metadata`) at the output location, committed before the execution is marked
+/// SUCCEEDED (a crash between the two leaves the results, and the execution FAILED as interrupted).
+/// DDL runs against the catalog and answers in `<id>.txt`.
 final class QueryRunner: QueryRunning, Service, Sendable {
     let committer: Committer<ControlPlaneState>
     let files: ObjectFiles
@@ -92,28 +93,37 @@ final class QueryRunner: QueryRunning, Service, Sendable {
                     }
                 }
                 group.cancelAll()
+                // Scans in the engine do not see task cancellation: they are stopped, and end as interrupted.
+                self.running.withLock { running in for cancellation in running.values { cancellation.interrupt() } }
             }
         }
     }
 
     private func execute(_ id: String, cancellation: QueryCancellation) async {
-        let begun = (try? await committer.write { root, m throws(AWSError) in root.athena.begin(id, now: m.now, changes: &m.changes) }) ?? false
-        guard begun, let record = try? await committer.read({ root, _ throws(AWSError) in try root.athena.execution(id) }) else { return }
-        let outcome: Result<QueryResultSummary, QueryFailure>
+        // `try?` flattens: nil when the write failed or the execution was no longer queued.
+        guard let record = try? await committer.write({ root, m throws(AWSError) in root.athena.begin(id, now: m.now, changes: &m.changes) }) else {
+            return
+        }
+        var outcome: Result<QueryResultSummary, QueryFailure>
         do throws(QueryFailure) {
             outcome = .success(try await carryOut(record, cancellation: cancellation))
         } catch {
             outcome = .failure(error)
         }
-        if case .failure(let failure) = outcome, failure.type != QueryFailure.cancelledType {
+        if cancellation.wasInterrupted, case .failure = outcome { outcome = .failure(AthenaState.interruptedFailure) }
+        let ended = outcome
+        if case .failure(let failure) = ended, failure.type != QueryFailure.cancelledType {
             logger.info("query failed", metadata: ["query.id": "\(id)", "reason": "\(failure.message)"])
         }
-        for attempt in 1...5 {
+        // The end must be recorded, or the execution stays RUNNING until a restart: tried again
+        // while the store refuses it (a stop ends it as interrupted at the next start).
+        for attempt in 1... {
             do {
-                try await committer.write { root, m throws(AWSError) in root.athena.finish(id, outcome: outcome, now: m.now, changes: &m.changes) }
+                try await committer.write { root, m throws(AWSError) in root.athena.finish(id, outcome: ended, now: m.now, changes: &m.changes) }
                 return
             } catch {
-                try? await Task.sleep(for: .milliseconds(100 * attempt))
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .milliseconds(min(2000, 100 * attempt)))
             }
         }
     }

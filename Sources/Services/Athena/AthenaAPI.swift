@@ -224,8 +224,17 @@ public enum AthenaAPI {
         return QueryExecutionRequest(
             query: input.QueryString, database: (input.QueryExecutionContext?.Database ?? AthenaState.defaultDatabase).lowercased(),
             catalog: AthenaState.dataCatalog, workGroup: input.WorkGroup ?? AthenaState.primaryWorkGroup, outputLocation: output, executionParameters: input.ExecutionParameters,
-            clientRequestToken: input.ClientRequestToken, statementType: statement == .query ? "DML" : "DDL",
+            clientRequestToken: input.ClientRequestToken, statementType: statementType(statement),
             substatementType: AthenaStatements.substatementType(statement))
+    }
+
+    /// DML for queries; UTILITY for what only reads the catalog (SHOW, DESCRIBE); DDL for what changes it.
+    static func statementType(_ statement: AthenaStatement) -> String {
+        switch statement {
+        case .query: "DML"
+        case .showDatabases, .showTables, .showColumns, .showPartitions, .showCreateTable, .describe: "UTILITY"
+        default: "DDL"
+        }
     }
 
     static func shape(_ record: QueryExecutionRecord, now: Date) -> AthenaQueryExecution {

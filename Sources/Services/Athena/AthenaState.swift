@@ -48,7 +48,7 @@ public struct QueryExecutionRecord: StoredRecord, Equatable {
 
     public var id: String
     public var query: String
-    /// DDL, DML or UTILITY.
+    /// DDL, DML or UTILITY (SHOW and DESCRIBE).
     public var statementType: String
     public var substatementType: String?
     public var database: String
@@ -153,13 +153,13 @@ extension AthenaState {
         executions.values.filter { $0.state == .queued }.sorted { ($0.submitted, $0.id) < ($1.submitted, $1.id) }
     }
 
-    /// Marks a queued execution running; false when it is no longer queued (cancelled meanwhile).
-    public mutating func begin(_ id: String, now: Date, changes: inout ChangeSet) -> Bool {
-        guard var record = executions[id], record.state == .queued else { return false }
+    /// Marks a queued execution running and answers it; nil when it is no longer queued (cancelled meanwhile).
+    public mutating func begin(_ id: String, now: Date, changes: inout ChangeSet) -> QueryExecutionRecord? {
+        guard var record = executions[id], record.state == .queued else { return nil }
         record.state = .running
         record.started = now
         save(record, changes: &changes)
-        return true
+        return record
     }
 
     /// Records how a running execution ended (unless it was cancelled meanwhile).
@@ -195,9 +195,11 @@ extension AthenaState {
     /// After a restart: what was running is cut off (its scan died with the process); queued ones run again.
     public mutating func interruptRunning(now: Date, changes: inout ChangeSet) {
         for record in executions.values where record.state == .running {
-            finish(record.id, outcome: .failure(.engine("The query was interrupted: ecsd stopped while it ran. Run it again.")), now: now, changes: &changes)
+            finish(record.id, outcome: .failure(Self.interruptedFailure), now: now, changes: &changes)
         }
     }
+
+    public static let interruptedFailure = QueryFailure.engine("The query was interrupted: ecsd stopped while it ran. Run it again.")
 
     mutating func save(_ record: QueryExecutionRecord, changes: inout ChangeSet) {
         executions[record.id] = record

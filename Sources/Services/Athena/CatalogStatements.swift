@@ -279,18 +279,29 @@ extension AthenaState {
         }
     }
 
+    /// `*` matching, in linear time: on a mismatch, the last star takes one more character.
     private static func wildcard(_ text: ArraySlice<UInt8>, _ pattern: ArraySlice<UInt8>) -> Bool {
-        guard let first = pattern.first else { return text.isEmpty }
-        if first == UInt8(ascii: "*") {
-            var rest = text
-            while true {
-                if wildcard(rest, pattern.dropFirst()) { return true }
-                guard !rest.isEmpty else { return false }
-                rest = rest.dropFirst()
+        let text = Array(text)
+        let pattern = Array(pattern)
+        var (t, p) = (0, 0)
+        var star: (pattern: Int, text: Int)?
+        while t < text.count {
+            if p < pattern.count, pattern[p] == UInt8(ascii: "*") {
+                star = (p, t)
+                p += 1
+            } else if p < pattern.count, pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if let last = star {
+                p = last.pattern + 1
+                t = last.text + 1
+                star = (last.pattern, last.text + 1)
+            } else {
+                return false
             }
         }
-        guard let head = text.first, head == first else { return false }
-        return wildcard(text.dropFirst(), pattern.dropFirst())
+        while p < pattern.count, pattern[p] == UInt8(ascii: "*") { p += 1 }
+        return p == pattern.count
     }
 
     static func describeLine(_ column: ColumnDefinition) -> String {

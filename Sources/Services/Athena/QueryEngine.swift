@@ -60,8 +60,17 @@ public final class QueryCancellation: Sendable {
         self.bytesCutoff = bytesCutoff
     }
 
+    private let interrupted = Atomic<Bool>(false)
+
     public var isCancelled: Bool { flag.load(ordering: .relaxed) }
+    /// StopQueryExecution.
     public func cancel() { flag.store(true, ordering: .relaxed) }
+    /// ecsd is stopping: the scan ends, and the query is failed as interrupted rather than cancelled by a user.
+    public func interrupt() {
+        interrupted.store(true, ordering: .relaxed)
+        flag.store(true, ordering: .relaxed)
+    }
+    public var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) }
 }
 
 /// Where a query's rows go as the engine produces them.

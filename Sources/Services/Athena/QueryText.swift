@@ -104,8 +104,14 @@ public struct QueryText: Sendable, Equatable {
                 emit(parameters[parameterIndex], token)
                 parameterIndex += 1
             case .word where (token.upper == "DATE" || token.upper == "TIMESTAMP") && next?.kind == .string:
-                // A typed literal: the engine holds dates and timestamps as their text.
-                break
+                // A typed literal: the engine holds dates and timestamps as Athena prints them.
+                let literal = String(next!.text.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")
+                guard let time = Timestamp(literal) else {
+                    throw .user("INVALID_LITERAL: line \(next!.line):\(next!.column): '\(literal)' is not a valid \(token.upper.lowercased()) literal")
+                }
+                emit("'" + (token.upper == "DATE" ? time.dateText : time.text) + "'", next!)
+                index += 2
+                continue
             case .word where (token.upper == "CAST" || token.upper == "TRY_CAST") && next?.text == "(":
                 // CAST(x AS type) → athena_cast(x, 'type'): Athena's conversions and failures.
                 guard let (asIndex, close) = castParts(tokens, open: index + 1) else {

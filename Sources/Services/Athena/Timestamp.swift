@@ -1,3 +1,5 @@
+import StevedoreCore
+
 import Foundation
 /// A timestamp as the engine holds it: UTC milliseconds since 1970, read from and written as
 /// Athena's text (`2024-05-01 12:30:00.000`; a date `2024-05-01`). Calendar arithmetic on the
@@ -16,12 +18,18 @@ public struct Timestamp: Equatable, Sendable {
         self.isDate = isDate
     }
 
-    public init(seconds: Double) {
-        milliseconds = Int64((seconds * 1000).rounded(.down))
+    /// Years 1 to 9999, as Athena's timestamps go.
+    public static let range: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// Nil past the years Athena's timestamps hold.
+    public init?(seconds: Double) {
+        let value = (seconds * 1000).rounded(.down)
+        guard value.isFinite, Double(Self.range.lowerBound) <= value, value <= Double(Self.range.upperBound) else { return nil }
+        milliseconds = Int64(value)
     }
 
     public init(_ fields: Fields, isDate: Bool = false) {
-        let days = Self.days(year: fields.year, month: fields.month, day: fields.day)
+        let days = Int64(CivilCalendar.days(year: fields.year, month: fields.month, day: fields.day))
         milliseconds = ((days * 24 + Int64(fields.hour)) * 60 + Int64(fields.minute)) * 60_000 + Int64(fields.second) * 1000 + Int64(fields.millisecond)
         self.isDate = isDate
     }
@@ -102,7 +110,7 @@ public struct Timestamp: Equatable, Sendable {
     public var fields: Fields {
         let days = Int64((Double(milliseconds) / 86_400_000).rounded(.down))
         let within = Int(milliseconds - days * 86_400_000)
-        let (year, month, day) = Self.civil(days: days)
+        let (year, month, day) = CivilCalendar.date(days: Int(days))
         return Fields(
             year: year, month: month, day: day, hour: within / 3_600_000, minute: within / 60_000 % 60, second: within / 1000 % 60, millisecond: within % 1000)
     }
@@ -149,16 +157,25 @@ public struct Timestamp: Equatable, Sendable {
             case "week": 7 * 86_400_000
             default: nil
             }
-        if let fixed { return Timestamp(milliseconds: milliseconds + Int64(amount) * fixed, isDate: isDate) }
-        let months: Int
+        if let fixed {
+            // Nil past the years a timestamp holds (an amount of billions of years included).
+            let (delta, overflow) = Int64(amount).multipliedReportingOverflow(by: fixed)
+            let (moved, overflow2) = milliseconds.addingReportingOverflow(delta)
+            guard !overflow, !overflow2, Self.range.contains(moved) else { return nil }
+            return Timestamp(milliseconds: moved, isDate: isDate)
+        }
+        let factor: Int
         switch unit {
-        case "month": months = amount
-        case "quarter": months = amount * 3
-        case "year": months = amount * 12
+        case "month": factor = 1
+        case "quarter": factor = 3
+        case "year": factor = 12
         default: return nil
         }
+        guard abs(amount) < 120_000 else { return nil }
+        let months = amount * factor
         var f = fields
         let total = f.year * 12 + (f.month - 1) + months
+        guard (12...(9999 * 12 + 11)).contains(total) else { return nil }
         f.year = Int((Double(total) / 12).rounded(.down))
         f.month = total - f.year * 12 + 1
         // The day is kept within the new month (Jan 31 + 1 month = Feb 28/29).
@@ -208,29 +225,5 @@ public struct Timestamp: Equatable, Sendable {
         case 4, 6, 9, 11: 30
         default: 31
         }
-    }
-
-    /// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-    static func days(year: Int, month: Int, day: Int) -> Int64 {
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let m = Int64(month)
-        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    static func civil(days: Int64) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (Int(year), Int(month), Int(day))
     }
 }

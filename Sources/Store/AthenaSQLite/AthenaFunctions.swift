@@ -120,7 +120,10 @@ enum AthenaFunctions {
         guard sqlite3_value_type(argument(arguments, 1)) != SQLITE_NULL else { return sqlite3_result_null(context) }
         let amount = sqlite3_value_int64(argument(arguments, 1))
         guard let time = Timestamp(source) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: Value cannot be cast to timestamp: \(source)") }
-        guard let moved = time.adding(Int(amount), unit) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: '\(unit)' is not a valid Timestamp field") }
+        guard let moved = time.adding(Int(amount), unit) else {
+            let known = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year"].contains(unit)
+            return fail(context, known ? "INVALID_FUNCTION_ARGUMENT: The result of date_add is out of the range of timestamps" : "INVALID_FUNCTION_ARGUMENT: '\(unit)' is not a valid Timestamp field")
+        }
         result(context, time.isDate ? moved.dateText : moved.text)
     }
 
@@ -141,7 +144,9 @@ enum AthenaFunctions {
 
     static let fromUnixtime: Function = { context, _, arguments in
         guard sqlite3_value_type(argument(arguments, 0)) != SQLITE_NULL else { return sqlite3_result_null(context) }
-        result(context, Timestamp(seconds: sqlite3_value_double(argument(arguments, 0))).text)
+        let seconds = sqlite3_value_double(argument(arguments, 0))
+        guard let time = Timestamp(seconds: seconds) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: Value \(seconds) is out of the range of timestamps") }
+        result(context, time.text)
     }
 
     static let toUnixtime: Function = { context, _, arguments in

@@ -59,7 +59,9 @@ final class LineReader {
                 return
             }
             descriptor = open(next, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw ReadFailure(message: "cannot open \(next): errno \(errno)") }
+            // An object replaced or deleted since the query listed it: it is no longer there to read.
+            if descriptor < 0, errno == ENOENT { continue }
+            guard descriptor >= 0 else { throw ReadFailure(message: "an object of the table cannot be read (errno \(errno))") }
         }
         let count = raw.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         guard count >= 0 else { throw ReadFailure(message: "cannot read an object file: errno \(errno)") }

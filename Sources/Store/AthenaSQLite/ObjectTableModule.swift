@@ -80,7 +80,6 @@ final class TableInstance {
             return double == double.rounded() && abs(double) < 9e18 ? .integer(Int64(double)) : nil
         case (.real, SQLITE_INTEGER), (.real, SQLITE_FLOAT), (.decimal, SQLITE_INTEGER), (.decimal, SQLITE_FLOAT): return .real(sqlite3_value_double(value))
         case (.text, SQLITE_TEXT): return .text(String(cString: sqlite3_value_text(value)))
-        case (.text, SQLITE_INTEGER): return .text(String(sqlite3_value_int64(value)))
         default: return nil
         }
     }
@@ -111,8 +110,10 @@ final class TableCursor {
     private var partition: [FieldValue] = []
     /// Positions in the table's cache being read, when reading from it.
     private var cached: [Int]?
-    /// The rows of a full scan, kept for the table's cache once the scan ends.
+    /// The rows of a full scan, kept for the table's cache once the scan ends, and the bytes of
+    /// their lines (past the cache's limit, the gathering stops: a gzip object can hold far more than it weighs).
     private var gathered: [[FieldValue]]?
+    private var gatheredBytes = 0
     /// The current row decoded: the columns, then the partition values (a cached row, or a line decoded whole).
     private(set) var row: [FieldValue] = []
     /// Or the current line, with where its fields are: values made only when asked for.
@@ -138,6 +139,7 @@ final class TableCursor {
         atEnd = false
         // A full scan of a table small enough keeps its rows: SQLite may scan it again, or look rows up in it.
         gathered = table.cache == nil && table.cacheable && objects.count == table.scan.objects.count ? [] : nil
+        gatheredBytes = 0
         try advance()
     }
 
@@ -187,8 +189,13 @@ final class TableCursor {
             guard try take(line) else { continue }
             rowid += 1
             if gathered != nil {
-                if !decoded { row = (0..<table.kinds.count).map(value) }
-                gathered?.append(row)
+                gatheredBytes += line.count
+                if gatheredBytes > TableInstance.cacheLimit {
+                    gathered = nil
+                } else {
+                    if !decoded { row = (0..<table.kinds.count).map(value) }
+                    gathered?.append(row)
+                }
             }
             if let cutoff = table.context.cancellation.bytesCutoff, table.context.bytesScanned + (reader?.bytesRead ?? 0) > cutoff {
                 throw ReadFailure.bytesLimitExceeded
@@ -463,11 +470,12 @@ enum ObjectTableModule {
 
     /// Whether a partition's value cannot equal the constraint's, under SQLite's comparison.
     static func surelyDiffers(_ text: String, kind: ColumnKind, _ value: OpaquePointer) -> Bool {
-        switch (kind, sqlite3_value_type(value)) {
-        case (.text, SQLITE_TEXT):
-            return String(cString: sqlite3_value_text(value)) != text
-        case (.integer, SQLITE_INTEGER):
-            return Int64(text) != sqlite3_value_int64(value)
+        // The partition's value as the column reads it (trimmed, typed), against the constraint's.
+        switch (kind.value(text[...]), kind, sqlite3_value_type(value)) {
+        case (.text(let read), .text, SQLITE_TEXT):
+            return String(cString: sqlite3_value_text(value)) != read
+        case (let read, .integer, SQLITE_INTEGER):
+            return read != .integer(sqlite3_value_int64(value))
         default:
             return false
         }
