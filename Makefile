@@ -61,7 +61,7 @@ bench: release
 FUZZ_SEED ?= 1
 FUZZ_RUNS ?= 40000
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS := aws-json query sigv4 cluster-query ecs-config zip yaml gateway s3 cloudformation
+FUZZ_TARGETS := aws-json query sigv4 cluster-query ecs-config zip yaml gateway s3 cloudformation athena
 fuzz:
 	cd Fuzz && $(SWIFT) build --product stevedore-fuzz -Xswiftc -sanitize=fuzzer,address
 	@for target in $(FUZZ_TARGETS); do \

@@ -223,7 +223,7 @@ let package = Package(
         // Every decoder of outside bytes behind one entry point, for libFuzzer and the corpus replay test.
         .target(
             name: "StevedoreFuzzSurface",
-            dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "ECSAgent", "IAM", "SigV4", "Archives", "APIGateway", "APIGatewayShapes", "S3", "CloudFormation"],
+            dependencies: ["StevedoreCore", "AWSProtocols", "ECS", "ECSShapes", "ECSAgent", "IAM", "SigV4", "Archives", "APIGateway", "APIGatewayShapes", "S3", "CloudFormation", "Athena"],
             path: "Sources/FuzzSurface"),
         // Twins of the IO edges (in-memory store, test clock, fake Docker engine) and fixtures.
         .target(

@@ -1,4 +1,5 @@
 import APIGateway
+import Athena
 import Foundation
 import APIGatewayShapes
 import Archives
@@ -41,12 +42,19 @@ public enum FuzzSurface {
         /// CloudFormation templates (JSON and YAML): sections, references, conditions, every
         /// intrinsic function worked out, and a stack deployed by the deployer's decisions.
         case cloudformation
+        /// Athena's statements: Hive DDL parsed and applied to a catalog, queries made ready for
+        /// the engine (tokens, parameters, casts, literals, NULL ordering), timestamps, and result files read back.
+        case athena
     }
 
     public static func run(_ target: Target, _ bytes: [UInt8]) {
         switch target {
         case .cloudformation:
             deployTemplate(String(decoding: bytes, as: UTF8.self))
+        case .athena:
+            runStatement(String(decoding: bytes, as: UTF8.self))
+            _ = ResultFiles.parseCSV(bytes)
+            _ = ResultFiles.parseLines(bytes)
         case .awsJSON:
             _ = try? AWSJSONCodec.decode(RegisterTaskDefinitionRequest.self, from: bytes)
             _ = try? AWSJSONCodec.decode(RunTaskRequest.self, from: bytes)
@@ -173,6 +181,30 @@ extension Array where Element == Substring {
 
 extension FuzzSurface {
     /// A template read, checked, and deployed with every step succeeding, then deleted.
+    /// A statement as the query runner takes it: parsed, then DDL applied to a catalog that has a
+    /// table, or a query prepared with a parameter per placeholder.
+    static func runStatement(_ text: String) {
+        _ = AthenaStatements.mentionedNames(text)
+        _ = Timestamp(text)
+        _ = Timestamp(iso8601: text)
+        guard let statement = try? AthenaStatements.parse(text) else {
+            _ = try? QueryText.prepare(text)
+            return
+        }
+        var changes = ChangeSet()
+        var state = AthenaState(names: ResourceNames(region: "us-east-1", accountId: "000000000000"))
+        _ = try? state.run(
+            try AthenaStatements.parse("CREATE EXTERNAL TABLE t (a string) PARTITIONED BY (k string) LOCATION 's3://b/t/'"),
+            database: AthenaState.defaultDatabase, now: Date(timeIntervalSince1970: 0), changes: &changes)
+        if statement == .query {
+            let placeholders = text.utf8.filter { $0 == UInt8(ascii: "?") }.count
+            _ = try? QueryText.prepare(text, parameters: Array(repeating: "1", count: placeholders))
+            _ = try? QueryText.prepare(text)
+        } else {
+            _ = try? state.run(statement, database: AthenaState.defaultDatabase, objectKeys: ["t/k=1/a", "t/k=2/b", "t/x"], now: Date(), changes: &changes)
+        }
+    }
+
     static func deployTemplate(_ text: String) {
         guard let template = try? StackTemplate.parse(text) else { return }
         _ = try? template.creationOrder()
