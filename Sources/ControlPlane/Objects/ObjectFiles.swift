@@ -170,6 +170,14 @@ final class ObjectFiles: Sendable {
         return buffer
     }
 
+    /// A small object's bytes, whole (a template, a query's results): for reads that need all of it at once.
+    func contents(of object: ObjectRecord) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(object.size)
+        try await read(try open(object.segments), range: nil) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
+        return bytes
+    }
+
     /// Streams `range` of an opened object to `write`, a piece at a time.
     func read(_ object: OpenedObject, range: ClosedRange<Int>?, into write: (ByteBuffer) async throws -> Void) async throws {
         let total = object.size

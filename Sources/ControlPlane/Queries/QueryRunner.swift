@@ -51,15 +51,7 @@ final class QueryRunner: QueryRunning, Service, Sendable {
         guard let object = try? await committer.read({ root, _ throws(AWSError) in try root.s3.object(bucket: location.bucket, key: location.prefix) }) else {
             return nil
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(object.size)
-        do {
-            let opened = try files.open(object.segments)
-            try await files.read(opened, range: nil) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
-        } catch {
-            return nil
-        }
-        return bytes
+        return try? await files.contents(of: object)
     }
 
     func run() async throws {

@@ -39,11 +39,9 @@ struct TemplateObjects: Sendable {
         guard object.size <= StackTemplate.maximumBytes else {
             throw .cfnValidation("Template may not exceed \(StackTemplate.maximumBytes) bytes in size.")
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(object.size)
+        let bytes: [UInt8]
         do {
-            let opened = try files.open(object.segments)
-            try await files.read(opened, range: nil) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
+            bytes = try await files.contents(of: object)
         } catch {
             throw AWSError(type: "InternalFailure", message: "The template could not be read from s3://\(bucket)/\(key) (\(error)); try again.", httpStatus: 500)
         }

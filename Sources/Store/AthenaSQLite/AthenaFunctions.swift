@@ -164,9 +164,22 @@ enum AthenaFunctions {
 
     // MARK: Strings, regular expressions, JSON
 
+    /// The pattern compiled once per statement, not once per row: kept as SQLite's auxiliary data
+    /// of the argument, which SQLite keeps while the argument stays the same.
+    static func regularExpression(_ context: OpaquePointer?, argument: Int32, pattern: String) -> NSRegularExpression? {
+        if let kept = sqlite3_get_auxdata(context, argument) {
+            return Unmanaged<NSRegularExpression>.fromOpaque(kept).takeUnretainedValue()
+        }
+        guard let made = try? NSRegularExpression(pattern: pattern) else { return nil }
+        sqlite3_set_auxdata(context, argument, Unmanaged.passRetained(made).toOpaque()) { kept in
+            if let kept { Unmanaged<NSRegularExpression>.fromOpaque(kept).release() }
+        }
+        return made
+    }
+
     static let regexpLike: Function = { context, _, arguments in
         guard let source = text(argument(arguments, 0)), let pattern = text(argument(arguments, 1)) else { return sqlite3_result_null(context) }
-        guard let expression = try? NSRegularExpression(pattern: pattern) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: invalid regular expression: \(pattern)") }
+        guard let expression = regularExpression(context, argument: 1, pattern: pattern) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: invalid regular expression: \(pattern)") }
         let found = expression.firstMatch(in: source, range: NSRange(source.startIndex..., in: source)) != nil
         sqlite3_result_int64(context, found ? 1 : 0)
     }
@@ -174,7 +187,7 @@ enum AthenaFunctions {
     static let regexpExtract: Function = { context, count, arguments in
         guard let source = text(argument(arguments, 0)), let pattern = text(argument(arguments, 1)) else { return sqlite3_result_null(context) }
         let group = count > 2 ? Int(sqlite3_value_int64(argument(arguments, 2))) : 0
-        guard let expression = try? NSRegularExpression(pattern: pattern) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: invalid regular expression: \(pattern)") }
+        guard let expression = regularExpression(context, argument: 1, pattern: pattern) else { return fail(context, "INVALID_FUNCTION_ARGUMENT: invalid regular expression: \(pattern)") }
         guard group >= 0, group <= expression.numberOfCaptureGroups else {
             return fail(context, "INVALID_FUNCTION_ARGUMENT: Pattern has \(expression.numberOfCaptureGroups) groups. Cannot access group \(group)")
         }
