@@ -169,7 +169,7 @@ let package = Package(
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
                 "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Sealing", "Observability", hummingbird, hummingbirdTLS,
-                nioSSL, logging, serviceLifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
+                nioSSL, logging, serviceLifecycle, unixSignals, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
 

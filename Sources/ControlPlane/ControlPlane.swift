@@ -77,14 +77,20 @@ public struct ControlPlane: Sendable {
     let stackDeployer: StackDeployer
     /// Athena's query executions.
     let queryRunner: QueryRunner
+    /// The leader lease this replica holds, and the token its writes carry (replicas on PostgreSQL).
+    let leadership: (lease: LeaderLease, fence: LeaseFence)?
 
     /// Opens the store, loads the state and binds every service's operations.
-    public init(configuration: ControlPlaneConfiguration, logger: Logger) async throws {
+    /// - Parameter leadership: on PostgreSQL, the lease this replica took (``Replica/follow(lease:configuration:systemd:logger:)``):
+    ///   every write checks its token, and the lease is renewed while the control plane runs.
+    public init(configuration: ControlPlaneConfiguration, leadership: (lease: LeaderLease, fence: LeaseFence)? = nil, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
+        self.leadership = leadership
         tlsConfiguration = try configuration.tls.map(Self.serverTLS)
         if let postgres = configuration.postgres {
-            store = try await PostgresStateStore(location: postgres, commitTimeout: configuration.storeCommitTimeout, logger: logger)
+            store = try await PostgresStateStore(
+                location: postgres, commitTimeout: configuration.storeCommitTimeout, fence: leadership?.fence, logger: logger)
         } else {
             let sqlite = try SQLiteStateStore(directory: configuration.dataDirectory, durability: configuration.durability, logger: logger)
             if let epoch = try await StateCopies.renewEpochIfCopied(dataDirectory: configuration.dataDirectory, store: sqlite) {
@@ -326,7 +332,9 @@ public struct ControlPlane: Sendable {
         let capacity = CapacityLoop(
             committer: committer, launcher: launcher, interval: configuration.capacityInterval,
             scaleInAfter: configuration.capacityScaleInAfter, logger: logger)
-        return [
+        // The keeper starts first and stops last: the lease is held until the store closed.
+        let keeper: [any Service] = leadership.map { [LeaseKeeper(lease: $0.lease, fence: $0.fence, logger: logger)] } ?? []
+        return keeper + [
             StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),
             TargetHealthChecker(committer: committer, registry: targetHealth, http: CurlForwarding()),

@@ -51,6 +51,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Where the state lives: sqlite (a file in the data directory), or postgres://user:password@host:port/database (env ECSD_STORE).")
     var store: String?
 
+    @Option(name: .customLong("lease-timeout"), help: "With several ecsd on one PostgreSQL: seconds within which another replica serves once the leader is gone (default 10).")
+    var leaseTimeout: Double = 10
+
+    @Option(help: "With several ecsd on one PostgreSQL: the URL the other replicas forward requests to (default: http(s)://<listen address>; env ECSD_ADVERTISE).")
+    var advertise: String?
+
     @Option(name: .customLong("store-timeout"), help: "Seconds a PostgreSQL commit may take before it fails (default 30).")
     var storeTimeout: Double = 30
 
@@ -329,6 +335,7 @@ struct Serve: AsyncParsableCommand {
             }
             settings.postgres = location
         }
+        guard (1...3600).contains(leaseTimeout) else { throw ValidationError("--lease-timeout must be 1-3600 seconds; got \(leaseTimeout).") }
         guard (0.1...3600).contains(storeTimeout) else { throw ValidationError("--store-timeout must be 0.1-3600 seconds; got \(storeTimeout).") }
         settings.storeCommitTimeout = .milliseconds(Int64(storeTimeout * 1000))
         settings.metricsToken = metricsToken ?? environment["ECSD_METRICS_TOKEN"]
@@ -336,8 +343,45 @@ struct Serve: AsyncParsableCommand {
         // swift-metrics' figures go to the registry /metrics renders (before anything makes a metric).
         MetricsSystem.bootstrap(settings.prometheus)
         let configuration = settings
+        let role = Replica.Role(registry: configuration.prometheus)
+        var leadership: (lease: LeaderLease, fence: LeaseFence)?
+        var follower: Replica.Follower?
+        if let postgres = configuration.postgres {
+            // One leader per database; the other replicas follow and forward to it until one of
+            // them takes the lease.
+            let advertised = advertise ?? environment["ECSD_ADVERTISE"] ?? configuration.endpoint
+            guard let url = URLComponents(string: advertised), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else {
+                throw ValidationError("--advertise \(advertised) is not an http(s):// URL the other replicas can reach this ecsd at.")
+            }
+            systemd.notify("STATUS=Connecting to PostgreSQL for the leader lease")
+            let lease = try await LeaderLease(
+                location: postgres, holder: "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(8).lowercased())",
+                endpoint: advertised, timeout: .milliseconds(Int64(leaseTimeout * 1000)), logger: logger)
+            let following = try await Replica.Follower(lease: lease, configuration: configuration, systemd: systemd, logger: logger)
+            follower = following
+            guard let fence = await following.leaseTaken() else {
+                lease.close()
+                return
+            }
+            leadership = (lease, fence)
+        }
         systemd.notify("STATUS=Opening the store in \(configuration.dataDirectory)")
-        let controlPlane = try await ControlPlane(configuration: configuration, logger: logger)
+        let controlPlane: ControlPlane
+        do {
+            controlPlane = try await ControlPlane(configuration: configuration, leadership: leadership, logger: logger)
+        } catch {
+            if let leadership { await leadership.lease.release(leadership.fence.token) }
+            throw error
+        }
+        if let leadership, let follower {
+            // The state is loaded: the follower's listener closes and the leader's opens at once,
+            // so requests see no more than a moment without a listener.
+            guard await follower.stop() else {
+                await leadership.lease.release(leadership.fence.token)
+                return
+            }
+        }
+        role.lead(leadership?.fence.token)
         let dev = self.dev
         let services = controlPlane.services(systemd: systemd) { port in
             let endpoint = "\(configuration.tls == nil ? "http" : "https")://\(host):\(port)"

@@ -27,19 +27,38 @@ struct StoreLocation: ParsableArguments {
     }
 
     /// The PostgreSQL store named, or the data directory's SQLite one (made if missing: an
-    /// import's target), opened for `withStore`. A PostgreSQL database is refused while an ecsd holds it.
-    /// Runs `body` on the store, closed afterwards whatever happens.
-    func withStore<Result>(logger: Logger, _ body: (any CopyableStateStore) async throws -> Result) async throws -> Result {
-        let store: any CopyableStateStore =
-            if let location = try postgres() { try await PostgresStateStore(location: location, logger: logger) } else {
-                try SQLiteStateStore(directory: dataDirectory, logger: logger)
+    /// import's target). Runs `body` on the store, closed afterwards whatever happens. `writing`:
+    /// on PostgreSQL, the leader lease is taken for the while (refused while an ecsd leads there), so
+    /// no ecsd writes beside the body.
+    func withStore<Result>(logger: Logger, writing: Bool = false, _ body: (any CopyableStateStore) async throws -> Result) async throws -> Result {
+        var lease: (LeaderLease, LeaseFence)?
+        let store: any CopyableStateStore
+        if let location = try postgres() {
+            if writing {
+                let leader = try await LeaderLease(
+                    location: location, holder: "ecsd store import (\(ProcessInfo.processInfo.processIdentifier))", endpoint: "", timeout: .seconds(3600),
+                    logger: logger)
+                guard let token = try await leader.tryTake() else {
+                    let holder = try? await leader.current()
+                    leader.close()
+                    throw ValidationError(
+                        "an ecsd leads on this database (\(holder.map { "\($0.holder) at \($0.endpoint)" } ?? "the lease is held")): stop every ecsd using it first.")
+                }
+                lease = (leader, LeaseFence(token: token))
             }
+            store = try await PostgresStateStore(location: location, fence: lease?.1, logger: logger)
+        } else {
+            store = try SQLiteStateStore(directory: dataDirectory, logger: logger)
+        }
+        defer { lease?.0.close() }
         do {
             let result = try await body(store)
             await store.close()
+            if let (leader, fence) = lease { await leader.release(fence.token) }
             return result
         } catch {
             await store.close()
+            if let (leader, fence) = lease { await leader.release(fence.token) }
             throw error
         }
     }
@@ -90,7 +109,7 @@ struct StoreCommand: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the state of the store (--store, or the data directory's SQLite) into a new data directory with a SQLite store.",
-            discussion: "Consistent while ecsd runs on SQLite; a PostgreSQL store can be read only while no ecsd uses it (the database is one ecsd's at a time).")
+            discussion: "Consistent (one moment of the store) while ecsd runs, on SQLite and PostgreSQL alike.")
 
         @OptionGroup var location: StoreLocation
 
@@ -117,7 +136,7 @@ struct StoreCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = Logger(label: "ecsd-store")
-            let summary = try await location.withStore(logger: logger) { store in
+            let summary = try await location.withStore(logger: logger, writing: true) { store in
                 try await StateCopies.importCopy(from: from, into: store, dataDirectory: location.dataDirectory, logger: logger)
             }
             print("imported \(summary.rows ?? 0) rows and \(summary.files) files from \(from)")

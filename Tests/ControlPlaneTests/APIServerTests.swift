@@ -11,7 +11,7 @@ import Testing
         try await ControlPlaneHarness.run { harness in
             let response = try await harness.http.execute(.init(path: "/healthz"))
             #expect(response.status == 200)
-            #expect(response.bodyText == #"{"status":"ok"}"#)
+            #expect(response.bodyText == #"{"role":"leader","status":"ok"}"#)
         }
     }
 

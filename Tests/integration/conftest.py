@@ -2,6 +2,7 @@
 
 Binaries come from $STEVEDORE_BIN (default: .build/debug). Every server listens on 127.0.0.1 only.
 """
+import json
 import os
 import shutil
 import signal
@@ -35,7 +36,7 @@ def free_port():
 class Ecsd:
     """One ecsd process over a data directory; can be stopped, killed and started again."""
 
-    def __init__(self, data_dir, port=None, extra_args=(), auth="off", tls=None, env=None):
+    def __init__(self, data_dir, port=None, extra_args=(), auth="off", tls=None, env=None, log_name="ecsd.log"):
         self.data_dir = data_dir
         # Variables added to ecsd's environment (NOTIFY_SOCKET, …).
         self.env = env
@@ -50,7 +51,8 @@ class Ecsd:
         # does. auth=None leaves ecsd's default (on; off with --dev).
         self.extra_args = (["--auth", auth] if auth and "--auth" not in extra_args else []) + list(extra_args)
         self.process = None
-        self.log_path = os.path.join(data_dir, "ecsd.log")
+        # Replicas sharing a data directory log to files of their own.
+        self.log_path = os.path.join(data_dir, log_name)
 
     @property
     def endpoint(self):
@@ -76,8 +78,11 @@ class Ecsd:
             try:
                 context = ssl.create_default_context(cafile=self.tls[2]) if self.tls else None
                 with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1, context=context) as response:
-                    if response.status == 200:
+                    health = json.load(response) if response.status == 200 else {}
+                    # A replica on PostgreSQL serves once it leads or follows a leader.
+                    if response.status == 200 and (health.get("role") != "follower" or health.get("leader")):
                         return self
+                    time.sleep(0.05)
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("ecsd did not become healthy: " + self.log())

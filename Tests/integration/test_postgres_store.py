@@ -85,19 +85,6 @@ def test_the_schema_is_made_once_and_a_newer_one_is_refused(postgres, data_dir):
     assert newer.returncode != 0 and "is newer than this ecsd understands" in newer.stderr
 
 
-def test_a_second_ecsd_on_the_same_database_is_refused(postgres, data_dir):
-    url = postgres.create_database("single")
-    first = Ecsd(data_dir + "/first", extra_args=["--store", url]).start()
-    try:
-        second = subprocess.run([f"{BIN}/ecsd", "--data-dir", data_dir + "/second", "--listen", "127.0.0.1:0", "--store", url],
-                                capture_output=True, text=True, timeout=60)
-        assert second.returncode != 0 and "another ecsd already uses this database" in second.stderr
-    finally:
-        first.stop()
-    # Once the first stopped, the database is free again.
-    Ecsd(data_dir + "/third", extra_args=["--store", url]).start().stop()
-
-
 def test_writes_fail_while_postgresql_is_down_and_resume_after_a_reload(data_dir):
     """A commit the server cannot take fails (a 500 that says so); writes are refused while ecsd
     loads its state again, which it does once the server is back; nothing refused is kept."""

@@ -57,7 +57,7 @@ struct APIServer {
         }
         router.get("/healthz") { _, _ -> Response in
             OperationLabel.name("GET /healthz")
-            return Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8)))
+            return Self.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"role":"leader","status":"ok"}"#.utf8)))
         }
         // SNS's SubscribeURL and UnsubscribeURL: links an endpoint follows without signing them.
         router.get("/") { request, _ -> Response in

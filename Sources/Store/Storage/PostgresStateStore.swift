@@ -99,52 +99,34 @@ public final class PostgresStateStore: StateStore, Sendable {
     private let pending = Mutex(Queue())
     private let arrivals = Doorbell()
     private let writer = Mutex<Task<Void, Never>?>(nil)
-    /// Holds the database's lock for this ecsd (one control plane per database, for now).
-    private let holder: Task<Void, Never>
     private let logger: Logger
     /// How long a batch's transaction may take before it is failed (the server gone, a lock).
     let commitTimeout: Duration
+    /// The leader's token (replicas on one database): each transaction checks it first.
+    let fence: LeaseFence?
 
-    /// Connects, brings the schema up to date, takes the database for this ecsd, and starts the writer.
-    public init(location: Location, connectTimeout: Duration = .seconds(15), commitTimeout: Duration = .seconds(30), logger: Logger) async throws {
+    /// Connects, brings the schema up to date, and starts the writer. `fence`: the leader lease's
+    /// token this ecsd holds (see ``LeaderLease``); every write checks it. Without one (copies of
+    /// the state), nothing checks who else writes.
+    public init(
+        location: Location, connectTimeout: Duration = .seconds(15), commitTimeout: Duration = .seconds(30), fence: LeaseFence? = nil,
+        logger: Logger
+    ) async throws {
         self.logger = logger
         self.commitTimeout = commitTimeout
+        self.fence = fence
         let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
         self.client = client
         let runner = Task { await client.run() }
         self.runner = runner
         let place = "PostgreSQL at \(location.socketDirectory ?? location.host):\(location.port)/\(location.database)"
-        // One ecsd per database: a second would keep its own memory and overwrite the first's
-        // rows. The lock is a session's, held on a connection kept for the store's life.
-        let (answers, answer) = AsyncStream.makeStream(of: Bool.self)
-        holder = Task {
-            do {
-                try await client.withConnection { connection in
-                    var taken = false
-                    for try await got in try await connection.query("SELECT pg_try_advisory_lock(7302)", logger: logger).decode(Bool.self) {
-                        taken = got
-                    }
-                    answer.yield(taken)
-                    answer.finish()
-                    guard taken else { return }
-                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                }
-            } catch {
-                answer.finish()
-            }
-        }
         do {
             // The client tries to connect again and again: a server that never answers must not
             // hold the start forever.
             try await Self.within(connectTimeout, "no answer within \(connectTimeout) (is it running, and does it take connections there?)") {
                 try await Self.migrate(client, logger: logger)
-                var iterator = answers.makeAsyncIterator()
-                guard await iterator.next() == true else {
-                    throw StoreError("another ecsd already uses this database (several control planes on one database are not supported yet)")
-                }
             }
         } catch {
-            holder.cancel()
             runner.cancel()
             throw StoreError("\(place): \(error as? StoreError ?? StoreError(String(reflecting: error)))")
         }
@@ -152,7 +134,7 @@ public final class PostgresStateStore: StateStore, Sendable {
     }
 
     /// `body`, or a StoreError saying `late` once `limit` passed (the body then cancelled).
-    static func within<Result: Sendable>(_ limit: Duration, _ late: String, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+    public static func within<Result: Sendable>(_ limit: Duration, _ late: String, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
         try await withThrowingTaskGroup(of: Result?.self) { group in
             group.addTask { try await body() }
             group.addTask {
@@ -171,6 +153,8 @@ public final class PostgresStateStore: StateStore, Sendable {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7301)", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS stevedore_schema (version integer NOT NULL)", logger: logger)
+            // Outside the versions: replicas of any version agree on who leads.
+            try await connection.query(PostgresQuery(unsafeSQL: LeaderLease.table), logger: logger)
             var current = 0
             for try await version in try await connection.query("SELECT version FROM stevedore_schema", logger: logger).decode(Int.self) {
                 current = version
@@ -252,11 +236,9 @@ public final class PostgresStateStore: StateStore, Sendable {
             // What is under way gets its commit timeout to finish, not forever.
             _ = try? await Self.within(commitTimeout + .seconds(1), "") { await writer.value }
         }
-        holder.cancel()
         runner.cancel()
     }
 
-    /// The writer: every write waiting, in one transaction, in the order they came.
     /// The writer: every write waiting, in one transaction, in the order they came. After a
     /// failure, the writes still waiting fail too (they were made on memory that held the failed
     /// ones), and so do new ones until the state is loaded again.
@@ -314,7 +296,9 @@ public final class PostgresStateStore: StateStore, Sendable {
                 last[table, default: [:]][change.key] = .some(change.body)
             }
         }
+        let fence = self.fence
         try await client.withTransaction(logger: logger) { connection in
+            try await fence?.check(on: connection, logger: logger)
             for table in order {
                 guard let rows = last[table], let keys = keyOrder[table] else { continue }
                 let deleted = keys.filter { rows[$0]! == nil || deletedOnce[table]?.contains($0) == true }

@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import StevedoreCore
+import Synchronization
+
+/// The leader lease of several `ecsd` on one PostgreSQL: one row, `stevedore_lease`, naming the
+/// replica that leads, where it serves, until when (PostgreSQL's clock, the only one all replicas
+/// share), and a fencing token that every taking of the lease raises.
+///
+/// Who takes the lease loads the state and serves; every transaction it commits first checks, under
+/// a share lock on the row, that the token is still its own (``LeaseFence``). Taking the lease
+/// updates the row, which waits for those transactions to end; so once another replica holds it, no
+/// write of the deposed one can commit.
+public final class LeaderLease: Sendable {
+    /// Who holds the lease, as the row says.
+    public struct Holder: Sendable, Equatable {
+        public var holder: String
+        public var endpoint: String
+        public var token: Int64
+        /// Whether the term has not run out.
+        public var live: Bool
+    }
+
+    /// How long a leader may go without renewing before another replica takes over and serves.
+    public let timeout: Duration
+    /// This replica's name in the row (unique per process start).
+    public let holder: String
+    /// Where this replica serves, for the others to forward requests to.
+    public let endpoint: String
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+
+    /// The term written into the row: part of the timeout, so that the replica that takes over has
+    /// the rest of it to load the state and start serving.
+    public var term: Duration { timeout * 0.6 }
+    /// How often the leader renews: three tries within a term.
+    public var renewInterval: Duration { timeout * 0.2 }
+    /// How often a follower tries to take a lease that ran out.
+    public var pollInterval: Duration { min(.seconds(1), max(.milliseconds(100), timeout * 0.05)) }
+
+    public init(location: PostgresStateStore.Location, holder: String, endpoint: String, timeout: Duration, logger: Logger) async throws {
+        self.timeout = timeout
+        self.holder = holder
+        self.endpoint = endpoint
+        self.logger = logger
+        let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
+        self.client = client
+        runner = Task { await client.run() }
+        let place = "PostgreSQL at \(location.socketDirectory ?? location.host):\(location.port)/\(location.database)"
+        do {
+            try await PostgresStateStore.within(.seconds(15), "no answer within 15 s (is it running, and does it take connections there?)") {
+                try await PostgresStateStore.migrate(client, logger: logger)
+            }
+        } catch {
+            runner.cancel()
+            throw StoreError("\(place): \(error as? StoreError ?? StoreError(String(reflecting: error)))")
+        }
+    }
+
+    /// The lease's fencing token when this replica took it now (the term had run out, or nobody
+    /// held it), nil when another holds it. `reclaim`: the caller holds this replica's listening
+    /// port, so a lease held by a process of this host at this replica's address is a dead one's
+    /// (this replica before a crash), taken at once instead of once its term runs out.
+    public func tryTake(reclaim: Bool = false) async throws -> Int64? {
+        let host = Self.host(of: holder)
+        let milliseconds = term.components.seconds * 1000 + term.components.attoseconds / 1_000_000_000_000_000
+        let (holder, endpoint) = (self.holder, self.endpoint)
+        return try await client.withConnection { connection in
+            var token: Int64?
+            let rows = try await connection.query(
+                """
+                INSERT INTO stevedore_lease (name, holder, endpoint, token, expires_at)
+                VALUES ('leader', \(holder), \(endpoint), 1, clock_timestamp() + \(milliseconds) * interval '1 millisecond')
+                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, endpoint = excluded.endpoint,
+                    token = stevedore_lease.token + 1, expires_at = excluded.expires_at
+                WHERE stevedore_lease.expires_at < clock_timestamp()
+                    OR (\(reclaim) AND stevedore_lease.endpoint = excluded.endpoint AND split_part(stevedore_lease.holder, '/', 1) = \(host))
+                RETURNING token
+                """, logger: logger)
+            for try await taken in rows.decode(Int64.self) { token = taken }
+            return token
+        }
+    }
+
+    /// Extends the term of the lease held with `token`; false when it is no longer held so.
+    public func renew(_ token: Int64) async throws -> Bool {
+        let milliseconds = term.components.seconds * 1000 + term.components.attoseconds / 1_000_000_000_000_000
+        return try await client.withConnection { connection in
+            var renewed = false
+            let rows = try await connection.query(
+                """
+                UPDATE stevedore_lease SET expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
+                WHERE name = 'leader' AND token = \(token) RETURNING token
+                """, logger: logger)
+            for try await _ in rows.decode(Int64.self) { renewed = true }
+            return renewed
+        }
+    }
+
+    /// Ends the term of the lease held with `token` now, so a follower takes over at once (a
+    /// leader stopping on purpose).
+    public func release(_ token: Int64) async {
+        do {
+            _ = try await client.withConnection { connection in
+                try await connection.query(
+                    "UPDATE stevedore_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'leader' AND token = \(token)",
+                    logger: logger)
+            }
+        } catch {
+            logger.warning("could not release the leader lease; another replica takes over once it runs out", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Who holds the lease now; nil when nobody ever took it.
+    public func current() async throws -> Holder? {
+        try await client.withConnection { connection in
+            var found: Holder?
+            let rows = try await connection.query(
+                "SELECT holder, endpoint, token, expires_at > clock_timestamp() FROM stevedore_lease WHERE name = 'leader'", logger: logger)
+            for try await (holder, endpoint, token, live) in rows.decode((String, String, Int64, Bool).self) {
+                found = Holder(holder: holder, endpoint: endpoint, token: token, live: live)
+            }
+            return found
+        }
+    }
+
+    /// The host part of a holder's name (`host/pid/nonce`).
+    static func host(of holder: String) -> String {
+        String(holder.split(separator: "/", omittingEmptySubsequences: false).first ?? "")
+    }
+
+    public func close() {
+        runner.cancel()
+    }
+
+    /// The table, made with the schema (``PostgresStateStore/migrate(_:logger:)``).
+    static let table =
+        "CREATE TABLE IF NOT EXISTS stevedore_lease (name text PRIMARY KEY, holder text NOT NULL, endpoint text NOT NULL, "
+        + "token bigint NOT NULL, expires_at timestamptz NOT NULL)"
+}
+
+/// The token a leader's writes carry: the store commits a transaction only while the lease row
+/// still holds it, and marks the fence broken when it does not.
+public final class LeaseFence: Sendable {
+    public let token: Int64
+    private let broken = Atomic<Bool>(false)
+
+    public init(token: Int64) {
+        self.token = token
+    }
+
+    /// Whether a commit found the lease taken by another replica.
+    public var isBroken: Bool { broken.load(ordering: .relaxed) }
+
+    func breakFence() { broken.store(true, ordering: .relaxed) }
+
+    /// The first statement of each of the leader's transactions: holds a share lock on the lease
+    /// row until the commit (a replica taking the lease waits for it) and fails when the token changed.
+    func check(on connection: PostgresConnection, logger: Logger) async throws {
+        var current: Int64?
+        for try await token in try await connection.query("SELECT token FROM stevedore_lease WHERE name = 'leader' FOR SHARE", logger: logger)
+            .decode(Int64.self)
+        {
+            current = token
+        }
+        guard current == token else {
+            breakFence()
+            throw StoreError("this ecsd is no longer the leader (its lease, token \(token), was taken over): the write was not saved")
+        }
+    }
+}
