@@ -1,4 +1,4 @@
-import Storage
+@testable import Storage
 import Testing
 
 /// `--store` URLs, as libpq's connection URIs spell them.
@@ -18,5 +18,14 @@ struct PostgresLocationTests {
         for bad in ["sqlite", "mysql://ecsd@host/db", "postgres://host/db", "postgres://ecsd@/db", "not a url", "postgres://ecsd@db/x?sslmode=maybe"] {
             #expect(PostgresStateStore.Location(url: bad) == nil, "\(bad)")
         }
+    }
+}
+
+/// The leader lease's timing and the host part of its holders' names.
+struct LeaderLeaseTimingTests {
+    @Test func theHostOfAHolderIsItsFirstPart() {
+        #expect(LeaderLease.host(of: "db-1.internal/4242/1a2b3c4d") == "db-1.internal")
+        #expect(LeaderLease.host(of: "ecsd store import (12)") == "ecsd store import (12)")
+        #expect(LeaderLease.host(of: "") == "")
     }
 }

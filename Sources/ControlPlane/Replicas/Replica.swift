@@ -172,6 +172,24 @@ struct LeaseKeeper: Service {
         var description: String
     }
 
+    enum Verdict: Equatable {
+        case leading
+        case deposed(String)
+    }
+
+    /// After a renewal: `renewed` true (extended), false (the token is no longer the lease's), or
+    /// nil (no answer within the term). Without an answer the leader leads on until the term since
+    /// its last renewal began has run out by its own clock; PostgreSQL's term ran out no sooner,
+    /// since that renewal ran after it began.
+    static func verdict(renewed: Bool?, sinceLastRenewal: Duration, term: Duration) -> Verdict {
+        switch renewed {
+        case true: .leading
+        case false: .deposed("another ecsd took the leader lease (this one's token is no longer it)")
+        default:
+            sinceLastRenewal >= term ? .deposed("the leader lease could not be renewed within its term of \(term)") : .leading
+        }
+    }
+
     func run() async throws {
         let check = min(lease.renewInterval, .milliseconds(250))
         let stop = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -189,17 +207,11 @@ struct LeaseKeeper: Service {
                     let started = ContinuousClock.now
                     nextRenewal = started + lease.renewInterval
                     let renewed = try? await PostgresStateStore.within(lease.term, "") { try await lease.renew(fence.token) }
-                    switch renewed {
-                    case true: lastRenewal = started
-                    case false: throw Deposed(description: "another ecsd took the leader lease (token \(fence.token) is no longer it)")
-                    default:
-                        logger.warning("the leader lease could not be renewed", metadata: ["lease.token": "\(fence.token)"])
-                        // Deposed once the term since the last renewal's start ran out, by this
-                        // clock (PostgreSQL's ran out no sooner: the renewal ran after it started).
-                        if ContinuousClock.now - lastRenewal >= lease.term {
-                            throw Deposed(description: "the leader lease could not be renewed within its term of \(lease.term)")
-                        }
+                    switch Self.verdict(renewed: renewed, sinceLastRenewal: ContinuousClock.now - lastRenewal, term: lease.term) {
+                    case .leading: if renewed == true { lastRenewal = started }
+                    case .deposed(let reason): throw Deposed(description: reason)
                     }
+                    if renewed == nil { logger.warning("the leader lease could not be renewed", metadata: ["lease.token": "\(fence.token)"]) }
                 }
                 return false
             }
