@@ -147,9 +147,9 @@ def test_sqlite_to_postgresql_and_back_with_new_epochs(postgres, data_dir):
     postgres_epoch = epoch_of(on_postgres)
     assert postgres_epoch not in ("", original_epoch)
     ecs.create_cluster(clusterName="gamma")
-    # The database is one ecsd's at a time: no export while it runs.
-    busy = ecsd_command("store", "export", "--store", url, "--to", os.path.join(data_dir, "busy"))
-    assert busy.returncode != 0 and "another ecsd" in busy.stderr, busy.stderr
+    # No import while an ecsd leads on the database (the import takes the leader lease).
+    busy = ecsd_command("store", "import", "--store", url, "--data-dir", os.path.join(data_dir, "pg"), "--from", first.data_dir)
+    assert busy.returncode != 0 and "an ecsd leads on this database" in busy.stderr, busy.stderr
     on_postgres.stop()
 
     exported = ecsd_command("store", "export", "--store", url, "--data-dir", on_postgres.data_dir, "--to", os.path.join(data_dir, "back"))
