@@ -386,7 +386,14 @@ struct StoreService: Service {
     let store: any ClosableStateStore
 
     func run() async throws {
-        try? await gracefulShutdown()
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled: the services failed (a deposed leader), and the process ends. What is
+            // under way may not commit (a lost lease, a server gone): waiting for it only delays
+            // the exit; nothing was acknowledged before it committed.
+            return
+        }
         await store.close()
     }
 }

@@ -44,7 +44,7 @@ struct StoreLocation: ParsableArguments {
                     throw ValidationError(
                         "an ecsd leads on this database (\(holder.map { "\($0.holder) at \($0.endpoint)" } ?? "the lease is held")): stop every ecsd using it first.")
                 }
-                lease = (leader, LeaseFence(token: token))
+                lease = (leader, LeaseFence(token: token, term: leader.term))
             }
             store = try await PostgresStateStore(location: location, fence: lease?.1, logger: logger)
         } else {

@@ -132,4 +132,14 @@ struct AgentConfigurationTests {
         #expect(configuration.containerStopTimeout == AgentConfiguration().containerStopTimeout)
         #expect(warnings.count == 1)
     }
+
+    /// Hosts of one OS release and architecture share an AMI-like image id; others do not.
+    @Test func theImageIdNamesTheOperatingSystemRelease() {
+        let bookworm = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n"
+        let id = HostResources.imageId(osRelease: bookworm, architecture: "x86_64")
+        #expect(id.hasPrefix("ami-") && id.count == 21 && id.dropFirst(4).allSatisfy(\.isHexDigit))
+        #expect(HostResources.imageId(osRelease: "ID=debian\nVERSION_ID=12", architecture: "x86_64") == id)
+        #expect(HostResources.imageId(osRelease: bookworm, architecture: "arm64") != id)
+        #expect(HostResources.imageId(osRelease: "ID=debian\nVERSION_ID=11", architecture: "x86_64") != id)
+    }
 }

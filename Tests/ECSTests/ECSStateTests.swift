@@ -43,7 +43,7 @@ struct ECSStateTests {
         #expect(throws: AWSError.invalidParameter("Services cannot be empty.")) {
             try state.describeServices(DescribeServicesRequest(cluster: "ghost", services: []))
         }
-        #expect(throws: AWSError.invalidParameter("Container Instances cannot be empty.")) {
+        #expect(throws: AWSError.invalidParameter("Container instance cannot be empty.")) {
             try state.describeContainerInstances(DescribeContainerInstancesRequest(cluster: "ghost", containerInstances: []))
         }
         var changes = ChangeSet()

@@ -250,7 +250,18 @@ struct TaskDefinitionValidatorTests {
         input.cpu = "256"
         input.memory = "512"
         input.requiresCompatibilities = [.fargate]
-        #expect(try validate(input).compatibilities == [.ec2, .external, .fargate])
+        // External instances run no task networks: an awsvpc definition is not EXTERNAL-compatible.
+        #expect(try validate(input).compatibilities == [.ec2, .fargate])
+        input.requiresCompatibilities = [.external]
+        #expect(refusal(input)?.message == "Tasks using the External launch type do not support network mode \u{2018}awsvpc\u{2019}.")
+        input.requiresCompatibilities = [.fargate]
+        input.ephemeralStorage = EphemeralStorage(sizeInGiB: 20)
+        #expect(refusal(input) == .client("EphemeralStorage size should be at least 21"))
+        input.ephemeralStorage = EphemeralStorage(sizeInGiB: 201)
+        #expect(refusal(input) == .client("EphemeralStorage size should be at most 200"))
+        input.ephemeralStorage = EphemeralStorage(sizeInGiB: 21)
+        #expect(refusal(input) == nil)
+        input.ephemeralStorage = nil
         input.networkMode = .bridge
         #expect(refusal(input)?.message == "Fargate only supports network mode \u{2018}awsvpc\u{2019}.")
     }

@@ -413,6 +413,18 @@ struct TaskLifecycleTests {
         }
     }
 
+    /// The identity document's imageId is the instance's `ecs.ami-id`, as EC2's AMI id is.
+    @Test func theIdentityDocumentsImageIsTheInstancesAMIAttribute() throws {
+        var fixture = SchedulerFixture()
+        try fixture.register()
+        let registered = try fixture.apply { try $0.registerContainerInstance(
+            RegisterContainerInstanceRequest(
+                cluster: "c", instanceIdentityDocument: #"{"instanceId":"h-1","imageId":"ami-0123456789abcdef0"}"#,
+                totalResources: [Resource(name: "CPU", type: "INTEGER", integerValue: 2048), Resource(name: "MEMORY", type: "INTEGER", integerValue: 4096)]),
+            now: $1, using: &$2, changes: &$3) }
+        #expect(registered.containerInstance?.attributes?.contains(Attribute(name: "ecs.ami-id", value: "ami-0123456789abcdef0")) == true)
+    }
+
     @Test func anAgentReportsOnlyForTasksOnItsOwnInstanceAndOnlyWhileRegistered() throws {
         var fixture = SchedulerFixture()
         let a = try fixture.addInstance()

@@ -86,3 +86,34 @@ def test_task_definition_validation_errors_reach_the_cli(ecsd):
                            '[{"name":"a","image":"busybox","memory":32,"portMappings":[{"containerPort":80,"hostPort":81}]}]',
                            check=False)
     assert code != 0 and "hostPort must be omitted or equal to containerPort" in err
+
+
+def test_account_settings_with_the_cli(ecsd):
+    """Put, list (own and effective), delete; the account default applies to new clusters; AWS's refusals."""
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "list-account-settings", "--effective-settings", "--name", "containerInsights")
+    assert json.loads(out)["settings"] == [
+        {"name": "containerInsights", "value": "disabled", "principalArn": "arn:aws:iam::000000000000:root", "type": "user"}]
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "put-account-setting-default", "--name", "containerInsights", "--value", "enhanced")
+    assert json.loads(out)["setting"] == {
+        "name": "containerInsights", "value": "enhanced", "principalArn": "arn:aws:iam::000000000000:root", "type": "user"}
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "create-cluster", "--cluster-name", "insightful")
+    assert json.loads(out)["cluster"]["settings"] == [{"name": "containerInsights", "value": "enhanced"}]
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "put-account-setting", "--name", "awsvpcTrunking", "--value", "enabled")
+    assert json.loads(out)["setting"]["value"] == "enabled"
+    # The CLI pages through them itself (pages of one here).
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "list-account-settings", "--page-size", "1")
+    assert sorted(s["name"] for s in json.loads(out)["settings"]) == ["awsvpcTrunking", "containerInsights"]
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "list-account-settings", "--effective-settings")
+    assert len(json.loads(out)["settings"]) == 11
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "delete-account-setting", "--name", "awsvpcTrunking")
+    assert json.loads(out)["setting"]["value"] == "enabled"
+    _, out, _ = run_aws(ecsd.endpoint, "ecs", "list-account-settings", "--name", "awsvpcTrunking")
+    assert json.loads(out)["settings"] == []
+    code, _, err = run_aws(ecsd.endpoint, "ecs", "put-account-setting", "--name", "containerInsights", "--value", "maybe", check=False)
+    assert code != 0 and "InvalidParameterException" in err and "Invalid setting 'value'" in err
+    code, _, err = run_aws(ecsd.endpoint, "ecs", "put-account-setting-default", "--name", "taskLongArnFormat", "--value", "disabled",
+                           check=False)
+    assert code != 0 and "You can no longer disable Long Arn settings" in err
+    code, _, err = run_aws(ecsd.endpoint, "ecs", "list-account-settings", "--max-results", "11", check=False)
+    assert code != 0 and "InvalidParameterException" in err
+

@@ -4,6 +4,8 @@ takes over within `--lease-timeout`, and no acknowledged RunTask is lost or made
 leader commits nothing and stops."""
 import json
 import os
+import select
+import socket
 import statistics
 import subprocess
 import threading
@@ -242,4 +244,88 @@ def test_store_import_is_refused_while_an_ecsd_leads(postgres, data_dir):
                                  capture_output=True, text=True, timeout=60)
         assert refused.returncode != 0 and "an ecsd leads on this database" in refused.stderr
     finally:
+        leader.stop()
+
+
+class PartitionableProxy:
+    """A TCP relay between one replica and PostgreSQL (on 127.0.0.1) that can be cut: while cut it
+    holds its sockets open and relays nothing, as a network that drops packets does (no reset, no
+    close), so the replica's connections hang rather than fail."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self.relay, args=(client, server), daemon=True).start()
+
+    def relay(self, a, b):
+        peers = {a: b, b: a}
+        while not self.closed.is_set():
+            if self.cut.is_set():
+                time.sleep(0.05)
+                continue
+            readable, _, _ = select.select([a, b], [], [], 0.05)
+            for source in readable:
+                data = source.recv(65536)
+                if not data:
+                    a.close()
+                    b.close()
+                    return
+                peers[source].sendall(data)
+
+    def close(self):
+        self.closed.set()
+        self.listener.close()
+
+
+def test_a_leader_cut_off_from_postgresql_is_replaced_and_acknowledges_nothing_more(postgres, data_dir):
+    """A partition between the leader and PostgreSQL (the leader itself alive and reachable): it
+    cannot renew, so a follower takes over within the lease timeout; the old leader stops on its
+    own, and no write sent to it is acknowledged; once the network heals, nothing it held commits."""
+    url = postgres.create_database("partition")
+    proxy = PartitionableProxy(postgres.port)
+    through_proxy = url.replace(f":{postgres.port}/", f":{proxy.port}/")
+    leader = Ecsd(data_dir, extra_args=["--store", through_proxy, "--lease-timeout", LEASE_TIMEOUT], log_name="ecsd-cut.log").start()
+    (follower,) = [Ecsd(data_dir, extra_args=["--store", url, "--lease-timeout", LEASE_TIMEOUT], log_name="ecsd-1.log").start()]
+    try:
+        assert role(leader) == "leader" and role(follower) == "follower"
+        ecs_client(follower.endpoint).create_cluster(clusterName="before")
+        proxy.cut.set()
+        cut = time.monotonic()
+        answers = []
+
+        def write_to_the_cut_off_leader():
+            try:
+                answers.append(ecs_client(leader.endpoint).create_cluster(clusterName="cut-off"))
+            except FAILURES as error:
+                answers.append(error)
+        writer = threading.Thread(target=write_to_the_cut_off_leader)
+        writer.start()
+        wait_until(lambda: role(follower) == "leader", timeout=15, interval=0.05, message="the follower leads")
+        assert time.monotonic() - cut < float(LEASE_TIMEOUT) + 1
+        ecs_client(follower.endpoint).create_cluster(clusterName="after")
+        # The old leader gives up by its own clock, while still cut off.
+        assert leader.process.wait(timeout=10) != 0
+        assert "could not be renewed within its term" in leader.log() or "no longer the leader" in leader.log()
+        writer.join(timeout=30)
+        assert answers and not isinstance(answers[0], dict), "the cut-off leader acknowledged a write"
+        proxy.cut.clear()
+        time.sleep(0.5)
+        names = sorted(a.rsplit("/", 1)[1] for a in ecs_client(follower.endpoint).list_clusters()["clusterArns"])
+        assert names == ["after", "before"]
+        assert "cut-off" not in psql(postgres, "partition", "SELECT coalesce(string_agg(key, ','), '') FROM clusters")
+    finally:
+        proxy.close()
+        follower.stop()
         leader.stop()

@@ -776,7 +776,7 @@ PROVIDER_REFUSALS = {
         "ClientException", ["'my workers' is not valid"]),
     "unknown group": (
         {"name": "p2", "autoScalingGroupProvider": {"autoScalingGroupArn": "ghost-group"}},
-        "ClientException", ["'ghost-group' is not valid", "no such group"]),
+        "ClientException", ["The specified Auto Scaling group ARN 'ghost-group' is not valid."]),
     "termination protection without managed scaling": (
         {"name": "p2", "autoScalingGroupProvider": {"autoScalingGroupArn": "free", "managedTerminationProtection": "ENABLED"}},
         "InvalidParameterException", ["must have managed scaling enabled"]),
@@ -965,3 +965,20 @@ def test_capacity_providers_with_the_aws_cli(ecsd, ecs):
     code, _, err = run_aws(ecsd.endpoint, "ecs", "create-capacity-provider", "--name", "aws-pool", "--auto-scaling-group-provider",
                            "autoScalingGroupArn=g", check=False)
     assert code != 0 and "ClientException" in err and "'aws-pool' is not valid" in err
+
+
+def test_capacity_providers_are_tagged(ecsd, ecs):
+    create_group(ecsd.endpoint, "g")
+    created = ecs.create_capacity_provider(name="tagged", autoScalingGroupProvider={"autoScalingGroupArn": "g"},
+                                           tags=[{"key": "team", "value": "a"}])["capacityProvider"]
+    arn = created["capacityProviderArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "tier", "value": "gold"}, {"key": "team", "value": "b"}])
+    assert sorted((t["key"], t["value"]) for t in ecs.list_tags_for_resource(resourceArn=arn)["tags"]) == [("team", "b"), ("tier", "gold")]
+    ecs.untag_resource(resourceArn=arn, tagKeys=["team"])
+    described = ecs.describe_capacity_providers(capacityProviders=["tagged"], include=["TAGS"])["capacityProviders"][0]
+    assert described["tags"] == [{"key": "tier", "value": "gold"}]
+    try:
+        ecs.tag_resource(resourceArn=arn.replace("tagged", "ghost"), tags=[{"key": "a", "value": "b"}])
+        raise AssertionError("a missing capacity provider was tagged")
+    except ecs.exceptions.ResourceNotFoundException:
+        pass

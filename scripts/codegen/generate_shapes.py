@@ -33,7 +33,8 @@ SERVICES = {
             "RegisterContainerInstance", "RegisterTaskDefinition", "RunTask", "StartTask", "StopTask",
             "SubmitContainerStateChange", "SubmitTaskStateChange", "TagResource", "UntagResource",
             "UpdateCapacityProvider", "UpdateCluster", "UpdateClusterSettings",
-            "UpdateContainerInstancesState", "UpdateService",
+            "UpdateContainerInstancesState", "UpdateService", "PutAccountSetting", "PutAccountSettingDefault",
+            "ListAccountSettings", "DeleteAccountSetting", "GetTaskProtection", "UpdateTaskProtection",
         ],
     ),
     "lambda": (

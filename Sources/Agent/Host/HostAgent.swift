@@ -91,7 +91,7 @@ public struct HostAgent: Sendable {
             custom: configuration.instanceAttributes.filter { !$0.key.hasPrefix("ecs.") })
         let resources = AgentCapabilities.resources(
             cpu: host.cpuUnits, memory: host.memoryMiB, ports: configuration.reservedPorts, udpPorts: configuration.reservedPortsUDP)
-        let identity = #"{"instanceId":"\#(host.instanceId)"}"#
+        let identity = #"{"instanceId":"\#(host.instanceId)","imageId":"\#(host.imageId)"}"#
         let dockerVersion = "DockerVersion: \(docker.engine.version)"
         let session = InstanceSession(
             link: link, engine: engine, logger: logger,
@@ -150,6 +150,10 @@ public struct HostResources: Sendable {
     public var memoryMiB: Int
     public var architecture: String
     public var instanceId: String
+    /// What the instance identity document's `imageId` says, and ECS reports as `ecs.ami-id`: an
+    /// AMI-like id of the host's operating system release (`/etc/os-release`'s ID and VERSION_ID)
+    /// and architecture, so hosts made from one image share it and placement can tell them apart.
+    public var imageId: String = ""
 
     public static func read(reservedMemory: Int) throws -> HostResources {
         let total = memoryTotalMiB()
@@ -162,12 +166,26 @@ public struct HostResources: Sendable {
         let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let machineId = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8))?.trimmingWhitespace
         let hostName = ProcessInfo.processInfo.hostName
+        let architecture = machine == "aarch64" ? "arm64" : machine
         return HostResources(
             cpuUnits: ProcessInfo.processInfo.activeProcessorCount * 1024,
             memoryMiB: total - reservedMemory,
-            architecture: machine == "aarch64" ? "arm64" : machine,
-            instanceId: "\(hostName)-\(machineId?.prefix(12) ?? "0")"
+            architecture: architecture,
+            instanceId: "\(hostName)-\(machineId?.prefix(12) ?? "0")",
+            imageId: imageId(osRelease: (try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? "", architecture: architecture)
         )
+    }
+
+    /// `ami-` and 17 hex digits (as AWS's), from a 64-bit FNV-1a hash of the release's ID and
+    /// VERSION_ID and the architecture.
+    static func imageId(osRelease: String, architecture: String) -> String {
+        var fields: [String: String] = [:]
+        for line in osRelease.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            fields[String(line[..<equals])] = String(line[line.index(after: equals)...].filter { $0 != "\"" && $0 != "'" })
+        }
+        let hex = String(FNV1a.hash("\(fields["ID"] ?? "linux") \(fields["VERSION_ID"] ?? "") \(architecture)".utf8), radix: 16)
+        return "ami-0" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     static func memoryTotalMiB() -> Int {

@@ -1,3 +1,4 @@
+import Glibc
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -7,6 +8,7 @@ import NIOCore
 import Observability
 import ServiceLifecycle
 import UnixSignals
+import StevedoreCore
 import Storage
 import Synchronization
 
@@ -60,7 +62,7 @@ public enum Replica {
             self.taken = taken
             // Free (the first ecsd, or the leader gone long enough): lead without following first.
             if let token = try await lease.tryTake() {
-                found.yield(LeaseFence(token: token))
+                found.yield(LeaseFence(token: token, term: lease.term))
                 found.finish()
                 group = nil
                 running = nil
@@ -143,7 +145,7 @@ public enum Replica {
                         if let token = try await self.lease.tryTake(reclaim: self.listening.load(ordering: .relaxed)) {
                             self.logger.notice("this ecsd took the leader lease", metadata: ["lease.token": "\(token)"])
                             self.systemd.notify("STATUS=Taking over as the leader: loading the state")
-                            self.found.yield(LeaseFence(token: token))
+                            self.found.yield(LeaseFence(token: token, term: self.lease.term))
                             // The listener forwards on (requests wait for this replica to lead)
                             // until the state is loaded and the follower is stopped.
                             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
@@ -158,10 +160,10 @@ public enum Replica {
     }
 }
 
-/// The leader's side of the lease: renews it, and ends the process's services with an error
-/// once it may have lost it (a renewal refused or late, or a commit that found another's token):
-/// a deposed leader stops acting at once, and a supervisor (systemd's `Restart=`) starts it again
-/// as a follower. On a graceful stop, after the store closed, it ends the term so a follower takes
+/// The leader's side of the lease: renews it, and ends the process (exit status 75) once it may
+/// have lost it (a renewal refused or late, or a commit that found another's token): a deposed
+/// leader stops acting at once, and a supervisor (systemd's `Restart=`) starts it again as a
+/// follower. On a graceful stop, after the store closed, it ends the term so a follower takes
 /// over at once.
 struct LeaseKeeper: Service {
     let lease: LeaderLease
@@ -191,6 +193,18 @@ struct LeaseKeeper: Service {
     }
 
     func run() async throws {
+        do {
+            try await keep()
+        } catch let deposed as Deposed {
+            // Stop acting at once: no graceful shutdown, which would wait for requests and
+            // commits a cut-off store may never answer. Nothing acknowledged is lost (an answer
+            // waits for its commit), and agents move on to another replica.
+            logger.critical("this ecsd is no longer the leader: stopping now; start it again to follow the new one", metadata: ["reason": "\(deposed)"])
+            _exit(75)
+        }
+    }
+
+    private func keep() async throws {
         let check = min(lease.renewInterval, .milliseconds(250))
         let stop = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -206,7 +220,15 @@ struct LeaseKeeper: Service {
                     guard ContinuousClock.now >= nextRenewal else { continue }
                     let started = ContinuousClock.now
                     nextRenewal = started + lease.renewInterval
-                    let renewed = try? await PostgresStateStore.within(lease.term, "") { try await lease.renew(fence.token) }
+                    // Not a task group: a renewal stuck on a cut-off connection may ignore
+                    // cancellation, and the keeper must not wait for it.
+                    let renewed: Bool?
+                    switch await Deadline.race(milliseconds: Int(lease.term.milliseconds), {
+                        try? await lease.renew(fence.token)
+                    }) {
+                    case .finished(let answer): renewed = answer
+                    case .timedOut: renewed = nil
+                    }
                     switch Self.verdict(renewed: renewed, sinceLastRenewal: ContinuousClock.now - lastRenewal, term: lease.term) {
                     case .leading: if renewed == true { lastRenewal = started }
                     case .deposed(let reason): throw Deposed(description: reason)

@@ -4,6 +4,7 @@ import Metrics
 import AWSProtocols
 import Observability
 import SigV4
+import StevedoreCore
 import Synchronization
 
 /// Counts every API request and times it, by operation and status: `ecsd_api_requests_total` and
@@ -58,14 +59,6 @@ final class OperationLabel: Sendable {
     /// Names the current request's operation (nothing outside a request).
     static func name(_ operation: String) {
         current?.value.withLock { $0 = operation }
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, for swift-metrics' timers.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
 

@@ -301,10 +301,6 @@ extension Committer {
     }
 }
 
-extension Duration {
-    fileprivate var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-}
-
 /// The committer's timer (not in the generic actor: statics cannot be).
 enum CommitMetrics {
     static let duration = Metrics.Timer(label: "ecsd_commit_duration_seconds")

@@ -373,7 +373,9 @@ extension CapacityHost {
                 var instance = record.Instances[index]
                 let containerInstance = instance.ContainerInstanceArn.flatMap { ecs.instances[$0] }
                 let busy = containerInstance.map { ecs.isBusy($0.containerInstanceArn ?? "") } ?? false
-                instance.ProtectedFromScaleIn = protection && busy
+                // A task protected from scale-in protects its instance too.
+                instance.ProtectedFromScaleIn =
+                    (protection && busy) || (containerInstance?.containerInstanceArn.map { ecs.runsProtectedTask($0, at: now) } ?? false)
                 // Never registered within the warmup: replace it.
                 if instance.LifecycleState == .pending, now.timeIntervalSince(instance.LaunchTime) > CapacityState.registrationGracePeriod {
                     instance.LifecycleState = .terminatingProceed

@@ -62,11 +62,11 @@ extension CapacityState {
             throw .invalidParameter("managedInstancesProvider is not available: Stevedore's capacity providers use auto scaling groups (autoScalingGroupProvider).")
         }
         guard var groupProvider = request.autoScalingGroupProvider else {
-            throw .invalidParameter("autoScalingGroupProvider is required: the auto scaling group (create one with ecsctl capacity group create) and its settings.")
+            throw .invalidParameter("autoScalingGroupProvider is required.")
         }
         guard let group = try? autoScalingGroup(groupProvider.autoScalingGroupArn) else {
             throw .client(
-                "The specified Auto Scaling group ARN '\(groupProvider.autoScalingGroupArn)' is not valid: no such group (ecsctl capacity group ls lists them).")
+                "The specified Auto Scaling group ARN '\(groupProvider.autoScalingGroupArn)' is not valid.")
         }
         if let user = capacityProvider(usingGroup: group.AutoScalingGroupARN) {
             throw .client("The specified Auto Scaling group is already in use by capacity provider \(user.name); a group backs one capacity provider.")

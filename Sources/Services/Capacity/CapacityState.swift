@@ -48,6 +48,18 @@ extension RecordKind {
 }
 
 extension CapacityHost {
+    public func capacityProviderTags(_ name: String) -> [ResourceTag]? {
+        guard let record = capacity.providers[name], record.provider.status == .active else { return nil }
+        return record.provider.tags ?? []
+    }
+
+    public mutating func setCapacityProviderTags(_ name: String, _ tags: [ResourceTag], changes: inout ChangeSet) {
+        guard var record = capacity.providers[name] else { return }
+        record.provider.tags = tags
+        capacity.providers[name] = record
+        changes.put(record)
+    }
+
     public func capacityProviderRefusal(_ name: String, forCluster cluster: String) -> AWSError? {
         guard capacity.providers[name]?.provider.status == .active else { return .capacityProviderNotFound }
         if let other = ecs.clusters.values.first(where: { $0.clusterStatus == .active && $0.clusterName != cluster && ($0.capacityProviders ?? []).contains(name) }) {

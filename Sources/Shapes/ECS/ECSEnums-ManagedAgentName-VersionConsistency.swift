@@ -213,6 +213,33 @@ public enum ServiceField: String, Codable, Sendable, CaseIterable, AWSEnum, JSON
     }
 }
 
+public enum SettingName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case serviceLongArnFormat = "serviceLongArnFormat"
+    case taskLongArnFormat = "taskLongArnFormat"
+    case containerInstanceLongArnFormat = "containerInstanceLongArnFormat"
+    case awsvpcTrunking = "awsvpcTrunking"
+    case containerInsights = "containerInsights"
+    case fargateFIPSMode = "fargateFIPSMode"
+    case tagResourceAuthorization = "tagResourceAuthorization"
+    case fargateTaskRetirementWaitPeriod = "fargateTaskRetirementWaitPeriod"
+    case guardDutyActivate = "guardDutyActivate"
+    case defaultLogDriverMode = "defaultLogDriverMode"
+    case fargateEventWindows = "fargateEventWindows"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum SettingType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case user = "user"
+    case awsManaged = "aws_managed"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum SortOrder: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case asc = "ASC"
     case desc = "DESC"

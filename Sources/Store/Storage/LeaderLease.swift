@@ -66,7 +66,7 @@ public final class LeaderLease: Sendable {
     /// (this replica before a crash), taken at once instead of once its term runs out.
     public func tryTake(reclaim: Bool = false) async throws -> Int64? {
         let host = Self.host(of: holder)
-        let milliseconds = term.components.seconds * 1000 + term.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = term.milliseconds
         let (holder, endpoint) = (self.holder, self.endpoint)
         return try await client.withConnection { connection in
             var token: Int64?
@@ -87,7 +87,7 @@ public final class LeaderLease: Sendable {
 
     /// Extends the term of the lease held with `token`; false when it is no longer held so.
     public func renew(_ token: Int64) async throws -> Bool {
-        let milliseconds = term.components.seconds * 1000 + term.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = term.milliseconds
         return try await client.withConnection { connection in
             var renewed = false
             let rows = try await connection.query(
@@ -146,10 +146,14 @@ public final class LeaderLease: Sendable {
 /// still holds it, and marks the fence broken when it does not.
 public final class LeaseFence: Sendable {
     public let token: Int64
+    /// The lease's term: a transaction of the leader's left idle this long (the leader cut off
+    /// mid-commit) is ended by PostgreSQL, so its lock on the lease row cannot hold up a takeover.
+    public let term: Duration
     private let broken = Atomic<Bool>(false)
 
-    public init(token: Int64) {
+    public init(token: Int64, term: Duration) {
         self.token = token
+        self.term = term
     }
 
     /// Whether a commit found the lease taken by another replica.

@@ -115,7 +115,11 @@ public final class PostgresStateStore: StateStore, Sendable {
         self.logger = logger
         self.commitTimeout = commitTimeout
         self.fence = fence
-        let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
+        var configuration = location.configuration
+        if let fence {
+            configuration.options.additionalStartupParameters.append(("idle_in_transaction_session_timeout", "\(max(1, fence.term.milliseconds))"))
+        }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         let runner = Task { await client.run() }
         self.runner = runner

@@ -41,6 +41,8 @@ public enum StoreSchema {
         // 17: Athena's databases (each with its tables and their partitions), query executions,
         // work groups and named queries.
         ["athena_databases", "athena_queries", "athena_work_groups", "athena_named_queries"],
+        // 18: ECS's account settings, per principal.
+        ["account_settings"],
     ]
 
     /// Every table, in the order the versions create them.

@@ -26,12 +26,25 @@ public enum ECSAPI {
         var api = JSONOperations(targetPrefix: targetPrefix, committer: committer)
 
         // Clusters
-        api.write("CreateCluster") { root, input, m, _ in try root.createCluster(input, changes: &m.changes) }
+        api.write("CreateCluster") { root, input, m, context in try root.createCluster(input, caller: context.caller?.arn, changes: &m.changes) }
         api.read("DescribeClusters") { root, input, _ in try root.ecs.describeClusters(input) }
         api.read("ListClusters", reads: { _ in [.clusters] }) { root, input, _ in try root.ecs.listClusters(input) }
         api.write("DeleteCluster") { root, input, m, _ in try root.ecs.deleteCluster(input, changes: &m.changes) }
         api.write("UpdateCluster") { root, input, m, _ in try root.ecs.updateCluster(input, changes: &m.changes) }
         api.write("UpdateClusterSettings") { root, input, m, _ in try root.ecs.updateClusterSettings(input, changes: &m.changes) }
+
+        // Account settings, per principal (the caller's unless the root names another)
+        api.write("PutAccountSetting") { root, input, m, context in
+            try root.ecs.putAccountSetting(input, caller: context.caller?.arn, changes: &m.changes)
+        }
+        api.write("PutAccountSettingDefault") { root, input, m, _ in try root.ecs.putAccountSettingDefault(input, changes: &m.changes) }
+        api.write("DeleteAccountSetting") { root, input, m, context in
+            try root.ecs.deleteAccountSetting(input, caller: context.caller?.arn, changes: &m.changes)
+        }
+        // Not through the read cache: the answer depends on who asks.
+        api.custom("ListAccountSettings") { (input: ListAccountSettingsRequest, context) throws(AWSError) in
+            try await committer.read { root, _ throws(AWSError) in try root.ecs.listAccountSettings(input, caller: context.caller?.arn) }
+        }
 
         // Task definitions
         api.write("RegisterTaskDefinition") { root, input, m, context in
@@ -63,6 +76,9 @@ public enum ECSAPI {
         api.write("StartTask") { root, input, m, _ in try root.ecs.startTask(input, now: m.now, using: &m.random, changes: &m.changes) }
         api.write("StopTask") { root, input, m, _ in try root.ecs.stopTask(input, now: m.now, changes: &m.changes) }
         api.read("DescribeTasks") { root, input, _ in try root.ecs.describeTasks(input) }
+        api.write("UpdateTaskProtection") { root, input, m, _ in try root.ecs.updateTaskProtection(input, now: m.now, changes: &m.changes) }
+        // Not cached: protections expire with time.
+        api.read("GetTaskProtection", cacheable: false) { root, input, now in try root.ecs.getTaskProtection(input, now: now) }
         api.read("ListTasks") { root, input, _ in try root.ecs.listTasks(input) }
         api.write("SubmitTaskStateChange") { root, input, m, context in
             try root.ecs.submitTaskStateChange(input, reporter: context.agentInstance, now: m.now, changes: &m.changes)
@@ -79,9 +95,9 @@ public enum ECSAPI {
         api.read("ListServices", reads: { _ in [.clusters, .serviceMembership] }) { root, input, _ in try root.ecs.listServices(input) }
 
         // Tags
-        api.write("TagResource") { root, input, m, _ in try root.ecs.tagResource(input, changes: &m.changes) }
-        api.write("UntagResource") { root, input, m, _ in try root.ecs.untagResource(input, changes: &m.changes) }
-        api.read("ListTagsForResource") { root, input, _ in try root.ecs.listTagsForResource(input) }
+        api.write("TagResource") { root, input, m, _ in try root.tagResource(input, changes: &m.changes) }
+        api.write("UntagResource") { root, input, m, _ in try root.untagResource(input, changes: &m.changes) }
+        api.read("ListTagsForResource") { root, input, _ in try root.listTagsForResource(input) }
         return api
     }
 }

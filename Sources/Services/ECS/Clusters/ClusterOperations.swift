@@ -92,8 +92,11 @@ extension ECSState {
 
     // MARK: Operations
 
+    /// - Parameter caller: who asks: a cluster made without a containerInsights setting takes the
+    ///   caller's account setting (its own, the account's default, or AWS's: disabled).
     public mutating func createCluster(
         _ request: CreateClusterRequest,
+        caller: String? = nil,
         changes: inout ChangeSet
     ) throws(AWSError) -> CreateClusterResponse {
         let name = request.clusterName ?? "default"
@@ -115,7 +118,11 @@ extension ECSState {
             clusterName: name,
             configuration: request.configuration,
             status: ClusterStatus.active.rawValue,
-            settings: settings.isEmpty ? [ClusterSetting(name: .containerInsights, value: "disabled")] : settings,
+            settings: settings.isEmpty
+                ? [ClusterSetting(
+                    name: .containerInsights,
+                    value: accountSettings.effective(.containerInsights, principal: caller ?? rootPrincipal, root: rootPrincipal).value)]
+                : settings,
             capacityProviders: request.capacityProviders ?? [],
             defaultCapacityProviderStrategy: request.defaultCapacityProviderStrategy ?? [],
             serviceConnectDefaults: request.serviceConnectDefaults.map { ClusterServiceConnectDefaults(namespace: $0.namespace) }

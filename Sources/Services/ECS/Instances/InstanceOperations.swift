@@ -78,9 +78,9 @@ extension ECSState {
         }
         for (name, value) in [
             ("ecs.os-type", "linux"), ("ecs.availability-zone", identity.availabilityZone),
-            ("ecs.instance-type", identity.instanceType),
+            ("ecs.instance-type", identity.instanceType), ("ecs.ami-id", identity.imageId),
         ] {
-            if let value, !attributes.contains(where: { $0.name == name }) {
+            if let value, !value.isEmpty, !attributes.contains(where: { $0.name == name }) {
                 attributes.append(Attribute(name: name, value: value))
             }
         }
@@ -118,7 +118,7 @@ extension ECSState {
         let live = (tasksByInstance[arn] ?? []).compactMap { tasks[$0] }.filter { $0.desiredStatus == .running && !$0.isStopped }
         if !live.isEmpty, request.force != true {
             throw .invalidParameter(
-                "Container instance \(ARN(arn)?.lastPathComponent ?? arn) still has \(live.count) task(s) to run. Drain it first (ecsctl node drain), stop them, or pass force to deregister anyway: its tasks keep running unmanaged and services replace theirs elsewhere."
+                "Container instance \(ARN(arn)?.lastPathComponent ?? arn) still has \(live.count) task(s) to run. Stop them, or pass force to deregister it anyway."
             )
         }
         let view = instanceView(instance)
@@ -169,7 +169,7 @@ extension ECSState {
     public func describeContainerInstances(
         _ request: DescribeContainerInstancesRequest
     ) throws(AWSError) -> DescribeContainerInstancesResponse {
-        guard !request.containerInstances.isEmpty else { throw .invalidParameter("Container Instances cannot be empty.") }
+        guard !request.containerInstances.isEmpty else { throw .invalidParameter("Container instance cannot be empty.") }
         let cluster = try activeClusterName(request.cluster)
         guard request.containerInstances.count <= 100 else {
             throw .invalidParameter("containerInstances can list at most 100 instances; got \(request.containerInstances.count).")
@@ -427,16 +427,20 @@ struct InstanceIdentity {
     var instanceId: String?
     var availabilityZone: String?
     var instanceType: String?
+    /// The image the instance was made from: `ecs.ami-id`.
+    var imageId: String?
 
     init(document: String?) {
         struct Document: Decodable {
             var instanceId: String?
             var availabilityZone: String?
             var instanceType: String?
+            var imageId: String?
         }
         guard let document, let parsed = try? JSONDecoder().decode(Document.self, from: Data(document.utf8)) else { return }
         instanceId = parsed.instanceId
         availabilityZone = parsed.availabilityZone
         instanceType = parsed.instanceType
+        imageId = parsed.imageId
     }
 }

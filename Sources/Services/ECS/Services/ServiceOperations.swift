@@ -233,8 +233,7 @@ extension ECSState {
         var record = try existingService(request.service, cluster: clusterName)
         if record.service.serviceStatus == .draining { return DeleteServiceResponse(service: serviceView(record)) }
         if (record.service.schedulingStrategy ?? .replica) == .replica, (record.service.desiredCount ?? 0) > 0, request.force != true {
-            throw .invalidParameter(
-                "The service cannot be stopped while it is scaled above 0. Scale it to 0 first (ecsctl service scale \(record.name) 0) or pass force.")
+            throw .invalidParameter("The service cannot be stopped while it is scaled above 0.")
         }
         record.service.serviceStatus = .draining
         record.service.desiredCount = 0

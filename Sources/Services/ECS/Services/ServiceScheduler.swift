@@ -90,10 +90,11 @@ extension ECSState {
         }
         live.removeAll { pass.isStopped($0) }
 
-        // Scale in: more tasks of the current deployment than desired.
+        // Scale in: more tasks of the current deployment than desired (protected tasks stay until
+        // their protection ends).
         var keep = live.filter { $0.task.startedBy == primaryId && !isOnDrainingInstance($0) }
         if keep.count > desired {
-            for task in scaleInOrder(keep).prefix(keep.count - desired) {
+            for task in scaleInOrder(keep.filter { !$0.isProtected(at: pass.now) }).prefix(keep.count - desired) {
                 stop(task, reason: "Scaling activity initiated by (deployment \(primaryId))", pass: &pass, changes: &changes)
             }
             live.removeAll { pass.isStopped($0) }
@@ -101,7 +102,11 @@ extension ECSState {
         }
         // Tasks of older deployments and on draining instances are replaced: pending ones right away,
         // running ones while enough healthy tasks remain.
-        var replaceable = live.filter { $0.task.startedBy != primaryId || isOnDrainingInstance($0) }
+        // (A protected task of an older deployment is left until its protection ends, as on ECS:
+        // the deployment waits for it.)
+        var replaceable = live.filter {
+            isOnDrainingInstance($0) || ($0.task.startedBy != primaryId && !$0.isProtected(at: pass.now))
+        }
         for task in replaceable where !task.hasRun {
             stop(task, reason: replacementReason(task, draining: isOnDrainingInstance(task), primaryId: primaryId), pass: &pass, changes: &changes)
         }

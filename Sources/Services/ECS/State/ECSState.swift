@@ -57,6 +57,8 @@ public struct ECSState: Sendable {
     package var provisioningTasks: Set<String> = []
     /// Tasks DEACTIVATING: deregistered from their target groups, stopped once the delay passes.
     package var deactivatingTasks: Set<String> = []
+    /// Account settings per principal (PutAccountSetting and its kin).
+    public package(set) var accountSettings = AccountSettings()
 
     public init(names: ResourceNames) {
         self.names = names
@@ -65,6 +67,7 @@ public struct ECSState: Sendable {
     /// The record kinds ECS keeps, in the order they are restored.
     public static let recordKinds: [RecordKind] = [
         .clusters, .families, .taskDefinitions, .tags, .meta, .containerInstances, .services, .tasks, .stoppedTasks, .clientTokens,
+        .accountSettings,
     ]
 
     /// Rebuilds the state from stored rows (as ``RecordCoding`` wrote them).
@@ -82,6 +85,9 @@ public struct ECSState: Sendable {
         }
         for set in try rows.decode(TagSet.self) {
             state.tags[set.resourceArn] = set.tags
+        }
+        for setting in try rows.decode(AccountSettingRecord.self) {
+            state.accountSettings.restore(setting)
         }
         for counters in try rows.decode(ControlPlaneCounters.self) {
             // Other services keep rows of their own in the same table; the largest sequence wins.
@@ -154,25 +160,66 @@ public protocol ECSHost: Sendable {
     /// Why a new cluster may not name this capacity provider (it does not exist, or serves another
     /// cluster); nil when it may.
     func capacityProviderRefusal(_ name: String, forCluster cluster: String) -> AWSError?
+
+    /// The tags of an active capacity provider (the capacity service keeps them with it); nil
+    /// when there is none by that name.
+    func capacityProviderTags(_ name: String) -> [ResourceTag]?
+
+    /// Replaces an existing capacity provider's tags.
+    mutating func setCapacityProviderTags(_ name: String, _ tags: [ResourceTag], changes: inout ChangeSet)
 }
 
 extension ECSHost {
     /// Without the capacity service every name is taken as given.
     public func capacityProviderRefusal(_ name: String, forCluster cluster: String) -> AWSError? { nil }
+    public func capacityProviderTags(_ name: String) -> [ResourceTag]? { nil }
+    public mutating func setCapacityProviderTags(_ name: String, _ tags: [ResourceTag], changes: inout ChangeSet) {}
+
+    /// TagResource: capacity providers' tags live with them; every other resource's in ECS's state.
+    public mutating func tagResource(_ request: TagResourceRequest, changes: inout ChangeSet) throws(AWSError) -> TagResourceResponse {
+        guard let name = try capacityProvider(named: request.resourceArn) else { return try ecs.tagResource(request, changes: &changes) }
+        let merged = TagRules.merge(capacityProviderTags(name) ?? [], request.tags)
+        try TagRules.validate(merged)
+        setCapacityProviderTags(name, merged, changes: &changes)
+        return TagResourceResponse()
+    }
+
+    public mutating func untagResource(_ request: UntagResourceRequest, changes: inout ChangeSet) throws(AWSError) -> UntagResourceResponse {
+        guard let name = try capacityProvider(named: request.resourceArn) else { return try ecs.untagResource(request, changes: &changes) }
+        let keys = Set(request.tagKeys)
+        setCapacityProviderTags(name, (capacityProviderTags(name) ?? []).filter { !keys.contains($0.key ?? "") }, changes: &changes)
+        return UntagResourceResponse()
+    }
+
+    public func listTagsForResource(_ request: ListTagsForResourceRequest) throws(AWSError) -> ListTagsForResourceResponse {
+        guard let name = try capacityProvider(named: request.resourceArn) else { return try ecs.listTagsForResource(request) }
+        return ListTagsForResourceResponse(tags: capacityProviderTags(name) ?? [])
+    }
+
+    /// The name of the existing capacity provider an ARN names; nil for other resources.
+    private func capacityProvider(named arnText: String) throws(AWSError) -> String? {
+        guard let arn = ARN(arnText), arn.service == "ecs", arn.resourceType == "capacity-provider" else { return nil }
+        guard !ecs.names.isForeign(arnText, resourceType: "capacity-provider"), capacityProviderTags(arn.resourceId) != nil else {
+            throw .resourceNotFound("The specified capacity provider \(arnText) was not found.")
+        }
+        return arn.resourceId
+    }
 
     /// CreateCluster, refusing capacity providers a new cluster cannot take (one naming a provider
     /// that does not exist would leave its tasks waiting in PROVISIONING forever). AWS's own
     /// FARGATE and FARGATE_SPOT are taken as named, as before (scripts create clusters with them);
     /// an existing cluster is answered as it is, whatever the request names (CreateCluster is
     /// idempotent).
-    public mutating func createCluster(_ request: CreateClusterRequest, changes: inout ChangeSet) throws(AWSError) -> CreateClusterResponse {
+    public mutating func createCluster(
+        _ request: CreateClusterRequest, caller: String? = nil, changes: inout ChangeSet
+    ) throws(AWSError) -> CreateClusterResponse {
         let name = request.clusterName ?? "default"
         if ecs.clusters[name]?.clusterStatus != .active {
             for provider in request.capacityProviders ?? [] where !["FARGATE", "FARGATE_SPOT"].contains(provider) {
                 if let refusal = capacityProviderRefusal(provider, forCluster: name) { throw refusal }
             }
         }
-        return try ecs.createCluster(request, changes: &changes)
+        return try ecs.createCluster(request, caller: caller, changes: &changes)
     }
 }
 

@@ -24,6 +24,7 @@ public struct TaskRecord: StoredRecord, Equatable {
         var requirements: TaskRequirements
         var function: FunctionEnvironmentSpec?
         var provisioning: PendingPlacement?
+        var protectedUntil: Date?
     }
 
     /// Mutated only when uniquely referenced (see `fields`), so sharing it across threads is safe.
@@ -78,6 +79,15 @@ public struct TaskRecord: StoredRecord, Equatable {
         _read { yield box.fields.provisioning }
         _modify { yield &fields.provisioning }
     }
+    /// Scale-in protection (UpdateTaskProtection): until when its service's scale-in and
+    /// deployments, and capacity scale-in, leave it (and its instance) alone.
+    public var protectedUntil: Date? {
+        get { box.fields.protectedUntil }
+        set { fields.protectedUntil = newValue }
+    }
+
+    /// Whether it is protected from scale-in at `now`.
+    public func isProtected(at now: Date) -> Bool { protectedUntil.map { now < $0 } ?? false }
 
     public init(
         arn: String,
@@ -100,7 +110,7 @@ public struct TaskRecord: StoredRecord, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case task, assignmentSequence, serviceArn, clientToken, requirements, function, provisioning
+        case task, assignmentSequence, serviceArn, clientToken, requirements, function, provisioning, protectedUntil
     }
 
     /// Rows hold the task (whose ARN is the identity); a row without one is refused, not guessed.
@@ -117,7 +127,8 @@ public struct TaskRecord: StoredRecord, Equatable {
                 clientToken: try container.decodeIfPresent(String.self, forKey: .clientToken),
                 requirements: try container.decode(TaskRequirements.self, forKey: .requirements),
                 function: try container.decodeIfPresent(FunctionEnvironmentSpec.self, forKey: .function),
-                provisioning: try container.decodeIfPresent(PendingPlacement.self, forKey: .provisioning)))
+                provisioning: try container.decodeIfPresent(PendingPlacement.self, forKey: .provisioning),
+                protectedUntil: try container.decodeIfPresent(Date.self, forKey: .protectedUntil)))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -129,6 +140,7 @@ public struct TaskRecord: StoredRecord, Equatable {
         try container.encode(requirements, forKey: .requirements)
         try container.encodeIfPresent(function, forKey: .function)
         try container.encodeIfPresent(provisioning, forKey: .provisioning)
+        try container.encodeIfPresent(protectedUntil, forKey: .protectedUntil)
     }
 
     public static var recordKind: RecordKind { .tasks }

@@ -87,7 +87,16 @@ public struct TaskDefinitionValidator: Sendable {
         let requested = request.requiresCompatibilities ?? []
         let fargateProblem = fargateIncompatibility(request, networkMode: networkMode, taskCPU: taskCPU, taskMemory: taskMemory, containers: normalized)
         if requested.contains(.fargate), let fargateProblem { throw .client(fargateProblem) }
-        var compatibilities: [Compatibility] = [.ec2, .external]
+        // External instances run no task networks (awsvpc); AWS refuses the pair. (Its exact
+        // words for this refusal are not known to us; these follow its Fargate refusals.)
+        if requested.contains(.external), networkMode == .awsvpc {
+            throw .client("Tasks using the External launch type do not support network mode \u{2018}awsvpc\u{2019}.")
+        }
+        if let size = request.ephemeralStorage?.sizeInGiB {
+            if size < 21 { throw .client("EphemeralStorage size should be at least 21") }
+            if size > 200 { throw .client("EphemeralStorage size should be at most 200") }
+        }
+        var compatibilities: [Compatibility] = networkMode == .awsvpc ? [.ec2] : [.ec2, .external]
         if fargateProblem == nil { compatibilities.append(.fargate) }
 
         var definition = TaskDefinition(

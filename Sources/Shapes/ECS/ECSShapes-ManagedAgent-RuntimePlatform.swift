@@ -347,6 +347,27 @@ public struct PortMapping: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct ProtectedTask: Codable, Sendable, Equatable, JSONWritable {
+    public var taskArn: String?
+    public var protectionEnabled: Bool?
+    public var expirationDate: Date?
+
+    public init(taskArn: String? = nil, protectionEnabled: Bool? = nil, expirationDate: Date? = nil) {
+        self.taskArn = taskArn
+        self.protectionEnabled = protectionEnabled
+        self.expirationDate = expirationDate
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskArn\":", taskArn, &separated)
+        try json.member("\"protectionEnabled\":", protectionEnabled, &separated)
+        try json.member("\"expirationDate\":", expirationDate, &separated)
+        json.close()
+    }
+}
+
 public struct ProxyConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var type: ProxyConfigurationType?
     public var containerName: String
@@ -463,30 +484,6 @@ public struct RuntimePlatform: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"cpuArchitecture\":", cpuArchitecture, &separated)
         try json.member("\"operatingSystemFamily\":", operatingSystemFamily, &separated)
-        json.close()
-    }
-}
-
-public struct S3FilesVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var fileSystemArn: String
-    public var rootDirectory: String?
-    public var transitEncryptionPort: Int?
-    public var accessPointArn: String?
-
-    public init(fileSystemArn: String, rootDirectory: String? = nil, transitEncryptionPort: Int? = nil, accessPointArn: String? = nil) {
-        self.fileSystemArn = fileSystemArn
-        self.rootDirectory = rootDirectory
-        self.transitEncryptionPort = transitEncryptionPort
-        self.accessPointArn = accessPointArn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"fileSystemArn\":", fileSystemArn, &separated)
-        try json.member("\"rootDirectory\":", rootDirectory, &separated)
-        try json.member("\"transitEncryptionPort\":", transitEncryptionPort, &separated)
-        try json.member("\"accessPointArn\":", accessPointArn, &separated)
         json.close()
     }
 }

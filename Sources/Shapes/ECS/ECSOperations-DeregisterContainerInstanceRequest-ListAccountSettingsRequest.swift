@@ -8,6 +8,57 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct DeregisterContainerInstanceRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var containerInstance: String
+    public var force: Bool?
+
+    public init(cluster: String? = nil, containerInstance: String, force: Bool? = nil) {
+        self.cluster = cluster
+        self.containerInstance = containerInstance
+        self.force = force
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"containerInstance\":", containerInstance, &separated)
+        try json.member("\"force\":", force, &separated)
+        json.close()
+    }
+}
+
+public struct DeregisterContainerInstanceResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var containerInstance: ContainerInstance?
+
+    public init(containerInstance: ContainerInstance? = nil) {
+        self.containerInstance = containerInstance
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"containerInstance\":", containerInstance, &separated)
+        json.close()
+    }
+}
+
+public struct DeregisterTaskDefinitionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var taskDefinition: String
+
+    public init(taskDefinition: String) {
+        self.taskDefinition = taskDefinition
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskDefinition\":", taskDefinition, &separated)
+        json.close()
+    }
+}
+
 public struct DeregisterTaskDefinitionResponse: Codable, Sendable, Equatable, JSONWritable {
     public var taskDefinition: TaskDefinition?
 
@@ -299,6 +350,42 @@ public struct DiscoverPollEndpointResponse: Codable, Sendable, Equatable, JSONWr
     }
 }
 
+public struct GetTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var tasks: [String]?
+
+    public init(cluster: String, tasks: [String]? = nil) {
+        self.cluster = cluster
+        self.tasks = tasks
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"tasks\":", tasks, &separated)
+        json.close()
+    }
+}
+
+public struct GetTaskProtectionResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var protectedTasks: [ProtectedTask]?
+    public var failures: [Failure]?
+
+    public init(protectedTasks: [ProtectedTask]? = nil, failures: [Failure]? = nil) {
+        self.protectedTasks = protectedTasks
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"protectedTasks\":", protectedTasks, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
 public struct InstanceRequirementsRequest: Codable, Sendable, Equatable, JSONWritable {
     public var vCpuCount: VCpuCountRangeRequest
     public var memoryMiB: MemoryMiBRequest
@@ -383,19 +470,19 @@ public struct InstanceRequirementsRequest: Codable, Sendable, Equatable, JSONWri
     }
 }
 
-public struct ListAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var targetType: TargetType
-    public var attributeName: String?
-    public var attributeValue: String?
+public struct ListAccountSettingsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName?
+    public var value: String?
+    public var principalArn: String?
+    public var effectiveSettings: Bool?
     public var nextToken: String?
     public var maxResults: Int?
 
-    public init(cluster: String? = nil, targetType: TargetType, attributeName: String? = nil, attributeValue: String? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.cluster = cluster
-        self.targetType = targetType
-        self.attributeName = attributeName
-        self.attributeValue = attributeValue
+    public init(name: SettingName? = nil, value: String? = nil, principalArn: String? = nil, effectiveSettings: Bool? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        self.name = name
+        self.value = value
+        self.principalArn = principalArn
+        self.effectiveSettings = effectiveSettings
         self.nextToken = nextToken
         self.maxResults = maxResults
     }
@@ -403,93 +490,12 @@ public struct ListAttributesRequest: Codable, Sendable, Equatable, JSONWritable 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"targetType\":", targetType, &separated)
-        try json.member("\"attributeName\":", attributeName, &separated)
-        try json.member("\"attributeValue\":", attributeValue, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"principalArn\":", principalArn, &separated)
+        try json.member("\"effectiveSettings\":", effectiveSettings, &separated)
         try json.member("\"nextToken\":", nextToken, &separated)
         try json.member("\"maxResults\":", maxResults, &separated)
-        json.close()
-    }
-}
-
-public struct ListAttributesResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var attributes: [Attribute]?
-    public var nextToken: String?
-
-    public init(attributes: [Attribute]? = nil, nextToken: String? = nil) {
-        self.attributes = attributes
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"attributes\":", attributes, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct ListClustersRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(nextToken: String? = nil, maxResults: Int? = nil) {
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"nextToken\":", nextToken, &separated)
-        try json.member("\"maxResults\":", maxResults, &separated)
-        json.close()
-    }
-}
-
-public struct ListClustersResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var clusterArns: [String]?
-    public var nextToken: String?
-
-    public init(clusterArns: [String]? = nil, nextToken: String? = nil) {
-        self.clusterArns = clusterArns
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"clusterArns\":", clusterArns, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct ListContainerInstancesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var filter: String?
-    public var nextToken: String?
-    public var maxResults: Int?
-    public var status: ContainerInstanceStatus?
-
-    public init(cluster: String? = nil, filter: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, status: ContainerInstanceStatus? = nil) {
-        self.cluster = cluster
-        self.filter = filter
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-        self.status = status
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"filter\":", filter, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        try json.member("\"maxResults\":", maxResults, &separated)
-        try json.member("\"status\":", status, &separated)
         json.close()
     }
 }

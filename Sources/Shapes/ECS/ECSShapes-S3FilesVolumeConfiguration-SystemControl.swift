@@ -8,6 +8,30 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct S3FilesVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
+    public var fileSystemArn: String
+    public var rootDirectory: String?
+    public var transitEncryptionPort: Int?
+    public var accessPointArn: String?
+
+    public init(fileSystemArn: String, rootDirectory: String? = nil, transitEncryptionPort: Int? = nil, accessPointArn: String? = nil) {
+        self.fileSystemArn = fileSystemArn
+        self.rootDirectory = rootDirectory
+        self.transitEncryptionPort = transitEncryptionPort
+        self.accessPointArn = accessPointArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"fileSystemArn\":", fileSystemArn, &separated)
+        try json.member("\"rootDirectory\":", rootDirectory, &separated)
+        try json.member("\"transitEncryptionPort\":", transitEncryptionPort, &separated)
+        try json.member("\"accessPointArn\":", accessPointArn, &separated)
+        json.close()
+    }
+}
+
 public struct Scale: Codable, Sendable, Equatable, JSONWritable {
     public var value: Double?
     public var unit: ScaleUnit?
@@ -374,6 +398,30 @@ public struct ServiceVolumeConfiguration: Codable, Sendable, Equatable, JSONWrit
     }
 }
 
+public struct Setting: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName?
+    public var value: String?
+    public var principalArn: String?
+    public var type: SettingType?
+
+    public init(name: SettingName? = nil, value: String? = nil, principalArn: String? = nil, type: SettingType? = nil) {
+        self.name = name
+        self.value = value
+        self.principalArn = principalArn
+        self.type = type
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"principalArn\":", principalArn, &separated)
+        try json.member("\"type\":", type, &separated)
+        json.close()
+    }
+}
+
 public struct SystemControl: Codable, Sendable, Equatable, JSONWritable {
     public var namespace: String?
     public var value: String?
@@ -388,114 +436,6 @@ public struct SystemControl: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"namespace\":", namespace, &separated)
         try json.member("\"value\":", value, &separated)
-        json.close()
-    }
-}
-
-public struct TaskDefinition: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinitionArn: String?
-    public var containerDefinitions: [ContainerDefinition]?
-    public var family: String?
-    public var taskRoleArn: String?
-    public var executionRoleArn: String?
-    public var networkMode: NetworkMode?
-    public var revision: Int?
-    public var volumes: [Volume]?
-    public var status: TaskDefinitionStatus?
-    public var requiresAttributes: [Attribute]?
-    public var placementConstraints: [TaskDefinitionPlacementConstraint]?
-    public var compatibilities: [Compatibility]?
-    public var runtimePlatform: RuntimePlatform?
-    public var requiresCompatibilities: [Compatibility]?
-    public var cpu: String?
-    public var memory: String?
-    public var inferenceAccelerators: [InferenceAccelerator]?
-    public var pidMode: PidMode?
-    public var ipcMode: IpcMode?
-    public var proxyConfiguration: ProxyConfiguration?
-    public var registeredAt: Date?
-    public var deregisteredAt: Date?
-    public var deleteRequestedAt: Date?
-    public var registeredBy: String?
-    public var ephemeralStorage: EphemeralStorage?
-    public var enableFaultInjection: Bool?
-
-    public init(taskDefinitionArn: String? = nil, containerDefinitions: [ContainerDefinition]? = nil, family: String? = nil, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, revision: Int? = nil, volumes: [Volume]? = nil, status: TaskDefinitionStatus? = nil, requiresAttributes: [Attribute]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, compatibilities: [Compatibility]? = nil, runtimePlatform: RuntimePlatform? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, registeredAt: Date? = nil, deregisteredAt: Date? = nil, deleteRequestedAt: Date? = nil, registeredBy: String? = nil, ephemeralStorage: EphemeralStorage? = nil, enableFaultInjection: Bool? = nil) {
-        self.taskDefinitionArn = taskDefinitionArn
-        self.containerDefinitions = containerDefinitions
-        self.family = family
-        self.taskRoleArn = taskRoleArn
-        self.executionRoleArn = executionRoleArn
-        self.networkMode = networkMode
-        self.revision = revision
-        self.volumes = volumes
-        self.status = status
-        self.requiresAttributes = requiresAttributes
-        self.placementConstraints = placementConstraints
-        self.compatibilities = compatibilities
-        self.runtimePlatform = runtimePlatform
-        self.requiresCompatibilities = requiresCompatibilities
-        self.cpu = cpu
-        self.memory = memory
-        self.inferenceAccelerators = inferenceAccelerators
-        self.pidMode = pidMode
-        self.ipcMode = ipcMode
-        self.proxyConfiguration = proxyConfiguration
-        self.registeredAt = registeredAt
-        self.deregisteredAt = deregisteredAt
-        self.deleteRequestedAt = deleteRequestedAt
-        self.registeredBy = registeredBy
-        self.ephemeralStorage = ephemeralStorage
-        self.enableFaultInjection = enableFaultInjection
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinitionArn\":", taskDefinitionArn, &separated)
-        try json.member("\"containerDefinitions\":", containerDefinitions, &separated)
-        try json.member("\"family\":", family, &separated)
-        try json.member("\"taskRoleArn\":", taskRoleArn, &separated)
-        try json.member("\"executionRoleArn\":", executionRoleArn, &separated)
-        try json.member("\"networkMode\":", networkMode, &separated)
-        try json.member("\"revision\":", revision, &separated)
-        try json.member("\"volumes\":", volumes, &separated)
-        try json.member("\"status\":", status, &separated)
-        try json.member("\"requiresAttributes\":", requiresAttributes, &separated)
-        try json.member("\"placementConstraints\":", placementConstraints, &separated)
-        try json.member("\"compatibilities\":", compatibilities, &separated)
-        try json.member("\"runtimePlatform\":", runtimePlatform, &separated)
-        try json.member("\"requiresCompatibilities\":", requiresCompatibilities, &separated)
-        try json.member("\"cpu\":", cpu, &separated)
-        try json.member("\"memory\":", memory, &separated)
-        try json.member("\"inferenceAccelerators\":", inferenceAccelerators, &separated)
-        try json.member("\"pidMode\":", pidMode, &separated)
-        try json.member("\"ipcMode\":", ipcMode, &separated)
-        try json.member("\"proxyConfiguration\":", proxyConfiguration, &separated)
-        try json.member("\"registeredAt\":", registeredAt, &separated)
-        try json.member("\"deregisteredAt\":", deregisteredAt, &separated)
-        try json.member("\"deleteRequestedAt\":", deleteRequestedAt, &separated)
-        try json.member("\"registeredBy\":", registeredBy, &separated)
-        try json.member("\"ephemeralStorage\":", ephemeralStorage, &separated)
-        try json.member("\"enableFaultInjection\":", enableFaultInjection, &separated)
-        json.close()
-    }
-}
-
-public struct TaskDefinitionPlacementConstraint: Codable, Sendable, Equatable, JSONWritable {
-    public var type: TaskDefinitionPlacementConstraintType?
-    public var expression: String?
-
-    public init(type: TaskDefinitionPlacementConstraintType? = nil, expression: String? = nil) {
-        self.type = type
-        self.expression = expression
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"type\":", type, &separated)
-        try json.member("\"expression\":", expression, &separated)
         json.close()
     }
 }

@@ -8,6 +8,176 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct SubmitTaskStateChangeRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var task: String?
+    public var status: String?
+    public var reason: String?
+    public var containers: [ContainerStateChange]?
+    public var attachments: [AttachmentStateChange]?
+    public var managedAgents: [ManagedAgentStateChange]?
+    public var pullStartedAt: Date?
+    public var pullStoppedAt: Date?
+    public var executionStoppedAt: Date?
+
+    public init(cluster: String? = nil, task: String? = nil, status: String? = nil, reason: String? = nil, containers: [ContainerStateChange]? = nil, attachments: [AttachmentStateChange]? = nil, managedAgents: [ManagedAgentStateChange]? = nil, pullStartedAt: Date? = nil, pullStoppedAt: Date? = nil, executionStoppedAt: Date? = nil) {
+        self.cluster = cluster
+        self.task = task
+        self.status = status
+        self.reason = reason
+        self.containers = containers
+        self.attachments = attachments
+        self.managedAgents = managedAgents
+        self.pullStartedAt = pullStartedAt
+        self.pullStoppedAt = pullStoppedAt
+        self.executionStoppedAt = executionStoppedAt
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"task\":", task, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"reason\":", reason, &separated)
+        try json.member("\"containers\":", containers, &separated)
+        try json.member("\"attachments\":", attachments, &separated)
+        try json.member("\"managedAgents\":", managedAgents, &separated)
+        try json.member("\"pullStartedAt\":", pullStartedAt, &separated)
+        try json.member("\"pullStoppedAt\":", pullStoppedAt, &separated)
+        try json.member("\"executionStoppedAt\":", executionStoppedAt, &separated)
+        json.close()
+    }
+}
+
+public struct SubmitTaskStateChangeResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var acknowledgment: String?
+
+    public init(acknowledgment: String? = nil) {
+        self.acknowledgment = acknowledgment
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"acknowledgment\":", acknowledgment, &separated)
+        json.close()
+    }
+}
+
+public struct TagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var resourceArn: String
+    public var tags: [ResourceTag]
+
+    public init(resourceArn: String, tags: [ResourceTag]) {
+        self.resourceArn = resourceArn
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"resourceArn\":", resourceArn, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
+public struct TagResourceResponse: Codable, Sendable, Equatable, JSONWritable {
+
+    public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
+}
+
+public struct TotalLocalStorageGBRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var min: Double?
+    public var max: Double?
+
+    public init(min: Double? = nil, max: Double? = nil) {
+        self.min = min
+        self.max = max
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"min\":", min, &separated)
+        try json.member("\"max\":", max, &separated)
+        json.close()
+    }
+}
+
+public struct UntagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var resourceArn: String
+    public var tagKeys: [String]
+
+    public init(resourceArn: String, tagKeys: [String]) {
+        self.resourceArn = resourceArn
+        self.tagKeys = tagKeys
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"resourceArn\":", resourceArn, &separated)
+        try json.member("\"tagKeys\":", tagKeys, &separated)
+        json.close()
+    }
+}
+
+public struct UntagResourceResponse: Codable, Sendable, Equatable, JSONWritable {
+
+    public init() {}
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        json.open()
+        json.close()
+    }
+}
+
+public struct UpdateCapacityProviderRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: String
+    public var cluster: String?
+    public var autoScalingGroupProvider: AutoScalingGroupProviderUpdate?
+    public var managedInstancesProvider: UpdateManagedInstancesProviderConfiguration?
+
+    public init(name: String, cluster: String? = nil, autoScalingGroupProvider: AutoScalingGroupProviderUpdate? = nil, managedInstancesProvider: UpdateManagedInstancesProviderConfiguration? = nil) {
+        self.name = name
+        self.cluster = cluster
+        self.autoScalingGroupProvider = autoScalingGroupProvider
+        self.managedInstancesProvider = managedInstancesProvider
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"autoScalingGroupProvider\":", autoScalingGroupProvider, &separated)
+        try json.member("\"managedInstancesProvider\":", managedInstancesProvider, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateCapacityProviderResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var capacityProvider: CapacityProvider?
+
+    public init(capacityProvider: CapacityProvider? = nil) {
+        self.capacityProvider = capacityProvider
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"capacityProvider\":", capacityProvider, &separated)
+        json.close()
+    }
+}
+
 public struct UpdateClusterRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String
     public var settings: [ClusterSetting]?
@@ -208,6 +378,48 @@ public struct UpdateServiceResponse: Codable, Sendable, Equatable, JSONWritable 
         var separated = false
         json.open()
         try json.member("\"service\":", service, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var tasks: [String]
+    public var protectionEnabled: Bool
+    public var expiresInMinutes: Int?
+
+    public init(cluster: String, tasks: [String], protectionEnabled: Bool, expiresInMinutes: Int? = nil) {
+        self.cluster = cluster
+        self.tasks = tasks
+        self.protectionEnabled = protectionEnabled
+        self.expiresInMinutes = expiresInMinutes
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"tasks\":", tasks, &separated)
+        try json.member("\"protectionEnabled\":", protectionEnabled, &separated)
+        try json.member("\"expiresInMinutes\":", expiresInMinutes, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateTaskProtectionResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var protectedTasks: [ProtectedTask]?
+    public var failures: [Failure]?
+
+    public init(protectedTasks: [ProtectedTask]? = nil, failures: [Failure]? = nil) {
+        self.protectedTasks = protectedTasks
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"protectedTasks\":", protectedTasks, &separated)
+        try json.member("\"failures\":", failures, &separated)
         json.close()
     }
 }

@@ -8,6 +8,144 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct PutAccountSettingResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var setting: Setting?
+
+    public init(setting: Setting? = nil) {
+        self.setting = setting
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"setting\":", setting, &separated)
+        json.close()
+    }
+}
+
+public struct PutAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var attributes: [Attribute]
+
+    public init(cluster: String? = nil, attributes: [Attribute]) {
+        self.cluster = cluster
+        self.attributes = attributes
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"attributes\":", attributes, &separated)
+        json.close()
+    }
+}
+
+public struct PutAttributesResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var attributes: [Attribute]?
+
+    public init(attributes: [Attribute]? = nil) {
+        self.attributes = attributes
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"attributes\":", attributes, &separated)
+        json.close()
+    }
+}
+
+public struct PutClusterCapacityProvidersRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var capacityProviders: [String]
+    public var defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]
+
+    public init(cluster: String, capacityProviders: [String], defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]) {
+        self.cluster = cluster
+        self.capacityProviders = capacityProviders
+        self.defaultCapacityProviderStrategy = defaultCapacityProviderStrategy
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"capacityProviders\":", capacityProviders, &separated)
+        try json.member("\"defaultCapacityProviderStrategy\":", defaultCapacityProviderStrategy, &separated)
+        json.close()
+    }
+}
+
+public struct PutClusterCapacityProvidersResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: Cluster?
+
+    public init(cluster: Cluster? = nil) {
+        self.cluster = cluster
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        json.close()
+    }
+}
+
+public struct RegisterContainerInstanceRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var instanceIdentityDocument: String?
+    public var instanceIdentityDocumentSignature: String?
+    public var totalResources: [Resource]?
+    public var versionInfo: VersionInfo?
+    public var containerInstanceArn: String?
+    public var attributes: [Attribute]?
+    public var platformDevices: [PlatformDevice]?
+    public var tags: [ResourceTag]?
+
+    public init(cluster: String? = nil, instanceIdentityDocument: String? = nil, instanceIdentityDocumentSignature: String? = nil, totalResources: [Resource]? = nil, versionInfo: VersionInfo? = nil, containerInstanceArn: String? = nil, attributes: [Attribute]? = nil, platformDevices: [PlatformDevice]? = nil, tags: [ResourceTag]? = nil) {
+        self.cluster = cluster
+        self.instanceIdentityDocument = instanceIdentityDocument
+        self.instanceIdentityDocumentSignature = instanceIdentityDocumentSignature
+        self.totalResources = totalResources
+        self.versionInfo = versionInfo
+        self.containerInstanceArn = containerInstanceArn
+        self.attributes = attributes
+        self.platformDevices = platformDevices
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"instanceIdentityDocument\":", instanceIdentityDocument, &separated)
+        try json.member("\"instanceIdentityDocumentSignature\":", instanceIdentityDocumentSignature, &separated)
+        try json.member("\"totalResources\":", totalResources, &separated)
+        try json.member("\"versionInfo\":", versionInfo, &separated)
+        try json.member("\"containerInstanceArn\":", containerInstanceArn, &separated)
+        try json.member("\"attributes\":", attributes, &separated)
+        try json.member("\"platformDevices\":", platformDevices, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
+public struct RegisterContainerInstanceResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var containerInstance: ContainerInstance?
+
+    public init(containerInstance: ContainerInstance? = nil) {
+        self.containerInstance = containerInstance
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"containerInstance\":", containerInstance, &separated)
+        json.close()
+    }
+}
+
 public struct RegisterTaskDefinitionRequest: Codable, Sendable, Equatable, JSONWritable {
     public var family: String
     public var taskRoleArn: String?
@@ -331,176 +469,6 @@ public struct SubmitContainerStateChangeResponse: Codable, Sendable, Equatable, 
         var separated = false
         json.open()
         try json.member("\"acknowledgment\":", acknowledgment, &separated)
-        json.close()
-    }
-}
-
-public struct SubmitTaskStateChangeRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var task: String?
-    public var status: String?
-    public var reason: String?
-    public var containers: [ContainerStateChange]?
-    public var attachments: [AttachmentStateChange]?
-    public var managedAgents: [ManagedAgentStateChange]?
-    public var pullStartedAt: Date?
-    public var pullStoppedAt: Date?
-    public var executionStoppedAt: Date?
-
-    public init(cluster: String? = nil, task: String? = nil, status: String? = nil, reason: String? = nil, containers: [ContainerStateChange]? = nil, attachments: [AttachmentStateChange]? = nil, managedAgents: [ManagedAgentStateChange]? = nil, pullStartedAt: Date? = nil, pullStoppedAt: Date? = nil, executionStoppedAt: Date? = nil) {
-        self.cluster = cluster
-        self.task = task
-        self.status = status
-        self.reason = reason
-        self.containers = containers
-        self.attachments = attachments
-        self.managedAgents = managedAgents
-        self.pullStartedAt = pullStartedAt
-        self.pullStoppedAt = pullStoppedAt
-        self.executionStoppedAt = executionStoppedAt
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"task\":", task, &separated)
-        try json.member("\"status\":", status, &separated)
-        try json.member("\"reason\":", reason, &separated)
-        try json.member("\"containers\":", containers, &separated)
-        try json.member("\"attachments\":", attachments, &separated)
-        try json.member("\"managedAgents\":", managedAgents, &separated)
-        try json.member("\"pullStartedAt\":", pullStartedAt, &separated)
-        try json.member("\"pullStoppedAt\":", pullStoppedAt, &separated)
-        try json.member("\"executionStoppedAt\":", executionStoppedAt, &separated)
-        json.close()
-    }
-}
-
-public struct SubmitTaskStateChangeResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var acknowledgment: String?
-
-    public init(acknowledgment: String? = nil) {
-        self.acknowledgment = acknowledgment
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"acknowledgment\":", acknowledgment, &separated)
-        json.close()
-    }
-}
-
-public struct TagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var resourceArn: String
-    public var tags: [ResourceTag]
-
-    public init(resourceArn: String, tags: [ResourceTag]) {
-        self.resourceArn = resourceArn
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"resourceArn\":", resourceArn, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct TagResourceResponse: Codable, Sendable, Equatable, JSONWritable {
-
-    public init() {}
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        json.open()
-        json.close()
-    }
-}
-
-public struct TotalLocalStorageGBRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var min: Double?
-    public var max: Double?
-
-    public init(min: Double? = nil, max: Double? = nil) {
-        self.min = min
-        self.max = max
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"min\":", min, &separated)
-        try json.member("\"max\":", max, &separated)
-        json.close()
-    }
-}
-
-public struct UntagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var resourceArn: String
-    public var tagKeys: [String]
-
-    public init(resourceArn: String, tagKeys: [String]) {
-        self.resourceArn = resourceArn
-        self.tagKeys = tagKeys
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"resourceArn\":", resourceArn, &separated)
-        try json.member("\"tagKeys\":", tagKeys, &separated)
-        json.close()
-    }
-}
-
-public struct UntagResourceResponse: Codable, Sendable, Equatable, JSONWritable {
-
-    public init() {}
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        json.open()
-        json.close()
-    }
-}
-
-public struct UpdateCapacityProviderRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var name: String
-    public var cluster: String?
-    public var autoScalingGroupProvider: AutoScalingGroupProviderUpdate?
-    public var managedInstancesProvider: UpdateManagedInstancesProviderConfiguration?
-
-    public init(name: String, cluster: String? = nil, autoScalingGroupProvider: AutoScalingGroupProviderUpdate? = nil, managedInstancesProvider: UpdateManagedInstancesProviderConfiguration? = nil) {
-        self.name = name
-        self.cluster = cluster
-        self.autoScalingGroupProvider = autoScalingGroupProvider
-        self.managedInstancesProvider = managedInstancesProvider
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"autoScalingGroupProvider\":", autoScalingGroupProvider, &separated)
-        try json.member("\"managedInstancesProvider\":", managedInstancesProvider, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateCapacityProviderResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var capacityProvider: CapacityProvider?
-
-    public init(capacityProvider: CapacityProvider? = nil) {
-        self.capacityProvider = capacityProvider
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"capacityProvider\":", capacityProvider, &separated)
         json.close()
     }
 }

@@ -8,6 +8,135 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct ListAccountSettingsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var settings: [Setting]?
+    public var nextToken: String?
+
+    public init(settings: [Setting]? = nil, nextToken: String? = nil) {
+        self.settings = settings
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"settings\":", settings, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct ListAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var targetType: TargetType
+    public var attributeName: String?
+    public var attributeValue: String?
+    public var nextToken: String?
+    public var maxResults: Int?
+
+    public init(cluster: String? = nil, targetType: TargetType, attributeName: String? = nil, attributeValue: String? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        self.cluster = cluster
+        self.targetType = targetType
+        self.attributeName = attributeName
+        self.attributeValue = attributeValue
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"targetType\":", targetType, &separated)
+        try json.member("\"attributeName\":", attributeName, &separated)
+        try json.member("\"attributeValue\":", attributeValue, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        json.close()
+    }
+}
+
+public struct ListAttributesResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var attributes: [Attribute]?
+    public var nextToken: String?
+
+    public init(attributes: [Attribute]? = nil, nextToken: String? = nil) {
+        self.attributes = attributes
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"attributes\":", attributes, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct ListClustersRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var nextToken: String?
+    public var maxResults: Int?
+
+    public init(nextToken: String? = nil, maxResults: Int? = nil) {
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        json.close()
+    }
+}
+
+public struct ListClustersResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var clusterArns: [String]?
+    public var nextToken: String?
+
+    public init(clusterArns: [String]? = nil, nextToken: String? = nil) {
+        self.clusterArns = clusterArns
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"clusterArns\":", clusterArns, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct ListContainerInstancesRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var filter: String?
+    public var nextToken: String?
+    public var maxResults: Int?
+    public var status: ContainerInstanceStatus?
+
+    public init(cluster: String? = nil, filter: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, status: ContainerInstanceStatus? = nil) {
+        self.cluster = cluster
+        self.filter = filter
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+        self.status = status
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"filter\":", filter, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        try json.member("\"status\":", status, &separated)
+        json.close()
+    }
+}
+
 public struct ListContainerInstancesResponse: Codable, Sendable, Equatable, JSONWritable {
     public var containerInstanceArns: [String]?
     public var nextToken: String?
@@ -323,125 +452,56 @@ public struct NetworkInterfaceCountRequest: Codable, Sendable, Equatable, JSONWr
     }
 }
 
-public struct PutAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var attributes: [Attribute]
+public struct PutAccountSettingDefaultRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName
+    public var value: String
 
-    public init(cluster: String? = nil, attributes: [Attribute]) {
-        self.cluster = cluster
-        self.attributes = attributes
+    public init(name: SettingName, value: String) {
+        self.name = name
+        self.value = value
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"attributes\":", attributes, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"value\":", value, &separated)
         json.close()
     }
 }
 
-public struct PutAttributesResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var attributes: [Attribute]?
+public struct PutAccountSettingDefaultResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var setting: Setting?
 
-    public init(attributes: [Attribute]? = nil) {
-        self.attributes = attributes
+    public init(setting: Setting? = nil) {
+        self.setting = setting
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"attributes\":", attributes, &separated)
+        try json.member("\"setting\":", setting, &separated)
         json.close()
     }
 }
 
-public struct PutClusterCapacityProvidersRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String
-    public var capacityProviders: [String]
-    public var defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]
+public struct PutAccountSettingRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName
+    public var value: String
+    public var principalArn: String?
 
-    public init(cluster: String, capacityProviders: [String], defaultCapacityProviderStrategy: [CapacityProviderStrategyItem]) {
-        self.cluster = cluster
-        self.capacityProviders = capacityProviders
-        self.defaultCapacityProviderStrategy = defaultCapacityProviderStrategy
+    public init(name: SettingName, value: String, principalArn: String? = nil) {
+        self.name = name
+        self.value = value
+        self.principalArn = principalArn
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"capacityProviders\":", capacityProviders, &separated)
-        try json.member("\"defaultCapacityProviderStrategy\":", defaultCapacityProviderStrategy, &separated)
-        json.close()
-    }
-}
-
-public struct PutClusterCapacityProvidersResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        json.close()
-    }
-}
-
-public struct RegisterContainerInstanceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var instanceIdentityDocument: String?
-    public var instanceIdentityDocumentSignature: String?
-    public var totalResources: [Resource]?
-    public var versionInfo: VersionInfo?
-    public var containerInstanceArn: String?
-    public var attributes: [Attribute]?
-    public var platformDevices: [PlatformDevice]?
-    public var tags: [ResourceTag]?
-
-    public init(cluster: String? = nil, instanceIdentityDocument: String? = nil, instanceIdentityDocumentSignature: String? = nil, totalResources: [Resource]? = nil, versionInfo: VersionInfo? = nil, containerInstanceArn: String? = nil, attributes: [Attribute]? = nil, platformDevices: [PlatformDevice]? = nil, tags: [ResourceTag]? = nil) {
-        self.cluster = cluster
-        self.instanceIdentityDocument = instanceIdentityDocument
-        self.instanceIdentityDocumentSignature = instanceIdentityDocumentSignature
-        self.totalResources = totalResources
-        self.versionInfo = versionInfo
-        self.containerInstanceArn = containerInstanceArn
-        self.attributes = attributes
-        self.platformDevices = platformDevices
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"instanceIdentityDocument\":", instanceIdentityDocument, &separated)
-        try json.member("\"instanceIdentityDocumentSignature\":", instanceIdentityDocumentSignature, &separated)
-        try json.member("\"totalResources\":", totalResources, &separated)
-        try json.member("\"versionInfo\":", versionInfo, &separated)
-        try json.member("\"containerInstanceArn\":", containerInstanceArn, &separated)
-        try json.member("\"attributes\":", attributes, &separated)
-        try json.member("\"platformDevices\":", platformDevices, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct RegisterContainerInstanceResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var containerInstance: ContainerInstance?
-
-    public init(containerInstance: ContainerInstance? = nil) {
-        self.containerInstance = containerInstance
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"containerInstance\":", containerInstance, &separated)
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"principalArn\":", principalArn, &separated)
         json.close()
     }
 }

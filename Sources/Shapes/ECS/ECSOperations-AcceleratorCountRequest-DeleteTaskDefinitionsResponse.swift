@@ -290,6 +290,39 @@ public struct CreateServiceResponse: Codable, Sendable, Equatable, JSONWritable 
     }
 }
 
+public struct DeleteAccountSettingRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName
+    public var principalArn: String?
+
+    public init(name: SettingName, principalArn: String? = nil) {
+        self.name = name
+        self.principalArn = principalArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"principalArn\":", principalArn, &separated)
+        json.close()
+    }
+}
+
+public struct DeleteAccountSettingResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var setting: Setting?
+
+    public init(setting: Setting? = nil) {
+        self.setting = setting
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"setting\":", setting, &separated)
+        json.close()
+    }
+}
+
 public struct DeleteAttributesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var attributes: [Attribute]
@@ -451,57 +484,6 @@ public struct DeleteTaskDefinitionsResponse: Codable, Sendable, Equatable, JSONW
         json.open()
         try json.member("\"taskDefinitions\":", taskDefinitions, &separated)
         try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct DeregisterContainerInstanceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var containerInstance: String
-    public var force: Bool?
-
-    public init(cluster: String? = nil, containerInstance: String, force: Bool? = nil) {
-        self.cluster = cluster
-        self.containerInstance = containerInstance
-        self.force = force
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"containerInstance\":", containerInstance, &separated)
-        try json.member("\"force\":", force, &separated)
-        json.close()
-    }
-}
-
-public struct DeregisterContainerInstanceResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var containerInstance: ContainerInstance?
-
-    public init(containerInstance: ContainerInstance? = nil) {
-        self.containerInstance = containerInstance
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"containerInstance\":", containerInstance, &separated)
-        json.close()
-    }
-}
-
-public struct DeregisterTaskDefinitionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinition: String
-
-    public init(taskDefinition: String) {
-        self.taskDefinition = taskDefinition
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinition\":", taskDefinition, &separated)
         json.close()
     }
 }
