@@ -39,6 +39,20 @@ struct TaskProtectionTests {
         #expect(fixture.live.isEmpty)
     }
 
+    @Test func aServiceDeletedWithForceStopsItsProtectedTasksToo() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        try fixture.createService(desired: 2)
+        fixture.pass()
+        #expect(try protect(&fixture, fixture.live.map(\.arn)).failures == [])
+        _ = try fixture.apply { ecs, now, _, changes in
+            try ecs.deleteService(DeleteServiceRequest(cluster: "c", service: "svc", force: true), now: now, changes: &changes)
+        }
+        fixture.pass()
+        #expect(fixture.live.isEmpty)
+    }
+
     @Test func aDeploymentWaitsForAProtectedTaskOfTheOldOne() throws {
         var fixture = SchedulerFixture()
         try fixture.addInstance()

@@ -70,9 +70,21 @@ def test_services_with_the_cli(ecsd, fleets):
     zones = [t["availabilityZone"] for t in tasks]
     assert sorted(zones) == ["a", "a", "b", "b", "c", "c"]
 
+    # Three tasks protected from scale-in: scaling in to 2 leaves all three until one is unprotected.
+    arns = sorted(t["taskArn"] for t in tasks)
+    protected = aws(ecsd, "update-task-protection", "--cluster", "svc", "--tasks", *arns[:3], "--protection-enabled",
+                    "--expires-in-minutes", "30")
+    assert [t["protectionEnabled"] for t in protected["protectedTasks"]] == [True, True, True] and protected["failures"] == []
     aws(ecsd, "update-service", "--cluster", "svc", "--service", "api", "--desired-count", "2")
+    wait_until(lambda: aws(ecsd, "describe-services", "--cluster", "svc", "--services", "api")["services"][0]["runningCount"] == 3,
+               message="scaled in to the protected tasks")
+    running = aws(ecsd, "list-tasks", "--cluster", "svc", "--service-name", "api")["taskArns"]
+    assert sorted(running) == arns[:3]
+    aws(ecsd, "update-task-protection", "--cluster", "svc", "--tasks", arns[0], "--no-protection-enabled")
     wait_until(lambda: aws(ecsd, "describe-services", "--cluster", "svc", "--services", "api")["services"][0]["runningCount"] == 2,
                message="scaled in")
+    shown = aws(ecsd, "get-task-protection", "--cluster", "svc", "--tasks", *arns[1:3])["protectedTasks"]
+    assert [t["protectionEnabled"] for t in shown] == [True, True] and all("expirationDate" in t for t in shown)
     listed = aws(ecsd, "list-services", "--cluster", "svc")["serviceArns"]
     assert listed == ["arn:aws:ecs:us-east-1:000000000000:service/svc/api"]
 

@@ -92,9 +92,12 @@ extension ECSState {
 
         // Scale in: more tasks of the current deployment than desired (protected tasks stay until
         // their protection ends).
+        // A service being deleted stops every task, protected or not.
+        let protectionHolds = record.service.serviceStatus != .draining
+        func isProtected(_ task: TaskRecord) -> Bool { protectionHolds && task.isProtected(at: pass.now) }
         var keep = live.filter { $0.task.startedBy == primaryId && !isOnDrainingInstance($0) }
         if keep.count > desired {
-            for task in scaleInOrder(keep.filter { !$0.isProtected(at: pass.now) }).prefix(keep.count - desired) {
+            for task in scaleInOrder(keep.filter { !isProtected($0) }).prefix(keep.count - desired) {
                 stop(task, reason: "Scaling activity initiated by (deployment \(primaryId))", pass: &pass, changes: &changes)
             }
             live.removeAll { pass.isStopped($0) }
@@ -105,7 +108,7 @@ extension ECSState {
         // (A protected task of an older deployment is left until its protection ends, as on ECS:
         // the deployment waits for it.)
         var replaceable = live.filter {
-            isOnDrainingInstance($0) || ($0.task.startedBy != primaryId && !$0.isProtected(at: pass.now))
+            isOnDrainingInstance($0) || ($0.task.startedBy != primaryId && !isProtected($0))
         }
         for task in replaceable where !task.hasRun {
             stop(task, reason: replacementReason(task, draining: isOnDrainingInstance(task), primaryId: primaryId), pass: &pass, changes: &changes)
