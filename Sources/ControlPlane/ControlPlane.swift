@@ -78,12 +78,12 @@ public struct ControlPlane: Sendable {
     /// Athena's query executions.
     let queryRunner: QueryRunner
     /// The leader lease this replica holds, and the token its writes carry (replicas on PostgreSQL).
-    let leadership: (lease: LeaderLease, fence: LeaseFence)?
+    let leadership: LeaseRenewal?
 
     /// Opens the store, loads the state and binds every service's operations.
-    /// - Parameter leadership: on PostgreSQL, the lease this replica took (``Replica/follow(lease:configuration:systemd:logger:)``):
-    ///   every write checks its token, and the lease is renewed while the control plane runs.
-    public init(configuration: ControlPlaneConfiguration, leadership: (lease: LeaderLease, fence: LeaseFence)? = nil, logger: Logger) async throws {
+    /// - Parameter leadership: on PostgreSQL, the lease this replica took (``Replica/Follower``), renewed
+    ///   from then on: every write checks its token, and it is released after the store closed.
+    public init(configuration: ControlPlaneConfiguration, leadership: LeaseRenewal? = nil, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
         self.leadership = leadership
@@ -275,7 +275,7 @@ public struct ControlPlane: Sendable {
     /// - Parameter systemd: the service manager to tell of readiness (done by `onServerRunning`'s
     ///   caller), feed the watchdog and tell of stopping.
     public func services(systemd: SystemdNotifier? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        let server = APIServer(
+        var server = APIServer(
             dispatcher: dispatcher, queryServices: queryServices, routes: routes, fallbacks: [LambdaAPI.fallback, GatewayAPI.fallback, GatewayAPI.restFallback], agents: agents,
             gatewayLogs: gatewayLogs,
             maxRequestBytes: configuration.maxRequestBytes, agentAuthenticator: agentAuthenticator,
@@ -284,6 +284,7 @@ public struct ControlPlane: Sendable {
             s3: S3Endpoint(
                 committer: committer, files: objectFiles, authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring),
                 names: configuration.names, requestIds: RequestIdGenerator()))
+        if let leadership { server.serving = { leadership.isServing } }
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
         let http1 = HTTPServerBuilder.http1(
@@ -333,7 +334,7 @@ public struct ControlPlane: Sendable {
             committer: committer, launcher: launcher, interval: configuration.capacityInterval,
             scaleInAfter: configuration.capacityScaleInAfter, logger: logger)
         // The keeper starts first and stops last: the lease is held until the store closed.
-        let keeper: [any Service] = leadership.map { [LeaseKeeper(lease: $0.lease, fence: $0.fence, logger: logger)] } ?? []
+        let keeper: [any Service] = leadership.map { [LeaseKeeper(renewal: $0)] } ?? []
         return keeper + [
             StoreService(store: store), scheduler, functions, asyncInvoker, scaling, capacity, gatewayApplication, application,
             PollReleaser(notifier: committer.notifier, router: functionRouter),

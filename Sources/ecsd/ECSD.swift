@@ -344,7 +344,7 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(settings.prometheus)
         let configuration = settings
         let role = Replica.Role(registry: configuration.prometheus)
-        var leadership: (lease: LeaderLease, fence: LeaseFence)?
+        var leadership: LeaseRenewal?
         var follower: Replica.Follower?
         if let postgres = configuration.postgres {
             // One leader per database; the other replicas follow and forward to it until one of
@@ -363,21 +363,22 @@ struct Serve: AsyncParsableCommand {
                 lease.close()
                 return
             }
-            leadership = (lease, fence)
+            // Renewed from now on, while the state loads.
+            leadership = LeaseRenewal(lease: lease, fence: fence, logger: logger)
         }
         systemd.notify("STATUS=Opening the store in \(configuration.dataDirectory)")
         let controlPlane: ControlPlane
         do {
             controlPlane = try await ControlPlane(configuration: configuration, leadership: leadership, logger: logger)
         } catch {
-            if let leadership { await leadership.lease.release(leadership.fence.token) }
+            await leadership?.release()
             throw error
         }
         if let leadership, let follower {
             // The state is loaded: the follower's listener closes and the leader's opens at once,
             // so requests see no more than a moment without a listener.
             guard await follower.stop() else {
-                await leadership.lease.release(leadership.fence.token)
+                await leadership.release()
                 return
             }
         }

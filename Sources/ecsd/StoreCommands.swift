@@ -36,7 +36,7 @@ struct StoreLocation: ParsableArguments {
         if let location = try postgres() {
             if writing {
                 let leader = try await LeaderLease(
-                    location: location, holder: "ecsd store import (\(ProcessInfo.processInfo.processIdentifier))", endpoint: "", timeout: .seconds(3600),
+                    location: location, holder: "ecsd store import (\(ProcessInfo.processInfo.processIdentifier))", endpoint: "", timeout: .seconds(300),
                     logger: logger)
                 guard let token = try await leader.tryTake() else {
                     let holder = try? await leader.current()
@@ -44,9 +44,18 @@ struct StoreLocation: ParsableArguments {
                     throw ValidationError(
                         "an ecsd leads on this database (\(holder.map { "\($0.holder) at \($0.endpoint)" } ?? "the lease is held")): stop every ecsd using it first.")
                 }
-                lease = (leader, LeaseFence(token: token, term: leader.term))
+                lease = (leader, LeaseFence(token: token, term: leader.term, takenAt: .now))
             }
-            store = try await PostgresStateStore(location: location, fence: lease?.1, logger: logger)
+            do {
+                // Only a writer migrates: an export leaves the schema of a running ecsd as it is.
+                store = try await PostgresStateStore(location: location, fence: lease?.1, migrating: writing, logger: logger)
+            } catch {
+                if let (leader, fence) = lease {
+                    await leader.release(fence.token)
+                    leader.close()
+                }
+                throw error
+            }
         } else {
             store = try SQLiteStateStore(directory: dataDirectory, logger: logger)
         }

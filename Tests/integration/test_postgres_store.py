@@ -117,8 +117,8 @@ def test_writes_fail_while_postgresql_is_down_and_resume_after_a_reload(data_dir
             assert names == ["after", "before"]
         finally:
             server.stop()
-        # What ecsd answered is what PostgreSQL holds.
-        server = Ecsd(data_dir, extra_args=["--store", url]).start()
+        # What ecsd answered is what PostgreSQL holds (started again where it ran).
+        server = Ecsd(data_dir, port=server.port, extra_args=["--store", url]).start()
         ecs = boto3.client("ecs", endpoint_url=server.endpoint, region_name="us-east-1", config=NO_RETRIES)
         assert sorted(arn.rsplit("/", 1)[1] for arn in ecs.list_clusters()["clusterArns"]) == ["after", "before"]
         server.stop()

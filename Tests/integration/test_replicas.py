@@ -35,12 +35,12 @@ def role(replica):
         return None
 
 
-def replicas(data_dir, url, count, *extra):
+def replicas(data_dir, url, count, *extra, auth="off"):
     """`count` ecsd on one database and one data directory (code, objects and keys are shared
     there), each with a log of its own; the first to start leads."""
     started = []
     for n in range(count):
-        server = Ecsd(data_dir, extra_args=["--store", url, "--lease-timeout", LEASE_TIMEOUT, *extra], log_name=f"ecsd-{n}.log")
+        server = Ecsd(data_dir, extra_args=["--store", url, "--lease-timeout", LEASE_TIMEOUT, *extra], log_name=f"ecsd-{n}.log", auth=auth)
         started.append(server.start())
     return started
 
@@ -55,9 +55,22 @@ def ecs_client(endpoint):
 
 
 def test_a_follower_forwards_the_api_and_reports_its_role(postgres, data_dir):
+    """With authentication on: a request signed for the follower's address verifies at the leader."""
     url = postgres.create_database("forwarding")
-    leader, follower = replicas(data_dir, url, 2)
+    leader, follower = replicas(data_dir, url, 2, auth="on")
+    values = dict(line.strip().split(" = ", 1) for line in open(os.path.join(data_dir, "admin-credentials")) if " = " in line)
+
+    def ecs_client(endpoint):
+        return boto3.client("ecs", endpoint_url=endpoint, region_name="us-east-1", config=NO_RETRIES,
+                            aws_access_key_id=values["aws_access_key_id"], aws_secret_access_key=values["aws_secret_access_key"])
     try:
+        # An unsigned request is refused by the leader, through the follower too.
+        try:
+            boto3.client("ecs", endpoint_url=follower.endpoint, region_name="us-east-1", config=NO_RETRIES,
+                         aws_access_key_id="AKIAWRONG", aws_secret_access_key="wrong").list_clusters()
+            raise AssertionError("a request with an unknown key was accepted")
+        except botocore.exceptions.ClientError as refused:
+            assert refused.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
         assert role(leader) == "leader" and role(follower) == "follower"
         with urllib.request.urlopen(follower.endpoint + "/healthz", timeout=2) as answer:
             assert json.load(answer)["leader"] == leader.endpoint
@@ -126,6 +139,10 @@ def test_twenty_leader_kills_under_runtask_load_lose_and_duplicate_nothing(postg
         failovers = []
         try:
             for round_ in range(20):
+                # A replica that stopped (as a deposed leader does) is started again, as systemd would.
+                for server in servers:
+                    if server.process.poll() is not None:
+                        server.start()
                 before = len(acknowledged)
                 wait_until(lambda: len(acknowledged) >= before + 5, timeout=60, message="RunTask acknowledged")
                 leader = leader_of(servers)
@@ -185,7 +202,8 @@ def test_a_deposed_leader_commits_nothing_and_stops(postgres, data_dir):
     try:
         ecs = ecs_client(leader.endpoint)
         ecs.create_cluster(clusterName="before")
-        psql(postgres, "fencing", "UPDATE stevedore_lease SET token = token + 1, holder = 'intruder', expires_at = now() + interval '1 hour'")
+        psql(postgres, "fencing", "UPDATE stevedore_lease SET token = token + 1; "
+             "UPDATE stevedore_lease_term SET holder = 'intruder', token = token + 1, expires_at = now() + interval '1 hour'")
         try:
             ecs.create_cluster(clusterName="after")
             raise AssertionError("a deposed leader acknowledged a write")
@@ -291,12 +309,14 @@ class PartitionableProxy:
 
 def test_a_leader_cut_off_from_postgresql_is_replaced_and_acknowledges_nothing_more(postgres, data_dir):
     """A partition between the leader and PostgreSQL (the leader itself alive and reachable): it
-    cannot renew, so a follower takes over within the lease timeout; the old leader stops on its
-    own, and no write sent to it is acknowledged; once the network heals, nothing it held commits."""
+    cannot renew, so a follower takes over within the lease timeout; the old leader stops serving
+    once its term ran out by its own clock (503s: clients and agents go elsewhere) and acknowledges
+    no write; once the network heals, it finds its lease taken and exits."""
     url = postgres.create_database("partition")
     proxy = PartitionableProxy(postgres.port)
     through_proxy = url.replace(f":{postgres.port}/", f":{proxy.port}/")
-    leader = Ecsd(data_dir, extra_args=["--store", through_proxy, "--lease-timeout", LEASE_TIMEOUT], log_name="ecsd-cut.log").start()
+    leader = Ecsd(data_dir, extra_args=["--store", through_proxy, "--lease-timeout", LEASE_TIMEOUT, "--store-timeout", "3"],
+                  log_name="ecsd-cut.log").start()
     (follower,) = [Ecsd(data_dir, extra_args=["--store", url, "--lease-timeout", LEASE_TIMEOUT], log_name="ecsd-1.log").start()]
     try:
         assert role(leader) == "leader" and role(follower) == "follower"
@@ -315,13 +335,22 @@ def test_a_leader_cut_off_from_postgresql_is_replaced_and_acknowledges_nothing_m
         wait_until(lambda: role(follower) == "leader", timeout=15, interval=0.05, message="the follower leads")
         assert time.monotonic() - cut < float(LEASE_TIMEOUT) + 1
         ecs_client(follower.endpoint).create_cluster(clusterName="after")
-        # The old leader gives up by its own clock, while still cut off.
-        assert leader.process.wait(timeout=10) != 0
-        assert "could not be renewed within its term" in leader.log() or "no longer the leader" in leader.log()
+
+        # The old leader, still cut off, stops serving by its own clock.
+        def refused():
+            try:
+                ecs_client(leader.endpoint).list_clusters()
+                return None
+            except botocore.exceptions.ClientError as error:
+                return error.response["ResponseMetadata"]["HTTPStatusCode"] == 503 or None
+        wait_until(refused, timeout=10, interval=0.1, message="the cut-off leader stops serving")
+        assert leader.process.poll() is None
         writer.join(timeout=30)
         assert answers and not isinstance(answers[0], dict), "the cut-off leader acknowledged a write"
+        # Healed: its renewal finds the token taken, and it exits.
         proxy.cut.clear()
-        time.sleep(0.5)
+        assert leader.process.wait(timeout=15) == 75
+        assert "no longer the leader" in leader.log()
         names = sorted(a.rsplit("/", 1)[1] for a in ecs_client(follower.endpoint).list_clusters()["clusterArns"])
         assert names == ["after", "before"]
         assert "cut-off" not in psql(postgres, "partition", "SELECT coalesce(string_agg(key, ','), '') FROM clusters")

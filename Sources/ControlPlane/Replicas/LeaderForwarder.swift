@@ -25,12 +25,15 @@ final class LeaderForwarder: Sendable {
     /// The leader's certificate authority, when the replicas serve TLS with their own.
     let caFile: String?
     let logger: Logger
-    private let known = Mutex<LeaderLease.Holder?>(nil)
+    /// The leader's address as last read, and when.
+    private let known = Mutex<(endpoint: String, readAt: ContinuousClock.Instant)?>(nil)
     /// Set once the follower stops (or took the lease): waiting requests give up at once, so the
     /// listener closes quickly (and the leader's server can take the port).
     let closed = Atomic<Bool>(false)
     /// Answers being relayed (long polls, log streams): ended when the follower stops.
-    private let relays = Mutex<(next: Int, running: [Int: Task<Void, Never>])>((0, [:]))
+    /// Exchanges under way (waiting for the leader's answer, or relaying its body): each a way to
+    /// end it, called when the follower stops.
+    private let relays = Mutex<(next: Int, running: [Int: @Sendable () -> Void])>((0, [:]))
 
     init(lease: LeaderLease, maxRequestBytes: Int, metrics: MetricsEndpoint, caFile: String?, logger: Logger) {
         self.lease = lease
@@ -42,6 +45,9 @@ final class LeaderForwarder: Sendable {
 
     /// Request headers that belong to one connection, not to the request (RFC 9110, 7.6.1), and
     /// those libcurl sets itself.
+    /// Marks a request a follower sent on, so no replica forwards it again.
+    static let forwardedHeader = HTTPField.Name("X-Stevedore-Forwarded-By")!
+
     static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "content-length", "expect", "trailer"]
 
     func respond(to request: Request) async -> Response {
@@ -55,6 +61,11 @@ final class LeaderForwarder: Sendable {
             let answer = metrics.answer(authorization: request.headers[.authorization])
             return Self.response(status: answer.status, headers: answer.headers, body: answer.body)
         }
+        // Sent on by a follower already: this replica is not the leader either (a stale lease
+        // read on one side); answering beats passing it round.
+        if request.headers[Self.forwardedHeader] != nil {
+            return Self.unavailable("No control plane leader answers at the moment (one is being chosen); retry shortly.")
+        }
         var body: [UInt8] = []
         do {
             var collected = try await request.body.collect(upTo: maxRequestBytes)
@@ -64,10 +75,13 @@ final class LeaderForwarder: Sendable {
                 "The request body is larger than \(maxRequestBytes) bytes, the most this follower forwards; send it to the leader directly.",
                 status: 413, type: "RequestEntityTooLargeException")
         }
-        var headers: [(name: String, value: String)] = []
+        // The client's Host (HTTP/1.1's authority, which Hummingbird keeps apart from the
+        // headers): signatures cover it, and S3 reads buckets from it.
+        var headers: [(name: String, value: String)] = request.head.authority.map { [("Host", $0)] } ?? []
         for field in request.headers where !Self.hopByHop.contains(field.name.canonicalName) {
             headers.append((field.name.rawName, field.value))
         }
+        headers.append((Self.forwardedHeader.rawName, lease.holder))
         let forwarded = HTTPClient.Request(
             method: request.method.rawValue, path: request.uri.description, headers: headers,
             body: body.isEmpty && (request.method == .get || request.method == .head) ? nil : body, timeout: nil)
@@ -81,7 +95,13 @@ final class LeaderForwarder: Sendable {
             }
             lastLeader = leader
             do {
-                let answer = try await HTTPClient(baseURL: leader, connectTimeout: .seconds(2), caFile: caFile).stream(forwarded)
+                let client = HTTPClient(baseURL: leader, connectTimeout: .seconds(2), caFile: caFile)
+                // In a task of ours, so that a follower that stops ends the wait for an answer
+                // (a long poll, a leader cut off) instead of waiting for it.
+                let call = Task { try await client.stream(forwarded) }
+                let id = track { call.cancel() }
+                defer { untrack(id) }
+                let answer = try await call.value
                 var fields = HTTPFields()
                 var length: Int?
                 for (name, value) in answer.headers {
@@ -90,6 +110,8 @@ final class LeaderForwarder: Sendable {
                     guard !Self.hopByHop.contains(lowered), let field = HTTPField.Name(name) else { continue }
                     fields.append(HTTPField(name: field, value: value))
                 }
+                // A HEAD answer has no body but says how long the GET's would be.
+                if request.method == .head, let length { fields[.contentLength] = String(length) }
                 let stream = relay(answer.body)
                 return Response(
                     status: HTTPResponse.Status(code: answer.status), headers: fields,
@@ -113,7 +135,7 @@ final class LeaderForwarder: Sendable {
     /// does not wait for the long polls it relays to end.
     private func relay(_ body: AsyncThrowingStream<[UInt8], any Error>) -> AsyncThrowingStream<[UInt8], any Error> {
         let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-        let task = relays.withLock { state in
+        let task = relays.withLock { state -> Task<Void, Never> in
             let id = state.next
             state.next += 1
             let task = Task { [weak self] in
@@ -125,26 +147,44 @@ final class LeaderForwarder: Sendable {
                 }
                 self?.relays.withLock { _ = $0.running.removeValue(forKey: id) }
             }
-            state.running[id] = task
+            state.running[id] = { task.cancel() }
             return task
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }
 
+    private func track(_ end: @escaping @Sendable () -> Void) -> Int {
+        let (id, closed) = relays.withLock { state in
+            defer { state.next += 1 }
+            state.running[state.next] = end
+            return (state.next, self.closed.load(ordering: .relaxed))
+        }
+        if closed { end() }
+        return id
+    }
+
+    private func untrack(_ id: Int) {
+        relays.withLock { _ = $0.running.removeValue(forKey: id) }
+    }
+
     /// Stops forwarding: requests waiting for a leader give up, and relayed answers end.
     func close() {
         closed.store(true, ordering: .relaxed)
-        for task in relays.withLock({ $0.running.values }) { task.cancel() }
+        for end in relays.withLock({ $0.running.values }) { end() }
     }
 
-    /// The leader's address, from the lease (read again when `refresh`, or when what is known ran out).
+    /// The leader's address, from the lease (read again when `refresh`, or after a second). Only a
+    /// live lease of another replica at another address counts: never this replica's own (held by
+    /// it, or by its crashed self).
     private func leaderEndpoint(refresh: Bool) async -> String? {
-        if !refresh, let holder = known.withLock({ $0 }), holder.live { return holder.endpoint }
+        if !refresh, let (endpoint, readAt) = known.withLock({ $0 }), ContinuousClock.now - readAt < .seconds(1) { return endpoint }
         let holder = try? await lease.current()
-        known.withLock { $0 = holder }
-        // Never to this replica's own address (a lease this replica, or its crashed self, holds).
-        guard let holder, holder.live, !holder.endpoint.isEmpty, holder.holder != lease.holder, holder.endpoint != lease.endpoint else { return nil }
+        guard let holder, holder.live, !holder.endpoint.isEmpty, holder.holder != lease.holder, holder.endpoint != lease.endpoint else {
+            known.withLock { $0 = nil }
+            return nil
+        }
+        known.withLock { $0 = (holder.endpoint, ContinuousClock.now) }
         return holder.endpoint
     }
 

@@ -61,8 +61,9 @@ public enum Replica {
             let (taken, found) = AsyncStream.makeStream(of: LeaseFence.self)
             self.taken = taken
             // Free (the first ecsd, or the leader gone long enough): lead without following first.
+            let asked = ContinuousClock.now
             if let token = try await lease.tryTake() {
-                found.yield(LeaseFence(token: token, term: lease.term))
+                found.yield(LeaseFence(token: token, term: lease.term, takenAt: asked))
                 found.finish()
                 group = nil
                 running = nil
@@ -142,10 +143,11 @@ public enum Replica {
                     first = false
                     if self.systemd.watchdogInterval != nil { self.systemd.notify("WATCHDOG=1") }
                     do {
+                        let asked = ContinuousClock.now
                         if let token = try await self.lease.tryTake(reclaim: self.listening.load(ordering: .relaxed)) {
                             self.logger.notice("this ecsd took the leader lease", metadata: ["lease.token": "\(token)"])
                             self.systemd.notify("STATUS=Taking over as the leader: loading the state")
-                            self.found.yield(LeaseFence(token: token, term: self.lease.term))
+                            self.found.yield(LeaseFence(token: token, term: self.lease.term, takenAt: asked))
                             // The listener forwards on (requests wait for this replica to lead)
                             // until the state is loaded and the follower is stopped.
                             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
@@ -160,89 +162,121 @@ public enum Replica {
     }
 }
 
-/// The leader's side of the lease: renews it, and ends the process (exit status 75) once it may
-/// have lost it (a renewal refused or late, or a commit that found another's token): a deposed
-/// leader stops acting at once, and a supervisor (systemd's `Restart=`) starts it again as a
-/// follower. On a graceful stop, after the store closed, it ends the term so a follower takes
-/// over at once.
-struct LeaseKeeper: Service {
-    let lease: LeaderLease
-    let fence: LeaseFence
-    let logger: Logger
+/// The leader's side of the lease, from the moment it is taken (before the state is loaded):
+/// renews it every ``LeaderLease/renewInterval``.
+///
+/// - When no renewal was answered within the term since the last good one began (PostgreSQL
+///   down, or this host cut off from it; by this clock, and PostgreSQL's term ran out no sooner),
+///   the leader stops serving (``isServing``: the API answers 503, so agents and clients move on)
+///   and keeps trying: another replica may have taken over, or none could (the server down for
+///   all), and only the next answer tells.
+/// - Once a renewal is refused or a commit finds another's token, it was deposed: it ends the
+///   process (exit status 75) at once, with no graceful shutdown (which would wait for requests and
+///   commits a cut-off store may never answer; nothing acknowledged is lost, as an answer waits for
+///   its commit), and a supervisor (systemd's `Restart=`) starts it again as a follower.
+public final class LeaseRenewal: Sendable {
+    public let lease: LeaderLease
+    public let fence: LeaseFence
+    private let logger: Logger
+    private let renewing = Mutex<Task<Void, Never>?>(nil)
+    private let releasing = Atomic<Bool>(false)
+    private let lapsed = Atomic<Bool>(false)
 
-    struct Deposed: Error, CustomStringConvertible {
-        var description: String
+    /// Whether the lease is known to be this replica's now (renewed within the term): the API
+    /// serves only then.
+    public var isServing: Bool { !lapsed.load(ordering: .relaxed) }
+
+    public init(lease: LeaderLease, fence: LeaseFence, logger: Logger) {
+        self.lease = lease
+        self.fence = fence
+        self.logger = logger
+        renewing.withLock { $0 = Task { [self] in await self.renew() } }
+    }
+
+    /// Stops renewing and ends the term now, so a follower takes over at once (a graceful stop,
+    /// after the store closed).
+    public func release() async {
+        releasing.store(true, ordering: .relaxed)
+        renewing.withLock { $0 }?.cancel()
+        await lease.release(fence.token)
+        logger.notice("leader lease released", metadata: ["lease.token": "\(fence.token)"])
+    }
+
+    private func renew() async {
+        let check = min(lease.renewInterval, .milliseconds(250))
+        var lastRenewal = fence.takenAt
+        var nextRenewal = lastRenewal + lease.renewInterval
+        while !Task.isCancelled {
+            try? await Task.sleep(for: check)
+            if fence.isBroken { return depose("another ecsd took the leader lease: a write found its token") }
+            guard ContinuousClock.now >= nextRenewal else { continue }
+            let started = ContinuousClock.now
+            nextRenewal = started + lease.renewInterval
+            // Not a task group: a renewal stuck on a cut-off connection may ignore cancellation,
+            // and no answer may be waited for past the term.
+            // While the term holds, no answer may be waited for past it; after, a renewal interval.
+            let remaining = lease.term - (started - lastRenewal)
+            let wait = remaining > .zero ? remaining : lease.renewInterval
+            var renewed: Bool?
+            if case .finished(let answer) = await Deadline.race(milliseconds: Int(max(1, wait.milliseconds)), {
+                try? await self.lease.renew(self.fence.token)
+            }) {
+                renewed = answer
+            }
+            if releasing.load(ordering: .relaxed) { return }
+            switch Self.verdict(renewed: renewed, sinceLastRenewal: ContinuousClock.now - lastRenewal, term: lease.term) {
+            case .leading:
+                if renewed == true {
+                    lastRenewal = started
+                    if lapsed.exchange(false, ordering: .relaxed) { logger.notice("leader lease renewed again: serving", metadata: ["lease.token": "\(fence.token)"]) }
+                } else {
+                    logger.warning("the leader lease could not be renewed", metadata: ["lease.token": "\(fence.token)"])
+                }
+            case .lapsed:
+                if !lapsed.exchange(true, ordering: .relaxed) {
+                    logger.error(
+                        "the leader lease could not be renewed within its term: not serving until it is (or another replica took it)",
+                        metadata: ["lease.token": "\(fence.token)"])
+                }
+            case .deposed(let reason): return depose(reason)
+            }
+        }
+    }
+
+    private func depose(_ reason: String) {
+        guard !releasing.load(ordering: .relaxed) else { return }
+        logger.critical("this ecsd is no longer the leader: stopping now; start it again to follow the new one", metadata: ["reason": "\(reason)"])
+        _exit(75)
     }
 
     enum Verdict: Equatable {
+        /// The lease is this replica's (renewed, or its term since the last renewal holds).
         case leading
+        /// No answer within the term: maybe another's now; serve nothing until an answer says.
+        case lapsed
         case deposed(String)
     }
 
     /// After a renewal: `renewed` true (extended), false (the token is no longer the lease's), or
-    /// nil (no answer within the term). Without an answer the leader leads on until the term since
-    /// its last renewal began has run out by its own clock; PostgreSQL's term ran out no sooner,
-    /// since that renewal ran after it began.
+    /// nil (no answer). Without an answer the leader leads on until the term since its last
+    /// renewal began has run out by its own clock; PostgreSQL's term ran out no sooner, since that
+    /// renewal ran after it began.
     static func verdict(renewed: Bool?, sinceLastRenewal: Duration, term: Duration) -> Verdict {
         switch renewed {
         case true: .leading
         case false: .deposed("another ecsd took the leader lease (this one's token is no longer it)")
-        default:
-            sinceLastRenewal >= term ? .deposed("the leader lease could not be renewed within its term of \(term)") : .leading
+        default: sinceLastRenewal >= term ? .lapsed : .leading
         }
     }
+}
+
+/// Holds the lease while the control plane runs: it starts first and stops last, so the lease is
+/// released after the store closed.
+struct LeaseKeeper: Service {
+    let renewal: LeaseRenewal
 
     func run() async throws {
-        do {
-            try await keep()
-        } catch let deposed as Deposed {
-            // Stop acting at once: no graceful shutdown, which would wait for requests and
-            // commits a cut-off store may never answer. Nothing acknowledged is lost (an answer
-            // waits for its commit), and agents move on to another replica.
-            logger.critical("this ecsd is no longer the leader: stopping now; start it again to follow the new one", metadata: ["reason": "\(deposed)"])
-            _exit(75)
-        }
-    }
-
-    private func keep() async throws {
-        let check = min(lease.renewInterval, .milliseconds(250))
-        let stop = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try? await gracefulShutdown()
-                return true
-            }
-            group.addTask {
-                var lastRenewal = ContinuousClock.now
-                var nextRenewal = lastRenewal + lease.renewInterval
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: check)
-                    if fence.isBroken { throw Deposed(description: "another ecsd took the leader lease: a write found its token") }
-                    guard ContinuousClock.now >= nextRenewal else { continue }
-                    let started = ContinuousClock.now
-                    nextRenewal = started + lease.renewInterval
-                    // Not a task group: a renewal stuck on a cut-off connection may ignore
-                    // cancellation, and the keeper must not wait for it.
-                    let renewed: Bool?
-                    switch await Deadline.race(milliseconds: Int(lease.term.milliseconds), {
-                        try? await lease.renew(fence.token)
-                    }) {
-                    case .finished(let answer): renewed = answer
-                    case .timedOut: renewed = nil
-                    }
-                    switch Self.verdict(renewed: renewed, sinceLastRenewal: ContinuousClock.now - lastRenewal, term: lease.term) {
-                    case .leading: if renewed == true { lastRenewal = started }
-                    case .deposed(let reason): throw Deposed(description: reason)
-                    }
-                    if renewed == nil { logger.warning("the leader lease could not be renewed", metadata: ["lease.token": "\(fence.token)"]) }
-                }
-                return false
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? false
-        }
-        if stop {
-            await lease.release(fence.token)
-            logger.notice("leader lease released", metadata: ["lease.token": "\(fence.token)"])
-        }
+        try? await gracefulShutdown()
+        await renewal.release()
     }
 }

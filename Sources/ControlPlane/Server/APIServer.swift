@@ -43,6 +43,9 @@ struct APIServer {
     /// S3, which takes requests by their signature's service or a bucket's virtual host, whatever their path.
     let s3: S3Endpoint
     let requestIds = RequestIdGenerator()
+    /// Whether this replica may answer now (replicas on PostgreSQL: its leader lease renewed
+    /// within the term); otherwise every request but `/healthz` and `/metrics` is answered 503.
+    var serving: @Sendable () -> Bool = { true }
 
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
@@ -50,6 +53,7 @@ struct APIServer {
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RequestMetrics())
+        router.add(middleware: LeadershipGate(serving: serving))
         router.add(middleware: S3Requests(endpoint: s3))
         router.get("/metrics") { request, _ -> Response in
             OperationLabel.name("GET /metrics")
@@ -464,5 +468,19 @@ struct PollReleaser: Service {
         try? await gracefulShutdown()
         notifier.shutdown()
         await router.releasePolls()
+    }
+}
+
+/// Answers 503 while this replica cannot tell it still leads (its lease not renewed within the
+/// term): clients retry, and agents move on to another replica. Health and metrics still answer.
+struct LeadershipGate<Context: RequestContext>: RouterMiddleware {
+    let serving: @Sendable () -> Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if serving() || request.uri.path == "/healthz" || request.uri.path == "/metrics" { return try await next(request, context) }
+        return APIServer.response(
+            APIResponse(
+                status: 503, headers: [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "ServiceUnavailableException")],
+                body: Array(#"{"__type":"ServiceUnavailableException","message":"This control plane replica cannot reach its store to confirm it leads; retry shortly."}"#.utf8)))
     }
 }

@@ -5,14 +5,15 @@ import PostgresNIO
 import StevedoreCore
 import Synchronization
 
-/// The leader lease of several `ecsd` on one PostgreSQL: one row, `stevedore_lease`, naming the
-/// replica that leads, where it serves, until when (PostgreSQL's clock, the only one all replicas
-/// share), and a fencing token that every taking of the lease raises.
+/// The leader lease of several `ecsd` on one PostgreSQL: a fencing token (`stevedore_lease`)
+/// that every taking of the lease raises, and the term (`stevedore_lease_term`): which replica
+/// leads, where it serves, until when (PostgreSQL's clock, the only one all replicas share).
 ///
 /// Who takes the lease loads the state and serves; every transaction it commits first checks, under
-/// a share lock on the row, that the token is still its own (``LeaseFence``). Taking the lease
-/// updates the row, which waits for those transactions to end; so once another replica holds it, no
-/// write of the deposed one can commit.
+/// a share lock on the token's row, that the token is still its own (``LeaseFence``). Taking the
+/// lease updates that row, which waits for those transactions to end; so once another replica
+/// holds it, no write of the deposed one can commit. Renewals update the term's row only, so they
+/// never wait for the leader's own commits.
 public final class LeaderLease: Sendable {
     /// Who holds the lease, as the row says.
     public struct Holder: Sendable, Equatable {
@@ -68,19 +69,28 @@ public final class LeaderLease: Sendable {
         let host = Self.host(of: holder)
         let milliseconds = term.milliseconds
         let (holder, endpoint) = (self.holder, self.endpoint)
-        return try await client.withConnection { connection in
-            var token: Int64?
-            let rows = try await connection.query(
+        return try await client.withTransaction(logger: logger) { connection -> Int64? in
+            // The term's row, locked: one taker at a time.
+            var takeable = false
+            let terms = try await connection.query(
                 """
-                INSERT INTO stevedore_lease (name, holder, endpoint, token, expires_at)
-                VALUES ('leader', \(holder), \(endpoint), 1, clock_timestamp() + \(milliseconds) * interval '1 millisecond')
-                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, endpoint = excluded.endpoint,
-                    token = stevedore_lease.token + 1, expires_at = excluded.expires_at
-                WHERE stevedore_lease.expires_at < clock_timestamp()
-                    OR (\(reclaim) AND stevedore_lease.endpoint = excluded.endpoint AND split_part(stevedore_lease.holder, '/', 1) = \(host))
-                RETURNING token
+                SELECT expires_at < clock_timestamp()
+                    OR (\(reclaim) AND endpoint = \(endpoint) AND split_part(holder, '/', 1) = \(host))
+                FROM stevedore_lease_term WHERE name = 'leader' FOR UPDATE
                 """, logger: logger)
-            for try await taken in rows.decode(Int64.self) { token = taken }
+            for try await answer in terms.decode(Bool.self) { takeable = answer }
+            guard takeable else { return nil }
+            // The token's row: waits for the commits under way (their share locks on it); none
+            // of the deposed leader's can commit after this.
+            var token: Int64 = 0
+            let tokens = try await connection.query("UPDATE stevedore_lease SET token = token + 1 WHERE name = 'leader' RETURNING token", logger: logger)
+            for try await raised in tokens.decode(Int64.self) { token = raised }
+            try await connection.query(
+                """
+                UPDATE stevedore_lease_term SET holder = \(holder), endpoint = \(endpoint), token = \(token),
+                    expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
+                WHERE name = 'leader'
+                """, logger: logger)
             return token
         }
     }
@@ -92,7 +102,7 @@ public final class LeaderLease: Sendable {
             var renewed = false
             let rows = try await connection.query(
                 """
-                UPDATE stevedore_lease SET expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
+                UPDATE stevedore_lease_term SET expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
                 WHERE name = 'leader' AND token = \(token) RETURNING token
                 """, logger: logger)
             for try await _ in rows.decode(Int64.self) { renewed = true }
@@ -103,14 +113,22 @@ public final class LeaderLease: Sendable {
     /// Ends the term of the lease held with `token` now, so a follower takes over at once (a
     /// leader stopping on purpose).
     public func release(_ token: Int64) async {
-        do {
-            _ = try await client.withConnection { connection in
-                try await connection.query(
-                    "UPDATE stevedore_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'leader' AND token = \(token)",
-                    logger: logger)
+        // A few tries: the first may meet a pooled connection the server closed meanwhile.
+        for attempt in 1...3 {
+            do {
+                _ = try await client.withConnection { connection in
+                    try await connection.query(
+                        "UPDATE stevedore_lease_term SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'leader' AND token = \(token)",
+                        logger: logger)
+                }
+                return
+            } catch {
+                if attempt == 3 {
+                    logger.warning("could not release the leader lease; another replica takes over once it runs out", metadata: ["error": "\(error)"])
+                } else {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
             }
-        } catch {
-            logger.warning("could not release the leader lease; another replica takes over once it runs out", metadata: ["error": "\(error)"])
         }
     }
 
@@ -119,8 +137,8 @@ public final class LeaderLease: Sendable {
         try await client.withConnection { connection in
             var found: Holder?
             let rows = try await connection.query(
-                "SELECT holder, endpoint, token, expires_at > clock_timestamp() FROM stevedore_lease WHERE name = 'leader'", logger: logger)
-            for try await (holder, endpoint, token, live) in rows.decode((String, String, Int64, Bool).self) {
+                "SELECT holder, endpoint, token, expires_at > clock_timestamp() FROM stevedore_lease_term WHERE name = 'leader'", logger: logger)
+            for try await (holder, endpoint, token, live) in rows.decode((String, String, Int64, Bool).self) where !holder.isEmpty {
                 found = Holder(holder: holder, endpoint: endpoint, token: token, live: live)
             }
             return found
@@ -136,10 +154,16 @@ public final class LeaderLease: Sendable {
         runner.cancel()
     }
 
-    /// The table, made with the schema (``PostgresStateStore/migrate(_:logger:)``).
-    static let table =
-        "CREATE TABLE IF NOT EXISTS stevedore_lease (name text PRIMARY KEY, holder text NOT NULL, endpoint text NOT NULL, "
-        + "token bigint NOT NULL, expires_at timestamptz NOT NULL)"
+    /// The tables, made with the schema (``PostgresStateStore/migrate(_:logger:)``): the token's
+    /// row, which every commit of the leader holds a share lock on, and the term's, which renewals
+    /// update (apart, so a renewal never waits for a commit).
+    static let tables = [
+        "CREATE TABLE IF NOT EXISTS stevedore_lease (name text PRIMARY KEY, token bigint NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS stevedore_lease_term (name text PRIMARY KEY, holder text NOT NULL, endpoint text NOT NULL, "
+            + "token bigint NOT NULL, expires_at timestamptz NOT NULL)",
+        "INSERT INTO stevedore_lease (name, token) VALUES ('leader', 0) ON CONFLICT DO NOTHING",
+        "INSERT INTO stevedore_lease_term (name, holder, endpoint, token, expires_at) VALUES ('leader', '', '', 0, '-infinity') ON CONFLICT DO NOTHING",
+    ]
 }
 
 /// The token a leader's writes carry: the store commits a transaction only while the lease row
@@ -149,11 +173,14 @@ public final class LeaseFence: Sendable {
     /// The lease's term: a transaction of the leader's left idle this long (the leader cut off
     /// mid-commit) is ended by PostgreSQL, so its lock on the lease row cannot hold up a takeover.
     public let term: Duration
+    /// When the taking of the lease began: the first term runs from no earlier.
+    public let takenAt: ContinuousClock.Instant
     private let broken = Atomic<Bool>(false)
 
-    public init(token: Int64, term: Duration) {
+    public init(token: Int64, term: Duration, takenAt: ContinuousClock.Instant) {
         self.token = token
         self.term = term
+        self.takenAt = takenAt
     }
 
     /// Whether a commit found the lease taken by another replica.

@@ -108,9 +108,11 @@ public final class PostgresStateStore: StateStore, Sendable {
     /// Connects, brings the schema up to date, and starts the writer. `fence`: the leader lease's
     /// token this ecsd holds (see ``LeaderLease``); every write checks it. Without one (copies of
     /// the state), nothing checks who else writes.
+    /// - Parameter migrating: false for a reader of a database another ecsd may run on (an export):
+    ///   the schema must already be this ecsd's, and is left as it is.
     public init(
         location: Location, connectTimeout: Duration = .seconds(15), commitTimeout: Duration = .seconds(30), fence: LeaseFence? = nil,
-        logger: Logger
+        migrating: Bool = true, logger: Logger
     ) async throws {
         self.logger = logger
         self.commitTimeout = commitTimeout
@@ -128,7 +130,7 @@ public final class PostgresStateStore: StateStore, Sendable {
             // The client tries to connect again and again: a server that never answers must not
             // hold the start forever.
             try await Self.within(connectTimeout, "no answer within \(connectTimeout) (is it running, and does it take connections there?)") {
-                try await Self.migrate(client, logger: logger)
+                if migrating { try await Self.migrate(client, logger: logger) } else { try await Self.checkVersion(client, logger: logger) }
             }
         } catch {
             runner.cancel()
@@ -151,6 +153,24 @@ public final class PostgresStateStore: StateStore, Sendable {
         }
     }
 
+    /// Refuses a database whose schema is not this ecsd's version (read without changing it).
+    static func checkVersion(_ client: PostgresClient, logger: Logger) async throws {
+        var current = 0
+        try await client.withConnection { connection in
+            let exists = try await connection.query("SELECT to_regclass('stevedore_schema') IS NOT NULL", logger: logger)
+            var present = false
+            for try await answer in exists.decode(Bool.self) { present = answer }
+            guard present else { return }
+            for try await version in try await connection.query("SELECT version FROM stevedore_schema", logger: logger).decode(Int.self) {
+                current = version
+            }
+        }
+        guard current == StoreSchema.versions.count else {
+            throw StoreError(
+                "database schema version \(current) is not this ecsd's (\(StoreSchema.versions.count)): export with the ecsd version that runs on it")
+        }
+    }
+
     /// Versions apply in order, each in a transaction, under an advisory lock (replicas starting
     /// together do not race), as the SQLite store's do.
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
@@ -158,7 +178,7 @@ public final class PostgresStateStore: StateStore, Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock(7301)", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS stevedore_schema (version integer NOT NULL)", logger: logger)
             // Outside the versions: replicas of any version agree on who leads.
-            try await connection.query(PostgresQuery(unsafeSQL: LeaderLease.table), logger: logger)
+            for statement in LeaderLease.tables { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
             var current = 0
             for try await version in try await connection.query("SELECT version FROM stevedore_schema", logger: logger).decode(Int.self) {
                 current = version
