@@ -293,14 +293,18 @@ class PartitionableProxy:
             if self.cut.is_set():
                 time.sleep(0.05)
                 continue
-            readable, _, _ = select.select([a, b], [], [], 0.05)
-            for source in readable:
-                data = source.recv(65536)
-                if not data:
-                    a.close()
-                    b.close()
-                    return
-                peers[source].sendall(data)
+            try:
+                readable, _, _ = select.select([a, b], [], [], 0.05)
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        raise ConnectionError("closed")
+                    peers[source].sendall(data)
+            except (OSError, ValueError):
+                # One side went (the replica exited): the relay ends.
+                a.close()
+                b.close()
+                return
 
     def close(self):
         self.closed.set()
