@@ -55,11 +55,11 @@ final class LeaderForwarder: Sendable {
         if request.method == .get, path == "/healthz" {
             let leader = await leaderEndpoint(refresh: true)
             let body = try? JSONSerialization.data(withJSONObject: ["status": "ok", "role": "follower", "leader": leader ?? ""], options: [.sortedKeys])
-            return Self.response(status: 200, headers: [("Content-Type", "application/json")], body: Array(body ?? Data()))
+            return APIServer.response(APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(body ?? Data())))
         }
         if request.method == .get, path == "/metrics" {
             let answer = metrics.answer(authorization: request.headers[.authorization])
-            return Self.response(status: answer.status, headers: answer.headers, body: answer.body)
+            return APIServer.response(answer)
         }
         // Sent on by a follower already: this replica is not the leader either (a stale lease
         // read on one side); answering beats passing it round.
@@ -190,14 +190,9 @@ final class LeaderForwarder: Sendable {
 
     static func unavailable(_ message: String, status: Int = 503, type: String = "ServiceUnavailableException") -> Response {
         let body = try? JSONSerialization.data(withJSONObject: ["__type": type, "message": message], options: [.sortedKeys])
-        return response(
-            status: status, headers: [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", type), ("Retry-After", "1")],
-            body: Array(body ?? Data()))
-    }
-
-    static func response(status: Int, headers: [(String, String)], body: [UInt8]) -> Response {
-        var fields = HTTPFields()
-        for (name, value) in headers { if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) } }
-        return Response(status: HTTPResponse.Status(code: status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return APIServer.response(
+            APIResponse(
+                status: status, headers: [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", type), ("Retry-After", "1")],
+                body: Array(body ?? Data())))
     }
 }
