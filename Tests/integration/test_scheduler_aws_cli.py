@@ -124,3 +124,79 @@ def test_instances_drain_filter_and_attributes(ecsd, fleets):
     code, err = aws(ecsd, "update-container-instances-state", "--cluster", "nodes", "--container-instances", east[0],
                     "--status", "DEREGISTERING", check=False)
     assert code != 0 and "InvalidParameterException" in err
+
+
+def test_task_sets_with_the_cli_and_boto3(ecsd, ecs, fleets):
+    """An EXTERNAL service deployed blue/green through task sets: created, scaled, promoted, deleted."""
+    aws(ecsd, "create-cluster", "--cluster-name", "ext")
+    fleets(ecsd.endpoint, "ext", 2)
+    wait_until(lambda: len(aws(ecsd, "list-container-instances", "--cluster", "ext")["containerInstanceArns"]) == 2,
+               message="instances")
+    for family in ("blue", "green"):
+        aws(ecsd, "register-task-definition", "--family", family, "--container-definitions",
+            f'[{{"name":"app","image":"{family}:1","memory":128}}]')
+    created = aws(ecsd, "create-service", "--cluster", "ext", "--service-name", "web", "--desired-count", "4",
+                  "--deployment-controller", "type=EXTERNAL")["service"]
+    assert created["deploymentController"] == {"type": "EXTERNAL"} and created["taskSets"] == []
+    assert "taskDefinition" not in created
+
+    blue = aws(ecsd, "create-task-set", "--cluster", "ext", "--service", "web", "--task-definition", "blue",
+               "--external-id", "release-1", "--scale", "value=100,unit=PERCENT")["taskSet"]
+    assert blue["status"] == "ACTIVE" and blue["computedDesiredCount"] == 4 and blue["externalId"] == "release-1"
+    assert blue["taskSetArn"].startswith("arn:aws:ecs:us-east-1:000000000000:task-set/ext/web/ecs-svc/")
+    aws(ecsd, "update-service-primary-task-set", "--cluster", "ext", "--service", "web", "--primary-task-set", blue["id"])
+
+    def task_sets():
+        return {s["id"]: s for s in aws(ecsd, "describe-task-sets", "--cluster", "ext", "--service", "web")["taskSets"]}
+
+    wait_until(lambda: task_sets()[blue["id"]]["stabilityStatus"] == "STEADY_STATE"
+               and task_sets()[blue["id"]]["runningCount"] == 4, message="blue steady")
+
+    # Green beside it at a quarter, then all of it; promoted; blue scaled to 0 and deleted.
+    green = ecs.create_task_set(cluster="ext", service="web", taskDefinition="green", scale={"value": 25, "unit": "PERCENT"},
+                                tags=[{"key": "colour", "value": "green"}])["taskSet"]
+    assert green["computedDesiredCount"] == 1 and green["tags"] == [{"key": "colour", "value": "green"}]
+    wait_until(lambda: task_sets()[green["id"]]["runningCount"] == 1, message="green canary")
+    ecs.update_task_set(cluster="ext", service="web", taskSet=green["taskSetArn"], scale={"value": 100, "unit": "PERCENT"})
+    wait_until(lambda: task_sets()[green["id"]]["runningCount"] == 4, message="green at full size")
+    promoted = ecs.update_service_primary_task_set(cluster="ext", service="web", primaryTaskSet=green["id"])["taskSet"]
+    assert promoted["status"] == "PRIMARY"
+    service = ecs.describe_services(cluster="ext", services=["web"])["services"][0]
+    assert service["taskDefinition"].endswith(":task-definition/green:1")
+    assert {s["id"]: s["status"] for s in service["taskSets"]} == {blue["id"]: "ACTIVE", green["id"]: "PRIMARY"}
+    assert service["runningCount"] == 8
+
+    error = ecs.exceptions.from_code("InvalidParameterException")
+    try:
+        ecs.delete_task_set(cluster="ext", service="web", taskSet=green["id"])
+        raise AssertionError("the primary task set was deleted")
+    except error as e:
+        assert e.response["Error"]["Message"] == "Primary TaskSet cannot be deleted"
+    ecs.update_task_set(cluster="ext", service="web", taskSet=blue["id"], scale={"value": 0, "unit": "PERCENT"})
+    wait_until(lambda: task_sets()[blue["id"]]["runningCount"] == 0, message="blue scaled to 0")
+    deleted = aws(ecsd, "delete-task-set", "--cluster", "ext", "--service", "web", "--task-set", blue["id"])["taskSet"]
+    assert deleted["status"] == "DRAINING"
+    wait_until(lambda: list(task_sets()) == [green["id"]], message="blue gone")
+    tasks = aws(ecsd, "describe-tasks", "--cluster", "ext", "--tasks",
+                *aws(ecsd, "list-tasks", "--cluster", "ext", "--service-name", "web")["taskArns"])["tasks"]
+    assert len(tasks) == 4 and {t["startedBy"] for t in tasks} == {green["id"]}
+
+    # Refusals, with AWS's error codes and words.
+    missing = ecs.describe_task_sets(cluster="ext", service="web", taskSets=[blue["id"]])
+    assert missing["taskSets"] == [] and missing["failures"] == [{"arn": blue["id"], "reason": "MISSING"}]
+    try:
+        ecs.update_task_set(cluster="ext", service="web", taskSet=blue["id"], scale={"value": 10, "unit": "PERCENT"})
+        raise AssertionError("a deleted task set was updated")
+    except ecs.exceptions.TaskSetNotFoundException as e:
+        assert e.response["Error"]["Message"] == "The specified task set does not exist."
+    code, err = aws(ecsd, "create-service", "--cluster", "ext", "--service-name", "bad", "--desired-count", "1",
+                    "--task-definition", "blue", "--deployment-controller", "type=EXTERNAL", check=False)
+    assert code != 0 and "InvalidParameterException" in err and "TaskDefinition must be blank." in err
+    aws(ecsd, "create-service", "--cluster", "ext", "--service-name", "rolling", "--desired-count", "0", "--task-definition", "blue")
+    code, err = aws(ecsd, "create-task-set", "--cluster", "ext", "--service", "rolling", "--task-definition", "blue", check=False)
+    assert code != 0 and ("Amazon ECS only supports task set management on services configured to use external "
+                          "deployment controllers.") in err
+
+    aws(ecsd, "delete-service", "--cluster", "ext", "--service", "web", "--force")
+    wait_until(lambda: aws(ecsd, "describe-services", "--cluster", "ext", "--services", "web")["services"][0]["status"] == "INACTIVE",
+               message="service INACTIVE")

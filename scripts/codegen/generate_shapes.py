@@ -35,6 +35,7 @@ SERVICES = {
             "UpdateCapacityProvider", "UpdateCluster", "UpdateClusterSettings",
             "UpdateContainerInstancesState", "UpdateService", "PutAccountSetting", "PutAccountSettingDefault",
             "ListAccountSettings", "DeleteAccountSetting", "GetTaskProtection", "UpdateTaskProtection",
+            "CreateTaskSet", "DescribeTaskSets", "UpdateTaskSet", "DeleteTaskSet", "UpdateServicePrimaryTaskSet",
         ],
     ),
     "lambda": (

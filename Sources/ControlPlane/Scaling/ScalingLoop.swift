@@ -52,7 +52,7 @@ struct ScalingLoop: Service {
             root.scaling.scalableTargets.compactMap { key, record in
                 guard let service = try? root.ecs.scalingService(record.target.ResourceId) else { return nil }
                 var groups: [String: Int] = [:]
-                for group in (service.service.loadBalancers ?? []).compactMap(\.targetGroupArn) {
+                for group in Set(service.allLoadBalancers.compactMap(\.targetGroupArn)) {
                     groups[group] = root.ecs.loadBalancerTargets(group: group).count
                 }
                 return Target(

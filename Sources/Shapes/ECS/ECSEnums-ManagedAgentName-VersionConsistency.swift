@@ -321,6 +321,14 @@ public enum TaskFilesystemType: String, Codable, Sendable, CaseIterable, AWSEnum
     }
 }
 
+public enum TaskSetField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case tags = "TAGS"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum TaskStopCode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case taskFailedToStart = "TaskFailedToStart"
     case essentialContainerExited = "EssentialContainerExited"

@@ -94,6 +94,13 @@ public enum ECSAPI {
         api.read("DescribeServices", reads: { _ in [.clusters, .services, .serviceTasks, .tags] }) { root, input, _ in try root.ecs.describeServices(input) }
         api.read("ListServices", reads: { _ in [.clusters, .serviceMembership] }) { root, input, _ in try root.ecs.listServices(input) }
 
+        // Task sets (services with the EXTERNAL deployment controller)
+        api.write("CreateTaskSet") { root, input, m, _ in try root.ecs.createTaskSet(input, now: m.now, using: &m.random, changes: &m.changes) }
+        api.read("DescribeTaskSets", reads: { _ in [.clusters, .services, .serviceTasks, .tags] }) { root, input, _ in try root.ecs.describeTaskSets(input) }
+        api.write("UpdateTaskSet") { root, input, m, _ in try root.ecs.updateTaskSet(input, now: m.now, changes: &m.changes) }
+        api.write("UpdateServicePrimaryTaskSet") { root, input, m, _ in try root.ecs.updateServicePrimaryTaskSet(input, now: m.now, changes: &m.changes) }
+        api.write("DeleteTaskSet") { root, input, m, _ in try root.ecs.deleteTaskSet(input, now: m.now, changes: &m.changes) }
+
         // Tags
         api.write("TagResource") { root, input, m, _ in try root.tagResource(input, changes: &m.changes) }
         api.write("UntagResource") { root, input, m, _ in try root.untagResource(input, changes: &m.changes) }

@@ -22,19 +22,19 @@ extension ECSState {
     /// reached (set it with ECS_INSTANCE_ATTRIBUTES on hosts other than the control plane's).
     public static let hostAddressAttribute = "stevedore.host-address"
 
-    /// The healthy targets of a target group: RUNNING tasks (desired RUNNING) of the services whose
-    /// `loadBalancers` name the group, not UNHEALTHY, and HEALTHY when their task definition has a
-    /// health check; each at the host port its container's port is bound to. A task the scheduler
-    /// decided to stop is no longer a target.
+    /// The healthy targets of a target group: RUNNING tasks (desired RUNNING) of the services (or,
+    /// for EXTERNAL services, the task sets) whose `loadBalancers` name the group, not UNHEALTHY,
+    /// and HEALTHY when their task definition has a health check; each at the host port its
+    /// container's port is bound to. A task the scheduler decided to stop is no longer a target.
     public func loadBalancerTargets(group: String) -> [LoadBalancerTarget] {
         var targets: [LoadBalancerTarget] = []
-        for record in services.values {
-            for balancer in record.service.loadBalancers ?? [] where balancer.targetGroupArn == group {
-                guard let containerName = balancer.containerName, let containerPort = balancer.containerPort else { continue }
-                for arn in (tasksByService[record.arn] ?? []).sorted() {
-                    guard let task = tasks[arn], task.desiredStatus == .running, task.lastStatus == .running,
-                        task.task.healthStatus != .unhealthy
-                    else { continue }
+        for record in services.values where record.allLoadBalancers.contains(where: { $0.targetGroupArn == group }) {
+            for arn in (tasksByService[record.arn] ?? []).sorted() {
+                guard let task = tasks[arn], task.desiredStatus == .running, task.lastStatus == .running,
+                    task.task.healthStatus != .unhealthy
+                else { continue }
+                for balancer in record.loadBalancers(of: task) where balancer.targetGroupArn == group {
+                    guard let containerName = balancer.containerName, let containerPort = balancer.containerPort else { continue }
                     guard let container = task.task.containers?.first(where: { $0.name == containerName }) else { continue }
                     if container.healthStatus == .unhealthy { continue }
                     if let checked = task.task.taskDefinitionArn.flatMap({ try? taskDefinition($0) })?.containerDefinitions?
@@ -58,7 +58,7 @@ extension ECSState {
         services.values.first { record in
             // A deleted service (DRAINING until its tasks stop) no longer holds the group: its
             // draining tasks are served unchecked, as a group no elbv2 record has.
-            record.service.status == "ACTIVE" && (record.service.loadBalancers ?? []).contains { $0.targetGroupArn == targetGroup }
+            record.service.status == "ACTIVE" && record.allLoadBalancers.contains { $0.targetGroupArn == targetGroup }
         }?.arn
     }
 

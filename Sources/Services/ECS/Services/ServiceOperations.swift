@@ -21,7 +21,7 @@ extension ECSState {
         return serviceIndex[cluster]?[name].flatMap { services[$0] }
     }
 
-    private func existingService(_ reference: String, cluster: String) throws(AWSError) -> ServiceRecord {
+    func existingService(_ reference: String, cluster: String) throws(AWSError) -> ServiceRecord {
         guard let record = service(reference, inCluster: cluster), record.service.serviceStatus != .inactive else {
             throw AWSError(type: "ServiceNotFoundException", message: "Service not found: '\(reference)' in cluster \(cluster).")
         }
@@ -54,9 +54,12 @@ extension ECSState {
         if let token = request.clientToken, !IdempotencyTokens.isValid(token, maximumLength: 36) {
             throw .invalidParameter("clientToken must be 1 to 36 characters in the range 33-126, inclusive.")
         }
-        if let controller = request.deploymentController, controller.type != .ecs {
+        switch request.deploymentController?.type ?? .ecs {
+        case .ecs: break
+        case .external: return try createExternalService(request, cluster: cluster, now: now, changes: &changes)
+        case let other:
             throw .invalidParameter(
-                "deploymentController \(controller.type.rawValue) is not supported: Stevedore runs rolling (ECS) deployments.")
+                "deploymentController \(other.rawValue) is not supported: Stevedore runs rolling (ECS) deployments, or task sets with EXTERNAL.")
         }
         guard let definitionReference = request.taskDefinition else {
             throw .invalidParameter("taskDefinition is required for services with the ECS deployment controller.")
@@ -133,6 +136,68 @@ extension ECSState {
         return CreateServiceResponse(service: serviceView(record))
     }
 
+    /// A service deployed through task sets: it names no task definition, launch type or network
+    /// of its own (its primary task set's show once there is one), as on ECS.
+    private mutating func createExternalService(
+        _ request: CreateServiceRequest,
+        cluster: Cluster,
+        now: Date,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> CreateServiceResponse {
+        // AWS's words for what an EXTERNAL service must leave to its task sets.
+        if request.taskDefinition != nil { throw .invalidParameter("TaskDefinition must be blank.") }
+        if request.networkConfiguration != nil { throw .invalidParameter("NetworkConfiguration must be null.") }
+        if request.launchType != nil { throw .invalidParameter("LaunchType must be blank.") }
+        if !(request.capacityProviderStrategy ?? []).isEmpty { throw .invalidParameter("CapacityProviderStrategy must be empty.") }
+        if !(request.loadBalancers ?? []).isEmpty { throw .invalidParameter("LoadBalancers must be empty.") }
+        if !(request.serviceRegistries ?? []).isEmpty { throw .invalidParameter("ServiceRegistries must be empty.") }
+        if request.platformVersion != nil { throw .invalidParameter("PlatformVersion must be blank.") }
+        guard (request.schedulingStrategy ?? .replica) == .replica else {
+            throw .invalidParameter("The DAEMON scheduling strategy is not supported with the EXTERNAL deployment controller.")
+        }
+        guard let desired = request.desiredCount else {
+            throw .invalidParameter("desiredCount is required for services with the REPLICA scheduling strategy.")
+        }
+        guard desired >= 0 else { throw .invalidParameter("desiredCount must be 0 or more.") }
+        let configuration = try deploymentConfiguration(request.deploymentConfiguration, strategy: .replica, current: nil)
+        try TagRules.validate(request.tags ?? [])
+        let clusterName = cluster.clusterName ?? ""
+        let arn = names.service(cluster: clusterName, name: request.serviceName)
+        var scheduler = ServiceSchedulerState()
+        scheduler.clientToken = request.clientToken
+        let service = ECSService(
+            serviceArn: arn,
+            serviceName: request.serviceName,
+            clusterArn: cluster.clusterArn,
+            loadBalancers: [],
+            serviceRegistries: [],
+            status: ServiceStatus.active.rawValue,
+            desiredCount: desired,
+            runningCount: 0,
+            pendingCount: 0,
+            deploymentConfiguration: configuration,
+            taskSets: [],
+            deployments: [],
+            roleArn: request.role,
+            events: [],
+            createdAt: now,
+            placementConstraints: request.placementConstraints ?? [],
+            placementStrategy: request.placementStrategy ?? [],
+            healthCheckGracePeriodSeconds: request.healthCheckGracePeriodSeconds ?? 0,
+            schedulingStrategy: .replica,
+            deploymentController: DeploymentController(type: .external),
+            createdBy: names.rootPrincipal,
+            enableECSManagedTags: request.enableECSManagedTags ?? false,
+            propagateTags: request.propagateTags ?? .none_,
+            enableExecuteCommand: request.enableExecuteCommand ?? false,
+            availabilityZoneRebalancing: request.availabilityZoneRebalancing ?? .enabled
+        )
+        let record = ServiceRecord(arn: arn, name: request.serviceName, service: service, scheduler: scheduler)
+        putService(record, changes: &changes)
+        if let tags = request.tags, !tags.isEmpty { replaceTags(of: arn, with: tags, changes: &changes) }
+        return CreateServiceResponse(service: serviceView(record))
+    }
+
     // MARK: Update
 
     public mutating func updateService(
@@ -145,6 +210,9 @@ extension ECSState {
         var record = try existingService(request.service, cluster: clusterName)
         guard record.service.serviceStatus == .active else {
             throw AWSError(type: "ServiceNotActiveException", message: "Service '\(record.name)' is \(record.service.status ?? "") and cannot be updated.")
+        }
+        if record.isExternallyDeployed {
+            return try updateExternalService(request, record: record, now: now, changes: &changes)
         }
         if let controller = request.deploymentController, controller.type != .ecs {
             throw .invalidParameter("deploymentController \(controller.type.rawValue) is not supported.")
@@ -222,6 +290,67 @@ extension ECSState {
         return UpdateServiceResponse(service: serviceView(record))
     }
 
+    /// An EXTERNAL service changes its count, placement and settings; what its tasks run comes
+    /// from task sets. Each task set's computed count follows the new desired count.
+    private mutating func updateExternalService(
+        _ request: UpdateServiceRequest,
+        record: ServiceRecord,
+        now: Date,
+        changes: inout ChangeSet
+    ) throws(AWSError) -> UpdateServiceResponse {
+        var record = record
+        let controller = "on services with a EXTERNAL deployment controller. Create a new task set to deploy it."
+        if request.taskDefinition != nil { throw .invalidParameter("Unable to update task definition \(controller)") }
+        if request.networkConfiguration != nil { throw .invalidParameter("Unable to update network parameters \(controller)") }
+        if request.loadBalancers != nil { throw .invalidParameter("Unable to update load balancers \(controller)") }
+        if request.serviceRegistries != nil { throw .invalidParameter("Unable to update service registries \(controller)") }
+        if request.capacityProviderStrategy != nil || request.platformVersion != nil {
+            throw .invalidParameter("Unable to update launch parameters \(controller)")
+        }
+        if request.forceNewDeployment == true { throw .invalidParameter("Unable to force a new deployment \(controller)") }
+        if let type = request.deploymentController?.type, type != .external {
+            throw .invalidParameter("deploymentController \(type.rawValue) is not supported for a service created with EXTERNAL.")
+        }
+        var service = record.service
+        if let desired = request.desiredCount {
+            guard desired >= 0 else { throw .invalidParameter("desiredCount must be 0 or more.") }
+            service.desiredCount = desired
+        }
+        if let configuration = request.deploymentConfiguration {
+            service.deploymentConfiguration = try deploymentConfiguration(configuration, strategy: .replica, current: service.deploymentConfiguration)
+        }
+        if let constraints = request.placementConstraints { service.placementConstraints = constraints }
+        if let strategies = request.placementStrategy { service.placementStrategy = strategies }
+        for set in service.taskSets ?? [] {
+            guard let definition = set.taskDefinition.flatMap({ try? taskDefinition($0) }) else { continue }
+            _ = try placementRequest(
+                definition: definition, overrides: nil, count: 1, group: "service:\(record.name)",
+                strategies: service.placementStrategy ?? [], constraints: service.placementConstraints ?? [],
+                defaultRules: PlacementRule.serviceDefault)
+        }
+        if let grace = request.healthCheckGracePeriodSeconds { service.healthCheckGracePeriodSeconds = grace }
+        if let value = request.enableExecuteCommand { service.enableExecuteCommand = value }
+        if let value = request.propagateTags { service.propagateTags = value }
+        if let value = request.enableECSManagedTags { service.enableECSManagedTags = value }
+        if let value = request.availabilityZoneRebalancing { service.availabilityZoneRebalancing = value }
+        let desired = service.desiredCount ?? 0
+        service.taskSets = (service.taskSets ?? []).map { set in
+            var set = set
+            let computed = set.status == TaskSetStatus.draining.rawValue ? 0 : Self.computedDesiredCount(desired: desired, scale: set.scale)
+            if computed != set.computedDesiredCount {
+                set.computedDesiredCount = computed
+                set.updatedAt = now
+            }
+            return set
+        }
+        record.service = service
+        record.scheduler.consecutiveFailedLaunches = 0
+        record.scheduler.nextLaunchAt = nil
+        record.scheduler.steady = false
+        putService(record, changes: &changes)
+        return UpdateServiceResponse(service: serviceView(record))
+    }
+
     // MARK: Delete
 
     public mutating func deleteService(
@@ -243,6 +372,16 @@ extension ECSState {
             deployment.updatedAt = now
             return deployment
         }
+        record.service.taskSets = record.service.taskSets.map { sets in
+            sets.map { set in
+                var set = set
+                set.status = TaskSetStatus.draining.rawValue
+                set.scale = Scale(value: 0, unit: .percent)
+                set.computedDesiredCount = 0
+                set.updatedAt = now
+                return set
+            }
+        }
         putService(record, changes: &changes)
         return DeleteServiceResponse(service: serviceView(record))
     }
@@ -261,6 +400,15 @@ extension ECSState {
             deployment.runningCount = perDeployment.running
             deployment.pendingCount = perDeployment.pending
             return deployment
+        }
+        service.taskSets = service.taskSets.map { sets in
+            sets.map { set in
+                var set = set
+                let perSet = counts.byDeployment[set.id ?? ""] ?? (0, 0)
+                set.runningCount = perSet.running
+                set.pendingCount = perSet.pending
+                return set
+            }
         }
         service.tags = includeTags ? (tags[record.arn] ?? []) : nil
         return service

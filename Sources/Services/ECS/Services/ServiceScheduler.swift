@@ -48,11 +48,16 @@ extension ECSState {
                 now: now, changes: &changes)
             if stopped != nil { pass.stopped.append(task) }
         }
-        switch record.service.schedulingStrategy ?? .replica {
-        case .replica: reconcileReplicas(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
-        case .daemon: reconcileDaemon(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
+        if record.isExternallyDeployed {
+            reconcileTaskSets(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
+            updateTaskSets(&record, pass: &pass, changes: &changes)
+        } else {
+            switch record.service.schedulingStrategy ?? .replica {
+            case .replica: reconcileReplicas(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
+            case .daemon: reconcileDaemon(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
+            }
+            updateDeployments(&record, pass: &pass)
         }
-        updateDeployments(&record, pass: &pass)
         if !pass.draining.isEmpty {
             // ECS's words for a deregistration.
             pass.events.append("has begun draining connections on \(Set(pass.draining.map(\.task)).count) tasks.")
@@ -142,6 +147,100 @@ extension ECSState {
         }
         guard starts > 0 else { return }
         launch(starts, for: &record, deployment: primary, cluster: cluster, onlyOn: nil, pass: &pass, using: &generator, changes: &changes)
+    }
+
+    // MARK: Task sets
+
+    /// Keeps each task set of an EXTERNAL service at its computed count (the service's desired
+    /// count times the set's scale): tasks of sets being deleted, or of none, stop; tasks on
+    /// draining instances are replaced; each set scales in and out on its own.
+    private mutating func reconcileTaskSets(
+        _ record: inout ServiceRecord,
+        cluster: ClusterRef,
+        pass: inout ServicePass,
+        using generator: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
+    ) {
+        let desired = record.service.desiredCount ?? 0
+        var live = liveTasks(of: record)
+        for task in live where task.lastStatus == .running && task.task.healthStatus == .unhealthy {
+            stop(task, reason: "Task failed container health checks", pass: &pass, changes: &changes)
+        }
+        live.removeAll { pass.isStopped($0) }
+        let protectionHolds = record.service.serviceStatus != .draining
+        func isProtected(_ task: TaskRecord) -> Bool { protectionHolds && task.isProtected(at: pass.now) }
+        let sets = (record.service.taskSets ?? []).filter { $0.status != TaskSetStatus.draining.rawValue }
+        let kept = Set(sets.compactMap(\.id))
+        for task in live where !kept.contains(task.task.startedBy ?? "") && !isProtected(task) {
+            stop(task, reason: "Scaling activity initiated by (deployment \(task.task.startedBy ?? ""))", pass: &pass, changes: &changes)
+        }
+        live.removeAll { pass.isStopped($0) }
+        let launchesWait = record.scheduler.nextLaunchAt.map { pass.now < $0 } ?? false
+        for set in sets {
+            let id = set.id ?? ""
+            let computed = Self.computedDesiredCount(desired: desired, scale: set.scale)
+            for task in live where task.task.startedBy == id && isOnDrainingInstance(task) {
+                stop(task, reason: replacementReason(task, draining: true, primaryId: id), pass: &pass, changes: &changes)
+            }
+            let keep = live.filter { $0.task.startedBy == id && !pass.isStopped($0) }
+            if keep.count > computed {
+                for task in scaleInOrder(keep.filter { !isProtected($0) }).prefix(keep.count - computed) {
+                    stop(task, reason: "Scaling activity initiated by (deployment \(id))", pass: &pass, changes: &changes)
+                }
+            }
+            let starts = computed - keep.count
+            guard starts > 0 else { continue }
+            if launchesWait {
+                pass.warn("is unable to consistently start tasks successfully.", last: &record.scheduler.lastThrottleEventAt, interval: settings.repeatedEventInterval)
+                continue
+            }
+            let deployment = Deployment(
+                id: id, taskDefinition: set.taskDefinition, capacityProviderStrategy: set.capacityProviderStrategy, launchType: set.launchType)
+            launch(starts, for: &record, deployment: deployment, cluster: cluster, onlyOn: nil, pass: &pass, using: &generator, changes: &changes)
+        }
+    }
+
+    /// A task set's counts and stability after a pass; sets being deleted go once their tasks
+    /// have stopped, with their tags.
+    private mutating func updateTaskSets(_ record: inout ServiceRecord, pass: inout ServicePass, changes: inout ChangeSet) {
+        let live = liveTasks(of: record).filter { !pass.isStopped($0) }
+        reportStoppedTasks(&pass)
+        let desired = record.service.desiredCount ?? 0
+        var sets = record.service.taskSets ?? []
+        var allSteady = true
+        // A set being deleted stays DRAINING until its tasks have stopped, not just been told to.
+        let unstopped = Set((tasksByService[record.arn] ?? []).compactMap { tasks[$0] }.filter { !$0.isStopped }.compactMap(\.task.startedBy))
+        for index in sets.indices.reversed() {
+            let id = sets[index].id ?? ""
+            let own = live.filter { $0.task.startedBy == id }
+            let draining = sets[index].status == TaskSetStatus.draining.rawValue
+            if draining, !unstopped.contains(id) {
+                replaceTags(of: sets[index].taskSetArn ?? "", with: [], changes: &changes)
+                sets.remove(at: index)
+                continue
+            }
+            let computed = draining ? 0 : Self.computedDesiredCount(desired: desired, scale: sets[index].scale)
+            let running = own.filter { $0.lastStatus == .running }.count
+            let healthy = own.filter { isHealthy($0) }.count
+            sets[index].computedDesiredCount = computed
+            sets[index].runningCount = running
+            sets[index].pendingCount = own.count - running
+            let stability: StabilityStatus = own.count == computed && running == computed && healthy == computed ? .steadyState : .stabilizing
+            if stability != .steadyState { allSteady = false }
+            if sets[index].stabilityStatus != stability {
+                sets[index].stabilityStatus = stability
+                sets[index].stabilityStatusAt = pass.now
+                sets[index].updatedAt = pass.now
+            }
+        }
+        record.service.taskSets = sets
+        record.service.runningCount = live.filter { $0.lastStatus == .running }.count
+        record.service.pendingCount = live.filter { $0.lastStatus != .running }.count
+        if record.service.serviceStatus == .draining, live.isEmpty {
+            record.service.serviceStatus = .inactive
+            return
+        }
+        noteSteadyState(&record, steady: allSteady && !pass.changed, pass: &pass)
     }
 
     private func replacementReason(_ task: TaskRecord, draining: Bool, primaryId: String) -> String {
@@ -324,7 +423,7 @@ extension ECSState {
     private mutating func stop(_ task: TaskRecord, reason: String, pass: inout ServicePass, changes: inout ChangeSet) {
         guard !pass.isStopped(task) else { return }
         // A task behind a target group drains first: deregistered now, stopped after the delay.
-        let groups = task.serviceArn.flatMap { services[$0] }?.service.loadBalancers?.compactMap(\.targetGroupArn) ?? []
+        let groups = task.serviceArn.flatMap { services[$0] }.map { $0.loadBalancers(of: task).compactMap(\.targetGroupArn) } ?? []
         let drain = !groups.isEmpty && settings.deregistrationDelay > 0 && task.lastStatus == .running
         if requestStop(task.arn, code: .serviceSchedulerInitiated, reason: reason, now: pass.now, drain: drain, changes: &changes) != nil {
             pass.stopped.append(task)
@@ -369,13 +468,7 @@ extension ECSState {
             if isHealthy(task) { counts.healthy += 1 }
             perDeployment[task.task.startedBy ?? ""] = counts
         }
-        if !pass.stopped.isEmpty {
-            let running = pass.stopped.filter(\.hasRun)
-            if !running.isEmpty {
-                let ids = running.map { "(task \(ARN($0.arn)?.lastPathComponent ?? $0.arn))" }.joined(separator: " ")
-                pass.events.append("has stopped \(running.count) running tasks: \(ids).")
-            }
-        }
+        reportStoppedTasks(&pass)
         let desired = record.service.desiredCount ?? 0
         // Older deployments without tasks are done.
         deployments.removeAll { deployment in
@@ -410,6 +503,20 @@ extension ECSState {
             return
         }
         let steady = settled && deployments[primaryIndex].rolloutState == .completed && !pass.changed
+        noteSteadyState(&record, steady: steady, pass: &pass)
+    }
+
+    /// "has stopped N running tasks" for the running tasks this pass stopped.
+    private func reportStoppedTasks(_ pass: inout ServicePass) {
+        let running = pass.stopped.filter(\.hasRun)
+        guard !running.isEmpty else { return }
+        let ids = running.map { "(task \(ARN($0.arn)?.lastPathComponent ?? $0.arn))" }.joined(separator: " ")
+        pass.events.append("has stopped \(running.count) running tasks: \(ids).")
+    }
+
+    /// ECS's steady-state event: when a service becomes steady, and again every
+    /// `steadyStateEventInterval` while it stays so.
+    private func noteSteadyState(_ record: inout ServiceRecord, steady: Bool, pass: inout ServicePass) {
         if steady {
             let last = record.scheduler.lastSteadyStateEventAt ?? .distantPast
             if !record.scheduler.steady || pass.now.timeIntervalSince(last) >= settings.steadyStateEventInterval {
@@ -458,7 +565,7 @@ extension ECSState {
             changed = true
         }
         // ECS's words when a task joins its service's target groups.
-        for (index, group) in Set((record.service.loadBalancers ?? []).compactMap(\.targetGroupArn)).sorted().enumerated() {
+        for (index, group) in Set(record.loadBalancers(of: task).compactMap(\.targetGroupArn)).sorted().enumerated() {
             record.service.events = Self.prependDeterministic(
                 event: "(service \(record.name)) registered 1 targets in (target-group \(group))", to: record.service.events, now: now,
                 seed: task.assignmentSequence &+ index)

@@ -16,6 +16,9 @@ extension ResourceNames {
         arn("ecs", "container/\(cluster)/\(taskId)/\(id)")
     }
     public func capacityProvider(_ name: String) -> String { arn("ecs", "capacity-provider/\(name)") }
+    public func taskSet(cluster: String, service: String, id: String) -> String {
+        arn("ecs", "task-set/\(cluster)/\(service)/\(id)")
+    }
 
     /// Whether `reference` is an ARN of another partition, region or account. It names nothing
     /// here, as in AWS, so it must not reach the resource of the same name here: a policy judges

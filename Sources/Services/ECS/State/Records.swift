@@ -219,6 +219,8 @@ public struct ServiceSchedulerState: Codable, Sendable, Equatable {
     public var lastCompletedTaskDefinition: String?
     /// Set when the circuit breaker tripped with rollback on; the next pass rolls back.
     public var rollbackPending: Bool = false
+    /// CreateTaskSet's client tokens and the task sets they made, for idempotent retries.
+    public var taskSetClientTokens: [String: String]?
 
     public init() {}
 }

@@ -57,13 +57,19 @@ extension ECSState {
             guard let record = services[arnText], record.service.serviceStatus != .inactive else {
                 throw AWSError(type: "ServiceNotFoundException", message: "Service \(arnText) was not found.")
             }
+        case "task-set":
+            // task-set/<cluster>/<service>/ecs-svc/<number>
+            let parts = arn.resourceId.split(separator: "/", maxSplits: 2).map(String.init)
+            guard parts.count == 3, let record = service(parts[1], inCluster: parts[0]), record.service.serviceStatus != .inactive,
+                (record.service.taskSets ?? []).contains(where: { $0.taskSetArn == arnText })
+            else { throw AWSError(type: "TaskSetNotFoundException", message: "The specified task set does not exist.") }
         case "container-instance":
             guard let instance = instances[arnText], instance.instanceStatus != .inactive else {
                 throw .resourceNotFound("Container instance \(arnText) was not found.")
             }
         default:
             throw .invalidParameter(
-                "Resource type '\(arn.resourceType)' of '\(arnText)' cannot be tagged: use a cluster, task definition, task, service, or container instance ARN."
+                "Resource type '\(arn.resourceType)' of '\(arnText)' cannot be tagged: use a cluster, task definition, task, service, task set, or container instance ARN."
             )
         }
         return arnText

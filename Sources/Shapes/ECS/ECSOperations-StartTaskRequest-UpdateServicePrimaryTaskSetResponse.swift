@@ -8,6 +8,162 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct StartTaskRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var containerInstances: [String]
+    public var enableECSManagedTags: Bool?
+    public var enableExecuteCommand: Bool?
+    public var group: String?
+    public var networkConfiguration: NetworkConfiguration?
+    public var overrides: TaskOverride?
+    public var propagateTags: PropagateTags?
+    public var referenceId: String?
+    public var startedBy: String?
+    public var tags: [ResourceTag]?
+    public var taskDefinition: String
+    public var volumeConfigurations: [TaskVolumeConfiguration]?
+
+    public init(cluster: String? = nil, containerInstances: [String], enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [ResourceTag]? = nil, taskDefinition: String, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
+        self.cluster = cluster
+        self.containerInstances = containerInstances
+        self.enableECSManagedTags = enableECSManagedTags
+        self.enableExecuteCommand = enableExecuteCommand
+        self.group = group
+        self.networkConfiguration = networkConfiguration
+        self.overrides = overrides
+        self.propagateTags = propagateTags
+        self.referenceId = referenceId
+        self.startedBy = startedBy
+        self.tags = tags
+        self.taskDefinition = taskDefinition
+        self.volumeConfigurations = volumeConfigurations
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"containerInstances\":", containerInstances, &separated)
+        try json.member("\"enableECSManagedTags\":", enableECSManagedTags, &separated)
+        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
+        try json.member("\"group\":", group, &separated)
+        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
+        try json.member("\"overrides\":", overrides, &separated)
+        try json.member("\"propagateTags\":", propagateTags, &separated)
+        try json.member("\"referenceId\":", referenceId, &separated)
+        try json.member("\"startedBy\":", startedBy, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"taskDefinition\":", taskDefinition, &separated)
+        try json.member("\"volumeConfigurations\":", volumeConfigurations, &separated)
+        json.close()
+    }
+}
+
+public struct StartTaskResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var tasks: [ECSTask]?
+    public var failures: [Failure]?
+
+    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
+        self.tasks = tasks
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"tasks\":", tasks, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
+public struct StopTaskRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var task: String
+    public var reason: String?
+
+    public init(cluster: String? = nil, task: String, reason: String? = nil) {
+        self.cluster = cluster
+        self.task = task
+        self.reason = reason
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"task\":", task, &separated)
+        try json.member("\"reason\":", reason, &separated)
+        json.close()
+    }
+}
+
+public struct StopTaskResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var task: ECSTask?
+
+    public init(task: ECSTask? = nil) {
+        self.task = task
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"task\":", task, &separated)
+        json.close()
+    }
+}
+
+public struct SubmitContainerStateChangeRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var task: String?
+    public var containerName: String?
+    public var runtimeId: String?
+    public var status: String?
+    public var exitCode: Int?
+    public var reason: String?
+    public var networkBindings: [NetworkBinding]?
+
+    public init(cluster: String? = nil, task: String? = nil, containerName: String? = nil, runtimeId: String? = nil, status: String? = nil, exitCode: Int? = nil, reason: String? = nil, networkBindings: [NetworkBinding]? = nil) {
+        self.cluster = cluster
+        self.task = task
+        self.containerName = containerName
+        self.runtimeId = runtimeId
+        self.status = status
+        self.exitCode = exitCode
+        self.reason = reason
+        self.networkBindings = networkBindings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"task\":", task, &separated)
+        try json.member("\"containerName\":", containerName, &separated)
+        try json.member("\"runtimeId\":", runtimeId, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"exitCode\":", exitCode, &separated)
+        try json.member("\"reason\":", reason, &separated)
+        try json.member("\"networkBindings\":", networkBindings, &separated)
+        json.close()
+    }
+}
+
+public struct SubmitContainerStateChangeResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var acknowledgment: String?
+
+    public init(acknowledgment: String? = nil) {
+        self.acknowledgment = acknowledgment
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"acknowledgment\":", acknowledgment, &separated)
+        json.close()
+    }
+}
+
 public struct SubmitTaskStateChangeRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var task: String?
@@ -289,155 +445,38 @@ public struct UpdateContainerInstancesStateResponse: Codable, Sendable, Equatabl
     }
 }
 
-public struct UpdateServiceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var service: String
-    public var desiredCount: Int?
-    public var taskDefinition: String?
-    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var deploymentConfiguration: DeploymentConfiguration?
-    public var availabilityZoneRebalancing: AvailabilityZoneRebalancing?
-    public var networkConfiguration: NetworkConfiguration?
-    public var placementConstraints: [PlacementConstraint]?
-    public var placementStrategy: [PlacementStrategy]?
-    public var platformVersion: String?
-    public var forceNewDeployment: Bool?
-    public var healthCheckGracePeriodSeconds: Int?
-    public var deploymentController: DeploymentController?
-    public var enableExecuteCommand: Bool?
-    public var enableECSManagedTags: Bool?
-    public var loadBalancers: [LoadBalancer]?
-    public var propagateTags: PropagateTags?
-    public var serviceRegistries: [ServiceRegistry]?
-    public var serviceConnectConfiguration: ServiceConnectConfiguration?
-    public var volumeConfigurations: [ServiceVolumeConfiguration]?
-    public var vpcLatticeConfigurations: [VpcLatticeConfiguration]?
-
-    public init(cluster: String? = nil, service: String, desiredCount: Int? = nil, taskDefinition: String? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, deploymentConfiguration: DeploymentConfiguration? = nil, availabilityZoneRebalancing: AvailabilityZoneRebalancing? = nil, networkConfiguration: NetworkConfiguration? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, forceNewDeployment: Bool? = nil, healthCheckGracePeriodSeconds: Int? = nil, deploymentController: DeploymentController? = nil, enableExecuteCommand: Bool? = nil, enableECSManagedTags: Bool? = nil, loadBalancers: [LoadBalancer]? = nil, propagateTags: PropagateTags? = nil, serviceRegistries: [ServiceRegistry]? = nil, serviceConnectConfiguration: ServiceConnectConfiguration? = nil, volumeConfigurations: [ServiceVolumeConfiguration]? = nil, vpcLatticeConfigurations: [VpcLatticeConfiguration]? = nil) {
-        self.cluster = cluster
-        self.service = service
-        self.desiredCount = desiredCount
-        self.taskDefinition = taskDefinition
-        self.capacityProviderStrategy = capacityProviderStrategy
-        self.deploymentConfiguration = deploymentConfiguration
-        self.availabilityZoneRebalancing = availabilityZoneRebalancing
-        self.networkConfiguration = networkConfiguration
-        self.placementConstraints = placementConstraints
-        self.placementStrategy = placementStrategy
-        self.platformVersion = platformVersion
-        self.forceNewDeployment = forceNewDeployment
-        self.healthCheckGracePeriodSeconds = healthCheckGracePeriodSeconds
-        self.deploymentController = deploymentController
-        self.enableExecuteCommand = enableExecuteCommand
-        self.enableECSManagedTags = enableECSManagedTags
-        self.loadBalancers = loadBalancers
-        self.propagateTags = propagateTags
-        self.serviceRegistries = serviceRegistries
-        self.serviceConnectConfiguration = serviceConnectConfiguration
-        self.volumeConfigurations = volumeConfigurations
-        self.vpcLatticeConfigurations = vpcLatticeConfigurations
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"service\":", service, &separated)
-        try json.member("\"desiredCount\":", desiredCount, &separated)
-        try json.member("\"taskDefinition\":", taskDefinition, &separated)
-        try json.member("\"capacityProviderStrategy\":", capacityProviderStrategy, &separated)
-        try json.member("\"deploymentConfiguration\":", deploymentConfiguration, &separated)
-        try json.member("\"availabilityZoneRebalancing\":", availabilityZoneRebalancing, &separated)
-        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
-        try json.member("\"placementConstraints\":", placementConstraints, &separated)
-        try json.member("\"placementStrategy\":", placementStrategy, &separated)
-        try json.member("\"platformVersion\":", platformVersion, &separated)
-        try json.member("\"forceNewDeployment\":", forceNewDeployment, &separated)
-        try json.member("\"healthCheckGracePeriodSeconds\":", healthCheckGracePeriodSeconds, &separated)
-        try json.member("\"deploymentController\":", deploymentController, &separated)
-        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
-        try json.member("\"enableECSManagedTags\":", enableECSManagedTags, &separated)
-        try json.member("\"loadBalancers\":", loadBalancers, &separated)
-        try json.member("\"propagateTags\":", propagateTags, &separated)
-        try json.member("\"serviceRegistries\":", serviceRegistries, &separated)
-        try json.member("\"serviceConnectConfiguration\":", serviceConnectConfiguration, &separated)
-        try json.member("\"volumeConfigurations\":", volumeConfigurations, &separated)
-        try json.member("\"vpcLatticeConfigurations\":", vpcLatticeConfigurations, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateServiceResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var service: ECSService?
-
-    public init(service: ECSService? = nil) {
-        self.service = service
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"service\":", service, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritable {
+public struct UpdateServicePrimaryTaskSetRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String
-    public var tasks: [String]
-    public var protectionEnabled: Bool
-    public var expiresInMinutes: Int?
+    public var service: String
+    public var primaryTaskSet: String
 
-    public init(cluster: String, tasks: [String], protectionEnabled: Bool, expiresInMinutes: Int? = nil) {
+    public init(cluster: String, service: String, primaryTaskSet: String) {
         self.cluster = cluster
-        self.tasks = tasks
-        self.protectionEnabled = protectionEnabled
-        self.expiresInMinutes = expiresInMinutes
+        self.service = service
+        self.primaryTaskSet = primaryTaskSet
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
         try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"tasks\":", tasks, &separated)
-        try json.member("\"protectionEnabled\":", protectionEnabled, &separated)
-        try json.member("\"expiresInMinutes\":", expiresInMinutes, &separated)
+        try json.member("\"service\":", service, &separated)
+        try json.member("\"primaryTaskSet\":", primaryTaskSet, &separated)
         json.close()
     }
 }
 
-public struct UpdateTaskProtectionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var protectedTasks: [ProtectedTask]?
-    public var failures: [Failure]?
+public struct UpdateServicePrimaryTaskSetResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskSet: TaskSet?
 
-    public init(protectedTasks: [ProtectedTask]? = nil, failures: [Failure]? = nil) {
-        self.protectedTasks = protectedTasks
-        self.failures = failures
+    public init(taskSet: TaskSet? = nil) {
+        self.taskSet = taskSet
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"protectedTasks\":", protectedTasks, &separated)
-        try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct VCpuCountRangeRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var min: Int
-    public var max: Int?
-
-    public init(min: Int, max: Int? = nil) {
-        self.min = min
-        self.max = max
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"min\":", min, &separated)
-        try json.member("\"max\":", max, &separated)
+        try json.member("\"taskSet\":", taskSet, &separated)
         json.close()
     }
 }

@@ -8,6 +8,93 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct DeleteServiceResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var service: ECSService?
+
+    public init(service: ECSService? = nil) {
+        self.service = service
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"service\":", service, &separated)
+        json.close()
+    }
+}
+
+public struct DeleteTaskDefinitionsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var taskDefinitions: [String]
+
+    public init(taskDefinitions: [String]) {
+        self.taskDefinitions = taskDefinitions
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskDefinitions\":", taskDefinitions, &separated)
+        json.close()
+    }
+}
+
+public struct DeleteTaskDefinitionsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskDefinitions: [TaskDefinition]?
+    public var failures: [Failure]?
+
+    public init(taskDefinitions: [TaskDefinition]? = nil, failures: [Failure]? = nil) {
+        self.taskDefinitions = taskDefinitions
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskDefinitions\":", taskDefinitions, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
+public struct DeleteTaskSetRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var service: String
+    public var taskSet: String
+    public var force: Bool?
+
+    public init(cluster: String, service: String, taskSet: String, force: Bool? = nil) {
+        self.cluster = cluster
+        self.service = service
+        self.taskSet = taskSet
+        self.force = force
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"service\":", service, &separated)
+        try json.member("\"taskSet\":", taskSet, &separated)
+        try json.member("\"force\":", force, &separated)
+        json.close()
+    }
+}
+
+public struct DeleteTaskSetResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskSet: TaskSet?
+
+    public init(taskSet: TaskSet? = nil) {
+        self.taskSet = taskSet
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskSet\":", taskSet, &separated)
+        json.close()
+    }
+}
+
 public struct DeregisterContainerInstanceRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var containerInstance: String
@@ -272,6 +359,48 @@ public struct DescribeTaskDefinitionResponse: Codable, Sendable, Equatable, JSON
     }
 }
 
+public struct DescribeTaskSetsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var service: String
+    public var taskSets: [String]?
+    public var include: [TaskSetField]?
+
+    public init(cluster: String, service: String, taskSets: [String]? = nil, include: [TaskSetField]? = nil) {
+        self.cluster = cluster
+        self.service = service
+        self.taskSets = taskSets
+        self.include = include
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"service\":", service, &separated)
+        try json.member("\"taskSets\":", taskSets, &separated)
+        try json.member("\"include\":", include, &separated)
+        json.close()
+    }
+}
+
+public struct DescribeTaskSetsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskSets: [TaskSet]?
+    public var failures: [Failure]?
+
+    public init(taskSets: [TaskSet]? = nil, failures: [Failure]? = nil) {
+        self.taskSets = taskSets
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskSets\":", taskSets, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
 public struct DescribeTasksRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var tasks: [String]
@@ -364,138 +493,6 @@ public struct GetTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritab
         json.open()
         try json.member("\"cluster\":", cluster, &separated)
         try json.member("\"tasks\":", tasks, &separated)
-        json.close()
-    }
-}
-
-public struct GetTaskProtectionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var protectedTasks: [ProtectedTask]?
-    public var failures: [Failure]?
-
-    public init(protectedTasks: [ProtectedTask]? = nil, failures: [Failure]? = nil) {
-        self.protectedTasks = protectedTasks
-        self.failures = failures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"protectedTasks\":", protectedTasks, &separated)
-        try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct InstanceRequirementsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var vCpuCount: VCpuCountRangeRequest
-    public var memoryMiB: MemoryMiBRequest
-    public var cpuManufacturers: [CpuManufacturer]?
-    public var memoryGiBPerVCpu: MemoryGiBPerVCpuRequest?
-    public var excludedInstanceTypes: [String]?
-    public var instanceGenerations: [InstanceGeneration]?
-    public var spotMaxPricePercentageOverLowestPrice: Int?
-    public var onDemandMaxPricePercentageOverLowestPrice: Int?
-    public var bareMetal: BareMetal?
-    public var burstablePerformance: BurstablePerformance?
-    public var requireHibernateSupport: Bool?
-    public var networkInterfaceCount: NetworkInterfaceCountRequest?
-    public var localStorage: LocalStorage?
-    public var localStorageTypes: [LocalStorageType]?
-    public var totalLocalStorageGB: TotalLocalStorageGBRequest?
-    public var baselineEbsBandwidthMbps: BaselineEbsBandwidthMbpsRequest?
-    public var acceleratorTypes: [AcceleratorType]?
-    public var acceleratorCount: AcceleratorCountRequest?
-    public var acceleratorManufacturers: [AcceleratorManufacturer]?
-    public var acceleratorNames: [AcceleratorName]?
-    public var acceleratorTotalMemoryMiB: AcceleratorTotalMemoryMiBRequest?
-    public var networkBandwidthGbps: NetworkBandwidthGbpsRequest?
-    public var allowedInstanceTypes: [String]?
-    public var maxSpotPriceAsPercentageOfOptimalOnDemandPrice: Int?
-
-    public init(vCpuCount: VCpuCountRangeRequest, memoryMiB: MemoryMiBRequest, cpuManufacturers: [CpuManufacturer]? = nil, memoryGiBPerVCpu: MemoryGiBPerVCpuRequest? = nil, excludedInstanceTypes: [String]? = nil, instanceGenerations: [InstanceGeneration]? = nil, spotMaxPricePercentageOverLowestPrice: Int? = nil, onDemandMaxPricePercentageOverLowestPrice: Int? = nil, bareMetal: BareMetal? = nil, burstablePerformance: BurstablePerformance? = nil, requireHibernateSupport: Bool? = nil, networkInterfaceCount: NetworkInterfaceCountRequest? = nil, localStorage: LocalStorage? = nil, localStorageTypes: [LocalStorageType]? = nil, totalLocalStorageGB: TotalLocalStorageGBRequest? = nil, baselineEbsBandwidthMbps: BaselineEbsBandwidthMbpsRequest? = nil, acceleratorTypes: [AcceleratorType]? = nil, acceleratorCount: AcceleratorCountRequest? = nil, acceleratorManufacturers: [AcceleratorManufacturer]? = nil, acceleratorNames: [AcceleratorName]? = nil, acceleratorTotalMemoryMiB: AcceleratorTotalMemoryMiBRequest? = nil, networkBandwidthGbps: NetworkBandwidthGbpsRequest? = nil, allowedInstanceTypes: [String]? = nil, maxSpotPriceAsPercentageOfOptimalOnDemandPrice: Int? = nil) {
-        self.vCpuCount = vCpuCount
-        self.memoryMiB = memoryMiB
-        self.cpuManufacturers = cpuManufacturers
-        self.memoryGiBPerVCpu = memoryGiBPerVCpu
-        self.excludedInstanceTypes = excludedInstanceTypes
-        self.instanceGenerations = instanceGenerations
-        self.spotMaxPricePercentageOverLowestPrice = spotMaxPricePercentageOverLowestPrice
-        self.onDemandMaxPricePercentageOverLowestPrice = onDemandMaxPricePercentageOverLowestPrice
-        self.bareMetal = bareMetal
-        self.burstablePerformance = burstablePerformance
-        self.requireHibernateSupport = requireHibernateSupport
-        self.networkInterfaceCount = networkInterfaceCount
-        self.localStorage = localStorage
-        self.localStorageTypes = localStorageTypes
-        self.totalLocalStorageGB = totalLocalStorageGB
-        self.baselineEbsBandwidthMbps = baselineEbsBandwidthMbps
-        self.acceleratorTypes = acceleratorTypes
-        self.acceleratorCount = acceleratorCount
-        self.acceleratorManufacturers = acceleratorManufacturers
-        self.acceleratorNames = acceleratorNames
-        self.acceleratorTotalMemoryMiB = acceleratorTotalMemoryMiB
-        self.networkBandwidthGbps = networkBandwidthGbps
-        self.allowedInstanceTypes = allowedInstanceTypes
-        self.maxSpotPriceAsPercentageOfOptimalOnDemandPrice = maxSpotPriceAsPercentageOfOptimalOnDemandPrice
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"vCpuCount\":", vCpuCount, &separated)
-        try json.member("\"memoryMiB\":", memoryMiB, &separated)
-        try json.member("\"cpuManufacturers\":", cpuManufacturers, &separated)
-        try json.member("\"memoryGiBPerVCpu\":", memoryGiBPerVCpu, &separated)
-        try json.member("\"excludedInstanceTypes\":", excludedInstanceTypes, &separated)
-        try json.member("\"instanceGenerations\":", instanceGenerations, &separated)
-        try json.member("\"spotMaxPricePercentageOverLowestPrice\":", spotMaxPricePercentageOverLowestPrice, &separated)
-        try json.member("\"onDemandMaxPricePercentageOverLowestPrice\":", onDemandMaxPricePercentageOverLowestPrice, &separated)
-        try json.member("\"bareMetal\":", bareMetal, &separated)
-        try json.member("\"burstablePerformance\":", burstablePerformance, &separated)
-        try json.member("\"requireHibernateSupport\":", requireHibernateSupport, &separated)
-        try json.member("\"networkInterfaceCount\":", networkInterfaceCount, &separated)
-        try json.member("\"localStorage\":", localStorage, &separated)
-        try json.member("\"localStorageTypes\":", localStorageTypes, &separated)
-        try json.member("\"totalLocalStorageGB\":", totalLocalStorageGB, &separated)
-        try json.member("\"baselineEbsBandwidthMbps\":", baselineEbsBandwidthMbps, &separated)
-        try json.member("\"acceleratorTypes\":", acceleratorTypes, &separated)
-        try json.member("\"acceleratorCount\":", acceleratorCount, &separated)
-        try json.member("\"acceleratorManufacturers\":", acceleratorManufacturers, &separated)
-        try json.member("\"acceleratorNames\":", acceleratorNames, &separated)
-        try json.member("\"acceleratorTotalMemoryMiB\":", acceleratorTotalMemoryMiB, &separated)
-        try json.member("\"networkBandwidthGbps\":", networkBandwidthGbps, &separated)
-        try json.member("\"allowedInstanceTypes\":", allowedInstanceTypes, &separated)
-        try json.member("\"maxSpotPriceAsPercentageOfOptimalOnDemandPrice\":", maxSpotPriceAsPercentageOfOptimalOnDemandPrice, &separated)
-        json.close()
-    }
-}
-
-public struct ListAccountSettingsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var name: SettingName?
-    public var value: String?
-    public var principalArn: String?
-    public var effectiveSettings: Bool?
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(name: SettingName? = nil, value: String? = nil, principalArn: String? = nil, effectiveSettings: Bool? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.name = name
-        self.value = value
-        self.principalArn = principalArn
-        self.effectiveSettings = effectiveSettings
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"value\":", value, &separated)
-        try json.member("\"principalArn\":", principalArn, &separated)
-        try json.member("\"effectiveSettings\":", effectiveSettings, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        try json.member("\"maxResults\":", maxResults, &separated)
         json.close()
     }
 }

@@ -8,6 +8,150 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct ListTasksResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskArns: [String]?
+    public var nextToken: String?
+
+    public init(taskArns: [String]? = nil, nextToken: String? = nil) {
+        self.taskArns = taskArns
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskArns\":", taskArns, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct MemoryGiBPerVCpuRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var min: Double?
+    public var max: Double?
+
+    public init(min: Double? = nil, max: Double? = nil) {
+        self.min = min
+        self.max = max
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"min\":", min, &separated)
+        try json.member("\"max\":", max, &separated)
+        json.close()
+    }
+}
+
+public struct MemoryMiBRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var min: Int
+    public var max: Int?
+
+    public init(min: Int, max: Int? = nil) {
+        self.min = min
+        self.max = max
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"min\":", min, &separated)
+        try json.member("\"max\":", max, &separated)
+        json.close()
+    }
+}
+
+public struct NetworkBandwidthGbpsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var min: Double?
+    public var max: Double?
+
+    public init(min: Double? = nil, max: Double? = nil) {
+        self.min = min
+        self.max = max
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"min\":", min, &separated)
+        try json.member("\"max\":", max, &separated)
+        json.close()
+    }
+}
+
+public struct NetworkInterfaceCountRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var min: Int?
+    public var max: Int?
+
+    public init(min: Int? = nil, max: Int? = nil) {
+        self.min = min
+        self.max = max
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"min\":", min, &separated)
+        try json.member("\"max\":", max, &separated)
+        json.close()
+    }
+}
+
+public struct PutAccountSettingDefaultRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName
+    public var value: String
+
+    public init(name: SettingName, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"value\":", value, &separated)
+        json.close()
+    }
+}
+
+public struct PutAccountSettingDefaultResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var setting: Setting?
+
+    public init(setting: Setting? = nil) {
+        self.setting = setting
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"setting\":", setting, &separated)
+        json.close()
+    }
+}
+
+public struct PutAccountSettingRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: SettingName
+    public var value: String
+    public var principalArn: String?
+
+    public init(name: SettingName, value: String, principalArn: String? = nil) {
+        self.name = name
+        self.value = value
+        self.principalArn = principalArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"principalArn\":", principalArn, &separated)
+        json.close()
+    }
+}
+
 public struct PutAccountSettingResponse: Codable, Sendable, Equatable, JSONWritable {
     public var setting: Setting?
 
@@ -313,162 +457,6 @@ public struct RunTaskResponse: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"tasks\":", tasks, &separated)
         try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct StartTaskRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var containerInstances: [String]
-    public var enableECSManagedTags: Bool?
-    public var enableExecuteCommand: Bool?
-    public var group: String?
-    public var networkConfiguration: NetworkConfiguration?
-    public var overrides: TaskOverride?
-    public var propagateTags: PropagateTags?
-    public var referenceId: String?
-    public var startedBy: String?
-    public var tags: [ResourceTag]?
-    public var taskDefinition: String
-    public var volumeConfigurations: [TaskVolumeConfiguration]?
-
-    public init(cluster: String? = nil, containerInstances: [String], enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [ResourceTag]? = nil, taskDefinition: String, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
-        self.cluster = cluster
-        self.containerInstances = containerInstances
-        self.enableECSManagedTags = enableECSManagedTags
-        self.enableExecuteCommand = enableExecuteCommand
-        self.group = group
-        self.networkConfiguration = networkConfiguration
-        self.overrides = overrides
-        self.propagateTags = propagateTags
-        self.referenceId = referenceId
-        self.startedBy = startedBy
-        self.tags = tags
-        self.taskDefinition = taskDefinition
-        self.volumeConfigurations = volumeConfigurations
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"containerInstances\":", containerInstances, &separated)
-        try json.member("\"enableECSManagedTags\":", enableECSManagedTags, &separated)
-        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
-        try json.member("\"group\":", group, &separated)
-        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
-        try json.member("\"overrides\":", overrides, &separated)
-        try json.member("\"propagateTags\":", propagateTags, &separated)
-        try json.member("\"referenceId\":", referenceId, &separated)
-        try json.member("\"startedBy\":", startedBy, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        try json.member("\"taskDefinition\":", taskDefinition, &separated)
-        try json.member("\"volumeConfigurations\":", volumeConfigurations, &separated)
-        json.close()
-    }
-}
-
-public struct StartTaskResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var tasks: [ECSTask]?
-    public var failures: [Failure]?
-
-    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
-        self.tasks = tasks
-        self.failures = failures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"tasks\":", tasks, &separated)
-        try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct StopTaskRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var task: String
-    public var reason: String?
-
-    public init(cluster: String? = nil, task: String, reason: String? = nil) {
-        self.cluster = cluster
-        self.task = task
-        self.reason = reason
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"task\":", task, &separated)
-        try json.member("\"reason\":", reason, &separated)
-        json.close()
-    }
-}
-
-public struct StopTaskResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var task: ECSTask?
-
-    public init(task: ECSTask? = nil) {
-        self.task = task
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"task\":", task, &separated)
-        json.close()
-    }
-}
-
-public struct SubmitContainerStateChangeRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var task: String?
-    public var containerName: String?
-    public var runtimeId: String?
-    public var status: String?
-    public var exitCode: Int?
-    public var reason: String?
-    public var networkBindings: [NetworkBinding]?
-
-    public init(cluster: String? = nil, task: String? = nil, containerName: String? = nil, runtimeId: String? = nil, status: String? = nil, exitCode: Int? = nil, reason: String? = nil, networkBindings: [NetworkBinding]? = nil) {
-        self.cluster = cluster
-        self.task = task
-        self.containerName = containerName
-        self.runtimeId = runtimeId
-        self.status = status
-        self.exitCode = exitCode
-        self.reason = reason
-        self.networkBindings = networkBindings
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"task\":", task, &separated)
-        try json.member("\"containerName\":", containerName, &separated)
-        try json.member("\"runtimeId\":", runtimeId, &separated)
-        try json.member("\"status\":", status, &separated)
-        try json.member("\"exitCode\":", exitCode, &separated)
-        try json.member("\"reason\":", reason, &separated)
-        try json.member("\"networkBindings\":", networkBindings, &separated)
-        json.close()
-    }
-}
-
-public struct SubmitContainerStateChangeResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var acknowledgment: String?
-
-    public init(acknowledgment: String? = nil) {
-        self.acknowledgment = acknowledgment
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"acknowledgment\":", acknowledgment, &separated)
         json.close()
     }
 }

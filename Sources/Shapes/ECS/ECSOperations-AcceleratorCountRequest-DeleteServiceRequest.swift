@@ -290,6 +290,72 @@ public struct CreateServiceResponse: Codable, Sendable, Equatable, JSONWritable 
     }
 }
 
+public struct CreateTaskSetRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var service: String
+    public var cluster: String
+    public var externalId: String?
+    public var taskDefinition: String
+    public var networkConfiguration: NetworkConfiguration?
+    public var loadBalancers: [LoadBalancer]?
+    public var serviceRegistries: [ServiceRegistry]?
+    public var launchType: LaunchType?
+    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
+    public var platformVersion: String?
+    public var scale: Scale?
+    public var clientToken: String?
+    public var tags: [ResourceTag]?
+
+    public init(service: String, cluster: String, externalId: String? = nil, taskDefinition: String, networkConfiguration: NetworkConfiguration? = nil, loadBalancers: [LoadBalancer]? = nil, serviceRegistries: [ServiceRegistry]? = nil, launchType: LaunchType? = nil, capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, platformVersion: String? = nil, scale: Scale? = nil, clientToken: String? = nil, tags: [ResourceTag]? = nil) {
+        self.service = service
+        self.cluster = cluster
+        self.externalId = externalId
+        self.taskDefinition = taskDefinition
+        self.networkConfiguration = networkConfiguration
+        self.loadBalancers = loadBalancers
+        self.serviceRegistries = serviceRegistries
+        self.launchType = launchType
+        self.capacityProviderStrategy = capacityProviderStrategy
+        self.platformVersion = platformVersion
+        self.scale = scale
+        self.clientToken = clientToken
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"service\":", service, &separated)
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"externalId\":", externalId, &separated)
+        try json.member("\"taskDefinition\":", taskDefinition, &separated)
+        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
+        try json.member("\"loadBalancers\":", loadBalancers, &separated)
+        try json.member("\"serviceRegistries\":", serviceRegistries, &separated)
+        try json.member("\"launchType\":", launchType, &separated)
+        try json.member("\"capacityProviderStrategy\":", capacityProviderStrategy, &separated)
+        try json.member("\"platformVersion\":", platformVersion, &separated)
+        try json.member("\"scale\":", scale, &separated)
+        try json.member("\"clientToken\":", clientToken, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
+public struct CreateTaskSetResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskSet: TaskSet?
+
+    public init(taskSet: TaskSet? = nil) {
+        self.taskSet = taskSet
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskSet\":", taskSet, &separated)
+        json.close()
+    }
+}
+
 public struct DeleteAccountSettingRequest: Codable, Sendable, Equatable, JSONWritable {
     public var name: SettingName
     public var principalArn: String?
@@ -436,54 +502,6 @@ public struct DeleteServiceRequest: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"cluster\":", cluster, &separated)
         try json.member("\"service\":", service, &separated)
         try json.member("\"force\":", force, &separated)
-        json.close()
-    }
-}
-
-public struct DeleteServiceResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var service: ECSService?
-
-    public init(service: ECSService? = nil) {
-        self.service = service
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"service\":", service, &separated)
-        json.close()
-    }
-}
-
-public struct DeleteTaskDefinitionsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinitions: [String]
-
-    public init(taskDefinitions: [String]) {
-        self.taskDefinitions = taskDefinitions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinitions\":", taskDefinitions, &separated)
-        json.close()
-    }
-}
-
-public struct DeleteTaskDefinitionsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinitions: [TaskDefinition]?
-    public var failures: [Failure]?
-
-    public init(taskDefinitions: [TaskDefinition]? = nil, failures: [Failure]? = nil) {
-        self.taskDefinitions = taskDefinitions
-        self.failures = failures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinitions\":", taskDefinitions, &separated)
-        try json.member("\"failures\":", failures, &separated)
         json.close()
     }
 }
