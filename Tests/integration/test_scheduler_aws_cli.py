@@ -1,7 +1,7 @@
 """The aws CLI runs tasks and services on simulated agents: RunTask, DescribeTasks, CreateService, DescribeServices."""
 import json
 
-from conftest import run_aws, wait_until
+from conftest import run_aws, run_ecsctl, wait_until
 
 
 def aws(ecsd, *args, check=True):
@@ -165,6 +165,9 @@ def test_task_sets_with_the_cli_and_boto3(ecsd, ecs, fleets):
     assert service["taskDefinition"].endswith(":task-definition/green:1")
     assert {s["id"]: s["status"] for s in service["taskSets"]} == {blue["id"]: "ACTIVE", green["id"]: "PRIMARY"}
     assert service["runningCount"] == 8
+    code, out, err = run_ecsctl(ecsd.endpoint, "service", "describe", "web", "--cluster", "ext")
+    assert code == 0, err
+    assert "TASK SET" in out and green["id"] in out and "PRIMARY" in out and "100%" in out
 
     error = ecs.exceptions.from_code("InvalidParameterException")
     try:

@@ -313,20 +313,37 @@ struct ServiceCommand: AsyncParsableCommand {
             ("Placement", (service.placementStrategy ?? []).map { "\($0.type?.rawValue ?? ""):\($0.field ?? "")" }.joined(separator: ", ")),
         ])
         print("")
-        Printer.table(
-            ["DEPLOYMENT", "STATUS", "TASK DEFINITION", "DESIRED", "RUNNING", "PENDING", "FAILED", "ROLLOUT"],
-            (service.deployments ?? []).map {
-                [
-                    $0.id ?? "", $0.status ?? "", shortTaskDefinition($0.taskDefinition), "\($0.desiredCount ?? 0)", "\($0.runningCount ?? 0)",
-                    "\($0.pendingCount ?? 0)", "\($0.failedTasks ?? 0)", $0.rolloutState?.rawValue ?? "-",
-                ]
-            })
+        if service.deploymentController?.type == .external {
+            // Deployed through task sets: each at its share of the desired count.
+            Printer.table(
+                ["TASK SET", "STATUS", "TASK DEFINITION", "SCALE", "DESIRED", "RUNNING", "PENDING", "STABILITY"],
+                (service.taskSets ?? []).map {
+                    [
+                        $0.id ?? "", $0.status ?? "", shortTaskDefinition($0.taskDefinition), percentText($0.scale?.value ?? 0),
+                        "\($0.computedDesiredCount ?? 0)", "\($0.runningCount ?? 0)", "\($0.pendingCount ?? 0)", $0.stabilityStatus?.rawValue ?? "-",
+                    ]
+                })
+        } else {
+            Printer.table(
+                ["DEPLOYMENT", "STATUS", "TASK DEFINITION", "DESIRED", "RUNNING", "PENDING", "FAILED", "ROLLOUT"],
+                (service.deployments ?? []).map {
+                    [
+                        $0.id ?? "", $0.status ?? "", shortTaskDefinition($0.taskDefinition), "\($0.desiredCount ?? 0)", "\($0.runningCount ?? 0)",
+                        "\($0.pendingCount ?? 0)", "\($0.failedTasks ?? 0)", $0.rolloutState?.rawValue ?? "-",
+                    ]
+                })
+        }
         let recent = (service.events ?? []).prefix(events)
         if !recent.isEmpty {
             print("")
             for event in recent { print("\(event.createdAt?.shortText ?? "")  \(event.message ?? "")") }
         }
     }
+}
+
+/// 25 → "25%", 12.5 → "12.5%".
+func percentText(_ value: Double) -> String {
+    value.rounded() == value && abs(value) < 1e15 ? "\(Int(value))%" : "\(value)%"
 }
 
 func fetchService(_ name: String, client: APIClient, cluster: String) async throws -> ECSService {
