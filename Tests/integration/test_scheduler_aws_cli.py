@@ -203,3 +203,58 @@ def test_task_sets_with_the_cli_and_boto3(ecsd, ecs, fleets):
     aws(ecsd, "delete-service", "--cluster", "ext", "--service", "web", "--force")
     wait_until(lambda: aws(ecsd, "describe-services", "--cluster", "ext", "--services", "web")["services"][0]["status"] == "INACTIVE",
                message="service INACTIVE")
+
+
+def test_service_deployments_and_revisions(ecsd, ecs, fleets):
+    """Each deployment a service starts is a service deployment with a revision; StopServiceDeployment rolls back."""
+    aws(ecsd, "create-cluster", "--cluster-name", "dep")
+    fleets(ecsd.endpoint, "dep", 2)
+    wait_until(lambda: len(aws(ecsd, "list-container-instances", "--cluster", "dep")["containerInstanceArns"]) == 2,
+               message="instances")
+    # v2 asks for more memory than any instance has: its deployment stays IN_PROGRESS, stuck.
+    for family, memory in (("v1", 128), ("v2", 100000)):
+        aws(ecsd, "register-task-definition", "--family", family, "--container-definitions",
+            f'[{{"name":"app","image":"app:{family}","memory":{memory}}}]')
+    aws(ecsd, "create-service", "--cluster", "dep", "--service-name", "api", "--task-definition", "v1", "--desired-count", "2")
+
+    def deployments():
+        return aws(ecsd, "list-service-deployments", "--cluster", "dep", "--service", "api")["serviceDeployments"]
+
+    first = wait_until(lambda: (lambda d: d[0] if d[0]["status"] == "SUCCESSFUL" else None)(deployments()),
+                       message="first deployment SUCCESSFUL")
+    assert first["serviceDeploymentArn"].startswith("arn:aws:ecs:us-east-1:000000000000:service-deployment/dep/api/")
+    revision = aws(ecsd, "describe-service-revisions", "--service-revision-arns", first["targetServiceRevisionArn"])
+    assert revision["failures"] == []
+    assert revision["serviceRevisions"][0]["taskDefinition"].endswith(":task-definition/v1:1")
+    assert revision["serviceRevisions"][0]["containerImages"] == [{"containerName": "app", "image": "app:v1"}]
+
+    ecs.update_service(cluster="dep", service="api", taskDefinition="v2")
+    second = deployments()[0]
+    assert second["serviceDeploymentArn"] != first["serviceDeploymentArn"] and second["status"] == "IN_PROGRESS"
+    assert ecs.describe_services(cluster="dep", services=["api"])["services"][0]["currentServiceDeployment"] == second["serviceDeploymentArn"]
+    stopped = ecs.stop_service_deployment(serviceDeploymentArn=second["serviceDeploymentArn"], stopType="ROLLBACK")
+    assert stopped["serviceDeploymentArn"] == second["serviceDeploymentArn"]
+
+    def rolled_back():
+        described = ecs.describe_service_deployments(serviceDeploymentArns=[second["serviceDeploymentArn"]])["serviceDeployments"][0]
+        return described if described["status"] == "ROLLBACK_SUCCESSFUL" else None
+
+    described = wait_until(rolled_back, message="rolled back")
+    assert described["rollback"]["serviceRevisionArn"] == first["targetServiceRevisionArn"]
+    assert [s["arn"] for s in described["sourceServiceRevisions"]] == [first["targetServiceRevisionArn"]]
+    service = ecs.describe_services(cluster="dep", services=["api"])["services"][0]
+    assert service["taskDefinition"].endswith(":task-definition/v1:1")
+    assert [r["arn"] for r in service["currentServiceRevisions"]] == [first["targetServiceRevisionArn"]]
+
+    try:
+        ecs.stop_service_deployment(serviceDeploymentArn=second["serviceDeploymentArn"])
+        raise AssertionError("a finished deployment was stopped")
+    except ecs.exceptions.ConflictException as e:
+        assert "ROLLBACK_SUCCESSFUL" in e.response["Error"]["Message"]
+    try:
+        ecs.stop_service_deployment(serviceDeploymentArn=first["serviceDeploymentArn"][:-3] + "xyz")
+        raise AssertionError("a deployment that does not exist was stopped")
+    except ecs.exceptions.ServiceDeploymentNotFoundException:
+        pass
+    listed = aws(ecsd, "list-service-deployments", "--cluster", "dep", "--service", "api", "--status", "SUCCESSFUL")
+    assert [d["serviceDeploymentArn"] for d in listed["serviceDeployments"]] == [first["serviceDeploymentArn"]]

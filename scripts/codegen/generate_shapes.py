@@ -36,6 +36,7 @@ SERVICES = {
             "UpdateContainerInstancesState", "UpdateService", "PutAccountSetting", "PutAccountSettingDefault",
             "ListAccountSettings", "DeleteAccountSetting", "GetTaskProtection", "UpdateTaskProtection",
             "CreateTaskSet", "DescribeTaskSets", "UpdateTaskSet", "DeleteTaskSet", "UpdateServicePrimaryTaskSet",
+            "ListServiceDeployments", "DescribeServiceDeployments", "StopServiceDeployment", "DescribeServiceRevisions",
         ],
     ),
     "lambda": (

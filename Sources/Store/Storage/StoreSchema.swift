@@ -43,6 +43,8 @@ public enum StoreSchema {
         ["athena_databases", "athena_queries", "athena_work_groups", "athena_named_queries"],
         // 18: ECS's account settings, per principal.
         ["account_settings"],
+        // 19: ECS's service deployments and service revisions.
+        ["service_deployments", "service_revisions"],
     ]
 
     /// Every table, in the order the versions create them.

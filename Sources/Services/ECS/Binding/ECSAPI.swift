@@ -94,6 +94,14 @@ public enum ECSAPI {
         api.read("DescribeServices", reads: { _ in [.clusters, .services, .serviceTasks, .tags] }) { root, input, _ in try root.ecs.describeServices(input) }
         api.read("ListServices", reads: { _ in [.clusters, .serviceMembership] }) { root, input, _ in try root.ecs.listServices(input) }
 
+        // Service deployments and revisions (read from the deployments services keep)
+        api.read("ListServiceDeployments", reads: { _ in [.clusters, .services, .serviceDeployments] }) { root, input, _ in try root.ecs.listServiceDeployments(input) }
+        api.read("DescribeServiceDeployments", reads: { _ in [.services, .serviceTasks, .serviceDeployments, .serviceRevisions] }) { root, input, _ in
+            try root.ecs.describeServiceDeployments(input)
+        }
+        api.read("DescribeServiceRevisions", reads: { _ in [.serviceRevisions] }) { root, input, _ in try root.ecs.describeServiceRevisions(input) }
+        api.write("StopServiceDeployment") { root, input, m, _ in try root.ecs.stopServiceDeployment(input, now: m.now, changes: &m.changes) }
+
         // Task sets (services with the EXTERNAL deployment controller)
         api.write("CreateTaskSet") { root, input, m, _ in try root.ecs.createTaskSet(input, now: m.now, using: &m.random, changes: &m.changes) }
         api.read("DescribeTaskSets", reads: { _ in [.clusters, .services, .serviceTasks, .tags] }) { root, input, _ in try root.ecs.describeTaskSets(input) }

@@ -130,7 +130,8 @@ extension ECSState {
             enableExecuteCommand: request.enableExecuteCommand ?? false,
             availabilityZoneRebalancing: request.availabilityZoneRebalancing ?? .enabled
         )
-        let record = ServiceRecord(arn: arn, name: request.serviceName, service: service, scheduler: scheduler)
+        var record = ServiceRecord(arn: arn, name: request.serviceName, service: service, scheduler: scheduler)
+        openServiceDeployment(&record, deployment: deployment, now: now, using: &generator, changes: &changes)
         putService(record, changes: &changes)
         if let tags = request.tags, !tags.isEmpty { replaceTags(of: arn, with: tags, changes: &changes) }
         return CreateServiceResponse(service: serviceView(record))
@@ -267,6 +268,7 @@ extension ECSState {
             || request.serviceRegistries != nil
         service.taskDefinition = definitionArn
         var deployments = service.deployments ?? []
+        var opened: Deployment?
         if redeploy {
             for index in deployments.indices where deployments[index].deploymentStatus == .primary {
                 deployments[index].deploymentStatus = .active
@@ -276,12 +278,14 @@ extension ECSState {
                 taskDefinition: definitionArn, desiredCount: service.desiredCount ?? 0, launchType: service.launchType,
                 strategy: service.capacityProviderStrategy, now: now, scheduler: &record.scheduler, using: &generator)
             deployments.insert(deployment, at: 0)
+            opened = deployment
         } else if let index = deployments.firstIndex(where: { $0.deploymentStatus == .primary }) {
             deployments[index].desiredCount = service.desiredCount
             deployments[index].updatedAt = now
         }
         service.deployments = deployments
         record.service = service
+        if let opened { openServiceDeployment(&record, deployment: opened, now: now, using: &generator, changes: &changes) }
         // A change resets the launch back-off: the new configuration deserves a fresh start.
         record.scheduler.consecutiveFailedLaunches = 0
         record.scheduler.nextLaunchAt = nil
@@ -410,6 +414,7 @@ extension ECSState {
                 return set
             }
         }
+        if !record.isExternallyDeployed { service.currentServiceRevisions = currentServiceRevisions(record) }
         service.tags = includeTags ? (tags[record.arn] ?? []) : nil
         return service
     }

@@ -38,7 +38,7 @@ extension ECSState {
         var pass = ServicePass(name: record.name, now: now)
 
         if record.scheduler.rollbackPending {
-            rollBack(&record, now: now, pass: &pass, using: &generator)
+            rollBack(&record, now: now, pass: &pass, using: &generator, changes: &changes)
         }
         // Tasks whose agent is gone or whose instance was deregistered are replaced elsewhere.
         for task in liveTasks(of: record) where !isOnHealthyInstance(task) {
@@ -56,7 +56,7 @@ extension ECSState {
             case .replica: reconcileReplicas(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
             case .daemon: reconcileDaemon(&record, cluster: cluster, pass: &pass, using: &generator, changes: &changes)
             }
-            updateDeployments(&record, pass: &pass)
+            updateDeployments(&record, pass: &pass, changes: &changes)
         }
         if !pass.draining.isEmpty {
             // ECS's words for a deregistration.
@@ -458,7 +458,7 @@ extension ECSState {
 
     // MARK: Deployments
 
-    private mutating func updateDeployments(_ record: inout ServiceRecord, pass: inout ServicePass) {
+    private mutating func updateDeployments(_ record: inout ServiceRecord, pass: inout ServicePass, changes: inout ChangeSet) {
         guard var deployments = record.service.deployments, !deployments.isEmpty else { return }
         let live = liveTasks(of: record).filter { !pass.isStopped($0) }
         var perDeployment: [String: (running: Int, pending: Int, healthy: Int)] = [:]
@@ -493,6 +493,7 @@ extension ECSState {
             deployments[primaryIndex].updatedAt = pass.now
             record.scheduler.lastCompletedTaskDefinition = deployments[primaryIndex].taskDefinition
             pass.events.append("(deployment \(id)) deployment completed.")
+            serviceDeploymentCompleted(record, deploymentId: id, now: pass.now, changes: &changes)
         }
         record.service.deployments = deployments
         record.service.runningCount = live.filter { $0.lastStatus == .running }.count
@@ -531,13 +532,18 @@ extension ECSState {
         _ record: inout ServiceRecord,
         now: Date,
         pass: inout ServicePass,
-        using generator: inout some RandomNumberGenerator
+        using generator: inout some RandomNumberGenerator,
+        changes: inout ChangeSet
     ) {
         record.scheduler.rollbackPending = false
-        guard let target = record.scheduler.lastCompletedTaskDefinition,
+        // StopServiceDeployment names where to go (even the same task definition, restarted);
+        // the circuit breaker goes back to the last deployment that completed.
+        let requested = record.scheduler.rollbackTarget
+        record.scheduler.rollbackTarget = nil
+        guard let target = requested ?? record.scheduler.lastCompletedTaskDefinition,
             var deployments = record.service.deployments,
             let failedIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }),
-            deployments[failedIndex].taskDefinition != target
+            requested != nil || deployments[failedIndex].taskDefinition != target
         else { return }
         let failedId = deployments[failedIndex].id ?? ""
         deployments[failedIndex].deploymentStatus = .active
@@ -546,6 +552,7 @@ extension ECSState {
             strategy: record.service.capacityProviderStrategy, now: now, scheduler: &record.scheduler, using: &generator)
         deployments.insert(rollback, at: 0)
         record.service.deployments = deployments
+        serviceDeploymentRollingBack(&record, failedId: failedId, rollback: rollback, now: now, changes: &changes)
         record.service.taskDefinition = target
         record.scheduler.consecutiveFailedLaunches = 0
         record.scheduler.nextLaunchAt = nil
@@ -592,7 +599,11 @@ extension ECSState {
             deployments[index].failedTasks = (deployments[index].failedTasks ?? 0) + 1
             let breaker = record.service.deploymentConfiguration?.deploymentCircuitBreaker
             let threshold = settings.circuitBreakerThreshold(desired: deployments[index].desiredCount ?? 0)
-            if breaker?.enable == true, deployments[index].failedTasks! >= threshold {
+            let tripped = breaker?.enable == true && deployments[index].failedTasks! >= threshold
+            serviceDeploymentTaskFailed(
+                record, deploymentId: deployments[index].id ?? "", failures: deployments[index].failedTasks!, tripped: tripped,
+                rollingBack: tripped && breaker?.rollback == true && deployments[index].deploymentStatus == .primary, now: now, changes: &changes)
+            if tripped {
                 let id = deployments[index].id ?? ""
                 deployments[index].rolloutState = .failed
                 deployments[index].rolloutStateReason =

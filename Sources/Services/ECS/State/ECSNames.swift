@@ -16,6 +16,12 @@ extension ResourceNames {
         arn("ecs", "container/\(cluster)/\(taskId)/\(id)")
     }
     public func capacityProvider(_ name: String) -> String { arn("ecs", "capacity-provider/\(name)") }
+    public func serviceDeployment(cluster: String, service: String, id: String) -> String {
+        arn("ecs", "service-deployment/\(cluster)/\(service)/\(id)")
+    }
+    public func serviceRevision(cluster: String, service: String, number: String) -> String {
+        arn("ecs", "service-revision/\(cluster)/\(service)/\(number)")
+    }
     public func taskSet(cluster: String, service: String, id: String) -> String {
         arn("ecs", "task-set/\(cluster)/\(service)/\(id)")
     }

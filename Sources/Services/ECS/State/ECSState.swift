@@ -59,6 +59,9 @@ public struct ECSState: Sendable {
     package var deactivatingTasks: Set<String> = []
     /// Account settings per principal (PutAccountSetting and its kin).
     public package(set) var accountSettings = AccountSettings()
+    /// Service deployments and revisions by ARN (ListServiceDeployments and its kin).
+    public package(set) var serviceDeployments: [String: ServiceDeployment] = [:]
+    public package(set) var serviceRevisions: [String: ServiceRevision] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
@@ -67,7 +70,7 @@ public struct ECSState: Sendable {
     /// The record kinds ECS keeps, in the order they are restored.
     public static let recordKinds: [RecordKind] = [
         .clusters, .families, .taskDefinitions, .tags, .meta, .containerInstances, .services, .tasks, .stoppedTasks, .clientTokens,
-        .accountSettings,
+        .accountSettings, .serviceDeployments, .serviceRevisions,
     ]
 
     /// Rebuilds the state from stored rows (as ``RecordCoding`` wrote them).
@@ -88,6 +91,12 @@ public struct ECSState: Sendable {
         }
         for setting in try rows.decode(AccountSettingRecord.self) {
             state.accountSettings.restore(setting)
+        }
+        for deployment in try rows.decode(ServiceDeployment.self) {
+            state.serviceDeployments[deployment.recordKey] = deployment
+        }
+        for revision in try rows.decode(ServiceRevision.self) {
+            state.serviceRevisions[revision.recordKey] = revision
         }
         for counters in try rows.decode(ControlPlaneCounters.self) {
             // Other services keep rows of their own in the same table; the largest sequence wins.

@@ -219,6 +219,13 @@ public struct ServiceSchedulerState: Codable, Sendable, Equatable {
     public var lastCompletedTaskDefinition: String?
     /// Set when the circuit breaker tripped with rollback on; the next pass rolls back.
     public var rollbackPending: Bool = false
+    /// The task definition a rollback goes to when StopServiceDeployment asked for it (else the
+    /// last that completed).
+    public var rollbackTarget: String?
+    /// The service revision each rolling deployment deploys, and the service deployment it
+    /// belongs to (a rollback's belongs to the deployment it rolls back).
+    public var revisionOfDeployment: [String: String]?
+    public var serviceDeploymentOf: [String: String]?
     /// CreateTaskSet's client tokens and the task sets they made, for idempotent retries.
     public var taskSetClientTokens: [String: String]?
 

@@ -8,6 +8,30 @@ import Foundation
 #endif
 import StevedoreCore
 
+public enum LocalStorageType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case hdd = "hdd"
+    case ssd = "ssd"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LogDriver: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case jsonFile = "json-file"
+    case syslog = "syslog"
+    case journald = "journald"
+    case gelf = "gelf"
+    case fluentd = "fluentd"
+    case awslogs = "awslogs"
+    case splunk = "splunk"
+    case awsfirelens = "awsfirelens"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum ManagedAgentName: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case executeCommandAgent = "ExecuteCommandAgent"
 
@@ -28,6 +52,18 @@ public enum ManagedDraining: String, Codable, Sendable, CaseIterable, AWSEnum, J
 public enum ManagedInstancesMonitoringOptions: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case basic = "BASIC"
     case detailed = "DETAILED"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum ManagedResourceStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case provisioning = "PROVISIONING"
+    case active = "ACTIVE"
+    case deprovisioning = "DEPROVISIONING"
+    case deleted = "DELETED"
+    case failed = "FAILED"
 
     public init(from decoder: any Decoder) throws {
         self = try Self.decodeValue(from: decoder)
@@ -205,6 +241,50 @@ public enum ServiceConnectIncludeQueryParameters: String, Codable, Sendable, Cas
     }
 }
 
+public enum ServiceDeploymentLifecycleStage: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case reconcileService = "RECONCILE_SERVICE"
+    case preScaleUp = "PRE_SCALE_UP"
+    case scaleUp = "SCALE_UP"
+    case postScaleUp = "POST_SCALE_UP"
+    case testTrafficShift = "TEST_TRAFFIC_SHIFT"
+    case postTestTrafficShift = "POST_TEST_TRAFFIC_SHIFT"
+    case productionTrafficShift = "PRODUCTION_TRAFFIC_SHIFT"
+    case postProductionTrafficShift = "POST_PRODUCTION_TRAFFIC_SHIFT"
+    case bakeTime = "BAKE_TIME"
+    case cleanUp = "CLEAN_UP"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum ServiceDeploymentRollbackMonitorsStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case triggered = "TRIGGERED"
+    case monitoring = "MONITORING"
+    case monitoringComplete = "MONITORING_COMPLETE"
+    case disabled = "DISABLED"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum ServiceDeploymentStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case pending = "PENDING"
+    case successful = "SUCCESSFUL"
+    case stopped = "STOPPED"
+    case stopRequested = "STOP_REQUESTED"
+    case inProgress = "IN_PROGRESS"
+    case rollbackRequested = "ROLLBACK_REQUESTED"
+    case rollbackInProgress = "ROLLBACK_IN_PROGRESS"
+    case rollbackSuccessful = "ROLLBACK_SUCCESSFUL"
+    case rollbackFailed = "ROLLBACK_FAILED"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum ServiceField: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case tags = "TAGS"
 
@@ -252,6 +332,15 @@ public enum SortOrder: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWri
 public enum StabilityStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case steadyState = "STEADY_STATE"
     case stabilizing = "STABILIZING"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum StopServiceDeploymentStopType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case abort = "ABORT"
+    case rollback = "ROLLBACK"
 
     public init(from decoder: any Decoder) throws {
         self = try Self.decodeValue(from: decoder)

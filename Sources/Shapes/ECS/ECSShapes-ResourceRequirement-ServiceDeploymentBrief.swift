@@ -8,6 +8,81 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct ResourceRequirement: Codable, Sendable, Equatable, JSONWritable {
+    public var value: String
+    public var type: ResourceType
+
+    public init(value: String, type: ResourceType) {
+        self.value = value
+        self.type = type
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"value\":", value, &separated)
+        try json.member("\"type\":", type, &separated)
+        json.close()
+    }
+}
+
+public struct ResourceTag: Codable, Sendable, Equatable, JSONWritable {
+    public var key: String?
+    public var value: String?
+
+    public init(key: String? = nil, value: String? = nil) {
+        self.key = key
+        self.value = value
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"key\":", key, &separated)
+        try json.member("\"value\":", value, &separated)
+        json.close()
+    }
+}
+
+public struct Rollback: Codable, Sendable, Equatable, JSONWritable {
+    public var reason: String?
+    public var startedAt: Date?
+    public var serviceRevisionArn: String?
+
+    public init(reason: String? = nil, startedAt: Date? = nil, serviceRevisionArn: String? = nil) {
+        self.reason = reason
+        self.startedAt = startedAt
+        self.serviceRevisionArn = serviceRevisionArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"reason\":", reason, &separated)
+        try json.member("\"startedAt\":", startedAt, &separated)
+        try json.member("\"serviceRevisionArn\":", serviceRevisionArn, &separated)
+        json.close()
+    }
+}
+
+public struct RuntimePlatform: Codable, Sendable, Equatable, JSONWritable {
+    public var cpuArchitecture: CPUArchitecture?
+    public var operatingSystemFamily: OSFamily?
+
+    public init(cpuArchitecture: CPUArchitecture? = nil, operatingSystemFamily: OSFamily? = nil) {
+        self.cpuArchitecture = cpuArchitecture
+        self.operatingSystemFamily = operatingSystemFamily
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cpuArchitecture\":", cpuArchitecture, &separated)
+        try json.member("\"operatingSystemFamily\":", operatingSystemFamily, &separated)
+        json.close()
+    }
+}
+
 public struct S3FilesVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var fileSystemArn: String
     public var rootDirectory: String?
@@ -290,152 +365,128 @@ public struct ServiceCurrentRevisionSummary: Codable, Sendable, Equatable, JSONW
     }
 }
 
-public struct ServiceEvent: Codable, Sendable, Equatable, JSONWritable {
-    public var id: String?
+public struct ServiceDeployment: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeploymentArn: String?
+    public var serviceArn: String?
+    public var clusterArn: String?
     public var createdAt: Date?
-    public var message: String?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var stoppedAt: Date?
+    public var updatedAt: Date?
+    public var sourceServiceRevisions: [ServiceRevisionSummary]?
+    public var targetServiceRevision: ServiceRevisionSummary?
+    public var status: ServiceDeploymentStatus?
+    public var statusReason: String?
+    public var lifecycleStage: ServiceDeploymentLifecycleStage?
+    public var lifecycleHookDetails: [DeploymentLifecycleHookDetail]?
+    public var deploymentConfiguration: DeploymentConfiguration?
+    public var rollback: Rollback?
+    public var deploymentCircuitBreaker: ServiceDeploymentCircuitBreaker?
+    public var alarms: ServiceDeploymentAlarms?
 
-    public init(id: String? = nil, createdAt: Date? = nil, message: String? = nil) {
-        self.id = id
+    public init(serviceDeploymentArn: String? = nil, serviceArn: String? = nil, clusterArn: String? = nil, createdAt: Date? = nil, startedAt: Date? = nil, finishedAt: Date? = nil, stoppedAt: Date? = nil, updatedAt: Date? = nil, sourceServiceRevisions: [ServiceRevisionSummary]? = nil, targetServiceRevision: ServiceRevisionSummary? = nil, status: ServiceDeploymentStatus? = nil, statusReason: String? = nil, lifecycleStage: ServiceDeploymentLifecycleStage? = nil, lifecycleHookDetails: [DeploymentLifecycleHookDetail]? = nil, deploymentConfiguration: DeploymentConfiguration? = nil, rollback: Rollback? = nil, deploymentCircuitBreaker: ServiceDeploymentCircuitBreaker? = nil, alarms: ServiceDeploymentAlarms? = nil) {
+        self.serviceDeploymentArn = serviceDeploymentArn
+        self.serviceArn = serviceArn
+        self.clusterArn = clusterArn
         self.createdAt = createdAt
-        self.message = message
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.stoppedAt = stoppedAt
+        self.updatedAt = updatedAt
+        self.sourceServiceRevisions = sourceServiceRevisions
+        self.targetServiceRevision = targetServiceRevision
+        self.status = status
+        self.statusReason = statusReason
+        self.lifecycleStage = lifecycleStage
+        self.lifecycleHookDetails = lifecycleHookDetails
+        self.deploymentConfiguration = deploymentConfiguration
+        self.rollback = rollback
+        self.deploymentCircuitBreaker = deploymentCircuitBreaker
+        self.alarms = alarms
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"id\":", id, &separated)
+        try json.member("\"serviceDeploymentArn\":", serviceDeploymentArn, &separated)
+        try json.member("\"serviceArn\":", serviceArn, &separated)
+        try json.member("\"clusterArn\":", clusterArn, &separated)
         try json.member("\"createdAt\":", createdAt, &separated)
-        try json.member("\"message\":", message, &separated)
+        try json.member("\"startedAt\":", startedAt, &separated)
+        try json.member("\"finishedAt\":", finishedAt, &separated)
+        try json.member("\"stoppedAt\":", stoppedAt, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
+        try json.member("\"sourceServiceRevisions\":", sourceServiceRevisions, &separated)
+        try json.member("\"targetServiceRevision\":", targetServiceRevision, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"lifecycleStage\":", lifecycleStage, &separated)
+        try json.member("\"lifecycleHookDetails\":", lifecycleHookDetails, &separated)
+        try json.member("\"deploymentConfiguration\":", deploymentConfiguration, &separated)
+        try json.member("\"rollback\":", rollback, &separated)
+        try json.member("\"deploymentCircuitBreaker\":", deploymentCircuitBreaker, &separated)
+        try json.member("\"alarms\":", alarms, &separated)
         json.close()
     }
 }
 
-public struct ServiceManagedEBSVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var encrypted: Bool?
-    public var kmsKeyId: String?
-    public var volumeType: String?
-    public var sizeInGiB: Int?
-    public var snapshotId: String?
-    public var volumeInitializationRate: Int?
-    public var iops: Int?
-    public var throughput: Int?
-    public var tagSpecifications: [EBSTagSpecification]?
-    public var roleArn: String
-    public var filesystemType: TaskFilesystemType?
+public struct ServiceDeploymentAlarms: Codable, Sendable, Equatable, JSONWritable {
+    public var status: ServiceDeploymentRollbackMonitorsStatus?
+    public var alarmNames: [String]?
+    public var triggeredAlarmNames: [String]?
 
-    public init(encrypted: Bool? = nil, kmsKeyId: String? = nil, volumeType: String? = nil, sizeInGiB: Int? = nil, snapshotId: String? = nil, volumeInitializationRate: Int? = nil, iops: Int? = nil, throughput: Int? = nil, tagSpecifications: [EBSTagSpecification]? = nil, roleArn: String, filesystemType: TaskFilesystemType? = nil) {
-        self.encrypted = encrypted
-        self.kmsKeyId = kmsKeyId
-        self.volumeType = volumeType
-        self.sizeInGiB = sizeInGiB
-        self.snapshotId = snapshotId
-        self.volumeInitializationRate = volumeInitializationRate
-        self.iops = iops
-        self.throughput = throughput
-        self.tagSpecifications = tagSpecifications
-        self.roleArn = roleArn
-        self.filesystemType = filesystemType
+    public init(status: ServiceDeploymentRollbackMonitorsStatus? = nil, alarmNames: [String]? = nil, triggeredAlarmNames: [String]? = nil) {
+        self.status = status
+        self.alarmNames = alarmNames
+        self.triggeredAlarmNames = triggeredAlarmNames
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"encrypted\":", encrypted, &separated)
-        try json.member("\"kmsKeyId\":", kmsKeyId, &separated)
-        try json.member("\"volumeType\":", volumeType, &separated)
-        try json.member("\"sizeInGiB\":", sizeInGiB, &separated)
-        try json.member("\"snapshotId\":", snapshotId, &separated)
-        try json.member("\"volumeInitializationRate\":", volumeInitializationRate, &separated)
-        try json.member("\"iops\":", iops, &separated)
-        try json.member("\"throughput\":", throughput, &separated)
-        try json.member("\"tagSpecifications\":", tagSpecifications, &separated)
-        try json.member("\"roleArn\":", roleArn, &separated)
-        try json.member("\"filesystemType\":", filesystemType, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"alarmNames\":", alarmNames, &separated)
+        try json.member("\"triggeredAlarmNames\":", triggeredAlarmNames, &separated)
         json.close()
     }
 }
 
-public struct ServiceRegistry: Codable, Sendable, Equatable, JSONWritable {
-    public var registryArn: String?
-    public var port: Int?
-    public var containerName: String?
-    public var containerPort: Int?
+public struct ServiceDeploymentBrief: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeploymentArn: String?
+    public var serviceArn: String?
+    public var clusterArn: String?
+    public var startedAt: Date?
+    public var createdAt: Date?
+    public var finishedAt: Date?
+    public var targetServiceRevisionArn: String?
+    public var status: ServiceDeploymentStatus?
+    public var statusReason: String?
 
-    public init(registryArn: String? = nil, port: Int? = nil, containerName: String? = nil, containerPort: Int? = nil) {
-        self.registryArn = registryArn
-        self.port = port
-        self.containerName = containerName
-        self.containerPort = containerPort
+    public init(serviceDeploymentArn: String? = nil, serviceArn: String? = nil, clusterArn: String? = nil, startedAt: Date? = nil, createdAt: Date? = nil, finishedAt: Date? = nil, targetServiceRevisionArn: String? = nil, status: ServiceDeploymentStatus? = nil, statusReason: String? = nil) {
+        self.serviceDeploymentArn = serviceDeploymentArn
+        self.serviceArn = serviceArn
+        self.clusterArn = clusterArn
+        self.startedAt = startedAt
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+        self.targetServiceRevisionArn = targetServiceRevisionArn
+        self.status = status
+        self.statusReason = statusReason
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"registryArn\":", registryArn, &separated)
-        try json.member("\"port\":", port, &separated)
-        try json.member("\"containerName\":", containerName, &separated)
-        try json.member("\"containerPort\":", containerPort, &separated)
-        json.close()
-    }
-}
-
-public struct ServiceVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var name: String
-    public var managedEBSVolume: ServiceManagedEBSVolumeConfiguration?
-
-    public init(name: String, managedEBSVolume: ServiceManagedEBSVolumeConfiguration? = nil) {
-        self.name = name
-        self.managedEBSVolume = managedEBSVolume
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"managedEBSVolume\":", managedEBSVolume, &separated)
-        json.close()
-    }
-}
-
-public struct Setting: Codable, Sendable, Equatable, JSONWritable {
-    public var name: SettingName?
-    public var value: String?
-    public var principalArn: String?
-    public var type: SettingType?
-
-    public init(name: SettingName? = nil, value: String? = nil, principalArn: String? = nil, type: SettingType? = nil) {
-        self.name = name
-        self.value = value
-        self.principalArn = principalArn
-        self.type = type
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"value\":", value, &separated)
-        try json.member("\"principalArn\":", principalArn, &separated)
-        try json.member("\"type\":", type, &separated)
-        json.close()
-    }
-}
-
-public struct SystemControl: Codable, Sendable, Equatable, JSONWritable {
-    public var namespace: String?
-    public var value: String?
-
-    public init(namespace: String? = nil, value: String? = nil) {
-        self.namespace = namespace
-        self.value = value
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"namespace\":", namespace, &separated)
-        try json.member("\"value\":", value, &separated)
+        try json.member("\"serviceDeploymentArn\":", serviceDeploymentArn, &separated)
+        try json.member("\"serviceArn\":", serviceArn, &separated)
+        try json.member("\"clusterArn\":", clusterArn, &separated)
+        try json.member("\"startedAt\":", startedAt, &separated)
+        try json.member("\"createdAt\":", createdAt, &separated)
+        try json.member("\"finishedAt\":", finishedAt, &separated)
+        try json.member("\"targetServiceRevisionArn\":", targetServiceRevisionArn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
         json.close()
     }
 }

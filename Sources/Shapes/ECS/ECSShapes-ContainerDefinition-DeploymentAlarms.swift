@@ -164,6 +164,27 @@ public struct ContainerDependency: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct ContainerImage: Codable, Sendable, Equatable, JSONWritable {
+    public var containerName: String?
+    public var imageDigest: String?
+    public var image: String?
+
+    public init(containerName: String? = nil, imageDigest: String? = nil, image: String? = nil) {
+        self.containerName = containerName
+        self.imageDigest = imageDigest
+        self.image = image
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"containerName\":", containerName, &separated)
+        try json.member("\"imageDigest\":", imageDigest, &separated)
+        try json.member("\"image\":", image, &separated)
+        json.close()
+    }
+}
+
 public struct ContainerInstance: Codable, Sendable, Equatable, JSONWritable {
     public var containerInstanceArn: String?
     public var ec2InstanceId: String?
@@ -365,6 +386,24 @@ public struct CreateManagedInstancesProviderConfiguration: Codable, Sendable, Eq
     }
 }
 
+public struct CreatedAt: Codable, Sendable, Equatable, JSONWritable {
+    public var before: Date?
+    public var after: Date?
+
+    public init(before: Date? = nil, after: Date? = nil) {
+        self.before = before
+        self.after = after
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"before\":", before, &separated)
+        try json.member("\"after\":", after, &separated)
+        json.close()
+    }
+}
+
 public struct Deployment: Codable, Sendable, Equatable, JSONWritable {
     public var id: String?
     public var status: String?
@@ -457,24 +496,6 @@ public struct DeploymentAlarms: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"alarmNames\":", alarmNames, &separated)
         try json.member("\"rollback\":", rollback, &separated)
         try json.member("\"enable\":", enable, &separated)
-        json.close()
-    }
-}
-
-public struct DeploymentCircuitBreaker: Codable, Sendable, Equatable, JSONWritable {
-    public var enable: Bool
-    public var rollback: Bool
-
-    public init(enable: Bool, rollback: Bool) {
-        self.enable = enable
-        self.rollback = rollback
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"enable\":", enable, &separated)
-        try json.member("\"rollback\":", rollback, &separated)
         json.close()
     }
 }

@@ -8,125 +8,116 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct ManagedAgent: Codable, Sendable, Equatable, JSONWritable {
-    public var lastStartedAt: Date?
-    public var name: ManagedAgentName?
-    public var reason: String?
-    public var lastStatus: String?
+public struct ManagedLoadBalancer: Codable, Sendable, Equatable, JSONWritable {
+    public var arn: String?
+    public var status: ManagedResourceStatus
+    public var statusReason: String?
+    public var updatedAt: Date
+    public var scheme: String
+    public var subnetIds: [String]?
+    public var securityGroupIds: [String]?
 
-    public init(lastStartedAt: Date? = nil, name: ManagedAgentName? = nil, reason: String? = nil, lastStatus: String? = nil) {
-        self.lastStartedAt = lastStartedAt
-        self.name = name
-        self.reason = reason
-        self.lastStatus = lastStatus
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"lastStartedAt\":", lastStartedAt, &separated)
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"reason\":", reason, &separated)
-        try json.member("\"lastStatus\":", lastStatus, &separated)
-        json.close()
-    }
-}
-
-public struct ManagedAgentStateChange: Codable, Sendable, Equatable, JSONWritable {
-    public var containerName: String
-    public var managedAgentName: ManagedAgentName
-    public var status: String
-    public var reason: String?
-
-    public init(containerName: String, managedAgentName: ManagedAgentName, status: String, reason: String? = nil) {
-        self.containerName = containerName
-        self.managedAgentName = managedAgentName
+    public init(arn: String? = nil, status: ManagedResourceStatus, statusReason: String? = nil, updatedAt: Date, scheme: String, subnetIds: [String]? = nil, securityGroupIds: [String]? = nil) {
+        self.arn = arn
         self.status = status
-        self.reason = reason
+        self.statusReason = statusReason
+        self.updatedAt = updatedAt
+        self.scheme = scheme
+        self.subnetIds = subnetIds
+        self.securityGroupIds = securityGroupIds
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"containerName\":", containerName, &separated)
-        try json.member("\"managedAgentName\":", managedAgentName, &separated)
+        try json.member("\"arn\":", arn, &separated)
         try json.member("\"status\":", status, &separated)
-        try json.member("\"reason\":", reason, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
+        try json.member("\"scheme\":", scheme, &separated)
+        try json.member("\"subnetIds\":", subnetIds, &separated)
+        try json.member("\"securityGroupIds\":", securityGroupIds, &separated)
         json.close()
     }
 }
 
-public struct ManagedInstancesLocalStorageConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var useLocalStorage: Bool?
+public struct ManagedLogGroup: Codable, Sendable, Equatable, JSONWritable {
+    public var arn: String?
+    public var status: ManagedResourceStatus
+    public var statusReason: String?
+    public var updatedAt: Date
+    public var logGroupName: String
 
-    public init(useLocalStorage: Bool? = nil) {
-        self.useLocalStorage = useLocalStorage
+    public init(arn: String? = nil, status: ManagedResourceStatus, statusReason: String? = nil, updatedAt: Date, logGroupName: String) {
+        self.arn = arn
+        self.status = status
+        self.statusReason = statusReason
+        self.updatedAt = updatedAt
+        self.logGroupName = logGroupName
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"useLocalStorage\":", useLocalStorage, &separated)
+        try json.member("\"arn\":", arn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
+        try json.member("\"logGroupName\":", logGroupName, &separated)
         json.close()
     }
 }
 
-public struct ManagedInstancesNetworkConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var subnets: [String]?
-    public var securityGroups: [String]?
+public struct ManagedMetricAlarm: Codable, Sendable, Equatable, JSONWritable {
+    public var arn: String?
+    public var status: ManagedResourceStatus
+    public var statusReason: String?
+    public var updatedAt: Date
 
-    public init(subnets: [String]? = nil, securityGroups: [String]? = nil) {
-        self.subnets = subnets
-        self.securityGroups = securityGroups
+    public init(arn: String? = nil, status: ManagedResourceStatus, statusReason: String? = nil, updatedAt: Date) {
+        self.arn = arn
+        self.status = status
+        self.statusReason = statusReason
+        self.updatedAt = updatedAt
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"subnets\":", subnets, &separated)
-        try json.member("\"securityGroups\":", securityGroups, &separated)
+        try json.member("\"arn\":", arn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
         json.close()
     }
 }
 
-public struct ManagedInstancesProvider: Codable, Sendable, Equatable, JSONWritable {
-    public var infrastructureRoleArn: String?
-    public var instanceLaunchTemplate: InstanceLaunchTemplate?
-    public var propagateTags: PropagateMITags?
-    public var infrastructureOptimization: InfrastructureOptimization?
-    public var autoRepairConfiguration: AutoRepairConfiguration?
+public struct ManagedScalableTarget: Codable, Sendable, Equatable, JSONWritable {
+    public var arn: String?
+    public var status: ManagedResourceStatus
+    public var statusReason: String?
+    public var updatedAt: Date
+    public var minCapacity: Int
+    public var maxCapacity: Int
 
-    public init(infrastructureRoleArn: String? = nil, instanceLaunchTemplate: InstanceLaunchTemplate? = nil, propagateTags: PropagateMITags? = nil, infrastructureOptimization: InfrastructureOptimization? = nil, autoRepairConfiguration: AutoRepairConfiguration? = nil) {
-        self.infrastructureRoleArn = infrastructureRoleArn
-        self.instanceLaunchTemplate = instanceLaunchTemplate
-        self.propagateTags = propagateTags
-        self.infrastructureOptimization = infrastructureOptimization
-        self.autoRepairConfiguration = autoRepairConfiguration
+    public init(arn: String? = nil, status: ManagedResourceStatus, statusReason: String? = nil, updatedAt: Date, minCapacity: Int, maxCapacity: Int) {
+        self.arn = arn
+        self.status = status
+        self.statusReason = statusReason
+        self.updatedAt = updatedAt
+        self.minCapacity = minCapacity
+        self.maxCapacity = maxCapacity
     }
 
     public func writeJSON(to json: inout JSONWriter) throws {
         var separated = false
         json.open()
-        try json.member("\"infrastructureRoleArn\":", infrastructureRoleArn, &separated)
-        try json.member("\"instanceLaunchTemplate\":", instanceLaunchTemplate, &separated)
-        try json.member("\"propagateTags\":", propagateTags, &separated)
-        try json.member("\"infrastructureOptimization\":", infrastructureOptimization, &separated)
-        try json.member("\"autoRepairConfiguration\":", autoRepairConfiguration, &separated)
-        json.close()
-    }
-}
-
-public struct ManagedInstancesStorageConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var storageSizeGiB: Int?
-
-    public init(storageSizeGiB: Int? = nil) {
-        self.storageSizeGiB = storageSizeGiB
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"storageSizeGiB\":", storageSizeGiB, &separated)
+        try json.member("\"arn\":", arn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
+        try json.member("\"minCapacity\":", minCapacity, &separated)
+        try json.member("\"maxCapacity\":", maxCapacity, &separated)
         json.close()
     }
 }
@@ -158,6 +149,30 @@ public struct ManagedScaling: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct ManagedSecurityGroup: Codable, Sendable, Equatable, JSONWritable {
+    public var arn: String?
+    public var status: ManagedResourceStatus
+    public var statusReason: String?
+    public var updatedAt: Date
+
+    public init(arn: String? = nil, status: ManagedResourceStatus, statusReason: String? = nil, updatedAt: Date) {
+        self.arn = arn
+        self.status = status
+        self.statusReason = statusReason
+        self.updatedAt = updatedAt
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"arn\":", arn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
+        json.close()
+    }
+}
+
 public struct ManagedStorageConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var kmsKeyId: String?
     public var fargateEphemeralStorageKmsKeyId: String?
@@ -172,6 +187,39 @@ public struct ManagedStorageConfiguration: Codable, Sendable, Equatable, JSONWri
         json.open()
         try json.member("\"kmsKeyId\":", kmsKeyId, &separated)
         try json.member("\"fargateEphemeralStorageKmsKeyId\":", fargateEphemeralStorageKmsKeyId, &separated)
+        json.close()
+    }
+}
+
+public struct ManagedTargetGroup: Codable, Sendable, Equatable, JSONWritable {
+    public var arn: String?
+    public var status: ManagedResourceStatus
+    public var statusReason: String?
+    public var updatedAt: Date
+    public var healthCheckPath: String
+    public var healthCheckPort: Int
+    public var port: Int
+
+    public init(arn: String? = nil, status: ManagedResourceStatus, statusReason: String? = nil, updatedAt: Date, healthCheckPath: String, healthCheckPort: Int, port: Int) {
+        self.arn = arn
+        self.status = status
+        self.statusReason = statusReason
+        self.updatedAt = updatedAt
+        self.healthCheckPath = healthCheckPath
+        self.healthCheckPort = healthCheckPort
+        self.port = port
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"arn\":", arn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"statusReason\":", statusReason, &separated)
+        try json.member("\"updatedAt\":", updatedAt, &separated)
+        try json.member("\"healthCheckPath\":", healthCheckPath, &separated)
+        try json.member("\"healthCheckPort\":", healthCheckPort, &separated)
+        try json.member("\"port\":", port, &separated)
         json.close()
     }
 }
@@ -404,6 +452,21 @@ public struct RepositoryCredentials: Codable, Sendable, Equatable, JSONWritable 
     }
 }
 
+public struct ResolvedConfiguration: Codable, Sendable, Equatable, JSONWritable {
+    public var loadBalancers: [ServiceRevisionLoadBalancer]?
+
+    public init(loadBalancers: [ServiceRevisionLoadBalancer]? = nil) {
+        self.loadBalancers = loadBalancers
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"loadBalancers\":", loadBalancers, &separated)
+        json.close()
+    }
+}
+
 public struct Resource: Codable, Sendable, Equatable, JSONWritable {
     public var name: String?
     public var type: String?
@@ -430,60 +493,6 @@ public struct Resource: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"longValue\":", longValue, &separated)
         try json.member("\"integerValue\":", integerValue, &separated)
         try json.member("\"stringSetValue\":", stringSetValue, &separated)
-        json.close()
-    }
-}
-
-public struct ResourceRequirement: Codable, Sendable, Equatable, JSONWritable {
-    public var value: String
-    public var type: ResourceType
-
-    public init(value: String, type: ResourceType) {
-        self.value = value
-        self.type = type
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"value\":", value, &separated)
-        try json.member("\"type\":", type, &separated)
-        json.close()
-    }
-}
-
-public struct ResourceTag: Codable, Sendable, Equatable, JSONWritable {
-    public var key: String?
-    public var value: String?
-
-    public init(key: String? = nil, value: String? = nil) {
-        self.key = key
-        self.value = value
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"key\":", key, &separated)
-        try json.member("\"value\":", value, &separated)
-        json.close()
-    }
-}
-
-public struct RuntimePlatform: Codable, Sendable, Equatable, JSONWritable {
-    public var cpuArchitecture: CPUArchitecture?
-    public var operatingSystemFamily: OSFamily?
-
-    public init(cpuArchitecture: CPUArchitecture? = nil, operatingSystemFamily: OSFamily? = nil) {
-        self.cpuArchitecture = cpuArchitecture
-        self.operatingSystemFamily = operatingSystemFamily
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cpuArchitecture\":", cpuArchitecture, &separated)
-        try json.member("\"operatingSystemFamily\":", operatingSystemFamily, &separated)
         json.close()
     }
 }

@@ -8,6 +8,24 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct DeploymentCircuitBreaker: Codable, Sendable, Equatable, JSONWritable {
+    public var enable: Bool
+    public var rollback: Bool
+
+    public init(enable: Bool, rollback: Bool) {
+        self.enable = enable
+        self.rollback = rollback
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"enable\":", enable, &separated)
+        try json.member("\"rollback\":", rollback, &separated)
+        json.close()
+    }
+}
+
 public struct DeploymentConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var deploymentCircuitBreaker: DeploymentCircuitBreaker?
     public var maximumPercent: Int?
@@ -107,6 +125,36 @@ public struct DeploymentLifecycleHook: Codable, Sendable, Equatable, JSONWritabl
     }
 }
 
+public struct DeploymentLifecycleHookDetail: Codable, Sendable, Equatable, JSONWritable {
+    public var hookId: String?
+    public var targetType: DeploymentLifecycleHookTargetType?
+    public var targetArn: String?
+    public var status: DeploymentLifecycleHookStatus?
+    public var expiresAt: Date?
+    public var timeoutAction: DeploymentLifecycleHookAction?
+
+    public init(hookId: String? = nil, targetType: DeploymentLifecycleHookTargetType? = nil, targetArn: String? = nil, status: DeploymentLifecycleHookStatus? = nil, expiresAt: Date? = nil, timeoutAction: DeploymentLifecycleHookAction? = nil) {
+        self.hookId = hookId
+        self.targetType = targetType
+        self.targetArn = targetArn
+        self.status = status
+        self.expiresAt = expiresAt
+        self.timeoutAction = timeoutAction
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"hookId\":", hookId, &separated)
+        try json.member("\"targetType\":", targetType, &separated)
+        try json.member("\"targetArn\":", targetArn, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"expiresAt\":", expiresAt, &separated)
+        try json.member("\"timeoutAction\":", timeoutAction, &separated)
+        json.close()
+    }
+}
+
 public struct DeploymentLifecycleHookTimeoutConfiguration: Codable, Sendable, Equatable, JSONWritable {
     public var timeoutInMinutes: Int?
     public var action: DeploymentLifecycleHookAction?
@@ -190,6 +238,33 @@ public struct EBSTagSpecification: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"resourceType\":", resourceType, &separated)
         try json.member("\"tags\":", tags, &separated)
         try json.member("\"propagateTags\":", propagateTags, &separated)
+        json.close()
+    }
+}
+
+public struct ECSManagedResources: Codable, Sendable, Equatable, JSONWritable {
+    public var ingressPaths: [ManagedIngressPath]?
+    public var autoScaling: ManagedAutoScaling?
+    public var metricAlarms: [ManagedMetricAlarm]?
+    public var serviceSecurityGroups: [ManagedSecurityGroup]?
+    public var logGroups: [ManagedLogGroup]?
+
+    public init(ingressPaths: [ManagedIngressPath]? = nil, autoScaling: ManagedAutoScaling? = nil, metricAlarms: [ManagedMetricAlarm]? = nil, serviceSecurityGroups: [ManagedSecurityGroup]? = nil, logGroups: [ManagedLogGroup]? = nil) {
+        self.ingressPaths = ingressPaths
+        self.autoScaling = autoScaling
+        self.metricAlarms = metricAlarms
+        self.serviceSecurityGroups = serviceSecurityGroups
+        self.logGroups = logGroups
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ingressPaths\":", ingressPaths, &separated)
+        try json.member("\"autoScaling\":", autoScaling, &separated)
+        try json.member("\"metricAlarms\":", metricAlarms, &separated)
+        try json.member("\"serviceSecurityGroups\":", serviceSecurityGroups, &separated)
+        try json.member("\"logGroups\":", logGroups, &separated)
         json.close()
     }
 }
@@ -307,192 +382,6 @@ public struct ECSService: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
         try json.member("\"availabilityZoneRebalancing\":", availabilityZoneRebalancing, &separated)
         try json.member("\"resourceManagementType\":", resourceManagementType, &separated)
-        json.close()
-    }
-}
-
-public struct ECSTask: Codable, Sendable, Equatable, JSONWritable {
-    public var attachments: [Attachment]?
-    public var attributes: [Attribute]?
-    public var availabilityZone: String?
-    public var capacityProviderName: String?
-    public var clusterArn: String?
-    public var connectivity: Connectivity?
-    public var connectivityAt: Date?
-    public var containerInstanceArn: String?
-    public var containers: [Container]?
-    public var cpu: String?
-    public var createdAt: Date?
-    public var desiredStatus: String?
-    public var enableExecuteCommand: Bool?
-    public var executionStoppedAt: Date?
-    public var group: String?
-    public var healthStatus: HealthStatus?
-    public var inferenceAccelerators: [InferenceAccelerator]?
-    public var lastStatus: String?
-    public var launchType: LaunchType?
-    public var memory: String?
-    public var overrides: TaskOverride?
-    public var platformVersion: String?
-    public var platformFamily: String?
-    public var pullStartedAt: Date?
-    public var pullStoppedAt: Date?
-    public var startedAt: Date?
-    public var startedBy: String?
-    public var stopCode: TaskStopCode?
-    public var stoppedAt: Date?
-    public var stoppedReason: String?
-    public var stoppingAt: Date?
-    public var tags: [ResourceTag]?
-    public var taskArn: String?
-    public var taskDefinitionArn: String?
-    public var version: Int?
-    public var ephemeralStorage: EphemeralStorage?
-    public var fargateEphemeralStorage: TaskEphemeralStorage?
-
-    public init(attachments: [Attachment]? = nil, attributes: [Attribute]? = nil, availabilityZone: String? = nil, capacityProviderName: String? = nil, clusterArn: String? = nil, connectivity: Connectivity? = nil, connectivityAt: Date? = nil, containerInstanceArn: String? = nil, containers: [Container]? = nil, cpu: String? = nil, createdAt: Date? = nil, desiredStatus: String? = nil, enableExecuteCommand: Bool? = nil, executionStoppedAt: Date? = nil, group: String? = nil, healthStatus: HealthStatus? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, lastStatus: String? = nil, launchType: LaunchType? = nil, memory: String? = nil, overrides: TaskOverride? = nil, platformVersion: String? = nil, platformFamily: String? = nil, pullStartedAt: Date? = nil, pullStoppedAt: Date? = nil, startedAt: Date? = nil, startedBy: String? = nil, stopCode: TaskStopCode? = nil, stoppedAt: Date? = nil, stoppedReason: String? = nil, stoppingAt: Date? = nil, tags: [ResourceTag]? = nil, taskArn: String? = nil, taskDefinitionArn: String? = nil, version: Int? = nil, ephemeralStorage: EphemeralStorage? = nil, fargateEphemeralStorage: TaskEphemeralStorage? = nil) {
-        self.attachments = attachments
-        self.attributes = attributes
-        self.availabilityZone = availabilityZone
-        self.capacityProviderName = capacityProviderName
-        self.clusterArn = clusterArn
-        self.connectivity = connectivity
-        self.connectivityAt = connectivityAt
-        self.containerInstanceArn = containerInstanceArn
-        self.containers = containers
-        self.cpu = cpu
-        self.createdAt = createdAt
-        self.desiredStatus = desiredStatus
-        self.enableExecuteCommand = enableExecuteCommand
-        self.executionStoppedAt = executionStoppedAt
-        self.group = group
-        self.healthStatus = healthStatus
-        self.inferenceAccelerators = inferenceAccelerators
-        self.lastStatus = lastStatus
-        self.launchType = launchType
-        self.memory = memory
-        self.overrides = overrides
-        self.platformVersion = platformVersion
-        self.platformFamily = platformFamily
-        self.pullStartedAt = pullStartedAt
-        self.pullStoppedAt = pullStoppedAt
-        self.startedAt = startedAt
-        self.startedBy = startedBy
-        self.stopCode = stopCode
-        self.stoppedAt = stoppedAt
-        self.stoppedReason = stoppedReason
-        self.stoppingAt = stoppingAt
-        self.tags = tags
-        self.taskArn = taskArn
-        self.taskDefinitionArn = taskDefinitionArn
-        self.version = version
-        self.ephemeralStorage = ephemeralStorage
-        self.fargateEphemeralStorage = fargateEphemeralStorage
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"attachments\":", attachments, &separated)
-        try json.member("\"attributes\":", attributes, &separated)
-        try json.member("\"availabilityZone\":", availabilityZone, &separated)
-        try json.member("\"capacityProviderName\":", capacityProviderName, &separated)
-        try json.member("\"clusterArn\":", clusterArn, &separated)
-        try json.member("\"connectivity\":", connectivity, &separated)
-        try json.member("\"connectivityAt\":", connectivityAt, &separated)
-        try json.member("\"containerInstanceArn\":", containerInstanceArn, &separated)
-        try json.member("\"containers\":", containers, &separated)
-        try json.member("\"cpu\":", cpu, &separated)
-        try json.member("\"createdAt\":", createdAt, &separated)
-        try json.member("\"desiredStatus\":", desiredStatus, &separated)
-        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
-        try json.member("\"executionStoppedAt\":", executionStoppedAt, &separated)
-        try json.member("\"group\":", group, &separated)
-        try json.member("\"healthStatus\":", healthStatus, &separated)
-        try json.member("\"inferenceAccelerators\":", inferenceAccelerators, &separated)
-        try json.member("\"lastStatus\":", lastStatus, &separated)
-        try json.member("\"launchType\":", launchType, &separated)
-        try json.member("\"memory\":", memory, &separated)
-        try json.member("\"overrides\":", overrides, &separated)
-        try json.member("\"platformVersion\":", platformVersion, &separated)
-        try json.member("\"platformFamily\":", platformFamily, &separated)
-        try json.member("\"pullStartedAt\":", pullStartedAt, &separated)
-        try json.member("\"pullStoppedAt\":", pullStoppedAt, &separated)
-        try json.member("\"startedAt\":", startedAt, &separated)
-        try json.member("\"startedBy\":", startedBy, &separated)
-        try json.member("\"stopCode\":", stopCode, &separated)
-        try json.member("\"stoppedAt\":", stoppedAt, &separated)
-        try json.member("\"stoppedReason\":", stoppedReason, &separated)
-        try json.member("\"stoppingAt\":", stoppingAt, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        try json.member("\"taskArn\":", taskArn, &separated)
-        try json.member("\"taskDefinitionArn\":", taskDefinitionArn, &separated)
-        try json.member("\"version\":", version, &separated)
-        try json.member("\"ephemeralStorage\":", ephemeralStorage, &separated)
-        try json.member("\"fargateEphemeralStorage\":", fargateEphemeralStorage, &separated)
-        json.close()
-    }
-}
-
-public struct EFSAuthorizationConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var accessPointId: String?
-    public var iam: EFSAuthorizationConfigIAM?
-
-    public init(accessPointId: String? = nil, iam: EFSAuthorizationConfigIAM? = nil) {
-        self.accessPointId = accessPointId
-        self.iam = iam
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"accessPointId\":", accessPointId, &separated)
-        try json.member("\"iam\":", iam, &separated)
-        json.close()
-    }
-}
-
-public struct EFSVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var fileSystemId: String
-    public var rootDirectory: String?
-    public var transitEncryption: EFSTransitEncryption?
-    public var transitEncryptionPort: Int?
-    public var authorizationConfig: EFSAuthorizationConfig?
-
-    public init(fileSystemId: String, rootDirectory: String? = nil, transitEncryption: EFSTransitEncryption? = nil, transitEncryptionPort: Int? = nil, authorizationConfig: EFSAuthorizationConfig? = nil) {
-        self.fileSystemId = fileSystemId
-        self.rootDirectory = rootDirectory
-        self.transitEncryption = transitEncryption
-        self.transitEncryptionPort = transitEncryptionPort
-        self.authorizationConfig = authorizationConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"fileSystemId\":", fileSystemId, &separated)
-        try json.member("\"rootDirectory\":", rootDirectory, &separated)
-        try json.member("\"transitEncryption\":", transitEncryption, &separated)
-        try json.member("\"transitEncryptionPort\":", transitEncryptionPort, &separated)
-        try json.member("\"authorizationConfig\":", authorizationConfig, &separated)
-        json.close()
-    }
-}
-
-public struct EnvironmentFile: Codable, Sendable, Equatable, JSONWritable {
-    public var value: String
-    public var type: EnvironmentFileType
-
-    public init(value: String, type: EnvironmentFileType) {
-        self.value = value
-        self.type = type
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"value\":", value, &separated)
-        try json.member("\"type\":", type, &separated)
         json.close()
     }
 }

@@ -49,6 +49,15 @@ public enum AcceleratorType: String, Codable, Sendable, CaseIterable, AWSEnum, J
     }
 }
 
+public enum AccessType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case `public` = "PUBLIC"
+    case `private` = "PRIVATE"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum AgentUpdateStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case pending = "PENDING"
     case staging = "STAGING"
@@ -310,6 +319,18 @@ public enum DeploymentLifecycleHookStage: String, Codable, Sendable, CaseIterabl
     }
 }
 
+public enum DeploymentLifecycleHookStatus: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case awaitingAction = "AWAITING_ACTION"
+    case inProgress = "IN_PROGRESS"
+    case succeeded = "SUCCEEDED"
+    case failed = "FAILED"
+    case timedOut = "TIMED_OUT"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum DeploymentLifecycleHookTargetType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case awsLambda = "AWS_LAMBDA"
     case pause = "PAUSE"
@@ -478,30 +499,6 @@ public enum LocalStorage: String, Codable, Sendable, CaseIterable, AWSEnum, JSON
     case included = "included"
     case required = "required"
     case excluded = "excluded"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum LocalStorageType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
-    case hdd = "hdd"
-    case ssd = "ssd"
-
-    public init(from decoder: any Decoder) throws {
-        self = try Self.decodeValue(from: decoder)
-    }
-}
-
-public enum LogDriver: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
-    case jsonFile = "json-file"
-    case syslog = "syslog"
-    case journald = "journald"
-    case gelf = "gelf"
-    case fluentd = "fluentd"
-    case awslogs = "awslogs"
-    case splunk = "splunk"
-    case awsfirelens = "awsfirelens"
 
     public init(from decoder: any Decoder) throws {
         self = try Self.decodeValue(from: decoder)

@@ -8,195 +8,6 @@ import Foundation
 #endif
 import StevedoreCore
 
-public struct TaskDefinition: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinitionArn: String?
-    public var containerDefinitions: [ContainerDefinition]?
-    public var family: String?
-    public var taskRoleArn: String?
-    public var executionRoleArn: String?
-    public var networkMode: NetworkMode?
-    public var revision: Int?
-    public var volumes: [Volume]?
-    public var status: TaskDefinitionStatus?
-    public var requiresAttributes: [Attribute]?
-    public var placementConstraints: [TaskDefinitionPlacementConstraint]?
-    public var compatibilities: [Compatibility]?
-    public var runtimePlatform: RuntimePlatform?
-    public var requiresCompatibilities: [Compatibility]?
-    public var cpu: String?
-    public var memory: String?
-    public var inferenceAccelerators: [InferenceAccelerator]?
-    public var pidMode: PidMode?
-    public var ipcMode: IpcMode?
-    public var proxyConfiguration: ProxyConfiguration?
-    public var registeredAt: Date?
-    public var deregisteredAt: Date?
-    public var deleteRequestedAt: Date?
-    public var registeredBy: String?
-    public var ephemeralStorage: EphemeralStorage?
-    public var enableFaultInjection: Bool?
-
-    public init(taskDefinitionArn: String? = nil, containerDefinitions: [ContainerDefinition]? = nil, family: String? = nil, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, revision: Int? = nil, volumes: [Volume]? = nil, status: TaskDefinitionStatus? = nil, requiresAttributes: [Attribute]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, compatibilities: [Compatibility]? = nil, runtimePlatform: RuntimePlatform? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, registeredAt: Date? = nil, deregisteredAt: Date? = nil, deleteRequestedAt: Date? = nil, registeredBy: String? = nil, ephemeralStorage: EphemeralStorage? = nil, enableFaultInjection: Bool? = nil) {
-        self.taskDefinitionArn = taskDefinitionArn
-        self.containerDefinitions = containerDefinitions
-        self.family = family
-        self.taskRoleArn = taskRoleArn
-        self.executionRoleArn = executionRoleArn
-        self.networkMode = networkMode
-        self.revision = revision
-        self.volumes = volumes
-        self.status = status
-        self.requiresAttributes = requiresAttributes
-        self.placementConstraints = placementConstraints
-        self.compatibilities = compatibilities
-        self.runtimePlatform = runtimePlatform
-        self.requiresCompatibilities = requiresCompatibilities
-        self.cpu = cpu
-        self.memory = memory
-        self.inferenceAccelerators = inferenceAccelerators
-        self.pidMode = pidMode
-        self.ipcMode = ipcMode
-        self.proxyConfiguration = proxyConfiguration
-        self.registeredAt = registeredAt
-        self.deregisteredAt = deregisteredAt
-        self.deleteRequestedAt = deleteRequestedAt
-        self.registeredBy = registeredBy
-        self.ephemeralStorage = ephemeralStorage
-        self.enableFaultInjection = enableFaultInjection
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinitionArn\":", taskDefinitionArn, &separated)
-        try json.member("\"containerDefinitions\":", containerDefinitions, &separated)
-        try json.member("\"family\":", family, &separated)
-        try json.member("\"taskRoleArn\":", taskRoleArn, &separated)
-        try json.member("\"executionRoleArn\":", executionRoleArn, &separated)
-        try json.member("\"networkMode\":", networkMode, &separated)
-        try json.member("\"revision\":", revision, &separated)
-        try json.member("\"volumes\":", volumes, &separated)
-        try json.member("\"status\":", status, &separated)
-        try json.member("\"requiresAttributes\":", requiresAttributes, &separated)
-        try json.member("\"placementConstraints\":", placementConstraints, &separated)
-        try json.member("\"compatibilities\":", compatibilities, &separated)
-        try json.member("\"runtimePlatform\":", runtimePlatform, &separated)
-        try json.member("\"requiresCompatibilities\":", requiresCompatibilities, &separated)
-        try json.member("\"cpu\":", cpu, &separated)
-        try json.member("\"memory\":", memory, &separated)
-        try json.member("\"inferenceAccelerators\":", inferenceAccelerators, &separated)
-        try json.member("\"pidMode\":", pidMode, &separated)
-        try json.member("\"ipcMode\":", ipcMode, &separated)
-        try json.member("\"proxyConfiguration\":", proxyConfiguration, &separated)
-        try json.member("\"registeredAt\":", registeredAt, &separated)
-        try json.member("\"deregisteredAt\":", deregisteredAt, &separated)
-        try json.member("\"deleteRequestedAt\":", deleteRequestedAt, &separated)
-        try json.member("\"registeredBy\":", registeredBy, &separated)
-        try json.member("\"ephemeralStorage\":", ephemeralStorage, &separated)
-        try json.member("\"enableFaultInjection\":", enableFaultInjection, &separated)
-        json.close()
-    }
-}
-
-public struct TaskDefinitionPlacementConstraint: Codable, Sendable, Equatable, JSONWritable {
-    public var type: TaskDefinitionPlacementConstraintType?
-    public var expression: String?
-
-    public init(type: TaskDefinitionPlacementConstraintType? = nil, expression: String? = nil) {
-        self.type = type
-        self.expression = expression
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"type\":", type, &separated)
-        try json.member("\"expression\":", expression, &separated)
-        json.close()
-    }
-}
-
-public struct TaskEphemeralStorage: Codable, Sendable, Equatable, JSONWritable {
-    public var sizeInGiB: Int?
-    public var kmsKeyId: String?
-
-    public init(sizeInGiB: Int? = nil, kmsKeyId: String? = nil) {
-        self.sizeInGiB = sizeInGiB
-        self.kmsKeyId = kmsKeyId
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"sizeInGiB\":", sizeInGiB, &separated)
-        try json.member("\"kmsKeyId\":", kmsKeyId, &separated)
-        json.close()
-    }
-}
-
-public struct TaskManagedEBSVolumeConfiguration: Codable, Sendable, Equatable, JSONWritable {
-    public var encrypted: Bool?
-    public var kmsKeyId: String?
-    public var volumeType: String?
-    public var sizeInGiB: Int?
-    public var snapshotId: String?
-    public var volumeInitializationRate: Int?
-    public var iops: Int?
-    public var throughput: Int?
-    public var tagSpecifications: [EBSTagSpecification]?
-    public var roleArn: String
-    public var terminationPolicy: TaskManagedEBSVolumeTerminationPolicy?
-    public var filesystemType: TaskFilesystemType?
-
-    public init(encrypted: Bool? = nil, kmsKeyId: String? = nil, volumeType: String? = nil, sizeInGiB: Int? = nil, snapshotId: String? = nil, volumeInitializationRate: Int? = nil, iops: Int? = nil, throughput: Int? = nil, tagSpecifications: [EBSTagSpecification]? = nil, roleArn: String, terminationPolicy: TaskManagedEBSVolumeTerminationPolicy? = nil, filesystemType: TaskFilesystemType? = nil) {
-        self.encrypted = encrypted
-        self.kmsKeyId = kmsKeyId
-        self.volumeType = volumeType
-        self.sizeInGiB = sizeInGiB
-        self.snapshotId = snapshotId
-        self.volumeInitializationRate = volumeInitializationRate
-        self.iops = iops
-        self.throughput = throughput
-        self.tagSpecifications = tagSpecifications
-        self.roleArn = roleArn
-        self.terminationPolicy = terminationPolicy
-        self.filesystemType = filesystemType
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"encrypted\":", encrypted, &separated)
-        try json.member("\"kmsKeyId\":", kmsKeyId, &separated)
-        try json.member("\"volumeType\":", volumeType, &separated)
-        try json.member("\"sizeInGiB\":", sizeInGiB, &separated)
-        try json.member("\"snapshotId\":", snapshotId, &separated)
-        try json.member("\"volumeInitializationRate\":", volumeInitializationRate, &separated)
-        try json.member("\"iops\":", iops, &separated)
-        try json.member("\"throughput\":", throughput, &separated)
-        try json.member("\"tagSpecifications\":", tagSpecifications, &separated)
-        try json.member("\"roleArn\":", roleArn, &separated)
-        try json.member("\"terminationPolicy\":", terminationPolicy, &separated)
-        try json.member("\"filesystemType\":", filesystemType, &separated)
-        json.close()
-    }
-}
-
-public struct TaskManagedEBSVolumeTerminationPolicy: Codable, Sendable, Equatable, JSONWritable {
-    public var deleteOnTermination: Bool
-
-    public init(deleteOnTermination: Bool) {
-        self.deleteOnTermination = deleteOnTermination
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"deleteOnTermination\":", deleteOnTermination, &separated)
-        json.close()
-    }
-}
-
 public struct TaskOverride: Codable, Sendable, Equatable, JSONWritable {
     public var containerOverrides: [ContainerOverride]?
     public var cpu: String?
@@ -490,6 +301,27 @@ public struct VolumeFrom: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"sourceContainer\":", sourceContainer, &separated)
         try json.member("\"readOnly\":", readOnly, &separated)
+        json.close()
+    }
+}
+
+public struct VpcLatticeConfiguration: Codable, Sendable, Equatable, JSONWritable {
+    public var roleArn: String
+    public var targetGroupArn: String
+    public var portName: String
+
+    public init(roleArn: String, targetGroupArn: String, portName: String) {
+        self.roleArn = roleArn
+        self.targetGroupArn = targetGroupArn
+        self.portName = portName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"roleArn\":", roleArn, &separated)
+        try json.member("\"targetGroupArn\":", targetGroupArn, &separated)
+        try json.member("\"portName\":", portName, &separated)
         json.close()
     }
 }

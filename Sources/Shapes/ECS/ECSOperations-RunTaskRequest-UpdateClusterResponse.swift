@@ -8,6 +8,93 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct RunTaskRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
+    public var cluster: String?
+    public var count: Int?
+    public var enableECSManagedTags: Bool?
+    public var enableExecuteCommand: Bool?
+    public var group: String?
+    public var launchType: LaunchType?
+    public var networkConfiguration: NetworkConfiguration?
+    public var overrides: TaskOverride?
+    public var placementConstraints: [PlacementConstraint]?
+    public var placementStrategy: [PlacementStrategy]?
+    public var platformVersion: String?
+    public var propagateTags: PropagateTags?
+    public var referenceId: String?
+    public var startedBy: String?
+    public var tags: [ResourceTag]?
+    public var taskDefinition: String
+    public var clientToken: String?
+    public var volumeConfigurations: [TaskVolumeConfiguration]?
+
+    public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, cluster: String? = nil, count: Int? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: LaunchType? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [ResourceTag]? = nil, taskDefinition: String, clientToken: String? = nil, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
+        self.capacityProviderStrategy = capacityProviderStrategy
+        self.cluster = cluster
+        self.count = count
+        self.enableECSManagedTags = enableECSManagedTags
+        self.enableExecuteCommand = enableExecuteCommand
+        self.group = group
+        self.launchType = launchType
+        self.networkConfiguration = networkConfiguration
+        self.overrides = overrides
+        self.placementConstraints = placementConstraints
+        self.placementStrategy = placementStrategy
+        self.platformVersion = platformVersion
+        self.propagateTags = propagateTags
+        self.referenceId = referenceId
+        self.startedBy = startedBy
+        self.tags = tags
+        self.taskDefinition = taskDefinition
+        self.clientToken = clientToken
+        self.volumeConfigurations = volumeConfigurations
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"capacityProviderStrategy\":", capacityProviderStrategy, &separated)
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"count\":", count, &separated)
+        try json.member("\"enableECSManagedTags\":", enableECSManagedTags, &separated)
+        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
+        try json.member("\"group\":", group, &separated)
+        try json.member("\"launchType\":", launchType, &separated)
+        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
+        try json.member("\"overrides\":", overrides, &separated)
+        try json.member("\"placementConstraints\":", placementConstraints, &separated)
+        try json.member("\"placementStrategy\":", placementStrategy, &separated)
+        try json.member("\"platformVersion\":", platformVersion, &separated)
+        try json.member("\"propagateTags\":", propagateTags, &separated)
+        try json.member("\"referenceId\":", referenceId, &separated)
+        try json.member("\"startedBy\":", startedBy, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"taskDefinition\":", taskDefinition, &separated)
+        try json.member("\"clientToken\":", clientToken, &separated)
+        try json.member("\"volumeConfigurations\":", volumeConfigurations, &separated)
+        json.close()
+    }
+}
+
+public struct RunTaskResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var tasks: [ECSTask]?
+    public var failures: [Failure]?
+
+    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
+        self.tasks = tasks
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"tasks\":", tasks, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
 public struct StartTaskRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var containerInstances: [String]
@@ -73,6 +160,39 @@ public struct StartTaskResponse: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"tasks\":", tasks, &separated)
         try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
+public struct StopServiceDeploymentRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeploymentArn: String
+    public var stopType: StopServiceDeploymentStopType?
+
+    public init(serviceDeploymentArn: String, stopType: StopServiceDeploymentStopType? = nil) {
+        self.serviceDeploymentArn = serviceDeploymentArn
+        self.stopType = stopType
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceDeploymentArn\":", serviceDeploymentArn, &separated)
+        try json.member("\"stopType\":", stopType, &separated)
+        json.close()
+    }
+}
+
+public struct StopServiceDeploymentResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeploymentArn: String?
+
+    public init(serviceDeploymentArn: String? = nil) {
+        self.serviceDeploymentArn = serviceDeploymentArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceDeploymentArn\":", serviceDeploymentArn, &separated)
         json.close()
     }
 }
@@ -369,114 +489,6 @@ public struct UpdateClusterResponse: Codable, Sendable, Equatable, JSONWritable 
         var separated = false
         json.open()
         try json.member("\"cluster\":", cluster, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateClusterSettingsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String
-    public var settings: [ClusterSetting]
-
-    public init(cluster: String, settings: [ClusterSetting]) {
-        self.cluster = cluster
-        self.settings = settings
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"settings\":", settings, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateClusterSettingsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateContainerInstancesStateRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var containerInstances: [String]
-    public var status: ContainerInstanceStatus
-
-    public init(cluster: String? = nil, containerInstances: [String], status: ContainerInstanceStatus) {
-        self.cluster = cluster
-        self.containerInstances = containerInstances
-        self.status = status
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"containerInstances\":", containerInstances, &separated)
-        try json.member("\"status\":", status, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateContainerInstancesStateResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var containerInstances: [ContainerInstance]?
-    public var failures: [Failure]?
-
-    public init(containerInstances: [ContainerInstance]? = nil, failures: [Failure]? = nil) {
-        self.containerInstances = containerInstances
-        self.failures = failures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"containerInstances\":", containerInstances, &separated)
-        try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateServicePrimaryTaskSetRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String
-    public var service: String
-    public var primaryTaskSet: String
-
-    public init(cluster: String, service: String, primaryTaskSet: String) {
-        self.cluster = cluster
-        self.service = service
-        self.primaryTaskSet = primaryTaskSet
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"service\":", service, &separated)
-        try json.member("\"primaryTaskSet\":", primaryTaskSet, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateServicePrimaryTaskSetResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var taskSet: TaskSet?
-
-    public init(taskSet: TaskSet? = nil) {
-        self.taskSet = taskSet
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskSet\":", taskSet, &separated)
         json.close()
     }
 }

@@ -284,6 +284,72 @@ public struct DescribeContainerInstancesResponse: Codable, Sendable, Equatable, 
     }
 }
 
+public struct DescribeServiceDeploymentsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeploymentArns: [String]
+
+    public init(serviceDeploymentArns: [String]) {
+        self.serviceDeploymentArns = serviceDeploymentArns
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceDeploymentArns\":", serviceDeploymentArns, &separated)
+        json.close()
+    }
+}
+
+public struct DescribeServiceDeploymentsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeployments: [ServiceDeployment]?
+    public var failures: [Failure]?
+
+    public init(serviceDeployments: [ServiceDeployment]? = nil, failures: [Failure]? = nil) {
+        self.serviceDeployments = serviceDeployments
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceDeployments\":", serviceDeployments, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
+public struct DescribeServiceRevisionsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceRevisionArns: [String]
+
+    public init(serviceRevisionArns: [String]) {
+        self.serviceRevisionArns = serviceRevisionArns
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceRevisionArns\":", serviceRevisionArns, &separated)
+        json.close()
+    }
+}
+
+public struct DescribeServiceRevisionsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceRevisions: [ServiceRevision]?
+    public var failures: [Failure]?
+
+    public init(serviceRevisions: [ServiceRevision]? = nil, failures: [Failure]? = nil) {
+        self.serviceRevisions = serviceRevisions
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceRevisions\":", serviceRevisions, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
 public struct DescribeServicesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var services: [String]
@@ -436,63 +502,6 @@ public struct DescribeTasksResponse: Codable, Sendable, Equatable, JSONWritable 
         json.open()
         try json.member("\"tasks\":", tasks, &separated)
         try json.member("\"failures\":", failures, &separated)
-        json.close()
-    }
-}
-
-public struct DiscoverPollEndpointRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var containerInstance: String?
-    public var cluster: String?
-
-    public init(containerInstance: String? = nil, cluster: String? = nil) {
-        self.containerInstance = containerInstance
-        self.cluster = cluster
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"containerInstance\":", containerInstance, &separated)
-        try json.member("\"cluster\":", cluster, &separated)
-        json.close()
-    }
-}
-
-public struct DiscoverPollEndpointResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var endpoint: String?
-    public var telemetryEndpoint: String?
-    public var serviceConnectEndpoint: String?
-
-    public init(endpoint: String? = nil, telemetryEndpoint: String? = nil, serviceConnectEndpoint: String? = nil) {
-        self.endpoint = endpoint
-        self.telemetryEndpoint = telemetryEndpoint
-        self.serviceConnectEndpoint = serviceConnectEndpoint
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"endpoint\":", endpoint, &separated)
-        try json.member("\"telemetryEndpoint\":", telemetryEndpoint, &separated)
-        try json.member("\"serviceConnectEndpoint\":", serviceConnectEndpoint, &separated)
-        json.close()
-    }
-}
-
-public struct GetTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String
-    public var tasks: [String]?
-
-    public init(cluster: String, tasks: [String]? = nil) {
-        self.cluster = cluster
-        self.tasks = tasks
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"tasks\":", tasks, &separated)
         json.close()
     }
 }

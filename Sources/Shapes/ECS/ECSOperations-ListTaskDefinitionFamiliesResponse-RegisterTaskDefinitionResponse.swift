@@ -8,6 +8,111 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct ListTaskDefinitionFamiliesResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var families: [String]?
+    public var nextToken: String?
+
+    public init(families: [String]? = nil, nextToken: String? = nil) {
+        self.families = families
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"families\":", families, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct ListTaskDefinitionsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var familyPrefix: String?
+    public var status: TaskDefinitionStatus?
+    public var sort: SortOrder?
+    public var nextToken: String?
+    public var maxResults: Int?
+
+    public init(familyPrefix: String? = nil, status: TaskDefinitionStatus? = nil, sort: SortOrder? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        self.familyPrefix = familyPrefix
+        self.status = status
+        self.sort = sort
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"familyPrefix\":", familyPrefix, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"sort\":", sort, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        json.close()
+    }
+}
+
+public struct ListTaskDefinitionsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskDefinitionArns: [String]?
+    public var nextToken: String?
+
+    public init(taskDefinitionArns: [String]? = nil, nextToken: String? = nil) {
+        self.taskDefinitionArns = taskDefinitionArns
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskDefinitionArns\":", taskDefinitionArns, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct ListTasksRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var containerInstance: String?
+    public var family: String?
+    public var nextToken: String?
+    public var maxResults: Int?
+    public var startedBy: String?
+    public var serviceName: String?
+    public var desiredStatus: DesiredStatus?
+    public var launchType: LaunchType?
+    public var daemonName: String?
+
+    public init(cluster: String? = nil, containerInstance: String? = nil, family: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, startedBy: String? = nil, serviceName: String? = nil, desiredStatus: DesiredStatus? = nil, launchType: LaunchType? = nil, daemonName: String? = nil) {
+        self.cluster = cluster
+        self.containerInstance = containerInstance
+        self.family = family
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+        self.startedBy = startedBy
+        self.serviceName = serviceName
+        self.desiredStatus = desiredStatus
+        self.launchType = launchType
+        self.daemonName = daemonName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"containerInstance\":", containerInstance, &separated)
+        try json.member("\"family\":", family, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        try json.member("\"startedBy\":", startedBy, &separated)
+        try json.member("\"serviceName\":", serviceName, &separated)
+        try json.member("\"desiredStatus\":", desiredStatus, &separated)
+        try json.member("\"launchType\":", launchType, &separated)
+        try json.member("\"daemonName\":", daemonName, &separated)
+        json.close()
+    }
+}
+
 public struct ListTasksResponse: Codable, Sendable, Equatable, JSONWritable {
     public var taskArns: [String]?
     public var nextToken: String?
@@ -370,93 +475,6 @@ public struct RegisterTaskDefinitionResponse: Codable, Sendable, Equatable, JSON
         json.open()
         try json.member("\"taskDefinition\":", taskDefinition, &separated)
         try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct RunTaskRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
-    public var cluster: String?
-    public var count: Int?
-    public var enableECSManagedTags: Bool?
-    public var enableExecuteCommand: Bool?
-    public var group: String?
-    public var launchType: LaunchType?
-    public var networkConfiguration: NetworkConfiguration?
-    public var overrides: TaskOverride?
-    public var placementConstraints: [PlacementConstraint]?
-    public var placementStrategy: [PlacementStrategy]?
-    public var platformVersion: String?
-    public var propagateTags: PropagateTags?
-    public var referenceId: String?
-    public var startedBy: String?
-    public var tags: [ResourceTag]?
-    public var taskDefinition: String
-    public var clientToken: String?
-    public var volumeConfigurations: [TaskVolumeConfiguration]?
-
-    public init(capacityProviderStrategy: [CapacityProviderStrategyItem]? = nil, cluster: String? = nil, count: Int? = nil, enableECSManagedTags: Bool? = nil, enableExecuteCommand: Bool? = nil, group: String? = nil, launchType: LaunchType? = nil, networkConfiguration: NetworkConfiguration? = nil, overrides: TaskOverride? = nil, placementConstraints: [PlacementConstraint]? = nil, placementStrategy: [PlacementStrategy]? = nil, platformVersion: String? = nil, propagateTags: PropagateTags? = nil, referenceId: String? = nil, startedBy: String? = nil, tags: [ResourceTag]? = nil, taskDefinition: String, clientToken: String? = nil, volumeConfigurations: [TaskVolumeConfiguration]? = nil) {
-        self.capacityProviderStrategy = capacityProviderStrategy
-        self.cluster = cluster
-        self.count = count
-        self.enableECSManagedTags = enableECSManagedTags
-        self.enableExecuteCommand = enableExecuteCommand
-        self.group = group
-        self.launchType = launchType
-        self.networkConfiguration = networkConfiguration
-        self.overrides = overrides
-        self.placementConstraints = placementConstraints
-        self.placementStrategy = placementStrategy
-        self.platformVersion = platformVersion
-        self.propagateTags = propagateTags
-        self.referenceId = referenceId
-        self.startedBy = startedBy
-        self.tags = tags
-        self.taskDefinition = taskDefinition
-        self.clientToken = clientToken
-        self.volumeConfigurations = volumeConfigurations
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"capacityProviderStrategy\":", capacityProviderStrategy, &separated)
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"count\":", count, &separated)
-        try json.member("\"enableECSManagedTags\":", enableECSManagedTags, &separated)
-        try json.member("\"enableExecuteCommand\":", enableExecuteCommand, &separated)
-        try json.member("\"group\":", group, &separated)
-        try json.member("\"launchType\":", launchType, &separated)
-        try json.member("\"networkConfiguration\":", networkConfiguration, &separated)
-        try json.member("\"overrides\":", overrides, &separated)
-        try json.member("\"placementConstraints\":", placementConstraints, &separated)
-        try json.member("\"placementStrategy\":", placementStrategy, &separated)
-        try json.member("\"platformVersion\":", platformVersion, &separated)
-        try json.member("\"propagateTags\":", propagateTags, &separated)
-        try json.member("\"referenceId\":", referenceId, &separated)
-        try json.member("\"startedBy\":", startedBy, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        try json.member("\"taskDefinition\":", taskDefinition, &separated)
-        try json.member("\"clientToken\":", clientToken, &separated)
-        try json.member("\"volumeConfigurations\":", volumeConfigurations, &separated)
-        json.close()
-    }
-}
-
-public struct RunTaskResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var tasks: [ECSTask]?
-    public var failures: [Failure]?
-
-    public init(tasks: [ECSTask]? = nil, failures: [Failure]? = nil) {
-        self.tasks = tasks
-        self.failures = failures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"tasks\":", tasks, &separated)
-        try json.member("\"failures\":", failures, &separated)
         json.close()
     }
 }

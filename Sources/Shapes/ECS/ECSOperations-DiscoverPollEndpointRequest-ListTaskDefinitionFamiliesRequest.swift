@@ -8,6 +8,63 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct DiscoverPollEndpointRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var containerInstance: String?
+    public var cluster: String?
+
+    public init(containerInstance: String? = nil, cluster: String? = nil) {
+        self.containerInstance = containerInstance
+        self.cluster = cluster
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"containerInstance\":", containerInstance, &separated)
+        try json.member("\"cluster\":", cluster, &separated)
+        json.close()
+    }
+}
+
+public struct DiscoverPollEndpointResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var endpoint: String?
+    public var telemetryEndpoint: String?
+    public var serviceConnectEndpoint: String?
+
+    public init(endpoint: String? = nil, telemetryEndpoint: String? = nil, serviceConnectEndpoint: String? = nil) {
+        self.endpoint = endpoint
+        self.telemetryEndpoint = telemetryEndpoint
+        self.serviceConnectEndpoint = serviceConnectEndpoint
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"endpoint\":", endpoint, &separated)
+        try json.member("\"telemetryEndpoint\":", telemetryEndpoint, &separated)
+        try json.member("\"serviceConnectEndpoint\":", serviceConnectEndpoint, &separated)
+        json.close()
+    }
+}
+
+public struct GetTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var tasks: [String]?
+
+    public init(cluster: String, tasks: [String]? = nil) {
+        self.cluster = cluster
+        self.tasks = tasks
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"tasks\":", tasks, &separated)
+        json.close()
+    }
+}
+
 public struct GetTaskProtectionResponse: Codable, Sendable, Equatable, JSONWritable {
     public var protectedTasks: [ProtectedTask]?
     public var failures: [Failure]?
@@ -287,6 +344,54 @@ public struct ListContainerInstancesResponse: Codable, Sendable, Equatable, JSON
     }
 }
 
+public struct ListServiceDeploymentsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var service: String
+    public var cluster: String?
+    public var status: [ServiceDeploymentStatus]?
+    public var createdAt: CreatedAt?
+    public var nextToken: String?
+    public var maxResults: Int?
+
+    public init(service: String, cluster: String? = nil, status: [ServiceDeploymentStatus]? = nil, createdAt: CreatedAt? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        self.service = service
+        self.cluster = cluster
+        self.status = status
+        self.createdAt = createdAt
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"service\":", service, &separated)
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"createdAt\":", createdAt, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        json.close()
+    }
+}
+
+public struct ListServiceDeploymentsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var serviceDeployments: [ServiceDeploymentBrief]?
+    public var nextToken: String?
+
+    public init(serviceDeployments: [ServiceDeploymentBrief]? = nil, nextToken: String? = nil) {
+        self.serviceDeployments = serviceDeployments
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"serviceDeployments\":", serviceDeployments, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
 public struct ListServicesRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var nextToken: String?
@@ -385,111 +490,6 @@ public struct ListTaskDefinitionFamiliesRequest: Codable, Sendable, Equatable, J
         try json.member("\"status\":", status, &separated)
         try json.member("\"nextToken\":", nextToken, &separated)
         try json.member("\"maxResults\":", maxResults, &separated)
-        json.close()
-    }
-}
-
-public struct ListTaskDefinitionFamiliesResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var families: [String]?
-    public var nextToken: String?
-
-    public init(families: [String]? = nil, nextToken: String? = nil) {
-        self.families = families
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"families\":", families, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct ListTaskDefinitionsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var familyPrefix: String?
-    public var status: TaskDefinitionStatus?
-    public var sort: SortOrder?
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(familyPrefix: String? = nil, status: TaskDefinitionStatus? = nil, sort: SortOrder? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.familyPrefix = familyPrefix
-        self.status = status
-        self.sort = sort
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"familyPrefix\":", familyPrefix, &separated)
-        try json.member("\"status\":", status, &separated)
-        try json.member("\"sort\":", sort, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        try json.member("\"maxResults\":", maxResults, &separated)
-        json.close()
-    }
-}
-
-public struct ListTaskDefinitionsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinitionArns: [String]?
-    public var nextToken: String?
-
-    public init(taskDefinitionArns: [String]? = nil, nextToken: String? = nil) {
-        self.taskDefinitionArns = taskDefinitionArns
-        self.nextToken = nextToken
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinitionArns\":", taskDefinitionArns, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct ListTasksRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String?
-    public var containerInstance: String?
-    public var family: String?
-    public var nextToken: String?
-    public var maxResults: Int?
-    public var startedBy: String?
-    public var serviceName: String?
-    public var desiredStatus: DesiredStatus?
-    public var launchType: LaunchType?
-    public var daemonName: String?
-
-    public init(cluster: String? = nil, containerInstance: String? = nil, family: String? = nil, nextToken: String? = nil, maxResults: Int? = nil, startedBy: String? = nil, serviceName: String? = nil, desiredStatus: DesiredStatus? = nil, launchType: LaunchType? = nil, daemonName: String? = nil) {
-        self.cluster = cluster
-        self.containerInstance = containerInstance
-        self.family = family
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-        self.startedBy = startedBy
-        self.serviceName = serviceName
-        self.desiredStatus = desiredStatus
-        self.launchType = launchType
-        self.daemonName = daemonName
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"containerInstance\":", containerInstance, &separated)
-        try json.member("\"family\":", family, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        try json.member("\"maxResults\":", maxResults, &separated)
-        try json.member("\"startedBy\":", startedBy, &separated)
-        try json.member("\"serviceName\":", serviceName, &separated)
-        try json.member("\"desiredStatus\":", desiredStatus, &separated)
-        try json.member("\"launchType\":", launchType, &separated)
-        try json.member("\"daemonName\":", daemonName, &separated)
         json.close()
     }
 }

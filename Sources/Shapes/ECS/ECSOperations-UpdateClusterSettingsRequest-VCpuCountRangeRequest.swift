@@ -8,6 +8,114 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct UpdateClusterSettingsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var settings: [ClusterSetting]
+
+    public init(cluster: String, settings: [ClusterSetting]) {
+        self.cluster = cluster
+        self.settings = settings
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"settings\":", settings, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateClusterSettingsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: Cluster?
+
+    public init(cluster: Cluster? = nil) {
+        self.cluster = cluster
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateContainerInstancesStateRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var containerInstances: [String]
+    public var status: ContainerInstanceStatus
+
+    public init(cluster: String? = nil, containerInstances: [String], status: ContainerInstanceStatus) {
+        self.cluster = cluster
+        self.containerInstances = containerInstances
+        self.status = status
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"containerInstances\":", containerInstances, &separated)
+        try json.member("\"status\":", status, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateContainerInstancesStateResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var containerInstances: [ContainerInstance]?
+    public var failures: [Failure]?
+
+    public init(containerInstances: [ContainerInstance]? = nil, failures: [Failure]? = nil) {
+        self.containerInstances = containerInstances
+        self.failures = failures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"containerInstances\":", containerInstances, &separated)
+        try json.member("\"failures\":", failures, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateServicePrimaryTaskSetRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var service: String
+    public var primaryTaskSet: String
+
+    public init(cluster: String, service: String, primaryTaskSet: String) {
+        self.cluster = cluster
+        self.service = service
+        self.primaryTaskSet = primaryTaskSet
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"service\":", service, &separated)
+        try json.member("\"primaryTaskSet\":", primaryTaskSet, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateServicePrimaryTaskSetResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskSet: TaskSet?
+
+    public init(taskSet: TaskSet? = nil) {
+        self.taskSet = taskSet
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskSet\":", taskSet, &separated)
+        json.close()
+    }
+}
+
 public struct UpdateServiceRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String?
     public var service: String
