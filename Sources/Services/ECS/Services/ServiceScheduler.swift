@@ -89,11 +89,7 @@ extension ECSState {
         let primaryId = primary.id ?? ""
 
         var live = liveTasks(of: record)
-        // Unhealthy tasks are replaced: they do not count as healthy, so stopping them never costs health.
-        for task in live where task.lastStatus == .running && task.task.healthStatus == .unhealthy {
-            stop(task, reason: "Task failed container health checks", pass: &pass, changes: &changes)
-        }
-        live.removeAll { pass.isStopped($0) }
+        stopUnhealthy(&live, pass: &pass, changes: &changes)
 
         // Scale in: more tasks of the current deployment than desired (protected tasks stay until
         // their protection ends).
@@ -163,10 +159,7 @@ extension ECSState {
     ) {
         let desired = record.service.desiredCount ?? 0
         var live = liveTasks(of: record)
-        for task in live where task.lastStatus == .running && task.task.healthStatus == .unhealthy {
-            stop(task, reason: "Task failed container health checks", pass: &pass, changes: &changes)
-        }
-        live.removeAll { pass.isStopped($0) }
+        stopUnhealthy(&live, pass: &pass, changes: &changes)
         let protectionHolds = record.service.serviceStatus != .draining
         func isProtected(_ task: TaskRecord) -> Bool { protectionHolds && task.isProtected(at: pass.now) }
         let sets = (record.service.taskSets ?? []).filter { $0.status != TaskSetStatus.draining.rawValue }
@@ -241,6 +234,15 @@ extension ECSState {
             return
         }
         noteSteadyState(&record, steady: allSteady && !pass.changed, pass: &pass)
+    }
+
+    /// Unhealthy tasks are replaced: they do not count as healthy, so stopping them never costs
+    /// health. They leave `live`.
+    private mutating func stopUnhealthy(_ live: inout [TaskRecord], pass: inout ServicePass, changes: inout ChangeSet) {
+        for task in live where task.lastStatus == .running && task.task.healthStatus == .unhealthy {
+            stop(task, reason: "Task failed container health checks", pass: &pass, changes: &changes)
+        }
+        live.removeAll { pass.isStopped($0) }
     }
 
     private func replacementReason(_ task: TaskRecord, draining: Bool, primaryId: String) -> String {

@@ -136,9 +136,7 @@ extension ECSState {
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> UpdateTaskSetResponse {
-        let clusterName = try activeClusterName(request.cluster)
-        var record = try externalService(request.service, cluster: clusterName, forWriting: true)
-        let index = try taskSetIndex(request.taskSet, in: record)
+        var (record, index) = try taskSetToChange(request.taskSet, service: request.service, cluster: request.cluster)
         let scale = try Self.checkedScale(request.scale)
         var set = record.service.taskSets![index]
         guard set.status != TaskSetStatus.draining.rawValue else {
@@ -162,9 +160,7 @@ extension ECSState {
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> UpdateServicePrimaryTaskSetResponse {
-        let clusterName = try activeClusterName(request.cluster)
-        var record = try externalService(request.service, cluster: clusterName, forWriting: true)
-        let index = try taskSetIndex(request.primaryTaskSet, in: record)
+        var (record, index) = try taskSetToChange(request.primaryTaskSet, service: request.service, cluster: request.cluster)
         var sets = record.service.taskSets!
         guard sets[index].status != TaskSetStatus.draining.rawValue else {
             throw .invalidParameter("The task set \(sets[index].id ?? "") is being deleted and cannot be made primary.")
@@ -199,9 +195,7 @@ extension ECSState {
         now: Date,
         changes: inout ChangeSet
     ) throws(AWSError) -> DeleteTaskSetResponse {
-        let clusterName = try activeClusterName(request.cluster)
-        var record = try externalService(request.service, cluster: clusterName, forWriting: true)
-        let index = try taskSetIndex(request.taskSet, in: record)
+        var (record, index) = try taskSetToChange(request.taskSet, service: request.service, cluster: request.cluster)
         var set = record.service.taskSets![index]
         if set.status == TaskSetStatus.draining.rawValue {
             return DeleteTaskSetResponse(taskSet: taskSetView(set, of: record, includeTags: false))
@@ -235,6 +229,12 @@ extension ECSState {
         }
         guard record.isExternallyDeployed else { throw .invalidParameter(Self.externalControllerOnly) }
         return record
+    }
+
+    /// The EXTERNAL service a task set write names, and where its task set is among its sets.
+    private func taskSetToChange(_ reference: String, service: String, cluster: String) throws(AWSError) -> (ServiceRecord, Int) {
+        let record = try externalService(service, cluster: try activeClusterName(cluster), forWriting: true)
+        return (record, try taskSetIndex(reference, in: record))
     }
 
     private func taskSetIndex(_ reference: String, in record: ServiceRecord) throws(AWSError) -> Int {
