@@ -117,6 +117,41 @@ struct ServiceDeploymentTests {
         #expect(fixture.service.currentServiceRevisions?.map(\.arn) == [good])
     }
 
+    @Test func aBreakerWithNothingToRollBackToEndsRollbackFailedOrStopped() throws {
+        var settings = SchedulerSettings()
+        settings.launchBackoffBase = 0.001
+        settings.circuitBreakerMinimumThreshold = 2
+        var fixture = SchedulerFixture(settings: settings)
+        try fixture.addInstance()
+        let bad = try fixture.register(labels: ["broken": "yes"])
+        try fixture.createService(desired: 1, breaker: DeploymentCircuitBreaker(enable: true, rollback: true))
+        let arn = try list(fixture).serviceDeployments![0].serviceDeploymentArn!
+        try settle(&fixture, failing: bad, passes: 10)
+        // The first deployment failed: no earlier revision, so it stops rather than waiting to roll back.
+        let stopped = try deployment(fixture, arn)
+        #expect(stopped.status == .stopped && stopped.deploymentCircuitBreaker?.status == .triggered && stopped.stoppedAt != nil)
+    }
+
+    @Test func anUpdateAfterAStopRequestReplacesTheRollback() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        let first = try fixture.register()
+        try fixture.createService(desired: 1)
+        try settle(&fixture)
+        try update(&fixture, UpdateServiceRequest(cluster: "c", service: "svc", taskDefinition: try fixture.register("web2")))
+        let stoppedArn = try list(fixture).serviceDeployments![0].serviceDeploymentArn!
+        _ = try fixture.apply { ecs, now, _, changes in
+            try ecs.stopServiceDeployment(StopServiceDeploymentRequest(serviceDeploymentArn: stoppedArn), now: now, changes: &changes)
+        }
+        let third = try fixture.register("web3")
+        fixture.advance(1)
+        try update(&fixture, UpdateServiceRequest(cluster: "c", service: "svc", taskDefinition: third))
+        try settle(&fixture)
+        #expect(fixture.service.taskDefinition == third && fixture.service.taskDefinition != first)
+        #expect(try list(fixture).serviceDeployments![0].status == .successful)
+        #expect(try deployment(fixture, stoppedArn).status == .stopped)
+    }
+
     @Test func stopServiceDeploymentRollsBackOnRequest() throws {
         var fixture = SchedulerFixture()
         try fixture.addInstance()

@@ -137,6 +137,8 @@ struct TaskSetTests {
         expectError(
             "InvalidParameterException", "The task set cannot be deleted while it is scaled above 0. Scale it to 0 first, or delete it with force."
         ) { _ = try delete(&fixture, blue.id!) }
+        // A task set's task definition is in use: not deletable.
+        #expect(fixture.ecs.isTaskDefinitionInUse(green.taskDefinition!))
         let deleted = try delete(&fixture, blue.id!, force: true)
         #expect(deleted.status == "DRAINING" && deleted.computedDesiredCount == 0 && deleted.scale?.value == 0)
         expectError("InvalidParameterException", "The task set \(blue.id!) is being deleted and cannot be updated.") {
@@ -159,7 +161,7 @@ struct TaskSetTests {
 
     @Test func deletingTheServiceDrainsItsTaskSets() throws {
         var fixture = try externalFixture(desired: 2)
-        let blue = try createSet(&fixture)
+        let blue = try createSet(&fixture, token: "t", tags: [ResourceTag(key: "k", value: "v")])
         fixture.pass()
         try fixture.agentsReport()
         _ = try fixture.apply { ecs, now, _, changes in
@@ -168,9 +170,13 @@ struct TaskSetTests {
         #expect(fixture.ecs.services[fixture.serviceArn]!.service.taskSets!.allSatisfy { $0.status == "DRAINING" })
         fixture.pass()
         #expect(tasks(of: blue, in: fixture).isEmpty)
+        // Told to stop, not yet stopped: still DRAINING with its set.
+        #expect(fixture.ecs.services[fixture.serviceArn]!.service.status == "DRAINING")
         try fixture.agentsReport()
         fixture.pass()
-        #expect(fixture.ecs.services[fixture.serviceArn]!.service.status == "INACTIVE")
+        let record = fixture.ecs.services[fixture.serviceArn]!
+        #expect(record.service.status == "INACTIVE" && record.service.taskSets == [])
+        #expect(fixture.ecs.tags[blue.taskSetArn!] == nil && record.scheduler.taskSetClientTokens == [:])
     }
 
     @Test func createTaskSetIsIdempotentWithAClientTokenAndLimitedToFive() throws {

@@ -64,7 +64,11 @@ extension ECSState {
             previous.updatedAt = now
             putServiceDeployment(previous, changes: &changes)
         }
-        let sources = Set(revisions.values).sorted()
+        // Newest first: the deployment just replaced comes first, a rollback's natural target.
+        var sources: [String] = []
+        for other in service.deployments ?? [] {
+            if let revision = other.id.flatMap({ revisions[$0] }), !sources.contains(revision) { sources.append(revision) }
+        }
         let breaker = service.deploymentConfiguration?.deploymentCircuitBreaker
         let serviceDeployment = ServiceDeployment(
             serviceDeploymentArn: names.serviceDeployment(cluster: cluster, service: record.name, id: Self.serviceDeploymentId(using: &generator)),
@@ -112,7 +116,12 @@ extension ECSState {
         guard var deployment = serviceDeployment(of: record, deploymentId: deploymentId), deployment.status?.isOngoing == true else { return }
         deployment.deploymentCircuitBreaker?.failureCount = failures
         deployment.updatedAt = now
-        if tripped {
+        if tripped, deployment.status == .rollbackInProgress || deployment.status == .rollbackRequested {
+            // The rollback's own tasks fail: nothing earlier to go to.
+            deployment.status = .rollbackFailed
+            deployment.statusReason = "ECS deployment circuit breaker: the rollback's tasks failed to start."
+            deployment.finishedAt = now
+        } else if tripped {
             deployment.deploymentCircuitBreaker?.status = .triggered
             deployment.statusReason = "ECS deployment circuit breaker: tasks failed to start."
             if rollingBack {
@@ -130,10 +139,11 @@ extension ECSState {
     mutating func serviceDeploymentRollingBack(
         _ record: inout ServiceRecord, failedId: String, rollback: Deployment, now: Date, changes: inout ChangeSet
     ) {
-        guard let rollbackId = rollback.id, let arn = record.scheduler.serviceDeploymentOf?[failedId], var deployment = serviceDeployments[arn]
+        guard let rollbackId = rollback.id, let arn = record.scheduler.serviceDeploymentOf?[failedId], var deployment = serviceDeployments[arn],
+            deployment.status == .rollbackRequested || deployment.status == .inProgress
         else { return }
-        let target = (deployment.sourceServiceRevisions ?? []).compactMap(\.arn).compactMap { serviceRevisions[$0] }
-            .last { $0.taskDefinition == rollback.taskDefinition }?.serviceRevisionArn
+        let candidates = (deployment.sourceServiceRevisions ?? []).compactMap(\.arn) + [record.scheduler.lastCompletedRevision].compactMap { $0 }
+        let target = candidates.compactMap { serviceRevisions[$0] }.first { $0.taskDefinition == rollback.taskDefinition }?.serviceRevisionArn
         deployment.status = .rollbackInProgress
         deployment.rollback = Rollback(
             reason: deployment.statusReason ?? "Rolled back on request.", startedAt: now, serviceRevisionArn: target)
@@ -141,6 +151,28 @@ extension ECSState {
         putServiceDeployment(deployment, changes: &changes)
         record.scheduler.serviceDeploymentOf?[rollbackId] = arn
         if let target { record.scheduler.revisionOfDeployment?[rollbackId] = target }
+    }
+
+    /// A rollback asked for could not start (nothing else completed before): its service
+    /// deployment ends ROLLBACK_FAILED rather than waiting for ever.
+    mutating func serviceDeploymentRollbackImpossible(_ record: ServiceRecord, deploymentId: String, now: Date, changes: inout ChangeSet) {
+        guard var deployment = serviceDeployment(of: record, deploymentId: deploymentId), deployment.status == .rollbackRequested else { return }
+        deployment.status = .rollbackFailed
+        deployment.statusReason = "No earlier service revision completed: there is nothing to roll back to."
+        deployment.finishedAt = now
+        deployment.updatedAt = now
+        putServiceDeployment(deployment, changes: &changes)
+    }
+
+    /// The service was deleted: its deployment still going stops.
+    mutating func serviceDeploymentServiceDeleted(_ record: ServiceRecord, now: Date, changes: inout ChangeSet) {
+        guard let arn = record.service.currentServiceDeployment, var deployment = serviceDeployments[arn], deployment.status?.isOngoing == true
+        else { return }
+        deployment.status = .stopped
+        deployment.statusReason = "Stopped: the service was deleted."
+        deployment.stoppedAt = now
+        deployment.updatedAt = now
+        putServiceDeployment(deployment, changes: &changes)
     }
 
     // MARK: Operations
@@ -227,7 +259,7 @@ extension ECSState {
         else {
             throw AWSError(type: "ConflictException", message: "The service deployment is no longer its service's current deployment.")
         }
-        guard let source = (deployment.sourceServiceRevisions ?? []).compactMap(\.arn).compactMap({ serviceRevisions[$0] }).last,
+        guard let source = (deployment.sourceServiceRevisions ?? []).compactMap(\.arn).compactMap({ serviceRevisions[$0] }).first,
             let target = source.taskDefinition
         else {
             throw AWSError(type: "ConflictException", message: "The service deployment has no earlier service revision to roll back to.")

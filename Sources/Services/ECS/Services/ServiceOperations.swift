@@ -285,7 +285,12 @@ extension ECSState {
         }
         service.deployments = deployments
         record.service = service
-        if let opened { openServiceDeployment(&record, deployment: opened, now: now, using: &generator, changes: &changes) }
+        if let opened {
+            openServiceDeployment(&record, deployment: opened, now: now, using: &generator, changes: &changes)
+            // A rollback asked for before this update no longer applies: this deployment replaces it.
+            record.scheduler.rollbackPending = false
+            record.scheduler.rollbackTarget = nil
+        }
         // A change resets the launch back-off: the new configuration deserves a fresh start.
         record.scheduler.consecutiveFailedLaunches = 0
         record.scheduler.nextLaunchAt = nil
@@ -368,6 +373,7 @@ extension ECSState {
         if (record.service.schedulingStrategy ?? .replica) == .replica, (record.service.desiredCount ?? 0) > 0, request.force != true {
             throw .invalidParameter("The service cannot be stopped while it is scaled above 0.")
         }
+        serviceDeploymentServiceDeleted(record, now: now, changes: &changes)
         record.service.serviceStatus = .draining
         record.service.desiredCount = 0
         record.service.deployments = (record.service.deployments ?? []).map { deployment in

@@ -209,6 +209,7 @@ extension ECSState {
             let draining = sets[index].status == TaskSetStatus.draining.rawValue
             if draining, !unstopped.contains(id) {
                 replaceTags(of: sets[index].taskSetArn ?? "", with: [], changes: &changes)
+                record.scheduler.taskSetClientTokens = record.scheduler.taskSetClientTokens?.filter { $0.value != id }
                 sets.remove(at: index)
                 continue
             }
@@ -229,7 +230,8 @@ extension ECSState {
         record.service.taskSets = sets
         record.service.runningCount = live.filter { $0.lastStatus == .running }.count
         record.service.pendingCount = live.filter { $0.lastStatus != .running }.count
-        if record.service.serviceStatus == .draining, live.isEmpty {
+        // Deleted: INACTIVE once its task sets are gone (their tasks stopped, their tags removed).
+        if record.service.serviceStatus == .draining, live.isEmpty, sets.isEmpty {
             record.service.serviceStatus = .inactive
             return
         }
@@ -494,6 +496,7 @@ extension ECSState {
             deployments[primaryIndex].rolloutStateReason = "ECS deployment \(id) completed."
             deployments[primaryIndex].updatedAt = pass.now
             record.scheduler.lastCompletedTaskDefinition = deployments[primaryIndex].taskDefinition
+            record.scheduler.lastCompletedRevision = record.scheduler.revisionOfDeployment?[id]
             pass.events.append("(deployment \(id)) deployment completed.")
             serviceDeploymentCompleted(record, deploymentId: id, now: pass.now, changes: &changes)
         }
@@ -546,9 +549,20 @@ extension ECSState {
             var deployments = record.service.deployments,
             let failedIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }),
             requested != nil || deployments[failedIndex].taskDefinition != target
-        else { return }
+        else {
+            if let primary = record.service.deployments?.first(where: { $0.deploymentStatus == .primary })?.id {
+                serviceDeploymentRollbackImpossible(record, deploymentId: primary, now: now, changes: &changes)
+            }
+            return
+        }
         let failedId = deployments[failedIndex].id ?? ""
         deployments[failedIndex].deploymentStatus = .active
+        if deployments[failedIndex].rolloutState == .inProgress {
+            // Rolled back on request: its tasks failing now no longer count against it.
+            deployments[failedIndex].rolloutState = .failed
+            deployments[failedIndex].rolloutStateReason = "ECS deployment \(failedId) rolled back on request."
+            deployments[failedIndex].updatedAt = now
+        }
         let rollback = newDeployment(
             taskDefinition: target, desiredCount: record.service.desiredCount ?? 0, launchType: record.service.launchType,
             strategy: record.service.capacityProviderStrategy, now: now, scheduler: &record.scheduler, using: &generator)
@@ -602,9 +616,12 @@ extension ECSState {
             let breaker = record.service.deploymentConfiguration?.deploymentCircuitBreaker
             let threshold = settings.circuitBreakerThreshold(desired: deployments[index].desiredCount ?? 0)
             let tripped = breaker?.enable == true && deployments[index].failedTasks! >= threshold
+            // As rollBack decides: there must be a completed task definition other than this one.
+            let canRollBack = record.scheduler.lastCompletedTaskDefinition.map { $0 != deployments[index].taskDefinition } ?? false
             serviceDeploymentTaskFailed(
                 record, deploymentId: deployments[index].id ?? "", failures: deployments[index].failedTasks!, tripped: tripped,
-                rollingBack: tripped && breaker?.rollback == true && deployments[index].deploymentStatus == .primary, now: now, changes: &changes)
+                rollingBack: tripped && breaker?.rollback == true && deployments[index].deploymentStatus == .primary && canRollBack,
+                now: now, changes: &changes)
             if tripped {
                 let id = deployments[index].id ?? ""
                 deployments[index].rolloutState = .failed

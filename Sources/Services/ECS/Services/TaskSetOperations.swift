@@ -92,6 +92,8 @@ extension ECSState {
         record.service.taskSets = sets + [taskSet]
         if let token = request.clientToken { record.scheduler.taskSetClientTokens = (record.scheduler.taskSetClientTokens ?? [:]).merging([token: id]) { $1 } }
         record.scheduler.steady = false
+        record.scheduler.consecutiveFailedLaunches = 0
+        record.scheduler.nextLaunchAt = nil
         putService(record, changes: &changes)
         if let tags = request.tags, !tags.isEmpty { replaceTags(of: arn, with: tags, changes: &changes) }
         return CreateTaskSetResponse(taskSet: taskSetView(taskSet, of: record, includeTags: true))
@@ -149,6 +151,8 @@ extension ECSState {
         set.stabilityStatusAt = now
         record.service.taskSets![index] = set
         record.scheduler.steady = false
+        record.scheduler.consecutiveFailedLaunches = 0
+        record.scheduler.nextLaunchAt = nil
         putService(record, changes: &changes)
         return UpdateTaskSetResponse(taskSet: taskSetView(set, of: record, includeTags: false))
     }
@@ -206,6 +210,16 @@ extension ECSState {
             guard (set.scale?.value ?? 0) == 0, counts.running + counts.pending == 0 else {
                 throw .invalidParameter("The task set cannot be deleted while it is scaled above 0. Scale it to 0 first, or delete it with force.")
             }
+        }
+        if set.status == TaskSetStatus.primary.rawValue {
+            // Forced: the service no longer has a primary set to show.
+            record.service.taskDefinition = nil
+            record.service.launchType = nil
+            record.service.capacityProviderStrategy = nil
+            record.service.platformVersion = nil
+            record.service.loadBalancers = []
+            record.service.serviceRegistries = []
+            record.service.networkConfiguration = nil
         }
         set.status = TaskSetStatus.draining.rawValue
         set.scale = Scale(value: 0, unit: .percent)

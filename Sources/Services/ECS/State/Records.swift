@@ -222,6 +222,8 @@ public struct ServiceSchedulerState: Codable, Sendable, Equatable {
     /// The task definition a rollback goes to when StopServiceDeployment asked for it (else the
     /// last that completed).
     public var rollbackTarget: String?
+    /// The service revision of the last deployment that completed.
+    public var lastCompletedRevision: String?
     /// The service revision each rolling deployment deploys, and the service deployment it
     /// belongs to (a rollback's belongs to the deployment it rolls back).
     public var revisionOfDeployment: [String: String]?

@@ -247,7 +247,9 @@ extension ECSState {
     func isTaskDefinitionInUse(_ arn: String) -> Bool {
         tasks.values.contains { $0.task.taskDefinitionArn == arn && !$0.isStopped }
             || services.values.contains { record in
-                record.service.serviceStatus != .inactive && (record.service.deployments ?? []).contains { $0.taskDefinition == arn }
+                record.service.serviceStatus != .inactive
+                    && ((record.service.deployments ?? []).contains { $0.taskDefinition == arn }
+                        || (record.service.taskSets ?? []).contains { $0.taskDefinition == arn })
             }
     }
 }
