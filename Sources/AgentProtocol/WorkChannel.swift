@@ -76,6 +76,9 @@ public struct AgentPollResponse: Codable, Sendable, Equatable {
     public var assignments: [AgentAssignment]
     /// Someone asked for a task's logs: the agent streams them to `/v1/agent/logs/<id>`.
     public var logRequests: [LogRequest]?
+    /// Someone runs a command in one of the instance's containers (ExecuteCommand): the agent
+    /// starts it and relays its streams (see ``ExecChannel``).
+    public var execRequests: [ExecRequest]?
     /// The control plane's state epoch: it changes when the state may have gone back in time (a
     /// restored backup, an imported store), so sequences and definitions an agent knows from
     /// another epoch mean nothing. An answer to a poll from another epoch holds everything again.

@@ -45,6 +45,7 @@ public struct ControlPlane: Sendable {
     /// Requests the gateway sent each target group (service auto scaling's ALBRequestCountPerTarget).
     let requestCounts = TargetGroupRequestCounts()
     let logs = LogRelay()
+    let execs = ExecRelay()
     let store: any ClosableStateStore
     let dispatcher: AWSJSONDispatcher
     let queryServices: QueryDispatcher
@@ -126,7 +127,7 @@ public struct ControlPlane: Sendable {
         asyncInvoker = AsyncInvoker(committer: committer, router: functionRouter, logger: logger)
         metrics = ServiceMetrics(usage: usage, requests: requestCounts)
         agents = AgentChannel(
-            committer: committer, logs: logs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2)))
+            committer: committer, logs: logs, execs: execs, usage: usage, maximumHold: max(1, Int(configuration.agentTimeout / 2)))
 
         var dispatcher = AWSJSONDispatcher(
             readCache: ReadCache(
@@ -134,6 +135,7 @@ public struct ControlPlane: Sendable {
                 version: committer.version))
         dispatcher.add(ECSAPI.operations(committer: committer, pollEndpoint: configuration.endpoint))
         dispatcher.add(CapacityAPI.operations(committer: committer))
+        dispatcher.add(agents.executeCommand(endpoint: configuration.endpoint))
         dispatcher.add(SQSAPI.operations(committer: committer, version: committer.version))
         dispatcher.add(ScalingAPI.operations(committer: committer))
         let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)

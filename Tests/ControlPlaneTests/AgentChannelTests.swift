@@ -25,7 +25,7 @@ struct AgentChannelTests {
             restore: { rows, now in try ControlPlaneState.restore(names: names, settings: .init(), rows: rows, now: now) },
             assignmentSequence: { $0.ecs.counters.assignmentSequence },
             logger: Logger(label: "test"))
-        channel = AgentChannel(committer: committer, logs: LogRelay(), usage: UsageStore(), maximumHold: 10)
+        channel = AgentChannel(committer: committer, logs: LogRelay(), execs: ExecRelay(), usage: UsageStore(), maximumHold: 10)
         instance = try await committer.write { root, m throws(AWSError) in
             _ = try root.ecs.createCluster(CreateClusterRequest(clusterName: "c"), changes: &m.changes)
             let container = ContainerDefinition(name: "app", image: "web:1", memory: 128)

@@ -37,6 +37,7 @@ SERVICES = {
             "ListAccountSettings", "DeleteAccountSetting", "GetTaskProtection", "UpdateTaskProtection",
             "CreateTaskSet", "DescribeTaskSets", "UpdateTaskSet", "DeleteTaskSet", "UpdateServicePrimaryTaskSet",
             "ListServiceDeployments", "DescribeServiceDeployments", "StopServiceDeployment", "DescribeServiceRevisions",
+            "ExecuteCommand",
         ],
     ),
     "lambda": (
@@ -160,6 +161,8 @@ SERVICES = {
             "BatchGetQueryExecution", "ListDatabases", "GetDatabase", "ListTableMetadata", "GetTableMetadata",
             "ListDataCatalogs", "GetDataCatalog", "GetWorkGroup", "ListWorkGroups", "CreateWorkGroup", "UpdateWorkGroup",
             "DeleteWorkGroup", "CreateNamedQuery", "GetNamedQuery", "ListNamedQueries", "DeleteNamedQuery", "BatchGetNamedQuery",
+            "CreatePreparedStatement", "GetPreparedStatement", "UpdatePreparedStatement", "DeletePreparedStatement",
+            "ListPreparedStatements", "BatchGetPreparedStatement",
         ],
     ),
 }

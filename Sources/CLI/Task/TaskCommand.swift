@@ -15,8 +15,8 @@ import StevedoreCore
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task",
-        abstract: "Run, list, describe and stop tasks.",
-        subcommands: [Run.self, List.self, Describe.self, Stop.self, Logs.self]
+        abstract: "Run, list, describe and stop tasks; read their logs; run commands in them.",
+        subcommands: [Run.self, List.self, Describe.self, Stop.self, Logs.self, Exec.self]
     )
 
     struct Run: AsyncParsableCommand {

@@ -21,6 +21,8 @@ public struct DockerClient: Sendable {
     public let apiVersion: String
     /// What the engine reported about itself.
     public let engine: EngineVersion
+    /// The engine's unix socket, when it is reached through one (exec sessions talk to it directly).
+    let socketPath: String?
 
     /// Connects to `DOCKER_HOST` (`unix:///var/run/docker.sock`, `tcp://host:port`).
     public static func connect(host: String = "unix:///var/run/docker.sock") async throws -> DockerClient {
@@ -36,13 +38,15 @@ public struct DockerClient: Sendable {
         }
         let engine = try decode(EngineVersion.self, response.body)
         let version = try negotiate(server: engine.apiVersion, serverMinimum: engine.minAPIVersion ?? "1.12")
-        return DockerClient(http: http, apiVersion: version, engine: engine)
+        let socketPath = host.hasPrefix("unix://") ? String(host.dropFirst("unix://".count)) : nil
+        return DockerClient(http: http, apiVersion: version, engine: engine, socketPath: socketPath)
     }
 
-    init(http: HTTPClient, apiVersion: String, engine: EngineVersion) {
+    init(http: HTTPClient, apiVersion: String, engine: EngineVersion, socketPath: String? = nil) {
         self.http = http
         self.apiVersion = apiVersion
         self.engine = engine
+        self.socketPath = socketPath
     }
 
     static func client(for host: String) throws -> HTTPClient {

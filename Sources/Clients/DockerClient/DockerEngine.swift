@@ -31,6 +31,15 @@ public protocol DockerEngine: Sendable {
     /// Container events for containers with these labels, as they happen; the stream ends (or
     /// throws) when the engine goes away.
     func eventStream(labels: [String]) async throws -> AsyncThrowingStream<EngineEvent, any Error>
+
+    /// Runs a command in a running container (Docker's exec), its streams attached.
+    func exec(container: String, command: [String], tty: Bool) async throws -> any DockerExecSession
+}
+
+extension DockerEngine {
+    public func exec(container: String, command: [String], tty: Bool) async throws -> any DockerExecSession {
+        throw DockerError(.badRequest, "this engine does not run commands in containers")
+    }
 }
 
 extension DockerClient: DockerEngine {

@@ -177,6 +177,25 @@ public struct APIClient: Sendable {
         return try await streamBody(WorkChannel.taskLogsPath + "?" + query)
     }
 
+    /// Attaches to an exec session (ExecuteCommand's): its frames, as the command runs.
+    public func execOutput(sessionId: String, token: String, tty: Bool, size: (columns: Int, rows: Int)?) async throws
+        -> AsyncThrowingStream<[UInt8], any Error>
+    {
+        var query = "token=\(token.percentEncoded())"
+        if tty { query += "&tty=1" }
+        if let size { query += "&columns=\(size.columns)&rows=\(size.rows)" }
+        return try await streamBody(ExecChannel.sessionPath + "/" + sessionId.percentEncoded(keeping: "-_.~") + "?" + query)
+    }
+
+    /// Sends input frames to an exec session; `false` when it has ended.
+    public func execInput(sessionId: String, token: String, frames: [ExecFrame]) async throws -> Bool {
+        let response = try await send(
+            HTTPClient.Request(
+                method: "POST", path: ExecChannel.sessionPath + "/" + sessionId.percentEncoded(keeping: "-_.~") + "/input?token=" + token.percentEncoded(),
+                headers: extraHeaders + [("Content-Type", "application/octet-stream")], body: ExecFrame.encode(frames), timeout: .seconds(30)))
+        return response.status == 200
+    }
+
     /// Sends a request; a transport failure becomes an ``APIClientError`` that says where it went.
     private func send(_ request: HTTPClient.Request) async throws -> HTTPClient.Response {
         do {

@@ -15,6 +15,7 @@ import StevedoreCore
 struct AgentChannel: Sendable {
     let committer: Committer<ControlPlaneState>
     let logs: LogRelay
+    let execs: ExecRelay
     let usage: UsageStore
     /// Longest a poll is held: half the agent timeout, so a live agent is always heard from in time.
     let maximumHold: Int
@@ -33,8 +34,10 @@ struct AgentChannel: Sendable {
                 }
                 let logRequests = logs.takeRequests(for: arn)
                 if !logRequests.isEmpty { response.logRequests = logRequests }
+                let execRequests = execs.takeRequests(for: arn)
+                if !execRequests.isEmpty { response.execRequests = execRequests }
                 // An agent from another epoch learns of this one at once.
-                if !response.assignments.isEmpty || !logRequests.isEmpty || response.instanceStatus == .inactive
+                if !response.assignments.isEmpty || !logRequests.isEmpty || !execRequests.isEmpty || response.instanceStatus == .inactive
                     || (request.epoch != nil && request.epoch != response.epoch)
                     || ContinuousClock.now >= deadline || Task.isCancelled || committer.notifier.isShutDown
                 {
@@ -97,5 +100,30 @@ extension AgentChannel {
         let stream = logs.open(request, instance: instance)
         committer.notifier.poke(instance)
         return stream
+    }
+}
+
+extension AgentChannel {
+    /// ECS's ExecuteCommand: ECS's checks on the task (pure, in the ECS module), then a session in
+    /// the relay whose token the caller presents when it attaches to `streamUrl`.
+    func executeCommand(endpoint: String) -> JSONOperations<Committer<ControlPlaneState>> {
+        var operations = JSONOperations(targetPrefix: ECSAPI.targetPrefix, committer: committer)
+        let execs = self.execs
+        let committer = self.committer
+        operations.custom("ExecuteCommand") { (input: ExecuteCommandRequest, _) throws(AWSError) -> ExecuteCommandResponse in
+            let target = try await committer.read { root, _ throws(AWSError) in try root.ecs.execTarget(input) }
+            let id = "ecs-execute-command-" + UUID().uuidString.lowercased()
+            // A capability: 64 hex characters from the system's generator (not the state's seeded one).
+            var system = SystemRandomNumberGenerator()
+            let token = Identifiers.hex32(using: &system) + Identifiers.hex32(using: &system)
+            execs.create(
+                ExecRequest(id: id, taskArn: target.taskArn, container: target.containerName, command: target.command, tty: true),
+                instance: target.instanceArn, token: token)
+            return ExecuteCommandResponse(
+                clusterArn: target.clusterArn, containerArn: target.containerArn, containerName: target.containerName, interactive: true,
+                session: Session(sessionId: id, streamUrl: endpoint + ExecChannel.sessionPath + "/" + id, tokenValue: token),
+                taskArn: target.taskArn)
+        }
+        return operations
     }
 }

@@ -66,6 +66,19 @@ struct AgentRoutes: Sendable {
                 request.parameter("id"), from: request.agentInstance, bytes: request.body, done: request.query("done") == "1")
             return APIResponse(status: listening ? 200 : 410, body: [])
         }
+        // An exec session's output frames from its agent; 410 tells it nobody listens any more.
+        routes.raw("POST", ExecChannel.outputPath + "/{id}", limit: 8 << 20) { request in
+            let listening = agents.execs.deliver(
+                request.parameter("id"), from: request.agentInstance, bytes: request.body, done: request.query("done") == "1")
+            return APIResponse(status: listening ? 200 : 410, body: [])
+        }
+        // What the caller typed since the agent last asked (held until there is some); 410 when the
+        // caller left.
+        routes.raw("POST", ExecChannel.inputPath + "/{id}", limit: 0) { request in
+            guard let input = await agents.execs.takeInput(request.parameter("id"), from: request.agentInstance, wait: ExecChannel.inputWait)
+            else { return APIResponse(status: 410, body: []) }
+            return APIResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: input)
+        }
         if let logIngest {
             // An `awslogs` container's events (none: its stream made ready before it starts).
             // Binary (as agents send them), or JSON.

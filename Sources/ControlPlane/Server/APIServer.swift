@@ -84,6 +84,14 @@ struct APIServer {
             OperationLabel.name("GET " + WorkChannel.taskLogsPath)
             return await handleTaskLogs(request)
         }
+        router.get(RouterPath(ExecChannel.sessionPath + "/{id}")) { request, context -> Response in
+            OperationLabel.name("GET " + ExecChannel.sessionPath)
+            return handleExecAttach(request, id: context.parameters.get("id") ?? "")
+        }
+        router.post(RouterPath(ExecChannel.sessionPath + "/{id}/input")) { request, context -> Response in
+            OperationLabel.name("POST " + ExecChannel.sessionPath + "/input")
+            return await handleExecInput(request, id: context.parameters.get("id") ?? "")
+        }
         router.get(RouterPath(Self.gatewayLogsPath)) { request, _ -> Response in
             OperationLabel.name("GET " + Self.gatewayLogsPath)
             return handleGatewayLogs(request)
@@ -404,6 +412,40 @@ struct APIServer {
         }
         return Self.streaming(stream)
     }
+
+    /// The caller of ExecuteCommand attaches to its session (the session's token is the
+    /// credential, as ECS's session token): the command starts, its frames stream back.
+    func handleExecAttach(_ request: Request, id: String) -> Response {
+        let query = request.uri.queryParameters
+        let size = query.get("columns", as: Int.self).flatMap { columns in query.get("rows", as: Int.self).map { (columns, $0) } }
+        guard let token = query.get("token"),
+            let stream = agents.execs.attach(id, token: token, tty: query.get("tty") == "1", size: size)
+        else {
+            return Self.response(.error(Self.unknownExecSession, contentType: "application/json"))
+        }
+        if let instance = agents.execs.instance(of: id) { agents.committer.notifier.poke(instance) }
+        return Self.streaming(stream)
+    }
+
+    /// Input frames for a session (keystrokes, a resize, the end of input).
+    func handleExecInput(_ request: Request, id: String) async -> Response {
+        guard let token = request.uri.queryParameters.get("token") else {
+            return Self.response(.error(Self.unknownExecSession, contentType: "application/json"))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 1 << 20)
+        } catch {
+            return Self.response(.error(AWSError.invalidParameter("Send at most 1 MiB of input at a time."), contentType: "application/json"))
+        }
+        guard agents.execs.send(id, token: token, bytes: Array(buffer: body)) else {
+            return Self.response(.error(Self.unknownExecSession, contentType: "application/json"))
+        }
+        return Self.response(APIResponse(status: 200, body: []))
+    }
+
+    static let unknownExecSession = AWSError(
+        type: "InvalidParameterException", message: "The session does not exist, has ended, or its token does not match.", httpStatus: 404)
 
     /// Streams a function's log (`ecsctl fn logs`).
     /// API Gateway's access logs by log group, until CloudWatch Logs serves them.

@@ -205,6 +205,24 @@ public struct ControlPlaneLink: Sendable {
         return response.status == 200
     }
 
+    public func postExecOutput(id: String, bytes: [UInt8], done: Bool) async throws -> Bool {
+        let response = try await execute(
+            HTTPClient.Request(
+                method: "POST", path: ExecChannel.outputPath + "/" + id + (done ? "?done=1" : ""),
+                headers: [("Content-Type", "application/octet-stream")], body: bytes, timeout: .seconds(30)))
+        return response.status == 200
+    }
+
+    public func execInput(id: String) async throws -> [UInt8]? {
+        let response = try await execute(
+            HTTPClient.Request(method: "POST", path: ExecChannel.inputPath + "/" + id, body: [], timeout: ExecChannel.inputWait + .seconds(15)))
+        guard response.status == 200 else {
+            if response.status == 410 { return nil }
+            throw APIClient.decodeError(response)
+        }
+        return response.body
+    }
+
     /// Set once the control plane refused a binary batch as unreadable.
     static let jsonLogEvents = Atomic<Bool>(false)
 

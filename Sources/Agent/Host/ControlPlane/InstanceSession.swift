@@ -79,6 +79,9 @@ public struct InstanceSession: Sendable {
                 for request in response.logRequests ?? [] {
                     await engine.streamLogs(request)
                 }
+                for request in response.execRequests ?? [] {
+                    await engine.exec(request)
+                }
                 since = response.sequence
                 delay = .milliseconds(250)
                 if response.instanceStatus == .inactive {

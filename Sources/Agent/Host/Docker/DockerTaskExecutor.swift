@@ -22,6 +22,7 @@ public actor DockerTaskExecutor: TaskEngine {
         /// Registered: follow Docker's events, sample statistics, serve invocations.
         case watch(instanceArn: String)
         case logs(LogRequest)
+        case exec(ExecRequest)
     }
 
     let docker: any DockerEngine
@@ -111,6 +112,10 @@ public actor DockerTaskExecutor: TaskEngine {
         jobQueue.yield(.logs(request))
     }
 
+    public func exec(_ request: ExecRequest) async {
+        jobQueue.yield(.exec(request))
+    }
+
     public func run() async throws {
         // The loops end when the agent stops (cancellation); nothing else ends them. A discarding
         // group frees each finished action at once (a plain group keeps every child until it is
@@ -128,6 +133,8 @@ public actor DockerTaskExecutor: TaskEngine {
                     if let functions { group.addTask { await functions.run(instanceArn: instanceArn) } }
                 case .logs(let request):
                     group.addTask { await self.relayLogs(request) }
+                case .exec(let request):
+                    group.addTask { await self.runExec(request) }
                 }
             }
             group.cancelAll()

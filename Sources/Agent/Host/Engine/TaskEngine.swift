@@ -10,8 +10,15 @@ public protocol TaskEngine: Sendable {
     func handle(_ assignment: AgentAssignment) async
     /// Someone asked for a task's logs: send them to the control plane (without blocking the caller).
     func streamLogs(_ request: LogRequest) async
+    /// Someone runs a command in a task's container: start it and relay its streams (without
+    /// blocking the caller).
+    func exec(_ request: ExecRequest) async
     /// Background work (timers, event streams) for as long as the instance runs.
     func run() async throws
+}
+
+extension TaskEngine {
+    public func exec(_ request: ExecRequest) async {}
 }
 
 extension ControlPlaneLink: TaskReporter {}

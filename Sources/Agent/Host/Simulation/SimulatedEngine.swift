@@ -76,6 +76,11 @@ public actor SimulatedEngine: TaskEngine {
         _ = try? await link.postLogs(id: request.id, bytes: Array(text.utf8), done: true)
     }
 
+    public func exec(_ request: ExecRequest) async {
+        let text = "simulated task \(request.taskArn.split(separator: "/").last ?? "") runs no containers: there is nothing to run \(request.command.first ?? "") in"
+        _ = try? await link.postExecOutput(id: request.id, bytes: ExecFrame.encode([ExecFrame(.failure, text: text)]), done: true)
+    }
+
     /// Sleeps while no behaviour is timed (most instances, most of the time), else ticks until due.
     public func run() async throws {
         while !Task.isCancelled {

@@ -31,7 +31,7 @@ extension ECSState {
             try applyContainerChange(
                 &record, name: change.containerName, status: change.status, exitCode: change.exitCode,
                 reason: change.reason, networkBindings: change.networkBindings, runtimeId: change.runtimeId,
-                imageDigest: change.imageDigest)
+                imageDigest: change.imageDigest, now: now)
         }
         if let pull = request.pullStartedAt { record.task.pullStartedAt = record.task.pullStartedAt ?? pull }
         if let pull = request.pullStoppedAt { record.task.pullStoppedAt = pull }
@@ -62,7 +62,7 @@ extension ECSState {
         try Self.checkReporter(reporter, of: record)
         try applyContainerChange(
             &record, name: request.containerName, status: request.status, exitCode: request.exitCode,
-            reason: request.reason, networkBindings: request.networkBindings, runtimeId: request.runtimeId, imageDigest: nil)
+            reason: request.reason, networkBindings: request.networkBindings, runtimeId: request.runtimeId, imageDigest: nil, now: now)
         record.task.version = (record.task.version ?? 0) + 1
         putTask(record, changes: &changes)
         return SubmitContainerStateChangeResponse(acknowledgment: "ACK")
@@ -85,7 +85,8 @@ extension ECSState {
         reason: String?,
         networkBindings: [NetworkBinding]?,
         runtimeId: String?,
-        imageDigest: String?
+        imageDigest: String?,
+        now: Date
     ) throws(AWSError) {
         guard let name, let index = record.task.containers?.firstIndex(where: { $0.name == name }) else {
             throw .invalidParameter("Task \(record.arn) has no container named '\(name ?? "")'.")
@@ -96,6 +97,18 @@ extension ECSState {
                 throw .invalidParameter("Container status must be PENDING, RUNNING or STOPPED; got \(status).")
             }
             if reported >= (container.runStatus ?? .pending) { container.runStatus = reported }
+        }
+        if record.task.enableExecuteCommand == true, let status = container.runStatus {
+            // ECS Exec's agent, as ECS shows it (tools check it before ExecuteCommand): the agent's
+            // exec runs while the container does.
+            let agentStatus = status == .running ? "RUNNING" : status == .stopped ? "STOPPED" : "PENDING"
+            if container.managedAgents?.first?.lastStatus != agentStatus {
+                container.managedAgents = [
+                    ManagedAgent(
+                        lastStartedAt: status == .running ? now : container.managedAgents?.first?.lastStartedAt, name: .executeCommandAgent,
+                        lastStatus: agentStatus)
+                ]
+            }
         }
         if let exitCode { container.exitCode = exitCode }
         if let reason { container.reason = String(reason.prefix(1024)) }

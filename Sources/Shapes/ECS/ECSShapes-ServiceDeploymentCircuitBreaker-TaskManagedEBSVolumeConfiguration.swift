@@ -257,6 +257,27 @@ public struct ServiceVolumeConfiguration: Codable, Sendable, Equatable, JSONWrit
     }
 }
 
+public struct Session: Codable, Sendable, Equatable, JSONWritable {
+    public var sessionId: String?
+    public var streamUrl: String?
+    public var tokenValue: String?
+
+    public init(sessionId: String? = nil, streamUrl: String? = nil, tokenValue: String? = nil) {
+        self.sessionId = sessionId
+        self.streamUrl = streamUrl
+        self.tokenValue = tokenValue
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"sessionId\":", sessionId, &separated)
+        try json.member("\"streamUrl\":", streamUrl, &separated)
+        try json.member("\"tokenValue\":", tokenValue, &separated)
+        json.close()
+    }
+}
+
 public struct Setting: Codable, Sendable, Equatable, JSONWritable {
     public var name: SettingName?
     public var value: String?
@@ -469,21 +490,6 @@ public struct TaskManagedEBSVolumeConfiguration: Codable, Sendable, Equatable, J
         try json.member("\"roleArn\":", roleArn, &separated)
         try json.member("\"terminationPolicy\":", terminationPolicy, &separated)
         try json.member("\"filesystemType\":", filesystemType, &separated)
-        json.close()
-    }
-}
-
-public struct TaskManagedEBSVolumeTerminationPolicy: Codable, Sendable, Equatable, JSONWritable {
-    public var deleteOnTermination: Bool
-
-    public init(deleteOnTermination: Bool) {
-        self.deleteOnTermination = deleteOnTermination
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"deleteOnTermination\":", deleteOnTermination, &separated)
         json.close()
     }
 }

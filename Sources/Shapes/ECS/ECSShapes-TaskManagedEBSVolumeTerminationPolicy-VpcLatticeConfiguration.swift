@@ -8,6 +8,21 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct TaskManagedEBSVolumeTerminationPolicy: Codable, Sendable, Equatable, JSONWritable {
+    public var deleteOnTermination: Bool
+
+    public init(deleteOnTermination: Bool) {
+        self.deleteOnTermination = deleteOnTermination
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"deleteOnTermination\":", deleteOnTermination, &separated)
+        json.close()
+    }
+}
+
 public struct TaskOverride: Codable, Sendable, Equatable, JSONWritable {
     public var containerOverrides: [ContainerOverride]?
     public var cpu: String?

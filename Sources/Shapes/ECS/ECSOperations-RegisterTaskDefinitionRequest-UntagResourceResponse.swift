@@ -8,6 +8,90 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct RegisterTaskDefinitionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var family: String
+    public var taskRoleArn: String?
+    public var executionRoleArn: String?
+    public var networkMode: NetworkMode?
+    public var containerDefinitions: [ContainerDefinition]
+    public var volumes: [Volume]?
+    public var placementConstraints: [TaskDefinitionPlacementConstraint]?
+    public var requiresCompatibilities: [Compatibility]?
+    public var cpu: String?
+    public var memory: String?
+    public var tags: [ResourceTag]?
+    public var pidMode: PidMode?
+    public var ipcMode: IpcMode?
+    public var proxyConfiguration: ProxyConfiguration?
+    public var inferenceAccelerators: [InferenceAccelerator]?
+    public var ephemeralStorage: EphemeralStorage?
+    public var runtimePlatform: RuntimePlatform?
+    public var enableFaultInjection: Bool?
+
+    public init(family: String, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, containerDefinitions: [ContainerDefinition], volumes: [Volume]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, tags: [ResourceTag]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, ephemeralStorage: EphemeralStorage? = nil, runtimePlatform: RuntimePlatform? = nil, enableFaultInjection: Bool? = nil) {
+        self.family = family
+        self.taskRoleArn = taskRoleArn
+        self.executionRoleArn = executionRoleArn
+        self.networkMode = networkMode
+        self.containerDefinitions = containerDefinitions
+        self.volumes = volumes
+        self.placementConstraints = placementConstraints
+        self.requiresCompatibilities = requiresCompatibilities
+        self.cpu = cpu
+        self.memory = memory
+        self.tags = tags
+        self.pidMode = pidMode
+        self.ipcMode = ipcMode
+        self.proxyConfiguration = proxyConfiguration
+        self.inferenceAccelerators = inferenceAccelerators
+        self.ephemeralStorage = ephemeralStorage
+        self.runtimePlatform = runtimePlatform
+        self.enableFaultInjection = enableFaultInjection
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"family\":", family, &separated)
+        try json.member("\"taskRoleArn\":", taskRoleArn, &separated)
+        try json.member("\"executionRoleArn\":", executionRoleArn, &separated)
+        try json.member("\"networkMode\":", networkMode, &separated)
+        try json.member("\"containerDefinitions\":", containerDefinitions, &separated)
+        try json.member("\"volumes\":", volumes, &separated)
+        try json.member("\"placementConstraints\":", placementConstraints, &separated)
+        try json.member("\"requiresCompatibilities\":", requiresCompatibilities, &separated)
+        try json.member("\"cpu\":", cpu, &separated)
+        try json.member("\"memory\":", memory, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        try json.member("\"pidMode\":", pidMode, &separated)
+        try json.member("\"ipcMode\":", ipcMode, &separated)
+        try json.member("\"proxyConfiguration\":", proxyConfiguration, &separated)
+        try json.member("\"inferenceAccelerators\":", inferenceAccelerators, &separated)
+        try json.member("\"ephemeralStorage\":", ephemeralStorage, &separated)
+        try json.member("\"runtimePlatform\":", runtimePlatform, &separated)
+        try json.member("\"enableFaultInjection\":", enableFaultInjection, &separated)
+        json.close()
+    }
+}
+
+public struct RegisterTaskDefinitionResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var taskDefinition: TaskDefinition?
+    public var tags: [ResourceTag]?
+
+    public init(taskDefinition: TaskDefinition? = nil, tags: [ResourceTag]? = nil) {
+        self.taskDefinition = taskDefinition
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"taskDefinition\":", taskDefinition, &separated)
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
 public struct RunTaskRequest: Codable, Sendable, Equatable, JSONWritable {
     public var capacityProviderStrategy: [CapacityProviderStrategyItem]?
     public var cluster: String?
@@ -411,84 +495,6 @@ public struct UntagResourceResponse: Codable, Sendable, Equatable, JSONWritable 
 
     public func writeJSON(to json: inout JSONWriter) throws {
         json.open()
-        json.close()
-    }
-}
-
-public struct UpdateCapacityProviderRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var name: String
-    public var cluster: String?
-    public var autoScalingGroupProvider: AutoScalingGroupProviderUpdate?
-    public var managedInstancesProvider: UpdateManagedInstancesProviderConfiguration?
-
-    public init(name: String, cluster: String? = nil, autoScalingGroupProvider: AutoScalingGroupProviderUpdate? = nil, managedInstancesProvider: UpdateManagedInstancesProviderConfiguration? = nil) {
-        self.name = name
-        self.cluster = cluster
-        self.autoScalingGroupProvider = autoScalingGroupProvider
-        self.managedInstancesProvider = managedInstancesProvider
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"name\":", name, &separated)
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"autoScalingGroupProvider\":", autoScalingGroupProvider, &separated)
-        try json.member("\"managedInstancesProvider\":", managedInstancesProvider, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateCapacityProviderResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var capacityProvider: CapacityProvider?
-
-    public init(capacityProvider: CapacityProvider? = nil) {
-        self.capacityProvider = capacityProvider
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"capacityProvider\":", capacityProvider, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateClusterRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: String
-    public var settings: [ClusterSetting]?
-    public var configuration: ClusterConfiguration?
-    public var serviceConnectDefaults: ClusterServiceConnectDefaultsRequest?
-
-    public init(cluster: String, settings: [ClusterSetting]? = nil, configuration: ClusterConfiguration? = nil, serviceConnectDefaults: ClusterServiceConnectDefaultsRequest? = nil) {
-        self.cluster = cluster
-        self.settings = settings
-        self.configuration = configuration
-        self.serviceConnectDefaults = serviceConnectDefaults
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
-        try json.member("\"settings\":", settings, &separated)
-        try json.member("\"configuration\":", configuration, &separated)
-        try json.member("\"serviceConnectDefaults\":", serviceConnectDefaults, &separated)
-        json.close()
-    }
-}
-
-public struct UpdateClusterResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var cluster: Cluster?
-
-    public init(cluster: Cluster? = nil) {
-        self.cluster = cluster
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"cluster\":", cluster, &separated)
         json.close()
     }
 }

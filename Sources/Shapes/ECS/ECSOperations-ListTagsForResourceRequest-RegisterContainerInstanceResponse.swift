@@ -8,6 +8,60 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct ListTagsForResourceRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var resourceArn: String
+
+    public init(resourceArn: String) {
+        self.resourceArn = resourceArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"resourceArn\":", resourceArn, &separated)
+        json.close()
+    }
+}
+
+public struct ListTagsForResourceResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var tags: [ResourceTag]?
+
+    public init(tags: [ResourceTag]? = nil) {
+        self.tags = tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"tags\":", tags, &separated)
+        json.close()
+    }
+}
+
+public struct ListTaskDefinitionFamiliesRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var familyPrefix: String?
+    public var status: TaskDefinitionFamilyStatus?
+    public var nextToken: String?
+    public var maxResults: Int?
+
+    public init(familyPrefix: String? = nil, status: TaskDefinitionFamilyStatus? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
+        self.familyPrefix = familyPrefix
+        self.status = status
+        self.nextToken = nextToken
+        self.maxResults = maxResults
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"familyPrefix\":", familyPrefix, &separated)
+        try json.member("\"status\":", status, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"maxResults\":", maxResults, &separated)
+        json.close()
+    }
+}
+
 public struct ListTaskDefinitionFamiliesResponse: Codable, Sendable, Equatable, JSONWritable {
     public var families: [String]?
     public var nextToken: String?
@@ -391,90 +445,6 @@ public struct RegisterContainerInstanceResponse: Codable, Sendable, Equatable, J
         var separated = false
         json.open()
         try json.member("\"containerInstance\":", containerInstance, &separated)
-        json.close()
-    }
-}
-
-public struct RegisterTaskDefinitionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var family: String
-    public var taskRoleArn: String?
-    public var executionRoleArn: String?
-    public var networkMode: NetworkMode?
-    public var containerDefinitions: [ContainerDefinition]
-    public var volumes: [Volume]?
-    public var placementConstraints: [TaskDefinitionPlacementConstraint]?
-    public var requiresCompatibilities: [Compatibility]?
-    public var cpu: String?
-    public var memory: String?
-    public var tags: [ResourceTag]?
-    public var pidMode: PidMode?
-    public var ipcMode: IpcMode?
-    public var proxyConfiguration: ProxyConfiguration?
-    public var inferenceAccelerators: [InferenceAccelerator]?
-    public var ephemeralStorage: EphemeralStorage?
-    public var runtimePlatform: RuntimePlatform?
-    public var enableFaultInjection: Bool?
-
-    public init(family: String, taskRoleArn: String? = nil, executionRoleArn: String? = nil, networkMode: NetworkMode? = nil, containerDefinitions: [ContainerDefinition], volumes: [Volume]? = nil, placementConstraints: [TaskDefinitionPlacementConstraint]? = nil, requiresCompatibilities: [Compatibility]? = nil, cpu: String? = nil, memory: String? = nil, tags: [ResourceTag]? = nil, pidMode: PidMode? = nil, ipcMode: IpcMode? = nil, proxyConfiguration: ProxyConfiguration? = nil, inferenceAccelerators: [InferenceAccelerator]? = nil, ephemeralStorage: EphemeralStorage? = nil, runtimePlatform: RuntimePlatform? = nil, enableFaultInjection: Bool? = nil) {
-        self.family = family
-        self.taskRoleArn = taskRoleArn
-        self.executionRoleArn = executionRoleArn
-        self.networkMode = networkMode
-        self.containerDefinitions = containerDefinitions
-        self.volumes = volumes
-        self.placementConstraints = placementConstraints
-        self.requiresCompatibilities = requiresCompatibilities
-        self.cpu = cpu
-        self.memory = memory
-        self.tags = tags
-        self.pidMode = pidMode
-        self.ipcMode = ipcMode
-        self.proxyConfiguration = proxyConfiguration
-        self.inferenceAccelerators = inferenceAccelerators
-        self.ephemeralStorage = ephemeralStorage
-        self.runtimePlatform = runtimePlatform
-        self.enableFaultInjection = enableFaultInjection
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"family\":", family, &separated)
-        try json.member("\"taskRoleArn\":", taskRoleArn, &separated)
-        try json.member("\"executionRoleArn\":", executionRoleArn, &separated)
-        try json.member("\"networkMode\":", networkMode, &separated)
-        try json.member("\"containerDefinitions\":", containerDefinitions, &separated)
-        try json.member("\"volumes\":", volumes, &separated)
-        try json.member("\"placementConstraints\":", placementConstraints, &separated)
-        try json.member("\"requiresCompatibilities\":", requiresCompatibilities, &separated)
-        try json.member("\"cpu\":", cpu, &separated)
-        try json.member("\"memory\":", memory, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        try json.member("\"pidMode\":", pidMode, &separated)
-        try json.member("\"ipcMode\":", ipcMode, &separated)
-        try json.member("\"proxyConfiguration\":", proxyConfiguration, &separated)
-        try json.member("\"inferenceAccelerators\":", inferenceAccelerators, &separated)
-        try json.member("\"ephemeralStorage\":", ephemeralStorage, &separated)
-        try json.member("\"runtimePlatform\":", runtimePlatform, &separated)
-        try json.member("\"enableFaultInjection\":", enableFaultInjection, &separated)
-        json.close()
-    }
-}
-
-public struct RegisterTaskDefinitionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var taskDefinition: TaskDefinition?
-    public var tags: [ResourceTag]?
-
-    public init(taskDefinition: TaskDefinition? = nil, tags: [ResourceTag]? = nil) {
-        self.taskDefinition = taskDefinition
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"taskDefinition\":", taskDefinition, &separated)
-        try json.member("\"tags\":", tags, &separated)
         json.close()
     }
 }

@@ -8,6 +8,84 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct UpdateCapacityProviderRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var name: String
+    public var cluster: String?
+    public var autoScalingGroupProvider: AutoScalingGroupProviderUpdate?
+    public var managedInstancesProvider: UpdateManagedInstancesProviderConfiguration?
+
+    public init(name: String, cluster: String? = nil, autoScalingGroupProvider: AutoScalingGroupProviderUpdate? = nil, managedInstancesProvider: UpdateManagedInstancesProviderConfiguration? = nil) {
+        self.name = name
+        self.cluster = cluster
+        self.autoScalingGroupProvider = autoScalingGroupProvider
+        self.managedInstancesProvider = managedInstancesProvider
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"name\":", name, &separated)
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"autoScalingGroupProvider\":", autoScalingGroupProvider, &separated)
+        try json.member("\"managedInstancesProvider\":", managedInstancesProvider, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateCapacityProviderResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var capacityProvider: CapacityProvider?
+
+    public init(capacityProvider: CapacityProvider? = nil) {
+        self.capacityProvider = capacityProvider
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"capacityProvider\":", capacityProvider, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateClusterRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String
+    public var settings: [ClusterSetting]?
+    public var configuration: ClusterConfiguration?
+    public var serviceConnectDefaults: ClusterServiceConnectDefaultsRequest?
+
+    public init(cluster: String, settings: [ClusterSetting]? = nil, configuration: ClusterConfiguration? = nil, serviceConnectDefaults: ClusterServiceConnectDefaultsRequest? = nil) {
+        self.cluster = cluster
+        self.settings = settings
+        self.configuration = configuration
+        self.serviceConnectDefaults = serviceConnectDefaults
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"settings\":", settings, &separated)
+        try json.member("\"configuration\":", configuration, &separated)
+        try json.member("\"serviceConnectDefaults\":", serviceConnectDefaults, &separated)
+        json.close()
+    }
+}
+
+public struct UpdateClusterResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: Cluster?
+
+    public init(cluster: Cluster? = nil) {
+        self.cluster = cluster
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        json.close()
+    }
+}
+
 public struct UpdateClusterSettingsRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String
     public var settings: [ClusterSetting]

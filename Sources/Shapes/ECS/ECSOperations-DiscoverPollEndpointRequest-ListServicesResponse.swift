@@ -47,6 +47,63 @@ public struct DiscoverPollEndpointResponse: Codable, Sendable, Equatable, JSONWr
     }
 }
 
+public struct ExecuteCommandRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var cluster: String?
+    public var container: String?
+    public var command: String
+    public var interactive: Bool
+    public var task: String
+
+    public init(cluster: String? = nil, container: String? = nil, command: String, interactive: Bool, task: String) {
+        self.cluster = cluster
+        self.container = container
+        self.command = command
+        self.interactive = interactive
+        self.task = task
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"cluster\":", cluster, &separated)
+        try json.member("\"container\":", container, &separated)
+        try json.member("\"command\":", command, &separated)
+        try json.member("\"interactive\":", interactive, &separated)
+        try json.member("\"task\":", task, &separated)
+        json.close()
+    }
+}
+
+public struct ExecuteCommandResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var clusterArn: String?
+    public var containerArn: String?
+    public var containerName: String?
+    public var interactive: Bool?
+    public var session: Session?
+    public var taskArn: String?
+
+    public init(clusterArn: String? = nil, containerArn: String? = nil, containerName: String? = nil, interactive: Bool? = nil, session: Session? = nil, taskArn: String? = nil) {
+        self.clusterArn = clusterArn
+        self.containerArn = containerArn
+        self.containerName = containerName
+        self.interactive = interactive
+        self.session = session
+        self.taskArn = taskArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"clusterArn\":", clusterArn, &separated)
+        try json.member("\"containerArn\":", containerArn, &separated)
+        try json.member("\"containerName\":", containerName, &separated)
+        try json.member("\"interactive\":", interactive, &separated)
+        try json.member("\"session\":", session, &separated)
+        try json.member("\"taskArn\":", taskArn, &separated)
+        json.close()
+    }
+}
+
 public struct GetTaskProtectionRequest: Codable, Sendable, Equatable, JSONWritable {
     public var cluster: String
     public var tasks: [String]?
@@ -436,60 +493,6 @@ public struct ListServicesResponse: Codable, Sendable, Equatable, JSONWritable {
         json.open()
         try json.member("\"serviceArns\":", serviceArns, &separated)
         try json.member("\"nextToken\":", nextToken, &separated)
-        json.close()
-    }
-}
-
-public struct ListTagsForResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var resourceArn: String
-
-    public init(resourceArn: String) {
-        self.resourceArn = resourceArn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"resourceArn\":", resourceArn, &separated)
-        json.close()
-    }
-}
-
-public struct ListTagsForResourceResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var tags: [ResourceTag]?
-
-    public init(tags: [ResourceTag]? = nil) {
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct ListTaskDefinitionFamiliesRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var familyPrefix: String?
-    public var status: TaskDefinitionFamilyStatus?
-    public var nextToken: String?
-    public var maxResults: Int?
-
-    public init(familyPrefix: String? = nil, status: TaskDefinitionFamilyStatus? = nil, nextToken: String? = nil, maxResults: Int? = nil) {
-        self.familyPrefix = familyPrefix
-        self.status = status
-        self.nextToken = nextToken
-        self.maxResults = maxResults
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"familyPrefix\":", familyPrefix, &separated)
-        try json.member("\"status\":", status, &separated)
-        try json.member("\"nextToken\":", nextToken, &separated)
-        try json.member("\"maxResults\":", maxResults, &separated)
         json.close()
     }
 }

@@ -1,0 +1,107 @@
+import AgentEngine
+import AgentProtocol
+import DockerClient
+import Logging
+
+// MARK: Exec
+
+extension DockerTaskExecutor {
+    /// Runs a command in one of a task's containers (ExecuteCommand) and relays its streams: output
+    /// frames posted as they come (see ``ExecChannel``), input frames taken as the caller sends
+    /// them. Ends with the command (its exit status the last frame), or when the caller leaves.
+    func runExec(_ request: ExecRequest) async {
+        let reporter = self.reporter
+        let logger = self.logger
+        func fail(_ text: String) async {
+            _ = try? await reporter.postExecOutput(id: request.id, bytes: ExecFrame.encode([ExecFrame(.failure, text: text)]), done: true)
+        }
+        guard let managed = machine.task(request.taskArn),
+            let container = managed.containers.first(where: { $0.name == request.container })
+        else {
+            await fail("task \(request.taskArn) has no container \(request.container) on this host")
+            return
+        }
+        let session: any DockerExecSession
+        do {
+            session = try await docker.exec(container: container.dockerId ?? container.dockerName, command: request.command, tty: request.tty)
+        } catch {
+            await fail("cannot run \(request.command.first ?? "the command") in \(request.container): \(error)")
+            return
+        }
+        logger.info(
+            "exec started", metadata: ["task.arn": "\(request.taskArn)", "container": "\(request.container)", "command": "\(request.command)"])
+        let buffer = LogBuffer()
+        let input = Task {
+            var decoder = ExecFrameDecoder()
+            while !Task.isCancelled {
+                let bytes: [UInt8]?
+                do {
+                    bytes = try await reporter.execInput(id: request.id)
+                } catch {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    continue
+                }
+                guard let bytes else {
+                    // The caller left: the command ends with its connection.
+                    buffer.close()
+                    session.close()
+                    return
+                }
+                guard let frames = try? decoder.frames(bytes) else { continue }
+                for frame in frames {
+                    switch frame.kind {
+                    case .stdin: session.write(frame.payload)
+                    case .endOfInput: session.closeInput()
+                    case .resize:
+                        let size = frame.text.split(separator: " ").compactMap { Int($0) }
+                        if size.count == 2, size[0] > 0, size[1] > 0 { await session.resize(columns: size[0], rows: size[1]) }
+                    default: break
+                    }
+                }
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var decoder = LogFrameDecoder()
+                for await chunk in session.output {
+                    if session.tty {
+                        buffer.append(ExecFrame.encode([ExecFrame(.stdout, chunk)]))
+                    } else {
+                        decoder.append(chunk)
+                        var frames: [ExecFrame] = []
+                        while let frame = decoder.next() { frames.append(ExecFrame(frame.stream == .stderr ? .stderr : .stdout, frame.bytes)) }
+                        buffer.append(ExecFrame.encode(frames))
+                    }
+                    if buffer.closed { break }
+                }
+                let last: ExecFrame
+                do {
+                    last = ExecFrame(.exit, text: String(try await session.exitCode()))
+                } catch {
+                    last = ExecFrame(.failure, text: "the command's exit status is unknown: \(error)")
+                }
+                buffer.append(ExecFrame.encode([last]))
+                buffer.finish()
+            }
+            group.addTask {
+                while true {
+                    let (bytes, done) = buffer.drain()
+                    guard !bytes.isEmpty || done else {
+                        try? await Task.sleep(for: .milliseconds(5))
+                        continue
+                    }
+                    let listening = (try? await reporter.postExecOutput(id: request.id, bytes: bytes, done: done)) ?? false
+                    if !listening {
+                        buffer.close()
+                        session.close()
+                        return
+                    }
+                    if done { return }
+                }
+            }
+        }
+        input.cancel()
+        session.close()
+        logger.info("exec ended", metadata: ["task.arn": "\(request.taskArn)", "container": "\(request.container)"])
+    }
+}
