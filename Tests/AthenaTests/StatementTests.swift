@@ -273,11 +273,27 @@ private func table(_ sql: String) throws -> TableDefinition? {
         }
     }
 
+    // MARK: Prepared statements
+
+    @Test func prepareExecuteAndDeallocate() throws {
+        #expect(try AthenaStatements.parse("PREPARE q FROM\n  SELECT * FROM t WHERE a = ? ;") == .prepare(name: "q", query: "SELECT * FROM t WHERE a = ?"))
+        #expect(try AthenaStatements.parse("execute q") == .execute(name: "q", parameters: []))
+        #expect(
+            try AthenaStatements.parse("EXECUTE \"q\" USING 'it''s, here', -1.5, DATE '2024-01-01', concat('a', 'b');")
+                == .execute(name: "q", parameters: ["'it''s, here'", "-1.5", "DATE '2024-01-01'", "concat('a', 'b')"]))
+        #expect(try AthenaStatements.parse("DEALLOCATE PREPARE q") == .deallocate(name: "q"))
+        #expect(AthenaStatements.substatementType(.execute(name: "q", parameters: [])) == "EXECUTE")
+        #expect(failure("PREPARE q SELECT 1")?.message == "line 1:11: mismatched input 'SELECT'. Expecting: 'FROM'")
+        #expect(failure("EXECUTE q USING 1,")?.message == "line 1:19: mismatched input '<EOF>'. Expecting: <expression>")
+        #expect(failure("DEALLOCATE q")?.message == "line 1:12: mismatched input 'q'. Expecting: 'PREPARE'")
+        #expect(failure("PREPARE")?.message == "line 1:8: mismatched input '<EOF>'. Expecting: <identifier>")
+    }
+
     // MARK: Errors
 
     @Test func emptyStatementFailsAtTheStart() {
         let message =
-            "line 1:1: mismatched input '<EOF>'. Expecting: 'ALTER', 'CREATE', 'DESCRIBE', 'DROP', 'MSCK', 'SELECT', 'SHOW', 'WITH'"
+            "line 1:1: mismatched input '<EOF>'. Expecting: 'ALTER', 'CREATE', 'DEALLOCATE', 'DESCRIBE', 'DROP', 'EXECUTE', 'MSCK', 'PREPARE', 'SELECT', 'SHOW', 'WITH'"
         for sql in ["", "  \n -- nothing here\n /* nor here */ "] {
             #expect(failure(sql) == StatementError(message: message, line: 1, column: 1))
         }
@@ -289,7 +305,7 @@ private func table(_ sql: String) throws -> TableDefinition? {
         #expect(error?.column == 1)
         #expect(
             error?.message
-                == "line 1:1: mismatched input 'SELEKT'. Expecting: 'ALTER', 'CREATE', 'DESCRIBE', 'DROP', 'MSCK', 'SELECT', 'SHOW', 'WITH'")
+                == "line 1:1: mismatched input 'SELEKT'. Expecting: 'ALTER', 'CREATE', 'DEALLOCATE', 'DESCRIBE', 'DROP', 'EXECUTE', 'MSCK', 'PREPARE', 'SELECT', 'SHOW', 'WITH'")
     }
 
     @Test func missingTableNameFailsAtTheParenthesis() throws {

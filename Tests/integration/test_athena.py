@@ -204,6 +204,52 @@ def test_execution_parameters_are_bound(server, orders):
     assert rows_of(server, query_id)[0] == [["id"], ["2"]]
 
 
+def test_prepared_statements_from_the_api_and_from_sql(server, orders):
+    athena = server.athena
+    athena.create_prepared_statement(StatementName="by_customer", WorkGroup="primary", Description="one customer's orders",
+                                     QueryStatement="SELECT id FROM it.orders WHERE customer = ? ORDER BY id")
+    got = athena.get_prepared_statement(StatementName="by_customer", WorkGroup="primary")["PreparedStatement"]
+    assert got["QueryStatement"].startswith("SELECT id") and got["WorkGroupName"] == "primary" and got["LastModifiedTime"]
+    # EXECUTE with USING, and with the execution's parameters.
+    query_id, execution = succeeded(server, "EXECUTE by_customer USING 'bob'")
+    assert rows_of(server, query_id)[0] == [["id"], ["2"]]
+    assert execution["StatementType"] == "DML" and execution["SubstatementType"] == "EXECUTE"
+    query_id, _ = succeeded(server, "EXECUTE by_customer", ExecutionParameters=["'alice'"])
+    assert rows_of(server, query_id)[0] == [["id"], ["1"]]
+    # PREPARE in SQL replaces; DEALLOCATE PREPARE deletes.
+    _, execution = succeeded(server, "PREPARE by_customer FROM SELECT count(*) AS n FROM it.orders WHERE amount > ?")
+    assert execution["StatementType"] == "UTILITY" and execution["SubstatementType"] == "PREPARE"
+    query_id, _ = succeeded(server, "EXECUTE by_customer USING 12")
+    assert rows_of(server, query_id)[0] == [["n"], ["1"]]
+    athena.update_prepared_statement(StatementName="by_customer", WorkGroup="primary", QueryStatement="SELECT 1 AS one")
+    succeeded(server, "PREPARE other FROM SELECT 2")
+    listed = athena.list_prepared_statements(WorkGroup="primary")["PreparedStatements"]
+    assert [s["StatementName"] for s in listed] == ["by_customer", "other"]
+    batch = athena.batch_get_prepared_statement(WorkGroup="primary", PreparedStatementNames=["other", "missing"])
+    assert [s["StatementName"] for s in batch["PreparedStatements"]] == ["other"]
+    assert batch["UnprocessedPreparedStatementNames"] == [
+        {"StatementName": "missing", "ErrorCode": "STATEMENT_NOT_FOUND", "ErrorMessage": "Prepared statement missing was not found."}]
+    succeeded(server, "DEALLOCATE PREPARE other")
+    athena.delete_prepared_statement(StatementName="by_customer", WorkGroup="primary")
+    assert athena.list_prepared_statements(WorkGroup="primary")["PreparedStatements"] == []
+    # Refusals and failures.
+    with pytest.raises(ClientError) as refused:
+        athena.get_prepared_statement(StatementName="by_customer", WorkGroup="primary")
+    assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    athena.create_prepared_statement(StatementName="twice", WorkGroup="primary", QueryStatement="SELECT 1")
+    with pytest.raises(ClientError) as refused:
+        athena.create_prepared_statement(StatementName="twice", WorkGroup="primary", QueryStatement="SELECT 1")
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    _, execution = run_query(server, "EXECUTE nowhere USING 1")
+    assert execution["Status"]["State"] == "FAILED"
+    assert execution["Status"]["AthenaError"]["ErrorMessage"] == "line 1:1: Prepared statement not found: nowhere"
+    _, execution = run_query(server, "EXECUTE twice USING 1, 2")
+    assert execution["Status"]["AthenaError"]["ErrorMessage"].endswith("Incorrect number of parameters: expected 0 but found 2")
+    _, execution = run_query(server, "PREPARE ddl FROM DROP TABLE it.orders")
+    assert execution["Status"]["AthenaError"]["ErrorMessage"] == "line 1:1: Invalid statement type for prepared statement: DROP_TABLE"
+    athena.delete_prepared_statement(StatementName="twice", WorkGroup="primary")
+
+
 def test_stop_query_execution_ends_a_running_scan(server):
     numbers = "".join(f"{i}\n" for i in range(2000))
     server.s3.put_object(Bucket="athena-data", Key="numbers/n.txt", Body=numbers.encode())

@@ -128,9 +128,25 @@ final class QueryRunner: QueryRunning, Service, Sendable {
         } catch {
             throw .user(error.message)
         }
-        guard statement == .query else { return try await runCatalogStatement(statement, record: record) }
-        let text = try QueryText.prepare(record.query, parameters: record.executionParameters ?? [])
-        let tables = try await scans(for: record)
+        var query = record.query
+        var parameters = record.executionParameters ?? []
+        switch statement {
+        case .query:
+            break
+        case .execute(let name, let values):
+            // The prepared query, bound to USING's values (or to the execution's parameters).
+            let group = record.workGroup
+            guard let prepared = try? await committer.read({ root, _ throws(AWSError) in try root.athena.preparedStatement(name, workGroup: group) })
+            else {
+                throw .user("line 1:1: Prepared statement not found: \(name)")
+            }
+            query = prepared.query
+            if !values.isEmpty { parameters = values }
+        default:
+            return try await runCatalogStatement(statement, record: record)
+        }
+        let text = try QueryText.prepare(query, parameters: parameters)
+        let tables = try await scans(for: query, record: record)
         let temporary = files.temporaryPath()
         let sink = CSVFileSink(path: temporary)
         let engine = self.engine
@@ -173,7 +189,8 @@ final class QueryRunner: QueryRunning, Service, Sendable {
             output = try await committer.write { root, m throws(AWSError) in
                 do throws(QueryFailure) {
                     return Result<StatementOutput, QueryFailure>.success(
-                        try root.athena.run(statement, database: record.database, objectKeys: keys, now: m.now, changes: &m.changes))
+                        try root.athena.run(
+                            statement, database: record.database, workGroup: record.workGroup, objectKeys: keys, now: m.now, changes: &m.changes))
                 } catch {
                     return .failure(error)
                 }
@@ -194,8 +211,8 @@ final class QueryRunner: QueryRunning, Service, Sendable {
 
     /// The tables a query names that exist, each with its objects as they are now (a partitioned
     /// table's: those of its partitions, with their values).
-    private func scans(for record: QueryExecutionRecord) async throws(QueryFailure) -> [TableScan] {
-        let names = AthenaStatements.mentionedNames(record.query)
+    private func scans(for query: String, record: QueryExecutionRecord) async throws(QueryFailure) -> [TableScan] {
+        let names = AthenaStatements.mentionedNames(query)
         let files = self.files
         let found = try? await committer.read { root, _ -> [TableScan] in
             var scans: [TableScan] = []

@@ -207,6 +207,59 @@ public enum AthenaAPI {
             try root.athena.deleteNamedQuery(input.NamedQueryId, changes: &m.changes)
             return AthenaDeleteNamedQueryOutput()
         }
+
+        // Prepared statements, per work group.
+        api.write("CreatePreparedStatement") { (root, input: AthenaCreatePreparedStatementInput, m, _) throws(AWSError) in
+            try root.athena.putPreparedStatement(
+                PreparedStatementRecord(
+                    name: input.StatementName, workGroup: input.WorkGroup, query: input.QueryStatement, description: input.Description, lastModified: m.now),
+                creating: true, replacing: false, changes: &m.changes)
+            return AthenaCreatePreparedStatementOutput()
+        }
+        api.write("UpdatePreparedStatement") { (root, input: AthenaUpdatePreparedStatementInput, m, _) throws(AWSError) in
+            try root.athena.putPreparedStatement(
+                PreparedStatementRecord(
+                    name: input.StatementName, workGroup: input.WorkGroup, query: input.QueryStatement, description: input.Description, lastModified: m.now),
+                creating: false, replacing: true, changes: &m.changes)
+            return AthenaUpdatePreparedStatementOutput()
+        }
+        api.custom("GetPreparedStatement") { (input: AthenaGetPreparedStatementInput, _) throws(AWSError) in
+            try await read { athena, _ throws(AWSError) in
+                AthenaGetPreparedStatementOutput(PreparedStatement: shape(try athena.preparedStatement(input.StatementName, workGroup: input.WorkGroup)))
+            }
+        }
+        api.custom("BatchGetPreparedStatement") { (input: AthenaBatchGetPreparedStatementInput, _) throws(AWSError) in
+            guard (1...50).contains(input.PreparedStatementNames.count) else {
+                throw invalid(
+                    "1 validation error detected: Value at 'preparedStatementNames' failed to satisfy constraint: Member must have length less than or equal to 50")
+            }
+            return try await read { athena, _ throws(AWSError) in
+                _ = try athena.workGroup(input.WorkGroup)
+                var found: [AthenaPreparedStatement] = []
+                var missing: [AthenaUnprocessedPreparedStatementName] = []
+                for name in input.PreparedStatementNames {
+                    if let record = try? athena.preparedStatement(name, workGroup: input.WorkGroup) {
+                        found.append(shape(record))
+                    } else {
+                        missing.append(
+                            AthenaUnprocessedPreparedStatementName(
+                                StatementName: name, ErrorCode: "STATEMENT_NOT_FOUND", ErrorMessage: "Prepared statement \(name) was not found."))
+                    }
+                }
+                return AthenaBatchGetPreparedStatementOutput(PreparedStatements: found, UnprocessedPreparedStatementNames: missing)
+            }
+        }
+        api.custom("ListPreparedStatements") { (input: AthenaListPreparedStatementsInput, _) throws(AWSError) in
+            let size = try pageSize(input.MaxResults, maximum: 50)
+            let statements = try await read { athena, _ throws(AWSError) in try athena.preparedStatements(in: input.WorkGroup) }
+            let (page, next) = try pageOf(statements, token: input.NextToken, size: size)
+            return AthenaListPreparedStatementsOutput(
+                PreparedStatements: page.map { AthenaPreparedStatementSummary(StatementName: $0.name, LastModifiedTime: $0.lastModified) }, NextToken: next)
+        }
+        api.write("DeletePreparedStatement") { (root, input: AthenaDeletePreparedStatementInput, m, _) throws(AWSError) in
+            try root.athena.deletePreparedStatement(input.StatementName, workGroup: input.WorkGroup, changes: &m.changes)
+            return AthenaDeletePreparedStatementOutput()
+        }
         return api
     }
 
@@ -231,10 +284,16 @@ public enum AthenaAPI {
     /// DML for queries; UTILITY for what only reads the catalog (SHOW, DESCRIBE); DDL for what changes it.
     static func statementType(_ statement: AthenaStatement) -> String {
         switch statement {
-        case .query: "DML"
-        case .showDatabases, .showTables, .showColumns, .showPartitions, .showCreateTable, .describe: "UTILITY"
+        case .query, .execute: "DML"
+        case .showDatabases, .showTables, .showColumns, .showPartitions, .showCreateTable, .describe, .prepare, .deallocate: "UTILITY"
         default: "DDL"
         }
+    }
+
+    static func shape(_ record: PreparedStatementRecord) -> AthenaPreparedStatement {
+        AthenaPreparedStatement(
+            StatementName: record.name, QueryStatement: record.query, WorkGroupName: record.workGroup, Description: record.description,
+            LastModifiedTime: record.lastModified)
     }
 
     static func shape(_ record: QueryExecutionRecord, now: Date) -> AthenaQueryExecution {

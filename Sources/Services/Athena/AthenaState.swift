@@ -13,6 +13,8 @@ public struct AthenaState: Sendable {
     public package(set) var executions: [String: QueryExecutionRecord] = [:]
     public package(set) var workGroups: [String: WorkGroupRecord] = [:]
     public package(set) var namedQueries: [String: NamedQueryRecord] = [:]
+    /// By `<work group>/<name>`.
+    public package(set) var preparedStatements: [String: PreparedStatementRecord] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
@@ -21,7 +23,9 @@ public struct AthenaState: Sendable {
         workGroups[Self.primaryWorkGroup] = WorkGroupRecord(name: Self.primaryWorkGroup, created: Date(timeIntervalSince1970: 0))
     }
 
-    public static let recordKinds: [RecordKind] = [.athenaDatabases, .athenaQueries, .athenaWorkGroups, .athenaNamedQueries]
+    public static let recordKinds: [RecordKind] = [
+        .athenaDatabases, .athenaQueries, .athenaWorkGroups, .athenaNamedQueries, .athenaPreparedStatements,
+    ]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> AthenaState {
         var state = AthenaState(names: names)
@@ -29,6 +33,7 @@ public struct AthenaState: Sendable {
         for execution in try rows.decode(QueryExecutionRecord.self) { state.executions[execution.id] = execution }
         for group in try rows.decode(WorkGroupRecord.self) { state.workGroups[group.name] = group }
         for query in try rows.decode(NamedQueryRecord.self) { state.namedQueries[query.id] = query }
+        for statement in try rows.decode(PreparedStatementRecord.self) { state.preparedStatements[statement.recordKey] = statement }
         return state
     }
 }

@@ -113,6 +113,12 @@ public enum AthenaStatement: Sendable, Equatable {
     case describe(QualifiedName)
     /// SELECT, WITH, VALUES, TABLE or ( ... ): left to the SQL engine.
     case query
+    /// PREPARE name FROM query: kept in the work group (replacing one of the same name).
+    case prepare(name: String, query: String)
+    /// EXECUTE name [USING value, …]: the prepared query, its `?` bound to the values as written.
+    case execute(name: String, parameters: [String])
+    /// DEALLOCATE PREPARE name.
+    case deallocate(name: String)
 }
 
 public struct StatementError: Error, Sendable, Equatable {

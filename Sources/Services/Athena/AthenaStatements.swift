@@ -9,12 +9,15 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import StevedoreCore
 
 // MARK: - Entry points
 
 public enum AthenaStatements {
     /// What the first word of a statement may be; listed when it is anything else.
-    static let statementStarts = ["'ALTER'", "'CREATE'", "'DESCRIBE'", "'DROP'", "'MSCK'", "'SELECT'", "'SHOW'", "'WITH'"]
+    static let statementStarts = [
+        "'ALTER'", "'CREATE'", "'DEALLOCATE'", "'DESCRIBE'", "'DROP'", "'EXECUTE'", "'MSCK'", "'PREPARE'", "'SELECT'", "'SHOW'", "'WITH'",
+    ]
     static let ddlStarts: Set<String> = ["ALTER", "CREATE", "DESC", "DESCRIBE", "DROP", "MSCK", "SHOW"]
     static let queryStarts: Set<String> = ["SELECT", "WITH", "VALUES", "TABLE"]
 
@@ -38,6 +41,15 @@ public enum AthenaStatements {
         case .symbol where first.text == "(":
             try checkSingleQuery(tokens)
             return .query
+        case .word where first.keyword == "PREPARE":
+            return try preparation(sql, tokens)
+        case .word where first.keyword == "EXECUTE":
+            return try execution(sql, tokens)
+        case .word where first.keyword == "DEALLOCATE":
+            try expect(tokens, 1, keyword: "PREPARE")
+            let name = try statementName(tokens, 2)
+            try expectEnd(tokens, 3)
+            return .deallocate(name: name)
         default:
             throw StatementParser.mismatched(first, expecting: statementStarts)
         }
@@ -59,7 +71,78 @@ public enum AthenaStatements {
         case .showCreateTable: "SHOW_CREATE_TABLE"
         case .describe: "DESCRIBE_TABLE"
         case .query: "SELECT"
+        case .prepare: "PREPARE"
+        case .execute: "EXECUTE"
+        case .deallocate: "DEALLOCATE"
         }
+    }
+
+    // MARK: Prepared statements
+
+    /// PREPARE name FROM query: the query as written after FROM (one statement that lexes).
+    static func preparation(_ sql: String, _ tokens: [StatementToken]) throws(StatementError) -> AthenaStatement {
+        let name = try statementName(tokens, 1)
+        try expect(tokens, 2, keyword: "FROM")
+        let body = tokens.count > 3 ? Array(tokens[3...]) : [at(tokens, 3)]
+        guard let start = body.first, start.kind != .end else { throw StatementParser.mismatched(at(tokens, 3), expecting: statementStarts) }
+        try checkSingleQuery(body)
+        var query = String(Array(sql)[start.offset...]).trimmingWhitespace
+        if query.hasSuffix(";") { query = String(query.dropLast()).trimmingWhitespace }
+        return .prepare(name: name, query: query)
+    }
+
+    /// EXECUTE name [USING value, …]: each value as written, up to the next comma outside parentheses.
+    static func execution(_ sql: String, _ tokens: [StatementToken]) throws(StatementError) -> AthenaStatement {
+        let name = try statementName(tokens, 1)
+        var index = 2
+        if at(tokens, index).kind == .symbol, at(tokens, index).text == ";" { index += 1 }
+        if at(tokens, index).kind == .end { return .execute(name: name, parameters: []) }
+        try expect(tokens, index, keyword: "USING")
+        index += 1
+        let characters = Array(sql)
+        var parameters: [String] = []
+        var depth = 0
+        var valueStart: StatementToken?
+        while true {
+            let token = at(tokens, index)
+            if token.kind == .invalid { throw token.error }
+            let ends = token.kind == .end || (depth == 0 && token.kind == .symbol && (token.text == "," || token.text == ";"))
+            if ends {
+                guard let first = valueStart else { throw StatementParser.mismatched(token, expecting: ["<expression>"]) }
+                let stop = token.kind == .end ? characters.count : token.offset
+                parameters.append(String(characters[first.offset..<stop]).trimmingWhitespace)
+                valueStart = nil
+                if token.kind == .end || token.text == ";" {
+                    try expectEnd(tokens, token.kind == .end ? index : index + 1)
+                    return .execute(name: name, parameters: parameters)
+                }
+            } else {
+                if valueStart == nil { valueStart = token }
+                if token.isSymbol("(") { depth += 1 }
+                if token.isSymbol(")") { depth -= 1 }
+            }
+            index += 1
+        }
+    }
+
+    /// The token at `index`, or the last (the end, or a lexing error) past it.
+    static func at(_ tokens: [StatementToken], _ index: Int) -> StatementToken { index < tokens.count ? tokens[index] : tokens[tokens.count - 1] }
+
+    static func statementName(_ tokens: [StatementToken], _ index: Int) throws(StatementError) -> String {
+        let token = at(tokens, index)
+        guard token.kind == .word || token.kind == .quotedIdentifier else { throw StatementParser.mismatched(token, expecting: ["<identifier>"]) }
+        return token.text
+    }
+
+    static func expect(_ tokens: [StatementToken], _ index: Int, keyword: String) throws(StatementError) {
+        guard at(tokens, index).keyword == keyword else { throw StatementParser.mismatched(at(tokens, index), expecting: ["'\(keyword)'"]) }
+    }
+
+    /// Nothing but an optional `;` from `index` on.
+    static func expectEnd(_ tokens: [StatementToken], _ index: Int) throws(StatementError) {
+        var index = index
+        if at(tokens, index).isSymbol(";") { index += 1 }
+        guard at(tokens, index).kind == .end else { throw StatementParser.mismatched(at(tokens, index), expecting: ["<EOF>"]) }
     }
 
     /// The identifiers a query mentions, outside strings and comments, lower-cased: `a.b` gives

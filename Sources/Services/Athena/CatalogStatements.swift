@@ -54,14 +54,35 @@ extension AthenaState {
 
     /// Carries out a statement that is not a query. `database` is the query's context database.
     public mutating func run(
-        _ statement: AthenaStatement, database context: String, objectKeys: [String] = [], now: Date, changes: inout ChangeSet
+        _ statement: AthenaStatement, database context: String, workGroup: String = primaryWorkGroup, objectKeys: [String] = [], now: Date,
+        changes: inout ChangeSet
     ) throws(QueryFailure) -> StatementOutput {
         if let target = Self.changedDatabase(statement, context: context), target == Self.clusterDatabase {
             throw .ddl("FAILED: SemanticException The \(Self.clusterDatabase) database holds the cluster's own records and cannot be changed")
         }
         switch statement {
-        case .query:
+        case .query, .execute:
             throw .engine("A query is not a catalog statement.")
+        case .prepare(let name, let query):
+            // Only a query may be prepared (DDL runs as it is).
+            if let prepared = try? AthenaStatements.parse(query), prepared != .query {
+                throw .user("line 1:1: Invalid statement type for prepared statement: \(AthenaStatements.substatementType(prepared))")
+            }
+            do {
+                try putPreparedStatement(
+                    PreparedStatementRecord(name: name, workGroup: workGroup, query: query, description: nil, lastModified: now),
+                    creating: true, replacing: true, changes: &changes)
+            } catch {
+                throw .user(error.message)
+            }
+            return StatementOutput()
+        case .deallocate(let name):
+            do {
+                try deletePreparedStatement(name, workGroup: workGroup, changes: &changes)
+            } catch {
+                throw .user("line 1:1: Prepared statement not found: \(name)")
+            }
+            return StatementOutput()
         case .createDatabase(let name, let ifNotExists, let comment, let location):
             if databases[name] != nil {
                 if ifNotExists { return StatementOutput() }

@@ -26,6 +26,9 @@ struct StatementToken: Sendable, Equatable {
     var column: Int
     /// Upper-cased text of a word (keywords are case-insensitive), empty for other kinds.
     var keyword: String
+    /// Where it starts in the statement, in characters (EXECUTE's values and PREPARE's query are
+    /// taken as written).
+    var offset = 0
 
     init(kind: Kind, text: String, raw: String, line: Int, column: Int) {
         self.kind = kind
@@ -92,8 +95,10 @@ struct StatementLexer {
         if let failure = skipBlanksAndComments() { return failure }
         let start = index, startLine = line, startColumn = column
         func make(_ kind: StatementToken.Kind, _ text: String) -> StatementToken {
-            StatementToken(
+            var token = StatementToken(
                 kind: kind, text: text, raw: String(chars[start..<index]), line: startLine, column: startColumn)
+            token.offset = start
+            return token
         }
         func failure(_ detail: String) -> StatementToken {
             StatementToken(kind: .invalid, text: detail, raw: "", line: startLine, column: startColumn)

@@ -45,6 +45,8 @@ public enum StoreSchema {
         ["account_settings"],
         // 19: ECS's service deployments and service revisions.
         ["service_deployments", "service_revisions"],
+        // 20: Athena's prepared statements.
+        ["athena_prepared_statements"],
     ]
 
     /// Every table, in the order the versions create them.
