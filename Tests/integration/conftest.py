@@ -45,6 +45,9 @@ class Ecsd:
         if tls:
             extra_args = ["--tls-cert", tls[0], "--tls-key", tls[1], *extra_args]
         self.port = port or free_port()
+        # A port picked here may be taken by another process before ecsd binds it: then the first
+        # start picks again.
+        self.repick = port is None
         # The gateway's data plane gets a port of its own, so that several ecsd can run at once.
         self.gateway_port = free_port()
         # Authentication has tests of its own (test_authentication.py); elsewhere any signature
@@ -63,6 +66,15 @@ class Ecsd:
         return f"http://127.0.0.1:{self.gateway_port}"
 
     def start(self):
+        for attempt in range(3):
+            try:
+                return self._start()
+            except RuntimeError as error:
+                if not (self.repick and "Address already in use" in str(error)) or attempt == 2:
+                    raise
+                self.port, self.gateway_port = free_port(), free_port()
+
+    def _start(self):
         os.makedirs(self.data_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
@@ -81,6 +93,7 @@ class Ecsd:
                     health = json.load(response) if response.status == 200 else {}
                     # A replica on PostgreSQL serves once it leads or follows a leader.
                     if response.status == 200 and (health.get("role") != "follower" or health.get("leader")):
+                        self.repick = False
                         return self
                     time.sleep(0.05)
             except OSError:

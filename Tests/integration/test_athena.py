@@ -160,6 +160,40 @@ def test_a_query_over_one_of_a_hundred_partitions_reads_under_two_percent(server
     assert len(shown) == 100 and shown[0] == ["day_key=000"]
 
 
+def test_partition_projection_needs_no_partitions_in_the_catalog(server, orders):
+    # Hive layout with projected integer and enum keys; objects outside the projection are not read.
+    for year in (2022, 2023, 2024):
+        for region in ("eu", "us", "asia"):
+            lines = "".join(f'{{"n":{i},"pad":"{"y" * 40}"}}\n' for i in range(10))
+            server.s3.put_object(Bucket="athena-data", Key=f"projected/year={year}/region={region}/part.json", Body=lines.encode())
+    succeeded(server, """CREATE EXTERNAL TABLE projected (n int, pad string) PARTITIONED BY (year int, region string)
+        ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' LOCATION 's3://athena-data/projected/'
+        TBLPROPERTIES ('projection.enabled'='true', 'projection.year.type'='integer', 'projection.year.range'='2023,2030',
+                       'projection.region.type'='enum', 'projection.region.values'='eu,us')""", database="it")
+    everything, all_of_it = succeeded(server, "SELECT count(*), min(year) FROM projected", database="it")
+    # 2022 and asia are outside the projection.
+    assert rows_of(server, everything)[0][1] == ["40", "2023"]
+    one, just_one = succeeded(server, "SELECT count(*) FROM projected WHERE year = 2024 AND region = 'eu'", database="it")
+    assert rows_of(server, one)[0][1] == ["10"]
+    assert 0 < just_one["Statistics"]["DataScannedInBytes"] <= all_of_it["Statistics"]["DataScannedInBytes"] / 4
+    # A storage template and dates with slashes, as ALB and CloudTrail logs are laid out.
+    for day in ("2024/11/29", "2024/11/30", "2019/01/01"):
+        server.s3.put_object(Bucket="athena-data", Key=f"alb/web-1/{day}/log.csv", Body=b"GET,200\nPOST,500\n")
+    succeeded(server, """CREATE EXTERNAL TABLE alb (method string, status int) PARTITIONED BY (day string, host string)
+        ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://athena-data/alb/'
+        TBLPROPERTIES ('projection.enabled'='true', 'projection.day.type'='date', 'projection.day.format'='yyyy/MM/dd',
+                       'projection.day.range'='2024/01/01,NOW', 'projection.host.type'='injected',
+                       'storage.location.template'='s3://athena-data/alb/${host}/${day}/')""", database="it")
+    query_id, _ = succeeded(server, "SELECT day, host, count(*) FROM alb GROUP BY day, host ORDER BY day", database="it")
+    assert rows_of(server, query_id)[0][1:] == [["2024/11/29", "web-1", "2"], ["2024/11/30", "web-1", "2"]]
+    # A key without its projection fails as Athena's does.
+    succeeded(server, """CREATE EXTERNAL TABLE broken (n int) PARTITIONED BY (year int) LOCATION 's3://athena-data/projected/'
+        TBLPROPERTIES ('projection.enabled'='true')""", database="it")
+    _, execution = run_query(server, "SELECT * FROM broken", database="it")
+    assert execution["Status"]["State"] == "FAILED"
+    assert "missing projection configuration: [year]" in execution["Status"]["AthenaError"]["ErrorMessage"]
+
+
 def test_failures_are_reported_as_athena_reports_them(server, orders):
     _, execution = run_query(server, "SELECT customer FRUM it.orders")
     assert execution["Status"]["State"] == "FAILED"

@@ -214,7 +214,7 @@ final class QueryRunner: QueryRunning, Service, Sendable {
     private func scans(for query: String, record: QueryExecutionRecord) async throws(QueryFailure) -> [TableScan] {
         let names = AthenaStatements.mentionedNames(query)
         let files = self.files
-        let found = try? await committer.read { root, _ -> [TableScan] in
+        let found = try? await committer.read { root, now -> Result<[TableScan], QueryFailure> in
             var scans: [TableScan] = []
             var seen = Set<String>()
             for name in names {
@@ -225,7 +225,24 @@ final class QueryRunner: QueryRunning, Service, Sendable {
                     continue
                 }
                 var objects: [ScanObject] = []
-                if table.definition.partitionKeys.isEmpty {
+                let projection: PartitionProjection?
+                do throws(QueryFailure) {
+                    projection = try PartitionProjection(table.definition)
+                } catch {
+                    return .failure(error)
+                }
+                if let projection {
+                    // Projected: the objects whose paths give values the projection allows.
+                    let tableFolder = table.definition.location.flatMap(ObjectLocation.init)?.folder ?? ""
+                    if let location = ObjectLocation(projection.scanPrefix(tableLocation: table.definition.location ?? "")) {
+                        for object in Self.objects(root.s3, under: location, files: files, partition: []) {
+                            guard let values = projection.values(ofKey: object.key, bucket: location.bucket, tableFolder: tableFolder, now: now) else { continue }
+                            var projected = object
+                            projected.partition = values
+                            objects.append(projected)
+                        }
+                    }
+                } else if table.definition.partitionKeys.isEmpty {
                     if let location = table.definition.location.flatMap(ObjectLocation.init) {
                         objects = Self.objects(root.s3, under: location, files: files, partition: [])
                     }
@@ -237,10 +254,10 @@ final class QueryRunner: QueryRunning, Service, Sendable {
                 }
                 scans.append(TableScan(database: database, table: table, objects: objects))
             }
-            return scans
+            return .success(scans)
         }
         guard let found else { throw .engine("The catalog could not be read; run the query again.") }
-        return found
+        return try found.get()
     }
 
     /// The objects under a location, Hive's hidden ones (`_…`, `.…`) and folder markers left out.
