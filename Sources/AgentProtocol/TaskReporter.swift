@@ -15,7 +15,8 @@ public protocol TaskReporter: Sendable {
     /// Stores a batch of a container's events in CloudWatch Logs (an `awslogs` container's output).
     @discardableResult
     func putLogEvents(_ batch: LogEventsBatch) async throws -> LogEventsAccepted
-    /// Posts an exec session's output frames; `false` when nobody listens any more.
+    /// Posts an exec session's output frames; `false` when nobody listens any more (other
+    /// failures throw: the post may be tried again).
     func postExecOutput(id: String, bytes: [UInt8], done: Bool) async throws -> Bool
     /// Waits for an exec session's input frames; nil when the session is gone.
     func execInput(id: String) async throws -> [UInt8]?

@@ -282,6 +282,8 @@ private func table(_ sql: String) throws -> TableDefinition? {
             try AthenaStatements.parse("EXECUTE \"q\" USING 'it''s, here', -1.5, DATE '2024-01-01', concat('a', 'b');")
                 == .execute(name: "q", parameters: ["'it''s, here'", "-1.5", "DATE '2024-01-01'", "concat('a', 'b')"]))
         #expect(try AthenaStatements.parse("DEALLOCATE PREPARE q") == .deallocate(name: "q"))
+        // A comment after a value is not part of it; brackets hold their commas.
+        #expect(try AthenaStatements.parse("EXECUTE q USING 'bob' -- who\n, ARRAY[1, 2]") == .execute(name: "q", parameters: ["'bob'", "ARRAY[1, 2]"]))
         #expect(AthenaStatements.substatementType(.execute(name: "q", parameters: [])) == "EXECUTE")
         #expect(failure("PREPARE q SELECT 1")?.message == "line 1:11: mismatched input 'SELECT'. Expecting: 'FROM'")
         #expect(failure("EXECUTE q USING 1,")?.message == "line 1:19: mismatched input '<EOF>'. Expecting: <expression>")

@@ -47,6 +47,18 @@ struct ExecRelayTests {
         #expect(!relay.send("s1", token: "t", bytes: []))
     }
 
+    @Test func anAgentThatNeverTakesTheCommandEndsTheSessionWithAFailure() async throws {
+        let relay = ExecRelay()
+        relay.create(request, instance: "i-1", token: "t")
+        let stream = try #require(relay.attach("s1", token: "t", tty: true, size: nil))
+        await relay.watch("s1", check: .milliseconds(10), silence: .milliseconds(50))
+        var received: [UInt8] = []
+        for await chunk in stream { received += chunk }
+        var decoder = ExecFrameDecoder()
+        #expect(try decoder.frames(received).map(\.kind) == [.failure])
+        #expect(await relay.takeInput("s1", from: "i-1", wait: .zero) == nil)
+    }
+
     @Test func aCallerWhoStopsReadingEndsTheSession() async throws {
         let relay = ExecRelay()
         relay.create(request, instance: "i-1", token: "t")

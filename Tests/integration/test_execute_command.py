@@ -5,6 +5,8 @@ import pty
 import select
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import boto3
@@ -98,7 +100,15 @@ def test_an_interactive_shell_on_a_terminal(running_task):
     assert read_until(b"mark-42"), output
     assert b"/dev/pts/" in output
     os.write(fd, b"exit 7\n")
-    _, status = os.waitpid(pid, 0)
+    deadline = time.time() + 20
+    while True:
+        read_until(b"never", timeout=0.1)  # keep the terminal drained
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            raise AssertionError(f"ecsctl did not exit: {output!r}")
     os.close(fd)
     assert os.WEXITSTATUS(status) == 7, output
 
@@ -129,6 +139,10 @@ def test_execute_command_with_boto3_and_its_refusals(running_task):
             container="box", interactive=False)
     refused("InvalidParameterException", "The task has 2 containers; name the one to run the command in with container.",
             task=running_task.task)
-    # A session's stream wants its token.
-    code, _, err = run_ecsctl(running_task.server.endpoint, "task", "exec", "nope", "--cluster", running_task.name, "--", "sh")
-    assert code != 0 and "InvalidParameterException" in err
+    # A session's stream wants its token: a wrong one is refused as an unknown session.
+    request = urllib.request.Request(answer["session"]["streamUrl"] + "?token=" + "0" * 64)
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("attached with a wrong token")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and b"InvalidParameterException" in e.read()

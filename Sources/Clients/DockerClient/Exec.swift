@@ -90,22 +90,31 @@ final class ExecSession: DockerExecSession {
     }
 }
 
-/// The hijacked connection of an exec: a unix socket, read by a thread of its own.
+/// The hijacked connection of an exec: a unix socket, read by a thread of its own. The descriptor
+/// closes when both the connection and its reading thread are done with it (never while either
+/// could still use it, so no call reaches a number the system gave to another file).
 final class ExecConnection: Sendable {
-    private let descriptor: Int32
-    let output: AsyncStream<[UInt8]>
-    private let closed = Atomic<Bool>(false)
-    private let writing = Mutex(())
+    private final class Descriptor: Sendable {
+        let number: Int32
+        init(_ number: Int32) { self.number = number }
+        deinit { Glibc.close(number) }
+    }
 
-    private init(descriptor: Int32, leftover: [UInt8]) {
+    private let descriptor: Descriptor
+    /// Writes in order, off the caller's thread (a command that does not read its input blocks
+    /// this queue, not the agent's executors).
+    private let writing = DispatchQueue(label: "docker-exec-input")
+    let output: AsyncStream<[UInt8]>
+
+    private init(descriptor number: Int32) {
+        let descriptor = Descriptor(number)
         self.descriptor = descriptor
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .unbounded)
         output = stream
-        if !leftover.isEmpty { continuation.yield(leftover) }
         let thread = Thread {
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                let count = buffer.withUnsafeMutableBytes { read(descriptor.number, $0.baseAddress, $0.count) }
                 if count < 0, errno == EINTR { continue }
                 guard count > 0 else { break }
                 continuation.yield(Array(buffer[0..<count]))
@@ -164,28 +173,27 @@ final class ExecConnection: Sendable {
             Glibc.close(descriptor)
             throw DockerError(.server, "exec start answered \(status): \(text.split(separator: "\r\n").first ?? "")")
         }
-        return ExecConnection(descriptor: descriptor, leftover: [])
+        return ExecConnection(descriptor: descriptor)
     }
 
     func write(_ bytes: [UInt8]) {
-        guard !closed.load(ordering: .relaxed) else { return }
-        writing.withLock { _ in _ = Self.writeAll(descriptor, bytes) }
+        let descriptor = self.descriptor
+        writing.async { _ = Self.writeAll(descriptor.number, bytes) }
     }
 
+    /// After the writes before it.
     func shutdownWrite() {
-        guard !closed.load(ordering: .relaxed) else { return }
-        _ = shutdown(descriptor, Int32(SHUT_WR))
+        let descriptor = self.descriptor
+        writing.async { _ = shutdown(descriptor.number, Int32(SHUT_WR)) }
     }
 
-    /// Ends the connection: the reading thread wakes (shutdown), then the descriptor closes.
+    /// Ends the connection: a blocked write returns, the reading thread wakes and lets go.
     func close() {
-        guard closed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        _ = shutdown(descriptor, Int32(SHUT_RDWR))
+        _ = shutdown(descriptor.number, Int32(SHUT_RDWR))
     }
 
     deinit {
-        _ = shutdown(descriptor, Int32(SHUT_RDWR))
-        Glibc.close(descriptor)
+        close()
     }
 
     private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {

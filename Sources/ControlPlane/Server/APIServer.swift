@@ -424,6 +424,8 @@ struct APIServer {
             return Self.response(.error(Self.unknownExecSession, contentType: "application/json"))
         }
         if let instance = agents.execs.instance(of: id) { agents.committer.notifier.poke(instance) }
+        let execs = agents.execs
+        Task { await execs.watch(id) }
         return Self.streaming(stream)
     }
 

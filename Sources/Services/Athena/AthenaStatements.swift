@@ -103,23 +103,26 @@ public enum AthenaStatements {
         var parameters: [String] = []
         var depth = 0
         var valueStart: StatementToken?
+        var valueEnd: StatementToken?
         while true {
             let token = at(tokens, index)
             if token.kind == .invalid { throw token.error }
             let ends = token.kind == .end || (depth == 0 && token.kind == .symbol && (token.text == "," || token.text == ";"))
             if ends {
-                guard let first = valueStart else { throw StatementParser.mismatched(token, expecting: ["<expression>"]) }
-                let stop = token.kind == .end ? characters.count : token.offset
-                parameters.append(String(characters[first.offset..<stop]).trimmingWhitespace)
+                guard let first = valueStart, let last = valueEnd else { throw StatementParser.mismatched(token, expecting: ["<expression>"]) }
+                // From its first token to the end of its last (a comment after it is not part of it).
+                parameters.append(String(characters[first.offset..<(last.offset + last.raw.count)]))
                 valueStart = nil
+                valueEnd = nil
                 if token.kind == .end || token.text == ";" {
                     try expectEnd(tokens, token.kind == .end ? index : index + 1)
                     return .execute(name: name, parameters: parameters)
                 }
             } else {
                 if valueStart == nil { valueStart = token }
-                if token.isSymbol("(") { depth += 1 }
-                if token.isSymbol(")") { depth -= 1 }
+                valueEnd = token
+                if token.isSymbol("(") || token.isSymbol("[") { depth += 1 }
+                if token.isSymbol(")") || token.isSymbol("]") { depth -= 1 }
             }
             index += 1
         }

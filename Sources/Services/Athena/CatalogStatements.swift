@@ -64,8 +64,14 @@ extension AthenaState {
         case .query, .execute:
             throw .engine("A query is not a catalog statement.")
         case .prepare(let name, let query):
-            // Only a query may be prepared (DDL runs as it is).
-            if let prepared = try? AthenaStatements.parse(query), prepared != .query {
+            // Only a query may be prepared (DDL runs as it is), and it must parse.
+            let prepared: AthenaStatement
+            do throws(StatementError) {
+                prepared = try AthenaStatements.parse(query)
+            } catch {
+                throw .user(error.message)
+            }
+            guard prepared == .query else {
                 throw .user("line 1:1: Invalid statement type for prepared statement: \(AthenaStatements.substatementType(prepared))")
             }
             do {

@@ -96,12 +96,18 @@ extension AthenaState {
         _ = try workGroup(name)
         guard name != Self.primaryWorkGroup else { throw AthenaAPI.invalid("Primary workgroup cannot be deleted") }
         let saved = namedQueries.values.filter { $0.workGroup == name }
-        guard saved.isEmpty || recursive else {
-            throw AthenaAPI.invalid("WorkGroup \(name) is not empty. Set RecursiveDeleteOption to delete it with its named queries.")
+        let prepared = preparedStatements.values.filter { $0.workGroup == name }
+        guard (saved.isEmpty && prepared.isEmpty) || recursive else {
+            throw AthenaAPI.invalid(
+                "WorkGroup \(name) is not empty. Set RecursiveDeleteOption to delete it with its named queries and prepared statements.")
         }
         for query in saved {
             namedQueries[query.id] = nil
             changes.delete(NamedQueryRecord.self, key: query.id)
+        }
+        for statement in prepared {
+            preparedStatements[statement.recordKey] = nil
+            changes.delete(PreparedStatementRecord.self, key: statement.recordKey)
         }
         workGroups[name] = nil
         changes.delete(WorkGroupRecord.self, key: name)

@@ -210,7 +210,11 @@ public struct ControlPlaneLink: Sendable {
             HTTPClient.Request(
                 method: "POST", path: ExecChannel.outputPath + "/" + id + (done ? "?done=1" : ""),
                 headers: [("Content-Type", "application/octet-stream")], body: bytes, timeout: .seconds(30)))
-        return response.status == 200
+        switch response.status {
+        case 200: return true
+        case 410: return false
+        default: throw APIClient.decodeError(response)
+        }
     }
 
     public func execInput(id: String) async throws -> [UInt8]? {

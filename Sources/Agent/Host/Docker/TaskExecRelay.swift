@@ -6,6 +6,9 @@ import Logging
 // MARK: Exec
 
 extension DockerTaskExecutor {
+    /// How long an exec session rides out an unreachable ecsd before it ends.
+    static let execGiveUp: Duration = .seconds(60)
+
     /// Runs a command in one of a task's containers (ExecuteCommand) and relays its streams: output
     /// frames posted as they come (see ``ExecChannel``), input frames taken as the caller sends
     /// them. Ends with the command (its exit status the last frame), or when the caller leaves.
@@ -33,11 +36,21 @@ extension DockerTaskExecutor {
         let buffer = LogBuffer()
         let input = Task {
             var decoder = ExecFrameDecoder()
+            var failingSince: ContinuousClock.Instant?
             while !Task.isCancelled {
                 let bytes: [UInt8]?
                 do {
                     bytes = try await reporter.execInput(id: request.id)
+                    failingSince = nil
                 } catch {
+                    // ecsd unreachable: tried again, for a minute.
+                    let since = failingSince ?? .now
+                    failingSince = since
+                    if ContinuousClock.now - since > Self.execGiveUp {
+                        buffer.close()
+                        session.close()
+                        return
+                    }
                     try? await Task.sleep(for: .milliseconds(250))
                     continue
                 }
@@ -73,7 +86,10 @@ extension DockerTaskExecutor {
                         buffer.append(ExecFrame.encode(frames))
                     }
                     if buffer.closed { break }
+                    // Output faster than ecsd takes it waits here (and Docker's, in turn, there).
+                    while buffer.count > 8 << 20, !buffer.closed { try? await Task.sleep(for: .milliseconds(10)) }
                 }
+                if let rest = decoder.flush() { buffer.append(ExecFrame.encode([ExecFrame(rest.stream == .stderr ? .stderr : .stdout, rest.bytes)])) }
                 let last: ExecFrame
                 do {
                     last = ExecFrame(.exit, text: String(try await session.exitCode()))
@@ -84,17 +100,35 @@ extension DockerTaskExecutor {
                 buffer.finish()
             }
             group.addTask {
+                var failingSince: ContinuousClock.Instant?
                 while true {
-                    let (bytes, done) = buffer.drain()
+                    // A megabyte a post at most (ecsd takes 8); the rest goes in the next.
+                    let (bytes, done) = buffer.drain(limit: 1 << 20)
                     guard !bytes.isEmpty || done else {
-                        try? await Task.sleep(for: .milliseconds(5))
+                        try? await Task.sleep(for: .milliseconds(10))
                         continue
                     }
-                    let listening = (try? await reporter.postExecOutput(id: request.id, bytes: bytes, done: done)) ?? false
-                    if !listening {
-                        buffer.close()
-                        session.close()
-                        return
+                    var delivered = false
+                    while !delivered {
+                        do {
+                            guard try await reporter.postExecOutput(id: request.id, bytes: bytes, done: done) else {
+                                // 410: nobody listens any more.
+                                buffer.close()
+                                session.close()
+                                return
+                            }
+                            delivered = true
+                            failingSince = nil
+                        } catch {
+                            let since = failingSince ?? .now
+                            failingSince = since
+                            if ContinuousClock.now - since > Self.execGiveUp {
+                                buffer.close()
+                                session.close()
+                                return
+                            }
+                            try? await Task.sleep(for: .milliseconds(250))
+                        }
                     }
                     if done { return }
                 }

@@ -69,11 +69,18 @@ final class LogBuffer: Sendable {
     func close() { state.withLock { $0.closed = true } }
     var closed: Bool { state.withLock { $0.closed } }
 
-    /// Takes what is buffered, and whether the reading is over.
-    func drain() -> ([UInt8], Bool) {
+    /// Takes what is buffered (at most `limit` bytes), and whether the reading is over with it.
+    func drain(limit: Int = .max) -> ([UInt8], Bool) {
         state.withLock { state in
-            defer { state.bytes = [] }
-            return (state.bytes, state.finished)
+            guard state.bytes.count > limit else {
+                defer { state.bytes = [] }
+                return (state.bytes, state.finished)
+            }
+            let taken = Array(state.bytes.prefix(limit))
+            state.bytes.removeFirst(limit)
+            return (taken, false)
         }
     }
+
+    var count: Int { state.withLock { $0.bytes.count } }
 }

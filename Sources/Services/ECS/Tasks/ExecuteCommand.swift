@@ -35,6 +35,10 @@ extension ECSState {
         guard record.lastStatus == .running, let instance = record.task.containerInstanceArn else {
             throw .invalidParameter("The execute command failed because the task is \(record.lastStatus.rawValue); it must be RUNNING.")
         }
+        guard capacity[clusterName]?[instance]?.connected == true else {
+            // Its agent is not there to run it (ECS's words for an agent it cannot reach).
+            throw AWSError(type: "TargetNotConnectedException", message: "The execute command failed due to an internal error. Try again later.")
+        }
         let containers = record.task.containers ?? []
         let container: Container
         if let name = request.container {
