@@ -75,6 +75,17 @@ struct AccessPolicyTests {
         #expect(AccessPolicy.passRoleRefusal(reader, roles: ["ghost"], names: names, style: .json, stored: stored) != nil)
     }
 
+    @Test func executeCommandIsJudgedOnTheTask() {
+        let action = AccessPolicy.json(
+            target: "AmazonEC2ContainerServiceV20141113.ExecuteCommand", body: Array(#"{"cluster":"prod","task":"abc","command":"sh","interactive":true}"#.utf8),
+            names: names)
+        #expect(action.action == "ecs:ExecuteCommand" && action.resources() == ["arn:aws:ecs:us-east-1:000000000000:task/prod/abc"])
+        let byArn = AccessPolicy.json(
+            target: "AmazonEC2ContainerServiceV20141113.ExecuteCommand",
+            body: Array(#"{"task":"arn:aws:ecs:us-east-1:000000000000:task/c/x","command":"sh","interactive":true}"#.utf8), names: names)
+        #expect(byArn.resources() == ["arn:aws:ecs:us-east-1:000000000000:task/c/x"])
+    }
+
     @Test func logsActionsAreJudgedOnTheirGroupAndStream() throws {
         // As AWS's own task execution policies name them: a group's streams by `log-group:NAME:*`.
         let writer = try principal(

@@ -83,6 +83,11 @@ enum AccessPolicy {
         func resource(_ fields: NamingMembers) -> String {
             switch service {
             case "ecs":
+                // ECS Exec is granted on the task (`task/<cluster>/*` in AWS's policies).
+                if operation == "ExecuteCommand", let task = fields.task {
+                    guard !task.hasPrefix("arn:") else { return task }
+                    return names.task(cluster: names.clusterName(fromReference: fields.cluster ?? "default"), id: task)
+                }
                 if let definition = fields.taskDefinition {
                     return definition.hasPrefix("arn:") ? definition : names.arn("ecs", "task-definition/\(definition)")
                 }
@@ -143,6 +148,8 @@ enum AccessPolicy {
         var logStreamName: String?
         var resourceArn: String?
         var clusterName: String?
+        /// ExecuteCommand's task.
+        var task: String?
         var taskDefinition: String?
         var family: String?
         var taskRoleArn: String?

@@ -36,22 +36,19 @@ extension DockerTaskExecutor {
         let buffer = LogBuffer()
         let input = Task {
             var decoder = ExecFrameDecoder()
-            var failingSince: ContinuousClock.Instant?
+            var failures = RetryWindow(limit: Self.execGiveUp)
             while !Task.isCancelled {
                 let bytes: [UInt8]?
                 do {
                     bytes = try await reporter.execInput(id: request.id)
-                    failingSince = nil
+                    failures.succeeded()
                 } catch {
                     // ecsd unreachable: tried again, for a minute.
-                    let since = failingSince ?? .now
-                    failingSince = since
-                    if ContinuousClock.now - since > Self.execGiveUp {
+                    guard await failures.failedMayRetry() else {
                         buffer.close()
                         session.close()
                         return
                     }
-                    try? await Task.sleep(for: .milliseconds(250))
                     continue
                 }
                 guard let bytes else {
@@ -100,7 +97,7 @@ extension DockerTaskExecutor {
                 buffer.finish()
             }
             group.addTask {
-                var failingSince: ContinuousClock.Instant?
+                var failures = RetryWindow(limit: Self.execGiveUp)
                 while true {
                     // A megabyte a post at most (ecsd takes 8); the rest goes in the next.
                     let (bytes, done) = buffer.drain(limit: 1 << 20)
@@ -118,16 +115,13 @@ extension DockerTaskExecutor {
                                 return
                             }
                             delivered = true
-                            failingSince = nil
+                            failures.succeeded()
                         } catch {
-                            let since = failingSince ?? .now
-                            failingSince = since
-                            if ContinuousClock.now - since > Self.execGiveUp {
+                            guard await failures.failedMayRetry() else {
                                 buffer.close()
                                 session.close()
                                 return
                             }
-                            try? await Task.sleep(for: .milliseconds(250))
                         }
                     }
                     if done { return }
@@ -137,5 +131,24 @@ extension DockerTaskExecutor {
         input.cancel()
         session.close()
         logger.info("exec ended", metadata: ["task.arn": "\(request.taskArn)", "container": "\(request.container)"])
+    }
+}
+
+/// Calls that fail in a row are tried again until `limit` has passed since the first of them.
+struct RetryWindow {
+    let limit: Duration
+    private var failingSince: ContinuousClock.Instant?
+
+    init(limit: Duration) { self.limit = limit }
+
+    mutating func succeeded() { failingSince = nil }
+
+    /// After a failure: waits a moment and answers true while the window lasts, false once it is over.
+    mutating func failedMayRetry() async -> Bool {
+        let since = failingSince ?? .now
+        failingSince = since
+        guard ContinuousClock.now - since <= limit else { return false }
+        try? await Task.sleep(for: .milliseconds(250))
+        return true
     }
 }
