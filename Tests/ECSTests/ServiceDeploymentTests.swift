@@ -82,6 +82,29 @@ struct ServiceDeploymentTests {
         #expect(try list(fixture, maxResults: 1, token: page.nextToken).serviceDeployments!.map(\.serviceDeploymentArn) == [arn])
     }
 
+    @Test func finishedDeploymentsExpireAfterNinetyDaysAndADeletedServiceTakesItsHistory() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        try fixture.register()
+        try fixture.createService(desired: 1)
+        try settle(&fixture)
+        let old = try list(fixture).serviceDeployments![0]
+        fixture.advance(ECSState.serviceDeploymentRetention + 1)
+        try update(&fixture, UpdateServiceRequest(cluster: "c", service: "svc", taskDefinition: try fixture.register("web2")))
+        // The old one went; its revision stays while the rollout still runs its tasks.
+        let listed = try list(fixture).serviceDeployments!
+        #expect(listed.map(\.serviceDeploymentArn) != [old.serviceDeploymentArn] && listed.count == 1)
+        #expect(fixture.ecs.serviceRevisions[old.targetServiceRevisionArn!] != nil)
+        _ = try fixture.apply { ecs, now, _, changes in
+            try ecs.deleteService(DeleteServiceRequest(cluster: "c", service: "svc", force: true), now: now, changes: &changes)
+        }
+        try settle(&fixture)
+        #expect(fixture.ecs.services[fixture.serviceArn]?.service.status == "INACTIVE")
+        try fixture.createService(desired: 0)
+        #expect(try list(fixture).serviceDeployments!.count == 1)
+        #expect(fixture.ecs.serviceRevisions.count == 1)
+    }
+
     @Test func aNewerDeploymentStopsTheOneInProgress() throws {
         var fixture = SchedulerFixture()
         try fixture.addInstance()

@@ -17,6 +17,8 @@ import StevedoreCore
 extension ECSState {
     /// AWS's limit on the ARNs of one DescribeServiceDeployments or DescribeServiceRevisions.
     public static let maxDescribedServiceDeployments = 20
+    /// How long finished service deployments (and revisions nothing refers to) are kept: AWS's 90 days.
+    public static let serviceDeploymentRetention: TimeInterval = 90 * 86_400
 
     // MARK: Bookkeeping (called by the service operations and the scheduler)
 
@@ -31,6 +33,7 @@ extension ECSState {
         changes: inout ChangeSet
     ) {
         guard let deploymentId = deployment.id, let cluster = ARN(record.arn)?.firstPathComponent else { return }
+        expireServiceDeployments(of: record, now: now, changes: &changes)
         let service = record.service
         var revisions = record.scheduler.revisionOfDeployment ?? [:]
         let live = Set((service.deployments ?? []).compactMap(\.id))
@@ -181,8 +184,7 @@ extension ECSState {
         let clusterName = try activeClusterName(request.cluster)
         let record = try existingService(request.service, cluster: clusterName)
         let statuses = request.status.map(Set.init)
-        let found = serviceDeployments.values.filter { deployment in
-            guard deployment.serviceArn == record.arn else { return false }
+        let found = (serviceDeploymentsByService[record.arn] ?? []).compactMap { serviceDeployments[$0] }.filter { deployment in
             if let statuses, !statuses.contains(deployment.status ?? .pending) { return false }
             if let before = request.createdAt?.before, (deployment.createdAt ?? .distantPast) >= before { return false }
             if let after = request.createdAt?.after, (deployment.createdAt ?? .distantPast) <= after { return false }
@@ -324,7 +326,33 @@ extension ECSState {
 
     mutating func putServiceDeployment(_ deployment: ServiceDeployment, changes: inout ChangeSet) {
         serviceDeployments[deployment.recordKey] = deployment
+        serviceDeploymentsByService[deployment.serviceArn ?? "", default: []].insert(deployment.recordKey)
         changes.put(deployment)
+    }
+
+    /// Finished deployments older than the retention go, with the revisions nothing kept refers to.
+    /// `all`: every deployment and revision of the service (a service made again by the name of a
+    /// deleted one starts without its history, as on ECS).
+    mutating func expireServiceDeployments(of record: ServiceRecord, now: Date, all: Bool = false, changes: inout ChangeSet) {
+        let horizon = now.addingTimeInterval(-Self.serviceDeploymentRetention)
+        var kept: [ServiceDeployment] = []
+        for arn in serviceDeploymentsByService[record.arn] ?? [] {
+            guard let deployment = serviceDeployments[arn] else { continue }
+            if all || (deployment.status?.isOngoing != true && (deployment.createdAt ?? now) < horizon) {
+                serviceDeployments[arn] = nil
+                serviceDeploymentsByService[record.arn]?.remove(arn)
+                changes.delete(ServiceDeployment.self, key: arn)
+            } else {
+                kept.append(deployment)
+            }
+        }
+        var referenced = Set(kept.flatMap { ($0.sourceServiceRevisions ?? []).compactMap(\.arn) + [$0.targetServiceRevision?.arn, $0.rollback?.serviceRevisionArn].compactMap { $0 } })
+        if !all { referenced.formUnion((record.scheduler.revisionOfDeployment ?? [:]).values) }
+        for revision in serviceRevisions.values where revision.serviceArn == record.arn {
+            guard let arn = revision.serviceRevisionArn, !referenced.contains(arn), all || (revision.createdAt ?? now) < horizon else { continue }
+            serviceRevisions[arn] = nil
+            changes.delete(ServiceRevision.self, key: arn)
+        }
     }
 
     mutating func putServiceRevision(_ revision: ServiceRevision, changes: inout ChangeSet) {

@@ -130,6 +130,7 @@ extension ECSState {
             enableExecuteCommand: request.enableExecuteCommand ?? false,
             availabilityZoneRebalancing: request.availabilityZoneRebalancing ?? .enabled
         )
+        forgetDeletedService(arn, now: now, changes: &changes)
         var record = ServiceRecord(arn: arn, name: request.serviceName, service: service, scheduler: scheduler)
         openServiceDeployment(&record, deployment: deployment, now: now, using: &generator, changes: &changes)
         putService(record, changes: &changes)
@@ -193,10 +194,17 @@ extension ECSState {
             enableExecuteCommand: request.enableExecuteCommand ?? false,
             availabilityZoneRebalancing: request.availabilityZoneRebalancing ?? .enabled
         )
+        forgetDeletedService(arn, now: now, changes: &changes)
         let record = ServiceRecord(arn: arn, name: request.serviceName, service: service, scheduler: scheduler)
         putService(record, changes: &changes)
         if let tags = request.tags, !tags.isEmpty { replaceTags(of: arn, with: tags, changes: &changes) }
         return CreateServiceResponse(service: serviceView(record))
+    }
+
+    /// A service made again by the name of a deleted one starts without its deployments' history.
+    private mutating func forgetDeletedService(_ arn: String, now: Date, changes: inout ChangeSet) {
+        guard let deleted = services[arn] else { return }
+        expireServiceDeployments(of: deleted, now: now, all: true, changes: &changes)
     }
 
     // MARK: Update

@@ -62,6 +62,8 @@ public struct ECSState: Sendable {
     /// Service deployments and revisions by ARN (ListServiceDeployments and its kin).
     public package(set) var serviceDeployments: [String: ServiceDeployment] = [:]
     public package(set) var serviceRevisions: [String: ServiceRevision] = [:]
+    /// Service deployment ARNs per service ARN (ListServiceDeployments reads one service's).
+    package var serviceDeploymentsByService: [String: Set<String>] = [:]
 
     public init(names: ResourceNames) {
         self.names = names
@@ -94,6 +96,7 @@ public struct ECSState: Sendable {
         }
         for deployment in try rows.decode(ServiceDeployment.self) {
             state.serviceDeployments[deployment.recordKey] = deployment
+            state.serviceDeploymentsByService[deployment.serviceArn ?? "", default: []].insert(deployment.recordKey)
         }
         for revision in try rows.decode(ServiceRevision.self) {
             state.serviceRevisions[revision.recordKey] = revision
