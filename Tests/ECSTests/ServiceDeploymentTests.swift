@@ -175,6 +175,29 @@ struct ServiceDeploymentTests {
         #expect(try deployment(fixture, stoppedArn).status == .stopped)
     }
 
+    @Test func aRollbackBringsTheRevisionsSettingsBack() throws {
+        var fixture = SchedulerFixture()
+        try fixture.addInstance()
+        let container = ContainerDefinition(name: "app", image: "web:1", memory: 64, portMappings: [PortMapping(containerPort: 8080, hostPort: 0)])
+        _ = try fixture.apply {
+            try $0.registerTaskDefinition(RegisterTaskDefinitionRequest(family: "web", containerDefinitions: [container]), requestBytes: 100, now: $1, changes: &$3)
+        }
+        try fixture.createService(desired: 1)
+        try settle(&fixture)
+        let group = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1"
+        // Same task definition, new target group: a deployment of its own, rolled back on request.
+        try update(&fixture, UpdateServiceRequest(
+            cluster: "c", service: "svc", loadBalancers: [LoadBalancer(targetGroupArn: group, containerName: "app", containerPort: 8080)]))
+        let arn = try list(fixture).serviceDeployments![0].serviceDeploymentArn!
+        #expect(try revision(fixture, try deployment(fixture, arn).targetServiceRevision?.arn).loadBalancers?.map(\.targetGroupArn) == [group])
+        _ = try fixture.apply { ecs, now, _, changes in
+            try ecs.stopServiceDeployment(StopServiceDeploymentRequest(serviceDeploymentArn: arn), now: now, changes: &changes)
+        }
+        try settle(&fixture)
+        #expect(fixture.service.loadBalancers == [])
+        #expect(try deployment(fixture, arn).status == .rollbackSuccessful)
+    }
+
     @Test func stopServiceDeploymentRollsBackOnRequest() throws {
         var fixture = SchedulerFixture()
         try fixture.addInstance()

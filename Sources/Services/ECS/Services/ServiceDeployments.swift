@@ -272,6 +272,7 @@ extension ECSState {
         putServiceDeployment(deployment, changes: &changes)
         record.scheduler.rollbackPending = true
         record.scheduler.rollbackTarget = target
+        record.scheduler.rollbackRevision = source.serviceRevisionArn
         putService(record, changes: &changes)
         return StopServiceDeploymentResponse(serviceDeploymentArn: arn)
     }

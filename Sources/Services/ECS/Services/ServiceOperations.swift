@@ -298,6 +298,7 @@ extension ECSState {
             // A rollback asked for before this update no longer applies: this deployment replaces it.
             record.scheduler.rollbackPending = false
             record.scheduler.rollbackTarget = nil
+            record.scheduler.rollbackRevision = nil
         }
         // A change resets the launch back-off: the new configuration deserves a fresh start.
         record.scheduler.consecutiveFailedLaunches = 0

@@ -544,7 +544,9 @@ extension ECSState {
         // StopServiceDeployment names where to go (even the same task definition, restarted);
         // the circuit breaker goes back to the last deployment that completed.
         let requested = record.scheduler.rollbackTarget
+        let requestedRevision = record.scheduler.rollbackRevision
         record.scheduler.rollbackTarget = nil
+        record.scheduler.rollbackRevision = nil
         guard let target = requested ?? record.scheduler.lastCompletedTaskDefinition,
             var deployments = record.service.deployments,
             let failedIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }),
@@ -562,6 +564,16 @@ extension ECSState {
             deployments[failedIndex].rolloutState = .failed
             deployments[failedIndex].rolloutStateReason = "ECS deployment \(failedId) rolled back on request."
             deployments[failedIndex].updatedAt = now
+        }
+        // The revision gone back to brings its settings back with its task definition.
+        if let revision = (requested != nil ? requestedRevision : record.scheduler.lastCompletedRevision).flatMap({ serviceRevisions[$0] }),
+            revision.taskDefinition == target
+        {
+            record.service.loadBalancers = revision.loadBalancers
+            record.service.serviceRegistries = revision.serviceRegistries
+            record.service.networkConfiguration = revision.networkConfiguration
+            record.service.capacityProviderStrategy = revision.capacityProviderStrategy
+            record.service.launchType = revision.launchType
         }
         let rollback = newDeployment(
             taskDefinition: target, desiredCount: record.service.desiredCount ?? 0, launchType: record.service.launchType,

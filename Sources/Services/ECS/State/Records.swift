@@ -222,6 +222,9 @@ public struct ServiceSchedulerState: Codable, Sendable, Equatable {
     /// The task definition a rollback goes to when StopServiceDeployment asked for it (else the
     /// last that completed).
     public var rollbackTarget: String?
+    /// The service revision that rollback goes back to: its load balancers, registries, network
+    /// and launch settings come back with its task definition.
+    public var rollbackRevision: String?
     /// The service revision of the last deployment that completed.
     public var lastCompletedRevision: String?
     /// The service revision each rolling deployment deploys, and the service deployment it
