@@ -232,8 +232,9 @@ def test_service_deployments_and_revisions(ecsd, ecs, fleets):
     second = deployments()[0]
     assert second["serviceDeploymentArn"] != first["serviceDeploymentArn"] and second["status"] == "IN_PROGRESS"
     assert ecs.describe_services(cluster="dep", services=["api"])["services"][0]["currentServiceDeployment"] == second["serviceDeploymentArn"]
-    stopped = ecs.stop_service_deployment(serviceDeploymentArn=second["serviceDeploymentArn"], stopType="ROLLBACK")
-    assert stopped["serviceDeploymentArn"] == second["serviceDeploymentArn"]
+    # ecsctl rolls the deployment in progress back (StopServiceDeployment).
+    code, out, err = run_ecsctl(ecsd.endpoint, "service", "rollback", "api", "--cluster", "dep")
+    assert code == 0 and "ROLLBACK_REQUESTED" in out, (out, err)
 
     def rolled_back():
         described = ecs.describe_service_deployments(serviceDeploymentArns=[second["serviceDeploymentArn"]])["serviceDeployments"][0]
@@ -258,3 +259,7 @@ def test_service_deployments_and_revisions(ecsd, ecs, fleets):
         pass
     listed = aws(ecsd, "list-service-deployments", "--cluster", "dep", "--service", "api", "--status", "SUCCESSFUL")
     assert [d["serviceDeploymentArn"] for d in listed["serviceDeployments"]] == [first["serviceDeploymentArn"]]
+    code, out, err = run_ecsctl(ecsd.endpoint, "service", "deployments", "api", "--cluster", "dep")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "ROLLBACK_SUCCESSFUL" in lines[1] and "v2:1" in lines[1] and "SUCCESSFUL" in lines[2] and "v1:1" in lines[2], out

@@ -16,7 +16,7 @@ struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service",
         abstract: "Create, inspect, update, scale and delete services; wait for them to settle.",
-        subcommands: [Create.self, List.self, Describe.self, Update.self, Scale.self, Delete.self, WaitStable.self]
+        subcommands: [Create.self, List.self, Describe.self, Update.self, Scale.self, Delete.self, WaitStable.self, Deployments.self, Rollback.self]
     )
 
     /// Deployment flags shared by create and update.
