@@ -1,7 +1,12 @@
 import CurlHTTP
-import Foundation
+import Dispatch
 import Glibc
 import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A command running in a container through Docker's exec, its streams attached.
 public protocol DockerExecSession: Sendable {
@@ -111,7 +116,8 @@ final class ExecConnection: Sendable {
         self.descriptor = descriptor
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .unbounded)
         output = stream
-        let thread = Thread {
+        // A queue of its own: its blocking reads hold one of Dispatch's threads, no executor's.
+        DispatchQueue(label: "docker-exec-output").async {
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(descriptor.number, $0.baseAddress, $0.count) }
@@ -121,8 +127,6 @@ final class ExecConnection: Sendable {
             }
             continuation.finish()
         }
-        thread.name = "docker-exec"
-        thread.start()
     }
 
     /// Connects, writes the request, and reads the answer's head: 101 (upgraded) or 200.
