@@ -1,7 +1,9 @@
 """The aws CLI runs tasks and services on simulated agents: RunTask, DescribeTasks, CreateService, DescribeServices."""
 import json
+import os
+import subprocess
 
-from conftest import run_aws, run_ecsctl, wait_until
+from conftest import example, run_aws, run_ecsctl, wait_until
 
 
 def aws(ecsd, *args, check=True):
@@ -263,3 +265,18 @@ def test_service_deployments_and_revisions(ecsd, ecs, fleets):
     assert code == 0, err
     lines = out.splitlines()
     assert "ROLLBACK_SUCCESSFUL" in lines[1] and "v2:1" in lines[1] and "SUCCESSFUL" in lines[2] and "v1:1" in lines[2], out
+
+
+def test_the_blue_green_example_runs_as_written(ecsd, fleets):
+    aws(ecsd, "create-cluster", "--cluster-name", "demo")
+    fleets(ecsd.endpoint, "demo", 2)
+    wait_until(lambda: len(aws(ecsd, "list-container-instances", "--cluster", "demo")["containerInstanceArns"]) == 2,
+               message="instances")
+    env = {**os.environ, "AWS_ENDPOINT_URL": ecsd.endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_DEFAULT_REGION": "us-east-1", "CLUSTER": "demo"}
+    done = subprocess.run(["bash", example("deployments", "blue-green-task-sets.sh")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("blue ecs-svc/") and lines[1].startswith("green ecs-svc/")
+    assert lines[-1].split("\t") == ["arn:aws:ecs:us-east-1:000000000000:task-definition/checkout-green:1", "2", "1"]
