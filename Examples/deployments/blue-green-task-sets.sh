@@ -8,6 +8,8 @@ set -euo pipefail
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 cluster="${CLUSTER:-demo}"
 service=checkout
+# Every call goes to ecsd, whichever aws CLI reads AWS_ENDPOINT_URL or not.
+aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 
 for colour in blue green; do
   aws ecs register-task-definition --family "checkout-$colour" --container-definitions \
@@ -21,11 +23,11 @@ settled() {
   local id=$1 wanted running
   for _ in $(seq 300); do
     read -r wanted running < <(aws ecs describe-task-sets --cluster "$cluster" --service "$service" --task-sets "$id" \
-      --query 'taskSets[0].[computedDesiredCount,runningCount]' --output text)
-    [ "$wanted" = "$running" ] && return 0
+      --query 'taskSets[0].[computedDesiredCount,runningCount]' --output text) || true
+    [ -n "${wanted:-}" ] && [ "$wanted" = "$running" ] && return 0
     sleep 0.2
   done
-  echo "task set $id did not settle ($running of $wanted running)" >&2
+  echo "task set $id did not settle (${running:-?} of ${wanted:-?} running)" >&2
   return 1
 }
 
@@ -48,9 +50,14 @@ echo "green $green promoted"
 aws ecs update-task-set --cluster "$cluster" --service "$service" --task-set "$blue" --scale value=0,unit=PERCENT >/dev/null
 settled "$blue"
 aws ecs delete-task-set --cluster "$cluster" --service "$service" --task-set "$blue" >/dev/null
+gone=no
 for _ in $(seq 300); do
-  [ "$(aws ecs describe-task-sets --cluster "$cluster" --service "$service" --query 'length(taskSets)' --output text)" = 1 ] && break
+  if [ "$(aws ecs describe-task-sets --cluster "$cluster" --service "$service" --query 'length(taskSets)' --output text)" = 1 ]; then
+    gone=yes
+    break
+  fi
   sleep 0.2
 done
+[ "$gone" = yes ] || { echo "blue $blue was not removed" >&2; exit 1; }
 aws ecs describe-services --cluster "$cluster" --services "$service" \
   --query 'services[0].[taskDefinition,runningCount,length(taskSets)]' --output text

@@ -79,11 +79,13 @@ struct AccessPolicyTests {
         let action = AccessPolicy.json(
             target: "AmazonEC2ContainerServiceV20141113.ExecuteCommand", body: Array(#"{"cluster":"prod","task":"abc","command":"sh","interactive":true}"#.utf8),
             names: names)
-        #expect(action.action == "ecs:ExecuteCommand" && action.resources() == ["arn:aws:ecs:us-east-1:000000000000:task/prod/abc"])
+        #expect(
+            action.action == "ecs:ExecuteCommand"
+                && action.resources() == ["arn:aws:ecs:us-east-1:000000000000:cluster/prod", "arn:aws:ecs:us-east-1:000000000000:task/prod/abc"])
         let byArn = AccessPolicy.json(
             target: "AmazonEC2ContainerServiceV20141113.ExecuteCommand",
             body: Array(#"{"task":"arn:aws:ecs:us-east-1:000000000000:task/c/x","command":"sh","interactive":true}"#.utf8), names: names)
-        #expect(byArn.resources() == ["arn:aws:ecs:us-east-1:000000000000:task/c/x"])
+        #expect(byArn.resources() == ["arn:aws:ecs:us-east-1:000000000000:cluster/default", "arn:aws:ecs:us-east-1:000000000000:task/c/x"])
     }
 
     @Test func logsActionsAreJudgedOnTheirGroupAndStream() throws {

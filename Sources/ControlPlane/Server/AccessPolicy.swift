@@ -83,11 +83,7 @@ enum AccessPolicy {
         func resource(_ fields: NamingMembers) -> String {
             switch service {
             case "ecs":
-                // ECS Exec is granted on the task (`task/<cluster>/*` in AWS's policies).
-                if operation == "ExecuteCommand", let task = fields.task {
-                    guard !task.hasPrefix("arn:") else { return task }
-                    return names.task(cluster: names.clusterName(fromReference: fields.cluster ?? "default"), id: task)
-                }
+
                 if let definition = fields.taskDefinition {
                     return definition.hasPrefix("arn:") ? definition : names.arn("ecs", "task-definition/\(definition)")
                 }
@@ -131,6 +127,12 @@ enum AccessPolicy {
             // PutEvents acts on each entry's bus.
             if service == "events", operation == "PutEvents", let entries = fields.Entries, !entries.isEmpty {
                 return Array(Set(entries.map { names.eventBus(EventBridgeState.busName($0.EventBusName)) })).sorted()
+            }
+            // ECS Exec acts on the cluster and on the task, as AWS's policies grant it (`cluster/<name>`
+            // and `task/<cluster>/*`): both must be allowed.
+            if service == "ecs", operation == "ExecuteCommand", let task = fields.task {
+                let cluster = names.clusterName(fromReference: fields.cluster ?? "default")
+                return [names.cluster(cluster), task.hasPrefix("arn:") ? task : names.task(cluster: cluster, id: task)]
             }
             if service == "ssm", let several = fields.Names, !several.isEmpty {
                 return several.map { $0.hasPrefix("arn:") ? $0 : names.parameter($0) }

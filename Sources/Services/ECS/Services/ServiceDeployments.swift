@@ -339,7 +339,7 @@ extension ECSState {
         var kept: [ServiceDeployment] = []
         for arn in serviceDeploymentsByService[record.arn] ?? [] {
             guard let deployment = serviceDeployments[arn] else { continue }
-            if all || (deployment.status?.isOngoing != true && (deployment.createdAt ?? now) < horizon) {
+            if all || (deployment.status?.isOngoing != true && (deployment.finishedAt ?? deployment.stoppedAt ?? deployment.createdAt ?? now) < horizon) {
                 serviceDeployments[arn] = nil
                 serviceDeploymentsByService[record.arn]?.remove(arn)
                 changes.delete(ServiceDeployment.self, key: arn)
@@ -348,9 +348,18 @@ extension ECSState {
             }
         }
         var referenced = Set(kept.flatMap { ($0.sourceServiceRevisions ?? []).compactMap(\.arn) + [$0.targetServiceRevision?.arn, $0.rollback?.serviceRevisionArn].compactMap { $0 } })
-        if !all { referenced.formUnion((record.scheduler.revisionOfDeployment ?? [:]).values) }
-        for revision in serviceRevisions.values where revision.serviceArn == record.arn {
-            guard let arn = revision.serviceRevisionArn, !referenced.contains(arn), all || (revision.createdAt ?? now) < horizon else { continue }
+        if !all {
+            // What the scheduler may still go back to.
+            referenced.formUnion((record.scheduler.revisionOfDeployment ?? [:]).values)
+            referenced.formUnion([record.scheduler.lastCompletedRevision, record.scheduler.rollbackRevision].compactMap { $0 })
+        }
+        let expired = serviceRevisions.values.compactMap { revision -> String? in
+            guard revision.serviceArn == record.arn, let arn = revision.serviceRevisionArn, !referenced.contains(arn),
+                all || (revision.createdAt ?? now) < horizon
+            else { return nil }
+            return arn
+        }
+        for arn in expired {
             serviceRevisions[arn] = nil
             changes.delete(ServiceRevision.self, key: arn)
         }
