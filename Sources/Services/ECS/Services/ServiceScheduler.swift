@@ -12,7 +12,8 @@ import HashTreeCollections
 /// The service scheduler: one pass keeps every service at its desired count, rolls deployments
 /// forward within minimumHealthyPercent/maximumPercent, replaces tasks of lost agents and draining
 /// instances, backs off from tasks that keep failing, and trips circuit breakers. Pure: it reads
-/// the state and the time it is given and changes the state.
+/// the state and the time it is given and changes the state. Task sets are scheduled in
+/// TaskSetScheduling.swift, deployments followed in DeploymentRollouts.swift.
 extension ECSState {
     /// Runs one pass over every service that is not INACTIVE.
     public mutating func reconcileServices(
@@ -145,109 +146,16 @@ extension ECSState {
         launch(starts, for: &record, deployment: primary, cluster: cluster, onlyOn: nil, pass: &pass, using: &generator, changes: &changes)
     }
 
-    // MARK: Task sets
-
-    /// Keeps each task set of an EXTERNAL service at its computed count (the service's desired
-    /// count times the set's scale): tasks of sets being deleted, or of none, stop; tasks on
-    /// draining instances are replaced; each set scales in and out on its own.
-    private mutating func reconcileTaskSets(
-        _ record: inout ServiceRecord,
-        cluster: ClusterRef,
-        pass: inout ServicePass,
-        using generator: inout some RandomNumberGenerator,
-        changes: inout ChangeSet
-    ) {
-        let desired = record.service.desiredCount ?? 0
-        var live = liveTasks(of: record)
-        stopUnhealthy(&live, pass: &pass, changes: &changes)
-        let protectionHolds = record.service.serviceStatus != .draining
-        func isProtected(_ task: TaskRecord) -> Bool { protectionHolds && task.isProtected(at: pass.now) }
-        let sets = (record.service.taskSets ?? []).filter { $0.status != TaskSetStatus.draining.rawValue }
-        let kept = Set(sets.compactMap(\.id))
-        for task in live where !kept.contains(task.task.startedBy ?? "") && !isProtected(task) {
-            stop(task, reason: "Scaling activity initiated by (deployment \(task.task.startedBy ?? ""))", pass: &pass, changes: &changes)
-        }
-        live.removeAll { pass.isStopped($0) }
-        let launchesWait = record.scheduler.nextLaunchAt.map { pass.now < $0 } ?? false
-        for set in sets {
-            let id = set.id ?? ""
-            let computed = Self.computedDesiredCount(desired: desired, scale: set.scale)
-            for task in live where task.task.startedBy == id && isOnDrainingInstance(task) {
-                stop(task, reason: replacementReason(task, draining: true, primaryId: id), pass: &pass, changes: &changes)
-            }
-            let keep = live.filter { $0.task.startedBy == id && !pass.isStopped($0) }
-            if keep.count > computed {
-                for task in scaleInOrder(keep.filter { !isProtected($0) }).prefix(keep.count - computed) {
-                    stop(task, reason: "Scaling activity initiated by (deployment \(id))", pass: &pass, changes: &changes)
-                }
-            }
-            let starts = computed - keep.count
-            guard starts > 0 else { continue }
-            if launchesWait {
-                pass.warn("is unable to consistently start tasks successfully.", last: &record.scheduler.lastThrottleEventAt, interval: settings.repeatedEventInterval)
-                continue
-            }
-            let deployment = Deployment(
-                id: id, taskDefinition: set.taskDefinition, capacityProviderStrategy: set.capacityProviderStrategy, launchType: set.launchType)
-            launch(starts, for: &record, deployment: deployment, cluster: cluster, onlyOn: nil, pass: &pass, using: &generator, changes: &changes)
-        }
-    }
-
-    /// A task set's counts and stability after a pass; sets being deleted go once their tasks
-    /// have stopped, with their tags.
-    private mutating func updateTaskSets(_ record: inout ServiceRecord, pass: inout ServicePass, changes: inout ChangeSet) {
-        let live = liveTasks(of: record).filter { !pass.isStopped($0) }
-        reportStoppedTasks(&pass)
-        let desired = record.service.desiredCount ?? 0
-        var sets = record.service.taskSets ?? []
-        var allSteady = true
-        // A set being deleted stays DRAINING until its tasks have stopped, not just been told to.
-        let unstopped = Set((tasksByService[record.arn] ?? []).compactMap { tasks[$0] }.filter { !$0.isStopped }.compactMap(\.task.startedBy))
-        for index in sets.indices.reversed() {
-            let id = sets[index].id ?? ""
-            let own = live.filter { $0.task.startedBy == id }
-            let draining = sets[index].status == TaskSetStatus.draining.rawValue
-            if draining, !unstopped.contains(id) {
-                replaceTags(of: sets[index].taskSetArn ?? "", with: [], changes: &changes)
-                record.scheduler.taskSetClientTokens = record.scheduler.taskSetClientTokens?.filter { $0.value != id }
-                sets.remove(at: index)
-                continue
-            }
-            let computed = draining ? 0 : Self.computedDesiredCount(desired: desired, scale: sets[index].scale)
-            let running = own.filter { $0.lastStatus == .running }.count
-            let healthy = own.filter { isHealthy($0) }.count
-            sets[index].computedDesiredCount = computed
-            sets[index].runningCount = running
-            sets[index].pendingCount = own.count - running
-            let stability: StabilityStatus = own.count == computed && running == computed && healthy == computed ? .steadyState : .stabilizing
-            if stability != .steadyState { allSteady = false }
-            if sets[index].stabilityStatus != stability {
-                sets[index].stabilityStatus = stability
-                sets[index].stabilityStatusAt = pass.now
-                sets[index].updatedAt = pass.now
-            }
-        }
-        record.service.taskSets = sets
-        record.service.runningCount = live.filter { $0.lastStatus == .running }.count
-        record.service.pendingCount = live.filter { $0.lastStatus != .running }.count
-        // Deleted: INACTIVE once its task sets are gone (their tasks stopped, their tags removed).
-        if record.service.serviceStatus == .draining, live.isEmpty, sets.isEmpty {
-            record.service.serviceStatus = .inactive
-            return
-        }
-        noteSteadyState(&record, steady: allSteady && !pass.changed, pass: &pass)
-    }
-
     /// Unhealthy tasks are replaced: they do not count as healthy, so stopping them never costs
     /// health. They leave `live`.
-    private mutating func stopUnhealthy(_ live: inout [TaskRecord], pass: inout ServicePass, changes: inout ChangeSet) {
+    mutating func stopUnhealthy(_ live: inout [TaskRecord], pass: inout ServicePass, changes: inout ChangeSet) {
         for task in live where task.lastStatus == .running && task.task.healthStatus == .unhealthy {
             stop(task, reason: "Task failed container health checks", pass: &pass, changes: &changes)
         }
         live.removeAll { pass.isStopped($0) }
     }
 
-    private func replacementReason(_ task: TaskRecord, draining: Bool, primaryId: String) -> String {
+    func replacementReason(_ task: TaskRecord, draining: Bool, primaryId: String) -> String {
         if draining, let instance = task.task.containerInstanceArn {
             return "Task stopped because container instance \(ARN(instance)?.lastPathComponent ?? instance) is draining"
         }
@@ -256,7 +164,7 @@ extension ECSState {
 
     /// The order to stop tasks in when scaling in: not yet running first, then from the instances
     /// holding the most tasks of the service (keeps the spread), newest first.
-    private func scaleInOrder(_ tasks: [TaskRecord]) -> [TaskRecord] {
+    func scaleInOrder(_ tasks: [TaskRecord]) -> [TaskRecord] {
         var perInstance: [String: Int] = [:]
         for task in tasks { perInstance[task.task.containerInstanceArn ?? "", default: 0] += 1 }
         return tasks.sorted { a, b in
@@ -335,7 +243,7 @@ extension ECSState {
 
     // MARK: Launching and stopping
 
-    private mutating func launch(
+    mutating func launch(
         _ count: Int,
         for record: inout ServiceRecord,
         deployment: Deployment,
@@ -424,7 +332,7 @@ extension ECSState {
         }
     }
 
-    private mutating func stop(_ task: TaskRecord, reason: String, pass: inout ServicePass, changes: inout ChangeSet) {
+    mutating func stop(_ task: TaskRecord, reason: String, pass: inout ServicePass, changes: inout ChangeSet) {
         guard !pass.isStopped(task) else { return }
         // A task behind a target group drains first: deregistered now, stopped after the delay.
         let groups = task.serviceArn.flatMap { services[$0] }.map { $0.loadBalancers(of: task).compactMap(\.targetGroupArn) } ?? []
@@ -458,198 +366,6 @@ extension ECSState {
         task.assignmentSequence = nextAssignmentSequence(changes: &changes)
         changes.assignedInstances.insert(instance)
         putTask(task, changes: &changes)
-    }
-
-    // MARK: Deployments
-
-    private mutating func updateDeployments(_ record: inout ServiceRecord, pass: inout ServicePass, changes: inout ChangeSet) {
-        guard var deployments = record.service.deployments, !deployments.isEmpty else { return }
-        let live = liveTasks(of: record).filter { !pass.isStopped($0) }
-        var perDeployment: [String: (running: Int, pending: Int, healthy: Int)] = [:]
-        for task in live {
-            var counts = perDeployment[task.task.startedBy ?? ""] ?? (0, 0, 0)
-            if task.lastStatus == .running { counts.running += 1 } else { counts.pending += 1 }
-            if isHealthy(task) { counts.healthy += 1 }
-            perDeployment[task.task.startedBy ?? ""] = counts
-        }
-        reportStoppedTasks(&pass)
-        let desired = record.service.desiredCount ?? 0
-        // Older deployments without tasks are done.
-        deployments.removeAll { deployment in
-            deployment.deploymentStatus != .primary && (perDeployment[deployment.id ?? ""].map { $0.running + $0.pending } ?? 0) == 0
-        }
-        for index in deployments.indices {
-            let counts = perDeployment[deployments[index].id ?? ""] ?? (0, 0, 0)
-            deployments[index].runningCount = counts.running
-            deployments[index].pendingCount = counts.pending
-        }
-        guard let primaryIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }) else {
-            record.service.deployments = deployments
-            return
-        }
-        let primaryCounts = perDeployment[deployments[primaryIndex].id ?? ""] ?? (0, 0, 0)
-        let settled = deployments.count == 1 && primaryCounts.pending == 0 && primaryCounts.healthy == desired
-            && primaryCounts.running == desired
-        if settled, deployments[primaryIndex].rolloutState == .inProgress {
-            let id = deployments[primaryIndex].id ?? ""
-            deployments[primaryIndex].rolloutState = .completed
-            deployments[primaryIndex].rolloutStateReason = "ECS deployment \(id) completed."
-            deployments[primaryIndex].updatedAt = pass.now
-            record.scheduler.lastCompletedTaskDefinition = deployments[primaryIndex].taskDefinition
-            record.scheduler.lastCompletedRevision = record.scheduler.revisionOfDeployment?[id]
-            pass.events.append("(deployment \(id)) deployment completed.")
-            serviceDeploymentCompleted(record, deploymentId: id, now: pass.now, changes: &changes)
-        }
-        record.service.deployments = deployments
-        record.service.runningCount = live.filter { $0.lastStatus == .running }.count
-        record.service.pendingCount = live.filter { $0.lastStatus != .running }.count
-
-        if record.service.serviceStatus == .draining, live.isEmpty {
-            record.service.serviceStatus = .inactive
-            return
-        }
-        let steady = settled && deployments[primaryIndex].rolloutState == .completed && !pass.changed
-        noteSteadyState(&record, steady: steady, pass: &pass)
-    }
-
-    /// "has stopped N running tasks" for the running tasks this pass stopped.
-    private func reportStoppedTasks(_ pass: inout ServicePass) {
-        let running = pass.stopped.filter(\.hasRun)
-        guard !running.isEmpty else { return }
-        let ids = running.map { "(task \(ARN($0.arn)?.lastPathComponent ?? $0.arn))" }.joined(separator: " ")
-        pass.events.append("has stopped \(running.count) running tasks: \(ids).")
-    }
-
-    /// ECS's steady-state event: when a service becomes steady, and again every
-    /// `steadyStateEventInterval` while it stays so.
-    private func noteSteadyState(_ record: inout ServiceRecord, steady: Bool, pass: inout ServicePass) {
-        if steady {
-            let last = record.scheduler.lastSteadyStateEventAt ?? .distantPast
-            if !record.scheduler.steady || pass.now.timeIntervalSince(last) >= settings.steadyStateEventInterval {
-                pass.events.append("has reached a steady state.")
-                record.scheduler.lastSteadyStateEventAt = pass.now
-            }
-        }
-        record.scheduler.steady = steady
-    }
-
-    private mutating func rollBack(
-        _ record: inout ServiceRecord,
-        now: Date,
-        pass: inout ServicePass,
-        using generator: inout some RandomNumberGenerator,
-        changes: inout ChangeSet
-    ) {
-        record.scheduler.rollbackPending = false
-        // StopServiceDeployment names where to go (even the same task definition, restarted);
-        // the circuit breaker goes back to the last deployment that completed.
-        let requested = record.scheduler.rollbackTarget
-        let requestedRevision = record.scheduler.rollbackRevision
-        record.scheduler.rollbackTarget = nil
-        record.scheduler.rollbackRevision = nil
-        guard let target = requested ?? record.scheduler.lastCompletedTaskDefinition,
-            var deployments = record.service.deployments,
-            let failedIndex = deployments.firstIndex(where: { $0.deploymentStatus == .primary }),
-            requested != nil || deployments[failedIndex].taskDefinition != target
-        else {
-            if let primary = record.service.deployments?.first(where: { $0.deploymentStatus == .primary })?.id {
-                serviceDeploymentRollbackImpossible(record, deploymentId: primary, now: now, changes: &changes)
-            }
-            return
-        }
-        let failedId = deployments[failedIndex].id ?? ""
-        deployments[failedIndex].deploymentStatus = .active
-        if deployments[failedIndex].rolloutState == .inProgress {
-            // Rolled back on request: its tasks failing now no longer count against it.
-            deployments[failedIndex].rolloutState = .failed
-            deployments[failedIndex].rolloutStateReason = "ECS deployment \(failedId) rolled back on request."
-            deployments[failedIndex].updatedAt = now
-        }
-        // The revision gone back to brings its settings back with its task definition.
-        if let revision = (requested != nil ? requestedRevision : record.scheduler.lastCompletedRevision).flatMap({ serviceRevisions[$0] }),
-            revision.taskDefinition == target
-        {
-            record.service.loadBalancers = revision.loadBalancers
-            record.service.serviceRegistries = revision.serviceRegistries
-            record.service.networkConfiguration = revision.networkConfiguration
-            record.service.capacityProviderStrategy = revision.capacityProviderStrategy
-            record.service.launchType = revision.launchType
-        }
-        let rollback = newDeployment(
-            taskDefinition: target, desiredCount: record.service.desiredCount ?? 0, launchType: record.service.launchType,
-            strategy: record.service.capacityProviderStrategy, now: now, scheduler: &record.scheduler, using: &generator)
-        deployments.insert(rollback, at: 0)
-        record.service.deployments = deployments
-        serviceDeploymentRollingBack(&record, failedId: failedId, rollback: rollback, now: now, changes: &changes)
-        record.service.taskDefinition = target
-        record.scheduler.consecutiveFailedLaunches = 0
-        record.scheduler.nextLaunchAt = nil
-        pass.events.append("(deployment \(rollback.id ?? "")) deployment rolling back: deployment \(failedId) failed and was rolled back to \(target).")
-        pass.changed = true
-    }
-
-    // MARK: Task outcomes
-
-    /// Bookkeeping when one of a service's tasks reached RUNNING.
-    mutating func noteServiceTaskRunning(_ task: TaskRecord, now: Date, changes: inout ChangeSet) {
-        guard let arn = task.serviceArn, var record = services[arn] else { return }
-        var changed = false
-        if record.scheduler.consecutiveFailedLaunches != 0 || record.scheduler.nextLaunchAt != nil {
-            record.scheduler.consecutiveFailedLaunches = 0
-            record.scheduler.nextLaunchAt = nil
-            changed = true
-        }
-        // ECS's words when a task joins its service's target groups.
-        for (index, group) in Set(record.loadBalancers(of: task).compactMap(\.targetGroupArn)).sorted().enumerated() {
-            record.service.events = Self.prependDeterministic(
-                event: "(service \(record.name)) registered 1 targets in (target-group \(group))", to: record.service.events, now: now,
-                seed: task.assignmentSequence &+ index)
-            changed = true
-        }
-        if changed { putService(record, changes: &changes) }
-    }
-
-    /// Bookkeeping when one of a service's tasks stopped without being asked to: the launch
-    /// back-off, the deployment's failed-task count and its circuit breaker.
-    mutating func noteServiceTaskStopped(_ task: TaskRecord, now: Date, changes: inout ChangeSet) {
-        guard let arn = task.serviceArn, var record = services[arn] else { return }
-        if task.task.stopCode == .userInitiated || task.task.stopCode == .serviceSchedulerInitiated { return }
-        record.scheduler.steady = false
-        if task.task.stopCode == .taskFailedToStart {
-            record.scheduler.consecutiveFailedLaunches += 1
-            let delay = settings.launchDelay(afterFailures: record.scheduler.consecutiveFailedLaunches)
-            record.scheduler.nextLaunchAt = now.addingTimeInterval(delay)
-        }
-        if var deployments = record.service.deployments,
-            let index = deployments.firstIndex(where: { $0.id == task.task.startedBy }),
-            deployments[index].rolloutState == .inProgress
-        {
-            deployments[index].failedTasks = (deployments[index].failedTasks ?? 0) + 1
-            let breaker = record.service.deploymentConfiguration?.deploymentCircuitBreaker
-            let threshold = settings.circuitBreakerThreshold(desired: deployments[index].desiredCount ?? 0)
-            let tripped = breaker?.enable == true && deployments[index].failedTasks! >= threshold
-            // As rollBack decides: there must be a completed task definition other than this one.
-            let canRollBack = record.scheduler.lastCompletedTaskDefinition.map { $0 != deployments[index].taskDefinition } ?? false
-            serviceDeploymentTaskFailed(
-                record, deploymentId: deployments[index].id ?? "", failures: deployments[index].failedTasks!, tripped: tripped,
-                rollingBack: tripped && breaker?.rollback == true && deployments[index].deploymentStatus == .primary && canRollBack,
-                now: now, changes: &changes)
-            if tripped {
-                let id = deployments[index].id ?? ""
-                deployments[index].rolloutState = .failed
-                deployments[index].rolloutStateReason =
-                    "ECS deployment circuit breaker: tasks failed to start or stay running (\(deployments[index].failedTasks!) failures, threshold \(threshold))."
-                deployments[index].updatedAt = now
-                record.service.events = Self.prependDeterministic(
-                    event: "(service \(record.name)) (deployment \(id)) deployment failed: tasks failed to start.",
-                    to: record.service.events, now: now, seed: record.service.events?.count ?? 0)
-                if breaker?.rollback == true, deployments[index].deploymentStatus == .primary {
-                    record.scheduler.rollbackPending = true
-                }
-            }
-            record.service.deployments = deployments
-        }
-        putService(record, changes: &changes)
     }
 
     // MARK: Helpers
