@@ -129,6 +129,10 @@ let package = Package(
 
         // S3: buckets, object records and multipart uploads (the bytes are files the control plane writes).
         .target(name: "S3", dependencies: ["StevedoreCore", "AWSProtocols", "Archives"], path: "Sources/Services/S3"),
+        // S3 event notifications: a bucket's changes told to functions, queues, topics and EventBridge.
+        .target(
+            name: "S3Notifications", dependencies: ["StevedoreCore", "AWSProtocols", "S3", "IAM", "Lambda", "SQS", "SQSShapes", "SNS", "EventBridge"],
+            path: "Sources/Services/S3Notifications"),
         // CloudFormation: stacks, change sets, templates and intrinsics, the deployer's decisions,
         // and the provisioners that make each resource type through the services' own operations.
         .target(name: "CloudFormation", dependencies: ["StevedoreCore", "AWSProtocols", "Archives", "S3"], path: "Sources/Services/CloudFormation"),
@@ -168,7 +172,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Sealing", "Observability", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, unixSignals, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -273,7 +277,7 @@ let package = Package(
             name: "ECSAgentTests",
             dependencies: ["ECSAgent", "AgentEngine", "StevedoreCore", "ECSShapes", "AgentProtocol", "DockerClient", "StevedoreTestSupport"]),
         .testTarget(name: "ECSCLITests", dependencies: ["ECSCLI", "ECSShapes", "StevedoreTestSupport", argumentParser]),
-        .testTarget(name: "S3Tests", dependencies: ["S3", "Archives", "StevedoreCore"]),
+        .testTarget(name: "S3Tests", dependencies: ["S3", "S3Notifications", "IAM", "Lambda", "LambdaShapes", "SQS", "SQSShapes", "SNS", "EventBridge", "EventsShapes", "ECS", "Archives", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "CloudFormationTests", dependencies: ["CloudFormation", "S3", "StevedoreCore", "Archives"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", logging, .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(

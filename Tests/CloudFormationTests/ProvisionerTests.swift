@@ -48,6 +48,10 @@ struct ProvisionerTests {
         func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) {
             calls.withLock { $0.append(Call(kind: "S3", target: "tags " + name, body: .array((tags ?? []).map { .string($0.key + "=" + $0.value) }))) }
         }
+        func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError) {
+            let described = configuration.destinations.map { "\($0.kind.rawValue) \($0.arn) \($0.events.joined(separator: ",")) \($0.filterRules.map { $0.name + "=" + $0.value }.joined(separator: ","))" }
+            calls.withLock { $0.append(Call(kind: "S3", target: "notification " + name, body: .array((described + (configuration.eventBridge ? ["eventbridge"] : [])).map { .string($0) }))) }
+        }
     }
 
     func context(_ calls: RecordingCalls, logicalId: String = "Thing") -> ProvisioningContext {
@@ -81,6 +85,34 @@ struct ProvisionerTests {
         let directory = try ZipDirectory(Array(zip))
         #expect(directory.entries.map(\.path) == ["index.py"])
         #expect(recorded[1].body?["ReservedConcurrentExecutions"] == .integer(2))
+    }
+
+    @Test func aBucketsNotificationConfigurationIsPutAfterItsTagsAndChangedOnlyWhenItChanges() async throws {
+        let calls = RecordingCalls()
+        let properties = try yaml("""
+            NotificationConfiguration:
+              LambdaConfigurations:
+                - Event: s3:ObjectCreated:*
+                  Function: arn:aws:lambda:us-east-1:000000000000:function:f
+                  Filter: {S3Key: {Rules: [{Name: prefix, Value: in/}, {Name: suffix, Value: .csv}]}}
+              QueueConfigurations: [{Event: s3:ObjectRemoved:*, Queue: arn:aws:sqs:us-east-1:000000000000:q}]
+              EventBridgeConfiguration: {EventBridgeEnabled: true}
+            """)
+        let values = try await BucketProvisioner().create(properties, name: "app-b-x", context: context(calls))
+        let recorded = calls.recorded
+        #expect(recorded.map(\.target) == ["create app-b-x", "tags app-b-x", "notification app-b-x"])
+        #expect(
+            recorded[2].body == .array([
+                .string("queue arn:aws:sqs:us-east-1:000000000000:q s3:ObjectRemoved:* "),
+                .string("function arn:aws:lambda:us-east-1:000000000000:function:f s3:ObjectCreated:* prefix=in/,suffix=.csv"), .string("eventbridge"),
+            ]))
+        _ = try await BucketProvisioner().update(properties, previous: properties, current: values, context: context(calls))
+        #expect(calls.recorded.count == 4, "unchanged: tags only")
+        _ = try await BucketProvisioner().update(.object([]), previous: properties, current: values, context: context(calls))
+        #expect(calls.recorded.last?.target == "notification app-b-x" && calls.recorded.last?.body == .array([]))
+        await #expect(throws: AWSError.self) {
+            _ = try await BucketProvisioner().create(try yaml("NotificationConfiguration: {QueueConfigurations: [{Event: x}]}"), name: "b", context: context(calls))
+        }
     }
 
     @Test func aliasWeightsBecomeAMapOfVersionsToFractions() {
@@ -164,6 +196,7 @@ struct ProvisionerTests {
             func deleteBucket(_ name: String) async throws(AWSError) { try await inner.deleteBucket(name) }
             func setBucketPolicy(_ name: String, policy: String?) async throws(AWSError) {}
             func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) { throw AWSError(type: "InvalidTag", message: "no") }
+            func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError) {}
         }
         let calls = RecordingCalls()
         let context = ProvisioningContext(calls: RefusingTags(inner: calls), names: ResourceNames(), stackName: "app", stackId: "s", logicalId: "B", stackTags: [])

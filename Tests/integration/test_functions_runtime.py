@@ -3,6 +3,7 @@ the Runtime API spoken by awslambdaric (PyPI) and by a busybox shell runtime, in
 aws CLI and boto3. Limits (timeouts, memory, /tmp, concurrency), versions and aliases, layers,
 asynchronous retries with a dead-letter queue, and queued events surviving kill -9 of ecsd."""
 import base64
+import hashlib
 import json
 import os
 import re
@@ -471,3 +472,41 @@ def test_an_sns_topic_fans_out_to_a_queue_and_a_function(cluster, lam, sqs):
     assert record["EventSource"] == "aws:sns" and record["EventSubscriptionArn"] == subscription
     assert (record["Sns"]["MessageId"], record["Sns"]["Message"], record["Sns"]["Subject"]) == (message_id, "fan out", "both")
     assert record["Sns"]["MessageAttributes"]["kind"] == {"Type": "String", "Value": "test"}
+
+
+def test_an_object_copied_with_aws_s3_cp_invokes_a_function_with_the_s3_event(cluster, lam, sqs, tmp_path):
+    endpoint = cluster.endpoint
+    run_aws(endpoint, "s3", "mb", "s3://uploads-bucket")
+    done_url, done_arn = dlq(sqs, "on-upload-done")
+    python_function(lam, "on-upload")
+    lam.put_function_event_invoke_config(FunctionName="on-upload", DestinationConfig={"OnSuccess": {"Destination": done_arn}})
+    function_arn = lam.get_function(FunctionName="on-upload")["Configuration"]["FunctionArn"]
+    configuration = json.dumps({"LambdaFunctionConfigurations": [{
+        "Id": "on-upload", "LambdaFunctionArn": function_arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}}]})
+    # S3 checks that it may invoke the function: without a permission for it, the configuration is refused.
+    code, _, err = run_aws(endpoint, "s3api", "put-bucket-notification-configuration", "--bucket", "uploads-bucket",
+                           "--notification-configuration", configuration, check=False)
+    assert code != 0 and "InvalidArgument" in err and "Unable to validate the following destination configurations" in err
+    run_aws(endpoint, "lambda", "add-permission", "--function-name", "on-upload", "--statement-id", "s3",
+            "--action", "lambda:InvokeFunction", "--principal", "s3.amazonaws.com", "--source-arn", "arn:aws:s3:::uploads-bucket")
+    run_aws(endpoint, "s3api", "put-bucket-notification-configuration", "--bucket", "uploads-bucket",
+            "--notification-configuration", configuration)
+    _, out, _ = run_aws(endpoint, "s3api", "get-bucket-notification-configuration", "--bucket", "uploads-bucket")
+    [stored] = json.loads(out)["LambdaFunctionConfigurations"]
+    assert stored["LambdaFunctionArn"] == function_arn and stored["Filter"]["Key"]["FilterRules"] == [{"Name": "Prefix", "Value": "incoming/"}]
+
+    report = tmp_path / "q3 report.csv"
+    report.write_text("a,b\n1,2\n")
+    run_aws(endpoint, "s3", "cp", str(report), "s3://uploads-bucket/incoming/q3 report.csv")
+    run_aws(endpoint, "s3", "cp", str(report), "s3://uploads-bucket/elsewhere/ignored.csv")
+    [done] = receive_all(sqs, done_url, 1)
+    [record] = json.loads(done["Body"])["requestPayload"]["Records"]
+    assert (record["eventSource"], record["eventName"], record["awsRegion"]) == ("aws:s3", "ObjectCreated:Put", "us-east-1")
+    assert record["requestParameters"]["sourceIPAddress"] == "127.0.0.1"
+    obj = record["s3"]["object"]
+    assert (obj["key"], obj["size"]) == ("incoming/q3+report.csv", 8)
+    assert obj["eTag"] == hashlib.md5(b"a,b\n1,2\n").hexdigest()
+    assert record["s3"]["bucket"]["name"] == "uploads-bucket" and record["s3"]["configurationId"] == "on-upload"
+    # The key outside the prefix invoked nothing.
+    assert sqs.receive_message(QueueUrl=done_url, WaitTimeSeconds=2).get("Messages", []) == []

@@ -50,8 +50,8 @@ struct APIServer {
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
 
-    func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func buildRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestMetrics())
         router.add(middleware: LeadershipGate(serving: serving))
         router.add(middleware: S3Requests(endpoint: s3))
@@ -287,7 +287,7 @@ struct APIServer {
     }
 
     /// A REST route: body within its limit, caller checked, then the route's own handler.
-    func handle(_ route: RESTRoute, _ request: Request, _ context: BasicRequestContext) async -> Response {
+    func handle(_ route: RESTRoute, _ request: Request, _ context: APIRequestContext) async -> Response {
         OperationLabel.name(route.method + " " + route.path)
         let requestId = requestIds.next()
         var request = request
@@ -526,5 +526,17 @@ struct LeadershipGate<Context: RequestContext>: RouterMiddleware {
             APIResponse(
                 status: 503, headers: [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "ServiceUnavailableException")],
                 body: Array(#"{"__type":"ServiceUnavailableException","message":"This control plane replica cannot reach its store to confirm it leads; retry shortly."}"#.utf8)))
+    }
+}
+
+/// The API listener's request context: Hummingbird's basics and the peer's address (S3's event
+/// notifications name the address a change came from).
+struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }

@@ -165,9 +165,14 @@ extension S3Call {
         }
         let name = bucket
         let chosen = keys
+        let change = objectChange("ObjectRemoved:Delete")
         let obsolete = try await committer.write { root, m throws(AWSError) in
             var files: [String] = []
-            for key in chosen { files += try root.s3.deleteObject(bucket: name, key: key, changes: &m.changes) }
+            for key in chosen {
+                let existed = root.s3.contents[name]?.byKey[key] != nil
+                files += try root.s3.deleteObject(bucket: name, key: key, changes: &m.changes)
+                if existed { change.notify(&root, key: key, object: nil, m: &m) }
+            }
             return files
         }
         files.remove(obsolete)

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import S3
+import S3Notifications
 import SigV4
 import StevedoreCore
 
@@ -19,8 +20,12 @@ struct S3Call: Sendable {
     let query: [String: String]
     let requestId: String
     let bodyUse: BodyUse
+    /// The peer's address, as event notifications give it.
+    let sourceAddress: String
     /// What the signature says of the body (set once the request is authenticated).
     var bodyForm: SigV4Verifier.S3Body = .unsigned
+    /// Who signed the request (nil when authentication is off), as event notifications name them.
+    var caller: Caller?
 
     var committer: Committer<ControlPlaneState> { endpoint.committer }
     var files: ObjectFiles { endpoint.files }
@@ -66,6 +71,7 @@ struct S3Call: Sendable {
         }
         var call = self
         call.bodyForm = body
+        call.caller = principal?.caller
         return try await call.perform(principal: principal)
     }
 
@@ -120,9 +126,26 @@ struct S3Call: Sendable {
         case .copyObject: return try await copyObject(principal: principal)
         case .getObject, .headObject: return try await getObject(head: operation == .headObject)
         case .deleteObject:
-            let obsolete = try await committer.write { root, m throws(AWSError) in try root.s3.deleteObject(bucket: bucket, key: key, changes: &m.changes) }
+            let change = objectChange("ObjectRemoved:Delete")
+            let obsolete = try await committer.write { root, m throws(AWSError) in
+                let existed = root.s3.contents[bucket]?.byKey[key] != nil
+                let files = try root.s3.deleteObject(bucket: bucket, key: key, changes: &m.changes)
+                if existed { change.notify(&root, key: key, object: nil, m: &m) }
+                return files
+            }
             files.remove(obsolete)
             return answer(status: 204)
+        case .getBucketNotificationConfiguration:
+            let record = try await committer.read { root, _ throws(AWSError) in try root.s3.bucket(bucket) }
+            return xmlAnswer(S3XML.notification(record.notification))
+        case .putBucketNotificationConfiguration:
+            let configuration = try S3XML.parseNotification(try await readDocument())
+            let skip = header("x-amz-skip-destination-validation") == "true"
+            try await committer.write { [requestId] root, m throws(AWSError) in
+                try root.putBucketNotification(
+                    bucket: bucket, configuration, skipDestinationValidation: skip, requestId: requestId, now: m.now, using: &m.random, changes: &m.changes)
+            }
+            return answer()
         case .getObjectTagging:
             let object = try await committer.read { root, _ throws(AWSError) in try root.s3.object(bucket: bucket, key: key) }
             return xmlAnswer(S3XML.tagging(object.tags))
@@ -203,5 +226,33 @@ struct S3Call: Sendable {
             guard try ObjectChecksums.contentMD5(md5) == Digest.md5(bytes) else { throw S3Error.badDigest }
         }
         return bytes
+    }
+}
+
+/// A change a request makes to an object, told to its bucket's notification destinations in the
+/// commit that makes it (``ObjectEvent``).
+struct ObjectChange: Sendable {
+    let name: String
+    let bucket: String
+    let requestId: String
+    let principalId: String
+    let account: String
+    let sourceAddress: String
+
+    func notify(_ root: inout ControlPlaneState, key: String, object: ObjectRecord?, m: inout Mutation) {
+        guard root.s3.buckets[bucket]?.notification != nil else { return }
+        let event = ObjectEvent(
+            name: name, bucket: bucket, key: key, size: object?.size, etag: object?.etag, time: m.now, requestId: requestId, principalId: principalId,
+            sourceIPAddress: sourceAddress, sequencer: ObjectEvent.sequencer(at: m.now))
+        root.notify(event, requester: account, now: m.now, using: &m.random, changes: &m.changes)
+    }
+}
+
+extension S3Call {
+    /// The change this request makes, by S3's event name (`ObjectCreated:Put`, …).
+    func objectChange(_ name: String) -> ObjectChange {
+        let account = endpoint.names.accountId
+        return ObjectChange(name: name, bucket: bucket, requestId: requestId, principalId: "AWS:" + (caller?.userId ?? account), account: account,
+            sourceAddress: sourceAddress)
     }
 }

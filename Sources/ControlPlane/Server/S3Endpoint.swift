@@ -34,7 +34,7 @@ struct S3Endpoint: Sendable {
     }
 
     /// One request, from the first byte to the last of its answer.
-    func handle(_ request: Request) async -> Response {
+    func handle(_ request: Request, from sourceAddress: String? = nil) async -> Response {
         let requestId = requestIds.next()
         let address = S3Address.parse(rawPath: request.uri.path, virtualHostBucket: S3Address.virtualHostBucket(request.head.authority))
         let resource = request.uri.path
@@ -51,7 +51,7 @@ struct S3Endpoint: Sendable {
         let bodyUse = BodyUse()
         let call = S3Call(
             endpoint: self, request: request, operation: operation, bucket: address.bucket ?? "", key: address.key ?? "", query: query,
-            requestId: requestId, bodyUse: bodyUse)
+            requestId: requestId, bodyUse: bodyUse, sourceAddress: sourceAddress ?? "127.0.0.1")
         do throws(AWSError) {
             return try await call.run()
         } catch {
@@ -89,7 +89,7 @@ struct S3Endpoint: Sendable {
     static let copySource = HTTPField.Name("x-amz-copy-source")!
 
     /// The owner every listing names: this account's canonical id.
-    var ownerId: String { Digest.hex(Digest.sha256(Array(names.accountId.utf8))) }
+    var ownerId: String { S3State.ownerId(names) }
 }
 
 /// Whether a request's body has been (or is being) read: once only, by whoever reads it.
@@ -103,11 +103,11 @@ final class BodyUse: Sendable {
 
 /// Routes S3's requests to ``S3Endpoint`` before any other route sees them.
 struct S3Requests: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
     let endpoint: S3Endpoint
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard S3Endpoint.claims(request) else { return try await next(request, context) }
-        return await endpoint.handle(request)
+        return await endpoint.handle(request, from: context.remoteAddress?.ipAddress)
     }
 }

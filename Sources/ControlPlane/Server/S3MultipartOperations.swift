@@ -138,8 +138,11 @@ extension S3Call {
         }
         let (name, key) = (bucket, self.key)
         let chosen = parts
+        let change = objectChange("ObjectCreated:CompleteMultipartUpload")
         let (object, obsolete) = try await committer.write { root, m throws(AWSError) in
-            try root.s3.completeUpload(uploadId, bucket: name, key: key, parts: chosen, now: m.now, changes: &m.changes)
+            let completed = try root.s3.completeUpload(uploadId, bucket: name, key: key, parts: chosen, now: m.now, changes: &m.changes)
+            change.notify(&root, key: key, object: completed.object, m: &m)
+            return completed
         }
         files.remove(obsolete)
         var headers: [(String, String)] = []

@@ -151,6 +151,7 @@ extension S3Call {
         let object = ObjectRecord(
             bucket: name, key: key, size: received.size, etag: Digest.hex(received.md5), lastModified: committer.now(), attributes: attributes,
             segments: [StoredSegment(file: received.file, size: received.size)], checksum: received.checksum, tags: tags)
+        let change = objectChange("ObjectCreated:Put")
         do throws(AWSError) {
             let obsolete = try await committer.write { root, m throws(AWSError) in
                 // Conditions again, on the object there is now: two conditional writes racing do not both win.
@@ -159,7 +160,9 @@ extension S3Call {
                 }
                 var stored = object
                 stored.lastModified = m.now
-                return try root.s3.putObject(stored, changes: &m.changes)
+                let replaced = try root.s3.putObject(stored, changes: &m.changes)
+                change.notify(&root, key: key, object: stored, m: &m)
+                return replaced
             }
             files.remove(obsolete)
         } catch {
@@ -328,11 +331,14 @@ extension S3Call {
         if replaceMetadata { object.attributes = attributes() }
         if replaceTags { object.tags = header("x-amz-tagging").map(S3XML.parseTaggingHeader) ?? [] }
         let stored: ObjectRecord
+        let change = objectChange("ObjectCreated:Copy")
         do throws(AWSError) {
             let (obsolete, record) = try await committer.write { [object] root, m throws(AWSError) in
                 var record = object
                 record.lastModified = m.now
-                return (try root.s3.putObject(record, changes: &m.changes), record)
+                let replaced = try root.s3.putObject(record, changes: &m.changes)
+                change.notify(&root, key: record.key, object: record, m: &m)
+                return (replaced, record)
             }
             stored = record
             files.remove(obsolete)

@@ -6,7 +6,7 @@ import StevedoreCore
 /// service's paths as that service answers them (``RESTFallback``), anything else as the AWS JSON
 /// protocol answers an unknown operation.
 struct UnroutedRequests: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
     let fallbacks: [RESTFallback]
     let requestIds: RequestIdGenerator
 

@@ -2,6 +2,7 @@ import AWSProtocols
 import CloudFormation
 import Foundation
 import S3
+import S3Notifications
 import StevedoreCore
 
 /// A stack's calls to the other services, made through the same handlers that answer clients
@@ -57,6 +58,14 @@ struct InternalServiceCalls: ServiceCalls {
 
     func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) {
         try await committer.write { root, m throws(AWSError) in try root.s3.setBucketTags(name, tags: tags, changes: &m.changes) }
+    }
+
+    func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError) {
+        let requestId = requestIds.next()
+        try await committer.write { root, m throws(AWSError) in
+            try root.putBucketNotification(
+                bucket: name, configuration, skipDestinationValidation: false, requestId: requestId, now: m.now, using: &m.random, changes: &m.changes)
+        }
     }
 
     // MARK: Reading answers

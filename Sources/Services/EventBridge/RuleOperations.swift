@@ -385,14 +385,14 @@ extension ScheduleExpression {
 }
 
 /// Where a target's ARN points.
-enum TargetKind: Equatable {
+public enum TargetKind: Equatable, Sendable {
     case function(name: String, qualifier: String?)
     case queue(name: String)
     case bus(name: String)
     case cluster(name: String)
     case topic(arn: String)
 
-    init?(_ arn: String) {
+    public init?(_ arn: String) {
         let parts = arn.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 6, parts[0] == "arn" else { return nil }
         switch (parts[2], parts[5]) {

@@ -105,6 +105,20 @@ extension FunctionsState {
         return LambdaGetPolicyOutput(Policy: policy.json(), RevisionId: record.latest.configuration.RevisionId ?? "")
     }
 
+    /// Whether the function's resource-based policy lets an AWS service (`s3.amazonaws.com`) invoke
+    /// it for a source, as a service checks before it sends a function events: a statement for the
+    /// version or alias invoked, naming the service (or anyone), with any source ARN and account it
+    /// names matching.
+    public func permits(service: String, toInvoke name: String, qualifier: String?, sourceArn: String, sourceAccount: String) -> Bool {
+        let qualifier = qualifier ?? FunctionNames.latest
+        return (functions[name]?.permissions ?? []).contains { permission in
+            permission.qualifier == qualifier && (permission.principal == service || permission.principal == "*")
+                && ["lambda:InvokeFunction", "lambda:*", "*"].contains(permission.action)
+                && (permission.sourceArn.map { Wildcard.matches($0, sourceArn, ignoringCase: false) } ?? true)
+                && (permission.sourceAccount.map { $0 == sourceAccount } ?? true)
+        }
+    }
+
     /// The statement as GetPolicy shows it.
     func statement(_ permission: FunctionPermission, function name: String) -> Document {
         let principal: Document =

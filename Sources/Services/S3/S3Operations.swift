@@ -85,6 +85,14 @@ extension S3State {
         changes.put(record)
     }
 
+    /// Stores a configuration already validated (an empty one removes the bucket's).
+    public mutating func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration, changes: inout ChangeSet) throws(AWSError) {
+        var record = try bucket(name)
+        record.notification = configuration.isEmpty ? nil : configuration
+        buckets[name] = record
+        changes.put(record)
+    }
+
     public mutating func setBucketTags(_ name: String, tags: [S3Tag]?, changes: inout ChangeSet) throws(AWSError) {
         var record = try bucket(name)
         if let tags { try Self.validateTags(tags, onBucket: true) }

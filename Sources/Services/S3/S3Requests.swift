@@ -68,6 +68,8 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
+    case getBucketNotificationConfiguration = "GetBucketNotificationConfiguration"
+    case putBucketNotificationConfiguration = "PutBucketNotificationConfiguration"
 
     /// The IAM action a policy must allow (S3's, which are not always the operation's name).
     public var action: String {
@@ -82,6 +84,8 @@ public enum S3Operation: String, Sendable, CaseIterable {
         case .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload, .putObject: "s3:PutObject"
         case .headObject, .getObject: "s3:GetObject"
         case .listParts: "s3:ListMultipartUploadParts"
+        case .getBucketNotificationConfiguration: "s3:GetBucketNotification"
+        case .putBucketNotificationConfiguration: "s3:PutBucketNotification"
         default: "s3:" + rawValue
         }
     }
@@ -112,16 +116,20 @@ public enum S3Operation: String, Sendable, CaseIterable {
                 if query["location"] != nil { return .getBucketLocation }
                 if query["versioning"] != nil { return .getBucketVersioning }
                 if query["uploads"] != nil { return .listMultipartUploads }
+                if query["notification"] != nil { return .getBucketNotificationConfiguration }
                 if let unsupported = unsupportedSubresource(query) { throw S3Error.notImplemented(unsupported) }
                 return query["list-type"] == "2" ? .listObjectsV2 : .listObjects
             case "PUT":
                 if query["policy"] != nil { return .putBucketPolicy }
                 if query["tagging"] != nil { return .putBucketTagging }
+                if query["notification"] != nil { return .putBucketNotificationConfiguration }
                 if let unsupported = unsupportedSubresource(query) { throw S3Error.notImplemented(unsupported) }
                 return .createBucket
             case "DELETE":
                 if query["policy"] != nil { return .deleteBucketPolicy }
                 if query["tagging"] != nil { return .deleteBucketTagging }
+                // A sub-resource not served must not be taken for the bucket itself.
+                if let unsupported = unsupportedSubresource(query) { throw S3Error.notImplemented(unsupported) }
                 return .deleteBucket
             case "HEAD": return .headBucket
             case "POST":

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Archives
 import StevedoreCore
 
 /// The object store's buckets, the records of their objects, and multipart uploads in progress.
@@ -22,6 +23,9 @@ public struct S3State: Sendable {
     }
 
     public static let recordKinds: [RecordKind] = [.s3Buckets, .s3Objects, .s3Uploads]
+
+    /// The account's canonical id, as listings and event messages name the owner.
+    public static func ownerId(_ names: ResourceNames) -> String { Digest.hex(Digest.sha256(Array(names.accountId.utf8))) }
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> S3State {
         var state = S3State(names: names)
@@ -109,6 +113,8 @@ public struct BucketRecord: StoredRecord, Equatable {
     /// The bucket policy's JSON, as put.
     public var policy: String?
     public var tags: [S3Tag]?
+    /// Where notice of its objects' changes goes; nil when nowhere.
+    public var notification: NotificationConfiguration?
 
     public static var recordKind: RecordKind { .s3Buckets }
     public var recordKey: String { name }

@@ -19,6 +19,8 @@ public protocol ServiceCalls: Sendable {
     func deleteBucket(_ name: String) async throws(AWSError)
     func setBucketPolicy(_ name: String, policy: String?) async throws(AWSError)
     func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError)
+    /// PutBucketNotificationConfiguration, destinations validated as for a client.
+    func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError)
 }
 
 /// Makes, changes and removes the resources of one type.

@@ -233,13 +233,16 @@ struct LogGroupProvisioner: ResourceProvisioner {
     }
 }
 
-/// `AWS::S3::Bucket`: the bucket and its tags; Ref is its name. A bucket with objects is not
-/// deleted (as in AWS: the delete fails).
+/// `AWS::S3::Bucket`: the bucket, its tags and its notification configuration; Ref is its name.
+/// A bucket with objects is not deleted (as in AWS: the delete fails).
 struct BucketProvisioner: ResourceProvisioner {
     func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
         try await context.calls.createBucket(name)
         try await completing { () async throws(AWSError) in
             try await context.calls.setBucketTags(name, tags: context.tags(properties["Tags"]).map { S3Tag(key: $0.0, value: $0.1) })
+            if let notification = properties["NotificationConfiguration"] {
+                try await context.calls.setBucketNotification(name, Self.notification(notification))
+            }
         } orUndo: { () async throws(AWSError) in
             try await context.calls.deleteBucket(name)
         }
@@ -255,7 +258,36 @@ struct BucketProvisioner: ResourceProvisioner {
 
     func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
         try await context.calls.setBucketTags(current.ref, tags: context.tags(properties["Tags"]).map { S3Tag(key: $0.0, value: $0.1) })
+        if properties["NotificationConfiguration"] != previous["NotificationConfiguration"] {
+            try await context.calls.setBucketNotification(current.ref, Self.notification(properties["NotificationConfiguration"] ?? .object([])))
+        }
         return current
+    }
+
+    /// The template's `NotificationConfiguration` (one event per configuration, rules under
+    /// `Filter.S3Key.Rules`) as S3 takes it.
+    static func notification(_ properties: Document) throws(AWSError) -> NotificationConfiguration {
+        var configuration = NotificationConfiguration()
+        let kinds: [(String, String, NotificationConfiguration.DestinationKind)] = [
+            ("TopicConfigurations", "Topic", .topic), ("QueueConfigurations", "Queue", .queue), ("LambdaConfigurations", "Function", .function),
+        ]
+        for (list, arnProperty, kind) in kinds {
+            guard case .array(let entries)? = properties[list] else { continue }
+            for entry in entries {
+                guard let arn = entry[arnProperty]?.string, let event = entry["Event"]?.string else {
+                    throw AWSError(type: "ValidationError", message: "Properties validation failed: \(list) entries need \(arnProperty) and Event.")
+                }
+                var rules: [NotificationConfiguration.FilterRule] = []
+                if case .array(let given)? = entry["Filter"]?["S3Key"]?["Rules"] {
+                    for rule in given {
+                        rules.append(.init(name: rule["Name"]?.string ?? "", value: rule["Value"]?.string ?? ""))
+                    }
+                }
+                configuration.destinations.append(.init(id: entry["Id"]?.string ?? "", kind: kind, arn: arn, events: [event], filterRules: rules))
+            }
+        }
+        configuration.eventBridge = properties["EventBridgeConfiguration"]?["EventBridgeEnabled"]?.string == "true"
+        return configuration
     }
 
     func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
