@@ -139,6 +139,10 @@ public struct InvocationResult: Codable, Sendable, Equatable {
     public var retired: Bool
     /// The invocation never started: the control plane may place it on another environment.
     public var retryable: Bool?
+    /// Only the log of an invocation already answered (its output came after its answer).
+    public var lateLog: Bool?
+    /// For a late log: the function version that ran (its log stream's).
+    public var version: String?
 
     public init(
         id: String, environment: String, status: Status, payload: Data, errorType: String? = nil, log: Data? = nil,

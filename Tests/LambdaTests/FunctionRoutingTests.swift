@@ -77,6 +77,23 @@ struct FunctionRoutingTests {
             ])
     }
 
+    @Test mutating func aLogThatCameAfterTheAnswerIsLoggedOnItsOwn() throws {
+        try start("i1", on: "env-1", instance: "inst-1")
+        _ = routing.deliver([success("i1", on: "env-1")], retired: [], now: t0 + 1)
+        var late = InvocationResult(id: "i1", environment: "env-1", status: .success, payload: Data())
+        late.log = Data("START RequestId: i1\nprinted\nEND RequestId: i1\n".utf8)
+        late.lateLog = true
+        late.version = "3"
+        // Another instance's agent cannot log for this environment; its own can, once.
+        #expect(routing.deliver([late], retired: [], from: "inst-2", now: t0 + 2) == [])
+        #expect(
+            routing.deliver([late], retired: [], from: "inst-1", now: t0 + 2) == [
+                .log(function: "f", version: "3", environment: "env-1", Data("START RequestId: i1\nprinted\nEND RequestId: i1\n".utf8))
+            ])
+        // It finishes nothing and leaves the environment idle.
+        #expect(routing.idleEnvironments(poolKey) == ["env-1"])
+    }
+
     @Test mutating func theNextInvocationGoesToTheIdleEnvironmentAtOnce() throws {
         try start("i1", on: "env-1")
         _ = routing.deliver([success("i1", on: "env-1")], retired: [], now: t0 + 1)

@@ -192,6 +192,12 @@ public struct FunctionRouting: Sendable {
         func reportable(_ environment: String) -> Bool { instance == nil || environments[environment]?.instance == instance }
         var actions: [Action] = []
         for result in results where reportable(result.environment) {
+            if result.lateLog == true {
+                if let log = result.log, !log.isEmpty, let environment = environments[result.environment], let version = result.version {
+                    actions.append(.log(function: environment.functionName, version: version, environment: result.environment, log))
+                }
+                continue
+            }
             guard let item = inflight[result.id], item.environment == result.environment else { continue }
             if result.retryable == true, item.placements < 3 {
                 // It never ran: forget the environment and place the invocation again.

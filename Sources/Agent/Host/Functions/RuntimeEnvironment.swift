@@ -49,6 +49,11 @@ final class RuntimeEnvironment: @unchecked Sendable {
     private(set) var retired = false
     /// The environment's output not yet attached to an invocation's log.
     private var output: [UInt8] = []
+    /// An invocation answered without its log: what the runtime wrote just before answering may
+    /// still be on its way from Docker, so the log is sent on its own a moment later, or as soon
+    /// as the next invocation starts (whichever comes first).
+    private var pendingLog: (state: Current, duration: Double, errorType: String?, timer: Scheduled<Void>)?
+    static let lateLogDelay = TimeAmount.milliseconds(40)
 
     init(
         arn: String, spec: FunctionEnvironmentSpec, loop: any EventLoop, sink: @escaping @Sendable (InvocationResult) -> Void,
@@ -155,6 +160,7 @@ final class RuntimeEnvironment: @unchecked Sendable {
     func containerStopped(exitCode: Int?, outOfMemory: Bool) {
         loop.assertInEventLoop()
         guard !retired else { return }
+        sendPendingLog()
         retired = true
         let type = outOfMemory ? "Runtime.OutOfMemory" : "Runtime.ExitError"
         let reason = outOfMemory ? "signal: killed" : exitCode.map { $0 > 128 ? "signal: \(Self.signalName($0 - 128))" : "exit status \($0)" } ?? "exit status 1"
@@ -187,6 +193,8 @@ final class RuntimeEnvironment: @unchecked Sendable {
 
     private func startNext() {
         guard current == nil, let next = pendingNext, !queue.isEmpty else { return }
+        // Output from here on is the next invocation's.
+        sendPendingLog()
         let invocation = queue.removeFirst()
         pendingNext = nil
         let now = NIODeadline.now()
@@ -229,13 +237,33 @@ final class RuntimeEnvironment: @unchecked Sendable {
     private func complete(
         _ state: Current, status: InvocationResult.Status, payload: Data, errorType: String?, retiring: Bool, duration: Double
     ) {
-        let log = invocationLog(state, duration: duration, errorType: status == .success ? nil : errorType)
+        let logErrorType = status == .success ? nil : errorType
+        // A caller waiting for the log (tail), or an environment going away, gets it now.
+        let deferLog = !state.invocation.tailLogs && !retiring && !retired
+        let log = deferLog ? nil : invocationLog(state, duration: duration, errorType: logErrorType)
         var result = result(state.invocation, status: status, payload: payload, errorType: errorType, retired: retiring, log: log)
         result.durationMs = duration
         result.initDurationMs = state.initDuration
         result.maxMemoryUsedMB = maxMemoryUsed()
         sink(result)
+        if deferLog {
+            let id = state.invocation.id
+            let timer = loop.scheduleTask(in: Self.lateLogDelay) { [self] in if pendingLog?.state.invocation.id == id { sendPendingLog() } }
+            pendingLog = (state, duration, logErrorType, timer)
+        }
         if !retiring && !retired { startNext() }
+    }
+
+    /// The log of the invocation last answered without one, with the output that came since.
+    private func sendPendingLog() {
+        guard let pending = pendingLog else { return }
+        pendingLog = nil
+        pending.timer.cancel()
+        var late = InvocationResult(id: pending.state.invocation.id, environment: arn, status: .success, payload: Data())
+        late.log = invocationLog(pending.state, duration: pending.duration, errorType: pending.errorType)
+        late.lateLog = true
+        late.version = spec.version
+        sink(late)
     }
 
     private func retireNow(_ reason: String) {
