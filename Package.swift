@@ -78,6 +78,7 @@ let package = Package(
         .target(name: "SQSShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/SQS"),
         .target(name: "SecretsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Secrets"),
         .target(name: "AthenaShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Athena"),
+        .target(name: "GlueShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Glue"),
         .target(name: "LogsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Logs"),
         .target(name: "EventsShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Events"),
         .target(name: "SchedulerShapes", dependencies: ["StevedoreCore"], path: "Sources/Shapes/Scheduler"),
@@ -139,6 +140,8 @@ let package = Package(
         // Athena: the catalog (databases, external tables over stored objects, partitions), DDL,
         // query executions and their results; queries run in an engine behind ``QueryEngine``.
         .target(name: "Athena", dependencies: ["StevedoreCore", "AWSProtocols", "AthenaShapes"], path: "Sources/Services/Athena"),
+        // The Glue Data Catalog's API over Athena's catalog (databases, tables, partitions).
+        .target(name: "Glue", dependencies: ["StevedoreCore", "AWSProtocols", "Athena", "GlueShapes"], path: "Sources/Services/Glue"),
 
         // MARK: Edges: storage, HTTP clients, Docker.
 
@@ -172,7 +175,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Glue", "Sealing", "Observability", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, unixSignals, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -241,7 +244,7 @@ let package = Package(
             name: "StevedoreCoreTests",
             dependencies: [
                 "StevedoreCore", "ECSShapes", "LambdaShapes", "SQSShapes", "SecretsShapes", "ApplicationAutoScalingShapes", "APIGatewayShapes",
-                "LogsShapes", "EventsShapes", "SchedulerShapes", "AthenaShapes",
+                "LogsShapes", "EventsShapes", "SchedulerShapes", "AthenaShapes", "GlueShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
@@ -250,7 +253,7 @@ let package = Package(
         .testTarget(name: "SQSTests", dependencies: ["SQS", "SQSShapes", "Archives", "StevedoreCore"]),
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
-        .testTarget(name: "AthenaTests", dependencies: ["Athena", "AthenaShapes", "AthenaSQLite", "StevedoreCore"]),
+        .testTarget(name: "AthenaTests", dependencies: ["Athena", "AthenaShapes", "AthenaSQLite", "Glue", "GlueShapes", "AWSProtocols", "StevedoreCore"]),
         .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
         .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "SchedulerShapes", "Lambda", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
         .testTarget(name: "SNSTests", dependencies: ["SNS", "ECS", "Lambda", "SQS", "SQSShapes", "StevedoreCore", "StevedoreTestSupport", "Archives", "LambdaShapes"]),

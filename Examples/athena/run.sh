@@ -47,3 +47,7 @@ athena "SELECT customer, count(*) AS orders, sum(amount) AS revenue, max(ordered
 echo "== errors and slow requests by month (reads only the partitions it needs)"
 athena "SELECT month, count(*) AS requests, count_if(status >= 500) AS errors, max(latency_ms) AS slowest_ms
         FROM shop.access_logs WHERE year = '2024' GROUP BY month ORDER BY month"
+echo "== the same catalog through Glue"
+aws glue get-tables --database-name shop --query 'TableList[].[Name,StorageDescriptor.Location]' --output text
+aws glue get-partitions --database-name shop --table-name access_logs --expression "year = '2024' AND month >= '02'" \
+  --query 'Partitions[].Values' --output text

@@ -1,6 +1,7 @@
 import AgentProtocol
 import APIGateway
 import Athena
+import Glue
 import AthenaSQLite
 import Foundation
 import ApplicationAutoScaling
@@ -148,6 +149,7 @@ public struct ControlPlane: Sendable {
         let queryRunner = QueryRunner(committer: committer, files: objectFiles, engine: SQLiteQueryEngine(), logger: logger)
         self.queryRunner = queryRunner
         dispatcher.add(AthenaAPI.operations(committer: committer, runner: queryRunner, newId: { UUID().uuidString.lowercased() }))
+        dispatcher.add(GlueAPI.operations(committer: committer))
         self.dispatcher = dispatcher
 
         let iam = try await committer.readLatest { root, _ in root.iam }

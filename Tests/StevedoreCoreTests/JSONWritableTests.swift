@@ -14,7 +14,7 @@ enum ShapeLists {
         [
             ("ecs", ecs), ("lambda", lambda), ("application-autoscaling", applicationAutoscaling), ("sqs", sqs), ("ssm", ssm),
             ("secretsmanager", secretsmanager), ("apigatewayv2", apigatewayv2), ("logs", logs), ("events", events), ("scheduler", scheduler),
-            ("athena", athena),
+            ("athena", athena), ("glue", glue),
         ]
     }
 }
@@ -34,8 +34,9 @@ struct JSONWritableTests {
             if written <= 2 { empty += 1 }
         }
         // The filled values really hold members (a filler that filled nothing would compare "{}"s):
-        // only shapes without members write an empty object.
-        #expect(empty * 10 < types.count)
+        // only shapes without members write an empty object (Glue's writes answer with them: a
+        // tenth of its shapes).
+        #expect(empty * 5 < types.count)
         #expect(bytesWritten > types.count * 100)
     }
 

@@ -135,6 +135,7 @@ def test_the_example_runs_as_written_with_the_aws_cli_and_pyathena(server):
     assert "alice\t2\t50.75\t2024-01-17 16:40:00.000" in lines
     assert "bob\t2\t17.0\t2024-02-11 13:30:00.000" in lines
     assert "02\t4\t1\t250.0" in lines
+    assert "orders\ts3://example-data/orders/" in lines and "2024\t02" in lines and "2024\t01" not in lines
     report = subprocess.run(["python3", example("athena", "report.py")], capture_output=True, text=True, env=env, timeout=120)
     assert report.returncode == 0, report.stderr
     assert report.stdout.splitlines()[:2] == ["['customer', 'amount', 'status', 'latency_ms']", "('dave', 64.1, 200, 9.5)"]
@@ -458,3 +459,67 @@ def test_ecsctl_query_prints_a_table_csv_or_json(server, orders):
     assert failed.returncode == 1 and "query FAILED: TABLE_NOT_FOUND" in failed.stderr
     ddl = ecsctl("query", "SHOW TABLES IN it")
     assert "orders" in ddl.stdout.split()
+
+
+def test_tables_made_with_glue_are_queried_in_athena_and_the_other_way_round(server, orders):
+    glue = server.client("glue")
+    glue.create_database(DatabaseInput={"Name": "Sales", "Description": "made with Glue", "Parameters": {"team": "web"}})
+    database = glue.get_database(Name="sales")["Database"]
+    assert (database["Name"], database["Description"], database["Parameters"], database["CatalogId"]) == ("sales", "made with Glue", {"team": "web"}, "000000000000")
+    with pytest.raises(ClientError) as caught:
+        glue.create_database(DatabaseInput={"Name": "sales"})
+    assert (caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]) == ("AlreadyExistsException", "Database already exists.")
+
+    for region, rows in [("eu", "1,10\n2,20\n"), ("us", "3,30\n"), ("ap", "4,40\n")]:
+        server.s3.put_object(Bucket="athena-data", Key=f"glue-sales/region={region}/part.csv", Body=rows.encode())
+    glue.create_table(DatabaseName="sales", TableInput={
+        "Name": "Orders", "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "csv"},
+        "PartitionKeys": [{"Name": "region", "Type": "string"}],
+        "StorageDescriptor": {
+            "Columns": [{"Name": "Id", "Type": "bigint"}, {"Name": "amount", "Type": "int"}],
+            "Location": "s3://athena-data/glue-sales/",
+            "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", "Parameters": {"field.delim": ","}}}})
+    created = glue.batch_create_partition(DatabaseName="sales", TableName="orders", PartitionInputList=[
+        {"Values": [region], "StorageDescriptor": {"Location": f"s3://athena-data/glue-sales/region={region}/"}} for region in ["eu", "us", "ap"]
+    ] + [{"Values": ["eu"]}, {"Values": ["x", "y"]}])
+    assert [(e["PartitionValues"], e["ErrorDetail"]["ErrorCode"]) for e in created["Errors"]] == [
+        (["eu"], "AlreadyExistsException"), (["x", "y"], "InvalidInputException")]
+    partitions = glue.get_partitions(DatabaseName="sales", TableName="orders", Expression="region IN ('eu', 'us') AND NOT region = 'us'")["Partitions"]
+    assert [p["Values"] for p in partitions] == [["eu"]]
+    with pytest.raises(ClientError) as caught:
+        glue.get_partitions(DatabaseName="sales", TableName="orders", Expression="country = 'fr'")
+    assert caught.value.response["Error"]["Message"] == "Invalid partition expression!"
+
+    # Athena reads what Glue made: columns lower-cased, partitions pruned.
+    query_id, execution = succeeded(server, "SELECT region, sum(amount) FROM orders WHERE region <> 'ap' GROUP BY region ORDER BY region", database="sales")
+    assert rows_of(server, query_id)[0][1:] == [["eu", "30"], ["us", "30"]]
+    glue.batch_delete_partition(DatabaseName="sales", TableName="orders", PartitionsToDelete=[{"Values": ["us"]}])
+    query_id, _ = succeeded(server, "SELECT count(*) FROM sales.orders")
+    assert rows_of(server, query_id)[0][1:] == [["3"]]
+
+    # Glue reads what Athena's DDL made.
+    table = glue.get_table(DatabaseName="it", Name="orders")["Table"]
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == [
+        ("id", "bigint"), ("customer", "string"), ("amount", "double"), ("placed", "timestamp")]
+    assert table["StorageDescriptor"]["Location"] == "s3://athena-data/orders/" and table["TableType"] == "EXTERNAL_TABLE"
+    assert table["StorageDescriptor"]["SerdeInfo"]["Parameters"]["field.delim"] == ","
+    assert table["Parameters"]["skip.header.line.count"] == "1"
+    assert "orders" in [t["Name"] for t in glue.get_tables(DatabaseName="it", Expression="ord*")["TableList"]]
+
+    # Errors as Glue words them, and a database deleted with its tables.
+    for call, expected in [
+        (lambda: glue.get_table(DatabaseName="sales", Name="nope"), ("EntityNotFoundException", "Table nope not found.")),
+        (lambda: glue.get_table(DatabaseName="nope", Name="orders"), ("EntityNotFoundException", "Database nope not found.")),
+        (lambda: glue.get_partition(DatabaseName="sales", TableName="orders", PartitionValues=["us"]), ("EntityNotFoundException", "Cannot find partition.")),
+        (lambda: glue.delete_table(DatabaseName="stevedore", Name="tasks"), ("InvalidInputException", None)),
+    ]:
+        with pytest.raises(ClientError) as caught:
+            call()
+        error = caught.value.response["Error"]
+        assert error["Code"] == expected[0] and (expected[1] is None or error["Message"] == expected[1]), error
+    glue.delete_database(Name="sales")
+    assert "sales" not in [d["Name"] for d in glue.get_databases()["DatabaseList"]]
+    _, refused = run_query(server, "SELECT * FROM sales.orders")
+    assert refused["Status"]["State"] == "FAILED"

@@ -165,7 +165,21 @@ SERVICES = {
             "ListPreparedStatements", "BatchGetPreparedStatement",
         ],
     ),
+    "glue": (
+        "glue/2017-03-31/service-2.json.gz",
+        "Sources/Shapes/Glue/GlueShapes.swift",
+        "Glue",
+        [
+            "CreateDatabase", "GetDatabase", "GetDatabases", "UpdateDatabase", "DeleteDatabase", "CreateTable", "GetTable", "GetTables",
+            "UpdateTable", "DeleteTable", "BatchDeleteTable", "CreatePartition", "BatchCreatePartition", "GetPartition", "GetPartitions",
+            "DeletePartition", "BatchDeletePartition",
+        ],
+    ),
 }
+
+# Members left out (`Shape.Member`): they make a shape contain itself (Glue's Table → Status →
+# Details → RequestedChange: Table), which a Swift value type cannot, and Stevedore never sets them.
+OMITTED_MEMBERS = {"Table.Status"}
 
 # Shape names that would shadow Swift, Foundation, Testing or ServiceLifecycle types.
 RENAMES = {"Task": "ECSTask", "Service": "ECSService", "Tag": "ResourceTag"}
@@ -276,6 +290,8 @@ class Generator:
         required = set(shape.get("required", []))
         members = []
         for model_name, member in shape.get("members", {}).items():
+            if f"{shape_name}.{model_name}" in OMITTED_MEMBERS:
+                continue
             swift = self.swift_type(member["shape"])
             # A body member's wire name is its locationName when it has one (REST-JSON's camelCase).
             member_name = model_name if "location" in member else member.get("locationName", model_name)

@@ -13,6 +13,7 @@ import Lambda
 import SNS
 import SQS
 import Athena
+import Glue
 import Secrets
 import StevedoreCore
 
@@ -69,7 +70,7 @@ enum AccessPolicy {
     static let jsonServices: [String: String] = [
         ECSAPI.targetPrefix: "ecs", SQSAPI.targetPrefix: "sqs", ScalingAPI.targetPrefix: "application-autoscaling",
         SecretsAPI.parameterStorePrefix: "ssm", SecretsAPI.secretsManagerPrefix: "secretsmanager", LogsAPI.targetPrefix: "logs",
-        EventBridgeAPI.targetPrefix: "events", AthenaAPI.targetPrefix: "athena",
+        EventBridgeAPI.targetPrefix: "events", AthenaAPI.targetPrefix: "athena", GlueAPI.targetPrefix: "glue",
     ]
 
     /// An AWS JSON request (`X-Amz-Target: <prefix>.<Operation>`); the resource comes from the

@@ -11,11 +11,16 @@ public struct DatabaseRecord: StoredRecord, Equatable {
     public var description: String?
     public var location: String?
     public var tables: [String: TableRecord] = [:]
+    /// Glue's key-value parameters of the database.
+    public var parameters: [String: String]?
+    public var created: Date?
 
-    public init(name: String, description: String? = nil, location: String? = nil) {
+    public init(name: String, description: String? = nil, location: String? = nil, parameters: [String: String]? = nil, created: Date? = nil) {
         self.name = name
         self.description = description
         self.location = location
+        self.parameters = parameters
+        self.created = created
     }
 
     public static var recordKind: RecordKind { .athenaDatabases }
@@ -27,6 +32,9 @@ public struct TableRecord: Codable, Sendable, Equatable {
     public var definition: TableDefinition
     public var partitions: [PartitionRecord] = []
     public var created: Date
+    /// When Glue's UpdateTable last changed it, and how many times it has (Glue's VersionId).
+    public var updated: Date?
+    public var version: Int?
 
     public init(definition: TableDefinition, created: Date) {
         self.definition = definition
@@ -48,10 +56,15 @@ public struct TableRecord: Codable, Sendable, Equatable {
 public struct PartitionRecord: Codable, Sendable, Equatable {
     public var values: [String]
     public var location: String
+    /// Set for partitions made through Glue (DDL's carry none).
+    public var created: Date?
+    public var parameters: [String: String]?
 
-    public init(values: [String], location: String) {
+    public init(values: [String], location: String, created: Date? = nil, parameters: [String: String]? = nil) {
         self.values = values
         self.location = location
+        self.created = created
+        self.parameters = parameters
     }
 
     /// `k1=v1/k2=v2`, as SHOW PARTITIONS prints it and Hive lays the objects out.

@@ -239,13 +239,13 @@ extension AthenaState {
         return .ddl("FAILED: SemanticException [Error 10001]: Table not found \(database).\(name.name)")
     }
 
-    mutating func save(_ record: DatabaseRecord, changes: inout ChangeSet) {
+    public mutating func save(_ record: DatabaseRecord, changes: inout ChangeSet) {
         databases[record.name] = record
         changes.put(record)
     }
 
     /// What Athena refuses in a table's definition: formats it cannot read, and column names twice.
-    static func check(_ definition: TableDefinition) throws(QueryFailure) {
+    public static func check(_ definition: TableDefinition) throws(QueryFailure) {
         if case .serde(let name, _)? = definition.rowFormat, !TableFormat.supportedSerDes.contains(name) {
             throw .ddl("FAILED: NOT_SUPPORTED: SerDe \(name) is not supported. Use \(TableFormat.lazySimpleSerDe), \(TableFormat.openCSVSerDe), \(TableFormat.openXJSONSerDe) or \(TableFormat.hiveJSONSerDe).")
         }
@@ -365,5 +365,5 @@ extension AthenaState {
 
 extension String {
     /// An `s3://` location as a folder URL (ending in `/`).
-    var folderURL: String { hasSuffix("/") ? self : self + "/" }
+    public var folderURL: String { hasSuffix("/") ? self : self + "/" }
 }
