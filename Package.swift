@@ -104,6 +104,10 @@ let package = Package(
         // SSM Parameter Store and Secrets Manager: parameters and secrets, sealed at rest.
         .target(name: "Secrets", dependencies: ["StevedoreCore", "AWSProtocols", "SecretsShapes"], path: "Sources/Services/Secrets"),
         .target(name: "Logs", dependencies: ["StevedoreCore", "AWSProtocols", "LogsShapes"], path: "Sources/Services/Logs"),
+        // CloudWatch Logs subscription filters: a group's events delivered to functions.
+        .target(
+            name: "LogSubscriptions", dependencies: ["StevedoreCore", "AWSProtocols", "Archives", "Logs", "LogsShapes", "Lambda"],
+            path: "Sources/Services/LogSubscriptions"),
         .target(
             name: "Lambda",
             dependencies: ["StevedoreCore", "AWSProtocols", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SQSShapes", "AgentProtocol", "Archives"],
@@ -175,7 +179,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Glue", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "LogSubscriptions", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Glue", "Sealing", "Observability", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, unixSignals, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -254,7 +258,9 @@ let package = Package(
         .testTarget(name: "IAMTests", dependencies: ["IAM", "AWSProtocols", "StevedoreCore", "Sealing"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "SecretsShapes", "StevedoreCore"]),
         .testTarget(name: "AthenaTests", dependencies: ["Athena", "AthenaShapes", "AthenaSQLite", "Glue", "GlueShapes", "AWSProtocols", "StevedoreCore"]),
-        .testTarget(name: "LogsTests", dependencies: ["Logs", "LogsShapes", "StevedoreCore"]),
+        .testTarget(
+            name: "LogsTests",
+            dependencies: ["Logs", "LogsShapes", "LogSubscriptions", "Lambda", "LambdaShapes", "ECS", "SQS", "Archives", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "EventBridgeTests", dependencies: ["EventBridge", "EventsShapes", "SchedulerShapes", "Lambda", "LambdaShapes", "ECS", "ECSShapes", "SQS", "SNS", "StevedoreCore"]),
         .testTarget(name: "SNSTests", dependencies: ["SNS", "ECS", "Lambda", "SQS", "SQSShapes", "StevedoreCore", "StevedoreTestSupport", "Archives", "LambdaShapes"]),
         .testTarget(name: "LoadBalancingTests", dependencies: ["LoadBalancing", "AWSProtocols", "StevedoreCore"]),

@@ -19,6 +19,7 @@ import IAM
 import Lambda
 import LoadBalancing
 import Logs
+import LogSubscriptions
 import LambdaShapes
 import Logging
 import NIOCore
@@ -142,7 +143,12 @@ public struct ControlPlane: Sendable {
         let box = try SecretKeyFile.loadOrCreate(dataDirectory: configuration.dataDirectory)
         dispatcher.add(SecretsAPI.parameterStore(committer: committer, sealer: box))
         dispatcher.add(SecretsAPI.secretsManager(committer: committer, sealer: box, newVersionId: { UUID().uuidString.lowercased() }))
-        dispatcher.add(LogsAPI.operations(committer: committer, events: logEvents))
+        let logsCommitter = self.committer
+        dispatcher.add(
+            LogsAPI.operations(committer: committer, events: logEvents) { [logger] group, stream, events in
+                await LogIngest.deliverSubscribed(group: group, stream: stream, events: events, committer: logsCommitter, logger: logger)
+            })
+        dispatcher.add(LogSubscriptionsAPI.operations(committer: committer))
         let invoker = asyncInvoker
         dispatcher.add(EventBridgeAPI.operations(committer: committer, delivered: { invoker.wakeUp() }))
         CloudControlAPI.register(into: &dispatcher, committer: committer)

@@ -3,6 +3,7 @@ the Runtime API spoken by awslambdaric (PyPI) and by a busybox shell runtime, in
 aws CLI and boto3. Limits (timeouts, memory, /tmp, concurrency), versions and aliases, layers,
 asynchronous retries with a dead-letter queue, and queued events surviving kill -9 of ecsd."""
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -510,3 +511,46 @@ def test_an_object_copied_with_aws_s3_cp_invokes_a_function_with_the_s3_event(cl
     assert record["s3"]["bucket"]["name"] == "uploads-bucket" and record["s3"]["configurationId"] == "on-upload"
     # The key outside the prefix invoked nothing.
     assert sqs.receive_message(QueueUrl=done_url, WaitTimeSeconds=2).get("Messages", []) == []
+
+
+def test_a_log_subscription_delivers_a_containers_lines_to_a_function(cluster, lam, sqs):
+    from docker_support import BUSYBOX_IMAGE
+    endpoint = cluster.endpoint
+    done_url, done_arn = dlq(sqs, "on-logs-done")
+    python_function(lam, "on-logs")
+    lam.put_function_event_invoke_config(FunctionName="on-logs", DestinationConfig={"OnSuccess": {"Destination": done_arn}})
+    function_arn = lam.get_function(FunctionName="on-logs")["Configuration"]["FunctionArn"]
+    run_aws(endpoint, "logs", "create-log-group", "--log-group-name", "/ecs/subscribed")
+    # CloudWatch Logs must be let invoke the function first.
+    code, _, err = run_aws(endpoint, "logs", "put-subscription-filter", "--log-group-name", "/ecs/subscribed", "--filter-name", "errors",
+                           "--filter-pattern", "ERROR", "--destination-arn", function_arn, check=False)
+    assert code != 0 and "Make sure you have given CloudWatch Logs permission to execute your function" in err
+    run_aws(endpoint, "lambda", "add-permission", "--function-name", "on-logs", "--statement-id", "logs", "--action", "lambda:InvokeFunction",
+            "--principal", "logs.amazonaws.com", "--source-arn", "arn:aws:logs:us-east-1:000000000000:log-group:/ecs/subscribed:*")
+    run_aws(endpoint, "logs", "put-subscription-filter", "--log-group-name", "/ecs/subscribed", "--filter-name", "errors",
+            "--filter-pattern", "ERROR", "--destination-arn", function_arn)
+    _, out, _ = run_aws(endpoint, "logs", "describe-subscription-filters", "--log-group-name", "/ecs/subscribed")
+    assert [(f["filterName"], f["destinationArn"]) for f in json.loads(out)["subscriptionFilters"]] == [("errors", function_arn)]
+
+    ecs = cluster.client("ecs")
+    ecs.register_task_definition(family="noisy", containerDefinitions=[{
+        "name": "app", "image": BUSYBOX_IMAGE, "memory": 32,
+        "command": ["sh", "-c", "echo INFO starting; echo ERROR disk full; echo INFO still up; echo ERROR gave up"],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/subscribed", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}}}])
+    task = ecs.run_task(cluster=cluster.name, taskDefinition="noisy")["tasks"][0]["taskArn"]
+
+    delivered = []
+
+    def both_errors():
+        for message in sqs.receive_message(QueueUrl=done_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            data = json.loads(message["Body"])["requestPayload"]["awslogs"]["data"]
+            delivered.append(json.loads(gzip.decompress(base64.b64decode(data))))
+        return sum(len(d["logEvents"]) for d in delivered) >= 2
+
+    wait_until(both_errors, timeout=90, interval=0.2, message="the container's ERROR lines delivered to the function")
+    assert [e["message"] for d in delivered for e in d["logEvents"]] == ["ERROR disk full", "ERROR gave up"]
+    first = delivered[0]
+    assert (first["messageType"], first["owner"], first["logGroup"], first["subscriptionFilters"]) == (
+        "DATA_MESSAGE", "000000000000", "/ecs/subscribed", ["errors"])
+    assert first["logStream"] == "ecs/app/" + task.split("/")[-1]

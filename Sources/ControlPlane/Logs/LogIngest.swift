@@ -2,6 +2,7 @@ import AgentProtocol
 import Foundation
 import Logging
 import Logs
+import LogSubscriptions
 import ServiceLifecycle
 import StevedoreCore
 import Synchronization
@@ -105,8 +106,26 @@ final class LogIngest: Service {
         // each message cut to what an event may hold.
         let sorted = events.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
         let stored = sorted.map { (timestamp: $0.timestamp, message: Self.cut($0.message)) }
-        if !stored.isEmpty { try await files.append(group: ids.group, stream: ids.stream, events: stored, ingestionTime: epochMilliseconds(committer.now())) }
+        if !stored.isEmpty {
+            try await files.append(group: ids.group, stream: ids.stream, events: stored, ingestionTime: epochMilliseconds(committer.now()))
+            await Self.deliverSubscribed(group: group, stream: stream, events: stored, committer: committer, logger: logger)
+        }
         return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
+    }
+
+    /// Stored events the group's subscription filters want, queued for their functions. A group
+    /// without filters costs a look at the published state.
+    static func deliverSubscribed(
+        group: String, stream: String, events: [(timestamp: Int, message: String)], committer: Committer<ControlPlaneState>, logger: Logger
+    ) async {
+        guard committer.readNow({ $0.logs.groups[group]?.subscriptionFilters != nil }) ?? true else { return }
+        do {
+            _ = try await committer.write { root, m throws(AWSError) in
+                root.deliverSubscribed(group: group, stream: stream, events: events, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        } catch {
+            logger.warning("log events not delivered to their subscription filters", metadata: ["log.group": "\(group)", "error": "\(error)"])
+        }
     }
 
     /// An agent's binary batch: written as it came when its events are in time order, none is too
@@ -122,6 +141,10 @@ final class LogIngest: Service {
             let payload = LogEventFiles.Payload(
                 bytes: batch.payload, count: batch.count, minimumTimestamp: batch.minimumTimestamp, maximumTimestamp: batch.maximumTimestamp)
             try await files.append(group: ids.group, stream: ids.stream, payload: payload, ingestionTime: epochMilliseconds(committer.now()))
+            if committer.readNow({ $0.logs.groups[batch.group]?.subscriptionFilters != nil }) ?? true {
+                await Self.deliverSubscribed(
+                    group: batch.group, stream: batch.stream, events: batch.events.map { ($0.timestamp, $0.message) }, committer: committer, logger: logger)
+            }
         }
         return files.figures(group: ids.group, stream: ids.stream).lastEventTimestamp
     }

@@ -8,7 +8,12 @@ import StevedoreCore
 public enum LogsAPI {
     public static let targetPrefix = "Logs_20140328"
 
-    public static func operations<Committer: StateCommitting>(committer: Committer, events storage: any LogEventStorage) -> JSONOperations<Committer>
+    /// - Parameter appended: told of each batch PutLogEvents stored (group and stream names, the
+    ///   events), for subscription filters.
+    public static func operations<Committer: StateCommitting>(
+        committer: Committer, events storage: any LogEventStorage,
+        appended: @escaping @Sendable (String, String, [(timestamp: Int, message: String)]) async -> Void = { _, _, _ in }
+    ) -> JSONOperations<Committer>
     where Committer.Root: LogsHost {
         var api = JSONOperations(targetPrefix: targetPrefix, committer: committer)
         api.write("CreateLogGroup") { (root, input: CWLCreateLogGroupRequest, m, _) throws(AWSError) in
@@ -49,8 +54,9 @@ public enum LogsAPI {
             }
             let (accepted, rejected) = try LogEventRules.accept(input.logEvents, retentionInDays: group.retentionInDays, now: now)
             if !accepted.isEmpty {
-                try await storage.append(
-                    group: group.storageId, stream: stream.storageId, events: accepted.map { ($0.timestamp, $0.message) }, ingestionTime: now)
+                let events = accepted.map { (timestamp: $0.timestamp, message: $0.message) }
+                try await storage.append(group: group.storageId, stream: stream.storageId, events: events, ingestionTime: now)
+                await appended(group.name, stream.name, events)
             }
             return CWLPutLogEventsResponse(nextSequenceToken: sequenceToken(now), rejectedLogEventsInfo: rejected)
         }

@@ -175,6 +175,12 @@ extension LogsState {
 
     // MARK: Checks
 
+    /// Stores a changed group record (subscription filters are set by their own module).
+    public mutating func replace(_ group: LogGroupRecord, changes: inout ChangeSet) {
+        groups[group.name] = group
+        changes.put(group)
+    }
+
     public func group(_ name: String) throws(AWSError) -> LogGroupRecord {
         guard let group = groups[name] else { throw Self.noGroup }
         return group
@@ -240,7 +246,7 @@ extension LogsState {
     }
 
     /// A `limit` within 1...maximum (default the maximum), in CloudWatch Logs' words.
-    static func limit(_ limit: Int?, maximum: Int) throws(AWSError) -> Int {
+    public static func limit(_ limit: Int?, maximum: Int) throws(AWSError) -> Int {
         guard let limit else { return maximum }
         guard limit >= 1 else {
             throw .invalidParameter(

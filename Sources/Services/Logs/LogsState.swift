@@ -41,9 +41,31 @@ public struct LogGroupRecord: StoredRecord, Equatable {
     /// The group's files in the event store.
     public var storageId: String
     public var streams: [String: LogStreamRecord] = [:]
+    /// Where the group's events are also sent (at most two), in the order they were put.
+    public var subscriptionFilters: [SubscriptionFilterRecord]?
 
     public static var recordKind: RecordKind { .logGroups }
     public var recordKey: String { name }
+}
+
+/// A subscription filter: the group's events its pattern matches go to its destination.
+public struct SubscriptionFilterRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var pattern: String
+    public var destinationArn: String
+    public var roleArn: String?
+    public var distribution: String
+    /// Milliseconds since the epoch.
+    public var creationTime: Int
+
+    public init(name: String, pattern: String, destinationArn: String, roleArn: String?, distribution: String, creationTime: Int) {
+        self.name = name
+        self.pattern = pattern
+        self.destinationArn = destinationArn
+        self.roleArn = roleArn
+        self.distribution = distribution
+        self.creationTime = creationTime
+    }
 }
 
 public struct LogStreamRecord: Codable, Sendable, Equatable {

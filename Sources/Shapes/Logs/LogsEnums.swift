@@ -19,6 +19,15 @@ public enum CWLDataProtectionStatus: String, Codable, Sendable, CaseIterable, AW
     }
 }
 
+public enum CWLDistribution: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case random = "Random"
+    case byLogStream = "ByLogStream"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum CWLEntityRejectionErrorType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case invalidEntity = "InvalidEntity"
     case invalidTypeValue = "InvalidTypeValue"

@@ -232,3 +232,45 @@ public struct CWLSearchedLogStream: Codable, Sendable, Equatable, JSONWritable {
         json.close()
     }
 }
+
+public struct CWLSubscriptionFilter: Codable, Sendable, Equatable, JSONWritable {
+    public var filterName: String?
+    public var logGroupName: String?
+    public var filterPattern: String?
+    public var destinationArn: String?
+    public var roleArn: String?
+    public var distribution: CWLDistribution?
+    public var applyOnTransformedLogs: Bool?
+    public var creationTime: Int?
+    public var fieldSelectionCriteria: String?
+    public var emitSystemFields: [String]?
+
+    public init(filterName: String? = nil, logGroupName: String? = nil, filterPattern: String? = nil, destinationArn: String? = nil, roleArn: String? = nil, distribution: CWLDistribution? = nil, applyOnTransformedLogs: Bool? = nil, creationTime: Int? = nil, fieldSelectionCriteria: String? = nil, emitSystemFields: [String]? = nil) {
+        self.filterName = filterName
+        self.logGroupName = logGroupName
+        self.filterPattern = filterPattern
+        self.destinationArn = destinationArn
+        self.roleArn = roleArn
+        self.distribution = distribution
+        self.applyOnTransformedLogs = applyOnTransformedLogs
+        self.creationTime = creationTime
+        self.fieldSelectionCriteria = fieldSelectionCriteria
+        self.emitSystemFields = emitSystemFields
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"filterName\":", filterName, &separated)
+        try json.member("\"logGroupName\":", logGroupName, &separated)
+        try json.member("\"filterPattern\":", filterPattern, &separated)
+        try json.member("\"destinationArn\":", destinationArn, &separated)
+        try json.member("\"roleArn\":", roleArn, &separated)
+        try json.member("\"distribution\":", distribution, &separated)
+        try json.member("\"applyOnTransformedLogs\":", applyOnTransformedLogs, &separated)
+        try json.member("\"creationTime\":", creationTime, &separated)
+        try json.member("\"fieldSelectionCriteria\":", fieldSelectionCriteria, &separated)
+        try json.member("\"emitSystemFields\":", emitSystemFields, &separated)
+        json.close()
+    }
+}

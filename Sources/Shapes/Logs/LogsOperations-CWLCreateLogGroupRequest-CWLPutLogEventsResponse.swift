@@ -101,6 +101,24 @@ public struct CWLDeleteRetentionPolicyRequest: Codable, Sendable, Equatable, JSO
     }
 }
 
+public struct CWLDeleteSubscriptionFilterRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var logGroupName: String
+    public var filterName: String
+
+    public init(logGroupName: String, filterName: String) {
+        self.logGroupName = logGroupName
+        self.filterName = filterName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"logGroupName\":", logGroupName, &separated)
+        try json.member("\"filterName\":", filterName, &separated)
+        json.close()
+    }
+}
+
 public struct CWLDescribeLogGroupsRequest: Codable, Sendable, Equatable, JSONWritable {
     public var accountIdentifiers: [String]?
     public var logGroupNamePrefix: String?
@@ -201,6 +219,48 @@ public struct CWLDescribeLogStreamsResponse: Codable, Sendable, Equatable, JSONW
         var separated = false
         json.open()
         try json.member("\"logStreams\":", logStreams, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        json.close()
+    }
+}
+
+public struct CWLDescribeSubscriptionFiltersRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var logGroupName: String
+    public var filterNamePrefix: String?
+    public var nextToken: String?
+    public var limit: Int?
+
+    public init(logGroupName: String, filterNamePrefix: String? = nil, nextToken: String? = nil, limit: Int? = nil) {
+        self.logGroupName = logGroupName
+        self.filterNamePrefix = filterNamePrefix
+        self.nextToken = nextToken
+        self.limit = limit
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"logGroupName\":", logGroupName, &separated)
+        try json.member("\"filterNamePrefix\":", filterNamePrefix, &separated)
+        try json.member("\"nextToken\":", nextToken, &separated)
+        try json.member("\"limit\":", limit, &separated)
+        json.close()
+    }
+}
+
+public struct CWLDescribeSubscriptionFiltersResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var subscriptionFilters: [CWLSubscriptionFilter]?
+    public var nextToken: String?
+
+    public init(subscriptionFilters: [CWLSubscriptionFilter]? = nil, nextToken: String? = nil) {
+        self.subscriptionFilters = subscriptionFilters
+        self.nextToken = nextToken
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"subscriptionFilters\":", subscriptionFilters, &separated)
         try json.member("\"nextToken\":", nextToken, &separated)
         json.close()
     }
@@ -436,60 +496,6 @@ public struct CWLPutLogEventsResponse: Codable, Sendable, Equatable, JSONWritabl
         try json.member("\"nextSequenceToken\":", nextSequenceToken, &separated)
         try json.member("\"rejectedLogEventsInfo\":", rejectedLogEventsInfo, &separated)
         try json.member("\"rejectedEntityInfo\":", rejectedEntityInfo, &separated)
-        json.close()
-    }
-}
-
-public struct CWLPutRetentionPolicyRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var logGroupName: String
-    public var retentionInDays: Int
-
-    public init(logGroupName: String, retentionInDays: Int) {
-        self.logGroupName = logGroupName
-        self.retentionInDays = retentionInDays
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"logGroupName\":", logGroupName, &separated)
-        try json.member("\"retentionInDays\":", retentionInDays, &separated)
-        json.close()
-    }
-}
-
-public struct CWLTagLogGroupRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var logGroupName: String
-    public var tags: [String: String]
-
-    public init(logGroupName: String, tags: [String: String]) {
-        self.logGroupName = logGroupName
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"logGroupName\":", logGroupName, &separated)
-        try json.member("\"tags\":", tags, &separated)
-        json.close()
-    }
-}
-
-public struct CWLTagResourceRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var resourceArn: String
-    public var tags: [String: String]
-
-    public init(resourceArn: String, tags: [String: String]) {
-        self.resourceArn = resourceArn
-        self.tags = tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"resourceArn\":", resourceArn, &separated)
-        try json.member("\"tags\":", tags, &separated)
         json.close()
     }
 }
