@@ -233,6 +233,7 @@ public struct ControlPlane: Sendable {
         self.backends = backends
         gateway = GatewayDataPlane(
             names: names, functions: runtime, http: backends, targets: ECSTargetDirectory(committer: committer, health: targetHealth),
+            services: InternalServiceActions(dispatcher: dispatcher, requestIds: RequestIdGenerator()),
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
             accessLogs: GatewayAccessLogs(store: gatewayLogs, ingest: logIngest, clock: { committer.now() }), requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,

@@ -1,3 +1,4 @@
+import APIGateway
 import AWSProtocols
 import CloudFormation
 import Foundation
@@ -124,5 +125,17 @@ struct RouteTable: Sendable {
             if matched { return (route, parameters) }
         }
         return nil
+    }
+}
+
+/// AWS service integrations' calls (an HTTP API route sending to SQS or EventBridge), made through
+/// the same handlers that answer clients, without a socket in between.
+struct InternalServiceActions: ServiceActions {
+    let dispatcher: AWSJSONDispatcher
+    let requestIds: RequestIdGenerator
+
+    func call(target: String, body: [UInt8]) async -> (status: Int, body: [UInt8]) {
+        let answer = await dispatcher.handle(target: target, body: body, context: OperationContext(requestId: requestIds.next(), bodySize: body.count))
+        return (answer.status, answer.body)
     }
 }

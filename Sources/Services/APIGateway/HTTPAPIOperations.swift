@@ -197,6 +197,7 @@ extension GatewayState {
                 integrationType: input.integrationType ?? current.integrationType ?? .awsProxy,
                 integrationUri: input.integrationUri ?? current.integrationUri, payloadFormatVersion: input.payloadFormatVersion ?? current.payloadFormatVersion,
                 requestParameters: input.requestParameters ?? current.requestParameters, timeoutInMillis: input.timeoutInMillis ?? current.timeoutInMillis)
+            merged.integrationSubtype = input.integrationSubtype ?? current.integrationSubtype
             merged.responseParameters = input.responseParameters ?? current.responseParameters
             merged.requestTemplates = input.requestTemplates ?? current.requestTemplates
             merged.templateSelectionExpression = input.templateSelectionExpression ?? current.templateSelectionExpression
@@ -481,6 +482,13 @@ extension GatewayState {
             integrationUri: input.integrationUri, payloadFormatVersion: input.payloadFormatVersion, requestParameters: input.requestParameters,
             responseParameters: input.responseParameters, timeoutInMillis: timeout)
         guard integration.connectionType != .vpcLink else { throw .gatewayBadRequest("VPC links are not supported by this endpoint.") }
+        if let subtype = input.integrationSubtype {
+            _ = try ServiceIntegration.check(input, subtype: subtype)
+            integration.integrationSubtype = subtype
+            integration.integrationUri = nil
+            integration.payloadFormatVersion = "1.0"
+            return integration
+        }
         switch input.integrationType {
         case .awsProxy:
             guard let uri = input.integrationUri, FunctionTarget(integrationUri: uri) != nil else {

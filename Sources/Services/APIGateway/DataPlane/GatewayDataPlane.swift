@@ -19,6 +19,8 @@ public struct GatewayDataPlane: Sendable {
     let authorizations = AuthorizationCache()
     let functions: any FunctionRuntime
     let http: any HTTPForwarding
+    /// The services AWS service integrations call (none: such integrations answer 500).
+    let services: (any ServiceActions)?
     let targets: any TargetDirectory
     let signing: (any RequestSigning)?
     let accessLogs: (any AccessLogSink)?
@@ -32,7 +34,7 @@ public struct GatewayDataPlane: Sendable {
 
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
-        signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
+        services: (any ServiceActions)? = nil, signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
         webSocketLimits: WebSocketLimits = WebSocketLimits(), quotas: UsageQuotas = UsageQuotas(),
         immediateSnapshot: (@Sendable () -> GatewayState?)? = nil, snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
@@ -40,6 +42,7 @@ public struct GatewayDataPlane: Sendable {
         self.immediateSnapshot = immediateSnapshot
         self.webSocketLimits = webSocketLimits
         self.targets = targets
+        self.services = services
         self.signing = signing
         self.accessLogs = accessLogs
         self.requestCounts = requestCounts
@@ -225,6 +228,7 @@ public struct GatewayDataPlane: Sendable {
         }
         var response: GatewayResponse
         switch integration.integrationType {
+        case .awsProxy where integration.integrationSubtype != nil: response = await callService(integration, request: request, context: context)
         case .awsProxy: response = await invokeFunction(integration, request: request, context: context)
         case .httpProxy: response = await forward(integration, request: request, context: context)
         default: response = .internalServerError
@@ -346,6 +350,20 @@ public struct GatewayDataPlane: Sendable {
             }
             return response
         }
+    }
+
+    /// An AWS service integration: the subtype's operation with the mapped parameters, its
+    /// answer passed back. A parameter that cannot be read as its type answers 400.
+    func callService(_ integration: V2Integration, request: GatewayRequest, context: ProxyContext) async -> GatewayResponse {
+        guard let services, let subtype = integration.integrationSubtype.flatMap(ServiceIntegration.init(rawValue:)) else { return .internalServerError }
+        let body: [UInt8]
+        do throws(AWSError) {
+            body = try subtype.requestBody(integration.requestParameters ?? [:], request: request, context: context)
+        } catch {
+            return .message(400, error.message)
+        }
+        let (status, answer) = await services.call(target: subtype.target, body: body)
+        return subtype.response(status: status, body: answer, requestId: request.requestId)
     }
 
     /// `${stageVariables.name}` in an integration URI, replaced by the stage's value.

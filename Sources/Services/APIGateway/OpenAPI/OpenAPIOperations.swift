@@ -166,10 +166,15 @@ extension GatewayState {
                     guard let type = V2IntegrationType(rawValue: kind) else {
                         throw .gatewayBadRequest("Invalid integration type \(spec["type"]?.string ?? "(none)") for \(key) in the OpenAPI definition.")
                     }
+                    let subtype = spec["integrationSubtype"]?.string
+                    var parameters: [String: String]?
+                    if case .object(let given)? = spec["requestParameters"] { parameters = Dictionary(given.compactMap { ($0.0, $0.1.string ?? "") }) { a, _ in a } }
                     integration = V2CreateIntegrationRequest(
                         connectionType: spec["connectionType"]?.string.flatMap(V2ConnectionType.init(rawValue:)),
-                        integrationMethod: spec["httpMethod"]?.string, integrationType: type, integrationUri: spec["uri"]?.string,
-                        payloadFormatVersion: spec["payloadFormatVersion"]?.string ?? (type == .awsProxy ? "2.0" : nil),
+                        credentialsArn: spec["credentials"]?.string, integrationMethod: spec["httpMethod"]?.string, integrationSubtype: subtype,
+                        integrationType: type, integrationUri: spec["uri"]?.string,
+                        payloadFormatVersion: spec["payloadFormatVersion"]?.string ?? (type == .awsProxy ? (subtype == nil ? "2.0" : "1.0") : nil),
+                        requestParameters: parameters,
                         timeoutInMillis: spec["timeoutInMillis"].flatMap { if case .integer(let value) = $0 { value } else { nil } })
                 } else {
                     definition.warnings.append("Route \(key) has no x-amazon-apigateway-integration: it was imported without a target.")
@@ -217,6 +222,11 @@ extension GatewayState {
                 var spec: [(String, Document)] = [("type", .string((integration.integrationType?.rawValue ?? "").lowercased()))]
                 if let method = integration.integrationMethod { spec.append(("httpMethod", .string(method))) }
                 if let uri = integration.integrationUri { spec.append(("uri", .string(uri))) }
+                if let subtype = integration.integrationSubtype { spec.append(("integrationSubtype", .string(subtype))) }
+                if let credentials = integration.credentialsArn { spec.append(("credentials", .string(credentials))) }
+                if let parameters = integration.requestParameters, integration.integrationSubtype != nil {
+                    spec.append(("requestParameters", .object(parameters.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+                }
                 if let version = integration.payloadFormatVersion { spec.append(("payloadFormatVersion", .string(version))) }
                 if let type = integration.connectionType { spec.append(("connectionType", .string(type.rawValue))) }
                 if let timeout = integration.timeoutInMillis { spec.append(("timeoutInMillis", .integer(timeout))) }
