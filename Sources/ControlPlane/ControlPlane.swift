@@ -213,7 +213,9 @@ public struct ControlPlane: Sendable {
         let stackDeployer = StackDeployer(
             committer: committer,
             calls: InternalServiceCalls(
-                dispatcher: dispatcher, queryServices: queryServices, routes: RouteTable(routes.routes), committer: committer, requestIds: RequestIdGenerator()),
+                dispatcher: dispatcher, queryServices: queryServices, routes: RouteTable(routes.routes), committer: committer, requestIds: RequestIdGenerator(),
+                customResources: CustomResourceResponses(
+                    committer: committer, files: objectFiles, endpoint: configuration.endpoint, credentials: configuration.administrator, names: names)),
             names: names, logger: logger)
         self.stackDeployer = stackDeployer
         let translator = ServerlessTransform(region: names.region)

@@ -48,6 +48,16 @@ struct ProvisionerTests {
         func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) {
             calls.withLock { $0.append(Call(kind: "S3", target: "tags " + name, body: .array((tags ?? []).map { .string($0.key + "=" + $0.value) }))) }
         }
+        func invokeEvent(_ functionArn: String, payload: [UInt8]) async throws(AWSError) {
+            calls.withLock { $0.append(Call(kind: "INVOKE", target: functionArn, body: Document.parseJSON(payload))) }
+        }
+        func customResourceResponseURL(stackId: String, logicalId: String, requestId: String) async throws(AWSError) -> String {
+            "http://127.0.0.1/responses/\(logicalId)/\(requestId)"
+        }
+        func customResourceResponse(stackId: String, logicalId: String, requestId: String, timeout: Duration) async throws(AWSError) -> [UInt8]? {
+            answers["custom"].map { Array($0.json().utf8) }
+        }
+        func newRequestId() -> String { "req-1" }
         func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError) {
             let described = configuration.destinations.map { "\($0.kind.rawValue) \($0.arn) \($0.events.joined(separator: ",")) \($0.filterRules.map { $0.name + "=" + $0.value }.joined(separator: ","))" }
             calls.withLock { $0.append(Call(kind: "S3", target: "notification " + name, body: .array((described + (configuration.eventBridge ? ["eventbridge"] : [])).map { .string($0) }))) }
@@ -113,6 +123,44 @@ struct ProvisionerTests {
         await #expect(throws: AWSError.self) {
             _ = try await BucketProvisioner().create(try yaml("NotificationConfiguration: {QueueConfigurations: [{Event: x}]}"), name: "b", context: context(calls))
         }
+    }
+
+    @Test func aCustomResourceAsksItsFunctionAndTakesItsAnswer() async throws {
+        let token = "arn:aws:lambda:us-east-1:000000000000:function:provider"
+        let properties = Document.object([("ServiceToken", .string(token)), ("Size", .integer(3))])
+        func step(_ action: ResourceStep.Action, answer: Document?, properties: Document = properties) async -> (StepOutcome, RecordingCalls) {
+            let calls = RecordingCalls(answers: answer.map { ["custom": $0] } ?? [:])
+            var context = context(calls, logicalId: "Thing")
+            context.resourceType = "Custom::Widget"
+            var step = ResourceStep(action: action, logicalId: "Thing", type: "Custom::Widget", physicalId: "app-Thing-X1", properties: properties)
+            step.previousProperties = properties
+            step.values = ResourceValues(ref: "widget-1")
+            return (await Provisioners.run(step, context: context), calls)
+        }
+        let success = Document.object([
+            ("Status", .string("SUCCESS")), ("PhysicalResourceId", .string("widget-1")), ("Data", .object([("Url", .string("http://w")), ("Count", .integer(3))])),
+        ])
+        let (created, calls) = await step(.create, answer: success)
+        #expect(created == .succeeded(physicalId: "widget-1", values: ResourceValues(ref: "widget-1", attributes: ["Url": "http://w", "Count": "3"])))
+        let request = try #require(calls.recorded.first { $0.kind == "INVOKE" })
+        #expect(request.target == token)
+        #expect(request.body?["RequestType"] == .string("Create") && request.body?["ResourceType"] == .string("Custom::Widget"))
+        #expect(request.body?["ResponseURL"] == .string("http://127.0.0.1/responses/Thing/req-1") && request.body?["RequestId"] == .string("req-1"))
+        #expect(request.body?["ResourceProperties"] == properties && request.body?["PhysicalResourceId"] == nil)
+        let (updated, updateCalls) = await step(.update, answer: success)
+        #expect(updated == .succeeded(physicalId: "widget-1", values: ResourceValues(ref: "widget-1", attributes: ["Url": "http://w", "Count": "3"])))
+        let update = try #require(updateCalls.recorded.first { $0.kind == "INVOKE" })
+        #expect(update.body?["PhysicalResourceId"] == .string("widget-1") && update.body?["OldResourceProperties"] == properties)
+
+        let (failed, _) = await step(.create, answer: .object([("Status", .string("FAILED")), ("Reason", .string("no room"))]))
+        #expect(failed == .failed("Received response status [FAILED] from custom resource. Message returned: no room (RequestId: req-1)"))
+        let (silent, _) = await step(.create, answer: nil)
+        guard case .failed(let reason) = silent else { return }
+        #expect(reason.hasPrefix("CloudFormation did not receive a response from your Custom Resource. Please check your logs for requestId [req-1]."))
+        let (noToken, _) = await step(.create, answer: success, properties: .object([("Size", .integer(3))]))
+        #expect(noToken == .failed("Property ServiceToken cannot be empty."))
+        let (tooLong, _) = await step(.create, answer: .object([("Status", .string("SUCCESS")), ("Data", .object([("x", .string(String(repeating: "a", count: 5000)))]))]))
+        #expect(tooLong == .failed("Response object is too long."))
     }
 
     @Test func aliasWeightsBecomeAMapOfVersionsToFractions() {
@@ -197,6 +245,10 @@ struct ProvisionerTests {
             func setBucketPolicy(_ name: String, policy: String?) async throws(AWSError) {}
             func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError) { throw AWSError(type: "InvalidTag", message: "no") }
             func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError) {}
+            func invokeEvent(_ functionArn: String, payload: [UInt8]) async throws(AWSError) {}
+            func customResourceResponseURL(stackId: String, logicalId: String, requestId: String) async throws(AWSError) -> String { "" }
+            func customResourceResponse(stackId: String, logicalId: String, requestId: String, timeout: Duration) async throws(AWSError) -> [UInt8]? { nil }
+            func newRequestId() -> String { "" }
         }
         let calls = RecordingCalls()
         let context = ProvisioningContext(calls: RefusingTags(inner: calls), names: ResourceNames(), stackName: "app", stackId: "s", logicalId: "B", stackTags: [])

@@ -103,6 +103,18 @@ struct SigV4Tests {
             SignatureFailure.expired(signed: "a", earliest: "b", now: "c").awsError(restJSON: false).message == "Signature expired: a is now earlier than b (c - 5 min.)")
     }
 
+    @Test func presignedURLsWeMakeAreOnesWeAccept() throws {
+        let query = SigV4Signer.presignedQuery(
+            method: "PUT", path: "/bucket/stack%20id/Res/req-1", host: "127.0.0.1:8340", accessKeyId: Self.key, secret: Self.secret, region: "us-east-1",
+            service: "s3", now: Self.now, expires: 7200)
+        let request = SignableRequest(method: "PUT", path: "/bucket/stack%20id/Res/req-1", query: query, headers: [("Host", "127.0.0.1:8340")])
+        #expect(try verifier.verifyS3(request, now: Self.now + 60).accessKeyId == Self.key)
+        #expect(throws: SignatureFailure.presignExpired) { try verifier.verifyS3(request, now: Self.now + 7201) }
+        var moved = request
+        moved.path = "/bucket/other"
+        #expect(throws: SignatureFailure.self) { try verifier.verifyS3(moved, now: Self.now) }
+    }
+
     @Test func presignedURLs() throws {
         let query =
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host"

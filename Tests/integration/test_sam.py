@@ -113,13 +113,13 @@ def test_the_sam_examples_run_as_written(cluster, sam_bin, tmp_path):
     os.makedirs(home)
     env = {**sam_env(cluster, sam_bin, home), "GATEWAY": cluster.server.gateway, "CLUSTER": cluster.name,
            "PATH": sam_bin + ":" + BIN + ":" + os.environ["PATH"]}
-    for built in ("hello-api", "sqs-worker", "s3-uploads", "scheduled-job"):
+    for built in ("hello-api", "sqs-worker", "s3-uploads", "custom-resource", "scheduled-job"):
         shutil.rmtree(example("sam", built, ".aws-sam"), ignore_errors=True)
     try:
         done = subprocess.run(["bash", "-c", script.replace("http://127.0.0.1:8340", cluster.endpoint)], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=900)
     finally:
-        for built in ("hello-api", "sqs-worker", "s3-uploads", "scheduled-job"):
+        for built in ("hello-api", "sqs-worker", "s3-uploads", "custom-resource", "scheduled-job"):
             shutil.rmtree(example("sam", built, ".aws-sam"), ignore_errors=True)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
@@ -127,6 +127,7 @@ def test_the_sam_examples_run_as_written(cluster, sam_bin, tmp_path):
     assert out.count("REPORT RequestId") >= 2, out
     assert '"ApproximateNumberOfMessages": "0"' in out, out
     assert "ObjectCreated:Put s3://" in out and "/incoming/orders 1.csv (9 bytes)" in out, out
+    assert re.search(r"^hello, world$", out, re.M) and re.search(r"^hello, stevedore$", out, re.M), out
     assert "rate(5 minutes)\tENABLED" in out and "CleanupHourly\tENABLED" in out, out
     assert '{"ran": "by hand"}' in out, out
     assert re.search(r"^2\t2$", out, re.M), out

@@ -2,6 +2,7 @@ import APIGateway
 import AWSProtocols
 import CloudFormation
 import Foundation
+import Lambda
 import S3
 import S3Notifications
 import StevedoreCore
@@ -14,6 +15,7 @@ struct InternalServiceCalls: ServiceCalls {
     let routes: RouteTable
     let committer: Committer<ControlPlaneState>
     let requestIds: RequestIdGenerator
+    let customResources: CustomResourceResponses
 
     func rest(_ method: String, _ path: String, body: Document?) async throws(AWSError) -> Document {
         let (pathPart, queryPart) = Self.split(path)
@@ -68,6 +70,26 @@ struct InternalServiceCalls: ServiceCalls {
                 bucket: name, configuration, skipDestinationValidation: false, requestId: requestId, now: m.now, using: &m.random, changes: &m.changes)
         }
     }
+
+    func invokeEvent(_ functionArn: String, payload: [UInt8]) async throws(AWSError) {
+        try await committer.write { root, m throws(AWSError) in
+            let (name, qualifier) = try FunctionNames.parse(functionArn)
+            _ = try root.lambda.functionVersion(name, qualifier: qualifier)
+            root.lambda.enqueueAsyncEvent(
+                AsyncEventRecord(requestId: Identifiers.uuid(using: &m.random), functionName: name, qualifier: qualifier, payload: Data(payload), enqueuedAt: m.now),
+                changes: &m.changes)
+        }
+    }
+
+    func customResourceResponseURL(stackId: String, logicalId: String, requestId: String) async throws(AWSError) -> String {
+        try await customResources.url(stackId: stackId, logicalId: logicalId, requestId: requestId)
+    }
+
+    func customResourceResponse(stackId: String, logicalId: String, requestId: String, timeout: Duration) async throws(AWSError) -> [UInt8]? {
+        try await customResources.response(stackId: stackId, logicalId: logicalId, requestId: requestId, timeout: timeout)
+    }
+
+    func newRequestId() -> String { UUID().uuidString.lowercased() }
 
     // MARK: Reading answers
 

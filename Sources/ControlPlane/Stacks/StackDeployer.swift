@@ -60,7 +60,7 @@ final class StackDeployer: Service, Sendable {
         let stack = try? await committer.read { root, _ in root.cloudFormation.stacks[started.stackId] }
         let context = ProvisioningContext(
             calls: calls, names: names, stackName: stack?.stackName ?? "", stackId: started.stackId, logicalId: started.step.logicalId,
-            stackTags: stack?.tags ?? [])
+            stackTags: stack?.tags ?? [], resourceType: started.step.type)
         let outcome = await Provisioners.run(started.step, context: context)
         // Cut off by a stop: the step stays in flight, and the next start settles it.
         if Task.isCancelled { return }

@@ -304,6 +304,28 @@ public enum SigV4Signer {
         ]
     }
 
+    /// A presigned URL's query (SigV4's query form, `host` signed, the payload unsigned) for
+    /// `method` on `path` (already percent-encoded) at `host`, valid for `expires` seconds.
+    public static func presignedQuery(
+        method: String, path: String, host: String, accessKeyId: String, secret: String, region: String, service: String, now: Int64, expires: Int
+    ) -> String {
+        let date = SigningTime.text(now)
+        let scope = "\(date.prefix(8))/\(region)/\(service)/aws4_request"
+        let claim = SignatureClaim(
+            accessKeyId: accessKeyId, scopeDate: String(date.prefix(8)), region: region, service: service, signedHeaders: ["host"], signature: "",
+            requestDate: date, expires: expires)
+        let query = [
+            ("X-Amz-Algorithm", SignatureClaim.algorithm), ("X-Amz-Credential", accessKeyId + "/" + scope), ("X-Amz-Date", date),
+            ("X-Amz-Expires", String(expires)), ("X-Amz-SignedHeaders", "host"),
+        ].map { "\($0.0)=\(PercentEncoding.encode($0.1))" }.joined(separator: "&")
+        let request = SignableRequest(method: method, path: path, query: query, headers: [("host", host)])
+        let canonical = CanonicalRequest.text(
+            request, signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD", excludingQuery: "X-Amz-Signature", encodePathTwice: service != "s3")
+        let key = signingKey(secret: secret, date: claim.scopeDate, region: region, service: service)
+        let signature = Digest.hex(HMAC.sha256(key: key, CanonicalRequest.stringToSign(canonical, claim: claim)))
+        return query + "&X-Amz-Signature=" + signature
+    }
+
     static func signingKey(secret: String, date: String, region: String, service: String) -> [UInt8] {
         let dateKey = HMAC.sha256(key: Array("AWS4\(secret)".utf8), date)
         let regionKey = HMAC.sha256(key: dateKey, region)

@@ -21,6 +21,14 @@ public protocol ServiceCalls: Sendable {
     func setBucketTags(_ name: String, tags: [S3Tag]?) async throws(AWSError)
     /// PutBucketNotificationConfiguration, destinations validated as for a client.
     func setBucketNotification(_ name: String, _ configuration: NotificationConfiguration) async throws(AWSError)
+    /// An `Event` invocation of a function (custom resources' requests).
+    func invokeEvent(_ functionArn: String, payload: [UInt8]) async throws(AWSError)
+    /// Where a custom resource's function PUTs its answer: a presigned URL in the object store.
+    func customResourceResponseURL(stackId: String, logicalId: String, requestId: String) async throws(AWSError) -> String
+    /// That answer once it is there (and then removed), or nil when `timeout` passes first.
+    func customResourceResponse(stackId: String, logicalId: String, requestId: String, timeout: Duration) async throws(AWSError) -> [UInt8]?
+    /// A request id, as CloudFormation gives each custom resource request.
+    func newRequestId() -> String
 }
 
 /// Makes, changes and removes the resources of one type.
@@ -39,14 +47,20 @@ public struct ProvisioningContext: Sendable {
     public var stackId: String
     public var logicalId: String
     public var stackTags: [StackTag]
+    /// The resource's type as the template gives it (custom resources' requests name it).
+    public var resourceType: String
 
-    public init(calls: any ServiceCalls, names: ResourceNames, stackName: String, stackId: String, logicalId: String, stackTags: [StackTag]) {
+    public init(
+        calls: any ServiceCalls, names: ResourceNames, stackName: String, stackId: String, logicalId: String, stackTags: [StackTag],
+        resourceType: String = ""
+    ) {
         self.calls = calls
         self.names = names
         self.stackName = stackName
         self.stackId = stackId
         self.logicalId = logicalId
         self.stackTags = stackTags
+        self.resourceType = resourceType
     }
 
     /// The tags CloudFormation puts on what it makes, with the template's own.
@@ -106,9 +120,15 @@ public enum Provisioners {
         "AWS::ElasticLoadBalancingV2::TargetGroup": TargetGroupProvisioner(),
     ]
 
+    /// The provisioner of a type: its own, or custom resources' for `Custom::*`.
+    static func provisioner(of type: String) -> (any ResourceProvisioner)? {
+        if type.hasPrefix("Custom::") || type == "AWS::CloudFormation::CustomResource" { return CustomResourceProvisioner() }
+        return all[type]
+    }
+
     /// Runs one step of a stack's deployment.
     public static func run(_ step: ResourceStep, context: ProvisioningContext) async -> StepOutcome {
-        guard let provisioner = all[step.type] else {
+        guard let provisioner = provisioner(of: step.type) else {
             if step.action == .delete { return .succeeded(physicalId: step.physicalId, values: ResourceValues(ref: step.physicalId)) }
             return .failed("Stevedore does not provision resources of type \(step.type). Resource types it provisions: \(all.keys.sorted().joined(separator: ", ")).")
         }
@@ -129,6 +149,8 @@ public enum Provisioners {
                 }
                 return .succeeded(physicalId: step.physicalId, values: ResourceValues(ref: step.physicalId))
             }
+        } catch where error.type == "CustomResourceFailure" {
+            return .failed(error.message)
         } catch {
             return .failed("Resource handler returned message: \"\(error.message)\" (HandlerErrorCode: \(error.handlerErrorCode))")
         }
