@@ -236,6 +236,7 @@ public struct ControlPlane: Sendable {
         gateway = GatewayDataPlane(
             names: names, functions: runtime, http: backends, targets: ECSTargetDirectory(committer: committer, health: targetHealth),
             services: InternalServiceActions(dispatcher: dispatcher, requestIds: RequestIdGenerator()),
+            functionUrls: { id in try? await committer.read { root, _ in root.lambda.functionUrlTarget(id) } },
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
             accessLogs: GatewayAccessLogs(store: gatewayLogs, ingest: logIngest, clock: { committer.now() }), requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,

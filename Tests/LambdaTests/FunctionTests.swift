@@ -233,9 +233,9 @@ struct AsyncPolicyTests {
 /// Requests to Lambda's paths that no route takes.
 struct LambdaFallbackTests {
     @Test func operationsOfTheModelThatAreNotServedAreNamed() {
-        let error = LambdaAPI.unrouted(method: "POST", path: "/2021-10-31/functions/f/url")
+        let error = LambdaAPI.unrouted(method: "PUT", path: "/2019-09-30/functions/f/provisioned-concurrency")
         #expect(error.type == "InternalFailure" && error.httpStatus == 501)
-        #expect(error.message == "The CreateFunctionUrlConfig operation is not implemented by this endpoint.")
+        #expect(error.message == "The PutProvisionedConcurrencyConfig operation is not implemented by this endpoint.")
         #expect(LambdaAPI.unrouted(method: "GET", path: "/2015-03-31/event-source-mappings/").message.contains("ListEventSourceMappings"))
     }
 

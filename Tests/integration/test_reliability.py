@@ -223,9 +223,9 @@ def http(endpoint, method, path, body=None, headers=None):
 
 def test_unrouted_requests_get_aws_error_shapes(ecsd):
     # Lambda operations this endpoint does not serve are named, with a status clients do not retry.
-    status, headers, body = http(ecsd.endpoint, "POST", "/2021-10-31/functions/f/url", b"{}")
+    status, headers, body = http(ecsd.endpoint, "PUT", "/2019-09-30/functions/f/provisioned-concurrency", b"{}")
     assert status == 501 and headers["x-amzn-ErrorType"] == "InternalFailure"
-    assert "CreateFunctionUrlConfig" in json.loads(body)["message"]
+    assert "PutProvisionedConcurrencyConfig" in json.loads(body)["message"]
     # One that is served answers as Lambda does.
     status, headers, _ = http(ecsd.endpoint, "POST", "/2015-03-31/functions/f/policy", b"{}")
     assert status == 404 and headers["x-amzn-ErrorType"] == "ResourceNotFoundException"

@@ -53,7 +53,8 @@ SERVICES = {
             "PutFunctionEventInvokeConfig", "UpdateFunctionEventInvokeConfig", "GetFunctionEventInvokeConfig",
             "DeleteFunctionEventInvokeConfig", "ListFunctionEventInvokeConfigs", "GetAccountSettings",
             "TagResource", "UntagResource", "ListTags", "CreateEventSourceMapping", "GetEventSourceMapping",
-            "ListEventSourceMappings", "UpdateEventSourceMapping", "DeleteEventSourceMapping",
+            "ListEventSourceMappings", "UpdateEventSourceMapping", "DeleteEventSourceMapping", "CreateFunctionUrlConfig",
+            "GetFunctionUrlConfig", "UpdateFunctionUrlConfig", "DeleteFunctionUrlConfig", "ListFunctionUrlConfigs",
         ],
     ),
     "application-autoscaling": (

@@ -103,7 +103,9 @@ struct GatewayRequestSigning: RequestSigning {
         guard signable.header("authorization") != nil || request.rawQueryString.contains("X-Amz-Signature=") else {
             return .refused(.forbidden)
         }
-        switch authenticator.authenticate(signable, service: "execute-api", style: .restJSON) {
+        // Signed for the action's service: `execute-api` for routes, `lambda` for function URLs.
+        let service = action.split(separator: ":").first.map(String.init) ?? "execute-api"
+        switch authenticator.authenticate(signable, service: service, style: .restJSON) {
         case .failure(let refusal):
             return .refused(.message(403, refusal.message))
         case .success(let principal):

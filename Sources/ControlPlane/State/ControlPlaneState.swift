@@ -113,6 +113,7 @@ public struct ControlPlaneState: Sendable, LambdaHost, ScalingHost, CapacityHost
         sqs.endpoint = settings.endpoint
         sns.endpoint = settings.endpoint
         gateway.endpoint = settings.gatewayEndpoint
+        lambda.settings.urlEndpoint = FunctionUrlEndpoint(scheme: settings.gatewayEndpoint.scheme, port: settings.gatewayEndpoint.port)
     }
 
     /// What every write does last, in its own turn: ECS's changes become events on the default

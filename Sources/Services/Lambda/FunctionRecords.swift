@@ -49,6 +49,8 @@ public struct FunctionRecord: StoredRecord, Equatable {
     public var tags: [String: String] = [:]
     /// The resource-based policy's statements (AddPermission); absent in records stored before it existed.
     public var permissions: [FunctionPermission]?
+    /// Function URLs by qualifier (`$LATEST` or an alias).
+    public var urls: [String: FunctionUrlRecord]?
 
     public init(name: String, latest: FunctionVersionRecord) {
         self.name = name

@@ -9,6 +9,8 @@ import StevedoreCore
 
 /// Limits and policies of the function service; `ecsd` flags set them, tests shorten the delays.
 public struct FunctionSettings: Sendable, Equatable {
+    /// Where function URLs are served (the gateway's listener).
+    public var urlEndpoint = FunctionUrlEndpoint()
     /// Memory in MB: the range and the step values must be a multiple of (as Lambda before 2020).
     public var memoryRange = 128...3008
     public var memoryStep = 64

@@ -77,6 +77,15 @@ public enum LambdaFunctionResponseType: String, Codable, Sendable, CaseIterable,
     }
 }
 
+public enum LambdaFunctionUrlAuthType: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case none_ = "NONE"
+    case awsIam = "AWS_IAM"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
 public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case all = "ALL"
 
@@ -87,6 +96,15 @@ public enum LambdaFunctionVersion: String, Codable, Sendable, CaseIterable, AWSE
 
 public enum LambdaFunctionVersionLatestPublished: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
     case latestPublished = "LATEST_PUBLISHED"
+
+    public init(from decoder: any Decoder) throws {
+        self = try Self.decodeValue(from: decoder)
+    }
+}
+
+public enum LambdaInvokeMode: String, Codable, Sendable, CaseIterable, AWSEnum, JSONWritable {
+    case buffered = "BUFFERED"
+    case responseStream = "RESPONSE_STREAM"
 
     public init(from decoder: any Decoder) throws {
         self = try Self.decodeValue(from: decoder)

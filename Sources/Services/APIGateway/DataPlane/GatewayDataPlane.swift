@@ -21,6 +21,8 @@ public struct GatewayDataPlane: Sendable {
     let http: any HTTPForwarding
     /// The services AWS service integrations call (none: such integrations answer 500).
     let services: (any ServiceActions)?
+    /// Function URLs by their id (none: the gateway serves no function URL).
+    let functionUrls: (@Sendable (String) async -> FunctionUrlTarget?)?
     let targets: any TargetDirectory
     let signing: (any RequestSigning)?
     let accessLogs: (any AccessLogSink)?
@@ -34,7 +36,7 @@ public struct GatewayDataPlane: Sendable {
 
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
-        services: (any ServiceActions)? = nil, signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
+        services: (any ServiceActions)? = nil, functionUrls: (@Sendable (String) async -> FunctionUrlTarget?)? = nil, signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
         webSocketLimits: WebSocketLimits = WebSocketLimits(), quotas: UsageQuotas = UsageQuotas(),
         immediateSnapshot: (@Sendable () -> GatewayState?)? = nil, snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
@@ -43,6 +45,7 @@ public struct GatewayDataPlane: Sendable {
         self.webSocketLimits = webSocketLimits
         self.targets = targets
         self.services = services
+        self.functionUrls = functionUrls
         self.signing = signing
         self.accessLogs = accessLogs
         self.requestCounts = requestCounts
@@ -111,6 +114,7 @@ public struct GatewayDataPlane: Sendable {
     }
 
     func answer(host: String?, path: String, request: GatewayRequest, trace: inout RequestTrace) async -> GatewayResponse {
+        if let urlId = FunctionUrlEndpoint.urlId(fromHost: host) { return await serveFunctionUrl(urlId, request: request) }
         // The API's id is read from the host or the path once; REST APIs and the others are
         // looked up by it.
         guard let state = await snapshot(), let reference = GatewayState.apiReference(host: host, path: path) else { return .notFound }

@@ -1,5 +1,6 @@
 import Foundation
 import APIGatewayShapes
+import Lambda
 
 /// What the data plane decides about a request without waiting on anything: most requests to
 /// HTTP_PROXY routes and every answer the gateway gives itself (404, 429, CORS preflights). The
@@ -30,7 +31,8 @@ extension GatewayDataPlane {
     /// REST API, and the state can be read at once; nil sends it through ``handle(host:path:request:)``.
     public func immediatePlan(host: String?, path: String, request: GatewayRequest) -> ImmediatePlan? {
         let started = ContinuousClock.now
-        guard let immediateSnapshot, let state = immediateSnapshot() else { return nil }
+        // Function URLs always invoke a function.
+        guard FunctionUrlEndpoint.urlId(fromHost: host) == nil, let immediateSnapshot, let state = immediateSnapshot() else { return nil }
         var trace = RequestTrace()
         guard let reference = GatewayState.apiReference(host: host, path: path) else {
             return .respond(finished(.notFound, request: request, trace: trace, since: started))

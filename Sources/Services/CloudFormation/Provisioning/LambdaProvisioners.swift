@@ -224,3 +224,31 @@ struct EventInvokeConfigProvisioner: ResourceProvisioner {
         _ = try await context.calls.rest("DELETE", path(properties), body: nil)
     }
 }
+
+/// `AWS::Lambda::Url`: Create/Update/DeleteFunctionUrlConfig on `TargetFunctionArn` (and
+/// `Qualifier`); Ref is the function's ARN, `FunctionUrl` its URL.
+struct LambdaUrlProvisioner: ResourceProvisioner {
+    static let path = "/2021-10-31/functions"
+
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let answer = try await context.calls.rest(
+            "POST", Self.target(properties), body: properties.picking(["AuthType", "Cors", "InvokeMode"]))
+        let arn = answer["FunctionArn"]?.string ?? ""
+        return ResourceValues(ref: arn, attributes: ["FunctionArn": arn, "FunctionUrl": answer["FunctionUrl"]?.string ?? ""])
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let answer = try await context.calls.rest("PUT", Self.target(properties), body: properties.picking(["AuthType", "Cors", "InvokeMode"]))
+        return ResourceValues(ref: current.ref, attributes: ["FunctionArn": current.ref, "FunctionUrl": answer["FunctionUrl"]?.string ?? ""])
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        _ = try await context.calls.rest("DELETE", Self.target(properties), body: nil)
+    }
+
+    static func target(_ properties: Document) -> String {
+        let function = properties["TargetFunctionArn"]?.string ?? ""
+        let qualifier = properties["Qualifier"]?.string.map { "?Qualifier=\(escaped($0))" } ?? ""
+        return "\(path)/\(escaped(function))/url\(qualifier)"
+    }
+}

@@ -89,6 +89,7 @@ public enum Provisioners {
         "AWS::Lambda::LayerVersion": LambdaLayerProvisioner(),
         "AWS::Lambda::EventSourceMapping": EventSourceMappingProvisioner(),
         "AWS::Lambda::EventInvokeConfig": EventInvokeConfigProvisioner(),
+        "AWS::Lambda::Url": LambdaUrlProvisioner(),
         "AWS::IAM::Role": RoleProvisioner(),
         "AWS::IAM::Policy": PolicyProvisioner(),
         "AWS::SQS::Queue": QueueProvisioner(),

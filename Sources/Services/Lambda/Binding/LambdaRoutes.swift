@@ -137,6 +137,33 @@ extension LambdaAPI {
             let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
             return try await committer.read { root, _ throws(AWSError) in try root.lambda.policy(name, qualifier: qualifier) }
         }
+        // Function URLs.
+        let url = "/2021-10-31/functions/{name}/url"
+        routes.json("POST", url, status: 201) { (input: LambdaCreateFunctionUrlConfigRequest, request) throws(AWSError) in
+            let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.lambda.createFunctionUrl(name, qualifier: qualifier, input, now: m.now, using: &m.random, changes: &m.changes)
+            }
+        }
+        routes.respond("GET", url) { request throws(AWSError) in
+            let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
+            return try await committer.read { root, _ throws(AWSError) in try root.lambda.functionUrlConfig(name, qualifier: qualifier) }
+        }
+        routes.json("PUT", url) { (input: LambdaUpdateFunctionUrlConfigRequest, request) throws(AWSError) in
+            let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
+            return try await committer.write { root, m throws(AWSError) in
+                try root.lambda.updateFunctionUrl(name, qualifier: qualifier, input, now: m.now, changes: &m.changes)
+            }
+        }
+        routes.respond("DELETE", url, status: 204) { request throws(AWSError) in
+            let (name, qualifier) = (request.parameter("name"), request.query("Qualifier"))
+            try await committer.write { root, m throws(AWSError) in try root.lambda.deleteFunctionUrl(name, qualifier: qualifier, changes: &m.changes) }
+            return EmptyOutput()
+        }
+        routes.respond("GET", "/2021-10-31/functions/{name}/urls") { request throws(AWSError) in
+            let (name, marker, maximum) = (request.parameter("name"), request.query("Marker"), request.query("MaxItems").flatMap { Int($0) })
+            return try await committer.read { root, _ throws(AWSError) in try root.lambda.functionUrlConfigs(name, marker: marker, maxItems: maximum) }
+        }
         routes.respond("GET", "/2019-09-30/functions/{name}/concurrency") { request throws(AWSError) in
             let name = request.parameter("name")
             return try await committer.read { root, _ throws(AWSError) in try root.lambda.getFunctionConcurrency(name) }

@@ -8,6 +8,60 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct LambdaLoggingConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var LogFormat: LambdaLogFormat?
+    public var ApplicationLogLevel: LambdaApplicationLogLevel?
+    public var SystemLogLevel: LambdaSystemLogLevel?
+    public var LogGroup: String?
+
+    public init(LogFormat: LambdaLogFormat? = nil, ApplicationLogLevel: LambdaApplicationLogLevel? = nil, SystemLogLevel: LambdaSystemLogLevel? = nil, LogGroup: String? = nil) {
+        self.LogFormat = LogFormat
+        self.ApplicationLogLevel = ApplicationLogLevel
+        self.SystemLogLevel = SystemLogLevel
+        self.LogGroup = LogGroup
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LogFormat\":", LogFormat, &separated)
+        try json.member("\"ApplicationLogLevel\":", ApplicationLogLevel, &separated)
+        try json.member("\"SystemLogLevel\":", SystemLogLevel, &separated)
+        try json.member("\"LogGroup\":", LogGroup, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaOnFailure: Codable, Sendable, Equatable, JSONWritable {
+    public var Destination: String?
+
+    public init(Destination: String? = nil) {
+        self.Destination = Destination
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Destination\":", Destination, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaOnSuccess: Codable, Sendable, Equatable, JSONWritable {
+    public var Destination: String?
+
+    public init(Destination: String? = nil) {
+        self.Destination = Destination
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Destination\":", Destination, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaProvisionedPollerConfig: Codable, Sendable, Equatable, JSONWritable {
     public var MinimumPollers: Int?
     public var MaximumPollers: Int?

@@ -146,6 +146,36 @@ public struct LambdaConcurrency: Codable, Sendable, Equatable, JSONWritable {
     }
 }
 
+public struct LambdaCors: Codable, Sendable, Equatable, JSONWritable {
+    public var AllowCredentials: Bool?
+    public var AllowHeaders: [String]?
+    public var AllowMethods: [String]?
+    public var AllowOrigins: [String]?
+    public var ExposeHeaders: [String]?
+    public var MaxAge: Int?
+
+    public init(AllowCredentials: Bool? = nil, AllowHeaders: [String]? = nil, AllowMethods: [String]? = nil, AllowOrigins: [String]? = nil, ExposeHeaders: [String]? = nil, MaxAge: Int? = nil) {
+        self.AllowCredentials = AllowCredentials
+        self.AllowHeaders = AllowHeaders
+        self.AllowMethods = AllowMethods
+        self.AllowOrigins = AllowOrigins
+        self.ExposeHeaders = ExposeHeaders
+        self.MaxAge = MaxAge
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"AllowCredentials\":", AllowCredentials, &separated)
+        try json.member("\"AllowHeaders\":", AllowHeaders, &separated)
+        try json.member("\"AllowMethods\":", AllowMethods, &separated)
+        try json.member("\"AllowOrigins\":", AllowOrigins, &separated)
+        try json.member("\"ExposeHeaders\":", ExposeHeaders, &separated)
+        try json.member("\"MaxAge\":", MaxAge, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaDeadLetterConfig: Codable, Sendable, Equatable, JSONWritable {
     public var TargetArn: String?
 
@@ -469,36 +499,6 @@ public struct LambdaFilterCriteriaError: Codable, Sendable, Equatable, JSONWrita
         json.open()
         try json.member("\"ErrorCode\":", ErrorCode, &separated)
         try json.member("\"Message\":", Message, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaFunctionCode: Codable, Sendable, Equatable, JSONWritable {
-    public var ZipFile: Data?
-    public var S3Bucket: String?
-    public var S3Key: String?
-    public var S3ObjectVersion: String?
-    public var ImageUri: String?
-    public var SourceKMSKeyArn: String?
-
-    public init(ZipFile: Data? = nil, S3Bucket: String? = nil, S3Key: String? = nil, S3ObjectVersion: String? = nil, ImageUri: String? = nil, SourceKMSKeyArn: String? = nil) {
-        self.ZipFile = ZipFile
-        self.S3Bucket = S3Bucket
-        self.S3Key = S3Key
-        self.S3ObjectVersion = S3ObjectVersion
-        self.ImageUri = ImageUri
-        self.SourceKMSKeyArn = SourceKMSKeyArn
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ZipFile\":", ZipFile, &separated)
-        try json.member("\"S3Bucket\":", S3Bucket, &separated)
-        try json.member("\"S3Key\":", S3Key, &separated)
-        try json.member("\"S3ObjectVersion\":", S3ObjectVersion, &separated)
-        try json.member("\"ImageUri\":", ImageUri, &separated)
-        try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
         json.close()
     }
 }

@@ -8,6 +8,90 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct LambdaGetFunctionConcurrencyRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+
+    public init(FunctionName: String? = nil) {
+        self.FunctionName = FunctionName
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetFunctionConcurrencyResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var ReservedConcurrentExecutions: Int?
+
+    public init(ReservedConcurrentExecutions: Int? = nil) {
+        self.ReservedConcurrentExecutions = ReservedConcurrentExecutions
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ReservedConcurrentExecutions\":", ReservedConcurrentExecutions, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetFunctionConfigurationRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetFunctionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaGetFunctionResponse: Codable, Sendable, Equatable, JSONWritable {
     public var Configuration: LambdaFunctionConfiguration?
     public var Code: LambdaFunctionCodeLocation?
@@ -31,6 +115,57 @@ public struct LambdaGetFunctionResponse: Codable, Sendable, Equatable, JSONWrita
         try json.member("\"Tags\":", Tags, &separated)
         try json.member("\"TagsError\":", TagsError, &separated)
         try json.member("\"Concurrency\":", Concurrency, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetFunctionUrlConfigRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaGetFunctionUrlConfigResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionUrl: String
+    public var FunctionArn: String
+    public var AuthType: LambdaFunctionUrlAuthType
+    public var Cors: LambdaCors?
+    public var CreationTime: String
+    public var LastModifiedTime: String
+    public var InvokeMode: LambdaInvokeMode?
+
+    public init(FunctionUrl: String, FunctionArn: String, AuthType: LambdaFunctionUrlAuthType, Cors: LambdaCors? = nil, CreationTime: String, LastModifiedTime: String, InvokeMode: LambdaInvokeMode? = nil) {
+        self.FunctionUrl = FunctionUrl
+        self.FunctionArn = FunctionArn
+        self.AuthType = AuthType
+        self.Cors = Cors
+        self.CreationTime = CreationTime
+        self.LastModifiedTime = LastModifiedTime
+        self.InvokeMode = InvokeMode
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionUrl\":", FunctionUrl, &separated)
+        try json.member("\"FunctionArn\":", FunctionArn, &separated)
+        try json.member("\"AuthType\":", AuthType, &separated)
+        try json.member("\"Cors\":", Cors, &separated)
+        try json.member("\"CreationTime\":", CreationTime, &separated)
+        try json.member("\"LastModifiedTime\":", LastModifiedTime, &separated)
+        try json.member("\"InvokeMode\":", InvokeMode, &separated)
         json.close()
     }
 }
@@ -248,6 +383,45 @@ public struct LambdaListFunctionEventInvokeConfigsResponse: Codable, Sendable, E
     }
 }
 
+public struct LambdaListFunctionUrlConfigsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Marker: String?
+    public var MaxItems: Int?
+
+    public init(FunctionName: String? = nil, Marker: String? = nil, MaxItems: Int? = nil) {
+        self.FunctionName = FunctionName
+        self.Marker = Marker
+        self.MaxItems = MaxItems
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Marker\":", Marker, &separated)
+        try json.member("\"MaxItems\":", MaxItems, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListFunctionUrlConfigsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionUrlConfigs: [LambdaFunctionUrlConfig]
+    public var NextMarker: String?
+
+    public init(FunctionUrlConfigs: [LambdaFunctionUrlConfig], NextMarker: String? = nil) {
+        self.FunctionUrlConfigs = FunctionUrlConfigs
+        self.NextMarker = NextMarker
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionUrlConfigs\":", FunctionUrlConfigs, &separated)
+        try json.member("\"NextMarker\":", NextMarker, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaListFunctionsRequest: Codable, Sendable, Equatable, JSONWritable {
     public var MasterRegion: String?
     public var FunctionVersion: LambdaFunctionVersion?
@@ -313,165 +487,6 @@ public struct LambdaListLayerVersionsRequest: Codable, Sendable, Equatable, JSON
         try json.member("\"Marker\":", Marker, &separated)
         try json.member("\"MaxItems\":", MaxItems, &separated)
         try json.member("\"CompatibleArchitecture\":", CompatibleArchitecture, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListLayerVersionsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var NextMarker: String?
-    public var LayerVersions: [LambdaLayerVersionsListItem]?
-
-    public init(NextMarker: String? = nil, LayerVersions: [LambdaLayerVersionsListItem]? = nil) {
-        self.NextMarker = NextMarker
-        self.LayerVersions = LayerVersions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"NextMarker\":", NextMarker, &separated)
-        try json.member("\"LayerVersions\":", LayerVersions, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListLayersRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var CompatibleRuntime: LambdaRuntime?
-    public var Marker: String?
-    public var MaxItems: Int?
-    public var CompatibleArchitecture: LambdaArchitecture?
-
-    public init(CompatibleRuntime: LambdaRuntime? = nil, Marker: String? = nil, MaxItems: Int? = nil, CompatibleArchitecture: LambdaArchitecture? = nil) {
-        self.CompatibleRuntime = CompatibleRuntime
-        self.Marker = Marker
-        self.MaxItems = MaxItems
-        self.CompatibleArchitecture = CompatibleArchitecture
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"CompatibleRuntime\":", CompatibleRuntime, &separated)
-        try json.member("\"Marker\":", Marker, &separated)
-        try json.member("\"MaxItems\":", MaxItems, &separated)
-        try json.member("\"CompatibleArchitecture\":", CompatibleArchitecture, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListLayersResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var NextMarker: String?
-    public var Layers: [LambdaLayersListItem]?
-
-    public init(NextMarker: String? = nil, Layers: [LambdaLayersListItem]? = nil) {
-        self.NextMarker = NextMarker
-        self.Layers = Layers
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"NextMarker\":", NextMarker, &separated)
-        try json.member("\"Layers\":", Layers, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListTagsRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var Resource: String?
-
-    public init(Resource: String? = nil) {
-        self.Resource = Resource
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Resource\":", Resource, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListTagsResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var Tags: [String: String]?
-
-    public init(Tags: [String: String]? = nil) {
-        self.Tags = Tags
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Tags\":", Tags, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListVersionsByFunctionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Marker: String?
-    public var MaxItems: Int?
-
-    public init(FunctionName: String? = nil, Marker: String? = nil, MaxItems: Int? = nil) {
-        self.FunctionName = FunctionName
-        self.Marker = Marker
-        self.MaxItems = MaxItems
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Marker\":", Marker, &separated)
-        try json.member("\"MaxItems\":", MaxItems, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaListVersionsByFunctionResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var NextMarker: String?
-    public var Versions: [LambdaFunctionConfiguration]?
-
-    public init(NextMarker: String? = nil, Versions: [LambdaFunctionConfiguration]? = nil) {
-        self.NextMarker = NextMarker
-        self.Versions = Versions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"NextMarker\":", NextMarker, &separated)
-        try json.member("\"Versions\":", Versions, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaPublishLayerVersionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var LayerName: String?
-    public var Description: String?
-    public var Content: LambdaLayerVersionContentInput
-    public var CompatibleRuntimes: [LambdaRuntime]?
-    public var LicenseInfo: String?
-    public var CompatibleArchitectures: [LambdaArchitecture]?
-
-    public init(LayerName: String? = nil, Description: String? = nil, Content: LambdaLayerVersionContentInput, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
-        self.LayerName = LayerName
-        self.Description = Description
-        self.Content = Content
-        self.CompatibleRuntimes = CompatibleRuntimes
-        self.LicenseInfo = LicenseInfo
-        self.CompatibleArchitectures = CompatibleArchitectures
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"LayerName\":", LayerName, &separated)
-        try json.member("\"Description\":", Description, &separated)
-        try json.member("\"Content\":", Content, &separated)
-        try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
-        try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
-        try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
         json.close()
     }
 }

@@ -8,6 +8,36 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct LambdaFunctionCode: Codable, Sendable, Equatable, JSONWritable {
+    public var ZipFile: Data?
+    public var S3Bucket: String?
+    public var S3Key: String?
+    public var S3ObjectVersion: String?
+    public var ImageUri: String?
+    public var SourceKMSKeyArn: String?
+
+    public init(ZipFile: Data? = nil, S3Bucket: String? = nil, S3Key: String? = nil, S3ObjectVersion: String? = nil, ImageUri: String? = nil, SourceKMSKeyArn: String? = nil) {
+        self.ZipFile = ZipFile
+        self.S3Bucket = S3Bucket
+        self.S3Key = S3Key
+        self.S3ObjectVersion = S3ObjectVersion
+        self.ImageUri = ImageUri
+        self.SourceKMSKeyArn = SourceKMSKeyArn
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"ZipFile\":", ZipFile, &separated)
+        try json.member("\"S3Bucket\":", S3Bucket, &separated)
+        try json.member("\"S3Key\":", S3Key, &separated)
+        try json.member("\"S3ObjectVersion\":", S3ObjectVersion, &separated)
+        try json.member("\"ImageUri\":", ImageUri, &separated)
+        try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaFunctionCodeLocation: Codable, Sendable, Equatable, JSONWritable {
     public var RepositoryType: String?
     public var Location: String?
@@ -190,6 +220,39 @@ public struct LambdaFunctionEventInvokeConfig: Codable, Sendable, Equatable, JSO
         try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
         try json.member("\"MaximumEventAgeInSeconds\":", MaximumEventAgeInSeconds, &separated)
         try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaFunctionUrlConfig: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionUrl: String
+    public var FunctionArn: String
+    public var CreationTime: String
+    public var LastModifiedTime: String
+    public var Cors: LambdaCors?
+    public var AuthType: LambdaFunctionUrlAuthType
+    public var InvokeMode: LambdaInvokeMode?
+
+    public init(FunctionUrl: String, FunctionArn: String, CreationTime: String, LastModifiedTime: String, Cors: LambdaCors? = nil, AuthType: LambdaFunctionUrlAuthType, InvokeMode: LambdaInvokeMode? = nil) {
+        self.FunctionUrl = FunctionUrl
+        self.FunctionArn = FunctionArn
+        self.CreationTime = CreationTime
+        self.LastModifiedTime = LastModifiedTime
+        self.Cors = Cors
+        self.AuthType = AuthType
+        self.InvokeMode = InvokeMode
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionUrl\":", FunctionUrl, &separated)
+        try json.member("\"FunctionArn\":", FunctionArn, &separated)
+        try json.member("\"CreationTime\":", CreationTime, &separated)
+        try json.member("\"LastModifiedTime\":", LastModifiedTime, &separated)
+        try json.member("\"Cors\":", Cors, &separated)
+        try json.member("\"AuthType\":", AuthType, &separated)
+        try json.member("\"InvokeMode\":", InvokeMode, &separated)
         json.close()
     }
 }
@@ -436,60 +499,6 @@ public struct LambdaLayersListItem: Codable, Sendable, Equatable, JSONWritable {
         try json.member("\"LayerName\":", LayerName, &separated)
         try json.member("\"LayerArn\":", LayerArn, &separated)
         try json.member("\"LatestMatchingVersion\":", LatestMatchingVersion, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaLoggingConfig: Codable, Sendable, Equatable, JSONWritable {
-    public var LogFormat: LambdaLogFormat?
-    public var ApplicationLogLevel: LambdaApplicationLogLevel?
-    public var SystemLogLevel: LambdaSystemLogLevel?
-    public var LogGroup: String?
-
-    public init(LogFormat: LambdaLogFormat? = nil, ApplicationLogLevel: LambdaApplicationLogLevel? = nil, SystemLogLevel: LambdaSystemLogLevel? = nil, LogGroup: String? = nil) {
-        self.LogFormat = LogFormat
-        self.ApplicationLogLevel = ApplicationLogLevel
-        self.SystemLogLevel = SystemLogLevel
-        self.LogGroup = LogGroup
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"LogFormat\":", LogFormat, &separated)
-        try json.member("\"ApplicationLogLevel\":", ApplicationLogLevel, &separated)
-        try json.member("\"SystemLogLevel\":", SystemLogLevel, &separated)
-        try json.member("\"LogGroup\":", LogGroup, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaOnFailure: Codable, Sendable, Equatable, JSONWritable {
-    public var Destination: String?
-
-    public init(Destination: String? = nil) {
-        self.Destination = Destination
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Destination\":", Destination, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaOnSuccess: Codable, Sendable, Equatable, JSONWritable {
-    public var Destination: String?
-
-    public init(Destination: String? = nil) {
-        self.Destination = Destination
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"Destination\":", Destination, &separated)
         json.close()
     }
 }

@@ -227,6 +227,63 @@ public struct LambdaCreateFunctionRequest: Codable, Sendable, Equatable, JSONWri
     }
 }
 
+public struct LambdaCreateFunctionUrlConfigRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+    public var AuthType: LambdaFunctionUrlAuthType
+    public var Cors: LambdaCors?
+    public var InvokeMode: LambdaInvokeMode?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil, AuthType: LambdaFunctionUrlAuthType, Cors: LambdaCors? = nil, InvokeMode: LambdaInvokeMode? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+        self.AuthType = AuthType
+        self.Cors = Cors
+        self.InvokeMode = InvokeMode
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        try json.member("\"AuthType\":", AuthType, &separated)
+        try json.member("\"Cors\":", Cors, &separated)
+        try json.member("\"InvokeMode\":", InvokeMode, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaCreateFunctionUrlConfigResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionUrl: String
+    public var FunctionArn: String
+    public var AuthType: LambdaFunctionUrlAuthType
+    public var Cors: LambdaCors?
+    public var CreationTime: String
+    public var InvokeMode: LambdaInvokeMode?
+
+    public init(FunctionUrl: String, FunctionArn: String, AuthType: LambdaFunctionUrlAuthType, Cors: LambdaCors? = nil, CreationTime: String, InvokeMode: LambdaInvokeMode? = nil) {
+        self.FunctionUrl = FunctionUrl
+        self.FunctionArn = FunctionArn
+        self.AuthType = AuthType
+        self.Cors = Cors
+        self.CreationTime = CreationTime
+        self.InvokeMode = InvokeMode
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionUrl\":", FunctionUrl, &separated)
+        try json.member("\"FunctionArn\":", FunctionArn, &separated)
+        try json.member("\"AuthType\":", AuthType, &separated)
+        try json.member("\"Cors\":", Cors, &separated)
+        try json.member("\"CreationTime\":", CreationTime, &separated)
+        try json.member("\"InvokeMode\":", InvokeMode, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaDeleteAliasRequest: Codable, Sendable, Equatable, JSONWritable {
     public var FunctionName: String?
     public var Name: String?
@@ -326,6 +383,24 @@ public struct LambdaDeleteFunctionResponse: Codable, Sendable, Equatable, JSONWr
     }
 }
 
+public struct LambdaDeleteFunctionUrlConfigRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaDeleteLayerVersionRequest: Codable, Sendable, Equatable, JSONWritable {
     public var LayerName: String?
     public var VersionNumber: Int?
@@ -419,90 +494,6 @@ public struct LambdaGetEventSourceMappingRequest: Codable, Sendable, Equatable, 
         var separated = false
         json.open()
         try json.member("\"UUID\":", UUID, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetFunctionConcurrencyRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-
-    public init(FunctionName: String? = nil) {
-        self.FunctionName = FunctionName
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetFunctionConcurrencyResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var ReservedConcurrentExecutions: Int?
-
-    public init(ReservedConcurrentExecutions: Int? = nil) {
-        self.ReservedConcurrentExecutions = ReservedConcurrentExecutions
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"ReservedConcurrentExecutions\":", ReservedConcurrentExecutions, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetFunctionConfigurationRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Qualifier: String?
-
-    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
-        self.FunctionName = FunctionName
-        self.Qualifier = Qualifier
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Qualifier\":", Qualifier, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Qualifier: String?
-
-    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
-        self.FunctionName = FunctionName
-        self.Qualifier = Qualifier
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Qualifier\":", Qualifier, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaGetFunctionRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Qualifier: String?
-
-    public init(FunctionName: String? = nil, Qualifier: String? = nil) {
-        self.FunctionName = FunctionName
-        self.Qualifier = Qualifier
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Qualifier\":", Qualifier, &separated)
         json.close()
     }
 }

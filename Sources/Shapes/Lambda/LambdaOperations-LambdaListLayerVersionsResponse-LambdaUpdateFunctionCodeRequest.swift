@@ -8,6 +8,165 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct LambdaListLayerVersionsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var NextMarker: String?
+    public var LayerVersions: [LambdaLayerVersionsListItem]?
+
+    public init(NextMarker: String? = nil, LayerVersions: [LambdaLayerVersionsListItem]? = nil) {
+        self.NextMarker = NextMarker
+        self.LayerVersions = LayerVersions
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"NextMarker\":", NextMarker, &separated)
+        try json.member("\"LayerVersions\":", LayerVersions, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListLayersRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var CompatibleRuntime: LambdaRuntime?
+    public var Marker: String?
+    public var MaxItems: Int?
+    public var CompatibleArchitecture: LambdaArchitecture?
+
+    public init(CompatibleRuntime: LambdaRuntime? = nil, Marker: String? = nil, MaxItems: Int? = nil, CompatibleArchitecture: LambdaArchitecture? = nil) {
+        self.CompatibleRuntime = CompatibleRuntime
+        self.Marker = Marker
+        self.MaxItems = MaxItems
+        self.CompatibleArchitecture = CompatibleArchitecture
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"CompatibleRuntime\":", CompatibleRuntime, &separated)
+        try json.member("\"Marker\":", Marker, &separated)
+        try json.member("\"MaxItems\":", MaxItems, &separated)
+        try json.member("\"CompatibleArchitecture\":", CompatibleArchitecture, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListLayersResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var NextMarker: String?
+    public var Layers: [LambdaLayersListItem]?
+
+    public init(NextMarker: String? = nil, Layers: [LambdaLayersListItem]? = nil) {
+        self.NextMarker = NextMarker
+        self.Layers = Layers
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"NextMarker\":", NextMarker, &separated)
+        try json.member("\"Layers\":", Layers, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListTagsRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var Resource: String?
+
+    public init(Resource: String? = nil) {
+        self.Resource = Resource
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Resource\":", Resource, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListTagsResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var Tags: [String: String]?
+
+    public init(Tags: [String: String]? = nil) {
+        self.Tags = Tags
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"Tags\":", Tags, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListVersionsByFunctionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Marker: String?
+    public var MaxItems: Int?
+
+    public init(FunctionName: String? = nil, Marker: String? = nil, MaxItems: Int? = nil) {
+        self.FunctionName = FunctionName
+        self.Marker = Marker
+        self.MaxItems = MaxItems
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Marker\":", Marker, &separated)
+        try json.member("\"MaxItems\":", MaxItems, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaListVersionsByFunctionResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var NextMarker: String?
+    public var Versions: [LambdaFunctionConfiguration]?
+
+    public init(NextMarker: String? = nil, Versions: [LambdaFunctionConfiguration]? = nil) {
+        self.NextMarker = NextMarker
+        self.Versions = Versions
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"NextMarker\":", NextMarker, &separated)
+        try json.member("\"Versions\":", Versions, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaPublishLayerVersionRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var LayerName: String?
+    public var Description: String?
+    public var Content: LambdaLayerVersionContentInput
+    public var CompatibleRuntimes: [LambdaRuntime]?
+    public var LicenseInfo: String?
+    public var CompatibleArchitectures: [LambdaArchitecture]?
+
+    public init(LayerName: String? = nil, Description: String? = nil, Content: LambdaLayerVersionContentInput, CompatibleRuntimes: [LambdaRuntime]? = nil, LicenseInfo: String? = nil, CompatibleArchitectures: [LambdaArchitecture]? = nil) {
+        self.LayerName = LayerName
+        self.Description = Description
+        self.Content = Content
+        self.CompatibleRuntimes = CompatibleRuntimes
+        self.LicenseInfo = LicenseInfo
+        self.CompatibleArchitectures = CompatibleArchitectures
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"LayerName\":", LayerName, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"Content\":", Content, &separated)
+        try json.member("\"CompatibleRuntimes\":", CompatibleRuntimes, &separated)
+        try json.member("\"LicenseInfo\":", LicenseInfo, &separated)
+        try json.member("\"CompatibleArchitectures\":", CompatibleArchitectures, &separated)
+        json.close()
+    }
+}
+
 public struct LambdaPublishLayerVersionResponse: Codable, Sendable, Equatable, JSONWritable {
     public var Content: LambdaLayerVersionContentOutput?
     public var LayerArn: String?
@@ -340,132 +499,6 @@ public struct LambdaUpdateFunctionCodeRequest: Codable, Sendable, Equatable, JSO
         try json.member("\"Architectures\":", Architectures, &separated)
         try json.member("\"SourceKMSKeyArn\":", SourceKMSKeyArn, &separated)
         try json.member("\"PublishTo\":", PublishTo, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaUpdateFunctionConfigurationRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Role: String?
-    public var Handler: String?
-    public var Description: String?
-    public var Timeout: Int?
-    public var MemorySize: Int?
-    public var VpcConfig: LambdaVpcConfig?
-    public var Environment: LambdaEnvironment?
-    public var Runtime: LambdaRuntime?
-    public var DeadLetterConfig: LambdaDeadLetterConfig?
-    public var KMSKeyArn: String?
-    public var TracingConfig: LambdaTracingConfig?
-    public var RevisionId: String?
-    public var Layers: [String]?
-    public var FileSystemConfigs: [LambdaFileSystemConfig]?
-    public var ImageConfig: LambdaImageConfig?
-    public var EphemeralStorage: LambdaEphemeralStorage?
-    public var SnapStart: LambdaSnapStart?
-    public var LoggingConfig: LambdaLoggingConfig?
-    public var CapacityProviderConfig: LambdaCapacityProviderConfig?
-    public var DurableConfig: LambdaDurableConfig?
-
-    public init(FunctionName: String? = nil, Role: String? = nil, Handler: String? = nil, Description: String? = nil, Timeout: Int? = nil, MemorySize: Int? = nil, VpcConfig: LambdaVpcConfig? = nil, Environment: LambdaEnvironment? = nil, Runtime: LambdaRuntime? = nil, DeadLetterConfig: LambdaDeadLetterConfig? = nil, KMSKeyArn: String? = nil, TracingConfig: LambdaTracingConfig? = nil, RevisionId: String? = nil, Layers: [String]? = nil, FileSystemConfigs: [LambdaFileSystemConfig]? = nil, ImageConfig: LambdaImageConfig? = nil, EphemeralStorage: LambdaEphemeralStorage? = nil, SnapStart: LambdaSnapStart? = nil, LoggingConfig: LambdaLoggingConfig? = nil, CapacityProviderConfig: LambdaCapacityProviderConfig? = nil, DurableConfig: LambdaDurableConfig? = nil) {
-        self.FunctionName = FunctionName
-        self.Role = Role
-        self.Handler = Handler
-        self.Description = Description
-        self.Timeout = Timeout
-        self.MemorySize = MemorySize
-        self.VpcConfig = VpcConfig
-        self.Environment = Environment
-        self.Runtime = Runtime
-        self.DeadLetterConfig = DeadLetterConfig
-        self.KMSKeyArn = KMSKeyArn
-        self.TracingConfig = TracingConfig
-        self.RevisionId = RevisionId
-        self.Layers = Layers
-        self.FileSystemConfigs = FileSystemConfigs
-        self.ImageConfig = ImageConfig
-        self.EphemeralStorage = EphemeralStorage
-        self.SnapStart = SnapStart
-        self.LoggingConfig = LoggingConfig
-        self.CapacityProviderConfig = CapacityProviderConfig
-        self.DurableConfig = DurableConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Role\":", Role, &separated)
-        try json.member("\"Handler\":", Handler, &separated)
-        try json.member("\"Description\":", Description, &separated)
-        try json.member("\"Timeout\":", Timeout, &separated)
-        try json.member("\"MemorySize\":", MemorySize, &separated)
-        try json.member("\"VpcConfig\":", VpcConfig, &separated)
-        try json.member("\"Environment\":", Environment, &separated)
-        try json.member("\"Runtime\":", Runtime, &separated)
-        try json.member("\"DeadLetterConfig\":", DeadLetterConfig, &separated)
-        try json.member("\"KMSKeyArn\":", KMSKeyArn, &separated)
-        try json.member("\"TracingConfig\":", TracingConfig, &separated)
-        try json.member("\"RevisionId\":", RevisionId, &separated)
-        try json.member("\"Layers\":", Layers, &separated)
-        try json.member("\"FileSystemConfigs\":", FileSystemConfigs, &separated)
-        try json.member("\"ImageConfig\":", ImageConfig, &separated)
-        try json.member("\"EphemeralStorage\":", EphemeralStorage, &separated)
-        try json.member("\"SnapStart\":", SnapStart, &separated)
-        try json.member("\"LoggingConfig\":", LoggingConfig, &separated)
-        try json.member("\"CapacityProviderConfig\":", CapacityProviderConfig, &separated)
-        try json.member("\"DurableConfig\":", DurableConfig, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaUpdateFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable, JSONWritable {
-    public var FunctionName: String?
-    public var Qualifier: String?
-    public var MaximumRetryAttempts: Int?
-    public var MaximumEventAgeInSeconds: Int?
-    public var DestinationConfig: LambdaDestinationConfig?
-
-    public init(FunctionName: String? = nil, Qualifier: String? = nil, MaximumRetryAttempts: Int? = nil, MaximumEventAgeInSeconds: Int? = nil, DestinationConfig: LambdaDestinationConfig? = nil) {
-        self.FunctionName = FunctionName
-        self.Qualifier = Qualifier
-        self.MaximumRetryAttempts = MaximumRetryAttempts
-        self.MaximumEventAgeInSeconds = MaximumEventAgeInSeconds
-        self.DestinationConfig = DestinationConfig
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"FunctionName\":", FunctionName, &separated)
-        try json.member("\"Qualifier\":", Qualifier, &separated)
-        try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
-        try json.member("\"MaximumEventAgeInSeconds\":", MaximumEventAgeInSeconds, &separated)
-        try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
-        json.close()
-    }
-}
-
-public struct LambdaVpcConfigResponse: Codable, Sendable, Equatable, JSONWritable {
-    public var SubnetIds: [String]?
-    public var SecurityGroupIds: [String]?
-    public var VpcId: String?
-    public var Ipv6AllowedForDualStack: Bool?
-
-    public init(SubnetIds: [String]? = nil, SecurityGroupIds: [String]? = nil, VpcId: String? = nil, Ipv6AllowedForDualStack: Bool? = nil) {
-        self.SubnetIds = SubnetIds
-        self.SecurityGroupIds = SecurityGroupIds
-        self.VpcId = VpcId
-        self.Ipv6AllowedForDualStack = Ipv6AllowedForDualStack
-    }
-
-    public func writeJSON(to json: inout JSONWriter) throws {
-        var separated = false
-        json.open()
-        try json.member("\"SubnetIds\":", SubnetIds, &separated)
-        try json.member("\"SecurityGroupIds\":", SecurityGroupIds, &separated)
-        try json.member("\"VpcId\":", VpcId, &separated)
-        try json.member("\"Ipv6AllowedForDualStack\":", Ipv6AllowedForDualStack, &separated)
         json.close()
     }
 }

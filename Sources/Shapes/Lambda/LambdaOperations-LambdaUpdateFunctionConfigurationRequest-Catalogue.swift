@@ -8,6 +8,192 @@ import Foundation
 #endif
 import StevedoreCore
 
+public struct LambdaUpdateFunctionConfigurationRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Role: String?
+    public var Handler: String?
+    public var Description: String?
+    public var Timeout: Int?
+    public var MemorySize: Int?
+    public var VpcConfig: LambdaVpcConfig?
+    public var Environment: LambdaEnvironment?
+    public var Runtime: LambdaRuntime?
+    public var DeadLetterConfig: LambdaDeadLetterConfig?
+    public var KMSKeyArn: String?
+    public var TracingConfig: LambdaTracingConfig?
+    public var RevisionId: String?
+    public var Layers: [String]?
+    public var FileSystemConfigs: [LambdaFileSystemConfig]?
+    public var ImageConfig: LambdaImageConfig?
+    public var EphemeralStorage: LambdaEphemeralStorage?
+    public var SnapStart: LambdaSnapStart?
+    public var LoggingConfig: LambdaLoggingConfig?
+    public var CapacityProviderConfig: LambdaCapacityProviderConfig?
+    public var DurableConfig: LambdaDurableConfig?
+
+    public init(FunctionName: String? = nil, Role: String? = nil, Handler: String? = nil, Description: String? = nil, Timeout: Int? = nil, MemorySize: Int? = nil, VpcConfig: LambdaVpcConfig? = nil, Environment: LambdaEnvironment? = nil, Runtime: LambdaRuntime? = nil, DeadLetterConfig: LambdaDeadLetterConfig? = nil, KMSKeyArn: String? = nil, TracingConfig: LambdaTracingConfig? = nil, RevisionId: String? = nil, Layers: [String]? = nil, FileSystemConfigs: [LambdaFileSystemConfig]? = nil, ImageConfig: LambdaImageConfig? = nil, EphemeralStorage: LambdaEphemeralStorage? = nil, SnapStart: LambdaSnapStart? = nil, LoggingConfig: LambdaLoggingConfig? = nil, CapacityProviderConfig: LambdaCapacityProviderConfig? = nil, DurableConfig: LambdaDurableConfig? = nil) {
+        self.FunctionName = FunctionName
+        self.Role = Role
+        self.Handler = Handler
+        self.Description = Description
+        self.Timeout = Timeout
+        self.MemorySize = MemorySize
+        self.VpcConfig = VpcConfig
+        self.Environment = Environment
+        self.Runtime = Runtime
+        self.DeadLetterConfig = DeadLetterConfig
+        self.KMSKeyArn = KMSKeyArn
+        self.TracingConfig = TracingConfig
+        self.RevisionId = RevisionId
+        self.Layers = Layers
+        self.FileSystemConfigs = FileSystemConfigs
+        self.ImageConfig = ImageConfig
+        self.EphemeralStorage = EphemeralStorage
+        self.SnapStart = SnapStart
+        self.LoggingConfig = LoggingConfig
+        self.CapacityProviderConfig = CapacityProviderConfig
+        self.DurableConfig = DurableConfig
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Role\":", Role, &separated)
+        try json.member("\"Handler\":", Handler, &separated)
+        try json.member("\"Description\":", Description, &separated)
+        try json.member("\"Timeout\":", Timeout, &separated)
+        try json.member("\"MemorySize\":", MemorySize, &separated)
+        try json.member("\"VpcConfig\":", VpcConfig, &separated)
+        try json.member("\"Environment\":", Environment, &separated)
+        try json.member("\"Runtime\":", Runtime, &separated)
+        try json.member("\"DeadLetterConfig\":", DeadLetterConfig, &separated)
+        try json.member("\"KMSKeyArn\":", KMSKeyArn, &separated)
+        try json.member("\"TracingConfig\":", TracingConfig, &separated)
+        try json.member("\"RevisionId\":", RevisionId, &separated)
+        try json.member("\"Layers\":", Layers, &separated)
+        try json.member("\"FileSystemConfigs\":", FileSystemConfigs, &separated)
+        try json.member("\"ImageConfig\":", ImageConfig, &separated)
+        try json.member("\"EphemeralStorage\":", EphemeralStorage, &separated)
+        try json.member("\"SnapStart\":", SnapStart, &separated)
+        try json.member("\"LoggingConfig\":", LoggingConfig, &separated)
+        try json.member("\"CapacityProviderConfig\":", CapacityProviderConfig, &separated)
+        try json.member("\"DurableConfig\":", DurableConfig, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaUpdateFunctionEventInvokeConfigRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+    public var MaximumRetryAttempts: Int?
+    public var MaximumEventAgeInSeconds: Int?
+    public var DestinationConfig: LambdaDestinationConfig?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil, MaximumRetryAttempts: Int? = nil, MaximumEventAgeInSeconds: Int? = nil, DestinationConfig: LambdaDestinationConfig? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+        self.MaximumRetryAttempts = MaximumRetryAttempts
+        self.MaximumEventAgeInSeconds = MaximumEventAgeInSeconds
+        self.DestinationConfig = DestinationConfig
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        try json.member("\"MaximumRetryAttempts\":", MaximumRetryAttempts, &separated)
+        try json.member("\"MaximumEventAgeInSeconds\":", MaximumEventAgeInSeconds, &separated)
+        try json.member("\"DestinationConfig\":", DestinationConfig, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaUpdateFunctionUrlConfigRequest: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionName: String?
+    public var Qualifier: String?
+    public var AuthType: LambdaFunctionUrlAuthType?
+    public var Cors: LambdaCors?
+    public var InvokeMode: LambdaInvokeMode?
+
+    public init(FunctionName: String? = nil, Qualifier: String? = nil, AuthType: LambdaFunctionUrlAuthType? = nil, Cors: LambdaCors? = nil, InvokeMode: LambdaInvokeMode? = nil) {
+        self.FunctionName = FunctionName
+        self.Qualifier = Qualifier
+        self.AuthType = AuthType
+        self.Cors = Cors
+        self.InvokeMode = InvokeMode
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionName\":", FunctionName, &separated)
+        try json.member("\"Qualifier\":", Qualifier, &separated)
+        try json.member("\"AuthType\":", AuthType, &separated)
+        try json.member("\"Cors\":", Cors, &separated)
+        try json.member("\"InvokeMode\":", InvokeMode, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaUpdateFunctionUrlConfigResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var FunctionUrl: String
+    public var FunctionArn: String
+    public var AuthType: LambdaFunctionUrlAuthType
+    public var Cors: LambdaCors?
+    public var CreationTime: String
+    public var LastModifiedTime: String
+    public var InvokeMode: LambdaInvokeMode?
+
+    public init(FunctionUrl: String, FunctionArn: String, AuthType: LambdaFunctionUrlAuthType, Cors: LambdaCors? = nil, CreationTime: String, LastModifiedTime: String, InvokeMode: LambdaInvokeMode? = nil) {
+        self.FunctionUrl = FunctionUrl
+        self.FunctionArn = FunctionArn
+        self.AuthType = AuthType
+        self.Cors = Cors
+        self.CreationTime = CreationTime
+        self.LastModifiedTime = LastModifiedTime
+        self.InvokeMode = InvokeMode
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"FunctionUrl\":", FunctionUrl, &separated)
+        try json.member("\"FunctionArn\":", FunctionArn, &separated)
+        try json.member("\"AuthType\":", AuthType, &separated)
+        try json.member("\"Cors\":", Cors, &separated)
+        try json.member("\"CreationTime\":", CreationTime, &separated)
+        try json.member("\"LastModifiedTime\":", LastModifiedTime, &separated)
+        try json.member("\"InvokeMode\":", InvokeMode, &separated)
+        json.close()
+    }
+}
+
+public struct LambdaVpcConfigResponse: Codable, Sendable, Equatable, JSONWritable {
+    public var SubnetIds: [String]?
+    public var SecurityGroupIds: [String]?
+    public var VpcId: String?
+    public var Ipv6AllowedForDualStack: Bool?
+
+    public init(SubnetIds: [String]? = nil, SecurityGroupIds: [String]? = nil, VpcId: String? = nil, Ipv6AllowedForDualStack: Bool? = nil) {
+        self.SubnetIds = SubnetIds
+        self.SecurityGroupIds = SecurityGroupIds
+        self.VpcId = VpcId
+        self.Ipv6AllowedForDualStack = Ipv6AllowedForDualStack
+    }
+
+    public func writeJSON(to json: inout JSONWriter) throws {
+        var separated = false
+        json.open()
+        try json.member("\"SubnetIds\":", SubnetIds, &separated)
+        try json.member("\"SecurityGroupIds\":", SecurityGroupIds, &separated)
+        try json.member("\"VpcId\":", VpcId, &separated)
+        try json.member("\"Ipv6AllowedForDualStack\":", Ipv6AllowedForDualStack, &separated)
+        json.close()
+    }
+}
+
 /// Every operation in the AWS Lambda model, served here or not.
 public enum LambdaModel {
     public static let operations: [RESTOperation] = [
