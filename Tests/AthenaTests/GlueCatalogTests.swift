@@ -85,6 +85,14 @@ struct GlueCatalogTests {
         #expect(try selected("region = 'it''s'").isEmpty)
         #expect(try selected("region IS NOT NULL").count == 4)
         #expect(throws: GlueError.invalidInput("Invalid partition expression!")) { try selected("country = 'fr'") }
+        // Bounded work: LIKE backtracks once, nesting and length are capped.
+        let started = ContinuousClock.now
+        #expect(!PartitionExpression.like(Array(String(repeating: "a", count: 2000).unicodeScalars)[...], Array((String(repeating: "%a", count: 30) + "%b").unicodeScalars)[...]))
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(PartitionExpression.like(Array("eu-west-1".unicodeScalars)[...], Array("e_-%-%".unicodeScalars)[...]))
+        #expect(throws: AWSError.self) { try selected(String(repeating: "NOT ", count: 100) + "year = 1") }
+        #expect(throws: AWSError.self) { try selected(String(repeating: "(", count: 100) + "year = 1" + String(repeating: ")", count: 100)) }
+        #expect(throws: AWSError.self) { try selected(Array(repeating: "year = 1", count: 300).joined(separator: " OR ")) }
         for bad in ["year >", "year = 'x", "(year = 1", "year = 1 extra", "= 1", "year ! 1"] {
             #expect(throws: AWSError.self, "\(bad)") { try selected(bad) }
         }

@@ -155,8 +155,13 @@ struct ProvisionerTests {
         let (failed, _) = await step(.create, answer: .object([("Status", .string("FAILED")), ("Reason", .string("no room"))]))
         #expect(failed == .failed("Received response status [FAILED] from custom resource. Message returned: no room (RequestId: req-1)"))
         let (silent, _) = await step(.create, answer: nil)
-        guard case .failed(let reason) = silent else { return }
+        guard case .failed(let reason) = silent else {
+            Issue.record("no answer must fail the resource: \(silent)")
+            return
+        }
         #expect(reason.hasPrefix("CloudFormation did not receive a response from your Custom Resource. Please check your logs for requestId [req-1]."))
+        // Any change is an Update request, never a replacement.
+        #expect(ResourceTypes.replacement(type: "Custom::Widget", old: properties, new: .object([("ServiceToken", .string(token))])) == "False")
         let (noToken, _) = await step(.create, answer: success, properties: .object([("Size", .integer(3))]))
         #expect(noToken == .failed("Property ServiceToken cannot be empty."))
         let (tooLong, _) = await step(.create, answer: .object([("Status", .string("SUCCESS")), ("Data", .object([("x", .string(String(repeating: "a", count: 5000)))]))]))

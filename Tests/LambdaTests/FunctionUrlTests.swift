@@ -18,10 +18,11 @@ struct FunctionUrlTests {
         var writer = ZipWriter()
         writer.add(path: "bootstrap", contents: [1], mode: 0o755)
         let code = try CodeBundle.inspect(writer.finish(), settings: FunctionSettings())
-        _ = try state.createFunction(
+        let created = try state.createFunction(
             LambdaCreateFunctionRequest(
                 FunctionName: "web", Runtime: .providedAl2023, Role: "arn:aws:iam::000000000000:role/r", Handler: "h", Code: LambdaFunctionCode(ZipFile: Data([1]))),
             code: code, sqs: SQSState(names: ResourceNames()), now: now, using: &random, changes: &changes)
+        state.activateFunction("web", revisionId: created.RevisionId ?? "", changes: &changes)
         state.settings.urlEndpoint = FunctionUrlEndpoint(scheme: "http", port: 9000)
     }
 
@@ -50,6 +51,21 @@ struct FunctionUrlTests {
         try state.deleteFunctionUrl("web", qualifier: nil, changes: &changes)
         #expect(state.functionUrlTarget(id) == nil)
         #expect(throws: AWSError.lambdaNotFound("The resource you requested does not exist.")) { try state.functionUrlConfig("web", qualifier: nil) }
+    }
+
+    @Test mutating func onlyAnUnconditionalGrantOpensAUrlAndAnAliasTakesItsUrlWithIt() throws {
+        _ = try state.publishVersion("web", LambdaPublishVersionRequest(), now: now, using: &random, changes: &changes)
+        _ = try state.createAlias("web", LambdaCreateAliasRequest(Name: "live", FunctionVersion: "1"), using: &random, changes: &changes)
+        let created = try state.createFunctionUrl(
+            "web", qualifier: "live", LambdaCreateFunctionUrlConfigRequest(AuthType: .none_), now: now, using: &random, changes: &changes)
+        let id = String(created.FunctionUrl.dropFirst("http://".count).prefix(32))
+        let conditional = try JSONDecoder().decode(
+            LambdaAddPermissionInput.self,
+            from: Data(#"{"StatementId":"org","Action":"lambda:InvokeFunctionUrl","Principal":"*","FunctionUrlAuthType":"NONE","PrincipalOrgID":"o-1"}"#.utf8))
+        _ = try state.addPermission("web", qualifier: "live", conditional, changes: &changes)
+        #expect(state.functionUrlTarget(id)?.publiclyInvokable == false)
+        try state.deleteAlias("web", alias: "live", changes: &changes)
+        #expect(state.functionUrlTarget(id) == nil && state.functions["web"]?.urls == nil && state.functions["web"]?.permissions?.isEmpty == true)
     }
 
     @Test mutating func versionsAndUnknownAliasesTakeNoUrl() {

@@ -101,7 +101,10 @@ struct SubscriptionFilterTests {
         #expect(fields["logGroup"] == .string("/app/web") && fields["logStream"] == .string("web/1"))
         #expect(fields["subscriptionFilters"] == .array([.string("errors")]))
         #expect(events.count == 2)
-        guard case .object(let first) = events[0], case .string(let id)? = first["id"] else { return }
+        guard case .object(let first) = events[0], case .string(let id)? = first["id"] else {
+            Issue.record("not an event with an id: \(events[0])")
+            return
+        }
         #expect(first["message"] == .string("ERROR down") && first["timestamp"] == .number(1001))
         #expect(id.count == 56 && id.allSatisfy(\.isNumber))
         // Nothing matched, nothing queued; a group without filters costs nothing.

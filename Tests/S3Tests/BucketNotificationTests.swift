@@ -208,6 +208,37 @@ struct BucketNotificationTests {
         #expect(host.s3.buckets["photos"]?.notification?.destinations.count == 3)
     }
 
+    @Test mutating func destinationsAreCheckedAgainForEveryMessage() throws {
+        // Skipped validation stores a queue whose policy lets S3 send nothing: nothing is sent.
+        try put("<NotificationConfiguration><QueueConfiguration><Queue>\(queueArn)</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>", skip: true)
+        host.notify(event("ObjectCreated:Put", key: "a", size: 1), requester: account, now: now, using: &random, changes: &changes)
+        #expect(bodies().isEmpty, "neither the test event nor the change")
+        try allowS3()
+        host.notify(event("ObjectCreated:Put", key: "b", size: 1), requester: account, now: now, using: &random, changes: &changes)
+        #expect(bodies().count == 1)
+        // A policy taken back stops deliveries.
+        try host.sqs.setQueueAttributes(
+            SQSSetQueueAttributesRequest(QueueUrl: host.sqs.queueUrl("uploads"), Attributes: ["Policy": #"{"Statement":[]}"#]), now: now, changes: &changes)
+        host.notify(event("ObjectCreated:Put", key: "c", size: 1), requester: account, now: now, using: &random, changes: &changes)
+        #expect(bodies().count == 1)
+        // Another account's queue of the same name, and a FIFO queue, are refused.
+        _ = try host.sqs.createQueue(SQSCreateQueueRequest(QueueName: "jobs.fifo", Attributes: ["FifoQueue": "true"]), now: now, changes: &changes)
+        let foreign = "arn:aws:sqs:us-east-1:111111111111:uploads"
+        for (arn, reason) in [
+            (foreign, "The destination queue does not exist"),
+            ("arn:aws:sqs:us-east-1:\(account):jobs.fifo", "FIFO queues are not supported as S3 event notification destinations"),
+        ] {
+            #expect(throws: AWSError(
+                type: "InvalidArgument", message: "Unable to validate the following destination configurations", httpStatus: 400,
+                extraFields: ["ArgumentName1": arn, "ArgumentValue1": reason])) {
+                try put("<NotificationConfiguration><QueueConfiguration><Queue>\(arn)</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>")
+            }
+        }
+        // Bounds: at most 100 destinations.
+        let many = (0..<101).map { "<QueueConfiguration><Queue>\(queueArn)</Queue><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>p\($0)/</Value></FilterRule></S3Key></Filter></QueueConfiguration>" }.joined()
+        #expect(throws: AWSError.self) { try put("<NotificationConfiguration>\(many)</NotificationConfiguration>", skip: true) }
+    }
+
     /// Why S3 refuses a configuration (validation of destinations skipped), or nil.
     func refusal(_ xml: String) -> AWSError? {
         var copy = self

@@ -243,7 +243,7 @@ def test_unrouted_requests_get_aws_error_shapes(ecsd):
 def test_the_aws_cli_reads_an_unimplemented_lambda_operation(ecsd):
     lam = boto3.client("lambda", endpoint_url=ecsd.endpoint, region_name="us-east-1", config=NO_RETRIES)
     with pytest.raises(lam.exceptions.ClientError) as refused:
-        lam.create_function_url_config(FunctionName="f", AuthType="NONE")
+        lam.put_provisioned_concurrency_config(FunctionName="f", Qualifier="live", ProvisionedConcurrentExecutions=1)
     assert refused.value.response["Error"]["Code"] == "InternalFailure"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 

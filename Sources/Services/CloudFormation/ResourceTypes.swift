@@ -77,7 +77,9 @@ public enum ResourceTypes {
 
     /// Whether changing `old` into `new` replaces the resource: `True`, `Conditional` or `False`.
     public static func replacement(type: String, old: Document?, new: Document) -> String {
-        guard let old, let trait = traits[type] else { return "True" }
+        // A custom resource is sent an Update request whatever changed (its function decides).
+        let custom = type.hasPrefix("Custom::") || type == "AWS::CloudFormation::CustomResource"
+        guard let old, let trait = custom ? ResourceTypeTraits() : traits[type] else { return "True" }
         let changed = Set(old.members.map(\.0) + new.members.map(\.0)).filter { old[$0] != new[$0] }
         if !changed.isDisjoint(with: trait.replacedBy) { return "True" }
         if !changed.isDisjoint(with: trait.conditionallyReplacedBy) { return "Conditional" }

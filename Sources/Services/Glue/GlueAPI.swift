@@ -93,9 +93,13 @@ public enum GlueAPI {
         // MARK: Partitions
         api.write("CreatePartition") { (root, input: GlueCreatePartitionRequest, m, _) throws(AWSError) in
             try checkCatalog(input.CatalogId, root.athena)
-            let errors = try root.athena.glueCreatePartitions(
+            // Refusals come before anything changes (a write that throws must change nothing).
+            let (_, table) = try root.athena.glueTable(database: input.DatabaseName, name: input.TableName)
+            let values = input.PartitionInput.Values ?? []
+            try GlueTables.checkValues(values, table: table)
+            guard !table.partitions.contains(where: { $0.values == values }) else { throw GlueError.alreadyExists("Partition already exists.") }
+            _ = try root.athena.glueCreatePartitions(
                 database: input.DatabaseName, table: input.TableName, [input.PartitionInput], now: m.now, changes: &m.changes)
-            if let error = errors.first?.ErrorDetail { throw AWSError(type: error.ErrorCode ?? "InvalidInputException", message: error.ErrorMessage ?? "", httpStatus: 400) }
             return GlueCreatePartitionResponse()
         }
         api.write("BatchCreatePartition") { (root, input: GlueBatchCreatePartitionRequest, m, _) throws(AWSError) in
@@ -130,9 +134,10 @@ public enum GlueAPI {
         }
         api.write("DeletePartition") { (root, input: GlueDeletePartitionRequest, m, _) throws(AWSError) in
             try checkCatalog(input.CatalogId, root.athena)
-            let errors = try root.athena.glueDeletePartitions(
+            let (_, table) = try root.athena.glueTable(database: input.DatabaseName, name: input.TableName)
+            guard table.partitions.contains(where: { $0.values == input.PartitionValues }) else { throw GlueError.notFound("Cannot find partition.") }
+            _ = try root.athena.glueDeletePartitions(
                 database: input.DatabaseName, table: input.TableName, [input.PartitionValues], changes: &m.changes)
-            if !errors.isEmpty { throw GlueError.notFound("Cannot find partition.") }
             return GlueDeletePartitionResponse()
         }
         api.write("BatchDeletePartition") { (root, input: GlueBatchDeletePartitionRequest, m, _) throws(AWSError) in

@@ -22,6 +22,11 @@ struct PartitionExpression: Sendable {
 
     /// Parses an expression over the table's partition keys; InvalidInputException when it does not parse.
     init(_ text: String, keys: [ColumnDefinition]) throws(AWSError) {
+        // Glue's limit on an expression's length; it also bounds the tree's depth.
+        guard text.utf8.count <= Self.maximumLength else {
+            throw GlueError.invalidInput(
+                "1 validation error detected: Value at 'expression' failed to satisfy constraint: Member must have length less than or equal to \(Self.maximumLength)")
+        }
         var parser = Parser(tokens: try Self.tokens(text), keys: keys.map(\.name))
         root = try parser.expression()
         guard parser.position == parser.tokens.count else { throw Self.invalid(text) }
@@ -58,19 +63,11 @@ struct PartitionExpression: Sendable {
         return a < b ? -1 : a > b ? 1 : 0
     }
 
+    static let maximumLength = 2048
+
     /// SQL's LIKE: `%` any run, `_` one character.
     static func like(_ text: ArraySlice<Unicode.Scalar>, _ pattern: ArraySlice<Unicode.Scalar>) -> Bool {
-        guard let first = pattern.first else { return text.isEmpty }
-        if first == "%" {
-            var rest = text
-            while true {
-                if like(rest, pattern.dropFirst()) { return true }
-                guard !rest.isEmpty else { return false }
-                rest = rest.dropFirst()
-            }
-        }
-        guard let head = text.first, first == "_" || first == head else { return false }
-        return like(text.dropFirst(), pattern.dropFirst())
+        Wildcard.matches(Array(pattern), Array(text), anyRun: "%", one: "_")
     }
 
     static func invalid(_ text: String) -> AWSError {
@@ -174,7 +171,13 @@ struct PartitionExpression: Sendable {
             return node
         }
 
+        /// How deep `NOT`s and parentheses nest: the parser and the evaluation recurse once per level.
+        var depth = 0
+
         mutating func negation() throws(AWSError) -> Node {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= 64 else { throw GlueError.invalidInput("The expression nests NOT and parentheses more than 64 deep.") }
             if keyword("NOT") { return .not(try negation()) }
             if symbol("(") {
                 let inner = try expression()

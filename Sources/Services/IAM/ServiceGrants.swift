@@ -52,12 +52,15 @@ public enum ServiceGrant {
     }
 
     /// Conditions on the source, by operator: ArnLike/ArnEquals/StringLike/StringEquals and their
-    /// `Not` forms. A condition on another key cannot be judged here and is taken as holding.
+    /// `Not` forms. A condition this cannot judge (another key or operator) does not hold, so a
+    /// statement that depends on one grants nothing.
     static func conditionsHold(_ condition: JSONValue?, sourceArn: String, sourceAccount: String) -> Bool {
-        guard case .object(let operators)? = condition else { return true }
+        guard let condition else { return true }
+        guard case .object(let operators) = condition else { return false }
+        let known: Set<String> = ["arnlike", "arnequals", "stringlike", "stringequals", "arnnotlike", "arnnotequals", "stringnotlike", "stringnotequals"]
         for (operatorName, value) in operators {
-            guard case .object(let keys) = value else { continue }
             let name = operatorName.lowercased()
+            guard known.contains(name), case .object(let keys) = value else { return false }
             let negated = name.contains("not")
             let wildcards = name.contains("like")
             for (key, expected) in keys {
@@ -65,7 +68,7 @@ public enum ServiceGrant {
                 switch key.lowercased() {
                 case "aws:sourcearn": actual = sourceArn
                 case "aws:sourceaccount": actual = sourceAccount
-                default: continue
+                default: return false
                 }
                 let matched = strings(expected).contains { wildcards ? Wildcard.matches($0, actual, ignoringCase: false) : $0 == actual }
                 if matched == negated { return false }

@@ -133,9 +133,11 @@ extension FunctionsState {
             guard let url = record.urls?.values.first(where: { $0.urlId == urlId }) else { continue }
             let qualifier = url.qualifier == FunctionNames.latest ? nil : url.qualifier
             let open = (record.permissions ?? []).contains { permission in
+                // Anyone, with no condition on the caller's account, organization or source.
                 permission.qualifier == url.qualifier && permission.principal == "*"
                     && ["lambda:InvokeFunctionUrl", "lambda:*", "*"].contains(permission.action)
                     && (permission.functionUrlAuthType == nil || permission.functionUrlAuthType == "NONE")
+                    && permission.sourceArn == nil && permission.sourceAccount == nil && permission.principalOrgId == nil
             }
             return FunctionUrlTarget(
                 functionName: record.name, functionArn: urlFunctionArn(record.name, qualifier: url.qualifier), qualifier: qualifier,

@@ -117,6 +117,10 @@ extension FunctionsState {
         // Deleting a missing alias succeeds, as in Lambda.
         guard record.aliases.removeValue(forKey: alias) != nil else { return }
         record.eventInvokeConfigs[alias] = nil
+        // What belongs to the alias goes with it: its function URL and its policy's statements.
+        record.urls?[alias] = nil
+        if record.urls?.isEmpty == true { record.urls = nil }
+        record.permissions?.removeAll { $0.qualifier == alias }
         functions[name] = record
         changes.put(record)
     }

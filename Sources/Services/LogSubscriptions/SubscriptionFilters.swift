@@ -50,12 +50,25 @@ extension LambdaHost where Self: LogsHost {
         guard parts[2] == "lambda", parts[5] == "function", (7...8).contains(parts.count) else {
             throw .invalidParameter("Stevedore delivers subscriptions to Lambda functions only; \(arn) is not one.")
         }
+        guard group != FunctionLogNames.group(parts[6]) else {
+            throw .invalidParameter("A function's own log group cannot be subscribed to it: each delivery would log, and be delivered, again.")
+        }
+        guard mayInvoke(arn, group: group) else {
+            throw .invalidParameter("Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.")
+        }
+    }
+
+    /// Whether the function exists and its policy lets CloudWatch Logs (`logs.amazonaws.com`, or
+    /// the regional `logs.<region>.amazonaws.com`) invoke it for the group. Checked when a filter is
+    /// put and again for each delivery.
+    func mayInvoke(_ arn: String, group: String) -> Bool {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 7 else { return false }
         let qualifier = parts.count == 8 ? parts[7] : nil
         let sourceArn = logs.names.logGroup(group) + ":*"
-        guard (try? lambda.functionVersion(parts[6], qualifier: qualifier)) != nil,
-            lambda.permits(service: Self.logsService, toInvoke: parts[6], qualifier: qualifier, sourceArn: sourceArn, sourceAccount: logs.names.accountId)
-        else {
-            throw .invalidParameter("Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.")
+        guard (try? lambda.functionVersion(parts[6], qualifier: qualifier)) != nil else { return false }
+        return [Self.logsService, "logs.\(logs.names.region).amazonaws.com"].contains { service in
+            lambda.permits(service: service, toInvoke: parts[6], qualifier: qualifier, sourceArn: sourceArn, sourceAccount: logs.names.accountId)
         }
     }
 
@@ -72,7 +85,7 @@ extension LambdaHost where Self: LogsHost {
             guard let pattern = try? FilterPattern.parse(filter.pattern) else { continue }
             let matched = events.enumerated().filter { pattern.matches($0.element.message) }
             let parts = filter.destinationArn.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard !matched.isEmpty, parts.count >= 7, (try? lambda.functionVersion(parts[6], qualifier: parts.count == 8 ? parts[7] : nil)) != nil else { continue }
+            guard !matched.isEmpty, parts.count >= 7, mayInvoke(filter.destinationArn, group: group) else { continue }
             for chunk in SubscriptionMessages.chunks(matched.map { (index: $0.offset, timestamp: $0.element.timestamp, message: $0.element.message) }) {
                 let payload = SubscriptionMessages.lambdaEvent(
                     owner: logs.names.accountId, group: group, stream: stream, filters: [filter.name], events: chunk, ingestedAt: epochMilliseconds(now))

@@ -74,6 +74,8 @@ public struct NotificationConfiguration: Codable, Sendable, Equatable {
         destinations.filter { $0.matches(eventName: eventName, key: key) }
     }
 
+    public static let maximumDestinations = 100
+
     /// The event types a configuration may name (botocore's `Event` enumeration).
     public static let eventTypes: Set<String> = [
         "s3:ReducedRedundancyLostObject", "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
@@ -108,6 +110,15 @@ extension NotificationConfiguration {
     /// The configuration as S3 accepts it: known events, one prefix and one suffix rule at most,
     /// and no event on a key told to two destinations. Ids left out are made here.
     public mutating func validate(using generator: inout some RandomNumberGenerator) throws(AWSError) {
+        // Bounds on what one configuration costs: every object write looks at its destinations.
+        guard destinations.count <= Self.maximumDestinations else {
+            throw S3Error.invalidArgument("A notification configuration may have at most \(Self.maximumDestinations) destinations.", name: "NotificationConfiguration")
+        }
+        for index in destinations.indices {
+            var seen: Set<String> = []
+            destinations[index].events = destinations[index].events.filter { seen.insert($0).inserted }
+            guard destinations[index].events.count <= Self.eventTypes.count else { throw S3Error.malformedXML }
+        }
         for index in destinations.indices {
             let destination = destinations[index]
             guard Self.parses(destination.arn, as: destination.kind) else {

@@ -31,50 +31,21 @@ extension EventBridgeHost where Self: SNSHost & S3Host {
         if !skipDestinationValidation { try validateDestinations(of: configuration, bucket: bucket) }
         try s3.setBucketNotification(bucket, configuration, changes: &changes)
         let test = ObjectEvent.testEvent(bucket: bucket, requestId: requestId, time: now)
-        for destination in configuration.destinations where destination.kind != .function {
+        for destination in configuration.destinations where destination.kind != .function && refusal(of: destination, bucket: bucket) == nil {
             send(test, subject: "Amazon S3 Notification", to: destination.arn, now: now, using: &generator, changes: &changes)
         }
     }
 
     /// Why each destination S3 could not validate is refused, in one InvalidArgument.
     func validateDestinations(of configuration: NotificationConfiguration, bucket: String) throws(AWSError) {
-        let bucketArn = "arn:\(s3.names.partition):s3:::\(bucket)"
-        let account = s3.names.accountId
         var failures: [(arn: String, reason: String)] = []
         for destination in configuration.destinations {
-            let target = TargetKind(destination.arn)
-            switch (destination.kind, target) {
-            case (.function, .function(let name, let qualifier)?):
-                // S3 does not tell a missing function from one it may not invoke.
-                if (try? lambda.functionVersion(name, qualifier: qualifier)) == nil
-                    || !lambda.permits(service: Self.s3Service, toInvoke: name, qualifier: qualifier, sourceArn: bucketArn, sourceAccount: account)
-                {
-                    failures.append((destination.arn + ", null", "Not authorized to invoke function [\(destination.arn)]"))
-                }
-            case (.queue, .queue(let name)?):
-                if let queue = sqs.queues[name] {
-                    if !ServiceGrant.allows(
-                        policy: queue.attributes["Policy"], service: Self.s3Service, action: "sqs:SendMessage", resource: destination.arn,
-                        sourceArn: bucketArn, sourceAccount: account)
-                    {
-                        failures.append((destination.arn, "Permissions on the destination queue do not allow S3 to publish notifications from this bucket"))
-                    }
-                } else {
-                    failures.append((destination.arn, "The destination queue does not exist"))
-                }
-            case (.topic, .topic(let arn)?):
-                if let topic = try? sns.topic(arn: arn) {
-                    if !ServiceGrant.allows(
-                        policy: topic.attributes["Policy"], service: Self.s3Service, action: "sns:Publish", resource: arn, sourceArn: bucketArn,
-                        sourceAccount: account)
-                    {
-                        failures.append((destination.arn, "Permissions on the destination topic do not allow S3 to publish notifications from this bucket"))
-                    }
-                } else {
-                    failures.append((destination.arn, "The destination topic does not exist"))
-                }
-            default:
+            guard TargetKind(destination.arn) != nil else {
                 throw S3Error.invalidArgument("The ARN could not be parsed", name: destination.kind.elements.arn, value: destination.arn)
+            }
+            if let reason = refusal(of: destination, bucket: bucket) {
+                // S3 names a function it could not validate with ", null" after its ARN.
+                failures.append((destination.kind == .function ? destination.arn + ", null" : destination.arn, reason))
             }
         }
         guard !failures.isEmpty else { return }
@@ -86,12 +57,46 @@ extension EventBridgeHost where Self: SNSHost & S3Host {
         throw AWSError(type: "InvalidArgument", message: "Unable to validate the following destination configurations", httpStatus: 400, extraFields: fields)
     }
 
+    /// Why S3 may not send to a destination now (it is gone, in another account or region, or its
+    /// policy does not let S3 send from this bucket), or nil. Checked when a configuration is put
+    /// and again for every message, so a skipped validation or a policy taken back stops deliveries.
+    func refusal(of destination: NotificationConfiguration.Destination, bucket: String) -> String? {
+        let bucketArn = "arn:\(s3.names.partition):s3:::\(bucket)"
+        let account = s3.names.accountId
+        let parts = destination.arn.split(separator: ":", omittingEmptySubsequences: false)
+        let local = parts.count >= 6 && parts[3] == s3.names.region && parts[4] == account
+        switch (destination.kind, TargetKind(destination.arn)) {
+        case (.function, .function(let name, let qualifier)?):
+            // S3 does not tell a missing function from one it may not invoke.
+            guard local, (try? lambda.functionVersion(name, qualifier: qualifier)) != nil,
+                lambda.permits(service: Self.s3Service, toInvoke: name, qualifier: qualifier, sourceArn: bucketArn, sourceAccount: account)
+            else { return "Not authorized to invoke function [\(destination.arn)]" }
+            return nil
+        case (.queue, .queue(let name)?):
+            guard local, let queue = sqs.queues[name] else { return "The destination queue does not exist" }
+            guard !queue.isFIFO else { return "FIFO queues are not supported as S3 event notification destinations" }
+            guard ServiceGrant.allows(
+                policy: queue.attributes["Policy"], service: Self.s3Service, action: "sqs:SendMessage", resource: destination.arn, sourceArn: bucketArn,
+                sourceAccount: account)
+            else { return "Permissions on the destination queue do not allow S3 to publish notifications from this bucket" }
+            return nil
+        case (.topic, .topic(let arn)?):
+            guard local, let topic = try? sns.topic(arn: arn) else { return "The destination topic does not exist" }
+            guard ServiceGrant.allows(
+                policy: topic.attributes["Policy"], service: Self.s3Service, action: "sns:Publish", resource: arn, sourceArn: bucketArn, sourceAccount: account)
+            else { return "Permissions on the destination topic do not allow S3 to publish notifications from this bucket" }
+            return nil
+        default:
+            return "The destination is not one S3 sends notifications to"
+        }
+    }
+
     /// Tells the bucket's destinations of a change to one of its objects; `requester` is the
     /// caller's account, as EventBridge's events name it.
     public mutating func notify(_ event: ObjectEvent, requester: String, now: Date, using generator: inout some RandomNumberGenerator, changes: inout ChangeSet) {
         guard let configuration = s3.buckets[event.bucket]?.notification else { return }
         let owner = S3State.ownerId(s3.names)
-        for destination in configuration.destinations(for: event.name, key: event.key) {
+        for destination in configuration.destinations(for: event.name, key: event.key) where refusal(of: destination, bucket: event.bucket) == nil {
             let message = event.message(configurationId: destination.id, names: s3.names, ownerId: owner)
             send(message, subject: "Amazon S3 Notification", to: destination.arn, now: now, using: &generator, changes: &changes)
         }
@@ -114,10 +119,7 @@ extension EventBridgeHost where Self: SNSHost & S3Host {
                 changes: &changes)
             changes.touch(.eventInvocations)
         case .queue(let name)?:
-            guard let queue = sqs.queues[name] else { return }
-            // S3 cannot send to FIFO queues; a configuration naming one is refused by its policy
-            // check in AWS, so nothing is sent here.
-            guard !queue.isFIFO else { return }
+            guard sqs.queues[name] != nil else { return }
             _ = try? sqs.sendMessage(SQSSendMessageRequest(QueueUrl: sqs.queueUrl(name), MessageBody: message), now: now, using: &generator, changes: &changes)
         case .topic(let topicArn)?:
             _ = try? publish(topicArn: topicArn, message: message, subject: subject, structure: nil, attributes: [:], now: now, using: &generator, changes: &changes)

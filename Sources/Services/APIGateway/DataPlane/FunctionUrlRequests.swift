@@ -22,12 +22,14 @@ extension GatewayDataPlane {
         if let cors, CrossOrigin.isPreflight(request) { return cors.preflight(request) }
         var context = ProxyContext(accountId: "anonymous", apiId: urlId, stage: "$default", routeKey: "$default", pathParameters: [:], stageVariables: [:])
         if target.authType == LambdaFunctionUrlAuthType.awsIam.rawValue {
-            guard let signing else { return Self.forbidden }
-            switch await signing.authorize(request, routeArn: target.functionArn, action: "lambda:InvokeFunctionUrl") {
-            case .refused: return Self.forbidden
-            case .allowed(let caller):
-                context.authorizer = .iam(caller)
-                context.accountId = accountId
+            // Without a signing check (authentication off), AWS_IAM URLs are open, as routes are.
+            if let signing {
+                switch await signing.authorize(request, routeArn: target.functionArn, action: "lambda:InvokeFunctionUrl") {
+                case .refused: return Self.forbidden
+                case .allowed(let caller):
+                    context.authorizer = .iam(caller)
+                    context.accountId = accountId
+                }
             }
         } else if !target.publiclyInvokable {
             return Self.forbidden
