@@ -168,6 +168,33 @@ struct ProvisionerTests {
         #expect(tooLong == .failed("Response object is too long."))
     }
 
+    @Test func queueAndTopicPoliciesAreSetOnEachAndRemovedWithTheResource() async throws {
+        let calls = RecordingCalls()
+        let properties = try yaml("""
+            PolicyDocument: {Statement: [{Effect: Allow, Principal: {Service: s3.amazonaws.com}, Action: "sqs:SendMessage", Resource: "*"}]}
+            Queues: [http://q/1, http://q/2]
+            """)
+        let queues = ResourcePolicyProvisioner(kind: .queues)
+        let values = try await queues.create(properties, name: "app-Policy-X", context: context(calls))
+        #expect(values.ref == "app-Policy-X")
+        #expect(calls.recorded.map(\.target) == ["AmazonSQS.SetQueueAttributes", "AmazonSQS.SetQueueAttributes"])
+        #expect(calls.recorded[0].body?["QueueUrl"] == .string("http://q/1"))
+        #expect(calls.recorded[0].body?["Attributes"]?["Policy"]?.string?.contains("s3.amazonaws.com") == true)
+        // A queue left out by an update loses the policy; deleting removes it from the rest.
+        let fewer = try yaml("""
+            PolicyDocument: {Statement: []}
+            Queues: [http://q/2]
+            """)
+        _ = try await queues.update(fewer, previous: properties, current: values, context: context(calls))
+        #expect(calls.recorded[2].body?["QueueUrl"] == .string("http://q/1") && calls.recorded[2].body?["Attributes"]?["Policy"] == .string(""))
+        try await queues.delete(values.ref, properties: fewer, values: values, context: context(calls))
+        #expect(calls.recorded.last?.body?["Attributes"]?["Policy"] == .string(""))
+        let topics = ResourcePolicyProvisioner(kind: .topics)
+        _ = try await topics.create(try yaml("{PolicyDocument: {Statement: []}, Topics: [arn:aws:sns:us-east-1:000000000000:t]}"), name: "p", context: context(calls))
+        #expect(calls.recorded.last?.kind == "QUERY" && calls.recorded.last?.target == "SetTopicAttributes")
+        #expect(calls.recorded.last?.body?["AttributeName"] == .string("Policy") && calls.recorded.last?.body?["TopicArn"] == .string("arn:aws:sns:us-east-1:000000000000:t"))
+    }
+
     @Test func aliasWeightsBecomeAMapOfVersionsToFractions() {
         let properties = Document.object([
             ("FunctionName", .string("fn")), ("Name", .string("live")), ("FunctionVersion", .string("2")),

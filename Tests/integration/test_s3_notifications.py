@@ -90,3 +90,52 @@ def test_bucket_notifications_reach_queues_topics_and_eventbridge(store):
         assert (caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]) == ("InvalidArgument", message)
     s3.put_bucket_notification_configuration(Bucket="noticed", NotificationConfiguration={})
     assert "QueueConfigurations" not in s3.get_bucket_notification_configuration(Bucket="noticed")
+
+
+TEMPLATE = """
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Events:
+    Type: AWS::SQS::Queue
+  EventsPolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref Events]
+      PolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: s3.amazonaws.com}
+            Action: sqs:SendMessage
+            Resource: !GetAtt Events.Arn
+  Inbox:
+    Type: AWS::S3::Bucket
+    DependsOn: EventsPolicy
+    Properties:
+      NotificationConfiguration:
+        QueueConfigurations:
+          - Event: s3:ObjectCreated:*
+            Queue: !GetAtt Events.Arn
+Outputs:
+  Bucket: {Value: !Ref Inbox}
+  Queue: {Value: !Ref Events}
+"""
+
+
+def test_a_template_gives_a_bucket_a_queue_with_the_policy_s3_needs(store):
+    key_id, secret = store.key
+    cfn, sqs = (boto3.client(name, endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=key_id,
+                             aws_secret_access_key=secret, config=NO_RETRIES) for name in ["cloudformation", "sqs"])
+    cfn.create_stack(StackName="inbox", TemplateBody=TEMPLATE)
+    cfn.get_waiter("stack_create_complete").wait(StackName="inbox", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="inbox")["Stacks"][0]["Outputs"]}
+    assert "s3.amazonaws.com" in sqs.get_queue_attributes(QueueUrl=outputs["Queue"], AttributeNames=["Policy"])["Attributes"]["Policy"]
+    store.s3.put_object(Bucket=outputs["Bucket"], Key="letter.txt", Body=b"hi")
+    bodies = []
+    for _ in range(10):
+        bodies += [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=outputs["Queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])]
+        if any("Records" in b for b in bodies):
+            break
+    assert [b["Records"][0]["s3"]["object"]["key"] for b in bodies if "Records" in b] == ["letter.txt"]
+    store.s3.delete_object(Bucket=outputs["Bucket"], Key="letter.txt")
+    cfn.delete_stack(StackName="inbox")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="inbox", WaiterConfig={"Delay": 1, "MaxAttempts": 60})

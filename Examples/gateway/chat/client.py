@@ -17,7 +17,7 @@ async def main(stage_url, name):
         print(reply["message"])
         # Anyone with the connection's id can reach it: here the aws CLI, through @connections.
         subprocess.run(["aws", "apigatewaymanagementapi", "post-to-connection", "--endpoint-url", stage_url,
-                        "--connection-id", reply["connectionId"], "--data", "pushed through @connections"], check=True)
+                        "--connection-id=" + reply["connectionId"], "--data", "pushed through @connections"], check=True)
         print(await ws.recv())
 
 

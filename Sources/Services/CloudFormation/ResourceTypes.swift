@@ -28,6 +28,8 @@ public enum ResourceTypes {
         "AWS::SQS::Queue": .init(nameProperty: "QueueName", maximumNameLength: 80, replacedBy: ["QueueName", "FifoQueue"]),
         "AWS::SNS::Topic": .init(nameProperty: "TopicName", maximumNameLength: 256, replacedBy: ["TopicName", "FifoTopic"]),
         "AWS::SNS::Subscription": .init(replacedBy: ["Endpoint", "Protocol", "TopicArn"]),
+        "AWS::SQS::QueuePolicy": .init(),
+        "AWS::SNS::TopicPolicy": .init(),
         "AWS::Logs::LogGroup": .init(nameProperty: "LogGroupName", maximumNameLength: 512, replacedBy: ["LogGroupName"]),
         "AWS::S3::Bucket": .init(nameProperty: "BucketName", maximumNameLength: 63, lowercaseNames: true, replacedBy: ["BucketName"]),
         "AWS::S3::BucketPolicy": .init(replacedBy: ["Bucket"]),

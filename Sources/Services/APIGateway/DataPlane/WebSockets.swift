@@ -69,11 +69,15 @@ final class WebSocketConnections: Sendable {
 }
 
 extension GatewayDataPlane {
-    /// A new connection id: 16 characters as API Gateway's (URL-safe, so it sits in `@connections` paths as is).
+    /// A new connection id: 16 characters as API Gateway's (URL-safe, so it sits in `@connections`
+    /// paths as is), never starting with `-` (a command line would take it for an option).
     static func newConnectionId() -> String {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<11).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        while true {
+            let bytes = (0..<11).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let id = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            if !id.hasPrefix("-") { return id }
+        }
     }
 
     /// A WebSocket handshake: the API its host or path names must be a WebSocket API; its

@@ -95,6 +95,8 @@ public enum Provisioners {
         "AWS::SQS::Queue": QueueProvisioner(),
         "AWS::SNS::Topic": TopicProvisioner(),
         "AWS::SNS::Subscription": SubscriptionProvisioner(),
+        "AWS::SQS::QueuePolicy": ResourcePolicyProvisioner(kind: .queues),
+        "AWS::SNS::TopicPolicy": ResourcePolicyProvisioner(kind: .topics),
         "AWS::Logs::LogGroup": LogGroupProvisioner(),
         "AWS::S3::Bucket": BucketProvisioner(),
         "AWS::S3::BucketPolicy": BucketPolicyProvisioner(),

@@ -423,3 +423,50 @@ struct TargetGroupProvisioner: ResourceProvisioner {
         _ = try await context.calls.query("DeleteTargetGroup", [("TargetGroupArn", physicalId)])
     }
 }
+
+/// `AWS::SQS::QueuePolicy` and `AWS::SNS::TopicPolicy`: one policy document set as the `Policy`
+/// attribute of each queue (by URL) or topic (by ARN) listed; removed from them when the resource
+/// goes. Ref is the resource's own name.
+struct ResourcePolicyProvisioner: ResourceProvisioner {
+    enum Kind { case queues, topics }
+    let kind: Kind
+
+    var listProperty: String { kind == .queues ? "Queues" : "Topics" }
+
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let policy = properties.jsonText("PolicyDocument") ?? "{}"
+        let targets = properties[listProperty]?.items.compactMap(\.string) ?? []
+        for target in targets { try await set(policy, on: target, context: context) }
+        return ResourceValues(ref: name)
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let kept = Set(properties[listProperty]?.items.compactMap(\.string) ?? [])
+        for gone in previous[listProperty]?.items.compactMap(\.string) ?? [] where !kept.contains(gone) {
+            try? await set("", on: gone, context: context)
+        }
+        _ = try await create(properties, name: current.ref, context: context)
+        return current
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        for target in properties[listProperty]?.items.compactMap(\.string) ?? [] {
+            do throws(AWSError) {
+                try await set("", on: target, context: context)
+            } catch where error.isNotFound {
+                // The queue or topic went first: nothing to remove the policy from.
+            }
+        }
+    }
+
+    /// The policy text on one queue or topic (empty text removes it).
+    func set(_ policy: String, on target: String, context: ProvisioningContext) async throws(AWSError) {
+        switch kind {
+        case .queues:
+            _ = try await context.calls.json(
+                "AmazonSQS.SetQueueAttributes", .object([("QueueUrl", .string(target)), ("Attributes", .object([("Policy", .string(policy))]))]))
+        case .topics:
+            _ = try await context.calls.query("SetTopicAttributes", [("TopicArn", target), ("AttributeName", "Policy"), ("AttributeValue", policy)])
+        }
+    }
+}
