@@ -152,7 +152,10 @@ public struct ControlPlane: Sendable {
         let invoker = asyncInvoker
         dispatcher.add(EventBridgeAPI.operations(committer: committer, delivered: { invoker.wakeUp() }))
         CloudControlAPI.register(into: &dispatcher, committer: committer)
-        let queryRunner = QueryRunner(committer: committer, files: objectFiles, engine: SQLiteQueryEngine(), logger: logger)
+        let gatewayLogs = try AccessLogStore(directory: configuration.dataDirectory + "/logs/gateway")
+        self.gatewayLogs = gatewayLogs
+        let queryRunner = QueryRunner(
+            committer: committer, files: objectFiles, engine: SQLiteQueryEngine(), logEvents: logEvents, accessLogs: gatewayLogs, logger: logger)
         self.queryRunner = queryRunner
         dispatcher.add(AthenaAPI.operations(committer: committer, runner: queryRunner, newId: { UUID().uuidString.lowercased() }))
         dispatcher.add(GlueAPI.operations(committer: committer))
@@ -229,8 +232,6 @@ public struct ControlPlane: Sendable {
                 changed: { stackDeployer.wakeUp() }))
         self.queryServices = queryServices
         let committer = self.committer
-        let gatewayLogs = try AccessLogStore(directory: configuration.dataDirectory + "/logs/gateway")
-        self.gatewayLogs = gatewayLogs
         let backends = BackendConnections(group: MultiThreadedEventLoopGroup.singleton, fallback: CurlForwarding())
         self.backends = backends
         gateway = GatewayDataPlane(

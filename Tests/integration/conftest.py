@@ -198,6 +198,19 @@ def wait_until(predicate, timeout=30, interval=0.1, message="condition"):
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
 
+def stevedore_rows(client, sql):
+    """A query's rows (without the header) through boto3's Athena, results kept in a bucket of their own."""
+    endpoint = client.meta.endpoint_url
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    athena = boto3.client("athena", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    s3.create_bucket(Bucket="stevedore-queries")
+    query_id = athena.start_query_execution(QueryString=sql, ResultConfiguration={"OutputLocation": "s3://stevedore-queries/"})["QueryExecutionId"]
+    state = wait_until(lambda: (lambda s: s if s["State"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None)(
+        athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]), timeout=30, message="the query")
+    assert state["State"] == "SUCCEEDED", state
+    rows = athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"][1:]
+    return [[datum.get("VarCharValue") for datum in row["Data"]] for row in rows]
+
 
 def run_aws(endpoint, *args, check=True):
     """Runs the real aws CLI; returns (exit code, stdout, stderr)."""

@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Ecsd, example
+from conftest import Ecsd, example, wait_until
 from test_authentication import admin_credentials
 
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -420,7 +420,9 @@ def test_the_stevedore_database_reads_the_cluster_records_as_they_are(server):
     ecs.register_task_definition(family="web", containerDefinitions=[{"name": "web", "image": "busybox", "memory": 64, "essential": True}])
     ecs.create_service(cluster="queried", serviceName="web", taskDefinition="web", desiredCount=2)
     listed, _ = succeeded(server, "SHOW TABLES IN stevedore")
-    assert [row[0] for row in rows_of(server, listed)[0]] == ["container_instances", "functions", "service_events", "services", "tasks"]
+    assert [row[0] for row in rows_of(server, listed)[0]] == [
+        "container_instances", "functions", "gateway_access_logs", "invocations", "log_events", "scaling_activities", "service_events",
+        "services", "task_state_changes", "tasks"]
     query_id, _ = succeeded(server, "SELECT service_name, cluster, desired_count, status FROM stevedore.services WHERE cluster = 'queried'")
     assert rows_of(server, query_id)[0] == [["service_name", "cluster", "desired_count", "status"], ["web", "queried", "2", "ACTIVE"]]
     # Always current: a change shows in the next query.
@@ -433,6 +435,65 @@ def test_the_stevedore_database_reads_the_cluster_records_as_they_are(server):
     assert refused["Status"]["State"] == "FAILED" and "cannot be changed" in refused["Status"]["AthenaError"]["ErrorMessage"]
     tables = server.athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="stevedore")["TableMetadataList"]
     assert "task_arn" in [c["Name"] for c in next(t for t in tables if t["Name"] == "tasks")["Columns"]]
+
+
+def test_the_stevedore_database_reads_log_events_invocations_and_scaling_activities(server):
+    """`log_events` has every CloudWatch Logs event; `invocations` reads functions' REPORT lines (put here
+    with `PutLogEvents` as a runtime writes them; test_functions_runtime has real ones), taking a
+    handled error from the runtime's `[ERROR]` line; `scaling_activities` has Application Auto Scaling's."""
+    logs = server.client("logs")
+    group, stream = "/aws/lambda/reported", "2026/12/02/[7]0f1e2d3c"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    lines = [
+        "START RequestId: r1 Version: 7", "init done", "END RequestId: r1",
+        "REPORT RequestId: r1\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 150.25 ms\t",
+        "START RequestId: r2 Version: 7", "[ERROR] ValueError: boom\rTraceback (most recent call last):", "END RequestId: r2",
+        "REPORT RequestId: r2\tDuration: 3.00 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 41 MB\t",
+        "START RequestId: r3 Version: 7", "END RequestId: r3",
+        "REPORT RequestId: r3\tDuration: 1000.00 ms\tBilled Duration: 1000 ms\tMemory Size: 128 MB\tMax Memory Used: 41 MB\tStatus: error\tError Type: Sandbox.Timedout\t",
+    ]
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+    query_id, _ = succeeded(server, "SELECT request_id, version, duration_ms, billed_duration_ms, max_memory_used_mb, init_duration_ms, cold_start, "
+                                    "error_type, log_stream FROM stevedore.invocations WHERE function_name = 'reported' ORDER BY ended_at")
+    rows, result = rows_of(server, query_id)
+    assert rows[1:] == [
+        ["r1", "7", "12.5", "13", "40", "150.25", "true", None, stream],
+        ["r2", "7", "3.0", "3", "41", None, "false", "ValueError", stream],
+        ["r3", "7", "1000.0", "1000", "41", None, "false", "Sandbox.Timedout", stream],
+    ]
+    types = [c["Type"] for c in result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]]
+    assert types[:8] == ["varchar", "varchar", "double", "bigint", "integer", "double", "boolean", "varchar"]
+    # The README's example.
+    query_id, _ = succeeded(server, "SELECT function_name, approx_percentile(duration_ms, 0.99), count_if(cold_start) FROM stevedore.invocations GROUP BY 1")
+    assert rows_of(server, query_id)[0][1:] == [["reported", "1000.0", "1"]]
+    query_id, _ = succeeded(server, f"SELECT count(*), count_if(message LIKE 'START%'), min(event_time) FROM stevedore.log_events WHERE log_group = '{group}'")
+    count, starts, first = rows_of(server, query_id)[0][1]
+    assert (count, starts) == (str(len(lines)), "3") and first.startswith(time.strftime("%Y-", time.gmtime()))
+    # Always current: an event put now is in the next query.
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": now + 100, "message": "late line"}])
+    query_id, _ = succeeded(server, f"SELECT log_stream FROM stevedore.log_events WHERE message = 'late line'")
+    assert rows_of(server, query_id)[0][1:] == [[stream]]
+
+    # A scheduled action that falls due in a moment: its activity is a row.
+    ecs, aas = server.client("ecs"), server.client("application-autoscaling")
+    ecs.create_cluster(clusterName="scaled")
+    ecs.register_task_definition(family="idle", containerDefinitions=[{"name": "idle", "image": "busybox", "memory": 32, "essential": True}])
+    ecs.create_service(cluster="scaled", serviceName="idle", taskDefinition="idle", desiredCount=0)
+    aas.register_scalable_target(ServiceNamespace="ecs", ResourceId="service/scaled/idle", ScalableDimension="ecs:service:DesiredCount",
+                                 MinCapacity=0, MaxCapacity=4)
+    due = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 2))
+    aas.put_scheduled_action(ServiceNamespace="ecs", ScheduledActionName="now", ResourceId="service/scaled/idle",
+                             ScalableDimension="ecs:service:DesiredCount", Schedule=f"at({due})", ScalableTargetAction={"MinCapacity": 2})
+
+    def activities():
+        query_id, _ = succeeded(server, "SELECT resource_id, status_code, cause FROM stevedore.scaling_activities WHERE resource_id = 'service/scaled/idle'")
+        return rows_of(server, query_id)[0][1:] or None
+
+    [[resource, status, cause]] = wait_until(activities, timeout=30, message="the scheduled action's activity")
+    described = aas.describe_scaling_activities(ServiceNamespace="ecs", ResourceId="service/scaled/idle")["ScalingActivities"]
+    assert (resource, status, cause) == ("service/scaled/idle", described[0]["StatusCode"], described[0]["Cause"])
 
 
 def test_ecsctl_query_prints_a_table_csv_or_json(server, orders):

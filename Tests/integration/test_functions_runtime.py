@@ -14,7 +14,7 @@ import time
 import botocore
 import pytest
 
-from conftest import EXAMPLES, run_aws, run_ecsctl, wait_until
+from conftest import EXAMPLES, run_aws, run_ecsctl, stevedore_rows, wait_until
 from docker_support import requires_docker
 from functions_support import ROLE, FunctionCluster, ensure_python_image, zip_directory, zip_files
 
@@ -135,6 +135,16 @@ def test_awslambdaric_success_error_and_context(lam):
     # The code is read-only, as in Lambda.
     response, body = invoke(lam, "py", {"write_task": True})
     assert response["FunctionError"] == "Unhandled" and body["errorType"] in ("OSError", "PermissionError")
+    written_error = body["errorType"]
+
+    # Athena's `stevedore.invocations` reads the four from the REPORT lines (and the runtime's [ERROR] lines).
+    rows = wait_until(lambda: (lambda r: r if len(r) == 4 else None)(stevedore_rows(
+        lam, "SELECT cold_start, error_type, memory_size_mb, version, billed_duration_ms FROM stevedore.invocations "
+             "WHERE function_name = 'py' ORDER BY ended_at")), timeout=30, message="four invocations in stevedore.invocations")
+    assert [row[:4] for row in rows] == [["true", None, "256", "$LATEST"], ["false", "ValueError", "256", "$LATEST"],
+                                         ["false", None, "256", "$LATEST"], ["false", written_error, "256", "$LATEST"]]
+    assert all(int(row[4]) >= 1 for row in rows)
+
 
 
 def test_function_output_is_in_cloudwatch_logs_as_lambda_writes_it(lam, cluster):
@@ -406,6 +416,12 @@ def test_a_schedule_runs_a_task_and_its_stop_invokes_a_function(cluster, lam, sq
     assert detail["lastStatus"] == "STOPPED" and detail["desiredStatus"] == "STOPPED" and detail["stopCode"] == "EssentialContainerExited", json.dumps(detail)
     assert detail["containers"][0]["exitCode"] == 3 and detail["containers"][0]["name"] == "job"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", detail["stoppedAt"]), detail["stoppedAt"]
+    # The same task's changes in Athena's `stevedore.task_state_changes`, in order.
+    changes = {row[0]: row[1:] for row in stevedore_rows(
+        lam, f"SELECT status, reason, family, changed_at FROM stevedore.task_state_changes WHERE task_arn = '{detail['taskArn']}'")}
+    assert {"PROVISIONING", "RUNNING", "STOPPED"} <= set(changes), changes
+    assert changes["PROVISIONING"][2] <= changes["RUNNING"][2] <= changes["STOPPED"][2]
+    assert changes["STOPPED"][:2] == [detail["stoppedReason"], definition.split("/")[-1].split(":")[0]]
 
 
 BATCH_APP = '''

@@ -460,6 +460,10 @@ def test_rest_stages_keep_access_logs_read_with_ecsctl(server, apigw):
     wait_until(lambda: len(stored()) == 2, timeout=10, message="the access log lines in CloudWatch Logs")
     assert stored() == [["GET", "/pets", "200", "prod"], ["GET", "-", "403", "prod"]]
     assert logs.describe_log_streams(logGroupName="rest-access")["logStreams"][0]["logStreamName"] == "access-log"
+    # And in Athena's `stevedore.gateway_access_logs`, with the stage that wrote them.
+    from conftest import stevedore_rows
+    rows = stevedore_rows(logs, "SELECT api_id, stage, split_part(line, ' ', 4) FROM stevedore.gateway_access_logs WHERE log_group = 'rest-access'")
+    assert rows == [[api_id, "prod", "200"], [api_id, "prod", "403"]]
 
 
 def test_the_gateway_listener_speaks_http_1_1_and_keeps_backend_connections(server, tmp_path):

@@ -87,6 +87,15 @@ final class AccessLogStore: Sendable {
         return stream
     }
 
+    /// Every line kept (the rotated file's, then the current one's), for the `stevedore` database.
+    func lines(_ name: String) -> [String] {
+        // Under the lock: an append between the two reads could rotate the first away.
+        let bytes = logs.withLock { _ in
+            [path(name) + ".1", path(name)].compactMap { FileManager.default.contents(atPath: $0) }.reduce(into: Data()) { $0 += $1 }
+        }
+        return bytes.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// The function was deleted: stop its followers and remove its files.
     func remove(_ function: String) {
         logs.withLock { logs in

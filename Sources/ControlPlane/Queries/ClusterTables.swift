@@ -1,3 +1,5 @@
+import ApplicationAutoScaling
+import ApplicationAutoScalingShapes
 import Athena
 import ECS
 import ECSShapes
@@ -36,6 +38,16 @@ enum ClusterTables {
             .init(name: "pending_tasks", type: "int"), .init(name: "cpu_registered", type: "int"), .init(name: "cpu_remaining", type: "int"),
             .init(name: "memory_registered", type: "int"), .init(name: "memory_remaining", type: "int"),
         ],
+        "task_state_changes": [
+            .init(name: "task_arn", type: "string"), .init(name: "cluster", type: "string"), .init(name: "family", type: "string"),
+            .init(name: "status", type: "string"), .init(name: "changed_at", type: "timestamp"), .init(name: "reason", type: "string"),
+        ],
+        "scaling_activities": [
+            .init(name: "activity_id", type: "string"), .init(name: "service_namespace", type: "string"), .init(name: "resource_id", type: "string"),
+            .init(name: "scalable_dimension", type: "string"), .init(name: "description", type: "string"), .init(name: "cause", type: "string"),
+            .init(name: "start_time", type: "timestamp"), .init(name: "end_time", type: "timestamp"), .init(name: "status_code", type: "string"),
+            .init(name: "status_message", type: "string"),
+        ],
         "functions": [
             .init(name: "function_name", type: "string"), .init(name: "function_arn", type: "string"), .init(name: "runtime", type: "string"),
             .init(name: "handler", type: "string"), .init(name: "memory_size", type: "int"), .init(name: "timeout", type: "int"),
@@ -47,7 +59,7 @@ enum ClusterTables {
     /// The database as the catalog lists it.
     static var database: DatabaseRecord {
         var record = DatabaseRecord(name: AthenaState.clusterDatabase, description: "The cluster's own records, always current (read-only)")
-        for (name, columns) in columns {
+        for (name, columns) in columns.merging(ClusterLogTables.columns, uniquingKeysWith: { first, _ in first }) {
             let definition = TableDefinition(name: name, columns: columns, location: "stevedore://\(name)", comment: "The cluster's \(name.replacingOccurrences(of: "_", with: " "))")
             record.tables[name] = TableRecord(definition: definition, created: Date(timeIntervalSince1970: 0))
         }
@@ -67,6 +79,8 @@ enum ClusterTables {
             }
         case "container_instances": return root.ecs.instances.values.map(instanceRow)
         case "functions": return root.lambda.functions.values.map(functionRow)
+        case "task_state_changes": return root.ecs.tasks.values.flatMap { stateChangeRows($0.task) }
+        case "scaling_activities": return root.scaling.scalableTargets.values.flatMap { $0.activities.map(activityRow) }
         default: return []
         }
     }
@@ -79,6 +93,28 @@ enum ClusterTables {
             text(task.launchType?.rawValue), text(task.containerInstanceArn), text(task.startedBy), text(task.group), integer(task.cpu.flatMap { Int($0) }),
             integer(task.memory.flatMap { Int($0) }), time(task.createdAt), time(task.startedAt), time(task.stoppedAt), text(task.stoppedReason),
             text(task.healthStatus?.rawValue),
+        ]
+    }
+
+    /// A task's changes of state, as its times record them: the status each time marks, in order
+    /// (EventBridge's "ECS Task State Change" events, one per transition).
+    static func stateChangeRows(_ task: ECSTask) -> [Row] {
+        let family = taskRow(task)[3]
+        let marks: [(status: String, at: Date?, reason: String?)] = [
+            ("PROVISIONING", task.createdAt, nil), ("PULL_STARTED", task.pullStartedAt, nil), ("PULL_STOPPED", task.pullStoppedAt, nil),
+            ("RUNNING", task.startedAt, nil), ("STOPPING", task.stoppingAt, task.stoppedReason),
+            ("EXECUTION_STOPPED", task.executionStoppedAt, nil), ("STOPPED", task.stoppedAt, task.stoppedReason),
+        ]
+        return marks.compactMap { mark in
+            mark.at.map { [text(task.taskArn), text(cluster(task.clusterArn)), family, text(mark.status), time($0), text(mark.reason)] }
+        }
+    }
+
+    static func activityRow(_ activity: AASScalingActivity) -> Row {
+        [
+            text(activity.ActivityId), text(activity.ServiceNamespace.rawValue), text(activity.ResourceId), text(activity.ScalableDimension.rawValue),
+            text(activity.Description), text(activity.Cause), time(activity.StartTime), time(activity.EndTime), text(activity.StatusCode.rawValue),
+            text(activity.StatusMessage),
         ]
     }
 

@@ -3,6 +3,7 @@ import Athena
 import Foundation
 import Glibc
 import Logging
+import Logs
 import NIOCore
 import NIOPosix
 import S3
@@ -20,6 +21,9 @@ final class QueryRunner: QueryRunning, Service, Sendable {
     let committer: Committer<ControlPlaneState>
     let files: ObjectFiles
     let engine: any QueryEngine
+    /// Where the `stevedore` database's log tables read.
+    let logEvents: any LogEventStorage
+    let accessLogs: AccessLogStore
     let concurrency: Int
     let logger: Logger
     private let pool: NIOThreadPool
@@ -27,10 +31,15 @@ final class QueryRunner: QueryRunning, Service, Sendable {
     private let wakeStream: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
-    init(committer: Committer<ControlPlaneState>, files: ObjectFiles, engine: any QueryEngine, concurrency: Int = 4, logger: Logger) {
+    init(
+        committer: Committer<ControlPlaneState>, files: ObjectFiles, engine: any QueryEngine, logEvents: any LogEventStorage, accessLogs: AccessLogStore,
+        concurrency: Int = 4, logger: Logger
+    ) {
         self.committer = committer
         self.files = files
         self.engine = engine
+        self.logEvents = logEvents
+        self.accessLogs = accessLogs
         self.concurrency = concurrency
         self.logger = logger
         pool = NIOThreadPool(numberOfThreads: concurrency)
@@ -214,13 +223,17 @@ final class QueryRunner: QueryRunning, Service, Sendable {
     private func scans(for query: String, record: QueryExecutionRecord) async throws(QueryFailure) -> [TableScan] {
         let names = AthenaStatements.mentionedNames(query)
         let files = self.files
-        let found = try? await committer.read { root, now -> Result<[TableScan], QueryFailure> in
+        let found = try? await committer.read { root, now -> Result<([TableScan], [(scan: Int, sources: ClusterLogTables.Sources)]), QueryFailure> in
             var scans: [TableScan] = []
+            var logSources: [(scan: Int, sources: ClusterLogTables.Sources)] = []
             var seen = Set<String>()
             for name in names {
                 let database = name.database ?? record.database
                 guard let table = root.athena.databases[database]?.tables[name.name], seen.insert(database + "." + table.name).inserted else { continue }
                 if database == AthenaState.clusterDatabase {
+                    if ClusterLogTables.columns[table.name] != nil {
+                        logSources.append((scans.count, ClusterLogTables.sources(table.name, in: root)))
+                    }
                     scans.append(TableScan(database: database, table: table, objects: [], rows: ClusterTables.rows(table.name, in: root)))
                     continue
                 }
@@ -254,10 +267,15 @@ final class QueryRunner: QueryRunning, Service, Sendable {
                 }
                 scans.append(TableScan(database: database, table: table, objects: objects))
             }
-            return .success(scans)
+            return .success((scans, logSources))
         }
         guard let found else { throw .engine("The catalog could not be read; run the query again.") }
-        return try found.get()
+        var (scans, logSources) = try found.get()
+        // The log tables' files, read outside the state's read.
+        for (index, sources) in logSources {
+            scans[index].rows = ClusterLogTables.rows(scans[index].table.name, sources: sources, events: logEvents, accessLogs: accessLogs)
+        }
+        return scans
     }
 
     /// The objects under a location, Hive's hidden ones (`_…`, `.…`) and folder markers left out.
