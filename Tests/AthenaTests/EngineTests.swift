@@ -1301,3 +1301,27 @@ private func request(
         #expect(outcome.rows == [["1", "4"]])
     }
 }
+
+/// Numbers read without strtod give strtod's value, bit for bit, and leave the rest to it.
+struct PlainDecimalTests {
+    @Test func plainDecimalsReadAsStrtodReadsThem() {
+        var generator = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "1.", ".5", "+2.25", "123456789012345", "0.1", "0.3", "99.99", "-1234.5678", "1.000000000000001"]
+        for _ in 0..<20_000 {
+            let whole = String(UInt64.random(in: 0..<1_000_000_000, using: &generator))
+            let fraction = String(UInt64.random(in: 0..<1_000_000, using: &generator))
+            texts.append((Bool.random(using: &generator) ? "-" : "") + whole + "." + fraction)
+        }
+        for text in texts {
+            let expected = strtod(text, nil)
+            let read = Array(text.utf8).withUnsafeBufferPointer { FastValues.double($0) }
+            #expect(read?.bitPattern == expected.bitPattern, "\(text)")
+        }
+        for refused in [".", "-", "1.2.3", "1e5x", "abc", "1 2"] {
+            #expect(Array(refused.utf8).withUnsafeBufferPointer { FastValues.plainDecimal($0) } == nil, "\(refused)")
+        }
+        // Past 15 digits or with an exponent, strtod reads them.
+        #expect(Array("1234567890.1234567".utf8).withUnsafeBufferPointer { FastValues.double($0) } == 1234567890.1234567)
+        #expect(Array("2.5e3".utf8).withUnsafeBufferPointer { FastValues.double($0) } == 2500)
+    }
+}

@@ -33,26 +33,38 @@ struct LineFields {
 
     /// A LazySimpleSerDe line's fields; false when a field holds the escape character (decode the line whole).
     mutating func locateDelimited(_ line: ArraySlice<UInt8>, separator: UInt8, escape: UInt8?, columns: Int) -> Bool {
-        reset(columns: columns)
-        var start = line.startIndex
-        var column = 0
-        var index = line.startIndex
-        while index < line.endIndex, column < columns {
-            let byte = line[index]
-            if byte == escape { return false }
-            if byte == separator {
-                ranges[column] = start..<index
-                shapes[column] = .bytes
-                column += 1
-                start = index + 1
+        if shapes.count != columns { reset(columns: columns) }
+        let base = line.startIndex
+        return line.withUnsafeBufferPointer { bytes in
+            ranges.withUnsafeMutableBufferPointer { ranges in
+                shapes.withUnsafeMutableBufferPointer { shapes in
+                    // One pass over the bytes, writing straight into the arrays (no per-byte bounds or uniqueness checks).
+                    let escapeByte = escape.map(Int.init) ?? -1
+                    var start = 0
+                    var column = 0
+                    var index = 0
+                    let count = bytes.count
+                    while index < count, column < columns {
+                        let byte = bytes[index]
+                        if Int(byte) == escapeByte { return false }
+                        if byte == separator {
+                            ranges[column] = (base + start)..<(base + index)
+                            shapes[column] = .bytes
+                            column += 1
+                            start = index + 1
+                        }
+                        index += 1
+                    }
+                    if column < columns {
+                        ranges[column] = (base + start)..<(base + count)
+                        shapes[column] = .bytes
+                        column += 1
+                    }
+                    for missing in column..<columns { shapes[missing] = .absent }
+                    return true
+                }
             }
-            index += 1
         }
-        if column < columns {
-            ranges[column] = start..<line.endIndex
-            shapes[column] = .bytes
-        }
-        return true
     }
 
     /// A JSON line's members matched to the columns by name (`keys` lower-cased when matching ignores case);
@@ -214,6 +226,7 @@ enum FastValues {
     /// A number as strtod reads it, all of the bytes (trimmed) or nil.
     static func double(_ raw: UnsafeBufferPointer<UInt8>) -> Double? {
         let bytes = trimmed(raw)
+        if let value = plainDecimal(bytes) { return value }
         guard !bytes.isEmpty, bytes.count < 128 else { return bytes.isEmpty ? nil : Double(String(decoding: bytes, as: UTF8.self)) }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { buffer -> Double? in
             for index in 0..<bytes.count { buffer[index] = CChar(bitPattern: bytes[index]) }
@@ -226,5 +239,41 @@ enum FastValues {
             guard first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".") || (first &- UInt8(ascii: "0")) < 10 else { return nil }
             return value
         }
+    }
+
+    /// Powers of ten a Double holds exactly.
+    private static let exactPowers: [Double] = (0...22).map { (0..<$0).reduce(1.0) { product, _ in product * 10 } }
+
+    /// The common case without strtod: `[-+]digits[.digits]` with at most 15 digits. The digits
+    /// as an integer and the power of ten are both exact in a Double, so one division rounds
+    /// correctly, as strtod would. Anything else (more digits, exponents) is nil.
+    static func plainDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+        var index = 0
+        var negative = false
+        if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+            negative = first == UInt8(ascii: "-")
+            index = 1
+        }
+        var mantissa: Int64 = 0
+        var digits = 0
+        var fractionDigits = 0
+        var seenPoint = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            if byte == UInt8(ascii: "."), !seenPoint {
+                seenPoint = true
+                continue
+            }
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            digits += 1
+            guard digits <= 15 else { return nil }
+            mantissa = mantissa * 10 + Int64(digit)
+            if seenPoint { fractionDigits += 1 }
+        }
+        guard digits > 0 else { return nil }
+        let value = Double(mantissa) / exactPowers[fractionDigits]
+        return negative ? -value : value
     }
 }

@@ -43,19 +43,38 @@ final class TableInstance {
         partitionKinds = scan.table.definition.partitionKeys.map { ColumnKind(athenaType: $0.type) }
         kinds = decoder.kinds + partitionKinds
         cache = scan.rows.map { $0.map { $0.map(FieldValue.init) } }
+        columnCount = decoder.columns.count
+        switch decoder.format {
+        case .jsonLines(let caseInsensitive, let ignoreMalformed):
+            lineMode = .jsonLines(caseInsensitive: caseInsensitive, ignoreMalformed: ignoreMalformed)
+            jsonKeys = decoder.columns.map { Array((caseInsensitive ? $0.name.lowercased() : $0.name).utf8) }
+            nullBytes = nil
+        case .delimited(let separator, let escape, let null):
+            lineMode = .delimited(separator: separator, escape: escape)
+            jsonKeys = []
+            nullBytes = Array(null.utf8)
+        case .openCSV:
+            lineMode = .whole
+            jsonKeys = []
+            nullBytes = nil
+        }
     }
 
-    var columnCount: Int { decoder.columns.count }
+    /// How a line is located, without the format's text payloads (copying those costs retains per row).
+    enum LineMode {
+        case delimited(separator: UInt8, escape: UInt8?)
+        case jsonLines(caseInsensitive: Bool, ignoreMalformed: Bool)
+        /// Decoded whole by the decoder (OpenCSVSerDe).
+        case whole
+    }
+
+    // Stored, not computed: each is read for every row or column value.
+    let lineMode: LineMode
+    let columnCount: Int
     /// The columns' names as bytes, for matching JSON members (lower-cased when matching ignores case).
-    lazy var jsonKeys: [[UInt8]] = {
-        guard case .jsonLines(let caseInsensitive, _) = decoder.format else { return [] }
-        return decoder.columns.map { Array((caseInsensitive ? $0.name.lowercased() : $0.name).utf8) }
-    }()
+    let jsonKeys: [[UInt8]]
     /// A delimited table's NULL, as bytes.
-    lazy var nullBytes: [UInt8]? = {
-        guard case .delimited(_, _, let null) = decoder.format else { return nil }
-        return Array(null.utf8)
-    }()
+    let nullBytes: [UInt8]?
     var cacheable: Bool { cache != nil || scan.objects.reduce(0) { $0 + $1.size } <= Self.cacheLimit }
 
     /// The cached rows whose `column` holds `key`.
@@ -123,8 +142,12 @@ final class TableCursor {
     private(set) var atEnd = true
     private(set) var rowid: Int64 = 0
 
+    /// The work group's cutoff, read once (it is checked for every line).
+    private let bytesCutoff: Int?
+
     init(table: TableInstance) {
         self.table = table
+        bytesCutoff = table.context.cancellation.bytesCutoff
     }
 
     deinit { finishObject() }
@@ -197,7 +220,7 @@ final class TableCursor {
                     gathered?.append(row)
                 }
             }
-            if let cutoff = table.context.cancellation.bytesCutoff, table.context.bytesScanned + (reader?.bytesRead ?? 0) > cutoff {
+            if let cutoff = bytesCutoff, table.context.bytesScanned + (reader?.bytesRead ?? 0) > cutoff {
                 throw ReadFailure.bytesLimitExceeded
             }
             return
@@ -206,8 +229,8 @@ final class TableCursor {
 
     /// Makes the line the current row, located (or decoded whole when it must be); false for a line that is no row.
     private func take(_ text: ArraySlice<UInt8>) throws(ReadFailure) -> Bool {
-        switch table.decoder.format {
-        case .delimited(let separator, let escape, _):
+        switch table.lineMode {
+        case .delimited(let separator, let escape):
             if fields.locateDelimited(text, separator: separator, escape: escape, columns: table.columnCount) {
                 line = text
                 decoded = false
@@ -229,7 +252,7 @@ final class TableCursor {
                 decoded = false
                 return true
             }
-        case .openCSV:
+        case .whole:
             break
         }
         guard var values = try table.decoder.decode(text) else { return false }
