@@ -1236,10 +1236,26 @@ private func request(
         let scratch = try Scratch()
         defer { scratch.remove() }
         let outcome = try execute("SELECT amount > 15 AS big FROM orders WHERE id = 2", [try ordersScan(scratch)])
-        withKnownIssue("a comparison's value is SQLite's integer 1/0, typed bigint, where Athena prints true/false typed boolean") {
-            #expect(outcome.rows == [["true"]])
-            #expect(outcome.columns == [ResultColumn(name: "big", type: "boolean")])
-        }
+        #expect(outcome.rows == [["true"]])
+        #expect(outcome.columns == [ResultColumn(name: "big", type: "boolean")])
+        let mixed = try execute(
+            """
+            WITH t AS (SELECT id, amount FROM orders WHERE amount > 0)
+            SELECT id, (amount BETWEEN 10 AND 50) small, CASE WHEN amount > 15 THEN 1 ELSE 0 END AS flag, NOT (id = 1), amount IS NULL,
+                   regexp_like(CAST(id AS varchar), '2'), true, CAST(1 AS boolean), count(*) OVER (PARTITION BY id = 1) AS n
+            FROM t WHERE id = 2
+            """, [try ordersScan(scratch)])
+        #expect(mixed.columns.map(\.type) == ["bigint", "boolean", "bigint", "boolean", "boolean", "boolean", "boolean", "boolean", "bigint"])
+        #expect(mixed.rows == [["2", "true", "1", "true", "false", "true", "true", "true", "1"]])
+    }
+
+    @Test func booleanColumnsAreFoundInTheOutermostSelectList() throws {
+        func booleans(_ sql: String) throws -> Set<Int> { try QueryText.prepare(sql).booleanColumns }
+        #expect(try booleans("SELECT a = b, a + b, a || 'x' LIKE 'y%' AS l, x") == [0, 2])
+        #expect(try booleans("SELECT * FROM t WHERE a > 1") == [])
+        #expect(try booleans("SELECT a > 1, t.* FROM t") == [])
+        #expect(try booleans("SELECT (SELECT max(a) FROM u WHERE u.a > t.a), (a), ((a <> b)) FROM t") == [2])
+        #expect(try booleans("SELECT DISTINCT EXISTS (SELECT 1), x IN (1, 2) FROM t UNION SELECT 1 = 1, 2") == [0, 1])
     }
 }
 
@@ -1256,7 +1272,7 @@ private func request(
     @Test func typedLiteralsCompareWithStoredValues() throws {
         let outcome = try execute(
             "SELECT TIMESTAMP '2024-05-01 12:30:00' = '2024-05-01 12:30:00.000', DATE '2024-05-01', TIMESTAMP '2024-05-01 12:30:00' <= '2024-05-01 12:30:00.000'")
-        #expect(outcome.rows == [["1", "2024-05-01", "1"]])
+        #expect(outcome.rows == [["true", "2024-05-01", "true"]])
         #expect(prepareRefusal("SELECT TIMESTAMP 'yesterday'")?.message.hasPrefix("INVALID_LITERAL: line 1:18") == true)
     }
 

@@ -468,6 +468,11 @@ def test_the_stevedore_database_reads_log_events_invocations_and_scaling_activit
     # The README's example.
     query_id, _ = succeeded(server, "SELECT function_name, approx_percentile(duration_ms, 0.99), count_if(cold_start) FROM stevedore.invocations GROUP BY 1")
     assert rows_of(server, query_id)[0][1:] == [["reported", "1000.0", "1"]]
+    # A comparison's value is a boolean, as Athena gives it.
+    query_id, _ = succeeded(server, "SELECT request_id, duration_ms > 10 AS slow FROM stevedore.invocations WHERE function_name = 'reported' ORDER BY 1")
+    rows, result = rows_of(server, query_id)
+    assert rows[1:] == [["r1", "true"], ["r2", "false"], ["r3", "true"]]
+    assert [c["Type"] for c in result["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]] == ["varchar", "boolean"]
     query_id, _ = succeeded(server, f"SELECT count(*), count_if(message LIKE 'START%'), min(event_time) FROM stevedore.log_events WHERE log_group = '{group}'")
     count, starts, first = rows_of(server, query_id)[0][1]
     assert (count, starts) == (str(len(lines)), "3") and first.startswith(time.strftime("%Y-", time.gmtime()))

@@ -7,6 +7,10 @@ public struct QueryText: Sendable, Equatable {
     public var text: String
     /// (offset in `text`, line and column in the original), one per token, in order.
     var anchors: [(offset: Int, line: Int, column: Int)]
+    /// The result columns (by position) whose expressions are boolean-valued (a comparison, a
+    /// logical operator, a boolean literal or function): SQLite gives them as integers 1 and 0,
+    /// where Athena gives booleans.
+    public var booleanColumns: Set<Int> = []
 
     public static func == (lhs: QueryText, rhs: QueryText) -> Bool { lhs.text == rhs.text }
 
@@ -45,6 +49,7 @@ public struct QueryText: Sendable, Equatable {
         guard placeholders == parameters.count else {
             throw .user("line 1:1: Incorrect number of parameters: expected \(placeholders) but found \(parameters.count)")
         }
+        let booleanColumns = Self.booleanColumns(tokens)
         var output = ""
         var anchors: [(offset: Int, line: Int, column: Int)] = []
         var parameterIndex = 0
@@ -146,7 +151,102 @@ public struct QueryText: Sendable, Equatable {
         if let last = tokens.last {
             while !orderings.isEmpty { endOrderingItem(at: last, last: true) }
         }
-        return QueryText(text: output, anchors: anchors)
+        return QueryText(text: output, anchors: anchors, booleanColumns: booleanColumns)
+    }
+
+    /// Operators and words whose result is a boolean when they are an item's outermost.
+    static let booleanSymbols: Set<String> = ["=", "<>", "!=", "<", ">", "<=", ">="]
+    static let booleanWords: Set<String> = ["AND", "OR", "NOT", "IN", "LIKE", "BETWEEN", "IS", "EXISTS"]
+    static let booleanFunctions: Set<String> = ["REGEXP_LIKE", "CONTAINS", "STARTS_WITH", "IS_NAN", "IS_FINITE", "IS_INFINITE"]
+
+    /// The positions of the outermost SELECT's boolean-valued items. Empty when the list has a
+    /// `*` (its positions are not known from the text).
+    static func booleanColumns(_ tokens: [Token]) -> Set<Int> {
+        // Nesting: parentheses and CASE … END (a CASE's conditions are not its value).
+        func depthChange(_ token: Token) -> Int {
+            if token.kind == .symbol { return token.text == "(" ? 1 : token.text == ")" ? -1 : 0 }
+            return token.upper == "CASE" ? 1 : token.upper == "END" ? -1 : 0
+        }
+        // The main SELECT: the first at depth 0 (a WITH's queries are in parentheses).
+        var depth = 0
+        var start: Int?
+        for (index, token) in tokens.enumerated() {
+            if depth == 0, token.upper == "SELECT" {
+                start = index + 1
+                break
+            }
+            depth += depthChange(token)
+        }
+        guard var index = start else { return [] }
+        if index < tokens.count, tokens[index].upper == "DISTINCT" || tokens[index].upper == "ALL" { index += 1 }
+        var items: [[Token]] = [[]]
+        depth = 0
+        let listEnds: Set<String> = ["FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "UNION", "INTERSECT", "EXCEPT", "WINDOW", "OFFSET"]
+        while index < tokens.count {
+            let token = tokens[index]
+            if depth == 0, listEnds.contains(token.upper) { break }
+            if depth == 0, token.kind == .symbol, token.text == "," {
+                items.append([])
+            } else {
+                items[items.count - 1].append(token)
+            }
+            depth += depthChange(token)
+            index += 1
+        }
+        var found: Set<Int> = []
+        for (position, item) in items.enumerated() {
+            if item.last?.text == "*" { return [] }
+            if isBoolean(item) { found.insert(position) }
+        }
+        return found
+    }
+
+    /// Whether an item (an expression and perhaps its alias) is boolean-valued.
+    static func isBoolean(_ item: [Token]) -> Bool {
+        guard let first = item.first else { return false }
+        var depth = 0
+        for (index, token) in item.enumerated() {
+            if depth == 0 {
+                if token.kind == .symbol, booleanSymbols.contains(token.text) { return true }
+                if booleanWords.contains(token.upper) { return true }
+            }
+            if token.kind == .symbol { depth += token.text == "(" ? 1 : token.text == ")" ? -1 : 0 }
+            if token.upper == "CASE" { depth += 1 }
+            if token.upper == "END" { depth -= 1 }
+            // A parenthesised whole (then perhaps an alias): what is inside decides.
+            if index == 0, token.text == "(", let close = matchingParenthesis(item, open: 0),
+                close == item.count - 1 || (close < item.count - 1 && isAlias(item[(close + 1)...]))
+            {
+                let inner = Array(item[1..<close])
+                return inner.first?.upper != "SELECT" && isBoolean(inner)
+            }
+        }
+        // The whole item a boolean literal, a boolean function's call, or a cast to boolean.
+        let rest = { (end: Int) in end == item.count - 1 || (end < item.count - 1 && isAlias(item[(end + 1)...])) }
+        if first.upper == "TRUE" || first.upper == "FALSE" { return rest(0) }
+        if item.count > 1, item[1].text == "(", let close = matchingParenthesis(item, open: 1), rest(close) {
+            if booleanFunctions.contains(first.upper) { return true }
+            if first.upper == "CAST" || first.upper == "TRY_CAST" { return item[close - 1].upper == "BOOLEAN" && item[close - 2].upper == "AS" }
+        }
+        return false
+    }
+
+    static func matchingParenthesis(_ item: [Token], open: Int) -> Int? {
+        var depth = 0
+        for index in open..<item.count where item[index].kind == .symbol {
+            if item[index].text == "(" { depth += 1 }
+            if item[index].text == ")" {
+                depth -= 1
+                if depth == 0 { return index }
+            }
+        }
+        return nil
+    }
+
+    /// `[AS] name`.
+    static func isAlias(_ tokens: ArraySlice<Token>) -> Bool {
+        let words = tokens.first?.upper == "AS" ? tokens.dropFirst() : tokens
+        return words.count == 1 && (words.first!.kind == .word || words.first!.kind == .quoted)
     }
 
     /// Words that end an ORDER BY clause.

@@ -44,6 +44,8 @@ public struct SQLiteQueryEngine: QueryEngine {
                 let declared = sqlite3_column_decltype(statement, Int32(index)).map { String(cString: $0) }
                 return ResultColumn(name: Self.label(name, index: index), type: declared.map(Self.athenaType) ?? "")
             }
+            // Declared boolean, or a boolean-valued expression (SQLite gives those as 1 and 0).
+            for index in query.booleanColumns where index < count && columns[index].type.isEmpty { columns[index].type = "boolean" }
             let booleans = columns.map { $0.type == "boolean" }
             try sink.begin(columns: columns)
             var rows = 0
