@@ -1176,6 +1176,24 @@ private func request(
         let bytes = Array(rows.map(ResultFiles.csvLine).joined().utf8)
         #expect(ResultFiles.parseCSV(bytes) == rows)
         #expect(ResultFiles.parseCSV([]).isEmpty)
+
+        // Read in pieces, as GetQueryResults pages: from any cut, only whole rows, and the
+        // pages joined give every row once.
+        for cut in 0...bytes.count {
+            let (head, used) = ResultFiles.page(bytes[..<cut], csv: true, limit: .max, atEnd: false)
+            #expect(head == Array(rows.prefix(head.count)), "cut at \(cut)")
+            let (tail, rest) = ResultFiles.page(bytes[used...], csv: true, limit: .max, atEnd: true)
+            #expect(head + tail == rows && used + rest == bytes.count, "cut at \(cut)")
+        }
+        var paged: [[String?]] = []
+        var offset = 0
+        while offset < bytes.count {
+            let (page, used) = ResultFiles.page(bytes[offset...], csv: true, limit: 2, atEnd: true)
+            #expect(page.count == min(2, rows.count - paged.count))
+            paged += page
+            offset += used
+        }
+        #expect(paged == rows)
     }
 
     @Test func statementOutputIsOneValuePerLine() {

@@ -105,6 +105,22 @@ def test_results_page_with_the_header_on_the_first_page_only(server, orders):
     with pytest.raises(ClientError) as refused:
         server.athena.get_query_results(QueryExecutionId=query_id, MaxResults=1001)
     assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    for forged in ["3", "999999", "-1", "x"]:
+        with pytest.raises(ClientError) as refused:
+            server.athena.get_query_results(QueryExecutionId=query_id, NextToken=forged)
+        assert refused.value.response["Error"]["Message"] == f"The NextToken is not valid: {forged}"
+
+
+def test_a_large_result_pages_through_every_row_once(server):
+    """5,000 rows with quotes, commas and newlines in them, read in pages of 1000 with boto3's paginator
+    (each page read from where the last ended)."""
+    query_id, _ = succeeded(server, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+                                    "SELECT i, 'row \"' || i || '\", with\nnewline' AS note FROM n")
+    rows = []
+    for page in server.athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+        rows += [[d.get("VarCharValue") for d in row["Data"]] for row in page["ResultSet"]["Rows"]]
+    assert rows[0] == ["i", "note"] and len(rows) == 5001
+    assert rows[1:] == [[str(i), f'row "{i}", with\nnewline'] for i in range(1, 5001)]
 
 
 def test_the_aws_cli_runs_queries_and_lists_them(server, orders):

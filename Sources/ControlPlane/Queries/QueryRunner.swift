@@ -55,12 +55,21 @@ final class QueryRunner: QueryRunning, Service, Sendable {
         running.withLock { $0[id] }?.cancel()
     }
 
-    func resultFile(_ execution: QueryExecutionRecord) async -> [UInt8]? {
+    func resultBytes(_ execution: QueryExecutionRecord, from offset: Int, count: Int) async -> (bytes: [UInt8], total: Int)? {
         guard let location = ObjectLocation(execution.outputLocation) else { return nil }
         guard let object = try? await committer.read({ root, _ throws(AWSError) in try root.s3.object(bucket: location.bucket, key: location.prefix) }) else {
             return nil
         }
-        return try? await files.contents(of: object)
+        guard offset < object.size, count > 0 else { return ([], object.size) }
+        let range = offset...(min(object.size, offset + count) - 1)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(range.count)
+        do {
+            try await files.read(try files.open(object.segments, range: range), range: range) { bytes.append(contentsOf: $0.readableBytesView) }
+        } catch {
+            return nil
+        }
+        return (bytes, object.size)
     }
 
     func run() async throws {

@@ -9,8 +9,9 @@ public protocol QueryRunning: Sendable {
     func wake()
     /// StopQueryExecution: stops the scan of a running query.
     func stop(_ id: String)
-    /// The bytes of an execution's result file, or nil when it cannot be read.
-    func resultFile(_ execution: QueryExecutionRecord) async -> [UInt8]?
+    /// Up to `count` bytes of an execution's result file from `offset`, and the file's size; nil
+    /// when it cannot be read.
+    func resultBytes(_ execution: QueryExecutionRecord, from offset: Int, count: Int) async -> (bytes: [UInt8], total: Int)?
 }
 
 /// Athena (`AmazonAthena.<Operation>`, AWS JSON 1.1) as `aws athena`, boto3 and PyAthena call it.
@@ -77,13 +78,31 @@ public enum AthenaAPI {
             case .queued, .running: throw invalid("Query has not yet finished. Current state: \(record.state.rawValue)")
             case .failed, .cancelled: throw invalid("Query did not finish successfully. Final query state: \(record.state.rawValue)")
             }
-            guard let bytes = await runner.resultFile(record) else {
-                throw invalid("Unable to read the query's results at \(record.outputLocation): the object is gone or cannot be read.")
+            // A page is read from where the last one ended (the token is that byte offset): paging
+            // through a large result reads it once, not once per page.
+            let tokenOffset = try ResultFiles.byteOffset(input.NextToken)
+            // From the byte before the offset, which must end a row.
+            let readFrom = max(0, tokenOffset - 1)
+            var chunk = 256 << 10
+            var page: [[String?]] = []
+            var next: String?
+            while true {
+                guard let (bytes, total) = await runner.resultBytes(record, from: readFrom, count: chunk + 1) else {
+                    throw invalid("Unable to read the query's results at \(record.outputLocation): the object is gone or cannot be read.")
+                }
+                guard tokenOffset <= total, tokenOffset == 0 || bytes.first == UInt8(ascii: "\n") else {
+                    throw invalid("The NextToken is not valid: \(input.NextToken ?? "")")
+                }
+                let rows = bytes[(tokenOffset - readFrom)...]
+                let atEnd = readFrom + bytes.count >= total
+                let (found, consumed) = ResultFiles.page(rows, csv: record.isSelect, limit: size, atEnd: atEnd)
+                if found.count == size || atEnd {
+                    page = found
+                    next = tokenOffset + consumed < total ? String(tokenOffset + consumed) : nil
+                    break
+                }
+                chunk *= 4
             }
-            let rows = record.isSelect ? ResultFiles.parseCSV(bytes) : ResultFiles.parseLines(bytes)
-            let offset = try ResultFiles.offset(input.NextToken, count: rows.count)
-            let page = rows[offset..<min(rows.count, offset + size)]
-            let next = offset + size < rows.count ? String(offset + size) : nil
             let columns = record.columns.map { column in
                 AthenaColumnInfo(
                     CatalogName: "hive", SchemaName: "", TableName: "", Name: column.name, Label: column.name, Type: column.type, Precision: precision(column.type),
@@ -428,25 +447,37 @@ public enum ResultFiles {
         return line + "\n"
     }
 
-    public static func parseCSV(_ bytes: [UInt8]) -> [[String?]] {
+    public static func parseCSV(_ bytes: [UInt8]) -> [[String?]] { page(bytes[...], csv: true, limit: .max, atEnd: true).rows }
+
+    /// A DDL statement's output: one line per row, one value per line.
+    public static func parseLines(_ bytes: [UInt8]) -> [[String?]] { page(bytes[...], csv: false, limit: .max, atEnd: true).rows }
+
+    /// Up to `limit` rows from the start of `bytes` (CSV as ``csvLine(_:)`` writes it, or one
+    /// value per line), and how many bytes they took: whole rows only (ended by a newline outside
+    /// quotes), unless `atEnd` says the bytes end the file.
+    public static func page(_ bytes: ArraySlice<UInt8>, csv: Bool, limit: Int, atEnd: Bool) -> (rows: [[String?]], consumed: Int) {
         var rows: [[String?]] = []
         var row: [String?] = []
         var field: [UInt8] = []
         var quoted = false
         var inQuotes = false
-        var index = 0
+        var consumed = 0
+        var index = bytes.startIndex
         func endField() {
-            row.append(quoted ? String(decoding: field, as: UTF8.self) : (field.isEmpty ? nil : String(decoding: field, as: UTF8.self)))
+            row.append(quoted || !csv ? String(decoding: field, as: UTF8.self) : (field.isEmpty ? nil : String(decoding: field, as: UTF8.self)))
             field.removeAll(keepingCapacity: true)
             quoted = false
         }
-        while index < bytes.count {
+        while index < bytes.endIndex, rows.count < limit {
             let byte = bytes[index]
             if inQuotes {
                 if byte == UInt8(ascii: "\"") {
-                    if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\"") {
+                    if index + 1 < bytes.endIndex, bytes[index + 1] == UInt8(ascii: "\"") {
                         field.append(byte)
                         index += 1
+                    } else if index + 1 == bytes.endIndex, !atEnd {
+                        // The next byte may be the second quote of a pair: the row is not whole here.
+                        break
                     } else {
                         inQuotes = false
                     }
@@ -455,39 +486,41 @@ public enum ResultFiles {
                 }
             } else {
                 switch byte {
-                case UInt8(ascii: "\""):
+                case UInt8(ascii: "\"") where csv:
                     inQuotes = true
                     quoted = true
-                case UInt8(ascii: ","):
+                case UInt8(ascii: ",") where csv:
                     endField()
                 case UInt8(ascii: "\n"):
                     endField()
                     rows.append(row)
                     row = []
+                    consumed = index + 1 - bytes.startIndex
                 default:
                     field.append(byte)
                 }
             }
             index += 1
         }
-        if !field.isEmpty || !row.isEmpty || quoted {
+        if atEnd, rows.count < limit, index == bytes.endIndex, !field.isEmpty || !row.isEmpty || quoted {
             endField()
             rows.append(row)
+            consumed = bytes.count
         }
-        return rows
+        return (rows, consumed)
     }
 
-    /// A DDL statement's output: one line per row, one value per line.
-    public static func parseLines(_ bytes: [UInt8]) -> [[String?]] {
-        guard !bytes.isEmpty else { return [] }
-        var text = String(decoding: bytes, as: UTF8.self)
-        if text.hasSuffix("\n") { text.removeLast() }
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map { [String($0)] }
-    }
-
+    /// A list's page token: the position of the page's first item.
     static func offset(_ token: String?, count: Int) throws(AWSError) -> Int {
         guard let token else { return 0 }
         guard let offset = Int(token), offset >= 0, offset <= count else { throw AthenaAPI.invalid("The NextToken is not valid: \(token)") }
+        return offset
+    }
+
+    /// A result page's token: the byte offset where the page starts.
+    static func byteOffset(_ token: String?) throws(AWSError) -> Int {
+        guard let token else { return 0 }
+        guard let offset = Int(token), offset > 0 else { throw AthenaAPI.invalid("The NextToken is not valid: \(token)") }
         return offset
     }
 }
