@@ -201,8 +201,17 @@ def test_partition_projection_needs_no_partitions_in_the_catalog(server, orders)
         TBLPROPERTIES ('projection.enabled'='true', 'projection.day.type'='date', 'projection.day.format'='yyyy/MM/dd',
                        'projection.day.range'='2024/01/01,NOW', 'projection.host.type'='injected',
                        'storage.location.template'='s3://athena-data/alb/${host}/${day}/')""", database="it")
-    query_id, _ = succeeded(server, "SELECT day, host, count(*) FROM alb GROUP BY day, host ORDER BY day", database="it")
+    query_id, _ = succeeded(server, "SELECT day, host, count(*) FROM alb WHERE host = 'web-1' GROUP BY day, host ORDER BY day", database="it")
     assert rows_of(server, query_id)[0][1:] == [["2024/11/29", "web-1", "2"], ["2024/11/30", "web-1", "2"]]
+    query_id, _ = succeeded(server, "SELECT count(*) FROM alb WHERE host IN ('web-2', 'web-3')", database="it")
+    assert rows_of(server, query_id)[0][1:] == [["0"]]
+    # An injected key's values come from the query, as in Athena: a query without one fails.
+    for unbounded in ("SELECT count(*) FROM alb", "SELECT count(*) FROM alb WHERE host LIKE 'web%'"):
+        _, execution = run_query(server, unbounded, database="it")
+        assert execution["Status"]["State"] == "FAILED" and execution["Status"]["AthenaError"]["ErrorCategory"] == 2
+        assert execution["Status"]["AthenaError"]["ErrorMessage"] == (
+            "CONSTRAINT_VIOLATION: For the injected projected partition column host, the WHERE clause must contain only static equality "
+            "conditions, and at least one such condition must be present.")
     # A key without its projection fails as Athena's does.
     succeeded(server, """CREATE EXTERNAL TABLE broken (n int) PARTITIONED BY (year int) LOCATION 's3://athena-data/projected/'
         TBLPROPERTIES ('projection.enabled'='true')""", database="it")

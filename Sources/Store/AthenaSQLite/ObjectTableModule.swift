@@ -44,6 +44,11 @@ final class TableInstance {
         kinds = decoder.kinds + partitionKinds
         cache = scan.rows.map { $0.map { $0.map(FieldValue.init) } }
         columnCount = decoder.columns.count
+        let keys = scan.table.definition.partitionKeys.map(\.name)
+        injectedKeys = ((try? PartitionProjection(scan.table.definition))?.keys ?? []).compactMap { key in
+            guard case .injected = key.kind, let index = keys.firstIndex(of: key.name) else { return nil }
+            return (index, key.name)
+        }
         switch decoder.format {
         case .jsonLines(let caseInsensitive, let ignoreMalformed):
             lineMode = .jsonLines(caseInsensitive: caseInsensitive, ignoreMalformed: ignoreMalformed)
@@ -70,6 +75,8 @@ final class TableInstance {
 
     // Stored, not computed: each is read for every row or column value.
     let lineMode: LineMode
+    /// Partition keys projected as `injected` (by position among the keys): a query must give each a value.
+    let injectedKeys: [(index: Int, name: String)]
     let columnCount: Int
     /// The columns' names as bytes, for matching JSON members (lower-cased when matching ignores case).
     let jsonKeys: [[UInt8]]
@@ -469,6 +476,12 @@ enum ObjectTableModule {
                 if let value = argv?[argument] { constraints.append((column, value)) }
             }
             return report(pointer) { () throws(ReadFailure) in
+                // Athena reads an injected key's values from the query, so it needs them there.
+                for key in table.injectedKeys where !constraints.contains(where: { $0.column == table.columnCount + key.index }) {
+                    throw ReadFailure(
+                        message: "CONSTRAINT_VIOLATION: For the injected projected partition column \(key.name), the WHERE clause must contain only "
+                            + "static equality conditions, and at least one such condition must be present.")
+                }
                 let lookups = constraints.filter { $0.column < table.columnCount }
                 if table.cache == nil, !lookups.isEmpty, table.cacheable { try TableCursor(table: table).fillCache() }
                 if table.cache != nil {
@@ -520,7 +533,9 @@ enum ObjectTableModule {
         } catch {
             let context = cursor(pointer).table.context
             context.failure =
-                error == .bytesLimitExceeded ? .bytesLimitExceeded : error.message.hasPrefix("HIVE_") ? .data(error.message) : .engine(error.message)
+                error == .bytesLimitExceeded
+                ? .bytesLimitExceeded
+                : error.message.hasPrefix("HIVE_") ? .data(error.message) : error.message.hasPrefix("CONSTRAINT_VIOLATION") ? .user(error.message) : .engine(error.message)
             if let vtab = pointer?.pointee.pVtab {
                 if let old = vtab.pointee.zErrMsg { sqlite3_free(old) }
                 vtab.pointee.zErrMsg = message(error.message)
