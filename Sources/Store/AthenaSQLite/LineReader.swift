@@ -30,7 +30,7 @@ final class LineReader {
     /// The next line without its end (`\n`, or `\r\n`), or nil at the end of the object.
     func nextLine() throws(ReadFailure) -> ArraySlice<UInt8>? {
         while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = nextNewline() {
                 var end = newline
                 if end > start, buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 let line = buffer[start..<end]
@@ -49,6 +49,14 @@ final class LineReader {
                 start = 0
             }
             try fill()
+        }
+    }
+
+    /// Where the next newline from `start` is: memchr, which scans many bytes at a time.
+    private func nextNewline() -> Int? {
+        guard start < buffer.count else { return nil }
+        return buffer.withUnsafeBufferPointer { bytes in
+            memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(bytes.baseAddress!) }
         }
     }
 

@@ -155,12 +155,18 @@ final class TableCursor {
     init(table: TableInstance) {
         self.table = table
         bytesCutoff = table.context.cancellation.bytesCutoff
+        locatedColumns = table.columnCount
     }
 
     deinit { finishObject() }
 
+    /// The delimited columns located in each line: those up to the last the query uses (a line's
+    /// bytes past it are not looked at), or all of them when rows are kept for the cache.
+    private var locatedColumns: Int
+
     /// Reads the given objects (all of the table's, or those of the partitions that can match).
-    func start(objects: [ScanObject]) throws(ReadFailure) {
+    /// - Parameter usedColumns: how many of the first columns the query may read.
+    func start(objects: [ScanObject], usedColumns: Int? = nil) throws(ReadFailure) {
         finishObject()
         self.objects = objects
         cached = nil
@@ -170,6 +176,7 @@ final class TableCursor {
         // A full scan of a table small enough keeps its rows: SQLite may scan it again, or look rows up in it.
         gathered = table.cache == nil && table.cacheable && objects.count == table.scan.objects.count ? [] : nil
         gatheredBytes = 0
+        locatedColumns = gathered == nil ? min(table.columnCount, usedColumns ?? table.columnCount) : table.columnCount
         try advance()
     }
 
@@ -238,7 +245,7 @@ final class TableCursor {
     private func take(_ text: ArraySlice<UInt8>) throws(ReadFailure) -> Bool {
         switch table.lineMode {
         case .delimited(let separator, let escape):
-            if fields.locateDelimited(text, separator: separator, escape: escape, columns: table.columnCount) {
+            if fields.locateDelimited(text, separator: separator, escape: escape, columns: locatedColumns) {
                 line = text
                 decoded = false
                 return true
@@ -291,6 +298,8 @@ final class TableCursor {
             let index = column - table.columnCount
             return index < partition.count ? partition[index] : .null
         }
+        // Past the located columns (the query said it would not read them): none.
+        guard column < fields.shapes.count else { return .null }
         let kind = table.kinds[column]
         let range = fields.ranges[column]
         switch fields.shapes[column] {
@@ -309,7 +318,7 @@ final class TableCursor {
 
     /// A column's value as SQLite's result, made straight from the line's bytes when it can be.
     func emit(_ column: Int, into context: OpaquePointer?) {
-        guard !decoded, column < table.columnCount else { return FastValues.result(value(column), into: context) }
+        guard !decoded, column < table.columnCount, column < fields.shapes.count else { return FastValues.result(value(column), into: context) }
         let shape = fields.shapes[column]
         // A column the line lacks: its range is left from an earlier line.
         guard shape != .absent else { return sqlite3_result_null(context) }
@@ -442,6 +451,9 @@ enum ObjectTableModule {
             info.pointee.idxStr = message(columns.map(String.init).joined(separator: ","))
             info.pointee.needToFreeIdxStr = 1
         }
+        // The columns the query reads, as a count from the first (bit 63 stands for every later one).
+        let used = info.pointee.colUsed
+        info.pointee.idxNum = used >> 63 != 0 ? Int32(table.columnCount) : Int32(64 - used.leadingZeroBitCount)
         let rows = Double(max(1, table.scan.objects.reduce(0) { $0 + $1.size } / 64))
         info.pointee.estimatedCost = lookups > 0 ? 10 + log2(rows) : (columns.isEmpty ? rows : rows / 16)
         info.pointee.estimatedRows = lookups > 0 ? 10 : Int64(rows)
@@ -467,7 +479,7 @@ enum ObjectTableModule {
 
     static let filter:
         @convention(c) (UnsafeMutablePointer<sqlite3_vtab_cursor>?, Int32, UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Int32 = {
-            pointer, _, plan, argc, argv in
+            pointer, usedColumns, plan, argc, argv in
             let cursor = cursor(pointer)
             let table = cursor.table
             let columns = plan.map { String(cString: $0).split(separator: ",").compactMap { Int($0) } } ?? []
@@ -500,7 +512,7 @@ enum ObjectTableModule {
                     guard key < table.partitionKinds.count else { continue }
                     objects.removeAll { object in key < object.partition.count && surelyDiffers(object.partition[key], kind: table.partitionKinds[key], value) }
                 }
-                try cursor.start(objects: objects)
+                try cursor.start(objects: objects, usedColumns: Int(usedColumns))
             }
         }
 
