@@ -259,3 +259,52 @@ struct XMLEscapingTests {
         #expect(XMLWriter.escape("a\u{01}b\tc\n<&>\u{FFFE}") == "a\u{FFFD}b\tc\n&lt;&amp;&gt;\u{FFFD}")
     }
 }
+
+/// Managed policies: their documents count for the users and roles that have them attached, the
+/// default version is the one that counts, and IAM's conflicts hold.
+struct ManagedPolicyTests {
+    static let names = ResourceNames()
+    static let listQueues = #"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]}"#
+    static let createQueue = #"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:CreateQueue", "Resource": "*"}]}"#
+
+    @Test func attachedPoliciesGrantThroughTheirDefaultVersion() throws {
+        var iam = IAMState(names: Self.names)
+        var changes = ChangeSet()
+        var random = SystemRandomNumberGenerator()
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        _ = try iam.createRole(name: "worker", path: nil, trustPolicy: "{}", description: nil, now: now, using: &random, changes: &changes)
+        let policy = try iam.createPolicy(name: "queues", path: nil, document: Self.listQueues, description: nil, now: now, using: &random, changes: &changes)
+        func decision(_ action: String) -> PolicyDecision { PolicyDecision(policies: iam.rolePolicies("worker") ?? [], action: action, resource: "*") }
+        #expect(decision("sqs:ListQueues") == .implicitlyDenied)
+        try iam.attachRolePolicy(roleName: "worker", policyArn: policy.arn, changes: &changes)
+        try iam.attachRolePolicy(roleName: "worker", policyArn: "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", changes: &changes)
+        #expect(decision("sqs:ListQueues") == .allowed && decision("logs:PutLogEvents") == .allowed && decision("sqs:CreateQueue") == .implicitlyDenied)
+        // Attaching twice keeps one attachment.
+        try iam.attachRolePolicy(roleName: "worker", policyArn: policy.arn, changes: &changes)
+        #expect(iam.attachmentCount(policy.arn) == 1 && iam.attachedPolicies(iam.roles["worker"]?.attachedPolicies).map(\.name) == ["queues", "AWSLambdaBasicExecutionRole"])
+
+        _ = try iam.createPolicyVersion(policy.arn, document: Self.createQueue, setAsDefault: false, now: now, changes: &changes)
+        #expect(decision("sqs:ListQueues") == .allowed)
+        try iam.setDefaultPolicyVersion(policy.arn, versionId: "v2", now: now, changes: &changes)
+        #expect(decision("sqs:ListQueues") == .implicitlyDenied && decision("sqs:CreateQueue") == .allowed)
+
+        #expect(throws: AWSError.self) { try iam.deletePolicy(policy.arn, changes: &changes) }
+        #expect(throws: AWSError.self) { try iam.deleteRole("worker", changes: &changes) }
+        #expect(throws: AWSError.self) { try iam.deletePolicyVersion(policy.arn, versionId: "v2", changes: &changes) }
+        #expect(throws: AWSError.self) { try iam.attachRolePolicy(roleName: "worker", policyArn: "arn:aws:iam::aws:policy/Unknown", changes: &changes) }
+        try iam.detachRolePolicy(roleName: "worker", policyArn: policy.arn, changes: &changes)
+        #expect(decision("sqs:CreateQueue") == .implicitlyDenied)
+        // Five versions at most.
+        for _ in 3...5 { _ = try iam.createPolicyVersion(policy.arn, document: Self.listQueues, setAsDefault: false, now: now, changes: &changes) }
+        #expect(throws: AWSError.self) { try iam.createPolicyVersion(policy.arn, document: Self.listQueues, setAsDefault: false, now: now, changes: &changes) }
+    }
+
+    @Test func awsManagedPoliciesAreKnownByTheirFullPath() throws {
+        let iam = IAMState(names: Self.names)
+        let basic = try iam.managedPolicy("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+        #expect(basic.policyName == "AWSLambdaBasicExecutionRole" && basic.path == "/service-role/" && basic.policyId.hasPrefix("ANPA"))
+        #expect((try? iam.managedPolicy("arn:aws:iam::aws:policy/AWSLambdaBasicExecutionRole")) == nil)
+        #expect(try PolicyDocument(json: basic.defaultDocument).statements.count == 1)
+        #expect(try iam.listPolicies(scope: "AWS", onlyAttached: false, pathPrefix: "/service-role/").allSatisfy { $0.path == "/service-role/" })
+    }
+}

@@ -59,6 +59,8 @@ Resources:
       AssumeRolePolicyDocument:
         Version: '2012-10-17'
         Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+      ManagedPolicyArns:
+        - arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole
       Policies:
         - PolicyName: read-queue
           PolicyDocument:
@@ -161,6 +163,8 @@ def test_deploy_update_and_delete_a_plain_template_with_the_aws_cli(cluster, cfn
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("sqs", queue_arn)]
     assert sns.get_topic_attributes(TopicArn=made["Topic"])["Attributes"]["DisplayName"] == "alerts"
     assert logs.describe_log_groups(logGroupNamePrefix=made["Logs"])["logGroups"][0]["retentionInDays"] == 7
+    assert iam.list_attached_role_policies(RoleName=made["Role"])["AttachedPolicies"] == [
+        {"PolicyName": "AWSLambdaBasicExecutionRole", "PolicyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]
     policy = iam.get_role_policy(RoleName=made["Role"], PolicyName="read-queue")["PolicyDocument"]
     assert policy["Statement"][0]["Resource"] == queue_arn
     s3.head_bucket(Bucket=made["Bucket"])

@@ -230,3 +230,68 @@ def test_the_example_deployer_policy_works_as_the_readme_says(iam_ecsd):
         assert error.response["Error"]["Code"] != "AccessDeniedException", error
     code, _, _ = refusal(lambda: ecs.delete_cluster(cluster="default"))
     assert code == "AccessDeniedException"
+
+
+def test_managed_policies_attach_version_and_grant(iam_ecsd):
+    """Customer managed policies and AWS's (`arn:aws:iam::aws:policy/…`): attached to a user they grant
+    at once, a new default version changes what they grant, and IAM's conflicts are refused in its words."""
+    iam = admin(iam_ecsd, "iam")
+    key_id, secret = user_with_key(iam_ecsd, "managed")
+    sqs = client(iam_ecsd, "sqs", key_id, secret)
+    s3 = client(iam_ecsd, "s3", key_id, secret)
+    assert refusal(lambda: s3.list_buckets())[0] == "AccessDenied"
+
+    # One of AWS's: S3 read-only.
+    iam.attach_user_policy(UserName="managed", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    assert "Buckets" in s3.list_buckets()
+    assert refusal(lambda: s3.create_bucket(Bucket="not-allowed"))[0] == "AccessDenied"
+    aws_policy = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")["Policy"]
+    assert aws_policy["AttachmentCount"] == 1 and aws_policy["DefaultVersionId"] == "v1" and aws_policy["IsAttachable"]
+    code, message, _ = refusal(lambda: iam.attach_user_policy(UserName="managed", PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicy"))
+    assert code == "NoSuchEntity" and message == "Policy arn:aws:iam::aws:policy/NoSuchPolicy does not exist or is not attachable."
+
+    # A customer managed one, with versions.
+    v1 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]})
+    policy = iam.create_policy(PolicyName="queues", PolicyDocument=v1, Description="list queues")["Policy"]
+    arn = policy["Arn"]
+    assert arn == "arn:aws:iam::000000000000:policy/queues" and policy["DefaultVersionId"] == "v1" and policy["AttachmentCount"] == 0
+    code, message, _ = refusal(lambda: iam.create_policy(PolicyName="queues", PolicyDocument=v1))
+    assert code == "EntityAlreadyExists" and message == "A policy called queues already exists. Duplicate names are not allowed."
+    assert refusal(lambda: iam.create_policy(PolicyName="bad", PolicyDocument="{not json"))[0] == "MalformedPolicyDocument"
+    assert refusal(lambda: sqs.list_queues())[0] == "AccessDeniedException"
+    iam.attach_user_policy(UserName="managed", PolicyArn=arn)
+    sqs.list_queues()
+    assert [p["PolicyName"] for p in iam.list_attached_user_policies(UserName="managed")["AttachedPolicies"]] == [
+        "AmazonS3ReadOnlyAccess", "queues"]
+    assert [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]] == ["queues"]
+    assert {p["PolicyName"] for p in iam.list_policies(OnlyAttached=True)["Policies"]} == {"AmazonS3ReadOnlyAccess", "queues"}
+
+    # A second version, made the default, grants something else.
+    v2 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:CreateQueue", "Resource": "*"}]})
+    assert iam.create_policy_version(PolicyArn=arn, PolicyDocument=v2, SetAsDefault=True)["PolicyVersion"]["VersionId"] == "v2"
+    assert refusal(lambda: sqs.list_queues())[0] == "AccessDeniedException"
+    sqs.create_queue(QueueName="made-by-v2")
+    assert json.loads(json.dumps(iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"])) == json.loads(v2)
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == [("v2", True), ("v1", False)]
+    code, message, _ = refusal(lambda: iam.delete_policy_version(PolicyArn=arn, VersionId="v2"))
+    assert code == "DeleteConflict" and message == "Cannot delete the default version of a policy."
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
+    sqs.list_queues()
+
+    # Conflicts: a policy attached, a user with policies attached, a policy with versions.
+    code, message, _ = refusal(lambda: iam.delete_policy(PolicyArn=arn))
+    assert code == "DeleteConflict" and message == "Cannot delete a policy attached to entities."
+    for access_key in iam.list_access_keys(UserName="managed")["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName="managed", AccessKeyId=access_key["AccessKeyId"])
+    code, message, _ = refusal(lambda: iam.delete_user(UserName="managed"))
+    assert code == "DeleteConflict" and message == "Cannot delete entity, must detach all policies first."
+    iam.detach_user_policy(UserName="managed", PolicyArn=arn)
+    iam.detach_user_policy(UserName="managed", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    code, message, _ = refusal(lambda: iam.detach_user_policy(UserName="managed", PolicyArn=arn))
+    assert code == "NoSuchEntity" and message == f"Policy {arn} was not found."
+    iam.delete_user(UserName="managed")
+    assert refusal(lambda: iam.delete_policy(PolicyArn=arn))[0] == "DeleteConflict"
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    iam.delete_policy(PolicyArn=arn)
+    code, message, _ = refusal(lambda: iam.get_policy(PolicyArn=arn))
+    assert code == "NoSuchEntity" and message == f"Policy {arn} was not found."

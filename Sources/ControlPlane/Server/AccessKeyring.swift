@@ -73,7 +73,7 @@ final class AccessKeyring: Sendable {
             guard let secret = current.principals[key.accessKeyId]?.secret ?? box.open(key.sealedSecret) else { continue }
             let policies =
                 policiesByUser[user.userName]
-                ?? user.policies.keys.sorted().compactMap { name in try? PolicyDocument(json: user.policies[name] ?? "") }
+                ?? iam.userPolicies(user)
             policiesByUser[user.userName] = policies
             principals[key.accessKeyId] = Principal(
                 caller: Caller(arn: user.arn, userId: user.userId, userName: user.userName, accessKeyId: key.accessKeyId), secret: secret,

@@ -181,7 +181,142 @@ public enum IAMAPI {
             let (name, policy) = (try request.required("RoleName"), try request.required("PolicyName"))
             try await write { iam, m throws(AWSError) in try iam.deleteRolePolicy(roleName: name, policyName: policy, changes: &m.changes) }
         }
+
+        // Managed policies
+        service.action("CreatePolicy") { request, _ throws(AWSError) in
+            let (name, document) = (try request.required("PolicyName"), try request.required("PolicyDocument"))
+            let (path, description) = (request["Path"], request["Description"])
+            let policy = try await write { iam, m throws(AWSError) in
+                try iam.createPolicy(name: name, path: path, document: document, description: description, now: m.now, using: &m.random, changes: &m.changes)
+            }
+            var xml = XMLWriter()
+            xml.element("Policy") { writePolicy(policy, attachments: 0, into: &$0) }
+            return xml
+        }
+        service.action("GetPolicy") { request, _ throws(AWSError) in
+            let arn = try request.required("PolicyArn")
+            let (policy, attachments) = try await read { iam throws(AWSError) in (try iam.managedPolicy(arn), iam.attachmentCount(arn)) }
+            var xml = XMLWriter()
+            xml.element("Policy") { writePolicy(policy, attachments: attachments, into: &$0) }
+            return xml
+        }
+        service.action("ListPolicies") { request, _ throws(AWSError) in
+            let (scope, onlyAttached, prefix) = (request["Scope"], request["OnlyAttached"] == "true", request["PathPrefix"])
+            let (marker, limit) = (request["Marker"], try IAMState.validateMaxItems(try request.integer("MaxItems")))
+            let listed = try await read { iam throws(AWSError) in
+                try iam.listPolicies(scope: scope, onlyAttached: onlyAttached, pathPrefix: prefix).map { ($0, iam.attachmentCount($0.arn)) }
+            }
+            // The marker is the last ARN of the page before.
+            let start = marker.flatMap { marker in listed.firstIndex { $0.0.arn == marker }.map { $0 + 1 } } ?? 0
+            let page = listed[start..<min(listed.count, start + limit)]
+            var xml = XMLWriter()
+            xml.element("Policies") { xml in for (policy, count) in page { xml.element("member") { writePolicy(policy, attachments: count, description: false, into: &$0) } } }
+            xml.element("IsTruncated", start + limit < listed.count ? "true" : "false")
+            xml.element("Marker", start + limit < listed.count ? page.last?.0.arn : nil)
+            return xml
+        }
+        service.actionWithoutResult("DeletePolicy") { request, _ throws(AWSError) in
+            let arn = try request.required("PolicyArn")
+            try await write { iam, m throws(AWSError) in try iam.deletePolicy(arn, changes: &m.changes) }
+        }
+        service.action("CreatePolicyVersion") { request, _ throws(AWSError) in
+            let (arn, document, isDefault) = (try request.required("PolicyArn"), try request.required("PolicyDocument"), request["SetAsDefault"] == "true")
+            let version = try await write { iam, m throws(AWSError) in
+                try iam.createPolicyVersion(arn, document: document, setAsDefault: isDefault, now: m.now, changes: &m.changes)
+            }
+            var xml = XMLWriter()
+            xml.element("PolicyVersion") { writeVersion(version, isDefault: isDefault, document: false, into: &$0) }
+            return xml
+        }
+        service.action("GetPolicyVersion") { request, _ throws(AWSError) in
+            let (arn, versionId) = (try request.required("PolicyArn"), try request.required("VersionId"))
+            let (version, isDefault) = try await read { iam throws(AWSError) in try iam.policyVersion(arn, versionId: versionId) }
+            var xml = XMLWriter()
+            xml.element("PolicyVersion") { writeVersion(version, isDefault: isDefault, document: true, into: &$0) }
+            return xml
+        }
+        service.action("ListPolicyVersions") { request, _ throws(AWSError) in
+            let arn = try request.required("PolicyArn")
+            let policy = try await read { iam throws(AWSError) in try iam.managedPolicy(arn) }
+            var xml = XMLWriter()
+            xml.element("Versions") { xml in
+                for version in policy.versions.reversed() {
+                    xml.element("member") { writeVersion(version, isDefault: version.versionId == policy.defaultVersionId, document: false, into: &$0) }
+                }
+            }
+            xml.element("IsTruncated", "false")
+            return xml
+        }
+        service.actionWithoutResult("DeletePolicyVersion") { request, _ throws(AWSError) in
+            let (arn, versionId) = (try request.required("PolicyArn"), try request.required("VersionId"))
+            try await write { iam, m throws(AWSError) in try iam.deletePolicyVersion(arn, versionId: versionId, changes: &m.changes) }
+        }
+        service.actionWithoutResult("SetDefaultPolicyVersion") { request, _ throws(AWSError) in
+            let (arn, versionId) = (try request.required("PolicyArn"), try request.required("VersionId"))
+            try await write { iam, m throws(AWSError) in try iam.setDefaultPolicyVersion(arn, versionId: versionId, now: m.now, changes: &m.changes) }
+        }
+        service.actionWithoutResult("AttachRolePolicy") { request, _ throws(AWSError) in
+            let (name, arn) = (try request.required("RoleName"), try request.required("PolicyArn"))
+            try await write { iam, m throws(AWSError) in try iam.attachRolePolicy(roleName: name, policyArn: arn, changes: &m.changes) }
+        }
+        service.actionWithoutResult("DetachRolePolicy") { request, _ throws(AWSError) in
+            let (name, arn) = (try request.required("RoleName"), try request.required("PolicyArn"))
+            try await write { iam, m throws(AWSError) in try iam.detachRolePolicy(roleName: name, policyArn: arn, changes: &m.changes) }
+        }
+        service.action("ListAttachedRolePolicies") { request, _ throws(AWSError) in
+            let name = try request.required("RoleName")
+            let attached = try await read { iam throws(AWSError) in iam.attachedPolicies(try iam.role(name).attachedPolicies) }
+            return attachedPoliciesXML(attached)
+        }
+        service.actionWithoutResult("AttachUserPolicy") { request, _ throws(AWSError) in
+            let (name, arn) = (try request.required("UserName"), try request.required("PolicyArn"))
+            try await write { iam, m throws(AWSError) in try iam.attachUserPolicy(userName: name, policyArn: arn, changes: &m.changes) }
+        }
+        service.actionWithoutResult("DetachUserPolicy") { request, _ throws(AWSError) in
+            let (name, arn) = (try request.required("UserName"), try request.required("PolicyArn"))
+            try await write { iam, m throws(AWSError) in try iam.detachUserPolicy(userName: name, policyArn: arn, changes: &m.changes) }
+        }
+        service.action("ListAttachedUserPolicies") { request, _ throws(AWSError) in
+            let name = try request.required("UserName")
+            let attached = try await read { iam throws(AWSError) in iam.attachedPolicies(try iam.user(name).attachedPolicies) }
+            return attachedPoliciesXML(attached)
+        }
         return service
+    }
+
+    static func writePolicy(_ policy: ManagedPolicyRecord, attachments: Int, description: Bool = true, into xml: inout XMLWriter) {
+        xml.element("PolicyName", policy.policyName)
+        xml.element("PolicyId", policy.policyId)
+        xml.element("Arn", policy.arn)
+        xml.element("Path", policy.path)
+        xml.element("DefaultVersionId", policy.defaultVersionId)
+        xml.element("AttachmentCount", String(attachments))
+        xml.element("PermissionsBoundaryUsageCount", "0")
+        xml.element("IsAttachable", "true")
+        if description { xml.element("Description", policy.description) }
+        xml.element("CreateDate", timestamp(policy.createDate))
+        xml.element("UpdateDate", timestamp(policy.updateDate))
+    }
+
+    static func writeVersion(_ version: ManagedPolicyVersion, isDefault: Bool, document: Bool, into xml: inout XMLWriter) {
+        if document { xml.element("Document", PercentEncoding.encode(version.document)) }
+        xml.element("VersionId", version.versionId)
+        xml.element("IsDefaultVersion", isDefault ? "true" : "false")
+        xml.element("CreateDate", timestamp(version.createDate))
+    }
+
+    static func attachedPoliciesXML(_ attached: [(name: String, arn: String)]) -> XMLWriter {
+        var xml = XMLWriter()
+        xml.element("AttachedPolicies") { xml in
+            for policy in attached {
+                xml.element("member") { xml in
+                    xml.element("PolicyName", policy.name)
+                    xml.element("PolicyArn", policy.arn)
+                }
+            }
+        }
+        xml.element("IsTruncated", "false")
+        return xml
     }
 
     static func writeRole(_ role: IAMRoleRecord, into xml: inout XMLWriter) {

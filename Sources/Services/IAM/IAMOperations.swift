@@ -48,6 +48,7 @@ extension IAMState {
             throw Self.deleteConflict("Cannot delete entity, must delete access keys first.")
         }
         if !user.policies.isEmpty { throw Self.deleteConflict("Cannot delete entity, must delete policies first.") }
+        if user.attachedPolicies?.isEmpty == false { throw Self.deleteConflict("Cannot delete entity, must detach all policies first.") }
         users[name] = nil
         changes.delete(IAMUserRecord.self, key: name)
         revision += 1
@@ -182,6 +183,7 @@ extension IAMState {
     public mutating func deleteRole(_ name: String, changes: inout ChangeSet) throws(AWSError) {
         let role = try role(name)
         guard role.policies.isEmpty else { throw Self.deleteConflict("Cannot delete entity, must delete policies first.") }
+        guard role.attachedPolicies?.isEmpty != false else { throw Self.deleteConflict("Cannot delete entity, must detach all policies first.") }
         roles[name] = nil
         changes.delete(IAMRoleRecord.self, key: name)
         revision += 1
@@ -217,7 +219,12 @@ extension IAMState {
     /// (accepted when named, granting nothing until it is created).
     public func rolePolicies(_ reference: String) -> [PolicyDocument]? {
         guard let role = roles[ResourceNames.roleName(reference)] else { return nil }
-        return role.policies.keys.sorted().compactMap { try? PolicyDocument(json: role.policies[$0] ?? "") }
+        return role.policies.keys.sorted().compactMap { try? PolicyDocument(json: role.policies[$0] ?? "") } + attachedDocuments(role.attachedPolicies)
+    }
+
+    /// The parsed policies of a user: inline, then attached.
+    public func userPolicies(_ user: IAMUserRecord) -> [PolicyDocument] {
+        user.policies.keys.sorted().compactMap { try? PolicyDocument(json: user.policies[$0] ?? "") } + attachedDocuments(user.attachedPolicies)
     }
 
     // MARK: Validation and errors, in IAM's words

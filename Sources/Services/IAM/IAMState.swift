@@ -14,6 +14,8 @@ public struct IAMState: Sendable {
     public package(set) var accessKeys: [String: AccessKeyRecord] = [:]
     /// Roles by name: what tasks and functions that name them may do.
     public package(set) var roles: [String: IAMRoleRecord] = [:]
+    /// Customer managed policies by ARN (AWS's are ``AWSManagedPolicies``, not stored).
+    public package(set) var policies: [String: ManagedPolicyRecord] = [:]
     /// Bumped by every change, so a copy of the state can tell whether it is newer than another.
     public package(set) var revision = 0
 
@@ -21,13 +23,14 @@ public struct IAMState: Sendable {
         self.names = names
     }
 
-    public static let recordKinds: [RecordKind] = [.iamUsers, .iamAccessKeys, .iamRoles]
+    public static let recordKinds: [RecordKind] = [.iamUsers, .iamAccessKeys, .iamRoles, .iamPolicies]
 
     public static func restore(names: ResourceNames, rows: StoredRows) throws -> IAMState {
         var state = IAMState(names: names)
         for user in try rows.decode(IAMUserRecord.self) { state.users[user.userName] = user }
         for key in try rows.decode(AccessKeyRecord.self) { state.accessKeys[key.accessKeyId] = key }
         for role in try rows.decode(IAMRoleRecord.self) { state.roles[role.roleName] = role }
+        for policy in try rows.decode(ManagedPolicyRecord.self) { state.policies[policy.arn] = policy }
         return state
     }
 }
@@ -46,6 +49,8 @@ public struct IAMUserRecord: StoredRecord, Equatable {
     public var createDate: Date
     /// Inline policies by name, as the JSON text they were put with.
     public var policies: [String: String] = [:]
+    /// Managed policies' ARNs, in the order they were attached.
+    public var attachedPolicies: [String]?
 
     public static var recordKind: RecordKind { .iamUsers }
     public var recordKey: String { userName }
@@ -80,6 +85,8 @@ public struct IAMRoleRecord: StoredRecord, Equatable {
     public var assumeRolePolicyDocument: String
     public var description: String?
     public var policies: [String: String] = [:]
+    /// Managed policies' ARNs, in the order they were attached.
+    public var attachedPolicies: [String]?
 
     public static var recordKind: RecordKind { .iamRoles }
     public var recordKey: String { roleName }

@@ -47,6 +47,8 @@ public enum StoreSchema {
         ["service_deployments", "service_revisions"],
         // 20: Athena's prepared statements.
         ["athena_prepared_statements"],
+        // 21: IAM's customer managed policies (with their versions).
+        ["iam_policies"],
     ]
 
     /// Every table, in the order the versions create them.

@@ -8,8 +8,8 @@ import StevedoreCore
 
 // MARK: IAM
 
-/// `AWS::IAM::Role`: CreateRole with its inline policies (PutRolePolicy); Ref is the role's name.
-/// `ManagedPolicyArns` are kept with the stack: Stevedore's IAM grants through inline policies only.
+/// `AWS::IAM::Role`: CreateRole with its inline policies (PutRolePolicy) and managed policies
+/// (`ManagedPolicyArns`, AttachRolePolicy); Ref is the role's name.
 struct RoleProvisioner: ResourceProvisioner {
     func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
         var parameters: [(String, String)] = [("RoleName", name), ("AssumeRolePolicyDocument", properties.jsonText("AssumeRolePolicyDocument") ?? "{}")]
@@ -25,6 +25,9 @@ struct RoleProvisioner: ResourceProvisioner {
     }
 
     func putPolicies(_ properties: Document, role: String, context: ProvisioningContext) async throws(AWSError) {
+        for arn in Self.managedPolicies(properties) {
+            _ = try await context.calls.query("AttachRolePolicy", [("RoleName", role), ("PolicyArn", arn)])
+        }
         for policy in properties["Policies"]?.items ?? [] {
             guard let name = policy["PolicyName"]?.string else { continue }
             _ = try await context.calls.query(
@@ -33,6 +36,12 @@ struct RoleProvisioner: ResourceProvisioner {
     }
 
     func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let attached = Set(Self.managedPolicies(properties))
+        for arn in Self.managedPolicies(previous) where !attached.contains(arn) {
+            do throws(AWSError) {
+                _ = try await context.calls.query("DetachRolePolicy", [("RoleName", current.ref), ("PolicyArn", arn)])
+            } catch where error.isNotFound {}
+        }
         let kept = Set((properties["Policies"]?.items ?? []).compactMap { $0["PolicyName"]?.string })
         for policy in previous["Policies"]?.items ?? [] {
             guard let name = policy["PolicyName"]?.string, !kept.contains(name) else { continue }
@@ -43,6 +52,11 @@ struct RoleProvisioner: ResourceProvisioner {
     }
 
     func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        for arn in Self.managedPolicies(properties) {
+            do throws(AWSError) {
+                _ = try await context.calls.query("DetachRolePolicy", [("RoleName", physicalId), ("PolicyArn", arn)])
+            } catch where error.isNotFound {}
+        }
         for policy in properties["Policies"]?.items ?? [] {
             guard let name = policy["PolicyName"]?.string else { continue }
             do throws(AWSError) {
@@ -51,6 +65,10 @@ struct RoleProvisioner: ResourceProvisioner {
         }
         _ = try await context.calls.query("DeleteRole", [("RoleName", physicalId)])
     }
+}
+
+extension RoleProvisioner {
+    static func managedPolicies(_ properties: Document) -> [String] { properties["ManagedPolicyArns"]?.items.compactMap(\.string) ?? [] }
 }
 
 /// `AWS::IAM::Policy`: an inline policy put on each of its roles (and users).
