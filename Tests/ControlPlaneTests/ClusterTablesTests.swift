@@ -38,6 +38,8 @@ struct ClusterTablesTests {
         let events = messages.enumerated().map { StoredLogEvent(timestamp: 1_000 + $0.offset, ingestionTime: 2_000, message: $0.element, sequence: $0.offset) }
         let rows = ClusterLogTables.invocationRows(events, stream: stream)
         #expect(rows.count == 3)
+        // Events given out of order (blocks whose times overlap) are read in the order they were put.
+        #expect(ClusterLogTables.invocationRows(events.reversed(), stream: stream) == rows)
         #expect(rows[0] == [
             .text("fn"), .text("$LATEST"), .text("a"), .text("1970-01-01 00:00:01.003"), .real(2.5), .integer(3), .integer(128), .integer(30), .real(99.1),
             .integer(1), .text("KeyError"), .text(stream.name),

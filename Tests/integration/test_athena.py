@@ -2,6 +2,7 @@
 object store, queries read at query time (typed columns, partitions pruned, bytes scanned
 counted), results written where Athena writes them, errors as Athena reports them, a running scan
 stopped, and the catalog kept across a restart."""
+import base64
 import csv
 import io
 import os
@@ -105,22 +106,26 @@ def test_results_page_with_the_header_on_the_first_page_only(server, orders):
     with pytest.raises(ClientError) as refused:
         server.athena.get_query_results(QueryExecutionId=query_id, MaxResults=1001)
     assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
-    for forged in ["3", "999999", "-1", "x"]:
+    # A token made up, or one of another execution, is refused.
+    other_id, _ = succeeded(server, "SELECT id FROM orders ORDER BY id", database="it")
+    other_token = rows_of(server, other_id, MaxResults=2)[1]["NextToken"]
+    for forged in ["3", "999999", "-1", "x", base64.b64encode(b"3:0").decode(), other_token]:
         with pytest.raises(ClientError) as refused:
             server.athena.get_query_results(QueryExecutionId=query_id, NextToken=forged)
         assert refused.value.response["Error"]["Message"] == f"The NextToken is not valid: {forged}"
 
 
 def test_a_large_result_pages_through_every_row_once(server):
-    """5,000 rows with quotes, commas and newlines in them, read in pages of 1000 with boto3's paginator
-    (each page read from where the last ended)."""
+    """5,000 rows of about 600 bytes with quotes, commas and newlines in them, read in pages of 1000
+    with boto3's paginator: each page read from where the last ended, in reads that grow past 256 KiB
+    and cut rows in the middle."""
     query_id, _ = succeeded(server, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
-                                    "SELECT i, 'row \"' || i || '\", with\nnewline' AS note FROM n")
+                                    "SELECT i, 'row \"' || i || '\", with\nnewline ' || hex(zeroblob(300)) AS note FROM n")
     rows = []
     for page in server.athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
         rows += [[d.get("VarCharValue") for d in row["Data"]] for row in page["ResultSet"]["Rows"]]
     assert rows[0] == ["i", "note"] and len(rows) == 5001
-    assert rows[1:] == [[str(i), f'row "{i}", with\nnewline'] for i in range(1, 5001)]
+    assert rows[1:] == [[str(i), f'row "{i}", with\nnewline ' + "0" * 600] for i in range(1, 5001)]
 
 
 def test_the_aws_cli_runs_queries_and_lists_them(server, orders):

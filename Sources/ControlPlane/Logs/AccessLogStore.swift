@@ -89,9 +89,13 @@ final class AccessLogStore: Sendable {
 
     /// Every line kept (the rotated file's, then the current one's), for the `stevedore` database.
     func lines(_ name: String) -> [String] {
-        // Under the lock: an append between the two reads could rotate the first away.
-        let bytes = logs.withLock { _ in
-            [path(name) + ".1", path(name)].compactMap { FileManager.default.contents(atPath: $0) }.reduce(into: Data()) { $0 += $1 }
+        // Both files opened under the lock (a rotation between the opens could skip a file), read
+        // after it: an open file survives its rename, and appends are not held up by the read.
+        let handles = logs.withLock { _ in [path(name) + ".1", path(name)].compactMap { FileHandle(forReadingAtPath: $0) } }
+        var bytes = Data()
+        for handle in handles {
+            bytes += (try? handle.readToEnd()) ?? Data()
+            try? handle.close()
         }
         return bytes.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) }
     }

@@ -112,7 +112,8 @@ enum ClusterLogTables {
         var rows: [Row] = []
         var loggedError: (request: String, type: String)?
         var request = ""
-        for event in events {
+        // In the order they were put (the store gives blocks whose times overlap interleaved).
+        for event in events.sorted(by: { $0.sequence < $1.sequence }) {
             let message = event.message
             if message.hasPrefix("START RequestId: ") {
                 request = String(message.dropFirst("START RequestId: ".count).prefix { $0 != " " })

@@ -280,10 +280,16 @@ final class QueryRunner: QueryRunning, Service, Sendable {
         }
         guard let found else { throw .engine("The catalog could not be read; run the query again.") }
         var (scans, logSources) = try found.get()
-        // The log tables' files, read outside the state's read.
-        for (index, sources) in logSources {
-            scans[index].rows = ClusterLogTables.rows(scans[index].table.name, sources: sources, events: logEvents, accessLogs: accessLogs)
-        }
+        // The log tables' files, read outside the state's read, on the runner's threads (not on
+        // those that run Swift tasks).
+        guard !logSources.isEmpty else { return scans }
+        let (tableNames, sources, events, accessLogs) = (logSources.map { scans[$0.scan].table.name }, logSources.map(\.sources), logEvents, accessLogs)
+        guard
+            let rows = try? await pool.runIfActive({
+                zip(tableNames, sources).map { name, source in ClusterLogTables.rows(name, sources: source, events: events, accessLogs: accessLogs) }
+            })
+        else { throw .engine("The logs could not be read; run the query again.") }
+        for (index, source) in logSources.enumerated() { scans[source.scan].rows = rows[index] }
         return scans
     }
 

@@ -80,7 +80,7 @@ public enum AthenaAPI {
             }
             // A page is read from where the last one ended (the token is that byte offset): paging
             // through a large result reads it once, not once per page.
-            let tokenOffset = try ResultFiles.byteOffset(input.NextToken)
+            let tokenOffset = try ResultFiles.byteOffset(input.NextToken, execution: record.id)
             // From the byte before the offset, which must end a row.
             let readFrom = max(0, tokenOffset - 1)
             var chunk = 256 << 10
@@ -98,7 +98,7 @@ public enum AthenaAPI {
                 let (found, consumed) = ResultFiles.page(rows, csv: record.isSelect, limit: size, atEnd: atEnd)
                 if found.count == size || atEnd {
                     page = found
-                    next = tokenOffset + consumed < total ? String(tokenOffset + consumed) : nil
+                    next = tokenOffset + consumed < total ? ResultFiles.pageToken(tokenOffset + consumed, execution: record.id) : nil
                     break
                 }
                 chunk *= 4
@@ -517,10 +517,18 @@ public enum ResultFiles {
         return offset
     }
 
-    /// A result page's token: the byte offset where the page starts.
-    static func byteOffset(_ token: String?) throws(AWSError) -> Int {
+    /// A result page's token: the byte offset where the page starts and a check of it with the
+    /// execution's id, opaque (a token of another execution, or an offset made up, is refused).
+    static func pageToken(_ offset: Int, execution: String) -> String {
+        let check = FNV1a.hash(Array("\(execution):\(offset)".utf8))
+        return Data("\(offset):\(String(check, radix: 16))".utf8).base64EncodedString()
+    }
+
+    static func byteOffset(_ token: String?, execution: String) throws(AWSError) -> Int {
         guard let token else { return 0 }
-        guard let offset = Int(token), offset > 0 else { throw AthenaAPI.invalid("The NextToken is not valid: \(token)") }
+        guard let decoded = Data(base64Encoded: token).map({ String(decoding: $0, as: UTF8.self) }),
+            let offset = decoded.split(separator: ":").first.flatMap({ Int($0) }), offset > 0, pageToken(offset, execution: execution) == token
+        else { throw AthenaAPI.invalid("The NextToken is not valid: \(token)") }
         return offset
     }
 }

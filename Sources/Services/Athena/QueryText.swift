@@ -202,10 +202,33 @@ public struct QueryText: Sendable, Equatable {
     }
 
     /// Whether an item (an expression and perhaps its alias) is boolean-valued.
-    static func isBoolean(_ item: [Token]) -> Bool {
+    static func isBoolean(_ whole: [Token]) -> Bool {
+        // Parentheses around the whole (then perhaps an alias) are looked through, in a loop over
+        // positions (a query of 100,000 nested parentheses must not recurse or copy).
+        // Each parenthesis's partner, found in one pass.
+        var partner = [Int](repeating: -1, count: whole.count)
+        var opened: [Int] = []
+        for (index, token) in whole.enumerated() where token.kind == .symbol {
+            if token.text == "(" { opened.append(index) }
+            if token.text == ")", let open = opened.popLast() {
+                partner[open] = index
+                partner[index] = open
+            }
+        }
+        func matchingParenthesis(_ open: Int, end: Int) -> Int? { partner[open] >= 0 && partner[open] < end ? partner[open] : nil }
+        var lower = 0
+        var upper = whole.count
+        while upper - lower > 1, whole[lower].text == "(", let close = matchingParenthesis(lower, end: upper),
+            close == upper - 1 || isAlias(whole[(close + 1)..<upper])
+        {
+            if whole[lower + 1].upper == "SELECT" { return false }
+            lower += 1
+            upper = close
+        }
+        let item = whole[lower..<upper]
         guard let first = item.first else { return false }
         var depth = 0
-        for (index, token) in item.enumerated() {
+        for token in item {
             if depth == 0 {
                 if token.kind == .symbol, booleanSymbols.contains(token.text) { return true }
                 if booleanWords.contains(token.upper) { return true }
@@ -213,34 +236,15 @@ public struct QueryText: Sendable, Equatable {
             if token.kind == .symbol { depth += token.text == "(" ? 1 : token.text == ")" ? -1 : 0 }
             if token.upper == "CASE" { depth += 1 }
             if token.upper == "END" { depth -= 1 }
-            // A parenthesised whole (then perhaps an alias): what is inside decides.
-            if index == 0, token.text == "(", let close = matchingParenthesis(item, open: 0),
-                close == item.count - 1 || (close < item.count - 1 && isAlias(item[(close + 1)...]))
-            {
-                let inner = Array(item[1..<close])
-                return inner.first?.upper != "SELECT" && isBoolean(inner)
-            }
         }
         // The whole item a boolean literal, a boolean function's call, or a cast to boolean.
-        let rest = { (end: Int) in end == item.count - 1 || (end < item.count - 1 && isAlias(item[(end + 1)...])) }
-        if first.upper == "TRUE" || first.upper == "FALSE" { return rest(0) }
-        if item.count > 1, item[1].text == "(", let close = matchingParenthesis(item, open: 1), rest(close) {
+        let rest = { (end: Int) in end == upper - 1 || (end < upper - 1 && isAlias(whole[(end + 1)..<upper])) }
+        if first.upper == "TRUE" || first.upper == "FALSE" { return rest(lower) }
+        if item.count > 1, whole[lower + 1].text == "(", let close = matchingParenthesis(lower + 1, end: upper), rest(close) {
             if booleanFunctions.contains(first.upper) { return true }
-            if first.upper == "CAST" || first.upper == "TRY_CAST" { return item[close - 1].upper == "BOOLEAN" && item[close - 2].upper == "AS" }
+            if first.upper == "CAST" || first.upper == "TRY_CAST" { return whole[close - 1].upper == "BOOLEAN" && whole[close - 2].upper == "AS" }
         }
         return false
-    }
-
-    static func matchingParenthesis(_ item: [Token], open: Int) -> Int? {
-        var depth = 0
-        for index in open..<item.count where item[index].kind == .symbol {
-            if item[index].text == "(" { depth += 1 }
-            if item[index].text == ")" {
-                depth -= 1
-                if depth == 0 { return index }
-            }
-        }
-        return nil
     }
 
     /// `[AS] name`.

@@ -101,8 +101,7 @@ public enum AWSManagedPolicies {
         let document = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\(actions)],\"Resource\":\"*\"}]}"
         // A fixed id per policy, in IAM's alphabet.
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-        var hash: UInt64 = 14_695_981_039_346_656_037
-        for byte in entry.name.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+        let hash = FNV1a.hash(entry.name.utf8)
         let id = "ANPA" + String((0..<17).map { index in alphabet[Int((hash >> UInt64((index * 3) % 60)) & 31)] })
         return ManagedPolicyRecord(
             policyName: entry.name, policyId: id, path: entry.path, arn: "arn:\(partition):iam::aws:policy\(entry.path)\(entry.name)", description: nil,
