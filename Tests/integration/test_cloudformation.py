@@ -255,6 +255,46 @@ Outputs:
 """
 
 
+MANAGED = """
+Resources:
+  Worker:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]}
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]
+  Access:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      Description: what the worker may do
+      Roles: [!Ref Worker]
+      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'ACTION', Resource: '*'}]}
+Outputs:
+  PolicyArn: {Value: !Ref Access}
+"""
+
+
+def test_a_managed_policy_is_attached_versioned_and_deleted_with_its_stack(cluster, cfn):
+    iam = cluster.client("iam")
+    cfn.create_stack(StackName="managed", TemplateBody=MANAGED.replace("ACTION", "sqs:ListQueues"), Capabilities=["CAPABILITY_IAM"])
+    assert settled(cfn, "managed") == "CREATE_COMPLETE"
+    made, arn = physical(cfn, "managed"), outputs(cfn, "managed")["PolicyArn"]
+    assert made["Access"] == arn and arn.startswith("arn:aws:iam::000000000000:policy/managed-Access-")
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=made["Worker"])["AttachedPolicies"]] == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", arn]
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Description"] == "what the worker may do"
+    # A changed document is the policy's new default version.
+    cfn.update_stack(StackName="managed", TemplateBody=MANAGED.replace("ACTION", "sqs:SendMessage"), Capabilities=["CAPABILITY_IAM"])
+    assert settled(cfn, "managed") == "UPDATE_COMPLETE"
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"]["Statement"][0]["Action"] == "sqs:SendMessage"
+    # Deleting the stack detaches and deletes both, versions and all.
+    cfn.delete_stack(StackName="managed")
+    stack_id = next(s["StackId"] for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "managed")
+    assert settled(cfn, stack_id) == "DELETE_COMPLETE"
+    assert error_of(lambda: iam.get_policy(PolicyArn=arn))[0] == "NoSuchEntity"
+    assert error_of(lambda: iam.get_role(RoleName=made["Worker"]))[0] == "NoSuchEntity"
+
+
 def test_package_then_deploy_a_template_with_an_ecs_service(cluster, cfn, tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'packaged'\n")

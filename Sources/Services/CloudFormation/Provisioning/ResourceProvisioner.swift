@@ -92,6 +92,7 @@ public enum Provisioners {
         "AWS::Lambda::Url": LambdaUrlProvisioner(),
         "AWS::IAM::Role": RoleProvisioner(),
         "AWS::IAM::Policy": PolicyProvisioner(),
+        "AWS::IAM::ManagedPolicy": ManagedPolicyProvisioner(),
         "AWS::SQS::Queue": QueueProvisioner(),
         "AWS::SNS::Topic": TopicProvisioner(),
         "AWS::SNS::Subscription": SubscriptionProvisioner(),

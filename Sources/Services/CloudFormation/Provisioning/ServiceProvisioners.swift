@@ -110,6 +110,72 @@ struct PolicyProvisioner: ResourceProvisioner {
     }
 }
 
+/// `AWS::IAM::ManagedPolicy`: CreatePolicy, attached to its `Roles` and `Users`; Ref is the
+/// policy's ARN. A changed document becomes the policy's new default version.
+struct ManagedPolicyProvisioner: ResourceProvisioner {
+    func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        var parameters: [(String, String)] = [("PolicyName", name), ("PolicyDocument", properties.jsonText("PolicyDocument") ?? "{}")]
+        for member in ["Path", "Description"] { if let value = properties[member]?.string { parameters.append((member, value)) } }
+        let arn = try await context.calls.query("CreatePolicy", parameters).child("Policy")?.value("Arn") ?? ""
+        try await completing { () async throws(AWSError) in
+            try await attach(properties, except: nil, arn: arn, context: context)
+        } orUndo: { () async throws(AWSError) in
+            try await delete(arn, properties: properties, values: nil, context: context)
+        }
+        return ResourceValues(ref: arn, attributes: ["PolicyArn": arn])
+    }
+
+    func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        let arn = current.ref
+        if let document = properties.jsonText("PolicyDocument"), document != previous.jsonText("PolicyDocument") {
+            // At five versions, the oldest that is not the default makes room.
+            let versions = try await context.calls.query("ListPolicyVersions", [("PolicyArn", arn)]).child("Versions")?.all("member") ?? []
+            if versions.count >= 5, let oldest = versions.last(where: { $0.value("IsDefaultVersion") != "true" })?.value("VersionId") {
+                _ = try await context.calls.query("DeletePolicyVersion", [("PolicyArn", arn), ("VersionId", oldest)])
+            }
+            _ = try await context.calls.query("CreatePolicyVersion", [("PolicyArn", arn), ("PolicyDocument", document), ("SetAsDefault", "true")])
+        }
+        try await detach(previous, except: properties, arn: arn, context: context)
+        try await attach(properties, except: previous, arn: arn, context: context)
+        return current
+    }
+
+    func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
+        try await detach(properties, except: nil, arn: physicalId, context: context)
+        do throws(AWSError) {
+            let versions = try await context.calls.query("ListPolicyVersions", [("PolicyArn", physicalId)]).child("Versions")?.all("member") ?? []
+            for version in versions where version.value("IsDefaultVersion") != "true" {
+                _ = try await context.calls.query("DeletePolicyVersion", [("PolicyArn", physicalId), ("VersionId", version.value("VersionId") ?? "")])
+            }
+            _ = try await context.calls.query("DeletePolicy", [("PolicyArn", physicalId)])
+        } catch where error.isNotFound {}
+    }
+
+    /// The roles' and users' names listed in `properties` but not in `other`.
+    static func entities(_ properties: Document, except other: Document?) -> [(action: String, member: String, name: String)] {
+        var found: [(String, String, String)] = []
+        for (list, action, member) in [("Roles", "Role", "RoleName"), ("Users", "User", "UserName")] {
+            let excluded = Set(other?[list]?.items.compactMap(\.string) ?? [])
+            for name in properties[list]?.items.compactMap(\.string) ?? [] where !excluded.contains(name) { found.append((action, member, name)) }
+        }
+        return found
+    }
+
+    func attach(_ properties: Document, except other: Document?, arn: String, context: ProvisioningContext) async throws(AWSError) {
+        for entity in Self.entities(properties, except: other) {
+            _ = try await context.calls.query("Attach\(entity.action)Policy", [(entity.member, entity.name), ("PolicyArn", arn)])
+        }
+    }
+
+    func detach(_ properties: Document, except other: Document?, arn: String, context: ProvisioningContext) async throws(AWSError) {
+        for entity in Self.entities(properties, except: other) {
+            do throws(AWSError) {
+                _ = try await context.calls.query("Detach\(entity.action)Policy", [(entity.member, entity.name), ("PolicyArn", arn)])
+            } catch where error.isNotFound {}
+        }
+    }
+}
+
 // MARK: SQS, SNS
 
 /// `AWS::SQS::Queue`: CreateQueue with its attributes; Ref is the queue's URL.
