@@ -166,6 +166,18 @@ struct ProvisionerTests {
         #expect(noToken == .failed("Property ServiceToken cannot be empty."))
         let (tooLong, _) = await step(.create, answer: .object([("Status", .string("SUCCESS")), ("Data", .object([("x", .string(String(repeating: "a", count: 5000)))]))]))
         #expect(tooLong == .failed("Response object is too long."))
+
+        // A topic's ARN: the request is published to it, for whatever subscribes.
+        let topic = "arn:aws:sns:us-east-1:000000000000:provisioning"
+        let (published, topicCalls) = await step(.create, answer: success, properties: .object([("ServiceToken", .string(topic))]))
+        #expect(published == .succeeded(physicalId: "widget-1", values: ResourceValues(ref: "widget-1", attributes: ["Url": "http://w", "Count": "3"])))
+        let publish = try #require(topicCalls.recorded.first { $0.kind == "QUERY" && $0.target == "Publish" })
+        #expect(publish.body?["TopicArn"] == .string(topic) && publish.body?["Subject"] == .string("AWS CloudFormation custom resource request"))
+        let message = publish.body?["Message"]?.string.flatMap { Document.parseJSON(Array($0.utf8)) }
+        #expect(message?["RequestType"] == .string("Create") && message?["ServiceToken"] == .string(topic))
+        #expect(!topicCalls.recorded.contains { $0.kind == "INVOKE" })
+        let (wrong, _) = await step(.create, answer: success, properties: .object([("ServiceToken", .string("arn:aws:sqs:us-east-1:000000000000:q"))]))
+        #expect(wrong == .failed("Invalid service token: arn:aws:sqs:us-east-1:000000000000:q. A custom resource's ServiceToken is a Lambda function's or an SNS topic's ARN."))
     }
 
     @Test func queueAndTopicPoliciesAreSetOnEachAndRemovedWithTheResource() async throws {

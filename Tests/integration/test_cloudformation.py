@@ -295,6 +295,50 @@ def test_a_managed_policy_is_attached_versioned_and_deleted_with_its_stack(clust
     assert error_of(lambda: iam.get_role(RoleName=made["Worker"]))[0] == "NoSuchEntity"
 
 
+def test_a_custom_resource_whose_token_is_a_topic_is_answered_by_its_subscriber(cluster, cfn):
+    """SNS as a custom resource's ServiceToken: the request is published to the topic; here its
+    subscriber is a queue read by the test, which PUTs the answer to the presigned ResponseURL as a
+    provider would."""
+    sns, sqs = cluster.client("sns"), cluster.client("sqs")
+    topic = sns.create_topic(Name="provisioning")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="provisioning-requests")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    template = f"""
+Resources:
+  Widget:
+    Type: Custom::Widget
+    Properties:
+      ServiceToken: {topic}
+      Size: 3
+Outputs:
+  Url: {{Value: !GetAtt Widget.Url}}
+"""
+
+    def answer(expected_type, physical_id, data=None):
+        messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"), timeout=30,
+                              message=f"the {expected_type} request on the topic")
+        request = json.loads(messages[0]["Body"])
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        assert request["RequestType"] == expected_type and request["ServiceToken"] == topic and request["LogicalResourceId"] == "Widget"
+        body = {"Status": "SUCCESS", "PhysicalResourceId": physical_id, "StackId": request["StackId"], "RequestId": request["RequestId"],
+                "LogicalResourceId": "Widget", "Data": data or {}}
+        put = urllib.request.Request(request["ResponseURL"], data=json.dumps(body).encode(), method="PUT")
+        with urllib.request.urlopen(put) as response:
+            assert response.status == 200
+        return request
+
+    cfn.create_stack(StackName="topic-custom", TemplateBody=template)
+    request = answer("Create", "widget-7", {"Url": "http://widget"})
+    assert str(request["ResourceProperties"]["Size"]) == "3"
+    assert settled(cfn, "topic-custom") == "CREATE_COMPLETE"
+    assert outputs(cfn, "topic-custom")["Url"] == "http://widget" and physical(cfn, "topic-custom")["Widget"] == "widget-7"
+    cfn.delete_stack(StackName="topic-custom")
+    assert answer("Delete", "widget-7")["PhysicalResourceId"] == "widget-7"
+    stack_id = next(s["StackId"] for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "topic-custom")
+    assert settled(cfn, stack_id) == "DELETE_COMPLETE"
+
+
 def test_package_then_deploy_a_template_with_an_ecs_service(cluster, cfn, tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'packaged'\n")

@@ -6,7 +6,8 @@ import Foundation
 import StevedoreCore
 
 /// `Custom::*` and `AWS::CloudFormation::CustomResource`: the function named by `ServiceToken` is
-/// invoked (asynchronously) with CloudFormation's request — `RequestType` Create, Update or Delete,
+/// invoked (asynchronously), or the topic it names is sent a message (SNS's Publish, for whatever
+/// subscribes), with CloudFormation's request — `RequestType` Create, Update or Delete,
 /// the properties, and a presigned `ResponseURL` in the object store — and its answer, PUT there,
 /// decides: `SUCCESS` with a `PhysicalResourceId` and `Data` (what `Fn::GetAtt` reads), or `FAILED`
 /// with a `Reason`. No answer within `ServiceTimeout` seconds (3600 unless set) fails the resource.
@@ -31,8 +32,10 @@ struct CustomResourceProvisioner: ResourceProvisioner {
             throw CustomResponse.failure("Property ServiceToken cannot be empty.")
         }
         let parts = token.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count >= 7, parts[0] == "arn", parts[2] == "lambda", parts[5] == "function" else {
-            throw CustomResponse.failure("Invalid service token: \(token). Stevedore runs custom resources with Lambda functions (an SNS topic's ARN is not supported).")
+        let isFunction = parts.count >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function"
+        let isTopic = parts.count == 6 && parts[0] == "arn" && parts[2] == "sns" && !parts[5].isEmpty
+        guard isFunction || isTopic else {
+            throw CustomResponse.failure("Invalid service token: \(token). A custom resource's ServiceToken is a Lambda function's or an SNS topic's ARN.")
         }
         let timeout = try Self.timeout(properties["ServiceTimeout"])
         let requestId = context.calls.newRequestId()
@@ -44,7 +47,13 @@ struct CustomResourceProvisioner: ResourceProvisioner {
         if let physicalId { event.append(("PhysicalResourceId", .string(physicalId))) }
         event.append(("ResourceProperties", properties))
         if let previous { event.append(("OldResourceProperties", previous)) }
-        try await context.calls.invokeEvent(token, payload: Array(Document.object(event).json().utf8))
+        let message = Document.object(event).json()
+        if isTopic {
+            _ = try await context.calls.query(
+                "Publish", [("TopicArn", token), ("Subject", "AWS CloudFormation custom resource request"), ("Message", message)])
+        } else {
+            try await context.calls.invokeEvent(token, payload: Array(message.utf8))
+        }
         guard let answer = try await context.calls.customResourceResponse(stackId: context.stackId, logicalId: context.logicalId, requestId: requestId, timeout: timeout)
         else {
             throw CustomResponse.failure(
