@@ -213,10 +213,11 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
         // CloudFormation makes resources through the other services' operations, so it comes last.
+        let stackQueryServices = InternalServiceCalls.QueryServices(queryServices)
         let stackDeployer = StackDeployer(
             committer: committer,
             calls: InternalServiceCalls(
-                dispatcher: dispatcher, queryServices: queryServices, routes: RouteTable(routes.routes), committer: committer, requestIds: RequestIdGenerator(),
+                dispatcher: dispatcher, queryServices: stackQueryServices, routes: RouteTable(routes.routes), committer: committer, requestIds: RequestIdGenerator(),
                 customResources: CustomResourceResponses(
                     committer: committer, files: objectFiles, endpoint: configuration.endpoint, credentials: configuration.administrator, names: names)),
             names: names, logger: logger)
@@ -230,6 +231,7 @@ public struct ControlPlane: Sendable {
                     read: { url throws(AWSError) in try await templateObjects.read(url) },
                     serverless: { text, parameters throws(AWSError) in try await translator.run(text, parameters: parameters) }),
                 changed: { stackDeployer.wakeUp() }))
+        stackQueryServices.complete(queryServices)
         self.queryServices = queryServices
         let committer = self.committer
         let backends = BackendConnections(group: MultiThreadedEventLoopGroup.singleton, fallback: CurlForwarding())

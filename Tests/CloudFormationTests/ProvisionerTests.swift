@@ -180,6 +180,21 @@ struct ProvisionerTests {
         #expect(wrong == .failed("Invalid service token: arn:aws:sqs:us-east-1:000000000000:q. A custom resource's ServiceToken is a Lambda function's or an SNS topic's ARN."))
     }
 
+    @Test func aNestedStacksParametersAreTextAndEveryCapabilityIsGranted() throws {
+        let properties = try yaml("""
+            TemplateURL: https://s3.us-east-1.amazonaws.com/artifacts/child.template
+            Parameters: {Name: jobs, Size: 3, Subnets: [a, b], Public: true}
+            """)
+        let parameters = try NestedStackProvisioner.parameters(properties, context: context(RecordingCalls()))
+        let byName = Dictionary(parameters, uniquingKeysWith: { first, _ in first })
+        #expect(byName["TemplateURL"] == "https://s3.us-east-1.amazonaws.com/artifacts/child.template")
+        let given = (1...4).map { (byName["Parameters.member.\($0).ParameterKey"] ?? "", byName["Parameters.member.\($0).ParameterValue"] ?? "") }
+        #expect(given.map(\.0) == ["Name", "Size", "Subnets", "Public"] && given.map(\.1) == ["jobs", "3", "a,b", "true"])
+        #expect((1...3).compactMap { byName["Capabilities.member.\($0)"] } == NestedStackProvisioner.capabilities)
+        #expect(throws: AWSError.self) { try NestedStackProvisioner.parameters(try yaml("Parameters: {}"), context: context(RecordingCalls())) }
+        #expect(NestedStackProvisioner.values("stack-1", outputs: [("Url", "http://x")]) == ResourceValues(ref: "stack-1", attributes: ["Outputs.Url": "http://x"]))
+    }
+
     @Test func queueAndTopicPoliciesAreSetOnEachAndRemovedWithTheResource() async throws {
         let calls = RecordingCalls()
         let properties = try yaml("""

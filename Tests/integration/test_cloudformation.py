@@ -339,6 +339,70 @@ Outputs:
     assert settled(cfn, stack_id) == "DELETE_COMPLETE"
 
 
+NESTED_CHILD = """
+Parameters:
+  QueueSuffix: {Type: String}
+  Visibility: {Type: Number, Default: 30}
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub nested-${QueueSuffix}
+      VisibilityTimeout: !Ref Visibility
+Outputs:
+  QueueUrl: {Value: !Ref Queue}
+"""
+
+NESTED_PARENT = """
+Parameters:
+  Visibility: {Type: Number, Default: 40}
+Resources:
+  Jobs:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: child.yaml
+      Parameters:
+        QueueSuffix: jobs
+        Visibility: !Ref Visibility
+Outputs:
+  JobsQueue: {Value: !GetAtt Jobs.Outputs.QueueUrl}
+  JobsStack: {Value: !Ref Jobs}
+"""
+
+
+def test_a_nested_stack_is_packaged_made_updated_and_deleted_with_its_parent(cluster, cfn, tmp_path):
+    """`aws cloudformation package` uploads the child template and rewrites its TemplateURL; the
+    parent's deployment makes the child stack, reads its outputs, updates it in place, and deletes it."""
+    (tmp_path / "child.yaml").write_text(NESTED_CHILD)
+    (tmp_path / "parent.yaml").write_text(NESTED_PARENT)
+    cluster.client("s3").create_bucket(Bucket="nested-artifacts")
+    aws(cluster.endpoint, "cloudformation", "package", "--template-file", "parent.yaml", "--s3-bucket", "nested-artifacts",
+        "--output-template-file", "packaged.yaml", cwd=str(tmp_path))
+    packaged = (tmp_path / "packaged.yaml").read_text()
+    assert "nested-artifacts" in packaged and "TemplateURL: child.yaml" not in packaged, packaged
+    aws(cluster.endpoint, "cloudformation", "deploy", "--template-file", str(tmp_path / "packaged.yaml"), "--stack-name", "parent")
+    sqs = cluster.client("sqs")
+    out = outputs(cfn, "parent")
+    child_id = out["JobsStack"]
+    assert physical(cfn, "parent")["Jobs"] == child_id and child_id.startswith("arn:aws:cloudformation:us-east-1:000000000000:stack/parent-Jobs-")
+    child = cfn.describe_stacks(StackName=child_id)["Stacks"][0]
+    assert child["StackStatus"] == "CREATE_COMPLETE" and {p["ParameterKey"]: p["ParameterValue"] for p in child["Parameters"]} == {
+        "QueueSuffix": "jobs", "Visibility": "40"}
+    assert out["JobsQueue"] == sqs.get_queue_url(QueueName="nested-jobs")["QueueUrl"]
+    # A changed parameter updates the child in place.
+    aws(cluster.endpoint, "cloudformation", "deploy", "--template-file", str(tmp_path / "packaged.yaml"), "--stack-name", "parent",
+        "--parameter-overrides", "Visibility=50")
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    assert sqs.get_queue_attributes(QueueUrl=out["JobsQueue"], AttributeNames=["VisibilityTimeout"])["Attributes"]["VisibilityTimeout"] == "50"
+    assert physical(cfn, "parent")["Jobs"] == child_id
+    # Deleting the parent deletes the child and what it made.
+    cfn.delete_stack(StackName="parent")
+    parent_id = next(s["StackId"] for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "parent")
+    assert settled(cfn, parent_id) == "DELETE_COMPLETE"
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert error_of(lambda: sqs.get_queue_url(QueueName="nested-jobs"))[0] in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
 def test_package_then_deploy_a_template_with_an_ecs_service(cluster, cfn, tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'packaged'\n")

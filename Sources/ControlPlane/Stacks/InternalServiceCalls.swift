@@ -6,12 +6,24 @@ import Lambda
 import S3
 import S3Notifications
 import StevedoreCore
+import Synchronization
 
 /// A stack's calls to the other services, made through the same handlers that answer clients
 /// (so they check and refuse exactly as a client's call would), without a socket in between.
 struct InternalServiceCalls: ServiceCalls {
+    /// The query services, completed after the deployer is made (CloudFormation's own API, which
+    /// nested stacks call, needs the deployer first).
+    final class QueryServices: Sendable {
+        private let dispatcher: Mutex<QueryDispatcher>
+        init(_ dispatcher: QueryDispatcher) { self.dispatcher = Mutex(dispatcher) }
+        func complete(_ dispatcher: QueryDispatcher) { self.dispatcher.withLock { $0 = dispatcher } }
+        func handle(_ body: [UInt8], context: OperationContext) async -> APIResponse {
+            await dispatcher.withLock { $0 }.handle(body, context: context)
+        }
+    }
+
     let dispatcher: AWSJSONDispatcher
-    let queryServices: QueryDispatcher
+    let queryServices: QueryServices
     let routes: RouteTable
     let committer: Committer<ControlPlaneState>
     let requestIds: RequestIdGenerator

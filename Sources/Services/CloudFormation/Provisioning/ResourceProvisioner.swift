@@ -93,6 +93,7 @@ public enum Provisioners {
         "AWS::IAM::Role": RoleProvisioner(),
         "AWS::IAM::Policy": PolicyProvisioner(),
         "AWS::IAM::ManagedPolicy": ManagedPolicyProvisioner(),
+        "AWS::CloudFormation::Stack": NestedStackProvisioner(),
         "AWS::SQS::Queue": QueueProvisioner(),
         "AWS::SNS::Topic": TopicProvisioner(),
         "AWS::SNS::Subscription": SubscriptionProvisioner(),
