@@ -36,6 +36,20 @@ struct AccountSettingsTests {
         #expect(changes.changes.last?.body == nil)
     }
 
+    @Test mutating func aRolesSessionsShareTheRolesSettings() throws {
+        var changes = ChangeSet()
+        let session = "arn:aws:sts::000000000000:assumed-role/deployer/task-1"
+        let role = "arn:aws:iam::000000000000:role/deployer"
+        #expect(ECSState.settingsOwner(session) == role && ECSState.settingsOwner(alice) == alice && ECSState.settingsOwner(nil) == nil)
+        let put = try state.putAccountSetting(PutAccountSettingRequest(name: .containerInsights, value: "enabled"), caller: session, changes: &changes)
+        #expect(put.setting?.principalArn == role)
+        // Another session of the same role reads it, and so does the root naming the role.
+        let other = try state.listAccountSettings(ListAccountSettingsRequest(name: .containerInsights), caller: "arn:aws:sts::000000000000:assumed-role/deployer/task-2")
+        #expect(other.settings?.map(\.value) == ["enabled"])
+        let byRoot = try state.listAccountSettings(ListAccountSettingsRequest(name: .containerInsights, principalArn: role), caller: root)
+        #expect(byRoot.settings?.map(\.principalArn) == [role])
+    }
+
     @Test mutating func newClustersTakeTheCallersContainerInsightsSetting() throws {
         var changes = ChangeSet()
         _ = try state.putAccountSetting(PutAccountSettingRequest(name: .containerInsights, value: "enabled"), caller: alice, changes: &changes)

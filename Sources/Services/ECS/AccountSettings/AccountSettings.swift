@@ -156,7 +156,7 @@ extension ECSState {
     /// The principal a request acts for: `principalArn` (an IAM user's, role's or the root's ARN
     /// of this account; another principal's only when the caller is the root), else the caller.
     private func settingPrincipal(_ given: String?, caller: String?) throws(AWSError) -> String {
-        let callerArn = caller ?? rootPrincipal
+        let callerArn = Self.settingsOwner(caller) ?? rootPrincipal
         guard let given, given != callerArn else { return callerArn }
         let prefix = "arn:\(names.partition):iam::\(names.accountId):"
         guard given.hasPrefix(prefix), given == rootPrincipal || given.dropFirst(prefix.count).hasPrefix("user/") || given.dropFirst(prefix.count).hasPrefix("role/")
@@ -169,6 +169,17 @@ extension ECSState {
                 message: "Only the root user can modify or view the account settings of another principal (\(given)).", httpStatus: 400)
         }
         return given
+    }
+
+    /// Whose settings a caller reads and writes: a role's session (`arn:aws:sts::<account>:assumed-role/<role>/<session>`,
+    /// a task's or a function's) has its role's (`arn:aws:iam::<account>:role/<role>`); anyone else, their own.
+    public static func settingsOwner(_ caller: String?) -> String? {
+        guard let caller else { return nil }
+        let parts = caller.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "sts", parts[5].hasPrefix("assumed-role/") else { return caller }
+        let path = parts[5].dropFirst("assumed-role/".count).split(separator: "/")
+        guard path.count == 2 else { return caller }
+        return "arn:\(parts[1]):iam::\(parts[4]):role/\(path[0])"
     }
 
     private func validateSetting(_ name: SettingName, value: String) throws(AWSError) {

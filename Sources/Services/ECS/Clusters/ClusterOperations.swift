@@ -121,7 +121,7 @@ extension ECSState {
             settings: settings.isEmpty
                 ? [ClusterSetting(
                     name: .containerInsights,
-                    value: accountSettings.effective(.containerInsights, principal: caller ?? rootPrincipal, root: rootPrincipal).value)]
+                    value: accountSettings.effective(.containerInsights, principal: Self.settingsOwner(caller) ?? rootPrincipal, root: rootPrincipal).value)]
                 : settings,
             capacityProviders: request.capacityProviders ?? [],
             defaultCapacityProviderStrategy: request.defaultCapacityProviderStrategy ?? [],
