@@ -48,6 +48,12 @@ struct AccountSettingsTests {
         #expect(other.settings?.map(\.value) == ["enabled"])
         let byRoot = try state.listAccountSettings(ListAccountSettingsRequest(name: .containerInsights, principalArn: role), caller: root)
         #expect(byRoot.settings?.map(\.principalArn) == [role])
+        // A role with a path: the root names it by its full ARN, its sessions (whose ARNs carry no path) see the setting.
+        _ = try state.putAccountSetting(
+            PutAccountSettingRequest(name: .containerInsights, value: "enhanced", principalArn: "arn:aws:iam::000000000000:role/service/runner"), caller: root,
+            changes: &changes)
+        let runner = try state.listAccountSettings(ListAccountSettingsRequest(name: .containerInsights), caller: "arn:aws:sts::000000000000:assumed-role/runner/s")
+        #expect(runner.settings?.map(\.value) == ["enhanced"])
     }
 
     @Test mutating func newClustersTakeTheCallersContainerInsightsSetting() throws {

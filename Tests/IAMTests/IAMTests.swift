@@ -283,6 +283,10 @@ struct ManagedPolicyTests {
         try iam.attachRolePolicy(roleName: "worker", policyArn: policy.arn, changes: &changes)
         #expect(iam.attachmentCount(policy.arn) == 1 && iam.attachedPolicies(iam.roles["worker"]?.attachedPolicies).map(\.name) == ["queues", "AWSLambdaBasicExecutionRole"])
 
+        // Attached: it cannot be deleted (checked while it has one version, so the attachment is what refuses).
+        #expect(throws: AWSError(type: "DeleteConflict", message: "Cannot delete a policy attached to entities.", httpStatus: 409)) {
+            try iam.deletePolicy(policy.arn, changes: &changes)
+        }
         _ = try iam.createPolicyVersion(policy.arn, document: Self.createQueue, setAsDefault: false, now: now, changes: &changes)
         #expect(decision("sqs:ListQueues") == .allowed)
         try iam.setDefaultPolicyVersion(policy.arn, versionId: "v2", now: now, changes: &changes)
@@ -305,6 +309,7 @@ struct ManagedPolicyTests {
         #expect(basic.policyName == "AWSLambdaBasicExecutionRole" && basic.path == "/service-role/" && basic.policyId.hasPrefix("ANPA"))
         #expect((try? iam.managedPolicy("arn:aws:iam::aws:policy/AWSLambdaBasicExecutionRole")) == nil)
         #expect(try PolicyDocument(json: basic.defaultDocument).statements.count == 1)
-        #expect(try iam.listPolicies(scope: "AWS", onlyAttached: false, pathPrefix: "/service-role/").allSatisfy { $0.path == "/service-role/" })
+        let serviceRoles = try iam.listPolicies(scope: "AWS", onlyAttached: false, pathPrefix: "/service-role/")
+        #expect(!serviceRoles.isEmpty && serviceRoles.allSatisfy { $0.path == "/service-role/" })
     }
 }

@@ -403,6 +403,22 @@ def test_a_nested_stack_is_packaged_made_updated_and_deleted_with_its_parent(clu
     assert error_of(lambda: sqs.get_queue_url(QueueName="nested-jobs"))[0] in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 
+def test_a_nested_stack_that_fails_is_deleted_as_its_parent_rolls_back(cluster, cfn):
+    s3 = cluster.client("s3")
+    s3.create_bucket(Bucket="nested-failing")
+    s3.put_object(Bucket="nested-failing", Key="child.yaml", Body=NESTED_CHILD.encode())
+    parent = NESTED_PARENT.replace("TemplateURL: child.yaml", f"TemplateURL: {cluster.endpoint}/nested-failing/child.yaml").replace(
+        "QueueSuffix: jobs", "QueueSuffix: 'not a valid name!'")
+    cfn.create_stack(StackName="failing-parent", TemplateBody=parent)
+    assert settled(cfn, "failing-parent") == "ROLLBACK_COMPLETE"
+    reason = next(e["ResourceStatusReason"] for e in cfn.describe_stack_events(StackName="failing-parent")["StackEvents"]
+                  if e["LogicalResourceId"] == "Jobs" and e["ResourceStatus"] == "CREATE_FAILED")
+    assert reason.startswith("Embedded stack arn:aws:cloudformation:us-east-1:000000000000:stack/failing-parent-Jobs-"), reason
+    assert reason.endswith(" was not successfully created: The following resource(s) failed to create: [Queue]. "), reason
+    children = [s for s in cfn.list_stacks()["StackSummaries"] if s["StackName"].startswith("failing-parent-Jobs-")]
+    assert [s["StackStatus"] for s in children] == ["DELETE_COMPLETE"], children
+
+
 def test_package_then_deploy_a_template_with_an_ecs_service(cluster, cfn, tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 'packaged'\n")

@@ -264,6 +264,9 @@ def test_managed_policies_attach_version_and_grant(iam_ecsd):
     assert [p["PolicyName"] for p in iam.list_attached_user_policies(UserName="managed")["AttachedPolicies"]] == [
         "AmazonS3ReadOnlyAccess", "queues"]
     assert [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]] == ["queues"]
+    # Pages of AWS's policies, through boto3's paginator (the marker names the last of a page).
+    paged = [p["PolicyName"] for page in iam.get_paginator("list_policies").paginate(Scope="AWS", PaginationConfig={"PageSize": 5}) for p in page["Policies"]]
+    assert paged == sorted(paged) and len(paged) == len(set(paged)) > 5 and "AWSLambdaBasicExecutionRole" in paged
     assert {p["PolicyName"] for p in iam.list_policies(OnlyAttached=True)["Policies"]} == {"AmazonS3ReadOnlyAccess", "queues"}
 
     # A second version, made the default, grants something else.
@@ -295,3 +298,23 @@ def test_managed_policies_attach_version_and_grant(iam_ecsd):
     iam.delete_policy(PolicyArn=arn)
     code, message, _ = refusal(lambda: iam.get_policy(PolicyArn=arn))
     assert code == "NoSuchEntity" and message == f"Policy {arn} was not found."
+
+
+def test_a_policys_own_actions_are_checked_on_its_arn(iam_ecsd):
+    """iam:CreatePolicy, GetPolicy, SetDefaultPolicyVersion… act on the policy's ARN, so policies
+    written for AWS that name policies (`policy/team/*`) allow and deny them as in AWS."""
+    admin_iam = admin(iam_ecsd, "iam")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:GetPolicy", "iam:CreatePolicyVersion"],
+         "Resource": "arn:aws:iam::000000000000:policy/team/*"},
+        {"Effect": "Deny", "Action": "iam:CreatePolicyVersion", "Resource": "arn:aws:iam::000000000000:policy/team/locked"}]})
+    key_id, secret = user_with_key(iam_ecsd, "policy-author", document)
+    iam = client(iam_ecsd, "iam", key_id, secret)
+    body = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]})
+    mine = iam.create_policy(PolicyName="mine", Path="/team/", PolicyDocument=body)["Policy"]["Arn"]
+    assert iam.get_policy(PolicyArn=mine)["Policy"]["Path"] == "/team/"
+    iam.create_policy_version(PolicyArn=mine, PolicyDocument=body)
+    assert refusal(lambda: iam.create_policy(PolicyName="elsewhere", PolicyDocument=body))[0] == "AccessDenied"
+    locked = admin_iam.create_policy(PolicyName="locked", Path="/team/", PolicyDocument=body)["Policy"]["Arn"]
+    code, message, _ = refusal(lambda: iam.create_policy_version(PolicyArn=locked, PolicyDocument=body))
+    assert code == "AccessDenied" and f"iam:CreatePolicyVersion on resource: {locked}" in message

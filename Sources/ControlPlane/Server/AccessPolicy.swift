@@ -292,8 +292,11 @@ enum AccessPolicy {
             return RequestedAction(action: "elasticloadbalancing:" + action) { request["TargetGroupArn"] ?? "*" }
         }
         return RequestedAction(action: "iam:" + action) {
-            let path = ["CreateUser", "CreateRole"].contains(action) ? request["Path"] ?? "/" : "/"
-            return request["UserName"].map { names.iamUser($0, path: path) } ?? request["RoleName"].map { names.iamRole($0, path: path) } ?? "*"
+            let path = ["CreateUser", "CreateRole", "CreatePolicy"].contains(action) ? request["Path"] ?? "/" : "/"
+            // Attaching and detaching act on the user or role; the policy's own actions on the policy.
+            return request["UserName"].map { names.iamUser($0, path: path) } ?? request["RoleName"].map { names.iamRole($0, path: path) }
+                ?? request["PolicyArn"]
+                ?? (action == "CreatePolicy" ? request["PolicyName"].map { "arn:\(names.partition):iam::\(names.accountId):policy\(path)\($0)" } : nil) ?? "*"
         }
     }
 }

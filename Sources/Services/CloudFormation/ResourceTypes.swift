@@ -24,7 +24,7 @@ public enum ResourceTypes {
         "AWS::Lambda::Url": .init(replacedBy: ["TargetFunctionArn", "Qualifier"]),
         "AWS::IAM::Role": .init(nameProperty: "RoleName", replacedBy: ["RoleName", "Path"]),
         "AWS::IAM::Policy": .init(),
-        "AWS::IAM::ManagedPolicy": .init(nameProperty: "ManagedPolicyName", replacedBy: ["ManagedPolicyName", "Path"]),
+        "AWS::IAM::ManagedPolicy": .init(nameProperty: "ManagedPolicyName", replacedBy: ["ManagedPolicyName", "Path", "Description"]),
         "AWS::CloudFormation::Stack": .init(),
         "AWS::SQS::Queue": .init(nameProperty: "QueueName", maximumNameLength: 80, replacedBy: ["QueueName", "FifoQueue"]),
         "AWS::SNS::Topic": .init(nameProperty: "TopicName", maximumNameLength: 256, replacedBy: ["TopicName", "FifoTopic"]),

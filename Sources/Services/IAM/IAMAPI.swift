@@ -206,13 +206,19 @@ public enum IAMAPI {
             let listed = try await read { iam throws(AWSError) in
                 try iam.listPolicies(scope: scope, onlyAttached: onlyAttached, pathPrefix: prefix).map { ($0, iam.attachmentCount($0.arn)) }
             }
-            // The marker is the last ARN of the page before.
-            let start = marker.flatMap { marker in listed.firstIndex { $0.0.arn == marker }.map { $0 + 1 } } ?? 0
+            // The marker is the last policy of the page before, as `name|arn` (the order's key):
+            // the page after it starts at the first policy past it, even if that one went meanwhile.
+            var start = 0
+            if let marker {
+                let parts = marker.split(separator: "|", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw AWSError(type: "InvalidInput", message: "Invalid Marker.", httpStatus: 400) }
+                start = listed.firstIndex { ($0.0.policyName, $0.0.arn) > (parts[0], parts[1]) } ?? listed.count
+            }
             let page = listed[start..<min(listed.count, start + limit)]
             var xml = XMLWriter()
             xml.element("Policies") { xml in for (policy, count) in page { xml.element("member") { writePolicy(policy, attachments: count, description: false, into: &$0) } } }
             xml.element("IsTruncated", start + limit < listed.count ? "true" : "false")
-            xml.element("Marker", start + limit < listed.count ? page.last?.0.arn : nil)
+            xml.element("Marker", start + limit < listed.count ? page.last.map { $0.0.policyName + "|" + $0.0.arn } : nil)
             return xml
         }
         service.actionWithoutResult("DeletePolicy") { request, _ throws(AWSError) in

@@ -66,6 +66,25 @@ public enum AWSManagedPolicies {
              "ec2:UnassignPrivateIpAddresses", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
         ),
         ("/", "AWSLambdaExecute", ["logs:*", "s3:GetObject", "s3:PutObject"]),
+        (
+            "/service-role/", "AWSLambdaMSKExecutionRole",
+            ["kafka:DescribeCluster", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+             "ec2:DeleteNetworkInterface", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+        ),
+        (
+            "/service-role/", "AmazonEC2ContainerServiceforEC2Role",
+            ["ecs:CreateCluster", "ecs:DeregisterContainerInstance", "ecs:DiscoverPollEndpoint", "ecs:Poll", "ecs:RegisterContainerInstance",
+             "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState", "ecs:Submit*", "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability",
+             "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage", "logs:CreateLogStream", "logs:PutLogEvents"]
+        ),
+        ("/", "AmazonEC2ContainerRegistryReadOnly", ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:Get*", "ecr:Describe*", "ecr:List*", "ecr:BatchGetImage"]),
+        ("/", "AmazonSSMManagedInstanceCore", ["ssm:Describe*", "ssm:Get*", "ssm:List*", "ssm:UpdateInstanceInformation", "ssmmessages:*", "ec2messages:*"]),
+        (
+            "/", "CloudWatchAgentServerPolicy",
+            ["cloudwatch:PutMetricData", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:DescribeLogGroups", "logs:CreateLogStream",
+             "logs:CreateLogGroup", "ssm:GetParameter"]
+        ),
+        ("/", "AWSXRayDaemonWriteAccess", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"]),
         ("/", "AWSXrayWriteOnlyAccess", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]),
         ("/service-role/", "AmazonECSTaskExecutionRolePolicy", ["logs:CreateLogStream", "logs:PutLogEvents"]),
         ("/", "AWSLambda_FullAccess", ["lambda:*", "logs:*", "s3:*", "sqs:*", "sns:*", "events:*", "iam:PassRole"]),
@@ -161,7 +180,7 @@ extension IAMState {
         if scope != "AWS" { found += policies.values }
         if scope != "Local" { found += AWSManagedPolicies.all(partition: names.partition) }
         let prefix = pathPrefix ?? "/"
-        return found.filter { $0.path.hasPrefix(prefix) && (!onlyAttached || attachmentCount($0.arn) > 0) }.sorted { $0.policyName < $1.policyName }
+        return found.filter { $0.path.hasPrefix(prefix) && (!onlyAttached || attachmentCount($0.arn) > 0) }.sorted { ($0.policyName, $0.arn) < ($1.policyName, $1.arn) }
     }
 
     public mutating func deletePolicy(_ arn: String, changes: inout ChangeSet) throws(AWSError) {

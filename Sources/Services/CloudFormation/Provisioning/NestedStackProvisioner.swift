@@ -16,14 +16,22 @@ struct NestedStackProvisioner: ResourceProvisioner {
     func create(_ properties: Document, name: String, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
         let created = try await context.calls.query("CreateStack", [("StackName", name)] + (try Self.parameters(properties, context: context)))
         let stackId = created.value("StackId") ?? name
-        let (status, reason, outputs) = try await Self.settled(stackId, context: context)
-        guard status == "CREATE_COMPLETE" else {
-            throw AWSError.cfnValidation("Embedded stack \(stackId) was not successfully created: \(reason ?? status)")
+        // A child that failed (rolled back) is deleted, as CloudFormation deletes it.
+        return try await completing { () async throws(AWSError) -> ResourceValues in
+            let (status, reason, outputs) = try await Self.settled(stackId, context: context)
+            guard status == "CREATE_COMPLETE" else {
+                throw CustomResponse.failure(
+                    "Embedded stack \(stackId) was not successfully created: \(try await Self.failures(stackId, "CREATE_FAILED", "create", context: context) ?? reason ?? status)")
+            }
+            return Self.values(stackId, outputs: outputs)
+        } orUndo: { () async throws(AWSError) in
+            try await delete(stackId, properties: properties, values: nil, context: context)
         }
-        return Self.values(stackId, outputs: outputs)
     }
 
     func update(_ properties: Document, previous: Document, current: ResourceValues, context: ProvisioningContext) async throws(AWSError) -> ResourceValues {
+        // A child still busy (its own rollback after a restart) is waited for first: UpdateStack refuses it meanwhile.
+        _ = try await Self.settled(current.ref, context: context)
         do throws(AWSError) {
             _ = try await context.calls.query("UpdateStack", [("StackName", current.ref)] + (try Self.parameters(properties, context: context)))
         } catch where error.message == "No updates are to be performed." {
@@ -31,17 +39,20 @@ struct NestedStackProvisioner: ResourceProvisioner {
         }
         let (status, reason, outputs) = try await Self.settled(current.ref, context: context)
         guard status == "UPDATE_COMPLETE" else {
-            throw AWSError.cfnValidation("Embedded stack \(current.ref) was not successfully updated. Currently in \(status) with reason: \(reason ?? status)")
+            let why = try await Self.failures(current.ref, "UPDATE_FAILED", "update", context: context) ?? reason ?? status
+            throw CustomResponse.failure("Embedded stack \(current.ref) was not successfully updated. Currently in \(status) with reason: \(why)")
         }
         return Self.values(current.ref, outputs: outputs)
     }
 
     func delete(_ physicalId: String, properties: Document, values: ResourceValues?, context: ProvisioningContext) async throws(AWSError) {
         do throws(AWSError) {
+            // As for updates: DeleteStack refuses a stack with an operation under way.
+            if try await Self.settled(physicalId, context: context).0 == "DELETE_COMPLETE" { return }
             _ = try await context.calls.query("DeleteStack", [("StackName", physicalId)])
             let (status, reason, _) = try await Self.settled(physicalId, context: context)
             guard status == "DELETE_COMPLETE" else {
-                throw AWSError.cfnValidation("Embedded stack \(physicalId) was not successfully deleted: \(reason ?? status)")
+                throw CustomResponse.failure("Embedded stack \(physicalId) was not successfully deleted: \(reason ?? status)")
             }
         } catch where error.message.hasSuffix("does not exist") {}
     }
@@ -92,6 +103,16 @@ struct NestedStackProvisioner: ResourceProvisioner {
                 throw AWSError(type: "InternalFailure", message: "Stopped while waiting for the embedded stack \(stackId).", httpStatus: 500)
             }
         }
+    }
+
+    /// CloudFormation's account of a child's failure: "The following resource(s) failed to create: [A, B]. ".
+    static func failures(_ stackId: String, _ failedStatus: String, _ verb: String, context: ProvisioningContext) async throws(AWSError) -> String? {
+        let events = try await context.calls.query("DescribeStackEvents", [("StackName", stackId)]).child("StackEvents")?.all("member") ?? []
+        var failed: [String] = []
+        for event in events.reversed() where event.value("ResourceStatus") == failedStatus && event.value("ResourceType") != "AWS::CloudFormation::Stack" {
+            if let name = event.value("LogicalResourceId"), !failed.contains(name) { failed.append(name) }
+        }
+        return failed.isEmpty ? nil : "The following resource(s) failed to \(verb): [\(failed.joined(separator: ", "))]. "
     }
 
     static func values(_ stackId: String, outputs: [(String, String)]) -> ResourceValues {

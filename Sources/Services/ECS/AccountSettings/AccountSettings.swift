@@ -163,12 +163,25 @@ extension ECSState {
         else {
             throw .invalidParameter("The specified principalArn \(given) is not valid: use an IAM user, role or the root user of this account.")
         }
+        let owner = Self.pathless(given)
+        guard owner != callerArn else { return callerArn }
         guard callerArn == rootPrincipal else {
             throw AWSError(
                 type: "AccessDeniedException",
                 message: "Only the root user can modify or view the account settings of another principal (\(given)).", httpStatus: 400)
         }
-        return given
+        return owner
+    }
+
+    /// A role's ARN without its path (`role/service/app` → `role/app`): its sessions' ARNs carry
+    /// no path, and both must name the same settings.
+    static func pathless(_ arn: String) -> String {
+        // arn:<partition>:iam::<account>:role/<path…>/<name>
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[2] == "iam", parts[5].hasPrefix("role/") else { return arn }
+        let names = parts[5].split(separator: "/")
+        guard names.count > 2, let last = names.last else { return arn }
+        return parts[..<5].joined(separator: ":") + ":role/" + last
     }
 
     /// Whose settings a caller reads and writes: a role's session (`arn:aws:sts::<account>:assumed-role/<role>/<session>`,
@@ -176,7 +189,7 @@ extension ECSState {
     public static func settingsOwner(_ caller: String?) -> String? {
         guard let caller else { return nil }
         let parts = caller.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[0] == "arn", parts[2] == "sts", parts[5].hasPrefix("assumed-role/") else { return caller }
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "sts", parts[5].hasPrefix("assumed-role/") else { return pathless(caller) }
         let path = parts[5].dropFirst("assumed-role/".count).split(separator: "/")
         guard path.count == 2 else { return caller }
         return "arn:\(parts[1]):iam::\(parts[4]):role/\(path[0])"
