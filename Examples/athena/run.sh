@@ -51,3 +51,6 @@ echo "== the same catalog through Glue"
 aws glue get-tables --database-name shop --query 'TableList[].[Name,StorageDescriptor.Location]' --output text
 aws glue get-partitions --database-name shop --table-name access_logs --expression "year = '2024' AND month >= '02'" \
   --query 'Partitions[].Values' --output text
+echo "== the cluster's own records: CloudWatch Logs' groups by events (functions' REPORT lines are in stevedore.invocations)"
+athena "SELECT log_group, count(*) AS events, max(event_time) AS last_event
+        FROM stevedore.log_events GROUP BY log_group ORDER BY events DESC LIMIT 5"

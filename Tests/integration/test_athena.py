@@ -157,6 +157,7 @@ def test_the_example_runs_as_written_with_the_aws_cli_and_pyathena(server):
     assert "bob\t2\t17.0\t2024-02-11 13:30:00.000" in lines
     assert "02\t4\t1\t250.0" in lines
     assert "orders\ts3://example-data/orders/" in lines and "2024\t02" in lines and "2024\t01" not in lines
+    assert lines[lines.index("log_group\tevents\tlast_event") - 1].startswith("== the cluster's own records")
     report = subprocess.run(["python3", example("athena", "report.py")], capture_output=True, text=True, env=env, timeout=120)
     assert report.returncode == 0, report.stderr
     assert report.stdout.splitlines()[:2] == ["['customer', 'amount', 'status', 'latency_ms']", "('dave', 64.1, 200, 9.5)"]
