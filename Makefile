@@ -52,6 +52,7 @@ bench: release
 	.build/release/stevedore-bench agent
 	.build/release/stevedore-bench functions
 	.build/release/stevedore-bench scaling
+	.build/release/stevedore-bench console
 
 # libFuzzer over every wire decoder (Sources/FuzzSurface) from the committed corpus
 # (Fuzz/corpus/<target>). By default each target runs FUZZ_RUNS inputs from a fixed seed, so a

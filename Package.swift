@@ -175,11 +175,21 @@ let package = Package(
 
         // MARK: The control plane: the committer over every service's state, loops, the HTTP server.
 
+        // The web console's pages: sessions, and what each page shows, built from the services' states.
+        // Its HTML, CSS and JavaScript are embedded in the binary (nothing is fetched from elsewhere).
+        .target(
+            name: "Console",
+            dependencies: [
+                "StevedoreCore", "AgentProtocol", "ECS", "ECSShapes", "Capacity", "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Lambda",
+                "LambdaShapes", "APIGateway", "APIGatewayShapes", "CloudFormation",
+            ],
+            resources: [.embedInCode("Assets/index.html"), .embedInCode("Assets/console.css"), .embedInCode("Assets/console.js")]),
+
         .target(
             name: "ControlPlane",
             dependencies: [
                 "StevedoreCore", "AWSProtocols", "AgentProtocol", "Archives", "ECS", "ECSShapes", "Lambda", "LambdaShapes", "SQS",
-                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "LogSubscriptions", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Glue", "Sealing", "Observability", hummingbird, hummingbirdTLS,
+                "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Capacity", "APIGateway", "APIGatewayShapes", "LoadBalancing", "Storage", "CurlHTTP", "SigV4", "IAM", "Secrets", "SecretsShapes", "Logs", "LogsShapes", "EventBridge", "EventsShapes", "SNS", "S3", "S3Notifications", "LogSubscriptions", "CloudFormation", "Athena", "AthenaShapes", "AthenaSQLite", "Glue", "Sealing", "Observability", "Console", hummingbird, hummingbirdTLS,
                 nioSSL, logging, serviceLifecycle, unixSignals, .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ] + nio + httpTypes),
@@ -251,6 +261,9 @@ let package = Package(
                 "LogsShapes", "EventsShapes", "SchedulerShapes", "AthenaShapes", "GlueShapes",
             ]),
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
+        .testTarget(
+            name: "ConsoleTests",
+            dependencies: ["Console", "ECS", "ECSShapes", "Capacity", "Lambda", "LambdaShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
         .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),

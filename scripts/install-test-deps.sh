@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-build-deps.sh wrk docker-registry curl debootstrap systemd postgresql
+scripts/install-build-deps.sh wrk docker-registry curl debootstrap systemd postgresql chromium
 
 python3 -m pip install -q --disable-pip-version-check awscli boto3 pytest 'moto[server]' bcrypt cryptography websockets prometheus_client aws-sam-translator pyathena
 

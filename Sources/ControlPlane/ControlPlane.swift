@@ -64,6 +64,7 @@ public struct ControlPlane: Sendable {
     let objectFiles: ObjectFiles
     /// CloudWatch Logs' events, and what writes the control plane's own logs into them.
     let logEvents: LogEventFiles
+    let console: ConsoleBackend
     let logIngest: LogIngest
     let metrics: ServiceMetrics
     let agents: AgentChannel
@@ -212,6 +213,7 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
+        console = ConsoleBackend(logEvents: logEvents, functions: functionRouter, routes: routes.routes)
         // CloudFormation makes resources through the other services' operations, so it comes last.
         let stackQueryServices = InternalServiceCalls.QueryServices(queryServices)
         let stackDeployer = StackDeployer(
@@ -300,7 +302,9 @@ public struct ControlPlane: Sendable {
             metrics: MetricsEndpoint(registry: configuration.prometheus, token: configuration.metricsToken),
             s3: S3Endpoint(
                 committer: committer, files: objectFiles, authenticator: configuration.administrator == nil ? nil : RequestAuthenticator(keyring: keyring),
-                names: configuration.names, requestIds: RequestIdGenerator()))
+                names: configuration.names, requestIds: RequestIdGenerator()),
+            console: console)
+        server.consoleSecureCookies = tlsConfiguration != nil
         if let leadership { server.serving = { leadership.isServing } }
         let limits = configuration.connectionLimits
         let connections = ConnectionCount()
@@ -362,6 +366,7 @@ public struct ControlPlane: Sendable {
             logIngest,
             EventsLoop(committer: committer, invoker: asyncInvoker, logger: logger),
             QueuePollers(committer: committer, router: functionRouter, logger: logger), snsDeliveries, stackDeployer, queryRunner,
+            ConsoleSampler(backend: console, committer: committer),
         ] + (systemd?.socketPath == nil ? [] : [SystemdWatchdog(notifier: systemd!, committer: committer)])
     }
 }

@@ -17,7 +17,7 @@ struct StevedoreBench: AsyncParsableCommand {
         version: StevedoreVersion.current,
         subcommands: [APIBenchmark.self, PlacementBenchmark.self, RunTaskBenchmark.self, AgentBenchmark.self, FunctionBenchmark.self, ScalingBenchmark.self,
             SoakBenchmark.self, MixBenchmark.self, StartupBenchmark.self, GatewayBenchmark.self, EventsBenchmark.self, StoreBenchmark.self, S3Benchmark.self,
-            SAMBenchmark.self, AthenaBenchmark.self,
+            SAMBenchmark.self, AthenaBenchmark.self, ConsoleBenchmark.self,
         ]
     )
 }

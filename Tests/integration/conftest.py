@@ -156,7 +156,7 @@ class Fleet:
     """`ecs-agent --simulate N`: N simulated container instances in one process."""
 
     def __init__(self, endpoint, cluster, count, zones=("a", "b", "c"), state_dir=None, resources="cpu=4096,memory=8192",
-                 log_dir=None):
+                 log_dir=None, extra_env=None):
         self.endpoint = endpoint
         self.cluster = cluster
         self.count = count
@@ -164,6 +164,8 @@ class Fleet:
         self.state_dir = state_dir
         self.resources = resources
         self.log_path = os.path.join(log_dir or tempfile.gettempdir(), f"fleet-{cluster}-{id(self)}.log")
+        # E.g. ECS_AGENT_REGISTRATION_TOKEN for an ecsd with authentication on.
+        self.extra_env = extra_env or {}
         self.process = None
 
     def start(self):
@@ -171,7 +173,7 @@ class Fleet:
                 "--simulate-resources", self.resources, "--simulate-zones", ",".join(self.zones)]
         if self.state_dir:
             args += ["--simulate-state-dir", self.state_dir]
-        env = {**os.environ, "ECS_CLUSTER": self.cluster, "ECS_BACKEND_HOST": self.endpoint}
+        env = {**os.environ, "ECS_CLUSTER": self.cluster, "ECS_BACKEND_HOST": self.endpoint, **self.extra_env}
         self.process = subprocess.Popen(args, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env)
         return self
 

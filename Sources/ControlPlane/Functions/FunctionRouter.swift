@@ -47,6 +47,22 @@ actor FunctionRouter {
         routing = FunctionRouting(settings: settings, startedAt: committer.now())
     }
 
+    /// When invocations of each function were refused for want of concurrency, over the last
+    /// hour (the console charts them).
+    private var throttleTimes: [String: [Date]] = [:]
+
+    private func noteThrottle(_ function: String) {
+        let now = committer.now()
+        var times = throttleTimes[function, default: []]
+        times.append(now)
+        if let first = times.first, now.timeIntervalSince(first) > 3600 { times.removeAll { now.timeIntervalSince($0) > 3600 } }
+        throttleTimes[function] = times
+    }
+
+    func throttles(of function: String, since: Date) -> [Date] {
+        (throttleTimes[function] ?? []).filter { $0 >= since }
+    }
+
     // MARK: Invoking
 
     /// Runs an invocation to its end. Refusals (unknown function, not ready, throttled) throw.
@@ -57,7 +73,10 @@ actor FunctionRouter {
         do {
             actions = try routing.admit(request, target: target, now: committer.now())
         } catch {
-            if error.type == "TooManyRequestsException" { Counter(label: "ecsd_function_throttles_total", dimensions: function).increment() }
+            if error.type == "TooManyRequestsException" {
+                Counter(label: "ecsd_function_throttles_total", dimensions: function).increment()
+                noteThrottle(target.spec.functionName)
+            }
             throw error
         }
         Counter(label: "ecsd_function_invocations_total", dimensions: function).increment()

@@ -106,10 +106,33 @@ enum ClusterLogTables {
     /// REPORT names (timeouts, runtime exits) or else the one the runtime logged for the request
     /// (awslambdaric's `[ERROR] <type>: <message>` line).
     static func invocationRows(_ events: [StoredLogEvent], stream: Stream) -> [Row] {
+        invocations(events, stream: stream).map { invocation in
+            let report = invocation.report
+            return [
+                .text(invocation.function), ClusterTables.text(invocation.version), .text(report.requestId), time(invocation.endedAt),
+                report.duration.map(CellValue.real) ?? .null, ClusterTables.integer(report.billedDuration), ClusterTables.integer(report.memorySize),
+                ClusterTables.integer(report.maxMemoryUsed), report.initDuration.map(CellValue.real) ?? .null, .integer(report.initDuration == nil ? 0 : 1),
+                ClusterTables.text(invocation.errorType), .text(stream.name),
+            ]
+        }
+    }
+
+    /// One invocation as its stream tells it.
+    struct Invocation {
+        var function: String
+        var version: String?
+        var report: Report
+        /// The REPORT line's time, in milliseconds since 1970.
+        var endedAt: Int
+        var errorType: String?
+        var line: String
+    }
+
+    static func invocations(_ events: [StoredLogEvent], stream: Stream) -> [Invocation] {
         let function = String(stream.group.dropFirst("/aws/lambda/".count))
         // Streams are named `yyyy/mm/dd/[<version>]<environment>`.
         let version = stream.name.split(separator: "[", maxSplits: 1).dropFirst().first?.split(separator: "]").first.map(String.init)
-        var rows: [Row] = []
+        var invocations: [Invocation] = []
         var loggedError: (request: String, type: String)?
         var request = ""
         // In the order they were put (the store gives blocks whose times overlap interleaved).
@@ -122,15 +145,11 @@ enum ClusterLogTables {
                 if !type.isEmpty { loggedError = (request, String(type)) }
             } else if message.hasPrefix("REPORT RequestId: "), let report = Report(message) {
                 let error = report.errorType ?? (loggedError?.request == report.requestId ? loggedError?.type : nil)
-                rows.append([
-                    .text(function), ClusterTables.text(version), .text(report.requestId), time(event.timestamp), report.duration.map(CellValue.real) ?? .null,
-                    ClusterTables.integer(report.billedDuration), ClusterTables.integer(report.memorySize), ClusterTables.integer(report.maxMemoryUsed),
-                    report.initDuration.map(CellValue.real) ?? .null, .integer(report.initDuration == nil ? 0 : 1), ClusterTables.text(error),
-                    .text(stream.name),
-                ])
+                invocations.append(
+                    Invocation(function: function, version: version, report: report, endedAt: event.timestamp, errorType: error, line: message))
             }
         }
-        return rows
+        return invocations
     }
 
     /// A REPORT line's fields: `REPORT RequestId: <id>\tDuration: 1.23 ms\tBilled Duration: 2 ms\t…`.

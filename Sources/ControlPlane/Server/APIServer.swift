@@ -42,6 +42,10 @@ struct APIServer {
     let metrics: MetricsEndpoint
     /// S3, which takes requests by their signature's service or a bucket's virtual host, whatever their path.
     let s3: S3Endpoint
+    /// The web console's sessions and sources (`/console`).
+    let console: ConsoleBackend
+    /// Whether the listener serves TLS (the console's cookie is then `Secure`).
+    var consoleSecureCookies = false
     let requestIds = RequestIdGenerator()
     /// Whether this replica may answer now (replicas on PostgreSQL: its leader lease renewed
     /// within the term); otherwise every request but `/healthz` and `/metrics` is answered 503.
@@ -96,6 +100,7 @@ struct APIServer {
             OperationLabel.name("GET " + Self.gatewayLogsPath)
             return handleGatewayLogs(request)
         }
+        addConsoleRoutes(to: router)
         // Added last: it only sees requests that no route above took.
         router.add(middleware: UnroutedRequests(fallbacks: fallbacks, requestIds: requestIds))
         return router
@@ -135,19 +140,8 @@ struct APIServer {
             switch authenticator.authenticate(request, body: bytes, style: .json) {
             case .failure(let refusal): return Self.response(.error(refusal), requestId: requestId)
             case .success(let principal):
-                // The root's requests need no decision (nor the action and resource it would judge).
-                if principal.policies != nil {
-                    let stored = await storedResources()
-                    if let refusal = AccessPolicy.refusal(
-                        principal, AccessPolicy.json(target: target ?? "", body: bytes, names: names, secret: stored.secret), style: .json,
-                        stored: stored.arn)
-                    {
-                        return Self.response(.error(refusal), requestId: requestId)
-                    }
-                    let roles = await passedRoles(target: target ?? "", body: bytes)
-                    if let refusal = AccessPolicy.passRoleRefusal(principal, roles: roles, names: names, style: .json, stored: stored.arn) {
-                        return Self.response(.error(refusal), requestId: requestId)
-                    }
+                if let refusal = await refusal(principal, target: target ?? "", body: bytes) {
+                    return Self.response(.error(refusal), requestId: requestId)
                 }
                 caller = principal.caller
             }
@@ -156,6 +150,48 @@ struct APIServer {
             target: target, body: bytes,
             context: OperationContext(requestId: requestId, bodySize: bytes.count, caller: caller, agentInstance: agentInstance))
         return Self.response(answer, requestId: requestId)
+    }
+
+    /// Why `principal`'s policies refuse an AWS JSON operation, or nil when they allow it (the
+    /// root's requests need no decision, nor the action and resource it would judge).
+    func refusal(_ principal: AccessKeyring.Principal, target: String, body: [UInt8]) async -> AWSError? {
+        guard principal.policies != nil else { return nil }
+        let stored = await storedResources()
+        if let refusal = AccessPolicy.refusal(
+            principal, AccessPolicy.json(target: target, body: body, names: names, secret: stored.secret), style: .json, stored: stored.arn)
+        {
+            return refusal
+        }
+        let roles = await passedRoles(target: target, body: body)
+        return AccessPolicy.passRoleRefusal(principal, roles: roles, names: names, style: .json, stored: stored.arn)
+    }
+
+    /// Why `principal`'s policies refuse a REST operation, or nil when they allow it.
+    func refusal(
+        _ principal: AccessKeyring.Principal, route: RESTRoute, parameters: [String: String], query: [String: String], body: [UInt8]
+    ) async -> AWSError? {
+        let style: RefusalStyle = route.errorStyle == .json ? .json : .restJSON
+        let requested = AccessPolicy.rest(route, parameters: parameters, query: query, body: body, names: names)
+        if let refusal = AccessPolicy.refusal(principal, requested, style: style) { return refusal }
+        // A function's Role, and a schedule's target's, are passed to them: the caller needs iam:PassRole on it.
+        let passed: String? =
+            switch requested.action {
+            case "lambda:CreateFunction", "lambda:UpdateFunctionConfiguration": (try? AWSJSONCodec.decode(FunctionRole.self, from: body))?.Role
+            case "scheduler:CreateSchedule", "scheduler:UpdateSchedule": (try? AWSJSONCodec.decode(ScheduleRole.self, from: body))?.Target?.RoleArn
+            default: nil
+            }
+        if principal.policies != nil, let role = passed,
+            let refusal = AccessPolicy.passRoleRefusal(principal, roles: [role], names: names, style: style, stored: await storedResources().arn)
+        {
+            return refusal
+        }
+        // Code read from the object store is read as the caller: it needs s3:GetObject on it, as with Lambda.
+        if principal.policies != nil, let location = CodeLocation.of(action: requested.action, body: body),
+            let refusal = AccessPolicy.refusal(principal, RequestedAction(action: "s3:GetObject") { location }, style: style)
+        {
+            return refusal
+        }
+        return nil
     }
 
     /// The current state's view of how the resources a request names are stored (see ``StoredResources``).
@@ -316,26 +352,7 @@ struct APIServer {
             case .failure(let refusal): return Self.response(route.errorStyle.response(refusal, requestId: requestId))
             case .success(let principal):
                 let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { first, _ in first }
-                let requested = AccessPolicy.rest(route, parameters: parameters, query: query, body: body, names: names)
-                if let refusal = AccessPolicy.refusal(principal, requested, style: style) {
-                    return Self.response(route.errorStyle.response(refusal, requestId: requestId))
-                }
-                // A function's Role, and a schedule's target's, are passed to them: the caller needs iam:PassRole on it.
-                let passed: String? =
-                    switch requested.action {
-                    case "lambda:CreateFunction", "lambda:UpdateFunctionConfiguration": (try? AWSJSONCodec.decode(FunctionRole.self, from: body))?.Role
-                    case "scheduler:CreateSchedule", "scheduler:UpdateSchedule": (try? AWSJSONCodec.decode(ScheduleRole.self, from: body))?.Target?.RoleArn
-                    default: nil
-                    }
-                if principal.policies != nil, let role = passed,
-                    let refusal = AccessPolicy.passRoleRefusal(principal, roles: [role], names: names, style: style, stored: await storedResources().arn)
-                {
-                    return Self.response(route.errorStyle.response(refusal, requestId: requestId))
-                }
-                // Code read from the object store is read as the caller: it needs s3:GetObject on it, as with Lambda.
-                if principal.policies != nil, let location = CodeLocation.of(action: requested.action, body: body),
-                    let refusal = AccessPolicy.refusal(principal, RequestedAction(action: "s3:GetObject") { location }, style: style)
-                {
+                if let refusal = await refusal(principal, route: route, parameters: parameters, query: query, body: body) {
                     return Self.response(route.errorStyle.response(refusal, requestId: requestId))
                 }
             }

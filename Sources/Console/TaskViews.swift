@@ -1,0 +1,121 @@
+import ECS
+import ECSShapes
+import Foundation
+import StevedoreCore
+
+/// The tasks page: tasks filtered by cluster, status, family and instance, each with its
+/// containers, exit codes, reasons and network bindings.
+public enum TaskViews {
+    public struct Filter: Sendable, Equatable {
+        public var cluster: String?
+        /// A last status (`RUNNING`, `PENDING`, `STOPPED`, …) or nil for any.
+        public var status: String?
+        public var family: String?
+        /// A container instance's id or ARN.
+        public var instance: String?
+        public var service: String?
+        public var limit: Int
+
+        public init(cluster: String? = nil, status: String? = nil, family: String? = nil, instance: String? = nil, service: String? = nil, limit: Int = 200) {
+            self.cluster = cluster
+            self.status = status
+            self.family = family
+            self.instance = instance
+            self.service = service
+            self.limit = limit
+        }
+    }
+
+    public struct ContainerView: Encodable, Sendable, Equatable {
+        public var name: String
+        public var image: String
+        public var lastStatus: String
+        public var exitCode: Int?
+        public var reason: String?
+        public var health: String?
+        /// `127.0.0.1:32768 → 80/tcp`.
+        public var bindings: [String]
+    }
+
+    public struct TaskView: Encodable, Sendable, Equatable {
+        public var id: String
+        public var arn: String
+        public var cluster: String
+        public var taskDefinition: String
+        public var lastStatus: String
+        public var desiredStatus: String
+        public var group: String?
+        public var instanceId: String?
+        public var cpu: String?
+        public var memory: String?
+        public var createdAt: Date?
+        public var startedAt: Date?
+        public var stoppedAt: Date?
+        public var stopCode: String?
+        public var stoppedReason: String?
+        public var containers: [ContainerView]
+    }
+
+    public struct TaskList: Encodable, Sendable {
+        /// How many tasks match the filter (the list shows the newest `limit` of them).
+        public var total: Int
+        public var tasks: [TaskView]
+    }
+
+    /// The tasks that match, newest first.
+    public static func tasks(_ ecs: ECSState, filter: Filter) -> TaskList {
+        var matching: [TaskRecord] = []
+        let instanceArn = filter.instance.flatMap { instance in
+            instance.hasPrefix("arn:") ? instance : ecs.instances.keys.first { $0.hasSuffix("/" + instance) }
+        }
+        let serviceArn = filter.service.flatMap { service in filter.cluster.map { ecs.names.service(cluster: $0, name: service) } }
+        if filter.instance != nil && instanceArn == nil || filter.service != nil && serviceArn == nil { return TaskList(total: 0, tasks: []) }
+        var candidates: [TaskRecord] = []
+        if let instanceArn {
+            if let arns = ecs.tasksByInstance[instanceArn] { candidates = arns.compactMap { ecs.tasks[$0] } }
+        } else if let serviceArn {
+            if let arns = ecs.tasksByService[serviceArn] { candidates = arns.compactMap { ecs.tasks[$0] } }
+        } else {
+            candidates = Array(ecs.tasks.values)
+        }
+        for record in candidates where matches(record, filter, ecs) { matching.append(record) }
+        matching.sort { ($0.task.createdAt ?? .distantPast, $0.arn) > ($1.task.createdAt ?? .distantPast, $1.arn) }
+        return TaskList(total: matching.count, tasks: matching.prefix(max(0, filter.limit)).map { view($0) })
+    }
+
+    public static func task(_ ecs: ECSState, cluster: String, id: String) -> TaskView? {
+        ecs.task(id, inCluster: cluster).map { view($0) }
+    }
+
+    static func matches(_ record: TaskRecord, _ filter: Filter, _ ecs: ECSState) -> Bool {
+        let task = record.task
+        if let cluster = filter.cluster, ecs.clusterName(ofTask: record) != cluster { return false }
+        if let status = filter.status, task.lastStatus != status { return false }
+        if let family = filter.family {
+            let definition = ClusterViews.shortDefinition(task.taskDefinitionArn)
+            if definition.split(separator: ":").first.map(String.init) != family { return false }
+        }
+        return true
+    }
+
+    static func view(_ record: TaskRecord) -> TaskView {
+        let task = record.task
+        let containers = (task.containers ?? []).map { container in
+            ContainerView(
+                name: container.name ?? "", image: container.image ?? "", lastStatus: container.lastStatus ?? "", exitCode: container.exitCode,
+                reason: container.reason, health: container.healthStatus?.rawValue,
+                bindings: (container.networkBindings ?? []).map { binding in
+                    "\(binding.bindIP ?? "0.0.0.0"):\(binding.hostPort.map(String.init) ?? "?") → \(binding.containerPort.map(String.init) ?? "?")/\(binding.protocol?.rawValue ?? "tcp")"
+                })
+        }
+        let arn = record.arn
+        let cluster = task.clusterArn.flatMap { $0.split(separator: "/").last.map(String.init) } ?? ""
+        return TaskView(
+            id: arn.split(separator: "/").last.map(String.init) ?? arn, arn: arn, cluster: cluster,
+            taskDefinition: ClusterViews.shortDefinition(task.taskDefinitionArn), lastStatus: task.lastStatus ?? "",
+            desiredStatus: task.desiredStatus ?? "", group: task.group,
+            instanceId: task.containerInstanceArn.flatMap { $0.split(separator: "/").last.map(String.init) }, cpu: task.cpu, memory: task.memory,
+            createdAt: task.createdAt, startedAt: task.startedAt, stoppedAt: task.stoppedAt, stopCode: task.stopCode?.rawValue,
+            stoppedReason: task.stoppedReason, containers: containers)
+    }
+}
