@@ -263,7 +263,10 @@ let package = Package(
         .testTarget(name: "ArchivesTests", dependencies: ["Archives"]),
         .testTarget(
             name: "ConsoleTests",
-            dependencies: ["Console", "ECS", "ECSShapes", "Capacity", "Lambda", "LambdaShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),
+            dependencies: [
+                "Console", "ECS", "ECSShapes", "Capacity", "Lambda", "LambdaShapes", "APIGateway", "ApplicationAutoScaling", "AgentProtocol", "StevedoreCore",
+                "StevedoreTestSupport",
+            ]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "StevedoreCore", "Archives"]),
         .testTarget(name: "AWSProtocolsTests", dependencies: ["AWSProtocols", "StevedoreCore", "ECSShapes"]),
         .testTarget(name: "ECSTests", dependencies: ["ECS", "ECSShapes", "AgentProtocol", "StevedoreCore", "StevedoreTestSupport"]),

@@ -95,7 +95,8 @@ public enum FunctionViews {
             lastModified: configuration.LastModified)
     }
 
-    public static func page(_ record: FunctionRecord, invocations: [Invocation], throttles: [Date], now: Date) -> FunctionPage {
+    /// - Parameter throttles: invocations refused per minute (minutes since 1970).
+    public static func page(_ record: FunctionRecord, invocations: [Invocation], throttles: [Int64: Int], now: Date) -> FunctionPage {
         let configuration = record.latest.configuration
         let versions = record.versions.map { version in
             VersionView(version: version.version, description: version.configuration.Description, lastModified: version.configuration.LastModified)
@@ -111,7 +112,7 @@ public enum FunctionViews {
     }
 
     /// Buckets of `bucketWidth` over the last `window` (the last one partial), and their totals.
-    public static func chart(invocations: [Invocation], throttles: [Date], now: Date) -> (Totals, [Bucket]) {
+    public static func chart(invocations: [Invocation], throttles: [Int64: Int], now: Date) -> (Totals, [Bucket]) {
         let width = Int64(bucketWidth * 1000)
         let end = Int64((now.timeIntervalSince1970 * 1000).rounded())
         let count = Int(window / bucketWidth)
@@ -129,11 +130,7 @@ public enum FunctionViews {
             durations[index].append(invocation.durationMs)
             all.append(invocation.durationMs)
         }
-        for time in throttles {
-            let milliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded())
-            guard milliseconds >= first && milliseconds < last + width else { continue }
-            buckets[Int((milliseconds - first) / width)].throttles += 1
-        }
+        for index in buckets.indices { buckets[index].throttles = throttles[buckets[index].time / width] ?? 0 }
         for index in buckets.indices where !durations[index].isEmpty {
             let sorted = durations[index].sorted()
             buckets[index].p50 = percentile(sorted, 0.5)

@@ -50,6 +50,32 @@ public enum ServiceViews {
         public var activities: [ActivityView]
     }
 
+    /// A target as its group's health checks last found it.
+    public struct TargetView: Encodable, Sendable, Equatable {
+        public var target: String
+        public var task: String
+        public var state: String
+        public var reason: String?
+        public var description: String?
+
+        public init(target: String, task: String, state: String, reason: String? = nil, description: String? = nil) {
+            self.target = target
+            self.task = task
+            self.state = state
+            self.reason = reason
+            self.description = description
+        }
+    }
+
+    public struct TargetGroupView: Encodable, Sendable, Equatable {
+        public var arn: String
+        public var name: String
+        public var targets: [TargetView]
+    }
+
+    /// How a group's target's health is found: (group ARN, host, port) to its view.
+    public typealias HealthLookup = (_ group: String, _ target: LoadBalancerTarget) -> TargetView
+
     public struct ServicePage: Encodable, Sendable {
         public var cluster: String
         public var name: String
@@ -65,6 +91,9 @@ public enum ServiceViews {
         public var scaling: ScalingView?
         public var history: [ServiceHistory.Sample]
         public var loadBalancers: [String]
+        public var targetGroups: [TargetGroupView]
+        /// The utilisation the scaling policies track, per scaling period (newest last).
+        public var metrics: [UtilizationDatapoint]
     }
 
     /// At most this many of a service's events are shown (ECS keeps 100; the newest first).
@@ -72,7 +101,8 @@ public enum ServiceViews {
 
     /// The page of a service; its history ends with its counts at `now`.
     public static func service(
-        cluster: String, name: String, ecs: ECSState, scaling: ScalingState, history: [ServiceHistory.Sample], now: Date
+        cluster: String, name: String, ecs: ECSState, scaling: ScalingState, history: [ServiceHistory.Sample], now: Date,
+        metrics: [UtilizationDatapoint] = [], health: HealthLookup? = nil
     ) -> ServicePage? {
         let arn = ecs.names.service(cluster: cluster, name: name)
         guard let record = ecs.services[arn], record.service.status != "INACTIVE" else { return nil }
@@ -87,6 +117,14 @@ public enum ServiceViews {
             let parts: [String?] = [balancer.targetGroupArn.map { ClusterViews.shortDefinition($0) }, balancer.containerName, balancer.containerPort.map(String.init)]
             return parts.compactMap { $0 }.joined(separator: " → ")
         }
+        let groupArns = Array(Set((service.loadBalancers ?? []).compactMap(\.targetGroupArn))).sorted()
+        let targetGroups = groupArns.map { group in
+            TargetGroupView(
+                arn: group, name: ClusterViews.shortDefinition(group),
+                targets: ecs.loadBalancerTargets(group: group).map { target in
+                    health?(group, target) ?? TargetView(target: "\(target.host):\(target.port)", task: target.taskArn, state: "initial")
+                })
+        }
         let current = ServiceHistory.Sample(
             time: ServiceHistory.milliseconds(now), running: service.runningCount ?? 0, pending: service.pendingCount ?? 0,
             desired: service.desiredCount ?? 0)
@@ -94,7 +132,8 @@ public enum ServiceViews {
             cluster: cluster, name: name, arn: arn, status: service.status ?? "", desired: service.desiredCount ?? 0,
             running: service.runningCount ?? 0, pending: service.pendingCount ?? 0,
             taskDefinition: ClusterViews.shortDefinition(service.taskDefinition), launchType: service.launchType?.rawValue,
-            deployments: deployments, events: events, scaling: scalingView, history: history + [current], loadBalancers: balancers)
+            deployments: deployments, events: events, scaling: scalingView, history: history + [current], loadBalancers: balancers, targetGroups: targetGroups,
+            metrics: Array(metrics.suffix(ServiceHistory.limit)))
     }
 
     static func deploymentView(_ deployment: Deployment) -> DeploymentView {
@@ -148,18 +187,30 @@ public struct ServiceHistory: Sendable {
 
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
 
-    /// Adds a sample of every active service; services gone are forgotten. A sample equal to the
-    /// one before replaces nothing but still advances time, so flat stretches draw as lines.
-    public mutating func record(_ ecs: ECSState, now: Date) {
-        let time = Self.milliseconds(now)
-        var kept: [String: [Sample]] = [:]
+    /// A sample of every active service now, by service ARN.
+    public static func samples(_ ecs: ECSState, now: Date) -> [String: Sample] {
+        let time = milliseconds(now)
+        var taken: [String: Sample] = [:]
         for (arn, record) in ecs.services where record.service.status != "INACTIVE" {
             let view = ecs.serviceView(record)
+            taken[arn] = Sample(time: time, running: view.runningCount ?? 0, pending: view.pendingCount ?? 0, desired: view.desiredCount ?? 0)
+        }
+        return taken
+    }
+
+    /// Adds the samples taken; services without one (deleted) are forgotten.
+    public mutating func record(_ taken: [String: Sample]) {
+        var kept: [String: [Sample]] = [:]
+        for (arn, sample) in taken {
             var series = samples[arn] ?? []
-            series.append(Sample(time: time, running: view.runningCount ?? 0, pending: view.pendingCount ?? 0, desired: view.desiredCount ?? 0))
+            series.append(sample)
             if series.count > Self.limit { series.removeFirst(series.count - Self.limit) }
             kept[arn] = series
         }
         samples = kept
+    }
+
+    public mutating func record(_ ecs: ECSState, now: Date) {
+        record(Self.samples(ecs, now: now))
     }
 }

@@ -6,7 +6,7 @@ import StevedoreCore
 /// The tasks page: tasks filtered by cluster, status, family and instance, each with its
 /// containers, exit codes, reasons and network bindings.
 public enum TaskViews {
-    public struct Filter: Sendable, Equatable {
+    public struct Filter: Sendable {
         public var cluster: String?
         /// A last status (`RUNNING`, `PENDING`, `STOPPED`, …) or nil for any.
         public var status: String?
@@ -15,6 +15,8 @@ public enum TaskViews {
         public var instance: String?
         public var service: String?
         public var limit: Int
+        /// Which task ARNs the reader may see (nil: all).
+        public var allowed: (@Sendable (String) -> Bool)?
 
         public init(cluster: String? = nil, status: String? = nil, family: String? = nil, instance: String? = nil, service: String? = nil, limit: Int = 200) {
             self.cluster = cluster
@@ -68,7 +70,8 @@ public enum TaskViews {
         let instanceArn = filter.instance.flatMap { instance in
             instance.hasPrefix("arn:") ? instance : ecs.instances.keys.first { $0.hasSuffix("/" + instance) }
         }
-        let serviceArn = filter.service.flatMap { service in filter.cluster.map { ecs.names.service(cluster: $0, name: service) } }
+        // A service named without its cluster is the `default` cluster's, as ECS's operations take it.
+        let serviceArn = filter.service.map { ecs.names.service(cluster: filter.cluster ?? "default", name: $0) }
         if filter.instance != nil && instanceArn == nil || filter.service != nil && serviceArn == nil { return TaskList(total: 0, tasks: []) }
         var candidates: [TaskRecord] = []
         if let instanceArn {
@@ -91,6 +94,7 @@ public enum TaskViews {
         let task = record.task
         if let cluster = filter.cluster, ecs.clusterName(ofTask: record) != cluster { return false }
         if let status = filter.status, task.lastStatus != status { return false }
+        if let allowed = filter.allowed, !allowed(record.arn) { return false }
         if let family = filter.family {
             let definition = ClusterViews.shortDefinition(task.taskDefinitionArn)
             if definition.split(separator: ":").first.map(String.init) != family { return false }

@@ -213,7 +213,9 @@ public struct ControlPlane: Sendable {
         routes.append(contentsOf: agentRoutes.routes)
         routes.append(contentsOf: agentRoutes.metricsRoutes)
         self.routes = routes.routes
-        console = ConsoleBackend(logEvents: logEvents, functions: functionRouter, routes: routes.routes)
+        let traffic = APITraffic()
+        console = ConsoleBackend(
+            logEvents: logEvents, functions: functionRouter, routes: routes.routes, targetHealth: targetHealth, metrics: metrics, traffic: traffic)
         // CloudFormation makes resources through the other services' operations, so it comes last.
         let stackQueryServices = InternalServiceCalls.QueryServices(queryServices)
         let stackDeployer = StackDeployer(
@@ -245,7 +247,7 @@ public struct ControlPlane: Sendable {
             signing: configuration.administrator == nil
                 ? nil : GatewayRequestSigning(authenticator: RequestAuthenticator(keyring: keyring), accountId: names.accountId),
             accessLogs: GatewayAccessLogs(store: gatewayLogs, ingest: logIngest, clock: { committer.now() }), requestCounts: requestCounts, webSocketLimits: configuration.webSocketLimits,
-            quotas: usage, immediateSnapshot: { committer.readNow { $0.gateway } }
+            quotas: usage, traffic: traffic, immediateSnapshot: { committer.readNow { $0.gateway } }
         ) {
             try? await committer.read { root, _ in root.gateway }
         }

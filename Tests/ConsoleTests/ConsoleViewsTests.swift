@@ -92,7 +92,8 @@ import Testing
         // One from two minutes ago, and one too old to show.
         invocations.append(.init(endedAt: end - 120_000, durationMs: 500, coldStart: false, errorType: nil, report: "REPORT old"))
         invocations.append(.init(endedAt: end - 3_600_000, durationMs: 9, coldStart: false, errorType: nil, report: "REPORT gone"))
-        let (totals, buckets) = FunctionViews.chart(invocations: invocations, throttles: [now.addingTimeInterval(-5)], now: now)
+        // One throttle this minute, and one an hour ago (outside the window).
+        let (totals, buckets) = FunctionViews.chart(invocations: invocations, throttles: [30_000_000: 1, 29_999_940: 4], now: now)
         #expect(buckets.count == 30)
         #expect(buckets.last!.time == 1_800_000_000_000)
         #expect(buckets.last!.invocations == 100 && buckets.last!.errors == 10 && buckets.last!.coldStarts == 1 && buckets.last!.throttles == 1)

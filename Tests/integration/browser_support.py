@@ -143,10 +143,20 @@ class Browser:
         self.wait_for(f"document.querySelector({json.dumps(selector)}) !== null", message=selector)
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
 
-    def press_enter(self):
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13, nativeVirtualKeyCode=13,
-                      text="\r" if kind == "keyDown" else "")
+    def press(self, key):
+        """A real key press (Tab, Enter) through the browser's input pipeline."""
+        codes = {"Tab": (9, ""), "Enter": (13, "\r")}
+        code, text = codes[key]
+        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=code, nativeVirtualKeyCode=code, text=text)
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=code, nativeVirtualKeyCode=code)
+
+    def tab_to(self, selector, limit=40):
+        """Presses Tab until `selector` has the focus; the number of presses, or an AssertionError."""
+        for presses in range(1, limit + 1):
+            self.press("Tab")
+            if self.evaluate(f"document.activeElement === document.querySelector({json.dumps(selector)})"):
+                return presses
+        raise AssertionError(f"{selector} not reached with {limit} Tab presses")
 
     def confirm(self):
         """Accepts the console's confirmation dialog."""

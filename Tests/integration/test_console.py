@@ -84,16 +84,25 @@ def test_the_console_in_a_real_browser(signed_ecsd, fleets):
                          message="the bars to show the new task's memory")
         browser.screenshot(os.path.join(SCREENSHOTS, "cluster.png"))
 
-        # The service scales from 1 to 3, asked for on its page and watched there.
+        # The service scales from 1 to 3, asked for on its page with the keyboard alone, and watched there.
         go(browser, "#/service/web/front")
         browser.wait_for("document.getElementById('service-running').textContent === '1'")
+        browser.evaluate("document.activeElement.blur()")
+        browser.tab_to("#desired-count")
         browser.fill("#desired-count", "3")
-        browser.click("#scale-service")
-        browser.confirm()
+        browser.tab_to("#scale-service")
+        browser.press("Enter")
+        browser.wait_for("document.getElementById('confirm').open", message="the confirmation dialog")
+        assert browser.evaluate("document.activeElement.id") == "confirm-ok"
+        browser.press("Enter")
         browser.wait_for("document.getElementById('service-desired').textContent === '3'", message="desired 3 on the page")
+        wait_until(lambda: ecs.describe_services(cluster="web", services=["front"])["services"][0]["runningCount"] == 3, message="3 running")
         browser.wait_for("document.getElementById('service-running').textContent === '3'", message="3 running on the page")
         assert ecs.describe_services(cluster="web", services=["front"])["services"][0]["desiredCount"] == 3
         assert browser.evaluate("document.querySelectorAll('figure svg polyline').length") == 3
+        # Sampled every 2 s: the chart gains points of its own, not only the page's "now".
+        history = lambda: json.loads(browser.evaluate("fetch('/console/api/services/web/front').then(r => r.text())"))["history"]
+        wait_until(lambda: len(history()) >= 3, timeout=10, message="sampled history")
         browser.screenshot(os.path.join(SCREENSHOTS, "service.png"))
 
         # A task stopped from its page shows STOPPED.
@@ -174,22 +183,34 @@ def test_sessions_cookies_and_csrf(signed_ecsd):
     status, _, clusters = request(server, "GET", "/console/api/clusters", opener=opener)
     assert status == 200 and clusters == {"clusters": []}
 
-    # Changes need the session's CSRF token as well as its cookie.
-    call = {"target": "AmazonEC2ContainerServiceV20141113.CreateCluster", "input": {"clusterName": "made-in-console"}}
+    # Calls need the session's CSRF token as well as its cookie.
+    client(server, "ecs", key).create_cluster(clusterName="shop")
+    call = {"target": "AmazonEC2ContainerServiceV20141113.DescribeServices", "input": {"cluster": "shop", "services": ["cart"]}}
     assert request(server, "POST", "/console/api/aws", call, opener=opener)[0] == 403
     assert request(server, "POST", "/console/api/aws", call, headers={"X-Console-CSRF": "0" * 64}, opener=opener)[0] == 403
     assert request(server, "POST", "/console/api/aws", call, headers={"X-Console-CSRF": csrf})[0] == 401  # token without the cookie
     status, _, answer = request(server, "POST", "/console/api/aws", call, headers={"X-Console-CSRF": csrf}, opener=opener)
-    assert status == 200 and answer["status"] == 200 and json.loads(answer["body"])["cluster"]["clusterName"] == "made-in-console"
+    assert status == 200 and answer["status"] == 200 and json.loads(answer["body"])["failures"] == [
+        {"arn": "arn:aws:ecs:us-east-1:000000000000:service/shop/cart", "reason": "MISSING"}]
     # AWS's errors come back as AWS words them; agents' operations and unknown targets are not callable.
     status, _, answer = request(server, "POST", "/console/api/aws",
                                 {"target": "AmazonEC2ContainerServiceV20141113.DescribeServices", "input": {"cluster": "nope", "services": ["x"]}},
                                 headers={"X-Console-CSRF": csrf}, opener=opener)
     assert status == 200 and answer["status"] == 400 and json.loads(answer["body"])["__type"] == "ClusterNotFoundException"
-    for target in ("AmazonEC2ContainerServiceV20141113.SubmitTaskStateChange", "Nope.Nothing"):
+    # Only the operations the pages make can be called through the console.
+    for target in ("AmazonEC2ContainerServiceV20141113.SubmitTaskStateChange", "AmazonEC2ContainerServiceV20141113.DeleteCluster",
+                   "secretsmanager.GetSecretValue", "Nope.Nothing"):
         assert request(server, "POST", "/console/api/aws", {"target": target, "input": {}}, headers={"X-Console-CSRF": csrf}, opener=opener)[0] == 400
-    assert request(server, "POST", "/console/api/lambda", {"method": "GET", "path": "/2015-03-31/nothing"},
-                   headers={"X-Console-CSRF": csrf}, opener=opener)[0] == 400
+    for method, path in (("GET", "/2015-03-31/nothing"), ("DELETE", "/2015-03-31/functions/f"), ("POST", "/2015-03-31/functions/"),
+                         ("PUT", "/2015-03-31/functions/f/code")):
+        status, _, refused = request(server, "POST", "/console/api/lambda", {"method": method, "path": path}, headers={"X-Console-CSRF": csrf}, opener=opener)
+        assert status == 400 and "Invoke, UpdateAlias" in refused["message"], (method, path)
+
+    # Signing in takes JSON from the console's own origin: another site's form cannot sign a browser in.
+    credentials = {"accessKeyId": key[0], "secretAccessKey": key[1]}
+    assert request(server, "POST", "/console/api/sign-in", credentials, headers={"Origin": "http://evil.example"})[0] == 403
+    assert request(server, "POST", "/console/api/sign-in", credentials, headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert request(server, "POST", "/console/api/sign-in", credentials, headers={"Content-Type": "text/plain"})[0] == 403
 
     # Signing out ends the session.
     assert request(server, "POST", "/console/api/sign-out", {}, headers={"X-Console-CSRF": csrf}, opener=opener)[0] == 200
@@ -200,19 +221,29 @@ def test_an_iam_users_console_is_limited_by_its_policies(signed_ecsd):
     server = signed_ecsd
     iam = client(server, "iam", admin_key(server))
     iam.create_user(UserName="viewer")
+    ecs = client(server, "ecs", admin_key(server))
+    ecs.create_cluster(clusterName="open")
+    ecs.create_cluster(clusterName="secret")
     iam.put_user_policy(UserName="viewer", PolicyName="read", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ecs:Describe*", "ecs:List*"], "Resource": "*"}]}))
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["ecs:Describe*", "ecs:List*"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "ecs:Describe*", "Resource": "arn:aws:ecs:us-east-1:000000000000:cluster/secret"}]}))
     created = iam.create_access_key(UserName="viewer")["AccessKey"]
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     status, _, body = request(server, "POST", "/console/api/sign-in",
                               {"accessKeyId": created["AccessKeyId"], "secretAccessKey": created["SecretAccessKey"]}, opener=opener)
     assert status == 200 and body["user"].endswith(":user/viewer")
-    assert request(server, "GET", "/console/api/clusters", opener=opener)[0] == 200
+    # The policy's Deny on one cluster hides it, and refuses its page, as DescribeClusters would.
+    status, _, listed = request(server, "GET", "/console/api/clusters", opener=opener)
+    assert status == 200 and [cluster["name"] for cluster in listed["clusters"]] == ["open"]
+    assert request(server, "GET", "/console/api/clusters/open", opener=opener)[0] == 200
+    status, _, refused = request(server, "GET", "/console/api/clusters/secret", opener=opener)
+    assert status == 403 and "explicit deny" in refused["message"]
     status, _, refused = request(server, "GET", "/console/api/functions", opener=opener)
     assert status == 403 and "lambda:ListFunctions" in refused["message"]
     status, _, answer = request(server, "POST", "/console/api/aws",
-                                {"target": "AmazonEC2ContainerServiceV20141113.CreateCluster", "input": {"clusterName": "nope"}},
+                                {"target": "AmazonEC2ContainerServiceV20141113.UpdateService", "input": {"cluster": "open", "service": "x", "desiredCount": 2}},
                                 headers={"X-Console-CSRF": body["csrf"]}, opener=opener)
     assert status == 200 and answer["status"] == 400 and json.loads(answer["body"])["__type"] == "AccessDeniedException"
     # A deleted key ends its sessions at once.
@@ -226,8 +257,8 @@ def test_with_authentication_off_the_console_needs_no_sign_in(ecsd):
     for path in ("/console/console.js", "/console/console.css"):
         with urllib.request.urlopen(ecsd.endpoint + path, timeout=5) as response:
             assert response.status == 200 and response.headers["Content-Security-Policy"].startswith("default-src 'self'")
-    # Even so, a change needs the page's token: another site's page cannot make one.
-    call = {"target": "AmazonEC2ContainerServiceV20141113.CreateCluster", "input": {"clusterName": "x"}}
+    # Even so, a call needs the page's token: another site's page cannot make one.
+    call = {"target": "AmazonEC2ContainerServiceV20141113.StopTask", "input": {"cluster": "x", "task": "y"}}
     assert request(ecsd, "POST", "/console/api/aws", call)[0] == 403
     status, _, answer = request(ecsd, "POST", "/console/api/aws", call, headers={"X-Console-CSRF": body["csrf"]})
-    assert status == 200 and answer["status"] == 200
+    assert status == 200 and answer["status"] == 400 and json.loads(answer["body"])["__type"] == "ClusterNotFoundException"

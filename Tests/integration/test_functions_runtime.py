@@ -10,6 +10,7 @@ import os
 import re
 import threading
 import time
+import urllib.request
 
 import botocore
 import pytest
@@ -249,6 +250,34 @@ def test_versions_aliases_and_weighted_routing(lam):
     seen = {invoke(lam, "ver", Qualifier="live")[0]["ExecutedVersion"] for _ in range(30)}
     assert seen == {"1", "2"}
 
+    # The console shows the versions and the alias's weights, and rolls the alias through UpdateAlias.
+    page = console_get(lam, "/console/api/functions/ver")
+    assert [v["version"] for v in page["versions"]] == ["1", "2"]
+    assert page["aliases"] == [{"name": "live", "version": "1", "weights": {"2": 0.5}}]
+    answer = console_post(lam, "/console/api/lambda", {"method": "PUT", "path": "/2015-03-31/functions/ver/aliases/live",
+                                                      "body": json.dumps({"FunctionVersion": "2", "RoutingConfig": {"AdditionalVersionWeights": {}}})})
+    assert answer["status"] == 200, answer
+    assert lam.get_alias(FunctionName="ver", Name="live")["FunctionVersion"] == "2"
+    # And invokes, answering what Invoke answers.
+    answer = console_post(lam, "/console/api/lambda", {"method": "POST", "path": "/2015-03-31/functions/ver/invocations",
+                                                      "body": json.dumps({"from": "console"})})
+    assert answer["status"] == 200 and json.loads(answer["body"])["event"] == {"from": "console"}
+    assert answer["headers"]["X-Amz-Executed-Version"] == "$LATEST"
+
+
+def console_get(lam, path):
+    with urllib.request.urlopen(lam.meta.endpoint_url + path, timeout=10) as response:
+        return json.load(response)
+
+
+def console_post(lam, path, body):
+    """A change through the console's API (authentication is off here: the page's CSRF token suffices)."""
+    token = console_get(lam, "/console/api/session")["csrf"]
+    request = urllib.request.Request(lam.meta.endpoint_url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "X-Console-CSRF": token})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
 
 def test_layers_are_unpacked_into_opt(lam):
     layer = lam.publish_layer_version(LayerName="data", Content={"ZipFile": zip_files({"data.txt": "from a layer"})})
@@ -282,6 +311,19 @@ def test_throttling_at_the_limits(lam):
     for thread in threads:
         thread.join()
     lam.delete_function_concurrency(FunctionName="reserved")
+
+    # The console charts what happened, from the REPORT lines and the throttles: invocations with
+    # their cold starts and durations, and the throttle.
+    def reserved_page():
+        page = console_get(lam, "/console/api/functions/reserved")
+        return page if page["totals"]["invocations"] >= 3 else None
+    page = wait_until(reserved_page, timeout=30, message="the REPORT lines charted")
+    totals = page["totals"]
+    # Two throttles: boto's `max_attempts: 1` is one retry, refused too.
+    assert totals["invocations"] == 3 and totals["throttles"] == 2 and totals["coldStarts"] >= 1 and totals["errors"] == 0
+    assert totals["p99"] >= 3000 > totals["p50"]  # the 3 s sleep is the slowest of the three
+    assert sum(bucket["throttles"] for bucket in page["buckets"]) == 2 and len(page["buckets"]) == 30
+    assert all(line.startswith("REPORT RequestId: ") for line in page["reports"]) and len(page["reports"]) == 3
 
 
 def dlq(sqs, name):

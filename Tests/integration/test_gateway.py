@@ -9,6 +9,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import botocore
@@ -948,6 +949,11 @@ def test_target_group_health_checks_keep_requests_off_failing_tasks(cluster, api
                if d["TargetHealth"]["State"] == "unhealthy"][0]
     assert failing["TargetHealth"]["Reason"] == "Target.ResponseCodeMismatch"
     assert failing["TargetHealth"]["Description"] == "Health checks failed with these codes: [404]"
+    # The console's service page shows its target group's targets with the same health.
+    with urllib.request.urlopen(f"{cluster.endpoint}/console/api/services/{cluster.name}/bad", timeout=10) as response:
+        [shown] = json.load(response)["targetGroups"]
+    assert shown["arn"] == arn and sorted(target["state"] for target in shown["targets"]) == ["healthy", "unhealthy"]
+    assert any(target.get("description") == "Health checks failed with these codes: [404]" for target in shown["targets"])
     api_id = apigw.create_api(Name="checked", ProtocolType="HTTP", Target=arn)["ApiId"]
     answers = {call(cluster, "GET", f"/{api_id}/")[2].decode().strip() for _ in range(12)}
     assert answers == {"good"}, answers

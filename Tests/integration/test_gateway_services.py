@@ -4,6 +4,7 @@ boto3 and called over plain HTTP on the gateway's listener. No Docker needed."""
 import hashlib
 import http.client
 import json
+import urllib.request
 import xml.etree.ElementTree as ElementTree
 
 import boto3
@@ -100,6 +101,13 @@ def test_an_http_api_route_sends_to_sqs_and_eventbridge_without_a_function(serve
     sqs.delete_queue(QueueUrl=queue_url)
     status, _, body = call(server, "POST", f"/{api}/orders", body=b"x")
     assert status == 400 and ElementTree.fromstring(body).find(f"{SQS_NS}Error/{SQS_NS}Code").text == "AWS.SimpleQueueService.NonExistentQueue"
+
+    # The console counts what the API answered: five requests, one of them a 4xx, with their latencies.
+    with urllib.request.urlopen(server.endpoint + "/console/api/apis", timeout=10) as response:
+        [shown] = [listed for listed in json.load(response)["apis"] if listed["id"] == api]
+    assert (shown["traffic"]["requests"], shown["traffic"]["clientErrors"], shown["traffic"]["serverErrors"]) == (5, 1, 0)
+    assert shown["traffic"]["p99"] >= shown["traffic"]["p50"] > 0 and sum(minute["requests"] for minute in shown["minutes"]) == 5
+    assert {route["route"] for route in shown["routes"]} == {"POST /orders", "GET /orders", "DELETE /orders", "POST /events"}
 
     # Integrations the gateway cannot make are refused when they are created.
     for bad, words in [

@@ -466,6 +466,12 @@ def test_presigned_urls_are_bound_to_what_they_sign(store):
     assert refused.value.code == 403 and b"<Code>AccessDenied</Code>" in refused.value.read()
     urllib.request.urlopen(urllib.request.Request(put_url, data=b"mine", method="PUT", headers={"Content-Type": ""}), timeout=10)
     assert s3.get_object(Bucket="presigned", Key="upload")["Body"].read() == b"mine"
+    # An object opened in a browser from a presigned link runs no script on the console's origin.
+    html_url = s3.generate_presigned_url("get_object", Params={"Bucket": "presigned", "Key": "upload", "ResponseContentType": "text/html"},
+                                         ExpiresIn=60)
+    with urllib.request.urlopen(html_url, timeout=10) as opened:
+        assert opened.headers["Content-Type"] == "text/html" and opened.headers["Content-Security-Policy"] == "sandbox"
+        assert opened.headers["X-Content-Type-Options"] == "nosniff"
     # The same with a Signature Version 4 URL.
     v4 = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1", aws_access_key_id=store.key[0],
                       aws_secret_access_key=store.key[1], config=Config(signature_version="s3v4"))

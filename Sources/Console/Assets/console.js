@@ -8,6 +8,8 @@ const ATHENA = "AmazonAthena.";
 const session = { csrf: null, signedIn: false };
 let current = null; // { refresh(), leave() } of the page shown
 let refreshTimer = null;
+let generation = 0; // which navigation the page shown belongs to
+let refreshing = null; // the refresh under way, and whether another was asked for meanwhile
 
 // MARK: Building the page
 
@@ -255,10 +257,22 @@ const pages = {
       ];
       if (data.scaling) {
         parts.push(el("h2", { text: `Scaling (${data.scaling.minCapacity}–${data.scaling.maxCapacity} tasks)` }),
-          table(["Policy", "Type", "Metric", { label: "Target", num: true }], data.scaling.policies.map((p) => [p.name, p.type, p.metric || "—", p.targetValue ?? "—"])),
+          table(["Policy", "Type", "Metric", { label: "Target", num: true }, { label: "Now", num: true }], data.scaling.policies.map((p) => {
+            const latest = data.metrics.length ? metricValue(data.metrics[data.metrics.length - 1], p.metric) : null;
+            return [p.name, p.type, p.metric || "—", p.targetValue ?? "—", latest === null ? "—" : latest.toFixed(1)];
+          })),
+          ...data.scaling.policies.filter((p) => p.targetValue !== undefined && p.targetValue !== null && p.metric).map((p) => lineChart(`${p.metric} against its target`, [
+            { name: p.metric, color: "#7a4fbf", points: data.metrics.map((m) => [m.at, metricValue(m, p.metric)]) },
+            { name: "target", color: "#b3261e", dash: "6 4", points: data.metrics.length ? [[data.metrics[0].at, p.targetValue], [data.metrics[data.metrics.length - 1].at, p.targetValue]] : [] },
+          ])),
           table(["Started", "Activity", "Cause", "Status"], data.scaling.activities.map((a) => [time(a.startTime), a.description, a.cause, status(a.status)]), { empty: "No scaling activities yet." }));
       }
       if (data.loadBalancers.length) parts.push(el("h2", { text: "Load balancers" }), el("ul", {}, data.loadBalancers.map((b) => el("li", { text: b }))));
+      for (const group of data.targetGroups) {
+        parts.push(el("h2", { text: `Target group ${group.name}` }),
+          table(["Target", "Task", "Health", "Reason"], group.targets.map((t) => [el("span", { class: "mono", text: t.target }), t.task.split("/").pop().slice(0, 12), status(t.state), t.description || t.reason || ""]),
+            { empty: "No registered targets (tasks register once RUNNING)." }));
+      }
       parts.push(el("h2", { text: "Events" }), table(["Time", "Message"], data.events.map((e) => [time(e.createdAt), e.message])));
       body.replaceChildren(...parts);
     };
@@ -398,9 +412,26 @@ const pages = {
     main.append(el("h1", { text: "APIs" }), body);
     return async () => {
       const data = await getJSON("/console/api/apis");
-      body.replaceChildren(...(data.apis.length ? data.apis.map((api) => el("section", {},
+      const ms = (value) => (value === undefined || value === null ? "—" : value.toFixed(1));
+      body.replaceChildren(...(data.apis.length ? data.apis.map((api) => el("section", { "data-api": api.id },
         el("h2", { text: `${api.name} (${api.kind}, ${api.id})` }),
         el("p", { class: "muted", text: api.stages.length ? `Stages: ${api.stages.join(", ")}` : "No stages." }),
+        el("div", { class: "figures" },
+          el("div", { class: "figure" }, el("b", { class: "api-requests", text: api.traffic.requests }), "requests (30 min)"),
+          el("div", { class: "figure" }, el("b", { text: api.traffic.perMinute.toFixed(1) }), "per minute"),
+          el("div", { class: "figure" }, el("b", { class: "api-4xx", text: api.traffic.clientErrors }), "4xx"),
+          el("div", { class: "figure" }, el("b", { class: "api-5xx", text: api.traffic.serverErrors }), "5xx"),
+          el("div", { class: "figure" }, el("b", { text: ms(api.traffic.p50) }), "p50 ms"),
+          el("div", { class: "figure" }, el("b", { text: ms(api.traffic.p99) }), "p99 ms")),
+        api.traffic.requests ? lineChart("Requests per minute", [
+          { name: "requests", color: "#1f5fbf", points: api.minutes.map((m) => [m.time, m.requests]) },
+          { name: "4xx", color: "#c98a00", points: api.minutes.map((m) => [m.time, m.clientErrors]) },
+          { name: "5xx", color: "#b3261e", points: api.minutes.map((m) => [m.time, m.serverErrors]) },
+        ], { steps: true }) : null,
+        api.traffic.requests ? lineChart("Latency per minute", [
+          { name: "p50", color: "#2e7d5b", points: api.minutes.map((m) => [m.time, m.p50]) },
+          { name: "p99", color: "#b3261e", points: api.minutes.map((m) => [m.time, m.p99]) },
+        ], { unit: "ms" }) : null,
         table(["Route", "Integration", "Authorization"], api.routes.map((r) => [el("span", { class: "mono", text: r.route }), el("span", { class: "mono", text: r.integration || "—" }), r.authorization])))) : [el("p", { class: "muted", text: "No APIs yet." })]));
     };
   },
@@ -453,9 +484,11 @@ const pages = {
         const started = await aws(ATHENA + "StartQueryExecution", input);
         const id = started.QueryExecutionId;
         let execution;
+        const asked = generation;
         for (;;) {
           execution = (await aws(ATHENA + "GetQueryExecution", { QueryExecutionId: id })).QueryExecution;
           const s = execution.Status.State;
+          if (asked !== generation) return; // the page was left: the query goes on without it
           state.replaceChildren(status(s), ` ${id}`);
           if (s === "SUCCEEDED" || s === "FAILED" || s === "CANCELLED") break;
           await new Promise((resolve) => setTimeout(resolve, 250));
@@ -465,8 +498,11 @@ const pages = {
         const rows = results.ResultSet.Rows.map((r) => r.Data.map((d) => d.VarCharValue ?? ""));
         const columns = (results.ResultSet.ResultSetMetadata.ColumnInfo || []).map((c) => c.Name);
         const statistics = execution.Statistics || {};
-        state.append(` · ${rows.length - 1} row(s) · ${statistics.DataScannedInBytes ?? 0} bytes scanned · ${statistics.TotalExecutionTimeInMillis ?? 0} ms`);
-        result.replaceChildren(table(columns, rows.slice(1)));
+        // A SELECT's first row repeats the column labels; other statements' results have none.
+        const labelled = rows.length && columns.length && rows[0].every((value, i) => value === columns[i]);
+        const shown = labelled ? rows.slice(1) : rows;
+        state.append(` · ${shown.length} row(s) · ${statistics.DataScannedInBytes ?? 0} bytes scanned · ${statistics.TotalExecutionTimeInMillis ?? 0} ms`);
+        result.replaceChildren(table(columns, shown));
       } catch (error) {
         state.replaceChildren(el("span", { class: "error", text: error.message }));
       } finally {
@@ -477,6 +513,14 @@ const pages = {
     return { refresh: async () => {}, live: false };
   },
 };
+
+// A scaling metric's value in a datapoint, by its predefined metric type.
+function metricValue(point, metric) {
+  if (/CPU/i.test(metric || "")) return point.cpuUtilization;
+  if (/Memory/i.test(metric || "")) return point.memoryUtilization;
+  if (/RequestCount/i.test(metric || "")) return point.requestCountPerTarget ?? null;
+  return null;
+}
 
 function stopButton(task) {
   if (task.desiredStatus === "STOPPED") return "";
@@ -518,6 +562,8 @@ async function streamLogs(path, target, signal) {
       const { value, done } = await reader.read();
       if (done) break;
       target.append(decoder.decode(value, { stream: true }));
+      // The newest 256 KB are kept on the page.
+      if (target.textContent.length > 262144) target.textContent = target.textContent.slice(-200000);
       target.scrollTop = target.scrollHeight;
     }
   } catch (error) {
@@ -543,11 +589,14 @@ const routes = [
 
 async function show() {
   if (!session.signedIn) return;
+  const hash = location.hash || "#/";
+  if (!hash.startsWith("#/")) return; // in-page anchors (the skip link) are not pages
   if (current && current.leave) current.leave();
   current = null;
+  const mine = ++generation;
   const main = document.getElementById("main");
+  delete main.dataset.ready;
   main.replaceChildren();
-  const hash = location.hash || "#/";
   for (const link of document.querySelectorAll("#nav a")) {
     const section = link.getAttribute("href");
     const active = section === "#/" ? /^#\/?(cluster|service)?/.test(hash) && !/^#\/(tasks?|functions?|apis|stacks?|query)/.test(hash) : hash.startsWith(section.replace(/s$/, ""));
@@ -557,26 +606,39 @@ async function show() {
   if (!route) { main.append(el("h1", { text: "Not found" }), el("p", {}, link("#/", "Clusters"))); return; }
   try {
     const made = await route[1](main, hash.match(route[0]));
+    if (mine !== generation) { if (made && made.leave) made.leave(); return; }
     current = typeof made === "function" ? { refresh: made, live: true } : { live: true, ...made };
+    current.generation = mine;
     await refresh();
-    main.dataset.ready = "1";
+    if (mine === generation) main.dataset.ready = "1";
   } catch (error) {
-    main.append(el("p", { class: "error", text: error.message }));
+    if (mine === generation) main.append(el("p", { class: "error", text: error.message }));
   }
 }
 
+// One refresh at a time; one asked for meanwhile runs after it, so the newest answer is drawn last.
 async function refresh() {
   if (!current) return;
+  if (refreshing) { refreshing.again = true; return refreshing.done; }
   const page = current;
+  let finish;
+  refreshing = { again: false, done: new Promise((resolve) => { finish = resolve; }) };
   try {
-    await page.refresh();
-    const main = document.getElementById("main");
-    main.querySelectorAll(":scope > .error.refresh").forEach((node) => node.remove());
-  } catch (error) {
-    if (page !== current) return;
-    const main = document.getElementById("main");
-    main.querySelectorAll(":scope > .error.refresh").forEach((node) => node.remove());
-    main.append(el("p", { class: "error refresh", text: error.message }));
+    do {
+      refreshing.again = false;
+      try {
+        await page.refresh();
+        if (page !== current) break;
+        document.querySelectorAll("#main > .error.refresh").forEach((node) => node.remove());
+      } catch (error) {
+        if (page !== current) break;
+        document.querySelectorAll("#main > .error.refresh").forEach((node) => node.remove());
+        document.getElementById("main").append(el("p", { class: "error refresh", text: error.message }));
+      }
+    } while (refreshing.again && page === current);
+  } finally {
+    refreshing = null;
+    finish();
   }
 }
 
@@ -591,9 +653,23 @@ function listen() {
   if (events) return;
   events = new EventSource("/console/api/events");
   const live = document.getElementById("live");
-  events.onopen = () => { live.textContent = "● live"; };
+  // Whatever changed while the stream was down is drawn once it is back.
+  events.onopen = () => { live.textContent = "● live"; scheduleRefresh(0); };
   events.onmessage = () => scheduleRefresh(150);
-  events.onerror = () => { live.textContent = "○ reconnecting"; };
+  events.onerror = () => {
+    live.textContent = "○ reconnecting";
+    if (events.readyState !== EventSource.CLOSED) return; // the browser retries by itself
+    // Closed for good (ecsd restarted, the session ended): sign in again, or reopen it shortly.
+    events = null;
+    setTimeout(async () => {
+      try {
+        const body = await (await fetch("/console/api/session", { credentials: "same-origin" })).json();
+        if (body.signedIn) { session.csrf = body.csrf; listen(); } else showSignIn("The session ended: sign in again.");
+      } catch (error) {
+        listen();
+      }
+    }, 2000);
+  };
 }
 
 // MARK: Signing in
@@ -614,11 +690,17 @@ function showSignIn(message) {
     el("button", { type: "submit", class: "primary", id: "sign-in", text: "Sign in" }), error);
   form.onsubmit = async (event) => {
     event.preventDefault();
-    const response = await fetch("/console/api/sign-in", {
-      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ accessKeyId: keyId.value.trim(), secretAccessKey: secret.value }),
-    });
-    const body = await response.json();
+    let body;
+    try {
+      const response = await fetch("/console/api/sign-in", {
+        method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ accessKeyId: keyId.value.trim(), secretAccessKey: secret.value }),
+      });
+      body = await response.json();
+    } catch (failure) {
+      error.textContent = "ecsd did not answer: " + failure.message;
+      return;
+    }
     if (!body.signedIn) { error.textContent = body.message || "Those credentials were not accepted."; secret.value = ""; secret.focus(); return; }
     signedIn(body);
   };
@@ -640,9 +722,14 @@ function signedIn(body) {
 document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("hashchange", show);
   document.getElementById("sign-out").onclick = async () => {
-    await postJSON("/console/api/sign-out", {});
+    try { await postJSON("/console/api/sign-out", {}); } catch (error) { /* signed out either way */ }
     showSignIn();
   };
+  // The skip link moves the focus to the page's content without changing the route.
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  });
   const body = await (await fetch("/console/api/session", { credentials: "same-origin" })).json();
   if (body.signedIn) signedIn(body); else showSignIn();
 });

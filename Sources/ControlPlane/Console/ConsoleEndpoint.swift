@@ -1,3 +1,4 @@
+import APIGateway
 import AWSProtocols
 import Console
 import ECS
@@ -5,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Lambda
+import LoadBalancing
 import Logs
 import NIOCore
 import ServiceLifecycle
@@ -23,11 +25,20 @@ final class ConsoleBackend: Sendable {
     let logEvents: any LogEventStorage
     let functions: FunctionRouter
     let routes: RouteTable
+    let targetHealth: TargetHealthRegistry
+    let metrics: ServiceMetrics
+    let traffic: APITraffic
 
-    init(logEvents: any LogEventStorage, functions: FunctionRouter, routes: [RESTRoute]) {
+    init(
+        logEvents: any LogEventStorage, functions: FunctionRouter, routes: [RESTRoute], targetHealth: TargetHealthRegistry, metrics: ServiceMetrics,
+        traffic: APITraffic
+    ) {
         self.logEvents = logEvents
         self.functions = functions
         self.routes = RouteTable(routes)
+        self.targetHealth = targetHealth
+        self.metrics = metrics
+        self.traffic = traffic
         var random = SystemRandomNumberGenerator()
         var sessions = ConsoleSessions()
         openToken = sessions.open(accessKeyId: "", now: Date(), random: &random).csrfToken
@@ -43,9 +54,11 @@ struct ConsoleSampler: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let ecs = committer.readPublished { $0.ecs }
-                let now = committer.now()
-                backend.history.withLock { $0.record(ecs, now: now) }
+                if let (ecs, now) = try? await committer.readLatest({ root, now in (root.ecs, now) }) {
+                    // Built outside the lock, so a page reading the history never waits for it.
+                    let samples = ServiceHistory.samples(ecs, now: now)
+                    backend.history.withLock { $0.record(samples) }
+                }
                 try? await Task.sleep(for: .seconds(2))
             }
         }
@@ -68,28 +81,32 @@ extension APIServer {
         router.post(RouterPath(api + "/sign-in")) { request, _ in await consoleSignIn(request) }
         router.post(RouterPath(api + "/sign-out")) { request, _ in consoleSignOut(request) }
         router.get(RouterPath(api + "/events")) { request, _ in
-            consoleRead(request, action: "ecs:DescribeClusters") { consoleEvents() }
+            OperationLabel.name("GET /console/api/events")
+            if case .refused(let response) = consoleCaller(request) { return response }
+            return consoleEvents(request)
         }
+        // List pages need the list action (on every resource, as AWS's list actions are) and show
+        // the resources the caller may describe; a resource's page needs the describe action on it.
         router.get(RouterPath(api + "/clusters")) { request, _ in
-            consoleRead(request, action: "ecs:DescribeClusters") { consoleJSON(committer.readPublished { ClusterViews.overview($0.ecs) }) }
+            await consolePage(request, "ecs:ListClusters") { root, _, reader in
+                var overview = ClusterViews.overview(root.ecs)
+                overview.clusters.removeAll { !reader.allows("ecs:DescribeClusters", root.ecs.names.cluster($0.name)) }
+                return overview
+            }
         }
         router.get(RouterPath(api + "/clusters/{name}")) { request, context in
             let name = context.parameters.get("name") ?? ""
-            return consoleRead(request, action: "ecs:DescribeContainerInstances") {
-                consoleJSON(committer.readPublished { ClusterViews.cluster(name, in: $0) }, missing: "No active cluster is named \(name).")
+            return await consolePage(request, "ecs:DescribeContainerInstances", on: { $0.ecs.names.cluster(name) }, missing: "No active cluster is named \(name).") {
+                root, _, _ in ClusterViews.cluster(name, in: root)
             }
         }
         router.get(RouterPath(api + "/services/{cluster}/{name}")) { request, context in
             let cluster = context.parameters.get("cluster") ?? ""
             let name = context.parameters.get("name") ?? ""
-            return consoleRead(request, action: "ecs:DescribeServices") {
-                let now = committer.now()
-                let page = committer.readPublished { root in
-                    let arn = root.ecs.names.service(cluster: cluster, name: name)
-                    let history = console.history.withLock { $0.samples(of: arn) }
-                    return ServiceViews.service(cluster: cluster, name: name, ecs: root.ecs, scaling: root.scaling, history: history, now: now)
-                }
-                return consoleJSON(page, missing: "No active service \(name) in cluster \(cluster).")
+            OperationLabel.name("GET /console/api/services")
+            switch await consoleReader(request, "ecs:DescribeServices", on: { $0.ecs.names.service(cluster: cluster, name: name) }) {
+            case .failure(let refusal): return refusal.response
+            case .success: return await consoleService(cluster: cluster, name: name)
             }
         }
         router.get(RouterPath(api + "/tasks")) { request, _ in
@@ -98,48 +115,67 @@ extension APIServer {
             let filter = TaskViews.Filter(
                 cluster: value("cluster"), status: value("status"), family: value("family"), instance: value("instance"), service: value("service"),
                 limit: min(max(query.get("limit", as: Int.self) ?? 200, 1), 1000))
-            return consoleRead(request, action: "ecs:DescribeTasks") { consoleJSON(committer.readPublished { TaskViews.tasks($0.ecs, filter: filter) }) }
+            return await consolePage(request, "ecs:ListTasks") { root, _, reader in
+                var filter = filter
+                if reader.isLimited { filter.allowed = { reader.allows("ecs:DescribeTasks", $0) } }
+                return TaskViews.tasks(root.ecs, filter: filter)
+            }
         }
         router.get(RouterPath(api + "/tasks/{cluster}/{id}")) { request, context in
             let cluster = context.parameters.get("cluster") ?? ""
             let id = context.parameters.get("id") ?? ""
-            return consoleRead(request, action: "ecs:DescribeTasks") {
-                consoleJSON(committer.readPublished { TaskViews.task($0.ecs, cluster: cluster, id: id) }, missing: "No task \(id) in cluster \(cluster).")
-            }
+            return await consolePage(
+                request, "ecs:DescribeTasks", on: { $0.ecs.task(id, inCluster: cluster)?.arn ?? $0.ecs.names.task(cluster: cluster, id: id) },
+                missing: "No task \(id) in cluster \(cluster)."
+            ) { root, _, _ in TaskViews.task(root.ecs, cluster: cluster, id: id) }
         }
         router.get(RouterPath(api + "/tasks/{cluster}/{id}/logs")) { request, context in
             let cluster = context.parameters.get("cluster") ?? ""
             let id = context.parameters.get("id") ?? ""
-            if let refused = consoleRefusal(request, action: "logs:GetLogEvents") { return refused }
+            OperationLabel.name("GET /console/api/tasks/logs")
+            if case .failure(let refusal) = await consoleReader(request, "logs:GetLogEvents") { return refusal.response }
             do throws(AWSError) {
-                return Self.streaming(try await agents.openLogs(cluster: cluster, task: id, container: nil, follow: true, tail: 500))
+                var response = Self.streaming(try await agents.openLogs(cluster: cluster, task: id, container: nil, follow: true, tail: 500))
+                for field in Self.consoleHeaders { response.headers.append(field) }
+                return response
             } catch {
                 return Self.consoleError(error.message, status: .notFound)
             }
         }
         router.get(RouterPath(api + "/functions")) { request, _ in
-            consoleRead(request, action: "lambda:ListFunctions") {
-                consoleJSON(committer.readPublished { ["functions": FunctionViews.list($0.lambda)] })
+            await consolePage(request, "lambda:ListFunctions") { root, _, reader in
+                ["functions": FunctionViews.list(root.lambda).filter { reader.allows("lambda:GetFunction", root.lambda.names.function($0.name)) }]
             }
         }
         router.get(RouterPath(api + "/functions/{name}")) { request, context in
             let name = context.parameters.get("name") ?? ""
-            if let refused = consoleRefusal(request, action: "lambda:GetFunction") { return refused }
-            return await consoleFunction(name)
+            OperationLabel.name("GET /console/api/functions")
+            switch await consoleReader(request, "lambda:GetFunction", on: { $0.lambda.names.function(name) }) {
+            case .failure(let refusal): return refusal.response
+            case .success: return await consoleFunction(name)
+            }
         }
         router.get(RouterPath(api + "/apis")) { request, _ in
-            consoleRead(request, action: "apigateway:GET") { consoleJSON(committer.readPublished { ["apis": ResourceViews.apis($0.gateway)] }) }
+            let traffic = console.traffic
+            let names = self.names
+            return await consolePage(request, "apigateway:GET", on: { _ in "arn:aws:apigateway:\(names.region)::/apis" }) { root, now, reader in
+                let apis = ResourceViews.apis(root.gateway, traffic: { traffic.minutes(of: $0, now: now) }, now: now).filter { api in
+                    reader.allows("apigateway:GET", "arn:aws:apigateway:\(names.region)::/\(api.kind == "REST" ? "restapis" : "apis")/\(api.id)")
+                }
+                return ["apis": apis]
+            }
         }
         router.get(RouterPath(api + "/stacks")) { request, _ in
-            consoleRead(request, action: "cloudformation:DescribeStacks") {
-                consoleJSON(committer.readPublished { ["stacks": ResourceViews.stacks($0.cloudFormation)] })
+            await consolePage(request, "cloudformation:ListStacks") { root, _, reader in
+                ["stacks": ResourceViews.stacks(root.cloudFormation).filter { reader.allows("cloudformation:DescribeStacks", $0.id) }]
             }
         }
         router.get(RouterPath(api + "/stacks/{name}")) { request, context in
             let name = context.parameters.get("name") ?? ""
-            return consoleRead(request, action: "cloudformation:DescribeStacks") {
-                consoleJSON(committer.readPublished { ResourceViews.stack(name, in: $0.cloudFormation) }, missing: "Stack with id \(name) does not exist")
-            }
+            return await consolePage(
+                request, "cloudformation:DescribeStacks", on: { root in ResourceViews.stack(name, in: root.cloudFormation)?.summary.id ?? "*" },
+                missing: "Stack with id \(name) does not exist"
+            ) { root, _, _ in ResourceViews.stack(name, in: root.cloudFormation) }
         }
         router.post(RouterPath(api + "/aws")) { request, _ in await consoleAWSCall(request) }
         router.post(RouterPath(api + "/lambda")) { request, _ in await consoleLambdaCall(request) }
@@ -170,19 +206,52 @@ extension APIServer {
         return .principal(principal, session)
     }
 
-    /// The refusal of a read when the caller may not make it (a page needs its read action on every resource).
-    func consoleRefusal(_ request: Request, action: String) -> Response? {
-        switch consoleCaller(request) {
-        case .open: return nil
-        case .refused(let response): return response
-        case .principal(let principal, _):
-            guard let refusal = AccessPolicy.refusal(principal, RequestedAction(action: action) { "*" }, style: .json) else { return nil }
-            return Self.consoleError(refusal.message, status: .forbidden)
+    /// Who reads a page, and what their policies let them see (everything, when authentication
+    /// is off or for the root).
+    struct ConsoleReader: Sendable {
+        let principal: AccessKeyring.Principal?
+
+        var isLimited: Bool { principal?.policies != nil }
+
+        func allows(_ action: String, _ resource: String) -> Bool {
+            guard let principal, principal.policies != nil else { return true }
+            return AccessPolicy.refusal(principal, RequestedAction(action: action) { resource }, style: .json) == nil
         }
     }
 
-    func consoleRead(_ request: Request, action: String, _ answer: () -> Response) -> Response {
-        consoleRefusal(request, action: action) ?? answer()
+    /// The reader of a page, once signed in and allowed `action` on the resource `on` names in the
+    /// newest state (every resource when nil); or the refusal.
+    func consoleReader(_ request: Request, _ action: String, on resource: (@Sendable (ControlPlaneState) -> String)? = nil) async
+        -> Result<ConsoleReader, ConsoleRefusal>
+    {
+        let reader: ConsoleReader
+        switch consoleCaller(request) {
+        case .open: return .success(ConsoleReader(principal: nil))
+        case .refused(let response): return .failure(ConsoleRefusal(response: response))
+        case .principal(let principal, _): reader = ConsoleReader(principal: principal)
+        }
+        guard reader.isLimited, let principal = reader.principal else { return .success(reader) }
+        var named = "*"
+        if let resource, let found = try? await committer.read({ root, _ in resource(root) }) { named = found }
+        if let refusal = AccessPolicy.refusal(principal, RequestedAction(action: action) { named }, style: .json) {
+            return .failure(ConsoleRefusal(response: Self.consoleError(refusal.message, status: .forbidden)))
+        }
+        return .success(reader)
+    }
+
+    /// A page built from the newest state (every write answered so far is in it), as JSON.
+    func consolePage<Page: Encodable & Sendable>(
+        _ request: Request, _ action: String, on resource: (@Sendable (ControlPlaneState) -> String)? = nil, missing: String = "Not found.",
+        _ build: @escaping @Sendable (ControlPlaneState, Date, ConsoleReader) -> Page?
+    ) async -> Response {
+        OperationLabel.name("GET /" + request.uri.path.split(separator: "/").prefix(3).joined(separator: "/"))
+        let reader: ConsoleReader
+        switch await consoleReader(request, action, on: resource) {
+        case .failure(let refusal): return refusal.response
+        case .success(let allowed): reader = allowed
+        }
+        let page = try? await committer.read { root, now in build(root, now, reader) }
+        return consoleJSON(page ?? nil, missing: missing)
     }
 
     /// A change's caller, with its CSRF token checked: the principal (nil when authentication is off) or the refusal.
@@ -201,6 +270,15 @@ extension APIServer {
             }
             return .success(principal)
         }
+    }
+
+    /// Whether a browser says the request comes from a page of this origin (`Sec-Fetch-Site`, else
+    /// `Origin` against `Host`); requests without either (curl, scripts) are not a browser's.
+    static func isSameOrigin(_ request: Request) -> Bool {
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!] { return site == "same-origin" || site == "none" }
+        guard let origin = request.headers[HTTPField.Name("Origin")!] else { return true }
+        guard let host = request.head.authority else { return false }
+        return origin == "http://" + host || origin == "https://" + host
     }
 
     struct ConsoleRefusal: Error {
@@ -235,6 +313,10 @@ extension APIServer {
     /// SameSite=Strict cookie.
     func consoleSignIn(_ request: Request) async -> Response {
         guard let authenticator else { return consoleSession(request) }
+        // A form on another site cannot sign a browser in as someone else: JSON only, from this origin.
+        guard request.headers[.contentType]?.hasPrefix("application/json") == true, Self.isSameOrigin(request) else {
+            return Self.consoleError("Sign in from the console's page (a JSON request from its own origin).", status: .forbidden)
+        }
         var request = request
         guard let body = try? await request.collectBody(upTo: 16 * 1024),
             let input = try? JSONDecoder().decode(SignIn.self, from: Data(body.readableBytesView))
@@ -253,7 +335,12 @@ extension APIServer {
         }
         let now = committer.now()
         var random = SystemRandomNumberGenerator()
-        let session = console.sessions.withLock { $0.open(accessKeyId: input.accessKeyId, now: now, random: &random) }
+        let cookie = request.headers[.cookie]
+        let session = console.sessions.withLock { sessions in
+            // Signing in again ends the session this browser had.
+            if let old = sessions.session(cookieHeader: cookie, now: now) { sessions.close(id: old.id) }
+            return sessions.open(accessKeyId: input.accessKeyId, now: now, random: &random)
+        }
         var answer = consoleJSON(SessionAnswer(signedIn: true, csrf: session.csrfToken, user: principal.caller.arn, authentication: true))
         answer.headers[.setCookie] = ConsoleSessions.setCookie(session, secure: isTLS)
         return answer
@@ -275,7 +362,7 @@ extension APIServer {
 
     /// Server-sent events: one `data:` line whenever the state changed (at most four a second),
     /// a comment every 15 seconds so idle connections stay open.
-    func consoleEvents() -> Response {
+    func consoleEvents(_ request: Request) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -298,6 +385,8 @@ extension APIServer {
                         quiet += 1
                         if quiet >= 60 {
                             quiet = 0
+                            // The stream lasts as long as its session: signed out, expired or a key deleted ends it.
+                            if case .refused = consoleCaller(request) { break }
                             try await writer.write(ByteBuffer(string: ": still here\n\n"))
                         }
                     }
@@ -306,12 +395,33 @@ extension APIServer {
             })
     }
 
+    // MARK: Services
+
+    /// A service's page: its counts over time, deployments, scaling with the metric it tracks, and its targets' health.
+    func consoleService(cluster: String, name: String) async -> Response {
+        let arn = names.arn("ecs", "service/\(cluster)/\(name)")
+        let metrics = await console.metrics.datapoints(service: arn)
+        let registry = console.targetHealth
+        let history = console.history.withLock { $0.samples(of: arn) }
+        let page = try? await committer.read { root, now in
+            ServiceViews.service(
+                cluster: cluster, name: name, ecs: root.ecs, scaling: root.scaling, history: history, now: now, metrics: metrics,
+                health: { group, target in
+                    let health = registry.health(group: group, target: TargetHealthRegistry.key(host: target.host, port: target.port))
+                    return ServiceViews.TargetView(
+                        target: "\(target.host):\(target.port)", task: target.taskArn, state: health.state.rawValue, reason: health.reason,
+                        description: health.description)
+                })
+        }
+        return consoleJSON(page ?? nil, missing: "No active service \(name) in cluster \(cluster).")
+    }
+
     // MARK: Functions
 
     /// A function's page: the REPORT lines of its last half hour, read from its log group's files.
     func consoleFunction(_ name: String) async -> Response {
         let window = FunctionViews.window
-        let read = committer.readPublished { root -> (FunctionRecord, [ClusterLogTables.Stream])? in
+        let read = try? await committer.read { root, _ -> (FunctionRecord, [ClusterLogTables.Stream])? in
             guard let record = root.lambda.functions[name] else { return nil }
             let group = root.logs.groups.values.first { $0.name == "/aws/lambda/\(name)" }
             let streams = group.map { group in
@@ -321,10 +431,13 @@ extension APIServer {
             } ?? []
             return (record, streams)
         }
-        guard let (record, streams) = read else { return Self.consoleError("Function not found: \(name)", status: .notFound) }
+        guard let (record, streams) = read ?? nil else { return Self.consoleError("Function not found: \(name)", status: .notFound) }
         let now = committer.now()
         var query = EventQuery()
         query.from = Int((now.timeIntervalSince1970 - window - FunctionViews.bucketWidth) * 1000)
+        query.matching = { bytes in
+            Self.invocationLinePrefixes.contains { prefix in bytes.count >= prefix.count && bytes.starts(with: prefix) }
+        }
         var invocations: [FunctionViews.Invocation] = []
         for stream in streams {
             let events = console.logEvents.events(group: stream.groupStorage, stream: stream.streamStorage, query)
@@ -335,9 +448,12 @@ extension APIServer {
                         errorType: invocation.errorType, report: invocation.line))
             }
         }
-        let throttles = await console.functions.throttles(of: name, since: now.addingTimeInterval(-window - FunctionViews.bucketWidth))
+        let throttles = await console.functions.throttles(of: name)
         return consoleJSON(FunctionViews.page(record, invocations: invocations, throttles: throttles, now: now))
     }
+
+    /// The lines an invocation is read from: its START, the runtime's error, its REPORT.
+    static let invocationLinePrefixes: [[UInt8]] = ["START RequestId: ", "[ERROR] ", "REPORT RequestId: "].map { Array($0.utf8) }
 
     // MARK: Acting
 
@@ -367,7 +483,7 @@ extension APIServer {
         else {
             return Self.consoleError("Send {\"target\": \"<X-Amz-Target>\", \"input\": {…}} as JSON.", status: .badRequest)
         }
-        guard dispatcher.knows(target: call.target), !isAgentOperation(call.target) else {
+        guard Self.consoleTargets.contains(call.target), dispatcher.knows(target: call.target) else {
             return Self.consoleError("\(call.target) is not an operation the console can call.", status: .badRequest)
         }
         let body = Array(AWSJSONCodec.encode(call.input ?? .object([:])))
@@ -379,6 +495,14 @@ extension APIServer {
             target: call.target, body: body, context: OperationContext(requestId: requestId, bodySize: body.count, caller: principal?.caller))
         return consoleJSON(Self.callAnswer(answer))
     }
+
+    /// The AWS JSON operations the console's pages make: its actions and the queries page.
+    static let consoleTargets: Set<String> = Set(
+        ["UpdateService", "StopTask", "UpdateContainerInstancesState", "DescribeServices", "DescribeTasks"].map { ECSAPI.targetPrefix + "." + $0 }
+            + ["StartQueryExecution", "GetQueryExecution", "GetQueryResults", "StopQueryExecution"].map { "AmazonAthena." + $0 })
+
+    /// The Lambda routes the console's pages call: Invoke and UpdateAlias.
+    static let consoleLambdaRoutes: Set<String> = ["/2015-03-31/functions/{name}/invocations", "/2015-03-31/functions/{name}/aliases/{alias}"]
 
     struct LambdaCall: Decodable {
         var method: String
@@ -399,10 +523,11 @@ extension APIServer {
         else {
             return Self.consoleError("Send {\"method\": …, \"path\": \"/2015-03-31/functions/…\", \"body\": \"…\"} as JSON.", status: .badRequest)
         }
-        guard call.path.hasPrefix("/2015-03-31/functions/"), let (route, rawParameters) = console.routes.match(method: call.method, path: call.path) else {
-            return Self.consoleError("\(call.method) \(call.path) is not a Lambda function operation.", status: .badRequest)
+        guard let (route, parameters) = console.routes.match(method: call.method, path: call.path), route.access == .api,
+            Self.consoleLambdaRoutes.contains(route.path), ["POST", "PUT"].contains(route.method)
+        else {
+            return Self.consoleError("\(call.method) \(call.path) is not a function operation the console can call (Invoke, UpdateAlias).", status: .badRequest)
         }
-        let parameters = rawParameters.mapValues { $0.removingPercentEncoding ?? $0 }
         let body = Array((call.body ?? "").utf8)
         guard body.count <= route.bodyLimit || route.bodyLimit == 0 else { return consoleJSON(Self.callAnswer(route.errorStyle.response(route.tooLargeError, requestId: nil))) }
         let requestId = requestIds.next()

@@ -47,20 +47,20 @@ actor FunctionRouter {
         routing = FunctionRouting(settings: settings, startedAt: committer.now())
     }
 
-    /// When invocations of each function were refused for want of concurrency, over the last
-    /// hour (the console charts them).
-    private var throttleTimes: [String: [Date]] = [:]
+    /// Invocations of each function refused for want of concurrency, per minute (minutes since
+    /// 1970) over the last hour: the console charts them.
+    private var throttleCounts: [String: [Int64: Int]] = [:]
 
     private func noteThrottle(_ function: String) {
-        let now = committer.now()
-        var times = throttleTimes[function, default: []]
-        times.append(now)
-        if let first = times.first, now.timeIntervalSince(first) > 3600 { times.removeAll { now.timeIntervalSince($0) > 3600 } }
-        throttleTimes[function] = times
+        let minute = Int64((committer.now().timeIntervalSince1970 / 60).rounded(.down))
+        var counts = throttleCounts[function, default: [:]]
+        counts[minute, default: 0] += 1
+        if counts.count > 60 { counts = counts.filter { $0.key > minute - 60 } }
+        throttleCounts[function] = counts
     }
 
-    func throttles(of function: String, since: Date) -> [Date] {
-        (throttleTimes[function] ?? []).filter { $0 >= since }
+    func throttles(of function: String) -> [Int64: Int] {
+        throttleCounts[function] ?? [:]
     }
 
     // MARK: Invoking

@@ -199,6 +199,9 @@ extension S3Call {
         }
         var range = try ObjectReads.range(header("range"), size: object.size)
         var headers = ObjectReads.headers(object, overrides: query.filter { $0.key.hasPrefix("response-") })
+        // Objects share the API listener's origin with the console: a browser opening one (an
+        // HTML object, a presigned link) runs none of its scripts there, nor guesses its type.
+        headers += [("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff")]
         if let partText = query["partNumber"] {
             guard header("range") == nil else { throw S3Error.invalidRequest("Cannot specify both Range header and partNumber query parameter") }
             guard let part = Int(partText), (1...S3State.maximumParts).contains(part) else {

@@ -28,6 +28,8 @@ public struct GatewayDataPlane: Sendable {
     let accessLogs: (any AccessLogSink)?
     let requestCounts: TargetGroupRequestCounts?
     let rotation = RoundRobin()
+    /// Requests per API per minute, for the console.
+    public let traffic: APITraffic
     let webSockets = WebSocketConnections()
     let quotas: UsageQuotas
     public let webSocketLimits: WebSocketLimits
@@ -37,9 +39,10 @@ public struct GatewayDataPlane: Sendable {
     public init(
         names: ResourceNames, functions: any FunctionRuntime, http: any HTTPForwarding, targets: any TargetDirectory,
         services: (any ServiceActions)? = nil, functionUrls: (@Sendable (String) async -> FunctionUrlTarget?)? = nil, signing: (any RequestSigning)? = nil, accessLogs: (any AccessLogSink)? = nil, requestCounts: TargetGroupRequestCounts? = nil,
-        webSocketLimits: WebSocketLimits = WebSocketLimits(), quotas: UsageQuotas = UsageQuotas(),
+        webSocketLimits: WebSocketLimits = WebSocketLimits(), quotas: UsageQuotas = UsageQuotas(), traffic: APITraffic = APITraffic(),
         immediateSnapshot: (@Sendable () -> GatewayState?)? = nil, snapshot: @escaping @Sendable () async -> GatewayState?
     ) {
+        self.traffic = traffic
         self.quotas = quotas
         self.immediateSnapshot = immediateSnapshot
         self.webSocketLimits = webSocketLimits
@@ -66,6 +69,12 @@ public struct GatewayDataPlane: Sendable {
     func finished(_ response: GatewayResponse, request: GatewayRequest, trace: RequestTrace, since started: ContinuousClock.Instant) -> GatewayResponse {
         var response = response
         response.headers.append(("apigw-requestid", request.requestId))
+        if let api = trace.destination?.api.id ?? trace.restValues["apiId"] {
+            let latency = ContinuousClock.now - started
+            traffic.record(
+                api: api, at: request.time, status: response.status,
+                latencyMs: Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15)
+        }
         let settings = trace.destination.map { ($0.stage.accessLogSettings?.format, $0.stage.accessLogSettings?.destinationArn) } ?? trace.restLog
         if let accessLogs, let format = settings?.0, let group = settings?.1.flatMap(AccessLogFormat.logGroup) {
             accessLogs.write(group: group, line: AccessLogFormat.render(format, values: trace.values(request, response: response, since: started)) + "\n")
