@@ -180,8 +180,8 @@ let package = Package(
         .target(
             name: "Console",
             dependencies: [
-                "StevedoreCore", "AgentProtocol", "ECS", "ECSShapes", "Capacity", "ApplicationAutoScaling", "ApplicationAutoScalingShapes", "Lambda",
-                "LambdaShapes", "APIGateway", "APIGatewayShapes", "CloudFormation",
+                "StevedoreCore", "SigV4", "AgentProtocol", "ECS", "ECSShapes", "Capacity", "ApplicationAutoScaling", "ApplicationAutoScalingShapes",
+                "Lambda", "LambdaShapes", "APIGateway", "APIGatewayShapes", "CloudFormation",
             ],
             resources: [.embedInCode("Assets/index.html"), .embedInCode("Assets/console.css"), .embedInCode("Assets/console.js")]),
 

@@ -1,4 +1,6 @@
 import Foundation
+import SigV4
+import StevedoreCore
 
 /// The console's signed-in browsers: a session per sign-in, named by an unguessable id kept in
 /// an HttpOnly, SameSite=Strict cookie, with a CSRF token the page must echo in a header on every
@@ -80,22 +82,13 @@ public struct ConsoleSessions: Sendable {
         return nil
     }
 
-    /// Compares secrets without stopping at the first difference.
+    /// Compares secrets without stopping at the first difference (SigV4's comparison).
     public static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
-        return difference == 0
+        SigV4.constantTimeEqual(lhs, rhs)
     }
 
+    /// 256 random bits, as 64 hex characters.
     static func token(_ random: inout some RandomNumberGenerator) -> String {
-        var text = ""
-        text.reserveCapacity(64)
-        for _ in 0..<4 {
-            let word = random.next() as UInt64
-            let hex = String(word, radix: 16)
-            text += String(repeating: "0", count: 16 - hex.count) + hex
-        }
-        return text
+        Identifiers.hex32(using: &random) + Identifiers.hex32(using: &random)
     }
 }

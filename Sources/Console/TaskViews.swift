@@ -64,42 +64,45 @@ public enum TaskViews {
         public var tasks: [TaskView]
     }
 
-    /// The tasks that match, newest first.
+    /// The tasks that match, newest first. One pass over the candidates reading each task once,
+    /// then a sort on numbers (10,000 tasks take a few milliseconds).
     public static func tasks(_ ecs: ECSState, filter: Filter) -> TaskList {
-        var matching: [TaskRecord] = []
         let instanceArn = filter.instance.flatMap { instance in
             instance.hasPrefix("arn:") ? instance : ecs.instances.keys.first { $0.hasSuffix("/" + instance) }
         }
         // A service named without its cluster is the `default` cluster's, as ECS's operations take it.
         let serviceArn = filter.service.map { ecs.names.service(cluster: filter.cluster ?? "default", name: $0) }
-        if filter.instance != nil && instanceArn == nil || filter.service != nil && serviceArn == nil { return TaskList(total: 0, tasks: []) }
-        var candidates: [TaskRecord] = []
-        if let instanceArn {
-            if let arns = ecs.tasksByInstance[instanceArn] { candidates = arns.compactMap { ecs.tasks[$0] } }
-        } else if let serviceArn {
-            if let arns = ecs.tasksByService[serviceArn] { candidates = arns.compactMap { ecs.tasks[$0] } }
-        } else {
-            candidates = Array(ecs.tasks.values)
+        if filter.instance != nil && instanceArn == nil { return TaskList(total: 0, tasks: []) }
+        var matching: [(created: Double, sequence: Int, record: TaskRecord)] = []
+        func consider(_ record: TaskRecord) {
+            let task = record.task
+            if let cluster = filter.cluster, ARN.firstPathComponent(of: record.arn) != cluster { return }
+            if let status = filter.status, task.lastStatus != status { return }
+            if let family = filter.family, !isFamily(family, of: task.taskDefinitionArn) { return }
+            if let allowed = filter.allowed, !allowed(record.arn) { return }
+            matching.append((task.createdAt?.timeIntervalSince1970 ?? 0, record.assignmentSequence, record))
         }
-        for record in candidates where matches(record, filter, ecs) { matching.append(record) }
-        matching.sort { ($0.task.createdAt ?? .distantPast, $0.arn) > ($1.task.createdAt ?? .distantPast, $1.arn) }
-        return TaskList(total: matching.count, tasks: matching.prefix(max(0, filter.limit)).map { view($0) })
+        if let instanceArn {
+            if let arns = ecs.tasksByInstance[instanceArn] { arns.compactMap { ecs.tasks[$0] }.forEach(consider) }
+        } else if let serviceArn {
+            if let arns = ecs.tasksByService[serviceArn] { arns.compactMap { ecs.tasks[$0] }.forEach(consider) }
+        } else {
+            matching.reserveCapacity(ecs.tasks.count)
+            for record in ecs.tasks.values { consider(record) }
+        }
+        matching.sort { ($0.created, $0.sequence) > ($1.created, $1.sequence) }
+        return TaskList(total: matching.count, tasks: matching.prefix(max(0, filter.limit)).map { view($0.record) })
+    }
+
+    /// Whether a task definition ARN (`…:task-definition/<family>:<revision>`) is of `family`.
+    static func isFamily(_ family: String, of arn: String?) -> Bool {
+        guard let arn, let slash = arn.lastIndex(of: "/") else { return false }
+        let name = arn[arn.index(after: slash)...]
+        return name.prefix { $0 != ":" } == family
     }
 
     public static func task(_ ecs: ECSState, cluster: String, id: String) -> TaskView? {
         ecs.task(id, inCluster: cluster).map { view($0) }
-    }
-
-    static func matches(_ record: TaskRecord, _ filter: Filter, _ ecs: ECSState) -> Bool {
-        let task = record.task
-        if let cluster = filter.cluster, ecs.clusterName(ofTask: record) != cluster { return false }
-        if let status = filter.status, task.lastStatus != status { return false }
-        if let allowed = filter.allowed, !allowed(record.arn) { return false }
-        if let family = filter.family {
-            let definition = ClusterViews.shortDefinition(task.taskDefinitionArn)
-            if definition.split(separator: ":").first.map(String.init) != family { return false }
-        }
-        return true
     }
 
     static func view(_ record: TaskRecord) -> TaskView {

@@ -42,9 +42,10 @@ function table(headers, rows, options) {
   return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body)));
 }
 
+// Dates arrive as seconds since 1970 (as AWS's JSON has them) or as ISO text; shown in the viewer's zone.
 function time(value) {
   if (value === null || value === undefined || value === "") return "—";
-  const date = typeof value === "number" ? new Date(value) : new Date(value);
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
   return isNaN(date) ? String(value) : date.toLocaleString();
 }
 
@@ -262,8 +263,8 @@ const pages = {
             return [p.name, p.type, p.metric || "—", p.targetValue ?? "—", latest === null ? "—" : latest.toFixed(1)];
           })),
           ...data.scaling.policies.filter((p) => p.targetValue !== undefined && p.targetValue !== null && p.metric).map((p) => lineChart(`${p.metric} against its target`, [
-            { name: p.metric, color: "#7a4fbf", points: data.metrics.map((m) => [m.at, metricValue(m, p.metric)]) },
-            { name: "target", color: "#b3261e", dash: "6 4", points: data.metrics.length ? [[data.metrics[0].at, p.targetValue], [data.metrics[data.metrics.length - 1].at, p.targetValue]] : [] },
+            { name: p.metric, color: "#7a4fbf", points: data.metrics.map((m) => [m.at * 1000, metricValue(m, p.metric)]) },
+            { name: "target", color: "#b3261e", dash: "6 4", points: data.metrics.length ? [[data.metrics[0].at * 1000, p.targetValue], [data.metrics[data.metrics.length - 1].at * 1000, p.targetValue]] : [] },
           ])),
           table(["Started", "Activity", "Cause", "Status"], data.scaling.activities.map((a) => [time(a.startTime), a.description, a.cause, status(a.status)]), { empty: "No scaling activities yet." }));
       }
