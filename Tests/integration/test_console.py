@@ -137,6 +137,27 @@ def test_the_console_in_a_real_browser(signed_ecsd, fleets):
         assert browser.evaluate("document.documentElement.scrollWidth") <= 390
         browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=800, deviceScaleFactor=1, mobile=False)
 
+        # A new deployment forced from the service's page becomes its PRIMARY there.
+        def primary():
+            return [d["id"] for d in ecs.describe_services(cluster="web", services=["front"])["services"][0]["deployments"] if d["status"] == "PRIMARY"][0]
+        first = primary()
+        go(browser, "#/service/web/front")
+        browser.click("#force-deployment")
+        browser.confirm()
+        wait_until(lambda: primary() != first, message="a new deployment")
+        browser.wait_for(f"document.getElementById('main').innerText.includes({json.dumps(primary())})", message="the new deployment on the page")
+
+        # An instance drained from the cluster's page shows DRAINING on its card.
+        go(browser, "#/cluster/web")
+        instance = browser.evaluate("document.querySelector('.instance').dataset.instance")
+        browser.click(f'button[data-instance="{instance}"]')
+        browser.confirm()
+        browser.wait_for(f"document.querySelector('.instance[data-instance=\"{instance}\"] .status').textContent === 'DRAINING'",
+                         message="the instance DRAINING on its card")
+        arns = ecs.list_container_instances(cluster="web")["containerInstanceArns"]
+        statuses = {i["containerInstanceArn"].split("/")[-1]: i["status"] for i in ecs.describe_container_instances(cluster="web", containerInstances=arns)["containerInstances"]}
+        assert statuses[instance] == "DRAINING"
+
         browser.pump(0.5)
         assert browser.errors == []
         assert browser.outside_requests(server.endpoint) == []
