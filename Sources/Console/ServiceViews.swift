@@ -114,13 +114,13 @@ public enum ServiceViews {
         let key = ScalableTargetRecord.key("ecs", "service/\(cluster)/\(name)", "ecs:service:DesiredCount")
         let scalingView = scaling.scalableTargets[key].map(scalingView)
         let balancers: [String] = (service.loadBalancers ?? []).map { balancer in
-            let parts: [String?] = [balancer.targetGroupArn.map { ClusterViews.shortDefinition($0) }, balancer.containerName, balancer.containerPort.map(String.init)]
+            let parts: [String?] = [balancer.targetGroupArn.map { ARN($0)?.lastPathComponent ?? $0 }, balancer.containerName, balancer.containerPort.map(String.init)]
             return parts.compactMap { $0 }.joined(separator: " → ")
         }
         let groupArns = Array(Set((service.loadBalancers ?? []).compactMap(\.targetGroupArn))).sorted()
         let targetGroups = groupArns.map { group in
             TargetGroupView(
-                arn: group, name: ClusterViews.shortDefinition(group),
+                arn: group, name: ARN(group)?.lastPathComponent ?? group,
                 targets: ecs.loadBalancerTargets(group: group).map { target in
                     health?(group, target) ?? TargetView(target: "\(target.host):\(target.port)", task: target.taskArn, state: "initial")
                 })

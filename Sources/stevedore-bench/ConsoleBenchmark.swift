@@ -1,10 +1,7 @@
-import AgentProtocol
 import ArgumentParser
 import CurlHTTP
-import ECSAgent
 import ECSShapes
 import Foundation
-import Logging
 import StevedoreClient
 import StevedoreCore
 
@@ -43,24 +40,10 @@ struct ConsoleBenchmark: AsyncParsableCommand {
         let _: CreateClusterResponse = try await client.ecs("CreateCluster", CreateClusterRequest(clusterName: "bench"))
         let _: RegisterTaskDefinitionResponse = try await client.ecs("RegisterTaskDefinition", RunTaskBenchmark.definition)
 
-        var configuration = AgentConfiguration()
-        configuration.cluster = "bench"
-        configuration.backendHost = endpoint
-        var options = SimulatedFleet.Options(count: instances)
-        options.zones = ["a", "b", "c"]
-        options.cpu = 1_000_000
-        options.memory = 1_000_000
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let fleet = SimulatedFleet(configuration: configuration, options: options, logger: logger) { _ in }
-        let fleetTask = Task { try await fleet.run() }
-        defer { fleetTask.cancel() }
         note("registering \(instances) simulated instances")
-        let registrationDeadline = ContinuousClock.now + .seconds(180)
-        while try await RunTaskBenchmark.countInstances(client) < instances {
-            if ContinuousClock.now > registrationDeadline { throw BenchError("the simulated instances did not all register") }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        let fleetTask = try await RunTaskBenchmark.startFleet(
+            endpoint: endpoint, cluster: "bench", instances: instances, client: client, zones: ["a", "b", "c"], registrationTimeout: .seconds(180))
+        defer { fleetTask.cancel() }
         note("running \(tasks) tasks")
         let _: CreateServiceResponse = try await client.ecs(
             "CreateService", CreateServiceRequest(cluster: "bench", serviceName: "web", taskDefinition: "bench", desiredCount: 100))

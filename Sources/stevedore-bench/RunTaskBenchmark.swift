@@ -225,12 +225,13 @@ struct RunTaskBenchmark: AsyncParsableCommand {
     /// A fleet of `instances` simulated in this process (each with room for any load, its logs
     /// quiet), returned once every instance has registered; cancel the task to stop it.
     static func startFleet(
-        endpoint: String, cluster: String, instances: Int, client: APIClient, registrationTimeout: Duration? = nil
+        endpoint: String, cluster: String, instances: Int, client: APIClient, zones: [String] = [], registrationTimeout: Duration? = nil
     ) async throws -> Task<Void, any Error> {
         var configuration = AgentConfiguration()
         configuration.cluster = cluster
         configuration.backendHost = endpoint
         var options = SimulatedFleet.Options(count: instances)
+        options.zones = zones
         options.cpu = 1_000_000
         options.memory = 1_000_000
         var logger = Logger(label: cluster)

@@ -273,12 +273,12 @@ extension APIServer {
         case .refused(let response): return .failure(ConsoleRefusal(response: response))
         case .open:
             guard ConsoleSessions.constantTimeEqual(Array((header ?? "").utf8), Array(console.openToken.utf8)) else {
-                return .failure(ConsoleRefusal(response: Self.consoleError("The request lacks the console's CSRF token: reload the page.", status: .forbidden)))
+                return .failure(ConsoleRefusal(response: Self.missingCSRFToken))
             }
             return .success(nil)
         case .principal(let principal, let session):
             guard ConsoleSessions.csrfMatches(session, header: header) else {
-                return .failure(ConsoleRefusal(response: Self.consoleError("The request lacks the console's CSRF token: reload the page.", status: .forbidden)))
+                return .failure(ConsoleRefusal(response: Self.missingCSRFToken))
             }
             return .success(principal)
         }
@@ -292,6 +292,8 @@ extension APIServer {
         guard let host = request.head.authority else { return false }
         return origin == "http://" + host || origin == "https://" + host
     }
+
+    static var missingCSRFToken: Response { consoleError("The request lacks the console's CSRF token: reload the page.", status: .forbidden) }
 
     struct ConsoleRefusal: Error {
         let response: Response
@@ -360,8 +362,8 @@ extension APIServer {
 
     func consoleSignOut(_ request: Request) -> Response {
         if case .principal(_, let session) = consoleCaller(request) {
-            guard case .success = consoleChanger(request) else {
-                return Self.consoleError("The request lacks the console's CSRF token: reload the page.", status: .forbidden)
+            guard ConsoleSessions.csrfMatches(session, header: request.headers[HTTPField.Name(ConsoleSessions.csrfHeader)!]) else {
+                return Self.missingCSRFToken
             }
             console.sessions.withLock { $0.close(id: session.id) }
         }
@@ -484,16 +486,10 @@ extension APIServer {
     /// same policies as a signed request. The operation's answer, whatever its status, comes
     /// back inside a 200 (the page shows AWS's error).
     func consoleAWSCall(_ request: Request) async -> Response {
-        let principal: AccessKeyring.Principal?
-        switch consoleChanger(request) {
+        let (principal, call): (AccessKeyring.Principal?, AWSCall)
+        switch await consoleCall(request, AWSCall.self, shape: "{\"target\": \"<X-Amz-Target>\", \"input\": {…}}") {
         case .failure(let refusal): return refusal.response
-        case .success(let caller): principal = caller
-        }
-        var request = request
-        guard let collected = try? await request.collectBody(upTo: maxRequestBytes),
-            let call = try? JSONDecoder().decode(AWSCall.self, from: Data(collected.readableBytesView))
-        else {
-            return Self.consoleError("Send {\"target\": \"<X-Amz-Target>\", \"input\": {…}} as JSON.", status: .badRequest)
+        case .success(let made): (principal, call) = made
         }
         guard Self.consoleTargets.contains(call.target), dispatcher.knows(target: call.target) else {
             return Self.consoleError("\(call.target) is not an operation the console can call.", status: .badRequest)
@@ -506,6 +502,24 @@ extension APIServer {
         let answer = await dispatcher.handle(
             target: call.target, body: body, context: OperationContext(requestId: requestId, bodySize: body.count, caller: principal?.caller))
         return consoleJSON(Self.callAnswer(answer))
+    }
+
+    /// A call through the console: its caller, CSRF token checked, and its body decoded as `Call`.
+    func consoleCall<Call: Decodable>(_ request: Request, _ type: Call.Type, shape: String) async
+        -> Result<(AccessKeyring.Principal?, Call), ConsoleRefusal>
+    {
+        let principal: AccessKeyring.Principal?
+        switch consoleChanger(request) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let caller): principal = caller
+        }
+        var request = request
+        guard let collected = try? await request.collectBody(upTo: maxRequestBytes),
+            let call = try? JSONDecoder().decode(Call.self, from: Data(collected.readableBytesView))
+        else {
+            return .failure(ConsoleRefusal(response: Self.consoleError("Send \(shape) as JSON.", status: .badRequest)))
+        }
+        return .success((principal, call))
     }
 
     /// The AWS JSON operations the console's pages make: its actions and the queries page.
@@ -524,16 +538,10 @@ extension APIServer {
 
     /// A Lambda REST operation made from the console (Invoke, UpdateAlias, …), as the signed-in user.
     func consoleLambdaCall(_ request: Request) async -> Response {
-        let principal: AccessKeyring.Principal?
-        switch consoleChanger(request) {
+        let (principal, call): (AccessKeyring.Principal?, LambdaCall)
+        switch await consoleCall(request, LambdaCall.self, shape: "{\"method\": …, \"path\": \"/2015-03-31/functions/…\", \"body\": \"…\"}") {
         case .failure(let refusal): return refusal.response
-        case .success(let caller): principal = caller
-        }
-        var request = request
-        guard let collected = try? await request.collectBody(upTo: maxRequestBytes),
-            let call = try? JSONDecoder().decode(LambdaCall.self, from: Data(collected.readableBytesView))
-        else {
-            return Self.consoleError("Send {\"method\": …, \"path\": \"/2015-03-31/functions/…\", \"body\": \"…\"} as JSON.", status: .badRequest)
+        case .success(let made): (principal, call) = made
         }
         guard let (route, parameters) = console.routes.match(method: call.method, path: call.path), route.access == .api,
             Self.consoleLambdaRoutes.contains(route.path), ["POST", "PUT"].contains(route.method)
